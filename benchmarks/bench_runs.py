@@ -1,0 +1,69 @@
+"""Creating 10,000 runs (one transaction each) and reading them back, against raw apsw."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import apsw
+
+import runlite
+from runlite import schema
+
+from .common import median_seconds, row
+
+N = 10_000
+
+
+def _runlite_create(tmp: str) -> None:
+    with runlite.open(os.path.join(tmp, "r.db")) as s:
+        for i in range(N):
+            s.init(f"run-{i}", metadata={"i": i, "lr": 0.01}, tags=["bench"], running=False)
+
+
+def _raw_create(tmp: str) -> None:
+    conn = apsw.Connection(os.path.join(tmp, "raw.db"))
+    conn.execute("PRAGMA journal_mode=WAL").fetchall()
+    conn.execute("PRAGMA synchronous=NORMAL")
+    for statement in schema.MIGRATIONS[1]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO folders (path, created) VALUES ('/', 0)")
+    for i in range(N):
+        run_id = str(uuid.uuid4())
+        with conn:  # one transaction per run, as runlite does
+            conn.execute(
+                "INSERT INTO runs (id, name, status, folder, metadata, tags, trace_id, dotted_order,"
+                " created, modified) VALUES (?, ?, 'created', '/', ?, ?, ?, ?, ?, ?)",
+                (run_id, f"run-{i}", json.dumps({"i": i, "lr": 0.01}), '["bench"]', run_id, run_id, i, i),
+            )
+    conn.close()
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Median timings of create and read-back, with the raw-apsw baseline."""
+    repeat = 1 if quick else 5
+    n_done = N
+    create = median_seconds(_runlite_create, repeat)
+    raw_create = median_seconds(_raw_create, repeat)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _runlite_create(tmp)
+        path = os.path.join(tmp, "r.db")
+        with runlite.open(path, read_only=True) as s:
+            read = median_seconds(lambda _t: s.runs(), repeat)
+
+        def raw_read(_t):
+            conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+            rows = conn.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
+            for r in rows:  # decode the JSON columns, as a real reader must
+                json.loads(r[7]), json.loads(r[8])
+            conn.close()
+
+        raw_read_t = median_seconds(raw_read, repeat)
+    return [
+        row("create runs (1 txn each)", n_done / create, "runs/s", n_done / raw_create),
+        row("read back 10,000 runs", n_done / read, "runs/s", n_done / raw_read_t),
+    ]

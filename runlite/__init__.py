@@ -1,0 +1,36 @@
+"""runlite: runs (experiments, LLM traces, recipe runs) in one fast, safe SQLite file."""
+
+from __future__ import annotations
+
+import os
+
+from .errors import (
+    AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, NotARunliteFile,
+    NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew,
+    StoreBusyError, StoreClosedError, StoreError, StoreFullError, ValidationError,
+)
+from .records import RunRecord
+from .run import Run
+from .store import Store
+
+__version__ = "0.1.0"
+
+
+def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durable: bool = False,
+         timeout: float = 30.0) -> Store:
+    """Open (or create) the runlite file at ``path``; ``":memory:"`` for a private in-memory store.
+
+    Args:
+        read_only: never create or change anything; the file must exist.
+        durable: ``synchronous=FULL``: every commit also survives a power cut (slower).
+        timeout: seconds to wait for another writer's lock before ``StoreBusyError``.
+    """
+    return Store(path, read_only=read_only, durable=durable, timeout=timeout)
+
+
+__all__ = [
+    "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError",
+    "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
+    "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",
+    "StoreError", "StoreFullError", "ValidationError", "__version__", "open",
+]

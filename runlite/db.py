@@ -1,0 +1,366 @@
+"""Connections to one runlite file: policy, transactions, error translation, fork safety.
+
+Connection policy is written as small named functions (one setting each) grouped into
+profiles, and applied only to connections runlite opens itself: never through process-wide
+apsw hooks, because a library must not change its host's global state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Callable, Iterator
+
+import apsw
+
+from . import errors, schema
+
+# ---------------------------------------------------------------- connection policy
+
+
+def connection_busy_timeout(conn: apsw.Connection, seconds: float) -> None:
+    """Wait up to ``seconds`` for a lock instead of failing at once (https://sqlite.org/c3ref/busy_timeout.html)."""
+    conn.set_busy_timeout(int(seconds * 1000))
+
+
+def connection_wal(conn: apsw.Connection) -> None:
+    """Write-ahead log: readers never block the writer (https://sqlite.org/wal.html)."""
+    mode = conn.execute("PRAGMA journal_mode=WAL").get
+    if mode not in ("wal", "memory"):
+        raise errors.StoreError(f"could not switch the file to WAL journal mode (got {mode!r})")
+
+
+def connection_synchronous(conn: apsw.Connection, durable: bool) -> None:
+    """NORMAL survives an application crash; FULL also a power cut (https://sqlite.org/pragma.html#pragma_synchronous)."""
+    conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+
+
+def connection_foreign_keys(conn: apsw.Connection) -> None:
+    """Enforce REFERENCES clauses (https://sqlite.org/foreignkeys.html)."""
+    conn.execute("PRAGMA foreign_keys=ON")
+
+
+def connection_defensive(conn: apsw.Connection) -> None:
+    """No schema tampering from SQL (https://sqlite.org/c3ref/c_dbconfig_defensive.html)."""
+    conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
+
+
+def connection_untrusted_schema(conn: apsw.Connection) -> None:
+    """The file's schema may not call functions with side effects (https://sqlite.org/pragma.html#pragma_trusted_schema)."""
+    conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+
+
+def connection_no_dqs(conn: apsw.Connection) -> None:
+    """Double-quoted strings are identifiers only (https://sqlite.org/quirks.html#dblquote)."""
+    conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
+
+
+def connection_no_mmap(conn: apsw.Connection) -> None:
+    """Read pages through the VFS so a damaged file gives errors, not faults (https://sqlite.org/mmap.html)."""
+    conn.execute("PRAGMA mmap_size=0")
+
+
+def connection_cell_size_check(conn: apsw.Connection) -> None:
+    """Check cell sizes on every page read (https://sqlite.org/pragma.html#pragma_cell_size_check)."""
+    conn.execute("PRAGMA cell_size_check=ON")
+
+
+def connection_no_triggers_or_views(conn: apsw.Connection) -> None:
+    """A foreign file's triggers and views never run (https://sqlite.org/c3ref/c_dbconfig_defensive.html)."""
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_VIEW, 0)
+
+
+def connection_read_only_authorizer(conn: apsw.Connection) -> None:
+    """Only SELECT, reads and functions: a query connection cannot change anything (https://sqlite.org/c3ref/set_authorizer.html)."""
+    allowed = {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION, apsw.SQLITE_RECURSIVE}
+
+    def authorize(action, *_args):
+        return apsw.SQLITE_OK if action in allowed else apsw.SQLITE_DENY
+
+    conn.authorizer = authorize
+
+
+def _common(conn: apsw.Connection, timeout: float) -> None:
+    connection_busy_timeout(conn, timeout)
+    connection_defensive(conn)
+    connection_untrusted_schema(conn)
+    connection_no_dqs(conn)
+    connection_no_mmap(conn)
+    connection_foreign_keys(conn)
+
+
+def writer_profile(conn: apsw.Connection, *, timeout: float, durable: bool) -> None:
+    """The connection that writes: the common policy plus synchronous."""
+    _common(conn, timeout)
+    connection_synchronous(conn, durable)
+
+
+def reader_profile(conn: apsw.Connection, *, timeout: float) -> None:
+    """A read-only connection of a trusted file."""
+    _common(conn, timeout)
+
+
+def untrusted_profile(conn: apsw.Connection, *, timeout: float) -> None:
+    """A read-only connection to a file that came from someone else."""
+    _common(conn, timeout)
+    connection_cell_size_check(conn)
+    connection_no_triggers_or_views(conn)
+    connection_read_only_authorizer(conn)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def translate(exc: BaseException, path: str = "") -> errors.RunliteError:
+    """Map an apsw exception to the runlite error a caller can act on."""
+    where = f" ({path})" if path else ""
+    text = f"{exc}{where}"
+    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+        return errors.StoreBusyError(f"the file stayed locked by another writer: {text}")
+    if isinstance(exc, apsw.FullError):
+        return errors.StoreFullError(f"the disk or the file's size limit is full: {text}")
+    if isinstance(exc, apsw.NotADBError):
+        return errors.NotARunliteFile(f"not a SQLite file: {text}")
+    if isinstance(exc, (apsw.CorruptError, apsw.FormatError)):
+        return errors.CorruptStoreError(f"the file is damaged: {text}")
+    if isinstance(exc, apsw.ReadOnlyError):
+        return errors.ReadOnlyStoreError(f"the file cannot be written: {text}")
+    if isinstance(exc, apsw.TooBigError):
+        return errors.LimitError(f"a value is larger than the store accepts: {text}")
+    if isinstance(exc, apsw.CantOpenError):
+        return errors.StoreError(f"cannot open the file: {text}")
+    if isinstance(exc, UnicodeDecodeError):
+        return errors.CorruptStoreError(f"the file holds text that is not UTF-8: {text}")
+    return errors.StoreError(f"{type(exc).__name__}: {text}")
+
+
+_TRANSLATED = (apsw.Error, UnicodeDecodeError)
+
+
+@contextlib.contextmanager
+def translated(path: str = "") -> Iterator[None]:
+    """Re-raise apsw errors inside the block as runlite errors."""
+    try:
+        yield
+    except _TRANSLATED as exc:
+        raise translate(exc, path) from exc
+
+
+# ---------------------------------------------------------------- the database
+
+# Connections inherited through fork() must never be used or closed by the child (closing
+# could checkpoint or unlink the parent's WAL); keeping a reference stops apsw closing them.
+_FORK_ORPHANS: list = []
+
+
+class _ProcessState:
+    """Connections and locks of one process; replaced wholesale after a fork."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.RLock()
+        self.writer: apsw.Connection | None = None
+        self.depth = 0
+        self.owner = 0  # thread id holding the write transaction
+        self.local = threading.local()
+        self.readers: list[apsw.Connection] = []
+
+
+class Database:
+    """One runlite file: lazily opened writer and per-thread reader connections.
+
+    Writes go through one writer connection per process, serialised by a lock and always
+    inside ``BEGIN IMMEDIATE`` (a deferred read-then-write transaction would fail with
+    SQLITE_BUSY under contention, and no timeout helps). Reads use one read-only connection
+    per thread, inside a read transaction, so each read sees one consistent snapshot and
+    never blocks the writer. An in-memory database has one connection for everything.
+    """
+
+    def __init__(self, path: str, *, read_only: bool, durable: bool, timeout: float):
+        self.path = path
+        self.read_only = read_only
+        self.durable = durable
+        self.timeout = timeout
+        self.memory = path == ":memory:"
+        self.closed = False
+        self._state = _ProcessState()
+
+    # -- connections
+
+    def _current(self) -> _ProcessState:
+        if self.closed:
+            raise errors.StoreClosedError(f"the store {self.path!r} is closed")
+        state = self._state
+        if state.pid != os.getpid():
+            if self.memory:
+                raise errors.StoreError("an in-memory store cannot be used after fork()")
+            _FORK_ORPHANS.extend(c for c in [state.writer, *state.readers] if c is not None)
+            state = self._state = _ProcessState()
+        return state
+
+    def connect(self, *, writable: bool, profile: Callable[..., None]) -> apsw.Connection:
+        """A new connection with ``profile`` applied (errors translated)."""
+        flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE if writable else apsw.SQLITE_OPEN_READONLY
+        with translated(self.path):
+            conn = apsw.Connection(self.path, flags=flags)
+            try:
+                if profile is writer_profile:
+                    profile(conn, timeout=self.timeout, durable=self.durable)
+                else:
+                    profile(conn, timeout=self.timeout)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _writer(self, state: _ProcessState) -> apsw.Connection:
+        if state.writer is None:
+            if self.read_only:
+                raise errors.ReadOnlyStoreError(f"the store {self.path!r} was opened with read_only=True")
+            state.writer = self.connect(writable=True, profile=writer_profile)
+        return state.writer
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[apsw.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested use joins the outer one.
+
+        On any exception the transaction rolls back, unless SQLite already rolled it back
+        itself (disk full, I/O error): then ROLLBACK would fail and mask the real error.
+        """
+        state = self._current()
+        with state.lock:
+            conn = self._writer(state)
+            if state.depth:
+                state.depth += 1
+                try:
+                    yield conn
+                finally:
+                    state.depth -= 1
+                return
+            with translated(self.path):
+                conn.execute("BEGIN IMMEDIATE")
+            state.depth, state.owner = 1, threading.get_ident()
+            try:
+                yield conn
+                with translated(self.path):
+                    conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except apsw.Error:
+                        pass  # the original error is the one that matters
+                if isinstance(exc, _TRANSLATED):
+                    raise translate(exc, self.path) from exc
+                raise
+            finally:
+                state.depth, state.owner = 0, 0
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[apsw.Connection]:
+        """A read transaction on this thread's reader: one consistent snapshot."""
+        state = self._current()
+        if self.memory:
+            with state.lock:
+                conn = self._writer(state)
+                with translated(self.path):
+                    yield conn
+            return
+        if state.depth and state.owner == threading.get_ident():  # reading inside our own write: see it
+            with translated(self.path):
+                yield state.writer
+            return
+        conn = getattr(state.local, "conn", None)
+        if conn is None:
+            conn = self.connect(writable=False, profile=reader_profile)
+            state.local.conn = conn
+            with state.lock:
+                state.readers.append(conn)
+        if conn.in_transaction:  # nested read on this thread: same snapshot
+            with translated(self.path):
+                yield conn
+            return
+        with translated(self.path):
+            conn.execute("BEGIN")
+        try:
+            with translated(self.path):
+                yield conn
+        finally:
+            if conn.in_transaction:
+                try:
+                    conn.execute("COMMIT")
+                except apsw.Error:
+                    pass
+
+    def close(self) -> None:
+        """Close every connection of this process (idempotent)."""
+        if self.closed:
+            return
+        state = self._state
+        self.closed = True
+        if state.pid != os.getpid():
+            _FORK_ORPHANS.extend(c for c in [state.writer, *state.readers] if c is not None)
+            return
+        with state.lock:
+            for conn in [*state.readers, state.writer]:
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except apsw.Error:
+                        pass
+            state.readers.clear()
+            state.writer = None
+
+
+# ---------------------------------------------------------------- identity and migrations
+
+
+def _has_tables(conn: apsw.Connection) -> bool:
+    return conn.execute("SELECT count(*) FROM sqlite_schema").get > 0
+
+
+def check_identity(conn: apsw.Connection, path: str) -> int:
+    """The file's schema version, after checking it is a runlite file this library can read.
+
+    Returns 0 for an empty new file.
+    """
+    with translated(path):
+        app_id = conn.execute("PRAGMA application_id").get
+        version = conn.execute("PRAGMA user_version").get
+        tables = _has_tables(conn)
+    if app_id == 0 and version == 0 and not tables:
+        return 0
+    if app_id != schema.APPLICATION_ID:
+        raise errors.NotARunliteFile(
+            f"{path!r} is a SQLite file of another application (application_id {app_id:#x}, "
+            f"runlite files have {schema.APPLICATION_ID:#x}); it was left untouched"
+        )
+    if version > schema.SCHEMA_VERSION:
+        raise errors.SchemaTooNew(
+            f"{path!r} has schema version {version}, newer than this runlite "
+            f"(knows up to {schema.SCHEMA_VERSION}); upgrade runlite to read it. The file was left untouched"
+        )
+    return version
+
+
+def migrate(conn: apsw.Connection, path: str) -> int:
+    """Bring the file to the current schema in one transaction; return the version found."""
+    with translated(path):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = check_identity(conn, path)  # again, now under the write lock
+            for version in range(found + 1, schema.SCHEMA_VERSION + 1):
+                for statement in schema.MIGRATIONS[version]:
+                    conn.execute(statement)
+            if found < schema.SCHEMA_VERSION:
+                conn.execute(f"PRAGMA application_id={schema.APPLICATION_ID:d}")
+                conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return found

@@ -1,0 +1,262 @@
+"""Frozen attrs records returned by reads, and their ``to_dict()`` forms.
+
+Records are values: reading the same run twice gives equal records. Times are aware UTC
+datetimes on the record; ``to_dict()`` gives JSON-ready values (see ``RunRecord.to_dict``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any
+
+import attrs
+
+from .ids import dotted_ids
+from .validation import from_us
+
+# The fields of the LangSmith ``Run`` interface (seed 001), in its order.
+LANGSMITH_FIELDS = (
+    "id", "inputs", "name", "run_type", "app_path", "attachments", "child_run_ids", "child_runs",
+    "completion_tokens", "dotted_order", "end_time", "error", "events", "extra", "feedback_stats",
+    "first_token_time", "in_dataset", "inputs_s3_urls", "manifest_id", "outputs", "outputs_s3_urls",
+    "parent_run_id", "parent_run_ids", "prompt_tokens", "reference_example_id", "serialized",
+    "session_id", "start_time", "status", "tags", "total_tokens", "trace_id",
+)
+# The Simvue run fields runlite adds beside them.
+SIMVUE_FIELDS = (
+    "folder", "metadata", "description", "created", "started", "endtime", "modified", "kind",
+    "system", "host", "pid", "heartbeat", "heartbeat_timeout", "prompt_cost", "completion_cost",
+    "total_cost",
+)
+
+
+def _ms(value: _dt.datetime | None) -> float | None:
+    """Epoch milliseconds, the LangSmith interface's number for times."""
+    if value is None:
+        return None
+    delta = value - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds / 1000
+
+
+def _iso(value: _dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _from_ms(value: float | None) -> _dt.datetime | None:
+    return None if value is None else from_us(round(value * 1000))
+
+
+def _from_iso(value: str | None) -> _dt.datetime | None:
+    if value is None:
+        return None
+    return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@attrs.frozen
+class RunRecord:
+    """One run as stored: an experiment run, a trace span or a recipe run."""
+
+    id: str
+    name: str
+    status: str
+    kind: str = "experiment"
+    run_type: str | None = None
+    folder: str = "/"
+    description: str | None = None
+    metadata: dict = attrs.field(factory=dict)
+    tags: tuple[str, ...] = ()
+    parent_run_id: str | None = None
+    trace_id: str = ""
+    dotted_order: str = ""
+    created: _dt.datetime | None = None
+    started: _dt.datetime | None = None
+    ended: _dt.datetime | None = None
+    modified: _dt.datetime | None = None
+    inputs: dict | None = None
+    outputs: dict | None = None
+    error: str | None = None
+    extra: dict | None = None
+    serialized: dict | None = None
+    session_id: str | None = None
+    reference_example_id: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    prompt_cost: float | None = None
+    completion_cost: float | None = None
+    total_cost: float | None = None
+    first_token_time: _dt.datetime | None = None
+    host: str | None = None
+    pid: int | None = None
+    heartbeat: _dt.datetime | None = None
+    heartbeat_timeout: float | None = None
+    system: dict | None = None
+    child_run_ids: tuple[str, ...] = ()
+    child_runs: tuple["RunRecord", ...] = ()
+    attachments: dict = attrs.field(factory=dict)
+    events: tuple[dict, ...] = ()
+    feedback_stats: dict = attrs.field(factory=dict)
+
+    @property
+    def parent_run_ids(self) -> list[str]:
+        """Every ancestor's id, root first (from ``dotted_order``)."""
+        return dotted_ids(self.dotted_order)[:-1]
+
+    @property
+    def start_time(self) -> _dt.datetime | None:
+        """When the run started running (its creation time while it is only created)."""
+        return self.started or self.created
+
+    @property
+    def end_time(self) -> _dt.datetime | None:
+        """When the run ended, if it has."""
+        return self.ended
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from start to end, None while the run has not ended."""
+        if self.ended is None or self.start_time is None:
+            return None
+        return (self.ended - self.start_time).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every LangSmith ``Run`` field plus the Simvue fields, JSON-ready.
+
+        LangSmith times (``start_time``, ``end_time``, ``first_token_time``) are epoch
+        milliseconds as in its interface; Simvue times (``created``, ``started``,
+        ``endtime``, ``modified``, ``heartbeat``) are ISO-8601 strings in UTC.
+        ``extra["metadata"]`` is the run's metadata, as LangSmith keeps it.
+        """
+        extra = dict(self.extra or {})
+        extra["metadata"] = self.metadata
+        out: dict[str, Any] = {
+            "id": self.id,
+            "inputs": self.inputs if self.inputs is not None else {},
+            "name": self.name,
+            "run_type": self.run_type,
+            "app_path": None,
+            "attachments": {k: list(v) for k, v in self.attachments.items()},
+            "child_run_ids": list(self.child_run_ids),
+            "child_runs": [child.to_dict() for child in self.child_runs],
+            "completion_tokens": self.completion_tokens,
+            "dotted_order": self.dotted_order,
+            "end_time": _ms(self.ended),
+            "error": self.error,
+            "events": [dict(e) for e in self.events],
+            "extra": extra,
+            "feedback_stats": self.feedback_stats,
+            "first_token_time": _ms(self.first_token_time),
+            "in_dataset": None,
+            "inputs_s3_urls": None,
+            "manifest_id": None,
+            "outputs": self.outputs,
+            "outputs_s3_urls": None,
+            "parent_run_id": self.parent_run_id,
+            "parent_run_ids": self.parent_run_ids,
+            "prompt_tokens": self.prompt_tokens,
+            "reference_example_id": self.reference_example_id,
+            "serialized": self.serialized,
+            "session_id": self.session_id,
+            "start_time": _ms(self.start_time),
+            "status": self.status,
+            "tags": list(self.tags),
+            "total_tokens": self.total_tokens,
+            "trace_id": self.trace_id,
+            "folder": self.folder,
+            "metadata": self.metadata,
+            "description": self.description,
+            "created": _iso(self.created),
+            "started": _iso(self.started),
+            "endtime": _iso(self.ended),
+            "modified": _iso(self.modified),
+            "kind": self.kind,
+            "system": self.system,
+            "host": self.host,
+            "pid": self.pid,
+            "heartbeat": _iso(self.heartbeat),
+            "heartbeat_timeout": self.heartbeat_timeout,
+            "prompt_cost": self.prompt_cost,
+            "completion_cost": self.completion_cost,
+            "total_cost": self.total_cost,
+        }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+        """The inverse of ``to_dict()``."""
+        extra = dict(data.get("extra") or {})
+        metadata = extra.pop("metadata", data.get("metadata") or {})
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            status=data["status"],
+            kind=data.get("kind", "experiment"),
+            run_type=data.get("run_type"),
+            folder=data.get("folder", "/"),
+            description=data.get("description"),
+            metadata=metadata,
+            tags=tuple(data.get("tags") or ()),
+            parent_run_id=data.get("parent_run_id"),
+            trace_id=data.get("trace_id", ""),
+            dotted_order=data.get("dotted_order", ""),
+            created=_from_iso(data.get("created")),
+            started=_from_iso(data.get("started")),
+            ended=_from_iso(data.get("endtime")),
+            modified=_from_iso(data.get("modified")),
+            inputs=data.get("inputs") or None,
+            outputs=data.get("outputs"),
+            error=data.get("error"),
+            extra=extra or None,
+            serialized=data.get("serialized"),
+            session_id=data.get("session_id"),
+            reference_example_id=data.get("reference_example_id"),
+            prompt_tokens=data.get("prompt_tokens"),
+            completion_tokens=data.get("completion_tokens"),
+            total_tokens=data.get("total_tokens"),
+            prompt_cost=data.get("prompt_cost"),
+            completion_cost=data.get("completion_cost"),
+            total_cost=data.get("total_cost"),
+            first_token_time=_from_ms(data.get("first_token_time")),
+            host=data.get("host"),
+            pid=data.get("pid"),
+            heartbeat=_from_iso(data.get("heartbeat")),
+            heartbeat_timeout=data.get("heartbeat_timeout"),
+            system=data.get("system"),
+            child_run_ids=tuple(data.get("child_run_ids") or ()),
+            child_runs=tuple(cls.from_dict(c) for c in data.get("child_runs") or ()),
+            attachments={k: tuple(v) for k, v in (data.get("attachments") or {}).items()},
+            events=tuple(data.get("events") or ()),
+            feedback_stats=data.get("feedback_stats") or {},
+        )
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+# Columns of ``runs`` read into a RunRecord, in SELECT order.
+RUN_COLUMNS = (
+    "id", "name", "status", "kind", "run_type", "folder", "description", "metadata", "tags",
+    "parent_run_id", "trace_id", "dotted_order", "created", "started", "ended", "modified",
+    "inputs", "outputs", "error", "extra", "serialized", "session_id", "reference_example_id",
+    "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost",
+    "total_cost", "first_token_time", "host", "pid", "heartbeat", "heartbeat_timeout", "system",
+)
+_JSON_COLUMNS = {"metadata", "tags", "inputs", "outputs", "extra", "serialized", "system"}
+_TIME_COLUMNS = {"created", "started", "ended", "modified", "first_token_time", "heartbeat"}
+
+
+def run_from_row(row: tuple, *, status: str, child_run_ids: tuple[str, ...] = ()) -> RunRecord:
+    """A RunRecord from a ``RUN_COLUMNS`` row; ``status`` is the effective status (lost...)."""
+    values: dict[str, Any] = {}
+    for column, value in zip(RUN_COLUMNS, row):
+        if column in _JSON_COLUMNS:
+            value = _json(value)
+        elif column in _TIME_COLUMNS:
+            value = from_us(value)
+        values[column] = value
+    values["tags"] = tuple(values["tags"] or ())
+    values["metadata"] = values["metadata"] or {}
+    values["status"] = status
+    return RunRecord(child_run_ids=child_run_ids, **values)

@@ -1,0 +1,308 @@
+"""Run: the live handle of one run: lifecycle, metadata, tags, folders, parent/child links.
+
+Code written against the seed's ``Run`` class works with only the import changed::
+
+    from runlite import Run
+    with Run() as run:
+        run.init(name="sweep-1", metadata={"lr": 0.1}, folder="/sweeps")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import traceback
+from typing import Any
+
+from . import errors, schema
+from .runinfo import THIS_HOST, system_info
+from .validation import (
+    check_choice, check_folder, check_metadata, check_optional_text, check_tags, dumps,
+    dumps_lenient, now_us,
+)
+
+_UNSET: Any = object()
+
+
+class Run:
+    """A run being written. Create one with ``store.init(...)``, or ``Run()`` then ``init()``.
+
+    ``Run()`` alone uses the store named by ``RUNLITE_DB``, else ``./runs.db``;
+    ``Run(store=...)`` or ``Run(path=...)`` picks another.
+    """
+
+    def __init__(self, *, store: Any = None, path: str | os.PathLike | None = None):
+        if store is not None and path is not None:
+            raise errors.ValidationError("give Run() a store or a path, not both")
+        self._store = store
+        self._path = path
+        self._owns_store = False
+        self._lock = threading.RLock()
+        self._released = False
+        self.id: str | None = None
+        self.name: str | None = None
+        self.trace_id: str | None = None
+        self.dotted_order: str | None = None
+        self.parent_run_id: str | None = None
+        self.folder: str | None = None
+        self._status: str | None = None
+        self._started_us: int | None = None
+        self._heartbeat_us = 0
+
+    # -- binding
+
+    def _bind_store(self):
+        if self._store is None:
+            from .store import Store
+
+            path = self._path or os.environ.get("RUNLITE_DB") or "runs.db"
+            self._store = Store(path)
+            self._owns_store = True
+        return self._store
+
+    @property
+    def store(self):
+        """The Store this run writes to."""
+        return self._bind_store()
+
+    def _adopt(self, info: dict) -> None:
+        self.id = info["id"]
+        self.name = info["name"]
+        self._status = info["status"]
+        self._started_us = info["started"]
+        self.trace_id = info["trace_id"]
+        self.dotted_order = info["dotted_order"]
+        self.parent_run_id = info["parent_run_id"]
+        self.folder = info["folder"]
+        if self._status == "running":
+            self._heartbeat_us = now_us()
+            self._store._register(self)
+
+    def _require_new(self) -> None:
+        if self.id is not None:
+            raise errors.RunStateError(f"this Run handle already holds run {self.name!r} ({self.id})")
+
+    def init(self, name: str | None = None, *, metadata: dict | None = None,
+             tags: list | None = None, description: str | None = None, folder: str = "/",
+             running: bool = True, status: str | None = None, parent: Any = None,
+             run_type: str | None = None, inputs: Any = None,
+             heartbeat_timeout: float | None = _UNSET) -> "Run":
+        """Create the run in the store (see ``Store.init`` for the arguments); returns self."""
+        with self._lock:
+            self._require_new()
+            store = self._bind_store()
+            from .store import DEFAULT_HEARTBEAT_TIMEOUT
+
+            info = store._insert_run(
+                name=name, metadata=metadata, tags=tags, description=description, folder=folder,
+                running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
+                heartbeat_timeout=DEFAULT_HEARTBEAT_TIMEOUT if heartbeat_timeout is _UNSET else heartbeat_timeout,
+            )
+            self._adopt(info)
+            return self
+
+    def reconnect(self, name_or_id: str) -> "Run":
+        """Take over a ``created`` run (by id or unique name) and start it running; returns self."""
+        with self._lock:
+            self._require_new()
+            store = self._bind_store()
+            run_id = store._resolve(name_or_id)
+            with store._db.write() as conn:
+                row = conn.execute(
+                    "SELECT name, status, trace_id, dotted_order, parent_run_id, folder FROM runs"
+                    " WHERE id = ?", (run_id,),
+                ).fetchone()
+                if row is None:
+                    raise errors.NotFoundError(f"no run with id {run_id!r}")
+                if row[1] != "created":
+                    raise errors.RunStateError(
+                        f"run {row[0]!r} ({run_id}) is {row[1]}; only a 'created' run can be reconnected"
+                    )
+                now = now_us()
+                conn.execute(
+                    "UPDATE runs SET status = 'running', started = ?, modified = ?, host = ?, pid = ?,"
+                    " heartbeat = ?, system = ? WHERE id = ?",
+                    (now, now, THIS_HOST, os.getpid(), now, dumps(system_info()), run_id),
+                )
+            self._adopt({"id": run_id, "name": row[0], "status": "running", "started": now,
+                         "trace_id": row[2], "dotted_order": row[3], "parent_run_id": row[4],
+                         "folder": row[5]})
+            return self
+
+    # -- state
+
+    @property
+    def status(self) -> str | None:
+        """This handle's view of the run's status (``store.get_run`` reports ``lost`` too)."""
+        return self._status
+
+    @property
+    def record(self):
+        """The run as stored now (a RunRecord)."""
+        return self.store.get_run(self._require_id())
+
+    def _require_id(self) -> str:
+        if self.id is None:
+            raise errors.RunStateError("this Run has not been initialised: call init() or reconnect() first")
+        return self.id
+
+    def _require_running(self, action: str) -> None:
+        self._require_id()
+        if self._status != "running":
+            raise errors.RunStateError(
+                f"cannot {action}: run {self.name!r} is {self._status}; it must be running"
+            )
+
+    def __repr__(self) -> str:
+        return f"<runlite.Run {self.name!r} {self.id} {self._status}>"
+
+    # -- metadata, tags, folders
+
+    def _update_json(self, column: str, change) -> None:
+        run_id = self._require_id()
+        with self.store._db.write() as conn:
+            current = json.loads(conn.execute(f"SELECT {column} FROM runs WHERE id = ?", (run_id,)).get)
+            conn.execute(
+                f"UPDATE runs SET {column} = ?, modified = ? WHERE id = ?",
+                (dumps(change(current), column), now_us(), run_id),
+            )
+
+    def update_metadata(self, metadata: dict) -> bool:
+        """Merge ``metadata`` into the run's (top level; a key given again takes the new value)."""
+        metadata = check_metadata(metadata)
+        self._update_json("metadata", lambda current: {**current, **metadata})
+        return True
+
+    def update_tags(self, tags: list) -> bool:
+        """Add ``tags`` to the run's (set union, order of first use kept)."""
+        tags = check_tags(tags)
+        self._update_json("tags", lambda current: current + [t for t in tags if t not in current])
+        return True
+
+    def set_tags(self, tags: list) -> bool:
+        """Replace the run's tags with ``tags``."""
+        tags = check_tags(tags)
+        self._update_json("tags", lambda current: tags)
+        return True
+
+    def set_folder_details(self, path: str | None = None, metadata: dict | None = None,
+                           tags: list | None = None, description: str | None = None) -> bool:
+        """Set metadata, tags and description of a folder (the run's own by default).
+
+        Values given replace the folder's; missing folders (and their parents) are created.
+        """
+        path = self.folder if path is None else check_folder(path, "path")
+        if path is None:
+            self._require_id()
+        fields: dict[str, Any] = {}
+        if metadata is not None:
+            fields["metadata"] = dumps(check_metadata(metadata))
+        if tags is not None:
+            fields["tags"] = dumps(check_tags(tags))
+        if description is not None:
+            fields["description"] = check_optional_text(description, "description")
+        with self.store._db.write() as conn:
+            self.store._ensure_folder(conn, path, now_us())
+            for column, value in fields.items():  # column names come from the dict above only
+                conn.execute(f"UPDATE folders SET {column} = ? WHERE path = ?", (value, path))
+        return True
+
+    # -- ending
+
+    def _finish(self, status: str, *, error: str | None = _UNSET, outputs: Any = _UNSET) -> None:
+        """Store a final status (with end time, and error/outputs when given)."""
+        run_id = self._require_id()
+        with self._lock:
+            self._flush()
+            with self.store._db.write() as conn:
+                stored = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).get
+                if stored in schema.FINAL_STATUSES:
+                    raise errors.RunStateError(
+                        f"run {self.name!r} ({run_id}) is already {stored}; its status cannot change"
+                    )
+                now = now_us()
+                sets, params = ["status = ?", "ended = ?", "modified = ?"], [status, now, now]
+                if error is not _UNSET:
+                    sets.append("error = ?")
+                    params.append(error)
+                if outputs is not _UNSET:
+                    sets.append("outputs = ?")
+                    params.append(outputs)
+                conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
+            self._status = status
+            self.store._unregister(self)
+
+    def set_status(self, status: str) -> bool:
+        """End the run as ``completed``, ``failed`` or ``terminated``."""
+        self._finish(check_choice(status, "status", schema.FINAL_STATUSES))
+        return True
+
+    def end(self, outputs: Any = None, error: str | None = None) -> None:
+        """End the run LangSmith-style: outputs (non-dict wrapped as ``{"output": value}``),
+        error text; the status becomes ``failed`` when ``error`` is given, else ``completed``."""
+        if error is not None:
+            check_optional_text(error, "error")
+        if outputs is not None and not isinstance(outputs, dict):
+            outputs = {"output": outputs}
+        self._finish(
+            "failed" if error is not None else "completed",
+            error=error,
+            outputs=None if outputs is None else dumps_lenient(outputs, "outputs"),
+        )
+
+    def close(self) -> bool:
+        """Flush, complete the run if it is still running, and release the handle."""
+        if self.id is not None and not self._released and self._status == "running":
+            self._finish("completed")
+        self._release()
+        return True
+
+    def _release(self) -> None:
+        """Flush what is buffered and let go of the store (closing it if this run opened it)."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+            if self._store is not None and not self._store.closed:
+                if self.id is not None:
+                    self._flush()
+                self._store._unregister(self)
+                if self._owns_store:
+                    self._store.close()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if self.id is not None and self._status in ("running", "created") and not self._released:
+                if exc_type is None:
+                    if self._status == "running":
+                        self._finish("completed")
+                else:
+                    text = "".join(traceback.format_exception(exc_type, exc, tb))
+                    status = "terminated" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+                    self._finish(status, error=text)
+        finally:
+            self._release()
+        return False
+
+    # -- children
+
+    def child(self, name: str, run_type: str = "chain", inputs: Any = None, **kwargs: Any) -> "Run":
+        """Start a child run in this run's trace (``kwargs`` as for ``Store.init``)."""
+        self._require_id()
+        kwargs.setdefault("folder", self.folder)
+        return self.store.init(name, parent=self, run_type=run_type, inputs=inputs, **kwargs)
+
+    # -- buffered writes and heartbeat (metrics and events arrive in later modules)
+
+    def _flush(self) -> None:
+        """Write what is buffered (nothing yet at this layer)."""
+
+    def _flush_if_due(self, now: int) -> None:
+        """Flush when the oldest buffered item is older than the flush interval."""
+
+    def _heartbeat_due(self, now: int, interval_us: int) -> bool:
+        return self._status == "running" and now - self._heartbeat_us >= interval_us

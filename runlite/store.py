@@ -1,0 +1,407 @@
+"""Store: one runlite file. Owns the connections, creates Runs, answers reads."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import weakref
+from typing import Any, Iterator
+
+from . import db, errors, schema
+from .ids import dotted_segment, is_uuid, random_name, uuid7
+from .records import RUN_COLUMNS, RunRecord, run_from_row
+from .runinfo import effective_status, system_info, THIS_HOST
+from .validation import (
+    check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
+    dumps, dumps_lenient, folder_ancestors, from_us, now_us,
+)
+
+DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
+HEARTBEAT_INTERVAL = 30.0          # seconds between heartbeats of a running run
+TICK = 0.2                         # seconds between background checks (flush deadlines, heartbeats)
+
+log = logging.getLogger("runlite")
+_LIVE_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Interpreter exit flushes every buffered point of every live run."""
+    for store in list(_LIVE_STORES):
+        for run in list(store._runs):
+            try:
+                run._flush()
+            except Exception:  # noqa: BLE001 - exiting: report, never raise
+                log.exception("runlite: could not flush run %s at exit", getattr(run, "id", None))
+
+
+class _Ticker(threading.Thread):
+    """The store's background thread: flush deadlines and heartbeats of its live runs."""
+
+    def __init__(self, store: "Store"):
+        super().__init__(name=f"runlite-ticker {store.path}", daemon=True)
+        self.store_ref = weakref.ref(store)
+        self.pid = os.getpid()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(TICK):
+            store = self.store_ref()
+            if store is None or store.closed:
+                return
+            try:
+                store._tick()
+            except errors.StoreClosedError:
+                return
+            except Exception:  # noqa: BLE001 - keep ticking; the next tick retries
+                log.exception("runlite: background flush of %s failed", store.path)
+            del store
+
+_SELECT_RUN = (
+    "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) +
+    ", (SELECT json_group_array(id) FROM (SELECT c.id FROM runs AS c"
+    " WHERE c.parent_run_id = runs.id ORDER BY c.dotted_order)) FROM runs"
+)
+_N = len(RUN_COLUMNS)
+_IDX = {c: i for i, c in enumerate(RUN_COLUMNS)}
+
+
+def _record(row: tuple, now: int) -> RunRecord:
+    status = effective_status(
+        row[_IDX["status"]], row[_IDX["host"]], row[_IDX["pid"]], row[_IDX["heartbeat"]],
+        row[_IDX["heartbeat_timeout"]], now,
+    )
+    children = tuple(json.loads(row[_N])) if row[_N] else ()
+    return run_from_row(row[:_N], status=status, child_run_ids=children)
+
+
+class Store:
+    """A runlite file. Use ``runlite.open(path)``; also a context manager.
+
+    Safe to share between threads. After ``fork()`` the child opens its own connections.
+    """
+
+    def __init__(self, path: str | os.PathLike = "runs.db", *, read_only: bool = False,
+                 durable: bool = False, timeout: float = 30.0):
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if not isinstance(path, str) or not path or "\x00" in path:
+            raise errors.ValidationError(f"path must be a non-empty file path or ':memory:', got {path!r}")
+        for flag, what in ((read_only, "read_only"), (durable, "durable")):
+            if not isinstance(flag, bool):
+                raise errors.ValidationError(f"{what} must be True or False, got {flag!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 86_400:
+            raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {timeout!r}")
+        if read_only and path == ":memory:":
+            raise errors.ValidationError("a ':memory:' store cannot be read_only: there is nothing to read")
+        if read_only and not os.path.exists(path):
+            raise errors.NotFoundError(f"no runlite file at {path!r} (read_only=True never creates one)")
+        self.path = path
+        self.read_only = read_only
+        self._db = db.Database(path, read_only=read_only, durable=durable, timeout=float(timeout))
+        self._runs: weakref.WeakSet = weakref.WeakSet()  # live Run handles writing here
+        self._ticker: _Ticker | None = None
+        self._ticker_lock = threading.Lock()
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        if self.read_only:
+            with self._db.read() as conn:
+                version = db.check_identity(conn, self.path)
+            if version == 0:
+                raise errors.NotARunliteFile(f"{self.path!r} is an empty SQLite file, not a runlite store")
+            if version < schema.SCHEMA_VERSION:
+                raise errors.StoreError(
+                    f"{self.path!r} has schema version {version}; this runlite reads version "
+                    f"{schema.SCHEMA_VERSION}. Open it once without read_only=True to upgrade it"
+                )
+            return
+        state = self._db._current()
+        with state.lock:
+            conn = self._db._writer(state)
+            db.migrate(conn, self.path)
+            with db.translated(self.path):
+                db.connection_wal(conn)
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        """Flush and close every run handle still open on this store, then the connections.
+
+        Runs still running stay ``running`` in the file (they read as ``lost`` once their
+        heartbeat is stale): closing a store is not the end of a job.
+        """
+        if self._db.closed:
+            return
+        ticker = self._ticker
+        if ticker is not None and ticker.pid == os.getpid():
+            ticker.stop.set()
+            if ticker is not threading.current_thread():
+                ticker.join()
+        for run in list(self._runs):
+            try:
+                run._release()
+            except errors.RunliteError:
+                pass
+        _LIVE_STORES.discard(self)
+        self._db.close()
+
+    # -- live runs: background flushing and heartbeats
+
+    def _register(self, run: Any) -> None:
+        self._runs.add(run)
+        _LIVE_STORES.add(self)
+        with self._ticker_lock:
+            ticker = self._ticker
+            if ticker is None or ticker.pid != os.getpid() or not ticker.is_alive():
+                self._ticker = _Ticker(self)
+                self._ticker.start()
+
+    def _unregister(self, run: Any) -> None:
+        self._runs.discard(run)
+
+    def _tick(self) -> None:
+        """Flush runs whose buffers are due, and write heartbeats that are due."""
+        now = now_us()
+        interval = int(HEARTBEAT_INTERVAL * 1_000_000)
+        runs = list(self._runs)
+        for run in runs:
+            run._flush_if_due(now)
+        due = [run for run in runs if run._heartbeat_due(now, interval)]
+        if due:
+            with self._db.write() as conn:
+                for run in due:
+                    conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'",
+                                 (now, run.id))
+            for run in due:
+                run._heartbeat_us = now
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self._db.closed
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("read-only" if self.read_only else "open")
+        return f"<runlite.Store {self.path!r} {state}>"
+
+    # -- creating runs
+
+    def init(self, name: str | None = None, *, metadata: dict | None = None,
+             tags: list | None = None, description: str | None = None, folder: str = "/",
+             running: bool = True, status: str | None = None, parent: Any = None,
+             run_type: str | None = None, inputs: Any = None,
+             heartbeat_timeout: float | None = DEFAULT_HEARTBEAT_TIMEOUT) -> "Run":
+        """Create a run and return its live handle.
+
+        Args:
+            name: a name (random ``adjective-noun`` when None); need not be unique.
+            status: the seed's spelling of ``running``: ``"created"`` or ``"running"``.
+            parent: a Run, RunRecord or run id; the new run joins the parent's trace.
+            run_type: a LangSmith run type (``chain``, ``llm``, ``tool``...) for trace spans.
+            heartbeat_timeout: seconds without a heartbeat after which reads report the run
+                ``lost``; None never times out (a dead process on this host still reads lost).
+        """
+        from .run import Run
+
+        run = Run(store=self)
+        run.init(name, metadata=metadata, tags=tags, description=description, folder=folder,
+                 running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
+                 heartbeat_timeout=heartbeat_timeout)
+        return run
+
+    def _insert_run(self, *, name, metadata, tags, description, folder, running, status, parent,
+                    run_type, inputs, heartbeat_timeout) -> dict:
+        """Validate everything, then insert the run row; returns the stored identity."""
+        name = random_name() if name is None else check_name(name, "run name")
+        metadata = check_metadata({} if metadata is None else metadata)
+        tags = check_tags([] if tags is None else tags)
+        description = check_optional_text(description, "description")
+        folder = check_folder(folder)
+        if status is not None:
+            running = check_choice(status, "status", ("created", "running")) == "running"
+        elif not isinstance(running, bool):
+            raise errors.ValidationError(f"running must be True or False, got {running!r}")
+        if run_type is not None:
+            check_name(run_type, "run_type")
+        if heartbeat_timeout is not None and (
+            isinstance(heartbeat_timeout, bool) or not isinstance(heartbeat_timeout, (int, float))
+            or not 1 <= heartbeat_timeout <= 10 * 365 * 86_400
+        ):
+            raise errors.ValidationError(
+                f"heartbeat_timeout must be None or seconds >= 1, got {heartbeat_timeout!r}"
+            )
+        inputs_json = None if inputs is None else dumps_lenient(inputs, "inputs")
+        metadata_json, tags_json = dumps(metadata, "metadata"), dumps(tags, "tags")
+        parent_id = None if parent is None else self._run_id(parent)
+        with self._db.write() as conn:
+            now = now_us()
+            if parent_id is not None:
+                row = conn.execute(
+                    "SELECT trace_id, dotted_order, coalesce(started, created) FROM runs WHERE id = ?",
+                    (parent_id,),
+                ).fetchone()
+                if row is None:
+                    raise errors.NotFoundError(f"no parent run with id {parent_id!r}")
+                trace_id, parent_order, parent_start = row
+                start = max(now, parent_start)  # a child never starts before its parent
+            else:
+                start = now
+            run_id = uuid7(start)
+            segment = dotted_segment(start, run_id)
+            if parent_id is None:
+                trace_id, dotted_order = run_id, segment
+            else:
+                dotted_order = f"{parent_order}.{segment}"
+            self._ensure_folder(conn, folder, now)
+            conn.execute(
+                "INSERT INTO runs (id, name, kind, run_type, status, folder, description, metadata,"
+                " tags, parent_run_id, trace_id, dotted_order, created, started, modified, inputs,"
+                " host, pid, heartbeat, heartbeat_timeout, system)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, name, "trace" if run_type else "experiment", run_type,
+                 "running" if running else "created", folder, description, metadata_json,
+                 tags_json, parent_id, trace_id, dotted_order, start, start if running else None,
+                 now, inputs_json, THIS_HOST if running else None, os.getpid() if running else None,
+                 now if running else None, heartbeat_timeout,
+                 dumps(system_info(), "system") if running else None),
+            )
+        return {"id": run_id, "name": name, "status": "running" if running else "created",
+                "started": start if running else None, "trace_id": trace_id,
+                "dotted_order": dotted_order, "parent_run_id": parent_id, "folder": folder}
+
+    @staticmethod
+    def _ensure_folder(conn, folder: str, now: int) -> None:
+        for path in folder_ancestors(folder):
+            conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES (?, ?)", (path, now))
+
+    def reconnect(self, name_or_id: str) -> "Run":
+        """Reopen a ``created`` run (by id or unique name) and move it to ``running``."""
+        from .run import Run
+
+        run = Run(store=self)
+        run.reconnect(name_or_id)
+        return run
+
+    # -- resolving
+
+    def _run_id(self, run: Any) -> str:
+        """The id of a Run, a RunRecord, or an id/name string (must exist)."""
+        from .run import Run
+
+        if isinstance(run, (Run, RunRecord)):
+            if run.id is None:
+                raise errors.ValidationError("that Run has not been initialised (call init() first)")
+            return run.id
+        if not isinstance(run, str):
+            raise errors.ValidationError(
+                f"a run is given as a Run, a RunRecord, or an id or name str; got {type(run).__name__}"
+            )
+        return self._resolve(run)
+
+    def _resolve(self, id_or_name: str) -> str:
+        check_text_id = id_or_name if isinstance(id_or_name, str) else None
+        if check_text_id is None or not id_or_name:
+            raise errors.ValidationError(f"a run id or name must be a non-empty str, got {id_or_name!r}")
+        with self._db.read() as conn:
+            if is_uuid(id_or_name):
+                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (id_or_name,)).fetchone():
+                    return id_or_name
+            ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE name = ? LIMIT 11", (id_or_name,))]
+        if not ids:
+            raise errors.NotFoundError(f"no run with id or name {id_or_name!r}")
+        if len(ids) > 1:
+            shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+            raise errors.AmbiguousNameError(
+                f"{len(ids) if len(ids) <= 10 else 'more than 10'} runs are named {id_or_name!r} "
+                f"({shown}); use a run id"
+            )
+        return ids[0]
+
+    # -- reads
+
+    def get_run(self, id_or_name: Any) -> RunRecord:
+        """The stored record of one run (by Run, id or unique name)."""
+        run_id = self._run_id(id_or_name)
+        with self._db.read() as conn:
+            row = conn.execute(_SELECT_RUN + " WHERE runs.id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise errors.NotFoundError(f"no run with id {run_id!r}")
+        return _record(row, now_us())
+
+    def runs(self, *, folder: str | None = None, status: str | list | None = None,
+             tags: list | None = None, run_type: str | None = None,
+             limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally only those in ``folder`` (exactly), with ``status``
+        (one or a list; ``lost`` is computed), having every tag in ``tags``, of ``run_type``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if folder is not None:
+            where.append("runs.folder = ?")
+            params.append(check_folder(folder))
+        wanted: set[str] | None = None
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            for s in statuses:
+                check_choice(s, "status", schema.RUN_STATUSES)
+            wanted = set(statuses)
+            stored = wanted | ({"running"} if "lost" in wanted else set())
+            where.append("runs.status IN (%s)" % ", ".join("?" * len(stored)))
+            params.extend(sorted(stored))
+        for tag in check_tags(tags or []):
+            where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE json_each.value = ?)")
+            params.append(tag)
+        if run_type is not None:
+            where.append("runs.run_type = ?")
+            params.append(check_name(run_type, "run_type"))
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise errors.ValidationError(f"limit must be None or an int >= 0, got {limit!r}")
+        sql = _SELECT_RUN + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY runs.created DESC, runs.id DESC"
+        if wanted is None and limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        out: list[RunRecord] = []
+        now = now_us()
+        with self._db.read() as conn:
+            for row in conn.execute(sql, params):
+                if limit is not None and len(out) >= limit:
+                    break
+                record = _record(row, now)
+                if wanted is None or record.status in wanted:
+                    out.append(record)
+        return out
+
+    def _iter_ids(self) -> Iterator[str]:
+        with self._db.read() as conn:
+            yield from (r[0] for r in conn.execute("SELECT id FROM runs ORDER BY created DESC"))
+
+    def folder(self, path: str) -> dict:
+        """A folder's details: path, description, tags, metadata, created."""
+        path = check_folder(path)
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT path, description, tags, metadata, created FROM folders WHERE path = ?", (path,)
+            ).fetchone()
+        if row is None:
+            raise errors.NotFoundError(f"no folder {path!r}")
+        return {"path": row[0], "description": row[1], "tags": json.loads(row[2]),
+                "metadata": json.loads(row[3]), "created": from_us(row[4])}
+
+    def folders(self) -> list[str]:
+        """Every folder path, sorted."""
+        with self._db.read() as conn:
+            return [r[0] for r in conn.execute("SELECT path FROM folders ORDER BY path")]

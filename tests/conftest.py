@@ -1,0 +1,48 @@
+import os
+import sys
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import runlite
+
+# Hypothesis on a shared 2-core CI machine: no deadline flakes, modest example counts.
+settings.register_profile("ci", deadline=None, max_examples=50,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("full", deadline=None, max_examples=1000,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("full" if os.environ.get("RUNLITE_FULL") else "ci")
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    """A path for a new runlite file."""
+    return str(tmp_path / "runs.db")
+
+
+@pytest.fixture
+def store(db_path):
+    """An open store on a new file, closed after the test."""
+    s = runlite.open(db_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def mem():
+    """An in-memory store."""
+    s = runlite.open(":memory:")
+    yield s
+    s.close()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true", help="run stress tests with their full counts")
+
+
+def pytest_configure(config):
+    if config.getoption("--full", default=False):
+        os.environ["RUNLITE_FULL"] = "1"
+
+
+PY = sys.executable

@@ -1,0 +1,89 @@
+"""Several processes and threads on one file; fork safety."""
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import runlite
+
+N_PROC, N_RUNS = 4, 50
+
+WRITER = """
+import sys, runlite
+path, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with runlite.open(path, timeout=30) as s:
+    for i in range(n):
+        with s.init(f"{tag}-{i}", tags=[tag], metadata={"i": i}) as run:
+            run.update_metadata({"done": True})
+"""
+
+
+def test_processes_create_runs_at_once(db_path):
+    runlite.open(db_path).close()
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, db_path, f"p{k}", str(N_RUNS)],
+                              env=env, stderr=subprocess.PIPE) for k in range(N_PROC)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    with runlite.open(db_path, read_only=True) as s:
+        runs = s.runs()
+        assert len(runs) == N_PROC * N_RUNS
+        assert len({r.id for r in runs}) == N_PROC * N_RUNS
+        assert all(r.status == "completed" and r.metadata["done"] for r in runs)
+        for k in range(N_PROC):
+            assert sorted(r.metadata["i"] for r in s.runs(tags=[f"p{k}"])) == list(range(N_RUNS))
+
+
+def test_threads_share_a_store(store):
+    errors = []
+
+    def work(k):
+        try:
+            for i in range(25):
+                run = store.init(f"t{k}-{i}")
+                run.update_tags([f"t{k}"])
+                store.runs(limit=5)
+                run.close()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.runs(status="completed")) == 150
+
+
+def _child_after_fork(store, queue):
+    try:
+        run = store.init("from-child")
+        run.close()
+        queue.put(("ok", store._db._state.pid == os.getpid()))
+    except Exception as exc:  # pragma: no cover - reported to the parent
+        queue.put(("error", repr(exc)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_fork_after_open(store):
+    parent_run = store.init("parent")
+    parent_writer = store._db._state.writer
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child_after_fork, args=(store, queue))
+    proc.start()
+    result = queue.get(timeout=60)
+    proc.join(60)
+    assert result == ("ok", True)
+    assert proc.exitcode == 0
+    # The parent still works on its own, untouched connection.
+    assert store._db._state.writer is parent_writer
+    parent_run.close()
+    names = {r.name: r.status for r in store.runs()}
+    assert names == {"parent": "completed", "from-child": "completed"}

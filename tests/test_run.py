@@ -1,0 +1,313 @@
+"""Run lifecycle, metadata, tags, folders, parent/child links (Simvue and LangSmith semantics)."""
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import runlite
+from runlite import Run, store as store_mod
+from runlite.ids import dotted_ids
+
+
+def test_init_defaults(store):
+    run = store.init()
+    assert re.fullmatch(r"[a-z]+-[a-z]+", run.name)
+    assert run.status == "running"
+    rec = store.get_run(run.id)
+    assert rec.status == "running" and rec.folder == "/" and rec.metadata == {} and rec.tags == ()
+    assert rec.trace_id == run.id and rec.parent_run_id is None
+    assert rec.pid == os.getpid() and rec.host and rec.heartbeat is not None
+    assert rec.system["pid"] == os.getpid()
+
+
+def test_created_then_reconnect(store):
+    run = store.init("queued", running=False)
+    assert store.get_run("queued").status == "created"
+    assert store.get_run("queued").started is None
+    live = store.reconnect("queued")
+    assert live.id == run.id and live.status == "running"
+    assert store.get_run(run.id).started is not None
+    with pytest.raises(runlite.RunStateError, match="only a 'created' run"):
+        store.reconnect(run.id)
+
+
+def test_status_argument_of_the_seed(store):
+    assert store.init("a", status="created").status == "created"
+    assert store.init("b", status="running").status == "running"
+    with pytest.raises(runlite.ValidationError):
+        store.init("c", status="completed")
+    assert [r.name for r in store.runs()] == ["b", "a"]
+
+
+def test_reconnect_unknown_and_ambiguous(store):
+    with pytest.raises(runlite.NotFoundError):
+        store.reconnect("nobody")
+    store.init("twin", running=False)
+    store.init("twin", running=False)
+    with pytest.raises(runlite.AmbiguousNameError, match="use a run id"):
+        store.reconnect("twin")
+
+
+def test_metadata_merge_and_tags(store):
+    run = store.init("m", metadata={"a": 1, "nested": {"x": 1}}, tags=["t1"])
+    run.update_metadata({"b": 2})
+    run.update_metadata({"a": 3, "nested": {"y": 2}})
+    run.update_tags(["t2", "t1"])
+    rec = store.get_run(run.id)
+    assert rec.metadata == {"a": 3, "b": 2, "nested": {"y": 2}}  # top-level merge, new value wins
+    assert rec.tags == ("t1", "t2")
+    run.set_tags(["only"])
+    assert store.get_run(run.id).tags == ("only",)
+
+
+def test_set_status_and_close(store):
+    run = store.init("s")
+    run.set_status("failed")
+    rec = store.get_run(run.id)
+    assert rec.status == "failed" and rec.ended is not None
+    with pytest.raises(runlite.RunStateError, match="already failed"):
+        run.set_status("completed")
+    with pytest.raises(runlite.ValidationError):
+        store.init("t").set_status("lost")
+    other = store.init("u")
+    other.close()
+    assert store.get_run(other.id).status == "completed"
+    other.close()  # idempotent
+
+
+def test_context_manager_outcomes(store):
+    with store.init("ok") as run:
+        pass
+    assert store.get_run(run.id).status == "completed"
+
+    with pytest.raises(ValueError):
+        with store.init("boom") as run:
+            raise ValueError("bad thing")
+    rec = store.get_run(run.id)
+    assert rec.status == "failed" and "ValueError: bad thing" in rec.error and "Traceback" in rec.error
+
+    with pytest.raises(KeyboardInterrupt):
+        with store.init("stop") as run:
+            raise KeyboardInterrupt
+    assert store.get_run(run.id).status == "terminated"
+
+    with store.init("manual") as run:
+        run.set_status("failed")  # an explicit status is kept on a clean exit
+    assert store.get_run(run.id).status == "failed"
+
+
+def test_seed_shape_run_class(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNLITE_DB", raising=False)
+    with Run() as run:
+        run.init(name="seed-run", metadata={"k": 1}, tags=["x"], description="d", folder="/f", status="running")
+        run.update_metadata({"j": 2})
+        run.update_tags(["y"])
+        run.set_folder_details(path="/f", metadata={"owner": "me"}, tags=["ft"], description="folder d")
+    assert os.path.exists(tmp_path / "runs.db")
+    with runlite.open(str(tmp_path / "runs.db")) as s:
+        rec = s.get_run("seed-run")
+        assert rec.status == "completed" and rec.metadata == {"k": 1, "j": 2} and rec.tags == ("x", "y")
+        assert rec.description == "d" and rec.folder == "/f"
+        assert s.folder("/f")["metadata"] == {"owner": "me"}
+        assert s.folder("/f")["description"] == "folder d"
+
+
+def test_seed_reconnect_on_run_class(tmp_path, monkeypatch):
+    path = str(tmp_path / "env.db")
+    monkeypatch.setenv("RUNLITE_DB", path)
+    queued = Run()
+    queued.init(name="job", running=False)
+    queued.close()
+    run = Run()
+    run.reconnect("job")
+    assert run.status == "running"
+    run.close()
+    with runlite.open(path) as s:
+        assert s.get_run("job").status == "completed"
+
+
+def test_run_path_and_store_arguments(tmp_path, store):
+    path = str(tmp_path / "other.db")
+    with Run(path=path) as run:
+        run.init("p")
+    with runlite.open(path) as s:
+        assert s.get_run("p").status == "completed"
+    with Run(store=store) as run:
+        run.init("q")
+    assert store.get_run("q").status == "completed"
+    assert not store.closed  # a Run does not close a store it was given
+    with pytest.raises(runlite.ValidationError):
+        Run(store=store, path=path)
+    run = Run(store=store).init("r")
+    with pytest.raises(runlite.RunStateError):
+        run.init("again")
+
+
+def test_folders_created_with_parents(store):
+    store.init("f", folder="/a/b/c/")
+    assert store.folders() == ["/", "/a", "/a/b", "/a/b/c"]
+    assert store.get_run("f").folder == "/a/b/c"
+    for bad in ("a/b", "/a//b", "/a/../b", "", "/a/\x00"):
+        with pytest.raises(runlite.ValidationError):
+            store.init("g", folder=bad)
+
+
+def test_children_and_trace_identity(store):
+    root = store.init("root", run_type="chain")
+    a = root.child("a", run_type="tool", inputs={"x": 1})
+    b = root.child("b", run_type="llm")
+    aa = a.child("aa")
+    for r in (a, b, aa):
+        rec = store.get_run(r.id)
+        assert rec.trace_id == root.id
+        assert dotted_ids(rec.dotted_order)[-1] == r.id
+    assert store.get_run(aa.id).parent_run_ids == [root.id, a.id]
+    assert store.get_run(aa.id).parent_run_id == a.id
+    assert store.get_run(root.id).child_run_ids == (a.id, b.id)
+    assert store.get_run(a.id).inputs == {"x": 1}
+    order = sorted(store.runs(), key=lambda r: r.dotted_order)
+    assert [r.name for r in order] == ["root", "a", "aa", "b"]  # execution (pre-)order
+    seg = store.get_run(a.id).dotted_order.split(".")[-1]
+    assert re.fullmatch(r"\d{8}T\d{6}\d{6}Z[0-9a-f-]{36}", seg)
+    child = store.init("by-id", parent=root.id)
+    assert store.get_run(child.id).parent_run_id == root.id
+    with pytest.raises(runlite.NotFoundError):
+        store.init("orphan", parent="01000000-0000-7000-8000-000000000000")
+
+
+def test_child_never_starts_before_parent(store):
+    root = store.init("root")
+    # A parent whose start is in the future (clock skew between hosts): the child is clamped.
+    future = root._started_us + 10_000_000
+    with store._db.write() as conn:
+        conn.execute("UPDATE runs SET started = ? WHERE id = ?", (future, root.id))
+    child = store.init("c", parent=root)
+    rec = store.get_run(child.id)
+    assert rec.start_time >= store.get_run(root.id).start_time
+    assert rec.dotted_order > store.get_run(root.id).dotted_order
+
+
+def test_end_langsmith_style(store):
+    run = store.init("span", run_type="llm")
+    run.end(outputs="hello")
+    rec = store.get_run(run.id)
+    assert rec.outputs == {"output": "hello"} and rec.status == "completed" and rec.end_time
+    bad = store.init("span2")
+    bad.end(error="it broke")
+    rec = store.get_run(bad.id)
+    assert rec.status == "failed" and rec.error == "it broke"
+    assert rec.latency is not None and rec.latency >= 0
+
+
+def test_runs_filters_newest_first(store):
+    a = store.init("a", folder="/x", tags=["t1", "t2"])
+    b = store.init("b", folder="/x", tags=["t2"], run_type="llm")
+    c = store.init("c", folder="/y")
+    a.close()
+    assert [r.name for r in store.runs()] == ["c", "b", "a"]
+    assert [r.name for r in store.runs(folder="/x")] == ["b", "a"]
+    assert [r.name for r in store.runs(tags=["t2"])] == ["b", "a"]
+    assert [r.name for r in store.runs(tags=["t1", "t2"])] == ["a"]
+    assert [r.name for r in store.runs(status="completed")] == ["a"]
+    assert [r.name for r in store.runs(status=["running", "completed"], limit=2)] == ["c", "b"]
+    assert [r.name for r in store.runs(run_type="llm")] == ["b"]
+    assert len(store.runs(limit=1)) == 1
+    with pytest.raises(runlite.ValidationError):
+        store.runs(status="sleeping")
+    with pytest.raises(runlite.ValidationError):
+        store.runs(limit=-1)
+
+
+def test_lost_by_stale_heartbeat(store):
+    run = store.init("stale", heartbeat_timeout=5)
+    with store._db.write() as conn:
+        conn.execute("UPDATE runs SET heartbeat = heartbeat - 60000000 WHERE id = ?", (run.id,))
+    assert store.get_run(run.id).status == "lost"
+    assert [r.name for r in store.runs(status="lost")] == ["stale"]
+    assert store.runs(status="running") == []
+
+
+def test_lost_when_process_is_gone(db_path):
+    code = (
+        "import runlite, os; s = runlite.open(%r); r = s.init('crashy'); os._exit(0)" % db_path
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    with runlite.open(db_path, read_only=True) as s:
+        rec = s.get_run("crashy")
+        assert rec.status == "lost"
+        assert rec.heartbeat is not None
+
+
+def test_heartbeat_is_written(monkeypatch, store):
+    monkeypatch.setattr(store_mod, "HEARTBEAT_INTERVAL", 0.05)
+    run = store.init("beat")
+    first = store.get_run(run.id).heartbeat
+    import time
+
+    deadline = time.time() + 5
+    while store.get_run(run.id).heartbeat == first and time.time() < deadline:
+        time.sleep(0.05)
+    assert store.get_run(run.id).heartbeat > first
+    run.close()
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(name=""), dict(name="   "), dict(name="a\nb"), dict(name="x" * 257), dict(name=5),
+    dict(name="\ud800"), dict(metadata=[1]), dict(metadata={"k": float("nan")}),
+    dict(metadata={"k": float("inf")}), dict(metadata={"k": object()}), dict(metadata={1: "a"}),
+    dict(metadata={"": 1}), dict(metadata={"k": 1 << 64}), dict(tags="abc"), dict(tags=["ok", ""]),
+    dict(tags=[1]), dict(description=3), dict(running="yes"), dict(heartbeat_timeout=0),
+    dict(run_type=""), dict(folder="relative"),
+])
+def test_bad_init_arguments_change_nothing(store, kwargs):
+    with pytest.raises(runlite.ValidationError) as info:
+        store.init(**kwargs)
+    assert str(info.value)  # says what was wrong
+    assert store.runs() == [] and store.folders() == []
+
+
+def test_bad_updates_change_nothing(store):
+    run = store.init("v", metadata={"a": 1}, tags=["t"])
+    for call, arg in ((run.update_metadata, {"b": float("nan")}), (run.update_metadata, "x"),
+                      (run.update_tags, ["ok", "bad\x00"]), (run.set_tags, None)):
+        with pytest.raises(runlite.ValidationError):
+            call(arg)
+    rec = store.get_run(run.id)
+    assert rec.metadata == {"a": 1} and rec.tags == ("t",)
+
+
+def test_deep_metadata_refused(store):
+    deep = {}
+    node = deep
+    for _ in range(100):
+        node["k"] = {}
+        node = node["k"]
+    with pytest.raises(runlite.LimitError):
+        store.init("deep", metadata=deep)
+
+
+def test_odd_but_valid_unicode_round_trips(store):
+    name = "测试 🚀 ünïcødé \u200b"
+    run = store.init(name, metadata={"ключ": "значение", "emoji": "🙂"}, tags=["标签"])
+    rec = store.get_run(run.id)
+    assert rec.name == name and rec.metadata["ключ"] == "значение" and rec.tags == ("标签",)
+    assert store.get_run(name).id == run.id
+
+
+def test_sql_looking_names_are_plain_values(store):
+    name = "x'); DROP TABLE runs; --"
+    store.init(name, tags=["' OR 1=1 --"], metadata={"a'b": "\"; DELETE"})
+    assert store.get_run(name).tags == ("' OR 1=1 --",)
+    assert len(store.runs(tags=["' OR 1=1 --"])) == 1
+    assert store.runs(tags=["anything"]) == []
+
+
+def test_times_are_utc(store):
+    run = store.init("t")
+    rec = store.get_run(run.id)
+    assert rec.created.tzinfo == dt.timezone.utc

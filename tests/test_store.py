@@ -1,0 +1,212 @@
+"""Opening files: identity, refusal of foreign/newer/non-SQLite files, migrations, profiles."""
+
+import os
+
+import apsw
+import pytest
+
+import runlite
+from runlite import db, schema
+
+
+def _bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_open_creates_file_with_identity(db_path):
+    with runlite.open(db_path):
+        pass
+    conn = apsw.Connection(db_path)
+    assert conn.execute("PRAGMA application_id").get == schema.APPLICATION_ID
+    assert conn.execute("PRAGMA user_version").get == schema.SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").get == "wal"
+    conn.close()
+
+
+def test_memory_store_works():
+    with runlite.open(":memory:") as s:
+        run = s.init("m")
+        run.close()
+        assert s.get_run("m").status == "completed"
+
+
+def test_read_only_never_creates(tmp_path):
+    path = str(tmp_path / "missing.db")
+    with pytest.raises(runlite.NotFoundError):
+        runlite.open(path, read_only=True)
+    assert not os.path.exists(path)
+
+
+def test_read_only_refuses_writes(db_path):
+    runlite.open(db_path).close()
+    with runlite.open(db_path, read_only=True) as s:
+        with pytest.raises(runlite.ReadOnlyStoreError):
+            s.init("x")
+        assert s.runs() == []
+
+
+def test_read_only_sees_writes_of_writer(db_path):
+    with runlite.open(db_path) as w, runlite.open(db_path, read_only=True) as r:
+        w.init("a").close()
+        assert [x.name for x in r.runs()] == ["a"]
+
+
+def test_non_sqlite_file_refused_untouched(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"this is not a database, just some text\n" * 200)
+    before = _bytes(path)
+    with pytest.raises(runlite.NotARunliteFile):
+        runlite.open(str(path))
+    with pytest.raises(runlite.NotARunliteFile):
+        runlite.open(str(path), read_only=True)
+    assert _bytes(path) == before
+
+
+def test_foreign_sqlite_file_refused_untouched(tmp_path):
+    path = str(tmp_path / "other.db")
+    conn = apsw.Connection(path)
+    conn.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1); PRAGMA application_id=1234")
+    conn.close()
+    before = _bytes(path)
+    with pytest.raises(runlite.NotARunliteFile, match="another application"):
+        runlite.open(path)
+    assert _bytes(path) == before
+    # No application_id but tables: another application's file too.
+    path2 = str(tmp_path / "other2.db")
+    conn = apsw.Connection(path2)
+    conn.execute("CREATE TABLE runs(x)")
+    conn.close()
+    with pytest.raises(runlite.NotARunliteFile):
+        runlite.open(path2)
+
+
+def test_newer_schema_refused_untouched(db_path):
+    runlite.open(db_path).close()
+    conn = apsw.Connection(db_path)
+    conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    before = _bytes(db_path)
+    with pytest.raises(runlite.SchemaTooNew, match="newer"):
+        runlite.open(db_path)
+    with pytest.raises(runlite.SchemaTooNew):
+        runlite.open(db_path, read_only=True)
+    assert _bytes(db_path) == before
+
+
+def _file_at_version(path, version):
+    conn = apsw.Connection(path)
+    conn.execute("BEGIN")
+    for v in range(1, version + 1):
+        for statement in schema.MIGRATIONS[v]:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA application_id={schema.APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version={version}")
+    conn.execute("INSERT INTO folders (path, created) VALUES ('/', 0)")
+    conn.execute(
+        "INSERT INTO runs (id, name, status, folder, trace_id, dotted_order, created, modified)"
+        " VALUES ('01000000-0000-7000-8000-000000000000', 'old', 'completed', '/',"
+        " '01000000-0000-7000-8000-000000000000', '19700101T000000000000Z01000000-0000-7000-8000-000000000000', 0, 0)"
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+@pytest.mark.parametrize("version", range(1, schema.SCHEMA_VERSION + 1))
+def test_older_schemas_migrate_and_keep_runs(tmp_path, version):
+    path = str(tmp_path / f"v{version}.db")
+    _file_at_version(path, version)
+    with runlite.open(path) as s:
+        assert s.get_run("old").status == "completed"
+    conn = apsw.Connection(path)
+    assert conn.execute("PRAGMA user_version").get == schema.SCHEMA_VERSION
+    conn.close()
+
+
+def test_failed_migration_rolls_back_whole(tmp_path, monkeypatch):
+    path = str(tmp_path / "m.db")
+    _file_at_version(path, schema.SCHEMA_VERSION)
+    broken = dict(schema.MIGRATIONS)
+    broken[schema.SCHEMA_VERSION + 1] = ("CREATE TABLE fine (x)", "THIS IS NOT SQL")
+    monkeypatch.setattr(schema, "MIGRATIONS", broken)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
+    with pytest.raises(runlite.StoreError):
+        runlite.open(path)
+    monkeypatch.undo()
+    conn = apsw.Connection(path)
+    assert conn.execute("PRAGMA user_version").get == schema.SCHEMA_VERSION
+    assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'fine'").get == 0
+    conn.close()
+
+
+def test_read_only_open_of_older_schema_asks_for_upgrade(tmp_path, monkeypatch):
+    path = str(tmp_path / "old.db")
+    _file_at_version(path, schema.SCHEMA_VERSION)
+    newer = dict(schema.MIGRATIONS)
+    newer[schema.SCHEMA_VERSION + 1] = ("CREATE TABLE later (x)",)
+    monkeypatch.setattr(schema, "MIGRATIONS", newer)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
+    with pytest.raises(runlite.StoreError, match="upgrade"):
+        runlite.open(path, read_only=True)
+
+
+def test_connection_policy(store):
+    state = store._db._current()
+    conn = state.writer
+    assert conn.execute("PRAGMA synchronous").get == 1  # NORMAL
+    assert conn.execute("PRAGMA foreign_keys").get == 1
+    assert conn.execute("PRAGMA trusted_schema").get == 0
+    assert conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, -1) == 1
+    assert conn.execute("PRAGMA busy_timeout").get == 30_000
+
+
+def test_durable_means_full_sync(db_path):
+    with runlite.open(db_path, durable=True, timeout=5) as s:
+        conn = s._db._current().writer
+        assert conn.execute("PRAGMA synchronous").get == 2
+        assert conn.execute("PRAGMA busy_timeout").get == 5000
+
+
+def test_no_process_wide_hooks(db_path):
+    before = list(apsw.connection_hooks)
+    with runlite.open(db_path) as s:
+        s.init("x").close()
+    assert apsw.connection_hooks == before
+
+
+def test_write_rolls_back_on_error(store):
+    with pytest.raises(ZeroDivisionError):
+        with store._db.write() as conn:
+            conn.execute("INSERT INTO folders (path, created) VALUES ('/zz', 0)")
+            1 / 0
+    assert "/zz" not in store.folders()
+
+
+def test_untrusted_profile_blocks_writes_and_triggers(db_path):
+    runlite.open(db_path).close()
+    d = db.Database(db_path, read_only=True, durable=False, timeout=1)
+    conn = d.connect(writable=False, profile=db.untrusted_profile)
+    assert conn.execute("SELECT count(*) FROM runs").get == 0  # reads are allowed
+    for statement in ("CREATE TEMP TABLE x(y)", "PRAGMA writable_schema=ON", "ATTACH ':memory:' AS x"):
+        with pytest.raises(apsw.AuthError):
+            conn.execute(statement)
+    conn.authorizer = None
+    assert conn.execute("PRAGMA cell_size_check").get == 1
+    assert conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, -1) == 0
+    assert conn.config(apsw.SQLITE_DBCONFIG_ENABLE_VIEW, -1) == 0
+    conn.close()
+
+
+@pytest.mark.parametrize("bad", [dict(timeout=-1), dict(timeout="5"), dict(read_only="yes"), dict(durable=1)])
+def test_open_validates_arguments(db_path, bad):
+    with pytest.raises(runlite.ValidationError):
+        runlite.open(db_path, **bad)
+    assert not os.path.exists(db_path)
+
+
+def test_closed_store_raises(db_path):
+    s = runlite.open(db_path)
+    s.close()
+    s.close()  # idempotent
+    with pytest.raises(runlite.StoreClosedError):
+        s.runs()
