@@ -1,7 +1,9 @@
 """Run every benchmark: ``python -m benchmarks [--quick] [--only NAME] [--write]``.
 
 Each figure is printed beside a baseline measured in the same run (raw apsw), as a ratio.
-``--write`` replaces benchmarks/RESULTS.md with the table and the environment line.
+``--write`` replaces this mode's section of benchmarks/RESULTS.md (modes: "pure Python",
+when numpy is absent or RUNLITE_PURE=1, and "numpy installed", numpy being an optional
+accelerator of a few column operations).
 """
 
 from __future__ import annotations
@@ -10,35 +12,54 @@ import argparse
 import datetime as dt
 import importlib
 import os
+import re
 import sys
 
 from .common import environment, format_table
 
-SUITES = ["bench_runs"]
+SUITES = ["bench_runs", "bench_metrics", "bench_codec"]
+
+
+def _mode() -> str:
+    if os.environ.get("RUNLITE_PURE"):
+        return "pure Python"
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return "pure Python"
+    return "numpy installed"
+
+
+def _write(table: str, env: str, mode: str) -> None:
+    path = os.path.join(os.path.dirname(__file__), "RESULTS.md")
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else (
+        "# Benchmark results\n\nEvery figure is a median of 5 runs beside a raw-apsw baseline measured in the "
+        "same run (`python -m benchmarks --write`; `RUNLITE_PURE=1` for the pure-Python section).\n")
+    section = (f"## {mode}\n\nMeasured {dt.date.today().isoformat()}. Environment: {env}\n\n{table}\n")
+    pattern = re.compile(rf"^## {re.escape(mode)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _m: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.rstrip() + "\n")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="one repetition, smaller sizes")
     parser.add_argument("--only", action="append", help="run only these suites (e.g. bench_runs)")
-    parser.add_argument("--write", action="store_true", help="write benchmarks/RESULTS.md")
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
     rows = []
     for name in args.only or SUITES:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name}...", file=sys.stderr, flush=True)
         rows.extend(module.run(quick=args.quick))
+    mode = _mode()
     table = format_table(rows)
-    env = environment()
+    env = f"{environment()}; {mode}"
     print(table)
     print(f"\n{env}")
     if args.write:
-        path = os.path.join(os.path.dirname(__file__), "RESULTS.md")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write("# Benchmark results\n\n")
-            f.write(f"Measured {dt.date.today().isoformat()} with `python -m benchmarks --write` "
-                    "(medians of 5 runs; ratios against raw apsw measured in the same run).\n\n")
-            f.write(f"Environment: {env}\n\n{table}\n")
+        _write(table, env, mode)
     return 0
 
 

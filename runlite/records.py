@@ -260,3 +260,118 @@ def run_from_row(row: tuple, *, status: str, child_run_ids: tuple[str, ...] = ()
     values["metadata"] = values["metadata"] or {}
     values["status"] = status
     return RunRecord(child_run_ids=child_run_ids, **values)
+
+
+def _epoch_us_to_numpy(timestamps):  # pragma: no cover - exercised when numpy is present
+    import numpy as np
+
+    return np.frombuffer(timestamps, dtype=np.int64).astype("datetime64[us]")
+
+
+@attrs.frozen(eq=False)
+class Series:
+    """The points of one metric series as parallel ``array`` columns, in logging order.
+
+    ``steps`` (int64), ``times`` (float64 seconds since the run started), ``timestamps``
+    (int64 microseconds since the Unix epoch, UTC) and ``values`` (float64; NaN and
+    infinities exact). Default times are derived from the timestamps on first access.
+    """
+
+    name: str
+    asset: str | None
+    steps: Any
+    _times: Any = attrs.field(alias="times")
+    timestamps: Any
+    values: Any
+    time_origin_us: int | None = None  # set when ``times`` is derived lazily
+
+    @property
+    def times(self):
+        """Seconds since the run started, per point."""
+        if self._times is None:
+            from .series import derived_times
+
+            object.__setattr__(self, "_times", derived_times(self.timestamps, self.time_origin_us))
+        return self._times
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Series):
+            return NotImplemented
+        return (self.name, self.asset) == (other.name, other.asset) and all(
+            a.tobytes() == b.tobytes()
+            for a, b in zip((self.steps, self.times, self.timestamps, self.values),
+                            (other.steps, other.times, other.timestamps, other.values))
+        )
+
+    def to_numpy(self) -> dict:
+        """The columns as numpy arrays (zero-copy views); needs numpy."""
+        try:
+            import numpy as np
+        except ImportError as exc:  # pragma: no cover
+            raise ImportError("Series.to_numpy() needs numpy: pip install numpy") from exc
+        return {
+            "step": np.frombuffer(self.steps, dtype=np.int64),
+            "time": np.frombuffer(self.times, dtype=np.float64),
+            "timestamp": _epoch_us_to_numpy(self.timestamps),
+            "value": np.frombuffer(self.values, dtype=np.float64),
+        }
+
+    def to_pandas(self):
+        """A DataFrame with columns step, time, timestamp (UTC), value; needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover
+            raise ImportError("Series.to_pandas() needs pandas: pip install pandas") from exc
+        cols = self.to_numpy()
+        frame = pd.DataFrame(cols)
+        frame["timestamp"] = frame["timestamp"].dt.tz_localize("UTC")
+        return frame
+
+
+@attrs.frozen
+class Stats:
+    """Statistics of a metric series (or a window of it).
+
+    ``avg`` and ``var_pop`` are over the non-NaN values; ``count`` includes NaN points.
+    """
+
+    count: int
+    nan_count: int = 0
+    min: float | None = None
+    max: float | None = None
+    avg: float | None = None
+    var_pop: float | None = None
+    first: float | None = None
+    last: float | None = None
+    first_step: int | None = None
+    last_step: int | None = None
+    min_step: int | None = None
+    max_step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the fields."""
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class Event:
+    """One event of a run: a Simvue log message or a LangSmith named event."""
+
+    seq: int
+    time: _dt.datetime
+    level: str | None = None
+    name: str | None = None
+    message: str | None = None
+    kwargs: dict | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{name, time (ISO-8601), message, level, kwargs}`` with unset keys left out."""
+        out: dict[str, Any] = {"seq": self.seq, "time": _iso(self.time)}
+        for key in ("name", "message", "level", "kwargs"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out

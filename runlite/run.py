@@ -15,14 +15,23 @@ import threading
 import traceback
 from typing import Any
 
-from . import errors, schema
+from . import errors, events as events_mod, metrics as metrics_mod, schema
 from .runinfo import THIS_HOST, system_info
 from .validation import (
-    check_choice, check_folder, check_metadata, check_optional_text, check_tags, dumps,
-    dumps_lenient, now_us,
+    check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
+    dumps, dumps_lenient, now_us, to_us,
 )
 
+# The ticker flushes a buffer once its oldest item is half the flush interval old, so with
+# the tick and the flush itself a point is in the file before the interval has passed.
+_FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
+
 _UNSET: Any = object()
+
+# Bumped in every forked child: a Run compares it on each call instead of calling getpid().
+_FORKS = [0]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _FORKS.__setitem__(0, _FORKS[0] + 1))
 
 
 class Run:
@@ -49,6 +58,11 @@ class Run:
         self._status: str | None = None
         self._started_us: int | None = None
         self._heartbeat_us = 0
+        self._fork_gen = _FORKS[0]
+        self._step = 0
+        self._metrics = metrics_mod.MetricBuffer()
+        self._series_states: dict = {}
+        self._events = events_mod.EventBuffer()
 
     # -- binding
 
@@ -75,6 +89,8 @@ class Run:
         self.dotted_order = info["dotted_order"]
         self.parent_run_id = info["parent_run_id"]
         self.folder = info["folder"]
+        with self._store._db.read() as conn:
+            self._events.next_seq = events_mod.next_seq(conn, self.id)
         if self._status == "running":
             self._heartbeat_us = now_us()
             self._store._register(self)
@@ -283,6 +299,8 @@ class Run:
                 else:
                     text = "".join(traceback.format_exception(exc_type, exc, tb))
                     status = "terminated" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+                    if self._status == "running":
+                        self.log_event(text[-events_mod.MAX_MESSAGE:], level="error")
                     self._finish(status, error=text)
         finally:
             self._release()
@@ -296,13 +314,128 @@ class Run:
         kwargs.setdefault("folder", self.folder)
         return self.store.init(name, parent=self, run_type=run_type, inputs=inputs, **kwargs)
 
-    # -- buffered writes and heartbeat (metrics and events arrive in later modules)
+    # -- metrics
+
+    def log_metrics(self, metrics: dict, step: int | None = None, time: float | None = None,
+                    timestamp: Any = None, asset: str | None = None) -> bool:
+        """Log one record of metric values (int, float, bool; NaN and infinities kept exactly).
+
+        Args:
+            metrics: ``{name: value}``; an empty dict is a no-op.
+            step: this record's step; by default the run's counter, which starts at 0 and
+                goes up by 1 on every call (also on calls that give ``step``).
+            time: seconds since the run started running (default: from ``timestamp``).
+            timestamp: a datetime, ISO-8601 string or epoch seconds (default: now, UTC).
+            asset: the machine or source the values come from (recipe runs), default none.
+
+        Raises:
+            ValidationError: a bad name or value; nothing of the call is logged.
+            RunStateError: the run is not running.
+        """
+        if not isinstance(metrics, dict):
+            raise errors.ValidationError(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
+        if not metrics:
+            return True
+        if self._status != "running":
+            self._require_running("log metrics")
+        if step is not None:
+            step = metrics_mod.check_step(step)
+        if timestamp is None:
+            stamp = arrival = now_us()
+        else:
+            stamp, arrival = to_us(timestamp), now_us()
+        if time is not None:
+            time = metrics_mod.check_time(time)
+        asset = "" if asset is None else check_name(asset, "asset")
+        with self._lock:
+            if self._fork_gen != _FORKS[0]:
+                self._after_fork()
+            buf = self._metrics
+            if buf.points >= metrics_mod.MAX_BUFFER_POINTS:
+                self._flush()  # earlier flushes failed: retry now, and raise while they fail
+            buf.add(metrics, self._step if step is None else step, time, stamp, asset, self._started_us,
+                    arrival)
+            self._step += 1
+            if buf.points >= metrics_mod.FLUSH_POINTS or arrival - buf.oldest_us >= _FLUSH_AGE_US:
+                self._flush()
+        return True
+
+    def flush(self) -> bool:
+        """Write everything buffered now (one transaction)."""
+        self._require_id()
+        self._flush()
+        return True
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent flushes what it had buffered; start afresh."""
+        self._fork_gen = _FORKS[0]
+        self._metrics.clear()
+        self._events.clear()
+        self._series_states = {}
+
+    # -- events
+
+    def _buffer_event(self, time_us: int, arrival_us: int, level, name, message, kwargs_json) -> None:
+        with self._lock:
+            if self._fork_gen != _FORKS[0]:
+                self._after_fork()
+            events = self._events
+            if len(events.rows) >= metrics_mod.MAX_BUFFER_POINTS:
+                self._flush()
+            events.add(time_us, level, name, message, kwargs_json, arrival_us)
+            if len(events.rows) >= metrics_mod.FLUSH_POINTS or arrival_us - events.oldest_us >= _FLUSH_AGE_US:
+                self._flush()
+
+    def log_event(self, message: str, timestamp: Any = None, level: str = "info") -> bool:
+        """Log a message (levels debug, info, warning, error, critical) at ``timestamp`` (default now)."""
+        message = events_mod.check_message(message)
+        level = events_mod.check_level(level)
+        self._require_running("log events")
+        now = now_us()
+        self._buffer_event(now if timestamp is None else to_us(timestamp), now, level, None, message, None)
+        return True
+
+    def add_event(self, name: str, time: Any = None, **kwargs: Any) -> bool:
+        """Add a LangSmith-style named event (``start``, ``end``, ``new_token``...) with kwargs.
+
+        ``add_event`` also accepts a dict (``{"name": ..., "time": ..., "kwargs": {...}}``) as
+        LangSmith's ``RunTree.add_event`` does.
+        """
+        if isinstance(name, dict):
+            data = dict(name)
+            name, time = data.pop("name", "event"), data.pop("time", time)
+            kwargs = {**data.pop("kwargs", {}), **data, **kwargs}
+        name = events_mod.check_event_name(name)
+        message = kwargs.pop("message", None)
+        if message is not None:
+            message = events_mod.check_message(message)
+        encoded = events_mod.kwargs_json(kwargs)
+        self._require_running("add events")
+        now = now_us()
+        self._buffer_event(now if time is None else to_us(time, "time"), now, None, name, message, encoded)
+        return True
 
     def _flush(self) -> None:
-        """Write what is buffered (nothing yet at this layer)."""
+        """Write what is buffered in one transaction; on failure keep it buffered and raise."""
+        with self._lock:
+            if self._fork_gen != _FORKS[0]:
+                self._after_fork()
+            buf, events = self._metrics, self._events
+            if not (buf.points or events.rows) or self._store is None or self._store.closed:
+                return
+            with self._store._db.write() as conn:
+                states = metrics_mod.flush(conn, self.id, buf, self._series_states, self._started_us)
+                events_mod.flush(conn, self.id, events)
+            self._series_states.update(states)
+            buf.clear()
+            events.clear()
 
     def _flush_if_due(self, now: int) -> None:
-        """Flush when the oldest buffered item is older than the flush interval."""
+        """Flush when the oldest buffered item is half the flush interval old."""
+        buf, events = self._metrics, self._events
+        if (buf.points and now - buf.oldest_us >= _FLUSH_AGE_US) or (
+                events.rows and now - events.oldest_us >= _FLUSH_AGE_US):
+            self._flush()
 
     def _heartbeat_due(self, now: int, interval_us: int) -> bool:
         return self._status == "running" and now - self._heartbeat_us >= interval_us

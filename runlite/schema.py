@@ -65,9 +65,90 @@ V1_RUNS = (
     "CREATE INDEX runs_folder ON runs(folder)",
 )
 
+V2_METRICS = (
+    # One row per (run, metric, asset): its running summary, kept up to date at every flush
+    # so summaries never scan points. For mean/m2/first/last, NULL where a value is expected
+    # (count > nan_count, or count > 0) means NaN: SQLite stores a bound NaN as NULL.
+    """
+    CREATE TABLE series (
+      id         INTEGER PRIMARY KEY,
+      run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      name       TEXT NOT NULL,
+      asset      TEXT NOT NULL DEFAULT '',
+      count      INTEGER NOT NULL,
+      nan_count  INTEGER NOT NULL,
+      min        REAL,
+      max        REAL,
+      min_step   INTEGER,
+      max_step   INTEGER,
+      mean       REAL,
+      m2         REAL,
+      first      REAL,
+      last       REAL,
+      first_step INTEGER,
+      last_step  INTEGER,
+      UNIQUE (run_id, name, asset)
+    )
+    """,
+    # Points in chunks: packed, byte-shuffled, zstd-compressed columns (series.py), with the
+    # chunk's own statistics and axis ranges so window statistics decode boundary chunks only,
+    # and its block sketch (sketch.py) so downsampling decodes no chunk at all. Small columns
+    # come first: reading them never walks the overflow pages of the large ``data``. A rowid
+    # table, not WITHOUT ROWID: rows this large make index b-tree seeks load whole records.
+    """
+    CREATE TABLE chunks (
+      id         INTEGER PRIMARY KEY,
+      series_id  INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+      seq        INTEGER NOT NULL,
+      count      INTEGER NOT NULL,
+      nan_count  INTEGER NOT NULL,
+      min        REAL,
+      max        REAL,
+      min_step   INTEGER,
+      max_step   INTEGER,
+      mean       REAL,
+      m2         REAL,
+      first      REAL,
+      last       REAL,
+      first_step INTEGER NOT NULL,
+      last_step  INTEGER NOT NULL,
+      step_lo    INTEGER NOT NULL,
+      step_hi    INTEGER NOT NULL,
+      time_lo    REAL NOT NULL,
+      time_hi    REAL NOT NULL,
+      ts_lo      INTEGER NOT NULL,
+      ts_hi      INTEGER NOT NULL,
+      sketch     BLOB NOT NULL,
+      data       BLOB NOT NULL,
+      UNIQUE (series_id, seq)
+    )
+    """,
+    "CREATE INDEX series_name ON series(name)",
+)
+
+V3_EVENTS_FILES_ALERTS = (
+    # Events: Simvue messages (level, message) and LangSmith events (name, kwargs) in one table,
+    # numbered per run so a merge recognises the ones it has.
+    """
+    CREATE TABLE events (
+      run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      seq     INTEGER NOT NULL,
+      time    INTEGER NOT NULL,
+      level   TEXT,
+      name    TEXT,
+      message TEXT,
+      kwargs  TEXT,
+      PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX events_time ON events(run_id, time, seq)",
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
+    2: V2_METRICS,
+    3: V3_EVENTS_FILES_ALERTS,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

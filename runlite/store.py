@@ -10,9 +10,9 @@ import threading
 import weakref
 from typing import Any, Iterator
 
-from . import db, errors, schema
+from . import db, errors, events as events_mod, metric_reads, schema
 from .ids import dotted_segment, is_uuid, random_name, uuid7
-from .records import RUN_COLUMNS, RunRecord, run_from_row
+from .records import RUN_COLUMNS, RunRecord, Series, Stats, run_from_row
 from .runinfo import effective_status, system_info, THIS_HOST
 from .validation import (
     check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
@@ -21,7 +21,7 @@ from .validation import (
 
 DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
 HEARTBEAT_INTERVAL = 30.0          # seconds between heartbeats of a running run
-TICK = 0.2                         # seconds between background checks (flush deadlines, heartbeats)
+TICK = 0.1                         # seconds between background checks (flush deadlines, heartbeats)
 
 log = logging.getLogger("runlite")
 _LIVE_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
@@ -388,6 +388,68 @@ class Store:
     def _iter_ids(self) -> Iterator[str]:
         with self._db.read() as conn:
             yield from (r[0] for r in conn.execute("SELECT id FROM runs ORDER BY created DESC"))
+
+    # -- metrics
+
+    def _flush_live(self, run_id: str) -> None:
+        """Read your own writes: flush a live handle of ``run_id`` in this process first."""
+        if self.read_only:
+            return
+        for run in list(self._runs):
+            if run.id == run_id:
+                run._flush()
+
+    def _metric_read(self, run: Any, fn, *args, **kwargs):
+        run_id = self._run_id(run)
+        self._flush_live(run_id)
+        with self._db.read() as conn:
+            return fn(conn, run_id, *args, **kwargs)
+
+    def metric_names(self, run: Any) -> list[str]:
+        """The sorted metric names of a run."""
+        return self._metric_read(run, metric_reads.metric_names)
+
+    def metric_series(self, run: Any) -> list[tuple[str, str | None, int]]:
+        """``(name, asset, count)`` of every series of a run (asset None when not given)."""
+        return self._metric_read(run, metric_reads.metric_series)
+
+    def metric_values(self, run: Any, name: str, *, xaxis: str = "step", start: Any = None,
+                      stop: Any = None, asset: str | None = None, max_points: int | None = None) -> Series:
+        """The points of one metric series, in logging order.
+
+        Args:
+            xaxis: ``step``, ``time`` or ``timestamp``: the axis ``start``/``stop`` bound
+                (inclusive both ends) and ``max_points`` buckets along.
+            max_points: downsample for plotting: points are split into equal buckets and
+                each keeps its min, max and last value, first and last point kept, so
+                spikes survive.
+        """
+        return self._metric_read(run, metric_reads.values, name, xaxis=xaxis, start=start,
+                                 stop=stop, asset=asset, max_points=max_points)
+
+    def metric_summary(self, run: Any, name: str, *, asset: str | None = None) -> Stats:
+        """count, nan_count, min, max, avg, var_pop, first, last, and their steps: kept at ingest."""
+        return self._metric_read(run, metric_reads.summary, name, asset)
+
+    def metric_stats(self, run: Any, name: str, *, start: Any = None, stop: Any = None,
+                     xaxis: str = "step", asset: str | None = None) -> Stats:
+        """Statistics over ``start <= axis <= stop``; only the window's boundary chunks are decoded."""
+        return self._metric_read(run, metric_reads.window_stats, name, xaxis=xaxis, start=start,
+                                 stop=stop, asset=asset)
+
+    # -- events
+
+    def events(self, run: Any, *, contains: str | None = None, level: str | list | None = None,
+               since: Any = None, until: Any = None, limit: int | None = None, offset: int = 0) -> list:
+        """Events of a run in time order.
+
+        Args:
+            contains: only messages containing this text (case-sensitive).
+            level: one level or a list of levels.
+            since, until: inclusive time bounds (datetime, ISO-8601 or epoch seconds).
+        """
+        return self._metric_read(run, events_mod.read, contains=contains, level=level, since=since,
+                                 until=until, limit=limit, offset=offset)
 
     def folder(self, path: str) -> dict:
         """A folder's details: path, description, tags, metadata, created."""

@@ -1,0 +1,597 @@
+"""Tests of runlite.series: chunk codec, statistics, window stats, downsampling."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import struct
+import threading
+import time
+from array import array
+
+import attrs
+import pytest
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runlite import series
+from runlite.errors import CorruptStoreError, LimitError, ValidationError
+from runlite.series import (
+    CODEC_VERSION, MAX_CHUNK_POINTS, ChunkStats, chunk_stats, decode_chunk, derived_times,
+    downsample, encode_chunk, merge_stats, stats_from_values, window_mask_stats,
+)
+
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+FULL = bool(os.environ.get("RUNLITE_FULL"))  # set by `pytest --full`
+
+
+def examples(k: int) -> int:
+    """Hypothesis example count: modest by default, ten times more under --full."""
+    return k * 10 if FULL else k
+
+ORIGIN = 1_700_000_000_000_000
+
+try:
+    import numpy  # noqa: F401
+    MODES = ("pure", "numpy")
+except ImportError:  # the numpy accelerator is optional
+    MODES = ("pure",)
+
+
+@contextlib.contextmanager
+def accel(mode: str):
+    """Force the pure path, or the numpy path even for tiny columns."""
+    saved = series._USE_NUMPY, series._NUMPY_MIN
+    series._USE_NUMPY, series._NUMPY_MIN = mode == "numpy", 0
+    try:
+        yield
+    finally:
+        series._USE_NUMPY, series._NUMPY_MIN = saved
+
+
+def bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+def key(stats) -> tuple:
+    """Fields of a stats object, floats as bit patterns (NaN-safe, -0.0-aware equality)."""
+    return tuple(bits(v) if isinstance(v, float) else v for v in attrs.astuple(stats))
+
+
+def from_bits(b: bytes) -> float:
+    return struct.unpack("<d", b)[0]
+
+
+SPECIAL = [math.nan, -math.nan, from_bits(b"\x01\x00\x00\x00\x00\x00\xf8\x7f"),  # NaN payload
+           math.inf, -math.inf, 0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308,
+           1e308, -1e308, 1.7976931348623157e308]
+any_float = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(SPECIAL))
+int64 = st.one_of(st.integers(INT64_MIN, INT64_MAX),
+                  st.sampled_from([INT64_MIN, INT64_MAX, 0, -1, 1, ORIGIN]))
+
+
+@st.composite
+def columns(draw, max_size=60, floats=any_float):
+    n = draw(st.integers(1, max_size))
+    steps = draw(st.lists(int64, min_size=n, max_size=n))
+    ts = draw(st.lists(int64, min_size=n, max_size=n))
+    times = draw(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=n, max_size=n))
+    values = draw(st.lists(floats, min_size=n, max_size=n))
+    return array("q", steps), array("d", times), array("q", ts), array("d", values)
+
+
+def loss_curve(n: int, seed: int = 1):
+    rng = random.Random(seed)
+    steps = array("q", range(n))
+    ts, t = [], ORIGIN
+    for _ in range(n):
+        t += 1000 + rng.randint(-20, 20)
+        ts.append(t)
+    values = array("d", [2 * math.exp(-i / 3e5) + 0.01 * math.sin(i / 7) + rng.gauss(0, 1e-3)
+                         for i in range(n)])
+    return steps, array("q", ts), values
+
+
+# ---------------------------------------------------------------------------
+# Codec
+# ---------------------------------------------------------------------------
+
+@settings(max_examples=examples(60), deadline=None)
+@given(cols=columns(), origin=int64, explicit=st.booleans())
+def test_roundtrip_bit_exact(cols, origin, explicit):
+    steps, times, ts, values = cols
+    blob = encode_chunk(steps, times if explicit else None, ts, values, time_origin_us=origin)
+    for mode in MODES:
+        with accel(mode):
+            s2, t2, ts2, v2 = decode_chunk(blob)
+        assert s2.tobytes() == steps.tobytes()
+        assert ts2.tobytes() == ts.tobytes()
+        assert v2.tobytes() == values.tobytes()
+        want = times if explicit else array("d", [(t - origin) / 1e6 for t in ts])
+        assert t2.tobytes() == want.tobytes()
+        assert (s2.typecode, t2.typecode, ts2.typecode, v2.typecode) == ("q", "d", "q", "d")
+
+
+def test_roundtrip_special_values_and_bytearray_input():
+    values = array("d", SPECIAL)
+    n = len(values)
+    steps = array("q", [INT64_MIN, INT64_MAX] + [0] * (n - 2))
+    ts = array("q", [INT64_MAX, INT64_MIN] + list(range(n - 2)))
+    blob = encode_chunk(steps, None, ts, values, time_origin_us=INT64_MIN)
+    for data in (blob, bytearray(blob), memoryview(blob)):
+        s2, t2, ts2, v2 = decode_chunk(data)
+        assert [bits(v) for v in v2] == [bits(v) for v in values]
+        assert s2 == steps and ts2 == ts
+        assert t2.tobytes() == array("d", [(t - INT64_MIN) / 1e6 for t in ts]).tobytes()
+
+
+@settings(max_examples=examples(80), deadline=None)
+@given(ts=st.lists(int64, max_size=40), origin=int64)
+def test_derived_times_exact(ts, origin):
+    want = array("d", [(t - origin) / 1e6 for t in ts]).tobytes()
+    for mode in MODES:
+        with accel(mode):
+            assert derived_times(array("q", ts), origin).tobytes() == want
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_derived_times_large_column(mode):
+    rng = random.Random(7)
+    ts = array("q", [ORIGIN + rng.randrange(-10**12, 10**15) for _ in range(20_000)]
+               + [INT64_MAX, INT64_MIN, 1 << 53, (1 << 53) + 1, (1 << 60) + 12345])
+    for origin in (ORIGIN, 0, -ORIGIN, INT64_MAX):
+        with accel(mode):
+            got = derived_times(ts, origin)
+        assert got.tobytes() == array("d", [(t - origin) / 1e6 for t in ts]).tobytes()
+
+
+def test_loss_curve_compresses_below_10_bytes_a_point():
+    steps, ts, values = loss_curve(100_000)
+    size = 0
+    for a in range(0, 100_000, 20_000):
+        sl = slice(a, a + 20_000)
+        size += len(encode_chunk(steps[sl], None, ts[sl], values[sl], time_origin_us=ORIGIN))
+    assert size / 100_000 < 10
+
+
+def test_encode_validation():
+    q, d = array("q", [1, 2]), array("d", [1.0, 2.0])
+    with pytest.raises(ValidationError):
+        encode_chunk(array("q"), None, array("q"), array("d"), time_origin_us=0)
+    with pytest.raises(ValidationError):
+        encode_chunk(q, None, q, array("d", [1.0]), time_origin_us=0)
+    with pytest.raises(ValidationError):
+        encode_chunk(q, array("d", [1.0]), q, d, time_origin_us=0)
+    with pytest.raises(ValidationError):
+        encode_chunk(array("l", [1, 2]), None, q, d, time_origin_us=0)
+    with pytest.raises(ValidationError):
+        encode_chunk([1, 2], None, q, d, time_origin_us=0)
+    with pytest.raises(ValidationError):
+        encode_chunk(q, None, q, d, time_origin_us=1 << 63)
+    with pytest.raises(ValidationError):
+        encode_chunk(q, None, q, d, time_origin_us=1.5)
+    big_q = array("q", bytes(8 * (MAX_CHUNK_POINTS + 1)))
+    big_d = array("d", bytes(8 * (MAX_CHUNK_POINTS + 1)))
+    with pytest.raises(LimitError):
+        encode_chunk(big_q, None, big_q, big_d, time_origin_us=0)
+
+
+# ---------------------------------------------------------------------------
+# Corrupt input
+# ---------------------------------------------------------------------------
+
+def small_blob(explicit_times: bool = False) -> bytes:
+    steps, ts, values = loss_curve(50)
+    times = derived_times(ts, ORIGIN) if explicit_times else None
+    return encode_chunk(steps, times, ts, values, time_origin_us=ORIGIN)
+
+
+def header(n: int, flags: int = 0, version: int = CODEC_VERSION) -> bytes:
+    return struct.pack("<BBHIq", version, flags, 0, n, ORIGIN)
+
+
+def fake_frame(content_size: int | None, block: bytes = b"") -> bytes:
+    """A zstd frame header (single segment, no checksum) with a declared size."""
+    if content_size is None:
+        return zstandard.ZstdCompressor(write_content_size=False).compress(block)
+    # Frame header descriptor: FCS field 8 bytes (3 << 6), single segment (1 << 5).
+    fhd = struct.pack("<IB", 0xFD2FB528, 0xE0) + struct.pack("<Q", content_size)
+    # One last RLE block of 128 KiB of b"x": header = last | (RLE << 1) | (size << 3).
+    return fhd + (1 | (1 << 1) | ((128 * 1024) << 3)).to_bytes(3, "little") + b"x"
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_every_truncation_is_refused(explicit):
+    blob = small_blob(explicit)
+    for k in range(len(blob)):
+        with pytest.raises(CorruptStoreError):
+            decode_chunk(blob[:k])
+
+
+def test_byte_flips_are_refused_or_harmless():
+    blob = small_blob()
+    good = [c.tobytes() for c in decode_chunk(blob)]
+    rng = random.Random(3)
+    for pos in range(len(blob)):
+        for _ in range(3):
+            bad = bytearray(blob)
+            bad[pos] ^= 1 << rng.randrange(8)
+            try:
+                got = decode_chunk(bytes(bad))
+            except CorruptStoreError:
+                continue
+            # zstd ignores a few header bits; decoding then gives the same data.
+            assert [c.tobytes() for c in got] == good, pos
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x01", b"garbage" * 10, bytes(100), b"\x01" + bytes(15) + b"\x28\xb5\x2f\xfd",
+    random.Random(5).randbytes(300),
+])
+def test_garbage_is_refused(data):
+    with pytest.raises(CorruptStoreError):
+        decode_chunk(data)
+
+
+def test_non_bytes_is_refused():
+    with pytest.raises(CorruptStoreError):
+        decode_chunk("not bytes")  # type: ignore[arg-type]
+
+
+def test_wrong_version_flags_reserved_and_n():
+    blob = bytearray(small_blob())
+    for pos, value in ((0, 0), (0, 2), (0, 255), (1, 0x02), (1, 0x80), (2, 1), (3, 1)):
+        bad = bytearray(blob)
+        bad[pos] = value
+        with pytest.raises(CorruptStoreError):
+            decode_chunk(bytes(bad))
+    body = blob[16:]
+    for n in (0, 49, 51, MAX_CHUNK_POINTS + 1, 0xFFFFFFFF):
+        with pytest.raises(CorruptStoreError):
+            decode_chunk(header(n) + bytes(body))
+
+
+def test_header_copy_mismatch_is_refused():
+    # Same frame under an outer header with another origin: body header differs.
+    blob = small_blob()
+    bad = struct.pack("<BBHIq", CODEC_VERSION, 0, 0, 50, ORIGIN + 1) + blob[16:]
+    with pytest.raises(CorruptStoreError):
+        decode_chunk(bad)
+
+
+def test_trailing_data_is_refused():
+    blob = small_blob()
+    for tail in (b"\0", b"xyz", blob[16:], zstandard.ZstdCompressor().compress(b"")):
+        with pytest.raises(CorruptStoreError):
+            decode_chunk(blob + tail)
+
+
+@pytest.mark.parametrize("declared", [1 << 40, (1 << 64) - 1, 16 + 24 * MAX_CHUNK_POINTS + 1])
+def test_zstd_bomb_declaring_huge_size_is_refused_fast(declared):
+    t0 = time.perf_counter()
+    for n in (1, MAX_CHUNK_POINTS):
+        with pytest.raises(CorruptStoreError):
+            decode_chunk(header(n) + fake_frame(declared))
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_frame_without_declared_size_is_refused():
+    for block in (b"", bytes(16 + 24)):
+        with pytest.raises(CorruptStoreError):
+            decode_chunk(header(1) + fake_frame(None, block))
+
+
+def test_frame_of_right_size_but_wrong_content_is_refused():
+    # A legitimate-looking frame of exactly the expected size: only the checksum /
+    # header copy can catch it, and memory stays bounded by the expected size.
+    n = 1000
+    body = zstandard.ZstdCompressor(write_checksum=True).compress(bytes(16 + 24 * n))
+    with pytest.raises(CorruptStoreError):
+        decode_chunk(header(n) + body)
+    blob = small_blob()
+    raw = zstandard.ZstdDecompressor().decompress(blob[16:])
+    unchecked = zstandard.ZstdCompressor(write_checksum=False).compress(raw[:-1] + b"\x01")
+    got = decode_chunk(blob[:16] + unchecked)  # no checksum: data decodes (by design)
+    assert got[3][-1] != decode_chunk(blob)[3][-1]
+
+
+def test_decode_from_threads():
+    blobs = [small_blob(bool(i % 2)) for i in range(4)]
+    want = [decode_chunk(b)[3].tobytes() for b in blobs]
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(50):
+                assert decode_chunk(blobs[i])[3].tobytes() == want[i]
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+# ---------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------
+
+def reference_stats(steps, times, ts, values) -> ChunkStats:
+    """Direct, loop-by-loop computation of the documented semantics."""
+    clean = [v for v in values if not math.isnan(v)]
+    lo = hi = lo_step = hi_step = mean = m2 = None
+    for v, s in zip(values, steps):
+        if math.isnan(v):
+            continue
+        if lo is None or v < lo:
+            lo, lo_step = v, s
+        if hi is None or v > hi:
+            hi, hi_step = v, s
+    if clean:
+        if all(map(math.isfinite, clean)):
+            k = len(clean)
+            try:
+                mean = math.fsum(clean) / k
+            except OverflowError:  # the exact sum is beyond the float range
+                mean = math.fsum(v / k for v in clean)
+            try:
+                m2 = math.fsum((v - mean) * (v - mean) for v in clean)
+            except OverflowError:
+                m2 = math.inf
+        else:
+            # Documented: the mean is the sign of the infinities, NaN if both occur.
+            pos, neg = math.inf in clean, -math.inf in clean
+            mean, m2 = (math.nan if pos and neg else math.inf if pos else -math.inf), math.nan
+    return ChunkStats(
+        count=len(values), nan_count=len(values) - len(clean), min=lo, max=hi,
+        min_step=lo_step, max_step=hi_step, mean=mean, m2=m2,
+        first=values[0], last=values[-1], first_step=steps[0], last_step=steps[-1],
+        step_lo=min(steps), step_hi=max(steps), time_lo=min(times), time_hi=max(times),
+        ts_lo=min(ts), ts_hi=max(ts))
+
+
+def same_float(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    return bits(a) == bits(b) or (math.isnan(a) and math.isnan(b))
+
+
+def close(a, b, scale: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
+        return same_float(a, b) or (math.isnan(a) and math.isnan(b))
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=scale)
+
+
+def assert_stats_match(got: ChunkStats, want: ChunkStats):
+    for name in ("count", "nan_count", "min_step", "max_step", "first_step", "last_step",
+                 "step_lo", "step_hi", "ts_lo", "ts_hi"):
+        assert getattr(got, name) == getattr(want, name), name
+    for name in ("min", "max", "first", "last", "time_lo", "time_hi"):
+        assert same_float(getattr(got, name), getattr(want, name)), name
+    k = got.count - got.nan_count
+    big = max([abs(x) for x in (got.min, got.max) if x is not None and math.isfinite(x)] or [0.0])
+    assert close(got.mean, want.mean, 1e-15 * big + 1e-300), (got.mean, want.mean)
+    # M2 error: a few ulps of M2 plus k * (mean error)**2 from the rounded mean.
+    assert close(got.m2, want.m2, k * (1e-14 * big) * (1e-14 * big) + 1e-300), (got.m2, want.m2)
+
+
+moderate = st.one_of(st.floats(-1e100, 1e100), st.sampled_from([math.nan, 0.0, -0.0, 1.5]))
+moderate_or_inf = st.one_of(moderate, st.sampled_from([math.inf, -math.inf]))
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(cols=columns(max_size=120, floats=moderate_or_inf))
+def test_chunk_stats_matches_reference(cols):
+    steps, times, ts, values = cols
+    want = reference_stats(steps, times, ts, values)
+    got = []
+    for mode in MODES:
+        with accel(mode):
+            got.append(chunk_stats(steps, times, ts, values))
+        assert_stats_match(got[-1], want)
+    assert len({key(g) for g in got}) == 1  # numpy changes speed, never a bit
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(cols=columns(max_size=40))
+def test_chunk_stats_extreme_floats(cols):
+    steps, times, ts, values = cols
+    want = reference_stats(steps, times, ts, values)
+    for mode in MODES:
+        with accel(mode):
+            assert_stats_match(chunk_stats(steps, times, ts, values), want)
+
+
+def test_chunk_stats_large_finite_column_uses_fast_path():
+    rng = random.Random(11)
+    steps, ts, values = loss_curve(5000)
+    values = array("d", [v + rng.gauss(0, 1e6) for v in values])
+    times = derived_times(ts, ORIGIN)
+    want = reference_stats(steps, times, ts, values)
+    for mode in MODES:
+        with accel(mode):
+            assert_stats_match(chunk_stats(steps, times, ts, values), want)
+            # times=None derives time_lo/time_hi from the timestamps, exactly.
+            assert chunk_stats(steps, None, ts, values, time_origin_us=ORIGIN) == \
+                chunk_stats(steps, times, ts, values)
+
+
+def test_chunk_stats_small_cases():
+    s = chunk_stats([3, 4], [0.5, 0.25], [10, 20], [1.0, 0.0])
+    assert (s.mean, s.m2, s.var_pop) == (0.5, 0.5, 0.25)
+    assert (s.min, s.min_step, s.max, s.max_step) == (0.0, 4, 1.0, 3)
+    assert (s.time_lo, s.time_hi, s.first, s.last) == (0.25, 0.5, 1.0, 0.0)
+    s = chunk_stats([1, 2], [0.0, 1.0], [0, 1], [math.nan, math.nan])
+    assert (s.count, s.nan_count, s.min, s.mean, s.m2, s.var_pop) == (2, 2, None, None, None, None)
+    assert math.isnan(s.first) and s.min_step is None
+    s = chunk_stats([1, 2, 3], [0.0] * 3, [0] * 3, [math.inf, 1.0, -math.inf])
+    assert math.isnan(s.mean) and math.isnan(s.m2) and (s.min, s.max) == (-math.inf, math.inf)
+    s = chunk_stats([1, 2], [0.0] * 2, [0] * 2, [1e308, 1.7e308])
+    assert s.mean == pytest.approx(1.35e308) and s.m2 == math.inf
+    with pytest.raises(ValidationError):
+        chunk_stats([], [], [], [])
+    with pytest.raises(ValidationError):
+        chunk_stats([1], None, [1], [1.0])
+    with pytest.raises(ValidationError):
+        chunk_stats([1, 2], [0.0], [1, 2], [1.0, 2.0])
+    assert stats_from_values([]).count == 0
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(cols=columns(max_size=100, floats=moderate_or_inf), cut=st.integers(0, 100))
+def test_merge_equals_stats_of_concatenation(cols, cut):
+    steps, times, ts, values = cols
+    n = len(values)
+    cut = 1 + cut % n if n > 1 else 1
+    if cut >= n:
+        cut = n - 1 if n > 1 else None
+    if cut is None:
+        return
+    a = chunk_stats(steps[:cut], times[:cut], ts[:cut], values[:cut])
+    b = chunk_stats(steps[cut:], times[cut:], ts[cut:], values[cut:])
+    assert_stats_match(merge_stats(a, b), chunk_stats(steps, times, ts, values))
+
+
+def test_merge_many_chunks_matches_whole():
+    steps, ts, values = loss_curve(20_000)
+    times = derived_times(ts, ORIGIN)
+    acc = None
+    for a in range(0, 20_000, 3000):
+        sl = slice(a, a + 3000)
+        s = chunk_stats(steps[sl], times[sl], ts[sl], values[sl])
+        acc = s if acc is None else merge_stats(acc, s)
+    whole = chunk_stats(steps, times, ts, values)
+    assert_stats_match(acc, whole)
+    assert acc.var_pop == pytest.approx(whole.var_pop, rel=1e-12)
+
+
+def test_merge_ties_keep_first_step():
+    a = chunk_stats([1, 2], [0.0, 0.0], [0, 0], [5.0, 1.0])
+    b = chunk_stats([3, 4], [0.0, 0.0], [0, 0], [1.0, 5.0])
+    m = merge_stats(a, b)
+    assert (m.min_step, m.max_step, m.first_step, m.last_step) == (2, 1, 1, 4)
+
+
+# ---------------------------------------------------------------------------
+# Window statistics
+# ---------------------------------------------------------------------------
+
+bound = st.one_of(st.none(), st.integers(-50, 50), st.floats(-50, 50))
+
+
+@settings(max_examples=examples(80), deadline=None)
+@given(n=st.integers(1, 60), data=st.data(), xaxis=st.sampled_from(["step", "time", "timestamp"]),
+       start=bound, stop=bound, sort=st.booleans())
+def test_window_mask_stats_matches_direct(n, data, xaxis, start, stop, sort):
+    small = st.integers(-40, 40)
+    steps = data.draw(st.lists(small, min_size=n, max_size=n))
+    ts = data.draw(st.lists(small, min_size=n, max_size=n))
+    times = data.draw(st.lists(st.floats(-40, 40), min_size=n, max_size=n))
+    values = data.draw(st.lists(moderate, min_size=n, max_size=n))
+    if sort:
+        steps, ts, times = sorted(steps), sorted(ts), sorted(times)
+    axis = {"step": steps, "time": times, "timestamp": ts}[xaxis]
+    sel = [i for i, v in enumerate(axis)
+           if (start is None or start <= v) and (stop is None or v <= stop)]
+    got = window_mask_stats(array("q", steps), array("d", times), array("q", ts),
+                            array("d", values), xaxis=xaxis, start=start, stop=stop)
+    if not sel:
+        assert got is None
+        return
+    pick = lambda col: [col[i] for i in sel]  # noqa: E731
+    want = reference_stats(pick(steps), pick(times), pick(ts), pick(values))
+    assert_stats_match(got, want)
+
+
+def test_window_mask_stats_validation():
+    cols = (array("q", [1]), array("d", [0.0]), array("q", [1]), array("d", [1.0]))
+    with pytest.raises(ValidationError):
+        window_mask_stats(*cols, xaxis="wall", start=0, stop=1)
+    with pytest.raises(ValidationError):
+        window_mask_stats(*cols, xaxis="step", start=math.nan, stop=1)
+    with pytest.raises(ValidationError):
+        window_mask_stats(*cols, xaxis="step", start="0", stop=1)
+    with pytest.raises(ValidationError):
+        window_mask_stats(cols[0], None, cols[2], cols[3], xaxis="step")
+    assert window_mask_stats(*cols, xaxis="step", start=2, stop=None) is None
+    assert window_mask_stats(*cols, xaxis="step").count == 1
+
+
+# ---------------------------------------------------------------------------
+# Downsampling
+# ---------------------------------------------------------------------------
+
+def check_downsample(values, max_points, idx):
+    n = len(values)
+    assert idx == sorted(set(idx))
+    assert all(0 <= i < n for i in idx)
+    if n <= max_points:
+        assert idx == list(range(n))
+        return
+    assert len(idx) <= max_points
+    assert idx[0] == 0 and idx[-1] == n - 1
+    clean = [v for v in values if not math.isnan(v)]
+    if clean:
+        kept = {bits(values[i]) for i in idx}
+        assert bits(min(clean)) in kept or min(clean) in [values[i] for i in idx]
+        assert bits(max(clean)) in kept or max(clean) in [values[i] for i in idx]
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(values=st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([math.nan, math.inf,
+                                                                      -math.inf, -0.0])),
+                       max_size=300),
+       max_points=st.integers(4, 60))
+def test_downsample_properties(values, max_points):
+    got = []
+    for mode in MODES:
+        with accel(mode):
+            got.append(downsample(range(len(values)), array("d", values), max_points))
+        check_downsample(values, max_points, got[-1])
+    assert all(g == got[0] for g in got)
+
+
+def test_downsample_large_and_nan_buckets():
+    steps, ts, values = loss_curve(100_000)
+    values[50_000] = -5.0
+    values[70_000] = 9.0
+    for i in range(0, 30_000):
+        values[i] = math.nan
+    got = []
+    for mode in MODES:
+        with accel(mode):
+            got.append(downsample(steps, values, 1000))
+        check_downsample(values, 1000, got[-1])
+        assert 50_000 in got[-1] and 70_000 in got[-1] and 0 in got[-1]
+    assert all(g == got[0] for g in got)
+
+
+@pytest.mark.parametrize("bad", [3, 0, -1, 4.0, True, "10", None])
+def test_downsample_rejects_bad_max_points(bad):
+    with pytest.raises(ValidationError):
+        downsample([1, 2, 3], [1.0, 2.0, 3.0], bad)
+
+
+def test_downsample_length_mismatch():
+    with pytest.raises(ValidationError):
+        downsample([1, 2], [1.0], 10)
+
+
+
+def test_downsample_nan_next_to_infinite_extremes():
+    values = array("d", [math.nan, math.inf, 1.0, math.nan, -math.inf, -0.0, 0.0] * 300)
+    got = []
+    for mode in MODES:
+        with accel(mode):
+            got.append(downsample(range(len(values)), values, 40))
+        check_downsample(values, 40, got[-1])
+    assert all(g == got[0] for g in got)
+    assert all(math.isnan(values[i]) for i in downsample(range(50), array("d", [math.nan] * 50), 4))
