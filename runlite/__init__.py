@@ -9,7 +9,8 @@ from .errors import (
     NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew,
     StoreBusyError, StoreClosedError, StoreError, StoreFullError, ValidationError,
 )
-from .records import RunRecord
+from .alerting import AlertChange, AlertState
+from .records import Attachment, Event, RunRecord, Series, Stats
 from .run import Run
 from .store import Store
 
@@ -17,18 +18,21 @@ __version__ = "0.1.0"
 
 
 def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durable: bool = False,
-         timeout: float = 30.0) -> Store:
+         timeout: float = 30.0, on_alert=None) -> Store:
     """Open (or create) the runlite file at ``path``; ``":memory:"`` for a private in-memory store.
 
     Args:
         read_only: never create or change anything; the file must exist.
         durable: ``synchronous=FULL``: every commit also survives a power cut (slower).
         timeout: seconds to wait for another writer's lock before ``StoreBusyError``.
+        on_alert: called with an ``AlertChange`` whenever an alert of a run written through
+            this store changes state.
     """
-    return Store(path, read_only=read_only, durable=durable, timeout=timeout)
+    return Store(path, read_only=read_only, durable=durable, timeout=timeout, on_alert=on_alert)
 
 
 __all__ = [
+    "AlertChange", "AlertState", "Attachment", "Event", "Series", "Stats",
     "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError",
     "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
     "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",

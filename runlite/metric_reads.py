@@ -11,7 +11,7 @@ from array import array
 from typing import Any
 
 from . import errors, series, sketch
-from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS, stats_from_row
+from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS, stats_from_row, stats_tuple
 from .records import Series, Stats
 from .validation import check_name, to_us
 
@@ -185,20 +185,21 @@ def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset
     series_id = _series_id(conn, run_id, name, asset)
     lo, hi, _ = AXES[xaxis]
     where, params = _window_sql(xaxis, start, stop)
-    total = None
     rows = conn.execute(
         "SELECT seq, " + ", ".join(_CHUNK_COLUMNS) + f" FROM chunks WHERE series_id = ?{where} ORDER BY seq",
         (series_id, *params),
     ).fetchall()
     col = {c: i + 1 for i, c in enumerate(_CHUNK_COLUMNS)}
+    parts = []
     for row in rows:
         if _inside(row[col[lo]], row[col[hi]], start, stop):
-            part = stats_from_row(row[1:])
+            parts.append(stats_tuple(row[1:]))
         else:
             data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?",
                                 (series_id, row[0])).get
             part = series.window_mask_stats(*series.decode_chunk(data, derive_times=False), xaxis=xaxis,
                                             start=start, stop=stop, time_origin_us=series.chunk_time_origin(data))
-        if part is not None:
-            total = part if total is None else series.merge_stats(total, part)
+            if part is not None:
+                parts.append(part)
+    total = series.merge_many(parts)
     return to_stats(total)

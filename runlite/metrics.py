@@ -19,8 +19,8 @@ from .validation import INT64_MAX, check_name
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
 FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once
 MAX_BUFFER_POINTS = 4 * FLUSH_POINTS  # flushes failing (disk full): refuse more, stay bounded
-CHUNK_POINTS = 16_384       # most points a chunk holds: window reads decode at most two
-TARGET_CHUNK_POINTS = 8_192  # a tail chunk smaller than this grows instead of a new chunk
+CHUNK_POINTS = 8_192        # most points a chunk holds: window reads decode at most two
+TARGET_CHUNK_POINTS = 4_096  # a tail chunk smaller than this grows instead of a new chunk
 EXACT_INT = 1 << 53         # ints beyond this are not exact as float64
 
 
@@ -118,7 +118,11 @@ class MetricBuffer:
                 array("q", map(self.timestamps.__getitem__, rows)))
 
     def series_columns(self):
-        """Yield ``((name, asset), (steps, times or None, timestamps, values))`` per series."""
+        """Yield ``((name, asset), (steps, times or None, timestamps, values), times)`` per series.
+
+        The second element has times None when they are the default ones; the third always
+        holds the times (for alert checks).
+        """
         pieces: dict[tuple[str, str], list] = {}
         for shape in self.shapes.values():
             if not shape.rows:  # made by a call whose values were then refused
@@ -139,7 +143,7 @@ class MetricBuffer:
                 rows = array("q", map(rows.__getitem__, order))
                 values = array("d", map(values.__getitem__, order))
             steps, times, stamps = self._axis(rows)
-            yield key, (steps, times if self.explicit_time else None, stamps, values)
+            yield key, (steps, times if self.explicit_time else None, stamps, values), times
 
 
 def check_step(step: Any) -> int:
@@ -183,6 +187,22 @@ def stats_row(stats: series.ChunkStats, columns=_CHUNK_COLUMNS) -> tuple:
                  for v in (getattr(stats, c) for c in columns))
 
 
+_NAN = math.nan
+
+
+def stats_tuple(row: tuple) -> tuple:
+    """A chunk's SQL statistics (``_CHUNK_COLUMNS`` order) as a ChunkStats-ordered tuple,
+    NULL read back as NaN where a value must exist (see the schema)."""
+    count, nan_count, mn, mx, mn_step, mx_step, mean, m2, first, last = row[:10]
+    if count > nan_count:
+        mean = _NAN if mean is None else mean
+        m2 = _NAN if m2 is None else m2
+    if count:
+        first = _NAN if first is None else first
+        last = _NAN if last is None else last
+    return (count, nan_count, mn, mx, mn_step, mx_step, mean, m2, first, last) + tuple(row[10:])
+
+
 def stats_from_row(row: tuple, columns=_CHUNK_COLUMNS) -> series.ChunkStats:
     """A ChunkStats from its SQL values (NULL read back as NaN where a value must exist)."""
     values = dict(zip(columns, row))
@@ -222,14 +242,19 @@ def _load_state(conn, run_id: str, name: str, asset: str):
     return _SeriesState(row[0], summary, tail[0], tail[1])
 
 
-def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us: int) -> dict:
+def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us: int,
+          on_series=None) -> dict:
     """Write every buffered series inside the caller's transaction.
+
+    ``on_series(key, times, values)``, when given, sees every series' new points (alerts).
 
     ``states`` maps (name, asset) to ``_SeriesState`` and is NOT modified: the new states are
     returned, to be adopted only after the transaction commits.
     """
     new_states = {}
-    for key, new in buffer.series_columns():
+    for key, new, all_times in buffer.series_columns():
+        if on_series is not None:
+            on_series(key, all_times, new[3])
         name, asset = key
         state = states.get(key)
         if state is not None and conn.execute(
@@ -244,26 +269,30 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
                 " RETURNING id", (run_id, name, asset),
             ).get
             state = _SeriesState(series_id, None, -1, 0)
-        added = series.chunk_stats(*new, time_origin_us=time_origin_us)
         seq = state.tail_seq
         if 0 < state.tail_count < TARGET_CHUNK_POINTS and state.tail_count + len(new[0]) <= CHUNK_POINTS:
             # Grow the small tail chunk rather than add another small one: the chunk count
             # stays bounded however slowly a series is logged.
+            added = series.chunk_stats(*new, time_origin_us=time_origin_us)
             data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?",
                                 (state.id, seq)).get
-            old = series.decode_chunk(data)
+            old = series.decode_chunk(data, derive_times=False)
             times = None
-            if new[1] is not None or series.chunk_has_times(data):
-                new_times = new[1] if new[1] is not None else series.derived_times(new[2], time_origin_us)
-                times = old[1] + new_times
+            if new[1] is not None or old[1] is not None:
+                times = (old[1] if old[1] is not None else series.derived_times(old[2], time_origin_us)) + \
+                    (new[1] if new[1] is not None else series.derived_times(new[2], time_origin_us))
             pieces = [(old[0] + new[0], times, old[2] + new[2], old[3] + new[3])]
+            piece_stats = [series.chunk_stats(*pieces[0], time_origin_us=time_origin_us)]
         else:
             seq += 1
-            pieces = [tuple(None if c is None else c[i:i + CHUNK_POINTS] for c in new)
-                      for i in range(0, len(new[0]), CHUNK_POINTS)]
-        for k, piece in enumerate(pieces):
-            chunk = added if len(pieces) == 1 and seq > state.tail_seq else \
-                series.chunk_stats(*piece, time_origin_us=time_origin_us)
+            n = len(new[0])
+            size = -(-n // -(-n // CHUNK_POINTS))  # even pieces of at most CHUNK_POINTS
+            pieces = [tuple(None if c is None else c[i:i + size] for c in new) for i in range(0, n, size)]
+            piece_stats = [series.chunk_stats(*p, time_origin_us=time_origin_us) for p in pieces]
+            added = piece_stats[0]
+            for extra in piece_stats[1:]:
+                added = series.merge_stats(added, extra)
+        for k, (piece, chunk) in enumerate(zip(pieces, piece_stats)):
             steps, times, stamps, values = piece
             blocks = sketch.blocks(steps, times, stamps, values, has_nan=chunk.nan_count > 0,
                                    time_origin_us=time_origin_us)

@@ -247,7 +247,8 @@ _JSON_COLUMNS = {"metadata", "tags", "inputs", "outputs", "extra", "serialized",
 _TIME_COLUMNS = {"created", "started", "ended", "modified", "first_token_time", "heartbeat"}
 
 
-def run_from_row(row: tuple, *, status: str, child_run_ids: tuple[str, ...] = ()) -> RunRecord:
+def run_from_row(row: tuple, *, status: str, child_run_ids: tuple[str, ...] = (),
+                 attachments: dict | None = None) -> RunRecord:
     """A RunRecord from a ``RUN_COLUMNS`` row; ``status`` is the effective status (lost...)."""
     values: dict[str, Any] = {}
     for column, value in zip(RUN_COLUMNS, row):
@@ -259,7 +260,7 @@ def run_from_row(row: tuple, *, status: str, child_run_ids: tuple[str, ...] = ()
     values["tags"] = tuple(values["tags"] or ())
     values["metadata"] = values["metadata"] or {}
     values["status"] = status
-    return RunRecord(child_run_ids=child_run_ids, **values)
+    return RunRecord(child_run_ids=child_run_ids, attachments=attachments or {}, **values)
 
 
 def _epoch_us_to_numpy(timestamps):  # pragma: no cover - exercised when numpy is present
@@ -374,4 +375,23 @@ class Event:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        return out
+
+
+@attrs.frozen
+class Attachment:
+    """A file saved by a run, or bytes attached to it; the content is a blob (by SHA-256)."""
+
+    name: str
+    category: str | None
+    mime_type: str
+    size: int
+    sha256: str
+    original_path: str | None
+    created: _dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``created`` as ISO-8601)."""
+        out = attrs.asdict(self)
+        out["created"] = _iso(self.created)
         return out

@@ -15,7 +15,10 @@ import threading
 import traceback
 from typing import Any
 
-from . import errors, events as events_mod, metrics as metrics_mod, schema
+import copy
+
+from . import alerting, alerts, attachments as files, blobs, errors, events as events_mod
+from . import metrics as metrics_mod, schema
 from .runinfo import THIS_HOST, system_info
 from .validation import (
     check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
@@ -63,6 +66,11 @@ class Run:
         self._metrics = metrics_mod.MetricBuffer()
         self._series_states: dict = {}
         self._events = events_mod.EventBuffer()
+        self._metric_checks: dict[str, list] = {}  # metric name -> [(alert id, definition, checker)]
+        self._event_checks: list = []              # [(alert id, definition, evaluator)]
+        self._armed: set[str] = set()
+        self._on_alert: Any = None
+        self._aborted = False
 
     # -- binding
 
@@ -91,6 +99,9 @@ class Run:
         self.folder = info["folder"]
         with self._store._db.read() as conn:
             self._events.next_seq = events_mod.next_seq(conn, self.id)
+            attached = alerting.load(conn, self.id)
+        for alert_id, definition, state in attached:
+            self._arm(alert_id, definition, state)
         if self._status == "running":
             self._heartbeat_us = now_us()
             self._store._register(self)
@@ -103,11 +114,14 @@ class Run:
              tags: list | None = None, description: str | None = None, folder: str = "/",
              running: bool = True, status: str | None = None, parent: Any = None,
              run_type: str | None = None, inputs: Any = None,
-             heartbeat_timeout: float | None = _UNSET) -> "Run":
+             heartbeat_timeout: float | None = _UNSET, on_alert: Any = None) -> "Run":
         """Create the run in the store (see ``Store.init`` for the arguments); returns self."""
+        if on_alert is not None and not callable(on_alert):
+            raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
         with self._lock:
             self._require_new()
             store = self._bind_store()
+            self._on_alert = on_alert
             from .store import DEFAULT_HEARTBEAT_TIMEOUT
 
             info = store._insert_run(
@@ -165,6 +179,8 @@ class Run:
 
     def _require_running(self, action: str) -> None:
         self._require_id()
+        if self._aborted:
+            raise errors.RunAborted(f"cannot {action}: run {self.name!r} was terminated by an alert (trigger_abort)")
         if self._status != "running":
             raise errors.RunStateError(
                 f"cannot {action}: run {self.name!r} is {self._status}; it must be running"
@@ -306,6 +322,199 @@ class Run:
             self._release()
         return False
 
+    # -- alerts
+
+    def _arm(self, alert_id: str, definition: alerts.AlertDefinition, state: str) -> None:
+        """Start evaluating an attached alert on this run's data."""
+        with self._lock:
+            if alert_id in self._armed:
+                return
+            self._armed.add(alert_id)
+            if definition.source == "metrics":
+                checker = alerts.MetricAlertChecker(definition, state)
+                self._metric_checks.setdefault(definition.metric, []).append((alert_id, definition, checker))
+            elif definition.source == "events":
+                evaluator = alerts.EventAlertEvaluator(definition, state)
+                self._event_checks.append((alert_id, definition, evaluator))
+
+    def _check_series(self, pending: list):
+        checks = self._metric_checks
+
+        def on_series(key, times, values):
+            if key[1] == "" and key[0] in checks:  # alerts watch a metric's series without asset
+                for alert_id, definition, checker in checks[key[0]]:
+                    pending.extend((alert_id, definition, t) for t in checker.feed_arrays(times, values))
+        return on_series
+
+    def _check_events(self, rows: list, pending: list) -> None:
+        origin = self._started_us
+        for _seq, time_us, _level, _name, message, _kw in rows:
+            if message is None:
+                continue
+            for alert_id, definition, evaluator in self._event_checks:
+                for t in evaluator.feed((time_us - origin) / 1e6, message):
+                    pending.append((alert_id, definition, t))
+
+    def _record_alerts(self, conn, pending: list) -> tuple[list, bool]:
+        """Store the transitions found during a flush; terminate the run on an aborting alert."""
+        changes, abort = [], False
+        for alert_id, definition, transition in pending:
+            changes.append(alerting.record(conn, self.id, alert_id, definition, transition.state, transition.time))
+            abort = abort or (definition.trigger_abort and transition.state == "critical")
+        if abort:
+            now = now_us()
+            conn.execute("UPDATE runs SET status = 'terminated', ended = ?, modified = ?,"
+                         " error = coalesce(error, ?) WHERE id = ? AND status = 'running'",
+                         (now, now, "terminated by an alert with trigger_abort", self.id))
+        return changes, abort
+
+    def _add_alert(self, definition: alerts.AlertDefinition, attach_to_run: bool = True) -> str:
+        run_id = self._require_id()
+        if not isinstance(attach_to_run, bool):
+            raise errors.ValidationError(f"attach_to_run must be True or False, got {attach_to_run!r}")
+        with self.store._db.write() as conn:
+            alert_id = alerting.define(conn, definition)
+            state = alerting.attach(conn, run_id, alert_id, definition.name) if attach_to_run else None
+        if attach_to_run:
+            self._arm(alert_id, definition, state)
+        return alert_id
+
+    def add_alert(self, name: str, source: str = "metrics", frequency: float | None = None,
+                  window: float = 5, rule: str | None = None, metric: str | None = None,
+                  threshold: float | None = None, range_low: float | None = None,
+                  range_high: float | None = None, notification: str = "none", pattern: str | None = None,
+                  aggregation: str = "average", trigger_abort: bool = False,
+                  description: str | None = None) -> str:
+        """Define an alert (the seed's form) and attach it to this run; returns its id.
+
+        Times are seconds of run time: every ``frequency`` seconds (1 when None) the metric's
+        values of the last ``window`` seconds are aggregated and the rule applied (see
+        ``docs/ALERTS.md``). An identical definition reuses the stored alert.
+        """
+        return self._add_alert(alerts.add_alert(
+            name, source=source, frequency=frequency, window=window, rule=rule, metric=metric,
+            threshold=threshold, range_low=range_low, range_high=range_high, notification=notification,
+            pattern=pattern, aggregation=aggregation, trigger_abort=trigger_abort, description=description))
+
+    def create_metric_threshold_alert(self, name: str, metric: str, threshold: float, rule: str, *,
+                                      description: str | None = None, window: float | None = None,
+                                      frequency: float = 1, aggregation: str = "average",
+                                      notification: str = "none", trigger_abort: bool = False,
+                                      attach_to_run: bool = True) -> str:
+        """An alert when a metric ``is above`` / ``is below`` a threshold; returns its id."""
+        return self._add_alert(alerts.metric_threshold_alert(
+            name, metric, threshold, rule, description=description, window=window, frequency=frequency,
+            aggregation=aggregation, notification=notification, trigger_abort=trigger_abort), attach_to_run)
+
+    def create_metric_range_alert(self, name: str, metric: str, range_low: float, range_high: float,
+                                  rule: str, *, description: str | None = None, window: float | None = None,
+                                  frequency: float = 1, aggregation: str = "average",
+                                  notification: str = "none", trigger_abort: bool = False,
+                                  attach_to_run: bool = True) -> str:
+        """An alert when a metric ``is inside range`` / ``is outside range``; returns its id."""
+        return self._add_alert(alerts.metric_range_alert(
+            name, metric, range_low, range_high, rule, description=description, window=window,
+            frequency=frequency, aggregation=aggregation, notification=notification,
+            trigger_abort=trigger_abort), attach_to_run)
+
+    def create_event_alert(self, name: str, pattern: str, *, description: str | None = None,
+                           frequency: float = 1, notification: str = "none", trigger_abort: bool = False,
+                           attach_to_run: bool = True) -> str:
+        """An alert that goes critical when a logged message contains ``pattern``; returns its id."""
+        return self._add_alert(alerts.event_alert(
+            name, pattern, description=description, frequency=frequency, notification=notification,
+            trigger_abort=trigger_abort), attach_to_run)
+
+    def create_user_alert(self, name: str, *, description: str | None = None, notification: str = "none",
+                          trigger_abort: bool = False, attach_to_run: bool = True) -> str:
+        """An alert whose state the program sets with ``log_alert``; returns its id."""
+        return self._add_alert(alerts.user_alert(
+            name, description=description, notification=notification, trigger_abort=trigger_abort), attach_to_run)
+
+    def log_alert(self, identifier: str | None = None, name: str | None = None, state: str = "critical") -> bool:
+        """Set a user alert of this run (by id or by name) to ``ok`` or ``critical``."""
+        run_id = self._require_id()
+        if (identifier is None) == (name is None):
+            raise errors.ValidationError("give exactly one of identifier (alert id) or name")
+        with self.store._db.write() as conn:
+            found = [(a, d, s) for a, d, s in alerting.load(conn, run_id)
+                     if (identifier is not None and a == identifier) or (name is not None and d.name == name)]
+            if not found:
+                raise errors.NotFoundError(f"run {self.name!r} has no alert {identifier or name!r}")
+            alert_id, definition, current = found[0]
+            run_time = None if self._started_us is None else (now_us() - self._started_us) / 1e6
+            transition = alerts.user_transition(definition, current, state, run_time or 0.0)
+            changes, abort = ([], False) if transition is None else self._record_alerts(
+                conn, [(alert_id, definition, transition)])
+        if abort:
+            self._status, self._aborted = "terminated", True
+            self.store._unregister(self)
+        if changes:
+            alerting.notify([cb for cb in (self.store._on_alert, self._on_alert) if cb], changes)
+        return True
+
+    # -- saved files and attachments
+
+    def _require_saveable(self, category: str | None) -> str:
+        run_id = self._require_id()
+        if self._status == "created" and category == "output":
+            raise errors.RunStateError(f"run {self.name!r} is created, not running: output files cannot be saved yet")
+        if self._status not in ("created", "running"):
+            raise errors.RunStateError(f"cannot save files: run {self.name!r} is {self._status}")
+        return run_id
+
+    def _save_plan(self, plan: list, category: str, filetype: str | None) -> bool:
+        run_id = self._require_saveable(category)
+        hashed = []
+        for path, name in plan:  # pass 1, outside the transaction: hash with bounded memory
+            with open(path, "rb") as f:
+                sha, _size = blobs.hash_stream(f)
+            hashed.append((path, name, files.guess_mime(path, filetype), sha))
+        with self.store._db.write() as conn:  # all files or none
+            for path, name, mime, sha in hashed:
+                files.save_file(conn, run_id, path, name=name, category=category, mime=mime, sha256=sha)
+        return True
+
+    def save(self, filename: str | os.PathLike, category: str, filetype: str | None = None,
+             preserve_path: bool = False) -> bool:
+        """Save a file under ``category`` (``input``, ``output``, ``code``).
+
+        The stored name is the base name, or with ``preserve_path`` the given relative path
+        (leading ``./`` removed). The MIME type is guessed when ``filetype`` is None.
+        Saving the same name again replaces it; the same content is stored once per file.
+        """
+        files.check_category(category)
+        filename = os.fspath(filename)
+        if os.path.isdir(filename):
+            raise errors.ValidationError(f"{filename!r} is a directory: use save_directory()")
+        return self._save_plan(files.plan_files([filename], preserve_path), category, filetype)
+
+    def save_directory(self, directory: str | os.PathLike, category: str, filetype: str | None = None,
+                       preserve_path: bool = False) -> bool:
+        """Save every file below ``directory`` (recursively), all or none."""
+        files.check_category(category)
+        directory = os.fspath(directory)
+        if not os.path.isdir(directory):
+            raise errors.NotFoundError(f"no directory {directory!r}; nothing was saved")
+        return self._save_plan(files.plan_files([directory], preserve_path), category, filetype)
+
+    def save_all(self, items: list, category: str, filetype: str | None = None,
+                 preserve_path: bool = False) -> bool:
+        """Save a list of files and directories, all or none (a missing one saves nothing)."""
+        files.check_category(category)
+        return self._save_plan(files.plan_files(list(files.iter_names(items)), preserve_path), category, filetype)
+
+    def attach(self, name: str, data: bytes, mime_type: str = "application/octet-stream") -> bool:
+        """Attach bytes to the run (LangSmith style); visible on the record as ``{name: (mime, size)}``."""
+        name = files.check_attach_name(name)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise errors.ValidationError(f"attachment data must be bytes, got {type(data).__name__}")
+        mime = files.check_mime(mime_type)
+        run_id = self._require_saveable(None)
+        with self.store._db.write() as conn:
+            files.save_bytes(conn, run_id, name, bytes(data), mime)
+        return True
+
     # -- children
 
     def child(self, name: str, run_type: str = "chain", inputs: Any = None, **kwargs: Any) -> "Run":
@@ -423,12 +632,30 @@ class Run:
             buf, events = self._metrics, self._events
             if not (buf.points or events.rows) or self._store is None or self._store.closed:
                 return
-            with self._store._db.write() as conn:
-                states = metrics_mod.flush(conn, self.id, buf, self._series_states, self._started_us)
-                events_mod.flush(conn, self.id, events)
+            checks = (self._metric_checks, self._event_checks)
+            saved = copy.deepcopy(checks) if self._armed else None  # restored if the flush fails
+            try:
+                with self._store._db.write() as conn:
+                    pending: list = []
+                    on_series = self._check_series(pending) if self._metric_checks else None
+                    states = metrics_mod.flush(conn, self.id, buf, self._series_states, self._started_us,
+                                               on_series)
+                    events_mod.flush(conn, self.id, events)
+                    if self._event_checks:
+                        self._check_events(events.rows, pending)
+                    changes, abort = self._record_alerts(conn, pending)
+            except BaseException:
+                if saved is not None:
+                    self._metric_checks, self._event_checks = saved
+                raise
             self._series_states.update(states)
             buf.clear()
             events.clear()
+            if abort:
+                self._status, self._aborted = "terminated", True
+                self._store._unregister(self)
+            if changes:
+                alerting.notify([cb for cb in (self._store._on_alert, self._on_alert) if cb], changes)
 
     def _flush_if_due(self, now: int) -> None:
         """Flush when the oldest buffered item is half the flush interval old."""

@@ -126,7 +126,7 @@ V2_METRICS = (
     "CREATE INDEX series_name ON series(name)",
 )
 
-V3_EVENTS_FILES_ALERTS = (
+V3_EVENTS = (
     # Events: Simvue messages (level, message) and LangSmith events (name, kwargs) in one table,
     # numbered per run so a merge recognises the ones it has.
     """
@@ -144,11 +144,98 @@ V3_EVENTS_FILES_ALERTS = (
     "CREATE INDEX events_time ON events(run_id, time, seq)",
 )
 
+# Content-addressed blobs (blobs.py). ``blob_parts`` rows are up to a few MiB: a rowid
+# table, for the reason given for ``chunks``.
+BLOB_DDL = (
+    """
+    CREATE TABLE blobs (
+      sha256  TEXT PRIMARY KEY,
+      size    INTEGER NOT NULL,
+      stored  INTEGER NOT NULL,
+      parts   INTEGER NOT NULL,
+      created INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE blob_parts (
+      id     INTEGER PRIMARY KEY,
+      sha256 TEXT NOT NULL REFERENCES blobs(sha256) ON DELETE CASCADE,
+      seq    INTEGER NOT NULL,
+      size   INTEGER NOT NULL,
+      data   BLOB NOT NULL,
+      UNIQUE (sha256, seq)
+    )
+    """,
+)
+
+V4_FILES_ALERTS = BLOB_DDL + (
+    # Saved files (Simvue, with a category) and attachments (LangSmith, category NULL).
+    """
+    CREATE TABLE attachments (
+      run_id        TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      name          TEXT NOT NULL,
+      category      TEXT,
+      mime_type     TEXT NOT NULL,
+      size          INTEGER NOT NULL,
+      sha256        TEXT NOT NULL REFERENCES blobs(sha256),
+      original_path TEXT,
+      created       INTEGER NOT NULL,
+      PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX attachments_blob ON attachments(sha256)",
+    # Alert definitions, deduplicated by their canonical key; attached to runs with a state.
+    """
+    CREATE TABLE alerts (
+      id         TEXT PRIMARY KEY,
+      name       TEXT NOT NULL,
+      source     TEXT NOT NULL,
+      key        TEXT NOT NULL UNIQUE,
+      definition TEXT NOT NULL,
+      created    INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE run_alerts (
+      run_id   TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      alert_id TEXT NOT NULL REFERENCES alerts(id),
+      state    TEXT NOT NULL DEFAULT 'ok',
+      changed  INTEGER,
+      PRIMARY KEY (run_id, alert_id)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE alert_history (
+      run_id   TEXT NOT NULL,
+      alert_id TEXT NOT NULL,
+      seq      INTEGER NOT NULL,
+      time     INTEGER NOT NULL,
+      run_time REAL,
+      state    TEXT NOT NULL,
+      PRIMARY KEY (run_id, alert_id, seq),
+      FOREIGN KEY (run_id, alert_id) REFERENCES run_alerts(run_id, alert_id) ON DELETE CASCADE
+    ) WITHOUT ROWID
+    """,
+    # Notifications for the host application to deliver: runlite never touches the network.
+    """
+    CREATE TABLE outbox (
+      id        INTEGER PRIMARY KEY,
+      created   INTEGER NOT NULL,
+      kind      TEXT NOT NULL,
+      run_id    TEXT,
+      alert_id  TEXT,
+      payload   TEXT NOT NULL,
+      delivered INTEGER
+    )
+    """,
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
     2: V2_METRICS,
-    3: V3_EVENTS_FILES_ALERTS,
+    3: V3_EVENTS,
+    4: V4_FILES_ALERTS,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -429,37 +429,53 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
         time_lo=time_lo, time_hi=time_hi, ts_lo=ts_lo, ts_hi=ts_hi)
 
 
-def merge_stats(a: ChunkStats, b: ChunkStats) -> ChunkStats:
-    """Statistics of a's points followed by b's (Chan et al. for mean and M2)."""
+def _merge(a: tuple, b: tuple) -> tuple:
+    """``merge_stats`` on tuples in ChunkStats field order (the one implementation)."""
+    (a_count, a_nan, a_min, a_max, a_min_step, a_max_step, a_mean, a_m2, a_first, _a_last,
+     a_first_step, _a_last_step, a_slo, a_shi, a_tlo, a_thi, a_tslo, a_tshi) = a
+    (b_count, b_nan, b_min, b_max, b_min_step, b_max_step, b_mean, b_m2, _b_first, b_last,
+     _b_first_step, b_last_step, b_slo, b_shi, b_tlo, b_thi, b_tslo, b_tshi) = b
     # b wins only when strictly better: ties keep a's (earlier) step.
-    lo, lo_step = (b.min, b.min_step) if a.min is None or (b.min is not None and b.min < a.min) \
-        else (a.min, a.min_step)
-    hi, hi_step = (b.max, b.max_step) if a.max is None or (b.max is not None and b.max > a.max) \
-        else (a.max, a.max_step)
-
-    na, nb = a.count - a.nan_count, b.count - b.nan_count
+    lo, lo_step = (b_min, b_min_step) if a_min is None or (b_min is not None and b_min < a_min) \
+        else (a_min, a_min_step)
+    hi, hi_step = (b_max, b_max_step) if a_max is None or (b_max is not None and b_max > a_max) \
+        else (a_max, a_max_step)
+    na, nb = a_count - a_nan, b_count - b_nan
     if na == 0:
-        mean, m2 = b.mean, b.m2
+        mean, m2 = b_mean, b_m2
     elif nb == 0:
-        mean, m2 = a.mean, a.m2
+        mean, m2 = a_mean, a_m2
     else:
         k = na + nb
-        delta = b.mean - a.mean
+        delta = b_mean - a_mean
         if math.isfinite(delta):
-            mean = a.mean + delta * (nb / k)
+            mean = a_mean + delta * (nb / k)
         else:
             # Infinite means (IEEE result) or a delta that overflows: the
             # weighted form never overflows for finite means.
-            mean = a.mean * (na / k) + b.mean * (nb / k)
-        m2 = a.m2 + b.m2 + delta * delta * (na * nb / k)
+            mean = a_mean * (na / k) + b_mean * (nb / k)
+        m2 = a_m2 + b_m2 + delta * delta * (na * nb / k)
+    return (a_count + b_count, a_nan + b_nan, lo, hi, lo_step, hi_step, mean, m2,
+            a_first, b_last, a_first_step, b_last_step,
+            a_slo if a_slo < b_slo else b_slo, a_shi if a_shi > b_shi else b_shi,
+            a_tlo if a_tlo < b_tlo else b_tlo, a_thi if a_thi > b_thi else b_thi,
+            a_tslo if a_tslo < b_tslo else b_tslo, a_tshi if a_tshi > b_tshi else b_tshi)
 
-    return ChunkStats(
-        count=a.count + b.count, nan_count=a.nan_count + b.nan_count,
-        min=lo, max=hi, min_step=lo_step, max_step=hi_step, mean=mean, m2=m2,
-        first=a.first, last=b.last, first_step=a.first_step, last_step=b.last_step,
-        step_lo=min(a.step_lo, b.step_lo), step_hi=max(a.step_hi, b.step_hi),
-        time_lo=min(a.time_lo, b.time_lo), time_hi=max(a.time_hi, b.time_hi),
-        ts_lo=min(a.ts_lo, b.ts_lo), ts_hi=max(a.ts_hi, b.ts_hi))
+
+def merge_stats(a: ChunkStats, b: ChunkStats) -> ChunkStats:
+    """Statistics of a's points followed by b's (Chan et al. for mean and M2)."""
+    return ChunkStats(*_merge(attrs.astuple(a), attrs.astuple(b)))
+
+
+def merge_many(parts) -> ChunkStats | None:
+    """``merge_stats`` folded over statistics in log order, given as ChunkStats or as tuples
+    in ChunkStats field order; one object is built at the end. None for no parts."""
+    total = None
+    for part in parts:
+        if isinstance(part, ChunkStats):
+            part = attrs.astuple(part)
+        total = part if total is None else _merge(total, part)
+    return None if total is None else ChunkStats(*total)
 
 
 def _check_bound(name: str, v) -> None:

@@ -10,7 +10,7 @@ import threading
 import weakref
 from typing import Any, Iterator
 
-from . import db, errors, events as events_mod, metric_reads, schema
+from . import alerting, attachments as files, blobs, db, errors, events as events_mod, metric_reads, schema
 from .ids import dotted_segment, is_uuid, random_name, uuid7
 from .records import RUN_COLUMNS, RunRecord, Series, Stats, run_from_row
 from .runinfo import effective_status, system_info, THIS_HOST
@@ -63,7 +63,9 @@ class _Ticker(threading.Thread):
 _SELECT_RUN = (
     "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) +
     ", (SELECT json_group_array(id) FROM (SELECT c.id FROM runs AS c"
-    " WHERE c.parent_run_id = runs.id ORDER BY c.dotted_order)) FROM runs"
+    " WHERE c.parent_run_id = runs.id ORDER BY c.dotted_order))"
+    ", (SELECT json_group_object(name, json_array(mime_type, size)) FROM attachments"
+    " WHERE attachments.run_id = runs.id) FROM runs"
 )
 _N = len(RUN_COLUMNS)
 _IDX = {c: i for i, c in enumerate(RUN_COLUMNS)}
@@ -75,7 +77,8 @@ def _record(row: tuple, now: int) -> RunRecord:
         row[_IDX["heartbeat_timeout"]], now,
     )
     children = tuple(json.loads(row[_N])) if row[_N] else ()
-    return run_from_row(row[:_N], status=status, child_run_ids=children)
+    attached = {k: tuple(v) for k, v in json.loads(row[_N + 1]).items()} if row[_N + 1] != "{}" else {}
+    return run_from_row(row[:_N], status=status, child_run_ids=children, attachments=attached)
 
 
 class Store:
@@ -85,7 +88,7 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike = "runs.db", *, read_only: bool = False,
-                 durable: bool = False, timeout: float = 30.0):
+                 durable: bool = False, timeout: float = 30.0, on_alert: Any = None):
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
         if not isinstance(path, str) or not path or "\x00" in path:
@@ -95,6 +98,9 @@ class Store:
                 raise errors.ValidationError(f"{what} must be True or False, got {flag!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 86_400:
             raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {timeout!r}")
+        if on_alert is not None and not callable(on_alert):
+            raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
+        self._on_alert = on_alert
         if read_only and path == ":memory:":
             raise errors.ValidationError("a ':memory:' store cannot be read_only: there is nothing to read")
         if read_only and not os.path.exists(path):
@@ -204,7 +210,7 @@ class Store:
              tags: list | None = None, description: str | None = None, folder: str = "/",
              running: bool = True, status: str | None = None, parent: Any = None,
              run_type: str | None = None, inputs: Any = None,
-             heartbeat_timeout: float | None = DEFAULT_HEARTBEAT_TIMEOUT) -> "Run":
+             heartbeat_timeout: float | None = DEFAULT_HEARTBEAT_TIMEOUT, on_alert: Any = None) -> "Run":
         """Create a run and return its live handle.
 
         Args:
@@ -214,13 +220,15 @@ class Store:
             run_type: a LangSmith run type (``chain``, ``llm``, ``tool``...) for trace spans.
             heartbeat_timeout: seconds without a heartbeat after which reads report the run
                 ``lost``; None never times out (a dead process on this host still reads lost).
+            on_alert: called with an ``AlertChange`` on each alert state change of this run
+                (besides the store's ``on_alert``).
         """
         from .run import Run
 
         run = Run(store=self)
         run.init(name, metadata=metadata, tags=tags, description=description, folder=folder,
                  running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
-                 heartbeat_timeout=heartbeat_timeout)
+                 heartbeat_timeout=heartbeat_timeout, on_alert=on_alert)
         return run
 
     def _insert_run(self, *, name, metadata, tags, description, folder, running, status, parent,
@@ -450,6 +458,78 @@ class Store:
         """
         return self._metric_read(run, events_mod.read, contains=contains, level=level, since=since,
                                  until=until, limit=limit, offset=offset)
+
+    # -- alerts
+
+    def alerts(self, run: Any = None, *, critical_only: bool = False) -> list:
+        """Alerts attached to a run (or to every run) with their states (``AlertState``)."""
+        run_id = None if run is None else self._run_id(run)
+        if run_id is not None:
+            self._flush_live(run_id)
+        with self._db.read() as conn:
+            return alerting.states(conn, run_id, bool(critical_only))
+
+    def alert_history(self, run: Any, name: str) -> list:
+        """Every state change of a run's alert, oldest first (``AlertChange``)."""
+        return self._metric_read(run, alerting.history, name)
+
+    def outbox(self, *, undelivered_only: bool = True) -> list[dict]:
+        """Queued ``email`` notifications for the host application to deliver."""
+        with self._db.read() as conn:
+            return alerting.outbox(conn, undelivered_only=undelivered_only)
+
+    def mark_delivered(self, outbox_ids: list[int]) -> None:
+        """Mark outbox entries as delivered."""
+        ids = [i for i in outbox_ids if isinstance(i, int) and not isinstance(i, bool)]
+        if len(ids) != len(outbox_ids):
+            raise errors.ValidationError("outbox_ids must be a list of int ids from outbox()")
+        with self._db.write() as conn:
+            conn.executemany("UPDATE outbox SET delivered = ? WHERE id = ?", [(now_us(), i) for i in ids])
+
+    # -- saved files and attachments
+
+    def attachments(self, run: Any, category: str | None = None) -> list:
+        """A run's saved files and attachments (``Attachment`` records), by name."""
+        return self._metric_read(run, files.listing, category)
+
+    def read_attachment(self, run: Any, name: str, *, max_size: int = 1 << 31) -> bytes:
+        """The whole content of an attachment, checksum verified (``open_attachment`` streams)."""
+        run_id = self._run_id(run)
+        with self._db.read() as conn:
+            found = files.find(conn, run_id, name)
+            return blobs.read_bytes(conn, found.sha256, max_size=max_size)
+
+    def open_attachment(self, run: Any, name: str):
+        """A readable binary stream of an attachment; its SHA-256 is checked at the end."""
+        run_id = self._run_id(run)
+        with self._db.read() as conn:
+            found = files.find(conn, run_id, name)
+            parts = files.blob_parts(conn, found.sha256)
+
+        def fetch_part(seq: int):
+            with self._db.read() as conn:
+                return conn.execute("SELECT size, data FROM blob_parts WHERE sha256 = ? AND seq = ?",
+                                    (found.sha256, seq)).fetchone()
+
+        return blobs.open_reader(fetch_part, found.sha256, found.size, parts)
+
+    def restore(self, run: Any, dest: str | os.PathLike, category: str | None = None) -> list[str]:
+        """Write a run's files under ``dest`` with their saved paths; returns the paths written.
+
+        A stored name that would land outside ``dest`` (absolute, ``..``, through a link) is
+        refused before anything is written.
+        """
+        dest = os.fspath(dest)
+        items = self.attachments(run, category)
+        targets = [(item, files.restore_target(dest, item.name)) for item in items]
+        written = []
+        for item, target in targets:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            files.restore_target(dest, item.name)  # again: a directory made above may be a link now
+            with self.open_attachment(run, item.name) as reader:
+                files.copy_stream(reader, target)
+            written.append(target)
+        return written
 
     def folder(self, path: str) -> dict:
         """A folder's details: path, description, tags, metadata, created."""

@@ -1,0 +1,196 @@
+"""Alerts attached to runs: evaluation at ingest, states, history, outbox, callbacks, abort."""
+
+import math
+import random
+from array import array
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import runlite
+from runlite import alerts
+
+
+def _log(run, pairs, metric="temp"):
+    for t, v in pairs:
+        run.log_metrics({metric: v}, time=float(t))
+    run.flush()
+
+
+def test_threshold_alert_hand_computed(mem):
+    """frequency 1 s, window 2 s, average, is above 50.
+
+    Points at t=0..9: 40 for t<5, 60 after. Check at b (run when a later point arrives) averages
+    (b-2, b]: b=5 -> {40 (t=4), 60 (t=5)} = 50, not above; b=6 -> {60, 60} -> critical at 6.
+    """
+    run = mem.init("a")
+    run.create_metric_threshold_alert("hot", "temp", 50, "is above", window=2, frequency=1)
+    _log(run, [(t, 40 if t < 5 else 60) for t in range(10)])
+    history = mem.alert_history(run, "hot")
+    assert [(c.state, c.run_time) for c in history] == [("critical", 6.0)]
+    _log(run, [(t, 10) for t in range(10, 14)])
+    # b=10 (run when t=11 arrives): (8, 10] = {60 (t=9), 10 (t=10)} -> average 35 -> ok at 10
+    assert [(c.state, c.run_time) for c in mem.alert_history(run, "hot")] == [("critical", 6.0), ("ok", 10.0)]
+    assert [a.state for a in mem.alerts(run)] == ["ok"]
+
+
+def test_range_alert_and_aggregations(mem):
+    run = mem.init("r")
+    run.create_metric_range_alert("band", "x", 0.0, 1.0, "is outside range", window=1, frequency=1,
+                                  aggregation="at least one")
+    run.create_metric_range_alert("all-in", "x", 0.0, 1.0, "is inside range", window=1, frequency=1,
+                                  aggregation="all")
+    _log(run, [(0.5, 0.5), (1.5, 2.0), (2.5, 0.5), (3.5, 0.5)], metric="x")
+    band = [(c.state, c.run_time) for c in mem.alert_history(run, "band")]
+    allin = [(c.state, c.run_time) for c in mem.alert_history(run, "all-in")]
+    assert band == [("critical", 2.0), ("ok", 3.0)]
+    assert allin == [("critical", 1.0), ("ok", 2.0), ("critical", 3.0)]
+
+
+def test_event_alert(mem):
+    run = mem.init("ev")
+    run.create_event_alert("oom", "out of memory")
+    run.log_event("all good")
+    run.log_event("worker 3: out of memory")
+    run.flush()
+    assert [a.state for a in mem.alerts(run, critical_only=True)] == ["critical"]
+
+
+def test_user_alert_and_log_alert(mem):
+    run = mem.init("u")
+    alert_id = run.create_user_alert("manual")
+    run.log_alert(name="manual", state="critical")
+    run.log_alert(identifier=alert_id, state="ok")
+    run.log_alert(name="manual", state="ok")  # no change: no history row
+    assert [c.state for c in mem.alert_history(run, "manual")] == ["critical", "ok"]
+    with pytest.raises(runlite.ValidationError):
+        run.log_alert(name="manual", state="amber")
+    with pytest.raises(runlite.ValidationError):
+        run.log_alert()
+    with pytest.raises(runlite.NotFoundError):
+        run.log_alert(name="ghost")
+    metric_alert = run.create_metric_threshold_alert("m", "x", 1, "is above")
+    with pytest.raises(runlite.ValidationError):
+        run.log_alert(identifier=metric_alert)  # only user alerts are set by hand
+
+
+def test_identical_definitions_reuse_the_alert(mem):
+    a = mem.init("a")
+    b = mem.init("b")
+    id1 = a.add_alert("loss-high", metric="loss", rule="is above", threshold=1.0)
+    id2 = b.add_alert("loss-high", metric="loss", rule="is above", threshold=1.0)
+    id3 = b.add_alert("loss-high2", metric="loss", rule="is above", threshold=2.0)
+    assert id1 == id2 != id3
+    assert {s.run_id for s in mem.alerts() if s.alert_id == id1} == {a.id, b.id}
+    with pytest.raises(runlite.ValidationError, match="another definition"):
+        b.add_alert("loss-high", metric="loss", rule="is below", threshold=1.0)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(rule="is sideways", metric="x", threshold=1), dict(rule="is above", metric="x"),
+    dict(rule="is inside range", metric="x", range_low=2, range_high=1), dict(source="sensors"),
+    dict(source="events"), dict(notification="sms", rule="is above", metric="x", threshold=1),
+    dict(aggregation="median", rule="is above", metric="x", threshold=1),
+    dict(rule="is above", metric="x", threshold=math.nan),
+])
+def test_seed_validation(mem, kwargs):
+    run = mem.init("v")
+    with pytest.raises(runlite.ValidationError):
+        run.add_alert("bad", **kwargs)
+    assert mem.alerts(run) == []
+
+
+def test_callbacks_and_email_outbox(tmp_path):
+    seen_store, seen_run = [], []
+    with runlite.open(str(tmp_path / "a.db"), on_alert=seen_store.append) as s:
+        run = s.init("cb", on_alert=seen_run.append)
+        run.create_event_alert("fatal", "FATAL", notification="email")
+        run.log_event("FATAL: disk on fire")
+        run.flush()
+        assert [c.state for c in seen_store] == ["critical"] and [c.name for c in seen_run] == ["fatal"]
+        box = s.outbox()
+        assert len(box) == 1 and box[0]["kind"] == "email" and box[0]["payload"]["state"] == "critical"
+        s.mark_delivered([box[0]["id"]])
+        assert s.outbox() == [] and len(s.outbox(undelivered_only=False)) == 1
+
+
+def test_failing_callback_does_not_break_logging(mem):
+    def boom(change):
+        raise RuntimeError("callback bug")
+
+    run = mem.init("x", on_alert=boom)
+    run.create_event_alert("e", "bad")
+    run.log_event("bad thing")
+    run.flush()
+    run.log_event("still logging")
+    assert len(mem.events(run)) == 2
+
+
+def test_trigger_abort(mem):
+    run = mem.init("abort")
+    run.create_metric_threshold_alert("diverged", "loss", 10, "is above", window=1, trigger_abort=True)
+    _log(run, [(0.5, 100.0), (1.5, 100.0)], metric="loss")
+    assert mem.get_run(run.id).status == "terminated"
+    with pytest.raises(runlite.RunAborted):
+        run.log_metrics({"loss": 1.0})
+    with pytest.raises(runlite.RunAborted):
+        run.log_event("more")
+
+
+def test_alerts_survive_reconnect(store):
+    queued = store.init("q", running=False)
+    queued.create_metric_threshold_alert("hot", "t", 1, "is above", window=1)
+    queued.close()
+    run = store.reconnect("q")
+    _log(run, [(0.5, 5.0), (1.5, 5.0)], metric="t")
+    assert [a.state for a in store.alerts(run)] == ["critical"]
+
+
+def test_failed_flush_does_not_double_count(mem, monkeypatch):
+    run = mem.init("retry")
+    run.create_metric_threshold_alert("sum", "x", 2.5, "is above", window=10, aggregation="sum")
+    run.log_metrics({"x": 1.0}, time=0.5)
+    run.log_metrics({"x": 1.0}, time=0.6)
+    from runlite import events as events_mod
+
+    calls = {"n": 0}
+    real = events_mod.flush
+
+    def failing(conn, run_id, buffer):
+        calls["n"] += 1
+        raise runlite.StoreFullError("simulated full disk")
+
+    monkeypatch.setattr(events_mod, "flush", failing)
+    with pytest.raises(runlite.StoreFullError):
+        run.flush()
+    monkeypatch.setattr(events_mod, "flush", real)
+    run.log_metrics({"x": 0.4}, time=1.5)  # sum over (−9, 1] = 2.0 if counted once (4.0 if twice)
+    run.flush()
+    assert mem.alert_history(run, "sum") == []
+    assert len(mem.metric_values(run, "x")) == 3
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_checker_matches_exact_evaluator(data):
+    rule = data.draw(st.sampled_from(alerts.RULES))
+    agg = data.draw(st.sampled_from(alerts.AGGREGATIONS))
+    f = data.draw(st.sampled_from([0.5, 1.0, 3.0]))
+    w = data.draw(st.sampled_from([0.5, 1.0, 2.5, 5.0]))
+    if rule in alerts.THRESHOLD_RULES:
+        d = alerts.metric_threshold_alert("a", "m", 0.25, rule, window=w, frequency=f, aggregation=agg)
+    else:
+        d = alerts.metric_range_alert("a", "m", -0.5, 0.7, rule, window=w, frequency=f, aggregation=agg)
+    steps = data.draw(st.lists(st.sampled_from([0.0, 0.1, 0.3, 1.0, 2.5, 7.0, -0.5]), min_size=1, max_size=40))
+    values = data.draw(st.lists(st.one_of(st.floats(-1.5, 1.5), st.sampled_from([math.nan, math.inf, -math.inf])),
+                                min_size=len(steps), max_size=len(steps)))
+    times = [sum(steps[: i + 1]) for i in range(len(steps))]
+    expected = alerts.MetricAlertEvaluator(d).feed_many(times, values)
+    checker = alerts.MetricAlertChecker(d)
+    got, i = [], 0
+    rnd = random.Random(len(steps))
+    while i < len(times):
+        j = min(len(times), i + rnd.randint(1, 7))
+        got += checker.feed_arrays(array("d", times[i:j]), array("d", values[i:j]))
+        i = j
+    assert [(t.time, t.state) for t in got] == [(t.time, t.state) for t in expected]
