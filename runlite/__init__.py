@@ -13,6 +13,7 @@ from .alerting import AlertChange, AlertState
 from .records import Attachment, Event, RunRecord, Series, Stats
 from .run import Run
 from .store import Store
+from .tracing import Span, current_span, set_default_store, trace, traceable
 
 __version__ = "0.1.0"
 
@@ -32,7 +33,8 @@ def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durabl
 
 
 __all__ = [
-    "AlertChange", "AlertState", "Attachment", "Event", "Series", "Stats",
+    "AlertChange", "AlertState", "Attachment", "Event", "Series", "Span", "Stats", "current_span",
+    "set_default_store", "trace", "traceable",
     "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError",
     "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
     "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",

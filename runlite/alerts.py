@@ -521,6 +521,7 @@ class MetricAlertChecker:
         self._last = -math.inf
         self._times = array("d")
         self._values = array("d")
+        self._trimmed = 0  # points dropped from the front since the last snapshot
         th, lo, hi = definition.threshold, definition.range_low, definition.range_high
         rule = definition.rule
         if rule == "is above":
@@ -538,6 +539,13 @@ class MetricAlertChecker:
             raise ValidationError(f"times and values differ in length: {len(times)} and {len(values)}")
         if not len(times):
             return []
+        # Drop points no later check can see (decided by the checks already done, so a
+        # restored snapshot never needs them back).
+        cut = bisect.bisect_right(self._times, self._k * self._f - self._w)
+        if cut:
+            del self._times[:cut]
+            del self._values[:cut]
+            self._trimmed += cut
         if times[0] < self._last or any(map(operator.gt, times, itertools.islice(times, 1, None))):
             times = array("d", itertools.accumulate(times, max, initial=self._last))[1:]  # never back
         self._last = times[-1]  # NaN points are dropped below, but their time drives checks
@@ -564,11 +572,19 @@ class MetricAlertChecker:
                 k = max(k + 1, math.ceil(self._last / f))
                 break
         self._k = k
-        cut = bisect.bisect_right(T, k * f - w)  # points no later check can see
-        if cut:
-            del self._times[:cut]
-            del self._values[:cut]
         return out
+
+    def snapshot(self) -> tuple:
+        """Cheap state to ``restore`` if the points just fed are not stored after all."""
+        self._trimmed = 0
+        return (self.state, self._k, self._last, len(self._times))
+
+    def restore(self, snap: tuple) -> None:
+        """Forget everything fed since ``snapshot``."""
+        self.state, self._k, self._last, n = snap
+        keep = n - self._trimmed
+        del self._times[keep:]
+        del self._values[keep:]
 
     def _decide(self, seg: array, b: float, out: list[Transition]) -> None:
         agg = self.definition.aggregation

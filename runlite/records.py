@@ -92,6 +92,11 @@ class RunRecord:
     heartbeat: _dt.datetime | None = None
     heartbeat_timeout: float | None = None
     system: dict | None = None
+    app_path: str | None = None
+    in_dataset: bool | None = None
+    manifest_id: str | None = None
+    inputs_s3_urls: dict | None = None
+    outputs_s3_urls: dict | None = None
     child_run_ids: tuple[str, ...] = ()
     child_runs: tuple["RunRecord", ...] = ()
     attachments: dict = attrs.field(factory=dict)
@@ -135,7 +140,7 @@ class RunRecord:
             "inputs": self.inputs if self.inputs is not None else {},
             "name": self.name,
             "run_type": self.run_type,
-            "app_path": None,
+            "app_path": self.app_path,
             "attachments": {k: list(v) for k, v in self.attachments.items()},
             "child_run_ids": list(self.child_run_ids),
             "child_runs": [child.to_dict() for child in self.child_runs],
@@ -147,11 +152,11 @@ class RunRecord:
             "extra": extra,
             "feedback_stats": self.feedback_stats,
             "first_token_time": _ms(self.first_token_time),
-            "in_dataset": None,
-            "inputs_s3_urls": None,
-            "manifest_id": None,
+            "in_dataset": self.in_dataset,
+            "inputs_s3_urls": self.inputs_s3_urls,
+            "manifest_id": self.manifest_id,
             "outputs": self.outputs,
-            "outputs_s3_urls": None,
+            "outputs_s3_urls": self.outputs_s3_urls,
             "parent_run_id": self.parent_run_id,
             "parent_run_ids": self.parent_run_ids,
             "prompt_tokens": self.prompt_tokens,
@@ -223,6 +228,11 @@ class RunRecord:
             heartbeat=_from_iso(data.get("heartbeat")),
             heartbeat_timeout=data.get("heartbeat_timeout"),
             system=data.get("system"),
+            app_path=data.get("app_path"),
+            in_dataset=data.get("in_dataset"),
+            manifest_id=data.get("manifest_id"),
+            inputs_s3_urls=data.get("inputs_s3_urls"),
+            outputs_s3_urls=data.get("outputs_s3_urls"),
             child_run_ids=tuple(data.get("child_run_ids") or ()),
             child_runs=tuple(cls.from_dict(c) for c in data.get("child_runs") or ()),
             attachments={k: tuple(v) for k, v in (data.get("attachments") or {}).items()},
@@ -242,8 +252,10 @@ RUN_COLUMNS = (
     "inputs", "outputs", "error", "extra", "serialized", "session_id", "reference_example_id",
     "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost",
     "total_cost", "first_token_time", "host", "pid", "heartbeat", "heartbeat_timeout", "system",
+    "ls_fields",
 )
-_JSON_COLUMNS = {"metadata", "tags", "inputs", "outputs", "extra", "serialized", "system"}
+_JSON_COLUMNS = {"metadata", "tags", "inputs", "outputs", "extra", "serialized", "system", "ls_fields"}
+LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s3_urls")
 _TIME_COLUMNS = {"created", "started", "ended", "modified", "first_token_time", "heartbeat"}
 
 
@@ -259,6 +271,7 @@ def run_from_row(row: tuple, *, status: str, child_run_ids: tuple[str, ...] = ()
         values[column] = value
     values["tags"] = tuple(values["tags"] or ())
     values["metadata"] = values["metadata"] or {}
+    values.update(values.pop("ls_fields") or {})
     values["status"] = status
     return RunRecord(child_run_ids=child_run_ids, attachments=attachments or {}, **values)
 

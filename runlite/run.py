@@ -632,8 +632,9 @@ class Run:
             buf, events = self._metrics, self._events
             if not (buf.points or events.rows) or self._store is None or self._store.closed:
                 return
-            checks = (self._metric_checks, self._event_checks)
-            saved = copy.deepcopy(checks) if self._armed else None  # restored if the flush fails
+            # Alert state to put back if the flush fails (the points stay buffered for a retry).
+            snaps = [(c, c.snapshot()) for lst in self._metric_checks.values() for (_, _, c) in lst]
+            saved_events = list(map(copy.copy, (e for _, _, e in self._event_checks)))
             try:
                 with self._store._db.write() as conn:
                     pending: list = []
@@ -645,8 +646,9 @@ class Run:
                         self._check_events(events.rows, pending)
                     changes, abort = self._record_alerts(conn, pending)
             except BaseException:
-                if saved is not None:
-                    self._metric_checks, self._event_checks = saved
+                for checker, snap in snaps:
+                    checker.restore(snap)
+                self._event_checks = [(a, d, e) for (a, d, _), e in zip(self._event_checks, saved_events)]
                 raise
             self._series_states.update(states)
             buf.clear()

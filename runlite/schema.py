@@ -230,12 +230,37 @@ V4_FILES_ALERTS = BLOB_DDL + (
     """,
 )
 
+V5_TRACES = (
+    # LangSmith feedback on runs (feedback_stats are computed from it).
+    """
+    CREATE TABLE feedback (
+      id         TEXT PRIMARY KEY,
+      run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      trace_id   TEXT,
+      key        TEXT NOT NULL,
+      score      REAL,
+      value      TEXT,
+      comment    TEXT,
+      correction TEXT,
+      source     TEXT,
+      created    INTEGER NOT NULL,
+      modified   INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX feedback_run ON feedback(run_id, key)",
+    "CREATE INDEX feedback_key ON feedback(key, score)",
+    # The LangSmith fields runlite only keeps (app_path, in_dataset, manifest_id,
+    # inputs_s3_urls, outputs_s3_urls, reference fields...), as one JSON object.
+    "ALTER TABLE runs ADD COLUMN ls_fields TEXT",
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
     2: V2_METRICS,
     3: V3_EVENTS,
     4: V4_FILES_ALERTS,
+    5: V5_TRACES,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

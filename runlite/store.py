@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import json
+
+import attrs
 import logging
 import os
 import threading
@@ -11,6 +13,7 @@ import weakref
 from typing import Any, Iterator
 
 from . import alerting, attachments as files, blobs, db, errors, events as events_mod, metric_reads, schema
+from . import feedback as feedback_mod, importing, metrics as metrics_mod, spans as spans_mod
 from .ids import dotted_segment, is_uuid, random_name, uuid7
 from .records import RUN_COLUMNS, RunRecord, Series, Stats, run_from_row
 from .runinfo import effective_status, system_info, THIS_HOST
@@ -36,6 +39,10 @@ def _flush_at_exit() -> None:
                 run._flush()
             except Exception:  # noqa: BLE001 - exiting: report, never raise
                 log.exception("runlite: could not flush run %s at exit", getattr(run, "id", None))
+        try:
+            store._flush_spans()
+        except Exception:  # noqa: BLE001
+            log.exception("runlite: could not write spans at exit")
 
 
 class _Ticker(threading.Thread):
@@ -69,6 +76,29 @@ _SELECT_RUN = (
 )
 _N = len(RUN_COLUMNS)
 _IDX = {c: i for i, c in enumerate(RUN_COLUMNS)}
+
+
+def _nest(records: list[RunRecord]) -> RunRecord:
+    """The first record with the others nested under their parents as ``child_runs``."""
+    children: dict[str, list] = {}
+    for rec in records[1:]:
+        children.setdefault(rec.parent_run_id, []).append(rec)
+
+    def build(rec: RunRecord) -> RunRecord:
+        kids = children.get(rec.id)
+        return attrs.evolve(rec, child_runs=tuple(build(k) for k in kids)) if kids else rec
+
+    import sys
+
+    limit = sys.getrecursionlimit()
+    depth = max((r.dotted_order.count(".") for r in records), default=0) - records[0].dotted_order.count(".")
+    if depth + 50 > limit:  # very deep traces: build bottom-up instead of recursing
+        built: dict[str, RunRecord] = {}
+        for rec in reversed(records):
+            kids = tuple(built.pop(k.id) for k in children.get(rec.id, ()))
+            built[rec.id] = attrs.evolve(rec, child_runs=kids) if kids else rec
+        return built[records[0].id]
+    return build(records[0])
 
 
 def _record(row: tuple, now: int) -> RunRecord:
@@ -111,6 +141,7 @@ class Store:
         self._runs: weakref.WeakSet = weakref.WeakSet()  # live Run handles writing here
         self._ticker: _Ticker | None = None
         self._ticker_lock = threading.Lock()
+        self._spans = spans_mod.SpanBuffer(on_first=self._start_ticker)
         try:
             self._open()
         except BaseException:
@@ -156,13 +187,35 @@ class Store:
                 run._release()
             except errors.RunliteError:
                 pass
+        try:
+            self._flush_spans()
+        except errors.RunliteError:
+            log.exception("runlite: could not write the last spans of %s", self.path)
         _LIVE_STORES.discard(self)
         self._db.close()
+
+    def _flush_spans(self) -> None:
+        """Write the buffered spans in one transaction (kept for a retry if it fails)."""
+        batch = self._spans.take()
+        if not batch or self._db.closed:
+            return
+        try:
+            with self._db.write() as conn:
+                spans_mod.write(conn, batch)
+        except BaseException:
+            self._spans.give_back(batch)
+            raise
+        spans_mod.written(batch)
 
     # -- live runs: background flushing and heartbeats
 
     def _register(self, run: Any) -> None:
         self._runs.add(run)
+        self._start_ticker()
+
+    def _start_ticker(self) -> None:
+        if self.read_only:
+            raise errors.ReadOnlyStoreError(f"the store {self.path!r} was opened with read_only=True")
         _LIVE_STORES.add(self)
         with self._ticker_lock:
             ticker = self._ticker
@@ -180,6 +233,8 @@ class Store:
         runs = list(self._runs)
         for run in runs:
             run._flush_if_due(now)
+        if self._spans.due(now, int(metrics_mod.FLUSH_INTERVAL * 500_000)):
+            self._flush_spans()
         due = [run for run in runs if run._heartbeat_due(now, interval)]
         if due:
             with self._db.write() as conn:
@@ -309,8 +364,9 @@ class Store:
     def _run_id(self, run: Any) -> str:
         """The id of a Run, a RunRecord, or an id/name string (must exist)."""
         from .run import Run
+        from .tracing import Span
 
-        if isinstance(run, (Run, RunRecord)):
+        if isinstance(run, (Run, RunRecord, Span)):
             if run.id is None:
                 raise errors.ValidationError("that Run has not been initialised (call init() first)")
             return run.id
@@ -318,6 +374,7 @@ class Store:
             raise errors.ValidationError(
                 f"a run is given as a Run, a RunRecord, or an id or name str; got {type(run).__name__}"
             )
+        self._flush_own_spans()  # a span traced here may still be in memory
         return self._resolve(run)
 
     def _resolve(self, id_or_name: str) -> str:
@@ -343,6 +400,7 @@ class Store:
 
     def get_run(self, id_or_name: Any) -> RunRecord:
         """The stored record of one run (by Run, id or unique name)."""
+        self._flush_own_spans()
         run_id = self._run_id(id_or_name)
         with self._db.read() as conn:
             row = conn.execute(_SELECT_RUN + " WHERE runs.id = ?", (run_id,)).fetchone()
@@ -377,6 +435,7 @@ class Store:
             params.append(check_name(run_type, "run_type"))
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise errors.ValidationError(f"limit must be None or an int >= 0, got {limit!r}")
+        self._flush_own_spans()
         sql = _SELECT_RUN + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY runs.created DESC, runs.id DESC"
         if wanted is None and limit is not None:
@@ -397,12 +456,84 @@ class Store:
         with self._db.read() as conn:
             yield from (r[0] for r in conn.execute("SELECT id FROM runs ORDER BY created DESC"))
 
+    # -- traces
+
+    def read_run(self, run_id: Any, load_child_runs: bool = False) -> RunRecord:
+        """One run (LangSmith ``read_run``); with ``load_child_runs``, ``child_runs`` holds its
+        descendants nested, each level in execution (dotted_order) order."""
+        self._flush_own_spans()
+        run_id = self._run_id(run_id)
+        now = now_us()
+        with self._db.read() as conn:
+            row = conn.execute(_SELECT_RUN + " WHERE runs.id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise errors.NotFoundError(f"no run with id {run_id!r}")
+            if not load_child_runs:
+                return self._with_feedback(conn, [_record(row, now)])[0]
+            order = row[_IDX["dotted_order"]]
+            rows = conn.execute(
+                _SELECT_RUN + " WHERE runs.trace_id = ? AND runs.dotted_order > ? AND runs.dotted_order < ?"
+                " ORDER BY runs.dotted_order", (row[_IDX["trace_id"]], order + ".", order + "/"),
+            ).fetchall()
+            records = self._with_feedback(conn, [_record(r, now) for r in [row, *rows]])
+        return _nest(records)
+
+    def trace(self, trace_id: Any) -> RunRecord:
+        """The whole tree of a trace: its root with ``child_runs`` nested."""
+        self._flush_own_spans()
+        if not isinstance(trace_id, str) or not trace_id:
+            raise errors.ValidationError(f"trace_id must be a run id str, got {trace_id!r}")
+        now = now_us()
+        with self._db.read() as conn:
+            rows = conn.execute(_SELECT_RUN + " WHERE runs.trace_id = ? ORDER BY runs.dotted_order",
+                                (trace_id,)).fetchall()
+            if not rows:
+                raise errors.NotFoundError(f"no trace with id {trace_id!r}")
+            records = self._with_feedback(conn, [_record(r, now) for r in rows])
+        return _nest(records)
+
+    @staticmethod
+    def _with_feedback(conn, records: list[RunRecord]) -> list[RunRecord]:
+        stats = feedback_mod.stats_for(conn, [r.id for r in records])
+        return [attrs.evolve(r, feedback_stats=stats[r.id]) if r.id in stats else r for r in records]
+
+    def create_feedback(self, run: Any, key: str, *, score: Any = None, value: Any = None,
+                        comment: str | None = None, source: Any = None, correction: Any = None,
+                        feedback_id: str | None = None) -> str:
+        """Record feedback on a run (LangSmith); returns the feedback id.
+
+        ``score``: a number or bool; ``value``: a JSON value (a label for categorical feedback);
+        ``source``: a dict like ``{"type": "api" | "model" | "app", ...}`` or a type name.
+        """
+        run_id = self._run_id(run)
+        with self._db.write() as conn:
+            return feedback_mod.create(conn, run_id, key, score=score, value=value, comment=comment,
+                                       source=source, correction=correction, feedback_id=feedback_id)
+
+    def import_runs(self, runs: list[dict]) -> list[str]:
+        """Insert runs given as ``RunRecord.to_dict()`` dicts (children in ``child_runs`` too),
+        all or none; returns their ids. A run whose id exists already is refused."""
+        if isinstance(runs, dict):
+            runs = [runs]
+        with self._db.write() as conn:
+            return importing.import_runs(conn, runs)
+
+    def feedback(self, run: Any) -> list[dict]:
+        """The feedback records of a run, oldest first."""
+        return self._metric_read(run, feedback_mod.listing)
+
     # -- metrics
+
+    def _flush_own_spans(self) -> None:
+        """Read your own writes: spans traced in this process are written before a read."""
+        if self._spans.pending and not self.read_only:
+            self._flush_spans()
 
     def _flush_live(self, run_id: str) -> None:
         """Read your own writes: flush a live handle of ``run_id`` in this process first."""
         if self.read_only:
             return
+        self._flush_own_spans()
         for run in list(self._runs):
             if run.id == run_id:
                 run._flush()

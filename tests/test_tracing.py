@@ -1,0 +1,305 @@
+"""Tracing: traceable/trace trees under threads and asyncio, read_run/trace, feedback, round trips."""
+
+import asyncio
+import contextvars
+import json
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import runlite
+from runlite.records import LANGSMITH_FIELDS
+
+
+@pytest.fixture
+def traced(tmp_path):
+    store = runlite.open(str(tmp_path / "t.db"))
+    runlite.set_default_store(store)
+    yield store
+    runlite.set_default_store(None)
+    store.close()
+
+
+def shape(rec):
+    """(name, [children shapes]) of a nested record."""
+    return (rec.name, [shape(c) for c in rec.child_runs])
+
+
+def roots(store):
+    return sorted((r for r in store.runs() if r.parent_run_id is None), key=lambda r: r.dotted_order)
+
+
+def test_nested_calls_form_a_tree(traced):
+    @runlite.traceable(run_type="tool")
+    def leaf(x):
+        return x + 1
+
+    @runlite.traceable
+    def middle(x):
+        return {"v": leaf(x) + leaf(x)}
+
+    @runlite.traceable(name="top-level")
+    def top(x, scale=2):
+        with runlite.trace("manual", inputs={"x": x}) as span:
+            span.add_tags(["m"])
+            middle(x)
+        return middle(x)["v"] * scale
+
+    assert top(1) == 8
+    (root,) = roots(traced)
+    tree = traced.trace(root.trace_id)
+    assert shape(tree) == ("top-level", [("manual", [("middle", [("leaf", []), ("leaf", [])])]),
+                                         ("middle", [("leaf", []), ("leaf", [])])])
+    assert tree.inputs == {"x": 1, "scale": 2} and tree.outputs == {"output": 8}
+    assert tree.child_runs[1].outputs == {"v": 4}  # dict outputs are kept as they are
+    assert tree.child_runs[0].tags == ("m",)
+    for rec in [tree, *tree.child_runs]:
+        assert rec.status == "completed" and rec.trace_id == tree.id
+    leaf_rec = tree.child_runs[0].child_runs[0].child_runs[0]
+    assert leaf_rec.run_type == "tool" and leaf_rec.parent_run_ids == [tree.id, tree.child_runs[0].id,
+                                                                        tree.child_runs[0].child_runs[0].id]
+
+
+def test_errors_recorded_and_propagated(traced):
+    @runlite.traceable
+    def fails():
+        raise KeyError("missing")
+
+    @runlite.traceable
+    def outer():
+        try:
+            fails()
+        except KeyError:
+            return "handled"
+
+    assert outer() == "handled"
+    tree = traced.trace(roots(traced)[0].trace_id)
+    child = tree.child_runs[0]
+    assert child.status == "failed" and "KeyError: 'missing'" in child.error and "Traceback" in child.error
+    assert tree.status == "completed"
+    with pytest.raises(ZeroDivisionError):
+        with runlite.trace("ctx") as span:
+            1 / 0
+    assert traced.get_run(span.id).status == "failed"
+
+
+def test_generators_and_first_token(traced):
+    @runlite.traceable(run_type="llm")
+    def stream(n):
+        for i in range(n):
+            yield f"tok{i}"
+
+    @runlite.traceable
+    def consumer():
+        out = []
+        for tok in stream(3):
+            with runlite.trace("between") as s:  # code between yields is not inside stream's span
+                out.append(tok)
+        return out
+
+    assert consumer() == ["tok0", "tok1", "tok2"]
+    tree = traced.trace(roots(traced)[0].trace_id)
+    assert shape(tree) == ("consumer", [("stream", []), ("between", []), ("between", []), ("between", [])])
+    gen = tree.child_runs[0]
+    assert gen.outputs == {"output": ["tok0", "tok1", "tok2"]}
+    assert gen.first_token_time is not None and gen.first_token_time >= gen.start_time
+    assert [e.name for e in traced.events(gen.id)] == ["new_token"]
+
+
+def test_async_tasks_keep_their_parent(traced):
+    @runlite.traceable
+    async def work(i):
+        await asyncio.sleep(0.001 * (3 - i))
+        return await inner(i)
+
+    @runlite.traceable
+    async def inner(i):
+        await asyncio.sleep(0)
+        return i * 10
+
+    @runlite.traceable
+    async def agen():
+        for i in range(2):
+            await asyncio.sleep(0)
+            yield i
+
+    @runlite.traceable
+    async def main():
+        results = await asyncio.gather(*(work(i) for i in range(3)))
+        items = [x async for x in agen()]
+        return {"results": results, "items": items}
+
+    assert asyncio.run(main()) == {"results": [0, 10, 20], "items": [0, 1]}
+    tree = traced.trace(roots(traced)[0].trace_id)
+    names = [c.name for c in tree.child_runs]
+    assert names.count("work") == 3 and names[-1] == "agen"
+    for w in tree.child_runs[:3]:
+        assert [c.name for c in w.child_runs] == ["inner"]
+        assert w.child_runs[0].outputs["output"] == w.outputs["output"]
+
+
+def test_threads_keep_their_own_trees(traced):
+    @runlite.traceable
+    def job(k):
+        return step(k)
+
+    @runlite.traceable
+    def step(k):
+        return k
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rs = roots(traced)
+    assert len(rs) == 6
+    for r in rs:
+        tree = traced.trace(r.trace_id)
+        assert shape(tree) == ("job", [("step", [])]) and tree.child_runs[0].inputs == tree.inputs
+
+
+def test_context_carried_into_a_pool(traced):
+    @runlite.traceable
+    def task(i):
+        return i
+
+    @runlite.traceable
+    def fan_out():
+        with ThreadPoolExecutor(3) as pool:
+            # copy the context in this thread, once per task: each worker runs task in it
+            futures = [pool.submit(contextvars.copy_context().run, task, i) for i in range(3)]
+            return [f.result() for f in futures]
+
+    fan_out()
+    tree = traced.trace(roots(traced)[0].trace_id)
+    assert sorted(c.name for c in tree.child_runs) == ["task", "task", "task"]
+
+
+def test_span_usage_events_metadata_attachments(traced):
+    with runlite.trace("call-llm", run_type="llm", inputs={"prompt": "hi"}, metadata={"model": "m1"}) as span:
+        span.set_usage(usage_metadata={"input_tokens": 12, "output_tokens": 30, "total_tokens": 42,
+                                       "input_cost": 0.001, "output_cost": 0.002})
+        span.add_event("start")
+        span.add_metadata({"temperature": 0.2})
+        span.attach("prompt.txt", b"hi there", "text/plain")
+        child = runlite.trace("child")
+        with child:
+            pass
+        span.end(outputs={"text": "hello"})
+    rec = traced.read_run(span.id, load_child_runs=True)
+    assert (rec.prompt_tokens, rec.completion_tokens, rec.total_tokens) == (12, 30, 42)
+    assert rec.total_cost == pytest.approx(0.003)
+    assert rec.metadata["model"] == "m1" and rec.metadata["temperature"] == 0.2
+    assert rec.metadata["usage_metadata"]["total_tokens"] == 42
+    assert traced.get_run(child.id).metadata["model"] == "m1"  # children inherit metadata
+    assert rec.attachments == {"prompt.txt": ("text/plain", 8)}
+    assert traced.read_attachment(span.id, "prompt.txt") == b"hi there"
+    assert [c.name for c in rec.child_runs] == ["child"]
+    assert [e.name for e in traced.events(span.id)] == ["start"]
+    with pytest.raises(runlite.ValidationError):
+        span.set_usage(prompt_tokens=-1)
+
+
+def test_read_run_without_children_and_unknown(traced):
+    with runlite.trace("a") as a:
+        with runlite.trace("b"):
+            pass
+    assert traced.read_run(a.id).child_runs == ()
+    assert len(traced.read_run(a.id, load_child_runs=True).child_runs) == 1
+    with pytest.raises(runlite.NotFoundError):
+        traced.trace("01000000-0000-7000-8000-000000000000")
+
+
+def test_feedback_stats(traced):
+    with runlite.trace("judged") as span:
+        pass
+    traced.create_feedback(span.id, "correctness", score=1)
+    traced.create_feedback(span.id, "correctness", score=0, comment="wrong")
+    traced.create_feedback(span.id, "correctness", score=True)
+    traced.create_feedback(span.id, "label", value="good")
+    traced.create_feedback(span.id, "label", value="good", source="model")
+    traced.create_feedback(span.id, "label", value={"error": "evaluator crashed"})
+    stats = traced.read_run(span.id).feedback_stats
+    assert stats["correctness"]["n"] == 3 and stats["correctness"]["avg"] == pytest.approx(2 / 3)
+    assert stats["correctness"]["stdev"] == pytest.approx(0.5773502691896257)
+    assert (stats["correctness"]["min"], stats["correctness"]["max"]) == (0.0, 1.0)
+    assert stats["label"] == {"n": 3, "avg": None, "stdev": None, "min": None, "max": None, "errors": 1,
+                              "values": {"good": 2}}
+    one = runlite.trace("one")
+    one.end()
+    traced.create_feedback(one.id, "k", score=0.5)
+    assert traced.read_run(one.id).feedback_stats["k"]["stdev"] is None
+    for bad in (dict(score=float("nan")), dict(score="high"), dict(source={"type": "robot"})):
+        with pytest.raises(runlite.ValidationError):
+            traced.create_feedback(one.id, "k", **bad)
+    assert len(traced.feedback(one.id)) == 1
+
+
+def test_every_langsmith_field_round_trips(traced, tmp_path):
+    with runlite.trace("root", inputs={"q": 1}) as root:
+        with runlite.trace("llm", run_type="llm") as llm:
+            llm.set_usage(prompt_tokens=3, completion_tokens=4)
+            llm.add_event("new_token", token="x")
+    traced.create_feedback(root.id, "score", score=1)
+    data = traced.read_run(root.id, load_child_runs=True).to_dict()
+    data.update(app_path="/o/p/r", in_dataset=True, manifest_id="m-1",
+                inputs_s3_urls={"in": "s3://b/i"}, outputs_s3_urls={"out": "s3://b/o"},
+                reference_example_id="01000000-0000-7000-8000-00000000000e", session_id="proj-1",
+                serialized={"name": "chain"})
+    for field in LANGSMITH_FIELDS:
+        assert field in data
+    with runlite.open(str(tmp_path / "copy.db")) as other:
+        other.import_runs([json.loads(json.dumps(data))])
+        back = other.read_run(root.id, load_child_runs=True).to_dict()
+    data.pop("feedback_stats"), back.pop("feedback_stats")  # derived from feedback records
+    assert back == data
+    with runlite.open(str(tmp_path / "copy.db")) as other:
+        with pytest.raises(runlite.ValidationError, match="already exists"):
+            other.import_runs([data])
+
+
+def test_import_refuses_inconsistent_trees(traced):
+    with runlite.trace("r") as r:
+        pass
+    data = traced.read_run(r.id).to_dict()
+    data["id"] = "01000000-0000-7000-8000-0000000000aa"
+    with runlite.open(":memory:") as other:
+        with pytest.raises(runlite.ValidationError, match="dotted_order"):
+            other.import_runs([data])
+        with pytest.raises(runlite.ValidationError):
+            other.import_runs(["not a dict"])
+        assert other.runs() == []
+
+
+SCRIPT = """
+import runlite
+@runlite.traceable
+def hello(name):
+    return "hi " + name
+hello("env")
+"""
+
+
+def test_default_store_from_environment(tmp_path):
+    path = str(tmp_path / "env.db")
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "RUNLITE_DB": path}
+    subprocess.run([sys.executable, "-c", SCRIPT], check=True, env=env)  # written at exit
+    with runlite.open(path, read_only=True) as s:
+        (rec,) = s.runs()
+        assert rec.name == "hello" and rec.outputs == {"output": "hi env"} and rec.status == "completed"
+
+
+def test_bad_arguments(traced):
+    with pytest.raises(runlite.ValidationError):
+        runlite.traceable(run_type="")
+    with pytest.raises(runlite.ValidationError):
+        runlite.trace("")
+    with pytest.raises(runlite.ValidationError):
+        runlite.traceable(tags="notalist")
+    with pytest.raises(runlite.ValidationError):
+        runlite.set_default_store(42)
