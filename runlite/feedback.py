@@ -96,6 +96,8 @@ def stats(rows: list[tuple[str, float | None, str | None]]) -> dict:
 def stats_for(conn, run_ids: list[str]) -> dict[str, dict]:
     """``feedback_stats`` of each run that has feedback."""
     out: dict[str, list] = {}
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM feedback)").get:
+        return {}
     for start in range(0, len(run_ids), 500):
         part = run_ids[start:start + 500]
         for run_id, key, score, value in conn.execute(

@@ -53,9 +53,13 @@ def _from_iso(value: str | None) -> _dt.datetime | None:
     return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class RunRecord:
-    """One run as stored: an experiment run, a trace span or a recipe run."""
+    """One run as stored: an experiment run, a trace span or a recipe run.
+
+    Records read in bulk decode each field on first access (see ``lazy_run``); they
+    compare equal to ordinary records with the same values.
+    """
 
     id: str
     name: str
@@ -102,6 +106,13 @@ class RunRecord:
     attachments: dict = attrs.field(factory=dict)
     events: tuple[dict, ...] = ()
     feedback_stats: dict = attrs.field(factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunRecord):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in _FIELD_NAMES)
+
+    __hash__ = None  # records hold dicts
 
     @property
     def parent_run_ids(self) -> list[str]:
@@ -205,9 +216,9 @@ class RunRecord:
             parent_run_id=data.get("parent_run_id"),
             trace_id=data.get("trace_id", ""),
             dotted_order=data.get("dotted_order", ""),
-            created=_from_iso(data.get("created")),
-            started=_from_iso(data.get("started")),
-            ended=_from_iso(data.get("endtime")),
+            created=_from_iso(data.get("created")) or _from_ms(data.get("start_time")),
+            started=_from_iso(data.get("started")) or _from_ms(data.get("start_time")),
+            ended=_from_iso(data.get("endtime")) or _from_ms(data.get("end_time")),
             modified=_from_iso(data.get("modified")),
             inputs=data.get("inputs") or None,
             outputs=data.get("outputs"),
@@ -241,8 +252,22 @@ class RunRecord:
         )
 
 
+_scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace handling
+
+
 def _json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    """Decode a JSON column runlite wrote (compact, no surrounding whitespace)."""
+    if text is None:
+        return None
+    if text == "{}":
+        return {}
+    if text == "[]":
+        return []
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return json.loads(text)  # raises the usual JSONDecodeError
+    return value if end == len(text) else json.loads(text)
 
 
 # Columns of ``runs`` read into a RunRecord, in SELECT order.
@@ -259,21 +284,22 @@ LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s
 _TIME_COLUMNS = {"created", "started", "ended", "modified", "first_token_time", "heartbeat"}
 
 
+_CONVERT = tuple((i, c, _json if c in _JSON_COLUMNS else from_us) for i, c in enumerate(RUN_COLUMNS)
+                 if c in _JSON_COLUMNS or c in _TIME_COLUMNS)
+
+
 def run_from_row(row: tuple, *, status: str, child_run_ids: tuple[str, ...] = (),
-                 attachments: dict | None = None) -> RunRecord:
+                 attachments: dict | None = None, child_runs: tuple = ()) -> RunRecord:
     """A RunRecord from a ``RUN_COLUMNS`` row; ``status`` is the effective status (lost...)."""
-    values: dict[str, Any] = {}
-    for column, value in zip(RUN_COLUMNS, row):
-        if column in _JSON_COLUMNS:
-            value = _json(value)
-        elif column in _TIME_COLUMNS:
-            value = from_us(value)
-        values[column] = value
+    values: dict[str, Any] = dict(zip(RUN_COLUMNS, row))
+    for i, column, convert in _CONVERT:
+        if row[i] is not None:
+            values[column] = convert(row[i])
     values["tags"] = tuple(values["tags"] or ())
     values["metadata"] = values["metadata"] or {}
     values.update(values.pop("ls_fields") or {})
     values["status"] = status
-    return RunRecord(child_run_ids=child_run_ids, attachments=attachments or {}, **values)
+    return RunRecord(child_run_ids=child_run_ids, attachments=attachments or {}, child_runs=child_runs, **values)
 
 
 def _epoch_us_to_numpy(timestamps):  # pragma: no cover - exercised when numpy is present
@@ -408,3 +434,85 @@ class Attachment:
         out = attrs.asdict(self)
         out["created"] = _iso(self.created)
         return out
+
+
+# ---------------------------------------------------------------- lazy records
+
+_FIELD_NAMES = tuple(a.name for a in attrs.fields(RunRecord))
+_FIELD_DEFAULTS = {a.name: a.default for a in attrs.fields(RunRecord)}
+_SLOTS = {name: RunRecord.__dict__[name] for name in _FIELD_NAMES}  # the attrs slot descriptors
+_ROW_INDEX = {c: i for i, c in enumerate(RUN_COLUMNS)}
+
+
+def _decode(record: "RunRecord", name: str) -> Any:
+    """One field of a lazy record, from its raw row."""
+    row = record._row
+    if name in LS_KEPT:
+        kept = _json(row[_ROW_INDEX["ls_fields"]]) or {}
+        return kept.get(name)
+    if name not in _ROW_INDEX:
+        default = _FIELD_DEFAULTS[name]
+        return default.factory() if isinstance(default, attrs.Factory) else default
+    raw = row[_ROW_INDEX[name]]
+    if name == "tags":
+        return tuple(_json(raw) or ())
+    if name == "metadata":
+        return _json(raw) or {}
+    if raw is None:
+        return None
+    if name in _JSON_COLUMNS:
+        return _json(raw)
+    if name in _TIME_COLUMNS:
+        return from_us(raw)
+    return raw
+
+
+def _lazy_field(name: str) -> property:
+    slot = _SLOTS[name]
+
+    def get(self):
+        try:
+            return slot.__get__(self, RunRecord)
+        except AttributeError:  # not decoded yet
+            value = _decode(self, name)
+            slot.__set__(self, value)
+            return value
+
+    return property(get, doc=f"{name} (decoded on first access)")
+
+
+class _LazyRunRecord(RunRecord):
+    """A RunRecord built from a raw row in about a microsecond; fields decode when read."""
+
+    __slots__ = ("_row",)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> RunRecord:
+        # attrs.evolve and copies construct through the class: give them an ordinary record.
+        return RunRecord(*args, **kwargs)
+
+
+for _name in _FIELD_NAMES:
+    setattr(_LazyRunRecord, _name, _lazy_field(_name))
+_ROW_SLOT = _LazyRunRecord.__dict__["_row"]
+
+
+def lazy_run(row: tuple, *, status: str, child_run_ids: tuple = (), attachments: dict | None = None,
+             child_runs: tuple = (), feedback_stats: dict | None = None) -> RunRecord:
+    """A RunRecord over a ``RUN_COLUMNS`` row that decodes each field on first access."""
+    record = _new(_LazyRunRecord)
+    _set_row(record, row)  # may hold extra trailing columns: only RUN_COLUMNS positions are read
+    _set_status(record, status)
+    _set_child_ids(record, child_run_ids)
+    _set_children(record, child_runs)
+    _set_attachments(record, attachments or {})
+    _set_feedback(record, feedback_stats or {})
+    return record
+
+
+_new = object.__new__
+_set_row = _ROW_SLOT.__set__
+_set_status = _SLOTS["status"].__set__
+_set_child_ids = _SLOTS["child_run_ids"].__set__
+_set_children = _SLOTS["child_runs"].__set__
+_set_attachments = _SLOTS["attachments"].__set__
+_set_feedback = _SLOTS["feedback_stats"].__set__

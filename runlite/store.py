@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from . import alerting, attachments as files, blobs, db, errors, events as events_mod, metric_reads, schema
 from . import feedback as feedback_mod, importing, metrics as metrics_mod, spans as spans_mod
 from .ids import dotted_segment, is_uuid, random_name, uuid7
-from .records import RUN_COLUMNS, RunRecord, Series, Stats, run_from_row
+from .records import RUN_COLUMNS, RunRecord, Series, Stats, lazy_run
 from .runinfo import effective_status, system_info, THIS_HOST
 from .validation import (
     check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
@@ -74,41 +74,57 @@ _SELECT_RUN = (
     ", (SELECT json_group_object(name, json_array(mime_type, size)) FROM attachments"
     " WHERE attachments.run_id = runs.id) FROM runs"
 )
+# Whole trees: child ids come from the rows themselves and attachments from one query,
+# not subqueries per row.
+_SELECT_TREE = "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) + ", NULL, '{}' FROM runs"
 _N = len(RUN_COLUMNS)
 _IDX = {c: i for i, c in enumerate(RUN_COLUMNS)}
 
 
-def _nest(records: list[RunRecord]) -> RunRecord:
-    """The first record with the others nested under their parents as ``child_runs``."""
-    children: dict[str, list] = {}
-    for rec in records[1:]:
-        children.setdefault(rec.parent_run_id, []).append(rec)
+def _tree(conn, rows: list[tuple], now: int) -> RunRecord:
+    """The first row's record with the others nested as ``child_runs`` (rows in dotted_order).
 
-    def build(rec: RunRecord) -> RunRecord:
-        kids = children.get(rec.id)
-        return attrs.evolve(rec, child_runs=tuple(build(k) for k in kids)) if kids else rec
+    Built bottom-up, so every record is made once with its children already known.
+    """
+    parent_col, id_col = _IDX["parent_run_id"], _IDX["id"]
+    ids = [row[id_col] for row in rows]
+    feedback = feedback_mod.stats_for(conn, ids)
+    attached: dict[str, dict] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        for run_id, name, mime, size in conn.execute(
+            "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)"
+            % ", ".join("?" * len(part)), part,
+        ):
+            attached.setdefault(run_id, {})[name] = (mime, size)
+    kids: dict[str, list] = {}
+    status_col, empty = _IDX["status"], ()
+    for row in reversed(rows):
+        run_id = row[id_col]
+        children = kids.pop(run_id, empty)
+        status = row[status_col]
+        if status == "running":
+            status = effective_status(status, row[_IDX["host"]], row[_IDX["pid"]], row[_IDX["heartbeat"]],
+                                      row[_IDX["heartbeat_timeout"]], now)
+        record = lazy_run(row, status=status, child_runs=tuple(r for _, r in reversed(children)),
+                          child_run_ids=tuple(i for i, _ in reversed(children)),
+                          feedback_stats=feedback.get(run_id), attachments=attached.get(run_id))
+        kids.setdefault(row[parent_col], []).append((run_id, record))
+    return record
 
-    import sys
 
-    limit = sys.getrecursionlimit()
-    depth = max((r.dotted_order.count(".") for r in records), default=0) - records[0].dotted_order.count(".")
-    if depth + 50 > limit:  # very deep traces: build bottom-up instead of recursing
-        built: dict[str, RunRecord] = {}
-        for rec in reversed(records):
-            kids = tuple(built.pop(k.id) for k in children.get(rec.id, ()))
-            built[rec.id] = attrs.evolve(rec, child_runs=kids) if kids else rec
-        return built[records[0].id]
-    return build(records[0])
-
-
-def _record(row: tuple, now: int) -> RunRecord:
+def _record(row: tuple, now: int, *, child_runs: tuple = (), child_run_ids: tuple | None = None,
+            feedback_stats: dict | None = None, attachments: dict | None = None) -> RunRecord:
     status = effective_status(
         row[_IDX["status"]], row[_IDX["host"]], row[_IDX["pid"]], row[_IDX["heartbeat"]],
         row[_IDX["heartbeat_timeout"]], now,
     )
-    children = tuple(json.loads(row[_N])) if row[_N] else ()
-    attached = {k: tuple(v) for k, v in json.loads(row[_N + 1]).items()} if row[_N + 1] != "{}" else {}
-    return run_from_row(row[:_N], status=status, child_run_ids=children, attachments=attached)
+    if child_run_ids is None:
+        child_run_ids = tuple(json.loads(row[_N])) if row[_N] and row[_N] != "[]" else ()
+    attached = attachments if attachments is not None else (
+        {k: tuple(v) for k, v in json.loads(row[_N + 1]).items()} if row[_N + 1] != "{}" else {})
+    return lazy_run(row[:_N], status=status, child_run_ids=child_run_ids, attachments=attached,
+                    child_runs=child_runs, feedback_stats=feedback_stats)
 
 
 class Store:
@@ -469,14 +485,14 @@ class Store:
             if row is None:
                 raise errors.NotFoundError(f"no run with id {run_id!r}")
             if not load_child_runs:
-                return self._with_feedback(conn, [_record(row, now)])[0]
+                return _record(row, now, feedback_stats=feedback_mod.stats_for(conn, [run_id]).get(run_id))
             order = row[_IDX["dotted_order"]]
             rows = conn.execute(
-                _SELECT_RUN + " WHERE runs.trace_id = ? AND runs.dotted_order > ? AND runs.dotted_order < ?"
-                " ORDER BY runs.dotted_order", (row[_IDX["trace_id"]], order + ".", order + "/"),
+                _SELECT_TREE + " WHERE runs.trace_id = ? AND (runs.id = ? OR (runs.dotted_order > ?"
+                " AND runs.dotted_order < ?)) ORDER BY runs.dotted_order",
+                (row[_IDX["trace_id"]], run_id, order + ".", order + "/"),
             ).fetchall()
-            records = self._with_feedback(conn, [_record(r, now) for r in [row, *rows]])
-        return _nest(records)
+            return _tree(conn, rows, now)
 
     def trace(self, trace_id: Any) -> RunRecord:
         """The whole tree of a trace: its root with ``child_runs`` nested."""
@@ -485,17 +501,11 @@ class Store:
             raise errors.ValidationError(f"trace_id must be a run id str, got {trace_id!r}")
         now = now_us()
         with self._db.read() as conn:
-            rows = conn.execute(_SELECT_RUN + " WHERE runs.trace_id = ? ORDER BY runs.dotted_order",
+            rows = conn.execute(_SELECT_TREE + " WHERE runs.trace_id = ? ORDER BY runs.dotted_order",
                                 (trace_id,)).fetchall()
             if not rows:
                 raise errors.NotFoundError(f"no trace with id {trace_id!r}")
-            records = self._with_feedback(conn, [_record(r, now) for r in rows])
-        return _nest(records)
-
-    @staticmethod
-    def _with_feedback(conn, records: list[RunRecord]) -> list[RunRecord]:
-        stats = feedback_mod.stats_for(conn, [r.id for r in records])
-        return [attrs.evolve(r, feedback_stats=stats[r.id]) if r.id in stats else r for r in records]
+            return _tree(conn, rows, now)
 
     def create_feedback(self, run: Any, key: str, *, score: Any = None, value: Any = None,
                         comment: str | None = None, source: Any = None, correction: Any = None,

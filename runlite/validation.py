@@ -208,11 +208,18 @@ def to_us(value: Any, what: str = "timestamp") -> int:
     )
 
 
+_UTC = _dt.timezone.utc
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_FAST_US = 4 * 10**15  # until ~2096 a float of seconds is within 0.5 us: fromtimestamp is exact
+
+
 def from_us(us: int | None) -> _dt.datetime | None:
     """Microseconds since the epoch -> an aware UTC datetime (None stays None)."""
     if us is None:
         return None
-    return _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(microseconds=us)
+    if 0 <= us < _FAST_US:
+        return _dt.datetime.fromtimestamp(us / 1e6, _UTC)
+    return _EPOCH + _dt.timedelta(microseconds=us)
 
 
 def check_choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
