@@ -73,12 +73,22 @@ def connection_no_triggers_or_views(conn: apsw.Connection) -> None:
     conn.config(apsw.SQLITE_DBCONFIG_ENABLE_VIEW, 0)
 
 
-def connection_read_only_authorizer(conn: apsw.Connection) -> None:
-    """Only SELECT, reads and functions: a query connection cannot change anything (https://sqlite.org/c3ref/set_authorizer.html)."""
-    allowed = {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION, apsw.SQLITE_RECURSIVE}
+_READ_PRAGMAS = frozenset(("application_id", "user_version", "journal_mode", "page_size", "page_count",
+                           "freelist_count", "quick_check", "integrity_check", "schema_version"))
 
-    def authorize(action, *_args):
-        return apsw.SQLITE_OK if action in allowed else apsw.SQLITE_DENY
+
+def connection_read_only_authorizer(conn: apsw.Connection) -> None:
+    """Only SELECT, reads, functions, read transactions and reading a few pragmas: a query
+    connection cannot change anything (https://sqlite.org/c3ref/set_authorizer.html)."""
+    allowed = {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION, apsw.SQLITE_RECURSIVE,
+               apsw.SQLITE_TRANSACTION}
+
+    def authorize(action, name, value, *_rest):
+        if action in allowed:
+            return apsw.SQLITE_OK
+        if action == apsw.SQLITE_PRAGMA and name in _READ_PRAGMAS and value is None:
+            return apsw.SQLITE_OK
+        return apsw.SQLITE_DENY
 
     conn.authorizer = authorize
 
@@ -99,8 +109,9 @@ def writer_profile(conn: apsw.Connection, *, timeout: float, durable: bool) -> N
 
 
 def reader_profile(conn: apsw.Connection, *, timeout: float) -> None:
-    """A read-only connection of a trusted file."""
+    """A read-only connection of a trusted file; queries built from filters run here."""
     _common(conn, timeout)
+    connection_read_only_authorizer(conn)
 
 
 def untrusted_profile(conn: apsw.Connection, *, timeout: float) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from typing import Any
 
 from . import errors
 from .ids import uuid7

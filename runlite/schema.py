@@ -252,6 +252,62 @@ V5_TRACES = (
     # The LangSmith fields runlite only keeps (app_path, in_dataset, manifest_id,
     # inputs_s3_urls, outputs_s3_urls, reference fields...), as one JSON object.
     "ALTER TABLE runs ADD COLUMN ls_fields TEXT",
+    # Filters most often narrow on these.
+    "CREATE INDEX runs_type ON runs(run_type, created)",
+    "CREATE INDEX runs_status ON runs(status)",
+)
+
+V6_RECIPES = (
+    # Tags indexed (kept from runs.tags by triggers), so tag filters are index lookups.
+    """
+    CREATE TABLE run_tags (
+      tag    TEXT NOT NULL,
+      run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      PRIMARY KEY (tag, run_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX run_tags_run ON run_tags(run_id)",
+    """
+    CREATE TRIGGER runs_tags_insert AFTER INSERT ON runs BEGIN
+      INSERT OR IGNORE INTO run_tags (tag, run_id) SELECT value, NEW.id FROM json_each(NEW.tags);
+    END
+    """,
+    """
+    CREATE TRIGGER runs_tags_update AFTER UPDATE OF tags ON runs BEGIN
+      DELETE FROM run_tags WHERE run_id = NEW.id;
+      INSERT OR IGNORE INTO run_tags (tag, run_id) SELECT value, NEW.id FROM json_each(NEW.tags);
+    END
+    """,
+    "INSERT OR IGNORE INTO run_tags (tag, run_id) SELECT j.value, runs.id FROM runs, json_each(runs.tags) AS j",
+    """
+    CREATE TABLE cookbooks (
+      id         TEXT PRIMARY KEY,
+      name       TEXT NOT NULL,
+      definition TEXT NOT NULL,
+      created    INTEGER NOT NULL
+    )
+    """,
+    # A recipe run is a run (kind 'recipe'); this holds its seed-format dict and score.
+    """
+    CREATE TABLE recipe_runs (
+      run_id              TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+      cookbook_id         TEXT NOT NULL,
+      sources_key         TEXT,
+      constraint_group_id TEXT NOT NULL,
+      score               REAL,
+      data                TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX recipe_runs_best ON recipe_runs(cookbook_id, constraint_group_id, score DESC)",
+    "CREATE INDEX recipe_runs_sources ON recipe_runs(cookbook_id, sources_key)",
+    # Which runs' data a run was computed from (recipe runs from machine-data runs).
+    """
+    CREATE TABLE run_sources (
+      run_id        TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      source_run_id TEXT NOT NULL,
+      PRIMARY KEY (run_id, source_run_id)
+    ) WITHOUT ROWID
+    """,
 )
 
 # Each entry: the statements of one migration, run in order inside the migration transaction.
@@ -261,6 +317,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: V3_EVENTS,
     4: V4_FILES_ALERTS,
     5: V5_TRACES,
+    6: V6_RECIPES,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

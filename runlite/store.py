@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
-
-import attrs
 import logging
 import os
 import threading
 import weakref
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from . import alerting, attachments as files, blobs, db, errors, events as events_mod, metric_reads, schema
-from . import feedback as feedback_mod, importing, metrics as metrics_mod, spans as spans_mod
+from . import feedback as feedback_mod, importing, metrics as metrics_mod, recipe_store, recipes, searching
+from . import spans as spans_mod
 from .ids import dotted_segment, is_uuid, random_name, uuid7
-from .records import RUN_COLUMNS, RunRecord, Series, Stats, lazy_run
-from .runinfo import effective_status, system_info, THIS_HOST
+from .records import RunRecord, Series, Stats
+from . import run_rows
+from .run_rows import IDX as _IDX, SELECT_RUN as _SELECT_RUN, SELECT_TREE as _SELECT_TREE, record as _record, tree as _tree
+from .runinfo import system_info, THIS_HOST
 from .validation import (
     check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
-    dumps, dumps_lenient, folder_ancestors, from_us, now_us,
+    dumps, dumps_lenient, folder_ancestors, from_us, now_us, to_us,
 )
+
+if TYPE_CHECKING:
+    from .run import Run
 
 DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
 HEARTBEAT_INTERVAL = 30.0          # seconds between heartbeats of a running run
@@ -66,66 +71,6 @@ class _Ticker(threading.Thread):
             except Exception:  # noqa: BLE001 - keep ticking; the next tick retries
                 log.exception("runlite: background flush of %s failed", store.path)
             del store
-
-_SELECT_RUN = (
-    "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) +
-    ", (SELECT json_group_array(id) FROM (SELECT c.id FROM runs AS c"
-    " WHERE c.parent_run_id = runs.id ORDER BY c.dotted_order))"
-    ", (SELECT json_group_object(name, json_array(mime_type, size)) FROM attachments"
-    " WHERE attachments.run_id = runs.id) FROM runs"
-)
-# Whole trees: child ids come from the rows themselves and attachments from one query,
-# not subqueries per row.
-_SELECT_TREE = "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) + ", NULL, '{}' FROM runs"
-_N = len(RUN_COLUMNS)
-_IDX = {c: i for i, c in enumerate(RUN_COLUMNS)}
-
-
-def _tree(conn, rows: list[tuple], now: int) -> RunRecord:
-    """The first row's record with the others nested as ``child_runs`` (rows in dotted_order).
-
-    Built bottom-up, so every record is made once with its children already known.
-    """
-    parent_col, id_col = _IDX["parent_run_id"], _IDX["id"]
-    ids = [row[id_col] for row in rows]
-    feedback = feedback_mod.stats_for(conn, ids)
-    attached: dict[str, dict] = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        for run_id, name, mime, size in conn.execute(
-            "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)"
-            % ", ".join("?" * len(part)), part,
-        ):
-            attached.setdefault(run_id, {})[name] = (mime, size)
-    kids: dict[str, list] = {}
-    status_col, empty = _IDX["status"], ()
-    for row in reversed(rows):
-        run_id = row[id_col]
-        children = kids.pop(run_id, empty)
-        status = row[status_col]
-        if status == "running":
-            status = effective_status(status, row[_IDX["host"]], row[_IDX["pid"]], row[_IDX["heartbeat"]],
-                                      row[_IDX["heartbeat_timeout"]], now)
-        record = lazy_run(row, status=status, child_runs=tuple(r for _, r in reversed(children)),
-                          child_run_ids=tuple(i for i, _ in reversed(children)),
-                          feedback_stats=feedback.get(run_id), attachments=attached.get(run_id))
-        kids.setdefault(row[parent_col], []).append((run_id, record))
-    return record
-
-
-def _record(row: tuple, now: int, *, child_runs: tuple = (), child_run_ids: tuple | None = None,
-            feedback_stats: dict | None = None, attachments: dict | None = None) -> RunRecord:
-    status = effective_status(
-        row[_IDX["status"]], row[_IDX["host"]], row[_IDX["pid"]], row[_IDX["heartbeat"]],
-        row[_IDX["heartbeat_timeout"]], now,
-    )
-    if child_run_ids is None:
-        child_run_ids = tuple(json.loads(row[_N])) if row[_N] and row[_N] != "[]" else ()
-    attached = attachments if attachments is not None else (
-        {k: tuple(v) for k, v in json.loads(row[_N + 1]).items()} if row[_N + 1] != "{}" else {})
-    return lazy_run(row[:_N], status=status, child_run_ids=child_run_ids, attachments=attached,
-                    child_runs=child_runs, feedback_stats=feedback_stats)
-
 
 class Store:
     """A runlite file. Use ``runlite.open(path)``; also a context manager.
@@ -452,7 +397,7 @@ class Store:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise errors.ValidationError(f"limit must be None or an int >= 0, got {limit!r}")
         self._flush_own_spans()
-        sql = _SELECT_RUN + (" WHERE " + " AND ".join(where) if where else "")
+        sql = _SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY runs.created DESC, runs.id DESC"
         if wanted is None and limit is not None:
             sql += " LIMIT ?"
@@ -460,12 +405,14 @@ class Store:
         out: list[RunRecord] = []
         now = now_us()
         with self._db.read() as conn:
-            for row in conn.execute(sql, params):
-                if limit is not None and len(out) >= limit:
+            rows = conn.execute(sql, params)
+            while limit is None or len(out) < limit:
+                batch = list(itertools.islice(rows, 1000))
+                if not batch:
                     break
-                record = _record(row, now)
-                if wanted is None or record.status in wanted:
-                    out.append(record)
+                for record in run_rows.records(conn, batch, now):
+                    if (wanted is None or record.status in wanted) and (limit is None or len(out) < limit):
+                        out.append(record)
         return out
 
     def _iter_ids(self) -> Iterator[str]:
@@ -531,6 +478,115 @@ class Store:
     def feedback(self, run: Any) -> list[dict]:
         """The feedback records of a run, oldest first."""
         return self._metric_read(run, feedback_mod.listing)
+
+    # -- searching
+
+    def list_runs(self, *, filter: str | None = None, trace_filter: str | None = None,
+                  tree_filter: str | None = None, run_type: str | None = None, is_root: bool | None = None,
+                  error: bool | None = None, trace_id: str | None = None, parent_run_id: str | None = None,
+                  start_time: Any = None, run_ids: list | None = None, select: list | None = None,
+                  order_by: Any = None, limit: int | None = None, offset: int = 0) -> list:
+        """Runs matching LangSmith's filter language, newest first (see docs/QUERIES.md).
+
+        ``filter`` applies to each run, ``trace_filter`` to the root of its trace and
+        ``tree_filter`` to any run of its trace, e.g.
+        ``filter='and(eq(run_type, "llm"), gt(latency, 2))'``. ``run_ids`` ignores every
+        other filter. ``select`` returns dicts with just those ``to_dict()`` fields.
+        """
+        return searching.list_runs(self, filter=filter, trace_filter=trace_filter, tree_filter=tree_filter,
+                                   run_type=run_type, is_root=is_root, error=error, trace_id=trace_id,
+                                   parent_run_id=parent_run_id, start_time=start_time, run_ids=run_ids,
+                                   select=select, order_by=order_by, limit=limit, offset=offset)
+
+    def get_runs(self, filters: list | str | None = None, *, sort_by: Any = None, limit: int | None = None,
+                 offset: int = 0) -> list[RunRecord]:
+        """Runs matching Simvue filter strings (joined by AND), e.g.
+        ``["metadata.lr > 0.01", "has tag.sweep", "metric.loss.min < 0.1"]``; ``sort_by`` a
+        field or ``(field, descending)`` pairs (see docs/QUERIES.md)."""
+        return searching.get_runs(self, filters, sort_by=sort_by, limit=limit, offset=offset)
+
+    def metric_values_many(self, runs_or_filters: Any, names: list[str] | str, *, xaxis: str = "step",
+                           max_points: int | None = None) -> dict[str, dict[str, Series]]:
+        """``{run_id: {name: Series}}`` for several runs (runs or ids, or a filter of either
+        grammar); a run without one of the metrics just lacks that key."""
+        names = [names] if isinstance(names, str) else list(names)
+        out: dict[str, dict[str, Series]] = {}
+        for run_id in searching.run_ids_for(self, runs_or_filters):
+            out[run_id] = {}
+            for name in names:
+                try:
+                    out[run_id][name] = self.metric_values(run_id, name, xaxis=xaxis, max_points=max_points)
+                except errors.NotFoundError:
+                    continue
+        return out
+
+    # -- recipe runs
+
+    def create_cookbook(self, name: str, *, levers: Any, outcomes: Any, constraints: Any = (),
+                        run_boundaries: Any = (), min_duration: float | None = None, record_filters: Any = (),
+                        top_runs: int = 10):
+        """Store a cookbook (levers, outcomes or KPIs, constraints with bins, run boundaries,
+        record filters); returns the ``Cookbook`` with its id. Bad configuration raises a
+        ``ValidationError`` naming the field."""
+        with self._db.write() as conn:
+            return recipe_store.create(conn, name, levers=levers, outcomes=outcomes, constraints=constraints,
+                                       run_boundaries=run_boundaries, min_duration=min_duration,
+                                       record_filters=record_filters, top_runs=top_runs)
+
+    def cookbook(self, id_or_name: str):
+        """A stored cookbook by id or unique name."""
+        with self._db.read() as conn:
+            return recipe_store.load(conn, id_or_name)
+
+    def compute_recipe_runs(self, cookbook: Any, *, sources: list, start: Any = None, end: Any = None) -> list:
+        """Segment the machine data of ``sources`` (runs whose metric series carry assets) into
+        recipe runs, store them (replacing an earlier computation over the same sources) and
+        return them in time order (see docs/RECIPES.md)."""
+        with self._db.read() as conn:
+            book = recipe_store.load(conn, cookbook)
+        ids = sorted(dict.fromkeys(self._run_id(s) for s in ([sources] if isinstance(sources, str) else sources)))
+        if not ids:
+            raise errors.ValidationError("sources must name at least one run")
+        series: dict = {}
+        for asset, field in recipe_store.needed_fields(book):
+            stamps: list = []
+            values: list = []
+            for run_id in ids:
+                try:
+                    found = self.metric_values(run_id, field, asset=asset or None)
+                except errors.NotFoundError:
+                    continue
+                stamps.extend(found.timestamps)
+                values.extend(found.values)
+            if len(ids) > 1 and stamps:
+                order = sorted(range(len(stamps)), key=stamps.__getitem__)
+                stamps, values = [stamps[i] for i in order], [values[i] for i in order]
+            series[(asset, field)] = (stamps, values)
+        items = recipes.compute(book, series, start_us=None if start is None else to_us(start, "start"),
+                                end_us=None if end is None else to_us(end, "end"))
+        with self._db.write() as conn:
+            return recipe_store.store_runs(conn, book.id, ids, items, sources_key=",".join(ids), replace=True)
+
+    def recipe_runs(self, cookbook: Any, *, constraint_group_id: Any = None, limit: int | None = None) -> list:
+        """A cookbook's recipe runs, best ``_score`` first (its "top results")."""
+        with self._db.read() as conn:
+            book_id = cookbook.id if isinstance(cookbook, recipes.Cookbook) else (
+                cookbook if conn.execute("SELECT 1 FROM recipe_runs WHERE cookbook_id = ? LIMIT 1",
+                                         (cookbook,)).fetchone() else recipe_store.load(conn, cookbook).id)
+            return recipe_store.best(conn, book_id, constraint_group_id, limit)
+
+    def import_recipe_runs(self, runs: list[dict]) -> list:
+        """Store recipe runs given in the seed's format (e.g. from the original system);
+        ``to_dict()`` gives them back unchanged. Importing the same run again replaces it."""
+        items = [runs] if isinstance(runs, dict) else list(runs)
+        with self._db.write() as conn:
+            out = []
+            for data in items:
+                if not isinstance(data, dict) or not isinstance(data.get("cookbook"), str):
+                    raise errors.ValidationError("each recipe run must be a seed-format dict with a 'cookbook' id")
+                out.extend(recipe_store.store_runs(conn, data["cookbook"], [], [data], sources_key=None,
+                                                   replace=False))
+            return out
 
     # -- metrics
 

@@ -469,21 +469,6 @@ values = st.one_of(st.none(), st.booleans(), st.integers(-10, 10),
 envs = st.fixed_dictionaries({n: values for n in NAMES})
 
 
-def py_pow(a, b):
-    """Python's ``**``, except that a complex result raises (documented deviation: it is None)."""
-    r = a ** b
-    if isinstance(r, complex):
-        raise TypeError("documented deviation: no real result")
-    return r
-
-
-def py_round(x, *ndigits):
-    """Python's round, except that ``round(x, None)`` is None (None propagates) rather than ``round(x)``."""
-    if ndigits and ndigits[0] is None:
-        raise TypeError("documented deviation: None propagates")
-    return round(x, *ndigits)
-
-
 @settings(max_examples=400, deadline=None)
 @given(trees, envs)
 def test_random_trees_match_reference(tree, env):
@@ -503,18 +488,6 @@ def test_random_trees_match_reference(tree, env):
         return
     got = evaluate(f, env)
     assert same(got, want), (text, env, got, want)
-    # Anchor the reference to Python itself wherever Python gives a real number without raising.
-    try:
-        py = eval(render(tree, python=True), {"__builtins__": {"abs": abs, "min": min, "max": max, "round": py_round,
-                                                       "py_pow": py_pow}},
-                  {n: None if v is None else float(v) for n, v in env.items()})
-    except Exception:
-        return
-    if isinstance(py, (bool, int, float)) and want is not None:
-        assert math.isclose(float(py), want, rel_tol=1e-12) or (math.isnan(py) and math.isnan(want)) \
-            or float(py) == want, (text, env, py, want)
-    elif py is None:
-        assert want is None
 
 
 TOKENS = ["a", "b", "x", "1", "2.5", "1e308", "0", "None", "True", "(", ")", "+", "-", "*", "/", "//", "%", "**",

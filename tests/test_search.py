@@ -1,0 +1,109 @@
+"""list_runs (LangSmith grammar), get_runs (Simvue grammar) and metric_values_many on a store."""
+
+import pytest
+
+import runlite
+
+
+@pytest.fixture
+def runs(mem):
+    a = mem.init("alpha", metadata={"lr": 0.1, "opt": "adam"}, tags=["sweep"], run_type="chain", folder="/x")
+    a.log_metrics({"loss": 0.05})
+    a1 = a.child("alpha-llm", run_type="llm")
+    a1.end(outputs={"text": "hi"})
+    a2 = a.child("alpha-tool", run_type="tool")
+    a2.end(error="tool failed")
+    a.end(outputs={"answer": 42})
+    b = mem.init("beta", metadata={"lr": 0.01}, tags=["base"], folder="/y")
+    b.log_metrics({"loss": 0.5})
+    b.close()
+    c = mem.init("gamma", running=False)
+    return {"a": a, "a1": a1, "a2": a2, "b": b, "c": c}
+
+
+def names(records):
+    return sorted(r.name for r in records)
+
+
+def test_list_runs_filters(mem, runs):
+    assert names(mem.list_runs(filter='eq(run_type, "llm")')) == ["alpha-llm"]
+    assert names(mem.list_runs(filter='and(eq(metadata_key, "opt"), eq(metadata_value, "adam"))')) == ["alpha"]
+    assert names(mem.list_runs(filter='has(tags, "sweep")')) == ["alpha"]
+    assert names(mem.list_runs(filter='neq(error, null)')) == ["alpha-tool"]
+    assert names(mem.list_runs(filter='eq(status, "success")')) == ["alpha", "alpha-llm", "beta"]
+    assert names(mem.list_runs(error=True)) == ["alpha-tool"]
+    assert names(mem.list_runs(is_root=False)) == ["alpha-llm", "alpha-tool"]
+    assert names(mem.list_runs(trace_filter='eq(name, "alpha")', is_root=False)) == ["alpha-llm", "alpha-tool"]
+    assert names(mem.list_runs(tree_filter='eq(run_type, "tool")')) == ["alpha", "alpha-llm", "alpha-tool"]
+    assert names(mem.list_runs(parent_run_id=runs["a"].id)) == ["alpha-llm", "alpha-tool"]
+    assert names(mem.list_runs(trace_id=runs["b"].id)) == ["beta"]
+    assert names(mem.list_runs(run_ids=[runs["b"].id], run_type="llm")) == ["beta"]  # run_ids wins
+    assert names(mem.list_runs(start_time="2000-01-01T00:00:00Z")) == names(mem.runs())
+
+
+def test_list_runs_select_order_limit(mem, runs):
+    rows = mem.list_runs(select=["name", "status"], order_by="name", limit=2)
+    assert rows == [{"name": "alpha", "status": "completed"}, {"name": "alpha-llm", "status": "completed"}]
+    assert [r.name for r in mem.list_runs(order_by="-name", limit=2, offset=1)] == ["beta", "alpha-tool"]
+    with pytest.raises(runlite.ValidationError):
+        mem.list_runs(order_by="color")
+    with pytest.raises(runlite.ValidationError):
+        mem.list_runs(select=["nope"])
+    with pytest.raises(runlite.ValidationError):
+        mem.list_runs(limit=-1)
+
+
+def test_get_runs_simvue(mem, runs):
+    assert names(mem.get_runs(["metadata.lr > 0.05"])) == ["alpha"]
+    assert names(mem.get_runs(["metric.loss.min < 0.1"])) == ["alpha"]
+    assert names(mem.get_runs(["has tag.base"])) == ["beta"]
+    assert names(mem.get_runs(["folder.path == /x", "name contains alpha"])) == ["alpha", "alpha-llm", "alpha-tool"]  # children share the folder
+    assert names(mem.get_runs(["status == created"])) == ["gamma"]
+    assert names(mem.get_runs(["created < 1h"])) == names(mem.runs())
+    assert [r.name for r in mem.get_runs(["metadata.lr exists"], sort_by=[("metadata.lr", True)])] == ["alpha", "beta"]
+    assert [r.name for r in mem.get_runs(sort_by="name", limit=2)] == ["alpha", "alpha-llm"]
+
+
+@pytest.mark.parametrize("text", ['eq(nope, 1)', 'and(eq(name, "x")', 'eq(name, "x") junk', ''])
+def test_bad_langsmith_filters(mem, runs, text):
+    with pytest.raises(runlite.FilterError):
+        mem.list_runs(filter=text)
+
+
+@pytest.mark.parametrize("bad", [["== 5"], ["name"], ["metric.loss.median < 1"], ["created < soon"]])
+def test_bad_simvue_filters(mem, runs, bad):
+    with pytest.raises(runlite.FilterError):
+        mem.get_runs(bad)
+
+
+INJECTIONS = ["x'); DROP TABLE runs; --", "1=1; DROP TABLE runs", "\"; DELETE FROM runs; --", "a\x00b",
+              "' OR '1'='1", "/* */ UNION SELECT sql FROM sqlite_schema --", "é" * 10_000]
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_injection_is_a_plain_value(store, value):
+    store.init("keep", metadata={"k": "v"}).close()
+    with store._db.read() as conn:
+        before = conn.execute("SELECT group_concat(sql) FROM sqlite_schema").get
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    for call in (lambda: store.list_runs(filter=f'eq(name, "{quoted}")'),
+                 lambda: store.list_runs(filter=f'has(tags, "{quoted}")'),
+                 lambda: store.get_runs([f"name == {value}"]),
+                 lambda: store.get_runs([f"metadata.k == {value}"])):
+        try:
+            assert call() == []
+        except runlite.FilterError:
+            pass
+    with store._db.read() as conn:
+        assert conn.execute("SELECT group_concat(sql) FROM sqlite_schema").get == before
+    assert [r.name for r in store.runs()] == ["keep"]
+
+
+def test_metric_values_many(mem, runs):
+    got = mem.metric_values_many([runs["a"], runs["b"].id], ["loss", "missing"])
+    assert set(got) == {runs["a"].id, runs["b"].id}
+    assert list(got[runs["a"].id]["loss"].values) == [0.05] and "missing" not in got[runs["a"].id]
+    by_filter = mem.metric_values_many(["metadata.lr > 0.05"], "loss")
+    assert list(by_filter) == [runs["a"].id]
+    by_langsmith = mem.metric_values_many('eq(name, "beta")', ["loss"])
+    assert list(by_langsmith) == [runs["b"].id]
