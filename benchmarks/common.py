@@ -42,7 +42,7 @@ def row(name: str, value: float, unit: str, baseline: float | None = None, *,
 
 def format_table(rows: list[dict]) -> str:
     """A Markdown table of result rows."""
-    lines = ["| benchmark | runlite | raw apsw baseline | ratio (x baseline) | target |",
+    lines = ["| benchmark | runlite | baseline (raw apsw unless named) | ratio (x baseline) | target |",
              "|---|---|---|---|---|"]
     for r in rows:
         base = f"{r['baseline']:,.1f} {r['unit']}" if r["baseline"] else "-"

@@ -79,13 +79,13 @@ def save_file(conn, run_id: str, path: str, *, name: str, category: str | None, 
     )
 
 
-def save_bytes(conn, run_id: str, name: str, data: bytes, mime: str) -> None:
+def save_bytes(conn, run_id: str, name: str, data: bytes, mime: str, category: str | None = None) -> None:
     """Store bytes as an attachment inside the caller's write transaction."""
     info = blobs.put_bytes(conn, data, now_us=now_us())
     conn.execute(
         "INSERT OR REPLACE INTO attachments (run_id, name, category, mime_type, size, sha256,"
         " original_path, created) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-        (run_id, name, None, mime, info.size, info.sha256, now_us()),
+        (run_id, name, category, mime, info.size, info.sha256, now_us()),
     )
 
 

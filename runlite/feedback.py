@@ -105,3 +105,12 @@ def stats_for(conn, run_ids: list[str]) -> dict[str, dict]:
         ):
             out.setdefault(run_id, []).append((key, score, value))
     return {run_id: stats(rows) for run_id, rows in out.items()}
+
+
+def stats_for_trace(conn, trace_id: str) -> dict[str, dict]:
+    """``feedback_stats`` of each run of a trace that has feedback."""
+    out: dict[str, list] = {}
+    for run_id, key, score, value in conn.execute(
+            "SELECT run_id, key, score, value FROM feedback WHERE trace_id = ? ORDER BY created, id", (trace_id,)):
+        out.setdefault(run_id, []).append((key, score, value))
+    return {run_id: stats(rows) for run_id, rows in out.items()}

@@ -21,8 +21,8 @@ from . import alerting, alerts, attachments as files, blobs, errors, events as e
 from . import metrics as metrics_mod, schema
 from .runinfo import THIS_HOST, system_info
 from .validation import (
-    check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
-    dumps, dumps_lenient, now_us, to_us,
+    check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text,
+    check_tags, dumps, dumps_lenient, now_us, to_us,
 )
 
 # The ticker flushes a buffer once its oldest item is half the flush interval old, so with
@@ -88,7 +88,7 @@ class Run:
         """The Store this run writes to."""
         return self._bind_store()
 
-    def _adopt(self, info: dict) -> None:
+    def _adopt(self, info: dict, *, new: bool = False) -> None:
         self.id = info["id"]
         self.name = info["name"]
         self._status = info["status"]
@@ -97,11 +97,12 @@ class Run:
         self.dotted_order = info["dotted_order"]
         self.parent_run_id = info["parent_run_id"]
         self.folder = info["folder"]
-        with self._store._db.read() as conn:
-            self._events.next_seq = events_mod.next_seq(conn, self.id)
-            attached = alerting.load(conn, self.id)
-        for alert_id, definition, state in attached:
-            self._arm(alert_id, definition, state)
+        if not new:  # a run taken over may have events and alerts already
+            with self._store._db.read() as conn:
+                self._events.next_seq = events_mod.next_seq(conn, self.id)
+                attached = alerting.load(conn, self.id)
+            for alert_id, definition, state in attached:
+                self._arm(alert_id, definition, state)
         if self._status == "running":
             self._heartbeat_us = now_us()
             self._store._register(self)
@@ -129,7 +130,7 @@ class Run:
                 running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
                 heartbeat_timeout=DEFAULT_HEARTBEAT_TIMEOUT if heartbeat_timeout is _UNSET else heartbeat_timeout,
             )
-            self._adopt(info)
+            self._adopt(info, new=True)
             return self
 
     def reconnect(self, name_or_id: str) -> "Run":
@@ -503,6 +504,20 @@ class Run:
         """Save a list of files and directories, all or none (a missing one saves nothing)."""
         files.check_category(category)
         return self._save_plan(files.plan_files(list(files.iter_names(items)), preserve_path), category, filetype)
+
+    def save_object(self, obj: Any, category: str, name: str | None = None) -> bool:
+        """Save a JSON-able object (dicts, lists, numbers, str, bool, None) as ``application/json``.
+
+        Objects are stored as JSON only: runlite never pickles (and never unpickles).
+        The default name is ``<type>_<id>`` as in Simvue.
+        """
+        files.check_category(category)
+        name = files.check_stored_name(f"{type(obj).__name__}_{id(obj)}" if name is None else name)
+        data = dumps(check_json_value(obj, "object"), "object").encode()
+        run_id = self._require_saveable(category)
+        with self.store._db.write() as conn:
+            files.save_bytes(conn, run_id, name, data, "application/json", category)
+        return True
 
     def attach(self, name: str, data: bytes, mime_type: str = "application/octet-stream") -> bool:
         """Attach bytes to the run (LangSmith style); visible on the record as ``{name: (mime, size)}``."""

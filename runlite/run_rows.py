@@ -46,17 +46,24 @@ def records(conn, rows: list[tuple], now: int) -> list[RunRecord]:
             for row in rows]
 
 
-def tree(conn, rows: list[tuple], now: int) -> RunRecord:
+def tree(conn, rows: list[tuple], now: int, trace_id: str | None = None) -> RunRecord:
     """The first row's record with the others nested as ``child_runs`` (rows in dotted_order).
 
-    Built bottom-up, so every record is made once with its children already known.
+    Built bottom-up, so every record is made once with its children already known. With
+    ``trace_id`` (the rows are the whole trace), attachments and feedback come from one query
+    each instead of batches of ids.
     """
     parent_col, id_col = IDX["parent_run_id"], IDX["id"]
     ids = [row[id_col] for row in rows]
-    feedback = feedback_mod.stats_for(conn, ids)
     attached: dict[str, dict] = {}
-    for run_id, name, mime, size in _per_run(
-            conn, ids, "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)"):
+    if trace_id is not None:
+        feedback = feedback_mod.stats_for_trace(conn, trace_id)
+        found = conn.execute("SELECT a.run_id, a.name, a.mime_type, a.size FROM attachments AS a"
+                             " JOIN runs ON runs.id = a.run_id WHERE runs.trace_id = ?", (trace_id,))
+    else:
+        feedback = feedback_mod.stats_for(conn, ids)
+        found = _per_run(conn, ids, "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)")
+    for run_id, name, mime, size in found:
         attached.setdefault(run_id, {})[name] = (mime, size)
     kids: dict[str, list] = {}
     status_col, empty = IDX["status"], ()

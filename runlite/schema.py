@@ -249,6 +249,7 @@ V5_TRACES = (
     """,
     "CREATE INDEX feedback_run ON feedback(run_id, key)",
     "CREATE INDEX feedback_key ON feedback(key, score)",
+    "CREATE INDEX feedback_trace ON feedback(trace_id)",
     # The LangSmith fields runlite only keeps (app_path, in_dataset, manifest_id,
     # inputs_s3_urls, outputs_s3_urls, reference fields...), as one JSON object.
     "ALTER TABLE runs ADD COLUMN ls_fields TEXT",
@@ -268,12 +269,12 @@ V6_RECIPES = (
     """,
     "CREATE INDEX run_tags_run ON run_tags(run_id)",
     """
-    CREATE TRIGGER runs_tags_insert AFTER INSERT ON runs BEGIN
+    CREATE TRIGGER runs_tags_insert AFTER INSERT ON runs WHEN NEW.tags != '[]' BEGIN
       INSERT OR IGNORE INTO run_tags (tag, run_id) SELECT value, NEW.id FROM json_each(NEW.tags);
     END
     """,
     """
-    CREATE TRIGGER runs_tags_update AFTER UPDATE OF tags ON runs BEGIN
+    CREATE TRIGGER runs_tags_update AFTER UPDATE OF tags ON runs WHEN OLD.tags IS NOT NEW.tags BEGIN
       DELETE FROM run_tags WHERE run_id = NEW.id;
       INSERT OR IGNORE INTO run_tags (tag, run_id) SELECT value, NEW.id FROM json_each(NEW.tags);
     END

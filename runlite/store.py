@@ -452,7 +452,7 @@ class Store:
                                 (trace_id,)).fetchall()
             if not rows:
                 raise errors.NotFoundError(f"no trace with id {trace_id!r}")
-            return _tree(conn, rows, now)
+            return _tree(conn, rows, now, trace_id)
 
     def create_feedback(self, run: Any, key: str, *, score: Any = None, value: Any = None,
                         comment: str | None = None, source: Any = None, correction: Any = None,

@@ -219,3 +219,18 @@ def test_big_file_streams_with_bounded_memory(store, tmp_path):
     while chunk := src.read(1 << 20):
         zeros.update(chunk)
     assert digest.hexdigest() == zeros.hexdigest()
+
+
+def test_save_object_is_json_only(store):
+    run = store.init("obj")
+    run.save_object({"weights": [1.5, 2.0], "name": "model"}, "output", name="model.json")
+    (item,) = store.attachments(run)
+    assert (item.name, item.category, item.mime_type) == ("model.json", "output", "application/json")
+    import json
+
+    assert json.loads(store.read_attachment(run, "model.json")) == {"weights": [1.5, 2.0], "name": "model"}
+    for bad in (object(), {1, 2}, {"x": float("nan")}, b"bytes"):
+        with pytest.raises(runlite.ValidationError):
+            run.save_object(bad, "output", name="bad.json")
+    run.save_object([1, 2], "input")  # default name: <type>_<id>
+    assert any(a.name.startswith("list_") for a in store.attachments(run))
