@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -30,6 +32,10 @@ from .validation import (
 _FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
 
 _UNSET: Any = object()
+
+_LEVELS = frozenset(events_mod.LEVELS)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_time_ns = time.time_ns
 
 # Bumped in every forked child: a Run compares it on each call instead of calling getpid().
 _FORKS = [0]
@@ -612,11 +618,27 @@ class Run:
 
     def log_event(self, message: str, timestamp: Any = None, level: str = "info") -> bool:
         """Log a message (levels debug, info, warning, error, critical) at ``timestamp`` (default now)."""
-        message = events_mod.check_message(message)
-        level = events_mod.check_level(level)
-        self._require_running("log events")
-        now = now_us()
-        self._buffer_event(now if timestamp is None else to_us(timestamp), now, level, None, message, None)
+        # The checks of events.check_message/check_level, inline: this is a hot path.
+        if type(message) is not str or len(message) > events_mod.MAX_MESSAGE or _SURROGATE.search(message):
+            events_mod.check_message(message)
+        if level not in _LEVELS:
+            events_mod.check_level(level)
+        if self._status != "running":
+            self._require_running("log events")
+        now = _time_ns() // 1000
+        when = now if timestamp is None else to_us(timestamp)
+        with self._lock:
+            if self._fork_gen != _FORKS[0]:
+                self._after_fork()
+            events = self._events
+            if len(events.rows) >= metrics_mod.MAX_BUFFER_POINTS:
+                self._flush()
+            if not events.rows:
+                events.oldest_us = now
+            events.rows.append((events.next_seq, when, level, None, message, None))
+            events.next_seq += 1
+            if len(events.rows) >= metrics_mod.FLUSH_POINTS or now - events.oldest_us >= _FLUSH_AGE_US:
+                self._flush()
         return True
 
     def add_event(self, name: str, time: Any = None, **kwargs: Any) -> bool:
