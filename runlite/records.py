@@ -502,10 +502,15 @@ def lazy_run(row: tuple, *, status: str, child_run_ids: tuple = (), attachments:
     record = _new(_LazyRunRecord)
     _set_row(record, row)  # may hold extra trailing columns: only RUN_COLUMNS positions are read
     _set_status(record, status)
-    _set_child_ids(record, child_run_ids)
-    _set_children(record, child_runs)
-    _set_attachments(record, attachments or {})
-    _set_feedback(record, feedback_stats or {})
+    # Slots left unset take their default (a fresh {} or ()) on first access.
+    if child_run_ids:
+        _set_child_ids(record, child_run_ids)
+    if child_runs:
+        _set_children(record, child_runs)
+    if attachments:
+        _set_attachments(record, attachments)
+    if feedback_stats:
+        _set_feedback(record, feedback_stats)
     return record
 
 

@@ -42,8 +42,18 @@ def records(conn, rows: list[tuple], now: int) -> list[RunRecord]:
     for run_id, name, mime, size in _per_run(
             conn, ids, "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)"):
         attached.setdefault(run_id, {})[name] = (mime, size)
-    return [record(row, now, child_run_ids=tuple(children.get(row[0], ())), attachments=attached.get(row[0], {}))
-            for row in rows]
+    status_col = IDX["status"]
+    out = []
+    for row in rows:
+        run_id = row[0]
+        status = row[status_col]
+        if status == "running":
+            status = effective_status(status, row[IDX["host"]], row[IDX["pid"]], row[IDX["heartbeat"]],
+                                      row[IDX["heartbeat_timeout"]], now)
+        kids = children.get(run_id)
+        out.append(lazy_run(row, status=status, child_run_ids=tuple(kids) if kids else (),
+                            attachments=attached.get(run_id) if attached else None))
+    return out
 
 
 def tree(conn, rows: list[tuple], now: int, trace_id: str | None = None) -> RunRecord:
@@ -65,19 +75,37 @@ def tree(conn, rows: list[tuple], now: int, trace_id: str | None = None) -> RunR
         found = _per_run(conn, ids, "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)")
     for run_id, name, mime, size in found:
         attached.setdefault(run_id, {})[name] = (mime, size)
-    kids: dict[str, list] = {}
-    status_col, empty = IDX["status"], ()
+    # Children collected per parent in two parallel lists (ids, records), built in reverse
+    # order; leaves share the empty tuple: few allocations per row keep this loop cheap.
+    kid_ids: dict[str, list] = {}
+    kid_recs: dict[str, list] = {}
+    status_col, host_col, pid_col = IDX["status"], IDX["host"], IDX["pid"]
+    beat_col, timeout_col = IDX["heartbeat"], IDX["heartbeat_timeout"]
+    no_feedback = not feedback
     for row in reversed(rows):
         run_id = row[id_col]
-        children = kids.pop(run_id, empty)
+        ids = kid_ids.pop(run_id, None)
+        if ids is None:
+            child_ids = child_recs = ()
+        else:
+            ids.reverse()
+            recs = kid_recs.pop(run_id)
+            recs.reverse()
+            child_ids, child_recs = tuple(ids), tuple(recs)
         status = row[status_col]
         if status == "running":
-            status = effective_status(status, row[IDX["host"]], row[IDX["pid"]], row[IDX["heartbeat"]],
-                                      row[IDX["heartbeat_timeout"]], now)
-        rec = lazy_run(row, status=status, child_runs=tuple(r for _, r in reversed(children)),
-                       child_run_ids=tuple(i for i, _ in reversed(children)),
-                       feedback_stats=feedback.get(run_id), attachments=attached.get(run_id))
-        kids.setdefault(row[parent_col], []).append((run_id, rec))
+            status = effective_status(status, row[host_col], row[pid_col], row[beat_col], row[timeout_col], now)
+        rec = lazy_run(row, status=status, child_runs=child_recs, child_run_ids=child_ids,
+                       feedback_stats=None if no_feedback else feedback.get(run_id),
+                       attachments=attached.get(run_id) if attached else None)
+        parent = row[parent_col]
+        siblings = kid_ids.get(parent)
+        if siblings is None:
+            kid_ids[parent] = [run_id]
+            kid_recs[parent] = [rec]
+        else:
+            siblings.append(run_id)
+            kid_recs[parent].append(rec)
     return rec
 
 
