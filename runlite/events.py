@@ -18,22 +18,13 @@ MAX_MESSAGE = 1 << 20  # characters of one message
 
 
 class EventBuffer:
-    """Events of one run waiting to be flushed, as ready-to-insert rows."""
+    """Events of one run waiting to be flushed, as ready-to-insert rows
+    ``(seq, time_us, level, name, message, kwargs_json)`` (appended by ``Run``)."""
 
     def __init__(self) -> None:
         self.rows: list[tuple] = []
         self.oldest_us = 0
         self.next_seq = 0
-
-    def add(self, time_us: int, level: str | None, name: str | None, message: str | None,
-            kwargs_json: str | None, arrival_us: int) -> int:
-        """Append one event; returns its seq."""
-        if not self.rows:
-            self.oldest_us = arrival_us
-        seq = self.next_seq
-        self.rows.append((seq, time_us, level, name, message, kwargs_json))
-        self.next_seq += 1
-        return seq
 
     def clear(self) -> None:
         """Forget the buffered rows (after a successful flush)."""

@@ -611,8 +611,11 @@ class Run:
                 self._after_fork()
             events = self._events
             if len(events.rows) >= metrics_mod.MAX_BUFFER_POINTS:
-                self._flush()
-            events.add(time_us, level, name, message, kwargs_json, arrival_us)
+                self._flush()  # earlier flushes failed: retry now, and raise while they fail
+            if not events.rows:
+                events.oldest_us = arrival_us
+            events.rows.append((events.next_seq, time_us, level, name, message, kwargs_json))
+            events.next_seq += 1
             if len(events.rows) >= metrics_mod.FLUSH_POINTS or arrival_us - events.oldest_us >= _FLUSH_AGE_US:
                 self._flush()
 
@@ -626,19 +629,7 @@ class Run:
         if self._status != "running":
             self._require_running("log events")
         now = _time_ns() // 1000
-        when = now if timestamp is None else to_us(timestamp)
-        with self._lock:
-            if self._fork_gen != _FORKS[0]:
-                self._after_fork()
-            events = self._events
-            if len(events.rows) >= metrics_mod.MAX_BUFFER_POINTS:
-                self._flush()
-            if not events.rows:
-                events.oldest_us = now
-            events.rows.append((events.next_seq, when, level, None, message, None))
-            events.next_seq += 1
-            if len(events.rows) >= metrics_mod.FLUSH_POINTS or now - events.oldest_us >= _FLUSH_AGE_US:
-                self._flush()
+        self._buffer_event(now if timestamp is None else to_us(timestamp), now, level, None, message, None)
         return True
 
     def add_event(self, name: str, time: Any = None, **kwargs: Any) -> bool:
