@@ -58,7 +58,9 @@ class RunRecord:
     """One run as stored: an experiment run, a trace span or a recipe run.
 
     Records read in bulk decode each field on first access (see ``lazy_run``); they
-    compare equal to ordinary records with the same values.
+    compare equal to ordinary records with the same values. Runs listed by ``list_runs`` and
+    ``get_runs`` read ``child_run_ids`` and ``attachments`` from the store when first
+    accessed, so read those before closing the store.
     """
 
     id: str
@@ -444,8 +446,16 @@ _SLOTS = {name: RunRecord.__dict__[name] for name in _FIELD_NAMES}  # the attrs 
 _ROW_INDEX = {c: i for i, c in enumerate(RUN_COLUMNS)}
 
 
+_RELATED = ("child_run_ids", "attachments")  # fields a loader reads from the store on demand
+
+
 def _decode(record: "RunRecord", name: str) -> Any:
-    """One field of a lazy record, from its raw row."""
+    """One field of a lazy record, from its raw row (or from the store, for related fields)."""
+    if name in _RELATED and record._loader is not None:
+        child_ids, attached = record._loader(record._row[_ROW_INDEX["id"]])
+        _SLOTS["child_run_ids"].__set__(record, child_ids)
+        _SLOTS["attachments"].__set__(record, attached)
+        return child_ids if name == "child_run_ids" else attached
     row = record._row
     if name in LS_KEPT:
         kept = _json(row[_ROW_INDEX["ls_fields"]]) or {}
@@ -484,7 +494,7 @@ def _lazy_field(name: str) -> property:
 class _LazyRunRecord(RunRecord):
     """A RunRecord built from a raw row in about a microsecond; fields decode when read."""
 
-    __slots__ = ("_row",)
+    __slots__ = ("_row", "_loader")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> RunRecord:
         # attrs.evolve and copies construct through the class: give them an ordinary record.
@@ -494,13 +504,19 @@ class _LazyRunRecord(RunRecord):
 for _name in _FIELD_NAMES:
     setattr(_LazyRunRecord, _name, _lazy_field(_name))
 _ROW_SLOT = _LazyRunRecord.__dict__["_row"]
+_set_loader = _LazyRunRecord.__dict__["_loader"].__set__
 
 
 def lazy_run(row: tuple, *, status: str, child_run_ids: tuple = (), attachments: dict | None = None,
-             child_runs: tuple = (), feedback_stats: dict | None = None) -> RunRecord:
-    """A RunRecord over a ``RUN_COLUMNS`` row that decodes each field on first access."""
+             child_runs: tuple = (), feedback_stats: dict | None = None, loader: Any = None) -> RunRecord:
+    """A RunRecord over a ``RUN_COLUMNS`` row that decodes each field on first access.
+
+    With ``loader``, ``child_run_ids`` and ``attachments`` are read on first access by
+    ``loader(run_id) -> (child ids, attachments)`` instead of being given.
+    """
     record = _new(_LazyRunRecord)
     _set_row(record, row)  # may hold extra trailing columns: only RUN_COLUMNS positions are read
+    _set_loader(record, loader)
     _set_status(record, status)
     # Slots left unset take their default (a fresh {} or ()) on first access.
     if child_run_ids:

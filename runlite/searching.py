@@ -10,7 +10,7 @@ from typing import Any
 
 from . import errors, query
 from .records import RunRecord
-from .run_rows import SELECT_TREE as SELECT_RUN, records
+from .run_rows import SELECT_TREE as SELECT_RUN, lazy_records
 from .validation import check_name, now_us, to_us
 
 ORDERS = {  # LangSmith order_by fields -> SQL over runs (whitelist)
@@ -123,7 +123,8 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
 def _run(store, sql: str, params: list, now: int) -> list[RunRecord]:
     store._flush_own_spans()
     with store._db.read() as conn:
-        return records(conn, conn.execute(sql, params).fetchall(), now)
+        rows = conn.execute(sql, params).fetchall()
+    return lazy_records(rows, now, store._db)  # child ids and attachments load when read
 
 
 def run_ids_for(store, runs_or_filters: Any) -> list[str]:

@@ -107,3 +107,19 @@ def test_metric_values_many(mem, runs):
     assert list(by_filter) == [runs["a"].id]
     by_langsmith = mem.metric_values_many('eq(name, "beta")', ["loss"])
     assert list(by_langsmith) == [runs["b"].id]
+
+
+def test_listed_runs_load_children_and_files_on_access(tmp_path):
+    with runlite.open(str(tmp_path / "l.db")) as s:
+        root = s.init("root")
+        root.attach("a.txt", b"hi", "text/plain")
+        child = root.child("kid")
+        child.end()
+        root.end()
+        (listed,) = s.list_runs(filter='eq(name, "root")')
+        assert listed.child_run_ids == (child.id,)
+        assert listed.attachments == {"a.txt": ("text/plain", 2)}
+        assert listed == s.get_run(root.id)
+        (later,) = s.list_runs(filter='eq(name, "root")')
+    with pytest.raises(runlite.StoreClosedError):
+        later.child_run_ids  # noqa: B018 - read from the store on first access
