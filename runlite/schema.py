@@ -253,8 +253,10 @@ V5_TRACES = (
     # The LangSmith fields runlite only keeps (app_path, in_dataset, manifest_id,
     # inputs_s3_urls, outputs_s3_urls, reference fields...), as one JSON object.
     "ALTER TABLE runs ADD COLUMN ls_fields TEXT",
-    # Filters most often narrow on these.
+    # Filters most often narrow on these: run type alone or with time, and run type with
+    # tokens (LangSmith's own example filter: and(eq(run_type, ...), gt(total_tokens, ...))).
     "CREATE INDEX runs_type ON runs(run_type, created)",
+    "CREATE INDEX runs_type_tokens ON runs(run_type, total_tokens)",
     "CREATE INDEX runs_status ON runs(status)",
 )
 
