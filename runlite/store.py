@@ -11,7 +11,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Iterator
 
-from . import alerting, attachments as files, blobs, db, errors, events as events_mod, metric_reads, schema
+from . import alerting, archive, attachments as files, blobs, db, errors, events as events_mod, metric_reads, schema
 from . import feedback as feedback_mod, importing, metrics as metrics_mod, recipe_store, recipes, searching
 from . import spans as spans_mod
 from .ids import dotted_segment, is_uuid, random_name, uuid7
@@ -478,6 +478,27 @@ class Store:
     def feedback(self, run: Any) -> list[dict]:
         """The feedback records of a run, oldest first."""
         return self._metric_read(run, feedback_mod.listing)
+
+    # -- keeping the file sound
+
+    def verify(self):
+        """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
+        ``VerifyReport`` whose ``ok`` is True when nothing is wrong."""
+        self._flush_own_spans()
+        with self._db.read() as conn:
+            return archive.verify(conn)
+
+    def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
+        """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
+        dest = os.fspath(dest)
+        if not self.read_only:
+            for run in list(self._runs):
+                run._flush()
+            self._flush_own_spans()
+        with self._db.read() as conn:
+            with db.translated(dest):
+                archive.backup(conn, dest, overwrite=overwrite)
+        return dest
 
     # -- searching
 

@@ -1,0 +1,143 @@
+"""Keeping a runlite file sound: ``verify`` and ``backup``.
+
+``verify`` reads everything: SQLite's integrity check, the schema against the one the
+migrations create, every blob (parts decode, sizes add up, SHA-256 matches), every metric
+chunk (decodes; its stored statistics match its points) and every series summary (matches
+its chunks). ``backup`` copies the file with SQLite's online backup API in one step from a
+read snapshot, so writers go on meanwhile, then checks the copy opens as a runlite file.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+
+import apsw
+import attrs
+
+from . import blobs, errors, schema, series
+from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS, stats_tuple
+
+MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
+
+
+@attrs.frozen
+class VerifyReport:
+    """What ``Store.verify`` found: ``ok`` when ``problems`` is empty; ``checked`` counts."""
+
+    ok: bool
+    problems: tuple[str, ...]
+    checked: dict
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {"ok": self.ok, "problems": list(self.problems), "checked": dict(self.checked)}
+
+
+@functools.lru_cache(maxsize=1)
+def expected_schema() -> dict[tuple[str, str], str]:
+    """``(type, name) -> sql`` of every object the migrations create."""
+    conn = apsw.Connection(":memory:")
+    try:
+        for version in sorted(schema.MIGRATIONS):
+            for statement in schema.MIGRATIONS[version]:
+                conn.execute(statement)
+        return _schema(conn)
+    finally:
+        conn.close()
+
+
+def _schema(conn) -> dict[tuple[str, str], str]:
+    return {(t, n): " ".join((sql or "").split()) for t, n, sql in conn.execute(
+        "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'")}
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    if a != a or b != b:  # NaN
+        return a != a and b != b
+    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def verify(conn) -> VerifyReport:
+    """Check everything in the file; never raises for what it finds (see ``VerifyReport``)."""
+    problems: list[str] = []
+    checked = {"blobs": 0, "chunks": 0, "series": 0}
+
+    def problem(text: str) -> None:
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(text)
+
+    result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    if result != ["ok"]:
+        for line in result[:50]:
+            problem(f"integrity check: {line}")
+    if conn.execute("PRAGMA application_id").get != schema.APPLICATION_ID:
+        problem("the application_id is not runlite's")
+    if conn.execute("PRAGMA user_version").get != schema.SCHEMA_VERSION:
+        problem(f"schema version {conn.execute('PRAGMA user_version').get}, expected {schema.SCHEMA_VERSION}")
+    actual, expected = _schema(conn), expected_schema()
+    for key in sorted(expected.keys() - actual.keys()):
+        problem(f"schema: {key[0]} {key[1]} is missing")
+    for key in sorted(actual.keys() - expected.keys()):
+        problem(f"schema: unexpected {key[0]} {key[1]}")
+    for key in sorted(expected.keys() & actual.keys()):
+        if expected[key] != actual[key]:
+            problem(f"schema: {key[0]} {key[1]} differs from runlite's definition")
+
+    for (sha,) in conn.execute("SELECT sha256 FROM blobs").fetchall():
+        checked["blobs"] += 1
+        for text in blobs.verify_blob(conn, sha):
+            problem(text)
+    for run_id, name in conn.execute(
+            "SELECT a.run_id, a.name FROM attachments AS a LEFT JOIN blobs AS b ON b.sha256 = a.sha256"
+            " WHERE b.sha256 IS NULL"):
+        problem(f"attachment {name!r} of run {run_id}: its blob is missing")
+
+    for series_id, run_id, name, *summary in conn.execute(
+            "SELECT id, run_id, name, " + ", ".join(_STAT_COLUMNS) + " FROM series").fetchall():
+        checked["series"] += 1
+        where = f"series {name!r} of run {run_id}"
+        parts = []
+        for seq, *row in conn.execute(
+                "SELECT seq, " + ", ".join(_CHUNK_COLUMNS) + ", data FROM chunks WHERE series_id = ? ORDER BY seq",
+                (series_id,)):
+            checked["chunks"] += 1
+            stored = stats_tuple(tuple(row[:-1]))
+            try:
+                columns = series.decode_chunk(row[-1])
+            except errors.CorruptStoreError as exc:
+                problem(f"{where}, chunk {seq}: {exc}")
+                continue
+            actual_stats = attrs.astuple(series.chunk_stats(*columns))
+            if any(not _close(a, b) for a, b in zip(actual_stats[:12], stored[:12])):
+                problem(f"{where}, chunk {seq}: stored statistics do not match its points")
+            parts.append(stored)
+        total = series.merge_many(parts)
+        expect = stats_tuple(tuple(summary)) if summary[0] else None
+        if total is None and expect is None:
+            continue
+        if total is None or expect is None or \
+                any(not _close(a, b) for a, b in zip(attrs.astuple(total)[:12], expect[:12])):
+            problem(f"{where}: the summary does not match its chunks")
+    return VerifyReport(ok=not problems, problems=tuple(problems), checked=checked)
+
+
+def backup(source, dest: str, *, overwrite: bool = False) -> str:
+    """Copy the file behind connection ``source`` to ``dest`` (a consistent snapshot)."""
+    if not isinstance(dest, str) or not dest or dest == ":memory:":
+        raise errors.ValidationError(f"dest must be a file path, got {dest!r}")
+    if os.path.exists(dest) and not overwrite:
+        raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
+        raise errors.NotFoundError(f"the folder of {dest!r} does not exist")
+    target = apsw.Connection(dest)
+    try:
+        with target.backup("main", source, "main") as job:
+            job.step(-1)  # all pages in one step: one snapshot, no restart when writers commit
+        target.execute("PRAGMA journal_mode=WAL").fetchall()
+    finally:
+        target.close()
+    return dest
