@@ -10,6 +10,9 @@ from .errors import (
     StoreBusyError, StoreClosedError, StoreError, StoreFullError, ValidationError,
 )
 from .alerting import AlertChange, AlertState
+from .archive import VerifyReport
+from .cookbook import Cookbook
+from .recipe_store import RecipeRun
 from .records import Attachment, Event, RunRecord, Series, Stats
 from .run import Run
 from .store import Store
@@ -33,7 +36,8 @@ def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durabl
 
 
 __all__ = [
-    "AlertChange", "AlertState", "Attachment", "Event", "Series", "Span", "Stats", "current_span",
+    "AlertChange", "AlertState", "Attachment", "Cookbook", "Event", "RecipeRun", "Series", "Span", "Stats",
+    "VerifyReport", "current_span",
     "set_default_store", "trace", "traceable",
     "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError",
     "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
