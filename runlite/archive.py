@@ -1,4 +1,4 @@
-"""Keeping a runlite file sound: ``verify`` and ``backup``.
+"""Keeping and shipping a runlite file: ``verify``, ``backup`` and ``export``.
 
 ``verify`` reads everything: SQLite's integrity check, the schema against the one the
 migrations create, every blob (parts decode, sizes add up, SHA-256 matches), every metric
@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import math
 import os
+import urllib.parse
 
 import apsw
 import attrs
 
 from . import blobs, errors, schema, series
 from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS, stats_tuple
+from .validation import folder_ancestors
 
 MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
 
@@ -141,3 +143,79 @@ def backup(source, dest: str, *, overwrite: bool = False) -> str:
     finally:
         target.close()
     return dest
+
+
+# ---------------------------------------------------------------- export
+
+# How each table follows the exported runs (``sel`` holds their ids). Every table of the
+# schema is either here or in NOT_EXPORTED: a test keeps the two complete.
+EXPORTED = (
+    ("folders", "path IN (SELECT path FROM sel_folders)"),
+    ("runs", "id IN (SELECT id FROM sel) ORDER BY dotted_order"),
+    ("series", "run_id IN (SELECT id FROM sel)"),
+    ("chunks", "series_id IN (SELECT id FROM src.series WHERE run_id IN (SELECT id FROM sel))"),
+    ("events", "run_id IN (SELECT id FROM sel)"),
+    ("blobs", "sha256 IN (SELECT sha256 FROM src.attachments WHERE run_id IN (SELECT id FROM sel))"),
+    ("blob_parts", "sha256 IN (SELECT sha256 FROM src.attachments WHERE run_id IN (SELECT id FROM sel))"),
+    ("attachments", "run_id IN (SELECT id FROM sel)"),
+    ("alerts", "id IN (SELECT alert_id FROM src.run_alerts WHERE run_id IN (SELECT id FROM sel))"),
+    ("run_alerts", "run_id IN (SELECT id FROM sel)"),
+    ("alert_history", "run_id IN (SELECT id FROM sel)"),
+    ("outbox", "run_id IN (SELECT id FROM sel)"),
+    ("feedback", "run_id IN (SELECT id FROM sel)"),
+    ("cookbooks", "id IN (SELECT cookbook_id FROM src.recipe_runs WHERE run_id IN (SELECT id FROM sel))"),
+    ("recipe_runs", "run_id IN (SELECT id FROM sel)"),
+    ("run_sources", "run_id IN (SELECT id FROM sel)"),
+)
+NOT_EXPORTED = ("run_tags",)  # rebuilt by its trigger as runs are inserted
+_FILE_TABLES = ("blobs", "blob_parts", "attachments")
+
+
+def export(source_path: str, dest: str, run_ids: list[str], *, include_attachments: bool = True,
+           timeout: float = 30.0) -> dict:
+    """Write a new runlite file at ``dest`` holding ``run_ids`` (whole traces) and what they use.
+
+    Returns counts of the rows copied per table.
+    """
+    from .db import translated, writer_profile
+    from .store import Store
+
+    if os.path.exists(dest):
+        raise errors.ValidationError(f"{dest!r} exists; export writes a new file")
+    Store(dest).close()  # a new, empty runlite file at the current schema
+    with translated(dest):
+        # URI filenames, so the source can be attached read-only (mode=ro).
+        conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
+        writer_profile(conn, timeout=timeout, durable=False)
+    counts: dict[str, int] = {}
+    try:
+        with translated(dest):
+            uri = "file:" + urllib.parse.quote(os.path.abspath(source_path)) + "?mode=ro"
+            conn.execute("ATTACH DATABASE ? AS src", (uri,))
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TEMP TABLE sel (id TEXT PRIMARY KEY)")
+            conn.executemany("INSERT OR IGNORE INTO sel (id) SELECT id FROM src.runs WHERE trace_id ="
+                             " (SELECT trace_id FROM src.runs WHERE id = ?)", [(r,) for r in run_ids])
+            folders = {p for (f,) in conn.execute("SELECT DISTINCT folder FROM src.runs WHERE id IN (SELECT id FROM sel)")
+                       for p in folder_ancestors(f)}
+            conn.execute("CREATE TEMP TABLE sel_folders (path TEXT PRIMARY KEY)")
+            conn.executemany("INSERT INTO sel_folders VALUES (?)", [(p,) for p in sorted(folders)])
+            for table, where in EXPORTED:
+                if not include_attachments and table in _FILE_TABLES:
+                    continue
+                before = conn.execute(f"SELECT count(*) FROM main.{table}").get  # names from EXPORTED only
+                conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table} WHERE {where}")
+                counts[table] = conn.execute(f"SELECT count(*) FROM main.{table}").get - before
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+        os.remove(dest)
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(dest + suffix):
+                os.remove(dest + suffix)
+        raise
+    conn.execute("DETACH DATABASE src")
+    conn.close()
+    return counts

@@ -500,6 +500,31 @@ class Store:
                 archive.backup(conn, dest, overwrite=overwrite)
         return dest
 
+    def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
+               include_attachments: bool = True) -> dict:
+        """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
+        ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
+        attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
+        rows copied per table."""
+        path = os.fspath(path)
+        if self.path == ":memory:":
+            raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
+        if run_ids is not None and filter is not None:
+            raise errors.ValidationError("give run_ids or filter, not both")
+        if not self.read_only:
+            for run in list(self._runs):
+                run._flush()
+            self._flush_own_spans()
+        if run_ids is not None:
+            ids = [self._run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
+        elif filter is not None:
+            ids = searching.run_ids_for(self, filter)
+        else:
+            with self._db.read() as conn:
+                ids = [r[0] for r in conn.execute("SELECT id FROM runs")]
+        return archive.export(self.path, path, ids, include_attachments=bool(include_attachments),
+                              timeout=self._db.timeout)
+
     # -- searching
 
     def list_runs(self, *, filter: str | None = None, trace_filter: str | None = None,

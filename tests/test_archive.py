@@ -129,3 +129,85 @@ def test_backup_while_processes_write(db_path, tmp_path):
                 except runlite.NotFoundError:
                     continue
                 assert list(xs.steps) == list(range(len(xs)))  # whole flushes only
+
+
+def _tables(store):
+    with store._db.read() as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+
+
+def test_export_covers_every_table(store):
+    from runlite import archive
+
+    handled = {t for t, _ in archive.EXPORTED} | set(archive.NOT_EXPORTED)
+    assert handled == _tables(store)  # a new table must be exported or excluded on purpose
+
+
+def _two_traces(store):
+    a = store.init("a", tags=["keep"], folder="/x/y", metadata={"k": 1})
+    for i in range(3000):
+        a.log_metrics({"m": float(i)})
+    a.log_event("from a")
+    a.attach("a.bin", b"a" * 5000, "application/octet-stream")
+    a.create_user_alert("flag")
+    a.log_alert(name="flag")
+    child = a.child("a-child")
+    child.end(outputs={"x": 1})
+    a.close()
+    store.create_feedback(child.id, "score", score=1)
+    b = store.init("b", folder="/other")
+    b.attach("b.bin", b"b" * 5000, "application/octet-stream")
+    b.log_metrics({"m": 9.0})
+    b.close()
+    return a, child, b
+
+
+def test_export_selected_runs_with_their_traces(store, tmp_path):
+    a, child, b = _two_traces(store)
+    dest = str(tmp_path / "out.db")
+    counts = store.export(dest, run_ids=[child.id])  # a child brings its whole trace
+    assert counts["runs"] == 2 and counts["blobs"] == 1
+    with runlite.open(dest, read_only=True) as out:
+        assert sorted(r.name for r in out.runs()) == ["a", "a-child"]
+        assert out.folders() == ["/", "/x", "/x/y"]
+        assert list(out.metric_values("a", "m").values) == [float(i) for i in range(3000)]
+        assert out.metric_summary("a", "m") == store.metric_summary(a.id, "m")
+        assert [e.message for e in out.events("a")] == ["from a"]
+        assert out.read_attachment("a", "a.bin") == b"a" * 5000
+        assert [s.state for s in out.alerts("a")] == ["critical"]
+        assert out.read_run(child.id).feedback_stats["score"]["n"] == 1
+        assert out.get_run("a").tags == ("keep",) and len(out.list_runs(filter='has(tags, "keep")')) == 1
+        assert out.verify().ok
+        with pytest.raises(runlite.NotFoundError):
+            out.get_run("b")
+
+
+def test_export_by_filter_all_and_without_files(store, tmp_path):
+    _two_traces(store)
+    store.export(str(tmp_path / "f.db"), filter=["folder.path == /other"])
+    with runlite.open(str(tmp_path / "f.db"), read_only=True) as out:
+        assert [r.name for r in out.runs()] == ["b"]
+    store.export(str(tmp_path / "all.db"))
+    with runlite.open(str(tmp_path / "all.db"), read_only=True) as out:
+        assert len(out.runs()) == 3 and out.verify().ok
+    counts = store.export(str(tmp_path / "nofiles.db"), include_attachments=False)
+    assert "blobs" not in counts
+    with runlite.open(str(tmp_path / "nofiles.db"), read_only=True) as out:
+        assert out.attachments("a") == [] and out.verify().ok
+
+
+def test_export_refusals(store, tmp_path):
+    store.init("x").close()
+    dest = tmp_path / "exists.db"
+    dest.write_bytes(b"")
+    with pytest.raises(runlite.ValidationError, match="exists"):
+        store.export(str(dest))
+    with pytest.raises(runlite.ValidationError):
+        store.export(str(tmp_path / "y.db"), run_ids=["x"], filter=["name == x"])
+    with runlite.open(":memory:") as mem:
+        with pytest.raises(runlite.ValidationError, match="in-memory"):
+            mem.export(str(tmp_path / "z.db"))
+    with pytest.raises(runlite.NotFoundError):
+        store.export(str(tmp_path / "w.db"), run_ids=["no-such-run"])
+    assert not (tmp_path / "w.db").exists()
