@@ -13,13 +13,14 @@ import functools
 import math
 import os
 import urllib.parse
+from typing import Any
 
 import apsw
 import attrs
 
-from . import blobs, errors, schema, series
+from . import blobs, db, errors, schema, searching, series
 from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS, stats_tuple
-from .validation import folder_ancestors
+from .validation import folder_ancestors, to_us
 
 MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
 
@@ -177,19 +178,18 @@ def export(source_path: str, dest: str, run_ids: list[str], *, include_attachmen
 
     Returns counts of the rows copied per table.
     """
-    from .db import translated, writer_profile
     from .store import Store
 
     if os.path.exists(dest):
         raise errors.ValidationError(f"{dest!r} exists; export writes a new file")
     Store(dest).close()  # a new, empty runlite file at the current schema
-    with translated(dest):
+    with db.translated(dest):
         # URI filenames, so the source can be attached read-only (mode=ro).
         conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
-        writer_profile(conn, timeout=timeout, durable=False)
+        db.writer_profile(conn, timeout=timeout, durable=False)
     counts: dict[str, int] = {}
     try:
-        with translated(dest):
+        with db.translated(dest):
             uri = "file:" + urllib.parse.quote(os.path.abspath(source_path)) + "?mode=ro"
             conn.execute("ATTACH DATABASE ? AS src", (uri,))
             conn.execute("BEGIN IMMEDIATE")
@@ -219,3 +219,130 @@ def export(source_path: str, dest: str, run_ids: list[str], *, include_attachmen
     conn.execute("DETACH DATABASE src")
     conn.close()
     return counts
+
+
+# ---------------------------------------------------------------- deleting and packing
+
+
+def delete_runs(conn, run_ids: list[str]) -> int:
+    """Delete runs and their descendants (everything of theirs cascades); returns runs deleted.
+
+    Blobs are left for ``pack`` (another run may still use them)."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM doomed")
+    for run_id in run_ids:
+        row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            continue
+        conn.execute("INSERT OR IGNORE INTO doomed (id) SELECT id FROM runs WHERE trace_id = ? AND"
+                     " (id = ? OR (dotted_order > ? AND dotted_order < ?))",
+                     (row[0], run_id, row[1] + ".", row[1] + "/"))
+    count = conn.execute("SELECT count(*) FROM doomed").get
+    conn.execute("DELETE FROM outbox WHERE run_id IN (SELECT id FROM doomed)")  # no foreign key: a queue
+    # children first: a parent row is referenced by its children's parent_run_id
+    for (run_id,) in conn.execute("SELECT id FROM runs WHERE id IN (SELECT id FROM doomed)"
+                                  " ORDER BY length(dotted_order) DESC").fetchall():
+        conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+    conn.execute("DELETE FROM doomed")
+    return count
+
+
+def drop_unreferenced_blobs(conn) -> int:
+    """Delete blobs no attachment uses (their parts cascade); returns blobs deleted."""
+    before = conn.execute("SELECT count(*) FROM blobs").get
+    conn.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM attachments)")
+    return before - conn.execute("SELECT count(*) FROM blobs").get
+
+
+# ---------------------------------------------------------------- the Store methods
+
+
+class StoreArchive:
+    """``Store`` methods that keep and ship the file (mixed into ``Store``)."""
+
+
+    def verify(self):
+        """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
+        ``VerifyReport`` whose ``ok`` is True when nothing is wrong."""
+        self._flush_own_spans()
+        with self._db.read() as conn:
+            return verify(conn)
+
+    def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
+        """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
+        dest = os.fspath(dest)
+        if not self.read_only:
+            for run in list(self._runs):
+                run._flush()
+            self._flush_own_spans()
+        with self._db.read() as conn:
+            with db.translated(dest):
+                backup(conn, dest, overwrite=overwrite)
+        return dest
+
+    def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
+               include_attachments: bool = True) -> dict:
+        """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
+        ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
+        attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
+        rows copied per table."""
+        path = os.fspath(path)
+        if self.path == ":memory:":
+            raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
+        if run_ids is not None and filter is not None:
+            raise errors.ValidationError("give run_ids or filter, not both")
+        if not self.read_only:
+            for run in list(self._runs):
+                run._flush()
+            self._flush_own_spans()
+        if run_ids is not None:
+            ids = [self._run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
+        elif filter is not None:
+            ids = searching.run_ids_for(self, filter)
+        else:
+            with self._db.read() as conn:
+                ids = [r[0] for r in conn.execute("SELECT id FROM runs")]
+        return export(self.path, path, ids, include_attachments=bool(include_attachments),
+                              timeout=self._db.timeout)
+
+    def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
+        """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs
+        a ``filter`` (either grammar) selects, and/or runs ended before ``older_than`` (a
+        datetime, ISO-8601 string or epoch seconds). Returns how many runs were deleted.
+        Content blobs stay until ``pack()``."""
+        if run_ids is None and filter is None and older_than is None:
+            raise errors.ValidationError("delete_runs needs run_ids, filter or older_than (nothing is deleted by default)")
+        ids: list[str] = []
+        if run_ids is not None:
+            ids += [self._run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
+        if filter is not None:
+            ids += searching.run_ids_for(self, filter)
+        if older_than is not None:
+            cutoff = to_us(older_than, "older_than")
+            with self._db.read() as conn:
+                ids += [r[0] for r in conn.execute("SELECT id FROM runs WHERE ended IS NOT NULL AND ended < ?",
+                                                   (cutoff,))]
+        live = {run.id for run in self._runs}
+        if live & set(ids):
+            raise errors.RunStateError("cannot delete runs that are open for writing in this process; close them")
+        with self._db.write() as conn:
+            return delete_runs(conn, list(dict.fromkeys(ids)))
+
+    def pack(self, *, dest: str | os.PathLike | None = None) -> dict:
+        """Drop content no run uses, and reclaim space: ``VACUUM`` the file in place, or write a
+        compact copy to ``dest`` (``VACUUM INTO``). Returns what was done."""
+        with self._db.write() as conn:
+            dropped = drop_unreferenced_blobs(conn)
+        state = self._db._current()
+        with state.lock:
+            conn = self._db._writer(state)
+            with db.translated(self.path):
+                if dest is None:
+                    conn.execute("VACUUM")
+                else:
+                    dest = os.fspath(dest)
+                    if os.path.exists(dest):
+                        raise errors.ValidationError(f"{dest!r} exists; pack writes a new file")
+                    conn.execute("VACUUM INTO ?", (dest,))
+        return {"blobs_dropped": dropped, "dest": dest}
+

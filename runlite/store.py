@@ -72,7 +72,7 @@ class _Ticker(threading.Thread):
                 log.exception("runlite: background flush of %s failed", store.path)
             del store
 
-class Store:
+class Store(archive.StoreArchive):
     """A runlite file. Use ``runlite.open(path)``; also a context manager.
 
     Safe to share between threads. After ``fork()`` the child opens its own connections.
@@ -478,52 +478,6 @@ class Store:
     def feedback(self, run: Any) -> list[dict]:
         """The feedback records of a run, oldest first."""
         return self._metric_read(run, feedback_mod.listing)
-
-    # -- keeping the file sound
-
-    def verify(self):
-        """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
-        ``VerifyReport`` whose ``ok`` is True when nothing is wrong."""
-        self._flush_own_spans()
-        with self._db.read() as conn:
-            return archive.verify(conn)
-
-    def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
-        """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
-        dest = os.fspath(dest)
-        if not self.read_only:
-            for run in list(self._runs):
-                run._flush()
-            self._flush_own_spans()
-        with self._db.read() as conn:
-            with db.translated(dest):
-                archive.backup(conn, dest, overwrite=overwrite)
-        return dest
-
-    def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
-               include_attachments: bool = True) -> dict:
-        """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
-        ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
-        attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
-        rows copied per table."""
-        path = os.fspath(path)
-        if self.path == ":memory:":
-            raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
-        if run_ids is not None and filter is not None:
-            raise errors.ValidationError("give run_ids or filter, not both")
-        if not self.read_only:
-            for run in list(self._runs):
-                run._flush()
-            self._flush_own_spans()
-        if run_ids is not None:
-            ids = [self._run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
-        elif filter is not None:
-            ids = searching.run_ids_for(self, filter)
-        else:
-            with self._db.read() as conn:
-                ids = [r[0] for r in conn.execute("SELECT id FROM runs")]
-        return archive.export(self.path, path, ids, include_attachments=bool(include_attachments),
-                              timeout=self._db.timeout)
 
     # -- searching
 

@@ -211,3 +211,49 @@ def test_export_refusals(store, tmp_path):
     with pytest.raises(runlite.NotFoundError):
         store.export(str(tmp_path / "w.db"), run_ids=["no-such-run"])
     assert not (tmp_path / "w.db").exists()
+
+
+def test_delete_runs_whole_subtrees_and_everything_theirs(store, tmp_path):
+    a, child, b = _two_traces(store)
+    assert store.delete_runs([a.id]) == 2  # a and its child
+    assert [r.name for r in store.runs()] == ["b"]
+    with store._db.read() as conn:
+        for table in ("series", "events", "attachments", "run_alerts", "feedback", "run_tags"):
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE run_id IN (?, ?)", (a.id, child.id)).get == 0
+        assert conn.execute("SELECT count(*) FROM blobs").get == 2  # blobs wait for pack()
+    assert store.verify().ok
+    assert store.pack()["blobs_dropped"] == 1
+    assert store.read_attachment("b", "b.bin") == b"b" * 5000
+    assert store.verify().ok
+
+
+def test_delete_runs_by_filter_and_age(store):
+    _two_traces(store)
+    assert store.delete_runs(filter=["folder.path == /other"]) == 1
+    assert store.delete_runs(older_than="2000-01-01T00:00:00Z") == 0
+    assert store.delete_runs(older_than=time.time() + 60) == 2
+    assert store.runs() == []
+    with pytest.raises(runlite.ValidationError):
+        store.delete_runs()
+    live = store.init("live")
+    with pytest.raises(runlite.RunStateError):
+        store.delete_runs([live.id])
+
+
+def test_pack_in_place_and_into_a_new_file(store, tmp_path):
+    run = store.init("big")
+    run.attach("blob", os.urandom(200_000), "application/octet-stream")
+    run.close()
+    store.delete_runs([run.id])
+    before = os.path.getsize(store.path)
+    store.pack()
+    with store._db.read() as conn:
+        assert conn.execute("SELECT count(*) FROM blob_parts").get == 0
+    assert os.path.getsize(store.path) <= before
+    store.init("kept").close()
+    dest = str(tmp_path / "packed.db")
+    assert store.pack(dest=dest)["dest"] == dest
+    with runlite.open(dest, read_only=True) as packed:
+        assert [r.name for r in packed.runs()] == ["kept"] and packed.verify().ok
+    with pytest.raises(runlite.ValidationError, match="exists"):
+        store.pack(dest=dest)
