@@ -35,6 +35,16 @@ def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durabl
     return Store(path, read_only=read_only, durable=durable, timeout=timeout, on_alert=on_alert)
 
 
+def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store) -> list[dict]:
+    """Merge the runs of each source file into ``dest`` (each source all or nothing)."""
+    store = dest if isinstance(dest, Store) else Store(dest)
+    try:
+        return [store.merge(source) for source in sources]
+    finally:
+        if store is not dest:
+            store.close()
+
+
 __all__ = [
     "AlertChange", "AlertState", "Attachment", "Cookbook", "Event", "RecipeRun", "Series", "Span", "Stats",
     "VerifyReport", "current_span",
@@ -42,5 +52,5 @@ __all__ = [
     "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError",
     "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
     "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",
-    "StoreError", "StoreFullError", "ValidationError", "__version__", "open",
+    "StoreError", "StoreFullError", "ValidationError", "__version__", "merge", "open",
 ]

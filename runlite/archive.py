@@ -254,6 +254,134 @@ def drop_unreferenced_blobs(conn) -> int:
     return before - conn.execute("SELECT count(*) FROM blobs").get
 
 
+# ---------------------------------------------------------------- merge
+
+MERGE_VALUE_LIMIT = 128 << 20  # bytes: no value of a source file may be larger
+_FIXED_RUN_COLUMNS = ("id", "trace_id", "dotted_order", "parent_run_id", "created", "kind")
+
+
+def check_source(path: str, timeout: float) -> None:
+    """Refuse a file that is not a sound runlite file of this schema (read-only, untrusted)."""
+    if not os.path.isfile(path):
+        raise errors.NotFoundError(f"no file at {path!r} to merge")
+    with db.translated(path):
+        conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        with db.translated(path):
+            db.untrusted_profile(conn, timeout=timeout)
+            version = db.check_identity(conn, path)
+            if version != schema.SCHEMA_VERSION:
+                raise errors.StoreError(f"{path!r} has schema version {version}; open it once with this runlite "
+                                        f"to upgrade it to {schema.SCHEMA_VERSION} before merging")
+            conn.authorizer = None  # quick_check and the schema read are pragmas/reads of our own choosing
+            check = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            if check != ["ok"]:
+                raise errors.CorruptStoreError(f"{path!r} failed its integrity check: {check[0]}")
+            if _schema(conn) != expected_schema():
+                raise errors.NotARunliteFile(f"{path!r} has a schema runlite did not make (extra or changed"
+                                             " tables, indexes, triggers or views); it was not merged")
+    finally:
+        conn.close()
+
+
+def merge(dest: str, source: str, *, timeout: float) -> dict:
+    """Bring the runs of ``source`` into ``dest`` in one transaction (see ``Store.merge``)."""
+    from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS
+    from .records import RUN_COLUMNS
+
+    check_source(source, timeout)
+    with db.translated(dest):
+        conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
+        db.writer_profile(conn, timeout=timeout, durable=False)
+        conn.limit(apsw.SQLITE_LIMIT_LENGTH, MERGE_VALUE_LIMIT)
+    counts: dict[str, int] = {}
+    try:
+        with db.translated(source):
+            conn.execute("ATTACH DATABASE ? AS src", ("file:" + urllib.parse.quote(os.path.abspath(source)) + "?mode=ro",))
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.execute("SELECT count(*) FROM main.runs").get
+            conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
+            mutable = [c for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]  # names from code only
+            conn.execute(
+                "INSERT INTO main.runs (" + ", ".join(RUN_COLUMNS) + ") SELECT " + ", ".join(RUN_COLUMNS) +
+                " FROM src.runs WHERE true ORDER BY dotted_order ON CONFLICT(id) DO UPDATE SET " +
+                ", ".join(f"{c} = excluded.{c}" for c in mutable) + " WHERE excluded.modified > runs.modified")
+            counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
+            counts["series_copied"] = _merge_series(conn, _STAT_COLUMNS, _CHUNK_COLUMNS)
+            for table in ("events", "blobs", "feedback", "cookbooks", "run_sources"):
+                n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
+                conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
+                counts[f"{table}_added"] = conn.execute(f"SELECT count(*) FROM main.{table}").get - n
+            conn.execute("INSERT OR IGNORE INTO main.blob_parts (sha256, seq, size, data)"
+                         " SELECT sha256, seq, size, data FROM src.blob_parts")
+            conn.execute(
+                "INSERT INTO main.attachments SELECT * FROM src.attachments WHERE true ON CONFLICT(run_id, name)"
+                " DO UPDATE SET category = excluded.category, mime_type = excluded.mime_type, size = excluded.size,"
+                " sha256 = excluded.sha256, original_path = excluded.original_path, created = excluded.created"
+                " WHERE excluded.created > attachments.created")
+            conn.execute("INSERT OR IGNORE INTO main.recipe_runs SELECT * FROM src.recipe_runs")
+            _merge_alerts(conn)
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        try:
+            conn.execute("DETACH DATABASE src")
+        except apsw.Error:
+            pass
+        conn.close()
+    return counts
+
+
+def _merge_series(conn, stat_columns, chunk_columns) -> int:
+    """Copy series the destination lacks, or has fewer points of (the run grew in the source)."""
+    stats = ", ".join(stat_columns)
+    chunk_cols = ", ".join(chunk_columns)
+    copied = 0
+    for src_id, run_id, name, asset, count in conn.execute(
+            "SELECT id, run_id, name, asset, count FROM src.series").fetchall():
+        mine = conn.execute("SELECT id, count FROM main.series WHERE run_id = ? AND name = ? AND asset = ?",
+                            (run_id, name, asset)).fetchone()
+        if mine is not None and mine[1] >= count:
+            continue
+        if mine is None:
+            target = conn.execute(f"INSERT INTO main.series (run_id, name, asset, {stats}) SELECT run_id, name,"
+                                  f" asset, {stats} FROM src.series WHERE id = ? RETURNING id", (src_id,)).get
+        else:
+            target = mine[0]
+            conn.execute("DELETE FROM main.chunks WHERE series_id = ?", (target,))
+            conn.execute(f"UPDATE main.series SET ({stats}) = (SELECT {stats} FROM src.series WHERE id = ?)"
+                         " WHERE id = ?", (src_id, target))
+        conn.execute(f"INSERT INTO main.chunks (series_id, seq, {chunk_cols}, sketch, data) SELECT ?, seq,"
+                     f" {chunk_cols}, sketch, data FROM src.chunks WHERE series_id = ?", (target, src_id))
+        copied += 1
+    return copied
+
+
+def _merge_alerts(conn) -> None:
+    """Alerts by definition (an identical one already here is reused), then states and history."""
+    mapping = {}
+    for alert_id, key in conn.execute("SELECT id, key FROM src.alerts").fetchall():
+        mine = conn.execute("SELECT id FROM main.alerts WHERE key = ?", (key,)).fetchone()
+        if mine is None:
+            conn.execute("INSERT OR IGNORE INTO main.alerts SELECT * FROM src.alerts WHERE id = ?", (alert_id,))
+            mapping[alert_id] = alert_id
+        else:
+            mapping[alert_id] = mine[0]
+    for run_id, alert_id, state, changed in conn.execute(
+            "SELECT run_id, alert_id, state, changed FROM src.run_alerts").fetchall():
+        conn.execute("INSERT INTO main.run_alerts (run_id, alert_id, state, changed) VALUES (?, ?, ?, ?)"
+                     " ON CONFLICT(run_id, alert_id) DO UPDATE SET state = excluded.state, changed = excluded.changed"
+                     " WHERE coalesce(excluded.changed, 0) > coalesce(run_alerts.changed, 0)",
+                     (run_id, mapping[alert_id], state, changed))
+    for run_id, alert_id, seq, time_us, run_time, state in conn.execute(
+            "SELECT run_id, alert_id, seq, time, run_time, state FROM src.alert_history").fetchall():
+        conn.execute("INSERT OR IGNORE INTO main.alert_history VALUES (?, ?, ?, ?, ?, ?)",
+                     (run_id, mapping[alert_id], seq, time_us, run_time, state))
+
+
 # ---------------------------------------------------------------- the Store methods
 
 
@@ -346,3 +474,23 @@ class StoreArchive:
                     conn.execute("VACUUM INTO ?", (dest,))
         return {"blobs_dropped": dropped, "dest": dest}
 
+    def merge(self, source: Any) -> dict:
+        """Bring the runs of another runlite file (or Store) in, all or nothing per file.
+
+        Idempotent: merging the same file again adds nothing; a run that grew in the source
+        (more points, events, files, a final status) is brought up to date, never duplicated;
+        content is deduplicated by hash. The source is opened read-only and checked first
+        (integrity, identity, exact schema); a hostile or damaged file changes nothing here.
+        Its email outbox is not merged (it is that host's delivery queue).
+        """
+        if self.read_only or self.path == ":memory:":
+            raise errors.ValidationError("merge needs a writable store in a file")
+        if isinstance(source, StoreArchive):
+            source = source.path
+        source = os.fspath(source)
+        if os.path.abspath(source) == os.path.abspath(self.path):
+            raise errors.ValidationError("a store cannot merge itself")
+        for run in list(self._runs):
+            run._flush()
+        self._flush_own_spans()
+        return merge(self.path, source, timeout=self._db.timeout)

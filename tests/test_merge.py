@@ -1,0 +1,163 @@
+"""Merging run files: idempotent, order-independent, grown runs updated, hostile sources refused."""
+
+import os
+
+import apsw
+import pytest
+
+import runlite
+from runlite import archive
+
+TABLES = ("runs", "series", "chunks", "events", "blobs", "blob_parts", "attachments", "alerts", "run_alerts",
+          "alert_history", "feedback", "run_tags", "folders")
+
+
+def counts(store):
+    with store._db.read() as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").get for t in TABLES}
+
+
+def make(path, tag, shared_content=b"shared" * 1000):
+    with runlite.open(path) as s:
+        run = s.init(f"run-{tag}", tags=[tag], folder=f"/{tag}")
+        for i in range(2000):
+            run.log_metrics({"loss": 1 / (i + 1), tag: float(i)})
+        run.log_event(f"hello from {tag}")
+        run.attach("shared.bin", shared_content, "application/octet-stream")
+        run.attach(f"{tag}.txt", tag.encode() * 100, "text/plain")
+        run.create_metric_threshold_alert("loss-high", "loss", 10.0, "is above")  # identical in both files
+        child = run.child(f"span-{tag}", run_type="llm")
+        child.end(outputs={"tag": tag})
+        run.close()
+        s.create_feedback(child.id, "score", score=1)
+        return run.id
+
+
+def snapshot(store):
+    out = {}
+    for rec in store.runs():
+        data = rec.to_dict()
+        data.pop("modified")
+        out[rec.id] = data
+        out[rec.id + "/metrics"] = {n: list(store.metric_values(rec.id, n).values) for n in store.metric_names(rec.id)}
+        out[rec.id + "/events"] = [e.message for e in store.events(rec.id)]
+    return out
+
+
+def test_merge_brings_everything_and_is_idempotent(tmp_path):
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    make(a, "a")
+    make(b, "b")
+    with runlite.open(b) as dst:
+        dst.merge(a)
+        assert dst.verify().ok
+        assert sorted(r.name for r in dst.runs()) == ["run-a", "run-b", "span-a", "span-b"]
+        assert dst.read_attachment("run-a", "a.txt") == b"a" * 100
+        assert counts(dst)["blobs"] == 3  # shared content stored once
+        assert len({s.alert_id for s in dst.alerts()}) == 1  # identical definitions: one alert
+        assert len(dst.list_runs(filter='has(tags, "a")')) == 1
+        before = counts(dst)
+        again = dst.merge(a)
+        assert counts(dst) == before and again["runs_added"] == 0 and again["series_copied"] == 0
+
+
+def test_merge_order_does_not_matter(tmp_path):
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    make(a, "a")
+    make(b, "b")
+    ab, ba = str(tmp_path / "ab.db"), str(tmp_path / "ba.db")
+    runlite.open(a).backup(ab)
+    runlite.open(b).backup(ba)
+    runlite.merge(ab, b)
+    runlite.merge(ba, a)
+    with runlite.open(ab, read_only=True) as x, runlite.open(ba, read_only=True) as y:
+        assert snapshot(x) == snapshot(y)
+
+
+def test_grown_run_is_brought_up_to_date(tmp_path):
+    src, dst = str(tmp_path / "src.db"), str(tmp_path / "dst.db")
+    with runlite.open(src) as s:
+        run = s.init("growing")
+        for i in range(100):
+            run.log_metrics({"x": float(i)})
+        run.log_event("first")
+        run.flush()
+        s.backup(dst)  # what a colleague received earlier
+        for i in range(100, 250):
+            run.log_metrics({"x": float(i)})
+        run.log_event("second")
+        run.attach("result.txt", b"done", "text/plain")
+        run.close()
+    with runlite.open(dst) as d:
+        assert d.get_run("growing").status in ("running", "lost")
+        d.merge(src)
+        assert d.get_run("growing").status == "completed"
+        assert list(d.metric_values("growing", "x").values) == [float(i) for i in range(250)]
+        assert [e.message for e in d.events("growing")] == ["first", "second"]
+        assert d.read_attachment("growing", "result.txt") == b"done"
+        assert len(d.runs()) == 1 and d.verify().ok
+
+
+def _hostile(kind, path, good):
+    if kind == "foreign":
+        conn = apsw.Connection(path)
+        conn.execute("CREATE TABLE runs(x); PRAGMA application_id=7")
+        conn.close()
+    elif kind == "garbage":
+        with open(path, "wb") as f:
+            f.write(os.urandom(8192))
+    elif kind == "truncated":
+        with open(good, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(data[: len(data) // 3])
+    elif kind in ("view", "trigger", "table"):
+        runlite.open(good).backup(path)
+        conn = apsw.Connection(path)
+        conn.execute({"view": "CREATE VIEW sneaky AS SELECT * FROM runs",
+                      "trigger": "CREATE TRIGGER sneaky AFTER INSERT ON folders BEGIN DELETE FROM runs; END",
+                      "table": "CREATE TABLE extra (x)"}[kind])
+        conn.close()
+    elif kind == "newer":
+        runlite.open(good).backup(path)
+        conn = apsw.Connection(path)
+        conn.execute("PRAGMA user_version=999")
+        conn.close()
+
+
+@pytest.mark.parametrize("kind", ["foreign", "garbage", "truncated", "view", "trigger", "table", "newer"])
+def test_hostile_sources_change_nothing(tmp_path, kind):
+    good, dst, bad = str(tmp_path / "good.db"), str(tmp_path / "dst.db"), str(tmp_path / "bad.db")
+    make(good, "g")
+    make(dst, "d")
+    _hostile(kind, bad, good)
+    with runlite.open(dst) as d:
+        before = (counts(d), snapshot(d))
+        with pytest.raises(runlite.RunliteError):
+            d.merge(bad)
+        assert (counts(d), snapshot(d)) == before and d.verify().ok
+
+
+def test_oversized_values_refused_whole(tmp_path, monkeypatch):
+    src, dst = str(tmp_path / "src.db"), str(tmp_path / "dst.db")
+    make(src, "s", shared_content=os.urandom(4000))
+    make(dst, "d")
+    monkeypatch.setattr(archive, "MERGE_VALUE_LIMIT", 1000)
+    with runlite.open(dst) as d:
+        before = counts(d)
+        with pytest.raises(runlite.LimitError):
+            d.merge(src)
+        assert counts(d) == before
+
+
+def test_merge_refusals(tmp_path):
+    a = str(tmp_path / "a.db")
+    make(a, "a")
+    with runlite.open(a) as s:
+        with pytest.raises(runlite.ValidationError):
+            s.merge(a)
+        with pytest.raises(runlite.NotFoundError):
+            s.merge(str(tmp_path / "missing.db"))
+    with runlite.open(a, read_only=True) as ro:
+        with pytest.raises(runlite.ValidationError):
+            ro.merge(a)
