@@ -1,25 +1,34 @@
 """The ``runlite`` command: thin over the public API.
 
 Errors print one line on stderr and exit 1 (2 for usage errors); no tracebacks for user
-mistakes. ``--json`` output is for programs; tables are for people.
+mistakes. ``--json`` output is for programs; tables are for people. Exit codes: 0 success,
+1 an error or (``verify``) a problem found, 2 a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import json
+import math
 import os
 import sys
-from typing import Any, Sequence
+import threading
+import time
+from typing import Any, Iterator, Sequence
+
+import apsw
 
 from . import __version__, errors
+from . import merge as merge_files
 from . import open as open_store
 
 DEFAULT_DB = "runs.db"
 
 
 def _db_path(args: argparse.Namespace) -> str:
-    return args.db or os.environ.get("RUNLITE_DB") or DEFAULT_DB
+    return getattr(args, "db_pos", None) or args.db or os.environ.get("RUNLITE_DB") or DEFAULT_DB
 
 
 def _short_time(value: Any) -> str:
@@ -33,8 +42,54 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _json_safe(value: Any) -> Any:
+    """JSON without NaN/Infinity tokens: non-finite floats become the strings "NaN", "Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    print(json.dumps(_json_safe(value), indent=2, ensure_ascii=False, default=str, allow_nan=False))
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return str(x)
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[None]:
+    """Elapsed time on stderr while a long operation runs, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    done = threading.Event()
+    start = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(0.2):
+            sys.stderr.write(f"\rrunlite: {label}... {time.monotonic() - start:5.1f} s")
+            sys.stderr.flush()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        sys.stderr.write(f"\rrunlite: {label}: {time.monotonic() - start:.1f} s\n")
+
+
+# ---------------------------------------------------------------- commands
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -55,11 +110,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     """List runs, newest first."""
     with open_store(_db_path(args), read_only=True) as store:
         runs = store.runs(folder=args.folder, status=args.status, limit=args.limit)
-    if args.json:
-        _print_json([r.to_dict() for r in runs])
-        return 0
-    rows = [[r.id, r.name, r.status, r.folder, r.run_type or r.kind, _short_time(r.start_time),
-             ",".join(r.tags)] for r in runs]
+        if args.json:
+            _print_json([r.to_dict() for r in runs])
+            return 0
+        rows = [[r.id, r.name, r.status, r.folder, r.run_type or r.kind, _short_time(r.start_time),
+                 ",".join(r.tags)] for r in runs]
     print(_table(rows, ["id", "name", "status", "folder", "type", "started", "tags"]))
     return 0
 
@@ -67,8 +122,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Show one run (by id or unique name)."""
     with open_store(_db_path(args), read_only=True) as store:
-        record = store.get_run(args.run)
-    data = record.to_dict()
+        data = store.get_run(args.run).to_dict()
     if args.json:
         _print_json(data)
         return 0
@@ -84,6 +138,233 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """Metric names with summaries, or one metric's points as CSV or JSON."""
+    with open_store(_db_path(args), read_only=True) as store:
+        if args.name is None:
+            rows = []
+            for name, asset, count in store.metric_series(args.run):
+                s = store.metric_summary(args.run, name, asset=asset)
+                rows.append({"name": name, "asset": asset, **s.to_dict()})
+            if args.json:
+                _print_json(rows)
+            else:
+                print(_table([[r["name"], r["asset"] or "", str(r["count"]), _fmt(r["min"]), _fmt(r["max"]),
+                               _fmt(r["avg"]), _fmt(r["last"])] for r in rows],
+                             ["name", "asset", "count", "min", "max", "avg", "last"]))
+            return 0
+        series = store.metric_values(args.run, args.name, asset=args.asset, xaxis=args.xaxis,
+                                     max_points=args.max_points)
+    columns = list(zip(series.steps, series.times, series.timestamps, series.values))
+    if args.json:
+        _print_json([{"step": s, "time": t, "timestamp": ts, "value": v} for s, t, ts, v in columns])
+        return 0
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["step", "time", "timestamp_us", "value"])
+    for s, t, ts, v in columns:
+        out.writerow([s, repr(t), ts, repr(v)])  # repr: exact floats, nan/inf spelled out
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """A run's events in time order."""
+    with open_store(_db_path(args), read_only=True) as store:
+        events = store.events(args.run, level=args.level, contains=args.contains, limit=args.limit)
+    if args.json:
+        _print_json([e.to_dict() for e in events])
+        return 0
+    for e in events:
+        text = e.message if e.message is not None else json.dumps(e.kwargs or {}, ensure_ascii=False)
+        print(f"{e.time.isoformat()}  {e.level or e.name or '-':8}  {text}")
+    return 0
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    """A run's saved files: list them, write one to stdout (--cat), or restore them (--restore)."""
+    with open_store(_db_path(args), read_only=True) as store:
+        if args.cat is not None:
+            with store.open_attachment(args.run, args.cat) as f:
+                while chunk := f.read(1 << 20):
+                    sys.stdout.buffer.write(chunk)
+            return 0
+        if args.restore is not None:
+            for path in store.restore(args.run, args.restore, category=args.category):
+                print(path)
+            return 0
+        items = store.attachments(args.run, category=args.category)
+    if args.json:
+        _print_json([a.to_dict() for a in items])
+        return 0
+    print(_table([[a.name, a.category or "", a.mime_type, str(a.size), a.sha256[:12]] for a in items],
+                 ["name", "category", "type", "bytes", "sha256"]))
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """Alerts and their states (of one run, or of every run)."""
+    with open_store(_db_path(args), read_only=True) as store:
+        states = store.alerts(args.run, critical_only=args.critical)
+    if args.json:
+        _print_json([s.to_dict() for s in states])
+        return 0
+    print(_table([[s.run_id, s.name, s.source, s.state, _short_time(s.changed)] for s in states],
+                 ["run", "alert", "source", "state", "changed"]))
+    return 0
+
+
+def _tree_lines(rec: Any, depth: int = 0) -> Iterator[str]:
+    latency = f"{rec.latency:.3f}s" if rec.latency is not None else "-"
+    tokens = f" {rec.total_tokens} tok" if rec.total_tokens else ""
+    error = " ERROR" if rec.error else ""
+    yield f"{'  ' * depth}{rec.name} [{rec.run_type or rec.kind}] {rec.status} {latency}{tokens}{error}"
+    for child in rec.child_runs:
+        yield from _tree_lines(child, depth + 1)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """A trace as a tree (give any run of it)."""
+    with open_store(_db_path(args), read_only=True) as store:
+        tree = store.trace(store.get_run(args.run).trace_id)
+        if args.json:
+            _print_json(tree.to_dict())
+            return 0
+        lines = list(_tree_lines(tree))
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Runs matching Simvue filters (arguments) or a LangSmith filter (--filter)."""
+    with open_store(_db_path(args), read_only=True) as store:
+        if args.filter is not None:
+            runs = store.list_runs(filter=args.filter, limit=args.limit)
+        else:
+            runs = store.get_runs(args.filters or None, limit=args.limit)
+        if args.json:
+            _print_json([r.to_dict() for r in runs])
+            return 0
+        rows = [[r.id, r.name, r.status, r.run_type or r.kind, _short_time(r.start_time)] for r in runs]
+    print(_table(rows, ["id", "name", "status", "type", "started"]))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write chosen runs (whole traces, with everything theirs) to a new standalone file."""
+    with open_store(_db_path(args), read_only=True) as store, _progress("exporting"):
+        counts = store.export(args.dest, run_ids=args.run or None, filter=args.where or None,
+                              include_attachments=not args.no_files)
+    _print_json(counts) if args.json else print(f"exported {counts.get('runs', 0)} runs to {args.dest}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Bring the runs of other runlite files in (idempotent; each file all or nothing)."""
+    with _progress("merging"):
+        results = merge_files(_db_path(args), *args.sources)
+    if args.json:
+        _print_json(results)
+    else:
+        for source, counts in zip(args.sources, results):
+            print(f"{source}: {counts['runs_added']} runs added, {counts['series_copied']} series brought up to date")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check the whole file; exit 1 when anything is wrong."""
+    with open_store(_db_path(args), read_only=True) as store, _progress("verifying"):
+        report = store.verify()
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print("ok" if report.ok else "\n".join(report.problems))
+        print(", ".join(f"{v} {k}" for k, v in report.checked.items()), file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    """Drop content no run uses and reclaim space (in place, or into --dest)."""
+    with open_store(_db_path(args)) as store, _progress("packing"):
+        done = store.pack(dest=args.dest)
+    print(f"dropped {done['blobs_dropped']} unused blobs" + (f"; packed copy: {args.dest}" if args.dest else ""))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the file while jobs keep writing."""
+    with open_store(_db_path(args), read_only=True) as store:
+        store.backup(args.dest, overwrite=args.overwrite)
+    print(args.dest)
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    """Delete runs (with their descendants): by id/name, Simvue filter (--where) or age (--older-than)."""
+    chosen = args.runs or args.where or args.older_than
+    with open_store(_db_path(args)) as store:
+        n = store.delete_runs(args.runs or None, filter=args.where or None, older_than=args.older_than) if chosen else 0
+        packed = args.pack or args.command == "gc"
+        if packed:
+            store.pack()
+    print(f"deleted {n} runs" + ("; packed" if packed else ""))
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Delete runs as rm does (if any are chosen), then drop unused content and reclaim space."""
+    return cmd_rm(args)
+
+
+def cmd_parquet(args: argparse.Namespace) -> int:
+    """Write runs, metric points, events and alerts as Parquet datasets (needs runlite[parquet])."""
+    from .parquet import export_parquet
+
+    with open_store(_db_path(args), read_only=True) as store, _progress("writing Parquet"):
+        counts = export_parquet(store, args.dest, run_ids=args.run or None, overwrite=args.overwrite)
+    _print_json(counts) if args.json else print(f"wrote {args.dest}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Run a read-only SQL query (row and time limits; SELECT only)."""
+    from . import db
+
+    path = _db_path(args)
+    with open_store(path, read_only=True):  # identity and schema checks
+        pass
+    conn = db.Database(path, read_only=True, durable=False, timeout=5).connect(writable=False,
+                                                                             profile=db.reader_profile)
+    deadline = time.monotonic() + args.timeout
+    conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+    try:
+        with db.translated(path):
+            cursor = conn.execute(args.query)
+            try:
+                headers = [d[0] for d in cursor.getdescription()]
+            except apsw.ExecutionCompleteError:  # a statement that returned no rows at all
+                headers = []
+            rows = []
+            for row in cursor:
+                if len(rows) >= args.limit:
+                    print(f"runlite: stopped at {args.limit} rows (--limit)", file=sys.stderr)
+                    break
+                rows.append(row)
+    except errors.StoreError as exc:
+        if "interrupt" in str(exc):
+            raise errors.StoreError(f"the query ran longer than {args.timeout} s (--timeout)") from None
+        raise
+    finally:
+        conn.close()
+    if args.json:
+        _print_json([dict(zip(headers, r)) for r in rows])
+    elif rows:
+        print(_table([[_fmt(c) if not isinstance(c, bytes) else f"<{len(c)} bytes>" for c in r] for r in rows],
+                     headers))
+    return 0
+
+
+# ---------------------------------------------------------------- the parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="runlite", description="Runs in one SQLite file.")
@@ -91,38 +372,108 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def db_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("db", nargs="?", help=f"the runlite file (default: $RUNLITE_DB or {DEFAULT_DB})")
+    def command(name: str, func, *, db_positional: bool = False, json_flag: bool = True):
+        p = sub.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__)
+        p.add_argument("--db", help=f"the runlite file (default: $RUNLITE_DB or {DEFAULT_DB})")
+        if db_positional:
+            p.add_argument("db_pos", nargs="?", metavar="DB", help="the runlite file (same as --db)")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="JSON for programs")
+        p.set_defaults(func=func)
+        return p
 
-    p = sub.add_parser("demo", help=cmd_demo.__doc__, description=cmd_demo.__doc__)
-    db_arg(p)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("ls", help=cmd_ls.__doc__, description=cmd_ls.__doc__)
-    db_arg(p)
+    command("demo", cmd_demo, db_positional=True, json_flag=False)
+    p = command("ls", cmd_ls, db_positional=True)
     p.add_argument("--folder", help="only runs in this folder, e.g. /sweeps")
     p.add_argument("--status", help="only runs with this status (lost included)")
     p.add_argument("--limit", type=int, help="at most this many runs")
-    p.add_argument("--json", action="store_true", help="JSON for programs")
-    p.set_defaults(func=cmd_ls)
-
-    p = sub.add_parser("show", help=cmd_show.__doc__, description=cmd_show.__doc__)
+    p = command("show", cmd_show, json_flag=True)
     p.add_argument("run", help="a run id or unique name")
-    db_arg(p)
-    p.add_argument("--json", action="store_true", help="JSON for programs")
-    p.set_defaults(func=cmd_show)
+    p.add_argument("db_pos", nargs="?", metavar="DB", help="the runlite file (same as --db)")
+    p = command("metrics", cmd_metrics)
+    p.add_argument("run", help="a run id or unique name")
+    p.add_argument("name", nargs="?", help="a metric name: print its points (CSV, or JSON with --json)")
+    p.add_argument("--asset", help="the series of this asset")
+    p.add_argument("--xaxis", default="step", choices=("step", "time", "timestamp"))
+    p.add_argument("--max-points", type=int, help="downsample to at most this many points")
+    p = command("events", cmd_events)
+    p.add_argument("run", help="a run id or unique name")
+    p.add_argument("--level", help="debug, info, warning, error or critical")
+    p.add_argument("--contains", help="only messages containing this text")
+    p.add_argument("--limit", type=int)
+    p = command("files", cmd_files)
+    p.add_argument("run", help="a run id or unique name")
+    p.add_argument("--category", choices=("input", "output", "code"))
+    p.add_argument("--cat", metavar="NAME", help="write this file's content to stdout")
+    p.add_argument("--restore", metavar="DEST", help="write the files under DEST with their saved paths")
+    p = command("alerts", cmd_alerts)
+    p.add_argument("run", nargs="?", help="a run id or name (default: every run)")
+    p.add_argument("--critical", action="store_true", help="only alerts that are critical")
+    p = command("trace", cmd_trace)
+    p.add_argument("run", help="any run of the trace (id or unique name)")
+    p = command("query", cmd_query)
+    p.add_argument("filters", nargs="*", help="Simvue filters, ANDed, e.g. 'metadata.lr > 0.01' 'has tag.x'")
+    p.add_argument("--filter", help='a LangSmith filter instead, e.g. \'and(eq(run_type, "llm"), gt(latency, 2))\'')
+    p.add_argument("--limit", type=int)
+    p = command("export", cmd_export)
+    p.add_argument("dest", help="the new file to write")
+    p.add_argument("--run", action="append", help="a run to export (repeatable; default: all)")
+    p.add_argument("--where", action="append", help="a Simvue filter choosing the runs (repeatable)")
+    p.add_argument("--no-files", action="store_true", help="leave saved files and attachments out")
+    p = command("merge", cmd_merge)
+    p.add_argument("sources", nargs="+", help="runlite files to merge into the store")
+    command("verify", cmd_verify)
+    p = command("pack", cmd_pack, json_flag=False)
+    p.add_argument("--dest", help="write a compact copy here instead of packing in place")
+    p = command("backup", cmd_backup, json_flag=False)
+    p.add_argument("dest", help="where to write the copy")
+    p.add_argument("--overwrite", action="store_true")
+    for name, func in (("rm", cmd_rm), ("gc", cmd_gc)):
+        p = command(name, func, json_flag=False)
+        p.add_argument("runs", nargs="*", help="run ids or unique names")
+        p.add_argument("--where", action="append", help="a Simvue filter choosing the runs (repeatable)")
+        p.add_argument("--older-than", help="runs that ended before this time (ISO-8601 or epoch seconds)")
+        p.add_argument("--pack", action="store_true", help="then drop unused content and reclaim space")
+    p = command("parquet", cmd_parquet)
+    p.add_argument("dest", help="a directory for the Parquet datasets")
+    p.add_argument("--run", action="append", help="a run to write (repeatable; default: all)")
+    p.add_argument("--overwrite", action="store_true")
+    p = command("sql", cmd_sql)
+    p.add_argument("query", help="one SELECT statement")
+    p.add_argument("--limit", type=int, default=1000, help="stop after this many rows (default 1000)")
+    p.add_argument("--timeout", type=float, default=10.0, help="stop after this many seconds (default 10)")
     return parser
+
+
+def reference() -> str:
+    """The Markdown command reference (docs/cli.md), made from ``--help``."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = ["# runlite command line", "",
+           "Generated from `runlite COMMAND --help` (`python -m runlite.cli --reference > docs/cli.md`).", ""]
+    for name, p in sub.choices.items():
+        out += [f"## runlite {name}", "", "```", p.format_help().rstrip(), "```", ""]
+    return "\n".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``runlite`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--reference"]:
+        print(reference())
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "rm" and not (args.runs or args.where or args.older_than):
+        parser.error("rm needs run ids, --where or --older-than")
     try:
         return args.func(args)
     except errors.RunliteError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"runlite: error: {message}", file=sys.stderr)
+        return 1
+    except ImportError as exc:  # an optional extra that is not installed
+        print(f"runlite: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0

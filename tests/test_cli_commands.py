@@ -1,0 +1,116 @@
+"""Every runlite subcommand end to end, and docs/cli.md checked against --help."""
+
+import csv
+import io
+import json
+import os
+
+import pytest
+
+import runlite
+from runlite.cli import build_parser, main, reference
+
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs", "cli.md")
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = str(tmp_path / "runs.db")
+    assert main(["demo", "--db", path]) == 0
+    return path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_docs_match_help():
+    with open(DOCS, encoding="utf-8") as f:
+        assert f.read().strip() == reference().strip(), "regenerate: python -m runlite.cli --reference > docs/cli.md"
+    sub = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices)
+    for name in sub.choices:
+        assert f"## runlite {name}" in reference()
+
+
+def test_metrics_events_files_alerts(db, capsys, tmp_path):
+    code, out, _ = run(capsys, "metrics", "demo-training", "--db", db)
+    assert code == 0 and "train/loss" in out and "500" in out
+    code, out, _ = run(capsys, "metrics", "demo-training", "train/loss", "--db", db)
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["step", "time", "timestamp_us", "value"] and len(rows) == 501
+    code, out, _ = run(capsys, "metrics", "demo-training", "train/loss", "--max-points", "50", "--json", "--db", db)
+    assert 4 <= len(json.loads(out)) <= 50
+    code, out, _ = run(capsys, "events", "demo-training", "--db", db)
+    assert "epoch 0 started" in out
+    code, out, _ = run(capsys, "files", "demo-training", "--db", db)
+    assert "config.json" in out
+    code, out, _ = run(capsys, "files", "demo-training", "--cat", "config.json", "--db", db)
+    assert json.loads(out)["batch_size"] == 64
+    code, out, _ = run(capsys, "files", "demo-training", "--restore", str(tmp_path / "restored"), "--db", db)
+    assert (tmp_path / "restored" / "config.json").exists()
+    code, out, _ = run(capsys, "alerts", "--json", "--db", db)
+    assert json.loads(out)[0]["name"] == "loss-diverged"
+
+
+def test_trace_and_query(db, capsys):
+    code, out, _ = run(capsys, "trace", "chat-model", "--db", db)
+    assert code == 0 and out.splitlines()[0].startswith("answer-question") and "  chat-model" in out
+    code, out, _ = run(capsys, "query", "name contains demo", "--json", "--db", db)
+    assert [r["name"] for r in json.loads(out)] == ["demo-training"]
+    code, out, _ = run(capsys, "query", "--filter", 'eq(run_type, "llm")', "--db", db)
+    assert "chat-model" in out
+    code, _, err = run(capsys, "query", "--filter", "eq(nope, 1)", "--db", db)
+    assert code == 1 and err.startswith("runlite: error: unknown field")
+
+
+def test_export_merge_verify_backup_pack_rm(db, capsys, tmp_path):
+    exported = str(tmp_path / "out.db")
+    code, out, _ = run(capsys, "export", exported, "--where", "name == demo-training", "--db", db)
+    assert code == 0 and "exported 1 runs" in out
+    other = str(tmp_path / "other.db")
+    runlite.open(other).close()
+    code, out, _ = run(capsys, "merge", exported, "--db", other)
+    assert code == 0 and "1 runs added" in out
+    code, out, _ = run(capsys, "verify", "--db", other)
+    assert code == 0 and out.strip() == "ok"
+    code, out, _ = run(capsys, "backup", str(tmp_path / "copy.db"), "--db", db)
+    assert code == 0
+    code, out, _ = run(capsys, "rm", "demo-training", "--pack", "--db", db)
+    assert code == 0 and "deleted 1 runs; packed" in out
+    code, out, _ = run(capsys, "gc", "--db", db)
+    assert code == 0 and "packed" in out
+    code, out, _ = run(capsys, "pack", "--dest", str(tmp_path / "packed.db"), "--db", db)
+    assert code == 0
+    with runlite.open(db) as s:
+        with s._db.write() as conn:
+            conn.execute("UPDATE series SET count = count + 1")
+    code, out, _ = run(capsys, "verify", "--db", str(tmp_path / "copy.db"))
+    assert code == 0
+    with runlite.open(str(tmp_path / "copy.db")) as s:
+        with s._db.write() as conn:
+            conn.execute("UPDATE series SET count = count + 1")
+    code, out, _ = run(capsys, "verify", "--json", "--db", str(tmp_path / "copy.db"))
+    assert code == 1 and json.loads(out)["ok"] is False
+
+
+def test_sql_is_read_only_and_limited(db, capsys):
+    code, out, _ = run(capsys, "sql", "SELECT name, status FROM runs ORDER BY name", "--json", "--db", db)
+    assert code == 0 and {r["name"] for r in json.loads(out)} >= {"demo-training"}
+    code, out, err = run(capsys, "sql", "SELECT * FROM runs", "--limit", "1", "--db", db)
+    assert code == 0 and "stopped at 1 rows" in err
+    for bad in ("DELETE FROM runs", "DROP TABLE runs", "SELECT 1; DROP TABLE runs", "ATTACH 'x.db' AS x"):
+        code, _, err = run(capsys, "sql", bad, "--db", db)
+        assert code == 1 and err.startswith("runlite: error:")
+    code, _, err = run(capsys, "sql", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
+                       " SELECT count(*) FROM c", "--timeout", "0.2", "--db", db)
+    assert code == 1 and "longer than" in err
+    with runlite.open(db, read_only=True) as s:
+        assert len(s.runs()) == 4  # nothing was changed
+
+
+def test_usage_errors_exit_2(db, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["rm", "--db", db])
+    assert info.value.code == 2
