@@ -13,7 +13,7 @@ from .alerting import AlertChange, AlertState
 from .archive import VerifyReport
 from .cookbook import Cookbook
 from .recipe_store import RecipeRun
-from .records import Attachment, Event, RunRecord, Series, Stats
+from .records import Attachment, Event, RunList, RunRecord, Series, Stats
 from .run import Run
 from .store import Store
 from .tracing import Span, current_span, set_default_store, trace, traceable
@@ -46,7 +46,7 @@ def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store) 
 
 
 __all__ = [
-    "AlertChange", "AlertState", "Attachment", "Cookbook", "Event", "RecipeRun", "Series", "Span", "Stats",
+    "AlertChange", "AlertState", "Attachment", "Cookbook", "Event", "RecipeRun", "RunList", "Series", "Span", "Stats",
     "VerifyReport", "current_span",
     "set_default_store", "trace", "traceable",
     "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError",

@@ -537,3 +537,24 @@ _set_child_ids = _SLOTS["child_run_ids"].__set__
 _set_children = _SLOTS["child_runs"].__set__
 _set_attachments = _SLOTS["attachments"].__set__
 _set_feedback = _SLOTS["feedback_stats"].__set__
+
+
+class RunList(list):
+    """A list of RunRecords (what run listings return), with ``to_pandas()``."""
+
+    def to_pandas(self):
+        """A DataFrame: one row per run, metadata flattened to ``metadata.<key>`` columns; needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover
+            raise ImportError("RunList.to_pandas() needs pandas: pip install 'runlite[pandas]'") from exc
+        rows = []
+        for rec in self:
+            data = {k: v for k, v in rec.to_dict().items() if k not in ("child_runs", "metadata", "extra")}
+            data.update({f"metadata.{k}": v for k, v in rec.metadata.items()})
+            rows.append(data)
+        frame = pd.DataFrame(rows)
+        for column in ("created", "started", "endtime", "modified", "heartbeat"):
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        return frame

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import errors, query
-from .records import RunRecord
+from .records import RunList, RunRecord
 from .run_rows import SELECT_TREE as SELECT_RUN, lazy_records
 from .validation import check_name, now_us, to_us
 
@@ -124,7 +124,7 @@ def _run(store, sql: str, params: list, now: int) -> list[RunRecord]:
     store._flush_own_spans()
     with store._db.read() as conn:
         rows = conn.execute(sql, params).fetchall()
-    return lazy_records(rows, now, store._db)  # child ids and attachments load when read
+    return RunList(lazy_records(rows, now, store._db))  # child ids and attachments load when read
 
 
 def run_ids_for(store, runs_or_filters: Any) -> list[str]:

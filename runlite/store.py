@@ -15,7 +15,7 @@ from . import alerting, archive, attachments as files, blobs, db, errors, events
 from . import feedback as feedback_mod, importing, metrics as metrics_mod, recipe_store, recipes, searching
 from . import spans as spans_mod
 from .ids import dotted_segment, is_uuid, random_name, uuid7
-from .records import RunRecord, Series, Stats
+from .records import RunList, RunRecord, Series, Stats
 from . import run_rows
 from .run_rows import IDX as _IDX, SELECT_RUN as _SELECT_RUN, SELECT_TREE as _SELECT_TREE, record as _record, tree as _tree
 from .runinfo import system_info, THIS_HOST
@@ -402,7 +402,7 @@ class Store(archive.StoreArchive):
         if wanted is None and limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        out: list[RunRecord] = []
+        out: list[RunRecord] = RunList()
         now = now_us()
         with self._db.read() as conn:
             rows = conn.execute(sql, params)

@@ -114,3 +114,13 @@ def test_usage_errors_exit_2(db, capsys):
     with pytest.raises(SystemExit) as info:
         main(["rm", "--db", db])
     assert info.value.code == 2
+
+
+def test_parquet_command(db, capsys, tmp_path):
+    pytest.importorskip("pyarrow")
+    duckdb = pytest.importorskip("duckdb")
+    dest = str(tmp_path / "pq")
+    code, out, _ = run(capsys, "parquet", dest, "--json", "--db", db)
+    assert code == 0 and json.loads(out)["runs"] == 4
+    points = duckdb.sql(f"SELECT count(*) FROM read_parquet('{dest}/metrics/*/*.parquet', hive_partitioning=true)")
+    assert points.fetchone()[0] == 1000

@@ -123,3 +123,15 @@ def test_listed_runs_load_children_and_files_on_access(tmp_path):
         (later,) = s.list_runs(filter='eq(name, "root")')
     with pytest.raises(runlite.StoreClosedError):
         later.child_run_ids  # noqa: B018 - read from the store on first access
+
+
+def test_to_pandas_on_runs_and_series(mem, runs):
+    pd = pytest.importorskip("pandas")
+    frame = mem.runs().to_pandas()
+    assert len(frame) == 5 and "metadata.lr" in frame.columns
+    assert frame.set_index("name").loc["alpha", "metadata.lr"] == 0.1
+    assert str(frame["created"].dtype).startswith("datetime64")
+    assert len(mem.get_runs(["has tag.sweep"]).to_pandas()) == 1
+    series = mem.metric_values(runs["a"], "loss").to_pandas()
+    assert list(series.columns) == ["step", "time", "timestamp", "value"] and series["value"][0] == 0.05
+    assert isinstance(series["timestamp"].dtype, pd.DatetimeTZDtype)
