@@ -123,4 +123,4 @@ def test_parquet_command(db, capsys, tmp_path):
     code, out, _ = run(capsys, "parquet", dest, "--json", "--db", db)
     assert code == 0 and json.loads(out)["runs"] == 4
     points = duckdb.sql(f"SELECT count(*) FROM read_parquet('{dest}/metrics/*/*.parquet', hive_partitioning=true)")
-    assert points.fetchone()[0] == 1000
+    assert points.fetchall()[0][0] == 1000
