@@ -17,7 +17,7 @@ import sys
 
 from .common import environment, format_table
 
-SUITES = ["bench_runs", "bench_metrics", "bench_files_events", "bench_traces", "bench_recipes", "bench_codec"]
+SUITES = ["bench_runs", "bench_metrics", "bench_files_events", "bench_traces", "bench_recipes", "bench_archive", "bench_codec"]
 
 
 def _mode() -> str:
@@ -53,7 +53,7 @@ def main() -> int:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name}...", file=sys.stderr, flush=True)
         rows.extend(module.run(quick=args.quick))
-    mode = _mode()
+    mode = _mode() + (f": {', '.join(args.only)}" if args.only else "")  # --only writes its own section
     table = format_table(rows)
     env = f"{environment()}; {mode}"
     print(table)
