@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 
 def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durable: bool = False,
-         timeout: float = 30.0, on_alert=None) -> Store:
+         timeout: float = 30.0, on_alert=None, untrusted: bool = False) -> Store:
     """Open (or create) the runlite file at ``path``; ``":memory:"`` for a private in-memory store.
 
     Args:
@@ -31,8 +31,12 @@ def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durabl
         timeout: seconds to wait for another writer's lock before ``StoreBusyError``.
         on_alert: called with an ``AlertChange`` whenever an alert of a run written through
             this store changes state.
+        untrusted: with ``read_only``, for a file from someone else: its integrity, identity
+            and exact schema are checked first, and it is read with the untrusted profile
+            (triggers and views never run, cell sizes checked, read-only authorizer).
     """
-    return Store(path, read_only=read_only, durable=durable, timeout=timeout, on_alert=on_alert)
+    return Store(path, read_only=read_only, durable=durable, timeout=timeout, on_alert=on_alert,
+                 untrusted=untrusted)
 
 
 def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store) -> list[dict]:

@@ -64,9 +64,20 @@ def _close(a, b) -> bool:
     return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def verify(conn) -> VerifyReport:
-    """Check everything in the file; never raises for what it finds (see ``VerifyReport``)."""
+def verify(conn, progress=None) -> VerifyReport:
+    """Check everything in the file; never raises for what it finds (see ``VerifyReport``).
+
+    ``progress(done, total)``, when given, is called as blobs and series are checked.
+    """
     problems: list[str] = []
+    work = conn.execute("SELECT (SELECT count(*) FROM blobs) + (SELECT count(*) FROM series)").get
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, work)
     checked = {"blobs": 0, "chunks": 0, "series": 0}
 
     def problem(text: str) -> None:
@@ -92,6 +103,7 @@ def verify(conn) -> VerifyReport:
 
     for (sha,) in conn.execute("SELECT sha256 FROM blobs").fetchall():
         checked["blobs"] += 1
+        advance()
         for text in blobs.verify_blob(conn, sha):
             problem(text)
     for run_id, name in conn.execute(
@@ -102,6 +114,7 @@ def verify(conn) -> VerifyReport:
     for series_id, run_id, name, *summary in conn.execute(
             "SELECT id, run_id, name, " + ", ".join(_STAT_COLUMNS) + " FROM series").fetchall():
         checked["series"] += 1
+        advance()
         where = f"series {name!r} of run {run_id}"
         parts = []
         for seq, *row in conn.execute(
@@ -389,12 +402,13 @@ class StoreArchive:
     """``Store`` methods that keep and ship the file (mixed into ``Store``)."""
 
 
-    def verify(self):
+    def verify(self, *, progress=None):
         """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
-        ``VerifyReport`` whose ``ok`` is True when nothing is wrong."""
+        ``VerifyReport`` whose ``ok`` is True when nothing is wrong. ``progress(done, total)``
+        is called as it goes."""
         self._flush_own_spans()
         with self._db.read() as conn:
-            return verify(conn)
+            return verify(conn, progress)
 
     def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
         """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""

@@ -31,6 +31,11 @@ def _db_path(args: argparse.Namespace) -> str:
     return getattr(args, "db_pos", None) or args.db or os.environ.get("RUNLITE_DB") or DEFAULT_DB
 
 
+def _reader(args: argparse.Namespace):
+    """The store opened for reading (checked and read as untrusted with --untrusted)."""
+    return open_store(_db_path(args), read_only=True, untrusted=bool(getattr(args, "untrusted", False)))
+
+
 def _short_time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
 
@@ -65,28 +70,45 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _bar(label: str, fraction: float | None, seconds: float) -> str:
+    if fraction is None:  # one transaction (export, merge, pack): no fraction to show
+        return f"\rrunlite: {label}... {seconds:5.1f} s"
+    filled = int(fraction * 30)
+    return f"\rrunlite: {label} [{'#' * filled}{' ' * (30 - filled)}] {fraction:4.0%} {seconds:5.1f} s"
+
+
 @contextlib.contextmanager
-def _progress(label: str) -> Iterator[None]:
-    """Elapsed time on stderr while a long operation runs, when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        yield
+def _progress(label: str, stream=None) -> Iterator[Any]:
+    """A progress bar on stderr while a long operation runs, when stderr is a terminal.
+
+    Yields ``update(done, total)`` for operations that know how far they are; others show
+    the elapsed time.
+    """
+    stream = stream or sys.stderr
+    state: dict = {"fraction": None}
+
+    def update(done: int, total: int) -> None:
+        state["fraction"] = done / total if total else 1.0
+
+    if not stream.isatty():
+        yield update
         return
-    done = threading.Event()
+    finished = threading.Event()
     start = time.monotonic()
 
-    def tick() -> None:
-        while not done.wait(0.2):
-            sys.stderr.write(f"\rrunlite: {label}... {time.monotonic() - start:5.1f} s")
-            sys.stderr.flush()
+    def draw() -> None:
+        while not finished.wait(0.2):
+            stream.write(_bar(label, state["fraction"], time.monotonic() - start))
+            stream.flush()
 
-    thread = threading.Thread(target=tick, daemon=True)
+    thread = threading.Thread(target=draw, daemon=True)
     thread.start()
     try:
-        yield
+        yield update
     finally:
-        done.set()
+        finished.set()
         thread.join()
-        sys.stderr.write(f"\rrunlite: {label}: {time.monotonic() - start:.1f} s\n")
+        stream.write(f"\rrunlite: {label}: done in {time.monotonic() - start:.1f} s" + " " * 40 + "\n")
 
 
 # ---------------------------------------------------------------- commands
@@ -108,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     """List runs, newest first."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         runs = store.runs(folder=args.folder, status=args.status, limit=args.limit)
         if args.json:
             _print_json([r.to_dict() for r in runs])
@@ -121,7 +143,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Show one run (by id or unique name)."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         data = store.get_run(args.run).to_dict()
     if args.json:
         _print_json(data)
@@ -140,7 +162,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     """Metric names with summaries, or one metric's points as CSV or JSON."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         if args.name is None:
             rows = []
             for name, asset, count in store.metric_series(args.run):
@@ -168,7 +190,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     """A run's events in time order."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         events = store.events(args.run, level=args.level, contains=args.contains, limit=args.limit)
     if args.json:
         _print_json([e.to_dict() for e in events])
@@ -181,7 +203,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def cmd_files(args: argparse.Namespace) -> int:
     """A run's saved files: list them, write one to stdout (--cat), or restore them (--restore)."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         if args.cat is not None:
             with store.open_attachment(args.run, args.cat) as f:
                 while chunk := f.read(1 << 20):
@@ -202,7 +224,7 @@ def cmd_files(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """Alerts and their states (of one run, or of every run)."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         states = store.alerts(args.run, critical_only=args.critical)
     if args.json:
         _print_json([s.to_dict() for s in states])
@@ -223,7 +245,7 @@ def _tree_lines(rec: Any, depth: int = 0) -> Iterator[str]:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """A trace as a tree (give any run of it)."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         tree = store.trace(store.get_run(args.run).trace_id)
         if args.json:
             _print_json(tree.to_dict())
@@ -235,7 +257,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Runs matching Simvue filters (arguments) or a LangSmith filter (--filter)."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         if args.filter is not None:
             runs = store.list_runs(filter=args.filter, limit=args.limit)
         else:
@@ -250,7 +272,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write chosen runs (whole traces, with everything theirs) to a new standalone file."""
-    with open_store(_db_path(args), read_only=True) as store, _progress("exporting"):
+    with _reader(args) as store, _progress("exporting"):
         counts = store.export(args.dest, run_ids=args.run or None, filter=args.where or None,
                               include_attachments=not args.no_files)
     _print_json(counts) if args.json else print(f"exported {counts.get('runs', 0)} runs to {args.dest}")
@@ -271,8 +293,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check the whole file; exit 1 when anything is wrong."""
-    with open_store(_db_path(args), read_only=True) as store, _progress("verifying"):
-        report = store.verify()
+    with _reader(args) as store, _progress("verifying") as update:
+        report = store.verify(progress=update)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -291,7 +313,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """A consistent copy of the file while jobs keep writing."""
-    with open_store(_db_path(args), read_only=True) as store:
+    with _reader(args) as store:
         store.backup(args.dest, overwrite=args.overwrite)
     print(args.dest)
     return 0
@@ -318,7 +340,7 @@ def cmd_parquet(args: argparse.Namespace) -> int:
     """Write runs, metric points, events and alerts as Parquet datasets (needs runlite[parquet])."""
     from .parquet import export_parquet
 
-    with open_store(_db_path(args), read_only=True) as store, _progress("writing Parquet"):
+    with _reader(args) as store, _progress("writing Parquet"):
         counts = export_parquet(store, args.dest, run_ids=args.run or None, overwrite=args.overwrite)
     _print_json(counts) if args.json else print(f"wrote {args.dest}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return 0
@@ -377,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--db", help=f"the runlite file (default: $RUNLITE_DB or {DEFAULT_DB})")
         if db_positional:
             p.add_argument("db_pos", nargs="?", metavar="DB", help="the runlite file (same as --db)")
+        if name not in ("demo", "merge", "pack", "rm", "gc"):
+            p.add_argument("--untrusted", action="store_true",
+                           help="a file from someone else: check it first and read it with the untrusted profile")
         if json_flag:
             p.add_argument("--json", action="store_true", help="JSON for programs")
         p.set_defaults(func=func)

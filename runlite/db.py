@@ -190,9 +190,10 @@ class Database:
     never blocks the writer. An in-memory database has one connection for everything.
     """
 
-    def __init__(self, path: str, *, read_only: bool, durable: bool, timeout: float):
+    def __init__(self, path: str, *, read_only: bool, durable: bool, timeout: float, untrusted: bool = False):
         self.path = path
         self.read_only = read_only
+        self.untrusted = untrusted  # readers get the untrusted profile (a file from someone else)
         self.durable = durable
         self.timeout = timeout
         self.memory = path == ":memory:"
@@ -286,7 +287,7 @@ class Database:
             return
         conn = getattr(state.local, "conn", None)
         if conn is None:
-            conn = self.connect(writable=False, profile=reader_profile)
+            conn = self.connect(writable=False, profile=untrusted_profile if self.untrusted else reader_profile)
             state.local.conn = conn
             with state.lock:
                 state.readers.append(conn)

@@ -79,12 +79,12 @@ class Store(archive.StoreArchive):
     """
 
     def __init__(self, path: str | os.PathLike = "runs.db", *, read_only: bool = False,
-                 durable: bool = False, timeout: float = 30.0, on_alert: Any = None):
+                 durable: bool = False, timeout: float = 30.0, on_alert: Any = None, untrusted: bool = False):
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
         if not isinstance(path, str) or not path or "\x00" in path:
             raise errors.ValidationError(f"path must be a non-empty file path or ':memory:', got {path!r}")
-        for flag, what in ((read_only, "read_only"), (durable, "durable")):
+        for flag, what in ((read_only, "read_only"), (durable, "durable"), (untrusted, "untrusted")):
             if not isinstance(flag, bool):
                 raise errors.ValidationError(f"{what} must be True or False, got {flag!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 86_400:
@@ -92,13 +92,15 @@ class Store(archive.StoreArchive):
         if on_alert is not None and not callable(on_alert):
             raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
         self._on_alert = on_alert
+        if untrusted and not read_only:
+            raise errors.ValidationError("untrusted=True opens a file from someone else for reading: pass read_only=True")
         if read_only and path == ":memory:":
             raise errors.ValidationError("a ':memory:' store cannot be read_only: there is nothing to read")
         if read_only and not os.path.exists(path):
             raise errors.NotFoundError(f"no runlite file at {path!r} (read_only=True never creates one)")
         self.path = path
         self.read_only = read_only
-        self._db = db.Database(path, read_only=read_only, durable=durable, timeout=float(timeout))
+        self._db = db.Database(path, read_only=read_only, durable=durable, timeout=float(timeout), untrusted=untrusted)
         self._runs: weakref.WeakSet = weakref.WeakSet()  # live Run handles writing here
         self._ticker: _Ticker | None = None
         self._ticker_lock = threading.Lock()
@@ -110,6 +112,8 @@ class Store(archive.StoreArchive):
             raise
 
     def _open(self) -> None:
+        if self._db.untrusted:  # integrity, identity and the exact schema before anything is read
+            archive.check_source(self.path, self._db.timeout)
         if self.read_only:
             with self._db.read() as conn:
                 version = db.check_identity(conn, self.path)

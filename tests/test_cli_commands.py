@@ -124,3 +124,36 @@ def test_parquet_command(db, capsys, tmp_path):
     assert code == 0 and json.loads(out)["runs"] == 4
     points = duckdb.sql(f"SELECT count(*) FROM read_parquet('{dest}/metrics/*/*.parquet', hive_partitioning=true)")
     assert points.fetchall()[0][0] == 1000
+
+
+def test_progress_bar_only_on_a_terminal():
+    from runlite.cli import _bar, _progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert "[" + "#" * 15 + " " * 15 + "]  50%" in _bar("verifying", 0.5, 1.0)
+    assert "..." in _bar("merging", None, 1.0)
+    out = Tty()
+    with _progress("verifying", out) as update:
+        update(3, 4)
+        import time
+
+        time.sleep(0.5)
+    assert "75%" in out.getvalue() and "done in" in out.getvalue()
+    quiet = io.StringIO()
+    with _progress("verifying", quiet) as update:
+        update(1, 2)
+    assert quiet.getvalue() == ""
+
+
+def test_verify_reports_progress(tmp_path):
+    with runlite.open(str(tmp_path / "p.db")) as s:
+        run = s.init("r")
+        run.log_metrics({"a": 1.0, "b": 2.0})
+        run.attach("f", b"x", "text/plain")
+        run.close()
+        seen = []
+        s.verify(progress=lambda done, total: seen.append((done, total)))
+        assert seen == [(1, 3), (2, 3), (3, 3)]

@@ -161,3 +161,26 @@ def test_merge_refusals(tmp_path):
     with runlite.open(a, read_only=True) as ro:
         with pytest.raises(runlite.ValidationError):
             ro.merge(a)
+
+
+@pytest.mark.parametrize("kind", ["foreign", "garbage", "truncated", "view", "trigger", "table", "newer"])
+def test_untrusted_open_refuses_hostile_files(tmp_path, kind):
+    from runlite.cli import main
+
+    good, bad = str(tmp_path / "good.db"), str(tmp_path / "bad.db")
+    make(good, "g")
+    _hostile(kind, bad, good)
+    with pytest.raises(runlite.RunliteError):
+        runlite.open(bad, read_only=True, untrusted=True)
+    assert main(["ls", "--untrusted", "--db", bad]) == 1
+
+
+def test_untrusted_open_reads_a_sound_file(tmp_path):
+    good = str(tmp_path / "good.db")
+    run_id = make(good, "g")
+    with runlite.open(good, read_only=True, untrusted=True) as s:
+        assert len(s.metric_values(run_id, "loss")) == 2000 and s.verify().ok
+        with s._db.read() as conn:
+            assert conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, -1) == 0
+    with pytest.raises(runlite.ValidationError):
+        runlite.open(good, untrusted=True)  # untrusted means read-only
