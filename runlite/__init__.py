@@ -39,11 +39,11 @@ def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durabl
                  untrusted=untrusted)
 
 
-def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store) -> list[dict]:
+def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store, progress=None) -> list[dict]:
     """Merge the runs of each source file into ``dest`` (each source all or nothing)."""
     store = dest if isinstance(dest, Store) else Store(dest)
     try:
-        return [store.merge(source) for source in sources]
+        return [store.merge(source, progress=progress) for source in sources]
     finally:
         if store is not dest:
             store.close()

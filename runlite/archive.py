@@ -186,7 +186,7 @@ _FILE_TABLES = ("blobs", "blob_parts", "attachments")
 
 
 def export(source_path: str, dest: str, run_ids: list[str], *, include_attachments: bool = True,
-           timeout: float = 30.0) -> dict:
+           timeout: float = 30.0, progress=None) -> dict:
     """Write a new runlite file at ``dest`` holding ``run_ids`` (whole traces) and what they use.
 
     Returns counts of the rows copied per table.
@@ -213,7 +213,9 @@ def export(source_path: str, dest: str, run_ids: list[str], *, include_attachmen
                        for p in folder_ancestors(f)}
             conn.execute("CREATE TEMP TABLE sel_folders (path TEXT PRIMARY KEY)")
             conn.executemany("INSERT INTO sel_folders VALUES (?)", [(p,) for p in sorted(folders)])
-            for table, where in EXPORTED:
+            for step, (table, where) in enumerate(EXPORTED, start=1):
+                if progress is not None:
+                    progress(step, len(EXPORTED))
                 if not include_attachments and table in _FILE_TABLES:
                     continue
                 before = conn.execute(f"SELECT count(*) FROM main.{table}").get  # names from EXPORTED only
@@ -297,7 +299,7 @@ def check_source(path: str, timeout: float) -> None:
         conn.close()
 
 
-def merge(dest: str, source: str, *, timeout: float) -> dict:
+def merge(dest: str, source: str, *, timeout: float, progress=None) -> dict:
     """Bring the runs of ``source`` into ``dest`` in one transaction (see ``Store.merge``)."""
     from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS
     from .records import RUN_COLUMNS
@@ -320,7 +322,7 @@ def merge(dest: str, source: str, *, timeout: float) -> dict:
                 " FROM src.runs WHERE true ORDER BY dotted_order ON CONFLICT(id) DO UPDATE SET " +
                 ", ".join(f"{c} = excluded.{c}" for c in mutable) + " WHERE excluded.modified > runs.modified")
             counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
-            counts["series_copied"] = _merge_series(conn, _STAT_COLUMNS, _CHUNK_COLUMNS)
+            counts["series_copied"] = _merge_series(conn, _STAT_COLUMNS, _CHUNK_COLUMNS, progress)
             for table in ("events", "blobs", "feedback", "cookbooks", "run_sources"):
                 n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
                 conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
@@ -348,13 +350,15 @@ def merge(dest: str, source: str, *, timeout: float) -> dict:
     return counts
 
 
-def _merge_series(conn, stat_columns, chunk_columns) -> int:
+def _merge_series(conn, stat_columns, chunk_columns, progress=None) -> int:
     """Copy series the destination lacks, or has fewer points of (the run grew in the source)."""
     stats = ", ".join(stat_columns)
     chunk_cols = ", ".join(chunk_columns)
     copied = 0
-    for src_id, run_id, name, asset, count in conn.execute(
-            "SELECT id, run_id, name, asset, count FROM src.series").fetchall():
+    todo = conn.execute("SELECT id, run_id, name, asset, count FROM src.series").fetchall()
+    for done, (src_id, run_id, name, asset, count) in enumerate(todo, start=1):
+        if progress is not None:  # the series are most of a merge's work
+            progress(done, len(todo))
         mine = conn.execute("SELECT id, count FROM main.series WHERE run_id = ? AND name = ? AND asset = ?",
                             (run_id, name, asset)).fetchone()
         if mine is not None and mine[1] >= count:
@@ -423,7 +427,7 @@ class StoreArchive:
         return dest
 
     def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
-               include_attachments: bool = True) -> dict:
+               include_attachments: bool = True, progress=None) -> dict:
         """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
         ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
         attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
@@ -445,7 +449,7 @@ class StoreArchive:
             with self._db.read() as conn:
                 ids = [r[0] for r in conn.execute("SELECT id FROM runs")]
         return export(self.path, path, ids, include_attachments=bool(include_attachments),
-                              timeout=self._db.timeout)
+                      timeout=self._db.timeout, progress=progress)
 
     def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
         """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs
@@ -470,11 +474,13 @@ class StoreArchive:
         with self._db.write() as conn:
             return delete_runs(conn, list(dict.fromkeys(ids)))
 
-    def pack(self, *, dest: str | os.PathLike | None = None) -> dict:
+    def pack(self, *, dest: str | os.PathLike | None = None, progress=None) -> dict:
         """Drop content no run uses, and reclaim space: ``VACUUM`` the file in place, or write a
         compact copy to ``dest`` (``VACUUM INTO``). Returns what was done."""
         with self._db.write() as conn:
             dropped = drop_unreferenced_blobs(conn)
+        if progress is not None:
+            progress(1, 2)  # then the VACUUM, one statement
         state = self._db._current()
         with state.lock:
             conn = self._db._writer(state)
@@ -486,9 +492,11 @@ class StoreArchive:
                     if os.path.exists(dest):
                         raise errors.ValidationError(f"{dest!r} exists; pack writes a new file")
                     conn.execute("VACUUM INTO ?", (dest,))
+        if progress is not None:
+            progress(2, 2)
         return {"blobs_dropped": dropped, "dest": dest}
 
-    def merge(self, source: Any) -> dict:
+    def merge(self, source: Any, *, progress=None) -> dict:
         """Bring the runs of another runlite file (or Store) in, all or nothing per file.
 
         Idempotent: merging the same file again adds nothing; a run that grew in the source
@@ -507,4 +515,4 @@ class StoreArchive:
         for run in list(self._runs):
             run._flush()
         self._flush_own_spans()
-        return merge(self.path, source, timeout=self._db.timeout)
+        return merge(self.path, source, timeout=self._db.timeout, progress=progress)

@@ -71,7 +71,7 @@ def _fmt(x: Any) -> str:
 
 
 def _bar(label: str, fraction: float | None, seconds: float) -> str:
-    if fraction is None:  # one transaction (export, merge, pack): no fraction to show
+    if fraction is None:  # before the operation has said how far it is
         return f"\rrunlite: {label}... {seconds:5.1f} s"
     filled = int(fraction * 30)
     return f"\rrunlite: {label} [{'#' * filled}{' ' * (30 - filled)}] {fraction:4.0%} {seconds:5.1f} s"
@@ -272,17 +272,17 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write chosen runs (whole traces, with everything theirs) to a new standalone file."""
-    with _reader(args) as store, _progress("exporting"):
+    with _reader(args) as store, _progress("exporting") as update:
         counts = store.export(args.dest, run_ids=args.run or None, filter=args.where or None,
-                              include_attachments=not args.no_files)
+                              include_attachments=not args.no_files, progress=update)
     _print_json(counts) if args.json else print(f"exported {counts.get('runs', 0)} runs to {args.dest}")
     return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     """Bring the runs of other runlite files in (idempotent; each file all or nothing)."""
-    with _progress("merging"):
-        results = merge_files(_db_path(args), *args.sources)
+    with _progress("merging") as update:
+        results = merge_files(_db_path(args), *args.sources, progress=update)
     if args.json:
         _print_json(results)
     else:
@@ -305,8 +305,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """Drop content no run uses and reclaim space (in place, or into --dest)."""
-    with open_store(_db_path(args)) as store, _progress("packing"):
-        done = store.pack(dest=args.dest)
+    with open_store(_db_path(args)) as store, _progress("packing") as update:
+        done = store.pack(dest=args.dest, progress=update)
     print(f"dropped {done['blobs_dropped']} unused blobs" + (f"; packed copy: {args.dest}" if args.dest else ""))
     return 0
 
@@ -340,8 +340,9 @@ def cmd_parquet(args: argparse.Namespace) -> int:
     """Write runs, metric points, events and alerts as Parquet datasets (needs runlite[parquet])."""
     from .parquet import export_parquet
 
-    with _reader(args) as store, _progress("writing Parquet"):
-        counts = export_parquet(store, args.dest, run_ids=args.run or None, overwrite=args.overwrite)
+    with _reader(args) as store, _progress("writing Parquet") as update:
+        counts = export_parquet(store, args.dest, run_ids=args.run or None, overwrite=args.overwrite,
+                                progress=update)
     _print_json(counts) if args.json else print(f"wrote {args.dest}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return 0
 

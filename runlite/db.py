@@ -114,11 +114,20 @@ def reader_profile(conn: apsw.Connection, *, timeout: float) -> None:
     connection_read_only_authorizer(conn)
 
 
+UNTRUSTED_MAX_VALUE = 128 << 20  # bytes: a value of a foreign file larger than this is refused
+
+
+def connection_value_limit(conn: apsw.Connection, limit: int = UNTRUSTED_MAX_VALUE) -> None:
+    """No string or blob over ``limit`` bytes is read (https://sqlite.org/c3ref/limit.html)."""
+    conn.limit(apsw.SQLITE_LIMIT_LENGTH, limit)
+
+
 def untrusted_profile(conn: apsw.Connection, *, timeout: float) -> None:
     """A read-only connection to a file that came from someone else."""
     _common(conn, timeout)
     connection_cell_size_check(conn)
     connection_no_triggers_or_views(conn)
+    connection_value_limit(conn)
     connection_read_only_authorizer(conn)
 
 

@@ -179,7 +179,8 @@ def _write_events(pa, pq, store, run_id: str, path: str, schema) -> int:
     return total
 
 
-def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: bool = False) -> dict:
+def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: bool = False,
+                   progress=None) -> dict:
     """Write runs, metric points, events and alerts as Parquet datasets under ``dest``.
 
     Args:
@@ -212,7 +213,9 @@ def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: b
     pq.write_table(runs_table, os.path.join(root, "runs", "part-0.parquet"))
     counts["runs"] = runs_table.num_rows
 
-    for record in records:
+    for done, record in enumerate(records, start=1):
+        if progress is not None:
+            progress(done, len(records))
         part = f"run_id={record.id}"
         counts["metrics"] += _write_metrics(pa, pq, store, record.id,
                                             os.path.join(root, "metrics", part, "part-0.parquet"), schemas["metrics"])

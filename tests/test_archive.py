@@ -257,3 +257,14 @@ def test_pack_in_place_and_into_a_new_file(store, tmp_path):
         assert [r.name for r in packed.runs()] == ["kept"] and packed.verify().ok
     with pytest.raises(runlite.ValidationError, match="exists"):
         store.pack(dest=dest)
+
+
+def test_long_operations_report_progress(full, tmp_path):
+    seen = {"export": [], "merge": [], "pack": []}
+    full.export(str(tmp_path / "e.db"), progress=lambda d, t: seen["export"].append((d, t)))
+    with runlite.open(str(tmp_path / "m.db")) as other:
+        other.merge(str(tmp_path / "e.db"), progress=lambda d, t: seen["merge"].append((d, t)))
+        other.pack(progress=lambda d, t: seen["pack"].append((d, t)))
+    for name, calls in seen.items():
+        assert calls and calls[-1][0] == calls[-1][1], name  # ends at done == total
+        assert [d for d, _ in calls] == sorted(d for d, _ in calls), name
