@@ -475,10 +475,15 @@ class StoreArchive:
             return delete_runs(conn, list(dict.fromkeys(ids)))
 
     def pack(self, *, dest: str | os.PathLike | None = None, progress=None) -> dict:
-        """Drop content no run uses, and reclaim space: ``VACUUM`` the file in place, or write a
-        compact copy to ``dest`` (``VACUUM INTO``). Returns what was done."""
+        """Drop content no run uses, merge small metric chunks into full ones, and reclaim
+        space: ``VACUUM`` the file in place, or write a compact copy to ``dest`` (``VACUUM
+        INTO``). Returns what was done."""
+        from .metrics import rechunk
+
         with self._db.write() as conn:
             dropped = drop_unreferenced_blobs(conn)
+            series_ids = [r[0] for r in conn.execute("SELECT id FROM series")]
+            merged = sum(rechunk(conn, series_id) for series_id in series_ids)  # small chunks into full ones
         if progress is not None:
             progress(1, 2)  # then the VACUUM, one statement
         state = self._db._current()
@@ -494,7 +499,7 @@ class StoreArchive:
                     conn.execute("VACUUM INTO ?", (dest,))
         if progress is not None:
             progress(2, 2)
-        return {"blobs_dropped": dropped, "dest": dest}
+        return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}
 
     def merge(self, source: Any, *, progress=None) -> dict:
         """Bring the runs of another runlite file (or Store) in, all or nothing per file.

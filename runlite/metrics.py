@@ -310,3 +310,37 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
         )
         new_states[key] = _SeriesState(state.id, summary, seq, chunk.count)
     return new_states
+
+
+def rechunk(conn, series_id: int) -> bool:
+    """Rewrite a series fragmented into small chunks as even full ones; True when rewritten.
+
+    The points, their order and the series summary are unchanged; chunk statistics and
+    sketches are recomputed.
+    """
+    rows = conn.execute("SELECT count, data FROM chunks WHERE series_id = ? ORDER BY seq", (series_id,)).fetchall()
+    total = sum(r[0] for r in rows)
+    needed = -(-total // CHUNK_POINTS)
+    if len(rows) <= max(1, needed) or len(rows) < 2 * needed:
+        return False  # not fragmented enough to be worth rewriting
+    origins = {series.chunk_time_origin(d) for _, d in rows}
+    explicit = any(series.chunk_has_times(d) for _, d in rows) or len(origins) > 1
+    origin = origins.pop() if len(origins) == 1 else 0
+    columns = [array("q"), array("d"), array("q"), array("d")]
+    for _, data in rows:
+        for col, part in zip(columns, series.decode_chunk(data)):
+            col.extend(part)
+    size = -(-total // needed)
+    conn.execute("DELETE FROM chunks WHERE series_id = ?", (series_id,))
+    for k, start in enumerate(range(0, total, size)):
+        steps, times, stamps, values = (c[start:start + size] for c in columns)
+        times = times if explicit else None
+        chunk = series.chunk_stats(steps, times, stamps, values, time_origin_us=origin)
+        blocks = sketch.blocks(steps, times, stamps, values, has_nan=chunk.nan_count > 0, time_origin_us=origin)
+        conn.execute(
+            "INSERT INTO chunks (series_id, seq, " + ", ".join(_CHUNK_COLUMNS) + ", data, sketch)"
+            " VALUES (?, ?, " + ", ".join("?" * len(_CHUNK_COLUMNS)) + ", ?, ?)",
+            (series_id, k, *stats_row(chunk), series.encode_chunk(steps, times, stamps, values, time_origin_us=origin),
+             sketch.encode(blocks)),
+        )
+    return True

@@ -268,3 +268,32 @@ def test_long_operations_report_progress(full, tmp_path):
     for name, calls in seen.items():
         assert calls and calls[-1][0] == calls[-1][1], name  # ends at done == total
         assert [d for d, _ in calls] == sorted(d for d, _ in calls), name
+
+
+def test_pack_merges_small_chunks(store, monkeypatch):
+    from runlite import metrics as metrics_mod
+
+    monkeypatch.setattr(metrics_mod, "TARGET_CHUNK_POINTS", 1)  # every flush makes a new chunk
+    run = store.init("fragmented")
+    expected = []
+    for i in range(300):
+        value = float("nan") if i % 50 == 0 else i * 0.5
+        run.log_metrics({"x": value}, time=i * 0.1 if i % 2 else None)
+        expected.append(value)
+        if i % 3 == 0:
+            run.flush()
+    run.close()
+    with store._db.read() as conn:
+        before = conn.execute("SELECT count(*) FROM chunks").get
+    summary = store.metric_summary(run.id, "x")
+    values = store.metric_values(run.id, "x")
+    assert before > 50
+    done = store.pack()
+    assert done["series_rechunked"] == 1
+    with store._db.read() as conn:
+        assert conn.execute("SELECT count(*) FROM chunks").get == 1
+    after = store.metric_values(run.id, "x")
+    assert after == values  # every column, bit for bit
+    assert repr(store.metric_summary(run.id, "x")) == repr(summary)  # repr: NaN == NaN
+    assert store.metric_stats(run.id, "x", start=10, stop=200).count == 191
+    assert store.verify().ok
