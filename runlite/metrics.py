@@ -293,15 +293,7 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
             for extra in piece_stats[1:]:
                 added = series.merge_stats(added, extra)
         for k, (piece, chunk) in enumerate(zip(pieces, piece_stats)):
-            steps, times, stamps, values = piece
-            blocks = sketch.blocks(steps, times, stamps, values, has_nan=chunk.nan_count > 0,
-                                   time_origin_us=time_origin_us)
-            conn.execute(
-                "INSERT OR REPLACE INTO chunks (series_id, seq, " + ", ".join(_CHUNK_COLUMNS) + ", data, sketch)"
-                " VALUES (?, ?, " + ", ".join("?" * len(_CHUNK_COLUMNS)) + ", ?, ?)",
-                (state.id, seq + k, *stats_row(chunk),
-                 series.encode_chunk(*piece, time_origin_us=time_origin_us), sketch.encode(blocks)),
-            )
+            _write_chunk(conn, state.id, seq + k, piece, chunk, time_origin_us)
         seq += len(pieces) - 1
         summary = added if state.summary is None else series.merge_stats(state.summary, added)
         conn.execute(
@@ -310,6 +302,18 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
         )
         new_states[key] = _SeriesState(state.id, summary, seq, chunk.count)
     return new_states
+
+
+def _write_chunk(conn, series_id: int, seq: int, piece: tuple, chunk, time_origin_us: int) -> None:
+    """Store one chunk: its statistics, its block sketch and its encoded columns."""
+    steps, times, stamps, values = piece
+    blocks = sketch.blocks(steps, times, stamps, values, has_nan=chunk.nan_count > 0, time_origin_us=time_origin_us)
+    conn.execute(
+        "INSERT OR REPLACE INTO chunks (series_id, seq, " + ", ".join(_CHUNK_COLUMNS) + ", data, sketch)"
+        " VALUES (?, ?, " + ", ".join("?" * len(_CHUNK_COLUMNS)) + ", ?, ?)",
+        (series_id, seq, *stats_row(chunk), series.encode_chunk(*piece, time_origin_us=time_origin_us),
+         sketch.encode(blocks)),
+    )
 
 
 def rechunk(conn, series_id: int) -> bool:
@@ -335,12 +339,6 @@ def rechunk(conn, series_id: int) -> bool:
     for k, start in enumerate(range(0, total, size)):
         steps, times, stamps, values = (c[start:start + size] for c in columns)
         times = times if explicit else None
-        chunk = series.chunk_stats(steps, times, stamps, values, time_origin_us=origin)
-        blocks = sketch.blocks(steps, times, stamps, values, has_nan=chunk.nan_count > 0, time_origin_us=origin)
-        conn.execute(
-            "INSERT INTO chunks (series_id, seq, " + ", ".join(_CHUNK_COLUMNS) + ", data, sketch)"
-            " VALUES (?, ?, " + ", ".join("?" * len(_CHUNK_COLUMNS)) + ", ?, ?)",
-            (series_id, k, *stats_row(chunk), series.encode_chunk(steps, times, stamps, values, time_origin_us=origin),
-             sketch.encode(blocks)),
-        )
+        piece = (steps, times, stamps, values)
+        _write_chunk(conn, series_id, k, piece, series.chunk_stats(*piece, time_origin_us=origin), origin)
     return True
