@@ -286,23 +286,6 @@ LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s
 _TIME_COLUMNS = {"created", "started", "ended", "modified", "first_token_time", "heartbeat"}
 
 
-_CONVERT = tuple((i, c, _json if c in _JSON_COLUMNS else from_us) for i, c in enumerate(RUN_COLUMNS)
-                 if c in _JSON_COLUMNS or c in _TIME_COLUMNS)
-
-
-def run_from_row(row: tuple, *, status: str, child_run_ids: tuple[str, ...] = (),
-                 attachments: dict | None = None, child_runs: tuple = ()) -> RunRecord:
-    """A RunRecord from a ``RUN_COLUMNS`` row; ``status`` is the effective status (lost...)."""
-    values: dict[str, Any] = dict(zip(RUN_COLUMNS, row))
-    for i, column, convert in _CONVERT:
-        if row[i] is not None:
-            values[column] = convert(row[i])
-    values["tags"] = tuple(values["tags"] or ())
-    values["metadata"] = values["metadata"] or {}
-    values.update(values.pop("ls_fields") or {})
-    values["status"] = status
-    return RunRecord(child_run_ids=child_run_ids, attachments=attachments or {}, child_runs=child_runs, **values)
-
 
 def _epoch_us_to_numpy(timestamps):  # pragma: no cover - exercised when numpy is present
     import numpy as np

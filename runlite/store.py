@@ -9,7 +9,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import alerting, archive, attachments as files, blobs, db, errors, events as events_mod, metric_reads, schema
 from . import feedback as feedback_mod, importing, metrics as metrics_mod, recipe_store, recipes, searching
@@ -418,10 +418,6 @@ class Store(archive.StoreArchive):
                     if (wanted is None or record.status in wanted) and (limit is None or len(out) < limit):
                         out.append(record)
         return out
-
-    def _iter_ids(self) -> Iterator[str]:
-        with self._db.read() as conn:
-            yield from (r[0] for r in conn.execute("SELECT id FROM runs ORDER BY created DESC"))
 
     # -- traces
 

@@ -225,6 +225,11 @@ def _segment(start_us: int, run_id: str) -> str:
     return f"{_seg_cache[1]}{micros:06d}Z{run_id}"
 
 
+def _traceback(exc: BaseException) -> str:
+    """The formatted traceback a failed span records as its error."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -304,9 +309,12 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
         span_name = name or getattr(fn, "__name__", "traced")
         bind = _binder(fn)
 
+        def new_span(args, kwargs) -> Span:
+            return Span(_store(store), span_name, run_type, bind(args, kwargs), _current.get(), tags,
+                        dict(metadata) if metadata else None)
+
         def start(args, kwargs) -> Span:
-            span = Span(_store(store), span_name, run_type, bind(args, kwargs),
-                        _current.get(), tags, dict(metadata) if metadata else None)
+            span = new_span(args, kwargs)
             span._token = _current.set(span)
             return span
 
@@ -317,7 +325,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
                 pass
             span._token = None
             if exc is not None:
-                span.end(error="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+                span.end(error=_traceback(exc))
             else:
                 span.end(outputs=outputs)
 
@@ -332,8 +340,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
         if inspect.isasyncgenfunction(fn):
             @functools.wraps(fn)
             async def agen_wrapper(*args, **kwargs):
-                span = Span(_store(store), span_name, run_type, bind(args, kwargs),
-                            _current.get(), tags, dict(metadata) if metadata else None)
+                span = new_span(args, kwargs)
                 items, agen = [], fn(*args, **kwargs)
                 while True:
                     token = _current.set(span)
@@ -342,7 +349,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
                     except StopAsyncIteration:
                         break
                     except BaseException as exc:
-                        span.end(error="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+                        span.end(error=_traceback(exc))
                         raise
                     finally:
                         _current.reset(token)
@@ -355,8 +362,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
         if inspect.isgeneratorfunction(fn):
             @functools.wraps(fn)
             def gen_wrapper(*args, **kwargs):
-                span = Span(_store(store), span_name, run_type, bind(args, kwargs),
-                            _current.get(), tags, dict(metadata) if metadata else None)
+                span = new_span(args, kwargs)
                 items, gen = [], fn(*args, **kwargs)
                 while True:
                     token = _current.set(span)
@@ -365,7 +371,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
                     except StopIteration:
                         break
                     except BaseException as exc:
-                        span.end(error="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+                        span.end(error=_traceback(exc))
                         raise
                     finally:
                         _current.reset(token)
