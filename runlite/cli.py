@@ -385,6 +385,50 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write an HTML report of runs: one self-contained file (charts, events, alerts, files, traces)."""
+    from .report import report_html
+
+    with _reader(args) as store:
+        data = report_html(store, args.runs, title=args.title).encode("utf-8")
+    out = args.output
+    tmp = f"{out}.{os.getpid()}.tmp"
+    try:  # a temporary file renamed into place: a reader never sees half a report
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        print(f"runlite: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"{out} ({len(data) / 1024:,.1f} KiB)")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Look at the runs in a browser: a local read-only viewer (127.0.0.1 only) until Ctrl-C."""
+    from .viewer import serve
+
+    path = _db_path(args)
+    try:
+        server = serve(path, port=args.port, untrusted=bool(args.untrusted))
+    except OSError as exc:  # the port is taken, or not ours to use
+        raise errors.ValidationError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+    try:
+        print(f"runlite: viewing {path} at {server.url} (read-only; Ctrl-C to stop)", flush=True)
+        if not args.no_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 # ---------------------------------------------------------------- the parser
 
 
@@ -468,6 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", help="one SELECT statement")
     p.add_argument("--limit", type=int, default=1000, help="stop after this many rows (default 1000)")
     p.add_argument("--timeout", type=float, default=10.0, help="stop after this many seconds (default 10)")
+    p = command("report", cmd_report, json_flag=False)
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or unique names (runs overlaid in one report)")
+    p.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
+    p.add_argument("--title", help="the report's title (default: from the run names)")
+    p = command("ui", cmd_ui, db_positional=True, json_flag=False)
+    p.add_argument("--port", type=int, default=8765, help="the port on 127.0.0.1 (default 8765; 0 picks a free one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser, just print the address")
     return parser
 
 

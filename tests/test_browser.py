@@ -1,0 +1,287 @@
+"""End to end in headless Chromium: the report file and the viewer as a person sees them.
+
+Skipped, with the reason, when Playwright or Chromium is missing (install the browser with
+`apt-get install -y chromium`; Playwright's own browser download is never used). Every
+request that does not go to this machine is blocked and recorded: the pages must make none.
+Screenshots land in the test's tmp dir (and in $RUNLITE_SCREENSHOT_DIR when set).
+"""
+
+import os
+import shutil
+import struct
+import threading
+import urllib.parse
+import zlib
+
+import pytest
+
+import runlite
+from runlite import report, viewer
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    pytest.skip("playwright not installed: `pip install playwright` (the browser: `apt-get install chromium`)",
+                allow_module_level=True)
+
+CHROMIUM = os.environ.get("RUNLITE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM:
+    pytest.skip("no Chromium: install with `apt-get install chromium`", allow_module_level=True)
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+BOXES = """els => els.map(e => { const b = e.getBBox(); return [b.width, b.height]; })"""
+
+
+def png(width: int = 24, height: int = 16) -> bytes:
+    """A small valid PNG (a colour gradient), made with the standard library."""
+    rows = b"".join(b"\x00" + bytes(v for x in range(width) for v in (x * 10, y * 15, 128))
+                    for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def llm_trace() -> dict:
+    """A trace (chain -> retriever, llm with tokens, a failing tool) as a to_dict() tree."""
+    with runlite.open(":memory:") as scratch:
+        with scratch.init("answer-question", run_type="chain", inputs={"q": "what is runlite?"}) as root:
+            docs = root.child("retrieve", run_type="retriever", inputs={"query": "runlite"})
+            docs.end(outputs={"documents": ["one SQLite file"]})
+            llm = root.child("chat-model", run_type="llm", inputs={"prompt": "answer"})
+            llm.end(outputs={"answer": "a library"})
+            tool = root.child("lookup", run_type="tool", inputs={"x": 1})
+            tool.end(error="lookup failed: timeout")
+            root.end(outputs={"answer": "a library"})
+        tree = scratch.read_run(root.id, load_child_runs=True).to_dict()
+    for child in tree["child_runs"]:
+        if child["name"] == "chat-model":
+            child.update(prompt_tokens=120, completion_tokens=30, total_tokens=150)
+    return tree
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A store with two sweep runs (metrics, events, an alert, an image), a trace; name -> id."""
+    path = str(tmp_path_factory.mktemp("browser") / "runs.db")
+    ids = {}
+    with runlite.open(path) as store:
+        for name, lr, tags in (("alpha", 0.1, ["best"]), ("beta", 0.01, [])):
+            with store.init(name, metadata={"lr": lr}, tags=tags, folder="/sweeps") as run:
+                run.create_metric_threshold_alert("loss-high", "loss", 0.5, "is above", window=1)
+                for step in range(2000):
+                    run.log_metrics({"loss": lr * 10 / (step + 1) + 0.01 * (step % 7), "acc": step / 2000})
+                    if step % 500 == 0:
+                        run.log_event(f"epoch {step // 500} started", level="warning" if step else "info")
+                run.attach("curve.png", png(), "image/png")
+            ids[name] = run.id
+        ids["trace"] = store.import_runs([llm_trace()])[0]
+    return path, ids
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watched:
+    """A page whose console errors and outside requests are recorded (outside ones blocked)."""
+
+    def __init__(self, browser):
+        self.context = browser.new_context(viewport={"width": 1200, "height": 900})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.requested: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requested.append(r.url))
+        self.context.route("**/*", self._route)
+
+    def _route(self, route) -> None:
+        url = route.request.url
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme in ("file", "data") or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def local_only(self) -> bool:
+        return not self.outside and all(urllib.parse.urlsplit(u).scheme in ("file", "data")
+                                        or urllib.parse.urlsplit(u).hostname == "127.0.0.1"
+                                        for u in self.requested)
+
+    def boxes(self, selector: str) -> list:
+        return self.page.eval_on_selector_all(selector, BOXES)
+
+    def shot(self, directory, name: str) -> str:
+        path = str(directory / name)
+        self.page.screenshot(path=path, full_page=False)
+        extra = os.environ.get("RUNLITE_SCREENSHOT_DIR")
+        if extra:
+            shutil.copy(path, os.path.join(extra, name))
+        return path
+
+
+@pytest.fixture
+def watched(browser):
+    w = Watched(browser)
+    yield w
+    w.context.close()
+
+
+@pytest.fixture
+def server(data):
+    srv = viewer.serve(data[0], port=0)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join()
+
+
+def drawn(boxes: list) -> bool:
+    return bool(boxes) and all(w > 0 and h > 0 for w, h in boxes)
+
+
+def test_report_file_opens_offline_with_charts(data, watched, tmp_path):
+    path, ids = data
+    with runlite.open(path, read_only=True) as store:
+        document = report.report_html(store, [ids["alpha"], ids["beta"], ids["trace"]])
+    target = tmp_path / "report.html"
+    target.write_text(document, encoding="utf-8")
+    page = watched.page
+    page.goto(target.as_uri())
+    page.wait_for_load_state("load")
+
+    # one chart per metric, both runs overlaid: a line and a min/max band each
+    assert page.locator("svg.chart").count() == 2
+    assert drawn(watched.boxes('svg.chart[data-metric="loss"] path.line')) and \
+        len(watched.boxes('svg.chart[data-metric="loss"] path.line')) == 2
+    assert drawn(watched.boxes('svg.chart[data-metric="loss"] path.band'))
+    assert drawn(watched.boxes("section.card.trace svg rect"))  # the waterfall's bars
+    waterfall = page.locator("section.card.trace").inner_text()
+    assert "chat-model" in waterfall and "lookup" in waterfall and "150" in waterfall  # spans, tokens
+    widths = page.eval_on_selector_all("img.attachment", "els => els.map(e => e.naturalWidth)")
+    assert widths and all(w == 24 for w in widths)  # the PNG decoded from its data: URI
+    watched.shot(tmp_path, "report.png")
+    assert watched.errors == []
+    assert watched.local_only(), watched.requested
+
+
+def row_ids(page) -> set:
+    return set(page.eval_on_selector_all("#runs tbody tr", "els => els.map(e => e.dataset.runId)"))
+
+
+def search(watched, text: str, grammar: str):
+    page = watched.page
+    page.fill("#q", text)
+    page.select_option("#grammar", grammar)
+    with page.expect_navigation() as nav:
+        page.press("#q", "Enter")
+    return nav.value
+
+
+def test_viewer_search_run_page_and_zoom(data, server, watched, tmp_path):
+    _, ids = data
+    page = watched.page
+    page.goto(server.url)
+    assert row_ids(page) == {ids["alpha"], ids["beta"], ids["trace"]}
+    # laid out as a table: each heading sits above its column
+    heads = page.eval_on_selector_all("#runs th", "els => els.map(e => Math.round(e.getBoundingClientRect().x))")
+    cells = page.eval_on_selector_all("#runs tbody tr:first-child td",
+                                      "els => els.map(e => Math.round(e.getBoundingClientRect().x))")
+    assert len(heads) == 8 and heads == cells
+    watched.shot(tmp_path, "viewer-list.png")
+
+    assert search(watched, "metadata.lr > 0.05", "simvue").status == 200
+    assert row_ids(page) == {ids["alpha"]}
+    assert page.input_value("#q") == "metadata.lr > 0.05"
+    assert search(watched, 'eq(folder, "/sweeps")', "langsmith").status == 200
+    assert row_ids(page) == {ids["alpha"], ids["beta"]}
+    assert search(watched, 'eq(run_type, "llm")', "auto").status == 200
+    assert len(row_ids(page)) == 1 and ids["trace"] not in row_ids(page)  # a span, found by search
+    assert watched.errors == []
+
+    response = search(watched, "metadata.lr >", "simvue")
+    assert response.status == 400
+    assert "needs a value" in page.inner_text("#filter-error")
+    watched.errors.clear()  # Chromium logs the 400 document load itself as a console error
+
+    # compare two runs: check both, submit
+    search(watched, 'eq(folder, "/sweeps")', "langsmith")
+    page.check(f'tr[data-run-id="{ids["alpha"]}"] input[type=checkbox]')
+    page.check(f'tr[data-run-id="{ids["beta"]}"] input[type=checkbox]')
+    with page.expect_navigation():
+        page.click("text=Compare checked runs")
+    assert len(watched.boxes('svg.chart[data-metric="loss"] path.line')) == 2
+    page.locator('svg.chart[data-metric="loss"]').scroll_into_view_if_needed()
+    watched.shot(tmp_path, "viewer-compare.png")
+
+    # one run's page, then zoom with the + button and by dragging across the chart
+    page.goto(server.url)
+    with page.expect_navigation():
+        page.click("text=alpha")
+    assert page.url.endswith(f"/run/{ids['alpha']}")
+    assert drawn(watched.boxes('svg.chart[data-metric="loss"] path.line'))
+    chart = 'svg.chart[data-metric="loss"]'
+    x0, x1 = (float(page.get_attribute(chart, a)) for a in ("data-x0", "data-x1"))
+    with page.expect_response(lambda r: "/chart?" in r.url) as zoom:
+        page.locator("figure.metric", has=page.locator(chart)).locator('button[data-zoom="in"]').click()
+    assert zoom.value.status == 200
+    page.wait_for_function(f"""() => parseFloat(document.querySelector('{chart}').dataset.x1) < {x1}""")
+    z0, z1 = (float(page.get_attribute(chart, a)) for a in ("data-x0", "data-x1"))
+    assert x0 < z0 < z1 < x1
+    assert drawn(watched.boxes(f"{chart} path.line"))
+
+    box = page.locator(chart).bounding_box()
+    with page.expect_response(lambda r: "/chart?" in r.url) as drag:
+        page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=5)
+        page.mouse.up()
+    assert drag.value.status == 200
+    page.wait_for_function(f"""() => parseFloat(document.querySelector('{chart}').dataset.x1) < {z1}""")
+    d0, d1 = (float(page.get_attribute(chart, a)) for a in ("data-x0", "data-x1"))
+    assert z0 < d0 < d1 < z1
+    assert drawn(watched.boxes(f"{chart} path.line"))
+    watched.shot(tmp_path, "viewer-run.png")
+    assert watched.errors == []
+    assert watched.local_only(), watched.requested
+
+
+def test_running_run_page_refreshes_itself(tmp_path, browser):
+    path = str(tmp_path / "runs.db")
+    with runlite.open(path) as writer:
+        live = writer.init("live")
+        live.log_metrics({"loss": 1.0})
+        live.flush()
+        srv = viewer.serve(path, port=0)
+        thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        watched = Watched(browser)
+        try:
+            page = watched.page
+            page.goto(srv.url + "run/" + live.id)
+            assert page.locator('svg.chart[data-metric="late"]').count() == 0
+            for step in range(50):
+                live.log_metrics({"late": step * 0.5})
+            live.flush()
+            # the page fetches its fragment every few seconds and swaps it in: no reload
+            page.wait_for_selector('svg.chart[data-metric="late"]', timeout=(report.REFRESH_SECONDS * 4) * 1000)
+            assert drawn(watched.boxes('svg.chart[data-metric="late"] path.line'))
+            assert watched.errors == [] and watched.local_only()
+        finally:
+            watched.context.close()
+            srv.shutdown()
+            srv.server_close()
+            thread.join()
+            live.close()
