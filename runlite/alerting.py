@@ -16,7 +16,7 @@ import attrs
 
 from . import alerts, errors
 from .ids import uuid7
-from .validation import check_name, from_us, now_us
+from .validation import check_name, from_us, now_us, stored_json
 
 log = logging.getLogger("runlite")
 
@@ -87,7 +87,7 @@ def load(conn, run_id: str) -> list[tuple[str, alerts.AlertDefinition, str]]:
         "SELECT a.id, a.definition, r.state FROM run_alerts r JOIN alerts a ON a.id = r.alert_id"
         " WHERE r.run_id = ? ORDER BY a.name", (run_id,),
     )
-    return [(alert_id, alerts.AlertDefinition.from_dict(json.loads(text)), state) for alert_id, text, state in rows]
+    return [(alert_id, alerts.AlertDefinition.from_dict(stored_json(text)), state) for alert_id, text, state in rows]
 
 
 def record(conn, run_id: str, alert_id: str, definition: alerts.AlertDefinition, state: str,
@@ -134,7 +134,7 @@ def states(conn, run_id: str | None, critical_only: bool) -> list[AlertState]:
         sql += " AND r.state = 'critical'"
     sql += " ORDER BY r.run_id, a.name"
     return [AlertState(run_id=r, alert_id=a, name=n, source=src, state=st, changed=from_us(ch),
-                       definition=json.loads(d)) for r, a, n, src, st, ch, d in conn.execute(sql, params)]
+                       definition=stored_json(d)) for r, a, n, src, st, ch, d in conn.execute(sql, params)]
 
 
 def history(conn, run_id: str, name: str) -> list[AlertChange]:
@@ -158,5 +158,5 @@ def outbox(conn, *, undelivered_only: bool = True) -> list[dict]:
     sql = "SELECT id, created, kind, run_id, alert_id, payload, delivered FROM outbox"
     if undelivered_only:
         sql += " WHERE delivered IS NULL"
-    return [{"id": i, "created": from_us(c), "kind": k, "run_id": r, "alert_id": a, "payload": json.loads(p),
+    return [{"id": i, "created": from_us(c), "kind": k, "run_id": r, "alert_id": a, "payload": stored_json(p),
              "delivered": from_us(d)} for i, c, k, r, a, p, d in conn.execute(sql + " ORDER BY id")]

@@ -9,11 +9,11 @@ read snapshot, so writers go on meanwhile, then checks the copy opens as a runli
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import math
 import os
 import urllib.parse
-from typing import Any
+from typing import Any, Iterator
 
 import apsw
 import attrs
@@ -36,24 +36,6 @@ class VerifyReport:
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
         return {"ok": self.ok, "problems": list(self.problems), "checked": dict(self.checked)}
-
-
-@functools.lru_cache(maxsize=1)
-def expected_schema() -> dict[tuple[str, str], str]:
-    """``(type, name) -> sql`` of every object the migrations create."""
-    conn = apsw.Connection(":memory:")
-    try:
-        for version in sorted(schema.MIGRATIONS):
-            for statement in schema.MIGRATIONS[version]:
-                conn.execute(statement)
-        return _schema(conn)
-    finally:
-        conn.close()
-
-
-def _schema(conn) -> dict[tuple[str, str], str]:
-    return {(t, n): " ".join((sql or "").split()) for t, n, sql in conn.execute(
-        "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'")}
 
 
 def _close(a, b) -> bool:
@@ -92,14 +74,8 @@ def verify(conn, progress=None) -> VerifyReport:
         problem("the application_id is not runlite's")
     if conn.execute("PRAGMA user_version").get != schema.SCHEMA_VERSION:
         problem(f"schema version {conn.execute('PRAGMA user_version').get}, expected {schema.SCHEMA_VERSION}")
-    actual, expected = _schema(conn), expected_schema()
-    for key in sorted(expected.keys() - actual.keys()):
-        problem(f"schema: {key[0]} {key[1]} is missing")
-    for key in sorted(actual.keys() - expected.keys()):
-        problem(f"schema: unexpected {key[0]} {key[1]}")
-    for key in sorted(expected.keys() & actual.keys()):
-        if expected[key] != actual[key]:
-            problem(f"schema: {key[0]} {key[1]} differs from runlite's definition")
+    for difference in schema.differences(conn, schema.SCHEMA_VERSION):
+        problem(f"schema: {difference}")
 
     for (sha,) in conn.execute("SELECT sha256 FROM blobs").fetchall():
         checked["blobs"] += 1
@@ -141,6 +117,35 @@ def verify(conn, progress=None) -> VerifyReport:
     return VerifyReport(ok=not problems, problems=tuple(problems), checked=checked)
 
 
+@contextlib.contextmanager
+def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
+    """A temporary path beside ``dest``, renamed to ``dest`` when the block succeeds.
+
+    A copy killed half-way is a SQLite file with a hot journal, which SQLite rolls back to an
+    empty database on open, and runlite.open would take that for a new, empty store: so a
+    copy (backup, export, pack to a file) only ever appears at ``dest`` whole. A copy killed
+    half-way leaves a ``*.runlite-partial`` file beside ``dest``; a failed one, nothing.
+    """
+    tmp = f"{dest}.{os.urandom(6).hex()}.runlite-partial"
+    try:
+        yield tmp
+        for sidecar in ("-wal", "-shm", "-journal"):  # a replaced file's: they must not meet the new one
+            if os.path.exists(dest + sidecar):
+                os.remove(dest + sidecar)
+        os.replace(tmp, dest)
+    except BaseException:
+        for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
+        raise
+    if durable:  # the rename itself survives a power cut once the folder is synced
+        folder = os.open(os.path.dirname(os.path.abspath(dest)), os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
 def backup(source, dest: str, *, overwrite: bool = False) -> str:
     """Copy the file behind connection ``source`` to ``dest`` (a consistent snapshot)."""
     if not isinstance(dest, str) or not dest or dest == ":memory:":
@@ -149,13 +154,19 @@ def backup(source, dest: str, *, overwrite: bool = False) -> str:
         raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
     if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
         raise errors.NotFoundError(f"the folder of {dest!r} does not exist")
-    target = apsw.Connection(dest)
-    try:
-        with target.backup("main", source, "main") as job:
-            job.step(-1)  # all pages in one step: one snapshot, no restart when writers commit
-        target.execute("PRAGMA journal_mode=WAL").fetchall()
-    finally:
-        target.close()
+    with written_whole(dest) as tmp:
+        target = apsw.Connection(tmp)
+        try:
+            job = target.backup("main", source, "main")
+            try:
+                job.step(-1)  # all pages in one step: one snapshot, no restart when writers commit
+            finally:
+                # finish() raises the step's real error ("database or disk is full"); the context
+                # manager's exit reports "not an error", or SystemError under a Python VFS.
+                job.finish()
+            target.execute("PRAGMA journal_mode=WAL").fetchall()
+        finally:
+            target.close()
     return dest
 
 
@@ -195,45 +206,46 @@ def export(source_path: str, dest: str, run_ids: list[str], *, include_attachmen
 
     if os.path.exists(dest):
         raise errors.ValidationError(f"{dest!r} exists; export writes a new file")
-    Store(dest).close()  # a new, empty runlite file at the current schema
-    with db.translated(dest):
-        # URI filenames, so the source can be attached read-only (mode=ro).
-        conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
-        db.writer_profile(conn, timeout=timeout, durable=False)
     counts: dict[str, int] = {}
-    try:
+    with written_whole(dest) as tmp:
+        Store(tmp).close()  # a new, empty runlite file at the current schema
         with db.translated(dest):
-            uri = "file:" + urllib.parse.quote(os.path.abspath(source_path)) + "?mode=ro"
-            conn.execute("ATTACH DATABASE ? AS src", (uri,))
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("CREATE TEMP TABLE sel (id TEXT PRIMARY KEY)")
-            conn.executemany("INSERT OR IGNORE INTO sel (id) SELECT id FROM src.runs WHERE trace_id ="
-                             " (SELECT trace_id FROM src.runs WHERE id = ?)", [(r,) for r in run_ids])
-            folders = {p for (f,) in conn.execute("SELECT DISTINCT folder FROM src.runs WHERE id IN (SELECT id FROM sel)")
-                       for p in folder_ancestors(f)}
-            conn.execute("CREATE TEMP TABLE sel_folders (path TEXT PRIMARY KEY)")
-            conn.executemany("INSERT INTO sel_folders VALUES (?)", [(p,) for p in sorted(folders)])
-            for step, (table, where) in enumerate(EXPORTED, start=1):
-                if progress is not None:
-                    progress(step, len(EXPORTED))
-                if not include_attachments and table in _FILE_TABLES:
-                    continue
-                before = conn.execute(f"SELECT count(*) FROM main.{table}").get  # names from EXPORTED only
-                conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table} WHERE {where}")
-                counts[table] = conn.execute(f"SELECT count(*) FROM main.{table}").get - before
-            conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        conn.close()
-        os.remove(dest)
-        for suffix in ("-wal", "-shm"):
-            if os.path.exists(dest + suffix):
-                os.remove(dest + suffix)
-        raise
-    conn.execute("DETACH DATABASE src")
-    conn.close()
+            # URI filenames, so the source can be attached read-only (mode=ro).
+            conn = apsw.Connection(tmp, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
+        try:
+            with db.translated(dest):
+                db.writer_profile(conn, timeout=timeout, durable=False)
+                _export_rows(conn, source_path, run_ids, include_attachments, counts, progress)
+        except BaseException:
+            db.rollback(conn)
+            raise
+        finally:
+            conn.close()
     return counts
+
+
+def _export_rows(conn, source_path: str, run_ids: list[str], include_attachments: bool, counts: dict,
+                 progress) -> None:
+    uri = "file:" + urllib.parse.quote(os.path.abspath(source_path)) + "?mode=ro"
+    conn.execute("ATTACH DATABASE ? AS src", (uri,))
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("CREATE TEMP TABLE sel (id TEXT PRIMARY KEY)")
+    conn.executemany("INSERT OR IGNORE INTO sel (id) SELECT id FROM src.runs WHERE trace_id ="
+                     " (SELECT trace_id FROM src.runs WHERE id = ?)", [(r,) for r in run_ids])
+    folders = {p for (f,) in conn.execute("SELECT DISTINCT folder FROM src.runs WHERE id IN (SELECT id FROM sel)")
+               for p in folder_ancestors(f)}
+    conn.execute("CREATE TEMP TABLE sel_folders (path TEXT PRIMARY KEY)")
+    conn.executemany("INSERT INTO sel_folders VALUES (?)", [(p,) for p in sorted(folders)])
+    for step, (table, where) in enumerate(EXPORTED, start=1):
+        if progress is not None:
+            progress(step, len(EXPORTED))
+        if not include_attachments and table in _FILE_TABLES:
+            continue
+        before = conn.execute(f"SELECT count(*) FROM main.{table}").get  # names from EXPORTED only
+        conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table} WHERE {where}")
+        counts[table] = conn.execute(f"SELECT count(*) FROM main.{table}").get - before
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE src")
 
 
 # ---------------------------------------------------------------- deleting and packing
@@ -269,6 +281,12 @@ def drop_unreferenced_blobs(conn) -> int:
     return before - conn.execute("SELECT count(*) FROM blobs").get
 
 
+def vacuum_into(conn, dest: str, *, durable: bool) -> None:
+    """``VACUUM INTO`` a copy that appears at ``dest`` only once complete (``written_whole``)."""
+    with written_whole(dest, durable=durable) as tmp:
+        conn.execute("VACUUM INTO ?", (tmp,))
+
+
 # ---------------------------------------------------------------- merge
 
 MERGE_VALUE_LIMIT = 128 << 20  # bytes: no value of a source file may be larger
@@ -292,27 +310,29 @@ def check_source(path: str, timeout: float) -> None:
             check = [r[0] for r in conn.execute("PRAGMA quick_check")]
             if check != ["ok"]:
                 raise errors.CorruptStoreError(f"{path!r} failed its integrity check: {check[0]}")
-            if _schema(conn) != expected_schema():
+            if schema.differences(conn, schema.SCHEMA_VERSION):
                 raise errors.NotARunliteFile(f"{path!r} has a schema runlite did not make (extra or changed"
                                              " tables, indexes, triggers or views); it was not merged")
     finally:
         conn.close()
 
 
-def merge(dest: str, source: str, *, timeout: float, progress=None) -> dict:
-    """Bring the runs of ``source`` into ``dest`` in one transaction (see ``Store.merge``)."""
+def merge(dest: str, source: str, *, timeout: float, progress=None, durable: bool = False) -> dict:
+    """Bring the runs of ``source`` into ``dest`` in one transaction (see ``Store.merge``);
+    ``durable`` as the destination store was opened (its commit also survives a power cut)."""
     from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS
     from .records import RUN_COLUMNS
 
     check_source(source, timeout)
     with db.translated(dest):
         conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
-        db.writer_profile(conn, timeout=timeout, durable=False)
+        db.writer_profile(conn, timeout=timeout, durable=durable)
         conn.limit(apsw.SQLITE_LIMIT_LENGTH, MERGE_VALUE_LIMIT)
     counts: dict[str, int] = {}
     try:
         with db.translated(source):
             conn.execute("ATTACH DATABASE ? AS src", ("file:" + urllib.parse.quote(os.path.abspath(source)) + "?mode=ro",))
+        with db.translated(dest):  # the writes go to dest: a full disk or I/O error names it
             conn.execute("BEGIN IMMEDIATE")
             before = conn.execute("SELECT count(*) FROM main.runs").get
             conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
@@ -323,12 +343,20 @@ def merge(dest: str, source: str, *, timeout: float, progress=None) -> dict:
                 ", ".join(f"{c} = excluded.{c}" for c in mutable) + " WHERE excluded.modified > runs.modified")
             counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
             counts["series_copied"] = _merge_series(conn, _STAT_COLUMNS, _CHUNK_COLUMNS, progress)
+            new_blobs = [r[0] for r in conn.execute(
+                "SELECT sha256 FROM src.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)")]
             for table in ("events", "blobs", "feedback", "cookbooks", "run_sources"):
                 n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
                 conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
                 counts[f"{table}_added"] = conn.execute(f"SELECT count(*) FROM main.{table}").get - n
             conn.execute("INSERT OR IGNORE INTO main.blob_parts (sha256, seq, size, data)"
                          " SELECT sha256, seq, size, data FROM src.blob_parts")
+            # Content is shared by hash: a blob whose parts do not hash to its key would spoil
+            # every later save of that content here, so each new one is checked (part by part).
+            for sha in new_blobs:
+                problems = blobs.verify_blob(conn, sha) if isinstance(sha, str) else [f"blob key {sha!r:.40}"]
+                if problems:
+                    raise errors.CorruptStoreError(f"{source!r}: {problems[0]}; nothing was merged")
             conn.execute(
                 "INSERT INTO main.attachments SELECT * FROM src.attachments WHERE true ON CONFLICT(run_id, name)"
                 " DO UPDATE SET category = excluded.category, mime_type = excluded.mime_type, size = excluded.size,"
@@ -338,8 +366,7 @@ def merge(dest: str, source: str, *, timeout: float, progress=None) -> dict:
             _merge_alerts(conn)
             conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     finally:
         try:
@@ -477,7 +504,8 @@ class StoreArchive:
     def pack(self, *, dest: str | os.PathLike | None = None, progress=None) -> dict:
         """Drop content no run uses, merge small metric chunks into full ones, and reclaim
         space: ``VACUUM`` the file in place, or write a compact copy to ``dest`` (``VACUUM
-        INTO``). Returns what was done."""
+        INTO`` a temporary file beside it, renamed once complete: a pack killed half-way leaves
+        no file at ``dest``). Returns what was done."""
         from .metrics import rechunk
 
         with self._db.write() as conn:
@@ -496,7 +524,7 @@ class StoreArchive:
                     dest = os.fspath(dest)
                     if os.path.exists(dest):
                         raise errors.ValidationError(f"{dest!r} exists; pack writes a new file")
-                    conn.execute("VACUUM INTO ?", (dest,))
+                    vacuum_into(conn, dest, durable=self._db.durable)
         if progress is not None:
             progress(2, 2)
         return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}
@@ -520,4 +548,4 @@ class StoreArchive:
         for run in list(self._runs):
             run._flush()
         self._flush_own_spans()
-        return merge(self.path, source, timeout=self._db.timeout, progress=progress)
+        return merge(self.path, source, timeout=self._db.timeout, progress=progress, durable=self._db.durable)

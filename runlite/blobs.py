@@ -160,8 +160,14 @@ def _store(conn, sha256: str, parts: Parts, now_us: int, check: Callable[[], Non
         conn.execute("UPDATE blobs SET size = ?, stored = ?, parts = ? WHERE sha256 = ?",
                      (size, stored, seq, sha256))
     except BaseException:
-        conn.execute("ROLLBACK TO runlite_blob_put")
-        conn.execute("RELEASE runlite_blob_put")
+        # A full disk or I/O error may have rolled back the whole transaction, savepoint
+        # included: then "no such savepoint" would replace the real error.
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK TO runlite_blob_put")
+                conn.execute("RELEASE runlite_blob_put")
+            except Exception:  # noqa: BLE001 - the original error is the one that matters
+                pass
         raise
     conn.execute("RELEASE runlite_blob_put")
     return BlobInfo(sha256, size, stored, seq, new=True)
@@ -348,13 +354,18 @@ class _PartReader(io.RawIOBase):
         return True
 
     def _fetch_ahead(self) -> None:
-        while len(self._pending) < _AHEAD and self._fetched < self._parts:
+        # Ahead by count and by bytes: a foreign file's parts may be up to MAX_PART_SIZE each,
+        # and 8 of those in flight would be 512 MiB. One part is always allowed.
+        while self._fetched < self._parts and (not self._pending or (
+                len(self._pending) < _AHEAD and self._claimed - self._got < _AHEAD * PART_SIZE)):
             where = f"blob {self._sha256} part {self._fetched}"
             row = self._fetch(self._fetched)
             if row is None:
                 raise CorruptStoreError(f"{where}: missing (the blob has {self._parts} parts)")
             size, data = row
-            if isinstance(size, int) and size > self._size - self._claimed:  # refuse before decoding
+            if not isinstance(size, int) or isinstance(size, bool):  # refuse before decoding
+                raise CorruptStoreError(f"{where}: recorded size {size!r:.40} is not an int")
+            if size > self._size - self._claimed:
                 raise CorruptStoreError(f"{where}: {size} more bytes would exceed the blob size {self._size}")
             if self._parts == 1:  # no threads for small blobs
                 future: Future = Future()
@@ -368,6 +379,7 @@ class _PartReader(io.RawIOBase):
 
     def _next_part(self) -> bool:
         """Make the next decoded part current; at the end, verify and return False."""
+        self._part = b""  # not held while the next one decodes
         self._fetch_ahead()
         if self._pending:
             self._part, self._pos = self._pending.popleft().result(), 0
@@ -489,6 +501,7 @@ def verify_blob(conn, sha256: str) -> list[str]:
             continue
         hasher.update(part)
         decoded += len(part)
+        del part  # not held while the next part decodes: a foreign file's parts may be 64 MiB each
     if expect != found.parts:
         problems.append(f"blob {sha256}: {expect} parts stored, the blob records {found.parts}")
     if stored != found.stored:

@@ -351,6 +351,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """Run a read-only SQL query (row and time limits; SELECT only)."""
     from . import db
 
+    if "\x00" in args.query:  # SQLite cannot take it (possible through main(argv), not a shell)
+        raise errors.ValidationError("the SQL query holds a NUL character")
     path = _db_path(args)
     with open_store(path, read_only=True):  # identity and schema checks
         pass

@@ -8,8 +8,10 @@ apsw hooks, because a library must not change its host's global state.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
+import weakref
 from typing import Callable, Iterator
 
 import apsw
@@ -134,6 +136,16 @@ def untrusted_profile(conn: apsw.Connection, *, timeout: float) -> None:
 # ---------------------------------------------------------------- errors
 
 
+def rollback(conn: apsw.Connection) -> None:
+    """Roll back after an error, never masking it: SQLite may have rolled back already (disk
+    full, I/O error), and a ROLLBACK that fails must not replace the error that matters."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except apsw.Error:
+            pass
+
+
 def translate(exc: BaseException, path: str = "") -> errors.RunliteError:
     """Map an apsw exception to the runlite error a caller can act on."""
     where = f" ({path})" if path else ""
@@ -152,12 +164,23 @@ def translate(exc: BaseException, path: str = "") -> errors.RunliteError:
         return errors.LimitError(f"a value is larger than the store accepts: {text}")
     if isinstance(exc, apsw.CantOpenError):
         return errors.StoreError(f"cannot open the file: {text}")
+    if isinstance(exc, apsw.IOError):  # the disk or filesystem failed; the file itself may be fine
+        return errors.StoreError(f"an I/O error reading or writing the file: {text}")
     if isinstance(exc, UnicodeDecodeError):
         return errors.CorruptStoreError(f"the file holds text that is not UTF-8: {text}")
+    # Raised while binding a caller's value that no check caught first: the caller's mistake.
+    if isinstance(exc, UnicodeEncodeError):
+        return errors.ValidationError(f"a value holds a lone surrogate, which is not valid Unicode: {text}")
+    if isinstance(exc, OverflowError):
+        return errors.ValidationError(f"a number is too large to store (beyond 64 bits): {text}")
+    if isinstance(exc, json.JSONDecodeError):
+        return errors.CorruptStoreError(f"the file holds JSON runlite cannot decode: {text}")
     return errors.StoreError(f"{type(exc).__name__}: {text}")
 
 
-_TRANSLATED = (apsw.Error, UnicodeDecodeError)
+# JSONDecodeError too: runlite decodes only JSON it wrote, so inside a transaction an
+# undecodable value means a damaged file (SQLite pages carry no checksum).
+_TRANSLATED = (apsw.Error, UnicodeDecodeError, UnicodeEncodeError, OverflowError, json.JSONDecodeError)
 
 
 @contextlib.contextmanager
@@ -171,9 +194,56 @@ def translated(path: str = "") -> Iterator[None]:
 
 # ---------------------------------------------------------------- the database
 
-# Connections inherited through fork() must never be used or closed by the child (closing
-# could checkpoint or unlink the parent's WAL); keeping a reference stops apsw closing them.
+# A child never uses the connections it inherited through fork(). SQLite keeps one lock
+# record per file and process, shared by all its connections: while inherited ones stay open
+# the child's new connections take no real file lock, so the parent closing its last
+# connection would delete the WAL under the child's writes. So the child closes every idle
+# inherited connection without a checkpoint (that leaves the file and the parent alone);
+# one that was busy at the fork is kept referenced, so apsw never closes it (rolling back
+# could touch the WAL index the parent shares). Forks wait for runlite's write transactions
+# in this process, so the writer is idle in the child.
 _FORK_ORPHANS: list = []
+_OPEN: "weakref.WeakSet[Database]" = weakref.WeakSet()  # file Databases with connections here
+_HELD_AT_FORK: list = []
+
+
+def _drop_inherited(connections) -> None:
+    for conn in connections:
+        if conn is None:
+            continue
+        try:
+            if not conn.in_transaction:
+                conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+                conn.close()
+                continue
+        except apsw.Error:  # in use by a thread the fork left behind
+            pass
+        _FORK_ORPHANS.append(conn)
+
+
+def _before_fork() -> None:
+    for database in list(_OPEN):
+        lock = database._state.lock
+        if lock.acquire(timeout=database.timeout + 1):  # bounded: a fork never deadlocks on us
+            _HELD_AT_FORK.append(lock)
+
+
+def _after_fork() -> None:
+    while _HELD_AT_FORK:
+        try:
+            _HELD_AT_FORK.pop().release()
+        except RuntimeError:  # pragma: no cover - not owned by this thread after all
+            pass
+
+
+def _after_fork_in_child() -> None:
+    _after_fork()
+    for database in list(_OPEN):  # at once: the child may open the same file anew
+        database._adopt_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork_in_child)
 
 
 class _ProcessState:
@@ -186,7 +256,27 @@ class _ProcessState:
         self.depth = 0
         self.owner = 0  # thread id holding the write transaction
         self.local = threading.local()
-        self.readers: list[apsw.Connection] = []
+        self.readers: dict[apsw.Connection, weakref.finalize] = {}  # each with its thread's retirer
+
+
+class _ThreadReader:
+    """Held in one thread's local storage: when the thread ends, its reader connection closes
+    (a server with a thread per request would otherwise keep one connection per request)."""
+
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn: apsw.Connection):
+        self.conn = conn
+
+
+def _retire_reader(state: _ProcessState, conn: apsw.Connection) -> None:
+    if state.pid != os.getpid():  # inherited through fork: the child leaves it alone
+        return
+    state.readers.pop(conn, None)  # no lock: this may run in any thread, during garbage collection
+    try:
+        conn.close()
+    except apsw.Error:
+        pass
 
 
 class Database:
@@ -208,18 +298,27 @@ class Database:
         self.memory = path == ":memory:"
         self.closed = False
         self._state = _ProcessState()
+        if not self.memory:
+            _OPEN.add(self)
 
     # -- connections
+
+    def _adopt_fork(self) -> _ProcessState:
+        """This process's state: after a fork, a new one (the inherited connections dropped)."""
+        state = self._state
+        if state.pid != os.getpid() and not self.memory:
+            _drop_inherited([state.writer, *state.readers])
+            for retire in state.readers.values():
+                retire.detach()
+            state = self._state = _ProcessState()
+        return state
 
     def _current(self) -> _ProcessState:
         if self.closed:
             raise errors.StoreClosedError(f"the store {self.path!r} is closed")
-        state = self._state
+        state = self._adopt_fork()
         if state.pid != os.getpid():
-            if self.memory:
-                raise errors.StoreError("an in-memory store cannot be used after fork()")
-            _FORK_ORPHANS.extend(c for c in [state.writer, *state.readers] if c is not None)
-            state = self._state = _ProcessState()
+            raise errors.StoreError("an in-memory store cannot be used after fork()")
         return state
 
     def connect(self, *, writable: bool, profile: Callable[..., None]) -> apsw.Connection:
@@ -269,11 +368,7 @@ class Database:
                 with translated(self.path):
                     conn.execute("COMMIT")
             except BaseException as exc:
-                if conn.in_transaction:
-                    try:
-                        conn.execute("ROLLBACK")
-                    except apsw.Error:
-                        pass  # the original error is the one that matters
+                rollback(conn)
                 if isinstance(exc, _TRANSLATED):
                     raise translate(exc, self.path) from exc
                 raise
@@ -294,12 +389,12 @@ class Database:
             with translated(self.path):
                 yield state.writer
             return
-        conn = getattr(state.local, "conn", None)
-        if conn is None:
+        holder = getattr(state.local, "reader", None)
+        if holder is None:
             conn = self.connect(writable=False, profile=untrusted_profile if self.untrusted else reader_profile)
-            state.local.conn = conn
-            with state.lock:
-                state.readers.append(conn)
+            holder = state.local.reader = _ThreadReader(conn)
+            state.readers[conn] = weakref.finalize(holder, _retire_reader, state, conn)
+        conn = holder.conn
         if conn.in_transaction:  # nested read on this thread: same snapshot
             with translated(self.path):
                 yield conn
@@ -320,19 +415,19 @@ class Database:
         """Close every connection of this process (idempotent)."""
         if self.closed:
             return
-        state = self._state
+        state = self._adopt_fork()
         self.closed = True
-        if state.pid != os.getpid():
-            _FORK_ORPHANS.extend(c for c in [state.writer, *state.readers] if c is not None)
+        _OPEN.discard(self)
+        if state.pid != os.getpid():  # an in-memory store inherited through fork: not ours
             return
         with state.lock:
-            for conn in [*state.readers, state.writer]:
-                if conn is not None:
-                    try:
-                        conn.close()
-                    except apsw.Error:
-                        pass
-            state.readers.clear()
+            for retire in list(state.readers.values()):
+                retire()  # closes that reader, once
+            if state.writer is not None:
+                try:
+                    state.writer.close()
+                except apsw.Error:
+                    pass
             state.writer = None
 
 
@@ -359,10 +454,19 @@ def check_identity(conn: apsw.Connection, path: str) -> int:
             f"{path!r} is a SQLite file of another application (application_id {app_id:#x}, "
             f"runlite files have {schema.APPLICATION_ID:#x}); it was left untouched"
         )
+    if version < 0:  # runlite never writes one: a damaged header (MIGRATIONS has no such key)
+        raise errors.CorruptStoreError(f"{path!r} has a negative schema version ({version}): its header is damaged")
     if version > schema.SCHEMA_VERSION:
         raise errors.SchemaTooNew(
             f"{path!r} has schema version {version}, newer than this runlite "
             f"(knows up to {schema.SCHEMA_VERSION}); upgrade runlite to read it. The file was left untouched"
+        )
+    with translated(path):  # no foreign trigger or view ever runs on a write, no migration on a stranger
+        found = schema.differences(conn, version)
+    if found:
+        raise errors.NotARunliteFile(
+            f"{path!r} says it is a runlite file of schema version {version}, but its schema is not "
+            f"runlite's ({'; '.join(found[:5])}{'; ...' if len(found) > 5 else ''}); it was left untouched"
         )
     return version
 
@@ -381,7 +485,6 @@ def migrate(conn: apsw.Connection, path: str) -> int:
                 conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION:d}")
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            rollback(conn)
             raise
     return found

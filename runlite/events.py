@@ -6,12 +6,11 @@ numbered per run (``seq``), so an archive merge recognises ones it already has.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from . import errors
 from .records import Event
-from .validation import check_choice, check_name, check_text, dumps_lenient, from_us, to_us
+from .validation import check_choice, check_name, check_text, dumps_lenient, from_us, stored_json, to_us
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 MAX_MESSAGE = 1 << 20  # characters of one message
@@ -86,7 +85,7 @@ def read(conn, run_id: str, *, contains=None, level=None, since=None, until=None
            " ORDER BY time, seq LIMIT ? OFFSET ?")
     params.extend((-1 if limit is None else limit, offset or 0))
     return [Event(seq=seq, time=from_us(t), level=lvl, name=name, message=msg,
-                  kwargs=None if kw is None else json.loads(kw))
+                  kwargs=None if kw is None else stored_json(kw))
             for seq, t, lvl, name, msg, kw in conn.execute(sql, params)]
 
 

@@ -9,13 +9,12 @@ whose value is a dict with an ``"error"`` key (an evaluator that failed).
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 
 from . import errors
 from .ids import uuid7
-from .validation import check_json_value, check_name, check_optional_text, dumps, from_us, now_us
+from .validation import check_json_value, check_name, check_optional_text, dumps, from_us, now_us, stored_json
 
 SOURCE_TYPES = ("api", "model", "app", "evaluator")
 
@@ -55,7 +54,7 @@ def create(conn, run_id: str, key: str, *, score=None, value=None, comment=None,
 
 
 def _loads(text):
-    return None if text is None else json.loads(text)
+    return None if text is None else stored_json(text)
 
 
 def listing(conn, run_id: str) -> list[dict]:

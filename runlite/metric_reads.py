@@ -174,6 +174,8 @@ def summary(conn, run_id: str, name: str, asset) -> Stats:
     """The series' summary, kept at ingest: one row read, no points decoded."""
     series_id = _series_id(conn, run_id, name, asset)
     row = conn.execute("SELECT " + ", ".join(_STAT_COLUMNS) + " FROM series WHERE id = ?", (series_id,)).fetchone()
+    if row is None:  # the index found it, the table has no such row: a damaged file
+        raise errors.CorruptStoreError(f"metric {name!r} of run {run_id}: series {series_id!r} is in the index only")
     return to_stats(stats_from_row(row, _STAT_COLUMNS) if row[0] else None)
 
 

@@ -182,7 +182,8 @@ _OPS = {
 }
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w|y)\s*")
 _UNIT_S = {"ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
-_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# \d+(?:\.\d*)? rather than \d+\.?\d*: the latter backtracks quadratically on a long run of digits
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _BAD_CHARS = re.compile(r"[\x00\ud800-\udfff]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
@@ -202,7 +203,11 @@ def _number(text: str) -> int | float | None:
     if not _NUMBER.fullmatch(text):
         return None
     if re.fullmatch(r"-?\d+", text):
-        return int(text) if -(1 << 63) <= int(text) < (1 << 63) else None
+        digits = text.lstrip("-").lstrip("0") or "0"
+        if len(digits) > 19:  # beyond int64 (and int() refuses strings of over 4300 digits)
+            return None
+        value = -int(digits) if text.startswith("-") else int(digits)
+        return value if -(1 << 63) <= value < (1 << 63) else None
     return float(text) if math.isfinite(float(text)) else None
 
 

@@ -11,7 +11,7 @@ from .errors import FilterError, ValidationError
 from .query import (  # the AST and the field tables the compiler shares
     Ago, And, Compare, KeyValue, LANGSMITH_FIELDS, MAX_DEPTH, MAX_STRING, METRIC_STATS, Not, Or,
     STATUSES, _ALL_STATUSES, _FIELDS, _ORDERING, _PAIR_FIELDS, _STATUS_ALIASES, _TEXT_OPS,
-    _check_text, _duration_s, _is_number, _like_problem, _metric_field, _number,
+    _check_text, _duration_s, _is_number, _json_text, _like_problem, _metric_field, _number,
 )
 from .validation import to_us
 
@@ -199,9 +199,9 @@ class _LangSmith:
             while self.peek() != "]":
                 if items:
                     self.punct(",", "[", pos)
+                if self.peek() == "[":  # refused before descending: "[[[[..." must not recurse
+                    self.fail("lists cannot be nested", self.tokens[self.i][2])
                 items.append(self.literal())
-                if items[-1][0] == "list":
-                    self.fail("lists cannot be nested", items[-1][2])
             self.next()
             return "list", items, pos
         self.fail("a value is missing" if kind == "end" else "expected a value (a quoted string, a number, null, "
@@ -219,10 +219,12 @@ class _LangSmith:
             if op == "has" and field == "metadata":
                 try:
                     value = json.loads(value)
-                except ValueError:
+                    _json_text(value)  # NaN, Infinity, 1e999 parse but cannot be compared as JSON
+                except (ValueError, RecursionError):
                     value = None
                 if not isinstance(value, dict):
-                    self.fail("has(metadata, ...) takes a JSON object in a string, e.g. '{\"k\": \"v\"}'", pos)
+                    self.fail("has(metadata, ...) takes a JSON object in a string, e.g. '{\"k\": \"v\"}', "
+                              "with finite numbers", pos)
             return value
         if fkind == "pair":
             part = _PAIR_FIELDS[field][1]
@@ -350,6 +352,8 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
             if (seconds := _duration_s(value)) is not None:  # "created < 2h": within the last 2 hours
                 if op == "eq":
                     fail("a relative time (e.g. 2h) takes <, >, <= or >=", vpos)
+                if not seconds * 1e6 < 1 << 62:  # Ago must stay an int64 (and inf cannot be rounded)
+                    fail("a relative time must be shorter than 100,000 years", vpos)
                 return Compare(name, _FLIP[op], Ago(round(seconds * 1e6)), fpos)
             try:
                 number = _number(value)

@@ -17,7 +17,7 @@ import attrs
 
 from . import errors, recipes
 from .ids import dotted_segment, uuid7
-from .validation import check_name, dumps, now_us, to_us
+from .validation import check_name, dumps, now_us, stored_json, to_us
 
 _NS = uuid.UUID("0b7e3c9a-2f41-4d8e-a6c5-3e9f1d2b4a70")
 SEED_KEYS = ("_count", "_count_muted", "_duration_seconds", "_earliest", "_latest", "_score",
@@ -71,7 +71,7 @@ def load(conn, id_or_name: Any) -> recipes.Cookbook:
         raise errors.NotFoundError(f"no cookbook with id or name {id_or_name!r}")
     if len(rows) > 1:
         raise errors.AmbiguousNameError(f"several cookbooks are named {id_or_name!r}; use the cookbook id")
-    return recipes.Cookbook.from_dict(json.loads(rows[0][0]))
+    return recipes.Cookbook.from_dict(stored_json(rows[0][0]))
 
 
 def needed_fields(cookbook: recipes.Cookbook) -> list[tuple[str, str]]:
@@ -144,4 +144,4 @@ def best(conn, cookbook_id: str, constraint_group_id: Any, limit: Any) -> list[R
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise errors.ValidationError(f"limit must be None or an int >= 0, got {limit!r}")
     params.append(-1 if limit is None else limit)
-    return [RecipeRun(run_id=r, data=json.loads(d)) for r, d in conn.execute(sql, params)]
+    return [RecipeRun(run_id=r, data=stored_json(d)) for r, d in conn.execute(sql, params)]

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from .errors import CorruptStoreError, RunliteError
 from .ids import dotted_ids
 from .validation import from_us
 
@@ -467,7 +468,14 @@ def _lazy_field(name: str) -> property:
         try:
             return slot.__get__(self, RunRecord)
         except AttributeError:  # not decoded yet
-            value = _decode(self, name)
+            try:
+                value = _decode(self, name)
+            except RunliteError:
+                raise
+            except (ValueError, TypeError, OverflowError, AttributeError, KeyError) as exc:
+                # Only a damaged file holds a cell runlite cannot decode (SQLite pages carry no checksum).
+                raise CorruptStoreError(f"run {self._row[0]!r:.80}: its stored {name} cannot be decoded "
+                                        f"({type(exc).__name__}: {exc})") from exc
             slot.__set__(self, value)
             return value
 

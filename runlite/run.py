@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import traceback
+import weakref
 from typing import Any
 
 import copy
@@ -39,8 +40,19 @@ _time_ns = time.time_ns
 
 # Bumped in every forked child: a Run compares it on each call instead of calling getpid().
 _FORKS = [0]
+# Every Run handle of this process. A forked child gives each a new lock: a thread the fork
+# did not copy (the ticker, a logging thread) may have held it, and the child would wait forever.
+_HANDLES: "weakref.WeakSet[Run]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    _FORKS[0] += 1
+    for run in list(_HANDLES):
+        run._lock = threading.RLock()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: _FORKS.__setitem__(0, _FORKS[0] + 1))
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Run:
@@ -57,6 +69,7 @@ class Run:
         self._path = path
         self._owns_store = False
         self._lock = threading.RLock()
+        _HANDLES.add(self)
         self._released = False
         self.id: str | None = None
         self.name: str | None = None
@@ -581,13 +594,13 @@ class Run:
             if self._fork_gen != _FORKS[0]:
                 self._after_fork()
             buf = self._metrics
-            if buf.points >= metrics_mod.MAX_BUFFER_POINTS:
-                self._flush()  # earlier flushes failed: retry now, and raise while they fail
+            # A due flush runs before this call's values join the buffer: if it fails (a full
+            # disk) the call raises having logged nothing, so retrying it never logs twice.
+            if buf.points and (buf.points >= metrics_mod.FLUSH_POINTS or arrival - buf.oldest_us >= _FLUSH_AGE_US):
+                self._flush()
             buf.add(metrics, self._step if step is None else step, time, stamp, asset, self._started_us,
                     arrival)
             self._step += 1
-            if buf.points >= metrics_mod.FLUSH_POINTS or arrival - buf.oldest_us >= _FLUSH_AGE_US:
-                self._flush()
         return True
 
     def flush(self) -> bool:
@@ -610,14 +623,13 @@ class Run:
             if self._fork_gen != _FORKS[0]:
                 self._after_fork()
             events = self._events
-            if len(events.rows) >= metrics_mod.MAX_BUFFER_POINTS:
-                self._flush()  # earlier flushes failed: retry now, and raise while they fail
+            if events.rows and (len(events.rows) >= metrics_mod.FLUSH_POINTS
+                                or arrival_us - events.oldest_us >= _FLUSH_AGE_US):
+                self._flush()  # first, as for metrics: a call that raises logged nothing
             if not events.rows:
                 events.oldest_us = arrival_us
             events.rows.append((events.next_seq, time_us, level, name, message, kwargs_json))
             events.next_seq += 1
-            if len(events.rows) >= metrics_mod.FLUSH_POINTS or arrival_us - events.oldest_us >= _FLUSH_AGE_US:
-                self._flush()
 
     def log_event(self, message: str, timestamp: Any = None, level: str = "info") -> bool:
         """Log a message (levels debug, info, warning, error, critical) at ``timestamp`` (default now)."""

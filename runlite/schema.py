@@ -7,6 +7,10 @@ one transaction. Never edit a released migration: add a new one.
 
 from __future__ import annotations
 
+import functools
+
+import apsw
+
 APPLICATION_ID = 0x524C5431  # "RLT1"
 
 V1_RUNS = (
@@ -324,6 +328,34 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def objects(conn: apsw.Connection) -> dict[tuple[str, str], str]:
+    """``(type, name) -> sql`` (whitespace normalised) of a file's tables, indexes, triggers, views."""
+    return {(t, n): " ".join((sql or "").split()) for t, n, sql in conn.execute(
+        "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'")}
+
+
+@functools.lru_cache(maxsize=None)
+def expected_objects(version: int = SCHEMA_VERSION) -> dict[tuple[str, str], str]:
+    """What ``objects`` gives for a file at ``version``: exactly what migrations 1..version create."""
+    conn = apsw.Connection(":memory:")
+    try:
+        for v in range(1, version + 1):
+            for statement in MIGRATIONS[v]:
+                conn.execute(statement)
+        return objects(conn)
+    finally:
+        conn.close()
+
+
+def differences(conn: apsw.Connection, version: int) -> list[str]:
+    """How a file's schema differs from runlite's at ``version`` (empty when it is the same)."""
+    actual, expected = objects(conn), expected_objects(version)
+    return ([f"{t} {n} is missing" for t, n in sorted(expected.keys() - actual.keys())]
+            + [f"unexpected {t} {n}" for t, n in sorted(actual.keys() - expected.keys())]
+            + [f"{t} {n} differs" for t, n in sorted(expected.keys() & actual.keys())
+               if actual[(t, n)] != expected[(t, n)]])
 
 RUN_STATUSES = ("created", "running", "completed", "failed", "terminated", "lost")
 FINAL_STATUSES = ("completed", "failed", "terminated")

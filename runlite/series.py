@@ -167,14 +167,21 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     return header + _zstd()[0].compress(b"".join(parts))
 
 
+def _header_of(data: bytes) -> tuple:
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) < _HEADER.size:
+        shown = f"{len(data)} bytes" if isinstance(data, (bytes, bytearray, memoryview)) else type(data).__name__
+        raise CorruptStoreError(f"a chunk is {shown}, not a {_HEADER.size}-byte header and a zstd frame")
+    return _HEADER.unpack_from(data)
+
+
 def chunk_has_times(data: bytes) -> bool:
     """True when a chunk stores explicit times (else they are the default, derived ones)."""
-    return len(data) > 1 and bool(data[1] & _FLAG_TIMES)
+    return bool(_header_of(data)[1] & _FLAG_TIMES)
 
 
 def chunk_time_origin(data: bytes) -> int:
     """The time origin (run start, microseconds) a chunk's default times count from."""
-    return _HEADER.unpack_from(data)[4]
+    return _header_of(data)[4]
 
 
 def decode_chunk(data: bytes, *, derive_times: bool = True) -> tuple[array, array, array, array]:

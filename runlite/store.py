@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import logging
 import os
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +20,8 @@ from . import run_rows
 from .run_rows import IDX as _IDX, SELECT_RUN as _SELECT_RUN, SELECT_TREE as _SELECT_TREE, record as _record, tree as _tree
 from .runinfo import system_info, THIS_HOST
 from .validation import (
-    check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
-    dumps, dumps_lenient, folder_ancestors, from_us, now_us, to_us,
+    _show, check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
+    dumps, dumps_lenient, folder_ancestors, from_us, now_us, stored_json, to_us,
 )
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
 HEARTBEAT_INTERVAL = 30.0          # seconds between heartbeats of a running run
 TICK = 0.1                         # seconds between background checks (flush deadlines, heartbeats)
+LOG_EVERY = 30.0                   # seconds between log lines of a background flush that keeps failing
 
 log = logging.getLogger("runlite")
 _LIVE_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
@@ -60,16 +61,24 @@ class _Ticker(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        failing, logged_at = "", 0.0
         while not self.stop.wait(TICK):
             store = self.store_ref()
             if store is None or store.closed:
                 return
             try:
                 store._tick()
+                if failing:
+                    log.warning("runlite: background flush of %s works again", store.path)
+                    failing = ""
             except errors.StoreClosedError:
                 return
-            except Exception:  # noqa: BLE001 - keep ticking; the next tick retries
-                log.exception("runlite: background flush of %s failed", store.path)
+            except Exception as exc:  # noqa: BLE001 - keep ticking; the next tick retries
+                # A full disk fails every tick: say so when it starts, then every LOG_EVERY s.
+                now = time.monotonic()
+                if str(exc) != failing or now - logged_at >= LOG_EVERY:
+                    log.exception("runlite: background flush of %s failed (retrying)", store.path)
+                    failing, logged_at = str(exc), now
             del store
 
 class Store(archive.StoreArchive):
@@ -88,7 +97,7 @@ class Store(archive.StoreArchive):
             if not isinstance(flag, bool):
                 raise errors.ValidationError(f"{what} must be True or False, got {flag!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 86_400:
-            raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {timeout!r}")
+            raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {_show(timeout)}")
         if on_alert is not None and not callable(on_alert):
             raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
         self._on_alert = on_alert
@@ -101,7 +110,9 @@ class Store(archive.StoreArchive):
         self.path = path
         self.read_only = read_only
         self._db = db.Database(path, read_only=read_only, durable=durable, timeout=float(timeout), untrusted=untrusted)
-        self._runs: weakref.WeakSet = weakref.WeakSet()  # live Run handles writing here
+        # Live Run handles writing here, held strongly until they end or are released: a handle
+        # the caller dropped still has its buffered points flushed (by the ticker and close()).
+        self._runs: set = set()
         self._ticker: _Ticker | None = None
         self._ticker_lock = threading.Lock()
         self._spans = spans_mod.SpanBuffer(on_first=self._start_ticker)
@@ -147,17 +158,22 @@ class Store(archive.StoreArchive):
             ticker.stop.set()
             if ticker is not threading.current_thread():
                 ticker.join()
+        unwritten: errors.RunliteError | None = None  # a run's last flush failed (a full disk)
         for run in list(self._runs):
             try:
                 run._release()
-            except errors.RunliteError:
-                pass
+            except errors.RunliteError as exc:
+                unwritten = unwritten or exc
         try:
             self._flush_spans()
         except errors.RunliteError:
             log.exception("runlite: could not write the last spans of %s", self.path)
         _LIVE_STORES.discard(self)
         self._db.close()
+        if unwritten is not None:  # closed all the same; the buffered points are gone: say so
+            raise type(unwritten)(f"the store is closed, but the last buffered metrics/events of a run "
+                                  f"could not be written and are lost: {unwritten}") \
+                from (unwritten.__cause__ or unwritten)  # keep SQLite's error as the cause
 
     def _flush_spans(self) -> None:
         """Write the buffered spans in one transaction (kept for a retry if it fails)."""
@@ -270,7 +286,7 @@ class Store(archive.StoreArchive):
             or not 1 <= heartbeat_timeout <= 10 * 365 * 86_400
         ):
             raise errors.ValidationError(
-                f"heartbeat_timeout must be None or seconds >= 1, got {heartbeat_timeout!r}"
+                f"heartbeat_timeout must be None or seconds >= 1, got {_show(heartbeat_timeout)}"
             )
         inputs_json = None if inputs is None else dumps_lenient(inputs, "inputs")
         metadata_json, tags_json = dumps(metadata, "metadata"), dumps(tags, "tags")
@@ -602,7 +618,11 @@ class Store(archive.StoreArchive):
         self._flush_own_spans()
         for run in list(self._runs):
             if run.id == run_id:
-                run._flush()
+                try:
+                    run._flush()
+                except errors.StoreError as exc:  # e.g. a full disk: reads must still work
+                    # The points stay buffered; the run's next flush, log call or close raises.
+                    log.warning("runlite: reading %s without its buffered points: %s", run_id, exc)
 
     def _metric_read(self, run: Any, fn, *args, **kwargs):
         run_id = self._run_id(run)
@@ -737,8 +757,8 @@ class Store(archive.StoreArchive):
             ).fetchone()
         if row is None:
             raise errors.NotFoundError(f"no folder {path!r}")
-        return {"path": row[0], "description": row[1], "tags": json.loads(row[2]),
-                "metadata": json.loads(row[3]), "created": from_us(row[4])}
+        return {"path": row[0], "description": row[1], "tags": stored_json(row[2]),
+                "metadata": stored_json(row[3]), "created": from_us(row[4])}
 
     def folders(self) -> list[str]:
         """Every folder path, sorted."""

@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from .errors import LimitError, ValidationError
+from .errors import CorruptStoreError, LimitError, ValidationError
 
 MAX_NAME = 256          # run, metric, tag, metadata-key and alert names
 MAX_TEXT = 1 << 20      # descriptions and other free text (1 MiB)
@@ -26,7 +26,10 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of over 4300 digits (sys.get_int_max_str_digits), or one inside
+        return f"<{type(value).__name__} too large to show>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -73,8 +76,8 @@ def check_folder(path: Any, what: str = "folder") -> str:
     check_text(path, what, max_len=4096, allow_control=False)
     if not path.startswith("/"):
         raise ValidationError(f"{what} {_show(path)} must start with '/', e.g. '/' or '/project/sweep'")
+    path = path.rstrip("/") or "/"  # "//" is the root too, not an empty folder name
     if path != "/":
-        path = path.rstrip("/")
         for segment in path.split("/")[1:]:
             if not segment.strip() or segment in (".", ".."):
                 raise ValidationError(
@@ -151,7 +154,12 @@ def _lenient(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
-        return value if INT64_MIN <= value <= INT64_MAX else str(value)
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+        try:
+            return str(value)
+        except ValueError:  # over 4300 digits: int -> str is refused
+            return _show(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)  # 'nan', 'inf', '-inf'
     if isinstance(value, dict):
@@ -160,7 +168,10 @@ def _lenient(value: Any, depth: int = 0) -> Any:
         return [_lenient(v, depth + 1) for v in value]
     if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)} bytes>"
-    return repr(value)
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a program value whose repr fails is still recorded
+        return f"<{type(value).__name__}>"
 
 
 def dumps_lenient(value: Any, what: str = "value") -> str:
@@ -185,7 +196,7 @@ def to_us(value: Any, what: str = "timestamp") -> int:
     if isinstance(value, bool):
         raise ValidationError(f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {value!r}")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or abs(value) > 1e11:
+        if not abs(value) <= 1e11:  # also NaN, inf, and ints too large for a float
             raise ValidationError(f"{what} {_show(value)} is not a plausible epoch time in seconds")
         return round(value * 1_000_000)
     if isinstance(value, str):
@@ -217,9 +228,23 @@ def from_us(us: int | None) -> _dt.datetime | None:
     """Microseconds since the epoch -> an aware UTC datetime (None stays None)."""
     if us is None:
         return None
-    if 0 <= us < _FAST_US:
-        return _dt.datetime.fromtimestamp(us / 1e6, _UTC)
-    return _EPOCH + _dt.timedelta(microseconds=us)
+    try:
+        if 0 <= us < _FAST_US:
+            return _dt.datetime.fromtimestamp(us / 1e6, _UTC)
+        return _EPOCH + _dt.timedelta(microseconds=us)
+    except (TypeError, ValueError, OverflowError):  # only a damaged file holds such a stored time
+        raise CorruptStoreError(f"a stored time {us!r:.40} is not microseconds since the epoch") from None
+
+
+def stored_json(text: Any) -> Any:
+    """Decode a JSON value runlite stored; anything undecodable (a damaged cell: SQLite pages
+    carry no checksum, and a flipped type byte can turn TEXT into an INTEGER) is a CorruptStoreError."""
+    if not isinstance(text, str):
+        raise CorruptStoreError(f"a stored JSON value is {type(text).__name__} {_show(text)}, not text")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CorruptStoreError(f"a stored JSON value cannot be decoded ({exc}): {_show(text)}") from None
 
 
 def check_choice(value: Any, what: str, choices: tuple[str, ...]) -> str:

@@ -39,11 +39,14 @@ def mem():
 
 def pytest_addoption(parser):
     parser.addoption("--full", action="store_true", help="run stress tests with their full counts")
+    parser.addoption("--write-guarantees", action="store_true",
+                     help="write the stress summary table into docs/GUARANTEES.md")
 
 
 def pytest_configure(config):
     if config.getoption("--full", default=False):
         os.environ["RUNLITE_FULL"] = "1"
+        settings.load_profile("full")
 
 
 PY = sys.executable

@@ -87,3 +87,20 @@ def test_fork_after_open(store):
     parent_run.close()
     names = {r.name: r.status for r in store.runs()}
     assert names == {"parent": "completed", "from-child": "completed"}
+
+
+def test_a_thread_s_reader_closes_when_the_thread_ends(db_path):
+    import gc
+
+    import apsw
+
+    runlite.open(db_path).close()
+    with runlite.open(db_path, read_only=True) as s:
+        for _ in range(40):  # a server with a thread per request
+            t = threading.Thread(target=s.runs)
+            t.start()
+            t.join()
+        gc.collect()
+        assert len(s._db._state.readers) <= 1  # at most the last thread's, until it is reclaimed
+        s.runs()
+    assert [c for c in apsw.connections() if c.filename == db_path] == []

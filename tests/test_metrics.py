@@ -398,3 +398,24 @@ def test_processes_log_to_different_runs_of_one_file(db_path):
     with runlite.open(db_path, read_only=True) as s:
         for k in range(4):
             assert list(s.metric_values(f"w{k}", "b").values) == [float(-i) for i in range(20000)]
+
+
+def test_a_call_that_raises_on_a_failed_flush_logged_nothing(store, monkeypatch):
+    run = store.init("full-disk")
+    run.log_metrics({"x": 1.0})
+    run.flush()
+    real_flush = metrics_mod.flush
+
+    def disk_full(*args, **kwargs):
+        raise runlite.StoreFullError("the disk is full (simulated)")
+
+    monkeypatch.setattr(metrics_mod, "flush", disk_full)
+    run.log_metrics({"x": 2.0})  # buffered
+    time.sleep(metrics_mod.FLUSH_INTERVAL * 0.6)  # now due: the ticker's tries fail and keep it
+    with pytest.raises(runlite.StoreFullError):
+        run.log_metrics({"x": 3.0})
+    monkeypatch.setattr(metrics_mod, "flush", real_flush)
+    run.log_metrics({"x": 3.0})  # the caller retries once space is back
+    run.flush()
+    xs = store.metric_values(run.id, "x")
+    assert list(xs.values) == [1.0, 2.0, 3.0] and list(xs.steps) == [0, 1, 2]

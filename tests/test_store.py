@@ -210,3 +210,30 @@ def test_closed_store_raises(db_path):
     s.close()  # idempotent
     with pytest.raises(runlite.StoreClosedError):
         s.runs()
+
+
+@pytest.mark.parametrize("planted", [
+    "CREATE TRIGGER wipe AFTER INSERT ON runs BEGIN DELETE FROM runs; END",
+    "CREATE VIEW peek AS SELECT id FROM runs",
+    "CREATE INDEX mine ON runs(name, status)",
+    "CREATE TABLE extra (x)",
+])
+def test_open_refuses_a_schema_runlite_did_not_make(db_path, planted):
+    runlite.open(db_path).close()
+    conn = apsw.Connection(db_path)
+    conn.execute(planted)
+    conn.close()
+    before = open(db_path, "rb").read()
+    for kwargs in ({}, {"read_only": True}):
+        with pytest.raises(runlite.NotARunliteFile, match="schema is not runlite's"):
+            runlite.open(db_path, **kwargs)
+    assert open(db_path, "rb").read() == before
+
+
+def test_open_refuses_a_version_that_does_not_match_the_schema(db_path):
+    runlite.open(db_path).close()
+    conn = apsw.Connection(db_path)
+    conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION - 1}")  # a damaged header
+    conn.close()
+    with pytest.raises(runlite.NotARunliteFile, match="unexpected table"):
+        runlite.open(db_path)  # never re-runs a migration over tables that exist
