@@ -146,7 +146,7 @@ def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
             os.close(folder)
 
 
-def backup(source, dest: str, *, overwrite: bool = False) -> str:
+def backup(source, dest: str, *, overwrite: bool = False, durable: bool = False) -> str:
     """Copy the file behind connection ``source`` to ``dest`` (a consistent snapshot)."""
     if not isinstance(dest, str) or not dest or dest == ":memory:":
         raise errors.ValidationError(f"dest must be a file path, got {dest!r}")
@@ -154,7 +154,7 @@ def backup(source, dest: str, *, overwrite: bool = False) -> str:
         raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
     if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
         raise errors.NotFoundError(f"the folder of {dest!r} does not exist")
-    with written_whole(dest) as tmp:
+    with written_whole(dest, durable=durable) as tmp:
         target = apsw.Connection(tmp)
         try:
             job = target.backup("main", source, "main")
@@ -197,7 +197,7 @@ _FILE_TABLES = ("blobs", "blob_parts", "attachments")
 
 
 def export(source_path: str, dest: str, run_ids: list[str], *, include_attachments: bool = True,
-           timeout: float = 30.0, progress=None) -> dict:
+           timeout: float = 30.0, progress=None, durable: bool = False) -> dict:
     """Write a new runlite file at ``dest`` holding ``run_ids`` (whole traces) and what they use.
 
     Returns counts of the rows copied per table.
@@ -207,7 +207,7 @@ def export(source_path: str, dest: str, run_ids: list[str], *, include_attachmen
     if os.path.exists(dest):
         raise errors.ValidationError(f"{dest!r} exists; export writes a new file")
     counts: dict[str, int] = {}
-    with written_whole(dest) as tmp:
+    with written_whole(dest, durable=durable) as tmp:
         Store(tmp).close()  # a new, empty runlite file at the current schema
         with db.translated(dest):
             # URI filenames, so the source can be attached read-only (mode=ro).
@@ -450,7 +450,7 @@ class StoreArchive:
             self._flush_own_spans()
         with self._db.read() as conn:
             with db.translated(dest):
-                backup(conn, dest, overwrite=overwrite)
+                backup(conn, dest, overwrite=overwrite, durable=self._db.durable)
         return dest
 
     def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
@@ -476,7 +476,7 @@ class StoreArchive:
             with self._db.read() as conn:
                 ids = [r[0] for r in conn.execute("SELECT id FROM runs")]
         return export(self.path, path, ids, include_attachments=bool(include_attachments),
-                      timeout=self._db.timeout, progress=progress)
+                      timeout=self._db.timeout, progress=progress, durable=self._db.durable)
 
     def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
         """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs

@@ -338,6 +338,15 @@ class Lane:
     marks: Sequence[tuple[float, str | None, str]] = ()
 
 
+def _open_svg(kind: str, width: int, height: int, title: str, attrs: str = "", *, tooltip: str = "") -> list[str]:
+    """The opening of a timeline or waterfall: the element, its tooltip, its heading."""
+    parts = [f'<svg class="{kind}" viewBox="0 0 {width} {height}" width="100%" role="img" font-family="{FONT}" '
+             f'font-size="11" fill="#334155"{attrs}><title>{esc(title or tooltip or kind)}</title>']
+    if title:
+        parts.append(f'<text x="4" y="16" font-size="13" font-weight="600">{esc(title, 80)}</text>')
+    return parts
+
+
 def timeline_svg(lanes: Sequence[Lane], t0: float, t1: float, *, width: int = 1000, columns: int = 240,
                  title: str = "") -> str:
     """Lanes over [t0, t1] (epoch seconds): state spans as coloured bars (``STATE_COLORS``),
@@ -348,10 +357,7 @@ def timeline_svg(lanes: Sequence[Lane], t0: float, t1: float, *, width: int = 10
     row_h, top = 22.0, (26.0 if title else 8.0)
     height = int(top + row_h * max(1, len(lanes)) + 34)
     scale = _scale(t0, t1, label_w, right)
-    parts = [f'<svg class="timeline" viewBox="0 0 {width} {height}" width="100%" role="img" font-family="{FONT}" '
-             f'font-size="11" fill="#334155" data-t0="{t0!r}" data-t1="{t1!r}"><title>{esc(title or "timeline")}</title>']
-    if title:
-        parts.append(f'<text x="4" y="16" font-size="13" font-weight="600">{esc(title, 80)}</text>')
+    parts = _open_svg("timeline", width, height, title, f' data-t0="{t0!r}" data-t1="{t1!r}"')
     col_w = (right - label_w) / columns
     for row, lane in enumerate(lanes):
         y = top + row * row_h
@@ -429,10 +435,7 @@ def waterfall_svg(bars: Sequence[Bar], *, width: int = 1000, title: str = "") ->
     row_h, top = 20.0, (24.0 if title else 4.0)
     height = int(top + row_h * max(1, len(bars)) + 8)
     scale = _scale(t0, t1, label_w, right)
-    parts = [f'<svg class="waterfall" viewBox="0 0 {width} {height}" width="100%" role="img" font-family="{FONT}" '
-             f'font-size="11" fill="#334155"><title>{esc(title or "trace")}</title>']
-    if title:
-        parts.append(f'<text x="4" y="16" font-size="13" font-weight="600">{esc(title, 80)}</text>')
+    parts = _open_svg("waterfall", width, height, title, tooltip="trace")
     for row, bar in enumerate(bars):
         y = top + row * row_h
         indent = 4 + 12 * min(bar.depth, 10)
