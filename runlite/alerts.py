@@ -72,7 +72,7 @@ _SCALE = 1074  # every finite double is an integer multiple of 2**-1074: window 
 _MAX_CHECKS = 2.0**50  # beyond this many checks, k * frequency no longer locates boundaries
 
 
-def _show(value: Any) -> str:
+def shown(value: Any) -> str:
     try:
         text = repr(value)
     except ValueError:  # an int too long to print
@@ -81,7 +81,7 @@ def _show(value: Any) -> str:
 
 
 def _fail(arg: str, value: Any, accepted: str) -> None:
-    raise ValidationError(f"{arg} must be {accepted}; got {_show(value)}")
+    raise ValidationError(f"{arg} must be {accepted}; got {shown(value)}")
 
 
 def _choice(value: Any, arg: str, allowed: tuple[str, ...]) -> str:
@@ -195,7 +195,7 @@ class AlertDefinition:
         if not isinstance(d, Mapping):
             _fail("alert definition", d, "a dict")
         fields = [a.name for a in attrs.fields(cls)]
-        extra = ", ".join(sorted(map(_show, set(d) - set(fields)))) or "none"
+        extra = ", ".join(sorted(map(shown, set(d) - set(fields)))) or "none"
         missing = ", ".join(sorted(set(fields) - set(d))) or "none"
         if extra != "none" or missing != "none":
             raise ValidationError(f"alert definition must have exactly the keys {', '.join(fields)}"

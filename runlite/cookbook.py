@@ -15,7 +15,7 @@ import attrs
 
 from . import kpi as _kpi
 from .errors import KpiError, ValidationError
-from .validation import INT64_MAX, INT64_MIN, MAX_NAME, _show, check_name, check_text
+from .validation import INT64_MAX, INT64_MIN, MAX_NAME, shown, check_name, check_text
 
 __all__ = [
     "Cookbook", "Outcome", "Constraint", "ContinuousBin", "RecordFilter", "make_cookbook", "OPERATORS",
@@ -165,7 +165,7 @@ class Cookbook:
     def from_dict(cls, d: Any) -> Cookbook:
         """A cookbook from an untrusted dict (e.g. parsed JSON); ValidationError if anything is wrong."""
         if not isinstance(d, Mapping):
-            raise ValidationError(f"a cookbook must be a dict, got {type(d).__name__} {_show(d)}")
+            raise ValidationError(f"a cookbook must be a dict, got {type(d).__name__} {shown(d)}")
         _keys(d, "cookbook", required=("id", "name", "levers", "outcomes"),
               optional=("constraints", "run_boundaries", "min_duration", "record_filters", "top_runs"))
         return make_cookbook(**{str(k): v for k, v in d.items()})
@@ -203,7 +203,7 @@ def make_cookbook(id: str, name: str, *, levers: Iterable, outcomes: Iterable, c
         if min_duration < 0:
             raise ValidationError(f"min_duration must be >= 0 seconds or None, got {min_duration!r}")
     if isinstance(top_runs, bool) or not isinstance(top_runs, int) or not 1 <= top_runs <= INT64_MAX:
-        raise ValidationError(f"top_runs must be an int >= 1, got {_show(top_runs)}")
+        raise ValidationError(f"top_runs must be an int >= 1, got {shown(top_runs)}")
     return Cookbook(id, name, lever_list, outcome_list, constraint_list, boundary_list, min_duration,
                     filter_list, int(top_runs))
 
@@ -220,7 +220,7 @@ def _num(x: Any) -> str:
 
 def _items(value: Any, what: str) -> list:
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ValidationError(f"{what} must be a list, got {type(value).__name__} {_show(value)}")
+        raise ValidationError(f"{what} must be a list, got {type(value).__name__} {shown(value)}")
     items = list(value)
     if len(items) > MAX_ITEMS:
         raise ValidationError(f"{what} has {len(items)} items; at most {MAX_ITEMS} are accepted")
@@ -231,7 +231,7 @@ def _keys(d: Mapping, what: str, required: Sequence[str], optional: Sequence[str
     for key in d:
         if key not in required and key not in optional:
             allowed = ", ".join(repr(k) for k in (*required, *optional))
-            raise ValidationError(f"{what} has unknown key {_show(key)}; the keys are {allowed}")
+            raise ValidationError(f"{what} has unknown key {shown(key)}; the keys are {allowed}")
     for key in required:
         if key not in d:
             raise ValidationError(f"{what} is missing {key!r}")
@@ -254,17 +254,17 @@ def _pair(x: Any, what: str) -> tuple[str, str]:
         asset, name = x
     else:
         raise ValidationError(f"{what} must be an (asset, name) pair or a dict with 'asset' and 'name', "
-                              f"got {_show(x)}")
+                              f"got {shown(x)}")
     return check_name(asset, f"{what}.asset"), check_name(name, f"{what}.name")
 
 
 def _number(x: Any, what: str) -> float | int:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise ValidationError(f"{what} must be a number, got {type(x).__name__} {_show(x)}")
+        raise ValidationError(f"{what} must be a number, got {type(x).__name__} {shown(x)}")
     if isinstance(x, float) and not math.isfinite(x):
         raise ValidationError(f"{what} must be finite, got {x!r}")
     if isinstance(x, int) and not INT64_MIN <= x <= INT64_MAX:
-        raise ValidationError(f"{what} {_show(x)} is outside the signed 64-bit range")
+        raise ValidationError(f"{what} {shown(x)} is outside the signed 64-bit range")
     return x
 
 
@@ -278,7 +278,7 @@ def _scalar(x: Any, what: str) -> str | int | float:
 def _choice(x: Any, what: str, choices: Sequence[str]) -> str:
     if not isinstance(x, str) or x not in choices:
         listed = " or ".join(repr(c) for c in choices) if len(choices) == 2 else ", ".join(map(repr, choices))
-        raise ValidationError(f"{what} must be {'one of ' if len(choices) > 2 else ''}{listed}, got {_show(x)}")
+        raise ValidationError(f"{what} must be {'one of ' if len(choices) > 2 else ''}{listed}, got {shown(x)}")
     return x
 
 
@@ -289,7 +289,7 @@ def _outcome(x: Any, what: str) -> Outcome:
         asset, name = _pair(x, what)
         return Outcome(asset, name)
     if not isinstance(x, Mapping):
-        raise ValidationError(f"{what} must be an (asset, name) pair or a dict, got {_show(x)}")
+        raise ValidationError(f"{what} must be an (asset, name) pair or a dict, got {shown(x)}")
     _keys(x, what, ("asset", "name"), ("weight", "optimize", "formula", "aggregates"))
     asset, name = check_name(x["asset"], f"{what}.asset"), check_name(x["name"], f"{what}.name")
     weight = float(_number(x.get("weight", 1.0), f"{what}.weight"))
@@ -303,7 +303,7 @@ def _outcome(x: Any, what: str) -> Outcome:
         return Outcome(asset, name, weight, optimize)
     if not isinstance(aggregates, Mapping):
         raise ValidationError(f"{what}.aggregates must be a dict of dependency -> 'sum'|'avg'|'min'|'max', "
-                              f"got {_show(aggregates)}")
+                              f"got {shown(aggregates)}")
     pairs = []
     for dep, agg in aggregates.items():
         check_name(dep, f"{what}.aggregates key")
@@ -319,7 +319,7 @@ def _constraint(x: Any, what: str) -> Constraint:
     if isinstance(x, Constraint):
         x = x.to_dict()
     if not isinstance(x, Mapping):
-        raise ValidationError(f"{what} must be a dict with 'asset', 'name', 'type' and 'bins', got {_show(x)}")
+        raise ValidationError(f"{what} must be a dict with 'asset', 'name', 'type' and 'bins', got {shown(x)}")
     _keys(x, what, ("asset", "name", "type", "bins"))
     asset, name = check_name(x["asset"], f"{what}.asset"), check_name(x["name"], f"{what}.name")
     kind = _choice(x["type"], f"{what}.type", CONSTRAINT_TYPES)
@@ -338,7 +338,7 @@ def _continuous_bin(b: Any, what: str) -> ContinuousBin:
         b = b.to_dict()
     if not isinstance(b, Mapping):
         raise ValidationError(f"{what} must be a dict with 'from', 'from_is_inclusive', 'to', 'to_is_inclusive', "
-                              f"got {_show(b)}")
+                              f"got {shown(b)}")
     _keys(b, what, (), ("from", "from_is_inclusive", "to", "to_is_inclusive"))
     lo, hi = b.get("from"), b.get("to")
     lo = None if lo is None else _number(lo, f"{what}.from")
@@ -346,7 +346,7 @@ def _continuous_bin(b: Any, what: str) -> ContinuousBin:
     lo_inc, hi_inc = b.get("from_is_inclusive", True), b.get("to_is_inclusive", False)
     for flag, key in ((lo_inc, "from_is_inclusive"), (hi_inc, "to_is_inclusive")):
         if not isinstance(flag, bool):
-            raise ValidationError(f"{what}.{key} must be True or False, got {_show(flag)}")
+            raise ValidationError(f"{what}.{key} must be True or False, got {shown(flag)}")
     if lo is not None and hi is not None:
         if lo > hi:
             raise ValidationError(f"{what}.from ({lo!r}) must be <= {what}.to ({hi!r})")
@@ -367,7 +367,7 @@ def _filter(x: Any, what: str) -> RecordFilter:
     if isinstance(x, RecordFilter):
         x = x.to_dict()
     if not isinstance(x, Mapping):
-        raise ValidationError(f"{what} must be a dict with 'asset', 'name', 'op' and 'value', got {_show(x)}")
+        raise ValidationError(f"{what} must be a dict with 'asset', 'name', 'op' and 'value', got {shown(x)}")
     _keys(x, what, ("asset", "name", "op", "value"))
     asset, name = check_name(x["asset"], f"{what}.asset"), check_name(x["name"], f"{what}.name")
     op = _choice(x["op"], f"{what}.op", tuple(OPERATORS))

@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Mapping
 import attrs
 
 from .errors import KpiError
-from .validation import _show
+from .validation import shown
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 64
@@ -127,7 +127,7 @@ def _number(name: str, value: Any) -> float:
             return float(value)
         except (OverflowError, ValueError, TypeError):
             pass
-    raise KpiError(f"value of {name!r} must be a real number or None, not {_show(value)}")
+    raise KpiError(f"value of {name!r} must be a real number or None, not {shown(value)}")
 
 
 def _short(text: str) -> str:

@@ -14,7 +14,7 @@ from array import array
 from typing import Any
 
 from . import errors, series, sketch
-from .validation import INT64_MAX, _show, check_name
+from .validation import INT64_MAX, shown, check_name
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
 FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once
@@ -32,7 +32,7 @@ def _value(name: str, value: Any) -> float:
         if -EXACT_INT <= value <= EXACT_INT:
             return float(value)
         raise errors.ValidationError(
-            f"metric {name!r}: int {_show(value)} is beyond 2**53 and cannot be stored exactly; log it as a float"
+            f"metric {name!r}: int {shown(value)} is beyond 2**53 and cannot be stored exactly; log it as a float"
         )
     if isinstance(value, numbers.Integral):
         return _value(name, int(value))
@@ -41,10 +41,10 @@ def _value(name: str, value: Any) -> float:
             return float(value)
         except (OverflowError, ValueError, TypeError):  # e.g. Fraction(10**400): beyond float64
             raise errors.ValidationError(
-                f"metric {name!r}: {type(value).__name__} {_show(value)} cannot be converted to a float64"
+                f"metric {name!r}: {type(value).__name__} {shown(value)} cannot be converted to a float64"
             ) from None
     raise errors.ValidationError(
-        f"metric {name!r} has a {type(value).__name__} value {_show(value)}; accepted are int, float, bool"
+        f"metric {name!r} has a {type(value).__name__} value {shown(value)}; accepted are int, float, bool"
     )
 
 
@@ -153,17 +153,17 @@ class MetricBuffer:
 def check_step(step: Any) -> int:
     """An explicit step: an int from 0 to 2**63-1."""
     if type(step) is not int and not (isinstance(step, numbers.Integral) and not isinstance(step, bool)):
-        raise errors.ValidationError(f"step must be an int >= 0, got {type(step).__name__} {_show(step)}")
+        raise errors.ValidationError(f"step must be an int >= 0, got {type(step).__name__} {shown(step)}")
     step = int(step)
     if not 0 <= step <= INT64_MAX:
-        raise errors.ValidationError(f"step must be an int from 0 to 2**63-1, got {_show(step)}")
+        raise errors.ValidationError(f"step must be an int from 0 to 2**63-1, got {shown(step)}")
     return step
 
 
 def check_time(time: Any) -> float:
     """An explicit run time in seconds: a finite number."""
     if isinstance(time, bool) or not isinstance(time, numbers.Real):
-        raise errors.ValidationError(f"time must be seconds as a number, got {type(time).__name__} {_show(time)}")
+        raise errors.ValidationError(f"time must be seconds as a number, got {type(time).__name__} {shown(time)}")
     try:
         time = float(time)
     except (OverflowError, ValueError):  # an int or Fraction beyond float64

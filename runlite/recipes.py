@@ -105,7 +105,7 @@ from .cookbook import (  # re-exported: recipes is the engine's public face
     AGGREGATES, OPERATORS, Constraint, ContinuousBin, Cookbook, Outcome, RecordFilter, make_cookbook,
 )
 from .errors import KpiError, ValidationError
-from .validation import _show, from_us
+from .validation import shown, from_us
 
 __all__ = [
     "Cookbook", "Outcome", "Constraint", "ContinuousBin", "RecordFilter", "make_cookbook", "compute",
@@ -226,7 +226,7 @@ def _as_list(x: Any, what: str) -> list:
     try:
         return tolist() if callable(tolist) else list(x)
     except TypeError:
-        raise ValidationError(f"{what} must be a sequence, got {type(x).__name__} {_show(x)}") from None
+        raise ValidationError(f"{what} must be a sequence, got {type(x).__name__} {shown(x)}") from None
 
 
 def _load(series: Mapping, field: tuple[str, str], start_us, end_us, checked: set):
@@ -236,7 +236,7 @@ def _load(series: Mapping, field: tuple[str, str], start_us, end_us, checked: se
         return None, [], [], None
     what = f"series[{field!r}]"
     if not isinstance(entry, (tuple, list)) or len(entry) != 2:
-        raise ValidationError(f"{what} must be a (timestamps_us, values) pair, got {_show(entry)}")
+        raise ValidationError(f"{what} must be a (timestamps_us, values) pair, got {shown(entry)}")
     ts, vals = _as_list(entry[0], f"{what} timestamps"), _as_list(entry[1], f"{what} values")
     if len(ts) != len(vals):
         raise ValidationError(f"{what} has {len(ts)} timestamps but {len(vals)} values")
@@ -248,7 +248,7 @@ def _load(series: Mapping, field: tuple[str, str], start_us, end_us, checked: se
         if not ordered:
             raise ValidationError(f"{what} timestamps must be sorted in time order")
         if ts and (isinstance(ts[0], bool) or not isinstance(ts[0], numbers.Integral)):
-            raise ValidationError(f"{what} timestamps must be int microseconds, got {_show(ts[0])}")
+            raise ValidationError(f"{what} timestamps must be int microseconds, got {shown(ts[0])}")
         checked.add(id(ts))
     lo = 0 if start_us is None else bisect.bisect_left(ts, start_us)
     hi = len(ts) if end_us is None else bisect.bisect_right(ts, end_us)
@@ -400,7 +400,7 @@ def _check_us(value: Any, what: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValidationError(f"{what} must be int microseconds since the epoch or None, got {_show(value)}")
+        raise ValidationError(f"{what} must be int microseconds since the epoch or None, got {shown(value)}")
     return int(value)
 
 

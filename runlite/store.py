@@ -20,7 +20,7 @@ from . import run_rows
 from .run_rows import IDX as _IDX, SELECT_RUN as _SELECT_RUN, SELECT_TREE as _SELECT_TREE, record as _record, tree as _tree
 from .runinfo import system_info, THIS_HOST
 from .validation import (
-    _show, check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
+    shown, check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
     dumps, dumps_lenient, folder_ancestors, from_us, now_us, stored_json, to_us,
 )
 
@@ -97,7 +97,7 @@ class Store(archive.StoreArchive):
             if not isinstance(flag, bool):
                 raise errors.ValidationError(f"{what} must be True or False, got {flag!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 86_400:
-            raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {_show(timeout)}")
+            raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {shown(timeout)}")
         if on_alert is not None and not callable(on_alert):
             raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
         self._on_alert = on_alert
@@ -286,7 +286,7 @@ class Store(archive.StoreArchive):
             or not 1 <= heartbeat_timeout <= 10 * 365 * 86_400
         ):
             raise errors.ValidationError(
-                f"heartbeat_timeout must be None or seconds >= 1, got {_show(heartbeat_timeout)}"
+                f"heartbeat_timeout must be None or seconds >= 1, got {shown(heartbeat_timeout)}"
             )
         inputs_json = None if inputs is None else dumps_lenient(inputs, "inputs")
         metadata_json, tags_json = dumps(metadata, "metadata"), dumps(tags, "tags")
@@ -370,10 +370,10 @@ class Store(archive.StoreArchive):
         if not ids:
             raise errors.NotFoundError(f"no run with id or name {id_or_name!r}")
         if len(ids) > 1:
-            shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+            listed = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
             raise errors.AmbiguousNameError(
                 f"{len(ids) if len(ids) <= 10 else 'more than 10'} runs are named {id_or_name!r} "
-                f"({shown}); use a run id"
+                f"({listed}); use a run id"
             )
         return ids[0]
 

@@ -25,7 +25,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def _show(value: Any) -> str:
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message, cut to 80 characters; never raises."""
     try:
         text = repr(value)
     except ValueError:  # an int of over 4300 digits (sys.get_int_max_str_digits), or one inside
@@ -36,13 +37,13 @@ def _show(value: Any) -> str:
 def check_text(value: Any, what: str, *, max_len: int = MAX_TEXT, allow_control: bool = True) -> str:
     """A str that encodes as UTF-8 and fits ``max_len`` characters."""
     if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a str, got {type(value).__name__} {_show(value)}")
+        raise ValidationError(f"{what} must be a str, got {type(value).__name__} {shown(value)}")
     if len(value) > max_len:
         raise LimitError(f"{what} is {len(value)} characters long; at most {max_len} are accepted")
     if _SURROGATE.search(value):
-        raise ValidationError(f"{what} {_show(value)} holds a lone surrogate; only valid Unicode is accepted")
+        raise ValidationError(f"{what} {shown(value)} holds a lone surrogate; only valid Unicode is accepted")
     if not allow_control and _CONTROL.search(value):
-        raise ValidationError(f"{what} {_show(value)} holds a control character; none are accepted")
+        raise ValidationError(f"{what} {shown(value)} holds a control character; none are accepted")
     return value
 
 
@@ -50,7 +51,7 @@ def check_name(value: Any, what: str = "name") -> str:
     """A non-empty name of at most 256 characters without control characters."""
     check_text(value, what, max_len=MAX_NAME, allow_control=False)
     if not value.strip():
-        raise ValidationError(f"{what} must not be empty or blank, got {_show(value)}")
+        raise ValidationError(f"{what} must not be empty or blank, got {shown(value)}")
     return value
 
 
@@ -62,7 +63,7 @@ def check_optional_text(value: Any, what: str) -> str | None:
 def check_tags(tags: Any, what: str = "tags") -> list[str]:
     """A list (or tuple/set) of tag names; duplicates are kept in order of first use."""
     if isinstance(tags, (str, bytes)) or not isinstance(tags, (list, tuple, set, frozenset)):
-        raise ValidationError(f"{what} must be a list of str, got {type(tags).__name__} {_show(tags)}")
+        raise ValidationError(f"{what} must be a list of str, got {type(tags).__name__} {shown(tags)}")
     out: list[str] = []
     for tag in tags:
         check_name(tag, f"tag in {what}")
@@ -75,13 +76,13 @@ def check_folder(path: Any, what: str = "folder") -> str:
     """A folder path ``/a/b/c``: starts with ``/``, non-empty segments; a trailing ``/`` is dropped."""
     check_text(path, what, max_len=4096, allow_control=False)
     if not path.startswith("/"):
-        raise ValidationError(f"{what} {_show(path)} must start with '/', e.g. '/' or '/project/sweep'")
+        raise ValidationError(f"{what} {shown(path)} must start with '/', e.g. '/' or '/project/sweep'")
     path = path.rstrip("/") or "/"  # "//" is the root too, not an empty folder name
     if path != "/":
         for segment in path.split("/")[1:]:
             if not segment.strip() or segment in (".", ".."):
                 raise ValidationError(
-                    f"{what} {_show(path)} has an empty, '.' or '..' segment; use '/a/b/c'"
+                    f"{what} {shown(path)} has an empty, '.' or '..' segment; use '/a/b/c'"
                 )
             check_name(segment, f"segment of {what}")
     return path
@@ -107,7 +108,7 @@ def check_json_value(value: Any, what: str, *, depth: int = 0) -> Any:
         return value
     if isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
-            raise ValidationError(f"{what} {_show(value)} is outside the signed 64-bit range")
+            raise ValidationError(f"{what} {shown(value)} is outside the signed 64-bit range")
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -121,14 +122,14 @@ def check_json_value(value: Any, what: str, *, depth: int = 0) -> Any:
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValidationError(f"keys of {what} must be str, got {type(key).__name__} {_show(key)}")
+                raise ValidationError(f"keys of {what} must be str, got {type(key).__name__} {shown(key)}")
             check_name(key, f"key of {what}")
             out[key] = check_json_value(item, f"{what}[{key!r}]", depth=depth + 1)
         return out
     if isinstance(value, (list, tuple)):
         return [check_json_value(item, f"{what}[{i}]", depth=depth + 1) for i, item in enumerate(value)]
     raise ValidationError(
-        f"{what} has a {type(value).__name__} {_show(value)}; accepted are str, int, float, bool, "
+        f"{what} has a {type(value).__name__} {shown(value)}; accepted are str, int, float, bool, "
         "None, and dicts/lists of those"
     )
 
@@ -136,7 +137,7 @@ def check_json_value(value: Any, what: str, *, depth: int = 0) -> Any:
 def check_metadata(metadata: Any, what: str = "metadata") -> dict:
     """A dict of name -> JSON value (see ``check_json_value``)."""
     if not isinstance(metadata, dict):
-        raise ValidationError(f"{what} must be a dict, got {type(metadata).__name__} {_show(metadata)}")
+        raise ValidationError(f"{what} must be a dict, got {type(metadata).__name__} {shown(metadata)}")
     return check_json_value(metadata, what)
 
 
@@ -159,7 +160,7 @@ def _lenient(value: Any, depth: int = 0) -> Any:
         try:
             return str(value)
         except ValueError:  # over 4300 digits: int -> str is refused
-            return _show(value)
+            return shown(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)  # 'nan', 'inf', '-inf'
     if isinstance(value, dict):
@@ -197,7 +198,7 @@ def to_us(value: Any, what: str = "timestamp") -> int:
         raise ValidationError(f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {value!r}")
     if isinstance(value, (int, float)):
         if not abs(value) <= 1e11:  # also NaN, inf, and ints too large for a float
-            raise ValidationError(f"{what} {_show(value)} is not a plausible epoch time in seconds")
+            raise ValidationError(f"{what} {shown(value)} is not a plausible epoch time in seconds")
         return round(value * 1_000_000)
     if isinstance(value, str):
         text = value.strip()
@@ -207,7 +208,7 @@ def to_us(value: Any, what: str = "timestamp") -> int:
             value = _dt.datetime.fromisoformat(text)
         except ValueError:
             raise ValidationError(
-                f"{what} {_show(value)} is not ISO-8601; use e.g. '2024-05-01T12:30:00.123456Z'"
+                f"{what} {shown(value)} is not ISO-8601; use e.g. '2024-05-01T12:30:00.123456Z'"
             ) from None
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
@@ -215,7 +216,7 @@ def to_us(value: Any, what: str = "timestamp") -> int:
         delta = value - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     raise ValidationError(
-        f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {type(value).__name__} {_show(value)}"
+        f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {type(value).__name__} {shown(value)}"
     )
 
 
@@ -240,15 +241,15 @@ def stored_json(text: Any) -> Any:
     """Decode a JSON value runlite stored; anything undecodable (a damaged cell: SQLite pages
     carry no checksum, and a flipped type byte can turn TEXT into an INTEGER) is a CorruptStoreError."""
     if not isinstance(text, str):
-        raise CorruptStoreError(f"a stored JSON value is {type(text).__name__} {_show(text)}, not text")
+        raise CorruptStoreError(f"a stored JSON value is {type(text).__name__} {shown(text)}, not text")
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise CorruptStoreError(f"a stored JSON value cannot be decoded ({exc}): {_show(text)}") from None
+        raise CorruptStoreError(f"a stored JSON value cannot be decoded ({exc}): {shown(text)}") from None
 
 
 def check_choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
     """One of ``choices``."""
     if value not in choices:
-        raise ValidationError(f"{what} must be one of {', '.join(map(repr, choices))}; got {_show(value)}")
+        raise ValidationError(f"{what} must be one of {', '.join(map(repr, choices))}; got {shown(value)}")
     return value
