@@ -43,6 +43,8 @@ def _value(name: str, value: Any) -> float:
             raise errors.ValidationError(
                 f"metric {name!r}: {type(value).__name__} {shown(value)} cannot be converted to a float64"
             ) from None
+    if getattr(getattr(value, "dtype", None), "kind", None) == "b":  # a numpy bool (not a numbers.Integral)
+        return 1.0 if value else 0.0
     raise errors.ValidationError(
         f"metric {name!r} has a {type(value).__name__} value {shown(value)}; accepted are int, float, bool"
     )

@@ -272,8 +272,9 @@ def test_to_numpy():
         run = s.init("np")
         run.log_metrics({"v": np.float64(1.5)})
         run.log_metrics({"v": np.int64(3)})
+        run.log_metrics({"v": np.bool_(True)})
         cols = s.metric_values(run, "v").to_numpy()
-        assert cols["value"].tolist() == [1.5, 3.0] and cols["step"].tolist() == [0, 1]
+        assert cols["value"].tolist() == [1.5, 3.0, 1.0] and cols["step"].tolist() == [0, 1, 2]
         assert str(cols["timestamp"].dtype) == "datetime64[us]"
 
 
