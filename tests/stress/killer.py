@@ -17,6 +17,7 @@ import time
 import runlite
 
 ATTACH_EVERY = 25       # log iterations between two saved files / attachments
+SPAN_EVERY = 10         # log iterations between two traced spans (written in batches)
 FLUSH_SERIES = 20       # metrics per record in the flush job
 FLUSH_RECORDS = 4_800   # records per flush: 96,000 points (under FLUSH_POINTS), each series a new chunk
 
@@ -38,7 +39,7 @@ def file_name(k: int) -> str:
 
 
 def job_log(path: str, durable: bool) -> None:
-    """Log metrics, events and small files for ever."""
+    """Log metrics, events, small files and traced spans for ever."""
     store = runlite.open(path, durable=durable)
     run = store.init("victim")
     folder = path + ".files"
@@ -60,6 +61,10 @@ def job_log(path: str, durable: bool) -> None:
             else:
                 run.attach(file_name(k), payload(k))
             ack("f", k)
+        if i % SPAN_EVERY == 0:
+            with runlite.trace(f"s{i // SPAN_EVERY}", run_type="tool", store=store, inputs={"i": i}):
+                pass
+            ack("s", i // SPAN_EVERY)
         i += 1
         if i % 10 == 0:
             time.sleep(0.001)  # a realistic pace, and CPU left for the ticker thread

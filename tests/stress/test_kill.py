@@ -149,7 +149,7 @@ def check_logging(path, acks: list, killed_at: float) -> tuple[int, list[str], i
     """(acknowledged items missing, problems, acknowledged items checked) of a logging round."""
     check_file(path)
     cutoff = killed_at - metrics_mod.FLUSH_INTERVAL
-    due = {"m": 0, "e": 0}  # records older than the flush interval: steps 0 .. due-1 must be there
+    due = {"m": 0, "e": 0, "s": 0}  # older than the flush interval: numbers 0 .. due-1 must be there
     for kind, n, t in acks:
         if kind in due and t < cutoff:
             due[kind] = max(due[kind], n + 1)
@@ -170,6 +170,11 @@ def check_logging(path, acks: list, killed_at: float) -> tuple[int, list[str], i
         if messages != [f"e{i}" for i in range(len(messages))]:
             problems.append("the stored events are not a prefix of those logged")
         lost += max(0, due["e"] - len(messages))
+        spans = {r.name: r for r in s.runs(run_type="tool")}
+        lost += sum(f"s{j}" not in spans for j in range(due["s"]))
+        if any(r.end_time is None or r.inputs != {"i": int(name[1:]) * killer.SPAN_EVERY}
+               for name, r in spans.items()):
+            problems.append("a stored span is not the whole span that was traced")
         stored = {a.name for a in s.attachments("victim")}
         for k in saved:
             if killer.file_name(k) not in stored:
@@ -180,8 +185,8 @@ def check_logging(path, acks: list, killed_at: float) -> tuple[int, list[str], i
                 problems.append(f"the file {name!r} does not hold what was saved")
     if lost:
         problems.append(f"{lost} acknowledged items missing (must have steps < {due['m']}, events < {due['e']},"
-                        f" files {sorted(saved)})")
-    return lost, problems, due["m"] + due["e"] + len(saved)
+                        f" spans < {due['s']}, files {sorted(saved)})")
+    return lost, problems, due["m"] + due["e"] + due["s"] + len(saved)
 
 
 @MODES
@@ -199,8 +204,8 @@ def test_kill_while_logging_metrics_events_and_files(tmp_path, guarantee, durabl
         killed_at = kill(proc)
         acks = parse(out.read_text())
         checked += tally.check(check_logging, path, acks, killed_at) or 0
-    tally.record(guarantee, f"kill -9 while logging metrics, events, files ({mode(durable)})",
-                 f"{checked:,} acknowledged items checked (metrics, events > {metrics_mod.FLUSH_INTERVAL:g} s"
+    tally.record(guarantee, f"kill -9 while logging metrics, events, spans, files ({mode(durable)})",
+                 f"{checked:,} acknowledged items checked (metrics, events, spans > {metrics_mod.FLUSH_INTERVAL:g} s"
                  " before the kill; files at once)")
 
 
