@@ -55,7 +55,7 @@ MAX_ID = 256             # characters of a run id or name (names are at most 256
 LIST_LIMIT = 500         # rows of the run list
 BUCKETS = (16, 4000)     # allowed range of chart buckets
 GRAMMARS = {"auto": "either grammar", "langsmith": "LangSmith filter", "simvue": "Simvue filter"}
-WORKERS = 8              # request threads: each keeps one reader connection for its lifetime
+WORKERS = 8              # request threads: at most this many requests (and reader connections) at once
 
 
 class Response(typing.NamedTuple):
@@ -376,8 +376,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class ViewerServer(http.server.ThreadingHTTPServer):
     """The viewer's HTTP server. ``serve_forever()`` to run; ``server_close()`` closes the store.
 
-    Requests run on a fixed pool of threads rather than a thread each: every thread that
-    reads keeps a reader connection until the store closes, so threads must be reused.
+    Requests run on a fixed pool of threads rather than a thread each, so a page that
+    refreshes itself in many tabs uses at most ``WORKERS`` threads and reader connections.
     """
 
     def __init__(self, address: tuple[str, int], viewer: Viewer, *, log_requests: bool = False):

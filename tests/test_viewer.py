@@ -334,8 +334,8 @@ def test_serving_leaves_the_file_unchanged(tmp_path):
 
 
 def test_requests_reuse_a_bounded_set_of_reader_connections(db):
-    # Each thread that reads keeps a reader connection until the store closes, so the
-    # server must not start a thread per request (a refreshing page would leak one each time).
+    # Requests share a fixed pool of threads, each with its reader connection: many requests
+    # (a refreshing page) never open more than WORKERS connections.
     with serving(db[0]) as server:
         for _ in range(3 * viewer.WORKERS):
             assert request(server, "GET", "/")[0] == 200
