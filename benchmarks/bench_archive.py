@@ -13,7 +13,7 @@ import time
 import apsw
 
 import runlite
-from runlite import schema
+from runlite.storage import schema
 
 from .common import row
 

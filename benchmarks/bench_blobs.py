@@ -22,7 +22,7 @@ import time
 
 import apsw
 
-from runlite import blobs
+from runlite.storage import blobs
 
 RAW_DDL = "CREATE TABLE raw (id INTEGER PRIMARY KEY, data BLOB NOT NULL)"
 

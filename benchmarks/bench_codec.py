@@ -17,9 +17,8 @@ import random
 import time
 from array import array
 
-from runlite import series
-from runlite.series import (chunk_stats, decode_chunk, derived_times, downsample, encode_chunk,
-                            stats_from_values)
+from runlite.codec import chunks as series
+from runlite.codec.chunks import chunk_stats, decode_chunk, derived_times, downsample, encode_chunk, stats_from_values
 
 ORIGIN_US = 1_700_000_000_000_000
 CHUNKS = (10_000, 30_000, 100_000)

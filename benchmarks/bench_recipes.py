@@ -21,7 +21,7 @@ import math
 import random
 import time
 
-from runlite import recipes
+from runlite.recipes import engine as recipes
 
 ASSETS = ("Press_1", "Oven_2", "Cutter_3")
 PRODUCTS = (101.0, 102.0, 103.0, 104.0)

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 import runlite
-from runlite import report
+from runlite.ui import report
 
 from .common import row
 

@@ -9,7 +9,7 @@ import uuid
 import apsw
 
 import runlite
-from runlite import schema
+from runlite.storage import schema
 
 from .common import median_seconds, row
 

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 
-from .errors import (
-    AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, NotARunliteFile,
-    NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew,
-    StoreBusyError, StoreClosedError, StoreError, StoreFullError, ValidationError,
-)
-from .alerting import AlertChange, AlertState
-from .archive import VerifyReport
-from .cookbook import Cookbook
-from .recipe_store import RecipeRun
+from .errors import AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, NotARunliteFile, NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew, StoreBusyError, StoreClosedError, StoreError, StoreFullError, ValidationError
+from .storage.alerts import AlertChange, AlertState
+from .storage.archive import VerifyReport
+from .recipes.cookbook import Cookbook
+from .storage.recipes import RecipeRun
 from .records import Attachment, Event, RunList, RunRecord, Series, Stats
 from .run import Run
 from .store import Store
-from .tracing import Span, current_span, set_default_store, trace, traceable
+from .tracing.api import Span, current_span, set_default_store, trace, traceable
 
 __version__ = "0.1.0"
 

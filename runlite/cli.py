@@ -349,7 +349,7 @@ def cmd_parquet(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run a read-only SQL query (row and time limits; SELECT only)."""
-    from . import db
+    from .storage import connection as db
 
     if "\x00" in args.query:  # SQLite cannot take it (possible through main(argv), not a shell)
         raise errors.ValidationError("the SQL query holds a NUL character")
@@ -389,7 +389,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write an HTML report of runs: one self-contained file (charts, events, alerts, files, traces)."""
-    from .report import report_html
+    from .ui.report import report_html
 
     with _reader(args) as store:
         data = report_html(store, args.runs, title=args.title).encode("utf-8")
@@ -410,7 +410,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Look at the runs in a browser: a local read-only viewer (127.0.0.1 only) until Ctrl-C."""
-    from .viewer import serve
+    from .ui.viewer import serve
 
     path = _db_path(args)
     try:

@@ -27,8 +27,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("runlite.otel needs the otel extra: pip install 'runlite[otel]'") from exc
 
-from .ids import dotted_segment
-from .validation import from_us
+from ._ids import dotted_segment
+from ._validation import from_us
 
 _NS = uuid.UUID("5f1c2a3e-8d4b-4c6e-9a7f-0b1d2e3f4a5b")
 _TOKEN_KEYS = {
@@ -53,7 +53,7 @@ class RunliteSpanExporter(SpanExporter):
     """Stores finished OTel spans in a runlite store (one trace written when its root ends)."""
 
     def __init__(self, store: Any = None, *, folder: str = "/"):
-        from .tracing import _store
+        from .tracing.api import _store
 
         self.store = _store(store)
         self.folder = folder

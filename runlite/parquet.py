@@ -21,7 +21,7 @@ from array import array
 from typing import Any
 
 from .errors import ValidationError
-from .ids import is_uuid
+from ._ids import is_uuid
 
 DATASETS = ("runs", "metrics", "events", "alerts")
 _EVENT_PAGE = 50_000  # events read and written per row group

@@ -13,8 +13,8 @@ from typing import Any
 import attrs
 
 from .errors import CorruptStoreError, RunliteError
-from .ids import dotted_ids
-from .validation import from_us
+from ._ids import dotted_ids
+from ._validation import from_us
 
 # The fields of the LangSmith ``Run`` interface (seed 001), in its order.
 LANGSMITH_FIELDS = (
@@ -315,7 +315,7 @@ class Series:
     def times(self):
         """Seconds since the run started, per point."""
         if self._times is None:
-            from .series import derived_times
+            from .codec.chunks import derived_times
 
             object.__setattr__(self, "_times", derived_times(self.timestamps, self.time_origin_us))
         return self._times

@@ -20,13 +20,12 @@ from typing import Any
 
 import copy
 
-from . import alerting, alerts, attachments as files, blobs, errors, events as events_mod
-from . import metrics as metrics_mod, schema
-from .runinfo import THIS_HOST, system_info
-from .validation import (
-    check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text,
-    check_tags, dumps, dumps_lenient, now_us, to_us,
-)
+from .storage import alerts as alerting, attachments as files, blobs, events as events_mod
+from .alerts import rules as alerts
+from . import errors
+from .storage import metrics as metrics_mod, schema
+from ._host import THIS_HOST, system_info
+from ._validation import check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text, check_tags, dumps, dumps_lenient, now_us, to_us
 
 # The ticker flushes a buffer once its oldest item is half the flush interval old, so with
 # the tick and the flush itself a point is in the file before the interval has passed.

@@ -11,18 +11,17 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from . import alerting, archive, attachments as files, blobs, db, errors, events as events_mod, metric_reads, schema
-from . import feedback as feedback_mod, importing, metrics as metrics_mod, recipe_store, recipes, searching
-from . import spans as spans_mod
-from .ids import dotted_segment, is_uuid, random_name, uuid7
+from .storage import alerts as alerting, archive, attachments as files, blobs, connection as db, events as events_mod, metric_reads, schema
+from . import errors
+from .storage import feedback as feedback_mod, importing, metrics as metrics_mod, recipes as recipe_store, search as searching
+from .recipes import engine as recipes
+from .storage import spans as spans_mod
+from ._ids import dotted_segment, is_uuid, random_name, uuid7
 from .records import RunList, RunRecord, Series, Stats
-from . import run_rows
-from .run_rows import IDX as _IDX, SELECT_RUN as _SELECT_RUN, SELECT_TREE as _SELECT_TREE, record as _record, tree as _tree
-from .runinfo import system_info, THIS_HOST
-from .validation import (
-    shown, check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
-    dumps, dumps_lenient, folder_ancestors, from_us, now_us, stored_json, to_us,
-)
+from .storage import runs as run_rows
+from .storage.runs import IDX as _IDX, SELECT_RUN as _SELECT_RUN, SELECT_TREE as _SELECT_TREE, record as _record, tree as _tree
+from ._host import system_info, THIS_HOST
+from ._validation import shown, check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags, dumps, dumps_lenient, folder_ancestors, from_us, now_us, stored_json, to_us
 
 if TYPE_CHECKING:
     from .run import Run
@@ -345,7 +344,7 @@ class Store(archive.StoreArchive):
     def _run_id(self, run: Any) -> str:
         """The id of a Run, a RunRecord, or an id/name string (must exist)."""
         from .run import Run
-        from .tracing import Span
+        from .tracing.api import Span
 
         if isinstance(run, (Run, RunRecord, Span)):
             if run.id is None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite import alerts as A
-from runlite.alerts import AlertDefinition, Transition
+from runlite.alerts import rules as A
+from runlite.alerts.rules import AlertDefinition, Transition
 from runlite.errors import LimitError, ValidationError
 
 NAN, INF = math.nan, math.inf

@@ -138,7 +138,7 @@ def _tables(store):
 
 
 def test_export_covers_every_table(store):
-    from runlite import archive
+    from runlite.storage import archive
 
     handled = {t for t, _ in archive.EXPORTED} | set(archive.NOT_EXPORTED)
     assert handled == _tables(store)  # a new table must be exported or excluded on purpose
@@ -271,7 +271,7 @@ def test_long_operations_report_progress(full, tmp_path):
 
 
 def test_pack_merges_small_chunks(store, monkeypatch):
-    from runlite import metrics as metrics_mod
+    from runlite.storage import metrics as metrics_mod
 
     monkeypatch.setattr(metrics_mod, "TARGET_CHUNK_POINTS", 1)  # every flush makes a new chunk
     run = store.init("fragmented")

@@ -16,7 +16,7 @@ import apsw
 import pytest
 import zstandard
 
-from runlite import blobs
+from runlite.storage import blobs
 from runlite.errors import CorruptStoreError, LimitError, NotFoundError, ValidationError
 
 MiB = 1 << 20

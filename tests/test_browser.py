@@ -16,7 +16,7 @@ import zlib
 import pytest
 
 import runlite
-from runlite import report, viewer
+from runlite.ui import report, viewer
 
 try:
     from playwright.sync_api import sync_playwright

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from runlite.errors import KpiError, ValidationError
-from runlite.kpi import Formula, compile_formula, evaluate
+from runlite.recipes.kpi import Formula, compile_formula, evaluate
 
 SEED = "((Output) / (Output + ScrapQuantity)) * 100 if ((Output + ScrapQuantity) > 0) else None"
 PERFORMANCE = "( IdealCycle / Recorded_time ) * 100 if ( Recorded_time > 0 ) else None"

@@ -6,7 +6,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite import archive
+from runlite.storage import archive
 
 TABLES = ("runs", "series", "chunks", "events", "blobs", "blob_parts", "attachments", "alerts", "run_alerts",
           "alert_history", "feedback", "run_tags", "folders")

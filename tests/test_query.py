@@ -11,15 +11,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import runlite
-from runlite import db, query
+from runlite.storage import connection as db
+from runlite.query import compile as query
 from runlite.errors import FilterError
-from runlite.query_eval import evaluate
-from runlite.query import (
-    And, Compare, KeyValue, Not, Or, compile_where, parse_langsmith, parse_simvue,
-    sort_sql, trace_filter_sql, tree_filter_sql,
-)
-from runlite.runinfo import THIS_HOST
-from runlite.validation import now_us, to_us
+from tests.oracles.query_eval import evaluate
+from runlite.query.compile import And, Compare, KeyValue, Not, Or, compile_where, parse_langsmith, parse_simvue, sort_sql, trace_filter_sql, tree_filter_sql
+from runlite._host import THIS_HOST
+from runlite._validation import now_us, to_us
 
 LATER = 120_000_000  # now_us offset (2 minutes): runs with heartbeat_timeout=60 then read as lost
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite import cookbook, recipes
+from runlite.recipes import cookbook, engine as recipes
 from runlite.errors import KpiError, ValidationError
-from runlite.recipes import Cookbook, best_runs, compute, make_cookbook
+from runlite.recipes.engine import Cookbook, best_runs, compute, make_cookbook
 
 NAN = math.nan
 S = 1_000_000  # one second in microseconds

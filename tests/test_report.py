@@ -12,8 +12,9 @@ from html.parser import HTMLParser
 import pytest
 
 import runlite
-from runlite import charts, cli, errors, report
-from runlite.ids import dotted_segment
+from runlite.ui import charts, report
+from runlite import cli, errors
+from runlite._ids import dotted_segment
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
        b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7V\xbd\xfa\x00\x00\x00\x00IEND\xaeB`\x82")

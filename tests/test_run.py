@@ -10,7 +10,7 @@ import pytest
 
 import runlite
 from runlite import Run, store as store_mod
-from runlite.ids import dotted_ids
+from runlite._ids import dotted_ids
 
 
 def test_init_defaults(store):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import runlite
-from runlite import alerts
+from runlite.alerts import rules as alerts
 
 
 def _log(run, pairs, metric="temp"):
@@ -151,7 +151,7 @@ def test_failed_flush_does_not_double_count(mem, monkeypatch):
     run.create_metric_threshold_alert("sum", "x", 2.5, "is above", window=10, aggregation="sum")
     run.log_metrics({"x": 1.0}, time=0.5)
     run.log_metrics({"x": 1.0}, time=0.6)
-    from runlite import events as events_mod
+    from runlite.storage import events as events_mod
 
     calls = {"n": 0}
     real = events_mod.flush

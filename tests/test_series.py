@@ -17,12 +17,9 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite import series
+from runlite.codec import chunks as series
 from runlite.errors import CorruptStoreError, LimitError, ValidationError
-from runlite.series import (
-    CODEC_VERSION, MAX_CHUNK_POINTS, ChunkStats, chunk_stats, decode_chunk, derived_times,
-    downsample, encode_chunk, merge_stats, stats_from_values, window_mask_stats,
-)
+from runlite.codec.chunks import CODEC_VERSION, MAX_CHUNK_POINTS, ChunkStats, chunk_stats, decode_chunk, derived_times, downsample, encode_chunk, merge_stats, stats_from_values, window_mask_stats
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 FULL = bool(os.environ.get("RUNLITE_FULL"))  # set by `pytest --full`

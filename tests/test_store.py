@@ -6,7 +6,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite import db, schema
+from runlite.storage import connection as db, schema
 
 
 def _bytes(path):

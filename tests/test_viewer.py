@@ -18,7 +18,8 @@ import threading
 import pytest
 
 import runlite
-from runlite import errors, report, viewer
+from runlite import errors
+from runlite.ui import report, viewer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NASTY = '<img src=x onerror="alert(1)"> & co'  # a run name that must come out escaped
@@ -229,7 +230,7 @@ def test_unexpected_error_is_500_without_traceback(view, monkeypatch, caplog):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(report, "runs_body", broken)
-    with caplog.at_level(logging.ERROR, logger="runlite.viewer"):
+    with caplog.at_level(logging.ERROR, logger="runlite.ui.viewer"):
         status, ctype, body = v.get(f"/run/{ids['alpha']}")
     assert (status, ctype) == (500, "text/plain; charset=utf-8")
     assert b"secret" not in body and b"Traceback" not in body

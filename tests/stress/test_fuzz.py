@@ -23,10 +23,14 @@ import pytest
 from hypothesis import given, strategies as st
 
 import runlite
-from runlite import cli, kpi, metrics as metrics_mod, query, store as store_mod
+import runlite._validation
+from runlite import cli, store as store_mod
+from runlite.recipes import kpi
+from runlite.storage import metrics as metrics_mod
+from runlite.query import compile as query
 from runlite.errors import FilterError, KpiError, RunliteError
-from runlite.query_eval import evaluate
-from runlite.query_parse import parse_langsmith, parse_simvue
+from tests.oracles.query_eval import evaluate
+from runlite.query.parse import parse_langsmith, parse_simvue
 from tests import strategies as S
 from tests.stress.conftest import check_file, percentiles
 from tests.test_query import World
@@ -151,7 +155,7 @@ def filled(tmp_path, quiet):
 
 def query_now() -> int:
     """Now for the oracle (runs here have no heartbeat timeout, so only Simvue's relative times use it)."""
-    return runlite.validation.now_us()
+    return runlite._validation.now_us()
 
 
 def _oracle(world, node, now):

@@ -27,7 +27,7 @@ import pytest
 import zstandard
 
 import runlite
-from runlite import blobs
+from runlite.storage import blobs
 
 RSS_BOUND_MIB = 160  # a case may grow the child's peak RSS by at most this much
 ZSTD_MAGIC = 0xFD2FB528

@@ -31,9 +31,9 @@ import apsw
 import pytest
 
 import runlite
-from runlite import archive, attachments as files, metrics as metrics_mod, schema
-from runlite.ids import dotted_segment, uuid7
-from runlite.validation import now_us
+from runlite.storage import archive, attachments as files, metrics as metrics_mod, schema
+from runlite._ids import dotted_segment, uuid7
+from runlite._validation import now_us
 from tests.stress import killer
 from tests.stress.conftest import check_file, count
 

@@ -14,7 +14,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite import schema
+from runlite.storage import schema
 from tests.stress.conftest import check_file, count
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")

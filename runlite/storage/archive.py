@@ -1,0 +1,553 @@
+"""Keeping and shipping a runlite file: ``verify``, ``backup`` and ``export``.
+
+``verify`` reads everything: SQLite's integrity check, the schema against the one the
+migrations create, every blob (parts decode, sizes add up, SHA-256 matches), every metric
+chunk (decodes; its stored statistics match its points) and every series summary (matches
+its chunks). ``backup`` copies the file with SQLite's online backup API in one step from a
+read snapshot, so writers go on meanwhile, then checks the copy opens as a runlite file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import urllib.parse
+from typing import Any, Iterator
+
+import apsw
+import attrs
+
+from . import blobs, connection as db, schema, search as searching
+from .. import errors
+from ..codec import chunks as series
+from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS, stats_tuple
+from .._validation import folder_ancestors, to_us
+
+MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
+
+
+@attrs.frozen
+class VerifyReport:
+    """What ``Store.verify`` found: ``ok`` when ``problems`` is empty; ``checked`` counts."""
+
+    ok: bool
+    problems: tuple[str, ...]
+    checked: dict
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {"ok": self.ok, "problems": list(self.problems), "checked": dict(self.checked)}
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    if a != a or b != b:  # NaN
+        return a != a and b != b
+    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def verify(conn, progress=None) -> VerifyReport:
+    """Check everything in the file; never raises for what it finds (see ``VerifyReport``).
+
+    ``progress(done, total)``, when given, is called as blobs and series are checked.
+    """
+    problems: list[str] = []
+    work = conn.execute("SELECT (SELECT count(*) FROM blobs) + (SELECT count(*) FROM series)").get
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, work)
+    checked = {"blobs": 0, "chunks": 0, "series": 0}
+
+    def problem(text: str) -> None:
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(text)
+
+    result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    if result != ["ok"]:
+        for line in result[:50]:
+            problem(f"integrity check: {line}")
+    if conn.execute("PRAGMA application_id").get != schema.APPLICATION_ID:
+        problem("the application_id is not runlite's")
+    if conn.execute("PRAGMA user_version").get != schema.SCHEMA_VERSION:
+        problem(f"schema version {conn.execute('PRAGMA user_version').get}, expected {schema.SCHEMA_VERSION}")
+    for difference in schema.differences(conn, schema.SCHEMA_VERSION):
+        problem(f"schema: {difference}")
+
+    for (sha,) in conn.execute("SELECT sha256 FROM blobs").fetchall():
+        checked["blobs"] += 1
+        advance()
+        for text in blobs.verify_blob(conn, sha):
+            problem(text)
+    for run_id, name in conn.execute(
+            "SELECT a.run_id, a.name FROM attachments AS a LEFT JOIN blobs AS b ON b.sha256 = a.sha256"
+            " WHERE b.sha256 IS NULL"):
+        problem(f"attachment {name!r} of run {run_id}: its blob is missing")
+
+    for series_id, run_id, name, *summary in conn.execute(
+            "SELECT id, run_id, name, " + ", ".join(_STAT_COLUMNS) + " FROM series").fetchall():
+        checked["series"] += 1
+        advance()
+        where = f"series {name!r} of run {run_id}"
+        parts = []
+        for seq, *row in conn.execute(
+                "SELECT seq, " + ", ".join(_CHUNK_COLUMNS) + ", data FROM chunks WHERE series_id = ? ORDER BY seq",
+                (series_id,)):
+            checked["chunks"] += 1
+            stored = stats_tuple(tuple(row[:-1]))
+            try:
+                columns = series.decode_chunk(row[-1])
+            except errors.CorruptStoreError as exc:
+                problem(f"{where}, chunk {seq}: {exc}")
+                continue
+            actual_stats = attrs.astuple(series.chunk_stats(*columns))
+            if any(not _close(a, b) for a, b in zip(actual_stats[:12], stored[:12])):
+                problem(f"{where}, chunk {seq}: stored statistics do not match its points")
+            parts.append(stored)
+        total = series.merge_many(parts)
+        expect = stats_tuple(tuple(summary)) if summary[0] else None
+        if total is None and expect is None:
+            continue
+        if total is None or expect is None or \
+                any(not _close(a, b) for a, b in zip(attrs.astuple(total)[:12], expect[:12])):
+            problem(f"{where}: the summary does not match its chunks")
+    return VerifyReport(ok=not problems, problems=tuple(problems), checked=checked)
+
+
+@contextlib.contextmanager
+def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
+    """A temporary path beside ``dest``, renamed to ``dest`` when the block succeeds.
+
+    A copy killed half-way is a SQLite file with a hot journal, which SQLite rolls back to an
+    empty database on open, and runlite.open would take that for a new, empty store: so a
+    copy (backup, export, pack to a file) only ever appears at ``dest`` whole. A copy killed
+    half-way leaves a ``*.runlite-partial`` file beside ``dest``; a failed one, nothing.
+    """
+    tmp = f"{dest}.{os.urandom(6).hex()}.runlite-partial"
+    try:
+        yield tmp
+        for sidecar in ("-wal", "-shm", "-journal"):  # a replaced file's: they must not meet the new one
+            if os.path.exists(dest + sidecar):
+                os.remove(dest + sidecar)
+        os.replace(tmp, dest)
+    except BaseException:
+        for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
+        raise
+    if durable:  # the rename itself survives a power cut once the folder is synced
+        folder = os.open(os.path.dirname(os.path.abspath(dest)), os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def backup(source, dest: str, *, overwrite: bool = False, durable: bool = False) -> str:
+    """Copy the file behind connection ``source`` to ``dest`` (a consistent snapshot)."""
+    if not isinstance(dest, str) or not dest or dest == ":memory:":
+        raise errors.ValidationError(f"dest must be a file path, got {dest!r}")
+    if os.path.exists(dest) and not overwrite:
+        raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
+        raise errors.NotFoundError(f"the folder of {dest!r} does not exist")
+    with written_whole(dest, durable=durable) as tmp:
+        target = apsw.Connection(tmp)
+        try:
+            job = target.backup("main", source, "main")
+            try:
+                job.step(-1)  # all pages in one step: one snapshot, no restart when writers commit
+            finally:
+                # finish() raises the step's real error ("database or disk is full"); the context
+                # manager's exit reports "not an error", or SystemError under a Python VFS.
+                job.finish()
+            target.execute("PRAGMA journal_mode=WAL").fetchall()
+        finally:
+            target.close()
+    return dest
+
+
+# ---------------------------------------------------------------- export
+
+# How each table follows the exported runs (``sel`` holds their ids). Every table of the
+# schema is either here or in NOT_EXPORTED: a test keeps the two complete.
+EXPORTED = (
+    ("folders", "path IN (SELECT path FROM sel_folders)"),
+    ("runs", "id IN (SELECT id FROM sel) ORDER BY dotted_order"),
+    ("series", "run_id IN (SELECT id FROM sel)"),
+    ("chunks", "series_id IN (SELECT id FROM src.series WHERE run_id IN (SELECT id FROM sel))"),
+    ("events", "run_id IN (SELECT id FROM sel)"),
+    ("blobs", "sha256 IN (SELECT sha256 FROM src.attachments WHERE run_id IN (SELECT id FROM sel))"),
+    ("blob_parts", "sha256 IN (SELECT sha256 FROM src.attachments WHERE run_id IN (SELECT id FROM sel))"),
+    ("attachments", "run_id IN (SELECT id FROM sel)"),
+    ("alerts", "id IN (SELECT alert_id FROM src.run_alerts WHERE run_id IN (SELECT id FROM sel))"),
+    ("run_alerts", "run_id IN (SELECT id FROM sel)"),
+    ("alert_history", "run_id IN (SELECT id FROM sel)"),
+    ("outbox", "run_id IN (SELECT id FROM sel)"),
+    ("feedback", "run_id IN (SELECT id FROM sel)"),
+    ("cookbooks", "id IN (SELECT cookbook_id FROM src.recipe_runs WHERE run_id IN (SELECT id FROM sel))"),
+    ("recipe_runs", "run_id IN (SELECT id FROM sel)"),
+    ("run_sources", "run_id IN (SELECT id FROM sel)"),
+)
+NOT_EXPORTED = ("run_tags",)  # rebuilt by its trigger as runs are inserted
+_FILE_TABLES = ("blobs", "blob_parts", "attachments")
+
+
+def export(source_path: str, dest: str, run_ids: list[str], *, include_attachments: bool = True,
+           timeout: float = 30.0, progress=None, durable: bool = False) -> dict:
+    """Write a new runlite file at ``dest`` holding ``run_ids`` (whole traces) and what they use.
+
+    Returns counts of the rows copied per table.
+    """
+    from ..store import Store
+
+    if os.path.exists(dest):
+        raise errors.ValidationError(f"{dest!r} exists; export writes a new file")
+    counts: dict[str, int] = {}
+    with written_whole(dest, durable=durable) as tmp:
+        Store(tmp).close()  # a new, empty runlite file at the current schema
+        with db.translated(dest):
+            # URI filenames, so the source can be attached read-only (mode=ro).
+            conn = apsw.Connection(tmp, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
+        try:
+            with db.translated(dest):
+                db.writer_profile(conn, timeout=timeout, durable=False)
+                _export_rows(conn, source_path, run_ids, include_attachments, counts, progress)
+        except BaseException:
+            db.rollback(conn)
+            raise
+        finally:
+            conn.close()
+    return counts
+
+
+def _export_rows(conn, source_path: str, run_ids: list[str], include_attachments: bool, counts: dict,
+                 progress) -> None:
+    uri = "file:" + urllib.parse.quote(os.path.abspath(source_path)) + "?mode=ro"
+    conn.execute("ATTACH DATABASE ? AS src", (uri,))
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("CREATE TEMP TABLE sel (id TEXT PRIMARY KEY)")
+    conn.executemany("INSERT OR IGNORE INTO sel (id) SELECT id FROM src.runs WHERE trace_id ="
+                     " (SELECT trace_id FROM src.runs WHERE id = ?)", [(r,) for r in run_ids])
+    folders = {p for (f,) in conn.execute("SELECT DISTINCT folder FROM src.runs WHERE id IN (SELECT id FROM sel)")
+               for p in folder_ancestors(f)}
+    conn.execute("CREATE TEMP TABLE sel_folders (path TEXT PRIMARY KEY)")
+    conn.executemany("INSERT INTO sel_folders VALUES (?)", [(p,) for p in sorted(folders)])
+    for step, (table, where) in enumerate(EXPORTED, start=1):
+        if progress is not None:
+            progress(step, len(EXPORTED))
+        if not include_attachments and table in _FILE_TABLES:
+            continue
+        before = conn.execute(f"SELECT count(*) FROM main.{table}").get  # names from EXPORTED only
+        conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table} WHERE {where}")
+        counts[table] = conn.execute(f"SELECT count(*) FROM main.{table}").get - before
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE src")
+
+
+# ---------------------------------------------------------------- deleting and packing
+
+
+def delete_runs(conn, run_ids: list[str]) -> int:
+    """Delete runs and their descendants (everything of theirs cascades); returns runs deleted.
+
+    Blobs are left for ``pack`` (another run may still use them)."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM doomed")
+    for run_id in run_ids:
+        row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            continue
+        conn.execute("INSERT OR IGNORE INTO doomed (id) SELECT id FROM runs WHERE trace_id = ? AND"
+                     " (id = ? OR (dotted_order > ? AND dotted_order < ?))",
+                     (row[0], run_id, row[1] + ".", row[1] + "/"))
+    count = conn.execute("SELECT count(*) FROM doomed").get
+    conn.execute("DELETE FROM outbox WHERE run_id IN (SELECT id FROM doomed)")  # no foreign key: a queue
+    # children first: a parent row is referenced by its children's parent_run_id
+    for (run_id,) in conn.execute("SELECT id FROM runs WHERE id IN (SELECT id FROM doomed)"
+                                  " ORDER BY length(dotted_order) DESC").fetchall():
+        conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+    conn.execute("DELETE FROM doomed")
+    return count
+
+
+def drop_unreferenced_blobs(conn) -> int:
+    """Delete blobs no attachment uses (their parts cascade); returns blobs deleted."""
+    before = conn.execute("SELECT count(*) FROM blobs").get
+    conn.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM attachments)")
+    return before - conn.execute("SELECT count(*) FROM blobs").get
+
+
+def vacuum_into(conn, dest: str, *, durable: bool) -> None:
+    """``VACUUM INTO`` a copy that appears at ``dest`` only once complete (``written_whole``)."""
+    with written_whole(dest, durable=durable) as tmp:
+        conn.execute("VACUUM INTO ?", (tmp,))
+
+
+# ---------------------------------------------------------------- merge
+
+MERGE_VALUE_LIMIT = 128 << 20  # bytes: no value of a source file may be larger
+_FIXED_RUN_COLUMNS = ("id", "trace_id", "dotted_order", "parent_run_id", "created", "kind")
+
+
+def check_source(path: str, timeout: float) -> None:
+    """Refuse a file that is not a sound runlite file of this schema (read-only, untrusted)."""
+    if not os.path.isfile(path):
+        raise errors.NotFoundError(f"no file at {path!r} to merge")
+    with db.translated(path):
+        conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        with db.translated(path):
+            db.untrusted_profile(conn, timeout=timeout)
+            version = db.check_identity(conn, path)
+            if version != schema.SCHEMA_VERSION:
+                raise errors.StoreError(f"{path!r} has schema version {version}; open it once with this runlite "
+                                        f"to upgrade it to {schema.SCHEMA_VERSION} before merging")
+            conn.authorizer = None  # quick_check and the schema read are pragmas/reads of our own choosing
+            check = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            if check != ["ok"]:
+                raise errors.CorruptStoreError(f"{path!r} failed its integrity check: {check[0]}")
+            if schema.differences(conn, schema.SCHEMA_VERSION):
+                raise errors.NotARunliteFile(f"{path!r} has a schema runlite did not make (extra or changed"
+                                             " tables, indexes, triggers or views); it was not merged")
+    finally:
+        conn.close()
+
+
+def merge(dest: str, source: str, *, timeout: float, progress=None, durable: bool = False) -> dict:
+    """Bring the runs of ``source`` into ``dest`` in one transaction (see ``Store.merge``);
+    ``durable`` as the destination store was opened (its commit also survives a power cut)."""
+    from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS
+    from ..records import RUN_COLUMNS
+
+    check_source(source, timeout)
+    with db.translated(dest):
+        conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
+        db.writer_profile(conn, timeout=timeout, durable=durable)
+        conn.limit(apsw.SQLITE_LIMIT_LENGTH, MERGE_VALUE_LIMIT)
+    counts: dict[str, int] = {}
+    try:
+        with db.translated(source):
+            conn.execute("ATTACH DATABASE ? AS src", ("file:" + urllib.parse.quote(os.path.abspath(source)) + "?mode=ro",))
+        with db.translated(dest):  # the writes go to dest: a full disk or I/O error names it
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.execute("SELECT count(*) FROM main.runs").get
+            conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
+            mutable = [c for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]  # names from code only
+            conn.execute(
+                "INSERT INTO main.runs (" + ", ".join(RUN_COLUMNS) + ") SELECT " + ", ".join(RUN_COLUMNS) +
+                " FROM src.runs WHERE true ORDER BY dotted_order ON CONFLICT(id) DO UPDATE SET " +
+                ", ".join(f"{c} = excluded.{c}" for c in mutable) + " WHERE excluded.modified > runs.modified")
+            counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
+            counts["series_copied"] = _merge_series(conn, _STAT_COLUMNS, _CHUNK_COLUMNS, progress)
+            new_blobs = [r[0] for r in conn.execute(
+                "SELECT sha256 FROM src.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)")]
+            for table in ("events", "blobs", "feedback", "cookbooks", "run_sources"):
+                n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
+                conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
+                counts[f"{table}_added"] = conn.execute(f"SELECT count(*) FROM main.{table}").get - n
+            conn.execute("INSERT OR IGNORE INTO main.blob_parts (sha256, seq, size, data)"
+                         " SELECT sha256, seq, size, data FROM src.blob_parts")
+            # Content is shared by hash: a blob whose parts do not hash to its key would spoil
+            # every later save of that content here, so each new one is checked (part by part).
+            for sha in new_blobs:
+                problems = blobs.verify_blob(conn, sha) if isinstance(sha, str) else [f"blob key {sha!r:.40}"]
+                if problems:
+                    raise errors.CorruptStoreError(f"{source!r}: {problems[0]}; nothing was merged")
+            conn.execute(
+                "INSERT INTO main.attachments SELECT * FROM src.attachments WHERE true ON CONFLICT(run_id, name)"
+                " DO UPDATE SET category = excluded.category, mime_type = excluded.mime_type, size = excluded.size,"
+                " sha256 = excluded.sha256, original_path = excluded.original_path, created = excluded.created"
+                " WHERE excluded.created > attachments.created")
+            conn.execute("INSERT OR IGNORE INTO main.recipe_runs SELECT * FROM src.recipe_runs")
+            _merge_alerts(conn)
+            conn.execute("COMMIT")
+    except BaseException:
+        db.rollback(conn)
+        raise
+    finally:
+        try:
+            conn.execute("DETACH DATABASE src")
+        except apsw.Error:
+            pass
+        conn.close()
+    return counts
+
+
+def _merge_series(conn, stat_columns, chunk_columns, progress=None) -> int:
+    """Copy series the destination lacks, or has fewer points of (the run grew in the source)."""
+    stats = ", ".join(stat_columns)
+    chunk_cols = ", ".join(chunk_columns)
+    copied = 0
+    todo = conn.execute("SELECT id, run_id, name, asset, count FROM src.series").fetchall()
+    for done, (src_id, run_id, name, asset, count) in enumerate(todo, start=1):
+        if progress is not None:  # the series are most of a merge's work
+            progress(done, len(todo))
+        mine = conn.execute("SELECT id, count FROM main.series WHERE run_id = ? AND name = ? AND asset = ?",
+                            (run_id, name, asset)).fetchone()
+        if mine is not None and mine[1] >= count:
+            continue
+        if mine is None:
+            target = conn.execute(f"INSERT INTO main.series (run_id, name, asset, {stats}) SELECT run_id, name,"
+                                  f" asset, {stats} FROM src.series WHERE id = ? RETURNING id", (src_id,)).get
+        else:
+            target = mine[0]
+            conn.execute("DELETE FROM main.chunks WHERE series_id = ?", (target,))
+            conn.execute(f"UPDATE main.series SET ({stats}) = (SELECT {stats} FROM src.series WHERE id = ?)"
+                         " WHERE id = ?", (src_id, target))
+        conn.execute(f"INSERT INTO main.chunks (series_id, seq, {chunk_cols}, sketch, data) SELECT ?, seq,"
+                     f" {chunk_cols}, sketch, data FROM src.chunks WHERE series_id = ?", (target, src_id))
+        copied += 1
+    return copied
+
+
+def _merge_alerts(conn) -> None:
+    """Alerts by definition (an identical one already here is reused), then states and history."""
+    mapping = {}
+    for alert_id, key in conn.execute("SELECT id, key FROM src.alerts").fetchall():
+        mine = conn.execute("SELECT id FROM main.alerts WHERE key = ?", (key,)).fetchone()
+        if mine is None:
+            conn.execute("INSERT OR IGNORE INTO main.alerts SELECT * FROM src.alerts WHERE id = ?", (alert_id,))
+            mapping[alert_id] = alert_id
+        else:
+            mapping[alert_id] = mine[0]
+    for run_id, alert_id, state, changed in conn.execute(
+            "SELECT run_id, alert_id, state, changed FROM src.run_alerts").fetchall():
+        conn.execute("INSERT INTO main.run_alerts (run_id, alert_id, state, changed) VALUES (?, ?, ?, ?)"
+                     " ON CONFLICT(run_id, alert_id) DO UPDATE SET state = excluded.state, changed = excluded.changed"
+                     " WHERE coalesce(excluded.changed, 0) > coalesce(run_alerts.changed, 0)",
+                     (run_id, mapping[alert_id], state, changed))
+    for run_id, alert_id, seq, time_us, run_time, state in conn.execute(
+            "SELECT run_id, alert_id, seq, time, run_time, state FROM src.alert_history").fetchall():
+        conn.execute("INSERT OR IGNORE INTO main.alert_history VALUES (?, ?, ?, ?, ?, ?)",
+                     (run_id, mapping[alert_id], seq, time_us, run_time, state))
+
+
+# ---------------------------------------------------------------- the Store methods
+
+
+class StoreArchive:
+    """``Store`` methods that keep and ship the file (mixed into ``Store``)."""
+
+
+    def verify(self, *, progress=None):
+        """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
+        ``VerifyReport`` whose ``ok`` is True when nothing is wrong. ``progress(done, total)``
+        is called as it goes."""
+        self._flush_own_spans()
+        with self._db.read() as conn:
+            return verify(conn, progress)
+
+    def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
+        """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
+        dest = os.fspath(dest)
+        if not self.read_only:
+            for run in list(self._runs):
+                run._flush()
+            self._flush_own_spans()
+        with self._db.read() as conn:
+            with db.translated(dest):
+                backup(conn, dest, overwrite=overwrite, durable=self._db.durable)
+        return dest
+
+    def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
+               include_attachments: bool = True, progress=None) -> dict:
+        """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
+        ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
+        attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
+        rows copied per table."""
+        path = os.fspath(path)
+        if self.path == ":memory:":
+            raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
+        if run_ids is not None and filter is not None:
+            raise errors.ValidationError("give run_ids or filter, not both")
+        if not self.read_only:
+            for run in list(self._runs):
+                run._flush()
+            self._flush_own_spans()
+        if run_ids is not None:
+            ids = [self._run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
+        elif filter is not None:
+            ids = searching.run_ids_for(self, filter)
+        else:
+            with self._db.read() as conn:
+                ids = [r[0] for r in conn.execute("SELECT id FROM runs")]
+        return export(self.path, path, ids, include_attachments=bool(include_attachments),
+                      timeout=self._db.timeout, progress=progress, durable=self._db.durable)
+
+    def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
+        """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs
+        a ``filter`` (either grammar) selects, and/or runs ended before ``older_than`` (a
+        datetime, ISO-8601 string or epoch seconds). Returns how many runs were deleted.
+        Content blobs stay until ``pack()``."""
+        if run_ids is None and filter is None and older_than is None:
+            raise errors.ValidationError("delete_runs needs run_ids, filter or older_than (nothing is deleted by default)")
+        ids: list[str] = []
+        if run_ids is not None:
+            ids += [self._run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
+        if filter is not None:
+            ids += searching.run_ids_for(self, filter)
+        if older_than is not None:
+            cutoff = to_us(older_than, "older_than")
+            with self._db.read() as conn:
+                ids += [r[0] for r in conn.execute("SELECT id FROM runs WHERE ended IS NOT NULL AND ended < ?",
+                                                   (cutoff,))]
+        live = {run.id for run in self._runs}
+        if live & set(ids):
+            raise errors.RunStateError("cannot delete runs that are open for writing in this process; close them")
+        with self._db.write() as conn:
+            return delete_runs(conn, list(dict.fromkeys(ids)))
+
+    def pack(self, *, dest: str | os.PathLike | None = None, progress=None) -> dict:
+        """Drop content no run uses, merge small metric chunks into full ones, and reclaim
+        space: ``VACUUM`` the file in place, or write a compact copy to ``dest`` (``VACUUM
+        INTO`` a temporary file beside it, renamed once complete: a pack killed half-way leaves
+        no file at ``dest``). Returns what was done."""
+        from .metrics import rechunk
+
+        with self._db.write() as conn:
+            dropped = drop_unreferenced_blobs(conn)
+            series_ids = [r[0] for r in conn.execute("SELECT id FROM series")]
+            merged = sum(rechunk(conn, series_id) for series_id in series_ids)  # small chunks into full ones
+        if progress is not None:
+            progress(1, 2)  # then the VACUUM, one statement
+        state = self._db._current()
+        with state.lock:
+            conn = self._db._writer(state)
+            with db.translated(self.path):
+                if dest is None:
+                    conn.execute("VACUUM")
+                else:
+                    dest = os.fspath(dest)
+                    if os.path.exists(dest):
+                        raise errors.ValidationError(f"{dest!r} exists; pack writes a new file")
+                    vacuum_into(conn, dest, durable=self._db.durable)
+        if progress is not None:
+            progress(2, 2)
+        return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}
+
+    def merge(self, source: Any, *, progress=None) -> dict:
+        """Bring the runs of another runlite file (or Store) in, all or nothing per file.
+
+        Idempotent: merging the same file again adds nothing; a run that grew in the source
+        (more points, events, files, a final status) is brought up to date, never duplicated;
+        content is deduplicated by hash. The source is opened read-only and checked first
+        (integrity, identity, exact schema); a hostile or damaged file changes nothing here.
+        Its email outbox is not merged (it is that host's delivery queue).
+        """
+        if self.read_only or self.path == ":memory:":
+            raise errors.ValidationError("merge needs a writable store in a file")
+        if isinstance(source, StoreArchive):
+            source = source.path
+        source = os.fspath(source)
+        if os.path.abspath(source) == os.path.abspath(self.path):
+            raise errors.ValidationError("a store cannot merge itself")
+        for run in list(self._runs):
+            run._flush()
+        self._flush_own_spans()
+        return merge(self.path, source, timeout=self._db.timeout, progress=progress, durable=self._db.durable)

@@ -1,0 +1,491 @@
+"""Connections to one runlite file: policy, transactions, error translation, fork safety.
+
+Connection policy is written as small named functions (one setting each) grouped into
+profiles, and applied only to connections runlite opens itself: never through process-wide
+apsw hooks, because a library must not change its host's global state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import weakref
+from typing import Callable, Iterator
+
+import apsw
+
+from .. import errors
+from . import schema
+
+# ---------------------------------------------------------------- connection policy
+
+
+def connection_busy_timeout(conn: apsw.Connection, seconds: float) -> None:
+    """Wait up to ``seconds`` for a lock instead of failing at once (https://sqlite.org/c3ref/busy_timeout.html)."""
+    conn.set_busy_timeout(int(seconds * 1000))
+
+
+def connection_wal(conn: apsw.Connection) -> None:
+    """Write-ahead log: readers never block the writer (https://sqlite.org/wal.html)."""
+    mode = conn.execute("PRAGMA journal_mode=WAL").get
+    if mode not in ("wal", "memory"):
+        raise errors.StoreError(f"could not switch the file to WAL journal mode (got {mode!r})")
+
+
+def connection_synchronous(conn: apsw.Connection, durable: bool) -> None:
+    """NORMAL survives an application crash; FULL also a power cut (https://sqlite.org/pragma.html#pragma_synchronous)."""
+    conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+
+
+def connection_foreign_keys(conn: apsw.Connection) -> None:
+    """Enforce REFERENCES clauses (https://sqlite.org/foreignkeys.html)."""
+    conn.execute("PRAGMA foreign_keys=ON")
+
+
+def connection_defensive(conn: apsw.Connection) -> None:
+    """No schema tampering from SQL (https://sqlite.org/c3ref/c_dbconfig_defensive.html)."""
+    conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
+
+
+def connection_untrusted_schema(conn: apsw.Connection) -> None:
+    """The file's schema may not call functions with side effects (https://sqlite.org/pragma.html#pragma_trusted_schema)."""
+    conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+
+
+def connection_no_dqs(conn: apsw.Connection) -> None:
+    """Double-quoted strings are identifiers only (https://sqlite.org/quirks.html#dblquote)."""
+    conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
+
+
+def connection_no_mmap(conn: apsw.Connection) -> None:
+    """Read pages through the VFS so a damaged file gives errors, not faults (https://sqlite.org/mmap.html)."""
+    conn.execute("PRAGMA mmap_size=0")
+
+
+def connection_cell_size_check(conn: apsw.Connection) -> None:
+    """Check cell sizes on every page read (https://sqlite.org/pragma.html#pragma_cell_size_check)."""
+    conn.execute("PRAGMA cell_size_check=ON")
+
+
+def connection_no_triggers_or_views(conn: apsw.Connection) -> None:
+    """A foreign file's triggers and views never run (https://sqlite.org/c3ref/c_dbconfig_defensive.html)."""
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_VIEW, 0)
+
+
+_READ_PRAGMAS = frozenset(("application_id", "user_version", "journal_mode", "page_size", "page_count",
+                           "freelist_count", "quick_check", "integrity_check", "schema_version"))
+
+
+def connection_read_only_authorizer(conn: apsw.Connection) -> None:
+    """Only SELECT, reads, functions, read transactions and reading a few pragmas: a query
+    connection cannot change anything (https://sqlite.org/c3ref/set_authorizer.html)."""
+    allowed = {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION, apsw.SQLITE_RECURSIVE,
+               apsw.SQLITE_TRANSACTION}
+
+    def authorize(action, name, value, *_rest):
+        if action in allowed:
+            return apsw.SQLITE_OK
+        if action == apsw.SQLITE_PRAGMA and name in _READ_PRAGMAS and value is None:
+            return apsw.SQLITE_OK
+        return apsw.SQLITE_DENY
+
+    conn.authorizer = authorize
+
+
+def _common(conn: apsw.Connection, timeout: float) -> None:
+    connection_busy_timeout(conn, timeout)
+    connection_defensive(conn)
+    connection_untrusted_schema(conn)
+    connection_no_dqs(conn)
+    connection_no_mmap(conn)
+    connection_foreign_keys(conn)
+
+
+def writer_profile(conn: apsw.Connection, *, timeout: float, durable: bool) -> None:
+    """The connection that writes: the common policy plus synchronous."""
+    _common(conn, timeout)
+    connection_synchronous(conn, durable)
+
+
+def reader_profile(conn: apsw.Connection, *, timeout: float) -> None:
+    """A read-only connection of a trusted file; queries built from filters run here."""
+    _common(conn, timeout)
+    connection_read_only_authorizer(conn)
+
+
+UNTRUSTED_MAX_VALUE = 128 << 20  # bytes: a value of a foreign file larger than this is refused
+
+
+def connection_value_limit(conn: apsw.Connection, limit: int = UNTRUSTED_MAX_VALUE) -> None:
+    """No string or blob over ``limit`` bytes is read (https://sqlite.org/c3ref/limit.html)."""
+    conn.limit(apsw.SQLITE_LIMIT_LENGTH, limit)
+
+
+def untrusted_profile(conn: apsw.Connection, *, timeout: float) -> None:
+    """A read-only connection to a file that came from someone else."""
+    _common(conn, timeout)
+    connection_cell_size_check(conn)
+    connection_no_triggers_or_views(conn)
+    connection_value_limit(conn)
+    connection_read_only_authorizer(conn)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def rollback(conn: apsw.Connection) -> None:
+    """Roll back after an error, never masking it: SQLite may have rolled back already (disk
+    full, I/O error), and a ROLLBACK that fails must not replace the error that matters."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except apsw.Error:
+            pass
+
+
+def translate(exc: BaseException, path: str = "") -> errors.RunliteError:
+    """Map an apsw exception to the runlite error a caller can act on."""
+    where = f" ({path})" if path else ""
+    text = f"{exc}{where}"
+    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+        return errors.StoreBusyError(f"the file stayed locked by another writer: {text}")
+    if isinstance(exc, apsw.FullError):
+        return errors.StoreFullError(f"the disk or the file's size limit is full: {text}")
+    if isinstance(exc, apsw.NotADBError):
+        return errors.NotARunliteFile(f"not a SQLite file: {text}")
+    if isinstance(exc, (apsw.CorruptError, apsw.FormatError)):
+        return errors.CorruptStoreError(f"the file is damaged: {text}")
+    if isinstance(exc, apsw.ReadOnlyError):
+        return errors.ReadOnlyStoreError(f"the file cannot be written: {text}")
+    if isinstance(exc, apsw.TooBigError):
+        return errors.LimitError(f"a value is larger than the store accepts: {text}")
+    if isinstance(exc, apsw.CantOpenError):
+        return errors.StoreError(f"cannot open the file: {text}")
+    if isinstance(exc, apsw.IOError):  # the disk or filesystem failed; the file itself may be fine
+        return errors.StoreError(f"an I/O error reading or writing the file: {text}")
+    if isinstance(exc, UnicodeDecodeError):
+        return errors.CorruptStoreError(f"the file holds text that is not UTF-8: {text}")
+    # Raised while binding a caller's value that no check caught first: the caller's mistake.
+    if isinstance(exc, UnicodeEncodeError):
+        return errors.ValidationError(f"a value holds a lone surrogate, which is not valid Unicode: {text}")
+    if isinstance(exc, OverflowError):
+        return errors.ValidationError(f"a number is too large to store (beyond 64 bits): {text}")
+    if isinstance(exc, json.JSONDecodeError):
+        return errors.CorruptStoreError(f"the file holds JSON runlite cannot decode: {text}")
+    return errors.StoreError(f"{type(exc).__name__}: {text}")
+
+
+# JSONDecodeError too: runlite decodes only JSON it wrote, so inside a transaction an
+# undecodable value means a damaged file (SQLite pages carry no checksum).
+_TRANSLATED = (apsw.Error, UnicodeDecodeError, UnicodeEncodeError, OverflowError, json.JSONDecodeError)
+
+
+@contextlib.contextmanager
+def translated(path: str = "") -> Iterator[None]:
+    """Re-raise apsw errors inside the block as runlite errors."""
+    try:
+        yield
+    except _TRANSLATED as exc:
+        raise translate(exc, path) from exc
+
+
+# ---------------------------------------------------------------- the database
+
+# A child never uses the connections it inherited through fork(). SQLite keeps one lock
+# record per file and process, shared by all its connections: while inherited ones stay open
+# the child's new connections take no real file lock, so the parent closing its last
+# connection would delete the WAL under the child's writes. So the child closes every idle
+# inherited connection without a checkpoint (that leaves the file and the parent alone);
+# one that was busy at the fork is kept referenced, so apsw never closes it (rolling back
+# could touch the WAL index the parent shares). Forks wait for runlite's write transactions
+# in this process, so the writer is idle in the child.
+_FORK_ORPHANS: list = []
+_OPEN: "weakref.WeakSet[Database]" = weakref.WeakSet()  # file Databases with connections here
+_HELD_AT_FORK: list = []
+
+
+def _drop_inherited(connections) -> None:
+    for conn in connections:
+        if conn is None:
+            continue
+        try:
+            if not conn.in_transaction:
+                conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+                conn.close()
+                continue
+        except apsw.Error:  # in use by a thread the fork left behind
+            pass
+        _FORK_ORPHANS.append(conn)
+
+
+def _before_fork() -> None:
+    for database in list(_OPEN):
+        lock = database._state.lock
+        if lock.acquire(timeout=database.timeout + 1):  # bounded: a fork never deadlocks on us
+            _HELD_AT_FORK.append(lock)
+
+
+def _after_fork() -> None:
+    while _HELD_AT_FORK:
+        try:
+            _HELD_AT_FORK.pop().release()
+        except RuntimeError:  # pragma: no cover - not owned by this thread after all
+            pass
+
+
+def _after_fork_in_child() -> None:
+    _after_fork()
+    for database in list(_OPEN):  # at once: the child may open the same file anew
+        database._adopt_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork_in_child)
+
+
+class _ProcessState:
+    """Connections and locks of one process; replaced wholesale after a fork."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.RLock()
+        self.writer: apsw.Connection | None = None
+        self.depth = 0
+        self.owner = 0  # thread id holding the write transaction
+        self.local = threading.local()
+        self.readers: dict[apsw.Connection, weakref.finalize] = {}  # each with its thread's retirer
+
+
+class _ThreadReader:
+    """Held in one thread's local storage: when the thread ends, its reader connection closes
+    (a server with a thread per request would otherwise keep one connection per request)."""
+
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn: apsw.Connection):
+        self.conn = conn
+
+
+def _retire_reader(state: _ProcessState, conn: apsw.Connection) -> None:
+    if state.pid != os.getpid():  # inherited through fork: the child leaves it alone
+        return
+    state.readers.pop(conn, None)  # no lock: this may run in any thread, during garbage collection
+    try:
+        conn.close()
+    except apsw.Error:
+        pass
+
+
+class Database:
+    """One runlite file: lazily opened writer and per-thread reader connections.
+
+    Writes go through one writer connection per process, serialised by a lock and always
+    inside ``BEGIN IMMEDIATE`` (a deferred read-then-write transaction would fail with
+    SQLITE_BUSY under contention, and no timeout helps). Reads use one read-only connection
+    per thread, inside a read transaction, so each read sees one consistent snapshot and
+    never blocks the writer. An in-memory database has one connection for everything.
+    """
+
+    def __init__(self, path: str, *, read_only: bool, durable: bool, timeout: float, untrusted: bool = False):
+        self.path = path
+        self.read_only = read_only
+        self.untrusted = untrusted  # readers get the untrusted profile (a file from someone else)
+        self.durable = durable
+        self.timeout = timeout
+        self.memory = path == ":memory:"
+        self.closed = False
+        self._state = _ProcessState()
+        if not self.memory:
+            _OPEN.add(self)
+
+    # -- connections
+
+    def _adopt_fork(self) -> _ProcessState:
+        """This process's state: after a fork, a new one (the inherited connections dropped)."""
+        state = self._state
+        if state.pid != os.getpid() and not self.memory:
+            _drop_inherited([state.writer, *state.readers])
+            for retire in state.readers.values():
+                retire.detach()
+            state = self._state = _ProcessState()
+        return state
+
+    def _current(self) -> _ProcessState:
+        if self.closed:
+            raise errors.StoreClosedError(f"the store {self.path!r} is closed")
+        state = self._adopt_fork()
+        if state.pid != os.getpid():
+            raise errors.StoreError("an in-memory store cannot be used after fork()")
+        return state
+
+    def connect(self, *, writable: bool, profile: Callable[..., None]) -> apsw.Connection:
+        """A new connection with ``profile`` applied (errors translated)."""
+        flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE if writable else apsw.SQLITE_OPEN_READONLY
+        with translated(self.path):
+            conn = apsw.Connection(self.path, flags=flags)
+            try:
+                if profile is writer_profile:
+                    profile(conn, timeout=self.timeout, durable=self.durable)
+                else:
+                    profile(conn, timeout=self.timeout)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _writer(self, state: _ProcessState) -> apsw.Connection:
+        if state.writer is None:
+            if self.read_only:
+                raise errors.ReadOnlyStoreError(f"the store {self.path!r} was opened with read_only=True")
+            state.writer = self.connect(writable=True, profile=writer_profile)
+        return state.writer
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[apsw.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested use joins the outer one.
+
+        On any exception the transaction rolls back, unless SQLite already rolled it back
+        itself (disk full, I/O error): then ROLLBACK would fail and mask the real error.
+        """
+        state = self._current()
+        with state.lock:
+            conn = self._writer(state)
+            if state.depth:
+                state.depth += 1
+                try:
+                    yield conn
+                finally:
+                    state.depth -= 1
+                return
+            with translated(self.path):
+                conn.execute("BEGIN IMMEDIATE")
+            state.depth, state.owner = 1, threading.get_ident()
+            try:
+                yield conn
+                with translated(self.path):
+                    conn.execute("COMMIT")
+            except BaseException as exc:
+                rollback(conn)
+                if isinstance(exc, _TRANSLATED):
+                    raise translate(exc, self.path) from exc
+                raise
+            finally:
+                state.depth, state.owner = 0, 0
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[apsw.Connection]:
+        """A read transaction on this thread's reader: one consistent snapshot."""
+        state = self._current()
+        if self.memory:
+            with state.lock:
+                conn = self._writer(state)
+                with translated(self.path):
+                    yield conn
+            return
+        if state.depth and state.owner == threading.get_ident():  # reading inside our own write: see it
+            with translated(self.path):
+                yield state.writer
+            return
+        holder = getattr(state.local, "reader", None)
+        if holder is None:
+            conn = self.connect(writable=False, profile=untrusted_profile if self.untrusted else reader_profile)
+            holder = state.local.reader = _ThreadReader(conn)
+            state.readers[conn] = weakref.finalize(holder, _retire_reader, state, conn)
+        conn = holder.conn
+        if conn.in_transaction:  # nested read on this thread: same snapshot
+            with translated(self.path):
+                yield conn
+            return
+        with translated(self.path):
+            conn.execute("BEGIN")
+        try:
+            with translated(self.path):
+                yield conn
+        finally:
+            if conn.in_transaction:
+                try:
+                    conn.execute("COMMIT")
+                except apsw.Error:
+                    pass
+
+    def close(self) -> None:
+        """Close every connection of this process (idempotent)."""
+        if self.closed:
+            return
+        state = self._adopt_fork()
+        self.closed = True
+        _OPEN.discard(self)
+        if state.pid != os.getpid():  # an in-memory store inherited through fork: not ours
+            return
+        with state.lock:
+            for retire in list(state.readers.values()):
+                retire()  # closes that reader, once
+            if state.writer is not None:
+                try:
+                    state.writer.close()
+                except apsw.Error:
+                    pass
+            state.writer = None
+
+
+# ---------------------------------------------------------------- identity and migrations
+
+
+def _has_tables(conn: apsw.Connection) -> bool:
+    return conn.execute("SELECT count(*) FROM sqlite_schema").get > 0
+
+
+def check_identity(conn: apsw.Connection, path: str) -> int:
+    """The file's schema version, after checking it is a runlite file this library can read.
+
+    Returns 0 for an empty new file.
+    """
+    with translated(path):
+        app_id = conn.execute("PRAGMA application_id").get
+        version = conn.execute("PRAGMA user_version").get
+        tables = _has_tables(conn)
+    if app_id == 0 and version == 0 and not tables:
+        return 0
+    if app_id != schema.APPLICATION_ID:
+        raise errors.NotARunliteFile(
+            f"{path!r} is a SQLite file of another application (application_id {app_id:#x}, "
+            f"runlite files have {schema.APPLICATION_ID:#x}); it was left untouched"
+        )
+    if version < 0:  # runlite never writes one: a damaged header (MIGRATIONS has no such key)
+        raise errors.CorruptStoreError(f"{path!r} has a negative schema version ({version}): its header is damaged")
+    if version > schema.SCHEMA_VERSION:
+        raise errors.SchemaTooNew(
+            f"{path!r} has schema version {version}, newer than this runlite "
+            f"(knows up to {schema.SCHEMA_VERSION}); upgrade runlite to read it. The file was left untouched"
+        )
+    with translated(path):  # no foreign trigger or view ever runs on a write, no migration on a stranger
+        found = schema.differences(conn, version)
+    if found:
+        raise errors.NotARunliteFile(
+            f"{path!r} says it is a runlite file of schema version {version}, but its schema is not "
+            f"runlite's ({'; '.join(found[:5])}{'; ...' if len(found) > 5 else ''}); it was left untouched"
+        )
+    return version
+
+
+def migrate(conn: apsw.Connection, path: str) -> int:
+    """Bring the file to the current schema in one transaction; return the version found."""
+    with translated(path):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = check_identity(conn, path)  # again, now under the write lock
+            for version in range(found + 1, schema.SCHEMA_VERSION + 1):
+                for statement in schema.MIGRATIONS[version]:
+                    conn.execute(statement)
+            if found < schema.SCHEMA_VERSION:
+                conn.execute(f"PRAGMA application_id={schema.APPLICATION_ID:d}")
+                conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)
+            raise
+    return found

@@ -1,0 +1,94 @@
+"""Events of a run: Simvue log messages and LangSmith named events, buffered with metrics.
+
+One event record holds ``name``, ``message``, ``level``, ``time`` and ``kwargs``. Events are
+numbered per run (``seq``), so an archive merge recognises ones it already has.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from ..records import Event
+from .._validation import check_choice, check_name, check_text, dumps_lenient, from_us, stored_json, to_us
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+MAX_MESSAGE = 1 << 20  # characters of one message
+
+
+class EventBuffer:
+    """Events of one run waiting to be flushed, as ready-to-insert rows
+    ``(seq, time_us, level, name, message, kwargs_json)`` (appended by ``Run``)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+        self.oldest_us = 0
+        self.next_seq = 0
+
+    def clear(self) -> None:
+        """Forget the buffered rows (after a successful flush)."""
+        self.rows = []
+
+
+def check_message(message: Any) -> str:
+    """A log message: text up to 1 Mi characters."""
+    return check_text(message, "message", max_len=MAX_MESSAGE)
+
+
+def check_level(level: Any) -> str:
+    """One of debug, info, warning, error, critical."""
+    return check_choice(level, "level", LEVELS)
+
+
+def kwargs_json(kwargs: dict) -> str | None:
+    """LangSmith event kwargs as JSON (program values allowed; see ``dumps_lenient``)."""
+    return dumps_lenient(kwargs, "event kwargs") if kwargs else None
+
+
+def flush(conn, run_id: str, buffer: EventBuffer) -> None:
+    """Insert the buffered events inside the caller's transaction."""
+    conn.executemany(
+        "INSERT INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(run_id, *row) for row in buffer.rows],
+    )
+
+
+def next_seq(conn, run_id: str) -> int:
+    """The seq the next event of a run gets (after what the file holds)."""
+    return conn.execute("SELECT coalesce(max(seq) + 1, 0) FROM events WHERE run_id = ?", (run_id,)).get
+
+
+def read(conn, run_id: str, *, contains=None, level=None, since=None, until=None,
+         limit=None, offset=0) -> list[Event]:
+    """Events of a run in time order (see ``Store.events``)."""
+    where, params = ["run_id = ?"], [run_id]
+    if contains is not None:
+        check_text(contains, "contains", max_len=MAX_MESSAGE)
+        where.append("instr(message, ?) > 0")  # plain substring: no LIKE wildcards to escape
+        params.append(contains)
+    if level is not None:
+        levels = [level] if isinstance(level, str) else list(level)
+        for item in levels:
+            check_level(item)
+        where.append("level IN (%s)" % ", ".join("?" * len(levels)))
+        params.extend(levels)
+    if since is not None:
+        where.append("time >= ?")
+        params.append(to_us(since, "since"))
+    if until is not None:
+        where.append("time <= ?")
+        params.append(to_us(until, "until"))
+    for value, what in ((limit, "limit"), (offset, "offset")):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise errors.ValidationError(f"{what} must be an int >= 0, got {value!r}")
+    sql = ("SELECT seq, time, level, name, message, kwargs FROM events WHERE " + " AND ".join(where) +
+           " ORDER BY time, seq LIMIT ? OFFSET ?")
+    params.extend((-1 if limit is None else limit, offset or 0))
+    return [Event(seq=seq, time=from_us(t), level=lvl, name=name, message=msg,
+                  kwargs=None if kw is None else stored_json(kw))
+            for seq, t, lvl, name, msg, kw in conn.execute(sql, params)]
+
+
+def check_event_name(name: Any) -> str:
+    """A LangSmith event name (``start``, ``end``, ``new_token``...)."""
+    return check_name(name, "event name")

@@ -1,0 +1,354 @@
+"""Metric logging: the in-memory buffer of a live run and its flush into chunks.
+
+The hot path (``MetricBuffer.add``) appends to ``array`` columns: one shared record axis
+(step, time, timestamp) per run, and per series the record indices and values. A flush
+turns each series' new points into one chunk (or grows the series' small tail chunk), and
+updates the series summary, all in one transaction: a flush is never half-written.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from array import array
+from typing import Any
+
+from .. import errors
+from ..codec import chunks as series, sketch
+from .._validation import INT64_MAX, shown, check_name
+
+FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
+FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once
+CHUNK_POINTS = 8_192        # most points a chunk holds: window reads decode at most two
+TARGET_CHUNK_POINTS = 4_096  # a tail chunk smaller than this grows instead of a new chunk
+EXACT_INT = 1 << 53         # ints beyond this are not exact as float64
+
+
+def _value(name: str, value: Any) -> float:
+    """A metric value as float64 (int, float, bool; numpy scalars too)."""
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is int or kind is bool:
+        if -EXACT_INT <= value <= EXACT_INT:
+            return float(value)
+        raise errors.ValidationError(
+            f"metric {name!r}: int {shown(value)} is beyond 2**53 and cannot be stored exactly; log it as a float"
+        )
+    if isinstance(value, numbers.Integral):
+        return _value(name, int(value))
+    if isinstance(value, numbers.Real) and not isinstance(value, (str, bytes)):
+        try:
+            return float(value)
+        except (OverflowError, ValueError, TypeError):  # e.g. Fraction(10**400): beyond float64
+            raise errors.ValidationError(
+                f"metric {name!r}: {type(value).__name__} {shown(value)} cannot be converted to a float64"
+            ) from None
+    if getattr(getattr(value, "dtype", None), "kind", None) == "b":  # a numpy bool (not a numbers.Integral)
+        return 1.0 if value else 0.0
+    raise errors.ValidationError(
+        f"metric {name!r} has a {type(value).__name__} value {shown(value)}; accepted are int, float, bool"
+    )
+
+
+class _Shape:
+    """Records that logged the same names (in the same order) for the same asset.
+
+    Their values are stored row-major in one array, so a call appends all its values in
+    one C call and a series' column is the extended slice ``values[j::k]``.
+    """
+
+    __slots__ = ("names", "asset", "rows", "values")
+
+    def __init__(self, names: tuple, asset: str):
+        self.names = names
+        self.asset = asset
+        self.rows = array("q")    # indices into the run's record axis
+        self.values = array("d")
+
+
+_FLOAT_ONLY = frozenset((float,))
+
+
+class MetricBuffer:
+    """Points of one run waiting to be flushed."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything buffered (after a successful flush)."""
+        self.steps = array("q")
+        self.times = array("d")
+        self.timestamps = array("q")
+        self.explicit_time = False
+        self.shapes: dict[tuple, _Shape] = {}
+        self._last: _Shape | None = None
+        self.points = 0
+        self.oldest_us = 0
+
+    def add(self, metrics: dict, step: int, time: float | None, timestamp_us: int,
+            asset: str, time_origin_us: int, arrival_us: int) -> None:
+        """Validate every value, then append the record; raises before appending anything."""
+        names = tuple(metrics)
+        shape = self._last
+        if shape is None or shape.names != names or shape.asset != asset:
+            shape = self.shapes.get((names, asset))
+            if shape is None:
+                for name in names:
+                    check_name(name, "metric name")
+                shape = self.shapes[(names, asset)] = _Shape(names, asset)
+            self._last = shape
+        raw = metrics.values()
+        if _FLOAT_ONLY.issuperset(map(type, raw)):
+            values = raw  # floats only (the common case): array.extend converts in C
+        else:
+            values = [_value(name, value) for name, value in zip(names, raw)]
+        if not self.points:
+            self.oldest_us = arrival_us
+        shape.values.extend(values)
+        shape.rows.append(len(self.steps))
+        self.steps.append(step)
+        self.timestamps.append(timestamp_us)
+        if time is None:
+            self.times.append((timestamp_us - time_origin_us) / 1e6)
+        else:
+            self.times.append(time)
+            self.explicit_time = True
+        self.points += len(names)
+
+    def _axis(self, rows: array) -> tuple[array, array, array]:
+        lo, hi = rows[0], rows[-1] + 1
+        if hi - lo == len(rows):  # contiguous records: slice the shared axis
+            return self.steps[lo:hi], self.times[lo:hi], self.timestamps[lo:hi]
+        return (array("q", map(self.steps.__getitem__, rows)), array("d", map(self.times.__getitem__, rows)),
+                array("q", map(self.timestamps.__getitem__, rows)))
+
+    def series_columns(self):
+        """Yield ``((name, asset), (steps, times or None, timestamps, values), times)`` per series.
+
+        The second element has times None when they are the default ones; the third always
+        holds the times (for alert checks).
+        """
+        pieces: dict[tuple[str, str], list] = {}
+        for shape in self.shapes.values():
+            if not shape.rows:  # made by a call whose values were then refused
+                continue
+            k = len(shape.names)
+            for j, name in enumerate(shape.names):
+                pieces.setdefault((name, shape.asset), []).append((shape.rows, shape.values[j::k]))
+        for key, parts in pieces.items():
+            if len(parts) == 1:
+                rows, values = parts[0]
+            else:  # the series was logged in records of different shapes: merge in log order
+                rows = array("q")
+                values = array("d")
+                for r, v in parts:
+                    rows.extend(r)
+                    values.extend(v)
+                order = sorted(range(len(rows)), key=rows.__getitem__)
+                rows = array("q", map(rows.__getitem__, order))
+                values = array("d", map(values.__getitem__, order))
+            steps, times, stamps = self._axis(rows)
+            yield key, (steps, times if self.explicit_time else None, stamps, values), times
+
+
+def check_step(step: Any) -> int:
+    """An explicit step: an int from 0 to 2**63-1."""
+    if type(step) is not int and not (isinstance(step, numbers.Integral) and not isinstance(step, bool)):
+        raise errors.ValidationError(f"step must be an int >= 0, got {type(step).__name__} {shown(step)}")
+    step = int(step)
+    if not 0 <= step <= INT64_MAX:
+        raise errors.ValidationError(f"step must be an int from 0 to 2**63-1, got {shown(step)}")
+    return step
+
+
+def check_time(time: Any) -> float:
+    """An explicit run time in seconds: a finite number."""
+    if isinstance(time, bool) or not isinstance(time, numbers.Real):
+        raise errors.ValidationError(f"time must be seconds as a number, got {type(time).__name__} {shown(time)}")
+    try:
+        time = float(time)
+    except (OverflowError, ValueError):  # an int or Fraction beyond float64
+        time = math.inf
+    if not math.isfinite(time):
+        raise errors.ValidationError(f"time must be finite seconds, got {time}")
+    return time
+
+
+# ---------------------------------------------------------------- flushing
+
+_STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mean", "m2",
+                 "first", "last", "first_step", "last_step")
+_CHUNK_COLUMNS = _STAT_COLUMNS + ("step_lo", "step_hi", "time_lo", "time_hi", "ts_lo", "ts_hi")
+
+
+def _nan_to_null(x: float | None) -> float | None:
+    return None if x is None or x != x else x
+
+
+def _null_to_nan(x: float | None, expected: bool) -> float | None:
+    return math.nan if x is None and expected else x
+
+
+def stats_row(stats: series.ChunkStats, columns=_CHUNK_COLUMNS) -> tuple:
+    """The SQL values of ``stats`` (NaN stored as NULL)."""
+    return tuple(_nan_to_null(v) if isinstance(v, float) else v
+                 for v in (getattr(stats, c) for c in columns))
+
+
+_NAN = math.nan
+
+
+def stats_tuple(row: tuple) -> tuple:
+    """A chunk's SQL statistics (``_CHUNK_COLUMNS`` order) as a ChunkStats-ordered tuple,
+    NULL read back as NaN where a value must exist (see the schema)."""
+    count, nan_count, mn, mx, mn_step, mx_step, mean, m2, first, last = row[:10]
+    if count > nan_count:
+        mean = _NAN if mean is None else mean
+        m2 = _NAN if m2 is None else m2
+    if count:
+        first = _NAN if first is None else first
+        last = _NAN if last is None else last
+    return (count, nan_count, mn, mx, mn_step, mx_step, mean, m2, first, last) + tuple(row[10:])
+
+
+def stats_from_row(row: tuple, columns=_CHUNK_COLUMNS) -> series.ChunkStats:
+    """A ChunkStats from its SQL values (NULL read back as NaN where a value must exist)."""
+    values = dict(zip(columns, row))
+    has_values = values["count"] > values["nan_count"]
+    for key in ("mean", "m2"):
+        values[key] = _null_to_nan(values[key], has_values)
+    for key in ("first", "last"):
+        values[key] = _null_to_nan(values[key], values["count"] > 0)
+    if "step_lo" not in values:  # a series summary: axis ranges are not kept
+        values.update(step_lo=0, step_hi=0, time_lo=0.0, time_hi=0.0, ts_lo=0, ts_hi=0)
+    return series.ChunkStats(**values)
+
+
+class _SeriesState:
+    """What a live run knows of a stored series, to append without reading it back."""
+
+    __slots__ = ("id", "summary", "tail_seq", "tail_count")
+
+    def __init__(self, series_id: int, summary, tail_seq: int, tail_count: int):
+        self.id = series_id
+        self.summary = summary
+        self.tail_seq = tail_seq
+        self.tail_count = tail_count
+
+
+def _load_state(conn, run_id: str, name: str, asset: str):
+    row = conn.execute(
+        "SELECT id, " + ", ".join(_STAT_COLUMNS) + " FROM series WHERE run_id = ? AND name = ? AND asset = ?",
+        (run_id, name, asset),
+    ).fetchone()
+    if row is None:
+        return None
+    tail = conn.execute(
+        "SELECT seq, count FROM chunks WHERE series_id = ? ORDER BY seq DESC LIMIT 1", (row[0],)
+    ).fetchone() or (-1, 0)
+    summary = stats_from_row(row[1:], _STAT_COLUMNS) if row[1] else None
+    return _SeriesState(row[0], summary, tail[0], tail[1])
+
+
+def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us: int,
+          on_series=None) -> dict:
+    """Write every buffered series inside the caller's transaction.
+
+    ``on_series(key, times, values)``, when given, sees every series' new points (alerts).
+
+    ``states`` maps (name, asset) to ``_SeriesState`` and is NOT modified: the new states are
+    returned, to be adopted only after the transaction commits.
+    """
+    new_states = {}
+    for key, new, all_times in buffer.series_columns():
+        if on_series is not None:
+            on_series(key, all_times, new[3])
+        name, asset = key
+        state = states.get(key)
+        if state is not None and conn.execute(
+            "SELECT count FROM series WHERE id = ?", (state.id,)
+        ).get != (state.summary.count if state.summary else 0):
+            state = None  # someone else changed the series (pack, merge): read it afresh
+        if state is None:
+            state = _load_state(conn, run_id, name, asset)
+        if state is None:
+            series_id = conn.execute(
+                "INSERT INTO series (run_id, name, asset, count, nan_count) VALUES (?, ?, ?, 0, 0)"
+                " RETURNING id", (run_id, name, asset),
+            ).get
+            state = _SeriesState(series_id, None, -1, 0)
+        seq = state.tail_seq
+        if 0 < state.tail_count < TARGET_CHUNK_POINTS and state.tail_count + len(new[0]) <= CHUNK_POINTS:
+            # Grow the small tail chunk rather than add another small one: the chunk count
+            # stays bounded however slowly a series is logged.
+            added = series.chunk_stats(*new, time_origin_us=time_origin_us)
+            data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?",
+                                (state.id, seq)).get
+            old = series.decode_chunk(data, derive_times=False)
+            times = None
+            if new[1] is not None or old[1] is not None:
+                times = (old[1] if old[1] is not None else series.derived_times(old[2], time_origin_us)) + \
+                    (new[1] if new[1] is not None else series.derived_times(new[2], time_origin_us))
+            pieces = [(old[0] + new[0], times, old[2] + new[2], old[3] + new[3])]
+            piece_stats = [series.chunk_stats(*pieces[0], time_origin_us=time_origin_us)]
+        else:
+            seq += 1
+            n = len(new[0])
+            size = -(-n // -(-n // CHUNK_POINTS))  # even pieces of at most CHUNK_POINTS
+            pieces = [tuple(None if c is None else c[i:i + size] for c in new) for i in range(0, n, size)]
+            piece_stats = [series.chunk_stats(*p, time_origin_us=time_origin_us) for p in pieces]
+            added = piece_stats[0]
+            for extra in piece_stats[1:]:
+                added = series.merge_stats(added, extra)
+        for k, (piece, chunk) in enumerate(zip(pieces, piece_stats)):
+            _write_chunk(conn, state.id, seq + k, piece, chunk, time_origin_us)
+        seq += len(pieces) - 1
+        summary = added if state.summary is None else series.merge_stats(state.summary, added)
+        conn.execute(
+            "UPDATE series SET " + ", ".join(f"{c} = ?" for c in _STAT_COLUMNS) + " WHERE id = ?",
+            (*stats_row(summary, _STAT_COLUMNS), state.id),
+        )
+        new_states[key] = _SeriesState(state.id, summary, seq, chunk.count)
+    return new_states
+
+
+def _write_chunk(conn, series_id: int, seq: int, piece: tuple, chunk, time_origin_us: int) -> None:
+    """Store one chunk: its statistics, its block sketch and its encoded columns."""
+    steps, times, stamps, values = piece
+    blocks = sketch.blocks(steps, times, stamps, values, has_nan=chunk.nan_count > 0, time_origin_us=time_origin_us)
+    conn.execute(
+        "INSERT OR REPLACE INTO chunks (series_id, seq, " + ", ".join(_CHUNK_COLUMNS) + ", data, sketch)"
+        " VALUES (?, ?, " + ", ".join("?" * len(_CHUNK_COLUMNS)) + ", ?, ?)",
+        (series_id, seq, *stats_row(chunk), series.encode_chunk(*piece, time_origin_us=time_origin_us),
+         sketch.encode(blocks)),
+    )
+
+
+def rechunk(conn, series_id: int) -> bool:
+    """Rewrite a series fragmented into small chunks as even full ones; True when rewritten.
+
+    The points, their order and the series summary are unchanged; chunk statistics and
+    sketches are recomputed.
+    """
+    rows = conn.execute("SELECT count, data FROM chunks WHERE series_id = ? ORDER BY seq", (series_id,)).fetchall()
+    total = sum(r[0] for r in rows)
+    needed = -(-total // CHUNK_POINTS)
+    if len(rows) <= max(1, needed) or len(rows) < 2 * needed:
+        return False  # not fragmented enough to be worth rewriting
+    origins = {series.chunk_time_origin(d) for _, d in rows}
+    explicit = any(series.chunk_has_times(d) for _, d in rows) or len(origins) > 1
+    origin = origins.pop() if len(origins) == 1 else 0
+    columns = [array("q"), array("d"), array("q"), array("d")]
+    for _, data in rows:
+        for col, part in zip(columns, series.decode_chunk(data)):
+            col.extend(part)
+    size = -(-total // needed)
+    conn.execute("DELETE FROM chunks WHERE series_id = ?", (series_id,))
+    for k, start in enumerate(range(0, total, size)):
+        steps, times, stamps, values = (c[start:start + size] for c in columns)
+        times = times if explicit else None
+        piece = (steps, times, stamps, values)
+        _write_chunk(conn, series_id, k, piece, series.chunk_stats(*piece, time_origin_us=origin), origin)
+    return True

@@ -1,0 +1,140 @@
+"""Searching runs with either filter grammar: LangSmith ``list_runs`` and Simvue ``get_runs``.
+
+Filters parse into one AST (``query.py``) compiled to parameterized SQL over whitelisted
+columns; the SQL runs on a reader connection whose authorizer allows reads only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from ..query import compile as query
+from ..records import RunList, RunRecord
+from .runs import SELECT_TREE as SELECT_RUN, lazy_records
+from .._validation import check_name, now_us, to_us
+
+ORDERS = {  # LangSmith order_by fields -> SQL over runs (whitelist)
+    "start_time": "coalesce(runs.started, runs.created)", "end_time": "runs.ended", "name": "runs.name",
+    "latency": "(runs.ended - coalesce(runs.started, runs.created))", "total_tokens": "runs.total_tokens",
+    "total_cost": "runs.total_cost", "dotted_order": "runs.dotted_order", "status": "runs.status",
+    "run_type": "runs.run_type", "created": "runs.created",
+}
+
+
+def _check_limit(limit: Any, offset: Any) -> None:
+    for value, what in ((limit, "limit"), (offset, "offset")):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise errors.ValidationError(f"{what} must be None or an int >= 0, got {value!r}")
+
+
+def _order(order_by: Any) -> str:
+    if order_by is None:
+        return " ORDER BY coalesce(runs.started, runs.created) DESC, runs.id DESC"
+    items = [order_by] if isinstance(order_by, str) else list(order_by)
+    parts = []
+    for item in items:
+        if not isinstance(item, str):
+            raise errors.ValidationError(f"order_by items are field names like '-start_time', got {item!r}")
+        desc = item.startswith("-")
+        field = item.lstrip("-+")
+        if field not in ORDERS:
+            raise errors.ValidationError(f"cannot order by {field!r}; use one of {', '.join(sorted(ORDERS))}")
+        parts.append(f"{ORDERS[field]} {'DESC' if desc else 'ASC'} NULLS LAST")
+    return " ORDER BY " + ", ".join(parts) + ", runs.id"
+
+
+def _select(records: list[RunRecord], select: Any) -> list:
+    if select is None:
+        return records
+    fields = [select] if isinstance(select, str) else list(select)
+    known = set(records[0].to_dict()) if records else None
+    for field in fields:
+        if not isinstance(field, str) or (known is not None and field not in known):
+            raise errors.ValidationError(f"select takes fields of RunRecord.to_dict(); {field!r} is not one")
+    out = []
+    for rec in records:
+        data = rec.to_dict()
+        out.append({f: data[f] for f in fields})
+    return out
+
+
+def list_runs(store, *, filter=None, trace_filter=None, tree_filter=None, run_type=None, is_root=None,
+              error=None, trace_id=None, parent_run_id=None, start_time=None, run_ids=None, select=None,
+              order_by=None, limit=None, offset=0) -> list:
+    """LangSmith ``list_runs`` over one file (see ``Store.list_runs``)."""
+    _check_limit(limit, offset)
+    now = now_us()
+    where: list[str] = []
+    params: list[Any] = []
+    if run_ids is not None:  # as in LangSmith: run_ids ignores every other filter
+        ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+        for run_id in ids:
+            check_name(run_id, "run id")
+        where.append("runs.id IN (%s)" % ", ".join("?" * len(ids)) if ids else "0")
+        params.extend(ids)
+    else:
+        for text, compile_ in ((filter, query.compile_where), (trace_filter, query.trace_filter_sql),
+                               (tree_filter, query.tree_filter_sql)):
+            if text is not None:
+                sql, args = compile_(query.parse_langsmith(text), now_us=now)
+                where.append(f"({sql})")
+                params.extend(args)
+        simple = (("runs.run_type = ?", run_type, "run_type"), ("runs.trace_id = ?", trace_id, "trace_id"),
+                  ("runs.parent_run_id = ?", parent_run_id, "parent_run_id"))
+        for clause, value, what in simple:
+            if value is not None:
+                where.append(clause)
+                params.append(check_name(value, what))
+        for flag, what, yes, no in ((is_root, "is_root", "runs.parent_run_id IS NULL", "runs.parent_run_id IS NOT NULL"),
+                                    (error, "error", "runs.error IS NOT NULL", "runs.error IS NULL")):
+            if flag is not None:
+                if not isinstance(flag, bool):
+                    raise errors.ValidationError(f"{what} must be True, False or None, got {flag!r}")
+                where.append(yes if flag else no)
+        if start_time is not None:
+            where.append("coalesce(runs.started, runs.created) >= ?")
+            params.append(to_us(start_time, "start_time"))
+    sql = SELECT_RUN + (" WHERE " + " AND ".join(where) if where else "") + _order(order_by)
+    sql += " LIMIT ? OFFSET ?"
+    params.extend((-1 if limit is None else limit, offset or 0))
+    return _select(_run(store, sql, params, now), select)
+
+
+def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list[RunRecord]:
+    """Simvue ``get_runs`` over one file (see ``Store.get_runs``)."""
+    _check_limit(limit, offset)
+    now = now_us()
+    sql, params = SELECT_RUN, []
+    if filters:
+        where, args = query.compile_where(query.parse_simvue(filters), now_us=now)
+        sql += f" WHERE {where}"
+        params.extend(args)
+    if sort_by:
+        order, args = query.sort_sql(sort_by)
+        sql += f" {order}, runs.id"
+        params.extend(args)
+    else:
+        sql += " ORDER BY runs.created DESC, runs.id DESC"
+    sql += " LIMIT ? OFFSET ?"
+    params.extend((-1 if limit is None else limit, offset or 0))
+    return _run(store, sql, params, now)
+
+
+def _run(store, sql: str, params: list, now: int) -> list[RunRecord]:
+    store._flush_own_spans()
+    with store._db.read() as conn:
+        rows = conn.execute(sql, params).fetchall()
+    return RunList(lazy_records(rows, now, store._db))  # child ids and attachments load when read
+
+
+def run_ids_for(store, runs_or_filters: Any) -> list[str]:
+    """Run ids from a list of runs/ids, a Simvue filter list, or a LangSmith filter string."""
+    if isinstance(runs_or_filters, str):
+        if "(" in runs_or_filters:
+            return [r.id for r in list_runs(store, filter=runs_or_filters)]
+        return [r.id for r in get_runs(store, [runs_or_filters])]
+    items = list(runs_or_filters)
+    if items and all(isinstance(i, str) for i in items) and any(" " in i for i in items):
+        return [r.id for r in get_runs(store, items)]
+    return [store._run_id(item) for item in items]

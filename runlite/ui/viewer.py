@@ -1,0 +1,437 @@
+"""The local read-only viewer behind ``runlite ui``.
+
+``Viewer`` maps a GET target (path and query) to a ``Response(status, content_type, body)``
+and does no I/O of its own, so a desktop tool can embed the same pages. ``serve`` puts it
+behind a standard-library HTTP server that listens on 127.0.0.1 only and opens the store
+read-only, so a job can keep writing while people look. Pages come from ``report``; this
+module adds the run list, routing, parameter checks and the HTTP details.
+
+Routes (GET and HEAD only; anything else is 405):
+
+- ``/``: the run list, searchable with either filter grammar (``q``, ``grammar``).
+- ``/run/<id or name>`` and ``/runs?id=a&id=b``: run pages (runs overlaid when several).
+- ``/fragment/run/<id>`` and ``/fragment/runs?id=..``: the same body without the document,
+  re-fetched by the page script while a run is running.
+- ``/chart?run=..&metric=..&asset=..&start=..&stop=..&xaxis=..&buckets=..``: one re-bucketed
+  SVG chart (what the page script fetches when a chart is zoomed).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as _dt
+import html
+import http.server
+import logging
+import math
+import sys
+import typing
+import urllib.parse
+from typing import Any
+
+from .. import errors
+from . import report
+from ..store import Store
+
+log = logging.getLogger(__name__)
+
+# Scripts may only talk back to this server; nothing else loads (images are data: URIs).
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+       "connect-src 'self'")
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-store"),
+)
+HTML = "text/html; charset=utf-8"
+SVG = "image/svg+xml; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+MAX_TARGET = 8192        # characters of path + query
+MAX_FILTER = 4096        # characters of a search
+MAX_RUNS = 20            # runs on one page or chart
+MAX_ID = 256             # characters of a run id or name (names are at most 256)
+LIST_LIMIT = 500         # rows of the run list
+BUCKETS = (16, 4000)     # allowed range of chart buckets
+GRAMMARS = {"auto": "either grammar", "langsmith": "LangSmith filter", "simvue": "Simvue filter"}
+WORKERS = 8              # request threads: at most this many requests (and reader connections) at once
+
+
+class Response(typing.NamedTuple):
+    status: int
+    content_type: str
+    body: bytes
+
+
+class _Refused(Exception):
+    """A request refused with ``status`` and a message safe to show."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _error_page(status: int, message: str) -> Response:
+    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 414: "Address too long",
+             503: "Busy"}.get(status, "Error")
+    body = f'<p><a href="/">all runs</a></p><h1>{title}</h1><pre class="error">{html.escape(message)}</pre>'
+    return Response(status, HTML, report.page(f"runlite: {title}", body).encode())
+
+
+def _one(params: dict, name: str, default: str | None = None) -> str | None:
+    values = params.get(name)
+    if not values:
+        return default
+    if len(values) > 1:
+        raise _Refused(400, f"give the parameter {name!r} once")
+    return values[0]
+
+
+def _check_params(params: dict, allowed: tuple[str, ...]) -> None:
+    for name in params:
+        if name not in allowed:
+            raise _Refused(400, f"unknown parameter {name[:40]!r}; this page takes {', '.join(allowed) or 'none'}")
+
+
+def _run_ref(text: str) -> str:
+    if not text or len(text) > MAX_ID or not text.isprintable():
+        raise _Refused(400, f"a run is given by its id or name (1 to {MAX_ID} printable characters)")
+    return text
+
+
+def _number(params: dict, name: str) -> float | None:
+    text = _one(params, name)
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise _Refused(400, f"{name} must be a finite number, got {text[:40]!r}")
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def _fmt_time(value: _dt.datetime | None) -> str:
+    return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _fmt_duration(run: Any) -> str:
+    if run.started is None:
+        return "-"
+    end = run.ended or (_dt.datetime.now(_dt.timezone.utc) if run.status == "running" else None)
+    if end is None:
+        return "-"
+    seconds = max(0.0, (end - run.started).total_seconds())
+    if seconds < 1:
+        text = f"{seconds * 1000:.0f} ms"
+    elif seconds < 60:
+        text = f"{seconds:.1f} s"
+    elif seconds < 3600:
+        text = f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    else:
+        text = f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+    return text + (" so far" if run.ended is None else "")
+
+
+class Viewer:
+    """The viewer's pages over an open store (read-only is best: nothing here writes).
+
+    ``get(target)`` answers one GET; it never raises and never shows a traceback: unexpected
+    errors are logged on the ``runlite.viewer`` logger and answered with a plain 500.
+    """
+
+    def __init__(self, store: Store, *, title: str | None = None):
+        self.store = store
+        self.title = title or f"runlite: {store.path}"
+
+    def get(self, target: str) -> Response:
+        """The response to ``GET target`` (``/path?query``)."""
+        try:
+            return self._answer(target)
+        except Exception:
+            log.exception("viewer: unexpected error answering %s", target[:200])
+            return Response(500, TEXT, b"internal error (details are in the viewer's log)\n")
+
+    def _answer(self, target: str) -> Response:
+        try:
+            return self._route(target)
+        except _Refused as exc:
+            return _error_page(exc.status, str(exc))
+        except errors.NotFoundError as exc:
+            return _error_page(404, str(exc))
+        except (errors.ValidationError, errors.AmbiguousNameError) as exc:
+            return _error_page(400, str(exc))
+        except (errors.StoreBusyError, errors.StoreClosedError) as exc:
+            return _error_page(503, str(exc))
+        except errors.RunliteError as exc:  # a damaged or unreadable file: say what runlite says
+            log.warning("viewer: %s: %s", target[:200], exc)
+            return _error_page(500, str(exc))
+
+    def _route(self, target: str) -> Response:
+        if len(target) > MAX_TARGET:
+            raise _Refused(414, f"the address is longer than {MAX_TARGET} characters")
+        parts = urllib.parse.urlsplit(target)
+        try:
+            params = urllib.parse.parse_qs(parts.query, keep_blank_values=True, errors="strict",
+                                           max_num_fields=2 * MAX_RUNS + 10)
+            path = urllib.parse.unquote(parts.path, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise _Refused(400, "the address is not valid UTF-8 or has too many parameters") from None
+        if path == "/":
+            return self._run_list(params)
+        if path == "/chart":
+            return self._chart(params)
+        for prefix, fragment in (("/run/", False), ("/fragment/run/", True)):
+            if path.startswith(prefix):
+                _check_params(params, ())
+                return self._runs_page([_run_ref(path[len(prefix):])], fragment=fragment)
+        if path in ("/runs", "/fragment/runs"):
+            _check_params(params, ("id",))
+            refs = params.get("id", [])
+            if not 1 <= len(refs) <= MAX_RUNS:
+                raise _Refused(400, f"give 1 to {MAX_RUNS} runs as id=...")
+            return self._runs_page([_run_ref(r) for r in refs], fragment=path.startswith("/fragment/"))
+        raise _Refused(404, f"no page at {path[:200]!r}")
+
+    # -- pages
+
+    def _runs_page(self, refs: list[str], *, fragment: bool) -> Response:
+        records = []
+        for ref in refs:
+            record = self.store.get_run(ref)  # an id or a unique name; NotFoundError -> 404
+            if all(r.id != record.id for r in records):
+                records.append(record)
+        ids = [r.id for r in records]
+        body = '<p class="nav"><a href="/">all runs</a></p>' + report.runs_body(self.store, ids, served=True)
+        if fragment:
+            return Response(200, HTML, body.encode())
+        if len(ids) == 1:
+            refresh = "/fragment/run/" + urllib.parse.quote(ids[0], safe="")
+        else:
+            refresh = "/fragment/runs?" + urllib.parse.urlencode([("id", i) for i in ids])
+        running = any(r.status == "running" for r in records)
+        title = ", ".join(r.name for r in records[:5]) + (" ..." if len(records) > 5 else "")
+        document = report.page(title, body, served=True, refresh_url=refresh if running else None)
+        return Response(200, HTML, document.encode())
+
+    def _chart(self, params: dict) -> Response:
+        _check_params(params, ("run", "metric", "asset", "start", "stop", "xaxis", "buckets"))
+        refs = params.get("run", [])
+        if not 1 <= len(refs) <= MAX_RUNS:
+            raise _Refused(400, f"give 1 to {MAX_RUNS} runs as run=...")
+        metric = _one(params, "metric")
+        if not metric or len(metric) > MAX_ID:
+            raise _Refused(400, f"give a metric name of 1 to {MAX_ID} characters as metric=...")
+        asset = _one(params, "asset") or None
+        if asset is not None and len(asset) > MAX_ID:
+            raise _Refused(400, f"an asset name has at most {MAX_ID} characters")
+        xaxis = _one(params, "xaxis", "step")
+        if xaxis not in ("step", "time", "timestamp"):
+            raise _Refused(400, f"xaxis must be step, time or timestamp, got {xaxis[:40]!r}")
+        start, stop = _number(params, "start"), _number(params, "stop")
+        if start is not None and stop is not None and start > stop:
+            raise _Refused(400, f"start ({start}) is after stop ({stop})")
+        buckets = _number(params, "buckets")
+        if buckets is None:
+            buckets = 400
+        elif not isinstance(buckets, int) or not BUCKETS[0] <= buckets <= BUCKETS[1]:
+            raise _Refused(400, f"buckets must be a whole number from {BUCKETS[0]} to {BUCKETS[1]}")
+        ids = list(dict.fromkeys(self.store.get_run(_run_ref(r)).id for r in refs))
+        svg = report.chart_svg(self.store, ids, metric, start=start, stop=stop, xaxis=xaxis, buckets=buckets,
+                               asset=asset)
+        return Response(200, SVG, svg.encode())
+
+    def _search(self, text: str, grammar: str) -> tuple[list, str]:
+        """Runs matching ``text`` (newest first) and the grammar used."""
+        if not text:  # top-level runs only: a trace's spans would crowd the list
+            return self.store.list_runs(is_root=True, limit=LIST_LIMIT + 1), ""
+        if grammar == "auto":  # as metric_values_many reads a filter: prefix functions have "("
+            grammar = "langsmith" if "(" in text else "simvue"
+        if grammar == "langsmith":
+            return self.store.list_runs(filter=text, limit=LIST_LIMIT + 1), grammar
+        return self.store.get_runs([text], limit=LIST_LIMIT + 1), grammar
+
+    def _run_list(self, params: dict) -> Response:
+        _check_params(params, ("q", "grammar"))
+        text = (_one(params, "q", "") or "").strip()
+        grammar = _one(params, "grammar", "auto")
+        if grammar not in GRAMMARS:
+            raise _Refused(400, f"grammar must be one of {', '.join(GRAMMARS)}, got {grammar[:40]!r}")
+        if len(text) > MAX_FILTER:
+            raise _Refused(400, f"the search is longer than {MAX_FILTER} characters")
+        status, problem, runs, used = 200, "", [], ""
+        try:
+            runs, used = self._search(text, grammar)
+        except errors.FilterError as exc:
+            status, problem = 400, str(exc)
+        body = self._list_html(text, grammar, runs, used, problem)
+        return Response(status, HTML, report.page(self.title, body, served=True).encode())
+
+    def _list_html(self, text: str, grammar: str, runs: list, used: str, problem: str) -> str:
+        options = "".join(f'<option value="{k}"{" selected" if k == grammar else ""}>{html.escape(v)}</option>'
+                          for k, v in GRAMMARS.items())
+        out = [
+            '<form class="search" method="get" action="/" role="search">',
+            f'<input type="search" name="q" id="q" size="60" maxlength="{MAX_FILTER}" '
+            f'value="{html.escape(text)}" aria-label="filter" '
+            "placeholder='metadata.lr &gt; 0.01   or   and(eq(status, \"completed\"), has(tags, \"best\"))'>",
+            f'<select name="grammar" id="grammar" aria-label="filter grammar">{options}</select>',
+            '<button type="submit">Search</button></form>',
+        ]
+        if problem:
+            out.append(f'<pre class="error" id="filter-error">{html.escape(problem)}</pre>')
+            return "\n".join(out)
+        shown = runs[:LIST_LIMIT]
+        what = f"{len(shown)} run{'s' if len(shown) != 1 else ''}"
+        if len(runs) > LIST_LIMIT:
+            what = f"the newest {LIST_LIMIT} runs (narrow the search to see others)"
+        elif not text:
+            what += " (top-level; search to include trace spans)"
+        else:
+            what += f" matching ({GRAMMARS[used]})"
+        out.append(f'<p class="count" id="count">{html.escape(what)}</p>')
+        out.append('<form method="get" action="/runs"><table class="grid run-list" id="runs"><thead><tr><th></th>'
+                   "<th>name</th><th>status</th><th>type</th><th>folder</th><th>tags</th><th>created</th>"
+                   "<th>duration</th></tr></thead><tbody>")
+        for run in shown:
+            rid = html.escape(run.id)
+            link = "/run/" + urllib.parse.quote(run.id, safe="")
+            cells = [
+                f'<input type="checkbox" name="id" value="{rid}" aria-label="compare">',
+                f'<a href="{html.escape(link)}">{html.escape(run.name)}</a>',
+                f'<span class="status status-{html.escape(run.status)}">{html.escape(run.status)}</span>',
+                html.escape(run.run_type or run.kind),
+                html.escape(run.folder),
+                "".join(f'<span class="tag">{html.escape(t)}</span>' for t in run.tags[:20]),
+                _fmt_time(run.created),
+                _fmt_duration(run),
+            ]
+            out.append(f'<tr data-run-id="{rid}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        out.append("</tbody></table>")
+        if shown:
+            out.append(f'<p><button type="submit">Compare checked runs</button> (up to {MAX_RUNS})</p>')
+        out.append("</form>")
+        return "\n".join(out)
+
+
+# ---------------------------------------------------------------- the HTTP server
+
+
+def _local_host(header: str) -> bool:
+    """Whether a Host header names this machine (127.0.0.1 or localhost, any port)."""
+    name, _, port = header.strip().lower().partition(":")
+    return name in LOCAL_HOSTS and (port == "" or port.isdigit())
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "runlite-viewer"
+    sys_version = ""  # no Python version in the Server header
+    timeout = 30  # a silent client cannot hold a worker forever
+
+    def do_GET(self) -> None:
+        self._answer(head=False)
+
+    def do_HEAD(self) -> None:
+        self._answer(head=True)
+
+    def __getattr__(self, name: str):
+        # Every other method (POST, PUT, DELETE, anything) is refused the same way.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        self.close_connection = True  # a request body, if any, is never read
+        self._send(Response(405, TEXT, b"this viewer only reads: GET and HEAD\n"), head=False,
+                   extra=(("Allow", "GET, HEAD"),))
+
+    def _answer(self, *, head: bool) -> None:
+        if not _local_host(self.headers.get("Host") or ""):  # a page elsewhere, via DNS rebinding
+            self._send(Response(403, TEXT, b"this viewer answers only to 127.0.0.1 or localhost\n"), head=head)
+            return
+        self._send(self.server.viewer.get(self.path), head=head)
+
+    def _send(self, response: Response, *, head: bool, extra: tuple = ()) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for key, value in extra:
+            self.send_header(key, value)
+        self.end_headers()
+        if not head:
+            self.wfile.write(response.body)
+
+    def end_headers(self) -> None:
+        for key, value in SECURITY_HEADERS:  # on every response, the server's own errors too
+            self.send_header(key, value)
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.log_requests:
+            super().log_message(format, *args)
+
+
+class ViewerServer(http.server.ThreadingHTTPServer):
+    """The viewer's HTTP server. ``serve_forever()`` to run; ``server_close()`` closes the store.
+
+    Requests run on a fixed pool of threads rather than a thread each, so a page that
+    refreshes itself in many tabs uses at most ``WORKERS`` threads and reader connections.
+    """
+
+    def __init__(self, address: tuple[str, int], viewer: Viewer, *, log_requests: bool = False):
+        self.viewer = viewer
+        self.log_requests = log_requests
+        self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="runlite-viewer")
+        super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def process_request(self, request, client_address) -> None:
+        self._pool.submit(self._work, request, client_address)
+
+    def _work(self, request, client_address) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):  # the browser went away: nothing to say
+            return
+        log.error("viewer: error serving %s", client_address, exc_info=True)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=True)
+        self.viewer.store.close()
+
+
+def serve(db_path: str, *, port: int = 0, host: str = "127.0.0.1", untrusted: bool = False,
+          log_requests: bool = False) -> ViewerServer:
+    """A viewer server for the runlite file at ``db_path``, listening but not yet serving.
+
+    The store is opened ``read_only`` (``untrusted`` for a file from someone else), so jobs
+    keep writing it. The server listens on 127.0.0.1 only: it has no authentication, so any
+    other ``host`` is refused. ``port=0`` picks a free port; ``server.url`` says which.
+    Call ``serve_forever()`` (e.g. in a thread), then ``shutdown()`` and ``server_close()``.
+    """
+    if host not in LOCAL_HOSTS:
+        raise errors.ValidationError(
+            f"the viewer listens on 127.0.0.1 only (it has no authentication), got host {host!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise errors.ValidationError(f"port must be an int from 0 to 65535, got {port!r}")
+    store = Store(db_path, read_only=True, untrusted=untrusted)
+    try:
+        return ViewerServer(("127.0.0.1", port), Viewer(store), log_requests=log_requests)
+    except BaseException:
+        store.close()
+        raise

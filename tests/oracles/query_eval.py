@@ -1,0 +1,113 @@
+"""A direct Python evaluation of filter ASTs over run dicts: the oracle the tests compare
+compiled SQL with (same semantics as ``query.compile_where``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from runlite.query.compile import (  # the node classes and the tables the compiler uses too
+    _json_type, Ago, And, KeyValue, Not, Or, _FIELDS, _OPS, _SOURCES, _STATUS_ALIASES, _is_number, _json_text,
+)
+from runlite._validation import to_us
+
+# ---------------------------------------------------------------- the Python oracle
+
+
+
+def _py_scalar(x: Any, op: str, value: Any) -> bool:
+    """``_Compiler.scalar`` in Python; ``x`` is the column's value, None for NULL."""
+    if op in ("eq", "neq"):
+        return (x == value and (x is None) == (value is None)) == (op == "eq")
+    if op == "in":
+        return any(_py_scalar(x, "eq", v) for v in value)
+    return x is not None and _OPS[op][1](x, value)
+
+
+def _py_typed(x: Any, op: str, value: Any) -> bool:
+    """``_Compiler.typed`` in Python; ``x`` is a parsed JSON value."""
+    if op in ("neq", "in"):
+        return not _py_typed(x, "eq", value) if op == "neq" else any(_py_typed(x, "eq", v) for v in value)
+    kind = _json_type(x)
+    if value is None or isinstance(value, bool):
+        return kind == _json_type(value)
+    if isinstance(value, (dict, list)):
+        return kind in ("object", "array") and _json_text(x) == _json_text(value)
+    if _is_number(value):
+        return kind in ("integer", "real") and _py_scalar(x, op, value)
+    return kind == "text" and _py_scalar(x, op, value)
+
+
+def _items(source: str, run: dict, tables: dict) -> list[dict]:
+    """The items of one ``KeyValue`` source of a run, as {part: value} dicts."""
+    if source in ("metadata", "inputs", "outputs", "system"):
+        doc = run.get(source)
+        return [{"key": k, "value": v} for k, v in doc.items()] if isinstance(doc, dict) else []
+    if source == "tags":
+        return [{"value": t} for t in run.get("tags") or ()]
+    rows = [row for row in tables[source] if row["run_id"] == run["id"]]
+    if source == "feedback":
+        return [{**f, "value": None if f.get("value") is None else json.loads(f["value"])} for f in rows]
+    if source == "series":
+        return [{**s, "avg": s["mean"], "var": s["m2"] / (s["count"] - s["nan_count"])
+                 if s["m2"] is not None and s["count"] > s["nan_count"] else None}
+                for s in rows if not s.get("asset")]
+    return rows
+
+
+def _columns(run: dict, now_us: int) -> dict:
+    """The run's value of every ``_FIELDS`` field, as SQL sees it."""
+    def us(key: str) -> int | None:
+        return None if run.get(key) is None else to_us(run[key])
+
+    created, started, ended, heartbeat = us("created"), us("started"), us("endtime"), us("heartbeat")
+    start = started if started is not None else created
+    status, timeout = run["status"], run.get("heartbeat_timeout")
+    if status == "running" and None not in (heartbeat, timeout) and heartbeat < now_us - timeout * 1e6:
+        status = "lost"
+    out = {f: run.get(f) for f, (_, kind) in _FIELDS.items() if kind in ("text", "number")}
+    out.update(created=created, started=started, ended=ended, end_time=ended, modified=us("modified"),
+               start_time=start, latency=None if ended is None or start is None else (ended - start) / 1e6,
+               first_token_time=None if run.get("first_token_time") is None
+               else round(run["first_token_time"] * 1000),
+               status=status, is_root=run.get("parent_run_id") is None)
+    for doc in ("metadata", "inputs", "outputs"):
+        value = run.get(doc)  # to_dict() shows missing inputs as {}: an empty document reads as NULL
+        out[doc] = None if value is None or (doc == "inputs" and value == {}) else _json_text(value)
+    return out
+
+
+def evaluate(node: Any, record: dict, *, now_us: int, feedback: Iterable = (), series: Iterable = (),
+             alerts: Iterable = (), events: Iterable = ()) -> bool:
+    """Whether ``record`` matches ``node``: the semantics of ``compile_where``, in Python.
+
+    Args:
+        record: ``RunRecord.to_dict()`` (times from the ISO ``created``/``started``/``endtime``/
+            ``modified``/``heartbeat``; ``first_token_time`` in epoch milliseconds).
+        feedback: rows ``{run_id, key, score, value (JSON text or None)}``.
+        series: rows ``{run_id, name, asset, count, nan_count, min, max, mean, m2, first, last}``.
+        alerts: rows ``{run_id, name, status}``; events: rows ``{run_id, message}``.
+    """
+    columns = _columns(record, now_us)
+    tables = {"feedback": list(feedback), "series": list(series), "alert": list(alerts), "event": list(events)}
+
+    def test(n: Any) -> bool:
+        if isinstance(n, (And, Or)):
+            return (all if isinstance(n, And) else any)(test(c) for c in n.children)
+        if isinstance(n, Not):
+            return not test(n.child)
+        if isinstance(n, KeyValue):
+            parts = _SOURCES[n.source][2]
+            tests = [(_py_typed if parts[c.field][0] == "json" else _py_scalar, c) for c in n.conditions]
+            return any(all(fn(item[c.field], c.op, c.value) for fn, c in tests)
+                       for item in _items(n.source, record, tables))
+        value = now_us - n.value.us if isinstance(n.value, Ago) else n.value
+        kind = _FIELDS[n.field][1]
+        if kind == "status":
+            wanted = {s for v in (value if n.op == "in" else (value,)) for s in _STATUS_ALIASES.get(v, (v,))}
+            return (columns["status"] in wanted) != (n.op == "neq")
+        if kind == "root":
+            return columns["is_root"] == (value == (n.op == "eq"))
+        return _py_scalar(columns[n.field], n.op, value)
+
+    return test(node)
