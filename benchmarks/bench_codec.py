@@ -1,4 +1,4 @@
-"""Metric-series codec (runlite.series): bytes a point, encode/decode, statistics, downsampling.
+"""Metric-series codec (runlite.codec): bytes a point, encode/decode, statistics, downsampling.
 
 Run from the checkout root:
 
@@ -17,8 +17,9 @@ import random
 import time
 from array import array
 
-from runlite.codec import chunks as series
-from runlite.codec.chunks import chunk_stats, decode_chunk, derived_times, downsample, encode_chunk, stats_from_values
+from runlite.codec import accel
+from runlite.codec.chunks import decode_chunk, derived_times, encode_chunk
+from runlite.codec.stats import chunk_stats, downsample, stats_from_values
 
 ORIGIN_US = 1_700_000_000_000_000
 CHUNKS = (10_000, 30_000, 100_000)
@@ -47,11 +48,8 @@ def best_of(fn, repeats: int) -> float:
 
 def measure(n: int, repeats: int, use_numpy: bool) -> list[tuple[str, float, str]]:
     """(name, value, unit) figures for n points, pure Python or numpy-accelerated."""
-    saved, series._USE_NUMPY = series._USE_NUMPY, use_numpy
-    try:
+    with accel.numpy_mode(use_numpy):
         return _measure(n, repeats)
-    finally:
-        series._USE_NUMPY = saved
 
 
 def _measure(n: int, rep: int) -> list[tuple[str, float, str]]:
@@ -99,12 +97,7 @@ def _measure(n: int, rep: int) -> list[tuple[str, float, str]]:
 
 
 def _modes() -> list[bool]:
-    saved, series._USE_NUMPY = series._USE_NUMPY, True
-    try:
-        has_numpy = series._numpy(series._NUMPY_MIN) is not None
-    finally:
-        series._USE_NUMPY = saved
-    return [False, True] if has_numpy else [False]
+    return [False, True] if accel.numpy_installed() else [False]
 
 
 def run(quick: bool = False) -> list[dict]:

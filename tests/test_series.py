@@ -1,4 +1,5 @@
-"""Tests of runlite.series: chunk codec, statistics, window stats, downsampling."""
+"""Tests of the metric-series codec (runlite.codec): chunk format, statistics, window stats,
+downsampling, and the safe zstd decoding every stored frame goes through."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite.codec import chunks as series
+from runlite.codec import accel as numpy_switch, sketch, zstd
 from runlite.errors import CorruptStoreError, LimitError, ValidationError
-from runlite.codec.chunks import CODEC_VERSION, MAX_CHUNK_POINTS, ChunkStats, chunk_stats, decode_chunk, derived_times, downsample, encode_chunk, merge_stats, stats_from_values, window_mask_stats
+from runlite.codec.chunks import CODEC_VERSION, MAX_CHUNK_POINTS, decode_chunk, derived_times, encode_chunk
+from runlite.codec.stats import ChunkStats, chunk_stats, downsample, merge_stats, stats_from_values, window_mask_stats
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 FULL = bool(os.environ.get("RUNLITE_FULL"))  # set by `pytest --full`
@@ -41,12 +43,8 @@ except ImportError:  # the numpy accelerator is optional
 @contextlib.contextmanager
 def accel(mode: str):
     """Force the pure path, or the numpy path even for tiny columns."""
-    saved = series._USE_NUMPY, series._NUMPY_MIN
-    series._USE_NUMPY, series._NUMPY_MIN = mode == "numpy", 0
-    try:
+    with numpy_switch.numpy_mode(mode == "numpy", min_items=0):
         yield
-    finally:
-        series._USE_NUMPY, series._NUMPY_MIN = saved
 
 
 def bits(x: float) -> bytes:
@@ -592,3 +590,40 @@ def test_downsample_nan_next_to_infinite_extremes():
         check_downsample(values, 40, got[-1])
     assert all(g == got[0] for g in got)
     assert all(math.isnan(values[i]) for i in downsample(range(50), array("d", [math.nan] * 50), 4))
+
+
+# ---------------------------------------------------------------------------- safe zstd decoding
+
+def _sketch_of(n: int) -> bytes:
+    steps = array("q", range(n))
+    values = array("d", (math.sin(i / 50) for i in range(n)))
+    stamps = array("q", (ORIGIN + 1000 * i for i in range(n)))
+    return sketch.encode(sketch.blocks(steps, None, stamps, values, has_nan=False, time_origin_us=ORIGIN))
+
+
+def test_sketch_round_trips():
+    blocks = sketch.decode(_sketch_of(2000))
+    assert [count for count, _ in blocks] == [512, 512, 512, 464]
+    assert sketch.decode(sketch.encode([])) == []
+
+
+@pytest.mark.parametrize("data, message", [
+    (None, "NoneType, not a zstd frame"),                   # was a TypeError
+    (b"not a sketch at all", "not a zstd frame"),          # was a zstandard.ZstdError
+    (zstandard.ZstdCompressor().compress(bytes(1 << 23)), "more than the 4194304 allowed"),
+    (zstandard.ZstdCompressor(write_content_size=False).compress(bytes(148)), "does not declare"),
+    (zstandard.ZstdCompressor().compress(bytes(149)), "not whole 148-byte blocks"),
+    (_sketch_of(600) + _sketch_of(600), "unused data"),     # a second frame was ignored before
+])
+def test_sketch_decode_refuses_damage_with_corrupt_store_error(data, message):
+    with pytest.raises(CorruptStoreError, match=message):
+        sketch.decode(data)
+
+
+def test_chunk_decode_errors_name_the_chunk_body():
+    blob = encode_chunk(array("q", [1, 2]), None, array("q", [ORIGIN, ORIGIN + 1]), array("d", [0.5, 1.5]),
+                        time_origin_us=ORIGIN)
+    with pytest.raises(CorruptStoreError, match="^chunk body: .*unused data"):
+        decode_chunk(blob + blob[16:])  # a second frame after the body
+    with pytest.raises(CorruptStoreError, match="^chunk body: the zstd frame declares 56 bytes, 64 expected"):
+        decode_chunk(blob[:16] + zstd.compress(bytes(56), level=1))  # 2 points: 16 + 2 * 3 * 8 bytes

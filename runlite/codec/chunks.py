@@ -1,9 +1,8 @@
-"""Metric-series codec: chunk encoding, per-chunk statistics, window stats, downsampling.
+"""Metric chunk format: points as byte-shuffled zstd columns, and their default times.
 
-Pure Python on top of ``zstandard`` and ``attrs``; no SQLite here.  Hot paths run
-at C speed (slicing, ``map`` over operator functions, builtins): no per-point
-Python loop on the common path.  numpy, when installed, is used lazily for a few
-whole-column operations whose results are bit-identical to the pure path.
+Pure Python on top of ``zstandard``; no SQLite here. Hot paths run at C speed (slicing,
+``map`` over operator functions): no per-point Python loop. The statistics kept beside
+each chunk are in `stats`.
 
 Chunk blob format (version 1), all integers little-endian::
 
@@ -22,30 +21,24 @@ runs that zstd compresses well (a smooth noisy loss curve with regular steps and
 timestamps takes about 7.5 bytes a point).  Flag bit 0 clear means "times are the
 default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
 Decoding knows the exact body size from the header and refuses any frame whose
-declared content size differs, so a corrupt or hostile blob never makes it
-allocate more than ``16 + 32 * MAX_CHUNK_POINTS`` bytes.
+declared content size differs (`zstd.decompress`), so a corrupt or hostile blob never
+makes it allocate more than ``16 + 32 * MAX_CHUNK_POINTS`` bytes.
 """
 
 from __future__ import annotations
 
-import math
 import operator
-import os
 import struct
 import sys
-import threading
 from array import array
-from itertools import compress, filterfalse, repeat
+from itertools import repeat
 
-import attrs
-import zstandard
-
+from . import accel, zstd
 from ..errors import CorruptStoreError, LimitError, ValidationError
 
 __all__ = [
-    "CODEC_VERSION", "MAX_CHUNK_POINTS", "ChunkStats", "ValueStats", "chunk_stats",
-    "decode_chunk", "derived_times", "downsample", "encode_chunk", "merge_stats",
-    "stats_from_values", "window_mask_stats",
+    "CODEC_VERSION", "MAX_CHUNK_POINTS", "chunk_has_times", "chunk_time_origin", "decode_chunk",
+    "derived_times", "encode_chunk",
 ]
 
 CODEC_VERSION = 1
@@ -55,43 +48,9 @@ _HEADER = struct.Struct("<BBHIq")
 _FLAG_TIMES = 0x01
 _KNOWN_FLAGS = _FLAG_TIMES
 _ZSTD_LEVEL = 3
+_MAX_BODY = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
 _LITTLE = sys.byteorder == "little"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-_AXES = ("step", "time", "timestamp")
-
-# numpy, when installed, speeds up a few whole-column operations (bit-identical results);
-# RUNLITE_PURE=1 measures or runs the pure path.
-_USE_NUMPY = not os.environ.get("RUNLITE_PURE")
-_NUMPY_MIN = 4096       # below this many items numpy's call overhead does not pay
-_np_module = None       # None: not tried yet; False: not installed
-
-
-def _numpy(n: int):
-    """The numpy module if allowed, installed and worth it for n items, else None."""
-    global _np_module
-    if not _USE_NUMPY or n < max(_NUMPY_MIN, 1):
-        return None
-    if _np_module is None:
-        try:
-            import numpy  # lazily: importing it costs ~0.3 s
-        except ImportError:
-            numpy = False
-        _np_module = numpy
-    return _np_module or None
-
-
-# zstandard (de)compressor objects must not be shared between threads.
-_local = threading.local()
-
-
-def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
-    pair = getattr(_local, "pair", None)
-    if pair is None:
-        # Our frames are at most ~32 MiB: refuse to honour a larger window.
-        pair = _local.pair = (
-            zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_checksum=True, write_content_size=True),
-            zstandard.ZstdDecompressor(max_window_size=1 << 26))
-    return pair
 
 
 # ------------------------------------------------------------ encoding / decoding
@@ -164,7 +123,7 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
         if col is not None:
             raw = _le_bytes(col)
             parts += [raw[i::8] for i in range(8)]  # byte-shuffle: C-level strided copies
-    return header + _zstd()[0].compress(b"".join(parts))
+    return header + zstd.compress(b"".join(parts), level=_ZSTD_LEVEL)
 
 
 def _header_of(data: bytes) -> tuple:
@@ -209,19 +168,10 @@ def decode_chunk(data: bytes, *, derive_times: bool = True) -> tuple[array, arra
         raise CorruptStoreError(f"chunk claims {n} points; expected 1..{MAX_CHUNK_POINTS}")
     ncols = 4 if flags & _FLAG_TIMES else 3
     expected = _HEADER.size + 8 * n * ncols
-    frame = mv[_HEADER.size:]
-    try:
-        declared = zstandard.frame_content_size(frame)
-    except zstandard.ZstdError as e:
-        raise CorruptStoreError(f"chunk body is not a zstd frame: {e}") from None
-    # -1 means "unknown size": refuse it rather than decompress blindly.
-    if declared != expected:
-        raise CorruptStoreError(f"chunk frame declares {declared} bytes; header implies {expected}")
-    try:
-        body = _zstd()[1].decompress(frame, max_output_size=expected, allow_extra_data=False)
-    except zstandard.ZstdError as e:
-        raise CorruptStoreError(f"chunk body failed to decompress: {e}") from None
-    if len(body) != expected or body[:_HEADER.size] != mv[:_HEADER.size]:
+    # The header tells the exact body size: a frame declaring any other is refused
+    # before zstd allocates.
+    body = zstd.decompress(mv[_HEADER.size:], expected_size=expected, limit=_MAX_BODY, what="chunk body")
+    if body[:_HEADER.size] != mv[:_HEADER.size]:
         raise CorruptStoreError("chunk body does not match its header")
 
     body, size = memoryview(body), 8 * n
@@ -248,7 +198,7 @@ def derived_times(timestamps: array, time_origin_us: int) -> array:
         array('d') of the same length.
     """
     n = len(timestamps)
-    np = _numpy(n) if isinstance(timestamps, array) and timestamps.typecode == "q" else None
+    np = accel.numpy_for(n) if isinstance(timestamps, array) and timestamps.typecode == "q" else None
     if np is not None and _INT64_MIN <= time_origin_us <= _INT64_MAX:
         a = np.frombuffer(timestamps, dtype=np.int64)
         # Only when no difference can wrap around int64; numpy's int64 -> float64
@@ -261,343 +211,3 @@ def derived_times(timestamps: array, time_origin_us: int) -> array:
     # map over operator functions: C-level calls, no per-point Python frame.
     return array("d", map(operator.truediv,
                           map(operator.sub, timestamps, repeat(time_origin_us)), repeat(1e6)))
-
-
-# ------------------------------------------------------------ statistics
-
-@attrs.frozen
-class ValueStats:
-    """Summary of a value column: NaN-aware extremes, mean and M2.
-
-    ``argmin``/``argmax`` are indices of the first point holding min/max.
-    """
-
-    count: int
-    nan_count: int
-    min: float | None
-    max: float | None
-    argmin: int | None
-    argmax: int | None
-    mean: float | None
-    m2: float | None
-
-
-@attrs.frozen
-class ChunkStats:
-    """Statistics of a run of points, kept per chunk and mergeable in log order.
-
-    NaN values count in ``count`` and ``nan_count`` only; min/max include
-    infinities.  With an infinity among the values the (IEEE) mean is that
-    infinity, NaN if both signs occur, and ``m2`` is NaN.
-    """
-
-    count: int
-    nan_count: int
-    min: float | None
-    max: float | None
-    min_step: int | None
-    max_step: int | None
-    mean: float | None
-    m2: float | None
-    first: float
-    last: float
-    first_step: int
-    last_step: int
-    step_lo: int
-    step_hi: int
-    time_lo: float
-    time_hi: float
-    ts_lo: int
-    ts_hi: int
-
-    @property
-    def var_pop(self) -> float | None:
-        """Population variance ``m2 / (count - nan_count)``; None without non-NaN values."""
-        k = self.count - self.nan_count
-        return None if k == 0 or self.m2 is None else self.m2 / k
-
-
-def _as_array(col, typecode: str) -> array:
-    return col if isinstance(col, array) and col.typecode == typecode else array(typecode, col)
-
-
-def _extremes(col, index: bool = True) -> tuple:
-    """(min, max, first index of min, first index of max) of a NaN-free column.
-
-    The indices are None when ``index`` is false (saves a pass on the pure path).
-    """
-    np = _numpy(len(col)) if isinstance(col, array) else None
-    if np is not None:
-        a = np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.float64)
-        # argmin/argmax return the first occurrence, as min()/index() do; taking the
-        # element (not a.min()) keeps which of -0.0/0.0 came first.
-        ilo, ihi = int(a.argmin()), int(a.argmax())
-        lo, hi = col[ilo], col[ihi]
-        if lo == lo and hi == hi:
-            return lo, hi, ilo, ihi
-    lo, hi = min(col), max(col)
-    if not index:
-        return lo, hi, None, None
-    # index() compares with ==: the first point equal to the extreme.
-    return lo, hi, col.index(lo), col.index(hi)
-
-
-def _mean_m2(vals, total: float | None = None) -> tuple[float, float]:
-    """Two-pass mean and M2 of finite values (non-empty); total is their fsum if known."""
-    k = len(vals)
-    try:
-        mean = (math.fsum(vals) if total is None else total) / k
-    except OverflowError:  # the exact sum is beyond the float range; the mean is not
-        mean = math.fsum(map(operator.truediv, vals, repeat(float(k))))
-    if k <= 256:
-        # Small: a correctly rounded sum of the squares, so [0, 1] gives exactly 0.5.
-        dev = list(map(operator.sub, vals, repeat(mean)))
-        try:
-            return mean, math.fsum(map(operator.mul, dev, dev))
-        except OverflowError:
-            return mean, math.inf
-    # Large: math.dist is a C-level, carefully scaled sqrt(sum((x - mean)**2)),
-    # many times faster than squaring through map() and within a few ulps.
-    d = math.dist(vals, (mean,) * k)
-    return mean, d * d  # d * d, not d ** 2: overflow must give inf, not raise.
-
-
-def stats_from_values(values) -> ValueStats:
-    """Count, NaN count, min/max with first index, mean and M2 of a value column.
-
-    Args:
-        values: array('d') or any sequence of floats (may be empty).
-    """
-    values = _as_array(values, "d")
-    n = len(values)
-    if n == 0:
-        return ValueStats(0, 0, None, None, None, None, None, None)
-    # Without numpy, make the float objects once (a tuple) for the several passes
-    # below; with numpy, _extremes reads the array's buffer directly.
-    vals = values if _numpy(n) else struct.unpack(f"={n}d", values.tobytes())
-    try:
-        total = math.fsum(vals)
-    except (OverflowError, ValueError):  # finite overflow, or inf + -inf
-        total = math.inf
-    if math.isfinite(total):
-        # Common case: every value is finite (a NaN or inf would show in the sum).
-        lo, hi, ilo, ihi = _extremes(vals)
-        return ValueStats(n, 0, lo, hi, ilo, ihi, *_mean_m2(vals, total))
-
-    clean = list(filterfalse(math.isnan, vals))
-    k = len(clean)
-    if k == 0:
-        return ValueStats(n, n, None, None, None, None, None, None)
-    lo, hi = min(clean), max(clean)
-    if lo == -math.inf or hi == math.inf:
-        # IEEE: the sum (hence the mean) is +-inf, or NaN with both signs; some
-        # x - mean is then inf - inf = NaN, so M2 is NaN.
-        mean, m2 = (lo + hi) if math.isinf(lo + hi) else math.nan, math.nan
-    else:
-        mean, m2 = _mean_m2(clean)
-    # index() compares with ==, so it skips NaNs and finds the first min/max.
-    return ValueStats(n, n - k, lo, hi, vals.index(lo), vals.index(hi), mean, m2)
-
-
-def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None = None) -> ChunkStats:
-    """Statistics of one chunk of points (at least one point).
-
-    Args:
-        steps, timestamps: int columns (array('q') is fastest).
-        times: float column, or None for the default times derived from timestamps;
-            then ``time_origin_us`` is required and time_lo/time_hi come from
-            ts_lo/ts_hi (the derivation is monotonic, so this is exact).
-        values: float column (array('d') is fastest).
-
-    Raises:
-        ValidationError: no point, lengths differ, or times None without origin.
-    """
-    steps, timestamps, values = _as_array(steps, "q"), _as_array(timestamps, "q"), _as_array(values, "d")
-    n = len(values)
-    if n == 0:
-        raise ValidationError("statistics need at least one point, got 0")
-    if len(steps) != n or len(timestamps) != n or (times is not None and len(times) != n):
-        raise ValidationError("steps, times, timestamps and values must have the same length")
-    vs = stats_from_values(values)
-    ts_lo, ts_hi = _extremes(timestamps, False)[:2]
-    if times is not None:
-        time_lo, time_hi = _extremes(_as_array(times, "d"), False)[:2]
-    elif time_origin_us is None:
-        raise ValidationError("times=None needs time_origin_us to derive the times")
-    else:
-        time_lo, time_hi = (ts_lo - time_origin_us) / 1e6, (ts_hi - time_origin_us) / 1e6
-    step_lo, step_hi = _extremes(steps, False)[:2]
-    return ChunkStats(
-        count=n, nan_count=vs.nan_count, min=vs.min, max=vs.max,
-        min_step=None if vs.argmin is None else steps[vs.argmin],
-        max_step=None if vs.argmax is None else steps[vs.argmax],
-        mean=vs.mean, m2=vs.m2, first=values[0], last=values[-1],
-        first_step=steps[0], last_step=steps[-1], step_lo=step_lo, step_hi=step_hi,
-        time_lo=time_lo, time_hi=time_hi, ts_lo=ts_lo, ts_hi=ts_hi)
-
-
-def _merge(a: tuple, b: tuple) -> tuple:
-    """``merge_stats`` on tuples in ChunkStats field order (the one implementation)."""
-    (a_count, a_nan, a_min, a_max, a_min_step, a_max_step, a_mean, a_m2, a_first, _a_last,
-     a_first_step, _a_last_step, a_slo, a_shi, a_tlo, a_thi, a_tslo, a_tshi) = a
-    (b_count, b_nan, b_min, b_max, b_min_step, b_max_step, b_mean, b_m2, _b_first, b_last,
-     _b_first_step, b_last_step, b_slo, b_shi, b_tlo, b_thi, b_tslo, b_tshi) = b
-    # b wins only when strictly better: ties keep a's (earlier) step.
-    lo, lo_step = (b_min, b_min_step) if a_min is None or (b_min is not None and b_min < a_min) \
-        else (a_min, a_min_step)
-    hi, hi_step = (b_max, b_max_step) if a_max is None or (b_max is not None and b_max > a_max) \
-        else (a_max, a_max_step)
-    na, nb = a_count - a_nan, b_count - b_nan
-    if na == 0:
-        mean, m2 = b_mean, b_m2
-    elif nb == 0:
-        mean, m2 = a_mean, a_m2
-    else:
-        k = na + nb
-        delta = b_mean - a_mean
-        if math.isfinite(delta):
-            mean = a_mean + delta * (nb / k)
-        else:
-            # Infinite means (IEEE result) or a delta that overflows: the
-            # weighted form never overflows for finite means.
-            mean = a_mean * (na / k) + b_mean * (nb / k)
-        m2 = a_m2 + b_m2 + delta * delta * (na * nb / k)
-    return (a_count + b_count, a_nan + b_nan, lo, hi, lo_step, hi_step, mean, m2,
-            a_first, b_last, a_first_step, b_last_step,
-            a_slo if a_slo < b_slo else b_slo, a_shi if a_shi > b_shi else b_shi,
-            a_tlo if a_tlo < b_tlo else b_tlo, a_thi if a_thi > b_thi else b_thi,
-            a_tslo if a_tslo < b_tslo else b_tslo, a_tshi if a_tshi > b_tshi else b_tshi)
-
-
-def merge_stats(a: ChunkStats, b: ChunkStats) -> ChunkStats:
-    """Statistics of a's points followed by b's (Chan et al. for mean and M2)."""
-    return ChunkStats(*_merge(attrs.astuple(a), attrs.astuple(b)))
-
-
-def merge_many(parts) -> ChunkStats | None:
-    """``merge_stats`` folded over statistics in log order, given as ChunkStats or as tuples
-    in ChunkStats field order; one object is built at the end. None for no parts."""
-    total = None
-    for part in parts:
-        if isinstance(part, ChunkStats):
-            part = attrs.astuple(part)
-        total = part if total is None else _merge(total, part)
-    return None if total is None else ChunkStats(*total)
-
-
-def _check_bound(name: str, v) -> None:
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v != v):
-        raise ValidationError(f"{name} must be a number or None, got {v!r}")
-
-
-def window_mask_stats(steps, times, timestamps, values, *, xaxis: str, start=None,
-                      stop=None, time_origin_us: int | None = None) -> ChunkStats | None:
-    """Statistics of the points whose ``xaxis`` value v has ``start <= v <= stop``.
-
-    Args:
-        steps, times, timestamps, values: the chunk's columns; times may be None (the
-            default times) when ``time_origin_us`` is given.
-        xaxis: "step", "time" or "timestamp".
-        start, stop: inclusive bounds; None leaves that side open.
-
-    Returns:
-        ChunkStats of the selected points (in their order), or None if none.
-
-    Raises:
-        ValidationError: unknown axis or a bound that is not a number.
-    """
-    if xaxis not in _AXES:
-        raise ValidationError(f"xaxis must be one of {_AXES}, got {xaxis!r}")
-    _check_bound("start", start)
-    _check_bound("stop", stop)
-    if times is None:
-        if time_origin_us is None:
-            raise ValidationError("window_mask_stats needs times, or time_origin_us to derive them")
-        if xaxis == "time":
-            times = derived_times(_as_array(timestamps, "q"), time_origin_us)
-    cols = [_as_array(steps, "q"), None if times is None else _as_array(times, "d"),
-            _as_array(timestamps, "q"), _as_array(values, "d")]
-    axis = cols[_AXES.index(xaxis)]
-    n = len(axis)
-    origin = {"time_origin_us": time_origin_us}
-    if start is None and stop is None:
-        return chunk_stats(*cols, **origin) if n else None
-    # Build the inclusion mask with C-level comparisons (NaN compares False).
-    if start is None:
-        keep = list(map(operator.ge, repeat(stop), axis))
-    elif stop is None:
-        keep = list(map(operator.le, repeat(start), axis))
-    else:
-        keep = list(map(operator.and_, map(operator.le, repeat(start), axis),
-                        map(operator.ge, repeat(stop), axis)))
-    k = keep.count(True)
-    if k == 0:
-        return None
-    lo = keep.index(True)
-    if keep[lo:lo + k].count(True) == k:
-        # Contiguous selection (the usual, sorted axis): plain slices.
-        return chunk_stats(*[None if c is None else c[lo:lo + k] for c in cols], **origin)
-    return chunk_stats(*[None if c is None else array(c.typecode, compress(c, keep)) for c in cols],
-                       **origin)
-
-
-# ------------------------------------------------------------ downsampling
-
-def downsample(xs, values, max_points: int) -> list[int]:
-    """Indices of the points to draw: per equal-count bucket its min, max and last.
-
-    Min/max ignore NaN; a NaN last point of a bucket is still kept.  The first and
-    last points are always kept.
-
-    Args:
-        xs: axis values (only their count matters: buckets follow the given order).
-        values: the values, same length.
-        max_points: upper bound on the result length (an int >= 4).
-
-    Returns:
-        Sorted unique indices, at most ``max_points`` of them.
-
-    Raises:
-        ValidationError: bad max_points or lengths differ.
-    """
-    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 4:
-        raise ValidationError(f"max_points must be an int >= 4, got {max_points!r}")
-    values = _as_array(values, "d")
-    n = len(values)
-    if len(xs) != n:
-        raise ValidationError(f"xs has {len(xs)} points but values has {n}")
-    if n <= max_points:
-        return list(range(n))
-    nb = (max_points - 1) // 3  # the first point plus 3 per bucket fit in max_points
-    np = _numpy(n)
-    a = None if np is None else np.frombuffer(values, dtype=np.float64)
-    keep = {0}
-    for b in range(nb):
-        lo, hi = b * n // nb, (b + 1) * n // nb
-        keep.add(hi - 1)
-        if a is not None:
-            # argmin/argmax give the first occurrence, like min() + index(); a NaN
-            # propagates, so landing on a non-NaN proves the bucket has none.
-            seg = a[lo:hi]
-            i, j = int(seg.argmin()), int(seg.argmax())
-            if seg[i] != seg[i] or seg[j] != seg[j]:
-                if np.isnan(seg).all():
-                    continue
-                # nan* read NaN as +-inf: a NaN tying an infinite extreme is caught below.
-                i, j = int(np.nanargmin(seg)), int(np.nanargmax(seg))
-            if seg[i] == seg[i] and seg[j] == seg[j]:
-                keep.update((lo + i, lo + j))
-                continue
-        seg = values[lo:hi]  # C-level copy; min/max below iterate it in C
-        # CPython's min/max replace the running extreme only when `item < current`
-        # (resp. >), which a NaN never satisfies: NaNs are skipped unless the first
-        # item is NaN, and then the result is NaN.  Only that case needs filtering.
-        mn, mx = min(seg), max(seg)
-        if mn != mn or mx != mx:
-            clean = array("d", filterfalse(math.isnan, seg))
-            if not clean:
-                continue
-            mn, mx = min(clean), max(clean)
-        keep.add(lo + seg.index(mn))  # == skips NaN: first index of the extreme
-        keep.add(lo + seg.index(mx))
-    return sorted(keep)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import struct
 from array import array
 
-import zstandard
-
+from . import zstd
 from ..errors import CorruptStoreError
 
 BLOCK = 512
@@ -61,18 +60,18 @@ def encode(block_list: list[tuple[int, tuple]]) -> bytes:
         out += _HEAD.pack(count)
         for p in points:
             out += _POINT.pack(*p)
-    return zstandard.ZstdCompressor(level=1, write_content_size=True).compress(bytes(out))
+    return zstd.compress(out, level=1, checksum=False)
 
 
 def decode(data: bytes) -> list[tuple[int, tuple]]:
-    """The blocks of a sketch: ``(points, (first, min, max, last))`` with in-block positions."""
-    size = zstandard.frame_content_size(data)
-    if size < 0 or size > _MAX_RAW or size % _ENTRY:
-        raise CorruptStoreError(f"a chunk sketch declares {size} bytes; not a sketch")
-    try:
-        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
-    except zstandard.ZstdError as exc:
-        raise CorruptStoreError(f"a chunk sketch does not decompress: {exc}") from None
+    """The blocks of a sketch: ``(points, (first, min, max, last))`` with in-block positions.
+
+    Raises:
+        CorruptStoreError: not one zstd frame declaring at most 4 MiB of whole blocks.
+    """
+    raw = zstd.decompress(data, limit=_MAX_RAW, what="a chunk sketch")
+    if len(raw) % _ENTRY:  # bounded by _MAX_RAW: checking after decoding is safe
+        raise CorruptStoreError(f"a chunk sketch holds {len(raw)} bytes, not whole {_ENTRY}-byte blocks")
     blocks = []
     for off in range(0, len(raw), _ENTRY):
         count = _HEAD.unpack_from(raw, off)[0]

@@ -26,6 +26,7 @@ import attrs
 import zstandard
 
 from . import schema
+from ..codec import zstd
 from ..errors import CorruptStoreError, LimitError, NotFoundError, ValidationError
 
 BLOB_DDL = ";\n".join(schema.BLOB_DDL) + ";"  # the tables, as the schema creates them
@@ -283,45 +284,9 @@ def put_bytes(conn, data: bytes, *, now_us: int, level: int = DEFAULT_LEVEL) -> 
 
 def _decode(data: object, expected_size: object, where: str) -> bytes:
     """``decompress_part``, naming ``where`` (blob and part) in its errors."""
-    def bad(why: str) -> CorruptStoreError:
-        return CorruptStoreError(f"{where}: {why}")
-
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise bad(f"stored data is {type(data).__name__}, not a zstd frame")
-    if not isinstance(expected_size, int) or not 0 <= expected_size <= MAX_PART_SIZE:
-        raise bad(f"recorded size {expected_size!r} is not an int from 0 to {MAX_PART_SIZE}")
-    data = bytes(data)
-    # A frame is never much larger than its content: refuse absurd rows before parsing.
-    if len(data) > expected_size + (expected_size >> 7) + 1024:
-        raise bad(f"{len(data)} compressed bytes for {expected_size} bytes of content")
-    # zstandard's decompress() ignores max_output_size and allocates whatever size the
-    # frame header declares, so the header is checked before anything is decoded.
-    try:
-        declared = zstandard.frame_content_size(data)
-        has_checksum = zstandard.get_frame_parameters(data).has_checksum
-    except zstandard.ZstdError as exc:
-        raise bad(f"not a zstd frame ({exc})") from None
-    if declared == -1:
-        raise bad("the zstd frame does not declare its content size")
-    if declared != expected_size:
-        raise bad(f"the zstd frame declares {declared} bytes, the part records {expected_size}")
-    if not has_checksum:  # also refuses skippable frames, which parse as 0 bytes
-        raise bad("the zstd frame carries no checksum")
-    dctx = getattr(_local, "dctx", None)
-    if dctx is None:  # the window cap bounds zstd's own buffers whatever a header says
-        dctx = _local.dctx = zstandard.ZstdDecompressor(max_window_size=MAX_PART_SIZE)
-    try:
-        if expected_size == 0:  # decompress() returns b"" for size 0 without reading on
-            dobj = dctx.decompressobj()
-            if dobj.decompress(data) or not dobj.eof or dobj.unused_data:
-                raise zstandard.ZstdError("an empty frame with missing or extra data")
-            return b""
-        out = dctx.decompress(data, max_output_size=expected_size, allow_extra_data=False)
-    except zstandard.ZstdError as exc:
-        raise bad(f"zstd could not decode the part ({exc})") from None
-    if len(out) != expected_size:
-        raise bad(f"decoded {len(out)} bytes, expected {expected_size}")
-    return out
+    # The part's row records its size: the frame must declare exactly that (at most
+    # MAX_PART_SIZE) and carry a checksum before zstd may allocate (codec.zstd says why).
+    return zstd.decompress(data, expected_size=expected_size, limit=MAX_PART_SIZE, what=where, checksum=True)
 
 
 def decompress_part(data: bytes, expected_size: int) -> bytes:
@@ -448,6 +413,11 @@ def open_reader(fetch_part: Callable[[int], Optional[tuple[int, bytes]]], sha256
         if not isinstance(value, int) or value < 0:
             raise CorruptStoreError(f"blob {sha256}: {what} {value!r} is not a non-negative int")
     return io.BufferedReader(_PartReader(fetch_part, sha256, size, parts), buffer_size=PART_SIZE)
+
+
+def part(conn, sha256: str, seq: int) -> Optional[tuple[int, bytes]]:
+    """``(size, data)`` of one stored part of a blob, or None."""
+    return conn.execute("SELECT size, data FROM blob_parts WHERE sha256 = ? AND seq = ?", (sha256, seq)).fetchone()
 
 
 def read_bytes(conn, sha256: str, *, max_size: int = 1 << 31) -> bytes:
