@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite.alerts import rules as A
-from runlite.alerts.rules import AlertDefinition, Transition
+from runlite import alerts as A
+from runlite.alerts import AlertDefinition, Transition
 from runlite.errors import LimitError, ValidationError
+from tests.oracles.alert_evaluator import MetricAlertEvaluator
 
 NAN, INF = math.nan, math.inf
 
@@ -253,7 +254,7 @@ def make(rule, arg, aggregation, frequency=1, window=2):
     (rule, arg, agg, expected) for (rule, arg), by_agg in EXPECTED.items()
     for agg, expected in by_agg.items()])
 def test_rule_and_aggregation_timelines(rule, arg, aggregation, expected):
-    ev = A.MetricAlertEvaluator(make(rule, arg, aggregation))
+    ev = MetricAlertEvaluator(make(rule, arg, aggregation))
     got = []
     for t, v in TIMELINE:
         out = ev.feed(t, v)
@@ -265,7 +266,7 @@ def test_rule_and_aggregation_timelines(rule, arg, aggregation, expected):
 
 
 def test_transitions_come_back_with_the_point_that_completes_the_check():
-    ev = A.MetricAlertEvaluator(threshold("is above", 10, window=1))
+    ev = MetricAlertEvaluator(threshold("is above", 10, window=1))
     assert ev.feed(0.5, 5) == []               # nothing checked yet
     assert ev.feed(1.0, 50) == []              # t=1 is still in the check at 1: not done yet
     assert ev.feed(1.5, 0) == [Transition(1.0, C)]   # check 1: (0, 1] = {5, 50}, avg 27.5
@@ -275,7 +276,7 @@ def test_transitions_come_back_with_the_point_that_completes_the_check():
 
 
 def test_no_data_keeps_the_state_and_long_gaps_are_skipped():
-    ev = A.MetricAlertEvaluator(threshold("is above", 10, window=10))
+    ev = MetricAlertEvaluator(threshold("is above", 10, window=10))
     assert ev.feed(0.5, 20) == []
     # checks 1..10 see {20}; checks 11..100 see nothing: the state stays critical
     assert ev.feed(100.5, 0) == [Transition(1.0, C)]
@@ -286,7 +287,7 @@ def test_no_data_keeps_the_state_and_long_gaps_are_skipped():
 
 def test_nan_is_ignored_and_never_satisfies_a_rule():
     for agg in A.AGGREGATIONS:
-        ev = A.MetricAlertEvaluator(threshold("is below", 0, aggregation=agg, window=1))
+        ev = MetricAlertEvaluator(threshold("is below", 0, aggregation=agg, window=1))
         got = ev.feed_many([0.5, 0.7, 1.5, 2.5, 3.5], [-1, NAN, NAN, NAN, 1])
         # check 1: {-1} (NaN dropped) -> critical; check 2: only NaN -> no data, no change;
         # check 3: only NaN -> no change
@@ -295,17 +296,17 @@ def test_nan_is_ignored_and_never_satisfies_a_rule():
 
 
 def test_infinities():
-    ev = A.MetricAlertEvaluator(threshold("is above", 1e300, aggregation="sum", window=1))
+    ev = MetricAlertEvaluator(threshold("is above", 1e300, aggregation="sum", window=1))
     # check 1: 1e308 + 1e308 overflows to inf > 1e300; check 2: inf; check 3: inf + -inf is NaN
     got = ev.feed_many([0.2, 0.4, 1.5, 2.5, 2.6, 3.5], [1e308, 1e308, INF, INF, -INF, 0])
     assert states(got) == [(1, C), (3, OK)]
-    ev = A.MetricAlertEvaluator(threshold("is below", -1e300, aggregation="average"))
+    ev = MetricAlertEvaluator(threshold("is below", -1e300, aggregation="average"))
     assert states(ev.feed_many([0.5, 1.5, 2.5], [-INF, -1e308, 0])) == [(1, C)]
     assert ev.state == C  # check 1: mean of {-inf} is -inf; check 2: -1e308 < -1e300 too
 
 
 def test_sums_stay_exact_when_big_values_leave_the_window():
-    ev = A.MetricAlertEvaluator(threshold("is above", 0.05, aggregation="sum", window=1))
+    ev = MetricAlertEvaluator(threshold("is above", 0.05, aggregation="sum", window=1))
     # a float running sum would keep 1e20 + 0.1 - 1e20 == 0.0 and miss check 2
     got = ev.feed_many([0.5, 1.2, 2.5], [1e20, 0.1, 0])
     assert states(got) == [(1, C)]
@@ -313,20 +314,20 @@ def test_sums_stay_exact_when_big_values_leave_the_window():
 
 
 def test_late_points_count_at_the_latest_time():
-    ev = A.MetricAlertEvaluator(threshold("is above", 10, window=1))
+    ev = MetricAlertEvaluator(threshold("is above", 10, window=1))
     assert ev.feed(2.5, 0) == []
     assert ev.feed(0.5, 100) == []        # counted at 2.5, in the check at 3
     assert ev.feed(3.1, 0) == [Transition(3.0, C)]
 
 
 def test_resumed_critical_state_and_bad_inputs():
-    ev = A.MetricAlertEvaluator(threshold(), state=C)
+    ev = MetricAlertEvaluator(threshold(), state=C)
     assert ev.state == C and ev.feed(0.5, 0) == [] and ev.advance(0.9) == []
     assert ev.feed(2.5, 0) == [Transition(1.0, OK)]
     with pytest.raises(ValidationError, match="state"):
-        A.MetricAlertEvaluator(threshold(), state="warning")
+        MetricAlertEvaluator(threshold(), state="warning")
     with pytest.raises(ValidationError, match="definition"):
-        A.MetricAlertEvaluator(A.event_alert("e", "E"))
+        MetricAlertEvaluator(A.event_alert("e", "E"))
     for time, value in [(NAN, 1), (INF, 1), ("1", 1), (None, 1), (1, "2"), (1, None), (1e300, 1)]:
         with pytest.raises(ValidationError):
             ev.feed(time, value)
@@ -337,14 +338,41 @@ def test_resumed_critical_state_and_bad_inputs():
 
 # --- metric evaluator: against a brute-force model ------------------------------------------
 
+# The rules as docs/ALERTS.md states them, written independently of runlite.alerts.RULE_TABLE:
+# a rule added to the table needs its line here too.
+SPEC = {
+    "is above": lambda d, v: v > d.threshold,
+    "is below": lambda d, v: v < d.threshold,
+    "is inside range": lambda d, v: d.range_low < v < d.range_high,
+    "is outside range": lambda d, v: v < d.range_low or v > d.range_high,
+}
+
+
 def holds(d, v):
-    if d.rule == "is above":
-        return v > d.threshold
-    if d.rule == "is below":
-        return v < d.threshold
-    if d.rule == "is inside range":
-        return d.range_low < v < d.range_high
-    return v < d.range_low or v > d.range_high
+    return SPEC[d.rule](d, v)
+
+
+def test_rule_table_is_the_one_source_of_rules():
+    assert set(SPEC) == set(A.RULE_TABLE) == set(A.RULES)
+    assert set(A.THRESHOLD_RULES) | set(A.RANGE_RULES) == set(A.RULES)
+    for rule in A.THRESHOLD_RULES:
+        assert A.RULE_TABLE[rule].bounds == ("threshold",)
+    for rule in A.RANGE_RULES:
+        assert A.RULE_TABLE[rule].bounds == ("range_low", "range_high")
+
+
+@pytest.mark.parametrize("rule", list(A.RULE_TABLE))
+def test_rule_tests_match_the_spec_and_are_strict(rule):
+    d = make_any(rule, 0.5, "average", 1, 1)
+    bounds = [getattr(d, field) for field in A.RULE_TABLE[rule].bounds]
+    values = [-INF, -1e308, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 1e308, INF] + bounds + \
+        [math.nextafter(b, s) for b in bounds for s in (-INF, INF)]
+    each, one = A.rule_tests(d)
+    expected = [holds(d, v) for v in values]
+    assert list(each(values)) == expected
+    assert [one(v) for v in values] == expected
+    assert not any(one(b) for b in bounds)  # strict: a value equal to a bound satisfies none
+    assert one(NAN) is False  # a mean of +inf and -inf satisfies no rule
 
 
 def brute_force(d, times, values, end):
@@ -393,7 +421,7 @@ timelines = st.lists(
 @given(metric_definitions, timelines, st.integers(0, 70).map(lambda q: q / 4))
 def test_evaluator_matches_brute_force(d, timeline, end):
     times, values = [t for t, _ in timeline], [v for _, v in timeline]
-    ev = A.MetricAlertEvaluator(d)
+    ev = MetricAlertEvaluator(d)
     got = ev.feed_many(times, values) + ev.advance(end)
     assert got == brute_force(d, times, values, end)
 
@@ -401,7 +429,7 @@ def test_evaluator_matches_brute_force(d, timeline, end):
 @settings(deadline=None)
 @given(metric_definitions, timelines)
 def test_feed_many_equals_repeated_feed(d, timeline):
-    one, many = A.MetricAlertEvaluator(d), A.MetricAlertEvaluator(d)
+    one, many = MetricAlertEvaluator(d), MetricAlertEvaluator(d)
     fed = [tr for t, v in timeline for tr in one.feed(t, v)]
     assert many.feed_many([t for t, _ in timeline], [v for _, v in timeline]) == fed
     assert one.state == many.state
@@ -409,7 +437,7 @@ def test_feed_many_equals_repeated_feed(d, timeline):
 
 def test_feed_many_is_fast():
     import time as clock
-    ev = A.MetricAlertEvaluator(threshold("is above", 0.5, aggregation="average", window=5))
+    ev = MetricAlertEvaluator(threshold("is above", 0.5, aggregation="average", window=5))
     n = 100_000
     start = clock.perf_counter()
     got = ev.feed_many([i / 100 for i in range(n)], [float(i % 7 == 0) for i in range(n)])

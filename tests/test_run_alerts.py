@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import runlite
-from runlite.alerts import rules as alerts
+from runlite import alerts
+from tests.oracles.alert_evaluator import MetricAlertEvaluator
 
 
 def _log(run, pairs, metric="temp"):
@@ -185,7 +186,7 @@ def test_checker_matches_exact_evaluator(data):
     values = data.draw(st.lists(st.one_of(st.floats(-1.5, 1.5), st.sampled_from([math.nan, math.inf, -math.inf])),
                                 min_size=len(steps), max_size=len(steps)))
     times = [sum(steps[: i + 1]) for i in range(len(steps))]
-    expected = alerts.MetricAlertEvaluator(d).feed_many(times, values)
+    expected = MetricAlertEvaluator(d).feed_many(times, values)
     checker = alerts.MetricAlertChecker(d)
     got, i = [], 0
     rnd = random.Random(len(steps))

@@ -1,0 +1,240 @@
+"""The alert state machines used at ingest: metric alerts a batch at a time, event alerts.
+
+Nothing here does I/O: the writer feeds the evaluators as it flushes and stores the
+:class:`~runlite.alerts.rules.Transition` objects they return. Semantics (``docs/ALERTS.md``):
+
+* Checks are due at run times ``b = k * frequency``, k = 1, 2, ... They are driven by data: the
+  check at ``b`` is performed when the first point with a time strictly after ``b`` is fed (or
+  ``advance`` passes ``b``), so every point logged at or before ``b`` counts. A run that stops
+  logging is not checked any more.
+* Time never goes back: a point older than the previous one counts as if logged at the previous
+  point's time (kept, not dropped; its own check may already be done).
+* A state change is returned as a ``Transition`` at the check's time ``b`` only when the state
+  changes. The state starts ``"ok"``, or as given when a run is resumed.
+
+Metric alerts (:class:`MetricAlertChecker`): the check at ``b`` looks at the values logged in
+``(b - window, b]``. ``"average"``/``"sum"`` apply the rule (``rules.RULE_TABLE``) to the window's
+mean/sum; ``"at least one"``/``"all"`` apply it to each value and hold if at least one/every value
+satisfies it. NaN values are dropped (their time still drives checks); +-inf are values, and a
+mean or sum of both +inf and -inf is NaN, which satisfies no rule. A rule that holds makes the
+state ``"critical"``, otherwise ``"ok"``; a check whose window is empty changes nothing. The tests
+hold an exact per-point evaluator of the same semantics (``tests/oracles/alert_evaluator.py``)
+that the checker is compared with.
+
+Event alerts (:class:`EventAlertEvaluator`): a message containing ``pattern`` (case-sensitive
+substring) makes the state ``"critical"`` at the message's time. The check at ``b`` returns the
+state to ``"ok"`` if no message in ``(b - frequency, b]`` matched. An evaluator resumed in the
+``"critical"`` state acts as if a matching message was logged at the first time it is fed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import operator
+import sys
+from array import array
+from typing import Any
+
+from ..errors import ValidationError
+from .._validation import check_choice
+from .rules import STATES, AlertDefinition, Transition, as_float, fail, rule_tests
+
+_MAX_CHECKS = 2.0**50  # beyond this many checks, k * frequency no longer locates boundaries
+
+
+def _start(definition: Any, source: str, state: Any) -> str:
+    """Refuse a definition not of ``source`` or a state not in ``STATES``; return the state."""
+    if not isinstance(definition, AlertDefinition) or definition.source != source:
+        fail("definition", definition, f"a {source!r} alert")
+    return check_choice(state, "state", STATES)
+
+
+class CheckClock:
+    """Checks due at ``k * frequency``, passed by fed times: the base of per-item evaluators.
+
+    Subclasses set ``_source`` and implement ``_advance(t, out)`` (perform the checks due
+    before ``t``, appending transitions to ``out``). Times must satisfy
+    ``|time| <= 2**50 * frequency``.
+    """
+
+    _source = ""
+
+    def __init__(self, definition: AlertDefinition, state: str = "ok"):
+        self.state = _start(definition, self._source, state)
+        self.definition = definition
+        self._f: float = definition.frequency  # type: ignore[assignment]
+        self._limit = min(_MAX_CHECKS * self._f, sys.float_info.max)
+        self._last = -math.inf  # latest time fed
+        self._k = 1  # index of the next check that is due
+        self._bound = self._f  # its time, k * frequency
+
+    def _time(self, time: Any) -> float:
+        """The validated time, moved up to the latest time fed so far (time never goes back)."""
+        t = time if type(time) is float else as_float(time)
+        if type(t) is not float or not -self._limit <= t <= self._limit:
+            fail("time", time, f"a finite number of seconds within +-{self._limit:g}")
+        return t if t > self._last else self._last
+
+    def _first(self, lo: int, x: float, offset: float) -> int:
+        """The smallest check index ``k >= lo`` with ``k * frequency - offset >= x``."""
+        f = self._f
+        k = max(lo, math.ceil((x + offset) / f))
+        # the division may round either way; step to the exact answer (at most a step or two)
+        while k > lo and (k - 1) * f - offset >= x:
+            k -= 1
+        while k * f - offset < x:
+            k += 1
+        return k
+
+    def _set(self, time: float, state: str, out: list[Transition]) -> None:
+        self.state = state
+        out.append(Transition(time, state))
+
+    def advance(self, time: float) -> list[Transition]:
+        """Perform the checks due before ``time`` without adding data (e.g. when the run ends)."""
+        out: list[Transition] = []
+        self._last = self._time(time)
+        self._advance(self._last, out)
+        return out
+
+    def _advance(self, t: float, out: list[Transition]) -> None:
+        raise NotImplementedError
+
+
+class EventAlertEvaluator(CheckClock):
+    """Evaluates one event alert on one run from its messages (semantics: module docstring)."""
+
+    _source = "events"
+
+    def __init__(self, definition: AlertDefinition, state: str = "ok"):
+        super().__init__(definition, state)
+        self._pattern: str = definition.pattern  # type: ignore[assignment]
+        self._match: float | None = None  # time of the latest matching message
+
+    def feed(self, time: float, message: str) -> list[Transition]:
+        """Add one logged message; return the transitions it caused (checks passed, then a match).
+
+        Raises:
+            ValidationError: ``time`` is not a finite number, or ``message`` not a str.
+        """
+        t = self._time(time)
+        if not isinstance(message, str):
+            fail("message", message, "a str")
+        out: list[Transition] = []
+        self._last = t
+        self._advance(t, out)
+        if self._pattern in message:
+            self._match = t
+            if self.state == "ok":
+                self._set(t, "critical", out)
+        return out
+
+    def _advance(self, t: float, out: list[Transition]) -> None:
+        if self.state == "critical" and self._match is None:
+            self._match = t  # resumed critical: wait for a full frequency of silence
+        if t <= self._bound:
+            return
+        if self.state == "critical":
+            k = self._first(self._k, self._match, self._f)  # type: ignore[arg-type]
+            if k * self._f < t:
+                self._set(k * self._f, "ok", out)
+        self._k = self._first(self._k + 1, t, 0.0)
+        self._bound = self._k * self._f
+
+
+class MetricAlertChecker:
+    """A metric alert evaluated a batch of points at a time: what the writer uses at flush.
+
+    The work is done per check, not per point: windows are found by bisection and aggregated
+    with C-level ``sum``/``math.fsum``/``map``. Against the tests' exact evaluator the one
+    difference is that ``average`` is ``fsum(window) / count`` (two roundings) instead of one
+    exact rounding, which can only matter for a window mean within an ulp of the threshold.
+    """
+
+    def __init__(self, definition: AlertDefinition, state: str = "ok"):
+        self.state = _start(definition, "metrics", state)
+        self.definition = definition
+        self._f = float(definition.frequency)  # type: ignore[arg-type]
+        self._w = float(definition.window)  # type: ignore[arg-type]
+        self._k = 1
+        self._last = -math.inf
+        self._times = array("d")
+        self._values = array("d")
+        self._trimmed = 0  # points dropped from the front since the last snapshot
+        self._each, self._one = rule_tests(definition)
+
+    def feed_arrays(self, times: array, values: array) -> list[Transition]:
+        """Add points (run times in seconds, values) in logging order; return transitions."""
+        if len(times) != len(values):
+            raise ValidationError(f"times and values differ in length: {len(times)} and {len(values)}")
+        if not len(times):
+            return []
+        # Drop points no later check can see (decided by the checks already done, so a
+        # restored snapshot never needs them back).
+        cut = bisect.bisect_right(self._times, self._k * self._f - self._w)
+        if cut:
+            del self._times[:cut]
+            del self._values[:cut]
+            self._trimmed += cut
+        if times[0] < self._last or any(map(operator.gt, times, itertools.islice(times, 1, None))):
+            times = array("d", itertools.accumulate(times, max, initial=self._last))[1:]  # never back
+        self._last = times[-1]  # NaN points are dropped below, but their time drives checks
+        total = sum(values)
+        if total != total or total in (math.inf, -math.inf):  # NaN present, or infinities
+            keep = [v == v for v in values]
+            times = array("d", itertools.compress(times, keep))
+            values = array("d", itertools.compress(values, keep))
+        self._times.extend(times)
+        self._values.extend(values)
+        out: list[Transition] = []
+        T, f, w = self._times, self._f, self._w
+        k = self._k
+        while k * f < self._last:
+            b = k * f
+            lo = bisect.bisect_right(T, b - w)
+            hi = bisect.bisect_right(T, b, lo)
+            if lo < hi:
+                self._decide(self._values[lo:hi], b, out)
+                k += 1
+            elif lo < len(T):  # empty window: jump to the first check that can see T[lo]
+                k = max(k + 1, math.ceil(T[lo] / f))
+            else:
+                k = max(k + 1, math.ceil(self._last / f))
+                break
+        self._k = k
+        return out
+
+    def snapshot(self) -> tuple:
+        """Cheap state to ``restore`` if the points just fed are not stored after all."""
+        self._trimmed = 0
+        return (self.state, self._k, self._last, len(self._times))
+
+    def restore(self, snap: tuple) -> None:
+        """Forget everything fed since ``snapshot``."""
+        self.state, self._k, self._last, n = snap
+        keep = n - self._trimmed
+        del self._times[keep:]
+        del self._values[keep:]
+
+    def _decide(self, seg: array, b: float, out: list[Transition]) -> None:
+        agg = self.definition.aggregation
+        if agg == "at least one":
+            hit = any(self._each(seg))
+        elif agg == "all":
+            hit = all(self._each(seg))
+        else:
+            s = sum(seg)
+            if s - s != 0.0:  # an infinity (or inf - inf): follow IEEE as the exact evaluator does
+                pos, neg = math.inf in seg, -math.inf in seg
+                v = math.nan if pos and neg else (math.inf if pos else -math.inf if neg else s)
+            else:
+                v = math.fsum(seg)
+                if agg == "average":
+                    v /= len(seg)
+            hit = self._one(v)
+        new = "critical" if hit else "ok"
+        if new != self.state:
+            self.state = new
+            out.append(Transition(b, new))
