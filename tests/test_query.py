@@ -4,18 +4,25 @@ Every query here runs twice: as compiled SQL on a real store and through ``query
 ``World.names`` asserts both give the same runs before returning their names.
 """
 
+import ast as pyast
 import json
 import math
+import pathlib
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import runlite
 from runlite.storage import connection as db
-from runlite.query import compile as query
+from runlite import query
 from runlite.errors import FilterError
 from tests.oracles.query_eval import evaluate
-from runlite.query.compile import And, Compare, KeyValue, Not, Or, compile_where, parse_langsmith, parse_simvue, sort_sql, trace_filter_sql, tree_filter_sql
+from runlite.query import (
+    And, Compare, KeyValue, Not, Or, compile_where, order_by_sql, parse_langsmith, parse_simvue, sort_sql,
+    trace_filter_sql, tree_filter_sql,
+)
+from runlite.query.ast import FIELDS
+from runlite.query.sort import LANGSMITH_ORDER_BY, SIMVUE_SORT_BY, SORT_COLUMNS
 from runlite._host import THIS_HOST
 from runlite._validation import now_us, to_us
 
@@ -30,7 +37,7 @@ class World:
         self.refresh()
 
     def refresh(self):
-        with self.store._db.read() as conn:
+        with self.store.database.read() as conn:
             self.tables = {
                 "feedback": [dict(zip(("run_id", "key", "score", "value"), r)) for r in
                              conn.execute("SELECT run_id, key, score, value FROM feedback")],
@@ -47,7 +54,7 @@ class World:
         self.by_id = {r["id"]: r for r in self.records}
 
     def ids(self, sql, params, order=""):
-        with self.store._db.read() as conn:
+        with self.store.database.read() as conn:
             db.connection_read_only_authorizer(conn)  # a compiled filter can only read
             try:
                 return [r[0] for r in conn.execute(f"SELECT runs.id FROM runs WHERE {sql} {order}", params)]
@@ -70,7 +77,7 @@ class World:
 
 
 def _sql(store, statement, params=()):
-    with store._db.write() as conn:
+    with store.database.write() as conn:
         conn.execute(statement, params)
 
 
@@ -470,6 +477,61 @@ def test_sort(world):
             sort_sql(bad)
     with pytest.raises(FilterError):
         sort_sql(["name"], alias="x; DROP TABLE runs")
+    with pytest.raises(FilterError, match="cannot sort by 'dotted_order'"):
+        sort_sql(["dotted_order"])  # a LangSmith order_by name: each API keeps its own names
+
+
+def test_order_by(world):
+    """LangSmith ``order_by``: its own names, "-"/"+" prefixes, over the columns ``sort_by`` uses."""
+    rows = [world.by_id[i]["name"] for i in world.ids("1", [], order_by_sql(["-name"])[0])]
+    assert rows == sorted(ALL, reverse=True)
+    rows = [world.by_id[i]["name"] for i in world.ids("1", [], order_by_sql(["+run_type", "name"])[0])]
+    by_type = sorted(world.records, key=lambda r: (r["run_type"] is None, r["run_type"] or "", r["name"]))
+    assert rows == [r["name"] for r in by_type]  # NULLs last
+    for field in LANGSMITH_ORDER_BY:
+        order, params = order_by_sql("-" + field)
+        assert params == [] and len(world.ids("1", params, order)) == len(ALL)
+    for field in set(LANGSMITH_ORDER_BY) & set(SIMVUE_SORT_BY):  # one column, one SQL, either API
+        assert order_by_sql(["-" + field, field]) == sort_sql(["-" + field, field])
+    assert order_by_sql(None) == order_by_sql([]) == ("", [])
+    for bad, words in ((["started"], "cannot order by 'started'; use one of created, dotted_order"),
+                       (["metadata.lr"], "cannot order by"), ([42], "field names like '-start_time'"),
+                       (42, "a field name or a list of them")):
+        with pytest.raises(FilterError, match=words):
+            order_by_sql(bad)
+    with pytest.raises(FilterError):
+        order_by_sql(["name"], alias="x; DROP TABLE runs")
+
+
+def test_one_sort_whitelist():
+    """Both APIs name columns of SORT_COLUMNS, and filter fields sort by their filter SQL."""
+    assert set(LANGSMITH_ORDER_BY.values()) | set(SIMVUE_SORT_BY.values()) == set(SORT_COLUMNS)
+    for column, sql in SORT_COLUMNS.items():
+        assert column not in FIELDS or FIELDS[column].sql == sql
+
+
+def test_query_package_layout():
+    """ast <- parse and ast <- compile <- sort: parse never imports the compiler, imports are at
+    module level (no cycle to dodge), no module takes another's _private names, and each module
+    stays under 600 lines."""
+    folder = pathlib.Path(query.__file__).parent
+    for path in folder.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert text.count("\n") < 600, path.name
+        tree = pyast.parse(text)
+        top = {id(n) for n in tree.body}
+        for node in pyast.walk(tree):
+            if isinstance(node, (pyast.Import, pyast.ImportFrom)):
+                assert id(node) in top, f"{path.name}:{node.lineno}: a lazy import"
+            if isinstance(node, pyast.ImportFrom):
+                assert not [a.name for a in node.names if a.name.startswith("_") and a.name != "__future__"], \
+                    f"{path.name}:{node.lineno} imports a private name"
+                if path.name == "parse.py" and node.level == 1:
+                    assert node.module == "ast", f"parse.py imports .{node.module}"
+    oracle = pyast.parse(pathlib.Path(evaluate.__code__.co_filename).read_text(encoding="utf-8"))
+    for node in pyast.walk(oracle):
+        if isinstance(node, pyast.ImportFrom) and (node.module or "").startswith("runlite.query"):
+            assert not [a.name for a in node.names if a.name.startswith("_")]
 
 
 # ---------------------------------------------------------------- errors and their positions
@@ -668,7 +730,7 @@ NASTY = [
 
 
 def _schema(store):
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         return conn.execute("SELECT type, name, sql FROM sqlite_schema ORDER BY name").fetchall()
 
 

@@ -1,15 +1,63 @@
-"""The two filter grammars, parsed into ``query``'s AST: LangSmith prefix functions and
-Simvue infix strings. Errors are ``FilterError`` with the offending token's position."""
+"""The two filter grammars, parsed into the AST of ``ast.py``: LangSmith prefix functions and
+Simvue infix strings. Errors are ``FilterError`` with the offending token's position.
+
+Pure, and independent of the compiler: this module imports only the AST and its tables, so
+a parsed filter is plain data that ``compile.py`` (or the tests' oracle) can take.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 from ..errors import FilterError, ValidationError
-from .compile import Ago, And, Compare, KeyValue, LANGSMITH_FIELDS, MAX_DEPTH, MAX_STRING, METRIC_STATS, Not, Or, STATUSES, _ALL_STATUSES, _FIELDS, _ORDERING, _PAIR_FIELDS, _STATUS_ALIASES, _TEXT_OPS, _check_text, _duration_s, _is_number, _json_text, _like_problem, _metric_field, _number
 from .._validation import to_us
+from .ast import (
+    FIELDS, LANGSMITH_FILTER_FIELDS, MAX_DEPTH, MAX_STRING, METRIC_STATS, ORDERING_OPS, PAIR_FIELDS,
+    STATUS_ALIASES, STATUS_CHOICES, STATUSES, TEXT_OPS, Ago, And, Compare, KeyValue, Not, Or, is_number,
+    json_text, like_problem, metric_field,
+)
+
+# ---------------------------------------------------------------- literals
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w|y)\s*")
+_UNIT_S = {"ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
+# \d+(?:\.\d*)? rather than \d+\.?\d*: the latter backtracks quadratically on a long run of digits
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_BAD_CHARS = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _duration_s(text: str) -> float | None:
+    """``"250ms"``, ``"5s"``, ``"2m"``, ``"1.5h"``, ``"3d"``, ``"1w"``, ``"1y"`` -> seconds."""
+    m = _DURATION.fullmatch(text)
+    return None if m is None else float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def parse_number(text: str) -> int | float | None:
+    """The int (within int64) or finite float written as ``text``, else None (then a Simvue
+    value compares as a string, and a LangSmith literal is refused)."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    if re.fullmatch(r"-?\d+", text):
+        digits = text.lstrip("-").lstrip("0") or "0"
+        if len(digits) > 19:  # beyond int64 (and int() refuses strings of over 4300 digits)
+            return None
+        value = -int(digits) if text.startswith("-") else int(digits)
+        return value if -(1 << 63) <= value < (1 << 63) else None
+    return float(text) if math.isfinite(float(text)) else None
+
+
+def _check_text(text: Any, what: str) -> str:
+    """A str without NUL (SQLite's LIKE stops there) or lone surrogates (not UTF-8)."""
+    if not isinstance(text, str):
+        raise FilterError(f"{what} must be a str, got {type(text).__name__}")
+    if m := _BAD_CHARS.search(text):
+        shown = _BAD_CHARS.sub("?", text)  # same length: the caret stays in place
+        raise FilterError(f"{what} holds a NUL character or a lone surrogate", text=shown, position=m.start())
+    return text
+
 
 # ---------------------------------------------------------------- the LangSmith grammar
 
@@ -36,9 +84,9 @@ _WHAT = {"text": "a string", "number": "a number", "time": "an ISO-8601 string o
 
 
 def _ls_kind(field: str) -> str:
-    if field in _PAIR_FIELDS or field in ("tags", "metadata"):
-        return "pair" if field in _PAIR_FIELDS else field
-    return _FIELDS[field][1]
+    if field in PAIR_FIELDS or field in ("tags", "metadata"):
+        return "pair" if field in PAIR_FIELDS else field
+    return FIELDS[field].kind
 
 
 def _tokenize(text: str) -> list[tuple[str, Any, int]]:
@@ -56,7 +104,7 @@ def _tokenize(text: str) -> list[tuple[str, Any, int]]:
             value, i = _string(text, pos)
             tokens.append(("str", value, pos))
             continue
-        if kind == "num" and (value := _number(m.group(kind))) is None:
+        if kind == "num" and (value := parse_number(m.group(kind))) is None:
             raise FilterError("a number must be a finite float or an int within 64 bits", text=text,
                               position=pos)
         tokens.append(("num", value, pos) if kind == "num" else
@@ -177,10 +225,10 @@ class _LangSmith:
 
     def field(self, fn: str) -> tuple[str, int]:
         kind, value, pos = self.next()
-        if kind == "name" and value in LANGSMITH_FIELDS:
+        if kind == "name" and value in LANGSMITH_FILTER_FIELDS:
             return value, pos
         if kind == "name":
-            self.fail(f"unknown field {value!r}; valid fields: {', '.join(LANGSMITH_FIELDS)}", pos)
+            self.fail(f"unknown field {value!r}; valid fields: {', '.join(LANGSMITH_FILTER_FIELDS)}", pos)
         self.fail(f"expected a field name in {_SIGNATURES[fn]}, found {self.show(kind, value)}", pos)
 
     def literal(self) -> tuple[str, Any, int]:
@@ -207,15 +255,15 @@ class _LangSmith:
         """The literal checked and converted for ``field`` (times to microseconds)."""
         kind, value, pos = lit
         fkind = _ls_kind(field)
-        if op in _TEXT_OPS or op == "has" or fkind in ("doc", "tags", "metadata"):
+        if op in TEXT_OPS or op == "has" or fkind in ("doc", "tags", "metadata"):
             if kind != "str":
                 self.fail(f"{op}({field}, ...) takes a quoted string", pos)
-            if op == "like" and (problem := _like_problem(value)):
+            if op == "like" and (problem := like_problem(value)):
                 self.fail(problem, pos)
             if op == "has" and field == "metadata":
                 try:
                     value = json.loads(value)
-                    _json_text(value)  # NaN, Infinity, 1e999 parse but cannot be compared as JSON
+                    json_text(value)  # NaN, Infinity, 1e999 parse but cannot be compared as JSON
                 except (ValueError, RecursionError):
                     value = None
                 if not isinstance(value, dict):
@@ -223,7 +271,7 @@ class _LangSmith:
                               "with finite numbers", pos)
             return value
         if fkind == "pair":
-            part = _PAIR_FIELDS[field][1]
+            part = PAIR_FIELDS[field][1]
             if part == "key" and kind != "str" or part == "score" and not (kind == "num" or value is None):
                 self.fail(f"{field} compares with {'a quoted string' if part == 'key' else 'a number'}", pos)
             if op not in ("eq", "neq") and kind not in ("str", "num"):
@@ -231,14 +279,14 @@ class _LangSmith:
             return value
         if value is None and op in ("eq", "neq") and fkind in _WHAT:
             return None
-        if fkind == "status" and not (kind == "str" and (value in STATUSES or value in _STATUS_ALIASES)):
-            self.fail(f"status is one of {_ALL_STATUSES}", pos)
+        if fkind == "status" and not (kind == "str" and (value in STATUSES or value in STATUS_ALIASES)):
+            self.fail(f"status is one of {STATUS_CHOICES}", pos)
         if fkind == "root" and not isinstance(value, bool):
             self.fail("is_root compares with true or false", pos)
         if field == "latency":
             seconds = value if kind == "num" else _duration_s(value) if kind == "str" else None
             if seconds is None and kind == "str":
-                seconds = _number(value.strip())  # "5" means 5 seconds too
+                seconds = parse_number(value.strip())  # "5" means 5 seconds too
             if seconds is None:
                 self.fail('latency compares with seconds: a number or a string like "5s", "250ms", "2m"', pos)
             return seconds
@@ -254,8 +302,8 @@ class _LangSmith:
 
 def _lift(node: Any) -> Any:
     """A lone key/value comparison: some pair of its source satisfies it."""
-    if isinstance(node, Compare) and node.field in _PAIR_FIELDS:
-        source, part = _PAIR_FIELDS[node.field]
+    if isinstance(node, Compare) and node.field in PAIR_FIELDS:
+        source, part = PAIR_FIELDS[node.field]
         return KeyValue(source, [Compare(part, node.op, node.value, node.position)], node.position)
     return node
 
@@ -265,8 +313,8 @@ def _pair_up(children: list) -> And:
     out: list = []
     groups: dict[str, list] = {}
     for child in children:
-        if isinstance(child, Compare) and child.field in _PAIR_FIELDS:
-            source, part = _PAIR_FIELDS[child.field]
+        if isinstance(child, Compare) and child.field in PAIR_FIELDS:
+            source, part = PAIR_FIELDS[child.field]
             if source not in groups:
                 groups[source] = []
                 out.append((source, child.position))
@@ -337,9 +385,9 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
     """The node of a positive Simvue filter (op: eq, lt, gt, lte, gte, contains, exists)."""
     if field in _SIMVUE_PLAIN:
         name = _SIMVUE_PLAIN[field]
-        kind = _FIELDS[name][1]
-        if kind == "status" and (op != "eq" or value not in STATUSES and value not in _STATUS_ALIASES):
-            fail(f"status takes == or != with one of {_ALL_STATUSES}", vpos if op == "eq" else fpos)
+        kind = FIELDS[name].kind
+        if kind == "status" and (op != "eq" or value not in STATUSES and value not in STATUS_ALIASES):
+            fail(f"status takes == or != with one of {STATUS_CHOICES}", vpos if op == "eq" else fpos)
         if op == "exists":
             return Compare(name, "neq", None, fpos)
         if kind == "time":
@@ -352,7 +400,7 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
                     fail("a relative time must be shorter than 100,000 years", vpos)
                 return Compare(name, _FLIP[op], Ago(round(seconds * 1e6)), fpos)
             try:
-                number = _number(value)
+                number = parse_number(value)
                 return Compare(name, op, to_us(value if number is None else number, field), fpos)
             except ValidationError:
                 fail(f"{field} compares with a time: ISO-8601, epoch seconds, or a duration (2h, 3d, 1w)", vpos)
@@ -372,9 +420,9 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
             fail("alert.status is ok or critical", vpos)
         return KeyValue(prefix, [Compare(rest, op, value, vpos)], fpos)
     if prefix in ("metric", "metrics"):
-        if (metric := _metric_field(field)) is None:
+        if (metric := metric_field(field)) is None:
             fail(f"a metric filter is metric.<name>.<stat> with stat one of {', '.join(METRIC_STATS)}", fpos)
-        if op in ("exists", "contains") or (number := _number(value)) is None:
+        if op in ("exists", "contains") or (number := parse_number(value)) is None:
             fail("a metric statistic compares (==, !=, <, >, <=, >=) with a number",
                  fpos if op in ("exists", "contains") else vpos)
         return KeyValue("series", [Compare("name", "eq", metric[0], fpos), Compare(metric[1], op, number, vpos)],
@@ -390,9 +438,9 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
     if op == "exists":
         return KeyValue(source, [has_key], fpos)
     # a value that reads as a number compares numerically; true/false/null as JSON; else as text
-    number = _number(value)
+    number = parse_number(value)
     typed = value if op == "contains" else number if number is not None else _WORDS.get(value, value)
-    if op in _ORDERING and not (isinstance(typed, str) or _is_number(typed)):
+    if op in ORDERING_OPS and not (isinstance(typed, str) or is_number(typed)):
         fail(f"{value!r} cannot be ordered; compare with == or !=", vpos)
     return KeyValue(source, [has_key, Compare("value", op, typed, vpos)], fpos)
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from runlite.query.compile import (  # the node classes and the tables the compiler uses too
-    _json_type, Ago, And, KeyValue, Not, Or, _FIELDS, _OPS, _SOURCES, _STATUS_ALIASES, _is_number, _json_text,
-)
 from runlite._validation import to_us
-
-# ---------------------------------------------------------------- the Python oracle
-
+# Shared with the compiler on purpose: the nodes, the field kinds, each operator's Python twin
+# (OPS) and the part kinds of each source (SOURCES). What the oracle computes on its own is
+# every column's and item's value, straight from the run dicts, with no SQL.
+from runlite.query.ast import FIELDS, STATUS_ALIASES, Ago, And, KeyValue, Not, Or, is_number, json_text, json_type
+from runlite.query.compile import OPS, SOURCES
 
 
 def _py_scalar(x: Any, op: str, value: Any) -> bool:
@@ -21,19 +20,19 @@ def _py_scalar(x: Any, op: str, value: Any) -> bool:
         return (x == value and (x is None) == (value is None)) == (op == "eq")
     if op == "in":
         return any(_py_scalar(x, "eq", v) for v in value)
-    return x is not None and _OPS[op][1](x, value)
+    return x is not None and OPS[op][1](x, value)
 
 
 def _py_typed(x: Any, op: str, value: Any) -> bool:
     """``_Compiler.typed`` in Python; ``x`` is a parsed JSON value."""
     if op in ("neq", "in"):
         return not _py_typed(x, "eq", value) if op == "neq" else any(_py_typed(x, "eq", v) for v in value)
-    kind = _json_type(x)
+    kind = json_type(x)
     if value is None or isinstance(value, bool):
-        return kind == _json_type(value)
+        return kind == json_type(value)
     if isinstance(value, (dict, list)):
-        return kind in ("object", "array") and _json_text(x) == _json_text(value)
-    if _is_number(value):
+        return kind in ("object", "array") and json_text(x) == json_text(value)
+    if is_number(value):
         return kind in ("integer", "real") and _py_scalar(x, op, value)
     return kind == "text" and _py_scalar(x, op, value)
 
@@ -56,7 +55,7 @@ def _items(source: str, run: dict, tables: dict) -> list[dict]:
 
 
 def _columns(run: dict, now_us: int) -> dict:
-    """The run's value of every ``_FIELDS`` field, as SQL sees it."""
+    """The run's value of every ``FIELDS`` field, as SQL sees it."""
     def us(key: str) -> int | None:
         return None if run.get(key) is None else to_us(run[key])
 
@@ -65,7 +64,7 @@ def _columns(run: dict, now_us: int) -> dict:
     status, timeout = run["status"], run.get("heartbeat_timeout")
     if status == "running" and None not in (heartbeat, timeout) and heartbeat < now_us - timeout * 1e6:
         status = "lost"
-    out = {f: run.get(f) for f, (_, kind) in _FIELDS.items() if kind in ("text", "number")}
+    out = {f: run.get(f) for f, field in FIELDS.items() if field.kind in ("text", "number")}
     out.update(created=created, started=started, ended=ended, end_time=ended, modified=us("modified"),
                start_time=start, latency=None if ended is None or start is None else (ended - start) / 1e6,
                first_token_time=None if run.get("first_token_time") is None
@@ -73,7 +72,7 @@ def _columns(run: dict, now_us: int) -> dict:
                status=status, is_root=run.get("parent_run_id") is None)
     for doc in ("metadata", "inputs", "outputs"):
         value = run.get(doc)  # to_dict() shows missing inputs as {}: an empty document reads as NULL
-        out[doc] = None if value is None or (doc == "inputs" and value == {}) else _json_text(value)
+        out[doc] = None if value is None or (doc == "inputs" and value == {}) else json_text(value)
     return out
 
 
@@ -97,14 +96,14 @@ def evaluate(node: Any, record: dict, *, now_us: int, feedback: Iterable = (), s
         if isinstance(n, Not):
             return not test(n.child)
         if isinstance(n, KeyValue):
-            parts = _SOURCES[n.source][2]
+            parts = SOURCES[n.source][2]
             tests = [(_py_typed if parts[c.field][0] == "json" else _py_scalar, c) for c in n.conditions]
             return any(all(fn(item[c.field], c.op, c.value) for fn, c in tests)
                        for item in _items(n.source, record, tables))
         value = now_us - n.value.us if isinstance(n.value, Ago) else n.value
-        kind = _FIELDS[n.field][1]
+        kind = FIELDS[n.field].kind
         if kind == "status":
-            wanted = {s for v in (value if n.op == "in" else (value,)) for s in _STATUS_ALIASES.get(v, (v,))}
+            wanted = {s for v in (value if n.op == "in" else (value,)) for s in STATUS_ALIASES.get(v, (v,))}
             return (columns["status"] in wanted) != (n.op == "neq")
         if kind == "root":
             return columns["is_root"] == (value == (n.op == "eq"))

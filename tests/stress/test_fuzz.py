@@ -24,13 +24,14 @@ from hypothesis import given, strategies as st
 
 import runlite
 import runlite._validation
-from runlite import cli, store as store_mod
+from runlite import cli
+from runlite.live import registry as live_registry
 from runlite.recipes import kpi
 from runlite.storage import metrics as metrics_mod
-from runlite.query import compile as query
+from runlite import query
 from runlite.errors import FilterError, KpiError, RunliteError
 from tests.oracles.query_eval import evaluate
-from runlite.query.parse import parse_langsmith, parse_simvue
+from runlite.query.parse import parse_langsmith, parse_number, parse_simvue
 from tests import strategies as S
 from tests.stress.conftest import check_file, percentiles
 from tests.test_query import World
@@ -123,7 +124,7 @@ def same(a, b) -> bool:
 @pytest.fixture
 def quiet(monkeypatch):
     """No heartbeat writes during a test: the digest before and after a call must only see the call."""
-    monkeypatch.setattr(store_mod, "HEARTBEAT_INTERVAL", 1e9)
+    monkeypatch.setattr(live_registry, "HEARTBEAT_INTERVAL", 1e9)
 
 
 @pytest.fixture
@@ -480,11 +481,11 @@ def test_inputs_that_used_to_escape_as_other_exceptions():
 
 
 def test_long_digit_runs_parse_in_linear_time():
-    """``_number`` used a regex that backtracked quadratically: 10,000 digits took ~2 s."""
+    """``parse_number`` used a regex that backtracked quadratically: 10,000 digits took ~2 s."""
     text = "1" * 9_999 + "x"
-    assert query._number(text) is None
-    assert query._number("-" + "0" * 5000 + "12") == -12
-    assert query._number("9223372036854775807") == (1 << 63) - 1 and query._number("9223372036854775808") is None
+    assert parse_number(text) is None
+    assert parse_number("-" + "0" * 5000 + "12") == -12
+    assert parse_number("9223372036854775807") == (1 << 63) - 1 and parse_number("9223372036854775808") is None
 
 
 def test_root_folder_spelled_with_extra_slashes():
