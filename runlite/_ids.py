@@ -2,36 +2,82 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import struct
+import threading
 import time
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
+# Ids must be unique across processes and files that are later merged, so their random bits
+# come from the OS, never from the ``random`` module a user may seed (two processes seeded
+# alike would draw the same bits). One ``os.urandom`` call per id costs more than the rest of
+# ``uuid7``, so words are drawn in blocks and used up under the lock; a forked child drops the
+# words it inherited (the parent goes on using them) and starts a new millisecond.
+_POOL_WORDS = 512  # 64-bit words a block: an id takes one, a new millisecond one more
+_RAND_B_MASK = (1 << 62) - 1
+_MS_MASK = (1 << 48) - 1
+_VARIANT = 0b10 << 62
+
+_lock = threading.Lock()
 _last_ms = 0
 _counter = 0
+_pool: list[int] = []
+_prefix = (-1, "")  # (ms, its first two groups as text): see uuid7
+
+
+def _refill() -> None:
+    _pool.extend(struct.unpack(f"<{_POOL_WORDS}Q", os.urandom(8 * _POOL_WORDS)))
+
+
+def _after_fork_in_child() -> None:
+    """Give a forked child its own id state: nothing it draws may repeat the parent's."""
+    global _lock, _last_ms, _counter
+    _lock = threading.Lock()  # another thread of the parent may have held it at the fork
+    _pool.clear()             # the parent goes on drawing these very words
+    # The next id takes a later millisecond than any made before the fork (so the child's ids
+    # still sort after them) and a counter start of its own, not the parent's sequence.
+    _last_ms += 1
+    _counter = os.urandom(1)[0]
+    _names.seed()             # names too: the child would otherwise repeat the parent's
 
 
 def uuid7(now_us: int | None = None) -> str:
     """A time-ordered UUID (RFC 9562 version 7) as a lowercase string.
 
-    Ids made in one process are strictly increasing even within one millisecond
-    (a 12-bit counter fills ``rand_a``), so sorting by id sorts by creation.
+    Ids made in one process are strictly increasing, across threads and even within one
+    millisecond (a 12-bit counter fills ``rand_a``), so sorting by id sorts by creation;
+    the other 62 bits are from the OS, so ids of other processes and hosts do not repeat.
     """
-    global _last_ms, _counter
+    global _last_ms, _counter, _prefix
     ms = (now_us if now_us is not None else time.time_ns() // 1000) // 1000
-    if ms <= _last_ms:
-        ms = _last_ms
-        _counter += 1
-        if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
-            ms += 1
-            _counter = 0
-    else:
-        _counter = random.getrandbits(8)  # random start leaves room to count up
-    _last_ms = ms
-    rand_b = random.getrandbits(62)
-    h = f"{(ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | _counter << 64 | 0b10 << 62 | rand_b:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    with _lock:
+        if len(_pool) < 2:
+            _refill()
+        rand_b = _pool.pop() & _RAND_B_MASK
+        if ms <= _last_ms:
+            ms = _last_ms
+            _counter += 1
+            if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
+                ms += 1
+                _counter = 0
+        else:
+            _counter = _pool.pop() >> 56  # random start (8 bits) leaves room to count up
+        _last_ms = ms
+        counter = _counter
+    # Text formatting is most of an id's cost and this runs once a traced span, so it is
+    # inline (a call costs as much as the lock) and the first two groups (unix_ts_ms, 48 bits)
+    # are formatted once a millisecond. The cache is one tuple swapped whole, so threads
+    # racing here at worst format the same text twice.
+    cached = _prefix
+    if cached[0] != ms:
+        h = (ms & _MS_MASK).to_bytes(6, "big").hex()
+        cached = _prefix = (ms, f"{h[:8]}-{h[8:]}-")
+    # Then version 7 and rand_a (the counter), variant 0b10 and rand_b.
+    h = ((0x7000 | counter) << 64 | _VARIANT | rand_b).to_bytes(10, "big").hex()
+    return f"{cached[1]}{h[:4]}-{h[4:8]}-{h[8:]}"
 
 
 def is_uuid(text: object) -> bool:
@@ -69,6 +115,15 @@ _NOUNS = (
 )
 
 
+# Names may repeat (runs are told apart by id), but a program seeding ``random`` for its own
+# reproducibility should not get the same run names every time: names have their own generator.
+_names = random.Random()
+
+
 def random_name() -> str:
     """A random ``adjective-noun`` run name, e.g. ``tranquil-tone``."""
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}"
+    return f"{_names.choice(_ADJECTIVES)}-{_names.choice(_NOUNS)}"
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere a child process starts afresh
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -85,3 +85,12 @@ class ReadOnlyStoreError(StoreError):
 
 class StoreClosedError(StoreError):
     """The store was closed."""
+
+
+class MergeConflictError(StoreError):
+    """A merge met runs (or alerts) with the same id but different identities in the two
+    files; nothing was merged. ``run_ids`` lists the conflicting run ids (empty for an alert)."""
+
+    def __init__(self, message: str, *, run_ids: list[str] | tuple[str, ...] = ()):
+        self.run_ids = tuple(run_ids)
+        super().__init__(message)

@@ -13,7 +13,7 @@ TABLES = ("runs", "series", "chunks", "events", "blobs", "blob_parts", "attachme
 
 
 def counts(store):
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").get for t in TABLES}
 
 
@@ -180,7 +180,127 @@ def test_untrusted_open_reads_a_sound_file(tmp_path):
     run_id = make(good, "g")
     with runlite.open(good, read_only=True, untrusted=True) as s:
         assert len(s.metric_values(run_id, "loss")) == 2000 and s.verify().ok
-        with s._db.read() as conn:
+        with s.database.read() as conn:
             assert conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, -1) == 0
     with pytest.raises(runlite.ValidationError):
         runlite.open(good, untrusted=True)  # untrusted means read-only
+
+
+# ---------------------------------------------------------------- the same id, another run
+
+
+def dump(path):
+    """Every row of every table, read straight from the file."""
+    conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")]
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    finally:
+        conn.close()
+
+
+def file_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def change_row(path, table, column, change, row_id):
+    """Change one stored value behind runlite's back (what another run with this id would hold)."""
+    conn = apsw.Connection(path)
+    try:
+        old = conn.execute(f"SELECT {column} FROM {table} WHERE id = ?", (row_id,)).get
+        conn.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (change(old), row_id))
+    finally:
+        conn.close()
+
+
+def twin(tmp_path):
+    """``dst`` with a run (and its span), and ``src``: a copy of it that then went on by itself
+    (one more run), so a merge of ``src`` would add something."""
+    dst, src = str(tmp_path / "dst.db"), str(tmp_path / "src.db")
+    run_id = make(dst, "d")
+    with runlite.open(dst) as d:
+        d.backup(src)
+        span_id = d.get_run("span-d").id
+    with runlite.open(src) as s:
+        s.init("only-in-src").close()
+    return dst, src, run_id, span_id
+
+
+IDENTITY_CHANGES = [
+    ("name", lambda old: "someone-else"),
+    ("created", lambda old: old + 1),
+    ("started", lambda old: old + 1),
+    ("host", lambda old: "elsewhere"),
+    ("pid", lambda old: old + 1),
+    ("kind", lambda old: "recipe"),
+    ("run_type", lambda old: "llm"),
+    ("dotted_order", lambda old: "20000101T000000000000Z" + old[-36:]),
+    ("trace_id", lambda old: "00000000-0000-7000-8000-000000000000"),
+]
+
+
+@pytest.mark.parametrize("column,change", IDENTITY_CHANGES, ids=[c for c, _ in IDENTITY_CHANGES])
+def test_same_id_other_run_is_refused_and_changes_nothing(tmp_path, column, change):
+    dst, src, run_id, _ = twin(tmp_path)
+    change_row(src, "runs", column, change, run_id)
+    rows, raw = dump(dst), file_bytes(dst)
+    with pytest.raises(runlite.MergeConflictError) as caught:
+        runlite.merge(dst, src)
+    assert isinstance(caught.value, runlite.StoreError)
+    assert caught.value.run_ids == (run_id,) and run_id in str(caught.value) and "nothing" in str(caught.value)
+    assert dump(dst) == rows and file_bytes(dst) == raw
+    with runlite.open(dst) as d:  # also refused through a Store, which stays usable
+        with pytest.raises(runlite.MergeConflictError):
+            d.merge(src)
+        assert "only-in-src" not in [r.name for r in d.runs()] and d.verify().ok
+
+
+def test_conflicting_span_in_a_trace_is_named(tmp_path):
+    dst, src, _, span_id = twin(tmp_path)
+    change_row(src, "runs", "parent_run_id", lambda old: None, span_id)
+    rows = dump(dst)
+    with pytest.raises(runlite.MergeConflictError) as caught:
+        runlite.merge(dst, src)
+    assert caught.value.run_ids == (span_id,) and dump(dst) == rows
+
+
+def test_same_run_merges_and_again_changes_nothing(tmp_path):
+    dst, src, run_id, _ = twin(tmp_path)
+    change_row(src, "runs", "metadata", lambda old: '{"grew": true}', run_id)  # later updates may differ
+    change_row(src, "runs", "modified", lambda old: old + 1, run_id)
+    first = runlite.merge(dst, src)[0]
+    assert first["run_conflicts"] == 0 and first["runs_added"] == 1
+    with runlite.open(dst, read_only=True) as d:
+        assert d.get_run(run_id).metadata == {"grew": True} and d.get_run(run_id).name == "run-d"
+    rows = dump(dst)
+    again = runlite.merge(dst, src)[0]
+    assert again["run_conflicts"] == 0 and again["runs_added"] == 0 and again["series_copied"] == 0
+    assert dump(dst) == rows
+
+
+def test_created_run_started_in_one_file_is_the_same_run(tmp_path):
+    dst, src = str(tmp_path / "dst.db"), str(tmp_path / "src.db")
+    with runlite.open(dst) as d:
+        run_id = d.init("later", running=False).id
+        d.backup(src)
+    with runlite.open(src) as s:  # started there: started, host and pid set where dst has NULL
+        run = s.reconnect(run_id)
+        run.log_metrics({"x": 1.0})
+        run.close()
+    assert runlite.merge(dst, src)[0]["run_conflicts"] == 0
+    assert runlite.merge(src, dst)[0]["run_conflicts"] == 0  # and the other way round
+    with runlite.open(dst, read_only=True) as d:
+        assert d.get_run(run_id).status == "completed" and list(d.metric_values(run_id, "x").values) == [1.0]
+
+
+def test_same_alert_id_other_definition_is_refused(tmp_path):
+    dst, src, _, _ = twin(tmp_path)
+    conn = apsw.Connection(src)
+    alert_id = conn.execute("SELECT id FROM alerts").get
+    conn.close()
+    change_row(src, "alerts", "key", lambda old: "another definition", alert_id)
+    rows = dump(dst)
+    with pytest.raises(runlite.MergeConflictError) as caught:
+        runlite.merge(dst, src)
+    assert alert_id in str(caught.value) and dump(dst) == rows
