@@ -57,7 +57,7 @@ def _raw_file(tmp: str, src: str) -> None:
 
 
 def _blob_bytes(store) -> int:
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         return conn.execute("SELECT coalesce(sum(stored), 0) FROM blobs").get
 
 

@@ -30,7 +30,7 @@ def _traced_seconds(store, n: int) -> tuple[float, float]:
     for i in range(n):
         add(i)
     traced = time.perf_counter() - start
-    store._flush_spans()
+    store.live.flush_spans()
     return traced, time.perf_counter() - start
 
 
@@ -68,7 +68,7 @@ def _big_trace(store) -> str:
                 for j in range(99):
                     span = runlite.trace("leaf", run_type="tool", store=store, inputs={"j": j})
                     span.end(outputs={"r": j})
-    store._flush_spans()
+    store.live.flush_spans()
     return root.trace_id
 
 
@@ -142,7 +142,7 @@ def _many_runs(store, n: int) -> None:
                              tags=["prod" if i % 3 == 0 else "dev"], metadata={"i": i})
         span.set_usage(prompt_tokens=i % 9000, completion_tokens=100)
         span.end(outputs={"i": i})
-    store._flush_spans()
+    store.live.flush_spans()
 
 
 def run_queries(quick: bool = False) -> list[dict]:

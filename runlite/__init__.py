@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 
-from .errors import AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, NotARunliteFile, NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew, StoreBusyError, StoreClosedError, StoreError, StoreFullError, ValidationError
+from ._defaults import set_default_store
+from .errors import (
+    AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, MergeConflictError, NotARunliteFile,
+    NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew, StoreBusyError,
+    StoreClosedError, StoreError, StoreFullError, ValidationError,
+)
+from .recipes.cookbook import Cookbook
+from .records import Attachment, Event, QueryResult, RunList, RunRecord, Series, Stats
+from .run import Run
 from .storage.alerts import AlertChange, AlertState
 from .storage.archive import VerifyReport
-from .recipes.cookbook import Cookbook
 from .storage.recipes import RecipeRun
-from .records import Attachment, Event, RunList, RunRecord, Series, Stats
-from .run import Run
 from .store import Store
-from .tracing.api import Span, current_span, set_default_store, trace, traceable
+from .tracing import Span, current_span, trace, traceable
 
 __version__ = "0.1.0"
 
@@ -46,10 +51,11 @@ def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store, 
 
 
 __all__ = [
-    "AlertChange", "AlertState", "Attachment", "Cookbook", "Event", "RecipeRun", "RunList", "Series", "Span", "Stats",
+    "AlertChange", "AlertState", "Attachment", "Cookbook", "Event", "QueryResult", "RecipeRun", "RunList", "Series",
+    "Span", "Stats",
     "VerifyReport", "current_span",
     "set_default_store", "trace", "traceable",
-    "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError",
+    "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError", "MergeConflictError",
     "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
     "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",
     "StoreError", "StoreFullError", "ValidationError", "__version__", "merge", "open",

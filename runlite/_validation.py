@@ -249,7 +249,7 @@ def stored_json(text: Any) -> Any:
 
 
 def check_choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
-    """One of ``choices``."""
-    if value not in choices:
+    """One of ``choices`` (a str: ``value in choices`` alone would call a foreign ``__eq__``)."""
+    if not isinstance(value, str) or value not in choices:
         raise ValidationError(f"{what} must be one of {', '.join(map(repr, choices))}; got {shown(value)}")
     return value

@@ -18,7 +18,6 @@ import threading
 import time
 from typing import Any, Iterator, Sequence
 
-import apsw
 
 from . import __version__, errors
 from . import merge as merge_files
@@ -348,42 +347,16 @@ def cmd_parquet(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    """Run a read-only SQL query (row and time limits; SELECT only)."""
-    from .storage import connection as db
-
-    if "\x00" in args.query:  # SQLite cannot take it (possible through main(argv), not a shell)
-        raise errors.ValidationError("the SQL query holds a NUL character")
-    path = _db_path(args)
-    with open_store(path, read_only=True):  # identity and schema checks
-        pass
-    conn = db.Database(path, read_only=True, durable=False, timeout=5).connect(writable=False,
-                                                                             profile=db.reader_profile)
-    deadline = time.monotonic() + args.timeout
-    conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
-    try:
-        with db.translated(path):
-            cursor = conn.execute(args.query)
-            try:
-                headers = [d[0] for d in cursor.getdescription()]
-            except apsw.ExecutionCompleteError:  # a statement that returned no rows at all
-                headers = []
-            rows = []
-            for row in cursor:
-                if len(rows) >= args.limit:
-                    print(f"runlite: stopped at {args.limit} rows (--limit)", file=sys.stderr)
-                    break
-                rows.append(row)
-    except errors.StoreError as exc:
-        if "interrupt" in str(exc):
-            raise errors.StoreError(f"the query ran longer than {args.timeout} s (--timeout)") from None
-        raise
-    finally:
-        conn.close()
+    """Run one read-only SQL statement (row and time limits; reads only)."""
+    with _reader(args) as store:
+        result = store.sql(args.query, max_rows=args.limit, timeout=args.timeout)
+    if result.truncated:
+        print(f"runlite: stopped at {args.limit} rows (--limit)", file=sys.stderr)
     if args.json:
-        _print_json([dict(zip(headers, r)) for r in rows])
-    elif rows:
-        print(_table([[_fmt(c) if not isinstance(c, bytes) else f"<{len(c)} bytes>" for c in r] for r in rows],
-                     headers))
+        _print_json(result.to_dicts())
+    elif result.rows:
+        print(_table([[_fmt(c) if not isinstance(c, bytes) else f"<{len(c)} bytes>" for c in r] for r in result.rows],
+                     list(result.columns)))
     return 0
 
 
@@ -440,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"runlite {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    parser.set_defaults(commands=sub.choices)  # the subcommands by name, for reference()
 
     def command(name: str, func, *, db_positional: bool = False, json_flag: bool = True):
         p = sub.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__)
@@ -526,11 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def reference() -> str:
     """The Markdown command reference (docs/cli.md), made from ``--help``."""
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = build_parser().get_default("commands")
     out = ["# runlite command line", "",
            "Generated from `runlite COMMAND --help` (`python -m runlite.cli --reference > docs/cli.md`).", ""]
-    for name, p in sub.choices.items():
+    for name, p in commands.items():
         out += [f"## runlite {name}", "", "```", p.format_help().rstrip(), "```", ""]
     return "\n".join(out)
 

@@ -27,7 +27,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("runlite.otel needs the otel extra: pip install 'runlite[otel]'") from exc
 
+from ._defaults import store_or_default
 from ._ids import dotted_segment
+from .storage import runs as runs_mod
 from ._validation import from_us
 
 _NS = uuid.UUID("5f1c2a3e-8d4b-4c6e-9a7f-0b1d2e3f4a5b")
@@ -53,9 +55,7 @@ class RunliteSpanExporter(SpanExporter):
     """Stores finished OTel spans in a runlite store (one trace written when its root ends)."""
 
     def __init__(self, store: Any = None, *, folder: str = "/"):
-        from .tracing.api import _store
-
-        self.store = _store(store)
+        self.store = store_or_default(store)
         self.folder = folder
         self._held: dict[int, dict[int, Any]] = {}  # OTel trace id -> span id -> span
         self._lock = threading.Lock()
@@ -96,11 +96,8 @@ class RunliteSpanExporter(SpanExporter):
         dicts = []
         for root in sorted(children.get(None, []), key=lambda s: s.start_time or 0):
             dicts.append(self._tree(root, None, children))
-        existing = set()
-        with self.store._db.read() as conn:
-            for d in dicts:
-                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (d["id"],)).fetchone():
-                    existing.add(d["id"])
+        with self.store.database.read() as conn:
+            existing = runs_mod.existing(conn, [d["id"] for d in dicts])
         fresh = [d for d in dicts if d["id"] not in existing]  # a trace exported twice is kept once
         if fresh:
             self.store.import_runs(fresh)

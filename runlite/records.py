@@ -530,6 +530,19 @@ _set_attachments = _SLOTS["attachments"].__set__
 _set_feedback = _SLOTS["feedback_stats"].__set__
 
 
+@attrs.frozen
+class QueryResult:
+    """Rows of ``Store.sql``: column names, rows as tuples, and whether ``max_rows`` cut them."""
+
+    columns: tuple
+    rows: list
+    truncated: bool = False
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """Each row as ``{column: value}``."""
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+
 class RunList(list):
     """A list of RunRecords (what run listings return), with ``to_pandas()``."""
 

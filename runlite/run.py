@@ -9,49 +9,34 @@ Code written against the seed's ``Run`` class works with only the import changed
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import threading
 import time
 import traceback
-import weakref
 from typing import Any
 
-import copy
-
-from .storage import alerts as alerting, attachments as files, blobs, events as events_mod
-from .alerts import rules as alerts
-from . import errors
-from .storage import metrics as metrics_mod, schema
-from ._host import THIS_HOST, system_info
-from ._validation import check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text, check_tags, dumps, dumps_lenient, now_us, to_us
-
-# The ticker flushes a buffer once its oldest item is half the flush interval old, so with
-# the tick and the flush itself a point is in the file before the interval has passed.
-_FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
+from . import alerts, errors
+from ._defaults import open_store
+from ._ids import random_name
+from ._validation import (
+    check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text,
+    check_tags, dumps, dumps_lenient, now_us, shown, to_us,
+)
+from .live.writer import FLUSH_AGE_US, FORKS, RunWriter
+from .storage import alerts as stored_alerts
+from .storage import attachments as files
+from .storage import blobs
+from .storage import events as events_mod
+from .storage import metrics as metrics_mod
+from .storage import runs as runs_mod
+from .storage import schema
 
 _UNSET: Any = object()
+DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
 
 _LEVELS = frozenset(events_mod.LEVELS)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _time_ns = time.time_ns
-
-# Bumped in every forked child: a Run compares it on each call instead of calling getpid().
-_FORKS = [0]
-# Every Run handle of this process. A forked child gives each a new lock: a thread the fork
-# did not copy (the ticker, a logging thread) may have held it, and the child would wait forever.
-_HANDLES: "weakref.WeakSet[Run]" = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    _FORKS[0] += 1
-    for run in list(_HANDLES):
-        run._lock = threading.RLock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Run:
@@ -67,8 +52,6 @@ class Run:
         self._store = store
         self._path = path
         self._owns_store = False
-        self._lock = threading.RLock()
-        _HANDLES.add(self)
         self._released = False
         self.id: str | None = None
         self.name: str | None = None
@@ -78,15 +61,7 @@ class Run:
         self.folder: str | None = None
         self._status: str | None = None
         self._started_us: int | None = None
-        self._heartbeat_us = 0
-        self._fork_gen = _FORKS[0]
-        self._step = 0
-        self._metrics = metrics_mod.MetricBuffer()
-        self._series_states: dict = {}
-        self._events = events_mod.EventBuffer()
-        self._metric_checks: dict[str, list] = {}  # metric name -> [(alert id, definition, checker)]
-        self._event_checks: list = []              # [(alert id, definition, evaluator)]
-        self._armed: set[str] = set()
+        self._writer: RunWriter | None = None  # buffers and flushing, once the run exists
         self._on_alert: Any = None
         self._aborted = False
 
@@ -94,10 +69,7 @@ class Run:
 
     def _bind_store(self):
         if self._store is None:
-            from .store import Store
-
-            path = self._path or os.environ.get("RUNLITE_DB") or "runs.db"
-            self._store = Store(path)
+            self._store = open_store(self._path)
             self._owns_store = True
         return self._store
 
@@ -115,15 +87,19 @@ class Run:
         self.dotted_order = info["dotted_order"]
         self.parent_run_id = info["parent_run_id"]
         self.folder = info["folder"]
+        store = self._store
+        callbacks = [cb for cb in (store.on_alert, self._on_alert) if cb]
+        self._writer = RunWriter(store.database, self.id, self._started_us, callbacks=callbacks,
+                                 on_terminated=self._terminated)
         if not new:  # a run taken over may have events and alerts already
-            with self._store._db.read() as conn:
-                self._events.next_seq = events_mod.next_seq(conn, self.id)
-                attached = alerting.load(conn, self.id)
-            for alert_id, definition, state in attached:
-                self._arm(alert_id, definition, state)
+            self._writer.resume()
         if self._status == "running":
-            self._heartbeat_us = now_us()
-            self._store._register(self)
+            store.live.add(self._writer)
+
+    def _terminated(self) -> None:
+        """An alert with ``trigger_abort`` ended the run (the writer stored it)."""
+        self._status, self._aborted = "terminated", True
+        self._store.live.discard(self._writer)
 
     def _require_new(self) -> None:
         if self.id is not None:
@@ -137,47 +113,47 @@ class Run:
         """Create the run in the store (see ``Store.init`` for the arguments); returns self."""
         if on_alert is not None and not callable(on_alert):
             raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
-        with self._lock:
-            self._require_new()
-            store = self._bind_store()
-            self._on_alert = on_alert
-            from .store import DEFAULT_HEARTBEAT_TIMEOUT
-
-            info = store._insert_run(
-                name=name, metadata=metadata, tags=tags, description=description, folder=folder,
-                running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
-                heartbeat_timeout=DEFAULT_HEARTBEAT_TIMEOUT if heartbeat_timeout is _UNSET else heartbeat_timeout,
-            )
-            self._adopt(info, new=True)
-            return self
+        self._require_new()
+        name = random_name() if name is None else check_name(name, "run name")
+        folder = check_folder(folder)
+        if status is not None:
+            running = check_choice(status, "status", ("created", "running")) == "running"
+        elif not isinstance(running, bool):
+            raise errors.ValidationError(f"running must be True or False, got {running!r}")
+        if heartbeat_timeout is _UNSET:
+            heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT
+        elif heartbeat_timeout is not None and (
+            isinstance(heartbeat_timeout, bool) or not isinstance(heartbeat_timeout, (int, float))
+            or not 1 <= heartbeat_timeout <= 10 * 365 * 86_400
+        ):
+            raise errors.ValidationError(
+                f"heartbeat_timeout must be None or seconds >= 1, got {shown(heartbeat_timeout)}")
+        values = {
+            "description": check_optional_text(description, "description"),
+            "metadata": dumps(check_metadata({} if metadata is None else metadata), "metadata"),
+            "tags": dumps(check_tags([] if tags is None else tags), "tags"),
+            "run_type": None if run_type is None else check_name(run_type, "run_type"),
+            "inputs": None if inputs is None else dumps_lenient(inputs, "inputs"),
+            "heartbeat_timeout": heartbeat_timeout,
+        }
+        store = self._bind_store()
+        parent_id = None if parent is None else store.run_id(parent)
+        self._on_alert = on_alert
+        with store.database.write() as conn:
+            info = runs_mod.create(conn, name=name, folder=folder, running=running, parent_id=parent_id,
+                                   values=values)
+        self._adopt(info, new=True)
+        return self
 
     def reconnect(self, name_or_id: str) -> "Run":
         """Take over a ``created`` run (by id or unique name) and start it running; returns self."""
-        with self._lock:
-            self._require_new()
-            store = self._bind_store()
-            run_id = store._resolve(name_or_id)
-            with store._db.write() as conn:
-                row = conn.execute(
-                    "SELECT name, status, trace_id, dotted_order, parent_run_id, folder FROM runs"
-                    " WHERE id = ?", (run_id,),
-                ).fetchone()
-                if row is None:
-                    raise errors.NotFoundError(f"no run with id {run_id!r}")
-                if row[1] != "created":
-                    raise errors.RunStateError(
-                        f"run {row[0]!r} ({run_id}) is {row[1]}; only a 'created' run can be reconnected"
-                    )
-                now = now_us()
-                conn.execute(
-                    "UPDATE runs SET status = 'running', started = ?, modified = ?, host = ?, pid = ?,"
-                    " heartbeat = ?, system = ? WHERE id = ?",
-                    (now, now, THIS_HOST, os.getpid(), now, dumps(system_info()), run_id),
-                )
-            self._adopt({"id": run_id, "name": row[0], "status": "running", "started": now,
-                         "trace_id": row[2], "dotted_order": row[3], "parent_run_id": row[4],
-                         "folder": row[5]})
-            return self
+        self._require_new()
+        store = self._bind_store()
+        run_id = store.run_id(name_or_id)
+        with store.database.write() as conn:
+            info = runs_mod.start_created(conn, run_id)
+        self._adopt(info)
+        return self
 
     # -- state
 
@@ -212,12 +188,8 @@ class Run:
 
     def _update_json(self, column: str, change) -> None:
         run_id = self._require_id()
-        with self.store._db.write() as conn:
-            current = json.loads(conn.execute(f"SELECT {column} FROM runs WHERE id = ?", (run_id,)).get)
-            conn.execute(
-                f"UPDATE runs SET {column} = ?, modified = ? WHERE id = ?",
-                (dumps(change(current), column), now_us(), run_id),
-            )
+        with self.store.database.write() as conn:
+            runs_mod.update_json(conn, run_id, column, change)
 
     def update_metadata(self, metadata: dict) -> bool:
         """Merge ``metadata`` into the run's (top level; a key given again takes the new value)."""
@@ -253,36 +225,22 @@ class Run:
             fields["tags"] = dumps(check_tags(tags))
         if description is not None:
             fields["description"] = check_optional_text(description, "description")
-        with self.store._db.write() as conn:
-            self.store._ensure_folder(conn, path, now_us())
-            for column, value in fields.items():  # column names come from the dict above only
-                conn.execute(f"UPDATE folders SET {column} = ? WHERE path = ?", (value, path))
+        with self.store.database.write() as conn:
+            runs_mod.set_folder_details(conn, path, fields)
         return True
 
     # -- ending
 
-    def _finish(self, status: str, *, error: str | None = _UNSET, outputs: Any = _UNSET) -> None:
-        """Store a final status (with end time, and error/outputs when given)."""
+    def _finish(self, status: str, **changes: Any) -> None:
+        """Store a final status (with end time, and ``error``/``outputs`` when given)."""
         run_id = self._require_id()
-        with self._lock:
-            self._flush()
-            with self.store._db.write() as conn:
-                stored = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).get
-                if stored in schema.FINAL_STATUSES:
-                    raise errors.RunStateError(
-                        f"run {self.name!r} ({run_id}) is already {stored}; its status cannot change"
-                    )
-                now = now_us()
-                sets, params = ["status = ?", "ended = ?", "modified = ?"], [status, now, now]
-                if error is not _UNSET:
-                    sets.append("error = ?")
-                    params.append(error)
-                if outputs is not _UNSET:
-                    sets.append("outputs = ?")
-                    params.append(outputs)
-                conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
+        writer = self._writer
+        with writer.lock:
+            writer.flush()
+            with self.store.database.write() as conn:
+                runs_mod.finish(conn, run_id, self.name, status, changes)
             self._status = status
-            self.store._unregister(self)
+            self.store.live.discard(writer)
 
     def set_status(self, status: str) -> bool:
         """End the run as ``completed``, ``failed`` or ``terminated``."""
@@ -302,32 +260,36 @@ class Run:
             outputs=None if outputs is None else dumps_lenient(outputs, "outputs"),
         )
 
+    def _live(self) -> bool:
+        """True while this handle may still write: not released here nor by its store's close."""
+        return self.id is not None and not self._released and not self._writer.released
+
     def close(self) -> bool:
         """Flush, complete the run if it is still running, and release the handle."""
-        if self.id is not None and not self._released and self._status == "running":
+        if self._live() and self._status == "running":
             self._finish("completed")
         self._release()
         return True
 
     def _release(self) -> None:
         """Flush what is buffered and let go of the store (closing it if this run opened it)."""
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
-            if self._store is not None and not self._store.closed:
-                if self.id is not None:
-                    self._flush()
-                self._store._unregister(self)
-                if self._owns_store:
-                    self._store.close()
+        if self._released:
+            return
+        self._released = True
+        store = self._store
+        if store is not None and not store.closed:
+            if self._writer is not None:
+                self._writer.release()
+                store.live.discard(self._writer)
+            if self._owns_store:
+                store.close()
 
     def __enter__(self) -> "Run":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
-            if self.id is not None and self._status in ("running", "created") and not self._released:
+            if self._live() and self._status in ("running", "created"):
                 if exc_type is None:
                     if self._status == "running":
                         self._finish("completed")
@@ -343,59 +305,15 @@ class Run:
 
     # -- alerts
 
-    def _arm(self, alert_id: str, definition: alerts.AlertDefinition, state: str) -> None:
-        """Start evaluating an attached alert on this run's data."""
-        with self._lock:
-            if alert_id in self._armed:
-                return
-            self._armed.add(alert_id)
-            if definition.source == "metrics":
-                checker = alerts.MetricAlertChecker(definition, state)
-                self._metric_checks.setdefault(definition.metric, []).append((alert_id, definition, checker))
-            elif definition.source == "events":
-                evaluator = alerts.EventAlertEvaluator(definition, state)
-                self._event_checks.append((alert_id, definition, evaluator))
-
-    def _check_series(self, pending: list):
-        checks = self._metric_checks
-
-        def on_series(key, times, values):
-            if key[1] == "" and key[0] in checks:  # alerts watch a metric's series without asset
-                for alert_id, definition, checker in checks[key[0]]:
-                    pending.extend((alert_id, definition, t) for t in checker.feed_arrays(times, values))
-        return on_series
-
-    def _check_events(self, rows: list, pending: list) -> None:
-        origin = self._started_us
-        for _seq, time_us, _level, _name, message, _kw in rows:
-            if message is None:
-                continue
-            for alert_id, definition, evaluator in self._event_checks:
-                for t in evaluator.feed((time_us - origin) / 1e6, message):
-                    pending.append((alert_id, definition, t))
-
-    def _record_alerts(self, conn, pending: list) -> tuple[list, bool]:
-        """Store the transitions found during a flush; terminate the run on an aborting alert."""
-        changes, abort = [], False
-        for alert_id, definition, transition in pending:
-            changes.append(alerting.record(conn, self.id, alert_id, definition, transition.state, transition.time))
-            abort = abort or (definition.trigger_abort and transition.state == "critical")
-        if abort:
-            now = now_us()
-            conn.execute("UPDATE runs SET status = 'terminated', ended = ?, modified = ?,"
-                         " error = coalesce(error, ?) WHERE id = ? AND status = 'running'",
-                         (now, now, "terminated by an alert with trigger_abort", self.id))
-        return changes, abort
-
     def _add_alert(self, definition: alerts.AlertDefinition, attach_to_run: bool = True) -> str:
         run_id = self._require_id()
         if not isinstance(attach_to_run, bool):
             raise errors.ValidationError(f"attach_to_run must be True or False, got {attach_to_run!r}")
-        with self.store._db.write() as conn:
-            alert_id = alerting.define(conn, definition)
-            state = alerting.attach(conn, run_id, alert_id, definition.name) if attach_to_run else None
+        with self.store.database.write() as conn:
+            alert_id = stored_alerts.define(conn, definition)
+            state = stored_alerts.attach(conn, run_id, alert_id, definition.name) if attach_to_run else None
         if attach_to_run:
-            self._arm(alert_id, definition, state)
+            self._writer.arm(alert_id, definition, state)
         return alert_id
 
     def add_alert(self, name: str, source: str = "metrics", frequency: float | None = None,
@@ -455,21 +373,18 @@ class Run:
         run_id = self._require_id()
         if (identifier is None) == (name is None):
             raise errors.ValidationError("give exactly one of identifier (alert id) or name")
-        with self.store._db.write() as conn:
-            found = [(a, d, s) for a, d, s in alerting.load(conn, run_id)
+        writer = self._writer
+        with self.store.database.write() as conn:
+            found = [(a, d, s) for a, d, s in stored_alerts.load(conn, run_id)
                      if (identifier is not None and a == identifier) or (name is not None and d.name == name)]
             if not found:
                 raise errors.NotFoundError(f"run {self.name!r} has no alert {identifier or name!r}")
             alert_id, definition, current = found[0]
             run_time = None if self._started_us is None else (now_us() - self._started_us) / 1e6
             transition = alerts.user_transition(definition, current, state, run_time or 0.0)
-            changes, abort = ([], False) if transition is None else self._record_alerts(
+            changes, abort = ([], False) if transition is None else writer.record_alerts(
                 conn, [(alert_id, definition, transition)])
-        if abort:
-            self._status, self._aborted = "terminated", True
-            self.store._unregister(self)
-        if changes:
-            alerting.notify([cb for cb in (self.store._on_alert, self._on_alert) if cb], changes)
+        writer.after_alerts(changes, abort)
         return True
 
     # -- saved files and attachments
@@ -489,7 +404,7 @@ class Run:
             with open(path, "rb") as f:
                 sha, _size = blobs.hash_stream(f)
             hashed.append((path, name, files.guess_mime(path, filetype), sha))
-        with self.store._db.write() as conn:  # all files or none
+        with self.store.database.write() as conn:  # all files or none
             for path, name, mime, sha in hashed:
                 files.save_file(conn, run_id, path, name=name, category=category, mime=mime, sha256=sha)
         return True
@@ -533,7 +448,7 @@ class Run:
         name = files.check_stored_name(f"{type(obj).__name__}_{id(obj)}" if name is None else name)
         data = dumps(check_json_value(obj, "object"), "object").encode()
         run_id = self._require_saveable(category)
-        with self.store._db.write() as conn:
+        with self.store.database.write() as conn:
             files.save_bytes(conn, run_id, name, data, "application/json", category)
         return True
 
@@ -544,7 +459,7 @@ class Run:
             raise errors.ValidationError(f"attachment data must be bytes, got {type(data).__name__}")
         mime = files.check_mime(mime_type)
         run_id = self._require_saveable(None)
-        with self.store._db.write() as conn:
+        with self.store.database.write() as conn:
             files.save_bytes(conn, run_id, name, bytes(data), mime)
         return True
 
@@ -589,46 +504,27 @@ class Run:
         if time is not None:
             time = metrics_mod.check_time(time)
         asset = "" if asset is None else check_name(asset, "asset")
-        with self._lock:
-            if self._fork_gen != _FORKS[0]:
-                self._after_fork()
-            buf = self._metrics
+        writer = self._writer
+        with writer.lock:
+            if writer.fork_gen != FORKS[0]:
+                writer.check_fork()
+            buf = writer.metrics
             # A due flush runs before this call's values join the buffer: if it fails (a full
             # disk) the call raises having logged nothing, so retrying it never logs twice.
-            if buf.points and (buf.points >= metrics_mod.FLUSH_POINTS or arrival - buf.oldest_us >= _FLUSH_AGE_US):
-                self._flush()
-            buf.add(metrics, self._step if step is None else step, time, stamp, asset, self._started_us,
+            if buf.points and (buf.points >= metrics_mod.FLUSH_POINTS or arrival - buf.oldest_us >= FLUSH_AGE_US):
+                writer.flush()
+            buf.add(metrics, writer.step if step is None else step, time, stamp, asset, self._started_us,
                     arrival)
-            self._step += 1
+            writer.step += 1
         return True
 
     def flush(self) -> bool:
         """Write everything buffered now (one transaction)."""
         self._require_id()
-        self._flush()
+        self._writer.flush()
         return True
 
-    def _after_fork(self) -> None:
-        """In a forked child: the parent flushes what it had buffered; start afresh."""
-        self._fork_gen = _FORKS[0]
-        self._metrics.clear()
-        self._events.clear()
-        self._series_states = {}
-
     # -- events
-
-    def _buffer_event(self, time_us: int, arrival_us: int, level, name, message, kwargs_json) -> None:
-        with self._lock:
-            if self._fork_gen != _FORKS[0]:
-                self._after_fork()
-            events = self._events
-            if events.rows and (len(events.rows) >= metrics_mod.FLUSH_POINTS
-                                or arrival_us - events.oldest_us >= _FLUSH_AGE_US):
-                self._flush()  # first, as for metrics: a call that raises logged nothing
-            if not events.rows:
-                events.oldest_us = arrival_us
-            events.rows.append((events.next_seq, time_us, level, name, message, kwargs_json))
-            events.next_seq += 1
 
     def log_event(self, message: str, timestamp: Any = None, level: str = "info") -> bool:
         """Log a message (levels debug, info, warning, error, critical) at ``timestamp`` (default now)."""
@@ -640,7 +536,7 @@ class Run:
         if self._status != "running":
             self._require_running("log events")
         now = _time_ns() // 1000
-        self._buffer_event(now if timestamp is None else to_us(timestamp), now, level, None, message, None)
+        self._writer.add_event(now if timestamp is None else to_us(timestamp), now, level, None, message, None)
         return True
 
     def add_event(self, name: str, time: Any = None, **kwargs: Any) -> bool:
@@ -660,50 +556,5 @@ class Run:
         encoded = events_mod.kwargs_json(kwargs)
         self._require_running("add events")
         now = now_us()
-        self._buffer_event(now if time is None else to_us(time, "time"), now, None, name, message, encoded)
+        self._writer.add_event(now if time is None else to_us(time, "time"), now, None, name, message, encoded)
         return True
-
-    def _flush(self) -> None:
-        """Write what is buffered in one transaction; on failure keep it buffered and raise."""
-        with self._lock:
-            if self._fork_gen != _FORKS[0]:
-                self._after_fork()
-            buf, events = self._metrics, self._events
-            if not (buf.points or events.rows) or self._store is None or self._store.closed:
-                return
-            # Alert state to put back if the flush fails (the points stay buffered for a retry).
-            snaps = [(c, c.snapshot()) for lst in self._metric_checks.values() for (_, _, c) in lst]
-            saved_events = list(map(copy.copy, (e for _, _, e in self._event_checks)))
-            try:
-                with self._store._db.write() as conn:
-                    pending: list = []
-                    on_series = self._check_series(pending) if self._metric_checks else None
-                    states = metrics_mod.flush(conn, self.id, buf, self._series_states, self._started_us,
-                                               on_series)
-                    events_mod.flush(conn, self.id, events)
-                    if self._event_checks:
-                        self._check_events(events.rows, pending)
-                    changes, abort = self._record_alerts(conn, pending)
-            except BaseException:
-                for checker, snap in snaps:
-                    checker.restore(snap)
-                self._event_checks = [(a, d, e) for (a, d, _), e in zip(self._event_checks, saved_events)]
-                raise
-            self._series_states.update(states)
-            buf.clear()
-            events.clear()
-            if abort:
-                self._status, self._aborted = "terminated", True
-                self._store._unregister(self)
-            if changes:
-                alerting.notify([cb for cb in (self._store._on_alert, self._on_alert) if cb], changes)
-
-    def _flush_if_due(self, now: int) -> None:
-        """Flush when the oldest buffered item is half the flush interval old."""
-        buf, events = self._metrics, self._events
-        if (buf.points and now - buf.oldest_us >= _FLUSH_AGE_US) or (
-                events.rows and now - events.oldest_us >= _FLUSH_AGE_US):
-            self._flush()
-
-    def _heartbeat_due(self, now: int, interval_us: int) -> bool:
-        return self._status == "running" and now - self._heartbeat_us >= interval_us

@@ -1,89 +1,37 @@
-"""Store: one runlite file. Owns the connections, creates Runs, answers reads."""
+"""Store: one runlite file. Opens it, creates runs, answers reads, keeps and ships the file."""
 
 from __future__ import annotations
 
-import atexit
-import itertools
-import logging
 import os
-import threading
-import time
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .storage import alerts as alerting, archive, attachments as files, blobs, connection as db, events as events_mod, metric_reads, schema
-from . import errors
-from .storage import feedback as feedback_mod, importing, metrics as metrics_mod, recipes as recipe_store, search as searching
+from . import _defaults, errors
+from ._validation import check_choice, check_folder, check_name, check_tags, from_us, now_us, shown, stored_json, to_us
+from .live.registry import LiveRuns
 from .recipes import engine as recipes
-from .storage import spans as spans_mod
-from ._ids import dotted_segment, is_uuid, random_name, uuid7
-from .records import RunList, RunRecord, Series, Stats
-from .storage import runs as run_rows
-from .storage.runs import IDX as _IDX, SELECT_RUN as _SELECT_RUN, SELECT_TREE as _SELECT_TREE, record as _record, tree as _tree
-from ._host import system_info, THIS_HOST
-from ._validation import shown, check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags, dumps, dumps_lenient, folder_ancestors, from_us, now_us, stored_json, to_us
+from .recipes.cookbook import Cookbook
+from .run import DEFAULT_HEARTBEAT_TIMEOUT, Run
+from .records import QueryResult, RunRecord, Series, Stats
+from .storage import alerts as stored_alerts
+from .storage import archive, blobs, importing, metric_reads, search
+from .storage import attachments as files
+from .storage import connection as db
+from .storage import events as events_mod
+from .storage import feedback as feedback_mod
+from .storage import recipes as recipe_store
+from .storage import runs as runs_mod
+from .storage import schema
+from .storage import sql as sql_mod
 
-if TYPE_CHECKING:
-    from .run import Run
-
-DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
-HEARTBEAT_INTERVAL = 30.0          # seconds between heartbeats of a running run
-TICK = 0.1                         # seconds between background checks (flush deadlines, heartbeats)
-LOG_EVERY = 30.0                   # seconds between log lines of a background flush that keeps failing
-
-log = logging.getLogger("runlite")
-_LIVE_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
+_NO_ID = object()
 
 
-@atexit.register
-def _flush_at_exit() -> None:
-    """Interpreter exit flushes every buffered point of every live run."""
-    for store in list(_LIVE_STORES):
-        for run in list(store._runs):
-            try:
-                run._flush()
-            except Exception:  # noqa: BLE001 - exiting: report, never raise
-                log.exception("runlite: could not flush run %s at exit", getattr(run, "id", None))
-        try:
-            store._flush_spans()
-        except Exception:  # noqa: BLE001
-            log.exception("runlite: could not write spans at exit")
-
-
-class _Ticker(threading.Thread):
-    """The store's background thread: flush deadlines and heartbeats of its live runs."""
-
-    def __init__(self, store: "Store"):
-        super().__init__(name=f"runlite-ticker {store.path}", daemon=True)
-        self.store_ref = weakref.ref(store)
-        self.pid = os.getpid()
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        failing, logged_at = "", 0.0
-        while not self.stop.wait(TICK):
-            store = self.store_ref()
-            if store is None or store.closed:
-                return
-            try:
-                store._tick()
-                if failing:
-                    log.warning("runlite: background flush of %s works again", store.path)
-                    failing = ""
-            except errors.StoreClosedError:
-                return
-            except Exception as exc:  # noqa: BLE001 - keep ticking; the next tick retries
-                # A full disk fails every tick: say so when it starts, then every LOG_EVERY s.
-                now = time.monotonic()
-                if str(exc) != failing or now - logged_at >= LOG_EVERY:
-                    log.exception("runlite: background flush of %s failed (retrying)", store.path)
-                    failing, logged_at = str(exc), now
-            del store
-
-class Store(archive.StoreArchive):
+class Store:
     """A runlite file. Use ``runlite.open(path)``; also a context manager.
 
     Safe to share between threads. After ``fork()`` the child opens its own connections.
+    ``database`` (the connections) and ``live`` (the run handles and spans being written)
+    are the interfaces runlite's own modules use; programs need neither.
     """
 
     def __init__(self, path: str | os.PathLike = "runs.db", *, read_only: bool = False,
@@ -99,7 +47,6 @@ class Store(archive.StoreArchive):
             raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {shown(timeout)}")
         if on_alert is not None and not callable(on_alert):
             raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
-        self._on_alert = on_alert
         if untrusted and not read_only:
             raise errors.ValidationError("untrusted=True opens a file from someone else for reading: pass read_only=True")
         if read_only and path == ":memory:":
@@ -108,41 +55,44 @@ class Store(archive.StoreArchive):
             raise errors.NotFoundError(f"no runlite file at {path!r} (read_only=True never creates one)")
         self.path = path
         self.read_only = read_only
-        self._db = db.Database(path, read_only=read_only, durable=durable, timeout=float(timeout), untrusted=untrusted)
-        # Live Run handles writing here, held strongly until they end or are released: a handle
-        # the caller dropped still has its buffered points flushed (by the ticker and close()).
-        self._runs: set = set()
-        self._ticker: _Ticker | None = None
-        self._ticker_lock = threading.Lock()
-        self._spans = spans_mod.SpanBuffer(on_first=self._start_ticker)
+        self.on_alert = on_alert
+        self.database = db.Database(path, read_only=read_only, durable=durable, timeout=float(timeout),
+                                    untrusted=untrusted)
+        self.live = LiveRuns(self.database, read_only=read_only)
         try:
             self._open()
         except BaseException:
-            self._db.close()
+            self.database.close()
             raise
 
     def _open(self) -> None:
-        if self._db.untrusted:  # integrity, identity and the exact schema before anything is read
-            archive.check_source(self.path, self._db.timeout)
-        if self.read_only:
-            with self._db.read() as conn:
-                version = db.check_identity(conn, self.path)
-            if version == 0:
-                raise errors.NotARunliteFile(f"{self.path!r} is an empty SQLite file, not a runlite store")
-            if version < schema.SCHEMA_VERSION:
-                raise errors.StoreError(
-                    f"{self.path!r} has schema version {version}; this runlite reads version "
-                    f"{schema.SCHEMA_VERSION}. Open it once without read_only=True to upgrade it"
-                )
+        if self.database.untrusted:  # integrity, identity and the exact schema before anything is read
+            archive.check_source(self.path, self.database.timeout)
+        if not self.read_only:
+            self.database.open_for_writing()
             return
-        state = self._db._current()
-        with state.lock:
-            conn = self._db._writer(state)
-            db.migrate(conn, self.path)
-            with db.translated(self.path):
-                db.connection_wal(conn)
+        version = self.database.check_readable()
+        if version == 0:
+            raise errors.NotARunliteFile(f"{self.path!r} is an empty SQLite file, not a runlite store")
+        if version < schema.SCHEMA_VERSION:
+            raise errors.StoreError(
+                f"{self.path!r} has schema version {version}; this runlite reads version "
+                f"{schema.SCHEMA_VERSION}. Open it once without read_only=True to upgrade it"
+            )
 
     # -- lifecycle
+
+    def flush(self) -> None:
+        """Write what every live run of this store has buffered, and its pending spans, now.
+
+        Reads flush what they read, so a program always sees its own writes; call this before
+        another process or connection reads the file, or before copying it by hand.
+        """
+        if self.read_only or self.closed:
+            return
+        failed = self.live.flush_all()
+        if failed is not None:
+            raise failed
 
     def close(self) -> None:
         """Flush and close every run handle still open on this store, then the connections.
@@ -150,84 +100,19 @@ class Store(archive.StoreArchive):
         Runs still running stay ``running`` in the file (they read as ``lost`` once their
         heartbeat is stale): closing a store is not the end of a job.
         """
-        if self._db.closed:
+        if self.database.closed:
             return
-        ticker = self._ticker
-        if ticker is not None and ticker.pid == os.getpid():
-            ticker.stop.set()
-            if ticker is not threading.current_thread():
-                ticker.join()
-        unwritten: errors.RunliteError | None = None  # a run's last flush failed (a full disk)
-        for run in list(self._runs):
-            try:
-                run._release()
-            except errors.RunliteError as exc:
-                unwritten = unwritten or exc
-        try:
-            self._flush_spans()
-        except errors.RunliteError:
-            log.exception("runlite: could not write the last spans of %s", self.path)
-        _LIVE_STORES.discard(self)
-        self._db.close()
+        unwritten = self.live.close()  # a run's last flush failed (a full disk)
+        self.database.close()
         if unwritten is not None:  # closed all the same; the buffered points are gone: say so
             raise type(unwritten)(f"the store is closed, but the last buffered metrics/events of a run "
                                   f"could not be written and are lost: {unwritten}") \
                 from (unwritten.__cause__ or unwritten)  # keep SQLite's error as the cause
 
-    def _flush_spans(self) -> None:
-        """Write the buffered spans in one transaction (kept for a retry if it fails)."""
-        batch = self._spans.take()
-        if not batch or self._db.closed:
-            return
-        try:
-            with self._db.write() as conn:
-                spans_mod.write(conn, batch)
-        except BaseException:
-            self._spans.give_back(batch)
-            raise
-        spans_mod.written(batch)
-
-    # -- live runs: background flushing and heartbeats
-
-    def _register(self, run: Any) -> None:
-        self._runs.add(run)
-        self._start_ticker()
-
-    def _start_ticker(self) -> None:
-        if self.read_only:
-            raise errors.ReadOnlyStoreError(f"the store {self.path!r} was opened with read_only=True")
-        _LIVE_STORES.add(self)
-        with self._ticker_lock:
-            ticker = self._ticker
-            if ticker is None or ticker.pid != os.getpid() or not ticker.is_alive():
-                self._ticker = _Ticker(self)
-                self._ticker.start()
-
-    def _unregister(self, run: Any) -> None:
-        self._runs.discard(run)
-
-    def _tick(self) -> None:
-        """Flush runs whose buffers are due, and write heartbeats that are due."""
-        now = now_us()
-        interval = int(HEARTBEAT_INTERVAL * 1_000_000)
-        runs = list(self._runs)
-        for run in runs:
-            run._flush_if_due(now)
-        if self._spans.due(now, int(metrics_mod.FLUSH_INTERVAL * 500_000)):
-            self._flush_spans()
-        due = [run for run in runs if run._heartbeat_due(now, interval)]
-        if due:
-            with self._db.write() as conn:
-                for run in due:
-                    conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'",
-                                 (now, run.id))
-            for run in due:
-                run._heartbeat_us = now
-
     @property
     def closed(self) -> bool:
         """True after ``close()``."""
-        return self._db.closed
+        return self.database.closed
 
     def __enter__(self) -> "Store":
         return self
@@ -258,216 +143,77 @@ class Store(archive.StoreArchive):
             on_alert: called with an ``AlertChange`` on each alert state change of this run
                 (besides the store's ``on_alert``).
         """
-        from .run import Run
-
         run = Run(store=self)
         run.init(name, metadata=metadata, tags=tags, description=description, folder=folder,
                  running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
                  heartbeat_timeout=heartbeat_timeout, on_alert=on_alert)
         return run
 
-    def _insert_run(self, *, name, metadata, tags, description, folder, running, status, parent,
-                    run_type, inputs, heartbeat_timeout) -> dict:
-        """Validate everything, then insert the run row; returns the stored identity."""
-        name = random_name() if name is None else check_name(name, "run name")
-        metadata = check_metadata({} if metadata is None else metadata)
-        tags = check_tags([] if tags is None else tags)
-        description = check_optional_text(description, "description")
-        folder = check_folder(folder)
-        if status is not None:
-            running = check_choice(status, "status", ("created", "running")) == "running"
-        elif not isinstance(running, bool):
-            raise errors.ValidationError(f"running must be True or False, got {running!r}")
-        if run_type is not None:
-            check_name(run_type, "run_type")
-        if heartbeat_timeout is not None and (
-            isinstance(heartbeat_timeout, bool) or not isinstance(heartbeat_timeout, (int, float))
-            or not 1 <= heartbeat_timeout <= 10 * 365 * 86_400
-        ):
-            raise errors.ValidationError(
-                f"heartbeat_timeout must be None or seconds >= 1, got {shown(heartbeat_timeout)}"
-            )
-        inputs_json = None if inputs is None else dumps_lenient(inputs, "inputs")
-        metadata_json, tags_json = dumps(metadata, "metadata"), dumps(tags, "tags")
-        parent_id = None if parent is None else self._run_id(parent)
-        with self._db.write() as conn:
-            now = now_us()
-            if parent_id is not None:
-                row = conn.execute(
-                    "SELECT trace_id, dotted_order, coalesce(started, created) FROM runs WHERE id = ?",
-                    (parent_id,),
-                ).fetchone()
-                if row is None:
-                    raise errors.NotFoundError(f"no parent run with id {parent_id!r}")
-                trace_id, parent_order, parent_start = row
-                start = max(now, parent_start)  # a child never starts before its parent
-            else:
-                start = now
-            run_id = uuid7(start)
-            segment = dotted_segment(start, run_id)
-            if parent_id is None:
-                trace_id, dotted_order = run_id, segment
-            else:
-                dotted_order = f"{parent_order}.{segment}"
-            self._ensure_folder(conn, folder, now)
-            conn.execute(
-                "INSERT INTO runs (id, name, kind, run_type, status, folder, description, metadata,"
-                " tags, parent_run_id, trace_id, dotted_order, created, started, modified, inputs,"
-                " host, pid, heartbeat, heartbeat_timeout, system)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, name, "trace" if run_type else "experiment", run_type,
-                 "running" if running else "created", folder, description, metadata_json,
-                 tags_json, parent_id, trace_id, dotted_order, start, start if running else None,
-                 now, inputs_json, THIS_HOST if running else None, os.getpid() if running else None,
-                 now if running else None, heartbeat_timeout,
-                 dumps(system_info(), "system") if running else None),
-            )
-        return {"id": run_id, "name": name, "status": "running" if running else "created",
-                "started": start if running else None, "trace_id": trace_id,
-                "dotted_order": dotted_order, "parent_run_id": parent_id, "folder": folder}
-
-    @staticmethod
-    def _ensure_folder(conn, folder: str, now: int) -> None:
-        for path in folder_ancestors(folder):
-            conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES (?, ?)", (path, now))
-
     def reconnect(self, name_or_id: str) -> "Run":
         """Reopen a ``created`` run (by id or unique name) and move it to ``running``."""
-        from .run import Run
-
         run = Run(store=self)
         run.reconnect(name_or_id)
         return run
 
     # -- resolving
 
-    def _run_id(self, run: Any) -> str:
-        """The id of a Run, a RunRecord, or an id/name string (must exist)."""
-        from .run import Run
-        from .tracing.api import Span
-
-        if isinstance(run, (Run, RunRecord, Span)):
-            if run.id is None:
-                raise errors.ValidationError("that Run has not been initialised (call init() first)")
-            return run.id
-        if not isinstance(run, str):
+    def run_id(self, run: Any) -> str:
+        """The id of a Run, a RunRecord, a span, or a run id or unique name (which must exist)."""
+        if isinstance(run, str):
+            self.live.flush_own_spans()  # a span traced here may still be in memory
+            with self.database.read() as conn:
+                return runs_mod.resolve(conn, run)
+        run_id = getattr(run, "id", _NO_ID)  # a Run, a RunRecord or a span: anything with its id
+        if run_id is None:
+            raise errors.ValidationError("that Run has not been initialised (call init() first)")
+        if not isinstance(run_id, str):
             raise errors.ValidationError(
-                f"a run is given as a Run, a RunRecord, or an id or name str; got {type(run).__name__}"
-            )
-        self._flush_own_spans()  # a span traced here may still be in memory
-        return self._resolve(run)
-
-    def _resolve(self, id_or_name: str) -> str:
-        check_text_id = id_or_name if isinstance(id_or_name, str) else None
-        if check_text_id is None or not id_or_name:
-            raise errors.ValidationError(f"a run id or name must be a non-empty str, got {id_or_name!r}")
-        with self._db.read() as conn:
-            if is_uuid(id_or_name):
-                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (id_or_name,)).fetchone():
-                    return id_or_name
-            ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE name = ? LIMIT 11", (id_or_name,))]
-        if not ids:
-            raise errors.NotFoundError(f"no run with id or name {id_or_name!r}")
-        if len(ids) > 1:
-            listed = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
-            raise errors.AmbiguousNameError(
-                f"{len(ids) if len(ids) <= 10 else 'more than 10'} runs are named {id_or_name!r} "
-                f"({listed}); use a run id"
-            )
-        return ids[0]
+                f"a run is given as a Run, a RunRecord, a span, or an id or name str; got {type(run).__name__}")
+        return run_id
 
     # -- reads
 
     def get_run(self, id_or_name: Any) -> RunRecord:
         """The stored record of one run (by Run, id or unique name)."""
-        self._flush_own_spans()
-        run_id = self._run_id(id_or_name)
-        with self._db.read() as conn:
-            row = conn.execute(_SELECT_RUN + " WHERE runs.id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise errors.NotFoundError(f"no run with id {run_id!r}")
-        return _record(row, now_us())
+        self.live.flush_own_spans()
+        run_id = self.run_id(id_or_name)
+        with self.database.read() as conn:
+            return runs_mod.read_one(conn, run_id, now_us())
 
     def runs(self, *, folder: str | None = None, status: str | list | None = None,
              tags: list | None = None, run_type: str | None = None,
              limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first, optionally only those in ``folder`` (exactly), with ``status``
         (one or a list; ``lost`` is computed), having every tag in ``tags``, of ``run_type``."""
-        where: list[str] = []
-        params: list[Any] = []
-        if folder is not None:
-            where.append("runs.folder = ?")
-            params.append(check_folder(folder))
-        wanted: set[str] | None = None
+        statuses = None
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             for s in statuses:
                 check_choice(s, "status", schema.RUN_STATUSES)
-            wanted = set(statuses)
-            stored = wanted | ({"running"} if "lost" in wanted else set())
-            where.append("runs.status IN (%s)" % ", ".join("?" * len(stored)))
-            params.extend(sorted(stored))
-        for tag in check_tags(tags or []):
-            where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE json_each.value = ?)")
-            params.append(tag)
-        if run_type is not None:
-            where.append("runs.run_type = ?")
-            params.append(check_name(run_type, "run_type"))
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise errors.ValidationError(f"limit must be None or an int >= 0, got {limit!r}")
-        self._flush_own_spans()
-        sql = _SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY runs.created DESC, runs.id DESC"
-        if wanted is None and limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        out: list[RunRecord] = RunList()
-        now = now_us()
-        with self._db.read() as conn:
-            rows = conn.execute(sql, params)
-            while limit is None or len(out) < limit:
-                batch = list(itertools.islice(rows, 1000))
-                if not batch:
-                    break
-                for record in run_rows.records(conn, batch, now):
-                    if (wanted is None or record.status in wanted) and (limit is None or len(out) < limit):
-                        out.append(record)
-        return out
+        self.live.flush_own_spans()
+        return search.runs(self.database, folder=None if folder is None else check_folder(folder),
+                           statuses=statuses, tags=check_tags(tags or []),
+                           run_type=None if run_type is None else check_name(run_type, "run_type"), limit=limit)
 
     # -- traces
 
     def read_run(self, run_id: Any, load_child_runs: bool = False) -> RunRecord:
         """One run (LangSmith ``read_run``); with ``load_child_runs``, ``child_runs`` holds its
         descendants nested, each level in execution (dotted_order) order."""
-        self._flush_own_spans()
-        run_id = self._run_id(run_id)
-        now = now_us()
-        with self._db.read() as conn:
-            row = conn.execute(_SELECT_RUN + " WHERE runs.id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise errors.NotFoundError(f"no run with id {run_id!r}")
+        self.live.flush_own_spans()
+        run_id = self.run_id(run_id)
+        with self.database.read() as conn:
             if not load_child_runs:
-                return _record(row, now, feedback_stats=feedback_mod.stats_for(conn, [run_id]).get(run_id))
-            order = row[_IDX["dotted_order"]]
-            rows = conn.execute(
-                _SELECT_TREE + " WHERE runs.trace_id = ? AND (runs.id = ? OR (runs.dotted_order > ?"
-                " AND runs.dotted_order < ?)) ORDER BY runs.dotted_order",
-                (row[_IDX["trace_id"]], run_id, order + ".", order + "/"),
-            ).fetchall()
-            return _tree(conn, rows, now)
+                return runs_mod.read_one(conn, run_id, now_us(), with_feedback=True)
+            return runs_mod.read_subtree(conn, run_id, now_us())
 
     def trace(self, trace_id: Any) -> RunRecord:
         """The whole tree of a trace: its root with ``child_runs`` nested."""
-        self._flush_own_spans()
+        self.live.flush_own_spans()
         if not isinstance(trace_id, str) or not trace_id:
             raise errors.ValidationError(f"trace_id must be a run id str, got {trace_id!r}")
-        now = now_us()
-        with self._db.read() as conn:
-            rows = conn.execute(_SELECT_TREE + " WHERE runs.trace_id = ? ORDER BY runs.dotted_order",
-                                (trace_id,)).fetchall()
-            if not rows:
-                raise errors.NotFoundError(f"no trace with id {trace_id!r}")
-            return _tree(conn, rows, now, trace_id)
+        with self.database.read() as conn:
+            return runs_mod.read_trace(conn, trace_id, now_us())
 
     def create_feedback(self, run: Any, key: str, *, score: Any = None, value: Any = None,
                         comment: str | None = None, source: Any = None, correction: Any = None,
@@ -477,8 +223,8 @@ class Store(archive.StoreArchive):
         ``score``: a number or bool; ``value``: a JSON value (a label for categorical feedback);
         ``source``: a dict like ``{"type": "api" | "model" | "app", ...}`` or a type name.
         """
-        run_id = self._run_id(run)
-        with self._db.write() as conn:
+        run_id = self.run_id(run)
+        with self.database.write() as conn:
             return feedback_mod.create(conn, run_id, key, score=score, value=value, comment=comment,
                                        source=source, correction=correction, feedback_id=feedback_id)
 
@@ -487,7 +233,7 @@ class Store(archive.StoreArchive):
         all or none; returns their ids. A run whose id exists already is refused."""
         if isinstance(runs, dict):
             runs = [runs]
-        with self._db.write() as conn:
+        with self.database.write() as conn:
             return importing.import_runs(conn, runs)
 
     def feedback(self, run: Any) -> list[dict]:
@@ -508,7 +254,7 @@ class Store(archive.StoreArchive):
         ``filter='and(eq(run_type, "llm"), gt(latency, 2))'``. ``run_ids`` ignores every
         other filter. ``select`` returns dicts with just those ``to_dict()`` fields.
         """
-        return searching.list_runs(self, filter=filter, trace_filter=trace_filter, tree_filter=tree_filter,
+        return search.list_runs(self, filter=filter, trace_filter=trace_filter, tree_filter=tree_filter,
                                    run_type=run_type, is_root=is_root, error=error, trace_id=trace_id,
                                    parent_run_id=parent_run_id, start_time=start_time, run_ids=run_ids,
                                    select=select, order_by=order_by, limit=limit, offset=offset)
@@ -518,7 +264,7 @@ class Store(archive.StoreArchive):
         """Runs matching Simvue filter strings (joined by AND), e.g.
         ``["metadata.lr > 0.01", "has tag.sweep", "metric.loss.min < 0.1"]``; ``sort_by`` a
         field or ``(field, descending)`` pairs (see docs/QUERIES.md)."""
-        return searching.get_runs(self, filters, sort_by=sort_by, limit=limit, offset=offset)
+        return search.get_runs(self, filters, sort_by=sort_by, limit=limit, offset=offset)
 
     def metric_values_many(self, runs_or_filters: Any, names: list[str] | str, *, xaxis: str = "step",
                            max_points: int | None = None) -> dict[str, dict[str, Series]]:
@@ -526,7 +272,7 @@ class Store(archive.StoreArchive):
         grammar); a run without one of the metrics just lacks that key."""
         names = [names] if isinstance(names, str) else list(names)
         out: dict[str, dict[str, Series]] = {}
-        for run_id in searching.run_ids_for(self, runs_or_filters):
+        for run_id in search.run_ids_for(self, runs_or_filters):
             out[run_id] = {}
             for name in names:
                 try:
@@ -543,23 +289,23 @@ class Store(archive.StoreArchive):
         """Store a cookbook (levers, outcomes or KPIs, constraints with bins, run boundaries,
         record filters); returns the ``Cookbook`` with its id. Bad configuration raises a
         ``ValidationError`` naming the field."""
-        with self._db.write() as conn:
+        with self.database.write() as conn:
             return recipe_store.create(conn, name, levers=levers, outcomes=outcomes, constraints=constraints,
                                        run_boundaries=run_boundaries, min_duration=min_duration,
                                        record_filters=record_filters, top_runs=top_runs)
 
     def cookbook(self, id_or_name: str):
         """A stored cookbook by id or unique name."""
-        with self._db.read() as conn:
+        with self.database.read() as conn:
             return recipe_store.load(conn, id_or_name)
 
     def compute_recipe_runs(self, cookbook: Any, *, sources: list, start: Any = None, end: Any = None) -> list:
         """Segment the machine data of ``sources`` (runs whose metric series carry assets) into
         recipe runs, store them (replacing an earlier computation over the same sources) and
         return them in time order (see docs/RECIPES.md)."""
-        with self._db.read() as conn:
+        with self.database.read() as conn:
             book = recipe_store.load(conn, cookbook)
-        ids = sorted(dict.fromkeys(self._run_id(s) for s in ([sources] if isinstance(sources, str) else sources)))
+        ids = sorted(dict.fromkeys(self.run_id(s) for s in ([sources] if isinstance(sources, str) else sources)))
         if not ids:
             raise errors.ValidationError("sources must name at least one run")
         series: dict = {}
@@ -579,22 +325,21 @@ class Store(archive.StoreArchive):
             series[(asset, field)] = (stamps, values)
         items = recipes.compute(book, series, start_us=None if start is None else to_us(start, "start"),
                                 end_us=None if end is None else to_us(end, "end"))
-        with self._db.write() as conn:
+        with self.database.write() as conn:
             return recipe_store.store_runs(conn, book.id, ids, items, sources_key=",".join(ids), replace=True)
 
     def recipe_runs(self, cookbook: Any, *, constraint_group_id: Any = None, limit: int | None = None) -> list:
         """A cookbook's recipe runs, best ``_score`` first (its "top results")."""
-        with self._db.read() as conn:
-            book_id = cookbook.id if isinstance(cookbook, recipes.Cookbook) else (
-                cookbook if conn.execute("SELECT 1 FROM recipe_runs WHERE cookbook_id = ? LIMIT 1",
-                                         (cookbook,)).fetchone() else recipe_store.load(conn, cookbook).id)
+        with self.database.read() as conn:
+            book_id = cookbook.id if isinstance(cookbook, Cookbook) else (
+                cookbook if recipe_store.has_runs(conn, cookbook) else recipe_store.load(conn, cookbook).id)
             return recipe_store.best(conn, book_id, constraint_group_id, limit)
 
     def import_recipe_runs(self, runs: list[dict]) -> list:
         """Store recipe runs given in the seed's format (e.g. from the original system);
         ``to_dict()`` gives them back unchanged. Importing the same run again replaces it."""
         items = [runs] if isinstance(runs, dict) else list(runs)
-        with self._db.write() as conn:
+        with self.database.write() as conn:
             out = []
             for data in items:
                 if not isinstance(data, dict) or not isinstance(data.get("cookbook"), str):
@@ -605,28 +350,10 @@ class Store(archive.StoreArchive):
 
     # -- metrics
 
-    def _flush_own_spans(self) -> None:
-        """Read your own writes: spans traced in this process are written before a read."""
-        if self._spans.pending and not self.read_only:
-            self._flush_spans()
-
-    def _flush_live(self, run_id: str) -> None:
-        """Read your own writes: flush a live handle of ``run_id`` in this process first."""
-        if self.read_only:
-            return
-        self._flush_own_spans()
-        for run in list(self._runs):
-            if run.id == run_id:
-                try:
-                    run._flush()
-                except errors.StoreError as exc:  # e.g. a full disk: reads must still work
-                    # The points stay buffered; the run's next flush, log call or close raises.
-                    log.warning("runlite: reading %s without its buffered points: %s", run_id, exc)
-
     def _metric_read(self, run: Any, fn, *args, **kwargs):
-        run_id = self._run_id(run)
-        self._flush_live(run_id)
-        with self._db.read() as conn:
+        run_id = self.run_id(run)
+        self.live.flush_run(run_id)
+        with self.database.read() as conn:
             return fn(conn, run_id, *args, **kwargs)
 
     def metric_names(self, run: Any) -> list[str]:
@@ -679,28 +406,28 @@ class Store(archive.StoreArchive):
 
     def alerts(self, run: Any = None, *, critical_only: bool = False) -> list:
         """Alerts attached to a run (or to every run) with their states (``AlertState``)."""
-        run_id = None if run is None else self._run_id(run)
+        run_id = None if run is None else self.run_id(run)
         if run_id is not None:
-            self._flush_live(run_id)
-        with self._db.read() as conn:
-            return alerting.states(conn, run_id, bool(critical_only))
+            self.live.flush_run(run_id)
+        with self.database.read() as conn:
+            return stored_alerts.states(conn, run_id, bool(critical_only))
 
     def alert_history(self, run: Any, name: str) -> list:
         """Every state change of a run's alert, oldest first (``AlertChange``)."""
-        return self._metric_read(run, alerting.history, name)
+        return self._metric_read(run, stored_alerts.history, name)
 
     def outbox(self, *, undelivered_only: bool = True) -> list[dict]:
         """Queued ``email`` notifications for the host application to deliver."""
-        with self._db.read() as conn:
-            return alerting.outbox(conn, undelivered_only=undelivered_only)
+        with self.database.read() as conn:
+            return stored_alerts.outbox(conn, undelivered_only=undelivered_only)
 
     def mark_delivered(self, outbox_ids: list[int]) -> None:
         """Mark outbox entries as delivered."""
         ids = [i for i in outbox_ids if isinstance(i, int) and not isinstance(i, bool)]
         if len(ids) != len(outbox_ids):
             raise errors.ValidationError("outbox_ids must be a list of int ids from outbox()")
-        with self._db.write() as conn:
-            conn.executemany("UPDATE outbox SET delivered = ? WHERE id = ?", [(now_us(), i) for i in ids])
+        with self.database.write() as conn:
+            stored_alerts.mark_delivered(conn, ids)
 
     # -- saved files and attachments
 
@@ -710,22 +437,21 @@ class Store(archive.StoreArchive):
 
     def read_attachment(self, run: Any, name: str, *, max_size: int = 1 << 31) -> bytes:
         """The whole content of an attachment, checksum verified (``open_attachment`` streams)."""
-        run_id = self._run_id(run)
-        with self._db.read() as conn:
+        run_id = self.run_id(run)
+        with self.database.read() as conn:
             found = files.find(conn, run_id, name)
             return blobs.read_bytes(conn, found.sha256, max_size=max_size)
 
     def open_attachment(self, run: Any, name: str):
         """A readable binary stream of an attachment; its SHA-256 is checked at the end."""
-        run_id = self._run_id(run)
-        with self._db.read() as conn:
+        run_id = self.run_id(run)
+        with self.database.read() as conn:
             found = files.find(conn, run_id, name)
             parts = files.blob_parts(conn, found.sha256)
 
         def fetch_part(seq: int):
-            with self._db.read() as conn:
-                return conn.execute("SELECT size, data FROM blob_parts WHERE sha256 = ? AND seq = ?",
-                                    (found.sha256, seq)).fetchone()
+            with self.database.read() as conn:
+                return blobs.part(conn, found.sha256, seq)
 
         return blobs.open_reader(fetch_part, found.sha256, found.size, parts)
 
@@ -750,10 +476,8 @@ class Store(archive.StoreArchive):
     def folder(self, path: str) -> dict:
         """A folder's details: path, description, tags, metadata, created."""
         path = check_folder(path)
-        with self._db.read() as conn:
-            row = conn.execute(
-                "SELECT path, description, tags, metadata, created FROM folders WHERE path = ?", (path,)
-            ).fetchone()
+        with self.database.read() as conn:
+            row = runs_mod.folder(conn, path)
         if row is None:
             raise errors.NotFoundError(f"no folder {path!r}")
         return {"path": row[0], "description": row[1], "tags": stored_json(row[2]),
@@ -761,5 +485,111 @@ class Store(archive.StoreArchive):
 
     def folders(self) -> list[str]:
         """Every folder path, sorted."""
-        with self._db.read() as conn:
-            return [r[0] for r in conn.execute("SELECT path FROM folders ORDER BY path")]
+        with self.database.read() as conn:
+            return runs_mod.folders(conn)
+
+    # -- your own SQL
+
+    def sql(self, query: str, params: Any = (), *, max_rows: int = 1000, timeout: float = 10.0) -> QueryResult:
+        """Run one read-only SQL statement of your own (``SELECT``, ``WITH``, reading pragmas)
+        on a connection that can change nothing; stops after ``max_rows`` rows (``truncated``
+        says so) or raises after ``timeout`` seconds. Values go in ``params``, never in ``query``."""
+        self.flush()
+        return sql_mod.run(self.database, query, params, max_rows=max_rows, timeout=timeout)
+
+    # -- keeping and shipping the file
+
+    def _flush_for_copy(self) -> None:
+        if not self.read_only:
+            self.flush()
+
+    def verify(self, *, progress=None):
+        """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
+        ``VerifyReport`` whose ``ok`` is True when nothing is wrong. ``progress(done, total)``
+        is called as it goes."""
+        self.live.flush_own_spans()
+        with self.database.read() as conn:
+            return archive.verify(conn, progress)
+
+    def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
+        """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
+        dest = os.fspath(dest)
+        self._flush_for_copy()
+        with self.database.read() as conn:
+            with db.translated(dest):
+                archive.backup(conn, dest, overwrite=overwrite, durable=self.database.durable)
+        return dest
+
+    def _ids(self, run_ids: Any) -> list[str]:
+        return [self.run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
+
+    def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
+               include_attachments: bool = True, progress=None) -> dict:
+        """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
+        ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
+        attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
+        rows copied per table."""
+        path = os.fspath(path)
+        if self.path == ":memory:":
+            raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
+        if run_ids is not None and filter is not None:
+            raise errors.ValidationError("give run_ids or filter, not both")
+        self._flush_for_copy()
+        if run_ids is not None:
+            ids = self._ids(run_ids)
+        elif filter is not None:
+            ids = search.run_ids_for(self, filter)
+        else:
+            with self.database.read() as conn:
+                ids = archive.all_run_ids(conn)
+        return archive.export(self.path, path, ids, include_attachments=bool(include_attachments),
+                              timeout=self.database.timeout, progress=progress, durable=self.database.durable)
+
+    def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
+        """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs
+        a ``filter`` (either grammar) selects, and/or runs ended before ``older_than`` (a
+        datetime, ISO-8601 string or epoch seconds). Returns how many runs were deleted.
+        Content blobs stay until ``pack()``."""
+        if run_ids is None and filter is None and older_than is None:
+            raise errors.ValidationError("delete_runs needs run_ids, filter or older_than (nothing is deleted by default)")
+        ids: list[str] = []
+        if run_ids is not None:
+            ids += self._ids(run_ids)
+        if filter is not None:
+            ids += search.run_ids_for(self, filter)
+        if older_than is not None:
+            cutoff = to_us(older_than, "older_than")
+            with self.database.read() as conn:
+                ids += archive.ended_before(conn, cutoff)
+        if {writer.run_id for writer in self.live.writers} & set(ids):
+            raise errors.RunStateError("cannot delete runs that are open for writing in this process; close them")
+        with self.database.write() as conn:
+            return archive.delete_runs(conn, list(dict.fromkeys(ids)))
+
+    def pack(self, *, dest: str | os.PathLike | None = None, progress=None) -> dict:
+        """Drop content no run uses, merge small metric chunks into full ones, and reclaim
+        space: ``VACUUM`` the file in place, or write a compact copy to ``dest`` (``VACUUM
+        INTO`` a temporary file beside it, renamed once complete: a pack killed half-way leaves
+        no file at ``dest``). Returns what was done."""
+        return archive.pack(self.database, dest=None if dest is None else os.fspath(dest), progress=progress)
+
+    def merge(self, source: Any, *, progress=None) -> dict:
+        """Bring the runs of another runlite file (or Store) in, all or nothing per file.
+
+        Idempotent: merging the same file again adds nothing; a run that grew in the source
+        (more points, events, files, a final status) is brought up to date, never duplicated;
+        content is deduplicated by hash. The source is opened read-only and checked first
+        (integrity, identity, exact schema); a hostile or damaged file changes nothing here.
+        Its email outbox is not merged (it is that host's delivery queue).
+        """
+        if self.read_only or self.path == ":memory:":
+            raise errors.ValidationError("merge needs a writable store in a file")
+        source = os.fspath(source.path if isinstance(source, Store) else source)
+        if os.path.abspath(source) == os.path.abspath(self.path):
+            raise errors.ValidationError("a store cannot merge itself")
+        self.flush()
+        return archive.merge(self.path, source, timeout=self.database.timeout, progress=progress,
+                             durable=self.database.durable)
+
+
+_defaults.provide(Store)  # Run() and traceable without a store open one through _defaults

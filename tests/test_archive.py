@@ -28,7 +28,7 @@ def full(store):
 
 
 def _sql(store, sql, params=()):
-    with store._db.write() as conn:
+    with store.database.write() as conn:
         conn.execute(sql, params)
 
 
@@ -40,7 +40,7 @@ def test_verify_healthy(full):
 
 
 def test_verify_finds_a_damaged_blob(full):
-    data = bytearray(full._db._current().writer.execute("SELECT data FROM blob_parts").get)
+    data = bytearray(full.sql("SELECT data FROM blob_parts").rows[0][0])
     data[len(data) // 2] ^= 0x55
     _sql(full, "UPDATE blob_parts SET data = ?", (bytes(data),))
     report = full.verify()
@@ -48,7 +48,7 @@ def test_verify_finds_a_damaged_blob(full):
 
 
 def test_verify_finds_a_damaged_chunk(full):
-    data = bytearray(full._db._current().writer.execute("SELECT data FROM chunks LIMIT 1").get)
+    data = bytearray(full.sql("SELECT data FROM chunks LIMIT 1").rows[0][0])
     data[-5] ^= 0xFF
     _sql(full, "UPDATE chunks SET data = ? WHERE id = (SELECT min(id) FROM chunks)", (bytes(data),))
     assert any("chunk" in p for p in full.verify().problems)
@@ -132,7 +132,7 @@ def test_backup_while_processes_write(db_path, tmp_path):
 
 
 def _tables(store):
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         return {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
 
@@ -217,7 +217,7 @@ def test_delete_runs_whole_subtrees_and_everything_theirs(store, tmp_path):
     a, child, b = _two_traces(store)
     assert store.delete_runs([a.id]) == 2  # a and its child
     assert [r.name for r in store.runs()] == ["b"]
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         for table in ("series", "events", "attachments", "run_alerts", "feedback", "run_tags"):
             assert conn.execute(f"SELECT count(*) FROM {table} WHERE run_id IN (?, ?)", (a.id, child.id)).get == 0
         assert conn.execute("SELECT count(*) FROM blobs").get == 2  # blobs wait for pack()
@@ -247,7 +247,7 @@ def test_pack_in_place_and_into_a_new_file(store, tmp_path):
     store.delete_runs([run.id])
     before = os.path.getsize(store.path)
     store.pack()
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         assert conn.execute("SELECT count(*) FROM blob_parts").get == 0
     assert os.path.getsize(store.path) <= before
     store.init("kept").close()
@@ -283,14 +283,14 @@ def test_pack_merges_small_chunks(store, monkeypatch):
         if i % 3 == 0:
             run.flush()
     run.close()
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         before = conn.execute("SELECT count(*) FROM chunks").get
     summary = store.metric_summary(run.id, "x")
     values = store.metric_values(run.id, "x")
     assert before > 50
     done = store.pack()
     assert done["series_rechunked"] == 1
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         assert conn.execute("SELECT count(*) FROM chunks").get == 1
     after = store.metric_values(run.id, "x")
     assert after == values  # every column, bit for bit

@@ -91,7 +91,7 @@ def test_output_refused_while_created(store, tree):
 
 
 def _blob_bytes(store):
-    conn = store._db._current().writer
+    conn = store.database._current().writer
     return conn.execute("SELECT count(*), coalesce(sum(stored), 0) FROM blobs").fetchone()
 
 
@@ -126,7 +126,7 @@ def test_restore(store, tree):
 
 def _plant(store, run_id, name):
     """Write a hostile attachment row directly, as a forged file would hold it."""
-    conn = store._db._current().writer
+    conn = store.database._current().writer
     sha = conn.execute("SELECT sha256 FROM attachments LIMIT 1").get
     conn.execute("INSERT INTO attachments (run_id, name, category, mime_type, size, sha256, created)"
                  " SELECT ?, ?, 'code', mime_type, size, sha256, created FROM attachments WHERE sha256 = ? LIMIT 1",
@@ -158,7 +158,7 @@ def test_restore_refuses_symlink_escape(store, tree):
 def test_corrupted_blob_refused(store, tree):
     run = store.init("c")
     run.save("data/a.txt", "input")
-    conn = store._db._current().writer
+    conn = store.database._current().writer
     data = bytearray(conn.execute("SELECT data FROM blob_parts").get)
     data[len(data) // 2] ^= 0xFF
     conn.execute("UPDATE blob_parts SET data = ?", (bytes(data),))
@@ -175,7 +175,7 @@ def test_zstd_bomb_refused_with_bounded_memory(store, tree):
     run = store.init("bomb")
     run.save("model.bin", "input")
     bomb = zstandard.ZstdCompressor(write_content_size=True, write_checksum=True).compress(bytes(256 << 20))
-    conn = store._db._current().writer
+    conn = store.database._current().writer
     conn.execute("UPDATE blob_parts SET data = ?", (bomb,))  # declares 256 MiB, row says 3000 bytes
     tracemalloc.start()
     with pytest.raises(runlite.CorruptStoreError):

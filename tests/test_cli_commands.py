@@ -84,12 +84,12 @@ def test_export_merge_verify_backup_pack_rm(db, capsys, tmp_path):
     code, out, _ = run(capsys, "pack", "--dest", str(tmp_path / "packed.db"), "--db", db)
     assert code == 0
     with runlite.open(db) as s:
-        with s._db.write() as conn:
+        with s.database.write() as conn:
             conn.execute("UPDATE series SET count = count + 1")
     code, out, _ = run(capsys, "verify", "--db", str(tmp_path / "copy.db"))
     assert code == 0
     with runlite.open(str(tmp_path / "copy.db")) as s:
-        with s._db.write() as conn:
+        with s.database.write() as conn:
             conn.execute("UPDATE series SET count = count + 1")
     code, out, _ = run(capsys, "verify", "--json", "--db", str(tmp_path / "copy.db"))
     assert code == 1 and json.loads(out)["ok"] is False

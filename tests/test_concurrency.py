@@ -65,7 +65,7 @@ def _child_after_fork(store, queue):
     try:
         run = store.init("from-child")
         run.close()
-        queue.put(("ok", store._db._state.pid == os.getpid()))
+        queue.put(("ok", store.database._state.pid == os.getpid()))
     except Exception as exc:  # pragma: no cover - reported to the parent
         queue.put(("error", repr(exc)))
 
@@ -73,7 +73,7 @@ def _child_after_fork(store, queue):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
 def test_fork_after_open(store):
     parent_run = store.init("parent")
-    parent_writer = store._db._state.writer
+    parent_writer = store.database._state.writer
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child_after_fork, args=(store, queue))
@@ -83,7 +83,7 @@ def test_fork_after_open(store):
     assert result == ("ok", True)
     assert proc.exitcode == 0
     # The parent still works on its own, untouched connection.
-    assert store._db._state.writer is parent_writer
+    assert store.database._state.writer is parent_writer
     parent_run.close()
     names = {r.name: r.status for r in store.runs()}
     assert names == {"parent": "completed", "from-child": "completed"}
@@ -101,6 +101,6 @@ def test_a_thread_s_reader_closes_when_the_thread_ends(db_path):
             t.start()
             t.join()
         gc.collect()
-        assert len(s._db._state.readers) <= 1  # at most the last thread's, until it is reclaimed
+        assert len(s.database._state.readers) <= 1  # at most the last thread's, until it is reclaimed
         s.runs()
     assert [c for c in apsw.connections() if c.filename == db_path] == []

@@ -165,8 +165,7 @@ def test_tail_chunks_grow_instead_of_multiplying(mem):
     for i in range(200):
         run.log_metrics({"x": float(i)})
         run.flush()
-    conn = mem._db._current().writer
-    assert conn.execute("SELECT count(*) FROM chunks").get == 1
+    assert mem.sql("SELECT count(*) FROM chunks").rows == [(1,)]
     assert list(mem.metric_values(run, "x").values) == [float(i) for i in range(200)]
 
 
@@ -241,8 +240,7 @@ def test_summary_is_kept_at_ingest(mem, small_chunks):
     assert (s.count, s.min, s.max, s.first, s.last, s.last_step) == (8, 1.0, 9.0, 3.0, 6.0, 7)
     assert (s.min_step, s.max_step) == (1, 5)
     assert math.isclose(s.avg, mean) and math.isclose(s.var_pop, sum((v - mean) ** 2 for v in vals) / 8)
-    conn = mem._db._current().writer
-    assert conn.execute("SELECT count FROM series").get == 8  # one row read, no chunk decoded
+    assert mem.sql("SELECT count FROM series").rows == [(8,)]  # one row read, no chunk decoded
 
 
 def test_downsampling_keeps_extremes_and_endpoints(mem):
@@ -354,7 +352,7 @@ def test_kill_9_loses_nothing_older_than_the_flush_interval(tmp_path, round_):
     assert acks, "the writer never acknowledged anything"
     must_have = max((int(n) for n, t in acks if t < killed_at - metrics_mod.FLUSH_INTERVAL), default=0)
     with runlite.open(db_path) as s:
-        conn = s._db._current().writer
+        conn = s.database._current().writer
         assert conn.execute("PRAGMA integrity_check").get == "ok"
         if must_have == 0:
             return

@@ -52,7 +52,7 @@ def test_compute_store_and_query(store):
     rec = store.get_run(runs[0].run_id)
     assert rec.kind == "recipe" and rec.status == "completed" and rec.metadata["cookbook"] == book.id
     assert len(store.get_runs(["kind == recipe"])) == 3
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         assert conn.execute("SELECT source_run_id FROM run_sources WHERE run_id = ?", (runs[0].run_id,)).get == source.id
     best = store.recipe_runs(book)
     assert [r.score for r in best] == sorted((r.score for r in runs), reverse=True)

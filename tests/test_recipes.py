@@ -412,7 +412,7 @@ def with_change(path, value):
 
 
 @pytest.mark.parametrize("path, value, message", [
-    (("outcomes", 1, "optimize"), "max", "outcomes[1].optimize must be 'maximize' or 'minimize', got 'max'"),
+    (("outcomes", 1, "optimize"), "max", "outcomes[1].optimize must be one of 'maximize', 'minimize'; got 'max'"),
     (("outcomes", 1, "weight"), 0, "outcomes[1].weight must be > 0"),
     (("outcomes", 1, "weight"), True, "outcomes[1].weight must be a number"),
     (("outcomes", 0), "A", "outcomes[0] must be an (asset, name) pair"),
@@ -424,7 +424,7 @@ def with_change(path, value):
     (("levers", 0), ["A"], "levers[0] must be an (asset, name) pair"),
     (("levers", 1), ["A", "l1"], "levers[1] ('A', 'l1') repeats levers[0]"),
     (("levers",), "A.l1", "levers must be a list"),
-    (("constraints", 0, "type"), "binned", "constraints[0].type must be 'continuous' or 'categorical'"),
+    (("constraints", 0, "type"), "binned", "constraints[0].type must be one of 'continuous', 'categorical'"),
     (("constraints", 0, "bins", 1, "from"), 7000, "constraints[0].bins[1].from (7000) must be <="),
     (("constraints", 0, "bins", 1, "to"), "high", "constraints[0].bins[1].to must be a number"),
     (("constraints", 0, "bins", 1, "to_is_inclusive"), 1, "constraints[0].bins[1].to_is_inclusive must be True"),

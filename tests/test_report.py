@@ -75,9 +75,10 @@ def full(store, tmp_path):
         a.log_alert(name="operator", state="ok")
         for i in range(300):
             a.log_metrics({"loss": 2.0 - i / 200, "acc": i / 300})
-        a.log_event("started training")
-        a.log_event("disk almost full", level="warning")
-        a.log_event("nan loss", level="error")
+        at = time.time()  # one instant: the three events share a timeline column however slow the machine
+        a.log_event("started training", timestamp=at)
+        a.log_event("disk almost full", level="warning", timestamp=at)
+        a.log_event("nan loss", level="error", timestamp=at)
         a.attach("plot.png", PNG, "image/png")
         a.attach("config.json", b'{"lr": 0.01}', "application/json")
         a.attach("fake.png", b"<svg onload=alert(1)>", "image/png")

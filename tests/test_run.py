@@ -9,7 +9,8 @@ import sys
 import pytest
 
 import runlite
-from runlite import Run, store as store_mod
+from runlite import Run
+from runlite.live import registry as live_registry
 from runlite._ids import dotted_ids
 
 
@@ -184,7 +185,7 @@ def test_child_never_starts_before_parent(store):
     root = store.init("root")
     # A parent whose start is in the future (clock skew between hosts): the child is clamped.
     future = root._started_us + 10_000_000
-    with store._db.write() as conn:
+    with store.database.write() as conn:
         conn.execute("UPDATE runs SET started = ? WHERE id = ?", (future, root.id))
     child = store.init("c", parent=root)
     rec = store.get_run(child.id)
@@ -225,7 +226,7 @@ def test_runs_filters_newest_first(store):
 
 def test_lost_by_stale_heartbeat(store):
     run = store.init("stale", heartbeat_timeout=5)
-    with store._db.write() as conn:
+    with store.database.write() as conn:
         conn.execute("UPDATE runs SET heartbeat = heartbeat - 60000000 WHERE id = ?", (run.id,))
     assert store.get_run(run.id).status == "lost"
     assert [r.name for r in store.runs(status="lost")] == ["stale"]
@@ -244,7 +245,7 @@ def test_lost_when_process_is_gone(db_path):
 
 
 def test_heartbeat_is_written(monkeypatch, store):
-    monkeypatch.setattr(store_mod, "HEARTBEAT_INTERVAL", 0.05)
+    monkeypatch.setattr(live_registry, "HEARTBEAT_INTERVAL", 0.05)
     run = store.init("beat")
     first = store.get_run(run.id).heartbeat
     import time

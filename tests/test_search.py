@@ -53,6 +53,20 @@ def test_list_runs_select_order_limit(mem, runs):
         mem.list_runs(limit=-1)
 
 
+def test_list_runs_order_by_every_field(mem, runs):
+    """Every LangSmith order_by name sorts; none asked (None or []) lists newest first."""
+    for field in ("start_time", "end_time", "name", "latency", "total_tokens", "total_cost", "dotted_order",
+                  "status", "run_type", "created"):
+        assert names(mem.list_runs(order_by=["-" + field, "+name"])) == names(mem.list_runs())
+    assert [r.id for r in mem.list_runs(order_by=[])] == [r.id for r in mem.list_runs()]
+    with pytest.raises(runlite.ValidationError, match="cannot order by 'started'"):
+        mem.list_runs(order_by="started")  # get_runs's sort_by takes it; LangSmith's order_by does not
+    with pytest.raises(runlite.ValidationError, match="field names like"):
+        mem.list_runs(order_by=[3])
+    with pytest.raises(runlite.ValidationError):
+        mem.list_runs(order_by=3)
+
+
 def test_get_runs_simvue(mem, runs):
     assert names(mem.get_runs(["metadata.lr > 0.05"])) == ["alpha"]
     assert names(mem.get_runs(["metric.loss.min < 0.1"])) == ["alpha"]
@@ -83,7 +97,7 @@ INJECTIONS = ["x'); DROP TABLE runs; --", "1=1; DROP TABLE runs", "\"; DELETE FR
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_injection_is_a_plain_value(store, value):
     store.init("keep", metadata={"k": "v"}).close()
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         before = conn.execute("SELECT group_concat(sql) FROM sqlite_schema").get
     quoted = value.replace("\\", "\\\\").replace('"', '\\"')
     for call in (lambda: store.list_runs(filter=f'eq(name, "{quoted}")'),
@@ -94,7 +108,7 @@ def test_injection_is_a_plain_value(store, value):
             assert call() == []
         except runlite.FilterError:
             pass
-    with store._db.read() as conn:
+    with store.database.read() as conn:
         assert conn.execute("SELECT group_concat(sql) FROM sqlite_schema").get == before
     assert [r.name for r in store.runs()] == ["keep"]
 
@@ -109,7 +123,7 @@ def test_metric_values_many(mem, runs):
     assert list(by_langsmith) == [runs["b"].id]
 
 
-def test_listed_runs_load_children_and_files_on_access(tmp_path):
+def test_listed_runs_are_whole_and_outlive_the_store(tmp_path):
     with runlite.open(str(tmp_path / "l.db")) as s:
         root = s.init("root")
         root.attach("a.txt", b"hi", "text/plain")
@@ -120,9 +134,12 @@ def test_listed_runs_load_children_and_files_on_access(tmp_path):
         assert listed.child_run_ids == (child.id,)
         assert listed.attachments == {"a.txt": ("text/plain", 2)}
         assert listed == s.get_run(root.id)
-        (later,) = s.list_runs(filter='eq(name, "root")')
-    with pytest.raises(runlite.StoreClosedError):
-        later.child_run_ids  # noqa: B018 - read from the store on first access
+        later = {"list_runs": s.list_runs(filter='eq(name, "root")')[0], "get_runs": s.get_runs(["name == root"])[0],
+                 "runs": [r for r in s.runs() if r.name == "root"][0]}
+    for how, record in later.items():  # every listing gives the same whole record, usable after close()
+        assert record.child_run_ids == (child.id,), how
+        assert record.attachments == {"a.txt": ("text/plain", 2)}, how
+        assert record.to_dict()["child_run_ids"] == [child.id], how
 
 
 def test_to_pandas_on_runs_and_series(mem, runs):

@@ -151,7 +151,7 @@ def test_read_only_open_of_older_schema_asks_for_upgrade(tmp_path, monkeypatch):
 
 
 def test_connection_policy(store):
-    state = store._db._current()
+    state = store.database._current()
     conn = state.writer
     assert conn.execute("PRAGMA synchronous").get == 1  # NORMAL
     assert conn.execute("PRAGMA foreign_keys").get == 1
@@ -162,7 +162,7 @@ def test_connection_policy(store):
 
 def test_durable_means_full_sync(db_path):
     with runlite.open(db_path, durable=True, timeout=5) as s:
-        conn = s._db._current().writer
+        conn = s.database._current().writer
         assert conn.execute("PRAGMA synchronous").get == 2
         assert conn.execute("PRAGMA busy_timeout").get == 5000
 
@@ -176,7 +176,7 @@ def test_no_process_wide_hooks(db_path):
 
 def test_write_rolls_back_on_error(store):
     with pytest.raises(ZeroDivisionError):
-        with store._db.write() as conn:
+        with store.database.write() as conn:
             conn.execute("INSERT INTO folders (path, created) VALUES ('/zz', 0)")
             1 / 0
     assert "/zz" not in store.folders()

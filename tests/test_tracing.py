@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -303,3 +304,52 @@ def test_bad_arguments(traced):
         runlite.traceable(tags="notalist")
     with pytest.raises(runlite.ValidationError):
         runlite.set_default_store(42)
+
+
+def test_spans_traced_from_many_threads_while_batches_are_written(traced):
+    """8 threads trace spans (events, metadata, an attachment each) while the ticker writes
+    batches and another thread reads (each read writes pending spans first): every span is
+    in the file once, in its final state, with every event and attachment."""
+    threads, per_thread, events = 8, 60, 3
+    stop, failures, ids = threading.Event(), [], []
+
+    def work(t):
+        try:
+            for i in range(per_thread):
+                with runlite.trace(f"t{t}", inputs={"i": i}) as span:
+                    ids.append(span.id)
+                    for k in range(events):
+                        span.add_event(f"e{k}", step=k)
+                        span.add_metadata({f"k{k}": k})
+                        time.sleep(0)  # let the writers in between any two changes
+                    span.attach("note.txt", f"{t}-{i}".encode(), "text/plain")
+                    span.add_outputs({"done": i})
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failures.append(exc)
+
+    def read():
+        try:
+            while not stop.is_set():
+                traced.runs(limit=5)  # a read writes this process's pending spans first
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    reader.join()
+    assert not failures, failures
+    runs = {r.id: r for r in traced.runs()}
+    assert len(ids) == len(set(ids)) == threads * per_thread
+    assert set(runs) == set(ids)
+    for run_id in ids:
+        rec = runs[run_id]
+        assert rec.status == "completed" and rec.outputs == {"done": rec.inputs["i"]}
+        assert {f"k{k}" for k in range(events)} <= set(rec.metadata)
+        assert [e.name for e in traced.events(run_id)] == [f"e{k}" for k in range(events)]
+        assert rec.attachments == {"note.txt": ("text/plain", len(traced.read_attachment(run_id, "note.txt")))}

@@ -340,7 +340,7 @@ def test_requests_reuse_a_bounded_set_of_reader_connections(db):
     with serving(db[0]) as server:
         for _ in range(3 * viewer.WORKERS):
             assert request(server, "GET", "/")[0] == 200
-        assert 1 <= len(server.viewer.store._db._state.readers) <= viewer.WORKERS
+        assert 1 <= len(server.viewer.store.database._state.readers) <= viewer.WORKERS
 
 
 WRITER = textwrap.dedent("""

@@ -15,7 +15,7 @@ import attrs
 
 from . import kpi as _kpi
 from ..errors import KpiError, ValidationError
-from .._validation import INT64_MAX, INT64_MIN, MAX_NAME, shown, check_name, check_text
+from .._validation import INT64_MAX, INT64_MIN, MAX_NAME, check_choice, check_name, check_text, shown
 
 __all__ = [
     "Cookbook", "Outcome", "Constraint", "ContinuousBin", "RecordFilter", "make_cookbook", "OPERATORS",
@@ -275,13 +275,6 @@ def _scalar(x: Any, what: str) -> str | int | float:
     return _number(x, what)
 
 
-def _choice(x: Any, what: str, choices: Sequence[str]) -> str:
-    if not isinstance(x, str) or x not in choices:
-        listed = " or ".join(repr(c) for c in choices) if len(choices) == 2 else ", ".join(map(repr, choices))
-        raise ValidationError(f"{what} must be {'one of ' if len(choices) > 2 else ''}{listed}, got {shown(x)}")
-    return x
-
-
 def _outcome(x: Any, what: str) -> Outcome:
     if isinstance(x, Outcome):
         x = x.to_dict()
@@ -295,7 +288,7 @@ def _outcome(x: Any, what: str) -> Outcome:
     weight = float(_number(x.get("weight", 1.0), f"{what}.weight"))
     if not weight > 0:
         raise ValidationError(f"{what}.weight must be > 0, got {weight!r}")
-    optimize = _choice(x.get("optimize", "maximize"), f"{what}.optimize", OPTIMIZE)
+    optimize = check_choice(x.get("optimize", "maximize"), f"{what}.optimize", OPTIMIZE)
     formula, aggregates = x.get("formula"), x.get("aggregates")
     if formula is None:
         if aggregates is not None:
@@ -307,7 +300,7 @@ def _outcome(x: Any, what: str) -> Outcome:
     pairs = []
     for dep, agg in aggregates.items():
         check_name(dep, f"{what}.aggregates key")
-        pairs.append((dep, _choice(agg, f"{what}.aggregates[{dep!r}]", AGGREGATES)))
+        pairs.append((dep, check_choice(agg, f"{what}.aggregates[{dep!r}]", AGGREGATES)))
     try:
         _kpi.compile_formula(formula, [dep for dep, _ in pairs])
     except KpiError as exc:
@@ -322,7 +315,7 @@ def _constraint(x: Any, what: str) -> Constraint:
         raise ValidationError(f"{what} must be a dict with 'asset', 'name', 'type' and 'bins', got {shown(x)}")
     _keys(x, what, ("asset", "name", "type", "bins"))
     asset, name = check_name(x["asset"], f"{what}.asset"), check_name(x["name"], f"{what}.name")
-    kind = _choice(x["type"], f"{what}.type", CONSTRAINT_TYPES)
+    kind = check_choice(x["type"], f"{what}.type", CONSTRAINT_TYPES)
     raw = _items(x["bins"], f"{what}.bins")
     if not raw:
         raise ValidationError(f"{what}.bins must hold at least one bin")
@@ -370,7 +363,7 @@ def _filter(x: Any, what: str) -> RecordFilter:
         raise ValidationError(f"{what} must be a dict with 'asset', 'name', 'op' and 'value', got {shown(x)}")
     _keys(x, what, ("asset", "name", "op", "value"))
     asset, name = check_name(x["asset"], f"{what}.asset"), check_name(x["name"], f"{what}.name")
-    op = _choice(x["op"], f"{what}.op", tuple(OPERATORS))
+    op = check_choice(x["op"], f"{what}.op", tuple(OPERATORS))
     return RecordFilter(asset, name, op, _scalar(x["value"], f"{what}.value"))
 
 

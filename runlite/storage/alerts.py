@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import attrs
 
-from ..alerts import rules as alerts
+from .. import alerts
 from .. import errors
 from .._ids import uuid7
 from .._validation import check_name, from_us, now_us, stored_json
@@ -161,3 +161,9 @@ def outbox(conn, *, undelivered_only: bool = True) -> list[dict]:
         sql += " WHERE delivered IS NULL"
     return [{"id": i, "created": from_us(c), "kind": k, "run_id": r, "alert_id": a, "payload": stored_json(p),
              "delivered": from_us(d)} for i, c, k, r, a, p, d in conn.execute(sql + " ORDER BY id")]
+
+
+def mark_delivered(conn, outbox_ids: list[int]) -> None:
+    """Mark outbox entries as delivered now."""
+    now = now_us()
+    conn.executemany("UPDATE outbox SET delivered = ? WHERE id = ?", [(now, i) for i in outbox_ids])

@@ -13,16 +13,16 @@ import contextlib
 import math
 import os
 import urllib.parse
-from typing import Any, Iterator
+from typing import Iterator
 
 import apsw
 import attrs
 
-from . import blobs, connection as db, schema, search as searching
+from . import blobs, connection as db, schema
 from .. import errors
-from ..codec import chunks as series
-from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS, stats_tuple
-from .._validation import folder_ancestors, to_us
+from ..codec import chunks, stats
+from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, rechunk, stats_tuple
+from .._validation import folder_ancestors
 
 MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
 
@@ -90,26 +90,26 @@ def verify(conn, progress=None) -> VerifyReport:
         problem(f"attachment {name!r} of run {run_id}: its blob is missing")
 
     for series_id, run_id, name, *summary in conn.execute(
-            "SELECT id, run_id, name, " + ", ".join(_STAT_COLUMNS) + " FROM series").fetchall():
+            "SELECT id, run_id, name, " + ", ".join(STAT_COLUMNS) + " FROM series").fetchall():
         checked["series"] += 1
         advance()
         where = f"series {name!r} of run {run_id}"
         parts = []
         for seq, *row in conn.execute(
-                "SELECT seq, " + ", ".join(_CHUNK_COLUMNS) + ", data FROM chunks WHERE series_id = ? ORDER BY seq",
+                "SELECT seq, " + ", ".join(CHUNK_COLUMNS) + ", data FROM chunks WHERE series_id = ? ORDER BY seq",
                 (series_id,)):
             checked["chunks"] += 1
             stored = stats_tuple(tuple(row[:-1]))
             try:
-                columns = series.decode_chunk(row[-1])
+                columns = chunks.decode_chunk(row[-1])
             except errors.CorruptStoreError as exc:
                 problem(f"{where}, chunk {seq}: {exc}")
                 continue
-            actual_stats = attrs.astuple(series.chunk_stats(*columns))
+            actual_stats = attrs.astuple(stats.chunk_stats(*columns))
             if any(not _close(a, b) for a, b in zip(actual_stats[:12], stored[:12])):
                 problem(f"{where}, chunk {seq}: stored statistics do not match its points")
             parts.append(stored)
-        total = series.merge_many(parts)
+        total = stats.merge_many(parts)
         expect = stats_tuple(tuple(summary)) if summary[0] else None
         if total is None and expect is None:
             continue
@@ -204,13 +204,11 @@ def export(source_path: str, dest: str, run_ids: list[str], *, include_attachmen
 
     Returns counts of the rows copied per table.
     """
-    from ..store import Store
-
     if os.path.exists(dest):
         raise errors.ValidationError(f"{dest!r} exists; export writes a new file")
     counts: dict[str, int] = {}
     with written_whole(dest, durable=durable) as tmp:
-        Store(tmp).close()  # a new, empty runlite file at the current schema
+        create_empty(tmp, timeout=timeout)
         with db.translated(dest):
             # URI filenames, so the source can be attached read-only (mode=ro).
             conn = apsw.Connection(tmp, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
@@ -276,6 +274,45 @@ def delete_runs(conn, run_ids: list[str]) -> int:
     return count
 
 
+def create_empty(path: str, *, timeout: float = 30.0) -> None:
+    """A new, empty runlite file at the current schema."""
+    database = db.Database(path, read_only=False, durable=False, timeout=timeout)
+    try:
+        database.open_for_writing()
+    finally:
+        database.close()
+
+
+def ended_before(conn, cutoff_us: int) -> list[str]:
+    """Ids of runs that ended before ``cutoff_us``."""
+    return [r[0] for r in conn.execute("SELECT id FROM runs WHERE ended IS NOT NULL AND ended < ?", (cutoff_us,))]
+
+
+def all_run_ids(conn) -> list[str]:
+    """Every run id of the file."""
+    return [r[0] for r in conn.execute("SELECT id FROM runs")]
+
+
+def pack(database, *, dest: str | None, progress=None) -> dict:
+    """Drop unused blobs, merge small metric chunks, then ``VACUUM`` in place or into ``dest``."""
+    with database.write() as conn:
+        dropped = drop_unreferenced_blobs(conn)
+        series_ids = [r[0] for r in conn.execute("SELECT id FROM series")]
+        merged = sum(rechunk(conn, series_id) for series_id in series_ids)  # small chunks into full ones
+    if progress is not None:
+        progress(1, 2)  # then the VACUUM, one statement
+    with database.outside_transaction() as conn:
+        if dest is None:
+            conn.execute("VACUUM")
+        else:
+            if os.path.exists(dest):
+                raise errors.ValidationError(f"{dest!r} exists; pack writes a new file")
+            vacuum_into(conn, dest, durable=database.durable)
+    if progress is not None:
+        progress(2, 2)
+    return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}
+
+
 def drop_unreferenced_blobs(conn) -> int:
     """Delete blobs no attachment uses (their parts cascade); returns blobs deleted."""
     before = conn.execute("SELECT count(*) FROM blobs").get
@@ -293,6 +330,18 @@ def vacuum_into(conn, dest: str, *, durable: bool) -> None:
 
 MERGE_VALUE_LIMIT = 128 << 20  # bytes: no value of a source file may be larger
 _FIXED_RUN_COLUMNS = ("id", "trace_id", "dotted_order", "parent_run_id", "created", "kind")
+
+# A run's identity: what is written when it is created and never changes after. The same id
+# with another identity in the two files is two runs that came by one id (e.g. made by a
+# runlite that drew ids from a seeded ``random``), not one run that went on: upserting would
+# graft one run's name, status, series and events onto the other. Such a merge is refused
+# whole rather than keeping both: the other run's descendants, series, events, files, alerts
+# and feedback all point at the id, so keeping both would mean rewriting ids across every
+# table and a trace's dotted_order, and another file merged later would still hold the
+# old id. Refusing names the ids; the user decides which file's run to delete or export.
+_IDENTITY_COLUMNS = ("name", "kind", "run_type", "parent_run_id", "trace_id", "dotted_order", "created")
+_START_COLUMNS = ("started", "host", "pid")  # NULL while a run is 'created', then fixed when it starts
+_CONFLICTS_SHOWN = 5  # ids named in the error
 
 
 def check_source(path: str, timeout: float) -> None:
@@ -321,8 +370,11 @@ def check_source(path: str, timeout: float) -> None:
 
 def merge(dest: str, source: str, *, timeout: float, progress=None, durable: bool = False) -> dict:
     """Bring the runs of ``source`` into ``dest`` in one transaction (see ``Store.merge``);
-    ``durable`` as the destination store was opened (its commit also survives a power cut)."""
-    from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS
+    ``durable`` as the destination store was opened (its commit also survives a power cut).
+    A run (or alert) id found in both files with different identities refuses the whole merge
+    with ``MergeConflictError`` and writes nothing, so a returned report's ``run_conflicts``
+    is always 0 (it says the check ran)."""
+    from .metrics import CHUNK_COLUMNS, STAT_COLUMNS
     from ..records import RUN_COLUMNS
 
     check_source(source, timeout)
@@ -336,6 +388,7 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
             conn.execute("ATTACH DATABASE ? AS src", ("file:" + urllib.parse.quote(os.path.abspath(source)) + "?mode=ro",))
         with db.translated(dest):  # the writes go to dest: a full disk or I/O error names it
             conn.execute("BEGIN IMMEDIATE")
+            counts["run_conflicts"] = _refuse_run_conflicts(conn, source)  # before anything is written
             before = conn.execute("SELECT count(*) FROM main.runs").get
             conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
             mutable = [c for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]  # names from code only
@@ -344,7 +397,7 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
                 " FROM src.runs WHERE true ORDER BY dotted_order ON CONFLICT(id) DO UPDATE SET " +
                 ", ".join(f"{c} = excluded.{c}" for c in mutable) + " WHERE excluded.modified > runs.modified")
             counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
-            counts["series_copied"] = _merge_series(conn, _STAT_COLUMNS, _CHUNK_COLUMNS, progress)
+            counts["series_copied"] = _merge_series(conn, STAT_COLUMNS, CHUNK_COLUMNS, progress)
             new_blobs = [r[0] for r in conn.execute(
                 "SELECT sha256 FROM src.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)")]
             for table in ("events", "blobs", "feedback", "cookbooks", "run_sources"):
@@ -365,7 +418,7 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
                 " sha256 = excluded.sha256, original_path = excluded.original_path, created = excluded.created"
                 " WHERE excluded.created > attachments.created")
             conn.execute("INSERT OR IGNORE INTO main.recipe_runs SELECT * FROM src.recipe_runs")
-            _merge_alerts(conn)
+            _merge_alerts(conn, source)
             conn.execute("COMMIT")
     except BaseException:
         db.rollback(conn)
@@ -377,6 +430,30 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
             pass
         conn.close()
     return counts
+
+
+def _run_conflicts(conn) -> list[str]:
+    """Ids of source runs whose identity differs from the destination's run of that id."""
+    same = [f"m.{c} IS s.{c}" for c in _IDENTITY_COLUMNS]  # column names from code only
+    same += [f"(m.{c} IS NULL OR s.{c} IS NULL OR m.{c} IS s.{c})" for c in _START_COLUMNS]
+    return [r[0] for r in conn.execute(
+        "SELECT s.id FROM src.runs AS s JOIN main.runs AS m ON m.id = s.id WHERE NOT (" + " AND ".join(same) +
+        ") ORDER BY s.id")]
+
+
+def _refuse_run_conflicts(conn, source: str) -> int:
+    """Raise ``MergeConflictError`` naming the conflicting ids, if any; else 0 (for the report)."""
+    ids = _run_conflicts(conn)
+    if not ids:
+        return 0
+    shown = ", ".join(ids[:_CONFLICTS_SHOWN]) + (f" and {len(ids) - _CONFLICTS_SHOWN} more"
+                                                   if len(ids) > _CONFLICTS_SHOWN else "")
+    raise errors.MergeConflictError(
+        f"{source!r} was not merged: {len(ids)} of its runs have the id of a different run here ({shown}). "
+        f"A run found in both files must be the same run: equal {', '.join(_IDENTITY_COLUMNS)}, and equal "
+        f"{', '.join(_START_COLUMNS)} once started; only what changes as a run goes on (status, end, outputs, "
+        "metadata, tags, metrics, events, files) may differ. Delete or export those runs from one of the files "
+        "first; nothing was changed", run_ids=ids)
 
 
 def _merge_series(conn, stat_columns, chunk_columns, progress=None) -> int:
@@ -406,12 +483,19 @@ def _merge_series(conn, stat_columns, chunk_columns, progress=None) -> int:
     return copied
 
 
-def _merge_alerts(conn) -> None:
+def _merge_alerts(conn, source: str) -> None:
     """Alerts by definition (an identical one already here is reused), then states and history."""
     mapping = {}
     for alert_id, key in conn.execute("SELECT id, key FROM src.alerts").fetchall():
         mine = conn.execute("SELECT id FROM main.alerts WHERE key = ?", (key,)).fetchone()
         if mine is None:
+            # An alert here with this id but another definition: ignoring the insert would
+            # attach the source's runs to that other alert, so the merge is refused (as for runs).
+            if conn.execute("SELECT 1 FROM main.alerts WHERE id = ?", (alert_id,)).fetchone():
+                raise errors.MergeConflictError(
+                    f"{source!r} was not merged: its alert {alert_id} has the id of a different alert here"
+                    " (another definition); an alert found in both files must have the same definition."
+                    " Nothing was changed")
             conn.execute("INSERT OR IGNORE INTO main.alerts SELECT * FROM src.alerts WHERE id = ?", (alert_id,))
             mapping[alert_id] = alert_id
         else:
@@ -426,128 +510,3 @@ def _merge_alerts(conn) -> None:
             "SELECT run_id, alert_id, seq, time, run_time, state FROM src.alert_history").fetchall():
         conn.execute("INSERT OR IGNORE INTO main.alert_history VALUES (?, ?, ?, ?, ?, ?)",
                      (run_id, mapping[alert_id], seq, time_us, run_time, state))
-
-
-# ---------------------------------------------------------------- the Store methods
-
-
-class StoreArchive:
-    """``Store`` methods that keep and ship the file (mixed into ``Store``)."""
-
-
-    def verify(self, *, progress=None):
-        """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
-        ``VerifyReport`` whose ``ok`` is True when nothing is wrong. ``progress(done, total)``
-        is called as it goes."""
-        self._flush_own_spans()
-        with self._db.read() as conn:
-            return verify(conn, progress)
-
-    def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
-        """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
-        dest = os.fspath(dest)
-        if not self.read_only:
-            for run in list(self._runs):
-                run._flush()
-            self._flush_own_spans()
-        with self._db.read() as conn:
-            with db.translated(dest):
-                backup(conn, dest, overwrite=overwrite, durable=self._db.durable)
-        return dest
-
-    def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
-               include_attachments: bool = True, progress=None) -> dict:
-        """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
-        ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
-        attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
-        rows copied per table."""
-        path = os.fspath(path)
-        if self.path == ":memory:":
-            raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
-        if run_ids is not None and filter is not None:
-            raise errors.ValidationError("give run_ids or filter, not both")
-        if not self.read_only:
-            for run in list(self._runs):
-                run._flush()
-            self._flush_own_spans()
-        if run_ids is not None:
-            ids = [self._run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
-        elif filter is not None:
-            ids = searching.run_ids_for(self, filter)
-        else:
-            with self._db.read() as conn:
-                ids = [r[0] for r in conn.execute("SELECT id FROM runs")]
-        return export(self.path, path, ids, include_attachments=bool(include_attachments),
-                      timeout=self._db.timeout, progress=progress, durable=self._db.durable)
-
-    def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
-        """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs
-        a ``filter`` (either grammar) selects, and/or runs ended before ``older_than`` (a
-        datetime, ISO-8601 string or epoch seconds). Returns how many runs were deleted.
-        Content blobs stay until ``pack()``."""
-        if run_ids is None and filter is None and older_than is None:
-            raise errors.ValidationError("delete_runs needs run_ids, filter or older_than (nothing is deleted by default)")
-        ids: list[str] = []
-        if run_ids is not None:
-            ids += [self._run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
-        if filter is not None:
-            ids += searching.run_ids_for(self, filter)
-        if older_than is not None:
-            cutoff = to_us(older_than, "older_than")
-            with self._db.read() as conn:
-                ids += [r[0] for r in conn.execute("SELECT id FROM runs WHERE ended IS NOT NULL AND ended < ?",
-                                                   (cutoff,))]
-        live = {run.id for run in self._runs}
-        if live & set(ids):
-            raise errors.RunStateError("cannot delete runs that are open for writing in this process; close them")
-        with self._db.write() as conn:
-            return delete_runs(conn, list(dict.fromkeys(ids)))
-
-    def pack(self, *, dest: str | os.PathLike | None = None, progress=None) -> dict:
-        """Drop content no run uses, merge small metric chunks into full ones, and reclaim
-        space: ``VACUUM`` the file in place, or write a compact copy to ``dest`` (``VACUUM
-        INTO`` a temporary file beside it, renamed once complete: a pack killed half-way leaves
-        no file at ``dest``). Returns what was done."""
-        from .metrics import rechunk
-
-        with self._db.write() as conn:
-            dropped = drop_unreferenced_blobs(conn)
-            series_ids = [r[0] for r in conn.execute("SELECT id FROM series")]
-            merged = sum(rechunk(conn, series_id) for series_id in series_ids)  # small chunks into full ones
-        if progress is not None:
-            progress(1, 2)  # then the VACUUM, one statement
-        state = self._db._current()
-        with state.lock:
-            conn = self._db._writer(state)
-            with db.translated(self.path):
-                if dest is None:
-                    conn.execute("VACUUM")
-                else:
-                    dest = os.fspath(dest)
-                    if os.path.exists(dest):
-                        raise errors.ValidationError(f"{dest!r} exists; pack writes a new file")
-                    vacuum_into(conn, dest, durable=self._db.durable)
-        if progress is not None:
-            progress(2, 2)
-        return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}
-
-    def merge(self, source: Any, *, progress=None) -> dict:
-        """Bring the runs of another runlite file (or Store) in, all or nothing per file.
-
-        Idempotent: merging the same file again adds nothing; a run that grew in the source
-        (more points, events, files, a final status) is brought up to date, never duplicated;
-        content is deduplicated by hash. The source is opened read-only and checked first
-        (integrity, identity, exact schema); a hostile or damaged file changes nothing here.
-        Its email outbox is not merged (it is that host's delivery queue).
-        """
-        if self.read_only or self.path == ":memory:":
-            raise errors.ValidationError("merge needs a writable store in a file")
-        if isinstance(source, StoreArchive):
-            source = source.path
-        source = os.fspath(source)
-        if os.path.abspath(source) == os.path.abspath(self.path):
-            raise errors.ValidationError("a store cannot merge itself")
-        for run in list(self._runs):
-            run._flush()
-        self._flush_own_spans()
-        return merge(self.path, source, timeout=self._db.timeout, progress=progress, durable=self._db.durable)

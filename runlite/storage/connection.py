@@ -377,6 +377,27 @@ class Database:
                 state.depth, state.owner = 0, 0
 
     @contextlib.contextmanager
+    def outside_transaction(self) -> Iterator[apsw.Connection]:
+        """The writer, held exclusively but in no transaction: for ``VACUUM``, which cannot
+        run inside one, and for opening (journal mode, migrations)."""
+        state = self._current()
+        with state.lock:
+            conn = self._writer(state)
+            with translated(self.path):
+                yield conn
+
+    def open_for_writing(self) -> None:
+        """Create or upgrade the file's schema and switch it to WAL (run once at open)."""
+        with self.outside_transaction() as conn:
+            migrate(conn, self.path)
+            connection_wal(conn)
+
+    def check_readable(self) -> int:
+        """The schema version of a file opened read-only (identity checked)."""
+        with self.read() as conn:
+            return check_identity(conn, self.path)
+
+    @contextlib.contextmanager
     def read(self) -> Iterator[apsw.Connection]:
         """A read transaction on this thread's reader: one consistent snapshot."""
         state = self._current()

@@ -10,10 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
-from . import schema
 from .._ids import dotted_ids, is_uuid
+from .._validation import (
+    check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text, check_tags, dumps,
+    dumps_lenient, now_us, to_us,
+)
 from ..records import LS_KEPT, RunRecord
-from .._validation import check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text, check_tags, dumps, dumps_lenient, now_us
+from . import runs as runs_mod
+from . import schema
 
 
 def _us(value) -> int | None:
@@ -51,6 +55,14 @@ def _record(data: dict) -> RunRecord:
     return record
 
 
+_TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost",
+                  "total_cost")
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else dumps_lenient(value)
+
+
 def import_runs(conn, items: list[dict]) -> list[str]:
     """Insert runs (children given in ``child_runs`` too) inside the caller's transaction."""
     records = sorted((_record(d) for d in _flatten(list(items))), key=lambda r: r.dotted_order)
@@ -58,41 +70,26 @@ def import_runs(conn, items: list[dict]) -> list[str]:
     for rec in records:
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (rec.id,)).fetchone():
             raise errors.ValidationError(f"a run with id {rec.id} already exists; nothing was imported")
-        for path in _ancestors(rec.folder):
-            conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES (?, ?)", (path, now))
+        runs_mod.ensure_folder(conn, rec.folder, now)
         kept = {k: check_json_value(getattr(rec, k), k) for k in LS_KEPT if getattr(rec, k) is not None}
-        conn.execute(
-            "INSERT INTO runs (id, name, kind, run_type, status, folder, description, metadata, tags,"
-            " parent_run_id, trace_id, dotted_order, created, started, ended, modified, inputs, outputs, error,"
-            " extra, serialized, session_id, reference_example_id, prompt_tokens, completion_tokens, total_tokens,"
-            " prompt_cost, completion_cost, total_cost, first_token_time, host, pid, heartbeat, heartbeat_timeout,"
-            " system, ls_fields) VALUES (" + ", ".join("?" * 36) + ")",
-            (rec.id, rec.name, rec.kind, rec.run_type, rec.status, rec.folder, rec.description,
-             dumps(rec.metadata), dumps(list(rec.tags)), rec.parent_run_id, rec.trace_id, rec.dotted_order,
-             _us(rec.created) or _us(rec.started) or now, _us(rec.started), _us(rec.ended),
-             _us(rec.modified) or now, None if rec.inputs is None else dumps_lenient(rec.inputs),
-             None if rec.outputs is None else dumps_lenient(rec.outputs), rec.error,
-             None if rec.extra is None else dumps_lenient(rec.extra),
-             None if rec.serialized is None else dumps_lenient(rec.serialized), rec.session_id,
-             rec.reference_example_id, rec.prompt_tokens, rec.completion_tokens, rec.total_tokens,
-             rec.prompt_cost, rec.completion_cost, rec.total_cost, _us(rec.first_token_time), rec.host, rec.pid,
-             _us(rec.heartbeat), rec.heartbeat_timeout, None if rec.system is None else dumps_lenient(rec.system),
-             dumps(kept) if kept else None),
-        )
+        runs_mod.insert(conn, {
+            "id": rec.id, "name": rec.name, "kind": rec.kind, "run_type": rec.run_type, "status": rec.status,
+            "folder": rec.folder, "description": rec.description, "metadata": dumps(rec.metadata),
+            "tags": dumps(list(rec.tags)), "parent_run_id": rec.parent_run_id, "trace_id": rec.trace_id,
+            "dotted_order": rec.dotted_order, "created": _us(rec.created) or _us(rec.started) or now,
+            "started": _us(rec.started), "ended": _us(rec.ended), "modified": _us(rec.modified) or now,
+            **{c: _json(getattr(rec, c)) for c in ("inputs", "outputs", "extra", "serialized", "system")},
+            "error": rec.error, "session_id": rec.session_id, "reference_example_id": rec.reference_example_id,
+            **{c: getattr(rec, c) for c in _TOKEN_COLUMNS}, "first_token_time": _us(rec.first_token_time),
+            "host": rec.host, "pid": rec.pid, "heartbeat": _us(rec.heartbeat),
+            "heartbeat_timeout": rec.heartbeat_timeout, "ls_fields": dumps(kept) if kept else None,
+        })
         for seq, event in enumerate(rec.events):
             _import_event(conn, rec.id, seq, event, now)
     return [r.id for r in records]
 
 
-def _ancestors(folder: str) -> list[str]:
-    from .._validation import folder_ancestors
-
-    return folder_ancestors(folder)
-
-
 def _import_event(conn, run_id: str, seq: int, event: Any, now: int) -> None:
-    from .._validation import to_us
-
     if not isinstance(event, dict):
         raise errors.ValidationError(f"events of run {run_id} must be dicts, got {type(event).__name__}")
     time_us = to_us(event["time"]) if event.get("time") is not None else now

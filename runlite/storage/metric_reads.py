@@ -11,8 +11,8 @@ from array import array
 from typing import Any
 
 from .. import errors
-from ..codec import chunks as series, sketch
-from .metrics import _CHUNK_COLUMNS, _STAT_COLUMNS, stats_from_row, stats_tuple
+from ..codec import chunks, sketch, stats
+from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
 from .._validation import check_name, to_us
 
@@ -101,7 +101,7 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     lazy = max_points is None and xaxis != "time"
     cols, origin = _decode_window(conn, series_id, xaxis, start, stop, lazy_times=lazy)
     if max_points is not None and len(cols[3]) > max_points:
-        keep = series.downsample(cols[AXES[xaxis][2]], cols[3], max_points)
+        keep = stats.downsample(cols[AXES[xaxis][2]], cols[3], max_points)
         cols = [array(c.typecode, map(c.__getitem__, keep)) for c in cols]
     return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3],
                   time_origin_us=origin)
@@ -123,11 +123,11 @@ def _decode_window(conn, series_id: int, xaxis: str, start, stop, *, lazy_times:
     where, params = _window_sql(xaxis, start, stop)
     rows = conn.execute(f"SELECT data, {lo}, {hi} FROM chunks WHERE series_id = ?{where} ORDER BY seq",
                         (series_id, *params)).fetchall()
-    origins = {series.chunk_time_origin(r[0]) for r in rows if not series.chunk_has_times(r[0])}
-    lazy = lazy_times and len(origins) == 1 and not any(series.chunk_has_times(r[0]) for r in rows)
+    origins = {chunks.chunk_time_origin(r[0]) for r in rows if not chunks.chunk_has_times(r[0])}
+    lazy = lazy_times and len(origins) == 1 and not any(chunks.chunk_has_times(r[0]) for r in rows)
     cols = [array("q"), None if lazy else array("d"), array("q"), array("d")]
     for data, c_lo, c_hi in rows:
-        decoded = series.decode_chunk(data, derive_times=not lazy)
+        decoded = chunks.decode_chunk(data, derive_times=not lazy)
         parts = decoded if _inside(c_lo, c_hi, start, stop) else _in_window(decoded, k, start, stop)
         for col, part in zip(cols, parts):
             if col is not None:
@@ -151,7 +151,7 @@ def _downsample_by_sketch(conn, series_id: int, xaxis: str, start, stop, max_poi
             chunk_blocks = sketch.decode(sketch_data)
         else:
             data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
-            parts = _in_window(series.decode_chunk(data), k, start, stop)
+            parts = _in_window(chunks.decode_chunk(data), k, start, stop)
             chunk_blocks = sketch.blocks(*parts, has_nan=nan_count > 0) if parts[0] else []
         for count, points in chunk_blocks:
             blocks.append((offset, count, points))
@@ -161,7 +161,7 @@ def _downsample_by_sketch(conn, series_id: int, xaxis: str, start, stop, max_poi
     return sketch.downsample(blocks, offset, max_points)
 
 
-def to_stats(chunk: series.ChunkStats | None) -> Stats:
+def to_stats(chunk: stats.ChunkStats | None) -> Stats:
     """The public Stats of a ChunkStats (count 0 for no points)."""
     if chunk is None:
         return Stats(count=0)
@@ -174,10 +174,10 @@ def to_stats(chunk: series.ChunkStats | None) -> Stats:
 def summary(conn, run_id: str, name: str, asset) -> Stats:
     """The series' summary, kept at ingest: one row read, no points decoded."""
     series_id = _series_id(conn, run_id, name, asset)
-    row = conn.execute("SELECT " + ", ".join(_STAT_COLUMNS) + " FROM series WHERE id = ?", (series_id,)).fetchone()
+    row = conn.execute("SELECT " + ", ".join(STAT_COLUMNS) + " FROM series WHERE id = ?", (series_id,)).fetchone()
     if row is None:  # the index found it, the table has no such row: a damaged file
         raise errors.CorruptStoreError(f"metric {name!r} of run {run_id}: series {series_id!r} is in the index only")
-    return to_stats(stats_from_row(row, _STAT_COLUMNS) if row[0] else None)
+    return to_stats(stats_from_row(row, STAT_COLUMNS) if row[0] else None)
 
 
 def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset) -> Stats:
@@ -189,10 +189,10 @@ def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset
     lo, hi, _ = AXES[xaxis]
     where, params = _window_sql(xaxis, start, stop)
     rows = conn.execute(
-        "SELECT seq, " + ", ".join(_CHUNK_COLUMNS) + f" FROM chunks WHERE series_id = ?{where} ORDER BY seq",
+        "SELECT seq, " + ", ".join(CHUNK_COLUMNS) + f" FROM chunks WHERE series_id = ?{where} ORDER BY seq",
         (series_id, *params),
     ).fetchall()
-    col = {c: i + 1 for i, c in enumerate(_CHUNK_COLUMNS)}
+    col = {c: i + 1 for i, c in enumerate(CHUNK_COLUMNS)}
     parts = []
     for row in rows:
         if _inside(row[col[lo]], row[col[hi]], start, stop):
@@ -200,9 +200,9 @@ def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset
         else:
             data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?",
                                 (series_id, row[0])).get
-            part = series.window_mask_stats(*series.decode_chunk(data, derive_times=False), xaxis=xaxis,
-                                            start=start, stop=stop, time_origin_us=series.chunk_time_origin(data))
+            part = stats.window_mask_stats(*chunks.decode_chunk(data, derive_times=False), xaxis=xaxis,
+                                            start=start, stop=stop, time_origin_us=chunks.chunk_time_origin(data))
             if part is not None:
                 parts.append(part)
-    total = series.merge_many(parts)
+    total = stats.merge_many(parts)
     return to_stats(total)

@@ -14,7 +14,7 @@ from array import array
 from typing import Any
 
 from .. import errors
-from ..codec import chunks as series, sketch
+from ..codec import chunks, sketch, stats
 from .._validation import INT64_MAX, shown, check_name
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
@@ -178,9 +178,9 @@ def check_time(time: Any) -> float:
 
 # ---------------------------------------------------------------- flushing
 
-_STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mean", "m2",
+STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mean", "m2",
                  "first", "last", "first_step", "last_step")
-_CHUNK_COLUMNS = _STAT_COLUMNS + ("step_lo", "step_hi", "time_lo", "time_hi", "ts_lo", "ts_hi")
+CHUNK_COLUMNS = STAT_COLUMNS + ("step_lo", "step_hi", "time_lo", "time_hi", "ts_lo", "ts_hi")
 
 
 def _nan_to_null(x: float | None) -> float | None:
@@ -191,7 +191,7 @@ def _null_to_nan(x: float | None, expected: bool) -> float | None:
     return math.nan if x is None and expected else x
 
 
-def stats_row(stats: series.ChunkStats, columns=_CHUNK_COLUMNS) -> tuple:
+def stats_row(stats: stats.ChunkStats, columns=CHUNK_COLUMNS) -> tuple:
     """The SQL values of ``stats`` (NaN stored as NULL)."""
     return tuple(_nan_to_null(v) if isinstance(v, float) else v
                  for v in (getattr(stats, c) for c in columns))
@@ -201,7 +201,7 @@ _NAN = math.nan
 
 
 def stats_tuple(row: tuple) -> tuple:
-    """A chunk's SQL statistics (``_CHUNK_COLUMNS`` order) as a ChunkStats-ordered tuple,
+    """A chunk's SQL statistics (``CHUNK_COLUMNS`` order) as a ChunkStats-ordered tuple,
     NULL read back as NaN where a value must exist (see the schema)."""
     count, nan_count, mn, mx, mn_step, mx_step, mean, m2, first, last = row[:10]
     if count > nan_count:
@@ -213,7 +213,7 @@ def stats_tuple(row: tuple) -> tuple:
     return (count, nan_count, mn, mx, mn_step, mx_step, mean, m2, first, last) + tuple(row[10:])
 
 
-def stats_from_row(row: tuple, columns=_CHUNK_COLUMNS) -> series.ChunkStats:
+def stats_from_row(row: tuple, columns=CHUNK_COLUMNS) -> stats.ChunkStats:
     """A ChunkStats from its SQL values (NULL read back as NaN where a value must exist)."""
     values = dict(zip(columns, row))
     has_values = values["count"] > values["nan_count"]
@@ -223,7 +223,7 @@ def stats_from_row(row: tuple, columns=_CHUNK_COLUMNS) -> series.ChunkStats:
         values[key] = _null_to_nan(values[key], values["count"] > 0)
     if "step_lo" not in values:  # a series summary: axis ranges are not kept
         values.update(step_lo=0, step_hi=0, time_lo=0.0, time_hi=0.0, ts_lo=0, ts_hi=0)
-    return series.ChunkStats(**values)
+    return stats.ChunkStats(**values)
 
 
 class _SeriesState:
@@ -240,7 +240,7 @@ class _SeriesState:
 
 def _load_state(conn, run_id: str, name: str, asset: str):
     row = conn.execute(
-        "SELECT id, " + ", ".join(_STAT_COLUMNS) + " FROM series WHERE run_id = ? AND name = ? AND asset = ?",
+        "SELECT id, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ? AND name = ? AND asset = ?",
         (run_id, name, asset),
     ).fetchone()
     if row is None:
@@ -248,7 +248,7 @@ def _load_state(conn, run_id: str, name: str, asset: str):
     tail = conn.execute(
         "SELECT seq, count FROM chunks WHERE series_id = ? ORDER BY seq DESC LIMIT 1", (row[0],)
     ).fetchone() or (-1, 0)
-    summary = stats_from_row(row[1:], _STAT_COLUMNS) if row[1] else None
+    summary = stats_from_row(row[1:], STAT_COLUMNS) if row[1] else None
     return _SeriesState(row[0], summary, tail[0], tail[1])
 
 
@@ -283,32 +283,32 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
         if 0 < state.tail_count < TARGET_CHUNK_POINTS and state.tail_count + len(new[0]) <= CHUNK_POINTS:
             # Grow the small tail chunk rather than add another small one: the chunk count
             # stays bounded however slowly a series is logged.
-            added = series.chunk_stats(*new, time_origin_us=time_origin_us)
+            added = stats.chunk_stats(*new, time_origin_us=time_origin_us)
             data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?",
                                 (state.id, seq)).get
-            old = series.decode_chunk(data, derive_times=False)
+            old = chunks.decode_chunk(data, derive_times=False)
             times = None
             if new[1] is not None or old[1] is not None:
-                times = (old[1] if old[1] is not None else series.derived_times(old[2], time_origin_us)) + \
-                    (new[1] if new[1] is not None else series.derived_times(new[2], time_origin_us))
+                times = (old[1] if old[1] is not None else chunks.derived_times(old[2], time_origin_us)) + \
+                    (new[1] if new[1] is not None else chunks.derived_times(new[2], time_origin_us))
             pieces = [(old[0] + new[0], times, old[2] + new[2], old[3] + new[3])]
-            piece_stats = [series.chunk_stats(*pieces[0], time_origin_us=time_origin_us)]
+            piece_stats = [stats.chunk_stats(*pieces[0], time_origin_us=time_origin_us)]
         else:
             seq += 1
             n = len(new[0])
             size = -(-n // -(-n // CHUNK_POINTS))  # even pieces of at most CHUNK_POINTS
             pieces = [tuple(None if c is None else c[i:i + size] for c in new) for i in range(0, n, size)]
-            piece_stats = [series.chunk_stats(*p, time_origin_us=time_origin_us) for p in pieces]
+            piece_stats = [stats.chunk_stats(*p, time_origin_us=time_origin_us) for p in pieces]
             added = piece_stats[0]
             for extra in piece_stats[1:]:
-                added = series.merge_stats(added, extra)
+                added = stats.merge_stats(added, extra)
         for k, (piece, chunk) in enumerate(zip(pieces, piece_stats)):
             _write_chunk(conn, state.id, seq + k, piece, chunk, time_origin_us)
         seq += len(pieces) - 1
-        summary = added if state.summary is None else series.merge_stats(state.summary, added)
+        summary = added if state.summary is None else stats.merge_stats(state.summary, added)
         conn.execute(
-            "UPDATE series SET " + ", ".join(f"{c} = ?" for c in _STAT_COLUMNS) + " WHERE id = ?",
-            (*stats_row(summary, _STAT_COLUMNS), state.id),
+            "UPDATE series SET " + ", ".join(f"{c} = ?" for c in STAT_COLUMNS) + " WHERE id = ?",
+            (*stats_row(summary, STAT_COLUMNS), state.id),
         )
         new_states[key] = _SeriesState(state.id, summary, seq, chunk.count)
     return new_states
@@ -319,9 +319,9 @@ def _write_chunk(conn, series_id: int, seq: int, piece: tuple, chunk, time_origi
     steps, times, stamps, values = piece
     blocks = sketch.blocks(steps, times, stamps, values, has_nan=chunk.nan_count > 0, time_origin_us=time_origin_us)
     conn.execute(
-        "INSERT OR REPLACE INTO chunks (series_id, seq, " + ", ".join(_CHUNK_COLUMNS) + ", data, sketch)"
-        " VALUES (?, ?, " + ", ".join("?" * len(_CHUNK_COLUMNS)) + ", ?, ?)",
-        (series_id, seq, *stats_row(chunk), series.encode_chunk(*piece, time_origin_us=time_origin_us),
+        "INSERT OR REPLACE INTO chunks (series_id, seq, " + ", ".join(CHUNK_COLUMNS) + ", data, sketch)"
+        " VALUES (?, ?, " + ", ".join("?" * len(CHUNK_COLUMNS)) + ", ?, ?)",
+        (series_id, seq, *stats_row(chunk), chunks.encode_chunk(*piece, time_origin_us=time_origin_us),
          sketch.encode(blocks)),
     )
 
@@ -337,12 +337,12 @@ def rechunk(conn, series_id: int) -> bool:
     needed = -(-total // CHUNK_POINTS)
     if len(rows) <= max(1, needed) or len(rows) < 2 * needed:
         return False  # not fragmented enough to be worth rewriting
-    origins = {series.chunk_time_origin(d) for _, d in rows}
-    explicit = any(series.chunk_has_times(d) for _, d in rows) or len(origins) > 1
+    origins = {chunks.chunk_time_origin(d) for _, d in rows}
+    explicit = any(chunks.chunk_has_times(d) for _, d in rows) or len(origins) > 1
     origin = origins.pop() if len(origins) == 1 else 0
     columns = [array("q"), array("d"), array("q"), array("d")]
     for _, data in rows:
-        for col, part in zip(columns, series.decode_chunk(data)):
+        for col, part in zip(columns, chunks.decode_chunk(data)):
             col.extend(part)
     size = -(-total // needed)
     conn.execute("DELETE FROM chunks WHERE series_id = ?", (series_id,))
@@ -350,5 +350,5 @@ def rechunk(conn, series_id: int) -> bool:
         steps, times, stamps, values = (c[start:start + size] for c in columns)
         times = times if explicit else None
         piece = (steps, times, stamps, values)
-        _write_chunk(conn, series_id, k, piece, series.chunk_stats(*piece, time_origin_us=origin), origin)
+        _write_chunk(conn, series_id, k, piece, stats.chunk_stats(*piece, time_origin_us=origin), origin)
     return True

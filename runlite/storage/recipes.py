@@ -146,3 +146,8 @@ def best(conn, cookbook_id: str, constraint_group_id: Any, limit: Any) -> list[R
         raise errors.ValidationError(f"limit must be None or an int >= 0, got {limit!r}")
     params.append(-1 if limit is None else limit)
     return [RecipeRun(run_id=r, data=stored_json(d)) for r, d in conn.execute(sql, params)]
+
+
+def has_runs(conn, cookbook_id: str) -> bool:
+    """True when recipe runs of the cookbook with this id are stored."""
+    return conn.execute("SELECT 1 FROM recipe_runs WHERE cookbook_id = ? LIMIT 1", (cookbook_id,)).fetchone() is not None

@@ -9,39 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
-from ..query import compile as query
+from .. import query
 from ..records import RunList, RunRecord
-from .runs import SELECT_TREE as SELECT_RUN, lazy_records
+from .runs import SELECT_RUN, record
 from .._validation import check_name, now_us, to_us
 
-ORDERS = {  # LangSmith order_by fields -> SQL over runs (whitelist)
-    "start_time": "coalesce(runs.started, runs.created)", "end_time": "runs.ended", "name": "runs.name",
-    "latency": "(runs.ended - coalesce(runs.started, runs.created))", "total_tokens": "runs.total_tokens",
-    "total_cost": "runs.total_cost", "dotted_order": "runs.dotted_order", "status": "runs.status",
-    "run_type": "runs.run_type", "created": "runs.created",
-}
-
-
-def _check_limit(limit: Any, offset: Any) -> None:
+def check_limit(limit: Any, offset: Any = 0) -> None:
+    """``limit`` None or an int >= 0, ``offset`` an int >= 0 (the one check of every listing)."""
     for value, what in ((limit, "limit"), (offset, "offset")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise errors.ValidationError(f"{what} must be None or an int >= 0, got {value!r}")
 
 
 def _order(order_by: Any) -> str:
-    if order_by is None:
+    # the sortable columns are query's one whitelist, shared with get_runs's sort_by
+    order, _ = query.order_by_sql(order_by)  # no parameters: LangSmith sorts by columns only
+    if not order:  # None or []: newest first, as LangSmith lists runs
         return " ORDER BY coalesce(runs.started, runs.created) DESC, runs.id DESC"
-    items = [order_by] if isinstance(order_by, str) else list(order_by)
-    parts = []
-    for item in items:
-        if not isinstance(item, str):
-            raise errors.ValidationError(f"order_by items are field names like '-start_time', got {item!r}")
-        desc = item.startswith("-")
-        field = item.lstrip("-+")
-        if field not in ORDERS:
-            raise errors.ValidationError(f"cannot order by {field!r}; use one of {', '.join(sorted(ORDERS))}")
-        parts.append(f"{ORDERS[field]} {'DESC' if desc else 'ASC'} NULLS LAST")
-    return " ORDER BY " + ", ".join(parts) + ", runs.id"
+    return f" {order}, runs.id"
 
 
 def _select(records: list[RunRecord], select: Any) -> list:
@@ -63,7 +48,7 @@ def list_runs(store, *, filter=None, trace_filter=None, tree_filter=None, run_ty
               error=None, trace_id=None, parent_run_id=None, start_time=None, run_ids=None, select=None,
               order_by=None, limit=None, offset=0) -> list:
     """LangSmith ``list_runs`` over one file (see ``Store.list_runs``)."""
-    _check_limit(limit, offset)
+    check_limit(limit, offset)
     now = now_us()
     where: list[str] = []
     params: list[Any] = []
@@ -98,12 +83,13 @@ def list_runs(store, *, filter=None, trace_filter=None, tree_filter=None, run_ty
     sql = SELECT_RUN + (" WHERE " + " AND ".join(where) if where else "") + _order(order_by)
     sql += " LIMIT ? OFFSET ?"
     params.extend((-1 if limit is None else limit, offset or 0))
-    return _select(_run(store, sql, params, now), select)
+    store.live.flush_own_spans()
+    return _select(_listing(store.database, sql, params, now), select)
 
 
 def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list[RunRecord]:
     """Simvue ``get_runs`` over one file (see ``Store.get_runs``)."""
-    _check_limit(limit, offset)
+    check_limit(limit, offset)
     now = now_us()
     sql, params = SELECT_RUN, []
     if filters:
@@ -118,14 +104,60 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
         sql += " ORDER BY runs.created DESC, runs.id DESC"
     sql += " LIMIT ? OFFSET ?"
     params.extend((-1 if limit is None else limit, offset or 0))
-    return _run(store, sql, params, now)
+    store.live.flush_own_spans()
+    return _listing(store.database, sql, params, now)
 
 
-def _run(store, sql: str, params: list, now: int) -> list[RunRecord]:
-    store._flush_own_spans()
-    with store._db.read() as conn:
-        rows = conn.execute(sql, params).fetchall()
-    return RunList(lazy_records(rows, now, store._db))  # child ids and attachments load when read
+def _listing(database, sql: str, params: list, now: int) -> RunList:
+    """The records of a listing query, complete (child ids and attachments read with the rows,
+    by index lookups inside SQLite), so they stay whole after the store is closed."""
+    with database.read() as conn:
+        return RunList(record(row, now) for row in conn.execute(sql, params))
+
+
+def runs(database, *, folder: str | None, statuses: list[str] | None, tags: list[str], run_type: str | None,
+         limit: int | None) -> RunList:
+    """``Store.runs``: newest first, by folder, status (``lost`` computed), every tag (through
+    the ``run_tags`` index), run type. Arguments are checked by the caller."""
+    check_limit(limit)
+    now = now_us()
+    wanted = None if statuses is None else set(statuses)
+    sql, params = runs_sql(folder=folder, statuses=statuses, tags=tags, run_type=run_type)
+    if wanted is None:
+        sql += " LIMIT ?"
+        params.append(-1 if limit is None else limit)
+        return _listing(database, sql, params, now)
+    out = RunList()
+    with database.read() as conn:
+        for row in conn.execute(sql, params):
+            if limit is not None and len(out) >= limit:
+                break
+            rec = record(row, now)
+            if rec.status in wanted:
+                out.append(rec)
+    return out
+
+
+def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, tags: list[str] = (),
+             run_type: str | None = None) -> tuple[str, list]:
+    """The query of ``runs``, newest first (``lost`` matches stored ``running`` rows here)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if folder is not None:
+        where.append("runs.folder = ?")
+        params.append(folder)
+    if statuses is not None:  # lost is computed on read (heartbeat, pid): running rows are candidates
+        stored = sorted(set(statuses) | ({"running"} if "lost" in statuses else set()))
+        where.append("runs.status IN (%s)" % ", ".join("?" * len(stored)))
+        params.extend(stored)
+    for tag in tags:
+        where.append("runs.id IN (SELECT run_id FROM run_tags WHERE tag = ?)")
+        params.append(tag)
+    if run_type is not None:
+        where.append("runs.run_type = ?")
+        params.append(run_type)
+    sql = SELECT_RUN + (" WHERE " + " AND ".join(where) if where else "")
+    return sql + " ORDER BY runs.created DESC, runs.id DESC", params
 
 
 def run_ids_for(store, runs_or_filters: Any) -> list[str]:
@@ -137,4 +169,4 @@ def run_ids_for(store, runs_or_filters: Any) -> list[str]:
     items = list(runs_or_filters)
     if items and all(isinstance(i, str) for i in items) and any(" " in i for i in items):
         return [r.id for r in get_runs(store, items)]
-    return [store._run_id(item) for item in items]
+    return [store.run_id(item) for item in items]

@@ -15,45 +15,19 @@ import contextvars
 import functools
 import inspect
 import os
-import threading
 import time
 import traceback
 from typing import Any, Callable
 
 from .. import errors
+from .._defaults import store_or_default
 from .._ids import uuid7
 from .._validation import check_metadata, check_name, check_tags, to_us
 
 _current: contextvars.ContextVar = contextvars.ContextVar("runlite_span", default=None)
-_default = {"store": None, "pid": 0}
-_lock = threading.Lock()
 
 SPAN_STATUS = {"running": "pending", "created": "pending", "completed": "success", "failed": "error",
                "terminated": "error", "lost": "error"}
-
-
-def set_default_store(store: Any) -> None:
-    """The store spans go to when ``traceable``/``trace`` name none (a Store or a path)."""
-    from ..store import Store
-
-    if isinstance(store, (str, os.PathLike)):
-        store = Store(store)
-    if store is not None and not isinstance(store, Store):
-        raise errors.ValidationError(f"set_default_store takes a Store, a path or None, got {type(store).__name__}")
-    with _lock:
-        _default["store"], _default["pid"] = store, os.getpid()
-
-
-def _store(store: Any):
-    if store is not None:
-        return store
-    with _lock:
-        if _default["store"] is None or _default["pid"] != os.getpid() or _default["store"].closed:
-            from ..store import Store
-
-            _default["store"] = Store(os.environ.get("RUNLITE_DB") or "runs.db")
-            _default["pid"] = os.getpid()
-        return _default["store"]
 
 
 def current_span() -> "Span | None":
@@ -108,7 +82,7 @@ class Span:
         self.pid = os.getpid()
         self._token = None
         self.events_written = 0
-        store._spans.add(self)
+        store.live.spans.add(self)
 
     # -- mutators (LangSmith RunTree style)
 
@@ -122,7 +96,7 @@ class Span:
             self.error = error if isinstance(error, str) else repr(error)
         self.end_us = time.time_ns() // 1000 if end_time is None else to_us(end_time, "end_time")
         self.status = "failed" if self.error is not None else "completed"
-        self.store._spans.touch(self, ended=True)
+        self.store.live.spans.touch(self, ended=True)
 
     def add_event(self, name: Any, time: Any = None, **kwargs: Any) -> None:
         """Add an event (``start``, ``new_token``...) to the span."""
@@ -133,22 +107,22 @@ class Span:
         check_name(name, "event name")
         when = _now_us() if time is None else to_us(time, "time")
         self.events.append((when, name, kwargs.pop("message", None), kwargs or None))
-        self.store._spans.touch(self)
+        self.store.live.spans.touch(self)
 
     def add_tags(self, tags: list | str) -> None:
         """Append tags."""
         self.tags.extend(check_tags([tags] if isinstance(tags, str) else tags))
-        self.store._spans.touch(self)
+        self.store.live.spans.touch(self)
 
     def add_metadata(self, metadata: dict) -> None:
         """Merge metadata (new keys win)."""
         self.metadata.update(check_metadata(metadata))
-        self.store._spans.touch(self)
+        self.store.live.spans.touch(self)
 
     def add_outputs(self, outputs: dict) -> None:
         """Merge outputs."""
         self.outputs = {**(self.outputs or {}), **outputs}
-        self.store._spans.touch(self)
+        self.store.live.spans.touch(self)
 
     def attach(self, name: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
         """Attach bytes (stored as a blob when the span is written)."""
@@ -157,7 +131,7 @@ class Span:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise errors.ValidationError(f"attachment data must be bytes, got {type(data).__name__}")
         self.attachments.append((check_attach_name(name), bytes(data), check_mime(mime_type)))
-        self.store._spans.touch(self)
+        self.store.live.spans.touch(self)
 
     def set_usage(self, *, prompt_tokens: int | None = None, completion_tokens: int | None = None,
                   total_tokens: int | None = None, usage_metadata: dict | None = None,
@@ -188,7 +162,7 @@ class Span:
                     or (kind is int and not float(value).is_integer()):
                 raise errors.ValidationError(f"{key} must be a number >= 0{' (whole)' if kind is int else ''}, got {value!r}")
             self.usage[key] = kind(value)
-        self.store._spans.touch(self)
+        self.store.live.spans.touch(self)
 
     # -- context manager
 
@@ -252,7 +226,7 @@ def trace(name: str, run_type: str = "chain", inputs: Any = None, *, store: Any 
     tags, metadata = _check_span_args(None, run_type, tags, metadata)
     if parent is not None and not isinstance(parent, Span):
         raise errors.ValidationError(f"parent must be a Span, got {type(parent).__name__}")
-    return Span(_store(store), name, run_type, inputs, parent or _current.get(), tags, metadata)
+    return Span(store_or_default(store), name, run_type, inputs, parent or _current.get(), tags, metadata)
 
 
 def _binder(fn: Callable) -> Callable[[tuple, dict], dict]:
@@ -310,7 +284,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
         bind = _binder(fn)
 
         def new_span(args, kwargs) -> Span:
-            return Span(_store(store), span_name, run_type, bind(args, kwargs), _current.get(), tags,
+            return Span(store_or_default(store), span_name, run_type, bind(args, kwargs), _current.get(), tags,
                         dict(metadata) if metadata else None)
 
         def start(args, kwargs) -> Span:

@@ -34,7 +34,7 @@ def check_file(path) -> None:
     with runlite.open(str(path)) as store:
         report = store.verify()
         assert report.ok, report.problems
-        with store._db.read() as conn:
+        with store.database.read() as conn:
             assert conn.execute("PRAGMA integrity_check").get == "ok"
 
 

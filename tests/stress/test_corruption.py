@@ -84,10 +84,10 @@ def add_wal_transaction(path: str) -> None:
     """One more transaction left in the WAL of ``path`` (the file is copied with it, not checkpointed)."""
     store = runlite.open(path)
     try:
-        with store._db.write() as conn:
+        with store.database.write() as conn:
             conn.execute("PRAGMA wal_autocheckpoint=0")
         # One transaction (nested writes join it), so a damaged WAL loses all of it or none.
-        with store._db.write():
+        with store.database.write():
             run = store.init("late", metadata={"late": True}, tags=["wal"])
             for i in range(2000):
                 run.log_metrics({"late_metric": float(i)}, step=i)

@@ -313,8 +313,8 @@ def test_fork_during_a_write_transaction_or_a_logging_call(tmp_path):
         parent = store.init("parent")
         parent.log_metrics({"loss": 1.0})
         parent.flush()
-        assert _fork_while_held(store, parent, store._db.write) == "ok"
-        assert _fork_while_held(store, parent, lambda: parent._lock) == "ok"
+        assert _fork_while_held(store, parent, store.database.write) == "ok"
+        assert _fork_while_held(store, parent, lambda: parent._writer.lock) == "ok"
         parent.log_metrics({"loss": 2.0})
         parent.close()
         assert list(store.metric_values(parent.id, "loss").values) == [1.0, 2.0]

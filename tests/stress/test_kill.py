@@ -273,7 +273,7 @@ def test_kill_during_a_flush_is_all_or_nothing(tmp_path, guarantee, durable):
 
 def counts(path) -> dict:
     """run id -> (metric points, events, files): what a merge changes."""
-    with runlite.open(path, read_only=True) as s, s._db.read() as conn:
+    with runlite.open(path, read_only=True) as s, s.database.read() as conn:
         return {run_id: rest for run_id, *rest in conn.execute(
             "SELECT id, (SELECT coalesce(sum(count), 0) FROM series WHERE run_id = runs.id),"
             " (SELECT count(*) FROM events WHERE run_id = runs.id),"

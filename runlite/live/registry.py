@@ -1,0 +1,187 @@
+"""The live handles of one store: run writers and traced spans still in memory, flushed by one
+background thread (flush deadlines, heartbeats, span batches) and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Any
+
+from .. import errors
+from .._validation import now_us
+from ..storage import metrics as metrics_mod
+from ..storage import runs as runs_mod
+from ..storage import spans as spans_mod
+from ..tracing.buffer import SpanBuffer
+
+HEARTBEAT_INTERVAL = 30.0  # seconds between heartbeats of a running run
+TICK = 0.1                 # seconds between background checks (flush deadlines, heartbeats)
+LOG_EVERY = 30.0           # seconds between log lines of a background flush that keeps failing
+SPAN_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 500_000)  # spans are written at half the flush interval
+
+log = logging.getLogger("runlite")
+_REGISTRIES: "weakref.WeakSet[LiveRuns]" = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Interpreter exit writes every buffered point, event and span of every live store."""
+    for live in list(_REGISTRIES):
+        live.flush_all(report=True)
+
+
+class LiveRuns:
+    """Writers of the runs being written through one store, and its span buffer."""
+
+    def __init__(self, database: Any, *, read_only: bool):
+        self.database = database
+        self.read_only = read_only
+        self.writers: set = set()  # held strongly: a dropped Run's buffered points still get written
+        self.spans = SpanBuffer(on_first=self.start, on_full=self.flush_spans)
+        self._ticker: _Ticker | None = None
+        self._ticker_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Make sure the background thread runs (lazily: a read-only store never starts one)."""
+        if self.read_only:
+            raise errors.ReadOnlyStoreError(f"the store {self.database.path!r} was opened with read_only=True")
+        _REGISTRIES.add(self)
+        with self._ticker_lock:
+            ticker = self._ticker
+            if ticker is None or ticker.pid != os.getpid() or not ticker.is_alive():
+                self._ticker = _Ticker(self)
+                self._ticker.start()
+
+    def add(self, writer: Any) -> None:
+        """Flush ``writer`` in the background and send its heartbeats from now on."""
+        writer.heartbeat_us = now_us()
+        self.writers.add(writer)
+        self.start()
+
+    def discard(self, writer: Any) -> None:
+        """Stop flushing ``writer`` (its run ended or its handle was released)."""
+        self.writers.discard(writer)
+
+    # -- writing
+
+    def flush_spans(self) -> None:
+        """Write the buffered spans in one transaction (kept for a retry if it fails)."""
+        batch = self.spans.take()
+        if not batch or self.database.closed:
+            return
+        try:
+            with self.database.write() as conn:
+                spans_mod.write(conn, batch)
+        except BaseException:
+            self.spans.give_back(batch)
+            raise
+        spans_mod.written(batch)
+
+    def flush_run(self, run_id: str) -> None:
+        """Read your own writes: flush pending spans and the live writer of ``run_id`` first."""
+        if self.read_only:
+            return
+        self.flush_own_spans()
+        for writer in list(self.writers):
+            if writer.run_id == run_id:
+                try:
+                    writer.flush()
+                except errors.StoreError as exc:  # e.g. a full disk: reads must still work
+                    # The points stay buffered; the run's next flush, log call or close raises.
+                    log.warning("runlite: reading %s without its buffered points: %s", run_id, exc)
+
+    def flush_own_spans(self) -> None:
+        """Read your own writes: spans traced in this process are written before a read."""
+        if self.spans.pending and not self.read_only:
+            self.flush_spans()
+
+    def flush_all(self, *, report: bool = False) -> errors.RunliteError | None:
+        """Flush every writer and the spans. Errors are logged with ``report``, otherwise the
+        first is returned (a failure of one run does not keep the others from being written)."""
+        first = None
+        for writer in list(self.writers):
+            try:
+                writer.flush()
+            except Exception as exc:  # noqa: BLE001 - exiting or closing: report, go on
+                if report or not isinstance(exc, errors.RunliteError):
+                    log.exception("runlite: could not flush run %s", writer.run_id)
+                first = first or (exc if isinstance(exc, errors.RunliteError) else None)
+        try:
+            self.flush_spans()
+        except Exception:  # noqa: BLE001
+            log.exception("runlite: could not write the last spans of %s", self.database.path)
+        return first
+
+    def tick(self) -> None:
+        """Flush writers whose buffers are due, and write heartbeats that are due."""
+        now = now_us()
+        writers = list(self.writers)
+        for writer in writers:
+            writer.flush_if_due(now)
+        if self.spans.due(now, SPAN_AGE_US):
+            self.flush_spans()
+        interval = int(HEARTBEAT_INTERVAL * 1_000_000)
+        due = [w for w in writers if now - w.heartbeat_us >= interval and w in self.writers]
+        if due:
+            with self.database.write() as conn:
+                runs_mod.heartbeat(conn, [w.run_id for w in due], now)
+            for writer in due:
+                writer.heartbeat_us = now
+
+    def close(self) -> errors.RunliteError | None:
+        """Stop the thread, then release every writer (a last flush each) and write the spans.
+        Returns the first error of a writer whose last points could not be written."""
+        ticker = self._ticker
+        if ticker is not None and ticker.pid == os.getpid():
+            ticker.stop.set()
+            if ticker is not threading.current_thread():
+                ticker.join()
+        unwritten = None
+        for writer in list(self.writers):
+            try:
+                writer.release()
+            except errors.RunliteError as exc:
+                unwritten = unwritten or exc
+        self.writers.clear()
+        try:
+            self.flush_spans()
+        except errors.RunliteError:
+            log.exception("runlite: could not write the last spans of %s", self.database.path)
+        _REGISTRIES.discard(self)
+        return unwritten
+
+
+class _Ticker(threading.Thread):
+    """The background thread of one store's live runs."""
+
+    def __init__(self, live: LiveRuns):
+        super().__init__(name=f"runlite-ticker {live.database.path}", daemon=True)
+        self.live_ref = weakref.ref(live)
+        self.pid = os.getpid()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        failing, logged_at = "", 0.0
+        while not self.stop.wait(TICK):
+            live = self.live_ref()
+            if live is None or live.database.closed:
+                return
+            try:
+                live.tick()
+                if failing:
+                    log.warning("runlite: background flush of %s works again", live.database.path)
+                    failing = ""
+            except errors.StoreClosedError:
+                return
+            except Exception as exc:  # noqa: BLE001 - keep ticking; the next tick retries
+                # A full disk fails every tick: say so when it starts, then every LOG_EVERY s.
+                now = time.monotonic()
+                if str(exc) != failing or now - logged_at >= LOG_EVERY:
+                    log.exception("runlite: background flush of %s failed (retrying)", live.database.path)
+                    failing, logged_at = str(exc), now
+            del live

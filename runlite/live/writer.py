@@ -1,0 +1,201 @@
+"""A live run's buffers: metric points and events waiting to be written, the alert checks fed
+at each flush, the heartbeat, and the flush itself (one transaction).
+
+``Run`` appends to the buffers (its hot path) and the store's ``LiveRuns`` flushes them when
+they are due. A flush that fails keeps everything buffered and puts alert state back, so
+retrying it never writes or counts anything twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import weakref
+from typing import Any, Callable
+
+from .. import alerts
+from ..storage import alerts as stored_alerts
+from ..storage import events as events_mod
+from ..storage import metrics as metrics_mod
+from ..storage import runs as runs_mod
+
+# A buffer is flushed once its oldest item is half the flush interval old, so with the
+# ticker's period and the flush itself a point is in the file before the interval has passed.
+FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
+ABORT_REASON = "terminated by an alert with trigger_abort"
+
+# Bumped in every forked child: a writer compares it on each call instead of calling getpid().
+FORKS = [0]
+# Every writer of this process. A forked child gives each a new lock: a thread the fork did
+# not copy (the ticker, a logging thread) may have held it, and the child would wait forever.
+_WRITERS: "weakref.WeakSet[RunWriter]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    FORKS[0] += 1
+    for writer in list(_WRITERS):
+        writer.lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class RunWriter:
+    """The buffers of one running run in one process, and their flush.
+
+    ``lock`` guards every buffer; ``step`` is the run's step counter. ``on_terminated`` is
+    called (with no argument) when an alert with ``trigger_abort`` ends the run during a flush.
+    """
+
+    def __init__(self, database: Any, run_id: str, started_us: int | None, *,
+                 callbacks: list[Callable], on_terminated: Callable[[], None]):
+        self.database = database
+        self.run_id = run_id
+        self.started_us = started_us
+        self.callbacks = callbacks          # on_alert callbacks: the store's and the run's
+        self.on_terminated = on_terminated
+        self.lock = threading.RLock()
+        self.fork_gen = FORKS[0]
+        self.step = 0
+        self.metrics = metrics_mod.MetricBuffer()
+        self.events = events_mod.EventBuffer()
+        self.series_states: dict = {}
+        self.metric_checks: dict[str, list] = {}  # metric name -> [(alert id, definition, checker)]
+        self.event_checks: list = []              # [(alert id, definition, evaluator)]
+        self.armed: set[str] = set()
+        self.heartbeat_us = 0
+        self.released = False
+        _WRITERS.add(self)
+
+    def resume(self) -> None:
+        """Continue numbering events and evaluating alerts after what the file holds."""
+        with self.database.read() as conn:
+            self.events.next_seq = events_mod.next_seq(conn, self.run_id)
+            attached = stored_alerts.load(conn, self.run_id)
+        for alert_id, definition, state in attached:
+            self.arm(alert_id, definition, state)
+
+    # -- buffering
+
+    def check_fork(self) -> None:
+        """In a forked child, start afresh: the parent flushes what it had buffered."""
+        if self.fork_gen != FORKS[0]:
+            self.fork_gen = FORKS[0]
+            self.metrics.clear()
+            self.events.clear()
+            self.series_states = {}
+
+    def add_event(self, time_us: int, arrival_us: int, level, name, message, kwargs_json) -> None:
+        """Buffer one event row (a due flush first: a call that raises logged nothing)."""
+        with self.lock:
+            self.check_fork()
+            events = self.events
+            if events.rows and (len(events.rows) >= metrics_mod.FLUSH_POINTS
+                                or arrival_us - events.oldest_us >= FLUSH_AGE_US):
+                self.flush()
+            if not events.rows:
+                events.oldest_us = arrival_us
+            events.rows.append((events.next_seq, time_us, level, name, message, kwargs_json))
+            events.next_seq += 1
+
+    # -- alerts
+
+    def arm(self, alert_id: str, definition: alerts.AlertDefinition, state: str) -> None:
+        """Start evaluating an attached alert on this run's data."""
+        with self.lock:
+            if alert_id in self.armed:
+                return
+            self.armed.add(alert_id)
+            if definition.source == "metrics":
+                checker = alerts.MetricAlertChecker(definition, state)
+                self.metric_checks.setdefault(definition.metric, []).append((alert_id, definition, checker))
+            elif definition.source == "events":
+                evaluator = alerts.EventAlertEvaluator(definition, state)
+                self.event_checks.append((alert_id, definition, evaluator))
+
+    def _series_checker(self, pending: list):
+        checks = self.metric_checks
+
+        def on_series(key, times, values):
+            if key[1] == "" and key[0] in checks:  # alerts watch a metric's series without asset
+                for alert_id, definition, checker in checks[key[0]]:
+                    pending.extend((alert_id, definition, t) for t in checker.feed_arrays(times, values))
+        return on_series
+
+    def _check_events(self, rows: list, pending: list) -> None:
+        origin = self.started_us
+        for _seq, time_us, _level, _name, message, _kw in rows:
+            if message is None:
+                continue
+            for alert_id, definition, evaluator in self.event_checks:
+                for t in evaluator.feed((time_us - origin) / 1e6, message):
+                    pending.append((alert_id, definition, t))
+
+    def record_alerts(self, conn, pending: list) -> tuple[list, bool]:
+        """Store transitions found (inside the caller's transaction); an aborting alert ends
+        the run as ``terminated``. Returns the changes and whether the run was terminated."""
+        changes, abort = [], False
+        for alert_id, definition, transition in pending:
+            changes.append(stored_alerts.record(conn, self.run_id, alert_id, definition, transition.state,
+                                                transition.time))
+            abort = abort or (definition.trigger_abort and transition.state == "critical")
+        if abort:
+            runs_mod.terminate(conn, self.run_id, ABORT_REASON)
+        return changes, abort
+
+    def after_alerts(self, changes: list, abort: bool) -> None:
+        """After the transaction that recorded ``changes``: end the handle, tell the callbacks."""
+        if abort:
+            self.on_terminated()
+        if changes:
+            stored_alerts.notify(self.callbacks, changes)
+
+    # -- flushing
+
+    def flush(self) -> None:
+        """Write what is buffered in one transaction; on failure keep it buffered and raise."""
+        with self.lock:
+            self.check_fork()
+            buf, events = self.metrics, self.events
+            if not (buf.points or events.rows) or self.released or self.database.closed:
+                return
+            # Alert state to put back if the flush fails (the points stay buffered for a retry).
+            snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
+            saved_events = list(map(copy.copy, (e for _, _, e in self.event_checks)))
+            try:
+                with self.database.write() as conn:
+                    pending: list = []
+                    on_series = self._series_checker(pending) if self.metric_checks else None
+                    states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
+                                               on_series)
+                    events_mod.flush(conn, self.run_id, events)
+                    if self.event_checks:
+                        self._check_events(events.rows, pending)
+                    changes, abort = self.record_alerts(conn, pending)
+            except BaseException:
+                for checker, snap in snaps:
+                    checker.restore(snap)
+                self.event_checks = [(a, d, e) for (a, d, _), e in zip(self.event_checks, saved_events)]
+                raise
+            self.series_states.update(states)
+            buf.clear()
+            events.clear()
+        self.after_alerts(changes, abort)
+
+    def flush_if_due(self, now: int) -> None:
+        """Flush when the oldest buffered item is half the flush interval old."""
+        buf, events = self.metrics, self.events
+        if (buf.points and now - buf.oldest_us >= FLUSH_AGE_US) or (
+                events.rows and now - events.oldest_us >= FLUSH_AGE_US):
+            self.flush()
+
+    def release(self) -> None:
+        """Flush a last time; afterwards nothing more is written through this writer."""
+        with self.lock:
+            if not self.released:
+                try:
+                    self.flush()
+                finally:
+                    self.released = True

@@ -1,0 +1,137 @@
+"""Store.flush, Store.sql, Store.run_id and the one run-listing path."""
+
+import apsw
+import pytest
+
+import runlite
+from runlite.storage import search
+
+
+def test_flush_makes_buffered_points_visible_to_another_connection(tmp_path):
+    path = str(tmp_path / "f.db")
+    with runlite.open(path) as store:
+        run = store.init("r")
+        run.log_metrics({"x": 1.0})
+        run.log_event("hello")
+        with runlite.trace("span", store=store):
+            pass
+        other = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+        count = "SELECT (SELECT count(*) FROM chunks), (SELECT count(*) FROM events), (SELECT count(*) FROM runs)"
+        assert other.execute(count).fetchone() == (0, 0, 1)  # still buffered in this process
+        store.flush()
+        assert other.execute(count).fetchone() == (1, 1, 2)
+        other.close()
+
+
+def test_flush_of_a_read_only_or_closed_store_is_a_no_op(tmp_path):
+    path = str(tmp_path / "f.db")
+    runlite.open(path).close()
+    with runlite.open(path, read_only=True) as store:
+        store.flush()
+    store.flush()
+
+
+def test_sql_reads_with_bound_params(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        store.init("a", metadata={"lr": 0.1}).close()
+        store.init("b").close()
+        result = store.sql("SELECT name FROM runs WHERE name = ? ORDER BY name", ("a",))
+        assert result.columns == ("name",) and result.rows == [("a",)] and not result.truncated
+        assert result.to_dicts() == [{"name": "a"}]
+        assert store.sql("SELECT name FROM runs WHERE name = :n", {"n": "b"}).rows == [("b",)]
+        assert store.sql("SELECT json_extract(metadata, '$.lr') FROM runs WHERE name = 'a'").rows == [(0.1,)]
+
+
+def test_sql_stops_at_max_rows_and_says_so(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        result = store.sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n",
+                           max_rows=5)
+        assert result.rows == [(1,), (2,), (3,), (4,), (5,)] and result.truncated
+
+
+def test_sql_times_out(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        with pytest.raises(runlite.StoreError, match="longer than"):
+            store.sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+                      timeout=0.2)
+
+
+@pytest.mark.parametrize("path", ["file", ":memory:"])
+@pytest.mark.parametrize("query", [
+    "DELETE FROM runs", "UPDATE runs SET name = 'x'", "INSERT INTO folders (path, created) VALUES ('/x', 0)",
+    "DROP TABLE runs", "PRAGMA user_version = 3", "ATTACH DATABASE ':memory:' AS other",
+    "CREATE TABLE evil (x)",
+])
+def test_sql_changes_nothing(tmp_path, path, query):
+    with runlite.open(str(tmp_path / "s.db") if path == "file" else path) as store:
+        store.init("keep").close()
+        before = store.sql("SELECT id, name, status FROM runs").rows
+        with pytest.raises(runlite.RunliteError):
+            store.sql(query)
+        assert store.sql("SELECT id, name, status FROM runs").rows == before
+        store.init("still writable").close()  # the in-memory store's connection is itself again
+
+
+def test_sql_runs_exactly_one_statement(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        store.init("keep").close()
+        with pytest.raises(runlite.ValidationError, match="one SQL statement"):
+            store.sql("SELECT 1; SELECT 2")
+        with pytest.raises(runlite.RunliteError):
+            store.sql("SELECT 1; DELETE FROM runs")
+        assert store.sql("SELECT count(*) FROM runs").rows == [(1,)]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"query": ""}, "query"), ({"query": 3}, "query"), ({"query": "SELECT 1\x00"}, "NUL"),
+    ({"query": "SELECT ?", "params": "x"}, "params"), ({"query": "SELECT 1", "max_rows": -1}, "max_rows"),
+    ({"query": "SELECT 1", "max_rows": True}, "max_rows"), ({"query": "SELECT 1", "timeout": 0}, "timeout"),
+])
+def test_sql_refuses_bad_arguments(tmp_path, kwargs, match):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        with pytest.raises(runlite.ValidationError, match=match):
+            store.sql(**kwargs)
+
+
+def test_run_id_takes_runs_records_spans_ids_and_names(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        run = store.init("named")
+        with runlite.trace("span", store=store) as span:
+            pass
+        assert store.run_id(run) == store.run_id(run.record) == store.run_id("named") == store.run_id(run.id) == run.id
+        assert store.run_id(span) == span.id == store.run_id(span.id)
+        for bad in (None, 3, b"named", object()):
+            with pytest.raises(runlite.ValidationError):
+                store.run_id(bad)
+        with pytest.raises(runlite.NotFoundError):
+            store.run_id("no such run")
+
+
+def test_run_listing_filters_tags_through_the_tag_index(tmp_path):
+    sql, params = search.runs_sql(tags=["a", "b"], folder="/x")
+    path = str(tmp_path / "s.db")
+    runlite.open(path).close()
+    conn = apsw.Connection(path)
+    plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+    conn.close()
+    assert "run_tags" in plan and "json_each" not in sql
+
+
+def test_every_listing_checks_limit_the_same_way(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        for call in (lambda: store.runs(limit=-1), lambda: store.list_runs(limit=-1),
+                     lambda: store.get_runs(limit=-1)):
+            with pytest.raises(runlite.ValidationError, match="limit must be None or an int >= 0"):
+                call()
+
+
+def test_runs_by_tags_status_and_limit(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        for i in range(6):
+            run = store.init(f"r{i}", tags=["even" if i % 2 == 0 else "odd", "all"])
+            if i < 4:
+                run.close()
+        assert [r.name for r in store.runs(tags=["even", "all"])] == ["r4", "r2", "r0"]
+        assert [r.name for r in store.runs(tags=["odd"], status="completed")] == ["r3", "r1"]
+        assert [r.name for r in store.runs(status=["running"], limit=1)] == ["r5"]
+        assert store.runs(tags=["none"]) == []
