@@ -17,12 +17,3 @@ def test_import_changes_no_process_wide_state():
             "assert apsw.connection_hooks == hooks and gc.isenabled() and threading.active_count() == n; "
             "assert logging.getLogger().handlers == handlers")
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_the_architecture_map_names_every_module():
-    import pathlib
-
-    root = pathlib.Path(runlite.__file__).parent
-    text = (root.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
-    missing = [p.name for p in sorted(root.glob("*.py")) if p.name != "__init__.py" and f"`{p.name}`" not in text]
-    assert missing == []

@@ -94,7 +94,7 @@ V2_METRICS = (
       UNIQUE (run_id, name, asset)
     )
     """,
-    # Points in chunks: packed, byte-shuffled, zstd-compressed columns (series.py), with the
+    # Points in chunks: packed, byte-shuffled, zstd-compressed columns (codec/chunks.py), with the
     # chunk's own statistics and axis ranges so window statistics decode boundary chunks only,
     # and its block sketch (sketch.py) so downsampling decodes no chunk at all. Small columns
     # come first: reading them never walks the overflow pages of the large ``data``. A rowid

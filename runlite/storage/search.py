@@ -1,6 +1,6 @@
 """Searching runs with either filter grammar: LangSmith ``list_runs`` and Simvue ``get_runs``.
 
-Filters parse into one AST (``query.py``) compiled to parameterized SQL over whitelisted
+Filters parse into one AST (``query/``) compiled to parameterized SQL over whitelisted
 columns; the SQL runs on a reader connection whose authorizer allows reads only.
 """
 

@@ -2,7 +2,7 @@
 
 The parent of a new span is the current span of this context (``contextvars``), so nested
 calls form a tree, and threads and asyncio tasks keep theirs. Spans live in memory while
-they run and are written by the store in batches (``spans.py``): the traced thread pays
+they run and are written by the store in batches (``storage/spans.py``): the traced thread pays
 for an id, a timestamp and a list append, not a transaction.
 
 Span statuses map onto run statuses: ``pending`` is ``running``, ``success`` is

@@ -140,7 +140,7 @@ class Viewer:
     """The viewer's pages over an open store (read-only is best: nothing here writes).
 
     ``get(target)`` answers one GET; it never raises and never shows a traceback: unexpected
-    errors are logged on the ``runlite.viewer`` logger and answered with a plain 500.
+    errors are logged on the ``runlite.ui.viewer`` logger and answered with a plain 500.
     """
 
     def __init__(self, store: Store, *, title: str | None = None):
