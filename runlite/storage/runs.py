@@ -199,33 +199,6 @@ def _per_run(conn, ids: list[str], sql: str) -> list[tuple]:
     return out
 
 
-def loader(db) -> Any:
-    """A loader of a run's child ids and attachments, for records read in bulk (see lazy_run)."""
-
-    def load(run_id: str) -> tuple[tuple, dict]:
-        with db.read() as conn:
-            child_ids = tuple(r[0] for r in conn.execute(
-                "SELECT id FROM runs WHERE parent_run_id = ? ORDER BY dotted_order", (run_id,)))
-            attached = {name: (mime, size) for name, mime, size in conn.execute(
-                "SELECT name, mime_type, size FROM attachments WHERE run_id = ?", (run_id,))}
-        return child_ids, attached
-
-    return load
-
-
-def lazy_records(rows: list[tuple], now: int, db) -> list[RunRecord]:
-    """Records of ``SELECT_TREE``-shaped rows whose child ids and attachments load on first access."""
-    status_col, load = IDX["status"], loader(db)
-    out = []
-    for row in rows:
-        status = row[status_col]
-        if status == "running":
-            status = effective_status(status, row[IDX["host"]], row[IDX["pid"]], row[IDX["heartbeat"]],
-                                      row[IDX["heartbeat_timeout"]], now)
-        out.append(lazy_run(row, status=status, loader=load))
-    return out
-
-
 def records(conn, rows: list[tuple], now: int) -> list[RunRecord]:
     """Records of ``SELECT_TREE``-shaped rows, with child ids and attachments fetched in batches."""
     ids = [row[0] for row in rows]

@@ -6,12 +6,13 @@ columns; the SQL runs on a reader connection whose authorizer allows reads only.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from .. import errors
 from .. import query
 from ..records import RunList, RunRecord
-from .runs import SELECT_RUN, record
+from .runs import SELECT_TREE, records
 from .._validation import check_name, now_us, to_us
 
 def check_limit(limit: Any, offset: Any = 0) -> None:
@@ -80,7 +81,7 @@ def list_runs(store, *, filter=None, trace_filter=None, tree_filter=None, run_ty
         if start_time is not None:
             where.append("coalesce(runs.started, runs.created) >= ?")
             params.append(to_us(start_time, "start_time"))
-    sql = SELECT_RUN + (" WHERE " + " AND ".join(where) if where else "") + _order(order_by)
+    sql = SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "") + _order(order_by)
     sql += " LIMIT ? OFFSET ?"
     params.extend((-1 if limit is None else limit, offset or 0))
     store.live.flush_own_spans()
@@ -91,7 +92,7 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
     """Simvue ``get_runs`` over one file (see ``Store.get_runs``)."""
     check_limit(limit, offset)
     now = now_us()
-    sql, params = SELECT_RUN, []
+    sql, params = SELECT_TREE, []
     if filters:
         where, args = query.compile_where(query.parse_simvue(filters), now_us=now)
         sql += f" WHERE {where}"
@@ -108,11 +109,25 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
     return _listing(store.database, sql, params, now)
 
 
-def _listing(database, sql: str, params: list, now: int) -> RunList:
-    """The records of a listing query, complete (child ids and attachments read with the rows,
-    by index lookups inside SQLite), so they stay whole after the store is closed."""
+_BATCH = 1000  # rows made into records at a time (their child ids and attachments: a few queries)
+
+
+def _listing(database, sql: str, params: list, now: int, wanted: set | None = None,
+             limit: int | None = None) -> RunList:
+    """The records of a listing query, complete (child ids and attachments read in batches
+    with the rows), so they stay whole after the store is closed. With ``wanted``, only runs
+    whose effective status (``lost`` computed) is in it, at most ``limit`` of them."""
+    out = RunList()
     with database.read() as conn:
-        return RunList(record(row, now) for row in conn.execute(sql, params))
+        rows = conn.execute(sql, params)
+        while limit is None or len(out) < limit:
+            batch = list(itertools.islice(rows, _BATCH))
+            if not batch:
+                break
+            for rec in records(conn, batch, now):
+                if (wanted is None or rec.status in wanted) and (limit is None or len(out) < limit):
+                    out.append(rec)
+    return out
 
 
 def runs(database, *, folder: str | None, statuses: list[str] | None, tags: list[str], run_type: str | None,
@@ -123,19 +138,10 @@ def runs(database, *, folder: str | None, statuses: list[str] | None, tags: list
     now = now_us()
     wanted = None if statuses is None else set(statuses)
     sql, params = runs_sql(folder=folder, statuses=statuses, tags=tags, run_type=run_type)
-    if wanted is None:
+    if wanted is None:  # otherwise the limit applies after the effective status is known
         sql += " LIMIT ?"
         params.append(-1 if limit is None else limit)
-        return _listing(database, sql, params, now)
-    out = RunList()
-    with database.read() as conn:
-        for row in conn.execute(sql, params):
-            if limit is not None and len(out) >= limit:
-                break
-            rec = record(row, now)
-            if rec.status in wanted:
-                out.append(rec)
-    return out
+    return _listing(database, sql, params, now, wanted, limit)
 
 
 def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, tags: list[str] = (),
@@ -156,7 +162,7 @@ def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, ta
     if run_type is not None:
         where.append("runs.run_type = ?")
         params.append(run_type)
-    sql = SELECT_RUN + (" WHERE " + " AND ".join(where) if where else "")
+    sql = SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "")
     return sql + " ORDER BY runs.created DESC, runs.id DESC", params
 
 
