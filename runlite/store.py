@@ -458,20 +458,18 @@ class Store:
     def restore(self, run: Any, dest: str | os.PathLike, category: str | None = None) -> list[str]:
         """Write a run's files under ``dest`` with their saved paths; returns the paths written.
 
-        A stored name that would land outside ``dest`` (absolute, ``..``, through a link) is
-        refused before anything is written.
+        Checked before anything is written: the blobs' stored sizes, names that would land
+        outside ``dest`` (absolute, ``..``, links) or clash (``a`` and ``a/b``) or not fit the
+        file system, and free space. Files are renamed into place once all are written and
+        verified (never through a link); a failure removes what the call wrote.
         """
-        dest = os.fspath(dest)
-        items = self.attachments(run, category)
-        targets = [(item, files.restore_target(dest, item.name)) for item in items]
-        written = []
-        for item, target in targets:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            files.restore_target(dest, item.name)  # again: a directory made above may be a link now
-            with self.open_attachment(run, item.name) as reader:
-                files.copy_stream(reader, target)
-            written.append(target)
-        return written
+        root, planned = files.plan_restore(dest, self._metric_read(run, files.restorable, category))
+
+        def fetch(sha256: str, seq: int):  # the blob checked above, whatever the name holds by now
+            with self.database.read() as conn:
+                return blobs.part(conn, sha256, seq)
+        return files.write_restore(root, planned, lambda item: blobs.open_reader(
+            lambda seq: fetch(item.sha256, seq), item.sha256, item.size, item.parts))
 
     def folder(self, path: str) -> dict:
         """A folder's details: path, description, tags, metadata, created."""

@@ -2,9 +2,13 @@
 
 A blob is keyed by the SHA-256 of its content, so content saved by many runs is stored
 once; it is cut into ``PART_SIZE`` parts, one zstd frame each, so memory stays bounded.
-Decoding trusts no stored byte: a frame must declare exactly the part size its row
-records (at most ``MAX_PART_SIZE``) before zstd may allocate, must carry a checksum and
-must end the row; the SHA-256 of the whole content is checked at the end.
+Decoding trusts no stored byte. Before any part is inflated, the rows must be laid out as
+runlite writes them (`check_layout`): parts numbered from 0, each recording 1 to
+``PART_SIZE`` bytes, adding up to the blob's size; so a file cannot make a read, a verify
+or a restore inflate more than the size it declares, nor more than ``PART_SIZE`` per part.
+A frame must then declare exactly the part size its row records before zstd may allocate,
+must carry a checksum and must end the row; the SHA-256 of the whole content is checked at
+the end.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ BLOB_DDL = ";\n".join(schema.BLOB_DDL) + ";"  # the tables, as the schema create
 
 PART_SIZE = 1 << 20  # 2 and 4 MiB measured no faster (benchmarks/bench_blobs.py); 1 MiB uses least memory
 MAX_BLOB_SIZE = 1 << 40
+# The most one frame may declare to `decompress_part`. A blob's parts are held to PART_SIZE
+# (what runlite has always written) by `check_layout` and the reader, before they decode.
 MAX_PART_SIZE = 64 << 20
 # Level 1 saves ~1.3x faster than level 3 on 2 cores (level 3 cannot reach 200 MB/s
 # there) and compressed CSV-like logs as well in bench_blobs.py.
@@ -299,6 +305,84 @@ def decompress_part(data: bytes, expected_size: int) -> bytes:
     return _decode(data, expected_size, "blob part")
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _part_size_problem(where: str, size: object) -> Optional[str]:
+    """Why a part row's recorded size is not one runlite writes, or None."""
+    # runlite cuts content into PART_SIZE parts and never writes an empty one: a row
+    # claiming more is refused before its frame is looked at, so a few KiB of zeros
+    # declaring 64 MiB per part cannot make anyone inflate (or write) gigabytes.
+    if not _is_int(size) or not 1 <= size <= PART_SIZE:
+        return (f"{where}: recorded size {size!r:.40} is not an int from 1 to {PART_SIZE} "
+                f"(runlite stores parts of at most {PART_SIZE} bytes)")
+    return None
+
+
+def _layout_problems(conn, found: BlobInfo) -> list[str]:
+    """What is wrong with a blob's rows, read without their data: nothing is decoded."""
+    where = f"blob {found.sha256}"
+    size, stored, parts = found.size, found.stored, found.parts
+    if not _is_int(size) or not 0 <= size <= MAX_BLOB_SIZE:
+        return [f"{where}: recorded size {size!r:.40} is not an int from 0 to {MAX_BLOB_SIZE}"]
+    if not _is_int(parts) or not 0 <= parts <= size:  # each part holds at least one byte
+        return [f"{where}: recorded part count {parts!r:.40} is not an int from 0 to its size {size}"]
+    if not _is_int(stored) or stored < 0:
+        return [f"{where}: recorded stored size {stored!r:.40} is not a non-negative int"]
+    problems: list[str] = []
+    expect = total = 0
+    # Only seq and size are read (they precede data in the row, so SQLite does not load
+    # the frames); the walk is bounded by the rows the file really holds.
+    for seq, part_size in conn.execute("SELECT seq, size FROM blob_parts WHERE sha256 = ? ORDER BY seq",
+                                       (found.sha256,)):
+        if not _is_int(seq) or seq < expect:
+            problems.append(f"{where}: part number {seq!r:.40} is not an int from {expect} to {parts - 1}")
+            break
+        if seq != expect:
+            gap = f"part {expect} is" if seq == expect + 1 else f"parts {expect} to {seq - 1} are"
+            problems.append(f"{where}: {gap} missing")
+        if seq >= parts:
+            problems.append(f"{where}: part {seq} is stored, the blob records {parts} parts")
+            break
+        problem = _part_size_problem(f"{where} part {seq}", part_size)
+        if problem:
+            problems.append(problem)
+            break
+        expect, total = seq + 1, total + part_size
+        if total > size:
+            problems.append(f"{where}: parts hold more than the {size} bytes the blob records")
+            break
+    if not problems:
+        if expect != parts:
+            gap = f"part {expect} is" if parts == expect + 1 else f"parts {expect} to {parts - 1} are"
+            problems.append(f"{where}: {gap} missing ({expect} parts stored, the blob records {parts})")
+        elif total != size:
+            problems.append(f"{where}: parts hold {total} bytes, the blob records {size}")
+    return problems
+
+
+def check_layout(conn, sha256: str) -> BlobInfo:
+    """A stored blob's row, once its part rows are laid out as runlite writes them.
+
+    Reads sizes only, never a frame: parts numbered 0 to ``parts - 1``, each recording 1 to
+    ``PART_SIZE`` bytes, adding up to the blob's size. Call it before reading or restoring
+    a blob from a file that may be someone else's: afterwards no read can inflate more than
+    the size it reports.
+
+    Raises:
+        NotFoundError: no blob has this hash.
+        CorruptStoreError: the rows are not laid out so (the first problem found).
+    """
+    found = _existing(conn, _check_sha(sha256))
+    if found is None:
+        raise NotFoundError(f"no blob with sha256 {sha256}")
+    problems = _layout_problems(conn, found)
+    if problems:
+        raise CorruptStoreError(problems[0])
+    return found
+
+
 class _PartReader(io.RawIOBase):
     """Raw stream over a blob's parts, checking sizes and the SHA-256 when EOF is reached.
 
@@ -319,8 +403,8 @@ class _PartReader(io.RawIOBase):
         return True
 
     def _fetch_ahead(self) -> None:
-        # Ahead by count and by bytes: a foreign file's parts may be up to MAX_PART_SIZE each,
-        # and 8 of those in flight would be 512 MiB. One part is always allowed.
+        # Ahead by count and by bytes (one part is always allowed); each part is checked to
+        # hold at most PART_SIZE before it is handed to a worker, so this bounds memory.
         while self._fetched < self._parts and (not self._pending or (
                 len(self._pending) < _AHEAD and self._claimed - self._got < _AHEAD * PART_SIZE)):
             where = f"blob {self._sha256} part {self._fetched}"
@@ -328,8 +412,9 @@ class _PartReader(io.RawIOBase):
             if row is None:
                 raise CorruptStoreError(f"{where}: missing (the blob has {self._parts} parts)")
             size, data = row
-            if not isinstance(size, int) or isinstance(size, bool):  # refuse before decoding
-                raise CorruptStoreError(f"{where}: recorded size {size!r:.40} is not an int")
+            problem = _part_size_problem(where, size)  # refused before decoding
+            if problem:
+                raise CorruptStoreError(problem)
             if size > self._size - self._claimed:
                 raise CorruptStoreError(f"{where}: {size} more bytes would exceed the blob size {self._size}")
             if self._parts == 1:  # no threads for small blobs
@@ -405,13 +490,19 @@ def open_reader(fetch_part: Callable[[int], Optional[tuple[int, bytes]]], sha256
         hash are checked when the end is read, so only a stream read to EOF is verified.
 
     Raises:
-        CorruptStoreError (while reading): a part is missing or fails to decode, the sizes
-            do not add up, or the content does not hash to ``sha256``.
+        CorruptStoreError: ``size`` and ``parts`` cannot add up; while reading, a part is
+            missing, records more than ``PART_SIZE`` bytes or fails to decode, the sizes do
+            not add up, or the content does not hash to ``sha256``.
     """
     _check_sha(sha256)
     for what, value in (("size", size), ("parts", parts)):
-        if not isinstance(value, int) or value < 0:
-            raise CorruptStoreError(f"blob {sha256}: {what} {value!r} is not a non-negative int")
+        if not _is_int(value) or value < 0:
+            raise CorruptStoreError(f"blob {sha256}: {what} {value!r:.40} is not a non-negative int")
+    # Parts hold 1 to PART_SIZE bytes each: a count that cannot add up is refused at once.
+    least = -(-size // PART_SIZE)
+    if size > MAX_BLOB_SIZE or not least <= parts <= size:
+        raise CorruptStoreError(f"blob {sha256}: {parts} parts cannot hold {size} bytes, expected {least} "
+                                f"to {size} parts of 1 to {PART_SIZE} bytes, at most {MAX_BLOB_SIZE} bytes")
     return io.BufferedReader(_PartReader(fetch_part, sha256, size, parts), buffer_size=PART_SIZE)
 
 
@@ -428,22 +519,16 @@ def read_bytes(conn, sha256: str, *, max_size: int = 1 << 31) -> bytes:
         LimitError: the content is larger than ``max_size`` (stream it with ``open_reader``).
         CorruptStoreError: the stored blob fails a check.
     """
-    found = _existing(conn, _check_sha(sha256))
-    if found is None:
-        raise NotFoundError(f"no blob with sha256 {sha256}")
+    found = check_layout(conn, sha256)  # sizes first: found.size is then what may be inflated
     if found.size > max_size:
         raise LimitError(f"blob {sha256} holds {found.size} bytes, more than max_size={max_size}")
-
-    def fetch(seq: int) -> Optional[tuple[int, bytes]]:
-        return conn.execute("SELECT size, data FROM blob_parts WHERE sha256 = ? AND seq = ?",
-                            (sha256, seq)).fetchone()
-
-    with open_reader(fetch, sha256, found.size, found.parts) as reader:
+    with open_reader(lambda seq: part(conn, sha256, seq), sha256, found.size, found.parts) as reader:
         return reader.read()
 
 
 def verify_blob(conn, sha256: str) -> list[str]:
-    """Check a stored blob: every part decodes, sizes add up, the content hash matches.
+    """Check a stored blob: its rows laid out as runlite writes them (`check_layout`; if not,
+    nothing is decoded), every part decodes, the content hash matches.
 
     Returns:
         The problems found, one sentence each; empty when the blob is sound.
@@ -451,36 +536,31 @@ def verify_blob(conn, sha256: str) -> list[str]:
     found = _existing(conn, _check_sha(sha256))
     if found is None:
         return [f"blob {sha256}: not found"]
-    problems: list[str] = []
+    # Rows that cannot be what runlite wrote say enough: decoding them would only let a
+    # file declaring gigabytes of zeros take minutes to refuse (merge verifies every new blob).
+    problems = _layout_problems(conn, found)
+    if problems:
+        return problems
+    # The layout is sound (numbering, sizes, total), so each part decodes to at most PART_SIZE
+    # bytes and the parts that decode hold exactly the blob's size.
     hasher = hashlib.sha256()
-    decoded = stored = expect = 0
-    broken = False  # a part missing or undecodable: size and hash would say nothing new
+    stored = 0
+    broken = False  # a part undecodable: the content hash would say nothing new
     for seq, size, data in conn.execute(
             "SELECT seq, size, data FROM blob_parts WHERE sha256 = ? ORDER BY seq", (sha256,)):
-        if seq != expect:
-            gap = f"part {expect} is" if seq == expect + 1 else f"parts {expect} to {seq - 1} are"
-            problems.append(f"blob {sha256}: {gap} missing")
-            broken = True
-        expect = seq + 1
         stored += len(data) if isinstance(data, bytes) else 0
         try:
-            part = _decode(data, size, f"blob {sha256} part {seq}")
+            content = _decode(data, size, f"blob {sha256} part {seq}")
         except CorruptStoreError as exc:
             problems.append(str(exc))
             broken = True
             continue
-        hasher.update(part)
-        decoded += len(part)
-        del part  # not held while the next part decodes: a foreign file's parts may be 64 MiB each
-    if expect != found.parts:
-        problems.append(f"blob {sha256}: {expect} parts stored, the blob records {found.parts}")
+        hasher.update(content)
+        del content  # not held while the next part decodes
     if stored != found.stored:
         problems.append(f"blob {sha256}: parts hold {stored} compressed bytes, the blob records {found.stored}")
-    if not broken:
-        if decoded != found.size:
-            problems.append(f"blob {sha256}: parts hold {decoded} bytes, the blob records {found.size}")
-        elif hasher.hexdigest() != sha256:
-            problems.append(f"blob {sha256}: content hashes to {hasher.hexdigest()}")
+    if not broken and hasher.hexdigest() != sha256:
+        problems.append(f"blob {sha256}: content hashes to {hasher.hexdigest()}")
     return problems
 
 
