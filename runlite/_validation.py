@@ -25,13 +25,97 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def shown(value: Any) -> str:
-    """``repr(value)`` for an error message, cut to 80 characters; never raises."""
+class _Text(str):
+    """Literal text on ``shown``'s stack (a value that is itself a str is shown quoted)."""
+
+
+_BRACKETS = ((dict, "{", "}"), (list, "[", "]"), (tuple, "(", ")"), (frozenset, "frozenset({", "})"),
+             (set, "{", "}"))
+
+
+def _atom(value: Any, limit: int) -> str:
+    """The text of a value that is not walked as a container, at most ``limit`` characters
+    of its content: a str or bytes is sliced before ``repr``, so a huge one costs nothing."""
+    if isinstance(value, str):
+        return repr(str.__getitem__(value, slice(0, limit)))
+    if isinstance(value, (bytes, bytearray)):
+        return repr(bytes(value[:limit]))
+    if isinstance(value, int) and not isinstance(value, bool) and type(value).__repr__ is int.__repr__:
+        try:
+            return int.__repr__(value)
+        except ValueError:  # over 4300 digits (sys.get_int_max_str_digits)
+            return f"<{type(value).__name__} too large to show>"
     try:
-        text = repr(value)
-    except ValueError:  # an int of over 4300 digits (sys.get_int_max_str_digits), or one inside
-        return f"<{type(value).__name__} too large to show>"
-    return text if len(text) <= 80 else text[:77] + "..."
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a foreign __repr__ may raise anything, RecursionError included
+        return f"<{type(value).__name__}>"
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value for an error message, like ``repr`` but cut to ``limit`` characters; never raises.
+
+    Containers (dict, list, tuple, set) are walked with an explicit stack and only until the
+    text is ``limit`` characters long: a value nested 100,000 levels deep, a list of 10**8
+    items or a 1 GB string costs what a short one does (``repr`` would recurse, or build the
+    whole text first). Other objects get their own ``repr``, cut.
+    """
+    out: list[str] = []
+    size = steps = 0
+    stack: list[Any] = [value]
+    while stack and size <= limit and steps < 4 * limit:  # every other step adds text
+        steps += 1
+        item = stack.pop()
+        if type(item) is _Text:
+            piece = item
+        elif type(item) is _Walk:
+            piece = item.next(stack)
+        else:
+            for kind, opening, closing in _BRACKETS:
+                if isinstance(item, kind):
+                    if not kind.__len__(item):
+                        piece = f"{kind.__name__}()" if kind in (set, frozenset) else opening + closing
+                    else:
+                        if kind is tuple and tuple.__len__(item) == 1:
+                            closing = ",)"
+                        items = dict.items(item) if kind is dict else kind.__iter__(item)
+                        stack.append(_Walk(iter(items), closing, kind is dict))
+                        piece = opening
+                    break
+            else:
+                piece = _atom(item, limit)
+        out.append(piece)
+        size += len(piece)
+    text = "".join(out)
+    if stack or len(text) > limit:
+        return text[:max(0, limit - 3)] + "..."
+    return text
+
+
+class _Walk:
+    """``shown``'s place inside one container: the items left, and how the container ends."""
+
+    __slots__ = ("items", "closing", "pairs", "started")
+
+    def __init__(self, items: Any, closing: str, pairs: bool):
+        self.items, self.closing, self.pairs, self.started = items, closing, pairs, False
+
+    def next(self, stack: list) -> str:
+        """Push the next item (and this walk, to come back to); the separator, or the closing."""
+        try:
+            item = next(self.items)
+        except StopIteration:
+            return self.closing
+        except Exception:  # noqa: BLE001 - a container changed while being shown
+            return "..."
+        stack.append(self)
+        if self.pairs:
+            key, item = item
+            stack += [item, _Text(": "), key]
+        else:
+            stack.append(item)
+        separator = ", " if self.started else ""
+        self.started = True
+        return separator
 
 
 def check_text(value: Any, what: str, *, max_len: int = MAX_TEXT, allow_control: bool = True) -> str:
@@ -164,7 +248,7 @@ def _lenient(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)  # 'nan', 'inf', '-inf'
     if isinstance(value, dict):
-        return {str(k): _lenient(v, depth + 1) for k, v in value.items()}
+        return {_lenient_key(k): _lenient(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_lenient(v, depth + 1) for v in value]
     if isinstance(value, (bytes, bytearray)):
@@ -173,6 +257,17 @@ def _lenient(value: Any, depth: int = 0) -> Any:
         return repr(value)
     except Exception:  # noqa: BLE001 - a program value whose repr fails is still recorded
         return f"<{type(value).__name__}>"
+
+
+def _lenient_key(key: Any) -> str:
+    """A dict key as text: ``str(key)``, or its bounded ``shown`` form when that fails (a key
+    such as a tuple nested thousands deep makes ``str`` recurse)."""
+    if isinstance(key, str):
+        return key
+    try:
+        return str(key)
+    except Exception:  # noqa: BLE001 - a program value whose str fails is still recorded
+        return shown(key)
 
 
 def dumps_lenient(value: Any, what: str = "value") -> str:
@@ -234,18 +329,53 @@ def from_us(us: int | None) -> _dt.datetime | None:
             return _dt.datetime.fromtimestamp(us / 1e6, _UTC)
         return _EPOCH + _dt.timedelta(microseconds=us)
     except (TypeError, ValueError, OverflowError):  # only a damaged file holds such a stored time
-        raise CorruptStoreError(f"a stored time {us!r:.40} is not microseconds since the epoch") from None
+        raise CorruptStoreError(f"a stored time {shown(us, 40)} is not microseconds since the epoch") from None
 
 
-def stored_json(text: Any) -> Any:
+# Runlite writes JSON values at most MAX_DEPTH + 2 containers deep (a checked value inside one
+# wrapper such as ``ls_fields``); reads refuse what is deeper than twice MAX_DEPTH. That leaves
+# room for what older versions wrote, while anything a read returns stays far below the
+# interpreter's recursion limit (1000), so code that walks it recursively (json.dumps, repr,
+# a caller's own) works. Deeper JSON in the file is damage or a hostile file.
+MAX_STORED_DEPTH = 2 * MAX_DEPTH
+
+
+def too_deep(value: Any, text: str) -> bool:
+    """Whether ``value``, decoded from ``text``, nests containers over ``MAX_STORED_DEPTH`` deep.
+
+    Counting brackets in ``text`` (a C scan) clears nearly every value without walking it:
+    a value cannot be deeper than it has opening brackets. The walk uses an explicit stack.
+    """
+    if not isinstance(value, (dict, list)) or text.count("[") + text.count("{") <= MAX_STORED_DEPTH:
+        return False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_STORED_DEPTH:
+            return True
+        for child in (item.values() if isinstance(item, dict) else item):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def stored_json(text: Any, what: str = "a stored JSON value") -> Any:
     """Decode a JSON value runlite stored; anything undecodable (a damaged cell: SQLite pages
-    carry no checksum, and a flipped type byte can turn TEXT into an INTEGER) is a CorruptStoreError."""
+    carry no checksum, and a flipped type byte can turn TEXT into an INTEGER) or nested deeper
+    than ``MAX_STORED_DEPTH`` is a CorruptStoreError naming ``what``."""
     if not isinstance(text, str):
-        raise CorruptStoreError(f"a stored JSON value is {type(text).__name__} {shown(text)}, not text")
+        raise CorruptStoreError(f"{what} is {type(text).__name__} {shown(text)}, not text")
     try:
-        return json.loads(text)
+        value = json.loads(text)
+    except RecursionError:  # the decoder recurses per level: deep nesting exhausts the stack
+        value = None
     except ValueError as exc:
-        raise CorruptStoreError(f"a stored JSON value cannot be decoded ({exc}): {shown(text)}") from None
+        raise CorruptStoreError(f"{what} cannot be decoded ({exc}): {shown(text)}") from None
+    else:
+        if not too_deep(value, text):
+            return value
+    raise CorruptStoreError(f"{what} is nested deeper than {MAX_STORED_DEPTH} levels (runlite writes at most "
+                            f"{MAX_DEPTH + 2}): {shown(text)}")
 
 
 def check_choice(value: Any, what: str, choices: tuple[str, ...]) -> str:

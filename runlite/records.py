@@ -14,7 +14,7 @@ import attrs
 
 from .errors import CorruptStoreError, RunliteError
 from ._ids import dotted_ids
-from ._validation import from_us
+from ._validation import MAX_STORED_DEPTH, from_us, shown, too_deep
 
 # The fields of the LangSmith ``Run`` interface (seed 001), in its order.
 LANGSMITH_FIELDS = (
@@ -110,13 +110,6 @@ class RunRecord:
     events: tuple[dict, ...] = ()
     feedback_stats: dict = attrs.field(factory=dict)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RunRecord):
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in _FIELD_NAMES)
-
-    __hash__ = None  # records hold dicts
-
     @property
     def parent_run_ids(self) -> list[str]:
         """Every ancestor's id, root first (from ``dotted_order``)."""
@@ -139,6 +132,42 @@ class RunRecord:
             return None
         return (self.ended - self.start_time).total_seconds()
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunRecord):
+            return NotImplemented
+        # Pairs still to compare wait on an explicit stack: comparing child_runs tuples with
+        # ``==`` would recurse once per level, and a trace may be thousands of spans deep.
+        pairs = [(self, other)]
+        while pairs:
+            a, b = pairs.pop()
+            kids_a, kids_b = a.child_runs, b.child_runs
+            if len(kids_a) != len(kids_b) or not all(getattr(a, f) == getattr(b, f) for f in _OWN_FIELDS):
+                return False
+            for x, y in zip(kids_a, kids_b):
+                if isinstance(x, RunRecord) and isinstance(y, RunRecord):
+                    pairs.append((x, y))
+                elif not x == y:
+                    return False
+        return True
+
+    __hash__ = None  # records hold dicts
+
+    def __repr__(self) -> str:
+        # As attrs writes it, without recursing per level of child_runs: the pieces still to
+        # write (records, or text) wait on an explicit stack and are joined once.
+        out, stack = [], [self]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                out.append(item)
+                continue
+            kids = [k if isinstance(k, RunRecord) else repr(k) for k in item.child_runs]
+            out.append(f"RunRecord({_fields_repr(item, _BEFORE_CHILDREN)}, child_runs=(")
+            stack.append(("," if len(kids) == 1 else "") + f"), {_fields_repr(item, _AFTER_CHILDREN)})")
+            for i in range(len(kids) - 1, -1, -1):
+                stack += [kids[i], ", "] if i else [kids[i]]
+        return "".join(out)
+
     def to_dict(self) -> dict[str, Any]:
         """Every LangSmith ``Run`` field plus the Simvue fields, JSON-ready.
 
@@ -147,63 +176,55 @@ class RunRecord:
         ``endtime``, ``modified``, ``heartbeat``) are ISO-8601 strings in UTC.
         ``extra["metadata"]`` is the run's metadata, as LangSmith keeps it.
         """
+        # Top-down with an explicit stack (a trace may be thousands of spans deep): each
+        # record's dict is made with an empty ``child_runs`` list that its children fill.
+        root = self._own_dict()
+        stack = [(self, root)]
+        while stack:
+            rec, out = stack.pop()
+            for child in rec.child_runs:
+                out["child_runs"].append(data := child._own_dict())
+                stack.append((child, data))
+        return root
+
+    def _own_dict(self) -> dict[str, Any]:
+        """``to_dict()`` of this record alone, with ``child_runs`` an empty list."""
         extra = dict(self.extra or {})
         extra["metadata"] = self.metadata
-        out: dict[str, Any] = {
-            "id": self.id,
-            "inputs": self.inputs if self.inputs is not None else {},
-            "name": self.name,
-            "run_type": self.run_type,
-            "app_path": self.app_path,
-            "attachments": {k: list(v) for k, v in self.attachments.items()},
-            "child_run_ids": list(self.child_run_ids),
-            "child_runs": [child.to_dict() for child in self.child_runs],
-            "completion_tokens": self.completion_tokens,
-            "dotted_order": self.dotted_order,
-            "end_time": _ms(self.ended),
-            "error": self.error,
-            "events": [dict(e) for e in self.events],
-            "extra": extra,
-            "feedback_stats": self.feedback_stats,
+        made = {
+            "inputs": self.inputs if self.inputs is not None else {}, "extra": extra, "child_runs": [],
+            "attachments": {k: list(v) for k, v in self.attachments.items()}, "tags": list(self.tags),
+            "child_run_ids": list(self.child_run_ids), "events": [dict(e) for e in self.events],
+            "start_time": _ms(self.start_time), "end_time": _ms(self.ended),
             "first_token_time": _ms(self.first_token_time),
-            "in_dataset": self.in_dataset,
-            "inputs_s3_urls": self.inputs_s3_urls,
-            "manifest_id": self.manifest_id,
-            "outputs": self.outputs,
-            "outputs_s3_urls": self.outputs_s3_urls,
-            "parent_run_id": self.parent_run_id,
-            "parent_run_ids": self.parent_run_ids,
-            "prompt_tokens": self.prompt_tokens,
-            "reference_example_id": self.reference_example_id,
-            "serialized": self.serialized,
-            "session_id": self.session_id,
-            "start_time": _ms(self.start_time),
-            "status": self.status,
-            "tags": list(self.tags),
-            "total_tokens": self.total_tokens,
-            "trace_id": self.trace_id,
-            "folder": self.folder,
-            "metadata": self.metadata,
-            "description": self.description,
-            "created": _iso(self.created),
-            "started": _iso(self.started),
-            "endtime": _iso(self.ended),
-            "modified": _iso(self.modified),
-            "kind": self.kind,
-            "system": self.system,
-            "host": self.host,
-            "pid": self.pid,
-            "heartbeat": _iso(self.heartbeat),
-            "heartbeat_timeout": self.heartbeat_timeout,
-            "prompt_cost": self.prompt_cost,
-            "completion_cost": self.completion_cost,
-            "total_cost": self.total_cost,
+            "created": _iso(self.created), "started": _iso(self.started), "endtime": _iso(self.ended),
+            "modified": _iso(self.modified), "heartbeat": _iso(self.heartbeat),
         }
-        return out
+        # Every other key is the attribute of its name; keys in LangSmith's order, then Simvue's.
+        return {key: made[key] if key in made else getattr(self, key) for key in _DICT_KEYS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
         """The inverse of ``to_dict()``."""
+        # Breadth-first, then made from the last dict back: a dict's children come after it,
+        # so each record is made once, its children already made, without recursion (a trace
+        # may be thousands of spans deep). A dict met twice (a cycle) is a ValueError.
+        order, parents, seen = [data], [-1], {id(data)}
+        for i, item in enumerate(order):  # grows while it is walked
+            for child in item.get("child_runs") or ():
+                if id(child) in seen:
+                    raise ValueError("child_runs holds a dict that is already in the tree (a cycle)")
+                seen.add(id(child))
+                order.append(child)
+                parents.append(i)
+        kids: list[list] = [[] for _ in order]
+        for j in range(len(order) - 1, 0, -1):
+            kids[parents[j]].append(cls._one_from_dict(order[j], tuple(reversed(kids[j]))))
+        return cls._one_from_dict(data, tuple(reversed(kids[0])))
+
+    @classmethod
+    def _one_from_dict(cls, data: dict[str, Any], child_runs: tuple) -> "RunRecord":
+        """One record of ``from_dict``, its children already made."""
         extra = dict(data.get("extra") or {})
         metadata = extra.pop("metadata", data.get("metadata") or {})
         return cls(
@@ -211,12 +232,9 @@ class RunRecord:
             name=data["name"],
             status=data["status"],
             kind=data.get("kind", "experiment"),
-            run_type=data.get("run_type"),
             folder=data.get("folder", "/"),
-            description=data.get("description"),
             metadata=metadata,
             tags=tuple(data.get("tags") or ()),
-            parent_run_id=data.get("parent_run_id"),
             trace_id=data.get("trace_id", ""),
             dotted_order=data.get("dotted_order", ""),
             created=_from_iso(data.get("created")) or _from_ms(data.get("start_time")),
@@ -224,42 +242,37 @@ class RunRecord:
             ended=_from_iso(data.get("endtime")) or _from_ms(data.get("end_time")),
             modified=_from_iso(data.get("modified")),
             inputs=data.get("inputs") or None,
-            outputs=data.get("outputs"),
-            error=data.get("error"),
             extra=extra or None,
-            serialized=data.get("serialized"),
-            session_id=data.get("session_id"),
-            reference_example_id=data.get("reference_example_id"),
-            prompt_tokens=data.get("prompt_tokens"),
-            completion_tokens=data.get("completion_tokens"),
-            total_tokens=data.get("total_tokens"),
-            prompt_cost=data.get("prompt_cost"),
-            completion_cost=data.get("completion_cost"),
-            total_cost=data.get("total_cost"),
             first_token_time=_from_ms(data.get("first_token_time")),
-            host=data.get("host"),
-            pid=data.get("pid"),
             heartbeat=_from_iso(data.get("heartbeat")),
-            heartbeat_timeout=data.get("heartbeat_timeout"),
-            system=data.get("system"),
-            app_path=data.get("app_path"),
-            in_dataset=data.get("in_dataset"),
-            manifest_id=data.get("manifest_id"),
-            inputs_s3_urls=data.get("inputs_s3_urls"),
-            outputs_s3_urls=data.get("outputs_s3_urls"),
             child_run_ids=tuple(data.get("child_run_ids") or ()),
-            child_runs=tuple(cls.from_dict(c) for c in data.get("child_runs") or ()),
+            child_runs=child_runs,
             attachments={k: tuple(v) for k, v in (data.get("attachments") or {}).items()},
             events=tuple(data.get("events") or ()),
             feedback_stats=data.get("feedback_stats") or {},
+            **{name: data.get(name) for name in _AS_GIVEN},
         )
+
+
+# Fields ``from_dict`` takes as the dict gives them (None when missing).
+_AS_GIVEN = (
+    "run_type", "description", "parent_run_id", "outputs", "error", "serialized", "session_id",
+    "reference_example_id", "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost",
+    "completion_cost", "total_cost", "host", "pid", "heartbeat_timeout", "system", "app_path", "in_dataset",
+    "manifest_id", "inputs_s3_urls", "outputs_s3_urls",
+)
+
+
+def _fields_repr(record: RunRecord, names: tuple[str, ...]) -> str:
+    return ", ".join(f"{name}={getattr(record, name)!r}" for name in names)
 
 
 _scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace handling
 
 
 def _json(text: str | None) -> Any:
-    """Decode a JSON column runlite wrote (compact, no surrounding whitespace)."""
+    """Decode a JSON column runlite wrote (compact, no surrounding whitespace); ValueError for
+    what it cannot have written, nesting over ``MAX_STORED_DEPTH`` included."""
     if text is None:
         return None
     if text == "{}":
@@ -268,9 +281,15 @@ def _json(text: str | None) -> Any:
         return []
     try:
         value, end = _scan(text, 0)
+        if end != len(text):
+            value = json.loads(text)
     except StopIteration:
-        return json.loads(text)  # raises the usual JSONDecodeError
-    return value if end == len(text) else json.loads(text)
+        value = json.loads(text)  # raises the usual JSONDecodeError
+    except RecursionError:  # the decoder recurses once per level
+        raise ValueError("nested too deep to decode") from None
+    if too_deep(value, text):
+        raise ValueError(f"nested deeper than {MAX_STORED_DEPTH} levels")
+    return value
 
 
 # Columns of ``runs`` read into a RunRecord, in SELECT order.
@@ -425,6 +444,10 @@ class Attachment:
 # ---------------------------------------------------------------- lazy records
 
 _FIELD_NAMES = tuple(a.name for a in attrs.fields(RunRecord))
+_OWN_FIELDS = tuple(f for f in _FIELD_NAMES if f != "child_runs")
+_BEFORE_CHILDREN = _FIELD_NAMES[:_FIELD_NAMES.index("child_runs")]
+_AFTER_CHILDREN = _FIELD_NAMES[_FIELD_NAMES.index("child_runs") + 1:]
+_DICT_KEYS = LANGSMITH_FIELDS + SIMVUE_FIELDS
 _FIELD_DEFAULTS = {a.name: a.default for a in attrs.fields(RunRecord)}
 _SLOTS = {name: RunRecord.__dict__[name] for name in _FIELD_NAMES}  # the attrs slot descriptors
 _ROW_INDEX = {c: i for i, c in enumerate(RUN_COLUMNS)}
@@ -474,7 +497,7 @@ def _lazy_field(name: str) -> property:
                 raise
             except (ValueError, TypeError, OverflowError, AttributeError, KeyError) as exc:
                 # Only a damaged file holds a cell runlite cannot decode (SQLite pages carry no checksum).
-                raise CorruptStoreError(f"run {self._row[0]!r:.80}: its stored {name} cannot be decoded "
+                raise CorruptStoreError(f"run {shown(self._row[0])}: its stored {name} cannot be decoded "
                                         f"({type(exc).__name__}: {exc})") from exc
             slot.__set__(self, value)
             return value

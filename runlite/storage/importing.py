@@ -7,13 +7,14 @@ Saved files cannot come this way (a dict names them, it does not hold their byte
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import errors
 from .._ids import dotted_ids, is_uuid
 from .._validation import (
-    check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text, check_tags, dumps,
-    dumps_lenient, now_us, to_us,
+    INT64_MAX, INT64_MIN, check_choice, check_folder, check_json_value, check_metadata, check_name,
+    check_optional_text, check_tags, check_text, dumps, dumps_lenient, now_us, shown, to_us,
 )
 from ..records import LS_KEPT, RunRecord
 from . import runs as runs_mod
@@ -25,29 +26,49 @@ def _us(value) -> int | None:
 
 
 def _flatten(items: list[dict]) -> list[dict]:
-    out = []
-    for item in items:
+    """Every run dict, each followed by its ``child_runs`` (depth first), with an explicit
+    stack: a trace may be thousands of spans deep. A dict met twice (a cycle) is refused."""
+    out: list[dict] = []
+    seen: set[int] = set()
+    stack = list(reversed(items))
+    while stack:
+        item = stack.pop()
         if not isinstance(item, dict):
             raise errors.ValidationError(f"each run to import must be a dict, got {type(item).__name__}")
+        if id(item) in seen:
+            raise errors.ValidationError(f"run dict {shown(item.get('id'))} is given twice (child_runs holds a cycle)")
+        seen.add(id(item))
         out.append(item)
-        out.extend(_flatten(list(item.get("child_runs") or ())))
+        children = item.get("child_runs") or ()
+        if not isinstance(children, (list, tuple)):
+            raise errors.ValidationError(f"child_runs of run dict {shown(item.get('id'))} must be a list, "
+                                         f"got {type(children).__name__}")
+        stack.extend(reversed(children))
     return out
 
 
 def _record(data: dict) -> RunRecord:
-    try:
-        record = RunRecord.from_dict(data)
+    try:  # children are records of their own here: from_dict of this one alone
+        record = RunRecord.from_dict({k: v for k, v in data.items() if k != "child_runs"})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise errors.ValidationError(f"run dict {str(data.get('id'))!r} is not in the to_dict() shape: {exc}") from None
+        raise errors.ValidationError(f"run dict {shown(data.get('id'))} is not in the to_dict() shape: "
+                                     f"{str(exc)[:300]}") from None
     if not is_uuid(record.id):
-        raise errors.ValidationError(f"run id {record.id!r} must be a lowercase UUID string")
+        raise errors.ValidationError(f"run id {shown(record.id)} must be a lowercase UUID string")
     check_name(record.name, "run name")
     check_choice(record.status, "status", schema.RUN_STATUSES)
     check_folder(record.folder)
     check_metadata(record.metadata)
     check_tags(list(record.tags))
     check_optional_text(record.error, "error")
-    ids = dotted_ids(record.dotted_order)
+    check_name(record.kind, "kind")
+    if record.run_type is not None:
+        check_name(record.run_type, "run_type")
+    for column in _TEXT_COLUMNS:
+        check_optional_text(getattr(record, column), f"{column} of run {record.id}")
+    for column in _NUMBER_COLUMNS:
+        _check_number(getattr(record, column), f"{column} of run {record.id}")
+    ids = dotted_ids(check_text(record.dotted_order, "dotted_order", max_len=1 << 24))
     if not ids or ids[-1] != record.id or ids[0] != record.trace_id:
         raise errors.ValidationError(f"run {record.id}: dotted_order must end with its id and start with its trace_id")
     if (record.parent_run_id is None) != (len(ids) == 1) or (record.parent_run_id and ids[-2] != record.parent_run_id):
@@ -57,6 +78,22 @@ def _record(data: dict) -> RunRecord:
 
 _TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost",
                   "total_cost")
+# Columns bound as they are given: each must be what SQLite can store, checked before anything is written.
+_TEXT_COLUMNS = ("description", "session_id", "reference_example_id", "host")
+_NUMBER_COLUMNS = _TOKEN_COLUMNS + ("pid", "heartbeat_timeout")
+
+
+def _check_number(value: Any, what: str) -> None:
+    """None, or a number SQLite stores as it is: a 64-bit int or a finite float."""
+    if value is None:
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        ok = INT64_MIN <= value <= INT64_MAX
+    else:
+        ok = isinstance(value, float) and math.isfinite(value)
+    if not ok:
+        raise errors.ValidationError(f"{what} must be None, a 64-bit int or a finite float; "
+                                     f"got {type(value).__name__} {shown(value)}")
 
 
 def _json(value: Any) -> str | None:
@@ -94,8 +131,13 @@ def _import_event(conn, run_id: str, seq: int, event: Any, now: int) -> None:
         raise errors.ValidationError(f"events of run {run_id} must be dicts, got {type(event).__name__}")
     time_us = to_us(event["time"]) if event.get("time") is not None else now
     kwargs = event.get("kwargs")
+    seq = event.get("seq", seq)
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= INT64_MAX:
+        raise errors.ValidationError(f"seq of an event of run {run_id} must be an int >= 0, got {shown(seq)}")
+    for key in ("level", "name", "message"):
+        check_optional_text(event.get(key), f"{key} of an event of run {run_id}")
     conn.execute(
         "INSERT INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (run_id, event.get("seq", seq), time_us, event.get("level"), event.get("name"), event.get("message"),
+        (run_id, seq, time_us, event.get("level"), event.get("name"), event.get("message"),
          None if kwargs is None else dumps_lenient(kwargs)),
     )

@@ -6,6 +6,7 @@ Every statement that writes a run row is generated here from one column list
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any, Callable, Iterable
@@ -15,7 +16,7 @@ from . import feedback as feedback_mod
 from .schema import FINAL_STATUSES
 from .._host import THIS_HOST, effective_status, system_info
 from .._ids import dotted_segment, is_uuid, uuid7
-from .._validation import dumps, folder_ancestors, now_us
+from .._validation import dumps, folder_ancestors, now_us, shown, stored_json
 from ..records import RUN_COLUMNS, RunRecord, lazy_run
 
 
@@ -36,9 +37,14 @@ def insert_sql(columns: Iterable[str], *, update: Iterable[str] = (), constants:
     return sql
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_of(columns: tuple[str, ...]) -> str:
+    return insert_sql(columns)  # a few shapes of row, each checked and built once
+
+
 def insert(conn, values: dict[str, Any]) -> None:
     """Insert one run row given as ``{column: value}``."""
-    conn.execute(insert_sql(values), tuple(values.values()))
+    conn.execute(_insert_of(tuple(values)), tuple(values.values()))
 
 
 def ensure_folder(conn, folder: str, now: int) -> None:
@@ -103,7 +109,11 @@ _JSON_FIELDS = {"metadata": "metadata", "tags": "tags"}  # the JSON columns a li
 def update_json(conn, run_id: str, column: str, change: Callable[[Any], Any]) -> None:
     """Replace a JSON column (``metadata`` or ``tags``) with ``change(current)``."""
     column = _JSON_FIELDS[column]  # identifiers from the whitelist only
-    current = json.loads(conn.execute(f"SELECT {column} FROM runs WHERE id = ?", (run_id,)).get)
+    what = f"the stored {column} of run {run_id}"
+    current = stored_json(conn.execute(f"SELECT {column} FROM runs WHERE id = ?", (run_id,)).get, what)
+    if not isinstance(current, dict if column == "metadata" else list):  # damage: nothing to merge into
+        raise errors.CorruptStoreError(f"{what} is {type(current).__name__} {shown(current)}, not a JSON "
+                                       f"{'object' if column == 'metadata' else 'array'}")
     conn.execute(f"UPDATE runs SET {column} = ?, modified = ? WHERE id = ?",
                  (dumps(change(current), column), now_us(), run_id))
 
@@ -147,16 +157,16 @@ def heartbeat(conn, run_ids: list[str], now: int) -> None:
 def resolve(conn, id_or_name: str) -> str:
     """The id of the run with this id or unique name."""
     if not isinstance(id_or_name, str) or not id_or_name:
-        raise errors.ValidationError(f"a run id or name must be a non-empty str, got {id_or_name!r}")
+        raise errors.ValidationError(f"a run id or name must be a non-empty str, got {shown(id_or_name)}")
     if is_uuid(id_or_name) and conn.execute("SELECT 1 FROM runs WHERE id = ?", (id_or_name,)).fetchone():
         return id_or_name
     ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE name = ? LIMIT 11", (id_or_name,))]
     if not ids:
-        raise errors.NotFoundError(f"no run with id or name {id_or_name!r}")
+        raise errors.NotFoundError(f"no run with id or name {shown(id_or_name, 300)}")
     if len(ids) > 1:
         listed = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
         raise errors.AmbiguousNameError(
-            f"{len(ids) if len(ids) <= 10 else 'more than 10'} runs are named {id_or_name!r} "
+            f"{len(ids) if len(ids) <= 10 else 'more than 10'} runs are named {shown(id_or_name, 300)} "
             f"({listed}); use a run id")
     return ids[0]
 
@@ -319,5 +329,5 @@ def read_trace(conn, trace_id: str, now: int) -> RunRecord:
     """The root of a trace with the whole tree nested."""
     rows = conn.execute(SELECT_TREE + " WHERE runs.trace_id = ? ORDER BY runs.dotted_order", (trace_id,)).fetchall()
     if not rows:
-        raise errors.NotFoundError(f"no trace with id {trace_id!r}")
+        raise errors.NotFoundError(f"no trace with id {shown(trace_id, 300)}")
     return tree(conn, rows, now, trace_id)

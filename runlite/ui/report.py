@@ -20,7 +20,7 @@ from . import charts
 from . import assets
 from .. import errors
 from .charts import esc, fmt_num
-from .._validation import to_us
+from .._validation import shown, to_us
 
 REPORT_COLUMNS = 200        # pixel columns of report charts: ~4 KB per series whatever the points
 METRIC_LIMIT = 200          # charts per report
@@ -81,17 +81,17 @@ def chart_svg(store: Any, run_ids: list[str], metric: str, *, start: Any = None,
     string or a datetime), re-bucketed into ``buckets`` pixel columns. Runs without the metric
     are left out; NotFoundError when none has it."""
     if xaxis not in ("step", "time", "timestamp"):
-        raise errors.ValidationError(f"xaxis must be 'step', 'time' or 'timestamp', got {xaxis!r}")
+        raise errors.ValidationError(f"xaxis must be 'step', 'time' or 'timestamp', got {shown(xaxis)}")
     if isinstance(buckets, bool) or not isinstance(buckets, int) or not 10 <= buckets <= 4000:
-        raise errors.ValidationError(f"buckets must be an int from 10 to 4000, got {buckets!r}")
+        raise errors.ValidationError(f"buckets must be an int from 10 to 4000, got {shown(buckets)}")
     lo, hi = _bound(start, xaxis, "start"), _bound(stop, xaxis, "stop")
     if lo is not None and hi is not None and lo > hi:
-        raise errors.ValidationError(f"start ({start!r}) is after stop ({stop!r})")
+        raise errors.ValidationError(f"start ({shown(start)}) is after stop ({shown(stop)})")
     records = _records(store, run_ids)
     svg = _chart(store, records, metric, asset, xaxis=xaxis, columns=buckets, start=lo, stop=hi, xmlns=True)
     if svg is None:
-        raise errors.NotFoundError(f"none of these runs has a metric {metric!r}"
-                                   + (f" of asset {asset!r}" if asset is not None else ""))
+        raise errors.NotFoundError(f"none of these runs has a metric {shown(metric)}"
+                                   + (f" of asset {shown(asset)}" if asset is not None else ""))
     return svg
 
 
@@ -100,7 +100,7 @@ def chart_svg(store: Any, run_ids: list[str], metric: str, *, start: Any = None,
 
 def _records(store: Any, run_ids: Any) -> list:
     if isinstance(run_ids, str) or not isinstance(run_ids, (list, tuple)):
-        raise errors.ValidationError(f"run_ids must be a list of run ids or names, got {run_ids!r:.80}")
+        raise errors.ValidationError(f"run_ids must be a list of run ids or names, got {shown(run_ids)}")
     if not run_ids:
         raise errors.ValidationError("name at least one run")
     out, seen = [], set()
@@ -119,7 +119,7 @@ def _bound(value: Any, xaxis: str, what: str) -> float | None:
     if xaxis == "timestamp":
         return to_us(value, what) / 1e6
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise errors.ValidationError(f"{what} must be a finite number on the {xaxis} axis, got {value!r:.60}")
+        raise errors.ValidationError(f"{what} must be a finite number on the {xaxis} axis, got {shown(value, 60)}")
     return float(value)
 
 
@@ -143,12 +143,13 @@ def _duration(seconds: Any) -> str:
 
 
 def _json_text(value: Any, limit: int = 200) -> str:
+    """A value as escaped JSON text of at most about ``limit`` characters, whatever it holds."""
     if isinstance(value, str):
         return esc(value, limit)
     try:
         text = json.dumps(value, ensure_ascii=False, default=str)
-    except ValueError:  # NaN in a dict read from an import
-        text = repr(value)
+    except (ValueError, TypeError, RecursionError):  # NaN from an import, odd keys, deep nesting
+        text = shown(value, limit + 1)
     return esc(text, limit)
 
 
