@@ -10,7 +10,6 @@ read snapshot, so writers go on meanwhile, then checks the copy opens as a runli
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import urllib.parse
 from typing import Iterator
@@ -18,11 +17,10 @@ from typing import Iterator
 import apsw
 import attrs
 
-from . import blobs, connection as db, schema
+from . import blobs, checks, connection as db, schema
 from .. import errors
-from ..codec import chunks, stats
-from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, rechunk, stats_tuple
-from .._validation import folder_ancestors
+from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, rechunk
+from .._validation import MAX_STORED_DEPTH, folder_ancestors, stored_json
 
 MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
 
@@ -40,12 +38,35 @@ class VerifyReport:
         return {"ok": self.ok, "problems": list(self.problems), "checked": dict(self.checked)}
 
 
-def _close(a, b) -> bool:
-    if a is None or b is None:
-        return a is b
-    if a != a or b != b:  # NaN
-        return a != a and b != b
-    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+# The JSON cells reads decode: (table, SQL naming a row in a problem, columns); code only.
+_JSON_CELLS = (
+    ("runs", "'run ' || id", ("metadata", "tags", "inputs", "outputs", "extra", "serialized", "system",
+                              "ls_fields")),
+    ("folders", "'folder ' || path", ("tags", "metadata")),
+    ("events", "'event ' || seq || ' of run ' || run_id", ("kwargs",)),
+    ("feedback", "'feedback ' || id", ("value", "correction", "source")),
+    ("alerts", "'alert ' || id", ("definition",)),
+    ("outbox", "'outbox message ' || id", ("payload",)),
+    ("cookbooks", "'cookbook ' || id", ("definition",)),
+    ("recipe_runs", "'recipe run ' || run_id", ("data",)),
+)
+
+
+def json_cell_problems(conn) -> Iterator[str]:
+    """The JSON cells reads would refuse: not text, undecodable, or nested deeper than
+    ``MAX_STORED_DEPTH`` (see ``stored_json``). One scan per column picks the suspects in
+    SQL (not valid JSON text, or long enough to hold that many opening brackets and holding
+    them); only those are decoded here."""
+    for table, label, columns in _JSON_CELLS:
+        for c in columns:  # identifiers from _JSON_CELLS only
+            suspect = (f"{c} IS NOT NULL AND (typeof({c}) != 'text' OR NOT json_valid({c}) OR "
+                       f"(length({c}) > {2 * MAX_STORED_DEPTH} AND length({c}) - length(replace(replace({c}, '[', ''),"
+                       f" '{{', '')) > {MAX_STORED_DEPTH}))")
+            for where, value in conn.execute(f"SELECT {label}, {c} FROM {table} WHERE {suspect}"):
+                try:
+                    stored_json(value, f"the stored {c} of {where}")
+                except errors.CorruptStoreError as exc:
+                    yield str(exc)
 
 
 def verify(conn, progress=None) -> VerifyReport:
@@ -93,29 +114,13 @@ def verify(conn, progress=None) -> VerifyReport:
             "SELECT id, run_id, name, " + ", ".join(STAT_COLUMNS) + " FROM series").fetchall():
         checked["series"] += 1
         advance()
-        where = f"series {name!r} of run {run_id}"
-        parts = []
-        for seq, *row in conn.execute(
-                "SELECT seq, " + ", ".join(CHUNK_COLUMNS) + ", data FROM chunks WHERE series_id = ? ORDER BY seq",
-                (series_id,)):
-            checked["chunks"] += 1
-            stored = stats_tuple(tuple(row[:-1]))
-            try:
-                columns = chunks.decode_chunk(row[-1])
-            except errors.CorruptStoreError as exc:
-                problem(f"{where}, chunk {seq}: {exc}")
-                continue
-            actual_stats = attrs.astuple(stats.chunk_stats(*columns))
-            if any(not _close(a, b) for a, b in zip(actual_stats[:12], stored[:12])):
-                problem(f"{where}, chunk {seq}: stored statistics do not match its points")
-            parts.append(stored)
-        total = stats.merge_many(parts)
-        expect = stats_tuple(tuple(summary)) if summary[0] else None
-        if total is None and expect is None:
-            continue
-        if total is None or expect is None or \
-                any(not _close(a, b) for a, b in zip(attrs.astuple(total)[:12], expect[:12])):
-            problem(f"{where}: the summary does not match its chunks")
+        found, chunk_count = checks.series_problems(conn, series_id, f"series {name!r} of run {run_id}",
+                                                    tuple(summary))
+        checked["chunks"] += chunk_count
+        for text in found:
+            problem(text)
+    for text in json_cell_problems(conn):  # reads decode these: a cell they would refuse is damage
+        problem(text)
     return VerifyReport(ok=not problems, problems=tuple(problems), checked=checked)
 
 
@@ -365,7 +370,25 @@ def check_source(path: str, timeout: float) -> None:
                 raise errors.NotARunliteFile(f"{path!r} has a schema runlite did not make (extra or changed"
                                              " tables, indexes, triggers or views); it was not merged")
     finally:
+        _close_quietly(conn)
+
+
+def _close_quietly(conn) -> None:
+    """Close ``conn`` whatever happens. SQLite reads the file as it lets go of it, and that read
+    can fail (an I/O error); by then the merge has committed, or an error is already on its way
+    out that says what went wrong first, so such a failure changes nothing and is not raised."""
+    try:
         conn.close()
+    except apsw.Error:
+        with contextlib.suppress(apsw.Error):
+            conn.close(True)  # force: the handle is released whatever closing reported
+
+
+def _damaged(source: str, problem: str) -> errors.CorruptStoreError:
+    return errors.CorruptStoreError(
+        f"{source!r} was not merged: {problem}. The file is damaged; a merge brings in only sound rows"
+        " (chunks that decode and match their statistics and sketch, summaries that match their chunks,"
+        " blobs whose parts hash to their key, cells of the right type). Nothing was changed")
 
 
 def merge(dest: str, source: str, *, timeout: float, progress=None, durable: bool = False) -> dict:
@@ -373,63 +396,90 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
     ``durable`` as the destination store was opened (its commit also survives a power cut).
     A run (or alert) id found in both files with different identities refuses the whole merge
     with ``MergeConflictError`` and writes nothing, so a returned report's ``run_conflicts``
-    is always 0 (it says the check ran)."""
-    from .metrics import CHUNK_COLUMNS, STAT_COLUMNS
-    from ..records import RUN_COLUMNS
-
+    is always 0 (it says the check ran). Every row brought in is checked first, in the same
+    transaction (``checks``): a damaged one refuses the whole merge with ``CorruptStoreError``."""
     check_source(source, timeout)
     with db.translated(dest):
         conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
-        db.writer_profile(conn, timeout=timeout, durable=durable)
-        conn.limit(apsw.SQLITE_LIMIT_LENGTH, MERGE_VALUE_LIMIT)
+    both = f"{dest}, merging {source}"  # inside the transaction a failing read or write may be either file's
     counts: dict[str, int] = {}
     try:
+        with db.translated(dest):
+            db.writer_profile(conn, timeout=timeout, durable=durable)
+            conn.limit(apsw.SQLITE_LIMIT_LENGTH, MERGE_VALUE_LIMIT)
         with db.translated(source):
             conn.execute("ATTACH DATABASE ? AS src", ("file:" + urllib.parse.quote(os.path.abspath(source)) + "?mode=ro",))
-        with db.translated(dest):  # the writes go to dest: a full disk or I/O error names it
+        with db.translated(both):
             conn.execute("BEGIN IMMEDIATE")
-            counts["run_conflicts"] = _refuse_run_conflicts(conn, source)  # before anything is written
-            before = conn.execute("SELECT count(*) FROM main.runs").get
-            conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
-            mutable = [c for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]  # names from code only
-            conn.execute(
-                "INSERT INTO main.runs (" + ", ".join(RUN_COLUMNS) + ") SELECT " + ", ".join(RUN_COLUMNS) +
-                " FROM src.runs WHERE true ORDER BY dotted_order ON CONFLICT(id) DO UPDATE SET " +
-                ", ".join(f"{c} = excluded.{c}" for c in mutable) + " WHERE excluded.modified > runs.modified")
-            counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
-            counts["series_copied"] = _merge_series(conn, STAT_COLUMNS, CHUNK_COLUMNS, progress)
-            new_blobs = [r[0] for r in conn.execute(
-                "SELECT sha256 FROM src.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)")]
-            for table in ("events", "blobs", "feedback", "cookbooks", "run_sources"):
-                n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
-                conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
-                counts[f"{table}_added"] = conn.execute(f"SELECT count(*) FROM main.{table}").get - n
-            conn.execute("INSERT OR IGNORE INTO main.blob_parts (sha256, seq, size, data)"
-                         " SELECT sha256, seq, size, data FROM src.blob_parts")
-            # Content is shared by hash: a blob whose parts do not hash to its key would spoil
-            # every later save of that content here, so each new one is checked (part by part).
-            for sha in new_blobs:
-                problems = blobs.verify_blob(conn, sha) if isinstance(sha, str) else [f"blob key {sha!r:.40}"]
-                if problems:
-                    raise errors.CorruptStoreError(f"{source!r}: {problems[0]}; nothing was merged")
-            conn.execute(
-                "INSERT INTO main.attachments SELECT * FROM src.attachments WHERE true ON CONFLICT(run_id, name)"
-                " DO UPDATE SET category = excluded.category, mime_type = excluded.mime_type, size = excluded.size,"
-                " sha256 = excluded.sha256, original_path = excluded.original_path, created = excluded.created"
-                " WHERE excluded.created > attachments.created")
-            conn.execute("INSERT OR IGNORE INTO main.recipe_runs SELECT * FROM src.recipe_runs")
-            _merge_alerts(conn, source)
+            _refuse_damaged_rows(conn, source)  # before anything is written
+            counts["run_conflicts"] = _refuse_run_conflicts(conn, source)
+            try:
+                _copy_rows(conn, source, counts, progress)
+            except (apsw.ConstraintError, apsw.SQLError) as exc:
+                # The source passed its own integrity check, so a row that breaks a constraint
+                # here (a reference to nothing, tags that are not JSON) is a damaged source row.
+                raise _damaged(source, f"its rows break the file's constraints ({exc})") from exc
             conn.execute("COMMIT")
     except BaseException:
         db.rollback(conn)
         raise
     finally:
-        try:
+        with contextlib.suppress(apsw.Error):
             conn.execute("DETACH DATABASE src")
-        except apsw.Error:
-            pass
-        conn.close()
+        _close_quietly(conn)
     return counts
+
+
+def _refuse_damaged_rows(conn, source: str) -> None:
+    """Raise ``CorruptStoreError`` when the source's cells are of the wrong type or its alert
+    states name an alert it does not hold (``checks.ROW_TYPES``); one scan per table."""
+    problems = checks.row_type_problems(conn, db="src")
+    missing = conn.execute(
+        "SELECT alert_id FROM src.run_alerts WHERE alert_id NOT IN (SELECT id FROM src.alerts) UNION ALL"
+        " SELECT alert_id FROM src.alert_history WHERE alert_id NOT IN (SELECT id FROM src.alerts) LIMIT 1").fetchone()
+    if missing is not None:
+        problems.append(f"its alert states or history name alert {missing[0]!r:.60}, which it does not hold")
+    if problems:
+        raise _damaged(source, problems[0])
+
+
+def _copy_rows(conn, source: str, counts: dict, progress) -> None:
+    """Every table's rows the destination lacks (runs and series upserted by their rules)."""
+    from ..records import RUN_COLUMNS
+
+    before = conn.execute("SELECT count(*) FROM main.runs").get
+    conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
+    mutable = [c for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]  # names from code only
+    conn.execute(
+        "INSERT INTO main.runs (" + ", ".join(RUN_COLUMNS) + ") SELECT " + ", ".join(RUN_COLUMNS) +
+        " FROM src.runs WHERE true ORDER BY dotted_order ON CONFLICT(id) DO UPDATE SET " +
+        ", ".join(f"{c} = excluded.{c}" for c in mutable) + " WHERE excluded.modified > runs.modified")
+    counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
+    counts["series_copied"] = _merge_series(conn, source, progress)
+    new_blobs = [r[0] for r in conn.execute(
+        "SELECT sha256 FROM src.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)")]
+    for table in ("events", "blobs", "feedback", "cookbooks", "run_sources"):
+        n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
+        conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
+        counts[f"{table}_added"] = conn.execute(f"SELECT count(*) FROM main.{table}").get - n
+    # The parts of new blobs only: a blob already here is whole, and parts a source holds
+    # beyond it (a damaged or hostile file) would join it and make it fail its checks.
+    conn.executemany("INSERT OR IGNORE INTO main.blob_parts (sha256, seq, size, data)"
+                     " SELECT sha256, seq, size, data FROM src.blob_parts WHERE sha256 = ?",
+                     [(sha,) for sha in new_blobs])
+    # Content is shared by hash: a blob whose parts do not hash to its key would spoil
+    # every later save of that content here, so each new one is checked (part by part).
+    for sha in new_blobs:
+        problems = blobs.verify_blob(conn, sha) if isinstance(sha, str) else [f"blob key {sha!r:.40}"]
+        if problems:
+            raise _damaged(source, problems[0])
+    conn.execute(
+        "INSERT INTO main.attachments SELECT * FROM src.attachments WHERE true ON CONFLICT(run_id, name)"
+        " DO UPDATE SET category = excluded.category, mime_type = excluded.mime_type, size = excluded.size,"
+        " sha256 = excluded.sha256, original_path = excluded.original_path, created = excluded.created"
+        " WHERE excluded.created > attachments.created")
+    conn.execute("INSERT OR IGNORE INTO main.recipe_runs SELECT * FROM src.recipe_runs")
+    _merge_alerts(conn, source)
 
 
 def _run_conflicts(conn) -> list[str]:
@@ -456,26 +506,38 @@ def _refuse_run_conflicts(conn, source: str) -> int:
         "first; nothing was changed", run_ids=ids)
 
 
-def _merge_series(conn, stat_columns, chunk_columns, progress=None) -> int:
-    """Copy series the destination lacks, or has fewer points of (the run grew in the source)."""
-    stats = ", ".join(stat_columns)
-    chunk_cols = ", ".join(chunk_columns)
+def _merge_series(conn, source: str, progress=None) -> int:
+    """Copy series the destination lacks, or has fewer points of (the run grew in the source).
+
+    Each series copied is checked first (``checks.series_problems``, strict): every chunk
+    decodes and matches its statistics, positions and sketch, and the summary matches the
+    chunks. Series not copied are not decoded, so merging a file again stays cheap.
+    """
+    stats_sql = ", ".join(STAT_COLUMNS)
+    chunk_cols = ", ".join(CHUNK_COLUMNS)
     copied = 0
-    todo = conn.execute("SELECT id, run_id, name, asset, count FROM src.series").fetchall()
-    for done, (src_id, run_id, name, asset, count) in enumerate(todo, start=1):
+    todo = conn.execute(f"SELECT id, run_id, name, asset, {stats_sql} FROM src.series").fetchall()
+    for done, (src_id, run_id, name, asset, *summary) in enumerate(todo, start=1):
         if progress is not None:  # the series are most of a merge's work
             progress(done, len(todo))
+        count = summary[0]
+        if type(count) is not int:  # compared below: a damaged cell must not raise TypeError
+            raise _damaged(source, f"its series {name!r:.80} of run {run_id!r:.40} counts {count!r:.40} points")
         mine = conn.execute("SELECT id, count FROM main.series WHERE run_id = ? AND name = ? AND asset = ?",
                             (run_id, name, asset)).fetchone()
         if mine is not None and mine[1] >= count:
             continue
+        problems, _ = checks.series_problems(conn, src_id, f"its series {name!r:.80} of run {run_id}",
+                                             tuple(summary), db="src", strict=True)
+        if problems:
+            raise _damaged(source, problems[0])
         if mine is None:
-            target = conn.execute(f"INSERT INTO main.series (run_id, name, asset, {stats}) SELECT run_id, name,"
-                                  f" asset, {stats} FROM src.series WHERE id = ? RETURNING id", (src_id,)).get
+            target = conn.execute(f"INSERT INTO main.series (run_id, name, asset, {stats_sql}) SELECT run_id, name,"
+                                  f" asset, {stats_sql} FROM src.series WHERE id = ? RETURNING id", (src_id,)).get
         else:
             target = mine[0]
             conn.execute("DELETE FROM main.chunks WHERE series_id = ?", (target,))
-            conn.execute(f"UPDATE main.series SET ({stats}) = (SELECT {stats} FROM src.series WHERE id = ?)"
+            conn.execute(f"UPDATE main.series SET ({stats_sql}) = (SELECT {stats_sql} FROM src.series WHERE id = ?)"
                          " WHERE id = ?", (src_id, target))
         conn.execute(f"INSERT INTO main.chunks (series_id, seq, {chunk_cols}, sketch, data) SELECT ?, seq,"
                      f" {chunk_cols}, sketch, data FROM src.chunks WHERE series_id = ?", (target, src_id))
@@ -500,13 +562,19 @@ def _merge_alerts(conn, source: str) -> None:
             mapping[alert_id] = alert_id
         else:
             mapping[alert_id] = mine[0]
+
+    def mapped(alert_id) -> str:  # _refuse_damaged_rows refused unknown ids already; never a KeyError
+        if alert_id not in mapping:
+            raise _damaged(source, f"its alert states or history name alert {alert_id!r:.60}, which it does not hold")
+        return mapping[alert_id]
+
     for run_id, alert_id, state, changed in conn.execute(
             "SELECT run_id, alert_id, state, changed FROM src.run_alerts").fetchall():
         conn.execute("INSERT INTO main.run_alerts (run_id, alert_id, state, changed) VALUES (?, ?, ?, ?)"
                      " ON CONFLICT(run_id, alert_id) DO UPDATE SET state = excluded.state, changed = excluded.changed"
                      " WHERE coalesce(excluded.changed, 0) > coalesce(run_alerts.changed, 0)",
-                     (run_id, mapping[alert_id], state, changed))
+                     (run_id, mapped(alert_id), state, changed))
     for run_id, alert_id, seq, time_us, run_time, state in conn.execute(
             "SELECT run_id, alert_id, seq, time, run_time, state FROM src.alert_history").fetchall():
         conn.execute("INSERT OR IGNORE INTO main.alert_history VALUES (?, ?, ?, ?, ?, ?)",
-                     (run_id, mapping[alert_id], seq, time_us, run_time, state))
+                     (run_id, mapped(alert_id), seq, time_us, run_time, state))
