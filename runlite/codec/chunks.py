@@ -38,7 +38,7 @@ from ..errors import CorruptStoreError, LimitError, ValidationError
 
 __all__ = [
     "CODEC_VERSION", "MAX_CHUNK_POINTS", "chunk_has_times", "chunk_time_origin", "decode_chunk",
-    "derived_times", "encode_chunk",
+    "derived_times", "encode_chunk", "stored_size_bound",
 ]
 
 CODEC_VERSION = 1
@@ -143,8 +143,22 @@ def chunk_time_origin(data: bytes) -> int:
     return _header_of(data)[4]
 
 
-def decode_chunk(data: bytes, *, derive_times: bool = True) -> tuple[array, array, array, array]:
+def stored_size_bound(points: int) -> int:
+    """More stored bytes than any valid chunk of ``points`` points takes (header, and a frame
+    of the largest body: zstd never needs more than the content plus a small margin), so a
+    reader can refuse an oversized blob by its length alone, before loading it."""
+    body = _HEADER.size + 32 * points
+    return _HEADER.size + body + (body >> 7) + 1024
+
+
+def decode_chunk(data: bytes, *, derive_times: bool = True,
+                 expected_count: int | None = None) -> tuple[array, array, array, array]:
     """Decode a blob made by `encode_chunk`.
+
+    Args:
+        expected_count: the point count its row records; a header declaring another is
+            refused before anything is inflated, so a reader that bounded its work by the
+            rows' counts is never made to decode more.
 
     Returns:
         (steps 'q', times 'd', timestamps 'q', values 'd'); times are rebuilt with
@@ -152,7 +166,8 @@ def decode_chunk(data: bytes, *, derive_times: bool = True) -> tuple[array, arra
 
     Raises:
         CorruptStoreError: not a valid version-1 chunk (bad header, sizes, zstd
-            error or checksum mismatch, oversized or unsized frame, trailing data).
+            error or checksum mismatch, oversized or unsized frame, trailing data), or a
+            header whose count differs from ``expected_count``.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CorruptStoreError(f"chunk blob must be bytes, got {type(data).__name__}")
@@ -166,6 +181,8 @@ def decode_chunk(data: bytes, *, derive_times: bool = True) -> tuple[array, arra
         raise CorruptStoreError(f"chunk header has unknown flags {flags:#x} / reserved {reserved:#x}")
     if not 1 <= n <= MAX_CHUNK_POINTS:
         raise CorruptStoreError(f"chunk claims {n} points; expected 1..{MAX_CHUNK_POINTS}")
+    if expected_count is not None and n != expected_count:
+        raise CorruptStoreError(f"chunk header claims {n} points, its row records {expected_count!r:.40}")
     ncols = 4 if flags & _FLAG_TIMES else 3
     expected = _HEADER.size + 8 * n * ncols
     # The header tells the exact body size: a frame declaring any other is refused
@@ -205,8 +222,11 @@ def derived_times(timestamps: array, time_origin_us: int) -> array:
         # cast and its division round to nearest-even like Python, so the bits agree.
         if (_INT64_MIN <= int(a.min()) - time_origin_us
                 and int(a.max()) - time_origin_us <= _INT64_MAX):
+            # In place where it can be: a long read holds two columns' worth here, not four.
+            f = (a - np.int64(time_origin_us)).astype(np.float64)
+            f /= 1e6
             out = array("d")
-            out.frombytes(((a - np.int64(time_origin_us)).astype(np.float64) / 1e6).tobytes())
+            out.frombytes(memoryview(f).cast("B"))
             return out
     # map over operator functions: C-level calls, no per-point Python frame.
     return array("d", map(operator.truediv,

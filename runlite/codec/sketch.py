@@ -4,12 +4,23 @@ Stored beside each chunk (a few hundredths of a byte a point once compressed), t
 ``max_points`` downsampling of a long series read the sketches instead of decoding every
 chunk: buckets are runs of whole blocks, each keeps its min, max and last point, and the
 first and last points of the series are kept, so spikes survive. Pure: no SQLite.
+
+Reading is bounded by what the chunk's row records: `load` accepts only a sketch of exactly
+``ceil(count / BLOCK)`` whole blocks of the right sizes, sized before zstd allocates, and reads
+it in place (no object per block). `downsample` decodes only the sketches it needs:
+a chunk whose blocks all fall into one bucket is compared by its stored min and max, and its
+sketch is read only when it holds the bucket's min, max or last point; so at most about
+four sketches a bucket are decoded, however long the series.
 """
 
 from __future__ import annotations
 
+import math
 import struct
+import sys
 from array import array
+from collections.abc import Callable
+from itertools import filterfalse
 
 from . import zstd
 from ..errors import CorruptStoreError
@@ -53,14 +64,113 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
     return out
 
 
-def encode(block_list: list[tuple[int, tuple]]) -> bytes:
-    """The compressed bytes of a chunk's blocks."""
+def _pack(block_list: list[tuple[int, tuple]]) -> bytearray:
     out = bytearray()
     for count, points in block_list:
         out += _HEAD.pack(count)
         for p in points:
             out += _POINT.pack(*p)
-    return zstd.compress(out, level=1, checksum=False)
+    return out
+
+
+def encode(block_list: list[tuple[int, tuple]]) -> bytes:
+    """The compressed bytes of a chunk's blocks."""
+    return zstd.compress(_pack(block_list), level=1, checksum=False)
+
+
+def block_count(points: int) -> int:
+    """The blocks of a chunk of ``points`` points: ``ceil(points / BLOCK)``."""
+    return -(-points // BLOCK)
+
+
+def stored_size_bound(points: int) -> int:
+    """More stored bytes than the sketch of a chunk of ``points`` points ever takes (the
+    frame of its raw entries plus zstd's margin): a reader refuses a longer one by its length."""
+    raw = block_count(points) * _ENTRY
+    return raw + (raw >> 7) + 1024
+
+
+_LITTLE = sys.byteorder == "little"
+_MIN_AT = _HEAD.size + _POINT.size + 28   # the value of an entry's min point
+_MAX_AT = _HEAD.size + 2 * _POINT.size + 28
+
+
+class Sketch:
+    """A chunk's sketch checked against the chunk's point count, read in place.
+
+    ``mins()``/``maxs()`` are the blocks' extreme values as arrays (strided C copies, no
+    object per block); ``point(block, which)`` unpacks one point (0 first, 1 min, 2 max,
+    3 last) with its position checked against its block.
+    """
+
+    __slots__ = ("raw", "count", "nblocks", "_mins", "_maxs")
+
+    def __init__(self, raw: bytes, count: int):
+        self.raw, self.count, self.nblocks = raw, count, len(raw) // _ENTRY
+        self._mins = self._maxs = None
+
+    def _column(self, at: int) -> array:
+        out = bytearray(8 * self.nblocks)
+        for i in range(8):  # 8 C-level strided copies, whatever the number of blocks
+            out[i::8] = self.raw[at + i::_ENTRY]
+        a = array("d")
+        a.frombytes(out)
+        if not _LITTLE:
+            a.byteswap()
+        return a
+
+    def mins(self) -> array:
+        if self._mins is None:
+            self._mins = self._column(_MIN_AT)
+        return self._mins
+
+    def maxs(self) -> array:
+        if self._maxs is None:
+            self._maxs = self._column(_MAX_AT)
+        return self._maxs
+
+    def point(self, block: int, which: int) -> Point:
+        """``(position in the chunk, step, time, timestamp, value)`` of one chosen point."""
+        off = block * _ENTRY
+        size = _HEAD.unpack_from(self.raw, off)[0]
+        pos, step, time, stamp, value = _POINT.unpack_from(self.raw, off + _HEAD.size + which * _POINT.size)
+        if pos >= size:
+            raise CorruptStoreError(f"a chunk sketch places a point at {pos} in a block of {size} points")
+        return (block * BLOCK + pos, step, time, stamp, value)
+
+
+def _sizes(points: int, nblocks: int) -> bytes:
+    """The little-endian block sizes `blocks` writes for a chunk of ``points`` points."""
+    return _HEAD.pack(BLOCK) * (nblocks - 1) + _HEAD.pack(points - BLOCK * (nblocks - 1))
+
+
+def load(data: bytes, count: int) -> Sketch:
+    """The sketch of a chunk whose row records ``count`` points, checked before use.
+
+    Raises:
+        CorruptStoreError: not one zstd frame of exactly ``ceil(count / BLOCK)`` entries (the
+            declared size is checked before zstd allocates), or blocks of other sizes than
+            the chunk's points cut every BLOCK.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise CorruptStoreError(f"a chunk records {count!r:.40} points; expected a positive int")
+    nblocks = block_count(count)
+    if nblocks * _ENTRY > _MAX_RAW:
+        raise CorruptStoreError(f"a chunk records {count} points, more than a sketch can cover")
+    raw = zstd.decompress(data, limit=_MAX_RAW, expected_size=nblocks * _ENTRY,
+                          what=f"the sketch of a chunk of {count} points")
+    sizes = bytearray(_HEAD.size * nblocks)
+    for i in range(_HEAD.size):  # each entry's size, gathered by strided C copies
+        sizes[i::_HEAD.size] = raw[i::_ENTRY]
+    if sizes != _sizes(count, nblocks):
+        raise CorruptStoreError(f"the sketch of a chunk of {count} points has blocks of other sizes"
+                                f" than {BLOCK} points each")
+    return Sketch(raw, count)
+
+
+def from_blocks(block_list: list[tuple[int, tuple]]) -> Sketch:
+    """A `Sketch` of blocks made by `blocks` (points of a chunk cut to a window)."""
+    return Sketch(bytes(_pack(block_list)), sum(count for count, _ in block_list))
 
 
 def decode(data: bytes) -> list[tuple[int, tuple]]:
@@ -88,40 +198,121 @@ def _higher(new: float, old: float) -> bool:
     return new > old or (old != old and new == new)
 
 
-def downsample(blocks: list[tuple[int, int, tuple]], total: int, max_points: int) -> list[Point] | None:
-    """Pick points from block sketches; None when there are too few blocks to bucket.
+def _first_lowest(values: array, lo: int, hi: int) -> int:
+    """Index of the first lowest value in ``values[lo:hi]``, NaN never winning (``lo`` when all
+    are NaN): what folding the blocks one by one with `_lower` picks."""
+    seg = values[lo:hi]
+    best = min(seg)  # C-level; skips NaNs unless the first item is one
+    if best != best:
+        clean = list(filterfalse(math.isnan, seg))
+        if not clean:
+            return lo
+        best = min(clean)
+    return lo + seg.index(best)  # == skips NaN: the first block holding that value
+
+
+def _first_highest(values: array, lo: int, hi: int) -> int:
+    """As `_first_lowest`, for the highest value."""
+    seg = values[lo:hi]
+    best = max(seg)
+    if best != best:
+        clean = list(filterfalse(math.isnan, seg))
+        if not clean:
+            return lo
+        best = max(clean)
+    return lo + seg.index(best)
+
+
+def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[object], Sketch], *,
+               clamp: bool = False) -> list[Point] | None:
+    """Pick points from chunk sketches; None when there are too few blocks to bucket.
+
+    Buckets are runs of whole blocks (a block belongs to the bucket of its first point); each
+    keeps its min, max and last point, and the series' first point is kept.
 
     Args:
-        blocks: ``(offset, points, (first, min, max, last))`` in log order, where offset is
-            the block's first global index.
-        total: the number of points the blocks cover.
+        items: ``(offset, points, min, max, source)`` per chunk in log order: offset is the
+            chunk's first global index; min and max are its stored extremes (None: NaN only);
+            source is a `Sketch`, or a key that ``load`` turns into one, read only when the
+            chunk spans buckets or holds a bucket's chosen point.
+        total: the number of points the items cover.
+        clamp: with fewer blocks than buckets, make a bucket of every block instead of
+            returning None (at most ``3 * blocks + 1 <= max_points`` points).
     """
     buckets = (max_points - 2) // 3
-    if buckets < 1 or len(blocks) < buckets:
+    nblocks = sum(block_count(item[1]) for item in items)
+    if total <= 0 or nblocks == 0:
         return None
+    if buckets < 1 or nblocks < buckets:
+        if not clamp:
+            return None
+        buckets = max(1, min(buckets, nblocks))
     chosen: dict[int, Point] = {}
+    loaded: dict[int, Sketch] = {}  # the current bucket's whole chunks read so far
+    state = {"bucket": -1, "min": None, "max": None, "last": None}
 
-    def keep(offset: int, p: tuple) -> Point:
-        point = (offset + p[0], p[1], p[2], p[3], p[4])
-        chosen[point[0]] = point
-        return point
+    def at(sk: Sketch, offset: int, block: int, which: int) -> Point:
+        p = sk.point(block, which)
+        return (offset + p[0], p[1], p[2], p[3], p[4])
 
-    first_off, _, first_pts = blocks[0]
-    keep(first_off, first_pts[0])
-    current, best_min, best_max, last = -1, None, None, None
-    for offset, _count, (_first, p_min, p_max, p_last) in blocks:
-        bucket = min(buckets - 1, (offset - first_off) * buckets // total)
-        if bucket != current:
-            if current >= 0:
-                for p in (best_min, best_max, last):
-                    chosen[p[0]] = p
-            current, best_min, best_max = bucket, (offset + p_min[0], *p_min[1:]), (offset + p_max[0], *p_max[1:])
+    def resolve(ref) -> Point:
+        if len(ref) == 5:  # already a point
+            return ref
+        index, which = ref  # a whole chunk: read its sketch now that one of its points won
+        offset, _, _, _, source = items[index]
+        sk = loaded.get(index)
+        if sk is None:
+            sk = loaded[index] = load(source)
+        n = sk.nblocks
+        block = (_first_lowest(sk.mins(), 0, n) if which == 1 else
+                 _first_highest(sk.maxs(), 0, n) if which == 2 else n - 1)
+        return at(sk, offset, block, which)
+
+    def close() -> None:
+        for ref in (state["min"][1], state["max"][1], state["last"]):
+            p = resolve(ref)
+            chosen[p[0]] = p
+        loaded.clear()  # a whole chunk lies in one bucket: never needed again
+
+    def take(bucket: int, low: tuple, high: tuple, last) -> None:
+        if bucket != state["bucket"]:
+            if state["bucket"] >= 0:
+                close()
+            state.update(bucket=bucket, min=low, max=high)
         else:
-            if _lower(p_min[4], best_min[4]):
-                best_min = (offset + p_min[0], *p_min[1:])
-            if _higher(p_max[4], best_max[4]):
-                best_max = (offset + p_max[0], *p_max[1:])
-        last = (offset + p_last[0], *p_last[1:])
-    for p in (best_min, best_max, last):
-        chosen[p[0]] = p
+            if _lower(low[0], state["min"][0]):
+                state["min"] = low
+            if _higher(high[0], state["max"][0]):
+                state["max"] = high
+        state["last"] = last
+
+    def bucket_of(offset: int) -> int:
+        return min(buckets - 1, offset * buckets // total)
+
+    def start_of(bucket: int) -> int:  # the first global index in the bucket
+        return -(-bucket * total // buckets)
+
+    for index, (offset, count, low, high, source) in enumerate(items):
+        n = block_count(count)
+        first, final = bucket_of(offset), bucket_of(offset + BLOCK * (n - 1))
+        if first == final and index and not isinstance(source, Sketch):
+            take(first, (math.nan if low is None else low, (index, 1)),
+                 (math.nan if high is None else high, (index, 2)), (index, 3))
+            continue
+        sk = source if isinstance(source, Sketch) else load(source)
+        if sk.nblocks != n:
+            raise CorruptStoreError(f"a chunk sketch has {sk.nblocks} blocks for {count} points")
+        if index == 0:
+            p = at(sk, offset, 0, 0)
+            chosen[p[0]] = p
+        mins, maxs = sk.mins(), sk.maxs()
+        for bucket in range(first, final + 1):
+            lo = 0 if bucket == first else -(-(start_of(bucket) - offset) // BLOCK)
+            hi = n if bucket == final else min(n, -(-(start_of(bucket + 1) - offset) // BLOCK))
+            if lo >= hi:  # a bucket narrower than a block, holding no block's first point
+                continue
+            j, k = _first_lowest(mins, lo, hi), _first_highest(maxs, lo, hi)
+            take(bucket, (mins[j], at(sk, offset, j, 1)), (maxs[k], at(sk, offset, k, 2)),
+                 at(sk, offset, hi - 1, 3))
+    close()
     return [chosen[i] for i in sorted(chosen)]

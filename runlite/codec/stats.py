@@ -23,7 +23,7 @@ from ..errors import ValidationError
 
 __all__ = [
     "ChunkStats", "ValueStats", "chunk_stats", "downsample", "merge_many", "merge_stats",
-    "stats_from_values", "window_mask_stats",
+    "stats_from_values", "window_columns", "window_mask_stats",
 ]
 
 _AXES = ("step", "time", "timestamp")
@@ -281,28 +281,37 @@ def window_mask_stats(steps, times, timestamps, values, *, xaxis: str, start=Non
             times = derived_times(_as_array(timestamps, "q"), time_origin_us)
     cols = [_as_array(steps, "q"), None if times is None else _as_array(times, "d"),
             _as_array(timestamps, "q"), _as_array(values, "d")]
-    axis = cols[_AXES.index(xaxis)]
-    n = len(axis)
-    origin = {"time_origin_us": time_origin_us}
+    picked = window_columns(cols, _AXES.index(xaxis), start, stop)
+    return None if picked is None else chunk_stats(*picked, time_origin_us=time_origin_us)
+
+
+def window_columns(cols: list, axis: int, start=None, stop=None) -> list | None:
+    """The columns (arrays, or None for absent times) cut to the points whose ``cols[axis]``
+    value v has ``start <= v <= stop`` (None leaves a side open); None when no point is in.
+
+    C-level comparisons build a mask of one bool reference a point (NaN compares False); a
+    contiguous selection (a sorted axis) is sliced, any other picked with ``compress``.
+    """
+    values = cols[axis]
+    n = len(values)
     if start is None and stop is None:
-        return chunk_stats(*cols, **origin) if n else None
-    # Build the inclusion mask with C-level comparisons (NaN compares False).
+        return cols if n else None
     if start is None:
-        keep = list(map(operator.ge, repeat(stop), axis))
+        keep = list(map(operator.ge, repeat(stop), values))
     elif stop is None:
-        keep = list(map(operator.le, repeat(start), axis))
+        keep = list(map(operator.le, repeat(start), values))
     else:
-        keep = list(map(operator.and_, map(operator.le, repeat(start), axis),
-                        map(operator.ge, repeat(stop), axis)))
+        keep = list(map(operator.and_, map(operator.le, repeat(start), values),
+                        map(operator.ge, repeat(stop), values)))
     k = keep.count(True)
     if k == 0:
         return None
     lo = keep.index(True)
+    if k == n:
+        return cols
     if keep[lo:lo + k].count(True) == k:
-        # Contiguous selection (the usual, sorted axis): plain slices.
-        return chunk_stats(*[None if c is None else c[lo:lo + k] for c in cols], **origin)
-    return chunk_stats(*[None if c is None else array(c.typecode, compress(c, keep)) for c in cols],
-                       **origin)
+        return [None if c is None else c[lo:lo + k] for c in cols]
+    return [None if c is None else array(c.typecode, compress(c, keep)) for c in cols]
 
 
 # ------------------------------------------------------------ downsampling

@@ -2,29 +2,61 @@
 
 Reads decode whole chunks; window statistics combine the stored statistics of chunks that
 lie inside the window (Chan's parallel formulas) and decode only the boundary chunks.
+
+Every read is bounded before it decodes, whatever the file holds. A chunk row's numbers are
+checked first (a count from 1 to ``MAX_CHUNK_POINTS``, statistics that are numbers, stored
+sizes no larger than that count can take), and a chunk's header and sketch must agree with
+its row's count, so the counts bound all the work. Then a read refuses with ``LimitError``,
+before it inflates anything, to return more than ``MAX_READ_POINTS`` points or to decode more
+than ``MAX_DECODE_POINTS``; downsampling (``max_points``) reads only the sketches it needs
+and at most ``MAX_SKETCH_BLOCKS`` sketch blocks. Compression lets a small file declare
+billions of points, so these caps, not the file's size, are what bound memory and time.
 """
 
 from __future__ import annotations
 
 import numbers
+import operator
 from array import array
+from itertools import chain, islice
 from typing import Any
 
 from .. import errors
 from ..codec import chunks, sketch, stats
 from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
-from .._validation import check_name, to_us
+from .._validation import check_name, shown, to_us
 
 # axis name -> (low column, high column, index in a decoded chunk)
 AXES = {"step": ("step_lo", "step_hi", 0), "time": ("time_lo", "time_hi", 1),
         "timestamp": ("ts_lo", "ts_hi", 2)}
 
+# A read returns at most this many points (32 MiB a column): docs/GUARANTEES.md holds the
+# memory bound this gives. Longer windows are read with max_points or in narrower windows.
+MAX_READ_POINTS = 1 << 22
+# Points a read may inflate (one chunk at a time): boundary chunks of a window, which a
+# sorted axis keeps to two.
+MAX_DECODE_POINTS = 1 << 24
+# Sketch blocks a downsampled read may inflate; one covers 512 points, and a read needs at
+# most about four chunks' sketches a bucket.
+MAX_SKETCH_BLOCKS = 1 << 21
+# Chunk rows a points read holds (a few dozen MiB of them): 2**30 points in runlite's chunks.
+MAX_READ_CHUNKS = 1 << 17
+
+_ENDS_HINT = ("chunks overlapping the window's ends hold that many (an unordered axis); pass a narrower"
+              " start/stop")
+_STORED_TYPES = frozenset((int, float, type(None)))
+_INTS = frozenset((int,))
+_NUMBER_TYPES = frozenset((int, float))
+_BATCH = 4096  # chunk rows checked at once
+# Statistics from here on must be numbers, never NULL: the steps and the axis ranges.
+_REQUIRED_FROM = CHUNK_COLUMNS.index("first_step")
+
 
 def check_axis(xaxis: Any) -> str:
     """``step``, ``time`` or ``timestamp``."""
-    if xaxis not in AXES:
-        raise errors.ValidationError(f"xaxis must be 'step', 'time' or 'timestamp', got {xaxis!r}")
+    if not isinstance(xaxis, str) or xaxis not in AXES:  # a list would not even hash
+        raise errors.ValidationError(f"xaxis must be 'step', 'time' or 'timestamp', got {shown(xaxis)}")
     return xaxis
 
 
@@ -35,7 +67,7 @@ def check_bound(value: Any, xaxis: str, what: str):
     if xaxis == "timestamp":
         return to_us(value, what)
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
-        raise errors.ValidationError(f"{what} must be a number on the {xaxis} axis, got {value!r}")
+        raise errors.ValidationError(f"{what} must be a number on the {xaxis} axis, got {shown(value)}")
     return value
 
 
@@ -62,24 +94,232 @@ def metric_names(conn, run_id: str) -> list[str]:
 
 def metric_series(conn, run_id: str) -> list[tuple[str, str | None, int]]:
     """(name, asset or None, point count) of every series of a run."""
-    return [(r[0], r[1] or None, r[2]) for r in conn.execute(
-        "SELECT name, asset, count FROM series WHERE run_id = ? ORDER BY name, asset", (run_id,))]
+    out = []
+    for name, asset, count in conn.execute(
+            "SELECT name, asset, count FROM series WHERE run_id = ? ORDER BY name, asset", (run_id,)):
+        if type(count) is not int or count < 0:  # a damaged cell: SQLite columns keep any type
+            raise errors.CorruptStoreError(f"metric {shown(name)} of run {run_id}: its stored count "
+                                           f"{shown(count, 40)} is not a number of points")
+        out.append((name, asset or None, count))
+    return out
 
 
 def _window_sql(xaxis: str, start, stop) -> tuple[str, list]:
     lo, hi, _ = AXES[xaxis]
     sql, params = "", []
+    # A bound that is not a number (a damaged cell: text sorts above every number in SQL) keeps
+    # its row in the window, for the row checks to refuse, instead of silently dropping its points.
     if start is not None:
-        sql += f" AND {hi} >= ?"
+        sql += f" AND ({hi} >= ? OR typeof({hi}) NOT IN ('integer', 'real'))"
         params.append(start)
     if stop is not None:
-        sql += f" AND {lo} <= ?"
+        sql += f" AND ({lo} <= ? OR typeof({lo}) NOT IN ('integer', 'real'))"
         params.append(stop)
     return sql, params
 
 
-def _inside(lo, hi, start, stop) -> bool:
-    return (start is None or lo >= start) and (stop is None or hi <= stop)
+# ---------------------------------------------------------------- chunk rows, checked
+
+
+class _Chunk:
+    """What a read keeps of one chunk row of its window (the blobs are read only when needed)."""
+
+    __slots__ = ("seq", "count", "nan_count", "min", "max", "inside", "sizes")
+
+    def __init__(self, seq: int, stored: tuple, inside: bool, sizes: tuple):
+        self.seq, self.inside, self.sizes = seq, inside, sizes
+        self.count, self.nan_count, self.min, self.max = stored[0], stored[1], stored[2], stored[3]
+
+
+def _refusal(what: str, row: tuple) -> errors.CorruptStoreError:
+    """What is wrong with a chunk row the checks in `_chunk_rows` refused."""
+    seq, data_len, sketch_len, stored = row[0], row[1], row[2], row[3:]
+    count, nan_count = stored[0], stored[1]
+    if type(count) is not int or not 1 <= count <= chunks.MAX_CHUNK_POINTS:
+        why = f"records {count!r:.40} points; a chunk holds 1 to {chunks.MAX_CHUNK_POINTS}"
+    elif type(nan_count) is not int or not 0 <= nan_count <= count:
+        why = f"records {nan_count!r:.40} NaN values of {count} points"
+    elif type(data_len) is not int or type(sketch_len) is not int:
+        why = f"stores {data_len!r:.40} bytes of points and a sketch of {sketch_len!r:.40}: no blobs"
+    else:
+        i = next((i for i, v in enumerate(stored)
+                  if type(v) not in _STORED_TYPES or (v is None and i >= _REQUIRED_FROM)), 0)
+        why = f"its {CHUNK_COLUMNS[i]} is {stored[i]!r:.40}, not a number"
+    return errors.CorruptStoreError(f"{what}, chunk {seq!r:.40}: {why}")
+
+
+def _chunk_rows(conn, series_id: int, xaxis: str, start, stop, what: str):
+    """Yield ``(seq, statistics in CHUNK_COLUMNS order, inside the window, (data bytes, sketch
+    bytes))`` per chunk of the window in log order, refusing a row whose numbers no valid chunk
+    has. The stored sizes are checked against the count where a blob is read (`_decode`, `_by_sketch`)."""
+    lo_col, hi_col, _ = AXES[xaxis]
+    lo_at, hi_at = CHUNK_COLUMNS.index(lo_col), CHUNK_COLUMNS.index(hi_col)
+    where, params = _window_sql(xaxis, start, stop)
+    # length() of a blob reads no overflow page: sizes are checked before any blob is loaded.
+    cursor = conn.execute("SELECT seq, length(data), length(sketch), " + ", ".join(CHUNK_COLUMNS)
+                          + f" FROM chunks WHERE series_id = ?{where} ORDER BY seq", (series_id, *params))
+    for batch in iter(lambda: list(islice(cursor, _BATCH)), []):
+        if not _sound(batch):
+            raise next(_refusal(what, row) for row in batch if not _sound([row]))
+        for row in batch:
+            stored = row[3:]
+            yield row[0], stored, ((start is None or stored[lo_at] >= start)
+                                   and (stop is None or stored[hi_at] <= stop)), row[1:3]
+
+
+def _sound(rows: list) -> bool:
+    """Whether every row has the numbers of a valid chunk, column by column at C speed (this
+    runs for every chunk of every window read; `_refusal` says what is wrong with one)."""
+    cols = list(zip(*rows))
+    counts, nans = cols[3], cols[4]
+    return (_INTS.issuperset(map(type, chain.from_iterable(cols[1:5])))  # lengths and counts
+            and _STORED_TYPES.issuperset(map(type, chain.from_iterable(cols[5:3 + _REQUIRED_FROM])))
+            and _NUMBER_TYPES.issuperset(map(type, chain.from_iterable(cols[3 + _REQUIRED_FROM:])))
+            and 0 < min(counts) and max(counts) <= chunks.MAX_CHUNK_POINTS
+            and 0 <= min(nans) and all(map(operator.le, nans, counts)))
+
+
+def _chunks(conn, series_id: int, xaxis: str, start, stop, what: str) -> list[_Chunk]:
+    """The window's chunks, at most ``MAX_READ_CHUNKS`` of them (a read holds them all)."""
+    out = []
+    for seq, stored, inside, sizes in _chunk_rows(conn, series_id, xaxis, start, stop, what):
+        if len(out) == MAX_READ_CHUNKS:
+            raise errors.LimitError(f"{what}: this read spans more than {MAX_READ_CHUNKS:,} chunks; pass a"
+                                    " narrower start/stop (Store.pack() rewrites small chunks as full ones)")
+        out.append(_Chunk(seq, stored, inside, sizes))
+    return out
+
+
+def _decode(conn, series_id: int, seq: int, count: int, size: int, what: str) -> tuple[list, int]:
+    """A chunk's columns (times None when they are the default ones) and its time origin;
+    ``size`` is its stored bytes, checked against the count before the blob is loaded."""
+    if size > chunks.stored_size_bound(count):
+        raise errors.CorruptStoreError(f"{what}, chunk {seq}: stores {size} bytes of points, more than {count}"
+                                       " points take")
+    data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
+    try:
+        cols = chunks.decode_chunk(data, derive_times=False, expected_count=count)
+        return list(cols), chunks.chunk_time_origin(data)
+    except errors.CorruptStoreError as exc:
+        raise errors.CorruptStoreError(f"{what}, chunk {seq}: {exc}") from None
+
+
+def _limit(what: str, count: int, verb: str, cap: int, hint: str) -> errors.LimitError:
+    return errors.LimitError(f"{what}: this read would {verb} {count:,} points, more than the {cap:,} one"
+                             f" call may; {hint}")
+
+
+# ---------------------------------------------------------------- points
+
+
+class _Columns:
+    """The window's columns, allocated once at their final size (the rows' counts are exact)
+    and filled in log order: growing them chunk by chunk would copy each column many times
+    and, at the moment of each copy, hold it twice.
+
+    Default times are left for `Series` to derive while every chunk so far has them from one
+    origin (the common case); made explicit as soon as one chunk stores times or counts from
+    another origin.
+    """
+
+    def __init__(self, total: int, lazy: bool):
+        self.lazy = lazy
+        self.cols = [array("q", [0]) * total, None, array("q", [0]) * total, array("d", [0.0]) * total]
+        self.at = 0
+        self.origin = None
+
+    def add(self, cols: list, origin: int) -> None:
+        steps, times, stamps, values = cols
+        mine, at = self.cols, self.at
+        end = at + len(values)
+        if mine[1] is None and (times is not None or self.origin not in (None, origin)):
+            mine[1] = array("d", [0.0]) * len(mine[0])
+            if at:
+                mine[1][:at] = chunks.derived_times(mine[2][:at], self.origin)
+        if mine[1] is None:
+            self.origin = origin
+        else:
+            mine[1][at:end] = times if times is not None else chunks.derived_times(stamps, origin)
+        mine[0][at:end] = steps  # same type and length: one memcpy each
+        mine[2][at:end] = stamps
+        mine[3][at:end] = values
+        self.at = end
+
+    def finish(self) -> tuple[list, int | None]:
+        """The columns, and the time origin when times are left to derive."""
+        cols = self.cols
+        for col in cols:
+            if col is not None and len(col) > self.at:  # only if a chunk held fewer than counted
+                del col[self.at:]
+        if cols[1] is None:
+            if self.lazy and self.origin is not None:
+                return cols, self.origin
+            cols[1] = array("d") if self.origin is None else chunks.derived_times(cols[2], self.origin)
+        return cols, None
+
+
+def _boundaries(conn, series_id: int, rows: list[_Chunk], k: int, start, stop, *, sketches: bool,
+                what: str) -> dict:
+    """The window's boundary chunks decoded one at a time: seq -> (points inside the window,
+    their columns or None once more than a read returns are held, their `Sketch` or None)."""
+    partial = [r for r in rows if not r.inside]
+    need = sum(r.count for r in partial)
+    if need > MAX_DECODE_POINTS:
+        raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
+    out, held = {}, 0
+    for r in partial:
+        cols, origin = _decode(conn, series_id, r.seq, r.count, r.sizes[0], what)
+        if k == 1 and cols[1] is None:
+            cols[1] = chunks.derived_times(cols[2], origin)
+        part = stats.window_columns(cols, k, start, stop)
+        if part is None:
+            out[r.seq] = (0, None, None, origin)
+            continue
+        n = len(part[3])
+        held += n
+        made = None
+        if sketches:  # values != values: C-level, True when a NaN is there whatever the row says
+            made = sketch.from_blocks(sketch.blocks(*part, has_nan=part[3] != part[3], time_origin_us=origin))
+        out[r.seq] = (n, part if held <= MAX_READ_POINTS else None, made, origin)
+    return out
+
+
+def _by_sketch(conn, series_id: int, rows: list[_Chunk], partials: dict, max_points: int, *,
+               clamp: bool, what: str):
+    """Downsampled points from block sketches, or None to take the exact (decoding) path."""
+    items, offset = [], 0
+    for r in rows:
+        if r.inside:
+            items.append((offset, r.count, r.min, r.max, r))
+            offset += r.count
+        else:
+            n, _, made, _ = partials[r.seq]
+            if n:
+                items.append((offset, n, None, None, made))
+                offset += n
+    spent = 0
+
+    def load(chunk: _Chunk) -> sketch.Sketch:
+        nonlocal spent
+        spent += sketch.block_count(chunk.count)
+        if spent > MAX_SKETCH_BLOCKS:
+            raise errors.LimitError(
+                f"{what}: downsampling would read more than {MAX_SKETCH_BLOCKS:,} sketch blocks"
+                f" ({sketch.BLOCK} points each); pass a smaller max_points or a narrower start/stop")
+        if chunk.sizes[1] > sketch.stored_size_bound(chunk.count):
+            raise errors.CorruptStoreError(f"chunk {chunk.seq}: stores a sketch of {chunk.sizes[1]} bytes, more"
+                                           f" than {chunk.count} points take")
+        data = conn.execute("SELECT sketch FROM chunks WHERE series_id = ? AND seq = ?",
+                            (series_id, chunk.seq)).get
+        try:
+            return sketch.load(data, chunk.count)
+        except errors.CorruptStoreError as exc:
+            raise errors.CorruptStoreError(f"chunk {chunk.seq}: {exc}") from None
+
+    try:
+        return sketch.downsample(items, offset, max_points, load, clamp=clamp)
+    except errors.CorruptStoreError as exc:  # one prefix naming the series, whichever check refused
+        raise errors.CorruptStoreError(f"{what}: {exc}") from None
 
 
 def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_points) -> Series:
@@ -89,76 +329,43 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     stop = check_bound(stop, xaxis, "stop")
     if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int)
                                    or max_points < 4):
-        raise errors.ValidationError(f"max_points must be None or an int >= 4, got {max_points!r}")
+        raise errors.ValidationError(f"max_points must be None or an int >= 4, got {shown(max_points)}")
     series_id = _series_id(conn, run_id, name, asset)
-    if max_points is not None:
-        picked = _downsample_by_sketch(conn, series_id, xaxis, start, stop, max_points)
+    what = f"metric {name!r} of run {run_id}"
+    rows = _chunks(conn, series_id, xaxis, start, stop, what)
+    k = AXES[xaxis][2]
+    partials = _boundaries(conn, series_id, rows, k, start, stop, sketches=max_points is not None, what=what)
+    total = sum(r.count if r.inside else partials[r.seq][0] for r in rows)
+    if max_points is not None and total > max_points and (
+            total >= 2 * sketch.BLOCK * max_points // 3 or total > MAX_READ_POINTS):
+        # Many points a bucket (or more than a read returns): the sketches, with one bucket a
+        # block at most when the points are too many to decode.
+        picked = _by_sketch(conn, series_id, rows, partials, max_points, clamp=total > MAX_READ_POINTS, what=what)
         if picked is not None:
             cols = [array("q", [p[1] for p in picked]), array("d", [p[2] for p in picked]),
                     array("q", [p[3] for p in picked]), array("d", [p[4] for p in picked])]
             return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2],
                           values=cols[3])
-    lazy = max_points is None and xaxis != "time"
-    cols, origin = _decode_window(conn, series_id, xaxis, start, stop, lazy_times=lazy)
+    if total > MAX_READ_POINTS:
+        raise _limit(what, total, "return", MAX_READ_POINTS, "pass max_points to downsample, or read it in"
+                     " start/stop windows")
+    acc = _Columns(total, lazy=max_points is None and xaxis != "time")
+    for r in rows:
+        if r.inside:
+            acc.add(*_decode(conn, series_id, r.seq, r.count, r.sizes[0], what))
+        else:
+            n, part, _, origin = partials.pop(r.seq)  # held once: the columns take them over
+            if n:
+                acc.add(part, origin)
+    cols, origin = acc.finish()
     if max_points is not None and len(cols[3]) > max_points:
-        keep = stats.downsample(cols[AXES[xaxis][2]], cols[3], max_points)
+        keep = stats.downsample(cols[k], cols[3], max_points)
         cols = [array(c.typecode, map(c.__getitem__, keep)) for c in cols]
     return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3],
                   time_origin_us=origin)
 
 
-def _in_window(decoded, k: int, start, stop) -> list:
-    """The columns of a decoded chunk restricted to ``start <= axis <= stop``."""
-    keep = [i for i, x in enumerate(decoded[k]) if (start is None or x >= start) and (stop is None or x <= stop)]
-    return [None if part is None else array(part.typecode, map(part.__getitem__, keep)) for part in decoded]
-
-
-def _decode_window(conn, series_id: int, xaxis: str, start, stop, *, lazy_times: bool = False):
-    """The window's columns, and the time origin when times were left to derive lazily.
-
-    With ``lazy_times``, default times are not computed here if every chunk has them (the
-    common case): ``Series.times`` derives them from the timestamps on first access.
-    """
-    lo, hi, k = AXES[xaxis]
-    where, params = _window_sql(xaxis, start, stop)
-    rows = conn.execute(f"SELECT data, {lo}, {hi} FROM chunks WHERE series_id = ?{where} ORDER BY seq",
-                        (series_id, *params)).fetchall()
-    origins = {chunks.chunk_time_origin(r[0]) for r in rows if not chunks.chunk_has_times(r[0])}
-    lazy = lazy_times and len(origins) == 1 and not any(chunks.chunk_has_times(r[0]) for r in rows)
-    cols = [array("q"), None if lazy else array("d"), array("q"), array("d")]
-    for data, c_lo, c_hi in rows:
-        decoded = chunks.decode_chunk(data, derive_times=not lazy)
-        parts = decoded if _inside(c_lo, c_hi, start, stop) else _in_window(decoded, k, start, stop)
-        for col, part in zip(cols, parts):
-            if col is not None:
-                col.extend(part)
-    return cols, (origins.pop() if lazy else None)
-
-
-def _downsample_by_sketch(conn, series_id: int, xaxis: str, start, stop, max_points: int):
-    """Downsampled points from block sketches, or None to take the exact (decoding) path."""
-    lo, hi, k = AXES[xaxis]
-    where, params = _window_sql(xaxis, start, stop)
-    rows = conn.execute(
-        f"SELECT seq, count, {lo}, {hi}, nan_count, sketch FROM chunks WHERE series_id = ?{where} ORDER BY seq",
-        (series_id, *params),
-    ).fetchall()
-    if sum(r[1] for r in rows) <= max_points or sum(r[1] for r in rows) < 2 * sketch.BLOCK * max_points // 3:
-        return None  # few points per bucket: exact is cheap and better
-    blocks, offset = [], 0
-    for seq, _count, c_lo, c_hi, nan_count, sketch_data in rows:
-        if _inside(c_lo, c_hi, start, stop):
-            chunk_blocks = sketch.decode(sketch_data)
-        else:
-            data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
-            parts = _in_window(chunks.decode_chunk(data), k, start, stop)
-            chunk_blocks = sketch.blocks(*parts, has_nan=nan_count > 0) if parts[0] else []
-        for count, points in chunk_blocks:
-            blocks.append((offset, count, points))
-            offset += count
-    if not blocks:
-        return None
-    return sketch.downsample(blocks, offset, max_points)
+# ---------------------------------------------------------------- statistics
 
 
 def to_stats(chunk: stats.ChunkStats | None) -> Stats:
@@ -177,7 +384,12 @@ def summary(conn, run_id: str, name: str, asset) -> Stats:
     row = conn.execute("SELECT " + ", ".join(STAT_COLUMNS) + " FROM series WHERE id = ?", (series_id,)).fetchone()
     if row is None:  # the index found it, the table has no such row: a damaged file
         raise errors.CorruptStoreError(f"metric {name!r} of run {run_id}: series {series_id!r} is in the index only")
-    return to_stats(stats_from_row(row, STAT_COLUMNS) if row[0] else None)
+    count, nan_count = row[0], row[1]
+    if (type(count) is not int or count < 0 or type(nan_count) is not int or not 0 <= nan_count <= count
+            or not _STORED_TYPES.issuperset(map(type, row))):
+        raise errors.CorruptStoreError(f"metric {name!r} of run {run_id}: its summary holds values that are"
+                                       f" not counts and numbers ({row!r:.120})")
+    return to_stats(stats_from_row(row, STAT_COLUMNS) if count else None)
 
 
 def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset) -> Stats:
@@ -186,23 +398,31 @@ def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset
     start = check_bound(start, xaxis, "start")
     stop = check_bound(stop, xaxis, "stop")
     series_id = _series_id(conn, run_id, name, asset)
+    what = f"metric {name!r} of run {run_id}"
     lo, hi, _ = AXES[xaxis]
     where, params = _window_sql(xaxis, start, stop)
-    rows = conn.execute(
-        "SELECT seq, " + ", ".join(CHUNK_COLUMNS) + f" FROM chunks WHERE series_id = ?{where} ORDER BY seq",
-        (series_id, *params),
-    ).fetchall()
-    col = {c: i + 1 for i, c in enumerate(CHUNK_COLUMNS)}
-    parts = []
-    for row in rows:
-        if _inside(row[col[lo]], row[col[hi]], start, stop):
-            parts.append(stats_tuple(row[1:]))
-        else:
-            data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?",
-                                (series_id, row[0])).get
-            part = stats.window_mask_stats(*chunks.decode_chunk(data, derive_times=False), xaxis=xaxis,
-                                            start=start, stop=stop, time_origin_us=chunks.chunk_time_origin(data))
+    ends = [(f"{lo} >= ?", start), (f"{hi} <= ?", stop)]
+    ends = [(sql, value) for sql, value in ends if value is not None]
+    if ends:  # refuse at once what the rows below would refuse after decoding their fill
+        found = conn.execute(f"SELECT total(count) FROM chunks WHERE series_id = ?{where} AND NOT ("
+                             + " AND ".join(sql for sql, _ in ends) + ")",
+                             (series_id, *params, *(value for _, value in ends))).get
+        if found > MAX_DECODE_POINTS:
+            raise _limit(what, int(found), "decode", MAX_DECODE_POINTS, _ENDS_HINT)
+    need = 0
+
+    def parts():  # streamed: inside chunks are merged from their stored statistics as they come
+        nonlocal need
+        for seq, stored, inside, sizes in _chunk_rows(conn, series_id, xaxis, start, stop, what):
+            if inside:
+                yield stats_tuple(stored)
+                continue
+            need += stored[0]
+            if need > MAX_DECODE_POINTS:
+                raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
+            cols, origin = _decode(conn, series_id, seq, stored[0], sizes[0], what)
+            part = stats.window_mask_stats(*cols, xaxis=xaxis, start=start, stop=stop, time_origin_us=origin)
             if part is not None:
-                parts.append(part)
-    total = stats.merge_many(parts)
-    return to_stats(total)
+                yield part
+
+    return to_stats(stats.merge_many(parts()))
