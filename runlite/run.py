@@ -112,14 +112,14 @@ class Run:
              heartbeat_timeout: float | None = _UNSET, on_alert: Any = None) -> "Run":
         """Create the run in the store (see ``Store.init`` for the arguments); returns self."""
         if on_alert is not None and not callable(on_alert):
-            raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
+            raise errors.ValidationError(f"on_alert must be callable, got {shown(on_alert)}")
         self._require_new()
         name = random_name() if name is None else check_name(name, "run name")
         folder = check_folder(folder)
         if status is not None:
             running = check_choice(status, "status", ("created", "running")) == "running"
         elif not isinstance(running, bool):
-            raise errors.ValidationError(f"running must be True or False, got {running!r}")
+            raise errors.ValidationError(f"running must be True or False, got {shown(running)}")
         if heartbeat_timeout is _UNSET:
             heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT
         elif heartbeat_timeout is not None and (
@@ -308,7 +308,7 @@ class Run:
     def _add_alert(self, definition: alerts.AlertDefinition, attach_to_run: bool = True) -> str:
         run_id = self._require_id()
         if not isinstance(attach_to_run, bool):
-            raise errors.ValidationError(f"attach_to_run must be True or False, got {attach_to_run!r}")
+            raise errors.ValidationError(f"attach_to_run must be True or False, got {shown(attach_to_run)}")
         with self.store.database.write() as conn:
             alert_id = stored_alerts.define(conn, definition)
             state = stored_alerts.attach(conn, run_id, alert_id, definition.name) if attach_to_run else None
@@ -511,8 +511,9 @@ class Run:
             buf = writer.metrics
             # A due flush runs before this call's values join the buffer: if it fails (a full
             # disk) the call raises having logged nothing, so retrying it never logs twice.
+            # It never waits for another process's write lock (see RunWriter.flush_due).
             if buf.points and (buf.points >= metrics_mod.FLUSH_POINTS or arrival - buf.oldest_us >= FLUSH_AGE_US):
-                writer.flush()
+                writer.flush_due(arrival)
             buf.add(metrics, writer.step if step is None else step, time, stamp, asset, self._started_us,
                     arrival)
             writer.step += 1
@@ -531,7 +532,7 @@ class Run:
         # The checks of events.check_message/check_level, inline: this is a hot path.
         if type(message) is not str or len(message) > events_mod.MAX_MESSAGE or _SURROGATE.search(message):
             events_mod.check_message(message)
-        if level not in _LEVELS:
+        if type(level) is not str or level not in _LEVELS:  # a list is unhashable
             events_mod.check_level(level)
         if self._status != "running":
             self._require_running("log events")

@@ -45,6 +45,7 @@ class LiveRuns:
         self.spans = SpanBuffer(on_first=self.start, on_full=self.flush_spans)
         self._ticker: _Ticker | None = None
         self._ticker_lock = threading.Lock()
+        self._locked_since = 0  # when the ticker first found the file locked by another writer (us)
 
     def start(self) -> None:
         """Make sure the background thread runs (lazily: a read-only store never starts one)."""
@@ -69,13 +70,17 @@ class LiveRuns:
 
     # -- writing
 
-    def flush_spans(self) -> None:
-        """Write the buffered spans in one transaction (kept for a retry if it fails)."""
+    def flush_spans(self, wait: bool = True) -> None:
+        """Write the buffered spans in one transaction (kept for a retry if it fails). With
+        ``wait=False`` they stay buffered when another process holds the file's write lock."""
         batch = self.spans.take()
         if not batch or self.database.closed:
             return
         try:
-            with self.database.write() as conn:
+            with (self.database.write() if wait else self.database.try_write()) as conn:
+                if conn is None:
+                    self.spans.give_back(batch)
+                    return
                 spans_mod.write(conn, batch)
         except BaseException:
             self.spans.give_back(batch)
@@ -118,20 +123,37 @@ class LiveRuns:
         return first
 
     def tick(self) -> None:
-        """Flush writers whose buffers are due, and write heartbeats that are due."""
+        """Flush writers whose buffers are due, and write heartbeats that are due.
+
+        Nothing here waits for another process's write lock (a merge may hold it for seconds):
+        the thread would hold a writer's lock, or this process's, meanwhile and so block log
+        calls. What finds the file locked stays buffered and is tried again on the next tick.
+        """
         now = now_us()
         writers = list(self.writers)
+        locked = False
         for writer in writers:
-            writer.flush_if_due(now)
+            locked = not writer.flush_if_due(now) or locked
         if self.spans.due(now, SPAN_AGE_US):
-            self.flush_spans()
+            self.flush_spans(wait=False)
         interval = int(HEARTBEAT_INTERVAL * 1_000_000)
         due = [w for w in writers if now - w.heartbeat_us >= interval and w in self.writers]
         if due:
-            with self.database.write() as conn:
-                runs_mod.heartbeat(conn, [w.run_id for w in due], now)
-            for writer in due:
-                writer.heartbeat_us = now
+            with self.database.try_write() as conn:
+                if conn is not None:
+                    runs_mod.heartbeat(conn, [w.run_id for w in due], now)
+            if conn is not None:  # committed
+                for writer in due:
+                    writer.heartbeat_us = now
+        # Raised (so logged by the thread, then every LOG_EVERY s) once the file has stayed
+        # locked longer than the timeout a waiting write would have had: nothing is lost yet,
+        # but points wait in memory and log calls will wait once a buffer is full.
+        self._locked_since = (self._locked_since or now) if locked else 0
+        if locked and now - self._locked_since > self.database.timeout * 1_000_000:
+            raise errors.StoreBusyError(
+                f"the file {self.database.path!r} has stayed locked by another writer for longer than "
+                f"the timeout ({self.database.timeout:g} s); buffered points wait in memory and are "
+                "written once it is free")
 
     def close(self) -> errors.RunliteError | None:
         """Stop the thread, then release every writer (a last flush each) and write the spans.

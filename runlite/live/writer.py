@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import time
 import weakref
 from typing import Any, Callable
 
@@ -23,6 +24,17 @@ from ..storage import runs as runs_mod
 # A buffer is flushed once its oldest item is half the flush interval old, so with the
 # ticker's period and the flush itself a point is in the file before the interval has passed.
 FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
+# While another process holds the file's write lock (a merge of several seconds is one
+# transaction), due flushes are tried without waiting and the points stay buffered, so log
+# calls never wait for it. Past this many metric points, or event rows (each a few hundred
+# bytes of Python objects against ~10 bytes a point), a log call does wait, up to the store's
+# timeout: memory stays bounded however long the lock is held.
+MAX_BUFFERED = 4 * metrics_mod.FLUSH_POINTS
+MAX_BUFFERED_EVENTS = metrics_mod.FLUSH_POINTS
+# A log call whose due flush found the file locked tries again only this long after: a try
+# may wait up to connection.LOCAL_WAIT for this process's other writer, and the ticker tries
+# every TICK (0.1 s) as well.
+RETRY_US = 50_000
 ABORT_REASON = "terminated by an alert with trigger_abort"
 
 # Bumped in every forked child: a writer compares it on each call instead of calling getpid().
@@ -67,6 +79,7 @@ class RunWriter:
         self.armed: set[str] = set()
         self.heartbeat_us = 0
         self.released = False
+        self.retry_us = 0  # a due flush found the file locked: the log calls' next try, not before
         _WRITERS.add(self)
 
     def resume(self) -> None:
@@ -94,7 +107,7 @@ class RunWriter:
             events = self.events
             if events.rows and (len(events.rows) >= metrics_mod.FLUSH_POINTS
                                 or arrival_us - events.oldest_us >= FLUSH_AGE_US):
-                self.flush()
+                self.flush_due(arrival_us)
             if not events.rows:
                 events.oldest_us = arrival_us
             events.rows.append((events.next_seq, time_us, level, name, message, kwargs_json))
@@ -154,18 +167,25 @@ class RunWriter:
 
     # -- flushing
 
-    def flush(self) -> None:
-        """Write what is buffered in one transaction; on failure keep it buffered and raise."""
+    def flush(self, wait: bool = True) -> bool:
+        """Write what is buffered in one transaction; on failure keep it buffered and raise.
+
+        With ``wait=False`` nothing waits for a lock held elsewhere: returns False, everything
+        still buffered, when the write could not begin at once. Otherwise returns True.
+        """
         with self.lock:
             self.check_fork()
             buf, events = self.metrics, self.events
             if not (buf.points or events.rows) or self.released or self.database.closed:
-                return
-            # Alert state to put back if the flush fails (the points stay buffered for a retry).
-            snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
-            saved_events = list(map(copy.copy, (e for _, _, e in self.event_checks)))
+                return True
+            snaps, saved_events = None, None
             try:
-                with self.database.write() as conn:
+                with (self.database.write() if wait else self.database.try_write()) as conn:
+                    if conn is None:
+                        return False
+                    # Alert state to put back if the flush fails (the points stay buffered for a retry).
+                    snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
+                    saved_events = list(map(copy.copy, (e for _, _, e in self.event_checks)))
                     pending: list = []
                     on_series = self._series_checker(pending) if self.metric_checks else None
                     states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
@@ -175,21 +195,45 @@ class RunWriter:
                         self._check_events(events.rows, pending)
                     changes, abort = self.record_alerts(conn, pending)
             except BaseException:
-                for checker, snap in snaps:
-                    checker.restore(snap)
-                self.event_checks = [(a, d, e) for (a, d, _), e in zip(self.event_checks, saved_events)]
+                if saved_events is not None:
+                    for checker, snap in snaps:
+                        checker.restore(snap)
+                    self.event_checks = [(a, d, e) for (a, d, _), e in zip(self.event_checks, saved_events)]
                 raise
             self.series_states.update(states)
             buf.clear()
             events.clear()
+            self.retry_us = 0
         self.after_alerts(changes, abort)
+        return True
 
-    def flush_if_due(self, now: int) -> None:
-        """Flush when the oldest buffered item is half the flush interval old."""
+    def flush_due(self, now: int) -> None:
+        """A due flush on a logging thread, before the call's own values join the buffer.
+
+        It does not wait for the file's write lock when another process holds it: the points
+        stay buffered, and this or a later call, or the ticker, writes them once the lock is
+        free. Only a full buffer (``MAX_BUFFERED``) waits, up to the store's timeout
+        (``StoreBusyError`` after it). Errors (a full disk) propagate, so a call that raised
+        has logged nothing.
+        """
+        if now >= self.retry_us:
+            if self.flush(wait=False):
+                return
+            self.retry_us = time.time_ns() // 1000 + RETRY_US  # from the end of this try
+        if self.metrics.points >= MAX_BUFFERED or len(self.events.rows) >= MAX_BUFFERED_EVENTS:
+            self.flush()
+
+    def flush_if_due(self, now: int) -> bool:
+        """The ticker's flush, when the oldest buffered item is half the flush interval old.
+
+        Never waits for another process's write lock (holding ``lock`` meanwhile would block
+        the log calls): returns False when the file was locked, to be tried on the next tick.
+        """
         buf, events = self.metrics, self.events
         if (buf.points and now - buf.oldest_us >= FLUSH_AGE_US) or (
                 events.rows and now - events.oldest_us >= FLUSH_AGE_US):
-            self.flush()
+            return self.flush(wait=False)
+        return True
 
     def release(self) -> None:
         """Flush a last time; afterwards nothing more is written through this writer."""

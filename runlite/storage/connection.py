@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 import weakref
 from typing import Callable, Iterator
 
@@ -27,9 +28,28 @@ def connection_busy_timeout(conn: apsw.Connection, seconds: float) -> None:
     conn.set_busy_timeout(int(seconds * 1000))
 
 
-def connection_wal(conn: apsw.Connection) -> None:
-    """Write-ahead log: readers never block the writer (https://sqlite.org/wal.html)."""
-    mode = conn.execute("PRAGMA journal_mode=WAL").get
+WAL_RETRY_FIRST, WAL_RETRY_MAX = 0.001, 0.05  # seconds: backoff between journal-mode attempts
+
+
+def connection_wal(conn: apsw.Connection, timeout: float = 0.0) -> None:
+    """Write-ahead log: readers never block the writer (https://sqlite.org/wal.html).
+
+    Switching a rollback-journal file to WAL writes its header while this statement already
+    holds a read lock, and SQLite never calls the busy handler to upgrade a held lock (that
+    could deadlock): with other processes creating or migrating the same file at that moment
+    it returns SQLITE_BUSY within milliseconds, whatever the busy timeout. So the switch is
+    retried with backoff until ``timeout`` seconds have passed.
+    """
+    deadline, delay = time.monotonic() + timeout, WAL_RETRY_FIRST
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").get
+            break
+        except (apsw.BusyError, apsw.LockedError):
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, WAL_RETRY_MAX)
     if mode not in ("wal", "memory"):
         raise errors.StoreError(f"could not switch the file to WAL journal mode (got {mode!r})")
 
@@ -76,8 +96,9 @@ def connection_no_triggers_or_views(conn: apsw.Connection) -> None:
     conn.config(apsw.SQLITE_DBCONFIG_ENABLE_VIEW, 0)
 
 
+# data_version: fts5's own integrity check reads it, so verify() can report such a table.
 _READ_PRAGMAS = frozenset(("application_id", "user_version", "journal_mode", "page_size", "page_count",
-                           "freelist_count", "quick_check", "integrity_check", "schema_version"))
+                           "freelist_count", "quick_check", "integrity_check", "schema_version", "data_version"))
 
 
 def connection_read_only_authorizer(conn: apsw.Connection) -> None:
@@ -194,6 +215,8 @@ def translated(path: str = "") -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- the database
+
+LOCAL_WAIT = 0.01  # seconds try_write waits for another thread of this process to finish its write
 
 # A child never uses the connections it inherited through fork(). SQLite keeps one lock
 # record per file and process, shared by all its connections: while inherited ones stay open
@@ -354,27 +377,74 @@ class Database:
         state = self._current()
         with state.lock:
             conn = self._writer(state)
-            if state.depth:
-                state.depth += 1
-                try:
-                    yield conn
-                finally:
-                    state.depth -= 1
-                return
-            with translated(self.path):
-                conn.execute("BEGIN IMMEDIATE")
-            state.depth, state.owner = 1, threading.get_ident()
-            try:
-                yield conn
+            if not state.depth:
                 with translated(self.path):
-                    conn.execute("COMMIT")
-            except BaseException as exc:
-                rollback(conn)
-                if isinstance(exc, _TRANSLATED):
-                    raise translate(exc, self.path) from exc
-                raise
+                    conn.execute("BEGIN IMMEDIATE")
+            with self._transaction(state, conn):
+                yield conn
+
+    @contextlib.contextmanager
+    def try_write(self) -> Iterator[apsw.Connection | None]:
+        """A write transaction if one can begin now, else ``None``: it never waits for the file.
+
+        For due flushes of buffered points: another process may hold the file's write lock
+        for seconds (a merge is one transaction), and a log call must not wait that long.
+        The caller tries again later; a call that must write uses ``write()``. The file's lock
+        is not waited for (a zero busy timeout for this one ``BEGIN``); this process's lock
+        only ``LOCAL_WAIT`` s: another thread's write takes milliseconds, unless that thread
+        is itself waiting for the file.
+        """
+        state = self._current()
+        if not state.lock.acquire(timeout=LOCAL_WAIT):
+            yield None
+            return
+        try:
+            conn = self._writer(state)
+            if not state.depth and not self._begin_at_once(conn):
+                yield None
+                return
+            with self._transaction(state, conn):
+                yield conn
+        finally:
+            state.lock.release()
+
+    def _begin_at_once(self, conn: apsw.Connection) -> bool:
+        """``BEGIN IMMEDIATE`` without waiting: False when another connection holds the lock."""
+        connection_busy_timeout(conn, 0)
+        try:
+            with translated(self.path):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except (apsw.BusyError, apsw.LockedError):
+                    rollback(conn)
+                    return False
+        finally:
+            connection_busy_timeout(conn, self.timeout)
+        return True
+
+    @contextlib.contextmanager
+    def _transaction(self, state: _ProcessState, conn: apsw.Connection) -> Iterator[None]:
+        """The body of a write begun on ``conn`` (``state.lock`` held): commit at the end,
+        roll back on an error; a nested use joins the outer transaction."""
+        if state.depth:
+            state.depth += 1
+            try:
+                yield
             finally:
-                state.depth, state.owner = 0, 0
+                state.depth -= 1
+            return
+        state.depth, state.owner = 1, threading.get_ident()
+        try:
+            yield
+            with translated(self.path):
+                conn.execute("COMMIT")
+        except BaseException as exc:
+            rollback(conn)
+            if isinstance(exc, _TRANSLATED):
+                raise translate(exc, self.path) from exc
+            raise
+        finally:
+            state.depth, state.owner = 0, 0
 
     @contextlib.contextmanager
     def outside_transaction(self) -> Iterator[apsw.Connection]:
@@ -390,7 +460,7 @@ class Database:
         """Create or upgrade the file's schema and switch it to WAL (run once at open)."""
         with self.outside_transaction() as conn:
             migrate(conn, self.path)
-            connection_wal(conn)
+            connection_wal(conn, self.timeout)
 
     def check_readable(self) -> int:
         """The schema version of a file opened read-only (identity checked)."""
@@ -483,12 +553,17 @@ def check_identity(conn: apsw.Connection, path: str) -> int:
             f"{path!r} has schema version {version}, newer than this runlite "
             f"(knows up to {schema.SCHEMA_VERSION}); upgrade runlite to read it. The file was left untouched"
         )
-    with translated(path):  # no foreign trigger or view ever runs on a write, no migration on a stranger
+    # Every row of sqlite_schema, whatever its name, before anything else touches the file: the
+    # same check for a trusted open (writable or not) as for a file from someone else, so no
+    # foreign trigger or view ever runs on a write, and no migration runs on a stranger.
+    with translated(path):
         found = schema.differences(conn, version)
     if found:
         raise errors.NotARunliteFile(
             f"{path!r} says it is a runlite file of schema version {version}, but its schema is not "
-            f"runlite's ({'; '.join(found[:5])}{'; ...' if len(found) > 5 else ''}); it was left untouched"
+            f"runlite's ({'; '.join(found[:5])}{'; ...' if len(found) > 5 else ''}); runlite opens only files "
+            f"whose schema is exactly what its migrations create (plus SQLite's ANALYZE statistics). "
+            f"It was left untouched"
         )
     return version
 
