@@ -40,7 +40,7 @@ from .ast import (
 ALIASES = ("runs", "root", "t")  # the run table's aliases the callers' SQL uses
 
 _LOST = ("{a}.status = 'running' AND {a}.heartbeat IS NOT NULL AND {a}.heartbeat_timeout IS NOT NULL"
-         " AND {a}.heartbeat < ? - {a}.heartbeat_timeout * 1e6")
+         " AND {a}.heartbeat < {now} - {a}.heartbeat_timeout * 1e6")
 
 
 def check_alias(alias: str) -> str:
@@ -95,30 +95,44 @@ def _like(pattern: str, text: str) -> bool:
     return re.fullmatch("".join(out), text, re.DOTALL) is not None
 
 
-# op -> (SQL testing {e} against one bound value, the same test in Python for a non-NULL x).
+# op -> (SQL testing {e} against one bound value {v}, the same test in Python for a non-NULL x).
 # The Python half is the oracle's: kept here so the two cannot drift apart unseen.
 # eq, neq and in are apart: they have NULL cases. Every SQL form is TRUE or FALSE, never NULL.
 OPS = {
-    "gt": ("coalesce({e} > ?, 0)", lambda x, v: x > v),
-    "gte": ("coalesce({e} >= ?, 0)", lambda x, v: x >= v),
-    "lt": ("coalesce({e} < ?, 0)", lambda x, v: x < v),
-    "lte": ("coalesce({e} <= ?, 0)", lambda x, v: x <= v),
-    "like": ("coalesce({e} LIKE ? ESCAPE '\\', 0)", lambda x, v: _like(v, x)),
-    "search": ("coalesce(instr(lower({e}), lower(?)), 0) > 0",
+    "gt": ("coalesce({e} > {v}, 0)", lambda x, v: x > v),
+    "gte": ("coalesce({e} >= {v}, 0)", lambda x, v: x >= v),
+    "lt": ("coalesce({e} < {v}, 0)", lambda x, v: x < v),
+    "lte": ("coalesce({e} <= {v}, 0)", lambda x, v: x <= v),
+    "like": ("coalesce({e} LIKE {v} ESCAPE '\\', 0)", lambda x, v: _like(v, x)),
+    "search": ("coalesce(instr(lower({e}), lower({v})), 0) > 0",
                lambda x, v: v.translate(_ASCII_LOWER) in x.translate(_ASCII_LOWER)),
-    "contains": ("coalesce(instr({e}, ?), 0) > 0", lambda x, v: v in x),
+    "contains": ("coalesce(instr({e}, {v}), 0) > 0", lambda x, v: v in x),
 }
 
 # ---------------------------------------------------------------- compiling to SQL
 
 
 def _join(parts: list[str], word: str) -> str:
-    """``a AND b AND ...`` grouped by eights, so long lists stay within SQLite's expression depth."""
+    """``a AND b AND ...`` (or OR, or ||) grouped by eights, so long lists stay within SQLite's
+    expression depth."""
     if not parts:
         return "1" if word == "AND" else "0"
     while len(parts) > 8:
         parts = ["(" + f" {word} ".join(parts[i:i + 8]) + ")" for i in range(0, len(parts), 8)]
     return parts[0] if len(parts) == 1 else "(" + f" {word} ".join(parts) + ")"
+
+
+GROUP_AT = 8  # more children than this on one table source in one and/or: one subquery
+
+
+def _on_table(node: Any) -> tuple[str, bool] | None:
+    """(source, negated) when ``node`` is a ``KeyValue`` on a table source (a real table, read
+    through a b-tree cursor; not a ``json_each`` of a column), or ``Not`` of one; else None."""
+    negated = isinstance(node, Not)
+    node = node.child if negated else node
+    if isinstance(node, KeyValue) and node.source in SOURCES and not SOURCES[node.source][0].startswith("json_each"):
+        return node.source, negated
+    return None
 
 
 class _Compiler:
@@ -137,14 +151,18 @@ class _Compiler:
                 or (is_number(value) and -(1 << 63) <= value < (1 << 63))):
             raise FilterError(f"cannot compare with {value!r:.60}: use a str, an int64 or a finite float")
         self.params.append(value)
-        return "?"
+        # nullif(?, NULL) is the bound value itself (NULL is never bound: it is written as NULL).
+        # SQLite hoists every bare constant operand, a lone ?, into one list of constants and
+        # searches that list for a duplicate before adding each: n distinct parameters cost
+        # O(n^2) to prepare (20,000 took 30 s). A constant holding a function call is
+        # computed once in place instead and never enters the list, so preparing stays linear.
+        return "nullif(?, NULL)"
 
     def node(self, node: Any, depth: int = 0) -> str:
         if depth > MAX_DEPTH:
             raise FilterError(f"the filter is nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, (And, Or)):
-            word = "AND" if isinstance(node, And) else "OR"
-            return _join([self.node(c, depth + 1) for c in node.children], word)
+            return self.junction(node, depth)
         if isinstance(node, Not):
             return f"NOT ({self.node(node.child, depth + 1)})"
         if isinstance(node, Compare):
@@ -168,7 +186,7 @@ class _Compiler:
             if not wanted:
                 return "0"
             # the stored status, with a running run whose heartbeat is too old read as lost
-            lost = _LOST.format(a=self.alias).replace("?", self.bind(self.now))
+            lost = _LOST.format(a=self.alias, now=self.bind(self.now))
             sql = f"(CASE WHEN {lost} THEN 'lost' ELSE {expr} END) IN ({', '.join(map(self.bind, wanted))})"
             return f"NOT ({sql})" if node.op == "neq" else sql
         if kind == "root":
@@ -193,8 +211,7 @@ class _Compiler:
             raise FilterError(f"{op} needs a text field and a str value, got {value!r:.60}")
         if op == "like" and (problem := like_problem(value)):
             raise FilterError(problem)
-        self.bind(value)
-        return OPS[op][0].format(e=expr)
+        return OPS[op][0].format(e=expr, v=self.bind(value))
 
     def typed(self, value_expr: str, type_expr: str, op: str, value: Any) -> str:
         """A comparison of a JSON value by its JSON type (see the module notes)."""
@@ -217,12 +234,12 @@ class _Compiler:
             return f"({type_expr} = 'text' AND {self.scalar(value_expr, 'text', op, value)})"
         raise FilterError(f"cannot use {op} with {value!r:.60} on a JSON value")
 
-    def key_value(self, node: KeyValue) -> str:
+    def conditions(self, node: KeyValue) -> str:
+        """The conditions of one ``KeyValue`` on one item of its source, ANDed."""
         if node.source not in SOURCES:
             raise FilterError(f"unknown source {node.source!r}; valid: {', '.join(SOURCES)}",
                               position=node.position)
-        from_sql, join, parts = SOURCES[node.source]
-        where = [join.format(a=self.alias)] if join else []
+        parts, where = SOURCES[node.source][2], []
         for cond in node.conditions:
             if not isinstance(cond, Compare) or cond.field not in parts:
                 raise FilterError(f"a {node.source} condition compares one of {', '.join(parts)},"
@@ -230,8 +247,55 @@ class _Compiler:
             kind, expr, *type_expr = parts[cond.field]
             where.append(self.typed(expr, type_expr[0], cond.op, cond.value) if kind == "json"
                          else self.scalar(expr, kind, cond.op, cond.value))
-        clause = f" WHERE {_join(where, 'AND')}" if where else ""
-        return f"EXISTS (SELECT 1 FROM {from_sql.format(a=self.alias)}{clause})"
+        return _join(where, "AND")
+
+    def exists(self, source: str, test: str) -> str:
+        """Some item of ``source`` (of this run) passes ``test``."""
+        from_sql, join = (part.format(a=self.alias) for part in SOURCES[source][:2])
+        return f"EXISTS (SELECT 1 FROM {from_sql} WHERE {join + ' AND ' if join else ''}{test})"
+
+    def key_value(self, node: KeyValue) -> str:
+        return self.exists(node.source, self.conditions(node))
+
+    def junction(self, node: And | Or, depth: int) -> str:
+        """And/Or. Its children that test one table source (``_on_table``) are compiled as one
+        subquery when there are more than ``GROUP_AT`` of them: each correlated subquery on a
+        table opens a cursor per run, and SQLite walks every cursor already open to open one,
+        so n such subqueries cost O(n^2) per run (5,000 took two minutes on 20 runs)."""
+        word = "AND" if isinstance(node, And) else "OR"
+        groups: dict[tuple[str, bool], list[KeyValue]] = {}
+        for child in node.children:
+            if (key := _on_table(child)) is not None:
+                groups.setdefault(key, []).append(child.child if key[1] else child)
+        parts, done = [], set()
+        for child in node.children:
+            key = _on_table(child)
+            if key is None or len(groups[key]) <= GROUP_AT:
+                parts.append(self.node(child, depth + 1))
+            elif key not in done:  # the group, where its first member stood
+                done.add(key)
+                source, negated = key
+                members = groups[key]
+                # AND of NOT EXISTS, or OR of EXISTS: one scan for an item passing any member
+                if (word == "AND") == negated:
+                    any_sql = self.exists(source, _join([self.conditions(m) for m in members], "OR"))
+                    parts.append(f"NOT ({any_sql})" if negated else any_sql)
+                else:  # AND of EXISTS, or OR of NOT EXISTS (= NOT AND of EXISTS)
+                    all_sql = self.every(source, members)
+                    parts.append(f"NOT ({all_sql})" if negated else all_sql)
+        return _join(parts, word)
+
+    def every(self, source: str, members: list[KeyValue]) -> str:
+        """Every member has an item of ``source`` passing it, in one scan of the run's items:
+        each item lists the members it passes (by their index: our numbers, not user text), and
+        all must be listed. The first member's own lookup comes first, so a run failing it
+        costs no scan."""
+        first = self.key_value(members[0])
+        marks = [f"CASE WHEN {self.conditions(m)} THEN '{i},' ELSE '' END" for i, m in enumerate(members)]
+        from_sql, join = (part.format(a=self.alias) for part in SOURCES[source][:2])
+        listed = (f"(SELECT count(DISTINCT j.value) FROM {from_sql}, json_each('[' || {_join(marks, '||')}"
+                  f" || '-1]') AS j WHERE {join + ' AND ' if join else ''}j.value >= 0) = {len(members)}")
+        return f"({first} AND {listed})"
 
 
 def compile_where(node: Any, *, alias: str = "runs", now_us: int) -> tuple[str, list]:

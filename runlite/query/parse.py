@@ -463,6 +463,8 @@ def parse_simvue(filters: list[str] | str) -> Any:
     alerts = [c for c in children if isinstance(c, KeyValue) and c.source == "alert"]
     if len(alerts) > 1:
         merged = KeyValue("alert", [cond for a in alerts for cond in a.conditions], alerts[0].position)
-        children = [merged if c is alerts[0] else c for c in children if not any(c is a for a in alerts[1:])]
+        # by identity, through a set: one scan of the list, however many alert filters there are
+        later = {id(a) for a in alerts[1:]}
+        children = [merged if c is alerts[0] else c for c in children if id(c) not in later]
     return And(children)
 

@@ -18,13 +18,20 @@ Routes (GET and HEAD only; anything else is 405):
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import datetime as _dt
 import html
+import http
 import http.server
+import io
 import logging
 import math
+import selectors
+import socket
 import sys
+import threading
+import time
 import typing
 import urllib.parse
 from typing import Any
@@ -57,6 +64,14 @@ LIST_LIMIT = 500         # rows of the run list
 BUCKETS = (16, 4000)     # allowed range of chart buckets
 GRAMMARS = {"auto": "either grammar", "langsmith": "LangSmith filter", "simvue": "Simvue filter"}
 WORKERS = 8              # request threads: at most this many requests (and reader connections) at once
+# Slow and idle clients: request heads are read by one selector thread, so a client still
+# sending (or sending nothing) holds a socket and a small buffer, never one of the WORKERS.
+HEAD_IDLE_S = 5.0        # a connection silent this long before its request is complete is closed
+HEAD_DEADLINE_S = 10.0   # the whole request line and headers must arrive within this, however trickled
+SEND_TIMEOUT_S = 10.0    # each write of a response (headers, then body) must finish within this
+MAX_HEAD = 65_536        # bytes of request line and headers; beyond it 431
+MAX_PENDING = 512        # connections still sending their request; beyond it the oldest is closed
+MAX_QUEUED = 32          # complete requests waiting for a worker; beyond it 503 at once
 
 
 class Response(typing.NamedTuple):
@@ -327,9 +342,21 @@ def _local_host(header: str) -> bool:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    """One request, parsed from the ``head`` the server has read: answering never waits on the
+    client, and HTTP/1.0 closes the connection after it (no worker waits on a kept-alive one)."""
+
     server_version = "runlite-viewer"
     sys_version = ""  # no Python version in the Server header
-    timeout = 30  # a silent client cannot hold a worker forever
+    timeout = SEND_TIMEOUT_S  # the socket's timeout, now only for writes: sendall's total deadline
+
+    def __init__(self, request, client_address, server, head: bytes = b""):
+        self.head = head
+        super().__init__(request, client_address, server)  # handles the request
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # never read the socket: the head is all a GET or HEAD needs
+        self.rfile = io.BytesIO(self.head)
 
     def do_GET(self) -> None:
         self._answer(head=False)
@@ -374,18 +401,143 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-class ViewerServer(http.server.ThreadingHTTPServer):
+def _refuse(sock: socket.socket, status: int, message: str) -> None:
+    """Answer ``status`` without a worker (best effort: one non-blocking send), then close."""
+    body = message.encode()
+    lines = [f"HTTP/1.0 {status} {http.HTTPStatus(status).phrase}", f"Content-Type: {TEXT}",
+             f"Content-Length: {len(body)}", "Connection: close", *(f"{k}: {v}" for k, v in SECURITY_HEADERS)]
+    try:
+        sock.setblocking(False)
+        sock.send("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
+    except OSError:
+        pass  # the client is gone or not reading: closing is all that is left
+    finally:
+        sock.close()
+
+
+class _Pending:
+    """A connection whose request head is still arriving."""
+
+    def __init__(self, address, now: float, deadline_s: float):  # deadline: for the whole head
+        self.address, self.data, self.last, self.deadline = address, bytearray(), now, now + deadline_s
+
+
+class _HeadReader:
+    """One thread reading every connection's request head with a selector, so a slow or idle
+    client costs a socket, never a worker. A complete head goes to ``server.dispatch``; a
+    connection silent for ``server.head_idle`` s, or incomplete after ``server.head_deadline``
+    s, is closed, and so is the oldest when more than ``server.max_pending`` are waiting."""
+
+    def __init__(self, server: ViewerServer):
+        self.server, self.selector = server, selectors.DefaultSelector()
+        self.wake_r, self.wake_w = socket.socketpair()  # the accepting thread wakes the selector
+        for sock in (self.wake_r, self.wake_w):
+            sock.setblocking(False)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        self.incoming: collections.deque = collections.deque()
+        self.pending: dict[socket.socket, _Pending] = {}  # oldest first (dicts keep insertion order)
+        self.lock, self.stopping = threading.Lock(), False  # the lock orders add() against close()
+        self.thread = threading.Thread(target=self.run, name="runlite-viewer-heads", daemon=True)
+        self.thread.start()
+
+    def add(self, sock: socket.socket, address) -> None:
+        """A connection just accepted (called by the accepting thread)."""
+        with self.lock:
+            if self.stopping:
+                sock.close()
+                return
+            self.incoming.append((sock, address))
+        self.wake()
+
+    def wake(self) -> None:
+        try:
+            self.wake_w.send(b"\0")
+        except OSError:  # the wake-up pipe is full: the selector is awake already
+            pass
+
+    def close(self) -> None:
+        with self.lock:
+            self.stopping = True
+        self.wake()
+        self.thread.join()
+        for sock in [*self.pending, *(s for s, _ in self.incoming), self.wake_r, self.wake_w]:
+            sock.close()
+        self.selector.close()
+
+    def run(self) -> None:
+        while not self.stopping:
+            try:
+                self.step()
+            except Exception:  # a bug here must not stop the viewer: say so and go on
+                log.exception("viewer: error reading requests")
+
+    def step(self) -> None:
+        now, idle = time.monotonic(), self.server.head_idle
+        due = min((min(p.last + idle, p.deadline) for p in self.pending.values()), default=now + 60.0)
+        for key, _ in self.selector.select(max(0.0, due - now)):
+            if key.fileobj is self.wake_r:
+                self.wake_r.recv(65536)
+            elif key.fileobj in self.pending:
+                self.read(key.fileobj)
+        now = time.monotonic()
+        while self.incoming:
+            sock, address = self.incoming.popleft()
+            if len(self.pending) >= self.server.max_pending:  # the oldest has had the longest to send its request
+                self.drop(next(iter(self.pending)))
+            sock.setblocking(False)
+            self.selector.register(sock, selectors.EVENT_READ)
+            self.pending[sock] = _Pending(address, now, self.server.head_deadline)
+        for sock in [s for s, p in self.pending.items() if now >= min(p.last + idle, p.deadline)]:
+            self.drop(sock)
+
+    def read(self, sock: socket.socket) -> None:
+        p = self.pending[sock]
+        try:
+            chunk = sock.recv(16384)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # reset by the client
+            chunk = b""
+        if not chunk:  # the client closed or failed
+            self.drop(sock)
+            return
+        start = max(0, len(p.data) - 2)  # the blank line may straddle two reads
+        p.data += chunk
+        p.last = time.monotonic()
+        if p.data.find(b"\n\r\n", start) >= 0 or p.data.find(b"\n\n", start) >= 0:
+            self.forget(sock)
+            self.server.dispatch(sock, p.address, bytes(p.data))
+        elif len(p.data) > MAX_HEAD:
+            self.forget(sock)
+            _refuse(sock, 431, f"the request line and headers are longer than {MAX_HEAD} bytes\n")
+
+    def forget(self, sock: socket.socket) -> None:
+        self.selector.unregister(sock)
+        del self.pending[sock]
+
+    def drop(self, sock: socket.socket) -> None:
+        self.forget(sock)
+        sock.close()
+
+
+class ViewerServer(http.server.HTTPServer):
     """The viewer's HTTP server. ``serve_forever()`` to run; ``server_close()`` closes the store.
 
-    Requests run on a fixed pool of threads rather than a thread each, so a page that
-    refreshes itself in many tabs uses at most ``WORKERS`` threads and reader connections.
+    Connections go from the accepting thread to one head-reading thread (``_HeadReader``);
+    complete requests run on ``WORKERS`` threads with at most ``MAX_QUEUED`` waiting (more get
+    503). Slow or idle clients cannot starve it, and many refreshing tabs use at most
+    ``WORKERS`` reader connections. ``head_idle``, ``head_deadline``, ``max_pending``: per instance.
     """
 
+    request_queue_size = 128  # listen backlog: a burst of connections is accepted, not dropped
+    head_idle, head_deadline, max_pending = HEAD_IDLE_S, HEAD_DEADLINE_S, MAX_PENDING
+
     def __init__(self, address: tuple[str, int], viewer: Viewer, *, log_requests: bool = False):
-        self.viewer = viewer
-        self.log_requests = log_requests
+        self.viewer, self.log_requests = viewer, log_requests
         self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="runlite-viewer")
+        self._slots = threading.BoundedSemaphore(WORKERS + MAX_QUEUED)  # requests running or queued
         super().__init__(address, _Handler)
+        self._heads = _HeadReader(self)
 
     @property
     def url(self) -> str:
@@ -393,14 +545,23 @@ class ViewerServer(http.server.ThreadingHTTPServer):
         return f"http://{host}:{port}/"
 
     def process_request(self, request, client_address) -> None:
-        self._pool.submit(self._work, request, client_address)
+        self._heads.add(request, client_address)
 
-    def _work(self, request, client_address) -> None:
+    def dispatch(self, request: socket.socket, client_address, head: bytes) -> None:
+        """A complete request head: to a worker, or 503 when too many already wait."""
+        if not self._slots.acquire(blocking=False):
+            _refuse(request, 503, "the viewer is busy: too many requests at once; try again\n")
+            return
+        request.setblocking(True)
+        self._pool.submit(self._work, request, client_address, head)
+
+    def _work(self, request, client_address, head: bytes) -> None:
         try:
-            self.finish_request(request, client_address)
+            _Handler(request, client_address, self, head)
         except Exception:
             self.handle_error(request, client_address)
         finally:
+            self._slots.release()
             self.shutdown_request(request)
 
     def handle_error(self, request, client_address) -> None:
@@ -411,6 +572,7 @@ class ViewerServer(http.server.ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
+        self._heads.close()  # first: nothing is dispatched to the pool after this
         self._pool.shutdown(wait=True)
         self.viewer.store.close()
 
