@@ -233,13 +233,40 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tree_lines(rec: Any, depth: int = 0) -> Iterator[str]:
-    latency = f"{rec.latency:.3f}s" if rec.latency is not None else "-"
-    tokens = f" {rec.total_tokens} tok" if rec.total_tokens else ""
-    error = " ERROR" if rec.error else ""
-    yield f"{'  ' * depth}{rec.name} [{rec.run_type or rec.kind}] {rec.status} {latency}{tokens}{error}"
-    for child in rec.child_runs:
-        yield from _tree_lines(child, depth + 1)
+def _tree_lines(root: Any) -> Iterator[str]:
+    """One line per span, indented by depth (an explicit stack: traces may be thousands deep)."""
+    stack = [(root, 0)]
+    while stack:
+        rec, depth = stack.pop()
+        latency = f"{rec.latency:.3f}s" if rec.latency is not None else "-"
+        tokens = f" {rec.total_tokens} tok" if rec.total_tokens else ""
+        error = " ERROR" if rec.error else ""
+        yield f"{'  ' * depth}{rec.name} [{rec.run_type or rec.kind}] {rec.status} {latency}{tokens}{error}"
+        stack.extend((child, depth + 1) for child in reversed(rec.child_runs))
+
+
+def _tree_json(root: Any) -> Iterator[str]:
+    """The nested ``to_dict()`` of a trace as JSON text, written with an explicit stack (the json
+    module recurses once per level of ``child_runs``); each run's own fields are shallow."""
+    stack: list = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+            continue
+        fields = item.to_dict(child_runs=False)
+        del fields["child_runs"]  # written below, around the children
+        text = json.dumps(_json_safe(fields), ensure_ascii=False, default=str, allow_nan=False)
+        kids = item.child_runs
+        if not kids:
+            yield text[:-1] + ', "child_runs": []}'
+            continue
+        yield text[:-1] + ', "child_runs": ['
+        stack.append("]}")
+        for i, child in enumerate(reversed(kids)):
+            stack.append(child)
+            if i < len(kids) - 1:
+                stack.append(", ")
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -247,7 +274,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     with _reader(args) as store:
         tree = store.trace(store.get_run(args.run).trace_id)
         if args.json:
-            _print_json(tree.to_dict())
+            print("".join(_tree_json(tree)))
             return 0
         lines = list(_tree_lines(tree))
     print("\n".join(lines))

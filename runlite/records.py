@@ -168,8 +168,9 @@ class RunRecord:
                 stack += [kids[i], ", "] if i else [kids[i]]
         return "".join(out)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every LangSmith ``Run`` field plus the Simvue fields, JSON-ready.
+    def to_dict(self, *, child_runs: bool = True) -> dict[str, Any]:
+        """Every LangSmith ``Run`` field plus the Simvue fields, JSON-ready; with
+        ``child_runs=False`` this run alone (``child_runs`` empty, ``child_run_ids`` kept).
 
         LangSmith times (``start_time``, ``end_time``, ``first_token_time``) are epoch
         milliseconds as in its interface; Simvue times (``created``, ``started``,
@@ -179,6 +180,8 @@ class RunRecord:
         # Top-down with an explicit stack (a trace may be thousands of spans deep): each
         # record's dict is made with an empty ``child_runs`` list that its children fill.
         root = self._own_dict()
+        if not child_runs:
+            return root
         stack = [(self, root)]
         while stack:
             rec, out = stack.pop()

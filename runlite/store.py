@@ -39,14 +39,14 @@ class Store:
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
         if not isinstance(path, str) or not path or "\x00" in path:
-            raise errors.ValidationError(f"path must be a non-empty file path or ':memory:', got {path!r}")
+            raise errors.ValidationError(f"path must be a non-empty file path or ':memory:', got {shown(path)}")
         for flag, what in ((read_only, "read_only"), (durable, "durable"), (untrusted, "untrusted")):
             if not isinstance(flag, bool):
-                raise errors.ValidationError(f"{what} must be True or False, got {flag!r}")
+                raise errors.ValidationError(f"{what} must be True or False, got {shown(flag)}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 86_400:
             raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {shown(timeout)}")
         if on_alert is not None and not callable(on_alert):
-            raise errors.ValidationError(f"on_alert must be callable, got {on_alert!r:.80}")
+            raise errors.ValidationError(f"on_alert must be callable, got {shown(on_alert)}")
         if untrusted and not read_only:
             raise errors.ValidationError("untrusted=True opens a file from someone else for reading: pass read_only=True")
         if read_only and path == ":memory:":
@@ -211,7 +211,7 @@ class Store:
         """The whole tree of a trace: its root with ``child_runs`` nested."""
         self.live.flush_own_spans()
         if not isinstance(trace_id, str) or not trace_id:
-            raise errors.ValidationError(f"trace_id must be a run id str, got {trace_id!r}")
+            raise errors.ValidationError(f"trace_id must be a run id str, got {shown(trace_id)}")
         with self.database.read() as conn:
             return runs_mod.read_trace(conn, trace_id, now_us())
 

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import sys
 
 import pytest
 
@@ -157,3 +158,29 @@ def test_verify_reports_progress(tmp_path):
         seen = []
         s.verify(progress=lambda done, total: seen.append((done, total)))
         assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_trace_of_a_deep_tree_as_text_and_json(capsys, tmp_path):
+    """The tree is printed with an explicit stack: the json module and a recursive walk both
+    failed on traces a few hundred spans deep."""
+    path = str(tmp_path / "deep.db")
+    with runlite.open(path) as store:
+        root = current = store.init("deep-root")
+        for i in range(700):
+            current = current.child(f"level-{i}", run_type="tool" if i % 2 else "chain")
+    code, out, _ = run(capsys, "trace", "deep-root", "--db", path)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 701
+    assert lines[-1].startswith("  " * 700 + "level-699 [tool] running")
+    code, out, _ = run(capsys, "trace", root.id, "--db", path, "--json")
+    assert code == 0
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)  # only for reading it back here: Python's decoder recurses
+    try:
+        node, depth = json.loads(out), 0
+    finally:
+        sys.setrecursionlimit(limit)
+    while node["child_runs"]:
+        (node,) = node["child_runs"]
+        depth += 1
+    assert depth == 700 and node["name"] == "level-699" and node["child_run_ids"] == []

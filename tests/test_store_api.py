@@ -86,6 +86,8 @@ def test_sql_runs_exactly_one_statement(tmp_path):
     ({"query": ""}, "query"), ({"query": 3}, "query"), ({"query": "SELECT 1\x00"}, "NUL"),
     ({"query": "SELECT ?", "params": "x"}, "params"), ({"query": "SELECT 1", "max_rows": -1}, "max_rows"),
     ({"query": "SELECT 1", "max_rows": True}, "max_rows"), ({"query": "SELECT 1", "timeout": 0}, "timeout"),
+    ({"query": "SELECT ?", "params": ([1, 2],)}, "params"), ({"query": "SELECT ?", "params": (2**70,)}, "params"),
+    ({"query": "SELECT ?", "params": (1, 2)}, "params"), ({"query": [[[]]] * 3}, "query"),
 ])
 def test_sql_refuses_bad_arguments(tmp_path, kwargs, match):
     with runlite.open(str(tmp_path / "s.db")) as store:

@@ -14,7 +14,7 @@ import statistics
 
 from .. import errors
 from .._ids import uuid7
-from .._validation import check_json_value, check_name, check_optional_text, dumps, from_us, now_us, stored_json
+from .._validation import check_json_value, check_name, check_optional_text, dumps, from_us, now_us, shown, stored_json
 
 SOURCE_TYPES = ("api", "model", "app", "evaluator")
 
@@ -27,7 +27,7 @@ def create(conn, run_id: str, key: str, *, score=None, value=None, comment=None,
         if isinstance(score, bool):
             score = float(score)
         elif not isinstance(score, (int, float)) or not math.isfinite(score):
-            raise errors.ValidationError(f"feedback score must be a finite number or bool, got {score!r}")
+            raise errors.ValidationError(f"feedback score must be a finite number or bool, got {shown(score)}")
     value = check_json_value(value, "feedback value")
     check_optional_text(comment, "comment")
     if isinstance(source, str):
@@ -36,7 +36,7 @@ def create(conn, run_id: str, key: str, *, score=None, value=None, comment=None,
         source = check_json_value(source, "feedback source")
         if not isinstance(source, dict) or source.get("type", "api") not in SOURCE_TYPES:
             raise errors.ValidationError(
-                f"feedback source must be a dict with type in {SOURCE_TYPES} (or a type name), got {source!r}")
+                f"feedback source must be a dict with type in {SOURCE_TYPES} (or a type name), got {shown(source)}")
     correction = check_json_value(correction, "correction")
     if feedback_id is None:
         feedback_id = uuid7()

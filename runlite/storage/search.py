@@ -13,13 +13,13 @@ from .. import errors
 from .. import query
 from ..records import RunList, RunRecord
 from .runs import SELECT_TREE, records
-from .._validation import check_name, now_us, to_us
+from .._validation import check_name, now_us, shown, to_us
 
 def check_limit(limit: Any, offset: Any = 0) -> None:
     """``limit`` None or an int >= 0, ``offset`` an int >= 0 (the one check of every listing)."""
     for value, what in ((limit, "limit"), (offset, "offset")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise errors.ValidationError(f"{what} must be None or an int >= 0, got {value!r}")
+            raise errors.ValidationError(f"{what} must be None or an int >= 0, got {shown(value)}")
 
 
 def _order(order_by: Any) -> str:
@@ -37,7 +37,7 @@ def _select(records: list[RunRecord], select: Any) -> list:
     known = set(records[0].to_dict()) if records else None
     for field in fields:
         if not isinstance(field, str) or (known is not None and field not in known):
-            raise errors.ValidationError(f"select takes fields of RunRecord.to_dict(); {field!r} is not one")
+            raise errors.ValidationError(f"select takes fields of RunRecord.to_dict(); {shown(field)} is not one")
     out = []
     for rec in records:
         data = rec.to_dict()
@@ -76,7 +76,7 @@ def list_runs(store, *, filter=None, trace_filter=None, tree_filter=None, run_ty
                                     (error, "error", "runs.error IS NOT NULL", "runs.error IS NULL")):
             if flag is not None:
                 if not isinstance(flag, bool):
-                    raise errors.ValidationError(f"{what} must be True, False or None, got {flag!r}")
+                    raise errors.ValidationError(f"{what} must be True, False or None, got {shown(flag)}")
                 where.append(yes if flag else no)
         if start_time is not None:
             where.append("coalesce(runs.started, runs.created) >= ?")

@@ -11,6 +11,7 @@ import apsw
 
 from .. import errors
 from ..records import QueryResult
+from .._validation import shown
 from . import connection as db
 
 MAX_ROWS = 1_000_000  # the most rows one call may ask for
@@ -18,15 +19,15 @@ MAX_ROWS = 1_000_000  # the most rows one call may ask for
 
 def _check(query: Any, params: Any, max_rows: Any, timeout: Any) -> tuple:
     if not isinstance(query, str) or not query.strip():
-        raise errors.ValidationError(f"query must be one SQL statement as a non-empty str, got {query!r:.80}")
+        raise errors.ValidationError(f"query must be one SQL statement as a non-empty str, got {shown(query)}")
     if "\x00" in query:  # SQLite cannot take it
         raise errors.ValidationError("the SQL query holds a NUL character")
     if isinstance(params, (str, bytes)) or not isinstance(params, (tuple, list, dict)):
-        raise errors.ValidationError(f"params must be a tuple or list (or a dict for :name), got {params!r:.80}")
+        raise errors.ValidationError(f"params must be a tuple or list (or a dict for :name), got {shown(params)}")
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or not 0 <= max_rows <= MAX_ROWS:
-        raise errors.ValidationError(f"max_rows must be an int from 0 to {MAX_ROWS:,}, got {max_rows!r}")
+        raise errors.ValidationError(f"max_rows must be an int from 0 to {MAX_ROWS:,}, got {shown(max_rows)}")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 86_400:
-        raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {timeout!r}")
+        raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {shown(timeout)}")
     return query, params, max_rows, float(timeout)
 
 
@@ -64,7 +65,12 @@ def _run(conn, path: str, query: str, params: Any, max_rows: int, timeout: float
             cursor = conn.cursor()
             cursor.exec_trace = one_statement
             try:
-                cursor.execute(query, params)
+                try:
+                    cursor.execute(query, params)
+                except (TypeError, OverflowError, apsw.BindingsError) as exc:  # a value SQLite cannot bind
+                    raise errors.ValidationError(
+                        f"params must match the query's placeholders and hold only None, int64, float, str or "
+                        f"bytes values: {exc}") from None
                 try:
                     columns = tuple(d[0] for d in cursor.get_description())
                 except apsw.ExecutionCompleteError:  # a statement that returned no rows at all
