@@ -30,6 +30,7 @@ import re
 from typing import Any
 
 from ..errors import FilterError
+from .._validation import shown
 from .ast import (
     FIELDS, MAX_DEPTH, MAX_PARAMS, METRIC_STATS, ORDERING_OPS, STATUS_ALIASES, STATUS_CHOICES, STATUSES,
     TEXT_OPS, Ago, And, Compare, KeyValue, Not, Or, is_number, json_text, json_type, like_problem,
@@ -149,7 +150,7 @@ class _Compiler:
         if not ((isinstance(value, str) and not _SURROGATES.search(value))
                 or (isinstance(value, float) and math.isfinite(value))
                 or (is_number(value) and -(1 << 63) <= value < (1 << 63))):
-            raise FilterError(f"cannot compare with {value!r:.60}: use a str, an int64 or a finite float")
+            raise FilterError(f"cannot compare with {shown(value)}: use a str, an int64 or a finite float")
         self.params.append(value)
         # nullif(?, NULL) is the bound value itself (NULL is never bound: it is written as NULL).
         # SQLite hoists every bare constant operand, a lone ?, into one list of constants and
@@ -169,7 +170,7 @@ class _Compiler:
             return self.compare(node)
         if isinstance(node, KeyValue):
             return self.key_value(node)
-        raise FilterError(f"not a filter node: {node!r:.80}")
+        raise FilterError(f"not a filter node: {shown(node)}")
 
     def compare(self, node: Compare) -> str:
         if node.field not in FIELDS:
@@ -201,14 +202,14 @@ class _Compiler:
             return f"{expr} {'IS' if op == 'eq' else 'IS NOT'} {'NULL' if value is None else self.bind(value)}"
         if op == "in":
             if not isinstance(value, (tuple, list)):
-                raise FilterError(f"in needs a list of values, got {value!r:.60}")
+                raise FilterError(f"in needs a list of values, got {shown(value)}")
             present = [v for v in value if v is not None]
             parts = [f"coalesce({expr} IN ({', '.join(map(self.bind, present))}), 0)"] if present else []
             return _join(parts + [f"{expr} IS NULL"] * (None in value), "OR")
         if op not in OPS:
             raise FilterError(f"unknown operator {op!r}; valid: eq, neq, in, {', '.join(OPS)}")
         if op in TEXT_OPS and (kind != "text" or not isinstance(value, str)):
-            raise FilterError(f"{op} needs a text field and a str value, got {value!r:.60}")
+            raise FilterError(f"{op} needs a text field and a str value, got {shown(value)}")
         if op == "like" and (problem := like_problem(value)):
             raise FilterError(problem)
         return OPS[op][0].format(e=expr, v=self.bind(value))
@@ -219,7 +220,7 @@ class _Compiler:
             if op == "neq":
                 return f"NOT ({self.typed(value_expr, type_expr, 'eq', value)})"
             if not isinstance(value, (tuple, list)):
-                raise FilterError(f"in needs a list of values, got {value!r:.60}")
+                raise FilterError(f"in needs a list of values, got {shown(value)}")
             return _join([self.typed(value_expr, type_expr, "eq", v) for v in value], "OR")
         if value is None or isinstance(value, (bool, dict, list)):
             if op != "eq":
@@ -232,7 +233,7 @@ class _Compiler:
             return f"({type_expr} IN ('integer', 'real') AND {test})"
         if isinstance(value, str):
             return f"({type_expr} = 'text' AND {self.scalar(value_expr, 'text', op, value)})"
-        raise FilterError(f"cannot use {op} with {value!r:.60} on a JSON value")
+        raise FilterError(f"cannot use {op} with {shown(value)} on a JSON value")
 
     def conditions(self, node: KeyValue) -> str:
         """The conditions of one ``KeyValue`` on one item of its source, ANDed."""
@@ -243,7 +244,7 @@ class _Compiler:
         for cond in node.conditions:
             if not isinstance(cond, Compare) or cond.field not in parts:
                 raise FilterError(f"a {node.source} condition compares one of {', '.join(parts)},"
-                                  f" not {cond!r:.80}", position=node.position)
+                                  f" not {shown(cond)}", position=node.position)
             kind, expr, *type_expr = parts[cond.field]
             where.append(self.typed(expr, type_expr[0], cond.op, cond.value) if kind == "json"
                          else self.scalar(expr, kind, cond.op, cond.value))

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..errors import FilterError, ValidationError
-from .._validation import to_us
+from .._validation import shown, to_us
 from .ast import (
     FIELDS, LANGSMITH_FILTER_FIELDS, MAX_DEPTH, MAX_STRING, METRIC_STATS, ORDERING_OPS, PAIR_FIELDS,
     STATUS_ALIASES, STATUS_CHOICES, STATUSES, TEXT_OPS, Ago, And, Compare, KeyValue, Not, Or, is_number,
@@ -297,7 +297,7 @@ class _LangSmith:
                 self.fail(str(exc), pos)
         if fkind in ("status", "root") or (fkind, kind) in (("text", "str"), ("number", "num")):
             return value
-        self.fail(f"{field} compares with {_WHAT[fkind]}, not {value!r:.40}", pos)
+        self.fail(f"{field} compares with {_WHAT[fkind]}, not {shown(value)}", pos)
 
 
 def _lift(node: Any) -> Any:

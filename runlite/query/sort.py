@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import FilterError
+from .._validation import shown
 from .ast import FIELDS, METRIC_STATS, metric_field
 from .compile import check_alias, doc_sql
 
@@ -43,7 +44,7 @@ def _items(keys: Any, what: str) -> list:
     try:
         return list(keys)
     except TypeError:  # e.g. a number: refused as a FilterError, not a raw TypeError
-        raise FilterError(f"{what}; got {keys!r:.80}") from None
+        raise FilterError(f"{what}; got {shown(keys)}") from None
 
 
 def _term(column: str, descending: bool, alias: str) -> str:
@@ -62,7 +63,7 @@ def order_by_sql(order_by: Any, *, alias: str = "runs") -> tuple[str, list]:
     terms = []
     for item in _items(order_by, "order_by is a field name or a list of them, like '-start_time'"):
         if not isinstance(item, str):
-            raise FilterError(f"order_by items are field names like '-start_time', got {item!r:.80}")
+            raise FilterError(f"order_by items are field names like '-start_time', got {shown(item)}")
         field = item.lstrip("-+")
         if field not in LANGSMITH_ORDER_BY:
             raise FilterError(f"cannot order by {field!r}; use one of {', '.join(sorted(LANGSMITH_ORDER_BY))}")
@@ -87,7 +88,7 @@ def _sort_keys(sort_by: Any) -> list[tuple[str, bool]]:
             out.append((item[0], item[1]))
         else:
             raise FilterError("a sort key is 'field', '-field', 'field desc' or (field, descending);"
-                              f" got {item!r:.80}")
+                              f" got {shown(item)}")
     return out
 
 
