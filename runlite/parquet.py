@@ -128,27 +128,27 @@ def _run_row(record) -> dict:
 
 
 def _write_metrics(pa, pq, store, run_id: str, path: str, schema) -> int:
-    """One run's points into one file, one row group per series; the number of rows."""
+    """One run's points into one file, one row group per piece of a series (bounded memory); the rows."""
     writer, total = None, 0
     try:
         for name, asset, _count in store.metric_series(run_id):
-            s = store.metric_values(run_id, name, asset=asset)
-            n = len(s)
-            if n == 0:
-                continue
-            table = pa.Table.from_arrays([
-                pa.repeat(pa.scalar(name, pa.string()), n),
-                pa.repeat(pa.scalar(asset, pa.string()), n),
-                _column(pa, s.steps, "q", pa.int64()),
-                _column(pa, s.times, "d", pa.float64()),
-                _column(pa, s.timestamps, "q", schema.field("timestamp").type),
-                _column(pa, s.values, "d", pa.float64()),
-            ], schema=schema)
-            if writer is None:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                writer = pq.ParquetWriter(path, schema)
-            writer.write_table(table)
-            total += n
+            for s in store.iter_metric_values(run_id, name, asset=asset):  # bounded memory per piece
+                n = len(s)
+                if n == 0:
+                    continue
+                table = pa.Table.from_arrays([
+                    pa.repeat(pa.scalar(name, pa.string()), n),
+                    pa.repeat(pa.scalar(asset, pa.string()), n),
+                    _column(pa, s.steps, "q", pa.int64()),
+                    _column(pa, s.times, "d", pa.float64()),
+                    _column(pa, s.timestamps, "q", schema.field("timestamp").type),
+                    _column(pa, s.values, "d", pa.float64()),
+                ], schema=schema)
+                if writer is None:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    writer = pq.ParquetWriter(path, schema)
+                writer.write_table(table)
+                total += n
     finally:
         if writer is not None:
             writer.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Iterator
 
 from . import _defaults, errors
 from ._validation import check_choice, check_folder, check_name, check_tags, from_us, now_us, shown, stored_json, to_us
@@ -378,6 +378,16 @@ class Store:
         return self._metric_read(run, metric_reads.values, name, xaxis=xaxis, start=start,
                                  stop=stop, asset=asset, max_points=max_points)
 
+    def iter_metric_values(self, run: Any, name: str, *, asset: str | None = None,
+                           points: int | None = None) -> Iterator[Series]:
+        """A whole series in logging order, as ``Series`` pieces of at most ``points`` points
+        (default 2^20; whole chunks): for exports and scans longer than one read returns."""
+        points = metric_reads.check_points(points)
+        run_id = self.run_id(run)
+        self.live.flush_run(run_id)
+        with self.database.read() as conn:
+            yield from metric_reads.pieces(conn, run_id, name, asset, points=points)
+
     def metric_summary(self, run: Any, name: str, *, asset: str | None = None) -> Stats:
         """count, nan_count, min, max, avg, var_pop, first, last, and their steps: kept at ingest."""
         return self._metric_read(run, metric_reads.summary, name, asset)
@@ -497,10 +507,6 @@ class Store:
 
     # -- keeping and shipping the file
 
-    def _flush_for_copy(self) -> None:
-        if not self.read_only:
-            self.flush()
-
     def verify(self, *, progress=None):
         """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
         ``VerifyReport`` whose ``ok`` is True when nothing is wrong. ``progress(done, total)``
@@ -512,7 +518,7 @@ class Store:
     def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
         """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
         dest = os.fspath(dest)
-        self._flush_for_copy()
+        self.flush()
         with self.database.read() as conn:
             with db.translated(dest):
                 archive.backup(conn, dest, overwrite=overwrite, durable=self.database.durable)
@@ -532,7 +538,7 @@ class Store:
             raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
         if run_ids is not None and filter is not None:
             raise errors.ValidationError("give run_ids or filter, not both")
-        self._flush_for_copy()
+        self.flush()
         if run_ids is not None:
             ids = self._ids(run_ids)
         elif filter is not None:

@@ -137,3 +137,41 @@ def test_runs_by_tags_status_and_limit(tmp_path):
         assert [r.name for r in store.runs(tags=["odd"], status="completed")] == ["r3", "r1"]
         assert [r.name for r in store.runs(status=["running"], limit=1)] == ["r5"]
         assert store.runs(tags=["none"]) == []
+
+
+def test_iter_metric_values_gives_a_long_series_in_bounded_pieces(tmp_path, monkeypatch):
+    from runlite.storage import metric_reads
+
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        run = store.init("long")
+        for i in range(30_000):
+            run.log_metrics({"x": float(i)})
+        run.close()
+        monkeypatch.setattr(metric_reads, "MAX_READ_POINTS", 10_000)  # a "long" series at test scale
+        with pytest.raises(runlite.LimitError, match="max_points"):
+            store.metric_values(run, "x")
+        pieces = list(store.iter_metric_values(run, "x", points=10_000))
+        assert all(len(p) <= 10_000 for p in pieces) and len(pieces) >= 3
+        assert [v for p in pieces for v in p.values] == [float(i) for i in range(30_000)]
+        assert [s for p in pieces for s in p.steps] == list(range(30_000))
+        assert all(p.times[0] >= 0 for p in pieces)
+        for bad in (0, 10_001, True, "5"):
+            with pytest.raises(runlite.ValidationError, match="points"):
+                list(store.iter_metric_values(run, "x", points=bad))
+
+
+def test_parquet_exports_a_series_longer_than_one_read(tmp_path, monkeypatch):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from runlite.parquet import export_parquet
+    from runlite.storage import metric_reads
+
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        run = store.init("long")
+        for i in range(30_000):
+            run.log_metrics({"x": float(i)})
+        run.close()
+        monkeypatch.setattr(metric_reads, "MAX_READ_POINTS", 10_000)
+        counts = export_parquet(store, str(tmp_path / "out"))
+    assert counts["metrics"] == 30_000
+    table = pq.read_table(str(tmp_path / "out" / "metrics" / f"run_id={run.id}" / "part-0.parquet"))
+    assert sorted(table.column("value").to_pylist()) == [float(i) for i in range(30_000)]

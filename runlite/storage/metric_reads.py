@@ -19,7 +19,7 @@ import numbers
 import operator
 from array import array
 from itertools import chain, islice
-from typing import Any
+from typing import Any, Iterator
 
 from .. import errors
 from ..codec import chunks, sketch, stats
@@ -363,6 +363,36 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
         cols = [array(c.typecode, map(c.__getitem__, keep)) for c in cols]
     return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3],
                   time_origin_us=origin)
+
+
+def check_points(points: Any) -> int:
+    """A piece size: an int from 1 to ``MAX_READ_POINTS`` (None: 2^20 points, ~32 MiB of columns)."""
+    if points is None:
+        return min(1 << 20, MAX_READ_POINTS)
+    if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_READ_POINTS:
+        raise errors.ValidationError(f"points must be an int from 1 to {MAX_READ_POINTS:,}, got {shown(points)}")
+    return points
+
+
+def pieces(conn, run_id: str, name: str, asset: str | None, *, points: int) -> Iterator[Series]:
+    """A whole series in log order, as pieces of whole chunks holding at most ``points`` points
+    each (a chunk larger than that is a piece of its own): for exports, which must not hold a
+    long series at once. Call inside one read transaction."""
+    series_id = _series_id(conn, run_id, name, asset)
+    what = f"metric {name!r} of run {run_id}"
+    group: list[_Chunk] = []
+    held = 0
+    for r in chain(_chunks(conn, series_id, "step", None, None, what), (None,)):
+        if group and (r is None or held + r.count > points):
+            acc = _Columns(held, lazy=False)
+            for g in group:
+                acc.add(*_decode(conn, series_id, g.seq, g.count, g.sizes[0], what))
+            cols, _ = acc.finish()
+            yield Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3])
+            group, held = [], 0
+        if r is not None:
+            group.append(r)
+            held += r.count
 
 
 # ---------------------------------------------------------------- statistics
