@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -413,6 +414,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from .ui.viewer import serve
 
     path = _db_path(args)
+    if threading.current_thread() is threading.main_thread():
+        # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored:
+        # this command promises to stop on Ctrl-C (SIGINT) and on SIGTERM, however it was started.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server = serve(path, port=args.port, untrusted=bool(args.untrusted))
     except OSError as exc:  # the port is taken, or not ours to use

@@ -459,7 +459,7 @@ class _HeadReader:
         with self.lock:
             self.stopping = True
         self.wake()
-        self.thread.join()
+        self.thread.join(5.0)  # bounded: a stuck reader must not keep the viewer from stopping
         for sock in [*self.pending, *(s for s, _ in self.incoming), self.wake_r, self.wake_w]:
             sock.close()
         self.selector.close()
@@ -573,7 +573,7 @@ class ViewerServer(http.server.HTTPServer):
     def server_close(self) -> None:
         super().server_close()
         self._heads.close()  # first: nothing is dispatched to the pool after this
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)  # answers under way finish on their own
         self.viewer.store.close()
 
 
