@@ -24,11 +24,11 @@ LANGSMITH_FIELDS = (
     "parent_run_id", "parent_run_ids", "prompt_tokens", "reference_example_id", "serialized",
     "session_id", "start_time", "status", "tags", "total_tokens", "trace_id",
 )
-# The Simvue run fields runlite adds beside them.
+# The fields runlite adds beside them: Simvue's, and LangSmith's beyond that interface.
 SIMVUE_FIELDS = (
     "folder", "metadata", "description", "created", "started", "endtime", "modified", "kind",
     "system", "host", "pid", "heartbeat", "heartbeat_timeout", "prompt_cost", "completion_cost",
-    "total_cost",
+    "total_cost", "session_name",
 )
 
 
@@ -86,6 +86,7 @@ class RunRecord:
     extra: dict | None = None
     serialized: dict | None = None
     session_id: str | None = None
+    session_name: str | None = None
     reference_example_id: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -259,7 +260,7 @@ class RunRecord:
 
 # Fields ``from_dict`` takes as the dict gives them (None when missing).
 _AS_GIVEN = (
-    "run_type", "description", "parent_run_id", "outputs", "error", "serialized", "session_id",
+    "run_type", "description", "parent_run_id", "outputs", "error", "serialized", "session_id", "session_name",
     "reference_example_id", "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost",
     "completion_cost", "total_cost", "host", "pid", "heartbeat_timeout", "system", "app_path", "in_dataset",
     "manifest_id", "inputs_s3_urls", "outputs_s3_urls",
@@ -302,7 +303,7 @@ RUN_COLUMNS = (
     "inputs", "outputs", "error", "extra", "serialized", "session_id", "reference_example_id",
     "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost",
     "total_cost", "first_token_time", "host", "pid", "heartbeat", "heartbeat_timeout", "system",
-    "ls_fields",
+    "ls_fields", "session_name",
 )
 _JSON_COLUMNS = {"metadata", "tags", "inputs", "outputs", "extra", "serialized", "system", "ls_fields"}
 LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s3_urls")

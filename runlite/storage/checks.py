@@ -290,7 +290,7 @@ ROW_TYPES = {
         "completion_tokens": "number?", "total_tokens": "number?", "prompt_cost": "number?",
         "completion_cost": "number?", "total_cost": "number?", "first_token_time": "time?", "host": "text?",
         "pid": "integer?", "heartbeat": "time?", "heartbeat_timeout": "number?", "system": "json?",
-        "ls_fields": "json?"},
+        "ls_fields": "json?", "session_name": "text?"},
     "series": {"run_id": "text", "name": "text", "asset": "text"},
     "events": {"run_id": "text", "seq": "integer", "time": "time", "level": "text?", "name": "text?",
                "message": "text?", "kwargs": "json?"},

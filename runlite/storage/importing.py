@@ -79,7 +79,7 @@ def _record(data: dict) -> RunRecord:
 _TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost",
                   "total_cost")
 # Columns bound as they are given: each must be what SQLite can store, checked before anything is written.
-_TEXT_COLUMNS = ("description", "session_id", "reference_example_id", "host")
+_TEXT_COLUMNS = ("description", "session_id", "session_name", "reference_example_id", "host")
 _NUMBER_COLUMNS = _TOKEN_COLUMNS + ("pid", "heartbeat_timeout")
 
 
@@ -116,7 +116,8 @@ def import_runs(conn, items: list[dict]) -> list[str]:
             "dotted_order": rec.dotted_order, "created": _us(rec.created) or _us(rec.started) or now,
             "started": _us(rec.started), "ended": _us(rec.ended), "modified": _us(rec.modified) or now,
             **{c: _json(getattr(rec, c)) for c in ("inputs", "outputs", "extra", "serialized", "system")},
-            "error": rec.error, "session_id": rec.session_id, "reference_example_id": rec.reference_example_id,
+            "error": rec.error, "session_id": rec.session_id,
+            "session_name": rec.session_name, "reference_example_id": rec.reference_example_id,
             **{c: getattr(rec, c) for c in _TOKEN_COLUMNS}, "first_token_time": _us(rec.first_token_time),
             "host": rec.host, "pid": rec.pid, "heartbeat": _us(rec.heartbeat),
             "heartbeat_timeout": rec.heartbeat_timeout, "ls_fields": dumps(kept) if kept else None,

@@ -318,6 +318,13 @@ V6_RECIPES = (
     """,
 )
 
+V7_PROJECTS = (
+    # LangSmith's project of a run: its name beside ``session_id`` (an id derived from the
+    # name, so the same project has the same id in every file and merges into one).
+    "ALTER TABLE runs ADD COLUMN session_name TEXT",
+    "CREATE INDEX runs_session ON runs(session_id, created)",
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
@@ -326,6 +333,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: V4_FILES_ALERTS,
     5: V5_TRACES,
     6: V6_RECIPES,
+    7: V7_PROJECTS,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
