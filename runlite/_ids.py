@@ -8,6 +8,7 @@ import re
 import struct
 import threading
 import time
+import uuid
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -83,6 +84,16 @@ def uuid7(now_us: int | None = None) -> str:
 def is_uuid(text: object) -> bool:
     """True when ``text`` is a canonical lowercase hyphenated UUID string."""
     return isinstance(text, str) and _UUID_RE.match(text) is not None
+
+
+# Projects (LangSmith's sessions) are named; the id is derived from the name, so one project has
+# one id in every file (merges join them) and no table of projects has to be kept in step.
+_PROJECT_NAMESPACE = uuid.UUID("5b1c3c1e-6a0f-4e0c-9a55-72756e6c6974")
+
+
+def project_id(name: str) -> str:
+    """The id of the project called ``name`` (the same in every file)."""
+    return str(uuid.uuid5(_PROJECT_NAMESPACE, name))
 
 
 def dotted_segment(start_us: int, run_id: str) -> str:
