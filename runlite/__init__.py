@@ -17,7 +17,7 @@ from .storage.alerts import AlertChange, AlertState
 from .storage.archive import VerifyReport
 from .storage.recipes import RecipeRun
 from .store import Store
-from .tracing import Span, current_span, trace, traceable
+from .tracing import Span, current_span, get_current_run_tree, trace, traceable, tracing_context
 
 __version__ = "0.1.0"
 
@@ -53,8 +53,8 @@ def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store, 
 __all__ = [
     "AlertChange", "AlertState", "Attachment", "Cookbook", "Event", "QueryResult", "RecipeRun", "RunList", "Series",
     "Span", "Stats",
-    "VerifyReport", "current_span",
-    "set_default_store", "trace", "traceable",
+    "VerifyReport", "current_span", "get_current_run_tree",
+    "set_default_store", "trace", "traceable", "tracing_context",
     "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError", "MergeConflictError",
     "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
     "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",

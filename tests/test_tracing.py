@@ -111,6 +111,65 @@ def test_generators_and_first_token(traced):
     assert [e.name for e in traced.events(gen.id)] == ["new_token"]
 
 
+def test_children_inherit_tags_without_duplicates(traced):
+    @runlite.traceable(tags=["leaf", "shared"])
+    def leaf():
+        return runlite.current_span()
+
+    @runlite.traceable(tags=["mid", "shared"])
+    def mid():
+        return leaf()
+
+    with runlite.trace("root", tags=["root", "shared"]) as root:
+        span = mid()
+        root.add_tags("late")  # tags added later are not pushed down to children made before
+    assert span.tags == ["root", "shared", "mid", "leaf"]
+    assert traced.get_run(span.id).tags == ("root", "shared", "mid", "leaf")
+    assert traced.get_run(root.id).tags == ("root", "shared", "late")
+
+
+def test_generator_closed_early_cleans_up_inside_its_span(traced):
+    """A traced generator closed early closes the generator it wraps while its span is current
+    (its ``finally`` code is traced inside it), then ends its span: GeneratorExit, items so far."""
+    @runlite.traceable
+    def cleanup():
+        return "clean"
+
+    @runlite.traceable
+    def gen():
+        try:
+            yield 1
+            yield 2
+        finally:
+            cleanup()
+
+    @runlite.traceable
+    async def agen():
+        try:
+            yield 1
+            yield 2
+        finally:
+            cleanup()
+
+    g = gen()
+    assert next(g) == 1
+    g.close()
+
+    async def main():
+        a = agen()
+        assert await a.__anext__() == 1
+        await a.aclose()
+
+    asyncio.run(main())
+    for name in ("gen", "agen"):
+        (rec,) = [r for r in roots(traced) if r.name == name]
+        tree = traced.trace(rec.trace_id)
+        assert [c.name for c in tree.child_runs] == ["cleanup"] and tree.child_runs[0].status == "completed"
+        assert tree.status == "failed" and "GeneratorExit" in tree.error and tree.outputs == {"output": [1]}
+        assert tree.end_time >= tree.child_runs[0].end_time
+    assert len(roots(traced)) == 2
+
+
 def test_async_tasks_keep_their_parent(traced):
     @runlite.traceable
     async def work(i):

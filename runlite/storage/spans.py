@@ -9,23 +9,30 @@ once their process is gone).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
 from . import attachments as files
 from . import runs as runs_mod
 from .._host import THIS_HOST
+from .._ids import project_id
 from .._validation import MAX_JSON, dumps, dumps_lenient, now_us
 
 # A span's row is written when it starts and again when it changes or ends (an upsert by id).
 _COLUMNS = ("id", "name", "run_type", "status", "folder", "metadata", "tags", "parent_run_id", "trace_id",
             "dotted_order", "created", "started", "ended", "modified", "inputs", "outputs", "error",
             "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost",
-            "first_token_time", "host", "pid", "heartbeat")
+            "first_token_time", "host", "pid", "heartbeat", "session_id", "session_name", "reference_example_id")
 _CHANGING = ("status", "ended", "modified", "metadata", "tags", "outputs", "error", "prompt_tokens",
              "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost",
              "first_token_time", "heartbeat")
 _UPSERT = runs_mod.insert_sql(_COLUMNS, update=_CHANGING, constants={"kind": "'trace'", "heartbeat_timeout": "NULL"})
+
+
+@functools.lru_cache(maxsize=256)
+def _project_id(name: str | None) -> str | None:
+    return None if name is None else project_id(name)
 
 
 def _json(value) -> str | None:
@@ -60,6 +67,7 @@ def write(conn, batch: list) -> None:
             usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"),
             usage.get("prompt_cost"), usage.get("completion_cost"), usage.get("total_cost"),
             span.first_token_us, THIS_HOST, span.pid if span.pid else pid, now,
+            _project_id(span.session_name), span.session_name, span.reference_example_id,
         ))
         for k, (when, name, message, kwargs) in enumerate(events, start=first_event):
             event_rows.append((span.id, k, when, None, name, message,
@@ -72,7 +80,3 @@ def write(conn, batch: list) -> None:
         for name, data, mime in attachments:
             files.save_bytes(conn, span.id, name, data, mime)
 
-
-def written(batch: list) -> None:
-    """After the batch committed: nothing left to do. Its events and attachments left their
-    spans when it was taken, and a batch that fails is given back (``SpanBuffer.give_back``)."""

@@ -1,9 +1,13 @@
 """LLM tracing: ``@traceable`` and ``trace()`` make spans, stored as runs of a trace tree.
 
-The parent of a new span is the current span of this context (``contextvars``), so nested
-calls form a tree, and threads and asyncio tasks keep theirs. Spans live in memory while
-they run and are written by the store in batches (``storage/spans.py``): the traced thread pays
-for an id, a timestamp and a list append, not a transaction.
+They follow the LangSmith SDK's ``@traceable``, ``trace`` and ``RunTree`` (``langsmith_extra``,
+``tracing_context``, projects, ``reduce_fn``, ``process_inputs``/``process_outputs``,
+``usage_metadata``), so LangSmith code runs with ``from runlite import traceable``.
+
+The parent of a new span is the current span of this context (``contextvars``, kept in
+``context.py``), so nested calls form a tree, and threads and asyncio tasks keep theirs. Spans
+live in memory while they run and are written by the store in batches (``storage/spans.py``):
+the traced thread pays for an id, a timestamp and a list append, not a transaction.
 
 Span statuses map onto run statuses: ``pending`` is ``running``, ``success`` is
 ``completed``, ``error`` is ``failed``.
@@ -11,20 +15,30 @@ Span statuses map onto run statuses: ``pending`` is ``running``, ``success`` is
 
 from __future__ import annotations
 
-import contextvars
+import contextlib
 import functools
 import inspect
+import logging
 import os
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Mapping
+from typing import Any, Callable, Iterator
 
 from .. import errors
 from .._defaults import store_or_default
 from .._ids import uuid7
 from .._validation import check_metadata, check_name, check_tags, to_us
+from . import context
+from .context import (NOWHERE, AsyncStream, Extra, SyncStream, binder, check_callable, check_enabled, check_project,
+                      check_run_id, merge_tags, processed, run_hook)
+from .usage import COSTS, COUNTS, number, take_usage, usage_fields
 
-_current: contextvars.ContextVar = contextvars.ContextVar("runlite_span", default=None)
+log = logging.getLogger("runlite")
+
+_current = context.current
+_settings = context.settings
+_env_project = context.env_project
 
 SPAN_STATUS = {"running": "pending", "created": "pending", "completed": "success", "failed": "error",
                "terminated": "error", "lost": "error"}
@@ -36,37 +50,45 @@ def current_span() -> "Span | None":
 
 
 class Span:
-    """A span being traced; the handle ``trace()`` gives and ``traceable`` makes."""
+    """A span being traced; the handle ``trace()`` gives and ``traceable`` makes (LangSmith's
+    ``RunTree``). Children inherit its tags (no duplicates), metadata (their keys win), folder
+    and project (``session_name``)."""
 
     __slots__ = ("store", "id", "name", "run_type", "trace_id", "parent_run_id", "dotted_order",
                  "start_us", "end_us", "inputs", "outputs", "error", "tags", "metadata", "events",
                  "usage", "first_token_us", "attachments", "status", "folder", "pid", "_token",
-                 "events_written")
+                 "events_written", "session_name", "reference_example_id", "_hooks")
 
     def __init__(self, store, name: str, run_type: str, inputs: Any, parent: "Span | None",
-                 tags: list | None, metadata: dict | None):
+                 tags: list | None, metadata: dict | None, project: str | None = None,
+                 run_id: str | None = None):
         now = time.time_ns() // 1000
         self.store = store
         self.name = name
         self.run_type = run_type
         if parent is not None:
             start = now if now > parent.start_us else parent.start_us  # never before the parent
-            self.id = uuid7(start)
+            self.id = run_id or uuid7(start)
             self.trace_id = parent.trace_id
             self.parent_run_id = parent.id
             self.dotted_order = f"{parent.dotted_order}.{_segment(start, self.id)}"
             self.folder = parent.folder
-            merged = dict(parent.metadata)  # children inherit metadata (their keys win)
-            if metadata:
-                merged.update(metadata)
-            metadata = merged
+            self.session_name = parent.session_name  # a child is in its parent's project
+            if parent.metadata:
+                merged = dict(parent.metadata)  # children inherit metadata (their keys win)
+                if metadata:
+                    merged.update(metadata)
+                metadata = merged
+            if parent.tags:
+                tags = merge_tags(parent.tags, tags)
         else:
             start = now
-            self.id = uuid7(start)
+            self.id = run_id or uuid7(start)
             self.trace_id = self.id
             self.parent_run_id = None
             self.dotted_order = _segment(start, self.id)
             self.folder = "/"
+            self.session_name = project if project is not None else _env_project()
         self.start_us = start
         self.end_us = None
         self.inputs = inputs
@@ -82,16 +104,20 @@ class Span:
         self.pid = os.getpid()
         self._token = None
         self.events_written = 0
+        self.reference_example_id = None
+        self._hooks = None  # (on_success, on_end) from langsmith_extra
         store.live.spans.add(self)
 
     # -- mutators (LangSmith RunTree style)
 
     def end(self, outputs: Any = None, error: str | None = None, end_time: Any = None) -> None:
-        """End the span: outputs (non-dict wrapped as ``{"output": value}``), error text."""
+        """End the span: outputs (non-dict wrapped as ``{"output": value}``, merged into those
+        ``add_outputs`` gave, as ``RunTree.end``), error text."""
         if self.end_us is not None:
             return
         if outputs is not None:
-            self.outputs = outputs if isinstance(outputs, dict) else {"output": outputs}
+            outputs = outputs if isinstance(outputs, dict) else {"output": outputs}
+            self.outputs = {**self.outputs, **outputs} if self.outputs else outputs  # RunTree.end merges
         if error is not None:
             self.error = error if isinstance(error, str) else repr(error)
         self.end_us = time.time_ns() // 1000 if end_time is None else to_us(end_time, "end_time")
@@ -137,31 +163,21 @@ class Span:
                   total_tokens: int | None = None, usage_metadata: dict | None = None,
                   prompt_cost: float | None = None, completion_cost: float | None = None,
                   total_cost: float | None = None) -> None:
-        """Token counts and costs; ``usage_metadata`` (LangSmith's ``input_tokens``,
-        ``output_tokens``, ``total_tokens``, ``*_cost``) fills what is not given."""
+        """Token counts and costs. ``usage_metadata`` (LangSmith's: ``input_tokens``,
+        ``output_tokens``, ``total_tokens``, ``*_cost``, ``*_details``) is kept in
+        ``metadata["usage_metadata"]`` and fills what is not given (``usage.usage_fields``)."""
+        given = {}
+        for key, value, what in (("input_tokens", prompt_tokens, "prompt_tokens"),
+                                 ("output_tokens", completion_tokens, "completion_tokens"),
+                                 ("total_tokens", total_tokens, "total_tokens"), ("input_cost", prompt_cost, "prompt_cost"),
+                                 ("output_cost", completion_cost, "completion_cost"), ("total_cost", total_cost, "total_cost")):
+            if value is not None:
+                given[key] = number(value, what, whole=key.endswith("tokens"))
         if usage_metadata is not None:
-            if not isinstance(usage_metadata, dict):
-                raise errors.ValidationError("usage_metadata must be a dict")
+            usage_fields(usage_metadata)  # checked whole, as the SDK's RunTree.set checks it
             self.metadata["usage_metadata"] = check_metadata(usage_metadata, "usage_metadata")
-            prompt_tokens = prompt_tokens if prompt_tokens is not None else usage_metadata.get("input_tokens")
-            completion_tokens = completion_tokens if completion_tokens is not None else usage_metadata.get("output_tokens")
-            total_tokens = total_tokens if total_tokens is not None else usage_metadata.get("total_tokens")
-            prompt_cost = prompt_cost if prompt_cost is not None else usage_metadata.get("input_cost")
-            completion_cost = completion_cost if completion_cost is not None else usage_metadata.get("output_cost")
-            total_cost = total_cost if total_cost is not None else usage_metadata.get("total_cost")
-        if total_tokens is None and prompt_tokens is not None and completion_tokens is not None:
-            total_tokens = prompt_tokens + completion_tokens
-        if total_cost is None and prompt_cost is not None and completion_cost is not None:
-            total_cost = prompt_cost + completion_cost
-        for key, value, kind in (("prompt_tokens", prompt_tokens, int), ("completion_tokens", completion_tokens, int),
-                                 ("total_tokens", total_tokens, int), ("prompt_cost", prompt_cost, float),
-                                 ("completion_cost", completion_cost, float), ("total_cost", total_cost, float)):
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
-                    or (kind is int and not float(value).is_integer()):
-                raise errors.ValidationError(f"{key} must be a number >= 0{' (whole)' if kind is int else ''}, got {value!r}")
-            self.usage[key] = kind(value)
+            given = {**{key: value for key, value in usage_metadata.items() if key in COUNTS or key in COSTS}, **given}
+        self.usage.update(usage_fields(given))
         self.store.live.spans.touch(self)
 
     # -- context manager
@@ -216,169 +232,335 @@ def _check_span_args(name, run_type, tags, metadata):
             check_metadata(metadata) if metadata is not None else None)
 
 
+# -- parents, projects, what the tracing context adds
+
+def _parent(value: Any, project: str | None) -> "Span | None":
+    """The parent a span was given: a Span, a dotted order or headers from another process (a
+    stand-in span, never written, in the header's project, else ``project``), ``"ignore"``
+    (none), or None (the current span)."""
+    if value is None:
+        return _current.get()
+    if isinstance(value, Span):
+        return value
+    if isinstance(value, str) and value == "ignore":
+        return None
+    if isinstance(value, (str, Mapping)):
+        remote = context.remote_parent(value)
+        if remote is None:
+            return None
+        span = Span(NOWHERE, "parent", "chain", None, None, remote.tags, remote.metadata,
+                    remote.project_name or project)
+        span.id, span.trace_id, span.parent_run_id = remote.id, remote.trace_id, remote.parent_run_id
+        span.dotted_order, span.start_us = remote.dotted_order, remote.start_us
+        return span
+    raise errors.ValidationError("parent must be a Span, a dotted_order str, headers with 'langsmith-trace', "
+                                 f"'ignore' or None, got {type(value).__name__}")
+
+
+def _is_on(enabled: bool | None, ctx: context.Settings | None) -> bool:
+    """Tracing for this span: the decorator's ``enabled`` wins, then ``tracing_context``'s."""
+    if enabled is not None:
+        return enabled
+    return ctx is None or ctx.enabled is not False
+
+
+def _own(ctx: context.Settings | None, *layers: tuple) -> tuple[list, dict | None]:
+    """A span's own tags and metadata: the ``tracing_context`` it is made directly in, then each
+    ``(tags, metadata)`` layer (later metadata keys win); its parent's go under them."""
+    tags, metadata = None, None
+    if ctx is not None and ctx.anchor is _current.get():
+        tags, metadata = ctx.tags, ctx.metadata
+    for more_tags, more_metadata in layers:
+        tags = merge_tags(tags, more_tags)
+        if more_metadata:
+            metadata = {**metadata, **more_metadata} if metadata else dict(more_metadata)
+    return tags, (dict(metadata) if metadata else None)
+
+
 def trace(name: str, run_type: str = "chain", inputs: Any = None, *, store: Any = None,
-          parent: Span | None = None, tags: list | None = None, metadata: dict | None = None) -> Span:
+          parent: Any = None, tags: list | None = None, metadata: dict | None = None,
+          project_name: str | None = None, run_id: Any = None, reference_example_id: Any = None) -> Span:
     """A span as a context manager: ``with runlite.trace("step", inputs={...}) as span: ...``.
 
     Leaving the block ends the span (an exception records its traceback and propagates).
+    ``parent`` is a Span, a dotted order or headers from another process, or None (the current
+    span). A root span's project is ``project_name``, else ``tracing_context``'s, else the
+    current span's, else ``$LANGSMITH_PROJECT``; a child's is its parent's. Under
+    ``tracing_context(enabled=False)`` the span works but is never written.
     """
     check_name(name, "span name")
     tags, metadata = _check_span_args(None, run_type, tags, metadata)
-    if parent is not None and not isinstance(parent, Span):
-        raise errors.ValidationError(f"parent must be a Span, got {type(parent).__name__}")
-    return Span(store_or_default(store), name, run_type, inputs, parent or _current.get(), tags, metadata)
+    project_name = check_project(project_name)
+    run_id = None if run_id is None else check_run_id(run_id)
+    ctx = _settings.get()
+    here = _current.get()
+    if project_name is None:
+        project_name = ctx.project_name if ctx is not None and ctx.project_name is not None else \
+            (here.session_name if here is not None else None)
+    parent_span = _parent(parent, project_name)
+    own_tags, own_metadata = _own(ctx, (tags, metadata))
+    span = Span(store_or_default(store) if _is_on(None, ctx) else NOWHERE, name, run_type, inputs, parent_span,
+                own_tags, own_metadata, project_name, run_id)
+    if reference_example_id is not None:
+        span.reference_example_id = check_run_id(reference_example_id, "reference_example_id")
+    return span
 
 
-def _binder(fn: Callable) -> Callable[[tuple, dict], dict]:
-    """A fast ``inputs`` builder: bound arguments by name, defaults filled, self/cls left out.
+@contextlib.contextmanager
+def tracing_context(*, project_name: str | None = None, tags: list | None = None, metadata: dict | None = None,
+                    parent: Any = None, enabled: bool | None = None) -> Iterator[None]:
+    """Set the tracing context for a block, as LangSmith's ``tracing_context``.
 
-    ``inspect.Signature.bind`` costs ~9 us a call; for plain signatures (no ``*args`` or
-    ``**kwargs``) the names are zipped directly.
+    Spans made directly inside get ``tags`` and ``metadata`` (their descendants inherit them);
+    a root span goes to ``project_name``. ``parent`` (a Span, a dotted order or headers, or
+    ``False`` for none) is the parent of spans made inside. ``enabled=False`` traces nothing
+    inside, except functions decorated with ``enabled=True``; None keeps the outer setting.
+    Like the SDK's, a nested block replaces the outer block's project, tags and metadata.
     """
-    signature = inspect.signature(fn)
-    params = list(signature.parameters.values())
-    plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
-    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    defaults = [(p.name, p.default) for p in params if p.default is not p.empty]
-    skip = {"self", "cls"} & {p.name for p in params}
+    project_name = check_project(project_name)
+    tags = None if tags is None else check_tags(tags)
+    metadata = None if metadata is None else check_metadata(metadata)
+    enabled = check_enabled(enabled)
+    if parent is not None and parent is not False:
+        parent = _parent(parent, project_name)
+        if parent is None:  # headers without a trace: spans inside start new traces
+            parent = False
+    tokens = context.enter(project_name, tags, metadata, parent, enabled)
+    try:
+        yield
+    finally:
+        context.leave(tokens)
 
-    def slow(args: tuple, kwargs: dict) -> dict:
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:
-            return {"args": list(args), "kwargs": kwargs}
-        bound.apply_defaults()
-        return {k: v for k, v in bound.arguments.items() if k not in skip}
 
-    def fast(args: tuple, kwargs: dict) -> dict:
-        if len(args) > len(positional):
-            return slow(args, kwargs)
-        out = dict(zip(positional, args))
-        if kwargs:
-            out.update(kwargs)
-        for name, default in defaults:
-            if name not in out:
-                out[name] = default
-        for name in skip:
-            out.pop(name, None)
-        return out
-
-    return fast if plain else slow
-
+# -- traceable
 
 def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = None,
-              metadata: dict | None = None, tags: list | None = None) -> Callable:
+              metadata: dict | None = None, tags: list | None = None, project_name: str | None = None,
+              reduce_fn: Callable | None = None, process_inputs: Callable | None = None,
+              process_outputs: Callable | None = None, enabled: bool | None = None) -> Callable:
     """Trace every call of a function, coroutine function, generator or async generator.
 
-    Inputs are the bound arguments; outputs the return value (a non-dict wrapped as
-    ``{"output": value}``; for generators the yielded items). An exception records its
-    traceback in ``error``, marks the span failed and propagates. Usable bare
-    (``@traceable``) or with arguments (``@traceable(run_type="llm")``).
+    As LangSmith's ``@traceable``. Inputs are the bound arguments (``process_inputs(inputs)``
+    if given); outputs the return value (``process_outputs(value)`` if given; a non-dict wrapped
+    as ``{"output": value}``; for generators the yielded items, or ``reduce_fn(items)``; with
+    ``reduce_fn``, a function returning an iterable, such as a streamed LLM response, returns
+    it traced as it is consumed). An exception records its traceback in ``error``, marks the
+    span failed and propagates; a generator closed early records ``GeneratorExit`` and the
+    items so far, as the SDK does. A returned dict's ``usage_metadata`` goes to the metadata
+    and fills an llm span's token and cost fields. Every call accepts ``langsmith_extra={...}``
+    (name, tags, metadata, run_id, parent, project_name, reference_example_id, on_end), never
+    an input. A root span's project is ``tracing_context``'s, else ``langsmith_extra``'s, else
+    ``project_name``, else ``$LANGSMITH_PROJECT``; a child's is its parent's. ``enabled=False``
+    calls the function untraced (and with no current span), ``True`` traces it even under
+    ``tracing_context(enabled=False)``. Usable bare (``@traceable``) or with arguments
+    (``@traceable(run_type="llm")``); bad options raise ``ValidationError`` here.
     """
     if callable(run_type):  # bare @traceable
         return traceable()(run_type)
     tags, metadata = _check_span_args(name, run_type, tags, metadata)
+    project_name = check_project(project_name)
+    check_callable(reduce_fn, "reduce_fn", "a callable (list of items -> output) or None")
+    check_callable(process_inputs, "process_inputs", "a callable (inputs dict -> dict) or None")
+    check_callable(process_outputs, "process_outputs", "a callable (outputs -> dict) or None")
+    enabled = check_enabled(enabled)
 
     def decorate(fn: Callable) -> Callable:
+        if not callable(fn):
+            raise errors.ValidationError(f"traceable decorates a function, got {type(fn).__name__}")
         span_name = name or getattr(fn, "__name__", "traced")
-        bind = _binder(fn)
+        wants_run_tree = "run_tree" in inspect.signature(fn).parameters  # the SDK passes the span
+        bind = binder(fn, {"self", "cls"})
 
-        def new_span(args, kwargs) -> Span:
-            return Span(store_or_default(store), span_name, run_type, bind(args, kwargs), _current.get(), tags,
-                        dict(metadata) if metadata else None)
+        if process_inputs is None:
+            inputs_of = bind
+        else:
+            def inputs_of(args, kwargs):
+                return processed(process_inputs, bind(args, kwargs), "inputs", span_name)
 
-        def start(args, kwargs) -> Span:
-            span = new_span(args, kwargs)
-            span._token = _current.set(span)
+        def start(args, kwargs, extra) -> Span | None:
+            """The call's span (not yet current), or None when this call is not traced."""
+            ctx = _settings.get()
+            if extra is None and ctx is None and enabled is not False:  # the hot path
+                span = Span(store_or_default(store), span_name, run_type, inputs_of(args, kwargs), _current.get(),
+                            tags, dict(metadata) if metadata else None, project_name)
+            elif not _is_on(enabled, ctx):
+                span = None
+            else:
+                extra = Extra(extra) if extra is not None else None
+                project = ctx.project_name if ctx is not None else None
+                if extra is None:
+                    parent, own = _current.get(), _own(ctx, (tags, metadata))
+                else:
+                    project = project or extra.project_name
+                    parent = _parent(extra.parent, project or project_name)
+                    own = _own(ctx, (extra.tags, extra.metadata), (tags, metadata))
+                span = Span(store_or_default(store), extra.name if extra and extra.name else span_name, run_type,
+                            inputs_of(args, kwargs), parent, own[0], own[1], project or project_name,
+                            extra.run_id if extra else None)
+                if extra is not None:
+                    span.reference_example_id = extra.reference_example_id
+                    if extra.on_end or extra.on_success:
+                        span._hooks = (extra.on_success, extra.on_end)
+            if wants_run_tree:
+                kwargs["run_tree"] = span
             return span
 
-        def finish(span: Span, outputs=None, exc: BaseException | None = None) -> None:
-            try:
-                _current.reset(span._token)
-            except ValueError:
-                pass
-            span._token = None
+        def finish(span: Span, outputs: Any = None, exc: BaseException | None = None) -> None:
+            """As the SDK's ``_container_end``: outputs processed, always a dict (None too, and
+            on errors), a returned ``usage_metadata`` taken, the span ended, then ``on_end``."""
+            if process_outputs is not None:
+                outputs = processed(process_outputs, outputs, "outputs", span.name)
+            if not isinstance(outputs, dict):
+                outputs = {"output": outputs}
+            elif outputs.get("usage_metadata"):
+                take_usage(span, outputs["usage_metadata"])
+            hooks = span._hooks
             if exc is not None:
-                span.end(error=_traceback(exc))
+                span.end(outputs=outputs, error=_traceback(exc))
             else:
-                span.end(outputs=outputs)
+                if hooks is not None:
+                    run_hook(hooks[0], span, "_on_success")
+                span.end(outputs)
+            if hooks is not None:
+                run_hook(hooks[1], span, "on_end")
 
-        def first_token(span: Span) -> None:
+        def item_seen(span: Span, items: list, item: Any) -> None:
             if span.first_token_us is None:
                 span.first_token_us = _now_us()
                 if run_type == "llm":
                     span.events.append((span.first_token_us, "new_token", None, None))
+            items.append(item)
+
+        def stream_end(span: Span | None, items: list, exc: BaseException, reraise: bool = True) -> Any:
+            """End a generator's span: ``exc`` is StopIteration (its value, if any, is the last
+            item and is returned), StopAsyncIteration, or what ended it early (re-raised)."""
+            value = None
+            if isinstance(exc, (StopIteration, StopAsyncIteration)):
+                value = getattr(exc, "value", None)
+                if value is not None:
+                    items.append(value)
+                exc = None
+            if span is not None:
+                outputs: Any = items or None  # as the SDK's _get_function_result
+                if reduce_fn is not None and items:
+                    try:
+                        outputs = reduce_fn(items)
+                    except Exception as error:  # noqa: BLE001 - as the SDK: the items are kept instead
+                        log.warning("reduce_fn failed for span %s: %r", span.id, error)
+                finish(span, outputs, exc)
+            if exc is not None and reraise:
+                raise exc
+            return value
+
+        def settle(span: Span, result: Any, async_first: bool) -> Any:
+            """``reduce_fn`` on a function that is no generator (the SDK's ``stream_wrapper``): a
+            returned iterable is traced as it is consumed; anything else ends the span now."""
+            kinds = ((AsyncStream, "__aiter__"), (SyncStream, "__iter__"))
+            for kind, method in kinds if async_first else kinds[::-1]:
+                if hasattr(result, method):
+                    items: list = []
+                    return kind(result, span, lambda item: item_seen(span, items, item),
+                                lambda exc: stream_end(span, items, exc or StopIteration(), reraise=False))
+            finish(span, result)
+            return result
+
+        streams = reduce_fn is not None
 
         # A generator runs in its caller's context: its span is current only while its body
-        # runs (around each next()), never while it is suspended at a yield.
+        # runs (around each next()), never while it is suspended at a yield. The two loops
+        # differ only in how they step and close; an untraced call runs with no current span.
         if inspect.isasyncgenfunction(fn):
             @functools.wraps(fn)
-            async def agen_wrapper(*args, **kwargs):
-                span = new_span(args, kwargs)
+            async def agen_wrapper(*args, langsmith_extra=None, **kwargs):
+                span = start(args, kwargs, langsmith_extra)
                 items, agen = [], fn(*args, **kwargs)
                 while True:
                     token = _current.set(span)
                     try:
                         item = await agen.__anext__()
-                    except StopAsyncIteration:
-                        break
                     except BaseException as exc:
-                        span.end(error=_traceback(exc))
-                        raise
-                    finally:
                         _current.reset(token)
-                    first_token(span)
-                    items.append(item)
-                    yield item
-                span.end(outputs={"output": items})
+                        stream_end(span, items, exc)
+                        return
+                    _current.reset(token)
+                    if span is not None:
+                        item_seen(span, items, item)
+                    try:
+                        yield item
+                    except BaseException as exc:  # closed early (GeneratorExit), or thrown in
+                        token = _current.set(span)
+                        try:
+                            await agen.aclose()
+                        finally:
+                            _current.reset(token)
+                            stream_end(span, items, exc, reraise=False)
+                        raise
             return agen_wrapper
 
         if inspect.isgeneratorfunction(fn):
             @functools.wraps(fn)
-            def gen_wrapper(*args, **kwargs):
-                span = new_span(args, kwargs)
+            def gen_wrapper(*args, langsmith_extra=None, **kwargs):
+                span = start(args, kwargs, langsmith_extra)
                 items, gen = [], fn(*args, **kwargs)
                 while True:
                     token = _current.set(span)
                     try:
                         item = next(gen)
-                    except StopIteration:
-                        break
                     except BaseException as exc:
-                        span.end(error=_traceback(exc))
-                        raise
-                    finally:
                         _current.reset(token)
-                    first_token(span)
-                    items.append(item)
-                    yield item
-                span.end(outputs={"output": items})
+                        return stream_end(span, items, exc)
+                    _current.reset(token)
+                    if span is not None:
+                        item_seen(span, items, item)
+                    try:
+                        yield item
+                    except BaseException as exc:  # closed early (GeneratorExit), or thrown in
+                        token = _current.set(span)
+                        try:
+                            gen.close()
+                        finally:
+                            _current.reset(token)
+                            stream_end(span, items, exc, reraise=False)
+                        raise
             return gen_wrapper
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
-            async def async_wrapper(*args, **kwargs):
-                span = start(args, kwargs)
+            async def async_wrapper(*args, langsmith_extra=None, **kwargs):
+                span = start(args, kwargs, langsmith_extra)
+                token = _current.set(span)
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException as exc:
-                    finish(span, exc=exc)
+                    _current.reset(token)
+                    if span is not None:
+                        finish(span, exc=exc)
                     raise
-                finish(span, result)
+                _current.reset(token)
+                if span is not None:
+                    if streams:
+                        return settle(span, result, True)
+                    finish(span, result)
                 return result
             return async_wrapper
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            span = start(args, kwargs)
+        def wrapper(*args, langsmith_extra=None, **kwargs):
+            span = start(args, kwargs, langsmith_extra)
+            token = _current.set(span)
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                finish(span, exc=exc)
+                _current.reset(token)
+                if span is not None:
+                    finish(span, exc=exc)
                 raise
-            finish(span, result)
+            _current.reset(token)
+            if span is not None:
+                if streams:
+                    return settle(span, result, False)
+                finish(span, result)
             return result
         return wrapper
 
     return decorate
-
