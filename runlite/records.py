@@ -28,8 +28,20 @@ LANGSMITH_FIELDS = (
 SIMVUE_FIELDS = (
     "folder", "metadata", "description", "created", "started", "endtime", "modified", "kind",
     "system", "host", "pid", "heartbeat", "heartbeat_timeout", "prompt_cost", "completion_cost",
-    "total_cost", "session_name",
+    "total_cost", "session_name", "run_status", "direct_child_run_ids", "prompt_token_details",
+    "completion_token_details",
 )
+# LangSmith's status word of each runlite status (``to_dict()["status"]``; ``run_status`` keeps
+# runlite's), and the runlite status a LangSmith word is read back as.
+LANGSMITH_STATUS = {"completed": "success", "failed": "error", "terminated": "error", "lost": "error",
+                    "created": "pending", "running": "pending"}
+FROM_LANGSMITH = {"success": "completed", "error": "failed", "pending": "running"}
+
+
+def usage_details(metadata: Any, key: str) -> Any:
+    """``metadata["usage_metadata"][key]`` (LangSmith's token details), or None."""
+    usage = metadata.get("usage_metadata") if isinstance(metadata, dict) else None
+    return usage.get(key) if isinstance(usage, dict) else None
 
 
 def _ms(value: _dt.datetime | None) -> float | None:
@@ -49,19 +61,17 @@ def _from_ms(value: float | None) -> _dt.datetime | None:
 
 
 def _from_iso(value: str | None) -> _dt.datetime | None:
-    if value is None:
-        return None
-    return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None if value is None else _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @attrs.frozen(eq=False)
 class RunRecord:
     """One run as stored: an experiment run, a trace span or a recipe run.
 
-    Records read in bulk decode each field on first access (see ``lazy_run``); they
-    compare equal to ordinary records with the same values. Runs listed by ``list_runs`` and
-    ``get_runs`` read ``child_run_ids`` and ``attachments`` from the store when first
-    accessed, so read those before closing the store.
+    Records read from a store decode each field on first access (see ``lazy_run``); they
+    compare equal to ordinary records with the same values. Their ``events`` are read from the
+    store on first access (so are ``to_dict()`` and ``==``): read them before closing it.
+    ``child_run_ids`` holds every descendant's id, ``direct_child_run_ids`` the children's.
     """
 
     id: str
@@ -105,7 +115,10 @@ class RunRecord:
     manifest_id: str | None = None
     inputs_s3_urls: dict | None = None
     outputs_s3_urls: dict | None = None
+    prompt_token_details: dict | None = None  # kept when given apart from metadata's usage_metadata
+    completion_token_details: dict | None = None
     child_run_ids: tuple[str, ...] = ()
+    direct_child_run_ids: tuple[str, ...] = ()
     child_runs: tuple["RunRecord", ...] = ()
     attachments: dict = attrs.field(factory=dict)
     events: tuple[dict, ...] = ()
@@ -129,9 +142,8 @@ class RunRecord:
     @property
     def latency(self) -> float | None:
         """Seconds from start to end, None while the run has not ended."""
-        if self.ended is None or self.start_time is None:
-            return None
-        return (self.ended - self.start_time).total_seconds()
+        start = self.start_time
+        return None if self.ended is None or start is None else (self.ended - start).total_seconds()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RunRecord):
@@ -175,8 +187,9 @@ class RunRecord:
 
         LangSmith times (``start_time``, ``end_time``, ``first_token_time``) are epoch
         milliseconds as in its interface; Simvue times (``created``, ``started``,
-        ``endtime``, ``modified``, ``heartbeat``) are ISO-8601 strings in UTC.
-        ``extra["metadata"]`` is the run's metadata, as LangSmith keeps it.
+        ``endtime``, ``modified``, ``heartbeat``) and event times are ISO-8601 strings in UTC.
+        ``extra["metadata"]`` is the run's metadata, as LangSmith keeps it. ``status`` is
+        LangSmith's word (``LANGSMITH_STATUS``: success, error, pending), ``run_status`` runlite's.
         """
         # Top-down with an explicit stack (a trace may be thousands of spans deep): each
         # record's dict is made with an empty ``child_runs`` list that its children fill.
@@ -199,6 +212,11 @@ class RunRecord:
             "inputs": self.inputs if self.inputs is not None else {}, "extra": extra, "child_runs": [],
             "attachments": {k: list(v) for k, v in self.attachments.items()}, "tags": list(self.tags),
             "child_run_ids": list(self.child_run_ids), "events": [dict(e) for e in self.events],
+            "direct_child_run_ids": list(self.direct_child_run_ids), "run_status": self.status,
+            "status": LANGSMITH_STATUS.get(self.status, self.status),
+            "prompt_token_details": usage_details(self.metadata, "input_token_details") or self.prompt_token_details,
+            "completion_token_details": usage_details(self.metadata, "output_token_details")
+            or self.completion_token_details,
             "start_time": _ms(self.start_time), "end_time": _ms(self.ended),
             "first_token_time": _ms(self.first_token_time),
             "created": _iso(self.created), "started": _iso(self.started), "endtime": _iso(self.ended),
@@ -209,7 +227,7 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
-        """The inverse of ``to_dict()``."""
+        """The inverse of ``to_dict()`` (``status`` from ``run_status``, else from LangSmith's word)."""
         # Breadth-first, then made from the last dict back: a dict's children come after it,
         # so each record is made once, its children already made, without recursion (a trace
         # may be thousands of spans deep). A dict met twice (a cycle) is a ValueError.
@@ -231,30 +249,27 @@ class RunRecord:
         """One record of ``from_dict``, its children already made."""
         extra = dict(data.get("extra") or {})
         metadata = extra.pop("metadata", data.get("metadata") or {})
+        status = data["run_status"] if data.get("run_status") is not None else data["status"]
+        details = {key: None if data.get(key) == usage_details(metadata, f"{side}_token_details") else data.get(key)
+                   for key, side in (("prompt_token_details", "input"), ("completion_token_details", "output"))}
         return cls(
-            id=data["id"],
-            name=data["name"],
-            status=data["status"],
-            kind=data.get("kind", "experiment"),
-            folder=data.get("folder", "/"),
-            metadata=metadata,
-            tags=tuple(data.get("tags") or ()),
-            trace_id=data.get("trace_id", ""),
-            dotted_order=data.get("dotted_order", ""),
+            id=data["id"], name=data["name"],
+            status=FROM_LANGSMITH.get(status, status) if isinstance(status, str) else status,
+            kind=data.get("kind", "experiment"), folder=data.get("folder", "/"),
+            metadata=metadata, tags=tuple(data.get("tags") or ()),
+            trace_id=data.get("trace_id", ""), dotted_order=data.get("dotted_order", ""),
             created=_from_iso(data.get("created")) or _from_ms(data.get("start_time")),
             started=_from_iso(data.get("started")) or _from_ms(data.get("start_time")),
             ended=_from_iso(data.get("endtime")) or _from_ms(data.get("end_time")),
-            modified=_from_iso(data.get("modified")),
-            inputs=data.get("inputs") or None,
-            extra=extra or None,
+            modified=_from_iso(data.get("modified")), heartbeat=_from_iso(data.get("heartbeat")),
+            inputs=data.get("inputs") or None, extra=extra or None,
             first_token_time=_from_ms(data.get("first_token_time")),
-            heartbeat=_from_iso(data.get("heartbeat")),
             child_run_ids=tuple(data.get("child_run_ids") or ()),
-            child_runs=child_runs,
+            direct_child_run_ids=tuple(data.get("direct_child_run_ids") or ()), child_runs=child_runs,
             attachments={k: tuple(v) for k, v in (data.get("attachments") or {}).items()},
             events=tuple(data.get("events") or ()),
             feedback_stats=data.get("feedback_stats") or {},
-            **{name: data.get(name) for name in _AS_GIVEN},
+            **details, **{name: data.get(name) for name in _AS_GIVEN},
         )
 
 
@@ -268,7 +283,10 @@ _AS_GIVEN = (
 
 
 def _fields_repr(record: RunRecord, names: tuple[str, ...]) -> str:
-    return ", ".join(f"{name}={getattr(record, name)!r}" for name in names)
+    # A repr reads nothing from the store (it may be shown after the store closed).
+    unread = isinstance(record, _LazyRunRecord) and _unread_events(record)
+    return ", ".join("events=<read on first use>" if unread and name == "events"
+                     else f"{name}={getattr(record, name)!r}" for name in names)
 
 
 _scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace handling
@@ -306,15 +324,11 @@ RUN_COLUMNS = (
     "ls_fields", "session_name",
 )
 _JSON_COLUMNS = {"metadata", "tags", "inputs", "outputs", "extra", "serialized", "system", "ls_fields"}
-LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s3_urls")
+# LangSmith fields runlite has no column for, kept in the ``ls_fields`` JSON column (imported
+# ``feedback_stats`` are kept there too: see ``storage/feedback.py``).
+LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s3_urls", "prompt_token_details",
+           "completion_token_details")
 _TIME_COLUMNS = {"created", "started", "ended", "modified", "first_token_time", "heartbeat"}
-
-
-
-def _epoch_us_to_numpy(timestamps):  # pragma: no cover - exercised when numpy is present
-    import numpy as np
-
-    return np.frombuffer(timestamps, dtype=np.int64).astype("datetime64[us]")
 
 
 @attrs.frozen(eq=False)
@@ -364,7 +378,7 @@ class Series:
         return {
             "step": np.frombuffer(self.steps, dtype=np.int64),
             "time": np.frombuffer(self.times, dtype=np.float64),
-            "timestamp": _epoch_us_to_numpy(self.timestamps),
+            "timestamp": np.frombuffer(self.timestamps, dtype=np.int64).astype("datetime64[us]"),
             "value": np.frombuffer(self.values, dtype=np.float64),
         }
 
@@ -419,10 +433,7 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         """``{name, time (ISO-8601), message, level, kwargs}`` with unset keys left out."""
         out: dict[str, Any] = {"seq": self.seq, "time": _iso(self.time)}
-        for key in ("name", "message", "level", "kwargs"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
+        out.update((k, v) for k in ("name", "message", "level", "kwargs") if (v := getattr(self, k)) is not None)
         return out
 
 
@@ -457,16 +468,10 @@ _SLOTS = {name: RunRecord.__dict__[name] for name in _FIELD_NAMES}  # the attrs 
 _ROW_INDEX = {c: i for i, c in enumerate(RUN_COLUMNS)}
 
 
-_RELATED = ("child_run_ids", "attachments")  # fields a loader reads from the store on demand
-
-
 def _decode(record: "RunRecord", name: str) -> Any:
-    """One field of a lazy record, from its raw row (or from the store, for related fields)."""
-    if name in _RELATED and record._loader is not None:
-        child_ids, attached = record._loader(record._row[_ROW_INDEX["id"]])
-        _SLOTS["child_run_ids"].__set__(record, child_ids)
-        _SLOTS["attachments"].__set__(record, attached)
-        return child_ids if name == "child_run_ids" else attached
+    """One field of a lazy record, from its raw row (``events`` from the store, by its loader)."""
+    if name == "events":
+        return () if record._loader is None else record._loader(record._row[0])
     row = record._row
     if name in LS_KEPT:
         kept = _json(row[_ROW_INDEX["ls_fields"]]) or {}
@@ -486,6 +491,14 @@ def _decode(record: "RunRecord", name: str) -> Any:
     if name in _TIME_COLUMNS:
         return from_us(raw)
     return raw
+
+
+def _unread_events(record: RunRecord) -> bool:
+    """Whether a lazy record's ``events`` are still to be read from the store."""
+    try:
+        return _SLOTS["events"].__get__(record, RunRecord) is None  # once read, a tuple
+    except AttributeError:
+        return record._loader is not None
 
 
 def _lazy_field(name: str) -> property:
@@ -525,20 +538,19 @@ _ROW_SLOT = _LazyRunRecord.__dict__["_row"]
 _set_loader = _LazyRunRecord.__dict__["_loader"].__set__
 
 
-def lazy_run(row: tuple, *, status: str, child_run_ids: tuple = (), attachments: dict | None = None,
-             child_runs: tuple = (), feedback_stats: dict | None = None, loader: Any = None) -> RunRecord:
-    """A RunRecord over a ``RUN_COLUMNS`` row that decodes each field on first access.
-
-    With ``loader``, ``child_run_ids`` and ``attachments`` are read on first access by
-    ``loader(run_id) -> (child ids, attachments)`` instead of being given.
-    """
+def lazy_run(row: tuple, *, status: str, child_run_ids: tuple = (), direct_child_run_ids: tuple = (),
+             attachments: dict | None = None, child_runs: tuple = (), feedback_stats: dict | None = None,
+             loader: Any = None) -> RunRecord:
+    """A RunRecord over a ``RUN_COLUMNS`` row that decodes each field on first access; its
+    ``events`` are ``loader(run_id)`` (a tuple of event dicts), read on first access."""
     record = _new(_LazyRunRecord)
     _set_row(record, row)  # may hold extra trailing columns: only RUN_COLUMNS positions are read
     _set_loader(record, loader)
     _set_status(record, status)
     # Slots left unset take their default (a fresh {} or ()) on first access.
-    if child_run_ids:
+    if child_run_ids:  # a run with descendants has children
         _set_child_ids(record, child_run_ids)
+        _set_direct_ids(record, direct_child_run_ids)
     if child_runs:
         _set_children(record, child_runs)
     if attachments:
@@ -550,11 +562,9 @@ def lazy_run(row: tuple, *, status: str, child_run_ids: tuple = (), attachments:
 
 _new = object.__new__
 _set_row = _ROW_SLOT.__set__
-_set_status = _SLOTS["status"].__set__
-_set_child_ids = _SLOTS["child_run_ids"].__set__
-_set_children = _SLOTS["child_runs"].__set__
-_set_attachments = _SLOTS["attachments"].__set__
-_set_feedback = _SLOTS["feedback_stats"].__set__
+_set_status, _set_child_ids, _set_direct_ids, _set_children, _set_attachments, _set_feedback = (
+    _SLOTS[n].__set__ for n in ("status", "child_run_ids", "direct_child_run_ids", "child_runs", "attachments",
+                                "feedback_stats"))
 
 
 @attrs.frozen
@@ -579,12 +589,9 @@ class RunList(list):
             import pandas as pd
         except ImportError as exc:  # pragma: no cover
             raise ImportError("RunList.to_pandas() needs pandas: pip install 'runlite[pandas]'") from exc
-        rows = []
-        for rec in self:
-            data = {k: v for k, v in rec.to_dict().items() if k not in ("child_runs", "metadata", "extra")}
-            data.update({f"metadata.{k}": v for k, v in rec.metadata.items()})
-            rows.append(data)
-        frame = pd.DataFrame(rows)
+        skip = ("child_runs", "metadata", "extra")
+        frame = pd.DataFrame([{**{k: v for k, v in rec.to_dict().items() if k not in skip},
+                               **{f"metadata.{k}": v for k, v in rec.metadata.items()}} for rec in self])
         for column in ("created", "started", "endtime", "modified", "heartbeat"):
             if column in frame:
                 frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")

@@ -6,7 +6,7 @@ import os
 from typing import Any, Iterator
 
 from . import _defaults, errors
-from ._validation import check_choice, check_folder, check_name, check_tags, from_us, now_us, shown, stored_json, to_us
+from ._validation import check_folder, now_us, shown, to_us
 from .live.registry import LiveRuns
 from .recipes import engine as recipes
 from .recipes.cookbook import Cookbook
@@ -18,6 +18,7 @@ from .storage import attachments as files
 from .storage import connection as db
 from .storage import events as events_mod
 from .storage import feedback as feedback_mod
+from .storage import projects as projects_mod
 from .storage import recipes as recipe_store
 from .storage import runs as runs_mod
 from .storage import schema
@@ -173,27 +174,24 @@ class Store:
 
     # -- reads
 
+    def _read(self, fn, *args):
+        """``fn(conn, *args)`` on a read transaction, spans traced here written first."""
+        self.live.flush_own_spans()
+        with self.database.read() as conn:
+            return fn(conn, *args)
+
     def get_run(self, id_or_name: Any) -> RunRecord:
         """The stored record of one run (by Run, id or unique name)."""
         self.live.flush_own_spans()
-        run_id = self.run_id(id_or_name)
-        with self.database.read() as conn:
-            return runs_mod.read_one(conn, run_id, now_us())
+        return runs_mod.read_one(self.database, self.run_id(id_or_name), now_us())
 
     def runs(self, *, folder: str | None = None, status: str | list | None = None,
              tags: list | None = None, run_type: str | None = None,
              limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first, optionally only those in ``folder`` (exactly), with ``status``
         (one or a list; ``lost`` is computed), having every tag in ``tags``, of ``run_type``."""
-        statuses = None
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            for s in statuses:
-                check_choice(s, "status", schema.RUN_STATUSES)
         self.live.flush_own_spans()
-        return search.runs(self.database, folder=None if folder is None else check_folder(folder),
-                           statuses=statuses, tags=check_tags(tags or []),
-                           run_type=None if run_type is None else check_name(run_type, "run_type"), limit=limit)
+        return search.runs(self.database, folder=folder, status=status, tags=tags, run_type=run_type, limit=limit)
 
     # -- traces
 
@@ -201,19 +199,15 @@ class Store:
         """One run (LangSmith ``read_run``); with ``load_child_runs``, ``child_runs`` holds its
         descendants nested, each level in execution (dotted_order) order."""
         self.live.flush_own_spans()
-        run_id = self.run_id(run_id)
-        with self.database.read() as conn:
-            if not load_child_runs:
-                return runs_mod.read_one(conn, run_id, now_us(), with_feedback=True)
-            return runs_mod.read_subtree(conn, run_id, now_us())
+        read = runs_mod.read_subtree if load_child_runs else runs_mod.read_one
+        return read(self.database, self.run_id(run_id), now_us())
 
     def trace(self, trace_id: Any) -> RunRecord:
         """The whole tree of a trace: its root with ``child_runs`` nested."""
         self.live.flush_own_spans()
         if not isinstance(trace_id, str) or not trace_id:
             raise errors.ValidationError(f"trace_id must be a run id str, got {shown(trace_id)}")
-        with self.database.read() as conn:
-            return runs_mod.read_trace(conn, trace_id, now_us())
+        return runs_mod.read_trace(self.database, trace_id, now_us())
 
     def create_feedback(self, run: Any, key: str, *, score: Any = None, value: Any = None,
                         comment: str | None = None, source: Any = None, correction: Any = None,
@@ -229,8 +223,9 @@ class Store:
                                        source=source, correction=correction, feedback_id=feedback_id)
 
     def import_runs(self, runs: list[dict]) -> list[str]:
-        """Insert runs given as ``RunRecord.to_dict()`` dicts (children in ``child_runs`` too),
-        all or none; returns their ids. A run whose id exists already is refused."""
+        """Insert runs given as ``RunRecord.to_dict()`` dicts or as the LangSmith SDK makes them
+        (``storage/importing.py``), children in ``child_runs`` too, all or none; returns their ids.
+        A run whose id exists already is refused."""
         if isinstance(runs, dict):
             runs = [runs]
         with self.database.write() as conn:
@@ -242,22 +237,35 @@ class Store:
 
     # -- searching
 
-    def list_runs(self, *, filter: str | None = None, trace_filter: str | None = None,
-                  tree_filter: str | None = None, run_type: str | None = None, is_root: bool | None = None,
-                  error: bool | None = None, trace_id: str | None = None, parent_run_id: str | None = None,
-                  start_time: Any = None, run_ids: list | None = None, select: list | None = None,
-                  order_by: Any = None, limit: int | None = None, offset: int = 0) -> list:
+    def list_runs(self, *, project_name: Any = None, project_id: Any = None, filter: str | None = None,
+                  trace_filter: str | None = None, tree_filter: str | None = None, run_type: str | None = None,
+                  is_root: bool | None = None, error: bool | None = None, trace_id: str | None = None,
+                  parent_run_id: str | None = None, start_time: Any = None, run_ids: list | None = None,
+                  id: Any = None, select: list | None = None, order_by: Any = None, limit: int | None = None,
+                  offset: int = 0) -> list:
         """Runs matching LangSmith's filter language, newest first (see docs/QUERIES.md).
 
+        ``project_name``/``project_id`` (one or a list each): runs of any of those projects.
         ``filter`` applies to each run, ``trace_filter`` to the root of its trace and
         ``tree_filter`` to any run of its trace, e.g.
-        ``filter='and(eq(run_type, "llm"), gt(latency, 2))'``. ``run_ids`` ignores every
-        other filter. ``select`` returns dicts with just those ``to_dict()`` fields.
+        ``filter='and(eq(run_type, "llm"), gt(latency, 2))'``. ``run_ids`` (or ``id``, the SDK's
+        name) ignores every other filter. ``select`` (``to_dict()`` fields) gives records holding
+        just those fields and ``id``, the others at their defaults.
         """
-        return search.list_runs(self, filter=filter, trace_filter=trace_filter, tree_filter=tree_filter,
-                                   run_type=run_type, is_root=is_root, error=error, trace_id=trace_id,
-                                   parent_run_id=parent_run_id, start_time=start_time, run_ids=run_ids,
-                                   select=select, order_by=order_by, limit=limit, offset=offset)
+        return search.list_runs(self, project_name=project_name, project_id=project_id, filter=filter,
+                                trace_filter=trace_filter, tree_filter=tree_filter, run_type=run_type,
+                                is_root=is_root, error=error, trace_id=trace_id, parent_run_id=parent_run_id,
+                                start_time=start_time, run_ids=run_ids, id=id, select=select,
+                                order_by=order_by, limit=limit, offset=offset)
+
+    def projects(self) -> list[dict]:
+        """LangSmith's projects (``TracerSession`` dicts: id, name, start_time of the first run,
+        last_run_start_time, run_count...) of the runs in this file, most recently active first."""
+        return self._read(projects_mod.listing)
+
+    def project(self, name: str | None = None, *, id: Any = None) -> dict:
+        """One project (as ``projects()`` gives them) by name or by id; NotFoundError when no run is in it."""
+        return self._read(projects_mod.one, name, id)
 
     def get_runs(self, filters: list | str | None = None, *, sort_by: Any = None, limit: int | None = None,
                  offset: int = 0) -> list[RunRecord]:
@@ -483,18 +491,11 @@ class Store:
 
     def folder(self, path: str) -> dict:
         """A folder's details: path, description, tags, metadata, created."""
-        path = check_folder(path)
-        with self.database.read() as conn:
-            row = runs_mod.folder(conn, path)
-        if row is None:
-            raise errors.NotFoundError(f"no folder {path!r}")
-        return {"path": row[0], "description": row[1], "tags": stored_json(row[2]),
-                "metadata": stored_json(row[3]), "created": from_us(row[4])}
+        return self._read(runs_mod.folder, check_folder(path))
 
     def folders(self) -> list[str]:
         """Every folder path, sorted."""
-        with self.database.read() as conn:
-            return runs_mod.folders(conn)
+        return self._read(runs_mod.folders)
 
     # -- your own SQL
 
@@ -511,9 +512,7 @@ class Store:
         """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
         ``VerifyReport`` whose ``ok`` is True when nothing is wrong. ``progress(done, total)``
         is called as it goes."""
-        self.live.flush_own_spans()
-        with self.database.read() as conn:
-            return archive.verify(conn, progress)
+        return self._read(archive.verify, progress)
 
     def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
         """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""

@@ -22,7 +22,7 @@ def test_demo_ls_show(tmp_path, capsys):
     assert {d["name"] for d in data} == {"demo-training", "answer-question", "retrieve-docs", "chat-model"}
     assert main(["show", "demo-training", path, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["metadata"]["epochs"] == 5 and shown["status"] == "completed"
+    assert shown["metadata"]["epochs"] == 5 and shown["status"] == "success" and shown["run_status"] == "completed"
     assert main(["show", "demo-training", path]) == 0
     assert "learning_rate" in capsys.readouterr().out
 

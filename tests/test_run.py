@@ -169,7 +169,8 @@ def test_children_and_trace_identity(store):
         assert dotted_ids(rec.dotted_order)[-1] == r.id
     assert store.get_run(aa.id).parent_run_ids == [root.id, a.id]
     assert store.get_run(aa.id).parent_run_id == a.id
-    assert store.get_run(root.id).child_run_ids == (a.id, b.id)
+    assert store.get_run(root.id).direct_child_run_ids == (a.id, b.id)
+    assert set(store.get_run(root.id).child_run_ids) == {a.id, b.id, aa.id}  # LangSmith: every descendant
     assert store.get_run(a.id).inputs == {"x": 1}
     order = sorted(store.runs(), key=lambda r: r.dotted_order)
     assert [r.name for r in order] == ["root", "a", "aa", "b"]  # execution (pre-)order

@@ -42,8 +42,10 @@ def test_list_runs_filters(mem, runs):
 
 
 def test_list_runs_select_order_limit(mem, runs):
-    rows = mem.list_runs(select=["name", "status"], order_by="name", limit=2)
-    assert rows == [{"name": "alpha", "status": "completed"}, {"name": "alpha-llm", "status": "completed"}]
+    rows = mem.list_runs(select=["name", "status"], order_by="name", limit=2)  # records of just those fields
+    assert [(r.name, r.status, r.to_dict()["status"]) for r in rows] == [("alpha", "completed", "success"),
+                                                                      ("alpha-llm", "completed", "success")]
+    assert [r.id for r in rows] == [runs["a"].id, runs["a1"].id] and rows[0].metadata == {} and rows[0].tags == ()
     assert [r.name for r in mem.list_runs(order_by="-name", limit=2, offset=1)] == ["beta", "alpha-tool"]
     with pytest.raises(runlite.ValidationError):
         mem.list_runs(order_by="color")
@@ -136,10 +138,17 @@ def test_listed_runs_are_whole_and_outlive_the_store(tmp_path):
         assert listed == s.get_run(root.id)
         later = {"list_runs": s.list_runs(filter='eq(name, "root")')[0], "get_runs": s.get_runs(["name == root"])[0],
                  "runs": [r for r in s.runs() if r.name == "root"][0]}
+        unread = s.list_runs(filter='eq(name, "root")')[0]
+        for record in later.values():
+            assert record.events == ()  # events are read on first use: while the store is open
     for how, record in later.items():  # every listing gives the same whole record, usable after close()
         assert record.child_run_ids == (child.id,), how
+        assert record.direct_child_run_ids == (child.id,), how
         assert record.attachments == {"a.txt": ("text/plain", 2)}, how
         assert record.to_dict()["child_run_ids"] == [child.id], how
+    assert unread.child_run_ids == (child.id,)
+    with pytest.raises(runlite.StoreClosedError, match="read them before closing"):
+        unread.to_dict()
 
 
 def test_to_pandas_on_runs_and_series(mem, runs):

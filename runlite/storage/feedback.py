@@ -4,7 +4,8 @@
 feedback records of the key; ``avg``/``min``/``max`` are over numeric scores (bools count
 as 0/1) and None when there is none; ``stdev`` is the sample standard deviation, None under
 two scores; ``values`` counts string values (categorical labels); ``errors`` counts records
-whose value is a dict with an ``"error"`` key (an evaluator that failed).
+whose value is a dict with an ``"error"`` key (an evaluator that failed). Stats a run was
+imported with are kept and shown under the computed ones (``stats_by_run``).
 """
 
 from __future__ import annotations
@@ -91,25 +92,29 @@ def stats(rows: list[tuple[str, float | None, str | None]]) -> dict:
     return out
 
 
-def stats_for(conn, run_ids: list[str]) -> dict[str, dict]:
-    """``feedback_stats`` of each run that has feedback."""
+def stats_by_run(conn, runs: list[tuple[str, str | None]], trace_id: str | None = None) -> dict[str, dict]:
+    """``feedback_stats`` of each of ``runs`` (``(run id, ls_fields cell)`` pairs) that has any: the
+    one computation behind every read path. Stats computed from the run's feedback records are
+    laid over the stats it was imported with (kept in ``ls_fields``): a computed key wins. With
+    ``trace_id`` (``runs`` being that trace) feedback is read in one query, else 500 runs a query."""
     out: dict[str, list] = {}
-    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM feedback)").get:
-        return {}
-    for start in range(0, len(run_ids), 500):
-        part = run_ids[start:start + 500]
-        for run_id, key, score, value in conn.execute(
+    if trace_id is not None:
+        found = conn.execute("SELECT run_id, key, score, value FROM feedback WHERE trace_id = ? ORDER BY created, id",
+                             (trace_id,))
+    elif conn.execute("SELECT NOT EXISTS (SELECT 1 FROM feedback)").get:
+        found = []
+    else:
+        ids = [run_id for run_id, _ in runs]
+        found = [row for start in range(0, len(ids), 500) for row in conn.execute(
             "SELECT run_id, key, score, value FROM feedback WHERE run_id IN (%s) ORDER BY created, id"
-            % ", ".join("?" * len(part)), part,
-        ):
-            out.setdefault(run_id, []).append((key, score, value))
-    return {run_id: stats(rows) for run_id, rows in out.items()}
-
-
-def stats_for_trace(conn, trace_id: str) -> dict[str, dict]:
-    """``feedback_stats`` of each run of a trace that has feedback."""
-    out: dict[str, list] = {}
-    for run_id, key, score, value in conn.execute(
-            "SELECT run_id, key, score, value FROM feedback WHERE trace_id = ? ORDER BY created, id", (trace_id,)):
+            % ", ".join("?" * len(ids[start:start + 500])), ids[start:start + 500])]
+    for run_id, key, score, value in found:
         out.setdefault(run_id, []).append((key, score, value))
-    return {run_id: stats(rows) for run_id, rows in out.items()}
+    computed = {run_id: stats(rows) for run_id, rows in out.items()}
+    for run_id, kept in runs:
+        if kept is not None and '"feedback_stats"' in kept:  # imported runs only pay for the decode
+            kept = stored_json(kept, f"the kept LangSmith fields of run {run_id}")
+            imported = kept.get("feedback_stats") if isinstance(kept, dict) else None
+            if isinstance(imported, dict) and imported:
+                computed[run_id] = {**imported, **computed.get(run_id, {})}
+    return computed

@@ -1,22 +1,41 @@
-"""Importing runs given as dicts in the ``RunRecord.to_dict()`` shape (LangSmith's Run
-interface plus runlite's fields), so records round-trip between stores and from exports.
+"""Importing runs given as dicts: the ``RunRecord.to_dict()`` shape (LangSmith's Run interface
+plus runlite's fields), or as the LangSmith SDK makes them (``RunTree.dict()``,
+``schemas.Run(...).dict()``, their JSON), so records round-trip between stores, from exports
+and from LangSmith. What an SDK dict may give otherwise, and how it is read (``_normalized``):
+
+- ``status`` in any case (``SUCCESS``, ``Error``, ``pending``) or runlite's word; ``run_status``
+  (runlite's word) wins. With neither it is derived as LangSmith does: ``error`` set -> failed,
+  ``end_time`` set -> completed, else running.
+- times: datetimes, ISO-8601 strings (``Z`` or an offset; naive is UTC) or numbers: epoch
+  milliseconds for LangSmith's ``start_time``/``end_time``/``first_token_time``, epoch seconds
+  for runlite's ``created``/``started``/``endtime``/``modified``/``heartbeat`` and event times.
+- ids as ``uuid.UUID``, costs as ``Decimal`` or numeric strings; ``extra["metadata"]`` is the
+  metadata; ``session_name`` alone gets ``session_id = project_id(session_name)``.
+- a root without ``dotted_order`` (or with ``schemas.Run``'s stand-in ``start_time.isoformat()
+  + id``) gets the segment LangSmith's ``RunTree`` gives it, from start_time and id;
+  ``trace_id`` defaults to the first id of the dotted order.
+- ``events`` are stored as events (keys beyond name, time, kwargs, message, level, seq go into
+  ``kwargs``); ``feedback_stats`` are kept and shown under the stats computed from feedback.
 
 Saved files cannot come this way (a dict names them, it does not hold their bytes);
-``feedback_stats`` and ``child_run_ids`` are derived, not imported.
+``child_run_ids``, ``direct_child_run_ids`` and ``parent_run_ids`` are derived, not imported.
 """
 
 from __future__ import annotations
 
+import decimal
 import math
+import re
+import uuid
 from typing import Any
 
 from .. import errors
-from .._ids import dotted_ids, is_uuid
+from .._ids import dotted_ids, dotted_segment, is_uuid, project_id
 from .._validation import (
-    INT64_MAX, INT64_MIN, check_choice, check_folder, check_json_value, check_metadata, check_name,
-    check_optional_text, check_tags, check_text, dumps, dumps_lenient, now_us, shown, to_us,
+    INT64_MAX, INT64_MIN, check_folder, check_json_value, check_metadata, check_name,
+    check_optional_text, check_tags, check_text, dumps, dumps_lenient, from_us, now_us, shown, to_us,
 )
-from ..records import LS_KEPT, RunRecord
+from ..records import FROM_LANGSMITH, LS_KEPT, RunRecord
 from . import runs as runs_mod
 from . import schema
 
@@ -47,16 +66,106 @@ def _flatten(items: list[dict]) -> list[dict]:
     return out
 
 
+_LS_TIMES = ("start_time", "end_time", "first_token_time")  # epoch ms in to_dict()
+_ISO_TIMES = ("created", "started", "endtime", "modified", "heartbeat")  # ISO-8601 in to_dict()
+_ID_KEYS = ("id", "trace_id", "parent_run_id", "session_id", "reference_example_id", "manifest_id")
+_SEGMENT = re.compile(r"\d{8}T\d{12}Z")  # the time part of a dotted_order segment
+
+
+def _epoch_ms(value: Any, what: str) -> float:
+    """A LangSmith time as epoch milliseconds: a number is one already."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not (isinstance(value, int) or math.isfinite(value)) or abs(value) > 1e14:
+            raise errors.ValidationError(f"{what} {shown(value)} is not a plausible epoch time in milliseconds")
+        return value
+    return to_us(value, what) / 1000
+
+
+def _cost(value: Any, what: str) -> Any:
+    """A cost given as a Decimal or numeric string, as a float (others are checked later)."""
+    if isinstance(value, decimal.Decimal) or isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise errors.ValidationError(f"{what} must be a number, got {shown(value)}") from None
+    return value
+
+
+def _normalized(data: dict) -> dict:
+    """A run dict as the SDK may give it, in the ``to_dict()`` shape (see the module docstring)."""
+    out = {k: v for k, v in data.items() if k != "child_runs"}  # children are records of their own here
+    run = shown(out.get("id"))
+    for key in _ID_KEYS:
+        if isinstance(out.get(key), uuid.UUID):
+            out[key] = str(out[key])
+    for key in _LS_TIMES:
+        if out.get(key) is not None:
+            out[key] = _epoch_ms(out[key], f"{key} of run {run}")
+    for key in _ISO_TIMES:
+        if out.get(key) is not None:
+            out[key] = from_us(to_us(out[key], f"{key} of run {run}")).isoformat()
+    for key in ("prompt_cost", "completion_cost", "total_cost"):
+        out[key] = _cost(out.get(key), f"{key} of run {run}")
+    status = out.get("status")
+    if out.get("run_status") is None:
+        if isinstance(status, str) and status.lower() in FROM_LANGSMITH:
+            out["status"] = status.lower()
+        elif status is None:  # as LangSmith derives it
+            ended = out.get("end_time") is not None or out.get("endtime") is not None
+            out["status"] = "failed" if out.get("error") else "completed" if ended else "running"
+    extra = out.get("extra")
+    if isinstance(extra, dict) and "metadata" in extra and extra["metadata"] is None:
+        out["extra"] = {k: v for k, v in extra.items() if k != "metadata"}
+    if out.get("session_name") is not None and out.get("session_id") is None:
+        out["session_id"] = project_id(check_name(out["session_name"], f"session_name of run {run}"))
+    order = out.get("dotted_order")
+    if out.get("parent_run_id") is None and isinstance(out.get("id"), str) and (
+            not order or (isinstance(order, str) and _stand_in(order, out["id"]))):
+        out["dotted_order"] = _root_segment(out)
+    if not out.get("trace_id") and isinstance(out.get("dotted_order"), str):
+        out["trace_id"] = (dotted_ids(out["dotted_order"]) or [None])[0]
+    return out
+
+
+def _stand_in(order: str, run_id: str) -> bool:
+    """Whether a root's dotted_order is ``schemas.Run``'s stand-in ``start_time.isoformat() + id``."""
+    if not order.endswith(run_id) or _SEGMENT.fullmatch(order[:-len(run_id)]):
+        return False
+    try:
+        to_us(order[:-len(run_id)])
+    except errors.ValidationError:
+        return False
+    return True
+
+
+def _root_segment(data: dict) -> str:
+    """A root's dotted_order from its start (start_time, else started or created, else now) and id."""
+    if data.get("start_time") is not None:
+        start = round(data["start_time"] * 1000)
+    else:
+        start = next((to_us(data[k]) for k in ("started", "created") if data.get(k) is not None), now_us())
+    try:
+        return dotted_segment(start, data["id"])
+    except (OverflowError, OSError, ValueError):
+        raise errors.ValidationError(f"run {shown(data['id'])}: start_time {shown(data.get('start_time'))} "
+                                     "cannot be written in a dotted_order") from None
+
+
 def _record(data: dict) -> RunRecord:
-    try:  # children are records of their own here: from_dict of this one alone
-        record = RunRecord.from_dict({k: v for k, v in data.items() if k != "child_runs"})
+    try:
+        record = RunRecord.from_dict(_normalized(data))
+    except errors.RunliteError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise errors.ValidationError(f"run dict {shown(data.get('id'))} is not in the to_dict() shape: "
                                      f"{str(exc)[:300]}") from None
     if not is_uuid(record.id):
         raise errors.ValidationError(f"run id {shown(record.id)} must be a lowercase UUID string")
     check_name(record.name, "run name")
-    check_choice(record.status, "status", schema.RUN_STATUSES)
+    if not isinstance(record.status, str) or record.status not in schema.RUN_STATUSES:
+        raise errors.ValidationError(
+            f"run {record.id}: status must be LangSmith's (success, error, pending: any case) or runlite's "
+            f"({', '.join(schema.RUN_STATUSES)}); got {shown(data.get('status'))}")
     check_folder(record.folder)
     check_metadata(record.metadata)
     check_tags(list(record.tags))
@@ -109,6 +218,11 @@ def import_runs(conn, items: list[dict]) -> list[str]:
             raise errors.ValidationError(f"a run with id {rec.id} already exists; nothing was imported")
         runs_mod.ensure_folder(conn, rec.folder, now)
         kept = {k: check_json_value(getattr(rec, k), k) for k in LS_KEPT if getattr(rec, k) is not None}
+        if rec.feedback_stats:  # shown under the stats computed from this file's feedback
+            if not isinstance(rec.feedback_stats, dict):
+                raise errors.ValidationError(f"feedback_stats of run {rec.id} must be a dict, got "
+                                             f"{shown(rec.feedback_stats)}")
+            kept["feedback_stats"] = check_json_value(rec.feedback_stats, f"feedback_stats of run {rec.id}")
         runs_mod.insert(conn, {
             "id": rec.id, "name": rec.name, "kind": rec.kind, "run_type": rec.run_type, "status": rec.status,
             "folder": rec.folder, "description": rec.description, "metadata": dumps(rec.metadata),
@@ -127,11 +241,19 @@ def import_runs(conn, items: list[dict]) -> list[str]:
     return [r.id for r in records]
 
 
+_EVENT_KEYS = ("name", "time", "kwargs", "message", "level", "seq")
+
+
 def _import_event(conn, run_id: str, seq: int, event: Any, now: int) -> None:
     if not isinstance(event, dict):
         raise errors.ValidationError(f"events of run {run_id} must be dicts, got {type(event).__name__}")
-    time_us = to_us(event["time"]) if event.get("time") is not None else now
+    time_us = to_us(event["time"], f"time of an event of run {run_id}") if event.get("time") is not None else now
     kwargs = event.get("kwargs")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise errors.ValidationError(f"kwargs of an event of run {run_id} must be a dict, got {shown(kwargs)}")
+    others = {k: v for k, v in event.items() if k not in _EVENT_KEYS}
+    if others:  # LangSmith events are free-form dicts: what has no column of its own goes into kwargs
+        kwargs = {**(kwargs or {}), **others}
     seq = event.get("seq", seq)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= INT64_MAX:
         raise errors.ValidationError(f"seq of an event of run {run_id} must be an int >= 0, got {shown(seq)}")

@@ -7,7 +7,6 @@ Every statement that writes a run row is generated here from one column list
 from __future__ import annotations
 
 import functools
-import json
 import os
 from typing import Any, Callable, Iterable
 
@@ -16,7 +15,7 @@ from . import feedback as feedback_mod
 from .schema import FINAL_STATUSES
 from .._host import THIS_HOST, effective_status, system_info
 from .._ids import dotted_segment, is_uuid, uuid7
-from .._validation import dumps, folder_ancestors, now_us, shown, stored_json
+from .._validation import dumps, folder_ancestors, from_us, now_us, shown, stored_json
 from ..records import RUN_COLUMNS, RunRecord, lazy_run
 
 
@@ -176,28 +175,25 @@ def existing(conn, run_ids: list[str]) -> set[str]:
     return {r[0] for r in _per_run(conn, list(run_ids), "SELECT id FROM runs WHERE id IN (%s)")}
 
 
-def folder(conn, path: str) -> tuple | None:
-    """``(path, description, tags, metadata, created)`` of a folder, or None."""
-    return conn.execute("SELECT path, description, tags, metadata, created FROM folders WHERE path = ?",
-                        (path,)).fetchone()
+def folder(conn, path: str) -> dict:
+    """A folder's details: path, description, tags, metadata, created; NotFoundError if there is none."""
+    row = conn.execute("SELECT path, description, tags, metadata, created FROM folders WHERE path = ?",
+                       (path,)).fetchone()
+    if row is None:
+        raise errors.NotFoundError(f"no folder {path!r}")
+    return {"path": row[0], "description": row[1], "tags": stored_json(row[2]),
+            "metadata": stored_json(row[3]), "created": from_us(row[4])}
 
 
 def folders(conn) -> list[str]:
     """Every folder path, sorted."""
     return [r[0] for r in conn.execute("SELECT path FROM folders ORDER BY path")]
 
-SELECT_RUN = (
-    "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) +
-    ", (SELECT json_group_array(id) FROM (SELECT c.id FROM runs AS c"
-    " WHERE c.parent_run_id = runs.id ORDER BY c.dotted_order))"
-    ", (SELECT json_group_object(name, json_array(mime_type, size)) FROM attachments"
-    " WHERE attachments.run_id = runs.id) FROM runs"
-)
-# Whole trees: child ids come from the rows themselves and attachments from one query,
-# not subqueries per row.
-SELECT_TREE = "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) + ", NULL, '{}' FROM runs"
-N = len(RUN_COLUMNS)
+# Listings and trees read rows of this shape; child ids, attachments and feedback come from a
+# few queries per batch of rows (or per trace), not subqueries per row.
+SELECT_TREE = "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) + " FROM runs"
 IDX = {c: i for i, c in enumerate(RUN_COLUMNS)}
+_ID, _LS = IDX["id"], IDX["ls_fields"]
 
 
 def _per_run(conn, ids: list[str], sql: str) -> list[tuple]:
@@ -209,47 +205,86 @@ def _per_run(conn, ids: list[str], sql: str) -> list[tuple]:
     return out
 
 
-def records(conn, rows: list[tuple], now: int) -> list[RunRecord]:
-    """Records of ``SELECT_TREE``-shaped rows, with child ids and attachments fetched in batches."""
-    ids = [row[0] for row in rows]
+def _status(row: tuple, now: int) -> str:
+    status = row[IDX["status"]]
+    if status == "running":  # lost is computed on read
+        status = effective_status(status, row[IDX["host"]], row[IDX["pid"]], row[IDX["heartbeat"]],
+                                  row[IDX["heartbeat_timeout"]], now)
+    return status
+
+
+def named_events(conn, run_id: str) -> tuple[dict, ...]:
+    """A run's LangSmith-style events (those with a name) as ``{name, time (ISO-8601), kwargs?,
+    message?}``, in the order they were added; Simvue log messages (no name) are left out."""
+    out = []
+    for t, name, message, kwargs in conn.execute(
+            "SELECT time, name, message, kwargs FROM events WHERE run_id = ? AND name IS NOT NULL ORDER BY seq",
+            (run_id,)):
+        event = {"name": name, "time": from_us(t).isoformat().replace("+00:00", "Z")}
+        if kwargs is not None:
+            event["kwargs"] = stored_json(kwargs, f"the kwargs of an event of run {run_id}")
+        if message is not None:
+            event["message"] = message
+        out.append(event)
+    return tuple(out)
+
+
+def events_loader(database) -> Callable[[str], tuple]:
+    """The ``loader`` of ``records.lazy_run``: a run's named events, read when first asked for
+    (a listing of many runs reads none)."""
+    def load(run_id: str) -> tuple[dict, ...]:
+        try:
+            with database.read() as conn:
+                return named_events(conn, run_id)
+        except errors.StoreClosedError:
+            raise errors.StoreClosedError(f"the events of run {run_id} are read from the store when first used "
+                                          "(events, to_dict(), ==); read them before closing it") from None
+    return load
+
+
+def records(conn, rows: list[tuple], now: int, loader: Callable | None = None) -> list[RunRecord]:
+    """Records of ``SELECT_TREE`` rows with their descendants' and children's ids (dotted
+    order), attachments and feedback_stats read in batches; events by ``loader``."""
+    ids = [row[_ID] for row in rows]
+    below: dict[str, list] = {}
     children: dict[str, list] = {}
-    for parent, child in _per_run(conn, ids, "SELECT parent_run_id, id FROM runs WHERE parent_run_id IN (%s)"
-                                              " ORDER BY dotted_order"):
-        children.setdefault(parent, []).append(child)
+    for parent, kid, direct in _per_run(
+            conn, ids, "SELECT p.id, c.id, c.parent_run_id = p.id FROM runs AS p JOIN runs AS c"
+                       " ON c.trace_id = p.trace_id AND c.dotted_order > p.dotted_order || '.'"
+                       " AND c.dotted_order < p.dotted_order || '/' WHERE p.id IN (%s) ORDER BY c.dotted_order"):
+        below.setdefault(parent, []).append(kid)
+        if direct:
+            children.setdefault(parent, []).append(kid)
     attached: dict[str, dict] = {}
     for run_id, name, mime, size in _per_run(
             conn, ids, "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)"):
         attached.setdefault(run_id, {})[name] = (mime, size)
-    status_col = IDX["status"]
+    feedback = feedback_mod.stats_by_run(conn, [(row[_ID], row[_LS]) for row in rows])
     out = []
     for row in rows:
-        run_id = row[0]
-        status = row[status_col]
-        if status == "running":
-            status = effective_status(status, row[IDX["host"]], row[IDX["pid"]], row[IDX["heartbeat"]],
-                                      row[IDX["heartbeat_timeout"]], now)
-        kids = children.get(run_id)
-        out.append(lazy_run(row, status=status, child_run_ids=tuple(kids) if kids else (),
-                            attachments=attached.get(run_id) if attached else None))
+        run_id = row[_ID]
+        kids = below.get(run_id)
+        out.append(lazy_run(row, status=_status(row, now), child_run_ids=tuple(kids) if kids else (),
+                            direct_child_run_ids=tuple(children.get(run_id, ())), loader=loader,
+                            attachments=attached.get(run_id), feedback_stats=feedback.get(run_id)))
     return out
 
 
-def tree(conn, rows: list[tuple], now: int, trace_id: str | None = None) -> RunRecord:
+def tree(conn, rows: list[tuple], now: int, trace_id: str | None = None, loader: Callable | None = None) -> RunRecord:
     """The first row's record with the others nested as ``child_runs`` (rows in dotted_order).
 
-    Built bottom-up, so every record is made once with its children already known. With
-    ``trace_id`` (the rows are the whole trace), attachments and feedback come from one query
-    each instead of batches of ids.
+    Built bottom-up, so every record is made once with its children (and descendants' ids)
+    already known. With ``trace_id`` (the rows are the whole trace), attachments and feedback
+    come from one query each instead of batches of ids.
     """
-    parent_col, id_col = IDX["parent_run_id"], IDX["id"]
+    parent_col, id_col = IDX["parent_run_id"], _ID
     ids = [row[id_col] for row in rows]
     attached: dict[str, dict] = {}
+    feedback = feedback_mod.stats_by_run(conn, [(row[id_col], row[_LS]) for row in rows], trace_id)
     if trace_id is not None:
-        feedback = feedback_mod.stats_for_trace(conn, trace_id)
         found = conn.execute("SELECT a.run_id, a.name, a.mime_type, a.size FROM attachments AS a"
                              " JOIN runs ON runs.id = a.run_id WHERE runs.trace_id = ?", (trace_id,))
     else:
-        feedback = feedback_mod.stats_for(conn, ids)
         found = _per_run(conn, ids, "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)")
     for run_id, name, mime, size in found:
         attached.setdefault(run_id, {})[name] = (mime, size)
@@ -257,23 +292,25 @@ def tree(conn, rows: list[tuple], now: int, trace_id: str | None = None) -> RunR
     # order; leaves share the empty tuple: few allocations per row keep this loop cheap.
     kid_ids: dict[str, list] = {}
     kid_recs: dict[str, list] = {}
-    status_col, host_col, pid_col = IDX["status"], IDX["host"], IDX["pid"]
-    beat_col, timeout_col = IDX["heartbeat"], IDX["heartbeat_timeout"]
+    below: dict[str, tuple] = {}  # every descendant's id, of runs that have children
     no_feedback = not feedback
     for row in reversed(rows):
         run_id = row[id_col]
         ids = kid_ids.pop(run_id, None)
         if ids is None:
-            child_ids = child_recs = ()
+            child_ids = child_recs = all_ids = ()
         else:
             ids.reverse()
             recs = kid_recs.pop(run_id)
             recs.reverse()
             child_ids, child_recs = tuple(ids), tuple(recs)
-        status = row[status_col]
-        if status == "running":
-            status = effective_status(status, row[host_col], row[pid_col], row[beat_col], row[timeout_col], now)
-        rec = lazy_run(row, status=status, child_runs=child_recs, child_run_ids=child_ids,
+            all_ids = []
+            for kid in child_ids:
+                all_ids.append(kid)
+                all_ids.extend(below.pop(kid, ()))
+            all_ids = below[run_id] = tuple(all_ids)
+        rec = lazy_run(row, status=_status(row, now), child_runs=child_recs,
+                       child_run_ids=all_ids, direct_child_run_ids=child_ids, loader=loader,
                        feedback_stats=None if no_feedback else feedback.get(run_id),
                        attachments=attached.get(run_id) if attached else None)
         parent = row[parent_col]
@@ -287,47 +324,34 @@ def tree(conn, rows: list[tuple], now: int, trace_id: str | None = None) -> RunR
     return rec
 
 
-def record(row: tuple, now: int, *, child_runs: tuple = (), child_run_ids: tuple | None = None,
-            feedback_stats: dict | None = None, attachments: dict | None = None) -> RunRecord:
-    """The (lazy) record of one ``SELECT_RUN`` row, with its effective status."""
-    status = row[IDX["status"]]
-    if status == "running":
-        status = effective_status(status, row[IDX["host"]], row[IDX["pid"]], row[IDX["heartbeat"]],
-                                  row[IDX["heartbeat_timeout"]], now)
-    if child_run_ids is None:
-        child_run_ids = tuple(json.loads(row[N])) if row[N] and row[N] != "[]" else ()
-    attached = attachments if attachments is not None else (
-        {k: tuple(v) for k, v in json.loads(row[N + 1]).items()} if row[N + 1] != "{}" else {})
-    return lazy_run(row[:N], status=status, child_run_ids=child_run_ids, attachments=attached,
-                    child_runs=child_runs, feedback_stats=feedback_stats)
+def read_one(database, run_id: str, now: int) -> RunRecord:
+    """The record of one run, as listings make it (descendants' ids, attachments, feedback_stats;
+    events read on first use)."""
+    with database.read() as conn:
+        rows = conn.execute(SELECT_TREE + " WHERE runs.id = ?", (run_id,)).fetchall()
+        if not rows:
+            raise errors.NotFoundError(f"no run with id {run_id!r}")
+        return records(conn, rows, now, events_loader(database))[0]
 
 
-
-
-def read_one(conn, run_id: str, now: int, *, with_feedback: bool = False) -> RunRecord:
-    """The record of one run (child ids and attachments included)."""
-    row = conn.execute(SELECT_RUN + " WHERE runs.id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise errors.NotFoundError(f"no run with id {run_id!r}")
-    stats = feedback_mod.stats_for(conn, [run_id]).get(run_id) if with_feedback else None
-    return record(row, now, feedback_stats=stats)
-
-
-def read_subtree(conn, run_id: str, now: int) -> RunRecord:
+def read_subtree(database, run_id: str, now: int) -> RunRecord:
     """A run with its descendants nested as ``child_runs`` (one range scan of its trace)."""
-    row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise errors.NotFoundError(f"no run with id {run_id!r}")
-    trace_id, order = row
-    rows = conn.execute(SELECT_TREE + " WHERE runs.trace_id = ? AND (runs.id = ? OR (runs.dotted_order > ?"
-                        " AND runs.dotted_order < ?)) ORDER BY runs.dotted_order",
-                        (trace_id, run_id, order + ".", order + "/")).fetchall()
-    return tree(conn, rows, now)
+    with database.read() as conn:
+        row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise errors.NotFoundError(f"no run with id {run_id!r}")
+        trace_id, order = row
+        rows = conn.execute(SELECT_TREE + " WHERE runs.trace_id = ? AND (runs.id = ? OR (runs.dotted_order > ?"
+                            " AND runs.dotted_order < ?)) ORDER BY runs.dotted_order",
+                            (trace_id, run_id, order + ".", order + "/")).fetchall()
+        return tree(conn, rows, now, loader=events_loader(database))
 
 
-def read_trace(conn, trace_id: str, now: int) -> RunRecord:
+def read_trace(database, trace_id: str, now: int) -> RunRecord:
     """The root of a trace with the whole tree nested."""
-    rows = conn.execute(SELECT_TREE + " WHERE runs.trace_id = ? ORDER BY runs.dotted_order", (trace_id,)).fetchall()
-    if not rows:
-        raise errors.NotFoundError(f"no trace with id {shown(trace_id, 300)}")
-    return tree(conn, rows, now, trace_id)
+    with database.read() as conn:
+        rows = conn.execute(SELECT_TREE + " WHERE runs.trace_id = ? ORDER BY runs.dotted_order",
+                            (trace_id,)).fetchall()
+        if not rows:
+            raise errors.NotFoundError(f"no trace with id {shown(trace_id, 300)}")
+        return tree(conn, rows, now, trace_id, events_loader(database))

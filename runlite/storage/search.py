@@ -7,13 +7,15 @@ columns; the SQL runs on a reader connection whose authorizer allows reads only.
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 from .. import errors
 from .. import query
-from ..records import RunList, RunRecord
-from .runs import SELECT_TREE, records
-from .._validation import check_name, now_us, shown, to_us
+from ..records import LANGSMITH_FIELDS, SIMVUE_FIELDS, RunList, RunRecord
+from .runs import SELECT_TREE, events_loader, records
+from .schema import RUN_STATUSES
+from .._validation import check_choice, check_folder, check_name, check_tags, now_us, shown, to_us
 
 def check_limit(limit: Any, offset: Any = 0) -> None:
     """``limit`` None or an int >= 0, ``offset`` an int >= 0 (the one check of every listing)."""
@@ -30,36 +32,75 @@ def _order(order_by: Any) -> str:
     return f" {order}, runs.id"
 
 
-def _select(records: list[RunRecord], select: Any) -> list:
+# The record fields each ``to_dict()`` key is made from (any other key: the field of its name).
+_SELECT_FIELDS = {"start_time": ("started", "created"), "end_time": ("ended",), "endtime": ("ended",),
+                  "run_status": ("status",), "parent_run_ids": ("dotted_order",), "extra": ("extra", "metadata"),
+                  "prompt_token_details": ("metadata", "prompt_token_details"), "s3_urls": ("attachments",),
+                  "completion_token_details": ("metadata", "completion_token_details")}
+SELECTABLE = frozenset(LANGSMITH_FIELDS + SIMVUE_FIELDS) | {"s3_urls"}  # s3_urls: the SDK's name for attachments
+
+
+def check_select(select: Any) -> frozenset | None:
+    """The record fields ``select`` (``to_dict()`` keys) needs, ``id`` always; None for no select."""
     if select is None:
-        return records
-    fields = [select] if isinstance(select, str) else list(select)
-    known = set(records[0].to_dict()) if records else None
+        return None
+    fields = [select] if isinstance(select, str) else select
+    if not isinstance(fields, (list, tuple)):
+        raise errors.ValidationError(f"select must be a list of RunRecord.to_dict() fields, got {shown(select)}")
+    keep = {"id"}
     for field in fields:
-        if not isinstance(field, str) or (known is not None and field not in known):
+        if not isinstance(field, str) or field not in SELECTABLE:
             raise errors.ValidationError(f"select takes fields of RunRecord.to_dict(); {shown(field)} is not one")
-    out = []
-    for rec in records:
-        data = rec.to_dict()
-        out.append({f: data[f] for f in fields})
-    return out
+        keep.update(_SELECT_FIELDS.get(field, (field,)))
+    return frozenset(keep)
 
 
-def list_runs(store, *, filter=None, trace_filter=None, tree_filter=None, run_type=None, is_root=None,
-              error=None, trace_id=None, parent_run_id=None, start_time=None, run_ids=None, select=None,
-              order_by=None, limit=None, offset=0) -> list:
+def _selected(records: list[RunRecord], keep: frozenset | None) -> list:
+    """With ``keep``, records holding only those fields (the others at their defaults; ``name``
+    and ``status`` None when not kept): only those are decoded, or read (``events``)."""
+    if keep is None:
+        return records
+    rest = keep - {"id", "name", "status"}
+    return RunList(RunRecord(id=rec.id, name=rec.name if "name" in keep else None,
+                             status=rec.status if "status" in keep else None, **{f: getattr(rec, f) for f in rest})
+                   for rec in records)
+
+
+def _id_list(value: Any, what: str) -> list[str]:
+    """One id or name, or a list of them (``uuid.UUID`` taken as its str)."""
+    items = [value] if isinstance(value, (str, uuid.UUID)) else value
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise errors.ValidationError(f"{what} must be a str or a list of str, got {shown(value)}")
+    return [check_name(str(v) if isinstance(v, uuid.UUID) else v, what) for v in items]
+
+
+def _in(column: str, values: list[str], params: list) -> str:
+    """``column IN (?, ...)`` of bound values (``column`` from this module's own text); nothing for []."""
+    params.extend(values)
+    return f"{column} IN ({', '.join('?' * len(values))})" if values else "0"
+
+
+def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_filter=None, tree_filter=None,
+              run_type=None, is_root=None, error=None, trace_id=None, parent_run_id=None, start_time=None,
+              run_ids=None, id=None, select=None, order_by=None, limit=None, offset=0) -> list:
     """LangSmith ``list_runs`` over one file (see ``Store.list_runs``)."""
     check_limit(limit, offset)
+    keep = check_select(select)
     now = now_us()
     where: list[str] = []
     params: list[Any] = []
+    if run_ids is not None and id is not None:
+        raise errors.ValidationError("give run_ids or id (the same filter under the SDK's name), not both")
+    if id is not None:
+        run_ids = id
     if run_ids is not None:  # as in LangSmith: run_ids ignores every other filter
-        ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
-        for run_id in ids:
-            check_name(run_id, "run id")
-        where.append("runs.id IN (%s)" % ", ".join("?" * len(ids)) if ids else "0")
-        params.extend(ids)
+        where.append(_in("runs.id", _id_list(run_ids, "run id"), params))
     else:
+        projects = [_in(column, _id_list(value, what), params) for value, column, what in (
+            (project_name, "runs.session_name", "project_name"), (project_id, "runs.session_id", "project_id"))
+            if value is not None]
+        if projects:  # as the SDK does: runs of any project named by name or id
+            where.append("(" + " OR ".join(projects) + ")")
         for text, compile_ in ((filter, query.compile_where), (trace_filter, query.trace_filter_sql),
                                (tree_filter, query.tree_filter_sql)):
             if text is not None:
@@ -71,7 +112,7 @@ def list_runs(store, *, filter=None, trace_filter=None, tree_filter=None, run_ty
         for clause, value, what in simple:
             if value is not None:
                 where.append(clause)
-                params.append(check_name(value, what))
+                params.append(check_name(str(value) if isinstance(value, uuid.UUID) else value, what))
         for flag, what, yes, no in ((is_root, "is_root", "runs.parent_run_id IS NULL", "runs.parent_run_id IS NOT NULL"),
                                     (error, "error", "runs.error IS NOT NULL", "runs.error IS NULL")):
             if flag is not None:
@@ -85,7 +126,7 @@ def list_runs(store, *, filter=None, trace_filter=None, tree_filter=None, run_ty
     sql += " LIMIT ? OFFSET ?"
     params.extend((-1 if limit is None else limit, offset or 0))
     store.live.flush_own_spans()
-    return _select(_listing(store.database, sql, params, now), select)
+    return _selected(_listing(store.database, sql, params, now), keep)
 
 
 def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list[RunRecord]:
@@ -114,27 +155,34 @@ _BATCH = 1000  # rows made into records at a time (their child ids and attachmen
 
 def _listing(database, sql: str, params: list, now: int, wanted: set | None = None,
              limit: int | None = None) -> RunList:
-    """The records of a listing query, complete (child ids and attachments read in batches
-    with the rows), so they stay whole after the store is closed. With ``wanted``, only runs
-    whose effective status (``lost`` computed) is in it, at most ``limit`` of them."""
+    """The records of a listing query, complete but for events (descendants' and children's ids,
+    attachments and feedback_stats read in batches with the rows; events when first used). With
+    ``wanted``, only runs whose effective status (``lost`` computed) is in it, at most ``limit``."""
     out = RunList()
+    loader = events_loader(database)
     with database.read() as conn:
         rows = conn.execute(sql, params)
         while limit is None or len(out) < limit:
             batch = list(itertools.islice(rows, _BATCH))
             if not batch:
                 break
-            for rec in records(conn, batch, now):
+            for rec in records(conn, batch, now, loader):
                 if (wanted is None or rec.status in wanted) and (limit is None or len(out) < limit):
                     out.append(rec)
     return out
 
 
-def runs(database, *, folder: str | None, statuses: list[str] | None, tags: list[str], run_type: str | None,
-         limit: int | None) -> RunList:
-    """``Store.runs``: newest first, by folder, status (``lost`` computed), every tag (through
-    the ``run_tags`` index), run type. Arguments are checked by the caller."""
+def runs(database, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: Any) -> RunList:
+    """``Store.runs``: newest first, by folder, status (one or a list; ``lost`` computed), every
+    tag (through the ``run_tags`` index), run type."""
     check_limit(limit)
+    statuses = None
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        for one in statuses:
+            check_choice(one, "status", RUN_STATUSES)
+    folder = None if folder is None else check_folder(folder)
+    tags, run_type = check_tags(tags or []), None if run_type is None else check_name(run_type, "run_type")
     now = now_us()
     wanted = None if statuses is None else set(statuses)
     sql, params = runs_sql(folder=folder, statuses=statuses, tags=tags, run_type=run_type)
