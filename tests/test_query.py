@@ -71,7 +71,8 @@ class World:
         sql, params = sql_of(node, now_us=now)
         got = set(self.ids(sql, params))
         if sql_of is compile_where:
-            expected = {r["id"] for r in self.records if evaluate(node, r, now_us=now, **self.tables)}
+            expected = {r["id"] for r in self.records
+                        if evaluate(node, r, now_us=now, runs=self.records, **self.tables)}
             assert got == expected, (node, sql, params)
         return sorted(self.by_id[i]["name"] for i in got)
 
@@ -227,7 +228,9 @@ def test_status_both_spellings(world):
     later = now_us() + LATER
     assert world.names('eq(status, "success")', now=later) == ["agent", "exp-alpha", "llm-call"]
     assert world.names('eq(status, "completed")', now=later) == ["agent", "exp-alpha", "llm-call"]
-    assert world.names('eq(status, "error")', now=later) == ["failed_exp", "search-tool"]
+    # LangSmith's "error" is what to_dict() words so: failed, terminated and lost runs
+    assert world.names('eq(status, "error")', now=later) == ["exp-beta", "failed_exp", "search-tool", "stopped"]
+    assert world.names('eq(status, "failed")', now=later) == ["failed_exp", "search-tool"]
     assert world.names('eq(status, "terminated")', now=later) == ["stopped"]
     # exp-beta's heartbeat is older than its 60 s timeout at `later`: lost, not running or pending
     assert world.names('eq(status, "lost")', now=later) == ["exp-beta"]
@@ -263,8 +266,8 @@ def test_status_both_spellings(world):
      ' and(eq(metadata_key, "model"), eq(metadata_value, "resnet")))', ["exp-alpha"]),
     ('in(metadata_key, ["user", "nope"])', ["agent"]),
     ('and(in(metadata_key, ["lr", "layers"]), in(metadata_value, [3, 0.1]))', ["exp-alpha", "exp-beta"]),
-    # neq on a key: the run has some pair whose key differs ("queued" has only lr)
-    ('neq(metadata_key, "lr")', ["agent", "exp-alpha", "exp-beta"]),
+    # neq on a key: runs without that key (LangSmith's docs)
+    ('neq(metadata_key, "lr")', sorted(set(ALL) - {"exp-alpha", "exp-beta", "queued"})),
     ('and(eq(metadata_key, "lr"), neq(metadata_value, 0.01))', ["exp-beta"]),
     ('not(and(eq(metadata_key, "lr"), eq(metadata_value, 0.01)))', sorted(set(ALL) - {"exp-alpha", "queued"})),
     ('exists(metadata, "obj")', ["exp-alpha"]),
@@ -413,7 +416,7 @@ def test_grammars_agree(world):
     pairs = [
         (["metadata.lr > 0.05"], 'and(eq(metadata_key, "lr"), gt(metadata_value, 0.05))'),
         (["has tag.gpu", "name contains alpha"], 'and(has(tags, "gpu"), like(name, "%alpha%"))'),
-        (["status == failed"], 'eq(status, "error")'),
+        (["status == failed"], 'eq(status, "failed")'),
         (["folder.path == /proj/b"], 'eq(folder, "/proj/b")'),
         (["metadata.obj exists"], 'exists(metadata, "obj")'),
     ]
@@ -577,7 +580,8 @@ def test_query_package_layout():
     ('eq(total_tokens, 99999999999999999999)', 17, "64 bits"),
     ('', 0, "expected a function"),
     ('"x"', 0, "expected a function"),
-    ('eq("name", "x")', 3, "expected a field name"),
+    ('eq("nme", "x")', 3, "unknown field 'nme'; valid fields: id, name"),
+    ('eq(1, "x")', 3, "expected a field name"),
     ('eq(name, )', 9, "expected a value"),
     ('gt(metadata_value, true)', 19, "compares with a string or a number"),
     ('eq(metadata_key, 1)', 17, "quoted string"),
@@ -690,7 +694,7 @@ def test_many_conditions_stay_within_sqlite_limits(world):
     text = "or(" + ", ".join(f'eq(name, "n{i}")' for i in range(5000)) + ', eq(name, "agent"))'
     assert world.names(text) == ["agent"]
     text = "and(" + ", ".join('neq(metadata_value, "zz")' for _ in range(3000)) + ")"
-    assert world.names(text) == sorted(set(ALL) - {"failed_exp", "llm-call", "search-tool", "stopped"})
+    assert world.names(text) == ALL  # no run has a metadata value "zz"
     big = 'in(name, [%s])' % ", ".join(f'"n{i}"' for i in range(query.MAX_PARAMS + 1))
     with pytest.raises(FilterError, match="parameters"):
         compile_where(parse_langsmith(big), now_us=0)
@@ -761,7 +765,7 @@ def test_injection_in_values_is_a_plain_value(world, value):
     assert _schema(world.store) == before
 
 
-@pytest.mark.parametrize("field", ["name; DROP TABLE runs", "runs.name", "name)--", "'name'", "na\x00me",
+@pytest.mark.parametrize("field", ["name; DROP TABLE runs", "runs.name", "name)--", "'nme'", "na\x00me",
                                    "1=1", "sqlite_schema", "*"])
 def test_injection_in_field_positions(world, field):
     before = _schema(world.store)

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from ..records import LANGSMITH_STATUS
+
 MAX_STRING = 10_000      # characters of one quoted string (LangSmith) or one filter (Simvue)
 MAX_DEPTH = 64           # nesting of calls (LangSmith) and of nodes (compile_where)
 MAX_PARAMS = 30_000      # bound parameters of one compiled filter (SQLite allows 32,766)
@@ -58,7 +60,8 @@ class Compare:
 class KeyValue:
     """Some item of the run's ``source`` satisfies every condition at once.
 
-    Sources (parts): ``metadata``, ``inputs``, ``outputs``, ``system`` (key, value), ``tags``
+    Sources (parts): ``metadata``, ``inputs``, ``outputs``, ``system`` (key, value; the keys of
+    ``PATH_SOURCES`` are dotted paths, compared with eq or in only), ``tags``
     (value), ``feedback`` (key, score, value), ``alert`` (name, status), ``event`` (message),
     ``series`` (name, and every statistic of ``METRIC_STATS``).
     """
@@ -88,6 +91,10 @@ class Field(NamedTuple):
     kind: str
 
 
+# The metadata keys that name a LangSmith thread, in the order the first present one wins
+# (LangSmith's docs accept any of the three and give no order).
+THREAD_KEYS = ("thread_id", "session_id", "conversation_id")
+
 # The SQL lives beside the name so that a field is added in one place; it is a whitelist:
 # only these templates (formatted with a whitelisted alias) ever become SQL column text.
 _START = "coalesce({a}.started, {a}.created)"  # a run never started began when created
@@ -103,6 +110,20 @@ FIELDS: dict[str, Field] = {
     "status": Field("{a}.status", "status"),
     "is_root": Field("{a}.parent_run_id", "root"),
     **{f: Field("{a}." + f, "doc") for f in ("metadata", "inputs", "outputs")},  # JSON text
+    "session_id": Field("{a}.session_id", "text"),  # LangSmith's project id ...
+    "session_name": Field("{a}.session_name", "text"),  # ... and name
+    "project_name": Field("{a}.session_name", "text"),
+    # LangSmith's thread: the first of THREAD_KEYS the metadata holds as a string
+    "thread_id": Field("(CASE WHEN NOT json_valid({a}.metadata) THEN NULL"
+                       " WHEN json_type({a}.metadata) = 'object' THEN coalesce(" + ", ".join(
+                           f"CASE WHEN json_type({{a}}.metadata, '$.{key}') = 'text'"
+                           f" THEN json_extract({{a}}.metadata, '$.{key}') END" for key in THREAD_KEYS) + ") END)",
+                       "text"),
+    # the run's 1-based place in its trace by dotted_order (the root is 1); never NULL. The
+    # compiler compares a count capped just above the value (``compile.py``), so eq 1 is one
+    # index probe; this uncapped form is the definition.
+    "execution_order": Field("(1 + (SELECT count(*) FROM runs AS eo WHERE eo.trace_id = {a}.trace_id"
+                             " AND eo.dotted_order < {a}.dotted_order))", "number"),
 }
 
 # The names LangSmith filters may use: FIELDS as LangSmith spells them, plus the key/value
@@ -112,7 +133,8 @@ LANGSMITH_FILTER_FIELDS = (
     "prompt_tokens", "completion_tokens", "total_cost", "prompt_cost", "completion_cost", "error",
     "tags", "metadata", "metadata_key", "metadata_value", "input_key", "input_value", "output_key",
     "output_value", "feedback_key", "feedback_score", "feedback_value", "is_root", "trace_id",
-    "parent_run_id", "first_token_time", "inputs", "outputs", "folder", "kind",
+    "parent_run_id", "first_token_time", "inputs", "outputs", "folder", "kind", "thread_id",
+    "execution_order", "session_id", "session_name", "project_name",
 )
 # LangSmith's key/value pseudo-fields -> (KeyValue source, part)
 PAIR_FIELDS = {
@@ -122,10 +144,16 @@ PAIR_FIELDS = {
     "feedback_key": ("feedback", "key"), "feedback_score": ("feedback", "score"),
     "feedback_value": ("feedback", "value"),
 }
+# KeyValue sources whose keys are dotted paths: ``a.b`` is key ``b`` of the object under key
+# ``a``, looking through arrays on the way (``messages.content`` in
+# ``{"messages": [{"content": ...}]}``); their values are those of members at any depth.
+PATH_SOURCES = ("inputs", "outputs")
+MAX_PATH_DOTS = 12  # dots in one key path (its SQL grows with their square)
 
 STATUSES = ("created", "running", "completed", "failed", "terminated", "lost")
 # LangSmith's status words, each the set of runlite statuses it stands for
-STATUS_ALIASES = {"success": ("completed",), "error": ("failed",), "pending": ("created", "running")}
+# LangSmith's status words, each the runlite statuses ``RunRecord.to_dict()`` gives it for.
+STATUS_ALIASES = {word: tuple(s for s, w in LANGSMITH_STATUS.items() if w == word) for word in ("success", "error", "pending")}
 STATUS_CHOICES = ", ".join(STATUSES + tuple(STATUS_ALIASES))  # for error messages
 
 # Metric statistics of a series row (alias ``s``): the names Simvue filters (metric.<name>.<stat>),

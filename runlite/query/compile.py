@@ -15,6 +15,10 @@ Semantics shared by both grammars (the seed references leave these open; these a
 - Values in JSON (metadata, inputs, outputs, system, feedback values) compare by JSON type:
   numbers only with numbers, strings only with strings (binary, by code point), ``true`` /
   ``false`` / ``null`` only by equality, objects and arrays as their compact JSON text.
+- Keys of ``inputs`` and ``outputs`` are dotted paths (``ast.PATH_SOURCES``): ``a.b`` names
+  key ``b`` of the object under ``a``, arrays on the way looked through, and a key may hold
+  dots itself (every split is tried); their values are those of members at any depth.
+- ``execution_order`` is 1 + the runs of the same trace with a smaller ``dotted_order``.
 - ``search`` is a case-insensitive substring match (ASCII letters only, as SQLite's
   ``lower``); ``contains`` (Simvue) is case-sensitive; ``like`` is SQLite LIKE with ``\\`` as
   escape (``%``, ``_``; ASCII case-insensitive). JSON columns are searched as their text.
@@ -32,8 +36,9 @@ from typing import Any
 from ..errors import FilterError
 from .._validation import shown
 from .ast import (
-    FIELDS, MAX_DEPTH, MAX_PARAMS, METRIC_STATS, ORDERING_OPS, STATUS_ALIASES, STATUS_CHOICES, STATUSES,
-    TEXT_OPS, Ago, And, Compare, KeyValue, Not, Or, is_number, json_text, json_type, like_problem,
+    FIELDS, MAX_DEPTH, MAX_PARAMS, MAX_PATH_DOTS, METRIC_STATS, ORDERING_OPS, PATH_SOURCES, STATUS_ALIASES,
+    STATUS_CHOICES, STATUSES, TEXT_OPS, Ago, And, Compare, KeyValue, Not, Or, is_number, json_text, json_type,
+    like_problem,
 )
 
 # ---------------------------------------------------------------- whitelists
@@ -67,7 +72,11 @@ _FB_VALUE = "CASE WHEN json_valid(f.value) THEN json_extract(f.value, '$') END"
 # Part kinds: text, number, json (compared by JSON type, see the module notes).
 SOURCES: dict[str, tuple[str, str, dict]] = {
     **{src: (f"json_each({doc_sql('{a}.' + src, 'object')}) AS kv", "", _PAIRS)
-       for src in ("metadata", "inputs", "outputs", "system")},
+       for src in ("metadata", "system")},
+    # inputs and outputs: every member at any depth (json_tree rows with a text key); a
+    # condition on the key (a dotted path) is compiled by _Compiler.key_path instead
+    **{src: (f"json_tree({doc_sql('{a}.' + src, 'object')}) AS kv", "typeof(kv.key) = 'text'", _PAIRS)
+       for src in PATH_SOURCES},
     # tags are indexed in run_tags (kept from runs.tags by triggers): a lookup, not a JSON parse
     "tags": ("run_tags AS kv", "kv.run_id = {a}.id", {"value": ("text", "kv.tag")}),
     "feedback": ("feedback AS f", "f.run_id = {a}.id", {
@@ -131,7 +140,7 @@ def _on_table(node: Any) -> tuple[str, bool] | None:
     through a b-tree cursor; not a ``json_each`` of a column), or ``Not`` of one; else None."""
     negated = isinstance(node, Not)
     node = node.child if negated else node
-    if isinstance(node, KeyValue) and node.source in SOURCES and not SOURCES[node.source][0].startswith("json_each"):
+    if isinstance(node, KeyValue) and node.source in SOURCES and not SOURCES[node.source][0].startswith("json_"):
         return node.source, negated
     return None
 
@@ -151,6 +160,9 @@ class _Compiler:
                 or (isinstance(value, float) and math.isfinite(value))
                 or (is_number(value) and -(1 << 63) <= value < (1 << 63))):
             raise FilterError(f"cannot compare with {shown(value)}: use a str, an int64 or a finite float")
+        if len(self.params) >= MAX_PARAMS:  # stop here: a key path's SQL grows faster than its text
+            raise FilterError(f"the filter needs more than {MAX_PARAMS} parameters; at most {MAX_PARAMS} are"
+                              " accepted")
         self.params.append(value)
         # nullif(?, NULL) is the bound value itself (NULL is never bound: it is written as NULL).
         # SQLite hoists every bare constant operand, a lone ?, into one list of constants and
@@ -178,6 +190,8 @@ class _Compiler:
                               position=node.position)
         template, kind = FIELDS[node.field]
         expr = template.format(a=self.alias)
+        if node.field == "execution_order":
+            expr = self.position(node)
         if kind == "status":
             values = node.value if node.op == "in" and isinstance(node.value, (tuple, list)) else (node.value,)
             if node.op not in ("eq", "neq", "in") or not all(
@@ -195,6 +209,18 @@ class _Compiler:
                 raise FilterError("is_root takes eq or neq with true or false", position=node.position)
             return f"{expr} IS NULL" if node.value == (node.op == "eq") else f"{expr} IS NOT NULL"
         return self.scalar(expr, "text" if kind == "doc" else kind, node.op, node.value)
+
+    def position(self, node: Compare) -> str:
+        """``execution_order``: 1 + the runs before this one in its trace, counted only up to
+        just above the largest value compared with, so ``eq(execution_order, 1)`` reads one
+        index entry. A count capped at ``cap`` > value - 1 compares with the value as the full
+        count does: past the cap both are above it."""
+        values = node.value if node.op == "in" and isinstance(node.value, (tuple, list)) else (node.value,)
+        numbers = [v for v in values if is_number(v) and math.isfinite(v)]
+        cap = min(max([0] + [math.floor(v) for v in numbers]), 1 << 62)  # an int of ours, not user text
+        a = self.alias
+        return (f"(1 + (SELECT count(*) FROM (SELECT 1 FROM runs AS eo WHERE eo.trace_id = {a}.trace_id"
+                f" AND eo.dotted_order < {a}.dotted_order LIMIT {int(cap)})))")
 
     def scalar(self, expr: str, kind: str, op: str, value: Any) -> str:
         """A comparison of a SQL column or expression (text, number or time)."""
@@ -256,7 +282,56 @@ class _Compiler:
         return f"EXISTS (SELECT 1 FROM {from_sql} WHERE {join + ' AND ' if join else ''}{test})"
 
     def key_value(self, node: KeyValue) -> str:
+        if node.source in PATH_SOURCES and any(isinstance(c, Compare) and c.field == "key" for c in node.conditions):
+            return self.key_path(node)
         return self.exists(node.source, self.conditions(node))
+
+    def key_path(self, node: KeyValue) -> str:
+        """A ``KeyValue`` of inputs or outputs naming its key: a dotted path (eq or in), the
+        other conditions on the member the path leads to; paths in OR."""
+        paths, rest = None, []
+        for cond in node.conditions:
+            if not isinstance(cond, Compare) or cond.field not in ("key", "value"):
+                raise FilterError(f"a {node.source} condition compares key or value, not {shown(cond)}",
+                                  position=node.position)
+            if cond.field == "value":
+                rest.append(cond)
+                continue
+            wanted = cond.value if cond.op == "in" else (cond.value,)
+            if cond.op not in ("eq", "in") or not isinstance(wanted, (tuple, list)) or not all(
+                    isinstance(p, str) for p in wanted):
+                raise FilterError(f"{node.source} keys are dotted paths compared with eq or in and strings,"
+                                  f" not {cond.op} with {shown(cond.value)}", position=node.position)
+            paths = set(wanted) if paths is None else paths & set(wanted)
+        doc = doc_sql(f"{self.alias}.{node.source}", "object")
+        chains = []
+        for path in sorted(paths):
+            if path.count(".") > MAX_PATH_DOTS:
+                raise FilterError(f"a key path holds at most {MAX_PATH_DOTS} dots", position=node.position)
+            chains += [self.path_chain(doc, path, rest, n) for n in range(1, path.count(".") + 2)]
+        return _join(chains, "OR")
+
+    def path_chain(self, doc: str, path: str, conds: list, n: int) -> str:
+        """A member ``n`` objects deep (arrays on the way looked through) whose keys, joined by
+        dots, are ``path``, and which passes ``conds``. A key may hold dots itself, so one
+        path is tried at every depth up to its dots + 1: a join of ``n`` JSON tables, each
+        key compared with the bound path from where the keys before it end (``start``, SQL)."""
+        tables, where = [], []
+        for i in range(n):
+            p, start = f"p{i}", _join([str(i + 1)] + [f"length(p{j}.key)" for j in range(i)], "+")
+            if i == 0:
+                tables.append(f"json_each({doc}) AS p0")
+            else:  # members of the previous member's object, or of objects in arrays under it:
+                # their container's path is '$' and array subscripts (a member's '.key' survives rtrim)
+                tables.append(f"json_tree(CASE WHEN p{i - 1}.type IN ('object', 'array') THEN p{i - 1}.value END)"
+                              f" AS {p}")
+                where += [f"typeof({p}.key) = 'text'", f"rtrim({p}.path, '0123456789[]') = '$'"]
+            if i < n - 1:
+                where.append(f"substr({self.bind(path)}, {start}, length({p}.key) + 1) = {p}.key || '.'")
+            else:
+                where.append(f"{p}.key = substr({self.bind(path)}, {start})")
+                where += [self.typed(f"{p}.value", f"{p}.type", c.op, c.value) for c in conds]
+        return f"EXISTS (SELECT 1 FROM {', '.join(tables)} WHERE {_join(where, 'AND')})"
 
     def junction(self, node: And | Or, depth: int) -> str:
         """And/Or. Its children that test one table source (``_on_table``) are compiled as one

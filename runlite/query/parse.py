@@ -15,9 +15,9 @@ from typing import Any
 from ..errors import FilterError, ValidationError
 from .._validation import shown, to_us
 from .ast import (
-    FIELDS, LANGSMITH_FILTER_FIELDS, MAX_DEPTH, MAX_STRING, METRIC_STATS, ORDERING_OPS, PAIR_FIELDS,
-    STATUS_ALIASES, STATUS_CHOICES, STATUSES, TEXT_OPS, Ago, And, Compare, KeyValue, Not, Or, is_number,
-    json_text, like_problem, metric_field,
+    FIELDS, LANGSMITH_FILTER_FIELDS, MAX_DEPTH, MAX_PATH_DOTS, MAX_STRING, METRIC_STATS, ORDERING_OPS,
+    PAIR_FIELDS, PATH_SOURCES, STATUS_ALIASES, STATUS_CHOICES, STATUSES, TEXT_OPS, Ago, And, Compare, KeyValue,
+    Not, Or, is_number, json_text, like_problem, metric_field,
 )
 
 # ---------------------------------------------------------------- literals
@@ -77,16 +77,20 @@ _KIND_OPS = {  # which functions apply to which kind of field
     "time": ("eq", "neq", "gt", "gte", "lt", "lte", "exists"),
     "status": ("eq", "neq", "in"), "root": ("eq", "neq"), "tags": ("has", "search"),
     "doc": ("search", "like", "exists"), "metadata": ("search", "like", "exists", "has"),
-    "pair": ("eq", "neq", "gt", "gte", "lt", "lte", "in"),
+    # the key/value pseudo-fields, by part: keys of inputs/outputs are dotted paths (eq/in only)
+    "key": ("eq", "neq", "gt", "gte", "lt", "lte", "in", "like"), "path": ("eq", "neq", "in"),
+    "value": ("eq", "neq", "gt", "gte", "lt", "lte", "in", "like"),
+    "score": ("eq", "neq", "gt", "gte", "lt", "lte", "in"),
 }
 _SEARCH_FIELDS = ("name", "inputs", "outputs", "error", "metadata")
 _WHAT = {"text": "a string", "number": "a number", "time": "an ISO-8601 string or epoch seconds"}
 
 
 def _ls_kind(field: str) -> str:
-    if field in PAIR_FIELDS or field in ("tags", "metadata"):
-        return "pair" if field in PAIR_FIELDS else field
-    return FIELDS[field].kind
+    if field in PAIR_FIELDS:
+        source, part = PAIR_FIELDS[field]
+        return "path" if part == "key" and source in PATH_SOURCES else part
+    return field if field in ("tags", "metadata") else FIELDS[field].kind
 
 
 def _tokenize(text: str) -> list[tuple[str, Any, int]]:
@@ -189,7 +193,7 @@ class _LangSmith:
             if fn == "and":
                 return _pair_up(children)
             return Not(_lift(children[0])) if fn == "not" else Or([_lift(c) for c in children])
-        if fn == "search" and self.peek() == "str":
+        if fn == "search" and self.peek() == "str" and self.tokens[self.i + 1][0] != ",":
             text = self.next()[1]
             self.punct(")", fn, lparen)
             return Or([Compare(f, "search", text, pos) for f in _SEARCH_FIELDS])
@@ -224,11 +228,12 @@ class _LangSmith:
         return Compare(field, fn, value, fpos)
 
     def field(self, fn: str) -> tuple[str, int]:
+        """A field name, bare or quoted (LangSmith accepts ``eq("run_type", "llm")`` too)."""
         kind, value, pos = self.next()
-        if kind == "name" and value in LANGSMITH_FILTER_FIELDS:
+        if kind in ("name", "str") and value in LANGSMITH_FILTER_FIELDS:
             return value, pos
-        if kind == "name":
-            self.fail(f"unknown field {value!r}; valid fields: {', '.join(LANGSMITH_FILTER_FIELDS)}", pos)
+        if kind in ("name", "str"):
+            self.fail(f"unknown field {shown(value)}; valid fields: {', '.join(LANGSMITH_FILTER_FIELDS)}", pos)
         self.fail(f"expected a field name in {_SIGNATURES[fn]}, found {self.show(kind, value)}", pos)
 
     def literal(self) -> tuple[str, Any, int]:
@@ -270,12 +275,14 @@ class _LangSmith:
                     self.fail("has(metadata, ...) takes a JSON object in a string, e.g. '{\"k\": \"v\"}', "
                               "with finite numbers", pos)
             return value
-        if fkind == "pair":
+        if field in PAIR_FIELDS:
             part = PAIR_FIELDS[field][1]
             if part == "key" and kind != "str" or part == "score" and not (kind == "num" or value is None):
                 self.fail(f"{field} compares with {'a quoted string' if part == 'key' else 'a number'}", pos)
             if op not in ("eq", "neq") and kind not in ("str", "num"):
                 self.fail(f"{op}() compares with a string or a number, not {value!r}", pos)
+            if fkind == "path" and value.count(".") > MAX_PATH_DOTS:
+                self.fail(f"a key path holds at most {MAX_PATH_DOTS} dots", pos)
             return value
         if value is None and op in ("eq", "neq") and fkind in _WHAT:
             return None
@@ -300,16 +307,28 @@ class _LangSmith:
         self.fail(f"{field} compares with {_WHAT[fkind]}, not {shown(value)}", pos)
 
 
+def _absent(source: str, cond: Compare) -> Not:
+    """``neq`` standing alone: no pair of the source has that part equal to the value."""
+    return Not(KeyValue(source, [Compare(cond.field, "eq", cond.value, cond.position)], cond.position))
+
+
 def _lift(node: Any) -> Any:
-    """A lone key/value comparison: some pair of its source satisfies it."""
+    """A lone key/value comparison: some pair of its source satisfies it; a lone ``neq``:
+    none has that key (or value, or score): ``neq(metadata_key, "k")`` is "runs without k"."""
     if isinstance(node, Compare) and node.field in PAIR_FIELDS:
         source, part = PAIR_FIELDS[node.field]
-        return KeyValue(source, [Compare(part, node.op, node.value, node.position)], node.position)
+        cond = Compare(part, node.op, node.value, node.position)
+        return _absent(source, cond) if node.op == "neq" else KeyValue(source, [cond], node.position)
     return node
 
 
 def _pair_up(children: list) -> And:
-    """In one and(), the key/value comparisons of one source all refer to the same pair."""
+    """In one and(), the key/value comparisons of one source refer to the same pair, as in
+    LangSmith's docs: ``and(eq(metadata_key, "k"), neq(metadata_value, "v"))`` is "k is there,
+    with a value other than v". A ``neq`` on a key always means the key is absent, and a
+    ``neq`` on a value or score joins the pair only when the pair names a key (eq, in, ...);
+    otherwise it means no pair has that value (``and(neq(metadata_key, "k"),
+    neq(metadata_value, "v"))``: neither key k nor value v is there)."""
     out: list = []
     groups: dict[str, list] = {}
     for child in children:
@@ -321,7 +340,19 @@ def _pair_up(children: list) -> And:
             groups[source].append(Compare(part, child.op, child.value, child.position))
         else:
             out.append(child)
-    return And([KeyValue(c[0], groups[c[0]], c[1]) if isinstance(c, tuple) else c for c in out])
+    result: list = []
+    for item in out:
+        if not isinstance(item, tuple):
+            result.append(item)
+            continue
+        source, position = item
+        conds = groups[source]
+        keyed = any(c.field == "key" and c.op != "neq" for c in conds)
+        pair = [c for c in conds if c.op != "neq" or (keyed and c.field != "key")]
+        if pair:
+            result.append(KeyValue(source, pair, position))
+        result.extend(_absent(source, c) for c in conds if c.op == "neq" and not (keyed and c.field != "key"))
+    return And(result)
 
 
 def parse_langsmith(text: str) -> Any:

@@ -10,7 +10,9 @@ from runlite._validation import to_us
 # Shared with the compiler on purpose: the nodes, the field kinds, each operator's Python twin
 # (OPS) and the part kinds of each source (SOURCES). What the oracle computes on its own is
 # every column's and item's value, straight from the run dicts, with no SQL.
-from runlite.query.ast import FIELDS, STATUS_ALIASES, Ago, And, KeyValue, Not, Or, is_number, json_text, json_type
+from runlite.query.ast import (
+    FIELDS, PATH_SOURCES, STATUS_ALIASES, THREAD_KEYS, Ago, And, KeyValue, Not, Or, is_number, json_text, json_type,
+)
 from runlite.query.compile import OPS, SOURCES
 
 
@@ -37,9 +39,25 @@ def _py_typed(x: Any, op: str, value: Any) -> bool:
     return kind == "text" and _py_scalar(x, op, value)
 
 
+def _members(doc: Any, prefix: str = ""):
+    """(dotted path, value) of every member of an object at any depth, looking through arrays
+    (their positions are not part of the path): LangSmith's input and output keys."""
+    if isinstance(doc, list):
+        for item in doc:
+            yield from _members(item, prefix)
+    elif isinstance(doc, dict):
+        for key, value in doc.items():
+            yield prefix + key, value
+            if isinstance(value, (dict, list)):
+                yield from _members(value, prefix + key + ".")
+
+
 def _items(source: str, run: dict, tables: dict) -> list[dict]:
     """The items of one ``KeyValue`` source of a run, as {part: value} dicts."""
-    if source in ("metadata", "inputs", "outputs", "system"):
+    if source in PATH_SOURCES:
+        doc = run.get(source)
+        return [{"key": k, "value": v} for k, v in _members(doc)] if isinstance(doc, dict) else []
+    if source in ("metadata", "system"):
         doc = run.get(source)
         return [{"key": k, "value": v} for k, v in doc.items()] if isinstance(doc, dict) else []
     if source == "tags":
@@ -54,14 +72,16 @@ def _items(source: str, run: dict, tables: dict) -> list[dict]:
     return rows
 
 
-def _columns(run: dict, now_us: int) -> dict:
-    """The run's value of every ``FIELDS`` field, as SQL sees it."""
+def _columns(run: dict, now_us: int, runs: list) -> dict:
+    """The run's value of every ``FIELDS`` field, as SQL sees it (``runs``: every run, for
+    ``execution_order``)."""
     def us(key: str) -> int | None:
         return None if run.get(key) is None else to_us(run[key])
 
     created, started, ended, heartbeat = us("created"), us("started"), us("endtime"), us("heartbeat")
     start = started if started is not None else created
-    status, timeout = run["status"], run.get("heartbeat_timeout")
+    # to_dict()'s "status" is LangSmith's word; "run_status" is runlite's (older dicts: "status")
+    status, timeout = run.get("run_status", run["status"]), run.get("heartbeat_timeout")
     if status == "running" and None not in (heartbeat, timeout) and heartbeat < now_us - timeout * 1e6:
         status = "lost"
     out = {f: run.get(f) for f, field in FIELDS.items() if field.kind in ("text", "number")}
@@ -70,6 +90,11 @@ def _columns(run: dict, now_us: int) -> dict:
                first_token_time=None if run.get("first_token_time") is None
                else round(run["first_token_time"] * 1000),
                status=status, is_root=run.get("parent_run_id") is None)
+    metadata = run.get("metadata") if isinstance(run.get("metadata"), dict) else {}
+    out["thread_id"] = next((metadata[k] for k in THREAD_KEYS if isinstance(metadata.get(k), str)), None)
+    out["project_name"] = run.get("session_name")
+    out["execution_order"] = 1 + sum(1 for r in runs if r["trace_id"] == run["trace_id"]
+                                     and r["dotted_order"] < run["dotted_order"])
     for doc in ("metadata", "inputs", "outputs"):
         value = run.get(doc)  # to_dict() shows missing inputs as {}: an empty document reads as NULL
         out[doc] = None if value is None or (doc == "inputs" and value == {}) else json_text(value)
@@ -77,7 +102,7 @@ def _columns(run: dict, now_us: int) -> dict:
 
 
 def evaluate(node: Any, record: dict, *, now_us: int, feedback: Iterable = (), series: Iterable = (),
-             alerts: Iterable = (), events: Iterable = ()) -> bool:
+             alerts: Iterable = (), events: Iterable = (), runs: Iterable = ()) -> bool:
     """Whether ``record`` matches ``node``: the semantics of ``compile_where``, in Python.
 
     Args:
@@ -86,8 +111,9 @@ def evaluate(node: Any, record: dict, *, now_us: int, feedback: Iterable = (), s
         feedback: rows ``{run_id, key, score, value (JSON text or None)}``.
         series: rows ``{run_id, name, asset, count, nan_count, min, max, mean, m2, first, last}``.
         alerts: rows ``{run_id, name, status}``; events: rows ``{run_id, message}``.
+        runs: every run's ``to_dict()`` (``record`` among them), for ``execution_order``.
     """
-    columns = _columns(record, now_us)
+    columns = _columns(record, now_us, list(runs) or [record])
     tables = {"feedback": list(feedback), "series": list(series), "alert": list(alerts), "event": list(events)}
 
     def test(n: Any) -> bool:
