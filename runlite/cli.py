@@ -19,10 +19,10 @@ import threading
 import time
 from typing import Any, Iterator, Sequence
 
-
 from . import __version__, errors
 from . import merge as merge_files
 from . import open as open_store
+from .langsmith import push as push_mod
 
 DEFAULT_DB = "runs.db"
 
@@ -409,16 +409,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_signals() -> None:
+    """A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored:
+    servers promise to stop on Ctrl-C (SIGINT) and on SIGTERM, however they were started."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Look at the runs in a browser: a local read-only viewer (127.0.0.1 only) until Ctrl-C."""
     from .ui.viewer import serve
 
     path = _db_path(args)
-    if threading.current_thread() is threading.main_thread():
-        # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored:
-        # this command promises to stop on Ctrl-C (SIGINT) and on SIGTERM, however it was started.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _stop_on_signals()
     try:
         server = serve(path, port=args.port, untrusted=bool(args.untrusted))
     except OSError as exc:  # the port is taken, or not ours to use
@@ -437,6 +441,30 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """A LangSmith-compatible server and the viewer over one file: LANGSMITH_ENDPOINT=<its URL>."""
+    from .server import serve
+
+    _stop_on_signals()
+    key = args.api_key or os.environ.get("RUNLITE_API_KEY")
+    try:
+        server = serve(_db_path(args), host=args.host, port=args.port, api_key=key, max_body=args.max_body,
+                       log_requests=args.log_requests)
+    except OSError as exc:
+        raise errors.ValidationError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    print(f"runlite: serving {server.store.path} at {server.url} (LangSmith API and viewer; Ctrl-C to stop)",
+          flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # the signal that stopped it, raised again once stopped
+        server.run()
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Send traces, whole, to LangSmith or a `runlite serve`; runs it holds are skipped (needs runlite[langsmith])."""
+    with _reader(args) as store, _progress("pushing") as update:
+        return push_mod.command(store, args, update)
+
+
 # ---------------------------------------------------------------- the parser
 
 
@@ -453,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--db", help=f"the runlite file (default: $RUNLITE_DB or {DEFAULT_DB})")
         if db_positional:
             p.add_argument("db_pos", nargs="?", metavar="DB", help="the runlite file (same as --db)")
-        if name not in ("demo", "merge", "pack", "rm", "gc"):
+        if name not in ("demo", "merge", "pack", "rm", "gc", "serve"):
             p.add_argument("--untrusted", action="store_true",
                            help="a file from someone else: check it first and read it with the untrusted profile")
         if json_flag:
@@ -528,6 +556,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ui", cmd_ui, db_positional=True, json_flag=False)
     p.add_argument("--port", type=int, default=8765, help="the port on 127.0.0.1 (default 8765; 0 picks a free one)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser, just print the address")
+    p = command("serve", cmd_serve, db_positional=True, json_flag=False)
+    p.add_argument("--port", type=int, default=1984, help="the port (default 1984; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="the address (default 127.0.0.1; others need --api-key)")
+    p.add_argument("--api-key", help="refuse requests without this key (x-api-key); or $RUNLITE_API_KEY")
+    p.add_argument("--max-body", type=int, default=64 << 20, help="the largest request body in bytes (default 64 MiB)")
+    p.add_argument("--log-requests", action="store_true", help="print a line per request")
+    push_mod.add_arguments(command("push", cmd_push))
     return parser
 
 
@@ -553,12 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("rm needs run ids, --where or --older-than")
     try:
         return args.func(args)
-    except errors.RunliteError as exc:
+    except (errors.RunliteError, ImportError) as exc:  # ImportError: an optional extra that is not installed
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"runlite: error: {message}", file=sys.stderr)
-        return 1
-    except ImportError as exc:  # an optional extra that is not installed
-        print(f"runlite: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0

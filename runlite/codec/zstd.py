@@ -16,7 +16,7 @@ import zstandard
 
 from ..errors import CorruptStoreError
 
-__all__ = ["compress", "decompress"]
+__all__ = ["compress", "decompress", "decompress_limited"]
 
 # zstandard (de)compression contexts must not be shared between threads: one set per thread.
 _local = threading.local()
@@ -122,4 +122,37 @@ def decompress(data, *, limit: int, what: str, expected_size: int | None = None,
         raise bad(f"zstd could not decode the frame ({exc})") from None
     if len(out) != declared:
         raise bad(f"decoded {len(out)} bytes, the frame declares {declared}")
+    return out
+
+
+def decompress_limited(data, *, limit: int, what: str) -> bytes:
+    """Decode zstd data someone sent (one or more frames, sizes declared or not), streaming
+    into at most ``limit`` bytes: ``LimitError`` past that, ``ValidationError`` when it is not
+    zstd. For bodies received, not stored frames (those go through `decompress`)."""
+    import io
+
+    from ..errors import LimitError, ValidationError
+
+    try:
+        reader = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_reader(
+            io.BytesIO(data), read_across_frames=True)
+        out = reader.read(limit + 1)
+        while len(out) <= limit:
+            more = reader.read(limit + 1 - len(out))
+            if not more:
+                break
+            out += more
+        if len(out) > limit:
+            raise LimitError(f"{what} decompresses to over {limit:,} bytes, the most taken")
+        # The reader stops quietly where the data does: every frame must also be complete. The
+        # content is known to fit the limit now, so decoding it again frame by frame is bounded.
+        rest = bytes(data)
+        while rest:
+            frame = zstandard.ZstdDecompressor(max_window_size=1 << 27).decompressobj()
+            frame.decompress(rest)
+            if not frame.eof:
+                raise ValidationError(f"{what} ends inside a zstd frame (truncated)")
+            rest = frame.unused_data
+    except zstandard.ZstdError as exc:
+        raise ValidationError(f"{what} is not valid zstd: {str(exc)[:200]}") from None
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import errors
 from .._validation import now_us
+from ..storage import ingest as ingest_mod
 from ..storage import metrics as metrics_mod
 from ..storage import runs as runs_mod
 from ..storage import spans as spans_mod
@@ -26,6 +27,19 @@ SPAN_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 500_000)  # spans are written at 
 
 log = logging.getLogger("runlite")
 _REGISTRIES: "weakref.WeakSet[LiveRuns]" = weakref.WeakSet()
+
+
+_ALL: "weakref.WeakSet[LiveRuns]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A thread the fork did not copy (the ticker) may have held the batch lock.
+    for live in list(_ALL):
+        live._batch_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
@@ -43,6 +57,10 @@ class LiveRuns:
         self.read_only = read_only
         self.writers: set = set()  # held strongly: a dropped Run's buffered points still get written
         self.spans = SpanBuffer(on_first=self.start, on_full=self.flush_spans)
+        # Runs received from LangSmith clients (``runlite serve``), written with the spans.
+        self.remote = SpanBuffer(on_first=self.start, on_full=self.flush_spans)
+        self._batch_lock = threading.Lock()  # batches commit in the order they were taken
+        _ALL.add(self)
         self._ticker: _Ticker | None = None
         self._ticker_lock = threading.Lock()
         self._locked_since = 0  # when the ticker first found the file locked by another writer (us)
@@ -71,21 +89,24 @@ class LiveRuns:
     # -- writing
 
     def flush_spans(self, wait: bool = True) -> None:
-        """Write the buffered spans in one transaction (kept for a retry if it fails). With
-        ``wait=False`` they stay buffered when another process holds the file's write lock."""
-        batch = self.spans.take()
-        if not batch or self.database.closed:
-            return
-        try:
-            with (self.database.write() if wait else self.database.try_write()) as conn:
-                if conn is None:
+        """Write the buffered spans and remote runs in one transaction (kept for a retry if it
+        fails). With ``wait=False`` they stay buffered when another process holds the file's
+        write lock."""
+        with self._batch_lock:  # a run's later update never commits before its earlier one
+            batch, remote = self.spans.take(), self.remote.take()
+            if not (batch or remote) or self.database.closed:
+                return
+            committed = False
+            try:
+                with (self.database.write() if wait else self.database.try_write()) as conn:
+                    if conn is not None:
+                        spans_mod.write(conn, batch)
+                        ingest_mod.write(conn, remote)
+                committed = conn is not None
+            finally:
+                if not committed:
                     self.spans.give_back(batch)
-                    return
-                spans_mod.write(conn, batch)
-        except BaseException:
-            self.spans.give_back(batch)
-            raise
-        spans_mod.written(batch)
+                    self.remote.give_back(remote)
 
     def flush_run(self, run_id: str) -> None:
         """Read your own writes: flush pending spans and the live writer of ``run_id`` first."""
@@ -101,8 +122,8 @@ class LiveRuns:
                     log.warning("runlite: reading %s without its buffered points: %s", run_id, exc)
 
     def flush_own_spans(self) -> None:
-        """Read your own writes: spans traced in this process are written before a read."""
-        if self.spans.pending and not self.read_only:
+        """Read your own writes: spans traced (and runs received) here are written before a read."""
+        if (self.spans.pending or self.remote.pending) and not self.read_only:
             self.flush_spans()
 
     def flush_all(self, *, report: bool = False) -> errors.RunliteError | None:
@@ -134,7 +155,7 @@ class LiveRuns:
         locked = False
         for writer in writers:
             locked = not writer.flush_if_due(now) or locked
-        if self.spans.due(now, SPAN_AGE_US):
+        if self.spans.due(now, SPAN_AGE_US) or self.remote.due(now, SPAN_AGE_US):
             self.flush_spans(wait=False)
         interval = int(HEARTBEAT_INTERVAL * 1_000_000)
         due = [w for w in writers if now - w.heartbeat_us >= interval and w in self.writers]

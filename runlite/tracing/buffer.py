@@ -114,6 +114,26 @@ class SpanBuffer:
             lock.release()
         self._first(span)
 
+    def merge(self, item: Any) -> None:
+        """Keep ``item`` (a remote run), or fold it into the waiting one of its id
+        (``waiting.absorb(item)``): a batch writes each run once, its later updates included."""
+        with self._lock:
+            waiting = self._pending.get(item.id)
+            if waiting is not None:
+                waiting.absorb(item)
+                return
+            if self._pending:
+                self._pending[item.id] = item
+                if len(self._pending) < MAX_PENDING or self.on_full is None:
+                    return
+                full = True
+            else:
+                full = False
+        if full:
+            self.on_full()
+        else:
+            self._first(item)
+
     def _first(self, span: Any) -> None:
         """Keep the first span since the last batch, starting the writer first: outside the
         lock (it takes locks of its own), and a read-only store refuses here, keeping nothing."""

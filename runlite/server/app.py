@@ -1,0 +1,98 @@
+"""The ASGI application behind ``runlite serve``: LangSmith's REST API and the viewer pages.
+
+Routes are LangSmith's (``writes.py``, ``reads.py``), also under ``/api/v1`` as LangSmith
+serves them; every other GET is a viewer page (``ui/viewer.py``). Every route passes the API
+key check here; bodies and errors are handled as ``http.py`` says.
+"""
+
+from __future__ import annotations
+
+import hmac
+import urllib.parse
+from typing import Callable
+
+from .. import errors
+from .http import API_PREFIX, MAX_BODY, error_response, status_of
+
+def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, viewer: bool = True):
+    """The application serving ``store`` (a writable ``runlite.Store``).
+
+    Args:
+        api_key: when given, every request must carry it (``x-api-key``, as LangSmith's
+            SDKs send it, or ``Authorization: Bearer``); others get 401.
+        max_body: the largest request body taken, in bytes (after decompression).
+        viewer: also serve the viewer pages.
+    """
+    try:
+        from starlette.applications import Starlette
+        from starlette.routing import Mount, Route
+    except ImportError as exc:
+        raise ImportError("runlite serve needs its server extra: pip install 'runlite[server]'") from exc
+    from . import reads, writes
+
+    def guarded(handler: Callable) -> Callable:
+        async def endpoint(request):
+            if api_key is not None and not (_authorised(request, api_key) or reads.signed(request, api_key)):
+                return error_response(401, "this server needs its API key (x-api-key header, or ?api_key= once "
+                                           "in a browser)")
+            try:
+                response = await handler(request, store, max_body)
+            except errors.RunliteError as exc:
+                response = error_response(status_of(exc), str(exc))
+            if api_key is not None and "api_key" in request.query_params:  # a browser: keep it in a cookie
+                response.set_cookie(COOKIE, api_key, httponly=True, samesite="strict")
+            return response
+        return endpoint
+
+    api = [Route(path, guarded(handler), methods=methods)
+           for path, methods, handler in (*writes.ROUTES, *reads.ROUTES)]
+    routes = [*api, Mount(API_PREFIX, routes=list(api))]
+    if viewer:
+        from ..ui.viewer import Viewer
+
+        pages = Viewer(store)
+        routes.append(Route("/{path:path}", guarded(_viewer_page(pages)), methods=["GET", "HEAD"]))
+    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed, 500: _failed})
+    app.state.api_key = api_key
+    return app
+
+
+COOKIE = "runlite_api_key"
+
+
+def _authorised(request, api_key: str) -> bool:
+    """The key as LangSmith's SDKs send it (``x-api-key``), as a bearer token, or as a browser
+    gives it: once in the address (``?api_key=``), then in the cookie set in answer."""
+    auth = request.headers.get("authorization", "")
+    for given in (request.headers.get("x-api-key"), auth[7:] if auth.lower().startswith("bearer ") else None,
+                  request.cookies.get(COOKIE), request.query_params.get("api_key")):
+        if given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), api_key.encode()):
+            return True
+    return False
+
+
+def _viewer_page(pages):
+    async def page(request, store, max_body):
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import Response
+
+        query = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "api_key"])
+        target = request.url.path + (f"?{query}" if query else "")
+        answer = await run_in_threadpool(pages.get, target)
+        from ..ui.viewer import SECURITY_HEADERS
+
+        return Response(answer.body, status_code=answer.status, media_type=answer.content_type,
+                        headers=dict(SECURITY_HEADERS))
+    return page
+
+
+async def _not_found(request, exc):
+    return error_response(404, f"no route {request.method} {request.url.path[:200]}")
+
+
+async def _failed(request, exc):
+    return error_response(500, f"the server failed: {type(exc).__name__}")
+
+
+async def _not_allowed(request, exc):
+    return error_response(405, f"{request.method} is not allowed on {request.url.path[:200]}")

@@ -1,0 +1,70 @@
+"""What every route of the server shares: request bodies (size cap, zstd), JSON documents,
+and the one mapping of runlite's errors to HTTP answers (LangSmith's ``{"detail": message}``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import errors
+
+MAX_BODY = 64 << 20            # bytes of a request body, after zstd decoding
+API_PREFIX = "/api/v1"
+
+# The answer to each kind of refusal: a client's mistake is a 4xx and changes nothing.
+_STATUS = (
+    (errors.NotFoundError, 404),
+    (errors.LimitError, 413),
+    (errors.ValidationError, 422),
+    (errors.AmbiguousNameError, 409),
+    (errors.ReadOnlyStoreError, 403),
+    (errors.StoreBusyError, 503),
+    (errors.RunliteError, 400),
+)
+
+
+def status_of(exc: errors.RunliteError) -> int:
+    """The HTTP status answering a refused request."""
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def error_response(status: int, message: str):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"detail": message[:2000]}, status_code=status)
+
+
+async def body(request, limit: int) -> bytes:
+    """The request body, refused (LimitError) past ``limit`` bytes whether sent plainly,
+    chunked, or zstd-compressed (``Content-Encoding: zstd``, as LangSmith's SDKs send it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise errors.LimitError(f"the body is {declared} bytes; this server takes at most {limit:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.LimitError(f"the body is over {limit:,} bytes, the most this server takes")
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    if encoding != "zstd":
+        raise errors.ValidationError(f"Content-Encoding {encoding[:40]!r} is not accepted (zstd or none)")
+    from ..codec.zstd import decompress_limited
+
+    return decompress_limited(data, limit=limit, what="the request body")
+
+
+def json_value(data: bytes, what: str = "the body") -> Any:
+    """A JSON document sent by a client; ValidationError when it is not one."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise errors.ValidationError(f"{what} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.ValidationError(f"{what} is not JSON: {str(exc)[:200]}") from None

@@ -1,0 +1,237 @@
+"""LangSmith's read routes, as its SDKs' ``Client`` calls them: ``/info``, one run, the run
+query (``Client.list_runs``, cursor paginated), projects (``/sessions``) and feedback.
+
+Runs are ``RunRecord.to_dict()`` with times as ISO-8601 text, the form LangSmith answers in.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import hmac
+import urllib.parse
+from typing import Any
+
+from .. import __version__, errors
+from .._validation import shown
+from .http import body, json_value
+
+PAGE = 100  # runs a query answers at once; the SDK follows the cursor for more
+TENANT = "00000000-0000-0000-0000-000000000000"  # one file, one tenant
+_MS_TIMES = ("start_time", "end_time", "first_token_time")
+
+
+def _json(value: Any, status: int = 200):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(value, status_code=status)
+
+
+async def _read(store, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a worker thread, after the runs acknowledged so far are
+    written: clients read their own writes."""
+    from starlette.concurrency import run_in_threadpool
+
+    def fresh():
+        store.flush()
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fresh)
+
+
+def run_json(record, base_url: str, api_key: str | None) -> dict:
+    """A run as LangSmith's API answers it: times as ISO-8601 text, and attachments as
+    ``s3_urls`` with a URL each that fetches the content (signed when the server has a key,
+    since the SDK fetches it without one)."""
+    data = record.to_dict(child_runs=False)
+    for key in _MS_TIMES:
+        if data.get(key) is not None:
+            data[key] = _dt.datetime.fromtimestamp(data[key] / 1000, _dt.timezone.utc).isoformat()
+    data.pop("child_runs", None)
+    files = data.pop("attachments")
+    data["s3_urls"] = {f"attachment.{name}": {"presigned_url": base_url + attachment_path(record.id, name, api_key),
+                                              "mime_type": mime} for name, (mime, _size) in files.items()}
+    return data
+
+
+def attachment_path(run_id: str, name: str, api_key: str | None) -> str:
+    """Where an attachment is served; with a key, signed for this run and name only."""
+    path = f"/attachments/{run_id}/{urllib.parse.quote(name, safe='')}"
+    return path if api_key is None else f"{path}?signature={signature(api_key, run_id, name)}"
+
+
+def signature(api_key: str, run_id: str, name: str) -> str:
+    return hmac.new(api_key.encode(), f"{run_id}/{name}".encode(), hashlib.sha256).hexdigest()
+
+
+async def get_attachment(request, store, max_body):
+    from starlette.responses import Response
+
+    run_id, name = request.path_params["run_id"], request.path_params["name"]
+    found = await _read(store, store.attachments, run_id)
+    mime = next((a.mime_type for a in found if a.name == name), None)
+    if mime is None:
+        raise errors.NotFoundError(f"run {shown(run_id)} has no attachment {shown(name)}")
+    data = await _read(store, store.read_attachment, run_id, name)
+    # Served as a download in a sandbox: content from a client never runs as this site's page.
+    return Response(data, media_type=mime, headers={
+        "Content-Disposition": "attachment", "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"})
+
+
+def info(max_body: int) -> dict:
+    """What ``GET /info`` answers: the batch settings LangSmith's SDKs size their uploads by."""
+    return {
+        "version": __version__,
+        "license_expiration_time": None,
+        "batch_ingest_config": {
+            "use_multipart_endpoint": True, "size_limit": 100, "size_limit_bytes": min(20 << 20, max_body),
+            "scale_up_qsize_trigger": 1000, "scale_up_nthreads_limit": 16, "scale_down_nempty_trigger": 4,
+        },
+        "instance_flags": {"zstd_compression_enabled": True},
+    }
+
+
+async def get_info(request, store, max_body):
+    return _json(info(max_body))
+
+
+async def read_run(request, store, max_body):
+    run_id = request.path_params["run_id"]
+    record = await _read(store, store.read_run, run_id)
+    return _json(run_json(record, _base(request), request.app.state.api_key))
+
+
+def _ids(value: Any, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise errors.ValidationError(f"{what} must be an id or a list of ids, got {shown(value)}")
+    return items
+
+
+def _offset(cursor: Any) -> int:
+    if cursor is None:
+        return 0
+    if not isinstance(cursor, str) or not cursor.isdigit() or len(cursor) > 12:
+        raise errors.ValidationError(f"cursor {shown(cursor)} is not one this server gave")
+    return int(cursor)
+
+
+def _base(request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def query_runs(store, query: dict, base_url: str = "", api_key: str | None = None) -> dict:
+    """``POST /runs/query``: ``{"runs": [...], "cursors": {"next": ...}}``, a page at a time."""
+    if not isinstance(query, dict):
+        raise errors.ValidationError(f"a run query must be a JSON object, got {shown(query)}")
+    known = {"session", "run_type", "filter", "trace_filter", "tree_filter", "is_root", "parent_run", "start_time",
+             "error", "id", "trace", "select", "limit", "cursor", "reference_example", "query"}
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise errors.ValidationError(f"unknown run query fields {unknown}; known are {sorted(known)}")
+    limit = query.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise errors.ValidationError(f"limit must be an int >= 1, got {shown(limit)}")
+    page = min(limit or PAGE, PAGE)
+    offset = _offset(query.get("cursor"))
+    runs = store.list_runs(
+        project_id=_ids(query.get("session"), "session"), run_type=query.get("run_type"),
+        filter=query.get("filter"), trace_filter=query.get("trace_filter"), tree_filter=query.get("tree_filter"),
+        is_root=query.get("is_root"), parent_run_id=query.get("parent_run"), start_time=query.get("start_time"),
+        error=query.get("error"), id=_ids(query.get("id"), "id"), trace_id=query.get("trace"),
+        limit=page + 1, offset=offset)
+    more = len(runs) > page
+    return {"runs": [run_json(r, base_url, api_key) for r in runs[:page]],
+            "cursors": {"next": str(offset + page) if more else None}}
+
+
+async def post_query(request, store, max_body):
+    query = json_value(await body(request, max_body))
+    return _json(await _read(store, query_runs, store, query, _base(request), request.app.state.api_key))
+
+
+def _project_json(project: dict) -> dict:
+    out = dict(project)
+    for key in ("start_time", "last_run_start_time", "end_time"):
+        if isinstance(out.get(key), _dt.datetime):
+            out[key] = out[key].isoformat()
+    out["tenant_id"] = out.get("tenant_id") or TENANT  # the SDK requires one
+    return out
+
+
+async def list_sessions(request, store, max_body):
+    params = request.query_params
+    name = params.get("name")
+    if name is not None:
+        try:
+            found = [await _read(store, store.project, name=name)]
+        except errors.NotFoundError:
+            found = []
+    else:
+        found = await _read(store, store.projects)
+    offset = _offset(params.get("offset"))
+    limit = params.get("limit")
+    end = None if limit is None else offset + _offset(limit)
+    return _json([_project_json(p) for p in found[offset:end]])
+
+
+async def read_session(request, store, max_body):
+    project = await _read(store, store.project, id=request.path_params["session_id"])
+    return _json(_project_json(project))
+
+
+def feedback_json(item: dict, trace_id: str) -> dict:
+    """A feedback record as LangSmith answers it."""
+    out = {**item, "trace_id": trace_id}
+    if isinstance(out.get("created_at"), _dt.datetime):
+        out["created_at"] = out["modified_at"] = out["created_at"].isoformat()
+    return out
+
+
+def feedback_record(store, run_id: str, feedback_id: str) -> dict:
+    """One feedback record of a run."""
+    for item in store.feedback(run_id):
+        if item["id"] == feedback_id:
+            return feedback_json(item, store.get_run(run_id).trace_id)
+    raise errors.NotFoundError(f"no feedback {shown(feedback_id)} on run {shown(run_id)}")
+
+
+def feedback_of_runs(store, run_ids: list[str], keys: set) -> list[dict]:
+    """``GET /feedback?run=..&key=..``: the feedback of some runs, oldest first per run."""
+    if not run_ids:
+        raise errors.ValidationError("list feedback by run: GET /feedback?run=<run id>[&run=...][&key=...]")
+    out = []
+    for run_id in run_ids:
+        trace_id = store.get_run(run_id).trace_id
+        out += [feedback_json(i, trace_id) for i in store.feedback(run_id) if not keys or i["key"] in keys]
+    return out
+
+
+async def list_feedback(request, store, max_body):
+    params = request.query_params
+    items = await _read(store, feedback_of_runs, store, params.getlist("run"), set(params.getlist("key")))
+    offset = _offset(params.get("offset"))
+    limit = params.get("limit")
+    end = None if limit is None else offset + _offset(limit)
+    return _json(items[offset:end])
+
+
+ROUTES = (
+    ("/info", ["GET"], get_info),
+    ("/runs/query", ["POST"], post_query),
+    ("/runs/{run_id}", ["GET"], read_run),
+    ("/sessions", ["GET"], list_sessions),
+    ("/sessions/{session_id}", ["GET"], read_session),
+    ("/feedback", ["GET"], list_feedback),
+    ("/attachments/{run_id}/{name}", ["GET"], get_attachment),
+)
+
+
+def signed(request, api_key: str) -> bool:
+    """Whether the request is an attachment URL this server signed (``run_json``)."""
+    params = request.path_params
+    if "name" not in params or "run_id" not in params or not request.url.path.rsplit("/", 3)[-3] == "attachments":
+        return False
+    given = request.query_params.get("signature", "")
+    return hmac.compare_digest(given, signature(api_key, params["run_id"], params["name"]))

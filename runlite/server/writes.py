@@ -1,0 +1,172 @@
+"""LangSmith's write routes: runs created and updated (one, a batch, or a multipart form) and
+feedback. Every run of a request is checked before any is queued, so a bad request is
+refused whole (a 4xx) and changes nothing. Checked runs join the store's batch writer, the
+one traced spans use (``LiveRuns.remote``): a run is written within a quarter second of
+its acknowledgement, at the latest when the server stops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from .._validation import shown
+from ..langsmith.wire import RemoteRun, remote_run
+from ..storage.attachments import check_attach_name, check_mime
+from . import multipart
+from .http import body, json_value
+
+ACCEPTED = {"status": "accepted"}
+
+
+def _accepted():
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(ACCEPTED, status_code=202)
+
+
+async def _in_thread(fn, *args):
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+def queue(store, runs: list[RemoteRun]) -> None:
+    """Hand checked runs to the store's batch writer (creates before updates of a run)."""
+    if store.read_only:
+        raise errors.ReadOnlyStoreError("this server's store is read-only")
+    for run in runs:
+        store.live.remote.merge(run)
+
+
+def _feedback(store, items: list[dict]) -> list[str]:
+    """Create feedback records (LangSmith's ``FeedbackCreate`` shape), after the runs waiting
+    to be written are, since feedback names its run."""
+    if not items:
+        return []
+    store.flush()
+    return [_one_feedback(store, item) for item in items]
+
+
+def _one_feedback(store, item: Any) -> str:
+    if not isinstance(item, dict):
+        raise errors.ValidationError(f"feedback must be a JSON object, got {shown(item)}")
+    source = item.get("feedback_source")
+    if isinstance(source, dict):
+        source = {k: v for k, v in source.items() if v is not None}
+        source.setdefault("type", "api")
+    run_id = item.get("run_id")
+    if not isinstance(run_id, str):
+        raise errors.ValidationError(f"feedback needs the run_id of its run, got {shown(run_id)}")
+    return store.create_feedback(run_id, item.get("key"), score=item.get("score"), value=item.get("value"),
+                                 comment=item.get("comment"), source=source, correction=item.get("correction"),
+                                 feedback_id=None if item.get("id") is None else str(item.get("id")))
+
+
+async def create_run(request, store, max_body):
+    run = remote_run(json_value(await body(request, max_body)), "post")
+    queue(store, [run])
+    return _accepted()
+
+
+async def update_run(request, store, max_body):
+    payload = json_value(await body(request, max_body))
+    if not isinstance(payload, dict):
+        raise errors.ValidationError(f"a run update must be a JSON object, got {shown(payload)}")
+    path_id = request.path_params["run_id"]
+    if payload.setdefault("id", path_id) != path_id:
+        raise errors.ValidationError(f"the body's id {shown(payload['id'])} is not the id in the path")
+    queue(store, [remote_run(payload, "patch")])
+    return _accepted()
+
+
+async def batch(request, store, max_body):
+    payload = json_value(await body(request, max_body))
+    if not isinstance(payload, dict) or not set(payload) <= {"post", "patch"}:
+        raise errors.ValidationError('a batch must be {"post": [runs...], "patch": [runs...]}')
+    runs = []
+    for op in ("post", "patch"):
+        items = payload.get(op) or []
+        if not isinstance(items, list):
+            raise errors.ValidationError(f'"{op}" of a batch must be a list of runs, got {shown(items)}')
+        runs += [remote_run(item, op) for item in items]
+    queue(store, runs)
+    return _accepted()
+
+
+async def multipart_ingest(request, store, max_body):
+    data = await body(request, max_body)
+    parts = multipart.parse(data, request.headers.get("content-type", ""))
+    runs, feedback = _runs_of_form(parts)
+    queue(store, runs)
+    await _in_thread(_feedback, store, feedback)
+    return _accepted()
+
+
+def _runs_of_form(parts: list) -> tuple[list[RemoteRun], list[dict]]:
+    """The runs and feedback a LangSmith multipart form holds: ``<op>.<id>`` is a run,
+    ``<op>.<id>.<field>`` one of its fields, ``attachment.<id>.<name>`` a file of run
+    ``<id>``, ``feedback.<id>`` a feedback record."""
+    payloads: dict[tuple[str, str], dict] = {}
+    fields: list[tuple[str, str, str, Any]] = []
+    attached: dict[str, list] = {}
+    feedback = []
+    for part in parts:
+        head, _, rest = part.name.partition(".")
+        if head in ("post", "patch"):
+            run_id, _, field = rest.partition(".")
+            value = json_value(part.data, f"form part {shown(part.name)}")
+            if field:
+                fields.append((head, run_id, field, value))
+            elif not isinstance(value, dict):
+                raise errors.ValidationError(f"form part {shown(part.name)} must be a JSON object")
+            else:
+                payloads.setdefault((head, run_id), {}).update(value)
+        elif head == "attachment":
+            run_id, _, name = rest.partition(".")
+            attached.setdefault(run_id, []).append((check_attach_name(name), part.data, check_mime(part.content_type)))
+        elif head == "feedback":
+            feedback.append(json_value(part.data, f"form part {shown(part.name)}"))
+        else:
+            raise errors.ValidationError(f"form part {shown(part.name)} is not a run (post.<id>, patch.<id>), "
+                                         "an attachment (attachment.<id>.<name>) or feedback (feedback.<id>)")
+    for op, run_id, field, value in fields:
+        payloads.setdefault((op, run_id), {"id": run_id})[field] = value
+    runs = []
+    for (op, run_id), payload in payloads.items():
+        payload.setdefault("id", run_id)
+        if str(payload["id"]) != run_id:
+            raise errors.ValidationError(f"form part {op}.{shown(run_id)} holds run {shown(payload['id'])}")
+        runs.append(remote_run(payload, op))
+    known = {run.id: run for run in runs}
+    for run_id, files in attached.items():
+        target = known.get(run_id)
+        if target is None:  # files of a run sent earlier: an update carrying just them
+            target = remote_run({"id": run_id}, "patch")
+            runs.append(target)
+        target.attachments.extend(files)
+    runs.sort(key=lambda r: r.op != "post")  # creates first: an update of a run folds into its create
+    return runs, feedback
+
+
+def _create_feedback(store, item: Any) -> dict:
+    from .reads import feedback_record
+
+    feedback_id = _feedback(store, [item])[0]
+    return feedback_record(store, item["run_id"], feedback_id)
+
+
+async def create_feedback(request, store, max_body):
+    from starlette.responses import JSONResponse
+
+    item = json_value(await body(request, max_body))
+    return JSONResponse(await _in_thread(_create_feedback, store, item))
+
+
+ROUTES = (
+    ("/runs", ["POST"], create_run),
+    ("/runs/batch", ["POST"], batch),
+    ("/runs/multipart", ["POST"], multipart_ingest),
+    ("/runs/{run_id}", ["PATCH"], update_run),
+    ("/feedback", ["POST"], create_feedback),
+)
