@@ -82,6 +82,14 @@ class LiveRuns:
         self.writers.add(writer)
         self.start()
 
+    def receive(self, runs: list) -> None:
+        """Queue runs received from elsewhere (``RemoteRun``s: a LangSmith client, an OTel
+        exporter) on the batch writer the spans use; a later update folds into a waiting run."""
+        if self.read_only:
+            raise errors.ReadOnlyStoreError(f"the store {self.database.path!r} was opened with read_only=True")
+        for run in runs:
+            self.remote.merge(run)
+
     def discard(self, writer: Any) -> None:
         """Stop flushing ``writer`` (its run ended or its handle was released)."""
         self.writers.discard(writer)

@@ -33,10 +33,7 @@ async def _in_thread(fn, *args):
 
 def queue(store, runs: list[RemoteRun]) -> None:
     """Hand checked runs to the store's batch writer (creates before updates of a run)."""
-    if store.read_only:
-        raise errors.ReadOnlyStoreError("this server's store is read-only")
-    for run in runs:
-        store.live.remote.merge(run)
+    store.live.receive(runs)
 
 
 def _feedback(store, items: list[dict]) -> list[str]:

@@ -4,8 +4,13 @@ A create inserts the run; an update sets only the columns it carries, so a run's
 updates may arrive in any order and in any batches. Status follows LangSmith: ended with an
 error is ``failed``, ended without one ``completed``, not ended ``running`` (read: pending).
 A run whose parent has not arrived (yet, or ever) hangs under a placeholder parent named
-``PLACEHOLDER_NAME``, made from what its ``dotted_order`` says (id, trace, start); the parent's
-own create fills it in when it comes.
+``PLACEHOLDER_NAME`` (kind ``placeholder``), made from what its ``dotted_order`` says (id,
+trace, start); the parent's own create fills it in when it comes. Clients that name parents
+but send no dotted order (OpenTelemetry's) are placed under the stored parent, or a
+placeholder of it; when a run turns out to belong elsewhere (its real parent arrived, with a
+parent of its own), it moves there with everything below it: ids stay, only ``dotted_order``
+and ``trace_id`` are rewritten, in one statement. A parent link that would make a cycle is
+left as first stored.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def _placeholders(conn, dotted_order: str, session: tuple, now: int) -> None:
         except ValueError:
             start = now
         runs_mod.insert(conn, {
-            "id": ids[depth], "name": PLACEHOLDER_NAME, "kind": "trace", "run_type": "chain", "status": "running",
+            "id": ids[depth], "name": PLACEHOLDER_NAME, "kind": "placeholder", "run_type": "chain", "status": "running",
             "folder": "/", "parent_run_id": ids[depth - 1] if depth else None, "trace_id": ids[0],
             "dotted_order": ".".join(segments[:depth + 1]), "created": start, "started": start, "modified": now,
             "session_id": session[0], "session_name": session[1],
@@ -72,6 +77,41 @@ def _place(conn, run_id: str, cols: dict, now: int) -> None:
     cols["trace_id"] = dotted_ids(cols["dotted_order"])[0]
 
 
+def _target(conn, run_id: str, cols: dict, stored: tuple) -> str | None:
+    """Where a stored run belongs now (its new ``dotted_order``), or None to leave it: a
+    client's dotted order, or one made under the parent the update names (for clients that
+    send parents only, such as OpenTelemetry's) and for placeholders filled in."""
+    _ended, _error, dotted, parent_was, kind, started, created = stored
+    if "dotted_order" in cols:
+        return cols["dotted_order"]
+    if "parent_run_id" not in cols and kind != "placeholder":
+        return None  # nothing says it moved
+    parent = cols.get("parent_run_id", parent_was)
+    start = cols.get("started") or started or created
+    if parent is None:
+        return dotted_segment(start, run_id)
+    row = conn.execute("SELECT dotted_order FROM runs WHERE id = ?", (parent,)).fetchone()
+    if row is not None and (row[0] == dotted or row[0].startswith(dotted + ".")):
+        return None  # the parent is below the run: a cycle, left as it was stored
+    above = row[0] if row is not None else dotted_segment(start, parent)
+    if kind != "placeholder" and parent == parent_was and dotted.startswith(above + "."):
+        return None  # already there
+    return f"{above}.{dotted_segment(start, run_id)}"
+
+
+def _relink(conn, old: str, new: str) -> None:
+    """Move a run and everything below it from ``old`` to ``new`` dotted order (a new place,
+    maybe a new trace): ids stay, paths are rewritten in one statement."""
+    old_trace, new_trace = dotted_ids(old)[0], dotted_ids(new)[0]
+    below = ("trace_id = ? AND (dotted_order = ? OR (dotted_order > ? || '.' AND dotted_order < ? || '/'))",
+             (old_trace, old, old, old))
+    if new_trace != old_trace:
+        conn.execute(f"UPDATE feedback SET trace_id = ? WHERE run_id IN (SELECT id FROM runs WHERE {below[0]})",
+                     (new_trace, *below[1]))
+    conn.execute(f"UPDATE runs SET dotted_order = ? || substr(dotted_order, ?), trace_id = ? WHERE {below[0]}",
+                 (new, len(old) + 1, new_trace, *below[1]))
+
+
 def write(conn, batch: list) -> None:
     """Write a batch of remote runs (``SpanBuffer.take`` of ``RemoteRun``s, parents first)
     inside the caller's transaction."""
@@ -81,11 +121,14 @@ def write(conn, batch: list) -> None:
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
     for run, _first_event, events, attachments in batch:
         cols = dict(run.columns)
-        stored = conn.execute("SELECT ended, error FROM runs WHERE id = ?", (run.id,)).fetchone()
+        session = (cols.get("session_id"), cols.get("session_name"))
+        stored = conn.execute("SELECT ended, error, dotted_order, parent_run_id, kind, started, created FROM runs"
+                              " WHERE id = ?",
+                              (run.id,)).fetchone()
         if stored is None:
             if "dotted_order" not in cols:
                 _place(conn, run.id, cols, now)
-            _placeholders(conn, cols["dotted_order"], (cols.get("session_id"), cols.get("session_name")), now)
+            _placeholders(conn, cols["dotted_order"], session, now)
             ids = dotted_ids(cols["dotted_order"])
             cols.setdefault("parent_run_id", ids[-2] if len(ids) > 1 else None)
             cols.setdefault("created", cols.get("started") or now)
@@ -93,11 +136,16 @@ def write(conn, batch: list) -> None:
                    "status": _status(cols.get("ended"), cols.get("error"))}
             runs_mod.insert(conn, row)
         else:
+            target = _target(conn, run.id, cols, stored)
+            cols.pop("dotted_order", None), cols.pop("trace_id", None), cols.pop("parent_run_id", None)
+            if target is not None and target != stored[2]:
+                _placeholders(conn, target, session, now)
+                _relink(conn, stored[2], target)
+                ids = dotted_ids(target)
+                cols["parent_run_id"] = ids[-2] if len(ids) > 1 else None
             ended = cols.get("ended", stored[0])
             error = cols.get("error", stored[1])
-            cols["status"], cols["modified"] = _status(ended, error), now
-            if "dotted_order" in cols:
-                _placeholders(conn, cols["dotted_order"], (cols.get("session_id"), cols.get("session_name")), now)
+            cols["status"], cols["modified"], cols["kind"] = _status(ended, error), now, "trace"
             names = tuple(cols)
             conn.execute(_update_sql(names), (*cols.values(), run.id))
         if run.replaces_events:

@@ -1,0 +1,89 @@
+"""Runs received from clients in any order, in any batches (``storage/ingest.py``): the tree
+they make is the tree they describe, whether a client sends dotted orders (LangSmith's) or
+parents only (OpenTelemetry's), with placeholders only for parents never received."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import runlite
+from runlite.langsmith.wire import remote_run
+from runlite.storage.ingest import PLACEHOLDER_NAME
+
+
+def _payload(run_id: str, parent: str | None, start_s: float, name: str) -> dict:
+    """A create naming its parent but no dotted order (times in epoch milliseconds)."""
+    return {"id": run_id, "name": name, "parent_run_id": parent, "start_time": 1_700_000_000_000 + start_s * 1000,
+            "end_time": 1_700_000_000_000 + start_s * 1000 + 500, "inputs": {"n": name}}
+
+
+def _tree(parents: list[int | None]) -> list[tuple[str, str | None, float, str]]:
+    """Runs of a tree given as each node's parent index (parents come first), ids fixed."""
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(len(parents))]
+    return [(ids[i], None if p is None else ids[p], float(i), f"n{i}") for i, p in enumerate(parents)]
+
+
+def _store_in_order(nodes, order, cuts) -> dict:
+    store = runlite.open(":memory:")
+    batch = []
+    for k, i in enumerate(order):
+        run_id, parent, start, name = nodes[i]
+        batch.append(remote_run(_payload(run_id, parent, start, name), "post"))
+        if k in cuts:
+            store.live.receive(batch)
+            store.flush()
+            batch = []
+    store.live.receive(batch)
+    store.flush()
+    out = {r.id: (r.parent_run_id, r.trace_id, r.dotted_order, r.name, r.kind) for r in store.runs()}
+    store.close()
+    return out
+
+
+def _check_tree(nodes, got: dict) -> None:
+    root = nodes[0][0]
+    assert set(got) == {n[0] for n in nodes}, "no placeholder is left once every parent arrived"
+    for run_id, parent, _start, name in nodes:
+        got_parent, trace, dotted, got_name, kind = got[run_id]
+        assert (got_parent, trace, got_name, kind) == (parent, root, name, "trace")
+        assert dotted.endswith(run_id) and dotted.startswith(got[root][2])
+        if parent is not None:
+            assert dotted.rsplit(".", 1)[0] == got[parent][2]
+
+
+def test_parents_only_runs_in_every_arrival_order_make_one_tree():
+    nodes = _tree([None, 0, 1, 1, 0])
+    for order in itertools.permutations(range(len(nodes))):
+        _check_tree(nodes, _store_in_order(nodes, order, cuts=set(range(len(nodes)))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_random_trees_in_random_order_and_batches(data):
+    size = data.draw(st.integers(1, 12))
+    parents = [None] + [data.draw(st.integers(0, i - 1)) for i in range(1, size)]
+    nodes = _tree(parents)
+    order = data.draw(st.permutations(range(size)))
+    cuts = set(data.draw(st.lists(st.integers(0, size - 1), max_size=size)))
+    _check_tree(nodes, _store_in_order(nodes, order, cuts))
+
+
+def test_a_parent_never_received_stays_a_placeholder_and_a_cycle_is_left_as_stored():
+    nodes = _tree([None, 0, 1])
+    got = _store_in_order(nodes, [2, 1], cuts={0, 1})  # the root never arrives
+    root = nodes[0][0]
+    assert got[root][3] == PLACEHOLDER_NAME and got[root][4] == "placeholder"
+    assert got[nodes[2][0]][1] == root
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    store = runlite.open(":memory:")
+    store.live.receive([remote_run(_payload(a, b, 1, "a"), "post")])
+    store.flush()
+    store.live.receive([remote_run(_payload(b, a, 0, "b"), "post")])  # b under a, a under b: a cycle
+    store.flush()
+    runs = {r.id: r for r in store.runs()}
+    assert runs[a].parent_run_id == b and runs[b].parent_run_id is None and runs[b].name == "b"
+    store.close()
