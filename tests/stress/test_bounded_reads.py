@@ -23,7 +23,6 @@ import random
 import resource
 import shutil
 import struct
-import subprocess
 import sys
 import time
 from array import array
@@ -39,6 +38,7 @@ from runlite.storage import metric_reads
 from runlite.storage.metrics import CHUNK_COLUMNS, STAT_COLUMNS, stats_row
 
 from .conftest import check_file, count
+from tests.stress import forked
 
 RSS_BOUND_MIB = 256   # a read may grow the reading process's peak RSS by at most this much
 SECONDS_BOUND = 10.0  # ... and take at most this much CPU time (a page: every chart of the run)
@@ -252,38 +252,14 @@ def child_main(jobs_path: str) -> None:
     import numpy  # noqa: F401 - imported before the fork, as a long-running reader has it
     with open(jobs_path, encoding="utf-8") as f:
         jobs = json.load(f)
-    results = []
-    for job in jobs:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            try:
-                os.write(write_end, json.dumps(_one(job)).encode())
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            out = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if status != 0 or not out:
-            results.append({"outcome": "crash", "error": f"wait status {status}", "seconds": CHILD_TIMEOUT,
-                            "cpu": CHILD_TIMEOUT, "baseline_kib": 0, "peak_kib": 0})
-        else:
-            results.append(json.loads(out))
-    print(json.dumps(results))
+    print(json.dumps(forked.each_in_a_fork(jobs, _one, {"seconds": CHILD_TIMEOUT, "cpu": CHILD_TIMEOUT,
+                                                         "baseline_kib": 0, "peak_kib": 0})))
 
 
 def run_children(jobs: list[dict], folder: str) -> list[dict]:
     os.makedirs(folder, exist_ok=True)
-    jobs_path = os.path.join(folder, "jobs.json")
-    with open(jobs_path, "w", encoding="utf-8") as f:
-        json.dump(jobs, f)
-    proc = subprocess.run([sys.executable, "-m", "tests.stress.test_bounded_reads", jobs_path],
-                          env={**os.environ, "PYTHONPATH": os.getcwd()}, capture_output=True, text=True,
-                          timeout=CHILD_TIMEOUT * len(jobs) + 120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return forked.run_module("tests.stress.test_bounded_reads", jobs, os.path.join(folder, "jobs.json"),
+                             timeout=CHILD_TIMEOUT * len(jobs) + 120)
 
 
 def run_cases(good: dict, tmp_path, cases: list[tuple]) -> list[dict]:

@@ -18,7 +18,6 @@ import os
 import resource
 import shutil
 import struct
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,6 +27,7 @@ import zstandard
 
 import runlite
 from runlite.storage import blobs
+from tests.stress import forked
 
 RSS_BOUND_MIB = 160  # a case may grow the child's peak RSS by at most this much
 ZSTD_MAGIC = 0xFD2FB528
@@ -228,37 +228,12 @@ def child_main(jobs_path: str) -> None:
     faulthandler.enable()
     with open(jobs_path, encoding="utf-8") as f:
         jobs = json.load(f)
-    results = []
-    for case in jobs:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the job's own process
-            os.close(read_end)
-            try:
-                os.write(write_end, json.dumps(_one(case)).encode())
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            out = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if status != 0 or not out:
-            results.append({"outcome": "crash", "error": f"wait status {status}", "baseline_kib": 0, "peak_kib": 0})
-        else:
-            results.append(json.loads(out))
-    print(json.dumps(results))
+    print(json.dumps(forked.each_in_a_fork(jobs, _one, {"baseline_kib": 0, "peak_kib": 0})))
 
 
 def run_children(jobs: list[dict], folder: str) -> list[dict]:
     os.makedirs(folder, exist_ok=True)
-    jobs_path = os.path.join(folder, "jobs.json")
-    with open(jobs_path, "w", encoding="utf-8") as f:
-        json.dump(jobs, f)
-    proc = subprocess.run([sys.executable, "-m", "tests.stress.test_hostile", jobs_path],
-                          env={**os.environ, "PYTHONPATH": os.getcwd()}, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return forked.run_module("tests.stress.test_hostile", jobs, os.path.join(folder, "jobs.json"), timeout=600)
 
 
 # ---------------------------------------------------------------- the tests

@@ -19,7 +19,6 @@ import os
 import resource
 import shutil
 import stat
-import subprocess
 import sys
 import time
 
@@ -30,6 +29,7 @@ import zstandard
 import runlite
 from runlite.storage import attachments, blobs
 from tests.stress.conftest import check_file, count
+from tests.stress import forked
 
 MIB = 1 << 20
 RSS_BOUND_MIB = 160  # a case may grow the child's peak RSS by at most this much
@@ -144,24 +144,7 @@ def child_main(jobs_path: str) -> None:
     """Each job in a process forked from this one (imports done once; ru_maxrss per job)."""
     with open(jobs_path, encoding="utf-8") as f:
         jobs = json.load(f)
-    results = []
-    for job in jobs:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            try:
-                os.write(write_end, json.dumps(_one(job)).encode())
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            out = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        results.append(json.loads(out) if status == 0 and out else
-                       {"outcome": "crash", "error": f"wait status {status}", "seconds": 0, "written": 0,
-                        "growth_mib": 0})
-    print(json.dumps(results))
+    print(json.dumps(forked.each_in_a_fork(jobs, _one, {"seconds": 0, "written": 0, "growth_mib": 0})))
 
 
 # ---------------------------------------------------------------- running cases
@@ -227,15 +210,11 @@ def run_cases(good: dict, tmp_path, cases: list[dict]) -> list[dict]:
             jobs.append({"name": case["name"], "action": action, "path": path, "dest_db": dest_db,
                          "run": good["run"], "restored": str(folder / "restored"), "folder": str(folder),
                          "before": snapshot(str(folder / "restored")), "expect": case["expect"]})
-    jobs_path = tmp_path / "jobs.json"
-    jobs_path.write_text(json.dumps([{k: v for k, v in job.items() if k not in ("before", "expect")}
-                                     for job in jobs], default=list))
-    proc = subprocess.run([sys.executable, "-m", "tests.stress.test_restore_attack", str(jobs_path)],
-                          env={**os.environ, "PYTHONPATH": os.getcwd()}, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = forked.run_module("tests.stress.test_restore_attack",
+                                [{k: v for k, v in job.items() if k not in ("before", "expect")} for job in jobs],
+                                str(tmp_path / "jobs.json"), timeout=900)
     rows = []
-    for job, result in zip(jobs, json.loads(proc.stdout.strip().splitlines()[-1])):
+    for job, result in zip(jobs, results):
         row = {**job, **result, "after": snapshot(job["restored"]),
                "outside": snapshot(os.path.join(job["folder"], "outside"))}
         row["problems"] = judge(row)
