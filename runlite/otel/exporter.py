@@ -27,10 +27,10 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("runlite.otel needs the otel extra: pip install 'runlite[otel]'") from exc
 
-from ._defaults import store_or_default
-from ._ids import dotted_segment
-from .storage import runs as runs_mod
-from ._validation import from_us
+from .._defaults import store_or_default
+from .._ids import dotted_segment
+from ..storage import runs as runs_mod
+from .._validation import from_us
 
 _NS = uuid.UUID("5f1c2a3e-8d4b-4c6e-9a7f-0b1d2e3f4a5b")
 _TOKEN_KEYS = {
