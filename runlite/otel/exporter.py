@@ -6,138 +6,120 @@ Add it to a tracer provider::
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     provider.add_span_processor(BatchSpanProcessor(runlite.otel.RunliteSpanExporter(store)))
 
-Mapping: a span becomes a run of kind ``trace`` (id derived from the OTel trace and span
-ids), parent links from OTel parents, attributes as metadata, GenAI token attributes
-(``gen_ai.usage.input_tokens``/``output_tokens``, and the older ``prompt_tokens``/
-``completion_tokens``) as tokens, span events as events, an ERROR status as ``failed`` with
-its description as the error. OTel children end before their parents, so spans are held
-until their trace's root arrives and the whole tree is written at once; ``shutdown()``
-writes what is left, the topmost held span of each trace as its root.
+Each exported span is mapped by ``conventions.run_payload`` (the GenAI, OpenInference,
+OpenLLMetry and LangSmith attribute conventions), checked by ``langsmith.wire.remote_run``
+and queued at once on the store's batch writer, as runs from LangSmith clients are. Nothing
+waits for a trace's root: a span whose parent has not arrived (yet, or ever: a remote
+parent) is stored under a placeholder of it, and moves under the real parent when that
+arrives (``storage/ingest.py``).
+
+By default ``export`` also writes the batch before it returns (OTel's contract: ``SUCCESS``
+means stored), so after ``provider.force_flush()`` (which flushes the span processors, not
+the exporter) every ended span is in the file, and a killed process loses only what its
+span processor still held. With ``sync=False`` the store's writer writes queued spans within
+half its flush interval (0.5 s), in fewer transactions when a ``SimpleSpanProcessor`` exports
+spans one by one; ``force_flush`` and ``shutdown`` write them at once. A span that cannot be
+stored (an absurd attribute) is logged and makes the batch's result ``FAILURE``; the other
+spans of the batch are stored all the same.
 """
 
 from __future__ import annotations
 
-import threading
-import uuid
-from typing import Any, Sequence
+import logging
+from collections.abc import Sequence
+from typing import Any
 
 try:
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-    from opentelemetry.trace import StatusCode
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("runlite.otel needs the otel extra: pip install 'runlite[otel]'") from exc
 
+from .. import errors
 from .._defaults import store_or_default
-from .._ids import dotted_segment
-from ..storage import runs as runs_mod
-from .._validation import from_us
+from ..langsmith.wire import remote_run
+from .conventions import OtelSpan, run_payload
 
-_NS = uuid.UUID("5f1c2a3e-8d4b-4c6e-9a7f-0b1d2e3f4a5b")
-_TOKEN_KEYS = {
-    "gen_ai.usage.input_tokens": "prompt_tokens", "gen_ai.usage.prompt_tokens": "prompt_tokens",
-    "gen_ai.usage.output_tokens": "completion_tokens", "gen_ai.usage.completion_tokens": "completion_tokens",
-    "gen_ai.usage.total_tokens": "total_tokens", "llm.usage.total_tokens": "total_tokens",
-}
-_RUN_TYPES = {"chat": "llm", "text_completion": "llm", "generate_content": "llm", "embeddings": "embedding",
-              "execute_tool": "tool", "retrieval": "retriever"}
+log = logging.getLogger("runlite")
 
 
-def run_id(trace_id: int, span_id: int) -> str:
-    """The runlite run id of an OTel span (stable across exports)."""
-    return str(uuid.uuid5(_NS, f"{trace_id:032x}{span_id:016x}"))
-
-
-def _value(v: Any) -> Any:
-    return list(v) if isinstance(v, (tuple, list)) else v
+def from_sdk(span: Any, project: str | None = None) -> OtelSpan:
+    """An ``OtelSpan`` of the SDK's ``ReadableSpan``."""
+    ctx = span.context
+    parent = span.parent
+    status = span.status
+    scope = getattr(span, "instrumentation_scope", None)
+    resource = getattr(span, "resource", None)
+    return OtelSpan(
+        trace_id=ctx.trace_id, span_id=ctx.span_id,
+        parent_span_id=parent.span_id if parent is not None and parent.span_id else None,
+        name=span.name, kind=getattr(span.kind, "name", str(span.kind)),
+        start_ns=span.start_time, end_ns=span.end_time,
+        attributes=dict(span.attributes or {}),
+        events=tuple((e.name, e.timestamp, dict(e.attributes or {})) for e in span.events),
+        links=tuple((link.context.trace_id, link.context.span_id, dict(link.attributes or {}))
+                    for link in span.links),
+        status=getattr(status.status_code, "name", "UNSET") if status is not None else "UNSET",
+        status_message=status.description if status is not None else None,
+        resource=dict(resource.attributes) if resource is not None else {},
+        scope=scope.name if scope is not None else None,
+        scope_version=scope.version if scope is not None else None,
+        project=project,
+        dropped_attributes=getattr(span, "dropped_attributes", 0) or 0,
+        dropped_events=getattr(span, "dropped_events", 0) or 0,
+        dropped_links=getattr(span, "dropped_links", 0) or 0,
+    )
 
 
 class RunliteSpanExporter(SpanExporter):
-    """Stores finished OTel spans in a runlite store (one trace written when its root ends)."""
+    """Stores exported OTel spans in a runlite store as they come (see the module's doc).
 
-    def __init__(self, store: Any = None, *, folder: str = "/"):
+    Args:
+        store: the store (the default store when None).
+        project: the LangSmith project (``session_name``) of spans that name none.
+        sync: write each exported batch before ``export`` returns (else within 0.5 s).
+    """
+
+    def __init__(self, store: Any = None, *, project: str | None = None, sync: bool = True):
         self.store = store_or_default(store)
-        self.folder = folder
-        self._held: dict[int, dict[int, Any]] = {}  # OTel trace id -> span id -> span
-        self._lock = threading.Lock()
+        self.project = project
+        self.sync = sync
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        """Hold the spans; write every trace whose root span has now ended."""
-        complete = []
-        with self._lock:
-            for span in spans:
-                ctx = span.context
-                self._held.setdefault(ctx.trace_id, {})[ctx.span_id] = span
-                if span.parent is None or span.parent.is_remote:
-                    complete.append(ctx.trace_id)
-            batches = [self._held.pop(t) for t in complete if t in self._held]
-        try:
-            for batch in batches:
-                self._write(batch)
-        except Exception:  # noqa: BLE001 - the SDK expects a result, not an exception
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        """Write the traces whose root never ended (their topmost held span as root)."""
-        with self._lock:
-            batches, self._held = list(self._held.values()), {}
-        for batch in batches:
-            self._write(batch)
+        """Queue (and with ``sync`` write) every span of the batch that can be stored; ``FAILURE``
+        when one could not, or the store refused the batch (closed, read-only, disk full)."""
+        runs, refused = [], 0
+        for span in spans:
+            try:
+                runs.append(remote_run(run_payload(from_sdk(span, self.project)), "post"))
+            except Exception as exc:  # noqa: BLE001 - one bad span must not lose the others
+                refused += 1
+                log.warning("runlite: OTel span %r (trace %032x, span %016x) not stored: %s",
+                            getattr(span, "name", "?"), span.context.trace_id, span.context.span_id, exc)
+        if runs:
+            try:
+                if self.store.closed:
+                    raise errors.StoreClosedError(f"the store {self.store.path!r} is closed")
+                self.store.live.receive(runs)
+            except errors.RunliteError as exc:  # a closed or read-only store
+                log.warning("runlite: %d OTel spans not stored: %s", len(runs), exc)
+                return SpanExportResult.FAILURE
+            if self.sync:
+                try:
+                    self.store.live.flush_spans()
+                except errors.RunliteError as exc:  # e.g. a full disk: kept queued, retried
+                    log.warning("runlite: %d OTel spans not written yet: %s", len(runs), exc)
+                    return SpanExportResult.FAILURE
+        return SpanExportResult.FAILURE if refused else SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Nothing is buffered beyond what waits for its root."""
+        """Write every span exported so far to the file."""
+        try:
+            self.store.flush()
+        except errors.RunliteError as exc:
+            log.warning("runlite: could not write the exported OTel spans: %s", exc)
+            return False
         return True
 
-    def _write(self, batch: dict[int, Any]) -> None:
-        children: dict[int | None, list] = {}
-        for span in batch.values():
-            parent = span.parent.span_id if span.parent is not None and span.parent.span_id in batch else None
-            children.setdefault(parent, []).append(span)
-        dicts = []
-        for root in sorted(children.get(None, []), key=lambda s: s.start_time or 0):
-            dicts.append(self._tree(root, None, children))
-        with self.store.database.read() as conn:
-            existing = runs_mod.existing(conn, [d["id"] for d in dicts])
-        fresh = [d for d in dicts if d["id"] not in existing]  # a trace exported twice is kept once
-        if fresh:
-            self.store.import_runs(fresh)
-
-    def _tree(self, span: Any, parent: tuple | None, children: dict) -> dict:
-        """The run dict of ``span`` with its children; ``parent`` is (id, dotted_order, trace_id, start_us)."""
-        ctx = span.context
-        rid = run_id(ctx.trace_id, ctx.span_id)
-        start_us = (span.start_time or 0) // 1000
-        if parent is not None:
-            start_us = max(start_us, parent[3])  # a child never starts before its parent
-            dotted, trace = f"{parent[1]}.{dotted_segment(start_us, rid)}", parent[2]
-        else:
-            dotted, trace = dotted_segment(start_us, rid), rid
-        attributes = {k: _value(v) for k, v in (span.attributes or {}).items()}
-        tokens = {}
-        for key, name in _TOKEN_KEYS.items():
-            if key in attributes and isinstance(attributes[key], int):
-                tokens[name] = attributes.pop(key)
-        if "total_tokens" not in tokens and {"prompt_tokens", "completion_tokens"} <= tokens.keys():
-            tokens["total_tokens"] = tokens["prompt_tokens"] + tokens["completion_tokens"]
-        failed = span.status is not None and span.status.status_code == StatusCode.ERROR
-        end_us = None if span.end_time is None else max(span.end_time // 1000, start_us)
-        operation = str(attributes.get("gen_ai.operation.name", ""))
-        record = {
-            "id": rid, "name": span.name or "span", "run_type": _RUN_TYPES.get(operation, "chain"),
-            "status": "failed" if failed else ("completed" if end_us is not None else "running"),
-            "kind": "trace", "folder": self.folder, "trace_id": trace, "dotted_order": dotted,
-            "parent_run_id": parent[0] if parent else None, "inputs": {}, "outputs": None,
-            "error": (span.status.description or "error") if failed else None,
-            "extra": {"metadata": attributes, "otel": {"trace_id": f"{ctx.trace_id:032x}",
-                                                       "span_id": f"{ctx.span_id:016x}",
-                                                       "kind": str(getattr(span.kind, "name", span.kind))}},
-            "tags": [], "created": from_us(start_us).isoformat(), "started": from_us(start_us).isoformat(),
-            "endtime": None if end_us is None else from_us(end_us).isoformat(),
-            "events": [{"name": e.name, "time": from_us(e.timestamp // 1000).isoformat(),
-                        "kwargs": {k: _value(v) for k, v in (e.attributes or {}).items()} or None}
-                       for e in span.events],
-            **tokens,
-        }
-        kids = sorted(children.get(ctx.span_id, []), key=lambda s: s.start_time or 0)
-        record["child_runs"] = [self._tree(k, (rid, dotted, trace, start_us), children) for k in kids]
-        return record
+    def shutdown(self) -> None:
+        """Write what was exported (the store stays open: it is the caller's)."""
+        self.force_flush()

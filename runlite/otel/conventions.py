@@ -1,0 +1,593 @@
+"""One OpenTelemetry span as a LangSmith run payload: the semantic conventions, pure.
+
+``OtelSpan`` is a span as any source gives it (the SDK's ``ReadableSpan``, an OTLP message);
+``run_payload`` maps it to what ``langsmith.wire.remote_run`` takes. It reads four attribute
+conventions, LangSmith's own first: ``langsmith.*`` (the LangSmith SDK's OTel mode),
+OpenInference (``openinference.span.kind``, ``input.value``, ``llm.*``), OpenLLMetry/Traceloop
+(``traceloop.*``, ``llm.request.type``, ``gen_ai.prompt.N.*``) and OTel GenAI (``gen_ai.*``,
+current and earlier names, and its ``gen_ai.*.message`` events). ``docs/OTEL.md`` has the table.
+
+Mapped attributes land in their run fields (not repeated); attributes that only decide a
+mapping, and a second form of inputs or outputs, in ``extra.otel.attributes``; anything else
+in ``extra.metadata`` under its own name. ``extra.otel`` also holds the OTel ids, kind,
+status, scope, resource and links. The payload names its parent but no ``dotted_order``:
+``storage/ingest.py`` places the run under its parent or a placeholder, in any arrival order.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import hashlib
+import json
+import re
+import uuid
+from typing import Any, NamedTuple
+
+from .. import errors
+from .._validation import MAX_DEPTH, MAX_NAME, MAX_TEXT
+from ..tracing.usage import usage_fields
+
+_NS = uuid.UUID("5f1c2a3e-8d4b-4c6e-9a7f-0b1d2e3f4a5b")
+_NS_BYTES = _NS.bytes
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_MAX_NS = 253402300799 * 10**9  # 9999-12-31T23:59:59Z
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_NUMBERED = re.compile(r"\.[0-9]+\.")  # an indexed attribute: gen_ai.prompt.0.role
+
+
+class OtelSpan(NamedTuple):
+    """One OTel span, independent of where it came from."""
+
+    trace_id: int                 # 128-bit
+    span_id: int                  # 64-bit
+    parent_span_id: int | None    # None for a root; a remote parent is a parent all the same
+    name: str
+    kind: str                     # INTERNAL, SERVER, CLIENT, PRODUCER or CONSUMER
+    start_ns: int                 # epoch nanoseconds
+    end_ns: int | None
+    attributes: dict              # str -> str | bool | int | float | list of those
+    events: tuple = ()            # (name, time_ns, attributes dict)
+    links: tuple = ()             # (trace_id, span_id, attributes dict)
+    status: str = "UNSET"         # UNSET, OK or ERROR
+    status_message: str | None = None
+    resource: dict = {}           # resource attributes (service.name ...)  # noqa: RUF012 (never mutated)
+    scope: str | None = None      # the instrumentation scope's name
+    project: str | None = None    # a project the transport names (e.g. a Langsmith-Project header)
+    scope_version: str | None = None
+    dropped_attributes: int = 0   # what the sender's limits dropped (kept as counts in extra)
+    dropped_events: int = 0
+    dropped_links: int = 0
+
+
+def run_id(trace_id: int, span_id: int) -> str:
+    """The runlite run id of an OTel span (the same from every source and every export):
+    ``uuid5(_NS, trace_hex + span_hex)``, computed without the ``UUID`` objects (3x faster)."""
+    digest = bytearray(hashlib.sha1(_NS_BYTES + f"{trace_id:032x}{span_id:016x}".encode()).digest()[:16])
+    digest[6], digest[8] = (digest[6] & 0x0F) | 0x50, (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# -- run type: the first of these attributes set to a known value decides ----------------------
+
+RUN_TYPES = ("llm", "chain", "tool", "retriever", "embedding", "prompt", "parser")
+KIND_ATTRIBUTES = (
+    ("langsmith.span.kind", {t: t for t in RUN_TYPES}),
+    ("openinference.span.kind", {
+        "llm": "llm", "chain": "chain", "tool": "tool", "retriever": "retriever", "embedding": "embedding",
+        "agent": "chain", "reranker": "retriever", "guardrail": "chain", "evaluator": "chain",
+        "prompt": "prompt", "decision": "chain"}),
+    ("traceloop.span.kind", {"workflow": "chain", "task": "chain", "agent": "chain", "tool": "tool"}),
+    ("llm.request.type", {"chat": "llm", "completion": "llm", "embedding": "embedding", "rerank": "retriever"}),
+    ("gen_ai.operation.name", {
+        "chat": "llm", "text_completion": "llm", "generate_content": "llm", "completion": "llm",
+        "embeddings": "embedding", "embedding": "embedding", "retrieval": "retriever", "execute_tool": "tool",
+        "create_agent": "chain", "invoke_agent": "chain", "invoke_workflow": "chain"}),
+)
+_MODEL_TYPES = {"chat": "chat", "generate_content": "chat", "text_completion": "llm", "completion": "llm"}
+
+# -- tokens and costs -> LangSmith usage_metadata ------------------------------------------------
+
+USAGE = (  # attribute, usage_metadata key (the first given wins)
+    ("gen_ai.usage.input_tokens", "input_tokens"), ("gen_ai.usage.prompt_tokens", "input_tokens"),
+    ("llm.token_count.prompt", "input_tokens"),
+    ("gen_ai.usage.output_tokens", "output_tokens"), ("gen_ai.usage.completion_tokens", "output_tokens"),
+    ("llm.token_count.completion", "output_tokens"),
+    ("gen_ai.usage.total_tokens", "total_tokens"), ("llm.usage.total_tokens", "total_tokens"),
+    ("llm.token_count.total", "total_tokens"),
+    ("llm.cost.prompt", "input_cost"), ("llm.cost.completion", "output_cost"), ("llm.cost.total", "total_cost"),
+)
+USAGE_DETAILS = (  # attribute, usage_metadata details dict, key
+    ("gen_ai.usage.cache_read.input_tokens", "input_token_details", "cache_read"),
+    ("gen_ai.usage.cache_read_input_tokens", "input_token_details", "cache_read"),
+    ("llm.token_count.prompt_details.cache_read", "input_token_details", "cache_read"),
+    ("gen_ai.usage.cache_creation.input_tokens", "input_token_details", "cache_creation"),
+    ("gen_ai.usage.cache_creation_input_tokens", "input_token_details", "cache_creation"),
+    ("llm.token_count.prompt_details.cache_write", "input_token_details", "cache_creation"),
+    ("llm.token_count.prompt_details.audio", "input_token_details", "audio"),
+    ("gen_ai.usage.reasoning.output_tokens", "output_token_details", "reasoning"),
+    ("gen_ai.usage.reasoning_tokens", "output_token_details", "reasoning"),
+    ("llm.usage.reasoning_tokens", "output_token_details", "reasoning"),
+    ("llm.token_count.completion_details.reasoning", "output_token_details", "reasoning"),
+    ("llm.token_count.completion_details.audio", "output_token_details", "audio"),
+)
+# The LangSmith SDK writes these as str(dict) (a Python repr).
+USAGE_DICTS = (("gen_ai.usage.input_token_details", "input_token_details"),
+               ("gen_ai.usage.output_token_details", "output_token_details"))
+
+# -- model, provider, invocation parameters -----------------------------------------------------
+
+MODEL = ("gen_ai.request.model", "llm.model_name", "embedding.model_name", "reranker.model_name",
+         "gen_ai.response.model")
+PROVIDER = ("gen_ai.provider.name", "llm.provider", "gen_ai.system", "llm.system")
+PARAMETERS = {  # attribute -> invocation_params key (and ls_* metadata, as LangSmith names them)
+    "gen_ai.request.temperature": "temperature", "gen_ai.request.max_tokens": "max_tokens",
+    "gen_ai.request.top_p": "top_p", "gen_ai.request.top_k": "top_k", "gen_ai.request.seed": "seed",
+    "gen_ai.request.frequency_penalty": "frequency_penalty", "gen_ai.request.presence_penalty": "presence_penalty",
+    "gen_ai.request.stop_sequences": "stop", "gen_ai.request.choice.count": "n", "gen_ai.request.stream": "stream",
+    "gen_ai.request.max_completion_tokens": "max_completion_tokens",
+}
+_LS_PARAMS = {"temperature": "ls_temperature", "max_tokens": "ls_max_tokens", "stop": "ls_stop"}
+INVOCATION_JSON = ("llm.invocation_parameters", "embedding.invocation_parameters")
+
+# -- metadata -------------------------------------------------------------------------------------
+
+METADATA_PREFIXES = ("langsmith.metadata.", "traceloop.association.properties.")
+METADATA_RENAMED = {"session.id": "session_id", "user.id": "user_id", "gen_ai.conversation.id": "conversation_id"}
+RESOURCE_IN_METADATA = ("service.name", "service.namespace", "service.version",
+                        "deployment.environment", "deployment.environment.name")
+PROJECT_ATTRIBUTES = ("langsmith.trace.session_name",)
+PROJECT_RESOURCE = ("langsmith.project", "openinference.project.name")
+# Attributes that only decide a mapping (and second forms of inputs/outputs, as one attribute
+# when they come back from ``otel/push.py``): kept in extra.otel.attributes, not in metadata.
+DECIDING = ("langsmith.span.kind", "openinference.span.kind", "traceloop.span.kind", "llm.request.type",
+            "gen_ai.operation.name", "input.mime_type", "output.mime_type", "langsmith.trace.session_id",
+            "langsmith.span.runtime", "llm.input_messages", "llm.output_messages", "retrieval.documents")
+
+# -- inputs and outputs: the first form present is used, the others kept in extra -----------------
+
+INPUT_JSON = ("gen_ai.prompt", "input.value", "traceloop.entity.input", "gen_ai.input.messages",
+              "gen_ai.tool.call.arguments", "gen_ai.retrieval.query.text")
+OUTPUT_JSON = ("gen_ai.completion", "output.value", "traceloop.entity.output", "gen_ai.output.messages",
+               "gen_ai.tool.call.result", "gen_ai.retrieval.documents")
+ALWAYS_JSON = ("traceloop.entity.input", "traceloop.entity.output", "gen_ai.input.messages",
+               "gen_ai.output.messages", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+               "gen_ai.retrieval.documents")
+INPUT_INDEXED = ("gen_ai.prompt", "llm.input_messages")
+OUTPUT_INDEXED = ("gen_ai.completion", "llm.output_messages")
+DOCUMENTS_INDEXED = "retrieval.documents"
+_WRAP = {"gen_ai.input.messages": "messages", "gen_ai.output.messages": "messages",
+         "gen_ai.tool.call.arguments": "input", "gen_ai.tool.call.result": "output",
+         "gen_ai.retrieval.query.text": "query", "gen_ai.retrieval.documents": "documents"}
+MESSAGE_EVENTS = {"gen_ai.system.message": "system", "gen_ai.user.message": "user",
+                  "gen_ai.assistant.message": "assistant", "gen_ai.tool.message": "tool"}
+CHOICE_EVENT = "gen_ai.choice"
+CONTENT_EVENTS = {"gen_ai.content.prompt": "gen_ai.prompt", "gen_ai.content.completion": "gen_ai.completion"}
+DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+EXCEPTION_EVENT = "exception"
+
+
+def run_payload(span: OtelSpan) -> dict[str, Any]:
+    """The LangSmith run (create) payload of ``span``. Raises ``ValidationError`` for a time
+    outside 1970..9999, ``LimitError`` for a value nested over 64 deep; values too large are
+    left for ``remote_run`` to refuse."""
+    attrs = {str(k): _plain(v, k) for k, v in (span.attributes or {}).items()}
+    used: set[str] = set()
+    kept: dict[str, Any] = {}   # -> extra.otel.attributes
+    langsmith = any(k.startswith("langsmith.") for k in attrs)
+    name = _name(attrs.get("langsmith.trace.name") or span.name, "span")
+    used.add("langsmith.trace.name")
+    run_type, model_type = _run_type(attrs)
+    payload: dict[str, Any] = {
+        "id": run_id(span.trace_id, span.span_id), "name": name, "run_type": run_type,
+        "start_time": _iso(span.start_ns, "start time"),
+    }
+    if span.end_ns is not None:
+        payload["end_time"] = _iso(max(span.end_ns, span.start_ns), "end time")
+    parent = span.parent_span_id
+    if parent and not (langsmith and parent == span.trace_id >> 64):
+        # (LangSmith's OTel mode starts a root span under a context whose span id is the
+        # first 8 bytes of the trace id: no real parent, so the span is a root.)
+        payload["parent_run_id"] = run_id(span.trace_id, parent)
+    metadata = _metadata(attrs, used)
+    for key in RESOURCE_IN_METADATA:
+        if key in (span.resource or {}):
+            metadata.setdefault(key, _plain(span.resource[key], key))
+    extra: dict[str, Any] = {}
+    _model(attrs, used, kept, metadata, extra, run_type, model_type, langsmith)
+    numbered = {k: v for k, v in attrs.items() if _NUMBERED.search(k)}
+    inputs = _io(attrs, used, kept, INPUT_JSON, INPUT_INDEXED, "input", numbered)
+    outputs = _io(attrs, used, kept, OUTPUT_JSON, OUTPUT_INDEXED, "output", numbered)
+    documents = _documents(numbered, used)
+    if outputs is None:
+        outputs = documents
+    elif documents is not None:
+        kept[DOCUMENTS_INDEXED] = documents["documents"]
+    ev_inputs, ev_outputs = _event_messages(span.events)
+    payload["inputs"] = inputs if inputs is not None else (ev_inputs or {})
+    if outputs is not None or ev_outputs is not None:
+        payload["outputs"] = outputs if outputs is not None else ev_outputs
+    tags = _tags(attrs, used)
+    if tags:
+        payload["tags"] = tags
+    usage = _usage(attrs, used, metadata, extra)
+    if usage:
+        payload.update(usage_fields(usage))
+    ttfc = attrs.get("gen_ai.response.time_to_first_chunk")
+    if _number(ttfc) and span.start_ns + ttfc * 1e9 < _MAX_NS:
+        payload["first_token_time"] = _iso(span.start_ns + round(ttfc * 1e9), "first token time")
+        used.add("gen_ai.response.time_to_first_chunk")
+    project = next((attrs[k] for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str)), None)
+    used.update(k for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str))
+    project = project or span.project or next(
+        (v for k in PROJECT_RESOURCE if isinstance(v := (span.resource or {}).get(k), str)), None)
+    if project and project.strip():
+        payload["session_name"] = _name(project, "default")
+    if span.status == "ERROR":
+        payload["error"] = _error(span, langsmith)
+    if span.events:
+        payload["events"] = [
+            {"name": _name(ev_name, "event"),
+             "time": _iso(when if isinstance(when, int) and 0 < when <= _MAX_NS else span.start_ns, "event time"),
+             "kwargs": {str(k): _plain(v, k) for k, v in (ev_attrs or {}).items()}}
+            for ev_name, when, ev_attrs in span.events]
+    for key in DECIDING:
+        if key in attrs:
+            kept[key] = attrs[key]
+            used.add(key)
+    for key, value in attrs.items():
+        if key not in used and key not in kept:
+            if key in metadata:  # a convention's metadata key of the same name wins
+                kept[key] = value
+            else:
+                metadata[key] = value
+    extra["metadata"] = metadata
+    extra["otel"] = _otel(span, kept, name)
+    payload["extra"] = extra
+    return payload
+
+
+def _plain(value: Any, what: str, depth: int = 0) -> Any:
+    """An attribute value (of attribute ``what``) as JSON-able data (sequences as lists, bytes as hex)."""
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    if depth >= MAX_DEPTH:
+        raise errors.LimitError(f"attribute {what!r} is nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): _plain(v, what, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__"):
+        return [_plain(v, what, depth + 1) for v in value]
+    return str(value)
+
+
+def _name(value: Any, default: str) -> str:
+    """A name runlite accepts: no control characters, at most MAX_NAME characters, not blank."""
+    text = _CONTROL.sub(" ", value if isinstance(value, str) else str(value)).strip()[:MAX_NAME].strip()
+    return text or default
+
+
+def _iso(ns: Any, what: str) -> str:
+    if isinstance(ns, bool) or not isinstance(ns, int) or not 0 <= ns <= _MAX_NS:
+        raise errors.ValidationError(f"span {what} {ns!r} is not epoch nanoseconds between 1970 and 9999")
+    return (_EPOCH + _dt.timedelta(microseconds=ns // 1000)).isoformat(timespec="microseconds")
+
+
+def _number(value: Any) -> bool:
+    """A count or cost: an int or float, 0 <= value < 1e18."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e18
+
+
+def _json(value: Any, containers_only: bool = False) -> tuple[bool, Any]:
+    """``(True, decoded)`` when ``value`` is JSON text (only objects and arrays with ``containers_only``)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or (containers_only and not (text[:1] in "[{" and text[-1:] in "]}")):
+        return False, value
+    try:
+        return True, json.loads(text)
+    except (ValueError, RecursionError):
+        return False, value
+
+
+def _run_type(attrs: dict) -> tuple[str, str | None]:
+    run_type = None
+    for key, table in KIND_ATTRIBUTES:
+        value = attrs.get(key)
+        if isinstance(value, str) and value.strip().lower() in table:
+            run_type = table[value.strip().lower()]
+            break
+    model_type = None
+    for key in ("gen_ai.operation.name", "llm.request.type"):
+        if isinstance(attrs.get(key), str):
+            model_type = model_type or _MODEL_TYPES.get(attrs[key].lower())
+    return run_type or "chain", model_type
+
+
+def _metadata(attrs: dict, used: set) -> dict:
+    """Metadata the conventions name: LangSmith's, OpenInference's JSON ``metadata``,
+    Traceloop's association properties, session and user ids."""
+    metadata: dict[str, Any] = {}
+    ok, decoded = _json(attrs.get("metadata"), containers_only=True)
+    if ok and isinstance(decoded, dict):
+        metadata.update(decoded)
+        used.add("metadata")
+    for key, value in attrs.items():
+        for prefix in METADATA_PREFIXES:
+            if key.startswith(prefix) and len(key) > len(prefix):
+                metadata[key[len(prefix):]] = _json(value, containers_only=True)[1]
+                used.add(key)
+        if key in METADATA_RENAMED:
+            metadata.setdefault(METADATA_RENAMED[key], value)
+            used.add(key)
+    return metadata
+
+
+def _model(attrs: dict, used: set, kept: dict, metadata: dict, extra: dict, run_type: str,
+           model_type: str | None, langsmith: bool) -> None:
+    """Model and provider as ``ls_model_name``/``ls_provider``; request parameters as
+    ``extra.invocation_params`` (and ``ls_temperature``...)."""
+    model = next((k for k in MODEL if isinstance(attrs.get(k), str) and attrs[k]), None)
+    if model is not None:
+        metadata.setdefault("ls_model_name", attrs[model])
+        used.add(model)
+    # gen_ai.system on a LangSmith span is the SDK's guess from the model name ("langchain"
+    # when it has none): the run's own ls_provider metadata, when it has one, wins.
+    provider = next((k for k in PROVIDER if isinstance(attrs.get(k), str) and attrs[k]), None)
+    if provider is not None and not (langsmith and provider == "gen_ai.system" and run_type != "llm"):
+        metadata.setdefault("ls_provider", attrs[provider])
+        used.add(provider)
+    elif provider is not None:
+        kept[provider] = attrs[provider]
+    if run_type == "llm" and model_type and not langsmith:
+        metadata.setdefault("ls_model_type", model_type)
+    params: dict[str, Any] = {}
+    for key in INVOCATION_JSON:
+        ok, decoded = _json(attrs.get(key), containers_only=True)
+        if ok and isinstance(decoded, dict):
+            params.update(decoded)
+            used.add(key)
+    for key, name in PARAMETERS.items():
+        if key in attrs:
+            params.setdefault(name, attrs[key])
+            used.add(key)
+            if name in _LS_PARAMS and not langsmith:
+                metadata.setdefault(_LS_PARAMS[name], attrs[key])
+    if params:
+        extra["invocation_params"] = params
+
+
+def _tags(attrs: dict, used: set) -> list[str]:
+    tags: list[str] = []
+    for key in ("langsmith.span.tags", "tag.tags"):
+        value = attrs.get(key)
+        if value is None:
+            continue
+        used.add(key)
+        if isinstance(value, str):
+            ok, decoded = _json(value, containers_only=True)
+            value = decoded if ok and isinstance(decoded, list) else value.split(",")
+        for tag in value if isinstance(value, list) else [value]:
+            tag = _name(tag, "")
+            if tag and tag not in tags:
+                tags.append(tag)
+    return tags
+
+
+def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
+    """LangSmith ``usage_metadata`` from the token and cost attributes, merged under one the
+    metadata already carries (LangSmith's own wins); it goes to ``metadata.usage_metadata``."""
+    usage: dict[str, Any] = {}
+    for key, name in USAGE:
+        value = attrs.get(key)
+        if value is not None and _number(value) and (name.endswith("cost") or float(value).is_integer()):
+            usage.setdefault(name, value if name.endswith("cost") else int(value))
+            used.add(key)
+    for key, details, name in USAGE_DETAILS:
+        value = attrs.get(key)
+        if value is not None and _number(value) and float(value).is_integer():
+            usage.setdefault(details, {}).setdefault(name, int(value))
+            used.add(key)
+    for key, details in USAGE_DICTS:
+        value = attrs.get(key)
+        if isinstance(value, str) and len(value) < 10_000 and details not in usage:
+            try:
+                decoded = ast.literal_eval(value)
+            except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+                continue
+            if isinstance(decoded, dict) and all(isinstance(k, str) and _number(v) for k, v in decoded.items()):
+                usage[details] = decoded
+                used.add(key)
+    if "usage_metadata" in metadata:
+        given = metadata.pop("usage_metadata")
+        try:
+            if not isinstance(given, dict):
+                raise errors.ValidationError("usage_metadata is not a dict")
+            merged = {**usage, **given}
+            usage_fields(merged)
+            usage = merged
+        except errors.ValidationError:
+            extra["usage_metadata_refused"] = given
+    if usage:
+        metadata["usage_metadata"] = usage
+    return usage
+
+
+def _indexed(attrs: dict, prefix: str) -> tuple[list, list[str]]:
+    """``{prefix}.{n}.{path}`` attributes as a list of nested dicts in order of ``n`` (a
+    ``message.`` level, OpenInference's and LangSmith's alternative form, is taken off)."""
+    items: dict[int, dict] = {}
+    keys = []
+    start = prefix + "."
+    for key, value in attrs.items():
+        if not key.startswith(start) or not _NUMBERED.search(key):
+            continue
+        path = key[len(start):].split(".")
+        if not 2 <= len(path) <= 32 or not (path[0].isascii() and path[0].isdigit() and len(path[0]) < 10):
+            continue
+        keys.append(key)
+        _put(items.setdefault(int(path[0]), {}), path[1:], value)
+    out = []
+    for n in sorted(items):
+        item = _listify(items[n])
+        if isinstance(item, dict) and len(item) == 1 and next(iter(item)) in ("message", "document"):
+            item = next(iter(item.values())) if isinstance(next(iter(item.values())), dict) else item
+        out.append(item)
+    return out, keys
+
+
+def _put(node: dict, path: list[str], value: Any) -> None:
+    for i, part in enumerate(path[:-1]):
+        key: Any = int(part) if part.isascii() and part.isdigit() and len(part) < 10 else part
+        child = node.get(key)
+        if not isinstance(child, dict):
+            if child is not None:  # a value and a deeper path under one name: keep both
+                node[".".join(path[i:])] = value
+                return
+            child = node[key] = {}
+        node = child
+    last = path[-1]
+    key = int(last) if last.isascii() and last.isdigit() and len(last) < 10 else last
+    if isinstance(node.get(key), dict):
+        node[last + "."] = value
+    else:
+        node[key] = value
+
+
+def _listify(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if node and all(isinstance(k, int) for k in node):
+        return [_listify(node[k]) for k in sorted(node)]
+    return {str(k): _listify(v) for k, v in node.items()}
+
+
+def _io(attrs: dict, used: set, kept: dict, json_keys: tuple, indexed: tuple, side: str,
+        numbered: dict | None = None) -> Any:
+    """Inputs or outputs: the first form present, the other forms kept in extra."""
+    chosen = None
+    for key in json_keys:
+        if key not in attrs:
+            continue
+        used.add(key)
+        value = attrs[key]
+        if chosen is not None:
+            kept[key] = value
+            continue
+        mime = attrs.get(f"{side}.mime_type") if key in ("input.value", "output.value") else None
+        if mime == "text/plain":
+            decoded = value
+        else:  # JSON by definition, or JSON text of an object or array
+            decoded = _json(value, containers_only=mime is None and key not in ALWAYS_JSON)[1]
+        if key in _WRAP:
+            chosen = {_WRAP[key]: decoded}
+        elif isinstance(decoded, dict):
+            chosen = decoded
+        elif isinstance(decoded, list) and key in ("gen_ai.prompt", "gen_ai.completion"):
+            chosen = {"messages": decoded}
+        else:
+            chosen = {side: decoded}
+        if side == "input" and key == "gen_ai.input.messages" and "gen_ai.system_instructions" in attrs:
+            chosen["system_instructions"] = _json(attrs["gen_ai.system_instructions"], True)[1]
+            used.add("gen_ai.system_instructions")
+    for prefix in indexed:
+        items, keys = _indexed(attrs if numbered is None else numbered, prefix)
+        if not items:
+            continue
+        used.update(keys)
+        if chosen is None:
+            chosen = {"messages": items}
+        else:
+            kept[prefix] = items
+    return chosen
+
+
+def _documents(attrs: dict, used: set) -> Any:
+    """OpenInference's retrieved documents as LangSmith's retriever outputs."""
+    items, keys = _indexed(attrs, DOCUMENTS_INDEXED)
+    if not items:
+        return None
+    used.update(keys)
+    docs = []
+    for item in items:
+        if not isinstance(item, dict):
+            docs.append({"page_content": item, "type": "Document", "metadata": {}})
+            continue
+        item = dict(item)
+        meta = _json(item.pop("metadata", {}), containers_only=True)[1]
+        doc = {"page_content": item.pop("content", ""), "type": "Document",
+               "metadata": meta if isinstance(meta, dict) else {"metadata": meta}}
+        doc.update(item)  # id, score ...
+        docs.append(doc)
+    return {"documents": docs}
+
+
+def _event_messages(events: tuple) -> tuple[dict | None, dict | None]:
+    """GenAI's event forms of inputs and outputs: ``gen_ai.{system,user,assistant,tool}.message``
+    and ``gen_ai.choice`` (earlier), ``gen_ai.content.prompt``/``completion`` (earliest) and
+    ``gen_ai.client.inference.operation.details`` (current)."""
+    inputs: list = []
+    outputs: list = []
+    found: dict[str, Any] = {}
+    for ev_name, _when, ev_attrs in events or ():
+        ev_attrs = {str(k): _plain(v, k) for k, v in (ev_attrs or {}).items()}
+        if ev_name in MESSAGE_EVENTS:
+            message = {"role": ev_attrs.get("role", MESSAGE_EVENTS[ev_name])}
+            message.update({k: _json(v, True)[1] for k, v in ev_attrs.items() if k not in ("role", "gen_ai.system")})
+            inputs.append(message)
+        elif ev_name == CHOICE_EVENT:
+            outputs.append({k: _json(v, True)[1] for k, v in ev_attrs.items() if k != "gen_ai.system"})
+        elif ev_name in CONTENT_EVENTS and CONTENT_EVENTS[ev_name] in ev_attrs:
+            found.setdefault(CONTENT_EVENTS[ev_name], ev_attrs[CONTENT_EVENTS[ev_name]])
+        elif ev_name == DETAILS_EVENT:
+            for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"):
+                if key in ev_attrs:
+                    found.setdefault(key, ev_attrs[key])
+    scratch: set = set()
+    ins = _io(found, scratch, {}, INPUT_JSON, (), "input") if not inputs else {"messages": inputs}
+    outs = _io(found, scratch, {}, OUTPUT_JSON, (), "output") if not outputs else {"messages": outputs}
+    return ins, outs
+
+
+def _error(span: OtelSpan, langsmith: bool) -> str:
+    """The error text of a failed span: its exception event (the traceback, or type and
+    message), after the status description when that says more."""
+    text = ""
+    for ev_name, _when, ev_attrs in span.events or ():
+        if ev_name == EXCEPTION_EVENT and ev_attrs:
+            kind, message = ev_attrs.get("exception.type"), ev_attrs.get("exception.message")
+            trace = ev_attrs.get("exception.stacktrace")
+            if langsmith and message:
+                text = str(message)  # the SDK records Exception(run.error): the run's own error text
+            elif trace:
+                text = str(trace)
+            elif kind or message:
+                text = ": ".join(str(p) for p in (kind, message) if p)
+    status = span.status_message or ""
+    if status and status not in text:  # (a description holding the whole exception text: itself)
+        text = status if not text or text in status else f"{status}\n\n{text}"
+    text = text or "error"
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 20] + "\n... (cut)"
+
+
+def _otel(span: OtelSpan, kept: dict, name: str) -> dict:
+    otel: dict[str, Any] = {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}",
+                            "kind": span.kind, "status": span.status}
+    optional = {"parent_span_id": f"{span.parent_span_id:016x}" if span.parent_span_id else None,
+                "status_message": span.status_message, "name": span.name if name != span.name else None,
+                "scope": span.scope, "scope_version": span.scope_version}
+    otel.update({k: v for k, v in optional.items() if v})
+    if span.resource:
+        otel["resource"] = {str(k): _plain(v, k) for k, v in span.resource.items()}
+    if span.links:
+        otel["links"] = [{"trace_id": f"{t:032x}", "span_id": f"{s:016x}",
+                          "attributes": {str(k): _plain(v, k) for k, v in (a or {}).items()}}
+                         for t, s, a in span.links]
+    dropped = {k: v for k, v in (("attributes", span.dropped_attributes), ("events", span.dropped_events),
+                                 ("links", span.dropped_links)) if v}
+    if dropped:
+        otel["dropped"] = dropped
+    if kept:
+        otel["attributes"] = kept
+    return otel
