@@ -147,3 +147,16 @@ class RecordingProxy:
                 run = json.loads(data)
                 runs.setdefault(route.rsplit("/", 1)[1], {}).update(run)
         return runs
+
+
+def request_raw(url: str, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    """``(status, headers, body bytes)`` of one request, the body as it came (for protobuf)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, data

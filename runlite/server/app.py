@@ -1,8 +1,9 @@
 """The ASGI application behind ``runlite serve``: LangSmith's REST API and the viewer pages.
 
 Routes are LangSmith's (``writes.py``, ``reads.py``), also under ``/api/v1`` as LangSmith
-serves them; every other GET is a viewer page (``ui/viewer.py``). Every route passes the API
-key check here; bodies and errors are handled as ``http.py`` says.
+serves them, and OTLP/HTTP's ``/v1/traces`` (``otlp.py``, at the root, before anything else);
+every other GET is a viewer page (``ui/viewer.py``). Every route passes the API key check
+here; bodies and errors are handled as ``http.py`` says (OTLP's as OTLP says).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, vie
         from starlette.routing import Mount, Route
     except ImportError as exc:
         raise ImportError("runlite serve needs its server extra: pip install 'runlite[server]'") from exc
-    from . import reads, writes
+    from . import otlp, reads, writes
 
-    def guarded(handler: Callable) -> Callable:
+    def guarded(handler: Callable, refuse: Callable | None = None) -> Callable:
         async def endpoint(request):
             if api_key is not None and not (_authorised(request, api_key) or reads.signed(request, api_key)):
-                return error_response(401, "this server needs its API key (x-api-key header, or ?api_key= once "
-                                           "in a browser)")
+                message = "this server needs its API key (x-api-key header, or ?api_key= once in a browser)"
+                return refuse(request, 401, message) if refuse else error_response(401, message)
             try:
                 response = await handler(request, store, max_body)
             except errors.RunliteError as exc:
@@ -46,7 +47,8 @@ def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, vie
 
     api = [Route(path, guarded(handler), methods=methods)
            for path, methods, handler in (*writes.ROUTES, *reads.ROUTES)]
-    routes = [*api, Mount(API_PREFIX, routes=list(api))]
+    traces = [Route(path, guarded(handler, otlp.refusal), methods=methods) for path, methods, handler in otlp.ROUTES]
+    routes = [*traces, *api, Mount(API_PREFIX, routes=list(api))]
     if viewer:
         from ..ui.viewer import Viewer
 

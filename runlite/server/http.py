@@ -1,14 +1,16 @@
-"""What every route of the server shares: request bodies (size cap, zstd), JSON documents,
-and the one mapping of runlite's errors to HTTP answers (LangSmith's ``{"detail": message}``)."""
+"""What every route of the server shares: request bodies (size cap; zstd, gzip or deflate,
+never inflated past the cap), JSON documents, and the one mapping of runlite's errors to HTTP
+answers (LangSmith's ``{"detail": message}``)."""
 
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from .. import errors
 
-MAX_BODY = 64 << 20            # bytes of a request body, after zstd decoding
+MAX_BODY = 64 << 20            # bytes of a request body, after decompression
 API_PREFIX = "/api/v1"
 
 # The answer to each kind of refusal: a client's mistake is a 4xx and changes nothing.
@@ -39,7 +41,8 @@ def error_response(status: int, message: str):
 
 async def body(request, limit: int) -> bytes:
     """The request body, refused (LimitError) past ``limit`` bytes whether sent plainly,
-    chunked, or zstd-compressed (``Content-Encoding: zstd``, as LangSmith's SDKs send it)."""
+    chunked, or compressed: ``Content-Encoding: zstd`` (as LangSmith's SDKs send it), ``gzip``
+    (OTLP's) or ``deflate``; a compressed body is never inflated past ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise errors.LimitError(f"the body is {declared} bytes; this server takes at most {limit:,}")
@@ -53,11 +56,47 @@ async def body(request, limit: int) -> bytes:
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         return data
+    if encoding in ("gzip", "x-gzip"):
+        return inflate(data, limit, gzip=True)
+    if encoding == "deflate":
+        return inflate(data, limit, gzip=False)
     if encoding != "zstd":
-        raise errors.ValidationError(f"Content-Encoding {encoding[:40]!r} is not accepted (zstd or none)")
+        raise errors.ValidationError(f"Content-Encoding {encoding[:40]!r} is not accepted "
+                                     "(zstd, gzip, deflate or none)")
     from ..codec.zstd import decompress_limited
 
     return decompress_limited(data, limit=limit, what="the request body")
+
+
+def inflate(data: bytes, limit: int, *, gzip: bool) -> bytes:
+    """A gzip body (every member of it) or a zlib-wrapped deflate body, refused (LimitError)
+    as soon as it would inflate past ``limit`` bytes: zlib is never asked for more."""
+    name = "gzip" if gzip else "deflate"
+    out = bytearray()
+    rest = data
+    while True:
+        inflater = zlib.decompressobj(31 if gzip else 15)
+        pending = rest
+        try:
+            while not inflater.eof:
+                room = limit + 1 - len(out)  # >= 1: 0 would mean no bound to zlib
+                chunk = inflater.decompress(pending, room)
+                out += chunk
+                if len(out) > limit:
+                    raise errors.LimitError(f"the {name} body decompresses to over {limit:,} bytes, "
+                                            "the most this server takes")
+                pending = inflater.unconsumed_tail
+                if not chunk and not pending:
+                    break
+        except zlib.error as exc:
+            raise errors.ValidationError(f"the body is not valid {name}: {exc}") from None
+        if not inflater.eof:
+            raise errors.ValidationError(f"the {name} body is truncated")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
+        if not gzip:
+            raise errors.ValidationError(f"the {name} body has {len(rest):,} bytes after its end")
 
 
 def json_value(data: bytes, what: str = "the body") -> Any:
