@@ -460,7 +460,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    """Send traces, whole, to LangSmith or a `runlite serve`; runs it holds are skipped (needs runlite[langsmith])."""
+    """Send traces, whole, to LangSmith or a `runlite serve` (--langsmith), or as OTel spans to any OTLP endpoint."""
     with _reader(args) as store, _progress("pushing") as update:
         return push_mod.command(store, args, update)
 

@@ -1,6 +1,7 @@
 """Sending stored traces to a LangSmith server (or anything speaking its API, such as another
 ``runlite serve``) through the SDK's own ``langsmith.Client``, so an offline machine ships its
-traces later: ``push(store)``, ``runlite push --langsmith``.
+traces later: ``push(store)``, ``runlite push --langsmith`` (and the command's options, ``--otlp``
+handed to ``otel/push.py``).
 
 What goes: every trace a chosen run belongs to (a run is chosen when it is a LangSmith-style
 run, ``kind`` trace or with a ``run_type``, matching the filter), whole, runs in
@@ -175,18 +176,34 @@ def summary(done: dict) -> str:
 
 
 def add_arguments(parser) -> None:
-    """The options of ``runlite push`` (``cli.py`` makes the command)."""
-    parser.add_argument("--langsmith", action="store_true", required=True,
-                        help="send to LangSmith's API: LangSmith itself, or anything speaking it (runlite serve)")
+    """The options of ``runlite push`` (``cli.py`` makes the command): ``--langsmith`` here,
+    ``--otlp URL`` in ``otel/push.py``."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--langsmith", action="store_true",
+                       help="send to LangSmith's API: LangSmith itself, or anything speaking it (runlite serve)")
+    where.add_argument("--otlp", metavar="URL",
+                       help="send OpenTelemetry spans to an OTLP/HTTP endpoint (a Collector, Jaeger, Tempo, Phoenix, "
+                            "runlite serve): a base URL (/v1/traces is added) or the traces URL; needs runlite[otel]")
     parser.add_argument("filter", nargs="?", metavar="FILTER",
                         help="a LangSmith filter: the whole traces of the runs matching it go (default: every trace)")
     parser.add_argument("--project", help="the project of every run sent (default: each run's own, else \"default\")")
-    parser.add_argument("--endpoint", help="the server's URL (default: $LANGSMITH_ENDPOINT, else LangSmith's)")
-    parser.add_argument("--api-key", help="the server's API key (default: $LANGSMITH_API_KEY, which ps cannot show)")
+    parser.add_argument("--endpoint", help="with --langsmith: the server's URL (default: $LANGSMITH_ENDPOINT, "
+                                           "else LangSmith's)")
+    parser.add_argument("--api-key", help="with --langsmith: the server's API key (default: $LANGSMITH_API_KEY, "
+                                          "which ps cannot show)")
+    parser.add_argument("--header", action="append", metavar="NAME=VALUE",
+                        help="with --otlp: a header of every request, repeatable (besides those of "
+                             "$OTEL_EXPORTER_OTLP_HEADERS)")
 
 
 def command(store, args, progress: Callable[[int, int], None] | None = None) -> int:
     """``runlite push``: push, then print what was done (JSON with ``--json``)."""
+    if getattr(args, "otlp", None) is not None:
+        from ..otel import push as otlp
+
+        return otlp.command(store, args, progress)
+    if getattr(args, "header", None):
+        raise errors.ValidationError("--header goes with --otlp; --langsmith takes --api-key")
     done = push(store, project=args.project, filter=args.filter, endpoint=args.endpoint, api_key=args.api_key,
                 progress=progress)
     print(json.dumps(done, indent=2) if getattr(args, "json", False) else summary(done))
