@@ -17,7 +17,7 @@ import sys
 
 from .common import environment, format_table
 
-SUITES = ["bench_runs", "bench_metrics", "bench_files_events", "bench_traces", "bench_recipes", "bench_archive", "bench_codec", "bench_report", "bench_serve"]
+SUITES = ["bench_runs", "bench_metrics", "bench_files_events", "bench_traces", "bench_recipes", "bench_archive", "bench_codec", "bench_report", "bench_serve", "bench_otel"]
 
 
 def _mode() -> str:
