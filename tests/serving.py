@@ -49,16 +49,9 @@ class Served:
 
 def request(url: str, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     """``(status, parsed JSON or text)`` of one request."""
-    parts = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        data = response.read()
-    finally:
-        conn.close()
-    kind = response.getheader("content-type", "")
-    return response.status, (json.loads(data) if "json" in kind and data else data.decode("utf-8", "replace"))
+    status, answer_headers, data = request_raw(url, method, path, body, headers)
+    kind = answer_headers.get("content-type", "")
+    return status, (json.loads(data) if "json" in kind and data else data.decode("utf-8", "replace"))
 
 
 class RecordingProxy:
