@@ -41,6 +41,7 @@ from typing import Any
 
 from .. import errors
 from .._validation import check_name, shown
+from .traces import chosen_traces, trace_runs
 from .wire import DEFAULT_PROJECT
 
 EXTRA = "pip install 'runlite[langsmith]'"
@@ -122,7 +123,7 @@ def push(store, *, project: str | None = None, filter: str | None = None, client
     """
     project = _check(project, filter, client, endpoint, api_key, confirm_within)
     began = time.monotonic()
-    traces = _chosen_traces(store, filter)  # a bad filter is refused before the SDK is loaded
+    traces = chosen_traces(store, filter)  # a bad filter is refused before the SDK is loaded
     client_class, sdk_error = _sdk()
     refused: list = []
     if client is None:
@@ -146,7 +147,7 @@ def _push(store, client, traces: list, project, confirm_within, progress, done: 
     wanted: dict[str, tuple] = {}
     max_runs, max_bytes = _limits(client)
     for start in range(0, len(traces), TRACE_CHUNK):
-        runs = _trace_runs(store, traces[start:start + TRACE_CHUNK])
+        runs = trace_runs(store, traces[start:start + TRACE_CHUNK])
         held = _held(client, [rec.id for rec in runs])
         todo = []
         for rec in runs:
@@ -211,25 +212,6 @@ def command(store, args, progress: Callable[[int, int], None] | None = None) -> 
 
 
 # ---------------------------------------------------------------- what goes
-
-
-def _chosen_traces(store, filter: str | None) -> list[str]:
-    """The trace ids of the chosen runs, oldest trace first (ValidationError for a bad filter)."""
-    found = store.list_runs(filter=filter, select=["trace_id", "kind", "run_type", "dotted_order"])
-    firsts: dict[str, str] = {}
-    for rec in found:
-        if (rec.kind == "trace" or rec.run_type) and rec.trace_id:
-            root = rec.dotted_order.split(".", 1)[0]
-            if root < firsts.get(rec.trace_id, "\uffff"):
-                firsts[rec.trace_id] = root
-    return sorted(firsts, key=lambda t: (firsts[t], t))
-
-
-def _trace_runs(store, trace_ids: list[str]) -> list:
-    """Every run of these traces, in ``dotted_order`` order (parents before children)."""
-    quoted = ", ".join(json.dumps(t) for t in trace_ids)
-    runs = store.list_runs(filter=f"in(trace_id, [{quoted}])")
-    return sorted(runs, key=lambda rec: (rec.dotted_order, rec.id))
 
 
 def _state(rec) -> tuple:

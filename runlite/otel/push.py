@@ -58,6 +58,7 @@ from typing import Any
 
 from .. import errors
 from .._validation import check_name, shown
+from ..langsmith.traces import chosen_traces, trace_runs
 
 EXTRA = "pip install 'runlite[otel]'"
 BATCH_SPANS = 512           # spans an export request
@@ -188,7 +189,7 @@ def push(store, url: str, *, filter: str | None = None, project: str | None = No
     """
     url, project, headers = _check(url, filter, project, headers, timeout)
     began = time.monotonic()
-    traces = _chosen_traces(store, filter)  # a bad filter is refused before the SDK is loaded
+    traces = chosen_traces(store, filter)  # a bad filter is refused before the SDK is loaded
     sdk = _sdk()
     done = {"endpoint": url, "traces": len(traces), "runs": 0, "spans": 0, "unfinished": 0, "requests": 0,
             "seconds": 0.0}
@@ -198,7 +199,7 @@ def push(store, url: str, *, filter: str | None = None, project: str | None = No
         batch: list = []
         size = 0
         for start in range(0, len(traces), TRACE_CHUNK):
-            runs = _trace_runs(store, traces[start:start + TRACE_CHUNK])
+            runs = trace_runs(store, traces[start:start + TRACE_CHUNK])
             done["runs"] += len(runs)
             for span, cost in builder.spans(runs, done):
                 if batch and (len(batch) >= BATCH_SPANS or size + cost > BATCH_BYTES):
@@ -242,25 +243,6 @@ def command(store, args, progress: Callable[[int, int], None] | None = None) -> 
 
 
 # ---------------------------------------------------------------- what goes
-
-
-def _chosen_traces(store, filter: str | None) -> list[str]:
-    """The trace ids of the chosen runs, oldest trace first (ValidationError for a bad filter)."""
-    found = store.list_runs(filter=filter, select=["trace_id", "kind", "run_type", "dotted_order"])
-    firsts: dict[str, str] = {}
-    for rec in found:
-        if (rec.kind == "trace" or rec.run_type) and rec.trace_id:
-            root = rec.dotted_order.split(".", 1)[0]
-            if root < firsts.get(rec.trace_id, "\uffff"):
-                firsts[rec.trace_id] = root
-    return sorted(firsts, key=lambda t: (firsts[t], t))
-
-
-def _trace_runs(store, trace_ids: list[str]) -> list:
-    """Every run of these traces, in ``dotted_order`` order (parents before children)."""
-    quoted = ", ".join(json.dumps(t) for t in trace_ids)
-    runs = store.list_runs(filter=f"in(trace_id, [{quoted}])")
-    return sorted(runs, key=lambda rec: (rec.dotted_order, rec.id))
 
 
 def _hex(value: Any, digits: int) -> int | None:
