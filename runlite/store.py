@@ -291,13 +291,16 @@ class Store:
 
     # -- recipe runs
 
-    def create_cookbook(self, name: str, *, levers: Any, outcomes: Any, constraints: Any = (),
+    def create_cookbook(self, name: Any, *, levers: Any = None, outcomes: Any = None, constraints: Any = (),
                         run_boundaries: Any = (), min_duration: float | None = None, record_filters: Any = (),
-                        top_runs: int = 10):
+                        top_runs: int = 10, recipe_group: str | None = None, kpis: Any = None):
         """Store a cookbook (levers, outcomes or KPIs, constraints with bins, run boundaries,
-        record filters); returns the ``Cookbook`` with its id. Bad configuration raises a
-        ``ValidationError`` naming the field."""
+        record filters); returns the ``Cookbook`` with its id. ``name`` may instead be a cookbook
+        dict: runlite's, or Sight Machine's SDK JSON (one ``recipe_group``, ``kpis`` for KPI
+        formulas; stored under the group's id). Bad configuration raises a ``ValidationError``."""
         with self.database.write() as conn:
+            if isinstance(name, dict):
+                return recipe_store.save(conn, Cookbook.from_dict(name, recipe_group=recipe_group, kpis=kpis))
             return recipe_store.create(conn, name, levers=levers, outcomes=outcomes, constraints=constraints,
                                        run_boundaries=run_boundaries, min_duration=min_duration,
                                        record_filters=record_filters, top_runs=top_runs)
@@ -316,21 +319,7 @@ class Store:
         ids = sorted(dict.fromkeys(self.run_id(s) for s in ([sources] if isinstance(sources, str) else sources)))
         if not ids:
             raise errors.ValidationError("sources must name at least one run")
-        series: dict = {}
-        for asset, field in recipe_store.needed_fields(book):
-            stamps: list = []
-            values: list = []
-            for run_id in ids:
-                try:
-                    found = self.metric_values(run_id, field, asset=asset or None)
-                except errors.NotFoundError:
-                    continue
-                stamps.extend(found.timestamps)
-                values.extend(found.values)
-            if len(ids) > 1 and stamps:
-                order = sorted(range(len(stamps)), key=stamps.__getitem__)
-                stamps, values = [stamps[i] for i in order], [values[i] for i in order]
-            series[(asset, field)] = (stamps, values)
+        series = recipe_store.gather(book, ids, self.metric_values)
         items = recipes.compute(book, series, start_us=None if start is None else to_us(start, "start"),
                                 end_us=None if end is None else to_us(end, "end"))
         with self.database.write() as conn:
@@ -339,22 +328,26 @@ class Store:
     def recipe_runs(self, cookbook: Any, *, constraint_group_id: Any = None, limit: int | None = None) -> list:
         """A cookbook's recipe runs, best ``_score`` first (its "top results")."""
         with self.database.read() as conn:
-            book_id = cookbook.id if isinstance(cookbook, Cookbook) else (
-                cookbook if recipe_store.has_runs(conn, cookbook) else recipe_store.load(conn, cookbook).id)
-            return recipe_store.best(conn, book_id, constraint_group_id, limit)
+            return recipe_store.best(conn, recipe_store.runs_key(conn, cookbook), constraint_group_id, limit)
 
-    def import_recipe_runs(self, runs: list[dict]) -> list:
-        """Store recipe runs given in the seed's format (e.g. from the original system);
-        ``to_dict()`` gives them back unchanged. Importing the same run again replaces it."""
-        items = [runs] if isinstance(runs, dict) else list(runs)
+    def top_results(self, recipe_group: Any, limit: int | None = 10) -> dict:
+        """Sight Machine's top results: ``{"runs": [...], "constraint_group": [...]}`` (docs/RECIPES.md)."""
+        with self.database.read() as conn:
+            return recipe_store.top_results(conn, recipe_group, limit)
+
+    def current_value(self, variables: list, minutes: float = 1440, *, at: Any = None) -> list:
+        """Sight Machine's current value: ``[{asset, name, values: {latest}}]``, the latest value
+        of each field over the ``minutes`` before ``at`` (default now); None if none."""
+        self.live.flush_all()
+        with self.database.read() as conn:
+            return recipe_store.current_value(conn, variables, minutes, now_us() if at is None else to_us(at, "at"))
+
+    def import_recipe_runs(self, runs: Any) -> list:
+        """Store recipe runs given in the seed's format (a list, or Sight Machine's top results
+        ``{"runs": [...], ...}``); ``to_dict()`` gives them back unchanged. Importing the same run
+        again replaces it; distinct runs are never merged (identity: ``storage/recipes.py``)."""
         with self.database.write() as conn:
-            out = []
-            for data in items:
-                if not isinstance(data, dict) or not isinstance(data.get("cookbook"), str):
-                    raise errors.ValidationError("each recipe run must be a seed-format dict with a 'cookbook' id")
-                out.extend(recipe_store.store_runs(conn, data["cookbook"], [], [data], sources_key=None,
-                                                   replace=False))
-            return out
+            return recipe_store.import_runs(conn, runs)
 
     # -- metrics
 

@@ -112,3 +112,109 @@ def test_import_seed_run_round_trips(store):
     assert rec.kind == "recipe" and rec.start_time.isoformat() == seed["_earliest"]
     with pytest.raises(runlite.ValidationError):
         store.import_recipe_runs([{**seed, "extra": 1}])
+
+
+def test_import_keeps_distinct_runs_sharing_start_and_group(store):
+    """Two different runs with the same cookbook, _earliest and constraint group are both kept;
+    the same run imported again (even re-scored) replaces itself."""
+    seed = _seed_dict()
+    other = {**seed, "_latest": "2022-10-21T00:50:00+00:00", "_duration_seconds": 868.0, "_count": 15}
+    first = store.import_recipe_runs([seed, other])
+    assert len({r.run_id for r in first}) == 2
+    assert sorted(r.to_dict()["_count"] for r in store.recipe_runs(seed["cookbook"])) == [12, 15]
+    lever = {**seed["levers"][0], "value": {**seed["levers"][0]["value"], "avg": 1.0}}
+    third = {**seed, "levers": [lever, *seed["levers"][1:]]}  # same times, different lever statistics
+    (added,) = store.import_recipe_runs([third])
+    assert added.run_id not in {r.run_id for r in first} and len(store.recipe_runs(seed["cookbook"])) == 3
+    # the same content again, in any order, and re-scored: idempotent
+    rescored = {**seed, "_score": 0.5, "i_vals": [seed["i_vals"][0], {**seed["i_vals"][1], "value": 7}]}
+    again = store.import_recipe_runs([other, rescored, third])
+    assert sorted(r.run_id for r in again) == sorted([*(r.run_id for r in first), added.run_id])
+    runs = store.recipe_runs(seed["cookbook"])
+    assert len(runs) == 3 and {r.score for r in runs} == {1.0, 0.5}
+
+
+def _sm_cookbook():
+    """A Sight Machine cookbook as smsdk's get_cookbooks() returns it (trimmed to the keys runlite reads
+    and a few it ignores), with two recipe groups keyed by the product field ``product``."""
+    def field(name, kind="continuous"):
+        return {"fieldName": name, "machineId": "m1", "machineName": "press", "machineDisplayName": "Press",
+                "fieldType": kind, "machineType": "Press", "fieldDisplayName": name, "fieldUnit": ""}
+
+    def group(gid, values):
+        return {"id": gid, "values": values, "runBoundaries": [], "topRun": 10,
+                "maxDuration": {"isEnabled": False, "minimum": 0, "unit": "second"},
+                "constraints": [{**{k: SPEED[k] for k in ("asset", "name", "type")}, "values": SPEED["bins"]}],
+                "levers": [field("temp")],
+                "outcomes": [{"field": field("quality", "kpi"), "weight": 1, "optimization_func": "maximize"}],
+                "filters": {"duration": {"isEnabled": True, "minimum": 2, "unit": "minute"}, "recordFilters": []},
+                "dateRange": {"value": {"relativeAmount": 7, "relativeUnit": "day"}},
+                "computeDeployedDateRange": None, "statsCalculationSetting": "default"}
+    return {"hash": "h", "tag": "demo", "name": "Press book", "assetNames": ["press"], "assets": [],
+            "key_constraint": {"field": field("product", "categorical"), "valueMap": {"1": 0, "2": 1}},
+            "recipe_groups": [group("RG1", ["1"]), group("RG2", ["2"])], "metadata": {}, "id": "sm-cookbook-1",
+            "updatetime": "2023-03-21 03:59:54.634000"}
+
+
+KPIS = [{"name": "quality", "formula": "good / (good + scrap) * 100",
+         "dependencies": [{"name": "good", "aggregate": "sum"}, {"name": "scrap", "aggregate": "sum"}]}]
+
+
+def test_sight_machine_cookbook_top_results(store):
+    source = _machine(store)
+    with store.init("product") as run:  # product 1 for 20 minutes, then 2
+        for m in (0, 20):
+            run.log_metrics({"product": 1 if m == 0 else 2}, asset="press",
+                            timestamp=dt.datetime(2024, 3, 1, 8, m, tzinfo=dt.timezone.utc))
+    book = store.create_cookbook(_sm_cookbook(), recipe_group="RG1", kpis=KPIS)
+    assert store.cookbook("RG1") == book and book.parent == "sm-cookbook-1"
+    assert store.create_cookbook(_sm_cookbook(), recipe_group="RG1", kpis=KPIS) == book  # same id: replaced
+    runs = store.compute_recipe_runs("RG1", sources=[source, run])
+    # speed 400 for minutes 0-9 (bin 1), 100 for 10-14 (bin 0), 500 from 15 (bin 1), product 1 until 19
+    assert [(r.to_dict()["_earliest"][11:16], r.constraint_group_id, r.to_dict()["cookbook"]) for r in runs] == [
+        ("08:00", "1", "sm-cookbook-1"), ("08:10", "0", "sm-cookbook-1"), ("08:15", "1", "sm-cookbook-1")]
+    top = store.top_results("RG1", limit=1)
+    assert set(top) == {"runs", "constraint_group"} and len(top["runs"]) == 1
+    assert top["runs"][0] == store.recipe_runs("RG1", limit=1)[0].to_dict()
+    groups = {g["constraint_group_id"]: g for g in top["constraint_group"]}
+    assert groups["0"] == runs[1].to_dict()  # a group of one run: the run
+    assert groups["1"]["_count"] == 15 and groups["1"]["levers"][0]["value"]["count"] == 15.0
+    assert groups["1"]["levers"][0]["value"]["avg"] == pytest.approx(sum(list(range(200, 210)) + [215, 216, 217, 218, 219]) / 15)
+    assert len(store.top_results("RG1", limit=None)["runs"]) == 3
+    with pytest.raises(runlite.NotFoundError):
+        store.top_results("RG9")
+
+
+def test_sight_machine_current_value(store):
+    now = dt.datetime.now(dt.timezone.utc)
+    with store.init("machine-a") as run:
+        run.log_metrics({"temp": 201.5}, asset="press", timestamp=now - dt.timedelta(minutes=30))
+        run.log_metrics({"temp": 203.0}, asset="press", timestamp=now - dt.timedelta(minutes=10))
+    with store.init("machine-b") as run:
+        run.log_metrics({"temp": 999.0}, asset="other", timestamp=now - dt.timedelta(minutes=1))
+        run.log_metrics({"temp": 150.0}, asset="press", timestamp=now - dt.timedelta(minutes=20))
+    variables = [{"asset": "press", "name": "temp"}, {"asset": "press", "name": "missing"}]
+    assert store.current_value(variables) == [{"asset": "press", "name": "temp", "values": {"latest": 203.0}},
+                                              {"asset": "press", "name": "missing", "values": {"latest": None}}]
+    assert store.current_value(variables[:1], 5) == [{"asset": "press", "name": "temp", "values": {"latest": None}}]
+    earlier = now - dt.timedelta(minutes=15)  # as of 15 minutes ago, over the 10 minutes before
+    assert store.current_value(variables[:1], 10, at=earlier)[0]["values"]["latest"] == 150.0
+    with pytest.raises(runlite.ValidationError):
+        store.current_value({"asset": "press", "name": "temp"})
+
+
+def test_import_sight_machine_top_results(store):
+    """The SDK's top results dict imports its runs; top_results gives them back in that shape."""
+    seed = _seed_dict()
+    later = {**seed, "_earliest": "2022-10-21T01:00:00+00:00", "_latest": "2022-10-21T01:10:49+00:00",
+             "_score": 0.5}
+    imported = store.import_recipe_runs({"runs": [seed, later], "constraint_group": [seed]})
+    assert len(imported) == 2
+    top = store.top_results(seed["cookbook"], limit=1)
+    assert top["runs"] == [seed]
+    (group,) = top["constraint_group"]
+    assert group["_count"] == 24 and group["_score"] == 0.75 and group["constraint_group_id"] == "0"
+    assert group["outcomes"][0]["value"]["avg"] == 100.0 and group["outcomes"][0]["kpi"]["dependencies"] == {
+        "Output": 18.0, "ScrapQuantity": 0.0}
+    assert group["levers"][0]["value"]["avg"] == pytest.approx(seed["levers"][0]["value"]["avg"])
+    assert group["levers"][0]["value"]["var_pop"] == pytest.approx(seed["levers"][0]["value"]["var_pop"])

@@ -119,7 +119,8 @@ def test_the_seed_run_is_reproduced_from_machine_records():
     run = runs[0]
     want = json.loads(json.dumps(SEED_RUN))
     # Two documented differences: the sequence (ordinal among the returned runs: this is the only
-    # one) and d_pos (levers follow the outcomes without the seed's internal gap).
+    # one) and d_pos (this cookbook has no key constraint, so levers follow the outcomes; with the
+    # seed's Sight Machine cookbook both match: test_seed_run_exactly_with_the_sight_machine_cookbook).
     assert run["i_vals"][1] == {"asset": "SHARED", "name": "sequence", "value": 0}
     want["i_vals"][1]["value"] = 0
     for got_lever, want_lever in zip(run["levers"], want["levers"]):
@@ -352,11 +353,12 @@ def test_other_sequence_types_and_odd_values():
 
 # --- normal and _score -------------------------------------------------------------------------
 
-def scored_runs(optimize_a="maximize", optimize_b="minimize", a=(10.0, 20.0, 40.0), b=(5.0, 5.0, 1.0)):
+def scored_runs(optimize_a="maximize", optimize_b="minimize", a=(10.0, 20.0, 40.0), b=(5.0, 5.0, 1.0),
+                last=(99.0, 99.0)):
     """Three runs of group 0 (speed 400) and one of group 2 (speed 7000), outcomes a (w 1) and b (w 3)."""
     t = ts(0, 1, 2, 3)
     series = {("A", "shift"): (t, [1.0, 2, 3, 4]), ("A", "speed"): (t, [400.0, 400, 400, 7000]),
-              ("A", "a"): (t, [*a, 99.0]), ("A", "b"): (t, [*b, 99.0]), ("A", "lever"): (t, [1.0] * 4)}
+              ("A", "a"): (t, [*a, last[0]]), ("A", "b"): (t, [*b, last[1]]), ("A", "lever"): (t, [1.0] * 4)}
     cb = simple([SPEED], boundaries=[("A", "shift")],
                 outcomes=[{"asset": "A", "name": "a", "optimize": optimize_a},
                           {"asset": "A", "name": "b", "optimize": optimize_b, "weight": 3}])
@@ -372,7 +374,8 @@ def test_normal_and_score_hand_computed():
     # a maximised over 10, 20, 40 -> 0, 1/3, 1; b minimised over 5, 5, 1 -> 0, 0, 1
     assert [normals(r) for r in runs[:3]] == [[0.0, 0.0], [1 / 3, 0.0], [1.0, 1.0]]
     assert [r["_score"] for r in runs[:3]] == [0.0, (1 / 3) / 4, 1.0]
-    assert normals(runs[3]) == [1.0, 1.0] and runs[3]["_score"] == 1.0  # alone in its group
+    # alone in its group: placed in the range of all runs (a: 10..99 maximised, b: 1..99 minimised)
+    assert normals(runs[3]) == [1.0, 0.0] and runs[3]["_score"] == 0.25
     assert best_runs(cb, runs) == [runs[2], runs[1], runs[0], runs[3]]
     assert best_runs(make_cookbook(**{**cb.to_dict(), "top_runs": 1}), runs) == [runs[2], runs[3]]
 
@@ -382,10 +385,26 @@ def test_normal_and_score_hand_computed():
 
 
 def test_equal_values_normalise_to_one_and_missing_to_none():
-    _cb, runs = scored_runs(a=(7.0, 7.0, 7.0), b=(2.0, NAN, 4.0))
+    _cb, runs = scored_runs(a=(7.0, 7.0, 7.0), b=(2.0, NAN, 4.0), last=(7.0, 3.0))
     assert [normals(r) for r in runs[:3]] == [[1.0, 1.0], [1.0, None], [1.0, 0.0]]
     # _score averages the outcomes that have a normal, by weight
     assert [r["_score"] for r in runs[:3]] == [1.0, 1.0, 0.25]
+    # b of the lone run (3, minimised) is placed in the range 2..4 of all runs
+    assert normals(runs[3]) == [1.0, 0.5]
+
+
+def test_lone_run_scored_relative_to_other_groups():
+    """A group with one run no longer gets 1.0 for free: it cannot outrank the worst run of a
+    two-run group unless its outcome is better than that run's."""
+    t = ts(0, 1, 2)
+    series = {("A", "speed"): (t, [400.0, 400, 7000]), ("A", "shift"): (t, [1.0, 2, 3]),
+              ("A", "a"): (t, [10.0, 20.0, 5.0]), ("A", "lever"): (t, [1.0] * 3)}
+    cb = simple([SPEED], boundaries=[("A", "shift")], outcomes=[("A", "a")])
+    worst, best, lone = compute(cb, series)
+    assert (worst["_score"], best["_score"], lone["_score"]) == (0.0, 1.0, 0.0)  # not above the worst
+    series[("A", "a")] = (t, [10.0, 20.0, 15.0])
+    worst, best, lone = compute(cb, series)
+    assert (worst["_score"], best["_score"], lone["_score"]) == (0.0, 1.0, 0.5)
 
 
 # --- cookbook validation -----------------------------------------------------------------------
@@ -785,3 +804,99 @@ def test_continuous_lookup_matches_first_containing_bin(values):
         lookup = recipes._Continuous(con)
         want = [next((i for i, b in enumerate(con.bins) if b.contains(v)), None) for v in values]
         assert lookup.many(values) == want == [lookup.one(v) for v in values]
+
+
+# --- Sight Machine's SDK shape -----------------------------------------------------------------
+
+def sm_field(name, kind="continuous", machine="JB_HM_Diecast_1"):
+    """A field descriptor as smsdk's cookbook JSON has them."""
+    return {"fieldName": name, "machineId": "e2df2b4f115b763f45d04fa2", "machineName": machine,
+            "machineDisplayName": "Hamilton - Diecast 1", "fieldType": kind, "machineType": "Diecast",
+            "fieldDisplayName": name, "fieldUnit": ""}
+
+
+def sm_group(gid, values, **extra):
+    group = {
+        "id": gid, "values": values, "runBoundaries": [],
+        "maxDuration": {"isEnabled": False, "minimum": 0, "unit": "second"}, "topRun": 10, "constraints": [],
+        "levers": [sm_field(lever["name"]) for lever in SEED_RUN["levers"]],
+        "outcomes": [{"field": sm_field("quality", "kpi"), "weight": 1, "optimization_func": "maximize"}],
+        "filters": {"duration": {"isEnabled": False, "minimum": 0, "unit": "second"}, "recordFilters": []},
+        "dateRange": {"value": {"relativeAmount": 7, "relativeUnit": "day"}, "config": {"mode": "relative"}},
+        "computeDeployedDateRange": None, "statsCalculationSetting": "default"}
+    return group | {"deployed": dict(group)} | extra
+
+
+def sm_cookbook(*groups):
+    """A cookbook in the shape smsdk's ``get_cookbooks()`` returns (its tests/cookbook fixture)."""
+    return {"hash": "64hujs5f", "tag": "demo", "auto_generated_parent": {}, "name": "Test cookbook",
+            "assetNames": ["JB_HM_Diecast_1"],
+            "key_constraint": {"field": sm_field("stats__Cylinders__val", "categorical"), "valueMap": {"4": 1, "6": 0}},
+            "recipe_groups": list(groups) or [sm_group("DJy4jyEEi", ["6"]), sm_group("ByxJEiJFKj", ["4"])],
+            "metadata": {"created_by": {"id": "5a1c", "email": "a@example.com", "metadata": {}}},
+            "updatetime": "2023-03-21 03:59:54.634000", "assets": [], "id": "63ab6b263fa4880c06334b03"}
+
+
+SM_KPIS = [{"name": "quality", "display_name": "Quality", "formula": QUALITY, "data_type": "float",
+            "dependencies": [{"name": "Output", "aggregate": "sum"}, {"name": "ScrapQuantity", "aggregate": "sum"}]}]
+
+
+def test_cookbook_from_sight_machine_json():
+    d = sm_cookbook()
+    with pytest.raises(ValidationError, match="recipe_group must be one of"):
+        Cookbook.from_dict(d)  # two recipe groups: say which
+    cb = Cookbook.from_dict(d, recipe_group="DJy4jyEEi", kpis=SM_KPIS)
+    assert (cb.id, cb.parent, cb.run_cookbook, cb.top_runs, cb.min_duration) == (
+        "DJy4jyEEi", "63ab6b263fa4880c06334b03", "63ab6b263fa4880c06334b03", 10, None)
+    assert cb.levers == tuple(("JB_HM_Diecast_1", lever["name"]) for lever in SEED_RUN["levers"])
+    (quality,) = cb.outcomes
+    assert quality.formula == QUALITY and dict(quality.aggregates) == {"Output": "sum", "ScrapQuantity": "sum"}
+    assert cb.key_constraint.to_dict() == {"asset": "JB_HM_Diecast_1", "name": "stats__Cylinders__val",
+                                           "type": "categorical", "bins": [["6", 6]]}
+    assert Cookbook.from_dict(json.loads(json.dumps(cb.to_dict()))) == cb  # stored and read back
+    # without the KPI's definition the KPI is read as a logged field; the only group needs no id
+    lone = Cookbook.from_dict(sm_cookbook(sm_group("G", ["4"], filters={
+        "duration": {"isEnabled": True, "minimum": 5, "unit": "minute"},
+        "recordFilters": [{"asset": "JB_HM_Diecast_1", "name": "running", "op": "gt", "value": 0}]})))
+    assert lone.id == "G" and not lone.outcomes[0].is_kpi and lone.min_duration == 300.0
+    assert lone.record_filters[0].op == "gt"
+    bad = sm_cookbook(sm_group("G", ["4"], topRun=0, outcomes=[{"field": {"fieldName": "q"}}]))
+    with pytest.raises(ValidationError, match=r"recipe_groups\[0\].outcomes\[0\].field.machineName"):
+        Cookbook.from_dict(bad)
+
+
+def test_seed_run_exactly_with_the_sight_machine_cookbook():
+    """With the seed's cookbook as Sight Machine holds it (key constraint Cylinders), the seed run
+    comes back exactly: d_pos 0 then 2..7, sequence 2 (the third run of group "0"), its cookbook id."""
+    cb = Cookbook.from_dict(sm_cookbook(), recipe_group="DJy4jyEEi", kpis=SM_KPIS)
+    series = seed_series()
+    start = us(SEED_RUN["_earliest"])
+    # product 6 (this group), 4 (another group: no run), 6, 4, then 6 from the seed run's start on
+    series[("JB_HM_Diecast_1", "stats__Cylinders__val")] = (
+        [start - k * S for k in (100, 80, 60, 40)] + [start], [6.0, 4.0, "6", 4, 6])
+    runs = compute(cb, series)
+    assert [r["i_vals"][1]["value"] for r in runs] == [0, 1, 2] and [r["_count"] for r in runs] == [1, 1, 12]
+    same_shape(runs[2], SEED_RUN)
+    assert [lever["d_pos"] for lever in runs[2]["levers"]] == [2, 3, 4, 5, 6, 7]
+    assert runs[2]["constraints"] == [] and runs[2]["constraint_group_id"] == "0"
+    # a native cookbook without a key constraint keeps levers right after the outcomes
+    assert [lever["d_pos"] for lever in compute(seed_cookbook(), seed_series())[0]["levers"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_constraint_group_rows_pool_the_top_runs():
+    from runlite.recipes.scores import constraint_groups
+    t = ts(0, 1, 2, 3, 4, 5)
+    series = {("A", "speed"): (t, [400.0, 400, 400, 400, 7000, 7000]), ("A", "shift"): (t, [1.0, 1, 2, 2, 3, 3]),
+              ("A", "lever"): (t, [1.0, 3, 5, 9, 2, 2]), ("A", "out"): (t, [1.0, 1, 2, 2, 5, 5])}
+    cb = simple([SPEED], boundaries=[("A", "shift")], outcomes=[("A", "out")])
+    runs = compute(cb, series)
+    g0, g2 = constraint_groups(runs, 10)
+    assert g2 == runs[2]  # one run: the run itself, as in smsdk's fixture
+    assert (g0["_count"], g0["_earliest"], g0["_latest"], g0["constraint_group_id"]) == (
+        4, runs[0]["_earliest"], runs[1]["_latest"], "1")
+    assert g0["i_vals"] == [{"asset": "SHARED", "name": "group", "value": "1"}]
+    lever = g0["levers"][0]["value"]
+    assert lever == {"avg": 4.5, "count": 4.0, "max": 9.0, "min": 1.0, "var_pop": pytest.approx(8.75)}
+    assert g0["outcomes"][0]["value"]["normal"] == 0.5 and g0["_score"] == 0.5
+    (only_best,) = [g for g in constraint_groups(runs, 1) if g["constraint_group_id"] == "1"]
+    assert only_best == runs[1]

@@ -3,6 +3,34 @@ constraints with bins, run boundaries, record filters). Pure: no SQLite.
 
 Every bad piece raises ``ValidationError`` naming its path, e.g.
 ``outcomes[1].optimize must be 'maximize' or 'minimize', got 'max'``.
+
+``Cookbook.from_dict`` also reads a cookbook as Sight Machine's SDK returns it
+(``cli.get_cookbooks()``: ``{id, name, key_constraint, recipe_groups: [...], ...}``, the shape
+of smsdk's ``tests/cookbook/cookbook_data.py``). One runlite Cookbook is ONE recipe group (the
+unit Sight Machine computes and ranks runs in): ``from_dict(sdk, recipe_group=id)`` (the id may
+be left out when there is one group). The mapping (``from_sight_machine``):
+
+- ``id`` = the recipe group's id (``store.top_results(id)`` takes it); ``parent`` = the SDK
+  cookbook's id, which runs carry in their ``cookbook`` key (as in the seed run); ``name`` =
+  ``"<cookbook name>/<recipe group id>"``.
+- a field descriptor ``{fieldName, machineName, ...}`` is the series ``(machineName, fieldName)``:
+  levers, run boundaries, outcome fields; constraints ``{asset, name, type, values}`` (``values``
+  are the bins); ``topRun`` = ``top_runs``; ``filters.duration`` (when ``isEnabled``:
+  ``minimum`` in ``unit`` second/minute/hour/day/week) = ``min_duration``;
+  ``filters.recordFilters`` = ``record_filters``; ``outcomes[].weight`` and
+  ``optimization_func`` = weight and optimize.
+- ``key_constraint`` + the group's ``values``: the product field; a record is in the recipe group
+  only while that field's value is one of ``values`` (compared as given and, for numeric
+  strings, as numbers: ``"6"`` matches 6 and 6.0). It splits runs like a constraint but is not
+  one of the run's ``constraints`` (the seed's run has ``constraints: []``).
+- a KPI outcome (``fieldType: "kpi"``) takes its formula from ``kpis`` (Sight Machine KPI
+  definitions ``{name, formula, dependencies: [{name, aggregate}]}``, a list or a dict by name);
+  without a definition the KPI is read as a logged series of that name (the SDK's cookbook JSON
+  does not hold formulas).
+- ignored (display or server-side only): ``hash``, ``tag``, ``assetNames``, ``assets``,
+  ``metadata``, ``updatetime``, ``maxDuration`` (ignored by Sight Machine too), ``dateRange`` and
+  ``computeDeployedDateRange`` (pass ``start``/``end`` to ``compute_recipe_runs``),
+  ``statsCalculationSetting``, and ``deployed`` (the group's own configuration is used).
 """
 
 from __future__ import annotations
@@ -147,10 +175,22 @@ class Cookbook:
     min_duration: float | None
     record_filters: tuple  # of RecordFilter
     top_runs: int
+    key_constraint: Constraint | None = None  # Sight Machine's product field (one categorical bin)
+    parent: str | None = None                 # the Sight Machine cookbook id a recipe group belongs to
+
+    @property
+    def run_cookbook(self) -> str:
+        """The id runs carry in their ``cookbook`` key: ``parent`` when set, else ``id``."""
+        return self.parent if self.parent is not None else self.id
 
     def to_dict(self) -> dict:
         """A JSON-ready dict; ``Cookbook.from_dict`` of it gives an equal cookbook."""
-        return {
+        extra: dict = {}
+        if self.key_constraint is not None:
+            extra["key_constraint"] = self.key_constraint.to_dict()
+        if self.parent is not None:
+            extra["parent"] = self.parent
+        return extra | {
             "id": self.id, "name": self.name,
             "levers": [{"asset": a, "name": n} for a, n in self.levers],
             "outcomes": [o.to_dict() for o in self.outcomes],
@@ -162,18 +202,24 @@ class Cookbook:
         }
 
     @classmethod
-    def from_dict(cls, d: Any) -> Cookbook:
-        """A cookbook from an untrusted dict (e.g. parsed JSON); ValidationError if anything is wrong."""
+    def from_dict(cls, d: Any, *, recipe_group: str | None = None, kpis: Any = None) -> Cookbook:
+        """A cookbook from an untrusted dict (e.g. parsed JSON): runlite's ``to_dict`` shape, or
+        Sight Machine's SDK shape (``recipe_groups``; see the module docstring). ValidationError
+        if anything is wrong."""
         if not isinstance(d, Mapping):
             raise ValidationError(f"a cookbook must be a dict, got {type(d).__name__} {shown(d)}")
+        if "recipe_groups" in d:
+            return from_sight_machine(d, recipe_group=recipe_group, kpis=kpis)
         _keys(d, "cookbook", required=("id", "name", "levers", "outcomes"),
-              optional=("constraints", "run_boundaries", "min_duration", "record_filters", "top_runs"))
+              optional=("constraints", "run_boundaries", "min_duration", "record_filters", "top_runs",
+                        "key_constraint", "parent"))
         return make_cookbook(**{str(k): v for k, v in d.items()})
 
 
 def make_cookbook(id: str, name: str, *, levers: Iterable, outcomes: Iterable, constraints: Iterable = (),
                   run_boundaries: Iterable = (), min_duration: float | None = None,
-                  record_filters: Iterable = (), top_runs: int = 10) -> Cookbook:
+                  record_filters: Iterable = (), top_runs: int = 10, key_constraint: Any = None,
+                  parent: str | None = None) -> Cookbook:
     """Check every piece and return a Cookbook; ValidationError (KpiError for formulas) names the field.
 
     levers / run_boundaries: ``(asset, name)`` pairs or ``{"asset", "name"}`` dicts.
@@ -204,8 +250,94 @@ def make_cookbook(id: str, name: str, *, levers: Iterable, outcomes: Iterable, c
             raise ValidationError(f"min_duration must be >= 0 seconds or None, got {min_duration!r}")
     if isinstance(top_runs, bool) or not isinstance(top_runs, int) or not 1 <= top_runs <= INT64_MAX:
         raise ValidationError(f"top_runs must be an int >= 1, got {shown(top_runs)}")
+    key = None if key_constraint is None else _constraint(key_constraint, "key_constraint")
+    if key is not None and (key.type != "categorical" or len(key.bins) != 1):
+        raise ValidationError("key_constraint must be categorical with one bin (the recipe group's values)")
+    if parent is not None:
+        check_name(parent, "parent")
     return Cookbook(id, name, lever_list, outcome_list, constraint_list, boundary_list, min_duration,
-                    filter_list, int(top_runs))
+                    filter_list, int(top_runs), key, parent)
+
+
+# --- Sight Machine's SDK shape -----------------------------------------------------------------
+
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+def from_sight_machine(d: Mapping, *, recipe_group: str | None = None, kpis: Any = None) -> Cookbook:
+    """One recipe group of a Sight Machine SDK cookbook as a Cookbook (module docstring)."""
+    groups = _items(d.get("recipe_groups"), "recipe_groups")
+    ids = [g.get("id") if isinstance(g, Mapping) else None for g in groups]
+    if recipe_group is None and len(groups) == 1:
+        recipe_group = ids[0]
+    if recipe_group not in ids:
+        raise ValidationError(f"recipe_group must be one of the cookbook's recipe group ids {ids}, "
+                              f"got {shown(recipe_group)}")
+    at = ids.index(recipe_group)
+    g, where = groups[at], f"recipe_groups[{at}]"
+    if not isinstance(g, Mapping):
+        raise ValidationError(f"{where} must be a dict, got {shown(g)}")
+    defs = dict(kpis) if isinstance(kpis, Mapping) else {
+        k.get("name"): k for k in _items(kpis or (), "kpis") if isinstance(k, Mapping)}
+    outcomes = []
+    for i, o in enumerate(_items(g.get("outcomes") or (), f"{where}.outcomes")):
+        if not isinstance(o, Mapping):
+            raise ValidationError(f"{where}.outcomes[{i}] must be a dict with 'field', got {shown(o)}")
+        asset, name = _field(o.get("field"), f"{where}.outcomes[{i}].field")
+        out = {"asset": asset, "name": name, "weight": o.get("weight", 1),
+               "optimize": o.get("optimization_func", "maximize")}
+        kpi = defs.get(name) if (o.get("field") or {}).get("fieldType") == "kpi" else None
+        if isinstance(kpi, Mapping) and kpi.get("formula") is not None:
+            deps = _items(kpi.get("dependencies") or (), f"kpis[{name!r}].dependencies")
+            out |= {"formula": kpi["formula"],
+                    "aggregates": {x.get("name"): x.get("aggregate", "sum") for x in deps if isinstance(x, Mapping)}}
+        outcomes.append(out)
+    filters = g.get("filters") if isinstance(g.get("filters"), Mapping) else {}
+    duration = filters.get("duration") or {}
+    min_duration = None
+    if isinstance(duration, Mapping) and duration.get("isEnabled"):
+        unit = check_choice(duration.get("unit", "second"), f"{where}.filters.duration.unit", tuple(_UNIT_SECONDS))
+        min_duration = _number(duration.get("minimum", 0), f"{where}.filters.duration.minimum") * _UNIT_SECONDS[unit]
+    key = None
+    kc = d.get("key_constraint")
+    if isinstance(kc, Mapping) and kc.get("field") and g.get("values"):
+        asset, name = _field(kc["field"], "key_constraint.field")
+        key = {"asset": asset, "name": name, "type": "categorical",
+               "bins": [_key_values(_items(g["values"], f"{where}.values"))]}
+    constraints = [{"asset": c.get("asset"), "name": c.get("name"), "type": c.get("type"), "bins": c.get("values")}
+                   if isinstance(c, Mapping) else c for c in _items(g.get("constraints") or (), f"{where}.constraints")]
+    cookbook_id = check_name(d.get("id"), "id")
+    return make_cookbook(
+        check_name(recipe_group, f"{where}.id"), f"{check_name(d.get('name'), 'name')}/{recipe_group}",
+        levers=[_field(f, f"{where}.levers[{i}]") for i, f in enumerate(_items(g.get("levers") or (), "levers"))],
+        outcomes=outcomes, constraints=constraints,
+        run_boundaries=[_field(f, f"{where}.runBoundaries[{i}]")
+                        for i, f in enumerate(_items(g.get("runBoundaries") or (), f"{where}.runBoundaries"))],
+        min_duration=min_duration,
+        record_filters=_items(filters.get("recordFilters") or (), f"{where}.filters.recordFilters"),
+        top_runs=g.get("topRun") or 10, key_constraint=key, parent=cookbook_id)
+
+
+def _field(f: Any, what: str) -> tuple[str, str]:
+    """A Sight Machine field descriptor ``{fieldName, machineName, ...}`` (or ``{asset, name}``)."""
+    if isinstance(f, Mapping) and "fieldName" in f:
+        return check_name(f.get("machineName"), f"{what}.machineName"), check_name(f["fieldName"], f"{what}.fieldName")
+    return _pair(f, what)
+
+
+def _key_values(values: list) -> list:
+    """The product values, with numeric strings also as numbers ("6" -> 6; "6.5" -> 6.5)."""
+    out: list = []
+    for v in values:
+        out.append(v)
+        if isinstance(v, str):
+            try:
+                x = float(v)
+            except ValueError:
+                continue
+            if math.isfinite(x):
+                out.append(int(x) if x.is_integer() else x)
+    return list(dict.fromkeys(out))
 
 
 # --- validation helpers ------------------------------------------------------------------------

@@ -56,8 +56,10 @@ Scores (the seed does not define them; these are runlite's definitions)
     - ``normal``: the run's outcome value x (``avg``, or the KPI value) normalised over the
       returned runs of the same constraint group: ``(x - lo) / (hi - lo)`` to maximise,
       ``(hi - x) / (hi - lo)`` to minimise, where lo/hi are the least/greatest non-None x of the
-      group; 1.0 when ``hi == lo``; None when x is None. The seed's ``1.0000000000000002`` for a
-      single run is 1.0 here.
+      group; None when x is None. A group without spread (one run, or all x equal) is placed in
+      the range lo/hi of ALL the returned runs (every group) instead, so a lone run is scored
+      relative to the others (``scores`` module docstring); 1.0 only when no run differs at all.
+      The seed's ``1.0000000000000002`` for a single run is 1.0 here.
     - ``_score``: the weight-averaged ``normal`` of the outcomes whose normal is not None
       (``sum(w * normal) / sum(w)``); None when there is none.
 
@@ -69,13 +71,19 @@ Other keys
       bin in interval notation (``[340,6000]``, ``(6000,None)``, ``(None,340)``: ``[``/``(`` from
       the inclusivity flags, an open end always ``(``/``)``; integral numbers without ``.0``) or,
       for a categorical bin, its value or list of values.
-    - ``i_vals``: ``{asset: "SHARED", name: "group", value: group id}``, ``{asset: "SHARED",
-      name: "sequence", value: n}`` (n = ordinal of the run among the RETURNED runs of its group,
-      0-based, in time order; the seed's 2 comes from Sight Machine's window and cannot be
-      reproduced from one run), then ``{asset, name, value}`` per run-boundary field.
-    - ``d_pos``: outcomes 0.., then levers, in cookbook order (the seed's levers start at 2 after
-      its single outcome at 0: an internal query index whose gap is not reproduced).
-    - ``cookbook``: the cookbook id; ``filters``: the record filters as dicts.
+    - ``i_vals``: ``{asset: "SHARED", name: "group", value: group id}`` (a str, as in the seed),
+      ``{asset: "SHARED", name: "sequence", value: n}`` (an int: n = 0-based ordinal of the run
+      among the returned runs of its group, in time order), then ``{asset, name, value}`` per
+      run-boundary field. Same keys, order and types as the seed; its value 2 (the third run of
+      group "0") depends on Sight Machine's window and unpublished engine (whether dropped runs
+      count is unknown), so runlite counts the runs it returns.
+    - ``d_pos``: outcomes 0.., then the key constraint (if any), then levers, in cookbook order:
+      the seed's exactly (its cookbook, in smsdk's docs, has one KPI outcome at 0, the key
+      constraint ``stats__Cylinders__val`` at 1, six levers at 2..7). INFERRED: whether
+      constraints or boundaries take positions cannot be told from the seed; here they do not.
+    - ``cookbook``: the cookbook id (the Sight Machine cookbook id, ``parent``, for a recipe
+      group read from the SDK's JSON); ``filters``: the record filters as dicts.
+    - ``key_constraint`` (Sight Machine's product field): a constraint of one bin outside the id.
 
 ``top_runs`` is configuration for readers: ``best_runs(cookbook, runs)`` keeps, per group, the
 ``top_runs`` runs of highest ``_score``.
@@ -427,6 +435,8 @@ def compute(cookbook: Cookbook, series: Mapping, *, start_us: int | None = None,
         raise ValidationError(f"end_us ({end_us}) must be >= start_us ({start_us})")
 
     cons, bnds, filts = cookbook.constraints, cookbook.run_boundaries, cookbook.record_filters
+    if cookbook.key_constraint is not None:  # one more constraint of one bin: never in the group id
+        cons = (*cons, cookbook.key_constraint)
     outcomes, levers = cookbook.outcomes, cookbook.levers
     stat_fields: list[tuple] = list(levers)
     for o in outcomes:
@@ -546,6 +556,7 @@ def _assemble(cookbook: Cookbook, runs: list[list], timeline: list, points: dict
     lever_values = [column(field, _stats) for field in levers]
 
     n_out = len(outcomes)
+    lever_pos = n_out + (cookbook.key_constraint is not None)
     groups: dict[int, tuple[str, list]] = {}
     sequence: dict[int, int] = {}
     filters = [f.to_dict() for f in cookbook.record_filters]
@@ -575,10 +586,10 @@ def _assemble(cookbook: Cookbook, runs: list[list], timeline: list, points: dict
             "_score": None,
             "constraint_group_id": group_id,
             "constraints": [list(x) if isinstance(x, list) else x for x in labels],
-            "cookbook": cookbook.id,
+            "cookbook": cookbook.run_cookbook,
             "filters": [dict(f) for f in filters],
             "i_vals": i_vals,
-            "levers": [{"asset": a, "d_pos": n_out + k, "name": nm, "value": lever_values[k][r]}
+            "levers": [{"asset": a, "d_pos": lever_pos + k, "name": nm, "value": lever_values[k][r]}
                        for k, (a, nm) in enumerate(levers)],
             "outcomes": [{"asset": o.asset, "d_pos": k, "kpi": next(kpi_iters[k]), "name": o.name,
                           "value": outcome_values[k][r]} for k, o in enumerate(outcomes)],

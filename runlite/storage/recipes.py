@@ -2,13 +2,20 @@
 
 A cookbook is stored as its validated definition. Computed recipe runs are stored as runs
 of kind ``recipe`` (so every query and archive operation covers them), linked to their
-source runs, with their seed-format dict and score beside them. Run ids are derived from
-the cookbook, the sources and the run's first record, so recomputing over the same data
-replaces runs instead of adding duplicates.
+source runs, with their seed-format dict and score beside them.
+
+Identity (``run_id_for``): a recipe run's id is a uuid5 of its cookbook, its sources, its
+constraint group and its *measured content*: every key of the seed dict except the relative
+ones (``_score``, the outcomes' ``normal`` and the ``sequence`` entry of ``i_vals``), which
+change when the runs around it change. So two different runs never share an id, even with the
+same ``_earliest`` and group (no run is ever dropped), while the same run stored again (a
+recomputation over the same data, or a re-import of the same run, possibly re-scored) replaces
+itself instead of being duplicated.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -16,7 +23,9 @@ from typing import Any
 import attrs
 
 from .. import errors
+from . import metric_reads
 from ..recipes import engine as recipes
+from ..recipes.scores import constraint_groups
 from .._ids import dotted_segment, uuid7
 from .._validation import check_name, dumps, now_us, stored_json, to_us
 
@@ -61,6 +70,15 @@ def create(conn, name: str, **definition: Any) -> recipes.Cookbook:
     return cookbook
 
 
+def save(conn, cookbook: recipes.Cookbook) -> recipes.Cookbook:
+    """Store a cookbook under its own id (e.g. a Sight Machine recipe group), replacing the
+    definition stored under that id."""
+    conn.execute("INSERT INTO cookbooks (id, name, definition, created) VALUES (?, ?, ?, ?) ON CONFLICT(id)"
+                 " DO UPDATE SET name = excluded.name, definition = excluded.definition",
+                 (cookbook.id, cookbook.name, dumps(cookbook.to_dict(), "cookbook"), now_us()))
+    return cookbook
+
+
 def load(conn, id_or_name: Any) -> recipes.Cookbook:
     """A stored cookbook by id or unique name (a Cookbook passes through)."""
     if isinstance(id_or_name, recipes.Cookbook):
@@ -80,6 +98,8 @@ def needed_fields(cookbook: recipes.Cookbook) -> list[tuple[str, str]]:
     d = cookbook.to_dict()
     fields = [(x["asset"], x["name"]) for key in ("levers", "constraints", "run_boundaries", "record_filters")
               for x in d.get(key) or ()]
+    if d.get("key_constraint"):
+        fields.append((d["key_constraint"]["asset"], d["key_constraint"]["name"]))
     for outcome in d["outcomes"]:
         if outcome.get("formula") is not None:
             fields.extend((outcome["asset"], dep) for dep in outcome["aggregates"])
@@ -88,9 +108,22 @@ def needed_fields(cookbook: recipes.Cookbook) -> list[tuple[str, str]]:
     return list(dict.fromkeys(fields))
 
 
+def measured(data: dict) -> dict:
+    """The run's content without its relative keys (``_score``, ``normal``, the ``sequence`` i_val)."""
+    out = {k: v for k, v in data.items() if k != "_score"}
+    out["outcomes"] = [{**o, "value": {k: v for k, v in o["value"].items() if k != "normal"}}
+                       if isinstance(o, dict) and isinstance(o.get("value"), dict) else o
+                       for o in data.get("outcomes") or ()]
+    out["i_vals"] = [i for i in data.get("i_vals") or ()
+                     if not (isinstance(i, dict) and i.get("asset") == "SHARED" and i.get("name") == "sequence")]
+    return out
+
+
 def run_id_for(cookbook_id: str, sources_key: str, data: dict) -> str:
-    """The stable id of a computed recipe run."""
-    return str(uuid.uuid5(_NS, f"{cookbook_id}|{sources_key}|{data['_earliest']}|{data['constraint_group_id']}"))
+    """The id of a recipe run: its cookbook, sources, group and measured content (module docstring)."""
+    content = hashlib.sha256(json.dumps(measured(data), sort_keys=True, allow_nan=False,
+                                        separators=(",", ":")).encode()).hexdigest()
+    return str(uuid.uuid5(_NS, f"{cookbook_id}|{sources_key}|{data['constraint_group_id']}|{content}"))
 
 
 def _us(iso: str) -> int:
@@ -134,6 +167,19 @@ def store_runs(conn, cookbook_id: str, sources: list[str], items: list[dict], *,
     return out
 
 
+def import_runs(conn, runs: Any) -> list[RecipeRun]:
+    """Store seed-format recipe runs (a dict, a list, or top results ``{"runs": [...], ...}``)
+    under their ``cookbook`` id."""
+    if isinstance(runs, dict) and isinstance(runs.get("runs"), list) and "_count" not in runs:
+        runs = runs["runs"]
+    out = []
+    for data in [runs] if isinstance(runs, dict) else list(runs):
+        if not isinstance(data, dict) or not isinstance(data.get("cookbook"), str):
+            raise errors.ValidationError("each recipe run must be a seed-format dict with a 'cookbook' id")
+        out.extend(store_runs(conn, data["cookbook"], [], [data], sources_key=None, replace=False))
+    return out
+
+
 def best(conn, cookbook_id: str, constraint_group_id: Any, limit: Any) -> list[RecipeRun]:
     """Recipe runs of a cookbook, best score first (runs without a score last)."""
     sql = "SELECT run_id, data FROM recipe_runs WHERE cookbook_id = ?"
@@ -148,6 +194,75 @@ def best(conn, cookbook_id: str, constraint_group_id: Any, limit: Any) -> list[R
     return [RecipeRun(run_id=r, data=stored_json(d)) for r, d in conn.execute(sql, params)]
 
 
+def runs_key(conn, cookbook: Any) -> str:
+    """The id recipe runs are stored under: a Cookbook's id, an id with stored runs (imported
+    runs need no stored cookbook), or a stored cookbook's id or name."""
+    if isinstance(cookbook, recipes.Cookbook):
+        return cookbook.id
+    return cookbook if has_runs(conn, cookbook) else load(conn, cookbook).id
+
+
 def has_runs(conn, cookbook_id: str) -> bool:
     """True when recipe runs of the cookbook with this id are stored."""
     return conn.execute("SELECT 1 FROM recipe_runs WHERE cookbook_id = ? LIMIT 1", (cookbook_id,)).fetchone() is not None
+
+
+def gather(cookbook: recipes.Cookbook, run_ids: list[str], metric_values) -> dict:
+    """The ``(asset, field) -> (timestamps_us, values)`` series the cookbook reads, merged over
+    ``run_ids`` in time order (``metric_values`` is ``Store.metric_values``)."""
+    series: dict = {}
+    for asset, field in needed_fields(cookbook):
+        stamps: list = []
+        values: list = []
+        for run_id in run_ids:
+            try:
+                found = metric_values(run_id, field, asset=asset or None)
+            except errors.NotFoundError:
+                continue
+            stamps.extend(found.timestamps)
+            values.extend(found.values)
+        if len(run_ids) > 1 and stamps:
+            order = sorted(range(len(stamps)), key=stamps.__getitem__)
+            stamps, values = [stamps[i] for i in order], [values[i] for i in order]
+        series[(asset, field)] = (stamps, values)
+    return series
+
+
+def top_results(conn, recipe_group: Any, limit: Any = 10) -> dict:
+    """Sight Machine's top results of a recipe group (a stored cookbook's id or name, or the
+    cookbook id of imported runs): ``{"runs": [best runs, seed dicts], "constraint_group": [one
+    row per constraint group]}`` (``scores.constraint_groups``)."""
+    book_id = runs_key(conn, recipe_group)
+    row = conn.execute("SELECT definition FROM cookbooks WHERE id = ?", (book_id,)).fetchone()
+    top = recipes.Cookbook.from_dict(stored_json(row[0])).top_runs if row else 10
+    every = [r.to_dict() for r in best(conn, book_id, None, None)]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise errors.ValidationError(f"limit must be None or an int >= 0, got {limit!r}")
+    return {"runs": every if limit is None else every[:limit], "constraint_group": constraint_groups(every, top)}
+
+
+def current_value(conn, variables: Any, minutes: Any, at_us: int) -> list[dict]:
+    """Sight Machine's ``current_value``: per ``{asset, name}``, ``{asset, name, values: {latest: x}}``
+    with x the value of the latest point of that field (over every run holding the series) with
+    ``at - minutes <= timestamp <= at``; None when there is none in the window."""
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes >= 0:
+        raise errors.ValidationError(f"minutes must be a number >= 0, got {minutes!r}")
+    if isinstance(variables, (str, bytes, dict)) or not isinstance(variables, (list, tuple)):
+        raise errors.ValidationError(f"variables must be a list of {{'asset', 'name'}} dicts, got {variables!r}")
+    out = []
+    for i, v in enumerate(variables):
+        if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not isinstance(v.get("asset"), str):
+            raise errors.ValidationError(f"variables[{i}] must be a dict with str 'asset' and 'name', got {v!r}")
+        best_point = None  # (timestamp, run order, value)
+        rows = conn.execute("SELECT DISTINCT run_id FROM series WHERE name = ? AND asset = ?",
+                            (v["name"], v["asset"])).fetchall()
+        for (run_id,) in rows:
+            found = metric_reads.values(conn, run_id, v["name"], xaxis="timestamp",
+                                        start=at_us / 1e6 - minutes * 60, stop=at_us / 1e6, asset=v["asset"],
+                                        max_points=None)
+            for t, x in zip(found.timestamps, found.values):
+                if best_point is None or t >= best_point[0]:
+                    best_point = (t, x)
+        latest = None if best_point is None or best_point[1] != best_point[1] else best_point[1]
+        out.append({"asset": v["asset"], "name": v["name"], "values": {"latest": latest}})
+    return out
