@@ -284,10 +284,12 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def to_us(value: Any, what: str = "timestamp") -> int:
+def to_us(value: Any, what: str = "timestamp", *, local_strings: bool = False) -> int:
     """A datetime, an ISO-8601 string, or epoch seconds -> microseconds since the epoch (UTC).
 
-    Naive datetimes and strings without an offset are taken as UTC.
+    Naive datetimes and strings without an offset are taken as UTC; with ``local_strings`` a
+    string without an offset is local time. (Simvue's docstrings promise local time, but
+    simvue 2.6.2 sends such a string unchanged, read as UTC: its ``Run`` calls use UTC.)
     """
     if isinstance(value, bool):
         raise ValidationError(f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {value!r}")
@@ -305,6 +307,11 @@ def to_us(value: Any, what: str = "timestamp") -> int:
             raise ValidationError(
                 f"{what} {shown(value)} is not ISO-8601; use e.g. '2024-05-01T12:30:00.123456Z'"
             ) from None
+        if local_strings and value.tzinfo is None:
+            try:  # the local zone's offset at that date (DST included)
+                value = value.astimezone()
+            except (OverflowError, OSError, ValueError):  # beyond what the platform's localtime knows
+                raise ValidationError(f"{what} {shown(value)} cannot be read as local time") from None
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)

@@ -24,7 +24,7 @@ def test_save_records_and_reads(store, tree):
     run = store.init("s")
     run.save("data/a.txt", "input")
     run.save("./data/sub/b.csv", "output", preserve_path=True)
-    run.save("model.bin", "code", filetype="application/x-weights")
+    run.save("model.bin", "code", filetype="application/x-hdf5")  # a type mimetypes knows (issue 17)
     items = {a.name: a for a in store.attachments(run)}
     assert set(items) == {"a.txt", "data/sub/b.csv", "model.bin"}
     a = items["a.txt"]
@@ -32,7 +32,7 @@ def test_save_records_and_reads(store, tree):
     assert a.category == "input" and a.mime_type == "text/plain" and a.size == len(content)
     assert a.sha256 == hashlib.sha256(content).hexdigest()
     assert a.original_path == str(tree / "data" / "a.txt")
-    assert items["model.bin"].mime_type == "application/x-weights"
+    assert items["model.bin"].mime_type == "application/x-hdf5"
     assert items["data/sub/b.csv"].mime_type == "text/csv"
     assert store.read_attachment(run, "a.txt") == content
     with store.open_attachment(run, "model.bin") as f:

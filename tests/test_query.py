@@ -8,6 +8,7 @@ import ast as pyast
 import json
 import math
 import pathlib
+import platform
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -362,6 +363,18 @@ def test_values_and_escapes():
     ([f"system.hostname == {THIS_HOST}"], ["agent", "exp-alpha", "exp-beta", "failed_exp", "llm-call",
                                            "search-tool", "stopped"]),
     (["system.cwd exists"], sorted(set(ALL) - {"queued"})),
+    # issue 17: Simvue's other spellings
+    (["has not tag.gpu"], sorted(set(ALL) - {"exp-alpha", "exp-beta"})),
+    (["not has not tag.gpu"], ["exp-alpha", "exp-beta"]),
+    (["starred"], []),  # a starred run is one tagged "starred": none here
+    (["not starred"], ALL),
+    ([f"system.cpu.arch == {platform.machine()}"], ["agent", "exp-alpha", "exp-beta", "failed_exp", "llm-call",
+                                                    "search-tool", "stopped"]),  # nested system keys
+    (["system.cpu exists"], sorted(set(ALL) - {"queued"})),
+    (["system.cpu.arch != nosuch"], ALL),
+    (["user == self"], ALL),  # no run records a user: each belongs to whoever reads the file
+    (["user != self"], []),
+    (["user == somebody-else-entirely"], []),
     (["alert.name == watch"], ["exp-alpha", "exp-beta"]),
     (["alert.name != watch"], sorted(set(ALL) - {"exp-alpha", "exp-beta"})),
     (["alert.name contains oth"], ["exp-beta"]),
@@ -960,3 +973,25 @@ def test_random_text_parses_or_raises_filter_error(text):
             assert 0 <= exc.position <= len(text)
             continue
         compile_where(node, now_us=0)
+
+
+def test_simvue_user_and_nested_system(mem, monkeypatch):
+    """``user == self``: runs recording ``system.user`` match by it; runs recording no user
+    belong to whoever reads the file. ``system.<a>.<b>`` reads nested system keys."""
+    monkeypatch.setattr("getpass.getuser", lambda: "me")
+    runs = {name: mem.init(name) for name in ("alice", "mine", "nobody")}
+    for name, system in (("alice", {"user": "alice", "cpu": {"arch": "arm64"}}), ("mine", {"user": "me"}),
+                         ("nobody", {"cpu.arch": "flat"})):
+        _sql(mem, "UPDATE runs SET system = ? WHERE id = ?", (json.dumps(system), runs[name].id))
+    world = World(mem)
+    assert world.names(["user == self"]) == ["mine", "nobody"]
+    assert world.names(["user == me"]) == ["mine", "nobody"]
+    assert world.names(["user != self"]) == ["alice"]
+    assert world.names(["user == alice"]) == ["alice"]
+    assert world.names(["system.cpu.arch == arm64"]) == ["alice"]
+    assert world.names(["system.cpu.arch == flat"]) == ["nobody"]  # a key holding a dot matches too
+    assert world.names(["system.cpu.arch exists"]) == ["alice", "nobody"]
+    assert world.names(["system.cpu.arch not exists"]) == ["mine"]
+    for bad in ("user > self", "user contains me"):
+        with pytest.raises(FilterError, match="user takes"):
+            parse_simvue([bad])

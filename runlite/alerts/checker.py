@@ -5,8 +5,8 @@ Nothing here does I/O: the writer feeds the evaluators as it flushes and stores 
 
 * Checks are due at run times ``b = k * frequency``, k = 1, 2, ... They are driven by data: the
   check at ``b`` is performed when the first point with a time strictly after ``b`` is fed (or
-  ``advance`` passes ``b``), so every point logged at or before ``b`` counts. A run that stops
-  logging is not checked any more.
+  ``advance`` passes ``b``), so every point logged at or before ``b`` counts. The writer
+  advances metric checks on the run's wall clock (Simvue's schedule) and at the run's end.
 * Time never goes back: a point older than the previous one counts as if logged at the previous
   point's time (kept, not dropped; its own check may already be done).
 * A state change is returned as a ``Transition`` at the check's time ``b`` only when the state
@@ -189,6 +189,35 @@ class MetricAlertChecker:
         self._times.extend(times)
         self._values.extend(values)
         out: list[Transition] = []
+        self._checks(out)
+        return out
+
+    def next_check(self) -> float | None:
+        """The run time of the next check not yet performed (None: no point a check could see)."""
+        return self._k * self._f if self._times else None
+
+    def advance(self, time: float, *, final: bool = False) -> list[Transition]:
+        """Perform the checks due before run time ``time`` with no new point (the writer's
+        schedule: every ``frequency`` s of the run's clock); later points older than ``time``
+        count as logged at ``time``. With ``final`` (the run ends) the next check is performed
+        too: its window can get no more points. With no point a check could see, nothing
+        happens (the clock does not move: an empty window changes nothing)."""
+        t = as_float(time)
+        if type(t) is not float or not math.isfinite(t):
+            fail("time", time, "a finite number of seconds")
+        out: list[Transition] = []
+        if not self._times:
+            return out
+        if t > self._last:
+            self._last = t
+        self._checks(out)
+        if final and self._times:
+            self._last = max(self._last, math.nextafter(self._k * self._f, math.inf))
+            self._checks(out)
+        return out
+
+    def _checks(self, out: list[Transition]) -> None:
+        """Perform every check at a time before the latest time fed (``_last``)."""
         T, f, w = self._times, self._f, self._w
         k = self._k
         while k * f < self._last:
@@ -204,7 +233,6 @@ class MetricAlertChecker:
                 k = max(k + 1, math.ceil(self._last / f))
                 break
         self._k = k
-        return out
 
     def snapshot(self) -> tuple:
         """Cheap state to ``restore`` if the points just fed are not stored after all."""

@@ -1,5 +1,6 @@
 """A live run's buffers: metric points and events waiting to be written, the alert checks fed
-at each flush, the heartbeat, and the flush itself (one transaction).
+at each flush and due on the run's clock (Simvue's schedule), the heartbeat, and the flush
+itself (one transaction).
 
 ``Run`` appends to the buffers (its hot path) and the store's ``LiveRuns`` flushes them when
 they are due. A flush that fails keeps everything buffered and puts alert state back, so
@@ -13,6 +14,7 @@ import os
 import threading
 import time
 import weakref
+from array import array
 from typing import Any, Callable
 
 from .. import alerts
@@ -78,6 +80,11 @@ class RunWriter:
         self.event_checks: list = []              # [(alert id, definition, evaluator)]
         self.armed: set[str] = set()
         self.heartbeat_us = 0
+        self.heartbeat_every_us: int | None = None  # a third of the heartbeat timeout, if shorter than the registry's
+        # Metric checks are due every ``frequency`` s of the run's wall clock (None: none due):
+        # only while the run's points have default times (``user_time``: a ``time`` was given).
+        self.next_check_us: int | None = None
+        self.user_time = False
         self.released = False
         self.retry_us = 0  # a due flush found the file locked: the log calls' next try, not before
         _WRITERS.add(self)
@@ -124,18 +131,44 @@ class RunWriter:
             if definition.source == "metrics":
                 checker = alerts.MetricAlertChecker(definition, state)
                 self.metric_checks.setdefault(definition.metric, []).append((alert_id, definition, checker))
+                self.schedule()
             elif definition.source == "events":
                 evaluator = alerts.EventAlertEvaluator(definition, state)
                 self.event_checks.append((alert_id, definition, evaluator))
 
-    def _series_checker(self, pending: list):
+    def schedule(self) -> None:
+        """When the next metric check falls due (``next_check_us``)."""
+        due = [t for lst in self.metric_checks.values() for (_, _, c) in lst if (t := c.next_check()) is not None]
+        if self.user_time or not due or self.started_us is None:
+            self.next_check_us = None
+        else:
+            self.next_check_us = self.started_us + int(min(due) * 1e6) + 1
+
+    def _series_checker(self, parts: dict):
         checks = self.metric_checks
 
         def on_series(key, times, values):
-            if key[1] == "" and key[0] in checks:  # alerts watch a metric's series without asset
-                for alert_id, definition, checker in checks[key[0]]:
-                    pending.extend((alert_id, definition, t) for t in checker.feed_arrays(times, values))
+            if key[0] in checks:  # every asset's series of the metric (merged in feed_series)
+                parts.setdefault(key[0], []).append((times, values))
         return on_series
+
+    def _feed_series(self, parts: dict, pending: list) -> None:
+        """Feed the alerts the new points of their metrics, every asset's in time order."""
+        for name, pieces in parts.items():
+            if len(pieces) == 1:
+                times, values = pieces[0]
+            else:
+                merged = sorted(((t, v) for ts, vs in pieces for t, v in zip(ts, vs)), key=lambda p: p[0])
+                times, values = array("d", (p[0] for p in merged)), array("d", (p[1] for p in merged))
+            for alert_id, definition, checker in self.metric_checks[name]:
+                pending.extend((alert_id, definition, t) for t in checker.feed_arrays(times, values))
+
+    def _advance_checks(self, until_us: int, final: bool, pending: list) -> None:
+        """The metric checks due on the run's clock at ``until_us`` (also with no new point)."""
+        t = (until_us - self.started_us) / 1e6
+        for lst in self.metric_checks.values():
+            for alert_id, definition, checker in lst:
+                pending.extend((alert_id, definition, tr) for tr in checker.advance(t, final=final))
 
     def _check_events(self, rows: list, pending: list) -> None:
         origin = self.started_us
@@ -167,8 +200,12 @@ class RunWriter:
 
     # -- flushing
 
-    def flush(self, wait: bool = True) -> bool:
+    def flush(self, wait: bool = True, until: int | None = None, final: bool = False) -> bool:
         """Write what is buffered in one transaction; on failure keep it buffered and raise.
+
+        ``until`` (epoch microseconds) also performs the metric checks due on the run's clock
+        by then, with no new point (``final``: the run ends, so the next check too); a state
+        change is written even when nothing is buffered.
 
         With ``wait=False`` nothing waits for a lock held elsewhere: returns False, everything
         still buffered, when the write could not begin at once. Otherwise returns True.
@@ -176,34 +213,52 @@ class RunWriter:
         with self.lock:
             self.check_fork()
             buf, events = self.metrics, self.events
-            if not (buf.points or events.rows) or self.released or self.database.closed:
+            if self.released or self.database.closed:
                 return True
-            snaps, saved_events = None, None
+            has_data = bool(buf.points or events.rows)
+            scheduled = (until is not None and bool(self.metric_checks) and self.started_us is not None
+                         and (final or not self.user_time))
+            if not (has_data or scheduled):
+                return True
+            # Alert state to put back if the flush fails (the points stay buffered for a retry).
+            snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
+            saved_events = list(map(copy.copy, (e for _, _, e in self.event_checks)))
+            done = False
             try:
+                pending: list = []
+                if not has_data:  # a scheduled check alone: a transaction only for a change
+                    self._advance_checks(until, final, pending)
+                    if not pending:
+                        done = True
+                        self.schedule()
+                        return True
                 with (self.database.write() if wait else self.database.try_write()) as conn:
                     if conn is None:
                         return False
-                    # Alert state to put back if the flush fails (the points stay buffered for a retry).
-                    snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
-                    saved_events = list(map(copy.copy, (e for _, _, e in self.event_checks)))
-                    pending: list = []
-                    on_series = self._series_checker(pending) if self.metric_checks else None
-                    states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
-                                               on_series)
-                    events_mod.flush(conn, self.run_id, events)
-                    if self.event_checks:
-                        self._check_events(events.rows, pending)
+                    if has_data:
+                        parts: dict = {}
+                        on_series = self._series_checker(parts) if self.metric_checks else None
+                        states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
+                                                   on_series)
+                        self._feed_series(parts, pending)
+                        events_mod.flush(conn, self.run_id, events)
+                        if self.event_checks:
+                            self._check_events(events.rows, pending)
+                        if scheduled:
+                            self._advance_checks(until, final, pending)
                     changes, abort = self.record_alerts(conn, pending)
-            except BaseException:
-                if saved_events is not None:
+                done = True
+            finally:
+                if not done:
                     for checker, snap in snaps:
                         checker.restore(snap)
                     self.event_checks = [(a, d, e) for (a, d, _), e in zip(self.event_checks, saved_events)]
-                raise
-            self.series_states.update(states)
-            buf.clear()
-            events.clear()
+            if has_data:
+                self.series_states.update(states)
+                buf.clear()
+                events.clear()
             self.retry_us = 0
+            self.schedule()
         self.after_alerts(changes, abort)
         return True
 
@@ -224,12 +279,15 @@ class RunWriter:
             self.flush()
 
     def flush_if_due(self, now: int) -> bool:
-        """The ticker's flush, when the oldest buffered item is half the flush interval old.
+        """The ticker's flush, when the oldest buffered item is half the flush interval old or
+        a metric check is due on the run's clock (``next_check_us``).
 
         Never waits for another process's write lock (holding ``lock`` meanwhile would block
         the log calls): returns False when the file was locked, to be tried on the next tick.
         """
         buf, events = self.metrics, self.events
+        if self.next_check_us is not None and now >= self.next_check_us:
+            return self.flush(wait=False, until=now)  # a metric check is due (Simvue's schedule)
         if (buf.points and now - buf.oldest_us >= FLUSH_AGE_US) or (
                 events.rows and now - events.oldest_us >= FLUSH_AGE_US):
             return self.flush(wait=False)

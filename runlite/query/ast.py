@@ -61,7 +61,7 @@ class KeyValue:
     """Some item of the run's ``source`` satisfies every condition at once.
 
     Sources (parts): ``metadata``, ``inputs``, ``outputs``, ``system`` (key, value; the keys of
-    ``PATH_SOURCES`` are dotted paths, compared with eq or in only), ``tags``
+    ``PATH_SOURCES`` are dotted paths, compared with eq or in only: ``system.cpu.arch``), ``tags``
     (value), ``feedback`` (key, score, value), ``alert`` (name, status), ``event`` (message),
     ``series`` (name, and every statistic of ``METRIC_STATS``).
     """
@@ -147,7 +147,7 @@ PAIR_FIELDS = {
 # KeyValue sources whose keys are dotted paths: ``a.b`` is key ``b`` of the object under key
 # ``a``, looking through arrays on the way (``messages.content`` in
 # ``{"messages": [{"content": ...}]}``); their values are those of members at any depth.
-PATH_SOURCES = ("inputs", "outputs")
+PATH_SOURCES = ("inputs", "outputs", "system")  # system: Simvue's nested system.cpu.arch
 MAX_PATH_DOTS = 12  # dots in one key path (its SQL grows with their square)
 
 STATUSES = ("created", "running", "completed", "failed", "terminated", "lost")

@@ -15,25 +15,29 @@ Semantics shared by both grammars (the seed references leave these open; these a
 - Values in JSON (metadata, inputs, outputs, system, feedback values) compare by JSON type:
   numbers only with numbers, strings only with strings (binary, by code point), ``true`` /
   ``false`` / ``null`` only by equality, objects and arrays as their compact JSON text.
-- Keys of ``inputs`` and ``outputs`` are dotted paths (``ast.PATH_SOURCES``): ``a.b`` names
+- Keys of ``inputs``, ``outputs`` and ``system`` are dotted paths (``ast.PATH_SOURCES``): ``a.b`` names
   key ``b`` of the object under ``a``, arrays on the way looked through, and a key may hold
   dots itself (every split is tried); their values are those of members at any depth.
 - ``execution_order`` is 1 + the runs of the same trace with a smaller ``dotted_order``.
 - ``search`` is a case-insensitive substring match (ASCII letters only, as SQLite's
   ``lower``); ``contains`` (Simvue) is case-sensitive; ``like`` is SQLite LIKE with ``\\`` as
   escape (``%``, ``_``; ASCII case-insensitive). JSON columns are searched as their text.
-- Status ``lost`` is computed from the heartbeat only (``now_us`` is the caller's): SQL
-  cannot see whether a process on this host died. ``success`` = completed, ``error`` =
+- Status ``lost`` is a running run whose heartbeat is too old (``now_us`` is the caller's)
+  or, as ``get_run`` says, whose process on this host is gone (Linux: the live pids of
+  ``/proc`` are bound; elsewhere the heartbeat only). ``success`` = completed, ``error`` =
   failed, ``pending`` = created or running (not lost).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 from typing import Any
 
 from ..errors import FilterError
+from .._host import THIS_HOST
 from .._validation import shown
 from .ast import (
     FIELDS, MAX_DEPTH, MAX_PARAMS, MAX_PATH_DOTS, METRIC_STATS, ORDERING_OPS, PATH_SOURCES, STATUS_ALIASES,
@@ -47,6 +51,17 @@ ALIASES = ("runs", "root", "t")  # the run table's aliases the callers' SQL uses
 
 _LOST = ("{a}.status = 'running' AND {a}.heartbeat IS NOT NULL AND {a}.heartbeat_timeout IS NOT NULL"
          " AND {a}.heartbeat < {now} - {a}.heartbeat_timeout * 1e6")
+# ... or, as ``_host.effective_status`` says, a running run of this host whose process is gone
+_GONE = ("{a}.status = 'running' AND {a}.host = {host} AND {a}.pid IS NOT NULL"
+         " AND {a}.pid NOT IN (SELECT value FROM json_each({pids}))")
+
+
+def _live_pids() -> str | None:
+    """This host's live process ids as a JSON list (Linux ``/proc``); None where unknown."""
+    try:
+        return json.dumps([int(p) for p in os.listdir("/proc") if p.isdigit()])
+    except OSError:
+        return None
 
 
 def check_alias(alias: str) -> str:
@@ -72,8 +87,8 @@ _FB_VALUE = "CASE WHEN json_valid(f.value) THEN json_extract(f.value, '$') END"
 # Part kinds: text, number, json (compared by JSON type, see the module notes).
 SOURCES: dict[str, tuple[str, str, dict]] = {
     **{src: (f"json_each({doc_sql('{a}.' + src, 'object')}) AS kv", "", _PAIRS)
-       for src in ("metadata", "system")},
-    # inputs and outputs: every member at any depth (json_tree rows with a text key); a
+       for src in ("metadata",)},
+    # inputs, outputs and system: every member at any depth (json_tree rows with a text key); a
     # condition on the key (a dotted path) is compiled by _Compiler.key_path instead
     **{src: (f"json_tree({doc_sql('{a}.' + src, 'object')}) AS kv", "typeof(kv.key) = 'text'", _PAIRS)
        for src in PATH_SOURCES},
@@ -202,6 +217,10 @@ class _Compiler:
                 return "0"
             # the stored status, with a running run whose heartbeat is too old read as lost
             lost = _LOST.format(a=self.alias, now=self.bind(self.now))
+            pids = _live_pids()
+            if pids is not None:
+                gone = _GONE.format(a=self.alias, host=self.bind(THIS_HOST), pids=self.bind(pids))
+                lost = f"({lost}) OR ({gone})"
             sql = f"(CASE WHEN {lost} THEN 'lost' ELSE {expr} END) IN ({', '.join(map(self.bind, wanted))})"
             return f"NOT ({sql})" if node.op == "neq" else sql
         if kind == "root":

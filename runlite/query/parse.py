@@ -7,6 +7,7 @@ a parsed filter is plain data that ``compile.py`` (or the tests' oracle) can tak
 
 from __future__ import annotations
 
+import getpass
 import json
 import math
 import re
@@ -375,7 +376,9 @@ _SIMVUE_OPS = {"==": "eq", "!=": "neq", "<": "lt", ">": "gt", "<=": "lte", ">=":
 _FLIP = {"lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
 _SIMVUE_FIELD = re.compile(r"\s*([^\s=!<>]+)\s*")
 _SIMVUE_OP = re.compile(r"(not\s+)?(contains|exists)(?=\s|$)|(==|!=|<=|>=|<|>)")
-_HAS_TAG = re.compile(r"\s*(not\s+)?has\s+tag\.")
+_HAS_TAG = re.compile(r"\s*(not\s+)?has\s+(not\s+)?tag\.")  # Simvue writes "has not tag.x"
+_STARRED = re.compile(r"\s*(not\s+)?starred\s*")
+STAR_TAG = "starred"  # runlite has no star: a starred run is one tagged "starred" (docs/SIMVUE.md)
 _CHILD_FIELDS = {"alert.name": ("eq", "contains"), "alert.status": ("eq",), "event.message": ("eq", "contains")}
 _WORDS = {"true": True, "false": False, "True": True, "False": False, "null": None, "None": None}
 
@@ -393,6 +396,9 @@ def _simvue_one(text: str) -> Any:
         if not (tag := _unquote(text[m.end():].strip())):
             fail("has tag.<tag> needs a tag name", m.end())
         node = KeyValue("tags", [Compare("value", "eq", tag, m.end())], m.end())
+        return Not(node) if bool(m.group(1)) != bool(m.group(2)) else node
+    if m := _STARRED.fullmatch(text):
+        node = KeyValue("tags", [Compare("value", "eq", STAR_TAG, m.start())], m.start())
         return Not(node) if m.group(1) else node
     if not (m := _SIMVUE_FIELD.match(text)):
         fail("expected '<field> <op> <value>', e.g. 'metadata.lr > 0.01' or 'has tag.x'",
@@ -437,6 +443,10 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
                 fail(f"{field} compares with a time: ISO-8601, epoch seconds, or a duration (2h, 3d, 1w)", vpos)
         return Compare(name, op, value, fpos)
     prefix, _, rest = field.partition(".")
+    if field == "user":
+        if op != "eq":
+            fail("user takes == or != with a user name or self", fpos)
+        return _user_node(value, fpos, vpos)
     if field == "tag":
         if op not in ("eq", "contains"):
             fail("tag takes ==, !=, contains, not contains (or use 'has tag.<tag>')", fpos)
@@ -474,6 +484,25 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
     if op in ORDERING_OPS and not (isinstance(typed, str) or is_number(typed)):
         fail(f"{value!r} cannot be ordered; compare with == or !=", vpos)
     return KeyValue(source, [has_key, Compare("value", op, typed, vpos)], fpos)
+
+
+def current_user() -> str | None:
+    """The OS user running this process (``user == self``), None when the OS names none."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return None
+
+
+def _user_node(value: str, fpos: int, vpos: int) -> Any:
+    """``user == <name>`` (``self``: this process's OS user). runlite files are local and runs
+    record no owner unless their ``system`` holds ``user``; a run without one belongs to the
+    user reading the file, so it matches ``self`` (and that user's name)."""
+    me = current_user()
+    name = me if value == "self" else value
+    has_user = Compare("key", "eq", "user", fpos)
+    named = KeyValue("system", [has_user, Compare("value", "eq", name, vpos)], fpos) if name else Or([])
+    return Or([Not(KeyValue("system", [has_user], fpos)), named]) if name == me else named
 
 
 def parse_simvue(filters: list[str] | str) -> Any:

@@ -31,11 +31,22 @@ def check_category(category: Any) -> str:
     return check_choice(category, "category", CATEGORIES)
 
 
-def check_mime(mime: Any) -> str:
-    """A MIME type ``type/subtype``."""
+PLOTLY_MIME = "application/vnd.plotly.v1+json"  # Simvue's own type for plotly figures
+
+
+def check_mime(mime: Any, *, known: bool = False) -> str:
+    """A MIME type ``type/subtype``; with ``known`` (Simvue's ``file_type``, as Simvue checks
+    it) one of Python's ``mimetypes.types_map`` or Simvue's plotly type."""
     check_text(mime, "MIME type", max_len=255, allow_control=False)
     if mime.count("/") != 1 or not all(part.strip() for part in mime.split("/")):
         raise errors.ValidationError(f"MIME type must look like 'type/subtype', got {mime!r}")
+    if known and mime != PLOTLY_MIME:
+        if not mimetypes.inited:
+            mimetypes.init()
+        if mime not in mimetypes.types_map.values():
+            raise errors.ValidationError(
+                f"invalid MIME type {mime!r}: file_type must be a type Python's mimetypes knows"
+                f" (e.g. 'text/plain', 'application/json') or {PLOTLY_MIME!r}; nothing was saved")
     return mime
 
 

@@ -57,7 +57,7 @@ def _items(source: str, run: dict, tables: dict) -> list[dict]:
     if source in PATH_SOURCES:
         doc = run.get(source)
         return [{"key": k, "value": v} for k, v in _members(doc)] if isinstance(doc, dict) else []
-    if source in ("metadata", "system"):
+    if source == "metadata":
         doc = run.get(source)
         return [{"key": k, "value": v} for k, v in doc.items()] if isinstance(doc, dict) else []
     if source == "tags":
