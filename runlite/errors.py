@@ -94,3 +94,20 @@ class MergeConflictError(StoreError):
     def __init__(self, message: str, *, run_ids: list[str] | tuple[str, ...] = ()):
         self.run_ids = tuple(run_ids)
         super().__init__(message)
+
+
+class SimvueRunError(RunliteError, RuntimeError):
+    """An error of ``runlite.simvue``: a ``RuntimeError`` where Simvue raises its
+    ``SimvueRunError`` (also a ``RuntimeError``), so ``except RuntimeError`` keeps working."""
+
+
+class SimvueValidationError(ValidationError, SimvueRunError):
+    """An argument ``runlite.simvue`` refused (a ``ValueError`` and a ``RuntimeError``)."""
+
+
+class SimvueStateError(RunStateError, SimvueRunError):
+    """The run's state does not allow this ``runlite.simvue`` call (also a ``RuntimeError``)."""
+
+
+class SimvueNotFoundError(NotFoundError, SimvueRunError):
+    """``runlite.simvue`` found no such alert or run (a ``LookupError`` and a ``RuntimeError``)."""

@@ -78,7 +78,7 @@ class Run:
         """The Store this run writes to."""
         return self._bind_store()
 
-    def _adopt(self, info: dict, *, new: bool = False) -> None:
+    def _adopt(self, info: dict, *, new: bool = False, heartbeat_timeout: float | None = None) -> None:
         self.id = info["id"]
         self.name = info["name"]
         self._status = info["status"]
@@ -91,6 +91,8 @@ class Run:
         callbacks = [cb for cb in (store.on_alert, self._on_alert) if cb]
         self._writer = RunWriter(store.database, self.id, self._started_us, callbacks=callbacks,
                                  on_terminated=self._terminated)
+        if heartbeat_timeout is not None:  # heartbeats at least 3 per timeout: never lost while alive
+            self._writer.heartbeat_every_us = int(heartbeat_timeout * 1_000_000 / 3)
         if not new:  # a run taken over may have events and alerts already
             self._writer.resume()
         if self._status == "running":
@@ -142,7 +144,7 @@ class Run:
         with store.database.write() as conn:
             info = runs_mod.create(conn, name=name, folder=folder, running=running, parent_id=parent_id,
                                    values=values)
-        self._adopt(info, new=True)
+        self._adopt(info, new=True, heartbeat_timeout=heartbeat_timeout)
         return self
 
     def reconnect(self, name_or_id: str) -> "Run":
@@ -152,7 +154,7 @@ class Run:
         run_id = store.run_id(name_or_id)
         with store.database.write() as conn:
             info = runs_mod.start_created(conn, run_id)
-        self._adopt(info)
+        self._adopt(info, heartbeat_timeout=store.get_run(run_id).heartbeat_timeout)
         return self
 
     # -- state
@@ -175,7 +177,8 @@ class Run:
     def _require_running(self, action: str) -> None:
         self._require_id()
         if self._aborted:
-            raise errors.RunAborted(f"cannot {action}: run {self.name!r} was terminated by an alert (trigger_abort)")
+            raise errors.RunAborted(f"cannot {action}: run {self.name!r} was terminated (by an alert with "
+                                    "trigger_abort, or abort_run)")
         if self._status != "running":
             raise errors.RunStateError(
                 f"cannot {action}: run {self.name!r} is {self._status}; it must be running"
@@ -236,9 +239,14 @@ class Run:
         run_id = self._require_id()
         writer = self._writer
         with writer.lock:
-            writer.flush()
+            aborted = self._aborted
+            writer.flush(until=now_us(), final=True)  # the last metric checks too
+            if self._aborted and not aborted:  # they ended the run (trigger_abort): it stays terminated
+                return
             with self.store.database.write() as conn:
-                runs_mod.finish(conn, run_id, self.name, status, changes)
+                finished = runs_mod.finish(conn, run_id, self.name, status, changes)
+            if not finished:  # aborted from outside (abort_run) before its heartbeat told this handle
+                return self._terminated()
             self._status = status
             self.store.live.discard(writer)
 
@@ -399,6 +407,8 @@ class Run:
 
     def _save_plan(self, plan: list, category: str, filetype: str | None) -> bool:
         run_id = self._require_saveable(category)
+        if filetype is not None:
+            files.check_mime(filetype, known=True)
         hashed = []
         for path, name in plan:  # pass 1, outside the transaction: hash with bounded memory
             with open(path, "rb") as f:
@@ -463,6 +473,20 @@ class Run:
             files.save_bytes(conn, run_id, name, bytes(data), mime)
         return True
 
+    def save_bytes(self, name: str, data: bytes, category: str,
+                   mime_type: str = "application/octet-stream") -> bool:
+        """Save bytes as a file of the run under ``category`` (``input``, ``output``, ``code``),
+        with any well-formed MIME type (``runlite.simvue`` stores numpy arrays and DataFrames so)."""
+        files.check_category(category)
+        name = files.check_stored_name(name)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise errors.ValidationError(f"data must be bytes, got {type(data).__name__}")
+        mime = files.check_mime(mime_type)
+        run_id = self._require_saveable(category)
+        with self.store.database.write() as conn:
+            files.save_bytes(conn, run_id, name, bytes(data), mime, category)
+        return True
+
     # -- children
 
     def child(self, name: str, run_type: str = "chain", inputs: Any = None, **kwargs: Any) -> "Run":
@@ -481,8 +505,10 @@ class Run:
             metrics: ``{name: value}``; an empty dict is a no-op.
             step: this record's step; by default the run's counter, which starts at 0 and
                 goes up by 1 on every call (also on calls that give ``step``).
-            time: seconds since the run started running (default: from ``timestamp``).
-            timestamp: a datetime, ISO-8601 string or epoch seconds (default: now, UTC).
+            time: seconds since the run started running (default: the wall-clock seconds
+                since then at this call, as in Simvue, whatever ``timestamp`` says).
+            timestamp: a datetime, ISO-8601 string or epoch seconds (default: now). A string
+                or datetime without a zone is UTC, as simvue 2.6.2 sends it.
             asset: the machine or source the values come from (recipe runs), default none.
 
         Raises:
@@ -501,14 +527,19 @@ class Run:
             stamp = arrival = now_us()
         else:
             stamp, arrival = to_us(timestamp), now_us()
-        if time is not None:
+        user_time = time is not None
+        if user_time:
             time = metrics_mod.check_time(time)
+        elif stamp != arrival:  # Simvue's default time is the run's duration, not the timestamp's
+            time = (arrival - self._started_us) / 1e6
         asset = "" if asset is None else check_name(asset, "asset")
         writer = self._writer
         with writer.lock:
             if writer.fork_gen != FORKS[0]:
                 writer.check_fork()
             buf = writer.metrics
+            if user_time and not writer.user_time:  # alert checks follow the points' times only
+                writer.user_time, writer.next_check_us = True, None
             # A due flush runs before this call's values join the buffer: if it fails (a full
             # disk) the call raises having logged nothing, so retrying it never logs twice.
             # It never waits for another process's write lock (see RunWriter.flush_due).
@@ -528,7 +559,8 @@ class Run:
     # -- events
 
     def log_event(self, message: str, timestamp: Any = None, level: str = "info") -> bool:
-        """Log a message (levels debug, info, warning, error, critical) at ``timestamp`` (default now)."""
+        """Log a message (levels debug, info, warning, error, critical) at ``timestamp`` (default
+        now; without a zone UTC, as simvue 2.6.2 sends it)."""
         # The checks of events.check_message/check_level, inline: this is a hot path.
         if type(message) is not str or len(message) > events_mod.MAX_MESSAGE or _SURROGATE.search(message):
             events_mod.check_message(message)

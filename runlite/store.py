@@ -6,7 +6,7 @@ import os
 from typing import Any, Iterator
 
 from . import _defaults, errors
-from ._validation import check_folder, now_us, shown, to_us
+from ._validation import check_folder, check_name, now_us, shown, to_us
 from .live.registry import LiveRuns
 from .recipes import engine as recipes
 from .recipes.cookbook import Cookbook
@@ -234,6 +234,15 @@ class Store:
     def feedback(self, run: Any) -> list[dict]:
         """The feedback records of a run, oldest first."""
         return self._metric_read(run, feedback_mod.listing)
+
+    def abort_run(self, run: Any, reason: str = "aborted") -> None:
+        """Stop a created or running run from outside its process: it is ``terminated`` with
+        ``reason`` as its error now, and its process ends its handle at its next heartbeat
+        (within its heartbeat interval); logging to it then raises ``RunAborted``."""
+        reason = check_name(reason, "reason")
+        run_id = self.run_id(run)
+        with self.database.write() as conn:
+            runs_mod.abort(conn, run_id, reason)
 
     # -- searching
 

@@ -20,7 +20,7 @@ from ..storage import runs as runs_mod
 from ..storage import spans as spans_mod
 from ..tracing.buffer import SpanBuffer
 
-HEARTBEAT_INTERVAL = 30.0  # seconds between heartbeats of a running run
+HEARTBEAT_INTERVAL = 30.0  # seconds between heartbeats of a running run (at most a third of its timeout)
 TICK = 0.1                 # seconds between background checks (flush deadlines, heartbeats)
 LOG_EVERY = 30.0           # seconds between log lines of a background flush that keeps failing
 SPAN_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 500_000)  # spans are written at half the flush interval
@@ -165,15 +165,18 @@ class LiveRuns:
             locked = not writer.flush_if_due(now) or locked
         if self.spans.due(now, SPAN_AGE_US) or self.remote.due(now, SPAN_AGE_US):
             self.flush_spans(wait=False)
-        interval = int(HEARTBEAT_INTERVAL * 1_000_000)
-        due = [w for w in writers if now - w.heartbeat_us >= interval and w in self.writers]
+        interval = int(HEARTBEAT_INTERVAL * 1_000_000)  # or a run's own, shorter (its heartbeat timeout)
+        due = [w for w in writers
+               if now - w.heartbeat_us >= min(w.heartbeat_every_us or interval, interval) and w in self.writers]
         if due:
             with self.database.try_write() as conn:
                 if conn is not None:
-                    runs_mod.heartbeat(conn, [w.run_id for w in due], now)
+                    stopped = set(runs_mod.heartbeat(conn, [w.run_id for w in due], now))
             if conn is not None:  # committed
                 for writer in due:
                     writer.heartbeat_us = now
+                    if writer.run_id in stopped:  # aborted from outside: this handle ends too
+                        writer.on_terminated()
         # Raised (so logged by the thread, then every LOG_EVERY s) once the file has stayed
         # locked longer than the timeout a waiting write would have had: nothing is lost yet,
         # but points wait in memory and log calls will wait once a buffer is full.

@@ -128,9 +128,12 @@ def set_folder_details(conn, path: str, fields: dict[str, Any]) -> None:
             conn.execute(f"UPDATE folders SET {column} = ? WHERE path = ?", (fields[column], path))
 
 
-def finish(conn, run_id: str, name: str, status: str, changes: dict[str, Any]) -> None:
-    """Store a final status with its end time and ``changes`` (``error``/``outputs``)."""
+def finish(conn, run_id: str, name: str, status: str, changes: dict[str, Any]) -> bool:
+    """Store a final status with its end time and ``changes`` (``error``/``outputs``); False,
+    storing nothing, when the run was aborted from outside meanwhile (it stays terminated)."""
     stored = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).get
+    if stored == "terminated":
+        return False
     if stored in FINAL_STATUSES:
         raise errors.RunStateError(f"run {name!r} ({run_id}) is already {stored}; its status cannot change")
     now = now_us()
@@ -138,6 +141,7 @@ def finish(conn, run_id: str, name: str, status: str, changes: dict[str, Any]) -
     values.update((c, changes[c]) for c in ("error", "outputs") if c in changes)
     conn.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
                  (*values.values(), run_id))
+    return True
 
 
 def terminate(conn, run_id: str, reason: str) -> None:
@@ -147,10 +151,25 @@ def terminate(conn, run_id: str, reason: str) -> None:
                  " WHERE id = ? AND status = 'running'", (now, now, reason, run_id))
 
 
-def heartbeat(conn, run_ids: list[str], now: int) -> None:
-    """Record that these running runs are alive."""
+def heartbeat(conn, run_ids: list[str], now: int) -> list[str]:
+    """Record that these running runs are alive; returns those of them the file says were
+    stopped from outside (``abort``), which their process then ends."""
     conn.executemany("UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'",
                      [(now, run_id) for run_id in run_ids])
+    return [run_id for run_id in run_ids
+            if conn.execute("SELECT 1 FROM runs WHERE id = ? AND status = 'terminated'", (run_id,)).fetchone()]
+
+
+def abort(conn, run_id: str, reason: str) -> None:
+    """Stop a created or running run from outside its process (Simvue's ``abort_run``): it is
+    ``terminated`` with ``reason`` as its error; its process sees it at its next heartbeat."""
+    status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if status is None or status[0] not in ("created", "running"):
+        raise errors.RunStateError(f"run {run_id} is not running (status {status[0] if status else None!r}): "
+                                   "only a created or running run can be aborted")
+    now = now_us()
+    conn.execute("UPDATE runs SET status = 'terminated', ended = ?, modified = ?, error = ? WHERE id = ?",
+                 (now, now, reason, run_id))
 
 
 def resolve(conn, id_or_name: str) -> str:
@@ -188,6 +207,18 @@ def folder(conn, path: str) -> dict:
 def folders(conn) -> list[str]:
     """Every folder path, sorted."""
     return [r[0] for r in conn.execute("SELECT path FROM folders ORDER BY path")]
+
+
+def delete_folders(conn, paths: list[str]) -> list[str]:
+    """Delete the records of folders no run is in, deepest first (never ``/``); returns the
+    paths deleted (``runlite.simvue`` ``Client.delete_folder``)."""
+    gone = []
+    for path in sorted(set(paths) - {"/"}, key=lambda p: (-p.count("/"), p)):
+        conn.execute("DELETE FROM folders WHERE path = ? AND NOT EXISTS"
+                     " (SELECT 1 FROM runs WHERE runs.folder = folders.path)", (path,))
+        if conn.changes():
+            gone.append(path)
+    return gone
 
 # Listings and trees read rows of this shape; child ids, attachments and feedback come from a
 # few queries per batch of rows (or per trace), not subqueries per row.
