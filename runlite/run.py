@@ -64,6 +64,7 @@ class Run:
         self._writer: RunWriter | None = None  # buffers and flushing, once the run exists
         self._on_alert: Any = None
         self._aborted = False
+        self.on_aborted: list = []  # called with the Run when abort_run (from outside) ends it
 
     # -- binding
 
@@ -98,10 +99,12 @@ class Run:
         if self._status == "running":
             store.live.add(self._writer)
 
-    def _terminated(self) -> None:
-        """An alert with ``trigger_abort`` ended the run (the writer stored it)."""
+    def _terminated(self, from_outside: bool = False) -> None:
+        """An alert with ``trigger_abort`` (the writer stored it), or ``abort_run``, ended the run."""
         self._status, self._aborted = "terminated", True
         self._store.live.discard(self._writer)
+        for hook in self.on_aborted if from_outside else ():
+            hook(self)
 
     def _require_new(self) -> None:
         if self.id is not None:
@@ -246,7 +249,7 @@ class Run:
             with self.store.database.write() as conn:
                 finished = runs_mod.finish(conn, run_id, self.name, status, changes)
             if not finished:  # aborted from outside (abort_run) before its heartbeat told this handle
-                return self._terminated()
+                return self._terminated(from_outside=True)
             self._status = status
             self.store.live.discard(writer)
 

@@ -40,3 +40,22 @@ def test_simvue_client_abort_run(tmp_path):
             answer = client.abort_run(run.id, "out of budget")
             assert answer == {"id": run.id, "status": "terminated", "reason": "out of budget"}
         assert store.get_run(run.id).error == "out of budget"
+
+
+def test_a_simvue_run_aborted_from_outside_calls_its_abort_callback(tmp_path):
+    from runlite.simvue import Run
+
+    path = str(tmp_path / "runs.db")
+    called = []
+    with runlite.open(path) as store:
+        run = Run(mode="offline", abort_callback=called.append, store=store)
+        run.init("simvue-job", timeout=2)  # heartbeats every 2/3 s
+        with Client(path=path) as client:
+            client.abort_run(run.id, "stop it")
+        deadline = time.monotonic() + 10
+        while not called and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert called == [run]
+        with pytest.raises(RuntimeError):
+            run.log_metrics({"x": 1.0})
+        run.close()

@@ -176,7 +176,7 @@ class LiveRuns:
                 for writer in due:
                     writer.heartbeat_us = now
                     if writer.run_id in stopped:  # aborted from outside: this handle ends too
-                        writer.on_terminated()
+                        writer.on_terminated(from_outside=True)
         # Raised (so logged by the thread, then every LOG_EVERY s) once the file has stayed
         # locked longer than the timeout a waiting write would have had: nothing is lost yet,
         # but points wait in memory and log calls will wait once a buffer is full.

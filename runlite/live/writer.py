@@ -60,7 +60,8 @@ class RunWriter:
     """The buffers of one running run in one process, and their flush.
 
     ``lock`` guards every buffer; ``step`` is the run's step counter. ``on_terminated`` is
-    called (with no argument) when an alert with ``trigger_abort`` ends the run during a flush.
+    called when an alert with ``trigger_abort`` ends the run during a flush (no argument), or
+    when its heartbeat finds it aborted from outside (``from_outside=True``).
     """
 
     def __init__(self, database: Any, run_id: str, started_us: int | None, *,

@@ -58,6 +58,7 @@ class Run:
                           "runlite file as mode='offline' does", UserWarning, stacklevel=2)
         self._mode = mode
         self._core = CoreRun(store=store, path=path)
+        self._core.on_aborted.append(self._aborted_from_outside)
         self._uuid = f"{uuid.uuid4()}"
         self._abort_callback = abort_callback
         self._abort_on_alert = "terminate"
@@ -198,6 +199,12 @@ class Run:
         self._core.reconnect(run_id)
         self._started()
         return True
+
+    def _aborted_from_outside(self, core: Any) -> None:
+        """``Client.abort_run`` ended the run (seen at a heartbeat): abort as Simvue does."""
+        if self._abort_callback is not None:
+            self._abort_callback(self)
+        self.kill_all_processes()
 
     def _on_alert(self, change: Any) -> None:
         """An alert changed state: when it ended the run (``trigger_abort``), abort as Simvue does."""
