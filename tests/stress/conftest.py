@@ -38,6 +38,26 @@ def check_file(path) -> None:
             assert conn.execute("PRAGMA integrity_check").get == "ok"
 
 
+def raw(path: str):
+    """An attacker's connection to a runlite file: no runlite policy, schema writable."""
+    import apsw
+
+    conn = apsw.Connection(path)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    return conn
+
+
+def plant_names(path: str, names: list[str]) -> None:
+    """More attachments of the run, pointing at ``a.bin``'s blob, under the given stored names."""
+    conn = raw(path)
+    with conn:
+        for name in names:
+            conn.execute("INSERT INTO attachments (run_id, name, category, mime_type, size, sha256, original_path,"
+                         " created) SELECT run_id, ?, category, mime_type, size, sha256, NULL, created"
+                         " FROM attachments WHERE name = 'a.bin'", (name,))
+    conn.close()
+
+
 def percentiles(samples) -> dict:
     """p50/p99/max of latency samples in seconds, as milliseconds."""
     if not samples:

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from typing import Callable
+
+
+def rss_kib() -> int:
+    """This process's peak resident memory (KiB): in a forked job, that job's own peak."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def each_in_a_fork(jobs: list[dict], one: Callable[[dict], dict], crashed: dict) -> list[dict]:

@@ -28,7 +28,6 @@ import time
 from array import array
 from concurrent.futures import ThreadPoolExecutor
 
-import apsw
 import pytest
 import zstandard
 
@@ -37,7 +36,7 @@ from runlite.codec import chunks, sketch, stats
 from runlite.storage import metric_reads
 from runlite.storage.metrics import CHUNK_COLUMNS, STAT_COLUMNS, stats_row
 
-from .conftest import check_file, count
+from .conftest import check_file, count, raw
 from tests.stress import forked
 
 RSS_BOUND_MIB = 256   # a read may grow the reading process's peak RSS by at most this much
@@ -58,13 +57,6 @@ def build_good(path: str) -> dict:
             run.log_metrics({"loss": 1 / (i + 1)}, step=i)
         run.close()
         return {"run": run.id}
-
-
-def raw(path: str) -> apsw.Connection:
-    """The attacker's connection: no runlite policy."""
-    conn = apsw.Connection(path)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    return conn
 
 
 @functools.lru_cache(maxsize=None)
@@ -175,10 +167,6 @@ def plant_largest_legit(path: str) -> None:
 # ---------------------------------------------------------------- the child process
 
 
-def _rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def _cpu() -> float:
     """This process's CPU seconds: the bound holds whatever else the machine runs meanwhile."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -233,7 +221,7 @@ def _one(job: dict) -> dict:
     with open("/proc/self/statm") as f:  # address space: the old reader's 8 GiB must not take the machine
         mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     resource.setrlimit(resource.RLIMIT_AS, (mapped + (4 << 30), resource.RLIM_INFINITY))
-    baseline = _rss_kib()
+    baseline = forked.rss_kib()
     began, cpu = time.perf_counter(), _cpu()
     try:
         value = _do(job["action"], job["path"], job["run"])
@@ -243,7 +231,7 @@ def _one(job: dict) -> dict:
     except BaseException as exc:  # noqa: BLE001 - an escape is what this test looks for
         result = {"outcome": "escape", "error": type(exc).__name__, "message": str(exc)[:300]}
     return {**result, "seconds": time.perf_counter() - began, "cpu": _cpu() - cpu, "baseline_kib": baseline,
-            "peak_kib": _rss_kib()}
+            "peak_kib": forked.rss_kib()}
 
 
 def child_main(jobs_path: str) -> None:

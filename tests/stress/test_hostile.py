@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import os
-import resource
 import shutil
 import struct
 import sys
@@ -28,6 +27,7 @@ import zstandard
 import runlite
 from runlite.storage import blobs
 from tests.stress import forked
+from tests.stress.conftest import raw, plant_names
 
 RSS_BOUND_MIB = 160  # a case may grow the child's peak RSS by at most this much
 ZSTD_MAGIC = 0xFD2FB528
@@ -75,13 +75,6 @@ def build_good(path: str) -> dict:
         run.attach("a.bin", ATTACHMENT, "application/octet-stream")
         run.close()
         return {"run": run.id}
-
-
-def raw(path: str) -> apsw.Connection:
-    """The attacker's connection: no runlite policy, schema writable."""
-    conn = apsw.Connection(path)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    return conn
 
 
 def plant_blob(path: str, frames: list[bytes], part_sizes: list[int], blob_size: int | None = None,
@@ -136,17 +129,6 @@ def plant_page_size(path: str, page_size_field: int) -> None:
         f.write(struct.pack(">H", page_size_field))
 
 
-def plant_names(path: str, names: list[str]) -> None:
-    """More attachments of the run, pointing at its blob, under hostile stored names."""
-    conn = raw(path)
-    with conn:
-        for name in names:
-            conn.execute("INSERT INTO attachments (run_id, name, category, mime_type, size, sha256, original_path,"
-                         " created) SELECT run_id, ?, category, mime_type, size, sha256, NULL, created"
-                         " FROM attachments WHERE name = 'a.bin'", (name,))
-    conn.close()
-
-
 GIB, TIB, MIB = 1 << 30, 1 << 40, 1 << 20
 
 
@@ -164,10 +146,6 @@ def _bomb_cases() -> dict:
 
 
 # ---------------------------------------------------------------- the child process
-
-
-def _rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _do(action: str, case: dict):
@@ -212,7 +190,7 @@ def _do(action: str, case: dict):
 def _one(case: dict) -> dict:
     """Do ``case["action"]`` in this (forked) process; what came back, with its RSS figures."""
     faulthandler.dump_traceback_later(120, exit=True)  # a hang ends the process, with tracebacks
-    baseline = _rss_kib()
+    baseline = forked.rss_kib()
     try:
         value = _do(case["action"], case)
         result = {"outcome": "ok", "value": repr(value)[:200]}
@@ -220,7 +198,7 @@ def _one(case: dict) -> dict:
         result = {"outcome": "refused", "error": type(exc).__name__, "message": str(exc)[:300]}
     except BaseException as exc:  # noqa: BLE001 - an escape is what this test looks for
         result = {"outcome": "escape", "error": type(exc).__name__, "message": str(exc)[:300]}
-    return {**result, "baseline_kib": baseline, "peak_kib": _rss_kib()}
+    return {**result, "baseline_kib": baseline, "peak_kib": forked.rss_kib()}
 
 
 def child_main(jobs_path: str) -> None:

@@ -30,7 +30,7 @@ import apsw
 import pytest
 
 import runlite
-from tests.stress.conftest import check_file, count
+from tests.stress.conftest import check_file, count, raw
 
 REFUSED = (runlite.NotARunliteFile, runlite.CorruptStoreError)
 PAYLOAD = "UPDATE runs SET name = 'PWNED'; DELETE FROM chunks;"
@@ -75,13 +75,6 @@ def build_good(path: str) -> None:
     conn = apsw.Connection(path)
     conn.execute("PRAGMA journal_mode=DELETE")
     conn.close()
-
-
-def raw(path: str) -> apsw.Connection:
-    """The attacker's connection: no runlite policy."""
-    conn = apsw.Connection(path)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    return conn
 
 
 def writable_schema(conn: apsw.Connection) -> None:

@@ -22,13 +22,12 @@ import stat
 import sys
 import time
 
-import apsw
 import pytest
 import zstandard
 
 import runlite
 from runlite.storage import attachments, blobs
-from tests.stress.conftest import check_file, count
+from tests.stress.conftest import check_file, count, plant_names, raw
 from tests.stress import forked
 
 MIB = 1 << 20
@@ -54,12 +53,6 @@ def build_good(path: str) -> str:
         return run.id
 
 
-def raw(path: str) -> apsw.Connection:
-    conn = apsw.Connection(path)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    return conn
-
-
 @functools.lru_cache(maxsize=None)
 def zeros_frame(size: int) -> bytes:
     return zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True).compress(bytes(size))
@@ -82,22 +75,7 @@ def plant_parts(path: str, part_size: int, parts: int, *, rename: str | None = N
     conn.close()
 
 
-def plant_names(path: str, names: list[str]) -> None:
-    """More attachments of the run, pointing at a.bin's blob, under the given stored names."""
-    conn = raw(path)
-    with conn:
-        for name in names:
-            conn.execute("INSERT INTO attachments (run_id, name, category, mime_type, size, sha256, original_path,"
-                         " created) SELECT run_id, ?, category, mime_type, size, sha256, NULL, created"
-                         " FROM attachments WHERE name = 'a.bin'", (name,))
-    conn.close()
-
-
 # ---------------------------------------------------------------- the child process
-
-
-def _rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _wchar() -> int:
@@ -129,7 +107,7 @@ def _do(job: dict):
 
 def _one(job: dict) -> dict:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_CAP, FSIZE_CAP))  # Python ignores SIGXFSZ: EFBIG
-    baseline, written, start = _rss_kib(), _wchar(), time.perf_counter()
+    baseline, written, start = forked.rss_kib(), _wchar(), time.perf_counter()
     try:
         result = {"outcome": "ok", "value": repr(_do(job))[:200]}
     except runlite.RunliteError as exc:
@@ -137,7 +115,7 @@ def _one(job: dict) -> dict:
     except BaseException as exc:  # noqa: BLE001 - an escape is what this test looks for
         result = {"outcome": "escape", "error": type(exc).__name__, "message": str(exc)[:300]}
     return {**result, "seconds": time.perf_counter() - start, "written": _wchar() - written,
-            "growth_mib": max(0, _rss_kib() - baseline) / 1024}
+            "growth_mib": max(0, forked.rss_kib() - baseline) / 1024}
 
 
 def child_main(jobs_path: str) -> None:
