@@ -323,10 +323,13 @@ class Run:
 
     # -- files and objects
 
-    def _check_saveable(self, category: Any) -> str:
+    def _check_saveable(self, category: Any, file_type: str | None = None) -> str:
+        """What every save checks first: the category (no outputs while created), the MIME type."""
         models.check_choice(category, models.CATEGORIES, "category")
         if self._core.status == "created" and category == "output":
             raise errors.SimvueStateError("Cannot upload output files for runs in the created state")
+        if file_type is not None:
+            models.check_mime(file_type)
         return category
 
     def _save_as(self, path: str, name: str, category: str, mime: str | None) -> bool:
@@ -353,9 +356,7 @@ class Run:
         path = os.fspath(file_path)
         if not os.path.isfile(path):
             raise models.refuse(f"Path does not point to a file: {path!r}")
-        self._check_saveable(category)
-        if file_type is not None:
-            models.check_mime(file_type)
+        self._check_saveable(category, file_type)
         if name is not None:
             models.check_name(name)
         models.check_bool(snapshot, "snapshot")
@@ -381,18 +382,14 @@ class Run:
     def save_directory(self, directory: Any, category: str, file_type: str | None = None,
                        preserve_path: bool = False) -> bool:
         """Save every file below ``directory``; returns True."""
-        self._check_saveable(category)
-        if file_type is not None:
-            models.check_mime(file_type)
+        self._check_saveable(category, file_type)
         return self._core.save_directory(directory, category, filetype=file_type, preserve_path=preserve_path)
 
     @_simvue(True)
     def save_all(self, items: list, category: str, file_type: str | None = None,
                  preserve_path: bool = False) -> bool:
         """Save files and directories (a missing item raises; runlite saves none of the list)."""
-        self._check_saveable(category)
-        if file_type is not None:
-            models.check_mime(file_type)
+        self._check_saveable(category, file_type)
         return self._core.save_all(items, category, filetype=file_type, preserve_path=preserve_path)
 
     @_simvue(True)
