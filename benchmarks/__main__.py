@@ -1,6 +1,10 @@
-"""Run every benchmark: ``python -m benchmarks [--quick] [--only NAME] [--write]``.
+"""Run every benchmark: ``python -m benchmarks [--quick] [--only NAME] [--write] [--check]``.
 
 Each figure is printed beside a baseline measured in the same run (raw apsw), as a ratio.
+``--check`` runs the suites that carry targets (``CHECKED_SUITES``; all suites with ``--write``)
+and exits with status 1 when a figure misses its target, naming each and by how much (targets
+are data beside each row: see benchmarks/common.py). ``--check --quick`` is the CI mode: a few
+minutes on 2 cores; rows whose quick figure is not meaningful are shown but not checked.
 ``--write`` replaces this mode's section of benchmarks/RESULTS.md (modes: "pure Python",
 when numpy is absent or RUNLITE_PURE=1, and "numpy installed", numpy being an optional
 accelerator of a few column operations).
@@ -15,9 +19,11 @@ import os
 import re
 import sys
 
-from .common import environment, format_table
+from .common import environment, failures, format_table, machine_slowdown
 
-SUITES = ["bench_runs", "bench_metrics", "bench_files_events", "bench_traces", "bench_recipes", "bench_archive", "bench_codec", "bench_report", "bench_serve", "bench_otel"]
+SUITES = ["bench_runs", "bench_metrics", "bench_files_events", "bench_traces", "bench_recipes", "bench_archive", "bench_codec", "bench_report", "bench_serve", "bench_otel", "bench_ingest", "bench_reads", "bench_import"]
+# The suites whose rows carry targets (issue 18's goals and a few earlier ones).
+CHECKED_SUITES = ["bench_import", "bench_ingest", "bench_reads", "bench_runs", "bench_traces"]
 
 
 def _mode() -> str:
@@ -47,19 +53,35 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one repetition, smaller sizes")
     parser.add_argument("--only", action="append", help="run only these suites (e.g. bench_runs)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a figure misses its target (runs the suites with targets)")
     args = parser.parse_args()
+    unknown = sorted(set(args.only or ()) - set(SUITES))
+    if unknown:
+        parser.error(f"unknown suite(s) {', '.join(unknown)}; the suites are {', '.join(SUITES)}")
+    suites = args.only or (CHECKED_SUITES if args.check and not args.write else SUITES)
     rows = []
-    for name in args.only or SUITES:
+    for name in suites:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name}...", file=sys.stderr, flush=True)
         rows.extend(module.run(quick=args.quick))
     mode = _mode() + (f": {', '.join(args.only)}" if args.only else "")  # --only writes its own section
-    table = format_table(rows)
-    env = f"{environment()}; {mode}"
+    table = format_table(rows, quick=args.quick)
+    env = f"{environment()}; {mode}; this machine ran raw-apsw inserts {machine_slowdown():.2f}x slower than the issue's"
     print(table)
     print(f"\n{env}")
     if args.write:
         _write(table, env, mode)
+    if not args.check:
+        return 0
+    missed = failures(rows, args.quick)
+    checked = sum(1 for r in rows if r.get("check") and (r.get("quick_check", True) or not args.quick))
+    if missed:
+        print(f"\n--check: {len(missed)} of {checked} checked figures miss their targets:")
+        for line in missed:
+            print(f"  MISS {line}")
+        return 1
+    print(f"\n--check: all {checked} checked figures meet their targets")
     return 0
 
 

@@ -1,7 +1,19 @@
 """Tracing: overhead per span on the traced thread, and reading a 10,000-span trace.
 
 Baselines measured in the same run: a plain (untraced) call; raw apsw inserting the same
-span rows in one transaction; raw apsw fetching the trace's rows.
+span rows in one transaction; raw apsw fetching the trace's rows; the filters' SQL by hand.
+
+Targets (issue 18), as ratios to those baselines derived from the issue's figures: on its
+machine raw apsw wrote 263k span rows/s (3.8 us a row) and fetched the 10,001-span trace in
+25.8 ms (RESULTS.md of 2026-11-23); this machine runs them about 2x slower, which ratios cancel.
+
+- >= 100k spans/s written: 100 / 263 = 0.38x raw rows;
+- <= 5 us on the traced thread per span (beyond a plain call): 3.8 / 5 = 0.76x (baseline: raw
+  apsw's time a span row);
+- a 10,001-span trace read with every field of every record touched in <= 30 ms: 25.8 / 30 =
+  0.86x the raw fetch of its rows;
+- list_runs, 3 clauses over 100,000 runs, within 1.2x of the same query by hand (1 / 1.2 =
+  0.83x), in both grammars.
 """
 
 from __future__ import annotations
@@ -12,12 +24,19 @@ import tempfile
 import time
 
 import apsw
+import attrs
 
 import runlite
+from runlite.records import RunRecord
 
 from .common import row
 
 N = 50_000
+SPANS_PER_S_RATIO = 100 / 263  # >= 100k spans/s where raw rows went at 263k/s
+OVERHEAD_RATIO = 3.8 / 5       # <= 5 us a span where raw apsw took 3.8 us a row
+TRACE_READ_RATIO = 25.8 / 30   # <= 30 ms where the raw fetch took 25.8 ms
+QUERY_RATIO = 1 / 1.2          # within 1.2x of the SQL by hand
+FIELDS = [f.name for f in attrs.fields(RunRecord)]
 
 
 def _traced_seconds(store, n: int) -> tuple[float, float]:
@@ -84,9 +103,33 @@ def _walk(record) -> int:
     return n
 
 
+def _touch_all(record) -> int:
+    """Touch every field of every record of the tree (events, attachments, feedback too)."""
+    n = 0
+    stack = [record]
+    while stack:
+        rec = stack.pop()
+        for name in FIELDS:
+            getattr(rec, name)
+        n += 1
+        stack.extend(rec.child_runs)
+    return n
+
+
+def _budgeted_times(fn, repeat: int, budget_s: float = 15.0) -> list[float]:
+    """Seconds of up to ``repeat`` calls of ``fn``, fewer once ``budget_s`` is spent (at least one):
+    a figure far over its target need not be measured five times to show it."""
+    times: list[float] = []
+    while len(times) < repeat and sum(times) < budget_s:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def run(quick: bool = False) -> list[dict]:
     """Span overhead, spans/s and trace read times."""
-    repeat = 1 if quick else 5
+    repeat = 3 if quick else 5
     n = 10_000 if quick else N
     traced, written, plain, raw = [], [], [], []
     for _ in range(repeat):
@@ -99,9 +142,12 @@ def run(quick: bool = False) -> list[dict]:
             raw.append(_raw_spans(tmp, n))
     t, w, p, r = map(statistics.median, (traced, written, plain, raw))
     out = [
-        row("overhead per traced call (traced thread)", (t - p) / n * 1e6, "us", None,
-            higher_is_better=False, target="<= 20 us"),
-        row("spans traced and written", n / w, "spans/s", n / r, target="(raw: one executemany of the rows)"),
+        row("overhead per traced call (traced thread; baseline: raw apsw's time a span row)", (t - p) / n * 1e6,
+            "us", r / n * 1e6, higher_is_better=False, target="<= 5 us there: >= 0.76x",
+            check=("ratio", ">=", OVERHEAD_RATIO)),
+        row("spans traced and written", n / w, "spans/s", n / r,
+            target=">= 100k spans/s there: >= 0.38x one executemany of the rows",
+            check=("ratio", ">=", SPANS_PER_S_RATIO)),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "big.db")
@@ -115,6 +161,7 @@ def run(quick: bool = False) -> list[dict]:
                 times.append(time.perf_counter() - start)
                 assert _walk(tree) == 10_001
                 walked.append(time.perf_counter() - start)
+            every = _budgeted_times(lambda: _touch_all(store.trace(trace_id)), repeat, 5.0 if quick else 15.0)
         conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
         raw_times = []
         for _ in range(repeat):
@@ -127,12 +174,19 @@ def run(quick: bool = False) -> list[dict]:
                    higher_is_better=False, target="< 50 ms"))
     out.append(row("... and touch name/status/times/tokens of every span", statistics.median(walked) * 1e3, "ms",
                    raw_ms, higher_is_better=False))
+    out.append(row(f"... and touch every field of every span ({len(FIELDS)} fields, events included)",
+                   statistics.median(every) * 1e3, "ms", raw_ms, higher_is_better=False,
+                   target="<= 30 ms there: >= 0.86x the raw fetch", check=("ratio", ">=", TRACE_READ_RATIO)))
     return out + run_queries(quick)
 
 
 FILTER = 'and(eq(run_type, "llm"), gt(total_tokens, 5000), has(tags, "prod"))'
 RAW = ("SELECT * FROM runs WHERE run_type = 'llm' AND total_tokens > 5000"
        " AND EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = 'prod')")
+# The same three clauses in Simvue's grammar (docs/QUERIES.md), and by hand.
+SIMVUE = ["run_type == llm", "metadata.i > 50000", "has tag.prod"]
+RAW_SIMVUE = ("SELECT * FROM runs WHERE run_type = 'llm' AND json_extract(metadata, '$.i') > 50000"
+              " AND EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = 'prod')")
 
 
 def _many_runs(store, n: int) -> None:
@@ -145,28 +199,41 @@ def _many_runs(store, n: int) -> None:
     store.live.flush_spans()
 
 
+def _median_ms(fn, repeat: int) -> float:
+    fn()  # warm the page cache: both sides read a hot file
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
 def run_queries(quick: bool = False) -> list[dict]:
-    """list_runs with a three-clause filter over 100,000 runs."""
-    repeat = 1 if quick else 5
+    """list_runs (LangSmith's grammar) and get_runs (Simvue's) with a three-clause filter over
+    100,000 runs, beside the same query by hand (rows in any order)."""
+    repeat = 5 if quick else 9
     n = 100_000
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "many.db")
         with runlite.open(path) as store:
             _many_runs(store, n)
+        conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
         with runlite.open(path, read_only=True) as store:
             found = len(store.list_runs(filter=FILTER))
-            times = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                store.list_runs(filter=FILTER)
-                times.append(time.perf_counter() - start)
-        conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
-        assert len(conn.execute(RAW).fetchall()) == found
-        raw = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            conn.execute(RAW).fetchall()
-            raw.append(time.perf_counter() - start)
+            assert len(conn.execute(RAW).fetchall()) == found
+            found_simvue = len(store.get_runs(SIMVUE))
+            assert len(conn.execute(RAW_SIMVUE).fetchall()) == found_simvue
+            ms = _median_ms(lambda: store.list_runs(filter=FILTER), repeat)
+            ms_simvue = _median_ms(lambda: store.get_runs(SIMVUE), repeat)
+        raw = _median_ms(lambda: conn.execute(RAW).fetchall(), repeat)
+        raw_simvue = _median_ms(lambda: conn.execute(RAW_SIMVUE).fetchall(), repeat)
         conn.close()
-    return [row(f"list_runs, 3-clause filter over {n:,} runs ({found:,} match)", statistics.median(times) * 1e3,
-                "ms", statistics.median(raw) * 1e3, higher_is_better=False, target="< 20 ms")]
+    return [
+        row(f"list_runs, 3-clause filter over {n:,} runs ({found:,} match)", ms, "ms", raw,
+            higher_is_better=False, target="within 1.2x of the SQL by hand: >= 0.83x",
+            check=("ratio", ">=", QUERY_RATIO)),
+        row(f"get_runs (Simvue grammar), 3 clauses over {n:,} runs ({found_simvue:,} match)", ms_simvue, "ms",
+            raw_simvue, higher_is_better=False, target="within 1.2x of the SQL by hand: >= 0.83x",
+            check=("ratio", ">=", QUERY_RATIO)),
+    ]

@@ -1,0 +1,69 @@
+"""Reads of one 1,000,000-point series (issue 18): downsampling and a small-window
+``metric_stats``, each against the best of two baselines measured in the same run:
+
+- raw SQL over one row a point, indexed on (series, step) (bench_metrics' raw layout);
+- runlite's full-window path: ``metric_stats`` over the whole series (kept summaries).
+
+Target: within 2x of the better of the two (ratio >= 0.5). Both sides run on this machine, so
+the ratio does not depend on its speed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+
+import apsw
+
+import runlite
+
+from .bench_metrics import BIG, _big_series, _raw_big
+from .common import row
+
+WINDOW = (BIG // 2, BIG // 2 + 999)  # ~1,000 points in the middle: not a chunk boundary by design
+REPEAT = 9
+
+
+def _median_ms(fn, repeat: int = REPEAT) -> float:
+    fn()  # the first call warms the page cache; a dashboard re-reads a hot file
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Downsampling and small-window stats against the best of raw SQL and the full window.
+
+    ``quick`` changes nothing: the figures are about a 1,000,000-point series, and building it
+    takes seconds while each read takes milliseconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path, run_id = _big_series(tmp)
+        raw = apsw.Connection(_raw_big(tmp), flags=apsw.SQLITE_OPEN_READONLY)
+        with runlite.open(path, read_only=True) as store:
+            lo, hi = WINDOW
+            got = store.metric_stats(run_id, "loss", start=lo, stop=hi)
+            raw_sql = ("SELECT count(*), min(value), max(value), avg(value), avg(value * value)"
+                       " FROM points WHERE series = 0 AND step BETWEEN ? AND ?")
+            assert got.count == raw.execute(raw_sql, (lo, hi)).fetchall()[0][0] == hi - lo + 1
+            full = _median_ms(lambda: store.metric_stats(run_id, "loss"))
+            window = _median_ms(lambda: store.metric_stats(run_id, "loss", start=lo, stop=hi))
+            raw_window = _median_ms(lambda: raw.execute(raw_sql, (lo, hi)).fetchall())
+            down = _median_ms(lambda: store.metric_values(run_id, "loss", max_points=1000))
+            raw_down = _median_ms(lambda: raw.execute(
+                "SELECT step / 1000, min(value), max(value) FROM points WHERE series = 0"
+                " GROUP BY step / 1000").fetchall(), 1 if quick else 3)  # ~100x the others: never the best
+        raw.close()
+    best_window = min(raw_window, full)
+    best_down = min(raw_down, full)
+    return [
+        row(f"metric_stats over a {hi - lo + 1:,}-point window of {BIG:,} (baseline: best of raw SQL"
+            f" {raw_window:.2f} ms, full window {full:.2f} ms)", window, "ms", best_window,
+            higher_is_better=False, target="<= 2x the better baseline", check=("ratio", ">=", 0.5)),
+        row(f"max_points=1000 of {BIG:,} points (baseline: best of raw SQL GROUP BY {raw_down:.1f} ms,"
+            f" full-window metric_stats {full:.2f} ms)", down, "ms", best_down,
+            higher_is_better=False, target="<= 2x the better baseline", check=("ratio", ">=", 0.5)),
+    ]
