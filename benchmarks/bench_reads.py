@@ -10,29 +10,25 @@ the ratio does not depend on its speed.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 
 import apsw
 
 import runlite
 
 from .bench_metrics import BIG, _big_series, _raw_big
-from .common import row
+from .common import paired_medians, row
 
 WINDOW = (BIG // 2, BIG // 2 + 999)  # ~1,000 points in the middle: not a chunk boundary by design
 REPEAT = 9
 
 
-def _median_ms(fn, repeat: int = REPEAT) -> float:
-    fn()  # the first call warms the page cache; a dashboard re-reads a hot file
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def _medians_ms(fns: list, repeat: int = REPEAT) -> list[float]:
+    """Median ms of each function, taking turns after one untimed call of each (a dashboard
+    re-reads a hot file)."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return [t * 1e3 for t in paired_medians([lambda _tmp, f=fn: f() for fn in fns], repeat)]
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -49,13 +45,14 @@ def run(quick: bool = False) -> list[dict]:
             raw_sql = ("SELECT count(*), min(value), max(value), avg(value), avg(value * value)"
                        " FROM points WHERE series = 0 AND step BETWEEN ? AND ?")
             assert got.count == raw.execute(raw_sql, (lo, hi)).fetchall()[0][0] == hi - lo + 1
-            full = _median_ms(lambda: store.metric_stats(run_id, "loss"))
-            window = _median_ms(lambda: store.metric_stats(run_id, "loss", start=lo, stop=hi))
-            raw_window = _median_ms(lambda: raw.execute(raw_sql, (lo, hi)).fetchall())
-            down = _median_ms(lambda: store.metric_values(run_id, "loss", max_points=1000))
-            raw_down = _median_ms(lambda: raw.execute(
+            full, window, raw_window, down = _medians_ms([
+                lambda: store.metric_stats(run_id, "loss"),
+                lambda: store.metric_stats(run_id, "loss", start=lo, stop=hi),
+                lambda: raw.execute(raw_sql, (lo, hi)).fetchall(),
+                lambda: store.metric_values(run_id, "loss", max_points=1000)])
+            raw_down, = _medians_ms([lambda: raw.execute(  # ~100x the others: never the best, so few turns
                 "SELECT step / 1000, min(value), max(value) FROM points WHERE series = 0"
-                " GROUP BY step / 1000").fetchall(), 1 if quick else 3)  # ~100x the others: never the best
+                " GROUP BY step / 1000").fetchall()], 1 if quick else 3)
         raw.close()
     best_window = min(raw_window, full)
     best_down = min(raw_down, full)

@@ -14,7 +14,7 @@ import apsw
 import runlite
 from runlite.storage import schema
 
-from .common import median_seconds, row
+from .common import median_seconds, paired_medians, row
 
 N = 10_000
 
@@ -47,8 +47,8 @@ def run(quick: bool = False) -> list[dict]:
     """Median timings of create and read-back, with the raw-apsw baseline."""
     repeat = 3 if quick else 5  # 3: the check must not flip on one busy moment
     n_create = 3_000 if quick else N  # runs a second do not depend on how many exist
-    create = median_seconds(lambda tmp: _runlite_create(tmp, n_create), repeat)
-    raw_create = median_seconds(lambda tmp: _raw_create(tmp, n_create), repeat)
+    create, raw_create = paired_medians([lambda tmp: _runlite_create(tmp, n_create),
+                                         lambda tmp: _raw_create(tmp, n_create)], repeat)
     n_done = N
 
     import tempfile

@@ -29,7 +29,7 @@ import attrs
 import runlite
 from runlite.records import RunRecord
 
-from .common import row
+from .common import paired_medians, row
 
 N = 50_000
 SPANS_PER_S_RATIO = 100 / 263  # >= 100k spans/s where raw rows went at 263k/s
@@ -199,16 +199,6 @@ def _many_runs(store, n: int) -> None:
     store.live.flush_spans()
 
 
-def _median_ms(fn, repeat: int) -> float:
-    fn()  # warm the page cache: both sides read a hot file
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
 def run_queries(quick: bool = False) -> list[dict]:
     """list_runs (LangSmith's grammar) and get_runs (Simvue's) with a three-clause filter over
     100,000 runs, beside the same query by hand (rows in any order)."""
@@ -224,10 +214,13 @@ def run_queries(quick: bool = False) -> list[dict]:
             assert len(conn.execute(RAW).fetchall()) == found
             found_simvue = len(store.get_runs(SIMVUE))
             assert len(conn.execute(RAW_SIMVUE).fetchall()) == found_simvue
-            ms = _median_ms(lambda: store.list_runs(filter=FILTER), repeat)
-            ms_simvue = _median_ms(lambda: store.get_runs(SIMVUE), repeat)
-        raw = _median_ms(lambda: conn.execute(RAW).fetchall(), repeat)
-        raw_simvue = _median_ms(lambda: conn.execute(RAW_SIMVUE).fetchall(), repeat)
+            # Taking turns (after the untimed calls above warmed the page cache), so a busy
+            # moment of the machine slows each side alike.
+            ms, ms_simvue, raw, raw_simvue = (t * 1e3 for t in paired_medians([
+                lambda _t: store.list_runs(filter=FILTER),
+                lambda _t: store.get_runs(SIMVUE),
+                lambda _t: conn.execute(RAW).fetchall(),
+                lambda _t: conn.execute(RAW_SIMVUE).fetchall()], repeat))
         conn.close()
     return [
         row(f"list_runs, 3-clause filter over {n:,} runs ({found:,} match)", ms, "ms", raw,

@@ -50,6 +50,22 @@ def median_seconds(fn: Callable[[str], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def paired_medians(fns: list[Callable[[str], object]], repeat: int) -> list[float]:
+    """Median seconds of each ``fn(tmpdir)``, the functions taking turns ``repeat`` times (each
+    call in a fresh directory), so a busy moment of a shared machine slows runlite and its
+    baseline alike and their ratio holds. A function that returns a number has measured its
+    own seconds (e.g. leaving out building its input); otherwise the call's wall time counts."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, acc in zip(fns, times):
+            with tempfile.TemporaryDirectory() as tmp:
+                start = time.perf_counter()
+                got = fn(tmp)
+                wall = time.perf_counter() - start
+            acc.append(got if isinstance(got, (int, float)) and not isinstance(got, bool) else wall)
+    return [statistics.median(acc) for acc in times]
+
+
 def row(name: str, value: float, unit: str, baseline: float | None = None, *,
         higher_is_better: bool = True, target: str = "", check: tuple | None = None,
         quick_check: bool = True, incomplete: str = "") -> dict:

@@ -144,3 +144,29 @@ def test_every_checked_suite_is_a_suite():
     from benchmarks import __main__ as main_mod
 
     assert set(main_mod.CHECKED_SUITES) <= set(main_mod.SUITES)
+
+
+def test_paired_medians_take_turns_in_fresh_directories():
+    from benchmarks.common import paired_medians
+
+    calls, dirs = [], set()
+
+    def make(tag):
+        def fn(tmp):
+            calls.append(tag)
+            dirs.add(tmp)
+        return fn
+
+    got = paired_medians([make("runlite"), make("raw")], 3)
+    assert calls == ["runlite", "raw"] * 3
+    assert len(dirs) == 6
+    assert len(got) == 2
+
+
+def test_paired_medians_use_a_self_measured_time_when_given():
+    from benchmarks.common import paired_medians
+
+    seconds = iter([3.0, 1.0, 2.0])
+    assert paired_medians([lambda _tmp: next(seconds)], 3) == [2.0]
+    # Anything but a number (a path, a list, True) leaves the wall time, which is tiny here.
+    assert all(t < 1.0 for t in paired_medians([lambda _tmp: "/a/path", lambda _tmp: True], 1))
