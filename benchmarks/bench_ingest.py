@@ -129,7 +129,7 @@ def _width_one(values: list[float], repeat: int) -> tuple[float, float, float]:
 def width_sweep(quick: bool) -> list[dict]:
     points = 200_000 if quick else 1_000_000
     repeat = 3
-    budget = 10.0 if quick else 60.0  # seconds a width; 1.5M points/s needs 0.7 s for 1M
+    budget = 10.0 if quick else 30.0  # seconds a width; 1.5M points/s needs 0.7 s for 1M
     out = []
     for width in WIDTHS:
         calls = points // width
@@ -224,8 +224,8 @@ def slow_loop(quick: bool) -> list[dict]:
     # Calls: an hour of steps (fewer in --quick; the issue saw 1,000 metrics go from 140 ms to
     # 406 ms a call by call 400, so 400 calls still show a cost that grows). Budgets: a flat
     # cost finishes in a few seconds.
-    for width, calls, budget in ((10, 1_000 if quick else 3_600, 20 if quick else 120),
-                                 (1_000, 400 if quick else 3_600, 20 if quick else 180)):
+    for width, calls, budget in ((10, 1_000 if quick else 3_600, 20 if quick else 60),
+                                 (1_000, 400 if quick else 3_600, 20 if quick else 90)):
         costs, floor, stopped = _slow_loop(width, calls, budget)
         grew, first, last = _growth(costs)
         # The floor's own growth excuses runlite's only when it is over 1 (the machine got busier):
