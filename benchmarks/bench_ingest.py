@@ -91,8 +91,11 @@ def _wide_seconds(pool: list[dict], calls: int, repeat: int, budget_s: float) ->
     done = calls
     for turn in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            t, done = _ingest_wide(tmp, pool, calls, budget_s)
+            t, made = _ingest_wide(tmp, pool, calls, budget_s)
+        if turn and made < calls:
+            break  # a later turn ran out of budget: keep the whole turns before it
         ours.append(t)
+        done = made
         if turn == 0:
             rows = _raw_rows(pool, done)  # the same points as runlite wrote
         with tempfile.TemporaryDirectory() as tmp:
