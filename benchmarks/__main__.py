@@ -50,7 +50,7 @@ def _write(table: str, env: str, mode: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--quick", action="store_true", help="one repetition, smaller sizes")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions (CI: --check --quick)")
     parser.add_argument("--only", action="append", help="run only these suites (e.g. bench_runs)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     parser.add_argument("--check", action="store_true",
