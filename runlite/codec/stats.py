@@ -13,6 +13,7 @@ import math
 import operator
 import struct
 from array import array
+from bisect import bisect_left, bisect_right
 from itertools import compress, filterfalse, repeat
 
 import attrs
@@ -289,13 +290,86 @@ def window_columns(cols: list, axis: int, start=None, stop=None) -> list | None:
     """The columns (arrays, or None for absent times) cut to the points whose ``cols[axis]``
     value v has ``start <= v <= stop`` (None leaves a side open); None when no point is in.
 
-    C-level comparisons build a mask of one bool reference a point (NaN compares False); a
-    contiguous selection (a sorted axis) is sliced, any other picked with ``compress``.
+    A sorted axis (the common case: steps, times and timestamps usually grow) is cut by
+    bisection, then proved right with one C-level min/max pass: the points before the cut
+    are all below ``start``, those after all above ``stop``, those inside within both. Any
+    other axis is masked (one bool reference a point, NaN comparing False) and sliced when
+    the selection is contiguous, else picked with ``compress``.
     """
     values = cols[axis]
     n = len(values)
     if start is None and stop is None:
         return cols if n else None
+    lo, hi = _sorted_cut(values, start, stop)
+    if lo is None:
+        return _masked_columns(cols, values, start, stop)
+    if lo >= hi:
+        return None
+    if hi - lo == n:
+        return cols
+    return [None if c is None else c[lo:hi] for c in cols]
+
+
+def _sorted_cut(values, start, stop) -> tuple:
+    """``(lo, hi)``: ``values[lo:hi]`` are exactly the points in the window, or (None, None)
+    when that is not shown (an unsorted axis, or NaN in the way)."""
+    n = len(values)
+    try:
+        lo = 0 if start is None else bisect_left(values, start)
+        hi = n if stop is None else bisect_right(values, stop)
+    except TypeError:  # pragma: no cover - columns are arrays of numbers
+        return None, None
+    if hi < lo:
+        hi = lo
+    np = accel.numpy_for(n) if isinstance(values, array) and _exact_in_numpy(values, start, stop) else None
+    if np is not None:
+        a = np.frombuffer(values, dtype=np.int64 if values.typecode == "q" else np.float64)
+        keep = np.ones(n, dtype=bool)
+        if start is not None:
+            keep &= a >= (math.ceil(start) if values.typecode == "q" else start)
+        if stop is not None:
+            keep &= a <= (math.floor(stop) if values.typecode == "q" else stop)
+        inside = int(np.count_nonzero(keep))
+        if inside == hi - lo and (inside == 0 or bool(keep[lo:hi].all())):
+            return lo, hi
+        return None, None
+    # Each proof is one C-level pass; a NaN makes a comparison False, so it is never
+    # taken as inside nor as proved outside (min/max skip NaN unless it comes first,
+    # and then the comparison with NaN fails).
+    if lo and not max(values[:lo]) < start:
+        return None, None
+    if hi < n and not min(values[hi:]) > stop:
+        return None, None
+    if hi > lo:
+        mid = values[lo:hi]
+        if (start is not None and not min(mid) >= start) or (stop is not None and not max(mid) <= stop):
+            return None, None
+        if mid.typecode == "d" and mid != mid:  # a NaN inside: C-level, NaN != NaN
+            return None, None
+    return lo, hi
+
+
+def _exact_in_numpy(values: array, *bounds) -> bool:
+    """Whether numpy compares ``values`` with the bounds as Python does: float bounds of an
+    int column are rounded to ints (exactly) and must fit int64; int bounds of a float column
+    must be exact as floats."""
+    for b in bounds:
+        if b is None:
+            continue
+        if type(b) not in (int, float):  # a Fraction, say: Python's exact comparison only
+            return False
+        if values.typecode == "q":
+            if isinstance(b, float) and not math.isfinite(b):
+                return False
+            if not -(1 << 62) <= b <= 1 << 62:
+                return False
+        elif values.typecode != "d" or (not isinstance(b, float) and not -(1 << 53) <= b <= 1 << 53):
+            return False
+    return True
+
+
+def _masked_columns(cols: list, values, start, stop) -> list | None:
+    n = len(values)
     if start is None:
         keep = list(map(operator.ge, repeat(stop), values))
     elif stop is None:
