@@ -71,12 +71,13 @@ def check_stats(got, points: list[tuple]) -> None:
 
 @contextlib.contextmanager
 def _merged_in_python(k: int):
-    saved = metric_reads._MERGED_IN_PYTHON
+    saved = metric_reads._MERGED_IN_PYTHON, metric_reads._FEW_CHUNKS
     metric_reads._MERGED_IN_PYTHON = k
+    metric_reads._FEW_CHUNKS = min(k, saved[1])
     try:
         yield
     finally:
-        metric_reads._MERGED_IN_PYTHON = saved
+        metric_reads._MERGED_IN_PYTHON, metric_reads._FEW_CHUNKS = saved
 
 
 def logged(store, values, steps, flushes) -> tuple[str, list[tuple]]:

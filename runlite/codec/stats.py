@@ -24,7 +24,7 @@ from ..errors import ValidationError
 
 __all__ = [
     "ChunkStats", "ValueStats", "chunk_stats", "downsample", "merge_many", "merge_stats",
-    "stats_from_values", "window_columns", "window_mask_stats",
+    "stats_from_values", "window_columns", "window_mask_stats", "window_part",
 ]
 
 _AXES = ("step", "time", "timestamp")
@@ -199,6 +199,24 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
         mean=vs.mean, m2=vs.m2, first=values[0], last=values[-1],
         first_step=steps[0], last_step=steps[-1], step_lo=step_lo, step_hi=step_hi,
         time_lo=time_lo, time_hi=time_hi, ts_lo=ts_lo, ts_hi=ts_hi)
+
+
+def window_part(steps, values) -> tuple:
+    """`chunk_stats` of points cut from a chunk by a window, as a tuple in ChunkStats order,
+    to merge into window statistics: their axis ranges, which window statistics do not
+    report, are left 0 (skipping four passes over the points).
+
+    Args:
+        steps: int column; values: float column of the same length (at least one point).
+    """
+    n = len(values)
+    if n == 0 or len(steps) != n:
+        raise ValidationError(f"a window part needs as many steps as values (at least one), got {len(steps)}"
+                              f" and {n}")
+    vs = stats_from_values(values)
+    return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
+            None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
+            steps[0], steps[-1], 0, 0, 0.0, 0.0, 0, 0)
 
 
 def _merge(a: tuple, b: tuple) -> tuple:

@@ -22,7 +22,6 @@ from array import array
 from itertools import chain, islice
 from typing import Any, Iterator
 
-import attrs
 
 from .. import errors
 from ..codec import chunks, sketch, stats
@@ -151,7 +150,8 @@ def _refusal(what: str, row: tuple) -> errors.CorruptStoreError:
     return errors.CorruptStoreError(f"{what}, chunk {seq!r:.40}: {why}")
 
 
-def _chunk_rows(conn, series_id: int, xaxis: str, start, stop, what: str, also: tuple = ("", [])):
+def _chunk_rows(conn, series_id: int, xaxis: str, start, stop, what: str, also: tuple = ("", []),
+                limit: int = -1):
     """Yield ``(seq, statistics in CHUNK_COLUMNS order, inside the window, (data bytes, sketch
     bytes))`` per chunk of the window in log order, refusing a row whose numbers no valid chunk
     has. The stored sizes are checked against the count where a blob is read (`_decode`, `_by_sketch`)."""
@@ -160,8 +160,8 @@ def _chunk_rows(conn, series_id: int, xaxis: str, start, stop, what: str, also: 
     where, params = _window_sql(xaxis, start, stop)
     # length() of a blob reads no overflow page: sizes are checked before any blob is loaded.
     cursor = conn.execute("SELECT seq, length(data), length(sketch), " + ", ".join(CHUNK_COLUMNS)
-                          + f" FROM chunks WHERE series_id = ?{where}{also[0]} ORDER BY seq",
-                          (series_id, *params, *also[1]))
+                          + f" FROM chunks WHERE series_id = ?{where}{also[0]} ORDER BY seq LIMIT ?",
+                          (series_id, *params, *also[1], limit))
     for batch in iter(lambda: list(islice(cursor, _BATCH)), []):
         if not _sound(batch):
             raise next(_refusal(what, row) for row in batch if not _sound([row]))
@@ -439,6 +439,12 @@ def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset
     stop = check_bound(stop, xaxis, "stop")
     series_id = _series_id(conn, run_id, name, asset)
     what = f"metric {name!r} of run {run_id}"
+    head = list(_chunk_rows(conn, series_id, xaxis, start, stop, what, limit=_FEW_CHUNKS + 1))
+    if len(head) <= _FEW_CHUNKS:  # a short window (the common one): its rows are all here
+        need = sum(stored[0] for _, stored, inside, _ in head if not inside)
+        if need > MAX_DECODE_POINTS:
+            raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
+        return to_stats(stats.merge_many(_row_parts(conn, series_id, xaxis, start, stop, what, head)))
     where, params = _window_sql(xaxis, start, stop)
     inside, inside_params = _inside_sql(xaxis, start, stop)
     # One pass, no GROUP BY (its sorter would copy every row's blob to take its length).
@@ -461,6 +467,8 @@ def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset
     return to_stats(stats.merge_many(ordered))
 
 
+# A window of at most this many chunks is read row by row, from one query.
+_FEW_CHUNKS = 8
 # Up to this many inside chunks are merged in Python (exactly the row-by-row result); more are
 # merged by one SQLite aggregate, which costs the same for 20 chunks or 20,000.
 _MERGED_IN_PYTHON = 16
@@ -483,11 +491,11 @@ def _inside_sql(xaxis: str, start, stop) -> tuple[str, list]:
     return "(" + (" AND ".join(tests) or "1") + ")", [v for v in (start, stop) if v is not None]
 
 
-def _row_parts(conn, series_id: int, xaxis: str, start, stop, what: str):
+def _row_parts(conn, series_id: int, xaxis: str, start, stop, what: str, rows=None):
     """Statistics of the window in log order, row by row: inside chunks from their stored
     statistics, boundary chunks decoded and cut (streamed: one chunk held at a time)."""
     need = 0
-    for seq, stored, inside, sizes in _chunk_rows(conn, series_id, xaxis, start, stop, what):
+    for seq, stored, inside, sizes in rows or _chunk_rows(conn, series_id, xaxis, start, stop, what):
         if inside:
             yield stats_tuple(stored)
             continue
@@ -506,7 +514,7 @@ def _cut_stats(conn, series_id: int, seq: int, count: int, size: int, xaxis: str
     if k == 1 and cols[1] is None:
         cols[1] = chunks.derived_times(cols[2], origin)
     picked = stats.window_columns(cols, k, start, stop)
-    return None if picked is None else stats.chunk_stats(*picked, time_origin_us=origin)
+    return None if picked is None else stats.window_part(picked[0], picked[3])
 
 
 def _end_parts(conn, series_id: int, xaxis: str, start, stop, what: str, inside: str, params: list) -> list:
@@ -516,7 +524,7 @@ def _end_parts(conn, series_id: int, xaxis: str, start, stop, what: str, inside:
                                              also=(f" AND NOT coalesce({inside}, 0)", params)):
         part = _cut_stats(conn, series_id, seq, stored[0], sizes[0], xaxis, start, stop, what)
         if part is not None:
-            out.append((seq, attrs.astuple(part)))
+            out.append((seq, part))
     return out
 
 
