@@ -161,8 +161,8 @@ def test_boundary_limit_is_checked_before_decoding(mem, monkeypatch):
     run_id, _ = logged(mem, [float(i) for i in range(40)], range(40), [False, False, False, True])
     monkeypatch.setattr(metric_reads, "MAX_DECODE_POINTS", 3)
     decoded = []
-    real = metric_reads._decode
-    monkeypatch.setattr(metric_reads, "_decode", lambda *a: decoded.append(a) or real(*a))
+    real = metric_reads.decode
+    monkeypatch.setattr(metric_reads, "decode", lambda *a: decoded.append(a) or real(*a))
     with pytest.raises(runlite.errors.LimitError, match="decode"):
         mem.metric_stats(run_id, "v", start=1, stop=38)  # ends of 4 points each: 8 > 3
     assert not decoded
