@@ -166,3 +166,22 @@ def test_boundary_limit_is_checked_before_decoding(mem, monkeypatch):
     with pytest.raises(runlite.errors.LimitError, match="decode"):
         mem.metric_stats(run_id, "v", start=1, stop=38)  # ends of 4 points each: 8 > 3
     assert not decoded
+
+
+def test_downsampling_a_series_of_one_point_chunks_keeps_every_bucket_extreme(mem):
+    values = [math.sin(i / 40) for i in range(900)]
+    values[123], values[456], values[700] = 9.0, -9.0, math.nan
+    run_id, points = logged(mem, values, range(900), [True])  # 900 chunks of one point
+    got = mem.metric_values(run_id, "v", max_points=100)
+    assert len(got) <= 100
+    assert got.steps[0] == 0 and got.steps[-1] == 899
+    assert 9.0 in got.values and -9.0 in got.values
+    by_step = {p[0]: p for p in points}
+    for s, t, ts, v in zip(got.steps, got.times, got.timestamps, got.values):  # points as logged
+        assert (bits(t), ts, bits(v)) == (bits(by_step[s][1]), by_step[s][2], bits(by_step[s][3]))
+    # every bucket (a run of whole one-point chunks, 32 of them) keeps its lowest and highest value
+    kept = dict(zip(got.steps, got.values))
+    for b in range(32):
+        inside = [(v, i) for i, v in enumerate(values) if min(31, i * 32 // 900) == b and not math.isnan(v)]
+        low, high = min(inside), min(inside, key=lambda x: (-x[0], x[1]))
+        assert kept.get(low[1]) == low[0] and kept.get(high[1]) == high[0], b

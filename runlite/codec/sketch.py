@@ -26,6 +26,7 @@ four sketches a bucket are decoded, however long the series.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import sys
@@ -95,7 +96,7 @@ def _columns(block_list: list[tuple[int, tuple]]) -> bytes:
     for k in range(4):
         for field in zip(*[pts[k] for _, pts in block_list]):
             args += field
-    return struct.pack(f"<{nb}I" + "".join(f"{nb}{c}" for c in _FIELDS) * 4, *args)
+    return _layout(nb, True).pack(*args)
 
 
 _ONE = struct.Struct("<I" + _FIELDS * 4)
@@ -130,11 +131,11 @@ class Sketch:
     position checked against its block.
     """
 
-    __slots__ = ("raw", "count", "nblocks", "columnar", "_mins", "_maxs")
+    __slots__ = ("raw", "count", "nblocks", "columnar", "_mins", "_maxs", "_all")
 
     def __init__(self, raw: bytes, count: int, columnar: bool = True):
         self.raw, self.count, self.nblocks, self.columnar = raw, count, len(raw) // _ENTRY, columnar
-        self._mins = self._maxs = None
+        self._mins = self._maxs = self._all = None
 
     def _values(self, which: int) -> array:
         nb = self.nblocks
@@ -162,17 +163,24 @@ class Sketch:
             self._maxs = self._values(2)
         return self._maxs
 
+    def _unpacked(self) -> tuple:
+        """Every field of every block: one C call a sketch, then points are index arithmetic."""
+        if self._all is None:
+            self._all = _layout(self.nblocks, self.columnar).unpack(self.raw)
+        return self._all
+
     def point(self, block: int, which: int) -> Point:
         """``(position in the chunk, step, time, timestamp, value)`` of one chosen point."""
-        raw, nb = self.raw, self.nblocks
+        flat, nb = self._unpacked(), self.nblocks
         if self.columnar:
-            size = _HEAD.unpack_from(raw, 4 * block)[0]
-            pos, step, time, stamp, value = (s.unpack_from(raw, _column_at(nb, which, f) + s.size * block)[0]
-                                             for f, s in enumerate(_FIELD_STRUCTS))
+            size = flat[block]
+            at = nb * (1 + 5 * which) + block
+            pos, step, time, stamp, value = flat[at], flat[at + nb], flat[at + 2 * nb], flat[at + 3 * nb], \
+                flat[at + 4 * nb]
         else:
-            off = block * _ENTRY
-            size = _HEAD.unpack_from(raw, off)[0]
-            pos, step, time, stamp, value = _POINT.unpack_from(raw, off + _HEAD.size + which * _POINT.size)
+            size = flat[21 * block]
+            at = 21 * block + 1 + 5 * which
+            pos, step, time, stamp, value = flat[at:at + 5]
         if pos >= size:
             raise CorruptStoreError(f"a chunk sketch places a point at {pos} in a block of {size} points")
         return (block * BLOCK + pos, step, time, stamp, value)
@@ -183,8 +191,15 @@ class Sketch:
         return [self.point(b, w) for b in range(self.nblocks) for w in range(4)]
 
 
-_FIELD_STRUCTS = tuple(struct.Struct("<" + c) for c in _FIELDS)
 _FIELD_OFFSETS = (0, 4, 12, 20, 28)  # bytes a block before each field's column, within a kind
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(nb: int, columnar: bool) -> struct.Struct:
+    """The struct of a whole sketch of nb blocks in either form."""
+    if columnar:
+        return struct.Struct(f"<{nb}I" + "".join(f"{nb}{c}" for c in _FIELDS) * 4)
+    return struct.Struct("<" + ("I" + _FIELDS * 4) * nb)
 
 
 def _column_at(nb: int, which: int, field: int) -> int:
@@ -252,7 +267,7 @@ def decode(data: bytes) -> list[tuple[int, tuple]]:
             points = tuple(_POINT.unpack_from(raw, off + _HEAD.size + k * _POINT.size) for k in range(4))
             blocks.append((count, points))
         return blocks
-    flat = struct.unpack(f"<{nb}I" + "".join(f"{nb}{c}" for c in _FIELDS) * 4, raw)
+    flat = _layout(nb, True).unpack(raw)
     counts, columns = flat[:nb], [flat[nb + j * nb:nb + (j + 1) * nb] for j in range(20)]
     return [(counts[b], tuple(tuple(columns[5 * k + f][b] for f in range(5)) for k in range(4)))
             for b in range(nb)]
@@ -326,6 +341,8 @@ def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[
     def resolve(ref) -> Point:
         if len(ref) == 5:  # already a point
             return ref
+        if len(ref) == 4:  # a point of a read sketch, unpacked now that it won
+            return at(*ref)
         index, which = ref  # a whole chunk: read its sketch now that one of its points won
         offset, _, _, _, source = items[index]
         sk = loaded.get(index)
@@ -380,7 +397,6 @@ def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[
             if lo >= hi:  # a bucket narrower than a block, holding no block's first point
                 continue
             j, k = _first_lowest(mins, lo, hi), _first_highest(maxs, lo, hi)
-            take(bucket, (mins[j], at(sk, offset, j, 1)), (maxs[k], at(sk, offset, k, 2)),
-                 at(sk, offset, hi - 1, 3))
+            take(bucket, (mins[j], (sk, offset, j, 1)), (maxs[k], (sk, offset, k, 2)), (sk, offset, hi - 1, 3))
     close()
     return [chosen[i] for i in sorted(chosen)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numbers
 from array import array
-from itertools import chain
+from itertools import chain, islice
 from typing import Any, Iterator
 
 
@@ -188,6 +188,11 @@ def _boundaries(conn, series_id: int, rows: list[Chunk], k: int, start, stop, *,
     return out
 
 
+# Sketches read by one query when downsampling: most chunks of a long series are needed (a
+# bucket a few chunks wide reads about four), and one query a sketch cost more than the sketch.
+_SKETCH_BATCH = 32
+
+
 def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_points: int, *,
                clamp: bool, what: str):
     """Downsampled points from block sketches, or None to take the exact (decoding) path."""
@@ -202,6 +207,9 @@ def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_poin
                 items.append((offset, n, None, None, made))
                 offset += n
     spent = 0
+    inside = [r for r in rows if r.inside]
+    order = {r.seq: i for i, r in enumerate(inside)}
+    fetched: dict = {}  # sketches read ahead, not yet loaded
 
     def load(chunk: Chunk) -> sketch.Sketch:
         nonlocal spent
@@ -213,8 +221,15 @@ def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_poin
         if chunk.sizes[1] > sketch.stored_size_bound(chunk.count):
             raise errors.CorruptStoreError(f"chunk {chunk.seq}: stores a sketch of {chunk.sizes[1]} bytes, more"
                                            f" than {chunk.count} points take")
-        data = conn.execute("SELECT sketch FROM chunks WHERE series_id = ? AND seq = ?",
-                            (series_id, chunk.seq)).get
+        data = fetched.pop(chunk.seq, None)
+        if data is None:  # this sketch and those of the next inside chunks, in one query
+            i = order[chunk.seq]
+            group = [r for r in islice(inside, i, i + _SKETCH_BATCH)
+                     if r.sizes[1] <= sketch.stored_size_bound(r.count)]
+            fetched.update(conn.execute(
+                "SELECT seq, sketch FROM chunks WHERE series_id = ? AND seq IN (" + ", ".join("?" * len(group))
+                + ")", (series_id, *(r.seq for r in group))))
+            data = fetched.pop(chunk.seq, None)
         try:
             return sketch.load(data, chunk.count)
         except errors.CorruptStoreError as exc:
@@ -241,9 +256,12 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     partials = _boundaries(conn, series_id, rows, k, start, stop, sketches=max_points is not None, what=what)
     total = sum(r.count if r.inside else partials[r.seq][0] for r in rows)
     if max_points is not None and total > max_points and (
-            total >= 2 * sketch.BLOCK * max_points // 3 or total > MAX_READ_POINTS):
-        # Many points a bucket (or more than a read returns): the sketches, with one bucket a
-        # block at most when the points are too many to decode.
+            total >= 2 * sketch.BLOCK * max_points // 3 or total > MAX_READ_POINTS
+            or len(rows) >= 2 * max(1, (max_points - 2) // 3)):
+        # Many points a bucket (or more than a read returns), or chunks so small that every
+        # bucket holds two or more (a slow loop's flushes): the sketches, with one bucket a
+        # block at most when the points are too many to decode. A small chunk is one block,
+        # whose sketch holds its min, max and last exactly.
         picked = _by_sketch(conn, series_id, rows, partials, max_points, clamp=total > MAX_READ_POINTS, what=what)
         if picked is not None:
             cols = [array("q", [p[1] for p in picked]), array("d", [p[2] for p in picked]),
