@@ -185,3 +185,30 @@ def test_downsampling_a_series_of_one_point_chunks_keeps_every_bucket_extreme(me
         inside = [(v, i) for i, v in enumerate(values) if min(31, i * 32 // 900) == b and not math.isnan(v)]
         low, high = min(inside), min(inside, key=lambda x: (-x[0], x[1]))
         assert kept.get(low[1]) == low[0] and kept.get(high[1]) == high[0], b
+
+
+AXIS_VALUES = {
+    "q": st.one_of(st.integers(-(1 << 63), (1 << 63) - 1), st.integers(-5, 5), st.just((1 << 53) + 1)),
+    "d": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-5, 5)),
+}
+BOUNDS = st.none() | st.integers(-6, 6) | st.floats(-6, 6) | st.just(float(1 << 53)) | st.just((1 << 53) + 1)
+
+
+@settings(max_examples=150)
+@given(data=st.data(), typecode=st.sampled_from("qd"), sort=st.booleans(), numpy=st.booleans(),
+       start=BOUNDS, stop=BOUNDS)
+def test_window_cut_matches_a_plain_filter(data, typecode, sort, numpy, start, stop):
+    from array import array
+
+    from runlite.codec import accel, stats
+
+    axis = data.draw(st.lists(AXIS_VALUES[typecode], min_size=1, max_size=40))
+    if sort:
+        axis = sorted(axis, key=lambda v: (math.isnan(v), v) if isinstance(v, float) else (False, v))
+    cols = [array(typecode, axis), None, array("q", range(len(axis))), array("d", range(len(axis)))]
+    want = [i for i, v in enumerate(axis) if (start is None or v >= start) and (stop is None or v <= stop)]
+    with accel.numpy_mode(numpy, min_items=1):
+        got = stats.window_columns(cols, 0, start, stop)
+    assert (None if got is None else list(got[2])) == (want or None)
+    if got is not None:
+        assert got[1] is None and [bits(v) for v in got[3]] == [bits(float(i)) for i in want]

@@ -385,18 +385,21 @@ def _sorted_cut(values, start, stop) -> tuple:
         return None, None
     if hi < lo:
         hi = lo
-    np = accel.numpy_for(n) if isinstance(values, array) and _exact_in_numpy(values, start, stop) else None
+    np = accel.numpy_for(n) if isinstance(values, array) else None
     if np is not None:
+        # The same proofs on numpy reductions (no temporary column); each extreme is made a
+        # Python number first, so it compares with the bound exactly, as Python does. A NaN
+        # makes numpy's min and max NaN, which fails every test.
         a = np.frombuffer(values, dtype=np.int64 if values.typecode == "q" else np.float64)
-        keep = np.ones(n, dtype=bool)
-        if start is not None:
-            keep &= a >= (math.ceil(start) if values.typecode == "q" else start)
-        if stop is not None:
-            keep &= a <= (math.floor(stop) if values.typecode == "q" else stop)
-        inside = int(np.count_nonzero(keep))
-        if inside == hi - lo and (inside == 0 or bool(keep[lo:hi].all())):
-            return lo, hi
-        return None, None
+        scalar = int if values.typecode == "q" else float
+        if lo and not scalar(a[:lo].max()) < start:
+            return None, None
+        if hi < n and not scalar(a[hi:].min()) > stop:
+            return None, None
+        if hi > lo and ((start is not None and not scalar(a[lo:hi].min()) >= start)
+                        or (stop is not None and not scalar(a[lo:hi].max()) <= stop)):
+            return None, None
+        return lo, hi
     # Each proof is one C-level pass; a NaN makes a comparison False, so it is never
     # taken as inside nor as proved outside (min/max skip NaN unless it comes first,
     # and then the comparison with NaN fails).
@@ -411,25 +414,6 @@ def _sorted_cut(values, start, stop) -> tuple:
         if mid.typecode == "d" and mid != mid:  # a NaN inside: C-level, NaN != NaN
             return None, None
     return lo, hi
-
-
-def _exact_in_numpy(values: array, *bounds) -> bool:
-    """Whether numpy compares ``values`` with the bounds as Python does: float bounds of an
-    int column are rounded to ints (exactly) and must fit int64; int bounds of a float column
-    must be exact as floats."""
-    for b in bounds:
-        if b is None:
-            continue
-        if type(b) not in (int, float):  # a Fraction, say: Python's exact comparison only
-            return False
-        if values.typecode == "q":
-            if isinstance(b, float) and not math.isfinite(b):
-                return False
-            if not -(1 << 62) <= b <= 1 << 62:
-                return False
-        elif values.typecode != "d" or (not isinstance(b, float) and not -(1 << 53) <= b <= 1 << 53):
-            return False
-    return True
 
 
 def _masked_columns(cols: list, values, start, stop) -> list | None:
