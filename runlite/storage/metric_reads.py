@@ -191,6 +191,10 @@ def _boundaries(conn, series_id: int, rows: list[Chunk], k: int, start, stop, *,
 # Sketches read by one query when downsampling: most chunks of a long series are needed (a
 # bucket a few chunks wide reads about four), and one query a sketch cost more than the sketch.
 _SKETCH_BATCH = 32
+# Chunks of at most this many points on average are downsampled from their sketches however
+# few points a bucket holds: their decoding is mostly fixed cost (measured: 100-point chunks
+# decode as fast as their sketches are read, 1-point chunks several times slower).
+_TINY_CHUNK = 8
 
 
 def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_points: int, *,
@@ -257,11 +261,11 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     total = sum(r.count if r.inside else partials[r.seq][0] for r in rows)
     if max_points is not None and total > max_points and (
             total >= 2 * sketch.BLOCK * max_points // 3 or total > MAX_READ_POINTS
-            or len(rows) >= 2 * max(1, (max_points - 2) // 3)):
-        # Many points a bucket (or more than a read returns), or chunks so small that every
-        # bucket holds two or more (a slow loop's flushes): the sketches, with one bucket a
-        # block at most when the points are too many to decode. A small chunk is one block,
-        # whose sketch holds its min, max and last exactly.
+            or (len(rows) >= 2 * max(1, (max_points - 2) // 3) and total <= _TINY_CHUNK * len(rows))):
+        # Many points a bucket (or more than a read returns), or chunks of a few points each,
+        # two or more a bucket (a slow loop's flushes): the sketches, with one bucket a block
+        # at most when the points are too many to decode. A small chunk is one block, whose
+        # sketch holds its min, max and last exactly; decoding it costs many times more.
         picked = _by_sketch(conn, series_id, rows, partials, max_points, clamp=total > MAX_READ_POINTS, what=what)
         if picked is not None:
             cols = [array("q", [p[1] for p in picked]), array("d", [p[2] for p in picked]),
