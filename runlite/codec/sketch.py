@@ -5,6 +5,17 @@ Stored beside each chunk (a few hundredths of a byte a point once compressed), t
 chunk: buckets are runs of whole blocks, each keeps its min, max and last point, and the
 first and last points of the series are kept, so spikes survive. Pure: no SQLite.
 
+Two stored forms, both read (`load`, `decode`):
+
+- version 1, a zstd frame of one 148-byte entry a block: the block's size (u32), then its
+  first, min, max and last points, each (position u32, step i64, time f64, timestamp i64,
+  value f64), little-endian;
+- version 2 (written now), the byte 2 then a zstd frame of the same fields as columns: every
+  block's size, then for each of first, min, max and last the positions, steps, times,
+  timestamps and values of every block. The blocks' mins and maxs are then one slice each
+  (no strided gathering), and a one-block sketch is its version-1 entry. A zstd frame never
+  starts with the byte 2.
+
 Reading is bounded by what the chunk's row records: `load` accepts only a sketch of exactly
 ``ceil(count / BLOCK)`` whole blocks of the right sizes, sized before zstd allocates, and reads
 it in place (no object per block). `downsample` decodes only the sketches it needs:
@@ -15,6 +26,7 @@ four sketches a bucket are decoded, however long the series.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import sys
@@ -41,11 +53,15 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
     ``times`` None means the default times ``(timestamp - time_origin_us) / 1e6``, computed
     here for the chosen points only.
     """
-    out = []
     n = len(values)
+    if n == 1:  # a slow loop's flush: one point is its block's first, min, max and last
+        stamp = timestamps[0]
+        p = (0, steps[0], times[0] if times is not None else (stamp - time_origin_us) / 1e6, stamp, values[0])
+        return [(1, (p, p, p, p))]
+    out = []
     for lo in range(0, n, BLOCK):
         hi = min(lo + BLOCK, n)
-        seg = values[lo:hi]
+        seg = values[lo:hi] if n > BLOCK else values
         if not has_nan:
             i_min, i_max = seg.index(min(seg)), seg.index(max(seg))
         else:
@@ -55,27 +71,40 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
                 i_max = max(real, key=seg.__getitem__)
             else:
                 i_min = i_max = hi - lo - 1
-        chosen = []
+        made = {}  # a point chosen twice (a block's first is often its min or max) is made once
         for i in (0, i_min, i_max, hi - lo - 1):
-            j = lo + i
-            t = times[j] if times is not None else (timestamps[j] - time_origin_us) / 1e6
-            chosen.append((i, steps[j], t, timestamps[j], values[j]))
-        out.append((hi - lo, tuple(chosen)))
+            if i not in made:
+                j = lo + i
+                stamp = timestamps[j]
+                made[i] = (i, steps[j], times[j] if times is not None else (stamp - time_origin_us) / 1e6,
+                           stamp, values[j])
+        out.append((hi - lo, (made[0], made[i_min], made[i_max], made[hi - lo - 1])))
     return out
 
 
-def _pack(block_list: list[tuple[int, tuple]]) -> bytearray:
-    out = bytearray()
-    for count, points in block_list:
-        out += _HEAD.pack(count)
-        for p in points:
-            out += _POINT.pack(*p)
-    return out
+_V2 = b"\x02"  # a zstd frame starts with 0x28: this byte tells the forms apart
+_FIELDS = "Iqdqd"  # a point's fields, each stored as a column in version 2
+
+
+def _columns(block_list: list[tuple[int, tuple]]) -> bytes:
+    """The version-2 body: block sizes, then each chosen point's fields as columns."""
+    nb = len(block_list)
+    if nb == 1:  # one block: its columns are its entry, in version 1's order
+        count, (p0, p1, p2, p3) = block_list[0]
+        return _ONE.pack(count, *p0, *p1, *p2, *p3)
+    args = [count for count, _ in block_list]
+    for k in range(4):
+        for field in zip(*[pts[k] for _, pts in block_list]):
+            args += field
+    return _layout(nb, True).pack(*args)
+
+
+_ONE = struct.Struct("<I" + _FIELDS * 4)
 
 
 def encode(block_list: list[tuple[int, tuple]]) -> bytes:
-    """The compressed bytes of a chunk's blocks."""
-    return zstd.compress(_pack(block_list), level=1, checksum=False)
+    """The stored bytes of a chunk's blocks (version 2)."""
+    return _V2 + zstd.compress(_columns(block_list), level=1, checksum=False)
 
 
 def block_count(points: int) -> int:
@@ -91,52 +120,91 @@ def stored_size_bound(points: int) -> int:
 
 
 _LITTLE = sys.byteorder == "little"
-_MIN_AT = _HEAD.size + _POINT.size + 28   # the value of an entry's min point
-_MAX_AT = _HEAD.size + 2 * _POINT.size + 28
 
 
 class Sketch:
     """A chunk's sketch checked against the chunk's point count, read in place.
 
-    ``mins()``/``maxs()`` are the blocks' extreme values as arrays (strided C copies, no
-    object per block); ``point(block, which)`` unpacks one point (0 first, 1 min, 2 max,
-    3 last) with its position checked against its block.
+    ``mins()``/``maxs()`` are the blocks' extreme values as arrays (one slice of a version-2
+    sketch; strided C copies of a version-1 one: no object per block either way);
+    ``point(block, which)`` unpacks one point (0 first, 1 min, 2 max, 3 last) with its
+    position checked against its block.
     """
 
-    __slots__ = ("raw", "count", "nblocks", "_mins", "_maxs")
+    __slots__ = ("raw", "count", "nblocks", "columnar", "_mins", "_maxs", "_all")
 
-    def __init__(self, raw: bytes, count: int):
-        self.raw, self.count, self.nblocks = raw, count, len(raw) // _ENTRY
-        self._mins = self._maxs = None
+    def __init__(self, raw: bytes, count: int, columnar: bool = True):
+        self.raw, self.count, self.nblocks, self.columnar = raw, count, len(raw) // _ENTRY, columnar
+        self._mins = self._maxs = self._all = None
 
-    def _column(self, at: int) -> array:
-        out = bytearray(8 * self.nblocks)
-        for i in range(8):  # 8 C-level strided copies, whatever the number of blocks
-            out[i::8] = self.raw[at + i::_ENTRY]
+    def _values(self, which: int) -> array:
+        nb = self.nblocks
         a = array("d")
-        a.frombytes(out)
+        if self.columnar:
+            at = _column_at(nb, which, 4)
+            a.frombytes(self.raw[at:at + 8 * nb])
+        else:
+            out = bytearray(8 * nb)
+            at = _HEAD.size + which * _POINT.size + 28
+            for i in range(8):  # 8 C-level strided copies, whatever the number of blocks
+                out[i::8] = self.raw[at + i::_ENTRY]
+            a.frombytes(out)
         if not _LITTLE:
             a.byteswap()
         return a
 
     def mins(self) -> array:
         if self._mins is None:
-            self._mins = self._column(_MIN_AT)
+            self._mins = self._values(1)
         return self._mins
 
     def maxs(self) -> array:
         if self._maxs is None:
-            self._maxs = self._column(_MAX_AT)
+            self._maxs = self._values(2)
         return self._maxs
+
+    def _unpacked(self) -> tuple:
+        """Every field of every block: one C call a sketch, then points are index arithmetic."""
+        if self._all is None:
+            self._all = _layout(self.nblocks, self.columnar).unpack(self.raw)
+        return self._all
 
     def point(self, block: int, which: int) -> Point:
         """``(position in the chunk, step, time, timestamp, value)`` of one chosen point."""
-        off = block * _ENTRY
-        size = _HEAD.unpack_from(self.raw, off)[0]
-        pos, step, time, stamp, value = _POINT.unpack_from(self.raw, off + _HEAD.size + which * _POINT.size)
+        flat, nb = self._unpacked(), self.nblocks
+        if self.columnar:
+            size = flat[block]
+            at = nb * (1 + 5 * which) + block
+            pos, step, time, stamp, value = flat[at], flat[at + nb], flat[at + 2 * nb], flat[at + 3 * nb], \
+                flat[at + 4 * nb]
+        else:
+            size = flat[21 * block]
+            at = 21 * block + 1 + 5 * which
+            pos, step, time, stamp, value = flat[at:at + 5]
         if pos >= size:
             raise CorruptStoreError(f"a chunk sketch places a point at {pos} in a block of {size} points")
         return (block * BLOCK + pos, step, time, stamp, value)
+
+    def points(self) -> list[Point]:
+        """Every block's (first, min, max, last) points, in block order: all of a chunk's
+        points when it holds at most two."""
+        return [self.point(b, w) for b in range(self.nblocks) for w in range(4)]
+
+
+_FIELD_OFFSETS = (0, 4, 12, 20, 28)  # bytes a block before each field's column, within a kind
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(nb: int, columnar: bool) -> struct.Struct:
+    """The struct of a whole sketch of nb blocks in either form."""
+    if columnar:
+        return struct.Struct(f"<{nb}I" + "".join(f"{nb}{c}" for c in _FIELDS) * 4)
+    return struct.Struct("<" + ("I" + _FIELDS * 4) * nb)
+
+
+def _column_at(nb: int, which: int, field: int) -> int:
+    """Where field ``field`` of the ``which`` points starts in a version-2 body of nb blocks."""
+    return nb * (4 + 36 * which + _FIELD_OFFSETS[field])
 
 
 def _sizes(points: int, nblocks: int) -> bytes:
@@ -144,11 +212,18 @@ def _sizes(points: int, nblocks: int) -> bytes:
     return _HEAD.pack(BLOCK) * (nblocks - 1) + _HEAD.pack(points - BLOCK * (nblocks - 1))
 
 
+def _body(data, limit: int, expected: int | None, what: str) -> tuple[bytes, bool]:
+    """``(the sketch's entries, columnar)`` of either stored form, bounded by ``limit``."""
+    if isinstance(data, (bytes, bytearray, memoryview)) and data[:1] == _V2:
+        return zstd.decompress(memoryview(data)[1:], limit=limit, expected_size=expected, what=what), True
+    return zstd.decompress(data, limit=limit, expected_size=expected, what=what), False
+
+
 def load(data: bytes, count: int) -> Sketch:
     """The sketch of a chunk whose row records ``count`` points, checked before use.
 
     Raises:
-        CorruptStoreError: not one zstd frame of exactly ``ceil(count / BLOCK)`` entries (the
+        CorruptStoreError: not exactly ``ceil(count / BLOCK)`` entries (a zstd frame's
             declared size is checked before zstd allocates), or blocks of other sizes than
             the chunk's points cut every BLOCK.
     """
@@ -157,37 +232,45 @@ def load(data: bytes, count: int) -> Sketch:
     nblocks = block_count(count)
     if nblocks * _ENTRY > _MAX_RAW:
         raise CorruptStoreError(f"a chunk records {count} points, more than a sketch can cover")
-    raw = zstd.decompress(data, limit=_MAX_RAW, expected_size=nblocks * _ENTRY,
-                          what=f"the sketch of a chunk of {count} points")
-    sizes = bytearray(_HEAD.size * nblocks)
-    for i in range(_HEAD.size):  # each entry's size, gathered by strided C copies
-        sizes[i::_HEAD.size] = raw[i::_ENTRY]
+    raw, columnar = _body(data, _MAX_RAW, nblocks * _ENTRY, f"the sketch of a chunk of {count} points")
+    if columnar:
+        sizes = raw[:_HEAD.size * nblocks]
+    else:
+        sizes = bytearray(_HEAD.size * nblocks)
+        for i in range(_HEAD.size):  # each entry's size, gathered by strided C copies
+            sizes[i::_HEAD.size] = raw[i::_ENTRY]
     if sizes != _sizes(count, nblocks):
         raise CorruptStoreError(f"the sketch of a chunk of {count} points has blocks of other sizes"
                                 f" than {BLOCK} points each")
-    return Sketch(raw, count)
+    return Sketch(raw, count, columnar)
 
 
 def from_blocks(block_list: list[tuple[int, tuple]]) -> Sketch:
     """A `Sketch` of blocks made by `blocks` (points of a chunk cut to a window)."""
-    return Sketch(bytes(_pack(block_list)), sum(count for count, _ in block_list))
+    return Sketch(_columns(block_list), sum(count for count, _ in block_list))
 
 
 def decode(data: bytes) -> list[tuple[int, tuple]]:
     """The blocks of a sketch: ``(points, (first, min, max, last))`` with in-block positions.
 
     Raises:
-        CorruptStoreError: not one zstd frame declaring at most 4 MiB of whole blocks.
+        CorruptStoreError: neither stored form, or more than 4 MiB of entries, or not whole blocks.
     """
-    raw = zstd.decompress(data, limit=_MAX_RAW, what="a chunk sketch")
+    raw, columnar = _body(data, _MAX_RAW, None, "a chunk sketch")
     if len(raw) % _ENTRY:  # bounded by _MAX_RAW: checking after decoding is safe
         raise CorruptStoreError(f"a chunk sketch holds {len(raw)} bytes, not whole {_ENTRY}-byte blocks")
-    blocks = []
-    for off in range(0, len(raw), _ENTRY):
-        count = _HEAD.unpack_from(raw, off)[0]
-        points = tuple(_POINT.unpack_from(raw, off + _HEAD.size + k * _POINT.size) for k in range(4))
-        blocks.append((count, points))
-    return blocks
+    nb = len(raw) // _ENTRY
+    if not columnar:
+        blocks = []
+        for off in range(0, len(raw), _ENTRY):
+            count = _HEAD.unpack_from(raw, off)[0]
+            points = tuple(_POINT.unpack_from(raw, off + _HEAD.size + k * _POINT.size) for k in range(4))
+            blocks.append((count, points))
+        return blocks
+    flat = _layout(nb, True).unpack(raw)
+    counts, columns = flat[:nb], [flat[nb + j * nb:nb + (j + 1) * nb] for j in range(20)]
+    return [(counts[b], tuple(tuple(columns[5 * k + f][b] for f in range(5)) for k in range(4)))
+            for b in range(nb)]
 
 
 def _lower(new: float, old: float) -> bool:
@@ -258,6 +341,8 @@ def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[
     def resolve(ref) -> Point:
         if len(ref) == 5:  # already a point
             return ref
+        if len(ref) == 4:  # a point of a read sketch, unpacked now that it won
+            return at(*ref)
         index, which = ref  # a whole chunk: read its sketch now that one of its points won
         offset, _, _, _, source = items[index]
         sk = loaded.get(index)
@@ -312,7 +397,6 @@ def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[
             if lo >= hi:  # a bucket narrower than a block, holding no block's first point
                 continue
             j, k = _first_lowest(mins, lo, hi), _first_highest(maxs, lo, hi)
-            take(bucket, (mins[j], at(sk, offset, j, 1)), (maxs[k], at(sk, offset, k, 2)),
-                 at(sk, offset, hi - 1, 3))
+            take(bucket, (mins[j], (sk, offset, j, 1)), (maxs[k], (sk, offset, k, 2)), (sk, offset, hi - 1, 3))
     close()
     return [chosen[i] for i in sorted(chosen)]

@@ -13,6 +13,7 @@ import math
 import operator
 import struct
 from array import array
+from bisect import bisect_left, bisect_right
 from itertools import compress, filterfalse, repeat
 
 import attrs
@@ -23,7 +24,7 @@ from ..errors import ValidationError
 
 __all__ = [
     "ChunkStats", "ValueStats", "chunk_stats", "downsample", "merge_many", "merge_stats",
-    "stats_from_values", "window_columns", "window_mask_stats",
+    "stats_from_values", "window_columns", "window_mask_stats", "window_part",
 ]
 
 _AXES = ("step", "time", "timestamp")
@@ -182,6 +183,10 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
         raise ValidationError("statistics need at least one point, got 0")
     if len(steps) != n or len(timestamps) != n or (times is not None and len(times) != n):
         raise ValidationError("steps, times, timestamps and values must have the same length")
+    if times is None and time_origin_us is None:
+        raise ValidationError("times=None needs time_origin_us to derive the times")
+    if n <= _SMALL:
+        return _small_chunk_stats(steps, times, timestamps, values, time_origin_us)
     vs = stats_from_values(values)
     ts_lo, ts_hi = _extremes(timestamps, False)[:2]
     if times is not None:
@@ -198,6 +203,66 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
         mean=vs.mean, m2=vs.m2, first=values[0], last=values[-1],
         first_step=steps[0], last_step=steps[-1], step_lo=step_lo, step_hi=step_hi,
         time_lo=time_lo, time_hi=time_hi, ts_lo=ts_lo, ts_hi=ts_hi)
+
+
+# Up to this many points, `chunk_stats` works on lists with no numpy check and no
+# intermediate record: the ingest path writes many chunks of a few points (a slow loop's
+# flushes), for which those fixed costs were most of the time.
+_SMALL = 64
+
+
+def _small_chunk_stats(steps: array, times, timestamps: array, values: array, origin) -> ChunkStats:
+    """`chunk_stats` of a few points: the same figures by the same operations (fsum for the
+    mean and M2, the first index of each extreme, NaN skipped, IEEE rules for infinities)."""
+    vals = values.tolist()
+    n = len(vals)
+    step_list = steps.tolist()
+    ts_lo, ts_hi = min(timestamps), max(timestamps)
+    if times is None:
+        time_lo, time_hi = (ts_lo - origin) / 1e6, (ts_hi - origin) / 1e6
+    else:
+        times = _as_array(times, "d")
+        time_lo, time_hi = min(times), max(times)
+    try:
+        total = math.fsum(vals)
+    except (OverflowError, ValueError):
+        total = math.inf
+    if math.isfinite(total):
+        nans, lo, hi = 0, min(vals), max(vals)
+        mean, m2 = _mean_m2(vals, total)
+    else:
+        clean = list(filterfalse(math.isnan, vals))
+        nans = n - len(clean)
+        if not clean:
+            return ChunkStats(n, n, None, None, None, None, None, None, vals[0], vals[-1], step_list[0],
+                              step_list[-1], min(step_list), max(step_list), time_lo, time_hi, ts_lo, ts_hi)
+        lo, hi = min(clean), max(clean)
+        if lo == -math.inf or hi == math.inf:
+            mean, m2 = (lo + hi) if math.isinf(lo + hi) else math.nan, math.nan
+        else:
+            mean, m2 = _mean_m2(clean)
+    # index() compares with ==, so it skips NaNs and finds the first min/max.
+    return ChunkStats(n, nans, lo, hi, step_list[vals.index(lo)], step_list[vals.index(hi)], mean, m2,
+                      vals[0], vals[-1], step_list[0], step_list[-1], min(step_list), max(step_list),
+                      time_lo, time_hi, ts_lo, ts_hi)
+
+
+def window_part(steps, values) -> tuple:
+    """`chunk_stats` of points cut from a chunk by a window, as a tuple in ChunkStats order,
+    to merge into window statistics: their axis ranges, which window statistics do not
+    report, are left 0 (skipping four passes over the points).
+
+    Args:
+        steps: int column; values: float column of the same length (at least one point).
+    """
+    n = len(values)
+    if n == 0 or len(steps) != n:
+        raise ValidationError(f"a window part needs as many steps as values (at least one), got {len(steps)}"
+                              f" and {n}")
+    vs = stats_from_values(values)
+    return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
+            None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
+            steps[0], steps[-1], 0, 0, 0.0, 0.0, 0, 0)
 
 
 def _merge(a: tuple, b: tuple) -> tuple:
@@ -289,13 +354,70 @@ def window_columns(cols: list, axis: int, start=None, stop=None) -> list | None:
     """The columns (arrays, or None for absent times) cut to the points whose ``cols[axis]``
     value v has ``start <= v <= stop`` (None leaves a side open); None when no point is in.
 
-    C-level comparisons build a mask of one bool reference a point (NaN compares False); a
-    contiguous selection (a sorted axis) is sliced, any other picked with ``compress``.
+    A sorted axis (the common case: steps, times and timestamps usually grow) is cut by
+    bisection, then proved right with one C-level min/max pass: the points before the cut
+    are all below ``start``, those after all above ``stop``, those inside within both. Any
+    other axis is masked (one bool reference a point, NaN comparing False) and sliced when
+    the selection is contiguous, else picked with ``compress``.
     """
     values = cols[axis]
     n = len(values)
     if start is None and stop is None:
         return cols if n else None
+    lo, hi = _sorted_cut(values, start, stop)
+    if lo is None:
+        return _masked_columns(cols, values, start, stop)
+    if lo >= hi:
+        return None
+    if hi - lo == n:
+        return cols
+    return [None if c is None else c[lo:hi] for c in cols]
+
+
+def _sorted_cut(values, start, stop) -> tuple:
+    """``(lo, hi)``: ``values[lo:hi]`` are exactly the points in the window, or (None, None)
+    when that is not shown (an unsorted axis, or NaN in the way)."""
+    n = len(values)
+    try:
+        lo = 0 if start is None else bisect_left(values, start)
+        hi = n if stop is None else bisect_right(values, stop)
+    except TypeError:  # pragma: no cover - columns are arrays of numbers
+        return None, None
+    if hi < lo:
+        hi = lo
+    np = accel.numpy_for(n) if isinstance(values, array) else None
+    if np is not None:
+        # The same proofs on numpy reductions (no temporary column); each extreme is made a
+        # Python number first, so it compares with the bound exactly, as Python does. A NaN
+        # makes numpy's min and max NaN, which fails every test.
+        a = np.frombuffer(values, dtype=np.int64 if values.typecode == "q" else np.float64)
+        scalar = int if values.typecode == "q" else float
+        if lo and not scalar(a[:lo].max()) < start:
+            return None, None
+        if hi < n and not scalar(a[hi:].min()) > stop:
+            return None, None
+        if hi > lo and ((start is not None and not scalar(a[lo:hi].min()) >= start)
+                        or (stop is not None and not scalar(a[lo:hi].max()) <= stop)):
+            return None, None
+        return lo, hi
+    # Each proof is one C-level pass; a NaN makes a comparison False, so it is never
+    # taken as inside nor as proved outside (min/max skip NaN unless it comes first,
+    # and then the comparison with NaN fails).
+    if lo and not max(values[:lo]) < start:
+        return None, None
+    if hi < n and not min(values[hi:]) > stop:
+        return None, None
+    if hi > lo:
+        mid = values[lo:hi]
+        if (start is not None and not min(mid) >= start) or (stop is not None and not max(mid) <= stop):
+            return None, None
+        if mid.typecode == "d" and mid != mid:  # a NaN inside: C-level, NaN != NaN
+            return None, None
+    return lo, hi
+
+
+def _masked_columns(cols: list, values, start, stop) -> list | None:
+    n = len(values)
     if start is None:
         keep = list(map(operator.ge, repeat(stop), values))
     elif stop is None:

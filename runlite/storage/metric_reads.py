@@ -16,20 +16,18 @@ billions of points, so these caps, not the file's size, are what bound memory an
 from __future__ import annotations
 
 import numbers
-import operator
 from array import array
 from itertools import chain, islice
 from typing import Any, Iterator
 
+
 from .. import errors
 from ..codec import chunks, sketch, stats
-from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, stats_from_row, stats_tuple
+from .chunk_rows import (AXES, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, decode, inside_sql, inside_stats,
+                         window_sql)
+from .metrics import STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
 from .._validation import check_name, shown, to_us
-
-# axis name -> (low column, high column, index in a decoded chunk)
-AXES = {"step": ("step_lo", "step_hi", 0), "time": ("time_lo", "time_hi", 1),
-        "timestamp": ("ts_lo", "ts_hi", 2)}
 
 # A read returns at most this many points (32 MiB a column): docs/GUARANTEES.md holds the
 # memory bound this gives. Longer windows are read with max_points or in narrower windows.
@@ -45,14 +43,6 @@ MAX_READ_CHUNKS = 1 << 17
 
 _ENDS_HINT = ("chunks overlapping the window's ends hold that many (an unordered axis); pass a narrower"
               " start/stop")
-_STORED_TYPES = frozenset((int, float, type(None)))
-_INTS = frozenset((int,))
-_NUMBER_TYPES = frozenset((int, float))
-_BATCH = 4096  # chunk rows checked at once
-# Statistics from here on must be numbers, never NULL: the steps and the axis ranges.
-_REQUIRED_FROM = CHUNK_COLUMNS.index("first_step")
-
-
 def check_axis(xaxis: Any) -> str:
     """``step``, ``time`` or ``timestamp``."""
     if not isinstance(xaxis, str) or xaxis not in AXES:  # a list would not even hash
@@ -104,104 +94,18 @@ def metric_series(conn, run_id: str) -> list[tuple[str, str | None, int]]:
     return out
 
 
-def _window_sql(xaxis: str, start, stop) -> tuple[str, list]:
-    lo, hi, _ = AXES[xaxis]
-    sql, params = "", []
-    # A bound that is not a number (a damaged cell: text sorts above every number in SQL) keeps
-    # its row in the window, for the row checks to refuse, instead of silently dropping its points.
-    if start is not None:
-        sql += f" AND ({hi} >= ? OR typeof({hi}) NOT IN ('integer', 'real'))"
-        params.append(start)
-    if stop is not None:
-        sql += f" AND ({lo} <= ? OR typeof({lo}) NOT IN ('integer', 'real'))"
-        params.append(stop)
-    return sql, params
-
-
 # ---------------------------------------------------------------- chunk rows, checked
 
 
-class _Chunk:
-    """What a read keeps of one chunk row of its window (the blobs are read only when needed)."""
-
-    __slots__ = ("seq", "count", "nan_count", "min", "max", "inside", "sizes")
-
-    def __init__(self, seq: int, stored: tuple, inside: bool, sizes: tuple):
-        self.seq, self.inside, self.sizes = seq, inside, sizes
-        self.count, self.nan_count, self.min, self.max = stored[0], stored[1], stored[2], stored[3]
-
-
-def _refusal(what: str, row: tuple) -> errors.CorruptStoreError:
-    """What is wrong with a chunk row the checks in `_chunk_rows` refused."""
-    seq, data_len, sketch_len, stored = row[0], row[1], row[2], row[3:]
-    count, nan_count = stored[0], stored[1]
-    if type(count) is not int or not 1 <= count <= chunks.MAX_CHUNK_POINTS:
-        why = f"records {count!r:.40} points; a chunk holds 1 to {chunks.MAX_CHUNK_POINTS}"
-    elif type(nan_count) is not int or not 0 <= nan_count <= count:
-        why = f"records {nan_count!r:.40} NaN values of {count} points"
-    elif type(data_len) is not int or type(sketch_len) is not int:
-        why = f"stores {data_len!r:.40} bytes of points and a sketch of {sketch_len!r:.40}: no blobs"
-    else:
-        i = next((i for i, v in enumerate(stored)
-                  if type(v) not in _STORED_TYPES or (v is None and i >= _REQUIRED_FROM)), 0)
-        why = f"its {CHUNK_COLUMNS[i]} is {stored[i]!r:.40}, not a number"
-    return errors.CorruptStoreError(f"{what}, chunk {seq!r:.40}: {why}")
-
-
-def _chunk_rows(conn, series_id: int, xaxis: str, start, stop, what: str):
-    """Yield ``(seq, statistics in CHUNK_COLUMNS order, inside the window, (data bytes, sketch
-    bytes))`` per chunk of the window in log order, refusing a row whose numbers no valid chunk
-    has. The stored sizes are checked against the count where a blob is read (`_decode`, `_by_sketch`)."""
-    lo_col, hi_col, _ = AXES[xaxis]
-    lo_at, hi_at = CHUNK_COLUMNS.index(lo_col), CHUNK_COLUMNS.index(hi_col)
-    where, params = _window_sql(xaxis, start, stop)
-    # length() of a blob reads no overflow page: sizes are checked before any blob is loaded.
-    cursor = conn.execute("SELECT seq, length(data), length(sketch), " + ", ".join(CHUNK_COLUMNS)
-                          + f" FROM chunks WHERE series_id = ?{where} ORDER BY seq", (series_id, *params))
-    for batch in iter(lambda: list(islice(cursor, _BATCH)), []):
-        if not _sound(batch):
-            raise next(_refusal(what, row) for row in batch if not _sound([row]))
-        for row in batch:
-            stored = row[3:]
-            yield row[0], stored, ((start is None or stored[lo_at] >= start)
-                                   and (stop is None or stored[hi_at] <= stop)), row[1:3]
-
-
-def _sound(rows: list) -> bool:
-    """Whether every row has the numbers of a valid chunk, column by column at C speed (this
-    runs for every chunk of every window read; `_refusal` says what is wrong with one)."""
-    cols = list(zip(*rows))
-    counts, nans = cols[3], cols[4]
-    return (_INTS.issuperset(map(type, chain.from_iterable(cols[1:5])))  # lengths and counts
-            and _STORED_TYPES.issuperset(map(type, chain.from_iterable(cols[5:3 + _REQUIRED_FROM])))
-            and _NUMBER_TYPES.issuperset(map(type, chain.from_iterable(cols[3 + _REQUIRED_FROM:])))
-            and 0 < min(counts) and max(counts) <= chunks.MAX_CHUNK_POINTS
-            and 0 <= min(nans) and all(map(operator.le, nans, counts)))
-
-
-def _chunks(conn, series_id: int, xaxis: str, start, stop, what: str) -> list[_Chunk]:
+def _chunks(conn, series_id: int, xaxis: str, start, stop, what: str) -> list[Chunk]:
     """The window's chunks, at most ``MAX_READ_CHUNKS`` of them (a read holds them all)."""
     out = []
-    for seq, stored, inside, sizes in _chunk_rows(conn, series_id, xaxis, start, stop, what):
+    for seq, stored, inside, sizes in chunk_rows(conn, series_id, xaxis, start, stop, what):
         if len(out) == MAX_READ_CHUNKS:
             raise errors.LimitError(f"{what}: this read spans more than {MAX_READ_CHUNKS:,} chunks; pass a"
                                     " narrower start/stop (Store.pack() rewrites small chunks as full ones)")
-        out.append(_Chunk(seq, stored, inside, sizes))
+        out.append(Chunk(seq, stored, inside, sizes))
     return out
-
-
-def _decode(conn, series_id: int, seq: int, count: int, size: int, what: str) -> tuple[list, int]:
-    """A chunk's columns (times None when they are the default ones) and its time origin;
-    ``size`` is its stored bytes, checked against the count before the blob is loaded."""
-    if size > chunks.stored_size_bound(count):
-        raise errors.CorruptStoreError(f"{what}, chunk {seq}: stores {size} bytes of points, more than {count}"
-                                       " points take")
-    data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
-    try:
-        cols = chunks.decode_chunk(data, derive_times=False, expected_count=count)
-        return list(cols), chunks.chunk_time_origin(data)
-    except errors.CorruptStoreError as exc:
-        raise errors.CorruptStoreError(f"{what}, chunk {seq}: {exc}") from None
 
 
 def _limit(what: str, count: int, verb: str, cap: int, hint: str) -> errors.LimitError:
@@ -258,7 +162,7 @@ class _Columns:
         return cols, None
 
 
-def _boundaries(conn, series_id: int, rows: list[_Chunk], k: int, start, stop, *, sketches: bool,
+def _boundaries(conn, series_id: int, rows: list[Chunk], k: int, start, stop, *, sketches: bool,
                 what: str) -> dict:
     """The window's boundary chunks decoded one at a time: seq -> (points inside the window,
     their columns or None once more than a read returns are held, their `Sketch` or None)."""
@@ -268,7 +172,7 @@ def _boundaries(conn, series_id: int, rows: list[_Chunk], k: int, start, stop, *
         raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
     out, held = {}, 0
     for r in partial:
-        cols, origin = _decode(conn, series_id, r.seq, r.count, r.sizes[0], what)
+        cols, origin = decode(conn, series_id, r.seq, r.count, r.sizes[0], what)
         if k == 1 and cols[1] is None:
             cols[1] = chunks.derived_times(cols[2], origin)
         part = stats.window_columns(cols, k, start, stop)
@@ -284,7 +188,16 @@ def _boundaries(conn, series_id: int, rows: list[_Chunk], k: int, start, stop, *
     return out
 
 
-def _by_sketch(conn, series_id: int, rows: list[_Chunk], partials: dict, max_points: int, *,
+# Sketches read by one query when downsampling: most chunks of a long series are needed (a
+# bucket a few chunks wide reads about four), and one query a sketch cost more than the sketch.
+_SKETCH_BATCH = 32
+# Chunks of at most this many points on average are downsampled from their sketches however
+# few points a bucket holds: their decoding is mostly fixed cost (measured: 100-point chunks
+# decode as fast as their sketches are read, 1-point chunks several times slower).
+_TINY_CHUNK = 8
+
+
+def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_points: int, *,
                clamp: bool, what: str):
     """Downsampled points from block sketches, or None to take the exact (decoding) path."""
     items, offset = [], 0
@@ -298,8 +211,11 @@ def _by_sketch(conn, series_id: int, rows: list[_Chunk], partials: dict, max_poi
                 items.append((offset, n, None, None, made))
                 offset += n
     spent = 0
+    inside = [r for r in rows if r.inside]
+    order = {r.seq: i for i, r in enumerate(inside)}
+    fetched: dict = {}  # sketches read ahead, not yet loaded
 
-    def load(chunk: _Chunk) -> sketch.Sketch:
+    def load(chunk: Chunk) -> sketch.Sketch:
         nonlocal spent
         spent += sketch.block_count(chunk.count)
         if spent > MAX_SKETCH_BLOCKS:
@@ -309,8 +225,15 @@ def _by_sketch(conn, series_id: int, rows: list[_Chunk], partials: dict, max_poi
         if chunk.sizes[1] > sketch.stored_size_bound(chunk.count):
             raise errors.CorruptStoreError(f"chunk {chunk.seq}: stores a sketch of {chunk.sizes[1]} bytes, more"
                                            f" than {chunk.count} points take")
-        data = conn.execute("SELECT sketch FROM chunks WHERE series_id = ? AND seq = ?",
-                            (series_id, chunk.seq)).get
+        data = fetched.pop(chunk.seq, None)
+        if data is None:  # this sketch and those of the next inside chunks, in one query
+            i = order[chunk.seq]
+            group = [r for r in islice(inside, i, i + _SKETCH_BATCH)
+                     if r.sizes[1] <= sketch.stored_size_bound(r.count)]
+            fetched.update(conn.execute(
+                "SELECT seq, sketch FROM chunks WHERE series_id = ? AND seq IN (" + ", ".join("?" * len(group))
+                + ")", (series_id, *(r.seq for r in group))))
+            data = fetched.pop(chunk.seq, None)
         try:
             return sketch.load(data, chunk.count)
         except errors.CorruptStoreError as exc:
@@ -337,9 +260,12 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     partials = _boundaries(conn, series_id, rows, k, start, stop, sketches=max_points is not None, what=what)
     total = sum(r.count if r.inside else partials[r.seq][0] for r in rows)
     if max_points is not None and total > max_points and (
-            total >= 2 * sketch.BLOCK * max_points // 3 or total > MAX_READ_POINTS):
-        # Many points a bucket (or more than a read returns): the sketches, with one bucket a
-        # block at most when the points are too many to decode.
+            total >= 2 * sketch.BLOCK * max_points // 3 or total > MAX_READ_POINTS
+            or (len(rows) >= 2 * max(1, (max_points - 2) // 3) and total <= _TINY_CHUNK * len(rows))):
+        # Many points a bucket (or more than a read returns), or chunks of a few points each,
+        # two or more a bucket (a slow loop's flushes): the sketches, with one bucket a block
+        # at most when the points are too many to decode. A small chunk is one block, whose
+        # sketch holds its min, max and last exactly; decoding it costs many times more.
         picked = _by_sketch(conn, series_id, rows, partials, max_points, clamp=total > MAX_READ_POINTS, what=what)
         if picked is not None:
             cols = [array("q", [p[1] for p in picked]), array("d", [p[2] for p in picked]),
@@ -352,7 +278,7 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     acc = _Columns(total, lazy=max_points is None and xaxis != "time")
     for r in rows:
         if r.inside:
-            acc.add(*_decode(conn, series_id, r.seq, r.count, r.sizes[0], what))
+            acc.add(*decode(conn, series_id, r.seq, r.count, r.sizes[0], what))
         else:
             n, part, _, origin = partials.pop(r.seq)  # held once: the columns take them over
             if n:
@@ -380,13 +306,13 @@ def pieces(conn, run_id: str, name: str, asset: str | None, *, points: int) -> I
     long series at once. Call inside one read transaction."""
     series_id = _series_id(conn, run_id, name, asset)
     what = f"metric {name!r} of run {run_id}"
-    group: list[_Chunk] = []
+    group: list[Chunk] = []
     held = 0
     for r in chain(_chunks(conn, series_id, "step", None, None, what), (None,)):
         if group and (r is None or held + r.count > points):
             acc = _Columns(held, lazy=False)
             for g in group:
-                acc.add(*_decode(conn, series_id, g.seq, g.count, g.sizes[0], what))
+                acc.add(*decode(conn, series_id, g.seq, g.count, g.sizes[0], what))
             cols, _ = acc.finish()
             yield Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3])
             group, held = [], 0
@@ -416,43 +342,91 @@ def summary(conn, run_id: str, name: str, asset) -> Stats:
         raise errors.CorruptStoreError(f"metric {name!r} of run {run_id}: series {series_id!r} is in the index only")
     count, nan_count = row[0], row[1]
     if (type(count) is not int or count < 0 or type(nan_count) is not int or not 0 <= nan_count <= count
-            or not _STORED_TYPES.issuperset(map(type, row))):
+            or not STORED_TYPES.issuperset(map(type, row))):
         raise errors.CorruptStoreError(f"metric {name!r} of run {run_id}: its summary holds values that are"
                                        f" not counts and numbers ({row!r:.120})")
     return to_stats(stats_from_row(row, STAT_COLUMNS) if count else None)
 
 
 def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset) -> Stats:
-    """Statistics of the points with ``start <= axis <= stop``, decoding boundary chunks only."""
+    """Statistics of the points with ``start <= axis <= stop``, decoding boundary chunks only.
+
+    One aggregate pass sizes the window: the chunks inside it and those on its ends. Many
+    inside chunks are merged by SQLite (`inside_stats`), a few by `stats.merge_many`; the
+    ends are decoded and cut (`_end_parts`). Rows that are not sound, or ends interleaved
+    with inside chunks (an unsorted axis), take the row-by-row path, which says what is wrong.
+    """
     check_axis(xaxis)
     start = check_bound(start, xaxis, "start")
     stop = check_bound(stop, xaxis, "stop")
     series_id = _series_id(conn, run_id, name, asset)
     what = f"metric {name!r} of run {run_id}"
-    lo, hi, _ = AXES[xaxis]
-    where, params = _window_sql(xaxis, start, stop)
-    ends = [(f"{lo} >= ?", start), (f"{hi} <= ?", stop)]
-    ends = [(sql, value) for sql, value in ends if value is not None]
-    if ends:  # refuse at once what the rows below would refuse after decoding their fill
-        found = conn.execute(f"SELECT total(count) FROM chunks WHERE series_id = ?{where} AND NOT ("
-                             + " AND ".join(sql for sql, _ in ends) + ")",
-                             (series_id, *params, *(value for _, value in ends))).get
-        if found > MAX_DECODE_POINTS:
-            raise _limit(what, int(found), "decode", MAX_DECODE_POINTS, _ENDS_HINT)
+    head = list(chunk_rows(conn, series_id, xaxis, start, stop, what, limit=_FEW_CHUNKS + 1))
+    if len(head) <= _FEW_CHUNKS:  # a short window (the common one): its rows are all here
+        need = sum(stored[0] for _, stored, inside, _ in head if not inside)
+        if need > MAX_DECODE_POINTS:
+            raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
+        return to_stats(stats.merge_many(_row_parts(conn, series_id, xaxis, start, stop, what, head)))
+    where, params = window_sql(xaxis, start, stop)
+    inside, inside_params = inside_sql(xaxis, start, stop)
+    # One pass, no GROUP BY (its sorter would copy every row's blob to take its length).
+    n_inside, n_ends, need, lo_seq, hi_seq, bad = conn.execute(
+        "SELECT total(ins), total(NOT ins), total(CASE WHEN ins THEN 0 ELSE count END),"
+        " min(CASE WHEN ins THEN seq END), max(CASE WHEN ins THEN seq END), total(bad)"
+        f" FROM (SELECT coalesce({inside}, 0) != 0 AS ins, count, seq, {UNSOUND_SQL} AS bad"
+        f" FROM chunks WHERE series_id = ?{where})", (*inside_params, series_id, *params)).fetchone()
+    if need > MAX_DECODE_POINTS:
+        raise _limit(what, int(need), "decode", MAX_DECODE_POINTS, _ENDS_HINT)
+    if bad or n_inside <= _MERGED_IN_PYTHON:
+        return to_stats(stats.merge_many(_row_parts(conn, series_id, xaxis, start, stop, what)))
+    parts = _end_parts(conn, series_id, xaxis, start, stop, what, inside, inside_params) if n_ends else []
+    if any(lo_seq < seq < hi_seq for seq, _ in parts):
+        return to_stats(stats.merge_many(_row_parts(conn, series_id, xaxis, start, stop, what)))
+    merged = inside_stats(conn, series_id, inside, inside_params)
+    if merged is None:  # infinities or overflow: the exact IEEE rules of the row-by-row merge
+        return to_stats(stats.merge_many(_row_parts(conn, series_id, xaxis, start, stop, what)))
+    ordered = [p for seq, p in parts if seq < lo_seq] + [merged] + [p for seq, p in parts if seq > hi_seq]
+    return to_stats(stats.merge_many(ordered))
+
+
+# A window of at most this many chunks is read row by row, from one query.
+_FEW_CHUNKS = 8
+# Up to this many inside chunks are merged in Python (exactly the row-by-row result); more are
+# merged by one SQLite aggregate, which costs the same for 20 chunks or 20,000.
+_MERGED_IN_PYTHON = 16
+
+def _row_parts(conn, series_id: int, xaxis: str, start, stop, what: str, rows=None):
+    """Statistics of the window in log order, row by row: inside chunks from their stored
+    statistics, boundary chunks decoded and cut (streamed: one chunk held at a time)."""
     need = 0
+    for seq, stored, inside, sizes in rows or chunk_rows(conn, series_id, xaxis, start, stop, what):
+        if inside:
+            yield stats_tuple(stored)
+            continue
+        need += stored[0]
+        if need > MAX_DECODE_POINTS:
+            raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
+        part = _cut_stats(conn, series_id, seq, stored[0], sizes[0], xaxis, start, stop, what)
+        if part is not None:
+            yield part
 
-    def parts():  # streamed: inside chunks are merged from their stored statistics as they come
-        nonlocal need
-        for seq, stored, inside, sizes in _chunk_rows(conn, series_id, xaxis, start, stop, what):
-            if inside:
-                yield stats_tuple(stored)
-                continue
-            need += stored[0]
-            if need > MAX_DECODE_POINTS:
-                raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
-            cols, origin = _decode(conn, series_id, seq, stored[0], sizes[0], what)
-            part = stats.window_mask_stats(*cols, xaxis=xaxis, start=start, stop=stop, time_origin_us=origin)
-            if part is not None:
-                yield part
 
-    return to_stats(stats.merge_many(parts()))
+def _cut_stats(conn, series_id: int, seq: int, count: int, size: int, xaxis: str, start, stop, what: str):
+    """Statistics of one decoded chunk's points inside the window, or None."""
+    cols, origin = decode(conn, series_id, seq, count, size, what)
+    k = AXES[xaxis][2]
+    if k == 1 and cols[1] is None:
+        cols[1] = chunks.derived_times(cols[2], origin)
+    picked = stats.window_columns(cols, k, start, stop)
+    return None if picked is None else stats.window_part(picked[0], picked[3])
+
+
+def _end_parts(conn, series_id: int, xaxis: str, start, stop, what: str, inside: str, params: list) -> list:
+    """``(seq, statistics)`` of the window's boundary chunks' points in the window."""
+    out = []
+    for seq, stored, _, sizes in chunk_rows(conn, series_id, xaxis, start, stop, what,
+                                             also=(f" AND NOT coalesce({inside}, 0)", params)):
+        part = _cut_stats(conn, series_id, seq, stored[0], sizes[0], xaxis, start, stop, what)
+        if part is not None:
+            out.append((seq, part))
+    return out

@@ -101,11 +101,10 @@ def max_size_sketch() -> bytes:
 
 def wrong_block_sizes() -> bytes:
     """A sketch of 16 blocks (right for 8,192 points) whose blocks claim 100,000 points each."""
-    good = made_chunk(8192)[1]
-    entries = bytearray(zstandard.ZstdDecompressor().decompress(good))
-    for off in range(0, len(entries), 148):
-        entries[off:off + 4] = struct.pack("<I", 100_000)
-    return zstandard.ZstdCompressor(write_content_size=True).compress(bytes(entries))
+    good = sketch.decode(made_chunk(8192)[1])  # written as version-1 entries, the form readers still take
+    entries = b"".join(struct.pack("<I", 100_000) + b"".join(struct.pack("<Iqdqd", *p) for p in points)
+                       for _, points in good)
+    return zstandard.ZstdCompressor(write_content_size=True).compress(entries)
 
 
 def plant_max_sketches(k: int):
