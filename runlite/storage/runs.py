@@ -17,7 +17,7 @@ from .._host import THIS_HOST, effective_status, system_info
 from .._ids import dotted_segment, is_uuid, uuid7
 from .._validation import dumps, folder_ancestors, from_us, now_us, shown, stored_json
 from ..records import RUN_COLUMNS, RunRecord
-from ..stored_records import lazy_run
+from ..stored_records import lazy_run, lazy_tree
 
 
 
@@ -367,48 +367,14 @@ def records(database, rows: list[tuple], now: int, parts=LOADED_PARTS) -> list[R
 
 
 def tree(database, rows: list[tuple], now: int, trace_id: str | None = None) -> RunRecord:
-    """The first row's record with the others nested as ``child_runs`` (rows in dotted_order).
-
-    Built bottom-up, so every record is made once with its children (and descendants' ids)
-    already known; attachments, feedback_stats and events are read on first use, for the
-    whole tree at once (with ``trace_id``, the rows being that trace: one query each).
+    """The first row's record with the others nested as ``child_runs`` (rows in dotted_order;
+    see ``stored_records.lazy_tree``); attachments, feedback_stats and events are read on first
+    use, for the whole tree at once (with ``trace_id``, the rows being that trace: one query each).
     """
-    parent_col, id_col = IDX["parent_run_id"], _ID
-    loader = RowLoader(database, rows, trace_id, parts=("events", "attachments", "feedback_stats"))
-    running = "running"
     status_col = IDX["status"]
-    # Children collected per parent in two parallel lists (ids, records), built in reverse
-    # order; leaves share the empty tuple: few allocations per row keep this loop cheap.
-    kid_ids: dict[str, list] = {}
-    kid_recs: dict[str, list] = {}
-    below: dict[str, tuple] = {}  # every descendant's id, of runs that have children
-    for row in reversed(rows):
-        run_id = row[id_col]
-        ids = kid_ids.pop(run_id, None)
-        if ids is None:
-            child_ids = child_recs = all_ids = ()
-        else:
-            ids.reverse()
-            recs = kid_recs.pop(run_id)
-            recs.reverse()
-            child_ids, child_recs = tuple(ids), tuple(recs)
-            all_ids = []
-            for kid in child_ids:
-                all_ids.append(kid)
-                all_ids.extend(below.pop(kid, ()))
-            all_ids = below[run_id] = tuple(all_ids)
-        status = row[status_col]
-        rec = lazy_run(row, status=status_of(row, now) if status == running else status, loader=loader,
-                       child_runs=child_recs, child_run_ids=all_ids, direct_child_run_ids=child_ids)
-        parent = row[parent_col]
-        siblings = kid_ids.get(parent)
-        if siblings is None:
-            kid_ids[parent] = [run_id]
-            kid_recs[parent] = [rec]
-        else:
-            siblings.append(run_id)
-            kid_recs[parent].append(rec)
-    return rec
+    statuses = [status_of(row, now) if row[status_col] == "running" else row[status_col] for row in rows]
+    return lazy_tree(rows, statuses, RowLoader(database, rows, trace_id, parts=("events", "attachments",
+                                                                                "feedback_stats")))
 
 
 def read_one(database, run_id: str, now: int) -> RunRecord:
