@@ -53,6 +53,22 @@ def ensure_folder(conn, folder: str, now: int) -> None:
         conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES (?, ?)", (path, now))
 
 
+_SYSTEM_JSON: dict[tuple, str] = {}
+
+
+def system_json() -> str:
+    """This process's ``system`` record as stored JSON, encoded once per working directory and
+    pid (the rest of it never changes while the process lives)."""
+    info = system_info()
+    key = (info["cwd"], info["pid"])
+    text = _SYSTEM_JSON.get(key)
+    if text is None:
+        if len(_SYSTEM_JSON) > 16:  # a process that keeps changing directory: keep a few
+            _SYSTEM_JSON.clear()
+        text = _SYSTEM_JSON[key] = dumps(info, "system")
+    return text
+
+
 def create(conn, *, name: str, folder: str, running: bool, parent_id: str | None, values: dict) -> dict:
     """Insert a new run (an experiment, or a span of its parent's trace when ``run_type`` is
     given) inside the caller's transaction; returns its identity. ``values`` holds the other
@@ -74,13 +90,15 @@ def create(conn, *, name: str, folder: str, running: bool, parent_id: str | None
     else:
         dotted_order = f"{parent_order}.{segment}"
     ensure_folder(conn, folder, now)
-    live = {"host": THIS_HOST, "pid": os.getpid(), "heartbeat": now, "system": dumps(system_info(), "system")}
-    insert(conn, {
+    row = {
         "id": run_id, "name": name, "kind": "trace" if values.get("run_type") else "experiment",
         "status": "running" if running else "created", "folder": folder, "parent_run_id": parent_id,
         "trace_id": trace_id, "dotted_order": dotted_order, "created": start,
-        "started": start if running else None, "modified": now, **values, **(live if running else {}),
-    })
+        "started": start if running else None, "modified": now, **values,
+    }
+    if running:  # only a running run has a process (a created one gets these when it starts)
+        row.update(host=THIS_HOST, pid=os.getpid(), heartbeat=now, system=system_json())
+    insert(conn, row)
     return {"id": run_id, "name": name, "status": "running" if running else "created",
             "started": start if running else None, "trace_id": trace_id,
             "dotted_order": dotted_order, "parent_run_id": parent_id, "folder": folder}
@@ -98,7 +116,7 @@ def start_created(conn, run_id: str) -> dict:
     now = now_us()
     conn.execute("UPDATE runs SET status = 'running', started = ?, modified = ?, host = ?, pid = ?,"
                  " heartbeat = ?, system = ? WHERE id = ?",
-                 (now, now, THIS_HOST, os.getpid(), now, dumps(system_info()), run_id))
+                 (now, now, THIS_HOST, os.getpid(), now, system_json(), run_id))
     return {"id": run_id, "name": row[0], "status": "running", "started": now, "trace_id": row[2],
             "dotted_order": row[3], "parent_run_id": row[4], "folder": row[5]}
 
