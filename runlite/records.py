@@ -7,14 +7,12 @@ datetimes on the record; ``to_dict()`` gives JSON-ready values (see ``RunRecord.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from typing import Any
 
 import attrs
 
-from .errors import CorruptStoreError, RunliteError
 from ._ids import dotted_ids
-from ._validation import MAX_STORED_DEPTH, from_us, shown, too_deep
+from ._validation import from_us
 
 # The fields of the LangSmith ``Run`` interface (seed 001), in its order.
 LANGSMITH_FIELDS = (
@@ -68,9 +66,11 @@ def _from_iso(value: str | None) -> _dt.datetime | None:
 class RunRecord:
     """One run as stored: an experiment run, a trace span or a recipe run.
 
-    Records read from a store decode each field on first access (see ``lazy_run``); they
-    compare equal to ordinary records with the same values. Their ``events`` are read from the
-    store on first access (so are ``to_dict()`` and ``==``): read them before closing it.
+    Records read from a store decode each field on first access (see ``stored_records``); they
+    compare equal to ordinary records with the same values. Their ``events`` (and, of listed
+    runs, ``child_run_ids``, ``direct_child_run_ids``, ``attachments`` and ``feedback_stats``)
+    are read from the store on first access, for every record of the same read at once (so is
+    what ``to_dict()`` and ``==`` use): read them before closing it.
     ``child_run_ids`` holds every descendant's id, ``direct_child_run_ids`` the children's.
     """
 
@@ -164,6 +164,10 @@ class RunRecord:
         return True
 
     __hash__ = None  # records hold dicts
+
+    def _unread(self, name: str) -> bool:
+        """Whether field ``name`` is still to be read from the store (see ``stored_records``)."""
+        return False
 
     def __repr__(self) -> str:
         # As attrs writes it, without recursing per level of child_runs: the pieces still to
@@ -284,34 +288,8 @@ _AS_GIVEN = (
 
 def _fields_repr(record: RunRecord, names: tuple[str, ...]) -> str:
     # A repr reads nothing from the store (it may be shown after the store closed).
-    unread = isinstance(record, _LazyRunRecord) and _unread_events(record)
-    return ", ".join("events=<read on first use>" if unread and name == "events"
+    return ", ".join(f"{name}=<read on first use>" if record._unread(name)
                      else f"{name}={getattr(record, name)!r}" for name in names)
-
-
-_scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace handling
-
-
-def _json(text: str | None) -> Any:
-    """Decode a JSON column runlite wrote (compact, no surrounding whitespace); ValueError for
-    what it cannot have written, nesting over ``MAX_STORED_DEPTH`` included."""
-    if text is None:
-        return None
-    if text == "{}":
-        return {}
-    if text == "[]":
-        return []
-    try:
-        value, end = _scan(text, 0)
-        if end != len(text):
-            value = json.loads(text)
-    except StopIteration:
-        value = json.loads(text)  # raises the usual JSONDecodeError
-    except RecursionError:  # the decoder recurses once per level
-        raise ValueError("nested too deep to decode") from None
-    if too_deep(value, text):
-        raise ValueError(f"nested deeper than {MAX_STORED_DEPTH} levels")
-    return value
 
 
 # Columns of ``runs`` read into a RunRecord, in SELECT order.
@@ -323,12 +301,10 @@ RUN_COLUMNS = (
     "total_cost", "first_token_time", "host", "pid", "heartbeat", "heartbeat_timeout", "system",
     "ls_fields", "session_name",
 )
-_JSON_COLUMNS = {"metadata", "tags", "inputs", "outputs", "extra", "serialized", "system", "ls_fields"}
 # LangSmith fields runlite has no column for, kept in the ``ls_fields`` JSON column (imported
 # ``feedback_stats`` are kept there too: see ``storage/feedback.py``).
 LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s3_urls", "prompt_token_details",
            "completion_token_details")
-_TIME_COLUMNS = {"created", "started", "ended", "modified", "first_token_time", "heartbeat"}
 
 
 @attrs.frozen(eq=False)
@@ -456,115 +432,11 @@ class Attachment:
         return out
 
 
-# ---------------------------------------------------------------- lazy records
-
 _FIELD_NAMES = tuple(a.name for a in attrs.fields(RunRecord))
 _OWN_FIELDS = tuple(f for f in _FIELD_NAMES if f != "child_runs")
 _BEFORE_CHILDREN = _FIELD_NAMES[:_FIELD_NAMES.index("child_runs")]
 _AFTER_CHILDREN = _FIELD_NAMES[_FIELD_NAMES.index("child_runs") + 1:]
 _DICT_KEYS = LANGSMITH_FIELDS + SIMVUE_FIELDS
-_FIELD_DEFAULTS = {a.name: a.default for a in attrs.fields(RunRecord)}
-_SLOTS = {name: RunRecord.__dict__[name] for name in _FIELD_NAMES}  # the attrs slot descriptors
-_ROW_INDEX = {c: i for i, c in enumerate(RUN_COLUMNS)}
-
-
-def _decode(record: "RunRecord", name: str) -> Any:
-    """One field of a lazy record, from its raw row (``events`` from the store, by its loader)."""
-    if name == "events":
-        return () if record._loader is None else record._loader(record._row[0])
-    row = record._row
-    if name in LS_KEPT:
-        kept = _json(row[_ROW_INDEX["ls_fields"]]) or {}
-        return kept.get(name)
-    if name not in _ROW_INDEX:
-        default = _FIELD_DEFAULTS[name]
-        return default.factory() if isinstance(default, attrs.Factory) else default
-    raw = row[_ROW_INDEX[name]]
-    if name == "tags":
-        return tuple(_json(raw) or ())
-    if name == "metadata":
-        return _json(raw) or {}
-    if raw is None:
-        return None
-    if name in _JSON_COLUMNS:
-        return _json(raw)
-    if name in _TIME_COLUMNS:
-        return from_us(raw)
-    return raw
-
-
-def _unread_events(record: RunRecord) -> bool:
-    """Whether a lazy record's ``events`` are still to be read from the store."""
-    try:
-        return _SLOTS["events"].__get__(record, RunRecord) is None  # once read, a tuple
-    except AttributeError:
-        return record._loader is not None
-
-
-def _lazy_field(name: str) -> property:
-    slot = _SLOTS[name]
-
-    def get(self):
-        try:
-            return slot.__get__(self, RunRecord)
-        except AttributeError:  # not decoded yet
-            try:
-                value = _decode(self, name)
-            except RunliteError:
-                raise
-            except (ValueError, TypeError, OverflowError, AttributeError, KeyError) as exc:
-                # Only a damaged file holds a cell runlite cannot decode (SQLite pages carry no checksum).
-                raise CorruptStoreError(f"run {shown(self._row[0])}: its stored {name} cannot be decoded "
-                                        f"({type(exc).__name__}: {exc})") from exc
-            slot.__set__(self, value)
-            return value
-
-    return property(get, doc=f"{name} (decoded on first access)")
-
-
-class _LazyRunRecord(RunRecord):
-    """A RunRecord built from a raw row in about a microsecond; fields decode when read."""
-
-    __slots__ = ("_row", "_loader")
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> RunRecord:
-        # attrs.evolve and copies construct through the class: give them an ordinary record.
-        return RunRecord(*args, **kwargs)
-
-
-for _name in _FIELD_NAMES:
-    setattr(_LazyRunRecord, _name, _lazy_field(_name))
-_ROW_SLOT = _LazyRunRecord.__dict__["_row"]
-_set_loader = _LazyRunRecord.__dict__["_loader"].__set__
-
-
-def lazy_run(row: tuple, *, status: str, child_run_ids: tuple = (), direct_child_run_ids: tuple = (),
-             attachments: dict | None = None, child_runs: tuple = (), feedback_stats: dict | None = None,
-             loader: Any = None) -> RunRecord:
-    """A RunRecord over a ``RUN_COLUMNS`` row that decodes each field on first access; its
-    ``events`` are ``loader(run_id)`` (a tuple of event dicts), read on first access."""
-    record = _new(_LazyRunRecord)
-    _set_row(record, row)  # may hold extra trailing columns: only RUN_COLUMNS positions are read
-    _set_loader(record, loader)
-    _set_status(record, status)
-    # Slots left unset take their default (a fresh {} or ()) on first access.
-    if child_run_ids:  # a run with descendants has children
-        _set_child_ids(record, child_run_ids)
-        _set_direct_ids(record, direct_child_run_ids)
-    if child_runs:
-        _set_children(record, child_runs)
-    if attachments:
-        _set_attachments(record, attachments)
-    if feedback_stats:
-        _set_feedback(record, feedback_stats)
-    return record
-
-
-_new = object.__new__
-_set_row = _ROW_SLOT.__set__
-_set_status, _set_child_ids, _set_direct_ids, _set_children, _set_attachments, _set_feedback = (
-    _SLOTS[n].__set__ for n in ("status", "child_run_ids", "direct_child_run_ids", "child_runs", "attachments",
-                                "feedback_stats"))
 
 
 @attrs.frozen

@@ -226,8 +226,9 @@ def test_events_are_in_to_dict_from_every_read_path(tree):
 def test_a_listing_reads_no_events_until_asked(tree, monkeypatch):
     store, ids = tree
     calls = []
-    real = runs_mod.named_events
-    monkeypatch.setattr(runs_mod, "named_events", lambda conn, run_id: calls.append(run_id) or real(conn, run_id))
+    real = runs_mod.named_events_of
+    monkeypatch.setattr(runs_mod, "named_events_of",
+                        lambda conn, run_ids, trace_id=None: calls.extend(run_ids) or real(conn, run_ids, trace_id))
     listed = store.list_runs() + store.get_runs() + store.runs()
     store.trace(ids["root"])
     store.list_runs(select=["name", "child_run_ids", "feedback_stats"])

@@ -170,6 +170,8 @@ ALL = sorted(EXPERIMENTS + TRACE)
     ('eq(is_root, false)', ["llm-call", "search-tool"]),
     ('neq(is_root, true)', ["llm-call", "search-tool"]),
     ('gt(total_tokens, 100)', ["llm-call"]),
+    ('not(gt(total_tokens, 100))', sorted(set(ALL) - {"llm-call"})),  # NULL tokens are not > 100
+    ('not(lte(total_tokens, 100))', ALL),  # 120 is not <= 100, and NULL is not either
     ('eq(total_tokens, 120.0)', ["llm-call"]),
     ('lte(prompt_tokens, 100)', ["llm-call"]),
     ('eq(completion_tokens, null)', sorted(set(ALL) - {"llm-call"})),

@@ -125,7 +125,7 @@ def test_metric_values_many(mem, runs):
     assert list(by_langsmith) == [runs["b"].id]
 
 
-def test_listed_runs_are_whole_and_outlive_the_store(tmp_path):
+def test_listed_runs_are_whole_and_outlive_the_store_once_used(tmp_path):
     with runlite.open(str(tmp_path / "l.db")) as s:
         root = s.init("root")
         root.attach("a.txt", b"hi", "text/plain")
@@ -146,7 +146,12 @@ def test_listed_runs_are_whole_and_outlive_the_store(tmp_path):
         assert record.direct_child_run_ids == (child.id,), how
         assert record.attachments == {"a.txt": ("text/plain", 2)}, how
         assert record.to_dict()["child_run_ids"] == [child.id], how
-    assert unread.child_run_ids == (child.id,)
+    assert unread.name == "root"  # its own row is in the record
+    # what other tables hold (descendants, attachments, feedback, events) is read on first use,
+    # for the whole listing at once: a listing none of whose records used it has nothing after close()
+    for field in ("child_run_ids", "direct_child_run_ids", "attachments", "feedback_stats", "events"):
+        with pytest.raises(runlite.StoreClosedError, match="read them before closing"):
+            getattr(unread, field)
     with pytest.raises(runlite.StoreClosedError, match="read them before closing"):
         unread.to_dict()
 

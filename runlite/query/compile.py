@@ -123,11 +123,14 @@ def _like(pattern: str, text: str) -> bool:
 # op -> (SQL testing {e} against one bound value {v}, the same test in Python for a non-NULL x).
 # The Python half is the oracle's: kept here so the two cannot drift apart unseen.
 # eq, neq and in are apart: they have NULL cases. Every SQL form is TRUE or FALSE, never NULL.
+# Orderings are written as a bare comparison ANDed with a NULL test, not wrapped in coalesce():
+# the planner then sees ``column > ?`` and uses an index range on it (coalesce hides it), and
+# the result is still FALSE on NULL (NULL AND FALSE is FALSE).
 OPS = {
-    "gt": ("coalesce({e} > {v}, 0)", lambda x, v: x > v),
-    "gte": ("coalesce({e} >= {v}, 0)", lambda x, v: x >= v),
-    "lt": ("coalesce({e} < {v}, 0)", lambda x, v: x < v),
-    "lte": ("coalesce({e} <= {v}, 0)", lambda x, v: x <= v),
+    "gt": ("({e} > {v} AND {e} IS NOT NULL)", lambda x, v: x > v),
+    "gte": ("({e} >= {v} AND {e} IS NOT NULL)", lambda x, v: x >= v),
+    "lt": ("({e} < {v} AND {e} IS NOT NULL)", lambda x, v: x < v),
+    "lte": ("({e} <= {v} AND {e} IS NOT NULL)", lambda x, v: x <= v),
     "like": ("coalesce({e} LIKE {v} ESCAPE '\\', 0)", lambda x, v: _like(v, x)),
     "search": ("coalesce(instr(lower({e}), lower({v})), 0) > 0",
                lambda x, v: v.translate(_ASCII_LOWER) in x.translate(_ASCII_LOWER)),

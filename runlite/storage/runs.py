@@ -16,7 +16,8 @@ from .schema import FINAL_STATUSES
 from .._host import THIS_HOST, effective_status, system_info
 from .._ids import dotted_segment, is_uuid, uuid7
 from .._validation import dumps, folder_ancestors, from_us, now_us, shown, stored_json
-from ..records import RUN_COLUMNS, RunRecord, lazy_run
+from ..records import RUN_COLUMNS, RunRecord
+from ..stored_records import lazy_run, lazy_tree
 
 
 
@@ -52,6 +53,22 @@ def ensure_folder(conn, folder: str, now: int) -> None:
         conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES (?, ?)", (path, now))
 
 
+_SYSTEM_JSON: dict[tuple, str] = {}
+
+
+def system_json() -> str:
+    """This process's ``system`` record as stored JSON, encoded once per working directory and
+    pid (the rest of it never changes while the process lives)."""
+    info = system_info()
+    key = (info["cwd"], info["pid"])
+    text = _SYSTEM_JSON.get(key)
+    if text is None:
+        if len(_SYSTEM_JSON) > 16:  # a process that keeps changing directory: keep a few
+            _SYSTEM_JSON.clear()
+        text = _SYSTEM_JSON[key] = dumps(info, "system")
+    return text
+
+
 def create(conn, *, name: str, folder: str, running: bool, parent_id: str | None, values: dict) -> dict:
     """Insert a new run (an experiment, or a span of its parent's trace when ``run_type`` is
     given) inside the caller's transaction; returns its identity. ``values`` holds the other
@@ -73,13 +90,15 @@ def create(conn, *, name: str, folder: str, running: bool, parent_id: str | None
     else:
         dotted_order = f"{parent_order}.{segment}"
     ensure_folder(conn, folder, now)
-    live = {"host": THIS_HOST, "pid": os.getpid(), "heartbeat": now, "system": dumps(system_info(), "system")}
-    insert(conn, {
+    row = {
         "id": run_id, "name": name, "kind": "trace" if values.get("run_type") else "experiment",
         "status": "running" if running else "created", "folder": folder, "parent_run_id": parent_id,
         "trace_id": trace_id, "dotted_order": dotted_order, "created": start,
-        "started": start if running else None, "modified": now, **values, **(live if running else {}),
-    })
+        "started": start if running else None, "modified": now, **values,
+    }
+    if running:  # only a running run has a process (a created one gets these when it starts)
+        row.update(host=THIS_HOST, pid=os.getpid(), heartbeat=now, system=system_json())
+    insert(conn, row)
     return {"id": run_id, "name": name, "status": "running" if running else "created",
             "started": start if running else None, "trace_id": trace_id,
             "dotted_order": dotted_order, "parent_run_id": parent_id, "folder": folder}
@@ -97,7 +116,7 @@ def start_created(conn, run_id: str) -> dict:
     now = now_us()
     conn.execute("UPDATE runs SET status = 'running', started = ?, modified = ?, host = ?, pid = ?,"
                  " heartbeat = ?, system = ? WHERE id = ?",
-                 (now, now, THIS_HOST, os.getpid(), now, dumps(system_info()), run_id))
+                 (now, now, THIS_HOST, os.getpid(), now, system_json(), run_id))
     return {"id": run_id, "name": row[0], "status": "running", "started": now, "trace_id": row[2],
             "dotted_order": row[3], "parent_run_id": row[4], "folder": row[5]}
 
@@ -220,8 +239,8 @@ def delete_folders(conn, paths: list[str]) -> list[str]:
             gone.append(path)
     return gone
 
-# Listings and trees read rows of this shape; child ids, attachments and feedback come from a
-# few queries per batch of rows (or per trace), not subqueries per row.
+# Listings and trees read rows of this shape; child ids, attachments, feedback and events come
+# from a few queries per read when first used (``RowLoader``), not subqueries per row.
 SELECT_TREE = "SELECT " + ", ".join(f"runs.{c}" for c in RUN_COLUMNS) + " FROM runs"
 IDX = {c: i for i, c in enumerate(RUN_COLUMNS)}
 _ID, _LS = IDX["id"], IDX["ls_fields"]
@@ -236,7 +255,8 @@ def _per_run(conn, ids: list[str], sql: str) -> list[tuple]:
     return out
 
 
-def _status(row: tuple, now: int) -> str:
+def status_of(row: tuple, now: int) -> str:
+    """A ``SELECT_TREE`` row's effective status (``lost`` computed)."""
     status = row[IDX["status"]]
     if status == "running":  # lost is computed on read
         status = effective_status(status, row[IDX["host"]], row[IDX["pid"]], row[IDX["heartbeat"]],
@@ -244,39 +264,41 @@ def _status(row: tuple, now: int) -> str:
     return status
 
 
+def _event_dict(run_id: str, t: int, name: str, message: str | None, kwargs: str | None) -> dict:
+    event = {"name": name, "time": from_us(t).isoformat().replace("+00:00", "Z")}
+    if kwargs is not None:
+        event["kwargs"] = stored_json(kwargs, f"the kwargs of an event of run {run_id}")
+    if message is not None:
+        event["message"] = message
+    return event
+
+
 def named_events(conn, run_id: str) -> tuple[dict, ...]:
     """A run's LangSmith-style events (those with a name) as ``{name, time (ISO-8601), kwargs?,
     message?}``, in the order they were added; Simvue log messages (no name) are left out."""
-    out = []
-    for t, name, message, kwargs in conn.execute(
-            "SELECT time, name, message, kwargs FROM events WHERE run_id = ? AND name IS NOT NULL ORDER BY seq",
-            (run_id,)):
-        event = {"name": name, "time": from_us(t).isoformat().replace("+00:00", "Z")}
-        if kwargs is not None:
-            event["kwargs"] = stored_json(kwargs, f"the kwargs of an event of run {run_id}")
-        if message is not None:
-            event["message"] = message
-        out.append(event)
-    return tuple(out)
+    return named_events_of(conn, [run_id]).get(run_id, ())
 
 
-def events_loader(database) -> Callable[[str], tuple]:
-    """The ``loader`` of ``records.lazy_run``: a run's named events, read when first asked for
-    (a listing of many runs reads none)."""
-    def load(run_id: str) -> tuple[dict, ...]:
-        try:
-            with database.read() as conn:
-                return named_events(conn, run_id)
-        except errors.StoreClosedError:
-            raise errors.StoreClosedError(f"the events of run {run_id} are read from the store when first used "
-                                          "(events, to_dict(), ==); read them before closing it") from None
-    return load
+_EVENTS = "SELECT run_id, time, name, message, kwargs FROM events WHERE name IS NOT NULL AND "
 
 
-def records(conn, rows: list[tuple], now: int, loader: Callable | None = None) -> list[RunRecord]:
-    """Records of ``SELECT_TREE`` rows with their descendants' and children's ids (dotted
-    order), attachments and feedback_stats read in batches; events by ``loader``."""
-    ids = [row[_ID] for row in rows]
+def named_events_of(conn, run_ids: list[str], trace_id: str | None = None) -> dict[str, tuple]:
+    """``named_events`` of many runs (those that have any), or with ``trace_id`` of every run of
+    that trace (one query)."""
+    if trace_id is not None:
+        found = conn.execute(_EVENTS + "run_id IN (SELECT id FROM runs WHERE trace_id = ?) ORDER BY run_id, seq",
+                             (trace_id,))
+    else:
+        found = _per_run(conn, run_ids, _EVENTS + "run_id IN (%s) ORDER BY run_id, seq")
+    out: dict[str, list] = {}
+    for run_id, t, name, message, kwargs in found:
+        out.setdefault(run_id, []).append(_event_dict(run_id, t, name, message, kwargs))
+    return {run_id: tuple(events) for run_id, events in out.items()}
+
+
+def _descendants(conn, ids: list[str]) -> dict[str, tuple]:
+    """``{run id: (every descendant's id, the children's ids)}`` of those of ``ids`` with children
+    (dotted order)."""
     below: dict[str, list] = {}
     children: dict[str, list] = {}
     for parent, kid, direct in _per_run(
@@ -286,83 +308,101 @@ def records(conn, rows: list[tuple], now: int, loader: Callable | None = None) -
         below.setdefault(parent, []).append(kid)
         if direct:
             children.setdefault(parent, []).append(kid)
-    attached: dict[str, dict] = {}
-    for run_id, name, mime, size in _per_run(
-            conn, ids, "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)"):
-        attached.setdefault(run_id, {})[name] = (mime, size)
-    feedback = feedback_mod.stats_by_run(conn, [(row[_ID], row[_LS]) for row in rows])
-    out = []
-    for row in rows:
-        run_id = row[_ID]
-        kids = below.get(run_id)
-        out.append(lazy_run(row, status=_status(row, now), child_run_ids=tuple(kids) if kids else (),
-                            direct_child_run_ids=tuple(children.get(run_id, ())), loader=loader,
-                            attachments=attached.get(run_id), feedback_stats=feedback.get(run_id)))
-    return out
+    return {run_id: (tuple(kids), tuple(children.get(run_id, ()))) for run_id, kids in below.items()}
 
 
-def tree(conn, rows: list[tuple], now: int, trace_id: str | None = None, loader: Callable | None = None) -> RunRecord:
-    """The first row's record with the others nested as ``child_runs`` (rows in dotted_order).
-
-    Built bottom-up, so every record is made once with its children (and descendants' ids)
-    already known. With ``trace_id`` (the rows are the whole trace), attachments and feedback
-    come from one query each instead of batches of ids.
-    """
-    parent_col, id_col = IDX["parent_run_id"], _ID
-    ids = [row[id_col] for row in rows]
-    attached: dict[str, dict] = {}
-    feedback = feedback_mod.stats_by_run(conn, [(row[id_col], row[_LS]) for row in rows], trace_id)
+def _attachments(conn, ids: list[str], trace_id: str | None) -> dict[str, dict]:
+    """``{run id: {name: (mime type, size)}}`` of those of ``ids`` (or of the trace) with attachments."""
     if trace_id is not None:
         found = conn.execute("SELECT a.run_id, a.name, a.mime_type, a.size FROM attachments AS a"
                              " JOIN runs ON runs.id = a.run_id WHERE runs.trace_id = ?", (trace_id,))
     else:
         found = _per_run(conn, ids, "SELECT run_id, name, mime_type, size FROM attachments WHERE run_id IN (%s)")
+    attached: dict[str, dict] = {}
     for run_id, name, mime, size in found:
         attached.setdefault(run_id, {})[name] = (mime, size)
-    # Children collected per parent in two parallel lists (ids, records), built in reverse
-    # order; leaves share the empty tuple: few allocations per row keep this loop cheap.
-    kid_ids: dict[str, list] = {}
-    kid_recs: dict[str, list] = {}
-    below: dict[str, tuple] = {}  # every descendant's id, of runs that have children
-    no_feedback = not feedback
-    for row in reversed(rows):
-        run_id = row[id_col]
-        ids = kid_ids.pop(run_id, None)
-        if ids is None:
-            child_ids = child_recs = all_ids = ()
-        else:
-            ids.reverse()
-            recs = kid_recs.pop(run_id)
-            recs.reverse()
-            child_ids, child_recs = tuple(ids), tuple(recs)
-            all_ids = []
-            for kid in child_ids:
-                all_ids.append(kid)
-                all_ids.extend(below.pop(kid, ()))
-            all_ids = below[run_id] = tuple(all_ids)
-        rec = lazy_run(row, status=_status(row, now), child_runs=child_recs,
-                       child_run_ids=all_ids, direct_child_run_ids=child_ids, loader=loader,
-                       feedback_stats=None if no_feedback else feedback.get(run_id),
-                       attachments=attached.get(run_id) if attached else None)
-        parent = row[parent_col]
-        siblings = kid_ids.get(parent)
-        if siblings is None:
-            kid_ids[parent] = [run_id]
-            kid_recs[parent] = [rec]
-        else:
-            siblings.append(run_id)
-            kid_recs[parent].append(rec)
-    return rec
+    return attached
+
+
+LOADED_PARTS = ("events", "descendants", "attachments", "feedback_stats")
+
+
+class RowLoader:
+    """The ``loader`` of the records of one read (``stored_records.lazy_run``): what lives in
+    other tables (named events; descendants' ids, attachments, feedback_stats) is read the first
+    time any record of the read needs any of it, for every record of the read at once (a few
+    queries, never one per record), and kept. With ``trace_id`` the rows are that whole trace
+    (one query per part). ``parts`` narrows what that first use reads (a listing's ``select``).
+
+    So a read's records outlive the store once one of them has used one of those fields; if
+    none has when the store closes, those fields raise StoreClosedError.
+    """
+
+    def __init__(self, database, rows: list[tuple], trace_id: str | None = None, parts=LOADED_PARTS):
+        self.database, self.rows, self.trace_id, self.wanted = database, rows, trace_id, tuple(parts)
+        self.parts: dict[str, dict] = {}
+
+    def __call__(self, run_id: str, name: str) -> Any:
+        part = "descendants" if name in ("child_run_ids", "direct_child_run_ids") else name
+        found = self.parts.get(part)
+        if found is None:
+            self._read(run_id, name, part)
+            found = self.parts[part]
+        value = found.get(run_id)
+        if part == "descendants":
+            return () if value is None else value[name == "direct_child_run_ids"]
+        if value is None:
+            return () if part == "events" else {}
+        return value
+
+    def _read(self, run_id: str, name: str, part: str) -> None:
+        if self.database.closed:
+            raise errors.StoreClosedError(
+                f"the {name} of run {run_id} are read from the store when first used ({name}, to_dict(), ==);"
+                " read them before closing it")
+        ids = [row[_ID] for row in self.rows]
+        missing = [p for p in self.wanted + (part,) if p not in self.parts]
+        with self.database.read() as conn:
+            for one in dict.fromkeys(missing):
+                if one == "events":
+                    found = named_events_of(conn, ids, self.trace_id)
+                elif one == "descendants":  # a tree knows its descendants: no record of it asks
+                    found = _descendants(conn, ids)
+                elif one == "attachments":
+                    found = _attachments(conn, ids, self.trace_id)
+                else:
+                    found = feedback_mod.stats_by_run(conn, [(row[_ID], row[_LS]) for row in self.rows],
+                                                      self.trace_id)
+                self.parts[one] = found
+
+
+def records(database, rows: list[tuple], now: int, parts=LOADED_PARTS) -> list[RunRecord]:
+    """Records of ``SELECT_TREE`` rows; their descendants' and children's ids (dotted order),
+    attachments, feedback_stats and events read on first use, for all of them at once
+    (``parts`` of those; see ``RowLoader``)."""
+    loader = RowLoader(database, rows, parts=parts)
+    return [lazy_run(row, status=status_of(row, now), loader=loader) for row in rows]
+
+
+def tree(database, rows: list[tuple], now: int, trace_id: str | None = None) -> RunRecord:
+    """The first row's record with the others nested as ``child_runs`` (rows in dotted_order;
+    see ``stored_records.lazy_tree``); attachments, feedback_stats and events are read on first
+    use, for the whole tree at once (with ``trace_id``, the rows being that trace: one query each).
+    """
+    status_col = IDX["status"]
+    statuses = [status_of(row, now) if row[status_col] == "running" else row[status_col] for row in rows]
+    return lazy_tree(rows, statuses, RowLoader(database, rows, trace_id, parts=("events", "attachments",
+                                                                                "feedback_stats")))
 
 
 def read_one(database, run_id: str, now: int) -> RunRecord:
-    """The record of one run, as listings make it (descendants' ids, attachments, feedback_stats;
-    events read on first use)."""
+    """The record of one run, as listings make it (descendants' ids, attachments, feedback_stats
+    and events read on first use)."""
     with database.read() as conn:
         rows = conn.execute(SELECT_TREE + " WHERE runs.id = ?", (run_id,)).fetchall()
         if not rows:
             raise errors.NotFoundError(f"no run with id {run_id!r}")
-        return records(conn, rows, now, events_loader(database))[0]
+    return records(database, rows, now)[0]
 
 
 def read_subtree(database, run_id: str, now: int) -> RunRecord:
@@ -375,7 +415,7 @@ def read_subtree(database, run_id: str, now: int) -> RunRecord:
         rows = conn.execute(SELECT_TREE + " WHERE runs.trace_id = ? AND (runs.id = ? OR (runs.dotted_order > ?"
                             " AND runs.dotted_order < ?)) ORDER BY runs.dotted_order",
                             (trace_id, run_id, order + ".", order + "/")).fetchall()
-        return tree(conn, rows, now, loader=events_loader(database))
+    return tree(database, rows, now)
 
 
 def read_trace(database, trace_id: str, now: int) -> RunRecord:
@@ -385,4 +425,4 @@ def read_trace(database, trace_id: str, now: int) -> RunRecord:
                             (trace_id,)).fetchall()
         if not rows:
             raise errors.NotFoundError(f"no trace with id {shown(trace_id, 300)}")
-        return tree(conn, rows, now, trace_id, events_loader(database))
+    return tree(database, rows, now, trace_id)

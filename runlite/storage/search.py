@@ -13,7 +13,7 @@ from typing import Any
 from .. import errors
 from .. import query
 from ..records import LANGSMITH_FIELDS, SIMVUE_FIELDS, RunList, RunRecord
-from .runs import SELECT_TREE, events_loader, records
+from .runs import LOADED_PARTS, SELECT_TREE, records, status_of
 from .schema import RUN_STATUSES
 from .._validation import check_choice, check_folder, check_name, check_tags, now_us, shown, to_us
 
@@ -37,6 +37,9 @@ _SELECT_FIELDS = {"start_time": ("started", "created"), "end_time": ("ended",), 
                   "run_status": ("status",), "parent_run_ids": ("dotted_order",), "extra": ("extra", "metadata"),
                   "prompt_token_details": ("metadata", "prompt_token_details"), "s3_urls": ("attachments",),
                   "completion_token_details": ("metadata", "completion_token_details")}
+# The record fields of each part a listing's records read on first use (``runs.RowLoader``).
+_PART_FIELDS = {"events": {"events"}, "descendants": {"child_run_ids", "direct_child_run_ids"},
+                "attachments": {"attachments"}, "feedback_stats": {"feedback_stats"}}
 SELECTABLE = frozenset(LANGSMITH_FIELDS + SIMVUE_FIELDS) | {"s3_urls"}  # s3_urls: the SDK's name for attachments
 
 
@@ -126,7 +129,8 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
     sql += " LIMIT ? OFFSET ?"
     params.extend((-1 if limit is None else limit, offset or 0))
     store.live.flush_own_spans()
-    return _selected(_listing(store.database, sql, params, now), keep)
+    parts = None if keep is None else [p for p in LOADED_PARTS if keep & _PART_FIELDS[p]]
+    return _selected(_listing(store.database, sql, params, now, parts=parts), keep)
 
 
 def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list[RunRecord]:
@@ -150,26 +154,26 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
     return _listing(store.database, sql, params, now)
 
 
-_BATCH = 1000  # rows made into records at a time (their child ids and attachments: a few queries)
+_BATCH = 1000  # rows made into records at a time (while a status filter and a limit stop early)
 
 
 def _listing(database, sql: str, params: list, now: int, wanted: set | None = None,
-             limit: int | None = None) -> RunList:
-    """The records of a listing query, complete but for events (descendants' and children's ids,
-    attachments and feedback_stats read in batches with the rows; events when first used). With
+             limit: int | None = None, parts: list | None = None) -> RunList:
+    """The records of a listing query (descendants' and children's ids, attachments,
+    feedback_stats and events read on first use, for the whole listing at once). With
     ``wanted``, only runs whose effective status (``lost`` computed) is in it, at most ``limit``."""
-    out = RunList()
-    loader = events_loader(database)
     with database.read() as conn:
-        rows = conn.execute(sql, params)
-        while limit is None or len(out) < limit:
-            batch = list(itertools.islice(rows, _BATCH))
-            if not batch:
-                break
-            for rec in records(conn, batch, now, loader):
-                if (wanted is None or rec.status in wanted) and (limit is None or len(out) < limit):
-                    out.append(rec)
-    return out
+        if wanted is None:
+            rows = conn.execute(sql, params).fetchall()
+        else:
+            rows, cursor = [], conn.execute(sql, params)
+            while limit is None or len(rows) < limit:
+                batch = list(itertools.islice(cursor, _BATCH))
+                if not batch:
+                    break
+                rows += [row for row in batch if status_of(row, now) in wanted]
+            rows = rows if limit is None else rows[:limit]
+    return RunList(records(database, rows, now) if parts is None else records(database, rows, now, parts))
 
 
 def runs(database, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: Any) -> RunList:

@@ -1,0 +1,102 @@
+"""Records read from the file: what they read from other tables is read once per read, for all of
+its records; their fields decode from the stored row as ordinary records hold them."""
+
+import os
+
+import pytest
+
+import runlite
+from runlite.storage import runs as runs_mod
+
+
+@pytest.fixture
+def forest(tmp_path):
+    """Three traces of a root with two children; one child has feedback, an event and a file."""
+    store = runlite.open(str(tmp_path / "f.db"))
+    ids = {}
+    for t in range(3):
+        root = store.init(f"root-{t}", run_type="chain", inputs={"q": t})
+        kids = [root.child(f"kid-{t}-{k}", run_type="llm") for k in range(2)]
+        kids[0].add_event("start")
+        kids[0].attach("note.txt", b"hello", "text/plain")
+        for kid in kids:
+            kid.end(outputs={"k": kid.name})
+        root.end(outputs={"a": t})
+        store.create_feedback(kids[0].id, "good", score=1)
+        ids[t] = (root.id, [k.id for k in kids])
+    yield store, ids
+    store.close()
+
+
+def _count_calls(monkeypatch, name):
+    calls = []
+    real = getattr(runs_mod, name)
+    monkeypatch.setattr(runs_mod, name, lambda *a, **k: calls.append(a) or real(*a, **k))
+    return calls
+
+
+def test_a_listing_reads_each_other_table_once_for_all_its_records(forest, monkeypatch):
+    store, ids = forest
+    listed = store.list_runs()
+    descendants, events = _count_calls(monkeypatch, "_descendants"), _count_calls(monkeypatch, "named_events_of")
+    assert descendants == [] and events == []
+    by_id = {rec.id: rec for rec in listed}
+    for root_id, kid_ids in ids.values():
+        assert by_id[root_id].child_run_ids == tuple(kid_ids) == by_id[root_id].direct_child_run_ids
+        assert by_id[kid_ids[0]].attachments == {"note.txt": ("text/plain", 5)}
+        assert by_id[kid_ids[0]].feedback_stats["good"]["n"] == 1
+        assert [e["name"] for e in by_id[kid_ids[0]].events] == ["start"]
+        assert by_id[kid_ids[1]].child_run_ids == () and by_id[kid_ids[1]].events == ()
+    assert len(descendants) == 1 and len(events) == 1  # one read each, for the nine records
+
+
+def test_listed_records_equal_the_same_runs_read_alone_and_as_trees(forest):
+    store, ids = forest
+    listed = {rec.id: rec for rec in store.list_runs()}
+    for root_id, kid_ids in ids.values():
+        tree = store.trace(root_id)
+        assert tree.to_dict(child_runs=False) == listed[root_id].to_dict() == store.get_run(root_id).to_dict()
+        for kid, kid_id in zip(tree.child_runs, kid_ids):
+            assert kid.to_dict() == listed[kid_id].to_dict() == store.get_run(kid_id).to_dict()
+            assert kid == listed[kid_id] and kid == runlite.RunRecord.from_dict(kid.to_dict())
+
+
+def test_a_read_outlives_the_store_once_one_of_its_records_used_what_other_tables_hold(forest):
+    store, ids = forest
+    used, unused = store.list_runs(), store.list_runs()
+    tree = store.trace(ids[0][0])
+    used[0].attachments  # noqa: B018 - reads every part for the whole listing
+    tree.child_runs[0].events  # noqa: B018
+    store.close()
+    assert all(isinstance(rec.to_dict(), dict) for rec in used)
+    assert tree.to_dict()["child_runs"][0]["events"][0]["name"] == "start"
+    assert unused[0].name.startswith(("root", "kid")) and unused[0].start_time is not None
+    with pytest.raises(runlite.StoreClosedError, match="read them before closing"):
+        unused[0].feedback_stats
+
+
+def test_fields_decode_from_the_row_as_stored(forest):
+    store, ids = forest
+    root_id, kid_ids = ids[1]
+    rec = store.get_run(root_id)
+    assert rec.inputs == {"q": 1} and rec.outputs == {"a": 1} and rec.extra is None and rec.serialized is None
+    assert rec.start_time == rec.started and rec.end_time == rec.ended and rec.latency >= 0
+    assert rec.start_time.tzinfo is not None and rec.app_path is None and rec.metadata == {}
+    assert rec.inputs is rec.inputs  # JSON decoded once and kept
+
+
+def test_a_started_run_records_the_directory_it_started_in(tmp_path, monkeypatch):
+    (tmp_path / "elsewhere").mkdir()
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        first = store.init("first")
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        second = store.init("second")
+        created = store.init("later", running=False)
+        assert store.get_run(first.id).system["cwd"] != store.get_run(second.id).system["cwd"]
+        assert store.get_run(second.id).system["cwd"] == os.getcwd()
+        assert store.get_run(second.id).system["pid"] == os.getpid()
+        assert store.get_run(created.id).system is None and store.get_run(created.id).host is None
+        later = store.reconnect(created.id)
+        assert store.get_run(later.id).system["cwd"] == os.getcwd()
+        for run in (first, second, later):
+            run.close()
