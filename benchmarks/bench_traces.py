@@ -181,12 +181,16 @@ def run(quick: bool = False) -> list[dict]:
 
 
 FILTER = 'and(eq(run_type, "llm"), gt(total_tokens, 5000), has(tags, "prod"))'
+# The hand-written queries ask the same question, in the same order (newest first, as each
+# grammar's listing returns it), so the ratio is what runlite adds to that SQL.
 RAW = ("SELECT * FROM runs WHERE run_type = 'llm' AND total_tokens > 5000"
-       " AND EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = 'prod')")
+       " AND EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = 'prod')"
+       " ORDER BY coalesce(started, created) DESC, id DESC")
 # The same three clauses in Simvue's grammar (docs/QUERIES.md), and by hand.
 SIMVUE = ["run_type == llm", "metadata.i > 50000", "has tag.prod"]
 RAW_SIMVUE = ("SELECT * FROM runs WHERE run_type = 'llm' AND json_extract(metadata, '$.i') > 50000"
-              " AND EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = 'prod')")
+              " AND EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = 'prod')"
+              " ORDER BY created DESC, id DESC")
 
 
 def _many_runs(store, n: int) -> None:
