@@ -1,6 +1,10 @@
 """Creating 10,000 runs (one transaction each) and reading them back, against raw apsw.
 
-Target (issue 18): run creation >= 0.8x raw apsw's, a ratio measured in the same run.
+Target (issue 18): run creation >= 0.8x raw apsw's, a ratio measured in the same run. The
+checked baseline inserts the same row into the same schema runlite keeps (every migration: the
+indexes that make queries fast, the tag table its trigger fills), so the ratio is runlite's own
+overhead; a second, unchecked row keeps the first-migration schema (no query indexes) as the
+baseline, to show what those indexes cost.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ def _runlite_create(tmp: str, n: int = N) -> None:
             s.init(f"run-{i}", metadata={"i": i, "lr": 0.01}, tags=["bench"], running=False)
 
 
-def _raw_create(tmp: str, n: int = N) -> None:
+def _raw_create(tmp: str, n: int = N, *, versions: int = schema.SCHEMA_VERSION) -> None:
     conn = apsw.Connection(os.path.join(tmp, "raw.db"))
     conn.execute("PRAGMA journal_mode=WAL").fetchall()
     conn.execute("PRAGMA synchronous=NORMAL")
-    for statement in schema.MIGRATIONS[1]:
-        conn.execute(statement)
+    for version in range(1, versions + 1):
+        for statement in schema.MIGRATIONS[version]:
+            conn.execute(statement)
     conn.execute("INSERT INTO folders (path, created) VALUES ('/', 0)")
     for i in range(n):
         run_id = str(uuid.uuid4())
@@ -47,8 +52,9 @@ def run(quick: bool = False) -> list[dict]:
     """Median timings of create and read-back, with the raw-apsw baseline."""
     repeat = 3 if quick else 5  # 3: the check must not flip on one busy moment
     n_create = 3_000 if quick else N  # runs a second do not depend on how many exist
-    create, raw_create = paired_medians([lambda tmp: _runlite_create(tmp, n_create),
-                                         lambda tmp: _raw_create(tmp, n_create)], repeat)
+    create, raw_create, raw_narrow = paired_medians([lambda tmp: _runlite_create(tmp, n_create),
+                                                     lambda tmp: _raw_create(tmp, n_create),
+                                                     lambda tmp: _raw_create(tmp, n_create, versions=1)], repeat)
     n_done = N
 
     import tempfile
@@ -69,6 +75,8 @@ def run(quick: bool = False) -> list[dict]:
         raw_read_t = median_seconds(raw_read, repeat)
     return [
         row(f"create runs (1 txn each, {n_create:,} runs)", n_create / create, "runs/s", n_create / raw_create,
-            target=">= 0.8x raw apsw", check=("ratio", ">=", 0.8)),
+            target=">= 0.8x raw apsw (same schema)", check=("ratio", ">=", 0.8)),
+        row("... against raw apsw into the first-migration schema (no query indexes)", n_create / create, "runs/s",
+            n_create / raw_narrow),
         row("read back 10,000 runs", n_done / read, "runs/s", n_done / raw_read_t),
     ]
