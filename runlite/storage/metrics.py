@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from array import array
 from typing import Any
 
@@ -195,18 +196,23 @@ STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mea
 CHUNK_COLUMNS = STAT_COLUMNS + ("step_lo", "step_hi", "time_lo", "time_hi", "ts_lo", "ts_hi")
 
 
-def _nan_to_null(x: float | None) -> float | None:
-    return None if x is None or x != x else x
-
-
 def _null_to_nan(x: float | None, expected: bool) -> float | None:
     return math.nan if x is None and expected else x
 
 
+# ChunkStats' fields are in CHUNK_COLUMNS order: a ChunkStats as a tuple is its row.
+_CHUNK_FIELDS = operator.attrgetter(*CHUNK_COLUMNS)
+
+
+def _sql_values(values: tuple) -> tuple:
+    """Statistics as SQL values: NaN stored as NULL (ints and None equal themselves)."""
+    return tuple([None if v != v else v for v in values])
+
+
 def stats_row(stats: stats.ChunkStats, columns=CHUNK_COLUMNS) -> tuple:
     """The SQL values of ``stats`` (NaN stored as NULL)."""
-    return tuple(_nan_to_null(v) if isinstance(v, float) else v
-                 for v in (getattr(stats, c) for c in columns))
+    values = _CHUNK_FIELDS(stats) if columns is CHUNK_COLUMNS else operator.attrgetter(*columns)(stats)
+    return _sql_values(values)
 
 
 _NAN = math.nan
@@ -253,7 +259,8 @@ class _Tail:
 
 class _SeriesState:
     """What a live run knows of a stored series, to append without reading it back:
-    its summary, the next chunk seq, and its small tail chunks (oldest first)."""
+    its summary (a tuple in ChunkStats field order), the next chunk seq, and its small
+    tail chunks (oldest first)."""
 
     __slots__ = ("id", "summary", "next_seq", "tail")
 
@@ -265,7 +272,7 @@ class _SeriesState:
 
     @property
     def count(self) -> int:
-        return self.summary.count if self.summary is not None else 0
+        return self.summary[0] if self.summary is not None else 0
 
 
 _TAIL_LOOKBACK = 64  # the stored small chunks a reloaded state may merge again
@@ -286,7 +293,7 @@ def _load_state(conn, run_id: str, name: str, asset: str):
             break
         tail.append(_Tail(seq, count, 0))
     tail.reverse()
-    summary = stats_from_row(row[1:], STAT_COLUMNS) if row[1] else None
+    summary = _CHUNK_FIELDS(stats_from_row(row[1:], STAT_COLUMNS)) if row[1] else None
     return _SeriesState(row[0], summary, last[0][0] + 1 if last else 0, tuple(tail))
 
 
@@ -364,12 +371,13 @@ class _Batch:
         self.deletes.extend((series_id, e.seq) for e in stored)
         return [_Tail(first + k, len(p[0]), level, p) for k, p in enumerate(_even_pieces(_concat(parts, self.origin)))]
 
-    def write(self, series_id: int, entry: _Tail):
+    def write(self, series_id: int, entry: _Tail) -> tuple:
+        """Queue the insert of an entry's points; returns their statistics (a tuple)."""
         piece = entry.columns
         entry.columns = None
-        chunk = stats.chunk_stats(*piece, time_origin_us=self.origin)
-        blocks = sketch.blocks(*piece, has_nan=chunk.nan_count > 0, time_origin_us=self.origin)
-        self.inserts.append((series_id, entry.seq, *stats_row(chunk),
+        chunk = _CHUNK_FIELDS(stats.chunk_stats(*piece, time_origin_us=self.origin))
+        blocks = sketch.blocks(*piece, has_nan=chunk[1] > 0, time_origin_us=self.origin)
+        self.inserts.append((series_id, entry.seq, *_sql_values(chunk),
                              chunks.encode_chunk(*piece, time_origin_us=self.origin), sketch.encode(blocks)))
         return chunk
 
@@ -463,9 +471,9 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
         if new is not None:
             if added is None:  # merged or cut into pieces: the statistics of the new points alone
                 pieces = [stats.chunk_stats(*p, time_origin_us=time_origin_us) for p in _even_pieces(new)]
-                added = pieces[0] if len(pieces) == 1 else stats.merge_many(pieces)
-            summary = added if summary is None else stats.merge_stats(summary, added)
-            summaries.append((*stats_row(summary, STAT_COLUMNS), state.id))
+                added = _CHUNK_FIELDS(pieces[0] if len(pieces) == 1 else stats.merge_many(pieces))
+            summary = added if summary is None else _CHUNK_FIELDS(stats.merge_many((summary, added)))
+            summaries.append((*_sql_values(summary[:len(STAT_COLUMNS)]), state.id))
         new_states[key] = _SeriesState(state.id, summary, next_seq, tail)
     batch.run()
     if summaries:
@@ -493,9 +501,9 @@ def rechunk(conn, series_id: int) -> bool:
             col.extend(part)
     size = -(-total // needed)
     conn.execute("DELETE FROM chunks WHERE series_id = ?", (series_id,))
+    batch = _Batch(conn, origin)
     for k, start in enumerate(range(0, total, size)):
         steps, times, stamps, values = (c[start:start + size] for c in columns)
-        times = times if explicit else None
-        piece = (steps, times, stamps, values)
-        _write_chunk(conn, series_id, k, piece, stats.chunk_stats(*piece, time_origin_us=origin), origin)
+        batch.write(series_id, _Tail(k, len(steps), 0, (steps, times if explicit else None, stamps, values)))
+    batch.run()
     return True
