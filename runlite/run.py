@@ -527,7 +527,7 @@ class Run:
         if step is not None:
             step = metrics_mod.check_step(step)
         if timestamp is None:
-            stamp = arrival = now_us()
+            stamp = arrival = _time_ns() // 1000  # now_us() inline: this is the hot path
         else:
             stamp, arrival = to_us(timestamp), now_us()
         user_time = time is not None
