@@ -128,10 +128,13 @@ def test_a_series_read_afresh_continues_after_its_stored_chunks(store):
     assert store.verify().ok
 
 
-@pytest.mark.parametrize("width", [1, 1000])
+@pytest.mark.parametrize("width", [1, 100, 1000])
 def test_the_size_threshold_scales_with_the_width(mem, width):
     run = mem.init("wide")
     record = {f"m{k}": float(k) for k in range(width)}
     run.log_metrics(record)
     buf = run._writer.metrics
-    assert buf.flush_points == max(metrics_mod.FLUSH_POINTS, metrics_mod.FLUSH_RECORDS * width)
+    scaled = min(metrics_mod.FLUSH_RECORDS * width, metrics_mod.MAX_FLUSH_POINTS)
+    expected = max(metrics_mod.FLUSH_POINTS, scaled) if width >= metrics_mod.WIDE_RECORD else metrics_mod.FLUSH_POINTS
+    assert buf.flush_points == expected
+    assert (buf.flush_points > metrics_mod.FLUSH_POINTS) == (width >= 100)

@@ -278,7 +278,7 @@ class RunWriter:
             if self.flush(wait=False):
                 return
             self.retry_us = time.time_ns() // 1000 + RETRY_US  # from the end of this try
-        if self.metrics.points >= max(MAX_BUFFERED, 4 * self.metrics.flush_points) or len(self.events.rows) >= MAX_BUFFERED_EVENTS:
+        if self.metrics.points >= max(MAX_BUFFERED, 2 * self.metrics.flush_points) or len(self.events.rows) >= MAX_BUFFERED_EVENTS:
             self.flush()
 
     def flush_if_due(self, now: int) -> bool:

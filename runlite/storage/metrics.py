@@ -20,7 +20,12 @@ from .._validation import INT64_MAX, shown, check_name
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
 FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once...
-FLUSH_RECORDS = 128         # ...or of this many records of its widest shape, if more points
+# ...or, with records of WIDE_RECORD names or more, of FLUSH_RECORDS records of its widest
+# shape if that is more points (at most MAX_FLUSH_POINTS, 8 MB of values): each series' new
+# points then fill a tail-sized chunk, never merged again, however wide the records.
+WIDE_RECORD = 32
+FLUSH_RECORDS = 4_096
+MAX_FLUSH_POINTS = 1_000_000
 CHUNK_POINTS = 8_192        # most points a chunk holds: window reads decode at most two
 TARGET_CHUNK_POINTS = 4_096  # a tail chunk smaller than this grows instead of a new chunk
 EXACT_INT = 1 << 53         # ints beyond this are not exact as float64
@@ -110,7 +115,8 @@ class MetricBuffer:
                 for name in names:
                     check_name(name, "metric name")
                 shape = self.shapes[(names, asset)] = _Shape(names, asset)
-                self.flush_points = max(self.flush_points, FLUSH_RECORDS * len(names))
+                if len(names) >= WIDE_RECORD:
+                    self.flush_points = max(self.flush_points, min(FLUSH_RECORDS * len(names), MAX_FLUSH_POINTS))
             self._last = shape
         raw = metrics.values()
         if _FLOAT_ONLY.issuperset(map(type, raw)):
