@@ -72,8 +72,8 @@ def _read(store, run_id, given_times, origin_us):
         s = store.metric_values(run_id, name)
         n = len(s.values)
         assert len(given_times[name]) == n
-        for given, t, ts in zip(given_times[name], s.times, s.timestamps):
-            assert t == (given if given is not None else (ts - origin_us) / 1e6)
+        for logged_time, t, ts in zip(given_times[name], s.times, s.timestamps):
+            assert t == (logged_time if logged_time is not None else (ts - origin_us) / 1e6)
         window = store.metric_stats(run_id, name, start=n // 3, stop=n)  # a window crossing chunks
         out[name] = (s.steps.tobytes(), s.values.tobytes(),
                      repr(store.metric_summary(run_id, name)),
