@@ -527,7 +527,7 @@ class Run:
         if step is not None:
             step = metrics_mod.check_step(step)
         if timestamp is None:
-            stamp = arrival = now_us()
+            stamp = arrival = _time_ns() // 1000  # now_us() inline: this is the hot path
         else:
             stamp, arrival = to_us(timestamp), now_us()
         user_time = time is not None
@@ -546,7 +546,7 @@ class Run:
             # A due flush runs before this call's values join the buffer: if it fails (a full
             # disk) the call raises having logged nothing, so retrying it never logs twice.
             # It never waits for another process's write lock (see RunWriter.flush_due).
-            if buf.points and (buf.points >= metrics_mod.FLUSH_POINTS or arrival - buf.oldest_us >= FLUSH_AGE_US):
+            if buf.points and (buf.points >= buf.flush_points or arrival - buf.oldest_us >= FLUSH_AGE_US):
                 writer.flush_due(arrival)
             buf.add(metrics, writer.step if step is None else step, time, stamp, asset, self._started_us,
                     arrival)

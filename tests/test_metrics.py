@@ -162,13 +162,46 @@ def test_ten_thousand_names(store):
     assert list(store.metric_values(run.id, "metric/09999").values) == [9999.0, 10000.0, 10001.0]
 
 
-def test_tail_chunks_grow_instead_of_multiplying(mem):
+def test_small_tail_chunks_are_merged_a_level_at_a_time(mem):
     run = mem.init("slow")
     for i in range(200):
         run.log_metrics({"x": float(i)})
         run.flush()
-    assert mem.sql("SELECT count(*) FROM chunks").rows == [(1,)]
+    # 200 flushes of one point: 3 chunks of 64 (two merges up) and one of 8, not 200 chunks
+    assert mem.sql("SELECT count FROM chunks ORDER BY seq").rows == [(64,), (64,), (64,), (8,)]
     assert list(mem.metric_values(run, "x").values) == [float(i) for i in range(200)]
+    run.close()  # the run's end merges its tail into one chunk
+    assert mem.sql("SELECT count FROM chunks").rows == [(200,)]
+    assert list(mem.metric_values(run, "x").values) == [float(i) for i in range(200)]
+    assert mem.verify().ok
+
+
+def test_a_flush_writes_only_its_new_points(mem, monkeypatch):
+    run = mem.init("append")
+    for i in range(5):
+        run.log_metrics({"x": float(i)})
+    run.flush()
+    decoded = []
+    real = metrics_mod.chunks.decode_chunk
+    monkeypatch.setattr(metrics_mod.chunks, "decode_chunk", lambda *a, **k: decoded.append(1) or real(*a, **k))
+    for i in range(5, 8):  # below FANIN chunks: nothing stored is read back
+        run.log_metrics({"x": float(i)})
+        run.flush()
+    assert decoded == []
+    assert mem.sql("SELECT count FROM chunks ORDER BY seq").rows == [(5,), (1,), (1,), (1,)]
+
+
+def test_a_big_flush_takes_the_small_tail_along(mem, monkeypatch):
+    monkeypatch.setattr(metrics_mod, "TARGET_CHUNK_POINTS", 10)
+    run = mem.init("big")
+    for i in range(3):
+        run.log_metrics({"x": float(i)})
+        run.flush()
+    for i in range(3, 30):
+        run.log_metrics({"x": float(i)})
+    run.flush()
+    assert mem.sql("SELECT count FROM chunks ORDER BY seq").rows == [(30,)]
+    assert list(mem.metric_values(run, "x").values) == [float(i) for i in range(30)]
 
 
 def test_explicit_times_mixed_with_default_times_across_flushes(mem):

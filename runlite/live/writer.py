@@ -219,7 +219,9 @@ class RunWriter:
             has_data = bool(buf.points or events.rows)
             scheduled = (until is not None and bool(self.metric_checks) and self.started_us is not None
                          and (final or not self.user_time))
-            if not (has_data or scheduled):
+            # At the run's end, series' small tail chunks are merged even with nothing buffered.
+            compact = final and any(len(s.tail) > 1 for s in self.series_states.values())
+            if not (has_data or scheduled or compact):
                 return True
             # Alert state to put back if the flush fails (the points stay buffered for a retry).
             snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
@@ -227,7 +229,7 @@ class RunWriter:
             done = False
             try:
                 pending: list = []
-                if not has_data:  # a scheduled check alone: a transaction only for a change
+                if not (has_data or compact):  # a scheduled check alone: a transaction only for a change
                     self._advance_checks(until, final, pending)
                     if not pending:
                         done = True
@@ -236,11 +238,11 @@ class RunWriter:
                 with (self.database.write() if wait else self.database.try_write()) as conn:
                     if conn is None:
                         return False
-                    if has_data:
+                    if has_data or compact:
                         parts: dict = {}
                         on_series = self._series_checker(parts) if self.metric_checks else None
                         states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
-                                                   on_series)
+                                                   on_series, final=final)
                         self._feed_series(parts, pending)
                         events_mod.flush(conn, self.run_id, events)
                         if self.event_checks:
@@ -254,7 +256,7 @@ class RunWriter:
                     for checker, snap in snaps:
                         checker.restore(snap)
                     self.event_checks = [(a, d, e) for (a, d, _), e in zip(self.event_checks, saved_events)]
-            if has_data:
+            if has_data or compact:
                 self.series_states.update(states)
                 buf.clear()
                 events.clear()
@@ -276,7 +278,7 @@ class RunWriter:
             if self.flush(wait=False):
                 return
             self.retry_us = time.time_ns() // 1000 + RETRY_US  # from the end of this try
-        if self.metrics.points >= MAX_BUFFERED or len(self.events.rows) >= MAX_BUFFERED_EVENTS:
+        if self.metrics.points >= max(MAX_BUFFERED, 2 * self.metrics.flush_points) or len(self.events.rows) >= MAX_BUFFERED_EVENTS:
             self.flush()
 
     def flush_if_due(self, now: int) -> bool:

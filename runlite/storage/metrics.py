@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from array import array
 from typing import Any
 
@@ -18,7 +19,13 @@ from ..codec import chunks, sketch, stats
 from .._validation import INT64_MAX, shown, check_name
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
-FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once
+FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once...
+# ...or, with records of WIDE_RECORD names or more, of FLUSH_RECORDS records of its widest
+# shape if that is more points (at most MAX_FLUSH_POINTS, 8 MB of values): each series' new
+# points then fill a tail-sized chunk, never merged again, however wide the records.
+WIDE_RECORD = 32
+FLUSH_RECORDS = 4_096
+MAX_FLUSH_POINTS = 1_000_000
 CHUNK_POINTS = 8_192        # most points a chunk holds: window reads decode at most two
 TARGET_CHUNK_POINTS = 4_096  # a tail chunk smaller than this grows instead of a new chunk
 EXACT_INT = 1 << 53         # ints beyond this are not exact as float64
@@ -68,21 +75,31 @@ class _Shape:
 
 
 _FLOAT_ONLY = frozenset((float,))
+MAX_KEPT_SHAPES = 256  # record shapes kept from one flush to the next
 
 
 class MetricBuffer:
     """Points of one run waiting to be flushed."""
 
     def __init__(self) -> None:
+        self.shapes: dict[tuple, _Shape] = {}
+        # The size-based flush threshold: scaled with the width, so a 10,000-wide record
+        # does not make chunks of 10 points.
+        self.flush_points = FLUSH_POINTS
         self.clear()
 
     def clear(self) -> None:
-        """Forget everything buffered (after a successful flush)."""
+        """Forget everything buffered (after a successful flush); the shapes seen (their
+        names already checked) are kept, emptied."""
         self.steps = array("q")
         self.times = array("d")
         self.timestamps = array("q")
         self.explicit_time = False
-        self.shapes: dict[tuple, _Shape] = {}
+        if len(self.shapes) > MAX_KEPT_SHAPES:  # names that change every call: keep none
+            self.shapes = {}
+        for shape in self.shapes.values():
+            shape.rows = array("q")
+            shape.values = array("d")
         self._last: _Shape | None = None
         self.points = 0
         self.oldest_us = 0
@@ -98,6 +115,8 @@ class MetricBuffer:
                 for name in names:
                     check_name(name, "metric name")
                 shape = self.shapes[(names, asset)] = _Shape(names, asset)
+                if len(names) >= WIDE_RECORD:
+                    self.flush_points = max(self.flush_points, min(FLUSH_RECORDS * len(names), MAX_FLUSH_POINTS))
             self._last = shape
         raw = metrics.values()
         if _FLOAT_ONLY.issuperset(map(type, raw)):
@@ -183,18 +202,23 @@ STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mea
 CHUNK_COLUMNS = STAT_COLUMNS + ("step_lo", "step_hi", "time_lo", "time_hi", "ts_lo", "ts_hi")
 
 
-def _nan_to_null(x: float | None) -> float | None:
-    return None if x is None or x != x else x
-
-
 def _null_to_nan(x: float | None, expected: bool) -> float | None:
     return math.nan if x is None and expected else x
 
 
+# ChunkStats' fields are in CHUNK_COLUMNS order: a ChunkStats as a tuple is its row.
+_CHUNK_FIELDS = operator.attrgetter(*CHUNK_COLUMNS)
+
+
+def _sql_values(values: tuple) -> tuple:
+    """Statistics as SQL values: NaN stored as NULL (ints and None equal themselves)."""
+    return tuple([None if v != v else v for v in values])
+
+
 def stats_row(stats: stats.ChunkStats, columns=CHUNK_COLUMNS) -> tuple:
     """The SQL values of ``stats`` (NaN stored as NULL)."""
-    return tuple(_nan_to_null(v) if isinstance(v, float) else v
-                 for v in (getattr(stats, c) for c in columns))
+    values = _CHUNK_FIELDS(stats) if columns is CHUNK_COLUMNS else operator.attrgetter(*columns)(stats)
+    return _sql_values(values)
 
 
 _NAN = math.nan
@@ -226,16 +250,38 @@ def stats_from_row(row: tuple, columns=CHUNK_COLUMNS) -> stats.ChunkStats:
     return stats.ChunkStats(**values)
 
 
+class _Tail:
+    """A small chunk at the end of a series, which later flushes may merge with others.
+
+    ``level`` counts the merges its points went through; ``columns`` holds the points of
+    a chunk not written yet (None once stored).
+    """
+
+    __slots__ = ("seq", "count", "level", "columns")
+
+    def __init__(self, seq: int, count: int, level: int, columns=None):
+        self.seq, self.count, self.level, self.columns = seq, count, level, columns
+
+
 class _SeriesState:
-    """What a live run knows of a stored series, to append without reading it back."""
+    """What a live run knows of a stored series, to append without reading it back:
+    its summary (a tuple in ChunkStats field order), the next chunk seq, and its small
+    tail chunks (oldest first)."""
 
-    __slots__ = ("id", "summary", "tail_seq", "tail_count")
+    __slots__ = ("id", "summary", "next_seq", "tail")
 
-    def __init__(self, series_id: int, summary, tail_seq: int, tail_count: int):
+    def __init__(self, series_id: int, summary, next_seq: int, tail: tuple = ()):
         self.id = series_id
         self.summary = summary
-        self.tail_seq = tail_seq
-        self.tail_count = tail_count
+        self.next_seq = next_seq
+        self.tail = tail
+
+    @property
+    def count(self) -> int:
+        return self.summary[0] if self.summary is not None else 0
+
+
+_TAIL_LOOKBACK = 64  # the stored small chunks a reloaded state may merge again
 
 
 def _load_state(conn, run_id: str, name: str, asset: str):
@@ -245,85 +291,200 @@ def _load_state(conn, run_id: str, name: str, asset: str):
     ).fetchone()
     if row is None:
         return None
-    tail = conn.execute(
-        "SELECT seq, count FROM chunks WHERE series_id = ? ORDER BY seq DESC LIMIT 1", (row[0],)
-    ).fetchone() or (-1, 0)
-    summary = stats_from_row(row[1:], STAT_COLUMNS) if row[1] else None
-    return _SeriesState(row[0], summary, tail[0], tail[1])
+    last = conn.execute("SELECT seq, count FROM chunks WHERE series_id = ? ORDER BY seq DESC LIMIT ?",
+                        (row[0], _TAIL_LOOKBACK)).fetchall()
+    tail = []
+    for seq, count in last:  # newest first: the run of small chunks that ends the series
+        if count >= TARGET_CHUNK_POINTS:
+            break
+        tail.append(_Tail(seq, count, 0))
+    tail.reverse()
+    summary = _CHUNK_FIELDS(stats_from_row(row[1:], STAT_COLUMNS)) if row[1] else None
+    return _SeriesState(row[0], summary, last[0][0] + 1 if last else 0, tuple(tail))
+
+
+def _stored_counts(conn, run_id: str, keys, states: dict) -> dict:
+    """Series id -> stored point count, for the known series among ``keys``: a pack or a
+    merge by another writer changes it, and the state is then read afresh."""
+    ids = [states[k].id for k in keys if k in states]
+    if not ids:
+        return {}
+    if 8 * len(ids) >= len(states):  # most of the run's series: one scan of them
+        return dict(conn.execute("SELECT id, count FROM series WHERE run_id = ?", (run_id,)))
+    return {i: conn.execute("SELECT count FROM series WHERE id = ?", (i,)).get for i in ids}
+
+
+def _even_pieces(columns: tuple) -> list[tuple]:
+    """Columns cut into even pieces of at most CHUNK_POINTS points."""
+    n = len(columns[0])
+    if n <= CHUNK_POINTS:
+        return [columns]
+    size = -(-n // -(-n // CHUNK_POINTS))
+    return [tuple(None if c is None else c[i:i + size] for c in columns) for i in range(0, n, size)]
+
+
+def _stored_columns(data: bytes, origin: int) -> tuple:
+    """A stored chunk's points, times left None when they are the default ones for ``origin``."""
+    steps, times, stamps, values = chunks.decode_chunk(data, derive_times=False)
+    if times is None:
+        chunk_origin = chunks.chunk_time_origin(data)
+        if chunk_origin != origin:  # written against another origin: keep its times explicit
+            times = chunks.derived_times(stamps, chunk_origin)
+    return steps, times, stamps, values
+
+
+def _concat(parts: list[tuple], origin: int) -> tuple:
+    """The points of consecutive parts as one set of columns (explicit times if any has them)."""
+    if len(parts) == 1:
+        return parts[0]
+    steps, stamps, values = array("q"), array("q"), array("d")
+    explicit = any(p[1] is not None for p in parts)
+    times = array("d") if explicit else None
+    for s, t, ts, v in parts:
+        steps += s
+        stamps += ts
+        values += v
+        if explicit:
+            times += t if t is not None else chunks.derived_times(ts, origin)
+    return steps, times, stamps, values
+
+
+class _Batch:
+    """The statements of one flush, run together: deletes, then chunk inserts."""
+
+    def __init__(self, conn, origin: int):
+        self.conn, self.origin = conn, origin
+        self.deletes: list[tuple] = []
+        self.inserts: list[tuple] = []
+
+    def merge(self, series_id: int, entries: list, level: int) -> list:
+        """One chunk (or even full ones) of the entries' points, at the first entry's seq."""
+        stored = [e for e in entries if e.columns is None]
+        if stored:
+            rows = self.conn.execute(
+                "SELECT seq, count, data FROM chunks WHERE series_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+                (series_id, stored[0].seq, stored[-1].seq)).fetchall()
+            found = {seq: (count, data) for seq, count, data in rows}
+            for e in stored:
+                if found.get(e.seq, (None,))[0] != e.count:
+                    raise errors.CorruptStoreError(
+                        f"series {series_id}: chunk {e.seq} changed while this run was writing it")
+            columns = {e.seq: _stored_columns(found[e.seq][1], self.origin) for e in stored}
+        parts = [e.columns if e.columns is not None else columns[e.seq] for e in entries]
+        first = entries[0].seq
+        # Every stored part goes (deletes run before inserts): the result may be merged
+        # again in this flush before it is written at the first part's seq.
+        self.deletes.extend((series_id, e.seq) for e in stored)
+        return [_Tail(first + k, len(p[0]), level, p) for k, p in enumerate(_even_pieces(_concat(parts, self.origin)))]
+
+    def write(self, series_id: int, entry: _Tail) -> tuple:
+        """Queue the insert of an entry's points; returns their statistics (a tuple)."""
+        piece = entry.columns
+        entry.columns = None
+        chunk = _CHUNK_FIELDS(stats.chunk_stats(*piece, time_origin_us=self.origin))
+        blocks = sketch.blocks(*piece, has_nan=chunk[1] > 0, time_origin_us=self.origin)
+        self.inserts.append((series_id, entry.seq, *_sql_values(chunk),
+                             chunks.encode_chunk(*piece, time_origin_us=self.origin), sketch.encode(blocks)))
+        return chunk
+
+    def run(self) -> None:
+        if self.deletes:
+            self.conn.executemany("DELETE FROM chunks WHERE series_id = ? AND seq = ?", self.deletes)
+        if self.inserts:
+            self.conn.executemany(_INSERT_CHUNK, self.inserts)
+
+
+_INSERT_CHUNK = ("INSERT OR REPLACE INTO chunks (series_id, seq, " + ", ".join(CHUNK_COLUMNS) + ", data, sketch)"
+                 " VALUES (?, ?, " + ", ".join("?" * len(CHUNK_COLUMNS)) + ", ?, ?)")
+_UPDATE_SUMMARY = "UPDATE series SET " + ", ".join(f"{c} = ?" for c in STAT_COLUMNS) + " WHERE id = ?"
+
+
+FANIN = 8  # small tail chunks of one level merged at once
+
+
+def _append(batch: _Batch, state: _SeriesState, new: tuple | None, final: bool) -> tuple:
+    """Plan one series' new points; returns (next seq, small tail, statistics of the new
+    points when they became a chunk of their own, else None).
+
+    New points become a chunk of their own, so a flush costs what it writes, never what
+    was written before. Small chunks gather at the series' tail and are merged FANIN of
+    one level at a time (a K-ary counter: a point is re-encoded about
+    log_FANIN(TARGET_CHUNK_POINTS) times, and the tail holds at most FANIN - 1 chunks a
+    level), then all together once they reach TARGET_CHUNK_POINTS, or at the run's end
+    (``final``), so the average cost of a call stays flat however slowly it logs.
+    """
+    sid, target = state.id, TARGET_CHUNK_POINTS
+    tail = list(state.tail)
+    next_seq = state.next_seq
+    if new is not None:
+        tail.append(_Tail(next_seq, len(new[0]), 0, new))
+        next_seq += 1
+        if tail[-1].count >= target:  # big enough on its own: takes the small tail along
+            tail = batch.merge(sid, tail, 0)
+        else:
+            while len(tail) >= FANIN and all(e.level == tail[-1].level for e in tail[-FANIN:]):
+                tail[-FANIN:] = batch.merge(sid, tail[-FANIN:], tail[-1].level + 1)
+    if len(tail) > 1 and (final or sum(e.count for e in tail) >= target):
+        tail = batch.merge(sid, tail, 0)
+    added = None
+    for entry in tail:
+        if entry.columns is not None:
+            is_new = entry.columns is new
+            chunk = batch.write(sid, entry)
+            if is_new:
+                added = chunk
+    if tail:
+        next_seq = max(next_seq, tail[-1].seq + 1)
+    return next_seq, tuple(e for e in tail if e.count < target), added
 
 
 def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us: int,
-          on_series=None) -> dict:
+          on_series=None, final: bool = False) -> dict:
     """Write every buffered series inside the caller's transaction.
 
     ``on_series(key, times, values)``, when given, sees every series' new points (alerts).
+    ``final``: the run ends, so each series' small tail chunks are merged into one.
 
     ``states`` maps (name, asset) to ``_SeriesState`` and is NOT modified: the new states are
     returned, to be adopted only after the transaction commits.
     """
+    todo = list(buffer.series_columns())
+    if final:
+        seen = {key for key, _, _ in todo}
+        todo += [(key, None, None) for key, st in states.items() if len(st.tail) > 1 and key not in seen]
+    stored = _stored_counts(conn, run_id, [key for key, _, _ in todo], states)
+    batch = _Batch(conn, time_origin_us)
+    summaries = []
     new_states = {}
-    for key, new, all_times in buffer.series_columns():
-        if on_series is not None:
+    for key, new, all_times in todo:
+        if on_series is not None and new is not None:
             on_series(key, all_times, new[3])
-        name, asset = key
         state = states.get(key)
-        if state is not None and conn.execute(
-            "SELECT count FROM series WHERE id = ?", (state.id,)
-        ).get != (state.summary.count if state.summary else 0):
+        if state is not None and stored.get(state.id) != state.count:
             state = None  # someone else changed the series (pack, merge): read it afresh
         if state is None:
-            state = _load_state(conn, run_id, name, asset)
+            state = _load_state(conn, run_id, *key)
         if state is None:
+            if new is None:
+                continue
             series_id = conn.execute(
                 "INSERT INTO series (run_id, name, asset, count, nan_count) VALUES (?, ?, ?, 0, 0)"
-                " RETURNING id", (run_id, name, asset),
+                " RETURNING id", (run_id, *key),
             ).get
-            state = _SeriesState(series_id, None, -1, 0)
-        seq = state.tail_seq
-        if 0 < state.tail_count < TARGET_CHUNK_POINTS and state.tail_count + len(new[0]) <= CHUNK_POINTS:
-            # Grow the small tail chunk rather than add another small one: the chunk count
-            # stays bounded however slowly a series is logged.
-            added = stats.chunk_stats(*new, time_origin_us=time_origin_us)
-            data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?",
-                                (state.id, seq)).get
-            old = chunks.decode_chunk(data, derive_times=False)
-            times = None
-            if new[1] is not None or old[1] is not None:
-                times = (old[1] if old[1] is not None else chunks.derived_times(old[2], time_origin_us)) + \
-                    (new[1] if new[1] is not None else chunks.derived_times(new[2], time_origin_us))
-            pieces = [(old[0] + new[0], times, old[2] + new[2], old[3] + new[3])]
-            piece_stats = [stats.chunk_stats(*pieces[0], time_origin_us=time_origin_us)]
-        else:
-            seq += 1
-            n = len(new[0])
-            size = -(-n // -(-n // CHUNK_POINTS))  # even pieces of at most CHUNK_POINTS
-            pieces = [tuple(None if c is None else c[i:i + size] for c in new) for i in range(0, n, size)]
-            piece_stats = [stats.chunk_stats(*p, time_origin_us=time_origin_us) for p in pieces]
-            added = piece_stats[0]
-            for extra in piece_stats[1:]:
-                added = stats.merge_stats(added, extra)
-        for k, (piece, chunk) in enumerate(zip(pieces, piece_stats)):
-            _write_chunk(conn, state.id, seq + k, piece, chunk, time_origin_us)
-        seq += len(pieces) - 1
-        summary = added if state.summary is None else stats.merge_stats(state.summary, added)
-        conn.execute(
-            "UPDATE series SET " + ", ".join(f"{c} = ?" for c in STAT_COLUMNS) + " WHERE id = ?",
-            (*stats_row(summary, STAT_COLUMNS), state.id),
-        )
-        new_states[key] = _SeriesState(state.id, summary, seq, chunk.count)
+            state = _SeriesState(series_id, None, 0)
+        next_seq, tail, added = _append(batch, state, new, final)
+        summary = state.summary
+        if new is not None:
+            if added is None:  # merged or cut into pieces: the statistics of the new points alone
+                pieces = [stats.chunk_stats(*p, time_origin_us=time_origin_us) for p in _even_pieces(new)]
+                added = _CHUNK_FIELDS(pieces[0] if len(pieces) == 1 else stats.merge_many(pieces))
+            summary = added if summary is None else _CHUNK_FIELDS(stats.merge_many((summary, added)))
+            summaries.append((*_sql_values(summary[:len(STAT_COLUMNS)]), state.id))
+        new_states[key] = _SeriesState(state.id, summary, next_seq, tail)
+    batch.run()
+    if summaries:
+        conn.executemany(_UPDATE_SUMMARY, summaries)
     return new_states
-
-
-def _write_chunk(conn, series_id: int, seq: int, piece: tuple, chunk, time_origin_us: int) -> None:
-    """Store one chunk: its statistics, its block sketch and its encoded columns."""
-    steps, times, stamps, values = piece
-    blocks = sketch.blocks(steps, times, stamps, values, has_nan=chunk.nan_count > 0, time_origin_us=time_origin_us)
-    conn.execute(
-        "INSERT OR REPLACE INTO chunks (series_id, seq, " + ", ".join(CHUNK_COLUMNS) + ", data, sketch)"
-        " VALUES (?, ?, " + ", ".join("?" * len(CHUNK_COLUMNS)) + ", ?, ?)",
-        (series_id, seq, *stats_row(chunk), chunks.encode_chunk(*piece, time_origin_us=time_origin_us),
-         sketch.encode(blocks)),
-    )
 
 
 def rechunk(conn, series_id: int) -> bool:
@@ -346,9 +507,9 @@ def rechunk(conn, series_id: int) -> bool:
             col.extend(part)
     size = -(-total // needed)
     conn.execute("DELETE FROM chunks WHERE series_id = ?", (series_id,))
+    batch = _Batch(conn, origin)
     for k, start in enumerate(range(0, total, size)):
         steps, times, stamps, values = (c[start:start + size] for c in columns)
-        times = times if explicit else None
-        piece = (steps, times, stamps, values)
-        _write_chunk(conn, series_id, k, piece, stats.chunk_stats(*piece, time_origin_us=origin), origin)
+        batch.write(series_id, _Tail(k, len(steps), 0, (steps, times if explicit else None, stamps, values)))
+    batch.run()
     return True

@@ -1,0 +1,140 @@
+"""Appending flushes and tail compaction: whatever the calls, flushes and merges, a series
+reads back the exact points and the exact summary, as if every flush had kept its own chunk."""
+
+import math
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import runlite
+from runlite.storage import metrics as metrics_mod
+
+from .strategies import special_floats
+
+NAMES = ("a", "b", "c")
+
+records = st.tuples(
+    st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True),
+    st.lists(special_floats, min_size=3, max_size=3),
+    st.none() | st.integers(0, 1000),             # step
+    st.none() | st.floats(-1e6, 1e6),             # time
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("log"), st.lists(records, min_size=1, max_size=12)),
+        st.just(("flush",)),
+        st.just(("forget",)),  # the writer's knowledge of the stored series lost: read afresh
+    ),
+    min_size=1, max_size=30,
+)
+
+
+def _play(ops, *, target: int, fanin: int):
+    """Run ``ops`` on a new run with the given tail policy; returns what the store reads back."""
+    old = metrics_mod.TARGET_CHUNK_POINTS, metrics_mod.FANIN
+    metrics_mod.TARGET_CHUNK_POINTS, metrics_mod.FANIN = target, fanin
+    try:
+        with runlite.open(":memory:") as store:
+            run = store.init("r")
+            given_times = {}  # name -> the time each point was logged with (None: the default)
+            for op in ops:
+                if op[0] == "log":
+                    for names, values, step, time in op[1]:
+                        run.log_metrics(dict(zip(names, values)), step=step, time=time)
+                        for name in names:
+                            given_times.setdefault(name, []).append(time)
+                elif op[0] == "flush":
+                    run.flush()
+                else:
+                    run.flush()
+                    run._writer.series_states = {}
+            run.flush()
+            live = _read(store, run.id, given_times, run._started_us)
+            run.close()
+            closed = _read(store, run.id, given_times, run._started_us)
+            chunk_counts = {
+                name: [c for (c,) in store.sql(
+                    "SELECT c.count FROM chunks c JOIN series s ON s.id = c.series_id"
+                    " WHERE s.run_id = ? AND s.name = ? ORDER BY c.seq", [run.id, name]).rows]
+                for name in closed}
+            assert store.verify().ok
+            return live, closed, chunk_counts
+    finally:
+        metrics_mod.TARGET_CHUNK_POINTS, metrics_mod.FANIN = old
+
+
+def _read(store, run_id, given_times, origin_us):
+    """What the store reads back: the same for any chunking (default times and timestamps are
+    the wall clock's, so they are checked here against each other, not returned)."""
+    out = {}
+    for name in store.metric_names(run_id):
+        s = store.metric_values(run_id, name)
+        n = len(s.values)
+        assert len(given_times[name]) == n
+        for logged_time, t, ts in zip(given_times[name], s.times, s.timestamps):
+            assert t == (logged_time if logged_time is not None else (ts - origin_us) / 1e6)
+        window = store.metric_stats(run_id, name, start=n // 3, stop=n)  # a window crossing chunks
+        out[name] = (s.steps.tobytes(), s.values.tobytes(),
+                     repr(store.metric_summary(run_id, name)),
+                     (window.count, window.nan_count, repr(window.min), repr(window.max)))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations, target=st.integers(2, 9), fanin=st.integers(2, 4))
+def test_any_calls_flushes_and_merges_read_back_exactly(ops, target, fanin):
+    # Reference: TARGET_CHUNK_POINTS 1, so no chunk is small and none is ever merged.
+    ref_live, ref_closed, _ = _play(ops, target=1, fanin=fanin)
+    live, closed, chunk_counts = _play(ops, target=target, fanin=fanin)
+    assert live == ref_live  # points bit for bit, summaries bit for bit, window statistics
+    assert closed == ref_closed == ref_live
+    for name, counts in chunk_counts.items():
+        # after the run's end a series holds at most one small chunk, its last
+        assert all(c >= target for c in counts[:-1]), (name, counts)
+
+
+def test_summary_matches_the_points(mem):
+    run = mem.init("s")
+    values = [3.0, math.nan, -1.5, 7.25, math.inf, 0.5, -0.0, 2.0] * 5
+    for i, v in enumerate(values):
+        run.log_metrics({"x": v})
+        if i % 3 == 0:
+            run.flush()
+    run.close()
+    summary = mem.metric_summary(run, "x")
+    real = [v for v in values if not math.isnan(v)]
+    assert summary.count == len(values)
+    assert summary.nan_count == sum(1 for v in values if math.isnan(v))
+    assert summary.min == min(real) and summary.max == max(real)
+    assert summary.min_step == values.index(min(real)) and summary.max_step == values.index(max(real))
+    assert struct.pack("<d", summary.last) == struct.pack("<d", values[-1])
+    assert mem.verify().ok
+
+
+def test_a_series_read_afresh_continues_after_its_stored_chunks(store):
+    run = store.init("w")
+    for i in range(20):
+        run.log_metrics({"x": float(i)})
+        run.flush()
+    with store.database.write() as conn:  # the same points under other seqs, as another writer may leave them
+        conn.execute("UPDATE chunks SET seq = seq + 1000")
+    run._writer.series_states = {}  # the next flush reads the series' tail from the file
+    for i in range(20, 40):
+        run.log_metrics({"x": float(i)})
+        run.flush()
+    run.close()
+    assert list(store.metric_values(run.id, "x").values) == [float(i) for i in range(40)]
+    assert store.verify().ok
+
+
+@pytest.mark.parametrize("width", [1, 100, 1000])
+def test_the_size_threshold_scales_with_the_width(mem, width):
+    run = mem.init("wide")
+    record = {f"m{k}": float(k) for k in range(width)}
+    run.log_metrics(record)
+    buf = run._writer.metrics
+    scaled = min(metrics_mod.FLUSH_RECORDS * width, metrics_mod.MAX_FLUSH_POINTS)
+    expected = max(metrics_mod.FLUSH_POINTS, scaled) if width >= metrics_mod.WIDE_RECORD else metrics_mod.FLUSH_POINTS
+    assert buf.flush_points == expected
+    assert (buf.flush_points > metrics_mod.FLUSH_POINTS) == (width >= 100)
