@@ -154,14 +154,25 @@ def is_stride(raw: bytes, n: int) -> bool:
         return False
     a0, a1 = _PAIR.unpack_from(raw)
     k = (a1 - a0) & _M64
-    if n > 2:  # cheap early refusal on the third word
-        if (struct.unpack_from("<Q", raw, 16)[0] - a1) & _M64 != k:
-            return False
-    # One word of the progression repeated is what the (unzigzagged) deltas must be.
-    every, top, low, _ = _masks(n)
+    if n > 2 and (struct.unpack_from("<Q", raw, 16)[0] - a1) & _M64 != k:
+        return False  # the usual answer for values and clocks, found from three words
     x = int.from_bytes(raw, "little")
+    ones, index = _masks(n)[3], _index(n)
+    last = a0 + k * (n - 1)
+    if last <= _M64:  # no word wraps: the progression is a0 in every lane plus k times the lane's index
+        return x == a0 * ones + k * index
+    every, top, low, _ = _masks(n)
     d = _sub(x, (x << 64) & every, top, low) >> 64  # deltas of words 1..n-1
-    return d == int.from_bytes(k.to_bytes(8, "little") * (n - 1), "little")
+    return d == k * (ones >> 64)
+
+
+@lru_cache(maxsize=16)
+def _index(n: int) -> int:
+    """The n lanes 0, 1, 2, ... n-1."""
+    words = array("Q", range(n))
+    if not _LITTLE:
+        words.byteswap()
+    return int.from_bytes(words.tobytes(), "little")
 
 
 def encode(code: int, raw: bytes, n: int) -> list[bytes]:
