@@ -232,3 +232,22 @@ def test_hostile_sizes_are_refused_before_allocating():
             decode_chunk(header + struct.pack("<3I", *sizes) + b"x" * 3)
     with pytest.raises(CorruptStoreError):
         decode_chunk(header + b"\0\0")  # shorter than its size table
+
+
+@pytest.mark.parametrize("width_bytes", range(1, 8))
+def test_delta_decodes_differences_at_the_edges_of_each_width(width_bytes):
+    # Pure decoding takes a faster path when every difference fits a few bytes: differences
+    # at the very edges of each width (zigzag to 2**(8p) - 1 and 2**(8p - 1)) must round-trip.
+    rng = random.Random(width_bytes)
+    edge = 1 << (8 * width_bytes - 1)
+    for n in (2, 3, 100, 4097):
+        diffs = [rng.choice([edge - 1, -edge, -edge + 1, 0, 1, -1]) for _ in range(n - 1)]
+        words, value = [], rng.randrange(1 << 64)
+        for d in [0] + diffs:
+            value = (value + d) % (1 << 64)
+            words.append(value)
+        raw = b"".join(w.to_bytes(8, "little") for w in words)
+        body = b"".join(lanes.encode(lanes.DELTA, raw, n))
+        for mode in MODES:
+            with path(mode):
+                assert lanes.decode(lanes.DELTA, body, n) == raw

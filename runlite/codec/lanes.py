@@ -103,22 +103,59 @@ def _pure_forward(code: int, raw: bytes, n: int) -> bytes:
     return out.to_bytes(8 * n, "little")
 
 
-def _pure_inverse(code: int, data, n: int) -> bytes:
+def _pure_inverse(code: int, data, n: int, width: int = 64) -> bytes:
     every, top, low, ones = _masks(n)
     x = int.from_bytes(data, "little")
-    shift, width = 64, 64 * n
+    shift, width_bits = 64, 64 * n
     if code == XOR:
-        while shift < width:  # prefix xor by doubling
+        while shift < width_bits:  # prefix xor by doubling
             x ^= (x << shift) & every
             shift <<= 1
         return x.to_bytes(8 * n, "little")
     x = ((x >> 1) & low) ^ _smear(x & ones)  # undo zigzag
+    if code == DELTA and width <= 64 - n.bit_length():
+        return _small_prefix_sum(x, n, width)
     for _ in range(2 if code == DOD else 1):
-        step = shift
-        while step < width:  # prefix sum by doubling
-            x = _add(x, (x << step) & every, top, low)
-            step <<= 1
+        x = _wide_prefix_sum(x, n)
     return x.to_bytes(8 * n, "little")
+
+
+def _wide_prefix_sum(x: int, n: int) -> int:
+    """Lane-wise prefix sums (mod 2**64) of any lanes: log2(n) doubling passes of SWAR adds."""
+    every, top, low, _ = _masks(n)
+    step, width_bits = 64, 64 * n
+    while step < width_bits:
+        x = _add(x, (x << step) & every, top, low)
+        step <<= 1
+    return x
+
+
+def _small_prefix_sum(x: int, n: int, width: int) -> bytes:
+    """Prefix sums of lanes a0, d1, d2, ... whose differences d are in [-2**(width-1), 2**(width-1))
+    and n * 2**width <= 2**64: biased by 2**(width-1) they are small non-negative numbers whose
+    sums never leave their lane, so each doubling pass is a plain addition (3 big-integer
+    operations instead of 8); the bias and a0 are put back at the end."""
+    every, top, low, ones = _masks(n)
+    a0 = x & _M64
+    bias = width - 1
+    x = _add(x ^ a0, (ones ^ 1) << bias, top, low)  # lane 0 is 0, lane i is d_i + 2**(width-1)
+    step, width_bits = 64, 64 * n
+    while step < width_bits:
+        x += (x << step) & every
+        step <<= 1
+    x = _sub(x, _index(n) << bias, top, low)
+    return _add(x, a0 * ones, top, low).to_bytes(8 * n, "little")
+
+
+def significant_bits(body, n: int) -> int:
+    """8 times the number of low byte planes of a shuffled body that hold anything other than
+    0 past the first word (the first word, a column's start, is often large)."""
+    zeros = bytes(n - 1)
+    for plane in range(7, -1, -1):
+        start = plane * n + 1
+        if body[start:start + n - 1] != zeros:
+            return 8 * (plane + 1)
+    return 8
 
 
 # ------------------------------------------------------------------ numpy, when the program already uses it
@@ -204,18 +241,13 @@ def decode(code: int, body, n: int) -> bytes:
             return words.tobytes()
         # Lanes a0 + i*k (mod 2**64): the prefix sum of a0, k, k, ... as DELTA decodes it.
         ones = _masks(n)[3]
-        return _pure_prefix_sum(((ones * (k & _M64)) & ~_M64) | a0, n)
+        return _wide_prefix_sum(((ones * (k & _M64)) & ~_M64) | a0, n).to_bytes(8 * n, "little")
     data = unshuffle(body, n)
     if code == RAW:
         return bytes(data)
     np = accel.numpy_for(n)
-    return _np_inverse(np, code, data) if np is not None else _pure_inverse(code, data, n)
+    if np is not None:
+        return _np_inverse(np, code, data)
+    return _pure_inverse(code, data, n, significant_bits(body, n) if code == DELTA else 64)
 
 
-def _pure_prefix_sum(x: int, n: int) -> bytes:
-    every, top, low, _ = _masks(n)
-    step, width = 64, 64 * n
-    while step < width:
-        x = _add(x, (x << step) & every, top, low)
-        step <<= 1
-    return x.to_bytes(8 * n, "little")
