@@ -1,28 +1,32 @@
-"""Metric chunk format: points as byte-shuffled zstd columns, and their default times.
+"""Metric chunk format: each column transformed for what it is, in byte planes, zstd-compressed.
 
 Pure Python on top of ``zstandard``; no SQLite here. Hot paths run at C speed (slicing,
-``map`` over operator functions): no per-point Python loop. The statistics kept beside
-each chunk are in `stats`.
+big-integer and ``map`` operations; numpy when the program already imported it): no
+per-point Python loop. The statistics kept beside each chunk are in `stats`; the choices
+below and their measured effect are in docs/CODEC.md.
 
-Chunk blob format (version 1), all integers little-endian::
+Chunk blob format (version 2), all integers little-endian::
 
-    header  16 bytes   struct '<BBHIq': version (=1), flags, reserved (=0),
+    header  16 bytes   struct '<BBHIq': version (=2), flags, codes,
                        n (points, 1..MAX_CHUNK_POINTS), time_origin_us (int64)
-    frame   one zstd frame (checksum and content size written) whose content is
-            header again (16 bytes: the zstd checksum then covers it too)
-            steps       8n bytes  int64,   byte-shuffled
-            times       8n bytes  float64, byte-shuffled   (only if flags & 1)
-            timestamps  8n bytes  int64 microseconds, byte-shuffled
-            values      8n bytes  float64, byte-shuffled
+    sizes   4 bytes a stored column: the length of its frame
+    frames  one zstd frame a stored column (content size and checksum written), in order
+            steps, times (only if flags & 1), timestamps, values. The first frame's content
+            starts with the header again, so its checksum covers the header too.
 
-"Byte-shuffled" means the n little-endian 8-byte words are stored as all their
-byte 0s, then all byte 1s, ... byte 7s.  Slowly varying high bytes then form long
-runs that zstd compresses well (a smooth noisy loss curve with regular steps and
-timestamps takes about 7.5 bytes a point).  Flag bit 0 clear means "times are the
-default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
-Decoding knows the exact body size from the header and refuses any frame whose
-declared content size differs (`zstd.decompress`), so a corrupt or hostile blob never
-makes it allocate more than ``16 + 32 * MAX_CHUNK_POINTS`` bytes.
+``codes`` holds a 4-bit transform a column slot (bits 0-3 steps, 4-7 times, 8-11
+timestamps, 12-15 values; 0 for absent times), one of `lanes`: RAW, STRIDE, DELTA, DOD,
+XOR. A frame holds 16 bytes for STRIDE, else the column's 8n transformed bytes as 8 byte
+planes (each its own zstd block from 256 points on). Steps and timestamps are STRIDE when
+they step evenly, else DELTA; times and values take STRIDE when even, else whichever of
+RAW, XOR, DELTA and DOD compresses a 256-point sample best. Flag bit 0 clear means "times
+are the default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
+
+Version 1 (still decoded; `encode_chunk_v1` writes it): codes 0, and one frame of the
+header again and every column byte-shuffled as it is. Decoding knows every frame's exact
+content size from the header and refuses a frame declaring any other (`zstd.decompress`),
+so a corrupt or hostile blob never makes it allocate more than ``16 + 8 *
+MAX_CHUNK_POINTS`` bytes a column.
 """
 
 from __future__ import annotations

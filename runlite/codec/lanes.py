@@ -65,9 +65,20 @@ def unshuffle(body, n: int) -> bytearray:
 
 # ------------------------------------------------------------------ pure Python: SWAR on one big int
 
-@lru_cache(maxsize=16)
 def _masks(n: int) -> tuple[int, int, int, int]:
     """(all n lanes, the top bit of each lane, the 63 low bits of each lane, bit 0 of each lane)."""
+    return _cached_masks(n) if n <= _CACHED_LANES else _make_masks(n)
+
+
+_CACHED_LANES = 1 << 16  # masks of longer columns are rebuilt (cheap) rather than kept
+
+
+@lru_cache(maxsize=16)
+def _cached_masks(n: int) -> tuple[int, int, int, int]:
+    return _make_masks(n)
+
+
+def _make_masks(n: int) -> tuple[int, int, int, int]:
     top = int.from_bytes(b"\0\0\0\0\0\0\0\x80" * n, "little")
     ones = int.from_bytes(b"\x01\0\0\0\0\0\0\0" * n, "little")
     every = (1 << (64 * n)) - 1
@@ -203,9 +214,17 @@ def is_stride(raw: bytes, n: int) -> bool:
     return d == k * (ones >> 64)
 
 
-@lru_cache(maxsize=16)
 def _index(n: int) -> int:
     """The n lanes 0, 1, 2, ... n-1."""
+    return _cached_index(n) if n <= _CACHED_LANES else _make_index(n)
+
+
+@lru_cache(maxsize=16)
+def _cached_index(n: int) -> int:
+    return _make_index(n)
+
+
+def _make_index(n: int) -> int:
     words = array("Q", range(n))
     if not _LITTLE:
         words.byteswap()
