@@ -3,23 +3,72 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from ._defaults import set_default_store
+from . import _defaults
 from .errors import (
     AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, MergeConflictError, NotARunliteFile,
     NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew, StoreBusyError,
     StoreClosedError, StoreError, StoreFullError, ValidationError,
 )
-from .recipes.cookbook import Cookbook
-from .records import Attachment, Event, QueryResult, RunList, RunRecord, Series, Stats
-from .run import Run
-from .storage.alerts import AlertChange, AlertState
-from .storage.archive import VerifyReport
-from .storage.recipes import RecipeRun
-from .store import Store
-from .tracing import Span, current_span, get_current_run_tree, trace, traceable, tracing_context
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name is imported on first use
+    from ._defaults import set_default_store
+    from .recipes.cookbook import Cookbook
+    from .records import Attachment, Event, QueryResult, RunList, RunRecord, Series, Stats
+    from .run import Run
+    from .storage.alerts import AlertChange, AlertState
+    from .storage.archive import VerifyReport
+    from .storage.recipes import RecipeRun
+    from .store import Store
+    from .tracing import Span, current_span, get_current_run_tree, trace, traceable, tracing_context
 
 __version__ = "0.1.0"
+
+# `import runlite` loads only the errors: the rest (SQLite layer, tracing, recipes, records)
+# is imported when a name is first used (PEP 562), so a program pays for what it touches.
+_LAZY = {
+    "set_default_store": "_defaults", "Cookbook": "recipes.cookbook", "Run": "run", "Store": "store",
+    "AlertChange": "storage.alerts", "AlertState": "storage.alerts", "VerifyReport": "storage.archive",
+    "RecipeRun": "storage.recipes",
+    **dict.fromkeys(("Attachment", "Event", "QueryResult", "RunList", "RunRecord", "Series", "Stats"), "records"),
+    **dict.fromkeys(("Span", "current_span", "get_current_run_tree", "trace", "traceable", "tracing_context"),
+                    "tracing"),
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runlite' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _StoreOnFirstUse(type):
+    """Stands for the ``Store`` class in `_defaults` until the ``store`` module is imported
+    (it then hands over the real class): a ``Run()`` or ``traceable`` without a store, reached
+    through any submodule, still opens one."""
+
+    def __call__(cls, *args, **kwargs):
+        from .store import Store
+
+        return Store(*args, **kwargs)
+
+    def __instancecheck__(cls, obj) -> bool:
+        from .store import Store
+
+        return isinstance(obj, Store)
+
+
+_defaults.provide(_StoreOnFirstUse("Store", (), {}))  # `store` replaces it with the real class
 
 
 def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durable: bool = False,
@@ -36,12 +85,16 @@ def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durabl
             and exact schema are checked first, and it is read with the untrusted profile
             (triggers and views never run, cell sizes checked, read-only authorizer).
     """
+    from .store import Store
+
     return Store(path, read_only=read_only, durable=durable, timeout=timeout, on_alert=on_alert,
                  untrusted=untrusted)
 
 
 def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store, progress=None) -> list[dict]:
     """Merge the runs of each source file into ``dest`` (each source all or nothing)."""
+    from .store import Store
+
     store = dest if isinstance(dest, Store) else Store(dest)
     try:
         return [store.merge(source, progress=progress) for source in sources]

@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from runlite.codec import accel as numpy_switch, sketch, zstd
 from runlite.errors import CorruptStoreError, LimitError, ValidationError
-from runlite.codec.chunks import CODEC_VERSION, MAX_CHUNK_POINTS, decode_chunk, derived_times, encode_chunk
+from runlite.codec.chunks import (
+    CODEC_VERSION, MAX_CHUNK_POINTS, decode_chunk, derived_times, encode_chunk, encode_chunk_v1,
+)
 from runlite.codec.stats import ChunkStats, chunk_stats, downsample, merge_stats, stats_from_values, window_mask_stats
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -236,17 +238,31 @@ def test_non_bytes_is_refused():
         decode_chunk("not bytes")  # type: ignore[arg-type]
 
 
-def test_wrong_version_flags_reserved_and_n():
-    blob = bytearray(small_blob())
-    for pos, value in ((0, 0), (0, 2), (0, 255), (1, 0x02), (1, 0x80), (2, 1), (3, 1)):
+# Per format: the byte changes each header field must refuse (version 2 also carries a
+# transform code per column in the header's third and fourth bytes).
+BAD_HEADER_BYTES = {
+    1: ((0, 0), (0, 2), (0, 255), (1, 0x02), (1, 0x80), (2, 1), (3, 1)),
+    2: ((0, 0), (0, 1), (0, 3), (0, 255), (1, 0x02), (1, 0x80),
+        (2, 0x0F), (2, 0x20), (3, 0xF0), (3, 0x05)),   # unknown codes; a times code without times
+}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_wrong_version_flags_reserved_and_n(version):
+    steps, ts, values = loss_curve(50)
+    encode = encode_chunk_v1 if version == 1 else encode_chunk
+    blob = bytearray(encode(steps, None, ts, values, time_origin_us=ORIGIN))
+    assert blob[0] == version
+    for pos, value in BAD_HEADER_BYTES[version]:
         bad = bytearray(blob)
         bad[pos] = value
         with pytest.raises(CorruptStoreError):
             decode_chunk(bytes(bad))
-    body = blob[16:]
     for n in (0, 49, 51, MAX_CHUNK_POINTS + 1, 0xFFFFFFFF):
+        bad = bytearray(blob)
+        struct.pack_into("<I", bad, 4, n)
         with pytest.raises(CorruptStoreError):
-            decode_chunk(header(n) + bytes(body))
+            decode_chunk(bytes(bad))
 
 
 def test_header_copy_mismatch_is_refused():
@@ -284,13 +300,27 @@ def test_frame_of_right_size_but_wrong_content_is_refused():
     # header copy can catch it, and memory stays bounded by the expected size.
     n = 1000
     body = zstandard.ZstdCompressor(write_checksum=True).compress(bytes(16 + 24 * n))
-    with pytest.raises(CorruptStoreError):
-        decode_chunk(header(n) + body)
-    blob = small_blob()
+    for version in (1, 2):
+        with pytest.raises(CorruptStoreError):
+            decode_chunk(header(n, version=version) + body)
+    steps, ts, values = loss_curve(50)
+    blob = encode_chunk_v1(steps, None, ts, values, time_origin_us=ORIGIN)
     raw = zstandard.ZstdDecompressor().decompress(blob[16:])
     unchecked = zstandard.ZstdCompressor(write_checksum=False).compress(raw[:-1] + b"\x01")
-    got = decode_chunk(blob[:16] + unchecked)  # no checksum: data decodes (by design)
+    got = decode_chunk(blob[:16] + unchecked)  # version 1, no checksum: data decodes (by design)
     assert got[3][-1] != decode_chunk(blob)[3][-1]
+
+
+def test_version_2_frames_must_carry_a_checksum():
+    steps, ts, values = loss_curve(50)
+    blob = encode_chunk(steps, None, ts, values, time_origin_us=ORIGIN)
+    table = struct.unpack_from("<3I", blob, 16)
+    last = blob[-table[2]:]
+    plain = zstandard.ZstdCompressor(write_checksum=False).compress(zstandard.ZstdDecompressor().decompress(last))
+    bad = bytearray(blob[:-table[2]] + plain)
+    struct.pack_into("<I", bad, 24, len(plain))
+    with pytest.raises(CorruptStoreError, match="^chunk values column: .*no checksum"):
+        decode_chunk(bytes(bad))
 
 
 def test_decode_from_threads():
@@ -621,9 +651,24 @@ def test_sketch_decode_refuses_damage_with_corrupt_store_error(data, message):
 
 
 def test_chunk_decode_errors_name_the_chunk_body():
-    blob = encode_chunk(array("q", [1, 2]), None, array("q", [ORIGIN, ORIGIN + 1]), array("d", [0.5, 1.5]),
-                        time_origin_us=ORIGIN)
+    blob = encode_chunk_v1(array("q", [1, 2]), None, array("q", [ORIGIN, ORIGIN + 1]), array("d", [0.5, 1.5]),
+                           time_origin_us=ORIGIN)
     with pytest.raises(CorruptStoreError, match="^chunk body: .*unused data"):
         decode_chunk(blob + blob[16:])  # a second frame after the body
     with pytest.raises(CorruptStoreError, match="^chunk body: the zstd frame declares 56 bytes, 64 expected"):
         decode_chunk(blob[:16] + zstd.compress(bytes(56), level=1))  # 2 points: 16 + 2 * 3 * 8 bytes
+
+
+def test_chunk_decode_errors_name_the_column():
+    steps, ts = array("q", [1, 5]), array("q", [ORIGIN, ORIGIN + 1])
+    blob = encode_chunk(steps, None, ts, array("d", [0.5, -1.5]), time_origin_us=ORIGIN)
+    with pytest.raises(CorruptStoreError, match="^chunk column sizes .* do not add up"):
+        decode_chunk(blob + blob[-5:])
+    sizes = struct.unpack_from("<3I", blob, 16)
+    frame = zstd.compress(bytes(8), level=1)  # values: 2 points are 16 bytes (any code), not 8
+    bad = bytearray(blob[:-sizes[2]] + frame)
+    struct.pack_into("<I", bad, 24, len(frame))
+    with pytest.raises(CorruptStoreError, match="^chunk values column: the zstd frame declares 8 bytes, 16 expected"):
+        decode_chunk(bytes(bad))
+
+

@@ -1,28 +1,32 @@
-"""Metric chunk format: points as byte-shuffled zstd columns, and their default times.
+"""Metric chunk format: each column transformed for what it is, in byte planes, zstd-compressed.
 
 Pure Python on top of ``zstandard``; no SQLite here. Hot paths run at C speed (slicing,
-``map`` over operator functions): no per-point Python loop. The statistics kept beside
-each chunk are in `stats`.
+big-integer and ``map`` operations; numpy when the program already imported it): no
+per-point Python loop. The statistics kept beside each chunk are in `stats`; the choices
+below and their measured effect are in docs/CODEC.md.
 
-Chunk blob format (version 1), all integers little-endian::
+Chunk blob format (version 2), all integers little-endian::
 
-    header  16 bytes   struct '<BBHIq': version (=1), flags, reserved (=0),
+    header  16 bytes   struct '<BBHIq': version (=2), flags, codes,
                        n (points, 1..MAX_CHUNK_POINTS), time_origin_us (int64)
-    frame   one zstd frame (checksum and content size written) whose content is
-            header again (16 bytes: the zstd checksum then covers it too)
-            steps       8n bytes  int64,   byte-shuffled
-            times       8n bytes  float64, byte-shuffled   (only if flags & 1)
-            timestamps  8n bytes  int64 microseconds, byte-shuffled
-            values      8n bytes  float64, byte-shuffled
+    sizes   4 bytes a stored column: the length of its frame
+    frames  one zstd frame a stored column (content size and checksum written), in order
+            steps, times (only if flags & 1), timestamps, values. The first frame's content
+            starts with the header again, so its checksum covers the header too.
 
-"Byte-shuffled" means the n little-endian 8-byte words are stored as all their
-byte 0s, then all byte 1s, ... byte 7s.  Slowly varying high bytes then form long
-runs that zstd compresses well (a smooth noisy loss curve with regular steps and
-timestamps takes about 7.5 bytes a point).  Flag bit 0 clear means "times are the
-default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
-Decoding knows the exact body size from the header and refuses any frame whose
-declared content size differs (`zstd.decompress`), so a corrupt or hostile blob never
-makes it allocate more than ``16 + 32 * MAX_CHUNK_POINTS`` bytes.
+``codes`` holds a 4-bit transform a column slot (bits 0-3 steps, 4-7 times, 8-11
+timestamps, 12-15 values; 0 for absent times), one of `lanes`: RAW, STRIDE, DELTA, DOD,
+XOR. A frame holds 16 bytes for STRIDE, else the column's 8n transformed bytes as 8 byte
+planes (each its own zstd block from 256 points on). Steps and timestamps are STRIDE when
+they step evenly, else DELTA; times and values take STRIDE when even, else whichever of
+RAW, XOR, DELTA and DOD compresses a 256-point sample best. Flag bit 0 clear means "times
+are the default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
+
+Version 1 (still decoded; `encode_chunk_v1` writes it): codes 0, and one frame of the
+header again and every column byte-shuffled as it is. Decoding knows every frame's exact
+content size from the header and refuses a frame declaring any other (`zstd.decompress`),
+so a corrupt or hostile blob never makes it allocate more than ``16 + 8 *
+MAX_CHUNK_POINTS`` bytes a column.
 """
 
 from __future__ import annotations
@@ -33,22 +37,28 @@ import sys
 from array import array
 from itertools import repeat
 
-from . import accel, zstd
+from . import accel, lanes, zstd
 from ..errors import CorruptStoreError, LimitError, ValidationError
 
 __all__ = [
     "CODEC_VERSION", "MAX_CHUNK_POINTS", "chunk_has_times", "chunk_time_origin", "decode_chunk",
-    "derived_times", "encode_chunk", "stored_size_bound",
+    "derived_times", "encode_chunk", "encode_chunk_v1", "stored_size_bound",
 ]
 
-CODEC_VERSION = 1
+CODEC_VERSION = 2
 MAX_CHUNK_POINTS = 1 << 20
 
 _HEADER = struct.Struct("<BBHIq")
 _FLAG_TIMES = 0x01
 _KNOWN_FLAGS = _FLAG_TIMES
-_ZSTD_LEVEL = 3
-_MAX_BODY = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
+_ZSTD_LEVEL = 3            # version 1
+_ZSTD_LEVEL_V2 = 1         # as small as level 3 on transformed planes (measured), twice as fast
+_MAX_BODY_V1 = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
+_MAX_COLUMN = _HEADER.size + 8 * MAX_CHUNK_POINTS   # version 2: one column (the first with the header)
+_SLOT_NAMES = ("steps", "times", "timestamps", "values")
+_PLANE_BLOCKS_FROM = 256   # points from which each byte plane gets a zstd block of its own
+_SAMPLE_POINTS = 256       # points of a float column compressed under each candidate transform
+_FLOAT_CANDIDATES = (lanes.RAW, lanes.XOR, lanes.DELTA, lanes.DOD)
 _LITTLE = sys.byteorder == "little"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -64,18 +74,6 @@ def _le_bytes(a: array) -> bytes:
     return b.tobytes()
 
 
-def _unshuffle(body: memoryview, offset: int, n: int, typecode: str) -> array:
-    """The column of n 8-byte words stored byte-shuffled at ``body[offset:]``."""
-    out = bytearray(8 * n)
-    for i in range(8):  # 8 C-level strided copies, whatever n
-        out[i::8] = body[offset + i * n:offset + (i + 1) * n]
-    a = array(typecode)
-    a.frombytes(out)
-    if not _LITTLE:
-        a.byteswap()
-    return a
-
-
 def _check_column(name: str, col, typecode: str, n: int) -> None:
     if not isinstance(col, array) or col.typecode != typecode:
         got = f"array({col.typecode!r})" if isinstance(col, array) else type(col).__name__
@@ -84,25 +82,7 @@ def _check_column(name: str, col, typecode: str, n: int) -> None:
         raise ValidationError(f"{name} has {len(col)} points but steps has {n}; all columns must match")
 
 
-def encode_chunk(steps: array, times: array | None, timestamps: array, values: array,
-                 *, time_origin_us: int) -> bytes:
-    """Encode one chunk of points into a compressed blob.
-
-    Args:
-        steps: array('q') of steps.
-        times: array('d') of seconds since run start, or None when every time equals
-            ``(timestamp - time_origin_us) / 1e6`` (then no time bytes are stored).
-        timestamps: array('q') of microseconds since the Unix epoch.
-        values: array('d'); NaN, infinities and -0.0 round-trip bit-exactly.
-        time_origin_us: run start in microseconds (int64).
-
-    Returns:
-        The blob described in the module docstring.
-
-    Raises:
-        ValidationError: wrong types, lengths differ, or no point.
-        LimitError: more than MAX_CHUNK_POINTS points.
-    """
+def _checked_count(steps, times, timestamps, values, time_origin_us) -> int:
     n = len(steps) if isinstance(steps, array) else 0
     _check_column("steps", steps, "q", n)
     if n == 0:
@@ -116,13 +96,84 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     if (not isinstance(time_origin_us, int) or isinstance(time_origin_us, bool)
             or not _INT64_MIN <= time_origin_us <= _INT64_MAX):
         raise ValidationError(f"time_origin_us must be an int64, got {time_origin_us!r}")
+    return n
 
-    header = _HEADER.pack(CODEC_VERSION, 0 if times is None else _FLAG_TIMES, 0, n, time_origin_us)
+
+def encode_chunk(steps: array, times: array | None, timestamps: array, values: array,
+                 *, time_origin_us: int) -> bytes:
+    """Encode one chunk of points into a compressed blob (format version 2).
+
+    Args:
+        steps: array('q') of steps.
+        times: array('d') of seconds since run start, or None when every time equals
+            ``(timestamp - time_origin_us) / 1e6`` (then no time bytes are stored).
+        timestamps: array('q') of microseconds since the Unix epoch.
+        values: array('d'); every bit pattern round-trips exactly (NaN payloads, -0.0,
+            infinities, subnormals).
+        time_origin_us: run start in microseconds (int64).
+
+    Returns:
+        The blob described in the module docstring.
+
+    Raises:
+        ValidationError: wrong types, lengths differ, or no point.
+        LimitError: more than MAX_CHUNK_POINTS points.
+    """
+    n = _checked_count(steps, times, timestamps, values, time_origin_us)
+    codes, bodies = 0, []
+    for slot, col in enumerate((steps, times, timestamps, values)):
+        if col is not None:
+            raw = _le_bytes(col)
+            code, parts = _choose(raw, n, col.typecode == "d")
+            codes |= code << (4 * slot)
+            bodies.append(parts)
+    header = _HEADER.pack(CODEC_VERSION, 0 if times is None else _FLAG_TIMES, codes, n, time_origin_us)
+    # The first frame starts with the header again, so its checksum covers the header too.
+    bodies[0] = [header + bodies[0][0], *bodies[0][1:]]
+    frames = [_compress(parts, n) for parts in bodies]
+    return b"".join([header, struct.pack(f"<{len(frames)}I", *map(len, frames)), *frames])
+
+
+def _compress(parts: list[bytes], n: int, level: int = _ZSTD_LEVEL_V2) -> bytes:
+    # A zstd block per byte plane when planes are long enough to pay the block headers:
+    # each plane then gets its own entropy tables (noise planes stored raw, sparse ones tight).
+    if n >= _PLANE_BLOCKS_FROM and len(parts) > 1:
+        return zstd.compress_parts(parts, level=level)
+    return zstd.compress(b"".join(parts), level=level)
+
+
+def _choose(raw: bytes, n: int, is_float: bool) -> tuple[int, list[bytes]]:
+    """The transform of one column (see `lanes`) and its body parts.
+
+    Integer columns (steps, timestamps) are counters or clocks: STRIDE when they step
+    evenly, else DELTA. Float columns take whichever of RAW, XOR, DELTA and DOD compresses
+    a sample of them best (STRIDE when constant or evenly spaced)."""
+    if lanes.is_stride(raw, n):
+        return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
+    if not is_float:
+        return lanes.DELTA, lanes.encode(lanes.DELTA, raw, n)
+    m = min(n, _SAMPLE_POINTS)
+    sample = raw[:8 * m]
+    # Compressed as the real body is (a block a plane), on a sample of 256 points: on the
+    # peer workload this picks the best transform of nearly every chunk.
+    sizes = [(len(_compress(lanes.encode(code, sample, m), m, 1)), code) for code in _FLOAT_CANDIDATES]
+    code = min(sizes)[1]
+    return code, lanes.encode(code, raw, n)
+
+
+def encode_chunk_v1(steps: array, times: array | None, timestamps: array, values: array,
+                    *, time_origin_us: int) -> bytes:
+    """Encode one chunk in format version 1 (every column byte-shuffled as it is, one frame).
+
+    Kept so tests and tools can make the chunks files written before version 2 hold;
+    `decode_chunk` reads both. Same arguments and errors as `encode_chunk`.
+    """
+    n = _checked_count(steps, times, timestamps, values, time_origin_us)
+    header = _HEADER.pack(1, 0 if times is None else _FLAG_TIMES, 0, n, time_origin_us)
     parts = [header]
     for col in (steps, times, timestamps, values):
         if col is not None:
-            raw = _le_bytes(col)
-            parts += [raw[i::8] for i in range(8)]  # byte-shuffle: C-level strided copies
+            parts += lanes.shuffle(_le_bytes(col))
     return header + zstd.compress(b"".join(parts), level=_ZSTD_LEVEL)
 
 
@@ -145,15 +196,17 @@ def chunk_time_origin(data: bytes) -> int:
 
 def stored_size_bound(points: int) -> int:
     """More stored bytes than any valid chunk of ``points`` points takes (header, and a frame
-    of the largest body: zstd never needs more than the content plus a small margin), so a
-    reader can refuse an oversized blob by its length alone, before loading it."""
-    body = _HEADER.size + 32 * points
-    return _HEADER.size + body + (body >> 7) + 1024
+    of the largest body for each column: zstd never needs more than the content plus a small
+    margin), so a reader can refuse an oversized blob by its length alone, before loading it."""
+    column = 16 + 8 * points
+    v2 = _HEADER.size + 16 + 4 * (column + (column >> 7) + 1024)
+    body = _HEADER.size + 32 * points  # version 1: one frame of every column
+    return max(v2, _HEADER.size + body + (body >> 7) + 1024)
 
 
 def decode_chunk(data: bytes, *, derive_times: bool = True,
                  expected_count: int | None = None) -> tuple[array, array, array, array]:
-    """Decode a blob made by `encode_chunk`.
+    """Decode a blob made by `encode_chunk` (format version 2) or `encode_chunk_v1`.
 
     Args:
         expected_count: the point count its row records; a header declaring another is
@@ -165,44 +218,82 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
         `derived_times` when the chunk stored none (left None with ``derive_times=False``).
 
     Raises:
-        CorruptStoreError: not a valid version-1 chunk (bad header, sizes, zstd
-            error or checksum mismatch, oversized or unsized frame, trailing data), or a
-            header whose count differs from ``expected_count``.
+        CorruptStoreError: not a valid chunk (bad header, unknown version, flags or column
+            transforms, sizes, zstd error or checksum mismatch, oversized or unsized frame,
+            trailing data), or a header whose count differs from ``expected_count``.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CorruptStoreError(f"chunk blob must be bytes, got {type(data).__name__}")
     mv = memoryview(data).cast("B")
     if len(mv) < _HEADER.size:
         raise CorruptStoreError(f"chunk blob is {len(mv)} bytes, shorter than its {_HEADER.size}-byte header")
-    version, flags, reserved, n, origin = _HEADER.unpack_from(mv)
-    if version != CODEC_VERSION:
-        raise CorruptStoreError(f"chunk codec version {version} is not supported (expected {CODEC_VERSION})")
-    if flags & ~_KNOWN_FLAGS or reserved:
-        raise CorruptStoreError(f"chunk header has unknown flags {flags:#x} / reserved {reserved:#x}")
+    version, flags, codes, n, origin = _HEADER.unpack_from(mv)
+    if version not in (1, CODEC_VERSION):
+        raise CorruptStoreError(f"chunk codec version {version} is not supported (expected 1 or {CODEC_VERSION})")
+    if flags & ~_KNOWN_FLAGS or (version == 1 and codes):
+        raise CorruptStoreError(f"chunk header has unknown flags {flags:#x} / reserved {codes:#x}")
     if not 1 <= n <= MAX_CHUNK_POINTS:
         raise CorruptStoreError(f"chunk claims {n} points; expected 1..{MAX_CHUNK_POINTS}")
     if expected_count is not None and n != expected_count:
         raise CorruptStoreError(f"chunk header claims {n} points, its row records {expected_count!r:.40}")
-    ncols = 4 if flags & _FLAG_TIMES else 3
-    expected = _HEADER.size + 8 * n * ncols
+    slots = (0, 1, 2, 3) if flags & _FLAG_TIMES else (0, 2, 3)
+    if version == 1:
+        columns = _decode_v1_columns(mv, slots, n)
+    else:
+        columns = _decode_v2_columns(mv, slots, codes, n)
+    steps, times, timestamps, values = (
+        None if raw is None else _column(raw, typecode) for raw, typecode in zip(columns, "qdqd"))
+    if times is None and derive_times:
+        times = derived_times(timestamps, origin)
+    return steps, times, timestamps, values
+
+
+def _column(raw, typecode: str) -> array:
+    a = array(typecode)
+    a.frombytes(raw)
+    if not _LITTLE:
+        a.byteswap()
+    return a
+
+
+def _decode_v1_columns(mv: memoryview, slots: tuple, n: int) -> list:
+    expected = _HEADER.size + 8 * n * len(slots)
     # The header tells the exact body size: a frame declaring any other is refused
     # before zstd allocates.
-    body = zstd.decompress(mv[_HEADER.size:], expected_size=expected, limit=_MAX_BODY, what="chunk body")
+    body = zstd.decompress(mv[_HEADER.size:], expected_size=expected, limit=_MAX_BODY_V1, what="chunk body")
     if body[:_HEADER.size] != mv[:_HEADER.size]:
         raise CorruptStoreError("chunk body does not match its header")
+    body, columns = memoryview(body), [None] * 4
+    for k, slot in enumerate(slots):
+        start = _HEADER.size + 8 * n * k
+        columns[slot] = lanes.unshuffle(body[start:start + 8 * n], n)
+    return columns
 
-    body, size = memoryview(body), 8 * n
-    steps = _unshuffle(body, _HEADER.size, n, "q")
-    off = _HEADER.size + size * (ncols - 2)  # the timestamps, after the optional times
-    timestamps = _unshuffle(body, off, n, "q")
-    values = _unshuffle(body, off + size, n, "d")
-    if flags & _FLAG_TIMES:
-        times = _unshuffle(body, _HEADER.size + size, n, "d")
-    elif derive_times:
-        times = derived_times(timestamps, origin)
-    else:
-        times = None
-    return steps, times, timestamps, values
+
+def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+    col_codes = [(codes >> (4 * slot)) & 15 for slot in range(4)]
+    if any(col_codes[slot] not in lanes.KNOWN for slot in slots) or any(
+            col_codes[slot] for slot in range(4) if slot not in slots):
+        raise CorruptStoreError(f"chunk header has unknown column transforms {codes:#06x}")
+    table = _HEADER.size + 4 * len(slots)
+    if len(mv) < table:
+        raise CorruptStoreError(f"chunk blob is {len(mv)} bytes, shorter than its {table}-byte header and sizes")
+    sizes = struct.unpack_from(f"<{len(slots)}I", mv, _HEADER.size)
+    if sum(sizes) != len(mv) - table or not all(sizes):
+        raise CorruptStoreError(f"chunk column sizes {sizes} do not add up to its {len(mv) - table} bytes")
+    columns, offset = [None] * 4, table
+    for k, slot in enumerate(slots):
+        code, first = col_codes[slot], k == 0
+        skip = _HEADER.size if first else 0
+        # Each frame's exact size is known from the header: any other is refused before
+        # zstd allocates, so a hostile blob never costs more than its declared points.
+        body = zstd.decompress(mv[offset:offset + sizes[k]], expected_size=skip + lanes.body_size(code, n),
+                               limit=_MAX_COLUMN, what=f"chunk {_SLOT_NAMES[slot]} column", checksum=True)
+        offset += sizes[k]
+        if first and body[:_HEADER.size] != mv[:_HEADER.size]:
+            raise CorruptStoreError("chunk body does not match its header")
+        columns[slot] = lanes.decode(code, memoryview(body)[skip:], n)
+    return columns
 
 
 def derived_times(timestamps: array, time_origin_us: int) -> array:

@@ -16,7 +16,7 @@ import zstandard
 
 from ..errors import CorruptStoreError
 
-__all__ = ["compress", "decompress", "decompress_limited"]
+__all__ = ["compress", "compress_parts", "decompress", "decompress_limited"]
 
 # zstandard (de)compression contexts must not be shared between threads: one set per thread.
 _local = threading.local()
@@ -35,6 +35,24 @@ def compress(data, *, level: int, checksum: bool = True) -> bytes:
         cctx = cache[level, checksum] = zstandard.ZstdCompressor(
             level=level, write_checksum=checksum, write_content_size=True)
     return cctx.compress(data)
+
+
+def compress_parts(parts, *, level: int) -> bytes:
+    """One zstd frame (content size and checksum written, as `compress`) holding the parts
+    one after another, each ending a zstd block: a part then gets entropy tables of its own
+    (the chunk codec's byte planes: noise stored raw, sparse planes tightly)."""
+    cache = _local.__dict__.setdefault("compressors", {})
+    cctx = cache.get((level, True))
+    if cctx is None:
+        cctx = cache[level, True] = zstandard.ZstdCompressor(
+            level=level, write_checksum=True, write_content_size=True)
+    cobj = cctx.compressobj(size=sum(map(len, parts)))
+    out = []
+    for part in parts:
+        out.append(cobj.compress(part))
+        out.append(cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+    out.append(cobj.flush())
+    return b"".join(out)
 
 
 def _decompressor(limit: int) -> zstandard.ZstdDecompressor:
