@@ -40,7 +40,9 @@ _UPSERT = runs_mod.insert_sql(_COLUMNS, update=_CHANGING, constants={"kind": "'t
 # text generated from RUN_COLUMNS only.
 _HEAD, _, _REST = _UPSERT.partition(" VALUES ")
 _ROW, _, _CONFLICT = _REST.partition(" ON CONFLICT")
-ROWS_PER_STATEMENT = 64  # measured: 16 rows ~2x faster than 1, 64 ~3.5x; more gains nothing
+# Measured (SQLite CPU a span row, runlite's schema): one row a statement 53 us, 64 rows 15 us;
+# 10 rows got ~2/3 of that gain, and 500 rows none more than 100.
+ROWS_PER_STATEMENT = 64
 _WIDTH = len(_COLUMNS)
 _USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost")
 _EVENTS = "INSERT OR REPLACE INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -282,10 +282,17 @@ class Span:
             order = self._dotted_order
             if order is None:
                 order = self._dotted_order = segment(self.start_us, run_id)
-        else:
+        else:  # a batch holds parents first: their values are usually made already
             parent_run_id = parent._id or parent.id
-            trace_id = self._trace_id or self.trace_id
-            order = self._dotted_order or self.dotted_order
+            trace_id = self._trace_id
+            if trace_id is None:
+                trace_id = parent._trace_id
+                trace_id = self._trace_id = trace_id if trace_id is not None else self.trace_id
+            order = self._dotted_order
+            if order is None:
+                above = parent._dotted_order
+                order = self._dotted_order = (self.dotted_order if above is None else
+                                              f"{above}.{segment(self.start_us, run_id)}")
         call = self._call  # bound here without keeping the result: no lock, and the same dict each time
         inputs = self._inputs if call is None else call[0](call[1], call[2])
         metadata, tags, usage = self._metadata, self._tags, self._usage
