@@ -184,3 +184,17 @@ def test_multi_row_statements_write_what_the_one_row_statement_writes(tmp_path):
         spans_mod._UPSERT, [flat[i:i + width] for i in range(0, len(flat), width)]))
     batched = _runs_table(str(tmp_path / "c.db"), lambda conn: spans_mod.write(conn, batch))
     assert len(batched) == len(batch) and batched == one_by_one
+
+
+def test_a_value_over_the_json_limit_is_marked_and_the_batch_written(store, caplog):
+    @runlite.traceable(store=store)
+    def size(text):
+        return len(text)
+
+    size("x" * (spans_mod.MAX_JSON + 10))
+    size("small")
+    store.flush()  # before: the batch failed, and every later one with it
+    big, small = sorted(store.runs(), key=lambda r: r.outputs["output"], reverse=True)
+    assert big.inputs["ls_error"].startswith("Value dropped: span value is") and big.outputs["output"] > spans_mod.MAX_JSON
+    assert small.inputs == {"text": "small"} and not store.live.spans.pending
+    assert "were not stored" in caplog.text

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import logging
 import os
 import re
 
@@ -26,6 +27,9 @@ from . import runs as runs_mod
 from .._host import THIS_HOST
 from .._ids import project_id
 from .._validation import MAX_JSON, dumps, dumps_lenient, now_us
+from ..errors import LimitError
+
+log = logging.getLogger("runlite")
 
 # A span's row is written when it starts and again when it changes or ends (an upsert by id).
 _COLUMNS = ("id", "name", "run_type", "status", "folder", "metadata", "tags", "parent_run_id", "trace_id",
@@ -81,15 +85,26 @@ _encode, _encode_many = _plain_encoder()
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # not UTF-8: SQLite would refuse the text
 
 
+def _lenient(value) -> str:
+    """Any program value as JSON; one over ``MAX_JSON`` as a marker instead (logged), as the
+    SDK marks inputs it could not process: refusing it would fail its whole batch, and every
+    later batch that retries it."""
+    try:
+        return dumps_lenient(value, "span value")
+    except LimitError as exc:
+        log.warning("runlite: a span's inputs or outputs were not stored: %s", exc)
+        return _encode({"ls_error": f"Value dropped: {exc}"})
+
+
 def _json(value) -> str | None:
     if value is None:
         return None
     try:  # plain JSON first: the common case, and much faster than the lenient walk
         text = _encode(value)
     except (TypeError, ValueError, RecursionError):
-        return dumps_lenient(value, "span value")
+        return _lenient(value)
     if len(text) > MAX_JSON or not (text.isascii() or _SURROGATE.search(text) is None):
-        return dumps_lenient(value, "span value")  # the limit's error, or surrogates replaced
+        return _lenient(value)  # too large (marked), or surrogates replaced
     return text
 
 
