@@ -1,5 +1,6 @@
-"""SpanBuffer (runlite.tracing.buffer): traced threads add and touch spans while writers take
-batches and give failed ones back; every span, event and attachment is written exactly once."""
+"""SpanBuffer and SpanQueue (runlite.tracing.buffer): traced threads add and touch spans while
+writers take batches and give failed ones back; every span, event and attachment is written
+exactly once, in its final state, parents before children."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import time
 import pytest
 
 from runlite.tracing import buffer as buffer_mod
-from runlite.tracing.buffer import SpanBuffer
+from runlite.tracing.buffer import SpanBuffer, SpanQueue
+
+BUFFERS = pytest.mark.parametrize("kind", [SpanBuffer, SpanQueue])
 
 THREADS = 8
 SPANS = 300    # per traced thread
@@ -20,7 +23,8 @@ CHANGES = 4    # touches after add: each bumps the version and appends an event
 
 
 class FakeSpan:
-    """What SpanBuffer reads of a span: id, dotted_order, events, events_written, attachments."""
+    """What the buffers read of a span: id, dotted_order, events, events_written, attachments;
+    SpanQueue also its ``queued`` flag and ``news()``."""
 
     def __init__(self, thread: int, i: int):
         self.id = f"{thread:02d}-{i:05d}"
@@ -29,6 +33,10 @@ class FakeSpan:
         self.events_written = 0
         self.attachments: list = []
         self.version = 0
+        self.queued = False
+
+    def news(self):
+        return self.events, self.attachments
 
 
 class FakeStore:
@@ -43,7 +51,9 @@ class FakeStore:
     def write(self, batch):
         ids = [span.id for span, *_ in batch]
         assert len(ids) == len(set(ids)), "a span twice in one batch"
-        assert ids == sorted(ids), "a batch not in dotted_order"
+        for thread in {i[:2] for i in ids}:  # each thread made its spans in order: parents first
+            mine = [i for i in ids if i[:2] == thread]
+            assert mine == sorted(mine), "a batch not in the order the spans were made"
         for span, first_event, events, attachments in batch:
             self.versions[span.id] = span.version  # read at write time, as spans.write does
             for seq, event in enumerate(events, start=first_event):
@@ -66,8 +76,9 @@ def busy_switching():
     sys.setswitchinterval(saved)
 
 
-def test_hammered_from_many_threads_every_span_written_once_in_its_final_state(busy_switching):
-    buf = SpanBuffer()
+@BUFFERS
+def test_hammered_from_many_threads_every_span_written_once_in_its_final_state(busy_switching, kind):
+    buf = kind()
     store = FakeStore()
     errors: list = []
     done = threading.Event()
@@ -125,8 +136,9 @@ def test_hammered_from_many_threads_every_span_written_once_in_its_final_state(b
     assert all(s.events_written == CHANGES and not s.attachments for s in spans)
 
 
-def test_a_batch_given_back_is_written_whole_by_the_next():
-    buf = SpanBuffer()
+@BUFFERS
+def test_a_batch_given_back_is_written_whole_by_the_next(kind):
+    buf = kind()
     span = FakeSpan(0, 0)
     buf.add(span)
     span.events += [0, 1]
@@ -148,9 +160,10 @@ def test_a_batch_given_back_is_written_whole_by_the_next():
     assert buf.pending == 1 and buf.due(time.time_ns() // 1000, 10**12)
 
 
-def test_callbacks_start_the_writer_and_bound_memory(monkeypatch):
+@BUFFERS
+def test_callbacks_start_the_writer_and_bound_memory(monkeypatch, kind):
     calls: list = []
-    buf = SpanBuffer(on_first=lambda: calls.append("first"), on_full=lambda: calls.append("full"))
+    buf = kind(on_first=lambda: calls.append("first"), on_full=lambda: calls.append("full"))
     monkeypatch.setattr(buffer_mod, "MAX_PENDING", 3)
     for i in range(4):
         buf.add(FakeSpan(0, i))
@@ -160,19 +173,22 @@ def test_callbacks_start_the_writer_and_bound_memory(monkeypatch):
     assert calls[-1] == "first"  # the buffer emptied: the next span starts the writer again
 
 
-def test_a_refusing_on_first_keeps_nothing():
+@BUFFERS
+def test_a_refusing_on_first_keeps_nothing(kind):
     def refuse():
         raise RuntimeError("read-only")
 
-    buf = SpanBuffer(on_first=refuse)
-    with pytest.raises(RuntimeError):
-        buf.add(FakeSpan(0, 0))
-    assert buf.pending == 0
+    buf = kind(on_first=refuse)
+    for _ in range(2):  # and refuses again: nothing was kept that would skip the check
+        with pytest.raises(RuntimeError):
+            buf.add(FakeSpan(0, 0))
+        assert buf.pending == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
-def test_a_forked_child_does_not_inherit_a_held_lock():
-    buf = SpanBuffer()
+@BUFFERS
+def test_a_forked_child_does_not_inherit_a_held_lock(kind):
+    buf = kind()
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -205,3 +221,38 @@ def test_a_forked_child_does_not_inherit_a_held_lock():
     finally:
         release.set()
         th.join()
+
+
+def test_a_span_queue_keeps_the_order_spans_were_first_queued_and_each_once():
+    buf = SpanQueue()
+    spans = [FakeSpan(0, i) for i in range(5)]
+    for span in spans:
+        buf.add(span)
+    buf.touch(spans[1])  # still queued: no second entry
+    assert buf.pending == 5
+    first = buf.take()
+    assert [item[0] for item in first] == spans and not any(s.queued for s in spans)
+    buf.touch(spans[3])  # changed after the batch took it: queued again
+    buf.touch(spans[0])
+    buf.add(late := FakeSpan(1, 0))
+    assert [item[0] for item in buf.take()] == [spans[3], spans[0], late]
+
+
+def test_a_span_queue_batch_given_back_goes_before_spans_queued_since():
+    buf = SpanQueue()
+    parent, child = FakeSpan(0, 0), FakeSpan(0, 1)
+    buf.add(parent)
+    failed = buf.take()
+    buf.add(child)  # made while the parent's batch was failing
+    buf.give_back(failed)
+    assert [item[0] for item in buf.take()] == [parent, child]  # the parent is written first
+
+
+def test_a_forked_child_wakes_its_own_writer():
+    woken: list = []
+    buf = SpanQueue(on_first=lambda: woken.append(os.getpid()))
+    buf.add(FakeSpan(0, 0))
+    assert woken == [os.getpid()]
+    buffer_mod._after_fork_in_child()  # as a fork does in the child: its writer is not running
+    buf.add(FakeSpan(0, 1))
+    assert len(woken) == 2 and buf.pending == 2

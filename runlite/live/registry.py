@@ -18,7 +18,7 @@ from ..storage import ingest as ingest_mod
 from ..storage import metrics as metrics_mod
 from ..storage import runs as runs_mod
 from ..storage import spans as spans_mod
-from ..tracing.buffer import SpanBuffer
+from ..tracing.buffer import SpanBuffer, SpanQueue
 
 HEARTBEAT_INTERVAL = 30.0  # seconds between heartbeats of a running run (at most a third of its timeout)
 TICK = 0.1                 # seconds between background checks (flush deadlines, heartbeats)
@@ -56,7 +56,7 @@ class LiveRuns:
         self.database = database
         self.read_only = read_only
         self.writers: set = set()  # held strongly: a dropped Run's buffered points still get written
-        self.spans = SpanBuffer(on_first=self.start, on_full=self.flush_spans)
+        self.spans = SpanQueue(on_first=self.start, on_full=self.flush_spans)
         # Runs received from LangSmith clients (``runlite serve``), written with the spans.
         self.remote = SpanBuffer(on_first=self.start, on_full=self.flush_spans)
         self._batch_lock = threading.Lock()  # batches commit in the order they were taken

@@ -1,12 +1,13 @@
-"""A store's traced spans waiting to be written: the in-memory side of the span writer.
+"""What waits to be written by a store's batch writer: traced spans (``SpanQueue``) and runs
+received from LangSmith or OpenTelemetry clients (``SpanBuffer``).
 
-Traced threads add and touch spans (their hot path: one lock and a dict store); the
-store's writer takes a batch, writes it (``storage/spans.py``) and gives it back if the
-write fails. Two locks, so a traced thread never waits while a batch is assembled:
+Traced threads add and touch spans; the store's writer takes a batch, writes it
+(``storage/spans.py``, ``storage/ingest.py``) and gives it back if the write fails.
 
-- ``_lock`` guards the pending map and its age (traced threads and writers);
-- ``_drain_lock`` serialises writers moving a span's unwritten events and attachments into
-  a batch, and back when the batch fails.
+``SpanQueue`` is the traced thread's hot path: no lock, one flag test and a ``deque.append``
+(atomic under the GIL) per start or change, and the writer drops repeats when it takes a
+batch. ``SpanBuffer`` keeps received runs by id under a lock, so that an update folds into the
+waiting create (``merge``). Both hand batches in the same shape.
 
 A batch carries the events and attachments it writes. Marking them written when the batch
 is taken, rather than after its commit, is what keeps one from being lost or written twice:
@@ -17,6 +18,7 @@ same span (each writes its own events).
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import weakref
@@ -29,7 +31,7 @@ MAX_PENDING = 50_000     # beyond this the traced thread writes itself: memory s
 
 # A forked child gives every buffer new locks: a thread the fork did not copy (the ticker,
 # another traced thread) may have held one, and the child would wait for it forever.
-_BUFFERS: "weakref.WeakSet[SpanBuffer]" = weakref.WeakSet()
+_BUFFERS: "weakref.WeakSet[SpanBuffer | SpanQueue]" = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
@@ -50,6 +52,36 @@ SpanWrite = tuple
 
 def _order(span: Any) -> str:
     return span.dotted_order
+
+
+def _attachments_of(span: Any) -> list:
+    return span.attachments
+
+
+def _drain(span: Any, events: list | None, attachments: list | None) -> SpanWrite:
+    """A span's place in a batch: its events not written yet and its attachments, moved into
+    the batch (the caller holds the drain lock)."""
+    start = span.events_written
+    new_events = new_attachments = ()
+    if events is not None:
+        end = len(events)  # events are only appended
+        if end != start:
+            span.events_written = end
+            new_events = events[start:end]
+    if attachments:
+        new_attachments = attachments[:]
+        # Appends only add at the end: the first len(new_attachments) are these.
+        del attachments[:len(new_attachments)]
+    return (span, start, new_events, new_attachments)
+
+
+def _undrain(batch: list[SpanWrite], attachments_of: Callable[[Any], list]) -> None:
+    """Put a failed batch's events and attachments back on their spans (drain lock held)."""
+    for span, first_event, _, attachments in reversed(batch):
+        if first_event < span.events_written:  # rewriting an event replaces its row
+            span.events_written = first_event
+        if attachments:  # older than any attached since: first again
+            attachments_of(span)[:0] = attachments
 
 
 class SpanBuffer:
@@ -168,31 +200,125 @@ class SpanBuffer:
                 return []
             spans, self._pending = self._pending, {}
         # Traced threads now fill a new map; the spans are drained without blocking them.
-        batch = []
         with self._drain_lock:
-            for span in sorted(spans.values(), key=_order):
-                start, end = span.events_written, len(span.events)  # events are only appended
-                events = attachments = ()
-                if end != start:
-                    span.events_written = end
-                    events = span.events[start:end]
-                if span.attachments:
-                    attachments = span.attachments[:]
-                    # Appends only add at the end: the first len(attachments) are these.
-                    del span.attachments[:len(attachments)]
-                batch.append((span, start, events, attachments))
-        return batch
+            return [_drain(span, span.events, span.attachments) for span in sorted(spans.values(), key=_order)]
 
     def give_back(self, batch: list[SpanWrite]) -> None:
         """A batch that could not be written: its spans, events and attachments wait again."""
         with self._drain_lock:
-            for span, first_event, _, attachments in reversed(batch):
-                if first_event < span.events_written:  # rewriting an event replaces its row
-                    span.events_written = first_event
-                if attachments:  # older than any attached since: first again
-                    span.attachments[:0] = attachments
+            _undrain(batch, _attachments_of)
         with self._lock:
             if not self._pending:
                 self._oldest_us = 0  # due at once: the next tick retries
             for span, *_ in batch:
                 self._pending.setdefault(span.id, span)
+
+
+class SpanQueue:
+    """Traced spans of one store waiting to be written: traced threads never take a lock.
+
+    A span is queued when it starts, and again when it changes after a batch took it: its
+    ``queued`` flag says whether it waits already. The writer clears the flag of each span it
+    takes before reading the span, and a traced thread changes a span before testing the flag,
+    so a change is either seen by the batch that took the span or queues it again. A span may
+    be queued twice (two threads changing it at once, or a failed batch given back): a batch
+    holds it once. Batches keep the order spans were first queued, parents before children (a
+    span is queued as it is made, after its parent).
+
+    Spans give the queue ``events_written``, ``queued`` and ``news()`` (their events and
+    attachments, None when they never had any; ``attachments`` when given back). Callbacks are
+    those of ``SpanBuffer``.
+    """
+
+    def __init__(self, on_first: Callable[[], None] | None = None,
+                 on_full: Callable[[], None] | None = None) -> None:
+        self._queue: collections.deque = collections.deque()
+        self._retry: list = []   # spans of a failed batch: first in the next one
+        self._oldest_us = 0      # when the writer or a traced thread saw the queue wake; 0: asleep
+        self.on_first = on_first
+        self.on_full = on_full
+        self.new_locks()
+        _BUFFERS.add(self)
+
+    def new_locks(self) -> None:
+        """A fresh lock (in a forked child, where the old one may be held for ever); the next
+        span wakes the writer, which the child has yet to start."""
+        self._lock = threading.Lock()  # writers moving events and attachments in and out of batches
+        self._oldest_us = 0
+
+    # -- traced threads
+
+    def add(self, span: Any) -> None:
+        """A new span (written with the next batch)."""
+        if not self._oldest_us:
+            self._wake()  # may refuse (a read-only store): nothing kept
+        span.queued = True
+        queue = self._queue
+        queue.append(span)
+        if len(queue) >= MAX_PENDING and self.on_full is not None:
+            self.on_full()
+
+    def touch(self, span: Any, ended: bool = False) -> None:
+        """The span changed: include it in the next batch. Call after changing the span."""
+        if not span.queued:
+            if not self._oldest_us:
+                self._wake()
+            span.queued = True
+            self._queue.append(span)
+
+    def _wake(self) -> None:
+        """The first span since the writer last emptied the queue: start the writer (which may
+        refuse, raising), and the age clock."""
+        if self.on_first is not None:
+            self.on_first()
+        self._oldest_us = now_us()
+
+    # -- the writer
+
+    @property
+    def pending(self) -> int:
+        """How many spans wait to be written."""
+        return len(dict.fromkeys([*self._retry, *self._queue]))
+
+    def due(self, now: int, age_us: int) -> bool:
+        """Whether a batch should be written now: many spans wait, or the oldest for ``age_us``."""
+        waiting = len(self._queue) + len(self._retry)
+        if not waiting:
+            return False
+        if not self._oldest_us:  # queued while the writer was emptying the queue: the clock starts now
+            self._oldest_us = now
+        return waiting >= FLUSH_SPANS or now - self._oldest_us >= age_us
+
+    def take(self) -> list[SpanWrite]:
+        """The batch to write (in the order first queued), leaving the queue empty.
+
+        Each span's unwritten events and attachments move into the batch: write them with it,
+        or `give_back` the batch.
+        """
+        self._oldest_us = 0  # asleep: the next span wakes the writer's clock again
+        with self._lock:
+            queue = self._queue
+            popleft = queue.popleft
+            spans = self._retry + [popleft() for _ in range(len(queue))]  # appends may go on meanwhile
+            self._retry = []
+            batch = []
+            for span in dict.fromkeys(spans):
+                span.queued = False  # before reading the span: a later change queues it again
+                events, attachments = span.news()
+                if events is None and not attachments and not span.events_written:
+                    batch.append((span, 0, (), ()))  # the common case: nothing to move
+                else:
+                    batch.append(_drain(span, events, attachments))
+        return batch
+
+    def give_back(self, batch: list[SpanWrite]) -> None:
+        """A batch that could not be written: its spans, events and attachments wait again,
+        before any queued since."""
+        if not batch:
+            return
+        with self._lock:
+            _undrain(batch, _attachments_of)
+            for span, *_ in batch:
+                span.queued = True
+            self._retry[:0] = [span for span, *_ in batch]
+        self._oldest_us = 1  # due at once: the next tick retries

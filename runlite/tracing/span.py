@@ -1,0 +1,397 @@
+"""A span being traced (LangSmith's ``RunTree``): what the traced thread records of a call, and
+what the span writer reads of it.
+
+The traced thread pays only for what must happen there: the start and end clock, a reference
+to the parent, to the call's arguments and to its result, and a place in the store's span
+queue. The rest is derived on first use, normally by the span writer off the traced thread:
+the id (a uuid7 with the span's start time), the trace id and dotted order (from the parent's),
+the inputs (the call's arguments bound to the function's parameters, by the decorator's
+precomputed binder), and the empty containers a span with no tags, metadata, events, usage or
+attachments never needs.
+
+Derived values are computed once and kept; two threads asking at the same moment get the same
+value (the first one made is kept), so an id, once seen, never changes.
+
+Like the values the SDK holds in a ``RunTree``, inputs and outputs are references to the
+caller's objects: they are serialised when the span is written (within a second), so an object
+the caller changes before then is written as changed. (The LangSmith SDK serialises inputs when
+the run is posted, at the call's start, and outputs at its end.)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from typing import Any
+
+from .. import errors
+from .._ids import uuid7
+from .._validation import check_metadata, check_name, check_tags, to_us
+from . import context
+from .context import merge_tags
+from .usage import COSTS, COUNTS, number, usage_fields
+
+SPAN_STATUS = {"running": "pending", "created": "pending", "completed": "success", "failed": "error",
+               "terminated": "error", "lost": "error"}
+
+_time_ns = time.time_ns
+_env_project = context.env_project
+_derive_lock = threading.Lock()  # derived values (an id, bound inputs) are made once
+_pid = os.getpid()               # os.getpid() is a system call; a fork updates this
+
+
+def _after_fork_in_child() -> None:
+    global _pid, _derive_lock
+    _pid = os.getpid()
+    _derive_lock = threading.Lock()  # a thread the fork did not copy may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+_date_cache = (-1, "")  # (second, its "%Y%m%dT%H%M%S" text), swapped whole: safe across threads
+
+
+def segment(start_us: int, run_id: str) -> str:
+    """One dotted_order segment (``%Y%m%dT%H%M%S%fZ`` + id), the date text cached per second."""
+    global _date_cache
+    secs, micros = divmod(start_us, 1_000_000)
+    cached = _date_cache
+    if cached[0] != secs:
+        cached = _date_cache = (secs, time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs)))
+    return f"{cached[1]}{micros:06d}Z{run_id}"
+
+
+class Span:
+    """A span being traced; the handle ``trace()`` gives and ``traceable`` makes (LangSmith's
+    ``RunTree``). Children inherit its tags (no duplicates), metadata (their keys win), folder
+    and project (``session_name``).
+
+    ``id``, ``trace_id``, ``parent_run_id``, ``dotted_order`` and ``inputs`` are derived on first
+    use; ``queued`` belongs to the store's span queue (whether a batch will write the span)."""
+
+    # Class defaults: a span sets only what differs, each attribute set costing the traced thread.
+    parent: "Span | None" = None
+    end_us: int | None = None
+    outputs: Any = None
+    error: str | None = None
+    first_token_us: int | None = None
+    status = "running"
+    folder = "/"
+    reference_example_id: str | None = None
+    events_written = 0
+    queued = False
+    callbacks: tuple | None = None  # (on_success, on_end) from langsmith_extra
+    token: Any = None               # the context token while the span is current (``with``)
+    _id: str | None = None
+    _trace_id: str | None = None
+    _dotted_order: str | None = None
+    _parent_run_id: str | None = None
+    _inputs: Any = None
+    _call: tuple | None = None      # (binder, args, kwargs): inputs not bound yet
+    _tags: list | None = None
+    _metadata: dict | None = None
+    _events: list | None = None
+    _usage: dict | None = None
+    _attachments: list | None = None
+
+    def __init__(self, store, name: str, run_type: str, inputs: Any, parent: "Span | None",
+                 tags: list | None, metadata: dict | None, project: str | None = None,
+                 run_id: str | None = None, call: tuple | None = None):
+        """``metadata`` becomes the span's own (pass a copy); ``call`` is ``(binder, args,
+        kwargs)``, bound to the inputs when first asked for instead of ``inputs``."""
+        now = _time_ns() // 1000
+        self.store = store
+        self.name = name
+        self.run_type = run_type
+        self.pid = _pid
+        if parent is None:
+            self.start_us = now
+            self.session_name = project if project is not None else _env_project()
+        else:
+            self.parent = parent
+            start = parent.start_us
+            self.start_us = now if now > start else start  # never before the parent
+            self.session_name = parent.session_name  # a child is in its parent's project
+            if parent.folder != "/":
+                self.folder = parent.folder
+            if parent._metadata:
+                merged = dict(parent._metadata)  # children inherit metadata (their keys win)
+                if metadata:
+                    merged.update(metadata)
+                metadata = merged
+            if parent._tags:
+                tags = merge_tags(parent._tags, tags)
+        if tags:
+            self._tags = list(tags)
+        if metadata:
+            self._metadata = metadata
+        if run_id is not None:
+            self._id = run_id
+        if call is not None:
+            self._call = call
+        elif inputs is not None:
+            self._inputs = inputs
+        store.live.spans.add(self)
+
+    # -- derived on first use
+
+    @property
+    def id(self) -> str:
+        """The run id: a uuid7 of the span's start, made when first asked for."""
+        run_id = self._id
+        if run_id is None:
+            with _derive_lock:
+                run_id = self._id
+                if run_id is None:
+                    run_id = self._id = uuid7(self.start_us)
+        return run_id
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self._id = value
+
+    @property
+    def trace_id(self) -> str:
+        """The id of the trace's root span."""
+        trace = self._trace_id
+        if trace is None:
+            chain, node = [], self  # iterative: traces may be thousands of spans deep
+            while node._trace_id is None and node.parent is not None:
+                chain.append(node)
+                node = node.parent
+            trace = node._trace_id
+            if trace is None:
+                trace = node._trace_id = node.id
+            for span in chain:
+                span._trace_id = trace
+        return trace
+
+    @trace_id.setter
+    def trace_id(self, value: str) -> None:
+        self._trace_id = value
+
+    @property
+    def parent_run_id(self) -> str | None:
+        """The parent span's id, or None for a root."""
+        parent = self.parent
+        return parent.id if parent is not None else self._parent_run_id
+
+    @parent_run_id.setter
+    def parent_run_id(self, value: str | None) -> None:
+        self._parent_run_id = value
+
+    @property
+    def dotted_order(self) -> str:
+        """The parent's dotted order, then this span's segment (its start and id)."""
+        order = self._dotted_order
+        if order is None:
+            chain, node = [], self
+            while node._dotted_order is None and node.parent is not None:
+                chain.append(node)
+                node = node.parent
+            order = node._dotted_order
+            if order is None:
+                order = node._dotted_order = segment(node.start_us, node.id)
+            for span in reversed(chain):
+                order = span._dotted_order = f"{order}.{segment(span.start_us, span.id)}"
+        return order
+
+    @dotted_order.setter
+    def dotted_order(self, value: str) -> None:
+        self._dotted_order = value
+
+    @property
+    def inputs(self) -> Any:
+        """The inputs: the call's arguments by parameter name (bound when first asked for)."""
+        call = self._call
+        if call is not None:
+            bound = call[0](call[1], call[2])
+            with _derive_lock:
+                if self._call is call:  # the first binding is kept
+                    self._inputs, self._call = bound, None
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, value: Any) -> None:
+        with _derive_lock:
+            self._inputs, self._call = value, None
+
+    def _container(self, name: str, kind: type) -> Any:
+        """A container made on first use; threads racing here share the one kept."""
+        with _derive_lock:
+            value = getattr(self, name)
+            if value is None:
+                value = kind()
+                setattr(self, name, value)
+        return value
+
+    @property
+    def tags(self) -> list:
+        return self._tags if self._tags is not None else self._container("_tags", list)
+
+    @tags.setter
+    def tags(self, value: list) -> None:
+        self._tags = value
+
+    @property
+    def metadata(self) -> dict:
+        return self._metadata if self._metadata is not None else self._container("_metadata", dict)
+
+    @metadata.setter
+    def metadata(self, value: dict) -> None:
+        self._metadata = value
+
+    @property
+    def events(self) -> list:
+        """Events as ``(time_us, name, message, kwargs)``; the span writer writes new ones."""
+        return self._events if self._events is not None else self._container("_events", list)
+
+    @property
+    def usage(self) -> dict:
+        """Token counts and costs (``prompt_tokens``... ``total_cost``)."""
+        return self._usage if self._usage is not None else self._container("_usage", dict)
+
+    @property
+    def attachments(self) -> list:
+        """Attachments ``(name, bytes, mime type)`` not written yet."""
+        return self._attachments if self._attachments is not None else self._container("_attachments", list)
+
+    def news(self) -> tuple[list | None, list | None]:
+        """(events, attachments) as they are, None where the span never had any: the span
+        queue drains what is new of them without making empty lists."""
+        return self._events, self._attachments
+
+    def state(self) -> tuple:
+        """What the span writer stores, read at once: ``(id, name, run_type, status, folder,
+        metadata, tags, parent_run_id, trace_id, dotted_order, start_us, end_us, inputs,
+        outputs, error, usage, first_token_us, pid, session_name, reference_example_id)``.
+        Metadata, tags and usage are copies (None when empty): a traced thread may change them
+        meanwhile, and each copy is one C-level call, atomic under the GIL."""
+        # The derived values as the properties make them, inlined: this runs once a span written.
+        run_id = self._id or self.id
+        parent = self.parent
+        if parent is None:
+            parent_run_id = self._parent_run_id
+            trace_id = self._trace_id
+            if trace_id is None:
+                trace_id = self._trace_id = run_id
+            order = self._dotted_order
+            if order is None:
+                order = self._dotted_order = segment(self.start_us, run_id)
+        else:  # a batch holds parents first: their values are usually made already
+            parent_run_id = parent._id or parent.id
+            trace_id = self._trace_id
+            if trace_id is None:
+                trace_id = parent._trace_id
+                trace_id = self._trace_id = trace_id if trace_id is not None else self.trace_id
+            order = self._dotted_order
+            if order is None:
+                above = parent._dotted_order
+                order = self._dotted_order = (self.dotted_order if above is None else
+                                              f"{above}.{segment(self.start_us, run_id)}")
+        call = self._call  # bound here without keeping the result: no lock, and the same dict each time
+        inputs = self._inputs if call is None else call[0](call[1], call[2])
+        metadata, tags, usage = self._metadata, self._tags, self._usage
+        return (run_id, self.name, self.run_type, self.status, self.folder, dict(metadata) if metadata else None,
+                list(tags) if tags else None, parent_run_id, trace_id, order, self.start_us, self.end_us,
+                inputs, self.outputs, self.error,
+                dict(usage) if usage else None, self.first_token_us, self.pid, self.session_name,
+                self.reference_example_id)
+
+    # -- mutators (LangSmith RunTree style)
+
+    def end(self, outputs: Any = None, error: str | None = None, end_time: Any = None) -> None:
+        """End the span: outputs (non-dict wrapped as ``{"output": value}``, merged into those
+        ``add_outputs`` gave, as ``RunTree.end``), error text."""
+        if self.end_us is not None:
+            return
+        if outputs is not None:
+            outputs = outputs if isinstance(outputs, dict) else {"output": outputs}
+            self.outputs = {**self.outputs, **outputs} if self.outputs else outputs  # RunTree.end merges
+        if error is not None:
+            self.error = error if isinstance(error, str) else repr(error)
+        self.end_us = _time_ns() // 1000 if end_time is None else to_us(end_time, "end_time")
+        self.status = "failed" if self.error is not None else "completed"
+        self.store.live.spans.touch(self)
+
+    def add_event(self, name: Any, time: Any = None, **kwargs: Any) -> None:
+        """Add an event (``start``, ``new_token``...) to the span."""
+        if isinstance(name, dict):
+            data = dict(name)
+            name, time = data.pop("name", "event"), data.pop("time", time)
+            kwargs = {**data.pop("kwargs", {}), **data, **kwargs}
+        check_name(name, "event name")
+        when = _time_ns() // 1000 if time is None else to_us(time, "time")
+        self.events.append((when, name, kwargs.pop("message", None), kwargs or None))
+        self.store.live.spans.touch(self)
+
+    def add_tags(self, tags: list | str) -> None:
+        """Append tags."""
+        self.tags.extend(check_tags([tags] if isinstance(tags, str) else tags))
+        self.store.live.spans.touch(self)
+
+    def add_metadata(self, metadata: dict) -> None:
+        """Merge metadata (new keys win)."""
+        self.metadata.update(check_metadata(metadata))
+        self.store.live.spans.touch(self)
+
+    def add_outputs(self, outputs: dict) -> None:
+        """Merge outputs."""
+        self.outputs = {**(self.outputs or {}), **outputs}
+        self.store.live.spans.touch(self)
+
+    def attach(self, name: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
+        """Attach bytes (stored as a blob when the span is written)."""
+        from ..storage.attachments import check_attach_name, check_mime
+
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise errors.ValidationError(f"attachment data must be bytes, got {type(data).__name__}")
+        self.attachments.append((check_attach_name(name), bytes(data), check_mime(mime_type)))
+        self.store.live.spans.touch(self)
+
+    def set_usage(self, *, prompt_tokens: int | None = None, completion_tokens: int | None = None,
+                  total_tokens: int | None = None, usage_metadata: dict | None = None,
+                  prompt_cost: float | None = None, completion_cost: float | None = None,
+                  total_cost: float | None = None) -> None:
+        """Token counts and costs. ``usage_metadata`` (LangSmith's: ``input_tokens``,
+        ``output_tokens``, ``total_tokens``, ``*_cost``, ``*_details``) is kept in
+        ``metadata["usage_metadata"]`` and fills what is not given (``usage.usage_fields``)."""
+        given = {}
+        for key, value, what in (("input_tokens", prompt_tokens, "prompt_tokens"),
+                                 ("output_tokens", completion_tokens, "completion_tokens"),
+                                 ("total_tokens", total_tokens, "total_tokens"), ("input_cost", prompt_cost, "prompt_cost"),
+                                 ("output_cost", completion_cost, "completion_cost"), ("total_cost", total_cost, "total_cost")):
+            if value is not None:
+                given[key] = number(value, what, whole=key.endswith("tokens"))
+        if usage_metadata is not None:
+            usage_fields(usage_metadata)  # checked whole, as the SDK's RunTree.set checks it
+            self.metadata["usage_metadata"] = check_metadata(usage_metadata, "usage_metadata")
+            given = {**{key: value for key, value in usage_metadata.items() if key in COUNTS or key in COSTS}, **given}
+        self.usage.update(usage_fields(given))
+        self.store.live.spans.touch(self)
+
+    # -- context manager
+
+    def __enter__(self) -> "Span":
+        self.token = context.current.set(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.token is not None:
+            try:
+                context.current.reset(self.token)
+            except ValueError:  # exited in another context (generator finalised elsewhere)
+                pass
+            self.token = None
+        if exc_type is not None:
+            self.end(error="".join(traceback.format_exception(exc_type, exc, tb)))
+        else:
+            self.end()
+        return False
+
+    def __repr__(self) -> str:
+        return f"<runlite.Span {self.name!r} {self.id} {SPAN_STATUS[self.status]}>"

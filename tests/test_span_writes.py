@@ -1,0 +1,200 @@
+"""Spans as the traced thread leaves them and the writer completes them: ids, trace ids, dotted
+orders and inputs derived on first use (once, the same for every reader), batches written in
+multi-row statements, and values SQLite would refuse kept out of the batch's way."""
+
+from __future__ import annotations
+
+import apsw
+import pytest
+
+import runlite
+from runlite.storage import spans as spans_mod
+from runlite.tracing import span as span_mod
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = runlite.open(str(tmp_path / "s.db"))
+    yield store
+    store.close()
+
+
+def test_derived_values_are_made_once_and_agree_with_the_tree(store):
+    root = runlite.trace("root", store=store, inputs={"q": 1})
+    child = runlite.trace("child", store=store, parent=root)
+    grandchild = runlite.trace("grandchild", store=store, parent=child)
+    # Asked deepest first: each ancestor's values are made on the way and kept.
+    assert grandchild.trace_id == root.id == child.trace_id
+    assert grandchild.parent_run_id == child.id and child.parent_run_id == root.id and root.parent_run_id is None
+    assert grandchild.dotted_order == f"{child.dotted_order}.{span_mod.segment(grandchild.start_us, grandchild.id)}"
+    assert root.dotted_order == span_mod.segment(root.start_us, root.id)
+    ids = (root.id, child.id, grandchild.id)
+    assert (root.id, child.id, grandchild.id) == ids  # never made again
+    for span in (grandchild, child, root):
+        span.end()
+    store.flush()
+    for span in (root, child, grandchild):
+        rec = store.get_run(span.id)
+        assert (rec.trace_id, rec.parent_run_id, rec.dotted_order) == (span.trace_id, span.parent_run_id,
+                                                                        span.dotted_order)
+
+
+def test_ids_never_read_by_the_caller_are_made_by_the_writer_in_creation_order(store, monkeypatch):
+    # Every span starts in the same microsecond (a coarse clock): the dotted order of siblings
+    # then falls to their ids, made when the batch is written, in the order the spans were made.
+    monkeypatch.setattr(span_mod, "_time_ns", lambda: 1_700_000_000_000_000_000)
+
+    @runlite.traceable(store=store)
+    def leaf(i):
+        return i
+
+    @runlite.traceable(store=store)
+    def parent():
+        return [leaf(i) for i in range(50)]
+
+    parent()
+    store.flush()
+    (root,) = [r for r in store.runs() if r.parent_run_id is None]
+    tree = store.trace(root.trace_id)
+    assert [c.inputs["i"] for c in tree.child_runs] == list(range(50))
+
+
+def test_deep_chains_are_derived_without_recursion(store):
+    with runlite.tracing_context(enabled=False):  # made, never written
+        spans = [runlite.trace("s0", store=store)]
+        for i in range(1, 5000):
+            spans.append(runlite.trace(f"s{i}", store=store, parent=spans[-1]))
+        assert spans[-1].trace_id == spans[0].id
+        chain = spans[:1500]
+        assert chain[-1].dotted_order.count(".") == 1499
+        assert chain[-1].dotted_order.startswith(chain[-2].dotted_order + ".")
+
+
+def test_inputs_are_the_bound_arguments_whenever_asked(store):
+    seen = {}
+
+    @runlite.traceable(store=store)
+    def f(a, b=2, *rest, c=3, **more):
+        seen["inside"] = runlite.get_current_run_tree().inputs
+        return a
+
+    f(1, 5, 6, c=7, d=8)
+    store.flush()
+    (rec,) = store.runs()
+    expected = {"a": 1, "b": 5, "rest": (6,), "c": 7, "d": 8}
+    assert seen["inside"] == expected
+    assert rec.inputs == {**expected, "rest": [6]}
+
+
+def test_a_batch_larger_than_a_statement_is_written_whole(store):
+    n = spans_mod.ROWS_PER_STATEMENT * 2 + 5
+    with runlite.trace("root", store=store, tags=["t"]) as root:
+        for i in range(n):
+            with runlite.trace(f"s{i}", run_type="llm", store=store, inputs={"i": i}, metadata={"k": i}) as span:
+                if i % 3 == 0:
+                    span.add_event("new_token", token=str(i))
+                    span.set_usage(prompt_tokens=i, completion_tokens=1)
+                span.add_outputs({"o": i})
+    store.flush()
+    tree = store.trace(root.trace_id)
+    kids = tree.child_runs
+    assert [k.name for k in kids] == [f"s{i}" for i in range(n)]
+    for i, kid in enumerate(kids):
+        assert kid.inputs == {"i": i} and kid.outputs == {"o": i} and kid.tags == ("t",)
+        assert kid.metadata == {"k": i} and kid.status == "completed"
+        assert kid.prompt_tokens == (i if i % 3 == 0 else None)
+        assert kid.total_tokens == (i + 1 if i % 3 == 0 else None)
+        assert [e.name for e in store.events(kid.id)] == (["new_token"] if i % 3 == 0 else [])
+    # The tags index (kept by a trigger on runs) holds every span written in multi-row statements.
+    assert len(store.runs(tags=["t"])) == n + 1
+
+
+def test_a_span_still_running_is_written_running_then_ended(store):
+    span = runlite.trace("long", store=store)
+    store.flush()
+    assert store.get_run(span.id).status == "running"
+    span.add_metadata({"step": 1})  # changed after a batch took it: written again
+    store.flush()
+    assert store.get_run(span.id).metadata == {"step": 1}
+    span.end(outputs={"done": True})
+    store.flush()
+    rec = store.get_run(span.id)
+    assert rec.status == "completed" and rec.outputs == {"done": True} and rec.metadata == {"step": 1}
+
+
+def test_a_lone_surrogate_is_replaced_not_refused(store):
+    @runlite.traceable(store=store)
+    def echo(text):
+        return text
+
+    echo("a\ud800b")
+    echo("fine")
+    store.flush()  # the first span's text would fail the batch as it is: it is made valid
+    got = sorted((r.inputs["text"], r.outputs["output"]) for r in store.runs())
+    assert got == [("a\ufffdb", "a\ufffdb"), ("fine", "fine")]
+
+
+def test_values_json_cannot_take_are_written_leniently(store):
+    cycle: list = []
+    cycle.append(cycle)
+
+    class Opaque:
+        def __repr__(self):
+            return "<opaque>"
+
+    @runlite.traceable(store=store)
+    def f(x, y):
+        return float("nan")
+
+    f(Opaque(), cycle)
+    store.flush()
+    (rec,) = store.runs()
+    assert rec.inputs["x"] == "<opaque>" and rec.outputs == {"output": "nan"}
+    depth, node = 0, rec.inputs["y"]
+    while isinstance(node, list):
+        depth, node = depth + 1, node[0]
+    assert node == "<too deep>" and depth > 10
+
+
+def _runs_table(path: str, write) -> list:
+    with runlite.open(path):  # the schema
+        pass
+    conn = apsw.Connection(path)
+    conn.execute("PRAGMA foreign_keys=ON")
+    with conn:
+        conn.execute("INSERT INTO folders (path, created) VALUES ('/', 0)")
+        write(conn)
+    cursor = conn.execute("SELECT * FROM runs ORDER BY id")
+    names = [d[0] for d in cursor.getdescription()]
+    rows = [{k: v for k, v in zip(names, row) if k not in ("modified", "heartbeat")} for row in cursor]
+    conn.close()
+    return rows
+
+
+def test_multi_row_statements_write_what_the_one_row_statement_writes(tmp_path):
+    with runlite.open(str(tmp_path / "a.db")) as store:
+        with runlite.trace("root", store=store, inputs={"x": [1, 2]}, tags=["a", "b"]):
+            for i in range(spans_mod.ROWS_PER_STATEMENT + 6):
+                runlite.trace(f"c{i}", store=store, metadata={"i": i}).end(outputs={"i": i})
+        batch = store.live.spans.take()
+    flat, _ = spans_mod.rows(batch, 123)
+    width = len(spans_mod._COLUMNS)
+    assert len(flat) == width * len(batch) == width * (spans_mod.ROWS_PER_STATEMENT + 7)
+    one_by_one = _runs_table(str(tmp_path / "b.db"), lambda conn: conn.executemany(
+        spans_mod._UPSERT, [flat[i:i + width] for i in range(0, len(flat), width)]))
+    batched = _runs_table(str(tmp_path / "c.db"), lambda conn: spans_mod.write(conn, batch))
+    assert len(batched) == len(batch) and batched == one_by_one
+
+
+def test_a_value_over_the_json_limit_is_marked_and_the_batch_written(store, caplog):
+    @runlite.traceable(store=store)
+    def size(text):
+        return len(text)
+
+    size("x" * (spans_mod.MAX_JSON + 10))
+    size("small")
+    store.flush()  # before: the batch failed, and every later one with it
+    big, small = sorted(store.runs(), key=lambda r: r.outputs["output"], reverse=True)
+    assert big.inputs["ls_error"].startswith("Value dropped: span value is") and big.outputs["output"] > spans_mod.MAX_JSON
+    assert small.inputs == {"text": "small"} and not store.live.spans.pending
+    assert "were not stored" in caplog.text
