@@ -116,3 +116,32 @@ def test_a_point_outside_its_block_is_refused():
     struct.pack_into("<I", raw, 4, 9)  # the first point's position: 9 in a block of 2
     with pytest.raises(CorruptStoreError, match="at 9 in a block of 2"):
         sketch.load(v2(bytes(raw)), 2).point(0, 0)
+
+
+def test_a_merge_checks_a_version_1_sketch_without_the_exact_pass(monkeypatch):
+    """Files written before the columnar layout hold version-1 sketches: a merge still checks
+    their chunks by numpy's whole-column pass, not point by point."""
+    np = pytest.importorskip("numpy")  # noqa: F841  (the fast pass needs it)
+    from runlite.codec import chunks, stats
+    from runlite.storage import checks, metrics
+
+    n = 1500
+    steps = array("q", range(n))
+    stamps = array("q", (ORIGIN + 1000 * i for i in range(n)))
+    values = array("d", (math.sin(i / 50) + i / 1e3 for i in range(n)))
+    made = stats.chunk_stats(steps, None, stamps, values, time_origin_us=ORIGIN)
+    stored = metrics.stats_tuple(metrics.stats_row(made))
+    data = chunks.encode_chunk(steps, None, stamps, values, time_origin_us=ORIGIN)
+    old = version_1(sketch.blocks(steps, None, stamps, values, has_nan=False, time_origin_us=ORIGIN))
+    monkeypatch.setattr(checks.accel, "numpy_for", lambda _n: np)
+
+    def exact_pass(*_a, **_k):
+        raise AssertionError("the exact point-by-point check ran")
+
+    monkeypatch.setattr(checks.stats, "chunk_stats", exact_pass)
+    assert checks.chunk_problem(stored, data, sketch_data=old, strict=True) == (None, True)
+    damaged = version_1([(c, (p[0], p[1], p[2], (p[3][0], p[3][1], p[3][2], p[3][3], p[3][4] + 1)))
+                         for c, p in sketch.blocks(steps, None, stamps, values, has_nan=False,
+                                                   time_origin_us=ORIGIN)])
+    with pytest.raises(AssertionError, match="exact point-by-point"):
+        checks.chunk_problem(stored, data, sketch_data=damaged, strict=True)

@@ -99,11 +99,14 @@ def sketch_problem(sketch_data, columns: tuple, has_nan: bool, time_origin_us: i
     except errors.CorruptStoreError as exc:
         return f"its sketch: {exc}"
     made = sketch.blocks(*columns, has_nan=has_nan, time_origin_us=time_origin_us)
-    if len(found) != len(made) or any(
-            count != n or len(points) != len(mine) or not all(map(_same_point, points, mine))
-            for (count, points), (n, mine) in zip(found, made)):
-        return "its sketch does not match its points"
-    return None
+    return None if _same_blocks(found, made) else "its sketch does not match its points"
+
+
+def _same_blocks(found: list, made: list) -> bool:
+    """Two sketches' blocks hold the same points, bit for bit."""
+    return len(found) == len(made) and not any(
+        count != n or len(points) != len(mine) or not all(map(_same_point, points, mine))
+        for (count, points), (n, mine) in zip(found, made))
 
 
 def _fast_match(np, stored: tuple, columns: tuple, origin: int, sketch_data) -> bool:
@@ -196,7 +199,14 @@ def _numpy_match(np, stored: tuple, columns: tuple, origin: int, sketch_data) ->
             points.append((i, steps[j], times[j] if times is not None else (stamps[j] - origin) / 1e6,
                            stamps[j], values[j]))
         blocks.append((count, tuple(points)))
-    return sketch.encode(blocks) == sketch_data
+    if sketch.encode(blocks) == sketch_data:
+        return True
+    # A sketch in the older layout (or compressed otherwise) is the same sketch when it holds
+    # the same points: files written before the columnar layout keep this fast path.
+    try:
+        return _same_blocks(sketch.decode(sketch_data), blocks)
+    except errors.CorruptStoreError:
+        return False
 
 
 def chunk_problem(stored: tuple, data, *, sketch_data=None, strict: bool = False) -> tuple[str | None, bool]:
