@@ -2,8 +2,9 @@
 ``traceable``/``trace`` write to the store set by ``set_default_store`` (else that same file).
 
 Opening a store needs the ``Store`` class, and ``store`` imports ``run`` (``store.init`` makes
-Runs): so the ``store`` module hands its class over here when it is imported (``import
-runlite`` always imports it), and this module imports neither. The import graph stays acyclic.
+Runs): so the ``store`` module hands its class over here when it is imported (until then
+``import runlite`` provides a stand-in that imports ``store`` on first use, so the public face
+loads lazily), and this module imports neither. The import graph stays acyclic.
 """
 
 from __future__ import annotations
