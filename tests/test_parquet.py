@@ -67,7 +67,7 @@ def test_round_trip_through_duckdb(filled, tmp_path):
     store, ids = filled
     dest = tmp_path / "out"
     counts = export_parquet(store, dest)
-    assert counts == {"runs": 3, "metrics": 10, "events": 4, "alerts": 1}
+    assert counts == {"runs": 3, "series": 4, "metrics": 10, "events": 4, "alerts": 1, "unchanged": 0}
     assert (dest / "runs" / "part-0.parquet").is_file()
     assert (dest / "metrics" / f"run_id={ids['a']}" / "part-0.parquet").is_file()
 
@@ -150,14 +150,14 @@ def test_run_ids_subset(filled, tmp_path):
     store, ids = filled
     dest = tmp_path / "sub"
     counts = export_parquet(store, dest, run_ids=[ids["b"]])
-    assert counts == {"runs": 1, "metrics": 1, "events": 1, "alerts": 0}
+    assert counts == {"runs": 1, "series": 1, "metrics": 1, "events": 1, "alerts": 0, "unchanged": 0}
     assert os.listdir(dest / "metrics") == [f"run_id={ids['b']}"]
     assert _sql(f"SELECT DISTINCT run_id FROM {_metrics(dest)}") == [(ids["b"],)]
     assert _sql(f"SELECT id FROM read_parquet('{dest}/runs/*.parquet')") == [(ids["b"],)]
     assert _sql(f"SELECT count(*) FROM read_parquet('{dest}/alerts/*.parquet')") == [(0,)]
 
     counts = export_parquet(store, tmp_path / "sub2", run_ids=[ids["a"], ids["a"]])
-    assert counts == {"runs": 1, "metrics": 8, "events": 3, "alerts": 1}
+    assert counts == {"runs": 1, "series": 2, "metrics": 8, "events": 3, "alerts": 1, "unchanged": 0}
 
 
 def test_unknown_or_bad_run_ids_write_nothing(filled, tmp_path):
@@ -189,8 +189,6 @@ def test_overwrite(filled, tmp_path):
     store, ids = filled
     dest = tmp_path / "out"
     export_parquet(store, dest)
-    with pytest.raises(ValidationError, match="overwrite=True"):
-        export_parquet(store, dest)
     (dest / "README.txt").write_text("mine")
     counts = export_parquet(store, dest, run_ids=[ids["b"]], overwrite=True)
     assert counts["runs"] == 1
@@ -206,11 +204,22 @@ def test_overwrite(filled, tmp_path):
     empty.mkdir()
     assert export_parquet(store, empty)["runs"] == 3  # an existing empty directory is fine
 
+    # A directory that is not a dataset (no manifest: someone's files, or an export of an
+    # older runlite) is only replaced when asked to.
+    foreign = tmp_path / "foreign"
+    (foreign / "metrics").mkdir(parents=True)
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(ValidationError, match="overwrite=True"):
+        export_parquet(store, foreign)
+    assert sorted(os.listdir(foreign)) == ["metrics", "notes.txt"]
+    assert export_parquet(store, foreign, overwrite=True)["runs"] == 3
+    assert (foreign / "notes.txt").read_text() == "keep"
+
 
 def test_empty_store(tmp_path):
     with runlite.open(str(tmp_path / "e.db")) as store:
         counts = export_parquet(store, tmp_path / "out")
-    assert counts == {"runs": 0, "metrics": 0, "events": 0, "alerts": 0}
+    assert counts == {"runs": 0, "series": 0, "metrics": 0, "events": 0, "alerts": 0, "unchanged": 0}
     assert _sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/out/runs/*.parquet')") == [(0,)]
     assert _sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/out/alerts/*.parquet')") == [(0,)]
     assert os.listdir(tmp_path / "out" / "metrics") == []
@@ -226,10 +235,10 @@ def test_without_pyarrow(filled, tmp_path, monkeypatch):
 
 
 def test_events_in_pages(filled, tmp_path, monkeypatch):
-    import runlite.parquet as parquet_mod
+    from runlite.parquet import files
 
     store, ids = filled
-    monkeypatch.setattr(parquet_mod, "_EVENT_PAGE", 2)
+    monkeypatch.setattr(files, "EVENT_PAGE", 2)
     counts = export_parquet(store, tmp_path / "out", run_ids=[ids["a"]])
     assert counts["events"] == 3
     got = _sql(f"SELECT seq, message FROM {_events(tmp_path / 'out')} ORDER BY time, seq")
