@@ -213,6 +213,7 @@ def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: b
         ImportError: pyarrow is not installed.
     """
     pa, pq = _pyarrow()
+    store.flush()  # this program's live runs: their buffered points and events are part of the export
     records = _select_runs(store, run_ids)  # before touching dest: a refused call writes nothing
     wanted = {r.id for r in records}
     alerts: dict = {}
