@@ -499,3 +499,24 @@ def test_series_catalog_holds_each_series_summary(filled, tmp_path):
     assert rows == expected
     loss = [r for r in rows if r[0] == ids["a"] and r[1] == "loss"][0]
     assert loss[3:5] == (6, 1) and loss[7] == 2.0 and loss[8] == 50
+
+
+def test_the_command_is_incremental_and_a_bad_manifest_is_one_line(growing, tmp_path, capsys):
+    from runlite.cli import main
+
+    store, runs = growing
+    store.flush()
+    dest = str(tmp_path / "ds")
+    assert main(["parquet", dest, "--db", store.path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 6
+    runs["points"].log_metrics({"loss": 1.0}, step=1)
+    store.flush()
+    assert main(["parquet", dest, "--db", store.path]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {dest}: 1 runs" in out and "5 unchanged" in out
+    (tmp_path / "ds" / manifest.NAME).write_text("{garbled")
+    assert main(["parquet", dest, "--db", store.path]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("runlite: error: ") and "runlite-manifest.json" in err and "\n" not in err
+    assert main(["parquet", dest, "--db", store.path, "--overwrite", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 6
