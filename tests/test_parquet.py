@@ -520,3 +520,19 @@ def test_the_command_is_incremental_and_a_bad_manifest_is_one_line(growing, tmp_
     assert err.startswith("runlite: error: ") and "runlite-manifest.json" in err and "\n" not in err
     assert main(["parquet", dest, "--db", store.path, "--overwrite", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"] == 6
+
+
+def test_a_runs_series_share_row_groups_of_bounded_size(filled, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    store, ids = filled
+    export_parquet(store, tmp_path / "one")
+    path = parquet_files.part_path(str(tmp_path / "one"), "metrics", ids["a"])
+    assert pq.ParquetFile(path).metadata.num_row_groups == 1  # loss and temp together
+    monkeypatch.setattr(parquet_files, "ROW_GROUP_POINTS", 3)
+    export_parquet(store, tmp_path / "small")
+    small = parquet_files.part_path(str(tmp_path / "small"), "metrics", ids["a"])
+    sizes = [pq.ParquetFile(small).metadata.row_group(i).num_rows
+             for i in range(pq.ParquetFile(small).metadata.num_row_groups)]
+    assert sum(sizes) == 8 and max(sizes) <= 6 and len(sizes) >= 2
+    assert repr(pq.read_table(small).to_pydict()) == repr(pq.read_table(path).to_pydict())  # NaN, -0.0 too

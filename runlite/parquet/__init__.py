@@ -13,8 +13,8 @@ Exports are incremental: a run whose version (``manifest.py``) the dataset alrea
 skipped and its files are not touched; a new or changed run has its files replaced and its
 catalog rows (``runs``, ``series``, ``alerts``) rewritten. Exporting several stores into one
 dataset unions their runs (run ids are UUIDs, unique across machines); a run found in several
-stores keeps its newest copy. Memory stays bounded by one metric series (or one page of
-events) at a time, plus the catalogs.
+stores keeps its newest copy. Memory stays bounded by one row group of points (about a
+million) or one page of events at a time, plus the catalogs.
 """
 
 from __future__ import annotations

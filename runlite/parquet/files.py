@@ -17,6 +17,9 @@ from .schema import CATALOG_KEY
 
 STAGING = ".runlite-staging"
 EVENT_PAGE = 50_000  # events read and written per row group
+# Points per row group of a metrics file: a run's small series share one (a row group per
+# series would make readers open thousands of tiny ones), a long series is split.
+ROW_GROUP_POINTS = 1 << 20
 
 
 def reset_staging(root: str) -> str:
@@ -57,10 +60,11 @@ def _column(pa, data, typecode: str, arrow_type):
 
 
 def stage_metrics(pa, pq, store, run_id: str, path: str, schema) -> tuple[int, list]:
-    """One run's points into ``path``, a row group per piece of a series (bounded memory).
+    """One run's points into ``path``, its series gathered into row groups of about
+    ``ROW_GROUP_POINTS`` points (memory stays bounded by that, whatever the run's size).
 
     Returns the number of points (no file when 0) and each series' ``(name, asset)``."""
-    writer, total, series = None, 0, []
+    writer, total, series, pending, waiting = None, 0, [], [], 0
     try:
         for name, asset, _count in store.metric_series(run_id):
             series.append((name, asset))
@@ -68,18 +72,23 @@ def stage_metrics(pa, pq, store, run_id: str, path: str, schema) -> tuple[int, l
                 n = len(s)
                 if n == 0:
                     continue
-                table = pa.Table.from_arrays([
+                pending.append(pa.Table.from_arrays([
                     pa.repeat(pa.scalar(name, pa.string()), n),
                     pa.repeat(pa.scalar(asset, pa.string()), n),
                     _column(pa, s.steps, "q", pa.int64()),
                     _column(pa, s.times, "d", pa.float64()),
                     _column(pa, s.timestamps, "q", schema.field("timestamp").type),
                     _column(pa, s.values, "d", pa.float64()),
-                ], schema=schema)
-                if writer is None:
-                    writer = pq.ParquetWriter(path, schema)
-                writer.write_table(table)
+                ], schema=schema))
+                waiting += n
                 total += n
+                if waiting >= ROW_GROUP_POINTS:
+                    writer = writer or pq.ParquetWriter(path, schema)
+                    writer.write_table(pa.concat_tables(pending), row_group_size=waiting)
+                    pending, waiting = [], 0
+        if pending:
+            writer = writer or pq.ParquetWriter(path, schema)
+            writer.write_table(pa.concat_tables(pending), row_group_size=waiting)
     finally:
         if writer is not None:
             writer.close()
