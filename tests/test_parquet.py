@@ -412,6 +412,9 @@ def test_files_removed_by_hand_are_written_again(growing, tmp_path):
     counts = export_parquet(store, dest)
     assert counts["runs"] == 1 and counts["unchanged"] == 5
     assert os.path.isfile(parquet_files.part_path(str(dest), "metrics", victim))
+    os.remove(dest / "runs" / "part-0.parquet")  # a catalog too: every run it listed is written again
+    assert export_parquet(store, dest)["runs"] == 6
+    assert _dump(dest) == _dump(export_parquet(store, tmp_path / "fresh") and tmp_path / "fresh")
 
 
 class _Pickled:
@@ -447,7 +450,7 @@ def test_a_hostile_manifest_is_a_clear_error_and_changes_nothing(growing, tmp_pa
     with pytest.raises(DatasetError, match=r"runlite-manifest\.json: .*overwrite=True") as info:
         export_parquet(store, dest)
     assert isinstance(info.value, RunliteError)
-    assert _stamps(dest) == before
+    assert _stamps(dest) == before and not (dest / parquet_files.STAGING).exists()
     assert not os.path.exists("/tmp/runlite-pwned")
     assert export_parquet(store, dest, overwrite=True)["runs"] == 6  # the way out the message names
 

@@ -46,9 +46,9 @@ def _pyarrow():
     return pa, pq
 
 
-def _prepare(dest, overwrite: bool) -> tuple[str, bool]:
-    """``(root, fresh)``: refuse a file, or a non-empty directory that is not a runlite dataset
-    (unless ``overwrite``, which removes what an export writes and nothing else)."""
+def _check_dest(dest, overwrite: bool) -> str:
+    """``dest`` as a path, refused (before anything is written) when it is a file, or a
+    non-empty directory that is not a runlite dataset and ``overwrite`` is not given."""
     root = os.fspath(dest)
     if os.path.exists(root) and not os.path.isdir(root):
         raise ValidationError(f"dest must be a directory, got the file {root!r}")
@@ -58,15 +58,17 @@ def _prepare(dest, overwrite: bool) -> tuple[str, bool]:
     if foreign and not overwrite and not has_manifest:
         raise ValidationError(f"dest {root!r} is not empty and holds no {manifest.NAME} (not a dataset an "
                               f"export of this runlite wrote); pass overwrite=True to replace it")
-    if overwrite:
-        for name in (*DATASETS, manifest.NAME, files.STAGING):  # other files in dest are left alone
-            sub = os.path.join(root, name)
-            if os.path.isdir(sub) and not os.path.islink(sub):
-                shutil.rmtree(sub)
-            elif os.path.lexists(sub):
-                os.remove(sub)
-    os.makedirs(root, exist_ok=True)
-    return root, overwrite or not has_manifest
+    return root
+
+
+def _clear(root: str) -> None:
+    """Remove what an export writes in ``root`` (under the lock); other files are left alone."""
+    for name in (*DATASETS, manifest.NAME, files.STAGING):
+        sub = os.path.join(root, name)
+        if os.path.isdir(sub) and not os.path.islink(sub):
+            shutil.rmtree(sub)
+        elif os.path.lexists(sub):
+            os.remove(sub)
 
 
 def _select_runs(store, run_ids) -> list:
@@ -119,15 +121,19 @@ def _files_present(root: str, run_id: str, held: list) -> bool:
 class _Export:
     """One export into one dataset: the catalogs and manifest in memory, saved at checkpoints."""
 
-    def __init__(self, pa, pq, store, root: str, fresh: bool):
+    def __init__(self, pa, pq, store, root: str):
         self.pa, self.pq, self.store, self.root = pa, pq, store, root
         self.schemas = schemas(pa)
-        self.staging = files.reset_staging(root)
-        for name in DATASETS:
-            os.makedirs(os.path.join(root, name), exist_ok=True)
+        fresh = not os.path.isfile(os.path.join(root, manifest.NAME))
+        # Everything read and checked before anything is written: a refused dataset is left as it was.
         self.held = {} if fresh else manifest.read(root, SCHEMA_VERSION)
         self.old = {name: (self.schemas[name].empty_table() if fresh else
                            files.read_catalog(pa, pq, root, name, self.schemas[name])) for name in CATALOGS}
+        # A held run missing from the runs catalog (a catalog removed by hand) is written again.
+        self.in_catalog = set(self.old["runs"].column("id").to_pylist())
+        self.staging = files.reset_staging(root)
+        for name in DATASETS:
+            os.makedirs(os.path.join(root, name), exist_ok=True)
         self.rows = {name: [] for name in CATALOGS}
         self.replaced: set = set()
         self.dirty = fresh  # whether the files on disk are behind the catalogs and manifest in memory
@@ -138,11 +144,12 @@ class _Export:
     def decide(self, record, row: dict, alerts: list) -> tuple[bool, list]:
         """Whether to write the run, and its version as known before writing."""
         held = self.held.get(record.id)
-        points = sum(count for _name, _asset, count in self.store.metric_series(record.id))
-        version = [_us(record.modified), points, None, _digest(row, alerts)]
-        relation = 0 if held is None else _events_relation(self.store, record.id, held[2])
-        verdict = manifest.compare(version, held, relation)
-        if verdict == "same" and not _files_present(self.root, record.id, held):
+        version = [_us(record.modified), None, None, _digest(row, alerts)]
+        if held is None:  # new here: its counts are taken as it is written
+            return True, version
+        version[1] = sum(count for _name, _asset, count in self.store.metric_series(record.id))
+        verdict = manifest.compare(version, held, _events_relation(self.store, record.id, held[2]))
+        if verdict == "same" and (record.id not in self.in_catalog or not _files_present(self.root, record.id, held)):
             verdict = "changed"
         return verdict in ("new", "changed"), version
 
@@ -220,9 +227,12 @@ def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: b
     for a in store.alerts():
         if a.run_id in wanted:
             alerts.setdefault(a.run_id, []).append(alert_row(a))
-    root, fresh = _prepare(dest, bool(overwrite))
+    root = _check_dest(dest, bool(overwrite))
+    os.makedirs(root, exist_ok=True)
     with manifest.Lock(root):
-        job = _Export(pa, pq, store, root, fresh)
+        if overwrite:
+            _clear(root)
+        job = _Export(pa, pq, store, root)
         last = time.monotonic()
         for done, record in enumerate(records, start=1):
             if progress is not None:
