@@ -56,9 +56,9 @@ def example(tmp_path_factory):
         namespace = {"__name__": "parquet_example"}
         for name in ("simulate", "export", "merge-first"):
             exec(compile(blocks[name], f"{DOC}:{name}", "exec"), namespace)
-        yield where, namespace, blocks
     finally:
         os.chdir(here)
+    return where, namespace, blocks
 
 
 @pytest.fixture(scope="module")
