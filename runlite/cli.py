@@ -364,7 +364,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_parquet(args: argparse.Namespace) -> int:
-    """Write runs, metric points, events and alerts as Parquet datasets (needs runlite[parquet])."""
+    """Write runs, points, events and alerts as Parquet datasets; again, only new or changed runs (runlite[parquet])."""
     from .parquet import export_parquet
 
     with _reader(args) as store, _progress("writing Parquet") as update:
@@ -544,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("parquet", cmd_parquet)
     p.add_argument("dest", help="a directory for the Parquet datasets")
     p.add_argument("--run", action="append", help="a run to write (repeatable; default: all)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="rebuild: first remove what an export wrote in dest")
     p = command("sql", cmd_sql)
     p.add_argument("query", help="one SELECT statement")
     p.add_argument("--limit", type=int, default=1000, help="stop after this many rows (default 1000)")

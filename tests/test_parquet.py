@@ -67,7 +67,7 @@ def test_round_trip_through_duckdb(filled, tmp_path):
     store, ids = filled
     dest = tmp_path / "out"
     counts = export_parquet(store, dest)
-    assert counts == {"runs": 3, "metrics": 10, "events": 4, "alerts": 1}
+    assert counts == {"runs": 3, "series": 4, "metrics": 10, "events": 4, "alerts": 1, "unchanged": 0}
     assert (dest / "runs" / "part-0.parquet").is_file()
     assert (dest / "metrics" / f"run_id={ids['a']}" / "part-0.parquet").is_file()
 
@@ -150,14 +150,14 @@ def test_run_ids_subset(filled, tmp_path):
     store, ids = filled
     dest = tmp_path / "sub"
     counts = export_parquet(store, dest, run_ids=[ids["b"]])
-    assert counts == {"runs": 1, "metrics": 1, "events": 1, "alerts": 0}
+    assert counts == {"runs": 1, "series": 1, "metrics": 1, "events": 1, "alerts": 0, "unchanged": 0}
     assert os.listdir(dest / "metrics") == [f"run_id={ids['b']}"]
     assert _sql(f"SELECT DISTINCT run_id FROM {_metrics(dest)}") == [(ids["b"],)]
     assert _sql(f"SELECT id FROM read_parquet('{dest}/runs/*.parquet')") == [(ids["b"],)]
     assert _sql(f"SELECT count(*) FROM read_parquet('{dest}/alerts/*.parquet')") == [(0,)]
 
     counts = export_parquet(store, tmp_path / "sub2", run_ids=[ids["a"], ids["a"]])
-    assert counts == {"runs": 1, "metrics": 8, "events": 3, "alerts": 1}
+    assert counts == {"runs": 1, "series": 2, "metrics": 8, "events": 3, "alerts": 1, "unchanged": 0}
 
 
 def test_unknown_or_bad_run_ids_write_nothing(filled, tmp_path):
@@ -189,8 +189,6 @@ def test_overwrite(filled, tmp_path):
     store, ids = filled
     dest = tmp_path / "out"
     export_parquet(store, dest)
-    with pytest.raises(ValidationError, match="overwrite=True"):
-        export_parquet(store, dest)
     (dest / "README.txt").write_text("mine")
     counts = export_parquet(store, dest, run_ids=[ids["b"]], overwrite=True)
     assert counts["runs"] == 1
@@ -206,11 +204,22 @@ def test_overwrite(filled, tmp_path):
     empty.mkdir()
     assert export_parquet(store, empty)["runs"] == 3  # an existing empty directory is fine
 
+    # A directory that is not a dataset (no manifest: someone's files, or an export of an
+    # older runlite) is only replaced when asked to.
+    foreign = tmp_path / "foreign"
+    (foreign / "metrics").mkdir(parents=True)
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(ValidationError, match="overwrite=True"):
+        export_parquet(store, foreign)
+    assert sorted(os.listdir(foreign)) == ["metrics", "notes.txt"]
+    assert export_parquet(store, foreign, overwrite=True)["runs"] == 3
+    assert (foreign / "notes.txt").read_text() == "keep"
+
 
 def test_empty_store(tmp_path):
     with runlite.open(str(tmp_path / "e.db")) as store:
         counts = export_parquet(store, tmp_path / "out")
-    assert counts == {"runs": 0, "metrics": 0, "events": 0, "alerts": 0}
+    assert counts == {"runs": 0, "series": 0, "metrics": 0, "events": 0, "alerts": 0, "unchanged": 0}
     assert _sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/out/runs/*.parquet')") == [(0,)]
     assert _sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/out/alerts/*.parquet')") == [(0,)]
     assert os.listdir(tmp_path / "out" / "metrics") == []
@@ -226,11 +235,307 @@ def test_without_pyarrow(filled, tmp_path, monkeypatch):
 
 
 def test_events_in_pages(filled, tmp_path, monkeypatch):
-    import runlite.parquet as parquet_mod
+    from runlite.parquet import files
 
     store, ids = filled
-    monkeypatch.setattr(parquet_mod, "_EVENT_PAGE", 2)
+    monkeypatch.setattr(files, "EVENT_PAGE", 2)
     counts = export_parquet(store, tmp_path / "out", run_ids=[ids["a"]])
     assert counts["events"] == 3
     got = _sql(f"SELECT seq, message FROM {_events(tmp_path / 'out')} ORDER BY time, seq")
     assert got == [(e.seq, e.message) for e in store.events(ids["a"])]
+
+
+# Incremental exports -------------------------------------------------------------------------
+
+from runlite.errors import RunliteError  # noqa: E402
+from runlite.parquet import DatasetError, files as parquet_files, manifest  # noqa: E402
+
+
+def _stamps(dest) -> dict:
+    """Every file of the dataset: (inode, mtime_ns, size), by path relative to ``dest``."""
+    out = {}
+    for folder, _dirs, names in os.walk(dest):
+        for name in names:
+            st = os.stat(os.path.join(folder, name))
+            out[os.path.relpath(os.path.join(folder, name), dest)] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return out
+
+
+def _of_run(stamps: dict, run_id: str) -> dict:
+    return {path: stamp for path, stamp in stamps.items() if f"run_id={run_id}" in path}
+
+
+def _dump(dest) -> dict:
+    """Every dataset's rows in a fixed order (what a reader sees)."""
+    return {
+        "runs": _sql(f"SELECT * EXCLUDE (tags), to_json(tags) FROM read_parquet('{dest}/runs/*.parquet') ORDER BY id"),
+        "series": _sql(f"SELECT * FROM read_parquet('{dest}/series/*.parquet') ORDER BY run_id, name, asset"),
+        "metrics": _sql(f"SELECT run_id, name, asset, step, timestamp, CAST(value AS VARCHAR) FROM {_metrics(dest)}"
+                        f" ORDER BY ALL"),
+        "events": _sql(f"SELECT * FROM {_events(dest)} ORDER BY run_id, seq"),
+        "alerts": _sql(f"SELECT * FROM read_parquet('{dest}/alerts/*.parquet') ORDER BY run_id, alert_id"),
+    }
+
+
+@pytest.fixture
+def growing(tmp_path):
+    """A store with three finished runs and three live ones that will change; yields (store, runs)."""
+    store = runlite.open(str(tmp_path / "g.db"))
+    done = []
+    for i in range(3):
+        r = store.init(f"done-{i}")
+        r.log_metrics({"loss": 1.0 / (i + 1), "acc": 0.5}, step=0)
+        r.log_event(f"finished {i}")
+        r.end()
+        done.append(r)
+    points, events, ending = (store.init(n) for n in ("points", "events", "ending"))
+    for r in (points, events, ending):
+        r.log_metrics({"loss": 3.0}, step=0)
+        r.log_event("started")
+    yield store, {"done": done, "points": points, "events": events, "ending": ending}
+    store.close()
+
+
+def test_second_export_writes_only_the_runs_that_changed(growing, tmp_path):
+    store, runs = growing
+    dest = tmp_path / "ds"
+    first = export_parquet(store, dest)
+    assert first["runs"] == 6 and first["unchanged"] == 0
+    before = _stamps(dest)
+
+    again = export_parquet(store, dest)  # nothing changed: nothing is written, not even the catalogs
+    assert again == {"runs": 0, "series": 0, "metrics": 0, "events": 0, "alerts": 0, "unchanged": 6}
+    assert _stamps(dest) == before
+
+    runs["points"].log_metrics({"loss": 2.0}, step=1)
+    runs["events"].log_event("one more")
+    runs["ending"].end()
+    counts = export_parquet(store, dest)
+    assert counts["runs"] == 3 and counts["unchanged"] == 3
+    assert counts["metrics"] == 2 + 1 + 1 and counts["events"] == 1 + 2 + 1
+    after = _stamps(dest)
+    for r in runs["done"]:  # the files of unchanged runs are the very same files
+        assert _of_run(after, r.id) == _of_run(before, r.id) != {}
+    changed = _of_run(after, runs["points"].id)
+    assert changed.keys() == _of_run(before, runs["points"].id).keys()
+    assert changed != _of_run(before, runs["points"].id)
+
+    # What a reader sees is what a fresh export of the store writes.
+    assert _dump(dest) == _dump(export_parquet(store, tmp_path / "fresh") and tmp_path / "fresh")
+    status = _sql(f"SELECT status FROM read_parquet('{dest}/runs/*.parquet') WHERE id = '{runs['ending'].id}'")
+    assert status == [("completed",)]
+
+
+def test_an_alert_state_change_alone_rewrites_the_run(growing, tmp_path):
+    store, runs = growing
+    run = runs["points"]
+    run.create_user_alert("watch")
+    dest = tmp_path / "ds"
+    export_parquet(store, dest)
+    run.log_alert(name="watch", state="critical")
+    counts = export_parquet(store, dest)
+    assert counts["runs"] == 1 and counts["alerts"] == 1
+    assert _sql(f"SELECT state FROM read_parquet('{dest}/alerts/*.parquet')") == [("critical",)]
+
+
+def test_exports_of_several_stores_union_and_keep_the_newest_copy(growing, tmp_path):
+    store, runs = growing
+    snapshot = tmp_path / "snapshot.db"  # another machine's file holding an older copy of a run
+    store.export(snapshot, run_ids=[runs["points"].id])
+    runs["points"].log_metrics({"loss": 2.0}, step=1)
+    store.flush()
+    with runlite.open(str(tmp_path / "other.db")) as other:
+        mine = other.init("elsewhere")
+        mine.log_metrics({"loss": 0.1}, step=0)
+        mine.end()
+    dest = tmp_path / "ds"
+    for order in ([store.path, str(snapshot), str(tmp_path / "other.db")],
+                  [str(snapshot), str(tmp_path / "other.db"), store.path]):
+        counts = []
+        for path in order:
+            with runlite.open(path, read_only=True) as source:
+                counts.append(export_parquet(source, dest, overwrite=path == order[0]))
+        points = dict(_sql(f"SELECT run_id, count(*) FROM {_metrics(dest)} WHERE name = 'loss' GROUP BY run_id"))
+        assert points[runs["points"].id] == 2  # the newer copy, whichever file came first
+        assert len(points) == 7 and mine.id in points
+        assert _sql(f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{dest}/runs/*.parquet')") == [(7, 7)]
+    # Exporting every file again writes nothing: an older copy never replaces a newer one.
+    before = _stamps(dest)
+    for path in (store.path, str(snapshot), str(tmp_path / "other.db")):
+        with runlite.open(path, read_only=True) as source:
+            assert export_parquet(source, dest)["runs"] == 0
+    assert _stamps(dest) == before
+
+
+def test_an_interrupted_export_reads_correctly_and_the_next_one_repairs_it(growing, tmp_path, monkeypatch):
+    store, runs = growing
+    dest = tmp_path / "ds"
+    export_parquet(store, dest, run_ids=[r.id for r in runs["done"]])
+    real = parquet_files.stage_events
+    calls = []
+
+    def crash_on_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as a kill or Ctrl-C would stop it, mid-export
+        return real(*args, **kwargs)
+
+    import runlite.parquet as parquet_pkg
+
+    monkeypatch.setattr(parquet_pkg, "_CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every run
+    monkeypatch.setattr(parquet_files, "stage_events", crash_on_the_third)
+    runs["points"].log_metrics({"loss": 2.0}, step=1)
+    with pytest.raises(KeyboardInterrupt):
+        export_parquet(store, dest)
+    (dest / parquet_files.STAGING / "half-written.parquet").write_bytes(b"PAR1 and then nothing")
+
+    # The dataset reads: every file whole, each run once, the manifest claims only runs in place.
+    seen = _dump(dest)
+    ids = [r[0] for r in seen["runs"]]
+    assert len(ids) == len(set(ids)) == 5
+    held = manifest.read(str(dest), 1)
+    assert set(held) <= set(ids)
+
+    monkeypatch.setattr(parquet_files, "stage_events", real)
+    counts = export_parquet(store, dest)
+    assert counts["runs"] >= 1 and counts["runs"] + counts["unchanged"] == 6
+    assert not (dest / parquet_files.STAGING).exists()
+    assert _dump(dest) == _dump(export_parquet(store, tmp_path / "fresh") and tmp_path / "fresh")
+
+
+def test_files_removed_by_hand_are_written_again(growing, tmp_path):
+    store, runs = growing
+    dest = tmp_path / "ds"
+    export_parquet(store, dest)
+    victim = runs["done"][1].id
+    os.remove(parquet_files.part_path(str(dest), "metrics", victim))
+    counts = export_parquet(store, dest)
+    assert counts["runs"] == 1 and counts["unchanged"] == 5
+    assert os.path.isfile(parquet_files.part_path(str(dest), "metrics", victim))
+    os.remove(dest / "runs" / "part-0.parquet")  # a catalog too: every run it listed is written again
+    assert export_parquet(store, dest)["runs"] == 6
+    assert _dump(dest) == _dump(export_parquet(store, tmp_path / "fresh") and tmp_path / "fresh")
+
+
+class _Pickled:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/runlite-pwned",))
+
+
+HOSTILE = {
+    "not utf-8": b"\xff\xfe\x80garbage",
+    "not json": b"{this is not json",
+    "a pickle": __import__("pickle").dumps(_Pickled()),
+    "a list": b"[]",
+    "another format": json.dumps({"format": "other", "schema": 1, "runs": {}}).encode(),
+    "a path as run id": json.dumps({"format": "runlite-parquet", "schema": 1,
+                                    "runs": {"../../escape": [0, 0, 0, "0" * 32]}}).encode(),
+    "a bad entry": json.dumps({"format": "runlite-parquet", "schema": 1,
+                               "runs": {"01a23cc0-c5ba-7033-9c28-50e4960ee476": [0, "many", 0, "0" * 32]}}).encode(),
+    "a negative count": json.dumps({"format": "runlite-parquet", "schema": 1,
+                                    "runs": {"01a23cc0-c5ba-7033-9c28-50e4960ee476": [0, -1, 0, "0" * 32]}}).encode(),
+    "NaN": b'{"format": "runlite-parquet", "schema": 1, "runs": {}, "x": NaN}',
+    "deep nesting": b"[" * 100_000 + b"]" * 100_000,
+    "runs not an object": json.dumps({"format": "runlite-parquet", "schema": 1, "runs": [1]}).encode(),
+}
+
+
+@pytest.mark.parametrize("label", sorted(HOSTILE))
+def test_a_hostile_manifest_is_a_clear_error_and_changes_nothing(growing, tmp_path, label):
+    store, _ = growing
+    dest = tmp_path / "ds"
+    export_parquet(store, dest)
+    (dest / manifest.NAME).write_bytes(HOSTILE[label])
+    before = _stamps(dest)
+    with pytest.raises(DatasetError, match=r"runlite-manifest\.json: .*overwrite=True") as info:
+        export_parquet(store, dest)
+    assert isinstance(info.value, RunliteError)
+    assert _stamps(dest) == before and not (dest / parquet_files.STAGING).exists()
+    assert not os.path.exists("/tmp/runlite-pwned")
+    assert export_parquet(store, dest, overwrite=True)["runs"] == 6  # the way out the message names
+
+
+def test_a_manifest_of_another_schema_version_is_refused(growing, tmp_path):
+    store, _ = growing
+    dest = tmp_path / "ds"
+    export_parquet(store, dest)
+    (dest / manifest.NAME).write_text(json.dumps({"format": "runlite-parquet", "schema": 99, "runs": {}}))
+    with pytest.raises(DatasetError, match="schema 99"):
+        export_parquet(store, dest)
+
+
+def test_a_damaged_catalog_is_a_clear_error(growing, tmp_path):
+    store, runs = growing
+    dest = tmp_path / "ds"
+    export_parquet(store, dest)
+    (dest / "runs" / "part-0.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DatasetError, match=r"runs.part-0\.parquet: cannot be read as Parquet"):
+        export_parquet(store, dest)
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["x"]}), dest / "runs" / "part-0.parquet")
+    with pytest.raises(DatasetError, match="not runlite's runs columns"):
+        export_parquet(store, dest)
+
+
+def test_one_export_at_a_time(growing, tmp_path):
+    store, _ = growing
+    dest = tmp_path / "ds"
+    export_parquet(store, dest)
+    with manifest.Lock(str(dest)):
+        with pytest.raises(DatasetError, match="another export is writing"):
+            export_parquet(store, dest)
+    assert export_parquet(store, dest)["unchanged"] == 6  # released with its holder
+
+
+def test_series_catalog_holds_each_series_summary(filled, tmp_path):
+    store, ids = filled
+    dest = tmp_path / "out"
+    export_parquet(store, dest)
+    rows = _sql(f"SELECT run_id, name, asset, count, nan_count, min, max, last, last_step"
+                f" FROM read_parquet('{dest}/series/*.parquet') ORDER BY run_id, name")
+    expected = []
+    for run_id in sorted(ids.values()):
+        for name, asset, _n in sorted(store.metric_series(run_id), key=lambda s: s[0]):
+            s = store.metric_summary(run_id, name, asset=asset)
+            expected.append((run_id, name, asset, s.count, s.nan_count, s.min, s.max, s.last, s.last_step))
+    assert rows == expected
+    loss = [r for r in rows if r[0] == ids["a"] and r[1] == "loss"][0]
+    assert loss[3:5] == (6, 1) and loss[7] == 2.0 and loss[8] == 50
+
+
+def test_the_command_is_incremental_and_a_bad_manifest_is_one_line(growing, tmp_path, capsys):
+    from runlite.cli import main
+
+    store, runs = growing
+    store.flush()
+    dest = str(tmp_path / "ds")
+    assert main(["parquet", dest, "--db", store.path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 6
+    runs["points"].log_metrics({"loss": 1.0}, step=1)
+    store.flush()
+    assert main(["parquet", dest, "--db", store.path]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {dest}: 1 runs" in out and "5 unchanged" in out
+    (tmp_path / "ds" / manifest.NAME).write_text("{garbled")
+    assert main(["parquet", dest, "--db", store.path]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("runlite: error: ") and "runlite-manifest.json" in err and "\n" not in err
+    assert main(["parquet", dest, "--db", store.path, "--overwrite", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 6
+
+
+def test_a_runs_series_share_row_groups_of_bounded_size(filled, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    store, ids = filled
+    export_parquet(store, tmp_path / "one")
+    path = parquet_files.part_path(str(tmp_path / "one"), "metrics", ids["a"])
+    assert pq.ParquetFile(path).metadata.num_row_groups == 1  # loss and temp together
+    monkeypatch.setattr(parquet_files, "ROW_GROUP_POINTS", 3)
+    export_parquet(store, tmp_path / "small")
+    small = parquet_files.part_path(str(tmp_path / "small"), "metrics", ids["a"])
+    sizes = [pq.ParquetFile(small).metadata.row_group(i).num_rows
+             for i in range(pq.ParquetFile(small).metadata.num_row_groups)]
+    assert sum(sizes) == 8 and max(sizes) <= 6 and len(sizes) >= 2
+    assert repr(pq.read_table(small).to_pydict()) == repr(pq.read_table(path).to_pydict())  # NaN, -0.0 too
