@@ -87,6 +87,10 @@ class StoreClosedError(StoreError):
     """The store was closed."""
 
 
+class DatasetError(RunliteError, ValueError):
+    """A Parquet dataset's manifest or catalog is damaged, of another version, or busy."""
+
+
 class MergeConflictError(StoreError):
     """A merge met runs (or alerts) with the same id but different identities in the two
     files; nothing was merged. ``run_ids`` lists the conflicting run ids (empty for an alert)."""

@@ -29,7 +29,7 @@ import time
 from .._ids import is_uuid
 from ..errors import ValidationError
 from . import files, manifest
-from .manifest import DatasetError
+from ..errors import DatasetError
 from .schema import CATALOGS, DATASETS, SCHEMA_VERSION, alert_row, as_json, run_row, schemas, series_row
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)

@@ -12,7 +12,7 @@ import os
 import shutil
 from array import array
 
-from .manifest import DatasetError
+from ..errors import DatasetError
 from .schema import CATALOG_KEY
 
 STAGING = ".runlite-staging"

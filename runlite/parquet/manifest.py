@@ -22,7 +22,7 @@ import json
 import os
 from typing import Any
 
-from ..errors import RunliteError
+from ..errors import DatasetError
 from .._ids import is_uuid
 
 NAME = "runlite-manifest.json"
@@ -30,10 +30,6 @@ LOCK_NAME = ".runlite-lock"
 FORMAT = "runlite-parquet"
 MAX_BYTES = 1 << 30  # far above a million runs' entries; a larger file is not one runlite wrote
 _DIGEST_LEN = 32  # hex characters
-
-
-class DatasetError(RunliteError, ValueError):
-    """A Parquet dataset's manifest or catalog is damaged, of another version, or busy."""
 
 
 def _int(value: Any) -> bool:
