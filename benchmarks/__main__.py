@@ -19,11 +19,15 @@ import os
 import re
 import sys
 
-from .common import environment, failures, format_table, machine_slowdown
+from .common import check_status, environment, failures, format_table, is_open, machine_slowdown
 
 SUITES = ["bench_runs", "bench_metrics", "bench_files_events", "bench_traces", "bench_recipes", "bench_archive", "bench_codec", "bench_report", "bench_serve", "bench_otel", "bench_ingest", "bench_reads", "bench_import"]
 # The suites whose rows carry targets (issue 18's goals and a few earlier ones).
 CHECKED_SUITES = ["bench_import", "bench_ingest", "bench_reads", "bench_runs", "bench_traces"]
+# Targets not reached yet (row-name prefixes), as last measured for RESULTS.md: `--check` fails on
+# them like on any other; `--check --reached` (CI's guard) leaves them out and lists them, so CI
+# keeps every target already reached from slipping back without claiming the others.
+OPEN_TARGETS: tuple[str, ...] = ()
 
 
 def _mode() -> str:
@@ -55,6 +59,9 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when a figure misses its target (runs the suites with targets)")
+    parser.add_argument("--reached", action="store_true",
+                        help="with --check: check only the targets already reached (OPEN_TARGETS are listed, "
+                             "not checked): CI's guard")
     args = parser.parse_args()
     unknown = sorted(set(args.only or ()) - set(SUITES))
     if unknown:
@@ -74,6 +81,13 @@ def main() -> int:
         _write(table, env, mode)
     if not args.check:
         return 0
+    if args.reached:
+        still_open = [r for r in rows if is_open(r, OPEN_TARGETS)]
+        rows = [r for r in rows if not is_open(r, OPEN_TARGETS)]
+        if still_open:
+            print(f"\n--reached: {len(still_open)} targets not reached yet, not checked:")
+            for r in still_open:
+                print(f"  OPEN {r['name']}: {check_status(r, args.quick)}")
     missed = failures(rows, args.quick)
     checked = sum(1 for r in rows if r.get("check") and (r.get("quick_check", True) or not args.quick))
     if missed:

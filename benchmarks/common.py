@@ -176,6 +176,11 @@ def failures(rows: list[dict], quick: bool) -> list[str]:
     return [msg for msg in (check_row(r, quick) for r in rows) if msg]
 
 
+def is_open(r: dict, open_targets) -> bool:
+    """The row's target is one not reached yet (its name starts with one of ``open_targets``)."""
+    return r.get("check") is not None and r["name"].startswith(tuple(open_targets))
+
+
 def _num(x: float) -> str:
     return f"{x:,.3g}" if abs(x) < 100 else f"{x:,.0f}"
 
