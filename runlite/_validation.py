@@ -324,7 +324,7 @@ def to_us(value: Any, what: str = "timestamp", *, local_strings: bool = False) -
 
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-_FAST_US = 4 * 10**15  # until ~2096 a float of seconds is within 0.5 us: fromtimestamp is exact
+FAST_US = 4 * 10**15  # until ~2096 a float of seconds is within 0.5 us: fromtimestamp is exact
 
 
 def from_us(us: int | None) -> _dt.datetime | None:
@@ -332,7 +332,7 @@ def from_us(us: int | None) -> _dt.datetime | None:
     if us is None:
         return None
     try:
-        if 0 <= us < _FAST_US:
+        if 0 <= us < FAST_US:
             return _dt.datetime.fromtimestamp(us / 1e6, _UTC)
         return _EPOCH + _dt.timedelta(microseconds=us)
     except (TypeError, ValueError, OverflowError):  # only a damaged file holds such a stored time
