@@ -236,6 +236,20 @@ for _name in _FIELD_NAMES:
         raise AssertionError(f"RunRecord field {_name} has no stored form")  # a new field: map it
 
 
+class _LazyRunRecordNoKept(_LazyRunRecord):
+    """A lazy record of a run that keeps no LangSmith fields beyond runlite's columns (a NULL
+    ``ls_fields``, every run runlite made itself): those seven fields are None as class
+    attributes, read without a call (a trace view reading every field would make 70,000 calls
+    for a 10,000-span trace)."""
+
+    __slots__ = ()
+
+
+for _name in LS_KEPT:
+    setattr(_LazyRunRecordNoKept, _name, None)
+_LS = _ROW_INDEX["ls_fields"]
+
+
 def fill(root: RunRecord, found: dict[str, dict]) -> None:
     """Keep field ``name`` (of ``LOADED_FIELDS`` but the child ids) as ``found[name][run id]``
     in every record of the tree under ``root`` that has not read it yet, and its empty value in
@@ -273,7 +287,7 @@ def lazy_run(row: tuple, *, status: str, loader: Any = None) -> RunRecord:
     """A RunRecord over a ``RUN_COLUMNS`` row (extra trailing columns are ignored) that decodes
     each field on first access; ``loader(record, field)`` gives each of ``LOADED_FIELDS`` on
     first access (without a loader they are empty). It has no ``child_runs``."""
-    record = _new(_LazyRunRecord)
+    record = _new(_LazyRunRecord if row[_LS] is not None else _LazyRunRecordNoKept)
     _set_row(record, row)
     _set_loader(record, loader)
     _set_status(record, status)
@@ -295,7 +309,8 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
     """
     new, set_row, set_loader, set_status = _new, _set_row, _set_loader, _set_status
     set_children, set_child_ids, set_direct_ids = _set_children, _set_child_ids, _set_direct_ids
-    parent_col, id_col, cls = _ROW_INDEX["parent_run_id"], _ROW_INDEX["id"], _LazyRunRecord
+    parent_col, id_col, ls_col = _ROW_INDEX["parent_run_id"], _ROW_INDEX["id"], _LS
+    kept_cls, plain_cls = _LazyRunRecord, _LazyRunRecordNoKept
     # Children collected per parent in two parallel lists (ids, records), in reverse order.
     kid_ids: dict[str, list] = {}
     kid_recs: dict[str, list] = {}
@@ -304,7 +319,7 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
         run_id = row[id_col]
-        rec = new(cls)
+        rec = new(plain_cls if row[ls_col] is None else kept_cls)
         set_row(rec, row)
         set_loader(rec, loader)
         set_status(rec, statuses[i])
