@@ -81,11 +81,11 @@ def _kept_field(name: str):
 
 
 def _tags(text: str | None) -> tuple:
-    return tuple(_json(text) or ())
+    return () if text == "[]" else tuple(_json(text) or ())  # most runs have no tags
 
 
 def _metadata(text: str | None) -> dict:
-    return _json(text) or {}
+    return {} if text == "{}" else _json(text) or {}  # nor metadata
 
 
 def _corrupt(record: RunRecord, name: str, exc: Exception) -> CorruptStoreError:
@@ -255,24 +255,20 @@ def fill(root: RunRecord, found: dict[str, dict]) -> None:
     in every record of the tree under ``root`` that has not read it yet, and its empty value in
     those missing from ``found[name]``: a loader reads such a field for a whole read at once,
     and filling every record then costs less than a call per record."""
-    records, stack = [], [root]
-    while stack:
+    events = found.get("events")
+    others = [(name, values.get) for name, values in found.items() if name != "events"]
+    stack = [root]
+    while stack:  # one pass: each record's __dict__ made once, whichever fields it gets
         record = stack.pop()
-        records.append(record)
         stack.extend(record.child_runs)
-    for name, values in found.items():
-        get = values.get
-        if name == "events":  # an immutable empty value, shared
-            for record in records:
-                kept = record.__dict__
-                if name not in kept:
-                    kept[name] = get(record._row[0], ())
-        else:
-            for record in records:
-                kept = record.__dict__
-                if name not in kept:
-                    value = get(record._row[0])
-                    kept[name] = {} if value is None else value
+        kept = record.__dict__
+        run_id = record._row[0]
+        if events is not None and "events" not in kept:
+            kept["events"] = events.get(run_id, ())  # an immutable empty value, shared
+        for name, get in others:
+            if name not in kept:
+                value = get(run_id)
+                kept[name] = {} if value is None else value  # each record its own empty dict
 
 
 _new = object.__new__
