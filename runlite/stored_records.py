@@ -202,13 +202,22 @@ class _LazyRunRecord(RunRecord):
     def start_time(self):
         """When the run started running (its creation time while it is only created)."""
         row = self._row
-        started = row[_STARTED]
-        return from_us(row[_CREATED] if started is None else started)
+        us = row[_STARTED]
+        if us is None:
+            us = row[_CREATED]
+        if us.__class__ is int and 0 <= us < FAST_US:  # from_us inlined for the usual cell
+            return _fromtimestamp(us / 1e6, _UTC)
+        return from_us(us)
 
     @property
     def end_time(self):
         """When the run ended, if it has."""
-        return from_us(self._row[_ENDED])
+        us = self._row[_ENDED]
+        if us is None:
+            return None
+        if us.__class__ is int and 0 <= us < FAST_US:
+            return _fromtimestamp(us / 1e6, _UTC)
+        return from_us(us)
 
     def _unread(self, name: str) -> bool:
         if name not in LOADED_FIELDS or self._loader is None:
