@@ -3,7 +3,8 @@
 A listing or a trace makes thousands of records and its caller often reads a few fields of
 each, so a record keeps its raw ``RUN_COLUMNS`` row and decodes on first access: plain
 columns are the row's cells themselves, times are made on each access, JSON is decoded once
-and kept.
+and kept in the record's ``__dict__`` (by non-data descriptors: a kept value is then read
+without calling anything, and a first access raises nothing).
 What lives in other tables (named ``events``; of listed runs also descendants' ids,
 attachments and ``feedback_stats``) comes from the record's ``loader``, which reads it for
 every record of the same read at once (``storage/runs.py`` ``RowLoader``).
@@ -11,13 +12,14 @@ every record of the same read at once (``storage/runs.py`` ``RowLoader``).
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from typing import Any
 
 import attrs
 
 from .errors import CorruptStoreError, RunliteError
-from ._validation import MAX_STORED_DEPTH, from_us, shown, too_deep
+from ._validation import FAST_US, MAX_STORED_DEPTH, from_us, shown, too_deep
 from .records import LS_KEPT, RUN_COLUMNS, RunRecord
 
 _scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace handling
@@ -66,71 +68,95 @@ def _default(name: str) -> Any:
     return default.factory() if isinstance(default, attrs.Factory) else default
 
 
-def _decode(record: "RunRecord", name: str) -> Any:
-    """One cached field of a lazy record: from its raw row, or from the store by its loader."""
-    if name in LOADED_FIELDS:
-        return _default(name) if record._loader is None else record._loader(record._row[0], name)
-    row = record._row
-    if name in LS_KEPT:
-        kept = _json(row[_ROW_INDEX["ls_fields"]]) or {}
-        return kept.get(name)
-    if name not in _ROW_INDEX:
-        return _default(name)
-    raw = row[_ROW_INDEX[name]]
-    if name == "tags":
-        return tuple(_json(raw) or ())
-    if name == "metadata":
-        return _json(raw) or {}
-    if raw is None:
-        return None
-    if name in _JSON_COLUMNS:
-        return _json(raw)
-    if name in _TIME_COLUMNS:
-        return from_us(raw)
-    return raw
+# Kept in the child-id slots of a listed record until its loader reads them (a sentinel, not a
+# missing slot: a missing slot costs a raised AttributeError, microseconds, on first access).
+_UNREAD = object()
+_CHILD_ID_FIELDS = ("child_run_ids", "direct_child_run_ids")
 
 
-def _miss(record: RunRecord, name: str) -> Any:
-    """Decode field ``name`` of ``record`` and keep it in its slot (its first access)."""
-    try:
-        value = _decode(record, name)
-    except RunliteError:
-        raise
-    except (ValueError, TypeError, OverflowError, AttributeError, KeyError) as exc:
-        # Only a damaged file holds a cell runlite cannot decode (SQLite pages carry no checksum).
-        raise CorruptStoreError(f"run {shown(record._row[0])}: its stored {name} cannot be decoded "
-                                f"({type(exc).__name__}: {exc})") from exc
-    _SLOTS[name].__set__(record, value)
-    return value
+def _kept_field(name: str):
+    def decode(text: str) -> Any:
+        return (_json(text) or {}).get(name)  # AttributeError (so CorruptStoreError) if no dict
+    return decode
 
 
-def _cached_field(name: str) -> property:
-    slot = _SLOTS[name]
-
-    def get(self):
-        try:
-            return slot.__get__(self, RunRecord)
-        except AttributeError:  # not decoded yet
-            return _miss(self, name)
-
-    return property(get, doc=f"{name} (decoded on first access)")
+def _tags(text: str | None) -> tuple:
+    return () if text == "[]" else tuple(_json(text) or ())  # most runs have no tags
 
 
-def _nullable_field(name: str, index: int) -> property:
-    """A field that is None when its cell (``index``) is NULL, else decoded once and kept:
-    most spans hold no ``extra``, ``serialized``, kept LangSmith fields..., and those cost an
-    index and a test, not a miss."""
-    slot = _SLOTS[name]
+def _metadata(text: str | None) -> dict:
+    return {} if text == "{}" else _json(text) or {}  # nor metadata
 
-    def get(self):
-        if self._row[index] is None:
+
+def _corrupt(record: RunRecord, name: str, exc: Exception) -> CorruptStoreError:
+    # Only a damaged file holds a cell runlite cannot decode (SQLite pages carry no checksum).
+    return CorruptStoreError(f"run {shown(record._row[0])}: its stored {name} cannot be decoded "
+                             f"({type(exc).__name__}: {exc})")
+
+
+_DECODE_ERRORS = (ValueError, TypeError, OverflowError, AttributeError, KeyError)
+
+
+class _JsonField:
+    """A JSON field, decoded on first access and kept in the record's ``__dict__``: a non-data
+    descriptor, so every later access is a plain attribute lookup that never calls it. A NULL
+    cell is None, returned without keeping anything (most spans hold no ``extra``, ``system``,
+    kept LangSmith fields...), except for ``metadata`` and ``tags``, which are never None."""
+
+    __slots__ = ("name", "index", "decode", "never_none")
+
+    def __init__(self, name: str, index: int, decode=_json):
+        self.name, self.index, self.decode = name, index, decode
+        self.never_none = decode is _tags or decode is _metadata
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        text = record._row[self.index]
+        if text is None and not self.never_none:
             return None
         try:
-            return slot.__get__(self, RunRecord)
-        except AttributeError:  # not decoded yet
-            return _miss(self, name)
+            value = self.decode(text)
+        except RunliteError:
+            raise
+        except _DECODE_ERRORS as exc:
+            raise _corrupt(record, self.name, exc) from exc
+        record.__dict__[self.name] = value
+        return value
 
-    return property(get, doc=f"{name} (decoded on first access)")
+
+class _LoadedField:
+    """A field that lives in other tables: given by the record's loader on first access (which
+    may fill it in every record of the same read at once) and kept in the record's ``__dict__``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        loader = record._loader  # (a kept value is found before this is called)
+        value = _default(self.name) if loader is None else loader(record, self.name)
+        record.__dict__[self.name] = value
+        return value
+
+
+def _child_ids_field(name: str) -> property:
+    """``child_run_ids``/``direct_child_run_ids``: set in their slots by a tree; of a listed
+    record ``_UNREAD`` there until its loader gives them on first access."""
+    slot = _SLOTS[name]
+
+    def get(self):
+        value = slot.__get__(self, RunRecord)
+        if value is _UNREAD:
+            loader = self._loader
+            value = _default(name) if loader is None else loader(self, name)
+            slot.__set__(self, value)
+        return value
+
+    return property(get, doc=f"{name} (every descendant's id, the children's; dotted order)")
 
 
 def _plain_field(index: int, name: str) -> property:
@@ -140,11 +166,20 @@ def _plain_field(index: int, name: str) -> property:
     return property(get, doc=f"{name} (the stored cell)")
 
 
+_UTC = _dt.timezone.utc
+_fromtimestamp = _dt.datetime.fromtimestamp
+
+
 def _time_field(index: int, name: str) -> property:
-    # Decoded on every access, not kept: making a datetime costs less than the first miss of
-    # a kept value would (a trace view reads each span's times once).
+    # Decoded on every access, not kept: making a datetime costs less than keeping it would (a
+    # trace view reads each span's times once). ``from_us`` inlined for the usual cell.
     def get(self):
-        return from_us(self._row[index])  # CorruptStoreError for a cell that is no time
+        us = self._row[index]
+        if us is None:
+            return None
+        if us.__class__ is int and 0 <= us < FAST_US:
+            return _fromtimestamp(us / 1e6, _UTC)
+        return from_us(us)  # far times; CorruptStoreError for a cell that is no time
 
     return property(get, doc=f"{name} (from the stored microseconds)")
 
@@ -153,9 +188,10 @@ _STARTED, _CREATED, _ENDED = (_ROW_INDEX[c] for c in ("started", "created", "end
 
 
 class _LazyRunRecord(RunRecord):
-    """A RunRecord built from a raw row in about a microsecond; fields decode when read."""
+    """A RunRecord built from a raw row in about a microsecond; fields decode when read and
+    JSON and loaded fields are then kept in ``__dict__`` (made on first use, not per record)."""
 
-    __slots__ = ("_row", "_loader")
+    __slots__ = ("_row", "_loader", "__dict__")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> RunRecord:
         # attrs.evolve and copies construct through the class: give them an ordinary record.
@@ -166,22 +202,29 @@ class _LazyRunRecord(RunRecord):
     def start_time(self):
         """When the run started running (its creation time while it is only created)."""
         row = self._row
-        started = row[_STARTED]
-        return from_us(row[_CREATED] if started is None else started)
+        us = row[_STARTED]
+        if us is None:
+            us = row[_CREATED]
+        if us.__class__ is int and 0 <= us < FAST_US:  # from_us inlined for the usual cell
+            return _fromtimestamp(us / 1e6, _UTC)
+        return from_us(us)
 
     @property
     def end_time(self):
         """When the run ended, if it has."""
-        return from_us(self._row[_ENDED])
+        us = self._row[_ENDED]
+        if us is None:
+            return None
+        if us.__class__ is int and 0 <= us < FAST_US:
+            return _fromtimestamp(us / 1e6, _UTC)
+        return from_us(us)
 
     def _unread(self, name: str) -> bool:
         if name not in LOADED_FIELDS or self._loader is None:
             return False
-        try:
-            _SLOTS[name].__get__(self, RunRecord)
-            return False
-        except AttributeError:
-            return True
+        if name in _CHILD_ID_FIELDS:
+            return _SLOTS[name].__get__(self, RunRecord) is _UNREAD
+        return name not in self.__dict__
 
 
 for _name in _FIELD_NAMES:
@@ -190,11 +233,52 @@ for _name in _FIELD_NAMES:
     elif _name in _TIME_COLUMNS:
         setattr(_LazyRunRecord, _name, _time_field(_ROW_INDEX[_name], _name))
     elif _name in LS_KEPT:
-        setattr(_LazyRunRecord, _name, _nullable_field(_name, _ROW_INDEX["ls_fields"]))
-    elif _name in _JSON_COLUMNS and _name not in ("metadata", "tags"):  # those two are never None
-        setattr(_LazyRunRecord, _name, _nullable_field(_name, _ROW_INDEX[_name]))
+        setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX["ls_fields"], _kept_field(_name)))
+    elif _name in _JSON_COLUMNS:
+        setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX[_name],
+                                                  {"tags": _tags, "metadata": _metadata}.get(_name, _json)))
+    elif _name in _CHILD_ID_FIELDS:
+        setattr(_LazyRunRecord, _name, _child_ids_field(_name))
+    elif _name in LOADED_FIELDS:
+        setattr(_LazyRunRecord, _name, _LoadedField(_name))
     elif _name not in ("status", "child_runs"):  # those two are always set: read by their slots
-        setattr(_LazyRunRecord, _name, _cached_field(_name))
+        raise AssertionError(f"RunRecord field {_name} has no stored form")  # a new field: map it
+
+
+class _LazyRunRecordNoKept(_LazyRunRecord):
+    """A lazy record of a run that keeps no LangSmith fields beyond runlite's columns (a NULL
+    ``ls_fields``, every run runlite made itself): those seven fields are None as class
+    attributes, read without a call (a trace view reading every field would make 70,000 calls
+    for a 10,000-span trace)."""
+
+    __slots__ = ()
+
+
+for _name in LS_KEPT:
+    setattr(_LazyRunRecordNoKept, _name, None)
+_LS = _ROW_INDEX["ls_fields"]
+
+
+def fill(root: RunRecord, found: dict[str, dict]) -> None:
+    """Keep field ``name`` (of ``LOADED_FIELDS`` but the child ids) as ``found[name][run id]``
+    in every record of the tree under ``root`` that has not read it yet, and its empty value in
+    those missing from ``found[name]``: a loader reads such a field for a whole read at once,
+    and filling every record then costs less than a call per record."""
+    events = found.get("events")
+    others = [(name, values.get) for name, values in found.items() if name != "events"]
+    stack = [root]
+    while stack:  # one pass: each record's __dict__ made once, whichever fields it gets
+        record = stack.pop()
+        stack.extend(record.child_runs)
+        kept = record.__dict__
+        run_id = record._row[0]
+        if events is not None and "events" not in kept:
+            kept["events"] = events.get(run_id, ())  # an immutable empty value, shared
+        for name, get in others:
+            if name not in kept:
+                value = get(run_id)
+                kept[name] = {} if value is None else value  # each record its own empty dict
+
 
 _new = object.__new__
 _set_row = _LazyRunRecord.__dict__["_row"].__set__
@@ -206,13 +290,15 @@ _set_status, _set_child_ids, _set_direct_ids, _set_children, _set_attachments, _
 
 def lazy_run(row: tuple, *, status: str, loader: Any = None) -> RunRecord:
     """A RunRecord over a ``RUN_COLUMNS`` row (extra trailing columns are ignored) that decodes
-    each field on first access; ``loader(run_id, field)`` gives each of ``LOADED_FIELDS`` on
+    each field on first access; ``loader(record, field)`` gives each of ``LOADED_FIELDS`` on
     first access (without a loader they are empty). It has no ``child_runs``."""
-    record = _new(_LazyRunRecord)
+    record = _new(_LazyRunRecord if row[_LS] is not None else _LazyRunRecordNoKept)
     _set_row(record, row)
     _set_loader(record, loader)
     _set_status(record, status)
     _set_children(record, ())
+    _set_child_ids(record, _UNREAD)
+    _set_direct_ids(record, _UNREAD)
     return record
 
 
@@ -228,7 +314,8 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
     """
     new, set_row, set_loader, set_status = _new, _set_row, _set_loader, _set_status
     set_children, set_child_ids, set_direct_ids = _set_children, _set_child_ids, _set_direct_ids
-    parent_col, id_col, cls = _ROW_INDEX["parent_run_id"], _ROW_INDEX["id"], _LazyRunRecord
+    parent_col, id_col, ls_col = _ROW_INDEX["parent_run_id"], _ROW_INDEX["id"], _LS
+    kept_cls, plain_cls = _LazyRunRecord, _LazyRunRecordNoKept
     # Children collected per parent in two parallel lists (ids, records), in reverse order.
     kid_ids: dict[str, list] = {}
     kid_recs: dict[str, list] = {}
@@ -237,7 +324,7 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
         run_id = row[id_col]
-        rec = new(cls)
+        rec = new(plain_cls if row[ls_col] is None else kept_cls)
         set_row(rec, row)
         set_loader(rec, loader)
         set_status(rec, statuses[i])

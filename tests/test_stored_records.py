@@ -85,6 +85,31 @@ def test_fields_decode_from_the_row_as_stored(forest):
     assert rec.inputs is rec.inputs  # JSON decoded once and kept
 
 
+def test_a_tree_keeps_each_other_table_in_every_record_once_one_asks(forest, monkeypatch):
+    store, ids = forest
+    root_id, kid_ids = ids[2]
+    tree = store.trace(root_id)
+    events = _count_calls(monkeypatch, "named_events_of")
+    assert tree.child_runs[1].events == ()  # reads the trace's events once, for all its records
+    store.close()  # what was read is kept in every record: nothing more is read
+    assert [e["name"] for e in tree.child_runs[0].events] == ["start"] and tree.events == ()
+    assert tree.child_runs[0].attachments == {"note.txt": ("text/plain", 5)} and tree.attachments == {}
+    assert tree.attachments is not tree.child_runs[1].attachments  # each record its own dict
+    assert tree.child_runs[0].feedback_stats["good"]["n"] == 1 and tree.child_runs[1].feedback_stats == {}
+    assert len(events) == 1
+    assert tree.child_run_ids == tuple(kid_ids) and tree.child_runs[0].child_run_ids == ()
+
+
+def test_listed_child_ids_are_unread_until_asked(forest):
+    store, ids = forest
+    root_id, kid_ids = ids[0]
+    (rec,) = [r for r in store.list_runs() if r.id == root_id]
+    assert " child_run_ids=<read on first use>" in repr(rec)
+    assert rec.child_run_ids == tuple(kid_ids) and rec.child_run_ids is rec.child_run_ids
+    assert " child_run_ids=<read on first use>" not in repr(rec)
+    assert rec.metadata is rec.metadata and rec.tags == () and rec.extra is None
+
+
 def test_a_started_run_records_the_directory_it_started_in(tmp_path, monkeypatch):
     (tmp_path / "elsewhere").mkdir()
     with runlite.open(str(tmp_path / "s.db")) as store:

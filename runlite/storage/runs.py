@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from typing import Any, Callable, Iterable
 
 from .. import errors
@@ -17,7 +18,7 @@ from .._host import THIS_HOST, effective_status, system_info
 from .._ids import dotted_segment, is_uuid, uuid7
 from .._validation import dumps, folder_ancestors, from_us, now_us, shown, stored_json
 from ..records import RUN_COLUMNS, RunRecord
-from ..stored_records import lazy_run, lazy_tree
+from ..stored_records import fill, lazy_run, lazy_tree
 
 
 
@@ -341,21 +342,32 @@ class RowLoader:
     def __init__(self, database, rows: list[tuple], trace_id: str | None = None, parts=LOADED_PARTS):
         self.database, self.rows, self.trace_id, self.wanted = database, rows, trace_id, tuple(parts)
         self.parts: dict[str, dict] = {}
+        # A tree's root, weakly (its records hold this loader): the parts read are then kept in
+        # every record of the tree at once (``stored_records.fill``), not given one call each.
+        self.root: Any = None
 
-    def __call__(self, run_id: str, name: str) -> Any:
+    def __call__(self, record, name: str) -> Any:
+        run_id = record.id
         part = "descendants" if name in ("child_run_ids", "direct_child_run_ids") else name
-        found = self.parts.get(part)
-        if found is None:
-            self._read(run_id, name, part)
-            found = self.parts[part]
-        value = found.get(run_id)
+        if part not in self.parts:
+            read = self._read(run_id, name, part)
+            root = self.root() if self.root is not None else None
+            if root is not None:
+                fill(root, {p: self.parts[p] for p in read if p != "descendants"})
+        return self.value(run_id, name)
+
+    def value(self, run_id: str, name: str) -> Any:
+        """Field ``name`` (of ``LOADED_FIELDS``) of run ``run_id`` from a part already read."""
+        part = "descendants" if name in ("child_run_ids", "direct_child_run_ids") else name
+        value = self.parts[part].get(run_id)
         if part == "descendants":
             return () if value is None else value[name == "direct_child_run_ids"]
         if value is None:
             return () if part == "events" else {}
         return value
 
-    def _read(self, run_id: str, name: str, part: str) -> None:
+    def _read(self, run_id: str, name: str, part: str) -> tuple[str, ...]:
+        """Read the parts still missing of those wanted and ``part``; returns their names."""
         if self.database.closed:
             raise errors.StoreClosedError(
                 f"the {name} of run {run_id} are read from the store when first used ({name}, to_dict(), ==);"
@@ -374,6 +386,7 @@ class RowLoader:
                     found = feedback_mod.stats_by_run(conn, [(row[_ID], row[_LS]) for row in self.rows],
                                                       self.trace_id)
                 self.parts[one] = found
+        return tuple(dict.fromkeys(missing))
 
 
 def records(database, rows: list[tuple], now: int, parts=LOADED_PARTS) -> list[RunRecord]:
@@ -391,8 +404,11 @@ def tree(database, rows: list[tuple], now: int, trace_id: str | None = None) -> 
     """
     status_col = IDX["status"]
     statuses = [status_of(row, now) if row[status_col] == "running" else row[status_col] for row in rows]
-    return lazy_tree(rows, statuses, RowLoader(database, rows, trace_id, parts=("events", "attachments",
-                                                                                "feedback_stats")))
+    loader = RowLoader(database, rows, trace_id, parts=("events", "attachments", "feedback_stats"))
+    root = lazy_tree(rows, statuses, loader)
+    if root is not None:
+        loader.root = weakref.ref(root)
+    return root
 
 
 def read_one(database, run_id: str, now: int) -> RunRecord:
