@@ -15,6 +15,9 @@ import threading
 import time
 import weakref
 from array import array
+
+_time_ns = time.time_ns
+_FLOAT_ONLY = frozenset((float,))
 from typing import Any, Callable
 
 from .. import alerts
@@ -22,10 +25,8 @@ from ..storage import alerts as stored_alerts
 from ..storage import events as events_mod
 from ..storage import metrics as metrics_mod
 from ..storage import runs as runs_mod
+from .metric_log import FLUSH_AGE_US, log_record
 
-# A buffer is flushed once its oldest item is half the flush interval old, so with the
-# ticker's period and the flush itself a point is in the file before the interval has passed.
-FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
 # While another process holds the file's write lock (a merge of several seconds is one
 # transaction), due flushes are tried without waiting and the points stay buffered, so log
 # calls never wait for it. Past this many metric points, or event rows (each a few hundred
@@ -50,6 +51,7 @@ def _after_fork_in_child() -> None:
     FORKS[0] += 1
     for writer in list(_WRITERS):
         writer.lock = threading.RLock()
+        writer.metrics.fast_until = 0  # the next log call takes the slow path, which checks the fork
 
 
 if hasattr(os, "register_at_fork"):
@@ -99,6 +101,31 @@ class RunWriter:
             self.arm(alert_id, definition, state)
 
     # -- buffering
+
+    def log_now(self, metrics: Any) -> bool:
+        """``Run.log_metrics(metrics)`` with default step, time, timestamp and asset.
+
+        The common call (float values under the names of the previous call, no flush due)
+        is appended here; any other goes to ``metric_log.log_record``. No per-call check
+        of names or fork: the buffer's ``fast_until`` is 0 unless the last record had a
+        default axis and no asset, and until the age-based flush falls due.
+        """
+        now = _time_ns() // 1000
+        with self.lock:
+            buf = self.metrics
+            if now < buf.fast_until and buf.points < buf.flush_points and type(metrics) is dict:
+                shape = buf.last
+                if tuple(metrics) == shape.names:
+                    values = metrics.values()
+                    if _FLOAT_ONLY.issuperset(map(type, values)):
+                        shape.values.extend(values)
+                        stamps = buf.timestamps
+                        shape.rows.append(len(stamps))
+                        stamps.append(now)
+                        buf.points += shape.width
+                        self.step += 1
+                        return True
+        return log_record(self, metrics, None, None, None, None)
 
     def check_fork(self) -> None:
         """In a forked child, start afresh: the parent flushes what it had buffered."""

@@ -65,10 +65,11 @@ class _Shape:
     one C call and a series' column is the extended slice ``values[j::k]``.
     """
 
-    __slots__ = ("names", "asset", "rows", "values")
+    __slots__ = ("names", "width", "asset", "rows", "values")
 
     def __init__(self, names: tuple, asset: str):
         self.names = names
+        self.width = len(names)
         self.asset = asset
         self.rows = array("q")    # indices into the run's record axis
         self.values = array("d")
@@ -79,36 +80,48 @@ MAX_KEPT_SHAPES = 256  # record shapes kept from one flush to the next
 
 
 class MetricBuffer:
-    """Points of one run waiting to be flushed."""
+    """Points of one run waiting to be flushed.
+
+    The record axis is kept lazily: ``steps`` is None while every record's step is
+    ``step_base`` plus its index (the default steps count up by one a call), and ``times``
+    None while every record's time is the default one, derived from its timestamp. A call
+    with an explicit step or time makes the column then.
+    """
 
     def __init__(self) -> None:
         self.shapes: dict[tuple, _Shape] = {}
         # The size-based flush threshold: scaled with the width, so a 10,000-wide record
         # does not make chunks of 10 points.
         self.flush_points = FLUSH_POINTS
+        self.origin = 0
         self.clear()
 
     def clear(self) -> None:
         """Forget everything buffered (after a successful flush); the shapes seen (their
         names already checked) are kept, emptied."""
-        self.steps = array("q")
-        self.times = array("d")
+        self.steps: array | None = None
+        self.step_base = 0
+        self.times: array | None = None
         self.timestamps = array("q")
-        self.explicit_time = False
         if len(self.shapes) > MAX_KEPT_SHAPES:  # names that change every call: keep none
             self.shapes = {}
         for shape in self.shapes.values():
             shape.rows = array("q")
             shape.values = array("d")
-        self._last: _Shape | None = None
+        self.last: _Shape | None = None
         self.points = 0
         self.oldest_us = 0
+        # Set by the writer: until then (epoch us) a call like the last one, with default
+        # step, time and timestamp, may append directly (0: it may not).
+        self.fast_until = 0
 
-    def add(self, metrics: dict, step: int, time: float | None, timestamp_us: int,
-            asset: str, time_origin_us: int, arrival_us: int) -> None:
-        """Validate every value, then append the record; raises before appending anything."""
-        names = tuple(metrics)
-        shape = self._last
+    @property
+    def explicit_time(self) -> bool:
+        return self.times is not None
+
+    def shape_of(self, names: tuple, asset: str) -> _Shape:
+        """The shape of records logging ``names`` for ``asset`` (its names checked once)."""
+        shape = self.last
         if shape is None or shape.names != names or shape.asset != asset:
             shape = self.shapes.get((names, asset))
             if shape is None:
@@ -117,37 +130,95 @@ class MetricBuffer:
                 shape = self.shapes[(names, asset)] = _Shape(names, asset)
                 if len(names) >= WIDE_RECORD:
                     self.flush_points = max(self.flush_points, min(FLUSH_RECORDS * len(names), MAX_FLUSH_POINTS))
-            self._last = shape
+        return shape
+
+    def add(self, metrics: dict, step: int, time: float | None, timestamp_us: int,
+            asset: str, time_origin_us: int, arrival_us: int) -> None:
+        """Validate every value, then append the record; raises before appending anything."""
+        names = tuple(metrics)
+        shape = self.shape_of(names, asset)
         raw = metrics.values()
         if _FLOAT_ONLY.issuperset(map(type, raw)):
             values = raw  # floats only (the common case): array.extend converts in C
         else:
             values = [_value(name, value) for name, value in zip(names, raw)]
-        if not self.points:
+        self.last = shape
+        n = len(self.timestamps)
+        if not n:
             self.oldest_us = arrival_us
+            self.step_base = step
+            self.origin = time_origin_us
+        elif time_origin_us != self.origin and self.times is None:
+            self.times = chunks.derived_times(self.timestamps, self.origin)
+        if self.steps is None and step != self.step_base + n:
+            self.steps = array("q", range(self.step_base, self.step_base + n))
+        if time is not None and self.times is None:
+            self.times = chunks.derived_times(self.timestamps, self.origin)
         shape.values.extend(values)
-        shape.rows.append(len(self.steps))
-        self.steps.append(step)
+        shape.rows.append(n)
+        if self.steps is not None:
+            self.steps.append(step)
         self.timestamps.append(timestamp_us)
-        if time is None:
-            self.times.append((timestamp_us - time_origin_us) / 1e6)
-        else:
-            self.times.append(time)
-            self.explicit_time = True
+        if self.times is not None:
+            self.times.append((timestamp_us - time_origin_us) / 1e6 if time is None else time)
         self.points += len(names)
 
-    def _axis(self, rows: array) -> tuple[array, array, array]:
+    def absorb(self, later: "MetricBuffer") -> None:
+        """Append the records of ``later`` (logged after these) to this buffer, in order."""
+        n, m = len(self.timestamps), len(later.timestamps)
+        if not m:
+            return
+        if not n:
+            self.__dict__.update(later.__dict__)
+            return
+        if later.origin != self.origin and self.times is None:
+            self.times = chunks.derived_times(self.timestamps, self.origin)
+        if self.times is not None:
+            self.times += later.times if later.times is not None else chunks.derived_times(later.timestamps, later.origin)
+        if self.steps is not None or later.steps is not None or later.step_base != self.step_base + n:
+            if self.steps is None:
+                self.steps = array("q", range(self.step_base, self.step_base + n))
+            self.steps += later.steps if later.steps is not None else array(
+                "q", range(later.step_base, later.step_base + m))
+        self.timestamps += later.timestamps
+        for key, shape in later.shapes.items():
+            if not shape.rows:
+                continue
+            mine = self.shapes.get(key)
+            if mine is None:
+                mine = self.shapes[key] = _Shape(*key)
+            mine.rows += array("q", [r + n for r in shape.rows])
+            mine.values += shape.values
+        self.points += later.points
+        self.flush_points = max(self.flush_points, later.flush_points)
+        self.last = None
+        self.fast_until = 0
+
+    def emptied(self) -> "MetricBuffer":
+        """A new empty buffer that knows the shapes of this one (their names checked)."""
+        fresh = MetricBuffer()
+        if len(self.shapes) <= MAX_KEPT_SHAPES:
+            fresh.shapes = {key: _Shape(*key) for key in self.shapes}
+        fresh.flush_points = self.flush_points
+        return fresh
+
+    def _axis(self, rows: array) -> tuple:
+        """The steps, times (None: the default ones) and timestamps of ``rows``."""
+        steps, times, stamps = self.steps, self.times, self.timestamps
         lo, hi = rows[0], rows[-1] + 1
         if hi - lo == len(rows):  # contiguous records: slice the shared axis
-            return self.steps[lo:hi], self.times[lo:hi], self.timestamps[lo:hi]
-        return (array("q", map(self.steps.__getitem__, rows)), array("d", map(self.times.__getitem__, rows)),
-                array("q", map(self.timestamps.__getitem__, rows)))
+            return (array("q", range(self.step_base + lo, self.step_base + hi)) if steps is None else steps[lo:hi],
+                    None if times is None else times[lo:hi], stamps[lo:hi])
+        base = self.step_base
+        return (array("q", [base + r for r in rows]) if steps is None else array("q", map(steps.__getitem__, rows)),
+                None if times is None else array("d", map(times.__getitem__, rows)),
+                array("q", map(stamps.__getitem__, rows)))
 
     def series_columns(self):
         """Yield ``((name, asset), (steps, times or None, timestamps, values), times)`` per series.
 
-        The second element has times None when they are the default ones; the third always
-        holds the times (for alert checks).
+        The second element has times None when they are the default ones; the third holds
+        the times (for alert checks), derived from the timestamps when they are default.
         """
         pieces: dict[tuple[str, str], list] = {}
         for shape in self.shapes.values():
@@ -155,7 +226,7 @@ class MetricBuffer:
                 continue
             k = len(shape.names)
             for j, name in enumerate(shape.names):
-                pieces.setdefault((name, shape.asset), []).append((shape.rows, shape.values[j::k]))
+                pieces.setdefault((name, shape.asset), []).append((shape.rows, shape.values[j::k] if k > 1 else shape.values))
         for key, parts in pieces.items():
             if len(parts) == 1:
                 rows, values = parts[0]
@@ -169,7 +240,7 @@ class MetricBuffer:
                 rows = array("q", map(rows.__getitem__, order))
                 values = array("d", map(values.__getitem__, order))
             steps, times, stamps = self._axis(rows)
-            yield key, (steps, times if self.explicit_time else None, stamps, values), times
+            yield key, (steps, times, stamps, values), times
 
 
 def check_step(step: Any) -> int:
@@ -458,7 +529,7 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
     new_states = {}
     for key, new, all_times in todo:
         if on_series is not None and new is not None:
-            on_series(key, all_times, new[3])
+            on_series(key, chunks.derived_times(new[2], time_origin_us) if all_times is None else all_times, new[3])
         state = states.get(key)
         if state is not None and stored.get(state.id) != state.count:
             state = None  # someone else changed the series (pack, merge): read it afresh
