@@ -171,7 +171,7 @@ class MetricBuffer:
         if not n:
             self.__dict__.update(later.__dict__)
             return
-        if later.origin != self.origin and self.times is None:
+        if self.times is None and (later.times is not None or later.origin != self.origin):
             self.times = chunks.derived_times(self.timestamps, self.origin)
         if self.times is not None:
             self.times += later.times if later.times is not None else chunks.derived_times(later.timestamps, later.origin)
