@@ -198,3 +198,18 @@ def test_threads_log_while_flushes_run_and_fail(mem, monkeypatch):
     assert sorted(steps) == list(range(4 * per_thread))  # one default step a call
     shared = mem.metric_values(run.id, "shared")
     assert list(shared.steps) == sorted(steps)
+
+
+def test_one_name_calls_switch_names_and_types(mem):
+    run = mem.init("r")
+    run.log_metrics({"a": 1.0})
+    run.log_metrics({"a": 2.0})
+    run.log_metrics({"b": 3.0})  # another name: not appended to "a"
+    run.log_metrics({"b": 4})    # an int: converted on the slow path
+    with pytest.raises(errors.ValidationError):
+        run.log_metrics({"b": None})
+    run.log_metrics({"b": 5.0, "a": 6.0})
+    run.log_metrics({"a": 7.0})
+    assert list(mem.metric_values(run.id, "a").values) == [1.0, 2.0, 6.0, 7.0]
+    assert list(mem.metric_values(run.id, "a").steps) == [0, 1, 4, 5]
+    assert list(mem.metric_values(run.id, "b").values) == [3.0, 4.0, 5.0]

@@ -119,16 +119,23 @@ class RunWriter:
             buf = self.metrics
             if now < buf.fast_until and buf.points < buf.flush_points and type(metrics) is dict:
                 shape = buf.last
-                if tuple(metrics) == shape.names:
+                if shape.width == 1:  # one name: a lookup instead of building a tuple of names
+                    value = metrics.get(shape.names[0]) if len(metrics) == 1 else None
+                    logged = type(value) is float
+                    if logged:
+                        shape.values.append(value)
+                else:
                     values = metrics.values()
-                    if _FLOAT_ONLY.issuperset(map(type, values)):
+                    logged = tuple(metrics) == shape.names and _FLOAT_ONLY.issuperset(map(type, values))
+                    if logged:
                         shape.values.extend(values)
-                        stamps = buf.timestamps
-                        shape.rows.append(len(stamps))
-                        stamps.append(now)
-                        buf.points += shape.width
-                        self.step += 1
-                        return True
+                if logged:
+                    stamps = buf.timestamps
+                    shape.rows.append(len(stamps))
+                    stamps.append(now)
+                    buf.points += shape.width
+                    self.step += 1
+                    return True
         return log_record(self, metrics, None, None, None, None)
 
     def check_fork(self) -> None:
