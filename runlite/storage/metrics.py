@@ -115,10 +115,6 @@ class MetricBuffer:
         # step, time and timestamp, may append directly (0: it may not).
         self.fast_until = 0
 
-    @property
-    def explicit_time(self) -> bool:
-        return self.times is not None
-
     def shape_of(self, names: tuple, asset: str) -> _Shape:
         """The shape of records logging ``names`` for ``asset`` (its names checked once)."""
         shape = self.last
@@ -360,8 +356,23 @@ def _load_state(conn, run_id: str, name: str, asset: str):
         "SELECT id, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ? AND name = ? AND asset = ?",
         (run_id, name, asset),
     ).fetchone()
-    if row is None:
-        return None
+    return None if row is None else _state_of(conn, row)
+
+
+def _load_states(conn, run_id: str, keys: list) -> dict:
+    """The stored states of the series ``keys`` (those not stored left out): the run's
+    series rows in one query when there are several (a new run's first flush finds none)."""
+    if len(keys) == 1:
+        state = _load_state(conn, run_id, *keys[0])
+        return {} if state is None else {keys[0]: state}
+    wanted = set(keys)
+    rows = conn.execute("SELECT id, name, asset, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ?",
+                        (run_id,)).fetchall()
+    return {(r[1], r[2]): _state_of(conn, (r[0], *r[3:])) for r in rows if (r[1], r[2]) in wanted}
+
+
+def _state_of(conn, row: tuple) -> _SeriesState:
+    """A series' state from its row (id, then STAT_COLUMNS) and its last chunks."""
     last = conn.execute("SELECT seq, count FROM chunks WHERE series_id = ? ORDER BY seq DESC LIMIT ?",
                         (row[0], _TAIL_LOOKBACK)).fetchall()
     tail = []
@@ -527,14 +538,15 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
     batch = _Batch(conn, time_origin_us)
     summaries = []
     new_states = {}
+    # Series this writer does not know, or whose stored count changed under it (a pack, a
+    # merge by another writer): read afresh, together.
+    unknown = [key for key, _, _ in todo if key not in states or stored.get(states[key].id) != states[key].count]
+    loaded = _load_states(conn, run_id, unknown) if unknown else {}
+    unknown_set = set(unknown)
     for key, new, all_times in todo:
         if on_series is not None and new is not None:
             on_series(key, chunks.derived_times(new[2], time_origin_us) if all_times is None else all_times, new[3])
-        state = states.get(key)
-        if state is not None and stored.get(state.id) != state.count:
-            state = None  # someone else changed the series (pack, merge): read it afresh
-        if state is None:
-            state = _load_state(conn, run_id, *key)
+        state = loaded.get(key) if key in unknown_set else states[key]
         if state is None:
             if new is None:
                 continue
