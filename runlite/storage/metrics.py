@@ -217,6 +217,7 @@ class MetricBuffer:
         the times (for alert checks), derived from the timestamps when they are default.
         """
         pieces: dict[tuple[str, str], list] = {}
+        axes: dict[int, tuple] = {}  # id of a shape's rows (the shape keeps them alive) -> their axis
         for shape in self.shapes.values():
             if not shape.rows:  # made by a call whose values were then refused
                 continue
@@ -235,7 +236,10 @@ class MetricBuffer:
                 order = sorted(range(len(rows)), key=rows.__getitem__)
                 rows = array("q", map(rows.__getitem__, order))
                 values = array("d", map(values.__getitem__, order))
-            steps, times, stamps = self._axis(rows)
+            if len(parts) > 1:
+                steps, times, stamps = self._axis(rows)
+            else:  # the series of one record shape share its axis
+                steps, times, stamps = axes.get(id(rows)) or axes.setdefault(id(rows), self._axis(rows))
             yield key, (steps, times, stamps, values), times
 
 
@@ -267,10 +271,6 @@ def check_time(time: Any) -> float:
 STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mean", "m2",
                  "first", "last", "first_step", "last_step")
 CHUNK_COLUMNS = STAT_COLUMNS + ("step_lo", "step_hi", "time_lo", "time_hi", "ts_lo", "ts_hi")
-
-
-def _null_to_nan(x: float | None, expected: bool) -> float | None:
-    return math.nan if x is None and expected else x
 
 
 # ChunkStats' fields are in CHUNK_COLUMNS order: a ChunkStats as a tuple is its row.
@@ -309,9 +309,9 @@ def stats_from_row(row: tuple, columns=CHUNK_COLUMNS) -> stats.ChunkStats:
     values = dict(zip(columns, row))
     has_values = values["count"] > values["nan_count"]
     for key in ("mean", "m2"):
-        values[key] = _null_to_nan(values[key], has_values)
+        values[key] = math.nan if values[key] is None and has_values else values[key]
     for key in ("first", "last"):
-        values[key] = _null_to_nan(values[key], values["count"] > 0)
+        values[key] = math.nan if values[key] is None and values["count"] > 0 else values[key]
     if "step_lo" not in values:  # a series summary: axis ranges are not kept
         values.update(step_lo=0, step_hi=0, time_lo=0.0, time_hi=0.0, ts_lo=0, ts_hi=0)
     return stats.ChunkStats(**values)
@@ -543,18 +543,20 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
     unknown = [key for key, _, _ in todo if key not in states or stored.get(states[key].id) != states[key].count]
     loaded = _load_states(conn, run_id, unknown) if unknown else {}
     unknown_set = set(unknown)
+    # New series get their rows in one statement batch (ids in the order of the keys).
+    created = [key for key, new, _ in todo if new is not None and key in unknown_set and key not in loaded]
+    if created:
+        ids = conn.executemany("INSERT INTO series (run_id, name, asset, count, nan_count) VALUES (?, ?, ?, 0, 0)"
+                               " RETURNING id", [(run_id, *key) for key in created]).fetchall()
+        if len(ids) != len(created):
+            raise errors.CorruptStoreError(f"run {run_id}: {len(created)} series inserted, {len(ids)} ids returned")
+        loaded.update((key, _SeriesState(row[0], None, 0)) for key, row in zip(created, ids))
     for key, new, all_times in todo:
         if on_series is not None and new is not None:
             on_series(key, chunks.derived_times(new[2], time_origin_us) if all_times is None else all_times, new[3])
         state = loaded.get(key) if key in unknown_set else states[key]
-        if state is None:
-            if new is None:
-                continue
-            series_id = conn.execute(
-                "INSERT INTO series (run_id, name, asset, count, nan_count) VALUES (?, ?, ?, 0, 0)"
-                " RETURNING id", (run_id, *key),
-            ).get
-            state = _SeriesState(series_id, None, 0)
+        if state is None:  # a series to compact at the run's end that is no longer stored
+            continue
         next_seq, tail, added = _append(batch, state, new, final)
         summary = state.summary
         if new is not None:
