@@ -22,12 +22,12 @@ from ._validation import (
     check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text,
     check_tags, dumps, dumps_lenient, now_us, shown, to_us,
 )
-from .live.writer import FLUSH_AGE_US, FORKS, RunWriter
+from .live.metric_log import log_record
+from .live.writer import RunWriter
 from .storage import alerts as stored_alerts
 from .storage import attachments as files
 from .storage import blobs
 from .storage import events as events_mod
-from .storage import metrics as metrics_mod
 from .storage import runs as runs_mod
 from .storage import schema
 
@@ -518,40 +518,16 @@ class Run:
             ValidationError: a bad name or value; nothing of the call is logged.
             RunStateError: the run is not running.
         """
+        # The common call (defaults only) appends in RunWriter.log_now; others in metric_log.
+        if step is None and time is None and timestamp is None and asset is None and self._status == "running":
+            return self._writer.log_now(metrics)
         if not isinstance(metrics, dict):
             raise errors.ValidationError(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
         if not metrics:
             return True
         if self._status != "running":
             self._require_running("log metrics")
-        if step is not None:
-            step = metrics_mod.check_step(step)
-        if timestamp is None:
-            stamp = arrival = _time_ns() // 1000  # now_us() inline: this is the hot path
-        else:
-            stamp, arrival = to_us(timestamp), now_us()
-        user_time = time is not None
-        if user_time:
-            time = metrics_mod.check_time(time)
-        elif stamp != arrival:  # Simvue's default time is the run's duration, not the timestamp's
-            time = (arrival - self._started_us) / 1e6
-        asset = "" if asset is None else check_name(asset, "asset")
-        writer = self._writer
-        with writer.lock:
-            if writer.fork_gen != FORKS[0]:
-                writer.check_fork()
-            buf = writer.metrics
-            if user_time and not writer.user_time:  # alert checks follow the points' times only
-                writer.user_time, writer.next_check_us = True, None
-            # A due flush runs before this call's values join the buffer: if it fails (a full
-            # disk) the call raises having logged nothing, so retrying it never logs twice.
-            # It never waits for another process's write lock (see RunWriter.flush_due).
-            if buf.points and (buf.points >= buf.flush_points or arrival - buf.oldest_us >= FLUSH_AGE_US):
-                writer.flush_due(arrival)
-            buf.add(metrics, writer.step if step is None else step, time, stamp, asset, self._started_us,
-                    arrival)
-            writer.step += 1
-        return True
+        return log_record(self._writer, metrics, step, time, timestamp, asset)
 
     def flush(self) -> bool:
         """Write everything buffered now (one transaction)."""

@@ -15,6 +15,9 @@ import threading
 import time
 import weakref
 from array import array
+
+_time_ns = time.time_ns
+_FLOAT_ONLY = frozenset((float,))
 from typing import Any, Callable
 
 from .. import alerts
@@ -22,10 +25,8 @@ from ..storage import alerts as stored_alerts
 from ..storage import events as events_mod
 from ..storage import metrics as metrics_mod
 from ..storage import runs as runs_mod
+from .metric_log import FLUSH_AGE_US, log_record
 
-# A buffer is flushed once its oldest item is half the flush interval old, so with the
-# ticker's period and the flush itself a point is in the file before the interval has passed.
-FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
 # While another process holds the file's write lock (a merge of several seconds is one
 # transaction), due flushes are tried without waiting and the points stay buffered, so log
 # calls never wait for it. Past this many metric points, or event rows (each a few hundred
@@ -50,6 +51,9 @@ def _after_fork_in_child() -> None:
     FORKS[0] += 1
     for writer in list(_WRITERS):
         writer.lock = threading.RLock()
+        writer.idle = threading.Condition(writer.lock)
+        writer.flushing = False  # a flush on a thread the fork did not copy
+        writer.metrics.fast_until = 0  # the next log call takes the slow path, which checks the fork
 
 
 if hasattr(os, "register_at_fork"):
@@ -72,6 +76,8 @@ class RunWriter:
         self.callbacks = callbacks          # on_alert callbacks: the store's and the run's
         self.on_terminated = on_terminated
         self.lock = threading.RLock()
+        self.idle = threading.Condition(self.lock)  # notified when a flush outside the lock ends
+        self.flushing = False
         self.fork_gen = FORKS[0]
         self.step = 0
         self.metrics = metrics_mod.MetricBuffer()
@@ -100,6 +106,38 @@ class RunWriter:
 
     # -- buffering
 
+    def log_now(self, metrics: Any) -> bool:
+        """``Run.log_metrics(metrics)`` with default step, time, timestamp and asset.
+
+        The common call (float values under the names of the previous call, no flush due)
+        is appended here; any other goes to ``metric_log.log_record``. No per-call check
+        of names or fork: the buffer's ``fast_until`` is 0 unless the last record had a
+        default axis and no asset, and until the age-based flush falls due.
+        """
+        now = _time_ns() // 1000
+        with self.lock:
+            buf = self.metrics
+            if now < buf.fast_until and buf.points < buf.flush_points and type(metrics) is dict:
+                shape = buf.last
+                if shape.width == 1:  # one name: a lookup instead of building a tuple of names
+                    value = metrics.get(shape.names[0]) if len(metrics) == 1 else None
+                    logged = type(value) is float
+                    if logged:
+                        shape.values.append(value)
+                else:
+                    values = metrics.values()
+                    logged = tuple(metrics) == shape.names and _FLOAT_ONLY.issuperset(map(type, values))
+                    if logged:
+                        shape.values.extend(values)
+                if logged:
+                    stamps = buf.timestamps
+                    shape.rows.append(len(stamps))
+                    stamps.append(now)
+                    buf.points += shape.width
+                    self.step += 1
+                    return True
+        return log_record(self, metrics, None, None, None, None)
+
     def check_fork(self) -> None:
         """In a forked child, start afresh: the parent flushes what it had buffered."""
         if self.fork_gen != FORKS[0]:
@@ -116,6 +154,7 @@ class RunWriter:
             if events.rows and (len(events.rows) >= metrics_mod.FLUSH_POINTS
                                 or arrival_us - events.oldest_us >= FLUSH_AGE_US):
                 self.flush_due(arrival_us)
+                events = self.events  # a flush swaps the buffers
             if not events.rows:
                 events.oldest_us = arrival_us
             events.rows.append((events.next_seq, time_us, level, name, message, kwargs_json))
@@ -208,10 +247,19 @@ class RunWriter:
         by then, with no new point (``final``: the run ends, so the next check too); a state
         change is written even when nothing is buffered.
 
-        With ``wait=False`` nothing waits for a lock held elsewhere: returns False, everything
-        still buffered, when the write could not begin at once. Otherwise returns True.
+        With ``wait=False`` nothing waits for a lock held elsewhere (nor for a flush under
+        way on another thread): returns False, everything still buffered, when the write
+        could not begin at once. Otherwise returns True.
+
+        With no alert armed, the buffers are swapped for empty ones and written outside
+        ``lock``, so log calls go on meanwhile; if the write fails its points go back
+        before any logged since. Flushes of one writer never overlap (``flushing``).
         """
         with self.lock:
+            while self.flushing:  # another thread's flush is writing outside the lock
+                if not wait:
+                    return False
+                self.idle.wait()
             self.check_fork()
             buf, events = self.metrics, self.events
             if self.released or self.database.closed:
@@ -223,47 +271,92 @@ class RunWriter:
             compact = final and any(len(s.tail) > 1 for s in self.series_states.values())
             if not (has_data or scheduled or compact):
                 return True
-            # Alert state to put back if the flush fails (the points stay buffered for a retry).
-            snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
-            saved_events = list(map(copy.copy, (e for _, _, e in self.event_checks)))
-            done = False
-            try:
-                pending: list = []
-                if not (has_data or compact):  # a scheduled check alone: a transaction only for a change
-                    self._advance_checks(until, final, pending)
-                    if not pending:
-                        done = True
-                        self.schedule()
-                        return True
-                with (self.database.write() if wait else self.database.try_write()) as conn:
-                    if conn is None:
-                        return False
-                    if has_data or compact:
-                        parts: dict = {}
-                        on_series = self._series_checker(parts) if self.metric_checks else None
-                        states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
-                                                   on_series, final=final)
-                        self._feed_series(parts, pending)
-                        events_mod.flush(conn, self.run_id, events)
-                        if self.event_checks:
-                            self._check_events(events.rows, pending)
-                        if scheduled:
-                            self._advance_checks(until, final, pending)
-                    changes, abort = self.record_alerts(conn, pending)
-                done = True
-            finally:
-                if not done:
-                    for checker, snap in snaps:
-                        checker.restore(snap)
-                    self.event_checks = [(a, d, e) for (a, d, _), e in zip(self.event_checks, saved_events)]
-            if has_data or compact:
-                self.series_states.update(states)
-                buf.clear()
-                events.clear()
-            self.retry_us = 0
-            self.schedule()
-        self.after_alerts(changes, abort)
-        return True
+            # Alert checks share state with arm() and the log calls: with any armed, the
+            # flush keeps the lock throughout.
+            detached = not (self.metric_checks or self.event_checks)
+            if detached:
+                self.metrics = buf.emptied()
+                self.events = events_mod.EventBuffer()
+                self.events.next_seq = events.next_seq
+                self.flushing = True
+            else:
+                found = self._flush_locked(buf, events, wait, until, final, has_data, scheduled, compact)
+        if not detached:
+            if found is None or found is False:
+                return found is None
+            self.after_alerts(*found)  # callbacks run without the lock
+            return True
+        done = False
+        try:
+            with (self.database.write() if wait else self.database.try_write()) as conn:
+                if conn is not None:
+                    states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
+                                               None, final=final)
+                    events_mod.flush(conn, self.run_id, events)
+            done = conn is not None
+        finally:
+            with self.lock:
+                if done:
+                    self.series_states.update(states)
+                    self.retry_us = 0
+                else:  # put the points back, before any logged since
+                    buf.absorb(self.metrics)
+                    self.metrics = buf
+                    later = self.events
+                    if not events.rows:
+                        events.oldest_us = later.oldest_us
+                    events.rows.extend(later.rows)
+                    events.next_seq = later.next_seq
+                    self.events = events
+                self.flushing = False
+                self.idle.notify_all()
+        return done
+
+    def _flush_locked(self, buf, events, wait: bool, until: int | None, final: bool, has_data: bool,
+                      scheduled: bool, compact: bool):
+        """The flush of a writer with alerts armed, ``lock`` held throughout. Returns False
+        when the file was locked (``wait=False``), None when there was nothing to write,
+        else the alert changes and whether they ended the run (for ``after_alerts``)."""
+        # Alert state to put back if the flush fails (the points stay buffered for a retry).
+        snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
+        saved_events = list(map(copy.copy, (e for _, _, e in self.event_checks)))
+        done = False
+        try:
+            pending: list = []
+            if not (has_data or compact):  # a scheduled check alone: a transaction only for a change
+                self._advance_checks(until, final, pending)
+                if not pending:
+                    done = True
+                    self.schedule()
+                    return None
+            with (self.database.write() if wait else self.database.try_write()) as conn:
+                if conn is None:
+                    return False
+                if has_data or compact:
+                    parts: dict = {}
+                    on_series = self._series_checker(parts) if self.metric_checks else None
+                    states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
+                                               on_series, final=final)
+                    self._feed_series(parts, pending)
+                    events_mod.flush(conn, self.run_id, events)
+                    if self.event_checks:
+                        self._check_events(events.rows, pending)
+                    if scheduled:
+                        self._advance_checks(until, final, pending)
+                changes, abort = self.record_alerts(conn, pending)
+            done = True
+        finally:
+            if not done:
+                for checker, snap in snaps:
+                    checker.restore(snap)
+                self.event_checks = [(a, d, e) for (a, d, _), e in zip(self.event_checks, saved_events)]
+        if has_data or compact:
+            self.series_states.update(states)
+            buf.clear()
+            events.clear()
+        self.retry_us = 0
+        self.schedule()
+        return changes, abort
 
     def flush_due(self, now: int) -> None:
         """A due flush on a logging thread, before the call's own values join the buffer.

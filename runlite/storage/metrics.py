@@ -65,10 +65,11 @@ class _Shape:
     one C call and a series' column is the extended slice ``values[j::k]``.
     """
 
-    __slots__ = ("names", "asset", "rows", "values")
+    __slots__ = ("names", "width", "asset", "rows", "values")
 
     def __init__(self, names: tuple, asset: str):
         self.names = names
+        self.width = len(names)
         self.asset = asset
         self.rows = array("q")    # indices into the run's record axis
         self.values = array("d")
@@ -79,36 +80,44 @@ MAX_KEPT_SHAPES = 256  # record shapes kept from one flush to the next
 
 
 class MetricBuffer:
-    """Points of one run waiting to be flushed."""
+    """Points of one run waiting to be flushed.
+
+    The record axis is kept lazily: ``steps`` is None while every record's step is
+    ``step_base`` plus its index (the default steps count up by one a call), and ``times``
+    None while every record's time is the default one, derived from its timestamp. A call
+    with an explicit step or time makes the column then.
+    """
 
     def __init__(self) -> None:
         self.shapes: dict[tuple, _Shape] = {}
         # The size-based flush threshold: scaled with the width, so a 10,000-wide record
         # does not make chunks of 10 points.
         self.flush_points = FLUSH_POINTS
+        self.origin = 0
         self.clear()
 
     def clear(self) -> None:
         """Forget everything buffered (after a successful flush); the shapes seen (their
         names already checked) are kept, emptied."""
-        self.steps = array("q")
-        self.times = array("d")
+        self.steps: array | None = None
+        self.step_base = 0
+        self.times: array | None = None
         self.timestamps = array("q")
-        self.explicit_time = False
         if len(self.shapes) > MAX_KEPT_SHAPES:  # names that change every call: keep none
             self.shapes = {}
         for shape in self.shapes.values():
             shape.rows = array("q")
             shape.values = array("d")
-        self._last: _Shape | None = None
+        self.last: _Shape | None = None
         self.points = 0
         self.oldest_us = 0
+        # Set by the writer: until then (epoch us) a call like the last one, with default
+        # step, time and timestamp, may append directly (0: it may not).
+        self.fast_until = 0
 
-    def add(self, metrics: dict, step: int, time: float | None, timestamp_us: int,
-            asset: str, time_origin_us: int, arrival_us: int) -> None:
-        """Validate every value, then append the record; raises before appending anything."""
-        names = tuple(metrics)
-        shape = self._last
+    def shape_of(self, names: tuple, asset: str) -> _Shape:
+        """The shape of records logging ``names`` for ``asset`` (its names checked once)."""
+        shape = self.last
         if shape is None or shape.names != names or shape.asset != asset:
             shape = self.shapes.get((names, asset))
             if shape is None:
@@ -117,45 +126,104 @@ class MetricBuffer:
                 shape = self.shapes[(names, asset)] = _Shape(names, asset)
                 if len(names) >= WIDE_RECORD:
                     self.flush_points = max(self.flush_points, min(FLUSH_RECORDS * len(names), MAX_FLUSH_POINTS))
-            self._last = shape
+        return shape
+
+    def add(self, metrics: dict, step: int, time: float | None, timestamp_us: int,
+            asset: str, time_origin_us: int, arrival_us: int) -> None:
+        """Validate every value, then append the record; raises before appending anything."""
+        names = tuple(metrics)
+        shape = self.shape_of(names, asset)
         raw = metrics.values()
         if _FLOAT_ONLY.issuperset(map(type, raw)):
             values = raw  # floats only (the common case): array.extend converts in C
         else:
             values = [_value(name, value) for name, value in zip(names, raw)]
-        if not self.points:
+        self.last = shape
+        n = len(self.timestamps)
+        if not n:
             self.oldest_us = arrival_us
+            self.step_base = step
+            self.origin = time_origin_us
+        elif time_origin_us != self.origin and self.times is None:
+            self.times = chunks.derived_times(self.timestamps, self.origin)
+        if self.steps is None and step != self.step_base + n:
+            self.steps = array("q", range(self.step_base, self.step_base + n))
+        if time is not None and self.times is None:
+            self.times = chunks.derived_times(self.timestamps, self.origin)
         shape.values.extend(values)
-        shape.rows.append(len(self.steps))
-        self.steps.append(step)
+        shape.rows.append(n)
+        if self.steps is not None:
+            self.steps.append(step)
         self.timestamps.append(timestamp_us)
-        if time is None:
-            self.times.append((timestamp_us - time_origin_us) / 1e6)
-        else:
-            self.times.append(time)
-            self.explicit_time = True
+        if self.times is not None:
+            self.times.append((timestamp_us - time_origin_us) / 1e6 if time is None else time)
         self.points += len(names)
 
-    def _axis(self, rows: array) -> tuple[array, array, array]:
+    def absorb(self, later: "MetricBuffer") -> None:
+        """Append the records of ``later`` (logged after these) to this buffer, in order."""
+        n, m = len(self.timestamps), len(later.timestamps)
+        if not m:
+            return
+        if not n:
+            self.__dict__.update(later.__dict__)
+            return
+        if self.times is None and (later.times is not None or later.origin != self.origin):
+            self.times = chunks.derived_times(self.timestamps, self.origin)
+        if self.times is not None:
+            self.times += later.times if later.times is not None else chunks.derived_times(later.timestamps, later.origin)
+        if self.steps is not None or later.steps is not None or later.step_base != self.step_base + n:
+            if self.steps is None:
+                self.steps = array("q", range(self.step_base, self.step_base + n))
+            self.steps += later.steps if later.steps is not None else array(
+                "q", range(later.step_base, later.step_base + m))
+        self.timestamps += later.timestamps
+        for key, shape in later.shapes.items():
+            if not shape.rows:
+                continue
+            mine = self.shapes.get(key)
+            if mine is None:
+                mine = self.shapes[key] = _Shape(*key)
+            mine.rows += array("q", [r + n for r in shape.rows])
+            mine.values += shape.values
+        self.points += later.points
+        self.flush_points = max(self.flush_points, later.flush_points)
+        self.last = None
+        self.fast_until = 0
+
+    def emptied(self) -> "MetricBuffer":
+        """A new empty buffer that knows the shapes of this one (their names checked)."""
+        fresh = MetricBuffer()
+        if len(self.shapes) <= MAX_KEPT_SHAPES:
+            fresh.shapes = {key: _Shape(*key) for key in self.shapes}
+        fresh.flush_points = self.flush_points
+        return fresh
+
+    def _axis(self, rows: array) -> tuple:
+        """The steps, times (None: the default ones) and timestamps of ``rows``."""
+        steps, times, stamps = self.steps, self.times, self.timestamps
         lo, hi = rows[0], rows[-1] + 1
         if hi - lo == len(rows):  # contiguous records: slice the shared axis
-            return self.steps[lo:hi], self.times[lo:hi], self.timestamps[lo:hi]
-        return (array("q", map(self.steps.__getitem__, rows)), array("d", map(self.times.__getitem__, rows)),
-                array("q", map(self.timestamps.__getitem__, rows)))
+            return (array("q", range(self.step_base + lo, self.step_base + hi)) if steps is None else steps[lo:hi],
+                    None if times is None else times[lo:hi], stamps[lo:hi])
+        base = self.step_base
+        return (array("q", [base + r for r in rows]) if steps is None else array("q", map(steps.__getitem__, rows)),
+                None if times is None else array("d", map(times.__getitem__, rows)),
+                array("q", map(stamps.__getitem__, rows)))
 
     def series_columns(self):
         """Yield ``((name, asset), (steps, times or None, timestamps, values), times)`` per series.
 
-        The second element has times None when they are the default ones; the third always
-        holds the times (for alert checks).
+        The second element has times None when they are the default ones; the third holds
+        the times (for alert checks), derived from the timestamps when they are default.
         """
         pieces: dict[tuple[str, str], list] = {}
+        axes: dict[int, tuple] = {}  # id of a shape's rows (the shape keeps them alive) -> their axis
         for shape in self.shapes.values():
             if not shape.rows:  # made by a call whose values were then refused
                 continue
             k = len(shape.names)
             for j, name in enumerate(shape.names):
-                pieces.setdefault((name, shape.asset), []).append((shape.rows, shape.values[j::k]))
+                pieces.setdefault((name, shape.asset), []).append((shape.rows, shape.values[j::k] if k > 1 else shape.values))
         for key, parts in pieces.items():
             if len(parts) == 1:
                 rows, values = parts[0]
@@ -168,8 +236,11 @@ class MetricBuffer:
                 order = sorted(range(len(rows)), key=rows.__getitem__)
                 rows = array("q", map(rows.__getitem__, order))
                 values = array("d", map(values.__getitem__, order))
-            steps, times, stamps = self._axis(rows)
-            yield key, (steps, times if self.explicit_time else None, stamps, values), times
+            if len(parts) > 1:
+                steps, times, stamps = self._axis(rows)
+            else:  # the series of one record shape share its axis
+                steps, times, stamps = axes.get(id(rows)) or axes.setdefault(id(rows), self._axis(rows))
+            yield key, (steps, times, stamps, values), times
 
 
 def check_step(step: Any) -> int:
@@ -200,10 +271,6 @@ def check_time(time: Any) -> float:
 STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mean", "m2",
                  "first", "last", "first_step", "last_step")
 CHUNK_COLUMNS = STAT_COLUMNS + ("step_lo", "step_hi", "time_lo", "time_hi", "ts_lo", "ts_hi")
-
-
-def _null_to_nan(x: float | None, expected: bool) -> float | None:
-    return math.nan if x is None and expected else x
 
 
 # ChunkStats' fields are in CHUNK_COLUMNS order: a ChunkStats as a tuple is its row.
@@ -242,9 +309,9 @@ def stats_from_row(row: tuple, columns=CHUNK_COLUMNS) -> stats.ChunkStats:
     values = dict(zip(columns, row))
     has_values = values["count"] > values["nan_count"]
     for key in ("mean", "m2"):
-        values[key] = _null_to_nan(values[key], has_values)
+        values[key] = math.nan if values[key] is None and has_values else values[key]
     for key in ("first", "last"):
-        values[key] = _null_to_nan(values[key], values["count"] > 0)
+        values[key] = math.nan if values[key] is None and values["count"] > 0 else values[key]
     if "step_lo" not in values:  # a series summary: axis ranges are not kept
         values.update(step_lo=0, step_hi=0, time_lo=0.0, time_hi=0.0, ts_lo=0, ts_hi=0)
     return stats.ChunkStats(**values)
@@ -289,8 +356,23 @@ def _load_state(conn, run_id: str, name: str, asset: str):
         "SELECT id, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ? AND name = ? AND asset = ?",
         (run_id, name, asset),
     ).fetchone()
-    if row is None:
-        return None
+    return None if row is None else _state_of(conn, row)
+
+
+def _load_states(conn, run_id: str, keys: list) -> dict:
+    """The stored states of the series ``keys`` (those not stored left out): the run's
+    series rows in one query when there are several (a new run's first flush finds none)."""
+    if len(keys) == 1:
+        state = _load_state(conn, run_id, *keys[0])
+        return {} if state is None else {keys[0]: state}
+    wanted = set(keys)
+    rows = conn.execute("SELECT id, name, asset, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ?",
+                        (run_id,)).fetchall()
+    return {(r[1], r[2]): _state_of(conn, (r[0], *r[3:])) for r in rows if (r[1], r[2]) in wanted}
+
+
+def _state_of(conn, row: tuple) -> _SeriesState:
+    """A series' state from its row (id, then STAT_COLUMNS) and its last chunks."""
     last = conn.execute("SELECT seq, count FROM chunks WHERE series_id = ? ORDER BY seq DESC LIMIT ?",
                         (row[0], _TAIL_LOOKBACK)).fetchall()
     tail = []
@@ -456,22 +538,25 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
     batch = _Batch(conn, time_origin_us)
     summaries = []
     new_states = {}
+    # Series this writer does not know, or whose stored count changed under it (a pack, a
+    # merge by another writer): read afresh, together.
+    unknown = [key for key, _, _ in todo if key not in states or stored.get(states[key].id) != states[key].count]
+    loaded = _load_states(conn, run_id, unknown) if unknown else {}
+    unknown_set = set(unknown)
+    # New series get their rows in one statement batch (ids in the order of the keys).
+    created = [key for key, new, _ in todo if new is not None and key in unknown_set and key not in loaded]
+    if created:
+        ids = conn.executemany("INSERT INTO series (run_id, name, asset, count, nan_count) VALUES (?, ?, ?, 0, 0)"
+                               " RETURNING id", [(run_id, *key) for key in created]).fetchall()
+        if len(ids) != len(created):
+            raise errors.CorruptStoreError(f"run {run_id}: {len(created)} series inserted, {len(ids)} ids returned")
+        loaded.update((key, _SeriesState(row[0], None, 0)) for key, row in zip(created, ids))
     for key, new, all_times in todo:
         if on_series is not None and new is not None:
-            on_series(key, all_times, new[3])
-        state = states.get(key)
-        if state is not None and stored.get(state.id) != state.count:
-            state = None  # someone else changed the series (pack, merge): read it afresh
-        if state is None:
-            state = _load_state(conn, run_id, *key)
-        if state is None:
-            if new is None:
-                continue
-            series_id = conn.execute(
-                "INSERT INTO series (run_id, name, asset, count, nan_count) VALUES (?, ?, ?, 0, 0)"
-                " RETURNING id", (run_id, *key),
-            ).get
-            state = _SeriesState(series_id, None, 0)
+            on_series(key, chunks.derived_times(new[2], time_origin_us) if all_times is None else all_times, new[3])
+        state = loaded.get(key) if key in unknown_set else states[key]
+        if state is None:  # a series to compact at the run's end that is no longer stored
+            continue
         next_seq, tail, added = _append(batch, state, new, final)
         summary = state.summary
         if new is not None:

@@ -1,0 +1,63 @@
+"""Logging metric records into a live run's buffer: every case but the common one.
+
+The common call, ``log_metrics({name: float, ...})`` with default step, time and timestamp
+and the names of the previous call, is appended by ``RunWriter.log_now`` without any of
+this: one clock read, one ``array.extend``. Everything else comes here: explicit steps,
+times and timestamps, assets, new names, values that are not floats, a due flush.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from typing import Any
+
+from .. import errors
+from .._validation import check_name, now_us, to_us
+from ..storage import metrics as metrics_mod
+
+_time_ns = _time.time_ns
+# A buffer is flushed once its oldest item is half the flush interval old, so with the
+# ticker's period and the flush itself a point is in the file before the interval has passed.
+FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
+
+
+def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, asset: Any) -> bool:
+    """Validate one record and append it to ``writer``'s buffer (see ``Run.log_metrics``).
+
+    A due flush runs before the record joins the buffer; anything invalid raises before
+    anything of the call is logged.
+    """
+    if not isinstance(metrics, dict):
+        raise errors.ValidationError(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
+    if not metrics:
+        return True
+    if step is not None:
+        step = metrics_mod.check_step(step)
+    if timestamp is None:
+        stamp = arrival = _time_ns() // 1000
+    else:
+        stamp, arrival = to_us(timestamp), now_us()
+    user_time = time is not None
+    if user_time:
+        time = metrics_mod.check_time(time)
+    elif stamp != arrival:  # Simvue's default time is the run's duration, not the timestamp's
+        time = (arrival - writer.started_us) / 1e6
+    asset = "" if asset is None else check_name(asset, "asset")
+    with writer.lock:
+        writer.check_fork()
+        buf = writer.metrics
+        if user_time and not writer.user_time:  # alert checks follow the points' times only
+            writer.user_time, writer.next_check_us = True, None
+        # A due flush runs before this call's values join the buffer: if it fails (a full
+        # disk) the call raises having logged nothing, so retrying it never logs twice.
+        # It never waits for another process's write lock (see RunWriter.flush_due).
+        if buf.points and (buf.points >= buf.flush_points or arrival - buf.oldest_us >= FLUSH_AGE_US):
+            writer.flush_due(arrival)
+            buf = writer.metrics
+        buf.add(metrics, writer.step if step is None else step, time, stamp, asset, writer.started_us, arrival)
+        writer.step += 1
+        # Calls like this one may take the fast path until the buffer's age-based flush is
+        # due, while its axis is the default one (steps counting up, times from timestamps).
+        buf.fast_until = (buf.oldest_us + FLUSH_AGE_US
+                          if buf.steps is None and buf.times is None and asset == "" else 0)
+    return True
