@@ -8,11 +8,13 @@ times and timestamps, assets, new names, values that are not floats, a due flush
 
 from __future__ import annotations
 
+import math
+import numbers
 import time as _time
 from typing import Any
 
 from .. import errors
-from .._validation import check_name, now_us, to_us
+from .._validation import INT64_MAX, check_name, now_us, shown, to_us
 from ..storage import metrics as metrics_mod
 
 _time_ns = _time.time_ns
@@ -32,14 +34,14 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
     if not metrics:
         return True
     if step is not None:
-        step = metrics_mod.check_step(step)
+        step = check_step(step)
     if timestamp is None:
         stamp = arrival = _time_ns() // 1000
     else:
         stamp, arrival = to_us(timestamp), now_us()
     user_time = time is not None
     if user_time:
-        time = metrics_mod.check_time(time)
+        time = check_time(time)
     elif stamp != arrival:  # Simvue's default time is the run's duration, not the timestamp's
         time = (arrival - writer.started_us) / 1e6
     asset = "" if asset is None else check_name(asset, "asset")
@@ -61,3 +63,26 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
         buf.fast_until = (buf.oldest_us + FLUSH_AGE_US
                           if buf.steps is None and buf.times is None and asset == "" else 0)
     return True
+
+
+def check_step(step: Any) -> int:
+    """An explicit step: an int from 0 to 2**63-1."""
+    if type(step) is not int and not (isinstance(step, numbers.Integral) and not isinstance(step, bool)):
+        raise errors.ValidationError(f"step must be an int >= 0, got {type(step).__name__} {shown(step)}")
+    step = int(step)
+    if not 0 <= step <= INT64_MAX:
+        raise errors.ValidationError(f"step must be an int from 0 to 2**63-1, got {shown(step)}")
+    return step
+
+
+def check_time(time: Any) -> float:
+    """An explicit run time in seconds: a finite number."""
+    if isinstance(time, bool) or not isinstance(time, numbers.Real):
+        raise errors.ValidationError(f"time must be seconds as a number, got {type(time).__name__} {shown(time)}")
+    try:
+        time = float(time)
+    except (OverflowError, ValueError):  # an int or Fraction beyond float64
+        time = math.inf
+    if not math.isfinite(time):
+        raise errors.ValidationError(f"time must be finite seconds, got {time}")
+    return time

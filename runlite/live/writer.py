@@ -83,6 +83,7 @@ class RunWriter:
         self.metrics = metrics_mod.MetricBuffer()
         self.events = events_mod.EventBuffer()
         self.series_states: dict = {}
+        self.states_lost = False  # series_states were dropped (a fork): the run's end reads them afresh
         self.metric_checks: dict[str, list] = {}  # metric name -> [(alert id, definition, checker)]
         self.event_checks: list = []              # [(alert id, definition, evaluator)]
         self.armed: set[str] = set()
@@ -145,6 +146,7 @@ class RunWriter:
             self.metrics.clear()
             self.events.clear()
             self.series_states = {}
+            self.states_lost = True
 
     def add_event(self, time_us: int, arrival_us: int, level, name, message, kwargs_json) -> None:
         """Buffer one event row (a due flush first: a call that raises logged nothing)."""
@@ -268,7 +270,7 @@ class RunWriter:
             scheduled = (until is not None and bool(self.metric_checks) and self.started_us is not None
                          and (final or not self.user_time))
             # At the run's end, series' small tail chunks are merged even with nothing buffered.
-            compact = final and any(len(s.tail) > 1 for s in self.series_states.values())
+            compact = final and (self.states_lost or any(len(s.tail) > 1 for s in self.series_states.values()))
             if not (has_data or scheduled or compact):
                 return True
             # Alert checks share state with arm() and the log calls: with any armed, the

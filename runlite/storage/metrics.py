@@ -2,8 +2,9 @@
 
 The hot path (``MetricBuffer.add``) appends to ``array`` columns: one shared record axis
 (step, time, timestamp) per run, and per series the record indices and values. A flush
-turns each series' new points into one chunk (or grows the series' small tail chunk), and
-updates the series summary, all in one transaction: a flush is never half-written.
+appends each series' new points as a chunk of their own (small tail chunks are merged a
+level at a time, never the stored data re-encoded on every flush), and updates the series
+summary, all in one transaction: a flush is never half-written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from .. import errors
 from ..codec import chunks, sketch, stats
-from .._validation import INT64_MAX, shown, check_name
+from .._validation import shown, check_name
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
 FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once...
@@ -243,29 +244,6 @@ class MetricBuffer:
             yield key, (steps, times, stamps, values), times
 
 
-def check_step(step: Any) -> int:
-    """An explicit step: an int from 0 to 2**63-1."""
-    if type(step) is not int and not (isinstance(step, numbers.Integral) and not isinstance(step, bool)):
-        raise errors.ValidationError(f"step must be an int >= 0, got {type(step).__name__} {shown(step)}")
-    step = int(step)
-    if not 0 <= step <= INT64_MAX:
-        raise errors.ValidationError(f"step must be an int from 0 to 2**63-1, got {shown(step)}")
-    return step
-
-
-def check_time(time: Any) -> float:
-    """An explicit run time in seconds: a finite number."""
-    if isinstance(time, bool) or not isinstance(time, numbers.Real):
-        raise errors.ValidationError(f"time must be seconds as a number, got {type(time).__name__} {shown(time)}")
-    try:
-        time = float(time)
-    except (OverflowError, ValueError):  # an int or Fraction beyond float64
-        time = math.inf
-    if not math.isfinite(time):
-        raise errors.ValidationError(f"time must be finite seconds, got {time}")
-    return time
-
-
 # ---------------------------------------------------------------- flushing
 
 STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mean", "m2",
@@ -349,6 +327,9 @@ class _SeriesState:
 
 
 _TAIL_LOOKBACK = 64  # the stored small chunks a reloaded state may merge again
+
+
+_RUN_SERIES = "SELECT name, asset FROM series WHERE run_id = ?"
 
 
 def _load_state(conn, run_id: str, name: str, asset: str):
@@ -534,6 +515,9 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
     if final:
         seen = {key for key, _, _ in todo}
         todo += [(key, None, None) for key, st in states.items() if len(st.tail) > 1 and key not in seen]
+        # Series whose states the writer dropped (a fork) are read afresh: their tails merge too.
+        todo += [(k, None, None) for k in map(tuple, conn.execute(_RUN_SERIES, (run_id,)))
+                 if k not in states and k not in seen]
     stored = _stored_counts(conn, run_id, [key for key, _, _ in todo], states)
     batch = _Batch(conn, time_origin_us)
     summaries = []

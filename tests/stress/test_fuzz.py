@@ -27,6 +27,7 @@ import runlite._validation
 from runlite import cli
 from runlite.live import registry as live_registry
 from runlite.recipes import kpi
+from runlite.live import metric_log
 from runlite.storage import metrics as metrics_mod
 from runlite import query
 from runlite.errors import FilterError, KpiError, RunliteError
@@ -499,4 +500,4 @@ def test_fraction_metric_overflow_message():
     with pytest.raises(runlite.ValidationError, match="cannot be converted to a float64"):
         metrics_mod._value("m", fractions.Fraction(10 ** 400, 3))
     with pytest.raises(runlite.ValidationError, match="finite"):
-        metrics_mod.check_time(HUGE)
+        metric_log.check_time(HUGE)
