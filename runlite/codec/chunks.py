@@ -34,6 +34,7 @@ from __future__ import annotations
 import operator
 import struct
 import sys
+import zlib
 from array import array
 from itertools import repeat
 
@@ -50,15 +51,20 @@ MAX_CHUNK_POINTS = 1 << 20
 
 _HEADER = struct.Struct("<BBHIq")
 _FLAG_TIMES = 0x01
-_KNOWN_FLAGS = _FLAG_TIMES
+_FLAG_PLAIN = 0x02        # version 2: columns stored as they are, then a CRC-32 (tiny chunks)
 _ZSTD_LEVEL = 3            # version 1
 _ZSTD_LEVEL_V2 = 1         # as small as level 3 on transformed planes (measured), twice as fast
 _MAX_BODY_V1 = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
 _MAX_COLUMN = _HEADER.size + 8 * MAX_CHUNK_POINTS   # version 2: one column (the first with the header)
+_KNOWN_FLAGS = _FLAG_TIMES | _FLAG_PLAIN
+_CRC = struct.Struct("<I")
 _SLOT_NAMES = ("steps", "times", "timestamps", "values")
 _PLANE_BLOCKS_FROM = 256   # points from which each byte plane gets a zstd block of its own
 _SAMPLE_POINTS = 256       # points of a float column compressed under each candidate transform
-_FLOAT_CANDIDATES = (lanes.RAW, lanes.XOR, lanes.DELTA, lanes.DOD)
+_FLOAT_CANDIDATES = (lanes.XOR, lanes.DELTA, lanes.DOD)
+_TRY_FROM = 256            # float columns shorter than this are RAW (or STRIDE): no trial
+_WORTH_BYTES = 1.0         # a slow-to-decode transform must save this many bytes a point
+_PLAIN_UP_TO = 32          # chunks of at most this many points are stored uncompressed
 _LITTLE = sys.byteorder == "little"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -120,6 +126,8 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
         LimitError: more than MAX_CHUNK_POINTS points.
     """
     n = _checked_count(steps, times, timestamps, values, time_origin_us)
+    if n <= _PLAIN_UP_TO:
+        return _encode_plain(steps, times, timestamps, values, n, time_origin_us)
     codes, bodies = 0, []
     for slot, col in enumerate((steps, times, timestamps, values)):
         if col is not None:
@@ -134,6 +142,15 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     return b"".join([header, struct.pack(f"<{len(frames)}I", *map(len, frames)), *frames])
 
 
+def _encode_plain(steps, times, timestamps, values, n: int, time_origin_us: int) -> bytes:
+    # A flush of a slow loop writes one- or few-point chunks (merged later): zstd would save
+    # nothing on them and cost tens of microseconds; a CRC-32 still catches damage.
+    flags = _FLAG_PLAIN | (0 if times is None else _FLAG_TIMES)
+    cols = (steps, timestamps, values) if times is None else (steps, times, timestamps, values)
+    body = _HEADER.pack(CODEC_VERSION, flags, 0, n, time_origin_us) + b"".join(map(_le_bytes, cols))
+    return body + _CRC.pack(zlib.crc32(body))
+
+
 def _compress(parts: list[bytes], n: int, level: int = _ZSTD_LEVEL_V2) -> bytes:
     # A zstd block per byte plane when planes are long enough to pay the block headers:
     # each plane then gets its own entropy tables (noise planes stored raw, sparse ones tight).
@@ -143,21 +160,25 @@ def _compress(parts: list[bytes], n: int, level: int = _ZSTD_LEVEL_V2) -> bytes:
 
 
 def _choose(raw: bytes, n: int, is_float: bool) -> tuple[int, list[bytes]]:
-    """The transform of one column (see `lanes`) and its body parts.
+    """The transform of one column (see `lanes`) and its body parts, chosen by decoding cost
+    as well as size: STRIDE and RAW decode at memcpy speed, the others need a prefix sum
+    that costs pure Python 100-300 ns a point (numpy a few).
 
-    Integer columns (steps, timestamps) are counters or clocks: STRIDE when they step
-    evenly, else DELTA. Float columns take whichever of RAW, XOR, DELTA and DOD compresses
-    a sample of them best (STRIDE when constant or evenly spaced)."""
+    Integer columns (steps, timestamps) are STRIDE when they step evenly, else RAW: DELTA
+    saves only ~0.5 B/pt on wall clocks and would make every read several times slower.
+    Float columns are STRIDE when even, else RAW unless one of XOR, DELTA and DOD stores a
+    sample of them in at least `_WORTH_BYTES` bytes a point fewer (a schedule: DOD 3.6 vs 6.0)."""
     if lanes.is_stride(raw, n):
         return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
-    if not is_float:
-        return lanes.DELTA, lanes.encode(lanes.DELTA, raw, n)
+    if not is_float or n < _TRY_FROM:
+        return lanes.RAW, lanes.shuffle(raw)
     m = min(n, _SAMPLE_POINTS)
     sample = raw[:8 * m]
-    # Compressed as the real body is (a block a plane), on a sample of 256 points: on the
-    # peer workload this picks the best transform of nearly every chunk.
-    sizes = [(len(_compress(lanes.encode(code, sample, m), m, 1)), code) for code in _FLOAT_CANDIDATES]
-    code = min(sizes)[1]
+    # Compressed as the real body is (a block a plane), on a sample of 256 points.
+    raw_size = len(_compress(lanes.shuffle(sample), m, 1))
+    size, code = min((len(_compress(lanes.encode(code, sample, m), m, 1)), code) for code in _FLOAT_CANDIDATES)
+    if size > raw_size - _WORTH_BYTES * m:
+        return lanes.RAW, lanes.shuffle(raw)
     return code, lanes.encode(code, raw, n)
 
 
@@ -239,6 +260,8 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
     slots = (0, 1, 2, 3) if flags & _FLAG_TIMES else (0, 2, 3)
     if version == 1:
         columns = _decode_v1_columns(mv, slots, n)
+    elif flags & _FLAG_PLAIN:
+        columns = _decode_plain_columns(mv, slots, codes, n)
     else:
         columns = _decode_v2_columns(mv, slots, codes, n)
     steps, times, timestamps, values = (
@@ -267,6 +290,20 @@ def _decode_v1_columns(mv: memoryview, slots: tuple, n: int) -> list:
     for k, slot in enumerate(slots):
         start = _HEADER.size + 8 * n * k
         columns[slot] = lanes.unshuffle(body[start:start + 8 * n], n)
+    return columns
+
+
+def _decode_plain_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+    size = _HEADER.size + 8 * n * len(slots)
+    if codes or len(mv) != size + _CRC.size:
+        raise CorruptStoreError(f"uncompressed chunk of {n} points is {len(mv)} bytes with codes {codes:#x};"
+                                f" expected {size + _CRC.size} bytes and codes 0")
+    if zlib.crc32(mv[:size]) != _CRC.unpack_from(mv, size)[0]:
+        raise CorruptStoreError("uncompressed chunk fails its CRC-32 check")
+    columns = [None] * 4
+    for k, slot in enumerate(slots):
+        start = _HEADER.size + 8 * n * k
+        columns[slot] = mv[start:start + 8 * n]
     return columns
 
 
