@@ -51,12 +51,13 @@ MAX_CHUNK_POINTS = 1 << 20
 
 _HEADER = struct.Struct("<BBHIq")
 _FLAG_TIMES = 0x01
+_FLAG_ONE_FRAME = 0x04     # version 2: every column in one frame (chunks under 256 points)
 _FLAG_PLAIN = 0x02        # version 2: columns stored as they are, then a CRC-32 (tiny chunks)
 _ZSTD_LEVEL = 3            # version 1
 _ZSTD_LEVEL_V2 = 1         # as small as level 3 on transformed planes (measured), twice as fast
 _MAX_BODY_V1 = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
 _MAX_COLUMN = _HEADER.size + 8 * MAX_CHUNK_POINTS   # version 2: one column (the first with the header)
-_KNOWN_FLAGS = _FLAG_TIMES | _FLAG_PLAIN
+_KNOWN_FLAGS = _FLAG_TIMES | _FLAG_PLAIN | _FLAG_ONE_FRAME
 _CRC = struct.Struct("<I")
 _SLOT_NAMES = ("steps", "times", "timestamps", "values")
 _PLANE_BLOCKS_FROM = 256   # points from which each byte plane gets a zstd block of its own
@@ -64,7 +65,7 @@ _SAMPLE_POINTS = 256       # points of a float column compressed under each cand
 _FLOAT_CANDIDATES = (lanes.XOR, lanes.DELTA, lanes.DOD)
 _TRY_FROM = 256            # float columns shorter than this are RAW (or STRIDE): no trial
 _WORTH_BYTES = 1.0         # a slow-to-decode transform must save this many bytes a point
-_PLAIN_UP_TO = 32          # chunks of at most this many points are stored uncompressed
+_PLAIN_UP_TO = 16          # chunks of at most this many points are stored uncompressed
 _LITTLE = sys.byteorder == "little"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -135,7 +136,13 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
             code, parts = _choose(raw, n, col.typecode == "d")
             codes |= code << (4 * slot)
             bodies.append(parts)
-    header = _HEADER.pack(CODEC_VERSION, 0 if times is None else _FLAG_TIMES, codes, n, time_origin_us)
+    flags = 0 if times is None else _FLAG_TIMES
+    if n < _PLANE_BLOCKS_FROM:
+        # Small chunks: one frame of every column (one zstd call each way, not one a column).
+        header = _HEADER.pack(CODEC_VERSION, flags | _FLAG_ONE_FRAME, codes, n, time_origin_us)
+        return header + zstd.compress(b"".join([header, *(p for parts in bodies for p in parts)]),
+                                      level=_ZSTD_LEVEL_V2)
+    header = _HEADER.pack(CODEC_VERSION, flags, codes, n, time_origin_us)
     # The first frame starts with the header again, so its checksum covers the header too.
     bodies[0] = [header + bodies[0][0], *bodies[0][1:]]
     frames = [_compress(parts, n) for parts in bodies]
@@ -261,7 +268,11 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
     if version == 1:
         columns = _decode_v1_columns(mv, slots, n)
     elif flags & _FLAG_PLAIN:
+        if flags & _FLAG_ONE_FRAME:
+            raise CorruptStoreError(f"chunk header has conflicting flags {flags:#x}")
         columns = _decode_plain_columns(mv, slots, codes, n)
+    elif flags & _FLAG_ONE_FRAME:
+        columns = _decode_one_frame(mv, slots, codes, n)
     else:
         columns = _decode_v2_columns(mv, slots, codes, n)
     steps, times, timestamps, values = (
@@ -307,11 +318,30 @@ def _decode_plain_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> l
     return columns
 
 
-def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+def _column_codes(codes: int, slots: tuple) -> list:
     col_codes = [(codes >> (4 * slot)) & 15 for slot in range(4)]
     if any(col_codes[slot] not in lanes.KNOWN for slot in slots) or any(
             col_codes[slot] for slot in range(4) if slot not in slots):
         raise CorruptStoreError(f"chunk header has unknown column transforms {codes:#06x}")
+    return col_codes
+
+
+def _decode_one_frame(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+    col_codes = _column_codes(codes, slots)
+    sizes = [lanes.body_size(col_codes[slot], n) for slot in slots]
+    body = zstd.decompress(mv[_HEADER.size:], expected_size=_HEADER.size + sum(sizes), limit=_MAX_BODY_V1,
+                           what="chunk body", checksum=True)
+    if body[:_HEADER.size] != mv[:_HEADER.size]:
+        raise CorruptStoreError("chunk body does not match its header")
+    body, columns, offset = memoryview(body), [None] * 4, _HEADER.size
+    for slot, size in zip(slots, sizes):
+        columns[slot] = lanes.decode(col_codes[slot], body[offset:offset + size], n)
+        offset += size
+    return columns
+
+
+def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+    col_codes = _column_codes(codes, slots)
     table = _HEADER.size + 4 * len(slots)
     if len(mv) < table:
         raise CorruptStoreError(f"chunk blob is {len(mv)} bytes, shorter than its {table}-byte header and sizes")
