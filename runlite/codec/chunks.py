@@ -43,7 +43,7 @@ from ..errors import CorruptStoreError, LimitError, ValidationError
 
 __all__ = [
     "CODEC_VERSION", "MAX_CHUNK_POINTS", "chunk_has_times", "chunk_time_origin", "decode_chunk",
-    "derived_times", "encode_chunk", "encode_chunk_v1", "stored_size_bound",
+    "decode_columns", "derived_times", "encode_chunk", "encode_chunk_v1", "stored_size_bound",
 ]
 
 CODEC_VERSION = 2
@@ -60,11 +60,14 @@ _MAX_COLUMN = _HEADER.size + 8 * MAX_CHUNK_POINTS   # version 2: one column (the
 _KNOWN_FLAGS = _FLAG_TIMES | _FLAG_PLAIN | _FLAG_ONE_FRAME
 _CRC = struct.Struct("<I")
 _SLOT_NAMES = ("steps", "times", "timestamps", "values")
+_ALL_SLOTS = frozenset(range(4))
+# A 4-bit code field holding DELTA, DOD or XOR (bit 1 or bit 2 set): columns undone by a prefix sum.
+_SLOW_CODES = 0x6666
 _PLANE_BLOCKS_FROM = 256   # points from which each byte plane gets a zstd block of its own
 _SAMPLE_POINTS = 256       # points of a float column compressed under each candidate transform
-_FLOAT_CANDIDATES = (lanes.XOR, lanes.DELTA, lanes.DOD)
+_FLOAT_CANDIDATES = (lanes.DOD,)  # the only one saving 1.5 B/pt on any measured shape
 _TRY_FROM = 256            # float columns shorter than this are RAW (or STRIDE): no trial
-_WORTH_BYTES = 1.0         # a slow-to-decode transform must save this many bytes a point
+_WORTH_BYTES = 1.5         # a slow-to-decode transform must save this many bytes a point
 _PLAIN_UP_TO = 16          # chunks of at most this many points are stored uncompressed
 _LITTLE = sys.byteorder == "little"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -137,15 +140,19 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
             codes |= code << (4 * slot)
             bodies.append(parts)
     flags = 0 if times is None else _FLAG_TIMES
-    if n < _PLANE_BLOCKS_FROM:
-        # Small chunks: one frame of every column (one zstd call each way, not one a column).
+    if n < _PLANE_BLOCKS_FROM or not codes & _SLOW_CODES:
+        # Small chunks, and any whose columns are all RAW or constant (nearly all): one frame
+        # of every column, one zstd call each way (a frame a column cost ~5 us of zstd
+        # overhead each to decode: ~5% of a read). Level 3 as version 1: smaller than 1.
         header = _HEADER.pack(CODEC_VERSION, flags | _FLAG_ONE_FRAME, codes, n, time_origin_us)
         return header + zstd.compress(b"".join([header, *(p for parts in bodies for p in parts)]),
-                                      level=_ZSTD_LEVEL_V2)
+                                      level=_ZSTD_LEVEL_V2 if n < _PLANE_BLOCKS_FROM else _ZSTD_LEVEL)
     header = _HEADER.pack(CODEC_VERSION, flags, codes, n, time_origin_us)
     # The first frame starts with the header again, so its checksum covers the header too.
     bodies[0] = [header + bodies[0][0], *bodies[0][1:]]
-    frames = [_compress(parts, n) for parts in bodies]
+    frames = [_compress(parts, n, _ZSTD_LEVEL if (codes >> (4 * slot)) & 15 == lanes.RAW else _ZSTD_LEVEL_V2,
+                        (codes >> (4 * slot)) & 15)
+              for parts, slot in zip(bodies, (0, 1, 2, 3) if times is not None else (0, 2, 3))]
     return b"".join([header, struct.pack(f"<{len(frames)}I", *map(len, frames)), *frames])
 
 
@@ -158,32 +165,39 @@ def _encode_plain(steps, times, timestamps, values, n: int, time_origin_us: int)
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def _compress(parts: list[bytes], n: int, level: int = _ZSTD_LEVEL_V2) -> bytes:
-    # A zstd block per byte plane when planes are long enough to pay the block headers:
-    # each plane then gets its own entropy tables (noise planes stored raw, sparse ones tight).
-    if n >= _PLANE_BLOCKS_FROM and len(parts) > 1:
+def _compress(parts: list[bytes], n: int, level: int = _ZSTD_LEVEL_V2, code: int = lanes.DELTA) -> bytes:
+    # A zstd block per byte plane of a transformed column when planes are long enough to
+    # pay the block headers: each plane then gets its own entropy tables (noise planes
+    # stored raw, sparse ones tight; peer values under DOD: 5.75 -> 5.37 B/pt). RAW planes
+    # gain little from it (6.06 -> 6.02) and each block flush costs ~2 us: one block.
+    if n >= _PLANE_BLOCKS_FROM and len(parts) > 1 and code != lanes.RAW:
         return zstd.compress_parts(parts, level=level)
     return zstd.compress(b"".join(parts), level=level)
 
 
 def _choose(raw: bytes, n: int, is_float: bool) -> tuple[int, list[bytes]]:
     """The transform of one column (see `lanes`) and its body parts, chosen by decoding cost
-    as well as size: STRIDE and RAW decode at memcpy speed, the others need a prefix sum
-    that costs pure Python 100-300 ns a point (numpy a few).
+    as well as size (docs/CODEC.md): RAW decodes at memcpy speed (zstd, then 8 strided
+    copies), and so does a constant (a repeated word). Everything else needs a prefix sum
+    or big-integer lanes costing pure Python 20-300 ns a point, more than a whole version-1
+    read (~70 ns a point).
 
-    Integer columns (steps, timestamps) are STRIDE when they step evenly, else RAW: DELTA
-    saves only ~0.5 B/pt on wall clocks and would make every read several times slower.
-    Float columns are STRIDE when even, else RAW unless one of XOR, DELTA and DOD stores a
-    sample of them in at least `_WORTH_BYTES` bytes a point fewer (a schedule: DOD 3.6 vs 6.0)."""
-    if lanes.is_stride(raw, n):
+    A constant column is STRIDE (16 bytes), checked by one byte comparison. Integer columns
+    are otherwise RAW: a counter's byte planes cost zstd ~0.05 B/pt, and DELTA saves only
+    ~0.5 B/pt on wall clocks. Float columns are RAW unless one of XOR, DELTA and DOD stores
+    a sample of them in `_WORTH_BYTES` bytes a point fewer (a schedule: DOD 3.6 vs 6.0)."""
+    if n > 1 and raw == raw[:8] * n:
         return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
     if not is_float or n < _TRY_FROM:
         return lanes.RAW, lanes.shuffle(raw)
     m = min(n, _SAMPLE_POINTS)
-    sample = raw[:8 * m]
-    # Compressed as the real body is (a block a plane), on a sample of 256 points.
-    raw_size = len(_compress(lanes.shuffle(sample), m, 1))
-    size, code = min((len(_compress(lanes.encode(code, sample, m), m, 1)), code) for code in _FLOAT_CANDIDATES)
+    at = 8 * ((n - m) // 2)  # from the middle: a chunk's first points can be unlike the rest
+    sample = raw[at:at + 8 * m]
+    # Each sample in one zstd block (a block a plane costs ~2 us a flush, more than the trial
+    # itself); stored, a transformed column gets a block a plane and is a little smaller still.
+    raw_size = len(zstd.compress(b"".join(lanes.shuffle(sample)), level=1))
+    size, code = min((len(zstd.compress(b"".join(lanes.encode(code, sample, m)), level=1)), code)
+                     for code in _FLOAT_CANDIDATES)
     if size > raw_size - _WORTH_BYTES * m:
         return lanes.RAW, lanes.shuffle(raw)
     return code, lanes.encode(code, raw, n)
@@ -250,6 +264,46 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
             transforms, sizes, zstd error or checksum mismatch, oversized or unsized frame,
             trailing data), or a header whose count differs from ``expected_count``.
     """
+    columns, origin = _decode(data, expected_count, _ALL_SLOTS)
+    steps, times, timestamps, values = columns
+    if times is None and derive_times:
+        times = derived_times(timestamps, origin)
+    return steps, times, timestamps, values
+
+
+def decode_columns(data: bytes, *, expected_count: int | None = None,
+                   columns: tuple = ("steps", "values")) -> dict:
+    """Decode only some columns of a chunk (`decode_chunk` decodes them all).
+
+    A version-2 chunk of 256 points or more holds a frame a column: the others are not
+    inflated (the first, steps, always is: its checksum covers the header). Smaller and
+    version-1 chunks are inflated whole but only the asked columns are rebuilt.
+
+    Args:
+        columns: names among "steps", "times", "timestamps" and "values"; "times" gives
+            the stored times or, when the chunk has none, `derived_times` of its timestamps.
+
+    Returns:
+        {name: array} for each asked name.
+
+    Raises:
+        ValidationError: an unknown column name.
+        CorruptStoreError: as `decode_chunk`.
+    """
+    if isinstance(columns, str) or not isinstance(columns, (tuple, list, frozenset, set)) or not set(
+            columns) <= set(_SLOT_NAMES):
+        raise ValidationError(f"columns must name some of {_SLOT_NAMES}, got {columns!r:.80}")
+    wanted = frozenset(_SLOT_NAMES.index(name) for name in columns)
+    if 1 in wanted:
+        wanted |= {2}  # times may have to be derived from the timestamps
+    decoded, origin = _decode(data, expected_count, wanted)
+    if 1 in wanted and decoded[1] is None:
+        decoded[1] = derived_times(decoded[2], origin)
+    return {name: decoded[_SLOT_NAMES.index(name)] for name in columns}
+
+
+def _decode(data, expected_count, wanted: frozenset) -> tuple[list, int]:
+    """The wanted columns (arrays; None for the others and for absent times) and the origin."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CorruptStoreError(f"chunk blob must be bytes, got {type(data).__name__}")
     mv = memoryview(data).cast("B")
@@ -258,7 +312,7 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
     version, flags, codes, n, origin = _HEADER.unpack_from(mv)
     if version not in (1, CODEC_VERSION):
         raise CorruptStoreError(f"chunk codec version {version} is not supported (expected 1 or {CODEC_VERSION})")
-    if flags & ~_KNOWN_FLAGS or (version == 1 and codes):
+    if flags & ~_KNOWN_FLAGS or (version == 1 and (codes or flags & ~_FLAG_TIMES)):
         raise CorruptStoreError(f"chunk header has unknown flags {flags:#x} / reserved {codes:#x}")
     if not 1 <= n <= MAX_CHUNK_POINTS:
         raise CorruptStoreError(f"chunk claims {n} points; expected 1..{MAX_CHUNK_POINTS}")
@@ -266,23 +320,24 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
         raise CorruptStoreError(f"chunk header claims {n} points, its row records {expected_count!r:.40}")
     slots = (0, 1, 2, 3) if flags & _FLAG_TIMES else (0, 2, 3)
     if version == 1:
-        columns = _decode_v1_columns(mv, slots, n)
+        columns = _decode_v1_columns(mv, slots, n, wanted)
     elif flags & _FLAG_PLAIN:
         if flags & _FLAG_ONE_FRAME:
             raise CorruptStoreError(f"chunk header has conflicting flags {flags:#x}")
         columns = _decode_plain_columns(mv, slots, codes, n)
     elif flags & _FLAG_ONE_FRAME:
-        columns = _decode_one_frame(mv, slots, codes, n)
+        columns = _decode_one_frame(mv, slots, codes, n, wanted)
     else:
-        columns = _decode_v2_columns(mv, slots, codes, n)
-    steps, times, timestamps, values = (
-        None if raw is None else _column(raw, typecode) for raw, typecode in zip(columns, "qdqd"))
-    if times is None and derive_times:
-        times = derived_times(timestamps, origin)
-    return steps, times, timestamps, values
+        columns = _decode_v2_columns(mv, slots, codes, n, wanted)
+    return [None if raw is None or slot not in wanted else _column(raw, typecode)
+            for slot, (raw, typecode) in enumerate(zip(columns, "qdqd"))], origin
 
 
 def _column(raw, typecode: str) -> array:
+    if isinstance(raw, array):  # unshuffled straight into its array (little-endian words)
+        if not _LITTLE:
+            raw.byteswap()
+        return raw
     a = array(typecode)
     a.frombytes(raw)
     if not _LITTLE:
@@ -290,7 +345,7 @@ def _column(raw, typecode: str) -> array:
     return a
 
 
-def _decode_v1_columns(mv: memoryview, slots: tuple, n: int) -> list:
+def _decode_v1_columns(mv: memoryview, slots: tuple, n: int, wanted: frozenset) -> list:
     expected = _HEADER.size + 8 * n * len(slots)
     # The header tells the exact body size: a frame declaring any other is refused
     # before zstd allocates.
@@ -299,8 +354,9 @@ def _decode_v1_columns(mv: memoryview, slots: tuple, n: int) -> list:
         raise CorruptStoreError("chunk body does not match its header")
     body, columns = memoryview(body), [None] * 4
     for k, slot in enumerate(slots):
-        start = _HEADER.size + 8 * n * k
-        columns[slot] = lanes.unshuffle(body[start:start + 8 * n], n)
+        if slot in wanted:
+            start = _HEADER.size + 8 * n * k
+            columns[slot] = lanes.unshuffle_array(body[start:start + 8 * n], n, "qdqd"[slot])
     return columns
 
 
@@ -318,6 +374,13 @@ def _decode_plain_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> l
     return columns
 
 
+def _decode_column(code: int, body, n: int, slot: int):
+    """A column's words (an array for RAW, else bytes for `_column`)."""
+    if code == lanes.RAW:
+        return lanes.unshuffle_array(body, n, "qdqd"[slot])
+    return lanes.decode(code, body, n)
+
+
 def _column_codes(codes: int, slots: tuple) -> list:
     col_codes = [(codes >> (4 * slot)) & 15 for slot in range(4)]
     if any(col_codes[slot] not in lanes.KNOWN for slot in slots) or any(
@@ -326,7 +389,7 @@ def _column_codes(codes: int, slots: tuple) -> list:
     return col_codes
 
 
-def _decode_one_frame(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+def _decode_one_frame(mv: memoryview, slots: tuple, codes: int, n: int, wanted: frozenset) -> list:
     col_codes = _column_codes(codes, slots)
     sizes = [lanes.body_size(col_codes[slot], n) for slot in slots]
     body = zstd.decompress(mv[_HEADER.size:], expected_size=_HEADER.size + sum(sizes), limit=_MAX_BODY_V1,
@@ -335,12 +398,13 @@ def _decode_one_frame(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
         raise CorruptStoreError("chunk body does not match its header")
     body, columns, offset = memoryview(body), [None] * 4, _HEADER.size
     for slot, size in zip(slots, sizes):
-        columns[slot] = lanes.decode(col_codes[slot], body[offset:offset + size], n)
+        if slot in wanted:
+            columns[slot] = _decode_column(col_codes[slot], body[offset:offset + size], n, slot)
         offset += size
     return columns
 
 
-def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int, wanted: frozenset) -> list:
     col_codes = _column_codes(codes, slots)
     table = _HEADER.size + 4 * len(slots)
     if len(mv) < table:
@@ -351,6 +415,9 @@ def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list
     columns, offset = [None] * 4, table
     for k, slot in enumerate(slots):
         code, first = col_codes[slot], k == 0
+        if not first and slot not in wanted:  # the first is always checked: it holds the header copy
+            offset += sizes[k]
+            continue
         skip = _HEADER.size if first else 0
         # Each frame's exact size is known from the header: any other is refused before
         # zstd allocates, so a hostile blob never costs more than its declared points.
@@ -359,7 +426,7 @@ def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list
         offset += sizes[k]
         if first and body[:_HEADER.size] != mv[:_HEADER.size]:
             raise CorruptStoreError("chunk body does not match its header")
-        columns[slot] = lanes.decode(code, memoryview(body)[skip:], n)
+        columns[slot] = _decode_column(code, memoryview(body)[skip:], n, slot)
     return columns
 
 
