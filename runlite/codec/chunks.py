@@ -1,4 +1,4 @@
-"""Metric chunk format: each column transformed for what it is, in byte planes, zstd-compressed.
+"""Metric chunk format: columns in byte planes, zstd-compressed, transformed only where it pays.
 
 Pure Python on top of ``zstandard``; no SQLite here. Hot paths run at C speed (slicing,
 big-integer and ``map`` operations; numpy when the program already imported it): no
@@ -9,18 +9,24 @@ Chunk blob format (version 2), all integers little-endian::
 
     header  16 bytes   struct '<BBHIq': version (=2), flags, codes,
                        n (points, 1..MAX_CHUNK_POINTS), time_origin_us (int64)
-    sizes   4 bytes a stored column: the length of its frame
-    frames  one zstd frame a stored column (content size and checksum written), in order
-            steps, times (only if flags & 1), timestamps, values. The first frame's content
-            starts with the header again, so its checksum covers the header too.
+    then one of three bodies, by flags:
+    flags & 2 (plain, chunks of at most 64 points): the columns' 8n bytes each as they are,
+            then a CRC-32 (4 bytes) of the header and columns; codes 0.
+    flags & 4 (one frame): one zstd frame (content size and checksum written) of the header
+            again and every column's body, in order steps, times (only if flags & 1),
+            timestamps, values.
+    neither: sizes, 4 bytes a stored column (the length of its frame), then one zstd frame
+            a stored column in the same order; the first frame's content starts with the
+            header again, so its checksum covers the header too.
 
 ``codes`` holds a 4-bit transform a column slot (bits 0-3 steps, 4-7 times, 8-11
 timestamps, 12-15 values; 0 for absent times), one of `lanes`: RAW, STRIDE, DELTA, DOD,
-XOR. A frame holds 16 bytes for STRIDE, else the column's 8n transformed bytes as 8 byte
-planes (each its own zstd block from 256 points on). Steps and timestamps are STRIDE when
-they step evenly, else DELTA; times and values take STRIDE when even, else whichever of
-RAW, XOR, DELTA and DOD compresses a 256-point sample best. Flag bit 0 clear means "times
-are the default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
+XOR. A body is 16 bytes for STRIDE, else the column's 8n transformed bytes as 8 byte
+planes. The encoder writes what decodes at memcpy speed (docs/CODEC.md): a constant column
+as STRIDE, any other as RAW, except float columns that DOD stores in 1.5 bytes a point
+fewer (those chunks take a frame a column, the DOD column a zstd block a plane); the other
+transforms are decoded for chunks written before. Flag bit 0 clear means "times are the
+default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
 
 Version 1 (still decoded; `encode_chunk_v1` writes it): codes 0, and one frame of the
 header again and every column byte-shuffled as it is. Decoding knows every frame's exact
