@@ -42,7 +42,7 @@ import struct
 import sys
 import zlib
 from array import array
-from itertools import repeat
+from itertools import chain, repeat
 
 from . import accel, lanes, zstd
 from ..errors import CorruptStoreError, LimitError, ValidationError
@@ -152,7 +152,7 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
         # overhead each to decode: ~5% of a read). Level 3 as version 1: smaller than level 1 on
         # RAW planes, and no slower on small chunks (measured: 32 points 24 us vs 32 us).
         header = _HEADER.pack(CODEC_VERSION, flags | _FLAG_ONE_FRAME, codes, n, time_origin_us)
-        return header + zstd.compress(b"".join([header, *(p for parts in bodies for p in parts)]),
+        return header + zstd.compress(b"".join(chain((header,), *bodies)),
                                       level=_ZSTD_LEVEL)
     header = _HEADER.pack(CODEC_VERSION, flags, codes, n, time_origin_us)
     # The first frame starts with the header again, so its checksum covers the header too.
@@ -195,23 +195,24 @@ def _choose(raw: bytes, n: int, is_float: bool) -> tuple[int, list[bytes]]:
     a sample of them in `_WORTH_BYTES` bytes a point fewer (a schedule: DOD 3.6 vs 6.0)."""
     if n > 1 and raw == raw[:8] * n:
         return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
+    planes = lanes.shuffle(raw)
     if not is_float or n < _TRY_FROM:
-        return lanes.RAW, lanes.shuffle(raw)
+        return lanes.RAW, planes
     m = min(n, _SAMPLE_POINTS)
     at = 8 * ((n - m) // 2)  # from the middle: a chunk's first points can be unlike the rest
     sample = raw[at:at + 8 * m]
     dod = lanes.encode(lanes.DOD, sample, m)  # its byte planes
-    if _plane_bytes(lanes.shuffle(sample), m) - _plane_bytes(dod, m) < _WORTH_BYTES:
+    if _plane_bytes(planes, n) - _plane_bytes(dod, m) < _WORTH_BYTES:
         # DOD leaves about as many varying bytes (noise): it will not save 1.5 B/pt, and the
         # zstd trial below costs about as much as shuffling the column (~30 us a column).
-        return lanes.RAW, lanes.shuffle(raw)
+        return lanes.RAW, planes
     # Each sample in one zstd block (a block a plane costs ~2 us a flush, more than the trial
     # itself); stored, a transformed column gets a block a plane and is a little smaller still.
     raw_size = len(zstd.compress(b"".join(lanes.shuffle(sample)), level=1))
     size, code = min((len(zstd.compress(b"".join(lanes.encode(code, sample, m)), level=1)), code)
                      for code in _FLOAT_CANDIDATES)
     if size > raw_size - _WORTH_BYTES * m:
-        return lanes.RAW, lanes.shuffle(raw)
+        return lanes.RAW, planes
     return code, lanes.encode(code, raw, n)
 
 
