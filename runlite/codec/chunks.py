@@ -57,8 +57,8 @@ MAX_CHUNK_POINTS = 1 << 20
 
 _HEADER = struct.Struct("<BBHIq")
 _FLAG_TIMES = 0x01
-_FLAG_ONE_FRAME = 0x04     # version 2: every column in one frame (chunks under 256 points)
-_FLAG_PLAIN = 0x02        # version 2: columns stored as they are, then a CRC-32 (tiny chunks)
+_FLAG_ONE_FRAME = 0x04     # version 2: every column in one frame (no column transformed, or under 256 points)
+_FLAG_PLAIN = 0x02         # version 2: columns stored as they are, then a CRC-32 (tiny chunks)
 _ZSTD_LEVEL = 3            # version 1
 _ZSTD_LEVEL_V2 = 1         # as small as level 3 on transformed planes (measured), twice as fast
 _MAX_BODY_V1 = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
