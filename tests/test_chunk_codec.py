@@ -181,7 +181,7 @@ def test_tiny_chunks_are_stored_plain_and_checked(n):
     cols = (int_column(rng, n), float_column(rng, n), int_column(rng, n), float_column(rng, n))
     for times in (cols[1], None):
         blob = encode_chunk(cols[0], times, cols[2], cols[3], time_origin_us=ORIGIN)
-        assert blob[1] & 2 and len(blob) == 16 + 8 * n * (3 + (times is not None)) + 4
+        assert blob[1] & 8 and len(blob) == 16 + 8 * n * (3 + (times is not None)) + 4
         s2, t2, ts2, v2 = decode_chunk(blob, derive_times=False, expected_count=n)
         assert_same(s2, cols[0])
         assert_same(ts2, cols[2])

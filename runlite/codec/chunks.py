@@ -10,7 +10,7 @@ Chunk blob format (version 2), all integers little-endian::
     header  16 bytes   struct '<BBHIq': version (=2), flags, codes,
                        n (points, 1..MAX_CHUNK_POINTS), time_origin_us (int64)
     then one of three bodies, by flags:
-    flags & 2 (plain, chunks of at most 64 points): the columns' 8n bytes each as they are,
+    flags & 8 (plain, chunks of at most 64 points): the columns' 8n bytes each as they are,
             then a CRC-32 (4 bytes) of the header and columns; codes 0.
     flags & 4 (one frame): one zstd frame (content size and checksum written) of the header
             again and every column's body, in order steps, times (only if flags & 1),
@@ -58,7 +58,7 @@ MAX_CHUNK_POINTS = 1 << 20
 _HEADER = struct.Struct("<BBHIq")
 _FLAG_TIMES = 0x01
 _FLAG_ONE_FRAME = 0x04     # version 2: every column in one frame (no column transformed, or under 256 points)
-_FLAG_PLAIN = 0x02         # version 2: columns stored as they are, then a CRC-32 (tiny chunks)
+_FLAG_PLAIN = 0x08         # version 2: columns stored as they are, then a CRC-32 (tiny chunks)
 _ZSTD_LEVEL = 3            # version 1
 _ZSTD_LEVEL_V2 = 1         # as small as level 3 on transformed planes (measured), twice as fast
 _MAX_BODY_V1 = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
