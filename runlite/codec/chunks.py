@@ -1,4 +1,4 @@
-"""Metric chunk format: each column transformed for what it is, in byte planes, zstd-compressed.
+"""Metric chunk format: columns in byte planes, zstd-compressed, transformed only where it pays.
 
 Pure Python on top of ``zstandard``; no SQLite here. Hot paths run at C speed (slicing,
 big-integer and ``map`` operations; numpy when the program already imported it): no
@@ -9,18 +9,24 @@ Chunk blob format (version 2), all integers little-endian::
 
     header  16 bytes   struct '<BBHIq': version (=2), flags, codes,
                        n (points, 1..MAX_CHUNK_POINTS), time_origin_us (int64)
-    sizes   4 bytes a stored column: the length of its frame
-    frames  one zstd frame a stored column (content size and checksum written), in order
-            steps, times (only if flags & 1), timestamps, values. The first frame's content
-            starts with the header again, so its checksum covers the header too.
+    then one of three bodies, by flags:
+    flags & 8 (plain, chunks of at most 64 points): the columns' 8n bytes each as they are,
+            then a CRC-32 (4 bytes) of the header and columns; codes 0.
+    flags & 4 (one frame): one zstd frame (content size and checksum written) of the header
+            again and every column's body, in order steps, times (only if flags & 1),
+            timestamps, values.
+    neither: sizes, 4 bytes a stored column (the length of its frame), then one zstd frame
+            a stored column in the same order; the first frame's content starts with the
+            header again, so its checksum covers the header too.
 
 ``codes`` holds a 4-bit transform a column slot (bits 0-3 steps, 4-7 times, 8-11
 timestamps, 12-15 values; 0 for absent times), one of `lanes`: RAW, STRIDE, DELTA, DOD,
-XOR. A frame holds 16 bytes for STRIDE, else the column's 8n transformed bytes as 8 byte
-planes (each its own zstd block from 256 points on). Steps and timestamps are STRIDE when
-they step evenly, else DELTA; times and values take STRIDE when even, else whichever of
-RAW, XOR, DELTA and DOD compresses a 256-point sample best. Flag bit 0 clear means "times
-are the default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
+XOR. A body is 16 bytes for STRIDE, else the column's 8n transformed bytes as 8 byte
+planes. The encoder writes what decodes at memcpy speed (docs/CODEC.md): a constant column
+as STRIDE, any other as RAW, except float columns that DOD stores in 1.5 bytes a point
+fewer (those chunks take a frame a column, the DOD column a zstd block a plane); the other
+transforms are decoded for chunks written before. Flag bit 0 clear means "times are the
+default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
 
 Version 1 (still decoded; `encode_chunk_v1` writes it): codes 0, and one frame of the
 header again and every column byte-shuffled as it is. Decoding knows every frame's exact
@@ -34,15 +40,16 @@ from __future__ import annotations
 import operator
 import struct
 import sys
+import zlib
 from array import array
-from itertools import repeat
+from itertools import chain, repeat
 
 from . import accel, lanes, zstd
 from ..errors import CorruptStoreError, LimitError, ValidationError
 
 __all__ = [
     "CODEC_VERSION", "MAX_CHUNK_POINTS", "chunk_has_times", "chunk_time_origin", "decode_chunk",
-    "derived_times", "encode_chunk", "encode_chunk_v1", "stored_size_bound",
+    "decode_columns", "derived_times", "encode_chunk", "encode_chunk_v1", "stored_size_bound",
 ]
 
 CODEC_VERSION = 2
@@ -50,15 +57,24 @@ MAX_CHUNK_POINTS = 1 << 20
 
 _HEADER = struct.Struct("<BBHIq")
 _FLAG_TIMES = 0x01
-_KNOWN_FLAGS = _FLAG_TIMES
+_FLAG_ONE_FRAME = 0x04     # version 2: every column in one frame (no column transformed, or under 256 points)
+_FLAG_PLAIN = 0x08         # version 2: columns stored as they are, then a CRC-32 (tiny chunks)
 _ZSTD_LEVEL = 3            # version 1
 _ZSTD_LEVEL_V2 = 1         # as small as level 3 on transformed planes (measured), twice as fast
 _MAX_BODY_V1 = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
 _MAX_COLUMN = _HEADER.size + 8 * MAX_CHUNK_POINTS   # version 2: one column (the first with the header)
+_KNOWN_FLAGS = _FLAG_TIMES | _FLAG_PLAIN | _FLAG_ONE_FRAME
+_CRC = struct.Struct("<I")
 _SLOT_NAMES = ("steps", "times", "timestamps", "values")
+_ALL_SLOTS = frozenset(range(4))
+# A 4-bit code field holding DELTA, DOD or XOR (bit 1 or bit 2 set): columns undone by a prefix sum.
+_SLOW_CODES = 0x6666
 _PLANE_BLOCKS_FROM = 256   # points from which each byte plane gets a zstd block of its own
 _SAMPLE_POINTS = 256       # points of a float column compressed under each candidate transform
-_FLOAT_CANDIDATES = (lanes.RAW, lanes.XOR, lanes.DELTA, lanes.DOD)
+_FLOAT_CANDIDATES = (lanes.DOD,)  # the only one saving 1.5 B/pt on any measured shape
+_TRY_FROM = 256            # float columns shorter than this are RAW (or STRIDE): no trial
+_WORTH_BYTES = 1.5         # a slow-to-decode transform must save this many bytes a point
+_PLAIN_UP_TO = 64          # chunks of at most this many points are stored uncompressed
 _LITTLE = sys.byteorder == "little"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -120,6 +136,8 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
         LimitError: more than MAX_CHUNK_POINTS points.
     """
     n = _checked_count(steps, times, timestamps, values, time_origin_us)
+    if n <= _PLAIN_UP_TO:
+        return _encode_plain(steps, times, timestamps, values, n, time_origin_us)
     codes, bodies = 0, []
     for slot, col in enumerate((steps, times, timestamps, values)):
         if col is not None:
@@ -127,38 +145,82 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
             code, parts = _choose(raw, n, col.typecode == "d")
             codes |= code << (4 * slot)
             bodies.append(parts)
-    header = _HEADER.pack(CODEC_VERSION, 0 if times is None else _FLAG_TIMES, codes, n, time_origin_us)
+    flags = 0 if times is None else _FLAG_TIMES
+    if n < _PLANE_BLOCKS_FROM or not codes & _SLOW_CODES:
+        # Small chunks, and any whose columns are all RAW or constant (nearly all): one frame
+        # of every column, one zstd call each way (a frame a column cost ~5 us of zstd
+        # overhead each to decode: ~5% of a read). Level 3 as version 1: smaller than level 1 on
+        # RAW planes, and no slower on small chunks (measured: 32 points 24 us vs 32 us).
+        header = _HEADER.pack(CODEC_VERSION, flags | _FLAG_ONE_FRAME, codes, n, time_origin_us)
+        return header + zstd.compress(b"".join(chain((header,), *bodies)),
+                                      level=_ZSTD_LEVEL)
+    header = _HEADER.pack(CODEC_VERSION, flags, codes, n, time_origin_us)
     # The first frame starts with the header again, so its checksum covers the header too.
     bodies[0] = [header + bodies[0][0], *bodies[0][1:]]
-    frames = [_compress(parts, n) for parts in bodies]
+    frames = [_compress(parts, n, _ZSTD_LEVEL if (codes >> (4 * slot)) & 15 == lanes.RAW else _ZSTD_LEVEL_V2,
+                        (codes >> (4 * slot)) & 15)
+              for parts, slot in zip(bodies, (0, 1, 2, 3) if times is not None else (0, 2, 3))]
     return b"".join([header, struct.pack(f"<{len(frames)}I", *map(len, frames)), *frames])
 
 
-def _compress(parts: list[bytes], n: int, level: int = _ZSTD_LEVEL_V2) -> bytes:
-    # A zstd block per byte plane when planes are long enough to pay the block headers:
-    # each plane then gets its own entropy tables (noise planes stored raw, sparse ones tight).
-    if n >= _PLANE_BLOCKS_FROM and len(parts) > 1:
+def _encode_plain(steps, times, timestamps, values, n: int, time_origin_us: int) -> bytes:
+    # A flush of a slow loop writes one- or few-point chunks (merged later): zstd would save
+    # nothing on them and cost tens of microseconds; a CRC-32 still catches damage.
+    flags = _FLAG_PLAIN | (0 if times is None else _FLAG_TIMES)
+    cols = (steps, timestamps, values) if times is None else (steps, times, timestamps, values)
+    body = _HEADER.pack(CODEC_VERSION, flags, 0, n, time_origin_us) + b"".join(map(_le_bytes, cols))
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def _compress(parts: list[bytes], n: int, level: int = _ZSTD_LEVEL_V2, code: int = lanes.DELTA) -> bytes:
+    # A zstd block per byte plane of a transformed column when planes are long enough to
+    # pay the block headers: each plane then gets its own entropy tables (noise planes
+    # stored raw, sparse ones tight; peer values under DOD: 5.75 -> 5.37 B/pt). RAW planes
+    # gain little from it (6.06 -> 6.02) and each block flush costs ~2 us: one block.
+    if n >= _PLANE_BLOCKS_FROM and len(parts) > 1 and code != lanes.RAW:
         return zstd.compress_parts(parts, level=level)
     return zstd.compress(b"".join(parts), level=level)
 
 
 def _choose(raw: bytes, n: int, is_float: bool) -> tuple[int, list[bytes]]:
-    """The transform of one column (see `lanes`) and its body parts.
+    """The transform of one column (see `lanes`) and its body parts, chosen by decoding cost
+    as well as size (docs/CODEC.md): RAW decodes at memcpy speed (zstd, then 8 strided
+    copies), and so does a constant (a repeated word). Everything else needs a prefix sum
+    or big-integer lanes costing pure Python 20-300 ns a point, more than a whole version-1
+    read (~70 ns a point).
 
-    Integer columns (steps, timestamps) are counters or clocks: STRIDE when they step
-    evenly, else DELTA. Float columns take whichever of RAW, XOR, DELTA and DOD compresses
-    a sample of them best (STRIDE when constant or evenly spaced)."""
-    if lanes.is_stride(raw, n):
+    A constant column is STRIDE (16 bytes), checked by one byte comparison. Integer columns
+    are otherwise RAW: a counter's byte planes cost zstd ~0.05 B/pt, and DELTA saves only
+    ~0.5 B/pt on wall clocks. Float columns are RAW unless one of XOR, DELTA and DOD stores
+    a sample of them in `_WORTH_BYTES` bytes a point fewer (a schedule: DOD 3.6 vs 6.0)."""
+    if n > 1 and raw == raw[:8] * n:
         return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
-    if not is_float:
-        return lanes.DELTA, lanes.encode(lanes.DELTA, raw, n)
+    planes = lanes.shuffle(raw)
+    if not is_float or n < _TRY_FROM:
+        return lanes.RAW, planes
     m = min(n, _SAMPLE_POINTS)
-    sample = raw[:8 * m]
-    # Compressed as the real body is (a block a plane), on a sample of 256 points: on the
-    # peer workload this picks the best transform of nearly every chunk.
-    sizes = [(len(_compress(lanes.encode(code, sample, m), m, 1)), code) for code in _FLOAT_CANDIDATES]
-    code = min(sizes)[1]
+    at = 8 * ((n - m) // 2)  # from the middle: a chunk's first points can be unlike the rest
+    sample = raw[at:at + 8 * m]
+    dod = lanes.encode(lanes.DOD, sample, m)  # its byte planes
+    if _plane_bytes(planes, n) - _plane_bytes(dod, m) < _WORTH_BYTES:
+        # DOD leaves about as many varying bytes (noise): it will not save 1.5 B/pt, and the
+        # zstd trial below costs about as much as shuffling the column (~30 us a column).
+        return lanes.RAW, planes
+    # Each sample in one zstd block (a block a plane costs ~2 us a flush, more than the trial
+    # itself); stored, a transformed column gets a block a plane and is a little smaller still.
+    raw_size = len(zstd.compress(b"".join(lanes.shuffle(sample)), level=1))
+    size, code = min((len(zstd.compress(b"".join(lanes.encode(code, sample, m)), level=1)), code)
+                     for code in _FLOAT_CANDIDATES)
+    if size > raw_size - _WORTH_BYTES * m:
+        return lanes.RAW, planes
     return code, lanes.encode(code, raw, n)
+
+
+def _plane_bytes(planes: list[bytes], m: int) -> float:
+    """A cheap estimate of the bytes a word m words' byte planes need: in each plane, the
+    share of bytes other than its middle one (a near-constant plane's usual byte; any byte
+    of a noisy plane, which then counts ~1). One C-level ``count`` a plane."""
+    return sum(1 - plane.count(plane[m // 2:m // 2 + 1]) / m for plane in planes)
 
 
 def encode_chunk_v1(steps: array, times: array | None, timestamps: array, values: array,
@@ -222,6 +284,46 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
             transforms, sizes, zstd error or checksum mismatch, oversized or unsized frame,
             trailing data), or a header whose count differs from ``expected_count``.
     """
+    columns, origin = _decode(data, expected_count, _ALL_SLOTS)
+    steps, times, timestamps, values = columns
+    if times is None and derive_times:
+        times = derived_times(timestamps, origin)
+    return steps, times, timestamps, values
+
+
+def decode_columns(data: bytes, *, expected_count: int | None = None,
+                   columns: tuple = ("steps", "values")) -> dict:
+    """Decode only some columns of a chunk (`decode_chunk` decodes them all).
+
+    A version-2 chunk of 256 points or more holds a frame a column: the others are not
+    inflated (the first, steps, always is: its checksum covers the header). Smaller and
+    version-1 chunks are inflated whole but only the asked columns are rebuilt.
+
+    Args:
+        columns: names among "steps", "times", "timestamps" and "values"; "times" gives
+            the stored times or, when the chunk has none, `derived_times` of its timestamps.
+
+    Returns:
+        {name: array} for each asked name.
+
+    Raises:
+        ValidationError: an unknown column name.
+        CorruptStoreError: as `decode_chunk`.
+    """
+    if isinstance(columns, str) or not isinstance(columns, (tuple, list, frozenset, set)) or not set(
+            columns) <= set(_SLOT_NAMES):
+        raise ValidationError(f"columns must name some of {_SLOT_NAMES}, got {columns!r:.80}")
+    wanted = frozenset(_SLOT_NAMES.index(name) for name in columns)
+    if 1 in wanted:
+        wanted |= {2}  # times may have to be derived from the timestamps
+    decoded, origin = _decode(data, expected_count, wanted)
+    if 1 in wanted and decoded[1] is None:
+        decoded[1] = derived_times(decoded[2], origin)
+    return {name: decoded[_SLOT_NAMES.index(name)] for name in columns}
+
+
+def _decode(data, expected_count, wanted: frozenset) -> tuple[list, int]:
+    """The wanted columns (arrays; None for the others and for absent times) and the origin."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CorruptStoreError(f"chunk blob must be bytes, got {type(data).__name__}")
     mv = memoryview(data).cast("B")
@@ -230,7 +332,7 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
     version, flags, codes, n, origin = _HEADER.unpack_from(mv)
     if version not in (1, CODEC_VERSION):
         raise CorruptStoreError(f"chunk codec version {version} is not supported (expected 1 or {CODEC_VERSION})")
-    if flags & ~_KNOWN_FLAGS or (version == 1 and codes):
+    if flags & ~_KNOWN_FLAGS or (version == 1 and (codes or flags & ~_FLAG_TIMES)):
         raise CorruptStoreError(f"chunk header has unknown flags {flags:#x} / reserved {codes:#x}")
     if not 1 <= n <= MAX_CHUNK_POINTS:
         raise CorruptStoreError(f"chunk claims {n} points; expected 1..{MAX_CHUNK_POINTS}")
@@ -238,17 +340,24 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
         raise CorruptStoreError(f"chunk header claims {n} points, its row records {expected_count!r:.40}")
     slots = (0, 1, 2, 3) if flags & _FLAG_TIMES else (0, 2, 3)
     if version == 1:
-        columns = _decode_v1_columns(mv, slots, n)
+        columns = _decode_v1_columns(mv, slots, n, wanted)
+    elif flags & _FLAG_PLAIN:
+        if flags & _FLAG_ONE_FRAME:
+            raise CorruptStoreError(f"chunk header has conflicting flags {flags:#x}")
+        columns = _decode_plain_columns(mv, slots, codes, n)
+    elif flags & _FLAG_ONE_FRAME:
+        columns = _decode_one_frame(mv, slots, codes, n, wanted)
     else:
-        columns = _decode_v2_columns(mv, slots, codes, n)
-    steps, times, timestamps, values = (
-        None if raw is None else _column(raw, typecode) for raw, typecode in zip(columns, "qdqd"))
-    if times is None and derive_times:
-        times = derived_times(timestamps, origin)
-    return steps, times, timestamps, values
+        columns = _decode_v2_columns(mv, slots, codes, n, wanted)
+    return [None if raw is None or slot not in wanted else _column(raw, typecode)
+            for slot, (raw, typecode) in enumerate(zip(columns, "qdqd"))], origin
 
 
 def _column(raw, typecode: str) -> array:
+    if isinstance(raw, array):  # unshuffled straight into its array (little-endian words)
+        if not _LITTLE:
+            raw.byteswap()
+        return raw
     a = array(typecode)
     a.frombytes(raw)
     if not _LITTLE:
@@ -256,7 +365,7 @@ def _column(raw, typecode: str) -> array:
     return a
 
 
-def _decode_v1_columns(mv: memoryview, slots: tuple, n: int) -> list:
+def _decode_v1_columns(mv: memoryview, slots: tuple, n: int, wanted: frozenset) -> list:
     expected = _HEADER.size + 8 * n * len(slots)
     # The header tells the exact body size: a frame declaring any other is refused
     # before zstd allocates.
@@ -265,16 +374,58 @@ def _decode_v1_columns(mv: memoryview, slots: tuple, n: int) -> list:
         raise CorruptStoreError("chunk body does not match its header")
     body, columns = memoryview(body), [None] * 4
     for k, slot in enumerate(slots):
-        start = _HEADER.size + 8 * n * k
-        columns[slot] = lanes.unshuffle(body[start:start + 8 * n], n)
+        if slot in wanted:
+            start = _HEADER.size + 8 * n * k
+            columns[slot] = lanes.unshuffle_array(body[start:start + 8 * n], n, "qdqd"[slot])
     return columns
 
 
-def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+def _decode_plain_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list:
+    size = _HEADER.size + 8 * n * len(slots)
+    if codes or len(mv) != size + _CRC.size:
+        raise CorruptStoreError(f"uncompressed chunk of {n} points is {len(mv)} bytes with codes {codes:#x};"
+                                f" expected {size + _CRC.size} bytes and codes 0")
+    if zlib.crc32(mv[:size]) != _CRC.unpack_from(mv, size)[0]:
+        raise CorruptStoreError("uncompressed chunk fails its CRC-32 check")
+    columns = [None] * 4
+    for k, slot in enumerate(slots):
+        start = _HEADER.size + 8 * n * k
+        columns[slot] = mv[start:start + 8 * n]
+    return columns
+
+
+def _decode_column(code: int, body, n: int, slot: int):
+    """A column's words (an array for RAW, else bytes for `_column`)."""
+    if code == lanes.RAW:
+        return lanes.unshuffle_array(body, n, "qdqd"[slot])
+    return lanes.decode(code, body, n)
+
+
+def _column_codes(codes: int, slots: tuple) -> list:
     col_codes = [(codes >> (4 * slot)) & 15 for slot in range(4)]
     if any(col_codes[slot] not in lanes.KNOWN for slot in slots) or any(
             col_codes[slot] for slot in range(4) if slot not in slots):
         raise CorruptStoreError(f"chunk header has unknown column transforms {codes:#06x}")
+    return col_codes
+
+
+def _decode_one_frame(mv: memoryview, slots: tuple, codes: int, n: int, wanted: frozenset) -> list:
+    col_codes = _column_codes(codes, slots)
+    sizes = [lanes.body_size(col_codes[slot], n) for slot in slots]
+    body = zstd.decompress(mv[_HEADER.size:], expected_size=_HEADER.size + sum(sizes), limit=_MAX_BODY_V1,
+                           what="chunk body", checksum=True)
+    if body[:_HEADER.size] != mv[:_HEADER.size]:
+        raise CorruptStoreError("chunk body does not match its header")
+    body, columns, offset = memoryview(body), [None] * 4, _HEADER.size
+    for slot, size in zip(slots, sizes):
+        if slot in wanted:
+            columns[slot] = _decode_column(col_codes[slot], body[offset:offset + size], n, slot)
+        offset += size
+    return columns
+
+
+def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int, wanted: frozenset) -> list:
+    col_codes = _column_codes(codes, slots)
     table = _HEADER.size + 4 * len(slots)
     if len(mv) < table:
         raise CorruptStoreError(f"chunk blob is {len(mv)} bytes, shorter than its {table}-byte header and sizes")
@@ -284,6 +435,9 @@ def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list
     columns, offset = [None] * 4, table
     for k, slot in enumerate(slots):
         code, first = col_codes[slot], k == 0
+        if not first and slot not in wanted:  # the first is always checked: it holds the header copy
+            offset += sizes[k]
+            continue
         skip = _HEADER.size if first else 0
         # Each frame's exact size is known from the header: any other is refused before
         # zstd allocates, so a hostile blob never costs more than its declared points.
@@ -292,7 +446,7 @@ def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> list
         offset += sizes[k]
         if first and body[:_HEADER.size] != mv[:_HEADER.size]:
             raise CorruptStoreError("chunk body does not match its header")
-        columns[slot] = lanes.decode(code, memoryview(body)[skip:], n)
+        columns[slot] = _decode_column(code, memoryview(body)[skip:], n, slot)
     return columns
 
 

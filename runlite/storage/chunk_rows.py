@@ -20,6 +20,7 @@ AXES = {"step": ("step_lo", "step_hi", 0), "time": ("time_lo", "time_hi", 1),
 STORED_TYPES = frozenset((int, float, type(None)))
 _INTS = frozenset((int,))
 _NUMBER_TYPES = frozenset((int, float))
+_COLUMN_NAMES = ("steps", "times", "timestamps", "values")  # a decoded chunk's order
 _BATCH = 4096  # chunk rows checked at once
 # Statistics from here on must be numbers, never NULL: the steps and the axis ranges.
 REQUIRED_FROM = CHUNK_COLUMNS.index("first_step")
@@ -100,14 +101,19 @@ def _sound(rows: list) -> bool:
             and 0 <= min(nans) and all(map(operator.le, nans, counts)))
 
 
-def decode(conn, series_id: int, seq: int, count: int, size: int, what: str) -> tuple[list, int]:
+def decode(conn, series_id: int, seq: int, count: int, size: int, what: str,
+           columns: tuple | None = None) -> tuple[list, int]:
     """A chunk's columns (times None when they are the default ones) and its time origin;
-    ``size`` is its stored bytes, checked against the count before the blob is loaded."""
+    ``size`` is its stored bytes, checked against the count before the blob is loaded.
+    ``columns`` (names, as `chunks.decode_columns`) decodes only those; the others are None."""
     if size > chunks.stored_size_bound(count):
         raise errors.CorruptStoreError(f"{what}, chunk {seq}: stores {size} bytes of points, more than {count}"
                                        " points take")
     data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
     try:
+        if columns is not None:
+            got = chunks.decode_columns(data, expected_count=count, columns=columns)
+            return [got.get(name) for name in _COLUMN_NAMES], chunks.chunk_time_origin(data)
         cols = chunks.decode_chunk(data, derive_times=False, expected_count=count)
         return list(cols), chunks.chunk_time_origin(data)
     except errors.CorruptStoreError as exc:
