@@ -59,9 +59,12 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
         buf.add(metrics, writer.step if step is None else step, time, stamp, asset, writer.started_us, arrival)
         writer.step += 1
         # Calls like this one may take the fast path until the buffer's age-based flush is
-        # due, while its axis is the default one (steps counting up, times from timestamps).
-        buf.fast_until = (buf.oldest_us + FLUSH_AGE_US
-                          if buf.steps is None and buf.times is None and asset == "" else 0)
+        # due, while its axis is the default one (steps counting up, times from timestamps)
+        # and the run's counter is the step that axis gives the next record (an explicit step
+        # leaves the counter where it was: the fast path would then log the wrong step).
+        default_axis = (buf.steps is None and buf.times is None and asset == ""
+                        and writer.step == buf.step_base + len(buf.timestamps))
+        buf.fast_until = buf.oldest_us + FLUSH_AGE_US if default_axis else 0
     return True
 
 
