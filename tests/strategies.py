@@ -1,5 +1,7 @@
 """Hypothesis strategies shared by the tests."""
 
+import contextlib
+
 from hypothesis import strategies as st
 
 # Names: any valid Unicode without control characters or surrogates, not blank.
@@ -196,3 +198,19 @@ kpi_text = st.one_of(
 )
 kpi_values = st.one_of(special_floats, edge_ints, st.booleans(), st.none(), _numpy_scalars(),
                        st.sampled_from(["1", b"1", 1j, _fractions.Fraction(10 ** 400, 3)]))
+
+
+try:
+    import numpy  # noqa: F401
+    CODEC_MODES = ("pure", "numpy")
+except ImportError:  # the numpy accelerator is optional
+    CODEC_MODES = ("pure",)
+
+
+@contextlib.contextmanager
+def codec_mode(mode: str):
+    """The pure path, or numpy even for tiny columns."""
+    from runlite.codec import accel
+
+    with accel.numpy_mode(mode == "numpy", min_items=0):
+        yield

@@ -3,7 +3,6 @@ both the pure and numpy paths, version-1 chunks still read, damage refused."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 import struct
@@ -13,27 +12,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite.codec import accel, lanes
+from runlite.codec import lanes
 from runlite.codec.chunks import (
-    CODEC_VERSION, decode_chunk, decode_columns, derived_times, encode_chunk, encode_chunk_v1, stored_size_bound,
+    CODEC_VERSION,
+    decode_chunk,
+    decode_columns,
+    derived_times,
+    encode_chunk,
+    encode_chunk_v1,
+    stored_size_bound,
 )
 from runlite.errors import CorruptStoreError, ValidationError
+
+from .strategies import CODEC_MODES, codec_mode
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 ORIGIN = 1_700_000_000_000_000
 
-try:
-    import numpy  # noqa: F401
-    MODES = ("pure", "numpy")
-except ImportError:  # the numpy accelerator is optional
-    MODES = ("pure",)
-
-
-@contextlib.contextmanager
-def path(mode: str):
-    """The pure path, or numpy even for tiny columns."""
-    with accel.numpy_mode(mode == "numpy", min_items=0):
-        yield
+MODES = CODEC_MODES
+path = codec_mode
 
 
 def floats_from_bits(raw: bytes) -> array:

@@ -3,7 +3,6 @@ downsampling, and the safe zstd decoding every stored frame goes through."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -18,12 +17,26 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite.codec import accel as numpy_switch, sketch, zstd
-from runlite.errors import CorruptStoreError, LimitError, ValidationError
+from runlite.codec import sketch, zstd
 from runlite.codec.chunks import (
-    CODEC_VERSION, MAX_CHUNK_POINTS, decode_chunk, derived_times, encode_chunk, encode_chunk_v1,
+    CODEC_VERSION,
+    MAX_CHUNK_POINTS,
+    decode_chunk,
+    derived_times,
+    encode_chunk,
+    encode_chunk_v1,
 )
-from runlite.codec.stats import ChunkStats, chunk_stats, downsample, merge_stats, stats_from_values, window_mask_stats
+from runlite.codec.stats import (
+    ChunkStats,
+    chunk_stats,
+    downsample,
+    merge_stats,
+    stats_from_values,
+    window_mask_stats,
+)
+from runlite.errors import CorruptStoreError, LimitError, ValidationError
+
+from .strategies import CODEC_MODES, codec_mode
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 FULL = bool(os.environ.get("RUNLITE_FULL"))  # set by `pytest --full`
@@ -35,18 +48,8 @@ def examples(k: int) -> int:
 
 ORIGIN = 1_700_000_000_000_000
 
-try:
-    import numpy  # noqa: F401
-    MODES = ("pure", "numpy")
-except ImportError:  # the numpy accelerator is optional
-    MODES = ("pure",)
-
-
-@contextlib.contextmanager
-def accel(mode: str):
-    """Force the pure path, or the numpy path even for tiny columns."""
-    with numpy_switch.numpy_mode(mode == "numpy", min_items=0):
-        yield
+MODES = CODEC_MODES
+accel = codec_mode
 
 
 def bits(x: float) -> bytes:
