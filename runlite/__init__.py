@@ -14,9 +14,9 @@ from .errors import (
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name is imported on first use
     from ._defaults import set_default_store
+    from .handle import Run
     from .recipes.cookbook import Cookbook
     from .records import Attachment, Event, QueryResult, RunList, RunRecord, Series, Stats
-    from .run import Run
     from .storage.alerts import AlertChange, AlertState
     from .storage.archive import VerifyReport
     from .storage.recipes import RecipeRun
@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 # `import runlite` loads only the errors: the rest (SQLite layer, tracing, recipes, records)
 # is imported when a name is first used (PEP 562), so a program pays for what it touches.
 _LAZY = {
-    "set_default_store": "_defaults", "Cookbook": "recipes.cookbook", "Run": "run", "Store": "store",
+    "set_default_store": "_defaults", "Cookbook": "recipes.cookbook", "Run": "handle", "Store": "store",
     "AlertChange": "storage.alerts", "AlertState": "storage.alerts", "VerifyReport": "storage.archive",
     "RecipeRun": "storage.recipes",
     **dict.fromkeys(("Attachment", "Event", "QueryResult", "RunList", "RunRecord", "Series", "Stats"), "records"),

@@ -25,7 +25,7 @@ def test_import_loads_only_the_public_face(tmp_path):
     out = run_python("""
         import sys
         import runlite
-        heavy = [m for m in ("runlite.store", "runlite.run", "runlite.storage.connection", "runlite.tracing",
+        heavy = [m for m in ("runlite.store", "runlite.handle", "runlite.storage.connection", "runlite.tracing",
                              "runlite.records", "numpy", "uuid", "decimal") if m in sys.modules]
         print(heavy)
     """, tmp_path)
@@ -41,7 +41,7 @@ def test_every_public_name_arrives_on_first_use(tmp_path):
         ns = {}
         exec("from runlite import *", ns)
         assert set(names) <= set(ns)
-        assert runlite.Store.__module__ == "runlite.store" and runlite.Run.__module__ == "runlite.run"
+        assert runlite.Store.__module__ == "runlite.store" and runlite.Run.__module__ == "runlite.handle"
         try:
             runlite.no_such_name
         except AttributeError as exc:

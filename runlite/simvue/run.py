@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import errors
-from ..run import Run as CoreRun
+from ..handle import Run as CoreRun
 from . import models
 from .models import simvue_method as _simvue
 

@@ -1,4 +1,7 @@
-"""Run: the live handle of one run: lifecycle, metadata, tags, folders, parent/child links.
+"""Run: the live handle of one run: lifecycle, metadata, tags, folders, metrics, events, children.
+
+Its alerts (``handle/alerts.py``) and saved files (``handle/files.py``) are mixins of their
+own modules; they use the handle's named methods (``_require_id``, ``_require_saveable``).
 
 Code written against the seed's ``Run`` class works with only the import changed::
 
@@ -15,21 +18,20 @@ import time
 import traceback
 from typing import Any
 
-from . import alerts, errors
-from ._defaults import open_store
-from ._ids import random_name
-from ._validation import (
-    check_choice, check_folder, check_json_value, check_metadata, check_name, check_optional_text,
+from .. import errors
+from .._defaults import open_store
+from .._ids import random_name
+from .._validation import (
+    check_choice, check_folder, check_metadata, check_name, check_optional_text,
     check_tags, dumps, dumps_lenient, now_us, shown, to_us,
 )
-from .live.metric_log import log_record
-from .live.writer import RunWriter
-from .storage import alerts as stored_alerts
-from .storage import attachments as files
-from .storage import blobs
-from .storage import events as events_mod
-from .storage import runs as runs_mod
-from .storage import schema
+from ..live.metric_log import log_record
+from ..live.writer import RunWriter
+from ..storage import events as events_mod
+from ..storage import runs as runs_mod
+from ..storage import schema
+from .alerts import RunAlerts
+from .files import RunFiles
 
 _UNSET: Any = object()
 DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
@@ -39,7 +41,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _time_ns = time.time_ns
 
 
-class Run:
+class Run(RunAlerts, RunFiles):
     """A run being written. Create one with ``store.init(...)``, or ``Run()`` then ``init()``.
 
     ``Run()`` alone uses the store named by ``RUNLITE_DB``, else ``./runs.db``;
@@ -313,182 +315,6 @@ class Run:
         finally:
             self._release()
         return False
-
-    # -- alerts
-
-    def _add_alert(self, definition: alerts.AlertDefinition, attach_to_run: bool = True) -> str:
-        run_id = self._require_id()
-        if not isinstance(attach_to_run, bool):
-            raise errors.ValidationError(f"attach_to_run must be True or False, got {shown(attach_to_run)}")
-        with self.store.database.write() as conn:
-            alert_id = stored_alerts.define(conn, definition)
-            state = stored_alerts.attach(conn, run_id, alert_id, definition.name) if attach_to_run else None
-        if attach_to_run:
-            self._writer.arm(alert_id, definition, state)
-        return alert_id
-
-    def add_alert(self, name: str, source: str = "metrics", frequency: float | None = None,
-                  window: float = 5, rule: str | None = None, metric: str | None = None,
-                  threshold: float | None = None, range_low: float | None = None,
-                  range_high: float | None = None, notification: str = "none", pattern: str | None = None,
-                  aggregation: str = "average", trigger_abort: bool = False,
-                  description: str | None = None) -> str:
-        """Define an alert (the seed's form) and attach it to this run; returns its id.
-
-        Times are seconds of run time: every ``frequency`` seconds (1 when None) the metric's
-        values of the last ``window`` seconds are aggregated and the rule applied (see
-        ``docs/ALERTS.md``). An identical definition reuses the stored alert.
-        """
-        return self._add_alert(alerts.add_alert(
-            name, source=source, frequency=frequency, window=window, rule=rule, metric=metric,
-            threshold=threshold, range_low=range_low, range_high=range_high, notification=notification,
-            pattern=pattern, aggregation=aggregation, trigger_abort=trigger_abort, description=description))
-
-    def create_metric_threshold_alert(self, name: str, metric: str, threshold: float, rule: str, *,
-                                      description: str | None = None, window: float | None = None,
-                                      frequency: float = 1, aggregation: str = "average",
-                                      notification: str = "none", trigger_abort: bool = False,
-                                      attach_to_run: bool = True) -> str:
-        """An alert when a metric ``is above`` / ``is below`` a threshold; returns its id."""
-        return self._add_alert(alerts.metric_threshold_alert(
-            name, metric, threshold, rule, description=description, window=window, frequency=frequency,
-            aggregation=aggregation, notification=notification, trigger_abort=trigger_abort), attach_to_run)
-
-    def create_metric_range_alert(self, name: str, metric: str, range_low: float, range_high: float,
-                                  rule: str, *, description: str | None = None, window: float | None = None,
-                                  frequency: float = 1, aggregation: str = "average",
-                                  notification: str = "none", trigger_abort: bool = False,
-                                  attach_to_run: bool = True) -> str:
-        """An alert when a metric ``is inside range`` / ``is outside range``; returns its id."""
-        return self._add_alert(alerts.metric_range_alert(
-            name, metric, range_low, range_high, rule, description=description, window=window,
-            frequency=frequency, aggregation=aggregation, notification=notification,
-            trigger_abort=trigger_abort), attach_to_run)
-
-    def create_event_alert(self, name: str, pattern: str, *, description: str | None = None,
-                           frequency: float = 1, notification: str = "none", trigger_abort: bool = False,
-                           attach_to_run: bool = True) -> str:
-        """An alert that goes critical when a logged message contains ``pattern``; returns its id."""
-        return self._add_alert(alerts.event_alert(
-            name, pattern, description=description, frequency=frequency, notification=notification,
-            trigger_abort=trigger_abort), attach_to_run)
-
-    def create_user_alert(self, name: str, *, description: str | None = None, notification: str = "none",
-                          trigger_abort: bool = False, attach_to_run: bool = True) -> str:
-        """An alert whose state the program sets with ``log_alert``; returns its id."""
-        return self._add_alert(alerts.user_alert(
-            name, description=description, notification=notification, trigger_abort=trigger_abort), attach_to_run)
-
-    def log_alert(self, identifier: str | None = None, name: str | None = None, state: str = "critical") -> bool:
-        """Set a user alert of this run (by id or by name) to ``ok`` or ``critical``."""
-        run_id = self._require_id()
-        if (identifier is None) == (name is None):
-            raise errors.ValidationError("give exactly one of identifier (alert id) or name")
-        writer = self._writer
-        with self.store.database.write() as conn:
-            found = [(a, d, s) for a, d, s in stored_alerts.load(conn, run_id)
-                     if (identifier is not None and a == identifier) or (name is not None and d.name == name)]
-            if not found:
-                raise errors.NotFoundError(f"run {self.name!r} has no alert {identifier or name!r}")
-            alert_id, definition, current = found[0]
-            run_time = None if self._started_us is None else (now_us() - self._started_us) / 1e6
-            transition = alerts.user_transition(definition, current, state, run_time or 0.0)
-            changes, abort = ([], False) if transition is None else writer.record_alerts(
-                conn, [(alert_id, definition, transition)])
-        writer.after_alerts(changes, abort)
-        return True
-
-    # -- saved files and attachments
-
-    def _require_saveable(self, category: str | None) -> str:
-        run_id = self._require_id()
-        if self._status == "created" and category == "output":
-            raise errors.RunStateError(f"run {self.name!r} is created, not running: output files cannot be saved yet")
-        if self._status not in ("created", "running"):
-            raise errors.RunStateError(f"cannot save files: run {self.name!r} is {self._status}")
-        return run_id
-
-    def _save_plan(self, plan: list, category: str, filetype: str | None) -> bool:
-        run_id = self._require_saveable(category)
-        if filetype is not None:
-            files.check_mime(filetype, known=True)
-        hashed = []
-        for path, name in plan:  # pass 1, outside the transaction: hash with bounded memory
-            with open(path, "rb") as f:
-                sha, _size = blobs.hash_stream(f)
-            hashed.append((path, name, files.guess_mime(path, filetype), sha))
-        with self.store.database.write() as conn:  # all files or none
-            for path, name, mime, sha in hashed:
-                files.save_file(conn, run_id, path, name=name, category=category, mime=mime, sha256=sha)
-        return True
-
-    def save(self, filename: str | os.PathLike, category: str, filetype: str | None = None,
-             preserve_path: bool = False) -> bool:
-        """Save a file under ``category`` (``input``, ``output``, ``code``).
-
-        The stored name is the base name, or with ``preserve_path`` the given relative path
-        (leading ``./`` removed). The MIME type is guessed when ``filetype`` is None.
-        Saving the same name again replaces it; the same content is stored once per file.
-        """
-        files.check_category(category)
-        filename = os.fspath(filename)
-        if os.path.isdir(filename):
-            raise errors.ValidationError(f"{filename!r} is a directory: use save_directory()")
-        return self._save_plan(files.plan_files([filename], preserve_path), category, filetype)
-
-    def save_directory(self, directory: str | os.PathLike, category: str, filetype: str | None = None,
-                       preserve_path: bool = False) -> bool:
-        """Save every file below ``directory`` (recursively), all or none."""
-        files.check_category(category)
-        directory = os.fspath(directory)
-        if not os.path.isdir(directory):
-            raise errors.NotFoundError(f"no directory {directory!r}; nothing was saved")
-        return self._save_plan(files.plan_files([directory], preserve_path), category, filetype)
-
-    def save_all(self, items: list, category: str, filetype: str | None = None,
-                 preserve_path: bool = False) -> bool:
-        """Save a list of files and directories, all or none (a missing one saves nothing)."""
-        files.check_category(category)
-        return self._save_plan(files.plan_files(list(files.iter_names(items)), preserve_path), category, filetype)
-
-    def save_object(self, obj: Any, category: str, name: str | None = None) -> bool:
-        """Save a JSON-able object (dicts, lists, numbers, str, bool, None) as ``application/json``.
-
-        Objects are stored as JSON only: runlite never pickles (and never unpickles).
-        The default name is ``<type>_<id>`` as in Simvue.
-        """
-        files.check_category(category)
-        name = files.check_stored_name(f"{type(obj).__name__}_{id(obj)}" if name is None else name)
-        data = dumps(check_json_value(obj, "object"), "object").encode()
-        run_id = self._require_saveable(category)
-        with self.store.database.write() as conn:
-            files.save_bytes(conn, run_id, name, data, "application/json", category)
-        return True
-
-    def attach(self, name: str, data: bytes, mime_type: str = "application/octet-stream") -> bool:
-        """Attach bytes to the run (LangSmith style); visible on the record as ``{name: (mime, size)}``."""
-        name = files.check_attach_name(name)
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise errors.ValidationError(f"attachment data must be bytes, got {type(data).__name__}")
-        mime = files.check_mime(mime_type)
-        run_id = self._require_saveable(None)
-        with self.store.database.write() as conn:
-            files.save_bytes(conn, run_id, name, bytes(data), mime)
-        return True
-
-    def save_bytes(self, name: str, data: bytes, category: str,
-                   mime_type: str = "application/octet-stream") -> bool:
-        """Save bytes as a file of the run under ``category`` (``input``, ``output``, ``code``),
-        with any well-formed MIME type (``runlite.simvue`` stores numpy arrays and DataFrames so)."""
-        files.check_category(category)
-        name = files.check_stored_name(name)
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise errors.ValidationError(f"data must be bytes, got {type(data).__name__}")
-        mime = files.check_mime(mime_type)
-        run_id = self._require_saveable(category)
-        with self.store.database.write() as conn:
-            files.save_bytes(conn, run_id, name, bytes(data), mime, category)
-        return True
 
     # -- children
 

@@ -1,0 +1,199 @@
+"""Store: one runlite file. Opens it, creates runs, answers reads, keeps and ships the file."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .. import _defaults, errors
+from .._validation import check_folder, now_us, shown
+from ..handle import DEFAULT_HEARTBEAT_TIMEOUT, Run
+from ..live.registry import LiveRuns
+from ..records import RunRecord
+from ..storage import archive, search
+from ..storage import connection as db
+from ..storage import runs as runs_mod
+from ..storage import schema
+from .files import FileReads
+from .keeping import Keeping
+from .recipes import RecipeCalls
+from .series import SeriesReads
+from .traces import Traces
+
+_NO_ID = object()
+
+
+class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping):
+    """A runlite file. Use ``runlite.open(path)``; also a context manager.
+
+    Safe to share between threads. After ``fork()`` the child opens its own connections.
+    ``database`` (the connections) and ``live`` (the run handles and spans being written)
+    are the interfaces runlite's own modules use; programs need neither.
+    """
+
+    def __init__(self, path: str | os.PathLike = "runs.db", *, read_only: bool = False,
+                 durable: bool = False, timeout: float = 30.0, on_alert: Any = None, untrusted: bool = False):
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if not isinstance(path, str) or not path or "\x00" in path:
+            raise errors.ValidationError(f"path must be a non-empty file path or ':memory:', got {shown(path)}")
+        for flag, what in ((read_only, "read_only"), (durable, "durable"), (untrusted, "untrusted")):
+            if not isinstance(flag, bool):
+                raise errors.ValidationError(f"{what} must be True or False, got {shown(flag)}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 86_400:
+            raise errors.ValidationError(f"timeout must be seconds between 0 and 86400, got {shown(timeout)}")
+        if on_alert is not None and not callable(on_alert):
+            raise errors.ValidationError(f"on_alert must be callable, got {shown(on_alert)}")
+        if untrusted and not read_only:
+            raise errors.ValidationError("untrusted=True opens a file from someone else for reading: pass read_only=True")
+        if read_only and path == ":memory:":
+            raise errors.ValidationError("a ':memory:' store cannot be read_only: there is nothing to read")
+        if read_only and not os.path.exists(path):
+            raise errors.NotFoundError(f"no runlite file at {path!r} (read_only=True never creates one)")
+        self.path = path
+        self.read_only = read_only
+        self.on_alert = on_alert
+        self.database = db.Database(path, read_only=read_only, durable=durable, timeout=float(timeout),
+                                    untrusted=untrusted)
+        self.live = LiveRuns(self.database, read_only=read_only)
+        try:
+            self._open()
+        except BaseException:
+            self.database.close()
+            raise
+
+    def _open(self) -> None:
+        if self.database.untrusted:  # integrity, identity and the exact schema before anything is read
+            archive.check_source(self.path, self.database.timeout)
+        if not self.read_only:
+            self.database.open_for_writing()
+            return
+        version = self.database.check_readable()
+        if version == 0:
+            raise errors.NotARunliteFile(f"{self.path!r} is an empty SQLite file, not a runlite store")
+        if version < schema.SCHEMA_VERSION:
+            raise errors.StoreError(
+                f"{self.path!r} has schema version {version}; this runlite reads version "
+                f"{schema.SCHEMA_VERSION}. Open it once without read_only=True to upgrade it"
+            )
+
+    def flush(self) -> None:
+        """Write what every live run of this store has buffered, and its pending spans, now.
+
+        Reads flush what they read, so a program always sees its own writes; call this before
+        another process or connection reads the file, or before copying it by hand.
+        """
+        if self.read_only or self.closed:
+            return
+        failed = self.live.flush_all()
+        if failed is not None:
+            raise failed
+
+    def close(self) -> None:
+        """Flush and close every run handle still open on this store, then the connections.
+
+        Runs still running stay ``running`` in the file (they read as ``lost`` once their
+        heartbeat is stale): closing a store is not the end of a job.
+        """
+        if self.database.closed:
+            return
+        unwritten = self.live.close()  # a run's last flush failed (a full disk)
+        self.database.close()
+        if unwritten is not None:  # closed all the same; the buffered points are gone: say so
+            raise type(unwritten)(f"the store is closed, but the last buffered metrics/events of a run "
+                                  f"could not be written and are lost: {unwritten}") \
+                from (unwritten.__cause__ or unwritten)  # keep SQLite's error as the cause
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self.database.closed
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("read-only" if self.read_only else "open")
+        return f"<runlite.Store {self.path!r} {state}>"
+
+    def init(self, name: str | None = None, *, metadata: dict | None = None,
+             tags: list | None = None, description: str | None = None, folder: str = "/",
+             running: bool = True, status: str | None = None, parent: Any = None,
+             run_type: str | None = None, inputs: Any = None,
+             heartbeat_timeout: float | None = DEFAULT_HEARTBEAT_TIMEOUT, on_alert: Any = None) -> "Run":
+        """Create a run and return its live handle.
+
+        Args:
+            name: a name (random ``adjective-noun`` when None); need not be unique.
+            status: the seed's spelling of ``running``: ``"created"`` or ``"running"``.
+            parent: a Run, RunRecord or run id; the new run joins the parent's trace.
+            run_type: a LangSmith run type (``chain``, ``llm``, ``tool``...) for trace spans.
+            heartbeat_timeout: seconds without a heartbeat after which reads report the run
+                ``lost``; None never times out (a dead process on this host still reads lost).
+            on_alert: called with an ``AlertChange`` on each alert state change of this run
+                (besides the store's ``on_alert``).
+        """
+        run = Run(store=self)
+        run.init(name, metadata=metadata, tags=tags, description=description, folder=folder,
+                 running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
+                 heartbeat_timeout=heartbeat_timeout, on_alert=on_alert)
+        return run
+
+    def reconnect(self, name_or_id: str) -> "Run":
+        """Reopen a ``created`` run (by id or unique name) and move it to ``running``."""
+        run = Run(store=self)
+        run.reconnect(name_or_id)
+        return run
+
+    def run_id(self, run: Any) -> str:
+        """The id of a Run, a RunRecord, a span, or a run id or unique name (which must exist)."""
+        if isinstance(run, str):
+            self.live.flush_own_spans()  # a span traced here may still be in memory
+            with self.database.read() as conn:
+                return runs_mod.resolve(conn, run)
+        run_id = getattr(run, "id", _NO_ID)  # a Run, a RunRecord or a span: anything with its id
+        if run_id is None:
+            raise errors.ValidationError("that Run has not been initialised (call init() first)")
+        if not isinstance(run_id, str):
+            raise errors.ValidationError(
+                f"a run is given as a Run, a RunRecord, a span, or an id or name str; got {type(run).__name__}")
+        return run_id
+
+    def _read(self, fn, *args):
+        """``fn(conn, *args)`` on a read transaction, spans traced here written first."""
+        self.live.flush_own_spans()
+        with self.database.read() as conn:
+            return fn(conn, *args)
+
+    def _metric_read(self, run: Any, fn, *args, **kwargs):
+        run_id = self.run_id(run)
+        self.live.flush_run(run_id)
+        with self.database.read() as conn:
+            return fn(conn, run_id, *args, **kwargs)
+
+    def get_run(self, id_or_name: Any) -> RunRecord:
+        """The stored record of one run (by Run, id or unique name)."""
+        self.live.flush_own_spans()
+        return runs_mod.read_one(self.database, self.run_id(id_or_name), now_us())
+
+    def runs(self, *, folder: str | None = None, status: str | list | None = None,
+             tags: list | None = None, run_type: str | None = None,
+             limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally only those in ``folder`` (exactly), with ``status``
+        (one or a list; ``lost`` is computed), having every tag in ``tags``, of ``run_type``."""
+        self.live.flush_own_spans()
+        return search.runs(self.database, folder=folder, status=status, tags=tags, run_type=run_type, limit=limit)
+
+    def folder(self, path: str) -> dict:
+        """A folder's details: path, description, tags, metadata, created."""
+        return self._read(runs_mod.folder, check_folder(path))
+
+    def folders(self) -> list[str]:
+        """Every folder path, sorted."""
+        return self._read(runs_mod.folders)
+
+
+_defaults.provide(Store)  # Run() and traceable without a store open one through _defaults

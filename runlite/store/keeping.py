@@ -1,0 +1,114 @@
+"""Keeping and shipping the file: your own SQL, verify, backup, export, delete, pack, merge."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .. import errors
+from .._validation import to_us
+from ..records import QueryResult
+from ..storage import archive, search
+from ..storage import connection as db
+from ..storage import sql as sql_mod
+
+
+class Keeping:
+    """The file-keeping methods of ``Store``.
+
+    A mixin of ``Store``, which gives ``database``, ``live``, ``flush``, ``run_id``, ``_read`` and
+    ``_metric_read``.
+    """
+
+    def sql(self, query: str, params: Any = (), *, max_rows: int = 1000, timeout: float = 10.0) -> QueryResult:
+        """Run one read-only SQL statement of your own (``SELECT``, ``WITH``, reading pragmas)
+        on a connection that can change nothing; stops after ``max_rows`` rows (``truncated``
+        says so) or raises after ``timeout`` seconds. Values go in ``params``, never in ``query``."""
+        self.flush()
+        return sql_mod.run(self.database, query, params, max_rows=max_rows, timeout=timeout)
+
+    def verify(self, *, progress=None):
+        """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
+        ``VerifyReport`` whose ``ok`` is True when nothing is wrong. ``progress(done, total)``
+        is called as it goes."""
+        return self._read(archive.verify, progress)
+
+    def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
+        """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
+        dest = os.fspath(dest)
+        self.flush()
+        with self.database.read() as conn:
+            with db.translated(dest):
+                archive.backup(conn, dest, overwrite=overwrite, durable=self.database.durable)
+        return dest
+
+    def _ids(self, run_ids: Any) -> list[str]:
+        return [self.run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
+
+    def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
+               include_attachments: bool = True, progress=None) -> dict:
+        """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
+        ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
+        attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
+        rows copied per table."""
+        path = os.fspath(path)
+        if self.path == ":memory:":
+            raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
+        if run_ids is not None and filter is not None:
+            raise errors.ValidationError("give run_ids or filter, not both")
+        self.flush()
+        if run_ids is not None:
+            ids = self._ids(run_ids)
+        elif filter is not None:
+            ids = search.run_ids_for(self, filter)
+        else:
+            with self.database.read() as conn:
+                ids = archive.all_run_ids(conn)
+        return archive.export(self.path, path, ids, include_attachments=bool(include_attachments),
+                              timeout=self.database.timeout, progress=progress, durable=self.database.durable)
+
+    def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
+        """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs
+        a ``filter`` (either grammar) selects, and/or runs ended before ``older_than`` (a
+        datetime, ISO-8601 string or epoch seconds). Returns how many runs were deleted.
+        Content blobs stay until ``pack()``."""
+        if run_ids is None and filter is None and older_than is None:
+            raise errors.ValidationError("delete_runs needs run_ids, filter or older_than (nothing is deleted by default)")
+        ids: list[str] = []
+        if run_ids is not None:
+            ids += self._ids(run_ids)
+        if filter is not None:
+            ids += search.run_ids_for(self, filter)
+        if older_than is not None:
+            cutoff = to_us(older_than, "older_than")
+            with self.database.read() as conn:
+                ids += archive.ended_before(conn, cutoff)
+        if {writer.run_id for writer in self.live.writers} & set(ids):
+            raise errors.RunStateError("cannot delete runs that are open for writing in this process; close them")
+        with self.database.write() as conn:
+            return archive.delete_runs(conn, list(dict.fromkeys(ids)))
+
+    def pack(self, *, dest: str | os.PathLike | None = None, progress=None) -> dict:
+        """Drop content no run uses, merge small metric chunks into full ones, and reclaim
+        space: ``VACUUM`` the file in place, or write a compact copy to ``dest`` (``VACUUM
+        INTO`` a temporary file beside it, renamed once complete: a pack killed half-way leaves
+        no file at ``dest``). Returns what was done."""
+        return archive.pack(self.database, dest=None if dest is None else os.fspath(dest), progress=progress)
+
+    def merge(self, source: Any, *, progress=None) -> dict:
+        """Bring the runs of another runlite file (or Store) in, all or nothing per file.
+
+        Idempotent: merging the same file again adds nothing; a run that grew in the source
+        (more points, events, files, a final status) is brought up to date, never duplicated;
+        content is deduplicated by hash. The source is opened read-only and checked first
+        (integrity, identity, exact schema); a hostile or damaged file changes nothing here.
+        Its email outbox is not merged (it is that host's delivery queue).
+        """
+        if self.read_only or self.path == ":memory:":
+            raise errors.ValidationError("merge needs a writable store in a file")
+        source = os.fspath(source.path if isinstance(source, Keeping) else source)  # a Store
+        if os.path.abspath(source) == os.path.abspath(self.path):
+            raise errors.ValidationError("a store cannot merge itself")
+        self.flush()
+        return archive.merge(self.path, source, timeout=self.database.timeout, progress=progress,
+                             durable=self.database.durable)

@@ -1,0 +1,113 @@
+"""Reading a run's metric series, events and alerts."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from .. import errors
+from ..records import Series, Stats
+from ..storage import alerts as stored_alerts
+from ..storage import metric_reads, search
+from ..storage import events as events_mod
+
+
+class SeriesReads:
+    """The metric, event and alert reads of ``Store``.
+
+    A mixin of ``Store``, which gives ``database``, ``live``, ``flush``, ``run_id``, ``_read`` and
+    ``_metric_read``.
+    """
+
+    def metric_values_many(self, runs_or_filters: Any, names: list[str] | str, *, xaxis: str = "step",
+                           max_points: int | None = None) -> dict[str, dict[str, Series]]:
+        """``{run_id: {name: Series}}`` for several runs (runs or ids, or a filter of either
+        grammar); a run without one of the metrics just lacks that key."""
+        names = [names] if isinstance(names, str) else list(names)
+        out: dict[str, dict[str, Series]] = {}
+        for run_id in search.run_ids_for(self, runs_or_filters):
+            out[run_id] = {}
+            for name in names:
+                try:
+                    out[run_id][name] = self.metric_values(run_id, name, xaxis=xaxis, max_points=max_points)
+                except errors.NotFoundError:
+                    continue
+        return out
+
+    def metric_names(self, run: Any) -> list[str]:
+        """The sorted metric names of a run."""
+        return self._metric_read(run, metric_reads.metric_names)
+
+    def metric_series(self, run: Any) -> list[tuple[str, str | None, int]]:
+        """``(name, asset, count)`` of every series of a run (asset None when not given)."""
+        return self._metric_read(run, metric_reads.metric_series)
+
+    def metric_values(self, run: Any, name: str, *, xaxis: str = "step", start: Any = None,
+                      stop: Any = None, asset: str | None = None, max_points: int | None = None) -> Series:
+        """The points of one metric series, in logging order.
+
+        Args:
+            xaxis: ``step``, ``time`` or ``timestamp``: the axis ``start``/``stop`` bound
+                (inclusive both ends) and ``max_points`` buckets along.
+            max_points: downsample for plotting: points are split into equal buckets and
+                each keeps its min, max and last value, first and last point kept, so
+                spikes survive.
+        """
+        return self._metric_read(run, metric_reads.values, name, xaxis=xaxis, start=start,
+                                 stop=stop, asset=asset, max_points=max_points)
+
+    def iter_metric_values(self, run: Any, name: str, *, asset: str | None = None,
+                           points: int | None = None) -> Iterator[Series]:
+        """A whole series in logging order, as ``Series`` pieces of at most ``points`` points
+        (default 2^20; whole chunks): for exports and scans longer than one read returns."""
+        points = metric_reads.check_points(points)
+        run_id = self.run_id(run)
+        self.live.flush_run(run_id)
+        with self.database.read() as conn:
+            yield from metric_reads.pieces(conn, run_id, name, asset, points=points)
+
+    def metric_summary(self, run: Any, name: str, *, asset: str | None = None) -> Stats:
+        """count, nan_count, min, max, avg, var_pop, first, last, and their steps: kept at ingest."""
+        return self._metric_read(run, metric_reads.summary, name, asset)
+
+    def metric_stats(self, run: Any, name: str, *, start: Any = None, stop: Any = None,
+                     xaxis: str = "step", asset: str | None = None) -> Stats:
+        """Statistics over ``start <= axis <= stop``; only the window's boundary chunks are decoded."""
+        return self._metric_read(run, metric_reads.window_stats, name, xaxis=xaxis, start=start,
+                                 stop=stop, asset=asset)
+
+    def events(self, run: Any, *, contains: str | None = None, level: str | list | None = None,
+               since: Any = None, until: Any = None, limit: int | None = None, offset: int = 0) -> list:
+        """Events of a run in time order.
+
+        Args:
+            contains: only messages containing this text (case-sensitive).
+            level: one level or a list of levels.
+            since, until: inclusive time bounds (datetime, ISO-8601 or epoch seconds).
+        """
+        return self._metric_read(run, events_mod.read, contains=contains, level=level, since=since,
+                                 until=until, limit=limit, offset=offset)
+
+    def alerts(self, run: Any = None, *, critical_only: bool = False) -> list:
+        """Alerts attached to a run (or to every run) with their states (``AlertState``)."""
+        run_id = None if run is None else self.run_id(run)
+        if run_id is not None:
+            self.live.flush_run(run_id)
+        with self.database.read() as conn:
+            return stored_alerts.states(conn, run_id, bool(critical_only))
+
+    def alert_history(self, run: Any, name: str) -> list:
+        """Every state change of a run's alert, oldest first (``AlertChange``)."""
+        return self._metric_read(run, stored_alerts.history, name)
+
+    def outbox(self, *, undelivered_only: bool = True) -> list[dict]:
+        """Queued ``email`` notifications for the host application to deliver."""
+        with self.database.read() as conn:
+            return stored_alerts.outbox(conn, undelivered_only=undelivered_only)
+
+    def mark_delivered(self, outbox_ids: list[int]) -> None:
+        """Mark outbox entries as delivered."""
+        ids = [i for i in outbox_ids if isinstance(i, int) and not isinstance(i, bool)]
+        if len(ids) != len(outbox_ids):
+            raise errors.ValidationError("outbox_ids must be a list of int ids from outbox()")
+        with self.database.write() as conn:
+            stored_alerts.mark_delivered(conn, ids)

@@ -1,0 +1,107 @@
+"""Reading traces and runs by either filter grammar; feedback; importing and aborting runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from .._validation import check_name, now_us, shown
+from ..records import RunRecord
+from ..storage import importing, search
+from ..storage import feedback as feedback_mod
+from ..storage import projects as projects_mod
+from ..storage import runs as runs_mod
+
+
+class Traces:
+    """The trace and search methods of ``Store``.
+
+    A mixin of ``Store``, which gives ``database``, ``live``, ``flush``, ``run_id``, ``_read`` and
+    ``_metric_read``.
+    """
+
+    def read_run(self, run_id: Any, load_child_runs: bool = False) -> RunRecord:
+        """One run (LangSmith ``read_run``); with ``load_child_runs``, ``child_runs`` holds its
+        descendants nested, each level in execution (dotted_order) order."""
+        self.live.flush_own_spans()
+        read = runs_mod.read_subtree if load_child_runs else runs_mod.read_one
+        return read(self.database, self.run_id(run_id), now_us())
+
+    def trace(self, trace_id: Any) -> RunRecord:
+        """The whole tree of a trace: its root with ``child_runs`` nested."""
+        self.live.flush_own_spans()
+        if not isinstance(trace_id, str) or not trace_id:
+            raise errors.ValidationError(f"trace_id must be a run id str, got {shown(trace_id)}")
+        return runs_mod.read_trace(self.database, trace_id, now_us())
+
+    def create_feedback(self, run: Any, key: str, *, score: Any = None, value: Any = None,
+                        comment: str | None = None, source: Any = None, correction: Any = None,
+                        feedback_id: str | None = None) -> str:
+        """Record feedback on a run (LangSmith); returns the feedback id.
+
+        ``score``: a number or bool; ``value``: a JSON value (a label for categorical feedback);
+        ``source``: a dict like ``{"type": "api" | "model" | "app", ...}`` or a type name.
+        """
+        run_id = self.run_id(run)
+        with self.database.write() as conn:
+            return feedback_mod.create(conn, run_id, key, score=score, value=value, comment=comment,
+                                       source=source, correction=correction, feedback_id=feedback_id)
+
+    def import_runs(self, runs: list[dict]) -> list[str]:
+        """Insert runs given as ``RunRecord.to_dict()`` dicts or as the LangSmith SDK makes them
+        (``storage/importing.py``), children in ``child_runs`` too, all or none; returns their ids.
+        A run whose id exists already is refused."""
+        if isinstance(runs, dict):
+            runs = [runs]
+        with self.database.write() as conn:
+            return importing.import_runs(conn, runs)
+
+    def feedback(self, run: Any) -> list[dict]:
+        """The feedback records of a run, oldest first."""
+        return self._metric_read(run, feedback_mod.listing)
+
+    def abort_run(self, run: Any, reason: str = "aborted") -> None:
+        """Stop a created or running run from outside its process: it is ``terminated`` with
+        ``reason`` as its error now, and its process ends its handle at its next heartbeat
+        (within its heartbeat interval); logging to it then raises ``RunAborted``."""
+        reason = check_name(reason, "reason")
+        run_id = self.run_id(run)
+        with self.database.write() as conn:
+            runs_mod.abort(conn, run_id, reason)
+
+    def list_runs(self, *, project_name: Any = None, project_id: Any = None, filter: str | None = None,
+                  trace_filter: str | None = None, tree_filter: str | None = None, run_type: str | None = None,
+                  is_root: bool | None = None, error: bool | None = None, trace_id: str | None = None,
+                  parent_run_id: str | None = None, start_time: Any = None, run_ids: list | None = None,
+                  id: Any = None, select: list | None = None, order_by: Any = None, limit: int | None = None,
+                  offset: int = 0) -> list:
+        """Runs matching LangSmith's filter language, newest first (see docs/QUERIES.md).
+
+        ``project_name``/``project_id`` (one or a list each): runs of any of those projects.
+        ``filter`` applies to each run, ``trace_filter`` to the root of its trace and
+        ``tree_filter`` to any run of its trace, e.g.
+        ``filter='and(eq(run_type, "llm"), gt(latency, 2))'``. ``run_ids`` (or ``id``, the SDK's
+        name) ignores every other filter. ``select`` (``to_dict()`` fields) gives records holding
+        just those fields and ``id``, the others at their defaults.
+        """
+        return search.list_runs(self, project_name=project_name, project_id=project_id, filter=filter,
+                                trace_filter=trace_filter, tree_filter=tree_filter, run_type=run_type,
+                                is_root=is_root, error=error, trace_id=trace_id, parent_run_id=parent_run_id,
+                                start_time=start_time, run_ids=run_ids, id=id, select=select,
+                                order_by=order_by, limit=limit, offset=offset)
+
+    def projects(self) -> list[dict]:
+        """LangSmith's projects (``TracerSession`` dicts: id, name, start_time of the first run,
+        last_run_start_time, run_count...) of the runs in this file, most recently active first."""
+        return self._read(projects_mod.listing)
+
+    def project(self, name: str | None = None, *, id: Any = None) -> dict:
+        """One project (as ``projects()`` gives them) by name or by id; NotFoundError when no run is in it."""
+        return self._read(projects_mod.one, name, id)
+
+    def get_runs(self, filters: list | str | None = None, *, sort_by: Any = None, limit: int | None = None,
+                 offset: int = 0) -> list[RunRecord]:
+        """Runs matching Simvue filter strings (joined by AND), e.g.
+        ``["metadata.lr > 0.01", "has tag.sweep", "metric.loss.min < 0.1"]``; ``sort_by`` a
+        field or ``(field, descending)`` pairs (see docs/QUERIES.md)."""
+        return search.get_runs(self, filters, sort_by=sort_by, limit=limit, offset=offset)
