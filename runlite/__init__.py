@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from . import _defaults
 from .errors import (
-    AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, MergeConflictError, NotARunliteFile,
-    NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew, StoreBusyError,
-    StoreClosedError, StoreError, StoreFullError, ValidationError,
+    AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, MergeConflictError, MissingExtraError,
+    NotARunliteFile, NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew,
+    StoreBusyError, StoreClosedError, StoreError, StoreFullError, ValidationError,
 )
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name is imported on first use
@@ -109,7 +109,7 @@ __all__ = [
     "VerifyReport", "current_span", "get_current_run_tree",
     "set_default_store", "trace", "traceable", "tracing_context",
     "AmbiguousNameError", "CorruptStoreError", "FilterError", "KpiError", "LimitError", "MergeConflictError",
-    "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
+    "MissingExtraError", "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
     "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",
     "StoreError", "StoreFullError", "ValidationError", "__version__", "merge", "open",
 ]

@@ -23,11 +23,14 @@ _time_ns = _time.time_ns
 FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
 
 
-def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, asset: Any) -> bool:
+def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, asset: Any, *,
+               count: bool = True) -> bool:
     """Validate one record and append it to ``writer``'s buffer (see ``Run.log_metrics``).
 
     A due flush runs before the record joins the buffer; anything invalid raises before
-    anything of the call is logged.
+    anything of the call is logged. ``count=False`` leaves the run's step counter where it
+    is: series with a counter of their own (the system metrics) log at explicit steps and
+    must not move the steps ``log_metrics`` gives by default.
     """
     if not isinstance(metrics, dict):
         raise errors.ValidationError(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
@@ -57,7 +60,8 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
             writer.flush_due(arrival)
             buf = writer.metrics
         buf.add(metrics, writer.step if step is None else step, time, stamp, asset, writer.started_us, arrival)
-        writer.step += 1
+        if count:
+            writer.step += 1
         # Calls like this one may take the fast path until the buffer's age-based flush is
         # due, while its axis is the default one (steps counting up, times from timestamps)
         # and the run's counter is the step that axis gives the next record (an explicit step
