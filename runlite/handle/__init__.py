@@ -1,7 +1,8 @@
 """Run: the live handle of one run: lifecycle, metadata, tags, folders, metrics, events, children.
 
-Its alerts (``handle/alerts.py``) and saved files (``handle/files.py``) are mixins of their
-own modules; they use the handle's named methods (``_require_id``, ``_require_saveable``).
+Its alerts (``handle/alerts.py``), saved files (``handle/files.py``) and system metrics
+(``handle/system.py``) are mixins of their own modules; they use the handle's named methods
+(``_require_id``, ``_require_saveable``, ``_require_running``).
 
 Code written against the seed's ``Run`` class works with only the import changed::
 
@@ -32,6 +33,7 @@ from ..storage import runs as runs_mod
 from ..storage import schema
 from .alerts import RunAlerts
 from .files import RunFiles
+from .system import RunSystemMetrics
 
 _UNSET: Any = object()
 DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
@@ -41,7 +43,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _time_ns = time.time_ns
 
 
-class Run(RunAlerts, RunFiles):
+class Run(RunAlerts, RunFiles, RunSystemMetrics):
     """A run being written. Create one with ``store.init(...)``, or ``Run()`` then ``init()``.
 
     ``Run()`` alone uses the store named by ``RUNLITE_DB``, else ``./runs.db``;
@@ -104,6 +106,7 @@ class Run(RunAlerts, RunFiles):
     def _terminated(self, from_outside: bool = False) -> None:
         """An alert with ``trigger_abort`` (the writer stored it), or ``abort_run``, ended the run."""
         self._status, self._aborted = "terminated", True
+        self._stop_sampling()
         self._store.live.discard(self._writer)
         for hook in self.on_aborted if from_outside else ():
             hook(self)
@@ -116,10 +119,12 @@ class Run(RunAlerts, RunFiles):
              tags: list | None = None, description: str | None = None, folder: str = "/",
              running: bool = True, status: str | None = None, parent: Any = None,
              run_type: str | None = None, inputs: Any = None,
-             heartbeat_timeout: float | None = _UNSET, on_alert: Any = None) -> "Run":
+             heartbeat_timeout: float | None = _UNSET, on_alert: Any = None,
+             system_metrics: bool | float = False) -> "Run":
         """Create the run in the store (see ``Store.init`` for the arguments); returns self."""
         if on_alert is not None and not callable(on_alert):
             raise errors.ValidationError(f"on_alert must be callable, got {shown(on_alert)}")
+        sample_every = self._sampling_setting(system_metrics)
         self._require_new()
         name = random_name() if name is None else check_name(name, "run name")
         folder = check_folder(folder)
@@ -127,6 +132,9 @@ class Run(RunAlerts, RunFiles):
             running = check_choice(status, "status", ("created", "running")) == "running"
         elif not isinstance(running, bool):
             raise errors.ValidationError(f"running must be True or False, got {shown(running)}")
+        if sample_every is not None and not running:  # refused before the run exists: nothing written
+            raise errors.ValidationError("system_metrics samples a running run: not with running=False "
+                                         "or status='created' (call start_system_metrics() once it runs)")
         if heartbeat_timeout is _UNSET:
             heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT
         elif heartbeat_timeout is not None and (
@@ -150,6 +158,8 @@ class Run(RunAlerts, RunFiles):
             info = runs_mod.create(conn, name=name, folder=folder, running=running, parent_id=parent_id,
                                    values=values)
         self._adopt(info, new=True, heartbeat_timeout=heartbeat_timeout)
+        if sample_every is not None:
+            self.start_system_metrics(sample_every)
         return self
 
     def reconnect(self, name_or_id: str) -> "Run":
@@ -244,6 +254,7 @@ class Run(RunAlerts, RunFiles):
         run_id = self._require_id()
         writer = self._writer
         with writer.lock:
+            self._stop_sampling()  # before the last flush: no sample after the run's end
             aborted = self._aborted
             writer.flush(until=now_us(), final=True)  # the last metric checks too
             if self._aborted and not aborted:  # they ended the run (trigger_abort): it stays terminated
@@ -289,6 +300,7 @@ class Run(RunAlerts, RunFiles):
         if self._released:
             return
         self._released = True
+        self._stop_sampling()
         store = self._store
         if store is not None and not store.closed:
             if self._writer is not None:

@@ -123,7 +123,8 @@ class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping):
              tags: list | None = None, description: str | None = None, folder: str = "/",
              running: bool = True, status: str | None = None, parent: Any = None,
              run_type: str | None = None, inputs: Any = None,
-             heartbeat_timeout: float | None = DEFAULT_HEARTBEAT_TIMEOUT, on_alert: Any = None) -> "Run":
+             heartbeat_timeout: float | None = DEFAULT_HEARTBEAT_TIMEOUT, on_alert: Any = None,
+             system_metrics: bool | float = False) -> "Run":
         """Create a run and return its live handle.
 
         Args:
@@ -135,11 +136,14 @@ class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping):
                 ``lost``; None never times out (a dead process on this host still reads lost).
             on_alert: called with an ``AlertChange`` on each alert state change of this run
                 (besides the store's ``on_alert``).
+            system_metrics: sample CPU, memory, disk, network, this process and GPUs into the
+                run's ``system/...`` series (docs/SYSTEM.md): True every 10 s, or an interval
+                in seconds; off by default (needs ``pip install 'runlite[system]'``).
         """
         run = Run(store=self)
         run.init(name, metadata=metadata, tags=tags, description=description, folder=folder,
                  running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
-                 heartbeat_timeout=heartbeat_timeout, on_alert=on_alert)
+                 heartbeat_timeout=heartbeat_timeout, on_alert=on_alert, system_metrics=system_metrics)
         return run
 
     def reconnect(self, name_or_id: str) -> "Run":
