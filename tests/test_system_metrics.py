@@ -321,16 +321,16 @@ def test_missing_psutil_names_the_extra(store, monkeypatch):
 # -- processes
 
 
-def _child_samples(path: str, queue) -> None:
+def _child_samples(path: str, parent, queue) -> None:
     try:
-        inherited = sampler.thread()
+        inherited = sampler.thread() is None and parent.system_metrics_interval is None  # the parent's
         with runlite.open(path) as store:
             run = store.init("child", system_metrics=FAST)
             wait_until(lambda: count(store, run) >= 3, "3 samples in the child")
             threads = sampler_threads()
             mine = sampler.thread()
             run.end()
-        queue.put(("ok", inherited is None, len(threads), mine is not None and mine.ident in
+        queue.put(("ok", inherited, len(threads), mine is not None and mine.ident in
                    {t.ident for t in threads}, os.getpid()))
     except BaseException as exc:  # pragma: no cover - reported to the parent
         queue.put(("error", repr(exc)))
@@ -342,14 +342,15 @@ def test_a_forked_child_samples_in_its_own_thread(store, db_path):
     wait_until(lambda: count(store, parent) >= 2, "2 samples in the parent")
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child_samples, args=(db_path, queue))
+    proc = ctx.Process(target=_child_samples, args=(db_path, parent, queue))
     proc.start()
     result = queue.get(timeout=DEADLINE * 2)
     proc.join(DEADLINE)
     assert result[0] == "ok", result
-    _, inherited_none, threads, own, pid = result
-    assert inherited_none and threads == 1 and own and pid != os.getpid()
+    _, nothing_inherited, threads, own, pid = result
+    assert nothing_inherited and threads == 1 and own and pid != os.getpid()
     assert proc.exitcode == 0
+    assert parent.system_metrics_interval == FAST
     had = count(store, parent)
     wait_until(lambda: count(store, parent) >= had + 2, "the parent sampling on")
     parent.end()

@@ -80,7 +80,8 @@ class RunFeed:
 
     @property
     def sampling(self) -> bool:
-        return not self.stopped
+        """Samples reach this run (from this process's thread)."""
+        return not self.stopped and sampler.subscribed(self)
 
     def _open(self) -> bool:
         """Whether samples may still be logged (under the writer's lock): not once the run's

@@ -79,6 +79,12 @@ def unsubscribe(sub: Any) -> None:
             state.wake.notify()
 
 
+def subscribed(sub: Any) -> bool:
+    """Whether ``sub`` gets samples in this process (a forked child's copy of a parent's feed does not)."""
+    with _state.lock:
+        return sub in _state.subscribers
+
+
 def stop_all() -> None:
     """Stop every subscriber (interpreter exit): the thread ends."""
     with _state.lock:
