@@ -383,3 +383,15 @@ def test_interpreter_exit_stops_sampling_and_writes_the_samples(db_path):
         assert n >= 4
         assert steps(store, run, "system/cpu.percent") == list(range(n))
         assert steps(store, run, "loss") == [0]
+
+
+def test_an_alert_on_a_system_series_that_aborts_the_run_stops_its_sampling(store):
+    run = store.init("aborted", system_metrics=FAST)
+    run.create_metric_threshold_alert("threads", "system/process.threads", 0.5, "is above", window=1,
+                                      frequency=1, trigger_abort=True)  # a process has a thread or more
+    wait_until(lambda: run.status == "terminated", "the alert to end the run")
+    assert run.system_metrics_interval is None
+    wait_until(lambda: sampler.thread() is None, "the sampler to end")
+    assert store.get_run(run.id).status == "terminated"
+    assert [a.state for a in store.alerts(run)] == ["critical"]
+    run.close()
