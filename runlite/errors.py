@@ -87,6 +87,11 @@ class StoreClosedError(StoreError):
     """The store was closed."""
 
 
+class MissingExtraError(RunliteError, ImportError):
+    """An optional part of runlite was asked for but its package is not installed; the message
+    names the extra to install (``pip install 'runlite[system]'``)."""
+
+
 class DatasetError(RunliteError, ValueError):
     """A Parquet dataset's manifest or catalog is damaged, of another version, or busy."""
 
