@@ -8,7 +8,6 @@ pandas (the ``pandas`` extra) is imported when a frame is made. Times are ``date
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 from ._validation import check_name, shown
@@ -134,11 +133,11 @@ def runs_frame(records: list, columns: str = "experiment", *, metrics: Any = Non
     runlite's statuses to LangSmith's words for the ``langsmith`` view."""
     if not isinstance(columns, str) or columns not in VIEWS:
         raise ValidationError(f"columns must be one of {', '.join(map(repr, VIEWS))}, got {shown(columns)}")
-    if metrics is None:
-        metrics = columns != "langsmith"
+    if metrics is None:  # the view's default: summaries when the list has them
+        metrics = columns != "langsmith" and summaries is not None
     wanted_metrics = _choice(metrics, "metrics")
     wanted_keys = _choice(metadata, "metadata")
-    if summaries is None and wanted_metrics:
+    if summaries is None and wanted_metrics != []:
         raise ValidationError("this RunList was not read from a store, so it has no metric summaries; "
                               "pass metrics=False (lists from store.runs, list_runs and get_runs have them)")
     pd = pandas("RunList.to_pandas()")
@@ -146,17 +145,21 @@ def runs_frame(records: list, columns: str = "experiment", *, metrics: Any = Non
     fixed = VIEWS[columns]
     hint = "pass metadata=[keys] or metrics=[names] to take fewer columns, or list fewer runs"
     _cells(n, len(fixed), hint)
-    data = {name: _column(pd, name, records, status_words if columns == "langsmith" else None) for name in fixed}
-    data.update(_metadata_columns(pd, records, wanted_keys, len(fixed), hint))
-    if wanted_metrics != [] and summaries is not None:
-        data.update(_metric_columns(records, summaries, wanted_metrics, len(data), hint))
-    return pd.DataFrame(data, index=pd.RangeIndex(n))
+    parts = [pd.DataFrame({name: _column(pd, name, records, status_words if columns == "langsmith" else None)
+                           for name in fixed}, index=pd.RangeIndex(n))]
+    parts.append(_metadata_columns(pd, records, wanted_keys, len(fixed), hint))
+    if wanted_metrics != []:
+        taken = len(fixed) + len(parts[-1].columns)
+        parts.append(pd.DataFrame(_metric_columns(records, summaries, wanted_metrics, taken, hint),
+                                  index=pd.RangeIndex(n)))
+    return pd.concat(parts, axis=1)
 
 
-def _metadata_columns(pd, records: list, keys: list[str] | None, taken: int, hint: str) -> dict:
-    """``metadata.<key>`` columns, nested dicts flattened with dots (``keys``: those only, or all)."""
+def _metadata_columns(pd, records: list, keys: list[str] | None, taken: int, hint: str) -> Any:
+    """``metadata.<key>`` columns, nested dicts flattened with dots (``keys``: those only, or all),
+    NaN where a run has no such key."""
     if keys == []:
-        return {}
+        return pd.DataFrame(index=pd.RangeIndex(len(records)))
     flat = [flatten(r.metadata, "metadata.") for r in records]
     if keys is None:
         names: dict = {}
@@ -168,9 +171,8 @@ def _metadata_columns(pd, records: list, keys: list[str] | None, taken: int, hin
     else:
         names = dict.fromkeys(f"metadata.{k}" for k in keys)
         _cells(len(records), taken + len(names), hint)
-    missing = math.nan
-    return {name: pd.Series([one.get(name, missing) for one in flat], dtype=object).infer_objects()
-            for name in names}
+    # One frame of the dicts: pandas fills the missing keys and infers each column at once.
+    return pd.DataFrame(flat, columns=list(names), index=pd.RangeIndex(len(records)))
 
 
 def _metric_columns(records: list, summaries: Callable, names: list[str] | None, taken: int, hint: str) -> dict:
@@ -242,16 +244,17 @@ _AXIS_FIELDS = {"step": "steps", "time": "times", "timestamp": "timestamps"}
 
 
 def history_columns(names: list[str], xaxis: str) -> dict[str, str]:
-    """``{metric: its column}``: the metric's name, but ``metric.<name>`` for a metric named like
-    a fixed column (``run``, ``run_name``, the axis), repeated until it is unique."""
-    taken = {"run", "run_name", xaxis}
+    """``{metric: its column}``: the metric's name, but for a metric named like a fixed column
+    (``run``, ``run_name``, the axis) ``metric.`` before it, repeated while that name is taken."""
+    fixed = {"run", "run_name", xaxis}
+    taken = fixed | set(names)
     out = {}
-    names_set = set(names)
     for name in names:
         column = name
-        while column in taken or (column != name and column in names_set):
-            column = f"metric.{column}"
-        taken.add(column)
+        if name in fixed:
+            while column in taken:
+                column = f"metric.{column}"
+            taken.add(column)
         out[name] = column
     return out
 

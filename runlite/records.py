@@ -13,7 +13,7 @@ import attrs
 
 from ._ids import dotted_ids
 from ._validation import from_us
-from .errors import MissingExtraError
+from .errors import MissingExtraError, ValidationError
 
 # The fields of the LangSmith ``Run`` interface (seed 001), in its order.
 LANGSMITH_FIELDS = (
@@ -484,5 +484,9 @@ class RunList(list):
         """
         from .frames import runs_frame
 
+        for item in self:
+            if not isinstance(item, RunRecord):
+                raise ValidationError(f"to_pandas() makes a row of each RunRecord; this list holds a "
+                                      f"{type(item).__name__}")
         return runs_frame(self, columns, metrics=metrics, metadata=metadata, summaries=self.summaries,
                           status_words=LANGSMITH_STATUS)
