@@ -13,6 +13,7 @@ import attrs
 
 from ._ids import dotted_ids
 from ._validation import from_us
+from .errors import MissingExtraError, ValidationError
 
 # The fields of the LangSmith ``Run`` interface (seed 001), in its order.
 LANGSMITH_FIELDS = (
@@ -314,6 +315,8 @@ class Series:
     ``steps`` (int64), ``times`` (float64 seconds since the run started), ``timestamps``
     (int64 microseconds since the Unix epoch, UTC) and ``values`` (float64; NaN and
     infinities exact). Default times are derived from the timestamps on first access.
+    ``run_id`` and ``run_name`` name the run of a series read from a store (None for one made
+    by hand); equality compares the name, asset and points only.
     """
 
     name: str
@@ -323,6 +326,8 @@ class Series:
     timestamps: Any
     values: Any
     time_origin_us: int | None = None  # set when ``times`` is derived lazily
+    run_id: str | None = None
+    run_name: str | None = None
 
     @property
     def times(self):
@@ -350,7 +355,7 @@ class Series:
         try:
             import numpy as np
         except ImportError as exc:  # pragma: no cover
-            raise ImportError("Series.to_numpy() needs numpy: pip install numpy") from exc
+            raise MissingExtraError("Series.to_numpy() needs numpy: pip install numpy") from exc
         return {
             "step": np.frombuffer(self.steps, dtype=np.int64),
             "time": np.frombuffer(self.times, dtype=np.float64),
@@ -359,15 +364,12 @@ class Series:
         }
 
     def to_pandas(self):
-        """A DataFrame with columns step, time, timestamp (UTC), value; needs pandas."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover
-            raise ImportError("Series.to_pandas() needs pandas: pip install pandas") from exc
-        cols = self.to_numpy()
-        frame = pd.DataFrame(cols)
-        frame["timestamp"] = frame["timestamp"].dt.tz_localize("UTC")
-        return frame
+        """A DataFrame with columns step, time, timestamp (``datetime64[us, UTC]``), value, then
+        run (id), run_name and metric on every row (and asset, when the series has one), so
+        frames of several series concatenate into one long frame; needs pandas."""
+        from .frames import series_frame
+
+        return series_frame(self)
 
 
 @attrs.frozen
@@ -453,18 +455,38 @@ class QueryResult:
 
 
 class RunList(list):
-    """A list of RunRecords (what run listings return), with ``to_pandas()``."""
+    """A list of RunRecords (what run listings return), with ``to_pandas()``.
 
-    def to_pandas(self):
-        """A DataFrame: one row per run, metadata flattened to ``metadata.<key>`` columns; needs pandas."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover
-            raise ImportError("RunList.to_pandas() needs pandas: pip install 'runlite[pandas]'") from exc
-        skip = ("child_runs", "metadata", "extra")
-        frame = pd.DataFrame([{**{k: v for k, v in rec.to_dict().items() if k not in skip},
-                               **{f"metadata.{k}": v for k, v in rec.metadata.items()}} for rec in self])
-        for column in ("created", "started", "endtime", "modified", "heartbeat"):
-            if column in frame:
-                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
-        return frame
+    ``summaries`` is what gives the listed runs' metric summaries to ``to_pandas()`` (set by
+    the store that listed them; None for a list made by hand): a callable taking run ids and
+    returning ``(run_id, name, last, min, max)`` rows.
+    """
+
+    def __init__(self, records: Any = (), *, summaries: Any = None):
+        super().__init__(records)
+        self.summaries = summaries
+
+    def to_pandas(self, columns: str = "experiment", *, metrics: Any = None, metadata: Any = True):
+        """A DataFrame, one row per run (docs/FRAMES.md); needs pandas.
+
+        Args:
+            columns: ``"experiment"``: id, name, status (``lost`` computed), folder, created,
+                started, ended, duration (seconds), tags, description; ``"langsmith"``: id, name,
+                run_type, status (LangSmith's word), start_time, end_time, latency, tokens, costs,
+                error, inputs, outputs, tags, trace_id, parent_run_id, session_name...; ``"all"``:
+                both and every other stored field. Times are ``datetime64[us, UTC]``.
+            metrics: ``metric.<name>.last``/``.min``/``.max`` columns from the summaries kept at
+                ingest (one query for every listed run): True (every metric; the default but for
+                ``"langsmith"``), False, or a list of metric names. Read from the store when
+                first asked and kept: ask before closing the store, or pass ``metrics=False``.
+            metadata: ``metadata.<key>`` columns, nested dicts flattened with dots: True, False,
+                or a list of keys (``"optimizer.lr"`` for a nested one).
+        """
+        from .frames import runs_frame
+
+        for item in self:
+            if not isinstance(item, RunRecord):
+                raise ValidationError(f"to_pandas() makes a row of each RunRecord; this list holds a "
+                                      f"{type(item).__name__}")
+        return runs_frame(self, columns, metrics=metrics, metadata=metadata, summaries=self.summaries,
+                          status_words=LANGSMITH_STATUS)

@@ -164,5 +164,6 @@ def test_to_pandas_on_runs_and_series(mem, runs):
     assert str(frame["created"].dtype).startswith("datetime64")
     assert len(mem.get_runs(["has tag.sweep"]).to_pandas()) == 1
     series = mem.metric_values(runs["a"], "loss").to_pandas()
-    assert list(series.columns) == ["step", "time", "timestamp", "value"] and series["value"][0] == 0.05
+    assert list(series.columns) == ["step", "time", "timestamp", "value", "run", "run_name", "metric"]
+    assert series["value"][0] == 0.05 and set(series["run_name"]) == {"alpha"} and set(series["metric"]) == {"loss"}
     assert isinstance(series["timestamp"].dtype, pd.DatetimeTZDtype)

@@ -1,5 +1,6 @@
 """``simvue.converters``' shapes from runlite reads: the runs dataframe, metric tables (per run
-and aggregated) and the safe reading of saved objects. pandas and numpy are imported when used."""
+and aggregated) and the safe reading of saved objects. pandas and numpy are imported when used
+(pandas through ``frames.pandas``: a missing extra is a ``MissingExtraError``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import math
 from typing import Any
 
 AGGREGATES = ("average", "min", "max")  # the value types of an aggregated metric, per x
+
+
+def _pandas(what: str):
+    from ..frames import pandas  # the one import of pandas with runlite's error when it is missing
+
+    return pandas(what)
 
 
 def _flat(doc: dict, prefix: str = "") -> dict:
@@ -23,8 +30,7 @@ def _flat(doc: dict, prefix: str = "") -> dict:
 def runs_dataframe(runs: list[dict]) -> Any:
     """``simvue.converters.to_dataframe``'s frame: name, status, folder, created, started,
     ended, then ``metadata.<key>`` and ``system.<key>[.<sub>]`` columns in first-seen order."""
-    import pandas as pd
-
+    pd = _pandas("Client.get_runs(output_format='dataframe')")
     metadata: list[str] = []
     system: list[str] = []
     for run in runs:
@@ -52,8 +58,7 @@ def metrics_table(data: dict[str, dict[str, list[dict]]], xaxis: str, labels: li
                 table[name][x, label] = by_x.get(x)
     if parse_to != "dataframe":
         return table
-    import pandas as pd
-
+    pd = _pandas("Client.get_metric_values(output_format='dataframe')")
     return pd.DataFrame(table, index=pd.MultiIndex.from_product([xs, labels], names=(xaxis, "run")))
 
 
@@ -76,8 +81,7 @@ def aggregated_table(data: dict[str, dict[str, list[dict]]], xaxis: str, parse_t
                 table[name][x, stat] = value
     if parse_to != "dataframe":
         return table
-    import pandas as pd
-
+    pd = _pandas("Client.get_metric_values(output_format='dataframe')")
     frame = pd.DataFrame(table)
     frame.index.name = xaxis
     return frame
@@ -99,6 +103,5 @@ def deserialize(content: bytes, mime_type: str) -> Any:
         import numpy as np
         return np.load(io.BytesIO(content), allow_pickle=False)
     if mime_type == "application/vnd.simvue.df.v1":
-        import pandas as pd
-        return pd.read_csv(io.BytesIO(content), index_col=0)
+        return _pandas("reading a saved DataFrame").read_csv(io.BytesIO(content), index_col=0)
     return None

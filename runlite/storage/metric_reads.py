@@ -50,6 +50,13 @@ def check_axis(xaxis: Any) -> str:
     return xaxis
 
 
+def check_max_points(max_points: Any) -> None:
+    """None, or an int >= 4 (a bucket keeps its min, max and last; the ends are kept)."""
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int)
+                                   or max_points < 4):
+        raise errors.ValidationError(f"max_points must be None or an int >= 4, got {shown(max_points)}")
+
+
 def check_bound(value: Any, xaxis: str, what: str):
     """A window bound on ``xaxis``: an int step, seconds, or a timestamp (-> microseconds)."""
     if value is None:
@@ -74,6 +81,12 @@ def _series_id(conn, run_id: str, name: str, asset: str | None) -> int:
             raise errors.NotFoundError(f"metric {name!r} of run {run_id} has no asset {asset!r}; it has {shown}")
         raise errors.NotFoundError(f"run {run_id} has no metric {name!r}")
     return found[0]
+
+
+def run_name(conn, run_id: str) -> str | None:
+    """The run's name, which its series carry (None for no such run)."""
+    row = conn.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return None if row is None else row[0]
 
 
 def metric_names(conn, run_id: str) -> list[str]:
@@ -250,9 +263,7 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     check_axis(xaxis)
     start = check_bound(start, xaxis, "start")
     stop = check_bound(stop, xaxis, "stop")
-    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int)
-                                   or max_points < 4):
-        raise errors.ValidationError(f"max_points must be None or an int >= 4, got {shown(max_points)}")
+    check_max_points(max_points)
     series_id = _series_id(conn, run_id, name, asset)
     what = f"metric {name!r} of run {run_id}"
     rows = _chunks(conn, series_id, xaxis, start, stop, what)
@@ -271,7 +282,7 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
             cols = [array("q", [p[1] for p in picked]), array("d", [p[2] for p in picked]),
                     array("q", [p[3] for p in picked]), array("d", [p[4] for p in picked])]
             return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2],
-                          values=cols[3])
+                          values=cols[3], run_id=run_id, run_name=run_name(conn, run_id))
     if total > MAX_READ_POINTS:
         raise _limit(what, total, "return", MAX_READ_POINTS, "pass max_points to downsample, or read it in"
                      " start/stop windows")
@@ -288,7 +299,7 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
         keep = stats.downsample(cols[k], cols[3], max_points)
         cols = [array(c.typecode, map(c.__getitem__, keep)) for c in cols]
     return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3],
-                  time_origin_us=origin)
+                  time_origin_us=origin, run_id=run_id, run_name=run_name(conn, run_id))
 
 
 def check_points(points: Any) -> int:
@@ -306,6 +317,7 @@ def pieces(conn, run_id: str, name: str, asset: str | None, *, points: int) -> I
     long series at once. Call inside one read transaction."""
     series_id = _series_id(conn, run_id, name, asset)
     what = f"metric {name!r} of run {run_id}"
+    label = {"run_id": run_id, "run_name": run_name(conn, run_id)}
     group: list[Chunk] = []
     held = 0
     for r in chain(_chunks(conn, series_id, "step", None, None, what), (None,)):
@@ -314,7 +326,8 @@ def pieces(conn, run_id: str, name: str, asset: str | None, *, points: int) -> I
             for g in group:
                 acc.add(*decode(conn, series_id, g.seq, g.count, g.sizes[0], what))
             cols, _ = acc.finish()
-            yield Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3])
+            yield Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3],
+                         **label)
             group, held = [], 0
         if r is not None:
             group.append(r)

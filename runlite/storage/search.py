@@ -13,6 +13,7 @@ from typing import Any
 from .. import errors
 from .. import query
 from ..records import LANGSMITH_FIELDS, SIMVUE_FIELDS, RunList, RunRecord
+from .metric_sets import Summaries
 from .runs import LOADED_PARTS, SELECT_TREE, records, status_of
 from .schema import RUN_STATUSES
 from .._validation import check_choice, check_folder, check_name, check_tags, now_us, shown, to_us
@@ -58,15 +59,15 @@ def check_select(select: Any) -> frozenset | None:
     return frozenset(keep)
 
 
-def _selected(records: list[RunRecord], keep: frozenset | None) -> list:
+def _selected(records: RunList, keep: frozenset | None) -> RunList:
     """With ``keep``, records holding only those fields (the others at their defaults; ``name``
     and ``status`` None when not kept): only those are decoded, or read (``events``)."""
     if keep is None:
         return records
     rest = keep - {"id", "name", "status"}
-    return RunList(RunRecord(id=rec.id, name=rec.name if "name" in keep else None,
-                             status=rec.status if "status" in keep else None, **{f: getattr(rec, f) for f in rest})
-                   for rec in records)
+    return RunList((RunRecord(id=rec.id, name=rec.name if "name" in keep else None,
+                              status=rec.status if "status" in keep else None, **{f: getattr(rec, f) for f in rest})
+                    for rec in records), summaries=records.summaries)
 
 
 def _id_list(value: Any, what: str) -> list[str]:
@@ -130,7 +131,7 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
     params.extend((-1 if limit is None else limit, offset or 0))
     store.live.flush_own_spans()
     parts = None if keep is None else [p for p in LOADED_PARTS if keep & _PART_FIELDS[p]]
-    return _selected(_listing(store.database, sql, params, now, parts=parts), keep)
+    return _selected(_listing(store, sql, params, now, parts=parts), keep)
 
 
 def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list[RunRecord]:
@@ -151,17 +152,19 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
     sql += " LIMIT ? OFFSET ?"
     params.extend((-1 if limit is None else limit, offset or 0))
     store.live.flush_own_spans()
-    return _listing(store.database, sql, params, now)
+    return _listing(store, sql, params, now)
 
 
 _BATCH = 1000  # rows made into records at a time (while a status filter and a limit stop early)
 
 
-def _listing(database, sql: str, params: list, now: int, wanted: set | None = None,
+def _listing(store, sql: str, params: list, now: int, wanted: set | None = None,
              limit: int | None = None, parts: list | None = None) -> RunList:
     """The records of a listing query (descendants' and children's ids, attachments,
-    feedback_stats and events read on first use, for the whole listing at once). With
-    ``wanted``, only runs whose effective status (``lost`` computed) is in it, at most ``limit``."""
+    feedback_stats, events and, for frames, metric summaries read on first use, for the whole
+    listing at once). With ``wanted``, only runs whose effective status (``lost`` computed) is
+    in it, at most ``limit``."""
+    database = store.database
     with database.read() as conn:
         if wanted is None:
             rows = conn.execute(sql, params).fetchall()
@@ -173,10 +176,11 @@ def _listing(database, sql: str, params: list, now: int, wanted: set | None = No
                     break
                 rows += [row for row in batch if status_of(row, now) in wanted]
             rows = rows if limit is None else rows[:limit]
-    return RunList(records(database, rows, now) if parts is None else records(database, rows, now, parts))
+    made = records(database, rows, now) if parts is None else records(database, rows, now, parts)
+    return RunList(made, summaries=Summaries(store))
 
 
-def runs(database, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: Any) -> RunList:
+def runs(store, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: Any) -> RunList:
     """``Store.runs``: newest first, by folder, status (one or a list; ``lost`` computed), every
     tag (through the ``run_tags`` index), run type."""
     check_limit(limit)
@@ -193,7 +197,7 @@ def runs(database, *, folder: Any, status: Any, tags: Any, run_type: Any, limit:
     if wanted is None:  # otherwise the limit applies after the effective status is known
         sql += " LIMIT ?"
         params.append(-1 if limit is None else limit)
-    return _listing(database, sql, params, now, wanted, limit)
+    return _listing(store, sql, params, now, wanted, limit)
 
 
 def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, tags: list[str] = (),

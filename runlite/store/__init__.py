@@ -15,6 +15,7 @@ from ..storage import connection as db
 from ..storage import runs as runs_mod
 from ..storage import schema
 from .files import FileReads
+from .history import HistoryReads
 from .keeping import Keeping
 from .recipes import RecipeCalls
 from .series import SeriesReads
@@ -23,7 +24,7 @@ from .traces import Traces
 _NO_ID = object()
 
 
-class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping):
+class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads):
     """A runlite file. Use ``runlite.open(path)``; also a context manager.
 
     Safe to share between threads. After ``fork()`` the child opens its own connections.
@@ -189,7 +190,7 @@ class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping):
         """Runs, newest first, optionally only those in ``folder`` (exactly), with ``status``
         (one or a list; ``lost`` is computed), having every tag in ``tags``, of ``run_type``."""
         self.live.flush_own_spans()
-        return search.runs(self.database, folder=folder, status=status, tags=tags, run_type=run_type, limit=limit)
+        return search.runs(self, folder=folder, status=status, tags=tags, run_type=run_type, limit=limit)
 
     def folder(self, path: str) -> dict:
         """A folder's details: path, description, tags, metadata, created."""

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 from .. import errors
 from ..records import Series, Stats
 from ..storage import alerts as stored_alerts
-from ..storage import metric_reads, search
+from ..storage import metric_reads, metric_sets, search
 from ..storage import events as events_mod
 
 
@@ -18,20 +18,17 @@ class SeriesReads:
     ``_metric_read``.
     """
 
-    def metric_values_many(self, runs_or_filters: Any, names: list[str] | str, *, xaxis: str = "step",
-                           max_points: int | None = None) -> dict[str, dict[str, Series]]:
+    def metric_values_many(self, runs_or_filters: Any, names: list[str] | str | None = None, *,
+                           xaxis: str = "step", max_points: int | None = None) -> dict[str, dict[str, Series]]:
         """``{run_id: {name: Series}}`` for several runs (runs or ids, or a filter of either
-        grammar); a run without one of the metrics just lacks that key."""
-        names = [names] if isinstance(names, str) else list(names)
-        out: dict[str, dict[str, Series]] = {}
-        for run_id in search.run_ids_for(self, runs_or_filters):
-            out[run_id] = {}
-            for name in names:
-                try:
-                    out[run_id][name] = self.metric_values(run_id, name, xaxis=xaxis, max_points=max_points)
-                except errors.NotFoundError:
-                    continue
-        return out
+        grammar), read in one transaction; ``names`` None reads every metric of each run. A run
+        without one of the metrics just lacks that key; each Series carries its ``run_id`` and
+        ``run_name``. Series logged with an asset are read by ``metric_values(asset=...)``."""
+        names = metric_sets.check_names(names)
+        run_ids = search.run_ids_for(self, runs_or_filters)
+        metric_sets.flush_live(self, run_ids)
+        with self.database.read() as conn:
+            return metric_sets.values_many(conn, run_ids, names, xaxis=xaxis, max_points=max_points)
 
     def metric_names(self, run: Any) -> list[str]:
         """The sorted metric names of a run."""
