@@ -68,7 +68,7 @@ def check_bound(value: Any, xaxis: str, what: str):
     return value
 
 
-def _series_id(conn, run_id: str, name: str, asset: str | None) -> int:
+def find_series(conn, run_id: str, name: str, asset: str | None) -> int:
     check_name(name, "metric name")
     key = "" if asset is None else check_name(asset, "asset")
     found = conn.execute("SELECT id FROM series WHERE run_id = ? AND name = ? AND asset = ?",
@@ -264,7 +264,7 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     start = check_bound(start, xaxis, "start")
     stop = check_bound(stop, xaxis, "stop")
     check_max_points(max_points)
-    series_id = _series_id(conn, run_id, name, asset)
+    series_id = find_series(conn, run_id, name, asset)
     what = f"metric {name!r} of run {run_id}"
     rows = _chunks(conn, series_id, xaxis, start, stop, what)
     k = AXES[xaxis][2]
@@ -315,7 +315,7 @@ def pieces(conn, run_id: str, name: str, asset: str | None, *, points: int) -> I
     """A whole series in log order, as pieces of whole chunks holding at most ``points`` points
     each (a chunk larger than that is a piece of its own): for exports, which must not hold a
     long series at once. Call inside one read transaction."""
-    series_id = _series_id(conn, run_id, name, asset)
+    series_id = find_series(conn, run_id, name, asset)
     what = f"metric {name!r} of run {run_id}"
     label = {"run_id": run_id, "run_name": run_name(conn, run_id)}
     group: list[Chunk] = []
@@ -349,7 +349,7 @@ def to_stats(chunk: stats.ChunkStats | None) -> Stats:
 
 def summary(conn, run_id: str, name: str, asset) -> Stats:
     """The series' summary, kept at ingest: one row read, no points decoded."""
-    series_id = _series_id(conn, run_id, name, asset)
+    series_id = find_series(conn, run_id, name, asset)
     row = conn.execute("SELECT " + ", ".join(STAT_COLUMNS) + " FROM series WHERE id = ?", (series_id,)).fetchone()
     if row is None:  # the index found it, the table has no such row: a damaged file
         raise errors.CorruptStoreError(f"metric {name!r} of run {run_id}: series {series_id!r} is in the index only")
@@ -372,7 +372,7 @@ def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset
     check_axis(xaxis)
     start = check_bound(start, xaxis, "start")
     stop = check_bound(stop, xaxis, "stop")
-    series_id = _series_id(conn, run_id, name, asset)
+    series_id = find_series(conn, run_id, name, asset)
     what = f"metric {name!r} of run {run_id}"
     head = list(chunk_rows(conn, series_id, xaxis, start, stop, what, limit=_FEW_CHUNKS + 1))
     if len(head) <= _FEW_CHUNKS:  # a short window (the common one): its rows are all here

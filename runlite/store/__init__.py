@@ -14,6 +14,7 @@ from ..storage import archive, search
 from ..storage import connection as db
 from ..storage import runs as runs_mod
 from ..storage import schema
+from .charts import ChartReads
 from .files import FileReads
 from .history import HistoryReads
 from .keeping import Keeping
@@ -24,7 +25,7 @@ from .traces import Traces
 _NO_ID = object()
 
 
-class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads):
+class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads, ChartReads):
     """A runlite file. Use ``runlite.open(path)``; also a context manager.
 
     Safe to share between threads. After ``fork()`` the child opens its own connections.

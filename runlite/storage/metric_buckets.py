@@ -1,0 +1,137 @@
+"""A series cut into equal x buckets (pixel columns), each with its exact mean, min and max.
+
+What a chart draws: the line is each bucket's mean, the band its min..max. The work is
+bounded by the bucket count, not by the points: a chunk wholly inside one bucket adds its
+stored statistics (count, mean, min, max, kept at ingest) without being decoded; only chunks
+that straddle a bucket edge or the window's ends are decoded and cut, and on a sorted axis
+there are at most ``buckets + 1`` of those. So a 10M-point series drawn into 400 columns
+reads its ~1,200 chunk rows and decodes a few hundred chunks at most; zoomed in, the same.
+
+Each bucket's x is the middle of its points' x range (the points it holds, not the column's
+edges), so a single point sits where it was logged.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any
+
+from .. import errors
+from ..codec import chunks, stats
+from ..records import Buckets
+from .._validation import shown
+from .chunk_rows import AXES, chunk_rows, decode
+from .metric_reads import MAX_DECODE_POINTS, MAX_READ_CHUNKS, check_axis, check_bound, find_series, run_name
+from .metrics import CHUNK_COLUMNS
+
+MAX_BUCKETS = 4000  # pixel columns of the widest chart
+
+_X_AT = {axis: (CHUNK_COLUMNS.index(lo), CHUNK_COLUMNS.index(hi)) for axis, (lo, hi, _) in AXES.items()}
+
+
+def check_buckets(count: Any) -> int:
+    """An int from 1 to ``MAX_BUCKETS``."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BUCKETS:
+        raise errors.ValidationError(f"buckets must be an int from 1 to {MAX_BUCKETS}, got {shown(count)}")
+    return count
+
+
+class _Grid:
+    """Equal buckets over [lo, hi]; ``of(x)`` is a bucket's index (monotone in x)."""
+
+    def __init__(self, lo: float, hi: float, count: int):
+        self.lo, self.count = lo, count
+        self.scale = count / (hi - lo) if hi > lo else 0.0
+
+    def of(self, x: float) -> int:
+        return min(self.count - 1, max(0, int((x - self.lo) * self.scale)))
+
+
+def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, count: int) -> Buckets:
+    """``count`` equal buckets of the window (see ``Store.metric_buckets``)."""
+    check_axis(xaxis)
+    start = check_bound(start, xaxis, "start")
+    stop = check_bound(stop, xaxis, "stop")
+    check_buckets(count)
+    sid = find_series(conn, run_id, name, asset)
+    what = f"metric {name!r} of run {run_id}"
+    rows = []
+    for row in chunk_rows(conn, sid, xaxis, start, stop, what):
+        if len(rows) == MAX_READ_CHUNKS:
+            raise errors.LimitError(f"{what}: this window spans more than {MAX_READ_CHUNKS:,} chunks; pass a"
+                                    " narrower start/stop")
+        rows.append(row)
+    lo_at, hi_at = _X_AT[xaxis]
+    k = AXES[xaxis][2]
+    xs_lo = [r[1][lo_at] for r in rows]
+    xs_hi = [r[1][hi_at] for r in rows]
+    lo = start if start is not None else min(xs_lo, default=0)
+    hi = stop if stop is not None else max(xs_hi, default=0)
+    grid = _Grid(lo, hi, count)
+    parts: list[list] = [[] for _ in range(count)]  # per bucket: ChunkStats tuples in log order
+    spans: list = [None] * count  # per bucket: [x min, x max] of its points
+    decoded = 0
+    for (seq, stored, inside, sizes), x0, x1 in zip(rows, xs_lo, xs_hi):
+        b = grid.of(x0)
+        if inside and b == grid.of(x1):
+            parts[b].append(tuple(stored))
+            _widen(spans, b, x0, x1)
+            continue
+        decoded += stored[0]
+        if decoded > MAX_DECODE_POINTS:
+            raise errors.LimitError(f"{what}: bucketing would decode more than {MAX_DECODE_POINTS:,} points (an"
+                                    " unsorted axis); pass a narrower start/stop")
+        cols, origin = decode(conn, sid, seq, stored[0], sizes[0], what)
+        if k == 1 and cols[1] is None:
+            cols[1] = chunks.derived_times(cols[2], origin)
+        picked = stats.window_columns(cols, k, start, stop)
+        if picked is not None:
+            _split(picked[k], picked[0], picked[3], grid, parts, spans)
+    return _result(name, asset, run_id, run_name(conn, run_id), xaxis, parts, spans)
+
+
+def _widen(spans: list, b: int, x0, x1) -> None:
+    span = spans[b]
+    if span is None:
+        spans[b] = [x0, x1]
+    else:
+        span[0] = min(span[0], x0)
+        span[1] = max(span[1], x1)
+
+
+def _split(xs, steps, values, grid: _Grid, parts: list, spans: list) -> None:
+    """Points cut from one chunk, added to their buckets: slices by bisection on a sorted
+    axis (the common case), point by point otherwise."""
+    n = len(xs)
+    if list(xs) == sorted(xs):
+        at, first, last = 0, grid.of(xs[0]), grid.of(xs[-1])
+        for b in range(first, last + 1):
+            end = n if b == last else bisect_left(xs, b + 1, lo=at, key=grid.of)
+            if end > at:
+                parts[b].append(stats.window_part(steps[at:end], values[at:end]))
+                _widen(spans, b, xs[at], xs[end - 1])
+            at = end
+        return
+    groups: dict = {}
+    for i, x in enumerate(xs):
+        groups.setdefault(grid.of(x), []).append(i)
+    for b, picked in sorted(groups.items()):
+        parts[b].append(stats.window_part([steps[i] for i in picked], [values[i] for i in picked]))
+        _widen(spans, b, min(xs[i] for i in picked), max(xs[i] for i in picked))
+
+
+def _result(name, asset, run_id, label, xaxis: str, parts: list, spans: list) -> Buckets:
+    xs, means, lows, highs, counts, nans = [], [], [], [], [], []
+    for bucket, span in zip(parts, spans):
+        if not bucket:
+            continue
+        merged = stats.merge_many(bucket)
+        x = (span[0] + span[1]) / 2
+        xs.append(x / 1e6 if xaxis == "timestamp" else x)
+        means.append(merged.mean)
+        lows.append(merged.min)
+        highs.append(merged.max)
+        counts.append(merged.count)
+        nans.append(merged.nan_count)
+    return Buckets(name=name, asset=asset, run_id=run_id, run_name=label, xaxis=xaxis, x=xs, mean=means,
+                   min=lows, max=highs, count=counts, nan_count=nans)

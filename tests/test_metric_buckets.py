@@ -1,0 +1,113 @@
+"""Store.metric_buckets: each bucket's mean, min, max and count equal those of its points
+(an oracle over every point read back), whichever chunks are whole or cut."""
+
+import math
+
+import pytest
+
+import runlite
+from runlite import errors
+from runlite.storage.metric_buckets import MAX_BUCKETS
+
+
+def oracle(series, xaxis, start, stop, count):
+    """Buckets computed from every point: the same equal grid, point by point."""
+    xs = {"step": series.steps, "time": series.times, "timestamp": series.timestamps}[xaxis]
+    pts = [(x, v) for x, v in zip(xs, series.values) if (start is None or x >= start) and (stop is None or x <= stop)]
+    if not pts:
+        return []
+    lo = start if start is not None else min(x for x, _ in pts)
+    hi = stop if stop is not None else max(x for x, _ in pts)
+    scale = count / (hi - lo) if hi > lo else 0.0
+    groups = {}
+    for x, v in pts:
+        groups.setdefault(min(count - 1, max(0, int((x - lo) * scale))), []).append((x, v))
+    out = []
+    for b in sorted(groups):
+        g = groups[b]
+        vals = [v for _, v in g if not math.isnan(v)]
+        mid = (min(x for x, _ in g) + max(x for x, _ in g)) / 2
+        out.append((mid / 1e6 if xaxis == "timestamp" else mid, math.fsum(vals) / len(vals) if vals else None,
+                    min(vals) if vals else None, max(vals) if vals else None, len(g)))
+    return out
+
+
+def same(got, want):
+    assert len(got) == len(want)
+    for i, (x, mean, lo, hi, n) in enumerate(want):
+        assert got.count[i] == n
+        assert got.x[i] == pytest.approx(x, rel=1e-12, abs=1e-9)
+        assert got.min[i] == lo and got.max[i] == hi
+        assert (got.mean[i] is None) == (mean is None)
+        if mean is not None:
+            assert got.mean[i] == pytest.approx(mean, rel=1e-9, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def store():
+    with runlite.open(":memory:") as s:
+        with s.init("long") as run:
+            for start in range(0, 30_000, 5_000):  # several flushes: chunks of various sizes
+                for step in range(start, start + 5_000):
+                    v = math.sin(step / 300) + (step % 13) * 0.01
+                    run.log_metrics({"loss": math.nan if step % 997 == 0 else v})
+                run.flush()
+            run.log_metrics({"one": 2.5}, step=7)
+        with s.init("unsorted") as back:
+            for step in (5, 1, 9, 3, 3, 12, 0):
+                back.log_metrics({"m": float(step * 2)}, step=step)
+        yield s, run.id, back.id
+
+
+@pytest.mark.parametrize("window", [(None, None), (1234, 5678), (0, 29_999), (10, 10), (-50, 40), (7000, 7000.5)])
+@pytest.mark.parametrize("count", [1, 7, 400, 3000])
+def test_step_buckets_equal_the_oracle(store, window, count):
+    s, rid, _ = store
+    every = s.metric_values(rid, "loss")
+    got = s.metric_buckets(rid, "loss", buckets=count, start=window[0], stop=window[1])
+    same(got, oracle(every, "step", window[0], window[1], count))
+    assert len(got) <= count
+
+
+@pytest.mark.parametrize("xaxis", ["time", "timestamp"])
+def test_time_axes_equal_the_oracle(store, xaxis):
+    s, rid, _ = store
+    every = s.metric_values(rid, "loss")
+    got = s.metric_buckets(rid, "loss", buckets=300, xaxis=xaxis)
+    same(got, oracle(every, xaxis, None, None, 300))
+    xs = every.times if xaxis == "time" else every.timestamps
+    lo, hi = xs[100], xs[20_000]
+    start, stop = (lo, hi) if xaxis == "time" else (lo / 1e6, hi / 1e6)
+    got = s.metric_buckets(rid, "loss", buckets=50, xaxis=xaxis, start=start, stop=stop)
+    assert sum(got.count) == sum(1 for x in xs if lo <= x <= hi)
+
+
+def test_one_point_and_unsorted_steps(store):
+    s, rid, back = store
+    one = s.metric_buckets(rid, "one")
+    assert (one.x, one.mean, one.min, one.max, one.count) == ([7], [2.5], [2.5], [2.5], [1])
+    got = s.metric_buckets(back, "m", buckets=4)
+    same(got, oracle(s.metric_values(back, "m"), "step", None, None, 4))
+
+
+def test_all_nan_bucket_has_no_mean():
+    with runlite.open(":memory:") as s:
+        with s.init("r") as run:
+            run.log_metrics({"m": math.nan}, step=0)
+            run.log_metrics({"m": 1.0}, step=10)
+        got = s.metric_buckets(run.id, "m", buckets=2)
+        assert got.mean == [None, 1.0] and got.nan_count == [1, 0] and got.min == [None, 1.0]
+
+
+@pytest.mark.parametrize("bad", [dict(buckets=0), dict(buckets=MAX_BUCKETS + 1), dict(buckets=2.0),
+                                 dict(buckets=True), dict(xaxis="epoch"), dict(start=math.nan)])
+def test_bad_arguments_are_refused(store, bad):
+    s, rid, _ = store
+    with pytest.raises(errors.ValidationError):
+        s.metric_buckets(rid, "loss", **bad)
+
+
+def test_unknown_metric_is_not_found(store):
+    s, rid, _ = store
+    with pytest.raises(errors.NotFoundError):
+        s.metric_buckets(rid, "nope")
