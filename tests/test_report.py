@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -12,7 +13,7 @@ from html.parser import HTMLParser
 import pytest
 
 import runlite
-from runlite.ui import charts, report
+from runlite.ui import api, charts, report
 from runlite import cli, errors
 from runlite._ids import dotted_segment
 
@@ -58,9 +59,21 @@ class Tree(HTMLParser):
         return "".join(t for t, _ in self.texts)
 
 
-def _charts(html: str) -> list[str]:
-    """The inline chart SVGs of a document, each as its own string."""
-    return re.findall(r'<svg class="chart".*?</svg>', html, re.S)
+def _charts(html: str) -> list[dict]:
+    """The chart data blocks of a document (what charts.js draws), parsed as strict JSON."""
+    blocks = re.findall(r'<script type="application/json" class="chart-data">(.*?)</script>',
+                        _without_shipped_scripts(html), re.S)
+    return [json.loads(b, parse_constant=lambda c: pytest.fail(f"{c} in chart JSON")) for b in blocks]
+
+
+def _without_shipped_scripts(html: str) -> str:
+    """The document without its inlined uPlot and charts.js (checked byte for byte against the
+    package's files, so nothing else can hide there)."""
+    for name in api.SCRIPTS:
+        text = api.static_file(name).decode()
+        assert html.count(f"<script>{text}</script>") <= 1
+        html = html.replace(f"<script>{text}</script>", "")
+    return html
 
 
 @pytest.fixture
@@ -97,17 +110,15 @@ def test_sections_charts_legends(store, full):
     for section in ("Runs", "Metrics", "Events and alerts", "Attachments", "Feedback"):
         assert section in headings
     assert [s.get("id") for s in tree.find("section", "run")] == [f"run-{a}", f"run-{b}"]
-    svgs = tree.find("svg", "chart")
-    assert sorted(s["data-metric"] for s in svgs) == ["acc", "loss"]
-    for svg_text in _charts(html):
-        metric = re.search(r'data-metric="([^"]*)"', svg_text).group(1)
-        having = 2 if metric == "loss" else 1
-        inner = Tree(svg_text)
-        assert len(inner.find("path", "line")) == having  # one path per run, never one per point
-        assert len(inner.find("path", "band")) <= having
-        legend = [t for t, path in inner.texts if path[-1][0] == "text" and any(
-            tag == "g" and a.get("class") == "legend-item" for tag, a in path)]
-        assert [x for x in legend if x in ("alpha", "beta")] == (["alpha", "beta"] if having == 2 else ["alpha"])
+    figures = tree.find("figure", "metric")
+    assert sorted(f["data-metric"] for f in figures) == ["acc", "loss"]
+    for data in _charts(html):
+        having = 2 if data["metric"] == "loss" else 1
+        assert [r["name"] for r in data["runs"]] == ["alpha", "beta"][:having]
+        for r in data["runs"]:  # buckets, never one entry per point; the mean inside the band
+            assert 0 < len(r["x"]) <= report.REPORT_COLUMNS
+            assert all(lo <= m <= hi for lo, m, hi in zip(r["min"], r["mean"], r["max"]))
+        assert sum(data["runs"][0]["count"]) == (300 if data["metric"] == "loss" else 300)
     text = tree.text()
     for fact in ("0.01", "layers", "sweep", "baseline", "/exp", "first", "completed", "loss-high", "operator",
                  "quality", "looks right", "config.json", "application/json"):
@@ -120,11 +131,17 @@ def test_sections_charts_legends(store, full):
     assert [i["alt"] for i in images] == ["plot.png"]  # the fake PNG is listed, not shown
     assert images[0]["src"].startswith("data:image/png;base64,")
     assert "not the image type it claims" in text
-    assert not tree.find("script") and not tree.find("button")  # the file report has no script
+    # the only scripts: uPlot and charts.js inlined, allowed by their hashes in the page's CSP
+    scripts = [a for a in tree.find("script") if a.get("type") != "application/json"]
+    assert len(scripts) == len(api.SCRIPTS) and not tree.find("button")
+    policy = [m["content"] for m in tree.find("meta") if m.get("http-equiv") == "Content-Security-Policy"]
+    assert policy and "script-src " + " ".join(api.script_hash(n) for n in api.SCRIPTS) in policy[0]
+    assert "'unsafe-inline'" not in policy[0].split("script-src")[1]
+    assert _without_shipped_scripts(html).count("<script>") == 0
 
 
 def test_no_external_urls(store, full):
-    html = report.report_html(store, list(full))
+    html = _without_shipped_scripts(report.report_html(store, list(full)))
     tree = Tree(html)
     for tag, attrs, _ in tree.elements:
         for key in ("src", "href", "action", "xlink:href"):
@@ -146,13 +163,15 @@ def test_hostile_text_is_escaped(store):
         run.attach("a\"b<c>.txt", b"x", "text/plain")
     html = report.report_html(store, [run.id], title=HOSTILE)
     tree = Tree(html)
-    assert not tree.find("script")  # nothing hostile became an element
-    assert {t for t, _, _ in tree.elements} <= {
+    assert [a.get("type") for a in Tree(_without_shipped_scripts(html)).find("script")] == ["application/json"]
+    assert _charts(html)[0]["metric"] == HOSTILE and _charts(html)[0]["runs"][0]["name"] == HOSTILE
+    assert "</script>" not in html.split('class="chart-data">')[1].split("</script>")[0]
+    assert {t for t, _, _ in tree.elements} <= {"script", "output", "input", "label", "figure",
         "html", "head", "meta", "title", "style", "body", "header", "h1", "main", "p", "h2", "div", "section", "h3",
         "span", "dl", "dt", "dd", "details", "summary", "table", "tr", "th", "td", "figure", "svg", "g", "rect",
         "text", "line", "path", "img", "b"}
     text = tree.text()
-    assert text.count(HOSTILE) >= 6  # shown as text: title, header, tag, metadata, legend, event...
+    assert text.count(HOSTILE) >= 5  # shown as text: title, header, tag, metadata, chart title, event...
     assert "100,008 characters" in text and huge not in html  # cut for display, full length noted
     assert len(html) < 200_000
     assert "\x00" not in html and "\x01" not in html and "\x1b" not in html
@@ -175,18 +194,16 @@ def test_nan_inf_and_extremes_render_finite_coordinates(mem, ys):
     html = report.report_html(mem, [run.id])
     tree = Tree(html)
     numbers = re.compile(r"^[Mlhz0-9 .\-]*$")
-    paths = tree.find("path")
-    assert paths or all(not math.isfinite(y) for y in ys)
-    for p in paths:
+    for p in tree.find("path"):
         assert numbers.match(p["d"]), p["d"][:80]
     for tag, attrs, _ in tree.elements:
         for key in ("x", "y", "x1", "x2", "y1", "y2", "width", "height"):
             if key in attrs and tag != "svg":
                 assert math.isfinite(float(attrs[key])), (tag, key, attrs[key])
-    for svg in _charts(html):
-        assert "nan" not in svg.lower().replace("nan count", "") and "inf" not in svg.lower()
-        ET.fromstring(svg.replace("<svg ", f'<svg xmlns="{charts.SVG_NS}" ', 1))
-
+    for data in _charts(html):  # strict JSON (parsed above): NaN and infinities are gaps (null)
+        finite = [y for y in ys if math.isfinite(y)]
+        means = [m for r in data["runs"] for m in r["mean"] if m is not None]
+        assert all(math.isfinite(m) for m in means) and bool(means) == bool(finite) or not finite
 
 @pytest.mark.parametrize("xs,ys", [
     ([], []), ([5], [1.0]), ([1, 2, 3], [7.0, 7.0, 7.0]), ([-10, -5, 0], [1e300, -1e300, 0.0]),
@@ -293,7 +310,12 @@ def test_served_page_has_zoom_and_refresh(store, full):
     body = report.runs_body(store, list(full), served=True)
     html = report.page("live", body, served=True, refresh_url="/fragment/run/x?a=1&b=2")
     doc = Tree(html)
-    assert len(doc.find("script")) == 1 and len(doc.find("button")) == 3 * 2
+    # scripts from the viewer's /static/ only (its CSP allows no inline script); no data inline:
+    # each chart fetches its own when it scrolls into view
+    assert [s.get("src") for s in doc.find("script")] == [f"/static/{n}" for n in api.SCRIPTS]
+    assert "<script>" not in html and not _charts(html)
+    assert [f["data-metric"] for f in doc.find("figure", "metric")] == ["acc", "loss"]
+    assert doc.find("select")[0]["id"] == "xaxis" and doc.find("input", None)
     assert doc.find("body")[0]["data-refresh"] == "/fragment/run/x?a=1&b=2"
     assert "<main>" + body + "</main>" in html
 
@@ -342,7 +364,7 @@ def test_malformed_recipe_run_still_renders(mem):
             "levers": {"not": "a list"}, "outcomes": [{"name": "q"}, "junk", {"asset": "a", "name": "r", "value": 3}]}
     runs = mem.import_recipe_runs([data])
     doc = Tree(report.report_html(mem, [runs[0].run_id]))
-    assert len(doc.find("table", "recipe")) == 1 and not doc.find("script")
+    assert len(doc.find("table", "recipe")) == 1 and not doc.find("script")  # no charts: no script
     assert "<long>" in doc.text() and "<g>" in doc.text() and "None / q" in doc.text()
 
 

@@ -1,4 +1,5 @@
-"""The fixed CSS and script of report and viewer pages (no network, no external URL)."""
+"""The fixed CSS of report and viewer pages (no network, no external URL); the chart script is
+``static/charts.js``."""
 
 from __future__ import annotations
 
@@ -35,75 +36,12 @@ details summary{cursor:pointer;color:#334155}
 .note{color:#64748b;font-size:12px;margin:4px 0}svg.chart .sel{fill:#3b82f6;fill-opacity:.12}.scroll{overflow-x:auto}
 .runs{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:14px;align-items:start}
 .runs section.card{margin:0}
+.chart-tools{display:flex;flex-wrap:wrap;gap:6px 16px;align-items:center;margin:0 0 12px;font-size:13px}
+.chart-tools input[type=search]{font:inherit;padding:2px 6px;min-width:220px}
+.chart-title{font-weight:600;font-size:13px;margin:0 0 4px;overflow-wrap:anywhere}
+.chart-host{min-height:240px}.chart-legend{display:flex;flex-wrap:wrap;gap:2px 10px;margin-top:4px}
+.legend-item{font:inherit;font-size:12px;border:0;background:none;padding:1px 4px;cursor:pointer;text-align:left;
+border-radius:4px;max-width:100%;overflow-wrap:anywhere}.legend-item:hover{background:#f1f5f9}
+.legend-item.off{opacity:.4;text-decoration:line-through}.legend-value{margin-left:6px;color:#475569;
+font-variant-numeric:tabular-nums}section.metric-group h3{margin-top:10px}
 """
-
-_SCRIPT = """
-(function(){
-var body=document.body,served=body.getAttribute("data-served")==="1",
-refreshUrl=body.getAttribute("data-refresh")||"",zoomed=false,busy=false;
-function num(svg,k){return parseFloat(svg.getAttribute("data-"+k));}
-function load(svg,start,stop){
- var q=new URLSearchParams();
- (svg.getAttribute("data-runs")||"").split(" ").forEach(function(r){if(r)q.append("run",r);});
- q.set("metric",svg.getAttribute("data-metric")||"");
- if(svg.getAttribute("data-asset"))q.set("asset",svg.getAttribute("data-asset"));
- q.set("xaxis",svg.getAttribute("data-xaxis")||"step");
- if(start!==null){q.set("start",String(start));q.set("stop",String(stop));zoomed=true;}
- fetch("/chart?"+q.toString(),{credentials:"same-origin"}).then(function(r){
-  if(!r.ok)throw new Error(String(r.status));return r.text();}).then(function(text){
-  var doc=new DOMParser().parseFromString(text,"image/svg+xml"),node=doc.documentElement;
-  if(!node||node.nodeName.toLowerCase()!=="svg")throw new Error("not svg");
-  svg.replaceWith(document.importNode(node,true));
- }).catch(function(){svg.setAttribute("data-zoom-failed","1");});
-}
-function window_(svg,f0,f1){var a=num(svg,"x0"),b=num(svg,"x1");return [a+(b-a)*f0,a+(b-a)*f1];}
-function chartOf(el){var fig=el.closest("figure");return fig&&fig.querySelector("svg.chart");}
-if(served){
- var drag=null;
- document.addEventListener("mousedown",function(e){
-  var svg=e.target.closest&&e.target.closest("svg.chart");if(!svg)return;
-  var box=svg.getBoundingClientRect(),w=num(svg,"width"),px=num(svg,"plot-x"),pw=num(svg,"plot-w");
-  var x=(e.clientX-box.left)/box.width*w;if(x<px||x>px+pw)return;
-  var sel=document.createElementNS("http://www.w3.org/2000/svg","rect");
-  sel.setAttribute("class","sel");sel.setAttribute("y","0");sel.setAttribute("height","100%");
-  sel.setAttribute("x",String(x));sel.setAttribute("width","0");svg.appendChild(sel);
-  drag={svg:svg,box:box,w:w,px:px,pw:pw,x:x,sel:sel,cur:x};e.preventDefault();
- });
- document.addEventListener("mousemove",function(e){
-  if(!drag)return;var x=(e.clientX-drag.box.left)/drag.box.width*drag.w;
-  x=Math.max(drag.px,Math.min(drag.px+drag.pw,x));drag.cur=x;
-  drag.sel.setAttribute("x",String(Math.min(x,drag.x)));drag.sel.setAttribute("width",String(Math.abs(x-drag.x)));
- });
- document.addEventListener("mouseup",function(){
-  if(!drag)return;var d=drag;drag=null;d.sel.remove();
-  if(Math.abs(d.cur-d.x)<3)return;
-  var f0=(Math.min(d.cur,d.x)-d.px)/d.pw,f1=(Math.max(d.cur,d.x)-d.px)/d.pw,r=window_(d.svg,f0,f1);
-  load(d.svg,r[0],r[1]);
- });
- document.addEventListener("click",function(e){
-  var b=e.target.closest&&e.target.closest("button[data-zoom]");if(!b)return;
-  var svg=chartOf(b);if(!svg)return;var how=b.getAttribute("data-zoom"),r;
-  if(how==="reset"){load(svg,null,null);return;}
-  r=how==="in"?window_(svg,0.25,0.75):window_(svg,-0.5,1.5);load(svg,r[0],r[1]);
- });
-}
-if(refreshUrl){
- var timer=setInterval(function(){
-  if(zoomed||busy||document.hidden)return;busy=true;
-  fetch(refreshUrl,{credentials:"same-origin"}).then(function(r){if(!r.ok)throw new Error(String(r.status));return r.text();})
-  .then(function(text){
-   var main=document.querySelector("main"),open=[];
-   main.querySelectorAll("details[open][id]").forEach(function(d){open.push(d.id);});
-   main.innerHTML=text;
-   open.forEach(function(id){var d=document.getElementById(id);if(d)d.open=true;});
-   if(!main.querySelector("h3 .status-running"))clearInterval(timer);  // every run ended: done
-  }).catch(function(){}).then(function(){busy=false;});
- },__REFRESH_MS__);
-}
-})();
-"""
-
-
-def script(refresh_seconds: int) -> str:
-    """The viewer's script (zoom, live refresh every ``refresh_seconds``)."""
-    return _SCRIPT.replace("__REFRESH_MS__", str(refresh_seconds * 1000))

@@ -16,13 +16,13 @@ import math
 import numbers
 from typing import Any
 
-from . import charts
-from . import assets
+from . import api, assets, charts
 from .. import errors
 from .charts import esc, fmt_num
 from .._validation import shown, to_us
 
 REPORT_COLUMNS = 200        # pixel columns of report charts: ~4 KB per series whatever the points
+REPORT_DIGITS = 6           # significant digits of a report chart's values (the tables keep them exact)
 METRIC_LIMIT = 200          # charts per report
 EVENT_LIMIT = 5000          # events read per run for the timeline
 EVENT_ROWS = 50             # events listed per run
@@ -50,21 +50,33 @@ def report_html(store: Any, run_ids: list[str], *, title: str | None = None) -> 
 
 
 def page(title: str, body: str, *, served: bool = False, refresh_url: str | None = None) -> str:
-    """A full HTML document around ``body`` (placed inside ``<main>``): the report CSS, and when
-    ``served`` or ``refresh_url`` is given an inline script. ``served`` enables zooming (a drag
-    across a chart, or its +/-/reset buttons, fetches ``/chart?run=..&metric=..&xaxis=..&start=..
-    &stop=..[&asset=..]`` and swaps the SVG); ``refresh_url`` is fetched every few seconds and its
-    text replaces the content of ``<main>`` (paused while a chart is zoomed)."""
-    script = f"<script>{assets.script(REFRESH_SECONDS)}</script>" if served or refresh_url else ""
-    attrs = ' data-served="1"' if served else ""
+    """A full HTML document around ``body`` (placed inside ``<main>``).
+
+    Charts (``figure.metric``) are drawn by uPlot and ``charts.js``: a ``served`` page loads
+    them from ``/static/`` (the viewer's CSP allows scripts from its own origin only) and
+    fetches each chart's data from ``/api/chart`` when it scrolls into view; a file report
+    inlines both scripts, allowed by their sha256 in the page's own CSP, and carries each
+    chart's data in the page. ``refresh_url`` is fetched every few seconds and its text
+    replaces the content of ``<main>`` (paused while a chart is zoomed)."""
+    attrs = f' data-served="1" data-refresh-ms="{REFRESH_SECONDS * 1000}"' if served else ""
     if refresh_url:
         attrs += f' data-refresh="{esc(refresh_url, 2000)}"'
+    head, scripts = "", ""
+    if served:
+        head = '<link rel="stylesheet" href="/static/uPlot.min.css">'
+        scripts = "".join(f'<script src="/static/{name}"></script>' for name in api.SCRIPTS)
+    elif 'class="metric"' in body:  # a file: everything inline, allowed by hash
+        sources = " ".join(api.script_hash(name) for name in api.SCRIPTS)
+        head = (f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
+                f'style-src \'unsafe-inline\'; script-src {sources}">'
+                f'<style>{api.static_file("uPlot.min.css").decode()}</style>')
+        scripts = "".join(f"<script>{api.static_file(name).decode()}</script>" for name in api.SCRIPTS)
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta name=\"referrer\" content=\"no-referrer\">"
-            f"<title>{esc(title, 200)}</title><style>{assets.CSS}</style></head>"
+            f"<title>{esc(title, 200)}</title><style>{assets.CSS}</style>{head}</head>"
             f"<body{attrs}><header class=\"top\"><h1>{esc(title, 200)}</h1></header>"
-            f"<main>{body}</main>{script}</body></html>\n")
+            f"<main>{body}</main>{scripts}</body></html>\n")
 
 
 def runs_body(store: Any, run_ids: list[str], *, served: bool = False) -> str:
@@ -263,6 +275,22 @@ def _chart(store: Any, records: list, metric: str, asset: str | None, *, xaxis: 
                              xmlns=xmlns)
 
 
+def _group(name: str) -> str:
+    """A metric's group: the part of its name before the first ``/`` (``train/loss``: ``train``)."""
+    head, slash, _ = name.partition("/")
+    return head if slash and head else ""
+
+
+def _chart_tools(served: bool) -> str:
+    xaxis = ('<label>x axis <select id="xaxis"><option value="step">step</option>'
+             '<option value="time">relative time (s)</option><option value="timestamp">wall time</option>'
+             "</select></label>") if served else ""
+    return ('<div class="chart-tools"><input type="search" id="metric-filter" placeholder="filter metrics"'
+            f' aria-label="filter metrics">{xaxis}<label><input type="checkbox" id="ylog"> log y</label>'
+            '<label>smoothing <input type="range" id="smooth" min="0" max="0.99" step="0.01" value="0">'
+            '<output id="smooth-value">0</output></label></div>')
+
+
 def _metrics_section(store: Any, records: list, labels: dict, served: bool) -> str:
     keys: dict = {}
     for index, rec in enumerate(records):
@@ -270,15 +298,18 @@ def _metrics_section(store: Any, records: list, labels: dict, served: bool) -> s
             keys.setdefault((name, asset or ""), []).append((index, rec))
     if not keys:
         return '<h2>Metrics</h2><p class="muted">No metrics.</p>'
-    out = [f'<h2>Metrics <span class="muted small">({len(keys)})</span></h2>']
-    zoom = ('<div class="zoom"><button type="button" data-zoom="in" title="zoom in">+</button>'
-            '<button type="button" data-zoom="out" title="zoom out">\u2212</button>'
-            '<button type="button" data-zoom="reset">reset</button></div>') if served else ""
-    ordered = sorted(keys.items())
+    out = [f'<h2>Metrics <span class="muted small">({len(keys)})</span></h2>', _chart_tools(served)]
+    ordered = sorted(keys.items(), key=lambda item: (_group(item[0][0]), item[0]))
+    group = None
     for (name, asset_key), having in ordered[:METRIC_LIMIT]:
+        if _group(name) != group:
+            if group is not None:
+                out.append("</section>")
+            group = _group(name)
+            size = sum(1 for (n, _), _h in ordered[:METRIC_LIMIT] if _group(n) == group)
+            out.append(f'<section class="metric-group" data-group="{esc(group, 80)}"><h3>{esc(group or "charts", 80)}'
+                       f' <span class="muted small">({size})</span></h3>')
         asset = asset_key or None
-        svg = _chart(store, records, name, asset, xaxis="step", columns=REPORT_COLUMNS, labels=labels,
-                     only={rec.id for _, rec in having})
         rows = []
         for index, rec in having:
             s = store.metric_summary(rec.id, name, asset=asset)
@@ -286,9 +317,21 @@ def _metrics_section(store: Any, records: list, labels: dict, served: bool) -> s
             rows.append(f'<tr><td>{_swatch(index)}{esc(labels[rec.id], 40)}</td><td class="num">{fmt_num(s.last)}'
                         f'</td><td class="num">{fmt_num(s.min)}</td><td class="num">{fmt_num(s.max)}</td>'
                         f'<td class="num">{fmt_num(s.count)}{nan}</td></tr>')
-        out.append(f'<figure class="metric"><div class="chart-box">{svg or ""}{zoom}</div>'
+        data = ""
+        if not served:  # a file carries its charts' data; the viewer's are fetched when seen
+            data = api.inline_json(api.chart_data(store, [rec for _, rec in having], name, asset=asset,
+                                                  buckets=REPORT_COLUMNS, labels=labels, digits=REPORT_DIGITS),
+                                   "chart-data")
+        runs = " ".join(rec.id for _, rec in having)
+        colors = " ".join(str(index) for index, _ in having)
+        title = name if asset is None else f"{name} @ {asset}"
+        out.append(f'<figure class="metric" data-metric="{esc(name, None)}" data-asset="{esc(asset_key, None)}" '
+                   f'data-runs="{esc(runs, None)}" data-colors="{colors}"><div class="chart-box">'
+                   f'<div class="chart-title">{esc(title, 200)}</div><div class="chart-host"></div>'
+                   '<div class="chart-legend"></div><p class="chart-note note"></p></div>'
                    '<table class="summary grid"><tr><th>run</th><th class="num">last</th><th class="num">min</th>'
-                   f'<th class="num">max</th><th class="num">count</th></tr>{"".join(rows)}</table></figure>')
+                   f'<th class="num">max</th><th class="num">count</th></tr>{"".join(rows)}</table>{data}</figure>')
+    out.append("</section>")
     if len(ordered) > METRIC_LIMIT:
         rest = ", ".join(esc(n if not a else f"{n} @ {a}", 80) for (n, a), _ in ordered[METRIC_LIMIT:METRIC_LIMIT + 100])
         out.append(f'<p class="note">{len(ordered) - METRIC_LIMIT:,} more metrics not charted: {rest}</p>')
