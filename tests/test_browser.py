@@ -162,11 +162,9 @@ def test_report_file_opens_offline_with_charts(data, watched, tmp_path):
     page.goto(target.as_uri())
     page.wait_for_load_state("load")
 
-    # one chart per metric, both runs overlaid: a line and a min/max band each
-    assert page.locator("svg.chart").count() == 2
-    assert drawn(watched.boxes('svg.chart[data-metric="loss"] path.line')) and \
-        len(watched.boxes('svg.chart[data-metric="loss"] path.line')) == 2
-    assert drawn(watched.boxes('svg.chart[data-metric="loss"] path.band'))
+    # one uPlot chart per metric from the data in the file, both runs overlaid (legend entries)
+    assert page.locator("figure.metric[data-loaded='1'] canvas").count() == 2
+    assert page.locator('figure[data-metric="loss"] .legend-item').all_inner_texts() == ["alpha", "beta"]
     assert drawn(watched.boxes("section.card.trace svg rect"))  # the waterfall's bars
     waterfall = page.locator("section.card.trace").inner_text()
     assert "chat-model" in waterfall and "lookup" in waterfall and "150" in waterfall  # spans, tokens
@@ -222,8 +220,9 @@ def test_viewer_search_run_page_and_zoom(data, server, watched, tmp_path):
     page.check(f'tr[data-run-id="{ids["beta"]}"] input[type=checkbox]')
     with page.expect_navigation():
         page.click("text=Compare checked runs")
-    assert len(watched.boxes('svg.chart[data-metric="loss"] path.line')) == 2
-    page.locator('svg.chart[data-metric="loss"]').scroll_into_view_if_needed()
+    page.locator('figure[data-metric="loss"]').scroll_into_view_if_needed()
+    page.wait_for_selector('figure[data-metric="loss"][data-loaded="1"]')
+    assert page.locator('figure[data-metric="loss"] .legend-item').count() == 2
     watched.shot(tmp_path, "viewer-compare.png")
 
     # one run's page, then zoom with the + button and by dragging across the chart
@@ -231,28 +230,24 @@ def test_viewer_search_run_page_and_zoom(data, server, watched, tmp_path):
     with page.expect_navigation():
         page.click("text=alpha")
     assert page.url.endswith(f"/run/{ids['alpha']}")
-    assert drawn(watched.boxes('svg.chart[data-metric="loss"] path.line'))
-    chart = 'svg.chart[data-metric="loss"]'
-    x0, x1 = (float(page.get_attribute(chart, a)) for a in ("data-x0", "data-x1"))
-    with page.expect_response(lambda r: "/chart?" in r.url) as zoom:
-        page.locator("figure.metric", has=page.locator(chart)).locator('button[data-zoom="in"]').click()
-    assert zoom.value.status == 200
-    page.wait_for_function(f"""() => parseFloat(document.querySelector('{chart}').dataset.x1) < {x1}""")
-    z0, z1 = (float(page.get_attribute(chart, a)) for a in ("data-x0", "data-x1"))
-    assert x0 < z0 < z1 < x1
-    assert drawn(watched.boxes(f"{chart} path.line"))
-
-    box = page.locator(chart).bounding_box()
-    with page.expect_response(lambda r: "/chart?" in r.url) as drag:
+    chart = 'figure[data-metric="loss"]'
+    page.locator(chart).scroll_into_view_if_needed()
+    page.wait_for_selector(f'{chart}[data-loaded="1"]')
+    box = page.locator(f"{chart} .u-over").bounding_box()
+    with page.expect_response(lambda r: "/api/chart?" in r.url and "start=" in r.url) as drag:
         page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=5)
         page.mouse.up()
     assert drag.value.status == 200
-    page.wait_for_function(f"""() => parseFloat(document.querySelector('{chart}').dataset.x1) < {z1}""")
-    d0, d1 = (float(page.get_attribute(chart, a)) for a in ("data-x0", "data-x1"))
-    assert z0 < d0 < d1 < z1
-    assert drawn(watched.boxes(f"{chart} path.line"))
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(drag.value.url).query)
+    z0, z1 = float(query["start"][0]), float(query["stop"][0])
+    assert 0 < z0 < z1 < 2000 and 200 < z1 - z0 < 800  # the dragged fifth of 2,000 steps
+    page.wait_for_function(f"""() => document.querySelector('{chart}').dataset.window !== ''""")
+    xs = page.evaluate("() => window.runliteCharts.find(s => s.fig.dataset.metric === 'loss').data.runs[0].x")
+    assert z0 <= xs[0] and xs[-1] <= z1 and len(xs) > 100  # re-bucketed by the server: exact zoom
+    with page.expect_response(lambda r: "/api/chart?" in r.url and "start=" not in r.url):
+        page.locator(f"{chart} .u-over").dblclick()
     watched.shot(tmp_path, "viewer-run.png")
     assert watched.errors == []
     assert watched.local_only(), watched.requested
@@ -271,13 +266,13 @@ def test_running_run_page_refreshes_itself(tmp_path, browser):
         try:
             page = watched.page
             page.goto(srv.url + "run/" + live.id)
-            assert page.locator('svg.chart[data-metric="late"]').count() == 0
+            assert page.locator('figure.metric[data-metric="late"]').count() == 0
             for step in range(50):
                 live.log_metrics({"late": step * 0.5})
             live.flush()
             # the page fetches its fragment every few seconds and swaps it in: no reload
-            page.wait_for_selector('svg.chart[data-metric="late"]', timeout=(report.REFRESH_SECONDS * 4) * 1000)
-            assert drawn(watched.boxes('svg.chart[data-metric="late"] path.line'))
+            page.wait_for_selector('figure.metric[data-metric="late"][data-loaded="1"]',
+                                   timeout=(report.REFRESH_SECONDS * 4) * 1000)
             assert watched.errors == [] and watched.local_only()
         finally:
             watched.context.close()
@@ -285,3 +280,68 @@ def test_running_run_page_refreshes_itself(tmp_path, browser):
             srv.server_close()
             thread.join()
             live.close()
+
+
+def chart_state(page, metric: str, expr: str):
+    return page.evaluate(f"() => {{ const s = window.runliteCharts.find(s => s.fig.dataset.metric === {metric!r});"
+                         f" return {expr}; }}")
+
+
+def test_chart_interactions(data, server, watched, tmp_path):
+    """Hover values, legend toggles, log y, smoothing, x axis choice and the metric filter."""
+    _, ids = data
+    page = watched.page
+    page.goto(server.url + f"runs?id={ids['alpha']}&id={ids['beta']}")
+    chart = 'figure[data-metric="loss"]'
+    page.locator(chart).scroll_into_view_if_needed()
+    page.wait_for_selector(f'{chart}[data-loaded="1"]')
+
+    # hover: every visible run's value at that x, in the legend
+    box = page.locator(f"{chart} .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    values = page.locator(f"{chart} .legend-value").all_inner_texts()
+    assert len(values) == 2 and all("@ step" in v for v in values), values
+    step = float(values[0].split("@ step")[1].replace(",", ""))
+    assert 800 < step < 1200
+    # legend click hides a run (its line, raw line and band), a second click shows it again
+    page.locator(f"{chart} .legend-item").nth(1).click()
+    assert chart_state(page, "loss", "s.u.series.slice(5, 9).map(x => x.show)") == [False, False, False, False]
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    assert page.locator(f"{chart} .legend-value").nth(1).inner_text() == ""
+    page.locator(f"{chart} .legend-item").nth(1).click()
+    assert chart_state(page, "loss", "s.u.series[5].show") is True
+
+    # log y: uPlot's y scale becomes logarithmic (distr 3)
+    assert page.get_attribute(chart, "data-distr") == "1"
+    page.check("#ylog")
+    assert page.get_attribute(chart, "data-distr") == "3"
+    assert chart_state(page, "loss", "s.u.scales.y.distr") == 3
+    page.uncheck("#ylog")
+
+    # smoothing: the drawn line changes, the raw mean is kept (faint) beside it
+    raw = chart_state(page, "loss", "s.u.data[1].filter(v => v !== null)")
+    page.fill("#smooth", "0.9")
+    page.dispatch_event("#smooth", "input")
+    smooth = chart_state(page, "loss", "s.u.data[1].filter(v => v !== null)")
+    assert smooth != raw and chart_state(page, "loss", "s.u.data[2].filter(v => v !== null)") == raw
+    assert chart_state(page, "loss", "s.u.series[2].show") is True
+    assert max(smooth) - min(smooth) < max(raw) - min(raw)  # the EMA is smoother than the noisy mean
+    watched.shot(tmp_path, "viewer-smoothing.png")
+
+    # x axis: wall time re-fetches every chart on that axis
+    with page.expect_response(lambda r: "/api/chart?" in r.url and "xaxis=timestamp" in r.url) as got:
+        page.select_option("#xaxis", "timestamp")
+    assert got.value.status == 200
+    page.wait_for_function(f"() => document.querySelector('{chart}').dataset.xaxis === 'timestamp'")
+    assert chart_state(page, "loss", "s.u.scales.x.time") is True
+    over = page.locator(f"{chart} .u-over")
+    over.hover(position={"x": 100, "y": 50})
+    over.hover(position={"x": 300, "y": 60})
+    assert " UTC" in page.locator(f"{chart} .legend-value").first.inner_text()
+
+    # the filter box hides charts whose names do not match
+    page.fill("#metric-filter", "acc")
+    assert page.locator('figure[data-metric="loss"]').is_hidden()
+    assert page.locator('figure[data-metric="acc"]').is_visible()
+    assert watched.errors == []
+    assert watched.local_only(), watched.requested

@@ -43,5 +43,5 @@ details summary{cursor:pointer;color:#334155}
 .legend-item{font:inherit;font-size:12px;border:0;background:none;padding:1px 4px;cursor:pointer;text-align:left;
 border-radius:4px;max-width:100%;overflow-wrap:anywhere}.legend-item:hover{background:#f1f5f9}
 .legend-item.off{opacity:.4;text-decoration:line-through}.legend-value{margin-left:6px;color:#475569;
-font-variant-numeric:tabular-nums}section.metric-group h3{margin-top:10px}
+font-variant-numeric:tabular-nums}section.metric-group h3{margin-top:10px}[hidden]{display:none!important}
 """
