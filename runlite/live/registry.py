@@ -1,5 +1,9 @@
 """The live handles of one store: run writers and traced spans still in memory, flushed by one
 background thread (flush deadlines, heartbeats, span batches) and at interpreter exit.
+
+A process may open one file through several stores (``runlite.set_default_store("runs.db")``
+for tracing, then ``runlite.open("runs.db")`` to read): a read on any of them first writes
+what the others hold for that file, so every reader in the process sees what it traced.
 """
 
 from __future__ import annotations
@@ -30,6 +34,45 @@ _REGISTRIES: "weakref.WeakSet[LiveRuns]" = weakref.WeakSet()
 
 
 _ALL: "weakref.WeakSet[LiveRuns]" = weakref.WeakSet()
+
+# The stores of this process on each file, by the file's real path (an in-memory store is alone).
+_SAME_FILE: "dict[str, SameFile]" = {}
+_SAME_FILE_LOCK = threading.Lock()
+
+
+class SameFile:
+    """The live runs of this process's stores on one file, as weak references in a tuple that
+    is replaced, never changed: a read walks it without a lock (``list(WeakSet)`` costs ~4 us).
+    A store dropped unclosed stays as a dead reference until the next store joins or leaves."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.refs: tuple = ()
+
+    @classmethod
+    def join(cls, live: "LiveRuns") -> "SameFile":
+        """The group of ``live``'s file, ``live`` added."""
+        if live.database.memory:
+            group = cls(None)
+            group.refs = (weakref.ref(live),)
+            return group
+        key = os.path.realpath(live.database.path)
+        with _SAME_FILE_LOCK:
+            group = _SAME_FILE.setdefault(key, cls(key))
+            group.refs = (*(r for r in group.refs if r() is not None), weakref.ref(live))
+        return group
+
+    def leave(self, live: "LiveRuns") -> None:
+        """``live``'s store is closed."""
+        with _SAME_FILE_LOCK:
+            self.refs = tuple(r for r in self.refs if r() not in (None, live))
+            if not self.refs and _SAME_FILE.get(self.key) is self:
+                del _SAME_FILE[self.key]
+
+    def members(self) -> list:
+        """The live runs of the open, writable stores of the group."""
+        return [live for live in (ref() for ref in self.refs)
+                if live is not None and not live.read_only and not live.database.closed]
 
 
 def _after_fork_in_child() -> None:
@@ -64,6 +107,7 @@ class LiveRuns:
         self._ticker: _Ticker | None = None
         self._ticker_lock = threading.Lock()
         self._locked_since = 0  # when the ticker first found the file locked by another writer (us)
+        self.same_file = SameFile.join(self)  # this store and the others of this process on its file
 
     def start(self) -> None:
         """Make sure the background thread runs (lazily: a read-only store never starts one)."""
@@ -117,22 +161,38 @@ class LiveRuns:
                     self.remote.give_back(remote)
 
     def flush_run(self, run_id: str) -> None:
-        """Read your own writes: flush pending spans and the live writer of ``run_id`` first."""
-        if self.read_only:
-            return
+        """Read your own writes: flush pending spans and the live writer of ``run_id`` (held by
+        any store of this process on this file) first."""
         self.flush_own_spans()
-        for writer in list(self.writers):
-            if writer.run_id == run_id:
-                try:
-                    writer.flush()
-                except errors.StoreError as exc:  # e.g. a full disk: reads must still work
-                    # The points stay buffered; the run's next flush, log call or close raises.
-                    log.warning("runlite: reading %s without its buffered points: %s", run_id, exc)
+        for live in self.same_file.members() if len(self.same_file.refs) > 1 else (self,):
+            for writer in list(live.writers):
+                if writer.run_id == run_id:
+                    try:
+                        writer.flush()
+                    except errors.StoreError as exc:  # e.g. a full disk: reads must still work
+                        # The points stay buffered; the run's next flush, log call or close raises.
+                        log.warning("runlite: reading %s without its buffered points: %s", run_id, exc)
 
     def flush_own_spans(self) -> None:
-        """Read your own writes: spans traced (and runs received) here are written before a read."""
-        if (self.spans.pending or self.remote.pending) and not self.read_only:
+        """Read your own writes: spans traced (and runs received) in this process are written
+        before a read, whichever of its stores on this file holds them."""
+        if not self.read_only and (self.spans.pending or self.remote.pending):
             self.flush_spans()
+        if len(self.same_file.refs) > 1:  # the common case, one store a file, ends here
+            for live in self.same_file.members():
+                if live is not self and (live.spans.pending or live.remote.pending):
+                    try:
+                        live.flush_spans()
+                    except errors.StoreError as exc:  # that store's own flush or close raises it
+                        log.warning("runlite: reading %s without the spans another store of this "
+                                    "process holds: %s", self.database.path, exc)
+
+    def flush_file(self) -> errors.RunliteError | None:
+        """``flush_all`` of every store of this process on this file; the first error."""
+        first = None
+        for live in self.same_file.members() if len(self.same_file.refs) > 1 else (self,):
+            first = first or live.flush_all()
+        return first
 
     def flush_all(self, *, report: bool = False) -> errors.RunliteError | None:
         """Flush every writer and the spans. Errors are logged with ``report``, otherwise the
@@ -207,6 +267,7 @@ class LiveRuns:
         except errors.RunliteError:
             log.exception("runlite: could not write the last spans of %s", self.database.path)
         _REGISTRIES.discard(self)
+        self.same_file.leave(self)
         return unwritten
 
 

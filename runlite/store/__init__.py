@@ -80,14 +80,16 @@ class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads, 
             )
 
     def flush(self) -> None:
-        """Write what every live run of this store has buffered, and its pending spans, now.
+        """Write now every point, event and span this process holds for this file (its live
+        runs and traced spans, through this store or another store of the process on the file).
 
-        Reads flush what they read, so a program always sees its own writes; call this before
-        another process or connection reads the file, or before copying it by hand.
+        Reads flush what they read, so a program always sees its own writes, through any of its
+        stores; call this before another process or a raw SQLite connection reads the file, or
+        before copying it by hand. Buffers are otherwise written within ``FLUSH_INTERVAL`` (1 s).
         """
-        if self.read_only or self.closed:
+        if self.closed:
             return
-        failed = self.live.flush_all()
+        failed = self.live.flush_file()
         if failed is not None:
             raise failed
 
