@@ -176,11 +176,13 @@ class LiveRuns:
     def flush_own_spans(self) -> None:
         """Read your own writes: spans traced (and runs received) in this process are written
         before a read, whichever of its stores on this file holds them."""
-        if not self.read_only and (self.spans.pending or self.remote.pending):
+        if (self.spans.waiting or self.remote.waiting) and not self.read_only:
             self.flush_spans()
-        if len(self.same_file.refs) > 1:  # the common case, one store a file, ends here
-            for live in self.same_file.members():
-                if live is not self and (live.spans.pending or live.remote.pending):
+        refs = self.same_file.refs
+        if len(refs) > 1:  # the common case, one store a file, ends here
+            for ref in refs:
+                live = ref()
+                if live is not None and live is not self and (live.spans.waiting or live.remote.waiting):
                     try:
                         live.flush_spans()
                     except errors.StoreError as exc:  # that store's own flush or close raises it

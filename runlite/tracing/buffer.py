@@ -184,6 +184,11 @@ class SpanBuffer:
         with self._lock:
             return len(self._pending)
 
+    @property
+    def waiting(self) -> bool:
+        """Whether any span waits (no lock: a read's fast path; ``take`` tells for sure)."""
+        return bool(self._pending)
+
     def due(self, now: int, age_us: int) -> bool:
         """Whether a batch should be written now: many spans wait, or the oldest for ``age_us``."""
         with self._lock:
@@ -279,6 +284,11 @@ class SpanQueue:
     def pending(self) -> int:
         """How many spans wait to be written."""
         return len(dict.fromkeys([*self._retry, *self._queue]))
+
+    @property
+    def waiting(self) -> bool:
+        """Whether any span waits (no lock: a read's fast path; ``take`` tells for sure)."""
+        return bool(self._queue or self._retry)
 
     def due(self, now: int, age_us: int) -> bool:
         """Whether a batch should be written now: many spans wait, or the oldest for ``age_us``."""
