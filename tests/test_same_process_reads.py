@@ -168,3 +168,15 @@ def test_a_failing_flush_of_another_handle_does_not_fail_the_read(db_path, caplo
     finally:
         reader.close()
         tracer.close()
+
+
+def test_flush_on_a_read_only_handle_writes_what_a_writing_handle_holds(db_path):
+    tracer = runlite.open(db_path)
+    try:
+        tracer.flush()
+        with runlite.open(db_path, read_only=True) as reader:
+            _traced(tracer)
+            reader.flush()
+            assert _raw_count(db_path, "SELECT count(*) FROM runs") == 2
+    finally:
+        tracer.close()
