@@ -4,7 +4,8 @@ Its ```python blocks run in order in one process, sharing names as a reader's se
 (``store`` of one block is used by the next), and its ```sh commands run in their place between
 them, each in a shell. A command line is run unless a rule of ``NOT_RUN`` below says why not
 (installing, servers that run until stopped, the network); a usage synopsis (``runlite ls [DB]
-[--json]``) is checked against the command's ``--help`` and its bare form is run. A block opts
+[--json]``) runs in its bare form (``runlite ls``), and the options of every ``runlite`` synopsis
+or command not run are checked against the command's ``--help``. A block opts
 out only with a first line ``# not run by tests: <the reason>``. Every command or block left out
 is reported as a skipped test with its reason: nothing is left out silently. A block that raises,
 or a command that exits non-zero, fails the test with the README's line number.
@@ -82,9 +83,17 @@ def shell_commands(code: str, first_line: int) -> list[tuple[int, str]]:
     return out
 
 
-def plan(text: str) -> tuple[list[dict], list[tuple[str, str]]]:
-    """The steps to run in order, and ``(what, why)`` for each block or command left out."""
-    steps, left_out = [], []
+def placeholders(command: str) -> list[str]:
+    """The words of a command the reader fills in (``RUN``, ``DB``...), past ``runlite CMD``."""
+    return [w for w in command.split()[2:] if PLACEHOLDER.match(w)]
+
+
+def plan(text: str) -> tuple[list[dict], list[tuple[str, str]], list[tuple[int, str]]]:
+    """The steps to run in order, ``(what, why)`` for each block or command left out, and
+    ``(line, command)`` of the ``runlite`` commands whose options are checked against ``--help``:
+    usage synopses (``runlite ls [DB] [--json]``: the bare form, ``runlite ls``, is a step unless
+    it still has words to fill in) and the commands not run."""
+    steps, left_out, synopses = [], [], []
     for lang, line, code in readme_blocks(text):
         if lang not in ("python", "sh"):
             continue
@@ -96,31 +105,26 @@ def plan(text: str) -> tuple[list[dict], list[tuple[str, str]]]:
         else:
             for n, command in shell_commands(code, line):
                 why = next((why for pattern, why in NOT_RUN if re.search(pattern, command)), None)
+                synopsis = "[" in command or bool(placeholders(command))
+                if command.startswith("runlite ") and (why or synopsis):
+                    synopses.append((n, command))
+                if why is None and synopsis:
+                    bare = re.sub(r"\s*\[[^\]]*\]", "", command)  # the optional parts dropped
+                    if placeholders(bare):
+                        why = "has words to fill in (RUN, DB...): its options are checked against --help"
+                    else:
+                        command = bare
                 if why is not None:
                     left_out.append((f"README.md:{n} `{command}`", why))
-                elif "[" in command or any(PLACEHOLDER.match(w) for w in command.split()[2:]):
-                    steps.append({"kind": "synopsis", "line": n, "code": command})
                 else:
                     steps.append({"kind": "sh", "line": n, "code": command})
-    return steps, left_out
+    return steps, left_out, synopses
 
 
 # Runs the steps in the fresh folder it is started in: python blocks in this one namespace (their
 # tracebacks name README.md and its lines), commands through bash.
 DRIVER = r'''
-import json, re, subprocess, sys
-
-def synopsis(line, command):
-    words = command.split()
-    helped = subprocess.run(words[:2] + ["--help"], capture_output=True, text=True)
-    assert helped.returncode == 0, f"README.md:{line}: `{' '.join(words[:2])} --help` failed: {helped.stderr}"
-    for option in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", command):
-        assert re.search(rf"(?<![\w-]){option}(?![\w-])", helped.stdout), \
-            f"README.md:{line}: `{words[0]} {words[1]}` has no option {option} (synopsis `{command}`)"
-    bare = re.sub(r"\s*\[[^\]]*\]", "", command)
-    if not any(re.match(r"^[A-Z][A-Z_]*(\.\.\.)?$", w) for w in bare.split()[2:]):
-        return bare
-    return None
+import json, subprocess, sys
 
 namespace = {"__name__": "__main__"}
 for step in json.load(open(sys.argv[1])):
@@ -128,11 +132,6 @@ for step in json.load(open(sys.argv[1])):
     if step["kind"] == "python":
         exec(compile("\n" * (line - 1) + code, "README.md", "exec"), namespace)
     else:
-        if step["kind"] == "synopsis":
-            code = synopsis(line, code)
-            if code is None:
-                print(f"checked README.md:{line}", flush=True)
-                continue
         done = subprocess.run(["bash", "-c", code], capture_output=True, text=True)
         sys.stdout.write(done.stdout)
         assert done.returncode == 0, f"README.md:{line}: `{code}` exited {done.returncode}: {done.stderr}"
@@ -140,7 +139,7 @@ for step in json.load(open(sys.argv[1])):
 '''
 
 
-STEPS, LEFT_OUT = plan(README.read_text(encoding="utf-8"))
+STEPS, LEFT_OUT, SYNOPSES = plan(README.read_text(encoding="utf-8"))
 
 
 def test_the_readme_runs_as_written_in_a_fresh_folder(tmp_path):
@@ -150,8 +149,9 @@ def test_the_readme_runs_as_written_in_a_fresh_folder(tmp_path):
     # `runlite` and `python` in the README's commands are this checkout and this interpreter.
     (bin_dir / "runlite").write_text(f"#!{sys.executable}\nimport sys\nfrom runlite.cli import main\n"
                                      "sys.exit(main())\n")
-    (bin_dir / "runlite").chmod(0o755)
-    (bin_dir / "python").symlink_to(sys.executable)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    for shim in ("runlite", "python"):
+        (bin_dir / shim).chmod(0o755)
     (tmp_path / "steps.json").write_text(json.dumps(STEPS))
     (tmp_path / "driver.py").write_text(DRIVER)
     env = {k: v for k, v in os.environ.items() if k != "RUNLITE_DB"}
@@ -160,7 +160,7 @@ def test_the_readme_runs_as_written_in_a_fresh_folder(tmp_path):
     done = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "steps.json")],
                           cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"a README snippet failed:\n{done.stderr[-6000:]}"
-    finished = re.findall(r"^(?:ran|checked) README\.md:(\d+)$", done.stdout, re.M)
+    finished = re.findall(r"^ran README\.md:(\d+)$", done.stdout, re.M)
     assert [int(n) for n in finished] == [step["line"] for step in STEPS]  # every step, in order
     with runlite.open(str(work / "runs.db"), read_only=True) as store:  # and left a sound file
         report = store.verify()
@@ -171,6 +171,18 @@ def test_the_readme_has_snippets_of_each_kind():
     kinds = {step["kind"] for step in STEPS}
     assert {"python", "sh"} <= kinds, kinds
     assert sum(step["kind"] == "python" for step in STEPS) >= 5
+
+
+@pytest.mark.parametrize("line,synopsis", SYNOPSES, ids=[f"README.md:{n}" for n, _ in SYNOPSES])
+def test_each_synopsis_names_options_its_command_has(line, synopsis):
+    words = synopsis.split()
+    assert words[0] == "runlite", f"README.md:{line}: a synopsis of what? `{synopsis}`"
+    helped = subprocess.run([sys.executable, "-m", "runlite", words[1], "--help"], capture_output=True,
+                            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert helped.returncode == 0, f"README.md:{line}: `runlite {words[1]} --help` failed: {helped.stderr}"
+    for option in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", synopsis):
+        assert re.search(rf"(?<![\w-]){option}(?![\w-])", helped.stdout), \
+            f"README.md:{line}: `runlite {words[1]}` has no option {option} (synopsis `{synopsis}`)"
 
 
 @pytest.mark.parametrize("what,why", LEFT_OUT, ids=[what for what, _ in LEFT_OUT])
@@ -184,13 +196,14 @@ def test_the_plan_follows_its_rules():
         "runlite show RUN [DB]\nrunlite serve runs.db --port 1984\nrunlite sql \\\n  'SELECT 1'\n```\n"
         "```python\n# not run by tests: needs a LangSmith server\nimport langsmith\n```\n"
         "```python\nx = 1\n```\n```json\n{}\n```\n")
-    steps, left_out = plan(text)
+    steps, left_out, synopses = plan(text)
     assert [(s["kind"], s["line"], s["code"]) for s in steps] == [
-        ("sh", 2, "runlite demo"), ("synopsis", 3, "runlite ls [DB] [--json]"),
-        ("synopsis", 4, "runlite show RUN [DB]"), ("sh", 6, "runlite sql    'SELECT 1'"),
+        ("sh", 2, "runlite demo"), ("sh", 3, "runlite ls"), ("sh", 6, "runlite sql    'SELECT 1'"),
         ("python", 14, "x = 1\n")]
     assert [what for what, _ in left_out] == [
-        "README.md:2 `pip install -e .`", "README.md:5 `runlite serve runs.db --port 1984`",
-        "README.md:10 (python block)"]
+        "README.md:2 `pip install -e .`", "README.md:4 `runlite show RUN [DB]`",
+        "README.md:5 `runlite serve runs.db --port 1984`", "README.md:10 (python block)"]
+    assert synopses == [(3, "runlite ls [DB] [--json]"), (4, "runlite show RUN [DB]"),
+                        (5, "runlite serve runs.db --port 1984")]
     with pytest.raises(AssertionError, match="must say why"):
         plan("```python\n# not run by tests:\nx = 1\n```\n")
