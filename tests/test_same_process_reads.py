@@ -5,6 +5,8 @@ process hold for that file (the README's trace quick-start reads through a secon
 import gc
 import logging
 import os
+import threading
+import time
 
 import apsw
 import pytest
@@ -179,4 +181,27 @@ def test_flush_on_a_read_only_handle_writes_what_a_writing_handle_holds(db_path)
             reader.flush()
             assert _raw_count(db_path, "SELECT count(*) FROM runs") == 2
     finally:
+        tracer.close()
+
+
+def test_a_read_waits_for_a_batch_another_thread_is_writing(db_path, monkeypatch):
+    tracer = runlite.open(db_path)
+    reader = runlite.open(db_path)
+    writing, write = threading.Event(), registry.spans_mod.write
+
+    def slow_write(conn, batch):  # the batch is taken, not committed yet, when the read starts
+        writing.set()
+        time.sleep(0.3)
+        write(conn, batch)
+
+    try:
+        _traced(tracer)
+        monkeypatch.setattr(registry.spans_mod, "write", slow_write)
+        background = threading.Thread(target=tracer.live.flush_spans)  # as the ticker does
+        background.start()
+        assert writing.wait(10)
+        assert sorted(r.name for r in reader.runs()) == ["answer", "retrieve"]
+        background.join()
+    finally:
+        reader.close()
         tracer.close()

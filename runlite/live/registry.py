@@ -176,18 +176,23 @@ class LiveRuns:
     def flush_own_spans(self) -> None:
         """Read your own writes: spans traced (and runs received) in this process are written
         before a read, whichever of its stores on this file holds them."""
-        if (self.spans.waiting or self.remote.waiting) and not self.read_only:
+        if self.holds_spans() and not self.read_only:
             self.flush_spans()
         refs = self.same_file.refs
         if len(refs) > 1:  # the common case, one store a file, ends here
             for ref in refs:
                 live = ref()
-                if live is not None and live is not self and (live.spans.waiting or live.remote.waiting):
+                if live is not None and live is not self and live.holds_spans():
                     try:
                         live.flush_spans()
                     except errors.StoreError as exc:  # that store's own flush or close raises it
                         log.warning("runlite: reading %s without the spans another store of this "
                                     "process holds: %s", self.database.path, exc)
+
+    def holds_spans(self) -> bool:
+        """Whether spans or received runs wait to be written, or a batch of them is being
+        written now (a read waits for its commit). No lock: a read's fast path."""
+        return self.spans.waiting or self.remote.waiting or self._batch_lock.locked()
 
     def flush_file(self) -> errors.RunliteError | None:
         """``flush_all`` of every store of this process on this file; the first error."""
