@@ -412,3 +412,26 @@ def test_spans_traced_from_many_threads_while_batches_are_written(traced):
         assert {f"k{k}" for k in range(events)} <= set(rec.metadata)
         assert [e.name for e in traced.events(run_id)] == [f"e{k}" for k in range(events)]
         assert rec.attachments == {"note.txt": ("text/plain", len(traced.read_attachment(run_id, "note.txt")))}
+
+
+def test_children_without_a_store_follow_their_parents_store(tmp_path, monkeypatch):
+    # The default store is another file: a child there would lack its parent and never be written.
+    monkeypatch.setenv("RUNLITE_DB", str(tmp_path / "default.db"))
+    with runlite.open(tmp_path / "own.db") as own:
+        @runlite.traceable(run_type="tool")
+        def leaf(x):
+            return x + 1
+
+        @runlite.traceable(store=own)
+        def root(x):
+            with runlite.trace("inner", inputs={"x": x}) as span:
+                span.end(outputs={"y": leaf(x)})
+            return x
+
+        assert root(1) == 1
+        own.flush()
+        names = {r.name: r for r in own.runs()}
+        assert set(names) == {"root", "inner", "leaf"}
+        assert names["inner"].parent_run_id == names["root"].id
+        assert names["leaf"].parent_run_id == names["inner"].id
+        assert not os.path.exists(tmp_path / "default.db") or not runlite.open(tmp_path / "default.db").runs()

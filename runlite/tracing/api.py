@@ -109,6 +109,16 @@ def _own(ctx: context.Settings | None, *layers: tuple) -> tuple[list, dict | Non
     return tags, (dict(metadata) if metadata else None)
 
 
+def _home(store: Any, parent: Any) -> Any:
+    """The store a span is written to: the one named, else its parent span's (a child in
+    another file than its parent could never be written: its parent is not there), else the
+    process's default."""
+    if store is not None:
+        return store
+    home = getattr(parent, "store", None)
+    return home if home is not None and home is not NOWHERE else store_or_default(None)
+
+
 def trace(name: str, run_type: str = "chain", inputs: Any = None, *, store: Any = None,
           parent: Any = None, tags: list | None = None, metadata: dict | None = None,
           project_name: str | None = None, run_id: Any = None, reference_example_id: Any = None) -> Span:
@@ -131,7 +141,7 @@ def trace(name: str, run_type: str = "chain", inputs: Any = None, *, store: Any 
             (here.session_name if here is not None else None)
     parent_span = _parent(parent, project_name)
     own_tags, own_metadata = _own(ctx, (tags, metadata))
-    span = Span(store_or_default(store) if _is_on(None, ctx) else NOWHERE, name, run_type, inputs, parent_span,
+    span = Span(_home(store, parent_span) if _is_on(None, ctx) else NOWHERE, name, run_type, inputs, parent_span,
                 own_tags, own_metadata, project_name, run_id)
     if reference_example_id is not None:
         span.reference_example_id = check_run_id(reference_example_id, "reference_example_id")
@@ -218,12 +228,13 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
             """The call's span (not yet current), or None when this call is not traced."""
             ctx = _settings.get()
             if extra is None and ctx is None and hot:  # the hot path
-                target = store if store is not None else store_or_default(None)
+                here = _current.get()
+                target = _home(store, here)
                 if lazy:
-                    span = Span(target, span_name, run_type, None, _current.get(), tags,
+                    span = Span(target, span_name, run_type, None, here, tags,
                                 dict(metadata) if metadata else None, project_name, None, (bind, args, kwargs))
                 else:
-                    span = Span(target, span_name, run_type, inputs_of(args, kwargs), _current.get(), tags,
+                    span = Span(target, span_name, run_type, inputs_of(args, kwargs), here, tags,
                                 dict(metadata) if metadata else None, project_name)
             elif not _is_on(enabled, ctx):
                 span = None
@@ -236,7 +247,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
                     project = project or extra.project_name
                     parent = _parent(extra.parent, project or project_name)
                     own = _own(ctx, (extra.tags, extra.metadata), (tags, metadata))
-                span = Span(store_or_default(store), extra.name if extra and extra.name else span_name, run_type,
+                span = Span(_home(store, parent), extra.name if extra and extra.name else span_name, run_type,
                             inputs_of(args, kwargs), parent, own[0], own[1], project or project_name,
                             extra.run_id if extra else None)
                 if extra is not None:
@@ -388,8 +399,9 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
             @functools.wraps(fn)
             async def async_wrapper(*args, langsmith_extra=None, **kwargs):
                 if langsmith_extra is None and quick and _settings.get() is None:
-                    span = Span(store if store is not None else store_or_default(None), span_name, run_type, None,
-                                _current.get(), tags, dict(metadata) if metadata else None, project_name, None,
+                    here = _current.get()
+                    span = Span(_home(store, here), span_name, run_type, None, here, tags,
+                                dict(metadata) if metadata else None, project_name, None,
                                 (bind, args, kwargs))
                 else:
                     span = start(args, kwargs, langsmith_extra)
@@ -412,8 +424,9 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
         @functools.wraps(fn)
         def wrapper(*args, langsmith_extra=None, **kwargs):
             if langsmith_extra is None and quick and _settings.get() is None:
-                span = Span(store if store is not None else store_or_default(None), span_name, run_type, None,
-                            _current.get(), tags, dict(metadata) if metadata else None, project_name, None,
+                here = _current.get()
+                span = Span(_home(store, here), span_name, run_type, None, here, tags,
+                            dict(metadata) if metadata else None, project_name, None,
                             (bind, args, kwargs))
             else:
                 span = start(args, kwargs, langsmith_extra)
