@@ -205,8 +205,8 @@ def log(data: dict, step: int | None = None, commit: bool | None = None) -> None
         ValidationError: a value that is not a number, a bad name or step; nothing is logged.
     """
     hot = _hot
-    if hot is not None and step is None and commit is None:
-        hot(data)
+    if hot is not None and commit is None and (step is None or (type(step) is int and step == hot.__self__.step)):
+        hot(data)  # the default step (or that very step given): straight to the run
         return
     _log(data, step, commit)
 
