@@ -286,13 +286,16 @@ def test_torch_scalars_are_numbers_in_config_and_log(db_path):
 # -- exit behaviour, in real processes
 
 
-def test_interpreter_exit_completes_the_active_run(tmp_path):
-    run_script("""
+@pytest.mark.parametrize("end, code", [("pass", 0), ("raise SystemExit(3)", 3)])
+def test_interpreter_exit_completes_the_active_run(tmp_path, end, code):
+    done = run_script(f"""
         import runlite
-        runlite.init("script", config={"a": 1})
+        runlite.init("script", config={{"a": 1}})
         for i in range(3):
-            runlite.log({"x": float(i)})
-    """, tmp_path)
+            runlite.log({{"x": float(i)}})
+        {end}  # sys.exit's code is not seen by atexit: completed (docs/ML.md)
+    """, tmp_path, check=False)
+    assert done.returncode == code, done.stderr
     with runlite.open(tmp_path / "runs.db") as store:
         (record,) = store.runs()
         assert record.status == "completed" and list(store.metric_values(record.id, "x").values) == [0.0, 1.0, 2.0]
