@@ -88,8 +88,9 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
         reinit: with a run still active: ``"finish_previous"`` (default, as W&B) completes it
             first, ``"return_previous"`` returns it unchanged, ``"error"`` raises; True is
             ``"finish_previous"``.
-        system_metrics: True (or a sampling interval in seconds) samples this host's CPU,
-            memory and GPUs into the run when this runlite has the sampler; False never.
+        system_metrics: True (default) samples this host's CPU, memory and GPUs into the run
+            when the sampler (``runlite[system]``) is installed; an interval in seconds asks
+            for it; False never.
         heartbeat_timeout: as ``Store.init``.
     """
     params = flatten(config)
@@ -133,7 +134,12 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
         run.close()  # nothing was created: let go of the store it opened
         raise
     _activate(run)
-    start_system_metrics(run, system_metrics)
+    try:
+        start_system_metrics(run, system_metrics)
+    except BaseException as exc:  # asked for and impossible: the new run ends failed, saying why
+        _forget()
+        run.__exit__(type(exc), exc, exc.__traceback__)
+        raise
     return run
 
 
@@ -160,14 +166,19 @@ def _where(db: Any) -> tuple[Any, Any]:
 
 def start_system_metrics(run: Any, system_metrics: bool | float) -> None:
     """The system-metrics hook: ``Run.start_system_metrics`` (the sampler's, where this
-    runlite has it), called with the interval when one is given."""
+    runlite has it), called with the interval when one is given. True (the default) samples
+    when the sampler's extra is installed and says once at debug level when it is not; an
+    interval asks for it (its MissingExtraError propagates)."""
     start = getattr(run, "start_system_metrics", None)
     if system_metrics is False or start is None:
         return
-    if system_metrics is True:
-        start()
-    else:
+    if system_metrics is not True:
         start(interval=float(system_metrics))
+        return
+    try:
+        start()
+    except ImportError as exc:  # MissingExtraError: sampling is wanted by default, not required
+        _logger.debug("runlite: no system metrics for run %s: %s", run.id, exc)
 
 
 def _activate(run: Any) -> None:

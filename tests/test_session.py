@@ -155,16 +155,28 @@ def test_finish_with_an_exit_code_fails_the_run(db_path):
         assert record.status == "failed" and "exit code 3" in record.error
 
 
-def test_system_metrics_hook_calls_the_sampler_when_the_run_has_one(db_path, monkeypatch):
+def test_system_metrics_hook_calls_the_runs_sampler(db_path, monkeypatch):
+    # The sampler is Run.start_system_metrics (runlite/system/ where this runlite has it): the
+    # hook's contract is checked with a recorder in its place.
     from runlite.handle import Run
 
-    if not hasattr(Run, "start_system_metrics"):  # the sampler's own module is another part of runlite
-        calls = []
-        monkeypatch.setattr(Run, "start_system_metrics", lambda self, **kw: calls.append(kw), raising=False)
-        runlite.init("sys", db=db_path)
-        runlite.init("sys2", db=db_path, system_metrics=2.5)
-        runlite.init("sys3", db=db_path, system_metrics=False)
-        assert calls == [{}, {"interval": 2.5}]
+    calls = []
+    monkeypatch.setattr(Run, "start_system_metrics", lambda self, **kw: calls.append(kw), raising=False)
+    runlite.init("sys", db=db_path)
+    runlite.init("sys2", db=db_path, system_metrics=2.5)
+    runlite.init("sys3", db=db_path, system_metrics=False)
+    assert calls == [{}, {"interval": 2.5}]
+
+    def missing(self, **kw):
+        raise ImportError("pip install 'runlite[system]'")
+    monkeypatch.setattr(Run, "start_system_metrics", missing, raising=False)
+    assert runlite.init("default", db=db_path).status == "running"  # wanted by default, not required
+    with pytest.raises(ImportError, match="runlite"):
+        runlite.init("asked", db=db_path, system_metrics=10)
+    assert runlite.run is None
+    with runlite.open(db_path) as store:
+        (asked,) = store.get_runs(["name == asked"])
+        assert asked.status == "failed" and "runlite[system]" in asked.error
 
 
 # -- config
