@@ -98,7 +98,7 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
     if notes is not None and description is not None:
         raise errors.ValidationError("give notes= or description= (the same field), not both")
     description = check_optional_text(description if notes is None else notes, "notes")
-    if reinit is True or reinit == "default":
+    if reinit is True or (isinstance(reinit, str) and reinit == "default"):
         reinit = "finish_previous"
     reinit = check_choice(reinit, "reinit", REINIT_MODES)
     if isinstance(system_metrics, bool):
@@ -107,9 +107,15 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
         raise errors.ValidationError(
             f"system_metrics must be True, False or a sampling interval in seconds, got {shown(system_metrics)}")
     store, path = _where(db)
-    from .handle.resume import check_resume  # noqa: PLC0415 - `import runlite` stays light: the store loads here
+    from .handle import Run, check_heartbeat_timeout  # noqa: PLC0415 - `import runlite` stays light
+    from .handle.resume import check_resume  # noqa: PLC0415
 
-    resume = check_resume(resume)  # the checks the run's init makes later, now: before the previous run ends
+    # The checks the run's init makes later, now: a refused call must not end the previous run.
+    if name is not None:
+        check_name(name, "run name")
+    if heartbeat_timeout is not _UNSET:
+        check_heartbeat_timeout(heartbeat_timeout)
+    resume = check_resume(resume)
     if id is not None:
         check_name(id, "id")
     elif resume is not None and name is None:
@@ -123,8 +129,6 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
         raise errors.RunStateError(f"run {previous.name!r} ({previous.id}) is still active: call runlite.finish() "
                                    "first, or pass reinit='finish_previous'")
     finish()  # also releases an ended run's handle that no one finished
-    from .handle import Run  # noqa: PLC0415
-
     run = Run(store=store, path=path)
     options = {} if heartbeat_timeout is _UNSET else {"heartbeat_timeout": heartbeat_timeout}
     try:

@@ -112,6 +112,8 @@ def test_init_takes_db_as_a_store_or_the_default_file(tmp_path, monkeypatch):
     ({"resume": "auto", "id": "x"}, "resume='auto'"),
     ({"resume": "allow", "name": None}, "needs the run to continue"),
     ({"id": ""}, "id must not be empty"),
+    ({"name": " "}, "run name must not be empty"),
+    ({"heartbeat_timeout": 0.5}, "heartbeat_timeout must be"),
     ({"tags": "one"}, "tags must be a list"),
 ])
 def test_init_refuses_bad_arguments_and_changes_nothing(db_path, kwargs, message):

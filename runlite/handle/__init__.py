@@ -44,6 +44,16 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _time_ns = time.time_ns
 
 
+def check_heartbeat_timeout(value: Any = _UNSET) -> float | None:
+    """Seconds from 1 to 10 years, or None (never lost by its heartbeat); unset: the default."""
+    if value is _UNSET:
+        return DEFAULT_HEARTBEAT_TIMEOUT
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not 1 <= value <= 10 * 365 * 86_400):
+        raise errors.ValidationError(f"heartbeat_timeout must be None or seconds >= 1, got {shown(value)}")
+    return value
+
+
 class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume):
     """A run being written. Create one with ``store.init(...)``, or ``Run()`` then ``init()``.
 
@@ -139,14 +149,7 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume):
         if sample_every is not None and not running:  # refused before the run exists: nothing written
             raise errors.ValidationError("system_metrics samples a running run: not with running=False "
                                          "or status='created' (call start_system_metrics() once it runs)")
-        if heartbeat_timeout is _UNSET:
-            heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT
-        elif heartbeat_timeout is not None and (
-            isinstance(heartbeat_timeout, bool) or not isinstance(heartbeat_timeout, (int, float))
-            or not 1 <= heartbeat_timeout <= 10 * 365 * 86_400
-        ):
-            raise errors.ValidationError(
-                f"heartbeat_timeout must be None or seconds >= 1, got {shown(heartbeat_timeout)}")
+        heartbeat_timeout = check_heartbeat_timeout(heartbeat_timeout)
         changes = {"description": check_optional_text(description, "description"),
                    "metadata": check_metadata({} if metadata is None else metadata),
                    "tags": check_tags([] if tags is None else tags)}
