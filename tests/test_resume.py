@@ -114,6 +114,24 @@ def test_reconnect_of_a_lost_run_says_lost(store, db_path):
         store.reconnect(run_id)
 
 
+def test_a_run_resumed_in_another_copy_of_the_file_still_merges(tmp_path):
+    first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
+    run_id = dead_run(first, "moved")  # started by another process
+    with runlite.open(first) as store:
+        store.backup(second)
+    with runlite.open(second) as store:  # resumed here: another pid (and maybe host) than in `first`
+        again = store.resume(run_id)
+        again.log_metrics({"loss": 9.0})
+        again.close()
+    with runlite.open(first) as store:
+        assert store.merge(second)["run_conflicts"] == 0
+        record = store.get_run(run_id)
+        assert record.status == "completed" and [e["was"] for e in record.extra["resumed"]] == ["lost"]
+        assert list(store.metric_values(run_id, "loss").values) == [0.0, 1.0, 2.0, 9.0]
+        store.resume(run_id).close()
+        assert store.merge(second)["run_conflicts"] == 0  # both copies resumed: still one run
+
+
 def test_alerts_are_armed_again(store):
     run = store.init("hot")
     run.create_metric_threshold_alert("high", "temp", 50, "is above", window=1, frequency=1)
