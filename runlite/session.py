@@ -88,9 +88,10 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
         reinit: with a run still active: ``"finish_previous"`` (default, as W&B) completes it
             first, ``"return_previous"`` returns it unchanged, ``"error"`` raises; True is
             ``"finish_previous"``.
-        system_metrics: True (default) samples this host's CPU, memory and GPUs into the run
-            when the sampler (``runlite[system]``) is installed; an interval in seconds asks
-            for it; False never.
+        system_metrics: True (default) samples this host's CPU, memory, disk, network and GPUs
+            into the run every 10 s where ``runlite[system]`` (psutil) is installed, skipped
+            elsewhere; an interval in seconds asks for it (MissingExtraError without psutil);
+            False never (docs/SYSTEM.md).
         heartbeat_timeout: as ``Store.init``.
     """
     params = flatten(config)
@@ -101,11 +102,7 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
     if reinit is True or (isinstance(reinit, str) and reinit == "default"):
         reinit = "finish_previous"
     reinit = check_choice(reinit, "reinit", REINIT_MODES)
-    if isinstance(system_metrics, bool):
-        pass
-    elif not isinstance(system_metrics, (int, float)) or not 0 < system_metrics <= 86_400:
-        raise errors.ValidationError(
-            f"system_metrics must be True, False or a sampling interval in seconds, got {shown(system_metrics)}")
+    sample_every = _sampling(system_metrics)
     store, path = _where(db)
     from .handle import Run, check_heartbeat_timeout  # noqa: PLC0415 - `import runlite` stays light
     from .handle.resume import check_resume  # noqa: PLC0415
@@ -133,18 +130,28 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
     options = {} if heartbeat_timeout is _UNSET else {"heartbeat_timeout": heartbeat_timeout}
     try:
         run.init(name, metadata=params, tags=tags, description=description, folder=folder, id=id,
-                 resume=resume, **options)
+                 resume=resume, system_metrics=sample_every or False, **options)
     except BaseException:
         run.close()  # nothing was created: let go of the store it opened
         raise
     _activate(run)
-    try:
-        start_system_metrics(run, system_metrics)
-    except BaseException as exc:  # asked for and impossible: the new run ends failed, saying why
-        _forget()
-        run.__exit__(type(exc), exc, exc.__traceback__)
-        raise
     return run
+
+
+def _sampling(system_metrics: Any) -> float | None:
+    """The system metrics interval ``init`` asks the run for (``runlite.system``), None for none:
+    True (the default) wants sampling where psutil is installed and skips it elsewhere; an
+    interval asks for it (MissingExtraError without psutil), before anything changes."""
+    from .system import available, setting  # noqa: PLC0415 - `import runlite` stays light
+    from .system.probes import psutil_module  # noqa: PLC0415
+
+    seconds = setting(system_metrics)
+    if seconds is not None and not available():
+        if system_metrics is not True:
+            psutil_module()  # raises MissingExtraError, naming the extra to install
+        _logger.debug("runlite.init: no system metrics here (psutil is not installed)")
+        return None
+    return seconds
 
 
 def _folder(project: Any, folder: Any) -> str:
@@ -166,23 +173,6 @@ def _where(db: Any) -> tuple[Any, Any]:
     if not isinstance(db, Store):
         raise errors.ValidationError(f"db must be a Store or a file path, got {type(db).__name__} {shown(db)}")
     return db, None
-
-
-def start_system_metrics(run: Any, system_metrics: bool | float) -> None:
-    """The system-metrics hook: ``Run.start_system_metrics`` (the sampler's, where this
-    runlite has it), called with the interval when one is given. True (the default) samples
-    when the sampler's extra is installed and says once at debug level when it is not; an
-    interval asks for it (its MissingExtraError propagates)."""
-    start = getattr(run, "start_system_metrics", None)
-    if system_metrics is False or start is None:
-        return
-    if system_metrics is not True:
-        start(interval=float(system_metrics))
-        return
-    try:
-        start()
-    except ImportError as exc:  # MissingExtraError: sampling is wanted by default, not required
-        _logger.debug("runlite: no system metrics for run %s: %s", run.id, exc)
 
 
 def _activate(run: Any) -> None:

@@ -99,7 +99,7 @@ def test_init_takes_db_as_a_store_or_the_default_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize("kwargs, message", [
     ({"reinit": "sometimes"}, "reinit must be one of"),
     ({"system_metrics": "yes"}, "system_metrics must be True, False"),
-    ({"system_metrics": -1}, "system_metrics must be True, False"),
+    ({"system_metrics": -1}, "system metrics interval must be from"),
     ({"db": 42}, "db must be a Store or a file path"),
     ({"db": ""}, "db must be a Store or a file path"),
     ({"notes": "a", "description": "b"}, "not both"),
@@ -157,28 +157,36 @@ def test_finish_with_an_exit_code_fails_the_run(db_path):
         assert record.status == "failed" and "exit code 3" in record.error
 
 
-def test_system_metrics_hook_calls_the_runs_sampler(db_path, monkeypatch):
-    # The sampler is Run.start_system_metrics (runlite/system/ where this runlite has it): the
-    # hook's contract is checked with a recorder in its place.
-    from runlite.handle import Run
+def test_system_metrics_are_sampled_by_default_where_psutil_is(db_path, monkeypatch):
+    pytest.importorskip("psutil")
+    import time
 
-    calls = []
-    monkeypatch.setattr(Run, "start_system_metrics", lambda self, **kw: calls.append(kw), raising=False)
-    runlite.init("sys", db=db_path)
-    runlite.init("sys2", db=db_path, system_metrics=2.5)
-    runlite.init("sys3", db=db_path, system_metrics=False)
-    assert calls == [{}, {"interval": 2.5}]
+    from runlite.system import DEFAULT_INTERVAL
 
-    def missing(self, **kw):
-        raise ImportError("pip install 'runlite[system]'")
-    monkeypatch.setattr(Run, "start_system_metrics", missing, raising=False)
-    assert runlite.init("default", db=db_path).status == "running"  # wanted by default, not required
-    with pytest.raises(ImportError, match="runlite"):
-        runlite.init("asked", db=db_path, system_metrics=10)
-    assert runlite.run is None
+    assert runlite.init("default", db=db_path).system_metrics_interval == DEFAULT_INTERVAL
+    assert runlite.init("off", db=db_path, system_metrics=False).system_metrics_interval is None
+    run = runlite.init("fast", db=db_path, system_metrics=0.05)
+    with runlite.open(db_path, read_only=True) as reader:
+        for _ in range(200):
+            if "system/cpu.percent" in reader.metric_names(run.id):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no system sample within 10 s at an interval of 0.05 s")
+    runlite.log({"loss": 1.0})
+    runlite.finish()
     with runlite.open(db_path) as store:
-        (asked,) = store.get_runs(["name == asked"])
-        assert asked.status == "failed" and "runlite[system]" in asked.error
+        assert list(store.metric_values(run.id, "loss").steps) == [0]  # samples keep steps of their own
+
+    monkeypatch.setitem(sys.modules, "psutil", None)  # psutil not installed
+    kept = runlite.init("no psutil", db=db_path)  # wanted by default, not required: skipped
+    assert kept.system_metrics_interval is None
+    with pytest.raises(runlite.MissingExtraError, match=r"runlite\[system\]"):
+        runlite.init("asked", db=db_path, system_metrics=10)  # asked for: refused before anything changes
+    assert runlite.run is kept
+    runlite.finish()
+    with runlite.open(db_path) as store:
+        assert sorted(r.name for r in store.runs()) == ["default", "fast", "no psutil", "off"]
 
 
 # -- config
