@@ -1,5 +1,6 @@
 """Metric ingest away from the common shape (issue 18): width sweep, a slow loop, many small
-runs, and bytes a point on the peers' workload.
+runs, and bytes a point on the peers' workload; and ``runlite.log`` (issue 19) against
+``run.log_metrics``, its baseline, in the same run.
 
 Baselines measured in the same run: raw apsw inserting the same points, one row a point in one
 transaction (``common.raw_rows_seconds``); for width 1, the caller's own loop building the dicts.
@@ -317,6 +318,54 @@ def peer_bytes(quick: bool) -> list[dict]:
     ]
 
 
+# -- runlite.log, the one-line API's training loop, against the Run's own log_metrics
+
+def _session_loop(values: list[dict], explicit_step: bool):
+    """The two loops timed alike (their own seconds: the open and the final flush left out):
+    ``runlite.log`` into the active run, and ``run.log_metrics`` on a handle."""
+    def module_api(tmp: str) -> float:
+        runlite.init("session", db=os.path.join(tmp, "s.db"), system_metrics=False)
+        log = runlite.log
+        start = time.perf_counter()
+        if explicit_step:
+            for step, rec in enumerate(values):
+                log(rec, step=step)
+        else:
+            for rec in values:
+                log(rec)
+        spent = time.perf_counter() - start
+        runlite.finish()
+        return spent
+
+    def handle(tmp: str) -> float:
+        with runlite.open(os.path.join(tmp, "h.db")) as store:
+            with store.init("handle") as run:
+                log = run.log_metrics
+                start = time.perf_counter()
+                if explicit_step:
+                    for step, rec in enumerate(values):
+                        log(rec, step=step)
+                else:
+                    for rec in values:
+                        log(rec)
+                return time.perf_counter() - start
+    return module_api, handle
+
+
+def session_log(quick: bool) -> list[dict]:
+    """``runlite.log`` is the training loop's hot path: within 0.8x of ``run.log_metrics``."""
+    calls = 100_000 if quick else 500_000
+    rnd = random.Random(3)
+    values = [{"loss": _value(i, 0, rnd), "acc": _value(i, 1, rnd)} for i in range(calls)]
+    out = []
+    for explicit, how in ((False, "default steps"), (True, "step=i each call")):
+        ours, theirs = paired_medians(list(_session_loop(values, explicit)), 5)
+        out.append(row(f"runlite.log, {calls:,} calls of 2 floats, {how} (baseline: run.log_metrics, the same)",
+                       2 * calls / ours, "points/s", 2 * calls / theirs,
+                       target=">= 0.8x run.log_metrics", check=("ratio", ">=", 0.8)))
+    return out
+
+
 def run(quick: bool = False) -> list[dict]:
-    """Width sweep, slow loop, many small runs, bytes a point."""
-    return width_sweep(quick) + slow_loop(quick) + many_small_runs(quick) + peer_bytes(quick)
+    """Width sweep, slow loop, many small runs, bytes a point, runlite.log."""
+    return width_sweep(quick) + slow_loop(quick) + many_small_runs(quick) + peer_bytes(quick) + session_log(quick)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from . import _defaults
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name is import
     from .handle import Run
     from .recipes.cookbook import Cookbook
     from .records import Attachment, Event, QueryResult, RunList, RunRecord, Series, Stats
+    from .session import finish, init, log
     from .storage.alerts import AlertChange, AlertState
     from .storage.archive import VerifyReport
     from .storage.recipes import RecipeRun
@@ -34,10 +36,17 @@ _LAZY = {
     **dict.fromkeys(("Attachment", "Event", "QueryResult", "RunList", "RunRecord", "Series", "Stats"), "records"),
     **dict.fromkeys(("Span", "current_span", "get_current_run_tree", "trace", "traceable", "tracing_context"),
                     "tracing"),
+    **dict.fromkeys(("init", "log", "finish"), "session"),
 }
+# The active run of runlite.init() and its parameters: asked of `session` on every access, never
+# kept in this module's globals (None until the first init(), which is when `session` loads).
+_ACTIVE = {"run": "active_run", "config": "active_config"}
 
 
 def __getattr__(name: str):
+    if name in _ACTIVE:
+        session = sys.modules.get(f"{__name__}.session")
+        return None if session is None else getattr(session, _ACTIVE[name])()
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'runlite' has no attribute {name!r}")
@@ -49,7 +58,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_ACTIVE))
 
 
 class _StoreOnFirstUse(type):
@@ -112,4 +121,5 @@ __all__ = [
     "MissingExtraError", "NotARunliteFile", "NotFoundError", "ReadOnlyStoreError", "Run", "RunAborted", "RunRecord",
     "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",
     "StoreError", "StoreFullError", "ValidationError", "__version__", "merge", "open",
+    "init", "log", "finish",  # runlite.run and runlite.config are the active run's: not here (never copied)
 ]

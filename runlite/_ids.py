@@ -96,6 +96,18 @@ def project_id(name: str) -> str:
     return str(uuid.uuid5(_PROJECT_NAMESPACE, name))
 
 
+# A caller's own run id that is not a UUID (W&B's short ids, a SLURM job id) stands for a UUID
+# derived from it, as projects' ids are: the same text gives the same run id in every file.
+_RUN_NAMESPACE = uuid.UUID("5b1c3c1e-6a0f-4e0c-9a55-72756e696431")
+
+
+def run_id_for(key: str) -> str:
+    """The run id a caller's ``id=`` names: a hyphenated UUID as itself (lowercased), any other
+    text as the uuid5 derived from it (the same in every file and on every host)."""
+    lowered = key.lower()
+    return lowered if is_uuid(lowered) else str(uuid.uuid5(_RUN_NAMESPACE, key))
+
+
 def dotted_segment(start_us: int, run_id: str) -> str:
     """One dotted_order segment: ``%Y%m%dT%H%M%S%fZ`` (UTC, microseconds) + the run id."""
     secs, micros = divmod(start_us, 1_000_000)

@@ -212,10 +212,32 @@ def check_json_value(value: Any, what: str, *, depth: int = 0) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [check_json_value(item, f"{what}[{i}]", depth=depth + 1) for i, item in enumerate(value)]
+    item = scalar_item(value)  # np.float32(0.1), np.int64(3), a 0-d tensor: the number they hold
+    if item is not value:
+        return check_json_value(item, what, depth=depth)
     raise ValidationError(
         f"{what} has a {type(value).__name__} {shown(value)}; accepted are str, int, float, bool, "
-        "None, and dicts/lists of those"
+        "None, dicts/lists of those, and numpy or torch scalars (0-d values with item())"
     )
+
+
+def scalar_item(value: Any) -> Any:
+    """The Python bool, int, float or str a numpy scalar, or a 0-d array or tensor, holds
+    (its ``item()``, when its ``shape`` is ``()``); anything else is returned unchanged.
+
+    Duck-typed, so numpy and torch are never imported here; ``np.float32(0.1)`` becomes the
+    float it holds exactly (0.10000000149011612), a number stays a number.
+    """
+    if getattr(type(value), "item", None) is None:
+        return value
+    try:
+        shape = value.shape
+        if not isinstance(shape, tuple) or len(shape) != 0:
+            return value
+        item = value.item()
+    except Exception:  # noqa: BLE001 - a foreign object's shape or item() may raise anything
+        return value
+    return item if type(item) in (bool, int, float, str) else value
 
 
 def check_metadata(metadata: Any, what: str = "metadata") -> dict:

@@ -34,6 +34,7 @@ from ..storage import schema
 from .alerts import RunAlerts
 from .files import RunFiles
 from .system import RunSystemMetrics
+from .resume import RunResume, check_resume
 
 _UNSET: Any = object()
 DEFAULT_HEARTBEAT_TIMEOUT = 180.0  # seconds without a heartbeat before a running run reads as lost
@@ -43,7 +44,17 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _time_ns = time.time_ns
 
 
-class Run(RunAlerts, RunFiles, RunSystemMetrics):
+def check_heartbeat_timeout(value: Any = _UNSET) -> float | None:
+    """Seconds from 1 to 10 years, or None (never lost by its heartbeat); unset: the default."""
+    if value is _UNSET:
+        return DEFAULT_HEARTBEAT_TIMEOUT
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not 1 <= value <= 10 * 365 * 86_400):
+        raise errors.ValidationError(f"heartbeat_timeout must be None or seconds >= 1, got {shown(value)}")
+    return value
+
+
+class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume):
     """A run being written. Create one with ``store.init(...)``, or ``Run()`` then ``init()``.
 
     ``Run()`` alone uses the store named by ``RUNLITE_DB``, else ``./runs.db``;
@@ -120,13 +131,16 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics):
              running: bool = True, status: str | None = None, parent: Any = None,
              run_type: str | None = None, inputs: Any = None,
              heartbeat_timeout: float | None = _UNSET, on_alert: Any = None,
-             system_metrics: bool | float = False) -> "Run":
-        """Create the run in the store (see ``Store.init`` for the arguments); returns self."""
+             system_metrics: bool | float = False, id: str | None = None, resume: Any = None) -> "Run":
+        """Create the run in the store, or resume one (see ``Store.init`` for the arguments);
+        returns self."""
         if on_alert is not None and not callable(on_alert):
             raise errors.ValidationError(f"on_alert must be callable, got {shown(on_alert)}")
         sample_every = self._sampling_setting(system_metrics)
         self._require_new()
-        name = random_name() if name is None else check_name(name, "run name")
+        resume = check_resume(resume)
+        given_name = None if name is None else check_name(name, "run name")
+        name = random_name() if name is None else given_name
         folder = check_folder(folder)
         if status is not None:
             running = check_choice(status, "status", ("created", "running")) == "running"
@@ -135,18 +149,14 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics):
         if sample_every is not None and not running:  # refused before the run exists: nothing written
             raise errors.ValidationError("system_metrics samples a running run: not with running=False "
                                          "or status='created' (call start_system_metrics() once it runs)")
-        if heartbeat_timeout is _UNSET:
-            heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT
-        elif heartbeat_timeout is not None and (
-            isinstance(heartbeat_timeout, bool) or not isinstance(heartbeat_timeout, (int, float))
-            or not 1 <= heartbeat_timeout <= 10 * 365 * 86_400
-        ):
-            raise errors.ValidationError(
-                f"heartbeat_timeout must be None or seconds >= 1, got {shown(heartbeat_timeout)}")
+        heartbeat_timeout = check_heartbeat_timeout(heartbeat_timeout)
+        changes = {"description": check_optional_text(description, "description"),
+                   "metadata": check_metadata({} if metadata is None else metadata),
+                   "tags": check_tags([] if tags is None else tags)}
         values = {
-            "description": check_optional_text(description, "description"),
-            "metadata": dumps(check_metadata({} if metadata is None else metadata), "metadata"),
-            "tags": dumps(check_tags([] if tags is None else tags), "tags"),
+            "description": changes["description"],
+            "metadata": dumps(changes["metadata"], "metadata"),
+            "tags": dumps(changes["tags"], "tags"),
             "run_type": None if run_type is None else check_name(run_type, "run_type"),
             "inputs": None if inputs is None else dumps_lenient(inputs, "inputs"),
             "heartbeat_timeout": heartbeat_timeout,
@@ -154,10 +164,14 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics):
         store = self._bind_store()
         parent_id = None if parent is None else store.run_id(parent)
         self._on_alert = on_alert
-        with store.database.write() as conn:
-            info = runs_mod.create(conn, name=name, folder=folder, running=running, parent_id=parent_id,
-                                   values=values)
-        self._adopt(info, new=True, heartbeat_timeout=heartbeat_timeout)
+        if id is not None or resume is not None:  # W&B's id= and resume= (handle/resume.py)
+            self._init_resumable(given_name, id, resume, dict(
+                folder=folder, running=running, parent_id=parent_id, values=values), changes)
+        else:
+            with store.database.write() as conn:
+                info = runs_mod.create(conn, name=name, folder=folder, running=running, parent_id=parent_id,
+                                       values=values)
+            self._adopt(info, new=True, heartbeat_timeout=heartbeat_timeout)
         if sample_every is not None:
             self.start_system_metrics(sample_every)
         return self

@@ -139,6 +139,12 @@ class RunWriter:
                     return True
         return log_record(self, metrics, None, None, None, None)
 
+    def set_step(self, step: int) -> None:
+        """Make ``step`` the one the next record with a default step gets (``Run.step``)."""
+        with self.lock:
+            self.step = step
+            self.metrics.fast_until = 0  # the fast path logs the buffer's next step: check it again
+
     def check_fork(self) -> None:
         """In a forked child, start afresh: the parent flushes what it had buffered."""
         if self.fork_gen != FORKS[0]:

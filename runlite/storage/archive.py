@@ -346,6 +346,8 @@ _FIXED_RUN_COLUMNS = ("id", "trace_id", "dotted_order", "parent_run_id", "create
 # old id. Refusing names the ids; the user decides which file's run to delete or export.
 _IDENTITY_COLUMNS = ("name", "kind", "run_type", "parent_run_id", "trace_id", "dotted_order", "created")
 _START_COLUMNS = ("started", "host", "pid")  # NULL while a run is 'created', then fixed when it starts
+# ...but a resume moves a run to another process: host and pid may differ once either copy was resumed.
+_RESUMED = "coalesce(CASE WHEN json_valid({a}.extra) THEN json_type({a}.extra, '$.resumed') = 'array' END, 0)"
 _CONFLICTS_SHOWN = 5  # ids named in the error
 
 
@@ -485,7 +487,9 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
 def _run_conflicts(conn) -> list[str]:
     """Ids of source runs whose identity differs from the destination's run of that id."""
     same = [f"m.{c} IS s.{c}" for c in _IDENTITY_COLUMNS]  # column names from code only
-    same += [f"(m.{c} IS NULL OR s.{c} IS NULL OR m.{c} IS s.{c})" for c in _START_COLUMNS]
+    resumed = f"{_RESUMED.format(a='m')} OR {_RESUMED.format(a='s')}"
+    same += [f"(m.{c} IS NULL OR s.{c} IS NULL OR m.{c} IS s.{c}{' OR ' + resumed if c != 'started' else ''})"
+             for c in _START_COLUMNS]
     return [r[0] for r in conn.execute(
         "SELECT s.id FROM src.runs AS s JOIN main.runs AS m ON m.id = s.id WHERE NOT (" + " AND ".join(same) +
         ") ORDER BY s.id")]
@@ -501,7 +505,8 @@ def _refuse_run_conflicts(conn, source: str) -> int:
     raise errors.MergeConflictError(
         f"{source!r} was not merged: {len(ids)} of its runs have the id of a different run here ({shown}). "
         f"A run found in both files must be the same run: equal {', '.join(_IDENTITY_COLUMNS)}, and equal "
-        f"{', '.join(_START_COLUMNS)} once started; only what changes as a run goes on (status, end, outputs, "
+        f"{', '.join(_START_COLUMNS)} once started (host and pid may differ once resumed); only what changes "
+        "as a run goes on (status, end, outputs, "
         "metadata, tags, metrics, events, files) may differ. Delete or export those runs from one of the files "
         "first; nothing was changed", run_ids=ids)
 

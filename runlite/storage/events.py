@@ -53,6 +53,14 @@ def flush(conn, run_id: str, buffer: EventBuffer) -> None:
     )
 
 
+def insert(conn, run_id: str, time_us: int, level: str, message: str) -> None:
+    """Insert one log message now, after the run's stored events, inside the caller's
+    transaction (a run's own history, such as a resume, written with the change it records)."""
+    conn.execute("INSERT INTO events (run_id, seq, time, level, name, message, kwargs) VALUES"
+                 " (?, (SELECT coalesce(max(seq) + 1, 0) FROM events WHERE run_id = ?), ?, ?, NULL, ?, NULL)",
+                 (run_id, run_id, time_us, check_level(level), check_message(message)))
+
+
 def next_seq(conn, run_id: str) -> int:
     """The seq the next event of a run gets (after what the file holds)."""
     return conn.execute("SELECT coalesce(max(seq) + 1, 0) FROM events WHERE run_id = ?", (run_id,)).get

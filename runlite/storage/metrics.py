@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import errors
 from ..codec import chunks, sketch, stats
-from .._validation import shown, check_name
+from .._validation import check_name, scalar_item, shown
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
 FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once...
@@ -54,8 +54,12 @@ def _value(name: str, value: Any) -> float:
             ) from None
     if getattr(getattr(value, "dtype", None), "kind", None) == "b":  # a numpy bool (not a numbers.Integral)
         return 1.0 if value else 0.0
+    item = scalar_item(value)  # a 0-d tensor or array: the number it holds
+    if item is not value and not isinstance(item, str):
+        return _value(name, item)
     raise errors.ValidationError(
         f"metric {name!r} has a {type(value).__name__} value {shown(value)}; accepted are int, float, bool"
+        " and numpy or torch scalars (0-d values with item())"
     )
 
 

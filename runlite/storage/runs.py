@@ -70,10 +70,12 @@ def system_json() -> str:
     return text
 
 
-def create(conn, *, name: str, folder: str, running: bool, parent_id: str | None, values: dict) -> dict:
+def create(conn, *, name: str, folder: str, running: bool, parent_id: str | None, values: dict,
+           run_id: str | None = None) -> dict:
     """Insert a new run (an experiment, or a span of its parent's trace when ``run_type`` is
     given) inside the caller's transaction; returns its identity. ``values`` holds the other
-    checked columns (description, metadata, tags, run_type, inputs, heartbeat_timeout)."""
+    checked columns (description, metadata, tags, run_type, inputs, heartbeat_timeout);
+    ``run_id`` a caller's id (a UUID no run has), else a new uuid7 is made."""
     now = now_us()
     if parent_id is not None:
         row = conn.execute("SELECT trace_id, dotted_order, coalesce(started, created) FROM runs WHERE id = ?",
@@ -84,7 +86,7 @@ def create(conn, *, name: str, folder: str, running: bool, parent_id: str | None
         start = max(now, parent_start)  # a child never starts before its parent
     else:
         start = now
-    run_id = uuid7(start)
+    run_id = uuid7(start) if run_id is None else run_id
     segment = dotted_segment(start, run_id)
     if parent_id is None:
         trace_id, dotted_order = run_id, segment
@@ -107,19 +109,84 @@ def create(conn, *, name: str, folder: str, running: bool, parent_id: str | None
 
 def start_created(conn, run_id: str) -> dict:
     """Move a ``created`` run to ``running`` on this host (``reconnect``); returns its identity."""
-    row = conn.execute("SELECT name, status, trace_id, dotted_order, parent_run_id, folder FROM runs"
-                       " WHERE id = ?", (run_id,)).fetchone()
+    row = conn.execute("SELECT name, status, trace_id, dotted_order, parent_run_id, folder, host, pid, heartbeat,"
+                       " heartbeat_timeout FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise errors.NotFoundError(f"no run with id {run_id!r}")
-    if row[1] != "created":
-        raise errors.RunStateError(
-            f"run {row[0]!r} ({run_id}) is {row[1]}; only a 'created' run can be reconnected")
     now = now_us()
+    if row[1] != "created":
+        status = effective_status(row[1], *row[6:10], now)  # a dead process's run says lost
+        raise errors.RunStateError(
+            f"run {row[0]!r} ({run_id}) is {status}; only a 'created' run can be reconnected"
+            + ("" if status == "running" else " (resume it instead: store.resume(run) continues a created, "
+               "completed, failed, terminated or lost run)"))
     conn.execute("UPDATE runs SET status = 'running', started = ?, modified = ?, host = ?, pid = ?,"
                  " heartbeat = ?, system = ? WHERE id = ?",
                  (now, now, THIS_HOST, os.getpid(), now, system_json(), run_id))
     return {"id": run_id, "name": row[0], "status": "running", "started": now, "trace_id": row[2],
             "dotted_order": row[3], "parent_run_id": row[4], "folder": row[5]}
+
+
+RESUMABLE = ("created", "completed", "failed", "terminated", "lost")
+_RESUME_COLUMNS = ("name", "status", "host", "pid", "heartbeat", "heartbeat_timeout", "trace_id", "dotted_order",
+                   "parent_run_id", "folder", "started", "error", "extra")
+MAX_KEPT_ERROR = 4096  # characters of a failed run's error its resume history keeps (the traceback's end)
+
+
+def resume(conn, run_id: str) -> dict:
+    """Move a run that no process runs any more (``RESUMABLE``) back to ``running`` in this
+    process, inside the caller's transaction: end time and error cleared, start time kept (run
+    time goes on growing), the resume appended to ``extra["resumed"]`` (when, what it was, host,
+    pid, and a failed run's error). Returns its identity, ``was``, ``heartbeat_timeout``, the
+    run's last step (``last_step``, over every series; None with none) and each series' last
+    step (``last_steps``, by name, asset-less series)."""
+    row = conn.execute(f"SELECT {', '.join(_RESUME_COLUMNS)} FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise errors.NotFoundError(f"no run with id {run_id!r}")
+    found = dict(zip(_RESUME_COLUMNS, row))
+    now = now_us()
+    was = effective_status(found["status"], found["host"], found["pid"], found["heartbeat"],
+                           found["heartbeat_timeout"], now)
+    if was not in RESUMABLE:
+        age = "no heartbeat" if found["heartbeat"] is None else f"its last heartbeat {(now - found['heartbeat']) / 1e6:.0f} s ago"
+        raise errors.RunStateError(
+            f"run {found['name']!r} ({run_id}) is {was} (pid {found['pid']} on {found['host']!r}, {age}); only a run "
+            f"no process runs any more can be resumed: {', '.join(RESUMABLE)} (a running run reads lost once its "
+            "process is gone from this host, or its heartbeat is older than its heartbeat_timeout)")
+    what = f"the stored extra of run {run_id}"
+    extra = {} if found["extra"] is None else stored_json(found["extra"], what)
+    if not isinstance(extra, dict) or not isinstance(extra.get("resumed", []), list):
+        raise errors.CorruptStoreError(f"{what} is not a JSON object with a list 'resumed': {shown(extra)}")
+    entry = {"at": from_us(now).isoformat().replace("+00:00", "Z"), "was": was, "host": THIS_HOST,
+             "pid": os.getpid()}
+    if found["error"] is not None:
+        entry["error"] = found["error"][-MAX_KEPT_ERROR:]
+    extra["resumed"] = [*extra.get("resumed", []), entry]
+    started = now if found["started"] is None else found["started"]
+    conn.execute("UPDATE runs SET status = 'running', started = ?, ended = NULL, error = NULL, modified = ?,"
+                 " host = ?, pid = ?, heartbeat = ?, system = ?, extra = ? WHERE id = ?",
+                 (started, now, THIS_HOST, os.getpid(), now, system_json(), dumps(extra, what), run_id))
+    # The largest step of each series is its chunks' largest step_hi (a series' max_step is
+    # the step of its largest value).
+    highest = conn.execute("SELECT s.name, s.asset, max(c.step_hi) FROM series AS s JOIN chunks AS c"
+                           " ON c.series_id = s.id WHERE s.run_id = ? GROUP BY s.id", (run_id,)).fetchall()
+    last_steps = {name: step for name, asset, step in highest if asset == ""}
+    last_step = max((step for _, _, step in highest), default=None)
+    return {"id": run_id, "name": found["name"], "status": "running", "started": started,
+            "trace_id": found["trace_id"], "dotted_order": found["dotted_order"],
+            "parent_run_id": found["parent_run_id"], "folder": found["folder"], "was": was,
+            "heartbeat_timeout": found["heartbeat_timeout"], "last_step": last_step, "last_steps": last_steps}
+
+
+def named(conn, name: str) -> str | None:
+    """The id of the one run called ``name`` (names only, never ids); None when there is none,
+    AmbiguousNameError when several are."""
+    ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE name = ? LIMIT 11", (name,))]
+    if len(ids) > 1:
+        raise errors.AmbiguousNameError(
+            f"{len(ids) if len(ids) <= 10 else 'more than 10'} runs are named {shown(name, 300)} "
+            f"({', '.join(ids[:10])}{', ...' if len(ids) > 10 else ''}); give the run's id")
+    return ids[0] if ids else None
 
 
 _JSON_FIELDS = {"metadata": "metadata", "tags": "tags"}  # the JSON columns a live run changes
@@ -135,6 +202,11 @@ def update_json(conn, run_id: str, column: str, change: Callable[[Any], Any]) ->
                                        f"{'object' if column == 'metadata' else 'array'}")
     conn.execute(f"UPDATE runs SET {column} = ?, modified = ? WHERE id = ?",
                  (dumps(change(current), column), now_us(), run_id))
+
+
+def set_description(conn, run_id: str, description: str) -> None:
+    """Replace a run's description (checked text)."""
+    conn.execute("UPDATE runs SET description = ?, modified = ? WHERE id = ?", (description, now_us(), run_id))
 
 
 _FOLDER_FIELDS = ("metadata", "tags", "description")

@@ -19,13 +19,14 @@ from .files import FileReads
 from .history import HistoryReads
 from .keeping import Keeping
 from .recipes import RecipeCalls
+from .resume import Resuming
 from .series import SeriesReads
 from .traces import Traces
 
 _NO_ID = object()
 
 
-class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads, ChartReads):
+class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads, ChartReads, Resuming):
     """A runlite file. Use ``runlite.open(path)``; also a context manager.
 
     Safe to share between threads. After ``fork()`` the child opens its own connections.
@@ -128,8 +129,8 @@ class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads, 
              running: bool = True, status: str | None = None, parent: Any = None,
              run_type: str | None = None, inputs: Any = None,
              heartbeat_timeout: float | None = DEFAULT_HEARTBEAT_TIMEOUT, on_alert: Any = None,
-             system_metrics: bool | float = False) -> "Run":
-        """Create a run and return its live handle.
+             system_metrics: bool | float = False, id: str | None = None, resume: Any = None) -> "Run":
+        """Create a run and return its live handle (or resume one, with ``id``/``resume``).
 
         Args:
             name: a name (random ``adjective-noun`` when None); need not be unique.
@@ -143,11 +144,21 @@ class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads, 
             system_metrics: sample CPU, memory, disk, network, this process and GPUs into the
                 run's ``system/...`` series (docs/SYSTEM.md): True every 10 s, or an interval
                 in seconds; off by default (needs ``pip install 'runlite[system]'``).
+            id: the run's id, W&B's ``id=``: a UUID is used as it is, other text (a job id)
+                stands for the UUID derived from it (the same everywhere) and names the run
+                when ``name`` is None. A new run gets it; an existing one is an error unless
+                ``resume`` says to continue it.
+            resume: ``"allow"`` (continue the run of ``id``, or of the unique ``name`` without
+                an id, when it exists, else create it), ``"must"`` (continue it; NotFoundError
+                when there is none), ``"never"`` (create it; RunStateError when it exists).
+                Resuming (see ``resume``) merges ``metadata`` in, adds ``tags``, replaces the
+                description when given; the run's other settings stay as stored.
         """
         run = Run(store=self)
         run.init(name, metadata=metadata, tags=tags, description=description, folder=folder,
                  running=running, status=status, parent=parent, run_type=run_type, inputs=inputs,
-                 heartbeat_timeout=heartbeat_timeout, on_alert=on_alert, system_metrics=system_metrics)
+                 heartbeat_timeout=heartbeat_timeout, on_alert=on_alert, system_metrics=system_metrics,
+                 id=id, resume=resume)
         return run
 
     def reconnect(self, name_or_id: str) -> "Run":
