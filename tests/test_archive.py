@@ -192,7 +192,7 @@ def test_export_by_filter_all_and_without_files(store, tmp_path):
     with runlite.open(str(tmp_path / "all.db"), read_only=True) as out:
         assert len(out.runs()) == 3 and out.verify().ok
     counts = store.export(str(tmp_path / "nofiles.db"), include_attachments=False)
-    assert "blobs" not in counts
+    assert "attachments" not in counts and counts["blobs"] == 0  # only media's blobs go (there are none)
     with runlite.open(str(tmp_path / "nofiles.db"), read_only=True) as out:
         assert out.attachments("a") == [] and out.verify().ok
 

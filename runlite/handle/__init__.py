@@ -1,8 +1,8 @@
 """Run: the live handle of one run: lifecycle, metadata, tags, folders, metrics, events, children.
 
-Its alerts (``handle/alerts.py``), saved files (``handle/files.py``) and system metrics
-(``handle/system.py``) are mixins of their own modules; they use the handle's named methods
-(``_require_id``, ``_require_saveable``, ``_require_running``).
+Its alerts (``handle/alerts.py``), saved files (``handle/files.py``), system metrics
+(``handle/system.py``) and media (``handle/media.py``) are mixins of their own modules; they
+use the handle's named methods (``_require_id``, ``_require_saveable``, ``_require_running``).
 
 Code written against the seed's ``Run`` class works with only the import changed::
 
@@ -33,6 +33,7 @@ from ..storage import runs as runs_mod
 from ..storage import schema
 from .alerts import RunAlerts
 from .files import RunFiles
+from .media import RunMedia
 from .system import RunSystemMetrics
 from .resume import RunResume, check_resume
 
@@ -54,7 +55,7 @@ def check_heartbeat_timeout(value: Any = _UNSET) -> float | None:
     return value
 
 
-class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume):
+class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
     """A run being written. Create one with ``store.init(...)``, or ``Run()`` then ``init()``.
 
     ``Run()`` alone uses the store named by ``RUNLITE_DB``, else ``./runs.db``;

@@ -2,8 +2,8 @@
 
 ``verify`` reads everything: SQLite's integrity check, the schema against the one the
 migrations create, every blob (parts decode, sizes add up, SHA-256 matches), every metric
-chunk (decodes; its stored statistics match its points) and every series summary (matches
-its chunks). ``backup`` copies the file with SQLite's online backup API in one step from a
+chunk (decodes; its stored statistics match its points), every series summary (matches
+its chunks) and every media row (its image, table or histogram is what the row says). ``backup`` copies the file with SQLite's online backup API in one step from a
 read snapshot, so writers go on meanwhile, then checks the copy opens as a runlite file.
 """
 
@@ -17,10 +17,10 @@ from typing import Iterator
 import apsw
 import attrs
 
-from . import blobs, checks, connection as db, schema
+from . import blobs, checks, connection as db, media, schema
 from .. import errors
 from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, rechunk
-from .._validation import MAX_STORED_DEPTH, folder_ancestors, stored_json
+from .._validation import folder_ancestors
 
 MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
 
@@ -38,37 +38,6 @@ class VerifyReport:
         return {"ok": self.ok, "problems": list(self.problems), "checked": dict(self.checked)}
 
 
-# The JSON cells reads decode: (table, SQL naming a row in a problem, columns); code only.
-_JSON_CELLS = (
-    ("runs", "'run ' || id", ("metadata", "tags", "inputs", "outputs", "extra", "serialized", "system",
-                              "ls_fields")),
-    ("folders", "'folder ' || path", ("tags", "metadata")),
-    ("events", "'event ' || seq || ' of run ' || run_id", ("kwargs",)),
-    ("feedback", "'feedback ' || id", ("value", "correction", "source")),
-    ("alerts", "'alert ' || id", ("definition",)),
-    ("outbox", "'outbox message ' || id", ("payload",)),
-    ("cookbooks", "'cookbook ' || id", ("definition",)),
-    ("recipe_runs", "'recipe run ' || run_id", ("data",)),
-)
-
-
-def json_cell_problems(conn) -> Iterator[str]:
-    """The JSON cells reads would refuse: not text, undecodable, or nested deeper than
-    ``MAX_STORED_DEPTH`` (see ``stored_json``). One scan per column picks the suspects in
-    SQL (not valid JSON text, or long enough to hold that many opening brackets and holding
-    them); only those are decoded here."""
-    for table, label, columns in _JSON_CELLS:
-        for c in columns:  # identifiers from _JSON_CELLS only
-            suspect = (f"{c} IS NOT NULL AND (typeof({c}) != 'text' OR NOT json_valid({c}) OR "
-                       f"(length({c}) > {2 * MAX_STORED_DEPTH} AND length({c}) - length(replace(replace({c}, '[', ''),"
-                       f" '{{', '')) > {MAX_STORED_DEPTH}))")
-            for where, value in conn.execute(f"SELECT {label}, {c} FROM {table} WHERE {suspect}"):
-                try:
-                    stored_json(value, f"the stored {c} of {where}")
-                except errors.CorruptStoreError as exc:
-                    yield str(exc)
-
-
 def verify(conn, progress=None) -> VerifyReport:
     """Check everything in the file; never raises for what it finds (see ``VerifyReport``).
 
@@ -83,7 +52,7 @@ def verify(conn, progress=None) -> VerifyReport:
         done += 1
         if progress is not None:
             progress(done, work)
-    checked = {"blobs": 0, "chunks": 0, "series": 0}
+    checked = {"blobs": 0, "chunks": 0, "series": 0, "media": 0}
 
     def problem(text: str) -> None:
         if len(problems) < MAX_PROBLEMS:
@@ -109,6 +78,9 @@ def verify(conn, progress=None) -> VerifyReport:
             "SELECT a.run_id, a.name FROM attachments AS a LEFT JOIN blobs AS b ON b.sha256 = a.sha256"
             " WHERE b.sha256 IS NULL"):
         problem(f"attachment {name!r} of run {run_id}: its blob is missing")
+    checked["media"] = conn.execute("SELECT count(*) FROM media").get
+    for text in media.problems(conn):  # every row, its blob or packed bytes decoded and compared
+        problem(text)
 
     for series_id, run_id, name, *summary in conn.execute(
             "SELECT id, run_id, name, " + ", ".join(STAT_COLUMNS) + " FROM series").fetchall():
@@ -119,7 +91,7 @@ def verify(conn, progress=None) -> VerifyReport:
         checked["chunks"] += chunk_count
         for text in found:
             problem(text)
-    for text in json_cell_problems(conn):  # reads decode these: a cell they would refuse is damage
+    for text in checks.json_cell_problems(conn):  # reads decode these: a cell they would refuse is damage
         problem(text)
     return VerifyReport(ok=not problems, problems=tuple(problems), checked=checked)
 
@@ -179,6 +151,8 @@ def backup(source, dest: str, *, overwrite: bool = False, durable: bool = False)
 
 # ---------------------------------------------------------------- export
 
+_FILE_BLOBS = "SELECT sha256 FROM src.attachments WHERE run_id IN (SELECT id FROM sel)"
+_MEDIA_BLOBS = "SELECT sha256 FROM src.media WHERE run_id IN (SELECT id FROM sel) AND sha256 IS NOT NULL"
 # How each table follows the exported runs (``sel`` holds their ids). Every table of the
 # schema is either here or in NOT_EXPORTED: a test keeps the two complete.
 EXPORTED = (
@@ -187,9 +161,10 @@ EXPORTED = (
     ("series", "run_id IN (SELECT id FROM sel)"),
     ("chunks", "series_id IN (SELECT id FROM src.series WHERE run_id IN (SELECT id FROM sel))"),
     ("events", "run_id IN (SELECT id FROM sel)"),
-    ("blobs", "sha256 IN (SELECT sha256 FROM src.attachments WHERE run_id IN (SELECT id FROM sel))"),
-    ("blob_parts", "sha256 IN (SELECT sha256 FROM src.attachments WHERE run_id IN (SELECT id FROM sel))"),
+    ("blobs", f"sha256 IN ({_FILE_BLOBS} UNION {_MEDIA_BLOBS})"),
+    ("blob_parts", f"sha256 IN ({_FILE_BLOBS} UNION {_MEDIA_BLOBS})"),
     ("attachments", "run_id IN (SELECT id FROM sel)"),
+    ("media", "run_id IN (SELECT id FROM sel)"),
     ("alerts", "id IN (SELECT alert_id FROM src.run_alerts WHERE run_id IN (SELECT id FROM sel))"),
     ("run_alerts", "run_id IN (SELECT id FROM sel)"),
     ("alert_history", "run_id IN (SELECT id FROM sel)"),
@@ -200,7 +175,9 @@ EXPORTED = (
     ("run_sources", "run_id IN (SELECT id FROM sel)"),
 )
 NOT_EXPORTED = ("run_tags",)  # rebuilt by its trigger as runs are inserted
-_FILE_TABLES = ("blobs", "blob_parts", "attachments")
+# Without attachments: no attachment rows, and only the blobs media use (media always go along).
+_WITHOUT_FILES = {"blobs": f"sha256 IN ({_MEDIA_BLOBS})", "blob_parts": f"sha256 IN ({_MEDIA_BLOBS})",
+                  "attachments": None}
 
 
 def export(source_path: str, dest: str, run_ids: list[str], *, include_attachments: bool = True,
@@ -244,8 +221,10 @@ def _export_rows(conn, source_path: str, run_ids: list[str], include_attachments
     for step, (table, where) in enumerate(EXPORTED, start=1):
         if progress is not None:
             progress(step, len(EXPORTED))
-        if not include_attachments and table in _FILE_TABLES:
-            continue
+        if not include_attachments and table in _WITHOUT_FILES:
+            where = _WITHOUT_FILES[table]
+            if where is None:
+                continue
         before = conn.execute(f"SELECT count(*) FROM main.{table}").get  # names from EXPORTED only
         conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table} WHERE {where}")
         counts[table] = conn.execute(f"SELECT count(*) FROM main.{table}").get - before
@@ -319,9 +298,11 @@ def pack(database, *, dest: str | None, progress=None) -> dict:
 
 
 def drop_unreferenced_blobs(conn) -> int:
-    """Delete blobs no attachment uses (their parts cascade); returns blobs deleted."""
+    """Delete blobs no attachment or media row uses (their parts cascade); returns blobs deleted."""
     before = conn.execute("SELECT count(*) FROM blobs").get
-    conn.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM attachments)")
+    # Histograms have no blob: their NULL must not reach NOT IN (which would then match nothing).
+    conn.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM attachments UNION ALL"
+                 " SELECT sha256 FROM media WHERE sha256 IS NOT NULL)")
     return before - conn.execute("SELECT count(*) FROM blobs").get
 
 
@@ -480,6 +461,7 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
         " DO UPDATE SET category = excluded.category, mime_type = excluded.mime_type, size = excluded.size,"
         " sha256 = excluded.sha256, original_path = excluded.original_path, created = excluded.created"
         " WHERE excluded.created > attachments.created")
+    counts["media_copied"] = media.merge(conn, lambda problem: _damaged(source, problem))  # blobs are in by now
     conn.execute("INSERT OR IGNORE INTO main.recipe_runs SELECT * FROM src.recipe_runs")
     _merge_alerts(conn, source)
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import operator
 import struct
+from typing import Iterator
 
 import attrs
 
 from .. import errors
+from .._validation import MAX_STORED_DEPTH, stored_json
 from ..codec import accel, chunks, sketch, stats
 from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, stats_tuple
 
@@ -284,7 +286,7 @@ def series_problems(conn, series_id: int, where: str, summary: tuple, *, db: str
 # ---------------------------------------------------------------- rows of other tables
 
 # What each column of a table a merge copies may hold: "text", "integer", "real", "number"
-# (integer or real), "json" (text a JSON reader accepts: JSON5, a superset of what Python's
+# (integer or real), "blob", "json" (text a JSON reader accepts: JSON5, a superset of what Python's
 # json writes, NaN and Infinity included), "time" (integer microseconds a datetime can
 # hold); a trailing "?" allows NULL. Reads decode these cells (JSON, datetimes), so a damaged
 # one brought in would make the destination's reads fail. Series and chunk statistics are
@@ -319,17 +321,21 @@ ROW_TYPES = {
     "recipe_runs": {"run_id": "text", "cookbook_id": "text", "sources_key": "text?", "constraint_group_id": "text",
                     "score": "number?", "data": "json"},
     "run_sources": {"run_id": "text", "source_run_id": "text"},
+    "media": {"run_id": "text", "kind": "text", "name": "text", "step": "integer", "timestamp": "time",
+              "caption": "text?", "format": "text?", "width": "integer?", "height": "integer?", "size": "integer",
+              "sha256": "text?", "data": "blob?"},
 }
 
 _KIND_SQL = {
     "text": "typeof({c}) = 'text'",
     "integer": "typeof({c}) = 'integer'",
     "real": "typeof({c}) = 'real'",
+    "blob": "typeof({c}) = 'blob'",
     "number": "typeof({c}) IN ('integer', 'real')",
     "json": "typeof({c}) = 'text' AND json_valid({c}, 2)",  # 2: JSON5 text
     "time": f"typeof({{c}}) = 'integer' AND {{c}} BETWEEN {MIN_TIME_US} AND {MAX_TIME_US}",
 }
-_KIND_SHOWN = {"text": "text", "integer": "an integer", "real": "a real", "number": "a number",
+_KIND_SHOWN = {"text": "text", "integer": "an integer", "real": "a real", "blob": "bytes", "number": "a number",
                "json": "JSON text", "time": "integer microseconds since the epoch (years 1 to 9999)"}
 
 
@@ -355,3 +361,34 @@ def row_type_problems(conn, *, db: str = "src", tables=None) -> list[str]:
                                 f"{_KIND_SHOWN[kind.rstrip('?')]}{' or NULL' if kind.endswith('?') else ''}"
                                 f" in {column}")
     return problems
+
+
+# The JSON cells reads decode: (table, SQL naming a row in a problem, columns); code only.
+_JSON_CELLS = (
+    ("runs", "'run ' || id", ("metadata", "tags", "inputs", "outputs", "extra", "serialized", "system",
+                              "ls_fields")),
+    ("folders", "'folder ' || path", ("tags", "metadata")),
+    ("events", "'event ' || seq || ' of run ' || run_id", ("kwargs",)),
+    ("feedback", "'feedback ' || id", ("value", "correction", "source")),
+    ("alerts", "'alert ' || id", ("definition",)),
+    ("outbox", "'outbox message ' || id", ("payload",)),
+    ("cookbooks", "'cookbook ' || id", ("definition",)),
+    ("recipe_runs", "'recipe run ' || run_id", ("data",)),
+)
+
+
+def json_cell_problems(conn) -> Iterator[str]:
+    """The JSON cells reads would refuse: not text, undecodable, or nested deeper than
+    ``MAX_STORED_DEPTH`` (see ``stored_json``). One scan per column picks the suspects in
+    SQL (not valid JSON text, or long enough to hold that many opening brackets and holding
+    them); only those are decoded here."""
+    for table, label, columns in _JSON_CELLS:
+        for c in columns:  # identifiers from _JSON_CELLS only
+            suspect = (f"{c} IS NOT NULL AND (typeof({c}) != 'text' OR NOT json_valid({c}) OR "
+                       f"(length({c}) > {2 * MAX_STORED_DEPTH} AND length({c}) - length(replace(replace({c}, '[', ''),"
+                       f" '{{', '')) > {MAX_STORED_DEPTH}))")
+            for where, value in conn.execute(f"SELECT {label}, {c} FROM {table} WHERE {suspect}"):
+                try:
+                    stored_json(value, f"the stored {c} of {where}")
+                except errors.CorruptStoreError as exc:
+                    yield str(exc)

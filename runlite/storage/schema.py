@@ -325,6 +325,32 @@ V7_PROJECTS = (
     "CREATE INDEX runs_session ON runs(session_id, created)",
 )
 
+V8_MEDIA = (
+    # Images, histograms and tables logged over steps (storage/media.py, docs/MEDIA.md): one row
+    # per (run, kind, name, step); logging the same again replaces it. Images and tables are
+    # blobs (``sha256``: stored once per content), histograms are small and kept inline
+    # (``data``). ``width``/``height``: pixels of an image, bins of a histogram (width),
+    # columns and rows of a table. A rowid table: a histogram row holds up to 8 KiB.
+    """
+    CREATE TABLE media (
+      run_id    TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      kind      TEXT NOT NULL CHECK (kind IN ('image', 'histogram', 'table')),
+      name      TEXT NOT NULL,
+      step      INTEGER NOT NULL CHECK (step >= 0),
+      timestamp INTEGER NOT NULL,
+      caption   TEXT,
+      format    TEXT,
+      width     INTEGER,
+      height    INTEGER,
+      size      INTEGER NOT NULL,
+      sha256    TEXT REFERENCES blobs(sha256),
+      data      BLOB,
+      UNIQUE (run_id, kind, name, step)
+    )
+    """,
+    "CREATE INDEX media_blob ON media(sha256)",
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
@@ -334,6 +360,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     5: V5_TRACES,
     6: V6_RECIPES,
     7: V7_PROJECTS,
+    8: V8_MEDIA,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -18,6 +18,7 @@ from .charts import ChartReads
 from .files import FileReads
 from .history import HistoryReads
 from .keeping import Keeping
+from .media import MediaReads
 from .recipes import RecipeCalls
 from .resume import Resuming
 from .series import SeriesReads
@@ -26,7 +27,7 @@ from .traces import Traces
 _NO_ID = object()
 
 
-class Store(Traces, SeriesReads, FileReads, RecipeCalls, Keeping, HistoryReads, ChartReads, Resuming):
+class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, HistoryReads, ChartReads, Resuming):
     """A runlite file. Use ``runlite.open(path)``; also a context manager.
 
     Safe to share between threads. After ``fork()`` the child opens its own connections.
