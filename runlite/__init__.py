@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name is import
     from ._defaults import set_default_store
     from .handle import Run
     from .recipes.cookbook import Cookbook
-    from .media.records import Histogram, Image, Table
+    from .media.records import Histogram, Image, MediaName, Table
     from .records import Attachment, Event, QueryResult, RunList, RunRecord, Series, Stats
     from .session import finish, init, log
     from .storage.alerts import AlertChange, AlertState
@@ -34,7 +34,7 @@ _LAZY = {
     "set_default_store": "_defaults", "Cookbook": "recipes.cookbook", "Run": "handle", "Store": "store",
     "AlertChange": "storage.alerts", "AlertState": "storage.alerts", "VerifyReport": "storage.archive",
     "RecipeRun": "storage.recipes",
-    **dict.fromkeys(("Histogram", "Image", "Table"), "media.records"),
+    **dict.fromkeys(("Histogram", "Image", "MediaName", "Table"), "media.records"),
     **dict.fromkeys(("Attachment", "Event", "QueryResult", "RunList", "RunRecord", "Series", "Stats"), "records"),
     **dict.fromkeys(("Span", "current_span", "get_current_run_tree", "trace", "traceable", "tracing_context"),
                     "tracing"),
@@ -124,5 +124,5 @@ __all__ = [
     "RunliteError", "RunStateError", "SchemaTooNew", "Store", "StoreBusyError", "StoreClosedError",
     "StoreError", "StoreFullError", "ValidationError", "__version__", "merge", "open",
     "init", "log", "finish",  # runlite.run and runlite.config are the active run's: not here (never copied)
-    "Histogram", "Image", "Table",
+    "Histogram", "Image", "MediaName", "Table",
 ]

@@ -67,7 +67,7 @@ def test_round_trip_through_duckdb(filled, tmp_path):
     store, ids = filled
     dest = tmp_path / "out"
     counts = export_parquet(store, dest)
-    assert counts == {"runs": 3, "series": 4, "metrics": 10, "events": 4, "alerts": 1, "unchanged": 0}
+    assert counts == {"runs": 3, "series": 4, "metrics": 10, "events": 4, "alerts": 1, "media": 0, "unchanged": 0}
     assert (dest / "runs" / "part-0.parquet").is_file()
     assert (dest / "metrics" / f"run_id={ids['a']}" / "part-0.parquet").is_file()
 
@@ -150,14 +150,14 @@ def test_run_ids_subset(filled, tmp_path):
     store, ids = filled
     dest = tmp_path / "sub"
     counts = export_parquet(store, dest, run_ids=[ids["b"]])
-    assert counts == {"runs": 1, "series": 1, "metrics": 1, "events": 1, "alerts": 0, "unchanged": 0}
+    assert counts == {"runs": 1, "series": 1, "metrics": 1, "events": 1, "alerts": 0, "media": 0, "unchanged": 0}
     assert os.listdir(dest / "metrics") == [f"run_id={ids['b']}"]
     assert _sql(f"SELECT DISTINCT run_id FROM {_metrics(dest)}") == [(ids["b"],)]
     assert _sql(f"SELECT id FROM read_parquet('{dest}/runs/*.parquet')") == [(ids["b"],)]
     assert _sql(f"SELECT count(*) FROM read_parquet('{dest}/alerts/*.parquet')") == [(0,)]
 
     counts = export_parquet(store, tmp_path / "sub2", run_ids=[ids["a"], ids["a"]])
-    assert counts == {"runs": 1, "series": 2, "metrics": 8, "events": 3, "alerts": 1, "unchanged": 0}
+    assert counts == {"runs": 1, "series": 2, "metrics": 8, "events": 3, "alerts": 1, "media": 0, "unchanged": 0}
 
 
 def test_unknown_or_bad_run_ids_write_nothing(filled, tmp_path):
@@ -219,7 +219,7 @@ def test_overwrite(filled, tmp_path):
 def test_empty_store(tmp_path):
     with runlite.open(str(tmp_path / "e.db")) as store:
         counts = export_parquet(store, tmp_path / "out")
-    assert counts == {"runs": 0, "series": 0, "metrics": 0, "events": 0, "alerts": 0, "unchanged": 0}
+    assert counts == {"runs": 0, "series": 0, "metrics": 0, "events": 0, "alerts": 0, "media": 0, "unchanged": 0}
     assert _sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/out/runs/*.parquet')") == [(0,)]
     assert _sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/out/alerts/*.parquet')") == [(0,)]
     assert os.listdir(tmp_path / "out" / "metrics") == []
@@ -249,6 +249,7 @@ def test_events_in_pages(filled, tmp_path, monkeypatch):
 
 from runlite.errors import RunliteError  # noqa: E402
 from runlite.parquet import DatasetError, files as parquet_files, manifest  # noqa: E402
+from runlite.parquet.schema import SCHEMA_VERSION  # noqa: E402
 
 
 def _stamps(dest) -> dict:
@@ -304,7 +305,7 @@ def test_second_export_writes_only_the_runs_that_changed(growing, tmp_path):
     before = _stamps(dest)
 
     again = export_parquet(store, dest)  # nothing changed: nothing is written, not even the catalogs
-    assert again == {"runs": 0, "series": 0, "metrics": 0, "events": 0, "alerts": 0, "unchanged": 6}
+    assert again == {"runs": 0, "series": 0, "metrics": 0, "events": 0, "alerts": 0, "media": 0, "unchanged": 6}
     assert _stamps(dest) == before
 
     runs["points"].log_metrics({"loss": 2.0}, step=1)
@@ -393,7 +394,7 @@ def test_an_interrupted_export_reads_correctly_and_the_next_one_repairs_it(growi
     seen = _dump(dest)
     ids = [r[0] for r in seen["runs"]]
     assert len(ids) == len(set(ids)) == 5
-    held = manifest.read(str(dest), 1)
+    held = manifest.read(str(dest), SCHEMA_VERSION)
     assert set(held) <= set(ids)
 
     monkeypatch.setattr(parquet_files, "stage_events", real)
@@ -427,16 +428,16 @@ HOSTILE = {
     "not json": b"{this is not json",
     "a pickle": __import__("pickle").dumps(_Pickled()),
     "a list": b"[]",
-    "another format": json.dumps({"format": "other", "schema": 1, "runs": {}}).encode(),
-    "a path as run id": json.dumps({"format": "runlite-parquet", "schema": 1,
-                                    "runs": {"../../escape": [0, 0, 0, "0" * 32]}}).encode(),
-    "a bad entry": json.dumps({"format": "runlite-parquet", "schema": 1,
-                               "runs": {"01a23cc0-c5ba-7033-9c28-50e4960ee476": [0, "many", 0, "0" * 32]}}).encode(),
-    "a negative count": json.dumps({"format": "runlite-parquet", "schema": 1,
-                                    "runs": {"01a23cc0-c5ba-7033-9c28-50e4960ee476": [0, -1, 0, "0" * 32]}}).encode(),
-    "NaN": b'{"format": "runlite-parquet", "schema": 1, "runs": {}, "x": NaN}',
+    "another format": json.dumps({"format": "other", "schema": SCHEMA_VERSION, "runs": {}}).encode(),
+    "a path as run id": json.dumps({"format": "runlite-parquet", "schema": SCHEMA_VERSION,
+                                    "runs": {"../../escape": [0, 0, 0, 0, "0" * 32]}}).encode(),
+    "a bad entry": json.dumps({"format": "runlite-parquet", "schema": SCHEMA_VERSION,
+                               "runs": {"01a23cc0-c5ba-7033-9c28-50e4960ee476": [0, "many", 0, 0, "0" * 32]}}).encode(),
+    "a negative count": json.dumps({"format": "runlite-parquet", "schema": SCHEMA_VERSION,
+                                    "runs": {"01a23cc0-c5ba-7033-9c28-50e4960ee476": [0, -1, 0, 0, "0" * 32]}}).encode(),
+    "NaN": b'{"format": "runlite-parquet", "schema": %d, "runs": {}, "x": NaN}' % SCHEMA_VERSION,
     "deep nesting": b"[" * 100_000 + b"]" * 100_000,
-    "runs not an object": json.dumps({"format": "runlite-parquet", "schema": 1, "runs": [1]}).encode(),
+    "runs not an object": json.dumps({"format": "runlite-parquet", "schema": SCHEMA_VERSION, "runs": [1]}).encode(),
 }
 
 

@@ -127,11 +127,15 @@ def _range(lo: float, hi: float, bins: int) -> tuple[float, float, list[float]]:
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
         if lo == hi:  # beyond 2**53 a half is lost: widen by a relative amount instead
-            lo, hi = lo - abs(lo) * 2.0 ** -20, hi + abs(hi) * 2.0 ** -20
+            wider = (lo - abs(lo) * 2.0 ** -20, hi + abs(hi) * 2.0 ** -20)
+            lo, hi = (x if math.isfinite(x) else lo for x in wider)  # at most one side overflows
     edges = _edges(lo, hi, bins)
     if not math.isfinite(hi - lo) or not all(map(math.isfinite, edges)):
         raise errors.ValidationError(f"the values span {lo!r} to {hi!r}, wider than float64 bins can split; "
                                      "bin them yourself and pass (edges, counts)")
+    if any(a >= b for a, b in zip(edges, edges[1:])):  # numpy refuses these too
+        raise errors.ValidationError(f"{bins} bins from {lo!r} to {hi!r} would not all be wider than zero in "
+                                     "float64; use fewer bins, or pass (edges, counts)")
     return lo, hi, edges
 
 

@@ -1,4 +1,4 @@
-"""The records media reads return: ``Image``, ``Histogram``, ``Table`` (frozen attrs values).
+"""The records media reads return: ``MediaName``, ``Image``, ``Histogram``, ``Table`` (frozen attrs values).
 
 Each names its step and when it was logged (``timestamp``, an aware UTC datetime);
 ``to_dict()`` gives JSON-ready values. Pixels are decoded by Pillow on request only.
@@ -17,6 +17,25 @@ from . import images
 
 def _iso(value: _dt.datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+@attrs.frozen
+class MediaName:
+    """One name of a run's media of one kind: ``count`` items from ``first_step`` to
+    ``last_step``, the last logged (or replaced) at ``updated``."""
+
+    kind: str
+    name: str
+    count: int
+    first_step: int
+    last_step: int
+    updated: _dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``updated`` as ISO-8601)."""
+        out = attrs.asdict(self)
+        out["updated"] = _iso(self.updated)
+        return out
 
 
 @attrs.frozen

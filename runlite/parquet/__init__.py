@@ -1,4 +1,4 @@
-"""Export runs, metric points, events and alerts as Parquet datasets (needs pyarrow).
+"""Export runs, metric points, events, alerts and media as Parquet datasets (needs pyarrow).
 
 Layout under ``dest`` (every table, column and type in docs/PARQUET.md)::
 
@@ -7,6 +7,7 @@ Layout under ``dest`` (every table, column and type in docs/PARQUET.md)::
     metrics/run_id=<id>/part-0.parquet   Hive-partitioned by run: one file per run with points
     events/run_id=<id>/part-0.parquet    Hive-partitioned by run: one file per run with events
     alerts/part-0.parquet                one row per (run, alert)
+    media/run_id=<id>/part-0.parquet     Hive-partitioned by run: images (with their bytes), histograms, tables
     runlite-manifest.json                the version of each run the files hold
 
 Exports are incremental: a run whose version (``manifest.py``) the dataset already holds is
@@ -115,7 +116,12 @@ def _events_relation(store, run_id: str, held: int) -> int:
 def _files_present(root: str, run_id: str, held: list) -> bool:
     """The files the manifest counts are still there (a dataset a user trimmed is repaired)."""
     return all(count == 0 or os.path.isfile(files.part_path(root, dataset, run_id))
-               for dataset, count in (("metrics", held[1]), ("events", held[2])))
+               for dataset, count in (("metrics", held[1]), ("events", held[2]), ("media", held[3])))
+
+
+def _media_us(store, run_id: str) -> int:
+    """When a run's media last changed (its newest item's timestamp), 0 without media."""
+    return max((_us(entry.updated) for entry in store.media_names(run_id)), default=0)
 
 
 class _Export:
@@ -144,10 +150,11 @@ class _Export:
     def decide(self, record, row: dict, alerts: list) -> tuple[bool, list]:
         """Whether to write the run, and its version as known before writing."""
         held = self.held.get(record.id)
-        version = [_us(record.modified), None, None, _digest(row, alerts)]
+        version = [_us(record.modified), None, None, None, _digest(row, alerts)]
         if held is None:  # new here: its counts are taken as it is written
             return True, version
         version[1] = sum(count for _name, _asset, count in self.store.metric_series(record.id))
+        version[3] = _media_us(self.store, record.id)
         verdict = manifest.compare(version, held, _events_relation(self.store, record.id, held[2]))
         if verdict == "same" and (record.id not in self.in_catalog or not _files_present(self.root, record.id, held)):
             verdict = "changed"
@@ -162,6 +169,9 @@ class _Export:
         staged = os.path.join(self.staging, f"{run_id}-events.parquet")
         events = files.stage_events(pa, pq, store, run_id, staged, self.schemas["events"], as_json)
         files.place(staged if events else None, files.part_path(self.root, "events", run_id))
+        staged = os.path.join(self.staging, f"{run_id}-media.parquet")
+        media, newest = files.stage_media(pa, pq, store, run_id, staged, self.schemas["media"])
+        files.place(staged if media else None, files.part_path(self.root, "media", run_id))
         self.rows["runs"].append(row)
         self.rows["series"] += [series_row(run_id, name, asset, store.metric_summary(run_id, name, asset=asset))
                                 for name, asset in series]
@@ -169,11 +179,12 @@ class _Export:
         self.replaced.add(run_id)
         self.dirty = True
         # What was written, not what was read before: a run that grew meanwhile is written again next time.
-        self.held[run_id] = [version[0], points, events, version[3]]
+        self.held[run_id] = [version[0], points, events, 0 if newest is None else _us(newest), version[4]]
         self.counts["runs"] += 1
         self.counts["series"] += len(series)
         self.counts["metrics"] += points
         self.counts["events"] += events
+        self.counts["media"] += media
         self.counts["alerts"] += len(alerts)
 
     def checkpoint(self) -> None:
@@ -190,13 +201,13 @@ class _Export:
 
 def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: bool = False,
                    progress=None) -> dict:
-    """Write runs, metric points, events and alerts as Parquet datasets under ``dest``, incrementally.
+    """Write runs, metric points, events, alerts and media as Parquet datasets under ``dest``, incrementally.
 
     Args:
         store: an open ``Store``.
         dest: a directory; created if missing. An existing dataset (one holding
             ``runlite-manifest.json``) is updated: only runs that are new or changed since it
-            was written (points, events, status, any field, alert states) are written, and the
+            was written (points, events, media, status, any field, alert states) are written, and the
             files of the others are left untouched. Exporting several stores into one ``dest``
             unions their runs; of a run found in several, the newest copy is kept. Read back with
             e.g. DuckDB's ``read_parquet('dest/metrics/*/*.parquet', hive_partitioning=true)``
@@ -206,10 +217,10 @@ def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: b
             manifest; other files there are left alone), then write every run.
 
     Returns:
-        Rows written per dataset (``runs``, ``series``, ``metrics``, ``events``, ``alerts``:
-        of the runs written by this call) and ``unchanged``: runs skipped because the dataset
-        already held them (or a newer copy). Runs without points (or events) get no metrics
-        (or events) file.
+        Rows written per dataset (``runs``, ``series``, ``metrics``, ``events``, ``alerts``,
+        ``media``: of the runs written by this call) and ``unchanged``: runs skipped because the
+        dataset already held them (or a newer copy). Runs without points (or events, media) get
+        no metrics (or events, media) file.
 
     Raises:
         ValidationError: ``dest`` is a file, or a non-empty directory that is not a dataset

@@ -13,13 +13,16 @@ import shutil
 from array import array
 
 from ..errors import DatasetError
-from .schema import CATALOG_KEY
+from .schema import CATALOG_KEY, histogram_row, image_row, table_row
 
 STAGING = ".runlite-staging"
 EVENT_PAGE = 50_000  # events read and written per row group
 # Points per row group of a metrics file: a run's small series share one (a row group per
 # series would make readers open thousands of tiny ones), a long series is split.
 ROW_GROUP_POINTS = 1 << 20
+# A media file's row groups: at most about this many bytes of images and tables, or rows.
+MEDIA_GROUP_BYTES = 64 << 20
+MEDIA_GROUP_ROWS = 10_000
 
 
 def reset_staging(root: str) -> str:
@@ -116,6 +119,49 @@ def stage_events(pa, pq, store, run_id: str, path: str, schema, as_json) -> int:
         if writer is not None:
             writer.close()
     return total
+
+
+def _media_rows(store, run_id: str):
+    """``(row, bytes it weighs)`` of each of a run's media items, one image or table read at a
+    time (a name's histograms, a few KiB each, at once)."""
+    for entry in store.media_names(run_id):
+        if entry.kind == "histogram":
+            for histogram in store.histograms(run_id, entry.name):
+                yield histogram_row(histogram), 16 * histogram.bins
+            continue
+        for step in store.media_steps(run_id, entry.kind, entry.name):
+            if entry.kind == "image":
+                for image in store.images(run_id, entry.name, step=step):
+                    yield image_row(image), image.size
+            else:
+                for table in store.tables(run_id, entry.name, step=step):
+                    row = table_row(table)
+                    yield row, len(row["rows"])
+
+
+def stage_media(pa, pq, store, run_id: str, path: str, schema) -> tuple[int, object]:
+    """One run's media into ``path`` (images with their bytes), in row groups of about
+    ``MEDIA_GROUP_BYTES`` or ``MEDIA_GROUP_ROWS``: memory stays bounded by one.
+
+    Returns the number of rows (no file when 0) and the newest ``timestamp`` among them (None)."""
+    writer, total, newest, pending, weight = None, 0, None, [], 0
+    try:
+        for row, size in _media_rows(store, run_id):
+            pending.append(row)
+            weight += size
+            total += 1
+            newest = row["timestamp"] if newest is None else max(newest, row["timestamp"])
+            if weight >= MEDIA_GROUP_BYTES or len(pending) >= MEDIA_GROUP_ROWS:
+                writer = writer or pq.ParquetWriter(path, schema)
+                writer.write_table(pa.Table.from_pylist(pending, schema=schema))
+                pending, weight = [], 0
+        if pending:
+            writer = writer or pq.ParquetWriter(path, schema)
+            writer.write_table(pa.Table.from_pylist(pending, schema=schema))
+    finally:
+        if writer is not None:
+            writer.close()
+    return total, newest
 
 
 def read_catalog(pa, pq, root: str, dataset: str, schema):

@@ -2,15 +2,17 @@
 
 ``runlite-manifest.json`` at the dataset's root is plain JSON (never eval'd or unpickled)::
 
-    {"format": "runlite-parquet", "schema": 1,
-     "runs": {"<run id>": [modified_us, points, events, "<digest>"], ...}}
+    {"format": "runlite-parquet", "schema": 2,
+     "runs": {"<run id>": [modified_us, points, events, media_us, "<digest>"], ...}}
 
 A run's *version* is what an export compares to decide whether to write it again: the time
 its row last changed (``modified``, microseconds), its number of metric points and of events,
-and a digest of its exported row and alert states (which change without ``modified``). Runs
-only grow (points and events are appended, ``modified`` moves forward), so a copy of a run
-whose counts and time are all at most the held ones, and not all equal, is an older snapshot
-of it (from another machine's file) and is not written over the newer one.
+when its media last changed (``media_us``: the newest media item's timestamp, 0 for none;
+logging or replacing an item moves it forward), and a digest of its exported row and alert
+states (which change without ``modified``). Runs only grow (points, events and media are
+appended, ``modified`` moves forward), so a copy of a run whose counts and times are all at
+most the held ones, and not all equal, is an older snapshot of it (from another machine's
+file) and is not written over the newer one.
 
 The manifest is replaced atomically and last: it only ever claims runs whose files and catalog
 rows are all in place, so an interrupted export is repaired by the next one.
@@ -37,9 +39,9 @@ def _int(value: Any) -> bool:
 
 
 def _valid_version(entry: Any) -> bool:
-    return (type(entry) is list and len(entry) == 4 and _int(entry[0]) and _int(entry[1]) and _int(entry[2])
-            and type(entry[3]) is str and len(entry[3]) == _DIGEST_LEN
-            and all(c in "0123456789abcdef" for c in entry[3]))
+    return (type(entry) is list and len(entry) == 5 and all(_int(n) for n in entry[:4])
+            and type(entry[4]) is str and len(entry[4]) == _DIGEST_LEN
+            and all(c in "0123456789abcdef" for c in entry[4]))
 
 
 def _refuse(path: str, why: str) -> DatasetError:
@@ -52,7 +54,7 @@ def _no_constants(name: str):
 
 
 def read(root: str, schema_version: int) -> dict:
-    """The held versions ``{run_id: [modified_us, points, events, digest]}``, every entry checked."""
+    """The held versions ``{run_id: [modified_us, points, events, media_us, digest]}``, every entry checked."""
     path = os.path.join(root, NAME)
     try:
         with open(path, "rb") as f:
@@ -77,7 +79,7 @@ def read(root: str, schema_version: int) -> dict:
         if not is_uuid(run_id):  # a run id becomes a directory name
             raise _refuse(path, f"it names the run {run_id!r:.60}, which is not a UUID")
         if not _valid_version(entry):
-            raise _refuse(path, f"its entry of run {run_id} is not [modified, points, events, digest]")
+            raise _refuse(path, f"its entry of run {run_id} is not [modified, points, events, media, digest]")
     return runs
 
 
@@ -94,15 +96,15 @@ def write(root: str, schema_version: int, runs: dict, staging: str) -> None:
 def compare(source: list, held: list | None, events_relation: int) -> str:
     """``"new"``, ``"same"``, ``"older"`` (the dataset holds a newer copy) or ``"changed"``.
 
-    ``source`` is ``[modified_us, points, None, digest]`` (its events are known only relative
-    to the held count: ``events_relation`` is -1, 0 or 1).
+    ``source`` is ``[modified_us, points, None, media_us, digest]`` (its events are known only
+    relative to the held count: ``events_relation`` is -1, 0 or 1).
     """
     if held is None:
         return "new"
     relations = ((source[0] > held[0]) - (source[0] < held[0]), (source[1] > held[1]) - (source[1] < held[1]),
-                 events_relation)
-    if relations == (0, 0, 0):
-        return "same" if source[3] == held[3] else "changed"
+                 events_relation, (source[3] > held[3]) - (source[3] < held[3]))
+    if relations == (0, 0, 0, 0):
+        return "same" if source[4] == held[4] else "changed"
     if all(r <= 0 for r in relations):
         return "older"
     return "changed"

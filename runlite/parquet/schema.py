@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the media dataset, and media in the manifest's run versions
 # The per-run datasets (one file per run, Hive-partitioned by run_id) and the catalogs (one
 # file each, one row per run or per (run, series) / (run, alert), rewritten by each export).
 CATALOGS = ("runs", "series", "alerts")
-DATASETS = ("runs", "series", "metrics", "events", "alerts")
+DATASETS = ("runs", "series", "metrics", "events", "alerts", "media")
 CATALOG_KEY = {"runs": "id", "series": "run_id", "alerts": "run_id"}  # the column naming the run
 
 
 def schemas(pa) -> dict:
-    """The Arrow schema of each dataset (``run_id`` of metrics/events is the partition key)."""
+    """The Arrow schema of each dataset (``run_id`` of metrics/events/media is the partition key)."""
     ts = pa.timestamp("us", tz="UTC")
     return {
         "runs": pa.schema([
@@ -50,6 +50,14 @@ def schemas(pa) -> dict:
         "alerts": pa.schema([
             ("run_id", pa.string()), ("alert_id", pa.string()), ("name", pa.string()), ("source", pa.string()),
             ("state", pa.string()), ("changed", ts), ("definition", pa.string()),
+        ]),
+        "media": pa.schema([
+            ("kind", pa.string()), ("name", pa.string()), ("step", pa.int64()), ("timestamp", ts),
+            ("caption", pa.string()), ("format", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
+            ("size", pa.int64()), ("sha256", pa.string()), ("data", pa.binary()),
+            ("edges", pa.list_(pa.float64())), ("counts", pa.list_(pa.int64())), ("nan_count", pa.int64()),
+            ("posinf_count", pa.int64()), ("neginf_count", pa.int64()),
+            ("columns", pa.list_(pa.string())), ("rows", pa.string()),
         ]),
     }
 
@@ -85,3 +93,30 @@ def alert_row(alert) -> dict:
     """One row of ``alerts``: an alert attached to a run, with its current state."""
     return {"run_id": alert.run_id, "alert_id": alert.alert_id, "name": alert.name, "source": alert.source,
             "state": alert.state, "changed": alert.changed, "definition": as_json(alert.definition)}
+
+
+_MEDIA_EMPTY = dict.fromkeys(("caption", "format", "width", "height", "size", "sha256", "data", "edges", "counts",
+                              "nan_count", "posinf_count", "neginf_count", "columns", "rows"))
+
+
+def image_row(image) -> dict:
+    """One row of ``media``: an image (``Image`` read with its bytes)."""
+    return {**_MEDIA_EMPTY, "kind": "image", "name": image.name, "step": image.step, "timestamp": image.timestamp,
+            "caption": image.caption, "format": image.format, "width": image.width, "height": image.height,
+            "size": image.size, "sha256": image.sha256, "data": image.data}
+
+
+def histogram_row(histogram) -> dict:
+    """One row of ``media``: a histogram, its edges and counts as lists."""
+    return {**_MEDIA_EMPTY, "kind": "histogram", "name": histogram.name, "step": histogram.step,
+            "timestamp": histogram.timestamp, "width": histogram.bins,
+            "edges": list(histogram.edges), "counts": list(histogram.counts), "nan_count": histogram.nan_count,
+            "posinf_count": histogram.posinf_count, "neginf_count": histogram.neginf_count}
+
+
+def table_row(table) -> dict:
+    """One row of ``media``: a table, its rows as JSON text (an array of arrays)."""
+    rows = json.dumps([list(row) for row in table.rows], ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return {**_MEDIA_EMPTY, "kind": "table", "name": table.name, "step": table.step, "timestamp": table.timestamp,
+            "format": "json", "width": len(table.columns), "height": len(table.rows), "sha256": table.sha256,
+            "columns": list(table.columns), "rows": rows}

@@ -18,12 +18,11 @@ from . import blobs
 from .. import errors
 from .._validation import INT64_MAX, check_name, check_text, from_us, shown
 from ..media import histograms, images, tables
-from ..media.records import Histogram, Image, Table
+from ..media.records import Histogram, Image, MediaName, Table
 
 KINDS = ("image", "histogram", "table")
 COLUMNS = ("run_id", "kind", "name", "step", "timestamp", "caption", "format", "width", "height", "size", "sha256",
            "data")
-_ROW = "name, step, timestamp, caption, format, width, height, size, sha256"  # what reads select (data apart)
 MAX_IMAGES_READ = 1 << 30  # bytes of images one ``images()`` call returns; more: data=False and image_bytes
 
 
@@ -80,19 +79,26 @@ def save(conn, run_id: str, item: Item) -> None:
 # ---------------------------------------------------------------- reads
 
 
-def names(conn, run_id: str, kind: str | None = None) -> list[tuple[str, str, int]]:
-    """``(kind, name, count)`` of a run's media, by kind then name."""
+def names(conn, run_id: str, kind: str | None = None) -> list[MediaName]:
+    """The names of a run's media (of one kind), by kind then name, with their counts and steps."""
+    select = "SELECT kind, name, count(*), min(step), max(step), max(timestamp) FROM media WHERE run_id = ?"
     if kind is None:
-        rows = conn.execute("SELECT kind, name, count(*) FROM media WHERE run_id = ? GROUP BY kind, name"
-                            " ORDER BY kind, name", (run_id,))
+        rows = conn.execute(f"{select} GROUP BY kind, name ORDER BY kind, name", (run_id,))
     else:
-        rows = conn.execute("SELECT kind, name, count(*) FROM media WHERE run_id = ? AND kind = ? GROUP BY name"
-                            " ORDER BY name", (run_id, check_kind(kind)))
-    return [tuple(r) for r in rows]
+        rows = conn.execute(f"{select} AND kind = ? GROUP BY name ORDER BY name", (run_id, check_kind(kind)))
+    return [MediaName(kind=k, name=n, count=c, first_step=lo, last_step=hi, updated=from_us(t))
+            for k, n, c, lo, hi, t in rows]
 
 
-def _rows(conn, run_id: str, kind: str, name: Any, step: Any, data: bool = False) -> list[tuple]:
-    """The rows of one kind, by name then step, optionally of one name and one step."""
+def steps(conn, run_id: str, kind: str, name: Any) -> list[int]:
+    """The steps a run has an item of ``kind`` and ``name`` at, in order."""
+    return [r[0] for r in conn.execute("SELECT step FROM media WHERE run_id = ? AND kind = ? AND name = ?"
+                                       " ORDER BY step", (run_id, check_kind(kind), check_name(name)))]
+
+
+def _rows(conn, run_id: str, kind: str, name: Any, step: Any) -> list[tuple]:
+    """The rows of one kind (``COLUMNS`` without ``run_id``), by name then step, optionally of
+    one name and one step; each checked to be a row runlite writes (its content is not read)."""
     where, args = ["run_id = ?", "kind = ?"], [run_id, kind]
     if name is not None:
         where.append("name = ?")
@@ -100,9 +106,13 @@ def _rows(conn, run_id: str, kind: str, name: Any, step: Any, data: bool = False
     if step is not None:
         where.append("step = ?")
         args.append(check_step(step))
-    columns = _ROW + (", data" if data else "")
-    return conn.execute(f"SELECT {columns} FROM media WHERE {' AND '.join(where)} ORDER BY name, step",  # code only
-                        args).fetchall()
+    rows = conn.execute(f"SELECT {', '.join(COLUMNS[1:])} FROM media WHERE {' AND '.join(where)}"  # code only
+                        " ORDER BY name, step", args).fetchall()
+    for row in rows:
+        problem = row_problem(row) if row[0] == kind else "its kind changed while it was read"
+        if problem:
+            raise errors.CorruptStoreError(f"the {kind} {row[1]!r:.80} at step {row[2]!r:.20}: {problem}")
+    return rows
 
 
 def _blob(conn, sha256: Any, limit: int) -> bytes:
@@ -115,10 +125,7 @@ def _blob(conn, sha256: Any, limit: int) -> bytes:
 
 
 def _image(conn, row: tuple, with_data: bool) -> Image:
-    name, step, stamp, caption, fmt, width, height, size, sha = row
-    problem = row_problem(("image", name, step, stamp, caption, fmt, width, height, size, sha, None))
-    if problem:
-        raise errors.CorruptStoreError(f"the image {name!r:.80} at step {step!r:.20}: {problem}")
+    _kind, name, step, stamp, caption, fmt, width, height, size, sha, _data = row
     data = None
     if with_data:
         data = _blob(conn, sha, images.MAX_IMAGE_BYTES)
@@ -133,7 +140,7 @@ def images_of(conn, run_id: str, name: Any = None, step: Any = None, data: bool 
     """A run's images (of ``name``, at ``step``), by name then step; with their bytes when ``data``."""
     rows = _rows(conn, run_id, "image", name, step)
     if data:
-        total = sum(r[7] for r in rows if type(r[7]) is int)
+        total = sum(row[8] for row in rows)
         if total > MAX_IMAGES_READ:
             raise errors.LimitError(f"these {len(rows)} images hold {total:,} bytes, more than {MAX_IMAGES_READ:,}: "
                                     "read them with data=False and image_bytes() one at a time, or give a name or step")
@@ -151,12 +158,12 @@ def image_bytes(conn, run_id: str, name: Any, step: Any) -> bytes:
 def histograms_of(conn, run_id: str, name: Any = None, step: Any = None) -> list[Histogram]:
     """A run's histograms (of ``name``, at ``step``), by name then step."""
     out = []
-    for name_, step_, stamp, _caption, _fmt, width, _height, _size, _sha, data in _rows(
-            conn, run_id, "histogram", name, step, data=True):
+    for _kind, name_, step_, stamp, _caption, _fmt, width, _height, _size, _sha, data in _rows(
+            conn, run_id, "histogram", name, step):
         try:
             bins = histograms.unpack(data, width)
         except errors.CorruptStoreError as exc:
-            raise errors.CorruptStoreError(f"the histogram {name_!r:.80} at step {step_!r:.20}: {exc}") from None
+            raise errors.CorruptStoreError(f"the histogram {name_!r:.80} at step {step_}: {exc}") from None
         out.append(Histogram(name=name_, step=step_, timestamp=from_us(stamp), edges=bins.edges, counts=bins.counts,
                              nan_count=bins.nan_count, posinf_count=bins.posinf_count,
                              neginf_count=bins.neginf_count))
@@ -166,11 +173,12 @@ def histograms_of(conn, run_id: str, name: Any = None, step: Any = None) -> list
 def tables_of(conn, run_id: str, name: Any = None, step: Any = None) -> list[Table]:
     """A run's tables (of ``name``, at ``step``), by name then step."""
     out = []
-    for name_, step_, stamp, _caption, _fmt, width, height, _size, sha in _rows(conn, run_id, "table", name, step):
+    for _kind, name_, step_, stamp, _caption, _fmt, width, height, _size, sha, _data in _rows(
+            conn, run_id, "table", name, step):
         try:
             columns, rows = tables.decode(_blob(conn, sha, tables.MAX_TABLE_BYTES), width, height)
         except errors.CorruptStoreError as exc:
-            raise errors.CorruptStoreError(f"the table {name_!r:.80} at step {step_!r:.20}: {exc}") from None
+            raise errors.CorruptStoreError(f"the table {name_!r:.80} at step {step_}: {exc}") from None
         out.append(Table(name=name_, step=step_, timestamp=from_us(stamp), columns=columns, rows=rows, sha256=sha))
     return out
 

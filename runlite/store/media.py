@@ -14,10 +14,15 @@ class MediaReads:
     ``_metric_read``.
     """
 
-    def media_names(self, run: Any, kind: str | None = None) -> list[tuple[str, str, int]]:
-        """``(kind, name, count)`` of a run's media (kind ``image``, ``histogram`` or ``table``;
-        all by default), by kind then name: what a viewer lists, with the number of steps."""
+    def media_names(self, run: Any, kind: str | None = None) -> list:
+        """The names of a run's media (``MediaName`` records: kind, name, count, first and last
+        step, when last logged), of one kind (``image``, ``histogram``, ``table``) or all, by
+        kind then name: what a viewer lists."""
         return self._metric_read(run, media.names, kind)
+
+    def media_steps(self, run: Any, kind: str, name: str) -> list[int]:
+        """The steps at which a run has an item of ``kind`` and ``name`` (a slider's stops)."""
+        return self._metric_read(run, media.steps, kind, name)
 
     def images(self, run: Any, name: str | None = None, *, step: int | None = None, data: bool = True) -> list:
         """A run's images (``Image`` records), by name then step; only ``name``'s, only at ``step``.
