@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 import attrs
 
 from . import blobs
+from .checks import MAX_TIME_US, MIN_TIME_US
 from .. import errors
 from .._validation import INT64_MAX, check_name, check_text, from_us, shown
 from ..media import histograms, images, tables
@@ -192,9 +193,11 @@ def _int_in(value: Any, low: int, high: int) -> bool:
 
 def row_problem(row: tuple) -> str | None:
     """Why a row (``COLUMNS`` without ``run_id``) is not one runlite writes, its content unread."""
-    kind, name, step, _stamp, caption, fmt, width, height, size, sha, data = row
+    kind, name, step, stamp, caption, fmt, width, height, size, sha, data = row
     if not isinstance(name, str) or not _int_in(step, 0, INT64_MAX):
         return f"its name {name!r:.40} or step {step!r:.40} is not a name and a step"
+    if not _int_in(stamp, MIN_TIME_US, MAX_TIME_US):
+        return f"its timestamp {stamp!r:.40} is not microseconds since the epoch (years 1 to 9999)"
     if caption is not None and not (isinstance(caption, str) and len(caption) <= images.MAX_CAPTION):
         return f"its caption is not text of at most {images.MAX_CAPTION} characters"
     if kind == "image":
@@ -234,6 +237,8 @@ def content_problem(conn, row: tuple) -> str | None:
 
 def problems(conn) -> Iterator[str]:
     """What is wrong with the file's media rows and their content (``verify``)."""
+    for (run_id,) in conn.execute("SELECT DISTINCT run_id FROM media WHERE run_id NOT IN (SELECT id FROM runs)"):
+        yield f"media rows of run {run_id!r:.40}, which the file does not hold"
     for run_id, *row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM media"):  # names from code only
         problem = row_problem(tuple(row)) or content_problem(conn, tuple(row))
         if problem:

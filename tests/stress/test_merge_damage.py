@@ -68,6 +68,8 @@ def build(folder: str) -> dict:
         for i in range(300):  # explicit times: chunks with a time column; all held by the destination
             run.log_metrics({"lr": 0.01 * 0.99 ** i}, step=i, time=i * 0.5)
         run.attach("shared.bin", b"content both files hold " * 400, "application/octet-stream")
+        run.log_image("frame", bytes(_png(8, 6, 0)), step=0)  # media the destination holds too
+        run.log_histogram("weights", [float(i % 13) for i in range(500)], step=0)
         run.log_event("first half")
         run.flush()
         store.backup(dest)  # the destination: this run part-way
@@ -75,6 +77,8 @@ def build(folder: str) -> dict:
             run.log_metrics({"loss": 1.0 / (i + 1), "acc": i / 12_000 if i % 97 else float("nan")}, step=i,
                             timestamp=1.7e9 + i * 0.01)
         run.log_event("second half")
+        run.log_image("frame", bytes(_png(8, 6, 1)), step=1)
+        run.log_histogram("weights", [float(i % 7) for i in range(500)], step=1)
         run.close()
         new = store.init("new", metadata={"split": "test"}, tags=["b"], folder="/exp")
         new.create_metric_threshold_alert("f1-high", "f1", 0.5, "is above")
@@ -84,6 +88,8 @@ def build(folder: str) -> dict:
         new.add_event("tool", payload={"k": [1, 2]})
         new.attach("report.bin", random.Random(7).randbytes(300_000), "application/octet-stream")
         new.attach("notes.txt", b"notes on the run\n" * 300, "text/plain")
+        new.log_image("confusion", bytes(_png(16, 16, 2)), caption="epoch 3")
+        new.log_table("predictions", [{"id": i, "label": f"c{i % 4}", "p": i / 40} for i in range(40)])
         new.close()
         with runlite.trace("pipeline", "chain", inputs={"q": "why?"}, store=store) as root:
             with runlite.trace("answer", "llm", inputs={"prompt": "say why"}, store=store):
@@ -97,11 +103,24 @@ def build(folder: str) -> dict:
     return {"source": src, "dest": dest}
 
 
+def _png(width: int, height: int, shade: int) -> bytes:
+    """A small gray PNG (the standard library's zlib; no image library needed)."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + bytes((shade * 40 + x + y) % 256 for x in range(width)) for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 def raw(path: str) -> apsw.Connection:
     """The damaging connection: no runlite policy, no triggers, no foreign keys."""
     conn = apsw.Connection(path)
     conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
     conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA ignore_check_constraints=ON")  # a hostile file need not keep them
     return conn
 
 
@@ -269,12 +288,26 @@ TARGETED = {
     "events of a run the source does not hold": (lambda c: c.execute(
         "INSERT INTO events (run_id, seq, time, message) VALUES ('no-such-run', 0, 1700000000000000, 'x')"), True),
     "run tags not JSON": (lambda c: c.execute("UPDATE runs SET tags = '[\"b' WHERE name = 'new'"), True),
+    "media: a histogram's bytes cut": (lambda c: c.execute(
+        "UPDATE media SET data = substr(data, 1, 40), size = 40 WHERE kind = 'histogram' AND step = 1"), True),
+    "media: an image row claiming other pixels": (lambda c: c.execute(
+        "UPDATE media SET width = 17 WHERE name = 'confusion'"), True),
+    "media: a table's blob bit flipped": (lambda c: _flip_blob(c, "blob_parts", "data", c.execute(
+        "SELECT p.rowid FROM blob_parts AS p JOIN media AS m ON m.sha256 = p.sha256 WHERE m.kind = 'table'").get),
+        True),
+    "media: a table row naming a missing blob": (lambda c: c.execute(
+        "UPDATE media SET sha256 = ? WHERE kind = 'table'", ("0" * 64,)), True),
+    "media: step as text": (lambda c: c.execute("UPDATE media SET step = 'last' WHERE name = 'confusion'"), True),
+    "media: a kind runlite does not log": (lambda c: c.execute(
+        "UPDATE media SET kind = 'video' WHERE name = 'confusion'"), True),
     # Not brought in: the destination holds these already. A merge may go ahead.
     "an extra part of a blob the destination holds": (lambda c: c.execute(
         "INSERT INTO blob_parts (sha256, seq, size, data) SELECT sha256, parts, 400, ? FROM blobs WHERE sha256 = ?",
         (_junk_frame(), _blob_of(c, "shared.bin"))), False),
     "a part of a blob the destination holds, bit flipped": (lambda c: _flip_blob(c, "blob_parts", "data", c.execute(
         "SELECT rowid FROM blob_parts WHERE sha256 = ? AND seq = 0", (_blob_of(c, "shared.bin"),)).get), False),
+    "a media row the destination holds, caption changed": (lambda c: c.execute(
+        "UPDATE media SET caption = 'edited' WHERE name = 'frame' AND step = 0"), False),
     "a chunk of a series the destination holds whole, zeroed": (lambda c: c.execute(
         "UPDATE chunks SET data = zeroblob(length(data)) WHERE id = ?", (_chunk(c, "grows", "lr"),)), False),
 }
