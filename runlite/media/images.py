@@ -191,9 +191,10 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 
 def _filtered(np, rows, previous):
     """The rows (h x w x c uint8) as PNG scanlines: each with the filter (0-4) whose output has
-    the smallest sum of absolute values as signed bytes; ``previous`` is the row above them."""
+    the smallest sum of absolute values as signed bytes; ``previous`` is the row above them.
+    Differences wrap in uint8, as PNG's filters are defined (modulo 256)."""
     h, w, c = rows.shape
-    raw = rows.reshape(h, w * c).astype(np.int16)
+    raw = rows.reshape(h, w * c)
     up = np.empty_like(raw)
     up[0] = previous.reshape(w * c) if previous is not None else 0
     up[1:] = raw[:-1]
@@ -201,15 +202,18 @@ def _filtered(np, rows, previous):
     left[:, c:] = raw[:, :-c]
     upper_left = np.zeros_like(raw)
     upper_left[:, c:] = up[:, :-c]
-    guess = left + up - upper_left  # Paeth's predictor: the neighbour closest to the guess
-    pa, pb, pc = np.abs(guess - left), np.abs(guess - up), np.abs(guess - upper_left)
+    a, b, d = left.astype(np.int16), up.astype(np.int16), upper_left.astype(np.int16)
+    pa, pb, pc = np.abs(b - d), np.abs(a - d), np.abs(a + b - 2 * d)  # Paeth: the neighbour nearest a + b - d
     paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upper_left))
-    candidates = np.stack([raw, raw - left, raw - up, raw - (left + up) // 2, raw - paeth]) & 0xFF
-    cost = np.abs(candidates.astype(np.uint8).view(np.int8).astype(np.int32)).sum(axis=2)
+    average = (left >> 1) + (up >> 1) + (left & up & 1)  # floor((left + up) / 2) without overflow
+    candidates = (raw, raw - left, raw - up, raw - average, raw - paeth)
+    cost = np.stack([np.abs(f.view(np.int8).astype(np.int16)).sum(axis=1) for f in candidates])
     best = cost.argmin(axis=0)  # ties: the lowest filter number, as libpng
     lines = np.empty((h, w * c + 1), np.uint8)
     lines[:, 0] = best
-    lines[:, 1:] = candidates[best, np.arange(h)]
+    for kind, f in enumerate(candidates):
+        chosen = best == kind
+        lines[chosen, 1:] = f[chosen]
     return lines
 
 
