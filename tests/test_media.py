@@ -164,6 +164,10 @@ def _hostile_images() -> dict:
                                                    runlite.ValidationError, "beyond the end"),
         "a JPEG without a frame header": (b"\xff\xd8\xff\xda\x00\x02\xff\xd9", runlite.ValidationError, "SOF"),
         "over 64 MiB": (b"\x89PNG\r\n\x1a\n" + bytes(64 << 20), runlite.LimitError, "at most"),
+        "a JPEG of endless markers": (b"\xff\xd8" + b"\xff\xd0" * 100_001 + b"\xff\xd9", runlite.LimitError,
+                                      "markers"),
+        "a PNG of endless chunks": (good_png[:33] + chunk(b"tEXt", b"") * 100_001 + good_png[33:],
+                                    runlite.LimitError, "chunks"),
     }
 
 

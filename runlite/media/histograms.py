@@ -17,6 +17,7 @@ import math
 import numbers
 import struct
 import sys
+from array import array
 from typing import Any
 
 import attrs
@@ -59,14 +60,14 @@ def _numpy_array(values: Any, what: str):
     if np is None or _list(values) or not (isinstance(values, np.ndarray) or hasattr(values, "__array__")):
         return None
     try:
-        array = np.asarray(values)
+        column = np.asarray(values)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise errors.ValidationError(f"{what} could not be read as a numpy array: {exc}") from exc
-    if array.dtype.kind not in "iuf":
-        raise errors.ValidationError(f"{what} must hold numbers, got a numpy array of dtype {array.dtype}")
-    if array.size > MAX_VALUES:
-        raise errors.LimitError(f"{what} holds {array.size:,} numbers; at most {MAX_VALUES:,} are accepted")
-    return array.ravel().astype(np.float64)
+    if column.dtype.kind not in "iuf":
+        raise errors.ValidationError(f"{what} must hold numbers, got a numpy array of dtype {column.dtype}")
+    if column.size > MAX_VALUES:
+        raise errors.LimitError(f"{what} holds {column.size:,} numbers; at most {MAX_VALUES:,} are accepted")
+    return column.ravel().astype(np.float64)
 
 
 def _floats(values: Any, what: str) -> list[float]:
@@ -90,8 +91,6 @@ def _floats(values: Any, what: str) -> list[float]:
 
 
 def _list(values: Any) -> bool:
-    from array import array
-
     return isinstance(values, (list, tuple, range, array))
 
 
@@ -145,15 +144,15 @@ def from_values(values: Any, bins: Any = DEFAULT_BINS) -> Bins:
     if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or not 1 <= bins <= MAX_BINS:
         raise errors.ValidationError(f"bins must be an int from 1 to {MAX_BINS}, got {shown(bins)}")
     bins = int(bins)
-    array = _numpy_array(values, "values")
-    if array is None:
+    column = _numpy_array(values, "values")
+    if column is None:
         listed = _floats(values, "values")
         np = accel.numpy_for(len(listed))
-        array = None if np is None else np.asarray(listed, dtype=np.float64)
-    if array is not None:
+        column = None if np is None else np.asarray(listed, dtype=np.float64)
+    if column is not None:
         np = sys.modules["numpy"]
-        finite = array[np.isfinite(array)]
-        nan, posinf, total = int(np.isnan(array).sum()), int((array == math.inf).sum()), int(array.size)
+        finite = column[np.isfinite(column)]
+        nan, posinf, total = int(np.isnan(column).sum()), int((column == math.inf).sum()), int(column.size)
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         lo, hi, edges = _range(lo, hi, bins)
         counts = np.histogram(finite, bins=bins, range=(lo, hi))[0].tolist()
@@ -190,8 +189,8 @@ def from_pair(pair: Any) -> Bins:
             f"got sequences of {len(first)} and {len(second)}")
     if not 1 <= len(counts) <= MAX_BINS:
         raise errors.LimitError(f"a histogram has 1 to {MAX_BINS} bins, got {len(counts)}")
-    array = _numpy_array(edges, "edges")
-    edge_values = _floats(edges, "edges") if array is None else array.tolist()
+    column = _numpy_array(edges, "edges")
+    edge_values = _floats(edges, "edges") if column is None else column.tolist()
     if not all(map(math.isfinite, edge_values)):
         raise errors.ValidationError("histogram edges must be finite numbers")
     if any(a > b for a, b in zip(edge_values, edge_values[1:])) or not edge_values[0] < edge_values[-1]:

@@ -30,7 +30,7 @@ FORMATS = ("png", "jpeg")
 MAX_IMAGE_PIXELS = 50_000_000  # width x height: a decompression-bomb guard (Pillow warns at 89M)
 MAX_IMAGE_BYTES = 64 << 20  # encoded bytes of one image
 MAX_CAPTION = 4096  # characters
-MAX_PNG_CHUNKS = 100_000  # a real PNG has a few to a few thousand (IDAT pieces)
+MAX_CHUNKS = 100_000  # PNG chunks, or JPEG segments before the frame header: real files have far fewer
 PILLOW = "pip install 'runlite[media]' (Pillow)"
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -84,8 +84,8 @@ def _png(data: bytes) -> ImageInfo:
         if zlib.crc32(kind + body) != struct.unpack_from(">I", data, pos + 8 + length)[0]:
             raise _Bad(f"its {kind.decode()} chunk at byte {pos} fails its CRC")
         chunks += 1
-        if chunks > MAX_PNG_CHUNKS:
-            raise _Bad(f"it holds more than {MAX_PNG_CHUNKS:,} chunks", limit=True)
+        if chunks > MAX_CHUNKS:
+            raise _Bad(f"it holds more than {MAX_CHUNKS:,} chunks", limit=True)
         if header is None:
             if kind != b"IHDR" or length != 13:
                 raise _Bad("its first chunk is not a 13-byte IHDR")
@@ -111,8 +111,11 @@ def _jpeg(data: bytes) -> ImageInfo:
     """Walk the segments up to the frame header (SOFn); the data must end with EOI."""
     if not data.endswith(b"\xff\xd9"):
         raise _Bad("it does not end with the JPEG end-of-image marker (truncated)")
-    pos, end = 2, len(data)
+    pos, end, segments = 2, len(data), 0
     while True:
+        segments += 1
+        if segments > MAX_CHUNKS:
+            raise _Bad(f"it holds more than {MAX_CHUNKS:,} markers before its frame header", limit=True)
         while pos < end and data[pos] == 0xFF and pos + 1 < end and data[pos + 1] == 0xFF:
             pos += 1  # fill bytes
         if pos + 2 > end or data[pos] != 0xFF:

@@ -332,7 +332,7 @@ def test_targeted_damage_is_refused_whole(files, tmp_path, guarantee, use_numpy)
         shutil.rmtree(tmp_path / f"{i:02d}")
     bad = [(r["name"], r["outcome"], r["error"], r["problem"], r["message"][:200]) for r in rows if r["problem"]]
     outcomes = Counter(f"{r['outcome']} ({r['error']})" if r["error"] else r["outcome"] for r in rows)
-    guarantee(f"merge: targeted damage in the source (chunks, sketches, summaries, blob parts, cells;"
+    guarantee(f"merge: targeted damage in the source (chunks, sketches, summaries, blob parts, cells, media;"
               f" {'numpy' if use_numpy else 'pure Python'} checks)",
               rounds=len(rows), failures=len(bad),
               note=f"{len(TARGETED)} kinds of damage, {sum(b for _, b in TARGETED.values())} in rows a merge brings"
