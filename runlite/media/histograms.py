@@ -67,7 +67,7 @@ def _numpy_array(values: Any, what: str):
         raise errors.ValidationError(f"{what} must hold numbers, got a numpy array of dtype {column.dtype}")
     if column.size > MAX_VALUES:
         raise errors.LimitError(f"{what} holds {column.size:,} numbers; at most {MAX_VALUES:,} are accepted")
-    return column.ravel().astype(np.float64)
+    return column.ravel().astype(np.float64, copy=False)
 
 
 def _floats(values: Any, what: str) -> list[float]:
@@ -151,8 +151,13 @@ def from_values(values: Any, bins: Any = DEFAULT_BINS) -> Bins:
         column = None if np is None else np.asarray(listed, dtype=np.float64)
     if column is not None:
         np = sys.modules["numpy"]
-        finite = column[np.isfinite(column)]
-        nan, posinf, total = int(np.isnan(column).sum()), int((column == math.inf).sum()), int(column.size)
+        mask = np.isfinite(column)
+        if mask.all():  # the common case: no NaN or infinity to count or drop
+            finite, nan, posinf = column, 0, 0
+        else:
+            finite = column[mask]
+            nan, posinf = int(np.count_nonzero(np.isnan(column))), int(np.count_nonzero(column == math.inf))
+        total = int(column.size)
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         lo, hi, edges = _range(lo, hi, bins)
         counts = np.histogram(finite, bins=bins, range=(lo, hi))[0].tolist()
