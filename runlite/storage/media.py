@@ -17,7 +17,7 @@ import attrs
 from . import blobs
 from .checks import MAX_TIME_US, MIN_TIME_US
 from .. import errors
-from .._validation import INT64_MAX, check_name, check_text, from_us, shown
+from .._validation import INT64_MAX, check_choice, check_name, check_text, from_us, shown
 from ..media import histograms, images, tables
 from ..media.records import Histogram, Image, MediaName, Table
 
@@ -57,9 +57,8 @@ def check_step(step: Any, what: str = "step") -> int:
 
 
 def check_kind(kind: Any) -> str:
-    if kind not in KINDS:
-        raise errors.ValidationError(f"kind must be one of {KINDS}, got {shown(kind)}")
-    return kind
+    """``image``, ``histogram`` or ``table``."""
+    return check_choice(kind, "kind", KINDS)
 
 
 def save(conn, run_id: str, item: Item) -> None:
