@@ -265,7 +265,8 @@ def test_parquet_media_dataset_and_incremental_exports(tmp_path):
         assert counts["media"] == 10 and counts["runs"] == 1
         db = duckdb.connect()
         query = (f"SELECT run_id, kind, name, step, caption, format, width, height, size, data, edges, counts, columns,"
-                 f" rows FROM read_parquet('{dest}/media/*/*.parquet', hive_partitioning = true) ORDER BY kind, name, step")
+                 f" rows FROM read_parquet('{dest}/media/*/*.parquet', hive_partitioning = true)"
+                 f" ORDER BY kind, name, step")
         rows = db.sql(query).fetchall()
         assert len(rows) == 10 and {r[0] for r in rows} == {run.id}
         images = [r for r in rows if r[1] == "image"]

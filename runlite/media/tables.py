@@ -67,7 +67,8 @@ def _cell(value: Any, row: int, column: str) -> Any:
 
 def _columns(columns: Any) -> list[str]:
     if isinstance(columns, (str, bytes)) or not isinstance(columns, (list, tuple)):
-        raise errors.ValidationError(f"columns must be a list of names, got {type(columns).__name__} {shown(columns, 40)}")
+        raise errors.ValidationError(
+            f"columns must be a list of names, got {type(columns).__name__} {shown(columns, 40)}")
     if not 1 <= len(columns) <= MAX_COLUMNS:
         raise errors.LimitError(f"a table has 1 to {MAX_COLUMNS} columns, got {len(columns)}")
     names = [check_name(c, "a column name") for c in columns]

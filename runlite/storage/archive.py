@@ -3,8 +3,9 @@
 ``verify`` reads everything: SQLite's integrity check, the schema against the one the
 migrations create, every blob (parts decode, sizes add up, SHA-256 matches), every metric
 chunk (decodes; its stored statistics match its points), every series summary (matches
-its chunks) and every media row (its image, table or histogram is what the row says). ``backup`` copies the file with SQLite's online backup API in one step from a
-read snapshot, so writers go on meanwhile, then checks the copy opens as a runlite file.
+its chunks) and every media row (its image, table or histogram is what the row says).
+``backup`` copies the file with SQLite's online backup API in one step from a read snapshot,
+so writers go on meanwhile, then checks the copy opens as a runlite file.
 """
 
 from __future__ import annotations
