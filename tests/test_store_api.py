@@ -4,7 +4,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite.storage import search
+from runlite.storage import runs, search
 
 
 def test_flush_makes_buffered_points_visible_to_another_connection(tmp_path):
@@ -107,6 +107,44 @@ def test_run_id_takes_runs_records_spans_ids_and_names(tmp_path):
                 store.run_id(bad)
         with pytest.raises(runlite.NotFoundError):
             store.run_id("no such run")
+
+
+def _run(run_id: str, name: str) -> dict:
+    return {"id": run_id, "name": name, "run_type": "chain"}
+
+
+def test_run_id_takes_a_unique_id_prefix_after_ids_and_names(tmp_path):
+    first, second = "aaaa1111-0000-4000-8000-000000000001", "aaaa2222-0000-4000-8000-000000000002"
+    other, named = "bbbb1111-0000-4000-8000-000000000003", "cccc1111-0000-4000-8000-000000000004"
+    with runlite.open(str(tmp_path / "p.db")) as store:
+        store.import_runs([_run(first, "one"), _run(second, "two"), _run(other, "three"), _run(named, "bbbb")])
+        assert store.run_id("aaaa1") == store.run_id("AAAA1111-0") == store.run_id(first) == first
+        assert store.get_run("bbbb1").name == "three"
+        assert store.run_id("bbbb") == named  # a name comes before an id prefix
+        assert store.run_id("cccc") == named
+        with pytest.raises(runlite.AmbiguousNameError) as info:
+            store.run_id("aaaa")
+        assert first in str(info.value) and second in str(info.value) and "give more of the id" in str(info.value)
+        for too_short_or_not_hex in ("aaa", "a", "aaaz", "-aaa", "aaaa1111-0000-4000-8000-0000000000019"):
+            with pytest.raises(runlite.NotFoundError):
+                store.run_id(too_short_or_not_hex)
+        with pytest.raises(runlite.NotFoundError):
+            store.run_id("dddd")
+
+
+def test_an_id_prefix_is_a_range_of_the_primary_key(tmp_path):
+    path = str(tmp_path / "p.db")
+    runlite.open(path).close()
+    conn = apsw.Connection(path)
+    seen = []
+    conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
+    assert runs.ids_starting_with(conn, "abcf", 11) == []
+    ((sql, bindings),) = seen
+    assert bindings == ("abcf", "abcg", 11)
+    conn.exec_trace = None
+    plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings))
+    conn.close()
+    assert "(id>? AND id<?)" in plan, plan
 
 
 def test_run_listing_filters_tags_through_the_tag_index(tmp_path):
