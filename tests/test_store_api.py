@@ -79,7 +79,16 @@ def test_sql_runs_exactly_one_statement(tmp_path):
             store.sql("SELECT 1; SELECT 2")
         with pytest.raises(runlite.RunliteError):
             store.sql("SELECT 1; DELETE FROM runs")
+        # refused before the first runs, however few rows are asked for or the first gives
+        for second in ("SELECT 2", "SELECT ?", "garbage", "DROP TABLE runs", "/* a */ ; SELECT 2 -- b"):
+            for max_rows in (0, 1, 1000):
+                with pytest.raises(runlite.ValidationError, match="one SQL statement"):
+                    store.sql("SELECT name FROM runs; " + second, max_rows=max_rows)
         assert store.sql("SELECT count(*) FROM runs").rows == [(1,)]
+        # blanks, comments and semicolons after the statement are not a second one
+        for tail in (";", " ;; ", "; -- done", "/* done */", ";\n-- a\n/* b */;"):
+            assert store.sql("SELECT count(*) FROM runs" + tail).rows == [(1,)]
+        assert store.sql("SELECT ? + 1;  -- one", (1,)).rows == [(2,)]
 
 
 @pytest.mark.parametrize("kwargs, match", [
