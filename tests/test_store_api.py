@@ -156,6 +156,21 @@ def test_an_id_prefix_is_a_range_of_the_primary_key(tmp_path):
     assert "(id>? AND id<?)" in plan, plan
 
 
+def test_runs_lists_top_level_runs_or_children_only(tmp_path):
+    with runlite.open(str(tmp_path / "r.db")) as store:
+        parent = store.init("parent", folder="/a")
+        child = parent.child("child")
+        child.end()
+        parent.close()
+        store.init("other", running=False)
+        assert [r.name for r in store.runs(is_root=True)] == ["other", "parent"]
+        assert [r.name for r in store.runs(is_root=False)] == ["child"]
+        assert [r.name for r in store.runs(is_root=True, folder="/a", limit=5)] == ["parent"]
+        assert len(store.runs()) == 3
+        with pytest.raises(runlite.ValidationError, match="is_root"):
+            store.runs(is_root="yes")
+
+
 def test_run_listing_filters_tags_through_the_tag_index(tmp_path):
     sql, params = search.runs_sql(tags=["a", "b"], folder="/x")
     path = str(tmp_path / "s.db")

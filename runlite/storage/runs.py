@@ -235,6 +235,19 @@ def _listing(ids: list[str]) -> str:
     return ", ".join(ids[:_LISTED]) + (", ..." if len(ids) > _LISTED else "")
 
 
+def with_descendants(conn, run_ids: list[str]) -> list[str]:
+    """``run_ids`` (those in the file) and their descendants, each once, every run before its
+    descendants: what ``archive.delete_runs`` deletes."""
+    found: dict[str, None] = {}
+    for run_id in run_ids:
+        row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is not None and run_id not in found:
+            found.update(dict.fromkeys(r[0] for r in conn.execute(
+                "SELECT id FROM runs WHERE trace_id = ? AND (id = ? OR (dotted_order > ? AND dotted_order < ?))"
+                " ORDER BY dotted_order", (row[0], run_id, row[1] + ".", row[1] + "/"))))
+    return list(found)
+
+
 def existing(conn, run_ids: list[str]) -> set[str]:
     """Those of ``run_ids`` that are in the file."""
     return {r[0] for r in _per_run(conn, list(run_ids), "SELECT id FROM runs WHERE id IN (%s)")}
