@@ -285,6 +285,30 @@ def test_pack_into_an_existing_file_changes_nothing(store, tmp_path):
     assert taken.read_bytes() == b"someone's file" and store.pack(dry_run=True)["blobs_unused"] == 1
 
 
+def test_copies_refuse_their_own_file_a_folder_and_an_existing_file_unless_overwrite(store, tmp_path):
+    store.init("kept").close()
+    taken = tmp_path / "taken.db"
+    link = tmp_path / "link.db"
+    os.symlink(store.path, link)
+    for copy in (lambda dest, **kw: store.backup(dest, **kw), lambda dest, **kw: store.export(dest, **kw),
+                 lambda dest, **kw: store.pack(dest=dest, **kw)):
+        taken.write_bytes(b"someone's file")
+        with pytest.raises(runlite.ValidationError, match="exists; pass overwrite=True"):
+            copy(str(taken))
+        assert taken.read_bytes() == b"someone's file"
+        for own in (store.path, str(link)):  # never over the file it reads, even when asked to
+            with pytest.raises(runlite.ValidationError, match="is the file"):
+                copy(own, overwrite=True)
+        with pytest.raises(runlite.ValidationError, match="is a directory"):
+            copy(str(tmp_path), overwrite=True)
+        with pytest.raises(runlite.NotFoundError, match="folder of"):
+            copy(str(tmp_path / "no" / "such.db"))
+        copy(str(taken), overwrite=True)
+        with runlite.open(str(taken), read_only=True) as copied:
+            assert [r.name for r in copied.runs()] == ["kept"]
+    assert [r.name for r in store.runs()] == ["kept"] and store.verify().ok
+
+
 def test_pack_in_place_and_into_a_new_file(store, tmp_path):
     run = store.init("big")
     run.attach("blob", os.urandom(200_000), "application/octet-stream")

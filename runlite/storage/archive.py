@@ -18,6 +18,7 @@ import apsw
 import attrs
 
 from . import blobs, checks, connection as db, schema
+from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, rechunk
 from .._validation import MAX_STORED_DEPTH, folder_ancestors, stored_json
@@ -124,43 +125,9 @@ def verify(conn, progress=None) -> VerifyReport:
     return VerifyReport(ok=not problems, problems=tuple(problems), checked=checked)
 
 
-@contextlib.contextmanager
-def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
-    """A temporary path beside ``dest``, renamed to ``dest`` when the block succeeds.
-
-    A copy killed half-way is a SQLite file with a hot journal, which SQLite rolls back to an
-    empty database on open, and runlite.open would take that for a new, empty store: so a
-    copy (backup, export, pack to a file) only ever appears at ``dest`` whole. A copy killed
-    half-way leaves a ``*.runlite-partial`` file beside ``dest``; a failed one, nothing.
-    """
-    tmp = f"{dest}.{os.urandom(6).hex()}.runlite-partial"
-    try:
-        yield tmp
-        for sidecar in ("-wal", "-shm", "-journal"):  # a replaced file's: they must not meet the new one
-            if os.path.exists(dest + sidecar):
-                os.remove(dest + sidecar)
-        os.replace(tmp, dest)
-    except BaseException:
-        for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
-            with contextlib.suppress(OSError):
-                os.remove(leftover)
-        raise
-    if durable:  # the rename itself survives a power cut once the folder is synced
-        folder = os.open(os.path.dirname(os.path.abspath(dest)), os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-
-
 def backup(source, dest: str, *, overwrite: bool = False, durable: bool = False) -> str:
     """Copy the file behind connection ``source`` to ``dest`` (a consistent snapshot)."""
-    if not isinstance(dest, str) or not dest or dest == ":memory:":
-        raise errors.ValidationError(f"dest must be a file path, got {dest!r}")
-    if os.path.exists(dest) and not overwrite:
-        raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
-        raise errors.NotFoundError(f"the folder of {dest!r} does not exist")
+    check_dest(dest, source.filename, overwrite=overwrite, what="backup")
     with written_whole(dest, durable=durable) as tmp:
         target = apsw.Connection(tmp)
         try:
@@ -204,13 +171,13 @@ _FILE_TABLES = ("blobs", "blob_parts", "attachments")
 
 
 def export(source_path: str, dest: str, run_ids: list[str], *, include_attachments: bool = True,
-           timeout: float = 30.0, progress=None, durable: bool = False) -> dict:
-    """Write a new runlite file at ``dest`` holding ``run_ids`` (whole traces) and what they use.
+           timeout: float = 30.0, progress=None, durable: bool = False, overwrite: bool = False) -> dict:
+    """Write a new runlite file at ``dest`` holding ``run_ids`` (whole traces) and what they use
+    (replacing a file there, whole, once written, with ``overwrite``).
 
     Returns counts of the rows copied per table.
     """
-    if os.path.exists(dest):
-        raise errors.ValidationError(f"{dest!r} exists; export writes a new file")
+    check_dest(dest, source_path, overwrite=overwrite, what="export")
     counts: dict[str, int] = {}
     with written_whole(dest, durable=durable) as tmp:
         create_empty(tmp, timeout=timeout)
@@ -298,10 +265,10 @@ def all_run_ids(conn) -> list[str]:
     return [r[0] for r in conn.execute("SELECT id FROM runs")]
 
 
-def pack(database, *, dest: str | None, progress=None) -> dict:
+def pack(database, *, dest: str | None, progress=None, overwrite: bool = False) -> dict:
     """Drop unused blobs, merge small metric chunks, then ``VACUUM`` in place or into ``dest``."""
-    if dest is not None and os.path.lexists(dest):  # before anything changes: a failed call changes nothing
-        raise errors.ValidationError(f"{dest!r} exists; pack writes a new file")
+    if dest is not None:  # before anything changes: a failed call changes nothing
+        check_dest(dest, database.path, overwrite=overwrite, what="pack")
     with database.write() as conn:
         dropped = drop_unreferenced_blobs(conn)
         series_ids = [r[0] for r in conn.execute("SELECT id FROM series")]

@@ -47,11 +47,12 @@ class Keeping:
         return [self.run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
 
     def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
-               include_attachments: bool = True, progress=None) -> dict:
+               include_attachments: bool = True, progress=None, overwrite: bool = False) -> dict:
         """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
         ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
         attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
-        rows copied per table."""
+        rows copied per table. A file at ``path`` is refused, or with ``overwrite`` replaced
+        once the new one is whole."""
         path = os.fspath(path)
         if self.path == ":memory:":
             raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
@@ -66,7 +67,8 @@ class Keeping:
             with self.database.read() as conn:
                 ids = archive.all_run_ids(conn)
         return archive.export(self.path, path, ids, include_attachments=bool(include_attachments),
-                              timeout=self.database.timeout, progress=progress, durable=self.database.durable)
+                              timeout=self.database.timeout, progress=progress, durable=self.database.durable,
+                              overwrite=bool(overwrite))
 
     def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
         """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs
@@ -101,11 +103,13 @@ class Keeping:
                 ids += archive.ended_before(conn, cutoff)
         return list(dict.fromkeys(ids))
 
-    def pack(self, *, dest: str | os.PathLike | None = None, progress=None, dry_run: bool = False) -> dict:
+    def pack(self, *, dest: str | os.PathLike | None = None, progress=None, dry_run: bool = False,
+             overwrite: bool = False) -> dict:
         """Drop content no run uses, merge small metric chunks into full ones, and reclaim
         space: ``VACUUM`` the file in place, or write a compact copy to ``dest`` (``VACUUM
         INTO`` a temporary file beside it, renamed once complete: a pack killed half-way leaves
-        no file at ``dest``). Returns what was done. ``dry_run=True`` changes nothing and
+        no file at ``dest``; a file there is refused, or replaced with ``overwrite``). Returns
+        what was done. ``dry_run=True`` changes nothing and
         returns what would be reclaimed for sure: ``blobs_unused``, their ``blob_bytes``, and
         the file's ``free_bytes``."""
         if not isinstance(dry_run, bool):
@@ -115,7 +119,7 @@ class Keeping:
             self.flush()
             with self.database.read() as conn:
                 return {**archive.reclaimable(conn), "dest": dest}
-        return archive.pack(self.database, dest=dest, progress=progress)
+        return archive.pack(self.database, dest=dest, progress=progress, overwrite=bool(overwrite))
 
     def merge(self, source: Any, *, progress=None) -> dict:
         """Bring the runs of another runlite file (or Store) in, all or nothing per file.
