@@ -66,7 +66,7 @@ def test_sql_changes_nothing(tmp_path, path, query):
     with runlite.open(str(tmp_path / "s.db") if path == "file" else path) as store:
         store.init("keep").close()
         before = store.sql("SELECT id, name, status FROM runs").rows
-        with pytest.raises(runlite.RunliteError):
+        with pytest.raises(runlite.ValidationError, match="may only read"):
             store.sql(query)
         assert store.sql("SELECT id, name, status FROM runs").rows == before
         store.init("still writable").close()  # the in-memory store's connection is itself again

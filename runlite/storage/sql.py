@@ -90,6 +90,10 @@ def _run(conn, path: str, query: str, params: Any, max_rows: int, timeout: float
                     raise errors.ValidationError(
                         f"params must match the query's placeholders and hold only None, int64, float, str or "
                         f"bytes values: {exc}") from None
+                except apsw.AuthError:  # the authorizer refused it while preparing: nothing ran
+                    raise errors.ValidationError(
+                        "the SQL may only read (SELECT, WITH, a pragma that reads): this statement would "
+                        "change the file or reach another one") from None
                 try:
                     columns = tuple(d[0] for d in cursor.get_description())
                 except apsw.ExecutionCompleteError:  # a statement that returned no rows at all
