@@ -250,3 +250,20 @@ def test_the_installed_runlite_executable(db):
     assert done.returncode == 0 and "demo-training" in done.stdout
     done = runlite_("query", db, "metadta.lr > 0.005")
     assert done.returncode == 1 and done.stderr.startswith("runlite: error: unknown namespace 'metadta'")
+
+
+@pytest.mark.parametrize("command", ["ui", "serve"])
+def test_servers_say_where_they_listen_as_one_json_line(db, command):
+    if command == "serve":
+        pytest.importorskip("starlette")
+        pytest.importorskip("uvicorn")
+    argv = [sys.executable, "-m", "runlite", command, db, "--port", "0", "--json"]
+    proc = subprocess.Popen(argv + (["--no-browser"] if command == "ui" else []), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        said = json.loads(proc.stdout.readline())
+        assert said["file"] == db and said["url"].startswith("http://127.0.0.1:") and not said["url"].endswith(":0")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0  # SIGTERM stops it cleanly
