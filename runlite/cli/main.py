@@ -65,7 +65,7 @@ def build_parser(*, file_positional: bool = True) -> argparse.ArgumentParser:
     sub.required = True
     parser.set_defaults(commands=sub.choices)  # the commands by name, for main() and reference()
 
-    def command(name: str, func, *, json: bool = True, untrusted: bool = True) -> CommandParser:
+    def command(name: str, func, *, untrusted: bool = True) -> CommandParser:
         p = sub.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__)
         if file_positional:
             p.add_argument("file", nargs="?", metavar="FILE",
@@ -76,8 +76,7 @@ def build_parser(*, file_positional: bool = True) -> argparse.ArgumentParser:
         if untrusted:
             p.add_argument("--untrusted", action="store_true",
                            help="a file from someone else: check it first and read it with the untrusted profile")
-        if json:
-            p.add_argument("--json", action="store_true", help="JSON for programs")
+        p.add_argument("--json", action="store_true", help="JSON for programs")
         p.set_defaults(func=func, command=name)
         return p
 
@@ -97,7 +96,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.parse_args(argv)  # --help, --version, or a usage error: each exits
     name, rest = argv[0], argv[1:]
     args = commands[name].parse_intermixed_args(rest)  # the first positional the file if the rest fit
-    if args.file is not None and (args.db is not None or (name not in MAKES_FILE and not os.path.lexists(args.file))):
+    could_be_own = name not in MAKES_FILE and not os.path.lexists(args.file or "")
+    if args.file is not None and (args.db is not None or could_be_own):
         own = build_parser(file_positional=False).get_default("commands")[name]
         own.trying = args.db is None  # with --db it must fit; without, the file-first reading stands
         try:

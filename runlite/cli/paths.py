@@ -45,17 +45,20 @@ def writer(args: argparse.Namespace, *, create: bool = False):
 
 
 def destination(path: str, *, overwrite: bool, source: str | None = None, folder: bool = False) -> str:
-    """A file (or with ``folder``, a directory) the command is to write: refused when it is the
-    ``source`` file itself, or exists and ``--overwrite`` was not given."""
+    """A file the command is to write: refused when it is a directory, the ``source`` file
+    itself, in no folder, or there already without ``--overwrite``. With ``folder``, a
+    directory to write into (made when missing; what it holds is the command's to check)."""
     if not path:
         raise errors.ValidationError("the destination is an empty path")
-    if not folder and os.path.isdir(path):
+    if folder:
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise errors.ValidationError(f"{path!r} is a file: give the path of a directory")
+        return path
+    if os.path.isdir(path):
         raise errors.ValidationError(f"{path!r} is a directory: give the path of a file to write")
-    if folder and os.path.lexists(path) and not os.path.isdir(path):
-        raise errors.ValidationError(f"{path!r} is a file: give the path of a directory")
     if source is not None and os.path.exists(path) and os.path.samefile(path, source):
         raise errors.ValidationError(f"{path!r} is the runlite file itself: give another path")
-    if os.path.lexists(path) and not overwrite and not folder:
+    if os.path.lexists(path) and not overwrite:
         raise errors.ValidationError(f"{path!r} exists: pass --overwrite to replace it")
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise errors.NotFoundError(f"the folder of {path!r} does not exist")

@@ -57,9 +57,12 @@ def _files_table(items: list) -> str:
                  ["name", "category", "type", "bytes", "sha256"])
 
 
-def _alerts_table(states: list) -> str:
-    return table([[s.run_id, s.name, s.source, s.state, short_time(s.changed)] for s in states],
-                 ["run", "alert", "source", "state", "changed"])
+def _alerts_table(states: list, *, runs: bool = True) -> str:
+    headers = ["alert", "source", "state", "changed"]
+    rows = [[s.name, s.source, s.state, short_time(s.changed)] for s in states]
+    if runs:  # alerts of every run: say whose
+        headers, rows = ["run"] + headers, [[s.run_id] + row for s, row in zip(states, rows)]
+    return table(rows, headers)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -90,10 +93,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             value = json.dumps(value, ensure_ascii=False)
         print(f"{key:>14}: {value}")
     sections = [(f"metrics ({len(metrics)})", _metric_table(metrics) if metrics else ""),
-                (f"events ({count}" + (f", the last {len(events)}" if len(events) < count else "") + ")",
+                (f"events ({count}" + (f", the last {len(events)}" if 0 < len(events) < count else "") + ")",
                  "\n".join(_event_line(e) for e in events)),
                 (f"files ({len(files)})", _files_table(files) if files else ""),
-                (f"alerts ({len(alerts)})", _alerts_table(alerts) if alerts else "")]
+                (f"alerts ({len(alerts)})", _alerts_table(alerts, runs=False) if alerts else "")]
     for title, body in sections:
         print(f"\n{title}" + (":\n" + "\n".join("  " + line for line in body.splitlines()) if body else ""))
     return 0
