@@ -140,7 +140,7 @@ def _delete(args: argparse.Namespace, *, pack: bool) -> int:
                 print(_reclaim_line(found) + " (and what the deleted runs leave unused)")
             print("nothing changed (--dry-run)")
             return 0
-        if doomed and not args.json:  # what is about to go, before the question
+        if doomed and not args.yes:  # what is about to go, before the question (on stderr, as the question)
             print(f"deleting {said}:", file=sys.stderr)
             _print_runs(tops, sys.stderr)
         if doomed and not confirm(f"delete these {len(doomed)} runs?", args):
