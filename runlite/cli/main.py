@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -122,12 +123,17 @@ def reference() -> str:
     return "\n".join(out)
 
 
-def said(exc: BaseException, command: str) -> str:
-    """The one line a failed command prints: the error's first line, in the command's words."""
+def said(exc: BaseException, parser: argparse.ArgumentParser) -> str:
+    """The one line a failed command prints: the error's first line, in the command's words.
+    A library argument the command takes as an option is named as the option (``api_key
+    must ...``: ``--api-key must ...``; ``pass overwrite=True``: ``pass --overwrite``)."""
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, ImportError) and " needs " in message:  # an optional extra that is not installed
-        message = f"runlite {command} needs " + message.split(" needs ", 1)[1]
-    return message.replace("pass overwrite=True", "pass --overwrite")  # the library's name for the option
+        return f"{parser.prog} needs " + message.split(" needs ", 1)[1]
+    first = message.split(" ", 1)[0]
+    if re.fullmatch(r"[a-z_]+", first) and f"--{first.replace('_', '-')} " in parser.format_usage():
+        message = f"--{first.replace('_', '-')}" + message[len(first):]
+    return message.replace("pass overwrite=True", "pass --overwrite")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (errors.RunliteError, ImportError) as exc:
-        print(f"runlite: error: {said(exc, args.command)}", file=sys.stderr)
+        print(f"runlite: error: {said(exc, build_parser().get_default('commands')[args.command])}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader went away (runlite ls | head): not an error
         return 0

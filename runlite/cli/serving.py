@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -88,9 +87,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                        log_requests=args.log_requests)
     except OSError as exc:
         raise errors.ValidationError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    _listening(args, server.store.path, server.url, "serving {path} at {url} (LangSmith API and viewer; Ctrl-C to stop)")
-    with contextlib.suppress(KeyboardInterrupt):  # the signal that stopped it, raised again once stopped
-        server.run()
+    try:
+        _listening(args, server.store.path, server.url,
+                   "serving {path} at {url} (LangSmith API and viewer; Ctrl-C to stop)")
+        server.run()  # until SIGINT or SIGTERM; then it closes the socket and the store
+    except KeyboardInterrupt:  # the signal that stopped it, raised again once stopped (or one before it ran)
+        pass
+    finally:  # a signal before run() began: nothing served, nothing left open
+        server.socket.close()
+        server.store.close()
     return 0
 
 
@@ -116,7 +121,7 @@ def register(command) -> None:
     p.add_argument("--port", type=port, default=1984, help="the port (default 1984; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="the address (default 127.0.0.1; others need --api-key)")
     p.add_argument("--api-key", help="refuse requests without this key (x-api-key); or $RUNLITE_API_KEY")
-    p.add_argument("--max-body", type=options.whole(1), default=64 << 20,
+    p.add_argument("--max-body", type=options.whole(1024, 1 << 34), default=64 << 20,
                    help="the largest request body in bytes (default 64 MiB)")
     p.add_argument("--log-requests", action="store_true", help="print a line per request")
     push_mod.add_arguments(command("push", cmd_push))
