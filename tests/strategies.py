@@ -155,7 +155,7 @@ langsmith_text = st.one_of(langsmith_grammar, _ls_typed_leaf, any_text, langsmit
                            st.sampled_from(['in(name, ' + '[' * 3000, 'eq(name, "' + 'x' * 12_000 + '")',
                                             'like(name, "' + '%' * 60_000 + '")', "eq(total_tokens, " + "9" * 5000 + ")"]))
 
-_SV_FIELDS = ["name", "status", "folder.path", "created", "ended", "metadata.lr", "system.cwd", "lr", "tag",
+_SV_FIELDS = ["name", "status", "folder.path", "created", "ended", "metadata.lr", "system.cwd", "lr", "metadta.lr", "tag",
               "alert.name", "alert.status", "event.message", "metric.loss.min", "metric.loss.var", "description"]
 _SV_OPS = ["==", "!=", "<", ">", "<=", ">=", "contains", "not contains", "exists", "not exists"]
 _SV_VALUES = st.one_of(hostile_text, st.sampled_from(["1", "0.5", "-2", "1h", "1e300y", "9" * 5000, "true",

@@ -240,6 +240,75 @@ def test_delete_runs_by_filter_and_age(store):
         store.delete_runs([live.id])
 
 
+def test_runs_to_delete_says_what_delete_runs_deletes_and_changes_nothing(store):
+    a, child, b = _two_traces(store)
+    grandchild = store.init("grandchild", parent=child.id, running=False)
+    before = store.sql("SELECT id, name FROM runs ORDER BY id").rows
+    assert store.runs_to_delete([child.id, a.id, child.id]) == [child.id, grandchild.id, a.id]
+    assert store.runs_to_delete(filter=["folder.path == /other"]) == [b.id]
+    assert store.runs_to_delete(older_than=time.time() + 60) == [a.id, child.id, grandchild.id, b.id]
+    assert store.sql("SELECT id, name FROM runs ORDER BY id").rows == before
+    with pytest.raises(runlite.ValidationError):
+        store.runs_to_delete()
+    with pytest.raises(runlite.NotFoundError):
+        store.runs_to_delete(["no-such-run"])
+    assert store.delete_runs(store.runs_to_delete([a.id])) == 3
+    assert [r.name for r in store.runs()] == ["b"]
+
+
+def test_pack_dry_run_says_what_is_reclaimed_and_changes_nothing(store, tmp_path):
+    run = store.init("big")
+    run.attach("blob", os.urandom(200_000), "application/octet-stream")
+    run.close()
+    store.init("kept").close()
+    assert store.pack(dry_run=True)["blobs_unused"] == 0
+    store.delete_runs([run.id])
+    size = os.path.getsize(store.path)
+    dry = store.pack(dry_run=True)
+    assert dry["blobs_unused"] == 1 and 200_000 <= dry["blob_bytes"] < 210_000 and dry["free_bytes"] >= 0
+    assert store.pack(dry_run=True) == dry and os.path.getsize(store.path) == size
+    assert store.pack()["blobs_dropped"] == 1
+    assert store.pack(dry_run=True)["blobs_unused"] == 0
+    with pytest.raises(runlite.ValidationError, match="dry_run"):
+        store.pack(dry_run="yes")
+
+
+def test_pack_into_an_existing_file_changes_nothing(store, tmp_path):
+    run = store.init("gone")
+    run.attach("blob", b"x" * 5000, "application/octet-stream")
+    run.close()
+    store.delete_runs([run.id])
+    taken = tmp_path / "taken.db"
+    taken.write_bytes(b"someone's file")
+    with pytest.raises(runlite.ValidationError, match="exists"):
+        store.pack(dest=str(taken))
+    assert taken.read_bytes() == b"someone's file" and store.pack(dry_run=True)["blobs_unused"] == 1
+
+
+def test_copies_refuse_their_own_file_a_folder_and_an_existing_file_unless_overwrite(store, tmp_path):
+    store.init("kept").close()
+    taken = tmp_path / "taken.db"
+    link = tmp_path / "link.db"
+    os.symlink(store.path, link)
+    for copy in (lambda dest, **kw: store.backup(dest, **kw), lambda dest, **kw: store.export(dest, **kw),
+                 lambda dest, **kw: store.pack(dest=dest, **kw)):
+        taken.write_bytes(b"someone's file")
+        with pytest.raises(runlite.ValidationError, match="exists; pass overwrite=True"):
+            copy(str(taken))
+        assert taken.read_bytes() == b"someone's file"
+        for own in (store.path, str(link)):  # never over the file it reads, even when asked to
+            with pytest.raises(runlite.ValidationError, match="is the file"):
+                copy(own, overwrite=True)
+        with pytest.raises(runlite.ValidationError, match="is a directory"):
+            copy(str(tmp_path), overwrite=True)
+        with pytest.raises(runlite.NotFoundError, match="folder of"):
+            copy(str(tmp_path / "no" / "such.db"))
+        copy(str(taken), overwrite=True)
+        with runlite.open(str(taken), read_only=True) as copied:
+            assert [r.name for r in copied.runs()] == ["kept"]
+    assert [r.name for r in store.runs()] == ["kept"] and store.verify().ok
+
+
 def test_pack_in_place_and_into_a_new_file(store, tmp_path):
     run = store.init("big")
     run.attach("blob", os.urandom(200_000), "application/octet-stream")

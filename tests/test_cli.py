@@ -16,14 +16,16 @@ def test_demo_ls_show(tmp_path, capsys):
     assert "demo-training" in out and "answer-question" in out
     assert main(["ls", path]) == 0
     listing = capsys.readouterr().out
-    assert "demo-training" in listing and "retrieve-docs" in listing
+    assert "demo-training" in listing and "answer-question" in listing and "retrieve-docs" not in listing
     assert main(["ls", path, "--json"]) == 0
+    assert {d["name"] for d in json.loads(capsys.readouterr().out)} == {"demo-training", "answer-question"}
+    assert main(["ls", path, "--json", "--all"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {d["name"] for d in data} == {"demo-training", "answer-question", "retrieve-docs", "chat-model"}
-    assert main(["show", "demo-training", path, "--json"]) == 0
+    assert main(["show", path, "demo-training", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["metadata"]["epochs"] == 5 and shown["status"] == "success" and shown["run_status"] == "completed"
-    assert main(["show", "demo-training", path]) == 0
+    assert main(["show", path, "demo-training"]) == 0
     assert "learning_rate" in capsys.readouterr().out
 
 
@@ -38,7 +40,7 @@ def test_demo_default_path_in_cwd(tmp_path, monkeypatch, capsys):
 
 def test_errors_are_one_line(tmp_path, capsys):
     path = str(tmp_path / "runs.db")
-    assert main(["show", "nope", path]) == 1
+    assert main(["show", path, "nope"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("runlite: error:") and len(err.strip().splitlines()) == 1
     assert main(["ls", str(tmp_path / "missing.db")]) == 1

@@ -30,8 +30,7 @@ def run(capsys, *argv):
 def test_docs_match_help():
     with open(DOCS, encoding="utf-8") as f:
         assert f.read().strip() == reference().strip(), "regenerate: python -m runlite.cli --reference > docs/cli.md"
-    sub = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices)
-    for name in sub.choices:
+    for name in build_parser().get_default("commands"):
         assert f"## runlite {name}" in reference()
 
 
@@ -78,7 +77,7 @@ def test_export_merge_verify_backup_pack_rm(db, capsys, tmp_path):
     assert code == 0 and out.strip() == "ok"
     code, out, _ = run(capsys, "backup", str(tmp_path / "copy.db"), "--db", db)
     assert code == 0
-    code, out, _ = run(capsys, "rm", "demo-training", "--pack", "--db", db)
+    code, out, _ = run(capsys, "rm", "demo-training", "--pack", "--yes", "--db", db)
     assert code == 0 and "deleted 1 runs; packed" in out
     code, out, _ = run(capsys, "gc", "--db", db)
     assert code == 0 and "packed" in out
@@ -128,7 +127,7 @@ def test_parquet_command(db, capsys, tmp_path):
 
 
 def test_progress_bar_only_on_a_terminal():
-    from runlite.cli import _bar, _progress
+    from runlite.cli.output import bar as _bar, progress as _progress
 
     class Tty(io.StringIO):
         def isatty(self):

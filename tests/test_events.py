@@ -21,6 +21,19 @@ def test_log_event_levels_and_order(mem):
     assert got[0].time == dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
 
 
+def test_event_count_counts_messages_and_named_events_buffered_or_written(mem):
+    run = mem.init("counted", run_type="llm")
+    assert mem.event_count(run) == 0
+    for i in range(7):
+        run.log_event(f"message {i}")
+    run.add_event("new_token", token="x")
+    assert mem.event_count(run.id) == 8  # buffered ones are flushed first, as every read does
+    last = mem.events(run, offset=mem.event_count(run) - 3)
+    assert [e.message or e.name for e in last] == ["message 5", "message 6", "new_token"]
+    with pytest.raises(runlite.NotFoundError):
+        mem.event_count("no such run")
+
+
 def test_add_event_langsmith_style(mem):
     run = mem.init("span", run_type="llm")
     run.add_event("new_token", token="Hel")

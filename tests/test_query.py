@@ -347,7 +347,6 @@ def test_values_and_escapes():
     (["metadata.lr == 0.01"], ["exp-alpha", "queued"]),
     (["metadata.lr != 0.01"], sorted(set(ALL) - {"exp-alpha", "queued"})),  # NOT of ==
     (["metadata.lr <= 0.1", "metadata.lr >= 0.1"], ["exp-beta"]),
-    (["lr < 1"], ["exp-alpha", "exp-beta", "queued"]),  # a bare key is a metadata key
     (["metadata.layers == 3"], ["exp-alpha"]),
     (["metadata.layers == '3'"], ["exp-alpha"]),  # quotes are stripped; the value still reads as a number
     (["metadata.model == ViT"], ["exp-beta"]),
@@ -358,7 +357,7 @@ def test_values_and_escapes():
     (["metadata.flag == true"], ["exp-alpha"]),
     (["metadata.note == null"], ["exp-alpha"]),
     (["metadata.w.x == dotted"], ["exp-alpha"]),
-    (["w.x exists"], ["exp-alpha"]),
+    (["metadata.w.x exists"], ["exp-alpha"]),
     (["metadata.obj exists"], ["exp-alpha"]),
     (["metadata.obj not exists"], sorted(set(ALL) - {"exp-alpha"})),
     (["metadata.user exists", "run_type == chain"], ["agent"]),
@@ -639,6 +638,14 @@ def test_nesting_limit_is_inclusive():
     ("metadata. == 1", 0, "needs a key"),
     ("metadata.flag > true", 16, "cannot be ordered"),
     ("has tag.", 8, "needs a tag"),
+    # a misspelt field or namespace is refused, never an empty result; metadata keys are metadata.<key>
+    ("nmae == x", 0, "unknown field 'nmae' (did you mean name?)"),
+    ("lr < 1", 0, "a metadata key is written metadata.lr"),
+    ("metadta.lr > 0.005", 0, "unknown namespace 'metadta' in 'metadta.lr' (did you mean metadata.lr?)"),
+    ("sytem.cwd == /", 0, "namespaces: metadata.<key>, system.<key>, metric.<name>"),
+    ("  metadata.lr >>> 1", 14, "unknown operator '>>>'"),
+    ("metadata.lr <> 1", 12, "unknown operator '<>'"),
+    ("name <== x", 5, "unknown operator '<=='"),
     ("   ", 3, "expected '<field> <op> <value>'"),
 ])
 def test_simvue_error_positions(text, position, words):
@@ -929,7 +936,7 @@ def _simvue_filter(times):
         st.builds(lambda v: f"status == {v}", s(list(query.STATUSES) + ["success", "pending"])),
         st.builds(lambda n, t: f"{n}has tag.{t}", s(["", "not "]), s(TAGS)),
         st.builds(lambda o, t: f"tag {o} {t}", s(["==", "!=", "contains", "not contains"]), s(TAGS + ["c"])),
-        st.builds(lambda p, k, o, v: f"{p}{k} {o} {v}", s(["metadata.", ""]), s(KEYS), ops,
+        st.builds(lambda k, o, v: f"metadata.{k} {o} {v}", s(KEYS), ops,
                   s(["1", "0.5", "-2", "x", "X", "10", "'10'", "3"])),
         st.builds(lambda k, o, v: f"metadata.{k} {o} {v}", s(KEYS), s(["==", "!="]), s(["true", "false", "null"])),
         st.builds(lambda k, o: f"metadata.{k} {o}", s(KEYS), s(["exists", "not exists"])),

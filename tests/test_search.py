@@ -167,3 +167,15 @@ def test_to_pandas_on_runs_and_series(mem, runs):
     assert list(series.columns) == ["step", "time", "timestamp", "value", "run", "run_name", "metric"]
     assert series["value"][0] == 0.05 and set(series["run_name"]) == {"alpha"} and set(series["metric"]) == {"loss"}
     assert isinstance(series["timestamp"].dtype, pd.DatetimeTZDtype)
+
+
+@pytest.mark.parametrize("text", ["metadta.lr > 0.005", "nmae == alpha", "lr > 0.05", "metadata.lr >>> 1"])
+def test_a_misspelt_simvue_filter_is_refused_not_an_empty_result(tmp_path, text):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        store.init("alpha", metadata={"lr": 0.1}).close()
+        for call in (lambda: store.get_runs([text]), lambda: store.metric_values_many(text, ["loss"]),
+                     lambda: store.delete_runs(filter=[text]), lambda: store.export(str(tmp_path / "out.db"),
+                                                                                     filter=[text])):
+            with pytest.raises(runlite.FilterError, match="unknown (field|namespace|operator)"):
+                call()
+        assert [r.name for r in store.runs()] == ["alpha"] and not (tmp_path / "out.db").exists()

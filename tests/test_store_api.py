@@ -4,7 +4,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite.storage import search
+from runlite.storage import runs, search
 
 
 def test_flush_makes_buffered_points_visible_to_another_connection(tmp_path):
@@ -66,7 +66,7 @@ def test_sql_changes_nothing(tmp_path, path, query):
     with runlite.open(str(tmp_path / "s.db") if path == "file" else path) as store:
         store.init("keep").close()
         before = store.sql("SELECT id, name, status FROM runs").rows
-        with pytest.raises(runlite.RunliteError):
+        with pytest.raises(runlite.ValidationError, match="may only read"):
             store.sql(query)
         assert store.sql("SELECT id, name, status FROM runs").rows == before
         store.init("still writable").close()  # the in-memory store's connection is itself again
@@ -79,7 +79,16 @@ def test_sql_runs_exactly_one_statement(tmp_path):
             store.sql("SELECT 1; SELECT 2")
         with pytest.raises(runlite.RunliteError):
             store.sql("SELECT 1; DELETE FROM runs")
+        # refused before the first runs, however few rows are asked for or the first gives
+        for second in ("SELECT 2", "SELECT ?", "garbage", "DROP TABLE runs", "/* a */ ; SELECT 2 -- b"):
+            for max_rows in (0, 1, 1000):
+                with pytest.raises(runlite.ValidationError, match="one SQL statement"):
+                    store.sql("SELECT name FROM runs; " + second, max_rows=max_rows)
         assert store.sql("SELECT count(*) FROM runs").rows == [(1,)]
+        # blanks, comments and semicolons after the statement are not a second one
+        for tail in (";", " ;; ", "; -- done", "/* done */", ";\n-- a\n/* b */;"):
+            assert store.sql("SELECT count(*) FROM runs" + tail).rows == [(1,)]
+        assert store.sql("SELECT ? + 1;  -- one", (1,)).rows == [(2,)]
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -107,6 +116,59 @@ def test_run_id_takes_runs_records_spans_ids_and_names(tmp_path):
                 store.run_id(bad)
         with pytest.raises(runlite.NotFoundError):
             store.run_id("no such run")
+
+
+def _run(run_id: str, name: str) -> dict:
+    return {"id": run_id, "name": name, "run_type": "chain"}
+
+
+def test_run_id_takes_a_unique_id_prefix_after_ids_and_names(tmp_path):
+    first, second = "aaaa1111-0000-4000-8000-000000000001", "aaaa2222-0000-4000-8000-000000000002"
+    other, named = "bbbb1111-0000-4000-8000-000000000003", "cccc1111-0000-4000-8000-000000000004"
+    with runlite.open(str(tmp_path / "p.db")) as store:
+        store.import_runs([_run(first, "one"), _run(second, "two"), _run(other, "three"), _run(named, "bbbb")])
+        assert store.run_id("aaaa1") == store.run_id("AAAA1111-0") == store.run_id(first) == first
+        assert store.get_run("bbbb1").name == "three"
+        assert store.run_id("bbbb") == named  # a name comes before an id prefix
+        assert store.run_id("cccc") == named
+        with pytest.raises(runlite.AmbiguousNameError) as info:
+            store.run_id("aaaa")
+        assert first in str(info.value) and second in str(info.value) and "give more of the id" in str(info.value)
+        for too_short_or_not_hex in ("aaa", "a", "aaaz", "-aaa", "aaaa1111-0000-4000-8000-0000000000019"):
+            with pytest.raises(runlite.NotFoundError):
+                store.run_id(too_short_or_not_hex)
+        with pytest.raises(runlite.NotFoundError):
+            store.run_id("dddd")
+
+
+def test_an_id_prefix_is_a_range_of_the_primary_key(tmp_path):
+    path = str(tmp_path / "p.db")
+    runlite.open(path).close()
+    conn = apsw.Connection(path)
+    seen = []
+    conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
+    assert runs.ids_starting_with(conn, "abcf", 11) == []
+    ((sql, bindings),) = seen
+    assert bindings == ("abcf", "abcg", 11)
+    conn.exec_trace = None
+    plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings))
+    conn.close()
+    assert "(id>? AND id<?)" in plan, plan
+
+
+def test_runs_lists_top_level_runs_or_children_only(tmp_path):
+    with runlite.open(str(tmp_path / "r.db")) as store:
+        parent = store.init("parent", folder="/a")
+        child = parent.child("child")
+        child.end()
+        parent.close()
+        store.init("other", running=False)
+        assert [r.name for r in store.runs(is_root=True)] == ["other", "parent"]
+        assert [r.name for r in store.runs(is_root=False)] == ["child"]
+        assert [r.name for r in store.runs(is_root=True, folder="/a", limit=5)] == ["parent"]
+        assert len(store.runs()) == 3
+        with pytest.raises(runlite.ValidationError, match="is_root"):
+            store.runs(is_root="yes")
 
 
 def test_run_listing_filters_tags_through_the_tag_index(tmp_path):

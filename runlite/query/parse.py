@@ -7,6 +7,7 @@ a parsed filter is plain data that ``compile.py`` (or the tests' oracle) can tak
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import json
 import math
@@ -379,6 +380,7 @@ _SIMVUE_OP = re.compile(r"(not\s+)?(contains|exists)(?=\s|$)|(==|!=|<=|>=|<|>)")
 _HAS_TAG = re.compile(r"\s*(not\s+)?has\s+(not\s+)?tag\.")  # Simvue writes "has not tag.x"
 _STARRED = re.compile(r"\s*(not\s+)?starred\s*")
 STAR_TAG = "starred"  # runlite has no star: a starred run is one tagged "starred" (docs/SIMVUE.md)
+_OP_CHARS = re.compile(r"[=!<>]+")
 _CHILD_FIELDS = {"alert.name": ("eq", "contains"), "alert.status": ("eq",), "event.message": ("eq", "contains")}
 _WORDS = {"true": True, "false": False, "True": True, "False": False, "null": None, "None": None}
 
@@ -407,6 +409,9 @@ def _simvue_one(text: str) -> Any:
     if o is None or (o.group(2) and m.end() == m.end(1)):
         fail("expected an operator: ==, !=, <, >, <=, >=, contains, not contains, exists, not exists", m.end())
     op, raw = _SIMVUE_OPS[o.group(2) or o.group(3)], text[o.end():]
+    if o.group(3) and (more := _OP_CHARS.match(raw)):  # ">>>", "<>", "=<": not ">" then a value ">> 1"
+        fail(f"unknown operator {o.group(3) + more.group(0)!r}; operators: ==, !=, <, >, <=, >=, contains, "
+             "not contains, exists, not exists (quote a value that starts with =, <, > or !)", o.start())
     vpos = o.end() + len(raw) - len(raw.lstrip())
     if op == "exists" and raw.strip():
         fail("exists takes no value", vpos)
@@ -470,11 +475,11 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
                         fpos)
     if prefix == "folder":
         fail(f"unknown field {field!r}; the folder is folder.path", fpos)
-    if prefix in ("system", "metadata") and not rest:
+    if prefix not in ("system", "metadata"):
+        fail(_unknown_field(field, prefix), fpos)
+    if not rest:
         fail(f"{prefix}.<key> needs a key", fpos)
-    # a key without a known prefix is a metadata key (Simvue's docs show "beta > 2.0")
-    source = "system" if prefix == "system" else "metadata"
-    key = rest if prefix in ("system", "metadata") else field
+    source, key = prefix, rest
     has_key = Compare("key", "eq", key, fpos)
     if op == "exists":
         return KeyValue(source, [has_key], fpos)
@@ -484,6 +489,26 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
     if op in ORDERING_OPS and not (isinstance(typed, str) or is_number(typed)):
         fail(f"{value!r} cannot be ordered; compare with == or !=", vpos)
     return KeyValue(source, [has_key, Compare("value", op, typed, vpos)], fpos)
+
+
+_FIELD_NAMES = tuple(f for f in _SIMVUE_PLAIN if "." not in f) + ("user", "tag")
+_NAMESPACES = ("metadata", "system", "metric", "alert", "event", "folder")
+_KNOWN = (f"fields: {', '.join(_FIELD_NAMES)}; namespaces: metadata.<key>, system.<key>, "
+          f"metric.<name>.<{'|'.join(METRIC_STATS)}>, alert.name, alert.status, event.message, folder.path; "
+          "and the forms 'has tag.<tag>', 'starred'")
+
+
+def _unknown_field(field: str, prefix: str) -> str:
+    """What to say about a field that is none of Simvue's. A misspelt one would otherwise be
+    an empty result (``nmae == x``, ``metadta.lr > 1``), so none is guessed to be a metadata
+    key: those are written ``metadata.<key>``."""
+    if "." in field:
+        close = difflib.get_close_matches(prefix, _NAMESPACES + ("metrics",), n=1)
+        guess = f" (did you mean {close[0]}.{field.partition('.')[2]}?)" if close else ""
+        return f"unknown namespace {prefix!r} in {field!r}{guess}; {_KNOWN}"
+    close = difflib.get_close_matches(field, _FIELD_NAMES + _NAMESPACES, n=1)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown field {field!r}{guess}; {_KNOWN}; a metadata key is written metadata.{field}"
 
 
 def current_user() -> str | None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import urllib.parse
-from typing import Iterator
 
 import apsw
 import attrs
 
 from . import blobs, checks, connection as db, media, schema
+from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, rechunk
 from .._validation import folder_ancestors
@@ -97,43 +97,9 @@ def verify(conn, progress=None) -> VerifyReport:
     return VerifyReport(ok=not problems, problems=tuple(problems), checked=checked)
 
 
-@contextlib.contextmanager
-def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
-    """A temporary path beside ``dest``, renamed to ``dest`` when the block succeeds.
-
-    A copy killed half-way is a SQLite file with a hot journal, which SQLite rolls back to an
-    empty database on open, and runlite.open would take that for a new, empty store: so a
-    copy (backup, export, pack to a file) only ever appears at ``dest`` whole. A copy killed
-    half-way leaves a ``*.runlite-partial`` file beside ``dest``; a failed one, nothing.
-    """
-    tmp = f"{dest}.{os.urandom(6).hex()}.runlite-partial"
-    try:
-        yield tmp
-        for sidecar in ("-wal", "-shm", "-journal"):  # a replaced file's: they must not meet the new one
-            if os.path.exists(dest + sidecar):
-                os.remove(dest + sidecar)
-        os.replace(tmp, dest)
-    except BaseException:
-        for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
-            with contextlib.suppress(OSError):
-                os.remove(leftover)
-        raise
-    if durable:  # the rename itself survives a power cut once the folder is synced
-        folder = os.open(os.path.dirname(os.path.abspath(dest)), os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-
-
 def backup(source, dest: str, *, overwrite: bool = False, durable: bool = False) -> str:
     """Copy the file behind connection ``source`` to ``dest`` (a consistent snapshot)."""
-    if not isinstance(dest, str) or not dest or dest == ":memory:":
-        raise errors.ValidationError(f"dest must be a file path, got {dest!r}")
-    if os.path.exists(dest) and not overwrite:
-        raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
-        raise errors.NotFoundError(f"the folder of {dest!r} does not exist")
+    check_dest(dest, source.filename, overwrite=overwrite, what="backup")
     with written_whole(dest, durable=durable) as tmp:
         target = apsw.Connection(tmp)
         try:
@@ -182,13 +148,13 @@ _WITHOUT_FILES = {"blobs": f"sha256 IN ({_MEDIA_BLOBS})", "blob_parts": f"sha256
 
 
 def export(source_path: str, dest: str, run_ids: list[str], *, include_attachments: bool = True,
-           timeout: float = 30.0, progress=None, durable: bool = False) -> dict:
-    """Write a new runlite file at ``dest`` holding ``run_ids`` (whole traces) and what they use.
+           timeout: float = 30.0, progress=None, durable: bool = False, overwrite: bool = False) -> dict:
+    """Write a new runlite file at ``dest`` holding ``run_ids`` (whole traces) and what they use
+    (replacing a file there, whole, once written, with ``overwrite``).
 
     Returns counts of the rows copied per table.
     """
-    if os.path.exists(dest):
-        raise errors.ValidationError(f"{dest!r} exists; export writes a new file")
+    check_dest(dest, source_path, overwrite=overwrite, what="export")
     counts: dict[str, int] = {}
     with written_whole(dest, durable=durable) as tmp:
         create_empty(tmp, timeout=timeout)
@@ -278,8 +244,10 @@ def all_run_ids(conn) -> list[str]:
     return [r[0] for r in conn.execute("SELECT id FROM runs")]
 
 
-def pack(database, *, dest: str | None, progress=None) -> dict:
+def pack(database, *, dest: str | None, progress=None, overwrite: bool = False) -> dict:
     """Drop unused blobs, merge small metric chunks, then ``VACUUM`` in place or into ``dest``."""
+    if dest is not None:  # before anything changes: a failed call changes nothing
+        check_dest(dest, database.path, overwrite=overwrite, what="pack")
     with database.write() as conn:
         dropped = drop_unreferenced_blobs(conn)
         series_ids = [r[0] for r in conn.execute("SELECT id FROM series")]
@@ -290,12 +258,19 @@ def pack(database, *, dest: str | None, progress=None) -> dict:
         if dest is None:
             conn.execute("VACUUM")
         else:
-            if os.path.exists(dest):
-                raise errors.ValidationError(f"{dest!r} exists; pack writes a new file")
             vacuum_into(conn, dest, durable=database.durable)
     if progress is not None:
         progress(2, 2)
     return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}
+
+
+def reclaimable(conn) -> dict:
+    """What ``pack`` would reclaim for sure: the blobs no attachment uses (how many, their stored
+    bytes) and the file's free pages (bytes). Merging small chunks saves more, unknown before."""
+    blobs, stored = conn.execute("SELECT count(*), coalesce(sum(stored), 0) FROM blobs"
+                                 " WHERE sha256 NOT IN (SELECT sha256 FROM attachments)").fetchone()
+    free = conn.execute("PRAGMA freelist_count").get * conn.execute("PRAGMA page_size").get
+    return {"blobs_unused": blobs, "blob_bytes": stored, "free_bytes": free}
 
 
 def drop_unreferenced_blobs(conn) -> int:

@@ -97,6 +97,11 @@ def read(conn, run_id: str, *, contains=None, level=None, since=None, until=None
             for seq, t, lvl, name, msg, kw in conn.execute(sql, params)]
 
 
+def count(conn, run_id: str) -> int:
+    """How many events a run has."""
+    return conn.execute("SELECT count(*) FROM events WHERE run_id = ?", (run_id,)).get
+
+
 def check_event_name(name: Any) -> str:
     """A LangSmith event name (``start``, ``end``, ``new_token``...)."""
     return check_name(name, "event name")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import weakref
 from typing import Any, Callable, Iterable
 
@@ -264,21 +265,59 @@ def abort(conn, run_id: str, reason: str) -> None:
                  (now, now, reason, run_id))
 
 
+MIN_ID_PREFIX = 4  # hex digits a short id needs at least (like git's abbreviated hashes)
+_ID_PREFIX = re.compile(r"[0-9a-f]{%d}[0-9a-f-]{0,32}" % MIN_ID_PREFIX)
+_LISTED = 10  # candidates an ambiguity error names
+
+
 def resolve(conn, id_or_name: str) -> str:
-    """The id of the run with this id or unique name."""
+    """The id of the run with this id, else this unique name, else the one id starting with
+    it (a prefix of at least ``MIN_ID_PREFIX`` hex digits, any case)."""
     if not isinstance(id_or_name, str) or not id_or_name:
         raise errors.ValidationError(f"a run id or name must be a non-empty str, got {shown(id_or_name)}")
     if is_uuid(id_or_name) and conn.execute("SELECT 1 FROM runs WHERE id = ?", (id_or_name,)).fetchone():
         return id_or_name
-    ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE name = ? LIMIT 11", (id_or_name,))]
+    ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE name = ? LIMIT ?", (id_or_name, _LISTED + 1))]
+    if len(ids) > 1:
+        raise errors.AmbiguousNameError(f"{_count(ids)} runs are named {shown(id_or_name, 300)} "
+                                        f"({_listing(ids)}); use a run id")
+    if not ids and _ID_PREFIX.fullmatch(prefix := id_or_name.lower()):
+        ids = ids_starting_with(conn, prefix, _LISTED + 1)
+        if len(ids) > 1:
+            raise errors.AmbiguousNameError(f"{_count(ids)} run ids start with {prefix!r} ({_listing(ids)}); "
+                                            "give more of the id")
     if not ids:
         raise errors.NotFoundError(f"no run with id or name {shown(id_or_name, 300)}")
-    if len(ids) > 1:
-        listed = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
-        raise errors.AmbiguousNameError(
-            f"{len(ids) if len(ids) <= 10 else 'more than 10'} runs are named {shown(id_or_name, 300)} "
-            f"({listed}); use a run id")
     return ids[0]
+
+
+def ids_starting_with(conn, prefix: str, limit: int) -> list[str]:
+    """Run ids starting with ``prefix``, in order, at most ``limit``: a range of the primary key
+    (``prefix <= id < prefix`` with its last character's successor; ids are ASCII)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return [r[0] for r in conn.execute("SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                                       (prefix, upper, limit))]
+
+
+def _count(ids: list[str]) -> str:
+    return str(len(ids)) if len(ids) <= _LISTED else f"more than {_LISTED}"
+
+
+def _listing(ids: list[str]) -> str:
+    return ", ".join(ids[:_LISTED]) + (", ..." if len(ids) > _LISTED else "")
+
+
+def with_descendants(conn, run_ids: list[str]) -> list[str]:
+    """``run_ids`` (those in the file) and their descendants, each once, every run before its
+    descendants: what ``archive.delete_runs`` deletes."""
+    found: dict[str, None] = {}
+    for run_id in run_ids:
+        row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is not None and run_id not in found:
+            found.update(dict.fromkeys(r[0] for r in conn.execute(
+                "SELECT id FROM runs WHERE trace_id = ? AND (id = ? OR (dotted_order > ? AND dotted_order < ?))"
+                " ORDER BY dotted_order", (row[0], run_id, row[1] + ".", row[1] + "/"))))
+    return list(found)
 
 
 def existing(conn, run_ids: list[str]) -> set[str]:

@@ -180,10 +180,13 @@ def _listing(store, sql: str, params: list, now: int, wanted: set | None = None,
     return RunList(made, summaries=Summaries(store))
 
 
-def runs(store, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: Any) -> RunList:
+def runs(store, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: Any,
+         is_root: Any = None) -> RunList:
     """``Store.runs``: newest first, by folder, status (one or a list; ``lost`` computed), every
-    tag (through the ``run_tags`` index), run type."""
+    tag (through the ``run_tags`` index), run type, and being a trace's root or not."""
     check_limit(limit)
+    if is_root is not None and not isinstance(is_root, bool):
+        raise errors.ValidationError(f"is_root must be True, False or None, got {shown(is_root)}")
     statuses = None
     if status is not None:
         statuses = [status] if isinstance(status, str) else list(status)
@@ -193,7 +196,7 @@ def runs(store, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: An
     tags, run_type = check_tags(tags or []), None if run_type is None else check_name(run_type, "run_type")
     now = now_us()
     wanted = None if statuses is None else set(statuses)
-    sql, params = runs_sql(folder=folder, statuses=statuses, tags=tags, run_type=run_type)
+    sql, params = runs_sql(folder=folder, statuses=statuses, tags=tags, run_type=run_type, is_root=is_root)
     if wanted is None:  # otherwise the limit applies after the effective status is known
         sql += " LIMIT ?"
         params.append(-1 if limit is None else limit)
@@ -201,10 +204,12 @@ def runs(store, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: An
 
 
 def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, tags: list[str] = (),
-             run_type: str | None = None) -> tuple[str, list]:
+             run_type: str | None = None, is_root: bool | None = None) -> tuple[str, list]:
     """The query of ``runs``, newest first (``lost`` matches stored ``running`` rows here)."""
     where: list[str] = []
     params: list[Any] = []
+    if is_root is not None:
+        where.append("runs.parent_run_id IS NULL" if is_root else "runs.parent_run_id IS NOT NULL")
     if folder is not None:
         where.append("runs.folder = ?")
         params.append(folder)

@@ -51,14 +51,33 @@ def run(database, query: str, params: Any = (), *, max_rows: int, timeout: float
         conn.close()
 
 
+def _holds_a_statement(conn, text: str) -> bool:
+    """Whether ``text`` holds a statement SQLite would run (not just blanks, comments, ``;``).
+    Each is prepared and stopped before it runs; anything SQLite cannot prepare (a syntax
+    error, a refused table, a parameter left unbound) is text that is not nothing either."""
+    def stop_at_a_statement(cursor, _sql, _bindings) -> bool:
+        return not cursor.has_vdbe
+
+    cursor = conn.cursor()
+    cursor.exec_trace = stop_at_a_statement
+    try:
+        cursor.execute(text, can_cache=False)
+    except apsw.Error:  # stopped before a statement ran, or one SQLite cannot prepare
+        return True
+    return False
+
+
 def _run(conn, path: str, query: str, params: Any, max_rows: int, timeout: float) -> QueryResult:
     deadline = time.monotonic() + timeout
     conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
-    statements = []
+    consumed = 0  # characters of the query SQLite has prepared so far
 
-    def one_statement(_cursor, sql, _bindings) -> bool:
-        statements.append(sql)
-        return len(statements) == 1  # a second statement is refused before it runs
+    def one_statement(cursor, sql, _bindings) -> bool:
+        nonlocal consumed
+        consumed += len(sql)  # apsw hands over each statement's text as written, in order
+        if not cursor.has_vdbe:  # only blanks, comments or a ';': nothing to run
+            return True
+        return not _holds_a_statement(conn, query[consumed:])  # the first runs only when it is the only one
 
     try:
         with db.translated(path):
@@ -71,6 +90,10 @@ def _run(conn, path: str, query: str, params: Any, max_rows: int, timeout: float
                     raise errors.ValidationError(
                         f"params must match the query's placeholders and hold only None, int64, float, str or "
                         f"bytes values: {exc}") from None
+                except apsw.AuthError:  # the authorizer refused it while preparing: nothing ran
+                    raise errors.ValidationError(
+                        "the SQL may only read (SELECT, WITH, a pragma that reads): this statement would "
+                        "change the file or reach another one") from None
                 try:
                     columns = tuple(d[0] for d in cursor.get_description())
                 except apsw.ExecutionCompleteError:  # a statement that returned no rows at all

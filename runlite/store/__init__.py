@@ -200,12 +200,14 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
         return runs_mod.read_one(self.database, self.run_id(id_or_name), now_us())
 
     def runs(self, *, folder: str | None = None, status: str | list | None = None,
-             tags: list | None = None, run_type: str | None = None,
+             tags: list | None = None, run_type: str | None = None, is_root: bool | None = None,
              limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first, optionally only those in ``folder`` (exactly), with ``status``
-        (one or a list; ``lost`` is computed), having every tag in ``tags``, of ``run_type``."""
+        (one or a list; ``lost`` is computed), having every tag in ``tags``, of ``run_type``;
+        ``is_root=True``: only the top-level runs (no parent), ``False``: only child runs and spans."""
         self.live.flush_own_spans()
-        return search.runs(self, folder=folder, status=status, tags=tags, run_type=run_type, limit=limit)
+        return search.runs(self, folder=folder, status=status, tags=tags, run_type=run_type,
+                           is_root=is_root, limit=limit)
 
     def folder(self, path: str) -> dict:
         """A folder's details: path, description, tags, metadata, created."""

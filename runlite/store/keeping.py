@@ -6,9 +6,10 @@ import os
 from typing import Any
 
 from .. import errors
-from .._validation import to_us
+from .._validation import shown, to_us
 from ..records import QueryResult
 from ..storage import archive, search
+from ..storage import runs as runs_mod
 from ..storage import connection as db
 from ..storage import sql as sql_mod
 
@@ -46,11 +47,12 @@ class Keeping:
         return [self.run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
 
     def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
-               include_attachments: bool = True, progress=None) -> dict:
+               include_attachments: bool = True, progress=None, overwrite: bool = False) -> dict:
         """Write a new, standalone runlite file holding just some runs: ``run_ids``, or those a
         ``filter`` (either grammar) selects, or all; each with its whole trace, series, events,
         attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
-        rows copied per table."""
+        rows copied per table. A file at ``path`` is refused, or with ``overwrite`` replaced
+        once the new one is whole."""
         path = os.fspath(path)
         if self.path == ":memory:":
             raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
@@ -65,15 +67,31 @@ class Keeping:
             with self.database.read() as conn:
                 ids = archive.all_run_ids(conn)
         return archive.export(self.path, path, ids, include_attachments=bool(include_attachments),
-                              timeout=self.database.timeout, progress=progress, durable=self.database.durable)
+                              timeout=self.database.timeout, progress=progress, durable=self.database.durable,
+                              overwrite=bool(overwrite))
 
     def delete_runs(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> int:
         """Delete runs (with their descendants and everything of theirs): ``run_ids``, the runs
         a ``filter`` (either grammar) selects, and/or runs ended before ``older_than`` (a
         datetime, ISO-8601 string or epoch seconds). Returns how many runs were deleted.
-        Content blobs stay until ``pack()``."""
+        Content blobs stay until ``pack()``. ``runs_to_delete`` says which, changing nothing."""
+        ids = self._chosen(run_ids, filter, older_than)
+        if {writer.run_id for writer in self.live.writers} & set(ids):
+            raise errors.RunStateError("cannot delete runs that are open for writing in this process; close them")
+        with self.database.write() as conn:
+            return archive.delete_runs(conn, ids)
+
+    def runs_to_delete(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> list[str]:
+        """The ids ``delete_runs`` would delete with the same arguments, changing nothing: the
+        runs chosen, then their descendants, each once (a dry run; confirm, then delete these)."""
+        ids = self._chosen(run_ids, filter, older_than)
+        with self.database.read() as conn:
+            return runs_mod.with_descendants(conn, ids)
+
+    def _chosen(self, run_ids: Any, filter: Any, older_than: Any) -> list[str]:
         if run_ids is None and filter is None and older_than is None:
             raise errors.ValidationError("delete_runs needs run_ids, filter or older_than (nothing is deleted by default)")
+        self.flush()
         ids: list[str] = []
         if run_ids is not None:
             ids += self._ids(run_ids)
@@ -83,17 +101,25 @@ class Keeping:
             cutoff = to_us(older_than, "older_than")
             with self.database.read() as conn:
                 ids += archive.ended_before(conn, cutoff)
-        if {writer.run_id for writer in self.live.writers} & set(ids):
-            raise errors.RunStateError("cannot delete runs that are open for writing in this process; close them")
-        with self.database.write() as conn:
-            return archive.delete_runs(conn, list(dict.fromkeys(ids)))
+        return list(dict.fromkeys(ids))
 
-    def pack(self, *, dest: str | os.PathLike | None = None, progress=None) -> dict:
+    def pack(self, *, dest: str | os.PathLike | None = None, progress=None, dry_run: bool = False,
+             overwrite: bool = False) -> dict:
         """Drop content no run uses, merge small metric chunks into full ones, and reclaim
         space: ``VACUUM`` the file in place, or write a compact copy to ``dest`` (``VACUUM
         INTO`` a temporary file beside it, renamed once complete: a pack killed half-way leaves
-        no file at ``dest``). Returns what was done."""
-        return archive.pack(self.database, dest=None if dest is None else os.fspath(dest), progress=progress)
+        no file at ``dest``; a file there is refused, or replaced with ``overwrite``). Returns
+        what was done. ``dry_run=True`` changes nothing and
+        returns what would be reclaimed for sure: ``blobs_unused``, their ``blob_bytes``, and
+        the file's ``free_bytes``."""
+        if not isinstance(dry_run, bool):
+            raise errors.ValidationError(f"dry_run must be True or False, got {shown(dry_run)}")
+        dest = None if dest is None else os.fspath(dest)
+        if dry_run:
+            self.flush()
+            with self.database.read() as conn:
+                return {**archive.reclaimable(conn), "dest": dest}
+        return archive.pack(self.database, dest=dest, progress=progress, overwrite=bool(overwrite))
 
     def merge(self, source: Any, *, progress=None) -> dict:
         """Bring the runs of another runlite file (or Store) in, all or nothing per file.

@@ -84,6 +84,10 @@ class SeriesReads:
         return self._metric_read(run, events_mod.read, contains=contains, level=level, since=since,
                                  until=until, limit=limit, offset=offset)
 
+    def event_count(self, run: Any) -> int:
+        """How many events a run has (``events(run, offset=event_count(run) - 5)``: the last five)."""
+        return self._metric_read(run, events_mod.count)
+
     def alerts(self, run: Any = None, *, critical_only: bool = False) -> list:
         """Alerts attached to a run (or to every run) with their states (``AlertState``)."""
         run_id = None if run is None else self.run_id(run)

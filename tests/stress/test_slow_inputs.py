@@ -25,7 +25,7 @@ import runlite
 from runlite.query import compile as compile_
 from runlite.query.ast import And, Compare, KeyValue, Not, Or
 from runlite.query.compile import compile_where
-from runlite.ui import viewer
+from runlite.ui import http_server, viewer
 from tests.oracles.query_eval import evaluate
 from tests.stress.conftest import check_file, count, full, percentiles
 
@@ -339,7 +339,7 @@ def test_a_flood_of_connections_closes_the_oldest_and_busy_workers_refuse_the_ex
         closed = [_closed(s) for s in flood]
         evicted, oldest_first = sum(closed), closed == sorted(closed, reverse=True)
         held = [socket.create_connection(("127.0.0.1", port))  # blocking: MSG_DONTWAIT peeks at once
-                for _ in range(viewer.WORKERS + viewer.MAX_QUEUED + 5)]
+                for _ in range(http_server.WORKERS + http_server.MAX_QUEUED + 5)]
         start = time.perf_counter()
         for sock in held:
             sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
@@ -375,5 +375,5 @@ def test_a_flood_of_connections_closes_the_oldest_and_busy_workers_refuse_the_ex
                    f"fds/threads before {before}, after {after}")
     assert evicted >= expected_evicted and oldest_first, closed
     assert refused == [b"503"] * 5 and refused_in <= ANSWER_WITHIN
-    assert results == [b"200"] * (viewer.WORKERS + viewer.MAX_QUEUED)
+    assert results == [b"200"] * (http_server.WORKERS + http_server.MAX_QUEUED)
     assert after == before

@@ -1,0 +1,56 @@
+"""Where a copy of the file goes (backup, export, pack to a file): the destination checked
+before anything is written, and the copy renamed into place only once whole."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Iterator
+
+from .. import errors
+from .._validation import shown
+
+
+@contextlib.contextmanager
+def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
+    """A temporary path beside ``dest``, renamed to ``dest`` when the block succeeds.
+
+    A copy killed half-way is a SQLite file with a hot journal, which SQLite rolls back to an
+    empty database on open, and runlite.open would take that for a new, empty store: so a
+    copy (backup, export, pack to a file) only ever appears at ``dest`` whole. A copy killed
+    half-way leaves a ``*.runlite-partial`` file beside ``dest``; a failed one, nothing.
+    """
+    tmp = f"{dest}.{os.urandom(6).hex()}.runlite-partial"
+    try:
+        yield tmp
+        for sidecar in ("-wal", "-shm", "-journal"):  # a replaced file's: they must not meet the new one
+            if os.path.exists(dest + sidecar):
+                os.remove(dest + sidecar)
+        os.replace(tmp, dest)
+    except BaseException:
+        for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
+        raise
+    if durable:  # the rename itself survives a power cut once the folder is synced
+        folder = os.open(os.path.dirname(os.path.abspath(dest)), os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def check_dest(dest: Any, source: str, *, overwrite: bool, what: str) -> None:
+    """Refuse a copy's ``dest`` that is not a file path in an existing folder, is a folder, is
+    the ``source`` file itself (replacing it would pull the file from under its connections),
+    or exists (unless ``overwrite``)."""
+    if not isinstance(dest, str) or not dest or dest == ":memory:" or "\x00" in dest:
+        raise errors.ValidationError(f"dest must be a file path, got {shown(dest)}")
+    if os.path.isdir(dest):
+        raise errors.ValidationError(f"{dest!r} is a directory; {what} writes a file")
+    if os.path.exists(dest) and os.path.exists(source) and os.path.samefile(dest, source):
+        raise errors.ValidationError(f"{dest!r} is the file {what} reads; it writes another")
+    if os.path.lexists(dest) and not overwrite:
+        raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
+        raise errors.NotFoundError(f"the folder of {dest!r} does not exist")
