@@ -236,7 +236,7 @@ def test_nested_config_keys_are_filterable_in_both_grammars(db_path):
     runlite.finish()
     with runlite.open(db_path) as store:
         assert [r.name for r in store.get_runs(["metadata.optimizer.lr > 0.05"])] == ["fast"]
-        assert [r.name for r in store.get_runs(["optimizer.name == sgd"], sort_by="name")] == ["fast", "slow"]
+        assert [r.name for r in store.get_runs(["metadata.optimizer.name == sgd"], sort_by="name")] == ["fast", "slow"]
         found = store.list_runs(filter='and(eq(metadata_key, "optimizer.lr"), gt(metadata_value, 0.05))')
         assert [r.name for r in found] == ["fast"]
         found = store.list_runs(filter='has(metadata, \'{"optimizer.lr": 0.01}\')')
