@@ -229,7 +229,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
             ctx = _settings.get()
             if extra is None and ctx is None and hot:  # the hot path
                 here = _current.get()
-                target = _home(store, here)
+                target = store if store is not None else _home(None, here)
                 if lazy:
                     span = Span(target, span_name, run_type, None, here, tags,
                                 dict(metadata) if metadata else None, project_name, None, (bind, args, kwargs))
@@ -400,7 +400,8 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
             async def async_wrapper(*args, langsmith_extra=None, **kwargs):
                 if langsmith_extra is None and quick and _settings.get() is None:
                     here = _current.get()
-                    span = Span(_home(store, here), span_name, run_type, None, here, tags,
+                    home = store if store is not None else _home(None, here)  # no lookup when a store is named
+                    span = Span(home, span_name, run_type, None, here, tags,
                                 dict(metadata) if metadata else None, project_name, None,
                                 (bind, args, kwargs))
                 else:
@@ -425,7 +426,8 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
         def wrapper(*args, langsmith_extra=None, **kwargs):
             if langsmith_extra is None and quick and _settings.get() is None:
                 here = _current.get()
-                span = Span(_home(store, here), span_name, run_type, None, here, tags,
+                home = store if store is not None else _home(None, here)  # no lookup when a store is named
+                span = Span(home, span_name, run_type, None, here, tags,
                             dict(metadata) if metadata else None, project_name, None,
                             (bind, args, kwargs))
             else:
