@@ -37,6 +37,23 @@ def mem():
     s.close()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium for a module's tests (skipped, saying why, when missing)."""
+    from .browsing import launched
+    with launched() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def watched(browser):
+    """A fresh page that records console errors and blocks requests leaving this machine."""
+    from .browsing import Watched
+    w = Watched(browser)
+    yield w
+    w.context.close()
+
+
 def pytest_addoption(parser):
     parser.addoption("--full", action="store_true", help="run stress tests with their full counts")
     parser.addoption("--write-guarantees", action="store_true",
