@@ -49,34 +49,37 @@ def report_html(store: Any, run_ids: list[str], *, title: str | None = None) -> 
     return page(title, _body(store, records, served=False))
 
 
-def page(title: str, body: str, *, served: bool = False, refresh_url: str | None = None) -> str:
+def page(title: str, body: str, *, served: bool = False, refresh_url: str | None = None,
+         scripts: tuple[str, ...] = ()) -> str:
     """A full HTML document around ``body`` (placed inside ``<main>``).
 
     Charts (``figure.metric``) are drawn by uPlot and ``charts.js``: a ``served`` page loads
     them from ``/static/`` (the viewer's CSP allows scripts from its own origin only) and
     fetches each chart's data from ``/api/chart`` when it scrolls into view; a file report
     inlines both scripts, allowed by their sha256 in the page's own CSP, and carries each
-    chart's data in the page. ``refresh_url`` is fetched every few seconds and its text
-    replaces the content of ``<main>`` (paused while a chart is zoomed)."""
+    chart's data in the page. ``scripts``: more shipped scripts (``api.STATIC_TYPES``) the page
+    runs after those, loaded or inlined the same way. ``refresh_url`` is fetched every few
+    seconds and its text replaces the content of ``<main>`` (paused while a chart is zoomed)."""
     attrs = f' data-served="1" data-refresh-ms="{REFRESH_SECONDS * 1000}"' if served else ""
     if refresh_url:
         attrs += f' data-refresh="{esc(refresh_url, 2000)}"'
-    head, scripts = "", ""
+    names = tuple(dict.fromkeys((api.SCRIPTS if served or 'class="metric"' in body else ()) + tuple(scripts)))
+    head, tags = "", ""
     if served:
         head = '<link rel="stylesheet" href="/static/uPlot.min.css">'
-        scripts = "".join(f'<script src="/static/{name}"></script>' for name in api.SCRIPTS)
-    elif 'class="metric"' in body:  # a file: everything inline, allowed by hash
-        sources = " ".join(api.script_hash(name) for name in api.SCRIPTS)
+        tags = "".join(f'<script src="/static/{name}"></script>' for name in names)
+    elif names:  # a file: everything inline, allowed by hash
+        sources = " ".join(api.script_hash(name) for name in names)
         head = (f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
                 f'style-src \'unsafe-inline\'; script-src {sources}">'
                 f'<style>{api.static_file("uPlot.min.css").decode()}</style>')
-        scripts = "".join(f"<script>{api.static_file(name).decode()}</script>" for name in api.SCRIPTS)
+        tags = "".join(f"<script>{api.static_file(name).decode()}</script>" for name in names)
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta name=\"referrer\" content=\"no-referrer\">"
             f"<title>{esc(title, 200)}</title><style>{assets.CSS}</style>{head}</head>"
             f"<body{attrs}><header class=\"top\"><h1>{esc(title, 200)}</h1></header>"
-            f"<main>{body}</main>{scripts}</body></html>\n")
+            f"<main>{body}</main>{tags}</body></html>\n")
 
 
 def runs_body(store: Any, run_ids: list[str], *, served: bool = False) -> str:
