@@ -111,3 +111,26 @@ def test_unknown_metric_is_not_found(store):
     s, rid, _ = store
     with pytest.raises(errors.NotFoundError):
         s.metric_buckets(rid, "nope")
+
+
+def test_narrow_chunks_go_whole_to_one_bucket_and_stay_exact():
+    """Chunks at most half a bucket wide are not cut: a bucket's edge moves to a chunk's edge
+    (the counts differ from the equal grid's), and each bucket's statistics are exactly those
+    of the points it holds, which lie within half a bucket of its column."""
+    n, count = 200_000, 10
+    with runlite.open(":memory:") as s:
+        with s.init("long") as run:
+            for step in range(n):
+                run.log_metrics({"v": math.sin(step / 5000) + (step % 17) * 0.001})
+        every = s.metric_values(run.id, "v")
+        got = s.metric_buckets(run.id, "v", buckets=count)
+    assert sum(got.count) == n
+    assert got.count != [c for *_, c in oracle(every, "step", None, None, count)]  # edges moved
+    width, at = (n - 1) / count, 0
+    for i, k in enumerate(got.count):
+        steps, values = every.steps[at:at + k], every.values[at:at + k]
+        assert got.min[i] == min(values) and got.max[i] == max(values)
+        assert got.mean[i] == pytest.approx(math.fsum(values) / k, rel=1e-12)
+        assert got.x[i] == (steps[0] + steps[-1]) / 2
+        assert i * width - width / 2 <= steps[0] and steps[-1] <= (i + 1) * width + width / 2
+        at += k

@@ -258,14 +258,19 @@ def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_poin
         raise errors.CorruptStoreError(f"{what}: {exc}") from None
 
 
-def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_points) -> Series:
-    """The points of one series (see ``Store.metric_values``)."""
+def open_window(conn, run_id: str, name: str, xaxis: str, start, stop, asset) -> tuple:
+    """``(start, stop, series id, what)`` of a read of one series over a window: the axis and
+    bounds checked, the series found (NotFoundError otherwise), ``what`` naming it in errors."""
     check_axis(xaxis)
     start = check_bound(start, xaxis, "start")
     stop = check_bound(stop, xaxis, "stop")
+    return start, stop, find_series(conn, run_id, name, asset), f"metric {name!r} of run {run_id}"
+
+
+def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_points) -> Series:
+    """The points of one series (see ``Store.metric_values``)."""
     check_max_points(max_points)
-    series_id = find_series(conn, run_id, name, asset)
-    what = f"metric {name!r} of run {run_id}"
+    start, stop, series_id, what = open_window(conn, run_id, name, xaxis, start, stop, asset)
     rows = _chunks(conn, series_id, xaxis, start, stop, what)
     k = AXES[xaxis][2]
     partials = _boundaries(conn, series_id, rows, k, start, stop, sketches=max_points is not None, what=what)
@@ -369,11 +374,7 @@ def window_stats(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset
     ends are decoded and cut (`_end_parts`). Rows that are not sound, or ends interleaved
     with inside chunks (an unsorted axis), take the row-by-row path, which says what is wrong.
     """
-    check_axis(xaxis)
-    start = check_bound(start, xaxis, "start")
-    stop = check_bound(stop, xaxis, "stop")
-    series_id = find_series(conn, run_id, name, asset)
-    what = f"metric {name!r} of run {run_id}"
+    start, stop, series_id, what = open_window(conn, run_id, name, xaxis, start, stop, asset)
     head = list(chunk_rows(conn, series_id, xaxis, start, stop, what, limit=_FEW_CHUNKS + 1))
     if len(head) <= _FEW_CHUNKS:  # a short window (the common one): its rows are all here
         need = sum(stored[0] for _, stored, inside, _ in head if not inside)

@@ -18,7 +18,9 @@ class ChartReads:
         of that many pixel columns draws (the line the mean, the band min..max).
 
         The cost is bounded by ``buckets``, not by the points: chunks inside one bucket are
-        read from the statistics kept at ingest, only chunks on a bucket's edge are decoded.
+        read from the statistics kept at ingest; a chunk on a bucket's edge at most half a
+        bucket wide goes whole to the bucket holding its middle (that edge snaps to the chunk's,
+        each bucket exact for the points it holds); only wider chunks are decoded and cut.
 
         Args:
             xaxis: ``step``, ``time`` (seconds since the run started) or ``timestamp`` (bounds as
