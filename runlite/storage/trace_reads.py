@@ -73,9 +73,12 @@ TREE_FIELDS = ("id", "parent_run_id", "name", "run_type", "kind", "status", "sta
 _TREE_SQL = (
     "SELECT runs.id, runs.parent_run_id, substr(runs.name, 1, 300), runs.run_type, runs.kind, runs.status,"
     " runs.host, runs.pid, runs.heartbeat, runs.heartbeat_timeout, coalesce(runs.started, runs.created),"
-    " runs.ended, runs.error IS NOT NULL,"
+    " runs.ended, substr(runs.error, 1, 200),"
     " length(runs.dotted_order) - length(replace(runs.dotted_order, '.', '')) - ?,"
-    f" {_USAGE['prompt']}, {_USAGE['completion']}, {_USAGE['total']}, {_USAGE['cost']}, runs.first_token_time"
+    f" {_USAGE['prompt']}, {_USAGE['completion']}, {_USAGE['total']}, {_USAGE['cost']},"
+    # the first token: LangSmith's field, else the span's first new_token event (runlite's tracing)
+    " coalesce(runs.first_token_time, (SELECT min(e.time) FROM events AS e WHERE e.run_id = runs.id"
+    " AND e.name = 'new_token'))"
     " FROM runs WHERE runs.trace_id = ? AND (runs.id = ? OR (runs.dotted_order > ? AND runs.dotted_order < ?))"
     " ORDER BY runs.dotted_order LIMIT ?")
 
@@ -83,7 +86,9 @@ _TREE_SQL = (
 def tree(conn, run_id: str, limit: int, now: int) -> tuple[list[tuple], int] | None:
     """The compact tree under ``run_id`` (itself first, then its descendants in execution
     order): tuples of ``TREE_FIELDS`` (times in microseconds, ``depth`` from ``run_id``,
-    ``status`` with ``lost`` computed, ``error`` a bool, names cut to 300 characters), at most
+    ``status`` with ``lost`` computed, ``error`` its first 200 characters or None, names cut to
+    300 characters,
+    ``first_token_time`` the field or the first ``new_token`` event), at most
     ``limit`` of them, and how many spans the subtree has. None when there is no such run."""
     row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
@@ -99,7 +104,7 @@ def tree(conn, run_id: str, limit: int, now: int) -> tuple[list[tuple], int] | N
             fake[IDX["status"]], fake[IDX["host"]], fake[IDX["pid"]] = status, host, pid
             fake[IDX["heartbeat"]], fake[IDX["heartbeat_timeout"]] = beat, timeout
             status = status_of(tuple(fake), now)
-        out.append((rid, parent, name, run_type, kind, status, started, ended, bool(error), depth,
+        out.append((rid, parent, name, run_type, kind, status, started, ended, error, depth,
                     prompt, completion, total, cost, first))
     count = conn.execute("SELECT count(*) FROM runs WHERE trace_id = ? AND (id = ? OR (dotted_order > ?"
                          " AND dotted_order < ?))", (trace_id, run_id, order + ".", order + "/")).fetchone()[0]

@@ -116,7 +116,7 @@ def tree_data(store: Any, run: Any, *, limit: int = TREE_LIMIT) -> dict:
     for rid, parent, name, run_type, kind, status, started, ended, error, depth, prompt, completion, total, cost, \
             first in rows:
         spans.append([rid, index.get(parent, -1), depth, name, run_type or kind, status, _ms(started, base),
-                      _ms(ended, base), 1 if error else 0, prompt, completion, total,
+                      _ms(ended, base), 0 if error is None else 1, prompt, completion, total,
                       None if cost is None or not math.isfinite(cost) else cost,
                       None if first is None or started is None else round((first - started) / 1000, 3)])
     if root[1] is None and count > len(rows):  # a truncated trace: its totals from SQL, over every span
@@ -126,7 +126,7 @@ def tree_data(store: Any, run: Any, *, limit: int = TREE_LIMIT) -> dict:
     else:
         totals = {"prompt_tokens": _rollup(rows, 10), "completion_tokens": _rollup(rows, 11),
                   "total_tokens": _rollup(rows, 12), "total_cost": _rollup(rows, 13),
-                  "errors": sum(1 for row in rows if row[8])}
+                  "errors": sum(1 for row in rows if row[8] is not None)}
     totals["spans"] = count
     totals["latency"] = None if root[7] is None else round((root[7] - root[6]) / 1e6, 6)
     return {"root": root[0], "name": root[2], "status": root[5], "count": count, "shown": len(spans),
@@ -455,11 +455,12 @@ def report_section(store: Any, records: list, labels: dict, *, served: bool) -> 
         if not rec.child_run_ids and rec.kind != "trace":
             continue
         data = tree_data(store, rec.id, limit=max(REPORT_TREE, WATERFALL_SPANS) + 1)
+        errors_of = {row[0]: row[8] for row in store.span_tree(rec.id, limit=WATERFALL_SPANS)[0]}
         rows = data["spans"][:WATERFALL_SPANS]
         base = data["start_ms"] / 1000
         bars = [charts.Bar(label=r[3], depth=r[2], start=base + r[6] / 1000,
                            end=None if r[7] is None else base + r[7] / 1000, kind=r[4] or "",
-                           error="error" if r[8] else None, tokens=r[11], key=r[0]) for r in rows]
+                           error=errors_of.get(r[0]), tokens=r[11], key=r[0]) for r in rows]
         t = data["totals"]
         note = (f'<p class="note">the first {WATERFALL_SPANS} of {data["count"]:,} spans are drawn</p>'
                 if data["count"] > WATERFALL_SPANS else "")
