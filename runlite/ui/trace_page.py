@@ -127,6 +127,7 @@ def tree_data(store: Any, run: Any, *, limit: int = TREE_LIMIT) -> dict:
         totals = {"prompt_tokens": _rollup(rows, 10), "completion_tokens": _rollup(rows, 11),
                   "total_tokens": _rollup(rows, 12), "total_cost": _rollup(rows, 13),
                   "errors": sum(1 for row in rows if row[8] is not None)}
+    totals = {key: bounded(value) for key, value in totals.items()}  # strict JSON: no inf or NaN
     totals["spans"] = count
     totals["latency"] = None if root[7] is None else round((root[7] - root[6]) / 1e6, 6)
     return {"root": root[0], "name": root[2], "status": root[5], "count": count, "shown": len(spans),
@@ -274,6 +275,8 @@ def span_detail(store: Any, span_id: str) -> dict:
                     first = _dt.datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
                 except ValueError:
                     continue
+                if first.tzinfo is None:  # runlite writes UTC; an imported naive time is taken as UTC
+                    first = first.replace(tzinfo=_dt.timezone.utc)
                 break
     start, end = rec.start_time, rec.ended
     budget = [IMAGE_BUDGET]
