@@ -9,6 +9,7 @@ import time
 import pytest
 
 import runlite
+from runlite._ids import dotted_segment
 from runlite.ui import report, trace_page, viewer
 
 from .trace_data import HOSTILE, LONG, agent_trace, big_trace, handle_trace
@@ -244,3 +245,41 @@ def test_ten_thousand_spans_tree_is_quick_and_bounded(tmp_path):
         assert small["shown"] == 1000 and small["count"] == 10_060
         assert small["totals"]["total_tokens"] == 3 * 9_900 and small["totals"]["spans"] == 10_060
         assert len(page.body) < 3_000_000
+
+
+def test_langchain_shaped_llm_run_tokens_and_conversation(tmp_path):
+    """A LangChain chat-model run as LangSmith stores it: serialized messages in, generations and
+    llm_output.token_usage out, no token fields; its tokens count and it reads as a chat."""
+    t0 = 1_700_000_000_000.0
+    root_id, llm_id = "0190a000-0000-7000-8000-000000000001", "0190a000-0000-7000-8000-000000000002"
+    seg = lambda ms, rid: dotted_segment(int(ms * 1000), rid)  # noqa: E731
+    llm = {"id": llm_id, "name": "ChatOpenAI", "run_type": "llm", "status": "completed",
+           "start_time": t0 + 10, "end_time": t0 + 900, "trace_id": root_id, "parent_run_id": root_id,
+           "dotted_order": f"{seg(t0, root_id)}.{seg(t0 + 10, llm_id)}", "child_runs": [],
+           "inputs": {"messages": [[
+               {"lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", "SystemMessage"],
+                "kwargs": {"content": "be terse", "type": "system"}},
+               {"lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", "HumanMessage"],
+                "kwargs": {"content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": "x"}],
+                           "type": "human"}}]]},
+           "outputs": {"generations": [[{"text": "hello", "message": {
+               "lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", "AIMessage"],
+               "kwargs": {"content": "hello", "type": "ai", "tool_calls": [{"name": "search", "args": {"q": 1}}]}}}]],
+               "llm_output": {"token_usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}}}}
+    root = {"id": root_id, "name": "RunnableSequence", "run_type": "chain", "status": "completed",
+            "start_time": t0, "end_time": t0 + 1000, "trace_id": root_id, "parent_run_id": None,
+            "dotted_order": seg(t0, root_id), "child_runs": [llm], "inputs": {"q": "hi"}, "outputs": {"a": "hello"}}
+    with runlite.open(str(tmp_path / "lc.db")) as store:
+        store.import_runs([root])
+        v = viewer.Viewer(store)
+        totals = get_json(v, f"/api/trace/{root_id}")["totals"]
+        assert (totals["prompt_tokens"], totals["completion_tokens"], totals["total_tokens"]) == (11, 2, 13)
+        detail = get_json(v, f"/api/span/{llm_id}")
+        assert detail["messages"]["input"] == [{"role": "system", "content": "be terse"},
+                                               {"role": "user", "content": "hi\n[image_url]"}]
+        (answer,) = detail["messages"]["output"]
+        assert answer["role"] == "assistant" and answer["content"] == "hello"
+        assert answer["tool_calls"] == [{"name": "search", "args": {"q": 1}}]
+        assert detail["total_tokens"] == 13
+        page = v.get("/traces?sort=tokens").body.decode()
+        assert ">13<" in page
