@@ -37,6 +37,7 @@ def test_span_tree_details_conversation_and_traceback(server, data, watched, tmp
     page.goto(f"{server.url.rstrip('/')}/trace/{data[1]['agent']}")
     page.wait_for_selector(".span-row")
     assert rows(page).count() == 5
+    assert "200 tok" in rows(page).first.locator(".span-meta").inner_text()  # the subtree's tokens
     facts = page.locator(".trace-facts").inner_text()
     assert "200" in facts and "$0.0018" in facts  # tokens and cost of the child llm spans
     # the hostile name is text, not markup
@@ -110,7 +111,15 @@ def test_ten_thousand_spans_open_fast_and_a_deep_span_opens(server, data, watche
     before = rows(page).count()
     step.locator(".toggle").click()
     assert rows(page).count() == before + 100
+    page.evaluate("window.scrollTo(0, 0)")
     watched.shot(tmp_path, "trace-big.png")
+    # the find box opens the subtree of a span hidden in a collapsed step
+    assert page.locator(".span-row", has_text="llm 77.42").count() == 0
+    page.fill(".trace-find input", "llm 77.42")
+    page.wait_for_selector(".span-row.match")
+    assert page.locator(".span-row.match").all_inner_texts()[0].split("\n")[1].startswith("llm 77.42")
+    assert page.locator(".trace-find output").inner_text() == "1 match"
+    watched.shot(tmp_path, "trace-find.png")
     assert watched.errors == [] and watched.local_only()
 
 

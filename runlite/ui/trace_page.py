@@ -53,7 +53,7 @@ CSS = """
 .trace-facts dd{margin:0 22px 0 0;font-weight:600}
 .trace-view{display:grid;grid-template-columns:minmax(0,1fr) minmax(320px,42%);gap:12px;align-items:start}
 .trace-rows{background:#fff;border:1px solid #e2e8f0;border-radius:8px;overflow:hidden;font-size:13px}
-.span-row{display:grid;grid-template-columns:minmax(200px,48%) 112px minmax(80px,1fr);align-items:center;
+.span-row{display:grid;grid-template-columns:minmax(180px,44%) 150px minmax(80px,1fr);align-items:center;
 border-bottom:1px solid #f1f5f9;min-height:26px;cursor:pointer}.span-row:hover{background:#f8fafc}
 .span-row.selected{background:#eff6ff;box-shadow:inset 3px 0 #2563eb}.span-row:focus{outline:2px solid #93c5fd}
 .span-name{display:flex;align-items:center;gap:4px;min-width:0;white-space:nowrap;overflow:hidden}
@@ -64,12 +64,14 @@ color:#475569;flex:none}.toggle.leaf{visibility:hidden}
 .type-llm{background:#ede9fe;color:#6d28d9}.type-chain{background:#dbeafe;color:#1d4ed8}
 .type-tool{background:#fef3c7;color:#92400e}.type-retriever{background:#dcfce7;color:#15803d}
 .type-embedding{background:#cffafe;color:#0e7490}.type-prompt,.type-parser{background:#fce7f3;color:#be185d}
-.span-meta{font-size:12px;color:#475569;text-align:right;padding-right:8px;white-space:nowrap;
+.span-meta{font-size:12px;color:#475569;text-align:right;padding-right:8px;white-space:nowrap;overflow:hidden;
+text-overflow:ellipsis;
 font-variant-numeric:tabular-nums}.span-track{position:relative;height:14px;margin-right:8px}
 .span-bar{position:absolute;top:2px;height:10px;border-radius:2px;background:#60a5fa;min-width:2px}
 .span-bar.t-llm{background:#a78bfa}.span-bar.t-tool{background:#fbbf24}.span-bar.t-retriever{background:#4ade80}
 .span-bar.failed{background:#f87171}.span-bar.running{background:repeating-linear-gradient(45deg,#93c5fd 0 4px,#dbeafe 4px 8px)}
-.more-row{padding:3px 8px;font-size:12px}.more-row button{font:inherit;font-size:12px;cursor:pointer}
+.span-row.match .label{background:#fef08a}.trace-find{display:block;font-size:12px;color:#475569;margin:0 0 6px}
+.trace-find input{font:inherit;padding:1px 6px;min-width:200px}.more-row{padding:3px 8px;font-size:12px}.more-row button{font:inherit;font-size:12px;cursor:pointer}
 .span-detail{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:10px 14px;position:sticky;top:8px;
 max-height:calc(100vh - 16px);overflow:auto;font-size:13px}.span-detail h3{margin-top:0}
 .span-detail h4{font-size:13px;margin:12px 0 4px}
@@ -347,7 +349,9 @@ def trace_view(data: dict, details: dict | None = None, select: str | None = Non
         note = (f'<p class="note">the first {data["shown"]:,} of {data["count"]:,} spans (in execution order) '
                 "are in the tree</p>")
     return (f'<div class="trace-view" data-root="{esc(data["root"], None)}"{chosen}>'
-            '<div class="trace-rows" role="tree" aria-label="spans"></div>'
+            '<div class="trace-left"><label class="trace-find">find span <input type="search" '
+            'aria-label="find spans by name" placeholder="name"> <output></output></label>'
+            '<div class="trace-rows" role="tree" aria-label="spans"></div></div>'
             '<aside class="span-detail" aria-live="polite"><p class="muted">Click a span to see its inputs, '
             f'outputs and details.</p></aside>{api.inline_json(data, "trace-tree-data")}{extra}</div>{note}')
 

@@ -5,12 +5,13 @@
    class="trace-tree-data">: rows of data.fields, parents before children). Only the rows of open
    subtrees are in the page: subtrees open at first down to OPEN_DEPTH while the rows stay under
    OPEN_ROWS, and a node lists CHILD_PAGE children at a time, so a trace of 10,000 spans draws a
-   few hundred rows. Clicking a row opens its details: fetched from /api/span/<id> when served
+   few hundred rows; the find box opens the subtrees of the first FIND_LIMIT spans whose names
+   match. Clicking a row opens its details: fetched from /api/span/<id> when served
    (body[data-served]), read from the page's trace-span-data block in a file report. Every text
    reaches the page through textContent: names, inputs and tracebacks are never parsed as HTML. */
 (function () {
   "use strict";
-  var OPEN_DEPTH = 3, OPEN_ROWS = 300, OPEN_KIDS = 60, CHILD_PAGE = 200;
+  var OPEN_DEPTH = 3, OPEN_ROWS = 300, OPEN_KIDS = 60, CHILD_PAGE = 200, FIND_LIMIT = 200;
   var served = document.body.getAttribute("data-served") === "1";
   var TYPES = {llm: "LLM", chain: "CHAIN", tool: "TOOL", retriever: "RETR", embedding: "EMB", prompt: "PROMPT",
     parser: "PARSE", trace: "TRACE", experiment: "RUN"};
@@ -63,7 +64,17 @@
       open[k] = 1; rows += add;
       for (var j = 0; j < add; j++) queue.push(kids[k][j]);
     }
+    // tokens of each subtree, counted as the header counts a trace: its llm spans', else all spans'
+    var llmSum = new Float64Array(n), allSum = new Float64Array(n);
+    for (i = n - 1; i >= 0; i--) {
+      var own = spans[i][F.tokens] || 0;
+      llmSum[i] += spans[i][F.type] === "llm" ? own : 0;
+      allSum[i] += own;
+      var up = spans[i][F.parent];
+      if (up >= 0) { llmSum[up] += llmSum[i]; allSum[up] += allSum[i]; }
+    }
     var host = view.querySelector(".trace-rows"), panel = view.querySelector(".span-detail");
+    var matches = null;  // row index -> 1 for spans matching the find box
     var selected = -1, byId = {};
     for (i = 0; i < n; i++) byId[spans[i][F.id]] = i;
     view.runliteTrace = {data: data, open: open, render: render, select: select, byId: byId};
@@ -94,7 +105,10 @@
       if (kids[i].length && !open[i]) name.appendChild(el("span", "muted small", "(" + kids[i].length + ")"));
       r.appendChild(name);
       var dur = s[F.end] === null ? null : s[F.end] - s[F.start];
-      var meta = el("div", "span-meta", (dur === null ? status : ms(dur)) + (s[F.tokens] ? " \u00b7 " + num(s[F.tokens]) + " tok" : ""));
+      var tok = kids[i].length ? (llmSum[i] || allSum[i]) : s[F.tokens];
+      var meta = el("div", "span-meta", (dur === null ? status : ms(dur)) + (tok ? " \u00b7 " + num(tok) + " tok" : ""));
+      if (kids[i].length && tok) meta.title = "tokens of this span and the spans under it";
+      if (matches && matches[i]) r.className += " match";
       r.appendChild(meta);
       var track = el("div", "span-track"), bar = el("div", "span-bar t-" + type.replace(/[^a-z0-9_-]/gi, ""));
       var left = Math.max(0, s[F.start] / total), right = s[F.end] === null ? 1 : Math.min(1, s[F.end] / total);
@@ -192,6 +206,24 @@
         var next = ev.key === "ArrowDown" ? r.nextElementSibling : r.previousElementSibling;
         if (next && next.classList.contains("span-row")) next.focus();
       }
+    });
+    var find = view.querySelector(".trace-find input"), found = view.querySelector(".trace-find output"), timer = 0;
+    if (find) find.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var text = find.value.trim().toLowerCase(), hits = 0;
+        matches = null;
+        if (text) {
+          matches = new Uint8Array(n);
+          for (var m = 0; m < n && hits < FIND_LIMIT; m++) {
+            if (String(spans[m][F.name]).toLowerCase().indexOf(text) >= 0) { matches[m] = 1; reveal(m); hits++; }
+          }
+        }
+        found.textContent = !text ? "" : hits >= FIND_LIMIT ? "the first " + FIND_LIMIT + " matches" : hits + " match" + (hits === 1 ? "" : "es");
+        render();
+        var first = host.querySelector(".span-row.match");
+        if (first) first.scrollIntoView({block: "nearest"});
+      }, 150);
     });
     render();
     var pick = view.getAttribute("data-select");
