@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import query
 from ..query.ast import FIELDS
-from .runs import IDX, status_of
+from .._host import effective_status
 
 # JSON paths in an llm span's outputs that hold its usage when its columns are empty.
 USAGE_PATHS = {
@@ -100,10 +100,7 @@ def tree(conn, run_id: str, limit: int, now: int) -> tuple[list[tuple], int] | N
          prompt, completion, total, cost, first) in conn.execute(
             _TREE_SQL, (base, trace_id, run_id, order + ".", order + "/", limit)):
         if status == "running":  # lost is computed on read, as for records
-            fake = [None] * len(IDX)
-            fake[IDX["status"]], fake[IDX["host"]], fake[IDX["pid"]] = status, host, pid
-            fake[IDX["heartbeat"]], fake[IDX["heartbeat_timeout"]] = beat, timeout
-            status = status_of(tuple(fake), now)
+            status = effective_status(status, host, pid, beat, timeout, now)
         out.append((rid, parent, name, run_type, kind, status, started, ended, error, depth,
                     prompt, completion, total, cost, first))
     count = conn.execute("SELECT count(*) FROM runs WHERE trace_id = ? AND (id = ? OR (dotted_order > ?"

@@ -50,9 +50,10 @@ class Traces:
         return found
 
     def trace_totals(self, trace_ids: list[str]) -> dict[str, dict]:
-        """Per trace id: span count, errors, prompt/completion/total tokens and total cost summed
-        over its spans' own (an llm span's usage read from its outputs when its columns are
-        empty), first start and last end (microseconds), unfinished spans."""
+        """Per trace id: span count, errors, prompt/completion/total tokens and total cost (its llm
+        spans' summed, else all its spans': a roll-up is not counted twice; an llm span's usage
+        read from its outputs when its token columns are empty), first start and last end
+        (microseconds), unfinished spans."""
         ids = [check_name(t, "trace id") for t in trace_ids]
         return self._read(trace_reads.totals, ids)
 
