@@ -67,6 +67,9 @@ def test_span_tree_details_conversation_and_traceback(server, data, watched, tmp
     page.wait_for_selector(".span-attachments img")
     assert page.eval_on_selector(".span-attachments img", "e => e.naturalWidth") == 24
     assert "cut: 10,000 characters" in page.locator(".span-outputs").inner_text()
+    events = page.locator(".span-events").inner_text()
+    assert "</script><img src=x onerror=alert(1)>" in events  # event text shown as text
+    assert page.locator(".span-detail img").count() == 1 and page.locator(".span-detail script").count() == 0
     assert watched.errors == [] and watched.local_only()
 
 

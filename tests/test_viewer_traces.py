@@ -283,3 +283,17 @@ def test_langchain_shaped_llm_run_tokens_and_conversation(tmp_path):
         assert detail["total_tokens"] == 13
         page = v.get("/traces?sort=tokens").body.decode()
         assert ">13<" in page
+
+
+def test_a_running_trace(tmp_path):
+    with runlite.open(str(tmp_path / "live.db")) as store:
+        root = store.init("live", run_type="chain")
+        child = root.child("done", run_type="tool")
+        child.end(outputs={"ok": True})
+        v = viewer.Viewer(store)
+        data = get_json(v, f"/api/trace/{root.id}")
+        assert [row[5] for row in data["spans"]] == ["running", "completed"]
+        assert data["spans"][0][7] is None and data["totals"]["latency"] is None
+        assert v.get(f"/trace/{root.id}").status == 200
+        assert ">running<" in v.get("/traces").body.decode()
+        root.end(outputs={})

@@ -37,6 +37,7 @@ def agent_trace(store) -> str:
     @runlite.traceable(run_type="retriever", name=HOSTILE, store=store)
     def retrieve(query):
         runlite.current_span().attach("map.png", png(), "image/png")
+        runlite.current_span().add_event("note", text=HOSTILE)
         return {"documents": [LONG]}
 
     @runlite.traceable(run_type="chain", name="agent", store=store)
