@@ -11,6 +11,7 @@ from ..storage import importing, search
 from ..storage import feedback as feedback_mod
 from ..storage import projects as projects_mod
 from ..storage import runs as runs_mod
+from ..storage import trace_reads
 
 
 class Traces:
@@ -33,6 +34,44 @@ class Traces:
         if not isinstance(trace_id, str) or not trace_id:
             raise errors.ValidationError(f"trace_id must be a run id str, got {shown(trace_id)}")
         return runs_mod.read_trace(self.database, trace_id, now_us())
+
+    def span_tree(self, run: Any, *, limit: int = 20000) -> tuple[list[tuple], int]:
+        """The compact tree under a run (itself first, then its descendants in execution order),
+        for pages that draw big traces: tuples of ``storage.trace_reads.TREE_FIELDS`` (ids,
+        names, types, statuses, times in microseconds, depth, error flag, own tokens and cost),
+        at most ``limit`` of them, and how many spans the subtree has. One indexed range scan,
+        no record is built."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise errors.ValidationError(f"limit must be an int >= 1, got {shown(limit)}")
+        run_id = self.run_id(run)
+        found = self._read(trace_reads.tree, run_id, limit, now_us())
+        if found is None:
+            raise errors.NotFoundError(f"no run with id {shown(run_id)}")
+        return found
+
+    def trace_totals(self, trace_ids: list[str]) -> dict[str, dict]:
+        """Per trace id: span count, errors, prompt/completion/total tokens and total cost (its llm
+        spans' summed, else all its spans': a roll-up is not counted twice; an llm span's usage
+        read from its outputs when its token columns are empty), first start and last end
+        (microseconds), unfinished spans."""
+        ids = [check_name(t, "trace id") for t in trace_ids]
+        return self._read(trace_reads.totals, ids)
+
+    def trace_page(self, *, filter: str | None = None, order: str = "start", descending: bool = True,
+                   limit: int = 50, offset: int = 0) -> list[RunRecord]:
+        """One page of traces (root runs) matching a LangSmith ``filter``, sorted by ``order``:
+        ``start``, ``latency``, or the trace's summed ``tokens`` or ``cost``; FilterError for a
+        bad filter."""
+        if order not in trace_reads.TRACE_ORDER:
+            raise errors.ValidationError(f"order must be one of {', '.join(trace_reads.TRACE_ORDER)}, got {shown(order)}")
+        for value, what in ((limit, "limit"), (offset, "offset")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise errors.ValidationError(f"{what} must be an int >= 0, got {shown(value)}")
+        ids = self._read(trace_reads.root_page, filter, order, bool(descending), limit, offset, now_us())
+        if not ids:
+            return []
+        found = {rec.id: rec for rec in self.list_runs(run_ids=ids)}
+        return [found[i] for i in ids if i in found]
 
     def create_feedback(self, run: Any, key: str, *, score: Any = None, value: Any = None,
                         comment: str | None = None, source: Any = None, correction: Any = None,

@@ -16,7 +16,7 @@ import math
 import numbers
 from typing import Any
 
-from . import api, assets, charts
+from . import api, assets, charts, trace_page
 from .. import errors
 from .charts import esc, fmt_num
 from .._validation import shown, to_us
@@ -26,7 +26,6 @@ REPORT_DIGITS = 6           # significant digits of a report chart's values (the
 METRIC_LIMIT = 200          # charts per report
 EVENT_LIMIT = 5000          # events read per run for the timeline
 EVENT_ROWS = 50             # events listed per run
-SPAN_LIMIT = 300            # spans drawn per trace
 METADATA_ROWS = 100
 IMAGE_MAX = 256 * 1024      # an image attachment larger than this is listed, not shown
 IMAGE_BUDGET = 1024 * 1024  # inline image bytes per report
@@ -46,7 +45,8 @@ def report_html(store: Any, run_ids: list[str], *, title: str | None = None) -> 
     if title is None:
         title = "runlite report: " + ", ".join(charts.clip(r.name, 40) for r in records[:5]) + (
             f" and {len(records) - 5} more" if len(records) > 5 else "")
-    return page(title, _body(store, records, served=False))
+    body = _body(store, records, served=False)
+    return page(title, body, scripts=("trace.js",) if 'class="trace-view"' in body else ())
 
 
 def page(title: str, body: str, *, served: bool = False, refresh_url: str | None = None,
@@ -197,7 +197,7 @@ def _body(store: Any, records: list, *, served: bool) -> str:
     out.append(_metrics_section(store, records, labels, served))
     out.append(_timeline_section(store, records, labels, now))
     out.append(_attachments_section(store, records, labels))
-    out.append(_trace_section(store, records, labels))
+    out.append(trace_page.report_section(store, records, labels, served=served))
     out.append(_recipe_section(store, records))
     out.append(_feedback_section(store, records, labels))
     return "".join(part for part in out if part)
@@ -443,37 +443,6 @@ def _attachments_section(store: Any, records: list, labels: dict) -> str:
                    '<table class="grid attachments"><tr><th>name</th><th class="num">bytes</th><th>category</th>'
                    f'<th>type</th><th>sha256</th></tr>{"".join(rows)}</table></section>')
     return ("<h2>Attachments</h2>" + "".join(out)) if out else ""
-
-
-def _spans(tree: Any) -> list[tuple[Any, int]]:
-    """(record, depth) of a tree in execution order (an explicit stack: traces may be deep)."""
-    out, stack = [], [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        out.append((node, depth))
-        stack.extend((child, depth + 1) for child in reversed(node.child_runs))
-    return out
-
-
-def _trace_section(store: Any, records: list, labels: dict) -> str:
-    out = []
-    for index, rec in enumerate(records):
-        if not rec.child_run_ids and rec.kind != "trace":
-            continue
-        spans = _spans(store.read_run(rec.id, load_child_runs=True))
-        shown = spans[:SPAN_LIMIT]
-        bars = [charts.Bar(label=node.name, depth=depth, start=_ts(node.start_time) if node.start_time else math.nan,
-                           end=_ts(node.ended) if node.ended else None, kind=node.run_type or node.kind,
-                           error=node.error, tokens=node.total_tokens, key=node.id) for node, depth in shown]
-        tokens = sum(node.total_tokens or 0 for node, _ in spans)
-        failed = sum(1 for node, _ in spans if node.error)
-        note = (f'<p class="note">the first {SPAN_LIMIT} of {len(spans):,} spans are drawn</p>'
-                if len(spans) > SPAN_LIMIT else "")
-        out.append(f'<section class="card trace"><h3>{_swatch(index)}{esc(labels[rec.id], 120)}</h3>'
-                   f'<p class="muted small">{len(spans):,} spans \u00b7 {tokens:,} tokens \u00b7 '
-                   f'<span class="{"err" if failed else ""}">{failed} with errors</span></p>'
-                   f'{charts.waterfall_svg(bars)}{note}</section>')
-    return ("<h2>Traces</h2>" + "".join(out)) if out else ""
 
 
 def _range(stats: Any) -> str:

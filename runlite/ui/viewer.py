@@ -18,6 +18,9 @@ Routes (GET and HEAD only; anything else is 405):
   (``start``/``stop`` in epoch seconds then).
 - ``/chart?...`` (the same parameters): one re-bucketed SVG chart, for tools that embed one.
 - ``/static/<name>``: uPlot and runlite's chart script (``api.STATIC_TYPES``).
+- ``/traces?q=..&sort=..&dir=..&page=..``, ``/trace/<id>``, ``/api/trace/<id>``,
+  ``/api/span/<id>``: the trace list, a trace's span tree and a span's details
+  (``trace_page``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import urllib.parse
 from typing import Any
 
 from .. import errors
-from . import api, report
+from . import api, report, trace_page
 from ..store import Store
 from .http_server import CSP, HTML, JSON, LOCAL_HOSTS, SECURITY_HEADERS, SVG, TEXT, WORKERS, Response, ViewerServer
 
@@ -172,6 +175,8 @@ class Viewer:
             _check_params(params, ())
             name = path[len("/static/"):]
             return Response(200, api.STATIC_TYPES.get(name, TEXT), api.static_file(name))  # NotFound -> 404
+        if path == "/traces" or path.startswith(("/trace/", "/api/trace/", "/api/span/")):
+            return self._traces(path, params)
         for prefix, fragment in (("/run/", False), ("/fragment/run/", True)):
             if path.startswith(prefix):
                 _check_params(params, ())
@@ -203,6 +208,40 @@ class Viewer:
         running = any(r.status == "running" for r in records)
         title = ", ".join(r.name for r in records[:5]) + (" ..." if len(records) > 5 else "")
         document = report.page(title, body, served=True, refresh_url=refresh if running else None)
+        return Response(200, HTML, document.encode())
+
+    def _traces(self, path: str, params: dict) -> Response:
+        """The trace pages (``trace_page``): the list, one trace, its tree JSON, a span's details."""
+        if path == "/traces":
+            _check_params(params, ("q", "sort", "dir", "page"))
+            text = (_one(params, "q", "") or "").strip()
+            if len(text) > MAX_FILTER:
+                raise _Refused(400, f"the filter is longer than {MAX_FILTER} characters")
+            order = _one(params, "sort", "start")
+            if order not in trace_page.SORTS:
+                raise _Refused(400, f"sort must be one of {', '.join(trace_page.SORTS)}, got {order[:40]!r}")
+            direction = _one(params, "dir", "desc")
+            if direction not in ("asc", "desc"):
+                raise _Refused(400, f"dir must be asc or desc, got {direction[:40]!r}")
+            page = _number(params, "page")
+            page = 1 if page is None else page
+            if not isinstance(page, int) or not 1 <= page <= trace_page.MAX_PAGE:
+                raise _Refused(400, f"page must be a whole number from 1 to {trace_page.MAX_PAGE}")
+            problem, body = trace_page.list_body(self.store, text, order, direction == "desc", page)
+            document = report.page("runlite: traces", '<p class="nav"><a href="/">all runs</a></p>' + body, served=True)
+            return Response(400 if problem else 200, HTML, document.encode())
+        _check_params(params, ())
+        for prefix in ("/trace/", "/api/trace/", "/api/span/"):
+            if path.startswith(prefix):
+                ref = _run_ref(path[len(prefix):])
+                break
+        if prefix == "/api/span/":
+            return Response(200, JSON, api.to_json(trace_page.span_detail(self.store, ref)).encode())
+        if prefix == "/api/trace/":
+            data = trace_page.tree_data(self.store, self.store.get_run(ref).id)
+            return Response(200, JSON, api.to_json(data).encode())
+        title, body = trace_page.trace_body(self.store, ref)
+        document = report.page(title, body, served=True, scripts=("trace.js",))
         return Response(200, HTML, document.encode())
 
     def _chart(self, params: dict) -> Response:
