@@ -19,7 +19,7 @@ import runlite
 from runlite import errors
 from runlite.ui import cookbook_view, media_charts, media_view, report, viewer
 
-from .test_recipe_runs import SEED, _cookbook, _machine
+from .test_recipe_runs import SEED, SPEED, _machine
 
 NASTY = '<img src=x onerror="alert(1)">'
 STEPS = 5
@@ -282,6 +282,16 @@ def test_file_report_shows_the_last_step_without_a_server(view, monkeypatch):
 # ---------------------------------------------------------------- cookbook pages
 
 
+def press_book(store):
+    """The press cookbook of test_recipe_runs, with speed (a constraint) as a lever too."""
+    return store.create_cookbook(
+        "press-book", levers=[("press", "temp"), ("press", "speed")],
+        outcomes=[{"asset": "press", "name": "temp", "optimize": "minimize"},
+                  {"asset": "press", "name": "quality", "formula": "good / (good + scrap) * 100",
+                   "aggregates": {"good": "sum", "scrap": "sum"}, "weight": 2}],
+        constraints=[SPEED])
+
+
 def seed_run() -> dict:
     text = open(SEED).read()
     return ast.literal_eval(text[text.index("{"):text.index("```", text.index("{"))])
@@ -291,7 +301,7 @@ def seed_run() -> dict:
 def recipes(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("recipes") / "runs.db")
     with runlite.open(path) as store:
-        book = _cookbook(store)
+        book = press_book(store)
         sources = [_machine(store, name=f"line-{i}", minutes=40 + 7 * i,
                             start=f"2024-03-0{i + 1}T08:00:00+00:00") for i in range(3)]
         computed = store.compute_recipe_runs(book, sources=sources)
@@ -346,17 +356,25 @@ def test_cookbook_page_groups_top_runs_levers_and_outcomes(recipes):
         assert scores == [f"{r['_score']:.6g}" for r in expected]
         for run in expected:  # each run's links and its outcome statistics as stored
             assert f'href="/run/{run["id"]}"' in section
-            for outcome in run["outcomes"]:
-                value = outcome["value"]
-                cells = "".join(f'<td class="num">{x}</td>' for x in (
-                    f"{value['avg']:.6g}", f"{value['min']:.6g}", f"{value['max']:.6g}",
-                    f"{math.sqrt(value['var_pop']):.6g}"))
-                assert cells in section
-        # a lever's range over all the group's runs: computed here from the stored dicts
-        lows = [r["levers"][0]["value"]["min"] for r in by_group[group]]
-        highs = [r["levers"][0]["value"]["max"] for r in by_group[group]]
-        ranged = re.search(r'<td class="num range-all">([^<]*)</td>', section).group(1)
-        assert ranged == f"{min(lows):.6g} \u2013 {max(highs):.6g}"
+            row = re.search(rf'<tr class="top-run" data-run-id="{run["id"]}">.*?</tr>', section).group(0)
+            temp, quality = (o["value"] for o in run["outcomes"])
+            cells = "".join(f'<td class="num">{x}</td>' for x in (
+                f"{temp['avg']:.6g}", f"{temp['min']:.6g}", f"{temp['max']:.6g}", f"{math.sqrt(temp['var_pop']):.6g}",
+                f"{quality['avg']:.6g}", f"{quality['min']:.6g}", f"{quality['max']:.6g}"))
+            assert cells in row and row.endswith('<span title="a KPI: one value per run">\u2013</span></td></tr>')
+        # each lever's range over all the group's runs: computed here from the stored dicts
+        ranged = re.findall(r'<td class="num range-all">([^<]*)</td>', section)
+        for k, shown_range in enumerate(ranged):
+            lows = [r["levers"][k]["value"]["min"] for r in by_group[group]]
+            highs = [r["levers"][k]["value"]["max"] for r in by_group[group]]
+            assert shown_range == f"{min(lows):.6g} \u2013 {max(highs):.6g}"
+        assert len(ranged) == 2
+        tops = re.findall(r'<td class="num range-top">([^<]*)</td>', section)  # over the top runs only
+        assert tops == [f"{min(r['levers'][k]['value']['min'] for r in expected):.6g} \u2013 "
+                        f"{max(r['levers'][k]['value']['max'] for r in expected):.6g}" for k in range(2)]
+        # the recipe's own range: speed is a constraint, so its bin is the group's range for it
+        bins = re.findall(r'<td class="range-recipe">([^<]*)</td>', section)
+        assert bins == ["\u2013", expected[0]["constraints"][0]]
         if len(expected) > 1:
             assert '<tr class="pooled">' in section
     assert all(v.get(f"/run/{r['id']}").status == 200 for r in runs)

@@ -48,7 +48,7 @@ font-variant-numeric:tabular-nums}section.metric-group h3{margin-top:10px}[hidde
 h4{font-size:13px;margin:12px 0 6px;font-weight:600;color:#475569}
 figure.media{margin:0;border:1px solid #f1f5f9;border-radius:6px;padding:8px 10px;min-width:0}
 figure.media-table,figure.media-histogram{grid-column:1/-1}
-img.media-image{max-width:100%;max-height:420px;display:block;margin:6px 0;image-rendering:pixelated;
+img.media-image{max-width:100%;max-height:420px;min-height:96px;width:auto;object-fit:contain;display:block;margin:6px 0;image-rendering:pixelated;
 border:1px solid #e2e8f0;border-radius:4px}
 .step-tools{display:flex;align-items:center;gap:8px;font-size:13px}.step-tools input[type=range]{width:260px}
 .media-boxes{display:flex;flex-wrap:wrap;gap:12px}.media-boxes>div{flex:1 1 420px;min-width:0}

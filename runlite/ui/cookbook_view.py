@@ -152,6 +152,13 @@ def _pooled(best: list, top: int) -> dict | None:
         return None
 
 
+def _kpi_items(run: dict) -> list[tuple[tuple[str, str], Any]]:
+    """``((asset, name), kpi)`` of a run's outcomes (``kpi`` None for a field outcome)."""
+    items = run.get("outcomes")
+    return [((str(x.get("asset")), str(x.get("name"))), x.get("kpi"))
+            for x in (items if isinstance(items, list) else ()) if isinstance(x, dict)]
+
+
 def _constraints(book: Any, run: dict) -> str:
     labels = run.get("constraints")
     labels = labels if isinstance(labels, list) else []
@@ -163,6 +170,7 @@ def _constraints(book: Any, run: dict) -> str:
 
 
 def _top_table(runs: list, outcomes: list, pooled: dict | None, top: int) -> str:
+    kpi_keys = {key for r in runs for key, item in _kpi_items(r.data) if item}
     head = "".join(f'<th colspan="4" class="num">{esc(a, 40)} / {esc(n, 60)}</th>' for a, n in outcomes)
     sub = '<th class="num">avg</th><th class="num">min</th><th class="num">max</th><th class="num">std</th>' * len(outcomes)
 
@@ -171,8 +179,10 @@ def _top_table(runs: list, outcomes: list, pooled: dict | None, top: int) -> str
         cells = []
         for key in outcomes:
             v = by_key.get(key, {})
+            # a KPI outcome's var_pop carries the KPI value (the seed's convention): no spread to show
+            std = '<span title="a KPI: one value per run">\u2013</span>' if key in kpi_keys else _std(v.get("var_pop"))
             cells.append(f'<td class="num">{_num(v.get("avg"))}</td><td class="num">{_num(v.get("min"))}</td>'
-                         f'<td class="num">{_num(v.get("max"))}</td><td class="num">{_std(v.get("var_pop"))}</td>')
+                         f'<td class="num">{_num(v.get("max"))}</td><td class="num">{std}</td>')
         return "".join(cells)
 
     rows = []

@@ -179,6 +179,8 @@ def _swatch(index: int) -> str:
 def _slider(steps: list[int], what: str) -> str:
     """A step slider over ``steps`` (sampled to ``STOPS``), at the last step."""
     shown = stops(steps)
+    if len(shown) == 1:  # nothing to slide over
+        return f'<div class="step-tools small muted">one step logged</div>{api.inline_json(shown, "media-steps")}'
     note = f' <span class="muted small">({len(shown):,} of {len(steps):,} steps)</span>' if len(shown) < len(steps) else ""
     return (f'<div class="step-tools"><label>step <input type="range" class="step-slider" min="0" '
             f'max="{len(shown) - 1}" value="{len(shown) - 1}" aria-label="{esc(what)} step"></label> '
@@ -264,7 +266,9 @@ def _cell(value: Any) -> str:
 def _table_body(table: Any, offset: int, limit: int) -> str:
     columns = table.columns[:COLUMNS]
     rows = table.rows[offset:offset + limit]
-    head = "".join(f"<th>{esc(c, 80)}</th>" for c in columns)
+    firsts = [next((row[i] for row in rows if row[i] is not None), None) for i in range(len(columns))]
+    numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in firsts]  # heads align with numbers
+    head = "".join(('<th class="num">' if numeric[i] else "<th>") + f"{esc(c, 80)}</th>" for i, c in enumerate(columns))
     body = "".join("<tr>" + "".join(_cell(v) for v in row[:COLUMNS]) + "</tr>" for row in rows)
     more = f" \u00b7 the first {COLUMNS} of {len(table.columns):,} columns" if len(table.columns) > COLUMNS else ""
     end = offset + len(rows)
