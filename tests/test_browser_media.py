@@ -149,3 +149,38 @@ def test_cookbook_pages_render_groups_and_link_to_runs(server, data, watched, tm
     page.wait_for_load_state()
     assert page.url.endswith("/cookbooks")
     assert watched.errors == [] and watched.local_only()
+
+
+def test_live_page_keeps_the_chosen_step_and_loads_large_images(tmp_path, watched, monkeypatch):
+    from runlite.ui import media_view, report
+    monkeypatch.setattr(report, "REFRESH_SECONDS", 1)  # the server runs in this process
+    monkeypatch.setattr(media_view, "PAGE_INLINE_MAX", 100)  # every image "too large" for the page
+    path = str(tmp_path / "live.db")
+    with runlite.open(path) as writer:
+        live = writer.init("live")
+        from .test_viewer_media import frame
+        for step in range(3):
+            live.log_image("samples", frame(step), step=step)
+        live.log_metrics({"loss": 1.0})
+        live.flush()
+        stored = {s: writer.image_bytes(live.id, "samples", s) for s in range(3)}
+        with serving(path) as srv:
+            page = watched.page
+            page.goto(f"{srv.url}/run/{live.id}")
+            fig = figure(page, "image", "samples")
+            img = fig.locator("img.media-image")
+            # not put in the page: the script fetched the last step at once
+            page.wait_for_function("f => !f.querySelector('img.media-image').hidden", arg=fig.element_handle())
+            assert base64.b64decode(img.get_attribute("src").split(",", 1)[1]) == stored[2]
+            fig.locator("input.step-slider").evaluate(SLIDE, 1)
+            page.wait_for_function("f => f.querySelector('.shown-step').textContent === '1'", arg=fig.element_handle())
+            page.evaluate("() => { document.querySelector('figure.media').dataset.old = '1'; }")
+            page.wait_for_function("() => !document.querySelector('figure.media').dataset.old")  # <main> replaced
+            fig = figure(page, "image", "samples")
+            page.wait_for_function("f => f.querySelector('.shown-step').textContent === '1' && "
+                                   "!f.querySelector('img.media-image').hidden && !f.hasAttribute('data-loading')",
+                                   arg=fig.element_handle())
+            assert fig.locator("input.step-slider").input_value() == "1"
+            assert base64.b64decode(fig.locator("img.media-image").get_attribute("src").split(",", 1)[1]) == stored[1]
+        live.close()
+    assert watched.errors == [] and watched.local_only()

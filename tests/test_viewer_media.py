@@ -417,3 +417,14 @@ def test_cookbook_page_errors(recipes, target, status):
 def test_recipe_run_pages_link_to_the_cookbooks(recipes):
     v, store, book, computed = recipes
     assert '<a href="/cookbooks">cookbooks</a>' in v.get("/run/" + computed[0].run_id).body.decode()
+
+
+def test_large_images_are_left_for_the_script_to_fetch(view, monkeypatch):
+    v, store, ids = view
+    monkeypatch.setattr(media_view, "PAGE_INLINE_MAX", 100)
+    fig = next(f for f in figures(v.get("/run/" + ids["pictures"]).body.decode(), "image")
+               if 'data-name="samples"' in f)
+    assert "data:image" not in fig and '<img class="media-image" alt="samples at step 4" hidden>' in fig
+    assert "fetched by the page" in fig
+    r = v.get("/api/media/image?" + q(run=ids["pictures"], name="samples", step=4))  # what the script asks
+    assert r.status == 200 and json.loads(r.body)["size"] > 100
