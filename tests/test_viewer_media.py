@@ -8,7 +8,6 @@ import html
 import io
 import json
 import math
-import os
 import re
 import urllib.parse
 
@@ -111,7 +110,6 @@ def test_run_page_lists_media_names_and_loads_the_media_script(view):
 def test_step_slider_data_is_the_logged_steps_bounded(view):
     v, store, ids = view
     body = v.get("/run/" + ids["pictures"]).body.decode()
-    fig = figures(body, "image")[2]  # samples (names by kind then name: photo, samples, NASTY sorts first)
     fig = next(f for f in figures(body, "image") if 'data-name="samples"' in f)
     assert steps_of(fig) == store.media_steps(ids["pictures"], "image", "samples") == list(range(STEPS))
     assert f'max="{STEPS - 1}" value="{STEPS - 1}"' in fig
@@ -229,7 +227,7 @@ def test_histogram_data_is_the_logged_bins_and_bounded(view):
     assert data["edges"] == list(h.edges) and data["counts"] == list(h.counts) and data["nan_count"] == 3
     bars = re.findall(r'<rect class="bar"', data["html"])
     assert len(bars) == sum(1 for c in h.counts if c) <= 32
-    assert "3 NaN" in data["html"] and f'<b class="shown-step">2</b>' in data["html"]
+    assert "3 NaN" in data["html"] and '<b class="shown-step">2</b>' in data["html"]
     other = json.loads(v.get("/api/media/histogram?" + q(run=ids["pictures"], name="weights", step=4)).body)
     assert other["html"] != data["html"]
     # the distribution over 1,500 steps is drawn from at most DIST_STEPS columns

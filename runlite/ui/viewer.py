@@ -223,10 +223,10 @@ class Viewer:
             refresh = "/fragment/run/" + urllib.parse.quote(ids[0], safe="")
         else:
             refresh = "/fragment/runs?" + urllib.parse.urlencode([("id", i) for i in ids])
-        running = any(r.status == "running" for r in records)
+        running = any(r.status == "running" for r in records)  # its media may come with a refresh
         title = ", ".join(r.name for r in records[:5]) + (" ..." if len(records) > 5 else "")
         document = report.page(title, body, served=True, refresh_url=refresh if running else None,
-                               scripts=(media_view.SCRIPT,) if media_view.has_media(body) else ())
+                               scripts=(media_view.SCRIPT,) if running or media_view.has_media(body) else ())
         return Response(200, HTML, document.encode())
 
     def _chart(self, params: dict) -> Response:
