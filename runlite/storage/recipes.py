@@ -266,3 +266,55 @@ def current_value(conn, variables: Any, minutes: Any, at_us: int) -> list[dict]:
         latest = None if best_point is None or best_point[1] != best_point[1] else best_point[1]
         out.append({"asset": v["asset"], "name": v["name"], "values": {"latest": latest}})
     return out
+
+
+# ---------------------------------------------------------------- the viewer's cookbook pages
+
+
+def _page_args(limit: Any, offset: Any) -> tuple[int, int]:
+    for value, what in ((limit, "limit"), (offset, "offset")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise errors.ValidationError(f"{what} must be an int >= 0, got {value!r}")
+    return limit, offset
+
+
+def cookbook_index(conn, limit: Any, offset: Any) -> tuple[int, list[tuple]]:
+    """``(total, rows)``: every cookbook the file knows (stored ones and the cookbook ids of
+    imported runs), by id, one page of ``(id, name or None, runs, constraint groups, best score)``."""
+    limit, offset = _page_args(limit, offset)
+    keys = "SELECT id FROM cookbooks UNION SELECT cookbook_id FROM recipe_runs"
+    total = conn.execute(f"SELECT count(*) FROM ({keys})").fetchone()[0]
+    rows = conn.execute(
+        f"SELECT k.id, c.name, count(r.run_id), count(DISTINCT r.constraint_group_id), max(r.score)"
+        f" FROM ({keys}) AS k LEFT JOIN cookbooks AS c ON c.id = k.id"
+        " LEFT JOIN recipe_runs AS r ON r.cookbook_id = k.id GROUP BY k.id ORDER BY k.id LIMIT ? OFFSET ?",
+        (limit, offset)).fetchall()
+    return total, rows
+
+
+def group_index(conn, cookbook_id: str, limit: Any, offset: Any) -> tuple[int, list[tuple]]:
+    """``(total, rows)``: a cookbook's constraint groups, best score first (then by id), one page
+    of ``(constraint_group_id, runs, best score)``."""
+    limit, offset = _page_args(limit, offset)
+    total = conn.execute("SELECT count(DISTINCT constraint_group_id) FROM recipe_runs WHERE cookbook_id = ?",
+                         (cookbook_id,)).fetchone()[0]
+    rows = conn.execute(
+        "SELECT constraint_group_id, count(*), max(score) FROM recipe_runs WHERE cookbook_id = ?"
+        " GROUP BY constraint_group_id ORDER BY max(score) IS NULL, max(score) DESC, constraint_group_id"
+        " LIMIT ? OFFSET ?", (cookbook_id, limit, offset)).fetchall()
+    return total, rows
+
+
+def lever_ranges(conn, cookbook_id: str, constraint_group_id: str) -> list[tuple]:
+    """Each lever's range over ALL the runs of one constraint group, computed by SQLite (so the
+    answer is one row per lever however many runs there are): ``(asset, name, min of the runs'
+    min, max of the runs' max, runs with a value)``, in the order of first appearance."""
+    return conn.execute(
+        "SELECT json_extract(l.value, '$.asset'), json_extract(l.value, '$.name'),"
+        " min(json_extract(l.value, '$.value.min')), max(json_extract(l.value, '$.value.max')),"
+        " count(json_extract(l.value, '$.value.min'))"
+        " FROM recipe_runs AS r, json_each(r.data, '$.levers') AS l"
+        " WHERE r.cookbook_id = ? AND r.constraint_group_id = ? AND json_valid(r.data)"
+        " AND json_type(r.data, '$.levers') = 'array' AND l.type = 'object'"
+        " GROUP BY 1, 2 ORDER BY min(l.key), 1, 2",
+        (cookbook_id, str(constraint_group_id))).fetchall()

@@ -75,3 +75,20 @@ class RecipeCalls:
         again replaces it; distinct runs are never merged (identity: ``storage/recipes.py``)."""
         with self.database.write() as conn:
             return recipe_store.import_runs(conn, runs)
+
+    def cookbook_index(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[tuple]]:
+        """``(total, rows)``: one page of the cookbooks the file knows (stored ones and the
+        cookbook ids of imported runs), by id: ``(id, name or None, runs, constraint groups, best score)``."""
+        return self._read(recipe_store.cookbook_index, limit, offset)
+
+    def constraint_group_index(self, cookbook: Any, *, limit: int = 20, offset: int = 0) -> tuple[int, list[tuple]]:
+        """``(total, rows)``: one page of a cookbook's constraint groups, best score first:
+        ``(constraint_group_id, runs, best score)``."""
+        with self.database.read() as conn:
+            return recipe_store.group_index(conn, recipe_store.runs_key(conn, cookbook), limit, offset)
+
+    def lever_ranges(self, cookbook: Any, constraint_group_id: Any) -> list[tuple]:
+        """Each lever's range over all the recipe runs of one constraint group: ``(asset, name,
+        least min, greatest max, runs with a value)``."""
+        with self.database.read() as conn:
+            return recipe_store.lever_ranges(conn, recipe_store.runs_key(conn, cookbook), constraint_group_id)

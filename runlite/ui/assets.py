@@ -44,4 +44,17 @@ details summary{cursor:pointer;color:#334155}
 border-radius:4px;max-width:100%;overflow-wrap:anywhere}.legend-item:hover{background:#f1f5f9}
 .legend-item.off{opacity:.4;text-decoration:line-through}.legend-value{margin-left:6px;color:#475569;
 font-variant-numeric:tabular-nums}section.metric-group h3{margin-top:10px}[hidden]{display:none!important}
+.media-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px;align-items:start}
+h4{font-size:13px;margin:12px 0 6px;font-weight:600;color:#475569}
+figure.media{margin:0;border:1px solid #f1f5f9;border-radius:6px;padding:8px 10px;min-width:0}
+figure.media-table,figure.media-histogram{grid-column:1/-1}
+img.media-image{max-width:100%;max-height:420px;min-height:96px;width:auto;object-fit:contain;display:block;margin:6px 0;image-rendering:pixelated;
+border:1px solid #e2e8f0;border-radius:4px}
+.step-tools{display:flex;align-items:center;gap:8px;font-size:13px}.step-tools input[type=range]{width:260px}
+.media-boxes{display:flex;flex-wrap:wrap;gap:12px}.media-boxes>div{flex:1 1 420px;min-width:0}
+figure[data-loading] .histogram-box,figure[data-loading] .table-box,figure[data-loading] img{opacity:.6}
+.pager{display:flex;gap:6px;align-items:center;margin:6px 0;font-size:13px}
+.pager button{font:inherit;font-size:12px;border:1px solid #cbd5e1;background:#fff;border-radius:4px;padding:1px 8px;cursor:pointer}
+.pager button:disabled{opacity:.4;cursor:default}
+section.constraint-group table{margin:6px 0}tr.pooled th,tr.pooled td{border-top:2px solid #e2e8f0;color:#475569}
 """

@@ -16,7 +16,7 @@ import math
 import numbers
 from typing import Any
 
-from . import api, assets, charts, trace_page
+from . import api, assets, charts, media_view, trace_page
 from .. import errors
 from .charts import esc, fmt_num
 from .._validation import shown, to_us
@@ -195,6 +195,7 @@ def _body(store: Any, records: list, *, served: bool) -> str:
     out += ['<div class="runs">'] + [_run_header(store, rec, i, labels[rec.id], now)
                                      for i, rec in enumerate(records)] + ["</div>"]
     out.append(_metrics_section(store, records, labels, served))
+    out.append(media_view.media_section(store, records, labels, served=served, budget=IMAGE_BUDGET))
     out.append(_timeline_section(store, records, labels, now))
     out.append(_attachments_section(store, records, labels))
     out.append(trace_page.report_section(store, records, labels, served=served))

@@ -21,6 +21,12 @@ Routes (GET and HEAD only; anything else is 405):
 - ``/traces?q=..&sort=..&dir=..&page=..``, ``/trace/<id>``, ``/api/trace/<id>``,
   ``/api/span/<id>``: the trace list, a trace's span tree and a span's details
   (``trace_page``).
+- ``/api/media/image|histogram|table?run=..&name=..&step=..`` (tables also ``offset``,
+  ``limit``): one step of a media panel as JSON (``media_view``), what ``media.js`` fetches
+  when a step slider moves; ``/media/image?run=..&name=..&step=..``: one image's bytes, served
+  only as PNG, JPEG, GIF or WebP (by their magic bytes), anything else refused.
+- ``/cookbooks`` and ``/cookbook/<id or name>?offset=..``: cookbooks of recipe runs, their
+  constraint groups, best runs and lever ranges (``cookbook_view``).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import urllib.parse
 from typing import Any
 
 from .. import errors
-from . import api, report, trace_page
+from . import api, cookbook_view, media_view, report, trace_page
 from ..store import Store
 from .http_server import CSP, HTML, JSON, LOCAL_HOSTS, SECURITY_HEADERS, SVG, TEXT, WORKERS, Response, ViewerServer
 
@@ -47,6 +53,8 @@ MAX_RUNS = 20            # runs on one page or chart
 MAX_ID = 256             # characters of a run id or name (names are at most 256)
 LIST_LIMIT = 500         # rows of the run list
 BUCKETS = (16, 4000)     # allowed range of chart buckets
+MEDIA_API = {"/api/media/image": media_view.image_json, "/api/media/histogram": media_view.histogram_json,
+             "/api/media/table": media_view.table_json}
 GRAMMARS = {"auto": "either grammar", "langsmith": "LangSmith filter", "simvue": "Simvue filter"}
 
 
@@ -171,6 +179,17 @@ class Viewer:
             return self._chart(params)
         if path == "/api/chart":
             return self._chart_json(params)
+        if path in MEDIA_API:
+            data = MEDIA_API[path](self.store, params)  # ValidationError -> 400, NotFoundError -> 404
+            return Response(200, JSON, api.to_json(data).encode())
+        if path == "/media/image":
+            content_type, data = media_view.image_file(self.store, params)
+            return Response(200, content_type, data)
+        if path == "/cookbooks":
+            return self._page("runlite: cookbooks", cookbook_view.cookbooks_body(self.store, params))
+        if path.startswith("/cookbook/"):
+            ref = path[len("/cookbook/"):]
+            return self._page(f"runlite: cookbook {ref[:80]}", cookbook_view.cookbook_body(self.store, ref, params))
         if path.startswith("/static/"):
             _check_params(params, ())
             name = path[len("/static/"):]
@@ -191,6 +210,9 @@ class Viewer:
 
     # -- pages
 
+    def _page(self, title: str, body: str) -> Response:
+        return Response(200, HTML, report.page(title, body, served=True).encode())
+
     def _runs_page(self, refs: list[str], *, fragment: bool) -> Response:
         records = []
         for ref in refs:
@@ -198,16 +220,18 @@ class Viewer:
             if all(r.id != record.id for r in records):
                 records.append(record)
         ids = [r.id for r in records]
-        body = '<p class="nav"><a href="/">all runs</a></p>' + report.runs_body(self.store, ids, served=True)
+        nav = ' \u00b7 <a href="/cookbooks">cookbooks</a>' if any(r.kind == "recipe" for r in records) else ""
+        body = f'<p class="nav"><a href="/">all runs</a>{nav}</p>' + report.runs_body(self.store, ids, served=True)
         if fragment:
             return Response(200, HTML, body.encode())
         if len(ids) == 1:
             refresh = "/fragment/run/" + urllib.parse.quote(ids[0], safe="")
         else:
             refresh = "/fragment/runs?" + urllib.parse.urlencode([("id", i) for i in ids])
-        running = any(r.status == "running" for r in records)
+        running = any(r.status == "running" for r in records)  # its media may come with a refresh
         title = ", ".join(r.name for r in records[:5]) + (" ..." if len(records) > 5 else "")
-        document = report.page(title, body, served=True, refresh_url=refresh if running else None)
+        document = report.page(title, body, served=True, refresh_url=refresh if running else None,
+                               scripts=(media_view.SCRIPT,) if running or media_view.has_media(body) else ())
         return Response(200, HTML, document.encode())
 
     def _traces(self, path: str, params: dict) -> Response:
