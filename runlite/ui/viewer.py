@@ -16,8 +16,10 @@ Routes (GET and HEAD only; anything else is 405):
   data as JSON (``api.chart_data``: each bucket's mean, min and max), what ``charts.js``
   fetches when a chart scrolls into view or is zoomed; ``xaxis`` is step, time or timestamp
   (``start``/``stop`` in epoch seconds then).
+- ``/compare?q=..&grammar=..&axis=..&metric=..&stat=..&x=..&limit=..``: a sweep's runs (a
+  search, at most ``sweep.MAX_RUNS``) as parallel coordinates and a parameter/metric scatter.
 - ``/chart?...`` (the same parameters): one re-bucketed SVG chart, for tools that embed one.
-- ``/static/<name>``: uPlot and runlite's chart script (``api.STATIC_TYPES``).
+- ``/static/<name>``: uPlot, runlite's chart and compare scripts (``api.STATIC_TYPES``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import urllib.parse
 from typing import Any
 
 from .. import errors
-from . import api, report
+from . import api, report, sweep
 from ..store import Store
 from .http_server import CSP, HTML, JSON, LOCAL_HOSTS, SECURITY_HEADERS, SVG, TEXT, WORKERS, Response, ViewerServer
 
@@ -164,6 +166,10 @@ class Viewer:
             raise _Refused(400, "the address is not valid UTF-8 or has too many parameters") from None
         if path == "/":
             return self._run_list(params)
+        if path == "/compare":
+            status, body = sweep.compare_page(self.store, params)
+            document = report.page("runlite: compare runs", body, served=True, scripts=("compare.js",))
+            return Response(status, HTML, document.encode())
         if path == "/chart":
             return self._chart(params)
         if path == "/api/chart":
@@ -193,7 +199,8 @@ class Viewer:
             if all(r.id != record.id for r in records):
                 records.append(record)
         ids = [r.id for r in records]
-        body = '<p class="nav"><a href="/">all runs</a></p>' + report.runs_body(self.store, ids, served=True)
+        nav = '<a href="/">all runs</a>' + (" \u00b7 " + sweep.links_for(records) if len(records) > 1 else "")
+        body = f'<p class="nav">{nav}</p>' + report.runs_body(self.store, ids, served=True)
         if fragment:
             return Response(200, HTML, body.encode())
         if len(ids) == 1:
