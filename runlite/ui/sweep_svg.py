@@ -146,9 +146,10 @@ def _legend(scale: ColorScale | None, x: float, top: float, bottom: float, gradi
             f'<text x="{x + 20:.1f}" y="{bottom:.1f}">{esc(fmt_num(scale.lo))}</text></g>']
 
 
-def _link(mark: Mark, index: int, shape: str) -> str:
-    return (f'<a href="{esc(mark.href, None)}">{shape[:-2]} class="run" data-run="{index}" '
-            f'data-tip="{esc(mark.tip, None)}"/></a>')
+def _link(mark: Mark, index: int, tag: str, attrs: str) -> str:
+    """A run's element, linked to the run, with its place (``data-run``) and hover text."""
+    return (f'<a href="{esc(mark.href, None)}"><{tag} class="run" data-run="{index}" '
+            f'data-tip="{esc(mark.tip, None)}" {attrs}/></a>')
 
 
 def parallel_svg(axes: Sequence[Axis], rows: Sequence[Sequence[object]], marks: Sequence[Mark],
@@ -168,7 +169,7 @@ def parallel_svg(axes: Sequence[Axis], rows: Sequence[Sequence[object]], marks: 
     out.append('<g class="lines">')
     for index, (row, mark) in enumerate(zip(rows, marks)):
         points = " L".join(f"{x:.1f} {y_of(axis, v):.1f}" for x, axis, v in zip(xs, axes, row))
-        out.append(_link(mark, index, f'<path d="M{points}" stroke="{mark.color}"/>'))
+        out.append(_link(mark, index, "path", f'd="M{points}" stroke="{mark.color}"'))
     out.append('</g><g class="axes" stroke-linecap="round">')
     chars = max(6, int(span / 6.5)) if len(axes) > 1 else 40
     for i, (x, axis) in enumerate(zip(xs, axes)):
@@ -219,7 +220,7 @@ def scatter_svg(x_axis: Axis, y_axis: Axis, xs: Sequence[object], ys: Sequence[f
             continue
         # 3% inside the frame: a point at an end of a scale is not cut by the edge
         cx, cy = left + (0.03 + 0.94 * px) * (width - right - left), bottom - (0.03 + 0.94 * py) * (bottom - top)
-        out.append(_link(mark, index, f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{mark.color}"/>'))
+        out.append(_link(mark, index, "circle", f'cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{mark.color}"'))
     out.append("</g>")
     out += _legend(scale, width - right + 40, top + 14, bottom, "sweep-scale-scatter")
     out.append("</svg>")
