@@ -177,7 +177,8 @@ def parallel_svg(axes: Sequence[Axis], rows: Sequence[Sequence[object]], marks: 
         label_y = 18 if i % 2 == 0 or span > 150 else 34  # staggered when the axes are close
         out.append(f'<g class="axis" data-key="{esc(axis.label, None)}"><line x1="{x:.1f}" y1="{top:.1f}" '
                    f'x2="{x:.1f}" y2="{bottom:.1f}" stroke="#334155" stroke-width="1.2"/>'
-                   f'<text x="{x:.1f}" y="{label_y}" text-anchor="middle" font-weight="600">{esc(name, chars)}</text>')
+                   f'<text class="axis-name" x="{x:.1f}" y="{label_y}" text-anchor="middle" font-weight="600">'
+                   f'{esc(name, chars)}</text>')
         for place, text in axis.ticks():
             y = bottom - place * (bottom - top)
             out.append(f'<line x1="{x - 3:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="#334155"/>'

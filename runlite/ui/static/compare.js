@@ -28,26 +28,23 @@
     tip.style.left = x + "px"; tip.style.top = y + "px";
   }
 
+  // One handler for the whole page: the element under the pointer says which run is hovered
+  // (none off the plots). Moving the hovered element to the top does not re-trigger it.
   var current = null;
-  document.querySelectorAll("svg.sweep").forEach(function (svg) {
-    svg.addEventListener("mouseover", function (e) {
-      var el = e.target.closest("[data-run]");
-      if (!el) return;
+  document.addEventListener("mouseover", function (e) {
+    var el = e.target.closest && e.target.closest("svg.sweep [data-run]");
+    var index = el ? el.getAttribute("data-run") : null;
+    if (index !== current) {
       if (current !== null) light(current, false);
-      current = el.getAttribute("data-run");
-      light(current, true);
-      tip.textContent = el.getAttribute("data-tip") || "";
-      tip.setAttribute("data-run", current);
-      tip.hidden = false; place(e);
-    });
-    svg.addEventListener("mousemove", function (e) { if (!tip.hidden) place(e); });
-    svg.addEventListener("mouseout", function (e) {
-      var el = e.target.closest("[data-run]");
-      if (!el || (e.relatedTarget && el.contains(e.relatedTarget))) return;
-      if (current !== null) light(current, false);
-      current = null; tip.hidden = true;
-    });
+      current = index;
+      if (index !== null) light(index, true);
+    }
+    if (!el) { tip.hidden = true; tip.removeAttribute("data-run"); return; }
+    tip.textContent = el.getAttribute("data-tip") || "";
+    tip.setAttribute("data-run", index);
+    tip.hidden = false; place(e);
   });
+  document.addEventListener("mousemove", function (e) { if (!tip.hidden) place(e); });
 
   var form = document.getElementById("sweep-form"), timer = null;
   if (form) {
