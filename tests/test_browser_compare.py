@@ -138,7 +138,8 @@ def test_scatter_hover_shows_the_run_and_click_opens_it(server, watched, tmp_pat
     points = page.locator("svg.scatter circle.run")
     assert points.count() == SWEEP - 1
     point = points.nth(5)
-    index, tip_text = point.get_attribute("data-run"), point.get_attribute("data-tip")
+    index = point.get_attribute("data-run")
+    tip_text = page.locator(f'svg.parallel path.run[data-run="{index}"]').get_attribute("data-tip")
     name = tip_text.split(" ")[0]
     point.hover()
     tip = page.locator("#sweep-tip")

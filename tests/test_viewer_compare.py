@@ -205,7 +205,8 @@ def test_compare_axis_metric_stat_and_x_choices(view):
     assert re.findall(r'stroke-width="3">(\w+)</text>', axis) == ["adam", "sgd"]
     # min is finite for every run (c's NaN and d's inf came last): all four drawn
     assert len(tips_of(text, "path")) == 4
-    tip = next(t for t in tips_of(text, "circle") if t.startswith("a "))
+    assert tips_of(text, "circle") == []  # the points show their run's line's text (one copy a run)
+    tip = next(t for t in tips_of(text, "path") if t.startswith("a "))
     assert tip.splitlines()[1:] == ["opt.name = adam", "lr = 0.1", "loss.min = 0.1"]
 
 

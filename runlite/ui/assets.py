@@ -55,7 +55,7 @@ form.sweep select,form.sweep input{font:inherit;font-size:13px}
 fieldset.axes{border:1px solid #e2e8f0;border-radius:6px;padding:4px 10px;margin:0;max-height:130px;overflow:auto;
 flex:1 1 100%;display:flex;flex-wrap:wrap;gap:2px 14px;font-size:12px}fieldset.axes label{flex-direction:row;gap:4px;align-items:center}
 svg.sweep{display:block;max-width:100%;height:auto}svg.sweep .run{cursor:pointer}
-svg.sweep path.run{fill:none;stroke-width:1.4;stroke-opacity:.75}svg.sweep path.run.hot{stroke-width:3.5;stroke-opacity:1}
+svg.sweep path.run{fill:none;stroke-width:1.4}svg.sweep path.run.hot{stroke-width:3.5;stroke-opacity:1}
 svg.sweep circle.run{stroke:#fff;stroke-width:1}svg.sweep circle.run.hot{stroke:#0f172a;stroke-width:2}
 .sweep-tip{position:fixed;z-index:10;pointer-events:none;background:#0f172a;color:#f8fafc;font-size:12px;
 padding:6px 8px;border-radius:6px;white-space:pre;max-width:480px;overflow:hidden;box-shadow:0 2px 8px rgba(0,0,0,.25)}

@@ -39,8 +39,14 @@ def flat_params(record: Any) -> dict:
 def same_key(value: Any) -> str:
     """A value as canonical text: two values are the same parameter value when these are equal
     (so ``1`` and ``1.0`` differ, as their cells show them; NaN equals NaN)."""
+    if isinstance(value, str):  # the common cases first: a sweep page asks for thousands
+        return "s" + value
+    if isinstance(value, (bool, int)) or value is None:
+        return "j" + json.dumps(value)
+    if isinstance(value, float):
+        return "j" + repr(value)
     try:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+        return "j" + json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
     except (ValueError, TypeError, RecursionError):
         return repr(value)
 

@@ -98,21 +98,23 @@ def find_runs(store: Any, text: str, grammar: str, limit: int) -> tuple[list, st
     return store.get_runs([text], limit=limit + 1), grammar
 
 
-def _varying(keys: list[str], rows: list[dict]) -> list[str]:
-    """Keys whose values are not the same in every run, but text keys where every run (of more
-    than ten) has a value of its own: an output folder or a host name is no parameter axis."""
-    out = []
+def _kinds(keys: list[str], rows: list[dict]) -> tuple[list[str], set[str]]:
+    """The keys whose values vary (not the same in every run), but text keys where every run (of
+    more than ten) has a value of its own: an output folder or a host name is no parameter axis;
+    and the keys with one value in every run."""
+    varying, same = [], set()
     for key in keys:
         values = [row.get(key, sweep_svg.MISSING) for row in rows]
         distinct = {same_key(v) if v is not sweep_svg.MISSING else None for v in values}
         if len(distinct) < 2:
+            same.add(key)
             continue
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
                       if v is not sweep_svg.MISSING)
         if not numeric and len(rows) > 10 and len(distinct) == len(rows):
             continue
-        out.append(key)
-    return out
+        varying.append(key)
+    return varying, same
 
 
 def _form(text: str, grammar: str, keys: list[str], varying: set, same: set, axes: list[str], names: dict,
@@ -211,10 +213,9 @@ def compare_page(store: Any, params: dict) -> tuple[int, str]:
     runs = runs[:limit]
     rows = [flat_params(rec) for rec in runs]
     keys = list(dict.fromkeys(k for row in rows for k in row))
-    varying = _varying(keys, rows)
+    varying, same = _kinds(keys, rows)
     names = store.metric_name_counts([rec.id for rec in runs]) if runs else {}
     axes, metric, stat, x = _choices(params, keys, varying, names)
-    same = {k for k in keys if len({same_key(row[k]) if k in row else None for row in rows}) == 1}
     out = [nav, _form(text, grammar, keys, set(varying), same, axes, names, metric, stat, x)]
     what = f"{len(runs):,} run{'s' if len(runs) != 1 else ''}"
     if cut:
@@ -273,7 +274,8 @@ def _plots(store: Any, runs: list, rows: list[dict], axes: list[str], metric: st
             note = (f'<p class="note" id="scatter-note">{without:,} run{"s" if without != 1 else ""} without a value'
                     f' of {esc(x, 80)} not drawn</p>' if without else "")
             out.append(f'<h2>{esc(label, 120)} against {esc(x, 120)}</h2><section class="card" id="scatter">'
-                       + sweep_svg.scatter_svg(x_axis, y_axis, xs, [values[i] for i in drawn], marks, scale)
+                       + sweep_svg.scatter_svg(x_axis, y_axis, xs, [values[i] for i in drawn], marks, scale,
+                                                 tips=False)
                        + note + "</section>")
     if left_out and metric is not None:
         listed = "".join(f'<tr><td><a href="{esc("/run/" + urllib.parse.quote(runs[i].id, safe=""), None)}">'

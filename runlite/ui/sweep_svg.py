@@ -146,10 +146,11 @@ def _legend(scale: ColorScale | None, x: float, top: float, bottom: float, gradi
             f'<text x="{x + 20:.1f}" y="{bottom:.1f}">{esc(fmt_num(scale.lo))}</text></g>']
 
 
-def _link(mark: Mark, index: int, tag: str, attrs: str) -> str:
-    """A run's element, linked to the run, with its place (``data-run``) and hover text."""
-    return (f'<a href="{esc(mark.href, None)}"><{tag} class="run" data-run="{index}" '
-            f'data-tip="{esc(mark.tip, None)}" {attrs}/></a>')
+def _link(mark: Mark, index: int, tag: str, attrs: str, *, tip: bool = True) -> str:
+    """A run's element, linked to the run, with its place (``data-run``) and hover text (a
+    scatter drawn beside parallel coordinates leaves it out: the script reads the line's)."""
+    text = f'data-tip="{esc(mark.tip, None)}" ' if tip else ""
+    return f'<a href="{esc(mark.href, None)}"><{tag} class="run" data-run="{index}" {text}{attrs}/></a>'
 
 
 def parallel_svg(axes: Sequence[Axis], rows: Sequence[Sequence[object]], marks: Sequence[Mark],
@@ -166,11 +167,13 @@ def parallel_svg(axes: Sequence[Axis], rows: Sequence[Sequence[object]], marks: 
         return none_y if place is None else bottom - place * (bottom - top)
 
     out = _open("parallel", width, height, "parallel coordinates: " + ", ".join(a.label for a in axes))
-    out.append('<g class="lines">')
+    # many lines fade so their density shows (0.8 opaque for a few dozen runs, 0.2 for thousands)
+    opacity = min(0.8, max(0.2, 6 / math.sqrt(max(1, len(rows)))))
+    out.append(f'<g class="lines" stroke-opacity="{opacity:.2f}">')
     for index, (row, mark) in enumerate(zip(rows, marks)):
         points = " L".join(f"{x:.1f} {y_of(axis, v):.1f}" for x, axis, v in zip(xs, axes, row))
         out.append(_link(mark, index, "path", f'd="M{points}" stroke="{mark.color}"'))
-    out.append('</g><g class="axes" stroke-linecap="round">')
+    out.append('</g><g class="axes" stroke-linecap="round" pointer-events="none">')  # lines under it hover
     chars = max(6, int(span / 6.5)) if len(axes) > 1 else 40
     for i, (x, axis) in enumerate(zip(xs, axes)):
         name = axis.label + (" (log)" if axis.kind == "log" else "")
@@ -195,12 +198,13 @@ def parallel_svg(axes: Sequence[Axis], rows: Sequence[Sequence[object]], marks: 
 
 
 def scatter_svg(x_axis: Axis, y_axis: Axis, xs: Sequence[object], ys: Sequence[float], marks: Sequence[Mark],
-                scale: ColorScale | None, *, width: int = 1100, height: int = 380) -> str:
+                scale: ColorScale | None, *, width: int = 1100, height: int = 380, tips: bool = True) -> str:
     """One point per run at (its parameter ``xs[i]``, its metric ``ys[i]``); runs without an x
-    value are left out (the page says how many)."""
+    value are left out (the page says how many). ``tips=False``: the points carry no hover
+    text of their own (the same runs' lines on the page do, under the same ``data-run``)."""
     left, right, top, bottom = 72.0, (130.0 if scale else 30.0), 20.0, height - 46.0
     out = _open("scatter", width, height, f"{y_axis.label} against {x_axis.label}")
-    out.append('<g class="grid" stroke="#e2e8f0">')
+    out.append('<g class="grid" stroke="#e2e8f0" pointer-events="none">')
     for place, text in y_axis.ticks():
         y = bottom - (0.03 + 0.94 * place) * (bottom - top)
         out.append(f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{width - right:.1f}" y2="{y:.1f}"/>'
@@ -221,7 +225,8 @@ def scatter_svg(x_axis: Axis, y_axis: Axis, xs: Sequence[object], ys: Sequence[f
             continue
         # 3% inside the frame: a point at an end of a scale is not cut by the edge
         cx, cy = left + (0.03 + 0.94 * px) * (width - right - left), bottom - (0.03 + 0.94 * py) * (bottom - top)
-        out.append(_link(mark, index, "circle", f'cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{mark.color}"'))
+        out.append(_link(mark, index, "circle", f'cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{mark.color}"',
+                         tip=tips))
     out.append("</g>")
     out += _legend(scale, width - right + 40, top + 14, bottom, "sweep-scale-scatter")
     out.append("</svg>")

@@ -40,7 +40,12 @@
       if (index !== null) light(index, true);
     }
     if (!el) { tip.hidden = true; tip.removeAttribute("data-run"); return; }
-    tip.textContent = el.getAttribute("data-tip") || "";
+    var text = el.getAttribute("data-tip");
+    if (text === null) {  // a scatter point's text is its run's line's
+      var line = document.querySelector('svg.sweep [data-tip][data-run="' + index + '"]');
+      text = line ? line.getAttribute("data-tip") : "";
+    }
+    tip.textContent = text;
     tip.setAttribute("data-run", index);
     tip.hidden = false; place(e);
   });
