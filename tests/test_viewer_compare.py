@@ -256,7 +256,7 @@ def test_compare_with_no_matching_runs_or_no_parameters(view):
     ("metric=nope", "none of these runs has a metric 'nope'"),
     ("stat=median", "stat must be one of last, min, max, mean"),
     ("limit=abc", "limit must be a whole number of runs"),
-    ("limit=0", "too many runs"),
+    ("limit=0", "limit must be a whole number of runs from 1 to 2000, got '0'"),
     ("limit=999999", "too many runs: this page compares at most 2,000"),
     ("axis=zzz", "no run here has the parameter 'zzz' (axis=)"),
     ("x=zzz", "no run here has the parameter 'zzz' (x=)"),

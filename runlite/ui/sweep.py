@@ -81,7 +81,9 @@ def _limit(params: dict) -> int:
         return MAX_RUNS
     if not text.isdigit() or len(text) > 9:
         raise errors.ValidationError(f"limit must be a whole number of runs from 1 to {MAX_RUNS}, got {text[:40]!r}")
-    if not 1 <= int(text) <= MAX_RUNS:
+    if int(text) < 1:
+        raise errors.ValidationError(f"limit must be a whole number of runs from 1 to {MAX_RUNS}, got {text[:40]!r}")
+    if int(text) > MAX_RUNS:
         raise errors.ValidationError(f"too many runs: this page compares at most {MAX_RUNS:,} (limit={int(text):,})")
     return int(text)
 
