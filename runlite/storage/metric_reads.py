@@ -358,6 +358,12 @@ def summary(conn, run_id: str, name: str, asset) -> Stats:
     row = conn.execute("SELECT " + ", ".join(STAT_COLUMNS) + " FROM series WHERE id = ?", (series_id,)).fetchone()
     if row is None:  # the index found it, the table has no such row: a damaged file
         raise errors.CorruptStoreError(f"metric {name!r} of run {run_id}: series {series_id!r} is in the index only")
+    return summary_of_row(row, run_id, name)
+
+
+def summary_of_row(row: tuple, run_id: str, name: str) -> Stats:
+    """The Stats of a series row's ``STAT_COLUMNS`` cells, checked (CorruptStoreError when a
+    cell is not a count or a number: SQLite columns keep any type)."""
     count, nan_count = row[0], row[1]
     if (type(count) is not int or count < 0 or type(nan_count) is not int or not 0 <= nan_count <= count
             or not STORED_TYPES.issuperset(map(type, row))):

@@ -13,8 +13,9 @@ from typing import Any
 
 from .. import errors
 from .._validation import check_name, shown
-from ..records import Series
+from ..records import Series, Stats
 from . import metric_reads
+from .metrics import STAT_COLUMNS
 
 _IN_IDS = "run_id IN (SELECT value FROM json_each(?))"
 
@@ -45,6 +46,27 @@ def summaries_many(conn, run_ids: list[str]) -> list[tuple]:
     max of a series of NaN only) or the value is NaN (``last``), which frames show as NaN."""
     return conn.execute(f"SELECT run_id, name, last, min, max FROM series WHERE asset = '' AND {_IN_IDS}",
                         (_ids(run_ids),)).fetchall()
+
+
+def summaries_of(conn, run_ids: list[str], names: list[str] | None) -> dict[str, dict[str, Stats]]:
+    """``{run_id: {name: Stats}}``: the full summaries kept at ingest of the series (no asset) of
+    those runs (of ``names`` only, when given), in one query, no point decoded. Runs without
+    any such series are left out; NaN reads back as NaN, as ``metric_summary`` gives it."""
+    sql = (f"SELECT run_id, name, {', '.join(STAT_COLUMNS)} FROM series WHERE asset = '' AND {_IN_IDS}")
+    params: list[Any] = [_ids(run_ids)]
+    if names is not None:
+        sql += " AND name IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(names))
+    out: dict[str, dict[str, Stats]] = {}
+    for row in conn.execute(sql + " ORDER BY run_id, name", params):
+        out.setdefault(row[0], {})[row[1]] = metric_reads.summary_of_row(row[2:], row[0], row[1])
+    return out
+
+
+def name_counts(conn, run_ids: list[str]) -> list[tuple[str, int]]:
+    """``(name, runs having it)`` of every metric (no asset) of those runs, by name: one query."""
+    return conn.execute(f"SELECT name, count(*) FROM series WHERE asset = '' AND {_IN_IDS} GROUP BY name"
+                        " ORDER BY name", (_ids(run_ids),)).fetchall()
 
 
 def series_counts(conn, run_ids: list[str], names: list[str] | None) -> list[tuple[str, str, int]]:

@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from .. import errors
+from .._validation import shown
 from ..records import Series, Stats
 from ..storage import alerts as stored_alerts
 from ..storage import metric_reads, metric_sets, search
 from ..storage import events as events_mod
+
+
+def _id_list(run_ids: Any) -> list[str]:
+    """Run ids as a list of str (repeats dropped)."""
+    if isinstance(run_ids, str) or not isinstance(run_ids, (list, tuple)) \
+            or not all(isinstance(i, str) for i in run_ids):
+        raise errors.ValidationError(f"run_ids must be a list of run ids (str), got {shown(run_ids)}")
+    return list(dict.fromkeys(run_ids))
 
 
 class SeriesReads:
@@ -29,6 +38,25 @@ class SeriesReads:
         metric_sets.flush_live(self, run_ids)
         with self.database.read() as conn:
             return metric_sets.values_many(conn, run_ids, names, xaxis=xaxis, max_points=max_points)
+
+    def metric_summaries(self, run_ids: list[str], names: list[str] | str | None = None) -> dict[str, dict[str, Stats]]:
+        """``{run_id: {name: Stats}}``: the summaries kept at ingest (as ``metric_summary``) of
+        every metric of many runs, or of ``names`` only, in one query (no point is read). Runs
+        are given by id (as a listing gives them); a run without such a metric, or no run of
+        that id, is left out. Series logged with an asset are read by ``metric_summary``."""
+        names = metric_sets.check_names(names)
+        run_ids = _id_list(run_ids)
+        metric_sets.flush_live(self, run_ids)
+        with self.database.read() as conn:
+            return metric_sets.summaries_of(conn, run_ids, names)
+
+    def metric_name_counts(self, run_ids: list[str]) -> dict[str, int]:
+        """``{metric name: how many of the runs have it}`` over many runs (by id), by name, in
+        one query: what a comparison of a run set offers to plot (series without an asset)."""
+        run_ids = _id_list(run_ids)
+        metric_sets.flush_live(self, run_ids)
+        with self.database.read() as conn:
+            return dict(metric_sets.name_counts(conn, run_ids))
 
     def metric_names(self, run: Any) -> list[str]:
         """The sorted metric names of a run."""

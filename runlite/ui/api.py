@@ -28,6 +28,7 @@ STATIC_TYPES = {
     "charts.js": "text/javascript; charset=utf-8",
     "trace.js": "text/javascript; charset=utf-8",
     "media.js": "text/javascript; charset=utf-8",
+    "compare.js": "text/javascript; charset=utf-8",
 }
 SCRIPTS = ("uPlot.iife.min.js", "charts.js")  # what a page with charts loads, in this order
 XAXES = ("step", "time", "timestamp")

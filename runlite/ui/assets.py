@@ -57,4 +57,19 @@ figure[data-loading] .histogram-box,figure[data-loading] .table-box,figure[data-
 .pager button{font:inherit;font-size:12px;border:1px solid #cbd5e1;background:#fff;border-radius:4px;padding:1px 8px;cursor:pointer}
 .pager button:disabled{opacity:.4;cursor:default}
 section.constraint-group table{margin:6px 0}tr.pooled th,tr.pooled td{border-top:2px solid #e2e8f0;color:#475569}
+.params-toggle summary{margin:0 0 6px}.params-count{font-weight:600;color:#1e293b}
+.params-toggle:not([open])+.scroll tr.same{display:none}.params-toggle[open] .when-closed,
+.params-toggle:not([open]) .when-open{display:none}table.params-table th.run-col{white-space:nowrap}
+table.params-table tbody th{font-weight:500;color:#334155}tr.differs>th{box-shadow:inset 3px 0 #f59e0b;padding-left:8px}
+tr.same>th{padding-left:8px}section.compare details{margin-top:10px}
+form.sweep{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:flex-end;margin:0 0 12px}
+form.sweep label{display:flex;flex-direction:column;font-size:12px;color:#475569;gap:2px}
+form.sweep select,form.sweep input{font:inherit;font-size:13px}
+fieldset.axes{border:1px solid #e2e8f0;border-radius:6px;padding:4px 10px;margin:0;max-height:130px;overflow:auto;
+flex:1 1 100%;display:flex;flex-wrap:wrap;gap:2px 14px;font-size:12px}fieldset.axes label{flex-direction:row;gap:4px;align-items:center}
+svg.sweep{display:block;max-width:100%;height:auto}svg.sweep .run{cursor:pointer}
+svg.sweep path.run{fill:none;stroke-width:1.4}svg.sweep path.run.hot{stroke-width:3.5;stroke-opacity:1}
+svg.sweep circle.run{stroke:#fff;stroke-width:1}svg.sweep circle.run.hot{stroke:#0f172a;stroke-width:2}
+.sweep-tip{position:fixed;z-index:10;pointer-events:none;background:#0f172a;color:#f8fafc;font-size:12px;
+padding:6px 8px;border-radius:6px;white-space:pre;max-width:480px;overflow:hidden;box-shadow:0 2px 8px rgba(0,0,0,.25)}
 """

@@ -16,7 +16,7 @@ import math
 import numbers
 from typing import Any
 
-from . import api, assets, charts, media_view, trace_page
+from . import api, assets, charts, compare, media_view, trace_page
 from .. import errors
 from .charts import esc, fmt_num
 from .._validation import shown, to_us
@@ -191,7 +191,7 @@ def _body(store: Any, records: list, *, served: bool) -> str:
         names[rec.name] = names.get(rec.name, 0) + 1
     labels = {rec.id: _label(rec, names) for rec in records}
     out = [f'<p class="muted small">{len(records)} run{"s" if len(records) != 1 else ""} \u00b7 '
-           f'rendered {esc(_when(now))}</p>', "<h2>Runs</h2>"]
+           f'rendered {esc(_when(now))}</p>', compare.params_section(store, records, labels), "<h2>Runs</h2>"]
     out += ['<div class="runs">'] + [_run_header(store, rec, i, labels[rec.id], now)
                                      for i, rec in enumerate(records)] + ["</div>"]
     out.append(_metrics_section(store, records, labels, served))

@@ -16,8 +16,9 @@ Routes (GET and HEAD only; anything else is 405):
   data as JSON (``api.chart_data``: each bucket's mean, min and max), what ``charts.js``
   fetches when a chart scrolls into view or is zoomed; ``xaxis`` is step, time or timestamp
   (``start``/``stop`` in epoch seconds then).
+- ``/compare?q=..&grammar=..&axis=..&metric=..&stat=..&x=..&limit=..``: a sweep's runs (a
+  search, at most ``sweep.MAX_RUNS``) as parallel coordinates and a parameter/metric scatter.
 - ``/chart?...`` (the same parameters): one re-bucketed SVG chart, for tools that embed one.
-- ``/static/<name>``: uPlot and runlite's chart script (``api.STATIC_TYPES``).
 - ``/traces?q=..&sort=..&dir=..&page=..``, ``/trace/<id>``, ``/api/trace/<id>``,
   ``/api/span/<id>``: the trace list, a trace's span tree and a span's details
   (``trace_page``).
@@ -27,6 +28,7 @@ Routes (GET and HEAD only; anything else is 405):
   only as PNG, JPEG, GIF or WebP (by their magic bytes), anything else refused.
 - ``/cookbooks`` and ``/cookbook/<id or name>?offset=..``: cookbooks of recipe runs, their
   constraint groups, best runs and lever ranges (``cookbook_view``).
+- ``/static/<name>``: uPlot and runlite's page scripts (``api.STATIC_TYPES``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import urllib.parse
 from typing import Any
 
 from .. import errors
-from . import api, cookbook_view, media_view, report, trace_page
+from . import api, cookbook_view, media_view, report, sweep, trace_page
 from ..store import Store
 from .http_server import CSP, HTML, JSON, LOCAL_HOSTS, SECURITY_HEADERS, SVG, TEXT, WORKERS, Response, ViewerServer
 
@@ -175,6 +177,10 @@ class Viewer:
             raise _Refused(400, "the address is not valid UTF-8 or has too many parameters") from None
         if path == "/":
             return self._run_list(params)
+        if path == "/compare":
+            status, body = sweep.compare_page(self.store, params)
+            document = report.page("runlite: compare runs", body, served=True, scripts=("compare.js",))
+            return Response(status, HTML, document.encode())
         if path == "/chart":
             return self._chart(params)
         if path == "/api/chart":
@@ -220,8 +226,10 @@ class Viewer:
             if all(r.id != record.id for r in records):
                 records.append(record)
         ids = [r.id for r in records]
-        nav = ' \u00b7 <a href="/cookbooks">cookbooks</a>' if any(r.kind == "recipe" for r in records) else ""
-        body = f'<p class="nav"><a href="/">all runs</a>{nav}</p>' + report.runs_body(self.store, ids, served=True)
+        nav = '<a href="/">all runs</a>' + (" \u00b7 " + sweep.links_for(records) if len(records) > 1 else "")
+        if any(r.kind == "recipe" for r in records):
+            nav += ' \u00b7 <a href="/cookbooks">cookbooks</a>'
+        body = f'<p class="nav">{nav}</p>' + report.runs_body(self.store, ids, served=True)
         if fragment:
             return Response(200, HTML, body.encode())
         if len(ids) == 1:
