@@ -26,6 +26,7 @@ STATIC_TYPES = {
     "uPlot.min.css": "text/css; charset=utf-8",
     "uPlot.LICENSE": "text/plain; charset=utf-8",
     "charts.js": "text/javascript; charset=utf-8",
+    "run_table.js": "text/javascript; charset=utf-8",
 }
 SCRIPTS = ("uPlot.iife.min.js", "charts.js")  # what a page with charts loads, in this order
 XAXES = ("step", "time", "timestamp")

@@ -44,4 +44,14 @@ details summary{cursor:pointer;color:#334155}
 border-radius:4px;max-width:100%;overflow-wrap:anywhere}.legend-item:hover{background:#f1f5f9}
 .legend-item.off{opacity:.4;text-decoration:line-through}.legend-value{margin-left:6px;color:#475569;
 font-variant-numeric:tabular-nums}section.metric-group h3{margin-top:10px}[hidden]{display:none!important}
+.table-tools{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;margin:8px 0;font-size:13px}
+.table-tools .count{font-weight:600}.table-tools form{display:inline;margin:0}.page-link{margin-right:6px}
+details.chooser{margin:8px 0}details.chooser form{background:#fff;border:1px solid #e2e8f0;border-radius:8px;
+padding:8px 12px;margin-top:6px}.chooser-lists{display:flex;flex-wrap:wrap;gap:12px}
+.chooser fieldset{border:1px solid #e2e8f0;border-radius:6px;max-height:260px;overflow:auto;min-width:260px;
+flex:1 1 300px}.chooser label{display:inline-block;margin:0 10px 2px 0;overflow-wrap:anywhere}
+.metric-choice{display:flex;flex-wrap:wrap;gap:0 8px}.metric-choice span{min-width:120px;overflow-wrap:anywhere}
+table.run-list th a.sort{color:inherit;text-decoration:none}table.run-list th a.sort:hover{text-decoration:underline}
+table.run-list th[aria-sort] a.sort{color:#1d4ed8}tr.group-row td{background:#f1f5f9;font-weight:600}
+.group-toggle{font:inherit;border:0;background:none;cursor:pointer;padding:0 4px}
 """
