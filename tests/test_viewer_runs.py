@@ -327,3 +327,20 @@ def test_run_page_api_checks_its_arguments(table):
     assert [r.metadata["lr"] for r in page.runs] == [0.5, 0.012, 0.012] and page.total == 122
     summaries = store.metric_summaries([r.id for r in page.runs], ["loss"])
     assert set(summaries) <= {r.id for r in page.runs} and all(set(s) == {"loss"} for s in summaries.values())
+
+
+@pytest.mark.parametrize("key", ["lr", "a.b", "a[0]", "sp ace", "x\\y", 'q"uote', "ünï", "$", "", "*"])
+def test_sort_by_awkward_metadata_keys(tmp_path, key):
+    """Sorting reads a key as a quoted JSON path label, or by json_each when a label cannot
+    spell it: either way the values of exactly that key, scalars only, missing ones last."""
+    if key == "":
+        pytest.skip("an empty key is not a column (metadata. alone is refused)")
+    with runlite.open(str(tmp_path / "k.db")) as store:
+        values = [3, "b", None, 1.5, {"obj": 1}, True, "a"]
+        for i, value in enumerate(values):
+            meta = {"other": -i, "a": {"b": 99}} if value is None else {key: value, "other": -i, "a": {"b": 99}}
+            store.init(f"r{i}", metadata=meta, running=False)
+        got = [r.name for r in store.run_page(sort_by="metadata." + key, limit=20).runs]
+        # numbers before text (SQLite's order), then runs whose value is missing or not a scalar
+        assert got[:4] == ["r3", "r0", "r6", "r1"] and sorted(got[4:]) == ["r2", "r4", "r5"]
+        assert [r.name for r in store.get_runs(sort_by="-metadata." + key)][:4] == ["r1", "r6", "r0", "r3"]
