@@ -233,7 +233,7 @@ def _chooser(view: TableView, keys: list[str], metrics: list[str]) -> str:
 
 
 def _toolbar(view: TableView, total: int, shown: int, keys: list[str], used: str) -> str:
-    first = (view.page - 1) * view.per + 1 if shown else 0
+    first = (view.page - 1) * view.per + 1
     last = first + shown - 1 if shown else 0
     what = f"runs {first:,}\u2013{last:,} of {total:,}" if shown else f"no runs of {total:,}"
     what += f" matching ({GRAMMARS[used]})" if used else " (top-level; search to include trace spans)"
@@ -284,11 +284,11 @@ def _rows(view: TableView, page: Any, cells: dict) -> list[str]:
                            f'data-group="{index}">\u25be</button> <span class="group-value">'
                            f'{_group_label(view.group, value)}</span> <span class="muted group-count">'
                            f'{count}</span></td></tr>')
-        rid = esc(run.id, None)
-        link = "/run/" + urllib.parse.quote(run.id, safe="")
-        row = [f'<td><input type="checkbox" name="id" value="{rid}" aria-label="select {esc(run.name, 80)}"></td>',
-               f'<td><a href="{esc(link, None)}">{esc(run.name)}</a></td>',
-               f'<td><span class="status status-{esc(run.status, 40)}">{esc(run.status, 40)}</span></td>',
+        rid, name, status = esc(run.id, None), esc(run.name), esc(run.status, 40)
+        link = "/run/" + urllib.parse.quote(run.id, safe="")  # %-escaped: no HTML-special character left
+        row = [f'<td><input type="checkbox" name="id" value="{rid}" aria-label="select {name}"></td>',
+               f'<td><a href="{link}">{name}</a></td>',
+               f'<td><span class="status status-{status}">{status}</span></td>',
                f"<td>{esc(run.run_type or run.kind, 80)}</td>", f"<td>{esc(run.folder)}</td>",
                "<td>" + "".join(f'<span class="tag">{esc(t, 80)}</span>' for t in run.tags[:20]) + "</td>",
                f'<td class="num">{fmt_time(run.created)}</td>', f'<td class="num">{fmt_duration(run)}</td>']
