@@ -28,7 +28,6 @@ import html
 import logging
 import math
 import urllib.parse
-from typing import Any
 
 from .. import errors
 from . import api, report, run_table
