@@ -156,6 +156,8 @@ def test_column_chooser_lists_keys_and_metrics_present(table):
     ("folder", lambda r: r.folder),
     ("metadata.lr", lambda r: r.metadata.get("lr")),
     ("metadata.batch", lambda r: r.metadata.get("batch")),
+    ("run_type", lambda r: r.run_type),
+    ("duration", lambda r: None if r.ended is None else round((r.ended - (r.started or r.created)).total_seconds(), 6)),
 ])
 @pytest.mark.parametrize("descending", [False, True])
 def test_sort_each_way_nulls_last(table, field, key, descending):
