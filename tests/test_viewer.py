@@ -379,7 +379,7 @@ def test_viewing_while_another_process_writes(tmp_path):
                     assert status == 200 or target.startswith("/chart")
                 pages += 1
             assert writer.wait(60) == 0
-            status, _, body = request(server, "GET", "/")  # new runs show on the next load
+            status, _, body = request(server, "GET", "/?per=100")  # new runs show on the next load
             assert status == 200
             names = set(re.findall(r">(writer-new-\d+)<", body.decode()))
             assert names == {f"writer-new-{i}" for i in range(0, rounds, 50)}

@@ -7,7 +7,8 @@ The package's public face; callers import from here, not from the modules:
 - ``compile.py``: the AST -> a SQL boolean expression and its parameters (``compile_where``,
   ``trace_filter_sql``, ``tree_filter_sql``); the filter semantics are described there.
 - ``sort.py``: LangSmith ``order_by`` and Simvue ``sort_by`` -> ``ORDER BY`` over one
-  whitelist of sortable columns (``order_by_sql``, ``sort_sql``).
+  whitelist of sortable columns (``order_by_sql``, ``sort_sql``,
+  ``value_sql``; ``TABLE_SORT_BY``: the viewer's run table).
 
 Imports run one way, ast <- parse, ast <- compile <- sort, so there is no cycle. Everything
 here is pure: nothing opens a connection, and no user text ever becomes SQL text.
@@ -19,12 +20,12 @@ from .ast import (
 )
 from .compile import compile_where, trace_filter_sql, tree_filter_sql
 from .parse import parse_langsmith, parse_simvue
-from .sort import order_by_sql, sort_sql
+from .sort import TABLE_SORT_BY, order_by_sql, sort_keys, sort_sql, value_sql
 
 __all__ = [
     "And", "Or", "Not", "Compare", "KeyValue", "Ago",
     "parse_langsmith", "parse_simvue",
     "compile_where", "trace_filter_sql", "tree_filter_sql",
-    "order_by_sql", "sort_sql",
+    "order_by_sql", "sort_sql", "value_sql", "sort_keys", "TABLE_SORT_BY",
     "MAX_STRING", "MAX_DEPTH", "MAX_PARAMS", "MAX_LIKE_BYTES", "STATUSES", "METRIC_STATS",
 ]

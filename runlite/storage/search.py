@@ -155,6 +155,13 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
     return _listing(store, sql, params, now)
 
 
+def page_records(store, sql: str, params: list, now: int) -> RunList:
+    """The records of a listing query built elsewhere (``run_table.page_sql``), as listings make
+    them: parts read on first use for the whole page at once."""
+    store.live.flush_own_spans()
+    return _listing(store, sql, params, now)
+
+
 _BATCH = 1000  # rows made into records at a time (while a status filter and a limit stop early)
 
 

@@ -21,13 +21,15 @@ from .keeping import Keeping
 from .media import MediaReads
 from .recipes import RecipeCalls
 from .resume import Resuming
+from .run_table import RunTableReads
 from .series import SeriesReads
 from .traces import Traces
 
 _NO_ID = object()
 
 
-class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, HistoryReads, ChartReads, Resuming):
+class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, HistoryReads, ChartReads, Resuming,
+            RunTableReads):
     """A runlite file. Use ``runlite.open(path)``; also a context manager.
 
     Safe to share between threads. After ``fork()`` the child opens its own connections.

@@ -29,6 +29,7 @@ STATIC_TYPES = {
     "trace.js": "text/javascript; charset=utf-8",
     "media.js": "text/javascript; charset=utf-8",
     "compare.js": "text/javascript; charset=utf-8",
+    "run_table.js": "text/javascript; charset=utf-8",
 }
 SCRIPTS = ("uPlot.iife.min.js", "charts.js")  # what a page with charts loads, in this order
 XAXES = ("step", "time", "timestamp")

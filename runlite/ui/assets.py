@@ -72,4 +72,14 @@ svg.sweep path.run{fill:none;stroke-width:1.4}svg.sweep path.run.hot{stroke-widt
 svg.sweep circle.run{stroke:#fff;stroke-width:1}svg.sweep circle.run.hot{stroke:#0f172a;stroke-width:2}
 .sweep-tip{position:fixed;z-index:10;pointer-events:none;background:#0f172a;color:#f8fafc;font-size:12px;
 padding:6px 8px;border-radius:6px;white-space:pre;max-width:480px;overflow:hidden;box-shadow:0 2px 8px rgba(0,0,0,.25)}
+.table-tools{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;margin:8px 0;font-size:13px}
+.table-tools .count{font-weight:600}.table-tools form{display:inline;margin:0}.page-link{margin-right:6px}
+details.chooser{margin:8px 0}details.chooser form{background:#fff;border:1px solid #e2e8f0;border-radius:8px;
+padding:8px 12px;margin-top:6px}.chooser-lists{display:flex;flex-wrap:wrap;gap:12px}
+.chooser fieldset{border:1px solid #e2e8f0;border-radius:6px;max-height:260px;overflow:auto;min-width:260px;
+flex:1 1 300px}.chooser label{display:inline-block;margin:0 10px 2px 0;overflow-wrap:anywhere}
+.metric-choice{display:flex;flex-wrap:wrap;gap:0 8px}.metric-choice span{min-width:120px;overflow-wrap:anywhere}
+table.run-list th a.sort{color:inherit;text-decoration:none}table.run-list th a.sort:hover{text-decoration:underline}
+table.run-list th[aria-sort] a.sort{color:#1d4ed8}tr.group-row td{background:#f1f5f9;font-weight:600}
+.group-toggle{font:inherit;border:0;background:none;cursor:pointer;padding:0 4px}
 """

@@ -29,6 +29,7 @@ from .. import errors
 from . import sweep_svg
 from .charts import esc, fmt_num
 from .compare import flat_params, same_key, value_text
+from .run_table import GRAMMARS  # the run list's search, offered the same way here
 
 MAX_RUNS = 2000       # runs on the page
 MAX_AXES = 16         # parameter axes
@@ -38,7 +39,6 @@ METRIC_CHOICES = 1000  # metric names offered
 LEFT_OUT_ROWS = 50    # runs listed as left out of the plots
 MAX_FILTER = 4096
 STATS = {"last": "last", "min": "min", "max": "max", "mean": "avg"}  # stat -> Stats field
-GRAMMARS = {"auto": "either grammar", "langsmith": "LangSmith filter", "simvue": "Simvue filter"}
 PARAMS = ("q", "grammar", "axis", "metric", "stat", "x", "limit")
 
 

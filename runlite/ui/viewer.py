@@ -3,12 +3,14 @@
 ``Viewer`` maps a GET target (path and query) to a ``Response(status, content_type, body)``
 and does no I/O of its own, so a desktop tool can embed the same pages. ``serve`` puts it
 behind a standard-library HTTP server that listens on 127.0.0.1 only and opens the store
-read-only, so a job can keep writing while people look. Pages come from ``report``; this
-module adds the run list, routing, parameter checks and the HTTP details.
+read-only, so a job can keep writing while people look. Pages come from ``report`` and
+``run_table``; this module adds routing, parameter checks and the HTTP details.
 
 Routes (GET and HEAD only; anything else is 405):
 
-- ``/``: the run list, searchable with either filter grammar (``q``, ``grammar``).
+- ``/``: the run table (``run_table``): search with either filter grammar (``q``, ``grammar``),
+  columns (``col=metadata.<key>``, ``col=metric.<name>.last|min|max``), ``sort=[-]<column>``,
+  ``group=folder|metadata.<key>``, ``per=50|100|200``, ``page=<n>``.
 - ``/run/<id or name>`` and ``/runs?id=a&id=b``: run pages (runs overlaid when several).
 - ``/fragment/run/<id>`` and ``/fragment/runs?id=..``: the same body without the document,
   re-fetched by the page script while a run is running.
@@ -33,15 +35,13 @@ Routes (GET and HEAD only; anything else is 405):
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import logging
 import math
 import urllib.parse
-from typing import Any
 
 from .. import errors
-from . import api, cookbook_view, media_view, report, sweep, trace_page
+from . import api, cookbook_view, media_view, report, run_table, sweep, trace_page
 from ..store import Store
 from .http_server import CSP, HTML, JSON, LOCAL_HOSTS, SECURITY_HEADERS, SVG, TEXT, WORKERS, Response, ViewerServer
 
@@ -53,11 +53,9 @@ MAX_TARGET = 8192        # characters of path + query
 MAX_FILTER = 4096        # characters of a search
 MAX_RUNS = 20            # runs on one page or chart
 MAX_ID = 256             # characters of a run id or name (names are at most 256)
-LIST_LIMIT = 500         # rows of the run list
 BUCKETS = (16, 4000)     # allowed range of chart buckets
 MEDIA_API = {"/api/media/image": media_view.image_json, "/api/media/histogram": media_view.histogram_json,
              "/api/media/table": media_view.table_json}
-GRAMMARS = {"auto": "either grammar", "langsmith": "LangSmith filter", "simvue": "Simvue filter"}
 
 
 class _Refused(Exception):
@@ -109,28 +107,6 @@ def _number(params: dict, name: str) -> float | None:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
-def _fmt_time(value: _dt.datetime | None) -> str:
-    return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
-def _fmt_duration(run: Any) -> str:
-    if run.started is None:
-        return "-"
-    end = run.ended or (_dt.datetime.now(_dt.timezone.utc) if run.status == "running" else None)
-    if end is None:
-        return "-"
-    seconds = max(0.0, (end - run.started).total_seconds())
-    if seconds < 1:
-        text = f"{seconds * 1000:.0f} ms"
-    elif seconds < 60:
-        text = f"{seconds:.1f} s"
-    elif seconds < 3600:
-        text = f"{int(seconds // 60)} min {int(seconds % 60)} s"
-    else:
-        text = f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
-    return text + (" so far" if run.ended is None else "")
-
-
 class Viewer:
     """The viewer's pages over an open store (read-only is best: nothing here writes).
 
@@ -171,7 +147,7 @@ class Viewer:
         parts = urllib.parse.urlsplit(target)
         try:
             params = urllib.parse.parse_qs(parts.query, keep_blank_values=True, errors="strict",
-                                           max_num_fields=2 * MAX_RUNS + 10)
+                                           max_num_fields=2 * MAX_RUNS + run_table.MAX_COLUMNS + 10)
             path = urllib.parse.unquote(parts.path, errors="strict")
         except (UnicodeDecodeError, ValueError):
             raise _Refused(400, "the address is not valid UTF-8 or has too many parameters") from None
@@ -315,77 +291,37 @@ class Viewer:
         ids = list(dict.fromkeys(self.store.get_run(_run_ref(r)).id for r in refs))
         return ids, metric, asset, xaxis, start, stop, buckets
 
-    def _search(self, text: str, grammar: str) -> tuple[list, str]:
-        """Runs matching ``text`` (newest first) and the grammar used."""
-        if not text:  # top-level runs only: a trace's spans would crowd the list
-            return self.store.list_runs(is_root=True, limit=LIST_LIMIT + 1), ""
-        if grammar == "auto":  # as metric_values_many reads a filter: prefix functions have "("
-            grammar = "langsmith" if "(" in text else "simvue"
-        if grammar == "langsmith":
-            return self.store.list_runs(filter=text, limit=LIST_LIMIT + 1), grammar
-        return self.store.get_runs([text], limit=LIST_LIMIT + 1), grammar
-
     def _run_list(self, params: dict) -> Response:
-        _check_params(params, ("q", "grammar"))
+        body = run_table.body(self.store, self._table_view(params))
+        return Response(body[0], HTML, report.page(self.title, body[1], served=True,
+                                                   scripts=("run_table.js",)).encode())
+
+    def _table_view(self, params: dict) -> run_table.TableView:
+        """The run table's view from its parameters, each checked (400 with what is wrong)."""
+        _check_params(params, ("q", "grammar", "col", "sort", "group", "per", "page"))
         text = (_one(params, "q", "") or "").strip()
-        grammar = _one(params, "grammar", "auto")
-        if grammar not in GRAMMARS:
-            raise _Refused(400, f"grammar must be one of {', '.join(GRAMMARS)}, got {grammar[:40]!r}")
         if len(text) > MAX_FILTER:
             raise _Refused(400, f"the search is longer than {MAX_FILTER} characters")
-        status, problem, runs, used = 200, "", [], ""
+        grammar = _one(params, "grammar", "auto")
+        if grammar not in run_table.GRAMMARS:
+            raise _Refused(400, f"grammar must be one of {', '.join(run_table.GRAMMARS)}, got {grammar[:40]!r}")
+        columns = [c for c in params.get("col", []) if c]  # the chooser's empty "no column" is none
+        if len(columns) > run_table.MAX_COLUMNS:
+            raise _Refused(400, f"choose at most {run_table.MAX_COLUMNS} columns (col=...)")
+        per, page = _number(params, "per"), _number(params, "page")
+        if per is not None and per not in run_table.PAGE_SIZES:
+            raise _Refused(400, f"per must be one of {', '.join(map(str, run_table.PAGE_SIZES))}")
+        if page is not None and (not isinstance(page, int) or not 1 <= page <= 10**9):
+            raise _Refused(400, "page must be a whole number from 1")
+        sort, group = _one(params, "sort"), _one(params, "group")
         try:
-            runs, used = self._search(text, grammar)
-        except errors.FilterError as exc:
-            status, problem = 400, str(exc)
-        body = self._list_html(text, grammar, runs, used, problem)
-        return Response(status, HTML, report.page(self.title, body, served=True).encode())
-
-    def _list_html(self, text: str, grammar: str, runs: list, used: str, problem: str) -> str:
-        options = "".join(f'<option value="{k}"{" selected" if k == grammar else ""}>{html.escape(v)}</option>'
-                          for k, v in GRAMMARS.items())
-        out = [
-            '<form class="search" method="get" action="/" role="search">',
-            f'<input type="search" name="q" id="q" size="60" maxlength="{MAX_FILTER}" '
-            f'value="{html.escape(text)}" aria-label="filter" '
-            "placeholder='metadata.lr &gt; 0.01   or   and(eq(status, \"completed\"), has(tags, \"best\"))'>",
-            f'<select name="grammar" id="grammar" aria-label="filter grammar">{options}</select>',
-            '<button type="submit">Search</button></form>',
-        ]
-        if problem:
-            out.append(f'<pre class="error" id="filter-error">{html.escape(problem)}</pre>')
-            return "\n".join(out)
-        shown = runs[:LIST_LIMIT]
-        what = f"{len(shown)} run{'s' if len(shown) != 1 else ''}"
-        if len(runs) > LIST_LIMIT:
-            what = f"the newest {LIST_LIMIT} runs (narrow the search to see others)"
-        elif not text:
-            what += " (top-level; search to include trace spans)"
-        else:
-            what += f" matching ({GRAMMARS[used]})"
-        out.append(f'<p class="count" id="count">{html.escape(what)}</p>')
-        out.append('<form method="get" action="/runs"><table class="grid run-list" id="runs"><thead><tr><th></th>'
-                   "<th>name</th><th>status</th><th>type</th><th>folder</th><th>tags</th><th>created</th>"
-                   "<th>duration</th></tr></thead><tbody>")
-        for run in shown:
-            rid = html.escape(run.id)
-            link = "/run/" + urllib.parse.quote(run.id, safe="")
-            cells = [
-                f'<input type="checkbox" name="id" value="{rid}" aria-label="compare">',
-                f'<a href="{html.escape(link)}">{html.escape(run.name)}</a>',
-                f'<span class="status status-{html.escape(run.status)}">{html.escape(run.status)}</span>',
-                html.escape(run.run_type or run.kind),
-                html.escape(run.folder),
-                "".join(f'<span class="tag">{html.escape(t)}</span>' for t in run.tags[:20]),
-                _fmt_time(run.created),
-                _fmt_duration(run),
-            ]
-            out.append(f'<tr data-run-id="{rid}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        out.append("</tbody></table>")
-        if shown:
-            out.append(f'<p><button type="submit">Compare checked runs</button> (up to {MAX_RUNS})</p>')
-        out.append("</form>")
-        return "\n".join(out)
+            return run_table.TableView(
+                q=text, grammar=grammar, columns=tuple(dict.fromkeys(run_table.check_column(c) for c in columns)),
+                sort=run_table.check_sort(sort) if sort else run_table.DEFAULT_SORT,
+                group=run_table.check_group(group) if group else None,
+                per=per or run_table.PAGE_SIZES[0], page=page or 1)
+        except ValueError as exc:
+            raise _Refused(400, str(exc)) from None
 
 
 def serve(db_path: str, *, port: int = 0, host: str = "127.0.0.1", untrusted: bool = False,

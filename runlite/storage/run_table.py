@@ -1,0 +1,86 @@
+"""The SQL of the viewer's run table: one page of a filtered, sorted (optionally grouped) run
+list, the list's total, its groups' run counts, and the metadata keys and metric names the
+table can offer as columns.
+
+Each statement's cost is bounded by the page and the run count, never by points: the page is
+a ``LIMIT``/``OFFSET`` of one ordered query (SQLite's sorter keeps only the rows up to the
+page's end), the total one ``count(*)``, the groups one ``GROUP BY``, and the column lists
+read a sample of the newest runs. Filters come from either grammar (``query``); sort and group
+fields from ``query.TABLE_SORT_BY`` plus ``metadata.<key>`` and ``metric.<name>.<stat>``,
+whose key and name are bound parameters, never SQL text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors, query
+from .._validation import shown
+from .runs import SELECT_TREE
+
+GRAMMARS = ("auto", "langsmith", "simvue")
+MAX_GROUPS = 1000    # groups counted (the rest of a list's groups show no count)
+GROUP_FIELDS = ("folder",)  # and metadata.<key>
+
+
+def where_sql(text: str | None, grammar: str, now: int) -> tuple[str, list, str]:
+    """A run table's filter as ``(SQL, parameters, grammar used)``: no text, top-level runs
+    only (a trace's spans would crowd the table); ``auto`` reads a text with a parenthesis as
+    LangSmith's grammar (its filters are calls), any other as Simvue's. FilterError when the
+    text does not parse."""
+    if grammar not in GRAMMARS:
+        raise errors.ValidationError(f"grammar must be one of {', '.join(GRAMMARS)}, got {shown(grammar)}")
+    if not text:
+        return "+runs.parent_run_id IS NULL", [], ""  # "+": walk the sort's index, not this one
+    if grammar == "auto":
+        grammar = "langsmith" if "(" in text else "simvue"
+    tree = query.parse_langsmith(text) if grammar == "langsmith" else query.parse_simvue([text])
+    sql, params = query.compile_where(tree, now_us=now)
+    return f"({sql})", list(params), grammar
+
+
+def check_group(group: str | None) -> str | None:
+    """``folder``, ``metadata.<key>`` or None (FilterError otherwise)."""
+    if group is None or group in GROUP_FIELDS or (group.startswith("metadata.") and len(group) > 9):
+        return group
+    raise errors.FilterError(f"cannot group by {group!r}; group by folder or metadata.<key>")
+
+
+def page_sql(where: str, params: list, sort_by: Any, group: str | None,
+             limit: int, offset: int) -> tuple[str, list]:
+    """The query of one page: runs by group (ascending, NULLs last), then ``sort_by`` (as
+    ``get_runs``'; default newest first), then id (in the direction of the last key, so the
+    default order walks its index): a stable order, so pages neither repeat nor skip runs."""
+    keys = ([(group, False)] if group else []) + (query.sort_keys(sort_by) if sort_by else [("created", True)])
+    order, args = query.sort_sql(keys, names=query.TABLE_SORT_BY)
+    tie = "runs.id DESC" if keys[-1][1] else "runs.id"
+    return (f"{SELECT_TREE} WHERE {where} {order}, {tie} LIMIT ? OFFSET ?",
+            [*params, *args, limit, offset])
+
+
+def count(conn, where: str, params: list) -> int:
+    """How many runs the filter matches."""
+    return conn.execute(f"SELECT count(*) FROM runs WHERE {where}", params).fetchall()[0][0]
+
+
+def group_counts(conn, where: str, params: list, group: str) -> list[tuple[Any, int]]:
+    """``(value, runs)`` of the list's first ``MAX_GROUPS`` groups in their table order (a
+    missing or non-scalar value is the group None, last): one GROUP BY over the list."""
+    expr, args = query.value_sql(check_group(group), names=query.TABLE_SORT_BY)
+    sql = (f"SELECT g, count(*) FROM (SELECT {expr} AS g FROM runs WHERE {where})"
+           " GROUP BY g ORDER BY g ASC NULLS LAST LIMIT ?")
+    return [(value, n) for value, n in conn.execute(sql, [*args, *params, MAX_GROUPS])]
+
+
+def column_names(conn, where: str, params: list, *, sample: int, cap: int) -> tuple[list[str], list[str]]:
+    """The metadata keys and metric names (series without an asset) of the newest ``sample``
+    runs the filter matches, the most common first, at most ``cap`` of each."""
+    newest = f"SELECT runs.id, runs.metadata FROM runs WHERE {where} ORDER BY runs.created DESC LIMIT ?"
+    keys = conn.execute(
+        f"SELECT kv.key, count(*) AS n FROM ({newest}) AS r, json_each("
+        "CASE WHEN json_valid(r.metadata) AND json_type(r.metadata) = 'object' THEN r.metadata END) AS kv"
+        " GROUP BY kv.key ORDER BY n DESC, kv.key LIMIT ?", [*params, sample, cap]).fetchall()
+    names = conn.execute(
+        f"SELECT s.name, count(*) AS n FROM ({newest}) AS r JOIN series AS s ON s.run_id = r.id AND s.asset = ''"
+        " GROUP BY s.name ORDER BY n DESC, s.name LIMIT ?", [*params, sample, cap]).fetchall()
+    return [k for k, _ in keys if isinstance(k, str)], [n for n, _ in names]

@@ -1,0 +1,83 @@
+"""The reads of the viewer's run table: a page of a run list with its total and group counts,
+the columns it can show, and a page's metric summaries in one query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .. import errors
+from .._validation import now_us, shown
+from ..records import RunList
+from ..storage import run_table, search
+
+MAX_PAGE = 1000          # runs one page may hold
+
+
+@attrs.frozen
+class RunPage:
+    """One page of a run list: ``runs`` (RunRecords), ``total`` runs the filter matches,
+    ``groups`` (``(value, runs)`` in table order, empty without ``group_by``) and the
+    ``grammar`` the filter was read in ("" without one)."""
+    runs: RunList
+    total: int
+    groups: list = attrs.field(factory=list)
+    grammar: str = ""
+
+
+def _check_int(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise errors.ValidationError(f"{what} must be an int from {low} to {high}, got {shown(value)}")
+    return value
+
+
+class RunTableReads:
+    """``Store.run_page`` and ``run_columns``. A mixin of ``Store``, which
+    gives ``database`` and ``live``."""
+
+    def run_page(self, filter: str | None = None, *, grammar: str = "auto", sort_by: Any = None,
+                 group_by: str | None = None, limit: int = 50, offset: int = 0) -> RunPage:
+        """One page of runs, as the viewer's run table shows them.
+
+        Args:
+            filter: a filter in either grammar; None or "": top-level runs only.
+            grammar: ``auto`` (a filter with a parenthesis is LangSmith's, else Simvue's),
+                ``langsmith`` or ``simvue``.
+            sort_by: as ``get_runs``' (``"-created"``, ``"metadata.lr desc"``,
+                ``("metric.loss.min", False)``, a list of them) over ``query.TABLE_SORT_BY``
+                (adds folder, run_type, tags, duration), ``metadata.<key>`` and
+                ``metric.<name>.<stat>``; NULLs last, run id the tie-breaker. Default
+                newest first.
+            group_by: ``folder`` or ``metadata.<key>``: runs ordered by that value first, and
+                ``groups`` counts the runs of each (one GROUP BY).
+            limit, offset: the page (``limit`` 1 to ``MAX_PAGE``).
+
+        The work is one count, one page query and (with ``group_by``) one GROUP BY: bounded by
+        the page and the run count, not by metric points. FilterError for a bad filter or field.
+        """
+        _check_int(limit, "limit", 1, MAX_PAGE)
+        _check_int(offset, "offset", 0, 2**62)
+        if filter is not None and not isinstance(filter, str):
+            raise errors.ValidationError(f"filter must be a str or None, got {shown(filter)}")
+        group = run_table.check_group(group_by)
+        now = now_us()
+        where, params, used = run_table.where_sql((filter or "").strip(), grammar, now)
+        sql, args = run_table.page_sql(where, params, sort_by, group, limit, offset)
+        self.live.flush_own_spans()
+        with self.database.read() as conn:
+            total = run_table.count(conn, where, params)
+            groups = run_table.group_counts(conn, where, params, group) if group else []
+        runs = search.page_records(self, sql, args, now)
+        return RunPage(runs=runs, total=total, groups=groups, grammar=used)
+
+    def run_columns(self, filter: str | None = None, *, grammar: str = "auto", sample: int = 1000,
+                    cap: int = 200) -> tuple[list[str], list[str]]:
+        """``(metadata keys, metric names)`` of the newest ``sample`` runs a filter matches
+        (top-level runs without one), the most common first, at most ``cap`` of each: what a
+        run table offers as columns, read from a bounded sample."""
+        _check_int(sample, "sample", 1, 100_000)
+        _check_int(cap, "cap", 1, 10_000)
+        where, params, _ = run_table.where_sql((filter or "").strip(), grammar, now_us())
+        with self.database.read() as conn:
+            return run_table.column_names(conn, where, params, sample=sample, cap=cap)
