@@ -346,3 +346,15 @@ def test_sort_by_awkward_metadata_keys(tmp_path, key):
         # numbers before text (SQLite's order), then runs whose value is missing or not a scalar
         assert got[:4] == ["r3", "r0", "r6", "r1"] and sorted(got[4:]) == ["r2", "r4", "r5"]
         assert [r.name for r in store.get_runs(sort_by="-metadata." + key)][:4] == ["r1", "r6", "r0", "r3"]
+
+
+def test_the_table_links_to_traces_cookbooks_and_the_sweep_of_its_search(table):
+    """The links above the search lead to pages that answer, the sweep view with this search."""
+    v, _ids = table
+    status, body = get(v, q="metadata.lr > 0.01")
+    assert status == 200
+    links = re.findall(r'<p class="nav" id="views">(.*?)</p>', body)[0]
+    hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', links)]
+    assert hrefs[0] == "/traces" and hrefs[2] == "/cookbooks"
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(hrefs[1]).query)["q"] == ["metadata.lr > 0.01"]
+    assert all(v.get(h).status == 200 for h in hrefs)

@@ -183,6 +183,14 @@ def _heading(view: TableView, label: str, field: str, numeric: bool = False) -> 
             f' title="sort by {esc(label, 80)}">{esc(label, 80)}{arrow}</a></th>')
 
 
+def _nav(view: TableView) -> str:
+    """Links to the other views: traces, the sweep view of this search, cookbooks."""
+    search = urllib.parse.urlencode([("q", view.q)] + ([("grammar", view.grammar)] if view.grammar != "auto" else []))
+    sweep = "/compare" + ("?" + search if view.q else "")
+    return (f'<p class="nav" id="views"><a href="/traces">traces</a> \u00b7 <a href="{esc(sweep, None)}">'
+            'parameters vs metric of these runs</a> \u00b7 <a href="/cookbooks">cookbooks</a></p>')
+
+
 def _search_form(view: TableView) -> str:
     options = "".join(f'<option value="{k}"{" selected" if k == view.grammar else ""}>{esc(v)}</option>'
                       for k, v in GRAMMARS.items())
@@ -330,7 +338,7 @@ def body(store: Any, view: TableView) -> tuple[int, str]:
         keys, metrics = store.run_columns(view.q or None, grammar=view.grammar, sample=CHOOSER_SAMPLE,
                                           cap=CHOOSER_CAP)
     except errors.FilterError as exc:
-        return 400, (_search_form(view) + f'<pre class="error" id="filter-error">{esc(str(exc), None)}</pre>')
+        return 400, (_nav(view) + _search_form(view) + f'<pre class="error" id="filter-error">{esc(str(exc), None)}</pre>')
     names = sorted({c[7:].rpartition(".")[0] for c in view.columns if c.startswith("metric.")})
     cells = store.metric_summaries([r.id for r in page.runs], names) if names and page.runs else {}
     rows = _rows(view, page, cells)
@@ -339,7 +347,7 @@ def body(store: Any, view: TableView) -> tuple[int, str]:
     for col in view.columns:
         label = col[9:] if col.startswith("metadata.") else col[7:]
         heads.append(_heading(view, label, col, col.startswith("metric.")))
-    out = [_search_form(view), _chooser(view, keys, metrics), _toolbar(view, page.total, len(page.runs), keys,
+    out = [_nav(view), _search_form(view), _chooser(view, keys, metrics), _toolbar(view, page.total, len(page.runs), keys,
                                                                         page.grammar),
            f'<form method="get" action="/runs" id="compare-form" data-max="{MAX_COMPARE}">'
            f'<div class="scroll"><table class="grid run-list" id="runs" data-columns="{esc(json.dumps(view.columns), None)}">'
