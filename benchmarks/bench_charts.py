@@ -10,7 +10,9 @@ the raw baseline is the same answer from one row a point, indexed on (series, st
 Target: a 10M-point chart in under 100 ms on the issue's machine (``scaled`` by this
 machine's measured speed), whole or zoomed. A zoom of 10% (1M points in 400 columns of 2,500
 points, narrower than a chunk of up to 8,192) decodes every chunk of the window: that case
-is listed in OPEN_TARGETS. ``--quick`` charts the same 10M points with fewer repetitions.
+is listed in OPEN_TARGETS. ``--quick`` (CI's guard) charts the same 10M points with fewer
+repetitions and no raw baseline: its target is scaled, and the raw table costs more to build
+and query than runlite's whole suite.
 """
 
 from __future__ import annotations
@@ -73,8 +75,10 @@ def run(quick: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         path, raw_path = os.path.join(tmp, "r.db"), os.path.join(tmp, "raw.db")
         run_id = _series(path, n)
-        _raw(raw_path, n)
-        conn = apsw.Connection(raw_path, flags=apsw.SQLITE_OPEN_READONLY)
+        conn = None
+        if not quick:
+            _raw(raw_path, n)
+            conn = apsw.Connection(raw_path, flags=apsw.SQLITE_OPEN_READONLY)
         with runlite.open(path, read_only=True) as store:
             viewer = Viewer(store)
             windows = (("whole series", 0, n - 1), ("a 10% zoom", n // 2, n // 2 + n // 10 - 1),
@@ -95,14 +99,17 @@ def run(quick: bool = False) -> list[dict]:
                     got = _raw_chart(conn, lo, hi)
                     assert sum(r[4] for r in got) == hi - lo + 1
 
-                for fn in (served, buckets, raw):  # warm: a dashboard re-reads a hot file
+                fns = [served, buckets] + ([raw] if conn is not None else [])
+                for fn in fns:  # warm: a dashboard re-reads a hot file
                     fn("")
-                t_served, t_buckets, t_raw = (t * 1e3 for t in paired_medians([served, buckets, raw], repeat))
+                t_served, t_buckets, *t_raw = (t * 1e3 for t in paired_medians(fns, repeat))
+                t_raw = t_raw[0] if t_raw else None
                 out.append(row(f"chart of a {n:,}-point series, {what}, {COLUMNS} columns: the viewer's /api/chart"
                                " (baseline: raw SQL GROUP BY over one row a point)", t_served, "ms", t_raw,
                                higher_is_better=False, target="<= 100 ms on the issue's machine",
                                check=("scaled", "<=", 100.0)))
                 out.append(row(f"... Store.metric_buckets alone, {what}", t_buckets, "ms", t_raw,
                                higher_is_better=False))
-        conn.close()
+        if conn is not None:
+            conn.close()
     return out
