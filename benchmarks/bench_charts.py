@@ -2,17 +2,18 @@
 series, the whole range and a zoomed window, against raw SQL doing the same.
 
 The chart is 400 pixel columns: for each, the exact mean, min and max of its points (the
-line and the band). runlite answers from the statistics kept at ingest and decodes only the
-chunks on a column's edge (``Store.metric_buckets``), so its cost is bounded by the columns;
-the raw baseline is the same answer from one row a point, indexed on (series, step), with a
-``GROUP BY`` over the window.
+line and the band). runlite answers from the statistics kept at ingest (``Store.metric_buckets``):
+whole chunks from their rows, and, zoomed in so far that a chunk spans several columns,
+whole 512-point blocks from the chunks' sketches (a zoom of 10%: 1M points in columns of
+2,500); it decodes only the chunks cut by the window's ends, or all of the window's chunks
+once a column is narrower than two blocks (a zoom of 1%: columns of 250 points, 100,000
+points decoded). So its cost is bounded by the columns. The raw baseline is the same answer
+from one row a point, indexed on (series, step), with a ``GROUP BY`` over the window.
 
 Target: a 10M-point chart in under 100 ms on the issue's machine (``scaled`` by this
-machine's measured speed), whole or zoomed. A zoom of 10% (1M points in 400 columns of 2,500
-points, narrower than a chunk of up to 8,192) decodes every chunk of the window: that case
-is listed in OPEN_TARGETS. ``--quick`` (CI's guard) charts the same 10M points with fewer
-repetitions and no raw baseline: its target is scaled, and the raw table costs more to build
-and query than runlite's whole suite.
+machine's measured speed), whole or zoomed. ``--quick`` (CI's guard) charts the same 10M
+points with fewer repetitions and no raw baseline: its target is scaled, and the raw table
+costs more to build and query than runlite's whole suite.
 """
 
 from __future__ import annotations

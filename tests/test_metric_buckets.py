@@ -134,3 +134,67 @@ def test_narrow_chunks_go_whole_to_one_bucket_and_stay_exact():
         assert got.x[i] == (steps[0] + steps[-1]) / 2
         assert i * width - width / 2 <= steps[0] and steps[-1] <= (i + 1) * width + width / 2
         at += k
+
+
+def _exact_for_what_each_bucket_holds(got, every, lo, width):
+    """Each bucket's statistics are those of the points it holds (consecutive, in step order),
+    which lie within half a bucket of its column."""
+    at = next(i for i, s in enumerate(every.steps) if s >= lo)
+    for i, k in enumerate(got.count):
+        steps, values = every.steps[at:at + k], every.values[at:at + k]
+        assert got.min[i] == min(values) and got.max[i] == max(values)
+        assert got.mean[i] == pytest.approx(math.fsum(values) / k, rel=1e-12)
+        assert got.x[i] == (steps[0] + steps[-1]) / 2
+        assert lo + i * width - width / 2 <= steps[0] and steps[-1] <= lo + (i + 1) * width + width / 2
+        at += k
+
+
+@pytest.fixture(scope="module")
+def long_series():
+    with runlite.open(":memory:") as s:
+        with s.init("long") as run:
+            for step in range(200_000):
+                run.log_metrics({"v": math.sin(step / 5000) + (step % 17) * 0.001})
+        yield s, run.id, s.metric_values(run.id, "v")
+
+
+def test_zoomed_in_charts_take_whole_blocks_from_the_sketches_and_decode_nothing(long_series, monkeypatch):
+    """Zoomed in, a chunk spans several buckets: its 512-point blocks go whole to buckets from
+    its sketch (version 3: their sums, and the axis known to ascend), so no chunk is decoded,
+    and each bucket is exact for the points it holds."""
+    from runlite.storage import metric_buckets
+
+    s, rid, every = long_series
+    lo, hi, count = 50_000, 69_999, 10  # buckets of 2,000 points; chunks of up to 8,192
+    decoded = []
+    real = metric_buckets.decode
+    monkeypatch.setattr(metric_buckets, "decode", lambda *a, **k: decoded.append(a[2]) or real(*a, **k))
+    got = s.metric_buckets(rid, "v", buckets=count, start=lo, stop=hi)
+    assert sum(got.count) == hi - lo + 1
+    assert got.count != [c for *_, c in oracle(every, "step", lo, hi, count)]  # edges moved to blocks'
+    _exact_for_what_each_bucket_holds(got, every, lo, (hi - lo) / count)
+    assert len(decoded) == 2  # only the two chunks cut by the window's ends, of about four
+
+
+@pytest.mark.parametrize("case", ["steps out of order", "NaN in the chunk", "version 2 sketches"])
+def test_chunks_whose_sketch_cannot_say_are_decoded_and_stay_exact(case, monkeypatch):
+    """Out-of-order steps, NaN and sketches written before block sums take the decoding path:
+    every bucket equals the equal-grid oracle."""
+    from runlite.codec import sketch
+    from runlite.storage import metrics
+
+    if case == "version 2 sketches":
+        monkeypatch.setattr(metrics.sketch, "make", lambda *cols, has_nan, time_origin_us: sketch.encode(
+            sketch.blocks(*cols, has_nan=has_nan, time_origin_us=time_origin_us)))
+    steps = list(range(40_000))
+    if case == "steps out of order":
+        for at in range(10_100, 27_000, 3001):  # a point 2,600 steps (a bucket and more) from its block
+            steps[at], steps[at + 2600] = steps[at + 2600], steps[at]
+    with runlite.open(":memory:") as s:
+        with s.init("r") as run:
+            for step in steps:
+                v = math.nan if case == "NaN in the chunk" and step % 4999 == 0 else math.cos(step / 900)
+                run.log_metrics({"v": v}, step=step)
+        every = s.metric_values(run.id, "v")
+        got = s.metric_buckets(run.id, "v", buckets=8, start=10_000, stop=29_999)
+    same(got, oracle(every, "step", 10_000, 29_999, 8))

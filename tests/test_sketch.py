@@ -11,7 +11,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite.codec import sketch
+from runlite.codec import accel, lanes, sketch
 from runlite.errors import CorruptStoreError
 
 ORIGIN = 1_700_000_000_000_000
@@ -145,3 +145,122 @@ def test_a_merge_checks_a_version_1_sketch_without_the_exact_pass(monkeypatch):
                                                    time_origin_us=ORIGIN)])
     with pytest.raises(AssertionError, match="exact point-by-point"):
         checks.chunk_problem(stored, data, sketch_data=damaged, strict=True)
+
+
+# ---------------------------------------------------------------- version 3: block sums and order flags
+
+ALL_ASCEND = sketch.STEPS_ASCEND | sketch.TIMES_ASCEND | sketch.TIMESTAMPS_ASCEND
+
+
+def test_version_3_holds_each_blocks_exact_sum_and_the_order_of_its_axes():
+    cols = columns([math.sin(i / 7) * 1e6 + 1e-3 * i for i in range(1300)], False)
+    data = sketch.make(*cols, has_nan=False, time_origin_us=ORIGIN)
+    assert data[:1] == b"\x03"
+    sk = sketch.load(data, 1300)
+    assert list(sk.sums()) == [math.fsum(cols[3][lo:lo + 512]) for lo in (0, 512, 1024)]
+    assert sk.flags & sketch.STEPS_ASCEND
+    blocks, sums, flags = sketch.decode_all(data)
+    assert bits(blocks) == bits(reference_blocks(*cols)) and sums == sk.sums() and flags == sk.flags
+    assert sketch.decode(data) == blocks
+    # Points read from it as from version 2.
+    old = sketch.load(sketch.encode(sketch.blocks(*cols, has_nan=False, time_origin_us=ORIGIN)), 1300)
+    assert [sk.point(b, w) for b in range(3) for w in range(4)] == [old.point(b, w) for b in range(3) for w in range(4)]
+    assert old.sums() is None and old.flags is None and sketch.decode_all(sketch.encode(blocks))[1:] == (None, None)
+
+
+@pytest.mark.parametrize("values, want", [
+    ([1.0, 2.0, 0.5], [3.5]),
+    ([1e16, 1.0, -1e16], [1.0]),              # exact: a float sum would give 0.0
+    ([1.0, math.nan], [math.nan]),
+    ([math.inf, 1.0], [math.inf]),
+    ([math.inf, -math.inf], [math.nan]),      # undefined
+    ([1.7e308, 1.7e308], [math.nan]),         # beyond the float range
+    ([2.0] * 512 + [math.nan], [1024.0, math.nan]),
+])
+def test_block_sums(values, want):
+    got = sketch.block_sums(array("d", values))
+    assert [struct.pack("<d", v) for v in got] == [struct.pack("<d", v) for v in want]
+
+
+def test_order_flags_say_which_axes_never_decrease():
+    steps, times, stamps, values = columns([0.0] * 700, True)
+    assert sketch.order(steps, times, stamps, exact=True) == ALL_ASCEND
+    assert sketch.order(steps, None, stamps, exact=True) == ALL_ASCEND  # default times follow the timestamps
+    down = array("q", reversed(steps))
+    assert sketch.order(down, times, stamps, exact=True) == sketch.TIMES_ASCEND | sketch.TIMESTAMPS_ASCEND
+    back = array("d", times)
+    back[600] = -1.0
+    assert sketch.order(steps, back, stamps, exact=True) == sketch.STEPS_ASCEND | sketch.TIMESTAMPS_ASCEND
+    late = array("q", stamps)
+    late[3] += 10**9
+    assert sketch.order(steps, None, late, exact=True) == sketch.STEPS_ASCEND
+    # At ingest the time columns are compared only when numpy does it: a clear flag claims nothing.
+    with accel.numpy_mode(False):
+        assert sketch.order(steps, None, stamps) == sketch.STEPS_ASCEND
+
+
+@pytest.mark.parametrize("use_numpy", [False, True])
+@settings(max_examples=150)
+@given(words=st.lists(st.one_of(st.integers(-2**63, 2**63 - 1), st.integers(-3, 3)), max_size=40),
+       shape=st.sampled_from(["as is", "sorted", "stride"]))
+def test_lanes_ascending_agrees_with_comparing_neighbours(use_numpy, words, shape):
+    if shape == "sorted":
+        words = sorted(words)
+    elif shape == "stride" and words:
+        words = [((words[0] + i * (words[-1] % 7) + 2**63) % 2**64) - 2**63 for i in range(len(words))]
+    with accel.numpy_mode(use_numpy, min_items=1):
+        assert lanes.ascending(array("q", words)) == all(a <= b for a, b in zip(words, words[1:]))
+
+
+def v3(body: bytes) -> bytes:
+    return b"\x03" + zstandard.ZstdCompressor(write_content_size=True).compress(body)
+
+
+def test_damaged_version_3_sketches_are_refused():
+    cols = columns([1.0, 2.0], False)
+    good = sketch.blocks(*cols, has_nan=False, time_origin_us=ORIGIN)
+    body = sketch._columns(good) + struct.pack("<d", 3.0)
+    assert sketch.load(v3(body + b"\x07"), 2).flags == 7
+    with pytest.raises(CorruptStoreError, match="order flags 8"):
+        sketch.load(v3(body + b"\x08"), 2)
+    with pytest.raises(CorruptStoreError, match="declares"):
+        sketch.load(v3(body), 2)  # no flags byte
+    with pytest.raises(CorruptStoreError, match="sums and order flags"):
+        sketch.decode_all(v3(body + b"\x01\x00"))
+
+
+@pytest.mark.parametrize("use_numpy", [False, True])
+def test_a_merge_refuses_a_wrong_block_sum_or_a_false_order_flag(use_numpy):
+    if use_numpy:
+        pytest.importorskip("numpy")
+    from runlite.codec import chunks, stats
+    from runlite.storage import checks, metrics
+
+    n = 1500
+    steps = array("q", range(n))
+    stamps = array("q", (ORIGIN + 1000 * i for i in range(n)))
+    values = array("d", (math.sin(i / 50) + i / 1e3 for i in range(n)))
+    stored = metrics.stats_tuple(metrics.stats_row(stats.chunk_stats(steps, None, stamps, values,
+                                                                     time_origin_us=ORIGIN)))
+    data = chunks.encode_chunk(steps, None, stamps, values, time_origin_us=ORIGIN)
+    blocks = sketch.blocks(steps, None, stamps, values, has_nan=False, time_origin_us=ORIGIN)
+    sums = sketch.block_sums(values)
+    with accel.numpy_mode(use_numpy, min_items=1):
+        def problem(sk):
+            return checks.chunk_problem(stored, data, sketch_data=sk, strict=True)[0]
+
+        assert problem(sketch.encode(blocks, sums, ALL_ASCEND)) is None
+        assert problem(sketch.encode(blocks, sums, 0)) is None  # a clear flag claims nothing
+        assert problem(sketch.encode(blocks)) is None           # version 2: no sums to check
+        off = array("d", sums)
+        off[1] = math.nextafter(off[1], math.inf)
+        assert "does not match" in problem(sketch.encode(blocks, off, ALL_ASCEND))
+        down = array("q", reversed(steps))
+        data_down = chunks.encode_chunk(down, None, stamps, values, time_origin_us=ORIGIN)
+        stored_down = metrics.stats_tuple(metrics.stats_row(stats.chunk_stats(down, None, stamps, values,
+                                                                              time_origin_us=ORIGIN)))
+        blocks_down = sketch.blocks(down, None, stamps, values, has_nan=False, time_origin_us=ORIGIN)
+        claims = sketch.encode(blocks_down, sums, ALL_ASCEND)  # steps do not ascend
+        assert "does not match" in checks.chunk_problem(stored_down, data_down, sketch_data=claims, strict=True)[0]
+        honest = sketch.encode(blocks_down, sums, ALL_ASCEND & ~sketch.STEPS_ASCEND)
+        assert checks.chunk_problem(stored_down, data_down, sketch_data=honest, strict=True)[0] is None

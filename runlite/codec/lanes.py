@@ -33,7 +33,7 @@ from functools import lru_cache
 
 from . import accel
 
-__all__ = ["DELTA", "DOD", "KNOWN", "RAW", "STRIDE", "XOR", "body_size", "decode", "encode", "is_stride",
+__all__ = ["DELTA", "DOD", "KNOWN", "RAW", "STRIDE", "XOR", "ascending", "body_size", "decode", "encode", "is_stride",
            "shuffle", "unshuffle", "unshuffle_array"]
 
 RAW, STRIDE, DELTA, DOD, XOR = 0, 1, 2, 3, 4
@@ -221,6 +221,30 @@ def is_stride(raw: bytes, n: int) -> bool:
     every, top, low, _ = _masks(n)
     d = _sub(x, (x << 64) & every, top, low) >> 64  # deltas of words 1..n-1
     return d == k * (ones >> 64)
+
+
+def ascending(column: array) -> bool:
+    """True when an int64 column never decreases: numpy's whole-column comparison, else
+    `is_stride` for the usual evenly spaced steps, else one sort of the column (a sorted
+    column sorts in one pass)."""
+    n = len(column)
+    if n < 2:
+        return True
+    np = accel.numpy_for(n)
+    if np is not None:
+        a = np.frombuffer(column, dtype=np.int64)
+        return bool((a[1:] >= a[:-1]).all())
+    a0, k = column[0], column[1] - column[0]
+    if k >= 0 and column[-1] == a0 + k * (n - 1) and is_stride(column.tobytes() if _LITTLE else _swapped(column), n):
+        return True  # a0, a0 + k, ... exactly: no word wrapped, since the last one is a0 + k(n-1)
+    values = column.tolist()
+    return values == sorted(values)
+
+
+def _swapped(column: array) -> bytes:
+    out = array(column.typecode, column)
+    out.byteswap()
+    return out.tobytes()
 
 
 def _index(n: int) -> int:

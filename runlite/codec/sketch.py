@@ -5,16 +5,22 @@ Stored beside each chunk (a few hundredths of a byte a point once compressed), t
 chunk: buckets are runs of whole blocks, each keeps its min, max and last point, and the
 first and last points of the series are kept, so spikes survive. Pure: no SQLite.
 
-Two stored forms, both read (`load`, `decode`):
+Three stored forms, all read (`load`, `decode`):
 
 - version 1, a zstd frame of one 148-byte entry a block: the block's size (u32), then its
   first, min, max and last points, each (position u32, step i64, time f64, timestamp i64,
   value f64), little-endian;
-- version 2 (written now), the byte 2 then a zstd frame of the same fields as columns: every
-  block's size, then for each of first, min, max and last the positions, steps, times,
-  timestamps and values of every block. The blocks' mins and maxs are then one slice each
-  (no strided gathering), and a one-block sketch is its version-1 entry. A zstd frame never
-  starts with the byte 2.
+- version 2, the byte 2 then a zstd frame of the same fields as columns: every block's size,
+  then for each of first, min, max and last the positions, steps, times, timestamps and
+  values of every block. The blocks' mins and maxs are then one slice each (no strided
+  gathering), and a one-block sketch is its version-1 entry. A zstd frame never starts with
+  the byte 2 (nor 3);
+- version 3 (written for chunks of more than one block; version 2 for one block), the byte 3
+  then a zstd frame of version 2's columns followed by every block's exact sum
+  (``math.fsum``, f64; NaN when the block holds a NaN or its sum is undefined) and one byte
+  of order flags (`order`): which x axes never decrease in the chunk. With them a chart's
+  buckets take whole blocks (count, sum, min, max, first, last) from the sketch when a
+  bucket is at least two blocks wide, and decode no chunk (``metric_buckets``).
 
 Reading is bounded by what the chunk's row records: `load` accepts only a sketch of exactly
 ``ceil(count / BLOCK)`` whole blocks of the right sizes, sized before zstd allocates, and reads
@@ -28,19 +34,21 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import struct
 import sys
 from array import array
 from collections.abc import Callable
-from itertools import filterfalse
+from itertools import filterfalse, islice
 
-from . import zstd
+from . import accel, lanes, zstd
 from ..errors import CorruptStoreError
 
 BLOCK = 512
 _HEAD = struct.Struct("<I")          # points in the block
 _POINT = struct.Struct("<Iqdqd")     # position in block, step, time, timestamp, value
 _ENTRY = _HEAD.size + 4 * _POINT.size
+_LITTLE = sys.byteorder == "little"
 _MAX_RAW = 1 << 22                   # a sketch never decompresses to more than this
 
 Point = tuple  # (global index, step, time, timestamp, value)
@@ -82,7 +90,61 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
     return out
 
 
-_V2 = b"\x02"  # a zstd frame starts with 0x28: this byte tells the forms apart
+# Order flags (version 3, `order`): the chunk's x column never decreases, so each block's points
+# lie between its first and last x (a chart may place the block whole).
+STEPS_ASCEND, TIMES_ASCEND, TIMESTAMPS_ASCEND = 1, 2, 4
+AXIS_ASCENDS = {"step": STEPS_ASCEND, "time": TIMES_ASCEND, "timestamp": TIMESTAMPS_ASCEND}
+
+
+def block_sums(values: array) -> array:
+    """Each block's exact sum (``math.fsum``); NaN for a block holding a NaN, or whose sum
+    is undefined (inf - inf) or beyond the float range."""
+    out = array("d")
+    n = len(values)
+    for lo in range(0, n, BLOCK):
+        try:
+            out.append(math.fsum(values[lo:lo + BLOCK] if n > BLOCK else values))
+        except (OverflowError, ValueError):
+            out.append(math.nan)
+    return out
+
+
+def order(steps: array, times: array | None, timestamps: array, *, exact: bool = False) -> int:
+    """Order flags of a chunk's columns: which never decrease. A flag is a claim a reader
+    may rely on; a clear one only sends a chart to the decoding path. So at ingest the time
+    columns are compared only where numpy makes it cheap (their values are not evenly spaced,
+    and a pure comparison costs about 40 ns a point); ``exact`` compares every column.
+    Default times (derived from the timestamps) ascend with them."""
+    flags = STEPS_ASCEND if lanes.ascending(steps) else 0
+    np = accel.numpy_for(len(timestamps))
+    if exact or np is not None:
+        if lanes.ascending(timestamps):
+            flags |= TIMESTAMPS_ASCEND | (TIMES_ASCEND if times is None else 0)
+        if times is not None and (bool((np.frombuffer(times, dtype=np.float64)[1:]
+                                        >= np.frombuffer(times, dtype=np.float64)[:-1]).all())
+                                  if np is not None else all(map(operator.le, times, islice(times, 1, None)))):
+            flags |= TIMES_ASCEND
+    return flags
+
+
+def make(steps: array, times: array | None, timestamps: array, values: array, *, has_nan: bool,
+         time_origin_us: int = 0) -> bytes:
+    """The stored sketch of a chunk's columns (see `stored`)."""
+    made = blocks(steps, times, timestamps, values, has_nan=has_nan, time_origin_us=time_origin_us)
+    return stored(made, steps, times, timestamps, values)
+
+
+def stored(made: list[tuple[int, tuple]], steps: array, times: array | None, timestamps: array,
+           values: array) -> bytes:
+    """The stored bytes of a chunk's blocks ``made`` from its columns: version 3 when it has
+    several blocks, else version 2 (a one-block chunk's sum and order are its row's: no reader
+    needs them, and the many small chunks of a slow loop or a wide one skip their cost)."""
+    if len(made) == 1:
+        return encode(made)
+    return encode(made, block_sums(values), order(steps, times, timestamps))
+
+
+_V2, _V3 = b"\x02", b"\x03"  # a zstd frame starts with 0x28: this byte tells the forms apart
 _FIELDS = "Iqdqd"  # a point's fields, each stored as a column in version 2
 
 
@@ -102,9 +164,27 @@ def _columns(block_list: list[tuple[int, tuple]]) -> bytes:
 _ONE = struct.Struct("<I" + _FIELDS * 4)
 
 
-def encode(block_list: list[tuple[int, tuple]]) -> bytes:
-    """The stored bytes of a chunk's blocks (version 2)."""
-    return _V2 + zstd.compress(_columns(block_list), level=1, checksum=False)
+def encode(block_list: list[tuple[int, tuple]], sums: array | None = None, flags: int = 0) -> bytes:
+    """The stored bytes of a chunk's blocks: version 3 with their sums (`block_sums`) and
+    `order` flags, version 2 without."""
+    if sums is None:
+        return _V2 + zstd.compress(_columns(block_list), level=1, checksum=False)
+    if len(sums) != len(block_list) or not 0 <= flags <= 7:
+        raise ValueError(f"a sketch of {len(block_list)} blocks takes as many sums and flags 0..7")
+    return _V3 + zstd.compress(_columns(block_list) + _le(array("d", sums)) + bytes((flags,)),
+                               level=1, checksum=False)
+
+
+def _le(a: array) -> bytes:
+    if not _LITTLE:
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def _v3_size(nblocks: int) -> int:
+    """Bytes of a version-3 body of nblocks blocks: entries, sums, the flags byte."""
+    return nblocks * (_ENTRY + 8) + 1
 
 
 def block_count(points: int) -> int:
@@ -115,11 +195,8 @@ def block_count(points: int) -> int:
 def stored_size_bound(points: int) -> int:
     """More stored bytes than the sketch of a chunk of ``points`` points ever takes (the
     frame of its raw entries plus zstd's margin): a reader refuses a longer one by its length."""
-    raw = block_count(points) * _ENTRY
+    raw = _v3_size(block_count(points))
     return raw + (raw >> 7) + 1024
-
-
-_LITTLE = sys.byteorder == "little"
 
 
 class Sketch:
@@ -128,30 +205,29 @@ class Sketch:
     ``mins()``/``maxs()`` are the blocks' extreme values as arrays (one slice of a version-2
     sketch; strided C copies of a version-1 one: no object per block either way);
     ``point(block, which)`` unpacks one point (0 first, 1 min, 2 max, 3 last) with its
-    position checked against its block.
+    position checked against its block. ``sums()`` and ``flags`` (version 3) are None in
+    older sketches.
     """
 
-    __slots__ = ("raw", "count", "nblocks", "columnar", "_mins", "_maxs", "_all")
+    __slots__ = ("raw", "count", "nblocks", "columnar", "flags", "_mins", "_maxs", "_all", "_sums")
 
-    def __init__(self, raw: bytes, count: int, columnar: bool = True):
-        self.raw, self.count, self.nblocks, self.columnar = raw, count, len(raw) // _ENTRY, columnar
+    def __init__(self, raw: bytes, count: int, columnar: bool = True, nblocks: int | None = None):
+        self.raw, self.count, self.columnar = raw, count, columnar
+        self.nblocks = len(raw) // _ENTRY if nblocks is None else nblocks
+        has_sums = len(raw) == _v3_size(self.nblocks)
+        self.flags = raw[-1] if has_sums else None
         self._mins = self._maxs = self._all = None
+        self._sums = None if has_sums else False
 
     def _values(self, which: int) -> array:
         nb = self.nblocks
-        a = array("d")
         if self.columnar:
-            at = _column_at(nb, which, 4)
-            a.frombytes(self.raw[at:at + 8 * nb])
-        else:
-            out = bytearray(8 * nb)
-            at = _HEAD.size + which * _POINT.size + 28
-            for i in range(8):  # 8 C-level strided copies, whatever the number of blocks
-                out[i::8] = self.raw[at + i::_ENTRY]
-            a.frombytes(out)
-        if not _LITTLE:
-            a.byteswap()
-        return a
+            return _doubles(self.raw, _column_at(nb, which, 4), nb)
+        out = bytearray(8 * nb)
+        at = _HEAD.size + which * _POINT.size + 28
+        for i in range(8):  # 8 C-level strided copies, whatever the number of blocks
+            out[i::8] = self.raw[at + i::_ENTRY]
+        return _doubles(out, 0, nb)
 
     def mins(self) -> array:
         if self._mins is None:
@@ -163,10 +239,16 @@ class Sketch:
             self._maxs = self._values(2)
         return self._maxs
 
+    def sums(self) -> array | None:
+        """Each block's exact sum (NaN: see `block_sums`), or None for a sketch without them."""
+        if self._sums is None:
+            self._sums = _doubles(self.raw, self.nblocks * _ENTRY, self.nblocks)
+        return self._sums if self._sums is not False else None
+
     def _unpacked(self) -> tuple:
         """Every field of every block: one C call a sketch, then points are index arithmetic."""
         if self._all is None:
-            self._all = _layout(self.nblocks, self.columnar).unpack(self.raw)
+            self._all = _layout(self.nblocks, self.columnar).unpack_from(self.raw)
         return self._all
 
     def point(self, block: int, which: int) -> Point:
@@ -191,6 +273,15 @@ class Sketch:
         return [self.point(b, w) for b in range(self.nblocks) for w in range(4)]
 
 
+def _doubles(buf, at: int, n: int) -> array:
+    """n little-endian f64 from ``buf[at:]`` as an array."""
+    a = array("d")
+    a.frombytes(buf[at:at + 8 * n])
+    if not _LITTLE:
+        a.byteswap()
+    return a
+
+
 _FIELD_OFFSETS = (0, 4, 12, 20, 28)  # bytes a block before each field's column, within a kind
 
 
@@ -212,11 +303,16 @@ def _sizes(points: int, nblocks: int) -> bytes:
     return _HEAD.pack(BLOCK) * (nblocks - 1) + _HEAD.pack(points - BLOCK * (nblocks - 1))
 
 
-def _body(data, limit: int, expected: int | None, what: str) -> tuple[bytes, bool]:
-    """``(the sketch's entries, columnar)`` of either stored form, bounded by ``limit``."""
-    if isinstance(data, (bytes, bytearray, memoryview)) and data[:1] == _V2:
-        return zstd.decompress(memoryview(data)[1:], limit=limit, expected_size=expected, what=what), True
-    return zstd.decompress(data, limit=limit, expected_size=expected, what=what), False
+def _body(data, limit: int, nblocks: int | None, what: str) -> tuple[bytes, bool, bool]:
+    """``(the sketch's body, columnar, with sums)`` of any stored form, bounded by ``limit``;
+    of exactly ``nblocks`` blocks when given."""
+    head = data[:1] if isinstance(data, (bytes, bytearray, memoryview)) else b""
+    if head in (_V2, _V3):
+        v3 = head == _V3
+        expected = None if nblocks is None else (_v3_size(nblocks) if v3 else nblocks * _ENTRY)
+        return zstd.decompress(memoryview(data)[1:], limit=limit, expected_size=expected, what=what), True, v3
+    expected = None if nblocks is None else nblocks * _ENTRY
+    return zstd.decompress(data, limit=limit, expected_size=expected, what=what), False, False
 
 
 def load(data: bytes, count: int) -> Sketch:
@@ -230,9 +326,11 @@ def load(data: bytes, count: int) -> Sketch:
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise CorruptStoreError(f"a chunk records {count!r:.40} points; expected a positive int")
     nblocks = block_count(count)
-    if nblocks * _ENTRY > _MAX_RAW:
+    if _v3_size(nblocks) > _MAX_RAW:
         raise CorruptStoreError(f"a chunk records {count} points, more than a sketch can cover")
-    raw, columnar = _body(data, _MAX_RAW, nblocks * _ENTRY, f"the sketch of a chunk of {count} points")
+    raw, columnar, v3 = _body(data, _MAX_RAW, nblocks, f"the sketch of a chunk of {count} points")
+    if v3 and raw[-1] > 7:
+        raise CorruptStoreError(f"the sketch of a chunk of {count} points has order flags {raw[-1]}, not 0..7")
     if columnar:
         sizes = raw[:_HEAD.size * nblocks]
     else:
@@ -242,7 +340,7 @@ def load(data: bytes, count: int) -> Sketch:
     if sizes != _sizes(count, nblocks):
         raise CorruptStoreError(f"the sketch of a chunk of {count} points has blocks of other sizes"
                                 f" than {BLOCK} points each")
-    return Sketch(raw, count, columnar)
+    return Sketch(raw, count, columnar, nblocks)
 
 
 def from_blocks(block_list: list[tuple[int, tuple]]) -> Sketch:
@@ -254,12 +352,26 @@ def decode(data: bytes) -> list[tuple[int, tuple]]:
     """The blocks of a sketch: ``(points, (first, min, max, last))`` with in-block positions.
 
     Raises:
-        CorruptStoreError: neither stored form, or more than 4 MiB of entries, or not whole blocks.
+        CorruptStoreError: no stored form, or more than 4 MiB of entries, or not whole blocks.
     """
-    raw, columnar = _body(data, _MAX_RAW, None, "a chunk sketch")
-    if len(raw) % _ENTRY:  # bounded by _MAX_RAW: checking after decoding is safe
-        raise CorruptStoreError(f"a chunk sketch holds {len(raw)} bytes, not whole {_ENTRY}-byte blocks")
-    nb = len(raw) // _ENTRY
+    return decode_all(data)[0]
+
+
+def decode_all(data: bytes) -> tuple[list[tuple[int, tuple]], array | None, int | None]:
+    """``(blocks as `decode` gives them, their sums, order flags)``; sums and flags None
+    before version 3."""
+    raw, columnar, v3 = _body(data, _MAX_RAW, None, "a chunk sketch")
+    # Bounded by _MAX_RAW: checking the size after decoding is safe.
+    nb = (len(raw) - 1) // (_ENTRY + 8) if v3 else len(raw) // _ENTRY
+    if (_v3_size(nb) if v3 else nb * _ENTRY) != len(raw) or (v3 and raw[-1] > 7):
+        raise CorruptStoreError(f"a chunk sketch holds {len(raw)} bytes, not whole {_ENTRY}-byte blocks"
+                                + (" with their sums and order flags" if v3 else ""))
+    if not v3:
+        return _blocks_of(raw, nb, columnar), None, None
+    return _blocks_of(raw, nb, True), _doubles(raw, nb * _ENTRY, nb), raw[-1]
+
+
+def _blocks_of(raw: bytes, nb: int, columnar: bool) -> list[tuple[int, tuple]]:
     if not columnar:
         blocks = []
         for off in range(0, len(raw), _ENTRY):
@@ -267,7 +379,7 @@ def decode(data: bytes) -> list[tuple[int, tuple]]:
             points = tuple(_POINT.unpack_from(raw, off + _HEAD.size + k * _POINT.size) for k in range(4))
             blocks.append((count, points))
         return blocks
-    flat = _layout(nb, True).unpack(raw)
+    flat = _layout(nb, True).unpack_from(raw)
     counts, columns = flat[:nb], [flat[nb + j * nb:nb + (j + 1) * nb] for j in range(20)]
     return [(counts[b], tuple(tuple(columns[5 * k + f][b] for f in range(5)) for k in range(4)))
             for b in range(nb)]

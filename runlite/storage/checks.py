@@ -97,11 +97,24 @@ def sketch_problem(sketch_data, columns: tuple, has_nan: bool, time_origin_us: i
     if not isinstance(sketch_data, bytes):
         return f"its sketch is {type(sketch_data).__name__}, not bytes"
     try:
-        found = sketch.decode(sketch_data)
+        found = sketch.decode_all(sketch_data)
     except errors.CorruptStoreError as exc:
         return f"its sketch: {exc}"
     made = sketch.blocks(*columns, has_nan=has_nan, time_origin_us=time_origin_us)
-    return None if _same_blocks(found, made) else "its sketch does not match its points"
+    return None if _same_sketch(found, made, columns) else "its sketch does not match its points"
+
+
+def _same_sketch(found: tuple, made: list, columns: tuple) -> bool:
+    """A decoded sketch (`sketch.decode_all`) holds the blocks ``made`` of ``columns`` and,
+    from version 3, their sums bit for bit and only order flags that hold (a clear flag is
+    allowed: it claims nothing)."""
+    blocks, found_sums, flags = found
+    if not _same_blocks(blocks, made):
+        return False
+    if found_sums is None:
+        return True
+    return (found_sums.tobytes() == sketch.block_sums(columns[3]).tobytes()
+            and not flags & ~sketch.order(*columns[:3], exact=True))
 
 
 def _same_blocks(found: list, made: list) -> bool:
@@ -201,12 +214,12 @@ def _numpy_match(np, stored: tuple, columns: tuple, origin: int, sketch_data) ->
             points.append((i, steps[j], times[j] if times is not None else (stamps[j] - origin) / 1e6,
                            stamps[j], values[j]))
         blocks.append((count, tuple(points)))
-    if sketch.encode(blocks) == sketch_data:
+    if sketch.stored(blocks, steps, times, stamps, values) == sketch_data:
         return True
-    # A sketch in the older layout (or compressed otherwise) is the same sketch when it holds
-    # the same points: files written before the columnar layout keep this fast path.
+    # A sketch in an older layout (or compressed otherwise, or with a flag the writer did not
+    # set) is the same sketch when it holds the same points: older files keep this fast path.
     try:
-        return _same_blocks(sketch.decode(sketch_data), blocks)
+        return _same_sketch(sketch.decode_all(sketch_data), blocks, columns)
     except errors.CorruptStoreError:
         return False
 

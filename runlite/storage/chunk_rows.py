@@ -1,5 +1,5 @@
 """Chunk rows of a metric series, checked before use: the window's rows, their soundness (in
-Python and as SQL), one chunk's blob decoded, and the statistics of the chunks wholly inside a
+Python and as SQL), one chunk's blob decoded, chunks' sketches read in batches, and the statistics of the chunks wholly inside a
 window merged by SQLite. Used by `metric_reads`; every number a read trusts passes here first.
 """
 
@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 import operator
 from itertools import chain, islice
+from typing import Any, Iterator
 
 from .. import errors
-from ..codec import chunks
+from ..codec import chunks, sketch
 from .metrics import CHUNK_COLUMNS
 
 # axis name -> (low column, high column, index in a decoded chunk)
@@ -118,6 +119,33 @@ def decode(conn, series_id: int, seq: int, count: int, size: int, what: str,
         return list(cols), chunks.chunk_time_origin(data)
     except errors.CorruptStoreError as exc:
         raise errors.CorruptStoreError(f"{what}, chunk {seq}: {exc}") from None
+
+
+def sketches(conn, series_id: int, wanted: list, what: str) -> Iterator[tuple[Any, sketch.Sketch]]:
+    """``(key, Sketch)`` for each ``(key, seq, count, stored sketch size)`` in ``wanted``, read
+    ``SKETCH_BATCH`` to a query, each size checked against its count before its blob is read."""
+    for at in range(0, len(wanted), SKETCH_BATCH):
+        group = wanted[at:at + SKETCH_BATCH]
+        for _, seq, count, size in group:
+            if size > sketch.stored_size_bound(count):
+                raise errors.CorruptStoreError(f"{what}, chunk {seq}: stores a sketch of {size} bytes, more than"
+                                               f" {count} points take")
+        found = sketch_blobs(conn, series_id, [seq for _, seq, _, _ in group])
+        for key, seq, count, _ in group:
+            try:
+                yield key, sketch.load(found.get(seq), count)
+            except errors.CorruptStoreError as exc:
+                raise errors.CorruptStoreError(f"{what}, chunk {seq}: {exc}") from None
+
+
+# Sketches read by one query: one query a sketch costs more than the sketch.
+SKETCH_BATCH = 32
+
+
+def sketch_blobs(conn, series_id: int, seqs: list) -> dict:
+    """``{seq: stored sketch}`` of these chunks of a series, in one query."""
+    return dict(conn.execute("SELECT seq, sketch FROM chunks WHERE series_id = ? AND seq IN ("
+                             + ", ".join("?" * len(seqs)) + ")", (series_id, *seqs)))
 
 
 # 1 for a chunk row `_sound` refuses, as SQL over the row (identifiers from CHUNK_COLUMNS).

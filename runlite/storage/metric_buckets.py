@@ -1,14 +1,21 @@
 """A series cut into equal x buckets (pixel columns), each with its exact mean, min and max.
 
 What a chart draws: the line is each bucket's mean, the band its min..max. The work is
-bounded by the bucket count, not by the points: a chunk wholly inside one bucket adds its
-stored statistics (count, mean, min, max, kept at ingest) without being decoded. A chunk at
-most half a bucket wide that straddles a bucket edge goes whole to the bucket holding its
-middle: the bucket's edge snaps to the chunk's (a shift of under half a pixel column), so its
-statistics stay exact for the points it holds and nothing is decoded. Only wider chunks
-(zoomed in, or a short series in many columns) and the chunks cut by the window's ends are
-decoded and split. So a 10M-point series drawn into 400 columns reads its ~1,300 chunk rows
-and decodes none; zoomed in, at most two chunks a bucket.
+bounded by the bucket count, not by the points, at every zoom:
+
+- a chunk wholly inside one bucket adds its stored statistics (count, mean, min, max, kept
+  at ingest) without being decoded;
+- a chunk at most half a bucket wide that straddles a bucket edge goes whole to the bucket
+  holding its middle: the bucket's edge snaps to the chunk's (a shift of under half a pixel
+  column), so its statistics stay exact for the points it holds;
+- a wider chunk (zoomed in) is taken block by block from its sketch when the sketch holds
+  block sums and says the axis ascends in the chunk (``codec.sketch``, version 3): each
+  512-point block goes whole to a bucket by the same rule, with its count, exact sum, min,
+  max, first and last. So a 10M-point series zoomed to 1M points in 400 columns reads about
+  2,000 blocks' sketches and decodes nothing;
+- only chunks with blocks wider than half a bucket (zoomed further in, a short series in
+  many columns), chunks holding NaN, older sketches, unordered axes and the chunks cut by
+  the window's ends are decoded and split.
 
 Each bucket's x is the middle of its points' x range (the points it holds, not the column's
 edges), so a single point sits where it was logged.
@@ -20,12 +27,14 @@ import math
 from bisect import bisect_left
 from typing import Any
 
+import attrs
+
 from .. import errors
-from ..codec import chunks, stats
+from ..codec import chunks, sketch, stats
 from ..records import Buckets
 from .._validation import shown
-from .chunk_rows import AXES, chunk_rows, decode
-from .metric_reads import MAX_DECODE_POINTS, MAX_READ_CHUNKS, open_window, run_name
+from .chunk_rows import AXES, chunk_rows, decode, sketches
+from .metric_reads import MAX_DECODE_POINTS, MAX_READ_CHUNKS, MAX_SKETCH_BLOCKS, open_window, run_name
 from .metrics import CHUNK_COLUMNS
 
 MAX_BUCKETS = 4000  # pixel columns of the widest chart
@@ -69,16 +78,30 @@ def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, cou
     hi = stop if stop is not None else max(xs_hi, default=0)
     grid = _Grid(lo, hi, count)
     snap = (hi - lo) / count / 2  # a chunk this narrow goes whole to one bucket
-    parts: list[list] = [[] for _ in range(count)]  # per bucket: ChunkStats tuples in log order
+    # Per bucket: ChunkStats tuples, merged in any order (a chart shows no bucket's first or last).
+    parts: list[list] = [[] for _ in range(count)]
     spans: list = [None] * count  # per bucket: [x min, x max] of its points
-    decoded = 0
-    for (seq, stored, inside, sizes), x0, x1 in zip(rows, xs_lo, xs_hi):
+    blocky, cut = [], []  # chunks to take block by block from their sketches; chunks to decode
+    for row, x0, x1 in zip(rows, xs_lo, xs_hi):
+        seq, stored, inside, sizes = row
         b = grid.of(x0)
         if inside and (b == grid.of(x1) or x1 - x0 <= snap):
             b = b if b == grid.of(x1) else grid.of((x0 + x1) / 2)
             parts[b].append(tuple(stored))
             _widen(spans, b, x0, x1)
-            continue
+        elif inside and stored[1] == 0 and stored[0] > sketch.BLOCK and \
+                (x1 - x0) / sketch.block_count(stored[0]) <= snap:  # blocks narrow enough, on average
+            blocky.append((row, seq, stored[0], sizes[1]))
+        else:
+            cut.append(row)
+    if sum(sketch.block_count(n) for _, _, n, _ in blocky) > MAX_SKETCH_BLOCKS:
+        raise errors.LimitError(f"{what}: bucketing would read more than {MAX_SKETCH_BLOCKS:,} sketch blocks"
+                                f" ({sketch.BLOCK} points each); pass a narrower start/stop")
+    for row, sk in sketches(conn, sid, blocky, what):
+        if not _add_blocks(sk, xaxis, grid, snap, parts, spans):
+            cut.append(row)
+    decoded = 0
+    for seq, stored, inside, sizes in cut:
         decoded += stored[0]
         if decoded > MAX_DECODE_POINTS:
             raise errors.LimitError(f"{what}: bucketing would decode more than {MAX_DECODE_POINTS:,} points (an"
@@ -90,6 +113,48 @@ def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, cou
         if picked is not None:
             _split(picked[k], picked[0], picked[3], grid, parts, spans)
     return _result(name, asset, run_id, run_name(conn, run_id), xaxis, parts, spans)
+
+
+_X_FIELD = {"step": 1, "time": 2, "timestamp": 3}  # a sketch point's field of each axis
+
+
+def _add_blocks(sk: sketch.Sketch, xaxis: str, grid: _Grid, snap: float, parts: list, spans: list) -> bool:
+    """Add a chunk's blocks whole to their buckets from its sketch; False (nothing added)
+    when the sketch cannot: no sums (an older sketch), a sum that is not finite (NaN or
+    infinity in the block), an axis not known to ascend, or a block wider than ``snap``
+    that straddles a bucket edge."""
+    sums = sk.sums()
+    if sums is None or not sk.flags & sketch.AXIS_ASCENDS[xaxis] or not math.isfinite(math.fsum(sums)):
+        return False
+    field, taken = _X_FIELD[xaxis], []
+    mins, maxs = sk.mins(), sk.maxs()
+    for block, total in enumerate(sums):
+        first, last = sk.point(block, 0), sk.point(block, 3)
+        x0, x1 = first[field], last[field]
+        b = grid.of(x0)
+        if b != grid.of(x1):
+            if x1 - x0 > snap:
+                return False
+            b = grid.of((x0 + x1) / 2)
+        n = last[0] - first[0] + 1
+        taken.append((b, x0, x1, (n, 0, mins[block], maxs[block], None, None, total / n, 0.0, first[4], last[4],
+                                  first[1], last[1], 0, 0, 0.0, 0.0, 0, 0)))
+    for b, x0, x1, part in taken:
+        _add(parts, b, part)
+        _widen(spans, b, x0, x1)
+    return True
+
+
+def _add(parts: list, b: int, part: tuple) -> None:
+    """A bucket's parts, merged every ``_FOLD`` so memory stays bounded by the bucket count
+    (a bucket may take thousands of blocks)."""
+    held = parts[b]
+    held.append(part)
+    if len(held) >= _FOLD:
+        parts[b] = [attrs.astuple(stats.merge_many(held))]
+
+
+_FOLD = 64
 
 
 def _widen(spans: list, b: int, x0, x1) -> None:

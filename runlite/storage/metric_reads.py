@@ -23,8 +23,8 @@ from typing import Any, Iterator
 
 from .. import errors
 from ..codec import chunks, sketch, stats
-from .chunk_rows import (AXES, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, decode, inside_sql, inside_stats,
-                         window_sql)
+from .chunk_rows import (AXES, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, decode, inside_sql,
+                         inside_stats, sketch_blobs, window_sql)
 from .metrics import STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
 from .._validation import check_name, shown, to_us
@@ -201,9 +201,6 @@ def _boundaries(conn, series_id: int, rows: list[Chunk], k: int, start, stop, *,
     return out
 
 
-# Sketches read by one query when downsampling: most chunks of a long series are needed (a
-# bucket a few chunks wide reads about four), and one query a sketch cost more than the sketch.
-_SKETCH_BATCH = 32
 # Chunks of at most this many points on average are downsampled from their sketches however
 # few points a bucket holds: their decoding is mostly fixed cost (measured: 100-point chunks
 # decode as fast as their sketches are read, 1-point chunks several times slower).
@@ -241,11 +238,9 @@ def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_poin
         data = fetched.pop(chunk.seq, None)
         if data is None:  # this sketch and those of the next inside chunks, in one query
             i = order[chunk.seq]
-            group = [r for r in islice(inside, i, i + _SKETCH_BATCH)
+            group = [r for r in islice(inside, i, i + SKETCH_BATCH)
                      if r.sizes[1] <= sketch.stored_size_bound(r.count)]
-            fetched.update(conn.execute(
-                "SELECT seq, sketch FROM chunks WHERE series_id = ? AND seq IN (" + ", ".join("?" * len(group))
-                + ")", (series_id, *(r.seq for r in group))))
+            fetched.update(sketch_blobs(conn, series_id, [r.seq for r in group]))
             data = fetched.pop(chunk.seq, None)
         try:
             return sketch.load(data, chunk.count)

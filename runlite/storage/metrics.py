@@ -449,9 +449,9 @@ class _Batch:
         piece = entry.columns
         entry.columns = None
         chunk = _CHUNK_FIELDS(stats.chunk_stats(*piece, time_origin_us=self.origin))
-        blocks = sketch.blocks(*piece, has_nan=chunk[1] > 0, time_origin_us=self.origin)
         self.inserts.append((series_id, entry.seq, *_sql_values(chunk),
-                             chunks.encode_chunk(*piece, time_origin_us=self.origin), sketch.encode(blocks)))
+                             chunks.encode_chunk(*piece, time_origin_us=self.origin),
+                             sketch.make(*piece, has_nan=chunk[1] > 0, time_origin_us=self.origin)))
         return chunk
 
     def run(self) -> None:

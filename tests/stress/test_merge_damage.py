@@ -384,9 +384,8 @@ def _random_chunk(rng: random.Random) -> tuple:
 def _stored_chunk(columns: tuple, origin: int) -> tuple:
     """(statistics as read back, data, sketch) as ``metrics`` writes a chunk."""
     chunk = stats.chunk_stats(*columns, time_origin_us=origin)
-    blocks = sketch.blocks(*columns, has_nan=chunk.nan_count > 0, time_origin_us=origin)
     return (metrics.stats_tuple(metrics.stats_row(chunk)), chunks.encode_chunk(*columns, time_origin_us=origin),
-            sketch.encode(blocks))
+            sketch.make(*columns, has_nan=chunk.nan_count > 0, time_origin_us=origin))
 
 
 def _changed(value, rng: random.Random):
