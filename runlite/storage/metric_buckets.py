@@ -124,10 +124,11 @@ def _add_blocks(sk: sketch.Sketch, xaxis: str, grid: _Grid, snap: float, parts: 
     infinity in the block), an axis not known to ascend, or a block wider than ``snap``
     that straddles a bucket edge."""
     sums = sk.sums()
-    if sums is None or not sk.flags & sketch.AXIS_ASCENDS[xaxis] or not math.isfinite(math.fsum(sums)):
+    if sums is None or not sk.flags & sketch.AXIS_ASCENDS[xaxis] or not all(map(math.isfinite, sums)):
         return False
     field, taken = _X_FIELD[xaxis], []
     mins, maxs = sk.mins(), sk.maxs()
+    last_size = sk.count - sketch.BLOCK * (sk.nblocks - 1)  # the sizes `sketch.load` checked
     for block, total in enumerate(sums):
         first, last = sk.point(block, 0), sk.point(block, 3)
         x0, x1 = first[field], last[field]
@@ -136,7 +137,7 @@ def _add_blocks(sk: sketch.Sketch, xaxis: str, grid: _Grid, snap: float, parts: 
             if x1 - x0 > snap:
                 return False
             b = grid.of((x0 + x1) / 2)
-        n = last[0] - first[0] + 1
+        n = sketch.BLOCK if block < sk.nblocks - 1 else last_size
         taken.append((b, x0, x1, (n, 0, mins[block], maxs[block], None, None, total / n, 0.0, first[4], last[4],
                                   first[1], last[1], 0, 0, 0.0, 0.0, 0, 0)))
     for b, x0, x1, part in taken:
