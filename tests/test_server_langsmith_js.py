@@ -4,6 +4,7 @@ folder holding ``node_modules/langsmith``; ``.ci/run`` installs it there); skips
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -64,4 +65,7 @@ def test_a_traced_node_program_is_stored(tmp_path):
         assert runs["fails"].to_dict()["status"] == "error" and "bad value 3" in runs["fails"].error
         assert {r.trace_id for r in runs.values()} == {root.id}
         assert all(r.dotted_order.startswith(root.dotted_order) for r in runs.values())
-        assert root.start_time <= runs["chat"].start_time <= runs["fails"].start_time <= root.end_time
+        assert root.start_time <= runs["chat"].start_time <= runs["fails"].start_time
+        # JavaScript's clock counts milliseconds; the SDK adds microseconds to the start times of
+        # runs begun in the same millisecond (to order them), not to end times.
+        assert runs["fails"].start_time <= root.end_time + dt.timedelta(milliseconds=1)
