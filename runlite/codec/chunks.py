@@ -81,15 +81,6 @@ _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 # ------------------------------------------------------------ encoding / decoding
 
-def _le_bytes(a: array) -> bytes:
-    """Raw little-endian bytes of an 8-byte array, whatever the host order."""
-    if _LITTLE:
-        return a.tobytes()
-    b = array(a.typecode, a)
-    b.byteswap()
-    return b.tobytes()
-
-
 def _check_column(name: str, col, typecode: str, n: int) -> None:
     if not isinstance(col, array) or col.typecode != typecode:
         got = f"array({col.typecode!r})" if isinstance(col, array) else type(col).__name__
@@ -141,7 +132,7 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     codes, bodies = 0, []
     for slot, col in enumerate((steps, times, timestamps, values)):
         if col is not None:
-            raw = _le_bytes(col)
+            raw = lanes.le_bytes(col)
             code, parts = _choose(raw, n, col.typecode == "d")
             codes |= code << (4 * slot)
             bodies.append(parts)
@@ -168,7 +159,7 @@ def _encode_plain(steps, times, timestamps, values, n: int, time_origin_us: int)
     # nothing on them and cost tens of microseconds; a CRC-32 still catches damage.
     flags = _FLAG_PLAIN | (0 if times is None else _FLAG_TIMES)
     cols = (steps, timestamps, values) if times is None else (steps, times, timestamps, values)
-    body = _HEADER.pack(CODEC_VERSION, flags, 0, n, time_origin_us) + b"".join(map(_le_bytes, cols))
+    body = _HEADER.pack(CODEC_VERSION, flags, 0, n, time_origin_us) + b"".join(map(lanes.le_bytes, cols))
     return body + _CRC.pack(zlib.crc32(body))
 
 
@@ -235,7 +226,7 @@ def encode_chunk_v1(steps: array, times: array | None, timestamps: array, values
     parts = [header]
     for col in (steps, times, timestamps, values):
         if col is not None:
-            parts += lanes.shuffle(_le_bytes(col))
+            parts += lanes.shuffle(lanes.le_bytes(col))
     return header + zstd.compress(b"".join(parts), level=_ZSTD_LEVEL)
 
 

@@ -33,7 +33,7 @@ from functools import lru_cache
 
 from . import accel
 
-__all__ = ["DELTA", "DOD", "KNOWN", "RAW", "STRIDE", "XOR", "ascending", "body_size", "decode", "encode", "is_stride",
+__all__ = ["DELTA", "DOD", "KNOWN", "RAW", "STRIDE", "XOR", "ascending", "body_size", "decode", "encode", "is_stride", "le_bytes",
            "shuffle", "unshuffle", "unshuffle_array"]
 
 RAW, STRIDE, DELTA, DOD, XOR = 0, 1, 2, 3, 4
@@ -235,13 +235,16 @@ def ascending(column: array) -> bool:
         a = np.frombuffer(column, dtype=np.int64)
         return bool((a[1:] >= a[:-1]).all())
     a0, k = column[0], column[1] - column[0]
-    if k >= 0 and column[-1] == a0 + k * (n - 1) and is_stride(column.tobytes() if _LITTLE else _swapped(column), n):
+    if k >= 0 and column[-1] == a0 + k * (n - 1) and is_stride(le_bytes(column), n):
         return True  # a0, a0 + k, ... exactly: no word wrapped, since the last one is a0 + k(n-1)
     values = column.tolist()
     return values == sorted(values)
 
 
-def _swapped(column: array) -> bytes:
+def le_bytes(column: array) -> bytes:
+    """Raw little-endian bytes of an 8-byte array, whatever the host order."""
+    if _LITTLE:
+        return column.tobytes()
     out = array(column.typecode, column)
     out.byteswap()
     return out.tobytes()

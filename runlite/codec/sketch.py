@@ -120,11 +120,17 @@ def order(steps: array, times: array | None, timestamps: array, *, exact: bool =
     if exact or np is not None:
         if lanes.ascending(timestamps):
             flags |= TIMESTAMPS_ASCEND | (TIMES_ASCEND if times is None else 0)
-        if times is not None and (bool((np.frombuffer(times, dtype=np.float64)[1:]
-                                        >= np.frombuffer(times, dtype=np.float64)[:-1]).all())
-                                  if np is not None else all(map(operator.le, times, islice(times, 1, None)))):
+        if times is not None and _floats_ascend(times, np):
             flags |= TIMES_ASCEND
     return flags
+
+
+def _floats_ascend(column: array, np) -> bool:
+    """A float column never decreases (a NaN compares False: never ascending)."""
+    if np is None:
+        return all(map(operator.le, column, islice(column, 1, None)))
+    a = np.frombuffer(column, dtype=np.float64)
+    return bool((a[1:] >= a[:-1]).all())
 
 
 def make(steps: array, times: array | None, timestamps: array, values: array, *, has_nan: bool,
@@ -171,15 +177,8 @@ def encode(block_list: list[tuple[int, tuple]], sums: array | None = None, flags
         return _V2 + zstd.compress(_columns(block_list), level=1, checksum=False)
     if len(sums) != len(block_list) or not 0 <= flags <= 7:
         raise ValueError(f"a sketch of {len(block_list)} blocks takes as many sums and flags 0..7")
-    return _V3 + zstd.compress(_columns(block_list) + _le(array("d", sums)) + bytes((flags,)),
+    return _V3 + zstd.compress(_columns(block_list) + lanes.le_bytes(array("d", sums)) + bytes((flags,)),
                                level=1, checksum=False)
-
-
-def _le(a: array) -> bytes:
-    if not _LITTLE:
-        a = array(a.typecode, a)
-        a.byteswap()
-    return a.tobytes()
 
 
 def _v3_size(nblocks: int) -> int:
