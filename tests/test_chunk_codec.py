@@ -306,6 +306,41 @@ def test_decode_columns_gives_what_decode_chunk_gives(mode):
             assert_same(got[name], full[name])
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_decode_columns_cuts_rows_as_slicing_does(mode):
+    """Every body (plain, one frame, a frame a column with a DOD column, version 1) and every
+    column kind (RAW, a constant, a transformed schedule) cut to rows is the whole column sliced."""
+    rng = random.Random(f"rows{mode}")
+    names = ("steps", "times", "timestamps", "values")
+    for _ in range(40):
+        n = rng.choice([1, 64, 65, 700, 2000])
+        kind = rng.randrange(3)
+        if kind == 0:
+            values = float_column(rng, n)
+        elif kind == 1:
+            values = array("d", [0.25] * n)  # a constant: STRIDE
+        else:  # smooth: DOD, and a frame a column
+            values = array("d", [3e-4 * (1 + math.cos(math.pi * (i + 20000) / 60000)) / 2 for i in range(n)])
+        times = float_column(rng, n) if rng.random() < 0.3 else None
+        cols = (array("q", range(n)), times, int_column(rng, n), values)
+        blob = rng.choice([encode_chunk, encode_chunk_v1])(*cols, time_origin_us=ORIGIN)
+        lo = rng.randrange(n + 1)
+        hi = rng.randrange(lo, n + 1)
+        with path(mode):
+            full = dict(zip(names, decode_chunk(blob)))
+            got = decode_columns(blob, expected_count=n, columns=names, rows=(lo, hi))
+        for name in names:
+            assert_same(got[name], full[name][lo:hi])
+
+
+def test_decode_columns_refuses_rows_outside_the_chunk():
+    blob = encode_chunk(array("q", range(300)), None, array("q", range(300)), array("d", [1.0] * 300),
+                        time_origin_us=ORIGIN)
+    for bad in ((0, 301), (5, 4), (-1, 3), [0, 3], (0.0, 3), (1,)):
+        with pytest.raises(ValidationError, match="rows"):
+            decode_columns(blob, rows=bad)
+
+
 def test_decode_columns_refuses_unknown_names_and_damage():
     rng = random.Random(5)
     n = 600

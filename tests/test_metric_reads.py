@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import runlite
+from runlite.codec import accel, sketch
 from runlite.errors import CorruptStoreError
 from runlite.storage import metric_reads
 from runlite.storage import metrics as metrics_mod
@@ -212,3 +213,66 @@ def test_window_cut_matches_a_plain_filter(data, typecode, sort, numpy, start, s
     assert (None if got is None else list(got[2])) == (want or None)
     if got is not None:
         assert got[1] is None and [bits(v) for v in got[3]] == [bits(float(i)) for i in want]
+
+
+@pytest.mark.parametrize("use_numpy", [False, True])
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_long_chunks_cut_by_their_sketches_order_match_the_oracle(use_numpy, data):
+    """Chunks of more than one sketch block claim which axes never decrease; a window's ends are
+    then decoded only for the blocks about them, and cut by bisection alone."""
+    if use_numpy:
+        pytest.importorskip("numpy")
+    n = data.draw(st.integers(600, 2500))
+    gaps = data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=20))
+    steps = [0] * n
+    for i in range(1, n):  # never decreasing, with repeats and jumps
+        steps[i] = steps[i - 1] + gaps[i % len(gaps)]
+    values = [math.nan if i % 97 == 5 else math.sin(i / 40) * 100 + (i % 13) for i in range(n)]
+    with accel.numpy_mode(use_numpy, min_items=1), runlite.open(":memory:") as s:
+        run_id, points = logged(s, values, steps, [False])
+        with s.database.read() as conn:  # one chunk of n points, whose sketch claims the order
+            (count, blob), = conn.execute("SELECT count, sketch FROM chunks").fetchall()
+        want_flags = (sketch.STEPS_ASCEND | sketch.TIMES_ASCEND | sketch.TIMESTAMPS_ASCEND if use_numpy
+                      else sketch.STEPS_ASCEND)  # pure ingest compares no time column
+        assert count == n and sketch.load(blob, n).flags & want_flags == want_flags
+        for _ in range(4):
+            xaxis = data.draw(st.sampled_from(["step", "time", "timestamp"]))
+            bound = st.none() | st.integers(-2, steps[-1] + 2)
+            start, stop = data.draw(bound), data.draw(bound)
+            if xaxis == "time":
+                start, stop = (None if b is None else b / 4 for b in (start, stop))
+            if xaxis == "timestamp":
+                stamps = sorted(p[2] for p in points)
+                pick = st.none() | st.sampled_from(stamps).map(lambda us: us / 1e6)
+                start, stop = data.draw(pick), data.draw(pick)
+                want = oracle.window(points, xaxis, None if start is None else to_us(start),
+                                     None if stop is None else to_us(stop))
+            else:
+                want = oracle.window(points, xaxis, start, stop)
+            check_stats(s.metric_stats(run_id, "v", xaxis=xaxis, start=start, stop=stop), want)
+            got = s.metric_values(run_id, "v", xaxis=xaxis, start=start, stop=stop)
+            assert [bits(v) for v in got.values] == [bits(p[3]) for p in want]
+            assert list(got.steps) == [p[0] for p in want] and list(got.times) == [p[1] for p in want]
+
+
+def test_a_sketch_claiming_a_false_order_gives_a_bounded_answer(tmp_path):
+    """The order flags are a claim of the file, as its chunks' axis ranges are: one that lies (a
+    hostile or damaged file) sends a window to the wrong rows, never past the chunk, and a
+    merge refuses the chunk (test_sketch)."""
+    path = str(tmp_path / "lie.db")
+    with runlite.open(path) as s:
+        run = s.init("w")
+        for i in range(1500):
+            run.log_metrics({"v": float(i)}, step=1499 - i)  # steps descend: no step flag
+        run.close()
+        run_id = run.id
+    conn = __import__("apsw").Connection(path)
+    (blob, count), = conn.execute("SELECT sketch, count FROM chunks").fetchall()
+    blocks, sums, flags = sketch.decode_all(blob)
+    assert not flags & sketch.STEPS_ASCEND
+    conn.execute("UPDATE chunks SET sketch = ?", (sketch.encode(blocks, sums, flags | sketch.STEPS_ASCEND),))
+    conn.close()
+    with runlite.open(path) as s:
+        got = s.metric_stats(run_id, "v", start=100, stop=200)
+        assert 0 <= got.count <= 1500

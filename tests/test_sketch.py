@@ -264,3 +264,30 @@ def test_a_merge_refuses_a_wrong_block_sum_or_a_false_order_flag(use_numpy):
         assert "does not match" in checks.chunk_problem(stored_down, data_down, sketch_data=claims, strict=True)[0]
         honest = sketch.encode(blocks_down, sums, ALL_ASCEND & ~sketch.STEPS_ASCEND)
         assert checks.chunk_problem(stored_down, data_down, sketch_data=honest, strict=True)[0] is None
+
+
+@settings(max_examples=120, deadline=None)
+@given(n=st.integers(513, 2600), gaps=st.lists(st.integers(0, 3), min_size=1, max_size=50),
+       start=st.one_of(st.none(), st.integers(-5, 6000)), width=st.one_of(st.none(), st.integers(0, 3000)),
+       axis=st.sampled_from(["step", "time", "timestamp"]))
+def test_rows_between_hold_every_point_of_a_window_in_whole_blocks(n, gaps, start, width, axis):
+    steps = array("q", [0] * n)
+    for i in range(1, n):  # never decreasing, with repeats and jumps
+        steps[i] = steps[i - 1] + gaps[i % len(gaps)]
+    times = array("d", [s / 4 for s in steps])
+    stamps = array("q", [ORIGIN + 1000 * s for s in steps])
+    values = array("d", range(n))
+    made = sketch.blocks(steps, times, stamps, values, has_nan=False, time_origin_us=ORIGIN)
+    flags = sketch.order(steps, times, stamps, exact=True)
+    sk = sketch.load(sketch.encode(made, sketch.block_sums(values), flags), n)
+    assert sk.flags == ALL_ASCEND
+    column = {"step": steps, "time": times, "timestamp": stamps}[axis]
+    scale = {"step": 1, "time": 0.25, "timestamp": 1000}[axis]
+    shift = ORIGIN if axis == "timestamp" else 0
+    lo_x = None if start is None else shift + start * scale
+    hi_x = None if width is None else shift + ((start or 0) + width) * scale
+    lo, hi = sk.rows_between(axis, lo_x, hi_x)
+    inside = [i for i, x in enumerate(column) if (lo_x is None or x >= lo_x) and (hi_x is None or x <= hi_x)]
+    assert 0 <= lo <= hi <= n and all(x % sketch.BLOCK == 0 or x == n for x in (lo, hi))
+    assert all(lo <= i < hi for i in inside)
+    assert hi - lo <= (len(inside) // sketch.BLOCK + 2) * sketch.BLOCK  # at most a block too wide at each end

@@ -257,14 +257,15 @@ def stored_size_bound(points: int) -> int:
     return max(v2, _HEADER.size + body + (body >> 7) + 1024)
 
 
-def decode_chunk(data: bytes, *, derive_times: bool = True,
-                 expected_count: int | None = None) -> tuple[array, array, array, array]:
+def decode_chunk(data: bytes, *, derive_times: bool = True, expected_count: int | None = None,
+                 rows: tuple[int, int] | None = None) -> tuple[array, array, array, array]:
     """Decode a blob made by `encode_chunk` (format version 2) or `encode_chunk_v1`.
 
     Args:
         expected_count: the point count its row records; a header declaring another is
             refused before anything is inflated, so a reader that bounded its work by the
             rows' counts is never made to decode more.
+        rows: ``(lo, hi)``: only those points (as `decode_columns`).
 
     Returns:
         (steps 'q', times 'd', timestamps 'q', values 'd'); times are rebuilt with
@@ -275,7 +276,7 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
             transforms, sizes, zstd error or checksum mismatch, oversized or unsized frame,
             trailing data), or a header whose count differs from ``expected_count``.
     """
-    columns, origin = _decode(data, expected_count, _ALL_SLOTS)
+    columns, origin = _decode(data, expected_count, _ALL_SLOTS, _checked_rows(rows))
     steps, times, timestamps, values = columns
     if times is None and derive_times:
         times = derived_times(timestamps, origin)
@@ -283,7 +284,7 @@ def decode_chunk(data: bytes, *, derive_times: bool = True,
 
 
 def decode_columns(data: bytes, *, expected_count: int | None = None,
-                   columns: tuple = ("steps", "values")) -> dict:
+                   columns: tuple = ("steps", "values"), rows: tuple[int, int] | None = None) -> dict:
     """Decode only some columns of a chunk (`decode_chunk` decodes them all).
 
     A version-2 chunk of 256 points or more holds a frame a column: the others are not
@@ -293,6 +294,8 @@ def decode_columns(data: bytes, *, expected_count: int | None = None,
     Args:
         columns: names among "steps", "times", "timestamps" and "values"; "times" gives
             the stored times or, when the chunk has none, `derived_times` of its timestamps.
+        rows: ``(lo, hi)`` with ``0 <= lo <= hi <= n``: only points lo to hi of each column
+            (a window's part of the chunk: a stored column's bytes are rebuilt for them only).
 
     Returns:
         {name: array} for each asked name.
@@ -301,20 +304,29 @@ def decode_columns(data: bytes, *, expected_count: int | None = None,
         ValidationError: an unknown column name.
         CorruptStoreError: as `decode_chunk`.
     """
+    rows = _checked_rows(rows)
     if isinstance(columns, str) or not isinstance(columns, (tuple, list, frozenset, set)) or not set(
             columns) <= set(_SLOT_NAMES):
         raise ValidationError(f"columns must name some of {_SLOT_NAMES}, got {columns!r:.80}")
     wanted = frozenset(_SLOT_NAMES.index(name) for name in columns)
     if 1 in wanted:
         wanted |= {2}  # times may have to be derived from the timestamps
-    decoded, origin = _decode(data, expected_count, wanted)
+    decoded, origin = _decode(data, expected_count, wanted, rows)
     if 1 in wanted and decoded[1] is None:
         decoded[1] = derived_times(decoded[2], origin)
     return {name: decoded[_SLOT_NAMES.index(name)] for name in columns}
 
 
-def _decode(data, expected_count, wanted: frozenset) -> tuple[list, int]:
-    """The wanted columns (arrays; None for the others and for absent times) and the origin."""
+def _checked_rows(rows):
+    if rows is not None and not (isinstance(rows, tuple) and len(rows) == 2 and all(
+            type(r) is int for r in rows) and 0 <= rows[0] <= rows[1]):
+        raise ValidationError(f"rows must be a (lo, hi) pair of ints with 0 <= lo <= hi, got {rows!r:.80}")
+    return rows
+
+
+def _decode(data, expected_count, wanted: frozenset, rows: tuple | None = None) -> tuple[list, int]:
+    """The wanted columns (arrays; None for the others and for absent times), cut to ``rows``
+    when given, and the origin."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CorruptStoreError(f"chunk blob must be bytes, got {type(data).__name__}")
     mv = memoryview(data).cast("B")
@@ -329,17 +341,20 @@ def _decode(data, expected_count, wanted: frozenset) -> tuple[list, int]:
         raise CorruptStoreError(f"chunk claims {n} points; expected 1..{MAX_CHUNK_POINTS}")
     if expected_count is not None and n != expected_count:
         raise CorruptStoreError(f"chunk header claims {n} points, its row records {expected_count!r:.40}")
+    if rows is not None and rows[1] > n:
+        raise ValidationError(f"rows {rows} reach past the chunk's {n} points")
+    lo, hi = rows or (0, n)
     slots = (0, 1, 2, 3) if flags & _FLAG_TIMES else (0, 2, 3)
     if version == 1:
-        columns = _decode_v1_columns(mv, slots, n, wanted)
+        columns = _decode_v1_columns(mv, slots, n, wanted, lo, hi)
     elif flags & _FLAG_PLAIN:
         if flags & _FLAG_ONE_FRAME:
             raise CorruptStoreError(f"chunk header has conflicting flags {flags:#x}")
-        columns = _decode_plain_columns(mv, slots, codes, n)
+        columns = [None if c is None else c[8 * lo:8 * hi] for c in _decode_plain_columns(mv, slots, codes, n)]
     elif flags & _FLAG_ONE_FRAME:
-        columns = _decode_one_frame(mv, slots, codes, n, wanted)
+        columns = _decode_one_frame(mv, slots, codes, n, wanted, lo, hi)
     else:
-        columns = _decode_v2_columns(mv, slots, codes, n, wanted)
+        columns = _decode_v2_columns(mv, slots, codes, n, wanted, lo, hi)
     return [None if raw is None or slot not in wanted else _column(raw, typecode)
             for slot, (raw, typecode) in enumerate(zip(columns, "qdqd"))], origin
 
@@ -356,7 +371,7 @@ def _column(raw, typecode: str) -> array:
     return a
 
 
-def _decode_v1_columns(mv: memoryview, slots: tuple, n: int, wanted: frozenset) -> list:
+def _decode_v1_columns(mv: memoryview, slots: tuple, n: int, wanted: frozenset, lo: int, hi: int) -> list:
     expected = _HEADER.size + 8 * n * len(slots)
     # The header tells the exact body size: a frame declaring any other is refused
     # before zstd allocates.
@@ -367,7 +382,7 @@ def _decode_v1_columns(mv: memoryview, slots: tuple, n: int, wanted: frozenset) 
     for k, slot in enumerate(slots):
         if slot in wanted:
             start = _HEADER.size + 8 * n * k
-            columns[slot] = lanes.unshuffle_array(body[start:start + 8 * n], n, "qdqd"[slot])
+            columns[slot] = lanes.unshuffle_array(body[start:start + 8 * n], n, "qdqd"[slot], lo, hi)
     return columns
 
 
@@ -385,11 +400,12 @@ def _decode_plain_columns(mv: memoryview, slots: tuple, codes: int, n: int) -> l
     return columns
 
 
-def _decode_column(code: int, body, n: int, slot: int):
-    """A column's words (an array for RAW, else bytes for `_column`)."""
+def _decode_column(code: int, body, n: int, slot: int, lo: int, hi: int):
+    """Words lo to hi of a column (an array for RAW, else bytes for `_column`)."""
     if code == lanes.RAW:
-        return lanes.unshuffle_array(body, n, "qdqd"[slot])
-    return lanes.decode(code, body, n)
+        return lanes.unshuffle_array(body, n, "qdqd"[slot], lo, hi)
+    words = lanes.decode(code, body, n)  # a prefix sum or a progression: made whole, then cut
+    return words if (lo, hi) == (0, n) else words[8 * lo:8 * hi]
 
 
 def _column_codes(codes: int, slots: tuple) -> list:
@@ -400,7 +416,8 @@ def _column_codes(codes: int, slots: tuple) -> list:
     return col_codes
 
 
-def _decode_one_frame(mv: memoryview, slots: tuple, codes: int, n: int, wanted: frozenset) -> list:
+def _decode_one_frame(mv: memoryview, slots: tuple, codes: int, n: int, wanted: frozenset, lo: int,
+                      hi: int) -> list:
     col_codes = _column_codes(codes, slots)
     sizes = [lanes.body_size(col_codes[slot], n) for slot in slots]
     body = zstd.decompress(mv[_HEADER.size:], expected_size=_HEADER.size + sum(sizes), limit=_MAX_BODY_V1,
@@ -410,12 +427,13 @@ def _decode_one_frame(mv: memoryview, slots: tuple, codes: int, n: int, wanted: 
     body, columns, offset = memoryview(body), [None] * 4, _HEADER.size
     for slot, size in zip(slots, sizes):
         if slot in wanted:
-            columns[slot] = _decode_column(col_codes[slot], body[offset:offset + size], n, slot)
+            columns[slot] = _decode_column(col_codes[slot], body[offset:offset + size], n, slot, lo, hi)
         offset += size
     return columns
 
 
-def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int, wanted: frozenset) -> list:
+def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int, wanted: frozenset, lo: int,
+                       hi: int) -> list:
     col_codes = _column_codes(codes, slots)
     table = _HEADER.size + 4 * len(slots)
     if len(mv) < table:
@@ -437,7 +455,7 @@ def _decode_v2_columns(mv: memoryview, slots: tuple, codes: int, n: int, wanted:
         offset += sizes[k]
         if first and body[:_HEADER.size] != mv[:_HEADER.size]:
             raise CorruptStoreError("chunk body does not match its header")
-        columns[slot] = _decode_column(code, memoryview(body)[skip:], n, slot)
+        columns[slot] = _decode_column(code, memoryview(body)[skip:], n, slot, lo, hi)
     return columns
 
 

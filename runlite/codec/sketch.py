@@ -38,6 +38,7 @@ import operator
 import struct
 import sys
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import filterfalse, islice
 
@@ -94,6 +95,7 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
 # lie between its first and last x (a chart may place the block whole).
 STEPS_ASCEND, TIMES_ASCEND, TIMESTAMPS_ASCEND = 1, 2, 4
 AXIS_ASCENDS = {"step": STEPS_ASCEND, "time": TIMES_ASCEND, "timestamp": TIMESTAMPS_ASCEND}
+_AXIS_FIELDS = {"step": 1, "time": 2, "timestamp": 3}  # a point's field holding each axis
 
 
 def block_sums(values: array) -> array:
@@ -265,6 +267,22 @@ class Sketch:
         if pos >= size:
             raise CorruptStoreError(f"a chunk sketch places a point at {pos} in a block of {size} points")
         return (block * BLOCK + pos, step, time, stamp, value)
+
+    def rows_between(self, xaxis: str, start, stop) -> tuple[int, int]:
+        """``(lo, hi)``: the points of the blocks that may hold ``start <= x <= stop`` (None
+        leaves a side open) on an axis the order flags claim never decreases, where each
+        block's points lie between its first and last x: a window's reader decodes only
+        those rows. Bisected over the blocks' firsts and lasts, so the range is whole
+        blocks, at most one block too wide at each end."""
+        flat, nb, at = self._unpacked(), self.nblocks, _AXIS_FIELDS[xaxis]
+        if self.columnar:
+            firsts, lasts = flat[nb * (1 + at):nb * (2 + at)], flat[nb * (16 + at):nb * (17 + at)]
+        else:
+            firsts, lasts = flat[1 + at::21], flat[16 + at::21]
+        lo = 0 if start is None else bisect_left(lasts, start)
+        hi = nb if stop is None else bisect_right(firsts, stop)
+        first = min(lo * BLOCK, self.count)
+        return first, max(first, min(hi * BLOCK, self.count))
 
     def points(self) -> list[Point]:
         """Every block's (first, min, max, last) points, in block order: all of a chunk's

@@ -350,21 +350,28 @@ def window_mask_stats(steps, times, timestamps, values, *, xaxis: str, start=Non
     return None if picked is None else chunk_stats(*picked, time_origin_us=time_origin_us)
 
 
-def window_columns(cols: list, axis: int, start=None, stop=None) -> list | None:
-    """The columns (arrays, or None for absent times) cut to the points whose ``cols[axis]``
-    value v has ``start <= v <= stop`` (None leaves a side open); None when no point is in.
+def window_columns(cols: list, axis: int, start=None, stop=None, *, ascending: bool = False) -> list | None:
+    """The columns (arrays, or None for absent times and for columns not decoded) cut to the
+    points whose ``cols[axis]`` value v has ``start <= v <= stop`` (None leaves a side open);
+    None when no point is in.
 
     A sorted axis (the common case: steps, times and timestamps usually grow) is cut by
     bisection, then proved right with one C-level min/max pass: the points before the cut
-    are all below ``start``, those after all above ``stop``, those inside within both. Any
-    other axis is masked (one bool reference a point, NaN comparing False) and sliced when
-    the selection is contiguous, else picked with ``compress``.
+    are all below ``start``, those after all above ``stop``, those inside within both. With
+    ``ascending`` (the chunk's sketch claims the axis never decreases and holds no NaN) the
+    bisection alone decides: the proof costs a pass over the chunk, many times the bisection.
+    Any other axis is masked (one bool reference a point, NaN comparing False) and sliced
+    when the selection is contiguous, else picked with ``compress``.
     """
     values = cols[axis]
     n = len(values)
     if start is None and stop is None:
         return cols if n else None
-    lo, hi = _sorted_cut(values, start, stop)
+    if ascending:
+        lo = 0 if start is None else bisect_left(values, start)
+        hi = max(lo, n if stop is None else bisect_right(values, stop))
+    else:
+        lo, hi = _sorted_cut(values, start, stop)
     if lo is None:
         return _masked_columns(cols, values, start, stop)
     if lo >= hi:

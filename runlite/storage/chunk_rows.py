@@ -103,20 +103,33 @@ def _sound(rows: list) -> bool:
 
 
 def decode(conn, series_id: int, seq: int, count: int, size: int, what: str,
-           columns: tuple | None = None) -> tuple[list, int]:
+           columns: tuple | None = None, rows: tuple[int, int] | None = None) -> tuple[list, int]:
     """A chunk's columns (times None when they are the default ones) and its time origin;
     ``size`` is its stored bytes, checked against the count before the blob is loaded.
-    ``columns`` (names, as `chunks.decode_columns`) decodes only those; the others are None."""
+    ``columns`` (names, as `chunks.decode_columns`) decodes only those, the others None,
+    and ``rows`` only those points of them."""
     if size > chunks.stored_size_bound(count):
         raise errors.CorruptStoreError(f"{what}, chunk {seq}: stores {size} bytes of points, more than {count}"
                                        " points take")
     data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
     try:
         if columns is not None:
-            got = chunks.decode_columns(data, expected_count=count, columns=columns)
+            got = chunks.decode_columns(data, expected_count=count, columns=columns, rows=rows)
             return [got.get(name) for name in _COLUMN_NAMES], chunks.chunk_time_origin(data)
-        cols = chunks.decode_chunk(data, derive_times=False, expected_count=count)
+        cols = chunks.decode_chunk(data, derive_times=False, expected_count=count, rows=rows)
         return list(cols), chunks.chunk_time_origin(data)
+    except errors.CorruptStoreError as exc:
+        raise errors.CorruptStoreError(f"{what}, chunk {seq}: {exc}") from None
+
+
+def chunk_sketch(conn, series_id: int, seq: int, count: int, sketch_size: int, what: str) -> sketch.Sketch:
+    """One chunk's sketch, its stored size checked against the count before it is read."""
+    if sketch_size > sketch.stored_size_bound(count):
+        raise errors.CorruptStoreError(f"{what}, chunk {seq}: stores a sketch of {sketch_size} bytes, more than"
+                                       f" {count} points take")
+    data = conn.execute("SELECT sketch FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
+    try:
+        return sketch.load(data, count)
     except errors.CorruptStoreError as exc:
         raise errors.CorruptStoreError(f"{what}, chunk {seq}: {exc}") from None
 

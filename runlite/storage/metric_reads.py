@@ -23,8 +23,8 @@ from typing import Any, Iterator
 
 from .. import errors
 from ..codec import chunks, sketch, stats
-from .chunk_rows import (AXES, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, decode, inside_sql,
-                         inside_stats, sketch_blobs, window_sql)
+from .chunk_rows import (AXES, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, chunk_sketch, decode,
+                         inside_sql, inside_stats, sketch_blobs, window_sql)
 from .metrics import STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
 from .._validation import check_name, shown, to_us
@@ -175,7 +175,18 @@ class _Columns:
         return cols, None
 
 
-def _boundaries(conn, series_id: int, rows: list[Chunk], k: int, start, stop, *, sketches: bool,
+def _claimed_rows(conn, series_id: int, seq: int, count: int, sizes: tuple, xaxis: str, start, stop,
+                  what: str) -> tuple:
+    """``(rows or None, ascending)`` of a window's boundary chunk: when its sketch claims the
+    axis never decreases, the rows of the blocks about the window (only those are decoded,
+    and cut by bisection alone); else None (the whole chunk, cut and proved)."""
+    made = chunk_sketch(conn, series_id, seq, count, sizes[1], what)
+    if not (made.flags and made.flags & sketch.AXIS_ASCENDS[xaxis]):
+        return None, False
+    return made.rows_between(xaxis, start, stop), True
+
+
+def _boundaries(conn, series_id: int, rows: list[Chunk], xaxis: str, start, stop, *, sketches: bool,
                 what: str) -> dict:
     """The window's boundary chunks decoded one at a time: seq -> (points inside the window,
     their columns or None once more than a read returns are held, their `Sketch` or None)."""
@@ -183,12 +194,13 @@ def _boundaries(conn, series_id: int, rows: list[Chunk], k: int, start, stop, *,
     need = sum(r.count for r in partial)
     if need > MAX_DECODE_POINTS:
         raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
-    out, held = {}, 0
+    out, held, k = {}, 0, AXES[xaxis][2]
     for r in partial:
-        cols, origin = decode(conn, series_id, r.seq, r.count, r.sizes[0], what)
+        cut, ascending = _claimed_rows(conn, series_id, r.seq, r.count, r.sizes, xaxis, start, stop, what)
+        cols, origin = decode(conn, series_id, r.seq, r.count, r.sizes[0], what, rows=cut)
         if k == 1 and cols[1] is None:
             cols[1] = chunks.derived_times(cols[2], origin)
-        part = stats.window_columns(cols, k, start, stop)
+        part = stats.window_columns(cols, k, start, stop, ascending=ascending)
         if part is None:
             out[r.seq] = (0, None, None, origin)
             continue
@@ -268,7 +280,7 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     start, stop, series_id, what = open_window(conn, run_id, name, xaxis, start, stop, asset)
     rows = _chunks(conn, series_id, xaxis, start, stop, what)
     k = AXES[xaxis][2]
-    partials = _boundaries(conn, series_id, rows, k, start, stop, sketches=max_points is not None, what=what)
+    partials = _boundaries(conn, series_id, rows, xaxis, start, stop, sketches=max_points is not None, what=what)
     total = sum(r.count if r.inside else partials[r.seq][0] for r in rows)
     if max_points is not None and total > max_points and (
             total >= 2 * sketch.BLOCK * max_points // 3 or total > MAX_READ_POINTS
@@ -421,18 +433,23 @@ def _row_parts(conn, series_id: int, xaxis: str, start, stop, what: str, rows=No
         need += stored[0]
         if need > MAX_DECODE_POINTS:
             raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
-        part = _cut_stats(conn, series_id, seq, stored[0], sizes[0], xaxis, start, stop, what)
+        part = _cut_stats(conn, series_id, seq, stored[0], sizes, xaxis, start, stop, what)
         if part is not None:
             yield part
 
 
-def _cut_stats(conn, series_id: int, seq: int, count: int, size: int, xaxis: str, start, stop, what: str):
+# The columns window statistics decode, by axis (times are derived when not stored).
+_STATS_COLUMNS = {"step": ("steps", "values"), "time": ("steps", "times", "values"),
+                  "timestamp": ("steps", "timestamps", "values")}
+
+
+def _cut_stats(conn, series_id: int, seq: int, count: int, sizes: tuple, xaxis: str, start, stop, what: str):
     """Statistics of one decoded chunk's points inside the window, or None."""
-    cols, origin = decode(conn, series_id, seq, count, size, what)
-    k = AXES[xaxis][2]
-    if k == 1 and cols[1] is None:
-        cols[1] = chunks.derived_times(cols[2], origin)
-    picked = stats.window_columns(cols, k, start, stop)
+    rows, ascending = _claimed_rows(conn, series_id, seq, count, sizes, xaxis, start, stop, what)
+    if rows is not None and rows[0] == rows[1]:
+        return None
+    cols, _ = decode(conn, series_id, seq, count, sizes[0], what, columns=_STATS_COLUMNS[xaxis], rows=rows)
+    picked = stats.window_columns(cols, AXES[xaxis][2], start, stop, ascending=ascending)
     return None if picked is None else stats.window_part(picked[0], picked[3])
 
 
@@ -441,7 +458,7 @@ def _end_parts(conn, series_id: int, xaxis: str, start, stop, what: str, inside:
     out = []
     for seq, stored, _, sizes in chunk_rows(conn, series_id, xaxis, start, stop, what,
                                              also=(f" AND NOT coalesce({inside}, 0)", params)):
-        part = _cut_stats(conn, series_id, seq, stored[0], sizes[0], xaxis, start, stop, what)
+        part = _cut_stats(conn, series_id, seq, stored[0], sizes, xaxis, start, stop, what)
         if part is not None:
             out.append((seq, part))
     return out
