@@ -126,12 +126,21 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
         if start_time is not None:
             where.append("coalesce(runs.started, runs.created) >= ?")
             params.append(to_us(start_time, "start_time"))
-    sql = SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "") + _order(order_by)
-    sql += " LIMIT ? OFFSET ?"
-    params.extend((-1 if limit is None else limit, offset or 0))
+    sql = _paged(SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "") + _order(order_by), params,
+                 limit, offset)
     store.live.flush_own_spans()
     parts = None if keep is None else [p for p in LOADED_PARTS if keep & _PART_FIELDS[p]]
     return _selected(_listing(store, sql, params, now, parts=parts), keep)
+
+
+def _paged(sql: str, params: list, limit: int | None, offset: int) -> str:
+    """The query with its LIMIT and OFFSET bound, when they cut anything: with them SQLite runs
+    an ``EXISTS`` filter (a tag) as a subquery a row instead of a lookup (measured ~15% of a
+    100,000-run listing)."""
+    if limit is None and not offset:
+        return sql
+    params.extend((-1 if limit is None else limit, offset or 0))
+    return sql + " LIMIT ? OFFSET ?"
 
 
 def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list[RunRecord]:
@@ -149,8 +158,7 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
         params.extend(args)
     else:
         sql += " ORDER BY runs.created DESC, runs.id DESC"
-    sql += " LIMIT ? OFFSET ?"
-    params.extend((-1 if limit is None else limit, offset or 0))
+    sql = _paged(sql, params, limit, offset)
     store.live.flush_own_spans()
     return _listing(store, sql, params, now)
 
