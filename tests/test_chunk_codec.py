@@ -352,3 +352,23 @@ def test_decode_columns_refuses_unknown_names_and_damage():
         decode_columns(blob, expected_count=n + 1)
     with pytest.raises(CorruptStoreError):  # the values frame cut short
         decode_columns(blob[:-3], columns=("values",))
+
+
+@pytest.mark.parametrize("use_numpy", [False, True])
+@settings(max_examples=200)
+@given(words=st.lists(st.one_of(st.integers(INT64_MIN, INT64_MAX), st.integers(-3, 3)), min_size=1, max_size=80),
+       shape=st.sampled_from(["as is", "sorted", "stride", "sorted, one swapped"]))
+def test_extent_is_min_and_max_whatever_the_order(use_numpy, words, shape):
+    if use_numpy:
+        pytest.importorskip("numpy")
+    if shape.startswith("sorted"):
+        words = sorted(words)
+        if shape.endswith("swapped") and len(words) > 2:  # ascending but for one pair the samples may miss
+            i = len(words) // 2 + 1
+            words[i - 1], words[i] = words[i], words[i - 1]
+    elif shape == "stride":
+        words = [((words[0] + i * (words[-1] % 7) + 2**63) % 2**64) - 2**63 for i in range(len(words))]
+    from runlite.codec import accel
+
+    with accel.numpy_mode(use_numpy, min_items=1):
+        assert lanes.extent(array("q", words)) == (min(words), max(words))

@@ -18,7 +18,7 @@ from itertools import compress, filterfalse, repeat
 
 import attrs
 
-from . import accel
+from . import accel, lanes
 from .chunks import derived_times
 from ..errors import ValidationError
 
@@ -188,14 +188,14 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
     if n <= _SMALL:
         return _small_chunk_stats(steps, times, timestamps, values, time_origin_us)
     vs = stats_from_values(values)
-    ts_lo, ts_hi = _extremes(timestamps, False)[:2]
+    ts_lo, ts_hi = lanes.extent(timestamps)
     if times is not None:
         time_lo, time_hi = _extremes(_as_array(times, "d"), False)[:2]
     elif time_origin_us is None:
         raise ValidationError("times=None needs time_origin_us to derive the times")
     else:
         time_lo, time_hi = (ts_lo - time_origin_us) / 1e6, (ts_hi - time_origin_us) / 1e6
-    step_lo, step_hi = _extremes(steps, False)[:2]
+    step_lo, step_hi = lanes.extent(steps)
     return ChunkStats(
         count=n, nan_count=vs.nan_count, min=vs.min, max=vs.max,
         min_step=None if vs.argmin is None else steps[vs.argmin],

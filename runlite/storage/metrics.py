@@ -483,23 +483,29 @@ def _append(batch: _Batch, state: _SeriesState, new: tuple | None, final: bool) 
     sid, target = state.id, TARGET_CHUNK_POINTS
     tail = list(state.tail)
     next_seq = state.next_seq
+    only_new = False  # the chunks written hold the new points alone (cut in even pieces)
     if new is not None:
+        only_new = not tail
         tail.append(_Tail(next_seq, len(new[0]), 0, new))
         next_seq += 1
         if tail[-1].count >= target:  # big enough on its own: takes the small tail along
             tail = batch.merge(sid, tail, 0)
         else:
+            only_new = False
             while len(tail) >= FANIN and all(e.level == tail[-1].level for e in tail[-FANIN:]):
                 tail[-FANIN:] = batch.merge(sid, tail[-FANIN:], tail[-1].level + 1)
     if len(tail) > 1 and (final or sum(e.count for e in tail) >= target):
         tail = batch.merge(sid, tail, 0)
-    added = None
+    added, written = None, []
     for entry in tail:
         if entry.columns is not None:
             is_new = entry.columns is new
             chunk = batch.write(sid, entry)
+            written.append(chunk)
             if is_new:
                 added = chunk
+    if added is None and only_new and written:  # the pieces' statistics merged, not the points again
+        added = _CHUNK_FIELDS(stats.merge_many(written))
     if tail:
         next_seq = max(next_seq, tail[-1].seq + 1)
     return next_seq, tuple(e for e in tail if e.count < target), added
