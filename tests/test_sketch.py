@@ -291,3 +291,20 @@ def test_rows_between_hold_every_point_of_a_window_in_whole_blocks(n, gaps, star
     assert 0 <= lo <= hi <= n and all(x % sketch.BLOCK == 0 or x == n for x in (lo, hi))
     assert all(lo <= i < hi for i in inside)
     assert hi - lo <= (len(inside) // sketch.BLOCK + 2) * sketch.BLOCK  # at most a block too wide at each end
+
+
+@settings(max_examples=150)
+@given(values=st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([0.0, -0.0, 1.5, -1.5])),
+                       min_size=1, max_size=1600))
+def test_extremes_from_blocks_are_the_first_lowest_and_highest(values):
+    from runlite.codec import stats
+
+    cols = columns(values, False)
+    made = sketch.blocks(*cols, has_nan=False, time_origin_us=ORIGIN)
+    lo, hi, ilo, ihi = sketch.extremes(made)
+    assert (lo, hi, ilo, ihi) == (min(values), max(values), values.index(min(values)), values.index(max(values)))
+    plain = stats.chunk_stats(*cols, time_origin_us=ORIGIN)
+    given = stats.chunk_stats(*cols, time_origin_us=ORIGIN, extremes=(lo, hi, ilo, ihi))
+    assert given == plain
+    for x, y in ((lo, plain.min), (hi, plain.max), (given.min, plain.min), (given.max, plain.max)):
+        assert struct.pack("<d", x) == struct.pack("<d", y)  # the same zero's sign too

@@ -91,6 +91,22 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
     return out
 
 
+def extremes(made: list[tuple[int, tuple]]) -> tuple:
+    """``(min, max, first index of min, first index of max)`` of a NaN-free chunk's values, from
+    its `blocks`: each block keeps its first lowest and first highest point, so the first block
+    holding the lowest of them holds the chunk's first lowest (`stats.chunk_stats` then skips
+    four passes over the values)."""
+    (_, (_, low, high, _)), = made[:1]
+    lo, ilo, hi, ihi = low[4], low[0], high[4], high[0]
+    for b in range(1, len(made)):
+        _, (_, low, high, _) = made[b]
+        if low[4] < lo:
+            lo, ilo = low[4], b * BLOCK + low[0]
+        if high[4] > hi:
+            hi, ihi = high[4], b * BLOCK + high[0]
+    return lo, hi, ilo, ihi
+
+
 # Order flags (version 3, `order`): the chunk's x column never decreases, so each block's points
 # lie between its first and last x (a chart may place the block whole).
 STEPS_ASCEND, TIMES_ASCEND, TIMESTAMPS_ASCEND = 1, 2, 4

@@ -446,12 +446,19 @@ class _Batch:
 
     def write(self, series_id: int, entry: _Tail) -> tuple:
         """Queue the insert of an entry's points; returns their statistics (a tuple)."""
-        piece = entry.columns
-        entry.columns = None
-        chunk = _CHUNK_FIELDS(stats.chunk_stats(*piece, time_origin_us=self.origin))
+        piece, entry.columns = entry.columns, None
+        # The blocks hold the values' extremes, which the statistics take (when every value is
+        # finite) instead of four passes. Made as if no value were NaN, and again if one is.
+        try:
+            made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
+        except ValueError:  # a NaN first in a block: min() gave it, and index() finds no NaN
+            made = None
+        extremes = None if made is None else sketch.extremes(made)
+        chunk = _CHUNK_FIELDS(stats.chunk_stats(*piece, time_origin_us=self.origin, extremes=extremes))
+        if made is None or chunk[1]:
+            made = sketch.blocks(*piece, has_nan=True, time_origin_us=self.origin)
         self.inserts.append((series_id, entry.seq, *_sql_values(chunk),
-                             chunks.encode_chunk(*piece, time_origin_us=self.origin),
-                             sketch.make(*piece, has_nan=chunk[1] > 0, time_origin_us=self.origin)))
+                             chunks.encode_chunk(*piece, time_origin_us=self.origin), sketch.stored(made, *piece)))
         return chunk
 
     def run(self) -> None:
@@ -483,9 +490,8 @@ def _append(batch: _Batch, state: _SeriesState, new: tuple | None, final: bool) 
     sid, target = state.id, TARGET_CHUNK_POINTS
     tail = list(state.tail)
     next_seq = state.next_seq
-    only_new = False  # the chunks written hold the new points alone (cut in even pieces)
+    only_new = new is not None and not tail  # the chunks written hold the new points alone (in even pieces)
     if new is not None:
-        only_new = not tail
         tail.append(_Tail(next_seq, len(new[0]), 0, new))
         next_seq += 1
         if tail[-1].count >= target:  # big enough on its own: takes the small tail along
