@@ -258,8 +258,8 @@ def test_long_chunks_cut_by_their_sketches_order_match_the_oracle(use_numpy, dat
 
 def test_a_sketch_claiming_a_false_order_gives_a_bounded_answer(tmp_path):
     """The order flags are a claim of the file, as its chunks' axis ranges are: one that lies (a
-    hostile or damaged file) sends a window to the wrong rows, never past the chunk, and a
-    merge refuses the chunk (test_sketch)."""
+    hostile or damaged file) sends a window to the wrong rows, never past the chunk; `verify`
+    names the chunk, and a merge refuses it (test_sketch)."""
     path = str(tmp_path / "lie.db")
     with runlite.open(path) as s:
         run = s.init("w")
@@ -276,3 +276,5 @@ def test_a_sketch_claiming_a_false_order_gives_a_bounded_answer(tmp_path):
     with runlite.open(path) as s:
         got = s.metric_stats(run_id, "v", start=100, stop=200)
         assert 0 <= got.count <= 1500
+        problems = s.verify().problems
+        assert len(problems) == 1 and "chunk 0: its sketch does not match its points" in problems[0]

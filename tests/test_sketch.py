@@ -139,12 +139,12 @@ def test_a_merge_checks_a_version_1_sketch_without_the_exact_pass(monkeypatch):
         raise AssertionError("the exact point-by-point check ran")
 
     monkeypatch.setattr(checks.stats, "chunk_stats", exact_pass)
-    assert checks.chunk_problem(stored, data, sketch_data=old, strict=True) == (None, True)
+    assert checks.chunk_problem(stored, data, sketch_data=old) == (None, True)
     damaged = version_1([(c, (p[0], p[1], p[2], (p[3][0], p[3][1], p[3][2], p[3][3], p[3][4] + 1)))
                          for c, p in sketch.blocks(steps, None, stamps, values, has_nan=False,
                                                    time_origin_us=ORIGIN)])
     with pytest.raises(AssertionError, match="exact point-by-point"):
-        checks.chunk_problem(stored, data, sketch_data=damaged, strict=True)
+        checks.chunk_problem(stored, data, sketch_data=damaged)
 
 
 # ---------------------------------------------------------------- version 3: block sums and order flags
@@ -247,7 +247,7 @@ def test_a_merge_refuses_a_wrong_block_sum_or_a_false_order_flag(use_numpy):
     sums = sketch.block_sums(values)
     with accel.numpy_mode(use_numpy, min_items=1):
         def problem(sk):
-            return checks.chunk_problem(stored, data, sketch_data=sk, strict=True)[0]
+            return checks.chunk_problem(stored, data, sketch_data=sk)[0]
 
         assert problem(sketch.encode(blocks, sums, ALL_ASCEND)) is None
         assert problem(sketch.encode(blocks, sums, 0)) is None  # a clear flag claims nothing
@@ -261,9 +261,9 @@ def test_a_merge_refuses_a_wrong_block_sum_or_a_false_order_flag(use_numpy):
                                                                               time_origin_us=ORIGIN)))
         blocks_down = sketch.blocks(down, None, stamps, values, has_nan=False, time_origin_us=ORIGIN)
         claims = sketch.encode(blocks_down, sums, ALL_ASCEND)  # steps do not ascend
-        assert "does not match" in checks.chunk_problem(stored_down, data_down, sketch_data=claims, strict=True)[0]
+        assert "does not match" in checks.chunk_problem(stored_down, data_down, sketch_data=claims)[0]
         honest = sketch.encode(blocks_down, sums, ALL_ASCEND & ~sketch.STEPS_ASCEND)
-        assert checks.chunk_problem(stored_down, data_down, sketch_data=honest, strict=True)[0] is None
+        assert checks.chunk_problem(stored_down, data_down, sketch_data=honest)[0] is None
 
 
 @settings(max_examples=120, deadline=None)

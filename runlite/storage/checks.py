@@ -1,7 +1,7 @@
 """Soundness checks of stored rows, shared by ``verify`` and ``merge``.
 
 SQLite pages carry no checksum, so a cell can read back changed without any error. ``verify``
-reports what these checks find in a file; ``merge`` runs them, stricter, over every row it is
+reports what these checks find in a file; ``merge`` runs the same checks over every row it is
 about to bring in from a source file, inside its transaction, and refuses the source whole on
 the first problem. No check raises for what it finds: each returns sentences (or None).
 """
@@ -224,12 +224,11 @@ def _numpy_match(np, stored: tuple, columns: tuple, origin: int, sketch_data) ->
         return False
 
 
-def chunk_problem(stored: tuple, data, *, sketch_data=None, strict: bool = False) -> tuple[str | None, bool]:
-    """``(problem or None, decoded)`` for one chunk: it must decode, and the statistics stored
-    beside it (``stored``, a ``stats_tuple``) must match its points.
-
-    ``strict`` (merge) also compares its positions (step, time and timestamp ranges, which
-    window reads trust) and its block sketch; ``verify`` compares ``STAT_COLUMNS`` only.
+def chunk_problem(stored: tuple, data, *, sketch_data) -> tuple[str | None, bool]:
+    """``(problem or None, decoded)`` for one chunk: it must decode, and what is stored beside it
+    must match its points: its statistics (``stored``, a ``stats_tuple``), its positions (step,
+    time and timestamp ranges, which window reads trust) and its block sketch (which charts,
+    downsampling and window cuts trust: its sums and order flags too).
     """
     try:
         # Default times stay underived, as when the chunk was written: its time range then
@@ -238,23 +237,18 @@ def chunk_problem(stored: tuple, data, *, sketch_data=None, strict: bool = False
         origin = chunks.chunk_time_origin(data)
     except errors.CorruptStoreError as exc:
         return str(exc), False
-    if strict:
-        # A merge checks chunks by the thousand: numpy pays for itself across them, whatever
-        # one chunk's size, so it is asked for with the largest chunk's point count.
-        np = accel.numpy_for(chunks.MAX_CHUNK_POINTS)
-        if np is not None and _fast_match(np, stored, columns, origin, sketch_data):
-            return None, True
+    # A check runs over chunks by the thousand: numpy pays for itself across them, whatever
+    # one chunk's size, so it is asked for with the largest chunk's point count.
+    np = accel.numpy_for(chunks.MAX_CHUNK_POINTS)
+    if np is not None and _fast_match(np, stored, columns, origin, sketch_data):
+        return None, True
     actual = attrs.astuple(stats.chunk_stats(*columns, time_origin_us=origin))
-    n = len(CHUNK_COLUMNS) if strict else len(STAT_COLUMNS)
-    if any(not close_enough(a, b) for a, b in zip(actual[:n], stored[:n])):
+    if any(not close_enough(a, b) for a, b in zip(actual, stored[:len(CHUNK_COLUMNS)])):
         return "stored statistics do not match its points", True
-    if strict:
-        return sketch_problem(sketch_data, columns, actual[1] > 0, origin), True
-    return None, True
+    return sketch_problem(sketch_data, columns, actual[1] > 0, origin), True
 
 
-def series_problems(conn, series_id: int, where: str, summary: tuple, *, db: str = "main",
-                    strict: bool = False) -> tuple[list[str], int]:
+def series_problems(conn, series_id: int, where: str, summary: tuple, *, db: str = "main") -> tuple[list[str], int]:
     """``(problems, chunks checked)`` of one series of database ``db`` (``SCHEMAS``): each chunk
     (``chunk_problem``), then its summary (``summary``, the ``STAT_COLUMNS`` values of its
     row) against the merge of its chunks' stored statistics."""
@@ -265,9 +259,8 @@ def series_problems(conn, series_id: int, where: str, summary: tuple, *, db: str
     if summary_bad:
         problems.append(f"{where}: the summary: {summary_bad}")
     parts, checked = [], 0
-    sketch_column = ", sketch" if strict else ""  # verify does not read sketches
     for seq, *row in conn.execute(  # names from code and SCHEMAS only
-            f"SELECT seq, {', '.join(CHUNK_COLUMNS)}{sketch_column}, data FROM {db}.chunks"
+            f"SELECT seq, {', '.join(CHUNK_COLUMNS)}, sketch, data FROM {db}.chunks"
             " WHERE series_id = ? ORDER BY seq", (series_id,)):
         checked += 1
         stored_row = tuple(row[:len(CHUNK_COLUMNS)])
@@ -278,7 +271,7 @@ def series_problems(conn, series_id: int, where: str, summary: tuple, *, db: str
             problems.append(f"{where}, chunk {seq!r:.40}: {bad}")
             continue
         stored = stats_tuple(stored_row)
-        found, decoded = chunk_problem(stored, row[-1], sketch_data=row[-2] if strict else None, strict=strict)
+        found, decoded = chunk_problem(stored, row[-1], sketch_data=row[-2])
         if found:
             problems.append(f"{where}, chunk {seq}: {found}")
         if decoded:
