@@ -288,18 +288,27 @@ _set_status, _set_child_ids, _set_direct_ids, _set_children, _set_attachments, _
                                 "feedback_stats"))
 
 
-def lazy_run(row: tuple, *, status: str, loader: Any = None) -> RunRecord:
-    """A RunRecord over a ``RUN_COLUMNS`` row (extra trailing columns are ignored) that decodes
-    each field on first access; ``loader(record, field)`` gives each of ``LOADED_FIELDS`` on
-    first access (without a loader they are empty). It has no ``child_runs``."""
-    record = _new(_LazyRunRecord if row[_LS] is not None else _LazyRunRecordNoKept)
-    _set_row(record, row)
-    _set_loader(record, loader)
-    _set_status(record, status)
-    _set_children(record, ())
-    _set_child_ids(record, _UNREAD)
-    _set_direct_ids(record, _UNREAD)
-    return record
+def lazy_runs(rows: list[tuple], statuses: list[str], loader: Any = None) -> list[RunRecord]:
+    """A RunRecord over each ``RUN_COLUMNS`` row (extra trailing columns are ignored), with
+    ``statuses`` the effective status of each, that decodes each field on first access;
+    ``loader(record, field)`` gives each of ``LOADED_FIELDS`` on first access (without a loader
+    they are empty). They have no ``child_runs``. One loop sets the slots directly: a listing
+    makes thousands of records, and a call each was a fifth of its time beyond the SQL."""
+    new, set_row, set_loader, set_status = _new, _set_row, _set_loader, _set_status
+    set_children, set_child_ids, set_direct_ids = _set_children, _set_child_ids, _set_direct_ids
+    kept_cls, plain_cls, ls_col, unread = _LazyRunRecord, _LazyRunRecordNoKept, _LS, _UNREAD
+    out = []
+    append = out.append
+    for row, status in zip(rows, statuses):
+        record = new(kept_cls if row[ls_col] is not None else plain_cls)
+        set_row(record, row)
+        set_loader(record, loader)
+        set_status(record, status)
+        set_children(record, ())
+        set_child_ids(record, unread)
+        set_direct_ids(record, unread)
+        append(record)
+    return out
 
 
 def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> RunRecord:

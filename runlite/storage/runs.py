@@ -19,7 +19,7 @@ from .._host import THIS_HOST, effective_status, system_info
 from .._ids import dotted_segment, is_uuid, uuid7
 from .._validation import dumps, folder_ancestors, from_us, now_us, shown, stored_json
 from ..records import RUN_COLUMNS, RunRecord
-from ..stored_records import fill, lazy_run, lazy_tree
+from ..stored_records import fill, lazy_runs, lazy_tree
 
 
 
@@ -440,7 +440,7 @@ LOADED_PARTS = ("events", "descendants", "attachments", "feedback_stats")
 
 
 class RowLoader:
-    """The ``loader`` of the records of one read (``stored_records.lazy_run``): what lives in
+    """The ``loader`` of the records of one read (``stored_records.lazy_runs``): what lives in
     other tables (named events; descendants' ids, attachments, feedback_stats) is read the first
     time any record of the read needs any of it, for every record of the read at once (a few
     queries, never one per record), and kept. With ``trace_id`` the rows are that whole trace
@@ -505,7 +505,8 @@ def records(database, rows: list[tuple], now: int, parts=LOADED_PARTS) -> list[R
     attachments, feedback_stats and events read on first use, for all of them at once
     (``parts`` of those; see ``RowLoader``)."""
     loader = RowLoader(database, rows, parts=parts)
-    return [lazy_run(row, status=status_of(row, now), loader=loader) for row in rows]
+    at = IDX["status"]  # lost is computed for running rows only: the others' is stored
+    return lazy_runs(rows, [row[at] if row[at] != "running" else status_of(row, now) for row in rows], loader)
 
 
 def tree(database, rows: list[tuple], now: int, trace_id: str | None = None) -> RunRecord:
