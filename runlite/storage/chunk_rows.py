@@ -31,13 +31,15 @@ def window_sql(xaxis: str, start, stop) -> tuple[str, list]:
     """The SQL (and its values) keeping the chunk rows that may hold points of the window."""
     lo, hi, _ = AXES[xaxis]
     sql, params = "", []
-    # A bound that is not a number (a damaged cell: text sorts above every number in SQL) keeps
-    # its row in the window, for the row checks to refuse, instead of silently dropping its points.
+    # A bound that is not a number (a damaged cell) keeps its row in the window, for the row
+    # checks to refuse, instead of silently dropping its points. SQL sorts text and blobs above
+    # every number (`x >= ''` holds for them alone) and NULL below; comparisons, not typeof()
+    # calls: this runs on every chunk row of the series.
     if start is not None:
-        sql += f" AND ({hi} >= ? OR typeof({hi}) NOT IN ('integer', 'real'))"
+        sql += f" AND (NOT {hi} < ? OR {hi} IS NULL)"
         params.append(start)
     if stop is not None:
-        sql += f" AND ({lo} <= ? OR typeof({lo}) NOT IN ('integer', 'real'))"
+        sql += f" AND ({lo} <= ? OR {lo} >= '' OR {lo} IS NULL)"
         params.append(stop)
     return sql, params
 
