@@ -179,7 +179,10 @@ def _claimed_rows(conn, series_id: int, seq: int, count: int, sizes: tuple, xaxi
                   what: str) -> tuple:
     """``(rows or None, ascending)`` of a window's boundary chunk: when its sketch claims the
     axis never decreases, the rows of the blocks about the window (only those are decoded,
-    and cut by bisection alone); else None (the whole chunk, cut and proved)."""
+    and cut by bisection alone); else None (the whole chunk, cut and proved). A chunk of one
+    block has a version-2 sketch, which claims nothing: it is not read."""
+    if count <= sketch.BLOCK:
+        return None, False
     made = chunk_sketch(conn, series_id, seq, count, sizes[1], what)
     if not (made.flags and made.flags & sketch.AXIS_ASCENDS[xaxis]):
         return None, False
