@@ -308,3 +308,14 @@ def test_extremes_from_blocks_are_the_first_lowest_and_highest(values):
     assert given == plain
     for x, y in ((lo, plain.min), (hi, plain.max), (given.min, plain.min), (given.max, plain.max)):
         assert struct.pack("<d", x) == struct.pack("<d", y)  # the same zero's sign too
+
+
+@settings(max_examples=150)
+@given(values=st.lists(VALUES, min_size=1, max_size=1200), explicit=st.booleans())
+def test_blocks_told_no_nan_are_right_with_nan_anywhere(values, explicit):
+    """The flush makes blocks before it has counted NaN values: ``has_nan=False`` must give
+    the same blocks as the NaN-aware way whatever the values (a NaN first in a block too)."""
+    cols = columns(values, explicit)
+    told = sketch.blocks(*cols, has_nan=False, time_origin_us=ORIGIN)
+    assert bits(told) == bits(sketch.blocks(*cols, has_nan=True, time_origin_us=ORIGIN))
+    assert bits(told) == bits(reference_blocks(*cols))

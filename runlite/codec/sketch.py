@@ -60,7 +60,10 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
     """``(points, (first, min, max, last))`` per block; points are (position, step, time, timestamp, value).
 
     ``times`` None means the default times ``(timestamp - time_origin_us) / 1e6``, computed
-    here for the chosen points only.
+    here for the chosen points only. ``has_nan`` False says no value is NaN, and is checked at
+    no cost: ``min`` and ``max`` pass over a NaN (it compares False) unless it comes first, so a
+    block whose extreme comes out NaN is done the NaN-aware way, and the blocks are right
+    either way.
     """
     n = len(values)
     if n == 1:  # a slow loop's flush: one point is its block's first, min, max and last
@@ -71,9 +74,12 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
     for lo in range(0, n, BLOCK):
         hi = min(lo + BLOCK, n)
         seg = values[lo:hi] if n > BLOCK else values
+        low = high = math.nan
         if not has_nan:
-            i_min, i_max = seg.index(min(seg)), seg.index(max(seg))
-        else:
+            low, high = min(seg), max(seg)
+        if low == low and high == high:
+            i_min, i_max = seg.index(low), seg.index(high)
+        else:  # NaN in the block: its real values' first lowest and highest
             real = [i for i, v in enumerate(seg) if v == v]
             if real:
                 i_min = min(real, key=seg.__getitem__)

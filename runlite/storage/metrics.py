@@ -448,15 +448,9 @@ class _Batch:
         """Queue the insert of an entry's points; returns their statistics (a tuple)."""
         piece, entry.columns = entry.columns, None
         # The blocks hold the values' extremes, which the statistics take (when every value is
-        # finite) instead of four passes. Made as if no value were NaN, and again if one is.
-        try:
-            made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
-        except ValueError:  # a NaN first in a block: min() gave it, and index() finds no NaN
-            made = None
-        extremes = None if made is None else sketch.extremes(made)
-        chunk = _CHUNK_FIELDS(stats.chunk_stats(*piece, time_origin_us=self.origin, extremes=extremes))
-        if made is None or chunk[1]:
-            made = sketch.blocks(*piece, has_nan=True, time_origin_us=self.origin)
+        # finite) instead of four passes over them.
+        made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
+        chunk = _CHUNK_FIELDS(stats.chunk_stats(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made)))
         self.inserts.append((series_id, entry.seq, *_sql_values(chunk),
                              chunks.encode_chunk(*piece, time_origin_us=self.origin), sketch.stored(made, *piece)))
         return chunk
