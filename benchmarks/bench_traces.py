@@ -2,6 +2,8 @@
 
 Baselines measured in the same run: a plain (untraced) call; raw apsw inserting the same
 span rows in one transaction; raw apsw fetching the trace's rows; the filters' SQL by hand.
+The traced calls, the plain ones and the raw rows take turns in a fresh interpreter
+(`common.in_fresh_interpreter`), whatever suites ran before in this one.
 
 Targets (issue 18), as ratios to those baselines derived from the issue's figures: on its
 machine raw apsw wrote 263k span rows/s (3.8 us a row) and fetched the 10,001-span trace in
@@ -28,8 +30,9 @@ import attrs
 
 import runlite
 from runlite.records import RunRecord
+from runlite.tracing.buffer import FLUSH_SPANS
 
-from .common import paired_medians, row
+from .common import in_fresh_interpreter, paired_medians, row
 
 N = 50_000
 SPANS_PER_S_RATIO = 100 / 263  # >= 100k spans/s where raw rows went at 263k/s
@@ -39,22 +42,44 @@ QUERY_RATIO = 1 / 1.2          # within 1.2x of the SQL by hand
 FIELDS = [f.name for f in attrs.fields(RunRecord)]
 
 
-def _traced_seconds(store, n: int) -> tuple[float, float, float]:
-    """(seconds for n traced calls on the caller's thread, the CPU seconds that thread spent on
-    them, seconds until written). The writer thread works meanwhile: its share of the GIL shows
-    in the wall time, not in the traced thread's CPU time."""
+def _traced_seconds(store, n: int) -> tuple[float, float]:
+    """(seconds for n traced calls on the caller's thread, seconds until written). The writer
+    thread works meanwhile: its share of the GIL shows in the wall time."""
     @runlite.traceable(run_type="tool", store=store)
     def add(a, b=1):
         return a + b
 
-    cpu = time.thread_time()
     start = time.perf_counter()
     for i in range(n):
         add(i)
     traced = time.perf_counter() - start
-    cpu = time.thread_time() - cpu
     store.live.flush_spans()
-    return traced, cpu, time.perf_counter() - start
+    return traced, time.perf_counter() - start
+
+
+# Traced calls a timed piece of `_traced_cpu`: fewer than wake the span writer before its tick.
+PIECE = FLUSH_SPANS * 4 // 5
+
+
+def _traced_cpu(store, n: int) -> float:
+    """CPU seconds the caller's thread spends on n traced calls, made in pieces of ``PIECE``,
+    each written (untimed) before the next: the span writer never runs beside a timed piece.
+    When it did (10,000 calls wake it halfway), the traced thread's own CPU time doubled in
+    some runs and not in others as the writer worked on the machine's other core beside it (CI
+    after this suite's earlier ones: 5.5-7.7 us a call; alone: 1.7-2.9 us), so the figure
+    measured the machine's sharing, not the calls."""
+    @runlite.traceable(run_type="tool", store=store)
+    def add(a, b=1):
+        return a + b
+
+    cpu = 0.0
+    for first in range(0, n, PIECE):
+        start = time.thread_time()
+        for i in range(first, min(n, first + PIECE)):
+            add(i)
+        cpu += time.thread_time() - start
+        store.live.flush_spans()
+    return cpu
 
 
 def _plain_seconds(n: int) -> tuple[float, float]:
@@ -133,24 +158,29 @@ def _budgeted_times(fn, repeat: int, budget_s: float = 15.0) -> list[float]:
     return times
 
 
+def rounds(n: int, repeat: int) -> list[list[float]]:
+    """Seconds of each round, taking turns: [traced wall, traced CPU (`_traced_cpu`), written,
+    plain wall, plain CPU, raw rows], ``repeat`` of each."""
+    out: list[list[float]] = [[] for _ in range(6)]
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            with runlite.open(os.path.join(tmp, "t.db")) as store:
+                t, w = _traced_seconds(store, n)
+            with runlite.open(os.path.join(tmp, "c.db")) as store:
+                c = _traced_cpu(store, n)
+            p, pc = _plain_seconds(n)
+            for col, value in zip(out, (t, c, w, p, pc, _raw_spans(tmp, n))):
+                col.append(value)
+    return out
+
+
 def run(quick: bool = False) -> list[dict]:
     """Span overhead, spans/s and trace read times. ``quick`` (CI) traces fewer calls but takes
     the median of more rounds: each round is a fraction of a second, and three of them let one
     disturbed round on a shared 2-core machine move the median across the target."""
     repeat = 7 if quick else 5
     n = 10_000 if quick else N
-    traced, traced_cpu, written, plain, plain_cpu, raw = [], [], [], [], [], []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            with runlite.open(os.path.join(tmp, "t.db")) as store:
-                t, c, w = _traced_seconds(store, n)
-            traced.append(t)
-            traced_cpu.append(c)
-            written.append(w)
-            p, pc = _plain_seconds(n)
-            plain.append(p)
-            plain_cpu.append(pc)
-            raw.append(_raw_spans(tmp, n))
+    traced, traced_cpu, written, plain, plain_cpu, raw = in_fresh_interpreter("bench_traces", "rounds", n, repeat)
     t, c, w, p, pc, r = map(statistics.median, (traced, traced_cpu, written, plain, plain_cpu, raw))
     out = [
         row("overhead per traced call, CPU of the traced thread (baseline: raw apsw's time a span row)",

@@ -17,10 +17,13 @@ meaningful (too few points to measure what the target is about): they are shown,
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Callable
@@ -64,6 +67,25 @@ def paired_medians(fns: list[Callable[[str], object]], repeat: int) -> list[floa
                 wall = time.perf_counter() - start
             acc.append(got if isinstance(got, (int, float)) and not isinstance(got, bool) else wall)
     return [statistics.median(acc) for acc in times]
+
+
+def in_fresh_interpreter(module: str, function: str, *args) -> object:
+    """``benchmarks.<module>.<function>(*args)`` run in a new Python process, its JSON result.
+
+    For CPU figures of a few microseconds a call: the suites run before leave this process's
+    heap larger (bench_frames imports pandas and pyarrow), and Python's collector, which the
+    measured calls set off, traverses all of it (a traced call went from 2-3 us to 3-8 us after
+    them, and back with the collector off). A program using runlite starts as the new one does.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"]
+                                               if os.environ.get("PYTHONPATH") else "")}
+    code = (f"import json; from benchmarks.{module} import {function}; "
+            f"print(json.dumps({function}(*json.loads({json.dumps(json.dumps(args))}))))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"benchmarks.{module}.{function} failed in its own process:\n{done.stderr}")
+    return json.loads(done.stdout)
 
 
 def row(name: str, value: float, unit: str, baseline: float | None = None, *,
