@@ -1,6 +1,8 @@
 """Run every benchmark: ``python -m benchmarks [--quick] [--only NAME] [--write] [--check]``.
 
 Each figure is printed beside a baseline measured in the same run (raw apsw), as a ratio.
+Each suite runs in a new Python process (``common.in_fresh_interpreter``): none measures the
+heap another left.
 ``--check`` runs the suites that carry targets (``CHECKED_SUITES``; all suites with ``--write``)
 and exits with status 1 when a figure misses its target, naming each and by how much (targets
 are data beside each row: see benchmarks/common.py). ``--check --quick`` is the CI mode: a few
@@ -14,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import os
 import re
 import sys
 
-from .common import check_status, environment, failures, format_table, is_open, machine_slowdown
+from .common import (check_status, environment, failures, format_table, in_fresh_interpreter, is_open,
+                     machine_slowdown)
 
 SUITES = ["bench_runs", "bench_metrics", "bench_files_events", "bench_traces", "bench_recipes", "bench_archive", "bench_codec", "bench_report", "bench_serve", "bench_otel", "bench_ingest", "bench_reads", "bench_import", "bench_system", "bench_frames", "bench_readme", "bench_media", "bench_charts", "bench_viewer"]
 # The suites whose rows carry targets (issue 18's goals and a few earlier ones).
@@ -36,6 +38,11 @@ OPEN_TARGETS: tuple[str, ...] = (
     # not reached until they hold in both.
     "ingest width 100:", "create runs",
 )
+
+
+def run_suite(name: str, quick: bool) -> list[dict]:
+    """The rows of suite ``name``, measured in a new Python process."""
+    return in_fresh_interpreter(name, "run", quick)
 
 
 def _mode() -> str:
@@ -77,9 +84,8 @@ def main() -> int:
     suites = args.only or (CHECKED_SUITES if args.check and not args.write else SUITES)
     rows = []
     for name in suites:
-        module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name}...", file=sys.stderr, flush=True)
-        rows.extend(module.run(quick=args.quick))
+        rows.extend(run_suite(name, args.quick))
     mode = _mode() + (f": {', '.join(args.only)}" if args.only else "")  # --only writes its own section
     table = format_table(rows, quick=args.quick)
     env = f"{environment()}; {mode}; this machine ran raw-apsw inserts {machine_slowdown():.2f}x slower than the issue's"

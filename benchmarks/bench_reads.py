@@ -23,7 +23,7 @@ import apsw
 import runlite
 
 from .bench_metrics import BIG, _big_series, _raw_big
-from .common import in_fresh_interpreter, paired_medians, row
+from .common import paired_medians, row
 
 WINDOW = (BIG // 2, BIG // 2 + 999)  # ~1,000 points in the middle: not a chunk boundary by design
 REPEAT = 9
@@ -44,7 +44,7 @@ def same_file_seconds(quick: bool) -> list[float]:
     """CPU seconds of the reading thread for ``SMALL_READS`` ``get_run`` calls, [the store alone,
     with a second store open on the file (nothing pending)]: what the read costs that thread (a
     shared machine's other processes change the wall time of so short a read more than the
-    check could tell). Run in a fresh interpreter (`common.in_fresh_interpreter`)."""
+    check could tell)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "r.db")
         with runlite.open(path) as store:
@@ -67,7 +67,7 @@ def same_file_seconds(quick: bool) -> list[float]:
 
 def _same_file_row(quick: bool) -> dict:
     """``get_run`` with a second store open on the file against the store alone."""
-    alone, beside = in_fresh_interpreter("bench_reads", "same_file_seconds", quick)
+    alone, beside = same_file_seconds(quick)
     return row(f"get_run with another Store of the process open on the file, nothing pending, CPU of the "
                f"reading thread (baseline: the store alone, {alone / SMALL_READS * 1e6:.1f} us)",
                beside / SMALL_READS * 1e6, "us", alone / SMALL_READS * 1e6, higher_is_better=False,

@@ -2,8 +2,6 @@
 
 Baselines measured in the same run: a plain (untraced) call; raw apsw inserting the same
 span rows in one transaction; raw apsw fetching the trace's rows; the filters' SQL by hand.
-The traced calls, the plain ones and the raw rows take turns in a fresh interpreter
-(`common.in_fresh_interpreter`), whatever suites ran before in this one.
 
 Targets (issue 18), as ratios to those baselines derived from the issue's figures: on its
 machine raw apsw wrote 263k span rows/s (3.8 us a row) and fetched the 10,001-span trace in
@@ -32,7 +30,7 @@ import runlite
 from runlite.records import RunRecord
 from runlite.tracing.buffer import FLUSH_SPANS
 
-from .common import in_fresh_interpreter, paired_medians, row
+from .common import paired_medians, row
 
 N = 50_000
 SPANS_PER_S_RATIO = 100 / 263  # >= 100k spans/s where raw rows went at 263k/s
@@ -180,7 +178,7 @@ def run(quick: bool = False) -> list[dict]:
     disturbed round on a shared 2-core machine move the median across the target."""
     repeat = 7 if quick else 5
     n = 10_000 if quick else N
-    traced, traced_cpu, written, plain, plain_cpu, raw = in_fresh_interpreter("bench_traces", "rounds", n, repeat)
+    traced, traced_cpu, written, plain, plain_cpu, raw = rounds(n, repeat)
     t, c, w, p, pc, r = map(statistics.median, (traced, traced_cpu, written, plain, plain_cpu, raw))
     out = [
         row("overhead per traced call, CPU of the traced thread (baseline: raw apsw's time a span row)",

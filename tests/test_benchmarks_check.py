@@ -116,6 +116,7 @@ def test_main_exits_nonzero_on_a_miss_and_names_it(monkeypatch, capsys):
     fake.run = lambda quick=False: [row("fake rate", 1.0, "points/s", 2.0, check=("ratio", ">=", 0.8)),
                                     row("fake size", 4.0, "bytes/point", check=("value", "<=", 5.0))]
     monkeypatch.setitem(sys.modules, "benchmarks.bench_fake", fake)
+    monkeypatch.setattr(main_mod, "run_suite", lambda name, quick: sys.modules[f"benchmarks.{name}"].run(quick))
     monkeypatch.setattr(main_mod, "SUITES", [*main_mod.SUITES, "bench_fake"])
     monkeypatch.setattr(main_mod, "machine_slowdown", lambda: 1.0)
     monkeypatch.setattr(sys, "argv", ["benchmarks", "--check", "--quick", "--only", "bench_fake"])
@@ -139,6 +140,7 @@ def test_reached_checks_all_but_the_open_targets_and_lists_them(monkeypatch, cap
     fake.run = lambda quick=False: [row("fake rate", 1.0, "points/s", 2.0, check=("ratio", ">=", 0.8)),
                                     row("fake size", 6.0, "bytes/point", check=("value", "<=", 5.0))]
     monkeypatch.setitem(sys.modules, "benchmarks.bench_fake", fake)
+    monkeypatch.setattr(main_mod, "run_suite", lambda name, quick: sys.modules[f"benchmarks.{name}"].run(quick))
     monkeypatch.setattr(main_mod, "SUITES", [*main_mod.SUITES, "bench_fake"])
     monkeypatch.setattr(main_mod, "machine_slowdown", lambda: 1.0)
     monkeypatch.setattr(main_mod, "OPEN_TARGETS", ("fake size",))
@@ -196,3 +198,12 @@ def test_paired_medians_use_a_self_measured_time_when_given():
     assert paired_medians([lambda _tmp: next(seconds)], 3) == [2.0]
     # Anything but a number (a path, a list, True) leaves the wall time, which is tiny here.
     assert all(t < 1.0 for t in paired_medians([lambda _tmp: "/a/path", lambda _tmp: True], 1))
+
+
+def test_a_suite_runs_in_a_fresh_interpreter_and_its_rows_come_back():
+    """Each suite's rows are measured in a new process and sent back whole (JSON)."""
+    from benchmarks.common import environment, in_fresh_interpreter
+
+    assert in_fresh_interpreter("common", "environment") == environment()
+    got = in_fresh_interpreter("common", "row", "x", 2.0, "points/s", 4.0)
+    assert got["ratio"] == 0.5 and got["name"] == "x"
