@@ -96,6 +96,30 @@ def logged(store, values, steps, flushes) -> tuple[str, list[tuple]]:
     return run.id, points
 
 
+def check_windows(s, run_id: str, points: list[tuple], data, top: int) -> None:
+    """Four windows drawn on any axis (steps from -2 to ``top + 2``; times a step / 4;
+    timestamps between the logged ones, as epoch seconds): their statistics and points are
+    the oracle's."""
+    for _ in range(4):
+        xaxis = data.draw(st.sampled_from(["step", "time", "timestamp"]))
+        bound = st.none() | st.integers(-2, top + 2)
+        start, stop = data.draw(bound), data.draw(bound)
+        if xaxis == "time":
+            start, stop = (None if b is None else b / 4 for b in (start, stop))
+        if xaxis == "timestamp":
+            stamps = sorted(p[2] for p in points)
+            pick = st.none() | st.sampled_from(stamps).map(lambda us: us / 1e6)
+            start, stop = data.draw(pick), data.draw(pick)
+            want = oracle.window(points, xaxis, None if start is None else to_us(start),
+                                 None if stop is None else to_us(stop))
+        else:
+            want = oracle.window(points, xaxis, start, stop)
+        check_stats(s.metric_stats(run_id, "v", xaxis=xaxis, start=start, stop=stop), want)
+        got = s.metric_values(run_id, "v", xaxis=xaxis, start=start, stop=stop)
+        assert [bits(v) for v in got.values] == [bits(p[3]) for p in want]
+        assert list(got.steps) == [p[0] for p in want] and list(got.times) == [p[1] for p in want]
+
+
 @settings(max_examples=60)
 @given(values=st.lists(VALUES, min_size=1, max_size=120), sort=st.booleans(),
        flushes=st.lists(st.booleans(), min_size=1, max_size=6), data=st.data())
@@ -106,24 +130,7 @@ def test_window_stats_match_the_oracle(values, sort, flushes, data):
     in_python = data.draw(st.sampled_from([0, metric_reads._MERGED_IN_PYTHON]))
     with runlite.open(":memory:") as s, _merged_in_python(in_python):
         run_id, points = logged(s, values, steps, flushes)
-        for _ in range(4):
-            xaxis = data.draw(st.sampled_from(["step", "time", "timestamp"]))
-            bound = st.none() | st.integers(-2, n + 2)
-            start, stop = data.draw(bound), data.draw(bound)
-            if xaxis == "time":
-                start, stop = (None if b is None else b / 4 for b in (start, stop))
-            if xaxis == "timestamp":  # bounds between the logged timestamps, as epoch seconds
-                stamps = sorted(p[2] for p in points)
-                pick = st.none() | st.sampled_from(stamps).map(lambda us: us / 1e6)
-                start, stop = data.draw(pick), data.draw(pick)
-                want = oracle.window(points, xaxis, None if start is None else to_us(start),
-                                     None if stop is None else to_us(stop))
-            else:
-                want = oracle.window(points, xaxis, start, stop)
-            check_stats(s.metric_stats(run_id, "v", xaxis=xaxis, start=start, stop=stop), want)
-            got = s.metric_values(run_id, "v", xaxis=xaxis, start=start, stop=stop)
-            assert [bits(v) for v in got.values] == [bits(p[3]) for p in want]
-            assert list(got.steps) == [p[0] for p in want]
+        check_windows(s, run_id, points, data, n)
 
 
 def test_many_inside_chunks_are_merged_by_sqlite(mem):
@@ -236,24 +243,7 @@ def test_long_chunks_cut_by_their_sketches_order_match_the_oracle(use_numpy, dat
         want_flags = (sketch.STEPS_ASCEND | sketch.TIMES_ASCEND | sketch.TIMESTAMPS_ASCEND if use_numpy
                       else sketch.STEPS_ASCEND)  # pure ingest compares no time column
         assert count == n and sketch.load(blob, n).flags & want_flags == want_flags
-        for _ in range(4):
-            xaxis = data.draw(st.sampled_from(["step", "time", "timestamp"]))
-            bound = st.none() | st.integers(-2, steps[-1] + 2)
-            start, stop = data.draw(bound), data.draw(bound)
-            if xaxis == "time":
-                start, stop = (None if b is None else b / 4 for b in (start, stop))
-            if xaxis == "timestamp":
-                stamps = sorted(p[2] for p in points)
-                pick = st.none() | st.sampled_from(stamps).map(lambda us: us / 1e6)
-                start, stop = data.draw(pick), data.draw(pick)
-                want = oracle.window(points, xaxis, None if start is None else to_us(start),
-                                     None if stop is None else to_us(stop))
-            else:
-                want = oracle.window(points, xaxis, start, stop)
-            check_stats(s.metric_stats(run_id, "v", xaxis=xaxis, start=start, stop=stop), want)
-            got = s.metric_values(run_id, "v", xaxis=xaxis, start=start, stop=stop)
-            assert [bits(v) for v in got.values] == [bits(p[3]) for p in want]
-            assert list(got.steps) == [p[0] for p in want] and list(got.times) == [p[1] for p in want]
+        check_windows(s, run_id, points, data, steps[-1])
 
 
 def test_a_sketch_claiming_a_false_order_gives_a_bounded_answer(tmp_path):
