@@ -61,11 +61,10 @@ PIECE = FLUSH_SPANS * 4 // 5
 
 def _traced_cpu(store, n: int) -> float:
     """CPU seconds the caller's thread spends on n traced calls, made in pieces of ``PIECE``,
-    each written (untimed) before the next: the span writer never runs beside a timed piece.
-    When it did (10,000 calls wake it halfway), the traced thread's own CPU time doubled in
-    some runs and not in others as the writer worked on the machine's other core beside it (CI
-    after this suite's earlier ones: 5.5-7.7 us a call; alone: 1.7-2.9 us), so the figure
-    measured the machine's sharing, not the calls."""
+    each written (untimed) before the next: the span writer never works beside a timed piece
+    (10,000 calls would wake it halfway), so the figure is the calls' own, not how the machine
+    shares its cores with the writer. (The 2-3x slower figures CI once gave were the collector
+    walking a heap earlier suites left: see `common.in_fresh_interpreter`.)"""
     @runlite.traceable(run_type="tool", store=store)
     def add(a, b=1):
         return a + b

@@ -236,9 +236,8 @@ def ascending(column: array) -> bool:
     if np is not None:
         a = np.frombuffer(column, dtype=np.int64)
         return bool((a[1:] >= a[:-1]).all())
-    a0, k = column[0], column[1] - column[0]
-    if k >= 0 and column[-1] == a0 + k * (n - 1) and is_stride(le_bytes(column), n):
-        return True  # a0, a0 + k, ... exactly: no word wrapped, since the last one is a0 + k(n-1)
+    if _rises_evenly(column, n):
+        return True
     values = column.tolist()
     return values == sorted(values)
 
@@ -256,8 +255,7 @@ def extent(column: array) -> tuple[int, int]:
     first, last = column[0], column[-1]
     if n < 16 or first > last:
         return min(column), max(column)
-    a0, k = first, column[1] - first
-    if k >= 0 and last == a0 + k * (n - 1) and is_stride(le_bytes(column), n):
+    if _rises_evenly(column, n):
         return first, last
     step = n // 8
     if any(column[i] > column[i + 1] for i in range(0, n - 1, step)):
@@ -265,6 +263,13 @@ def extent(column: array) -> tuple[int, int]:
     values = column.tolist()
     ordered = sorted(values)  # linear on a sorted list: one run
     return (first, last) if values == ordered else (ordered[0], ordered[-1])
+
+
+def _rises_evenly(column: array, n: int) -> bool:
+    """The column is a0, a0 + k, ... with k >= 0 exactly (the usual steps): no word wrapped,
+    since the last one is a0 + k(n - 1). n >= 2."""
+    a0, k = column[0], column[1] - column[0]
+    return k >= 0 and column[-1] == a0 + k * (n - 1) and is_stride(le_bytes(column), n)
 
 
 def le_bytes(column: array) -> bytes:

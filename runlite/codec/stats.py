@@ -372,11 +372,7 @@ def window_columns(cols: list, axis: int, start=None, stop=None, *, ascending: b
     n = len(values)
     if start is None and stop is None:
         return cols if n else None
-    if ascending:
-        lo = 0 if start is None else bisect_left(values, start)
-        hi = max(lo, n if stop is None else bisect_right(values, stop))
-    else:
-        lo, hi = _sorted_cut(values, start, stop)
+    lo, hi = _bisected(values, start, stop) if ascending else _sorted_cut(values, start, stop)
     if lo is None:
         return _masked_columns(cols, values, start, stop)
     if lo >= hi:
@@ -386,17 +382,20 @@ def window_columns(cols: list, axis: int, start=None, stop=None, *, ascending: b
     return [None if c is None else c[lo:hi] for c in cols]
 
 
+def _bisected(values, start, stop) -> tuple:
+    """``(lo, hi)``, ``lo <= hi``: where the window's bounds fall in a sorted column."""
+    lo = 0 if start is None else bisect_left(values, start)
+    return lo, max(lo, len(values) if stop is None else bisect_right(values, stop))
+
+
 def _sorted_cut(values, start, stop) -> tuple:
     """``(lo, hi)``: ``values[lo:hi]`` are exactly the points in the window, or (None, None)
     when that is not shown (an unsorted axis, or NaN in the way)."""
     n = len(values)
     try:
-        lo = 0 if start is None else bisect_left(values, start)
-        hi = n if stop is None else bisect_right(values, stop)
+        lo, hi = _bisected(values, start, stop)
     except TypeError:  # pragma: no cover - columns are arrays of numbers
         return None, None
-    if hi < lo:
-        hi = lo
     np = accel.numpy_for(n) if isinstance(values, array) else None
     if np is not None:
         # The same proofs on numpy reductions (no temporary column); each extreme is made a
