@@ -4,8 +4,11 @@ short id prefixes; through main() and through the installed `runlite` executable
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -250,6 +253,33 @@ def test_the_installed_runlite_executable(db):
     assert done.returncode == 0 and "demo-training" in done.stdout
     done = runlite_("query", db, "metadta.lr > 0.005")
     assert done.returncode == 1 and done.stderr.startswith("runlite: error: unknown namespace 'metadta'")
+
+
+@pytest.mark.parametrize("command", ["ui", "serve"])
+def test_a_server_run_by_main_stops_on_sigterm_and_hands_back_the_programs_handlers(db, capsys, command):
+    if command == "serve":
+        pytest.importorskip("uvicorn")
+    taken = []
+
+    def programs_own(sig, frame):  # what a program had installed; the server's stop must not reach it
+        taken.append(sig)
+        raise KeyboardInterrupt
+
+    def stop_once_listening():
+        deadline = time.monotonic() + 60
+        while "127.0.0.1:" not in capsys.readouterr().out and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.signal(signal.SIGTERM, programs_own)
+    try:
+        stopper = threading.Thread(target=stop_once_listening)
+        stopper.start()
+        assert main([command, db, "--port", "0"] + (["--no-browser"] if command == "ui" else [])) == 0
+        stopper.join()
+        assert taken == [] and signal.getsignal(signal.SIGTERM) is programs_own
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 @pytest.mark.parametrize("command", ["ui", "serve"])

@@ -3,6 +3,7 @@ line, no traceback, and none of the library's Python (keyword=True, None, "an in
 
 import os
 import re
+import signal
 
 import pytest
 
@@ -102,6 +103,7 @@ def test_a_mistake_reads_in_the_commands_words(places, capsys, monkeypatch, argv
     monkeypatch.delenv("RUNLITE_DB", raising=False)
     monkeypatch.chdir(places["dir"])
     before = {name: _state(path) for name, path in places.items()}
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
         got = main([a.format(**places) for a in argv])
     except SystemExit as exc:  # argparse's usage errors
@@ -115,6 +117,7 @@ def test_a_mistake_reads_in_the_commands_words(places, capsys, monkeypatch, argv
     assert not PYTHONISMS.search(line), line
     assert code == 2 or len(err.strip().splitlines()) == 1
     assert {name: _state(path) for name, path in places.items()} == before  # a mistake changes nothing
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # nor the program's
 
 
 def _state(path):

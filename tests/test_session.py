@@ -393,8 +393,8 @@ def test_four_workers_each_log_their_own_run_into_one_file(tmp_path, start_metho
     parent = runlite.init("parent", db=db)  # forked children inherit it, and must leave it alone
     runlite.log({"p": 1.0})
     context = multiprocessing.get_context(start_method)
-    with context.Pool(4) as pool:
-        ids = pool.map(_worker, [(db, i, start_method) for i in range(4)])
+    with context.Pool(4) as pool:  # a worker stuck past the timeout fails the test instead of hanging it
+        ids = pool.map_async(_worker, [(db, i, start_method) for i in range(4)]).get(timeout=300)
     assert runlite.run is parent and parent.status == "running"
     runlite.log({"p": 2.0})
     runlite.finish()

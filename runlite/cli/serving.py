@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import threading
+from typing import Iterator
 
 from .. import errors
 from ..langsmith import push as push_mod
@@ -30,12 +32,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_on_signals() -> None:
+@contextlib.contextmanager
+def _stopping_on_signals() -> Iterator[None]:
     """A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored:
-    servers promise to stop on Ctrl-C (SIGINT) and on SIGTERM, however they were started."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    servers promise to stop on Ctrl-C (SIGINT) and on SIGTERM, however they were started.
+    The caller's handlers come back afterwards: ``main(["serve", ...])`` inside a program must
+    not leave SIGTERM raising KeyboardInterrupt there (its forked children would then outlive
+    ``terminate()`` while stuck in C)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _listening(args: argparse.Namespace, path: str, url: str, text: str) -> None:
@@ -52,22 +64,22 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from ..ui.viewer import serve
 
     path = existing(args)
-    _stop_on_signals()
-    try:
-        server = serve(path, port=args.port, untrusted=bool(args.untrusted))
-    except OSError as exc:  # the port is taken, or not ours to use
-        raise errors.ValidationError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
-    try:
-        _listening(args, path, server.url, "viewing {path} at {url} (read-only; Ctrl-C to stop)")
-        if not args.no_browser:
-            import webbrowser
+    with _stopping_on_signals():
+        try:
+            server = serve(path, port=args.port, untrusted=bool(args.untrusted))
+        except OSError as exc:  # the port is taken, or not ours to use
+            raise errors.ValidationError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+        try:
+            _listening(args, path, server.url, "viewing {path} at {url} (read-only; Ctrl-C to stop)")
+            if not args.no_browser:
+                import webbrowser
 
-            webbrowser.open(server.url)
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+                webbrowser.open(server.url)
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 
@@ -80,22 +92,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     path = db_path(args)
     if os.path.isdir(path):
         existing(args)  # says it is a directory
-    _stop_on_signals()
     key = args.api_key or os.environ.get("RUNLITE_API_KEY")
-    try:
-        server = serve(path, host=args.host, port=args.port, api_key=key, max_body=args.max_body,
-                       log_requests=args.log_requests)
-    except OSError as exc:
-        raise errors.ValidationError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    try:
-        _listening(args, server.store.path, server.url,
-                   "serving {path} at {url} (LangSmith API and viewer; Ctrl-C to stop)")
-        server.run()  # until SIGINT or SIGTERM; then it closes the socket and the store
-    except KeyboardInterrupt:  # the signal that stopped it, raised again once stopped (or one before it ran)
-        pass
-    finally:  # a signal before run() began: nothing served, nothing left open
-        server.socket.close()
-        server.store.close()
+    with _stopping_on_signals():
+        try:
+            server = serve(path, host=args.host, port=args.port, api_key=key, max_body=args.max_body,
+                           log_requests=args.log_requests)
+        except OSError as exc:
+            raise errors.ValidationError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        try:
+            _listening(args, server.store.path, server.url,
+                       "serving {path} at {url} (LangSmith API and viewer; Ctrl-C to stop)")
+            server.run()  # until SIGINT or SIGTERM; then it closes the socket and the store
+        except KeyboardInterrupt:  # the signal that stopped it, raised again once stopped (or one before it ran)
+            pass
+        finally:  # a signal before run() began: nothing served, nothing left open
+            server.socket.close()
+            server.store.close()
     return 0
 
 
