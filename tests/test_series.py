@@ -17,7 +17,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runlite.codec import sketch, zstd
+from runlite.codec import sketch, stats, zstd
 from runlite.codec.chunks import (
     CODEC_VERSION,
     MAX_CHUNK_POINTS,
@@ -459,6 +459,18 @@ def test_chunk_stats_small_cases():
     with pytest.raises(ValidationError):
         chunk_stats([1, 2], [0.0], [1, 2], [1.0, 2.0])
     assert stats_from_values([]).count == 0
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -2.25, 1e308, -1e308, 5e-324, math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("times", [None, [2.5]])
+def test_a_one_point_chunk_has_the_figures_of_the_general_path(value, times):
+    # One point (a slow loop's flush writes one a series) has a path of its own: the same
+    # figures, bit for bit, as the same point among others cut away again.
+    one = chunk_stats([7], times, [ORIGIN + 1_500_000], [value], time_origin_us=ORIGIN)
+    want = reference_stats([7], times or [1.5], [ORIGIN + 1_500_000], [value])
+    assert key(one) == key(want)  # bit for bit: the mean of -0.0 is fsum's 0.0, an infinite one has NaN M2
+    assert key(ChunkStats(*stats.chunk_row([7], times, [ORIGIN + 1_500_000], [value], time_origin_us=ORIGIN))) \
+        == key(one)
 
 
 @settings(max_examples=examples(50), deadline=None)

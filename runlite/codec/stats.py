@@ -182,6 +182,14 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
     Raises:
         ValidationError: no point, lengths differ, or times None without origin.
     """
+    return ChunkStats(*chunk_row(steps, times, timestamps, values, time_origin_us=time_origin_us,
+                                 extremes=extremes))
+
+
+def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = None,
+              extremes: tuple | None = None) -> tuple:
+    """`chunk_stats` as a tuple in ChunkStats field order, no object built: the ingest path
+    writes it as a chunk's row, once a flush for each series (see `merge_rows`)."""
     steps, timestamps, values = _as_array(steps, "q"), _as_array(timestamps, "q"), _as_array(values, "d")
     n = len(values)
     if n == 0:
@@ -190,34 +198,43 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
         raise ValidationError("steps, times, timestamps and values must have the same length")
     if times is None and time_origin_us is None:
         raise ValidationError("times=None needs time_origin_us to derive the times")
+    if n == 1:
+        return _one_point_row(steps[0], times, timestamps[0], values[0], time_origin_us)
     if n <= _SMALL:
-        return _small_chunk_stats(steps, times, timestamps, values, time_origin_us)
+        return _small_chunk_row(steps, times, timestamps, values, time_origin_us)
     vs = stats_from_values(values, extremes)
     ts_lo, ts_hi = lanes.extent(timestamps)
     if times is not None:
         time_lo, time_hi = _extremes(_as_array(times, "d"), False)[:2]
-    elif time_origin_us is None:
-        raise ValidationError("times=None needs time_origin_us to derive the times")
     else:
         time_lo, time_hi = (ts_lo - time_origin_us) / 1e6, (ts_hi - time_origin_us) / 1e6
     step_lo, step_hi = lanes.extent(steps)
-    return ChunkStats(
-        count=n, nan_count=vs.nan_count, min=vs.min, max=vs.max,
-        min_step=None if vs.argmin is None else steps[vs.argmin],
-        max_step=None if vs.argmax is None else steps[vs.argmax],
-        mean=vs.mean, m2=vs.m2, first=values[0], last=values[-1],
-        first_step=steps[0], last_step=steps[-1], step_lo=step_lo, step_hi=step_hi,
-        time_lo=time_lo, time_hi=time_hi, ts_lo=ts_lo, ts_hi=ts_hi)
+    return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
+            None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
+            steps[0], steps[-1], step_lo, step_hi, time_lo, time_hi, ts_lo, ts_hi)
 
 
-# Up to this many points, `chunk_stats` works on lists with no numpy check and no
+# Up to this many points, `chunk_row` works on lists with no numpy check and no
 # intermediate record: the ingest path writes many chunks of a few points (a slow loop's
 # flushes), for which those fixed costs were most of the time.
 _SMALL = 64
 
 
-def _small_chunk_stats(steps: array, times, timestamps: array, values: array, origin) -> ChunkStats:
-    """`chunk_stats` of a few points: the same figures by the same operations (fsum for the
+def _one_point_row(step: int, times, stamp: int, value: float, origin) -> tuple:
+    """`chunk_row` of one point (a slow loop's flush writes one a series): the figures the
+    general path gives, with its IEEE rules (an infinite mean has a NaN M2; NaN is no value)."""
+    time = (stamp - origin) / 1e6 if times is None else float(times[0])
+    if value != value:
+        return (1, 1, None, None, None, None, None, None, value, value, step, step, step, step,
+                time, time, stamp, stamp)
+    m2 = 0.0 if value - value == 0.0 else math.nan
+    # + 0.0: the mean of -0.0 is fsum's 0.0, as the general path gives
+    return (1, 0, value, value, step, step, value + 0.0, m2, value, value, step, step, step, step,
+            time, time, stamp, stamp)
+
+
+def _small_chunk_row(steps: array, times, timestamps: array, values: array, origin) -> tuple:
+    """`chunk_row` of a few points: the same figures by the same operations (fsum for the
     mean and M2, the first index of each extreme, NaN skipped, IEEE rules for infinities)."""
     vals = values.tolist()
     n = len(vals)
@@ -239,17 +256,17 @@ def _small_chunk_stats(steps: array, times, timestamps: array, values: array, or
         clean = list(filterfalse(math.isnan, vals))
         nans = n - len(clean)
         if not clean:
-            return ChunkStats(n, n, None, None, None, None, None, None, vals[0], vals[-1], step_list[0],
-                              step_list[-1], min(step_list), max(step_list), time_lo, time_hi, ts_lo, ts_hi)
+            return (n, n, None, None, None, None, None, None, vals[0], vals[-1], step_list[0],
+                    step_list[-1], min(step_list), max(step_list), time_lo, time_hi, ts_lo, ts_hi)
         lo, hi = min(clean), max(clean)
         if lo == -math.inf or hi == math.inf:
             mean, m2 = (lo + hi) if math.isinf(lo + hi) else math.nan, math.nan
         else:
             mean, m2 = _mean_m2(clean)
     # index() compares with ==, so it skips NaNs and finds the first min/max.
-    return ChunkStats(n, nans, lo, hi, step_list[vals.index(lo)], step_list[vals.index(hi)], mean, m2,
-                      vals[0], vals[-1], step_list[0], step_list[-1], min(step_list), max(step_list),
-                      time_lo, time_hi, ts_lo, ts_hi)
+    return (n, nans, lo, hi, step_list[vals.index(lo)], step_list[vals.index(hi)], mean, m2,
+            vals[0], vals[-1], step_list[0], step_list[-1], min(step_list), max(step_list),
+            time_lo, time_hi, ts_lo, ts_hi)
 
 
 def window_part(steps, values) -> tuple:
@@ -311,12 +328,18 @@ def merge_stats(a: ChunkStats, b: ChunkStats) -> ChunkStats:
 def merge_many(parts) -> ChunkStats | None:
     """``merge_stats`` folded over statistics in log order, given as ChunkStats or as tuples
     in ChunkStats field order; one object is built at the end. None for no parts."""
+    total = merge_rows(parts)
+    return None if total is None else ChunkStats(*total)
+
+
+def merge_rows(parts) -> tuple | None:
+    """`merge_many` as a tuple in ChunkStats field order, no object built; None for no parts."""
     total = None
     for part in parts:
         if isinstance(part, ChunkStats):
             part = attrs.astuple(part)
         total = part if total is None else _merge(total, part)
-    return None if total is None else ChunkStats(*total)
+    return total
 
 
 def _check_bound(name: str, v) -> None:

@@ -450,7 +450,7 @@ class _Batch:
         # The blocks hold the values' extremes, which the statistics take (when every value is
         # finite) instead of four passes over them.
         made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
-        chunk = _CHUNK_FIELDS(stats.chunk_stats(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made)))
+        chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made))
         self.inserts.append((series_id, entry.seq, *_sql_values(chunk),
                              chunks.encode_chunk(*piece, time_origin_us=self.origin), sketch.stored(made, *piece)))
         return chunk
@@ -505,7 +505,7 @@ def _append(batch: _Batch, state: _SeriesState, new: tuple | None, final: bool) 
             if is_new:
                 added = chunk
     if added is None and only_new and written:  # the pieces' statistics merged, not the points again
-        added = _CHUNK_FIELDS(stats.merge_many(written))
+        added = stats.merge_rows(written)
     if tail:
         next_seq = max(next_seq, tail[-1].seq + 1)
     return next_seq, tuple(e for e in tail if e.count < target), added
@@ -555,9 +555,8 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
         summary = state.summary
         if new is not None:
             if added is None:  # merged or cut into pieces: the statistics of the new points alone
-                pieces = [stats.chunk_stats(*p, time_origin_us=time_origin_us) for p in _even_pieces(new)]
-                added = _CHUNK_FIELDS(pieces[0] if len(pieces) == 1 else stats.merge_many(pieces))
-            summary = added if summary is None else _CHUNK_FIELDS(stats.merge_many((summary, added)))
+                added = stats.merge_rows(stats.chunk_row(*p, time_origin_us=time_origin_us) for p in _even_pieces(new))
+            summary = added if summary is None else stats.merge_rows((summary, added))
             summaries.append((*_sql_values(summary[:len(STAT_COLUMNS)]), state.id))
         new_states[key] = _SeriesState(state.id, summary, next_seq, tail)
     batch.run()
