@@ -123,14 +123,14 @@ def test_a_merge_checks_a_version_1_sketch_without_the_exact_pass(monkeypatch):
     their chunks by numpy's whole-column pass, not point by point."""
     np = pytest.importorskip("numpy")  # noqa: F841  (the fast pass needs it)
     from runlite.codec import chunks, stats
-    from runlite.storage import checks, metrics
+    from runlite.storage import checks, stat_rows
 
     n = 1500
     steps = array("q", range(n))
     stamps = array("q", (ORIGIN + 1000 * i for i in range(n)))
     values = array("d", (math.sin(i / 50) + i / 1e3 for i in range(n)))
     made = stats.chunk_stats(steps, None, stamps, values, time_origin_us=ORIGIN)
-    stored = metrics.stats_tuple(metrics.stats_row(made))
+    stored = stat_rows.stats_tuple(stat_rows.stats_row(made))
     data = chunks.encode_chunk(steps, None, stamps, values, time_origin_us=ORIGIN)
     old = version_1(sketch.blocks(steps, None, stamps, values, has_nan=False, time_origin_us=ORIGIN))
     monkeypatch.setattr(checks.accel, "numpy_for", lambda _n: np)
@@ -234,13 +234,13 @@ def test_a_merge_refuses_a_wrong_block_sum_or_a_false_order_flag(use_numpy):
     if use_numpy:
         pytest.importorskip("numpy")
     from runlite.codec import chunks, stats
-    from runlite.storage import checks, metrics
+    from runlite.storage import checks, stat_rows
 
     n = 1500
     steps = array("q", range(n))
     stamps = array("q", (ORIGIN + 1000 * i for i in range(n)))
     values = array("d", (math.sin(i / 50) + i / 1e3 for i in range(n)))
-    stored = metrics.stats_tuple(metrics.stats_row(stats.chunk_stats(steps, None, stamps, values,
+    stored = stat_rows.stats_tuple(stat_rows.stats_row(stats.chunk_stats(steps, None, stamps, values,
                                                                      time_origin_us=ORIGIN)))
     data = chunks.encode_chunk(steps, None, stamps, values, time_origin_us=ORIGIN)
     blocks = sketch.blocks(steps, None, stamps, values, has_nan=False, time_origin_us=ORIGIN)
@@ -257,7 +257,7 @@ def test_a_merge_refuses_a_wrong_block_sum_or_a_false_order_flag(use_numpy):
         assert "does not match" in problem(sketch.encode(blocks, off, ALL_ASCEND))
         down = array("q", reversed(steps))
         data_down = chunks.encode_chunk(down, None, stamps, values, time_origin_us=ORIGIN)
-        stored_down = metrics.stats_tuple(metrics.stats_row(stats.chunk_stats(down, None, stamps, values,
+        stored_down = stat_rows.stats_tuple(stat_rows.stats_row(stats.chunk_stats(down, None, stamps, values,
                                                                               time_origin_us=ORIGIN)))
         blocks_down = sketch.blocks(down, None, stamps, values, has_nan=False, time_origin_us=ORIGIN)
         claims = sketch.encode(blocks_down, sums, ALL_ASCEND)  # steps do not ascend

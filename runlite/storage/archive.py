@@ -20,7 +20,8 @@ import attrs
 from . import blobs, checks, connection as db, media, schema
 from .copies import check_dest, written_whole
 from .. import errors
-from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, rechunk
+from .metrics import rechunk
+from .stat_rows import CHUNK_COLUMNS, STAT_COLUMNS
 from .._validation import folder_ancestors
 
 MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)

@@ -18,7 +18,7 @@ import attrs
 from .. import errors
 from .._validation import MAX_STORED_DEPTH, stored_json
 from ..codec import accel, chunks, sketch, stats
-from .metrics import CHUNK_COLUMNS, STAT_COLUMNS, stats_tuple
+from .stat_rows import CHUNK_COLUMNS, STAT_COLUMNS, stats_tuple
 
 SCHEMAS = ("main", "src")  # the databases a check may read: the file, and a merge's attached source
 

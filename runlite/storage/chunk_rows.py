@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from .. import errors
 from ..codec import chunks, sketch
-from .metrics import CHUNK_COLUMNS
+from .stat_rows import CHUNK_COLUMNS
 
 # axis name -> (low column, high column, index in a decoded chunk)
 AXES = {"step": ("step_lo", "step_hi", 0), "time": ("time_lo", "time_hi", 1),

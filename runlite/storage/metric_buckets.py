@@ -35,7 +35,7 @@ from ..records import Buckets
 from .._validation import shown
 from .chunk_rows import AXES, chunk_rows, decode, sketches
 from .metric_reads import MAX_DECODE_POINTS, MAX_READ_CHUNKS, MAX_SKETCH_BLOCKS, open_window, run_name
-from .metrics import CHUNK_COLUMNS
+from .stat_rows import CHUNK_COLUMNS
 
 MAX_BUCKETS = 4000  # pixel columns of the widest chart
 

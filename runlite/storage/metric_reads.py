@@ -25,7 +25,7 @@ from .. import errors
 from ..codec import chunks, sketch, stats
 from .chunk_rows import (AXES, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, chunk_sketch, decode,
                          inside_sql, inside_stats, sketch_blobs, window_sql)
-from .metrics import STAT_COLUMNS, stats_from_row, stats_tuple
+from .stat_rows import STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
 from .._validation import check_name, shown, to_us
 

@@ -15,7 +15,7 @@ from .. import errors
 from .._validation import check_name, shown
 from ..records import Series, Stats
 from . import metric_reads
-from .metrics import STAT_COLUMNS
+from .stat_rows import STAT_COLUMNS
 
 _IN_IDS = "run_id IN (SELECT value FROM json_each(?))"
 

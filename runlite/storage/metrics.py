@@ -9,15 +9,14 @@ summary, all in one transaction: a flush is never half-written.
 
 from __future__ import annotations
 
-import math
 import numbers
-import operator
 from array import array
 from typing import Any
 
 from .. import errors
 from ..codec import chunks, sketch, stats
 from .._validation import check_name, scalar_item, shown
+from .stat_rows import CHUNK_COLUMNS, NO_AXES, STAT_COLUMNS, sql_values, stats_tuple
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
 FLUSH_POINTS = 100_000      # a buffer of this many points is flushed at once...
@@ -250,66 +249,22 @@ class MetricBuffer:
 
 # ---------------------------------------------------------------- flushing
 
-STAT_COLUMNS = ("count", "nan_count", "min", "max", "min_step", "max_step", "mean", "m2",
-                 "first", "last", "first_step", "last_step")
-CHUNK_COLUMNS = STAT_COLUMNS + ("step_lo", "step_hi", "time_lo", "time_hi", "ts_lo", "ts_hi")
-
-
-# ChunkStats' fields are in CHUNK_COLUMNS order: a ChunkStats as a tuple is its row.
-_CHUNK_FIELDS = operator.attrgetter(*CHUNK_COLUMNS)
-
-
-def _sql_values(values: tuple) -> tuple:
-    """Statistics as SQL values: NaN stored as NULL (ints and None equal themselves)."""
-    return tuple([None if v != v else v for v in values])
-
-
-def stats_row(stats: stats.ChunkStats, columns=CHUNK_COLUMNS) -> tuple:
-    """The SQL values of ``stats`` (NaN stored as NULL)."""
-    values = _CHUNK_FIELDS(stats) if columns is CHUNK_COLUMNS else operator.attrgetter(*columns)(stats)
-    return _sql_values(values)
-
-
-_NAN = math.nan
-
-
-def stats_tuple(row: tuple) -> tuple:
-    """A chunk's SQL statistics (``CHUNK_COLUMNS`` order) as a ChunkStats-ordered tuple,
-    NULL read back as NaN where a value must exist (see the schema)."""
-    count, nan_count, mn, mx, mn_step, mx_step, mean, m2, first, last = row[:10]
-    if count > nan_count:
-        mean = _NAN if mean is None else mean
-        m2 = _NAN if m2 is None else m2
-    if count:
-        first = _NAN if first is None else first
-        last = _NAN if last is None else last
-    return (count, nan_count, mn, mx, mn_step, mx_step, mean, m2, first, last) + tuple(row[10:])
-
-
-def stats_from_row(row: tuple, columns=CHUNK_COLUMNS) -> stats.ChunkStats:
-    """A ChunkStats from its SQL values (NULL read back as NaN where a value must exist)."""
-    values = dict(zip(columns, row))
-    has_values = values["count"] > values["nan_count"]
-    for key in ("mean", "m2"):
-        values[key] = math.nan if values[key] is None and has_values else values[key]
-    for key in ("first", "last"):
-        values[key] = math.nan if values[key] is None and values["count"] > 0 else values[key]
-    if "step_lo" not in values:  # a series summary: axis ranges are not kept
-        values.update(step_lo=0, step_hi=0, time_lo=0.0, time_hi=0.0, ts_lo=0, ts_hi=0)
-    return stats.ChunkStats(**values)
+KEPT_POINTS = 8  # a written tail chunk of at most this many points keeps its columns in memory
 
 
 class _Tail:
     """A small chunk at the end of a series, which later flushes may merge with others.
 
     ``level`` counts the merges its points went through; ``columns`` holds the points of
-    a chunk not written yet (None once stored).
+    a chunk not written yet (None once stored); ``kept`` those of a stored chunk of at most
+    KEPT_POINTS points this writer wrote, so merging it decodes nothing (most merges of a
+    slow loop are of one-point chunks; a series keeps at most 2 * (FANIN - 1) of them).
     """
 
-    __slots__ = ("seq", "count", "level", "columns")
+    __slots__ = ("seq", "count", "level", "columns", "kept")
 
     def __init__(self, seq: int, count: int, level: int, columns=None):
-        self.seq, self.count, self.level, self.columns = seq, count, level, columns
+        self.seq, self.count, self.level, self.columns, self.kept = seq, count, level, columns, None
 
 
 class _SeriesState:
@@ -366,7 +321,7 @@ def _state_of(conn, row: tuple) -> _SeriesState:
             break
         tail.append(_Tail(seq, count, 0))
     tail.reverse()
-    summary = _CHUNK_FIELDS(stats_from_row(row[1:], STAT_COLUMNS)) if row[1] else None
+    summary = stats_tuple(row[1:]) + NO_AXES if row[1] else None
     return _SeriesState(row[0], summary, last[0][0] + 1 if last else 0, tuple(tail))
 
 
@@ -416,6 +371,11 @@ def _concat(parts: list[tuple], origin: int) -> tuple:
     return steps, times, stamps, values
 
 
+class _StaleTail(errors.CorruptStoreError):
+    """A small tail chunk this writer knows is not in the file as it left it (a pack rewrote
+    the series): the flush plans again from the file; raised again, it is damage."""
+
+
 class _Batch:
     """The statements of one flush, run together: deletes, then chunk inserts."""
 
@@ -428,15 +388,18 @@ class _Batch:
         """One chunk (or even full ones) of the entries' points, at the first entry's seq."""
         stored = [e for e in entries if e.columns is None]
         if stored:
+            # The stored counts are checked even where the points are kept: another writer
+            # (a pack) may have rewritten the chunks since.
+            decode = any(e.kept is None for e in stored)
             rows = self.conn.execute(
-                "SELECT seq, count, data FROM chunks WHERE series_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-                (series_id, stored[0].seq, stored[-1].seq)).fetchall()
-            found = {seq: (count, data) for seq, count, data in rows}
+                f"SELECT seq, count{', data' if decode else ''} FROM chunks WHERE series_id = ?"
+                " AND seq BETWEEN ? AND ? ORDER BY seq", (series_id, stored[0].seq, stored[-1].seq)).fetchall()
+            found = {row[0]: row for row in rows}
             for e in stored:
-                if found.get(e.seq, (None,))[0] != e.count:
-                    raise errors.CorruptStoreError(
-                        f"series {series_id}: chunk {e.seq} changed while this run was writing it")
-            columns = {e.seq: _stored_columns(found[e.seq][1], self.origin) for e in stored}
+                if found.get(e.seq, (None, None))[1] != e.count:
+                    raise _StaleTail(f"series {series_id}: chunk {e.seq} changed while this run was writing it")
+            columns = {e.seq: e.kept if e.kept is not None else _stored_columns(found[e.seq][2], self.origin)
+                       for e in stored}
         parts = [e.columns if e.columns is not None else columns[e.seq] for e in entries]
         first = entries[0].seq
         # Every stored part goes (deletes run before inserts): the result may be merged
@@ -447,11 +410,13 @@ class _Batch:
     def write(self, series_id: int, entry: _Tail) -> tuple:
         """Queue the insert of an entry's points; returns their statistics (a tuple)."""
         piece, entry.columns = entry.columns, None
+        if entry.count <= KEPT_POINTS:
+            entry.kept = piece
         # The blocks hold the values' extremes, which the statistics take (when every value is
         # finite) instead of four passes over them.
         made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
         chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made))
-        self.inserts.append((series_id, entry.seq, *_sql_values(chunk),
+        self.inserts.append((series_id, entry.seq, *sql_values(chunk),
                              chunks.encode_chunk(*piece, time_origin_us=self.origin), sketch.stored(made, *piece)))
         return chunk
 
@@ -521,6 +486,13 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
     ``states`` maps (name, asset) to ``_SeriesState`` and is NOT modified: the new states are
     returned, to be adopted only after the transaction commits.
     """
+    try:
+        return _flush(conn, run_id, buffer, states, time_origin_us, on_series, final)
+    except _StaleTail:  # another writer (a pack) rewrote small chunks of the run: plan from the file
+        return _flush(conn, run_id, buffer, {}, time_origin_us, on_series, final)
+
+
+def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us: int, on_series, final: bool) -> dict:
     todo = list(buffer.series_columns())
     if final:
         seen = {key for key, _, _ in todo}
@@ -545,9 +517,7 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
         if len(ids) != len(created):
             raise errors.CorruptStoreError(f"run {run_id}: {len(created)} series inserted, {len(ids)} ids returned")
         loaded.update((key, _SeriesState(row[0], None, 0)) for key, row in zip(created, ids))
-    for key, new, all_times in todo:
-        if on_series is not None and new is not None:
-            on_series(key, chunks.derived_times(new[2], time_origin_us) if all_times is None else all_times, new[3])
+    for key, new, _ in todo:
         state = loaded.get(key) if key in unknown_set else states[key]
         if state is None:  # a series to compact at the run's end that is no longer stored
             continue
@@ -557,11 +527,14 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
             if added is None:  # merged or cut into pieces: the statistics of the new points alone
                 added = stats.merge_rows(stats.chunk_row(*p, time_origin_us=time_origin_us) for p in _even_pieces(new))
             summary = added if summary is None else stats.merge_rows((summary, added))
-            summaries.append((*_sql_values(summary[:len(STAT_COLUMNS)]), state.id))
+            summaries.append((*sql_values(summary[:len(STAT_COLUMNS)]), state.id))
         new_states[key] = _SeriesState(state.id, summary, next_seq, tail)
     batch.run()
     if summaries:
         conn.executemany(_UPDATE_SUMMARY, summaries)
+    for key, new, all_times in todo if on_series is not None else ():  # once planned: a retry sees none twice
+        if new is not None:
+            on_series(key, chunks.derived_times(new[2], time_origin_us) if all_times is None else all_times, new[3])
     return new_states
 
 

@@ -16,8 +16,6 @@ twice (``rollup_sum``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import query
 from ..query.ast import FIELDS
 from .._host import effective_status

@@ -34,7 +34,7 @@ import zstandard
 import runlite
 from runlite.codec import chunks, sketch, stats
 from runlite.storage import metric_reads
-from runlite.storage.metrics import CHUNK_COLUMNS, STAT_COLUMNS, stats_row
+from runlite.storage.stat_rows import CHUNK_COLUMNS, STAT_COLUMNS, stats_row
 
 from .conftest import check_file, count, raw
 from tests.stress import forked

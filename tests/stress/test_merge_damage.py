@@ -42,7 +42,7 @@ import zstandard
 import runlite
 from runlite import errors
 from runlite.codec import accel, chunks, sketch, stats
-from runlite.storage import metrics
+from runlite.storage import stat_rows
 from tests.stress.conftest import check_file, count, full
 from tests.stress.faultvfs import FaultVFS
 
@@ -384,7 +384,7 @@ def _random_chunk(rng: random.Random) -> tuple:
 def _stored_chunk(columns: tuple, origin: int) -> tuple:
     """(statistics as read back, data, sketch) as ``metrics`` writes a chunk."""
     chunk = stats.chunk_stats(*columns, time_origin_us=origin)
-    return (metrics.stats_tuple(metrics.stats_row(chunk)), chunks.encode_chunk(*columns, time_origin_us=origin),
+    return (stat_rows.stats_tuple(stat_rows.stats_row(chunk)), chunks.encode_chunk(*columns, time_origin_us=origin),
             sketch.make(*columns, has_nan=chunk.nan_count > 0, time_origin_us=origin))
 
 
