@@ -176,3 +176,26 @@ def test_the_size_threshold_scales_with_the_width(mem, width):
     expected = max(metrics_mod.FLUSH_POINTS, scaled) if width >= metrics_mod.WIDE_RECORD else metrics_mod.FLUSH_POINTS
     assert buf.flush_points == expected
     assert (buf.flush_points > metrics_mod.FLUSH_POINTS) == (width >= 100)
+
+
+@pytest.mark.parametrize("given_time", [False, True])
+def test_series_sharing_a_record_axis_get_their_own_exact_chunks(mem, given_time):
+    # The series of one record shape share their steps, times and timestamps: a flush cuts that
+    # axis and works out its ranges and order once for all of them. Each chunk must still hold
+    # its own series' figures, as verify() recomputes them from the points.
+    run = mem.init("shared")
+    n = 12_000  # several chunks a series, each of several blocks
+    for i in range(n):
+        record = {f"m{k}": math.sin(i / (k + 3)) * (k + 1) for k in range(6)}
+        run.log_metrics(record, time=(i * 0.5 - (i % 7)) if given_time else None)  # times out of order too
+    run.close()
+    assert mem.verify().ok
+    for k in range(6):
+        got = mem.metric_values(run.id, f"m{k}")
+        assert list(got.values) == [math.sin(i / (k + 3)) * (k + 1) for i in range(n)]
+        window = mem.metric_stats(run.id, f"m{k}", start=n // 3, stop=n - 17)
+        inside = [math.sin(i / (k + 3)) * (k + 1) for i in range(n // 3, n - 16)]
+        assert (window.count, window.min, window.max) == (len(inside), min(inside), max(inside))
+        assert window.avg == pytest.approx(math.fsum(inside) / len(inside), rel=1e-9, abs=1e-12)
+    chunks_per_series = mem.sql("SELECT count(*) FROM chunks GROUP BY series_id").rows
+    assert all(c >= 2 for (c,) in chunks_per_series) and len(chunks_per_series) == 6

@@ -165,13 +165,14 @@ def make(steps: array, times: array | None, timestamps: array, values: array, *,
 
 
 def stored(made: list[tuple[int, tuple]], steps: array, times: array | None, timestamps: array,
-           values: array) -> bytes:
+           values: array, *, flags: int | None = None) -> bytes:
     """The stored bytes of a chunk's blocks ``made`` from its columns: version 3 when it has
     several blocks, else version 2 (a one-block chunk's sum and order are its row's: no reader
-    needs them, and the many small chunks of a slow loop or a wide one skip their cost)."""
+    needs them, and the many small chunks of a slow loop or a wide one skip their cost).
+    ``flags``: the columns' `order` when known (series sharing one axis)."""
     if len(made) == 1:
         return encode(made)
-    return encode(made, block_sums(values), order(steps, times, timestamps))
+    return encode(made, block_sums(values), order(steps, times, timestamps) if flags is None else flags)
 
 
 _V2, _V3 = b"\x02", b"\x03"  # a zstd frame starts with 0x28: this byte tells the forms apart

@@ -187,9 +187,10 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
 
 
 def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = None,
-              extremes: tuple | None = None) -> tuple:
+              extremes: tuple | None = None, axis: tuple | None = None) -> tuple:
     """`chunk_stats` as a tuple in ChunkStats field order, no object built: the ingest path
-    writes it as a chunk's row, once a flush for each series (see `merge_rows`)."""
+    writes it as a chunk's row, once a flush for each series (see `merge_rows`). ``axis``:
+    the columns' `axis_ranges` when known (the series of one record shape share their axis)."""
     steps, timestamps, values = _as_array(steps, "q"), _as_array(timestamps, "q"), _as_array(values, "d")
     n = len(values)
     if n == 0:
@@ -203,15 +204,20 @@ def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = 
     if n <= _SMALL:
         return _small_chunk_row(steps, times, timestamps, values, time_origin_us)
     vs = stats_from_values(values, extremes)
+    return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
+            None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
+            steps[0], steps[-1], *(axis or axis_ranges(steps, times, timestamps, time_origin_us)))
+
+
+def axis_ranges(steps: array, times, timestamps: array, time_origin_us: int | None) -> tuple:
+    """``(step_lo, step_hi, time_lo, time_hi, ts_lo, ts_hi)`` of a chunk's axis columns (at
+    least one point; steps and timestamps as array('q'), times None for the default ones)."""
     ts_lo, ts_hi = lanes.extent(timestamps)
     if times is not None:
         time_lo, time_hi = _extremes(_as_array(times, "d"), False)[:2]
     else:
         time_lo, time_hi = (ts_lo - time_origin_us) / 1e6, (ts_hi - time_origin_us) / 1e6
-    step_lo, step_hi = lanes.extent(steps)
-    return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
-            None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
-            steps[0], steps[-1], step_lo, step_hi, time_lo, time_hi, ts_lo, ts_hi)
+    return (*lanes.extent(steps), time_lo, time_hi, ts_lo, ts_hi)
 
 
 # Up to this many points, `chunk_row` works on lists with no numpy check and no

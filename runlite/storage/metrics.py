@@ -336,13 +336,31 @@ def _stored_counts(conn, run_id: str, keys, states: dict) -> dict:
     return {i: conn.execute("SELECT count FROM series WHERE id = ?", (i,)).get for i in ids}
 
 
-def _even_pieces(columns: tuple) -> list[tuple]:
-    """Columns cut into even pieces of at most CHUNK_POINTS points."""
+def _even_pieces(columns: tuple, shared: dict | None = None) -> list[tuple]:
+    """Columns cut into even pieces of at most CHUNK_POINTS points. With ``shared`` (a flush's),
+    an axis column many series share is cut once, into pieces they share too."""
     n = len(columns[0])
     if n <= CHUNK_POINTS:
         return [columns]
     size = -(-n // -(-n // CHUNK_POINTS))
-    return [tuple(None if c is None else c[i:i + size] for c in columns) for i in range(0, n, size)]
+    steps, times, stamps, values = columns
+    return [(*(_shared_value(shared, (c,), i, lambda c=c, i=i: c[i:i + size]) for c in (steps, times, stamps)),
+             values[i:i + size]) for i in range(0, n, size)]
+
+
+def _shared_value(shared: dict | None, objects: tuple, what, make):
+    """``make()``, made once in ``shared`` for ``objects`` (compared by identity) and ``what``
+    (by value); None when the first object is None. The entry holds the objects, so their ids
+    stay theirs while ``shared`` lives."""
+    if objects[0] is None:
+        return None
+    if shared is None:
+        return make()
+    key = (*map(id, objects), what)
+    hit = shared.get(key)
+    if hit is None or any(a is not b for a, b in zip(hit[0], objects)):
+        hit = shared[key] = (objects, make())
+    return hit[1]
 
 
 def _stored_columns(data: bytes, origin: int) -> tuple:
@@ -383,6 +401,7 @@ class _Batch:
         self.conn, self.origin = conn, origin
         self.deletes: list[tuple] = []
         self.inserts: list[tuple] = []
+        self.shared: dict = {}  # what the series sharing a record shape's axis share (_shared_value)
 
     def merge(self, series_id: int, entries: list, level: int) -> list:
         """One chunk (or even full ones) of the entries' points, at the first entry's seq."""
@@ -405,7 +424,8 @@ class _Batch:
         # Every stored part goes (deletes run before inserts): the result may be merged
         # again in this flush before it is written at the first part's seq.
         self.deletes.extend((series_id, e.seq) for e in stored)
-        return [_Tail(first + k, len(p[0]), level, p) for k, p in enumerate(_even_pieces(_concat(parts, self.origin)))]
+        return [_Tail(first + k, len(p[0]), level, p)
+                for k, p in enumerate(_even_pieces(_concat(parts, self.origin), self.shared))]
 
     def write(self, series_id: int, entry: _Tail) -> tuple:
         """Queue the insert of an entry's points; returns their statistics (a tuple)."""
@@ -415,9 +435,14 @@ class _Batch:
         # The blocks hold the values' extremes, which the statistics take (when every value is
         # finite) instead of four passes over them.
         made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
-        chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made))
-        self.inserts.append((series_id, entry.seq, *sql_values(chunk),
-                             chunks.encode_chunk(*piece, time_origin_us=self.origin), sketch.stored(made, *piece)))
+        axis = flags = None
+        if len(made) > 1:  # the axis' figures, made once for the series sharing it
+            steps, times, stamps = piece[:3]
+            axis, flags = _shared_value(self.shared, (steps, times, stamps), "axis", lambda: (
+                stats.axis_ranges(steps, times, stamps, self.origin), sketch.order(steps, times, stamps)))
+        chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made), axis=axis)
+        self.inserts.append((series_id, entry.seq, *sql_values(chunk), chunks.encode_chunk(
+            *piece, time_origin_us=self.origin), sketch.stored(made, *piece, flags=flags)))
         return chunk
 
     def run(self) -> None:
