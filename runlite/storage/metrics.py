@@ -344,21 +344,24 @@ def _even_pieces(columns: tuple, shared: dict | None = None) -> list[tuple]:
         return [columns]
     size = -(-n // -(-n // CHUNK_POINTS))
     steps, times, stamps, values = columns
-    return [(*(_shared_value(shared, (c,), i, lambda c=c, i=i: c[i:i + size]) for c in (steps, times, stamps)),
-             values[i:i + size]) for i in range(0, n, size)]
+
+    def cut(column, i: int):
+        return _shared_value(shared, (column,), i, lambda: column[i:i + size])
+
+    return [(cut(steps, i), cut(times, i), cut(stamps, i), values[i:i + size]) for i in range(0, n, size)]
 
 
 def _shared_value(shared: dict | None, objects: tuple, what, make):
-    """``make()``, made once in ``shared`` for ``objects`` (compared by identity) and ``what``
-    (by value); None when the first object is None. The entry holds the objects, so their ids
-    stay theirs while ``shared`` lives."""
+    """``make()``, made once in ``shared`` for ``objects`` (by identity) and ``what`` (by
+    value); None when the first object is None. The entry holds the objects: no other object
+    takes their ids while ``shared`` lives, so a key found is theirs."""
     if objects[0] is None:
         return None
     if shared is None:
         return make()
     key = (*map(id, objects), what)
     hit = shared.get(key)
-    if hit is None or any(a is not b for a, b in zip(hit[0], objects)):
+    if hit is None:
         hit = shared[key] = (objects, make())
     return hit[1]
 
