@@ -160,6 +160,28 @@ def test_connection_policy(store):
     assert conn.execute("PRAGMA busy_timeout").get == 30_000
 
 
+def test_a_query_run_with_new_values_is_not_planned_again(store, db_path):
+    """Every connection keeps its plans stable: with SQLite's STAT4 built in, a cached range
+    query with ORDER BY was otherwise prepared again (authorizer and planner) on each new
+    binding, costing several times the query itself."""
+    readers = [store.database.connect(writable=False, profile=profile)
+               for profile in (db.reader_profile, db.untrusted_profile)]
+    sql = "SELECT seq FROM chunks WHERE series_id = ? AND seq BETWEEN ? AND ? ORDER BY seq"
+    for conn in [store.database._current().writer, *readers]:
+        assert conn.config(apsw.SQLITE_DBCONFIG_ENABLE_QPSG, -1) == 1
+        prepared = []
+        conn.authorizer = lambda *call: prepared.append(call) or apsw.SQLITE_OK  # called as a statement is prepared
+        conn.execute(sql, (1, 0, 5)).fetchall()
+        assert prepared
+        prepared.clear()
+        for lo in range(1, 4):
+            conn.execute(sql, (1, lo, lo + 5)).fetchall()
+        assert prepared == []
+        conn.authorizer = None
+    for conn in readers:
+        conn.close()
+
+
 def test_durable_means_full_sync(db_path):
     with runlite.open(db_path, durable=True, timeout=5) as s:
         conn = s.database._current().writer
