@@ -141,6 +141,38 @@ def test_run_id_takes_a_unique_id_prefix_after_ids_and_names(tmp_path):
             store.run_id("dddd")
 
 
+def test_a_read_by_id_or_name_is_one_read_transaction(tmp_path, monkeypatch):
+    """get_run and the metric reads resolve a run given as text inside their own read (one
+    BEGIN, not two), while a live run of the process still has its buffered points written
+    first."""
+    path = str(tmp_path / "one.db")
+    with runlite.open(path) as store:
+        with store.init("done") as run:
+            run.log_metrics({"loss": 0.5})
+        live = store.init("live")
+        live.log_metrics({"loss": 1.5})  # buffered: a read of it must write it first
+        with runlite.open(path) as reader:  # another store of the process: it sees the live run's points
+            assert list(reader.metric_values("live", "loss").values) == [1.5]
+        live.close()
+        done_id, live_id = run.id, live.id
+    with runlite.open(path, read_only=True) as store:
+        reads = []
+        real_read = type(store.database).read
+        monkeypatch.setattr(type(store.database), "read", lambda db: reads.append(1) or real_read(db))
+        for text in (done_id, "done", done_id[:-4], done_id.upper()):
+            reads.clear()
+            assert store.get_run(text).id == done_id
+            assert list(store.metric_values(text, "loss").values) == [0.5]
+            assert store.metric_stats(text, "loss").count == 1
+            assert len(reads) == 3, text
+        assert store.get_run(live_id).name == "live"
+        for missing in ("no such run", "dddd", "01234567-89ab-4def-8123-456789abcdef"):
+            with pytest.raises(runlite.NotFoundError, match="no run with id or name"):
+                store.get_run(missing)
+            with pytest.raises(runlite.NotFoundError, match="no run with id or name"):
+                store.metric_values(missing, "loss")
+
+
 def test_an_id_prefix_is_a_range_of_the_primary_key(tmp_path):
     path = str(tmp_path / "p.db")
     runlite.open(path).close()

@@ -173,6 +173,13 @@ class LiveRuns:
                         # The points stay buffered; the run's next flush, log call or close raises.
                         log.warning("runlite: reading %s without its buffered points: %s", run_id, exc)
 
+    def holds_writers(self) -> bool:
+        """Whether a live run of this process writes to this file, through any of its stores
+        (a read of some run must then write that run's buffered points first). No lock: a
+        read's fast path."""
+        group = self.same_file.members() if len(self.same_file.refs) > 1 else (self,)
+        return any(live.writers for live in group)
+
     def flush_own_spans(self) -> None:
         """Read your own writes: spans traced (and runs received) in this process are written
         before a read, whichever of its stores on this file holds them."""

@@ -523,13 +523,16 @@ def tree(database, rows: list[tuple], now: int, trace_id: str | None = None) -> 
     return root
 
 
-def read_one(database, run_id: str, now: int) -> RunRecord:
-    """The record of one run, as listings make it (descendants' ids, attachments, feedback_stats
-    and events read on first use)."""
+def read_one(database, id_or_name: str, now: int) -> RunRecord:
+    """The record of one run by id or unique name (`resolve`, in the same read transaction),
+    as listings make it (descendants' ids, attachments, feedback_stats and events read on
+    first use)."""
     with database.read() as conn:
-        rows = conn.execute(SELECT_TREE + " WHERE runs.id = ?", (run_id,)).fetchall()
+        # An id (the common case) is read at once; anything else is resolved first.
+        rows = conn.execute(SELECT_TREE + " WHERE runs.id = ?", (id_or_name,)).fetchall() \
+            if is_uuid(id_or_name) else []
         if not rows:
-            raise errors.NotFoundError(f"no run with id {run_id!r}")
+            rows = conn.execute(SELECT_TREE + " WHERE runs.id = ?", (resolve(conn, id_or_name),)).fetchall()
     return records(database, rows, now)[0]
 
 

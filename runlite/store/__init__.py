@@ -191,6 +191,13 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
             return fn(conn, *args)
 
     def _metric_read(self, run: Any, fn, *args, **kwargs):
+        """``fn(conn, run_id, ...)`` on a read transaction, the run's buffered points written
+        first. A run given as text is resolved in that same transaction when no live run of
+        this process writes to the file (else its id is needed first, to write its points)."""
+        if isinstance(run, str) and not self.live.holds_writers():
+            self.live.flush_own_spans()
+            with self.database.read() as conn:
+                return fn(conn, runs_mod.resolve(conn, run), *args, **kwargs)
         run_id = self.run_id(run)
         self.live.flush_run(run_id)
         with self.database.read() as conn:
@@ -199,7 +206,8 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
     def get_run(self, id_or_name: Any) -> RunRecord:
         """The stored record of one run (by Run, id or unique name)."""
         self.live.flush_own_spans()
-        return runs_mod.read_one(self.database, self.run_id(id_or_name), now_us())
+        run = id_or_name if isinstance(id_or_name, str) else self.run_id(id_or_name)  # text: resolved in the read
+        return runs_mod.read_one(self.database, run, now_us())
 
     def runs(self, *, folder: str | None = None, status: str | list | None = None,
              tags: list | None = None, run_type: str | None = None, is_root: bool | None = None,
