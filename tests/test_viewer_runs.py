@@ -146,6 +146,24 @@ def test_column_chooser_lists_keys_and_metrics_present(table):
     assert set(keys) <= {"lr", "opt", "batch"}
 
 
+def test_column_chooser_looks_up_the_series_of_its_sample_runs_only(table):
+    """The metric names come from the sampled runs' own series (an index seek a run), not a
+    pass over every series of the file: plans do not see the bound sample size, so the join
+    order is written out (CROSS JOIN)."""
+    v, _ = table
+    seen = []
+    with v.store.database.read() as conn:
+        conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
+        try:
+            v.store.run_columns(sample=5)
+        finally:
+            conn.exec_trace = None
+        (sql, bindings), = [(q, b) for q, b in seen if "series AS s" in q]
+        plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings))
+    assert "SEARCH s USING COVERING INDEX sqlite_autoindex_series_1 (run_id=?)" in plan, plan
+    assert "SCAN s" not in plan, plan
+
+
 # ---------------------------------------------------------------- sorting
 
 

@@ -87,7 +87,10 @@ def column_names(conn, where: str, params: list, *, sample: int, cap: int) -> tu
         f"SELECT kv.key, count(*) AS n FROM ({newest}) AS r, json_each("
         "CASE WHEN json_valid(r.metadata) AND json_type(r.metadata) = 'object' THEN r.metadata END) AS kv"
         " GROUP BY kv.key ORDER BY n DESC, kv.key LIMIT ?", [*params, sample, cap]).fetchall()
+    # CROSS JOIN: the sampled runs drive, each seeking its own series. Plans never see bound
+    # values (connection_stable_plans), so without it an unknown sample size reads as a large
+    # one, and SQLite would scan every series of the file (20,000 runs: 10 ms against 0.7).
     names = conn.execute(
-        f"SELECT s.name, count(*) AS n FROM ({newest}) AS r JOIN series AS s ON s.run_id = r.id AND s.asset = ''"
+        f"SELECT s.name, count(*) AS n FROM ({newest}) AS r CROSS JOIN series AS s ON s.run_id = r.id AND s.asset = ''"
         " GROUP BY s.name ORDER BY n DESC, s.name LIMIT ?", [*params, sample, cap]).fetchall()
     return [k for k, _ in keys if isinstance(k, str)], [n for n, _ in names]
