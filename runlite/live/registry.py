@@ -160,11 +160,16 @@ class LiveRuns:
                     self.spans.give_back(batch)
                     self.remote.give_back(remote)
 
+    def _file_group(self) -> "list[LiveRuns] | tuple[LiveRuns]":
+        """The live runs of every store of this process on this file (this one alone, the
+        common case, without walking the group's references)."""
+        return self.same_file.members() if len(self.same_file.refs) > 1 else (self,)
+
     def flush_run(self, run_id: str) -> None:
         """Read your own writes: flush pending spans and the live writer of ``run_id`` (held by
         any store of this process on this file) first."""
         self.flush_own_spans()
-        for live in self.same_file.members() if len(self.same_file.refs) > 1 else (self,):
+        for live in self._file_group():
             for writer in list(live.writers):
                 if writer.run_id == run_id:
                     try:
@@ -177,8 +182,7 @@ class LiveRuns:
         """Whether a live run of this process writes to this file, through any of its stores
         (a read of some run must then write that run's buffered points first). No lock: a
         read's fast path."""
-        group = self.same_file.members() if len(self.same_file.refs) > 1 else (self,)
-        return any(live.writers for live in group)
+        return any(live.writers for live in self._file_group())
 
     def flush_own_spans(self) -> None:
         """Read your own writes: spans traced (and runs received) in this process are written
@@ -204,7 +208,7 @@ class LiveRuns:
     def flush_file(self) -> errors.RunliteError | None:
         """``flush_all`` of every store of this process on this file; the first error."""
         first = None
-        for live in self.same_file.members() if len(self.same_file.refs) > 1 else (self,):
+        for live in self._file_group():
             first = first or live.flush_all()
         return first
 
