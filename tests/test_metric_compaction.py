@@ -199,3 +199,29 @@ def test_series_sharing_a_record_axis_get_their_own_exact_chunks(mem, given_time
         assert window.avg == pytest.approx(math.fsum(inside) / len(inside), rel=1e-9, abs=1e-12)
     chunks_per_series = mem.sql("SELECT count(*) FROM chunks GROUP BY series_id").rows
     assert all(c >= 2 for (c,) in chunks_per_series) and len(chunks_per_series) == 6
+
+
+@pytest.mark.parametrize("given_time", [False, True])
+def test_short_series_of_one_record_shape_work_out_their_axis_once(mem, monkeypatch, given_time):
+    # A run of short series (one block each: a wide record, many small runs) shares the axis'
+    # ranges the same way, and each chunk still holds its own series' exact figures.
+    from runlite.codec import stats as stats_mod
+
+    made = []
+    real = stats_mod.axis_ranges
+    monkeypatch.setattr(stats_mod, "axis_ranges", lambda *a: made.append(a) or real(*a))
+    run = mem.init("short")
+    for i in range(100):
+        run.log_metrics({f"m{k}": math.cos(i * (k + 1)) for k in range(10)},
+                        time=(i * 0.25 - (i % 3)) if given_time else None)
+    run.close()
+    assert len(made) == 1  # one record shape, one flush: not once a series
+    assert mem.verify().ok
+    for k in range(10):
+        expected = [math.cos(i * (k + 1)) for i in range(100)]
+        got = mem.metric_values(run.id, f"m{k}")
+        assert list(got.values) == expected and list(got.steps) == list(range(100))
+        if given_time:
+            assert list(got.times) == [i * 0.25 - (i % 3) for i in range(100)]
+        summary = mem.metric_summary(run.id, f"m{k}")
+        assert (summary.count, summary.min, summary.max) == (100, min(expected), max(expected))

@@ -438,11 +438,17 @@ class _Batch:
         # The blocks hold the values' extremes, which the statistics take (when every value is
         # finite) instead of four passes over them.
         made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
+        # The axis' figures, made once for the series sharing it (a wide record's series, a
+        # run's short ones at its end: the ranges cost ~8 us a 100-point series); a one-block
+        # sketch keeps no order flags.
         axis = flags = None
-        if len(made) > 1:  # the axis' figures, made once for the series sharing it
-            steps, times, stamps = piece[:3]
+        steps, times, stamps = piece[:3]
+        if len(made) > 1:
             axis, flags = _shared_value(self.shared, (steps, times, stamps), "axis", lambda: (
                 stats.axis_ranges(steps, times, stamps, self.origin), sketch.order(steps, times, stamps)))
+        elif entry.count > 1:
+            axis = _shared_value(self.shared, (steps, times, stamps), "ranges",
+                                 lambda: stats.axis_ranges(steps, times, stamps, self.origin))
         chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made), axis=axis)
         self.inserts.append((series_id, entry.seq, *sql_values(chunk), chunks.encode_chunk(
             *piece, time_origin_us=self.origin), sketch.stored(made, *piece, flags=flags)))
