@@ -201,12 +201,22 @@ def test_series_sharing_a_record_axis_get_their_own_exact_chunks(mem, given_time
     assert all(c >= 2 for (c,) in chunks_per_series) and len(chunks_per_series) == 6
 
 
+def _one_flush_at_close(monkeypatch) -> None:
+    """No age-based flush: what a run logs is written by its close, in one flush, however slow
+    the machine is meanwhile."""
+    from runlite.live import metric_log, writer
+
+    monkeypatch.setattr(metric_log, "FLUSH_AGE_US", 10**15)
+    monkeypatch.setattr(writer, "FLUSH_AGE_US", 10**15)
+
+
 @pytest.mark.parametrize("given_time", [False, True])
 def test_short_series_of_one_record_shape_work_out_their_axis_once(mem, monkeypatch, given_time):
     # A run of short series (one block each: a wide record, many small runs) shares the axis'
     # ranges the same way, and each chunk still holds its own series' exact figures.
     from runlite.codec import stats as stats_mod
 
+    _one_flush_at_close(monkeypatch)
     made = []
     real = stats_mod.axis_ranges
     monkeypatch.setattr(stats_mod, "axis_ranges", lambda *a: made.append(a) or real(*a))
@@ -225,3 +235,26 @@ def test_short_series_of_one_record_shape_work_out_their_axis_once(mem, monkeypa
             assert list(got.times) == [i * 0.25 - (i % 3) for i in range(100)]
         summary = mem.metric_summary(run.id, f"m{k}")
         assert (summary.count, summary.min, summary.max) == (100, min(expected), max(expected))
+
+
+def test_a_flush_of_more_than_a_chunk_a_series_cuts_the_shared_axis_once(mem, monkeypatch):
+    # More new points a series than a chunk holds are cut into even pieces once: merging those
+    # pieces again would copy every point and give each series pieces of its own, so the axis'
+    # ranges would be worked out once a series instead of once a piece.
+    from runlite.codec import stats as stats_mod
+
+    _one_flush_at_close(monkeypatch)
+    made = []
+    real = stats_mod.axis_ranges
+    monkeypatch.setattr(stats_mod, "axis_ranges", lambda *a: made.append(len(a[0])) or real(*a))
+    n = metrics_mod.CHUNK_POINTS + 1808  # two even pieces a series
+    run = mem.init("long")
+    for i in range(n):
+        run.log_metrics({f"m{k}": float(i * (k + 1)) for k in range(5)})
+    run.close()
+    assert made == [n // 2, n // 2]  # one flush: each piece's ranges once, for all five series
+    assert mem.verify().ok
+    for k in range(5):
+        assert list(mem.metric_values(run.id, f"m{k}").values) == [float(i * (k + 1)) for i in range(n)]
+    sizes = mem.sql("SELECT count FROM chunks ORDER BY series_id, seq").rows
+    assert sizes == [(n // 2,)] * 10

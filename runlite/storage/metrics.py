@@ -484,16 +484,20 @@ def _append(batch: _Batch, state: _SeriesState, new: tuple | None, final: bool) 
     tail = list(state.tail)
     next_seq = state.next_seq
     only_new = new is not None and not tail  # the chunks written hold the new points alone (in even pieces)
+    merged = False  # the whole tail was just merged into even pieces
     if new is not None:
         tail.append(_Tail(next_seq, len(new[0]), 0, new))
         next_seq += 1
         if tail[-1].count >= target:  # big enough on its own: takes the small tail along
-            tail = batch.merge(sid, tail, 0)
+            tail, merged = batch.merge(sid, tail, 0), True
         else:
             only_new = False
             while len(tail) >= FANIN and all(e.level == tail[-1].level for e in tail[-FANIN:]):
                 tail[-FANIN:] = batch.merge(sid, tail[-FANIN:], tail[-1].level + 1)
-    if len(tail) > 1 and (final or sum(e.count for e in tail) >= target):
+    # A tail just merged whole is in even pieces already: merging it again would cut it the
+    # same after copying every point, and the series sharing an axis would no longer share
+    # its pieces (nor their ranges and order).
+    if len(tail) > 1 and not merged and (final or sum(e.count for e in tail) >= target):
         tail = batch.merge(sid, tail, 0)
     added, written = None, []
     for entry in tail:
