@@ -438,17 +438,13 @@ class _Batch:
         # The blocks hold the values' extremes, which the statistics take (when every value is
         # finite) instead of four passes over them.
         made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
-        # The axis' figures, made once for the series sharing it (a wide record's series, a
-        # run's short ones at its end: the ranges cost ~8 us a 100-point series); a one-block
-        # sketch keeps no order flags.
-        axis = flags = None
+        # The axis' ranges and order, made once for the series sharing it (a wide record's, a
+        # run's short ones at its end); a one-block sketch keeps no order flags.
         steps, times, stamps = piece[:3]
-        if len(made) > 1:
-            axis, flags = _shared_value(self.shared, (steps, times, stamps), "axis", lambda: (
-                stats.axis_ranges(steps, times, stamps, self.origin), sketch.order(steps, times, stamps)))
-        elif entry.count > 1:
-            axis = _shared_value(self.shared, (steps, times, stamps), "ranges",
-                                 lambda: stats.axis_ranges(steps, times, stamps, self.origin))
+        several = len(made) > 1
+        axis, flags = _shared_value(self.shared, (steps, times, stamps), several, lambda: (
+            stats.axis_ranges(steps, times, stamps, self.origin),
+            sketch.order(steps, times, stamps) if several else None)) if entry.count > 1 else (None, None)
         chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made), axis=axis)
         self.inserts.append((series_id, entry.seq, *sql_values(chunk), chunks.encode_chunk(
             *piece, time_origin_us=self.origin), sketch.stored(made, *piece, flags=flags)))
@@ -494,9 +490,8 @@ def _append(batch: _Batch, state: _SeriesState, new: tuple | None, final: bool) 
             only_new = False
             while len(tail) >= FANIN and all(e.level == tail[-1].level for e in tail[-FANIN:]):
                 tail[-FANIN:] = batch.merge(sid, tail[-FANIN:], tail[-1].level + 1)
-    # A tail just merged whole is in even pieces already: merging it again would cut it the
-    # same after copying every point, and the series sharing an axis would no longer share
-    # its pieces (nor their ranges and order).
+    # A tail just merged whole is in even pieces: merged again, it would be cut the same after
+    # copying every point, and the series sharing an axis would no longer share its pieces.
     if len(tail) > 1 and not merged and (final or sum(e.count for e in tail) >= target):
         tail = batch.merge(sid, tail, 0)
     added, written = None, []
