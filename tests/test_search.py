@@ -179,3 +179,52 @@ def test_a_misspelt_simvue_filter_is_refused_not_an_empty_result(tmp_path, text)
             with pytest.raises(runlite.FilterError, match="unknown (field|namespace|operator)"):
                 call()
         assert [r.name for r in store.runs()] == ["alpha"] and not (tmp_path / "out.db").exists()
+
+
+# ---------------------------------------------------------------- a page of a listing, in order
+
+
+@pytest.fixture
+def traces(mem):
+    """Traces in two projects, with children, and experiments of no project, started in turn."""
+    for i in range(6):
+        with runlite.trace(f"root-{i}", store=mem, project_name="p1" if i % 2 else "p2", tags=["x"] * (i < 4)):
+            with runlite.trace(f"child-{i}", store=mem):
+                pass
+        mem.init(f"experiment-{i}").close()
+    mem.live.flush_spans()
+    return {r.name: r for r in mem.list_runs()}
+
+
+def _plans(store, call) -> list[str]:
+    """The plan of each SELECT ``call`` runs on this thread's reader."""
+    seen = []
+    with store.database.read() as conn:
+        conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
+        try:
+            call()
+        finally:
+            conn.exec_trace = None
+        return [" | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings or ()))
+                for sql, bindings in seen if sql.startswith("SELECT runs.id, runs.name")]
+
+
+def _newest_first(records) -> list[str]:
+    return [r.name for r in sorted(records, key=lambda r: (r.start_time, r.id), reverse=True)]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"is_root": True}, {"filter": "eq(is_root, true)"}, {"project": "p1"},
+                                    {"filter": 'has(tags, "x")'}])
+def test_a_page_of_langsmith_listing_is_read_in_start_order_not_sorted(mem, traces, kwargs):
+    """A page (LangSmith's newest first by start, what /runs/query serves) walks an index in
+    that order and stops: no sort of every run that matches (139 ms for the first 100 of
+    100,000 runs before, 0.24 ms with it)."""
+    kwargs = dict(kwargs)
+    if kwargs.pop("project", None):
+        kwargs["project_id"] = traces["root-1"].session_id
+    everything = mem.list_runs(**kwargs)
+    page = mem.list_runs(**kwargs, limit=3, offset=1)
+    assert [r.name for r in page] == _newest_first(everything)[1:4]
+    plan, = _plans(mem, lambda: mem.list_runs(**kwargs, limit=3, offset=1))
+    assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
+    assert ("runs_session" if "project_id" in kwargs else "runs_start") in plan, plan

@@ -236,7 +236,9 @@ class _Compiler:
         if kind == "root":
             if node.op not in ("eq", "neq") or not isinstance(node.value, bool):
                 raise FilterError("is_root takes eq or neq with true or false", position=node.position)
-            return f"{expr} IS NULL" if node.value == (node.op == "eq") else f"{expr} IS NOT NULL"
+            # "+": top-level runs are found by walking the order's index, not looked up by the
+            # index of parents to be sorted (see storage/search.py)
+            return f"+{expr} IS NULL" if node.value == (node.op == "eq") else f"{expr} IS NOT NULL"
         return self.scalar(expr, "text" if kind == "doc" else kind, node.op, node.value)
 
     def position(self, node: Compare) -> str:

@@ -351,6 +351,15 @@ V8_MEDIA = (
     "CREATE INDEX media_blob ON media(sha256)",
 )
 
+V9_START_ORDER = (
+    # LangSmith lists runs newest first by start (``list_runs``, the server's /runs/query, a
+    # project's runs, its traces): these indexes read a page of them in that order instead of
+    # sorting every run that matches (the first 100 of 100,000 runs: 139 ms -> 0.24 ms).
+    "CREATE INDEX runs_start ON runs(coalesce(started, created) DESC, id DESC)",
+    "DROP INDEX runs_session",
+    "CREATE INDEX runs_session ON runs(session_id, coalesce(started, created) DESC, id DESC)",
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
@@ -361,6 +370,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     6: V6_RECIPES,
     7: V7_PROJECTS,
     8: V8_MEDIA,
+    9: V9_START_ORDER,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
