@@ -358,6 +358,10 @@ V9_START_ORDER = (
     "CREATE INDEX runs_start ON runs(coalesce(started, created) DESC, id DESC)",
     "DROP INDEX runs_session",
     "CREATE INDEX runs_session ON runs(session_id, coalesce(started, created) DESC, id DESC)",
+    # A run type's runs in that order too (the LLM calls, newest first: 17 ms -> 0.16 ms a
+    # page). The Simvue order (creation) within a run type sorts what the type holds instead.
+    "DROP INDEX runs_type",
+    "CREATE INDEX runs_type ON runs(run_type, coalesce(started, created) DESC, id DESC)",
 )
 
 # Each entry: the statements of one migration, run in order inside the migration transaction.
