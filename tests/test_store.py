@@ -146,8 +146,33 @@ def test_read_only_open_of_older_schema_asks_for_upgrade(tmp_path, monkeypatch):
     newer[schema.SCHEMA_VERSION + 1] = ("CREATE TABLE later (x)",)
     monkeypatch.setattr(schema, "MIGRATIONS", newer)
     monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(schema, "READ_AS_IS_FROM", schema.SCHEMA_VERSION)  # a new table: no older file reads as is
     with pytest.raises(runlite.StoreError, match="upgrade"):
         runlite.open(path, read_only=True)
+
+
+@pytest.mark.parametrize("version", range(1, schema.SCHEMA_VERSION + 1))
+def test_a_file_whose_tables_are_current_is_read_without_an_upgrade(tmp_path, version):
+    """A file of an older runlite whose tables are today's (later migrations changed indexes
+    only) opens read-only, verifies and merges as it is: the file is not written. Older ones
+    ask for the upgrade."""
+    path = str(tmp_path / f"v{version}.db")
+    _file_at_version(path, version)
+    before = open(path, "rb").read()
+    if not schema.READ_AS_IS_FROM <= version:
+        with pytest.raises(runlite.StoreError, match="upgrade"):
+            runlite.open(path, read_only=True)
+        with runlite.open(str(tmp_path / "dest.db")) as dest, pytest.raises(runlite.StoreError, match="upgrade"):
+            dest.merge(path)
+        return
+    with runlite.open(path, read_only=True) as old:
+        assert old.get_run("old").status == "completed"
+        assert [r.name for r in old.list_runs(limit=5)] == ["old"]
+        assert old.verify().ok
+    with runlite.open(str(tmp_path / "dest.db")) as dest:
+        dest.merge(path)
+        assert dest.get_run("old").status == "completed"
+    assert open(path, "rb").read() == before
 
 
 def test_connection_policy(store):

@@ -66,9 +66,10 @@ def verify(conn, progress=None) -> VerifyReport:
             problem(f"integrity check: {line}")
     if conn.execute("PRAGMA application_id").get != schema.APPLICATION_ID:
         problem("the application_id is not runlite's")
-    if conn.execute("PRAGMA user_version").get != schema.SCHEMA_VERSION:
-        problem(f"schema version {conn.execute('PRAGMA user_version').get}, expected {schema.SCHEMA_VERSION}")
-    for difference in schema.differences(conn, schema.SCHEMA_VERSION):
+    version = conn.execute("PRAGMA user_version").get
+    if not schema.read_as_is(version):
+        problem(f"schema version {version}, expected {schema.READ_AS_IS_FROM} to {schema.SCHEMA_VERSION}")
+    for difference in schema.differences(conn, version if schema.read_as_is(version) else schema.SCHEMA_VERSION):
         problem(f"schema: {difference}")
 
     for (sha,) in conn.execute("SELECT sha256 FROM blobs").fetchall():
@@ -319,14 +320,14 @@ def check_source(path: str, timeout: float) -> None:
         with db.translated(path):
             db.untrusted_profile(conn, timeout=timeout)
             version = db.check_identity(conn, path)
-            if version != schema.SCHEMA_VERSION:
+            if not schema.read_as_is(version):
                 raise errors.StoreError(f"{path!r} has schema version {version}; open it once with this runlite "
                                         f"to upgrade it to {schema.SCHEMA_VERSION} before merging")
             conn.authorizer = None  # quick_check and the schema read are pragmas/reads of our own choosing
             check = [r[0] for r in conn.execute("PRAGMA quick_check")]
             if check != ["ok"]:
                 raise errors.CorruptStoreError(f"{path!r} failed its integrity check: {check[0]}")
-            if schema.differences(conn, schema.SCHEMA_VERSION):
+            if schema.differences(conn, version):
                 raise errors.NotARunliteFile(f"{path!r} has a schema runlite did not make (extra or changed"
                                              " tables, indexes, triggers or views); it was not merged")
     finally:

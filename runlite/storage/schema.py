@@ -378,6 +378,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
+# The oldest version read as it is, without upgrading the file (a read-only open, a merge's
+# source, verify): the migrations after it only add or change indexes, which change how fast
+# a read is, never what it finds. A migration that changes a table moves this to its version.
+READ_AS_IS_FROM = 8
+
+
+def read_as_is(version: int) -> bool:
+    """A file of ``version`` is read without an upgrade (see ``READ_AS_IS_FROM``)."""
+    return READ_AS_IS_FROM <= version <= SCHEMA_VERSION
 
 
 # A file's schema is checked row by row against what runlite's migrations create: every row of

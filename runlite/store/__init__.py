@@ -77,7 +77,7 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
         version = self.database.check_readable()
         if version == 0:
             raise errors.NotARunliteFile(f"{self.path!r} is an empty SQLite file, not a runlite store")
-        if version < schema.SCHEMA_VERSION:
+        if not schema.read_as_is(version):
             raise errors.StoreError(
                 f"{self.path!r} has schema version {version}; this runlite reads version "
                 f"{schema.SCHEMA_VERSION}. Open it once without read_only=True to upgrade it"
