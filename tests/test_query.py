@@ -463,6 +463,18 @@ def test_tree_filter(world):
     assert [world.by_id[i]["name"] for i in world.ids(f"{where} AND {trace}", p1 + p2)] == ["search-tool"]
 
 
+@pytest.mark.parametrize("text", ['eq(run_type, "llm")', 'and(eq(name, "agent"), eq(status, "success"))',
+                                  'and(eq(run_type, "tool"), gt(total_tokens, 5))'])
+def test_tree_filter_finds_a_trace_by_the_trace_index(world, text):
+    """A run's trace is looked up by its trace id, whatever other indexed column the filter
+    compares: walking every run of a type for each run listed made a 100,000-span file hang."""
+    sql, params = tree_filter_sql(parse_langsmith(text), now_us=now_us())
+    with world.store.database.read() as conn:
+        plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT runs.id FROM runs WHERE {sql}",
+                                                         params))
+    assert "SEARCH t EXISTS USING INDEX runs_trace (trace_id=?)" in plan, plan
+
+
 # ---------------------------------------------------------------- sorting
 
 
