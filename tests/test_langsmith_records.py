@@ -338,6 +338,27 @@ def test_projects_are_tracer_sessions(projects, ls):
             call()
 
 
+def test_a_project_is_counted_from_its_index_and_named_by_its_newest_run(mem):
+    """The figures of a project come from runs_session alone (not every run's row read), the
+    name from one run: its newest (a project renamed under the same id shows its new name)."""
+    t = [T0 + dt.timedelta(minutes=i) for i in range(3)]
+    mem.import_runs([_root(name=f"r{i}", session_id="proj-9", session_name=name, start_time=t[i])
+                     for i, name in enumerate(["zeta", "old", "new"])])
+    p = mem.project(id="proj-9")
+    assert (p["name"], p["run_count"], p["start_time"], p["last_run_start_time"]) == ("new", 3, t[0], t[2])
+    assert [q["name"] for q in mem.projects()] == ["new"]
+    seen = []
+    with mem.database.read() as conn:
+        conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
+        try:
+            mem.project(id="proj-9")
+        finally:
+            conn.exec_trace = None
+        (sql, bindings), = [(q, b) for q, b in seen if q.startswith("SELECT")]
+        plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings))
+    assert plan.startswith("SEARCH runs USING COVERING INDEX runs_session (session_id=?)"), plan
+
+
 def test_a_project_named_with_a_foreign_id_is_found_by_name(mem):
     mem.import_runs([_root(session_name="imported", session_id="22222222-2222-4222-8222-222222222222")])
     assert mem.project("imported")["id"] == "22222222-2222-4222-8222-222222222222"
