@@ -355,13 +355,19 @@ V9_START_ORDER = (
     # LangSmith lists runs newest first by start (``list_runs``, the server's /runs/query, a
     # project's runs, its traces): these indexes read a page of them in that order instead of
     # sorting every run that matches (the first 100 of 100,000 runs: 139 ms -> 0.24 ms).
-    "CREATE INDEX runs_start ON runs(coalesce(started, created) DESC, id DESC)",
+    # Ascending, as runs_created becomes: runs arrive in time order, so a new entry goes at an
+    # index's right end, where SQLite fills a page instead of splitting one in half; in
+    # descending indexes each new run cost ~3 us more of SQLite's time a span written. Newest
+    # first walks them backwards, as fast.
+    "CREATE INDEX runs_start ON runs(coalesce(started, created), id)",
+    "DROP INDEX runs_created",
+    "CREATE INDEX runs_created ON runs(created, id)",
     "DROP INDEX runs_session",
-    "CREATE INDEX runs_session ON runs(session_id, coalesce(started, created) DESC, id DESC)",
+    "CREATE INDEX runs_session ON runs(session_id, coalesce(started, created), id)",
     # A run type's runs in that order too (the LLM calls, newest first: 17 ms -> 0.16 ms a
     # page). The Simvue order (creation) within a run type sorts what the type holds instead.
     "DROP INDEX runs_type",
-    "CREATE INDEX runs_type ON runs(run_type, coalesce(started, created) DESC, id DESC)",
+    "CREATE INDEX runs_type ON runs(run_type, coalesce(started, created), id)",
 )
 
 # Each entry: the statements of one migration, run in order inside the migration transaction.
