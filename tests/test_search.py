@@ -189,7 +189,7 @@ def traces(mem):
     """Traces in two projects, with children, and experiments of no project, started in turn."""
     for i in range(6):
         with runlite.trace(f"root-{i}", store=mem, project_name="p1" if i % 2 else "p2", tags=["x"] * (i < 4)):
-            with runlite.trace(f"child-{i}", run_type="tool", store=mem):
+            with runlite.trace("step", run_type="tool", store=mem):
                 pass
         mem.init(f"experiment-{i}").close()
     mem.live.flush_spans()
@@ -214,7 +214,7 @@ def _newest_first(records) -> list[str]:
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"is_root": True}, {"filter": "eq(is_root, true)"}, {"project": "p1"},
-                                    {"filter": 'has(tags, "x")'}, {"run_type": "tool"}])
+                                    {"filter": 'has(tags, "x")'}, {"run_type": "tool"}, {"filter": 'eq(name, "step")'}])
 def test_a_page_of_langsmith_listing_is_read_in_start_order_not_sorted(mem, traces, kwargs):
     """A page (LangSmith's newest first by start, what /runs/query serves) walks an index in
     that order and stops: no sort of every run that matches (139 ms for the first 100 of
@@ -227,5 +227,19 @@ def test_a_page_of_langsmith_listing_is_read_in_start_order_not_sorted(mem, trac
     assert len(page) == 3 and [r.name for r in page] == _newest_first(everything)[1:4]
     plan, = _plans(mem, lambda: mem.list_runs(**kwargs, limit=3, offset=1))
     assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
-    index = "runs_session" if "project_id" in kwargs else "runs_type" if "run_type" in kwargs else "runs_start"
+    index = ("runs_session" if "project_id" in kwargs else "runs_type" if "run_type" in kwargs
+             else "runs_name" if "name" in kwargs.get("filter", "") else "runs_start")
     assert f"USING INDEX {index}" in plan, plan
+
+
+@pytest.mark.parametrize("read", [lambda s: s.runs(folder="/x", limit=2),
+                                  lambda s: s.get_runs(["folder.path == /x"], limit=2)])
+def test_a_page_of_a_folder_is_read_in_creation_order_not_sorted(mem, read):
+    """Store.runs(folder=...) and Simvue's folder filter list newest first by creation, a page
+    read in that order by the folder's index (139 ms for 100 of a 100,000-run folder before)."""
+    for i in range(5):
+        mem.init(f"x-{i}", folder="/x").close()
+        mem.init(f"y-{i}", folder="/y").close()
+    assert [r.name for r in read(mem)] == ["x-4", "x-3"]
+    plan, = _plans(mem, lambda: read(mem))
+    assert "USING INDEX runs_folder" in plan and "USE TEMP B-TREE FOR ORDER BY" not in plan, plan

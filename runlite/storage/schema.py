@@ -368,6 +368,13 @@ V9_START_ORDER = (
     # page). The Simvue order (creation) within a run type sorts what the type holds instead.
     "DROP INDEX runs_type",
     "CREATE INDEX runs_type ON runs(run_type, coalesce(started, created), id)",
+    # And the runs of a name (a traced function's calls, newest first) and of a folder, in
+    # creation order (Store.runs(folder=...), Simvue's folder filters): a page of a folder of
+    # 100,000 runs 139 ms -> 0.18 ms. ~0.5 us more of SQLite's time a span written.
+    "DROP INDEX runs_name",
+    "CREATE INDEX runs_name ON runs(name, coalesce(started, created), id)",
+    "DROP INDEX runs_folder",
+    "CREATE INDEX runs_folder ON runs(folder, created, id)",
 )
 
 # Each entry: the statements of one migration, run in order inside the migration transaction.
