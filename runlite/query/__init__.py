@@ -18,14 +18,14 @@ from .ast import (
     MAX_DEPTH, MAX_LIKE_BYTES, MAX_PARAMS, MAX_STRING, METRIC_STATS, STATUSES, Ago, And, Compare, KeyValue,
     Not, Or,
 )
-from .compile import compile_where, trace_filter_sql, tree_filter_sql
+from .compile import compile_where, top_level_sql, trace_filter_sql, tree_filter_sql
 from .parse import parse_langsmith, parse_simvue
 from .sort import TABLE_SORT_BY, order_by_sql, sort_keys, sort_sql, value_sql
 
 __all__ = [
     "And", "Or", "Not", "Compare", "KeyValue", "Ago",
     "parse_langsmith", "parse_simvue",
-    "compile_where", "trace_filter_sql", "tree_filter_sql",
+    "compile_where", "top_level_sql", "trace_filter_sql", "tree_filter_sql",
     "order_by_sql", "sort_sql", "value_sql", "sort_keys", "TABLE_SORT_BY",
     "MAX_STRING", "MAX_DEPTH", "MAX_PARAMS", "MAX_LIKE_BYTES", "STATUSES", "METRIC_STATS",
 ]

@@ -236,9 +236,7 @@ class _Compiler:
         if kind == "root":
             if node.op not in ("eq", "neq") or not isinstance(node.value, bool):
                 raise FilterError("is_root takes eq or neq with true or false", position=node.position)
-            # "+": top-level runs are found by walking the order's index, not looked up by the
-            # index of parents to be sorted (see storage/search.py)
-            return f"+{expr} IS NULL" if node.value == (node.op == "eq") else f"{expr} IS NOT NULL"
+            return top_level_sql(self.alias) if node.value == (node.op == "eq") else f"{expr} IS NOT NULL"
         return self.scalar(expr, "text" if kind == "doc" else kind, node.op, node.value)
 
     def position(self, node: Compare) -> str:
@@ -407,6 +405,14 @@ class _Compiler:
         listed = (f"(SELECT count(DISTINCT j.value) FROM {from_sql}, json_each('[' || {_join(marks, '||')}"
                   f" || '-1]') AS j WHERE {join + ' AND ' if join else ''}j.value >= 0) = {len(members)}")
         return f"({first} AND {listed})"
+
+
+def top_level_sql(alias: str = "runs") -> str:
+    """"A top-level run" (no parent). The "+" keeps SQLite from looking the top-level runs up
+    by the index of parents: that finds every one of them, to be sorted, where a page of a
+    listing walks the index of its order and stops once it is full (the first 100 of 100,000
+    traced spans, one run in ten a root: 26 ms -> 0.3 ms; all of them unpaged: 47 -> 58 ms)."""
+    return f"+{check_alias(alias)}.parent_run_id IS NULL"
 
 
 def compile_where(node: Any, *, alias: str = "runs", now_us: int) -> tuple[str, list]:

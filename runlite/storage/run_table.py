@@ -31,7 +31,7 @@ def where_sql(text: str | None, grammar: str, now: int) -> tuple[str, list, str]
     if grammar not in GRAMMARS:
         raise errors.ValidationError(f"grammar must be one of {', '.join(GRAMMARS)}, got {shown(grammar)}")
     if not text:
-        return "+runs.parent_run_id IS NULL", [], ""  # "+": walk the sort's index, not this one
+        return query.top_level_sql(), [], ""
     if grammar == "auto":
         grammar = "langsmith" if "(" in text else "simvue"
     tree = query.parse_langsmith(text) if grammar == "langsmith" else query.parse_simvue([text])

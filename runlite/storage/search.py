@@ -84,13 +84,6 @@ def _in(column: str, values: list[str], params: list) -> str:
     return f"{column} IN ({', '.join('?' * len(values))})" if values else "0"
 
 
-# "A top-level run", with "+" so that SQLite never looks the top-level runs up by the index of
-# parents: that finds every one of them, to be sorted, where a page of a listing walks the
-# index of its order and stops once it is full (the first 100 of 100,000 traced spans, one
-# run in ten a root: 26 ms -> 0.3 ms; all of them unpaged: 47 -> 58 ms).
-_TOP_LEVEL = "+runs.parent_run_id IS NULL"
-
-
 def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_filter=None, tree_filter=None,
               run_type=None, is_root=None, error=None, trace_id=None, parent_run_id=None, start_time=None,
               run_ids=None, id=None, select=None, order_by=None, limit=None, offset=0) -> list:
@@ -124,7 +117,7 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
             if value is not None:
                 where.append(clause)
                 params.append(check_name(str(value) if isinstance(value, uuid.UUID) else value, what))
-        for flag, what, yes, no in ((is_root, "is_root", _TOP_LEVEL, "runs.parent_run_id IS NOT NULL"),
+        for flag, what, yes, no in ((is_root, "is_root", query.top_level_sql(), "runs.parent_run_id IS NOT NULL"),
                                     (error, "error", "runs.error IS NOT NULL", "runs.error IS NULL")):
             if flag is not None:
                 if not isinstance(flag, bool):
@@ -231,7 +224,7 @@ def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, ta
     where: list[str] = []
     params: list[Any] = []
     if is_root is not None:
-        where.append(_TOP_LEVEL if is_root else "runs.parent_run_id IS NOT NULL")
+        where.append(query.top_level_sql() if is_root else "runs.parent_run_id IS NOT NULL")
     if folder is not None:
         where.append("runs.folder = ?")
         params.append(folder)

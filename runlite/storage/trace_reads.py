@@ -146,9 +146,9 @@ def root_page(conn, filter_text: str | None, order: str, descending: bool, limit
               now: int) -> list[str]:
     """Ids of one page of root runs (traces) matching the LangSmith ``filter_text``, sorted by
     ``order`` (a ``TRACE_ORDER`` key; ties by id), ``limit`` from ``offset``."""
-    # By start a page walks runs_start and stops ("+": not by the index of parents, which finds
-    # every root to be sorted); by another order every root is sorted anyway.
-    where, params = ["+runs.parent_run_id IS NULL" if order == "start" else "runs.parent_run_id IS NULL"], []
+    # By start a page walks runs_start and stops; by another order every root is sorted anyway,
+    # so they are found by the index of parents.
+    where, params = [query.top_level_sql() if order == "start" else "runs.parent_run_id IS NULL"], []
     if filter_text:
         sql, args = query.compile_where(query.parse_langsmith(filter_text), now_us=now)
         where.append(f"({sql})")
