@@ -232,14 +232,16 @@ def test_a_page_of_langsmith_listing_is_read_in_start_order_not_sorted(mem, trac
     assert f"USING INDEX {index}" in plan, plan
 
 
-@pytest.mark.parametrize("read", [lambda s: s.runs(folder="/x", limit=2),
-                                  lambda s: s.get_runs(["folder.path == /x"], limit=2)])
-def test_a_page_of_a_folder_is_read_in_creation_order_not_sorted(mem, read):
-    """Store.runs(folder=...) and Simvue's folder filter list newest first by creation, a page
-    read in that order by the folder's index (139 ms for 100 of a 100,000-run folder before)."""
+@pytest.mark.parametrize("read, index", [(lambda s: s.runs(folder="/x", limit=2), "runs_folder"),
+                                         (lambda s: s.get_runs(["folder.path == /x"], limit=2), "runs_folder"),
+                                         (lambda s: s.runs(status="completed", limit=2), "runs_status")])
+def test_a_page_of_a_folder_or_status_is_read_in_creation_order_not_sorted(mem, read, index):
+    """Store.runs(folder=... or status=...) and Simvue's folder filter list newest first by
+    creation, a page read in that order by the folder's or status's index (139 ms and 92 ms
+    for 100 of 100,000 runs before)."""
     for i in range(5):
         mem.init(f"x-{i}", folder="/x").close()
-        mem.init(f"y-{i}", folder="/y").close()
+        mem.init(f"y-{i}", folder="/y", running=False)
     assert [r.name for r in read(mem)] == ["x-4", "x-3"]
     plan, = _plans(mem, lambda: read(mem))
-    assert "USING INDEX runs_folder" in plan and "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
+    assert f"USING INDEX {index}" in plan and "USE TEMP B-TREE FOR ORDER BY" not in plan, plan

@@ -375,6 +375,10 @@ V9_START_ORDER = (
     "CREATE INDEX runs_name ON runs(name, coalesce(started, created), id)",
     "DROP INDEX runs_folder",
     "CREATE INDEX runs_folder ON runs(folder, created, id)",
+    # And a status's runs by creation (Store.runs(status="completed", limit=100) of 100,000:
+    # 92 ms -> 0.25 ms); several statuses at once are still sorted.
+    "DROP INDEX runs_status",
+    "CREATE INDEX runs_status ON runs(status, created, id)",
 )
 
 # Each entry: the statements of one migration, run in order inside the migration transaction.
