@@ -189,8 +189,9 @@ def traces(mem):
     """Traces in two projects, with children, and experiments of no project, started in turn."""
     for i in range(6):
         with runlite.trace(f"root-{i}", store=mem, project_name="p1" if i % 2 else "p2", tags=["x"] * (i < 4)):
-            with runlite.trace("step", run_type="tool", store=mem):
-                pass
+            with runlite.trace("step", run_type="tool", store=mem) as step:
+                if i < 5:
+                    step.end(error="tool failed")
         mem.init(f"experiment-{i}").close()
     mem.live.flush_spans()
     return {r.name: r for r in mem.list_runs()}
@@ -214,7 +215,8 @@ def _newest_first(records) -> list[str]:
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"is_root": True}, {"filter": "eq(is_root, true)"}, {"project": "p1"},
-                                    {"filter": 'has(tags, "x")'}, {"run_type": "tool"}, {"filter": 'eq(name, "step")'}])
+                                    {"filter": 'has(tags, "x")'}, {"run_type": "tool"}, {"filter": 'eq(name, "step")'},
+                                    {"error": True}, {"filter": "neq(error, null)"}])
 def test_a_page_of_langsmith_listing_is_read_in_start_order_not_sorted(mem, traces, kwargs):
     """A page (LangSmith's newest first by start, what /runs/query serves) walks an index in
     that order and stops: no sort of every run that matches (139 ms for the first 100 of
@@ -228,7 +230,8 @@ def test_a_page_of_langsmith_listing_is_read_in_start_order_not_sorted(mem, trac
     plan, = _plans(mem, lambda: mem.list_runs(**kwargs, limit=3, offset=1))
     assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
     index = ("runs_session" if "project_id" in kwargs else "runs_type" if "run_type" in kwargs
-             else "runs_name" if "name" in kwargs.get("filter", "") else "runs_start")
+             else "runs_name" if "name" in kwargs.get("filter", "") else "runs_errors" if "error" in str(kwargs)
+             else "runs_start")
     assert f"USING INDEX {index}" in plan, plan
 
 

@@ -380,6 +380,10 @@ V9_START_ORDER = (
     # 92 ms -> 0.25 ms); several statuses at once are still sorted.
     "DROP INDEX runs_status",
     "CREATE INDEX runs_status ON runs(status, created, id)",
+    # The failed runs alone, newest first by start (LangSmith's error=True, neq(error, null)):
+    # few in most files, so their page was a walk of every run (24.6 ms of 100,000 -> 0.3 ms);
+    # kept only for runs with an error, it costs the others nothing.
+    "CREATE INDEX runs_errors ON runs(coalesce(started, created), id) WHERE error IS NOT NULL",
 )
 
 # Each entry: the statements of one migration, run in order inside the migration transaction.
