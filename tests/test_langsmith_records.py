@@ -18,6 +18,8 @@ from runlite._ids import dotted_segment, project_id, uuid7
 from runlite.records import LANGSMITH_STATUS, SIMVUE_FIELDS, RunRecord
 from runlite.storage import runs as runs_mod
 
+from .plans import read_plans
+
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -347,15 +349,7 @@ def test_a_project_is_counted_from_its_index_and_named_by_its_newest_run(mem):
     p = mem.project(id="proj-9")
     assert (p["name"], p["run_count"], p["start_time"], p["last_run_start_time"]) == ("new", 3, t[0], t[2])
     assert [q["name"] for q in mem.projects()] == ["new"]
-    seen = []
-    with mem.database.read() as conn:
-        conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
-        try:
-            mem.project(id="proj-9")
-        finally:
-            conn.exec_trace = None
-        (sql, bindings), = [(q, b) for q, b in seen if q.startswith("SELECT")]
-        plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings))
+    plan, = read_plans(mem, lambda: mem.project(id="proj-9"), "SELECT session_id")
     assert plan.startswith("SEARCH runs USING COVERING INDEX runs_session (session_id=?)"), plan
 
 

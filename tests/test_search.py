@@ -4,6 +4,8 @@ import pytest
 
 import runlite
 
+from .plans import read_plans
+
 
 @pytest.fixture
 def runs(mem):
@@ -198,16 +200,8 @@ def traces(mem):
 
 
 def _plans(store, call) -> list[str]:
-    """The plan of each SELECT ``call`` runs on this thread's reader."""
-    seen = []
-    with store.database.read() as conn:
-        conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
-        try:
-            call()
-        finally:
-            conn.exec_trace = None
-        return [" | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings or ()))
-                for sql, bindings in seen if sql.startswith("SELECT runs.id, runs.name")]
+    """The plan of each listing ``call`` runs."""
+    return read_plans(store, call, "SELECT runs.id, runs.name")
 
 
 def _newest_first(records) -> list[str]:

@@ -12,6 +12,8 @@ import runlite
 from runlite import errors
 from runlite.ui import run_table, viewer
 
+from .plans import read_plans
+
 HOSTILE_KEY = '<script>alert("k")</script>'
 HOSTILE_VALUE = '<img src=x onerror="alert(1)"> & "co"'
 N_SWEEP = 120
@@ -151,15 +153,7 @@ def test_column_chooser_looks_up_the_series_of_its_sample_runs_only(table):
     pass over every series of the file: plans do not see the bound sample size, so the join
     order is written out (CROSS JOIN)."""
     v, _ = table
-    seen = []
-    with v.store.database.read() as conn:
-        conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
-        try:
-            v.store.run_columns(sample=5)
-        finally:
-            conn.exec_trace = None
-        (sql, bindings), = [(q, b) for q, b in seen if "series AS s" in q]
-        plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings))
+    plan, = read_plans(v.store, lambda: v.store.run_columns(sample=5), "series AS s")
     assert "SEARCH s USING COVERING INDEX sqlite_autoindex_series_1 (run_id=?)" in plan, plan
     assert "SCAN s" not in plan, plan
 

@@ -1,0 +1,18 @@
+"""The query plans of what a store call reads: a test asserts the plan SQLite chose, not a
+timing (``EXPLAIN QUERY PLAN`` of each statement the call ran, with its own bindings)."""
+
+from __future__ import annotations
+
+
+def read_plans(store, call, wanted: str) -> list[str]:
+    """The plan of each statement holding ``wanted`` that ``call()`` runs on this thread's
+    reader, its rows joined by " | "."""
+    seen = []
+    with store.database.read() as conn:
+        conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
+        try:
+            call()
+        finally:
+            conn.exec_trace = None
+        return [" | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings or ()))
+                for sql, bindings in seen if wanted in sql]
