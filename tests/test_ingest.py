@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import runlite
 from runlite.langsmith.wire import remote_run
+from runlite.storage import runs as runs_mod
 from runlite.storage.ingest import PLACEHOLDER_NAME
 
 
@@ -87,3 +88,56 @@ def test_a_parent_never_received_stays_a_placeholder_and_a_cycle_is_left_as_stor
     runs = {r.id: r for r in store.runs()}
     assert runs[a].parent_run_id == b and runs[b].parent_run_id is None and runs[b].name == "b"
     store.close()
+
+
+def _table(store, table: str, order: str) -> list:
+    """Every row of ``table``, ``modified`` left out (the time of the write that set it)."""
+    with store.database.read() as conn:
+        names = [row[1] for row in conn.execute(f"PRAGMA table_info({table})") if row[1] != "modified"]
+        return [dict(zip(names, row)) for row in conn.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY {order}")]
+
+
+def test_children_sent_before_their_parent_are_written_under_it_in_few_statements():
+    """OpenTelemetry exports a span when it ends, children before their parent. A batch that
+    holds the parent writes each child under it at once: no placeholder made and moved, and
+    the rows in one multi-row statement for every ``ROWS_PER_STATEMENT``."""
+    nodes = _tree([None] + [0] * 9 + [1 + i // 10 for i in range(90)])  # a root, 9 children, 10 below each
+    store = runlite.open(":memory:")
+    seen = []
+    with store.database.write() as conn:
+        conn.exec_trace = lambda _cursor, sql, _bindings: seen.append(sql) or True
+    store.live.receive([remote_run(_payload(*nodes[i]), "post") for i in reversed(range(len(nodes)))])
+    store.flush()
+    inserts = [sql for sql in seen if sql.startswith("INSERT INTO runs")]
+    assert len(inserts) == -(-len(nodes) // runs_mod.ROWS_PER_STATEMENT) == 2
+    assert not [sql for sql in seen if sql.startswith("UPDATE runs")]
+    _check_tree(nodes, {r.id: (r.parent_run_id, r.trace_id, r.dotted_order, r.name, r.kind) for r in store.runs()})
+    store.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_a_batch_writes_what_its_runs_written_one_at_a_time_write(data):
+    """Creates (some with events), then updates ending some of them, in any order: one batch
+    leaves the tables as one batch a run does, placeholders and moves included."""
+    size = data.draw(st.integers(1, 10))
+    nodes = _tree([None] + [data.draw(st.integers(0, i - 1)) for i in range(1, size)])
+    order = data.draw(st.permutations(range(size)))
+    ended = data.draw(st.sets(st.sampled_from(range(size))))
+    payloads = []
+    for i in order:
+        payload = _payload(*nodes[i])
+        if i % 2:
+            payload["events"] = [{"name": "new_token", "time": payload["start_time"] + 1, "kwargs": {"token": i}}]
+        payloads.append((payload, "post"))
+    payloads += [({"id": nodes[i][0], "end_time": 1_700_000_100_000, "error": "boom" if i % 3 else None}, "patch")
+                 for i in sorted(ended)]
+    tables = []
+    for batches in ([payloads], [[p] for p in payloads]):
+        store = runlite.open(":memory:")
+        for batch in batches:
+            store.live.receive([remote_run(payload, op) for payload, op in batch])
+            store.flush()
+        tables.append((_table(store, "runs", "id"), _table(store, "events", "run_id, seq")))
+        store.close()
+    assert tables[0] == tables[1]

@@ -8,6 +8,7 @@ import apsw
 import pytest
 
 import runlite
+from runlite.storage import runs as runs_mod
 from runlite.storage import spans as spans_mod
 from runlite.tracing import span as span_mod
 
@@ -180,8 +181,9 @@ def test_multi_row_statements_write_what_the_one_row_statement_writes(tmp_path):
     flat, _ = spans_mod.rows(batch, 123)
     width = len(spans_mod._COLUMNS)
     assert len(flat) == width * len(batch) == width * (spans_mod.ROWS_PER_STATEMENT + 7)
+    one_row = runs_mod.insert_rows_sql(spans_mod._COLUMNS, 1, spans_mod._CHANGING, spans_mod._CONSTANTS)
     one_by_one = _runs_table(str(tmp_path / "b.db"), lambda conn: conn.executemany(
-        spans_mod._UPSERT, [flat[i:i + width] for i in range(0, len(flat), width)]))
+        one_row, [flat[i:i + width] for i in range(0, len(flat), width)]))
     batched = _runs_table(str(tmp_path / "c.db"), lambda conn: spans_mod.write(conn, batch))
     assert len(batched) == len(batch) and batched == one_by_one
 

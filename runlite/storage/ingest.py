@@ -46,33 +46,59 @@ def _segment_us(segment: str) -> int:
     return round(stamp.timestamp() * 1_000_000)
 
 
-def _placeholders(conn, dotted_order: str, session: tuple, now: int) -> None:
+class _NewRows:
+    """The rows of a batch's new runs and placeholders, in order (parents first), inserted
+    together (``runs.insert_many``: one row a statement costs 3-4x as much) before anything
+    reads stored rows to rewrite them, and before the rows that refer to them (events,
+    attachments)."""
+
+    def __init__(self, conn):
+        self.conn, self.rows = conn, {}
+
+    def add(self, row: dict) -> None:
+        self.rows[row["id"]] = row
+
+    def dotted_order(self, run_id: str) -> str | None:
+        """A run's dotted order, new in this batch or stored; None when it is neither."""
+        row = self.rows.get(run_id)
+        if row is not None:
+            return row["dotted_order"]
+        found = self.conn.execute("SELECT dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if found is None else found[0]
+
+    def insert(self) -> None:
+        if self.rows:  # all columns, one shape a batch: NULL where a row has no value (its
+            # columns with a default in the schema, kind and _DEFAULTS', every row sets)
+            runs_mod.insert_many(self.conn, RUN_COLUMNS, [tuple(map(row.get, RUN_COLUMNS)) for row in self.rows.values()])
+            self.rows = {}
+
+
+def _placeholders(new: _NewRows, dotted_order: str, session: tuple, now: int) -> None:
     """Placeholder rows for the ancestors of ``dotted_order`` that are not stored."""
     segments = dotted_order.split(".")
     ids = dotted_ids(dotted_order)
     for depth in range(len(ids) - 1):
-        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (ids[depth],)).fetchone():
+        if new.dotted_order(ids[depth]) is not None:
             continue
         try:
             start = _segment_us(segments[depth])
         except ValueError:
             start = now
-        runs_mod.insert(conn, {
-            "id": ids[depth], "name": PLACEHOLDER_NAME, "kind": "placeholder", "run_type": "chain", "status": "running",
+        new.add({
+            **_DEFAULTS, "id": ids[depth], "name": PLACEHOLDER_NAME, "kind": "placeholder", "run_type": "chain", "status": "running",
             "folder": "/", "parent_run_id": ids[depth - 1] if depth else None, "trace_id": ids[0],
             "dotted_order": ".".join(segments[:depth + 1]), "created": start, "started": start, "modified": now,
             "session_id": session[0], "session_name": session[1],
         })
 
 
-def _place(conn, run_id: str, cols: dict, now: int) -> None:
-    """Give a new run without a ``dotted_order`` one: under its stored parent, or as a root."""
+def _place(new: _NewRows, run_id: str, cols: dict, now: int) -> None:
+    """Give a new run without a ``dotted_order`` one: under its parent, or as a root."""
     start = cols.get("started") or now
     parent = cols.get("parent_run_id")
     above = None
     if parent is not None:
-        row = conn.execute("SELECT dotted_order FROM runs WHERE id = ?", (parent,)).fetchone()
-        above = row[0] if row else dotted_segment(start, parent)
+        above = new.dotted_order(parent) or dotted_segment(start, parent)
     cols["dotted_order"] = (f"{above}." if above else "") + dotted_segment(start, run_id)
     cols["trace_id"] = dotted_ids(cols["dotted_order"])[0]
 
@@ -112,42 +138,64 @@ def _relink(conn, old: str, new: str) -> None:
                  (new, len(old) + 1, new_trace, *below[1]))
 
 
+def _parents_first(batch: list) -> list:
+    """The batch with each run after its parent when both are in it. Clients that send no
+    dotted order (OpenTelemetry's) export a span when it ends, children before their parent:
+    written first, a child would hang under a placeholder its parent then moves."""
+    by_id = {item[0].id: item for item in batch}
+    out, placed = [], set()
+    for item in batch:
+        chain = []
+        while item is not None and item[0].id not in placed:
+            placed.add(item[0].id)  # also ends a cycle of parent links
+            chain.append(item)
+            item = by_id.get(item[0].columns.get("parent_run_id"))
+        out.extend(reversed(chain))
+    return out
+
+
 def write(conn, batch: list) -> None:
-    """Write a batch of remote runs (``SpanBuffer.take`` of ``RemoteRun``s, parents first)
-    inside the caller's transaction."""
+    """Write a batch of remote runs (``SpanBuffer.take`` of ``RemoteRun``s) inside the
+    caller's transaction."""
     if not batch:
         return
     now = now_us()
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
-    for run, _first_event, events, attachments in batch:
+    new = _NewRows(conn)
+    for run, _first_event, _events, _attachments in _parents_first(batch):
         cols = dict(run.columns)
         session = (cols.get("session_id"), cols.get("session_name"))
+        if run.id in new.rows:  # a placeholder of this batch, filled in now
+            new.insert()
         stored = conn.execute("SELECT ended, error, dotted_order, parent_run_id, kind, started, created FROM runs"
                               " WHERE id = ?",
                               (run.id,)).fetchone()
         if stored is None:
             if "dotted_order" not in cols:
-                _place(conn, run.id, cols, now)
-            _placeholders(conn, cols["dotted_order"], session, now)
+                _place(new, run.id, cols, now)
+            _placeholders(new, cols["dotted_order"], session, now)
             ids = dotted_ids(cols["dotted_order"])
             cols.setdefault("parent_run_id", ids[-2] if len(ids) > 1 else None)
             cols.setdefault("created", cols.get("started") or now)
-            row = {**_DEFAULTS, **cols, "id": run.id, "kind": "trace", "modified": now,
-                   "status": _status(cols.get("ended"), cols.get("error"))}
-            runs_mod.insert(conn, row)
-        else:
-            target = _target(conn, run.id, cols, stored)
-            cols.pop("dotted_order", None), cols.pop("trace_id", None), cols.pop("parent_run_id", None)
-            if target is not None and target != stored[2]:
-                _placeholders(conn, target, session, now)
-                _relink(conn, stored[2], target)
-                ids = dotted_ids(target)
-                cols["parent_run_id"] = ids[-2] if len(ids) > 1 else None
-            ended = cols.get("ended", stored[0])
-            error = cols.get("error", stored[1])
-            cols["status"], cols["modified"], cols["kind"] = _status(ended, error), now, "trace"
-            names = tuple(cols)
-            conn.execute(_update_sql(names), (*cols.values(), run.id))
+            new.add({**_DEFAULTS, **cols, "id": run.id, "kind": "trace", "modified": now,
+                     "status": _status(cols.get("ended"), cols.get("error"))})
+            continue
+        new.insert()  # a move reads and rewrites stored rows
+        target = _target(conn, run.id, cols, stored)
+        cols.pop("dotted_order", None), cols.pop("trace_id", None), cols.pop("parent_run_id", None)
+        if target is not None and target != stored[2]:
+            _placeholders(new, target, session, now)
+            new.insert()
+            _relink(conn, stored[2], target)
+            ids = dotted_ids(target)
+            cols["parent_run_id"] = ids[-2] if len(ids) > 1 else None
+        ended = cols.get("ended", stored[0])
+        error = cols.get("error", stored[1])
+        cols["status"], cols["modified"], cols["kind"] = _status(ended, error), now, "trace"
+        names = tuple(cols)
+        conn.execute(_update_sql(names), (*cols.values(), run.id))
+    new.insert()
+    for run, _first_event, events, attachments in batch:
         if run.replaces_events:
             conn.execute("DELETE FROM events WHERE run_id = ?", (run.id,))
             conn.executemany(

@@ -7,10 +7,8 @@ again when they end, so a crash leaves them visible (and ``lost`` once their pro
 
 What the traced thread deferred happens here: ids and dotted orders (``Span.state``), binding
 inputs, JSON encoding and size checks. Rows go in ``ROWS_PER_STATEMENT`` at a time, as one
-multi-row upsert: ``runs`` has triggers (its tags index), so SQLite gives each statement a
-statement journal, and an ``executemany`` of one row per statement copied every page it
-touched (a dozen indexes) into it for each span: 3-4x slower than the same rows in few
-statements.
+multi-row upsert (``runs.insert_rows_sql``): an ``executemany`` of one row a statement is 3-4x
+slower (``runs.ROWS_PER_STATEMENT`` says why).
 """
 
 from __future__ import annotations
@@ -39,23 +37,11 @@ _COLUMNS = ("id", "name", "run_type", "status", "folder", "metadata", "tags", "p
 _CHANGING = ("status", "ended", "modified", "metadata", "tags", "outputs", "error", "prompt_tokens",
              "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost",
              "first_token_time", "heartbeat")
-_UPSERT = runs_mod.insert_sql(_COLUMNS, update=_CHANGING, constants={"kind": "'trace'", "heartbeat_timeout": "NULL"})
-# The one-row statement cut at its VALUES row, so the multi-row ones repeat that row: still
-# text generated from RUN_COLUMNS only.
-_HEAD, _, _REST = _UPSERT.partition(" VALUES ")
-_ROW, _, _CONFLICT = _REST.partition(" ON CONFLICT")
-# Measured (SQLite CPU a span row, runlite's schema): one row a statement 53 us, 64 rows 15 us;
-# 10 rows got ~2/3 of that gain, and 500 rows none more than 100.
-ROWS_PER_STATEMENT = 64
+_CONSTANTS = (("kind", "'trace'"), ("heartbeat_timeout", "NULL"))
+ROWS_PER_STATEMENT = runs_mod.ROWS_PER_STATEMENT
 _WIDTH = len(_COLUMNS)
 _USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost")
 _EVENTS = "INSERT OR REPLACE INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)"
-
-
-@functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
-def _upsert(rows: int) -> str:
-    """The upsert of ``rows`` spans in one statement."""
-    return f"{_HEAD} VALUES {', '.join([_ROW] * rows)} ON CONFLICT{_CONFLICT}"
 
 
 @functools.lru_cache(maxsize=256)
@@ -157,7 +143,7 @@ def write(conn, batch: list) -> None:
     step = ROWS_PER_STATEMENT * _WIDTH
     for start in range(0, len(flat), step):
         values = flat[start:start + step]
-        conn.execute(_upsert(len(values) // _WIDTH), values)
+        conn.execute(runs_mod.insert_rows_sql(_COLUMNS, len(values) // _WIDTH, _CHANGING, _CONSTANTS), values)
     if event_rows:
         conn.executemany(_EVENTS, event_rows)
     for span, _, _, attachments in batch:
