@@ -4,13 +4,22 @@ multi-row statements, and values SQLite would refuse kept out of the batch's way
 
 from __future__ import annotations
 
+import json
+from unittest import mock
+
 import apsw
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import runlite
+from runlite import _validation
+from runlite._validation import dumps_lenient
 from runlite.storage import runs as runs_mod
 from runlite.storage import spans as spans_mod
 from runlite.tracing import span as span_mod
+
+from . import strategies as S
 
 
 @pytest.fixture
@@ -200,3 +209,39 @@ def test_a_value_over_the_json_limit_is_marked_and_the_batch_written(store, capl
     assert big.inputs["ls_error"].startswith("Value dropped: span value is") and big.outputs["output"] > spans_mod.MAX_JSON
     assert small.inputs == {"text": "small"} and not store.live.spans.pending
     assert "were not stored" in caplog.text
+
+
+def _nested(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# Values the plain encoder takes but the lenient walk writes otherwise (an int beyond int64 as
+# a string, nesting cut at MAX_DEPTH), keys JSON writes as text, and values it refuses.
+_KEYS = st.one_of(S.name_text, S.hostile_text, st.booleans(), st.none(), S.edge_ints, st.floats())
+_PROGRAM_VALUES = st.recursive(
+    st.one_of(S.hostile_json, st.just(_nested(70)), st.just(float("nan")), st.frozensets(st.integers(), max_size=2)),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.tuples(children, children),
+                               st.dictionaries(_KEYS, children, max_size=3)),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_PROGRAM_VALUES)
+def test_plain_json_is_kept_only_where_the_lenient_walk_writes_the_same(value):
+    with mock.patch.object(_validation, "walk_needed", lambda _text: True):
+        walked = dumps_lenient(value)
+    assert dumps_lenient(value) == walked
+
+
+def test_a_batch_of_spans_writes_values_as_one_span_alone_does(store):
+    values = [1 << 70, {True: 1, None: 2, 1.5: 3}, _nested(70), "text"]
+    for value in values:  # one batch: its JSON columns are encoded together
+        runlite.trace("t", store=store, inputs={"v": value}).end()
+    store.flush()
+    stored = [r.inputs["v"] for r in sorted(store.runs(), key=lambda r: r.dotted_order)]
+    assert stored == [json.loads(dumps_lenient({"v": v}))["v"] for v in values]
+    assert stored[0] == str(1 << 70) and stored[1] == {"true": 1, "null": 2, "1.5": 3}

@@ -18,13 +18,12 @@ import itertools
 import json
 import logging
 import os
-import re
 
 from . import attachments as files
 from . import runs as runs_mod
 from .._host import THIS_HOST
 from .._ids import project_id
-from .._validation import MAX_JSON, dumps, dumps_lenient, now_us
+from .._validation import MAX_JSON, dumps, dumps_lenient, now_us, walk_needed
 from ..errors import LimitError
 
 log = logging.getLogger("runlite")
@@ -68,13 +67,14 @@ def _plain_encoder():
 
 
 _encode, _encode_many = _plain_encoder()
-_SURROGATE = re.compile(r"[\ud800-\udfff]")  # not UTF-8: SQLite would refuse the text
 
 
-def _lenient(value) -> str:
-    """Any program value as JSON; one over ``MAX_JSON`` as a marker instead (logged), as the
-    SDK marks inputs it could not process: refusing it would fail its whole batch, and every
-    later batch that retries it."""
+def _json(value) -> str | None:
+    """Any program value as JSON (`dumps_lenient`), None as None; one over ``MAX_JSON`` as a
+    marker instead (logged), as the SDK marks inputs it could not process: refusing it would
+    fail its whole batch, and every later batch that retries it."""
+    if value is None:
+        return None
     try:
         return dumps_lenient(value, "span value")
     except LimitError as exc:
@@ -82,27 +82,17 @@ def _lenient(value) -> str:
         return _encode({"ls_error": f"Value dropped: {exc}"})
 
 
-def _json(value) -> str | None:
-    if value is None:
-        return None
-    try:  # plain JSON first: the common case, and much faster than the lenient walk
-        text = _encode(value)
-    except (TypeError, ValueError, RecursionError):
-        return _lenient(value)
-    if len(text) > MAX_JSON or not (text.isascii() or _SURROGATE.search(text) is None):
-        return _lenient(value)  # too large (marked), or surrogates replaced
-    return text
-
-
 def _json_column(values: tuple) -> list:
-    """``_json`` of every value, in C-level loops when all are plain JSON (the common case)."""
+    """``_json`` of every value, in C-level loops when all are plain JSON that the lenient walk
+    would write the same (the common case)."""
     if None not in values:
         try:
             texts = _encode_many(values)
         except (TypeError, ValueError, RecursionError):
             pass
         else:
-            if all(map(str.isascii, texts)) and max(map(len, texts)) <= MAX_JSON:
+            if (all(map(str.isascii, texts)) and max(map(len, texts)) <= MAX_JSON
+                    and not any(map(walk_needed, texts))):
                 return texts
     return [_json(value) for value in values]
 
