@@ -13,7 +13,6 @@ slower (``runs.ROWS_PER_STATEMENT`` says why).
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import logging
@@ -41,11 +40,6 @@ ROWS_PER_STATEMENT = runs_mod.ROWS_PER_STATEMENT
 _WIDTH = len(_COLUMNS)
 _USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost")
 _EVENTS = "INSERT OR REPLACE INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)"
-
-
-@functools.lru_cache(maxsize=256)
-def _project_id(name: str | None) -> str | None:
-    return None if name is None else project_id(name)
 
 
 def _plain_encoder():
@@ -112,7 +106,7 @@ def rows(batch: list, now: int) -> tuple[list, list]:
                [dumps(m, "metadata") if m else "{}" for m in metadata], [dumps(t, "tags") if t else "[]" for t in tags],
                parents, traces, orders, starts, starts, ends, itertools.repeat(now, n), _json_column(inputs),
                _json_column(outputs), errors, *usage_columns, first_tokens, itertools.repeat(THIS_HOST, n),
-               [p or pid for p in pids], itertools.repeat(now, n), list(map(_project_id, sessions)), sessions, references)
+               [p or pid for p in pids], itertools.repeat(now, n), [None if name is None else project_id(name) for name in sessions], sessions, references)
     flat = list(itertools.chain.from_iterable(zip(*columns)))
     event_rows = []
     for (_, first_event, events, _), run_id in zip(batch, ids):
