@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import operator
 import re
 import time
+from itertools import repeat
 from typing import Any
 
 from .errors import CorruptStoreError, LimitError, ValidationError
@@ -312,11 +314,12 @@ _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
 _LONG_DIGITS = "0" * 19
 
 
-def walk_needed(text: str) -> bool:
-    """Whether plain JSON ``text`` may differ from what `dumps_lenient`'s walk writes: an
-    integer maybe beyond int64, or more brackets than ``MAX_DEPTH`` (nesting the walk cuts).
-    C-level passes only; a false alarm costs the walk, nothing more."""
-    return text.count("[") + text.count("{") > MAX_DEPTH or _LONG_DIGITS in text.translate(_DIGITS_AS_ZERO)
+def walk_needed(texts: list[str]) -> bool:
+    """Whether any of the plain JSON ``texts`` may differ from what `dumps_lenient`'s walk
+    writes: an integer maybe beyond int64, or more brackets than ``MAX_DEPTH`` (nesting the
+    walk cuts). C-level passes only, over all texts at once; a false alarm costs the walk."""
+    brackets = map(operator.add, map(str.count, texts, repeat("[")), map(str.count, texts, repeat("{")))
+    return max(brackets) > MAX_DEPTH or _LONG_DIGITS in "\n".join(texts).translate(_DIGITS_AS_ZERO)
 
 
 def dumps_lenient(value: Any, what: str = "value") -> str:
@@ -329,7 +332,7 @@ def dumps_lenient(value: Any, what: str = "value") -> str:
         text = _encode(value)
     except (TypeError, ValueError, RecursionError):  # also a cycle, and an int of over 4,300 digits
         text = None
-    if text is None or walk_needed(text):
+    if text is None or walk_needed([text]):
         text = _encode(_lenient(value))
     if not text.isascii():
         text = _SURROGATE.sub("\ufffd", text)

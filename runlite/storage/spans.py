@@ -85,8 +85,7 @@ def _json_column(values: tuple) -> list:
         except (TypeError, ValueError, RecursionError):
             pass
         else:
-            if (all(map(str.isascii, texts)) and max(map(len, texts)) <= MAX_JSON
-                    and not any(map(walk_needed, texts))):
+            if all(map(str.isascii, texts)) and max(map(len, texts)) <= MAX_JSON and not walk_needed(texts):
                 return texts
     return [_json(value) for value in values]
 
