@@ -254,6 +254,8 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(tmp_path):
              {"Content-Type": "multipart/form-data; boundary=b"}, 422, "closing boundary"),
             ("POST", "/runs/multipart", b"garbage", {"Content-Type": "multipart/form-data; boundary=b"}, 422,
              "malformed"),
+            ("POST", "/runs/multipart", b"--b\r\nContent-Disposition: form-data; name=\"post.x\"\r\n\r\n{nope\r\n--b--\r\n",
+             {"Content-Type": "multipart/form-data; boundary=b"}, 422, "form part 'post.x' is not JSON"),
             ("POST", "/runs/multipart", b"x", {"Content-Type": "text/plain"}, 422, "multipart/form-data"),
             ("POST", "/runs", b"\x28\xb5\x2f\xfd" + b"junk", {**json_headers, "Content-Encoding": "zstd"}, 422, "zstd"),
             ("POST", "/runs", __import__("zstandard").ZstdCompressor().compress(b" " * 10_000_000),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 from .. import errors
 
@@ -99,11 +99,16 @@ def inflate(data: bytes, limit: int, *, gzip: bool) -> bytes:
             raise errors.ValidationError(f"the {name} body has {len(rest):,} bytes after its end")
 
 
-def json_value(data: bytes, what: str = "the body") -> Any:
-    """A JSON document sent by a client; ValidationError when it is not one."""
+def json_value(data: bytes, what: str | Callable[[], str] = "the body") -> Any:
+    """A JSON document sent by a client; ValidationError when it is not one. ``what`` names it
+    in the error, or makes the name (a multipart form names thousands of parts that are JSON)."""
     try:
         return json.loads(data)
     except RecursionError:
-        raise errors.ValidationError(f"{what} is nested too deeply") from None
+        raise errors.ValidationError(f"{_named(what)} is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.ValidationError(f"{what} is not JSON: {str(exc)[:200]}") from None
+        raise errors.ValidationError(f"{_named(what)} is not JSON: {str(exc)[:200]}") from None
+
+
+def _named(what: str | Callable[[], str]) -> str:
+    return what() if callable(what) else what

@@ -112,7 +112,7 @@ def _runs_of_form(parts: list) -> tuple[list[RemoteRun], list[dict]]:
         head, _, rest = part.name.partition(".")
         if head in ("post", "patch"):
             run_id, _, field = rest.partition(".")
-            value = json_value(part.data, f"form part {shown(part.name)}")
+            value = json_value(part.data, lambda: f"form part {shown(part.name)}")
             if field:
                 fields.append((head, run_id, field, value))
             elif not isinstance(value, dict):
@@ -123,7 +123,7 @@ def _runs_of_form(parts: list) -> tuple[list[RemoteRun], list[dict]]:
             run_id, _, name = rest.partition(".")
             attached.setdefault(run_id, []).append((check_attach_name(name), part.data, check_mime(part.content_type)))
         elif head == "feedback":
-            feedback.append(json_value(part.data, f"form part {shown(part.name)}"))
+            feedback.append(json_value(part.data, lambda: f"form part {shown(part.name)}"))
         else:
             raise errors.ValidationError(f"form part {shown(part.name)} is not a run (post.<id>, patch.<id>), "
                                          "an attachment (attachment.<id>.<name>) or feedback (feedback.<id>)")
