@@ -4,9 +4,12 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import runlite
 from runlite import errors
+from runlite.storage import metric_buckets
 from runlite.storage.metric_buckets import MAX_BUCKETS
 
 
@@ -210,3 +213,33 @@ def test_blocks_whose_sums_add_beyond_the_float_range_still_chart():
         got = s.metric_buckets(run.id, "v", buckets=4, start=2_000, stop=17_999)
     assert sum(got.count) == 16_000
     _exact_for_what_each_bucket_holds(got, every, 2_000, 16_000 / 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(times=st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=200).map(sorted),
+       count=st.integers(1, MAX_BUCKETS), window=st.tuples(st.floats(-1, 1e6), st.floats(0, 2e6)))
+def test_short_series_in_many_buckets_equal_the_oracle(times, count, window):
+    """Points at any float times, bucket edges falling between and on them (rounding included)."""
+    with runlite.open(":memory:") as s:
+        with s.init("short") as run:
+            for i, t in enumerate(times):
+                run.log_metrics({"m": math.cos(i)}, time=t)
+        every = s.metric_values(run.id, "m")
+        same(s.metric_buckets(run.id, "m", buckets=count, xaxis="time"), oracle(every, "time", None, None, count))
+        start, stop = min(window), max(window)
+        same(s.metric_buckets(run.id, "m", buckets=count, xaxis="time", start=start, stop=stop),
+             oracle(every, "time", start, stop, count))
+
+
+def test_a_short_series_in_many_buckets_costs_its_points_not_its_buckets(monkeypatch):
+    """A chart of 100 points in 4,000 pixel columns visits the columns holding points only."""
+    calls = []
+    real = metric_buckets._Grid.of
+    monkeypatch.setattr(metric_buckets._Grid, "of", lambda grid, x: calls.append(x) or real(grid, x))
+    with runlite.open(":memory:") as s:
+        with s.init("short") as run:
+            for i in range(100):
+                run.log_metrics({"m": float(i)})
+        got = s.metric_buckets(run.id, "m", buckets=MAX_BUCKETS)
+    assert got.count == [1] * 100 and got.x == list(range(100))
+    assert len(calls) <= 4 * 100

@@ -27,8 +27,6 @@ import math
 from bisect import bisect_left
 from typing import Any
 
-import attrs
-
 from .. import errors
 from ..codec import chunks, sketch, stats
 from ..records import Buckets
@@ -58,6 +56,20 @@ class _Grid:
 
     def of(self, x: float) -> int:
         return min(self.count - 1, max(0, int((x - self.lo) * self.scale)))
+
+    def end(self, xs, at: int, b: int) -> int:
+        """Where bucket ``b``'s points end in sorted ``xs`` from ``at`` (which is in it): a
+        bisection at the next bucket's edge, then a step or two by ``of`` itself, which the
+        edge's rounding may disagree with by an ulp."""
+        n = len(xs)
+        if b == self.count - 1 or not self.scale:
+            return n
+        end = max(at + 1, bisect_left(xs, self.lo + (b + 1) / self.scale, at))
+        while end < n and self.of(xs[end]) <= b:
+            end += 1
+        while end > at + 1 and self.of(xs[end - 1]) > b:
+            end -= 1
+        return end
 
 
 def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, count: int) -> Buckets:
@@ -152,7 +164,7 @@ def _add(parts: list, b: int, part: tuple) -> None:
     held = parts[b]
     held.append(part)
     if len(held) >= _FOLD:
-        parts[b] = [attrs.astuple(stats.merge_many(held))]
+        parts[b] = [stats.merge_rows(held)]
 
 
 _FOLD = 64
@@ -171,13 +183,13 @@ def _split(xs, steps, values, grid: _Grid, parts: list, spans: list) -> None:
     """Points cut from one chunk, added to their buckets: slices by bisection on a sorted
     axis (the common case), point by point otherwise."""
     n = len(xs)
-    if list(xs) == sorted(xs):
-        at, first, last = 0, grid.of(xs[0]), grid.of(xs[-1])
-        for b in range(first, last + 1):
-            end = n if b == last else bisect_left(xs, b + 1, lo=at, key=grid.of)
-            if end > at:
-                parts[b].append(_part(steps[at:end], values[at:end]))
-                _widen(spans, b, xs[at], xs[end - 1])
+    if list(xs) == sorted(xs):  # bucket by bucket, the empty ones skipped
+        at = 0
+        while at < n:
+            b = grid.of(xs[at])
+            end = grid.end(xs, at, b)
+            parts[b].append(_part(steps[at:end], values[at:end]))
+            _widen(spans, b, xs[at], xs[end - 1])
             at = end
         return
     groups: dict = {}
@@ -209,13 +221,13 @@ def _result(name, asset, run_id, label, xaxis: str, parts: list, spans: list) ->
     for bucket, span in zip(parts, spans):
         if not bucket:
             continue
-        merged = stats.merge_many(bucket)
+        count, nan_count, low, high, _, _, mean = stats.merge_rows(bucket)[:7]  # ChunkStats order
         x = (span[0] + span[1]) / 2
         xs.append(x / 1e6 if xaxis == "timestamp" else x)
-        means.append(merged.mean)
-        lows.append(merged.min)
-        highs.append(merged.max)
-        counts.append(merged.count)
-        nans.append(merged.nan_count)
+        means.append(mean)
+        lows.append(low)
+        highs.append(high)
+        counts.append(count)
+        nans.append(nan_count)
     return Buckets(name=name, asset=asset, run_id=run_id, run_name=label, xaxis=xaxis, x=xs, mean=means,
                    min=lows, max=highs, count=counts, nan_count=nans)
