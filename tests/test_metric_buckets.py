@@ -233,9 +233,10 @@ def test_short_series_in_many_buckets_equal_the_oracle(times, count, window):
 
 def test_a_short_series_in_many_buckets_costs_its_points_not_its_buckets(monkeypatch):
     """A chart of 100 points in 4,000 pixel columns visits the columns holding points only."""
-    calls = []
-    real = metric_buckets._Grid.of
-    monkeypatch.setattr(metric_buckets._Grid, "of", lambda grid, x: calls.append(x) or real(grid, x))
+    calls = []  # x values put in a bucket, one by one or all at once
+    of, of_each = metric_buckets._Grid.of, metric_buckets._Grid.of_each
+    monkeypatch.setattr(metric_buckets._Grid, "of", lambda grid, x: calls.append(x) or of(grid, x))
+    monkeypatch.setattr(metric_buckets._Grid, "of_each", lambda grid, xs: calls.extend(xs) or of_each(grid, xs))
     with runlite.open(":memory:") as s:
         with s.init("short") as run:
             for i in range(100):

@@ -24,7 +24,7 @@ edges), so a single point sits where it was logged.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from .. import errors
@@ -56,6 +56,11 @@ class _Grid:
 
     def of(self, x: float) -> int:
         return min(self.count - 1, max(0, int((x - self.lo) * self.scale)))
+
+    def of_each(self, xs) -> list[int]:
+        """``of`` of every x, in one comprehension (a call each costs three times as much)."""
+        lo, scale, top = self.lo, self.scale, self.count - 1
+        return [min(top, max(0, int((x - lo) * scale))) for x in xs]
 
     def end(self, xs, at: int, b: int) -> int:
         """Where bucket ``b``'s points end in sorted ``xs`` from ``at`` (which is in it): a
@@ -184,10 +189,15 @@ def _split(xs, steps, values, grid: _Grid, parts: list, spans: list) -> None:
     axis (the common case), point by point otherwise."""
     n = len(xs)
     if list(xs) == sorted(xs):  # bucket by bucket, the empty ones skipped
+        ids = grid.of_each(xs) if n <= 4 * grid.count else None  # few points a bucket: each one's at once
         at = 0
         while at < n:
-            b = grid.of(xs[at])
-            end = grid.end(xs, at, b)
+            if ids is None:
+                b = grid.of(xs[at])
+                end = grid.end(xs, at, b)
+            else:
+                b = ids[at]
+                end = bisect_right(ids, b, at)
             parts[b].append(_part(steps[at:end], values[at:end]))
             _widen(spans, b, xs[at], xs[end - 1])
             at = end
