@@ -17,6 +17,10 @@ from .stat_rows import CHUNK_COLUMNS
 # axis name -> (low column, high column, index in a decoded chunk)
 AXES = {"step": ("step_lo", "step_hi", 0), "time": ("time_lo", "time_hi", 1),
         "timestamp": ("ts_lo", "ts_hi", 2)}
+# axis name -> the columns a read along it decodes: the axis, the steps and the values (times
+# are derived from the timestamps when not stored).
+AXIS_COLUMNS = {"step": ("steps", "values"), "time": ("steps", "times", "values"),
+                "timestamp": ("steps", "timestamps", "values")}
 
 STORED_TYPES = frozenset((int, float, type(None)))
 _INTS = frozenset((int,))

@@ -28,10 +28,10 @@ from bisect import bisect_left, bisect_right
 from typing import Any
 
 from .. import errors
-from ..codec import chunks, sketch, stats
+from ..codec import sketch, stats
 from ..records import Buckets
 from .._validation import shown
-from .chunk_rows import AXES, chunk_rows, decode, sketches
+from .chunk_rows import AXES, AXIS_COLUMNS, chunk_rows, decode, sketches
 from .metric_reads import MAX_DECODE_POINTS, MAX_READ_CHUNKS, MAX_SKETCH_BLOCKS, open_window, run_name
 from .stat_rows import CHUNK_COLUMNS
 
@@ -123,9 +123,7 @@ def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, cou
         if decoded > MAX_DECODE_POINTS:
             raise errors.LimitError(f"{what}: bucketing would decode more than {MAX_DECODE_POINTS:,} points (an"
                                     " unsorted axis); pass a narrower start/stop")
-        cols, origin = decode(conn, sid, seq, stored[0], sizes[0], what)
-        if k == 1 and cols[1] is None:
-            cols[1] = chunks.derived_times(cols[2], origin)
+        cols, _ = decode(conn, sid, seq, stored[0], sizes[0], what, columns=AXIS_COLUMNS[xaxis])
         picked = stats.window_columns(cols, k, start, stop)
         if picked is not None:
             _split(picked[k], picked[0], picked[3], grid, parts, spans)

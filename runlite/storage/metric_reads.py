@@ -23,8 +23,8 @@ from typing import Any, Iterator
 
 from .. import errors
 from ..codec import chunks, sketch, stats
-from .chunk_rows import (AXES, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, chunk_sketch, decode,
-                         inside_sql, inside_stats, sketch_blobs, window_sql)
+from .chunk_rows import (AXES, AXIS_COLUMNS, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, chunk_sketch,
+                         decode, inside_sql, inside_stats, sketch_blobs, window_sql)
 from .stat_rows import STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
 from .._validation import check_name, shown, to_us
@@ -441,17 +441,12 @@ def _row_parts(conn, series_id: int, xaxis: str, start, stop, what: str, rows=No
             yield part
 
 
-# The columns window statistics decode, by axis (times are derived when not stored).
-_STATS_COLUMNS = {"step": ("steps", "values"), "time": ("steps", "times", "values"),
-                  "timestamp": ("steps", "timestamps", "values")}
-
-
 def _cut_stats(conn, series_id: int, seq: int, count: int, sizes: tuple, xaxis: str, start, stop, what: str):
     """Statistics of one decoded chunk's points inside the window, or None."""
     rows, ascending = _claimed_rows(conn, series_id, seq, count, sizes, xaxis, start, stop, what)
     if rows is not None and rows[0] == rows[1]:
         return None
-    cols, _ = decode(conn, series_id, seq, count, sizes[0], what, columns=_STATS_COLUMNS[xaxis], rows=rows)
+    cols, _ = decode(conn, series_id, seq, count, sizes[0], what, columns=AXIS_COLUMNS[xaxis], rows=rows)
     picked = stats.window_columns(cols, AXES[xaxis][2], start, stop, ascending=ascending)
     return None if picked is None else stats.window_part(picked[0], picked[3])
 
