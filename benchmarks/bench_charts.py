@@ -10,6 +10,9 @@ once a column is narrower than two blocks (a zoom of 1%: columns of 250 points, 
 points decoded). So its cost is bounded by the columns. The raw baseline is the same answer
 from one row a point, indexed on (series, step), with a ``GROUP BY`` over the window.
 
+And a chart of a 1,000-point series (a typical run's) in the same columns, beside reading its
+points with ``metric_values``: unchecked, it shows what bucketing adds to a short series.
+
 Target: a 10M-point chart in under 100 ms on the issue's machine (``scaled`` by this
 machine's measured speed), whole or zoomed. ``--quick`` (CI's guard) charts the same 10M
 points with fewer repetitions and no raw baseline: its target is scaled, and the raw table
@@ -113,4 +116,27 @@ def run(quick: bool = False) -> list[dict]:
                                higher_is_better=False))
         if conn is not None:
             conn.close()
+        out.append(_short_series_row(tmp, repeat))
     return out
+
+
+SHORT = 1_000  # points of a typical run's series (a step a point)
+
+
+def _short_series_row(tmp: str, repeat: int) -> dict:
+    """A chart of a short series in the same 400 columns, most of them holding one point or
+    none, beside reading every point of it: what the chart adds to the points' decoding."""
+    path = os.path.join(tmp, "short.db")
+    run_id = _series(path, SHORT)
+    with runlite.open(path, read_only=True) as store:
+        def buckets(_tmp):
+            assert sum(store.metric_buckets(run_id, "loss", buckets=COLUMNS).count) == SHORT
+
+        def values(_tmp):
+            assert len(store.metric_values(run_id, "loss").values) == SHORT
+
+        for fn in (buckets, values):
+            fn("")
+        t_buckets, t_values = (t * 1e3 for t in paired_medians([buckets, values], repeat))
+    return row(f"chart of a {SHORT:,}-point series (a typical run's), {COLUMNS} columns: Store.metric_buckets"
+               " (baseline: metric_values, every point)", t_buckets, "ms", t_values, higher_is_better=False)
