@@ -94,7 +94,8 @@ def _table(store, table: str, order: str) -> list:
     """Every row of ``table``, ``modified`` left out (the time of the write that set it)."""
     with store.database.read() as conn:
         names = [row[1] for row in conn.execute(f"PRAGMA table_info({table})") if row[1] != "modified"]
-        return [dict(zip(names, row)) for row in conn.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY {order}")]
+        rows = conn.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY {order}")
+        return [dict(zip(names, row)) for row in rows]
 
 
 def test_children_sent_before_their_parent_are_written_under_it_in_few_statements():

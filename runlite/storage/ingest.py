@@ -69,7 +69,8 @@ class _NewRows:
     def insert(self) -> None:
         if self.rows:  # all columns, one shape a batch: NULL where a row has no value (its
             # columns with a default in the schema, kind and _DEFAULTS', every row sets)
-            runs_mod.insert_many(self.conn, RUN_COLUMNS, [tuple(map(row.get, RUN_COLUMNS)) for row in self.rows.values()])
+            rows = [tuple(map(row.get, RUN_COLUMNS)) for row in self.rows.values()]
+            runs_mod.insert_many(self.conn, RUN_COLUMNS, rows)
             self.rows = {}
 
 
@@ -85,8 +86,8 @@ def _placeholders(new: _NewRows, dotted_order: str, session: tuple, now: int) ->
         except ValueError:
             start = now
         new.add({
-            **_DEFAULTS, "id": ids[depth], "name": PLACEHOLDER_NAME, "kind": "placeholder", "run_type": "chain", "status": "running",
-            "folder": "/", "parent_run_id": ids[depth - 1] if depth else None, "trace_id": ids[0],
+            **_DEFAULTS, "id": ids[depth], "name": PLACEHOLDER_NAME, "kind": "placeholder", "run_type": "chain",
+            "status": "running", "folder": "/", "parent_run_id": ids[depth - 1] if depth else None, "trace_id": ids[0],
             "dotted_order": ".".join(segments[:depth + 1]), "created": start, "started": start, "modified": now,
             "session_id": session[0], "session_name": session[1],
         })

@@ -105,7 +105,8 @@ def rows(batch: list, now: int) -> tuple[list, list]:
                [dumps(m, "metadata") if m else "{}" for m in metadata], [dumps(t, "tags") if t else "[]" for t in tags],
                parents, traces, orders, starts, starts, ends, itertools.repeat(now, n), _json_column(inputs),
                _json_column(outputs), errors, *usage_columns, first_tokens, itertools.repeat(THIS_HOST, n),
-               [p or pid for p in pids], itertools.repeat(now, n), [None if name is None else project_id(name) for name in sessions], sessions, references)
+               [p or pid for p in pids], itertools.repeat(now, n),
+               [None if name is None else project_id(name) for name in sessions], sessions, references)
     flat = list(itertools.chain.from_iterable(zip(*columns)))
     event_rows = []
     for (_, first_event, events, _), run_id in zip(batch, ids):
