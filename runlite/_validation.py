@@ -295,8 +295,8 @@ def _lenient_key(key: Any) -> str:
     thousands deep makes ``str`` recurse)."""
     if isinstance(key, str):
         return key
-    if key is True or key is False or key is None:
-        return "true" if key else "false" if key is False else "null"
+    if key is None or isinstance(key, bool):
+        return "null" if key is None else "true" if key else "false"
     if isinstance(key, float) and math.isfinite(key):
         return float.__repr__(key)
     if isinstance(key, int):
@@ -319,7 +319,7 @@ def walk_needed(texts: list[str]) -> bool:
     writes: an integer maybe beyond int64, or more brackets than ``MAX_DEPTH`` (nesting the
     walk cuts). C-level passes only, over all texts at once; a false alarm costs the walk."""
     brackets = map(operator.add, map(str.count, texts, repeat("[")), map(str.count, texts, repeat("{")))
-    return max(brackets) > MAX_DEPTH or _LONG_DIGITS in "\n".join(texts).translate(_DIGITS_AS_ZERO)
+    return max(brackets, default=0) > MAX_DEPTH or _LONG_DIGITS in "\n".join(texts).translate(_DIGITS_AS_ZERO)
 
 
 def dumps_lenient(value: Any, what: str = "value") -> str:
