@@ -92,8 +92,8 @@ def read(conn, run_id: str, *, contains=None, level=None, since=None, until=None
     sql = ("SELECT seq, time, level, name, message, kwargs FROM events WHERE " + " AND ".join(where) +
            " ORDER BY time, seq LIMIT ? OFFSET ?")
     params.extend((-1 if limit is None else limit, offset or 0))
-    return [Event(seq=seq, time=from_us(t), level=lvl, name=name, message=msg,
-                  kwargs=None if kw is None else stored_json(kw))
+    # Positional: a run may hold millions of events, and keywords cost a third more a record.
+    return [Event(seq, from_us(t), lvl, name, msg, None if kw is None else stored_json(kw))
             for seq, t, lvl, name, msg, kw in conn.execute(sql, params)]
 
 
