@@ -22,7 +22,7 @@ from . import attachments as files
 from . import runs as runs_mod
 from .._host import THIS_HOST
 from .._ids import project_id
-from .._validation import MAX_JSON, dumps, dumps_lenient, now_us, walk_needed
+from .._validation import MAX_JSON, dumps, dumps_lenient, json_texts, now_us, walk_needed
 from ..errors import LimitError
 
 log = logging.getLogger("runlite")
@@ -42,27 +42,6 @@ _USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "
 _EVENTS = "INSERT OR REPLACE INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
-def _plain_encoder():
-    """Compact JSON, no NaN, made once: ``json.dumps`` with options builds an encoder at every
-    call (a third of its time for a small dict). The C encoder is used directly, without the
-    circular-reference check: a cycle raises RecursionError and takes the lenient path, which
-    cuts it at its depth limit. Returns (one value -> text, many values -> their texts)."""
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (another Python): the encoder's own method
-        return encoder.encode, lambda values: list(map(encoder.encode, values))
-    encode = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-    join = "".join
-
-    def many(values):  # C-level loops: ~1 us a value saved over a Python loop of _json
-        return list(map(join, map(encode, values, itertools.repeat(0, len(values)))))
-
-    return (lambda value: join(encode(value, 0))), many
-
-
-_encode, _encode_many = _plain_encoder()
-
-
 def _json(value) -> str | None:
     """Any program value as JSON (`dumps_lenient`), None as None; one over ``MAX_JSON`` as a
     marker instead (logged), as the SDK marks inputs it could not process: refusing it would
@@ -73,7 +52,7 @@ def _json(value) -> str | None:
         return dumps_lenient(value, "span value")
     except LimitError as exc:
         log.warning("runlite: a span's inputs or outputs were not stored: %s", exc)
-        return _encode({"ls_error": f"Value dropped: {exc}"})
+        return dumps({"ls_error": f"Value dropped: {exc}"})
 
 
 def _json_column(values: tuple) -> list:
@@ -81,7 +60,7 @@ def _json_column(values: tuple) -> list:
     would write the same (the common case)."""
     if None not in values:
         try:
-            texts = _encode_many(values)
+            texts = json_texts(values)
         except (TypeError, ValueError, RecursionError):
             pass
         else:
