@@ -97,7 +97,7 @@ def test_inputs_are_the_bound_arguments_whenever_asked(store):
 
 
 def test_a_batch_larger_than_a_statement_is_written_whole(store):
-    n = spans_mod.ROWS_PER_STATEMENT * 2 + 5
+    n = runs_mod.ROWS_PER_STATEMENT * 2 + 5
     with runlite.trace("root", store=store, tags=["t"]) as root:
         for i in range(n):
             with runlite.trace(f"s{i}", run_type="llm", store=store, inputs={"i": i}, metadata={"k": i}) as span:
@@ -184,12 +184,12 @@ def _runs_table(path: str, write) -> list:
 def test_multi_row_statements_write_what_the_one_row_statement_writes(tmp_path):
     with runlite.open(str(tmp_path / "a.db")) as store:
         with runlite.trace("root", store=store, inputs={"x": [1, 2]}, tags=["a", "b"]):
-            for i in range(spans_mod.ROWS_PER_STATEMENT + 6):
+            for i in range(runs_mod.ROWS_PER_STATEMENT + 6):
                 runlite.trace(f"c{i}", store=store, metadata={"i": i}).end(outputs={"i": i})
         batch = store.live.spans.take()
     flat, _ = spans_mod.rows(batch, 123)
     width = len(spans_mod._COLUMNS)
-    assert len(flat) == width * len(batch) == width * (spans_mod.ROWS_PER_STATEMENT + 7)
+    assert len(flat) == width * len(batch) == width * (runs_mod.ROWS_PER_STATEMENT + 7)
     one_row = runs_mod.insert_rows_sql(spans_mod._COLUMNS, 1, spans_mod._CHANGING, spans_mod._CONSTANTS)
     one_by_one = _runs_table(str(tmp_path / "b.db"), lambda conn: conn.executemany(
         one_row, [flat[i:i + width] for i in range(0, len(flat), width)]))

@@ -6,9 +6,9 @@ attachments the batch carries. Spans still running are written as ``running`` an
 again when they end, so a crash leaves them visible (and ``lost`` once their process is gone).
 
 What the traced thread deferred happens here: ids and dotted orders (``Span.state``), binding
-inputs, JSON encoding and size checks. Rows go in ``ROWS_PER_STATEMENT`` at a time, as one
+inputs, JSON encoding and size checks. Rows go ``runs.ROWS_PER_STATEMENT`` at a time, as one
 multi-row upsert (``runs.insert_rows_sql``): an ``executemany`` of one row a statement is 3-4x
-slower (``runs.ROWS_PER_STATEMENT`` says why).
+slower (the constant says why).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ _CHANGING = ("status", "ended", "modified", "metadata", "tags", "outputs", "erro
              "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost",
              "first_token_time", "heartbeat")
 _CONSTANTS = (("kind", "'trace'"), ("heartbeat_timeout", "NULL"))
-ROWS_PER_STATEMENT = runs_mod.ROWS_PER_STATEMENT
 _WIDTH = len(_COLUMNS)
 _USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost")
 _EVENTS = "INSERT OR REPLACE INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -103,7 +102,7 @@ def write(conn, batch: list) -> None:
     now = now_us()
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
     flat, event_rows = rows(batch, now)
-    step = ROWS_PER_STATEMENT * _WIDTH
+    step = runs_mod.ROWS_PER_STATEMENT * _WIDTH
     for start in range(0, len(flat), step):
         values = flat[start:start + step]
         conn.execute(runs_mod.insert_rows_sql(_COLUMNS, len(values) // _WIDTH, _CHANGING, _CONSTANTS), values)
