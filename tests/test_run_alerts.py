@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 import runlite
 from runlite import alerts
+from runlite.codec import chunks
 from tests.oracles.alert_evaluator import MetricAlertEvaluator
 
 
@@ -188,10 +189,44 @@ def test_checker_matches_exact_evaluator(data):
     times = [sum(steps[: i + 1]) for i in range(len(steps))]
     expected = MetricAlertEvaluator(d).feed_many(times, values)
     checker = alerts.MetricAlertChecker(d)
-    got, i = [], 0
+    told = alerts.MetricAlertChecker(d)  # fed by a caller that says whether each piece's times rise
+    got, got_told, i = [], [], 0
     rnd = random.Random(len(steps))
     while i < len(times):
         j = min(len(times), i + rnd.randint(1, 7))
-        got += checker.feed_arrays(array("d", times[i:j]), array("d", values[i:j]))
+        piece = array("d", times[i:j])
+        got += checker.feed_arrays(piece, array("d", values[i:j]))
+        got_told += told.feed_arrays(piece, array("d", values[i:j]), rising=alerts.never_decrease(piece))
         i = j
     assert [(t.time, t.state) for t in got] == [(t.time, t.state) for t in expected]
+    assert [(t.time, t.state) for t in got_told] == [(t.time, t.state) for t in expected]
+
+
+def test_never_decrease():
+    assert alerts.never_decrease(array("d", [0.0, 0.0, 1.5, 2.0]))
+    assert alerts.never_decrease(array("d"))
+    assert not alerts.never_decrease(array("d", [0.0, 2.0, 1.0]))
+
+
+def test_rising_must_be_a_bool_or_none():
+    d = alerts.metric_threshold_alert("a", "m", 1.0, "is above", window=1, frequency=1)
+    with pytest.raises(runlite.ValidationError, match="rising must be"):
+        alerts.MetricAlertChecker(d).feed_arrays(array("d", [0.5]), array("d", [2.0]), rising="yes")
+
+
+def test_a_flush_derives_the_shared_default_times_once(tmp_path, monkeypatch):
+    """Alerted metrics of one record shape share their default times: a flush derives them
+    once, not once a metric (each derivation is a pass over every point flushed)."""
+    calls = []
+    real = chunks.derived_times
+    monkeypatch.setattr(chunks, "derived_times",
+                        lambda stamps, origin: calls.append(len(stamps)) or real(stamps, origin))
+    with runlite.open(tmp_path / "a.db") as store:
+        with store.init("shared") as run:
+            for k in range(5):
+                run.create_metric_threshold_alert(f"high-{k}", f"m{k}", 100.0, "is above", window=5, frequency=1)
+            for i in range(300):
+                run.log_metrics({f"m{k}": float(i + k) for k in range(5)})
+            run.flush()
+            assert calls == [300]
+            assert [len(store.metric_values(run, f"m{k}")) for k in range(5)] == [300] * 5

@@ -5,7 +5,7 @@ Importers use the package: ``from runlite import alerts``, then ``alerts.metric_
 ``alerts.MetricAlertChecker``, ...
 """
 
-from .checker import CheckClock, EventAlertEvaluator, MetricAlertChecker
+from .checker import CheckClock, EventAlertEvaluator, MetricAlertChecker, never_decrease
 from .rules import (
     AGGREGATIONS, NOTIFICATIONS, RANGE_RULES, RULE_TABLE, RULES, SOURCES, STATES, THRESHOLD_RULES,
     AlertDefinition, Rule, Transition, add_alert, event_alert, metric_range_alert,
@@ -16,5 +16,5 @@ __all__ = [
     "AGGREGATIONS", "NOTIFICATIONS", "RANGE_RULES", "RULE_TABLE", "RULES", "SOURCES", "STATES",
     "THRESHOLD_RULES", "AlertDefinition", "CheckClock", "EventAlertEvaluator", "MetricAlertChecker",
     "Rule", "Transition", "add_alert", "event_alert", "metric_range_alert", "metric_threshold_alert",
-    "rule_tests", "user_alert", "user_transition",
+    "never_decrease", "rule_tests", "user_alert", "user_transition",
 ]

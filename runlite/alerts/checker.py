@@ -144,6 +144,11 @@ class EventAlertEvaluator(CheckClock):
         self._bound = self._k * self._f
 
 
+def never_decrease(times: array) -> bool:
+    """Whether each time is at least the one before (one C-level pass)."""
+    return not any(map(operator.gt, times, itertools.islice(times, 1, None)))
+
+
 class MetricAlertChecker:
     """A metric alert evaluated a batch of points at a time: what the writer uses at flush.
 
@@ -165,10 +170,17 @@ class MetricAlertChecker:
         self._trimmed = 0  # points dropped from the front since the last snapshot
         self._each, self._one = rule_tests(definition)
 
-    def feed_arrays(self, times: array, values: array) -> list[Transition]:
-        """Add points (run times in seconds, values) in logging order; return transitions."""
+    def feed_arrays(self, times: array, values: array, *, rising: bool | None = None) -> list[Transition]:
+        """Add points (run times in seconds, values) in logging order; return transitions.
+
+        ``rising``: whether ``times`` never decrease (`never_decrease`), when the caller knows it
+        (the metrics of one record shape share their times: a flush checks them once); None
+        checks here.
+        """
         if len(times) != len(values):
             raise ValidationError(f"times and values differ in length: {len(times)} and {len(values)}")
+        if rising is not None and type(rising) is not bool:
+            raise ValidationError(f"rising must be True, False or None, got {type(rising).__name__}")
         if not len(times):
             return []
         # Drop points no later check can see (decided by the checks already done, so a
@@ -178,7 +190,7 @@ class MetricAlertChecker:
             del self._times[:cut]
             del self._values[:cut]
             self._trimmed += cut
-        if times[0] < self._last or any(map(operator.gt, times, itertools.islice(times, 1, None))):
+        if times[0] < self._last or not (never_decrease(times) if rising is None else rising):
             times = array("d", itertools.accumulate(times, max, initial=self._last))[1:]  # never back
         self._last = times[-1]  # NaN points are dropped below, but their time drives checks
         total = sum(values)

@@ -567,7 +567,8 @@ def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us
         conn.executemany(_UPDATE_SUMMARY, summaries)
     for key, new, all_times in todo if on_series is not None else ():  # once planned: a retry sees none twice
         if new is not None:
-            on_series(key, chunks.derived_times(new[2], time_origin_us) if all_times is None else all_times, new[3])
+            on_series(key, all_times if all_times is not None else _shared_value(  # a record shape's: derived once
+                batch.shared, (new[2],), "times", lambda s=new[2]: chunks.derived_times(s, time_origin_us)), new[3])
     return new_states
 
 
