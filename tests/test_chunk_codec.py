@@ -109,6 +109,21 @@ def test_random_columns_round_trip_bit_exactly(enc_mode, dec_mode):
         assert_same(t2, times if times is not None else derived_times(stamps, origin))
 
 
+def test_chunks_sharing_axis_columns_encode_as_alone():
+    """Series of one record shape share their steps and timestamps objects: encoded with a
+    ``shared`` dict, each chunk's blob is the one it gets alone."""
+    rng = random.Random(5)
+    for n in (65, 300, 5000):
+        steps, stamps = array("q", range(7, 7 + n)), int_column(rng, n)
+        times = float_column(rng, n) if n == 300 else None
+        shared: dict = {}
+        for _ in range(3):
+            values = float_column(rng, n)
+            alone = encode_chunk(steps, times, stamps, values, time_origin_us=ORIGIN)
+            assert encode_chunk(steps, times, stamps, values, time_origin_us=ORIGIN, shared=shared) == alone
+        assert len(shared) == (3 if times is not None else 2)  # the axis columns, never the values
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("code", sorted(lanes.KNOWN - {lanes.STRIDE}))
 def test_every_transform_inverts_on_any_words(mode, code):

@@ -191,6 +191,21 @@ def test_a_flush_writes_only_its_new_points(mem, monkeypatch):
     assert mem.sql("SELECT count FROM chunks ORDER BY seq").rows == [(5,), (1,), (1,), (1,)]
 
 
+def test_a_wide_flush_transforms_the_shared_axis_once(mem, monkeypatch):
+    """A record of 50 names: its 50 chunks share the steps and timestamps, byte-shuffled once
+    each for the flush, then each series' values (150 shuffles before)."""
+    run = mem.init("wide")
+    for i in range(200):
+        run.log_metrics({f"m{k}": i + k / 7 for k in range(50)})
+    shuffled = []
+    real = metrics_mod.chunks.lanes.shuffle
+    monkeypatch.setattr(metrics_mod.chunks.lanes, "shuffle", lambda raw: shuffled.append(len(raw)) or real(raw))
+    run.flush()
+    assert shuffled.count(8 * 200) == 52
+    assert [len(mem.metric_values(run, f"m{k}")) for k in (0, 49)] == [200, 200]
+    assert mem.verify().ok
+
+
 def test_a_big_flush_takes_the_small_tail_along(mem, monkeypatch):
     monkeypatch.setattr(metrics_mod, "TARGET_CHUNK_POINTS", 10)
     run = mem.init("big")

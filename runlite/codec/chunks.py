@@ -107,7 +107,7 @@ def _checked_count(steps, times, timestamps, values, time_origin_us) -> int:
 
 
 def encode_chunk(steps: array, times: array | None, timestamps: array, values: array,
-                 *, time_origin_us: int) -> bytes:
+                 *, time_origin_us: int, shared: dict | None = None) -> bytes:
     """Encode one chunk of points into a compressed blob (format version 2).
 
     Args:
@@ -118,6 +118,9 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
         values: array('d'); every bit pattern round-trips exactly (NaN payloads, -0.0,
             infinities, subnormals).
         time_origin_us: run start in microseconds (int64).
+        shared: a dict the caller keeps while it encodes chunks that share axis columns (the
+            series of one record shape: the same steps, times and timestamps objects). Each
+            such column is transformed once and its body reused; the dict holds the columns.
 
     Returns:
         The blob described in the module docstring.
@@ -132,8 +135,8 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     codes, bodies = 0, []
     for slot, col in enumerate((steps, times, timestamps, values)):
         if col is not None:
-            raw = lanes.le_bytes(col)
-            code, parts = _choose(raw, n, col.typecode == "d")
+            code, parts = _choose(lanes.le_bytes(col), n, col.typecode == "d") if shared is None or slot == 3 \
+                else _shared_body(shared, col, n)
             codes |= code << (4 * slot)
             bodies.append(parts)
     flags = 0 if times is None else _FLAG_TIMES
@@ -152,6 +155,15 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
                         (codes >> (4 * slot)) & 15)
               for parts, slot in zip(bodies, (0, 1, 2, 3) if times is not None else (0, 2, 3))]
     return b"".join([header, struct.pack(f"<{len(frames)}I", *map(len, frames)), *frames])
+
+
+def _shared_body(shared: dict, col: array, n: int) -> tuple[int, list[bytes]]:
+    """`_choose` of an axis column, made once for the column object (the entry holds it, so
+    no other object takes its id while ``shared`` lives)."""
+    hit = shared.get(id(col))
+    if hit is None:
+        hit = shared[id(col)] = (col, _choose(lanes.le_bytes(col), n, col.typecode == "d"))
+    return hit[1]
 
 
 def _encode_plain(steps, times, timestamps, values, n: int, time_origin_us: int) -> bytes:
