@@ -473,6 +473,20 @@ def test_a_one_point_chunk_has_the_figures_of_the_general_path(value, times):
         == key(one)
 
 
+@settings(max_examples=examples(80), deadline=None)
+@given(cols=columns(max_size=100, floats=moderate_or_inf))
+def test_a_flush_chunk_row_has_the_figures_of_one_computed_alone(cols):
+    # A flush hands chunk_row the extremes of the chunk's sketch blocks and the axis ranges its
+    # series share, and small chunks then take the general path: the same figures, bit for bit.
+    steps, times, ts, values = cols
+    made = sketch.blocks(steps, times, ts, values, has_nan=False, time_origin_us=ORIGIN)
+    axis = stats.axis_ranges(steps, times, ts, ORIGIN)
+    given = stats.chunk_row(steps, times, ts, values, time_origin_us=ORIGIN, extremes=sketch.extremes(made),
+                            axis=axis)
+    alone = stats.chunk_row(steps, times, ts, values, time_origin_us=ORIGIN)
+    assert key(ChunkStats(*given)) == key(ChunkStats(*alone))
+
+
 @settings(max_examples=examples(50), deadline=None)
 @given(cols=columns(max_size=100, floats=moderate_or_inf), cut=st.integers(0, 100))
 def test_merge_equals_stats_of_concatenation(cols, cut):

@@ -201,7 +201,7 @@ def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = 
         raise ValidationError("times=None needs time_origin_us to derive the times")
     if n == 1:
         return _one_point_row(steps[0], times, timestamps[0], values[0], time_origin_us)
-    if n <= _SMALL:
+    if n <= (_SMALL_GIVEN if extremes is not None and axis is not None else _SMALL):
         return _small_chunk_row(steps, times, timestamps, values, time_origin_us)
     vs = stats_from_values(values, extremes)
     return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
@@ -224,6 +224,9 @@ def axis_ranges(steps: array, times, timestamps: array, time_origin_us: int | No
 # intermediate record: the ingest path writes many chunks of a few points (a slow loop's
 # flushes), for which those fixed costs were most of the time.
 _SMALL = 64
+# With the extremes and the axis given (a flush's chunks), the general path skips their passes and
+# is the faster from 8 points (64 points: 8.1 against 14.4 us; 2 points: 2.6 against 1.9).
+_SMALL_GIVEN = 8
 
 
 def _one_point_row(step: int, times, stamp: int, value: float, origin) -> tuple:
