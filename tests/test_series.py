@@ -474,6 +474,18 @@ def test_a_one_point_chunk_has_the_figures_of_the_general_path(value, times):
 
 
 @settings(max_examples=examples(80), deadline=None)
+@given(cols=columns(max_size=100), sort=st.booleans())
+def test_axis_ranges_of_columns_known_to_rise_are_their_ends(cols, sort):
+    steps, times, ts, _ = cols
+    if sort:
+        steps, ts = array("q", sorted(steps)), array("q", sorted(ts))
+    flags = sketch.order(steps, times, ts, exact=True)
+    known = stats.axis_ranges(steps, times, ts, ORIGIN, steps_rise=bool(flags & sketch.STEPS_ASCEND),
+                              stamps_rise=bool(flags & sketch.TIMESTAMPS_ASCEND))
+    assert known == stats.axis_ranges(steps, times, ts, ORIGIN)
+
+
+@settings(max_examples=examples(80), deadline=None)
 @given(cols=columns(max_size=100, floats=moderate_or_inf))
 def test_a_flush_chunk_row_has_the_figures_of_one_computed_alone(cols):
     # A flush hands chunk_row the extremes of the chunk's sketch blocks and the axis ranges its

@@ -138,7 +138,7 @@ def test_a_merge_checks_a_version_1_sketch_without_the_exact_pass(monkeypatch):
     def exact_pass(*_a, **_k):
         raise AssertionError("the exact point-by-point check ran")
 
-    monkeypatch.setattr(checks.stats, "chunk_stats", exact_pass)
+    monkeypatch.setattr(checks.stats, "chunk_row", exact_pass)
     assert checks.chunk_problem(stored, data, sketch_data=old) == (None, True)
     damaged = version_1([(c, (p[0], p[1], p[2], (p[3][0], p[3][1], p[3][2], p[3][3], p[3][4] + 1)))
                          for c, p in sketch.blocks(steps, None, stamps, values, has_nan=False,

@@ -209,15 +209,18 @@ def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = 
             steps[0], steps[-1], *(axis or axis_ranges(steps, times, timestamps, time_origin_us)))
 
 
-def axis_ranges(steps: array, times, timestamps: array, time_origin_us: int | None) -> tuple:
+def axis_ranges(steps: array, times, timestamps: array, time_origin_us: int | None, *,
+                steps_rise: bool = False, stamps_rise: bool = False) -> tuple:
     """``(step_lo, step_hi, time_lo, time_hi, ts_lo, ts_hi)`` of a chunk's axis columns (at
-    least one point; steps and timestamps as array('q'), times None for the default ones)."""
-    ts_lo, ts_hi = lanes.extent(timestamps)
+    least one point; steps and timestamps as array('q'), times None for the default ones).
+    ``steps_rise``/``stamps_rise``: the caller knows that column never decreases (a check that
+    made the chunk's order flags): its range is at its ends."""
+    ts_lo, ts_hi = (timestamps[0], timestamps[-1]) if stamps_rise else lanes.extent(timestamps)
     if times is not None:
         time_lo, time_hi = _extremes(_as_array(times, "d"), False)[:2]
     else:
         time_lo, time_hi = (ts_lo - time_origin_us) / 1e6, (ts_hi - time_origin_us) / 1e6
-    return (*lanes.extent(steps), time_lo, time_hi, ts_lo, ts_hi)
+    return (*((steps[0], steps[-1]) if steps_rise else lanes.extent(steps)), time_lo, time_hi, ts_lo, ts_hi)
 
 
 # Up to this many points, `chunk_row` works on lists with no numpy check and no

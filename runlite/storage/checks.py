@@ -88,9 +88,9 @@ def _same_point(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(map(operator.eq, map(_bits, a), map(_bits, b)))
 
 
-def sketch_problem(sketch_data, columns: tuple, made: list) -> str | None:
+def sketch_problem(sketch_data, columns: tuple, made: list, flags: int) -> str | None:
     """Why a stored block sketch is not the one the chunk's points make (``made``, their
-    `sketch.blocks`), or None.
+    `sketch.blocks`; ``flags``, their exact `sketch.order`), or None.
 
     Downsampled reads take points from sketches without decoding their chunk, so a sketch
     that decodes but holds other points would read back as wrong data, silently.
@@ -101,20 +101,20 @@ def sketch_problem(sketch_data, columns: tuple, made: list) -> str | None:
         found = sketch.decode_all(sketch_data)
     except errors.CorruptStoreError as exc:
         return f"its sketch: {exc}"
-    return None if _same_sketch(found, made, columns) else "its sketch does not match its points"
+    return None if _same_sketch(found, made, columns, flags) else "its sketch does not match its points"
 
 
-def _same_sketch(found: tuple, made: list, columns: tuple) -> bool:
+def _same_sketch(found: tuple, made: list, columns: tuple, flags: int | None = None) -> bool:
     """A decoded sketch (`sketch.decode_all`) holds the blocks ``made`` of ``columns`` and,
-    from version 3, their sums bit for bit and only order flags that hold (a clear flag is
-    allowed: it claims nothing)."""
-    blocks, found_sums, flags = found
+    from version 3, their sums bit for bit and only order flags that hold (``flags``, the
+    columns' exact `sketch.order` when known; a clear flag is allowed: it claims nothing)."""
+    blocks, found_sums, claimed = found
     if not _same_blocks(blocks, made):
         return False
     if found_sums is None:
         return True
     return (found_sums.tobytes() == sketch.block_sums(columns[3]).tobytes()
-            and not flags & ~sketch.order(*columns[:3], exact=True))
+            and not claimed & ~(sketch.order(*columns[:3], exact=True) if flags is None else flags))
 
 
 def _same_blocks(found: list, made: list) -> bool:
@@ -244,11 +244,16 @@ def chunk_problem(stored: tuple, data, *, sketch_data) -> tuple[str | None, bool
         return None, True
     # The blocks are right whether the values hold a NaN or not (`sketch.blocks`), and give the
     # statistics the values' extremes (used only when every value is finite): four passes fewer.
+    # The sketch's order flags, checked exactly, show which int axes never decrease: their
+    # ranges are at their ends.
     made = sketch.blocks(*columns, has_nan=False, time_origin_us=origin)
-    actual = attrs.astuple(stats.chunk_stats(*columns, time_origin_us=origin, extremes=sketch.extremes(made)))
+    flags = sketch.order(*columns[:3], exact=True)
+    axis = stats.axis_ranges(*columns[:3], origin, steps_rise=bool(flags & sketch.STEPS_ASCEND),
+                             stamps_rise=bool(flags & sketch.TIMESTAMPS_ASCEND))
+    actual = stats.chunk_row(*columns, time_origin_us=origin, extremes=sketch.extremes(made), axis=axis)
     if any(not close_enough(a, b) for a, b in zip(actual, stored[:len(CHUNK_COLUMNS)])):
         return "stored statistics do not match its points", True
-    return sketch_problem(sketch_data, columns, made), True
+    return sketch_problem(sketch_data, columns, made, flags), True
 
 
 def series_problems(conn, series_id: int, where: str, summary: tuple, *, db: str = "main") -> tuple[list[str], int]:
