@@ -135,8 +135,10 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     codes, bodies = 0, []
     for slot, col in enumerate((steps, times, timestamps, values)):
         if col is not None:
-            code, parts = _choose(lanes.le_bytes(col), n, col.typecode == "d") if shared is None or slot == 3 \
-                else _shared_body(shared, col, n)
+            if shared is None or slot == 3:  # a series' values are its own
+                code, parts = _choose(lanes.le_bytes(col), n, col.typecode == "d")
+            else:
+                code, parts = _shared_body(shared, col, n)
             codes |= code << (4 * slot)
             bodies.append(parts)
     flags = 0 if times is None else _FLAG_TIMES
