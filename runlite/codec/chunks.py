@@ -45,6 +45,7 @@ from array import array
 from itertools import chain, repeat
 
 from . import accel, lanes, zstd
+from .._memo import made_once
 from ..errors import CorruptStoreError, LimitError, ValidationError
 
 __all__ = [
@@ -135,10 +136,9 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     codes, bodies = 0, []
     for slot, col in enumerate((steps, times, timestamps, values)):
         if col is not None:
-            if shared is None or slot == 3:  # a series' values are its own
-                code, parts = _choose(lanes.le_bytes(col), n, col.typecode == "d")
-            else:
-                code, parts = _shared_body(shared, col, n)
+            # A series' values are its own; its axis columns may be other series' too.
+            code, parts = made_once(shared if slot != 3 else None, (col,), "body",
+                                    lambda col=col: _choose(lanes.le_bytes(col), n, col.typecode == "d"))
             codes |= code << (4 * slot)
             bodies.append(parts)
     flags = 0 if times is None else _FLAG_TIMES
@@ -157,15 +157,6 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
                         (codes >> (4 * slot)) & 15)
               for parts, slot in zip(bodies, (0, 1, 2, 3) if times is not None else (0, 2, 3))]
     return b"".join([header, struct.pack(f"<{len(frames)}I", *map(len, frames)), *frames])
-
-
-def _shared_body(shared: dict, col: array, n: int) -> tuple[int, list[bytes]]:
-    """`_choose` of an axis column, made once for the column object (the entry holds it, so
-    no other object takes its id while ``shared`` lives)."""
-    hit = shared.get(id(col))
-    if hit is None:
-        hit = shared[id(col)] = (col, _choose(lanes.le_bytes(col), n, col.typecode == "d"))
-    return hit[1]
 
 
 def _encode_plain(steps, times, timestamps, values, n: int, time_origin_us: int) -> bytes:

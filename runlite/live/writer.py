@@ -21,6 +21,7 @@ _FLOAT_ONLY = frozenset((float,))
 from typing import Any, Callable
 
 from .. import alerts
+from .._memo import made_once
 from ..storage import alerts as stored_alerts
 from ..storage import events as events_mod
 from ..storage import metrics as metrics_mod
@@ -202,19 +203,16 @@ class RunWriter:
 
     def _feed_series(self, parts: dict, pending: list) -> None:
         """Feed the alerts the new points of their metrics, every asset's in time order."""
-        # id(times) -> (times, whether they never decrease): the metrics of one record shape share them
-        rising: dict = {}
+        rising: dict = {}  # whether times never decrease: the metrics of one record shape share them
         for name, pieces in parts.items():
             if len(pieces) == 1:
                 times, values = pieces[0]
             else:
                 merged = sorted(((t, v) for ts, vs in pieces for t, v in zip(ts, vs)), key=lambda p: p[0])
                 times, values = array("d", (p[0] for p in merged)), array("d", (p[1] for p in merged))
-            known = rising.get(id(times))
-            if known is None:  # the entry holds the times: no other array takes their id meanwhile
-                known = rising[id(times)] = (times, alerts.never_decrease(times))
+            known = made_once(rising, (times,), "rising", lambda times=times: alerts.never_decrease(times))
             for alert_id, definition, checker in self.metric_checks[name]:
-                transitions = checker.feed_arrays(times, values, rising=known[1])
+                transitions = checker.feed_arrays(times, values, rising=known)
                 pending.extend((alert_id, definition, t) for t in transitions)
 
     def _advance_checks(self, until_us: int, final: bool, pending: list) -> None:

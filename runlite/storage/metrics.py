@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import errors
 from ..codec import chunks, sketch, stats
+from .._memo import made_once
 from .._validation import check_name, scalar_item, shown
 from .stat_rows import CHUNK_COLUMNS, NO_AXES, STAT_COLUMNS, sql_values, stats_tuple
 
@@ -346,24 +347,9 @@ def _even_pieces(columns: tuple, shared: dict | None = None) -> list[tuple]:
     steps, times, stamps, values = columns
 
     def cut(column, i: int):
-        return _shared_value(shared, (column,), i, lambda: column[i:i + size])
+        return made_once(shared, (column,), i, lambda: column[i:i + size])
 
     return [(cut(steps, i), cut(times, i), cut(stamps, i), values[i:i + size]) for i in range(0, n, size)]
-
-
-def _shared_value(shared: dict | None, objects: tuple, what, make):
-    """``make()``, made once in ``shared`` for ``objects`` (by identity) and ``what`` (by
-    value); None when the first object is None. The entry holds the objects: no other object
-    takes their ids while ``shared`` lives, so a key found is theirs."""
-    if objects[0] is None:
-        return None
-    if shared is None:
-        return make()
-    key = (*map(id, objects), what)
-    hit = shared.get(key)
-    if hit is None:
-        hit = shared[key] = (objects, make())
-    return hit[1]
 
 
 def _stored_columns(data: bytes, origin: int) -> tuple:
@@ -403,7 +389,7 @@ class _Batch:
     def __init__(self, conn, origin: int):
         self.conn, self.origin = conn, origin
         self.deletes, self.inserts = [], []  # (series id, seq); chunk rows
-        self.shared: dict = {}  # what the series sharing a record shape's axis share (_shared_value)
+        self.shared: dict = {}  # what the series sharing a record shape's axis share (made_once)
         self.encoded: dict = {}  # their axis columns, transformed once (chunks.encode_chunk)
 
     def merge(self, series_id: int, entries: list, level: int) -> list:
@@ -442,7 +428,7 @@ class _Batch:
         # run's short ones at its end); a one-block sketch keeps no order flags.
         steps, times, stamps = piece[:3]
         several = len(made) > 1
-        axis, flags = _shared_value(self.shared, (steps, times, stamps), several, lambda: (
+        axis, flags = made_once(self.shared, (steps, times, stamps), several, lambda: (
             stats.axis_ranges(steps, times, stamps, self.origin),
             sketch.order(steps, times, stamps) if several else None)) if entry.count > 1 else (None, None)
         chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made), axis=axis)
@@ -567,7 +553,7 @@ def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us
         conn.executemany(_UPDATE_SUMMARY, summaries)
     for key, new, all_times in todo if on_series is not None else ():  # once planned: a retry sees none twice
         if new is not None:
-            on_series(key, all_times if all_times is not None else _shared_value(  # a record shape's: derived once
+            on_series(key, all_times if all_times is not None else made_once(  # a record shape's: derived once
                 batch.shared, (new[2],), "times", lambda s=new[2]: chunks.derived_times(s, time_origin_us)), new[3])
     return new_states
 
