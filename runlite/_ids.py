@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 # Ids must be unique across processes and files that are later merged, so their random bits
 # come from the OS, never from the ``random`` module a user may seed (two processes seeded
@@ -84,7 +84,7 @@ def uuid7(now_us: int | None = None) -> str:
 
 def is_uuid(text: object) -> bool:
     """True when ``text`` is a canonical lowercase hyphenated UUID string."""
-    return isinstance(text, str) and _UUID_RE.match(text) is not None
+    return isinstance(text, str) and _UUID_RE.fullmatch(text) is not None  # ($ would let a final newline by)
 
 
 # Projects (LangSmith's sessions) are named; the id is derived from the name, so one project has

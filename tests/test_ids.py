@@ -34,6 +34,18 @@ def test_format_is_version_7_with_the_time_in_front():
         assert int(text[:8] + text[9:13], 16) >= now_us // 1000  # never before the time asked for
 
 
+def test_a_uuid_is_the_whole_text():
+    good = "0193a7b2-1c2d-7e3f-8a9b-0c1d2e3f4a5b"
+    assert _ids.is_uuid(good)
+    for bad in (good + "\n", "\n" + good, good + " ", good.upper(), good[:-1], good.replace("-", "")):
+        assert not _ids.is_uuid(bad)
+    # A caller's id with a final newline (a line read from a file) is other text: it stands
+    # for the uuid5 of that text, never for a stored id that ends in a newline.
+    runs_namespace = uuid.UUID("5b1c3c1e-6a0f-4e0c-9a55-72756e696431")
+    assert _ids.run_id_for(good + "\n") == str(uuid.uuid5(runs_namespace, good + "\n"))
+    assert _ids.run_id_for(good.upper()) == good
+
+
 def test_ids_sort_by_creation_even_past_the_counter():
     now_us = time.time_ns() // 1000
     made = [_ids.uuid7(now_us) for _ in range(10_000)]  # more than 4096 in one ms: the counter wraps
