@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from .. import errors
-from .._ids import dotted_ids, dotted_segment, project_id
+from .._ids import dotted_ids, dotted_segment, is_uuid, project_id
 from .._validation import (
     MAX_JSON, check_metadata, check_name, check_optional_text, check_tags, dumps, dumps_lenient, shown, to_us,
 )
@@ -60,6 +60,8 @@ class RemoteRun:
 
 
 def _uuid(value: Any, what: str) -> str:
+    if is_uuid(value):  # already in the form the store keeps (every SDK sends that)
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str) and len(value) <= 64:
