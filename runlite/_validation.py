@@ -53,6 +53,14 @@ def _atom(value: Any, limit: int) -> str:
         return f"<{type(value).__name__}>"
 
 
+def digits(text: Any, most: int) -> int | None:
+    """The whole number ``text`` writes in 1 to ``most`` ASCII digits, else None. (``str.isdigit``
+    alone also takes other scripts' digits, and '²', which ``int`` refuses.)"""
+    if isinstance(text, str) and 0 < len(text) <= most and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def shown(value: Any, limit: int = 80) -> str:
     """A value for an error message, like ``repr`` but cut to ``limit`` characters; never raises.
 

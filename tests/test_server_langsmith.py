@@ -264,6 +264,8 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(tmp_path):
             ("POST", "/runs/query", json.dumps({"filter": "and(eq(name"}).encode(), json_headers, 422, ""),
             ("POST", "/runs/query", json.dumps({"nonsense": 1}).encode(), json_headers, 422, "unknown"),
             ("POST", "/runs/query", json.dumps({"cursor": "x'; DROP TABLE runs"}).encode(), json_headers, 422, "cursor"),
+            # str.isdigit() takes a superscript two, which int() refuses
+            ("POST", "/runs/query", json.dumps({"cursor": "\u00b2"}).encode(), json_headers, 422, "cursor"),
             ("GET", f"/runs/{uuid.uuid4()}", None, {}, 404, "no run"),
             ("GET", "/sessions/" + str(uuid.uuid4()), None, {}, 404, ""),
             ("DELETE", "/runs/" + good, None, {}, 405, "not allowed"),

@@ -745,6 +745,17 @@ def test_headers_parent_with_baggage(traced):
     assert [c.name for c in stored.child_runs] == ["downstream"]
 
 
+def test_a_trace_header_in_other_digits_is_refused(traced):
+    with runlite.trace("upstream") as upstream:
+        pass
+    order = upstream.dotted_order
+    for other in ("\u0660", "\u00b9"):  # an Arabic-Indic zero, a superscript one: str.isdigit takes both
+        bad = order[:16] + other + order[17:]  # a digit of the first segment's microseconds
+        with pytest.raises(runlite.ValidationError, match="dotted_order segment"):
+            with runlite.tracing_context(parent={"langsmith-trace": bad}):
+                pass
+
+
 def test_tracing_context_is_per_thread(traced):
     results = {}
 

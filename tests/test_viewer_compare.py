@@ -256,6 +256,7 @@ def test_compare_with_no_matching_runs_or_no_parameters(view):
     ("metric=nope", "none of these runs has a metric 'nope'"),
     ("stat=median", "stat must be one of last, min, max, mean"),
     ("limit=abc", "limit must be a whole number of runs"),
+    ("limit=%C2%B2", "limit must be a whole number of runs"),  # a superscript two: isdigit, not int
     ("limit=0", "limit must be a whole number of runs from 1 to 2000, got '0'"),
     ("limit=999999", "too many runs: this page compares at most 2,000"),
     ("axis=zzz", "no run here has the parameter 'zzz' (axis=)"),

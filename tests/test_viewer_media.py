@@ -402,7 +402,7 @@ def test_imported_runs_and_hostile_text_on_cookbook_pages(recipes):
 
 
 @pytest.mark.parametrize("target,status", [
-    ("/cookbook/no-such-book", 404), ("/cookbook/", 400), ("/cookbooks?offset=x", 400),
+    ("/cookbook/no-such-book", 404), ("/cookbook/", 400), ("/cookbooks?offset=x", 400), ("/cookbooks?offset=%C2%B2", 400),
     ("/cookbooks?page=2", 400), ("/cookbook/press-book?offset=-1", 400), ("/cookbook/press-book?offset=1&offset=2", 400),
     ("/cookbooks?offset=500", 404),
 ])

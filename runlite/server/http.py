@@ -9,6 +9,7 @@ import zlib
 from typing import Any, Callable
 
 from .. import errors
+from .._validation import digits
 
 MAX_BODY = 64 << 20            # bytes of a request body, after decompression
 API_PREFIX = "/api/v1"
@@ -44,7 +45,7 @@ async def body(request, limit: int) -> bytes:
     chunked, or compressed: ``Content-Encoding: zstd`` (as LangSmith's SDKs send it), ``gzip``
     (OTLP's) or ``deflate``; a compressed body is never inflated past ``limit``."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and ((size := digits(declared, 20)) is None or size > limit):
         raise errors.LimitError(f"the body is {declared} bytes; this server takes at most {limit:,}")
     chunks, size = [], 0
     async for chunk in request.stream():

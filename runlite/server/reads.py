@@ -13,7 +13,7 @@ import urllib.parse
 from typing import Any
 
 from .. import __version__, errors
-from .._validation import shown
+from .._validation import digits, shown
 from .http import body, json_value
 
 PAGE = 100  # runs a query answers at once; the SDK follows the cursor for more
@@ -112,9 +112,10 @@ def _ids(value: Any, what: str) -> list[str] | None:
 def _offset(cursor: Any) -> int:
     if cursor is None:
         return 0
-    if not isinstance(cursor, str) or not cursor.isdigit() or len(cursor) > 12:
+    offset = digits(cursor, 12)
+    if offset is None:
         raise errors.ValidationError(f"cursor {shown(cursor)} is not one this server gave")
-    return int(cursor)
+    return offset
 
 
 def _base(request) -> str:

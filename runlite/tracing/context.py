@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from .. import errors
-from .._validation import check_metadata, check_name, check_tags, shown
+from .._validation import check_metadata, check_name, check_tags, digits, shown
 
 current: contextvars.ContextVar = contextvars.ContextVar("runlite_span", default=None)
 settings: contextvars.ContextVar = contextvars.ContextVar("runlite_tracing_context", default=None)
@@ -193,9 +193,10 @@ def _segment(text: str) -> tuple[int, str]:
     stamp, run_id = text[:-36], text[-36:]
     try:
         when = time.strptime(stamp[:15], "%Y%m%dT%H%M%S")
-        if len(stamp) != 22 or stamp[-1] != "Z" or not stamp[15:21].isdigit():
+        micros = digits(stamp[15:21], 6)
+        if len(stamp) != 22 or stamp[-1] != "Z" or micros is None or not stamp.isascii():
             raise ValueError(stamp)
-        return calendar.timegm(when) * 1_000_000 + int(stamp[15:21]), check_run_id(run_id)
+        return calendar.timegm(when) * 1_000_000 + micros, check_run_id(run_id)
     except (ValueError, errors.ValidationError):
         raise errors.ValidationError(
             f"a dotted_order segment is <%Y%m%dT%H%M%S%fZ><uuid>, got {shown(text)}") from None

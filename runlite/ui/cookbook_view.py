@@ -19,6 +19,7 @@ import urllib.parse
 from typing import Any
 
 from .. import errors
+from .._validation import digits
 from ..recipes import scores
 from .charts import esc, fmt_num
 
@@ -59,9 +60,10 @@ def _offset(params: dict) -> int:
             raise errors.ValidationError(f"unknown parameter {name[:40]!r}; this page takes offset")
     values = params.get("offset") or ["0"]
     text = values[0]
-    if len(values) > 1 or not text.isdigit() or len(text) > 12:
+    offset = digits(text, 12)
+    if len(values) > 1 or offset is None:
         raise errors.ValidationError(f"offset must be one whole number >= 0, got {text[:40]!r}")
-    return int(text)
+    return offset
 
 
 def _pager(path: str, offset: int, size: int, total: int, what: str) -> str:

@@ -60,7 +60,7 @@ class Response(typing.NamedTuple):
 def _local_host(header: str) -> bool:
     """Whether a Host header names this machine (127.0.0.1 or localhost, any port)."""
     name, _, port = header.strip().lower().partition(":")
-    return name in LOCAL_HOSTS and (port == "" or port.isdigit())
+    return name in LOCAL_HOSTS and (port == "" or (port.isascii() and port.isdigit()))
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

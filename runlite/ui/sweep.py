@@ -26,6 +26,7 @@ import urllib.parse
 from typing import Any
 
 from .. import errors
+from .._validation import digits
 from . import sweep_svg
 from .charts import esc, fmt_num
 from .compare import flat_params, same_key, value_text
@@ -79,13 +80,12 @@ def _limit(params: dict) -> int:
     text = _one(params, "limit", "") or ""
     if not text:
         return MAX_RUNS
-    if not text.isdigit() or len(text) > 9:
+    limit = digits(text, 9)
+    if limit is None or limit < 1:
         raise errors.ValidationError(f"limit must be a whole number of runs from 1 to {MAX_RUNS}, got {text[:40]!r}")
-    if int(text) < 1:
-        raise errors.ValidationError(f"limit must be a whole number of runs from 1 to {MAX_RUNS}, got {text[:40]!r}")
-    if int(text) > MAX_RUNS:
-        raise errors.ValidationError(f"too many runs: this page compares at most {MAX_RUNS:,} (limit={int(text):,})")
-    return int(text)
+    if limit > MAX_RUNS:
+        raise errors.ValidationError(f"too many runs: this page compares at most {MAX_RUNS:,} (limit={limit:,})")
+    return limit
 
 
 def find_runs(store: Any, text: str, grammar: str, limit: int) -> tuple[list, str]:
