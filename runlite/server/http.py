@@ -45,7 +45,7 @@ async def body(request, limit: int) -> bytes:
     chunked, or compressed: ``Content-Encoding: zstd`` (as LangSmith's SDKs send it), ``gzip``
     (OTLP's) or ``deflate``; a compressed body is never inflated past ``limit``."""
     declared = request.headers.get("content-length")
-    if declared is not None and ((size := digits(declared, 20)) is None or size > limit):
+    if declared is not None and ((declared_size := digits(declared, 20)) is None or declared_size > limit):
         raise errors.LimitError(f"the body is {declared} bytes; this server takes at most {limit:,}")
     chunks, size = [], 0
     async for chunk in request.stream():
