@@ -69,8 +69,8 @@ class _NewRows:
     def insert(self) -> None:
         if self.rows:  # all columns, one shape a batch: NULL where a row has no value (its
             # columns with a default in the schema, kind and _DEFAULTS', every row sets)
-            rows = [tuple(map(row.get, RUN_COLUMNS)) for row in self.rows.values()]
-            runs_mod.insert_many(self.conn, RUN_COLUMNS, rows)
+            values = [value for row in self.rows.values() for value in map(row.get, RUN_COLUMNS)]
+            runs_mod.insert_many(self.conn, RUN_COLUMNS, values)
             self.rows = {}
 
 

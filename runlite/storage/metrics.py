@@ -389,8 +389,9 @@ class _Batch:
     def __init__(self, conn, origin: int):
         self.conn, self.origin = conn, origin
         self.deletes, self.inserts = [], []  # (series id, seq); chunk rows
-        self.shared: dict = {}  # what the series sharing a record shape's axis share (made_once)
-        self.encoded: dict = {}  # their axis columns, transformed once (chunks.encode_chunk)
+        # What the series sharing a record shape's axis share (made_once): pieces, ranges and
+        # order, its columns transformed for their chunks (chunks.encode_chunk), default times.
+        self.shared: dict = {}
 
     def merge(self, series_id: int, entries: list, level: int) -> list:
         """One chunk (or even full ones) of the entries' points, at the first entry's seq."""
@@ -433,7 +434,7 @@ class _Batch:
             sketch.order(steps, times, stamps) if several else None)) if entry.count > 1 else (None, None)
         chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made), axis=axis)
         self.inserts.append((series_id, entry.seq, *sql_values(chunk), chunks.encode_chunk(
-            *piece, time_origin_us=self.origin, shared=self.encoded), sketch.stored(made, *piece, flags=flags)))
+            *piece, time_origin_us=self.origin, shared=self.shared), sketch.stored(made, *piece, flags=flags)))
         return chunk
 
     def run(self) -> None:

@@ -7,7 +7,6 @@ Every statement that writes a run row is generated here from one column list
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import re
 import weakref
@@ -67,11 +66,15 @@ def insert_rows_sql(columns: tuple[str, ...], rows: int, update: tuple[str, ...]
     return f"{head} VALUES {', '.join([row] * rows)}" + (f" ON CONFLICT{conflict}" if conflict else "")
 
 
-def insert_many(conn, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert run rows, each the values of ``columns``, ``ROWS_PER_STATEMENT`` to a statement."""
-    for at in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[at:at + ROWS_PER_STATEMENT]
-        conn.execute(insert_rows_sql(columns, len(part)), list(itertools.chain.from_iterable(part)))
+def insert_many(conn, columns: tuple[str, ...], values: list, update: tuple[str, ...] = (),
+                constants: tuple[tuple[str, str], ...] = ()) -> None:
+    """Insert (or upsert, as `insert_rows_sql`) run rows ``ROWS_PER_STATEMENT`` to a statement;
+    ``values`` holds every row's values of ``columns``, one row after another."""
+    width = len(columns)
+    step = ROWS_PER_STATEMENT * width
+    for at in range(0, len(values), step):
+        part = values[at:at + step]
+        conn.execute(insert_rows_sql(columns, len(part) // width, update, constants), part)
 
 
 def ensure_folder(conn, folder: str, now: int) -> None:

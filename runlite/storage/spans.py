@@ -36,7 +36,6 @@ _CHANGING = ("status", "ended", "modified", "metadata", "tags", "outputs", "erro
              "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost",
              "first_token_time", "heartbeat")
 _CONSTANTS = (("kind", "'trace'"), ("heartbeat_timeout", "NULL"))
-_WIDTH = len(_COLUMNS)
 _USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost", "total_cost")
 _EVENTS = "INSERT OR REPLACE INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
@@ -102,10 +101,7 @@ def write(conn, batch: list) -> None:
     now = now_us()
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
     flat, event_rows = rows(batch, now)
-    step = runs_mod.ROWS_PER_STATEMENT * _WIDTH
-    for start in range(0, len(flat), step):
-        values = flat[start:start + step]
-        conn.execute(runs_mod.insert_rows_sql(_COLUMNS, len(values) // _WIDTH, _CHANGING, _CONSTANTS), values)
+    runs_mod.insert_many(conn, _COLUMNS, flat, _CHANGING, _CONSTANTS)
     if event_rows:
         conn.executemany(_EVENTS, event_rows)
     for span, _, _, attachments in batch:
