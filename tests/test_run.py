@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import apsw
 import pytest
 
 import runlite
@@ -78,6 +79,37 @@ def test_set_status_and_close(store):
     other.close()
     assert store.get_run(other.id).status == "completed"
     other.close()  # idempotent
+
+
+@pytest.mark.parametrize("alerted", [False, True], ids=["plain", "alert armed"])
+def test_close_writes_last_points_and_status_together(store, db_path, monkeypatch, alerted):
+    """The last flush and the final status are one transaction: a close that fails leaves the
+    file as it was (no point of it, the run still running), and a second close writes both."""
+    from runlite.storage import runs as runs_mod
+
+    run = store.init("atomic")
+    if alerted:
+        run.create_metric_threshold_alert("hot", "loss", 50, "is above", window=2, frequency=1)
+    for step in range(5):
+        run.log_metrics({"loss": float(step)}, step=step)
+    real = runs_mod.finish
+
+    def failing(*args, **kwargs):
+        real(*args, **kwargs)  # its update is made, then the transaction fails after it
+        raise runlite.StoreError("disk gone")
+
+    monkeypatch.setattr(runs_mod, "finish", failing)
+    with pytest.raises(runlite.StoreError, match="disk gone"):
+        run.close()
+    # Read with SQLite itself: a Store of this process would first write what the run holds.
+    raw = apsw.Connection(db_path, flags=apsw.SQLITE_OPEN_READONLY)
+    assert raw.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).get == "running"
+    assert raw.execute("SELECT count(*) FROM series WHERE run_id = ?", (run.id,)).get == 0
+    raw.close()
+    monkeypatch.setattr(runs_mod, "finish", real)
+    run.close()
+    assert store.get_run(run.id).status == "completed"
+    assert list(store.metric_values(run.id, "loss").values) == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 def test_context_manager_outcomes(store):

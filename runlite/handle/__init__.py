@@ -271,12 +271,16 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
         with writer.lock:
             self._stop_sampling()  # before the last flush: no sample after the run's end
             aborted = self._aborted
-            writer.flush(until=now_us(), final=True)  # the last metric checks too
+            ended: list[bool] = []
+            # The last points and metric checks, and the final status, in one transaction.
+            writer.flush(until=now_us(), final=True,
+                         also=lambda conn: ended.append(runs_mod.finish(conn, run_id, self.name, status, changes)))
             if self._aborted and not aborted:  # they ended the run (trigger_abort): it stays terminated
                 return
-            with self.store.database.write() as conn:
-                finished = runs_mod.finish(conn, run_id, self.name, status, changes)
-            if not finished:  # aborted from outside (abort_run) before its heartbeat told this handle
+            if not ended:  # the writer was released already: nothing of it left to write
+                with self.store.database.write() as conn:
+                    ended.append(runs_mod.finish(conn, run_id, self.name, status, changes))
+            if not ended[0]:  # aborted from outside (abort_run) before its heartbeat told this handle
                 return self._terminated(from_outside=True)
             self._status = status
             self.store.live.discard(writer)

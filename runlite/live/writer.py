@@ -252,8 +252,13 @@ class RunWriter:
 
     # -- flushing
 
-    def flush(self, wait: bool = True, until: int | None = None, final: bool = False) -> bool:
+    def flush(self, wait: bool = True, until: int | None = None, final: bool = False,
+              also: Callable[[Any], None] | None = None) -> bool:
         """Write what is buffered in one transaction; on failure keep it buffered and raise.
+
+        ``also(conn)`` runs inside that transaction after the points and events are written
+        (a transaction is begun for it when nothing is buffered): the run's end, so its final
+        status lands with its last points, in one commit, or, if it raises, neither does.
 
         ``until`` (epoch microseconds) also performs the metric checks due on the run's clock
         by then, with no new point (``final``: the run ends, so the next check too); a state
@@ -281,7 +286,7 @@ class RunWriter:
                          and (final or not self.user_time))
             # At the run's end, series' small tail chunks are merged even with nothing buffered.
             compact = final and (self.states_lost or any(len(s.tail) > 1 for s in self.series_states.values()))
-            if not (has_data or scheduled or compact):
+            if not (has_data or scheduled or compact or also):
                 return True
             # Alert checks share state with arm() and the log calls: with any armed, the
             # flush keeps the lock throughout.
@@ -292,7 +297,7 @@ class RunWriter:
                 self.events.next_seq = events.next_seq
                 self.flushing = True
             else:
-                found = self._flush_locked(buf, events, wait, until, final, has_data, scheduled, compact)
+                found = self._flush_locked(buf, events, wait, until, final, has_data, scheduled, compact, also)
         if not detached:
             if found is None or found is False:
                 return found is None
@@ -305,6 +310,8 @@ class RunWriter:
                     states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
                                                None, final=final)
                     events_mod.flush(conn, self.run_id, events)
+                    if also is not None:
+                        also(conn)
             done = conn is not None
         finally:
             with self.lock:
@@ -325,7 +332,7 @@ class RunWriter:
         return done
 
     def _flush_locked(self, buf, events, wait: bool, until: int | None, final: bool, has_data: bool,
-                      scheduled: bool, compact: bool):
+                      scheduled: bool, compact: bool, also: Callable[[Any], None] | None):
         """The flush of a writer with alerts armed, ``lock`` held throughout. Returns False
         when the file was locked (``wait=False``), None when there was nothing to write,
         else the alert changes and whether they ended the run (for ``after_alerts``)."""
@@ -336,8 +343,9 @@ class RunWriter:
         try:
             pending: list = []
             if not (has_data or compact):  # a scheduled check alone: a transaction only for a change
-                self._advance_checks(until, final, pending)
-                if not pending:
+                if scheduled:
+                    self._advance_checks(until, final, pending)
+                if not (pending or also):
                     done = True
                     self.schedule()
                     return None
@@ -356,6 +364,8 @@ class RunWriter:
                     if scheduled:
                         self._advance_checks(until, final, pending)
                 changes, abort = self.record_alerts(conn, pending)
+                if also is not None:
+                    also(conn)
             done = True
         finally:
             if not done:
