@@ -303,13 +303,14 @@ class RunWriter:
                 return found is None
             self.after_alerts(*found)  # callbacks run without the lock
             return True
-        done = False
+        done, states = False, {}
         try:
             with (self.database.write() if wait else self.database.try_write()) as conn:
                 if conn is not None:
-                    states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
-                                               None, final=final)
-                    events_mod.flush(conn, self.run_id, events)
+                    if has_data or compact:
+                        states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
+                                                   None, final=final)
+                        events_mod.flush(conn, self.run_id, events)
                     if also is not None:
                         also(conn)
             done = conn is not None
