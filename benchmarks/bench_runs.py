@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
+import time
 
 import apsw
 
 import runlite
+from runlite._ids import dotted_segment, uuid7
 from runlite.storage import schema
 
 from .common import median_seconds, paired_medians, row
@@ -38,12 +39,15 @@ def _raw_create(tmp: str, n: int = N, *, versions: int = schema.SCHEMA_VERSION) 
             conn.execute(statement)
     conn.execute("INSERT INTO folders (path, created) VALUES ('/', 0)")
     for i in range(n):
-        run_id = str(uuid.uuid4())
+        # The values runlite stores: a time-ordered id, its trace order and the time of creation.
+        now = time.time_ns() // 1000
+        run_id = uuid7(now)
         with conn:  # one transaction per run, as runlite does
             conn.execute(
                 "INSERT INTO runs (id, name, status, folder, metadata, tags, trace_id, dotted_order,"
                 " created, modified) VALUES (?, ?, 'created', '/', ?, ?, ?, ?, ?, ?)",
-                (run_id, f"run-{i}", json.dumps({"i": i, "lr": 0.01}), '["bench"]', run_id, run_id, i, i),
+                (run_id, f"run-{i}", json.dumps({"i": i, "lr": 0.01}), '["bench"]', run_id,
+                 dotted_segment(now, run_id), now, now),
             )
     conn.close()
 
