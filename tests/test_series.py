@@ -490,13 +490,23 @@ def test_axis_ranges_of_columns_known_to_rise_are_their_ends(cols, sort):
 def test_a_flush_chunk_row_has_the_figures_of_one_computed_alone(cols):
     # A flush hands chunk_row the extremes of the chunk's sketch blocks and the axis ranges its
     # series share, and small chunks then take the general path: the same figures, bit for bit.
+    # It hands both the values as a list too, made once.
     steps, times, ts, values = cols
-    made = sketch.blocks(steps, times, ts, values, has_nan=False, time_origin_us=ORIGIN)
+    floats = values.tolist()
+    made = sketch.blocks(steps, times, ts, values, has_nan=False, time_origin_us=ORIGIN, floats=floats)
+    assert repr(made) == repr(sketch.blocks(steps, times, ts, values, has_nan=False, time_origin_us=ORIGIN))
     axis = stats.axis_ranges(steps, times, ts, ORIGIN)
     given = stats.chunk_row(steps, times, ts, values, time_origin_us=ORIGIN, extremes=sketch.extremes(made),
-                            axis=axis)
+                            axis=axis, floats=floats)
     alone = stats.chunk_row(steps, times, ts, values, time_origin_us=ORIGIN)
     assert key(ChunkStats(*given)) == key(ChunkStats(*alone))
+
+
+def test_values_given_as_a_list_must_be_all_of_them():
+    values = array("d", [1.0, 2.0, 3.0])
+    assert stats.stats_from_values(values, floats=[1.0, 2.0, 3.0]) == stats.stats_from_values(values)
+    with pytest.raises(ValidationError, match="3 values as a list, got 2"):
+        stats.stats_from_values(values, floats=[1.0, 2.0])
 
 
 @settings(max_examples=examples(50), deadline=None)

@@ -56,11 +56,12 @@ Point = tuple  # (global index, step, time, timestamp, value)
 
 
 def blocks(steps: array, times: array | None, timestamps: array, values: array, *,
-           has_nan: bool, time_origin_us: int = 0) -> list[tuple[int, tuple]]:
+           has_nan: bool, time_origin_us: int = 0, floats: list | None = None) -> list[tuple[int, tuple]]:
     """``(points, (first, min, max, last))`` per block; points are (position, step, time, timestamp, value).
 
     ``times`` None means the default times ``(timestamp - time_origin_us) / 1e6``, computed
-    here for the chosen points only. ``has_nan`` False says no value is NaN, and is checked at
+    here for the chosen points only. ``floats``: ``values.tolist()``, when the caller made it
+    (the chunk's statistics take it too). ``has_nan`` False says no value is NaN, and is checked at
     no cost: ``min`` and ``max`` pass over a NaN (it compares False) unless it comes first, so a
     block whose extreme comes out NaN is done the NaN-aware way, and the blocks are right
     either way.
@@ -71,7 +72,8 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
         p = (0, steps[0], times[0] if times is not None else (stamp - time_origin_us) / 1e6, stamp, values[0])
         return [(1, (p, p, p, p))]
     out = []
-    floats = values.tolist()  # made once: min, max and index pass over a list faster than an array
+    if floats is None:  # made once: min, max and index pass over a list faster than an array
+        floats = values.tolist()
     for lo in range(0, n, BLOCK):
         hi = min(lo + BLOCK, n)
         seg = floats[lo:hi] if n > BLOCK else floats

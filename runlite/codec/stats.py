@@ -127,7 +127,7 @@ def _mean_m2(vals, total: float | None = None) -> tuple[float, float]:
     return mean, d * d  # d * d, not d ** 2: overflow must give inf, not raise.
 
 
-def stats_from_values(values, extremes: tuple | None = None) -> ValueStats:
+def stats_from_values(values, extremes: tuple | None = None, floats: list | None = None) -> ValueStats:
     """Count, NaN count, min/max with first index, mean and M2 of a value column.
 
     Args:
@@ -135,6 +135,7 @@ def stats_from_values(values, extremes: tuple | None = None) -> ValueStats:
         extremes: ``(min, max, first index of min, first index of max)`` when the caller
             knows them already (a chunk's block sketch: `sketch.extremes`); used only when
             every value is finite, saving four passes.
+        floats: ``values.tolist()`` when the caller made it (saves unpacking the values again).
     """
     values = _as_array(values, "d")
     n = len(values)
@@ -142,7 +143,9 @@ def stats_from_values(values, extremes: tuple | None = None) -> ValueStats:
         return ValueStats(0, 0, None, None, None, None, None, None)
     # Without numpy, make the float objects once (a tuple) for the several passes
     # below; with numpy, _extremes reads the array's buffer directly.
-    vals = values if accel.numpy_for(n) else struct.unpack(f"={n}d", values.tobytes())
+    if floats is not None and len(floats) != n:
+        raise ValidationError(f"floats must be the {n} values as a list, got {len(floats)} items")
+    vals = values if accel.numpy_for(n) else floats or struct.unpack(f"={n}d", values.tobytes())
     try:
         total = math.fsum(vals)
     except (OverflowError, ValueError):  # finite overflow, or inf + -inf
@@ -187,10 +190,11 @@ def chunk_stats(steps, times, timestamps, values, *, time_origin_us: int | None 
 
 
 def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = None,
-              extremes: tuple | None = None, axis: tuple | None = None) -> tuple:
+              extremes: tuple | None = None, axis: tuple | None = None, floats: list | None = None) -> tuple:
     """`chunk_stats` as a tuple in ChunkStats field order, no object built: the ingest path
     writes it as a chunk's row, once a flush for each series (see `merge_rows`). ``axis``:
-    the columns' `axis_ranges` when known (the series of one record shape share their axis)."""
+    the columns' `axis_ranges` when known (the series of one record shape share their axis);
+    ``floats``: ``values.tolist()`` when known (its block sketch made it)."""
     steps, timestamps, values = _as_array(steps, "q"), _as_array(timestamps, "q"), _as_array(values, "d")
     n = len(values)
     if n == 0:
@@ -203,7 +207,7 @@ def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = 
         return _one_point_row(steps[0], times, timestamps[0], values[0], time_origin_us)
     if n <= (_SMALL_GIVEN if extremes is not None and axis is not None else _SMALL):
         return _small_chunk_row(steps, times, timestamps, values, time_origin_us)
-    vs = stats_from_values(values, extremes)
+    vs = stats_from_values(values, extremes, floats)
     return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
             None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
             steps[0], steps[-1], *(axis or axis_ranges(steps, times, timestamps, time_origin_us)))

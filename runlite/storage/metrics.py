@@ -424,7 +424,8 @@ class _Batch:
             entry.kept = piece
         # The blocks hold the values' extremes, which the statistics take (when every value is
         # finite) instead of four passes over them.
-        made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin)
+        floats = piece[3].tolist()  # made once for the blocks and the statistics
+        made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin, floats=floats)
         # The axis' ranges and order, made once for the series sharing it (a wide record's, a
         # run's short ones at its end); a one-block sketch keeps no order flags.
         steps, times, stamps = piece[:3]
@@ -432,7 +433,8 @@ class _Batch:
         axis, flags = made_once(self.shared, (steps, times, stamps), several, lambda: (
             stats.axis_ranges(steps, times, stamps, self.origin),
             sketch.order(steps, times, stamps) if several else None)) if entry.count > 1 else (None, None)
-        chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made), axis=axis)
+        chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made), axis=axis,
+                                floats=floats)
         self.inserts.append((series_id, entry.seq, *sql_values(chunk), chunks.encode_chunk(
             *piece, time_origin_us=self.origin, shared=self.shared), sketch.stored(made, *piece, flags=flags)))
         return chunk
