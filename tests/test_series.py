@@ -507,6 +507,10 @@ def test_values_given_as_a_list_must_be_all_of_them():
     assert stats.stats_from_values(values, floats=[1.0, 2.0, 3.0]) == stats.stats_from_values(values)
     with pytest.raises(ValidationError, match="3 values as a list, got 2"):
         stats.stats_from_values(values, floats=[1.0, 2.0])
+    for n in (3, 300):  # the small chunks' path and the general one
+        steps, stamps, values = array("q", range(n)), array("q", range(ORIGIN, ORIGIN + n)), array("d", range(n))
+        with pytest.raises(ValidationError, match=f"{n} values as a list, got 2"):
+            stats.chunk_row(steps, None, stamps, values, time_origin_us=ORIGIN, floats=[1.0, 2.0])
 
 
 @settings(max_examples=examples(50), deadline=None)

@@ -203,10 +203,12 @@ def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = 
         raise ValidationError("steps, times, timestamps and values must have the same length")
     if times is None and time_origin_us is None:
         raise ValidationError("times=None needs time_origin_us to derive the times")
+    if floats is not None and len(floats) != n:
+        raise ValidationError(f"floats must be the {n} values as a list, got {len(floats)} items")
     if n == 1:
         return _one_point_row(steps[0], times, timestamps[0], values[0], time_origin_us)
     if n <= (_SMALL_GIVEN if extremes is not None and axis is not None else _SMALL):
-        return _small_chunk_row(steps, times, timestamps, values, time_origin_us)
+        return _small_chunk_row(steps, times, timestamps, values, time_origin_us, floats)
     vs = stats_from_values(values, extremes, floats)
     return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
             None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
@@ -249,10 +251,10 @@ def _one_point_row(step: int, times, stamp: int, value: float, origin) -> tuple:
             time, time, stamp, stamp)
 
 
-def _small_chunk_row(steps: array, times, timestamps: array, values: array, origin) -> tuple:
+def _small_chunk_row(steps: array, times, timestamps: array, values: array, origin, floats: list | None) -> tuple:
     """`chunk_row` of a few points: the same figures by the same operations (fsum for the
     mean and M2, the first index of each extreme, NaN skipped, IEEE rules for infinities)."""
-    vals = values.tolist()
+    vals = values.tolist() if floats is None else floats
     n = len(vals)
     step_list = steps.tolist()
     ts_lo, ts_hi = min(timestamps), max(timestamps)
