@@ -127,6 +127,12 @@ def _mean_m2(vals, total: float | None = None) -> tuple[float, float]:
     return mean, d * d  # d * d, not d ** 2: overflow must give inf, not raise.
 
 
+def _check_floats(floats: list | None, n: int) -> None:
+    """A caller's ``values.tolist()`` (``floats=``) must hold the ``n`` values."""
+    if floats is not None and len(floats) != n:
+        raise ValidationError(f"floats must be the {n} values as a list, got {len(floats)} items")
+
+
 def stats_from_values(values, extremes: tuple | None = None, floats: list | None = None) -> ValueStats:
     """Count, NaN count, min/max with first index, mean and M2 of a value column.
 
@@ -143,8 +149,7 @@ def stats_from_values(values, extremes: tuple | None = None, floats: list | None
         return ValueStats(0, 0, None, None, None, None, None, None)
     # Without numpy, make the float objects once (a tuple) for the several passes
     # below; with numpy, _extremes reads the array's buffer directly.
-    if floats is not None and len(floats) != n:
-        raise ValidationError(f"floats must be the {n} values as a list, got {len(floats)} items")
+    _check_floats(floats, n)
     vals = values if accel.numpy_for(n) else floats or struct.unpack(f"={n}d", values.tobytes())
     try:
         total = math.fsum(vals)
@@ -203,8 +208,7 @@ def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = 
         raise ValidationError("steps, times, timestamps and values must have the same length")
     if times is None and time_origin_us is None:
         raise ValidationError("times=None needs time_origin_us to derive the times")
-    if floats is not None and len(floats) != n:
-        raise ValidationError(f"floats must be the {n} values as a list, got {len(floats)} items")
+    _check_floats(floats, n)
     if n == 1:
         return _one_point_row(steps[0], times, timestamps[0], values[0], time_origin_us)
     if n <= (_SMALL_GIVEN if extremes is not None and axis is not None else _SMALL):

@@ -272,14 +272,17 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
             self._stop_sampling()  # before the last flush: no sample after the run's end
             aborted = self._aborted
             ended: list[bool] = []
+
+            def end(conn) -> None:
+                ended.append(runs_mod.finish(conn, run_id, self.name, status, changes))
+
             # The last points and metric checks, and the final status, in one transaction.
-            writer.flush(until=now_us(), final=True,
-                         also=lambda conn: ended.append(runs_mod.finish(conn, run_id, self.name, status, changes)))
+            writer.flush(until=now_us(), final=True, also=end)
             if self._aborted and not aborted:  # they ended the run (trigger_abort): it stays terminated
                 return
             if not ended:  # the writer was released already: nothing of it left to write
                 with self.store.database.write() as conn:
-                    ended.append(runs_mod.finish(conn, run_id, self.name, status, changes))
+                    end(conn)
             if not ended[0]:  # aborted from outside (abort_run) before its heartbeat told this handle
                 return self._terminated(from_outside=True)
             self._status = status
