@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import runlite
-from runlite.storage import connection as db
+from runlite.storage import policy
 from runlite import query
 from runlite.errors import FilterError
 from tests.oracles.query_eval import evaluate
@@ -56,7 +56,7 @@ class World:
 
     def ids(self, sql, params, order=""):
         with self.store.database.read() as conn:
-            db.connection_read_only_authorizer(conn)  # a compiled filter can only read
+            policy.connection_read_only_authorizer(conn)  # a compiled filter can only read
             try:
                 return [r[0] for r in conn.execute(f"SELECT runs.id FROM runs WHERE {sql} {order}", params)]
             finally:

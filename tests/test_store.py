@@ -6,7 +6,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite.storage import connection as db, schema
+from runlite.storage import connection as db, policy, schema
 
 
 def _bytes(path):
@@ -190,7 +190,7 @@ def test_a_query_run_with_new_values_is_not_planned_again(store, db_path):
     query with ORDER BY was otherwise prepared again (authorizer and planner) on each new
     binding, costing several times the query itself."""
     readers = [store.database.connect(writable=False, profile=profile)
-               for profile in (db.reader_profile, db.untrusted_profile)]
+               for profile in (policy.reader_profile, policy.untrusted_profile)]
     sql = "SELECT seq FROM chunks WHERE series_id = ? AND seq BETWEEN ? AND ? ORDER BY seq"
     for conn in [store.database._current().writer, *readers]:
         assert conn.config(apsw.SQLITE_DBCONFIG_ENABLE_QPSG, -1) == 1
@@ -232,7 +232,7 @@ def test_write_rolls_back_on_error(store):
 def test_untrusted_profile_blocks_writes_and_triggers(db_path):
     runlite.open(db_path).close()
     d = db.Database(db_path, read_only=True, durable=False, timeout=1)
-    conn = d.connect(writable=False, profile=db.untrusted_profile)
+    conn = d.connect(writable=False, profile=policy.untrusted_profile)
     assert conn.execute("SELECT count(*) FROM runs").get == 0  # reads are allowed
     for statement in ("CREATE TEMP TABLE x(y)", "PRAGMA writable_schema=ON", "ATTACH ':memory:' AS x"):
         with pytest.raises(apsw.AuthError):

@@ -17,7 +17,7 @@ import urllib.parse
 import apsw
 import attrs
 
-from . import blobs, checks, connection as db, media, schema
+from . import blobs, checks, connection as db, media, policy, schema
 from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import rechunk
@@ -165,7 +165,7 @@ def export(source_path: str, dest: str, run_ids: list[str], *, include_attachmen
             conn = apsw.Connection(tmp, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI)
         try:
             with db.translated(dest):
-                db.writer_profile(conn, timeout=timeout, durable=False)
+                policy.writer_profile(conn, timeout=timeout, durable=False)
                 _export_rows(conn, source_path, run_ids, include_attachments, counts, progress)
         except BaseException:
             db.rollback(conn)
@@ -318,7 +318,7 @@ def check_source(path: str, timeout: float) -> None:
         conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
     try:
         with db.translated(path):
-            db.untrusted_profile(conn, timeout=timeout)
+            policy.untrusted_profile(conn, timeout=timeout)
             version = db.check_identity(conn, path)
             if not schema.read_as_is(version):
                 raise errors.StoreError(f"{path!r} has schema version {version}; open it once with this runlite "
@@ -366,7 +366,7 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
     counts: dict[str, int] = {}
     try:
         with db.translated(dest):
-            db.writer_profile(conn, timeout=timeout, durable=durable)
+            policy.writer_profile(conn, timeout=timeout, durable=durable)
             conn.limit(apsw.SQLITE_LIMIT_LENGTH, MERGE_VALUE_LIMIT)
         with db.translated(source):
             conn.execute("ATTACH DATABASE ? AS src", ("file:" + urllib.parse.quote(os.path.abspath(source)) + "?mode=ro",))

@@ -1,8 +1,7 @@
-"""Connections to one runlite file: policy, transactions, error translation, fork safety.
+"""Connections to one runlite file: transactions, error translation, fork safety.
 
-Connection policy is written as small named functions (one setting each) grouped into
-profiles, and applied only to connections runlite opens itself: never through process-wide
-apsw hooks, because a library must not change its host's global state.
+Each connection gets a profile of `policy` (the writer's, a reader's, or an untrusted
+file's reader's) when it opens.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import contextlib
 import json
 import os
 import threading
-import time
 import weakref
 from typing import Callable, Iterator
 
@@ -19,150 +17,7 @@ import apsw
 
 from .. import errors
 from . import schema
-
-# ---------------------------------------------------------------- connection policy
-
-
-def connection_busy_timeout(conn: apsw.Connection, seconds: float) -> None:
-    """Wait up to ``seconds`` for a lock instead of failing at once (https://sqlite.org/c3ref/busy_timeout.html)."""
-    conn.set_busy_timeout(int(seconds * 1000))
-
-
-WAL_RETRY_FIRST, WAL_RETRY_MAX = 0.001, 0.05  # seconds: backoff between journal-mode attempts
-
-
-def connection_wal(conn: apsw.Connection, timeout: float = 0.0) -> None:
-    """Write-ahead log: readers never block the writer (https://sqlite.org/wal.html).
-
-    Switching a rollback-journal file to WAL writes its header while this statement already
-    holds a read lock, and SQLite never calls the busy handler to upgrade a held lock (that
-    could deadlock): with other processes creating or migrating the same file at that moment
-    it returns SQLITE_BUSY within milliseconds, whatever the busy timeout. So the switch is
-    retried with backoff until ``timeout`` seconds have passed.
-    """
-    deadline, delay = time.monotonic() + timeout, WAL_RETRY_FIRST
-    while True:
-        try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").get
-            break
-        except (apsw.BusyError, apsw.LockedError):
-            if time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, WAL_RETRY_MAX)
-    if mode not in ("wal", "memory"):
-        raise errors.StoreError(f"could not switch the file to WAL journal mode (got {mode!r})")
-
-
-def connection_synchronous(conn: apsw.Connection, durable: bool) -> None:
-    """NORMAL survives an application crash; FULL also a power cut (https://sqlite.org/pragma.html#pragma_synchronous)."""
-    conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
-
-
-def connection_foreign_keys(conn: apsw.Connection) -> None:
-    """Enforce REFERENCES clauses (https://sqlite.org/foreignkeys.html)."""
-    conn.execute("PRAGMA foreign_keys=ON")
-
-
-def connection_defensive(conn: apsw.Connection) -> None:
-    """No schema tampering from SQL (https://sqlite.org/c3ref/c_dbconfig_defensive.html)."""
-    conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
-
-
-def connection_untrusted_schema(conn: apsw.Connection) -> None:
-    """The file's schema may not call functions with side effects (https://sqlite.org/pragma.html#pragma_trusted_schema)."""
-    conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
-
-
-def connection_no_dqs(conn: apsw.Connection) -> None:
-    """Double-quoted strings are identifiers only (https://sqlite.org/quirks.html#dblquote)."""
-    conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
-    conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
-
-
-def connection_stable_plans(conn: apsw.Connection) -> None:
-    """Plans never depend on bound values (https://sqlite.org/c3ref/c_dbconfig_defensive.html),
-    so a cached statement run with new values is not prepared again: with SQLite's STAT4
-    built in, each new binding of a range or ORDER BY query otherwise re-planned it (and re-ran
-    the authorizer), several times the cost of running it."""
-    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_QPSG, 1)
-
-
-def connection_no_mmap(conn: apsw.Connection) -> None:
-    """Read pages through the VFS so a damaged file gives errors, not faults (https://sqlite.org/mmap.html)."""
-    conn.execute("PRAGMA mmap_size=0")
-
-
-def connection_cell_size_check(conn: apsw.Connection) -> None:
-    """Check cell sizes on every page read (https://sqlite.org/pragma.html#pragma_cell_size_check)."""
-    conn.execute("PRAGMA cell_size_check=ON")
-
-
-def connection_no_triggers_or_views(conn: apsw.Connection) -> None:
-    """A foreign file's triggers and views never run (https://sqlite.org/c3ref/c_dbconfig_defensive.html)."""
-    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
-    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_VIEW, 0)
-
-
-# data_version: fts5's own integrity check reads it, so verify() can report such a table.
-_READ_PRAGMAS = frozenset(("application_id", "user_version", "journal_mode", "page_size", "page_count",
-                           "freelist_count", "quick_check", "integrity_check", "schema_version", "data_version"))
-
-
-def connection_read_only_authorizer(conn: apsw.Connection) -> None:
-    """Only SELECT, reads, functions, read transactions and reading a few pragmas: a query
-    connection cannot change anything (https://sqlite.org/c3ref/set_authorizer.html)."""
-    allowed = {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION, apsw.SQLITE_RECURSIVE,
-               apsw.SQLITE_TRANSACTION}
-
-    def authorize(action, name, value, *_rest):
-        if action in allowed:
-            return apsw.SQLITE_OK
-        if action == apsw.SQLITE_PRAGMA and name in _READ_PRAGMAS and value is None:
-            return apsw.SQLITE_OK
-        return apsw.SQLITE_DENY
-
-    conn.authorizer = authorize
-
-
-def _common(conn: apsw.Connection, timeout: float) -> None:
-    connection_busy_timeout(conn, timeout)
-    connection_defensive(conn)
-    connection_untrusted_schema(conn)
-    connection_no_dqs(conn)
-    connection_stable_plans(conn)
-    connection_no_mmap(conn)
-    connection_foreign_keys(conn)
-
-
-def writer_profile(conn: apsw.Connection, *, timeout: float, durable: bool) -> None:
-    """The connection that writes: the common policy plus synchronous."""
-    _common(conn, timeout)
-    connection_synchronous(conn, durable)
-
-
-def reader_profile(conn: apsw.Connection, *, timeout: float) -> None:
-    """A read-only connection of a trusted file; queries built from filters run here."""
-    _common(conn, timeout)
-    connection_read_only_authorizer(conn)
-
-
-UNTRUSTED_MAX_VALUE = 128 << 20  # bytes: a value of a foreign file larger than this is refused
-
-
-def connection_value_limit(conn: apsw.Connection, limit: int = UNTRUSTED_MAX_VALUE) -> None:
-    """No string or blob over ``limit`` bytes is read (https://sqlite.org/c3ref/limit.html)."""
-    conn.limit(apsw.SQLITE_LIMIT_LENGTH, limit)
-
-
-def untrusted_profile(conn: apsw.Connection, *, timeout: float) -> None:
-    """A read-only connection to a file that came from someone else."""
-    _common(conn, timeout)
-    connection_cell_size_check(conn)
-    connection_no_triggers_or_views(conn)
-    connection_value_limit(conn)
-    connection_read_only_authorizer(conn)
-
+from .policy import connection_busy_timeout, connection_wal, reader_profile, untrusted_profile, writer_profile
 
 # ---------------------------------------------------------------- errors
 
@@ -214,13 +69,21 @@ def translate(exc: BaseException, path: str = "") -> errors.RunliteError:
 _TRANSLATED = (apsw.Error, UnicodeDecodeError, UnicodeEncodeError, OverflowError, json.JSONDecodeError)
 
 
-@contextlib.contextmanager
-def translated(path: str = "") -> Iterator[None]:
-    """Re-raise apsw errors inside the block as runlite errors."""
-    try:
-        yield
-    except _TRANSLATED as exc:
-        raise translate(exc, path) from exc
+class translated:  # noqa: N801 - used as a function: ``with translated(path):``
+    """Re-raise apsw errors inside the block as runlite errors. A class, not a generator: every
+    transaction enters it, and a generator's context manager costs several times more."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if exc is not None and isinstance(exc, _TRANSLATED):
+            raise translate(exc, self.path) from exc
 
 
 # ---------------------------------------------------------------- the database
@@ -312,6 +175,81 @@ def _retire_reader(state: _ProcessState, conn: apsw.Connection) -> None:
         pass
 
 
+class _Transaction:
+    """The body of a write begun on ``conn`` (``state.lock`` held): commit at the end, roll back
+    on an error; a nested use joins the outer transaction. This and `_Write` are classes, not
+    generators: every write enters them, and a generator's context manager costs more (a run's
+    creation is 1.5 us faster)."""
+
+    __slots__ = ("state", "conn", "path", "outer")
+
+    def __init__(self, state: _ProcessState, conn: apsw.Connection, path: str) -> None:
+        self.state, self.conn, self.path = state, conn, path
+
+    def __enter__(self) -> apsw.Connection:
+        state = self.state
+        self.outer = not state.depth
+        if self.outer:
+            state.depth, state.owner = 1, threading.get_ident()
+        else:
+            state.depth += 1
+        return self.conn
+
+    def __exit__(self, kind, exc, tb) -> None:
+        state = self.state
+        if not self.outer:
+            state.depth -= 1
+            return
+        try:
+            if exc is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except BaseException as failed:
+                    self._abort(failed)
+                    raise
+            else:
+                self._abort(exc)
+        finally:
+            state.depth, state.owner = 0, 0
+
+    def _abort(self, exc: BaseException) -> None:
+        """Roll back; an apsw error (or a damaged value) is raised again as a runlite error."""
+        rollback(self.conn)
+        if isinstance(exc, _TRANSLATED):
+            raise translate(exc, self.path) from exc
+
+
+class _Write:
+    """``Database.write()``: this process's lock, ``BEGIN IMMEDIATE`` unless a write is already
+    open on this thread, then the `_Transaction`."""
+
+    __slots__ = ("database", "state", "body")
+
+    def __init__(self, database: "Database") -> None:
+        self.database = database
+
+    def __enter__(self) -> apsw.Connection:
+        database = self.database
+        state = self.state = database._current()
+        state.lock.acquire()
+        try:
+            conn = database._writer(state)
+            if not state.depth:
+                with translated(database.path):
+                    conn.execute("BEGIN IMMEDIATE")
+            self.body = _Transaction(state, conn, database.path)
+            return self.body.__enter__()
+        except BaseException:
+            state.lock.release()
+            raise
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            self.body.__exit__(kind, exc, tb)
+        finally:
+            self.state.lock.release()
+
+
 class Database:
     """One runlite file: lazily opened writer and per-thread reader connections.
 
@@ -376,21 +314,14 @@ class Database:
             state.writer = self.connect(writable=True, profile=writer_profile)
         return state.writer
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[apsw.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested use joins the outer one.
+    def write(self) -> "_Write":
+        """A write transaction (``BEGIN IMMEDIATE``), as ``with db.write() as conn:``; nested use
+        joins the outer one.
 
         On any exception the transaction rolls back, unless SQLite already rolled it back
         itself (disk full, I/O error): then ROLLBACK would fail and mask the real error.
         """
-        state = self._current()
-        with state.lock:
-            conn = self._writer(state)
-            if not state.depth:
-                with translated(self.path):
-                    conn.execute("BEGIN IMMEDIATE")
-            with self._transaction(state, conn):
-                yield conn
+        return _Write(self)
 
     @contextlib.contextmanager
     def try_write(self) -> Iterator[apsw.Connection | None]:
@@ -412,7 +343,7 @@ class Database:
             if not state.depth and not self._begin_at_once(conn):
                 yield None
                 return
-            with self._transaction(state, conn):
+            with _Transaction(state, conn, self.path):
                 yield conn
         finally:
             state.lock.release()
@@ -430,30 +361,6 @@ class Database:
         finally:
             connection_busy_timeout(conn, self.timeout)
         return True
-
-    @contextlib.contextmanager
-    def _transaction(self, state: _ProcessState, conn: apsw.Connection) -> Iterator[None]:
-        """The body of a write begun on ``conn`` (``state.lock`` held): commit at the end,
-        roll back on an error; a nested use joins the outer transaction."""
-        if state.depth:
-            state.depth += 1
-            try:
-                yield
-            finally:
-                state.depth -= 1
-            return
-        state.depth, state.owner = 1, threading.get_ident()
-        try:
-            yield
-            with translated(self.path):
-                conn.execute("COMMIT")
-        except BaseException as exc:
-            rollback(conn)
-            if isinstance(exc, _TRANSLATED):
-                raise translate(exc, self.path) from exc
-            raise
-        finally:
-            state.depth, state.owner = 0, 0
 
     @contextlib.contextmanager
     def outside_transaction(self) -> Iterator[apsw.Connection]:

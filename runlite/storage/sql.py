@@ -12,7 +12,7 @@ import apsw
 from .. import errors
 from ..records import QueryResult
 from .._validation import shown
-from . import connection as db
+from . import connection as db, policy
 
 MAX_ROWS = 1_000_000  # the most rows one call may ask for
 
@@ -37,13 +37,13 @@ def run(database, query: str, params: Any = (), *, max_rows: int, timeout: float
     if database.memory:  # one connection holds the whole database: read-only for this query only
         with database.read() as conn:
             authorizer = conn.authorizer
-            db.connection_read_only_authorizer(conn)
+            policy.connection_read_only_authorizer(conn)
             try:
                 return _run(conn, database.path, query, params, max_rows, timeout)
             finally:
                 conn.authorizer = authorizer
                 conn.set_progress_handler(None)
-    profile = db.untrusted_profile if database.untrusted else db.reader_profile
+    profile = policy.untrusted_profile if database.untrusted else policy.reader_profile
     conn = database.connect(writable=False, profile=profile)
     try:
         return _run(conn, database.path, query, params, max_rows, timeout)

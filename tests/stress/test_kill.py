@@ -483,13 +483,13 @@ def test_merge_into_a_durable_store_commits_durably(tmp_path, monkeypatch):
     with runlite.open(source) as s:
         log_run(s, "r", 100)
     seen = []
-    profile = archive.db.writer_profile
+    profile = archive.policy.writer_profile
 
     def spy(conn, **kwargs):
         seen.append(kwargs["durable"])
         return profile(conn, **kwargs)
 
-    monkeypatch.setattr(archive.db, "writer_profile", spy)
+    monkeypatch.setattr(archive.policy, "writer_profile", spy)
     for durable in (False, True):
         with runlite.open(tmp_path / f"dest{durable}.db", durable=durable) as s:
             seen.clear()
