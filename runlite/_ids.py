@@ -111,11 +111,20 @@ def run_id_for(key: str) -> str:
     return lowered if is_uuid(lowered) else str(uuid.uuid5(_RUN_NAMESPACE, key))
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted: one tuple swapped whole, as uuid7's
+
+
 def dotted_segment(start_us: int, run_id: str) -> str:
-    """One dotted_order segment: ``%Y%m%dT%H%M%S%fZ`` (UTC, microseconds) + the run id."""
+    """One dotted_order segment: ``%Y%m%dT%H%M%S%fZ`` (UTC, microseconds) + the run id.
+
+    Every run and traced span makes one, most of them in the same second as the one before:
+    the second's text is formatted once (``gmtime`` and ``strftime`` are most of the cost)."""
+    global _second
     secs, micros = divmod(start_us, 1_000_000)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs))
-    return f"{stamp}{micros:06d}Z{run_id}"
+    cached = _second
+    if cached[0] != secs:
+        cached = _second = (secs, time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs)))
+    return f"{cached[1]}{micros:06d}Z{run_id}"
 
 
 def dotted_ids(dotted_order: str) -> list[str]:

@@ -1,6 +1,7 @@
 """Run ids: RFC 9562 version 7, time-ordered, unique across threads, processes and forks,
 whatever the program does with ``random``."""
 
+import datetime
 import os
 import random
 import signal
@@ -12,6 +13,7 @@ import time
 import uuid
 
 import pytest
+from hypothesis import given, strategies as st
 
 import runlite
 from runlite import _ids
@@ -168,3 +170,13 @@ def test_seeded_processes_in_one_millisecond_get_distinct_ids(tmp_path):
     with runlite.open(paths[0], read_only=True) as merged:
         assert sorted(r.id for r in merged.runs()) == sorted(ids)
         assert [list(merged.metric_values(i, "x").values) for i in ids] == [[0.0], [1.0]]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=253402300799_999_998), min_size=1, max_size=20))
+def test_dotted_segment_is_the_utc_time_to_the_microsecond_then_the_id(starts):
+    """The second's text is kept between calls: each segment must still be its own time's,
+    whether the calls fall in one second or jump between any of them."""
+    run_id = _ids.uuid7()
+    for start in starts + [starts[0] + 1, starts[0]]:
+        when = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=start)
+        assert _ids.dotted_segment(start, run_id) == when.strftime("%Y%m%dT%H%M%S%fZ") + run_id
