@@ -34,9 +34,6 @@ OPEN_TARGETS: tuple[str, ...] = (
     "get_runs (Simvue grammar)", "ingest width 1:", "ingest width 10,000:", "many small runs",
     "peers' workload",
     "metric_stats over a 1,000-point window", "max_points=1000 of 1,000,000 points (baseline: best",
-    # Met in the full run of RESULTS.md (0.93x) but not in every --quick run (0.75-0.87x):
-    # not reached until it holds in both.
-    "create runs",
 )
 
 
