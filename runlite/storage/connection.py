@@ -178,8 +178,8 @@ def _retire_reader(state: _ProcessState, conn: apsw.Connection) -> None:
 class _Transaction:
     """The body of a write begun on ``conn`` (``state.lock`` held): commit at the end, roll back
     on an error; a nested use joins the outer transaction. This and `_Write` are classes, not
-    generators: every write enters them, and a generator's context manager costs more (a run's
-    creation is 1.5 us faster)."""
+    generators: every write enters them, and a generator's context manager costs more (with
+    `translated` a class too, an empty write took 10.3 us, now 7.3)."""
 
     __slots__ = ("state", "conn", "path", "outer")
 
