@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from .. import errors
 from ..codec import chunks, sketch
+from .recent import Recent
 from .stat_rows import CHUNK_COLUMNS
 
 # axis name -> (low column, high column, index in a decoded chunk)
@@ -108,16 +109,38 @@ def _sound(rows: list) -> bool:
             and 0 <= min(nans) and all(map(operator.le, nans, counts)))
 
 
+# Recent decodes (see `recent`), per process: a window's boundary chunks cut to the rows about
+# the window (sized in values: 2 MiB at most), and sketches (sized as bytes held: each made
+# `Sketch` holds about six times its raw bytes once read; 4 MiB at most, the sketches of a
+# 2,000,000-point series).
+_DECODED = Recent(entries=16, budget=1 << 18)
+_SKETCHES = Recent(entries=256, budget=4 << 20)
+_SKETCH_HELD = 6
+
+
 def decode(conn, series_id: int, seq: int, count: int, size: int, what: str,
            columns: tuple | None = None, rows: tuple[int, int] | None = None) -> tuple[list, int]:
     """A chunk's columns (times None when they are the default ones) and its time origin;
     ``size`` is its stored bytes, checked against the count before the blob is loaded.
     ``columns`` (names, as `chunks.decode_columns`) decodes only those, the others None,
-    and ``rows`` only those points of them."""
+    and ``rows`` only those points of them: such a decode of a window's boundary chunk is
+    kept (`recent`), and the same blob read again for the same rows is not decoded again."""
     if size > chunks.stored_size_bound(count):
         raise errors.CorruptStoreError(f"{what}, chunk {seq}: stores {size} bytes of points, more than {count}"
                                        " points take")
     data = conn.execute("SELECT data FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
+    if rows is None:
+        return _decoded(data, seq, count, what, columns, rows)
+    key, how = (series_id, seq), (count, columns, rows)
+    kept = _DECODED.get(key, data, how)
+    if kept is None:
+        kept = _decoded(data, seq, count, what, columns, rows)
+        _DECODED.put(key, data, how, kept, sum(len(c) for c in kept[0] if c is not None))
+    cols, origin = kept
+    return [None if c is None else c[:] for c in cols], origin  # copies: the kept arrays stay as decoded
+
+
+def _decoded(data: bytes, seq: int, count: int, what: str, columns: tuple | None, rows) -> tuple[list, int]:
     try:
         if columns is not None:
             got = chunks.decode_columns(data, expected_count=count, columns=columns, rows=rows)
@@ -135,9 +158,22 @@ def chunk_sketch(conn, series_id: int, seq: int, count: int, sketch_size: int, w
                                        f" {count} points take")
     data = conn.execute("SELECT sketch FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
     try:
-        return sketch.load(data, count)
+        return load_sketch(series_id, seq, count, data)
     except errors.CorruptStoreError as exc:
-        raise errors.CorruptStoreError(f"{what}, chunk {seq}: {exc}") from None
+        raise errors.CorruptStoreError(f"{what}, {exc}") from None
+
+
+def load_sketch(series_id: int, seq: int, count: int, data: bytes) -> sketch.Sketch:
+    """The `Sketch` of a chunk's stored sketch (`sketch.load`): the one made before when these
+    are the same bytes (`recent`). CorruptStoreError names the chunk."""
+    made = _SKETCHES.get((series_id, seq), data, count)
+    if made is None:
+        try:
+            made = sketch.load(data, count)
+        except errors.CorruptStoreError as exc:
+            raise errors.CorruptStoreError(f"chunk {seq}: {exc}") from None
+        _SKETCHES.put((series_id, seq), data, count, made, _SKETCH_HELD * len(made.raw))
+    return made
 
 
 def sketches(conn, series_id: int, wanted: list, what: str) -> Iterator[tuple[Any, sketch.Sketch]]:
@@ -152,9 +188,9 @@ def sketches(conn, series_id: int, wanted: list, what: str) -> Iterator[tuple[An
         found = sketch_blobs(conn, series_id, [seq for _, seq, _, _ in group])
         for key, seq, count, _ in group:
             try:
-                yield key, sketch.load(found.get(seq), count)
+                yield key, load_sketch(series_id, seq, count, found.get(seq))
             except errors.CorruptStoreError as exc:
-                raise errors.CorruptStoreError(f"{what}, chunk {seq}: {exc}") from None
+                raise errors.CorruptStoreError(f"{what}, {exc}") from None
 
 
 # Sketches read by one query: one query a sketch costs more than the sketch.

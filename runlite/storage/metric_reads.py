@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from .. import errors
 from ..codec import chunks, sketch, stats
 from .chunk_rows import (AXES, AXIS_COLUMNS, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, chunk_sketch,
-                         decode, inside_sql, inside_stats, sketch_blobs, window_sql)
+                         decode, inside_sql, inside_stats, load_sketch, sketch_blobs, window_sql)
 from .stat_rows import STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
 from .._validation import check_name, shown, to_us
@@ -257,10 +257,7 @@ def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_poin
                      if r.sizes[1] <= sketch.stored_size_bound(r.count)]
             fetched.update(sketch_blobs(conn, series_id, [r.seq for r in group]))
             data = fetched.pop(chunk.seq, None)
-        try:
-            return sketch.load(data, chunk.count)
-        except errors.CorruptStoreError as exc:
-            raise errors.CorruptStoreError(f"chunk {chunk.seq}: {exc}") from None
+        return load_sketch(series_id, chunk.seq, chunk.count, data)
 
     try:
         return sketch.downsample(items, offset, max_points, load, clamp=clamp)
