@@ -4,7 +4,9 @@ gives, whatever changed in between."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import pytest
 
@@ -117,3 +119,32 @@ def test_a_damaged_blob_is_refused_every_time_and_never_kept(tmp_path):
             with pytest.raises(CorruptStoreError):
                 store.metric_stats(run_id, "loss", start=9_000, stop=9_999)
     assert all(entry[0] != damaged for entry in chunk_rows._DECODED._kept.values())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_forked_child_is_not_stuck_on_a_lock_held_at_the_fork(tmp_path):
+    path = tmp_path / "r.db"
+    with runlite.open(path) as store:
+        run_id = _long_series(store, [float(i) for i in range(20_000)])
+    with runlite.open(path, read_only=True) as store:
+        store.metric_stats(run_id, "loss", start=9_000, stop=9_999)  # kept in the parent
+    with chunk_rows._DECODED._lock:  # as if another thread were keeping a decode when the program forked
+        pid = os.fork()
+        if pid == 0:  # the child: read the same window (a hang here fails the test by its timeout)
+            code = 1
+            try:
+                with runlite.open(path, read_only=True) as store:
+                    got = store.metric_stats(run_id, "loss", start=9_000, stop=9_999)
+                code = 0 if (got.count, got.max) == (1000, 9_999.0) else 2
+            finally:
+                os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on the lock its parent held at the fork")

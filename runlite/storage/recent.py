@@ -15,7 +15,9 @@ a decode larger than the whole budget is not kept.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from typing import Any, Hashable
 
 
@@ -26,12 +28,13 @@ class Recent:
     byte and ``how`` is equal; the value must be treated as read-only by whoever gets it.
     """
 
-    __slots__ = ("_lock", "_kept", "_entries", "_budget", "_held")
+    __slots__ = ("_lock", "_kept", "_entries", "_budget", "_held", "__weakref__")
 
     def __init__(self, entries: int, budget: int) -> None:
         self._lock = threading.Lock()
         self._kept: dict[Hashable, tuple] = {}  # insertion order: least recently used first
         self._entries, self._budget, self._held = entries, budget, 0
+        _EVERY.add(self)
 
     def get(self, key: Hashable, blob: Any, how: Hashable) -> Any:
         """The value kept for ``key`` if it came from ``blob`` decoded ``how``, else None."""
@@ -66,3 +69,18 @@ class Recent:
         with self._lock:
             self._kept.clear()
             self._held = 0
+
+
+# Every Recent of this process. A forked child gives each a new lock and forgets what it kept:
+# a thread the fork did not copy may have held the lock, halfway through an update.
+_EVERY: "weakref.WeakSet[Recent]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for kept in list(_EVERY):
+        kept._lock = threading.Lock()
+        kept._kept, kept._held = {}, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
