@@ -109,11 +109,11 @@ def _sound(rows: list) -> bool:
             and 0 <= min(nans) and all(map(operator.le, nans, counts)))
 
 
-# Recent decodes (see `recent`), per process: a window's boundary chunks cut to the rows about
-# the window (sized in values: 2 MiB at most), and sketches (sized as bytes held: each made
-# `Sketch` holds about six times its raw bytes once read; 4 MiB at most, the sketches of a
-# 2,000,000-point series).
-_DECODED = Recent(entries=16, budget=1 << 18)
+# Recent decodes (see `recent`), per process, sized in the bytes they hold (the stored blob
+# kept to compare with included): a window's boundary chunks cut to the rows about the window
+# (4 MiB at most), and sketches (each made `Sketch` holds about six times its raw bytes once
+# read; 4 MiB at most, the sketches of a 2,000,000-point series).
+_DECODED = Recent(entries=16, budget=4 << 20)
 _SKETCHES = Recent(entries=256, budget=4 << 20)
 _SKETCH_HELD = 6
 
@@ -135,7 +135,7 @@ def decode(conn, series_id: int, seq: int, count: int, size: int, what: str,
     kept = _DECODED.get(key, data, how)
     if kept is None:
         kept = _decoded(data, seq, count, what, columns, rows)
-        _DECODED.put(key, data, how, kept, sum(len(c) for c in kept[0] if c is not None))
+        _DECODED.put(key, data, how, kept, len(data) + sum(8 * len(c) for c in kept[0] if c is not None))
     cols, origin = kept
     return [None if c is None else c[:] for c in cols], origin  # copies: the kept arrays stay as decoded
 
@@ -172,7 +172,7 @@ def load_sketch(series_id: int, seq: int, count: int, data: bytes) -> sketch.Ske
             made = sketch.load(data, count)
         except errors.CorruptStoreError as exc:
             raise errors.CorruptStoreError(f"chunk {seq}: {exc}") from None
-        _SKETCHES.put((series_id, seq), data, count, made, _SKETCH_HELD * len(made.raw))
+        _SKETCHES.put((series_id, seq), data, count, made, len(data) + _SKETCH_HELD * len(made.raw))
     return made
 
 

@@ -9,8 +9,8 @@ Matching the bytes, not a row's identity, keeps this right whatever happened in 
 another process's writes, a merge, a deleted run, another file with the same ids. Equal
 bytes decode to equal values, and the decoders are pure functions of their bytes and of the
 ``how`` a caller passes along (the row's point count, the columns and rows asked for).
-Bounded twice: a number of entries and a total size (in points, as the caller counts them);
-a decode larger than the whole budget is not kept.
+Bounded twice: a number of entries and a total size (as the caller counts it: the bytes its
+values and the kept blob hold); a decode larger than the whole budget is not kept.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class Recent:
         return None
 
     def put(self, key: Hashable, blob: Any, how: Hashable, value: Any, size: int) -> None:
-        """Keep ``value`` (``size`` points) as the decode of ``blob`` ``how``, evicting the least
-        recently used entries to stay within both bounds."""
+        """Keep ``value`` (``size``, as the budget counts) as the decode of ``blob`` ``how``,
+        evicting the least recently used entries to stay within both bounds."""
         if size > self._budget:
             return
         with self._lock:
