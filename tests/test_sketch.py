@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import struct
 from array import array
 
@@ -308,6 +309,30 @@ def test_extremes_from_blocks_are_the_first_lowest_and_highest(values):
     assert given == plain
     for x, y in ((lo, plain.min), (hi, plain.max), (given.min, plain.min), (given.max, plain.max)):
         assert struct.pack("<d", x) == struct.pack("<d", y)  # the same zero's sign too
+
+
+@settings(max_examples=300)
+@given(palette=st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.0]), min_size=1, max_size=4),
+       n=st.one_of(st.integers(1, 1100), st.integers(1100, 2200)), seed=st.integers(0, 2**32), data=st.data())
+def test_window_extremes_from_whole_blocks_are_those_of_the_points(palette, n, seed, data):
+    """A window's points from any position to any other: the blocks wholly among them give
+    their extremes from the sketch, the part blocks at each end are passed over; the result is
+    the first lowest and highest point, as min/max/index over every point give it. Few distinct
+    values (half of them from a small palette), so the extremes repeat across blocks and the
+    window's ends (ties), and may be zeros of either sign."""
+    rnd = random.Random(seed)
+    values = [rnd.choice(palette) if rnd.random() < 0.5 else rnd.uniform(-0.5, 0.5) for _ in range(n)]
+    cols = columns(values, False)
+    made = sketch.from_blocks(sketch.blocks(*cols, has_nan=False, time_origin_us=ORIGIN))
+    first = data.draw(st.integers(0, n - 1))
+    last = n - data.draw(st.integers(0, n - first - 1))  # small draws (the usual ones) make wide windows
+    window = array("d", values[first:last])
+    got = sketch.window_extremes(made, first, window)
+    assert (got is not None) == (-(-first // sketch.BLOCK) < last // sketch.BLOCK)
+    if got is not None:
+        lo, hi = min(window), max(window)
+        assert got[2:] == (window.index(lo), window.index(hi))
+        assert [struct.pack("<d", x) for x in got[:2]] == [struct.pack("<d", x) for x in (lo, hi)]
 
 
 @settings(max_examples=150)

@@ -116,6 +116,36 @@ def extremes(made: list[tuple[int, tuple]]) -> tuple:
     return lo, hi, ilo, ihi
 
 
+def window_extremes(sk: "Sketch", first: int, values) -> tuple | None:
+    """``(min, max, first index of min, first index of max)`` of ``values``, the chunk's points
+    from position ``first`` on, when every one is finite (the caller knows: their sum is): the
+    blocks wholly among them give theirs from the sketch, so only the part blocks at each end
+    are passed over. None when no block is whole among them (no pass would be saved)."""
+    last = first + len(values)
+    b0, b1 = -(-first // BLOCK), last // BLOCK  # the blocks b0 .. b1 - 1 lie wholly among them
+    if b1 <= b0:
+        return None
+    head, tail = values[:b0 * BLOCK - first], values[b1 * BLOCK - first:]
+    mins, maxs = sk.mins(), sk.maxs()
+    jlo, jhi = _first_lowest(mins, b0, b1), _first_highest(maxs, b0, b1)
+    lo, ilo = mins[jlo], sk.point(jlo, 1)[0] - first
+    hi, ihi = maxs[jhi], sk.point(jhi, 2)[0] - first
+    if head:  # earlier points: they win ties
+        low, high = min(head), max(head)
+        if not low > lo:
+            lo, ilo = low, head.index(low)
+        if not high < hi:
+            hi, ihi = high, head.index(high)
+    if tail:  # later points: they win only when strictly beyond
+        low, high = min(tail), max(tail)
+        at = len(values) - len(tail)
+        if low < lo:
+            lo, ilo = low, at + tail.index(low)
+        if high > hi:
+            hi, ihi = high, at + tail.index(high)
+    return lo, hi, ilo, ihi
+
+
 # Order flags (version 3, `order`): the chunk's x column never decreases, so each block's points
 # lie between its first and last x (a chart may place the block whole).
 STEPS_ASCEND, TIMES_ASCEND, TIMESTAMPS_ASCEND = 1, 2, 4

@@ -24,7 +24,7 @@ from ..errors import ValidationError
 
 __all__ = [
     "ChunkStats", "ValueStats", "chunk_stats", "downsample", "merge_many", "merge_stats",
-    "stats_from_values", "window_columns", "window_mask_stats", "window_part",
+    "bisected", "stats_from_values", "window_columns", "window_mask_stats", "window_part",
 ]
 
 _AXES = ("step", "time", "timestamp")
@@ -291,19 +291,21 @@ def _small_chunk_row(steps: array, times, timestamps: array, values: array, orig
             time_lo, time_hi, ts_lo, ts_hi)
 
 
-def window_part(steps, values) -> tuple:
+def window_part(steps, values, extremes: tuple | None = None) -> tuple:
     """`chunk_stats` of points cut from a chunk by a window, as a tuple in ChunkStats order,
     to merge into window statistics: their axis ranges, which window statistics do not
     report, are left 0 (skipping four passes over the points).
 
     Args:
         steps: int column; values: float column of the same length (at least one point).
+        extremes: as `stats_from_values` (`sketch.window_extremes`), used when every value is
+            finite.
     """
     n = len(values)
     if n == 0 or len(steps) != n:
         raise ValidationError(f"a window part needs as many steps as values (at least one), got {len(steps)}"
                               f" and {n}")
-    vs = stats_from_values(values)
+    vs = stats_from_values(values, extremes)
     return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
             None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
             steps[0], steps[-1], 0, 0, 0.0, 0.0, 0, 0)
@@ -417,7 +419,7 @@ def window_columns(cols: list, axis: int, start=None, stop=None, *, ascending: b
     n = len(values)
     if start is None and stop is None:
         return cols if n else None
-    lo, hi = _bisected(values, start, stop) if ascending else _sorted_cut(values, start, stop)
+    lo, hi = bisected(values, start, stop) if ascending else _sorted_cut(values, start, stop)
     if lo is None:
         return _masked_columns(cols, values, start, stop)
     if lo >= hi:
@@ -427,7 +429,7 @@ def window_columns(cols: list, axis: int, start=None, stop=None, *, ascending: b
     return [None if c is None else c[lo:hi] for c in cols]
 
 
-def _bisected(values, start, stop) -> tuple:
+def bisected(values, start, stop) -> tuple:
     """``(lo, hi)``, ``lo <= hi``: where the window's bounds fall in a sorted column."""
     lo = 0 if start is None else bisect_left(values, start)
     return lo, max(lo, len(values) if stop is None else bisect_right(values, stop))
@@ -438,7 +440,7 @@ def _sorted_cut(values, start, stop) -> tuple:
     when that is not shown (an unsorted axis, or NaN in the way)."""
     n = len(values)
     try:
-        lo, hi = _bisected(values, start, stop)
+        lo, hi = bisected(values, start, stop)
     except TypeError:  # pragma: no cover - columns are arrays of numbers
         return None, None
     np = accel.numpy_for(n) if isinstance(values, array) else None

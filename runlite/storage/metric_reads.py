@@ -177,16 +177,16 @@ class _Columns:
 
 def _claimed_rows(conn, series_id: int, seq: int, count: int, sizes: tuple, xaxis: str, start, stop,
                   what: str) -> tuple:
-    """``(rows or None, ascending)`` of a window's boundary chunk: when its sketch claims the
-    axis never decreases, the rows of the blocks about the window (only those are decoded,
-    and cut by bisection alone); else None (the whole chunk, cut and proved). A chunk of one
-    block has a version-2 sketch, which claims nothing: it is not read."""
+    """``(rows, sketch)`` of a window's boundary chunk: when its sketch claims the axis never
+    decreases, the rows of the blocks about the window (only those are decoded, and cut by
+    bisection alone) and that sketch; else ``(None, None)`` (the whole chunk, cut and proved).
+    A chunk of one block has a version-2 sketch, which claims nothing: it is not read."""
     if count <= sketch.BLOCK:
-        return None, False
+        return None, None
     made = chunk_sketch(conn, series_id, seq, count, sizes[1], what)
     if not (made.flags and made.flags & sketch.AXIS_ASCENDS[xaxis]):
-        return None, False
-    return made.rows_between(xaxis, start, stop), True
+        return None, None
+    return made.rows_between(xaxis, start, stop), made
 
 
 def _boundaries(conn, series_id: int, rows: list[Chunk], xaxis: str, start, stop, *, sketches: bool,
@@ -199,11 +199,11 @@ def _boundaries(conn, series_id: int, rows: list[Chunk], xaxis: str, start, stop
         raise _limit(what, need, "decode", MAX_DECODE_POINTS, _ENDS_HINT)
     out, held, k = {}, 0, AXES[xaxis][2]
     for r in partial:
-        cut, ascending = _claimed_rows(conn, series_id, r.seq, r.count, r.sizes, xaxis, start, stop, what)
+        cut, claimed = _claimed_rows(conn, series_id, r.seq, r.count, r.sizes, xaxis, start, stop, what)
         cols, origin = decode(conn, series_id, r.seq, r.count, r.sizes[0], what, rows=cut)
         if k == 1 and cols[1] is None:
             cols[1] = chunks.derived_times(cols[2], origin)
-        part = stats.window_columns(cols, k, start, stop, ascending=ascending)
+        part = stats.window_columns(cols, k, start, stop, ascending=claimed is not None)
         if part is None:
             out[r.seq] = (0, None, None, origin)
             continue
@@ -440,12 +440,19 @@ def _row_parts(conn, series_id: int, xaxis: str, start, stop, what: str, rows=No
 
 def _cut_stats(conn, series_id: int, seq: int, count: int, sizes: tuple, xaxis: str, start, stop, what: str):
     """Statistics of one decoded chunk's points inside the window, or None."""
-    rows, ascending = _claimed_rows(conn, series_id, seq, count, sizes, xaxis, start, stop, what)
+    rows, claimed = _claimed_rows(conn, series_id, seq, count, sizes, xaxis, start, stop, what)
     if rows is not None and rows[0] == rows[1]:
         return None
     cols, _ = decode(conn, series_id, seq, count, sizes[0], what, columns=AXIS_COLUMNS[xaxis], rows=rows)
-    picked = stats.window_columns(cols, AXES[xaxis][2], start, stop, ascending=ascending)
-    return None if picked is None else stats.window_part(picked[0], picked[3])
+    axis = AXES[xaxis][2]
+    picked = stats.window_columns(cols, axis, start, stop, ascending=claimed is not None)
+    if picked is None:
+        return None
+    extremes = None
+    if claimed is not None:  # the blocks wholly in the window give their extremes from the sketch
+        first = rows[0] + stats.bisected(cols[axis], start, stop)[0]
+        extremes = sketch.window_extremes(claimed, first, picked[3])
+    return stats.window_part(picked[0], picked[3], extremes)
 
 
 def _end_parts(conn, series_id: int, xaxis: str, start, stop, what: str, inside: str, params: list) -> list:
