@@ -33,6 +33,10 @@ OPEN_TARGETS: tuple[str, ...] = (
     "spans traced and written", "... and touch every field of every span",
     "ingest width 1:", "ingest width 10,000:", "many small runs",
     "peers' workload", "max_points=1000 of 1,000,000 points (baseline: best",
+    # Met in every full and --quick run here (0.57-0.61x) and in two CI runs (0.61x, 0.53x), but
+    # missed in a third (0.47x, the machine loaded: raw SQL took 0.20 ms instead of 0.13): not
+    # reached until it holds in all.
+    "metric_stats over a 1,000-point window",
 )
 
 
