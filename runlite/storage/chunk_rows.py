@@ -1,6 +1,8 @@
 """Chunk rows of a metric series, checked before use: the window's rows, their soundness (in
-Python and as SQL), one chunk's blob decoded, chunks' sketches read in batches, and the statistics of the chunks wholly inside a
-window merged by SQLite. Used by `metric_reads`; every number a read trusts passes here first.
+Python and as SQL), one chunk's blob decoded, chunks' sketches read in batches (the last few
+decodes of both kept with their bytes: `recent`), and the statistics of the chunks wholly
+inside a window merged by SQLite. Used by `metric_reads`; every number a read trusts passes
+here first.
 """
 
 from __future__ import annotations
