@@ -218,7 +218,14 @@ def check_json_value(value: Any, what: str, *, depth: int = 0) -> Any:
             if not isinstance(key, str):
                 raise ValidationError(f"keys of {what} must be str, got {type(key).__name__} {shown(key)}")
             check_name(key, f"key of {what}")
-            out[key] = check_json_value(item, f"{what}[{key!r}]", depth=depth + 1)
+            # A finite float, an int64 or None (most values) is kept as it is without a call
+            # and the text of its path: a run's metadata is checked at every init.
+            kind = type(item)
+            if (kind is float and item - item == 0.0) or (kind is int and INT64_MIN <= item <= INT64_MAX) \
+                    or item is None:
+                out[key] = item
+            else:
+                out[key] = check_json_value(item, f"{what}[{key!r}]", depth=depth + 1)
         return out
     if isinstance(value, (list, tuple)):
         return [check_json_value(item, f"{what}[{i}]", depth=depth + 1) for i, item in enumerate(value)]

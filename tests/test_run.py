@@ -325,6 +325,25 @@ def test_deep_metadata_refused(store):
         store.init("deep", metadata=deep)
 
 
+@pytest.mark.parametrize("value, message", [
+    (float("nan"), "must be finite"), (float("inf"), "must be finite"), (-float("inf"), "must be finite"),
+    (2 ** 63, "signed 64-bit"), (-2 ** 63 - 1, "signed 64-bit"), ("\ud800", "surrogate"), (b"x", "bytes"),
+])
+def test_a_bad_metadata_value_is_refused_with_its_key_and_nothing_written(store, value, message):
+    with pytest.raises(runlite.ValidationError, match=message) as caught:
+        store.init("bad", metadata={"ok": 1, "lr": value})
+    assert "metadata['lr']" in str(caught.value)
+    assert store.runs() == []
+
+
+def test_metadata_values_at_their_limits_are_kept_exactly(store):
+    edges = {"max": 2 ** 63 - 1, "min": -2 ** 63, "neg0": -0.0, "tiny": 5e-324, "big": 1.7976931348623157e308,
+             "flag": True, "none": None, "text": "", "nested": {"a": [1, 2.5, None]}}
+    got = store.get_run(store.init("edges", metadata=edges).id).metadata
+    assert got == edges and all(type(got[k]) is type(v) for k, v in edges.items())
+    assert str(got["neg0"]) == "-0.0"
+
+
 def test_odd_but_valid_unicode_round_trips(store):
     name = "测试 🚀 ünïcødé \u200b"
     run = store.init(name, metadata={"ключ": "значение", "emoji": "🙂"}, tags=["标签"])
