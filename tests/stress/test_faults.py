@@ -243,8 +243,8 @@ class Filler:
     def fill(self, *, max_calls: int = 5_000) -> int:
         """Rotate through the writes until every kind was refused twice in a row, then make
         each kind never refused yet alone until it is; return calls made. A small write can
-        go on fitting in space the file already holds (1 in ~15 runs a metrics call did, for
-        the whole rotation): it is not wrong, but each kind must be seen refused."""
+        go on fitting in space the file already holds (a metrics call did for the whole rotation
+        in 2 of 30 runs): it is not wrong, but each kind must be seen refused."""
         self.call(self.new_run)
         streak = calls = 0
         while streak < 2 * len(self.ops) and calls < max_calls:
