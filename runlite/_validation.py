@@ -215,14 +215,17 @@ def check_json_value(value: Any, what: str, *, depth: int = 0) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValidationError(f"keys of {what} must be str, got {type(key).__name__} {shown(key)}")
-            check_name(key, f"key of {what}")
-            # A finite float, an int64 or None (most values) is kept as it is without a call
-            # and the text of its path: a run's metadata is checked at every init.
+            # A printable str (no control character, no lone surrogate) that is not blank is a
+            # name, checked without a call and the text of its path: a run's metadata is
+            # checked at every init, a trace's at every span. Any other key takes the full check.
+            if type(key) is not str or not (key.isprintable() and len(key) <= MAX_NAME and key.strip()):
+                if not isinstance(key, str):
+                    raise ValidationError(f"keys of {what} must be str, got {type(key).__name__} {shown(key)}")
+                check_name(key, f"key of {what}")
+            # So are most values: a finite float, an int64, None, or ASCII text within MAX_TEXT.
             kind = type(item)
             if (kind is float and item - item == 0.0) or (kind is int and INT64_MIN <= item <= INT64_MAX) \
-                    or item is None:
+                    or item is None or (kind is str and item.isascii() and len(item) <= MAX_TEXT):
                 out[key] = item
             else:
                 out[key] = check_json_value(item, f"{what}[{key!r}]", depth=depth + 1)

@@ -336,6 +336,27 @@ def test_a_bad_metadata_value_is_refused_with_its_key_and_nothing_written(store,
     assert store.runs() == []
 
 
+@pytest.mark.parametrize("key, message", [
+    ("", "empty or blank"), (" ", "empty or blank"), ("a\tb", "control character"), ("a\x7f", "control character"),
+    ("\udc80", "surrogate"), ("k" * 257, "at most 256"), (3, "must be str"),
+])
+def test_a_bad_metadata_key_is_refused_and_nothing_written(store, key, message):
+    with pytest.raises(runlite.ValidationError, match=message):
+        store.init("bad", metadata={"ok": 1, key: 2})
+    assert store.runs() == []
+
+
+def test_metadata_text_at_its_limits_is_checked_as_any_text(store):
+    from runlite._validation import MAX_TEXT
+    kept = {"k" * 256: "x" * MAX_TEXT, "zero width \u200b": "é\u2028", "\u00a0nbsp": "\u200b"}
+    assert store.get_run(store.init("text", metadata=kept).id).metadata == kept
+    with pytest.raises(runlite.LimitError, match="at most"):
+        store.init("long", metadata={"k": "x" * (MAX_TEXT + 1)})
+    with pytest.raises(runlite.ValidationError, match="surrogate"):
+        store.init("half", metadata={"k": "é\ud800"})
+    assert [r.name for r in store.runs()] == ["text"]
+
+
 def test_metadata_values_at_their_limits_are_kept_exactly(store):
     edges = {"max": 2 ** 63 - 1, "min": -2 ** 63, "neg0": -0.0, "tiny": 5e-324, "big": 1.7976931348623157e308,
              "flag": True, "none": None, "text": "", "nested": {"a": [1, 2.5, None]}}

@@ -62,7 +62,9 @@ def usage_fields(usage_metadata: dict) -> dict:
             value = usage_metadata.get(key)
             if value is None:
                 continue
-            out[field] = number(value, f"usage_metadata[{key!r}]", whole)
+            # A count that is a non-negative int (nearly all) is taken as it is, without a call.
+            out[field] = value if whole and type(value) is int and value >= 0 else \
+                number(value, f"usage_metadata[{key!r}]", whole)
             if not key.startswith("total"):
                 parts.append(out[field])
         total = "total_tokens" if whole else "total_cost"
