@@ -404,6 +404,23 @@ def test_absurd_values_refused_with_runlite_errors():
         {"input": text}
 
 
+def test_span_times_are_iso_microseconds_in_utc():
+    import datetime as dt
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    last = 253402300799 * 10**9  # 9999-12-31T23:59:59Z, the latest time taken
+    # Spans in one second, then others: each text is its own time, whatever came before.
+    for ns in (1_700_000_000_123_456_789, 1_700_000_000_999_999_999, 1_700_000_000_000_000_001, 0, 999,
+               1_709_164_800_000_001_000, 1_700_000_001_000_000_000, last, last - 1):
+        end = min(ns + 1_500, last)
+        payload = run_payload(_span()._replace(start_ns=ns, end_ns=end))
+        assert payload["start_time"] == (epoch + dt.timedelta(microseconds=ns // 1000)).isoformat(
+            timespec="microseconds")
+        assert dt.datetime.fromisoformat(payload["end_time"]) == epoch + dt.timedelta(microseconds=end // 1000)
+    with pytest.raises(errors.ValidationError, match="between 1970 and 9999"):
+        run_payload(_span()._replace(start_ns=last + 1))
+
+
 def test_run_id_is_the_uuid5_stored_ids_depend_on():
     import random
     import uuid

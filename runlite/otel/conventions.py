@@ -7,9 +7,10 @@ OpenInference (``openinference.span.kind``, ``input.value``, ``llm.*``), OpenLLM
 (``traceloop.*``, ``llm.request.type``, ``gen_ai.prompt.N.*``) and OTel GenAI (``gen_ai.*``,
 current and earlier names, and its ``gen_ai.*.message`` events). ``docs/OTEL.md`` has the table.
 
-Mapped attributes land in their run fields (not repeated); attributes that only decide a
-mapping, and a second form of inputs or outputs, in ``extra.otel.attributes``; anything else
-in ``extra.metadata`` under its own name. ``extra.otel`` also holds the OTel ids, kind,
+Inputs and outputs, in their many forms, are ``messages.py``'s; every value is read through
+``values.py``. Mapped attributes land in their run fields (not repeated); attributes that
+only decide a mapping, and a second form of inputs or outputs, in ``extra.otel.attributes``;
+anything else in ``extra.metadata`` under its own name. ``extra.otel`` also holds the OTel ids, kind,
 status, scope, resource and links. The payload names its parent but no ``dotted_order``:
 ``storage/ingest.py`` places the run under its parent or a placeholder, in any arrival order.
 """
@@ -19,21 +20,21 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import hashlib
-import json
 import re
 import uuid
 from typing import Any, NamedTuple
 
 from .. import errors
-from .._validation import MAX_DEPTH, MAX_NAME, MAX_TEXT
+from .._validation import MAX_NAME, MAX_TEXT
 from ..tracing.usage import usage_fields
+from .messages import inputs_outputs
+from .values import attributes, from_json, plain
 
 _NS = uuid.UUID("5f1c2a3e-8d4b-4c6e-9a7f-0b1d2e3f4a5b")
 _NS_BYTES = _NS.bytes
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _MAX_NS = 253402300799 * 10**9  # 9999-12-31T23:59:59Z
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_NUMBERED = re.compile(r"\.[0-9]+\.")  # an indexed attribute: gen_ai.prompt.0.role
 
 
 class OtelSpan(NamedTuple):
@@ -116,6 +117,11 @@ USAGE_DETAILS = (  # attribute, usage_metadata details dict, key
 USAGE_DICTS = (("gen_ai.usage.input_token_details", "input_token_details"),
                ("gen_ai.usage.output_token_details", "output_token_details"))
 
+# Each table's names, to skip it at once for a span that has none of them (most have few).
+_USAGE_KEYS = frozenset(key for key, _ in USAGE)
+_DETAIL_KEYS = frozenset(key for key, _, _ in USAGE_DETAILS)
+_DICT_KEYS = frozenset(key for key, _ in USAGE_DICTS)
+
 # -- model, provider, invocation parameters -----------------------------------------------------
 
 MODEL = ("gen_ai.request.model", "llm.model_name", "embedding.model_name", "reranker.model_name",
@@ -145,26 +151,6 @@ DECIDING = ("langsmith.span.kind", "openinference.span.kind", "traceloop.span.ki
             "gen_ai.operation.name", "input.mime_type", "output.mime_type", "langsmith.trace.session_id",
             "langsmith.span.runtime", "llm.input_messages", "llm.output_messages", "retrieval.documents")
 
-# -- inputs and outputs: the first form present is used, the others kept in extra -----------------
-
-INPUT_JSON = ("gen_ai.prompt", "input.value", "traceloop.entity.input", "gen_ai.input.messages",
-              "gen_ai.tool.call.arguments", "gen_ai.retrieval.query.text")
-OUTPUT_JSON = ("gen_ai.completion", "output.value", "traceloop.entity.output", "gen_ai.output.messages",
-               "gen_ai.tool.call.result", "gen_ai.retrieval.documents")
-ALWAYS_JSON = ("traceloop.entity.input", "traceloop.entity.output", "gen_ai.input.messages",
-               "gen_ai.output.messages", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
-               "gen_ai.retrieval.documents")
-INPUT_INDEXED = ("gen_ai.prompt", "llm.input_messages")
-OUTPUT_INDEXED = ("gen_ai.completion", "llm.output_messages")
-DOCUMENTS_INDEXED = "retrieval.documents"
-_WRAP = {"gen_ai.input.messages": "messages", "gen_ai.output.messages": "messages",
-         "gen_ai.tool.call.arguments": "input", "gen_ai.tool.call.result": "output",
-         "gen_ai.retrieval.query.text": "query", "gen_ai.retrieval.documents": "documents"}
-MESSAGE_EVENTS = {"gen_ai.system.message": "system", "gen_ai.user.message": "user",
-                  "gen_ai.assistant.message": "assistant", "gen_ai.tool.message": "tool"}
-CHOICE_EVENT = "gen_ai.choice"
-CONTENT_EVENTS = {"gen_ai.content.prompt": "gen_ai.prompt", "gen_ai.content.completion": "gen_ai.completion"}
-DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 EXCEPTION_EVENT = "exception"
 
 
@@ -172,7 +158,7 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     """The LangSmith run (create) payload of ``span``. Raises ``ValidationError`` for a time
     outside 1970..9999, ``LimitError`` for a value nested over 64 deep; values too large are
     left for ``remote_run`` to refuse."""
-    attrs = {str(k): _plain(v, k) for k, v in (span.attributes or {}).items()}
+    attrs = attributes(span.attributes)
     used: set[str] = set()
     kept: dict[str, Any] = {}   # -> extra.otel.attributes
     langsmith = any(k.startswith("langsmith.") for k in attrs)
@@ -193,21 +179,12 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     metadata = _metadata(attrs, used)
     for key in RESOURCE_IN_METADATA:
         if key in (span.resource or {}):
-            metadata.setdefault(key, _plain(span.resource[key], key))
+            metadata.setdefault(key, plain(span.resource[key], key))
     extra: dict[str, Any] = {}
     _model(attrs, used, kept, metadata, extra, run_type, model_type, langsmith)
-    numbered = {k: v for k, v in attrs.items() if _NUMBERED.search(k)}
-    inputs = _io(attrs, used, kept, INPUT_JSON, INPUT_INDEXED, "input", numbered)
-    outputs = _io(attrs, used, kept, OUTPUT_JSON, OUTPUT_INDEXED, "output", numbered)
-    documents = _documents(numbered, used)
-    if outputs is None:
-        outputs = documents
-    elif documents is not None:
-        kept[DOCUMENTS_INDEXED] = documents["documents"]
-    ev_inputs, ev_outputs = _event_messages(span.events)
-    payload["inputs"] = inputs if inputs is not None else (ev_inputs or {})
-    if outputs is not None or ev_outputs is not None:
-        payload["outputs"] = outputs if outputs is not None else ev_outputs
+    payload["inputs"], outputs = inputs_outputs(attrs, used, kept, span.events)
+    if outputs is not None:
+        payload["outputs"] = outputs
     tags = _tags(attrs, used)
     if tags:
         payload["tags"] = tags
@@ -230,12 +207,13 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
         payload["events"] = [
             {"name": _name(ev_name, "event"),
              "time": _iso(when if isinstance(when, int) and 0 < when <= _MAX_NS else span.start_ns, "event time"),
-             "kwargs": {str(k): _plain(v, k) for k, v in (ev_attrs or {}).items()}}
+             "kwargs": {str(k): plain(v, k) for k, v in (ev_attrs or {}).items()}}
             for ev_name, when, ev_attrs in span.events]
-    for key in DECIDING:
-        if key in attrs:
-            kept[key] = attrs[key]
-            used.add(key)
+    if not attrs.keys().isdisjoint(DECIDING):
+        for key in DECIDING:
+            if key in attrs:
+                kept[key] = attrs[key]
+                used.add(key)
     for key, value in attrs.items():
         if key not in used and key not in kept:
             if key in metadata:  # a convention's metadata key of the same name wins
@@ -248,47 +226,31 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     return payload
 
 
-def _plain(value: Any, what: str, depth: int = 0) -> Any:
-    """An attribute value (of attribute ``what``) as JSON-able data (sequences as lists, bytes as hex)."""
-    if isinstance(value, (str, bool, int, float)) or value is None:
-        return value
-    if depth >= MAX_DEPTH:
-        raise errors.LimitError(f"attribute {what!r} is nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {str(k): _plain(v, what, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__"):
-        return [_plain(v, what, depth + 1) for v in value]
-    return str(value)
-
-
 def _name(value: Any, default: str) -> str:
     """A name runlite accepts: no control characters, at most MAX_NAME characters, not blank."""
     text = _CONTROL.sub(" ", value if isinstance(value, str) else str(value)).strip()[:MAX_NAME].strip()
     return text or default
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted: one tuple swapped whole
+
+
 def _iso(ns: Any, what: str) -> str:
+    """Epoch nanoseconds as ISO-8601 (UTC, microseconds). A span's times mostly fall in the
+    second of the one before: its text is formatted once."""
+    global _second
     if isinstance(ns, bool) or not isinstance(ns, int) or not 0 <= ns <= _MAX_NS:
         raise errors.ValidationError(f"span {what} {ns!r} is not epoch nanoseconds between 1970 and 9999")
-    return (_EPOCH + _dt.timedelta(microseconds=ns // 1000)).isoformat(timespec="microseconds")
+    secs, micros = divmod(ns // 1000, 1_000_000)
+    cached = _second
+    if cached[0] != secs:
+        cached = _second = (secs, (_EPOCH + _dt.timedelta(seconds=secs)).isoformat()[:-6])
+    return f"{cached[1]}.{micros:06d}+00:00"
 
 
 def _number(value: Any) -> bool:
     """A count or cost: an int or float, 0 <= value < 1e18."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e18
-
-
-def _json(value: Any, containers_only: bool = False) -> tuple[bool, Any]:
-    """``(True, decoded)`` when ``value`` is JSON text (only objects and arrays with ``containers_only``)."""
-    text = value.strip() if isinstance(value, str) else ""
-    if not text or (containers_only and not (text[:1] in "[{" and text[-1:] in "]}")):
-        return False, value
-    try:
-        return True, json.loads(text)
-    except (ValueError, RecursionError):
-        return False, value
 
 
 def _run_type(attrs: dict) -> tuple[str, str | None]:
@@ -309,14 +271,14 @@ def _metadata(attrs: dict, used: set) -> dict:
     """Metadata the conventions name: LangSmith's, OpenInference's JSON ``metadata``,
     Traceloop's association properties, session and user ids."""
     metadata: dict[str, Any] = {}
-    ok, decoded = _json(attrs.get("metadata"), containers_only=True)
+    ok, decoded = from_json(attrs.get("metadata"), containers_only=True)
     if ok and isinstance(decoded, dict):
         metadata.update(decoded)
         used.add("metadata")
     for key, value in attrs.items():
         for prefix in METADATA_PREFIXES:
             if key.startswith(prefix) and len(key) > len(prefix):
-                metadata[key[len(prefix):]] = _json(value, containers_only=True)[1]
+                metadata[key[len(prefix):]] = from_json(value, containers_only=True)[1]
                 used.add(key)
         if key in METADATA_RENAMED:
             metadata.setdefault(METADATA_RENAMED[key], value)
@@ -343,12 +305,12 @@ def _model(attrs: dict, used: set, kept: dict, metadata: dict, extra: dict, run_
     if run_type == "llm" and model_type and not langsmith:
         metadata.setdefault("ls_model_type", model_type)
     params: dict[str, Any] = {}
-    for key in INVOCATION_JSON:
-        ok, decoded = _json(attrs.get(key), containers_only=True)
+    for key in INVOCATION_JSON if not attrs.keys().isdisjoint(INVOCATION_JSON) else ():
+        ok, decoded = from_json(attrs.get(key), containers_only=True)
         if ok and isinstance(decoded, dict):
             params.update(decoded)
             used.add(key)
-    for key, name in PARAMETERS.items():
+    for key, name in PARAMETERS.items() if not attrs.keys().isdisjoint(PARAMETERS) else ():
         if key in attrs:
             params.setdefault(name, attrs[key])
             used.add(key)
@@ -366,7 +328,7 @@ def _tags(attrs: dict, used: set) -> list[str]:
             continue
         used.add(key)
         if isinstance(value, str):
-            ok, decoded = _json(value, containers_only=True)
+            ok, decoded = from_json(value, containers_only=True)
             value = decoded if ok and isinstance(decoded, list) else value.split(",")
         for tag in value if isinstance(value, list) else [value]:
             tag = _name(tag, "")
@@ -379,17 +341,18 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
     """LangSmith ``usage_metadata`` from the token and cost attributes, merged under one the
     metadata already carries (LangSmith's own wins); it goes to ``metadata.usage_metadata``."""
     usage: dict[str, Any] = {}
-    for key, name in USAGE:
+    keys = attrs.keys()
+    for key, name in USAGE if not keys.isdisjoint(_USAGE_KEYS) else ():
         value = attrs.get(key)
         if value is not None and _number(value) and (name.endswith("cost") or float(value).is_integer()):
             usage.setdefault(name, value if name.endswith("cost") else int(value))
             used.add(key)
-    for key, details, name in USAGE_DETAILS:
+    for key, details, name in USAGE_DETAILS if not keys.isdisjoint(_DETAIL_KEYS) else ():
         value = attrs.get(key)
         if value is not None and _number(value) and float(value).is_integer():
             usage.setdefault(details, {}).setdefault(name, int(value))
             used.add(key)
-    for key, details in USAGE_DICTS:
+    for key, details in USAGE_DICTS if not keys.isdisjoint(_DICT_KEYS) else ():
         value = attrs.get(key)
         if isinstance(value, str) and len(value) < 10_000 and details not in usage:
             try:
@@ -412,142 +375,6 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
     if usage:
         metadata["usage_metadata"] = usage
     return usage
-
-
-def _indexed(attrs: dict, prefix: str) -> tuple[list, list[str]]:
-    """``{prefix}.{n}.{path}`` attributes as a list of nested dicts in order of ``n`` (a
-    ``message.`` level, OpenInference's and LangSmith's alternative form, is taken off)."""
-    items: dict[int, dict] = {}
-    keys = []
-    start = prefix + "."
-    for key, value in attrs.items():
-        if not key.startswith(start) or not _NUMBERED.search(key):
-            continue
-        path = key[len(start):].split(".")
-        if not 2 <= len(path) <= 32 or not (path[0].isascii() and path[0].isdigit() and len(path[0]) < 10):
-            continue
-        keys.append(key)
-        _put(items.setdefault(int(path[0]), {}), path[1:], value)
-    out = []
-    for n in sorted(items):
-        item = _listify(items[n])
-        if isinstance(item, dict) and len(item) == 1 and next(iter(item)) in ("message", "document"):
-            item = next(iter(item.values())) if isinstance(next(iter(item.values())), dict) else item
-        out.append(item)
-    return out, keys
-
-
-def _put(node: dict, path: list[str], value: Any) -> None:
-    for i, part in enumerate(path[:-1]):
-        key: Any = int(part) if part.isascii() and part.isdigit() and len(part) < 10 else part
-        child = node.get(key)
-        if not isinstance(child, dict):
-            if child is not None:  # a value and a deeper path under one name: keep both
-                node[".".join(path[i:])] = value
-                return
-            child = node[key] = {}
-        node = child
-    last = path[-1]
-    key = int(last) if last.isascii() and last.isdigit() and len(last) < 10 else last
-    if isinstance(node.get(key), dict):
-        node[last + "."] = value
-    else:
-        node[key] = value
-
-
-def _listify(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    if node and all(isinstance(k, int) for k in node):
-        return [_listify(node[k]) for k in sorted(node)]
-    return {str(k): _listify(v) for k, v in node.items()}
-
-
-def _io(attrs: dict, used: set, kept: dict, json_keys: tuple, indexed: tuple, side: str,
-        numbered: dict | None = None) -> Any:
-    """Inputs or outputs: the first form present, the other forms kept in extra."""
-    chosen = None
-    for key in json_keys:
-        if key not in attrs:
-            continue
-        used.add(key)
-        value = attrs[key]
-        if chosen is not None:
-            kept[key] = value
-            continue
-        mime = attrs.get(f"{side}.mime_type") if key in ("input.value", "output.value") else None
-        if mime == "text/plain":
-            decoded = value
-        else:  # JSON by definition, or JSON text of an object or array
-            decoded = _json(value, containers_only=mime is None and key not in ALWAYS_JSON)[1]
-        if key in _WRAP:
-            chosen = {_WRAP[key]: decoded}
-        elif isinstance(decoded, dict):
-            chosen = decoded
-        elif isinstance(decoded, list) and key in ("gen_ai.prompt", "gen_ai.completion"):
-            chosen = {"messages": decoded}
-        else:
-            chosen = {side: decoded}
-        if side == "input" and key == "gen_ai.input.messages" and "gen_ai.system_instructions" in attrs:
-            chosen["system_instructions"] = _json(attrs["gen_ai.system_instructions"], True)[1]
-            used.add("gen_ai.system_instructions")
-    for prefix in indexed:
-        items, keys = _indexed(attrs if numbered is None else numbered, prefix)
-        if not items:
-            continue
-        used.update(keys)
-        if chosen is None:
-            chosen = {"messages": items}
-        else:
-            kept[prefix] = items
-    return chosen
-
-
-def _documents(attrs: dict, used: set) -> Any:
-    """OpenInference's retrieved documents as LangSmith's retriever outputs."""
-    items, keys = _indexed(attrs, DOCUMENTS_INDEXED)
-    if not items:
-        return None
-    used.update(keys)
-    docs = []
-    for item in items:
-        if not isinstance(item, dict):
-            docs.append({"page_content": item, "type": "Document", "metadata": {}})
-            continue
-        item = dict(item)
-        meta = _json(item.pop("metadata", {}), containers_only=True)[1]
-        doc = {"page_content": item.pop("content", ""), "type": "Document",
-               "metadata": meta if isinstance(meta, dict) else {"metadata": meta}}
-        doc.update(item)  # id, score ...
-        docs.append(doc)
-    return {"documents": docs}
-
-
-def _event_messages(events: tuple) -> tuple[dict | None, dict | None]:
-    """GenAI's event forms of inputs and outputs: ``gen_ai.{system,user,assistant,tool}.message``
-    and ``gen_ai.choice`` (earlier), ``gen_ai.content.prompt``/``completion`` (earliest) and
-    ``gen_ai.client.inference.operation.details`` (current)."""
-    inputs: list = []
-    outputs: list = []
-    found: dict[str, Any] = {}
-    for ev_name, _when, ev_attrs in events or ():
-        ev_attrs = {str(k): _plain(v, k) for k, v in (ev_attrs or {}).items()}
-        if ev_name in MESSAGE_EVENTS:
-            message = {"role": ev_attrs.get("role", MESSAGE_EVENTS[ev_name])}
-            message.update({k: _json(v, True)[1] for k, v in ev_attrs.items() if k not in ("role", "gen_ai.system")})
-            inputs.append(message)
-        elif ev_name == CHOICE_EVENT:
-            outputs.append({k: _json(v, True)[1] for k, v in ev_attrs.items() if k != "gen_ai.system"})
-        elif ev_name in CONTENT_EVENTS and CONTENT_EVENTS[ev_name] in ev_attrs:
-            found.setdefault(CONTENT_EVENTS[ev_name], ev_attrs[CONTENT_EVENTS[ev_name]])
-        elif ev_name == DETAILS_EVENT:
-            for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"):
-                if key in ev_attrs:
-                    found.setdefault(key, ev_attrs[key])
-    scratch: set = set()
-    ins = _io(found, scratch, {}, INPUT_JSON, (), "input") if not inputs else {"messages": inputs}
-    outs = _io(found, scratch, {}, OUTPUT_JSON, (), "output") if not outputs else {"messages": outputs}
-    return ins, outs
 
 
 def _error(span: OtelSpan, langsmith: bool) -> str:
@@ -579,10 +406,10 @@ def _otel(span: OtelSpan, kept: dict, name: str) -> dict:
                 "scope": span.scope, "scope_version": span.scope_version}
     otel.update({k: v for k, v in optional.items() if v})
     if span.resource:
-        otel["resource"] = {str(k): _plain(v, k) for k, v in span.resource.items()}
+        otel["resource"] = attributes(span.resource)
     if span.links:
         otel["links"] = [{"trace_id": f"{t:032x}", "span_id": f"{s:016x}",
-                          "attributes": {str(k): _plain(v, k) for k, v in (a or {}).items()}}
+                          "attributes": {str(k): plain(v, k) for k, v in (a or {}).items()}}
                          for t, s, a in span.links]
     dropped = {k: v for k, v in (("attributes", span.dropped_attributes), ("events", span.dropped_events),
                                  ("links", span.dropped_links)) if v}

@@ -144,13 +144,26 @@ def spans(request, project: str | None = None) -> list[OtelSpan]:
         resource = _attributes(resource_spans.resource.attributes, f"the resource of resourceSpans[{r}]")
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             for i, span in enumerate(scope_spans.spans):
-                where = f"span {shown(span.name, 60)} (resourceSpans[{r}].scopeSpans[{s}].spans[{i}])"
-                out.append(_span(span, resource, scope_spans.scope, project, where))
+                out.append(_span(span, resource, scope_spans.scope, project, _Where(span, r, s, i)))
     _acyclic(out)
     return out
 
 
-def _span(span, resource: dict, scope, project: str | None, where: str) -> OtelSpan:
+class _Where:
+    """Where a span is in its request, as error messages name it: formatted only when one is
+    raised (``f"{where}"``), not for each of the thousands of spans that pass."""
+
+    __slots__ = ("span", "at")
+
+    def __init__(self, span, *at: int):
+        self.span, self.at = span, at
+
+    def __str__(self) -> str:
+        r, s, i = self.at
+        return f"span {shown(self.span.name, 60)} (resourceSpans[{r}].scopeSpans[{s}].spans[{i}])"
+
+
+def _span(span, resource: dict, scope, project: str | None, where: _Where) -> OtelSpan:
     size = span.ByteSize()
     if size > MAX_SPAN_BYTES:
         raise errors.LimitError(f"{where} is {size:,} bytes; a span may be at most {MAX_SPAN_BYTES:,}")
@@ -184,7 +197,7 @@ def _span(span, resource: dict, scope, project: str | None, where: str) -> OtelS
                     dropped_events=span.dropped_events_count, dropped_links=span.dropped_links_count)
 
 
-def _id(raw: bytes, size: int, what: str, where: str, optional: bool = False) -> int | None:
+def _id(raw: bytes, size: int, what: str, where: "str | _Where", optional: bool = False) -> int | None:
     """An OTLP id as an int: exactly ``size`` bytes and not all zero (OTLP's invalid id); an
     optional one (a parent) may be empty or zero, meaning none."""
     if optional and raw in (b"", bytes(size)):
@@ -198,7 +211,7 @@ def _id(raw: bytes, size: int, what: str, where: str, optional: bool = False) ->
     return value
 
 
-def _attributes(pairs, where: str) -> dict:
+def _attributes(pairs, where: "str | _Where") -> dict:
     """OTLP ``KeyValue``s as a dict (a repeated key: the last wins)."""
     if len(pairs) > MAX_ITEMS:
         raise errors.LimitError(f"{where} has {len(pairs):,} attributes; at most {MAX_ITEMS:,} are taken")
