@@ -249,6 +249,11 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(tmp_path):
             ("POST", "/runs/batch", json.dumps({"post": [_run(str(uuid.uuid4())), {"id": 5}]}).encode(),
              json_headers, 422, "UUID"),
             ("POST", "/runs/batch", json.dumps({"posts": []}).encode(), json_headers, 422, "batch"),
+            # A token count SQLite's INTEGER cannot hold is refused, not left to fail the write.
+            ("POST", "/runs", json.dumps({**_run(str(uuid.uuid4())), "run_type": "llm", "extra": {
+                "metadata": {"usage_metadata": {"input_tokens": 2 ** 63}}}}).encode(), json_headers, 422, "64-bit"),
+            ("POST", "/runs", json.dumps({**_run(str(uuid.uuid4())), "prompt_tokens": 10 ** 400}).encode(),
+             json_headers, 422, "64-bit"),
             ("PATCH", f"/runs/{good}", json.dumps({"id": str(uuid.uuid4())}).encode(), json_headers, 422, "path"),
             ("POST", "/runs/multipart", b"--b\r\nContent-Disposition: form-data; name=\"post.x\"\r\n\r\n{}",
              {"Content-Type": "multipart/form-data; boundary=b"}, 422, "closing boundary"),

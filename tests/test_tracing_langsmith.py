@@ -679,11 +679,16 @@ def test_usage_fields():
     assert usage_fields({"total_cost": 2, "input_token_details": {"cache_read": 1, "audio": None},
                          "output_cost_details": {"reasoning": 0.5}}) == {"total_cost": 2.0}
     assert usage_fields({}) == {}
+    assert usage_fields({"input_tokens": 2 ** 63 - 1}) == {"prompt_tokens": 2 ** 63 - 1, "total_tokens": 2 ** 63 - 1}
     for bad, match in (({"input_tokens": -1}, ">= 0"), ({"input_tokens": "3"}, "number"),
                        ({"input_tokens": True}, "number"), ({"output_cost": float("nan")}, "finite"),
                        ({"input_tokens": 1.5}, "whole"), ({"prompt_tokens": 3}, "unknown keys"),
                        ({"input_token_details": [1]}, "must be a dict"),
-                       ({"input_token_details": {"audio": -2}}, ">= 0"), ("tokens", "must be a dict")):
+                       ({"input_token_details": {"audio": -2}}, ">= 0"), ("tokens", "must be a dict"),
+                       ({"input_tokens": 2 ** 63}, "64-bit"), ({"output_tokens": 10 ** 400}, "64-bit"),
+                       ({"input_tokens": 2 ** 62, "output_tokens": 2 ** 62}, "total_tokens .* 64-bit"),
+                       ({"input_cost": 10 ** 400}, "float64"), ({"input_cost": 1e308, "output_cost": 1e308}, "total_cost"),
+                       ({"input_tokens": float("inf")}, "finite")):
         with pytest.raises(runlite.ValidationError, match=match):
             usage_fields(bad)
 
@@ -694,6 +699,8 @@ def test_set_usage_uses_usage_fields(traced):
             span.set_usage(usage_metadata={"input_tokens": 1, "foo": 2})  # the SDK's RunTree.set refuses it too
         with pytest.raises(runlite.ValidationError, match="prompt_tokens"):
             span.set_usage(prompt_tokens=-1)
+        with pytest.raises(runlite.ValidationError, match="64-bit"):  # more than the file's INTEGER holds
+            span.set_usage(prompt_tokens=2 ** 63)
         assert span.usage == {} and "usage_metadata" not in span.metadata
         span.set_usage(usage_metadata={"input_tokens": 10, "output_tokens": 5, "output_cost": 0.5,
                                        "output_token_details": {"reasoning": 2}}, completion_tokens=6)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any
 
 from ..errors import RunliteError, ValidationError
-from .._validation import check_metadata, shown
+from .._validation import INT64_MAX, check_metadata, shown
 
 log = logging.getLogger("runlite")
 
@@ -28,13 +29,18 @@ ALLOWED = frozenset(COUNTS) | frozenset(COSTS) | frozenset(DETAILS)
 
 
 def number(value: Any, what: str, whole: bool) -> int | float:
-    """A token count (``whole``: an int) or a cost (a float): finite and >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    """A token count (``whole``: an int a SQLite INTEGER holds) or a cost (a finite float), >= 0."""
+    # Compared, never converted, until known to fit: float() of an int of 400 digits raises.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == math.inf:
         raise ValidationError(f"{what} must be a finite number >= 0, got {shown(value)}")
     if whole:
-        if not float(value).is_integer():
+        if isinstance(value, float) and not value.is_integer():
             raise ValidationError(f"{what} must be a whole number of tokens, got {shown(value)}")
+        if value > INT64_MAX:
+            raise ValidationError(f"{what} {shown(value)} is beyond the signed 64-bit range of a count")
         return int(value)
+    if value > sys.float_info.max:
+        raise ValidationError(f"{what} {shown(value)} is beyond the range of a float64 cost")
     return float(value)
 
 
@@ -62,14 +68,14 @@ def usage_fields(usage_metadata: dict) -> dict:
             value = usage_metadata.get(key)
             if value is None:
                 continue
-            # A count that is a non-negative int (nearly all) is taken as it is, without a call.
-            out[field] = value if whole and type(value) is int and value >= 0 else \
+            # A count that is an int64 >= 0 (nearly all) is taken as it is, without a call.
+            out[field] = value if whole and type(value) is int and 0 <= value <= INT64_MAX else \
                 number(value, f"usage_metadata[{key!r}]", whole)
             if not key.startswith("total"):
                 parts.append(out[field])
         total = "total_tokens" if whole else "total_cost"
         if total not in out and parts:
-            out[total] = sum(parts)
+            out[total] = number(sum(parts), f"{total} (the sum of the parts given)", whole)
     for key in DETAILS:
         details = usage_metadata.get(key)
         if details is None:
