@@ -378,6 +378,11 @@ def dumps_lenient(value: Any, what: str = "value") -> str:
     return text
 
 
+# The earliest time a datetime holds (0001-01-01T00:00:00Z) in epoch seconds: a stored time
+# before it could not be read back (``from_us``), so no input may be earlier.
+EARLIEST_S = -62_135_596_800
+
+
 def now_us() -> int:
     """Now, in microseconds since the Unix epoch (UTC)."""
     return time.time_ns() // 1000
@@ -393,8 +398,9 @@ def to_us(value: Any, what: str = "timestamp", *, local_strings: bool = False) -
     if isinstance(value, bool):
         raise ValidationError(f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {value!r}")
     if isinstance(value, (int, float)):
-        if not abs(value) <= 1e11:  # also NaN, inf, and ints too large for a float
-            raise ValidationError(f"{what} {shown(value)} is not a plausible epoch time in seconds")
+        if not EARLIEST_S <= value <= 1e11:  # also NaN, inf, and ints too large for a float
+            raise ValidationError(f"{what} {shown(value)} is not a plausible epoch time in seconds (from"
+                                  f" {EARLIEST_S}, 0001-01-01, to 1e11, the year 5138)")
         return round(value * 1_000_000)
     if isinstance(value, str):
         text = value.strip()

@@ -68,12 +68,22 @@ def test_filters(mem):
     lambda r: r.log_event(None), lambda r: r.log_event("x", level="fatal"),
     lambda r: r.log_event("x" * ((1 << 20) + 1)), lambda r: r.add_event(""),
     lambda r: r.log_event("x", timestamp="not a time"), lambda r: r.log_event("\ud800"),
+    # before 0001-01-01: it would be stored, then no read of the run's events could make it a datetime
+    lambda r: r.log_event("x", timestamp=-1e11), lambda r: r.log_event("x", timestamp=-62_135_596_801),
+    lambda r: r.log_event("x", timestamp=float("nan")),
 ])
 def test_bad_events_refused(mem, call):
     run = mem.init("b")
     with pytest.raises(runlite.ValidationError):
         call(run)
     assert mem.events(run) == []
+
+
+def test_event_times_at_the_ends_of_the_range_are_read_back(mem):
+    run = mem.init("ends")
+    run.log_event("first day", timestamp=-62_135_596_800)  # 0001-01-01T00:00:00Z
+    run.log_event("far", timestamp=1e11)
+    assert [(e.message, e.time.year) for e in mem.events(run)] == [("first day", 1), ("far", 5138)]
 
 
 def test_events_need_running(mem):

@@ -97,7 +97,7 @@ def test_bad_values_log_nothing(mem, bad):
 
 @pytest.mark.parametrize("kwargs", [dict(step=-1), dict(step=1.5), dict(step=True), dict(step=2 ** 63),
                                     dict(time=math.nan), dict(time="1"), dict(timestamp="yesterday"),
-                                    dict(timestamp=math.inf), dict(asset=""), dict(asset=3)])
+                                    dict(timestamp=math.inf), dict(timestamp=-1e11), dict(asset=""), dict(asset=3)])
 def test_bad_arguments_log_nothing(mem, kwargs):
     run = mem.init("b")
     with pytest.raises(runlite.ValidationError):

@@ -687,7 +687,8 @@ def test_usage_fields():
                        ({"input_token_details": {"audio": -2}}, ">= 0"), ("tokens", "must be a dict"),
                        ({"input_tokens": 2 ** 63}, "64-bit"), ({"output_tokens": 10 ** 400}, "64-bit"),
                        ({"input_tokens": 2 ** 62, "output_tokens": 2 ** 62}, "total_tokens .* 64-bit"),
-                       ({"input_cost": 10 ** 400}, "float64"), ({"input_cost": 1e308, "output_cost": 1e308}, "total_cost"),
+                       ({"input_cost": 10 ** 400}, "float64"),
+                       ({"input_cost": 1e308, "output_cost": 1e308}, "total_cost"),
                        ({"input_tokens": float("inf")}, "finite")):
         with pytest.raises(runlite.ValidationError, match=match):
             usage_fields(bad)
