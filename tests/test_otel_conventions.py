@@ -404,6 +404,20 @@ def test_absurd_values_refused_with_runlite_errors():
         {"input": text}
 
 
+def test_sdk_values_a_run_refuses_are_stored_as_otlp_stores_them(traced):
+    # The SDK takes these; a run's metadata does not: the span is kept, its values made storable
+    # (as runlite serve's OTLP receiver stores NaN and infinities; ints beyond 64 bits as digits).
+    with traced.span("odd \ud800 name", {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf"),
+                                         "big": 2 ** 70, "seq": [float("nan"), 1.0], "half": "x\ud800y",
+                                         "ctrl\x01key": 1, "fine": 2}) as span:
+        span.set_status(Status(StatusCode.ERROR, "broke \udc00 here"))
+    run = traced.run(span)
+    assert run.name == "odd \ufffd name" and run.status == "failed" and run.error == "broke \ufffd here"
+    assert {k: v for k, v in run.metadata.items() if k != "service.name"} == {
+        "nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "big": str(2 ** 70), "seq": ["NaN", 1.0],
+        "half": "x\ufffdy", "ctrl key": 1, "fine": 2}
+
+
 def test_span_times_are_iso_microseconds_in_utc():
     import datetime as dt
 

@@ -419,6 +419,14 @@ def test_bad_input_gets_a_4xx_status_with_a_message_and_stores_nothing(tmp_path)
         assert sorted(r.name for r in store.runs()) == ["fresh", "stored"]
 
 
+def test_attribute_keys_metadata_refuses_are_cleaned_not_the_request_refused():
+    data = _body(_pb_span("1000000000000001", attributes=[
+        common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(double_value=value))
+        for key, value in (("tab\tkey", 1.0), ("", 2.0), ("nan", float("nan")), ("fine", 3.0))])).SerializeToString()
+    (run,) = otlp.received(data, PB)
+    assert json.loads(run.columns["metadata"]) == {"tab key": 1.0, "_": 2.0, "nan": "NaN", "fine": 3.0}
+
+
 def test_limits_on_spans_and_span_size(monkeypatch):
     data = _body(_pb_span("1000000000000001"), _pb_span("2000000000000002", attributes=[
         common_pb2.KeyValue(key="big", value=common_pb2.AnyValue(string_value="x" * 5000))])).SerializeToString()

@@ -20,21 +20,19 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import hashlib
-import re
 import uuid
 from typing import Any, NamedTuple
 
 from .. import errors
-from .._validation import MAX_NAME, MAX_TEXT
+from .._validation import MAX_TEXT
 from ..tracing.usage import usage_fields
 from .messages import inputs_outputs
-from .values import attributes, from_json, plain
+from .values import attributes, clean_name, clean_text, from_json, plain, storable_metadata
 
 _NS = uuid.UUID("5f1c2a3e-8d4b-4c6e-9a7f-0b1d2e3f4a5b")
 _NS_BYTES = _NS.bytes
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _MAX_NS = 253402300799 * 10**9  # 9999-12-31T23:59:59Z
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class OtelSpan(NamedTuple):
@@ -162,7 +160,7 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     used: set[str] = set()
     kept: dict[str, Any] = {}   # -> extra.otel.attributes
     langsmith = any(k.startswith("langsmith.") for k in attrs)
-    name = _name(attrs.get("langsmith.trace.name") or span.name, "span")
+    name = clean_name(attrs.get("langsmith.trace.name") or span.name, "span")
     used.add("langsmith.trace.name")
     run_type, model_type = _run_type(attrs)
     payload: dict[str, Any] = {
@@ -200,12 +198,12 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     project = project or span.project or next(
         (v for k in PROJECT_RESOURCE if isinstance(v := (span.resource or {}).get(k), str)), None)
     if project and project.strip():
-        payload["session_name"] = _name(project, "default")
+        payload["session_name"] = clean_name(project, "default")
     if span.status == "ERROR":
         payload["error"] = _error(span, langsmith)
     if span.events:
         payload["events"] = [
-            {"name": _name(ev_name, "event"),
+            {"name": clean_name(ev_name, "event"),
              "time": _iso(when if isinstance(when, int) and 0 < when <= _MAX_NS else span.start_ns, "event time"),
              "kwargs": {str(k): plain(v, k) for k, v in (ev_attrs or {}).items()}}
             for ev_name, when, ev_attrs in span.events]
@@ -220,16 +218,10 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
                 kept[key] = value
             else:
                 metadata[key] = value
-    extra["metadata"] = metadata
+    extra["metadata"] = storable_metadata(metadata)
     extra["otel"] = _otel(span, kept, name)
     payload["extra"] = extra
     return payload
-
-
-def _name(value: Any, default: str) -> str:
-    """A name runlite accepts: no control characters, at most MAX_NAME characters, not blank."""
-    text = _CONTROL.sub(" ", value if isinstance(value, str) else str(value)).strip()[:MAX_NAME].strip()
-    return text or default
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted: one tuple swapped whole
@@ -331,7 +323,7 @@ def _tags(attrs: dict, used: set) -> list[str]:
             ok, decoded = from_json(value, containers_only=True)
             value = decoded if ok and isinstance(decoded, list) else value.split(",")
         for tag in value if isinstance(value, list) else [value]:
-            tag = _name(tag, "")
+            tag = clean_name(tag, "")
             if tag and tag not in tags:
                 tags.append(tag)
     return tags
@@ -394,7 +386,7 @@ def _error(span: OtelSpan, langsmith: bool) -> str:
     status = span.status_message or ""
     if status and status not in text:  # (a description holding the whole exception text: itself)
         text = status if not text or text in status else f"{status}\n\n{text}"
-    text = text or "error"
+    text = clean_text(text or "error")
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 20] + "\n... (cut)"
 
 
