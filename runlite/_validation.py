@@ -379,8 +379,9 @@ def dumps_lenient(value: Any, what: str = "value") -> str:
 
 
 # The earliest time a datetime holds (0001-01-01T00:00:00Z) in epoch seconds: a stored time
-# before it could not be read back (``from_us``), so no input may be earlier.
+# before it (or after LATEST_US) could not be read back (``from_us``), so no input may be.
 EARLIEST_S = -62_135_596_800
+LATEST_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the latest
 
 
 def now_us() -> int:
@@ -395,6 +396,7 @@ def to_us(value: Any, what: str = "timestamp", *, local_strings: bool = False) -
     string without an offset is local time. (Simvue's docstrings promise local time, but
     simvue 2.6.2 sends such a string unchanged, read as UTC: its ``Run`` calls use UTC.)
     """
+    given = value
     if isinstance(value, bool):
         raise ValidationError(f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {value!r}")
     if isinstance(value, (int, float)):
@@ -421,7 +423,10 @@ def to_us(value: Any, what: str = "timestamp", *, local_strings: bool = False) -
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
         delta = value - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        if not EARLIEST_S * 1_000_000 <= us <= LATEST_US:  # an offset took it past year 1 or 9999 in UTC
+            raise ValidationError(f"{what} {shown(given)} is outside 0001-01-01 to 9999-12-31 in UTC")
+        return us
     raise ValidationError(
         f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {type(value).__name__} {shown(value)}"
     )

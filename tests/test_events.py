@@ -71,6 +71,9 @@ def test_filters(mem):
     # before 0001-01-01: it would be stored, then no read of the run's events could make it a datetime
     lambda r: r.log_event("x", timestamp=-1e11), lambda r: r.log_event("x", timestamp=-62_135_596_801),
     lambda r: r.log_event("x", timestamp=float("nan")),
+    # valid ISO-8601 whose offset takes it past year 1 or 9999 in UTC
+    lambda r: r.log_event("x", timestamp="0001-01-01T00:00:00+00:01"),
+    lambda r: r.log_event("x", timestamp="9999-12-31T23:59:59-14:00"),
 ])
 def test_bad_events_refused(mem, call):
     run = mem.init("b")

@@ -257,6 +257,8 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(tmp_path):
             # Epoch milliseconds before 0001-01-01 (the JS SDK's form): no read could make them a time.
             ("POST", "/runs", json.dumps({**_run(str(uuid.uuid4())), "end_time": -1e14}).encode(), json_headers,
              422, "epoch milliseconds"),
+            ("POST", "/runs", json.dumps({**_run(str(uuid.uuid4())), "end_time": "9999-12-31T23:59:59-14:00"}).encode(),
+             json_headers, 422, "in UTC"),
             ("PATCH", f"/runs/{good}", json.dumps({"id": str(uuid.uuid4())}).encode(), json_headers, 422, "path"),
             ("POST", "/runs/multipart", b"--b\r\nContent-Disposition: form-data; name=\"post.x\"\r\n\r\n{}",
              {"Content-Type": "multipart/form-data; boundary=b"}, 422, "closing boundary"),
