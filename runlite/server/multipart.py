@@ -23,7 +23,7 @@ class Part(NamedTuple):
 
 def parse(body: bytes, content_type: str) -> list[Part]:
     """The parts of ``body``; ``ValidationError`` for a body that is not a well-formed form."""
-    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
     kind, options = parse_options_header(content_type)
@@ -65,14 +65,14 @@ def parse(body: bytes, content_type: str) -> list[Part]:
         except UnicodeDecodeError:
             raise errors.ValidationError("a part's name is not UTF-8") from None
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_part_data": on_part_data, "on_part_end": on_part_end,
-    }, max_header_count=32)
-    try:
+    try:  # (the parser refuses a boundary over 256 bytes as it is made)
+        parser = MultipartParser(boundary, {
+            "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+            "on_header_end": on_header_end, "on_part_data": on_part_data, "on_part_end": on_part_end,
+        }, max_header_count=32)
         parser.write(body)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:
         raise errors.ValidationError(f"the multipart body is malformed: {str(exc)[:200]}") from None
     if parser.state != MultipartState.END:
         raise errors.ValidationError("the multipart body ends before its closing boundary")
