@@ -376,6 +376,12 @@ def _bad_cases(limit: int) -> list:
             common_pb2.KeyValue(key="k" * 300, value=common_pb2.AnyValue(int_value=1))])).SerializeToString(),
          pb, 413, "at most 256"),
         ("as JSON: a bad id answered in JSON", js_with(parentSpanId="abcd"), js, 400, "parent_span_id"),
+        # What protobuf's JSON parser lets through as other errors, and answers quoting a lone surrogate.
+        ("as JSON: a kind of Infinity", js_with(kind=float("inf")), js, 400, "not an OTLP"),
+        ("as JSON: a kind named by a lone surrogate", js_with(kind="\ud800"), js, 400, "not an OTLP"),
+        ("as JSON: a status code named by a lone surrogate", js_with(status={"code": "\ud800"}), js, 400,
+         "not an OTLP"),
+        ("as JSON: links that are a lone surrogate", js_with(links="\ud800"), js, 400, "\\ud800"),
     ]
 
 

@@ -37,7 +37,13 @@ def status_of(exc: errors.RunliteError) -> int:
 def error_response(status: int, message: str):
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"detail": message[:2000]}, status_code=status)
+    return JSONResponse({"detail": utf8(message[:2000])}, status_code=status)
+
+
+def utf8(message: str) -> str:
+    """A message UTF-8 can hold: a lone surrogate it quotes from a request becomes ``\\udXXX``
+    (encoding the answer would fail, and the client would get a 500 instead)."""
+    return message if message.isascii() else message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def body(request, limit: int) -> bytes:

@@ -29,7 +29,7 @@ from .. import errors
 from .._validation import shown
 from ..langsmith.wire import RemoteRun, remote_run
 from ..otel.conventions import OtelSpan, run_payload
-from .http import body, json_value
+from .http import body, json_value, utf8
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 _MEDIA = {"application/x-protobuf": PROTOBUF, "application/protobuf": PROTOBUF, "application/json": JSON}
@@ -85,7 +85,8 @@ def decode(data: bytes, media: str):
     _hex_ids(doc)
     try:
         json_format.ParseDict(doc, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+    except Exception as exc:  # noqa: BLE001 - ParseError, and what it lets through: OverflowError for an
+        # Infinity where an int belongs, SystemError for an enum named by a lone surrogate...
         raise errors.ValidationError(f"the body is not an OTLP ExportTraceServiceRequest in JSON: "
                                      f"{str(exc)[:300] or type(exc).__name__}") from None
     return request
@@ -287,7 +288,7 @@ def refusal(request, status: int, message: str, headers: dict | None = None):
         from .http import error_response
 
         return error_response(status, message)
-    rpc = status_pb2.Status(code=_RPC_CODE.get(status, 2), message=message[:2000])
+    rpc = status_pb2.Status(code=_RPC_CODE.get(status, 2), message=utf8(message[:2000]))
     return _message(_media(request) or PROTOBUF, rpc, status, headers)
 
 
