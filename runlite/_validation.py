@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import math
 import operator
+import os
 import re
 import time
 from itertools import repeat
@@ -500,3 +501,33 @@ def check_choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValidationError(f"{what} must be one of {', '.join(map(repr, choices))}; got {shown(value)}")
     return value
+
+
+def one_or_many(value: Any, what: str) -> list:
+    """``value`` as a list: one str, or a list, tuple or set of them (each checked by the caller)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValidationError(f"{what} must be a str or a list of them, got {shown(value)}")
+    return list(value)
+
+
+def check_path(value: Any, what: str = "path") -> str:
+    """A file path (str or os.PathLike) this file system can name: not empty, no NUL, no lone
+    surrogate it cannot encode."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ValidationError(f"{what} must be a non-empty file path (str or os.PathLike), got {shown(value)}")
+    try:
+        os.fsencode(value)
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} {shown(value)} holds characters no file name here can hold") from None
+    return value
+
+
+def check_progress(progress: Any) -> Any:
+    """None, or a callable ``progress(done, total)``."""
+    if progress is not None and not callable(progress):
+        raise ValidationError(f"progress must be a callable progress(done, total) or None, got {shown(progress)}")
+    return progress

@@ -269,3 +269,55 @@ def test_parquet_exports_a_series_longer_than_one_read(tmp_path, monkeypatch):
     assert counts["metrics"] == 30_000
     table = pq.read_table(str(tmp_path / "out" / "metrics" / f"run_id={run.id}" / "part-0.parquet"))
     assert sorted(table.column("value").to_pylist()) == [float(i) for i in range(30_000)]
+
+
+def _deep_list(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+WRONG_ARGUMENTS = {  # every one a ValidationError (FilterError for group_by), not the TypeError it was
+    "runs(status=True)": lambda s, run, d: s.runs(status=True),
+    "events(level=0)": lambda s, run, d: s.events(run, level=0),
+    "events(limit=10,000-deep list)": lambda s, run, d: s.events(run, limit=_deep_list(10_000)),
+    "metric_values_many(None)": lambda s, run, d: s.metric_values_many(None, "loss"),
+    "run_page(group_by=True)": lambda s, run, d: s.run_page(None, group_by=True),
+    "trace_page(order=[])": lambda s, run, d: s.trace_page(order=[]),
+    "trace_totals(None)": lambda s, run, d: s.trace_totals(None),
+    "runs_to_delete(True)": lambda s, run, d: s.runs_to_delete(True),
+    "delete_runs(filter=0)": lambda s, run, d: s.delete_runs(filter=0),
+    "export(None)": lambda s, run, d: s.export(None),
+    "export(a lone surrogate)": lambda s, run, d: s.export("\ud800"),
+    "export(progress=True)": lambda s, run, d: s.export(str(d / "e.db"), progress=True),
+    "export(run_ids=True)": lambda s, run, d: s.export(str(d / "e.db"), run_ids=True),
+    "merge(None)": lambda s, run, d: s.merge(None),
+    "merge(progress=True)": lambda s, run, d: s.merge(str(d / "other.db"), progress=True),
+    "backup(True)": lambda s, run, d: s.backup(True),
+    "pack(dest=True)": lambda s, run, d: s.pack(dest=True),
+    "verify(progress=1)": lambda s, run, d: s.verify(progress=1),
+}
+
+
+@pytest.mark.parametrize("call", WRONG_ARGUMENTS.values(), ids=WRONG_ARGUMENTS.keys())
+def test_arguments_of_the_wrong_type_are_validation_errors_and_change_nothing(tmp_path, call):
+    runlite.open(str(tmp_path / "other.db")).close()
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        run = store.init("r")
+        run.log_metrics({"loss": 1.0})
+        run.close()
+        before = store.sql("SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM chunks)").rows
+        with pytest.raises(runlite.ValidationError):
+            call(store, run.id, tmp_path)
+        assert store.sql("SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM chunks)").rows == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == ["other.db", "s.db"]
+
+
+def test_infinite_bounds_of_a_chart_are_the_points_own(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        with store.init("r") as run:
+            for i in range(100):
+                run.log_metrics({"loss": float(i)})
+        assert store.metric_buckets(run.id, "loss", start=float("-inf"), stop=float("inf")) == \
+            store.metric_buckets(run.id, "loss")

@@ -10,7 +10,9 @@ from typing import Any
 
 from .. import errors
 from ..records import Event
-from .._validation import check_choice, check_name, check_text, dumps_lenient, from_us, stored_json, to_us
+from .._validation import (
+    check_choice, check_name, check_text, dumps_lenient, from_us, one_or_many, shown, stored_json, to_us,
+)
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 MAX_MESSAGE = 1 << 20  # characters of one message
@@ -75,7 +77,7 @@ def read(conn, run_id: str, *, contains=None, level=None, since=None, until=None
         where.append("instr(message, ?) > 0")  # plain substring: no LIKE wildcards to escape
         params.append(contains)
     if level is not None:
-        levels = [level] if isinstance(level, str) else list(level)
+        levels = one_or_many(level, "level")
         for item in levels:
             check_level(item)
         where.append("level IN (%s)" % ", ".join("?" * len(levels)))
@@ -88,7 +90,7 @@ def read(conn, run_id: str, *, contains=None, level=None, since=None, until=None
         params.append(to_us(until, "until"))
     for value, what in ((limit, "limit"), (offset, "offset")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise errors.ValidationError(f"{what} must be an int >= 0, got {value!r}")
+            raise errors.ValidationError(f"{what} must be an int >= 0, got {shown(value)}")
     sql = ("SELECT seq, time, level, name, message, kwargs FROM events WHERE " + " AND ".join(where) +
            " ORDER BY time, seq LIMIT ? OFFSET ?")
     params.extend((-1 if limit is None else limit, offset or 0))

@@ -91,8 +91,9 @@ def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, cou
     k = AXES[xaxis][2]
     xs_lo = [r[1][lo_at] for r in rows]
     xs_hi = [r[1][hi_at] for r in rows]
-    lo = start if start is not None else min(xs_lo, default=0)
-    hi = stop if stop is not None else max(xs_hi, default=0)
+    # An open or infinite bound (all points on that side) makes the grid end at the points'.
+    lo = start if start is not None and math.isfinite(start) else min(xs_lo, default=0)
+    hi = stop if stop is not None and math.isfinite(stop) else max(xs_hi, default=0)
     grid = _Grid(lo, hi, count)
     snap = (hi - lo) / count / 2  # a chunk this narrow goes whole to one bucket
     # Per bucket: ChunkStats tuples, merged in any order (a chart shows no bucket's first or last).

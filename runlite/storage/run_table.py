@@ -41,9 +41,10 @@ def where_sql(text: str | None, grammar: str, now: int) -> tuple[str, list, str]
 
 def check_group(group: str | None) -> str | None:
     """``folder``, ``metadata.<key>`` or None (FilterError otherwise)."""
-    if group is None or group in GROUP_FIELDS or (group.startswith("metadata.") and len(group) > 9):
+    if group is None or (isinstance(group, str) and (group in GROUP_FIELDS or (
+            group.startswith("metadata.") and len(group) > 9))):
         return group
-    raise errors.FilterError(f"cannot group by {group!r}; group by folder or metadata.<key>")
+    raise errors.FilterError(f"cannot group by {shown(group)}; group by folder or metadata.<key>")
 
 
 def page_sql(where: str, params: list, sort_by: Any, group: str | None,

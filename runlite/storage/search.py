@@ -16,7 +16,7 @@ from ..records import LANGSMITH_FIELDS, SIMVUE_FIELDS, RunList, RunRecord
 from .metric_sets import Summaries
 from .runs import LOADED_PARTS, SELECT_TREE, records, status_of
 from .schema import RUN_STATUSES
-from .._validation import check_choice, check_folder, check_name, check_tags, now_us, shown, to_us
+from .._validation import check_choice, check_folder, check_name, check_tags, now_us, one_or_many, shown, to_us
 
 def check_limit(limit: Any, offset: Any = 0) -> None:
     """``limit`` None or an int >= 0, ``offset`` an int >= 0 (the one check of every listing)."""
@@ -209,7 +209,7 @@ def runs(store, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: An
         raise errors.ValidationError(f"is_root must be True, False or None, got {shown(is_root)}")
     statuses = None
     if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
+        statuses = one_or_many(status, "status")
         for one in statuses:
             check_choice(one, "status", RUN_STATUSES)
     folder = None if folder is None else check_folder(folder)
@@ -247,12 +247,15 @@ def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, ta
     return sql + " ORDER BY runs.created DESC, runs.id DESC", params
 
 
-def run_ids_for(store, runs_or_filters: Any) -> list[str]:
+def run_ids_for(store, runs_or_filters: Any, what: str = "runs") -> list[str]:
     """Run ids from a list of runs/ids, a Simvue filter list, or a LangSmith filter string."""
     if isinstance(runs_or_filters, str):
         if "(" in runs_or_filters:
             return [r.id for r in list_runs(store, filter=runs_or_filters)]
         return [r.id for r in get_runs(store, [runs_or_filters])]
+    if not isinstance(runs_or_filters, (list, tuple, set, frozenset)):
+        raise errors.ValidationError(f"{what} must be a list of runs or run ids, or a filter (either grammar), got "
+                                     f"{shown(runs_or_filters)}")
     items = list(runs_or_filters)
     if items and all(isinstance(i, str) for i in items) and any(" " in i for i in items):
         return [r.id for r in get_runs(store, items)]

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from .. import errors
-from .._validation import shown, to_us
+from .._validation import check_path, check_progress, one_or_many, shown, to_us
 from ..records import QueryResult
 from ..storage import archive, search
 from ..storage import runs as runs_mod
@@ -32,11 +32,11 @@ class Keeping:
         """Check the whole file (integrity, schema, every blob, chunk and summary); returns a
         ``VerifyReport`` whose ``ok`` is True when nothing is wrong. ``progress(done, total)``
         is called as it goes."""
-        return self._read(archive.verify, progress)
+        return self._read(archive.verify, check_progress(progress))
 
     def backup(self, dest: str | os.PathLike, *, overwrite: bool = False) -> str:
         """A consistent copy of the file at ``dest`` while writers go on; returns ``dest``."""
-        dest = os.fspath(dest)
+        dest = check_path(dest, "dest")
         self.flush()
         with self.database.read() as conn:
             with db.translated(dest):
@@ -44,7 +44,7 @@ class Keeping:
         return dest
 
     def _ids(self, run_ids: Any) -> list[str]:
-        return [self.run_id(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
+        return [self.run_id(r) for r in one_or_many(run_ids, "run_ids")]
 
     def export(self, path: str | os.PathLike, *, filter: Any = None, run_ids: list | None = None,
                include_attachments: bool = True, progress=None, overwrite: bool = False) -> dict:
@@ -53,7 +53,8 @@ class Keeping:
         attachments and the blobs they use, alerts, feedback, folders and cookbooks. Returns the
         rows copied per table. A file at ``path`` is refused, or with ``overwrite`` replaced
         once the new one is whole."""
-        path = os.fspath(path)
+        path = check_path(path)
+        check_progress(progress)
         if self.path == ":memory:":
             raise errors.ValidationError("an in-memory store cannot be exported; use backup() to a file first")
         if run_ids is not None and filter is not None:
@@ -62,7 +63,7 @@ class Keeping:
         if run_ids is not None:
             ids = self._ids(run_ids)
         elif filter is not None:
-            ids = search.run_ids_for(self, filter)
+            ids = search.run_ids_for(self, filter, "filter")
         else:
             with self.database.read() as conn:
                 ids = archive.all_run_ids(conn)
@@ -96,7 +97,7 @@ class Keeping:
         if run_ids is not None:
             ids += self._ids(run_ids)
         if filter is not None:
-            ids += search.run_ids_for(self, filter)
+            ids += search.run_ids_for(self, filter, "filter")
         if older_than is not None:
             cutoff = to_us(older_than, "older_than")
             with self.database.read() as conn:
@@ -114,7 +115,8 @@ class Keeping:
         the file's ``free_bytes``."""
         if not isinstance(dry_run, bool):
             raise errors.ValidationError(f"dry_run must be True or False, got {shown(dry_run)}")
-        dest = None if dest is None else os.fspath(dest)
+        dest = None if dest is None else check_path(dest, "dest")
+        check_progress(progress)
         if dry_run:
             self.flush()
             with self.database.read() as conn:
@@ -132,7 +134,8 @@ class Keeping:
         """
         if self.read_only or self.path == ":memory:":
             raise errors.ValidationError("merge needs a writable store in a file")
-        source = os.fspath(source.path if isinstance(source, Keeping) else source)  # a Store
+        source = check_path(source.path if isinstance(source, Keeping) else source, "source")  # a Store's too
+        check_progress(progress)
         if os.path.abspath(source) == os.path.abspath(self.path):
             raise errors.ValidationError("a store cannot merge itself")
         self.flush()

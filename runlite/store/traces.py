@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
-from .._validation import check_name, now_us, shown
+from .._validation import check_name, now_us, one_or_many, shown
 from ..records import RunRecord
 from ..storage import importing, search
 from ..storage import feedback as feedback_mod
@@ -54,7 +54,7 @@ class Traces:
         spans' summed, else all its spans': a roll-up is not counted twice; an llm span's usage
         read from its outputs when its token columns are empty), first start and last end
         (microseconds), unfinished spans."""
-        ids = [check_name(t, "trace id") for t in trace_ids]
+        ids = [check_name(t, "trace id") for t in one_or_many(trace_ids, "trace_ids")]
         return self._read(trace_reads.totals, ids)
 
     def trace_page(self, *, filter: str | None = None, order: str = "start", descending: bool = True,
@@ -62,7 +62,7 @@ class Traces:
         """One page of traces (root runs) matching a LangSmith ``filter``, sorted by ``order``:
         ``start``, ``latency``, or the trace's summed ``tokens`` or ``cost``; FilterError for a
         bad filter."""
-        if order not in trace_reads.TRACE_ORDER:
+        if not isinstance(order, str) or order not in trace_reads.TRACE_ORDER:
             raise errors.ValidationError(f"order must be one of {', '.join(trace_reads.TRACE_ORDER)}, got {shown(order)}")
         for value, what in ((limit, "limit"), (offset, "offset")):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
