@@ -379,10 +379,10 @@ def dumps_lenient(value: Any, what: str = "value") -> str:
     return text
 
 
-# The earliest time a datetime holds (0001-01-01T00:00:00Z) in epoch seconds: a stored time
-# before it (or after LATEST_US) could not be read back (``from_us``), so no input may be.
-EARLIEST_S = -62_135_596_800
-LATEST_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the latest
+# Microseconds since the epoch that a datetime can hold (0001-01-01 to 9999-12-31 in UTC):
+# reads turn stored times into datetimes (``from_us``), so no input may fall outside, and a
+# stored integer outside is a damaged cell.
+EARLIEST_US, LATEST_US = -62_135_596_800_000_000, 253_402_300_799_999_999
 
 
 def now_us() -> int:
@@ -401,9 +401,9 @@ def to_us(value: Any, what: str = "timestamp", *, local_strings: bool = False) -
     if isinstance(value, bool):
         raise ValidationError(f"{what} must be a datetime, ISO-8601 str or epoch seconds, got {value!r}")
     if isinstance(value, (int, float)):
-        if not EARLIEST_S <= value <= 1e11:  # also NaN, inf, and ints too large for a float
+        if not EARLIEST_US / 1e6 <= value <= 1e11:  # also NaN, inf, and ints too large for a float
             raise ValidationError(f"{what} {shown(value)} is not a plausible epoch time in seconds (from"
-                                  f" {EARLIEST_S}, 0001-01-01, to 1e11, the year 5138)")
+                                  f" {EARLIEST_US // 10**6}, 0001-01-01, to 1e11, the year 5138)")
         return round(value * 1_000_000)
     if isinstance(value, str):
         text = value.strip()
@@ -425,7 +425,7 @@ def to_us(value: Any, what: str = "timestamp", *, local_strings: bool = False) -
             value = value.replace(tzinfo=_dt.timezone.utc)
         delta = value - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
         us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        if not EARLIEST_S * 1_000_000 <= us <= LATEST_US:  # an offset took it past year 1 or 9999 in UTC
+        if not EARLIEST_US <= us <= LATEST_US:  # an offset took it past year 1 or 9999 in UTC
             raise ValidationError(f"{what} {shown(given)} is outside 0001-01-01 to 9999-12-31 in UTC")
         return us
     raise ValidationError(

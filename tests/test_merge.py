@@ -123,9 +123,23 @@ def _hostile(kind, path, good):
         conn = apsw.Connection(path)
         conn.execute("PRAGMA user_version=999")
         conn.close()
+    elif kind in TAMPERED:  # cells of the right type that no read could return, once merged
+        runlite.open(good).backup(path)
+        conn = apsw.Connection(path)
+        conn.execute(TAMPERED[kind])
+        conn.close()
 
 
-@pytest.mark.parametrize("kind", ["foreign", "garbage", "truncated", "view", "trigger", "table", "newer"])
+TAMPERED = {
+    "name not UTF-8": "UPDATE runs SET name = CAST(x'eda080ff' AS TEXT) WHERE name = 'run-g'",
+    "event not UTF-8": "UPDATE events SET message = CAST(x'c328' AS TEXT)",
+    "inputs 900 deep": f"UPDATE runs SET inputs = '{'[' * 900}{']' * 900}' WHERE name = 'span-g'",
+    "blank series name": "UPDATE series SET name = '' WHERE name = 'loss'",
+}
+HOSTILE = ["foreign", "garbage", "truncated", "view", "trigger", "table", "newer"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE + list(TAMPERED))
 def test_hostile_sources_change_nothing(tmp_path, kind):
     good, dst, bad = str(tmp_path / "good.db"), str(tmp_path / "dst.db"), str(tmp_path / "bad.db")
     make(good, "g")
@@ -163,7 +177,7 @@ def test_merge_refusals(tmp_path):
             ro.merge(a)
 
 
-@pytest.mark.parametrize("kind", ["foreign", "garbage", "truncated", "view", "trigger", "table", "newer"])
+@pytest.mark.parametrize("kind", HOSTILE)
 def test_untrusted_open_refuses_hostile_files(tmp_path, kind):
     from runlite.cli import main
 
@@ -304,3 +318,16 @@ def test_same_alert_id_other_definition_is_refused(tmp_path):
     with pytest.raises(runlite.MergeConflictError) as caught:
         runlite.merge(dst, src)
     assert alert_id in str(caught.value) and dump(dst) == rows
+
+
+@pytest.mark.parametrize("kind", list(TAMPERED))
+def test_verify_reports_cells_no_read_could_return(tmp_path, kind):
+    good, bad = str(tmp_path / "good.db"), str(tmp_path / "bad.db")
+    make(good, "g")
+    _hostile(kind, bad, good)
+    with runlite.open(bad, read_only=True) as store:
+        report = store.verify()
+    assert not report.ok and len(report.problems) == 1, report.problems
+    assert any(word in report.problems[0] for word in ("UTF-8", "deeper than", "metric name")), report.problems
+    with runlite.open(good, read_only=True) as store:
+        assert store.verify().ok

@@ -15,7 +15,7 @@ from typing import Any
 from .. import errors
 from .._ids import dotted_ids, dotted_segment, is_uuid, project_id
 from .._validation import (
-    EARLIEST_S, MAX_JSON, check_metadata, check_name, check_optional_text, check_tags, dumps, dumps_lenient, shown,
+    EARLIEST_US, MAX_JSON, check_metadata, check_name, check_optional_text, check_tags, dumps, dumps_lenient, shown,
     to_us,
 )
 from ..tracing.usage import usage_fields
@@ -76,7 +76,7 @@ def _uuid(value: Any, what: str) -> str:
 def _time(value: Any, what: str) -> int:
     """ISO-8601 text (LangSmith's Python SDK) or epoch milliseconds (its JS SDK)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not EARLIEST_S * 1000 <= value <= 1e14:  # 0001-01-01 to the year 5138, as to_us takes seconds
+        if not EARLIEST_US / 1000 <= value <= 1e14:  # 0001-01-01 to the year 5138, as to_us takes seconds
             raise errors.ValidationError(f"{what} {shown(value)} is not a plausible time in epoch milliseconds")
         return round(value * 1000)
     return to_us(value, what)

@@ -11,6 +11,7 @@ so writers go on meanwhile, then checks the copy opens as a runlite file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import urllib.parse
 
@@ -95,6 +96,8 @@ def verify(conn, progress=None) -> VerifyReport:
         for text in found:
             problem(text)
     for text in checks.json_cell_problems(conn):  # reads decode these: a cell they would refuse is damage
+        problem(text)
+    for text in checks.text_problems(conn):  # and these
         problem(text)
     return VerifyReport(ok=not problems, problems=tuple(problems), checked=checked)
 
@@ -392,9 +395,15 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
 
 
 def _refuse_damaged_rows(conn, source: str) -> None:
-    """Raise ``CorruptStoreError`` when the source's cells are of the wrong type or its alert
-    states name an alert it does not hold (``checks.ROW_TYPES``); one scan per table."""
+    """Raise ``CorruptStoreError`` when the source's cells are of the wrong type
+    (``checks.ROW_TYPES``), hold what no read could return (JSON nested too deep, text that
+    is not UTF-8, a series name a read refuses: merged, they would damage this file), or its
+    alert states name an alert it does not hold."""
     problems = checks.row_type_problems(conn, db="src")
+    if not problems:  # (the scans below take the cells' types as checked)
+        first = next(itertools.chain(checks.json_cell_problems(conn, db="src"), checks.text_problems(conn, db="src")),
+                     None)
+        problems = [] if first is None else [first]
     missing = conn.execute(
         "SELECT alert_id FROM src.run_alerts WHERE alert_id NOT IN (SELECT id FROM src.alerts) UNION ALL"
         " SELECT alert_id FROM src.alert_history WHERE alert_id NOT IN (SELECT id FROM src.alerts) LIMIT 1").fetchone()

@@ -16,7 +16,7 @@ from typing import Iterator
 import attrs
 
 from .. import errors
-from .._validation import MAX_STORED_DEPTH, stored_json
+from .._validation import EARLIEST_US, LATEST_US, MAX_STORED_DEPTH, check_name, stored_json
 from ..codec import accel, chunks, sketch, stats
 from .stat_rows import CHUNK_COLUMNS, STAT_COLUMNS, stats_tuple
 
@@ -24,7 +24,7 @@ SCHEMAS = ("main", "src")  # the databases a check may read: the file, and a mer
 
 # Microseconds since the epoch that a datetime can hold (years 1 to 9999): reads turn
 # stored times into datetimes, and any other integer there is a damaged cell.
-MIN_TIME_US, MAX_TIME_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+MIN_TIME_US, MAX_TIME_US = EARLIEST_US, LATEST_US
 
 # The statistic columns that may be NULL: no value (every point NaN) or, for a summary, no point.
 _NULLABLE_STATS = frozenset(("min", "max", "min_step", "max_step", "mean", "m2", "first", "last"))
@@ -391,18 +391,54 @@ _JSON_CELLS = (
 )
 
 
-def json_cell_problems(conn) -> Iterator[str]:
-    """The JSON cells reads would refuse: not text, undecodable, or nested deeper than
-    ``MAX_STORED_DEPTH`` (see ``stored_json``). One scan per column picks the suspects in
-    SQL (not valid JSON text, or long enough to hold that many opening brackets and holding
-    them); only those are decoded here."""
+def json_cell_problems(conn, db: str = "main") -> Iterator[str]:
+    """The JSON cells of database ``db`` (``SCHEMAS``) reads would refuse: not text,
+    undecodable, or nested deeper than ``MAX_STORED_DEPTH`` (see ``stored_json``). One scan
+    per column picks the suspects in SQL (not valid JSON text, or long enough to hold that
+    many opening brackets and holding them); only those are decoded here."""
+    if db not in SCHEMAS:
+        raise errors.ValidationError(f"db must be one of {SCHEMAS}, got {db!r}")
     for table, label, columns in _JSON_CELLS:
         for c in columns:  # identifiers from _JSON_CELLS only
             suspect = (f"{c} IS NOT NULL AND (typeof({c}) != 'text' OR NOT json_valid({c}) OR "
                        f"(length({c}) > {2 * MAX_STORED_DEPTH} AND length({c}) - length(replace(replace({c}, '[', ''),"
                        f" '{{', '')) > {MAX_STORED_DEPTH}))")
-            for where, value in conn.execute(f"SELECT {label}, {c} FROM {table} WHERE {suspect}"):
+            for where, value in conn.execute(f"SELECT {label}, {c} FROM {db}.{table} WHERE {suspect}"):
                 try:
                     stored_json(value, f"the stored {c} of {where}")
                 except errors.CorruptStoreError as exc:
                     yield str(exc)
+
+
+def text_problems(conn, db: str = "main") -> Iterator[str]:
+    """Text cells of database ``db`` (``SCHEMAS``) no read could return: bytes that are not
+    UTF-8 (SQLite keeps them as text; Python cannot decode them), and series names a read
+    of a metric refuses (a read names the series). Every text cell of ``ROW_TYPES`` is
+    decoded, one scan a table; the failing column is then found and named."""
+    if db not in SCHEMAS:
+        raise errors.ValidationError(f"db must be one of {SCHEMAS}, got {db!r}")
+    undecodable = set()
+    for table, columns in ROW_TYPES.items():  # identifiers from ROW_TYPES only
+        texts = [f'"{c}"' for c, kind in columns.items() if kind.rstrip("?") in ("text", "json")]
+        if not _decodes(conn, f'SELECT {", ".join(texts)} FROM {db}."{table}"'):
+            undecodable.add(table)
+            bad = next(c for c in texts if not _decodes(conn, f'SELECT {c} FROM {db}."{table}"'))
+            yield f"its {table} table holds text that is not UTF-8 in {bad}"
+    if "series" in undecodable:
+        return
+    for run_id, name in conn.execute(f"SELECT run_id, name FROM {db}.series"):
+        try:
+            check_name(name, "metric name")
+        except errors.ValidationError as exc:
+            yield f"series {name!r:.80} of run {run_id!r:.60}: {exc}"
+            return
+
+
+def _decodes(conn, sql: str) -> bool:
+    """Whether every text of the query's rows decodes as UTF-8 (decoding is fetching them)."""
+    try:
+        for _ in conn.execute(sql):
+            pass
+    except UnicodeDecodeError:
+        return False
+    return True
