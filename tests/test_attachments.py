@@ -68,6 +68,11 @@ def test_missing_file_saves_nothing(store, tree):
         run.save("model.bin", "results")  # bad category
     with pytest.raises(runlite.ValidationError):
         run.save(str(tree / "model.bin"), "input", preserve_path=True)  # absolute kept path
+    for not_a_path in (None, 3, 1.5, "", "\ud800"):  # (a TypeError or UnicodeEncodeError before)
+        with pytest.raises(runlite.ValidationError, match="file path|file name"):
+            run.save(not_a_path, "input")
+        with pytest.raises(runlite.ValidationError, match="file path|file name"):
+            run.save_directory(not_a_path, "input")
     assert store.attachments(run) == []
 
 

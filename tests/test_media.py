@@ -4,6 +4,7 @@ Pillow, pandas), the limits, hostile inputs, and a refused call leaving the file
 from __future__ import annotations
 
 import datetime as dt
+import fractions
 import io
 import math
 import struct
@@ -497,3 +498,32 @@ def test_the_pure_binning_is_numpys(values, bins):
         return
     assert got.counts == tuple(counts.tolist()) and got.edges == tuple(edges.tolist())
     assert got.nan_count + got.posinf_count + got.neginf_count == len(values) - finite.size
+
+
+@pytest.mark.parametrize("step", [int, np.array(1.5), True, -1, 2 ** 63])
+def test_a_step_that_is_no_int_is_refused_by_every_kind(store, run, step):
+    before = dump(store)
+    for call in (lambda: run.log_histogram("h", [1.0, 2.0], step=step), lambda: run.log_image("i", np.zeros((2, 2), dtype=np.uint8), step=step),
+                 lambda: run.log_table("t", [{"a": 1}], step=step)):
+        with pytest.raises(runlite.ValidationError, match="step"):
+            call()
+    assert dump(store) == before
+
+
+def test_numpy_ints_are_steps(store, run):
+    run.log_histogram("h", [1.0, 2.0], step=np.array(3))
+    run.log_histogram("h", [1.0, 2.0], step=np.int64(4))
+    assert store.media_steps(run, "histogram", "h") == [3, 4]
+
+
+def test_counts_no_int64_holds_are_refused_with_their_message(store, run):
+    before = dump(store)
+    for counts in ([10 ** 5000], [fractions.Fraction(10 ** 5000, 3)]):  # (ValueError, OverflowError before)
+        with pytest.raises(runlite.ValidationError, match="counts"):
+            run.log_histogram("h", ([0.0, 1.0], counts))
+    assert dump(store) == before
+
+
+def test_long_double_cells_are_the_floats_they_round_to(store, run):
+    run.log_table("t", [{"a": np.longdouble(2.5), "b": np.float16(0.5)}])  # (RecursionError before)
+    assert store.tables(run, "t")[0].rows == ((2.5, 0.5),)

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from .. import errors
-from .._validation import check_json_value, dumps
+from .._validation import check_json_value, check_path, dumps
 from ..storage import attachments as files
 from ..storage import blobs
 
@@ -45,7 +45,7 @@ class RunFiles:
         Saving the same name again replaces it; the same content is stored once per file.
         """
         files.check_category(category)
-        filename = os.fspath(filename)
+        filename = check_path(filename, "filename")
         if os.path.isdir(filename):
             raise errors.ValidationError(f"{filename!r} is a directory: use save_directory()")
         return self._save_plan(files.plan_files([filename], preserve_path), category, filetype)
@@ -54,7 +54,7 @@ class RunFiles:
                        preserve_path: bool = False) -> bool:
         """Save every file below ``directory`` (recursively), all or none."""
         files.check_category(category)
-        directory = os.fspath(directory)
+        directory = check_path(directory, "directory")
         if not os.path.isdir(directory):
             raise errors.NotFoundError(f"no directory {directory!r}; nothing was saved")
         return self._save_plan(files.plan_files([directory], preserve_path), category, filetype)

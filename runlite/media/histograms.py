@@ -169,15 +169,24 @@ def from_values(values: Any, bins: Any = DEFAULT_BINS) -> Bins:
     return Bins(tuple(edges), tuple(counts), nan, posinf, total - len(finite) - nan - posinf)
 
 
+def _whole(value: Any) -> bool:
+    """Whether a real number is a finite whole number (False for one no float holds)."""
+    try:
+        return math.isfinite(value) and float(value).is_integer()
+    except (OverflowError, ValueError):
+        return False
+
+
 def _count(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise errors.ValidationError(f"{where} is {type(value).__name__} {shown(value, 40)}, not a count")
     if isinstance(value, numbers.Integral):
         value = int(value)
-    elif not (math.isfinite(value) and float(value).is_integer()):
-        raise errors.ValidationError(f"{where} is {value!r}; counts are whole numbers (pass the counts, not a density)")
+    elif not _whole(value):
+        raise errors.ValidationError(f"{where} is {shown(value)}; counts are whole numbers (pass the counts, not a "
+                                     "density)")
     if not 0 <= value <= INT64_MAX:
-        raise errors.ValidationError(f"{where} is {value!r}; counts are from 0 to 2**63-1")
+        raise errors.ValidationError(f"{where} is {shown(value)}; counts are from 0 to 2**63-1")
     return int(value)
 
 

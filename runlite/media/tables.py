@@ -54,7 +54,8 @@ def _cell(value: Any, row: int, column: str) -> Any:
         return None
     np = sys.modules.get("numpy")
     if np is not None and isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return _cell(value.item(), row, column)
+        item = value.item()  # (a long double's item() is itself: taken as the float it rounds to)
+        return _cell(float(item) if isinstance(item, np.generic) else item, row, column)
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         return value.isoformat()
     if isinstance(value, (bool, int, float, str)):  # subclasses (IntEnum...) as their plain value

@@ -10,6 +10,7 @@ bins; ``problems`` (verify) and ``merge`` run the same checks over every row.
 from __future__ import annotations
 
 import io
+import operator
 from typing import Any, Callable, Iterator
 
 import attrs
@@ -48,9 +49,12 @@ class Item:
 
 def check_step(step: Any, what: str = "step") -> int:
     """A step: an int from 0 to 2**63-1 (numpy integers too)."""
-    if isinstance(step, bool) or not hasattr(step, "__index__"):
-        raise errors.ValidationError(f"{what} must be an int >= 0, got {type(step).__name__} {shown(step)}")
-    step = step.__index__()
+    try:
+        if isinstance(step, bool):
+            raise TypeError
+        step = operator.index(step)  # (a class, or a 0-d array of floats, has __index__ and refuses it)
+    except TypeError:
+        raise errors.ValidationError(f"{what} must be an int >= 0, got {type(step).__name__} {shown(step)}") from None
     if not 0 <= step <= INT64_MAX:
         raise errors.ValidationError(f"{what} must be an int from 0 to 2**63-1, got {shown(step)}")
     return step
