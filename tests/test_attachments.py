@@ -5,6 +5,7 @@ import os
 import tracemalloc
 
 import apsw
+import numpy as np
 import pytest
 
 import runlite
@@ -68,6 +69,13 @@ def test_missing_file_saves_nothing(store, tree):
         run.save("model.bin", "results")  # bad category
     with pytest.raises(runlite.ValidationError):
         run.save(str(tree / "model.bin"), "input", preserve_path=True)  # absolute kept path
+    class BadRepr:
+        def __repr__(self):
+            raise RuntimeError("bad repr")
+
+    for not_a_list in (10 ** 5000, BadRepr(), np.array(3), "model.bin"):  # (ValueError, RuntimeError, TypeError)
+        with pytest.raises(runlite.ValidationError, match="items must be a list"):
+            run.save_all(not_a_list, "input")
     for not_a_path in (None, 3, 1.5, "", "\ud800"):  # (a TypeError or UnicodeEncodeError before)
         with pytest.raises(runlite.ValidationError, match="file path|file name"):
             run.save(not_a_path, "input")

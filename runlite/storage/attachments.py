@@ -449,8 +449,8 @@ def _undo(root: str, staged: list[tuple[list[str], str, str]], made: list[str]) 
 
 def iter_names(items: Any) -> Iterator[str]:
     """The paths of a ``save_all`` list."""
-    if isinstance(items, (str, bytes, os.PathLike)) or not hasattr(items, "__iter__"):
-        raise errors.ValidationError(f"items must be a list of file or directory paths, got {items!r:.80}")
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise errors.ValidationError(f"items must be a list of file or directory paths, got {shown(items)}")
     for item in items:
         yield os.fspath(item) if isinstance(item, os.PathLike) else item
 
