@@ -435,3 +435,17 @@ def test_children_without_a_store_follow_their_parents_store(tmp_path, monkeypat
         assert names["inner"].parent_run_id == names["root"].id
         assert names["leaf"].parent_run_id == names["inner"].id
         assert not os.path.exists(tmp_path / "default.db") or not runlite.open(tmp_path / "default.db").runs()
+
+
+def test_a_refused_end_or_add_outputs_changes_nothing(traced):
+    span = runlite.trace("s", inputs={"q": 1})
+    with pytest.raises(runlite.ValidationError, match="end_time"):
+        span.end(outputs={"a": 1}, error="boom", end_time="not a time")  # (outputs and error were kept)
+    for not_a_dict in ("text", 3, ["a"], None):
+        with pytest.raises(runlite.ValidationError, match="must be a dict"):  # (TypeError before)
+            span.add_outputs(not_a_dict)
+    assert (span.outputs, span.error, span.end_us) == (None, None, None)
+    span.add_outputs({"b": 2})
+    span.end(outputs={"a": 1})
+    rec = traced.get_run(span.id)
+    assert rec.outputs == {"b": 2, "a": 1} and rec.error is None and rec.status == "completed"

@@ -24,11 +24,12 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
 from .._ids import uuid7
-from .._validation import check_metadata, check_name, check_tags, to_us
+from .._validation import check_metadata, check_name, check_tags, shown, to_us
 from . import context
 from .context import merge_tags
 from .usage import COSTS, COUNTS, number, usage_fields
@@ -309,12 +310,13 @@ class Span:
         ``add_outputs`` gave, as ``RunTree.end``), error text."""
         if self.end_us is not None:
             return
+        end_us = _time_ns() // 1000 if end_time is None else to_us(end_time, "end_time")  # before any change
         if outputs is not None:
             outputs = outputs if isinstance(outputs, dict) else {"output": outputs}
             self.outputs = {**self.outputs, **outputs} if self.outputs else outputs  # RunTree.end merges
         if error is not None:
             self.error = error if isinstance(error, str) else repr(error)
-        self.end_us = _time_ns() // 1000 if end_time is None else to_us(end_time, "end_time")
+        self.end_us = end_us
         self.status = "failed" if self.error is not None else "completed"
         self.store.live.spans.touch(self)
 
@@ -341,6 +343,8 @@ class Span:
 
     def add_outputs(self, outputs: dict) -> None:
         """Merge outputs."""
+        if not isinstance(outputs, Mapping):
+            raise errors.ValidationError(f"outputs to add must be a dict, got {type(outputs).__name__} {shown(outputs)}")
         self.outputs = {**(self.outputs or {}), **outputs}
         self.store.live.spans.touch(self)
 
