@@ -449,3 +449,11 @@ def test_a_refused_end_or_add_outputs_changes_nothing(traced):
     span.end(outputs={"a": 1})
     rec = traced.get_run(span.id)
     assert rec.outputs == {"b": 2, "a": 1} and rec.error is None and rec.status == "completed"
+
+
+def test_a_refused_trace_writes_no_span(traced):
+    for bad in (b"abc", {}, ["x"], "not-a-uuid"):  # (the span was made, then refused: it was written)
+        with pytest.raises(runlite.ValidationError, match="reference_example_id"):
+            runlite.trace("s", reference_example_id=bad)
+    traced.flush()
+    assert traced.runs() == []

@@ -134,6 +134,8 @@ def trace(name: str, run_type: str = "chain", inputs: Any = None, *, store: Any 
     tags, metadata = _check_span_args(None, run_type, tags, metadata)
     project_name = check_project(project_name)
     run_id = None if run_id is None else check_run_id(run_id)
+    if reference_example_id is not None:  # checked before the span is made: a made span is written
+        reference_example_id = check_run_id(reference_example_id, "reference_example_id")
     ctx = _settings.get()
     here = _current.get()
     if project_name is None:
@@ -144,7 +146,7 @@ def trace(name: str, run_type: str = "chain", inputs: Any = None, *, store: Any 
     span = Span(_home(store, parent_span) if _is_on(None, ctx) else NOWHERE, name, run_type, inputs, parent_span,
                 own_tags, own_metadata, project_name, run_id)
     if reference_example_id is not None:
-        span.reference_example_id = check_run_id(reference_example_id, "reference_example_id")
+        span.reference_example_id = reference_example_id
     return span
 
 
