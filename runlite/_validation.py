@@ -335,11 +335,11 @@ def _lenient_key(key: Any) -> str:
         return key
     if key is None or isinstance(key, bool):
         return "null" if key is None else "true" if key else "false"
-    if isinstance(key, float) and math.isfinite(key):
-        return float.__repr__(key)
-    if isinstance(key, int):
-        return int.__repr__(key)
     try:
+        if isinstance(key, float) and math.isfinite(key):
+            return float.__repr__(key)
+        if isinstance(key, int):
+            return int.__repr__(key)  # (ValueError past 4,300 digits)
         return str(key)
     except Exception:  # noqa: BLE001 - a program value whose str fails is still recorded
         return shown(key)
@@ -383,6 +383,17 @@ def dumps_lenient(value: Any, what: str = "value") -> str:
 # reads turn stored times into datetimes (``from_us``), so no input may fall outside, and a
 # stored integer outside is a damaged cell.
 EARLIEST_US, LATEST_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+
+
+def lenient_text(value: Any) -> str:
+    """Any program value as text UTF-8 can hold: a str as it is, anything else as its repr
+    (``shown`` when that fails), a lone surrogate as U+FFFD (SQLite's text is UTF-8)."""
+    if not isinstance(value, str):
+        try:
+            value = repr(value)
+        except Exception:  # noqa: BLE001 - a program value whose repr fails is still recorded
+            value = shown(value)
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
 def now_us() -> int:

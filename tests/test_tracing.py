@@ -457,3 +457,45 @@ def test_a_refused_trace_writes_no_span(traced):
             runlite.trace("s", reference_example_id=bad)
     traced.flush()
     assert traced.runs() == []
+
+
+class _BadRepr:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+
+def test_span_values_json_cannot_hold_are_stored_leniently_never_breaking_the_store(traced):
+    # Each used to be accepted, then fail the span batch's write for ever: every later read of the
+    # store flushed it first and raised (TypeError, ValueError, RuntimeError, a lone surrogate...).
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+    calls = [lambda s: s.add_event("e", k={(1, 2): 3}), lambda s: s.add_event("e", k=10 ** 5000),
+             lambda s: s.add_event("e", k=_BadRepr()), lambda s: s.add_event("e", k=cyclic),
+             lambda s: s.add_event({"name": "e", "kwargs": {(1,): 2}}), lambda s: s.end(error="bad \ud800 text"),
+             lambda s: s.end(error=10 ** 5000), lambda s: s.end(error=_BadRepr()),
+             lambda s: s.add_outputs({10 ** 5000: 1})]
+    for i, call in enumerate(calls):
+        with runlite.trace(f"s{i}") as span:
+            call(span)
+    traced.flush()
+    records = {r.name: r for r in traced.list_runs()}
+    assert sorted(records) == sorted(f"s{i}" for i in range(len(calls)))
+    for rec in records.values():
+        rec.to_dict()
+        traced.events(rec.id)
+    assert traced.events(records["s0"].id)[0].kwargs == {"k": {"(1, 2)": 3}}
+    assert records["s5"].error == "bad \ufffd text" and records["s7"].error.startswith("<")
+    assert traced.verify().ok
+
+
+def test_a_span_under_a_span_of_another_file_starts_its_own_trace(traced, tmp_path):
+    with runlite.open(str(tmp_path / "other.db")) as other:
+        with runlite.trace("outer") as outer:
+            with runlite.trace("inner", store=other):  # (its parent's row is not in that file: it was
+                pass                                    # never written, and every read of the file failed)
+            with runlite.trace("explicit", store=other, parent=outer):
+                pass
+            with runlite.trace("child"):
+                pass
+        assert sorted((r.name, r.parent_run_id) for r in other.list_runs()) == [("explicit", None), ("inner", None)]
+    assert traced.get_run("child").parent_run_id == outer.id

@@ -14,7 +14,6 @@ slower (the constant says why).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 
@@ -89,7 +88,7 @@ def rows(batch: list, now: int) -> tuple[list, list]:
     for (_, first_event, events, _), run_id in zip(batch, ids):
         for k, (when, event_name, message, kwargs) in enumerate(events, start=first_event):
             event_rows.append((run_id, k, when, None, event_name, message,
-                               None if kwargs is None else json.dumps(kwargs, default=repr)))
+                               None if kwargs is None else _json(kwargs)))
     return flat, event_rows
 
 

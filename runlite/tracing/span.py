@@ -29,9 +29,9 @@ from typing import Any
 
 from .. import errors
 from .._ids import uuid7
-from .._validation import check_metadata, check_name, check_tags, shown, to_us
+from .._validation import check_metadata, check_name, check_tags, lenient_text, shown, to_us
 from . import context
-from .context import merge_tags
+from .context import NOWHERE, merge_tags
 from .usage import COSTS, COUNTS, number, usage_fields
 
 SPAN_STATUS = {"running": "pending", "created": "pending", "completed": "success", "failed": "error",
@@ -64,6 +64,14 @@ def segment(start_us: int, run_id: str) -> str:
     if cached[0] != secs:
         cached = _date_cache = (secs, time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs)))
     return f"{cached[1]}{micros:06d}Z{run_id}"
+
+
+def _other_file(store, other) -> bool:
+    """Whether two stores keep their runs in different files (neither the store of spans
+    never written, which a remote parent's stand-in and a disabled trace use)."""
+    if store is NOWHERE or other is NOWHERE:
+        return False
+    return store.live.same_file is not other.live.same_file
 
 
 class Span:
@@ -109,6 +117,9 @@ class Span:
         self.name = name
         self.run_type = run_type
         self.pid = _pid
+        if parent is not None and parent.store is not store and _other_file(parent.store, store):
+            parent = None  # a span of another file (the current span of a trace into another store) is
+            # no parent here: its row is not in this file, so the child would never be written
         if parent is None:
             self.start_us = now
             self.session_name = project if project is not None else _env_project()
@@ -315,7 +326,7 @@ class Span:
             outputs = outputs if isinstance(outputs, dict) else {"output": outputs}
             self.outputs = {**self.outputs, **outputs} if self.outputs else outputs  # RunTree.end merges
         if error is not None:
-            self.error = error if isinstance(error, str) else repr(error)
+            self.error = lenient_text(error)
         self.end_us = end_us
         self.status = "failed" if self.error is not None else "completed"
         self.store.live.spans.touch(self)
