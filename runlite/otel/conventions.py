@@ -24,10 +24,10 @@ import uuid
 from typing import Any, NamedTuple
 
 from .. import errors
-from .._validation import MAX_TEXT
+from .._validation import MAX_TEXT, lenient_text
 from ..tracing.usage import usage_fields
 from .messages import inputs_outputs
-from .values import attributes, clean_name, clean_text, from_json, plain, storable_metadata
+from .values import attributes, clean_name, from_json, plain, storable_metadata
 
 _NS = uuid.UUID("5f1c2a3e-8d4b-4c6e-9a7f-0b1d2e3f4a5b")
 _NS_BYTES = _NS.bytes
@@ -386,7 +386,7 @@ def _error(span: OtelSpan, langsmith: bool) -> str:
     status = span.status_message or ""
     if status and status not in text:  # (a description holding the whole exception text: itself)
         text = status if not text or text in status else f"{status}\n\n{text}"
-    text = clean_text(text or "error")
+    text = lenient_text(text or "error")
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 20] + "\n... (cut)"
 
 

@@ -10,9 +10,8 @@ import re
 from typing import Any
 
 from .. import errors
-from .._validation import INT64_MAX, INT64_MIN, MAX_DEPTH, MAX_NAME, ValidationError, check_metadata
+from .._validation import INT64_MAX, INT64_MIN, MAX_DEPTH, MAX_NAME, ValidationError, check_metadata, lenient_text
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 SCALARS = frozenset((str, bool, int, float, type(None)))
@@ -53,15 +52,10 @@ def from_json(value: Any, containers_only: bool = False) -> tuple[bool, Any]:
         return False, value
 
 
-def clean_text(value: str) -> str:
-    """``value`` with any lone surrogate (which UTF-8 cannot hold) replaced by U+FFFD."""
-    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
-
-
 def clean_name(value: Any, default: str) -> str:
     """A name runlite accepts: no control characters or lone surrogates, at most MAX_NAME
     characters, not blank (``default`` when nothing is left)."""
-    cut = _CONTROL.sub(" ", clean_text(value if isinstance(value, str) else str(value))).strip()[:MAX_NAME].strip()
+    cut = _CONTROL.sub(" ", lenient_text(value if isinstance(value, str) else str(value))).strip()[:MAX_NAME].strip()
     return cut or default
 
 
@@ -69,7 +63,7 @@ def storable_metadata(values: dict) -> dict:
     """A run's metadata of attribute values, as `check_metadata` takes it. An OTel SDK takes
     values a run's metadata refuses (NaN, infinities, ints beyond 64 bits, lone surrogates,
     keys with control characters): those are stored as OTLP's receiver stores them (``"NaN"``,
-    ``"Infinity"``, the int's digits) or cleaned (`clean_text`, `clean_name`), never the span
+    ``"Infinity"``, the int's digits) or cleaned (`lenient_text`, `clean_name`), never the span
     refused. Values nested too deep or too large are left for the check to refuse."""
     try:
         return check_metadata(values)
@@ -88,7 +82,7 @@ def _storable(value: Any, depth: int) -> Any:
         return value if INT64_MIN <= value <= INT64_MAX else str(value) if value.bit_length() < 14_000 else \
             f"<an int of {value.bit_length():,} bits>"
     if isinstance(value, str):
-        return clean_text(value)
+        return lenient_text(value)
     if depth >= MAX_DEPTH:
         return value
     if isinstance(value, dict):
@@ -101,5 +95,5 @@ def _storable(value: Any, depth: int) -> Any:
 def _key(key: Any) -> str:
     """A metadata key without control characters or lone surrogates, not blank; one too long
     stays so (refused whole, as a value too large is)."""
-    cleaned = _CONTROL.sub(" ", clean_text(str(key)))
+    cleaned = _CONTROL.sub(" ", lenient_text(str(key)))
     return cleaned if cleaned.strip() else "_"

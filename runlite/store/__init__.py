@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from .. import _defaults, errors
-from .._validation import check_folder, now_us, shown
+from .._validation import check_folder, check_path, now_us, shown
 from ..handle import DEFAULT_HEARTBEAT_TIMEOUT, Run
 from ..live.registry import LiveRuns
 from ..records import RunRecord
@@ -39,10 +39,7 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
 
     def __init__(self, path: str | os.PathLike = "runs.db", *, read_only: bool = False,
                  durable: bool = False, timeout: float = 30.0, on_alert: Any = None, untrusted: bool = False):
-        if isinstance(path, os.PathLike):
-            path = os.fspath(path)
-        if not isinstance(path, str) or not path or "\x00" in path:
-            raise errors.ValidationError(f"path must be a non-empty file path or ':memory:', got {shown(path)}")
+        path = check_path(path)  # (':memory:' among them)
         for flag, what in ((read_only, "read_only"), (durable, "durable"), (untrusted, "untrusted")):
             if not isinstance(flag, bool):
                 raise errors.ValidationError(f"{what} must be True or False, got {shown(flag)}")
