@@ -515,12 +515,15 @@ def check_choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
 
 
 def one_or_many(value: Any, what: str) -> list:
-    """``value`` as a list: one str, or a list, tuple or set of them (each checked by the caller)."""
+    """``value`` as a list: one str, or any iterable of items (each checked by the caller)."""
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, (list, tuple, set, frozenset)):
-        raise ValidationError(f"{what} must be a str or a list of them, got {shown(value)}")
-    return list(value)
+    if not isinstance(value, (bytes, dict)):
+        try:
+            return list(value)
+        except TypeError:  # not iterable (None, True, a number, a 0-d array)
+            pass
+    raise ValidationError(f"{what} must be a str or a list of them, got {shown(value)}")
 
 
 def check_path(value: Any, what: str = "path") -> str:

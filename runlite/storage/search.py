@@ -253,10 +253,7 @@ def run_ids_for(store, runs_or_filters: Any, what: str = "runs") -> list[str]:
         if "(" in runs_or_filters:
             return [r.id for r in list_runs(store, filter=runs_or_filters)]
         return [r.id for r in get_runs(store, [runs_or_filters])]
-    if not isinstance(runs_or_filters, (list, tuple, set, frozenset)):
-        raise errors.ValidationError(f"{what} must be a list of runs or run ids, or a filter (either grammar), got "
-                                     f"{shown(runs_or_filters)}")
-    items = list(runs_or_filters)
+    items = one_or_many(runs_or_filters, what)  # any iterable of runs, ids or Simvue filters
     if items and all(isinstance(i, str) for i in items) and any(" " in i for i in items):
         return [r.id for r in get_runs(store, items)]
     return [store.run_id(item) for item in items]
