@@ -449,8 +449,12 @@ def _undo(root: str, staged: list[tuple[list[str], str, str]], made: list[str]) 
 
 def iter_names(items: Any) -> Iterator[str]:
     """The paths of a ``save_all`` list."""
-    if not isinstance(items, (list, tuple, set, frozenset)):
-        raise errors.ValidationError(f"items must be a list of file or directory paths, got {shown(items)}")
+    try:  # any iterable but one path (a 0-d array, too, is not iterable)
+        if isinstance(items, (str, bytes, os.PathLike)):
+            raise TypeError
+        items = list(items)
+    except TypeError:
+        raise errors.ValidationError(f"items must be a list of file or directory paths, got {shown(items)}") from None
     for item in items:
         yield os.fspath(item) if isinstance(item, os.PathLike) else item
 
