@@ -73,9 +73,15 @@ def storable_metadata(values: dict) -> dict:
         return _storable(values, 0)
 
 
+def storable_float(value: float) -> float | str:
+    """A float as JSON holds it: NaN and the infinities by their names (``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"``), as OTLP/JSON writes them."""
+    return value if math.isfinite(value) else "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+
+
 def _storable(value: Any, depth: int) -> Any:
     if isinstance(value, float):
-        return value if math.isfinite(value) else "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+        return storable_float(value)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):  # (str() refuses ints of over 4,300 digits)

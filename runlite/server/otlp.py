@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import math
 from typing import Any
 
 from .. import errors
 from .._validation import shown
 from ..langsmith.wire import RemoteRun, remote_run
 from ..otel.conventions import OtelSpan, run_payload
+from ..otel.values import storable_float
 from .http import body, json_value, utf8
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -231,9 +231,7 @@ def _value(value) -> Any:
     if which == "kvlist_value":
         return {pair.key: _value(pair.value) for pair in value.kvlist_value.values}
     got = getattr(value, which)
-    if which == "double_value" and not math.isfinite(got):
-        return "NaN" if got != got else ("Infinity" if got > 0 else "-Infinity")
-    return got
+    return storable_float(got) if which == "double_value" else got
 
 
 def _acyclic(found: list[OtelSpan]) -> None:

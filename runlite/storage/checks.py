@@ -22,9 +22,6 @@ from .stat_rows import CHUNK_COLUMNS, STAT_COLUMNS, stats_tuple
 
 SCHEMAS = ("main", "src")  # the databases a check may read: the file, and a merge's attached source
 
-# Microseconds since the epoch that a datetime can hold (years 1 to 9999): reads turn
-# stored times into datetimes, and any other integer there is a damaged cell.
-MIN_TIME_US, MAX_TIME_US = EARLIEST_US, LATEST_US
 
 # The statistic columns that may be NULL: no value (every point NaN) or, for a summary, no point.
 _NULLABLE_STATS = frozenset(("min", "max", "min_step", "max_step", "mean", "m2", "first", "last"))
@@ -347,7 +344,7 @@ _KIND_SQL = {
     "blob": "typeof({c}) = 'blob'",
     "number": "typeof({c}) IN ('integer', 'real')",
     "json": "typeof({c}) = 'text' AND json_valid({c}, 2)",  # 2: JSON5 text
-    "time": f"typeof({{c}}) = 'integer' AND {{c}} BETWEEN {MIN_TIME_US} AND {MAX_TIME_US}",
+    "time": f"typeof({{c}}) = 'integer' AND {{c}} BETWEEN {EARLIEST_US} AND {LATEST_US}",  # what a datetime holds
 }
 _KIND_SHOWN = {"text": "text", "integer": "an integer", "real": "a real", "blob": "bytes", "number": "a number",
                "json": "JSON text", "time": "integer microseconds since the epoch (years 1 to 9999)"}

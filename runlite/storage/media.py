@@ -16,9 +16,8 @@ from typing import Any, Callable, Iterator
 import attrs
 
 from . import blobs
-from .checks import MAX_TIME_US, MIN_TIME_US
 from .. import errors
-from .._validation import INT64_MAX, check_choice, check_name, check_text, from_us, shown
+from .._validation import EARLIEST_US, INT64_MAX, LATEST_US, check_choice, check_name, check_text, from_us, shown
 from ..media import histograms, images, tables
 from ..media.records import Histogram, Image, MediaName, Table
 
@@ -199,7 +198,7 @@ def row_problem(row: tuple) -> str | None:
     kind, name, step, stamp, caption, fmt, width, height, size, sha, data = row
     if not isinstance(name, str) or not _int_in(step, 0, INT64_MAX):
         return f"its name {name!r:.40} or step {step!r:.40} is not a name and a step"
-    if not _int_in(stamp, MIN_TIME_US, MAX_TIME_US):
+    if not _int_in(stamp, EARLIEST_US, LATEST_US):
         return f"its timestamp {stamp!r:.40} is not microseconds since the epoch (years 1 to 9999)"
     if caption is not None and not (isinstance(caption, str) and len(caption) <= images.MAX_CAPTION):
         return f"its caption is not text of at most {images.MAX_CAPTION} characters"
