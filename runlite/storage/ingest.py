@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+from typing import Callable
 
 from . import attachments as files
 from . import runs as runs_mod
@@ -74,23 +75,34 @@ class _NewRows:
             self.rows = {}
 
 
-def _placeholders(new: _NewRows, dotted_order: str, session: tuple, now: int) -> None:
-    """Placeholder rows for the ancestors of ``dotted_order`` that are not stored."""
+def placeholder_rows(dotted_order: str, session: tuple, now: int,
+                     wanted: Callable[[str], bool] | None = None) -> list[dict]:
+    """The rows of placeholders for the ancestors ``dotted_order`` names (those ``wanted`` is
+    true of, when given), root first: id, trace and start from its segments; ``session`` is
+    ``(project id, project name)``."""
     segments = dotted_order.split(".")
     ids = dotted_ids(dotted_order)
+    rows = []
     for depth in range(len(ids) - 1):
-        if new.dotted_order(ids[depth]) is not None:
+        if wanted is not None and not wanted(ids[depth]):
             continue
         try:
             start = _segment_us(segments[depth])
         except ValueError:
             start = now
-        new.add({
+        rows.append({
             **_DEFAULTS, "id": ids[depth], "name": PLACEHOLDER_NAME, "kind": "placeholder", "run_type": "chain",
             "status": "running", "folder": "/", "parent_run_id": ids[depth - 1] if depth else None, "trace_id": ids[0],
             "dotted_order": ".".join(segments[:depth + 1]), "created": start, "started": start, "modified": now,
             "session_id": session[0], "session_name": session[1],
         })
+    return rows
+
+
+def _placeholders(new: _NewRows, dotted_order: str, session: tuple, now: int) -> None:
+    """Placeholder rows for the ancestors of ``dotted_order`` that are not stored."""
+    for row in placeholder_rows(dotted_order, session, now, lambda run_id: new.dotted_order(run_id) is None):
+        new.add(row)
 
 
 def _place(new: _NewRows, run_id: str, cols: dict, now: int) -> None:

@@ -23,10 +23,13 @@ from ..stored_records import fill, lazy_runs, lazy_tree
 
 
 
-def insert_sql(columns: Iterable[str], *, update: Iterable[str] = (), constants: dict | None = None) -> str:
+def insert_sql(columns: Iterable[str], *, update: Iterable[str] = (), constants: dict | None = None,
+               keep_existing: bool = False) -> str:
     """``INSERT INTO runs`` of ``columns`` (bound in that order), upserting ``update`` on a
-    known id. ``constants`` maps further columns to SQL literals of runlite's own (never user
-    text). Column names must be ``RUN_COLUMNS``: identifiers come from that whitelist only."""
+    known id, or leaving a known id's row as it is with ``keep_existing``. An upsert fills a
+    placeholder (a parent written before its own row came) in whole: its other columns too.
+    ``constants`` maps further columns to SQL literals of runlite's own (never user text).
+    Column names must be ``RUN_COLUMNS``: identifiers come from that whitelist only."""
     columns, update, constants = list(columns), list(update), dict(constants or {})
     unknown = [c for c in (*columns, *update, *constants) if c not in RUN_COLUMNS]
     if unknown:
@@ -35,7 +38,12 @@ def insert_sql(columns: Iterable[str], *, update: Iterable[str] = (), constants:
     sql = (f"INSERT INTO runs ({', '.join(names)}) VALUES ("
            + ", ".join(["?"] * len(columns) + list(constants.values())) + ")")
     if update:
-        sql += " ON CONFLICT(id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
+        filled = [c for c in names if c != "id" and c not in update]
+        sql += " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
+            [f"{c} = excluded.{c}" for c in update]
+            + [f"{c} = CASE WHEN kind = 'placeholder' THEN excluded.{c} ELSE {c} END" for c in filled])
+    elif keep_existing:
+        sql += " ON CONFLICT(id) DO NOTHING"
     return sql
 
 
@@ -58,23 +66,24 @@ ROWS_PER_STATEMENT = 64
 
 @functools.lru_cache(maxsize=256)
 def insert_rows_sql(columns: tuple[str, ...], rows: int, update: tuple[str, ...] = (),
-                    constants: tuple[tuple[str, str], ...] = ()) -> str:
+                    constants: tuple[tuple[str, str], ...] = (), keep_existing: bool = False) -> str:
     """`insert_sql` of ``rows`` rows in one statement (its VALUES row repeated: still text
     generated from ``RUN_COLUMNS`` only); ``constants`` as ``(column, SQL literal)`` pairs."""
-    head, _, rest = insert_sql(columns, update=update, constants=dict(constants)).partition(" VALUES ")
+    head, _, rest = insert_sql(columns, update=update, constants=dict(constants),
+                               keep_existing=keep_existing).partition(" VALUES ")
     row, _, conflict = rest.partition(" ON CONFLICT")
     return f"{head} VALUES {', '.join([row] * rows)}" + (f" ON CONFLICT{conflict}" if conflict else "")
 
 
 def insert_many(conn, columns: tuple[str, ...], values: list, update: tuple[str, ...] = (),
-                constants: tuple[tuple[str, str], ...] = ()) -> None:
+                constants: tuple[tuple[str, str], ...] = (), keep_existing: bool = False) -> None:
     """Insert (or upsert, as `insert_rows_sql`) run rows ``ROWS_PER_STATEMENT`` to a statement;
     ``values`` holds every row's values of ``columns``, one row after another."""
     width = len(columns)
     step = ROWS_PER_STATEMENT * width
     for at in range(0, len(values), step):
         part = values[at:at + step]
-        conn.execute(insert_rows_sql(columns, len(part) // width, update, constants), part)
+        conn.execute(insert_rows_sql(columns, len(part) // width, update, constants, keep_existing), part)
 
 
 def ensure_folder(conn, folder: str, now: int) -> None:

@@ -18,11 +18,13 @@ import logging
 import os
 
 from . import attachments as files
+from . import ingest
 from . import runs as runs_mod
 from .._host import THIS_HOST
 from .._ids import project_id
 from .._validation import MAX_JSON, dumps, dumps_lenient, json_texts, now_us, walk_needed
 from ..errors import LimitError
+from ..records import RUN_COLUMNS
 
 log = logging.getLogger("runlite")
 
@@ -92,6 +94,46 @@ def rows(batch: list, now: int) -> tuple[list, list]:
     return flat, event_rows
 
 
+def _write_ancestors(conn, batch: list, now: int) -> None:
+    """Rows for the ancestors of the batch's spans whose parent this store does not write,
+    root first, each inserted unless its id is stored. Another store of this process on the
+    same file writes its spans itself, maybe later, and a child's row needs its parent's (a
+    foreign key): their rows as they are now (that store's writer then updates them). A parent
+    in another process, or a span traced while tracing was off, is never written: a
+    placeholder, as a received run's missing parent gets (`ingest.placeholder_rows`). The
+    common case, one store tracing, costs one test a span."""
+    live, held = {}, {}
+    ids = None  # the batch's spans by id, made only when needed
+    for item in batch:
+        span = item[0]
+        parent = span.parent
+        if parent is None or parent.store is span.store:  # the common case, tested inline
+            continue
+        chain = span.outside_ancestors()
+        if ids is None:
+            ids = {entry[0].id: entry[0] for entry in batch}
+        for node, written in chain:
+            if written:
+                live.setdefault(node.id, node)
+        name = span.session_name
+        session = (None if name is None else project_id(name), name)
+        for row in ingest.placeholder_rows(span.dotted_order, session, now, lambda run_id: run_id not in held):
+            held[row["id"]] = row
+    if ids is None:
+        return
+    for run_id in held.keys() & ids.keys():  # a span of the batch, named only by a dotted order
+        live.setdefault(run_id, ids[run_id])
+    ordered = sorted([(node.dotted_order, node) for node in live.values()]
+                     + [(row["dotted_order"], row) for run_id, row in held.items() if run_id not in live],
+                     key=lambda pair: pair[0])
+    for _, item in ordered:  # one row a statement: each needs the one before it (a rare path)
+        if isinstance(item, dict):
+            runs_mod.insert_many(conn, RUN_COLUMNS, list(map(item.get, RUN_COLUMNS)), keep_existing=True)
+        else:
+            flat, _ = rows([(item, 0, (), ())], now)
+            runs_mod.insert_many(conn, _COLUMNS, flat, constants=_CONSTANTS, keep_existing=True)
+
+
 def write(conn, batch: list) -> None:
     """Write a batch (``SpanQueue.take``: spans with their new events and attachments)
     inside the caller's transaction."""
@@ -99,6 +141,7 @@ def write(conn, batch: list) -> None:
         return
     now = now_us()
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
+    _write_ancestors(conn, batch, now)
     flat, event_rows = rows(batch, now)
     runs_mod.insert_many(conn, _COLUMNS, flat, _CHANGING, _CONSTANTS)
     if event_rows:

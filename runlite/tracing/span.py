@@ -314,6 +314,20 @@ class Span:
                 dict(usage) if usage else None, self.first_token_us, self.pid, self.session_name,
                 self.reference_example_id)
 
+    def outside_ancestors(self) -> list[tuple["Span", bool]]:
+        """The span's ancestors, root first, each with whether a store writes it (False: a
+        stand-in for a parent in another process, or a span traced while tracing was off),
+        when its parent is not written by its own store; else [] (the span writer's test)."""
+        parent = self.parent
+        if parent is None or parent.store is self.store:
+            return []
+        chain = []
+        while parent is not None:  # iterative: traces may be thousands of spans deep
+            chain.append((parent, parent.store is not NOWHERE))
+            parent = parent.parent
+        chain.reverse()
+        return chain
+
     # -- mutators (LangSmith RunTree style)
 
     def end(self, outputs: Any = None, error: str | None = None, end_time: Any = None) -> None:

@@ -1,0 +1,163 @@
+"""A span whose parent its own store does not write is never lost: another handle on the same
+file writes the parent in its own time, a parent in another process (headers) or one traced
+while tracing was off is never written. The child's row needs its parent's (a foreign key),
+so the writer inserts the missing ancestors first: the other handle's spans as they are,
+placeholders for the rest, never over a row already stored; a placeholder's own row, when it
+comes, fills it in whole."""
+
+from __future__ import annotations
+
+import apsw
+import pytest
+
+import runlite
+from runlite.live import registry
+from runlite.storage.ingest import PLACEHOLDER_NAME
+
+
+@pytest.fixture(autouse=True)
+def no_background_writes(monkeypatch):
+    """Only closes, flushes and reads write: the order of the handles' writes is the test's."""
+    monkeypatch.setattr(registry, "SPAN_AGE_US", 10**15)
+
+
+def _rows(path: str) -> dict:
+    conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT id, name, kind, status, parent_run_id, trace_id, dotted_order, inputs FROM runs")}
+    finally:
+        conn.close()
+
+
+def test_a_child_traced_on_another_handle_is_written_before_its_parent(tmp_path):
+    path = str(tmp_path / "t.db")
+    first, second = runlite.open(path), runlite.open(path)
+    with runlite.trace("parent", store=first, inputs={"q": 1}) as parent:
+        with runlite.trace("child", store=second, parent=parent, inputs={"c": 2}) as child:
+            pass
+        second.close()  # raised (and dropped the child) while the parent was only in memory
+        rows = _rows(path)
+        assert rows[child.id][:5] == ("child", "trace", "completed", parent.id, parent.id)
+        # The parent's row as it was then, written by the child's handle.
+        assert rows[parent.id][:4] == ("parent", "trace", "running", None)
+        assert rows[parent.id][6] == '{"q":1}'
+    first.close()
+    rows = _rows(path)
+    assert rows[parent.id][:4] == ("parent", "trace", "completed", None)  # its own handle's write wins
+    assert len(rows) == 2
+
+
+def test_a_parent_already_stored_is_left_as_its_own_handle_wrote_it(tmp_path):
+    path = str(tmp_path / "t.db")
+    first, second = runlite.open(path), runlite.open(path)
+    try:
+        with runlite.trace("parent", store=first) as parent:
+            child = runlite.trace("child", store=second, parent=parent)
+        first.live.flush_spans()
+        raw = apsw.Connection(path)  # the stored row differs from the span the child's handle sees
+        raw.execute("UPDATE runs SET outputs = '{\"stored\":1}' WHERE id = ?", (parent.id,))
+        raw.close()
+        child.end(outputs={"done": True})
+        second.live.flush_spans()
+        rows = _rows(path)
+        assert rows[parent.id][2] == "completed" and rows[child.id][2] == "completed"
+        assert first.get_run(parent.id).outputs == {"stored": 1}
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_grandchild_back_on_the_first_handle_gets_its_whole_chain(tmp_path):
+    path = str(tmp_path / "t.db")
+    first, second = runlite.open(path), runlite.open(path)
+    try:
+        with runlite.trace("root", store=first) as root:
+            with runlite.trace("middle", store=second, parent=root) as middle:
+                with runlite.trace("leaf", store=first, parent=middle) as leaf:
+                    pass
+        first.live.flush_spans()  # the leaf's middle is only in the second handle's memory
+        rows = _rows(path)
+        assert [rows[s.id][0] for s in (root, middle, leaf)] == ["root", "middle", "leaf"]
+        assert rows[leaf.id][3] == middle.id and rows[middle.id][3] == root.id
+    finally:
+        second.close()
+        first.close()
+    assert _rows(path)[middle.id][2] == "completed"
+
+
+def test_a_parent_in_another_process_gets_placeholders_and_nothing_else_is_lost(tmp_path):
+    upstream_path, here = str(tmp_path / "up.db"), str(tmp_path / "here.db")
+    with runlite.open(upstream_path) as upstream_store:
+        with runlite.trace("root", store=upstream_store) as root:
+            with runlite.trace("call", store=upstream_store) as call:
+                headers = {"langsmith-trace": call.dotted_order}
+    with runlite.open(here) as store:
+        with runlite.trace("served", store=store, parent=headers) as served:
+            pass
+        with runlite.trace("unrelated", store=store) as unrelated:
+            pass
+    rows = _rows(here)
+    assert rows[served.id][:5] == ("served", "trace", "completed", call.id, root.id)
+    assert rows[unrelated.id][0] == "unrelated"
+    # The remote call and its root, as a received run's missing parents are kept.
+    assert rows[call.id][:4] == (PLACEHOLDER_NAME, "placeholder", "running", root.id)
+    assert rows[root.id][:4] == (PLACEHOLDER_NAME, "placeholder", "running", None)
+    assert rows[call.id][5] == call.dotted_order and rows[root.id][5] == root.dotted_order
+    with runlite.open(here, read_only=True) as reader:
+        assert [c.name for c in reader.trace(root.id).child_runs[0].child_runs] == ["served"]
+
+
+@pytest.mark.parametrize("upstream_first", [True, False])
+def test_a_placeholder_is_filled_in_by_the_parent_written_later(tmp_path, upstream_first):
+    """Headers of a span this process traced into the same file, on another handle that writes
+    it after the child: the placeholder becomes the span, every column of it."""
+    path = str(tmp_path / "t.db")
+    first, second = runlite.open(path), runlite.open(path)
+    try:
+        with runlite.trace("upstream", store=first, inputs={"u": 1}, tags=["t"]) as upstream:
+            headers = {"langsmith-trace": upstream.dotted_order}
+        if upstream_first:
+            first.flush()
+        with runlite.trace("downstream", store=second, parent=headers) as downstream:
+            pass
+        second.live.flush_spans()  # its own spans only
+        if not upstream_first:
+            assert _rows(path)[upstream.id][:2] == (PLACEHOLDER_NAME, "placeholder")
+        first.live.flush_spans()
+        rows = _rows(path)
+        assert rows[upstream.id][:4] == ("upstream", "trace", "completed", None)
+        assert rows[upstream.id][6] == '{"u":1}'
+        assert rows[downstream.id][3] == upstream.id
+        assert first.get_run(upstream.id).tags == ("t",)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_headers_of_a_span_in_the_same_batch_keep_its_own_row(tmp_path):
+    path = str(tmp_path / "t.db")
+    with runlite.open(path) as store:
+        with runlite.trace("upstream", store=store, inputs={"u": 1}) as upstream:
+            headers = {"langsmith-trace": upstream.dotted_order}
+        with runlite.trace("downstream", store=store, parent=headers) as downstream:
+            pass
+    rows = _rows(path)
+    assert rows[upstream.id][:3] == ("upstream", "trace", "completed")
+    assert rows[downstream.id][3] == upstream.id
+
+
+def test_a_child_of_a_span_traced_while_tracing_was_off_keeps_the_off_span_out(tmp_path):
+    path = str(tmp_path / "t.db")
+    with runlite.open(path) as store:
+        with runlite.trace("root", store=store) as root:
+            with runlite.tracing_context(enabled=False):
+                with runlite.trace("secret", store=store, inputs={"password": "hunter2"}) as off:
+                    pass
+            with runlite.trace("child", store=store, parent=off) as child:
+                pass
+    rows = _rows(path)
+    assert rows[child.id][3] == off.id
+    assert rows[off.id][:4] == (PLACEHOLDER_NAME, "placeholder", "running", root.id)
+    assert rows[off.id][6] is None and "hunter2" not in repr(rows)
+    assert rows[root.id][:3] == ("root", "trace", "completed")
