@@ -172,13 +172,13 @@ def test_failed_flush_does_not_double_count(mem, monkeypatch):
     assert len(mem.metric_values(run, "x")) == 3
 
 
-@settings(max_examples=60)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_checker_matches_exact_evaluator(data):
     rule = data.draw(st.sampled_from(alerts.RULES))
     agg = data.draw(st.sampled_from(alerts.AGGREGATIONS))
-    f = data.draw(st.sampled_from([0.5, 1.0, 3.0]))
-    w = data.draw(st.sampled_from([0.5, 1.0, 2.5, 5.0]))
+    f = data.draw(st.sampled_from([0.5, 1.0, 3.0, 0.07]))
+    w = data.draw(st.sampled_from([0.5, 1.0, 2.5, 5.0, 20.0]))  # up to ~300 checks a window
     if rule in alerts.THRESHOLD_RULES:
         d = alerts.metric_threshold_alert("a", "m", 0.25, rule, window=w, frequency=f, aggregation=agg)
     else:
@@ -187,16 +187,25 @@ def test_checker_matches_exact_evaluator(data):
     values = data.draw(st.lists(st.one_of(st.floats(-1.5, 1.5), st.sampled_from([math.nan, math.inf, -math.inf])),
                                 min_size=len(steps), max_size=len(steps)))
     times = [sum(steps[: i + 1]) for i in range(len(steps))]
-    expected = MetricAlertEvaluator(d).feed_many(times, values)
+    # The writer's clock advances the checks between pieces too (here: at times in between).
+    advances = data.draw(st.lists(st.sampled_from([None, 0.0, 0.05, 0.5]), min_size=len(steps),
+                                  max_size=len(steps)))
+    oracle = MetricAlertEvaluator(d)
     checker = alerts.MetricAlertChecker(d)
     told = alerts.MetricAlertChecker(d)  # fed by a caller that says whether each piece's times rise
-    got, got_told, i = [], [], 0
+    expected, got, got_told, i = [], [], [], 0
     rnd = random.Random(len(steps))
     while i < len(times):
         j = min(len(times), i + rnd.randint(1, 7))
         piece = array("d", times[i:j])
+        expected += oracle.feed_many(times[i:j], values[i:j])
         got += checker.feed_arrays(piece, array("d", values[i:j]))
         got_told += told.feed_arrays(piece, array("d", values[i:j]), rising=alerts.never_decrease(piece))
+        if advances[j - 1] is not None:
+            at = max(times[:j]) + advances[j - 1]
+            expected += oracle.advance(at)
+            got += checker.advance(at)
+            got_told += told.advance(at)
         i = j
     assert [(t.time, t.state) for t in got] == [(t.time, t.state) for t in expected]
     assert [(t.time, t.state) for t in got_told] == [(t.time, t.state) for t in expected]
@@ -230,3 +239,23 @@ def test_a_flush_derives_the_shared_default_times_once(tmp_path, monkeypatch):
             run.flush()
             assert calls == [300]
             assert [len(store.metric_values(run, f"m{k}")) for k in range(5)] == [300] * 5
+
+
+def test_a_window_many_times_the_frequency_costs_a_check_a_point(monkeypatch):
+    """Checks that see the same points decide the same: they are skipped, so a 1,000 s window
+    checked every microsecond makes about two checks a point (one as it enters, one as it
+    leaves), not one a microsecond (10 million over these 10 s)."""
+    decided = []
+    real = alerts.MetricAlertChecker._decide
+    monkeypatch.setattr(alerts.MetricAlertChecker, "_decide",
+                        lambda self, seg, b, out: (decided.append(b), real(self, seg, b, out)))
+    d = alerts.metric_threshold_alert("a", "m", 50.0, "is above", window=1000, frequency=1e-6)
+    checker, oracle = alerts.MetricAlertChecker(d), MetricAlertEvaluator(d)
+    times = [i / 100 for i in range(1_000)]
+    values = [float(i % 100) + (60.0 if 40 <= i < 60 else 0.0) for i in range(1_000)]
+    got = checker.feed_arrays(array("d", times), array("d", values)) + checker.advance(10.0, final=True)
+    assert got and got[0].state == "critical"
+    assert len(decided) <= 2 * len(times) + 2
+    # The oracle checks every microsecond: compared over the first second only (100,000 checks).
+    first = [t for t in got if t.time < 1.0]
+    assert first == [t for t in oracle.feed_many(times[:100], values[:100]) + oracle.advance(1.0) if t.time < 1.0]

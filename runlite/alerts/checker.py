@@ -51,6 +51,17 @@ def _start(definition: Any, source: str, state: Any) -> str:
     return check_choice(state, "state", STATES)
 
 
+def _first_check(f: float, lo: int, x: float, offset: float) -> int:
+    """The smallest check index ``k >= lo`` with ``k * f - offset >= x``, as floats compute it."""
+    k = max(lo, math.ceil((x + offset) / f))
+    # the division may round either way; step to the exact answer (at most a step or two)
+    while k > lo and (k - 1) * f - offset >= x:
+        k -= 1
+    while k * f - offset < x:
+        k += 1
+    return k
+
+
 class CheckClock:
     """Checks due at ``k * frequency``, passed by fed times: the base of per-item evaluators.
 
@@ -79,14 +90,7 @@ class CheckClock:
 
     def _first(self, lo: int, x: float, offset: float) -> int:
         """The smallest check index ``k >= lo`` with ``k * frequency - offset >= x``."""
-        f = self._f
-        k = max(lo, math.ceil((x + offset) / f))
-        # the division may round either way; step to the exact answer (at most a step or two)
-        while k > lo and (k - 1) * f - offset >= x:
-            k -= 1
-        while k * f - offset < x:
-            k += 1
-        return k
+        return _first_check(self._f, lo, x, offset)
 
     def _set(self, time: float, state: str, out: list[Transition]) -> None:
         self.state = state
@@ -238,7 +242,14 @@ class MetricAlertChecker:
             hi = bisect.bisect_right(T, b, lo)
             if lo < hi:
                 self._decide(self._values[lo:hi], b, out)
-                k += 1
+                # The checks after this one see the same points, and decide the same, until a
+                # point enters (T[hi] <= b) or leaves (T[lo] <= b - w): skip to the first that
+                # differs, so a window many times the frequency costs a check a point, not one
+                # a frequency (a 1,000 s window checked every microsecond). Never past the
+                # checks not due yet (at or after the latest time fed): a later point may
+                # still fall in their windows.
+                enter = _first_check(f, k + 1, T[hi] if hi < len(T) else self._last, 0.0)
+                k = min(enter, _first_check(f, k + 1, T[lo], w))
             elif lo < len(T):  # empty window: jump to the first check that can see T[lo]
                 k = max(k + 1, math.ceil(T[lo] / f))
             else:
