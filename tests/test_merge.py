@@ -279,6 +279,49 @@ def test_conflicting_span_in_a_trace_is_named(tmp_path):
     assert caught.value.run_ids == (span_id,) and dump(dst) == rows
 
 
+def _served_across_files(tmp_path):
+    """``upstream.db`` with a trace (root, call) and ``here.db`` with a span served under the
+    call's headers: the call and its root are placeholders there."""
+    upstream, here = str(tmp_path / "upstream.db"), str(tmp_path / "here.db")
+    with runlite.open(upstream) as s:
+        with runlite.trace("root", store=s, inputs={"q": 1}) as root:
+            with runlite.trace("call", store=s) as call:
+                headers = {"langsmith-trace": call.dotted_order}
+    with runlite.open(here) as s:
+        with runlite.trace("served", store=s, parent=headers) as served:
+            pass
+    return upstream, here, (root.id, call.id, served.id)
+
+
+@pytest.mark.parametrize("into_upstream", [True, False])
+def test_a_placeholder_and_the_run_it_stands_for_merge_as_one(tmp_path, into_upstream):
+    upstream, here, (root, call, served) = _served_across_files(tmp_path)
+    dst, src = (upstream, here) if into_upstream else (here, upstream)
+    with runlite.open(src, read_only=True) as s:
+        kinds = {r.id: r.name for r in s.runs()}
+    assert kinds[call] == ("call" if not into_upstream else "(parent not received)")
+    report = runlite.merge(dst, src)[0]
+    assert report["run_conflicts"] == 0
+    with runlite.open(dst, read_only=True) as d:
+        tree = d.trace(root)
+        assert (tree.name, tree.inputs) == ("root", {"q": 1})  # the run, never its placeholder
+        assert [c.name for c in tree.child_runs] == ["call"]
+        assert [g.id for g in tree.child_runs[0].child_runs] == [served]
+        assert d.verify().ok
+    rows = dump(dst)
+    runlite.merge(dst, src)  # again: nothing changes, whichever file holds the placeholders
+    assert dump(dst) == rows
+
+
+def test_a_placeholder_elsewhere_in_the_trace_is_still_a_conflict(tmp_path):
+    upstream, here, (root, call, _) = _served_across_files(tmp_path)
+    change_row(here, "runs", "dotted_order", lambda old: old.replace(root, "0" * 8 + root[8:]), call)
+    rows = dump(upstream)
+    with pytest.raises(runlite.MergeConflictError) as caught:
+        runlite.merge(upstream, here)
+    assert caught.value.run_ids == (call,) and dump(upstream) == rows
+
+
 def test_same_run_merges_and_again_changes_nothing(tmp_path):
     dst, src, run_id, _ = twin(tmp_path)
     change_row(src, "runs", "metadata", lambda old: '{"grew": true}', run_id)  # later updates may differ

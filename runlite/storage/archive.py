@@ -311,6 +311,12 @@ _START_COLUMNS = ("started", "host", "pid")  # NULL while a run is 'created', th
 # ...but a resume moves a run to another process: host and pid may differ once either copy was resumed.
 _RESUMED = "coalesce(CASE WHEN json_valid({a}.extra) THEN json_type({a}.extra, '$.resumed') = 'array' END, 0)"
 _CONFLICTS_SHOWN = 5  # ids named in the error
+# A placeholder stands for a parent its file never received (another process traced it): the
+# same run as the one it stands for when both sit at the same place in the same trace. The
+# run then replaces the placeholder, whichever file holds which; a placeholder never replaces
+# a run. (One placed by parent id alone, an OTel child's, may sit elsewhere: still a conflict.)
+_STANDS_FOR = ("(m.kind = 'placeholder' OR s.kind = 'placeholder') AND m.trace_id IS s.trace_id"
+               " AND m.dotted_order IS s.dotted_order AND m.parent_run_id IS s.parent_run_id")
 
 
 def check_source(path: str, timeout: float) -> None:
@@ -419,11 +425,16 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
 
     before = conn.execute("SELECT count(*) FROM main.runs").get
     conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
-    mutable = [c for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]  # names from code only
+    # A newer copy of a run updates what changes as it goes on; a run replaces its placeholder
+    # whole (its kind and creation too); a placeholder replaces nothing.
+    fill = [f"{c} = CASE WHEN runs.kind = 'placeholder' THEN excluded.{c} ELSE runs.{c} END"
+            for c in _FIXED_RUN_COLUMNS if c != "id"]  # names from code only
+    mutable = [f"{c} = excluded.{c}" for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]
     conn.execute(
         "INSERT INTO main.runs (" + ", ".join(RUN_COLUMNS) + ") SELECT " + ", ".join(RUN_COLUMNS) +
         " FROM src.runs WHERE true ORDER BY dotted_order ON CONFLICT(id) DO UPDATE SET " +
-        ", ".join(f"{c} = excluded.{c}" for c in mutable) + " WHERE excluded.modified > runs.modified")
+        ", ".join(fill + mutable) + " WHERE excluded.kind IS NOT 'placeholder'"
+        " AND (runs.kind = 'placeholder' OR excluded.modified > runs.modified)")
     counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
     counts["series_copied"] = _merge_series(conn, source, progress)
     new_blobs = [r[0] for r in conn.execute(
@@ -461,7 +472,7 @@ def _run_conflicts(conn) -> list[str]:
              for c in _START_COLUMNS]
     return [r[0] for r in conn.execute(
         "SELECT s.id FROM src.runs AS s JOIN main.runs AS m ON m.id = s.id WHERE NOT (" + " AND ".join(same) +
-        ") ORDER BY s.id")]
+        f") AND NOT ({_STANDS_FOR}) ORDER BY s.id")]
 
 
 def _refuse_run_conflicts(conn, source: str) -> int:
