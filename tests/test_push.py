@@ -426,3 +426,32 @@ def test_tokens_set_apart_from_usage_metadata_arrive_as_stored(tmp_path):
         assert server.stop() == 0
         with runlite.open(dest, read_only=True) as dst:
             assert_same_runs(store, dst)
+
+
+def test_placeholders_are_not_sent_and_never_rename_the_run_they_stand_for(tmp_path):
+    """A span served under another process's headers hangs under placeholders of its parents in
+    this file. Pushing both files to one server: the real runs arrive from their own file, the
+    span from this one, and the placeholders are never sent (they would rename the real runs)."""
+    upstream, here = str(tmp_path / "upstream.db"), str(tmp_path / "here.db")
+    with runlite.open(upstream) as s:
+        with trace("root", store=s, inputs={"q": 1}) as root:
+            with trace("call", store=s) as call:
+                headers = {"langsmith-trace": call.dotted_order}
+    with runlite.open(here) as s:
+        with trace("served", store=s, parent=headers) as served:
+            pass
+    dest = str(tmp_path / "dst.db")
+    with Served(dest) as server:
+        for path in (upstream, here, upstream):
+            with runlite.open(path, read_only=True) as store:
+                done = push(store, endpoint=server.url)
+        here_done = done
+        with runlite.open(here, read_only=True) as store:
+            here_done = push(store, endpoint=server.url)
+        assert server.stop() == 0
+    assert (here_done["runs"], here_done["placeholders"], here_done["sent"], here_done["skipped"]) == (1, 2, 0, 1)
+    with runlite.open(dest, read_only=True) as dst:
+        tree = dst.trace(root.id)
+        assert (tree.name, tree.inputs) == ("root", {"q": 1})
+        assert [c.name for c in tree.child_runs] == ["call"]
+        assert [g.id for g in tree.child_runs[0].child_runs] == [served.id]

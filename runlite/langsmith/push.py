@@ -5,7 +5,9 @@ handed to ``otel/push.py``).
 
 What goes: every trace a chosen run belongs to (a run is chosen when it is a LangSmith-style
 run, ``kind`` trace or with a ``run_type``, matching the filter), whole, runs in
-``dotted_order`` order so parents go before their children. Each run keeps its id, trace,
+``dotted_order`` order so parents go before their children; not a placeholder (a parent the
+file never received, traced by another process: the server gets it from that process's file,
+and sent from here it would rename it). Each run keeps its id, trace,
 ``dotted_order``, times (microseconds), inputs, outputs, error, tags, metadata, events, tokens
 and costs, and its attachments (bytes, through the SDK's multipart upload).
 
@@ -114,9 +116,10 @@ def push(store, *, project: str | None = None, filter: str | None = None, client
         progress: called as ``progress(traces_done, traces)``.
 
     Returns ``{"endpoint", "traces", "runs", "sent", "created", "updated", "skipped",
-    "attachments", "attachments_skipped", "seconds"}``: ``sent`` = ``created`` + ``updated``;
-    ``skipped`` runs the server held already; ``attachments_skipped`` those the SDK cannot
-    send (names with a ``.``).
+    "placeholders", "attachments", "attachments_skipped", "seconds"}``: ``sent`` = ``created`` +
+    ``updated``; ``skipped`` runs the server held already; ``placeholders`` not sent (parents
+    this file never received: they would rename the runs they stand for); ``attachments_skipped``
+    those the SDK cannot send (names with a ``.``).
 
     Raises ValidationError (a bad argument or filter), ImportError (no ``langsmith``
     package), PushError (the server unreachable, refusing runs, or lacking runs it was sent).
@@ -130,7 +133,7 @@ def push(store, *, project: str | None = None, filter: str | None = None, client
         client = _client(client_class, sdk_error, endpoint, api_key, refused)
     url = str(getattr(client, "api_url", endpoint) or "")
     done = {"endpoint": url, "traces": len(traces), "runs": 0, "sent": 0, "created": 0, "updated": 0,
-            "skipped": 0, "attachments": 0, "attachments_skipped": 0, "seconds": 0.0}
+            "skipped": 0, "placeholders": 0, "attachments": 0, "attachments_skipped": 0, "seconds": 0.0}
     try:
         with _sdk_errors(sdk_error, url):
             _push(store, client, traces, project, confirm_within, progress, done, refused, url)
@@ -151,13 +154,16 @@ def _push(store, client, traces: list, project, confirm_within, progress, done: 
         held = _held(client, [rec.id for rec in runs])
         todo = []
         for rec in runs:
+            if rec.kind == "placeholder":  # not a run: its children name their parent, which the
+                done["placeholders"] += 1  # server gets from the file of the process that traced it
+                continue
             mine = _state(rec)
             if _same(held.get(rec.id), mine):
                 done["skipped"] += 1
             else:
                 todo.append((rec, rec.id in held, _payload(rec, project)))
                 wanted[rec.id] = mine
-        done["runs"] += len(runs)
+        done["runs"] += len(runs) - sum(rec.kind == "placeholder" for rec in runs)
         for batch in _batches(todo, max_runs, max_bytes):
             _send(client, store, batch, done, refused, url)
         if progress is not None:
@@ -171,6 +177,8 @@ def summary(done: dict) -> str:
     traces = f"{done['traces']} trace" + ("" if done["traces"] == 1 else "s")
     text = (f"pushed {done['sent']} runs ({done['created']} new, {done['updated']} updated) of {traces} "
             f"to {done['endpoint']}; {done['skipped']} already there; {done['attachments']} attachments sent")
+    if done["placeholders"]:
+        text += f"; {done['placeholders']} placeholders of parents traced elsewhere not sent"
     if done["attachments_skipped"]:
         text += f", {done['attachments_skipped']} not sent (the SDK refuses attachment names with a '.')"
     return text
