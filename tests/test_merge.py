@@ -374,3 +374,18 @@ def test_verify_reports_cells_no_read_could_return(tmp_path, kind):
     assert any(word in report.problems[0] for word in ("UTF-8", "deeper than", "metric name")), report.problems
     with runlite.open(good, read_only=True) as store:
         assert store.verify().ok
+
+
+def test_text_damage_found_only_in_whole_rows_is_still_reported(tmp_path, monkeypatch):
+    """A damaged page may fail a table's whole rows while no column read alone fails (each
+    read from an index that holds it soundly): verify names the table, never raises."""
+    from runlite.storage import checks
+
+    path = str(tmp_path / "t.db")
+    make(path, "g")
+    real = checks._decodes
+    monkeypatch.setattr(checks, "_decodes", lambda conn, sql: real(conn, sql) and "," not in sql.split(" FROM ")[0])
+    with runlite.open(path, read_only=True) as store:
+        report = store.verify()
+    assert not report.ok
+    assert any(p.endswith("table holds text that is not UTF-8") for p in report.problems)

@@ -245,3 +245,95 @@ def test_a_batch_of_spans_writes_values_as_one_span_alone_does(store):
     stored = [r.inputs["v"] for r in sorted(store.runs(), key=lambda r: r.dotted_order)]
     assert stored == [json.loads(dumps_lenient({"v": v}))["v"] for v in values]
     assert stored[0] == str(1 << 70) and stored[1] == {"true": 1, "null": 2, "1.5": 3}
+
+
+def _names(path) -> set:
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM runs")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("change", ["nan metadata", "uuid tag", "uuid reference", "huge metadata"])
+def test_values_changed_in_place_after_their_checks_are_written_leniently(tmp_path, change):
+    """LangSmith's ``RunTree`` users set a span's fields directly, past the checks of
+    ``add_metadata`` and ``add_tags``: the span is written all the same (leniently, or a marker
+    beyond the JSON limit), and so are the spans around it."""
+    import uuid
+
+    path = tmp_path / "t.db"
+    with runlite.open(str(path)) as store:
+        with runlite.trace("before", store=store):
+            pass
+        with runlite.trace("changed", store=store) as span:
+            if change == "nan metadata":
+                span.metadata["similarity"] = float("nan")
+            elif change == "uuid tag":
+                span.tags.append(uuid.UUID(int=7))
+            elif change == "uuid reference":
+                span.reference_example_id = uuid.UUID(int=7)
+            else:
+                for i in range(200):
+                    span.metadata[f"chunk{i}"] = "x" * 100_000
+        with runlite.trace("after", store=store):
+            pass
+        store.flush()
+        got = store.get_run(span.id)
+    assert _names(path) == {"before", "changed", "after"}
+    if change == "nan metadata":
+        assert got.metadata == {"similarity": "nan"}
+    elif change == "uuid tag":
+        assert got.tags == (str(uuid.UUID(int=7)),)
+    elif change == "uuid reference":
+        assert got.reference_example_id == str(uuid.UUID(int=7))
+    else:
+        assert "Value dropped" in got.metadata["ls_error"]
+
+
+def test_a_span_that_cannot_be_written_is_dropped_alone_and_logged(tmp_path, caplog):
+    """Before, one such span failed its batch at every retry: no span of the store was ever
+    written again, and close raised a TypeError, leaving the store half closed."""
+    path = tmp_path / "t.db"
+    store = runlite.open(str(path))
+    with runlite.trace("before", store=store):
+        pass
+    with runlite.trace("unwritable", store=store) as bad:
+        pass
+    bad.name = object()  # past every check: SQLite cannot bind it
+    store.flush()
+    for i in range(3):
+        with runlite.trace(f"after-{i}", store=store):
+            pass
+    store.close()
+    assert store.closed
+    assert _names(path) == {"before", "after-0", "after-1", "after-2"}
+    dropped = [r for r in caplog.records if "could not be written and was dropped" in r.getMessage()]
+    assert len(dropped) == 1 and bad.id in dropped[0].getMessage() and dropped[0].levelname == "ERROR"
+
+
+@pytest.mark.parametrize("message", [{"text": "hi"}, 12, "file-\udcff.txt"])
+def test_an_event_message_of_any_value_is_kept(tmp_path, message):
+    with runlite.open(str(tmp_path / "t.db")) as store:
+        with runlite.trace("span", store=store) as span:
+            span.add_event("note", message=message)
+        store.flush()
+        event = store.events(span.id)[0]
+    if isinstance(message, str):
+        assert event.message == "file-\ufffd.txt"
+    else:
+        assert event.message is None and event.kwargs == {"message": message}
+
+
+def test_a_trace_header_naming_a_run_twice_or_a_run_id_of_an_ancestor_is_refused(tmp_path):
+    a, b = "01a245b0-0000-7000-8000-00000000000a", "01a245b0-0000-7000-8000-00000000000b"
+    seg = f"20260101T000001000000Z{a}"
+    with runlite.open(str(tmp_path / "t.db")) as store:
+        with pytest.raises(runlite.ValidationError, match="names a run twice"):
+            runlite.trace("x", store=store, parent={"langsmith-trace": f"{seg}.20260101T000002000000Z{b}.{seg}"})
+        with pytest.raises(runlite.ValidationError, match="ancestors"):
+            runlite.trace("x", store=store, parent={"langsmith-trace": f"{seg}.20260101T000002000000Z{b}"}, run_id=a)
+        with runlite.trace("root", store=store) as root:
+            with pytest.raises(runlite.ValidationError, match="ancestors"):
+                runlite.trace("x", store=store, parent=root, run_id=root.id)
+        assert [r.name for r in store.list_runs()] == ["root"]

@@ -16,14 +16,17 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import uuid
+
+import apsw
 
 from . import attachments as files
 from . import ingest
 from . import runs as runs_mod
 from .._host import THIS_HOST
 from .._ids import project_id
-from .._validation import MAX_JSON, dumps, dumps_lenient, json_texts, now_us, walk_needed
-from ..errors import LimitError
+from .._validation import MAX_JSON, dumps, dumps_lenient, json_texts, lenient_text, now_us, shown, walk_needed
+from ..errors import LimitError, ValidationError
 from ..records import RUN_COLUMNS
 
 log = logging.getLogger("runlite")
@@ -68,6 +71,54 @@ def _json_column(values: tuple) -> list:
     return [_json(value) for value in values]
 
 
+def _checked_json(values: tuple, what: str, empty: str) -> list:
+    """JSON of each span's metadata (or tags), ``empty`` for none. They were checked when given,
+    but a program may change a span's dict or list in place afterwards, as LangSmith's
+    ``RunTree`` lets it (a NaN score, a UUID tag, megabytes of keys): such a value is written
+    leniently, or as a marker beyond the JSON limit (logged), never failing the batch."""
+    try:
+        return [dumps(v, what) if v else empty for v in values]
+    except (TypeError, ValueError, RecursionError, LimitError):
+        return [_lenient_json(v, what, empty) for v in values]
+
+
+def _lenient_json(value, what: str, empty: str) -> str:
+    if not value:
+        return empty
+    try:
+        return dumps(value, what)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    except LimitError as exc:
+        log.warning("runlite: a span's %s was not stored: %s", what, exc)
+        return dumps({"ls_error": f"Value dropped: {exc}"}) if empty == "{}" else empty
+    if empty == "[]":  # tags: text each, as a program value shows itself (a UUID as its digits)
+        value = [t if isinstance(t, str) else _text(t) for t in value]
+    try:
+        return dumps_lenient(value, what)
+    except LimitError as exc:
+        log.warning("runlite: a span's %s was not stored: %s", what, exc)
+        return dumps({"ls_error": f"Value dropped: {exc}"}) if empty == "{}" else empty
+
+
+def _text(value) -> str:
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a program value whose str() fails is still recorded
+        return lenient_text(value)
+
+
+def _reference(value):
+    """A span's reference example id as stored: a UUID object (``RunTree``'s type) as its text,
+    text as it is; anything else is no id (logged)."""
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    log.warning("runlite: a span's reference_example_id %s is not an id; not stored", shown(value))
+    return None
+
+
 def rows(batch: list, now: int) -> tuple[list, list]:
     """The values of a batch's span rows (``_COLUMNS`` after one another, one flat list) and
     of its event rows. Built a column at a time: each column's work is one C-level loop."""
@@ -79,8 +130,10 @@ def rows(batch: list, now: int) -> tuple[list, list]:
         usage_columns = [[u.get(key) if u else None for u in usage] for key in _USAGE]
     else:
         usage_columns = [(None,) * n] * len(_USAGE)  # a sequence, not an iterator: zip reads it six times
+    if not all(r is None or type(r) is str for r in references):
+        references = [_reference(r) for r in references]
     columns = (ids, names, run_types, statuses, folders,
-               [dumps(m, "metadata") if m else "{}" for m in metadata], [dumps(t, "tags") if t else "[]" for t in tags],
+               _checked_json(metadata, "metadata", "{}"), _checked_json(tags, "tags", "[]"),
                parents, traces, orders, starts, starts, ends, itertools.repeat(now, n), _json_column(inputs),
                _json_column(outputs), errors, *usage_columns, first_tokens, itertools.repeat(THIS_HOST, n),
                [p or pid for p in pids], itertools.repeat(now, n),
@@ -134,11 +187,39 @@ def _write_ancestors(conn, batch: list, now: int) -> None:
             runs_mod.insert_many(conn, _COLUMNS, flat, constants=_CONSTANTS, keep_existing=True)
 
 
+# What one span's values can make a batch raise (a value SQLite cannot bind or a constraint
+# refuses): written alone, the other spans go on. Anything else (a busy, full or failing
+# file) fails the batch, which is kept and retried.
+_ONE_SPAN = (TypeError, ValueError, OverflowError, RecursionError, ValidationError, apsw.ConstraintError,
+             apsw.TooBigError, apsw.MismatchError)
+
+
 def write(conn, batch: list) -> None:
     """Write a batch (``SpanQueue.take``: spans with their new events and attachments)
-    inside the caller's transaction."""
+    inside the caller's transaction.
+
+    One span that cannot be written never holds up the others: the batch is then written a
+    span at a time (a savepoint each), and a span that fails alone is dropped, with its events
+    and attachments, and logged as an error. Retried, it would fail the batch again at every
+    tick, and every span traced after it would wait behind it for good."""
     if not batch:
         return
+    try:
+        with conn:  # a savepoint inside the caller's transaction
+            _write(conn, batch)
+    except _ONE_SPAN:
+        for item in batch:
+            try:
+                with conn:
+                    _write(conn, [item])
+            except _ONE_SPAN as exc:
+                span = item[0]
+                log.error("runlite: span %s (%s) could not be written and was dropped: %s: %s",
+                          getattr(span, "_id", None) or "without an id", shown(getattr(span, "name", None)),
+                          type(exc).__name__, shown(str(exc)))
+
+
+def _write(conn, batch: list) -> None:
     now = now_us()
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
     _write_ancestors(conn, batch, now)

@@ -237,6 +237,9 @@ def remote_parent(parent: str | Mapping) -> Remote | None:
         raise errors.ValidationError(f"langsmith-trace must be a dotted_order str, got {type(parent).__name__}")
     dotted = parent.strip()
     segments = [_segment(part) for part in dotted.split(".")]
+    if len({run_id for _, run_id in segments}) != len(segments):  # its runs would be their own ancestors
+        raise errors.ValidationError(f"langsmith-trace {shown(dotted)} names a run twice; each run of a"
+                                     " dotted_order is another's parent")
     remote = Remote()
     remote.dotted_order, remote.trace_id = dotted, segments[0][1]
     remote.start_us, remote.id = segments[-1]

@@ -28,10 +28,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
-from .._ids import uuid7
+from .._ids import dotted_ids, uuid7
 from .._validation import check_metadata, check_name, check_tags, lenient_text, shown, to_us
 from . import context
 from .context import NOWHERE, merge_tags
+from ..storage.events import check_message
 from .usage import COSTS, COUNTS, number, usage_fields
 
 SPAN_STATUS = {"running": "pending", "created": "pending", "completed": "success", "failed": "error",
@@ -117,6 +118,8 @@ class Span:
         self.name = name
         self.run_type = run_type
         self.pid = _pid
+        if run_id is not None and parent is not None and run_id in dotted_ids(parent.dotted_order):
+            raise errors.ValidationError(f"run_id {run_id} is the id of one of the span's ancestors")
         if parent is not None and parent.store is not store and _other_file(parent.store, store):
             parent = None  # a span of another file (the current span of a trace into another store) is
             # no parent here: its row is not in this file, so the child would never be written
@@ -346,14 +349,21 @@ class Span:
         self.store.live.spans.touch(self)
 
     def add_event(self, name: Any, time: Any = None, **kwargs: Any) -> None:
-        """Add an event (``start``, ``new_token``...) to the span."""
+        """Add an event (``start``, ``new_token``...) to the span. A ``message`` that is text is
+        the event's message (a lone surrogate as U+FFFD); any other value stays with the
+        event's other values, as LangSmith keeps an event's keys whatever they hold."""
         if isinstance(name, dict):
             data = dict(name)
             name, time = data.pop("name", "event"), data.pop("time", time)
             kwargs = {**data.pop("kwargs", {}), **data, **kwargs}
         check_name(name, "event name")
         when = _time_ns() // 1000 if time is None else to_us(time, "time")
-        self.events.append((when, name, kwargs.pop("message", None), kwargs or None))
+        message = kwargs.pop("message", None)
+        if isinstance(message, str):
+            message = check_message(lenient_text(message))
+        elif message is not None:
+            kwargs["message"], message = message, None
+        self.events.append((when, name, message, kwargs or None))
         self.store.live.spans.touch(self)
 
     def add_tags(self, tags: list | str) -> None:
