@@ -104,3 +104,28 @@ def test_a_thread_s_reader_closes_when_the_thread_ends(db_path):
         assert len(s.database._state.readers) <= 1  # at most the last thread's, until it is reclaimed
         s.runs()
     assert [c for c in apsw.connections() if c.filename == db_path] == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_parent_and_forked_child_both_logging_events_to_one_run_lose_nothing(db_path):
+    """The child goes on numbering the run's events from the parent's counter: the parent's
+    flush then met the child's numbers and failed for good (its points went with it)."""
+    store = runlite.open(db_path)
+    run = store.init("r")
+    run.log_event("parent before fork")
+    run.log_metrics({"x": 0.0})
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            run.log_event("child")
+            store.close()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    run.log_event("parent after fork")
+    run.log_metrics({"x": 1.0})
+    run.close()
+    store.close()
+    with runlite.open(db_path, read_only=True) as s:
+        assert sorted(e.message for e in s.events(run.id)) == ["child", "parent after fork", "parent before fork"]
+        assert list(s.metric_values(run.id, "x").values) == [0.0, 1.0]

@@ -385,3 +385,23 @@ def test_times_are_utc(store):
     run = store.init("t")
     rec = store.get_run(run.id)
     assert rec.created.tzinfo == dt.timezone.utc
+
+
+def test_a_handle_still_logging_after_its_run_was_aborted_and_resumed_loses_nothing(db_path):
+    """The resume numbers its own event after the file's; the first handle's buffered event had
+    that number too, and its flush (with its points) failed at every try."""
+    store = runlite.open(db_path)
+    run = store.init("r")
+    run.log_metrics({"loss": 1.0})
+    run.log_event("before abort")
+    store.abort_run(run.id)
+    again = store.resume(run.id)
+    again.log_event("after resume")
+    again.close()
+    with pytest.raises(runlite.RunStateError):  # the resumed handle ended the run
+        run.close()
+    store.close()
+    with runlite.open(db_path, read_only=True) as s:
+        assert list(s.metric_values(run.id, "loss").values) == [1.0]
+        messages = [e.message for e in s.events(run.id)]
+        assert "before abort" in messages and "after resume" in messages and len(messages) == 3

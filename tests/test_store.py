@@ -259,6 +259,49 @@ def test_closed_store_raises(db_path):
         s.runs()
 
 
+def test_logging_through_a_run_of_a_closed_store_raises_and_nothing_acknowledged_is_lost(db_path):
+    """A log call after its store closed returned True and its points were never written."""
+    store = runlite.open(db_path)
+    run = store.init("r")
+    run.log_metrics({"a": 1.0})
+    store.close()
+    for call in (lambda: run.log_metrics({"a": 2.0}), lambda: run.log_metrics({"a": 3.0}, step=5),
+                 lambda: run.log_event("hello"), lambda: run.add_event("e", message="m")):
+        with pytest.raises(runlite.StoreClosedError, match="was closed"):
+            call()
+    with runlite.open(db_path) as s:
+        assert list(s.metric_values(run.id, "a").values) == [1.0] and s.events(run.id) == []
+
+
+def test_a_thread_logging_while_the_store_closes_loses_nothing_it_was_told_was_logged(db_path):
+    import threading
+
+    store = runlite.open(db_path)
+    run = store.init("r")
+    acknowledged, refused, started = [], [], threading.Event()
+
+    def logger():
+        i = 0
+        while True:
+            try:
+                run.log_metrics({"x": float(i)})
+            except runlite.StoreClosedError:
+                refused.append(i)
+                return
+            acknowledged.append(float(i))
+            started.set()
+            i += 1
+
+    thread = threading.Thread(target=logger)
+    thread.start()
+    started.wait(10)
+    store.close()
+    thread.join(10)
+    assert refused and acknowledged
+    with runlite.open(db_path) as s:
+        assert list(s.metric_values(run.id, "x").values) == acknowledged
+
+
 @pytest.mark.parametrize("planted", [
     "CREATE TRIGGER wipe AFTER INSERT ON runs BEGIN DELETE FROM runs; END",
     "CREATE VIEW peek AS SELECT id FROM runs",

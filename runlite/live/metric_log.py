@@ -49,6 +49,7 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
         time = (arrival - writer.started_us) / 1e6
     asset = "" if asset is None else check_name(asset, "asset")
     with writer.lock:
+        writer.check_open()
         writer.check_fork()
         buf = writer.metrics
         if user_time and not writer.user_time:  # alert checks follow the points' times only

@@ -20,7 +20,7 @@ _time_ns = time.time_ns
 _FLOAT_ONLY = frozenset((float,))
 from typing import Any, Callable
 
-from .. import alerts
+from .. import alerts, errors
 from .._memo import made_once
 from ..storage import alerts as stored_alerts
 from ..storage import events as events_mod
@@ -158,6 +158,7 @@ class RunWriter:
     def add_event(self, time_us: int, arrival_us: int, level, name, message, kwargs_json) -> None:
         """Buffer one event row (a due flush first: a call that raises logged nothing)."""
         with self.lock:
+            self.check_open()
             self.check_fork()
             events = self.events
             if events.rows and (len(events.rows) >= metrics_mod.FLUSH_POINTS
@@ -413,10 +414,20 @@ class RunWriter:
         return True
 
     def release(self) -> None:
-        """Flush a last time; afterwards nothing more is written through this writer."""
+        """Flush a last time; afterwards nothing more is written through this writer, and a
+        log call through it raises (`check_open`): under the lock, so a call on another thread
+        is either in the last flush or refused, never acknowledged and then dropped."""
         with self.lock:
             if not self.released:
                 try:
                     self.flush()
                 finally:
                     self.released = True
+                    self.metrics.fast_until = 0  # log_now's fast path: off, to reach the check
+
+    def check_open(self) -> None:
+        """Refuse a log call once released (the store closed): it would never be written.
+        Call with ``lock`` held."""
+        if self.released:
+            raise errors.StoreClosedError(f"run {self.run_id}: its store {self.database.path!r} was closed;"
+                                          " nothing more can be logged through this handle")

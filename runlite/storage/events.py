@@ -48,10 +48,20 @@ def kwargs_json(kwargs: dict) -> str | None:
 
 
 def flush(conn, run_id: str, buffer: EventBuffer) -> None:
-    """Insert the buffered events inside the caller's transaction."""
+    """Insert the buffered events inside the caller's transaction, after the run's stored ones.
+
+    A writer numbers its events itself, from what the file held when it started; another
+    writer of the run may have stored events since (a resume after an abort while the first
+    handle still logs, a forked child logging to its parent's run): the buffer's events then
+    move up past them, in their order, instead of failing the flush (and, retried, every one
+    after it) on the run's event numbers."""
+    rows = buffer.rows
+    if not rows:
+        return
+    shift = next_seq(conn, run_id) - rows[0][0]
     conn.executemany(
         "INSERT INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(run_id, *row) for row in buffer.rows],
+        [(run_id, *row) for row in rows] if shift <= 0 else [(run_id, row[0] + shift, *row[1:]) for row in rows],
     )
 
 
