@@ -240,6 +240,26 @@ def test_delete_runs_by_filter_and_age(store):
         store.delete_runs([live.id])
 
 
+def test_delete_runs_refuses_a_run_open_below_it_or_on_another_store_of_the_file(store, db_path):
+    """Deleted, such a run's next flush failed for good on its missing row (a foreign key)."""
+    parent = store.init("parent")
+    child = parent.child("child")
+    parent.close()
+    child.log_metrics({"x": 1.0})
+    with pytest.raises(runlite.RunStateError, match=child.id):
+        store.delete_runs([parent.id])
+    other = runlite.open(db_path)
+    try:
+        with pytest.raises(runlite.RunStateError, match=child.id):
+            other.delete_runs([child.id])
+    finally:
+        other.close()
+    child.log_metrics({"x": 2.0})
+    child.close()
+    assert list(store.metric_values(child.id, "x").values) == [1.0, 2.0]
+    assert store.delete_runs([parent.id]) == 2  # closed: deleted with its parent
+
+
 def test_runs_to_delete_says_what_delete_runs_deletes_and_changes_nothing(store):
     a, child, b = _two_traces(store)
     grandchild = store.init("grandchild", parent=child.id, running=False)

@@ -160,6 +160,10 @@ class LiveRuns:
                     self.spans.give_back(batch)
                     self.remote.give_back(remote)
 
+    def open_run_ids(self) -> set:
+        """Ids of the runs open for writing through any store of this process on this file."""
+        return {writer.run_id for live in self._file_group() for writer in list(live.writers)}
+
     def _file_group(self) -> "list[LiveRuns] | tuple[LiveRuns]":
         """The live runs of every store of this process on this file (this one alone, the
         common case, without walking the group's references)."""

@@ -77,9 +77,13 @@ class Keeping:
         datetime, ISO-8601 string or epoch seconds). Returns how many runs were deleted.
         Content blobs stay until ``pack()``. ``runs_to_delete`` says which, changing nothing."""
         ids = self._chosen(run_ids, filter, older_than)
-        if {writer.run_id for writer in self.live.writers} & set(ids):
-            raise errors.RunStateError("cannot delete runs that are open for writing in this process; close them")
         with self.database.write() as conn:
+            # Descendants too, and runs any store of the process on the file writes: deleted,
+            # such a run's next flush would fail for good on its missing row.
+            busy = self.live.open_run_ids() & set(runs_mod.with_descendants(conn, ids))
+            if busy:
+                raise errors.RunStateError(f"cannot delete runs that are open for writing in this process"
+                                           f" ({', '.join(sorted(busy)[:5])}); close them first")
             return archive.delete_runs(conn, ids)
 
     def runs_to_delete(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> list[str]:
