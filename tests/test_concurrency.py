@@ -129,3 +129,39 @@ def test_parent_and_forked_child_both_logging_events_to_one_run_lose_nothing(db_
     with runlite.open(db_path, read_only=True) as s:
         assert sorted(e.message for e in s.events(run.id)) == ["child", "parent after fork", "parent before fork"]
         assert list(s.metric_values(run.id, "x").values) == [0.0, 1.0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_forked_child_writes_what_it_logs_within_the_second_without_exiting(db_path):
+    """The fork copies no thread: the child's first log call starts its own background flush,
+    so its points are in the file before it is killed (no exit, no close)."""
+    import signal
+    import time
+
+    store = runlite.open(db_path)
+    run = store.init("r")
+    run.log_metrics({"x": 0.0})
+    store.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            run.log_metrics({"child": 1.0})
+            run.log_event("child event")
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with runlite.open(db_path, read_only=True) as reader:
+                if reader.events(run.id):
+                    break
+            time.sleep(0.2)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    run.close()
+    store.close()
+    with runlite.open(db_path, read_only=True) as s:
+        assert [e.message for e in s.events(run.id)] == ["child event"]
+        assert list(s.metric_values(run.id, "child").values) == [1.0]

@@ -123,6 +123,7 @@ class LiveRuns:
     def add(self, writer: Any) -> None:
         """Flush ``writer`` in the background and send its heartbeats from now on."""
         writer.heartbeat_us = now_us()
+        writer.on_fork = self.start
         self.writers.add(writer)
         self.start()
 

@@ -95,6 +95,7 @@ class RunWriter:
         self.next_check_us: int | None = None
         self.user_time = False
         self.released = False
+        self.on_fork: Callable[[], None] | None = None  # set by the store's LiveRuns
         self.retry_us = 0  # a due flush found the file locked: the log calls' next try, not before
         _WRITERS.add(self)
 
@@ -147,13 +148,17 @@ class RunWriter:
             self.metrics.fast_until = 0  # the fast path logs the buffer's next step: check it again
 
     def check_fork(self) -> None:
-        """In a forked child, start afresh: the parent flushes what it had buffered."""
+        """In a forked child, start afresh: the parent flushes what it had buffered, and the
+        child gets a background thread of its own (``on_fork``: the fork copied none), so what
+        it logs is written within the second as anywhere else."""
         if self.fork_gen != FORKS[0]:
             self.fork_gen = FORKS[0]
             self.metrics.clear()
             self.events.clear()
             self.series_states = {}
             self.states_lost = True
+            if self.on_fork is not None:
+                self.on_fork()
 
     def add_event(self, time_us: int, arrival_us: int, level, name, message, kwargs_json) -> None:
         """Buffer one event row (a due flush first: a call that raises logged nothing)."""
