@@ -24,9 +24,10 @@ CHANGES = 4    # touches after add: each bumps the version and appends an event
 
 class FakeSpan:
     """What the buffers read of a span: id, dotted_order, events, events_written, attachments;
-    SpanQueue also its ``queued`` flag and ``news()``."""
+    SpanQueue also its ``queued`` flag, ``news()`` and ``pid`` (the process that made it)."""
 
     def __init__(self, thread: int, i: int):
+        self.pid = os.getpid()
         self.id = f"{thread:02d}-{i:05d}"
         self.dotted_order = self.id
         self.events: list = []
@@ -255,4 +256,5 @@ def test_a_forked_child_wakes_its_own_writer():
     assert woken == [os.getpid()]
     buffer_mod._after_fork_in_child()  # as a fork does in the child: its writer is not running
     buf.add(FakeSpan(0, 1))
-    assert len(woken) == 2 and buf.pending == 2
+    # The span waiting at the fork is the parent's to write; the child's own wakes its writer.
+    assert len(woken) == 2 and buf.pending == 1

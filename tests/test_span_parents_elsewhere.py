@@ -161,3 +161,48 @@ def test_a_child_of_a_span_traced_while_tracing_was_off_keeps_the_off_span_out(t
     assert rows[off.id][:4] == (PLACEHOLDER_NAME, "placeholder", "running", root.id)
     assert rows[off.id][6] is None and "hunter2" not in repr(rows)
     assert rows[root.id][:3] == ("root", "trace", "completed")
+
+
+def _fork(child) -> None:
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            child()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork() is POSIX only")
+def test_a_forked_child_traces_under_its_parents_spans_without_writing_them_again(tmp_path):
+    """The child's spans name the forking thread's spans as parents, by the ids the parent
+    process writes them under (made at the fork), and the child never writes the spans it
+    inherited: neither those waiting at the fork nor its stale copies of them later."""
+    path = str(tmp_path / "t.db")
+    store = runlite.open(path)
+
+    @runlite.traceable(store=store)
+    def work(x):
+        return x
+
+    with runlite.trace("job", store=store) as job:
+        work(1)
+
+        def child():
+            work(2)
+            job.end(outputs={"stale": True})  # the child's copy: never written
+            store.flush()
+
+        _fork(child)
+        work(3)
+        job.end(outputs={"answer": 42})
+    store.close()
+    rows = _rows(path)
+    assert sorted(r[0] for r in rows.values()) == ["job", "work", "work", "work"]
+    assert {r[4] for r in rows.values()} == {job.id}  # one trace
+    assert {r[3] for r in rows.values() if r[0] == "work"} == {job.id}
+    assert rows[job.id][2] == "completed"
+    with runlite.open(path, read_only=True) as reader:
+        assert reader.get_run(job.id).outputs == {"answer": 42}

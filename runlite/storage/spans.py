@@ -160,7 +160,7 @@ def _write_ancestors(conn, batch: list, now: int) -> None:
     for item in batch:
         span = item[0]
         parent = span.parent
-        if parent is None or parent.store is span.store:  # the common case, tested inline
+        if parent is None or (parent.store is span.store and parent.pid == span.pid):  # the common case
             continue
         chain = span.outside_ancestors()
         if ids is None:

@@ -37,6 +37,7 @@ _BUFFERS: "weakref.WeakSet[SpanBuffer | SpanQueue]" = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     for buffer in list(_BUFFERS):
         buffer.new_locks()
+        buffer.forget()  # the parent writes what waited at the fork
 
 
 if hasattr(os, "register_at_fork"):
@@ -107,6 +108,11 @@ class SpanBuffer:
         """Fresh locks (in a forked child, where the old ones may be held for ever)."""
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop what waits (in a forked child: the parent writes it)."""
+        self._pending = {}
+        self._oldest_us = 0
 
     # -- traced threads (the hot path: the lock is taken by hand, as ``with`` costs ~0.2 us
     # more a call on CPython 3.11; ``finally`` frees it whatever happens)
@@ -251,6 +257,11 @@ class SpanQueue:
         self._lock = threading.Lock()  # writers moving events and attachments in and out of batches
         self._oldest_us = 0
 
+    def forget(self) -> None:
+        """Drop what waits (in a forked child: the parent writes it)."""
+        self._queue.clear()
+        self._retry = []
+
     # -- traced threads
 
     def add(self, span: Any) -> None:
@@ -312,8 +323,11 @@ class SpanQueue:
             spans = self._retry + [popleft() for _ in range(len(queue))]  # appends may go on meanwhile
             self._retry = []
             batch = []
+            pid = os.getpid()
             for span in dict.fromkeys(spans):
                 span.queued = False  # before reading the span: a later change queues it again
+                if span.pid != pid:  # a span a forked child inherited: its own process writes it
+                    continue
                 events, attachments = span.news()
                 if events is None and not attachments and not span.events_written:
                     batch.append((span, 0, (), ()))  # the common case: nothing to move

@@ -50,8 +50,17 @@ def _after_fork_in_child() -> None:
     _derive_lock = threading.Lock()  # a thread the fork did not copy may have held it
 
 
+def _before_fork() -> None:
+    """Make the ids of the forking thread's current spans now: a forked child's spans name
+    them as parents, and made on each side after the fork they would differ."""
+    span = context.current.get()
+    while span is not None:
+        span.dotted_order  # noqa: B018 - made with the id and the trace id, kept on the span
+        span = span.parent
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 _date_cache = (-1, "")  # (second, its "%Y%m%dT%H%M%S" text), swapped whole: safe across threads
@@ -320,9 +329,10 @@ class Span:
     def outside_ancestors(self) -> list[tuple["Span", bool]]:
         """The span's ancestors, root first, each with whether a store writes it (False: a
         stand-in for a parent in another process, or a span traced while tracing was off),
-        when its parent is not written by its own store; else [] (the span writer's test)."""
+        when its parent is not written by its own store in its own process (a forked child's
+        span under its parent's); else [] (the span writer's test)."""
         parent = self.parent
-        if parent is None or parent.store is self.store:
+        if parent is None or (parent.store is self.store and parent.pid == self.pid):
             return []
         chain = []
         while parent is not None:  # iterative: traces may be thousands of spans deep
