@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import threading
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from .. import errors
 from ..langsmith import push as push_mod
@@ -32,19 +32,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Signals:
+    """SIGINT and SIGTERM while a server starts or runs: each is recorded, calls ``then`` (a
+    server's ``stop``) and raises KeyboardInterrupt. Raised inside a finalizer or a weakref
+    callback (the garbage collector's), Python prints and drops that exception: the record and
+    ``then`` still stop the server, which would otherwise serve on for good."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.then: Callable[[], None] | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        if self.then is not None:
+            self.then()
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def _stopping_on_signals() -> Iterator[None]:
+def _stopping_on_signals() -> Iterator[_Signals]:
     """A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored:
     servers promise to stop on Ctrl-C (SIGINT) and on SIGTERM, however they were started.
     The caller's handlers come back afterwards: ``main(["serve", ...])`` inside a program must
     not leave SIGTERM raising KeyboardInterrupt there (its forked children would then outlive
     ``terminate()`` while stuck in C)."""
+    signals = _Signals()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield signals
         return
-    before = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.signal(sig, signals) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield signals
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
@@ -64,7 +82,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from ..ui.viewer import serve
 
     path = existing(args)
-    with _stopping_on_signals():
+    with _stopping_on_signals() as signals:
         try:
             server = serve(path, port=args.port, untrusted=bool(args.untrusted))
         except OSError as exc:  # the port is taken, or not ours to use
@@ -75,7 +93,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
                 import webbrowser
 
                 webbrowser.open(server.url)
-            server.serve_forever()
+            if not signals.received:  # one may have come, its KeyboardInterrupt dropped
+                server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
@@ -93,16 +112,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if os.path.isdir(path):
         existing(args)  # says it is a directory
     key = args.api_key or os.environ.get("RUNLITE_API_KEY")
-    with _stopping_on_signals():
+    with _stopping_on_signals() as signals:
         try:
             server = serve(path, host=args.host, port=args.port, api_key=key, max_body=args.max_body,
                            log_requests=args.log_requests)
         except OSError as exc:
             raise errors.ValidationError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        signals.then = server.stop
         try:
             _listening(args, server.store.path, server.url,
                        "serving {path} at {url} (LangSmith API and viewer; Ctrl-C to stop)")
-            server.run()  # until SIGINT or SIGTERM; then it closes the socket and the store
+            if not signals.received:  # one may have come, its KeyboardInterrupt dropped
+                server.run()  # until SIGINT or SIGTERM; then it closes the socket and the store
         except KeyboardInterrupt:  # the signal that stopped it, raised again once stopped (or one before it ran)
             pass
         finally:  # a signal before run() began: nothing served, nothing left open
