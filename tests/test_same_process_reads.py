@@ -205,3 +205,25 @@ def test_a_read_waits_for_a_batch_another_thread_is_writing(db_path, monkeypatch
     finally:
         reader.close()
         tracer.close()
+
+
+def test_a_span_object_still_in_memory_is_written_before_a_call_that_names_it(db_path):
+    """``Store.run_id`` takes a span: calls given one wrote nothing first and failed (a foreign
+    key, "no parent run"), where its id as text worked."""
+    import time as clock
+
+    from runlite._ids import dotted_segment, uuid7
+
+    store = runlite.open(db_path)
+    try:
+        with runlite.trace("answer", store=store) as span:
+            store.create_feedback(span, "correctness", score=1)
+            store.init("tool-run", parent=span, run_type="tool").close()
+            now = clock.time_ns() // 1000 + 1000
+            child = uuid7(now)
+            store.import_runs([{"id": child, "name": "imported", "run_type": "llm", "trace_id": span.trace_id,
+                                "parent_run_id": span.id, "dotted_order": f"{span.dotted_order}.{dotted_segment(now, child)}"}])
+        assert [f["key"] for f in store.feedback(span.id)] == ["correctness"]
+        assert sorted(c.name for c in store.trace(span.id).child_runs) == ["imported", "tool-run"]
+    finally:
+        store.close()

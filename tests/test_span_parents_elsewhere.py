@@ -206,3 +206,22 @@ def test_a_forked_child_traces_under_its_parents_spans_without_writing_them_agai
     assert rows[job.id][2] == "completed"
     with runlite.open(path, read_only=True) as reader:
         assert reader.get_run(job.id).outputs == {"answer": 42}
+
+
+def test_an_imported_run_fills_in_its_placeholder(tmp_path):
+    path, other = str(tmp_path / "t.db"), str(tmp_path / "here.db")
+    with runlite.open(path) as s:
+        with runlite.trace("upstream", store=s) as upstream:
+            headers = {"langsmith-trace": upstream.dotted_order}
+    with runlite.open(other) as s:
+        with runlite.trace("served", store=s, parent=headers) as served:
+            pass
+    with runlite.open(path, read_only=True) as s:
+        record = s.get_run(upstream.id).to_dict()
+    with runlite.open(other) as s:
+        assert s.get_run(upstream.id).name == PLACEHOLDER_NAME
+        assert s.import_runs([record]) == [upstream.id]
+        assert s.get_run(upstream.id).name == "upstream"
+        assert [c.id for c in s.trace(upstream.id).child_runs] == [served.id]
+        with pytest.raises(runlite.ValidationError, match="already exists"):  # a run now, not a placeholder
+            s.import_runs([record])

@@ -35,7 +35,7 @@ from .._validation import (
     INT64_MAX, INT64_MIN, check_folder, check_json_value, check_metadata, check_name,
     check_optional_text, check_tags, check_text, dumps, dumps_lenient, from_us, now_us, shown, to_us,
 )
-from ..records import FROM_LANGSMITH, LS_KEPT, RunRecord
+from ..records import FROM_LANGSMITH, LS_KEPT, RUN_COLUMNS, RunRecord
 from . import runs as runs_mod
 from . import schema
 
@@ -209,13 +209,25 @@ def _json(value: Any) -> str | None:
     return None if value is None else dumps_lenient(value)
 
 
+def _fill_placeholder(conn, values: dict[str, Any]) -> bool:
+    """Write a run given as ``{column: value}`` over the placeholder stored with its id, trace,
+    dotted order and parent (a parent this file had not received); False when there is none."""
+    columns = [c for c in values if c != "id"]
+    if any(c not in RUN_COLUMNS for c in columns):
+        raise ValueError(f"not columns of runs: {columns}")  # a programming error, never user input
+    conn.execute("UPDATE runs SET " + ", ".join(f"{c} = ?" for c in columns) + " WHERE id = ? AND kind = 'placeholder'"
+                 " AND trace_id IS ? AND dotted_order IS ? AND parent_run_id IS ?",
+                 (*(values[c] for c in columns), values["id"], values.get("trace_id"), values.get("dotted_order"),
+                  values.get("parent_run_id")))
+    return conn.changes() > 0
+
+
 def import_runs(conn, items: list[dict]) -> list[str]:
     """Insert runs (children given in ``child_runs`` too) inside the caller's transaction."""
     records = sorted((_record(d) for d in _flatten(list(items))), key=lambda r: r.dotted_order)
     now = now_us()
     for rec in records:
-        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (rec.id,)).fetchone():
-            raise errors.ValidationError(f"a run with id {rec.id} already exists; nothing was imported")
+        stored = conn.execute("SELECT 1 FROM runs WHERE id = ?", (rec.id,)).fetchone() is not None
         runs_mod.ensure_folder(conn, rec.folder, now)
         kept = {k: check_json_value(getattr(rec, k), k) for k in LS_KEPT if getattr(rec, k) is not None}
         if rec.feedback_stats:  # shown under the stats computed from this file's feedback
@@ -223,7 +235,7 @@ def import_runs(conn, items: list[dict]) -> list[str]:
                 raise errors.ValidationError(f"feedback_stats of run {rec.id} must be a dict, got "
                                              f"{shown(rec.feedback_stats)}")
             kept["feedback_stats"] = check_json_value(rec.feedback_stats, f"feedback_stats of run {rec.id}")
-        runs_mod.insert(conn, {
+        row = {
             "id": rec.id, "name": rec.name, "kind": rec.kind, "run_type": rec.run_type, "status": rec.status,
             "folder": rec.folder, "description": rec.description, "metadata": dumps(rec.metadata),
             "tags": dumps(list(rec.tags)), "parent_run_id": rec.parent_run_id, "trace_id": rec.trace_id,
@@ -235,7 +247,11 @@ def import_runs(conn, items: list[dict]) -> list[str]:
             **{c: getattr(rec, c) for c in _TOKEN_COLUMNS}, "first_token_time": _us(rec.first_token_time),
             "host": rec.host, "pid": rec.pid, "heartbeat": _us(rec.heartbeat),
             "heartbeat_timeout": rec.heartbeat_timeout, "ls_fields": dumps(kept) if kept else None,
-        })
+        }
+        if not stored:
+            runs_mod.insert(conn, row)
+        elif not _fill_placeholder(conn, row):  # a placeholder at its place becomes the run
+            raise errors.ValidationError(f"a run with id {rec.id} already exists; nothing was imported")
         for seq, event in enumerate(rec.events):
             _import_event(conn, rec.id, seq, event, now)
     return [r.id for r in records]

@@ -89,9 +89,11 @@ class Traces:
     def import_runs(self, runs: list[dict]) -> list[str]:
         """Insert runs given as ``RunRecord.to_dict()`` dicts or as the LangSmith SDK makes them
         (``storage/importing.py``), children in ``child_runs`` too, all or none; returns their ids.
-        A run whose id exists already is refused."""
+        A run whose id exists already is refused, but for a placeholder at its place (a parent
+        this file had not received), which becomes the run."""
         if isinstance(runs, dict):
             runs = [runs]
+        self.live.flush_own_spans()  # their parents may be spans traced here, still in memory
         with self.database.write() as conn:
             return importing.import_runs(conn, runs)
 
