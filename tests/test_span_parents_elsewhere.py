@@ -225,3 +225,16 @@ def test_an_imported_run_fills_in_its_placeholder(tmp_path):
         assert [c.id for c in s.trace(upstream.id).child_runs] == [served.id]
         with pytest.raises(runlite.ValidationError, match="already exists"):  # a run now, not a placeholder
             s.import_runs([record])
+
+
+def test_a_child_on_a_store_opened_after_its_parents_store_closed_keeps_its_parent(tmp_path):
+    path = str(tmp_path / "t.db")
+    first = runlite.open(path)
+    with runlite.trace("parent", store=first) as parent:
+        pass
+    first.close()  # the last store on the file: the next one is opened afresh
+    with runlite.open(path) as again:
+        with runlite.trace("child", store=again, parent=parent) as child:
+            pass
+    rows = _rows(path)
+    assert rows[child.id][3] == parent.id and rows[child.id][4] == parent.id

@@ -81,7 +81,9 @@ def _other_file(store, other) -> bool:
     never written, which a remote parent's stand-in and a disabled trace use)."""
     if store is NOWHERE or other is NOWHERE:
         return False
-    return store.live.same_file is not other.live.same_file
+    # The file's path, not the group: a store closed before the other opened left its group.
+    mine, theirs = store.live.same_file, other.live.same_file
+    return mine is not theirs and (mine.key is None or mine.key != theirs.key)
 
 
 class Span:
