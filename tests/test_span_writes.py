@@ -191,8 +191,8 @@ def test_multi_row_statements_write_what_the_one_row_statement_writes(tmp_path):
     width = len(spans_mod._COLUMNS)
     assert len(flat) == width * len(batch) == width * (runs_mod.ROWS_PER_STATEMENT + 7)
     one_row = runs_mod.insert_rows_sql(spans_mod._COLUMNS, 1, spans_mod._CHANGING, spans_mod._CONSTANTS)
-    one_by_one = _runs_table(str(tmp_path / "b.db"), lambda conn: conn.executemany(
-        one_row, [flat[i:i + width] for i in range(0, len(flat), width)]))
+    one_by_one = _runs_table(str(tmp_path / "b.db"), lambda conn: list(conn.executemany(  # its RETURNING rows
+        one_row, [flat[i:i + width] for i in range(0, len(flat), width)])))
     batched = _runs_table(str(tmp_path / "c.db"), lambda conn: spans_mod.write(conn, batch))
     assert len(batched) == len(batch) and batched == one_by_one
 
@@ -337,3 +337,23 @@ def test_a_trace_header_naming_a_run_twice_or_a_run_id_of_an_ancestor_is_refused
             with pytest.raises(runlite.ValidationError, match="ancestors"):
                 runlite.trace("x", store=store, parent=root, run_id=root.id)
         assert [r.name for r in store.list_runs()] == ["root"]
+
+
+def test_a_span_given_the_id_of_another_run_never_writes_over_it(tmp_path, caplog):
+    """Before, the upsert wiped the run's metadata and tags and its events were replaced by the
+    span's."""
+    path = str(tmp_path / "t.db")
+    with runlite.open(path) as store:
+        with store.init("experiment", metadata={"lr": 0.01}, tags=["keep"]) as run:
+            run.log_event("epoch 1 done")
+    with runlite.open(path) as store:
+        with runlite.trace("llm-call", store=store, run_id=run.id) as span:
+            span.add_event("token")
+        with runlite.trace("beside", store=store):
+            pass
+    with runlite.open(path, read_only=True) as store:
+        kept = store.get_run(run.id)
+        assert (kept.name, kept.metadata, kept.tags, kept.status) == ("experiment", {"lr": 0.01}, ("keep",), "completed")
+        assert [e.message for e in store.events(run.id)] == ["epoch 1 done"]
+        assert sorted(r.name for r in store.list_runs()) == ["beside", "experiment"]
+    assert any("another run of the file has its id" in r.getMessage() for r in caplog.records)

@@ -224,9 +224,23 @@ def _write(conn, batch: list) -> None:
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
     _write_ancestors(conn, batch, now)
     flat, event_rows = rows(batch, now)
-    runs_mod.insert_many(conn, _COLUMNS, flat, _CHANGING, _CONSTANTS)
+    written = runs_mod.insert_many(conn, _COLUMNS, flat, _CHANGING, _CONSTANTS)
+    if len(written) != len(batch):
+        batch, event_rows = _collided(batch, event_rows, set(written))
     if event_rows:
         conn.executemany(_EVENTS, event_rows)
     for span, _, _, attachments in batch:
         for name, data, mime in attachments:
             files.save_bytes(conn, span.id, name, data, mime)
+
+
+def _collided(batch: list, event_rows: list, written: set) -> tuple[list, list]:
+    """The batch and event rows without the spans whose id another run of the file has (a
+    caller's ``run_id`` taken twice): the upsert left that run as it was, and their events and
+    attachments would go to it. They are dropped and logged."""
+    for item in batch:
+        span = item[0]
+        if span.id not in written:
+            log.error("runlite: span %s (%s) was not written: another run of the file has its id",
+                      span.id, shown(span.name))
+    return [item for item in batch if item[0].id in written], [row for row in event_rows if row[0] in written]
