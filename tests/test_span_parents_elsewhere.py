@@ -238,3 +238,16 @@ def test_a_child_on_a_store_opened_after_its_parents_store_closed_keeps_its_pare
             pass
     rows = _rows(path)
     assert rows[child.id][3] == parent.id and rows[child.id][4] == parent.id
+
+
+def test_a_span_started_on_a_closed_store_is_refused_and_one_ended_after_it_is_said(tmp_path, caplog):
+    """Both were accepted and never written, without a word."""
+    path = str(tmp_path / "t.db")
+    store = runlite.open(path)
+    span = runlite.trace("open-across-close", store=store)
+    store.close()
+    with pytest.raises(runlite.StoreClosedError):
+        runlite.trace("late", store=store)
+    span.end(outputs={"x": 1})  # the traced call has its result: not raised, but logged
+    assert any("changed after its store closed" in r.getMessage() for r in caplog.records)
+    assert _rows(path)[span.id][2] == "running"  # as the close wrote it

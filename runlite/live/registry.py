@@ -113,6 +113,8 @@ class LiveRuns:
         """Make sure the background thread runs (lazily: a read-only store never starts one)."""
         if self.read_only:
             raise errors.ReadOnlyStoreError(f"the store {self.database.path!r} was opened with read_only=True")
+        if self.database.closed:  # a span started on it would never be written
+            raise errors.StoreClosedError(f"the store {self.database.path!r} is closed")
         _REGISTRIES.add(self)
         with self._ticker_lock:
             ticker = self._ticker

@@ -19,12 +19,16 @@ same span (each writes its own events).
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import threading
 import weakref
 from typing import Any, Callable
 
 from .._validation import now_us
+from ..errors import StoreClosedError
+
+log = logging.getLogger("runlite")
 
 FLUSH_SPANS = 5_000      # the ticker writes a batch this large at its next tick (0.1 s)
 MAX_PENDING = 50_000     # beyond this the traced thread writes itself: memory stays bounded
@@ -275,10 +279,17 @@ class SpanQueue:
             self.on_full()
 
     def touch(self, span: Any, ended: bool = False) -> None:
-        """The span changed: include it in the next batch. Call after changing the span."""
+        """The span changed: include it in the next batch. Call after changing the span. A span
+        changed after its store closed is not written: said in the log, not raised (the span's
+        end must not fail the traced call, which has its result)."""
         if not span.queued:
             if not self._oldest_us:
-                self._wake()
+                try:
+                    self._wake()
+                except StoreClosedError as exc:
+                    log.warning("runlite: span %s changed after its store closed; not written: %s",
+                                getattr(span, "_id", None) or getattr(span, "name", "?"), exc)
+                    return
             span.queued = True
             self._queue.append(span)
 
