@@ -85,17 +85,10 @@ def _checked_json(values: tuple, what: str, empty: str) -> list:
 def _lenient_json(value, what: str, empty: str) -> str:
     if not value:
         return empty
-    try:
-        return dumps(value, what)
-    except (TypeError, ValueError, RecursionError):
-        pass
-    except LimitError as exc:
-        log.warning("runlite: a span's %s was not stored: %s", what, exc)
-        return dumps({"ls_error": f"Value dropped: {exc}"}) if empty == "{}" else empty
     if empty == "[]":  # tags: text each, as a program value shows itself (a UUID as its digits)
         value = [t if isinstance(t, str) else _text(t) for t in value]
     try:
-        return dumps_lenient(value, what)
+        return dumps_lenient(value, what)  # plain JSON as it is, the rest as the walk writes it
     except LimitError as exc:
         log.warning("runlite: a span's %s was not stored: %s", what, exc)
         return dumps({"ls_error": f"Value dropped: {exc}"}) if empty == "{}" else empty

@@ -179,8 +179,7 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
         if not isinstance(run_id, str):
             raise errors.ValidationError(
                 f"a run is given as a Run, a RunRecord, a span, or an id or name str; got {type(run).__name__}")
-        if getattr(run, "queued", False) or self.live.spans.waiting:
-            self.live.flush_own_spans()  # a span traced here may still be in memory: write it first
+        self.live.flush_own_spans()  # a span given may still be in memory, as one named by its id
         return run_id
 
     def _read(self, fn, *args):
