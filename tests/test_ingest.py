@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import uuid
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,3 +143,45 @@ def test_a_batch_writes_what_its_runs_written_one_at_a_time_write(data):
         tables.append((_table(store, "runs", "id"), _table(store, "events", "run_id, seq")))
         store.close()
     assert tables[0] == tables[1]
+
+
+def _segment(run_id: str) -> str:
+    return f"20240101T000000000000Z{run_id}"
+
+
+def test_a_dotted_order_naming_a_run_twice_or_no_run_is_refused_when_received():
+    """Accepted, either failed its batch at every retry: nothing received after it was written."""
+    a, b = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
+    for dotted in (f"{_segment(a)}.{_segment(b)}.{_segment(a)}", f"{_segment('x' * 36)}.{_segment(a)}",
+                   "\ud800" + _segment(a)):
+        with pytest.raises(runlite.ValidationError, match="different run"):
+            remote_run({"id": a, "name": "a", "dotted_order": dotted, "start_time": 1_700_000_000_000}, "post")
+
+
+def test_a_received_run_that_cannot_be_written_is_dropped_alone(caplog):
+    store = runlite.open(":memory:")
+    good, bad = (remote_run({"id": str(uuid.UUID(int=i)), "name": f"r{i}", "start_time": 1_700_000_000_000}, "post")
+                 for i in (1, 2))
+    bad.columns["name"] = object()  # past every check: SQLite cannot bind it
+    store.live.receive([bad, good])
+    store.flush()
+    assert [r.name for r in store.runs()] == ["r1"]
+    assert any("could not be written and was dropped" in r.getMessage() for r in caplog.records)
+    store.close()
+
+
+def test_a_received_run_with_an_experiments_id_leaves_the_experiment_as_it_is(caplog):
+    store = runlite.open(":memory:")
+    with store.init("my-experiment", metadata={"lr": 0.01}) as run:
+        run.log_event("kept")
+    other = str(uuid.UUID(int=9))
+    store.live.receive([remote_run({"id": run.id, "name": "llm-call", "start_time": 1_700_000_000_000,
+                                    "extra": {"metadata": {"x": 1}}, "events": [{"name": "e"}]}, "post"),
+                        remote_run({"id": other, "name": "beside", "start_time": 1_700_000_000_000}, "post")])
+    store.flush()
+    kept = store.get_run(run.id)
+    assert (kept.name, kept.kind, kept.metadata) == ("my-experiment", "experiment", {"lr": 0.01})
+    assert [e.message for e in store.events(run.id)] == ["kept"]
+    assert store.get_run(other).name == "beside"
+    assert any("experiment" in r.getMessage() and "has its id" in r.getMessage() for r in caplog.records)
+    store.close()

@@ -200,6 +200,11 @@ def _tree(payload: dict, run_id: str, cols: dict) -> None:
         ids = dotted_ids(dotted)
         if not ids or ids[-1] != run_id or any(len(s) < 37 for s in dotted.split(".")):
             raise errors.ValidationError(f"dotted_order of run {run_id} must end with its id, got {shown(dotted)}")
+        # Each segment names a run of the trace, an ancestor the file may hold only as a
+        # placeholder: a UUID each, none twice (a run would be its own ancestor).
+        if not dotted.isascii() or not all(map(is_uuid, ids)) or len(set(ids)) != len(ids):
+            raise errors.ValidationError(f"dotted_order of run {run_id} must name a different run (a UUID) in each"
+                                         f" segment, got {shown(dotted)}")
         if trace is not None and ids[0] != trace:
             raise errors.ValidationError(f"dotted_order of run {run_id} must start with its trace_id {trace}")
         if parent is not None and (len(ids) < 2 or ids[-2] != parent):

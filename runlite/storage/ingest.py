@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import logging
 from typing import Callable
 
 from . import attachments as files
+from . import batches
 from . import runs as runs_mod
 from .._ids import dotted_ids, dotted_segment
-from .._validation import dumps_lenient, now_us
+from .._validation import dumps_lenient, now_us, shown
 from ..records import RUN_COLUMNS
+
+log = logging.getLogger("runlite")
 
 PLACEHOLDER_NAME = "(parent not received)"
 
@@ -169,12 +173,16 @@ def _parents_first(batch: list) -> list:
 
 def write(conn, batch: list) -> None:
     """Write a batch of remote runs (``SpanBuffer.take`` of ``RemoteRun``s) inside the
-    caller's transaction."""
-    if not batch:
-        return
+    caller's transaction; a run that cannot be written is dropped alone (`batches.write_apart`)."""
+    if batch:
+        batches.write_apart(conn, batch, _write, lambda item: f"received run {item[0].id}")
+
+
+def _write(conn, batch: list) -> None:
     now = now_us()
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
     new = _NewRows(conn)
+    others = set()  # ids another kind of run of the file has (an experiment's): left as it is
     for run, _first_event, _events, _attachments in _parents_first(batch):
         cols = dict(run.columns)
         session = (cols.get("session_id"), cols.get("session_name"))
@@ -183,6 +191,11 @@ def write(conn, batch: list) -> None:
         stored = conn.execute("SELECT ended, error, dotted_order, parent_run_id, kind, started, created FROM runs"
                               " WHERE id = ?",
                               (run.id,)).fetchone()
+        if stored is not None and stored[4] not in ("trace", "placeholder"):
+            log.error("runlite: received run %s was not written: a %s run of the file has its id", run.id,
+                      shown(stored[4]))
+            others.add(run.id)
+            continue
         if stored is None:
             if "dotted_order" not in cols:
                 _place(new, run.id, cols, now)
@@ -209,6 +222,8 @@ def write(conn, batch: list) -> None:
         conn.execute(_update_sql(names), (*cols.values(), run.id))
     new.insert()
     for run, _first_event, events, attachments in batch:
+        if run.id in others:
+            continue
         if run.replaces_events:
             conn.execute("DELETE FROM events WHERE run_id = ?", (run.id,))
             conn.executemany(

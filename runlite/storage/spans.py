@@ -18,15 +18,14 @@ import logging
 import os
 import uuid
 
-import apsw
-
 from . import attachments as files
+from . import batches
 from . import ingest
 from . import runs as runs_mod
 from .._host import THIS_HOST
 from .._ids import project_id
 from .._validation import MAX_JSON, dumps, dumps_lenient, json_texts, lenient_text, now_us, shown, walk_needed
-from ..errors import LimitError, ValidationError
+from ..errors import LimitError
 from ..records import RUN_COLUMNS
 
 log = logging.getLogger("runlite")
@@ -180,36 +179,17 @@ def _write_ancestors(conn, batch: list, now: int) -> None:
             runs_mod.insert_many(conn, _COLUMNS, flat, constants=_CONSTANTS, keep_existing=True)
 
 
-# What one span's values can make a batch raise (a value SQLite cannot bind or a constraint
-# refuses): written alone, the other spans go on. Anything else (a busy, full or failing
-# file) fails the batch, which is kept and retried.
-_ONE_SPAN = (TypeError, ValueError, OverflowError, RecursionError, ValidationError, apsw.ConstraintError,
-             apsw.TooBigError, apsw.MismatchError)
-
-
 def write(conn, batch: list) -> None:
     """Write a batch (``SpanQueue.take``: spans with their new events and attachments)
-    inside the caller's transaction.
+    inside the caller's transaction; a span that cannot be written is dropped alone
+    (`batches.write_apart`), with its events and attachments."""
+    if batch:
+        batches.write_apart(conn, batch, _write, _named)
 
-    One span that cannot be written never holds up the others: the batch is then written a
-    span at a time (a savepoint each), and a span that fails alone is dropped, with its events
-    and attachments, and logged as an error. Retried, it would fail the batch again at every
-    tick, and every span traced after it would wait behind it for good."""
-    if not batch:
-        return
-    try:
-        with conn:  # a savepoint inside the caller's transaction
-            _write(conn, batch)
-    except _ONE_SPAN:
-        for item in batch:
-            try:
-                with conn:
-                    _write(conn, [item])
-            except _ONE_SPAN as exc:
-                span = item[0]
-                log.error("runlite: span %s (%s) could not be written and was dropped: %s: %s",
-                          getattr(span, "_id", None) or "without an id", shown(getattr(span, "name", None)),
-                          type(exc).__name__, shown(str(exc)))
+
+def _named(item) -> str:
+    span = item[0]
+    return f"span {getattr(span, '_id', None) or 'without an id'} ({shown(getattr(span, 'name', None))})"
 
 
 def _write(conn, batch: list) -> None:
