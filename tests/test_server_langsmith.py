@@ -234,7 +234,7 @@ def _run(run_id: str, **fields) -> dict:
 
 def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(tmp_path):
     db = str(tmp_path / "runs.db")
-    good = str(uuid.uuid4())
+    good, other = str(uuid.uuid4()), str(uuid.uuid4())
     json_headers = {"Content-Type": "application/json"}
     with Served(db, "--max-body", "100000") as server:
         assert request(server.url, "POST", "/runs", json.dumps(_run(good)).encode(), json_headers)[0] == 202
@@ -285,6 +285,15 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(tmp_path):
              json_headers, 404, ""),
             ("POST", "/feedback", json.dumps({"run_id": good, "key": "k", "score": "high"}).encode(),
              json_headers, 422, "score"),
+            # A form is checked whole, its feedback too, before any of its runs is kept.
+            ("POST", "/runs/multipart", *_form([(f"post.{other}", _run(other)), (f"feedback.{uuid.uuid4()}",
+                                                {"run_id": str(uuid.uuid4()), "key": "k", "score": 1})]), 404, "no run"),
+            ("POST", "/runs/multipart", *_form([(f"post.{other}", _run(other)), (f"feedback.{uuid.uuid4()}",
+                                                {"run_id": other, "key": "k", "score": "high"})]), 422, "score"),
+            # A dotted order naming a run twice was acknowledged, then failed every later write.
+            ("POST", "/runs", json.dumps({**_run(other), "dotted_order": ".".join(
+                _run(run_id)["dotted_order"] for run_id in (good, str(uuid.uuid4()), good, other))}).encode(),
+             json_headers, 422, "different run"),
         ]
         for method, path, data, headers, status, words in cases:
             got, answer = request(server.url, method, path, data, headers)
@@ -293,6 +302,13 @@ def test_bad_requests_get_a_4xx_with_a_message_and_change_nothing(tmp_path):
         # A batch with one bad run stores none of it; the store holds just the good run.
         assert _count_via(server.url) == 1
     assert _count(db) == 1
+
+
+def _form(parts: list) -> tuple[bytes, dict]:
+    """A multipart form of JSON parts ``(name, value)``, and its Content-Type header."""
+    data = b"".join(f'--b\r\nContent-Disposition: form-data; name="{name}"\r\nContent-Type: application/json\r\n\r\n'
+                    .encode() + json.dumps(value).encode() + b"\r\n" for name, value in parts) + b"--b--\r\n"
+    return data, {"Content-Type": "multipart/form-data; boundary=b"}
 
 
 def _count_via(url: str) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from .. import errors
 from .._validation import shown
 from ..langsmith.wire import RemoteRun, remote_run
+from ..storage import feedback as feedback_mod
 from ..storage.attachments import check_attach_name, check_mime
 from . import multipart
 from .http import body, json_value
@@ -46,6 +47,12 @@ def _feedback(store, items: list[dict]) -> list[str]:
 
 
 def _one_feedback(store, item: Any) -> str:
+    run_id, fields = _feedback_fields(item)
+    return store.create_feedback(run_id, fields.pop("key"), **fields)
+
+
+def _feedback_fields(item: Any) -> tuple[str, dict]:
+    """``(run id, create_feedback's other arguments)`` of one LangSmith ``FeedbackCreate``."""
     if not isinstance(item, dict):
         raise errors.ValidationError(f"feedback must be a JSON object, got {shown(item)}")
     source = item.get("feedback_source")
@@ -55,9 +62,19 @@ def _one_feedback(store, item: Any) -> str:
     run_id = item.get("run_id")
     if not isinstance(run_id, str):
         raise errors.ValidationError(f"feedback needs the run_id of its run, got {shown(run_id)}")
-    return store.create_feedback(run_id, item.get("key"), score=item.get("score"), value=item.get("value"),
-                                 comment=item.get("comment"), source=source, correction=item.get("correction"),
-                                 feedback_id=None if item.get("id") is None else str(item.get("id")))
+    return run_id, {"key": item.get("key"), "score": item.get("score"), "value": item.get("value"),
+                    "comment": item.get("comment"), "source": source, "correction": item.get("correction"),
+                    "feedback_id": None if item.get("id") is None else str(item.get("id"))}
+
+
+def _check_feedback(store, items: list, form_runs: set) -> None:
+    """Refuse a form's feedback before any of the form is kept: each record's values, and its
+    run, which the form or the file must hold (the form's runs are written before it)."""
+    for item in items:
+        run_id, fields = _feedback_fields(item)
+        feedback_mod.checked(fields.pop("key"), **fields)
+        if run_id not in form_runs:
+            store.get_run(run_id)  # NotFoundError (404) for a run the file does not hold
 
 
 async def create_run(request, store, max_body):
@@ -95,6 +112,8 @@ async def multipart_ingest(request, store, max_body):
     data = await body(request, max_body)
     parts = multipart.parse(data, request.headers.get("content-type", ""))
     runs, feedback = _runs_of_form(parts)
+    if feedback:
+        await _in_thread(_check_feedback, store, feedback, {run.id for run in runs})
     queue(store, runs)
     await _in_thread(_feedback, store, feedback)
     return _accepted()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
 
 from .. import errors
 from .._ids import uuid7
@@ -23,6 +24,24 @@ SOURCE_TYPES = ("api", "model", "app", "evaluator")
 def create(conn, run_id: str, key: str, *, score=None, value=None, comment=None, source=None,
            correction=None, feedback_id=None) -> str:
     """Insert one feedback record inside the caller's transaction; returns its id."""
+    key, score, value, comment, source, correction, feedback_id = checked(
+        key, score=score, value=value, comment=comment, source=source, correction=correction, feedback_id=feedback_id)
+    trace_id = conn.execute("SELECT trace_id FROM runs WHERE id = ?", (run_id,)).get
+    now = now_us()
+    conn.execute(
+        "INSERT INTO feedback (id, run_id, trace_id, key, score, value, comment, correction, source, created,"
+        " modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (feedback_id, run_id, trace_id, key, score, None if value is None else dumps(value), comment,
+         None if correction is None else dumps(correction), None if source is None else dumps(source), now, now),
+    )
+    return feedback_id
+
+
+def checked(key: Any, *, score=None, value=None, comment=None, source=None, correction=None,
+            feedback_id=None) -> tuple:
+    """A feedback record's values as `create` stores them, ``(key, score, value, comment, source,
+    correction, feedback_id)`` (a new id when none is given), checked without writing anything:
+    a request holding runs and feedback is checked whole before any of it is kept."""
     check_name(key, "feedback key")
     if score is not None:
         if isinstance(score, bool):
@@ -43,15 +62,7 @@ def create(conn, run_id: str, key: str, *, score=None, value=None, comment=None,
         feedback_id = uuid7()
     else:
         check_name(feedback_id, "feedback_id")
-    trace_id = conn.execute("SELECT trace_id FROM runs WHERE id = ?", (run_id,)).get
-    now = now_us()
-    conn.execute(
-        "INSERT INTO feedback (id, run_id, trace_id, key, score, value, comment, correction, source, created,"
-        " modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (feedback_id, run_id, trace_id, key, score, None if value is None else dumps(value), comment,
-         None if correction is None else dumps(correction), None if source is None else dumps(source), now, now),
-    )
-    return feedback_id
+    return key, score, value, comment, source, correction, feedback_id
 
 
 def _loads(text):
