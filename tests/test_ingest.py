@@ -185,3 +185,16 @@ def test_a_received_run_with_an_experiments_id_leaves_the_experiment_as_it_is(ca
     assert store.get_run(other).name == "beside"
     assert any("experiment" in r.getMessage() and "has its id" in r.getMessage() for r in caplog.records)
     store.close()
+
+
+def test_a_dotted_order_that_would_make_a_cycle_is_left_as_first_stored():
+    x, p = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
+    store = runlite.open(":memory:")
+    for run_id, dotted in ((x, f"{_segment(p)}.{_segment(x)}"), (p, f"{_segment(x)}.{_segment(p)}")):
+        store.live.receive([remote_run({"id": run_id, "name": run_id[-1], "dotted_order": dotted,
+                                        "start_time": 1_704_067_200_000}, "post")])
+        store.flush()
+    got = {r.id: r.parent_run_id for r in store.runs()}
+    assert got == {p: None, x: p}  # P came as X's parent first: it stays the root
+    assert store.trace(p).child_runs[0].id == x
+    store.close()

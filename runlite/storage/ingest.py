@@ -126,6 +126,9 @@ def _target(conn, run_id: str, cols: dict, stored: tuple) -> str | None:
     send parents only, such as OpenTelemetry's) and for placeholders filled in."""
     _ended, _error, dotted, parent_was, kind, started, created = stored
     if "dotted_order" in cols:
+        ids = dotted_ids(cols["dotted_order"])
+        if len(ids) > 1 and _below(conn, ids[-2], dotted):
+            return None  # the parent it names is below the run: a cycle, left as it was stored
         return cols["dotted_order"]
     if "parent_run_id" not in cols and kind != "placeholder":
         return None  # nothing says it moved
@@ -134,12 +137,18 @@ def _target(conn, run_id: str, cols: dict, stored: tuple) -> str | None:
     if parent is None:
         return dotted_segment(start, run_id)
     row = conn.execute("SELECT dotted_order FROM runs WHERE id = ?", (parent,)).fetchone()
-    if row is not None and (row[0] == dotted or row[0].startswith(dotted + ".")):
+    if row is not None and _below(conn, parent, dotted):
         return None  # the parent is below the run: a cycle, left as it was stored
     above = row[0] if row is not None else dotted_segment(start, parent)
     if kind != "placeholder" and parent == parent_was and dotted.startswith(above + "."):
         return None  # already there
     return f"{above}.{dotted_segment(start, run_id)}"
+
+
+def _below(conn, run_id: str, dotted: str) -> bool:
+    """Whether the stored run ``run_id`` is the run at ``dotted`` or below it."""
+    row = conn.execute("SELECT dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return row is not None and (row[0] == dotted or row[0].startswith(dotted + "."))
 
 
 def _relink(conn, old: str, new: str) -> None:
