@@ -127,7 +127,7 @@ def _target(conn, run_id: str, cols: dict, stored: tuple) -> str | None:
     _ended, _error, dotted, parent_was, kind, started, created = stored
     if "dotted_order" in cols:
         ids = dotted_ids(cols["dotted_order"])
-        if len(ids) > 1 and _below(conn, ids[-2], dotted):
+        if len(ids) > 1 and _below(_dotted_of(conn, ids[-2]), dotted):
             return None  # the parent it names is below the run: a cycle, left as it was stored
         return cols["dotted_order"]
     if "parent_run_id" not in cols and kind != "placeholder":
@@ -136,19 +136,25 @@ def _target(conn, run_id: str, cols: dict, stored: tuple) -> str | None:
     start = cols.get("started") or started or created
     if parent is None:
         return dotted_segment(start, run_id)
-    row = conn.execute("SELECT dotted_order FROM runs WHERE id = ?", (parent,)).fetchone()
-    if row is not None and _below(conn, parent, dotted):
+    parent_dotted = _dotted_of(conn, parent)
+    if _below(parent_dotted, dotted):
         return None  # the parent is below the run: a cycle, left as it was stored
-    above = row[0] if row is not None else dotted_segment(start, parent)
+    above = parent_dotted if parent_dotted is not None else dotted_segment(start, parent)
     if kind != "placeholder" and parent == parent_was and dotted.startswith(above + "."):
         return None  # already there
     return f"{above}.{dotted_segment(start, run_id)}"
 
 
-def _below(conn, run_id: str, dotted: str) -> bool:
-    """Whether the stored run ``run_id`` is the run at ``dotted`` or below it."""
+def _dotted_of(conn, run_id: str) -> str | None:
+    """The stored run's dotted order, None when the file has no such run."""
     row = conn.execute("SELECT dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
-    return row is not None and (row[0] == dotted or row[0].startswith(dotted + "."))
+    return None if row is None else row[0]
+
+
+def _below(other: str | None, dotted: str) -> bool:
+    """Whether the run at dotted order ``other`` (None: no stored run) is the run at ``dotted``
+    or below it."""
+    return other is not None and (other == dotted or other.startswith(dotted + "."))
 
 
 def _relink(conn, old: str, new: str) -> None:
