@@ -329,6 +329,29 @@ def test_copies_refuse_their_own_file_a_folder_and_an_existing_file_unless_overw
     assert [r.name for r in store.runs()] == ["kept"] and store.verify().ok
 
 
+def test_copies_refuse_the_files_sqlite_keeps_beside_their_own(tmp_path):
+    """Renamed over the store's write-ahead log, a copy took what was committed but not yet
+    checkpointed with it: every run, for a reader open beside the writer."""
+    path = str(tmp_path / "runs.db")
+    odd = str(tmp_path / "odd.db-wal")  # a store whose own name ends like a log
+    with runlite.open(path) as store, runlite.open(path, read_only=True) as reader, runlite.open(odd) as other:
+        with store.init("kept") as run:
+            run.log_metrics({"x": 1.0})
+        store.flush()
+        assert os.path.exists(path + "-wal")
+        copies = (lambda s, dest: s.backup(dest, overwrite=True), lambda s, dest: s.export(dest, overwrite=True),
+                  lambda s, dest: s.pack(dest=dest, overwrite=True))
+        for copy in copies:
+            for sidecar in ("-wal", "-shm", "-journal"):
+                with pytest.raises(runlite.ValidationError, match="one SQLite keeps beside it"):
+                    copy(store, path + sidecar)
+            with pytest.raises(runlite.ValidationError, match="one SQLite keeps beside it"):
+                copy(other, odd[:-len("-wal")])  # whose own log is the store
+        assert [r.name for r in reader.runs()] == ["kept"]
+    with runlite.open(path, read_only=True) as again:
+        assert [r.name for r in again.runs()] == ["kept"] and again.verify().ok
+
+
 def test_pack_in_place_and_into_a_new_file(store, tmp_path):
     run = store.init("big")
     run.attach("blob", os.urandom(200_000), "application/octet-stream")

@@ -23,7 +23,7 @@ def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
     tmp = f"{dest}.{os.urandom(6).hex()}.runlite-partial"
     try:
         yield tmp
-        for sidecar in ("-wal", "-shm", "-journal"):  # a replaced file's: they must not meet the new one
+        for sidecar in _SIDECARS[1:]:  # a replaced file's: they must not meet the new one
             if os.path.exists(dest + sidecar):
                 os.remove(dest + sidecar)
         os.replace(tmp, dest)
@@ -40,16 +40,30 @@ def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
             os.close(folder)
 
 
+# A SQLite file's own name and those of the files beside it that hold its state.
+_SIDECARS = ("", "-wal", "-shm", "-journal")
+
+
+def _same_family(dest: str, source: str) -> bool:
+    """Whether ``dest`` or a file beside it (which `written_whole` removes) is ``source`` or one
+    of its own: its write-ahead log holds what is committed but not yet in the file."""
+    if os.path.exists(dest) and os.path.exists(source) and os.path.samefile(dest, source):
+        return True
+    theirs = {os.path.realpath(source + sidecar) for sidecar in _SIDECARS}
+    return any(os.path.realpath(dest + sidecar) in theirs for sidecar in _SIDECARS)
+
+
 def check_dest(dest: Any, source: str, *, overwrite: bool, what: str) -> None:
     """Refuse a copy's ``dest`` that is not a file path in an existing folder, is a folder, is
-    the ``source`` file itself (replacing it would pull the file from under its connections),
-    or exists (unless ``overwrite``)."""
+    the ``source`` file itself or a file SQLite keeps beside it (replacing either would pull the
+    file from under its connections), or exists (unless ``overwrite``)."""
     if not isinstance(dest, str) or not dest or dest == ":memory:" or "\x00" in dest:
         raise errors.ValidationError(f"dest must be a file path, got {shown(dest)}")
     if os.path.isdir(dest):
         raise errors.ValidationError(f"{dest!r} is a directory; {what} writes a file")
-    if os.path.exists(dest) and os.path.exists(source) and os.path.samefile(dest, source):
-        raise errors.ValidationError(f"{dest!r} is the file {what} reads; it writes another")
+    if _same_family(dest, source):
+        raise errors.ValidationError(f"{dest!r} is the file {what} reads, or one SQLite keeps beside it"
+                                     " (-wal, -shm, -journal); it writes another")
     if os.path.lexists(dest) and not overwrite:
         raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
     if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
