@@ -368,6 +368,71 @@ def test_exports_of_several_stores_union_and_keep_the_newest_copy(growing, tmp_p
     assert _stamps(dest) == before
 
 
+def _trace_across_two_files(tmp_path) -> tuple:
+    """A trace begun in one file and continued in another, whose file holds a placeholder for
+    the parent: (the parent's file, the child's file, the parent's id)."""
+    up, here = str(tmp_path / "up.db"), str(tmp_path / "here.db")
+    with runlite.open(up) as store:
+        with runlite.trace("root", store=store, inputs={"q": 1}) as root:
+            headers = {"langsmith-trace": root.dotted_order}
+    with runlite.open(here) as store:
+        with runlite.trace("served", store=store, parent=headers):
+            pass
+        assert store.get_run(root.id).kind == "placeholder"
+    return up, here, root.id
+
+
+def _root_row(dest, run_id: str) -> tuple:
+    return _sql(f"SELECT name, inputs FROM read_parquet('{dest}/runs/*.parquet') WHERE id = '{run_id}'")[0]
+
+
+def test_a_run_replaces_its_placeholder_in_a_dataset_never_the_reverse(tmp_path):
+    """The placeholder is made when the child arrives, after the run: by its times alone it
+    looked the newer copy, and exporting the child's file wrote it over the run."""
+    up, here, root_id = _trace_across_two_files(tmp_path)
+    for order in ((up, here), (here, up)):
+        dest = tmp_path / f"ds-{os.path.basename(order[0])}"
+        for path in order:
+            with runlite.open(path, read_only=True) as source:
+                export_parquet(source, dest)
+        assert _root_row(dest, root_id) == ("root", '{"q": 1}')
+        for path in order:  # and again: nothing left to write
+            with runlite.open(path, read_only=True) as source:
+                assert export_parquet(source, dest)["runs"] == 0
+
+
+def test_a_placeholder_filled_by_a_merge_is_exported_again(tmp_path):
+    up, here, root_id = _trace_across_two_files(tmp_path)
+    dest = tmp_path / "ds"
+    with runlite.open(here, read_only=True) as source:
+        export_parquet(source, dest)
+    assert _root_row(dest, root_id)[0] != "root"
+    runlite.merge(here, up)
+    with runlite.open(here, read_only=True) as source:
+        assert export_parquet(source, dest)["runs"] == 1
+    assert _root_row(dest, root_id) == ("root", '{"q": 1}')
+
+
+def test_a_run_dated_before_1970_exports_again_incrementally(tmp_path):
+    with runlite.open(str(tmp_path / "old.db")) as store:
+        store.import_runs([{"id": "01a23cc0-c5ba-7033-9c28-50e4960ee476", "name": "old", "start_time": 1.7e12,
+                            "modified": "1969-12-31T23:59:59+00:00"}])
+        dest = tmp_path / "ds"
+        assert export_parquet(store, dest)["runs"] == 1
+        assert export_parquet(store, dest) == {**export_parquet(store, dest), "runs": 0, "unchanged": 1}
+
+
+def test_a_manifest_of_five_entry_versions_is_read_as_runs_not_placeholders(growing, tmp_path):
+    """Exports before the stand-in flag wrote five entries: such a dataset is updated in place."""
+    store, _ = growing
+    dest = tmp_path / "ds"
+    export_parquet(store, dest)
+    doc = json.loads((dest / manifest.NAME).read_text())
+    doc["runs"] = {run_id: entry[:5] for run_id, entry in doc["runs"].items()}
+    (dest / manifest.NAME).write_text(json.dumps(doc))
+    assert export_parquet(store, dest)["runs"] == 0
+
+
 def test_an_interrupted_export_reads_correctly_and_the_next_one_repairs_it(growing, tmp_path, monkeypatch):
     store, runs = growing
     dest = tmp_path / "ds"
@@ -438,6 +503,9 @@ HOSTILE = {
     "NaN": b'{"format": "runlite-parquet", "schema": %d, "runs": {}, "x": NaN}' % SCHEMA_VERSION,
     "deep nesting": b"[" * 100_000 + b"]" * 100_000,
     "runs not an object": json.dumps({"format": "runlite-parquet", "schema": SCHEMA_VERSION, "runs": [1]}).encode(),
+    "a stand-in flag of 2": json.dumps({"format": "runlite-parquet", "schema": SCHEMA_VERSION,
+                                        "runs": {"01a23cc0-c5ba-7033-9c28-50e4960ee476": [0, 0, 0, 0, "0" * 32, 2]}}
+                                       ).encode(),
 }
 
 

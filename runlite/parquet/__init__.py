@@ -150,7 +150,7 @@ class _Export:
     def decide(self, record, row: dict, alerts: list) -> tuple[bool, list]:
         """Whether to write the run, and its version as known before writing."""
         held = self.held.get(record.id)
-        version = [_us(record.modified), None, None, None, _digest(row, alerts)]
+        version = [_us(record.modified), None, None, None, _digest(row, alerts), int(record.kind == "placeholder")]
         if held is None:  # new here: its counts are taken as it is written
             return True, version
         version[1] = sum(count for _name, _asset, count in self.store.metric_series(record.id))
@@ -179,7 +179,7 @@ class _Export:
         self.replaced.add(run_id)
         self.dirty = True
         # What was written, not what was read before: a run that grew meanwhile is written again next time.
-        self.held[run_id] = [version[0], points, events, 0 if newest is None else _us(newest), version[4]]
+        self.held[run_id] = [version[0], points, events, 0 if newest is None else _us(newest), *version[4:]]
         self.counts["runs"] += 1
         self.counts["series"] += len(series)
         self.counts["metrics"] += points

@@ -3,16 +3,19 @@
 ``runlite-manifest.json`` at the dataset's root is plain JSON (never eval'd or unpickled)::
 
     {"format": "runlite-parquet", "schema": 2,
-     "runs": {"<run id>": [modified_us, points, events, media_us, "<digest>"], ...}}
+     "runs": {"<run id>": [modified_us, points, events, media_us, "<digest>", stand_in], ...}}
 
 A run's *version* is what an export compares to decide whether to write it again: the time
 its row last changed (``modified``, microseconds), its number of metric points and of events,
 when its media last changed (``media_us``: the newest media item's timestamp, 0 for none;
 logging or replacing an item moves it forward), and a digest of its exported row and alert
-states (which change without ``modified``). Runs only grow (points, events and media are
+states (which change without ``modified``), and whether it is a placeholder: the stand-in a
+trace's file keeps for a parent another file holds (1), or the run itself (0; an entry of
+five, as exports before it wrote, is the run). Runs only grow (points, events and media are
 appended, ``modified`` moves forward), so a copy of a run whose counts and times are all at
 most the held ones, and not all equal, is an older snapshot of it (from another machine's
-file) and is not written over the newer one.
+file) and is not written over the newer one. And a run is always newer than its stand-in,
+whatever either's times: the stand-in is made when a child arrives, often after the run.
 
 The manifest is replaced atomically and last: it only ever claims runs whose files and catalog
 rows are all in place, so an interrupted export is repaired by the next one.
@@ -34,14 +37,26 @@ MAX_BYTES = 1 << 30  # far above a million runs' entries; a larger file is not o
 _DIGEST_LEN = 32  # hex characters
 
 
-def _int(value: Any) -> bool:
+def _count(value: Any) -> bool:
     return type(value) is int and 0 <= value < 1 << 63
 
 
+def _time(value: Any) -> bool:
+    """Epoch microseconds: a run may be dated before 1970 (0 is "no time")."""
+    return type(value) is int and -(1 << 63) <= value < 1 << 63
+
+
 def _valid_version(entry: Any) -> bool:
-    return (type(entry) is list and len(entry) == 5 and all(_int(n) for n in entry[:4])
+    return (type(entry) is list and len(entry) in (5, 6) and _time(entry[0]) and _count(entry[1])
+            and _count(entry[2]) and _time(entry[3])
             and type(entry[4]) is str and len(entry[4]) == _DIGEST_LEN
-            and all(c in "0123456789abcdef" for c in entry[4]))
+            and all(c in "0123456789abcdef" for c in entry[4])
+            and (len(entry) == 5 or entry[5] in (0, 1) and type(entry[5]) is int))
+
+
+def stands_in(entry: list) -> bool:
+    """Whether a held version is a placeholder's (an entry of five is the run's own)."""
+    return len(entry) == 6 and entry[5] == 1
 
 
 def _refuse(path: str, why: str) -> DatasetError:
@@ -54,7 +69,8 @@ def _no_constants(name: str):
 
 
 def read(root: str, schema_version: int) -> dict:
-    """The held versions ``{run_id: [modified_us, points, events, media_us, digest]}``, every entry checked."""
+    """The held versions ``{run_id: [modified_us, points, events, media_us, digest, stand_in]}``, every
+    entry checked."""
     path = os.path.join(root, NAME)
     try:
         with open(path, "rb") as f:
@@ -79,7 +95,8 @@ def read(root: str, schema_version: int) -> dict:
         if not is_uuid(run_id):  # a run id becomes a directory name
             raise _refuse(path, f"it names the run {run_id!r:.60}, which is not a UUID")
         if not _valid_version(entry):
-            raise _refuse(path, f"its entry of run {run_id} is not [modified, points, events, media, digest]")
+            raise _refuse(path, f"its entry of run {run_id} is not [modified, points, events, media, digest,"
+                                " stand_in]")
     return runs
 
 
@@ -96,11 +113,13 @@ def write(root: str, schema_version: int, runs: dict, staging: str) -> None:
 def compare(source: list, held: list | None, events_relation: int) -> str:
     """``"new"``, ``"same"``, ``"older"`` (the dataset holds a newer copy) or ``"changed"``.
 
-    ``source`` is ``[modified_us, points, None, media_us, digest]`` (its events are known only
-    relative to the held count: ``events_relation`` is -1, 0 or 1).
+    ``source`` is ``[modified_us, points, None, media_us, digest, stand_in]`` (its events are
+    known only relative to the held count: ``events_relation`` is -1, 0 or 1).
     """
     if held is None:
         return "new"
+    if stands_in(source) != stands_in(held):  # the run replaces its stand-in, never the reverse
+        return "older" if stands_in(source) else "changed"
     relations = ((source[0] > held[0]) - (source[0] < held[0]), (source[1] > held[1]) - (source[1] < held[1]),
                  events_relation, (source[3] > held[3]) - (source[3] < held[3]))
     if relations == (0, 0, 0, 0):
