@@ -302,6 +302,23 @@ def test_deleting(db, tmp_path):
         run.close()
 
 
+def test_names_folders_and_tags_are_selected_exactly_as_given(tmp_path):
+    """A filter's value is stripped of the spaces around it: built from "/x " the filter
+    selected "/x", and delete_runs deleted the runs of the other folder."""
+    with Client(path=str(tmp_path / "t.db")) as c:
+        store = c.store
+        for name, folder, tags in (("keep", "/x", ["t"]), ("drop", "/x ", ["t "]), ("sim", "/y", []),
+                                   ("sim ", "/y", [])):
+            store.init(name, folder=folder, tags=tags).close()
+        assert c.get_run_id_from_name("sim ") == store.get_run("sim ").id
+        assert c.get_tag("t ").name == "t "
+        assert [d["name"] for d in c.delete_runs("/x ")] == ["drop"]
+        assert sorted(r.name for r in store.runs(folder="/x")) == ["keep"]
+        store.init("again", folder="/x ").close()
+        assert [d["name"] for d in c.delete_folder("/x ", remove_runs=True)] == ["again"]
+        assert [r.name for r in store.runs(folder="/x")] == ["keep"] and c.get_folder("/x") is not None
+
+
 def test_documented_usage_only_the_import_changed(db, monkeypatch):
     """Examples of simvue's Client docstrings and docs, with ``import runlite.simvue.client``."""
     monkeypatch.setenv("RUNLITE_DB", db)

@@ -50,6 +50,13 @@ class FolderNotFound(errors.NotFoundError, ValueError):
     """``delete_runs`` of a folder that does not exist (Simvue raises ``ValueError``)."""
 
 
+def _exactly(value: str) -> str:
+    """``value`` as a filter's value that reads back as it is: a filter's text is stripped of
+    the spaces around it (a folder "/x " would have selected "/x", and deleted its runs), and
+    then of one pair of quotes around it."""
+    return f'"{value}"'
+
+
 def _check(value: Any, pattern: str, what: str) -> str:
     if not isinstance(value, str) or not re.match(pattern, value):
         raise InvalidArgument(f"{what} must be a str matching {pattern!r}, got {shown(value)}")
@@ -140,7 +147,7 @@ class Client:
     def get_run_id_from_name(self, name: str) -> str:
         """The id of the one run named ``name``; ``ClientError`` when none or several are."""
         _check(name, NAME_REGEX, "name")
-        found = self._runs([f"name == {name}"], limit=2)
+        found = self._runs([f"name == {_exactly(name)}"], limit=2)
         if not found:
             raise ClientError("Could not collect ID - no run found with this name.")
         if len(found) > 1:
@@ -198,7 +205,7 @@ class Client:
         _check(folder_path, FOLDER_REGEX, "folder_path")
         if self.get_folder(folder_path) is None:
             raise FolderNotFound(f"Could not find a folder matching '{folder_path}'")
-        found = self._runs([f"folder.path == {folder_path}"])
+        found = self._runs([f"folder.path == {_exactly(folder_path)}"])
         if found:
             self.store.delete_runs([r.id for r in found])
         return [{"id": r.id, "name": r.name} for r in found]
@@ -215,7 +222,7 @@ class Client:
         below = [p for p in self.store.folders() if p.startswith(folder_path.rstrip("/") + "/")]
         if below and not recursive:
             raise ClientError(f"folder '{folder_path}' holds folders {below}: pass recursive=True")
-        found = [r for p in [folder_path] + below for r in self._runs([f"folder.path == {p}"])]
+        found = [r for p in [folder_path] + below for r in self._runs([f"folder.path == {_exactly(p)}"])]
         if found and not remove_runs:
             raise ClientError(f"folder '{folder_path}' holds {len(found)} runs: pass remove_runs=True")
         if found:
@@ -313,7 +320,7 @@ class Client:
 
     def get_tag(self, tag_id: str) -> Tag:
         """One tag by id (its name); ``ObjectNotFoundError`` when no run has it."""
-        if not isinstance(tag_id, str) or not self.store.get_runs([f"has tag.{tag_id}"], limit=1):
+        if not isinstance(tag_id, str) or not self.store.get_runs([f"has tag.{_exactly(tag_id)}"], limit=1):
             raise ObjectNotFoundError(obj_type="tag", name=str(tag_id))
         return Tag(tag_id, {"name": tag_id})
 
