@@ -291,6 +291,25 @@ def test_values_changed_in_place_after_their_checks_are_written_leniently(tmp_pa
         assert "Value dropped" in got.metadata["ls_error"]
 
 
+def test_a_span_given_metadata_or_tags_of_another_shape_refuses_them_and_is_written(tmp_path):
+    """Metadata set to a list failed the span's write, and the span was dropped; tags set to
+    text were written a character a tag."""
+    with runlite.open(str(tmp_path / "t.db")) as store:
+        with runlite.trace("kept", store=store, metadata={"a": 1}, tags=["t"]) as span:
+            with pytest.raises(runlite.ValidationError, match="metadata must be a dict or None, got list"):
+                span.metadata = [1, 2]
+            with pytest.raises(runlite.ValidationError, match="tags must be a list of text or None, got str"):
+                span.tags = "production"
+            span.metadata = {"b": 2}  # a whole new dict and list are the RunTree way, kept
+            span.tags = ["u"]
+        with runlite.trace("cleared", store=store, metadata={"a": 1}, tags=["t"]) as cleared:
+            cleared.metadata, cleared.tags = None, None
+        store.flush()
+        kept, gone = store.get_run(span.id), store.get_run(cleared.id)
+    assert (kept.metadata, kept.tags) == ({"b": 2}, ("u",))
+    assert (gone.metadata, gone.tags) == ({}, ())
+
+
 def test_a_span_that_cannot_be_written_is_dropped_alone_and_logged(tmp_path, caplog):
     """Before, one such span failed its batch at every retry: no span of the store was ever
     written again, and close raised a TypeError, leaving the store half closed."""

@@ -303,12 +303,12 @@ def series_problems(conn, series_id: int, where: str, summary: tuple, *, db: str
 # one brought in would make the destination's reads fail. Series and chunk statistics are
 # checked against their points instead (``series_problems``); blob parts by ``blobs.verify_blob``.
 ROW_TYPES = {
-    "folders": {"path": "text", "description": "text?", "tags": "json", "metadata": "json", "created": "time"},
+    "folders": {"path": "text", "description": "text?", "tags": "json", "metadata": "object", "created": "time"},
     "runs": {
         "id": "text", "name": "text", "status": "text", "kind": "text", "run_type": "text?", "folder": "text",
-        "description": "text?", "metadata": "json", "tags": "json", "parent_run_id": "text?", "trace_id": "text",
+        "description": "text?", "metadata": "object", "tags": "json", "parent_run_id": "text?", "trace_id": "text",
         "dotted_order": "text", "created": "time", "started": "time?", "ended": "time?", "modified": "time",
-        "inputs": "json?", "outputs": "json?", "error": "text?", "extra": "json?", "serialized": "json?",
+        "inputs": "json?", "outputs": "json?", "error": "text?", "extra": "object?", "serialized": "json?",
         "session_id": "text?", "reference_example_id": "text?", "prompt_tokens": "number?",
         "completion_tokens": "number?", "total_tokens": "number?", "prompt_cost": "number?",
         "completion_cost": "number?", "total_cost": "number?", "first_token_time": "time?", "host": "text?",
@@ -344,10 +344,12 @@ _KIND_SQL = {
     "blob": "typeof({c}) = 'blob'",
     "number": "typeof({c}) IN ('integer', 'real')",
     "json": "typeof({c}) = 'text' AND json_valid({c}, 2)",  # 2: JSON5 text
+    "object": "typeof({c}) = 'text' AND json_valid({c}, 2) AND json_type({c}) = 'object'",  # reads take it as a dict
     "time": f"typeof({{c}}) = 'integer' AND {{c}} BETWEEN {EARLIEST_US} AND {LATEST_US}",  # what a datetime holds
 }
 _KIND_SHOWN = {"text": "text", "integer": "an integer", "real": "a real", "blob": "bytes", "number": "a number",
-               "json": "JSON text", "time": "integer microseconds since the epoch (years 1 to 9999)"}
+               "json": "JSON text",
+               "object": "a JSON object", "time": "integer microseconds since the epoch (years 1 to 9999)"}
 
 
 def _sound_sql(column: str, kind: str) -> str:
@@ -397,14 +399,21 @@ def json_cell_problems(conn, db: str = "main") -> Iterator[str]:
         raise errors.ValidationError(f"db must be one of {SCHEMAS}, got {db!r}")
     for table, label, columns in _JSON_CELLS:
         for c in columns:  # identifiers from _JSON_CELLS only
+            an_object = ROW_TYPES.get(table, {}).get(c, "").rstrip("?") == "object"  # reads take it for a dict
             suspect = (f"{c} IS NOT NULL AND (typeof({c}) != 'text' OR NOT json_valid({c}) OR "
                        f"(length({c}) > {2 * MAX_STORED_DEPTH} AND length({c}) - length(replace(replace({c}, '[', ''),"
-                       f" '{{', '')) > {MAX_STORED_DEPTH}))")
+                       f" '{{', '')) > {MAX_STORED_DEPTH})"
+                       + (f" OR CASE WHEN json_valid({c}) THEN json_type({c}) != 'object' END" if an_object else "")
+                       + ")")
             for where, value in conn.execute(f"SELECT {label}, {c} FROM {db}.{table} WHERE {suspect}"):
+                what = f"the stored {c} of {where}"
                 try:
-                    stored_json(value, f"the stored {c} of {where}")
+                    decoded = stored_json(value, what)
                 except errors.CorruptStoreError as exc:
                     yield str(exc)
+                    continue
+                if an_object and not isinstance(decoded, dict):
+                    yield f"{what} is not a JSON object"
 
 
 def text_problems(conn, db: str = "main") -> Iterator[str]:
@@ -416,7 +425,7 @@ def text_problems(conn, db: str = "main") -> Iterator[str]:
         raise errors.ValidationError(f"db must be one of {SCHEMAS}, got {db!r}")
     undecodable = set()
     for table, columns in ROW_TYPES.items():  # identifiers from ROW_TYPES only
-        texts = [f'"{c}"' for c, kind in columns.items() if kind.rstrip("?") in ("text", "json")]
+        texts = [f'"{c}"' for c, kind in columns.items() if kind.rstrip("?") in ("text", "json", "object")]
         if not _decodes(conn, f'SELECT {", ".join(texts)} FROM {db}."{table}"'):
             undecodable.add(table)
             # Each column read from the table itself (an index holding it may be sound), and the

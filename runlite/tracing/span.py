@@ -261,6 +261,11 @@ class Span:
 
     @tags.setter
     def tags(self, value: list) -> None:
+        # Kept as given (the caller may go on changing it, as LangSmith's RunTree allows); only
+        # the container is checked here: text would be written a character a tag.
+        if value is not None and not isinstance(value, list):
+            raise errors.ValidationError(f"tags must be a list of text or None, got {type(value).__name__}"
+                                         f" {shown(value)}")
         self._tags = value
 
     @property
@@ -269,6 +274,9 @@ class Span:
 
     @metadata.setter
     def metadata(self, value: dict) -> None:
+        if value is not None and not isinstance(value, dict):  # it failed the span's write: the span was lost
+            raise errors.ValidationError(f"metadata must be a dict or None, got {type(value).__name__}"
+                                         f" {shown(value)}")
         self._metadata = value
 
     @property
