@@ -157,11 +157,21 @@ def test_import_projects_metadata_and_root_dotted_order(mem):
     ({"events": [{"name": "e", "kwargs": [1]}]}, "kwargs"), ({"feedback_stats": [1]}, "feedback_stats"),
     ({"id": "not-a-uuid"}, "lowercase UUID"),
     ({"parent_run_id": "01000000-0000-7000-8000-000000000001"}, "dotted_order"),
+    # text where a list goes was read a character an item ("production": ten tags)
+    ({"tags": "production"}, "tags of run .* must be a list"), ({"events": "started"}, "events of run"),
+    ({"child_run_ids": "01000000"}, "child_run_ids of run"), ({"extra": [1]}, "extra"),
 ])
 def test_import_refuses_bad_runs_with_validation_errors_and_imports_nothing(mem, bad, match):
     good = _root(status="success")
     with pytest.raises(runlite.ValidationError, match=match):
         mem.import_runs([good, _root(**bad)])
+    assert mem.runs() == []
+
+
+@pytest.mark.parametrize("bad", [None, 3, "runs.json", b"[]"])
+def test_import_refuses_what_is_not_a_list_of_runs(mem, bad):
+    with pytest.raises(runlite.ValidationError, match="runs to import must be a list of run dicts"):
+        mem.import_runs(bad)
     assert mem.runs() == []
 
 

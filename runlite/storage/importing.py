@@ -27,6 +27,7 @@ import decimal
 import math
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from .. import errors
@@ -68,6 +69,7 @@ def _flatten(items: list[dict]) -> list[dict]:
 
 _LS_TIMES = ("start_time", "end_time", "first_token_time")  # epoch ms in to_dict()
 _ISO_TIMES = ("created", "started", "endtime", "modified", "heartbeat")  # ISO-8601 in to_dict()
+_LISTS = ("tags", "events", "child_run_ids", "direct_child_run_ids")
 _ID_KEYS = ("id", "trace_id", "parent_run_id", "session_id", "reference_example_id", "manifest_id")
 _SEGMENT = re.compile(r"\d{8}T\d{12}Z")  # the time part of a dotted_order segment
 
@@ -98,6 +100,9 @@ def _normalized(data: dict) -> dict:
     for key in _ID_KEYS:
         if isinstance(out.get(key), uuid.UUID):
             out[key] = str(out[key])
+    for key in _LISTS:  # read as sequences: text would become a tag (or an id) a character
+        if out.get(key) is not None and not isinstance(out[key], (list, tuple)):
+            raise errors.ValidationError(f"{key} of run {run} must be a list, got {shown(out[key])}")
     for key in _LS_TIMES:
         if out.get(key) is not None:
             out[key] = _epoch_ms(out[key], f"{key} of run {run}")
@@ -114,6 +119,8 @@ def _normalized(data: dict) -> dict:
             ended = out.get("end_time") is not None or out.get("endtime") is not None
             out["status"] = "failed" if out.get("error") else "completed" if ended else "running"
     extra = out.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise errors.ValidationError(f"extra of run {run} must be a dict, got {shown(extra)}")
     if isinstance(extra, dict) and "metadata" in extra and extra["metadata"] is None:
         out["extra"] = {k: v for k, v in extra.items() if k != "metadata"}
     if out.get("session_name") is not None and out.get("session_id") is None:
@@ -224,6 +231,8 @@ def _fill_placeholder(conn, values: dict[str, Any]) -> bool:
 
 def import_runs(conn, items: list[dict]) -> list[str]:
     """Insert runs (children given in ``child_runs`` too) inside the caller's transaction."""
+    if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
+        raise errors.ValidationError(f"runs to import must be a list of run dicts, got {shown(items)}")
     records = sorted((_record(d) for d in _flatten(list(items))), key=lambda r: r.dotted_order)
     now = now_us()
     for rec in records:
