@@ -651,6 +651,9 @@ def test_nesting_limit_is_inclusive():
     ("folder.name == x", 0, "folder.path"),
     ("metadata. == 1", 0, "needs a key"),
     ("metadata.flag > true", 16, "cannot be ordered"),
+    # a number no int64 or finite float holds compared as text: 5 was not < 1e400, "1abc" was
+    ("metadata.x < 9223372036854775808", 13, "int within 64 bits"),
+    ("metadata.x > 1e400", 13, "finite float"),
     ("has tag.", 8, "needs a tag"),
     # a misspelt field or namespace is refused, never an empty result; metadata keys are metadata.<key>
     ("nmae == x", 0, "unknown field 'nmae' (did you mean name?)"),
@@ -756,6 +759,21 @@ def test_damaged_json_matches_nothing(mem):
     assert world.ids(sql, params) == [good.id]
     order, params = sort_sql(["metadata.k"])
     assert len(world.ids("1", params, order)) == 2
+
+
+def test_search_finds_text_json_escapes_in_documents(mem):
+    """A document is searched as its JSON text, where a quote is \\" and a newline \\n: text
+    holding them (most prompts) was never found."""
+    prompt = {"prompt": 'say "hi"', "path": "C:\\tmp", "multi": "line1\nline2\ttab"}
+    hit = mem.init("hit", inputs=prompt, metadata={"note": 'a "quoted" word'})
+    mem.init("miss", inputs={"prompt": "say hi"})
+    world = World.__new__(World)
+    world.store = mem
+    for text in ('search("say \\"hi\\"")', 'search(inputs, "SAY \\"HI")', 'search("C:\\\\tmp")',
+                 'search("line1\\nline2\\t")', 'search(metadata, "a \\"quoted\\"")'):
+        sql, params = compile_where(parse_langsmith(text), now_us=now_us())
+        assert world.ids(sql, params) == [hit.id], text
+        assert [r.id for r in mem.list_runs(filter=text)] == [hit.id], text
 
 
 # ---------------------------------------------------------------- injection

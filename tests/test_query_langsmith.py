@@ -192,6 +192,53 @@ def test_execution_order_is_the_place_by_dotted_order(world):
             assert name in world.names(f"eq(execution_order, {place})")
 
 
+def _one_trace(path, spans: int):
+    with runlite.open(str(path)) as store:
+        root = store.init("root", run_type="chain")
+        for i in range(spans):
+            root.child(f"s{i}", run_type="tool").end(outputs={"i": i})
+        root.close()
+    return runlite.open(str(path), read_only=True)
+
+
+def _vm_steps(store, **listing) -> int:
+    """SQLite's virtual-machine steps (in thousands) of a listing: the work it does, whatever the
+    machine's speed."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+    with store.database.read() as conn:
+        conn.set_progress_handler(count, 1000)
+        try:
+            store.list_runs(select=["id"], **listing)
+        finally:
+            conn.set_progress_handler(None)
+    return steps[0]
+
+
+def test_execution_order_past_the_counted_places_agrees_with_the_places(tmp_path):
+    with _one_trace(tmp_path / "t.db", 99) as store:
+        place = {r.name: i for i, r in enumerate(sorted(store.runs(), key=lambda r: r.dotted_order), 1)}
+        for text, wanted in (("eq(execution_order, 33)", lambda n: n == 33), ("gt(execution_order, 90)", lambda n: n > 90),
+                             ("lte(execution_order, 40)", lambda n: n <= 40), ("neq(execution_order, 50)", lambda n: n != 50),
+                             ("in(execution_order, [2, 64, 100, 101])", lambda n: n in (2, 64, 100))):
+            got = sorted(r.name for r in store.list_runs(filter=text, select=["id", "name"]))
+            assert got == sorted(name for name, n in place.items() if wanted(n)), text
+
+
+@pytest.mark.parametrize("listing", [{"tree_filter": 'eq(name, "no such span")'},
+                                     {"tree_filter": 'has(metadata, \'{"k": 3}\')'},
+                                     {"filter": "gt(execution_order, 1000)"},
+                                     {"tree_filter": "eq(execution_order, 1500)"}])
+def test_filters_over_one_large_trace_do_work_in_proportion_to_it(tmp_path, listing):
+    """Asked for each listed run, such filters read the whole trace again each time: a 10,001-span
+    trace took 49 s. Four times the spans may cost four times the work, with room, not sixteen."""
+    with _one_trace(tmp_path / "small.db", 1000) as small, _one_trace(tmp_path / "large.db", 4000) as large:
+        assert _vm_steps(large, **listing) <= 8 * max(1, _vm_steps(small, **listing)), listing
+
+
 def test_execution_order_one_is_an_index_probe(world):
     """eq(execution_order, 1) counts at most one earlier run, through the (trace_id, dotted_order) index."""
     sql, params = compile_where(parse_langsmith("eq(execution_order, 1)"), now_us=now_us())

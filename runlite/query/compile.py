@@ -21,7 +21,9 @@ Semantics shared by both grammars (the seed references leave these open; these a
 - ``execution_order`` is 1 + the runs of the same trace with a smaller ``dotted_order``.
 - ``search`` is a case-insensitive substring match (ASCII letters only, as SQLite's
   ``lower``); ``contains`` (Simvue) is case-sensitive; ``like`` is SQLite LIKE with ``\\`` as
-  escape (``%``, ``_``; ASCII case-insensitive). JSON columns are searched as their text.
+  escape (``%``, ``_``; ASCII case-insensitive). JSON columns are searched as their text:
+  ``like`` takes its pattern as it is, and ``search`` looks for its text as JSON writes it
+  inside a string (a quote as ``\\"``, a newline as ``\\n``), so text holding them is found.
 - Status ``lost`` is a running run whose heartbeat is too old (``now_us`` is the caller's)
   or, as ``get_run`` says, whose process on this host is gone (Linux: the live pids of
   ``/proc`` are bound; elsewhere the heartbeat only). ``success`` = completed, ``error`` =
@@ -122,6 +124,10 @@ def _like(pattern: str, text: str) -> bool:
 
 # op -> (SQL testing {e} against one bound value {v}, the same test in Python for a non-NULL x).
 # The Python half is the oracle's: kept here so the two cannot drift apart unseen.
+# execution_order values up to this are counted run by run (a few index entries each: the
+# common eq(execution_order, 1) reads one); larger ones number every trace's runs in one pass.
+_COUNTED_POSITIONS = 32
+
 # eq, neq and in are apart: they have NULL cases. Every SQL form is TRUE or FALSE, never NULL.
 # Orderings are written as a bare comparison ANDed with a NULL test, not wrapped in coalesce():
 # the planner then sees ``column > ?`` and uses an index range on it (coalesce hides it), and
@@ -237,17 +243,25 @@ class _Compiler:
             if node.op not in ("eq", "neq") or not isinstance(node.value, bool):
                 raise FilterError("is_root takes eq or neq with true or false", position=node.position)
             return top_level_sql(self.alias) if node.value == (node.op == "eq") else f"{expr} IS NOT NULL"
-        return self.scalar(expr, "text" if kind == "doc" else kind, node.op, node.value)
+        value = node.value
+        if kind == "doc" and node.op in ("search", "contains") and isinstance(value, str):
+            value = json_text(value)[1:-1]  # the text as it stands inside a JSON string of the document
+        return self.scalar(expr, "text" if kind == "doc" else kind, node.op, value)
 
     def position(self, node: Compare) -> str:
         """``execution_order``: 1 + the runs before this one in its trace, counted only up to
         just above the largest value compared with, so ``eq(execution_order, 1)`` reads one
         index entry. A count capped at ``cap`` > value - 1 compares with the value as the full
-        count does: past the cap both are above it."""
+        count does: past the cap both are above it. Past ``_COUNTED_POSITIONS``, counting for
+        each run grew with the square of a trace's size (``gt(execution_order, 5000)`` over a
+        10,001-span trace: 6.7 s): the runs of every trace are numbered once instead."""
         values = node.value if node.op == "in" and isinstance(node.value, (tuple, list)) else (node.value,)
         numbers = [v for v in values if is_number(v) and math.isfinite(v)]
         cap = min(max([0] + [math.floor(v) for v in numbers]), 1 << 62)  # an int of ours, not user text
         a = self.alias
+        if cap > _COUNTED_POSITIONS:  # every run numbered in one pass, each run's number looked up
+            return (f"(SELECT eo.n FROM (SELECT id, row_number() OVER (PARTITION BY trace_id ORDER BY dotted_order)"
+                    f" AS n FROM runs) AS eo WHERE eo.id = {a}.id)")
         return (f"(1 + (SELECT count(*) FROM (SELECT 1 FROM runs AS eo WHERE eo.trace_id = {a}.trace_id"
                 f" AND eo.dotted_order < {a}.dotted_order LIMIT {int(cap)})))")
 
@@ -460,8 +474,10 @@ def trace_filter_sql(node: Any, *, now_us: int) -> tuple[str, list]:
 def tree_filter_sql(node: Any, *, now_us: int) -> tuple[str, list]:
     """Runs (alias ``runs``) with some run of their trace, themselves included, matching ``node``.
 
-    The trace's runs are found by the trace index, named: with an equality of the filter on
-    another indexed column (``eq(run_type, "tool")``), SQLite would walk every run of that
-    type for each run listed instead (100,000 spans: never done, against 0.24 s)."""
+    The traces holding a match are found once, and each listed run looked up among them (the
+    ``+`` keeps SQLite from walking those traces instead of the listing's own order). Asked per
+    listed run instead, a filter few runs match read the whole trace for each of its runs: a
+    10,001-span trace took 49 s, and a listing of 100,000 runs that an index could not narrow
+    grew with the square of its traces' sizes."""
     sql, params = compile_where(node, alias="t", now_us=now_us)
-    return f"EXISTS (SELECT 1 FROM runs AS t INDEXED BY runs_trace WHERE t.trace_id = runs.trace_id AND {sql})", params
+    return f"+runs.trace_id IN (SELECT t.trace_id FROM runs AS t WHERE {sql})", params

@@ -133,6 +133,8 @@ def evaluate(node: Any, record: dict, *, now_us: int, feedback: Iterable = (), s
             return (columns["status"] in wanted) != (n.op == "neq")
         if kind == "root":
             return columns["is_root"] == (value == (n.op == "eq"))
+        if kind == "doc" and n.op in ("search", "contains") and isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False)[1:-1]  # looked for as the document's JSON writes it
         return _py_scalar(columns[n.field], n.op, value)
 
     return test(node)
