@@ -355,6 +355,51 @@ def test_created_run_started_in_one_file_is_the_same_run(tmp_path):
         assert d.get_run(run_id).status == "completed" and list(d.metric_values(run_id, "x").values) == [1.0]
 
 
+def test_feedback_with_the_id_of_other_feedback_is_refused_and_the_same_feedback_merges(tmp_path):
+    """Feedback ids may be the caller's: one naming another run's feedback was dropped without a word."""
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    for path, name, score in ((a, "run-a", 1), (b, "run-b", 0)):
+        with runlite.open(path) as store:
+            with runlite.trace(name, store=store) as span:
+                pass
+            store.flush()
+            store.create_feedback(span.id, "correctness", score=score, feedback_id="review-1")
+    rows = dump(b)
+    with pytest.raises(runlite.MergeConflictError, match="its feedback 'review-1' has the id of feedback here"):
+        runlite.merge(b, a)
+    assert dump(b) == rows
+    copy = str(tmp_path / "copy.db")
+    with runlite.open(a) as store:
+        store.backup(copy)
+    report = runlite.merge(copy, a)[0]  # the same feedback in both: nothing to add, nothing refused
+    assert report["feedback_added"] == 0 and dump(copy) == dump(a)
+
+
+def test_folder_details_the_destination_lacks_are_merged(tmp_path):
+    """INSERT OR IGNORE kept only the destination's row of a folder both files have: the
+    source's description, tags and metadata were lost, the root folder's always."""
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    with runlite.open(a) as store:
+        run = store.init("in-a", folder="/sweeps")
+        run.set_folder_details("/sweeps", metadata={"owner": "ann", "budget": 1}, tags=["important", "gpu"],
+                               description="the sweep")
+        run.set_folder_details("/", metadata={"team": "vision"})
+        run.close()
+    with runlite.open(b) as store:
+        run = store.init("in-b", folder="/sweeps")
+        run.set_folder_details("/sweeps", metadata={"budget": 2}, tags=["gpu", "mine"])
+        run.close()
+    runlite.merge(b, a)
+    with runlite.open(b, read_only=True) as store:
+        assert store.folder("/sweeps")["metadata"] == {"budget": 2, "owner": "ann"}  # the destination's keys win
+        assert store.folder("/sweeps")["tags"] == ["gpu", "mine", "important"]
+        assert store.folder("/sweeps")["description"] == "the sweep"
+        assert store.folder("/")["metadata"] == {"team": "vision"}
+        merged = dump(b)
+    runlite.merge(b, a)
+    assert dump(b) == merged  # and again: nothing changes
+
+
 def test_same_alert_id_other_definition_is_refused(tmp_path):
     dst, src, _, _ = twin(tmp_path)
     conn = apsw.Connection(src)

@@ -23,7 +23,7 @@ from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import rechunk
 from .stat_rows import CHUNK_COLUMNS, STAT_COLUMNS
-from .._validation import folder_ancestors
+from .._validation import dumps, folder_ancestors, stored_json
 
 MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
 
@@ -383,6 +383,7 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
             conn.execute("BEGIN IMMEDIATE")
             _refuse_damaged_rows(conn, source)  # before anything is written
             counts["run_conflicts"] = _refuse_run_conflicts(conn, source)
+            _refuse_feedback_conflicts(conn, source)
             try:
                 _copy_rows(conn, source, counts, progress)
             except (apsw.ConstraintError, apsw.SQLError) as exc:
@@ -424,7 +425,7 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
     from ..records import RUN_COLUMNS
 
     before = conn.execute("SELECT count(*) FROM main.runs").get
-    conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
+    _merge_folders(conn, source)
     # A newer copy of a run updates what changes as it goes on; a run replaces its placeholder
     # whole (its kind and creation too); a placeholder replaces nothing.
     fill = [f"{c} = CASE WHEN runs.kind = 'placeholder' THEN excluded.{c} ELSE runs.{c} END"
@@ -443,6 +444,11 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
         n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
         conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
         counts[f"{table}_added"] = conn.execute(f"SELECT count(*) FROM main.{table}").get - n
+    # Feedback found in both (the same run's, `_refuse_feedback_conflicts`): the later edit wins.
+    conn.execute("UPDATE main.feedback SET (score, value, comment, correction, source, modified) = (SELECT"
+                 " s.score, s.value, s.comment, s.correction, s.source, s.modified FROM src.feedback AS s WHERE"
+                 " s.id = feedback.id) WHERE id IN (SELECT id FROM src.feedback) AND modified < (SELECT s.modified"
+                 " FROM src.feedback AS s WHERE s.id = feedback.id)")
     # The parts of new blobs only: a blob already here is whole, and parts a source holds
     # beyond it (a damaged or hostile file) would join it and make it fail its checks.
     conn.executemany("INSERT OR IGNORE INTO main.blob_parts (sha256, seq, size, data)"
@@ -473,6 +479,41 @@ def _run_conflicts(conn) -> list[str]:
     return [r[0] for r in conn.execute(
         "SELECT s.id FROM src.runs AS s JOIN main.runs AS m ON m.id = s.id WHERE NOT (" + " AND ".join(same) +
         f") AND NOT ({_STANDS_FOR}) ORDER BY s.id")]
+
+
+def _merge_folders(conn, source: str) -> None:
+    """Folders the destination lacks; for one in both, the details it lacks: its description if
+    it has none, the source's tags after its own, and the metadata keys it does not hold."""
+    conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
+    for path, description, tags, metadata, created, s_description, s_tags, s_metadata, s_created in conn.execute(
+            "SELECT m.path, m.description, m.tags, m.metadata, m.created, s.description, s.tags, s.metadata,"
+            " s.created FROM main.folders AS m JOIN src.folders AS s ON s.path = m.path WHERE m.description IS NOT"
+            " s.description OR m.tags IS NOT s.tags OR m.metadata IS NOT s.metadata").fetchall():
+        what = f"folder {path!r:.80}"
+        mine, theirs = stored_json(tags, f"the tags of {what}"), stored_json(s_tags, f"the tags of {what}")
+        if not isinstance(theirs, list):  # (metadata is an object: `checks.ROW_TYPES`)
+            raise _damaged(source, f"the tags of its {what} are not a list")
+        if isinstance(mine, list):
+            tags = dumps(mine + [t for t in theirs if t not in mine])
+        keys = stored_json(metadata, f"the metadata of {what}")
+        joined = {**keys, **{k: v for k, v in stored_json(s_metadata, f"the metadata of {what}").items()
+                             if k not in keys}}
+        conn.execute("UPDATE main.folders SET description = ?, tags = ?, metadata = ?, created = ? WHERE path = ?",
+                     (description or s_description or description, tags, dumps(joined), min(created, s_created),
+                      path))
+
+
+def _refuse_feedback_conflicts(conn, source: str) -> None:
+    """Raise ``MergeConflictError`` when a feedback id names another run's or key's feedback
+    here (ids may be the caller's): ignored, the source's would be lost without a word."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT s.id FROM src.feedback AS s JOIN main.feedback AS m ON m.id = s.id"
+        " WHERE m.run_id IS NOT s.run_id OR m.key IS NOT s.key ORDER BY s.id LIMIT ?", (_CONFLICTS_SHOWN + 1,))]
+    if ids:
+        raise errors.MergeConflictError(
+            f"{source!r} was not merged: its feedback {', '.join(map(repr, ids[:_CONFLICTS_SHOWN]))}"
+            f"{' and more' if len(ids) > _CONFLICTS_SHOWN else ''} has the id of feedback here on another run or"
+            " key; feedback found in both files must be on the same run, under the same key. Nothing was changed")
 
 
 def _refuse_run_conflicts(conn, source: str) -> int:
