@@ -375,6 +375,28 @@ def test_feedback_with_the_id_of_other_feedback_is_refused_and_the_same_feedback
     assert report["feedback_added"] == 0 and dump(copy) == dump(a)
 
 
+def test_events_of_a_run_resumed_in_both_files_are_all_kept(tmp_path):
+    """The two copies numbered their new events alike: the source's were ignored as present."""
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    with runlite.open(a) as store:
+        with store.init("train") as run:
+            run.log_event("started")
+        store.backup(b)
+    for path in (a, b):
+        with runlite.open(path) as store:
+            with store.resume(run.id) as again:
+                again.log_event(f"went on in {os.path.basename(path)}")
+    report = runlite.merge(a, b)[0]
+    with runlite.open(a, read_only=True) as store:
+        events = store.events(run.id)
+    messages = [e.message for e in events]
+    assert report["events_added"] == 2  # b's resume note and its own event
+    assert messages[0] == "started" and messages.count("went on in a.db") == messages.count("went on in b.db") == 1
+    assert len(messages) == 5 and len({e.seq for e in events}) == 5
+    merged = dump(a)
+    assert runlite.merge(a, b)[0]["events_added"] == 0 and dump(a) == merged
+
+
 def test_folder_details_the_destination_lacks_are_merged(tmp_path):
     """INSERT OR IGNORE kept only the destination's row of a folder both files have: the
     source's description, tags and metadata were lost, the root folder's always."""

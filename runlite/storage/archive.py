@@ -444,6 +444,7 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
         n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
         conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
         counts[f"{table}_added"] = conn.execute(f"SELECT count(*) FROM main.{table}").get - n
+    counts["events_added"] += _merge_diverged_events(conn)
     # Feedback found in both (the same run's, `_refuse_feedback_conflicts`): the later edit wins.
     conn.execute("UPDATE main.feedback SET (score, value, comment, correction, source, modified) = (SELECT"
                  " s.score, s.value, s.comment, s.correction, s.source, s.modified FROM src.feedback AS s WHERE"
@@ -479,6 +480,26 @@ def _run_conflicts(conn) -> list[str]:
     return [r[0] for r in conn.execute(
         "SELECT s.id FROM src.runs AS s JOIN main.runs AS m ON m.id = s.id WHERE NOT (" + " AND ".join(same) +
         f") AND NOT ({_STANDS_FOR}) ORDER BY s.id")]
+
+
+_EVENT_FIELDS = ("time", "level", "name", "message", "kwargs")
+_SAME_EVENT = " AND ".join(f"{{a}}.{c} IS {{b}}.{c}" for c in _EVENT_FIELDS)  # column names from code only
+
+
+def _merge_diverged_events(conn) -> int:
+    """Events of the source whose number the destination gave another event (a run resumed and
+    logging in both files), appended after the run's last event unless it holds the same one:
+    ignored, they were lost. Merging again finds them here and adds nothing."""
+    rows = conn.execute(
+        "SELECT s.run_id, " + ", ".join(f"s.{c}" for c in _EVENT_FIELDS) + " FROM src.events AS s JOIN main.events"
+        " AS m ON m.run_id = s.run_id AND m.seq = s.seq WHERE NOT (" + _SAME_EVENT.format(a="m", b="s") + ")"
+        " AND NOT EXISTS (SELECT 1 FROM main.events AS e WHERE e.run_id = s.run_id AND "
+        + _SAME_EVENT.format(a="e", b="s") + ") ORDER BY s.run_id, s.seq").fetchall()
+    for run_id, *fields in rows:
+        conn.execute("INSERT INTO main.events (run_id, seq, " + ", ".join(_EVENT_FIELDS) + ") SELECT ?,"
+                     " coalesce(max(seq), -1) + 1, ?, ?, ?, ?, ? FROM main.events WHERE run_id = ?",
+                     (run_id, *fields, run_id))
+    return len(rows)
 
 
 def _merge_folders(conn, source: str) -> None:
