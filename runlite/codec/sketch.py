@@ -308,8 +308,9 @@ class Sketch:
             self._all = _layout(self.nblocks, self.columnar).unpack_from(self.raw)
         return self._all
 
-    def point(self, block: int, which: int) -> Point:
-        """``(position in the chunk, step, time, timestamp, value)`` of one chosen point."""
+    def point(self, block: int, which: int, offset: int = 0) -> Point:
+        """``(position in the chunk + offset, step, time, timestamp, value)`` of one chosen point
+        (``offset``: the chunk's first index in a series, for its position there)."""
         flat, nb = self._unpacked(), self.nblocks
         if self.columnar:
             size = flat[block]
@@ -322,7 +323,7 @@ class Sketch:
             pos, step, time, stamp, value = flat[at:at + 5]
         if pos >= size:
             raise CorruptStoreError(f"a chunk sketch places a point at {pos} in a block of {size} points")
-        return (block * BLOCK + pos, step, time, stamp, value)
+        return (offset + block * BLOCK + pos, step, time, stamp, value)
 
     def rows_between(self, xaxis: str, start, stop) -> tuple[int, int]:
         """``(lo, hi)``: the points of the blocks that may hold ``start <= x <= stop`` (None
@@ -458,17 +459,9 @@ def _blocks_of(raw: bytes, nb: int, columnar: bool) -> list[tuple[int, tuple]]:
             for b in range(nb)]
 
 
-def _lower(new: float, old: float) -> bool:
-    return new < old or (old != old and new == new)  # NaN never wins
-
-
-def _higher(new: float, old: float) -> bool:
-    return new > old or (old != old and new == new)
-
-
 def _first_lowest(values: array, lo: int, hi: int) -> int:
     """Index of the first lowest value in ``values[lo:hi]``, NaN never winning (``lo`` when all
-    are NaN): what folding the blocks one by one with `_lower` picks."""
+    are NaN): what folding the blocks one by one, keeping the first lower value, picks."""
     seg = values[lo:hi]
     best = min(seg)  # C-level; skips NaNs unless the first item is one
     if best != best:
@@ -515,73 +508,80 @@ def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[
         if not clamp:
             return None
         buckets = max(1, min(buckets, nblocks))
+    top = buckets - 1
     chosen: dict[int, Point] = {}
-    loaded: dict[int, Sketch] = {}  # the current bucket's whole chunks read so far
-    state = {"bucket": -1, "min": None, "max": None, "last": None}
-
-    def at(sk: Sketch, offset: int, block: int, which: int) -> Point:
-        p = sk.point(block, which)
-        return (offset + p[0], p[1], p[2], p[3], p[4])
-
-    def resolve(ref) -> Point:
-        if len(ref) == 5:  # already a point
-            return ref
-        if len(ref) == 4:  # a point of a read sketch, unpacked now that it won
-            return at(*ref)
-        index, which = ref  # a whole chunk: read its sketch now that one of its points won
-        offset, _, _, _, source = items[index]
-        sk = loaded.get(index)
-        if sk is None:
-            sk = loaded[index] = load(source)
-        n = sk.nblocks
-        block = (_first_lowest(sk.mins(), 0, n) if which == 1 else
-                 _first_highest(sk.maxs(), 0, n) if which == 2 else n - 1)
-        return at(sk, offset, block, which)
+    # The bucket being filled (the next chunk may add to it): its number, its lowest and
+    # highest (value, ref) and its last ref. A ref is (sketch, offset, block), or (item index,)
+    # for a chunk in one bucket whose sketch is read only if one of its points wins. One loop
+    # of plain locals: this runs for every bucket of every chart a dashboard redraws.
+    bucket, low, low_ref, high, high_ref, last_ref = -1, math.nan, None, math.nan, None, None
 
     def close() -> None:
-        for ref in (state["min"][1], state["max"][1], state["last"]):
-            p = resolve(ref)
+        loaded: dict[int, Sketch] = {}  # a whole chunk lies in one bucket: read at most once
+        for ref, which in ((low_ref, 1), (high_ref, 2), (last_ref, 3)):
+            if len(ref) == 3:
+                p = ref[0].point(ref[2], which, ref[1])
+            else:
+                offset, _, _, _, source = items[ref[0]]
+                sk = loaded.get(ref[0])
+                if sk is None:
+                    sk = loaded[ref[0]] = load(source)
+                n = sk.nblocks
+                block = (_first_lowest(sk.mins(), 0, n) if which == 1 else
+                         _first_highest(sk.maxs(), 0, n) if which == 2 else n - 1)
+                p = sk.point(block, which, offset)
             chosen[p[0]] = p
-        loaded.clear()  # a whole chunk lies in one bucket: never needed again
 
-    def take(bucket: int, low: tuple, high: tuple, last) -> None:
-        if bucket != state["bucket"]:
-            if state["bucket"] >= 0:
-                close()
-            state.update(bucket=bucket, min=low, max=high)
-        else:
-            if _lower(low[0], state["min"][0]):
-                state["min"] = low
-            if _higher(high[0], state["max"][0]):
-                state["max"] = high
-        state["last"] = last
-
-    def bucket_of(offset: int) -> int:
-        return min(buckets - 1, offset * buckets // total)
-
-    def start_of(bucket: int) -> int:  # the first global index in the bucket
-        return -(-bucket * total // buckets)
-
-    for index, (offset, count, low, high, source) in enumerate(items):
-        n = block_count(count)
-        first, final = bucket_of(offset), bucket_of(offset + BLOCK * (n - 1))
+    for index, (offset, count, lo_value, hi_value, source) in enumerate(items):
+        n = -(-count // BLOCK)
+        first = min(top, offset * buckets // total)
+        final = min(top, (offset + BLOCK * (n - 1)) * buckets // total)
         if first == final and index and not isinstance(source, Sketch):
-            take(first, (math.nan if low is None else low, (index, 1)),
-                 (math.nan if high is None else high, (index, 2)), (index, 3))
+            lv = math.nan if lo_value is None else lo_value
+            hv = math.nan if hi_value is None else hi_value
+            ref = (index,)
+            if first != bucket:
+                if bucket >= 0:
+                    close()
+                bucket, low, low_ref, high, high_ref = first, lv, ref, hv, ref
+            else:
+                if lv < low or (low != low and lv == lv):  # NaN never wins
+                    low, low_ref = lv, ref
+                if hv > high or (high != high and hv == hv):
+                    high, high_ref = hv, ref
+            last_ref = ref
             continue
         sk = source if isinstance(source, Sketch) else load(source)
         if sk.nblocks != n:
             raise CorruptStoreError(f"a chunk sketch has {sk.nblocks} blocks for {count} points")
         if index == 0:
-            p = at(sk, offset, 0, 0)
+            p = sk.point(0, 0, offset)
             chosen[p[0]] = p
         mins, maxs = sk.mins(), sk.maxs()
-        for bucket in range(first, final + 1):
-            lo = 0 if bucket == first else -(-(start_of(bucket) - offset) // BLOCK)
-            hi = n if bucket == final else min(n, -(-(start_of(bucket + 1) - offset) // BLOCK))
+        lo = 0
+        for b in range(first, final + 1):
+            # this bucket's blocks: up to the first whose first point is in the next bucket
+            hi = n if b == final else min(n, -(-(-(-(b + 1) * total // buckets) - offset) // BLOCK))
             if lo >= hi:  # a bucket narrower than a block, holding no block's first point
                 continue
-            j, k = _first_lowest(mins, lo, hi), _first_highest(maxs, lo, hi)
-            take(bucket, (mins[j], (sk, offset, j, 1)), (maxs[k], (sk, offset, k, 2)), (sk, offset, hi - 1, 3))
+            seg = mins[lo:hi]
+            lv = min(seg)  # C-level; NaN only when the first is one: then the slow, exact pick
+            j = lo + seg.index(lv) if lv == lv else _first_lowest(mins, lo, hi)
+            lv = mins[j]
+            seg = maxs[lo:hi]
+            hv = max(seg)
+            k = lo + seg.index(hv) if hv == hv else _first_highest(maxs, lo, hi)
+            hv = maxs[k]
+            if b != bucket:
+                if bucket >= 0:
+                    close()
+                bucket, low, low_ref, high, high_ref = b, lv, (sk, offset, j), hv, (sk, offset, k)
+            else:
+                if lv < low or (low != low and lv == lv):
+                    low, low_ref = lv, (sk, offset, j)
+                if hv > high or (high != high and hv == hv):
+                    high, high_ref = hv, (sk, offset, k)
+            last_ref = (sk, offset, hi - 1)
+            lo = hi
     close()
     return [chosen[i] for i in sorted(chosen)]
