@@ -107,6 +107,38 @@ def test_bad_arguments_log_nothing(mem, kwargs):
         run.log_metrics([("x", 1.0)])
 
 
+@pytest.mark.parametrize("how", ["run.step", "module log"])
+def test_the_step_counter_past_the_last_step_refuses_and_loses_nothing(tmp_path, how):
+    """Logged at step 2**63-1, the counter went on to 2**63: the next default step was taken,
+    and every later flush failed on it (or on a half-added record), losing what was buffered."""
+    path = str(tmp_path / "t.db")
+    last = 2 ** 63 - 1
+    with runlite.open(path) as store:
+        if how == "module log":
+            runlite.init("r", db=store, system_metrics=False)
+            run, log = runlite.run, runlite.log
+            log({"early": 1.0})
+            log({"a": 1.0}, step=last)
+        else:
+            run = store.init("r")
+            log = run.log_metrics
+            log({"early": 1.0})
+            run.step = last
+            log({"a": 1.0})
+        for _ in range(3):
+            with pytest.raises(runlite.ValidationError, match="past the largest step"):
+                log({"a": 2.0})
+        store.flush()
+        assert store.metric_values(run.id, "early").values.tolist() == [1.0]
+        assert store.metric_values(run.id, "a").steps.tolist() == [last]
+        if how == "module log":
+            runlite.finish()
+        else:
+            run.log_metrics({"a": 3.0}, step=5)  # an explicit step still goes in
+            store.flush()
+            assert store.metric_values(run.id, "a").steps.tolist() == [last, 5]
+
+
 def test_name_limits(mem):
     run = mem.init("n")
     run.log_metrics({"n" * 256: 1.0, "spaces and/slashes.dots:=<>+()": 2.0, "ünï 🚀": 3.0})

@@ -51,6 +51,9 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
     with writer.lock:
         writer.check_open()
         writer.check_fork()
+        if step is None and writer.step > INT64_MAX:  # the counter went past the last step there is
+            raise errors.ValidationError(f"the run's next step would be {writer.step}, past the largest step"
+                                         " (2**63-1); pass step= explicitly")
         buf = writer.metrics
         if user_time and not writer.user_time:  # alert checks follow the points' times only
             writer.user_time, writer.next_check_us = True, None
@@ -67,8 +70,10 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
         # due, while its axis is the default one (steps counting up, times from timestamps)
         # and the run's counter is the step that axis gives the next record (an explicit step
         # leaves the counter where it was: the fast path would then log the wrong step).
+        # (Nor while the calls it takes before the next check could count past the last step.)
         default_axis = (buf.steps is None and buf.times is None and asset == ""
-                        and writer.step == buf.step_base + len(buf.timestamps))
+                        and writer.step == buf.step_base + len(buf.timestamps)
+                        and writer.step <= INT64_MAX - buf.flush_points)
         buf.fast_until = buf.oldest_us + FLUSH_AGE_US if default_axis else 0
     return True
 

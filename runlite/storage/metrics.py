@@ -155,10 +155,10 @@ class MetricBuffer:
             self.steps = array("q", range(self.step_base, self.step_base + n))
         if time is not None and self.times is None:
             self.times = chunks.derived_times(self.timestamps, self.origin)
+        if self.steps is not None:  # first: the one append that may refuse its value
+            self.steps.append(step)
         shape.values.extend(values)
         shape.rows.append(n)
-        if self.steps is not None:
-            self.steps.append(step)
         self.timestamps.append(timestamp_us)
         if self.times is not None:
             self.times.append((timestamp_us - time_origin_us) / 1e6 if time is None else time)
