@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import numbers
 import operator
 import os
 import re
@@ -240,6 +241,13 @@ def check_json_value(value: Any, what: str, *, depth: int = 0) -> Any:
         f"{what} has a {type(value).__name__} {shown(value)}; accepted are str, int, float, bool, "
         "None, dicts/lists of those, and numpy or torch scalars (0-d values with item())"
     )
+
+
+def is_real(value: Any) -> bool:
+    """A real number to take as one: not a bool, nor numpy's timedelta64 (registered as an
+    Integral, which ``int()`` and ``float()`` refuse) or datetime64."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and getattr(getattr(value, "dtype", None), "kind", None) not in ("m", "M"))
 
 
 def scalar_item(value: Any) -> Any:

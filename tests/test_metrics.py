@@ -139,6 +139,21 @@ def test_the_step_counter_past_the_last_step_refuses_and_loses_nothing(tmp_path,
             assert store.metric_values(run.id, "a").steps.tolist() == [last, 5]
 
 
+def test_numpy_durations_and_dates_are_refused_as_numbers(mem):
+    """numpy registers timedelta64 as an Integral, whose int() it refuses: a bare TypeError."""
+    np = pytest.importorskip("numpy")
+    run = mem.init("d")
+    for td in (np.timedelta64(5, "s"), np.datetime64("2026-01-01")):
+        for call in (lambda: run.log_metrics({"a": td}), lambda: run.log_metrics({"a": 1.0}, step=td),
+                     lambda: run.log_metrics({"a": 1.0}, time=td), lambda: setattr(run, "step", td),
+                     lambda: run.log_histogram("h", [td, 1.0]), lambda: run.log_histogram("h", ([0, 1, 2], [td, 1])),
+                     lambda: run.log_histogram("h", [1.0, 2.0], bins=td), lambda: run.start_system_metrics(td)):
+            with pytest.raises(runlite.ValidationError):
+                call()
+    run.log_metrics({"a": 1.0})
+    assert mem.metric_values(run, "a").steps.tolist() == [0] and mem.metric_names(run) == ["a"]
+
+
 def test_name_limits(mem):
     run = mem.init("n")
     run.log_metrics({"n" * 256: 1.0, "spaces and/slashes.dots:=<>+()": 2.0, "ünï 🚀": 3.0})

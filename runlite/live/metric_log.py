@@ -14,7 +14,7 @@ import time as _time
 from typing import Any
 
 from .. import errors
-from .._validation import INT64_MAX, check_name, now_us, shown, to_us
+from .._validation import INT64_MAX, check_name, is_real, now_us, shown, to_us
 from ..storage import metrics as metrics_mod
 
 _time_ns = _time.time_ns
@@ -80,7 +80,7 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
 
 def check_step(step: Any) -> int:
     """An explicit step: an int from 0 to 2**63-1."""
-    if type(step) is not int and not (isinstance(step, numbers.Integral) and not isinstance(step, bool)):
+    if type(step) is not int and not (isinstance(step, numbers.Integral) and is_real(step)):
         raise errors.ValidationError(f"step must be an int >= 0, got {type(step).__name__} {shown(step)}")
     step = int(step)
     if not 0 <= step <= INT64_MAX:
@@ -90,7 +90,7 @@ def check_step(step: Any) -> int:
 
 def check_time(time: Any) -> float:
     """An explicit run time in seconds: a finite number."""
-    if isinstance(time, bool) or not isinstance(time, numbers.Real):
+    if not is_real(time):
         raise errors.ValidationError(f"time must be seconds as a number, got {type(time).__name__} {shown(time)}")
     try:
         time = float(time)

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from .. import errors
-from .._validation import INT64_MAX, shown
+from .._validation import INT64_MAX, is_real, shown
 from ..codec import accel
 
 DEFAULT_BINS = 64  # as W&B
@@ -80,7 +80,7 @@ def _floats(values: Any, what: str) -> list[float]:
     out = []
     for i, v in enumerate(values):
         if type(v) is not float:
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            if not is_real(v):
                 raise errors.ValidationError(f"{what}[{i}] is {type(v).__name__} {shown(v, 40)}, not a number")
             try:
                 v = float(v)
@@ -141,7 +141,7 @@ def _range(lo: float, hi: float, bins: int) -> tuple[float, float, list[float]]:
 def from_values(values: Any, bins: Any = DEFAULT_BINS) -> Bins:
     """``bins`` equal bins between the smallest and largest finite value (0 to 1 when there
     is none; a half on each side when they are equal, as numpy)."""
-    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or not 1 <= bins <= MAX_BINS:
+    if not is_real(bins) or not isinstance(bins, numbers.Integral) or not 1 <= bins <= MAX_BINS:
         raise errors.ValidationError(f"bins must be an int from 1 to {MAX_BINS}, got {shown(bins)}")
     bins = int(bins)
     column = _numpy_array(values, "values")
@@ -178,7 +178,7 @@ def _whole(value: Any) -> bool:
 
 
 def _count(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise errors.ValidationError(f"{where} is {type(value).__name__} {shown(value, 40)}, not a count")
     if isinstance(value, numbers.Integral):
         value = int(value)

@@ -16,7 +16,7 @@ from typing import Any
 from .. import errors
 from ..codec import chunks, sketch, stats
 from .._memo import made_once
-from .._validation import check_name, scalar_item, shown
+from .._validation import check_name, is_real, scalar_item, shown
 from .stat_rows import CHUNK_COLUMNS, NO_AXES, STAT_COLUMNS, sql_values, stats_tuple
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
@@ -43,6 +43,9 @@ def _value(name: str, value: Any) -> float:
         raise errors.ValidationError(
             f"metric {name!r}: int {shown(value)} is beyond 2**53 and cannot be stored exactly; log it as a float"
         )
+    if not is_real(value) and isinstance(value, numbers.Real):  # numpy's timedelta64 and datetime64
+        raise errors.ValidationError(f"metric {name!r} has a {type(value).__name__} value {shown(value)}; a"
+                                     " duration or a date is not a metric value (log it as a number of seconds)")
     if isinstance(value, numbers.Integral):
         return _value(name, int(value))
     if isinstance(value, numbers.Real) and not isinstance(value, (str, bytes)):

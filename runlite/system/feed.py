@@ -13,7 +13,7 @@ import numbers
 from typing import Any
 
 from .. import errors
-from .._validation import now_us, shown
+from .._validation import is_real, now_us, shown
 from ..live.metric_log import log_record
 from . import sampler
 
@@ -28,7 +28,7 @@ log = logging.getLogger("runlite")
 
 def check_interval(interval: Any) -> float:
     """Seconds between samples: a number from ``MIN_INTERVAL`` to ``MAX_INTERVAL``."""
-    if isinstance(interval, bool) or not isinstance(interval, numbers.Real):
+    if not is_real(interval):
         raise errors.ValidationError(
             f"the system metrics interval must be seconds as a number, got {type(interval).__name__} "
             f"{shown(interval)}")
