@@ -18,12 +18,12 @@ import urllib.parse
 import apsw
 import attrs
 
-from . import blobs, checks, connection as db, media, policy, schema
+from . import blobs, checks, connection as db, media, merge_rows, policy, schema
 from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import rechunk
-from .stat_rows import CHUNK_COLUMNS, STAT_COLUMNS
-from .._validation import dumps, folder_ancestors, stored_json
+from .stat_rows import STAT_COLUMNS
+from .._validation import folder_ancestors
 
 MAX_PROBLEMS = 1000  # a report lists at most this many problems (and says when it stopped)
 
@@ -310,7 +310,6 @@ _IDENTITY_COLUMNS = ("name", "kind", "run_type", "parent_run_id", "trace_id", "d
 _START_COLUMNS = ("started", "host", "pid")  # NULL while a run is 'created', then fixed when it starts
 # ...but a resume moves a run to another process: host and pid may differ once either copy was resumed.
 _RESUMED = "coalesce(CASE WHEN json_valid({a}.extra) THEN json_type({a}.extra, '$.resumed') = 'array' END, 0)"
-_CONFLICTS_SHOWN = 5  # ids named in the error
 # A placeholder stands for a parent its file never received (another process traced it): the
 # same run as the one it stands for when both sit at the same place in the same trace. The
 # run then replaces the placeholder, whichever file holds which; a placeholder never replaces
@@ -383,7 +382,7 @@ def merge(dest: str, source: str, *, timeout: float, progress=None, durable: boo
             conn.execute("BEGIN IMMEDIATE")
             _refuse_damaged_rows(conn, source)  # before anything is written
             counts["run_conflicts"] = _refuse_run_conflicts(conn, source)
-            _refuse_feedback_conflicts(conn, source)
+            merge_rows.refuse_feedback_conflicts(conn, source)
             try:
                 _copy_rows(conn, source, counts, progress)
             except (apsw.ConstraintError, apsw.SQLError) as exc:
@@ -424,8 +423,11 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
     """Every table's rows the destination lacks (runs and series upserted by their rules)."""
     from ..records import RUN_COLUMNS
 
+    def damaged(problem: str) -> errors.CorruptStoreError:
+        return _damaged(source, problem)
+
     before = conn.execute("SELECT count(*) FROM main.runs").get
-    _merge_folders(conn, source)
+    merge_rows.folders(conn, damaged)
     # A newer copy of a run updates what changes as it goes on; a run replaces its placeholder
     # whole (its kind and creation too); a placeholder replaces nothing.
     fill = [f"{c} = CASE WHEN runs.kind = 'placeholder' THEN excluded.{c} ELSE runs.{c} END"
@@ -437,15 +439,15 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
         ", ".join(fill + mutable) + " WHERE excluded.kind IS NOT 'placeholder'"
         " AND (runs.kind = 'placeholder' OR excluded.modified > runs.modified)")
     counts["runs_added"] = conn.execute("SELECT count(*) FROM main.runs").get - before
-    counts["series_copied"] = _merge_series(conn, source, progress)
+    counts["series_copied"] = merge_rows.series(conn, damaged, progress)
     new_blobs = [r[0] for r in conn.execute(
         "SELECT sha256 FROM src.blobs WHERE sha256 NOT IN (SELECT sha256 FROM main.blobs)")]
     for table in ("events", "blobs", "feedback", "cookbooks", "run_sources"):
         n = conn.execute(f"SELECT count(*) FROM main.{table}").get  # table names from this tuple
         conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM src.{table}")
         counts[f"{table}_added"] = conn.execute(f"SELECT count(*) FROM main.{table}").get - n
-    counts["events_added"] += _merge_diverged_events(conn)
-    # Feedback found in both (the same run's, `_refuse_feedback_conflicts`): the later edit wins.
+    counts["events_added"] += merge_rows.diverged_events(conn)
+    # Feedback found in both (the same run's, `merge_rows.refuse_feedback_conflicts`): the later edit wins.
     conn.execute("UPDATE main.feedback SET (score, value, comment, correction, source, modified) = (SELECT"
                  " s.score, s.value, s.comment, s.correction, s.source, s.modified FROM src.feedback AS s WHERE"
                  " s.id = feedback.id) WHERE id IN (SELECT id FROM src.feedback) AND modified < (SELECT s.modified"
@@ -466,9 +468,9 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
         " DO UPDATE SET category = excluded.category, mime_type = excluded.mime_type, size = excluded.size,"
         " sha256 = excluded.sha256, original_path = excluded.original_path, created = excluded.created"
         " WHERE excluded.created > attachments.created")
-    counts["media_copied"] = media.merge(conn, lambda problem: _damaged(source, problem))  # blobs are in by now
+    counts["media_copied"] = media.merge(conn, damaged)  # blobs are in by now
     conn.execute("INSERT OR IGNORE INTO main.recipe_runs SELECT * FROM src.recipe_runs")
-    _merge_alerts(conn, source)
+    merge_rows.alerts(conn, source, damaged)
 
 
 def _run_conflicts(conn) -> list[str]:
@@ -482,68 +484,13 @@ def _run_conflicts(conn) -> list[str]:
         f") AND NOT ({_STANDS_FOR}) ORDER BY s.id")]
 
 
-_EVENT_FIELDS = ("time", "level", "name", "message", "kwargs")
-_SAME_EVENT = " AND ".join(f"{{a}}.{c} IS {{b}}.{c}" for c in _EVENT_FIELDS)  # column names from code only
-
-
-def _merge_diverged_events(conn) -> int:
-    """Events of the source whose number the destination gave another event (a run resumed and
-    logging in both files), appended after the run's last event unless it holds the same one:
-    ignored, they were lost. Merging again finds them here and adds nothing."""
-    rows = conn.execute(
-        "SELECT s.run_id, " + ", ".join(f"s.{c}" for c in _EVENT_FIELDS) + " FROM src.events AS s JOIN main.events"
-        " AS m ON m.run_id = s.run_id AND m.seq = s.seq WHERE NOT (" + _SAME_EVENT.format(a="m", b="s") + ")"
-        " AND NOT EXISTS (SELECT 1 FROM main.events AS e WHERE e.run_id = s.run_id AND "
-        + _SAME_EVENT.format(a="e", b="s") + ") ORDER BY s.run_id, s.seq").fetchall()
-    for run_id, *fields in rows:
-        conn.execute("INSERT INTO main.events (run_id, seq, " + ", ".join(_EVENT_FIELDS) + ") SELECT ?,"
-                     " coalesce(max(seq), -1) + 1, ?, ?, ?, ?, ? FROM main.events WHERE run_id = ?",
-                     (run_id, *fields, run_id))
-    return len(rows)
-
-
-def _merge_folders(conn, source: str) -> None:
-    """Folders the destination lacks; for one in both, the details it lacks: its description if
-    it has none, the source's tags after its own, and the metadata keys it does not hold."""
-    conn.execute("INSERT OR IGNORE INTO main.folders SELECT * FROM src.folders")
-    for path, description, tags, metadata, created, s_description, s_tags, s_metadata, s_created in conn.execute(
-            "SELECT m.path, m.description, m.tags, m.metadata, m.created, s.description, s.tags, s.metadata,"
-            " s.created FROM main.folders AS m JOIN src.folders AS s ON s.path = m.path WHERE m.description IS NOT"
-            " s.description OR m.tags IS NOT s.tags OR m.metadata IS NOT s.metadata").fetchall():
-        what = f"folder {path!r:.80}"
-        mine, theirs = stored_json(tags, f"the tags of {what}"), stored_json(s_tags, f"the tags of {what}")
-        if not isinstance(theirs, list):  # (metadata is an object: `checks.ROW_TYPES`)
-            raise _damaged(source, f"the tags of its {what} are not a list")
-        if isinstance(mine, list):
-            tags = dumps(mine + [t for t in theirs if t not in mine])
-        keys = stored_json(metadata, f"the metadata of {what}")
-        joined = {**keys, **{k: v for k, v in stored_json(s_metadata, f"the metadata of {what}").items()
-                             if k not in keys}}
-        conn.execute("UPDATE main.folders SET description = ?, tags = ?, metadata = ?, created = ? WHERE path = ?",
-                     (description or s_description or description, tags, dumps(joined), min(created, s_created),
-                      path))
-
-
-def _refuse_feedback_conflicts(conn, source: str) -> None:
-    """Raise ``MergeConflictError`` when a feedback id names another run's or key's feedback
-    here (ids may be the caller's): ignored, the source's would be lost without a word."""
-    ids = [r[0] for r in conn.execute(
-        "SELECT s.id FROM src.feedback AS s JOIN main.feedback AS m ON m.id = s.id"
-        " WHERE m.run_id IS NOT s.run_id OR m.key IS NOT s.key ORDER BY s.id LIMIT ?", (_CONFLICTS_SHOWN + 1,))]
-    if ids:
-        raise errors.MergeConflictError(
-            f"{source!r} was not merged: its feedback {', '.join(map(repr, ids[:_CONFLICTS_SHOWN]))}"
-            f"{' and more' if len(ids) > _CONFLICTS_SHOWN else ''} has the id of feedback here on another run or"
-            " key; feedback found in both files must be on the same run, under the same key. Nothing was changed")
-
-
 def _refuse_run_conflicts(conn, source: str) -> int:
     """Raise ``MergeConflictError`` naming the conflicting ids, if any; else 0 (for the report)."""
     ids = _run_conflicts(conn)
     if not ids:
         return 0
-    shown = ", ".join(ids[:_CONFLICTS_SHOWN]) + (f" and {len(ids) - _CONFLICTS_SHOWN} more"
-                                                   if len(ids) > _CONFLICTS_SHOWN else "")
+    shown = ", ".join(ids[:merge_rows.CONFLICTS_SHOWN]) + (f" and {len(ids) - merge_rows.CONFLICTS_SHOWN} more"
+                                                   if len(ids) > merge_rows.CONFLICTS_SHOWN else "")
     raise errors.MergeConflictError(
         f"{source!r} was not merged: {len(ids)} of its runs have the id of a different run here ({shown}). "
         f"A run found in both files must be the same run: equal {', '.join(_IDENTITY_COLUMNS)}, and equal "
@@ -553,75 +500,3 @@ def _refuse_run_conflicts(conn, source: str) -> int:
         "first; nothing was changed", run_ids=ids)
 
 
-def _merge_series(conn, source: str, progress=None) -> int:
-    """Copy series the destination lacks, or has fewer points of (the run grew in the source).
-
-    Each series copied is checked first (``checks.series_problems``): every chunk
-    decodes and matches its statistics, positions and sketch, and the summary matches the
-    chunks. Series not copied are not decoded, so merging a file again stays cheap.
-    """
-    stats_sql = ", ".join(STAT_COLUMNS)
-    chunk_cols = ", ".join(CHUNK_COLUMNS)
-    copied = 0
-    todo = conn.execute(f"SELECT id, run_id, name, asset, {stats_sql} FROM src.series").fetchall()
-    for done, (src_id, run_id, name, asset, *summary) in enumerate(todo, start=1):
-        if progress is not None:  # the series are most of a merge's work
-            progress(done, len(todo))
-        count = summary[0]
-        if type(count) is not int:  # compared below: a damaged cell must not raise TypeError
-            raise _damaged(source, f"its series {name!r:.80} of run {run_id!r:.40} counts {count!r:.40} points")
-        mine = conn.execute("SELECT id, count FROM main.series WHERE run_id = ? AND name = ? AND asset = ?",
-                            (run_id, name, asset)).fetchone()
-        if mine is not None and mine[1] >= count:
-            continue
-        problems, _ = checks.series_problems(conn, src_id, f"its series {name!r:.80} of run {run_id}",
-                                             tuple(summary), db="src")
-        if problems:
-            raise _damaged(source, problems[0])
-        if mine is None:
-            target = conn.execute(f"INSERT INTO main.series (run_id, name, asset, {stats_sql}) SELECT run_id, name,"
-                                  f" asset, {stats_sql} FROM src.series WHERE id = ? RETURNING id", (src_id,)).get
-        else:
-            target = mine[0]
-            conn.execute("DELETE FROM main.chunks WHERE series_id = ?", (target,))
-            conn.execute(f"UPDATE main.series SET ({stats_sql}) = (SELECT {stats_sql} FROM src.series WHERE id = ?)"
-                         " WHERE id = ?", (src_id, target))
-        conn.execute(f"INSERT INTO main.chunks (series_id, seq, {chunk_cols}, sketch, data) SELECT ?, seq,"
-                     f" {chunk_cols}, sketch, data FROM src.chunks WHERE series_id = ?", (target, src_id))
-        copied += 1
-    return copied
-
-
-def _merge_alerts(conn, source: str) -> None:
-    """Alerts by definition (an identical one already here is reused), then states and history."""
-    mapping = {}
-    for alert_id, key in conn.execute("SELECT id, key FROM src.alerts").fetchall():
-        mine = conn.execute("SELECT id FROM main.alerts WHERE key = ?", (key,)).fetchone()
-        if mine is None:
-            # An alert here with this id but another definition: ignoring the insert would
-            # attach the source's runs to that other alert, so the merge is refused (as for runs).
-            if conn.execute("SELECT 1 FROM main.alerts WHERE id = ?", (alert_id,)).fetchone():
-                raise errors.MergeConflictError(
-                    f"{source!r} was not merged: its alert {alert_id} has the id of a different alert here"
-                    " (another definition); an alert found in both files must have the same definition."
-                    " Nothing was changed")
-            conn.execute("INSERT OR IGNORE INTO main.alerts SELECT * FROM src.alerts WHERE id = ?", (alert_id,))
-            mapping[alert_id] = alert_id
-        else:
-            mapping[alert_id] = mine[0]
-
-    def mapped(alert_id) -> str:  # _refuse_damaged_rows refused unknown ids already; never a KeyError
-        if alert_id not in mapping:
-            raise _damaged(source, f"its alert states or history name alert {alert_id!r:.60}, which it does not hold")
-        return mapping[alert_id]
-
-    for run_id, alert_id, state, changed in conn.execute(
-            "SELECT run_id, alert_id, state, changed FROM src.run_alerts").fetchall():
-        conn.execute("INSERT INTO main.run_alerts (run_id, alert_id, state, changed) VALUES (?, ?, ?, ?)"
-                     " ON CONFLICT(run_id, alert_id) DO UPDATE SET state = excluded.state, changed = excluded.changed"
-                     " WHERE coalesce(excluded.changed, 0) > coalesce(run_alerts.changed, 0)",
-                     (run_id, mapped(alert_id), state, changed))
-    for run_id, alert_id, seq, time_us, run_time, state in conn.execute(
-            "SELECT run_id, alert_id, seq, time, run_time, state FROM src.alert_history").fetchall():
-        conn.execute("INSERT OR IGNORE INTO main.alert_history VALUES (?, ?, ?, ?, ?, ?)",
-                     (run_id, mapped(alert_id), seq, time_us, run_time, state))
