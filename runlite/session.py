@@ -25,7 +25,8 @@ import warnings
 from typing import Any
 
 from . import errors
-from ._validation import check_choice, check_folder, check_name, check_optional_text, check_tags, shown
+from ._validation import (check_choice, check_folder, check_metadata, check_name, check_optional_text, check_tags,
+                          dumps, shown)
 from .params import Config, flatten
 
 _logger = logging.getLogger("runlite")
@@ -40,7 +41,7 @@ class _Active:
     when the run was resumed (``replay_until``: replayed steps up to it are skipped), each
     series' last stored step, and the records dropped (counted, warned about once)."""
 
-    __slots__ = ("run", "config", "replay_until", "last_steps", "dropped")
+    __slots__ = ("run", "config", "replay_until", "last_steps", "dropped", "held")
 
     def __init__(self, run: Any):
         self.run = run
@@ -49,6 +50,7 @@ class _Active:
         self.replay_until: int | None = resumed.get("last_step")
         self.last_steps: dict = resumed.get("last_steps") or {}
         self.dropped = {"back": 0, "replayed": 0}
+        self.held = False  # the last call was commit=False: the counter is the step it logged, not the next
 
 
 _active: _Active | None = None
@@ -105,7 +107,7 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
     sample_every = _sampling(system_metrics)
     store, path = _where(db)
     from .handle import Run, check_heartbeat_timeout  # noqa: PLC0415 - `import runlite` stays light
-    from .handle.resume import check_resume  # noqa: PLC0415
+    from .handle.resume import check_resume, resumable  # noqa: PLC0415
 
     # The checks the run's init makes later, now: a refused call must not end the previous run.
     if name is not None:
@@ -125,8 +127,17 @@ def init(name: str | None = None, *, config: Any = None, project: str | None = N
     if previous is not None and reinit == "error":
         raise errors.RunStateError(f"run {previous.name!r} ({previous.id}) is still active: call runlite.finish() "
                                    "first, or pass reinit='finish_previous'")
-    finish()  # also releases an ended run's handle that no one finished
     run = Run(store=store, path=path)
+    try:  # and the checks that need the file: a refused call leaves the previous run active
+        target = run.store  # opens the file named: it may not be runlite's
+        dumps(check_metadata(params), "metadata")
+        if id is not None or resume is not None:
+            with target.database.read() as conn:
+                resumable(conn, name, id, resume)
+    except BaseException:
+        run.close()
+        raise
+    finish()  # also releases an ended run's handle that no one finished
     options = {} if heartbeat_timeout is _UNSET else {"heartbeat_timeout": heartbeat_timeout}
     try:
         run.init(name, metadata=params, tags=tags, description=description, folder=folder, id=id,
@@ -226,19 +237,23 @@ def _log(data: Any, step: Any, commit: Any) -> None:
     if commit is not None and not isinstance(commit, bool):
         raise errors.ValidationError(f"commit must be True, False or None, got {shown(commit)}")
     from .live.metric_log import check_step  # noqa: PLC0415 - loaded by init() already
+    from .storage.metrics import check_metrics  # noqa: PLC0415
 
     run = active.run
     counter = run.step
     at = counter if step is None else check_step(step)
+    last = counter if active.held else counter - 1  # the last step logged
     replay = active.replay_until
+    if (replay is not None and at <= replay) or at < last:  # what is dropped is checked all the same
+        check_metrics(data)
     if replay is not None and at <= replay:  # the file holds steps up to replay: skip what it has
         kept = {name: value for name, value in data.items() if active.last_steps.get(name, -1) < at}
         if len(kept) < len(data):
             _dropped(active, "replayed", f"run {run.name!r} was resumed after step {replay}: values at steps "
                      "the file already holds are skipped, so a job replaying from its checkpoint duplicates nothing")
         data = kept
-    elif at < counter - 1:
-        return _dropped(active, "back", f"step {at} is below the last step logged ({counter - 1}); steps only "
+    elif at < last:
+        return _dropped(active, "back", f"step {at} is below the last step logged ({last}); steps only "
                         "go forward (as in W&B), so this record is dropped")
     if at != counter:
         run.step = at
@@ -250,6 +265,7 @@ def _log(data: Any, step: Any, commit: Any) -> None:
         raise
     if not data or commit is False:
         run.step = at + (commit is not False)
+    active.held = commit is False
     if replay is not None and run.step > replay:  # past what the file held: the fast path again
         active.replay_until = None
         _hot = run.log_metrics

@@ -126,6 +126,27 @@ def test_init_refuses_bad_arguments_and_changes_nothing(db_path, kwargs, message
         assert [r.name for r in store.runs()] == ["kept"]
 
 
+def test_init_refused_by_what_the_file_holds_leaves_the_previous_run_active(db_path, tmp_path):
+    """The refusals that need the file (or the config's size) ended the previous run first."""
+    other = tmp_path / "not-runlite.db"
+    other.write_bytes(b"SQLite format 3\x00" + bytes(4096))
+    runlite.init("existing", db=db_path, id="job-1")
+    runlite.finish()
+    kept = runlite.init("kept", db=db_path)
+    for kwargs, error in (({"config": {"blob": "x" * (17 << 20)}}, runlite.LimitError),
+                          ({"id": "job-2", "resume": "must"}, runlite.NotFoundError),
+                          ({"id": "job-1", "resume": "never"}, runlite.RunStateError),
+                          ({"id": "job-1"}, runlite.RunStateError),
+                          ({"db": str(other)}, runlite.RunliteError)):
+        with pytest.raises(error):
+            runlite.init(**{"name": "bad", "db": db_path, **kwargs})
+        assert runlite.run is kept and kept.status == "running", kwargs
+    runlite.finish()
+    with runlite.open(db_path) as store:
+        assert sorted(r.name for r in store.runs()) == ["existing", "kept"]
+        assert store.get_run(kept.id).status == "completed"
+
+
 def test_reinit_modes(db_path):
     first = runlite.init("a", db=db_path)
     assert runlite.init("again", db=db_path, reinit="return_previous") is first
@@ -270,6 +291,42 @@ def test_log_steps_follow_wandb(db_path):
         assert list(store.metric_values(run.id, "lr").steps) == [12]
         assert [e.message for e in store.events(run.id, level="warning")] == [
             "runlite.log dropped 2 record(s) whose step went back"]
+
+
+def test_a_step_below_one_held_by_commit_false_is_dropped(db_path):
+    """After commit=False the counter is the step just logged, not the next one: a step one
+    below it was taken as going forward."""
+    run = runlite.init("held", db=db_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runlite.log({"loss": 1.0}, step=10, commit=False)
+        runlite.log({"loss": 2.0}, step=9)
+    assert len(caught) == 1 and "step 9 is below the last step logged (10)" in str(caught[0].message)
+    runlite.log({"acc": 0.5})  # still step 10: the held step takes the next record
+    runlite.finish()
+    with runlite.open(db_path) as store:
+        assert list(store.metric_values(run.id, "loss").steps) == [10]
+        assert list(store.metric_values(run.id, "acc").steps) == [10]
+
+
+def test_a_record_dropped_as_replayed_or_going_back_is_still_checked(db_path):
+    """A dropped record was never checked: bad values went unnoticed while a job replayed."""
+    first = runlite.init("r", db=db_path, id="job")
+    for step in range(5):
+        runlite.log({"loss": float(step)})
+    runlite.finish()
+    runlite.init("r", db=db_path, id="job", resume="allow")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for bad in ({"loss": "not a number"}, {"loss": [1.0]}, {"": 1.0}):
+            with pytest.raises(runlite.ValidationError):
+                runlite.log(bad, step=3)  # a step the file holds: replayed
+        runlite.log({"loss": 9.0}, step=7)
+        with pytest.raises(runlite.ValidationError):
+            runlite.log({"loss": object()}, step=2)  # back in time
+    runlite.finish()
+    with runlite.open(db_path) as store:
+        assert list(store.metric_values(first.id, "loss").steps) == [0, 1, 2, 3, 4, 7]
 
 
 def test_log_takes_numbers_only_and_a_refused_call_logs_nothing(db_path):

@@ -123,6 +123,24 @@ def test_sampling_starts_and_stops_on_a_running_run(store):
     assert steps(store, run, "x") == [0]
 
 
+def test_a_resumed_run_samples_after_its_stored_samples_and_logs_after_its_own_steps(store):
+    """Resumed, the samples began again at step 0 (each stored step twice), and the run's own
+    steps went on after the samples' last step."""
+    run = store.init("train", id="job", system_metrics=FAST)
+    run.log_metrics({"loss": 1.0})
+    wait_until(lambda: count(store, run) >= 3, "3 samples")
+    run.close()
+    before = count(store, run)
+    again = store.init("train", id="job", resume="allow", system_metrics=FAST)
+    assert again.step == 1 and again.resumed["last_step"] == 0
+    again.log_metrics({"loss": 0.5})
+    wait_until(lambda: count(store, again) >= before + 2, "2 more samples")
+    again.close()
+    assert steps(store, again, "loss") == [0, 1]
+    for name in system_names(store, again):
+        assert steps(store, again, name) == list(range(count(store, again))), name
+
+
 def test_default_interval_is_ten_seconds(store):
     assert system.DEFAULT_INTERVAL == 10.0
     assert system.setting(True) == 10.0 and system.setting(False) is None and system.setting(None) is None

@@ -25,6 +25,24 @@ from ..storage import runs as runs_mod
 RESUME_MODES = ("allow", "must", "never")
 
 
+def resumable(conn, name: str | None, key: str | None, resume: str | None) -> str | None:
+    """The id of the stored run ``init(id=key, name=name, resume=resume)`` continues (found by
+    ``key``, else by unique ``name``), None for a new one; raises as ``resume`` refuses:
+    RunStateError when it exists and ``resume`` wants a new run, NotFoundError when it does not
+    and ``resume`` is "must"."""
+    run_id = None if key is None else run_id_for(key)
+    found = runs_mod.named(conn, name) if run_id is None else (run_id if runs_mod.existing(conn, [run_id]) else None)
+    if found is not None and resume in (None, "never"):
+        raise errors.RunStateError(
+            f"a run with {'id ' + shown(key) if key is not None else 'name ' + shown(name)} exists "
+            f"({found}); resume='allow' or 'must' continues it, resume={resume!r} wants a new one")
+    if found is None and resume == "must":
+        raise errors.NotFoundError(
+            f"no run with {'id ' + shown(key) if key is not None else 'name ' + shown(name)} to resume "
+            "(resume='must'); resume='allow' creates it")
+    return found
+
+
 def check_resume(resume: Any) -> str | None:
     """W&B's ``resume``: ``"allow"``, ``"must"``, ``"never"``; True is ``"allow"``; None and
     False ask for a new run (an existing ``id`` is then an error, as with ``"never"``)."""
@@ -43,7 +61,7 @@ class RunResume:
     ``_bind_store``, ``_require_new``, ``_require_id`` and ``_adopt``)."""
 
     #: None, or how this handle found the run it resumed: ``was`` (its status then),
-    #: ``last_step`` (the last step stored, over every series; None with none) and
+    #: ``last_step`` (the last step stored, over every series but ``system/...``; None with none) and
     #: ``last_steps`` (each series' last step, by metric name).
     resumed: dict | None = None
 
@@ -78,6 +96,8 @@ class RunResume:
         self.resumed = {key: info[key] for key in ("was", "last_step", "last_steps")}
         if info["last_step"] is not None:
             self._writer.set_step(info["last_step"] + 1)
+        if info["system_step"] is not None:
+            self._system_next = info["system_step"] + 1
         return self
 
     def _init_resumable(self, name: str | None, key: str | None, resume: str | None, create: dict,
@@ -93,16 +113,7 @@ class RunResume:
             name = key if key is not None and run_id != key.lower() else random_name()
         store = self._store
         with store.database.write() as conn:
-            found = runs_mod.named(conn, name) if run_id is None else (
-                run_id if runs_mod.existing(conn, [run_id]) else None)
-            if found is not None and resume in (None, "never"):
-                raise errors.RunStateError(
-                    f"a run with {'id ' + shown(key) if key is not None else 'name ' + shown(name)} exists "
-                    f"({found}); resume='allow' or 'must' continues it, resume={resume!r} wants a new one")
-            if found is None and resume == "must":
-                raise errors.NotFoundError(
-                    f"no run with {'id ' + shown(key) if key is not None else 'name ' + shown(name)} to resume "
-                    "(resume='must'); resume='allow' creates it")
+            found = resumable(conn, name, key, resume)
             if found is None:
                 info = runs_mod.create(conn, name=name, run_id=run_id, **create)
             else:

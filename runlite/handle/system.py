@@ -13,6 +13,7 @@ class RunSystemMetrics:
     ``_writer``; it stops sampling through ``_stop_sampling`` when the run ends)."""
 
     _system: Any = None  # the run's RunFeed, once it sampled
+    _system_next = 0  # the step of its first sample: a resumed run's go on after those stored
 
     def start_system_metrics(self, interval: float | None = None) -> bool:
         """Sample this machine into the run's ``system/...`` series every ``interval`` seconds
@@ -32,7 +33,7 @@ class RunSystemMetrics:
         self._require_running("sample system metrics")
         probes.psutil_module()
         if self._system is None:
-            self._system = feed_mod.RunFeed(self._writer)
+            self._system = feed_mod.RunFeed(self._writer, self._system_next)
         self._system.start(seconds)
         return True
 

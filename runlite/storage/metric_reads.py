@@ -83,6 +83,23 @@ def find_series(conn, run_id: str, name: str, asset: str | None) -> int:
     return found[0]
 
 
+SYSTEM_SERIES = "system/"  # the series runlite.system samples (docs/SYSTEM.md)
+
+
+def last_steps(conn, run_id: str) -> dict:
+    """A run's last stored steps: ``last_step`` over its series but the system metrics' (None
+    with none), ``last_steps`` by name (series without an asset), and ``system_step``, the
+    system metrics' own (they count their samples and never move the steps log_metrics gives)."""
+    # A series' largest step is its chunks' largest step_hi (its max_step is its largest value's).
+    highest = conn.execute("SELECT s.name, s.asset, max(c.step_hi) FROM series AS s JOIN chunks AS c"
+                           " ON c.series_id = s.id WHERE s.run_id = ? GROUP BY s.id", (run_id,)).fetchall()
+    own = [step for name, _, step in highest if not name.startswith(SYSTEM_SERIES)]
+    system = [step for name, _, step in highest if name.startswith(SYSTEM_SERIES)]
+    return {"last_step": max(own, default=None), "last_steps": {name: step for name, asset, step in highest
+                                                                if asset == ""},
+            "system_step": max(system, default=None)}
+
+
 def run_name(conn, run_id: str) -> str | None:
     """The run's name, which its series carry (None for no such run)."""
     row = conn.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()

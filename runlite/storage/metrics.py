@@ -66,6 +66,14 @@ def _value(name: str, value: Any) -> float:
     )
 
 
+def check_metrics(metrics: dict) -> None:
+    """Refuse a record ``log_metrics`` would refuse (names and values), logging nothing: for
+    records a caller drops, which must be refused alike whether kept or not."""
+    for name, value in metrics.items():
+        check_name(name, "metric name")
+        _value(name, value)
+
+
 class _Shape:
     """Records that logged the same names (in the same order) for the same asset.
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from .. import errors
 from . import feedback as feedback_mod
+from . import metric_reads
 from .schema import FINAL_STATUSES
 from .._host import THIS_HOST, effective_status, system_info
 from .._ids import dotted_segment, is_uuid, uuid7
@@ -180,8 +181,9 @@ def resume(conn, run_id: str) -> dict:
     process, inside the caller's transaction: end time and error cleared, start time kept (run
     time goes on growing), the resume appended to ``extra["resumed"]`` (when, what it was, host,
     pid, and a failed run's error). Returns its identity, ``was``, ``heartbeat_timeout``, the
-    run's last step (``last_step``, over every series; None with none) and each series' last
-    step (``last_steps``, by name, asset-less series)."""
+    run's last step (``last_step``, over every series but the system metrics'; None with none),
+    each series' last step (``last_steps``, by name, asset-less series) and the system
+    metrics' last step (``system_step``)."""
     row = conn.execute(f"SELECT {', '.join(_RESUME_COLUMNS)} FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise errors.NotFoundError(f"no run with id {run_id!r}")
@@ -208,16 +210,10 @@ def resume(conn, run_id: str) -> dict:
     conn.execute("UPDATE runs SET status = 'running', started = ?, ended = NULL, error = NULL, modified = ?,"
                  " host = ?, pid = ?, heartbeat = ?, system = ?, extra = ? WHERE id = ?",
                  (started, now, THIS_HOST, os.getpid(), now, system_json(), dumps(extra, what), run_id))
-    # The largest step of each series is its chunks' largest step_hi (a series' max_step is
-    # the step of its largest value).
-    highest = conn.execute("SELECT s.name, s.asset, max(c.step_hi) FROM series AS s JOIN chunks AS c"
-                           " ON c.series_id = s.id WHERE s.run_id = ? GROUP BY s.id", (run_id,)).fetchall()
-    last_steps = {name: step for name, asset, step in highest if asset == ""}
-    last_step = max((step for _, _, step in highest), default=None)
-    return {"id": run_id, "name": found["name"], "status": "running", "started": started,
+    return {**metric_reads.last_steps(conn, run_id), "id": run_id, "name": found["name"], "status": "running", "started": started,
             "trace_id": found["trace_id"], "dotted_order": found["dotted_order"],
             "parent_run_id": found["parent_run_id"], "folder": found["folder"], "was": was,
-            "heartbeat_timeout": found["heartbeat_timeout"], "last_step": last_step, "last_steps": last_steps}
+            "heartbeat_timeout": found["heartbeat_timeout"]}
 
 
 def named(conn, name: str) -> str | None:

@@ -60,11 +60,11 @@ class RunFeed:
     """A run's subscription to the sampler. ``stopped`` is set under the writer's lock, the lock
     every delivery takes: once ``stop`` returns, no sample of this feed reaches the buffers."""
 
-    def __init__(self, writer: Any):
+    def __init__(self, writer: Any, step: int = 0):
         self.writer = writer
         self.interval = DEFAULT_INTERVAL
         self.due = 0.0           # the sampler's: when the next sample is due (monotonic seconds)
-        self.step = 0            # the step of the next sample
+        self.step = step         # the step of the next sample
         self.stopped = True
         self.failing = ""        # the last error logged, so a full disk is said once, not every sample
 
