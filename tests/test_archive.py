@@ -293,6 +293,16 @@ def test_pack_dry_run_says_what_is_reclaimed_and_changes_nothing(store, tmp_path
         store.pack(dry_run="yes")
 
 
+def test_pack_dry_run_counts_the_blobs_of_images_and_tables_as_used(store):
+    """Only attachments were counted: a logged image or table was called reclaimable."""
+    run = store.init("media")
+    run.log_image("img", __import__("numpy").zeros((2, 2), "uint8"))
+    run.log_table("t", [{"a": 1}, {"a": 2}])
+    run.close()
+    assert store.pack(dry_run=True)["blobs_unused"] == 0
+    assert store.pack()["blobs_dropped"] == 0 and len(store.images(run.id, "img")) == 1
+
+
 def test_pack_into_an_existing_file_changes_nothing(store, tmp_path):
     run = store.init("gone")
     run.attach("blob", b"x" * 5000, "application/octet-stream")

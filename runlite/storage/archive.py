@@ -269,11 +269,18 @@ def pack(database, *, dest: str | None, progress=None, overwrite: bool = False) 
     return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}
 
 
+# The blobs no attachment or media row uses. Histograms have no blob: their NULL must not reach
+# NOT IN (which would then match nothing).
+_UNUSED_BLOBS = ("sha256 NOT IN (SELECT sha256 FROM attachments UNION ALL"
+                 " SELECT sha256 FROM media WHERE sha256 IS NOT NULL)")
+
+
 def reclaimable(conn) -> dict:
-    """What ``pack`` would reclaim for sure: the blobs no attachment uses (how many, their stored
-    bytes) and the file's free pages (bytes). Merging small chunks saves more, unknown before."""
-    blobs, stored = conn.execute("SELECT count(*), coalesce(sum(stored), 0) FROM blobs"
-                                 " WHERE sha256 NOT IN (SELECT sha256 FROM attachments)").fetchone()
+    """What ``pack`` would reclaim for sure: the blobs no attachment or media row uses (how many,
+    their stored bytes) and the file's free pages (bytes). Merging small chunks saves more,
+    unknown before."""
+    blobs, stored = conn.execute(f"SELECT count(*), coalesce(sum(stored), 0) FROM blobs WHERE {_UNUSED_BLOBS}"
+                                 ).fetchone()
     free = conn.execute("PRAGMA freelist_count").get * conn.execute("PRAGMA page_size").get
     return {"blobs_unused": blobs, "blob_bytes": stored, "free_bytes": free}
 
@@ -281,9 +288,7 @@ def reclaimable(conn) -> dict:
 def drop_unreferenced_blobs(conn) -> int:
     """Delete blobs no attachment or media row uses (their parts cascade); returns blobs deleted."""
     before = conn.execute("SELECT count(*) FROM blobs").get
-    # Histograms have no blob: their NULL must not reach NOT IN (which would then match nothing).
-    conn.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM attachments UNION ALL"
-                 " SELECT sha256 FROM media WHERE sha256 IS NOT NULL)")
+    conn.execute(f"DELETE FROM blobs WHERE {_UNUSED_BLOBS}")
     return before - conn.execute("SELECT count(*) FROM blobs").get
 
 
