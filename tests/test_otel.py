@@ -223,6 +223,20 @@ def test_a_bad_span_fails_its_batch_but_not_the_others(store, caplog):
     provider.shutdown()
 
 
+def test_an_event_too_large_to_store_fails_its_span_at_export_not_after(store, caplog):
+    """Its size was known only when written: the export said SUCCESS, then the span was dropped."""
+    provider, exporter = provider_for(store)
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("big-event") as big:
+        big.add_event("payload", {"blob": "\x01" * (3 << 20)})  # 3 MiB, 18 MiB as JSON escapes
+    with tracer.start_as_current_span("ok-span"):
+        pass
+    exporter.force_flush()
+    assert [r.name for r in store.runs()] == ["ok-span"]
+    assert "big-event" in caplog.text and "not stored" in caplog.text and "could not be written" not in caplog.text
+    provider.shutdown()
+
+
 def test_closed_store_fails_the_export(tmp_path):
     store = runlite.open(str(tmp_path / "closed.db"))
     _, exporter = provider_for(store, "simple")

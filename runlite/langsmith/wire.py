@@ -109,6 +109,9 @@ def _events(value: Any, run_id: str) -> list:
         if kwargs is not None and not isinstance(kwargs, dict):
             raise errors.ValidationError(f"kwargs of event {i} of run {run_id} must be an object")
         rest = {**(kwargs or {}), **event}
+        # Sized now, as the write will encode it: over the limit there, the run was dropped after
+        # its request had been answered.
+        _json_column(rest or None, f"event {i} of run {run_id}")
         out.append((None if when is None else _time(when, f"time of event {i} of run {run_id}"),
                     name, message, rest or None))
     return out
