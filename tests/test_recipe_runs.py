@@ -114,6 +114,45 @@ def test_import_seed_run_round_trips(store):
         store.import_recipe_runs([{**seed, "extra": 1}])
 
 
+def _at(data, path, value):
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize("path, value", [
+    (["_score"], float("nan")), (["_score"], [1]), (["_score"], "high"), (["i_vals"], None), (["levers"], [1]),
+    (["levers", 0, "value"], "x"), (["levers", 0, "value", "avg"], "x"), (["outcomes", 0, "value", "count"], "2"),
+    (["_earliest"], 5), (["_count"], "ten"), (["outcomes", 0, "kpi"], "k"), (["constraint_group_id"], None),
+])
+def test_import_refuses_a_run_of_other_types_and_its_group_stays_readable(store, path, value):
+    """Only the keys were checked: a NaN or list score raised a bare ValueError or TypeError, and
+    a value of another type was stored, after which every top_results of its group failed."""
+    good = _seed_dict()
+    store.import_recipe_runs([good])
+    bad = _at(_seed_dict(), path, value)
+    bad["_count"] = bad["_count"] + 1 if isinstance(bad["_count"], int) else bad["_count"]
+    with pytest.raises(runlite.ValidationError):
+        store.import_recipe_runs([bad])
+    assert [r.to_dict() for r in store.recipe_runs(good["cookbook"])] == [good]
+    store.top_results(good["cookbook"])
+
+
+def test_machine_data_holding_an_infinity_is_refused_with_a_clear_error(store):
+    """The seed format's JSON holds no infinity: computing raised a bare ValueError."""
+    with store.init("hot") as hot:
+        t0 = dt.datetime.fromisoformat("2024-03-01T08:00:00+00:00")
+        for m in range(30):
+            hot.log_metrics({"speed": 400, "temp": float("inf") if m == 3 else 200.0, "good": 1.0, "scrap": 0.0},
+                            asset="press", timestamp=t0 + dt.timedelta(minutes=m))
+    book = _cookbook(store)
+    with pytest.raises(runlite.ValidationError, match="finite number"):
+        store.compute_recipe_runs(book, sources=[hot])
+    assert store.recipe_runs(book) == []
+
+
 def test_import_keeps_distinct_runs_sharing_start_and_group(store):
     """Two different runs with the same cookbook, _earliest and constraint group are both kept;
     the same run imported again (even re-scored) replaces itself."""

@@ -94,8 +94,9 @@ elementary intervals between the sorted bin edges, two ``bisect`` calls a value)
 only there, merges those change events into constant-state intervals, builds runs from intervals,
 then slices each statistic field's points per run (``bisect``) and reduces them with C builtins
 (``math.fsum``, ``min``, ``max``). ``benchmarks/bench_recipes.py``
-compares it with a naive single pass. Infinite lever values follow IEEE arithmetic (an inf gives
-an inf average and a NaN variance).
+compares it with a naive single pass. Infinite lever values follow IEEE arithmetic here (an inf
+gives an inf average and a NaN variance); the store then refuses such a run with a
+ValidationError, as the seed format's JSON holds finite statistics only.
 """
 
 from __future__ import annotations

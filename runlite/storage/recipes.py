@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from typing import Any
 
@@ -27,7 +28,7 @@ from . import metric_reads
 from ..recipes import engine as recipes
 from ..recipes.scores import constraint_groups
 from .._ids import dotted_segment, uuid7
-from .._validation import check_name, dumps, now_us, stored_json, to_us
+from .._validation import check_name, dumps, now_us, shown, stored_json, to_us
 
 _NS = uuid.UUID("0b7e3c9a-2f41-4d8e-a6c5-3e9f1d2b4a70")
 SEED_KEYS = ("_count", "_count_muted", "_duration_seconds", "_earliest", "_latest", "_score",
@@ -130,6 +131,70 @@ def _us(iso: str) -> int:
     return to_us(iso, "recipe run time")
 
 
+_STATS = ("avg", "count", "max", "min", "normal", "var_pop")  # a lever's or outcome's value
+
+
+def _number(value: Any, what: str, *, none: bool = True) -> None:
+    """A finite number (None too, where a statistic had no values): the JSON a run is stored as
+    holds no NaN or infinity, and its readers compute with the numbers."""
+    if value is None and none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise errors.ValidationError(f"{what} must be a finite number{' or None' if none else ''}, got "
+                                     f"{shown(value)}" + (" (machine data or a KPI holding an infinity or NaN: a"
+                                                          " recipe run stores finite statistics only)"
+                                                          if isinstance(value, float) else ""))
+
+
+def _entries(value: Any, what: str) -> list:
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise errors.ValidationError(f"{what} must be a list of objects, got {shown(value)}")
+    return value
+
+
+def check_seed(data: dict) -> None:
+    """Refuse a recipe run dict whose values are not of the seed format's types (its keys are
+    checked by the caller): the group statistics (``top_results``) compute with them, and one
+    run of the wrong shape failed every later read of its group."""
+    run = f"recipe run of group {shown(data.get('constraint_group_id'))}"
+    for key in ("_count", "_count_muted", "_duration_seconds"):
+        _number(data[key], f"{key} of the {run}", none=False)
+    _number(data["_score"], f"_score of the {run}")
+    for key in ("_earliest", "_latest"):
+        if not isinstance(data[key], str):
+            raise errors.ValidationError(f"{key} of the {run} must be ISO-8601 text, got {shown(data[key])}")
+        _us(data[key])
+    group = data["constraint_group_id"]
+    if isinstance(group, bool) or not isinstance(group, (str, int)):
+        raise errors.ValidationError(f"constraint_group_id must be text or an int, got {shown(group)}")
+    for key in ("constraints", "filters"):
+        if not isinstance(data[key], list):
+            raise errors.ValidationError(f"{key} of the {run} must be a list, got {shown(data[key])}")
+    for i, entry in enumerate(_entries(data["i_vals"], f"i_vals of the {run}")):
+        if not isinstance(entry.get("name"), str):
+            raise errors.ValidationError(f"i_vals[{i}] of the {run} must have a text name, got {shown(entry)}")
+    for key in ("levers", "outcomes"):
+        for i, entry in enumerate(_entries(data[key], f"{key} of the {run}")):
+            what = f"{key}[{i}] of the {run}"
+            if not isinstance(entry.get("asset"), str) or not isinstance(entry.get("name"), str):
+                raise errors.ValidationError(f"{what} must have a text asset and name, got {shown(entry)}")
+            value = entry.get("value")
+            if not isinstance(value, dict):
+                raise errors.ValidationError(f"the value of {what} must be an object of statistics, got {shown(value)}")
+            for stat in _STATS:
+                _number(value.get(stat), f"{stat} of {what}")
+            kpi = entry.get("kpi")
+            if kpi is None:
+                continue
+            if (not isinstance(kpi, dict) or not isinstance(kpi.get("formula"), str)
+                    or not isinstance(kpi.get("aggregates"), dict) or not isinstance(kpi.get("dependencies"), dict)
+                    or not all(how in ("sum", "avg", "min", "max") for how in kpi["aggregates"].values())):
+                raise errors.ValidationError(f"the kpi of {what} must be None or an object with a formula, "
+                                             f"aggregates (sum, avg, min or max) and dependencies, got {shown(kpi)}")
+            for dep, x in kpi["dependencies"].items():
+                _number(x, f"dependency {dep!r} of the kpi of {what}")
+
+
 def store_runs(conn, cookbook_id: str, sources: list[str], items: list[dict], *, sources_key: str | None,
                replace: bool) -> list[RecipeRun]:
     """Insert recipe runs as runs (replacing those of a previous computation when ``replace``)."""
@@ -145,6 +210,7 @@ def store_runs(conn, cookbook_id: str, sources: list[str], items: list[dict], *,
         if missing or set(data) != set(SEED_KEYS):
             raise errors.ValidationError(f"a recipe run dict must have exactly the keys {SEED_KEYS}; "
                                          f"missing {missing}, extra {sorted(set(data) - set(SEED_KEYS))}")
+        check_seed(data)
         run_id = run_id_for(cookbook_id, sources_key or "", data)
         start, end = _us(data["_earliest"]), _us(data["_latest"])
         group, score = str(data["constraint_group_id"]), data["_score"]
