@@ -153,6 +153,24 @@ def test_machine_data_holding_an_infinity_is_refused_with_a_clear_error(store):
     assert store.recipe_runs(book) == []
 
 
+def test_machine_data_logged_out_of_time_order_is_taken_in_time_order(store):
+    """A backfill in one source run was refused; the same points over two runs were sorted."""
+    t0 = dt.datetime.fromisoformat("2024-03-01T08:00:00+00:00")
+    minutes = [2, 0, 1, 3] + list(range(4, 20))
+    with store.init("backfilled") as one:
+        for m in minutes:
+            one.log_metrics({"speed": 400, "temp": 200.0 + m, "good": 1.0, "scrap": 0.0}, asset="press",
+                            timestamp=t0 + dt.timedelta(minutes=m))
+    with store.init("in-order") as ordered:
+        for m in sorted(minutes):
+            ordered.log_metrics({"speed": 400, "temp": 200.0 + m, "good": 1.0, "scrap": 0.0}, asset="press",
+                                timestamp=t0 + dt.timedelta(minutes=m))
+    book = _cookbook(store)
+    got = [r.to_dict() for r in store.compute_recipe_runs(book, sources=[one])]
+    want = [r.to_dict() for r in store.compute_recipe_runs(book, sources=[ordered])]
+    assert got and [(r["_count"], r["levers"]) for r in got] == [(r["_count"], r["levers"]) for r in want]
+
+
 def test_import_keeps_distinct_runs_sharing_start_and_group(store):
     """Two different runs with the same cookbook, _earliest and constraint group are both kept;
     the same run imported again (even re-scored) replaces itself."""

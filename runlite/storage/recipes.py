@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import uuid
+from itertools import islice
 from typing import Any
 
 import attrs
@@ -287,7 +289,9 @@ def gather(cookbook: recipes.Cookbook, run_ids: list[str], metric_values) -> dic
                 continue
             stamps.extend(found.timestamps)
             values.extend(found.values)
-        if len(run_ids) > 1 and stamps:
+        # In time order whatever order they were logged in (a backfill, or several runs): a
+        # stable sort keeps points of one timestamp in log order.
+        if any(map(operator.gt, stamps, islice(stamps, 1, None))):
             order = sorted(range(len(stamps)), key=stamps.__getitem__)
             stamps, values = [stamps[i] for i in order], [values[i] for i in order]
         series[(asset, field)] = (stamps, values)
