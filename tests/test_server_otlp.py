@@ -430,7 +430,7 @@ def test_attribute_keys_metadata_refuses_are_cleaned_not_the_request_refused():
         common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(double_value=value))
         for key, value in (("tab\tkey", 1.0), ("", 2.0), ("nan", float("nan")), ("fine", 3.0))])).SerializeToString()
     (run,) = otlp.received(data, PB)
-    assert json.loads(run.columns["metadata"]) == {"tab key": 1.0, "_": 2.0, "nan": "NaN", "fine": 3.0}
+    assert json.loads(run.columns["metadata"]) == {"tab\\tkey": 1.0, "_": 2.0, "nan": "NaN", "fine": 3.0}
 
 
 def test_limits_on_spans_and_span_size(monkeypatch):

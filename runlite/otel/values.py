@@ -21,14 +21,18 @@ def attributes(given: Any) -> dict:
     """A span's (or a resource's) attributes as a new dict of JSON-able values: copied as they
     are when every key is a str and every value a scalar (nearly always), else by `plain`."""
     given = given or {}
-    if SCALARS.issuperset(map(type, given.values())) and all(type(k) is str for k in given):
+    if SCALARS.issuperset(map(type, given.values())) and all(type(k) is str for k in given) and \
+            all(math.isfinite(v) for v in given.values() if type(v) is float):
         return dict(given)
     return {str(k): plain(v, k) for k, v in given.items()}
 
 
 def plain(value: Any, what: str, depth: int = 0) -> Any:
-    """An attribute value (of attribute ``what``) as JSON-able data (sequences as lists, bytes as hex)."""
-    if isinstance(value, (str, bool, int, float)) or value is None:
+    """An attribute value (of attribute ``what``) as JSON-able data (sequences as lists, bytes as
+    hex, NaN and the infinities by their OTLP/JSON names: `storable_float`)."""
+    if isinstance(value, float):
+        return storable_float(value)
+    if isinstance(value, (str, bool, int)) or value is None:
         return value
     if depth >= MAX_DEPTH:
         raise errors.LimitError(f"attribute {what!r} is nested deeper than {MAX_DEPTH} levels")
@@ -92,14 +96,21 @@ def _storable(value: Any, depth: int) -> Any:
     if depth >= MAX_DEPTH:
         return value
     if isinstance(value, dict):
-        return {_key(k): _storable(v, depth + 1) for k, v in value.items()}
+        out: dict = {}
+        for k, v in value.items():
+            key = _key(k)
+            while key in out:  # two keys cleaned alike: neither value is lost
+                key += "_"
+            out[key] = _storable(v, depth + 1)
+        return out
     if isinstance(value, (list, tuple)):
         return [_storable(v, depth + 1) for v in value]
     return value
 
 
 def _key(key: Any) -> str:
-    """A metadata key without control characters or lone surrogates, not blank; one too long
-    stays so (refused whole, as a value too large is)."""
-    cleaned = _CONTROL.sub(" ", lenient_text(str(key)))
+    """A metadata key without control characters (written as their escapes: ``"a\\x00"``, so
+    keys that differ by them stay apart) or lone surrogates, not blank; one too long stays so
+    (refused whole, as a value too large is)."""
+    cleaned = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), lenient_text(str(key)))
     return cleaned if cleaned.strip() else "_"
