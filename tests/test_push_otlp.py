@@ -65,7 +65,8 @@ def imported_trace(store) -> list[dict]:
                 outputs={"a": "because", "nested": {"x": None}}, tags=["imported", "t2"],
                 metadata={"user": "bob", "n": 3, "flag": True, "cfg": {"lr": 0.5, "layers": [1, 2]}},
                 events=[{"name": "start", "time": _iso(BASE + 1)},
-                        {"name": "checkpoint", "time": _iso(BASE + 10), "kwargs": {"step": 2, "why": "x"}}])
+                        {"name": "checkpoint", "time": _iso(BASE + 10),
+                         "kwargs": {"step": 2, "why": "x", "seen": [1, 2]}}])  # a list went back as text
     llm = _run("model", "llm", BASE + 499, BASE + 500_500, parent=root, session_name="beta",
                inputs={"messages": [{"role": "user", "content": "why?"}]}, outputs={"text": "ok"},
                metadata={"ls_model_name": "gpt-x", "ls_provider": "openai"}, first_token_time=(BASE + 1_234) / 1000,
@@ -259,7 +260,7 @@ def test_spans_keep_their_ids_across_pushes_with_parents_attributes_and_times(tm
     assert json.loads(a[GEN_AI.GEN_AI_COMPLETION]) == {"a": "because", "nested": {"x": None}}
     assert a[GEN_AI.GEN_AI_OPERATION_NAME] == "chain" and by_name["agent"]["status"] == (1, "")  # OK
     assert [(n, t, at) for n, t, at in by_name["agent"]["events"]] == [
-        ("start", (BASE + 1) * 1000, {}), ("checkpoint", (BASE + 10) * 1000, {"step": 2, "why": "x"})]
+        ("start", (BASE + 1) * 1000, {}), ("checkpoint", (BASE + 10) * 1000, {"step": 2, "why": "x", "seen": [1, 2]})]
     m = by_name["model"]["attributes"]
     assert m[GEN_AI.GEN_AI_OPERATION_NAME] == "chat" and m[GEN_AI.GEN_AI_REQUEST_MODEL] == "gpt-x"
     assert m[GEN_AI.GEN_AI_SYSTEM] == "openai"

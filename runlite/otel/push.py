@@ -383,7 +383,7 @@ class _Builder:
             when = _event_us(event.get("time"))
             kwargs = event.get("kwargs")
             values = kwargs if isinstance(kwargs, dict) else ({} if kwargs is None else {"kwargs": kwargs})
-            values = {str(k): attribute(v) for k, v in values.items() if v is not None}
+            values = {str(k): _native(v) for k, v in values.items() if v is not None}  # a list stays a list
             if event.get("message") is not None:
                 values.setdefault("message", str(event["message"]))
             events.append(sdk["Event"](str(event.get("name") or "event"), values,
