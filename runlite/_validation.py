@@ -477,18 +477,18 @@ def from_us(us: int | None) -> _dt.datetime | None:
 MAX_STORED_DEPTH = 2 * MAX_DEPTH
 
 
-def too_deep(value: Any, text: str) -> bool:
-    """Whether ``value``, decoded from ``text``, nests containers over ``MAX_STORED_DEPTH`` deep.
+def too_deep(value: Any, text: str, limit: int = MAX_STORED_DEPTH) -> bool:
+    """Whether ``value``, decoded from ``text``, nests containers over ``limit`` deep.
 
     Counting brackets in ``text`` (a C scan) clears nearly every value without walking it:
     a value cannot be deeper than it has opening brackets. The walk uses an explicit stack.
     """
-    if not isinstance(value, (dict, list)) or text.count("[") + text.count("{") <= MAX_STORED_DEPTH:
+    if not isinstance(value, (dict, list)) or text.count("[") + text.count("{") <= limit:
         return False
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_STORED_DEPTH:
+        if depth > limit:
             return True
         for child in (item.values() if isinstance(item, dict) else item):
             if isinstance(child, (dict, list)):

@@ -398,10 +398,14 @@ def test_absurd_values_refused_with_runlite_errors():
     payload = run_payload(_span(**{GA.GEN_AI_USAGE_INPUT_TOKENS: -3, OI.LLM_TOKEN_COUNT_TOTAL: "many"}))
     assert payload["extra"]["metadata"] == {GA.GEN_AI_USAGE_INPUT_TOKENS: -3, OI.LLM_TOKEN_COUNT_TOTAL: "many"}
     remote_run(payload, "post")
-    # JSON text nested too deep for the decoder stays text.
-    text = "[" * 100_000 + "]" * 100_000
+    # JSON text nested too deep for the decoder stays text; so does text deeper than a run's
+    # value may nest (decoded, it was cut at the limit and the sent content lost).
+    for text in ("[" * 100_000 + "]" * 100_000, '{"q": ' + "[" * 70 + '"leaf"' + "]" * 70 + "}"):
+        assert run_payload(_span(**{OI.INPUT_VALUE: text, OI.INPUT_MIME_TYPE: "application/json"}))["inputs"] == \
+            {"input": text}
+    text = '{"q": ' + "[" * 40 + '"leaf"' + "]" * 40 + "}"  # within the limit: decoded
     assert run_payload(_span(**{OI.INPUT_VALUE: text, OI.INPUT_MIME_TYPE: "application/json"}))["inputs"] == \
-        {"input": text}
+        json.loads(text)
 
 
 def test_sdk_values_a_run_refuses_are_stored_as_otlp_stores_them(traced):

@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 from .. import errors
-from .._validation import INT64_MAX, INT64_MIN, MAX_DEPTH, MAX_NAME, ValidationError, check_metadata, lenient_text
+from .._validation import (INT64_MAX, INT64_MIN, MAX_DEPTH, MAX_NAME, ValidationError, check_metadata, lenient_text,
+                           too_deep)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -51,9 +52,12 @@ def from_json(value: Any, containers_only: bool = False) -> tuple[bool, Any]:
     if not text or (containers_only and not (text[:1] in "[{" and text[-1:] in "]}")):
         return False, value
     try:
-        return True, json.loads(text)
+        decoded = json.loads(text)
     except (ValueError, RecursionError):
         return False, value
+    # Deeper than a run's value may nest once wrapped ({"input": ...}): kept as the text it came
+    # as, which a decoded value cut at the depth limit would lose.
+    return (False, value) if too_deep(decoded, text, MAX_DEPTH - 2) else (True, decoded)
 
 
 def clean_name(value: Any, default: str) -> str:
