@@ -255,6 +255,24 @@ def test_save_file_names(tmp_path):
                                                                "sub/f.txt"}
 
 
+def test_a_file_saved_under_another_name_keeps_its_own_type_and_path(tmp_path):
+    """Saved through a temporary copy named as asked: its type was guessed from the new name
+    (params.json as octet-stream, so get_artifact gave bytes) and the copy's path was kept."""
+    (tmp_path / "params.json").write_text('{"lr": 0.1}')
+    with _offline() as run:
+        run.init("named")
+        assert run.save_file("params.json", category="input", name="params") is True
+        assert run.save_file("params.json", category="input", name="cfg/params") is True
+        for odd in (".", ".."):
+            with pytest.raises(ValueError, match="'.' or '..' segment"):
+                run.save_file("params.json", category="input", name=odd)
+        run_id = run.id
+    with _store(tmp_path) as store:
+        for name in ("params", "cfg/params"):
+            (saved,) = [a for a in store.attachments(run_id) if a.name == name]
+            assert saved.mime_type == "application/json" and saved.original_path == str(tmp_path / "params.json")
+
+
 def test_with_block_exception_fails_the_run(tmp_path):
     with pytest.raises(ZeroDivisionError), _offline() as run:
         run.init("boom")

@@ -37,17 +37,22 @@ class RunFiles:
         return True
 
     def save(self, filename: str | os.PathLike, category: str, filetype: str | None = None,
-             preserve_path: bool = False) -> bool:
+             preserve_path: bool = False, name: str | None = None) -> bool:
         """Save a file under ``category`` (``input``, ``output``, ``code``).
 
-        The stored name is the base name, or with ``preserve_path`` the given relative path
-        (leading ``./`` removed). The MIME type is guessed when ``filetype`` is None.
-        Saving the same name again replaces it; the same content is stored once per file.
+        The stored name is ``name`` when given, else the base name, or with ``preserve_path``
+        the given relative path (leading ``./`` removed). The MIME type is guessed from the
+        file's own name when ``filetype`` is None. Saving the same name again replaces it; the
+        same content is stored once per file.
         """
         files.check_category(category)
         filename = check_path(filename, "filename")
         if os.path.isdir(filename):
             raise errors.ValidationError(f"{filename!r} is a directory: use save_directory()")
+        if name is not None:
+            if not os.path.isfile(filename):
+                raise errors.NotFoundError(f"no file {filename!r} to save; nothing was saved")
+            return self._save_plan([(filename, files.check_stored_name(name))], category, filetype)
         return self._save_plan(files.plan_files([filename], preserve_path), category, filetype)
 
     def save_directory(self, directory: str | os.PathLike, category: str, filetype: str | None = None,

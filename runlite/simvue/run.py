@@ -13,7 +13,6 @@ which is one too. See ``docs/SIMVUE.md`` for what differs.
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import shlex
 import shutil
@@ -333,16 +332,9 @@ class Run:
         return category
 
     def _save_as(self, path: str, name: str, category: str, mime: str | None) -> bool:
-        """Save the file at ``path`` under the stored ``name``."""
-        if "/" in name:  # read whole: a stored name with '/' is no file name
-            with open(path, "rb") as f:
-                data = f.read()
-            return self._core.save_bytes(name, data, category, mime or mimetypes.guess_type(name)[0]
-                                         or "application/octet-stream")
-        with tempfile.TemporaryDirectory(prefix="runlite-simvue-") as tmp:  # streamed, never whole
-            copy = os.path.join(tmp, name)
-            shutil.copyfile(path, copy)
-            return self._core.save(copy, category, filetype=mime)
+        """Save the file at ``path`` under the stored ``name``: its type guessed from the file's
+        own name and its path kept, as Simvue's ``FileArtifact`` does."""
+        return self._core.save(path, category, filetype=mime, name=name)
 
     @_simvue(True)
     def save_file(self, file_path: Any, category: str, file_type: str | None = None,
