@@ -130,6 +130,35 @@ def test_add_process_failure_sets_exit_status_alert_and_callback(tmp_path):
         assert {a.name for a in store.attachments(run_id, "output")} == {"proc_bad.out", "proc_bad.err"}
 
 
+def test_a_process_identifier_is_reused_once_its_process_ended(tmp_path):
+    """A loop adding the same identifier again, as Simvue's executor takes, was refused."""
+    with _offline() as run:
+        run.init("sweeps/run-1")  # a '/' in the name made the output path a missing folder
+        for i in range(3):
+            done = threading.Event()
+            run.add_process("solver", "sh", "-c", f"echo pass {i}", completion_trigger=done)
+            assert done.wait(30)
+        run.add_process("sleeper", "sleep", "30")
+        with pytest.raises(ValueError, match="still running"):
+            run.add_process("sleeper", "sleep", "30")
+        run.kill_all_processes()
+        run_id = run.id
+    with _store(tmp_path) as store:
+        assert [a.name for a in store.alerts(run_id)] == ["sleeper_exit_status", "solver_exit_status"]
+        assert store.read_attachment(run_id, "sweeps_run-1_solver.out") == b"pass 2\n"
+
+
+def test_add_process_refused_by_its_identifier_saves_nothing(tmp_path):
+    (tmp_path / "go.sh").write_text("echo hi")
+    with _offline() as run:
+        run.init("ident")
+        with pytest.raises(ValueError, match="metadata key"):
+            run.add_process("stage:1", "sh", script=str(tmp_path / "go.sh"))
+        run_id = run.id
+    with _store(tmp_path) as store:
+        assert store.attachments(run_id) == [] and store.get_run(run_id).metadata == {}
+
+
 def test_kill_process(tmp_path):
     with _offline() as run:
         run.init("kill")
@@ -280,6 +309,16 @@ def test_with_block_exception_fails_the_run(tmp_path):
     assert run.status == "failed"
     with _store(tmp_path) as store:
         assert "ZeroDivisionError" in store.events(run.id)[-1].message
+
+
+def test_an_event_alert_name_is_checked_like_every_alert_name(tmp_path):
+    with _offline() as run:
+        run.init("named")
+        with pytest.raises(ValueError, match="alert name"):
+            run.create_event_alert("bad name!", "ERROR")
+        run_id = run.id
+    with _store(tmp_path) as store:
+        assert store.alerts(run_id) == []
 
 
 def test_alerts_map_onto_runlite(tmp_path):

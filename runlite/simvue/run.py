@@ -464,7 +464,7 @@ class Run:
                            frequency: int = 1, notification: str = "none", trigger_abort: bool = False,
                            attach_to_run: bool = True) -> str:
         """An alert when an event message contains ``pattern``; returns its id."""
-        self._alert_common(name, frequency, notification, trigger_abort, attach_to_run, check_name=False)
+        self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
         return self._alert("create_event_alert", (name, pattern), {
             "description": description, "frequency": frequency, "notification": notification,
             "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
@@ -511,9 +511,13 @@ class Run:
         non-zero exit status (``ok`` on zero), and non-empty stdout/stderr are saved as outputs
         ``<run name>_<identifier>.out``/``.err``. ``close()``/the ``with`` block waits for it."""
         from .process import build_command, start
-        if identifier in self._processes:
-            raise models.refuse(f"a process {identifier!r} was already added")
+        running = self._processes.get(identifier)
+        if running is not None and running.poll() is None:  # one that ended is replaced, as Simvue's executor does
+            raise models.refuse(f"a process {identifier!r} is still running")
         command = build_command(cmd_args, executable, script, input_file, cmd_kwargs, env)
+        # What the metadata key and the alert name refuse, before any file is saved.
+        models.check_metadata({f"{identifier}_command": None})
+        models.check_name(f"{identifier}_exit_status", "alert name")
         if script:
             self.save_file(script, "code")
         if input_file:
@@ -522,7 +526,7 @@ class Run:
         alert_id = self.create_user_alert(f"{identifier}_exit_status")
         if self._process_dir is None:
             self._process_dir = tempfile.mkdtemp(prefix="runlite-simvue-proc-")
-        out = os.path.join(self._process_dir, f"{self.name}_{identifier}")
+        out = os.path.join(self._process_dir, f"{self.name}_{identifier}".replace("/", "_"))  # a file, not a folder
         self._processes[identifier], self._process_threads[identifier] = start(
             command, out, env, cwd, lambda code, o, e: self._process_done(identifier, alert_id, code, o, e,
                                                                         completion_callback, completion_trigger))
