@@ -311,6 +311,40 @@ def test_with_block_exception_fails_the_run(tmp_path):
         assert "ZeroDivisionError" in store.events(run.id)[-1].message
 
 
+def test_values_simvue_converts_in_its_lax_mode_are_taken(tmp_path):
+    """Simvue's models convert text of a number and whole floats; they were refused here."""
+    with _offline() as run:
+        run.init("lax")
+        assert run.log_metrics({"residual": "1.5e-3", "iters": "12"}, step="7") is True
+        assert run.log_metrics({"residual": 0.5}, step=8.0, time="1.5") is True
+        assert run.create_metric_threshold_alert("hot", "residual", 1.0, "is above", frequency=2.0)
+        assert run.config(system_metrics_interval=30.0) is True
+        for bad in ({"x": "high"}, {"x": 1.0, "step": 7.5}):
+            values = {k: v for k, v in bad.items() if k != "step"}
+            with pytest.raises(ValueError):
+                run.log_metrics(values, step=bad.get("step"))
+        run_id = run.id
+    with _store(tmp_path) as store:
+        got = store.metric_values(run_id, "residual")
+        assert got.steps.tolist() == [7, 8] and got.values.tolist() == [1.5e-3, 0.5] and got.times[1] == 1.5
+        assert store.metric_values(run_id, "iters").values.tolist() == [12.0]
+        assert store.metric_names(run_id) == ["iters", "residual"]
+
+
+def test_units_are_written_only_with_values_that_were_logged(tmp_path):
+    with _offline() as run:
+        run.init("units")
+        run.set_metric_units("loss", units="m")
+        with pytest.raises(ValueError):
+            run.log_metrics({"loss": "not a number"})
+        with _store(tmp_path) as store:
+            assert "simvue" not in store.get_run(run.id).metadata
+        run.log_metrics({"loss": 1.0})
+        run_id = run.id
+    with _store(tmp_path) as store:
+        assert store.get_run(run_id).metadata["simvue"]["metrics"]["loss"]["units"] == "m"
+
+
 def test_an_event_alert_name_is_checked_like_every_alert_name(tmp_path):
     with _offline() as run:
         run.init("named")

@@ -68,7 +68,35 @@ def check_bool(value: Any, what: str) -> bool:
     return value
 
 
+_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def lax_int(value: Any) -> Any:
+    """An int as Simvue's pydantic models take one in their lax mode: a float without a
+    fraction or text of an int becomes that int; anything else is returned as it is, for the
+    check that follows to refuse (a bool stays a bool: refused as a step or a count)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
+        return int(value)
+    return value
+
+
+def lax_number(value: Any) -> Any:
+    """A number as Simvue's models take ``int | float`` in their lax mode: text of a number
+    (a solver's log parsed) becomes that number; anything else is returned as it is."""
+    if isinstance(value, str):
+        if _INT_TEXT.fullmatch(value):
+            return int(value)
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def check_positive_int(value: Any, what: str) -> int:
+    value = lax_int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise refuse(f"{what} must be a positive int, got {_shown(value)}")
     return value

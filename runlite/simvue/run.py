@@ -136,7 +136,7 @@ class Run:
             if value is not None:
                 models.check_bool(value, what)
         if system_metrics_interval is not None:
-            models.check_positive_int(system_metrics_interval, "system_metrics_interval")
+            system_metrics_interval = models.check_positive_int(system_metrics_interval, "system_metrics_interval")
         if system_metrics_interval and disable_resources_metrics:
             raise models.refuse("Setting of resource metric interval and disabling resource metrics is ambiguous")
         if enable_emission_metrics and disable_resources_metrics:
@@ -300,14 +300,19 @@ class Run:
             if not metrics:
                 return True
             raise errors.SimvueStateError("Cannot log metrics when not in the running state")
-        with self._units_lock:
+        # Simvue's models convert in their lax mode: text of a number (a parsed solver log), a
+        # step of 5.0 or "7", a time of "1.5".
+        metrics = {name: models.lax_number(value) for name, value in metrics.items()}
+        step, time = models.lax_int(step), models.lax_number(time)
+        logged = self._core.log_metrics(metrics, step=step, time=time, timestamp=timestamp)
+        with self._units_lock:  # the units after the values: a refused call writes neither
             pending, self._pending_units = self._pending_units, {}
             if pending:
                 self._units.update(pending)
                 units = dict(self._units)
         if pending:
             self._core.update_metadata({"simvue": {"metrics": units}})
-        return self._core.log_metrics(metrics, step=step, time=time, timestamp=timestamp)
+        return logged
 
     @_simvue(True)
     def log_event(self, message: str, timestamp: Any = None, log_level: str | None = None) -> bool:
@@ -423,13 +428,16 @@ class Run:
         return True
 
     def _alert_common(self, name: Any, frequency: Any, notification: Any, trigger_abort: Any,
-                      attach_to_run: Any, *, check_name: bool = True) -> None:
+                      attach_to_run: Any, *, check_name: bool = True) -> int:
+        """Check what every alert takes; returns the frequency as an int (Simvue's lax mode
+        takes 2.0 and "2")."""
         if check_name:
             models.check_name(name, "alert name")
-        models.check_positive_int(frequency, "frequency")
+        frequency = models.check_positive_int(frequency, "frequency")
         models.check_choice(notification, models.ALERT_NOTIFICATIONS, "notification")
         models.check_bool(trigger_abort, "trigger_abort")
         models.check_bool(attach_to_run, "attach_to_run")
+        return frequency
 
     @_simvue(None)
     def create_metric_range_alert(self, name: str, metric: str, range_low: float, range_high: float,
@@ -438,9 +446,9 @@ class Run:
                                   notification: str = "none", trigger_abort: bool = False,
                                   attach_to_run: bool = True) -> str:
         """An alert when ``metric`` is inside / outside a range; returns its id."""
-        self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
+        frequency = self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
         if window is not None:
-            models.check_positive_int(window, "window")
+            window = models.check_positive_int(window, "window")
         return self._alert("create_metric_range_alert", (name, metric, range_low, range_high, rule), {
             "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
             "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
@@ -452,9 +460,9 @@ class Run:
                                       notification: str = "none", trigger_abort: bool = False,
                                       attach_to_run: bool = True) -> str:
         """An alert when ``metric`` is above / below ``threshold``; returns its id."""
-        self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
+        frequency = self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
         if window is not None:
-            models.check_positive_int(window, "window")
+            window = models.check_positive_int(window, "window")
         return self._alert("create_metric_threshold_alert", (name, metric, threshold, rule), {
             "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
             "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
@@ -464,7 +472,7 @@ class Run:
                            frequency: int = 1, notification: str = "none", trigger_abort: bool = False,
                            attach_to_run: bool = True) -> str:
         """An alert when an event message contains ``pattern``; returns its id."""
-        self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
+        frequency = self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
         return self._alert("create_event_alert", (name, pattern), {
             "description": description, "frequency": frequency, "notification": notification,
             "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
