@@ -355,6 +355,18 @@ def test_an_event_alert_name_is_checked_like_every_alert_name(tmp_path):
         assert store.alerts(run_id) == []
 
 
+def test_a_queued_run_whose_block_raises_stays_queued(tmp_path):
+    """As Simvue leaves it: it was marked failed, and could no longer be reconnected."""
+    with pytest.raises(OSError), _offline() as run:
+        run.init("queued", running=False)
+        raise OSError("the job could not be submitted")
+    again = simvue.Run(mode="offline")
+    assert again.reconnect(run.id) is True
+    again.close()
+    with _store(tmp_path) as store:
+        assert store.get_run(run.id).status == "completed"
+
+
 def test_alerts_map_onto_runlite(tmp_path):
     with _offline() as run:
         run.init("alerts")

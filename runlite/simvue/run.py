@@ -227,6 +227,8 @@ class Run:
         else:
             self._wait_for_processes()
         self._status_cache = self._core.status
+        if exc_type is not None and self._status_cache == "created":
+            exc_type = exc = tb = None  # Simvue leaves a queued run queued: it may be reconnected
         self._core.__exit__(exc_type, exc, tb)
         self._status_cache = self._core.status
         return
