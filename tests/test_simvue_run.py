@@ -355,6 +355,20 @@ def test_an_event_alert_name_is_checked_like_every_alert_name(tmp_path):
         assert store.alerts(run_id) == []
 
 
+def test_set_status_again_after_the_run_ended_is_stored(tmp_path):
+    """A check after the run may fail it, as Simvue lets it: the second call returned True and
+    the run stayed completed."""
+    with _offline() as run:
+        run.init("checked")
+        assert run.set_status("completed") is True
+        assert run.set_status("failed") is True
+        assert run.status == "failed"
+        run_id = run.id
+    with _store(tmp_path) as store:
+        record = store.get_run(run_id)
+        assert record.status == "failed" and record.ended is not None
+
+
 def test_a_queued_run_whose_block_raises_stays_queued(tmp_path):
     """As Simvue leaves it: it was marked failed, and could no longer be reconnected."""
     with pytest.raises(OSError), _offline() as run:

@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import errors
 from ..handle import Run as CoreRun
+from ..storage import runs as runs_mod
 from . import models
 from .models import simvue_method as _simvue
 
@@ -66,6 +67,7 @@ class Run:
         self._timer = 0.0
         self._start_time: float | None = None
         self._status_cache: str | None = None
+        self._set_again: str | None = None  # a final status set after the run ended (set_status)
         self._pid: int | None = 0
         self._units: dict = {}
         self._pending_units: dict = {}
@@ -100,7 +102,9 @@ class Run:
     @property
     def status(self) -> str | None:
         """``created``, ``running``, ``completed``, ``failed``, ``terminated`` (None before init)."""
-        return self._core.status if self._core.id is not None else self._status_cache
+        if self._core.id is None:
+            return self._status_cache
+        return self._set_again or self._core.status
 
     @property
     def duration(self) -> float:
@@ -249,8 +253,12 @@ class Run:
     def set_status(self, status: str) -> bool:
         """End the run as ``completed``, ``failed`` or ``terminated``; returns True."""
         models.check_choice(status, ("completed", "failed", "terminated"), "status")
-        if self._core.status not in ("running", "created"):
-            return True  # Simvue sets it again; a runlite run ends once
+        if self._core.status not in ("running", "created"):  # Simvue sets it again: a check after
+            if status != self.status:                          # the run may fail it (its end stays)
+                with self._core.store.database.write() as conn:
+                    runs_mod.finish(conn, self._core.id, self._core.name, status, {}, again=True)
+                self._set_again = status
+            return True
         return self._core.set_status(status)
 
     # -- metadata, tags, folders

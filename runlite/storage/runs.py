@@ -258,16 +258,18 @@ def set_folder_details(conn, path: str, fields: dict[str, Any]) -> None:
             conn.execute(f"UPDATE folders SET {column} = ? WHERE path = ?", (fields[column], path))
 
 
-def finish(conn, run_id: str, name: str, status: str, changes: dict[str, Any]) -> bool:
+def finish(conn, run_id: str, name: str, status: str, changes: dict[str, Any], *, again: bool = False) -> bool:
     """Store a final status with its end time and ``changes`` (``error``/``outputs``); False,
-    storing nothing, when the run was aborted from outside meanwhile (it stays terminated)."""
+    storing nothing, when the run was aborted from outside meanwhile (it stays terminated).
+    ``again``: the run has ended, and its final status is set anew (its end time stays)."""
     stored = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).get
-    if stored == "terminated":
+    if stored == "terminated" and not again:
         return False
-    if stored in FINAL_STATUSES:
-        raise errors.RunStateError(f"run {name!r} ({run_id}) is already {stored}; its status cannot change")
+    if (stored in FINAL_STATUSES) != again:
+        raise errors.RunStateError(f"run {name!r} ({run_id}) is {stored}; it has not ended" if again else
+                                   f"run {name!r} ({run_id}) is already {stored}; its status cannot change")
     now = now_us()
-    values = {"status": status, "ended": now, "modified": now}
+    values = {"status": status, "modified": now} if again else {"status": status, "ended": now, "modified": now}
     values.update((c, changes[c]) for c in ("error", "outputs") if c in changes)
     conn.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
                  (*values.values(), run_id))
