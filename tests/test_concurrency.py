@@ -132,6 +132,54 @@ def test_parent_and_forked_child_both_logging_events_to_one_run_lose_nothing(db_
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+@pytest.mark.parametrize("reading", ["an iterator between pieces", "another thread stepping"])
+def test_a_child_forked_inside_a_read_keeps_its_writes_when_the_parent_closes(db_path, reading):
+    """The inherited reader, kept open in the child, made SQLite take no real lock for the
+    child's own connections: the parent's close then deleted the WAL under the child's commits
+    (3,000 points flushed, 700 in the file)."""
+    import threading
+    import time
+
+    store = runlite.open(db_path)
+    with store.init("big") as big:
+        for i in range(20_000):
+            big.log_metrics({"x": float(i)})
+    stop = threading.Event()
+    if reading == "an iterator between pieces":
+        pieces = store.iter_metric_values(big.id, "x", points=1000)
+        next(pieces)  # its read transaction stays open
+    else:
+        def poll() -> None:
+            while not stop.is_set():
+                store.metric_values(big.id, "x")
+        threading.Thread(target=poll, daemon=True).start()
+        time.sleep(0.2)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read)
+            child = store.init("child")
+            for k in range(20):
+                child.log_metrics({"y": float(k)})
+                child.flush()
+                time.sleep(0.02)
+            os.write(write, child.id.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    stop.set()
+    time.sleep(0.1)
+    store.close()  # the parent's last connection, while the child writes
+    with os.fdopen(read) as pipe:
+        child_id = pipe.read()
+    os.waitpid(pid, 0)
+    with runlite.open(db_path, read_only=True) as s:
+        assert s.metric_values(child_id, "y").values.tolist() == [float(k) for k in range(20)]
+        assert s.verify().ok
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
 def test_a_forked_child_writes_what_it_logs_within_the_second_without_exiting(db_path):
     """The fork copies no thread: the child's first log call starts its own background flush,
     so its points are in the file before it is killed (no exit, no close)."""

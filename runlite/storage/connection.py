@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 import weakref
 from typing import Callable, Iterator
 
@@ -94,27 +95,43 @@ LOCAL_WAIT = 0.01  # seconds try_write waits for another thread of this process 
 # record per file and process, shared by all its connections: while inherited ones stay open
 # the child's new connections take no real file lock, so the parent closing its last
 # connection would delete the WAL under the child's writes. So the child closes every idle
-# inherited connection without a checkpoint (that leaves the file and the parent alone);
-# one that was busy at the fork is kept referenced, so apsw never closes it (rolling back
-# could touch the WAL index the parent shares). Forks wait for runlite's write transactions
-# in this process, so the writer is idle in the child.
+# inherited connection without a checkpoint (that leaves the file and the parent alone), and
+# every reader, even one inside a read (an iterator between pieces): ending a read writes
+# nothing the parent shares. The writer, busy at the fork, is kept referenced, so apsw never
+# closes it (rolling back could touch the WAL index the parent shares); so is a reader another
+# thread was stepping (apsw refuses to close it). Forks wait for runlite's write transactions,
+# and a while for reads other threads are stepping, so those are rare.
 _FORK_ORPHANS: list = []
 _OPEN: "weakref.WeakSet[Database]" = weakref.WeakSet()  # file Databases with connections here
 _HELD_AT_FORK: list = []
 
 
-def _drop_inherited(connections) -> None:
-    for conn in connections:
+def _drop_inherited(writer, readers) -> None:
+    for conn, reader in ((writer, False), *((r, True) for r in readers)):
         if conn is None:
             continue
         try:
-            if not conn.in_transaction:
+            if reader or not conn.in_transaction:
                 conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
-                conn.close()
+                conn.close(True)  # force: a read left open ends (its statements finalized)
                 continue
         except apsw.Error:  # in use by a thread the fork left behind
             pass
         _FORK_ORPHANS.append(conn)
+
+
+FORK_READ_WAIT = 1.0  # seconds a fork waits for reads other threads are stepping
+
+
+def _stepping(conn) -> bool:
+    """Whether another thread is inside a call on ``conn`` (apsw refuses it to this one)."""
+    try:
+        conn.in_transaction  # noqa: B018 - the property is the probe
+    except apsw.ThreadingViolationError:
+        return True
+    except apsw.Error:
+        return False
+    return False
 
 
 def _before_fork() -> None:
@@ -122,6 +139,10 @@ def _before_fork() -> None:
         lock = database._state.lock
         if lock.acquire(timeout=database.timeout + 1):  # bounded: a fork never deadlocks on us
             _HELD_AT_FORK.append(lock)
+        deadline = time.monotonic() + FORK_READ_WAIT
+        for conn in list(database._state.readers):
+            while _stepping(conn) and time.monotonic() < deadline:
+                time.sleep(0.001)
 
 
 def _after_fork() -> None:
@@ -278,7 +299,7 @@ class Database:
         """This process's state: after a fork, a new one (the inherited connections dropped)."""
         state = self._state
         if state.pid != os.getpid() and not self.memory:
-            _drop_inherited([state.writer, *state.readers])
+            _drop_inherited(state.writer, list(state.readers))
             for retire in state.readers.values():
                 retire.detach()
             state = self._state = _ProcessState()
