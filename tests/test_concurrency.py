@@ -131,6 +131,38 @@ def test_parent_and_forked_child_both_logging_events_to_one_run_lose_nothing(db_
         assert list(s.metric_values(run.id, "x").values) == [0.0, 1.0]
 
 
+@pytest.mark.parametrize("ending", ["set_status", "end"])
+def test_a_call_logged_while_another_thread_ends_the_run_is_written_or_refused(db_path, ending):
+    """The call that passed its status check as the run ended landed in a buffer nothing
+    flushed any more: acknowledged, never written (20 trials in 20)."""
+    import threading
+    import time
+
+    for trial in range(5):
+        with runlite.open(db_path) as store:
+            run = store.init(f"r{trial}")
+            points, events = [], []
+
+            def log() -> None:
+                for i in range(10**9):
+                    try:
+                        run.log_metrics({"x": float(i)})
+                        points.append(float(i))
+                        run.log_event(f"e{i}")
+                        events.append(f"e{i}")
+                    except runlite.RunStateError:
+                        return
+
+            thread = threading.Thread(target=log)
+            thread.start()
+            time.sleep(0.02)
+            run.set_status("completed") if ending == "set_status" else run.end(outputs={"ok": 1})
+            thread.join()
+        with runlite.open(db_path, read_only=True) as s:
+            assert s.metric_values(run.id, "x").values.tolist() == points
+            assert [e.message for e in s.events(run.id)] == events
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
 @pytest.mark.parametrize("reading", ["an iterator between pieces", "another thread stepping"])
 def test_a_child_forked_inside_a_read_keeps_its_writes_when_the_parent_closes(db_path, reading):

@@ -286,6 +286,7 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
             if not ended[0]:  # aborted from outside (abort_run) before its heartbeat told this handle
                 return self._terminated(from_outside=True)
             self._status = status
+            writer.end(status)
             self.store.live.discard(writer)
 
     def set_status(self, status: str) -> bool:

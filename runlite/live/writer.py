@@ -95,6 +95,7 @@ class RunWriter:
         self.next_check_us: int | None = None
         self.user_time = False
         self.released = False
+        self.ended: str | None = None  # the final status, once the run ended through this writer
         self.on_fork: Callable[[], None] | None = None  # set by the store's LiveRuns
         self.retry_us = 0  # a due flush found the file locked: the log calls' next try, not before
         _WRITERS.add(self)
@@ -431,8 +432,18 @@ class RunWriter:
                     self.metrics.fast_until = 0  # log_now's fast path: off, to reach the check
 
     def check_open(self) -> None:
-        """Refuse a log call once released (the store closed): it would never be written.
-        Call with ``lock`` held."""
+        """Refuse a log call once released (the store closed) or the run ended: it would never
+        be written. Call with ``lock`` held."""
         if self.released:
             raise errors.StoreClosedError(f"run {self.run_id}: its store {self.database.path!r} was closed;"
                                           " nothing more can be logged through this handle")
+        if self.ended is not None:
+            raise errors.RunStateError(f"run {self.run_id} is {self.ended}: it must be running to log to it")
+
+    def end(self, status: str) -> None:
+        """The run ended (its final status stored): later log calls raise (`check_open`). Under
+        the lock, so a call on another thread is either in the last flush or refused, never
+        acknowledged and then dropped."""
+        with self.lock:
+            self.ended = status
+            self.metrics.fast_until = 0  # log_now's fast path: off, to reach the check
