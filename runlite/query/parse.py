@@ -485,8 +485,9 @@ def _simvue_node(field: str, fpos: int, op: str, value: str, vpos: int, fail) ->
         return KeyValue(source, [has_key], fpos)
     # a value that reads as a number compares numerically; true/false/null as JSON; else as text
     number = parse_number(value)
-    if number is None and op != "contains" and _NUMBER.fullmatch(value):  # as text, 5 < "1e400" < "1abc"
-        fail("a number must be a finite float or an int within 64 bits", vpos)
+    if number is None and op in ORDERING_OPS and _NUMBER.fullmatch(value):  # as text, 5 < "1e400" < "1abc"
+        fail("a number compared by order must be a finite float or an int within 64 bits (== compares"
+             " longer digits as text)", vpos)
     typed = value if op == "contains" else number if number is not None else _WORDS.get(value, value)
     if op in ORDERING_OPS and not (isinstance(typed, str) or is_number(typed)):
         fail(f"{value!r} cannot be ordered; compare with == or !=", vpos)
