@@ -131,6 +131,35 @@ def test_parent_and_forked_child_both_logging_events_to_one_run_lose_nothing(db_
         assert list(s.metric_values(run.id, "x").values) == [0.0, 1.0]
 
 
+def test_spans_another_process_keeps_out_of_the_file_are_said_lost_never_dropped_quietly(db_path, caplog):
+    """With the write lock held past the store's timeout, flush() returned normally and close()
+    dropped the acknowledged span with only a log line; a read waited and raised."""
+    import subprocess
+    import sys
+
+    store = runlite.open(db_path, timeout=0.5)
+    with runlite.trace("before", store=store):
+        pass
+    store.flush()
+    locker = subprocess.Popen(
+        [sys.executable, "-c", "import apsw, sys\n"
+         f"c = apsw.Connection({db_path!r}); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True)\n"
+         "sys.stdin.readline(); c.execute('COMMIT')"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        with runlite.trace("held-back", store=store):
+            pass
+        with pytest.raises(runlite.StoreBusyError):
+            store.flush()
+        assert [r.name for r in store.list_runs()] == ["before"]  # the read goes on without it, said in the log
+        assert "without the spans this store holds" in caplog.text
+        with pytest.raises(runlite.StoreBusyError, match="metrics, events or spans could not be written and are lost"):
+            store.close()
+    finally:
+        locker.communicate("\n", timeout=30)
+    assert store.closed
+
+
 @pytest.mark.parametrize("ending", ["set_status", "end"])
 def test_a_call_logged_while_another_thread_ends_the_run_is_written_or_refused(db_path, ending):
     """The call that passed its status check as the run ended landed in a buffer nothing

@@ -195,7 +195,10 @@ class LiveRuns:
         """Read your own writes: spans traced (and runs received) in this process are written
         before a read, whichever of its stores on this file holds them."""
         if self.holds_spans() and not self.read_only:
-            self.flush_spans()
+            try:
+                self.flush_spans()
+            except errors.StoreBusyError as exc:  # another process holds the file: read without them
+                log.warning("runlite: reading %s without the spans this store holds: %s", self.database.path, exc)
         refs = self.same_file.refs
         if len(refs) > 1:  # the common case, one store a file, ends here
             for ref in refs:
@@ -232,8 +235,10 @@ class LiveRuns:
                 first = first or (exc if isinstance(exc, errors.RunliteError) else None)
         try:
             self.flush_spans()
-        except Exception:  # noqa: BLE001
-            log.exception("runlite: could not write the last spans of %s", self.database.path)
+        except Exception as exc:  # noqa: BLE001 - as a writer's: reported, or returned (flush() raises it)
+            if report or not isinstance(exc, errors.RunliteError):
+                log.exception("runlite: could not write the spans of %s", self.database.path)
+            first = first or (exc if isinstance(exc, errors.RunliteError) else None)
         return first
 
     def tick(self) -> None:
@@ -274,7 +279,8 @@ class LiveRuns:
 
     def close(self) -> errors.RunliteError | None:
         """Stop the thread, then release every writer (a last flush each) and write the spans.
-        Returns the first error of a writer whose last points could not be written."""
+        Returns the first error of a writer whose last points, or of spans, that could not be
+        written."""
         ticker = self._ticker
         if ticker is not None and ticker.pid == os.getpid():
             ticker.stop.set()
@@ -289,8 +295,8 @@ class LiveRuns:
         self.writers.clear()
         try:
             self.flush_spans()
-        except errors.RunliteError:
-            log.exception("runlite: could not write the last spans of %s", self.database.path)
+        except errors.RunliteError as exc:  # the spans are lost with the store: Store.close says so
+            unwritten = unwritten or exc
         _REGISTRIES.discard(self)
         self.same_file.leave(self)
         return unwritten

@@ -105,7 +105,7 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
         unwritten = self.live.close()  # a run's last flush failed (a full disk)
         self.database.close()
         if unwritten is not None:  # closed all the same; the buffered points are gone: say so
-            raise type(unwritten)(f"the store is closed, but the last buffered metrics/events of a run "
+            raise type(unwritten)(f"the store is closed, but the last buffered metrics, events or spans "
                                   f"could not be written and are lost: {unwritten}") \
                 from (unwritten.__cause__ or unwritten)  # keep SQLite's error as the cause
 
