@@ -312,7 +312,8 @@ class Run:
             raise errors.SimvueStateError("Cannot log metrics when not in the running state")
         # Simvue's models convert in their lax mode: text of a number (a parsed solver log), a
         # step of 5.0 or "7", a time of "1.5".
-        metrics = {name: models.lax_number(value) for name, value in metrics.items()}
+        if str in set(map(type, metrics.values())):  # (the common call, numbers only, is left as it is)
+            metrics = {name: models.lax_number(value) for name, value in metrics.items()}
         step, time = models.lax_int(step), models.lax_number(time)
         logged = self._core.log_metrics(metrics, step=step, time=time, timestamp=timestamp)
         with self._units_lock:  # the units after the values: a refused call writes neither
