@@ -29,8 +29,9 @@ class RemoteRun:
     """One run create or update received from a LangSmith client, waiting to be written.
 
     ``columns`` are the ``runs`` columns it sets (JSON columns already encoded); ``events``,
-    as ``(time_us, name, message, kwargs)``, replace the run's when ``replaces_events`` (a
-    payload without ``events`` leaves them alone); ``attachments`` are ``(name, bytes, mime)``.
+    as ``(time_us, name, message, kwargs as JSON text)``, replace the run's when
+    ``replaces_events`` (a payload without ``events`` leaves them alone); ``attachments`` are
+    ``(name, bytes, mime)``.
     Updates of a run still waiting merge into it (``absorb``), as the SDK folds them.
     """
 
@@ -109,11 +110,10 @@ def _events(value: Any, run_id: str) -> list:
         if kwargs is not None and not isinstance(kwargs, dict):
             raise errors.ValidationError(f"kwargs of event {i} of run {run_id} must be an object")
         rest = {**(kwargs or {}), **event}
-        # Sized now, as the write will encode it: over the limit there, the run was dropped after
-        # its request had been answered.
-        _json_column(rest or None, f"event {i} of run {run_id}")
+        # Encoded (and sized) now, not when written: over the limit there, the run was dropped
+        # after its request had been answered.
         out.append((None if when is None else _time(when, f"time of event {i} of run {run_id}"),
-                    name, message, rest or None))
+                    name, message, _json_column(rest or None, f"event {i} of run {run_id}")))
     return out
 
 

@@ -24,7 +24,7 @@ from . import attachments as files
 from . import batches
 from . import runs as runs_mod
 from .._ids import dotted_ids, dotted_segment
-from .._validation import dumps_lenient, now_us, shown
+from .._validation import now_us, shown
 from ..records import RUN_COLUMNS
 
 log = logging.getLogger("runlite")
@@ -243,8 +243,7 @@ def _write(conn, batch: list) -> None:
             conn.execute("DELETE FROM events WHERE run_id = ?", (run.id,))
             conn.executemany(
                 "INSERT INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, NULL, ?, ?, ?)",
-                [(run.id, seq, now if when is None else when, name, message,
-                  None if kwargs is None else dumps_lenient(kwargs, "event kwargs"))
-                 for seq, (when, name, message, kwargs) in enumerate(events)])
+                [(run.id, seq, now if when is None else when, name, message, kwargs_json)
+                 for seq, (when, name, message, kwargs_json) in enumerate(events)])
         for name, data, mime in attachments:
             files.save_bytes(conn, run.id, name, data, mime)
