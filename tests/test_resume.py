@@ -99,6 +99,67 @@ def test_a_running_run_is_not_resumed(store):
     assert store.get_run(run.id).extra is None  # nothing recorded
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process start times are read from Linux /proc")
+def test_a_stalled_writer_on_this_host_keeps_its_run(db_path):
+    """A run whose heartbeat stalled (its process stopped, or held behind a write lock longer than
+    heartbeat_timeout) reads lost, but while that process lives here it is not resumed: the run
+    would get two writers. Once the process is gone, it resumes."""
+    code = textwrap.dedent(f"""
+        import sys, runlite
+        store = runlite.open({db_path!r})
+        run = store.init("stalled", heartbeat_timeout=1)
+        print(run.id, flush=True)
+        sys.stdin.readline()
+        run.log_metrics({{"loss": 1.0}})
+        run.close()
+        store.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        run_id = proc.stdout.readline().strip()
+        os.kill(proc.pid, signal.SIGSTOP)  # no heartbeat from now on
+        with runlite.open(db_path) as store:
+            deadline = time.monotonic() + 30
+            while store.get_run(run_id).status != "lost" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert store.get_run(run_id).status == "lost"
+            with pytest.raises(runlite.RunStateError, match=rf"reads lost, but its process \(pid {proc.pid}\) still runs"):
+                store.resume(run_id)
+            assert store.get_run(run_id).extra is None  # nothing recorded
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.kill(proc.pid, signal.SIGCONT) if proc.poll() is None else None
+        proc.kill()
+    with runlite.open(db_path) as store:
+        record = store.get_run(run_id)
+        assert record.status == "completed" and list(store.metric_values(run_id, "loss").values) == [1.0]
+        assert store.resume(run_id).resumed["was"] == "completed"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process start times are read from Linux /proc")
+def test_a_run_whose_pid_was_taken_by_a_later_process_resumes(db_path):
+    """The writer died and its pid now belongs to a process started after its last heartbeat:
+    the run is lost, and resumes."""
+    run_id = dead_run(db_path, "reused")
+    with runlite.open(db_path) as store:
+        with store.database.write() as conn:  # the run's last heartbeat a minute ago, from the pid of...
+            conn.execute("UPDATE runs SET heartbeat_timeout = 5, heartbeat = heartbeat - 60000000 WHERE id = ?",
+                         (run_id,))
+        later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # ...a process started since
+        try:
+            with store.database.write() as conn:
+                conn.execute("UPDATE runs SET pid = ? WHERE id = ?", (later.pid, run_id))
+            assert store.get_run(run_id).status == "lost"
+            assert store.resume(run_id).resumed["was"] == "lost"
+        finally:
+            later.kill()
+            later.wait()
+
+
 def test_resumes_add_to_the_history(store):
     run = store.init("twice")
     run.close()

@@ -16,7 +16,7 @@ from .. import errors
 from . import feedback as feedback_mod
 from . import metric_reads
 from .schema import FINAL_STATUSES
-from .._host import THIS_HOST, effective_status, system_info
+from .._host import THIS_HOST, effective_status, system_info, writer_alive
 from .._ids import dotted_segment, is_uuid, uuid7
 from .._validation import dumps, folder_ancestors, from_us, now_us, shown, stored_json
 from ..records import RUN_COLUMNS, RunRecord
@@ -189,20 +189,21 @@ def resume(conn, run_id: str) -> dict:
         raise errors.NotFoundError(f"no run with id {run_id!r}")
     found = dict(zip(_RESUME_COLUMNS, row))
     now = now_us()
-    was = effective_status(found["status"], found["host"], found["pid"], found["heartbeat"],
-                           found["heartbeat_timeout"], now)
+    was = effective_status(*(found[k] for k in ("status", "host", "pid", "heartbeat", "heartbeat_timeout")), now)
     if was not in RESUMABLE:
         age = "no heartbeat" if found["heartbeat"] is None else f"its last heartbeat {(now - found['heartbeat']) / 1e6:.0f} s ago"
         raise errors.RunStateError(
             f"run {found['name']!r} ({run_id}) is {was} (pid {found['pid']} on {found['host']!r}, {age}); only a run "
             f"no process runs any more can be resumed: {', '.join(RESUMABLE)} (a running run reads lost once its "
             "process is gone from this host, or its heartbeat is older than its heartbeat_timeout)")
+    if was == "lost" and writer_alive(found["host"], found["pid"], found["heartbeat"]):  # stalled, not gone
+        raise errors.RunStateError(f"run {found['name']!r} ({run_id}) reads lost, but its process (pid {found['pid']}) still "
+                                   "runs on this host, its heartbeat stalled: resumed, the run would have two writers")
     what = f"the stored extra of run {run_id}"
     extra = {} if found["extra"] is None else stored_json(found["extra"], what)
     if not isinstance(extra, dict) or not isinstance(extra.get("resumed", []), list):
         raise errors.CorruptStoreError(f"{what} is not a JSON object with a list 'resumed': {shown(extra)}")
-    entry = {"at": from_us(now).isoformat().replace("+00:00", "Z"), "was": was, "host": THIS_HOST,
-             "pid": os.getpid()}
+    entry = {"at": from_us(now).isoformat().replace("+00:00", "Z"), "was": was, "host": THIS_HOST, "pid": os.getpid()}
     if found["error"] is not None:
         entry["error"] = found["error"][-MAX_KEPT_ERROR:]
     extra["resumed"] = [*extra.get("resumed", []), entry]
