@@ -74,6 +74,8 @@ def test_filters(mem):
     # valid ISO-8601 whose offset takes it past year 1 or 9999 in UTC
     lambda r: r.log_event("x", timestamp="0001-01-01T00:00:00+00:01"),
     lambda r: r.log_event("x", timestamp="9999-12-31T23:59:59-14:00"),
+    # LangSmith's event dict whose kwargs are not a mapping
+    lambda r: r.add_event({"name": "n", "kwargs": [1, 2]}), lambda r: r.add_event({"name": "n", "kwargs": "text"}),
 ])
 def test_bad_events_refused(mem, call):
     run = mem.init("b")

@@ -421,7 +421,10 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
         if isinstance(name, dict):
             data = dict(name)
             name, time = data.pop("name", "event"), data.pop("time", time)
-            kwargs = {**data.pop("kwargs", {}), **data, **kwargs}
+            given = data.pop("kwargs", None) or {}
+            if not isinstance(given, dict):
+                raise errors.ValidationError(f"an event's kwargs must be a dict, got {type(given).__name__} {given!r:.80}")
+            kwargs = {**given, **data, **kwargs}
         name = events_mod.check_event_name(name)
         message = kwargs.pop("message", None)
         if message is not None:
