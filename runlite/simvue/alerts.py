@@ -1,0 +1,110 @@
+"""``runlite.simvue.Run``'s alerts: Simvue 2.x's ``create_*_alert``, ``add_alerts`` and
+``log_alert`` over the wrapped ``runlite.Run``'s alerts (a mixin of ``simvue/run.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from . import models
+from .models import simvue_method as _simvue
+
+
+class RunAlerts:
+    """The alert methods of ``runlite.simvue.Run`` (the class gives ``_core``, ``_alert_specs``,
+    ``_abort_on_alert``, ``_abort_callback`` and ``kill_all_processes``)."""
+
+    def _on_alert(self, change: Any) -> None:
+        """An alert changed state: when it ended the run (``trigger_abort``), abort as Simvue does."""
+        if self._core.status != "terminated" or self._abort_on_alert == "ignore":
+            return
+        if self._abort_callback is not None:
+            self._abort_callback(self)
+        self.kill_all_processes()
+
+    def _alert(self, kind: str, args: tuple, kwargs: dict) -> str:
+        alert_id = getattr(self._core, kind)(*args, **kwargs)
+        self._alert_specs[alert_id] = (kind, args, kwargs)
+        return alert_id
+
+    @_simvue(True)
+    def add_alerts(self, ids: list | None = None, names: list | None = None) -> bool:
+        """Attach alerts created by this handle (by id or name) to the run."""
+        ids, names = list(ids or []), list(names or [])
+        if not ids and not names:
+            raise errors.SimvueValidationError("Need to provide alert ids or alert names")
+        for alert_id, (kind, args, kwargs) in self._alert_specs.items():
+            if alert_id in ids or args[0] in names:
+                getattr(self._core, kind)(*args, **{**kwargs, "attach_to_run": True})
+                ids = [i for i in ids if i != alert_id]
+                names = [n for n in names if n != args[0]]
+        if ids or names:
+            raise errors.SimvueNotFoundError(f"no alert {(ids + names)[0]!r} was created through this Run")
+        return True
+
+    def _alert_common(self, name: Any, frequency: Any, notification: Any, trigger_abort: Any,
+                      attach_to_run: Any, *, check_name: bool = True) -> int:
+        """Check what every alert takes; returns the frequency as an int (Simvue's lax mode
+        takes 2.0 and "2")."""
+        if check_name:
+            models.check_name(name, "alert name")
+        frequency = models.check_positive_int(frequency, "frequency")
+        models.check_choice(notification, models.ALERT_NOTIFICATIONS, "notification")
+        models.check_bool(trigger_abort, "trigger_abort")
+        models.check_bool(attach_to_run, "attach_to_run")
+        return frequency
+
+    @_simvue(None)
+    def create_metric_range_alert(self, name: str, metric: str, range_low: float, range_high: float,
+                                  rule: str, *, description: str | None = None, window: int | None = None,
+                                  frequency: int = 1, aggregation: str = "average",
+                                  notification: str = "none", trigger_abort: bool = False,
+                                  attach_to_run: bool = True) -> str:
+        """An alert when ``metric`` is inside / outside a range; returns its id."""
+        frequency = self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
+        if window is not None:
+            window = models.check_positive_int(window, "window")
+        return self._alert("create_metric_range_alert", (name, metric, range_low, range_high, rule), {
+            "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
+            "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
+
+    @_simvue(None)
+    def create_metric_threshold_alert(self, name: str, metric: str, threshold: float, rule: str, *,
+                                      description: str | None = None, window: int | None = None,
+                                      frequency: int = 1, aggregation: str = "average",
+                                      notification: str = "none", trigger_abort: bool = False,
+                                      attach_to_run: bool = True) -> str:
+        """An alert when ``metric`` is above / below ``threshold``; returns its id."""
+        frequency = self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
+        if window is not None:
+            window = models.check_positive_int(window, "window")
+        return self._alert("create_metric_threshold_alert", (name, metric, threshold, rule), {
+            "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
+            "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
+
+    @_simvue(None)
+    def create_event_alert(self, name: str, pattern: str, *, description: str | None = None,
+                           frequency: int = 1, notification: str = "none", trigger_abort: bool = False,
+                           attach_to_run: bool = True) -> str:
+        """An alert when an event message contains ``pattern``; returns its id."""
+        frequency = self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
+        return self._alert("create_event_alert", (name, pattern), {
+            "description": description, "frequency": frequency, "notification": notification,
+            "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
+
+    @_simvue(None)
+    def create_user_alert(self, name: str, *, description: str | None = None, notification: str = "none",
+                          trigger_abort: bool = False, attach_to_run: bool = True) -> str:
+        """An alert whose state ``log_alert`` sets; returns its id."""
+        self._alert_common(name, 1, notification, trigger_abort, attach_to_run)
+        return self._alert("create_user_alert", (name,), {
+            "description": description, "notification": notification, "trigger_abort": trigger_abort,
+            "attach_to_run": attach_to_run})
+
+    @_simvue(True)
+    def log_alert(self, identifier: str | None = None, name: str | None = None, state: str = "critical") -> bool:
+        """Set a user alert of this run to ``ok`` or ``critical`` (by id, or by name)."""
+        models.check_choice(state, ("ok", "critical"), "state")
+        if bool(identifier) == bool(name):
+            raise errors.SimvueValidationError("Please specify alert to update either by ID or by name.")
+        return self._core.log_alert(identifier=identifier or None, name=name or None, state=state)
