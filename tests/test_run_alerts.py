@@ -2,6 +2,7 @@
 
 import math
 import random
+import time
 from array import array
 
 import pytest
@@ -137,6 +138,30 @@ def test_trigger_abort(mem):
         run.log_metrics({"loss": 1.0})
     with pytest.raises(runlite.RunAborted):
         run.log_event("more")
+
+
+def test_trigger_abort_when_the_run_does_not_let_alerts_abort_it(mem):
+    changes = []
+    run = runlite.Run(store=mem)
+    run.alerts_may_abort = False  # set before init
+    run.init("goes-on", on_alert=changes.append)
+    run.create_metric_threshold_alert("diverged", "loss", 10, "is above", window=1, trigger_abort=True)
+    _log(run, [(0.5, 100.0), (1.5, 100.0)], metric="loss")
+    deadline = time.monotonic() + 10  # the store's thread may have flushed: its callback runs after
+    while not changes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [(c.name, c.state) for c in changes] == [("diverged", "critical")]  # fired, recorded, notified
+    assert [(a.name, a.state) for a in mem.alerts(run)] == [("diverged", "critical")]
+    assert run.status == "running" and mem.get_run(run.id).status == "running"
+    assert run.log_metrics({"loss": 1.0}, time=2.5) is True  # the run goes on
+    run.alerts_may_abort = True  # changed during the run: an alert firing later ends it
+    run.create_user_alert("stop", trigger_abort=True)
+    run.log_alert(name="stop")
+    assert mem.get_run(run.id).status == "terminated"
+    with pytest.raises(runlite.RunAborted):
+        run.log_metrics({"loss": 1.0})
+    with pytest.raises(runlite.ValidationError):
+        run.alerts_may_abort = "no"
 
 
 def test_alerts_survive_reconnect(store):

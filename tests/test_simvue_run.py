@@ -412,6 +412,50 @@ def test_abort_callback_called_when_an_alert_terminates_the_run(tmp_path):
     run.close()
 
 
+def test_abort_on_alert_ignore_keeps_the_run_running(tmp_path):
+    # simvue 2.6.2's _terminate_run under "ignore": abort_callback is called, and the run is not
+    # set terminated nor are its processes killed; the alert itself is critical.
+    called = []
+    run = simvue.Run(mode="offline", abort_callback=called.append)
+    run.config(abort_on_alert="ignore")  # before init, as Simvue's examples do
+    run.init("ignoring")
+    run.add_process("late", "sh", "-c", "sleep 1; echo finished")
+    stop = run.create_user_alert("stop", trigger_abort=True)
+    assert run.log_alert(identifier=stop, state="critical") is True
+    assert called == [run] and run.status == "running"
+    assert run.log_metrics({"x": 1.0}) is True and run.log_event("still running") is True
+    assert run.close() is True  # waits for the process, which was not killed
+    with _store(tmp_path) as store:
+        assert store.get_run(run.id).status == "completed"
+        assert {a.name: a.state for a in store.alerts(run.id)} == {"stop": "critical", "late_exit_status": "ok"}
+        assert {a.name for a in store.attachments(run.id, "output")} == {"ignoring_late.out"}
+
+
+def test_abort_on_alert_changed_during_the_run(tmp_path):
+    called = []
+    run = simvue.Run(mode="offline", abort_callback=called.append)
+    run.init("switching")
+    run.config(abort_on_alert="ignore")
+    run.create_metric_threshold_alert("hot", "temp", 50, "is above", window=1, trigger_abort=True)
+    run.log_metrics({"temp": 99.0}, time=0.5)
+    run.log_metrics({"temp": 99.0}, time=1.5)  # the check at 1 s: hot goes critical at the flush
+    run.runlite_run.flush()
+    deadline = time.monotonic() + 10  # the store's thread may have flushed: its callback runs after
+    while not called and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert called == [run] and run.status == "running"
+    run.config(abort_on_alert="run")
+    stop = run.create_user_alert("stop", trigger_abort=True)
+    run.log_alert(identifier=stop)
+    assert called == [run, run] and run.status == "terminated"
+    with pytest.raises(RuntimeError):
+        run.log_metrics({"temp": 1.0})
+    run.close()
+    with _store(tmp_path) as store:
+        assert store.get_run(run.id).status == "terminated"
+        assert {a.name: a.state for a in store.alerts(run.id)} == {"hot": "critical", "stop": "critical"}
+
+
 def test_properties():
     run = _offline()
     assert (run.id, run.name, run.status, run.mode, run.duration) == (None, None, None, "offline", 0.0)

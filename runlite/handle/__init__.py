@@ -80,6 +80,7 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
         self._writer: RunWriter | None = None  # buffers and flushing, once the run exists
         self._on_alert: Any = None
         self._aborted = False
+        self._alerts_may_abort = True
         self.on_aborted: list = []  # called with the Run when abort_run (from outside) ends it
 
     # -- binding
@@ -108,6 +109,7 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
         callbacks = [cb for cb in (store.on_alert, self._on_alert) if cb]
         self._writer = RunWriter(store.database, self.id, self._started_us, callbacks=callbacks,
                                  on_terminated=self._terminated)
+        self._writer.alerts_may_abort = self._alerts_may_abort
         if heartbeat_timeout is not None:  # heartbeats at least 3 per timeout: never lost while alive
             self._writer.heartbeat_every_us = int(heartbeat_timeout * 1_000_000 / 3)
         if not new:  # a run taken over may have events and alerts already
@@ -193,6 +195,22 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
     def status(self) -> str | None:
         """This handle's view of the run's status (``store.get_run`` reports ``lost`` too)."""
         return self._status
+
+    @property
+    def alerts_may_abort(self) -> bool:
+        """Whether an alert with ``trigger_abort`` going critical ends this run ``terminated``
+        (True, the default). Set to False, such an alert still goes critical, is recorded and
+        notified (``on_alert``), and the run goes on. It may be set before ``init`` or while
+        the run runs: an alert firing later follows the new setting."""
+        return self._alerts_may_abort
+
+    @alerts_may_abort.setter
+    def alerts_may_abort(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise errors.ValidationError(f"alerts_may_abort must be True or False, got {shown(value)}")
+        self._alerts_may_abort = value
+        if self._writer is not None:
+            self._writer.alerts_may_abort = value
 
     @property
     def record(self):

@@ -66,7 +66,9 @@ class RunWriter:
 
     ``lock`` guards every buffer; ``step`` is the run's step counter. ``on_terminated`` is
     called when an alert with ``trigger_abort`` ends the run during a flush (no argument), or
-    when its heartbeat finds it aborted from outside (``from_outside=True``).
+    when its heartbeat finds it aborted from outside (``from_outside=True``). With
+    ``alerts_may_abort`` False (the handle's setting) such an alert is recorded as any other
+    and the run goes on.
     """
 
     def __init__(self, database: Any, run_id: str, started_us: int | None, *,
@@ -76,6 +78,7 @@ class RunWriter:
         self.started_us = started_us
         self.callbacks = callbacks          # on_alert callbacks: the store's and the run's
         self.on_terminated = on_terminated
+        self.alerts_may_abort = True        # whether an alert with trigger_abort ends the run
         self.lock = threading.RLock()
         self.idle = threading.Condition(self.lock)  # notified when a flush outside the lock ends
         self.flushing = False
@@ -240,12 +243,14 @@ class RunWriter:
 
     def record_alerts(self, conn, pending: list) -> tuple[list, bool]:
         """Store transitions found (inside the caller's transaction); an aborting alert ends
-        the run as ``terminated``. Returns the changes and whether the run was terminated."""
+        the run as ``terminated`` (unless ``alerts_may_abort`` is False). Returns the changes
+        and whether the run was terminated."""
         changes, abort = [], False
         for alert_id, definition, transition in pending:
             changes.append(stored_alerts.record(conn, self.run_id, alert_id, definition, transition.state,
                                                 transition.time))
             abort = abort or (definition.trigger_abort and transition.state == "critical")
+        abort = abort and self.alerts_may_abort
         if abort:
             runs_mod.terminate(conn, self.run_id, ABORT_REASON)
         return changes, abort

@@ -15,12 +15,28 @@ class RunAlerts:
     ``_abort_on_alert``, ``_abort_callback`` and ``kill_all_processes``)."""
 
     def _on_alert(self, change: Any) -> None:
-        """An alert changed state: when it ended the run (``trigger_abort``), abort as Simvue does."""
-        if self._core.status != "terminated" or self._abort_on_alert == "ignore":
+        """An alert changed state. One with ``trigger_abort`` going critical is Simvue's abort:
+        under ``abort_on_alert="run"``/``"terminate"`` the wrapped run ended ``terminated``,
+        so ``abort_callback`` is called (once) and the added processes are killed; under
+        ``"ignore"`` the run goes on and only ``abort_callback`` is called, as Simvue's
+        ``_terminate_run`` does."""
+        if change.state != "critical":
             return
-        if self._abort_callback is not None:
+        if self._core.status == "terminated":
+            if self._abort_handled:
+                return
+            self._abort_handled = True
+            if self._abort_callback is not None:
+                self._abort_callback(self)
+            self.kill_all_processes()
+        elif self._abort_callback is not None and self._triggers_abort(change.alert_id):
             self._abort_callback(self)
-        self.kill_all_processes()
+
+    def _triggers_abort(self, alert_id: str) -> bool:
+        """Whether the run's alert ``alert_id`` has ``trigger_abort`` (as stored: an alert the
+        run had before this handle took it over counts too)."""
+        return any(state.alert_id == alert_id and state.definition.get("trigger_abort")
+                   for state in self._core.store.alerts(self._core.id))
 
     def _alert(self, kind: str, args: tuple, kwargs: dict) -> str:
         alert_id = getattr(self._core, kind)(*args, **kwargs)

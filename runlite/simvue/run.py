@@ -63,6 +63,7 @@ class Run(RunAlerts):
         self._uuid = f"{uuid.uuid4()}"
         self._abort_callback = abort_callback
         self._abort_on_alert = "terminate"
+        self._abort_handled = False  # abort_callback was called for the run's end
         self._context_manager_called = False
         self._retention: float | None = None
         self._timer = 0.0
@@ -132,8 +133,11 @@ class Run(RunAlerts):
                system_metrics_interval: int | None = None, enable_emission_metrics: bool | None = None,
                disable_resources_metrics: bool | None = None, storage_id: str | None = None,
                abort_on_alert: str | None = None) -> bool:
-        """Simvue's options. Only ``abort_on_alert`` acts here (see docs/SIMVUE.md); the others
-        are checked and accepted: errors are always raised, writes never queue, and runlite
+        """Simvue's options. Only ``abort_on_alert`` acts here: what an alert with
+        ``trigger_abort`` going critical does (``"run"``, ``"terminate"``: the run ends
+        ``terminated``, ``abort_callback`` is called, added processes are killed; ``"ignore"``:
+        ``abort_callback`` is called and the run goes on; see docs/SIMVUE.md). The others are
+        checked and accepted: errors are always raised, writes never queue, and runlite
         records no resource or emission metrics."""
         for value, what in ((suppress_errors, "suppress_errors"), (queue_blocking, "queue_blocking"),
                             (enable_emission_metrics, "enable_emission_metrics"),
@@ -148,8 +152,9 @@ class Run(RunAlerts):
             raise models.refuse("Emissions metrics require resource metrics collection.")
         if storage_id is not None and not isinstance(storage_id, str):
             raise models.refuse(f"storage_id must be a str, got {storage_id!r:.80}")
-        if abort_on_alert is not None:
+        if abort_on_alert is not None:  # before init or during the run: alerts firing later follow it
             self._abort_on_alert = models.check_choice(abort_on_alert, models.ABORT_ON_ALERT, "abort_on_alert")
+            self._core.alerts_may_abort = abort_on_alert != "ignore"
         return True
 
     @_simvue(True, initialised=False)
@@ -206,6 +211,9 @@ class Run(RunAlerts):
 
     def _aborted_from_outside(self, core: Any) -> None:
         """``Client.abort_run`` ended the run (seen at a heartbeat): abort as Simvue does."""
+        if self._abort_handled:
+            return
+        self._abort_handled = True
         if self._abort_callback is not None:
             self._abort_callback(self)
         self.kill_all_processes()
