@@ -570,6 +570,29 @@ def test_compare_lifecycle_return_values(real_simvue, tmp_path):
     _compare(real_simvue, script)
 
 
+def test_compare_metric_units_set_before_init(real_simvue, tmp_path):
+    """Simvue keeps units set before ``init`` and writes them at the first ``log_metrics`` after."""
+    import json
+
+    def script(Run):
+        run = Run(mode="offline")
+        out = [_outcome(lambda: run.set_metric_units("loss", units="Å", mks_unit="metre", mks_conversion=1e-10))]
+        out += [_outcome(lambda: run.log_metrics({"loss": 1.0}))]  # not initialised: raises, the units wait
+        out += [_outcome(lambda: run.init(name="units-early"))]
+        out += [_outcome(lambda: run.log_metrics({"loss": 2.0}))]
+        out += [_outcome(lambda: run.close())]
+        return out, run.id
+
+    theirs, their_id = script(lambda **kw: real_simvue.Run(**kw))
+    ours, our_id = script(lambda **kw: simvue.Run(**kw))
+    assert [o[0] for o in ours] == [o[0] for o in theirs] == ["ok", "raised", "ok", "ok", "ok"]
+    assert ours[0] == theirs[0] == ("ok", None)
+    cached = json.loads((tmp_path / "simvue-cache" / "runs" / f"{their_id}.json").read_text())
+    with _store(tmp_path) as store:
+        assert store.get_run(our_id).metadata["simvue"] == cached["metadata"]["simvue"] == {
+            "metrics": {"loss": {"units": "Å", "mks_conversion": 1e-10, "mks_units": "metre"}}}
+
+
 def test_compare_init_refusals(real_simvue):
     def script(Run):
         return [_outcome(lambda kwargs=kwargs: Run(mode="offline").init(**kwargs)) for kwargs in (

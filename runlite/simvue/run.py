@@ -288,11 +288,12 @@ class Run(RunAlerts):
         return self._core.set_folder_details(None, metadata or None, models.check_tags(tags) if tags else None,
                                              description or None)
 
-    @_simvue(None)
+    @_simvue(None, initialised=False)
     def set_metric_units(self, metric_name: str, *, units: str, mks_unit: str | None = None,
                          mks_conversion: float | None = None) -> None:
         """Units of a metric, written to ``metadata["simvue"]["metrics"]`` at the next
-        ``log_metrics`` as Simvue does (MKS values are stored as given: no unit library)."""
+        ``log_metrics`` as Simvue does, also when set before ``init`` (MKS values are stored
+        as given: no unit library)."""
         models.check_pattern(metric_name, models.METRIC_KEY_REGEX, "metric name")
         if not isinstance(units, str):
             raise models.refuse(f"units must be a str, got {units!r:.80}")
