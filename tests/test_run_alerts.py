@@ -164,6 +164,17 @@ def test_trigger_abort_when_the_run_does_not_let_alerts_abort_it(mem):
         run.alerts_may_abort = "no"
 
 
+def test_an_alert_not_attached_needs_no_run(tmp_path):
+    run = runlite.Run(path=str(tmp_path / "runs.db"))
+    alert_id = run.create_user_alert("later", attach_to_run=False)  # stored in the file before init
+    with pytest.raises(runlite.RunStateError):
+        run.create_user_alert("now")  # attaching needs the run
+    run.init("r")
+    assert run.create_user_alert("later") == alert_id  # the same definition, now attached
+    assert [(a.name, a.alert_id) for a in run.store.alerts(run)] == [("later", alert_id)]
+    run.close()
+
+
 def test_alerts_survive_reconnect(store):
     queued = store.init("q", running=False)
     queued.create_metric_threshold_alert("hot", "t", 1, "is above", window=1)

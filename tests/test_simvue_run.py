@@ -593,6 +593,51 @@ def test_compare_metric_units_set_before_init(real_simvue, tmp_path):
             "metrics": {"loss": {"units": "Å", "mks_conversion": 1e-10, "mks_units": "metre"}}}
 
 
+def test_compare_alerts_created_before_init(real_simvue, tmp_path):
+    """Simvue creates an alert with ``attach_to_run=False`` before ``init`` (attaching needs the
+    run: ``add_alerts`` raises); ``add_alerts`` attaches it once the run exists."""
+    def script(Run):
+        run, made = Run(mode="offline"), {}
+
+        def make(kind, *args):
+            made[args[0]] = getattr(run, kind)(*args, attach_to_run=False)
+            return type(made[args[0]]).__name__
+
+        out = [_outcome(lambda: make("create_user_alert", "early-user")),
+               _outcome(lambda: make("create_event_alert", "early-event", "err")),
+               _outcome(lambda: make("create_metric_threshold_alert", "early-hot", "x", 1, "is above")),
+               _outcome(lambda: make("create_metric_range_alert", "early-band", "x", 0, 1, "is inside range")),
+               _outcome(lambda: run.create_user_alert("early-attached")),  # attaching needs the run
+               _outcome(lambda: run.create_user_alert("a*b", attach_to_run=False))]
+        out += [_outcome(lambda: run.init(name="alerts-early"))]
+        out += [_outcome(lambda: run.add_alerts(ids=[made["early-user"], made["early-hot"]]))]
+        out += [_outcome(lambda: run.log_alert(identifier=made["early-user"], state="critical"))]
+        out += [_outcome(lambda: run.close())]
+        return out
+
+    ours = _compare(real_simvue, script)
+    assert [o[:2] for o in ours[:4]] == [("ok", "str")] * 4 and ours[4][:2] == ("raised", True)
+    with _store(tmp_path) as store:
+        (run,) = store.runs()
+        assert {a.name: a.state for a in store.alerts(run.id)} == {"early-user": "critical", "early-hot": "ok"}
+
+
+def test_an_alert_created_before_init_is_in_the_file(tmp_path):
+    called = []
+    run = simvue.Run(mode="offline", abort_callback=called.append)
+    stop = run.create_user_alert("stop", trigger_abort=True, attach_to_run=False)
+    event = run.create_event_alert("errs", "error", attach_to_run=False)
+    run.config(abort_on_alert="run")
+    run.init("early")
+    assert run.create_event_alert("errs", "error") == event  # the same definition: the stored alert
+    assert run.add_alerts(names=["stop"]) is True
+    run.log_alert(identifier=stop)
+    assert called == [run] and run.status == "terminated"
+    run.close()
+    with _store(tmp_path) as store:
+        assert {a.name: a.state for a in store.alerts(run.id)} == {"stop": "critical", "errs": "ok"}
+
+
 def test_compare_init_refusals(real_simvue):
     def script(Run):
         return [_outcome(lambda kwargs=kwargs: Run(mode="offline").init(**kwargs)) for kwargs in (

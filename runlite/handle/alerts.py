@@ -8,12 +8,19 @@ from ..storage import alerts as stored_alerts
 
 
 class RunAlerts:
-    """The alert methods of ``Run`` (a mixin: the handle gives ``_require_id``, ``store``, ``_writer``)."""
+    """The alert methods of ``Run`` (a mixin: the handle gives ``_require_id``, ``store``, ``_writer``).
+
+    ``create_*_alert(..., attach_to_run=False)`` stores the alert in the file without
+    attaching it, before ``init`` too (the handle's store is opened then); the same definition
+    created again later, attached, is the same alert (same id).
+    """
 
     def _add_alert(self, definition: alerts.AlertDefinition, attach_to_run: bool = True) -> str:
-        run_id = self._require_id()
+        """Store the alert in the run's file and attach it to the run; with ``attach_to_run``
+        False only store it (no run needed: also before ``init``), to attach later."""
         if not isinstance(attach_to_run, bool):
             raise errors.ValidationError(f"attach_to_run must be True or False, got {shown(attach_to_run)}")
+        run_id = self._require_id() if attach_to_run else None
         with self.store.database.write() as conn:
             alert_id = stored_alerts.define(conn, definition)
             state = stored_alerts.attach(conn, run_id, alert_id, definition.name) if attach_to_run else None

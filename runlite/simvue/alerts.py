@@ -39,8 +39,12 @@ class RunAlerts:
                    for state in self._core.store.alerts(self._core.id))
 
     def _alert(self, kind: str, args: tuple, kwargs: dict) -> str:
-        alert_id = getattr(self._core, kind)(*args, **kwargs)
+        """Create the alert in the file (no run needed: before ``init`` too), then attach it
+        with ``add_alerts`` as Simvue does, which needs the run."""
+        alert_id = getattr(self._core, kind)(*args, **{**kwargs, "attach_to_run": False})
         self._alert_specs[alert_id] = (kind, args, kwargs)
+        if kwargs["attach_to_run"]:
+            self.add_alerts(ids=[alert_id])
         return alert_id
 
     @_simvue(True)
@@ -70,7 +74,7 @@ class RunAlerts:
         models.check_bool(attach_to_run, "attach_to_run")
         return frequency
 
-    @_simvue(None)
+    @_simvue(None, initialised=False)
     def create_metric_range_alert(self, name: str, metric: str, range_low: float, range_high: float,
                                   rule: str, *, description: str | None = None, window: int | None = None,
                                   frequency: int = 1, aggregation: str = "average",
@@ -84,7 +88,7 @@ class RunAlerts:
             "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
             "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
 
-    @_simvue(None)
+    @_simvue(None, initialised=False)
     def create_metric_threshold_alert(self, name: str, metric: str, threshold: float, rule: str, *,
                                       description: str | None = None, window: int | None = None,
                                       frequency: int = 1, aggregation: str = "average",
@@ -98,7 +102,7 @@ class RunAlerts:
             "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
             "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
 
-    @_simvue(None)
+    @_simvue(None, initialised=False)
     def create_event_alert(self, name: str, pattern: str, *, description: str | None = None,
                            frequency: int = 1, notification: str = "none", trigger_abort: bool = False,
                            attach_to_run: bool = True) -> str:
@@ -108,7 +112,7 @@ class RunAlerts:
             "description": description, "frequency": frequency, "notification": notification,
             "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
 
-    @_simvue(None)
+    @_simvue(None, initialised=False)
     def create_user_alert(self, name: str, *, description: str | None = None, notification: str = "none",
                           trigger_abort: bool = False, attach_to_run: bool = True) -> str:
         """An alert whose state ``log_alert`` sets; returns its id."""
