@@ -297,6 +297,59 @@ def test_key_value_pairs(world, text, expected):
     assert world.names(text) == expected
 
 
+def test_objects_and_arrays_compare_by_value(mem):
+    """A nested object or array equals another member by member: an object's keys in any
+    order, numbers by value (1 is 1.0), ``true`` only ``true``; an array's members in order.
+    Compared as JSON text, ``{"a": 1, "b": 2}`` missed a run holding ``{"b": 2, "a": 1}``."""
+    metadata = {
+        "ba": {"cfg": {"b": 2, "a": 1}}, "ab": {"cfg": {"a": 1, "b": 2}}, "floats": {"cfg": {"a": 1.0, "b": 2.0}},
+        "more": {"cfg": {"a": 1, "b": 2, "c": 3}}, "fewer": {"cfg": {"a": 1}}, "true": {"cfg": {"a": True, "b": 2}},
+        "text": {"cfg": {"a": "1", "b": 2}}, "empty": {"cfg": {}}, "list": {"cfg": []},
+        "nested": {"arr": [{"y": 2, "x": 1}, [1, 2.0], None]}, "reordered": {"arr": [[1, 2], {"x": 1, "y": 2}, None]},
+        "inner order": {"arr": [{"x": 1, "y": 2}, [2, 1], None]}, "longer": {"arr": [{"x": 1, "y": 2}, [1, 2], None, 4]},
+    }
+    ids = {name: mem.init(name, metadata=md, inputs=md).id for name, md in metadata.items()}
+    _feedback(mem, ids["ba"], "why", value={"why": "wrong", "n": 1})
+    _feedback(mem, ids["ab"], "why", value={"n": 2, "why": "wrong"})
+    world = World(mem)
+    same_cfg = ["ab", "ba", "floats"]
+    for text, expected in (
+            ('has(metadata, \'{"cfg": {"a": 1, "b": 2}}\')', same_cfg),
+            ('has(metadata, \'{"cfg": {"b": 2.0, "a": 1.0}}\')', same_cfg),
+            ('has(metadata, \'{"cfg": {"a": true, "b": 2}}\')', ["true"]),
+            ('has(metadata, \'{"cfg": {"a": "1", "b": 2}}\')', ["text"]),
+            ('has(metadata, \'{"cfg": {}}\')', ["empty"]),
+            ('has(metadata, \'{"cfg": []}\')', ["list"]),
+            ('has(metadata, \'{"arr": [{"x": 1, "y": 2}, [1.0, 2], null]}\')', ["nested"]),
+            ('not(has(metadata, \'{"cfg": {"b": 2, "a": 1}}\'))', sorted(set(metadata) - set(same_cfg)))):
+        assert world.names(text) == expected, text
+    for source in ("metadata", "inputs"):  # a member named by its key (inputs: a dotted path)
+        node = KeyValue(source, [Compare("key", "eq", "cfg"), Compare("value", "eq", {"b": 2, "a": 1})])
+        assert world.names(node) == same_cfg, source
+        node = KeyValue(source, [Compare("key", "eq", "cfg"), Compare("value", "neq", {"b": 2, "a": 1})])
+        assert world.names(node) == sorted({"more", "fewer", "true", "text", "empty", "list"}), source
+        node = KeyValue(source, [Compare("value", "in", ({"a": 1}, [], 5))])
+        assert world.names(node) == ["fewer", "list"], source
+    node = KeyValue("feedback", [Compare("value", "eq", {"n": 1.0, "why": "wrong"})])
+    assert world.names(node) == ["ba"]
+
+
+def test_objects_compare_by_value_on_every_connection(tmp_path):
+    """The comparison runs on the writer, on a reader and on a reader of a file from someone else."""
+    path = str(tmp_path / "runs.db")
+    text = 'has(metadata, \'{"cfg": {"a": 1, "b": [2, {"d": 4, "c": 3}]}}\')'
+    with runlite.open(path) as store:
+        run = store.init("hit", metadata={"cfg": {"b": [2.0, {"c": 3, "d": 4}], "a": 1}})
+        store.init("miss", metadata={"cfg": {"b": [{"c": 3, "d": 4}, 2], "a": 1}})
+        sql, params = compile_where(parse_langsmith(text), now_us=0)
+        with store.database.write() as conn:  # the writer
+            assert [r[0] for r in conn.execute(f"SELECT runs.id FROM runs WHERE {sql}", params)] == [run.id]
+        assert [r.name for r in store.list_runs(filter=text)] == ["hit"]
+    for flags in ({"read_only": True}, {"read_only": True, "untrusted": True}):
+        with runlite.open(path, **flags) as store:
+            assert [r.name for r in store.list_runs(filter=text)] == ["hit"], flags
+
+
 def test_pairs_are_grouped_per_and():
     node = parse_langsmith('and(eq(metadata_key, "a"), eq(name, "n"), eq(metadata_value, 1), eq(feedback_key, "k"))')
     assert node == And([KeyValue("metadata", [Compare("key", "eq", "a", 7), Compare("value", "eq", 1, 45)], 7),
@@ -850,7 +903,8 @@ TAGS = ["a", "b", "C"]
 KEYS = ["lr", "model", "n", "flag", "obj"]
 SCALARS = st.one_of(st.integers(-2, 3), st.sampled_from([0.5, -1.5, 2.0, 1e3]),
                     st.sampled_from(["x", "y", "X", "10", ""]), st.booleans(), st.none())
-VALUES = st.one_of(SCALARS, st.sampled_from([[1, 2], {"a": 1}, []]))
+VALUES = st.one_of(SCALARS, st.sampled_from([[1, 2], [2, 1.0], {"a": 1}, {"a": 1.0}, {"a": True}, [],
+                                             {"a": 1, "b": [1, 2]}, {"b": [1.0, 2], "a": 1}, {}]))
 STATUS_ACTIONS = ["running", "created", "completed", "failed", "terminated", "error", "outputs"]
 
 run_specs = st.lists(st.fixed_dictionaries({

@@ -14,7 +14,9 @@ Semantics shared by both grammars (the seed references leave these open; these a
   ordering comparisons and text matches are FALSE on NULL.
 - Values in JSON (metadata, inputs, outputs, system, feedback values) compare by JSON type:
   numbers only with numbers, strings only with strings (binary, by code point), ``true`` /
-  ``false`` / ``null`` only by equality, objects and arrays as their compact JSON text.
+  ``false`` / ``null`` only by equality, objects and arrays only by equality: member by member,
+  by ``ast.json_equal`` (an object's keys in any order, an array's members in order, numbers by
+  value), which SQL calls as ``ast.JSON_EQUAL``, a function every runlite connection has.
 - Keys of ``inputs``, ``outputs`` and ``system`` are dotted paths (``ast.PATH_SOURCES``): ``a.b`` names
   key ``b`` of the object under ``a``, arrays on the way looked through, and a key may hold
   dots itself (every split is tried); their values are those of members at any depth.
@@ -42,7 +44,7 @@ from ..errors import FilterError
 from .._host import THIS_HOST
 from .._validation import shown
 from .ast import (
-    FIELDS, MAX_DEPTH, MAX_PARAMS, MAX_PATH_DOTS, METRIC_STATS, ORDERING_OPS, PATH_SOURCES, STATUS_ALIASES,
+    FIELDS, JSON_EQUAL, MAX_DEPTH, MAX_PARAMS, MAX_PATH_DOTS, METRIC_STATS, ORDERING_OPS, PATH_SOURCES, STATUS_ALIASES,
     STATUS_CHOICES, STATUSES, TEXT_OPS, Ago, And, Compare, KeyValue, Not, Or, is_number, json_text, json_type,
     like_problem,
 )
@@ -298,8 +300,10 @@ class _Compiler:
         if value is None or isinstance(value, (bool, dict, list)):
             if op != "eq":
                 raise FilterError(f"{json_text(value)[:40]} can only be compared with eq or neq")
-            if isinstance(value, (dict, list)):
-                return f"({type_expr} IN ('object', 'array') AND {value_expr} = {self.bind(json_text(value))})"
+            if isinstance(value, (dict, list)):  # SQL alone would compare their text
+                kind = "object" if isinstance(value, dict) else "array"  # ours, not the user's
+                return (f"({type_expr} = '{kind}'"
+                        f" AND {JSON_EQUAL}({value_expr}, {self.bind(json_text(value))}))")
             return f"{type_expr} = '{json_type(value)}'"  # 'null', 'true' or 'false': ours, not the user's
         if is_number(value) and (op == "eq" or op in ORDERING_OPS):
             test = f"{value_expr} = {self.bind(value)}" if op == "eq" else self.scalar(value_expr, "", op, value)

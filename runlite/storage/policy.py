@@ -7,11 +7,14 @@ change its host's global state.
 
 from __future__ import annotations
 
+import json
 import time
+from functools import lru_cache
 
 import apsw
 
 from .. import errors
+from ..query.ast import JSON_EQUAL, json_equal
 
 
 def connection_busy_timeout(conn: apsw.Connection, seconds: float) -> None:
@@ -116,6 +119,27 @@ def connection_read_only_authorizer(conn: apsw.Connection) -> None:
     conn.authorizer = authorize
 
 
+_parsed_operand = lru_cache(maxsize=64)(json.loads)  # a filter's operand is the same for every row
+
+
+def _json_equal(stored, operand) -> int:
+    """1 when the JSON texts ``stored`` and ``operand`` hold equal values (``query.ast.json_equal``),
+    else 0: NULL, a number, or text that is not JSON (a damaged row) equals nothing."""
+    if not isinstance(stored, str) or not isinstance(operand, str):
+        return 0
+    try:
+        return int(json_equal(json.loads(stored), _parsed_operand(operand)))
+    except (ValueError, RecursionError):
+        return 0
+
+
+def connection_json_equal(conn: apsw.Connection) -> None:
+    """The SQL function filters compare JSON objects and arrays with (``query.ast.JSON_EQUAL``):
+    deterministic, and for SQL runlite runs only, never for a file's schema to call
+    (https://sqlite.org/c3ref/c_deterministic.html)."""
+    conn.create_scalar_function(JSON_EQUAL, _json_equal, 2, deterministic=True, flags=apsw.SQLITE_DIRECTONLY)
+
+
 def _common(conn: apsw.Connection, timeout: float) -> None:
     connection_busy_timeout(conn, timeout)
     connection_defensive(conn)
@@ -124,6 +148,7 @@ def _common(conn: apsw.Connection, timeout: float) -> None:
     connection_stable_plans(conn)
     connection_no_mmap(conn)
     connection_foreign_keys(conn)
+    connection_json_equal(conn)
 
 
 def writer_profile(conn: apsw.Connection, *, timeout: float, durable: bool) -> None:

@@ -32,8 +32,12 @@ def _py_typed(x: Any, op: str, value: Any) -> bool:
     kind = json_type(x)
     if value is None or isinstance(value, bool):
         return kind == json_type(value)
-    if isinstance(value, (dict, list)):
-        return kind in ("object", "array") and json_text(x) == json_text(value)
+    if isinstance(value, dict):  # the same keys, in any order, each member equal
+        return isinstance(x, dict) and x.keys() == value.keys() and all(
+            _py_typed(x[k], "eq", v) for k, v in value.items())
+    if isinstance(value, list):  # as many members, each equal to the one at its position
+        return isinstance(x, list) and len(x) == len(value) and all(
+            _py_typed(a, "eq", v) for a, v in zip(x, value))
     if is_number(value):
         return kind in ("integer", "real") and _py_scalar(x, op, value)
     return kind == "text" and _py_scalar(x, op, value)
