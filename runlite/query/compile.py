@@ -298,12 +298,15 @@ class _Compiler:
                 raise FilterError(f"in needs a list of values, got {shown(value)}")
             return _join([self.typed(value_expr, type_expr, "eq", v) for v in value], "OR")
         if value is None or isinstance(value, (bool, dict, list)):
+            try:
+                text = json_text(value)
+            except (TypeError, ValueError, RecursionError):  # an object holding NaN, or no JSON at all
+                raise FilterError(f"cannot compare with {shown(value)}: it is not JSON with finite numbers") from None
             if op != "eq":
-                raise FilterError(f"{json_text(value)[:40]} can only be compared with eq or neq")
+                raise FilterError(f"{text[:40]} can only be compared with eq or neq")
             if isinstance(value, (dict, list)):  # SQL alone would compare their text
                 kind = "object" if isinstance(value, dict) else "array"  # ours, not the user's
-                return (f"({type_expr} = '{kind}'"
-                        f" AND {JSON_EQUAL}({value_expr}, {self.bind(json_text(value))}))")
+                return f"({type_expr} = '{kind}' AND {JSON_EQUAL}({value_expr}, {self.bind(text)}))"
             return f"{type_expr} = '{json_type(value)}'"  # 'null', 'true' or 'false': ours, not the user's
         if is_number(value) and (op == "eq" or op in ORDERING_OPS):
             test = f"{value_expr} = {self.bind(value)}" if op == "eq" else self.scalar(value_expr, "", op, value)
