@@ -322,27 +322,32 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
         streams = reduce_fn is not None
 
         # A generator runs in its caller's context: its span is current only while its body
-        # runs (around each next()), never while it is suspended at a yield. The two loops
-        # differ only in how they step and close; an untraced call runs with no current span.
+        # runs (around each step), never while it is suspended at a yield. As ``yield from``
+        # does, the caller's send() and throw() reach the generator (which may handle what is
+        # thrown in and go on), close() closes it. The two loops differ only in how they step
+        # and close; an untraced call runs with no current span.
         if inspect.isasyncgenfunction(fn):
             @functools.wraps(fn)
             async def agen_wrapper(*args, langsmith_extra=None, **kwargs):
                 span = start(args, kwargs, langsmith_extra)
                 items, agen = [], fn(*args, **kwargs)
+                sent, thrown = None, None  # what the caller's asend() or athrow() passes on
                 while True:
                     token = _current.set(span)
                     try:
-                        item = await agen.__anext__()
+                        item = await (agen.asend(sent) if thrown is None else agen.athrow(thrown))
                     except BaseException as exc:
                         _current.reset(token)
                         stream_end(span, items, exc)
                         return
+                    finally:
+                        thrown = None
                     _current.reset(token)
                     if span is not None:
                         item_seen(span, items, item)
                     try:
-                        yield item
-                    except BaseException as exc:  # closed early (GeneratorExit), or thrown in
+                        sent = yield item
+                    except GeneratorExit as exc:  # closed early
                         token = _current.set(span)
                         try:
                             await agen.aclose()
@@ -350,6 +355,8 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
                             _current.reset(token)
                             stream_end(span, items, exc, reraise=False)
                         raise
+                    except BaseException as exc:  # thrown in: the generator may handle it
+                        sent, thrown = None, exc
             return agen_wrapper
 
         if inspect.isgeneratorfunction(fn):
@@ -357,19 +364,22 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
             def gen_wrapper(*args, langsmith_extra=None, **kwargs):
                 span = start(args, kwargs, langsmith_extra)
                 items, gen = [], fn(*args, **kwargs)
+                sent, thrown = None, None  # what the caller's send() or throw() passes on
                 while True:
                     token = _current.set(span)
                     try:
-                        item = next(gen)
+                        item = gen.send(sent) if thrown is None else gen.throw(thrown)
                     except BaseException as exc:
                         _current.reset(token)
                         return stream_end(span, items, exc)
+                    finally:
+                        thrown = None
                     _current.reset(token)
                     if span is not None:
                         item_seen(span, items, item)
                     try:
-                        yield item
-                    except BaseException as exc:  # closed early (GeneratorExit), or thrown in
+                        sent = yield item
+                    except GeneratorExit as exc:  # closed early
                         token = _current.set(span)
                         try:
                             gen.close()
@@ -377,6 +387,8 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
                             _current.reset(token)
                             stream_end(span, items, exc, reraise=False)
                         raise
+                    except BaseException as exc:  # thrown in: the generator may handle it
+                        sent, thrown = None, exc
             return gen_wrapper
 
         # The hot path (no langsmith_extra, no tracing_context, inputs bound later) is written

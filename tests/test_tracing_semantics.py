@@ -1,0 +1,100 @@
+"""Tracing never changes what the traced function does: generators keep send(), throw() and
+close() as they are without the decorator, and the spans record what happened."""
+
+import asyncio
+
+import pytest
+
+import runlite
+
+
+@pytest.fixture
+def traced(tmp_path):
+    store = runlite.open(str(tmp_path / "t.db"))
+    runlite.set_default_store(store)
+    yield store
+    runlite.set_default_store(None)
+    store.close()
+
+
+def stored(store, name):
+    store.live.flush_spans()
+    (run,) = [r for r in store.runs() if r.name == name]
+    return run
+
+
+def test_a_traced_generator_receives_what_is_sent_and_thrown(traced):
+    def echo():
+        received = yield "ready"
+        while True:
+            try:
+                received = yield received * 2
+            except ValueError:
+                received = yield "handled"
+            if received is None:
+                return "done"
+
+    def drive(gen):
+        out = [next(gen), gen.send(5), gen.throw(ValueError("x")), gen.send(7)]
+        with pytest.raises(StopIteration) as stop:
+            gen.send(None)
+        return out, stop.value.value
+
+    expected = drive(echo())
+    assert drive(runlite.traceable(echo)()) == expected == (["ready", 10, "handled", 14], "done")
+    run = stored(traced, "echo")
+    assert run.status == "completed" and run.outputs == {"output": ["ready", 10, "handled", 14, "done"]}
+
+
+def test_a_traced_generator_that_returns_on_a_throw_stops_as_it_would(traced):
+    def gen():
+        try:
+            yield 1
+        finally:
+            return 5  # noqa: B012 - swallows what is thrown in
+
+    @runlite.traceable(name="traced_gen")
+    def traced_gen():
+        return (yield from gen())
+
+    for make in (gen, traced_gen):
+        g = make()
+        next(g)
+        with pytest.raises(StopIteration) as stop:
+            g.throw(KeyError("k"))
+        assert stop.value.value == 5
+    assert stored(traced, "traced_gen").outputs == {"output": [1, 5]}
+
+
+def test_a_thrown_exception_the_generator_does_not_handle_fails_the_span(traced):
+    @runlite.traceable
+    def numbers():
+        yield 1
+        yield 2
+
+    g = numbers()
+    next(g)
+    with pytest.raises(KeyError, match="k"):
+        g.throw(KeyError("k"))
+    run = stored(traced, "numbers")
+    assert run.status == "failed" and "KeyError" in run.error and run.outputs == {"output": [1]}
+
+
+def test_a_traced_async_generator_receives_what_is_sent_and_thrown(traced):
+    async def echo():
+        received = yield "ready"
+        while True:
+            try:
+                received = yield received * 2
+            except ValueError:
+                received = yield "handled"
+
+    async def drive(gen):
+        out = [await gen.__anext__(), await gen.asend(5), await gen.athrow(ValueError("x")), await gen.asend(7)]
+        await gen.aclose()
+        return out
+
+    expected = asyncio.run(drive(echo()))
+    assert asyncio.run(drive(runlite.traceable(echo)())) == expected == ["ready", 10, "handled", 14]
+    run = stored(traced, "echo")
+    assert run.outputs == {"output": ["ready", 10, "handled", 14]} and "GeneratorExit" in run.error
