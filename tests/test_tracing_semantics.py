@@ -98,3 +98,28 @@ def test_a_traced_async_generator_receives_what_is_sent_and_thrown(traced):
     assert asyncio.run(drive(runlite.traceable(echo)())) == expected == ["ready", 10, "handled", 14]
     run = stored(traced, "echo")
     assert run.outputs == {"output": ["ready", 10, "handled", 14]} and "GeneratorExit" in run.error
+
+
+# -- the RunTree methods LangSmith code calls on a span
+
+
+def test_to_headers_carries_a_trace_to_another_process(traced):
+    @runlite.traceable(tags=["a,b", "t"], metadata={"user": "é x", "n": 1}, project_name="proj")
+    def caller():
+        return runlite.get_current_run_tree().to_headers()
+
+    headers = caller()
+    parent = stored(traced, "caller")
+    assert headers["langsmith-trace"] == parent.dotted_order
+    with runlite.trace("remote", parent=dict(headers)) as child:  # as a server receiving them does
+        pass
+    run = stored(traced, "remote")
+    assert run.parent_run_id == parent.id and run.trace_id == parent.trace_id
+    assert child.session_name == "proj" and child.metadata == {"user": "é x", "n": 1}
+    assert set(child.tags) >= {"t"}
+    pytest.importorskip("langsmith")
+    from langsmith.run_trees import RunTree
+
+    sdk_child = RunTree.from_headers(headers)  # the SDK reads them as its own
+    assert sdk_child.dotted_order.startswith(parent.dotted_order) and str(sdk_child.trace_id) == parent.trace_id
+    assert sdk_child.session_name == "proj" and sdk_child.metadata["user"] == "é x"

@@ -24,12 +24,13 @@ import os
 import threading
 import time
 import traceback
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
 from .._ids import dotted_ids, uuid7
-from .._validation import check_metadata, check_name, check_tags, lenient_text, shown, to_us
+from .._validation import check_metadata, check_name, check_tags, dumps_lenient, lenient_text, shown, to_us
 from . import context
 from .context import NOWHERE, merge_tags
 from ..storage.events import check_message
@@ -432,6 +433,20 @@ class Span:
             given = {**{key: value for key, value in usage_metadata.items() if key in COUNTS or key in COSTS}, **given}
         self.usage.update(usage_fields(given))
         self.store.live.spans.touch(self)
+
+    def to_headers(self) -> dict[str, str]:
+        """Headers that make this span the parent of spans in another process, as LangSmith's
+        ``RunTree.to_headers``: ``langsmith-trace`` (the dotted order) and ``baggage`` (the
+        span's metadata, tags and project), for ``parent=`` or ``langsmith_extra={"parent":
+        ...}`` there, with runlite or the LangSmith SDK."""
+        items = []
+        if self._metadata:
+            items.append("langsmith-metadata=" + urllib.parse.quote(dumps_lenient(self._metadata, "metadata")))
+        if self._tags:
+            items.append("langsmith-tags=" + urllib.parse.quote(",".join(map(str, self._tags))))
+        if self.session_name:
+            items.append("langsmith-project=" + urllib.parse.quote(self.session_name))
+        return {"langsmith-trace": self.dotted_order, "baggage": ",".join(items)}
 
     # -- context manager
 
