@@ -123,3 +123,35 @@ def test_to_headers_carries_a_trace_to_another_process(traced):
     sdk_child = RunTree.from_headers(headers)  # the SDK reads them as its own
     assert sdk_child.dotted_order.startswith(parent.dotted_order) and str(sdk_child.trace_id) == parent.trace_id
     assert sdk_child.session_name == "proj" and sdk_child.metadata["user"] == "é x"
+
+
+def test_a_function_that_ends_its_own_span_keeps_both_outputs_as_the_sdk(traced):
+    @runlite.traceable
+    def answer(run_tree=None):
+        run_tree.end(outputs={"early": 1})
+        return 5
+
+    assert answer() == 5
+    assert stored(traced, "answer").outputs == {"early": 1, "output": 5}  # RunTree.end merges each time
+
+
+def test_end_takes_metadata_and_events_as_run_tree_end(traced):
+    with runlite.trace("block") as span:
+        span.end(outputs={"a": 1}, metadata={"m": 1},
+                 events=[{"name": "first", "time": "2024-01-01T00:00:00Z", "kwargs": {"k": 1}}, {"name": "second"}])
+    first_end = span.end_us
+    run = stored(traced, "block")
+    assert run.outputs == {"a": 1} and run.metadata == {"m": 1} and run.end_time is not None
+    assert span.end_us == first_end  # leaving the block keeps the end given inside, as the SDK's trace()
+    assert [e[1] for e in span.events] == ["first", "second"] and span.events[0][3] == {"k": 1}
+
+
+def test_add_event_takes_a_list_of_events_whole_or_not_at_all(traced):
+    with runlite.trace("block") as span:
+        span.add_event([{"name": "a"}, {"name": "b", "message": "hi"}])
+        with pytest.raises(runlite.ValidationError):
+            span.add_event([{"name": "c"}, {"name": 3}])
+        with pytest.raises(runlite.ValidationError):
+            span.end(outputs={"x": 1}, events=[{"name": "d"}, {"name": ""}])
+    assert [e[1] for e in span.events] == ["a", "b"] and span.events[1][2] == "hi"
+    assert stored(traced, "block").outputs is None

@@ -354,17 +354,24 @@ class Span:
 
     # -- mutators (LangSmith RunTree style)
 
-    def end(self, outputs: Any = None, error: str | None = None, end_time: Any = None) -> None:
-        """End the span: outputs (non-dict wrapped as ``{"output": value}``, merged into those
-        ``add_outputs`` gave, as ``RunTree.end``), error text."""
-        if self.end_us is not None:
-            return
+    def end(self, outputs: Any = None, error: str | None = None, end_time: Any = None, events: Any = None,
+            metadata: dict | None = None) -> None:
+        """End the span, as ``RunTree.end``: outputs (non-dict wrapped as ``{"output": value}``)
+        merged into those it has, error text, ``events`` added (as ``add_event`` takes them),
+        ``metadata`` merged. Ended again (a traced function that ended its own span returns),
+        it merges again and takes the new end time, as the SDK's does."""
         end_us = _time_ns() // 1000 if end_time is None else to_us(end_time, "end_time")  # before any change
+        new_events = None if events is None else self._checked_events(events)
+        metadata = None if metadata is None else check_metadata(metadata)
         if outputs is not None:
             outputs = outputs if isinstance(outputs, dict) else {"output": outputs}
             self.outputs = {**self.outputs, **outputs} if self.outputs else outputs  # RunTree.end merges
         if error is not None:
             self.error = lenient_text(error)
+        if new_events:
+            self.events.extend(new_events)
+        if metadata:
+            self.metadata.update(metadata)
         self.end_us = end_us
         self.status = "failed" if self.error is not None else "completed"
         self.store.live.spans.touch(self)
@@ -372,11 +379,32 @@ class Span:
     def add_event(self, name: Any, time: Any = None, **kwargs: Any) -> None:
         """Add an event (``start``, ``new_token``...) to the span. A ``message`` that is text is
         the event's message (a lone surrogate as U+FFFD); any other value stays with the
-        event's other values, as LangSmith keeps an event's keys whatever they hold."""
-        if isinstance(name, dict):
+        event's other values, as LangSmith keeps an event's keys whatever they hold. As
+        ``RunTree.add_event``, ``name`` may be an event dict (``name``, ``time``, ``message``,
+        ``kwargs``...) or a list of them (all checked before any is added)."""
+        if isinstance(name, (list, tuple)) and time is None and not kwargs:
+            new = self._checked_events(name)
+        else:
+            new = [self._event(name, time, kwargs)]
+        self.events.extend(new)
+        self.store.live.spans.touch(self)
+
+    def _checked_events(self, events: Any) -> list:
+        """Events as ``end(events=...)`` and ``add_event`` take them: one, or a list."""
+        if isinstance(events, (list, tuple)):
+            return [self._event(event, None, {}) for event in events]
+        return [self._event(events, None, {})]
+
+    @staticmethod
+    def _event(name: Any, time: Any, kwargs: dict) -> tuple:
+        """One checked event ``(time_us, name, message, kwargs)``."""
+        if isinstance(name, Mapping):
             data = dict(name)
             name, time = data.pop("name", "event"), data.pop("time", time)
-            kwargs = {**data.pop("kwargs", {}), **data, **kwargs}
+            more = data.pop("kwargs", None) or {}
+            if not isinstance(more, Mapping):
+                raise errors.ValidationError(f"an event's kwargs must be a dict, got {shown(more)}")
+            kwargs = {**more, **data, **kwargs}
         check_name(name, "event name")
         when = _time_ns() // 1000 if time is None else to_us(time, "time")
         message = kwargs.pop("message", None)
@@ -384,8 +412,7 @@ class Span:
             message = check_message(lenient_text(message))
         elif message is not None:
             kwargs["message"], message = message, None
-        self.events.append((when, name, message, kwargs or None))
-        self.store.live.spans.touch(self)
+        return (when, name, message, kwargs or None)
 
     def add_tags(self, tags: list | str) -> None:
         """Append tags."""
@@ -463,7 +490,7 @@ class Span:
             self.token = None
         if exc_type is not None:
             self.end(error="".join(traceback.format_exception(exc_type, exc, tb)))
-        else:
+        elif self.end_us is None:  # as the SDK's trace(): a span ended inside keeps its end
             self.end()
         return False
 
