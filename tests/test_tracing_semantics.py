@@ -155,3 +155,19 @@ def test_add_event_takes_a_list_of_events_whole_or_not_at_all(traced):
             span.end(outputs={"x": 1}, events=[{"name": "d"}, {"name": ""}])
     assert [e[1] for e in span.events] == ["a", "b"] and span.events[1][2] == "hi"
     assert stored(traced, "block").outputs is None
+
+
+def test_inputs_given_after_the_span_was_first_written_are_written(traced):
+    with runlite.trace("block", inputs={"a": 1}) as span:
+        traced.live.flush_spans()  # the running span's row, with its first inputs
+        span.inputs = {"b": 2}
+    assert stored(traced, "block").inputs == {"b": 2}
+
+    @runlite.traceable
+    def appends(messages):
+        traced.live.flush_spans()
+        messages.append("later")  # an argument the call changes: its first write stays
+        return len(messages)
+
+    assert appends(["first"]) == 2
+    assert stored(traced, "appends").inputs == {"messages": ["first"]}

@@ -198,6 +198,7 @@ def _write(conn, batch: list) -> None:
     _write_ancestors(conn, batch, now)
     flat, event_rows = rows(batch, now)
     written = runs_mod.insert_many(conn, _COLUMNS, flat, _CHANGING, _CONSTANTS)
+    _rewrite_inputs(conn, batch, flat)
     if len(written) != len(batch):
         batch, event_rows = _collided(batch, event_rows, set(written))
     if event_rows:
@@ -205,6 +206,17 @@ def _write(conn, batch: list) -> None:
     for span, _, _, attachments in batch:
         for name, data, mime in attachments:
             files.save_bytes(conn, span.id, name, data, mime)
+
+
+def _rewrite_inputs(conn, batch: list, flat: list) -> None:
+    """Write again the inputs of the spans that were given inputs after they started (``span.inputs
+    = ...``, ``add_inputs``): the upsert keeps a row's first inputs, as the SDK sends a run's
+    inputs when it starts (an argument the call changes later is not written as changed)."""
+    width = len(_COLUMNS)
+    again = [flat[k * width:(k + 1) * width] for k, item in enumerate(batch) if item[0].inputs_set]
+    if again:
+        runs_mod.insert_many(conn, _COLUMNS, list(itertools.chain.from_iterable(again)),
+                             (*_CHANGING, "inputs"), _CONSTANTS)
 
 
 def _collided(batch: list, event_rows: list, written: set) -> tuple[list, list]:

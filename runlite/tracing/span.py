@@ -106,6 +106,7 @@ class Span:
     reference_example_id: str | None = None
     events_written = 0
     queued = False
+    inputs_set = False              # inputs given after the start: each write rewrites them
     callbacks: tuple | None = None  # (on_success, on_end) from langsmith_extra
     token: Any = None               # the context token while the span is current (``with``)
     _id: str | None = None
@@ -246,6 +247,8 @@ class Span:
     def inputs(self, value: Any) -> None:
         with _derive_lock:
             self._inputs, self._call = value, None
+        self.inputs_set = True  # written again whenever the span is (else its first write stays)
+        self.store.live.spans.touch(self)
 
     def _container(self, name: str, kind: type) -> Any:
         """A container made on first use; threads racing here share the one kept."""
