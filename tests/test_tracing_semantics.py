@@ -171,3 +171,39 @@ def test_inputs_given_after_the_span_was_first_written_are_written(traced):
 
     assert appends(["first"]) == 2
     assert stored(traced, "appends").inputs == {"messages": ["first"]}
+
+
+def test_run_tree_set_add_inputs_and_children_as_the_sdk(traced):
+    @runlite.traceable
+    def agent(question):
+        run_tree = runlite.get_current_run_tree()
+        run_tree.add_inputs({"context": "doc"})
+        child = run_tree.create_child("lookup", "tool", inputs={"q": question}, tags=["ct"],
+                                      extra={"metadata": {"source": "wiki"}})
+        child.post()
+        child.end(outputs={"hits": 2})
+        child.patch()
+        run_tree.create_child("pending").patch()  # patch ends a child still running, as RunTree.patch
+        run_tree.set(outputs={"final": "set"}, metadata={"m": 1}, tags=["only"])
+        return "returned"  # set(outputs=...) is final: the return is not merged in
+
+    assert agent("q?") == "returned"
+    traced.live.flush_spans()
+    runs = {r.name: r for r in traced.runs()}
+    top, lookup = runs["agent"], runs["lookup"]
+    assert top.inputs == {"question": "q?", "context": "doc"} and top.outputs == {"final": "set"}
+    assert top.metadata == {"m": 1} and list(top.tags) == ["only"]
+    assert lookup.parent_run_id == top.id and lookup.run_type == "tool" and lookup.outputs == {"hits": 2}
+    assert list(lookup.tags) == ["ct"] and lookup.metadata == {"source": "wiki"} and lookup.inputs == {"q": "q?"}
+    assert runs["pending"].status == "completed" and runs["pending"].parent_run_id == top.id
+
+
+def test_run_tree_set_checks_everything_before_changing_anything(traced):
+    with runlite.trace("block", inputs={"a": 1}) as span:
+        with pytest.raises(runlite.ValidationError):
+            span.set(inputs={"b": 2}, outputs="not a dict")
+        with pytest.raises(runlite.ValidationError):
+            span.set(tags=["ok"], metadata="not a dict")
+        with pytest.raises(runlite.ValidationError):
+            span.add_inputs(["not", "a", "dict"])
+    assert span.inputs == {"a": 1} and span.tags == [] and span.outputs is None

@@ -77,6 +77,15 @@ def segment(start_us: int, run_id: str) -> str:
     return f"{cached[1]}{micros:06d}Z{run_id}"
 
 
+_UNSET: Any = object()  # an argument of Span.set not given
+
+
+def _mapping(value: Any, what: str) -> dict:
+    if not isinstance(value, Mapping):
+        raise errors.ValidationError(f"{what} must be a dict, got {type(value).__name__} {shown(value)}")
+    return dict(value)
+
+
 def _other_file(store, other) -> bool:
     """Whether two stores keep their runs in different files (neither the store of spans
     never written, which a remote parent's stand-in and a disabled trace use)."""
@@ -106,6 +115,7 @@ class Span:
     reference_example_id: str | None = None
     events_written = 0
     queued = False
+    outputs_set = False             # set(outputs=...) was called: end() keeps them
     inputs_set = False              # inputs given after the start: each write rewrites them
     callbacks: tuple | None = None  # (on_success, on_end) from langsmith_extra
     token: Any = None               # the context token while the span is current (``with``)
@@ -368,7 +378,8 @@ class Span:
         metadata = None if metadata is None else check_metadata(metadata)
         if outputs is not None:
             outputs = outputs if isinstance(outputs, dict) else {"output": outputs}
-            self.outputs = {**self.outputs, **outputs} if self.outputs else outputs  # RunTree.end merges
+            if not self.outputs_set:  # set(outputs=...) is final, as in the SDK
+                self.outputs = {**self.outputs, **outputs} if self.outputs else outputs  # RunTree.end merges
         if error is not None:
             self.error = lenient_text(error)
         if new_events:
@@ -429,10 +440,72 @@ class Span:
 
     def add_outputs(self, outputs: dict) -> None:
         """Merge outputs."""
-        if not isinstance(outputs, Mapping):
-            raise errors.ValidationError(f"outputs to add must be a dict, got {type(outputs).__name__} {shown(outputs)}")
+        outputs = _mapping(outputs, "outputs to add")
         self.outputs = {**(self.outputs or {}), **outputs}
         self.store.live.spans.touch(self)
+
+    def add_inputs(self, inputs: dict) -> None:
+        """Merge inputs (``RunTree.add_inputs``)."""
+        inputs = _mapping(inputs, "inputs to add")
+        current = self.inputs
+        self.inputs = {**(current if isinstance(current, Mapping) else {} if current is None else {"input": current}),
+                       **inputs}
+
+    def set(self, *, inputs: Any = _UNSET, outputs: Any = _UNSET, tags: Any = _UNSET, metadata: Any = _UNSET,
+            usage_metadata: Any = _UNSET) -> None:
+        """As ``RunTree.set``: replace the inputs, outputs or tags, merge metadata, keep a
+        ``usage_metadata`` (as ``set_usage``). Outputs set here are final: ``end()`` and the
+        traced function's return leave them as they are. All are checked before any is set."""
+        tags = tags if tags is _UNSET else check_tags(list(tags or ()))
+        metadata = metadata if metadata in (_UNSET, None) else check_metadata(metadata)
+        inputs = inputs if inputs is _UNSET else _mapping(inputs or {}, "inputs")
+        outputs = outputs if outputs is _UNSET else _mapping(outputs or {}, "outputs")
+        if usage_metadata is not _UNSET:
+            self.set_usage(usage_metadata=usage_metadata)
+        if tags is not _UNSET:
+            self.tags = tags
+        if metadata not in (_UNSET, None):
+            self.metadata.update(metadata)
+        if inputs is not _UNSET:
+            self.inputs = inputs
+        if outputs is not _UNSET:
+            self.outputs, self.outputs_set = outputs, True
+        self.store.live.spans.touch(self)
+
+    def create_child(self, name: str, run_type: str = "chain", *, run_id: Any = None, inputs: Any = None,
+                     outputs: Any = None, error: str | None = None, reference_example_id: Any = None,
+                     start_time: Any = None, end_time: Any = None, tags: list | None = None,
+                     extra: dict | None = None, **ignored: Any) -> "Span":
+        """A child span in this span's store (``RunTree.create_child``; its ``serialized`` and
+        ``attachments`` are ignored); ``extra["metadata"]`` is its metadata."""
+        check_name(name, "span name")
+        check_name(run_type, "run_type")
+        tags = None if tags is None else check_tags(tags)
+        metadata = (extra or {}).get("metadata")
+        metadata = None if metadata is None else dict(check_metadata(metadata))
+        run_id = None if run_id is None else context.check_run_id(run_id)
+        reference = None if reference_example_id is None else context.check_run_id(reference_example_id,
+                                                                                   "reference_example_id")
+        start_us = None if start_time is None else to_us(start_time, "start_time")
+        end_us = None if end_time is None else to_us(end_time, "end_time")
+        child = Span(self.store, name, run_type, inputs, self, tags, metadata, None, run_id)
+        if start_us is not None:
+            child.start_us = max(start_us, self.start_us)  # never before its parent, as the SDK's
+        child.reference_example_id = reference
+        if outputs is not None or error is not None or end_us is not None:
+            child.outputs = None if outputs is None else _mapping(outputs, "outputs")
+            child.error = None if error is None else lenient_text(error)
+            if end_us is not None:
+                child.end(end_time=end_time)
+        return child
+
+    def post(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to send (``RunTree.post``): the store writes its spans."""
+
+    def patch(self, *args: Any, **kwargs: Any) -> None:
+        """Ends the span if it is still running, as ``RunTree.patch``; the store writes it."""
+        if self.end_us is None:
+            self.end()
 
     def attach(self, name: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
         """Attach bytes (stored as a blob when the span is written)."""
