@@ -207,3 +207,32 @@ def test_run_tree_set_checks_everything_before_changing_anything(traced):
         with pytest.raises(runlite.ValidationError):
             span.add_inputs(["not", "a", "dict"])
     assert span.inputs == {"a": 1} and span.tags == [] and span.outputs is None
+
+
+# -- what is recorded of program values
+
+
+def test_a_returned_pydantic_model_is_recorded_as_its_fields_as_the_sdk(traced):
+    pydantic = pytest.importorskip("pydantic")
+
+    class Message(pydantic.BaseModel):
+        content: str
+        refusal: str | None = None
+        usage_metadata: dict | None = None
+
+    @runlite.traceable(run_type="llm")
+    def chat():
+        return Message(content="hi", usage_metadata={"input_tokens": 3, "output_tokens": 4, "total_tokens": 7})
+
+    @runlite.traceable
+    async def achat():
+        return Message(content="async")
+
+    reply = chat()
+    assert isinstance(reply, Message) and asyncio.run(achat()) == Message(content="async")
+    run = stored(traced, "chat")
+    assert run.outputs == {"content": "hi", "usage_metadata": {"input_tokens": 3, "output_tokens": 4,
+                                                               "total_tokens": 7}}  # None fields left out
+    assert (run.prompt_tokens, run.completion_tokens, run.total_tokens) == (3, 4, 7)
+    assert stored(traced, "achat").outputs == {"content": "async"}
+    assert runlite.traceable(lambda: Message)() is Message  # a class is a value, not a model

@@ -52,6 +52,25 @@ def _traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
+# Results that are never a pydantic model: a plain return's span ends without asking.
+_PLAIN = frozenset({str, int, float, bool, type(None), list, tuple})
+
+
+def _as_outputs(value: Any) -> dict:
+    """A result that is no dict as a span's outputs, as the SDK's ``_container_end``: a pydantic
+    model (``model_dump``) as its fields in JSON form, anything else as ``{"output": value}``."""
+    dump = None if isinstance(value, type) else getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            dumped = dump(exclude_none=True, mode="json")
+        except Exception as exc:  # noqa: BLE001 - as the SDK: the value is kept as it is instead
+            log.debug("model_dump failed for %s: %r", type(value).__name__, exc)
+        else:
+            if isinstance(dumped, dict):
+                return dumped
+    return {"output": value}
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -185,8 +204,8 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
     """Trace every call of a function, coroutine function, generator or async generator.
 
     As LangSmith's ``@traceable``. Inputs are the bound arguments (``process_inputs(inputs)``
-    if given); outputs the return value (``process_outputs(value)`` if given; a non-dict wrapped
-    as ``{"output": value}``; for generators the yielded items, or ``reduce_fn(items)``; with
+    if given); outputs the return value (``process_outputs(value)`` if given; a pydantic model
+    as its ``model_dump(mode="json")``, another non-dict wrapped as ``{"output": value}``; for generators the yielded items, or ``reduce_fn(items)``; with
     ``reduce_fn``, a function returning an iterable, such as a streamed LLM response, returns
     it traced as it is consumed). An exception records its traceback in ``error``, marks the
     span failed and propagates; a generator closed early records ``GeneratorExit`` and the
@@ -266,8 +285,8 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
             if process_outputs is not None:
                 outputs = processed(process_outputs, outputs, "outputs", span.name)
             if not isinstance(outputs, dict):
-                outputs = {"output": outputs}
-            elif outputs.get("usage_metadata"):
+                outputs = _as_outputs(outputs)
+            if outputs.get("usage_metadata"):
                 take_usage(span, outputs["usage_metadata"])
             hooks = span.callbacks
             if exc is not None:
@@ -400,7 +419,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
         def ended(span: Span, result: Any) -> bool:
             """``finish`` of a plain (not dict) return when nothing else is due; False otherwise."""
             if (plain_end and span.outputs is None and span.end_us is None and span.callbacks is None
-                    and type(result) is not dict):
+                    and (type(result) in _PLAIN or type(result) is not dict and not hasattr(result, "model_dump"))):
                 span.outputs = {"output": result}
                 span.end_us = _time_ns() // 1000
                 span.status = "completed" if span.error is None else "failed"
@@ -457,7 +476,8 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
             _current.reset(token)
             if span is not None:
                 if (plain_end and span.outputs is None and span.end_us is None and span.callbacks is None
-                        and type(result) is not dict):  # ended(span, result), written out
+                        and (type(result) in _PLAIN or type(result) is not dict
+                             and not hasattr(result, "model_dump"))):  # ended(span, result), written out
                     span.outputs = {"output": result}
                     span.end_us = _time_ns() // 1000
                     span.status = "completed" if span.error is None else "failed"
