@@ -7,13 +7,17 @@ anything is written, so a refused call leaves the file as it was.
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
+import enum
 import json
 import math
 import numbers
 import operator
 import os
+import pathlib
 import re
 import time
+import uuid
 from itertools import repeat
 from typing import Any
 
@@ -330,9 +334,40 @@ def _lenient(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)} bytes>"
     try:
-        return repr(value)
+        plain = _plain(value)
+        return repr(value) if plain is value else _lenient(plain, depth + 1)
     except Exception:  # noqa: BLE001 - a program value whose repr fails is still recorded
         return f"<{type(value).__name__}>"
+
+
+def _plain(value: Any) -> Any:
+    """What the LangSmith SDK writes of a value JSON has no form for (``_serialize_json``): a
+    pydantic model's JSON fields, a dataclass's fields, a date's or time's ISO text, a UUID's or
+    path's text, an enum's value, a Decimal as a number, an exception as its type and message, a
+    numpy scalar or small array (up to 10,000 values) as its values; ``value`` itself for the
+    rest, written as its repr (a large array's is numpy's summary)."""
+    kind = type(value)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and kind is not type:
+        try:
+            return dump(exclude_none=True, mode="json")
+        except Exception:  # noqa: BLE001 - as the SDK, a model that cannot dump itself is shown
+            return value
+    if hasattr(kind, "__dataclass_fields__"):
+        return {name: getattr(value, name) for name in kind.__dataclass_fields__}
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, BaseException):
+        return {"error": kind.__name__, "message": str(value)}
+    if isinstance(value, (uuid.UUID, pathlib.PurePath)):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value.as_tuple().exponent >= 0 else float(value)
+    if kind.__module__ == "numpy" and callable(getattr(value, "tolist", None)) and getattr(value, "size", 0) <= 10_000:
+        return value.tolist()
+    return value
 
 
 def _lenient_key(key: Any) -> str:

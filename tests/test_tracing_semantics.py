@@ -236,3 +236,52 @@ def test_a_returned_pydantic_model_is_recorded_as_its_fields_as_the_sdk(traced):
     assert (run.prompt_tokens, run.completion_tokens, run.total_tokens) == (3, 4, 7)
     assert stored(traced, "achat").outputs == {"content": "async"}
     assert runlite.traceable(lambda: Message)() is Message  # a class is a value, not a model
+
+
+def test_program_values_are_recorded_as_the_sdk_writes_them(traced):
+    import dataclasses
+    import datetime
+    import decimal
+    import enum
+    import pathlib
+    import uuid
+
+    pydantic = pytest.importorskip("pydantic")
+
+    class Doc(pydantic.BaseModel):
+        text: str
+        score: float | None = None
+
+    @dataclasses.dataclass
+    class Hit:
+        doc: Doc
+        rank: int
+
+    class Color(enum.Enum):
+        RED = "red"
+
+    @runlite.traceable
+    def search(query, when):
+        return {"hits": [Hit(Doc(text="a"), 1)], "id": uuid.UUID(int=5), "color": Color.RED,
+                "price": decimal.Decimal("1.5"), "count": decimal.Decimal("3"), "path": pathlib.PurePosixPath("/x"),
+                "problem": ValueError("v"), "day": datetime.date(2024, 1, 2)}
+
+    search(Doc(text="q", score=0.5), datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc))
+    run = stored(traced, "search")
+    assert run.inputs == {"query": {"text": "q", "score": 0.5}, "when": "2024-01-02T03:04:05+00:00"}
+    assert run.outputs == {"hits": [{"doc": {"text": "a"}, "rank": 1}], "id": "00000000-0000-0000-0000-000000000005",
+                           "color": "red", "price": 1.5, "count": 3, "path": "/x",
+                           "problem": {"error": "ValueError", "message": "v"}, "day": "2024-01-02"}
+
+
+def test_numpy_values_are_recorded_as_their_values(traced):
+    np = pytest.importorskip("numpy")
+
+    @runlite.traceable
+    def stats(values):
+        return {"mean": np.float32(1.5), "big": np.zeros(100_000)}
+
+    stats(np.arange(3))
+    run = stored(traced, "stats")
+    assert run.inputs == {"values": [0, 1, 2]} and run.outputs["mean"] == 1.5
+    assert run.outputs["big"].startswith("array(")  # a large array: numpy's summary, as before
