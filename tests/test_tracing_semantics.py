@@ -285,3 +285,20 @@ def test_numpy_values_are_recorded_as_their_values(traced):
     run = stored(traced, "stats")
     assert run.inputs == {"values": [0, 1, 2]} and run.outputs["mean"] == 1.5
     assert run.outputs["big"].startswith("array(")  # a large array: numpy's summary, as before
+
+
+def test_partials_and_callable_objects_are_named_as_the_sdk_names_them(traced):
+    import functools
+
+    def add(a, b):
+        return a + b
+
+    class Scorer:
+        def __call__(self, x):
+            return x
+
+    assert runlite.traceable(functools.partial(add, 1))(2) == 3
+    assert runlite.traceable(functools.partial(functools.partial(add, 1), 2))() == 3
+    assert runlite.traceable(Scorer())(5) == 5
+    traced.live.flush_spans()
+    assert sorted(r.name for r in traced.runs()) == ["Scorer", "add", "add"]

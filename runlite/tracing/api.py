@@ -71,6 +71,18 @@ def _as_outputs(value: Any) -> dict:
     return {"output": value}
 
 
+def _function_name(fn: Any) -> str:
+    """A traced callable's span name, as the SDK's: its ``__name__``, a ``functools.partial``'s
+    function's, else a callable object's class name."""
+    for _ in range(3):
+        if hasattr(fn, "__name__"):
+            return fn.__name__
+        if not isinstance(fn, functools.partial):
+            return type(fn).__name__
+        fn = fn.func
+    return "traced"
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -230,7 +242,7 @@ def traceable(run_type: Any = "chain", *, name: str | None = None, store: Any = 
     def decorate(fn: Callable) -> Callable:
         if not callable(fn):
             raise errors.ValidationError(f"traceable decorates a function, got {type(fn).__name__}")
-        span_name = name or getattr(fn, "__name__", "traced")
+        span_name = name or _function_name(fn)
         wants_run_tree = "run_tree" in inspect.signature(fn).parameters  # the SDK passes the span
         bind = binder(fn, {"self", "cls"})
         # Inputs are bound when the span is written (off the traced thread), except when they
