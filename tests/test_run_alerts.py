@@ -295,3 +295,49 @@ def test_a_window_many_times_the_frequency_costs_a_check_a_point(monkeypatch):
     # The oracle checks every microsecond: compared over the first second only (100,000 checks).
     first = [t for t in got if t.time < 1.0]
     assert first == [t for t in oracle.feed_many(times[:100], values[:100]) + oracle.advance(1.0) if t.time < 1.0]
+
+
+
+_FAR_TIME_SCRIPT = """
+import runlite
+store = runlite.open(":memory:")
+run = store.init("far")
+run.create_metric_threshold_alert("hot", "m", 0.5, "is above", frequency={f}, window={f})
+run.log_metrics({{"m": 1.0}}, time=0.5)
+run.log_metrics({{"m": 1.0}}, time={t})
+run.log_metrics({{"m": 0.0}}, time={t})
+run.close()
+print(repr(([(c.state, c.run_time) for c in store.alert_history(run, "hot")], len(store.metric_values(run, "m")))))
+"""
+
+
+@pytest.mark.parametrize("f, t", [(1.0, 1e308), (1e-6, 1e20)])
+def test_a_time_beyond_exact_check_times_neither_stalls_nor_fails_a_flush(f, t):
+    """A time past 2**50 checks (where k * frequency is no longer exact, the search for the
+    next check looped for ever, holding the run's lock) counts as that bound. (In a child
+    process: on failure it hangs, and is stopped.)"""
+    import ast
+    import subprocess
+    import sys
+
+    code = _FAR_TIME_SCRIPT.format(f=f, t=t)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    history, points = ast.literal_eval(done.stdout)
+    # 1.0 at 0.5 is critical at the first check after it; 1.0 and 0.0 at the bound average 0.5
+    assert history == [("critical", max(f, 0.5)), ("ok", 2.0**50 * f)] and points == 3
+
+
+def test_an_event_stamped_beyond_exact_check_times_does_not_fail_flushes(mem):
+    """An event alert checked every microsecond locates checks exactly within 35 years of the
+    run's start: an event stamped in 1900 counts at that bound, where it made every flush of
+    the run (and every read of it) raise, so nothing logged after it was ever written."""
+    import datetime
+
+    run = mem.init("old-stamp")
+    run.create_event_alert("boom", "boom", frequency=1e-6)
+    run.log_event("boom", timestamp=datetime.datetime(1900, 1, 1, tzinfo=datetime.timezone.utc))
+    run.log_event("fine")
+    run.flush()
+    assert [e.message for e in mem.events(run)] == ["boom", "fine"]
+    assert [c.state for c in mem.alert_history(run, "boom")][:1] == ["critical"]

@@ -9,6 +9,9 @@ Nothing here does I/O: the writer feeds the evaluators as it flushes and stores 
   advances metric checks on the run's wall clock (Simvue's schedule) and at the run's end.
 * Time never goes back: a point older than the previous one counts as if logged at the previous
   point's time (kept, not dropped; its own check may already be done).
+* Checks are located exactly within ``2**50`` checks of the run's start: a time beyond
+  ``+-2**50 * frequency`` (35 years at a microsecond) counts as that bound, so no time, however
+  far (a ``time=`` of 1e300, an event stamped in 1900), can stall or fail the flush feeding it.
 * A state change is returned as a ``Transition`` at the check's time ``b`` only when the state
   changes. The state starts ``"ok"``, or as given when a run is resumed.
 
@@ -51,6 +54,11 @@ def _start(definition: Any, source: str, state: Any) -> str:
     return check_choice(state, "state", STATES)
 
 
+def _limit(f: float) -> float:
+    """The largest time, in seconds, whose checks are located exactly (``2**50`` checks)."""
+    return min(_MAX_CHECKS * f, sys.float_info.max)
+
+
 def _first_check(f: float, lo: int, x: float, offset: float) -> int:
     """The smallest check index ``k >= lo`` with ``k * f - offset >= x``, as floats compute it."""
     k = max(lo, math.ceil((x + offset) / f))
@@ -66,8 +74,8 @@ class CheckClock:
     """Checks due at ``k * frequency``, passed by fed times: the base of per-item evaluators.
 
     Subclasses set ``_source`` and implement ``_advance(t, out)`` (perform the checks due
-    before ``t``, appending transitions to ``out``). Times must satisfy
-    ``|time| <= 2**50 * frequency``.
+    before ``t``, appending transitions to ``out``). A time beyond ``+-2**50 * frequency``
+    counts as that bound.
     """
 
     _source = ""
@@ -76,16 +84,18 @@ class CheckClock:
         self.state = _start(definition, self._source, state)
         self.definition = definition
         self._f: float = definition.frequency  # type: ignore[assignment]
-        self._limit = min(_MAX_CHECKS * self._f, sys.float_info.max)
+        self._limit = _limit(self._f)
         self._last = -math.inf  # latest time fed
         self._k = 1  # index of the next check that is due
         self._bound = self._f  # its time, k * frequency
 
     def _time(self, time: Any) -> float:
-        """The validated time, moved up to the latest time fed so far (time never goes back)."""
+        """The validated time, within +-``_limit`` and moved up to the latest time fed so far
+        (time never goes back)."""
         t = time if type(time) is float else as_float(time)
-        if type(t) is not float or not -self._limit <= t <= self._limit:
-            fail("time", time, f"a finite number of seconds within +-{self._limit:g}")
+        if type(t) is not float or not math.isfinite(t):
+            fail("time", time, "a finite number of seconds")
+        t = min(max(t, -self._limit), self._limit)
         return t if t > self._last else self._last
 
     def _first(self, lo: int, x: float, offset: float) -> int:
@@ -169,6 +179,7 @@ class MetricAlertChecker:
         self._w = float(definition.window)  # type: ignore[arg-type]
         self._k = 1
         self._last = -math.inf
+        self._limit = _limit(self._f)
         self._times = array("d")
         self._values = array("d")
         self._trimmed = 0  # points dropped from the front since the last snapshot
@@ -196,6 +207,9 @@ class MetricAlertChecker:
             self._trimmed += cut
         if times[0] < self._last or not (never_decrease(times) if rising is None else rising):
             times = array("d", itertools.accumulate(times, max, initial=self._last))[1:]  # never back
+        lim = self._limit  # times now never decrease: the first and last are the extremes
+        if times[-1] > lim or times[0] < -lim:  # beyond exact check times: counted at the bound
+            times = array("d", (lim if t > lim else -lim if t < -lim else t for t in times))
         self._last = times[-1]  # NaN points are dropped below, but their time drives checks
         total = sum(values)
         if total != total or total in (math.inf, -math.inf):  # NaN present, or infinities
@@ -224,6 +238,7 @@ class MetricAlertChecker:
         out: list[Transition] = []
         if not self._times:
             return out
+        t = min(t, self._limit)
         if t > self._last:
             self._last = t
         self._checks(out)

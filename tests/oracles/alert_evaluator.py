@@ -11,7 +11,7 @@ the same rule table (``runlite.alerts.rules.RULE_TABLE``), but computed differen
   2**-1074), so ``"average"``/``"sum"`` are the exact mean/sum rounded once (the checker rounds
   ``fsum / count`` twice, which can only matter within an ulp of the threshold).
 * A check whose window stays the same as the previous one is skipped (same verdict), so long
-  gaps cost nothing. Times must satisfy ``|time| <= 2**50 * frequency``.
+  gaps cost nothing. A time beyond ``+-2**50 * frequency`` counts as that bound (``CheckClock``).
 """
 
 from __future__ import annotations
