@@ -341,3 +341,30 @@ def test_an_event_stamped_beyond_exact_check_times_does_not_fail_flushes(mem):
     run.flush()
     assert [e.message for e in mem.events(run)] == ["boom", "fine"]
     assert [c.state for c in mem.alert_history(run, "boom")][:1] == ["critical"]
+
+
+def test_a_change_costs_the_same_however_long_the_alert_history(tmp_path):
+    """The next history row's seq is read from the end of the primary key: counting the rows
+    made each change cost the alert's whole history, so an alert that flaps for a day (a
+    change a second) took minutes to record."""
+    import time as clock
+
+    with runlite.open(tmp_path / "a.db") as store:
+        def flap(run, start):
+            for i in range(200):
+                run.log_metrics({"m": float(i % 2)}, time=start + i + 0.5)
+            began = clock.perf_counter()
+            run.flush()
+            return clock.perf_counter() - began
+
+        long, fresh = store.init("long"), store.init("fresh")
+        alert_id = long.create_metric_threshold_alert("hi", "m", 0.5, "is above", window=1)
+        fresh.create_metric_threshold_alert("hi", "m", 0.5, "is above", window=1)
+        with store.database.write() as conn:  # a day of changes, one a second
+            conn.executemany("INSERT INTO alert_history VALUES (?, ?, ?, 0, ?, ?)",
+                             ((long.id, alert_id, seq, seq + 1.0, ("critical", "ok")[seq % 2])
+                              for seq in range(200_000)))
+        flap(fresh, 0), flap(long, 200_000)  # warm up
+        small, big = flap(fresh, 1000), flap(long, 201_000)
+        assert big < 5 * small + 0.3, (big, small)
+        assert len(store.alert_history(long, "hi")) == 200_000 + 398

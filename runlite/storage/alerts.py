@@ -97,7 +97,8 @@ def record(conn, run_id: str, alert_id: str, definition: alerts.AlertDefinition,
     now = now_us()
     conn.execute("UPDATE run_alerts SET state = ?, changed = ? WHERE run_id = ? AND alert_id = ?",
                  (state, now, run_id, alert_id))
-    seq = conn.execute("SELECT count(*) FROM alert_history WHERE run_id = ? AND alert_id = ?",
+    # The end of the primary key's range (one seek), not a count of the alert's whole history.
+    seq = conn.execute("SELECT coalesce(max(seq) + 1, 0) FROM alert_history WHERE run_id = ? AND alert_id = ?",
                        (run_id, alert_id)).get
     conn.execute(
         "INSERT INTO alert_history (run_id, alert_id, seq, time, run_time, state) VALUES (?, ?, ?, ?, ?, ?)",
