@@ -368,3 +368,22 @@ def test_a_change_costs_the_same_however_long_the_alert_history(tmp_path):
         small, big = flap(fresh, 1000), flap(long, 201_000)
         assert big < 5 * small + 0.3, (big, small)
         assert len(store.alert_history(long, "hi")) == 200_000 + 398
+
+
+@pytest.mark.parametrize("flushed_between", [False, True])
+def test_assets_of_a_metric_are_checked_in_the_order_logged_wherever_flushes_fall(mem, flushed_between):
+    """Each asset logs its whole series with explicit times, one asset after the other. The
+    second's points are older than the first's last: they count at its time, whether or not a
+    flush fell between the two (in one flush they were sorted by time and counted at their
+    own: critical at 1 s instead of 4 s)."""
+    run = mem.init("assets")
+    run.create_metric_threshold_alert("hot", "temp", 50, "is above", window=1, aggregation="at least one")
+    for t in range(5):
+        run.log_metrics({"temp": 0.0}, time=float(t), asset="gpu0")
+    if flushed_between:
+        run.flush()
+    for t in range(5):
+        run.log_metrics({"temp": 100.0}, time=float(t), asset="gpu1")
+    run.log_metrics({"temp": 0.0}, time=6.0, asset="gpu0")
+    run.flush()
+    assert [(c.state, c.run_time) for c in mem.alert_history(run, "hot")] == [("critical", 4.0)]

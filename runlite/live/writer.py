@@ -208,18 +208,29 @@ class RunWriter:
 
         def on_series(key, times, values):
             if key[0] in checks:  # every asset's series of the metric (merged in feed_series)
-                parts.setdefault(key[0], []).append((times, values))
+                parts.setdefault(key[0], []).append((key[1], times, values))
         return on_series
 
-    def _feed_series(self, parts: dict, pending: list) -> None:
-        """Feed the alerts the new points of their metrics, every asset's in time order."""
+    def _feed_series(self, parts: dict, pending: list, buf: Any) -> None:
+        """Feed the alerts the new points of their metrics, every asset's in the order logged
+        (``buf``'s records): how a later flush would see them, so where the flushes fall
+        changes nothing (in time order, an asset's points logged after another's but with
+        earlier times counted at their own times in one flush, at the other's in the next)."""
         rising: dict = {}  # whether times never decrease: the metrics of one record shape share them
         for name, pieces in parts.items():
             if len(pieces) == 1:
-                times, values = pieces[0]
+                _, times, values = pieces[0]
             else:
-                merged = sorted(((t, v) for ts, vs in pieces for t, v in zip(ts, vs)), key=lambda p: p[0])
-                times, values = array("d", (p[0] for p in merged)), array("d", (p[1] for p in merged))
+                rows: list = []
+                every_time, every_value = array("d"), array("d")
+                for asset, ts, vs in pieces:  # a series' points are its records' in order
+                    rows += sorted(r for shape in buf.shapes.values()
+                                   if shape.asset == asset and name in shape.names for r in shape.rows)
+                    every_time += ts
+                    every_value += vs
+                order = sorted(range(len(rows)), key=rows.__getitem__)
+                times = array("d", map(every_time.__getitem__, order))
+                values = array("d", map(every_value.__getitem__, order))
             known = made_once(rising, (times,), "rising", lambda times=times: alerts.never_decrease(times))
             for alert_id, definition, checker in self.metric_checks[name]:
                 transitions = checker.feed_arrays(times, values, rising=known)
@@ -370,7 +381,7 @@ class RunWriter:
                     on_series = self._series_checker(parts) if self.metric_checks else None
                     states = metrics_mod.flush(conn, self.run_id, buf, self.series_states, self.started_us,
                                                on_series, final=final)
-                    self._feed_series(parts, pending)
+                    self._feed_series(parts, pending, buf)
                     events_mod.flush(conn, self.run_id, events)
                     if self.event_checks:
                         self._check_events(events.rows, pending)
