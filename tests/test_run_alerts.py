@@ -387,3 +387,20 @@ def test_assets_of_a_metric_are_checked_in_the_order_logged_wherever_flushes_fal
     run.log_metrics({"temp": 0.0}, time=6.0, asset="gpu0")
     run.flush()
     assert [(c.state, c.run_time) for c in mem.alert_history(run, "hot")] == [("critical", 4.0)]
+
+
+def test_event_alerts_are_checked_when_the_run_ends(mem):
+    """An event alert goes back to ok at the first check whose last `frequency` seconds held
+    no match; the run's end performs the checks due by then and the next one, for event
+    alerts as for metric alerts (it stayed critical: event checks ran only as messages came)."""
+    import datetime
+
+    run = mem.init("ev-end")
+    run.create_event_alert("fatal", "FATAL", frequency=1)
+    started = mem.get_run(run.id).started
+    run.log_event("FATAL: replayed", timestamp=started - datetime.timedelta(seconds=2.5))
+    run.flush()
+    assert [(c.state, c.run_time) for c in mem.alert_history(run, "fatal")] == [("critical", -2.5)]
+    run.close()
+    assert [(c.state, c.run_time) for c in mem.alert_history(run, "fatal")] == [("critical", -2.5), ("ok", 1.0)]
+    assert [a.state for a in mem.alerts(run)] == ["ok"]

@@ -26,7 +26,8 @@ that the checker is compared with.
 
 Event alerts (:class:`EventAlertEvaluator`): a message containing ``pattern`` (case-sensitive
 substring) makes the state ``"critical"`` at the message's time. The check at ``b`` returns the
-state to ``"ok"`` if no message in ``(b - frequency, b]`` matched. An evaluator resumed in the
+state to ``"ok"`` if no message in ``(b - frequency, b]`` matched. The writer advances event
+checks at the run's end (``advance(..., final=True)``), as it does metric checks. An evaluator resumed in the
 ``"critical"`` state acts as if a matching message was logged at the first time it is fed.
 """
 
@@ -106,11 +107,15 @@ class CheckClock:
         self.state = state
         out.append(Transition(time, state))
 
-    def advance(self, time: float) -> list[Transition]:
-        """Perform the checks due before ``time`` without adding data (e.g. when the run ends)."""
+    def advance(self, time: float, *, final: bool = False) -> list[Transition]:
+        """Perform the checks due before ``time`` without adding data. With ``final`` (the run
+        ends at ``time``) the next check is performed too: nothing more can be fed."""
         out: list[Transition] = []
         self._last = self._time(time)
         self._advance(self._last, out)
+        if final:
+            self._last = max(self._last, math.nextafter(self._bound, math.inf))
+            self._advance(self._last, out)
         return out
 
     def _advance(self, t: float, out: list[Transition]) -> None:

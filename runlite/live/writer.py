@@ -243,6 +243,12 @@ class RunWriter:
             for alert_id, definition, checker in lst:
                 pending.extend((alert_id, definition, tr) for tr in checker.advance(t, final=final))
 
+    def _end_events(self, until_us: int, pending: list) -> None:
+        """The run ends at ``until_us``: the event checks due by then, and the next one."""
+        t = (until_us - self.started_us) / 1e6
+        for alert_id, definition, evaluator in self.event_checks:
+            pending.extend((alert_id, definition, tr) for tr in evaluator.advance(t, final=True))
+
     def _check_events(self, rows: list, pending: list) -> None:
         origin = self.started_us
         for _seq, time_us, _level, _name, message, _kw in rows:
@@ -364,11 +370,14 @@ class RunWriter:
         snaps = [(c, c.snapshot()) for lst in self.metric_checks.values() for (_, _, c) in lst]
         saved_events = list(map(copy.copy, (e for _, _, e in self.event_checks)))
         done = False
+        ending = final and until is not None and self.started_us is not None and bool(self.event_checks)
         try:
             pending: list = []
             if not (has_data or compact):  # a scheduled check alone: a transaction only for a change
                 if scheduled:
                     self._advance_checks(until, final, pending)
+                if ending:
+                    self._end_events(until, pending)
                 if not (pending or also):
                     done = True
                     self.schedule()
@@ -387,6 +396,8 @@ class RunWriter:
                         self._check_events(events.rows, pending)
                     if scheduled:
                         self._advance_checks(until, final, pending)
+                    if ending:
+                        self._end_events(until, pending)
                 changes, abort = self.record_alerts(conn, pending)
                 if also is not None:
                     also(conn)
