@@ -22,6 +22,8 @@ MISTAKES = [
     (["demo", "{dir}"], 1, "is a directory, not a runlite file"),
     (["serve", "{dir}"], 1, "is a directory, not a runlite file"),
     (["ls", "{txt}"], 1, "not a SQLite file"),
+    (["ls", ""], 1, "the runlite file is an empty path"),
+    (["ls", "--db", ""], 1, "the runlite file is an empty path"),
     (["ls", "{empty}"], 1, "is an empty SQLite file, not a runlite store"),
     (["ls", "{db}", "--untrusted", "--folder", "relative"], 1, "--folder 'relative' must start with '/'"),
     (["ls", "{db}", "--limit", "-1"], 2, "argument --limit: must be a whole number >= 0, got '-1'"),
@@ -118,6 +120,21 @@ def test_a_mistake_reads_in_the_commands_words(places, capsys, monkeypatch, argv
     assert code == 2 or len(err.strip().splitlines()) == 1
     assert {name: _state(path) for name, path in places.items()} == before  # a mistake changes nothing
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # nor the program's
+
+
+def test_an_empty_file_path_is_refused_not_taken_for_runs_db(tmp_path, capsys, monkeypatch):
+    """``runlite rm --db "$DB" RUN --yes`` with $DB unset must not delete from ./runs.db."""
+    monkeypatch.delenv("RUNLITE_DB", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "runs.db", "--json"]) == 0
+    capsys.readouterr()
+    before = _state(str(tmp_path / "runs.db")), open(tmp_path / "runs.db", "rb").read()
+    for argv in (["rm", "--db", "", "demo-training", "--yes"], ["gc", "--db", "", "--yes"],
+                 ["merge", "", "runs.db"], ["demo", "--db", ""], ["show", "", "demo-training"]):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("runlite: error: the runlite file is an empty path"), (argv, err)
+    assert open(tmp_path / "runs.db", "rb").read() == before[1]
 
 
 def _state(path):

@@ -15,7 +15,11 @@ DEFAULT_DB = "runs.db"
 
 
 def db_path(args: argparse.Namespace) -> str:
-    """The file: the first positional argument, else --db, else $RUNLITE_DB, else runs.db."""
+    """The file: the first positional argument, else --db, else $RUNLITE_DB, else runs.db. A
+    file given as an empty path (``--db "$UNSET"``) is refused, never taken for runs.db."""
+    if "" in (args.file, args.db):
+        raise errors.ValidationError("the runlite file is an empty path: name it, or leave it out for "
+                                     f"$RUNLITE_DB or {DEFAULT_DB}")
     return args.file or args.db or os.environ.get("RUNLITE_DB") or DEFAULT_DB
 
 
