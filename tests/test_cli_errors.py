@@ -154,3 +154,21 @@ def test_the_pythonisms_pattern_catches_what_it_is_for():
     for fine in ("no runlite file at 'runs.db'", "'out.db' exists: pass --overwrite to replace it",
                  "argument --limit: must be a whole number >= 0, got '-1'", "runlite: error: no run with id"):
         assert not PYTHONISMS.search(fine), fine
+
+
+def test_ctrl_c_stops_a_command_with_one_line_and_exit_130(places):
+    """SIGINT while a command works (a long SQL statement here): no traceback."""
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    proc = subprocess.Popen([sys.executable, "-m", "runlite", "sql", places["db"], endless, "--timeout", "60"],
+                            env={**os.environ, "PYTHONPATH": root}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(1.5)  # started and inside the statement
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err == "runlite: interrupted\n" and out == ""

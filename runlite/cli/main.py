@@ -32,7 +32,7 @@ every command:
   rm, gc       say what they delete and ask first when stdin is a terminal (--yes does not
                ask; without a terminal --yes is required); --dry-run changes nothing.
   exit codes   0 done; 1 an error (one line on stderr: runlite: error: ...) or, for verify,
-               a problem found; 2 a mistake in the command line.
+               a problem found; 2 a mistake in the command line; 130 stopped by Ctrl-C.
 """
 
 
@@ -150,3 +150,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # the reader went away (runlite ls | head): not an error
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, as for an error, and the shell's code for SIGINT
+        print("runlite: interrupted", file=sys.stderr)
+        return 130
