@@ -152,6 +152,26 @@ def test_show_summarises_metrics_events_files_and_alerts(tmp_path, capsys):
     assert "events (7, the last 2):" in out and "message 5" in out and "message 4" not in out
 
 
+def test_show_says_the_status_in_the_words_of_ls_and_status(tmp_path, capsys):
+    """runlite's status (completed, running, failed...), as ls prints it and --status takes it,
+    not LangSmith's word of to_dict() (success, pending, error)."""
+    path = str(tmp_path / "s.db")
+    with runlite.open(path) as store:
+        with store.init("done"):
+            pass
+        live = store.init("live")
+        with pytest.raises(ZeroDivisionError):
+            with store.init("broke"):
+                1 / 0
+        store.flush()
+        for name, status in (("done", "completed"), ("live", "running"), ("broke", "failed")):
+            code, out, _ = run(capsys, "show", path, name)
+            assert code == 0 and f"        status: {status}\n" in out, out
+            code, out, _ = run(capsys, "ls", path, "--status", status)
+            assert name in out
+        live.close()
+
+
 def test_ls_lists_top_level_runs_unless_all(tmp_path, capsys):
     path = str(tmp_path / "t.db")
     with runlite.open(path) as store:

@@ -86,7 +86,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key in ("id", "name", "status", "kind", "run_type", "folder", "description", "created",
                 "started", "endtime", "trace_id", "parent_run_id", "child_run_ids", "tags",
                 "metadata", "inputs", "outputs", "error"):
-        value = data.get(key)
+        value = record.status if key == "status" else data.get(key)  # runlite's word, as ls and --status
         if value in (None, [], {}):
             continue
         if isinstance(value, (dict, list)):
