@@ -110,6 +110,21 @@ def test_sql_is_read_only_and_limited(db, capsys):
         assert len(s.runs()) == 4  # nothing was changed
 
 
+def test_sql_json_gives_every_value_back(db, capsys):
+    """Blobs as {"base64": ...} (not Python's b'...'), 64-bit ints whole, -0.0 and infinities kept."""
+    import base64
+
+    with runlite.open(db, read_only=True) as s:
+        sha, blob = s.sql("SELECT sha256, data FROM blob_parts LIMIT 1").rows[0]
+    code, out, _ = run(capsys, "sql", "SELECT data, x'00ff' AS b, zeroblob(0) AS z, 9223372036854775807 AS i,"
+                       " -0.0 AS m, 1e999 AS inf FROM blob_parts WHERE sha256 = ? LIMIT 1".replace("?", repr(sha)),
+                       "--json", "--db", db)
+    row = json.loads(out)[0]
+    assert code == 0 and base64.b64decode(row["data"]["base64"]) == blob
+    assert row["b"] == {"base64": "AP8="} and row["z"] == {"base64": ""}
+    assert row["i"] == 9223372036854775807 and str(row["m"]) == "-0.0" and row["inf"] == "Infinity"
+
+
 def test_usage_errors_exit_2(db, capsys):
     with pytest.raises(SystemExit) as info:
         main(["rm", "--db", db])

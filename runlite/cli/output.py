@@ -3,6 +3,7 @@ a confirmation on a terminal."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
@@ -27,9 +28,12 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def json_safe(value: Any) -> Any:
-    """JSON without NaN/Infinity tokens: non-finite floats become the strings "NaN", "Infinity"."""
+    """JSON without NaN/Infinity tokens: non-finite floats become the strings "NaN", "Infinity";
+    bytes (a blob an SQL statement read) become ``{"base64": "..."}``, never Python's ``b'...'``."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"base64": base64.b64encode(value).decode("ascii")}
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -192,7 +192,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    """Run one read-only SQL statement (a second one is refused; row and time limits)."""
+    """Run one read-only SQL statement (a second one is refused; row and time limits).
+
+    With --json: one object per row; a blob is {"base64": "..."}."""
     with reader(args) as store:
         result = store.sql(args.query, max_rows=args.limit, timeout=args.timeout)
     if result.truncated:
