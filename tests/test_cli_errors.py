@@ -172,3 +172,24 @@ def test_ctrl_c_stops_a_command_with_one_line_and_exit_130(places):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert err == "runlite: interrupted\n" and out == ""
+
+
+@pytest.mark.parametrize("bad, words", [("{new}", "no file at "), ("", "a source is an empty path"),
+                                        ("{dir}", "is a directory, not a runlite file"),
+                                        ("{db}", "a store cannot merge itself")])
+def test_merge_refuses_a_bad_source_before_merging_any(tmp_path, capsys, bad, words):
+    """A source that can never be merged, after a good one: nothing is merged (the good one was)."""
+    import runlite
+
+    places = {"db": str(tmp_path / "into.db"), "new": str(tmp_path / "nope.db"), "dir": str(tmp_path)}
+    good = str(tmp_path / "good.db")
+    assert main(["demo", places["db"], "--json"]) == 0 and main(["demo", good, "--json"]) == 0
+    capsys.readouterr()
+    with runlite.open(places["db"], read_only=True) as store:
+        before = sorted(r.id for r in store.runs(is_root=None))
+    assert main(["merge", places["db"], good, bad.format(**places)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("runlite: error: ") and words in err and len(err.splitlines()) == 1, err
+    assert not PYTHONISMS.search(err), err
+    with runlite.open(places["db"], read_only=True) as store:
+        assert sorted(r.id for r in store.runs(is_root=None)) == before

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from .. import errors
 from . import options
 from .output import byte_size, can_ask, confirm, print_json, progress, short_time, table
 from .paths import db_path, destination, reader, writer
@@ -48,6 +50,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     are brought up to date. Each source all or nothing."""
     from .. import merge as merge_files
 
+    _mergeable(args.sources, db_path(args))
     with progress("merging") as update, writer(args, create=True) as store:
         results = merge_files(store, *args.sources, progress=update)
     if args.json:
@@ -56,6 +59,20 @@ def cmd_merge(args: argparse.Namespace) -> int:
         for source, counts in zip(args.sources, results):
             print(f"{source}: {counts['runs_added']} runs added, {counts['series_copied']} series brought up to date")
     return 0
+
+
+def _mergeable(sources: list[str], path: str) -> None:
+    """Refuse before anything is merged a source that could never be: an empty path, none, a
+    directory, FILE itself (else the sources before it would be merged, then the command fail)."""
+    for source in sources:
+        if not source:
+            raise errors.ValidationError("a source is an empty path")
+        if os.path.isdir(source):
+            raise errors.ValidationError(f"{source!r} is a directory, not a runlite file")
+        if not os.path.isfile(source):
+            raise errors.NotFoundError(f"no file at {source!r} to merge")
+        if os.path.exists(path) and os.path.samefile(source, path):
+            raise errors.ValidationError(f"{source!r} is the runlite file itself: a store cannot merge itself")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
