@@ -23,11 +23,15 @@ def diverged_events(conn) -> int:
     """Events of the source whose number the destination gave another event (a run resumed and
     logging in both files), appended after the run's last event unless it holds the same one:
     ignored, they were lost. Merging again finds them here and adds nothing."""
+    # The events numbered like another first (few), then the search of their run's events for
+    # each (materialized: else SQLite searched the run for every source event, before the join;
+    # a run's events copied by this merge, all of them: quadratic in its events).
     rows = conn.execute(
-        "SELECT s.run_id, " + ", ".join(f"s.{c}" for c in _EVENT_FIELDS) + " FROM src.events AS s JOIN main.events"
-        " AS m ON m.run_id = s.run_id AND m.seq = s.seq WHERE NOT (" + _SAME_EVENT.format(a="m", b="s") + ")"
-        " AND NOT EXISTS (SELECT 1 FROM main.events AS e WHERE e.run_id = s.run_id AND "
-        + _SAME_EVENT.format(a="e", b="s") + ") ORDER BY s.run_id, s.seq").fetchall()
+        "WITH other AS MATERIALIZED (SELECT s.* FROM src.events AS s JOIN main.events AS m ON m.run_id = s.run_id"
+        " AND m.seq = s.seq WHERE NOT (" + _SAME_EVENT.format(a="m", b="s") + ")) SELECT s.run_id, "
+        + ", ".join(f"s.{c}" for c in _EVENT_FIELDS) + " FROM other AS s WHERE NOT EXISTS (SELECT 1 FROM"
+        " main.events AS e WHERE e.run_id = s.run_id AND " + _SAME_EVENT.format(a="e", b="s") + ")"
+        " ORDER BY s.run_id, s.seq").fetchall()
     for run_id, *fields in rows:
         conn.execute("INSERT INTO main.events (run_id, seq, " + ", ".join(_EVENT_FIELDS) + ") SELECT ?,"
                      " coalesce(max(seq), -1) + 1, ?, ?, ?, ?, ? FROM main.events WHERE run_id = ?",
