@@ -215,7 +215,8 @@ def register(command) -> None:
     command("demo", cmd_demo, untrusted=False)
     p = command("export", cmd_export)
     p.add_argument("dest", metavar="DEST", help="the new file to write")
-    p.add_argument("--run", action="append", metavar="RUN", help="a run to export (repeatable; default: all)")
+    p.add_argument("--run", action="append", type=options.given, metavar="RUN",
+                   help="a run to export (repeatable; default: all)")
     p.add_argument("--where", action="append", metavar="FILTER", help="a Simvue filter choosing the runs (repeatable)")
     p.add_argument("--no-files", action="store_true", help="leave saved files and attachments out")
     options.add_overwrite(p)
@@ -231,7 +232,8 @@ def register(command) -> None:
     options.add_overwrite(p)
     for name, func in (("rm", cmd_rm), ("gc", cmd_gc)):
         p = command(name, func, untrusted=False)
-        p.add_argument("runs", nargs="*", metavar="RUN", help="runs by id, unique name or unique id prefix")
+        p.add_argument("runs", nargs="*", type=options.given, metavar="RUN",
+                       help="runs by id, unique name or unique id prefix")
         p.add_argument("--where", action="append", metavar="FILTER", help="a Simvue filter choosing the runs (repeatable)")
         p.add_argument("--older-than", type=options.moment, metavar="TIME",
                        help="runs that ended before TIME: ISO-8601, epoch seconds, or a duration ago (30d, 12h)")
@@ -240,5 +242,6 @@ def register(command) -> None:
         options.add_asking(p, "deleted" + (" and reclaimed" if name == "gc" else ""))
     p = command("parquet", cmd_parquet)
     p.add_argument("dest", metavar="DEST", help="a directory for the Parquet datasets")
-    p.add_argument("--run", action="append", metavar="RUN", help="a run to write (repeatable; default: all)")
+    p.add_argument("--run", action="append", type=options.given, metavar="RUN",
+                   help="a run to write (repeatable; default: all)")
     options.add_overwrite(p, "DEST: rebuild the datasets, or replace a directory holding something else")

@@ -32,6 +32,13 @@ def whole(low: int, high: int | None = None) -> Callable[[str], int]:
     return read
 
 
+def given(text: str) -> str:
+    """Text that is not empty or blank (``runlite show "$UNSET"``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
+    return text
+
+
 def seconds(high: float) -> Callable[[str], float]:
     """A number of seconds above 0, at most ``high``."""
     def read(text: str) -> float:

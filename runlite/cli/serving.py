@@ -141,7 +141,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 def register(command) -> None:
     """The commands that show or send runs elsewhere, made with ``command(name, func, ...)``."""
     p = command("report", cmd_report)
-    p.add_argument("runs", nargs="+", metavar="RUN",
+    p.add_argument("runs", nargs="+", type=options.given, metavar="RUN",
                    help="runs by id, unique name or unique id prefix (overlaid in one report)")
     p.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
     p.add_argument("--title", help="the report's title (default: from the run names)")
