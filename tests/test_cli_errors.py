@@ -199,3 +199,17 @@ def test_merge_refuses_a_bad_source_before_merging_any(tmp_path, capsys, bad, wo
     assert not PYTHONISMS.search(err), err
     with runlite.open(places["db"], read_only=True) as store:
         assert sorted(r.id for r in store.runs(is_root=None)) == before
+
+
+@pytest.mark.parametrize("command", ["ui", "serve"])
+def test_a_taken_port_is_an_error_line(places, capsys, command):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [command, places["db"], "--port", str(port)] + (["--no-browser"] if command == "ui" else [])
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == f"runlite: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"

@@ -294,6 +294,7 @@ class ViewerServer(http.server.HTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        self._heads.close()  # first: nothing is dispatched to the pool after this
+        if hasattr(self, "_heads"):  # not when binding failed (the port taken): HTTPServer closes then
+            self._heads.close()  # first: nothing is dispatched to the pool after this
         self._pool.shutdown(wait=False, cancel_futures=True)  # answers under way finish on their own
         self.viewer.store.close()
