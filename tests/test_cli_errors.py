@@ -64,6 +64,8 @@ MISTAKES = [
     (["export", "{db}", "{db}", "--overwrite"], 1, "is the runlite file itself"),
     (["export", "{db}", "{new}", "--where", "metadta.lr > 0.005"], 1, "unknown namespace 'metadta'"),
     (["export", "{db}", "{new}", "--run", "nope"], 1, "no run with id or name 'nope'"),
+    (["export", "{db}", "{new}", "--run", "demo-training", "--where", "has tag.demo"], 2,
+     "argument --where: not allowed with argument --run"),
     (["export", "{db}", "{dir}/no/such/x.db"], 1, "the folder of "),
     (["backup", "{db}", "{taken}"], 1, "exists: pass --overwrite to replace it"),
     (["backup", "{db}", "{db}", "--overwrite"], 1, "is the runlite file itself"),

@@ -215,9 +215,11 @@ def register(command) -> None:
     command("demo", cmd_demo, untrusted=False)
     p = command("export", cmd_export)
     p.add_argument("dest", metavar="DEST", help="the new file to write")
-    p.add_argument("--run", action="append", type=options.given, metavar="RUN",
-                   help="a run to export (repeatable; default: all)")
-    p.add_argument("--where", action="append", metavar="FILTER", help="a Simvue filter choosing the runs (repeatable)")
+    chosen = p.add_mutually_exclusive_group()  # runs by name or by filter
+    chosen.add_argument("--run", action="append", type=options.given, metavar="RUN",
+                        help="a run to export (repeatable; default: all)")
+    chosen.add_argument("--where", action="append", metavar="FILTER",
+                        help="a Simvue filter choosing the runs (repeatable)")
     p.add_argument("--no-files", action="store_true", help="leave saved files and attachments out")
     options.add_overwrite(p)
     p = command("merge", cmd_merge, untrusted=False)
