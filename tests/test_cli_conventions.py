@@ -172,6 +172,25 @@ def test_show_says_the_status_in_the_words_of_ls_and_status(tmp_path, capsys):
         live.close()
 
 
+def test_text_output_writes_control_characters_as_escapes(tmp_path, capsys):
+    """A message from a file cannot drive the terminal (escape sequences, carriage returns);
+    a table cell stays on its line; a message's own lines and tabs are kept."""
+    path = str(tmp_path / "c.db")
+    with runlite.open(path) as store:
+        with store.init("ctl", description="set \x1b]0;title\x07") as run_:
+            run_.log_event("first\n\tsecond", level="info")
+            run_.log_event("red \x1b[31m, clear \x1b[2J\r, csi \x9b", level="error")
+    for argv in (["events", path, "ctl"], ["show", path, "ctl"]):
+        code, out, _ = run(capsys, *argv)
+        assert code == 0 and "  first\n" in out and "\tsecond\n" in out, out  # (show indents its sections)
+        assert "red \\x1b[31m, clear \\x1b[2J\\r, csi \\x9b" in out, out
+        assert not any(c in out for c in "\x1b\r\x07\x9b"), out
+    code, out, _ = run(capsys, "sql", path, "SELECT message FROM events ORDER BY seq")
+    assert out.splitlines() == ["message", "first\\n\\tsecond", "red \\x1b[31m, clear \\x1b[2J\\r, csi \\x9b"]
+    code, out, _ = run(capsys, "sql", path, "SELECT message FROM events ORDER BY seq", "--json")
+    assert [r["message"] for r in json.loads(out)] == ["first\n\tsecond", "red \x1b[31m, clear \x1b[2J\r, csi \x9b"]
+
+
 def test_ls_lists_top_level_runs_unless_all(tmp_path, capsys):
     path = str(tmp_path / "t.db")
     with runlite.open(path) as store:

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import math
+import re
 import sys
 import threading
 import time
@@ -19,8 +20,21 @@ def short_time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # but tab and newline
+_CONTROL_IN_CELL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """``text`` for a terminal: control characters written as escapes (``\\x1b``), so text from
+    a file (an event's message) cannot move the cursor, clear the screen or retitle the window;
+    tabs and newlines kept unless ``one_line``."""
+    pattern = _CONTROL_IN_CELL if one_line else _CONTROL
+    return pattern.sub(lambda m: repr(m[0])[1:-1], text)
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
-    """Left-aligned columns under ``headers``, two spaces apart."""
+    """Left-aligned columns under ``headers``, two spaces apart; each cell on one line."""
+    rows = [[printable(c, one_line=True) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]

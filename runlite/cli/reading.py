@@ -12,7 +12,7 @@ from .. import errors
 from ..storage.events import LEVELS
 from ..storage.schema import RUN_STATUSES
 from . import options
-from .output import fmt, print_json, short_time, table, tree_json, tree_lines
+from .output import fmt, print_json, printable, short_time, table, tree_json, tree_lines
 from .paths import destination, reader
 
 RUN_HELP = "a run id, a unique run name, or a unique prefix of an id (4 or more hex digits)"
@@ -49,7 +49,7 @@ def _metric_table(rows: list[dict]) -> str:
 
 def _event_line(e) -> str:
     text = e.message if e.message is not None else json.dumps(e.kwargs or {}, ensure_ascii=False)
-    return f"{e.time.isoformat()}  {e.level or e.name or '-':8}  {text}"
+    return printable(f"{e.time.isoformat()}  {e.level or e.name or '-':8}  {text}")
 
 
 def _files_table(items: list) -> str:
@@ -91,7 +91,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             continue
         if isinstance(value, (dict, list)):
             value = json.dumps(value, ensure_ascii=False)
-        print(f"{key:>14}: {value}")
+        print(printable(f"{key:>14}: {value}"))
     sections = [(f"metrics ({len(metrics)})", _metric_table(metrics) if metrics else ""),
                 (f"events ({count}" + (f", the last {len(events)}" if 0 < len(events) < count else "") + ")",
                  "\n".join(_event_line(e) for e in events)),
