@@ -17,8 +17,11 @@ _DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*(s|m|h|d|w)")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
 
+_INT64 = 2**63 - 1  # the largest number SQLite (and so a limit) takes
+
+
 def whole(low: int, high: int | None = None) -> Callable[[str], int]:
-    """A whole number from ``low`` (to ``high``)."""
+    """A whole number from ``low`` (to ``high``; without it, to the largest in 64 bits)."""
     said = f"from {low:,} to {high:,}" if high is not None else f">= {low}"
 
     def read(text: str) -> int:
@@ -28,6 +31,8 @@ def whole(low: int, high: int | None = None) -> Callable[[str], int]:
             value = None
         if value is None or value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"must be a whole number {said}, got {text!r}")
+        if value > _INT64:
+            raise argparse.ArgumentTypeError(f"must be a whole number {said} within 64 bits, got {text!r}")
         return value
     return read
 
