@@ -194,9 +194,14 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run one read-only SQL statement (a second one is refused; row and time limits).
 
-    With --json: one object per row; a blob is {"base64": "..."}."""
+    With --json: one object per row, so each column needs a name of its own; a blob is
+    {"base64": "..."}."""
     with reader(args) as store:
         result = store.sql(args.query, max_rows=args.limit, timeout=args.timeout)
+    twice = [c for i, c in enumerate(result.columns) if c in result.columns[:i]]
+    if args.json and twice:  # an object per row keeps one value a name: the others would be lost
+        raise errors.ValidationError(f"the column name {twice[0]!r} is given twice: with --json each column "
+                                     f"needs a name of its own (SELECT a.id AS a_id, b.id AS b_id ...)")
     if result.truncated:
         print(f"runlite: stopped at {args.limit} rows (--limit)", file=sys.stderr)
     if args.json:
