@@ -49,6 +49,8 @@ MISTAKES = [
     (["events", "{db}", "demo-training", "--limit", "-3"], 2, "argument --limit: must be a whole number >= 0"),
     (["files", "{db}", "demo-training", "--cat", "nosuch"], 1, "has no attachment 'nosuch'"),
     (["files", "{db}", "demo-training", "--restore", "{txt}"], 1, "is a file: give the path of a directory"),
+    (["files", "{db}", "demo-training", "--cat", "config.yaml", "--restore", "{new}"], 2,
+     "argument --restore: not allowed with argument --cat"),
     (["files", "{db}", "demo-training", "--category", "logs"], 2, "argument --category: invalid choice"),
     (["alerts", "{db}", "nope"], 1, "no run with id or name 'nope'"),
     (["trace", "{db}", "nope"], 1, "no run with id or name 'nope'"),

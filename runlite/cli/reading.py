@@ -238,8 +238,10 @@ def register(command) -> None:
     p = command("files", cmd_files)
     p.add_argument("run", type=options.given, metavar="RUN", help=RUN_HELP)
     p.add_argument("--category", choices=("input", "output", "code"))
-    p.add_argument("--cat", metavar="NAME", help="write this file's content to stdout")
-    p.add_argument("--restore", metavar="DEST", help="write the files under the directory DEST with their saved paths")
+    one = p.add_mutually_exclusive_group()  # a file to stdout, or all to a directory
+    one.add_argument("--cat", metavar="NAME", help="write this file's content to stdout")
+    one.add_argument("--restore", metavar="DEST",
+                     help="write the files under the directory DEST with their saved paths")
     options.add_overwrite(p, "files under DEST")
     p = command("alerts", cmd_alerts)
     p.add_argument("run", type=options.given, nargs="?", metavar="RUN", help=RUN_HELP + " (default: every run)")
