@@ -294,6 +294,29 @@ def test_the_installed_runlite_executable(db):
     assert done.returncode == 1 and done.stderr.startswith("runlite: error: unknown namespace 'metadta'")
 
 
+def test_a_stdout_that_cannot_write_a_name_gets_escapes(tmp_path):
+    """PYTHONIOENCODING=ascii (or a latin-1 locale, a Windows console): text with escapes, JSON
+    with \\u escapes that read back as the name; no UnicodeEncodeError traceback."""
+    path = str(tmp_path / "u.db")
+    with runlite.open(path) as store:
+        with store.init("naïve 名", metadata={"k": "ü"}) as run_:
+            run_.log_event("ünï 😀")
+
+    def runlite_(*argv):
+        return subprocess.run([sys.executable, "-m", "runlite", *argv], capture_output=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": ROOT, "PYTHONIOENCODING": "ascii"})
+
+    for argv in (["ls", path], ["show", path, run_.id], ["events", path, run_.id]):
+        done = runlite_(*argv)
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+        assert b"na\\xefve \\u540d" in done.stdout or b"\\xfcn\\xef \\U0001f600" in done.stdout, done.stdout
+    for argv, key in ((["ls", path, "--json"], None), (["trace", path, run_.id, "--json"], "name")):
+        done = runlite_(*argv)
+        assert done.returncode == 0 and done.stdout.isascii(), done.stderr.decode()
+        data = json.loads(done.stdout)
+        assert (data[0] if key is None else data)["name"] == "naïve 名"
+
+
 @pytest.mark.parametrize("command", ["ui", "serve"])
 def test_a_server_run_by_main_stops_on_sigterm_and_hands_back_the_programs_handlers(db, capsys, command):
     if command == "serve":

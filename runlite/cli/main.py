@@ -16,6 +16,7 @@ from typing import Sequence
 
 from .. import __version__, errors
 from . import keeping, reading, serving
+from .output import encodable
 from .paths import DEFAULT_DB
 
 CONVENTIONS = f"""\
@@ -144,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parse(argv)
     try:
-        return args.func(args)
+        with encodable():  # a name in any script on a stdout that cannot write it: escaped
+            return args.func(args)
     except (errors.RunliteError, ImportError) as exc:
         print(f"runlite: error: {said(exc, build_parser().get_default('commands')[args.command])}", file=sys.stderr)
         return 1

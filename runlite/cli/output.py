@@ -55,8 +55,36 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def ascii_only(stream: Any) -> bool:
+    """Whether ``stream`` cannot write every character (``PYTHONIOENCODING=ascii``, a latin-1
+    locale, a Windows console): JSON for it is written with ``\\u`` escapes."""
+    try:
+        "\u540d\U0001f600".encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def encodable() -> Iterator[None]:
+    """While a command runs, a character stdout or stderr cannot write is written as an escape
+    (``\\xfc``) rather than failing the command; their error handlers come back afterwards."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if ascii_only(stream) and hasattr(stream, "reconfigure"):
+            changed.append((stream, stream.errors))
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        for stream, errors_ in changed:
+            with contextlib.suppress(Exception):  # (a stream closed meanwhile)
+                stream.reconfigure(errors=errors_)
+
+
 def print_json(value: Any) -> None:
-    print(json.dumps(json_safe(value), indent=2, ensure_ascii=False, default=str, allow_nan=False))
+    print(json.dumps(json_safe(value), indent=2, ensure_ascii=ascii_only(sys.stdout), default=str,
+                     allow_nan=False))
 
 
 def fmt(x: Any) -> str:
@@ -133,7 +161,7 @@ def tree_json(root: Any) -> Iterator[str]:
             continue
         fields = item.to_dict(child_runs=False)
         del fields["child_runs"]  # written below, around the children
-        text = json.dumps(json_safe(fields), ensure_ascii=False, default=str, allow_nan=False)
+        text = json.dumps(json_safe(fields), ensure_ascii=ascii_only(sys.stdout), default=str, allow_nan=False)
         kids = item.child_runs
         if not kids:
             yield text[:-1] + ', "child_runs": []}'
