@@ -58,6 +58,8 @@ MISTAKES = [
     (["query", "{db}", "metadta.lr > 0.005"], 1, "unknown namespace 'metadta' in 'metadta.lr'"),
     (["query", "{db}", "metadata.lr >>> 1"], 1, "unknown operator '>>>'"),
     (["query", "{db}", "--filter", "eq(nope, 1)"], 1, "unknown field 'nope'"),
+    (["query", "{db}", "has tag.demo", "name == " + "x" * 10_001], 1, "filter 2 of those given is longer than 10000"),
+    (["export", "{db}", "{new}", "--where", "name == " + "x" * 10_001], 1, "filter 1 of those given is longer than"),
     (["query", "{db}", "--limit", "-1"], 2, "argument --limit: must be a whole number >= 0"),
     (["sql", "{db}", "SELECT 1; SELECT 2"], 1, "runlite runs one SQL statement at a time"),
     (["sql", "{db}", "DELETE FROM runs"], 1, "the SQL may only read"),

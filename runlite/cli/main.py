@@ -131,6 +131,8 @@ def said(exc: BaseException, parser: argparse.ArgumentParser) -> str:
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, ImportError) and " needs " in message:  # an optional extra that is not installed
         return f"{parser.prog} needs " + message.split(" needs ", 1)[1]
+    if listed := re.match(r"filter (\d+) ", message):  # the Nth of the filters given (FILTER, --where), from 0
+        return f"filter {int(listed[1]) + 1} of those given " + message[listed.end():]
     first = message.split(" ", 1)[0]
     if re.fullmatch(r"[a-z_]+", first) and f"--{first.replace('_', '-')} " in parser.format_usage():
         message = f"--{first.replace('_', '-')}" + message[len(first):]
