@@ -32,10 +32,15 @@ class RemoteRun:
     as ``(time_us, name, message, kwargs as JSON text)``, replace the run's when
     ``replaces_events`` (a payload without ``events`` leaves them alone); ``attachments`` are
     ``(name, bytes, mime)``.
-    Updates of a run still waiting merge into it (``absorb``), as the SDK folds them.
+    Creates and updates of a run still waiting merge into it (``absorb``), as the SDK folds
+    them. An update is the later state of its run whatever order they arrive in: a create
+    fills in what no update set, and never replaces it (``from_create`` are the columns, and
+    ``events_from_create`` tells whether the events, only a create gave; ``storage/ingest.py``
+    holds a create to the same against a stored run).
     """
 
-    __slots__ = ("id", "dotted_order", "columns", "events", "replaces_events", "events_written", "attachments", "op")
+    __slots__ = ("id", "dotted_order", "columns", "events", "replaces_events", "events_written", "attachments", "op",
+                 "from_create", "events_from_create")
 
     def __init__(self, run_id: str, op: str, columns: dict, events: list | None, attachments: list):
         self.id = run_id
@@ -46,16 +51,29 @@ class RemoteRun:
         self.replaces_events = events is not None
         self.events_written = 0
         self.attachments = attachments
+        self.from_create = set(columns) if op == "post" else set()
+        self.events_from_create = op == "post" and events is not None
 
     def absorb(self, later: "RemoteRun") -> None:
-        """Fold a later create or update of the same run into this one (its values win)."""
-        self.columns.update(later.columns)
-        self.dotted_order = self.columns.get("dotted_order") or ""
-        if later.replaces_events:
-            self.events, self.events_written, self.replaces_events = later.events, 0, True
-        self.attachments.extend(later.attachments)
+        """Fold a later create or update of the same run into this one: an update's values
+        win, a create's fill in the columns (and events) nothing set yet."""
         if later.op == "post":
+            for key, value in later.columns.items():
+                if key not in self.columns:
+                    self.columns[key] = value
+                    self.from_create.add(key)
+            if later.replaces_events and not self.replaces_events:
+                self.events, self.events_written, self.replaces_events = later.events, 0, True
+                self.events_from_create = True
             self.op = "post"
+        else:
+            self.columns.update(later.columns)
+            self.from_create.difference_update(later.columns)
+            if later.replaces_events:
+                self.events, self.events_written, self.replaces_events = later.events, 0, True
+                self.events_from_create = False
+        self.dotted_order = self.columns.get("dotted_order") or ""
+        self.attachments.extend(later.attachments)
 
     def __repr__(self) -> str:
         return f"<RemoteRun {self.op} {self.id}>"

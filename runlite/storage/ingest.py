@@ -170,6 +170,29 @@ def _relink(conn, old: str, new: str) -> None:
                  (new, len(old) + 1, new_trace, *below[1]))
 
 
+# What a stored run holds when no client gave a value (``_DEFAULTS``): a create fills it in.
+_UNSET = {"name": "Unnamed", "metadata": "{}", "tags": "[]"}
+_TREE = ("dotted_order", "trace_id", "parent_run_id")  # a run's place: moved as ``_target`` says
+
+
+def _keep_stored(conn, run, cols: dict, kept_events: set) -> None:
+    """A create of a run the file holds (its update arrived first, or the create came twice)
+    fills in what the run lacks and replaces nothing: the update is the later state of the
+    run. Drops from ``cols`` the create's columns the stored run has a value for, and adds
+    the run to ``kept_events`` when its events came from the create and it has some."""
+    names = [c for c in run.from_create if c in cols and c in RUN_COLUMNS and c not in _TREE]
+    if names:
+        values = conn.execute(f"SELECT {', '.join(names)} FROM runs WHERE id = ?", (run.id,)).fetchone()
+        stored = dict(zip(names, values))
+        for name, value in stored.items():
+            if value is not None and _UNSET.get(name) != value:
+                if name != "created" or stored.get("started", value) is not None:
+                    del cols[name]  # ``created`` goes with ``started``: the start a client gave
+    if run.events_from_create and conn.execute("SELECT 1 FROM events WHERE run_id = ? LIMIT 1",
+                                                (run.id,)).fetchone():
+        kept_events.add(run.id)
+
+
 def _parents_first(batch: list) -> list:
     """The batch with each run after its parent when both are in it. Clients that send no
     dotted order (OpenTelemetry's) export a span when it ends, children before their parent:
@@ -198,6 +221,7 @@ def _write(conn, batch: list) -> None:
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
     new = _NewRows(conn)
     others = set()  # ids another kind of run of the file has (an experiment's): left as it is
+    kept_events = set()  # ids of stored runs whose events a create arriving late leaves alone
     for run, _first_event, _events, _attachments in _parents_first(batch):
         cols = dict(run.columns)
         session = (cols.get("session_id"), cols.get("session_name"))
@@ -222,6 +246,8 @@ def _write(conn, batch: list) -> None:
                      "status": _status(cols.get("ended"), cols.get("error"))})
             continue
         new.insert()  # a move reads and rewrites stored rows
+        if stored[4] == "trace" and run.from_create:
+            _keep_stored(conn, run, cols, kept_events)
         target = _target(conn, run.id, cols, stored)
         cols.pop("dotted_order", None), cols.pop("trace_id", None), cols.pop("parent_run_id", None)
         if target is not None and target != stored[2]:
@@ -239,7 +265,7 @@ def _write(conn, batch: list) -> None:
     for run, _first_event, events, attachments in batch:
         if run.id in others:
             continue
-        if run.replaces_events:
+        if run.replaces_events and run.id not in kept_events:
             conn.execute("DELETE FROM events WHERE run_id = ?", (run.id,))
             conn.executemany(
                 "INSERT INTO events (run_id, seq, time, level, name, message, kwargs) VALUES (?, ?, ?, NULL, ?, ?, ?)",

@@ -1,0 +1,107 @@
+"""``runlite serve``: what a client sent and the server acknowledged is what is stored,
+whatever order its requests arrive in (several threads of an SDK send them at once, and a
+client retries a request whose answer it did not get)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from .serving import Served, request  # noqa: E402
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _create(run_id: str, **fields) -> dict:
+    """A create as LangSmith's Python SDK sends it (``events: []`` included)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return {"id": run_id, "name": "step", "run_type": "chain", "start_time": now.isoformat(),
+            "dotted_order": now.strftime("%Y%m%dT%H%M%S%fZ") + run_id, "trace_id": run_id,
+            "session_name": "ordered", "inputs": {"q": 1}, "tags": ["first"], "events": [],
+            "extra": {"metadata": {"a": 1}}, **fields}
+
+
+def _update(run_id: str, created: dict, **fields) -> dict:
+    """The run's update: its end, outputs, and what changed while it ran."""
+    return {"id": run_id, "trace_id": created["trace_id"], "dotted_order": created["dotted_order"],
+            "end_time": _now(), "outputs": {"answer": 42}, "tags": ["first", "second"],
+            "extra": {"metadata": {"a": 1, "late": 2}},
+            "events": [{"name": "new_token", "time": _now(), "kwargs": {"token": "hi"}}], **fields}
+
+
+def _send(url: str, method: str, path: str, payload: dict) -> None:
+    status, answer = request(url, method, path, json.dumps(payload).encode(), JSON)
+    assert status == 202, answer
+
+
+def _read(url: str, run_id: str) -> dict:
+    status, got = request(url, "GET", f"/runs/{run_id}")
+    assert status == 200, got
+    return got
+
+
+def _assert_updated(got: dict) -> None:
+    assert got["name"] == "step" and got["inputs"] == {"q": 1} and got["status"] == "success"
+    assert got["outputs"] == {"answer": 42} and got["tags"] == ["first", "second"]
+    assert got["extra"]["metadata"] == {"a": 1, "late": 2}
+    assert [e["name"] for e in got["events"]] == ["new_token"] and got["first_token_time"] is not None
+
+
+@pytest.mark.parametrize("written_between", [False, True])
+def test_a_create_arriving_after_its_update_replaces_nothing_the_update_set(tmp_path, written_between):
+    """The update is the run's later state: a create arriving after it (waiting with it, or
+    after it was written) fills in what the update did not carry, and replaces nothing."""
+    with Served(str(tmp_path / "runs.db")) as server:
+        run_id = str(uuid.uuid4())
+        created = _create(run_id)
+        _send(server.url, "PATCH", f"/runs/{run_id}", _update(run_id, created))
+        if written_between:
+            _read(server.url, run_id)  # a read writes what was acknowledged
+        _send(server.url, "POST", "/runs", created)
+        got = _read(server.url, run_id)
+        _assert_updated(got)
+        status, projects = request(server.url, "GET", "/sessions?name=ordered")
+        assert status == 200 and [p["name"] for p in projects] == ["ordered"]
+
+
+@pytest.mark.parametrize("written_between", [False, True])
+def test_a_create_sent_again_after_its_update_changes_nothing(tmp_path, written_between):
+    """A client retries a create whose answer it lost, after the run's update went through."""
+    with Served(str(tmp_path / "runs.db")) as server:
+        run_id = str(uuid.uuid4())
+        created = _create(run_id)
+        _send(server.url, "POST", "/runs", created)
+        _read(server.url, run_id)
+        _send(server.url, "PATCH", f"/runs/{run_id}", _update(run_id, created))
+        if written_between:
+            _read(server.url, run_id)
+        _send(server.url, "POST", "/runs/batch", {"post": [created]})
+        _assert_updated(_read(server.url, run_id))
+
+
+def test_an_update_alone_is_completed_by_a_create_arriving_later(tmp_path):
+    """An update naming nothing but its end: the create gives the rest (name, inputs, start,
+    project, place in its trace) and the update's end and outputs stay."""
+    with Served(str(tmp_path / "runs.db")) as server:
+        parent, child = str(uuid.uuid4()), str(uuid.uuid4())
+        root = _create(parent)
+        kid = _create(child, name="kid", parent_run_id=parent,
+                      dotted_order=root["dotted_order"] + "." + _create(child)["dotted_order"], trace_id=parent)
+        _send(server.url, "PATCH", f"/runs/{child}", {"end_time": _now(), "outputs": {"o": 1}})
+        _read(server.url, child)
+        _send(server.url, "POST", "/runs/batch", {"post": [root, kid]})
+        got = _read(server.url, child)
+        assert (got["name"], got["inputs"], got["outputs"], got["status"]) == ("kid", {"q": 1}, {"o": 1}, "success")
+        assert got["session_id"] == _read(server.url, parent)["session_id"]
+        assert got["parent_run_id"] == parent and got["dotted_order"] == kid["dotted_order"]
+        assert got["start_time"] == dt.datetime.fromisoformat(kid["start_time"]).isoformat()
