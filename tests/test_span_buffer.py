@@ -161,6 +161,26 @@ def test_a_batch_given_back_is_written_whole_by_the_next(kind):
     assert buf.pending == 1 and buf.due(time.time_ns() // 1000, 10**12)
 
 
+def test_a_received_run_given_back_keeps_what_arrived_for_it_meanwhile():
+    """A create in a batch that could not be written (another process held the file) and its
+    update, received while that batch was being written: both are written by the next batch."""
+    from runlite.langsmith.wire import remote_run
+
+    buf = SpanBuffer()
+    run_id = "0192aaaa-0000-7000-8000-000000000001"
+    buf.merge(remote_run({"id": run_id, "name": "made", "inputs": {"q": 1},
+                          "start_time": "2026-01-01T00:00:00Z", "events": []}, "post"))
+    failed = buf.take()
+    buf.merge(remote_run({"id": run_id, "end_time": "2026-01-01T00:00:01Z", "outputs": {"a": 1},
+                          "events": [{"name": "new_token", "time": "2026-01-01T00:00:00.5Z"}]}, "patch"))
+    buf.give_back(failed)
+    (item,) = buf.take()
+    run, first_event, events, _ = item
+    assert run.columns["name"] == "made" and run.columns["inputs"] == '{"q":1}'
+    assert run.columns["outputs"] == '{"a":1}' and "ended" in run.columns and run.op == "post"
+    assert first_event == 0 and [name for _, name, _, _ in events] == ["new_token"]
+
+
 @BUFFERS
 def test_callbacks_start_the_writer_and_bound_memory(monkeypatch, kind):
     calls: list = []

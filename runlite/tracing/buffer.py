@@ -219,14 +219,18 @@ class SpanBuffer:
             return [_drain(span, span.events, span.attachments) for span in sorted(spans.values(), key=_order)]
 
     def give_back(self, batch: list[SpanWrite]) -> None:
-        """A batch that could not be written: its spans, events and attachments wait again."""
+        """A batch that could not be written: its spans, events and attachments wait again. A
+        run received again meanwhile (a later update of it) folds into the one given back."""
         with self._drain_lock:
             _undrain(batch, _attachments_of)
         with self._lock:
             if not self._pending:
                 self._oldest_us = 0  # due at once: the next tick retries
             for span, *_ in batch:
-                self._pending.setdefault(span.id, span)
+                waiting = self._pending.get(span.id)
+                if waiting is not None and waiting is not span:
+                    span.absorb(waiting)  # the later one's values win, as when it merged
+                self._pending[span.id] = span
 
 
 class SpanQueue:
