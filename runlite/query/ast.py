@@ -100,7 +100,8 @@ THREAD_KEYS = ("thread_id", "session_id", "conversation_id")
 _START = "coalesce({a}.started, {a}.created)"  # a run never started began when created
 FIELDS: dict[str, Field] = {
     **{f: Field("{a}." + f, "text") for f in (
-        "id", "name", "run_type", "kind", "folder", "description", "error", "trace_id", "parent_run_id")},
+        "id", "name", "run_type", "kind", "folder", "description", "error", "trace_id", "parent_run_id",
+        "reference_example_id")},
     **{f: Field("{a}." + f, "number") for f in (
         "total_tokens", "prompt_tokens", "completion_tokens", "total_cost", "prompt_cost", "completion_cost")},
     **{f: Field("{a}." + f, "time") for f in ("created", "started", "ended", "modified", "first_token_time")},
@@ -134,7 +135,7 @@ LANGSMITH_FILTER_FIELDS = (
     "tags", "metadata", "metadata_key", "metadata_value", "input_key", "input_value", "output_key",
     "output_value", "feedback_key", "feedback_score", "feedback_value", "is_root", "trace_id",
     "parent_run_id", "first_token_time", "inputs", "outputs", "folder", "kind", "thread_id",
-    "execution_order", "session_id", "session_name", "project_name",
+    "execution_order", "session_id", "session_name", "project_name", "reference_example_id",
 )
 # LangSmith's key/value pseudo-fields -> (KeyValue source, part)
 PAIR_FIELDS = {

@@ -13,7 +13,9 @@ import urllib.parse
 from typing import Any
 
 from .. import __version__, errors
+from .._ids import is_uuid
 from .._validation import digits, shown
+from ..query import parse_langsmith
 from .http import body, json_value
 
 PAGE = 100  # runs a query answers at once; the SDK follows the cursor for more
@@ -126,25 +128,54 @@ def query_runs(store, query: dict, base_url: str = "", api_key: str | None = Non
     """``POST /runs/query``: ``{"runs": [...], "cursors": {"next": ...}}``, a page at a time."""
     if not isinstance(query, dict):
         raise errors.ValidationError(f"a run query must be a JSON object, got {shown(query)}")
-    known = {"session", "run_type", "filter", "trace_filter", "tree_filter", "is_root", "parent_run", "start_time",
-             "error", "id", "trace", "select", "limit", "cursor", "reference_example", "query"}
+    known = {"session", "session_id", "run_type", "filter", "trace_filter", "tree_filter", "is_root", "parent_run",
+             "start_time", "error", "id", "trace", "select", "limit", "cursor", "reference_example", "query"}
     unknown = sorted(set(query) - known)
     if unknown:
         raise errors.ValidationError(f"unknown run query fields {unknown}; known are {sorted(known)}")
+    if query.get("session") is not None and query.get("session_id") is not None:
+        raise errors.ValidationError("give session or session_id (the same filter), not both")
     limit = query.get("limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise errors.ValidationError(f"limit must be an int >= 1, got {shown(limit)}")
     page = min(limit or PAGE, PAGE)
     offset = _offset(query.get("cursor"))
+    session = query.get("session", query.get("session_id"))
     runs = store.list_runs(
-        project_id=_ids(query.get("session"), "session"), run_type=query.get("run_type"),
-        filter=query.get("filter"), trace_filter=query.get("trace_filter"), tree_filter=query.get("tree_filter"),
+        project_id=_ids(session, "session"), run_type=query.get("run_type"),
+        filter=_run_filter(query), trace_filter=query.get("trace_filter"), tree_filter=query.get("tree_filter"),
         is_root=query.get("is_root"), parent_run_id=query.get("parent_run"), start_time=query.get("start_time"),
         error=query.get("error"), id=_ids(query.get("id"), "id"), trace_id=query.get("trace"),
         limit=page + 1, offset=offset)
     more = len(runs) > page
     return {"runs": [run_json(r, base_url, api_key) for r in runs[:page]],
             "cursors": {"next": str(offset + page) if more else None}}
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a string of the filter language."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _run_filter(query: dict) -> str | None:
+    """The query's ``filter``, and with it what its ``query`` (text searched in each run, as
+    ``search("text")`` does) and ``reference_example`` (runs of those dataset examples) ask."""
+    text, examples = query.get("query"), _ids(query.get("reference_example"), "reference_example")
+    given = query.get("filter")
+    parts = [] if given is None else [given]
+    if text is not None:
+        if not isinstance(text, str):
+            raise errors.ValidationError(f"query must be a str, got {shown(text)}")
+        if text:
+            parts.append(f"search({_quoted(text)})")
+    if examples is not None:
+        for example in examples:
+            if not is_uuid(example):
+                raise errors.ValidationError(f"reference_example must be example ids (UUIDs), got {shown(example)}")
+        parts.append(f"in(reference_example_id, [{', '.join(map(_quoted, examples))}])" if examples else 'eq(id, "")')
+    if given is not None and len(parts) > 1:
+        parse_langsmith(given)  # a mistake of the client's filter is shown where it is in it
+    return parts[0] if len(parts) == 1 else (f"and({', '.join(parts)})" if parts else None)
 
 
 async def post_query(request, store, max_body):

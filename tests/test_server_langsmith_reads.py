@@ -1,0 +1,68 @@
+"""``runlite serve`` answers the SDK's read calls with what was written: every filter a run
+query carries is applied (one ignored would answer with runs it excludes)."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+
+import pytest
+
+pytest.importorskip("langsmith")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from .serving import Served, request  # noqa: E402
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _tree(client, project: str, reference_example_id=None):
+    """A root with a child and a grandchild, sent as the SDK's RunTree sends them."""
+    from langsmith.run_trees import RunTree
+
+    root = RunTree(name="root", inputs={"q": "where"}, client=client, project_name=project,
+                   reference_example_id=reference_example_id)
+    root.post()
+    child = root.create_child(name="child", inputs={"say": 'a "quoted" back\\slash'})
+    child.post()
+    grandchild = child.create_child(name="grandchild", inputs={"deep": 1})
+    grandchild.post()
+    for run in (grandchild, child, root):
+        run.end(outputs={"done": run.name})
+        run.patch()
+    return root
+
+
+def test_read_run_loads_child_runs(tmp_path):
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        root = _tree(client, "tree")
+        _tree(client, "tree")  # another trace of the project: not children of the first
+        client.flush()
+        got = client.read_run(root.id, load_child_runs=True)
+        assert [r.name for r in got.child_runs] == ["child"]
+        assert [r.name for r in got.child_runs[0].child_runs] == ["grandchild"]
+
+
+def test_list_runs_applies_query_and_reference_example(tmp_path):
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        example = uuid.uuid4()
+        evaluated = _tree(client, "searched", reference_example_id=example)
+        _tree(client, "searched")
+        client.flush()
+        assert [r.name for r in client.list_runs(project_name="searched", query="grandchild")] == ["grandchild"] * 2
+        found = client.list_runs(project_name="searched", query='a "quoted" back\\slash')
+        assert sorted(r.name for r in found) == ["child", "child"]
+        assert [r.id for r in client.list_runs(project_name="searched", reference_example_id=example)] == [evaluated.id]
+        assert list(client.list_runs(project_name="searched", reference_example_id=uuid.uuid4())) == []
+        both = client.list_runs(project_name="searched", query="child", filter='eq(name, "grandchild")')
+        assert [r.name for r in both] == ["grandchild"] * 2
+        status, answer = request(server.url, "POST", "/runs/query", b'{"reference_example": ["not-an-id"]}',
+                                 {"Content-Type": "application/json"})
+        assert status == 422 and "UUID" in answer["detail"]
