@@ -66,3 +66,26 @@ def test_list_runs_applies_query_and_reference_example(tmp_path):
         status, answer = request(server.url, "POST", "/runs/query", b'{"reference_example": ["not-an-id"]}',
                                  {"Content-Type": "application/json"})
         assert status == 422 and "UUID" in answer["detail"]
+
+
+def test_calls_of_langsmith_api_this_server_does_not_serve_say_so(tmp_path):
+    """An SDK call this server does not implement gets a JSON answer saying so (501, or 405
+    when the path is served by another method), not a viewer page or a bare "not allowed"."""
+    from langsmith import Client
+    from langsmith.utils import LangSmithError
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        run_id = uuid.uuid4()
+        for call in (lambda: client.read_feedback(uuid.uuid4()), lambda: client.run_is_shared(run_id),
+                     lambda: client.share_run(run_id), lambda: list(client.list_datasets()),
+                     lambda: client.create_project("made")):
+            with pytest.raises(LangSmithError, match="runlite serve does not implement"):
+                call()
+        for method, path, status in (("GET", "/api/v2/runs/x", 501), ("GET", "/api/v1/datasets", 501),
+                                     ("DELETE", "/feedback/x", 501), ("POST", "/sessions", 405),
+                                     ("GET", "/v1/traces", 405)):
+            got, answer = request(server.url, method, path)
+            assert got == status and "does not implement" in answer["detail"], (method, path, got, answer)
+        assert request(server.url, "GET", "/")[0] == 200  # the viewer's pages are still there
+        assert request(server.url, "GET", "/nope")[0] == 404

@@ -49,12 +49,22 @@ def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, vie
            for path, methods, handler in (*writes.ROUTES, *reads.ROUTES)]
     traces = [Route(path, guarded(handler, otlp.refusal), methods=methods) for path, methods, handler in otlp.ROUTES]
     routes = [*traces, *api, Mount(API_PREFIX, routes=list(api))]
+    served = [*traces, *api]  # LangSmith's and OTLP's paths this server answers
     if viewer:
         from ..ui.viewer import Viewer
 
         pages = Viewer(store)
-        routes.append(Route("/{path:path}", guarded(_viewer_page(pages)), methods=["GET", "HEAD"]))
-    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed, 500: _failed})
+        routes.append(Route("/{path:path}", guarded(_viewer_page(pages, served)), methods=["GET", "HEAD"]))
+
+    async def not_found(request, exc):
+        return _unimplemented(request, served) or error_response(
+            404, f"no route {request.method} {request.url.path[:200]}")
+
+    async def not_allowed(request, exc):
+        return _unimplemented(request, served) or error_response(
+            405, f"{request.method} is not allowed on {request.url.path[:200]}")
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: _failed})
     app.state.api_key = api_key
     return app
 
@@ -73,11 +83,54 @@ def _authorised(request, api_key: str) -> bool:
     return False
 
 
-def _viewer_page(pages):
+# The first part of the paths of LangSmith's API (as its SDKs call it): one this server does
+# not serve is answered 501 saying so, not with a viewer page or "not allowed".
+_LANGSMITH = frozenset(("runs", "sessions", "feedback", "datasets", "examples", "annotation-queues", "repos",
+                        "commits", "public", "feedback-configs", "platform", "workspaces", "settings", "likes",
+                        "tenants", "orgs", "prompts", "threads", "info", "v1", "v2"))
+SERVED = ("runs (POST /runs, PATCH and GET /runs/{id}, /runs/batch, /runs/multipart, /runs/query), "
+          "projects (GET /sessions, /sessions/{id}), feedback (POST and GET /feedback), /info, "
+          "and OTLP at /v1/traces")
+
+
+def _langsmith_path(path: str) -> bool:
+    """Whether ``path`` is one of LangSmith's API (``/runs`` alone is a viewer page)."""
+    if path.startswith(API_PREFIX + "/") or path.startswith("/api/v2/"):
+        return True
+    return path != "/runs" and path.lstrip("/").split("/", 1)[0] in _LANGSMITH
+
+
+def _served(request, routes: list) -> bool:
+    """Whether one of ``routes`` serves the request's path (by another method, then)."""
+    from starlette.routing import Match
+
+    path = request.url.path
+    path = path[len(API_PREFIX):] if path.startswith(API_PREFIX + "/") else path
+    scope = {"type": "http", "path": path, "method": request.method, "root_path": ""}
+    return any(route.matches(scope)[0] != Match.NONE for route in routes)
+
+
+def _unimplemented(request, served: list):
+    """The answer to a request of LangSmith's API this server does not implement (405 when
+    it serves the path by another method, else 501), None for any other request."""
+    method, path = request.method, request.url.path
+    if not _langsmith_path(path):
+        return None
+    if _served(request, served):
+        return error_response(405, f"{method} is not allowed on {path[:200]}: runlite serve does not implement it; "
+                                   f"it serves {SERVED}")
+    return error_response(501, f"runlite serve does not implement {method} {path[:200]} of LangSmith's API; "
+                               f"it serves {SERVED}")
+
+
+def _viewer_page(pages, served: list):
     async def page(request, store, max_body):
         from starlette.concurrency import run_in_threadpool
         from starlette.responses import Response
 
+        refused = _unimplemented(request, served)
+        if refused is not None:
+            return refused
         query = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "api_key"])
         target = request.url.path + (f"?{query}" if query else "")
         answer = await run_in_threadpool(pages.get, target)
@@ -88,13 +141,7 @@ def _viewer_page(pages):
     return page
 
 
-async def _not_found(request, exc):
-    return error_response(404, f"no route {request.method} {request.url.path[:200]}")
-
-
 async def _failed(request, exc):
     return error_response(500, f"the server failed: {type(exc).__name__}")
 
 
-async def _not_allowed(request, exc):
-    return error_response(405, f"{request.method} is not allowed on {request.url.path[:200]}")
