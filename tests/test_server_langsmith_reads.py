@@ -89,3 +89,25 @@ def test_calls_of_langsmith_api_this_server_does_not_serve_say_so(tmp_path):
             assert got == status and "does not implement" in answer["detail"], (method, path, got, answer)
         assert request(server.url, "GET", "/")[0] == 200  # the viewer's pages are still there
         assert request(server.url, "GET", "/nope")[0] == 404
+
+
+def test_list_projects_applies_its_filters(tmp_path):
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        for name in ("alpha", "beta", "Gamma"):
+            client.create_run("r", inputs={}, run_type="chain", project_name=name, id=uuid.uuid4())
+        client.flush()
+        ids = {p.name: p.id for p in client.list_projects()}
+        assert sorted(ids) == ["Gamma", "alpha", "beta"]
+        assert [p.name for p in client.list_projects(project_ids=[ids["beta"]])] == ["beta"]
+        assert sorted(p.name for p in client.list_projects(project_ids=[ids["beta"], ids["alpha"]])) == ["alpha", "beta"]
+        assert [p.name for p in client.list_projects(name_contains="gam")] == ["Gamma"]
+        # A project of the file has no dataset and no metadata.
+        assert len(list(client.list_projects(reference_free=True))) == 3
+        assert list(client.list_projects(reference_free=False)) == []
+        assert list(client.list_projects(reference_dataset_id=uuid.uuid4())) == []
+        assert list(client.list_projects(metadata={"team": "x"})) == []
+        status, answer = request(server.url, "GET", "/sessions?id=nope")
+        assert status == 422 and "UUID" in answer["detail"]

@@ -10,6 +10,7 @@ import datetime as _dt
 import hashlib
 import hmac
 import urllib.parse
+import uuid
 from typing import Any
 
 from .. import __version__, errors
@@ -202,10 +203,38 @@ async def list_sessions(request, store, max_body):
             found = []
     else:
         found = await _read(store, store.projects)
+    found = [p for p in found if _project_wanted(p, params)]
     offset = _offset(params.get("offset"))
     limit = params.get("limit")
     end = None if limit is None else offset + _offset(limit)
     return _json([_project_json(p) for p in found[offset:end]])
+
+
+def _project_wanted(project: dict, params) -> bool:
+    """Whether a project passes the filters of ``Client.list_projects``: ``id`` (any of them),
+    ``name_contains`` (case-insensitive), ``reference_free``, ``reference_dataset`` and
+    ``metadata``. A project of this file has no dataset and no metadata: it is reference-free,
+    and of no dataset's or metadata's."""
+    ids = params.getlist("id")
+    if ids and str(project["id"]) not in {str(_uuid_param(i, "id")) for i in ids}:
+        return False
+    contains = params.get("name_contains")
+    if contains is not None and contains.casefold() not in project["name"].casefold():
+        return False
+    free = params.get("reference_free")
+    if free is not None and free.lower() not in ("true", "1"):
+        return False
+    if params.getlist("reference_dataset"):
+        return False
+    metadata = params.get("metadata")
+    return metadata is None or json_value(metadata.encode(), "metadata") in ({}, None)
+
+
+def _uuid_param(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise errors.ValidationError(f"{what} must be a project id (a UUID), got {shown(value)}") from None
 
 
 async def read_session(request, store, max_body):
