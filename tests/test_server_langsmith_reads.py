@@ -111,3 +111,18 @@ def test_list_projects_applies_its_filters(tmp_path):
         assert list(client.list_projects(metadata={"team": "x"})) == []
         status, answer = request(server.url, "GET", "/sessions?id=nope")
         assert status == 422 and "UUID" in answer["detail"]
+
+
+def test_list_feedback_applies_its_source_filter(tmp_path):
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        run_id = uuid.uuid4()
+        client.create_run("r", inputs={}, run_type="chain", project_name="fb", id=run_id)
+        client.flush()
+        client.create_feedback(run_id, key="by-api", score=1)
+        client.create_feedback(run_id, key="by-model", score=0, feedback_source_type="model")
+        assert sorted(f.key for f in client.list_feedback(run_ids=[run_id])) == ["by-api", "by-model"]
+        assert [f.key for f in client.list_feedback(run_ids=[run_id], feedback_source_type=["model"])] == ["by-model"]
+        assert [f.key for f in client.list_feedback(run_ids=[run_id], feedback_source_type=["api"])] == ["by-api"]
