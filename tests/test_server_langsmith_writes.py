@@ -105,3 +105,49 @@ def test_an_update_alone_is_completed_by_a_create_arriving_later(tmp_path):
         assert got["session_id"] == _read(server.url, parent)["session_id"]
         assert got["parent_run_id"] == parent and got["dotted_order"] == kid["dotted_order"]
         assert got["start_time"] == dt.datetime.fromisoformat(kid["start_time"]).isoformat()
+
+
+@pytest.mark.parametrize("auto_batch", [True, False])
+def test_attachments_of_runs_the_sdk_sends_as_json_are_kept(tmp_path, auto_batch):
+    """Client.create_run and update_run send a run without a dotted order (or with batching
+    off) as JSON, its attachments in it as base64: they are stored, not dropped."""
+    from langsmith import Client
+    from langsmith.schemas import Attachment
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k", auto_batch_tracing=auto_batch)
+        run_id = uuid.uuid4()
+        client.create_run("filed", inputs={"x": 1}, run_type="chain", id=run_id, project_name="files",
+                          attachments={"first": Attachment(mime_type="text/plain", data=b"one")})
+        client.flush()
+        client.update_run(run_id, outputs={"y": 2}, end_time=dt.datetime.now(dt.timezone.utc),
+                          attachments={"second": ("image/png", bytes(range(256)))})
+        client.flush()
+        got = client.read_run(run_id)
+        assert got.outputs == {"y": 2}
+        assert {name: (a["mime_type"], a["reader"].read()) for name, a in got.attachments.items()} == {
+            "first": ("text/plain", b"one"), "second": ("image/png", bytes(range(256)))}
+
+
+def test_attachments_in_json_that_cannot_be_read_are_refused(tmp_path):
+    with Served(str(tmp_path / "runs.db")) as server:
+        for files, words in (({"a": 1}, "base64 or bytes"), ({"a": ["text/plain", "not base64!"]}, "base64 or bytes"),
+                             ({"a": ["text/plain", {"0": 1, "2": 3}]}, "base64 or bytes"),
+                             ({"a": ["nonsense", "b25l"]}, "MIME"), ([], "must be an object")):
+            run_id = str(uuid.uuid4())
+            status, answer = request(server.url, "POST", "/runs", json.dumps(_create(run_id, attachments=files)).encode(),
+                                     JSON)
+            assert status == 422 and words in answer["detail"], (files, answer)
+            assert request(server.url, "GET", f"/runs/{run_id}")[0] == 404
+
+
+def test_attachments_of_runs_the_js_sdk_sends_as_json_are_kept(tmp_path):
+    """LangSmith's JS SDK writes a file's bytes (a Uint8Array) as JSON writes one."""
+    with Served(str(tmp_path / "runs.db")) as server:
+        run_id = str(uuid.uuid4())
+        files = {"a": ["text/plain", {"0": 111, "1": 110, "2": 101}], "b": {"mimeType": "image/png", "data": {}}}
+        _send(server.url, "POST", "/runs", _create(run_id, attachments=files))
+        got = _read(server.url, run_id)["s3_urls"]
+        assert {name: file["mime_type"] for name, file in got.items()} == {"attachment.a": "text/plain",
+                                                                            "attachment.b": "image/png"}
+        assert request(server.url, "GET", got["attachment.a"]["presigned_url"].split(server.url, 1)[1])[1] == "one"

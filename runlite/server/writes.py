@@ -7,6 +7,7 @@ its acknowledgement, at the latest when the server stops.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from .. import errors
@@ -77,8 +78,45 @@ def _check_feedback(store, items: list, form_runs: set) -> None:
             store.get_run(run_id)  # NotFoundError (404) for a run the file does not hold
 
 
+def _run(payload: Any, op: str) -> RemoteRun:
+    """A run of a JSON body, its ``attachments`` with it: LangSmith's SDKs send a run's files
+    there when they do not batch the run (it has no ``dotted_order``, or batching is off),
+    ``{name: [mime, data]}`` or ``{name: {"mime_type" (JS: "mimeType"), "data"}}``, the data
+    base64 (Python) or a byte array as JSON writes one (JS: ``{"0": 137, ...}``)."""
+    run = remote_run(payload, op)
+    files = payload.get("attachments")
+    if files is None:
+        return run
+    if not isinstance(files, dict):
+        raise errors.ValidationError(f"attachments of run {run.id} must be an object, got {shown(files)}")
+    for name, file in files.items():
+        if isinstance(file, dict) and len(file) == 2 and "data" in file and ({"mime_type", "mimeType"} & set(file)):
+            file = [file.get("mime_type", file.get("mimeType")), file["data"]]
+        data = _file_data(file[1]) if isinstance(file, list) and len(file) == 2 else None
+        if data is None:
+            raise errors.ValidationError(f"attachment {shown(name)} of run {run.id} must be [mime type, data] or "
+                                         "{\"mime_type\": ..., \"data\": ...}, the data base64 or bytes; "
+                                         "send other files as multipart parts")
+        run.attachments.append((check_attach_name(name), data, check_mime(file[0])))
+    return run
+
+
+def _file_data(data: Any) -> bytes | None:
+    """The bytes of an attachment sent in JSON; None when it holds none."""
+    if isinstance(data, str):
+        try:
+            return base64.b64decode(data, validate=True)
+        except ValueError:
+            return None
+    if isinstance(data, dict) and all(isinstance(k, str) and k.isdecimal() for k in data):
+        data = [data.get(str(i)) for i in range(len(data))]  # a byte array: keys 0 to n-1
+    if isinstance(data, list) and all(type(b) is int and 0 <= b < 256 for b in data):
+        return bytes(data)
+    return None
+
+
 async def create_run(request, store, max_body):
-    run = remote_run(json_value(await body(request, max_body)), "post")
+    run = _run(json_value(await body(request, max_body)), "post")
     queue(store, [run])
     return _accepted()
 
@@ -90,7 +128,7 @@ async def update_run(request, store, max_body):
     path_id = request.path_params["run_id"]
     if payload.setdefault("id", path_id) != path_id:
         raise errors.ValidationError(f"the body's id {shown(payload['id'])} is not the id in the path")
-    queue(store, [remote_run(payload, "patch")])
+    queue(store, [_run(payload, "patch")])
     return _accepted()
 
 
@@ -103,7 +141,7 @@ async def batch(request, store, max_body):
         items = payload.get(op) or []
         if not isinstance(items, list):
             raise errors.ValidationError(f'"{op}" of a batch must be a list of runs, got {shown(items)}')
-        runs += [remote_run(item, op) for item in items]
+        runs += [_run(item, op) if isinstance(item, dict) else remote_run(item, op) for item in items]
     queue(store, runs)
     return _accepted()
 
