@@ -151,3 +151,47 @@ def test_attachments_of_runs_the_js_sdk_sends_as_json_are_kept(tmp_path):
         assert {name: file["mime_type"] for name, file in got.items()} == {"attachment.a": "text/plain",
                                                                             "attachment.b": "image/png"}
         assert request(server.url, "GET", got["attachment.a"]["presigned_url"].split(server.url, 1)[1])[1] == "one"
+
+
+def _form(parts: list) -> tuple[bytes, dict]:
+    """A multipart form of JSON parts ``(name, value)``, and its Content-Type header."""
+    data = b"".join(f'--b\r\nContent-Disposition: form-data; name="{name}"\r\nContent-Type: application/json\r\n\r\n'
+                    .encode() + json.dumps(value).encode() + b"\r\n" for name, value in parts) + b"--b--\r\n"
+    return data, {"Content-Type": "multipart/form-data; boundary=b"}
+
+
+def test_feedback_sent_again_is_the_record_stored_once(tmp_path):
+    """A client retries a request whose answer it lost: the feedback it holds is stored once,
+    and the retry is answered as the first request was. Another record under a stored id is
+    refused whole (its form's runs are not kept), as is an id the SDK could not read back."""
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        run_id, feedback_id = str(uuid.uuid4()), uuid.uuid4()
+        _send(server.url, "POST", "/runs", _create(run_id))
+        for _ in range(2):
+            made = client.create_feedback(run_id, key="right", score=1, comment="yes", feedback_id=feedback_id)
+            assert made.id == feedback_id and made.score == 1
+        form_run, form_feedback = str(uuid.uuid4()), str(uuid.uuid4())
+        form = _form([(f"post.{form_run}", _create(form_run)),
+                      (f"feedback.{form_feedback}", {"id": form_feedback, "run_id": form_run, "key": "k", "score": 0})])
+        for _ in range(2):
+            status, answer = request(server.url, "POST", "/runs/multipart", *form)
+            assert status == 202, answer
+        assert [f.id for f in client.list_feedback(run_ids=[run_id])] == [feedback_id]
+        assert [str(f.id) for f in client.list_feedback(run_ids=[form_run])] == [form_feedback]
+
+        other = str(uuid.uuid4())
+        clash = _form([(f"post.{other}", _create(other)),
+                       (f"feedback.{feedback_id}", {"id": str(feedback_id), "run_id": other, "key": "k", "score": 1})])
+        status, answer = request(server.url, "POST", "/runs/multipart", *clash)
+        assert status == 422 and "exists already" in answer["detail"]
+        status, answer = request(server.url, "POST", "/feedback", json.dumps(
+            {"id": str(feedback_id), "run_id": run_id, "key": "right", "score": 0}).encode(), JSON)
+        assert status == 422 and "exists already" in answer["detail"]
+        status, answer = request(server.url, "POST", "/feedback", json.dumps(
+            {"id": "not-a-uuid", "run_id": run_id, "key": "k"}).encode(), JSON)
+        assert status == 422 and "UUID" in answer["detail"]
+        assert request(server.url, "GET", f"/runs/{other}")[0] == 404
+        assert [f.score for f in client.list_feedback(run_ids=[run_id])] == [1]

@@ -8,9 +8,11 @@ its acknowledgement, at the latest when the server stops.
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 from .. import errors
+from .._ids import is_uuid
 from .._validation import shown
 from ..langsmith.wire import RemoteRun, remote_run
 from ..storage import feedback as feedback_mod
@@ -48,8 +50,35 @@ def _feedback(store, items: list[dict]) -> list[str]:
 
 
 def _one_feedback(store, item: Any) -> str:
+    """A feedback record created; one sent again (a client retrying a request whose answer it
+    lost) is the record stored already, not a second one or an error."""
     run_id, fields = _feedback_fields(item)
-    return store.create_feedback(run_id, fields.pop("key"), **fields)
+    if _stored_feedback(store, run_id, fields):
+        return fields["feedback_id"]
+    try:
+        return store.create_feedback(run_id, **fields)
+    except errors.StoreError:  # the same record stored meanwhile by a concurrent request?
+        if _stored_feedback(store, run_id, fields):
+            return fields["feedback_id"]
+        raise
+
+
+def _stored_feedback(store, run_id: str, fields: dict) -> bool:
+    """Whether the file holds this feedback record (by its id) already: ValidationError when
+    it holds another one of that id."""
+    feedback_id = fields["feedback_id"]
+    if feedback_id is None:
+        return False
+    with store.database.read() as conn:
+        found = feedback_mod.find(conn, feedback_id)
+    if found is None:
+        return False
+    key, score, value, comment, source, correction, _ = feedback_mod.checked(**fields)
+    if (found["run_id"], found["key"], found["score"], found["value"], found["comment"], found["feedback_source"],
+            found["correction"]) != (run_id, key, score, value, comment, source, correction):
+        raise errors.ValidationError(f"feedback {feedback_id} exists already, with other values: a feedback id "
+                                     "names one record")
+    return True
 
 
 def _feedback_fields(item: Any) -> tuple[str, dict]:
@@ -63,19 +92,33 @@ def _feedback_fields(item: Any) -> tuple[str, dict]:
     run_id = item.get("run_id")
     if not isinstance(run_id, str):
         raise errors.ValidationError(f"feedback needs the run_id of its run, got {shown(run_id)}")
+    feedback_id = item.get("id")
+    if feedback_id is not None and not is_uuid(feedback_id):
+        try:  # LangSmith's SDKs read feedback ids back as UUIDs
+            feedback_id = str(uuid.UUID(feedback_id)) if isinstance(feedback_id, str) and len(feedback_id) < 64 else ""
+        except ValueError:
+            feedback_id = ""
+        if not feedback_id:
+            raise errors.ValidationError(f"a feedback id must be a UUID, got {shown(item.get('id'))}")
     return run_id, {"key": item.get("key"), "score": item.get("score"), "value": item.get("value"),
                     "comment": item.get("comment"), "source": source, "correction": item.get("correction"),
-                    "feedback_id": None if item.get("id") is None else str(item.get("id"))}
+                    "feedback_id": feedback_id}
 
 
 def _check_feedback(store, items: list, form_runs: set) -> None:
-    """Refuse a form's feedback before any of the form is kept: each record's values, and its
-    run, which the form or the file must hold (the form's runs are written before it)."""
+    """Refuse a form's feedback before any of the form is kept: each record's values, its id
+    (not one of another record), and its run, which the form or the file must hold (the
+    form's runs are written before it)."""
+    ids: dict = {}
     for item in items:
         run_id, fields = _feedback_fields(item)
-        feedback_mod.checked(fields.pop("key"), **fields)
+        feedback_mod.checked(**fields)
         if run_id not in form_runs:
             store.get_run(run_id)  # NotFoundError (404) for a run the file does not hold
+        if fields["feedback_id"] is not None:
+            if ids.setdefault(fields["feedback_id"], (run_id, fields)) != (run_id, fields):
+                raise errors.ValidationError(f"the form holds feedback {fields['feedback_id']} twice, with other values")
+            _stored_feedback(store, run_id, fields)
 
 
 def _run(payload: Any, op: str) -> RemoteRun:

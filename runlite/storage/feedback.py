@@ -72,11 +72,22 @@ def _loads(text):
 def listing(conn, run_id: str) -> list[dict]:
     """Every feedback record of a run, oldest first."""
     rows = conn.execute(
-        "SELECT id, key, score, value, comment, correction, source, created FROM feedback WHERE run_id = ?"
+        "SELECT id, run_id, key, score, value, comment, correction, source, created FROM feedback WHERE run_id = ?"
         " ORDER BY created, id", (run_id,))
-    return [{"id": i, "run_id": run_id, "key": k, "score": s, "value": _loads(v), "comment": c,
-             "correction": _loads(cor), "feedback_source": _loads(src), "created_at": from_us(t)}
-            for i, k, s, v, c, cor, src, t in rows]
+    return [_record(row) for row in rows]
+
+
+def find(conn, feedback_id: str) -> dict | None:
+    """The feedback record of this id (as ``listing`` gives them), None when there is none."""
+    row = conn.execute("SELECT id, run_id, key, score, value, comment, correction, source, created FROM feedback"
+                       " WHERE id = ?", (feedback_id,)).fetchone()
+    return None if row is None else _record(row)
+
+
+def _record(row: tuple) -> dict:
+    i, run_id, k, s, v, c, cor, src, t = row
+    return {"id": i, "run_id": run_id, "key": k, "score": s, "value": _loads(v), "comment": c,
+            "correction": _loads(cor), "feedback_source": _loads(src), "created_at": from_us(t)}
 
 
 def stats(rows: list[tuple[str, float | None, str | None]]) -> dict:
