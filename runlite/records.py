@@ -38,9 +38,13 @@ FROM_LANGSMITH = {"success": "completed", "error": "failed", "pending": "running
 
 
 def usage_details(metadata: Any, key: str) -> Any:
-    """``metadata["usage_metadata"][key]`` (LangSmith's token details), or None."""
+    """``metadata["usage_metadata"][key]`` (LangSmith's token details: its whole counts, the
+    only values LangSmith's SDKs read back), or None."""
     usage = metadata.get("usage_metadata") if isinstance(metadata, dict) else None
-    return usage.get(key) if isinstance(usage, dict) else None
+    details = usage.get(key) if isinstance(usage, dict) else None
+    if not isinstance(details, dict):
+        return None
+    return {k: v for k, v in details.items() if type(v) is int or (isinstance(v, float) and v.is_integer())}
 
 
 def _ms(value: _dt.datetime | None) -> float | None:

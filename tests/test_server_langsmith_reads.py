@@ -126,3 +126,34 @@ def test_list_feedback_applies_its_source_filter(tmp_path):
         assert sorted(f.key for f in client.list_feedback(run_ids=[run_id])) == ["by-api", "by-model"]
         assert [f.key for f in client.list_feedback(run_ids=[run_id], feedback_source_type=["model"])] == ["by-model"]
         assert [f.key for f in client.list_feedback(run_ids=[run_id], feedback_source_type=["api"])] == ["by-api"]
+
+
+def test_every_run_the_server_takes_the_sdk_reads_back(tmp_path):
+    """A run the SDK could not read back (its Run model refusing a field) would fail every
+    listing of its project: such a run is refused whole, or kept in the form the SDK reads."""
+    import datetime as dt
+    import json
+
+    from langsmith import Client
+
+    def run(**fields) -> dict:
+        run_id = str(uuid.uuid4())
+        now = dt.datetime.now(dt.timezone.utc)
+        return {"id": run_id, "name": "odd", "run_type": "llm", "start_time": now.isoformat(), "trace_id": run_id,
+                "dotted_order": now.strftime("%Y%m%dT%H%M%S%fZ") + run_id, "session_name": "odd", **fields}
+
+    headers = {"Content-Type": "application/json"}
+    with Served(str(tmp_path / "runs.db")) as server:
+        kept = {"inputs": 5, "outputs": [1, 2], "extra": {"metadata": {"usage_metadata": {
+                    "output_tokens": 2, "output_token_details": {"reasoning": None, "audio": 1}}}}}
+        taken = run(**kept)
+        assert request(server.url, "POST", "/runs", json.dumps(taken).encode(), headers)[0] == 202
+        for fields in ({"serialized": "text"}, {"app_path": 5}, {"in_dataset": "maybe"}, {"manifest_id": 5},
+                       {"inputs_s3_urls": "x"}):
+            status, answer = request(server.url, "POST", "/runs", json.dumps(run(**fields)).encode(), headers)
+            assert status == 422 and next(iter(fields)) in answer["detail"], (fields, answer)
+        client = Client(api_url=server.url, api_key="k")
+        (got,) = client.list_runs(project_name="odd")
+        assert got.inputs == {"input": 5} and got.outputs == {"output": [1, 2]}
+        assert got.completion_token_details == {"audio": 1}
+        assert client.read_run(taken["id"]).inputs == {"input": 5}

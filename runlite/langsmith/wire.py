@@ -23,6 +23,12 @@ from ..tracing.usage import usage_fields
 DEFAULT_PROJECT = "default"  # LangSmith's project for runs that name none
 OPS = ("post", "patch")
 _LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s3_urls")
+# What each is, as LangSmith's SDKs read it back (a run they cannot read fails every listing
+# of its project).
+_LS_KINDS = {"app_path": str, "in_dataset": bool, "manifest_id": is_uuid, "inputs_s3_urls": dict,
+             "outputs_s3_urls": dict}
+_LS_KIND_NAMES = {"app_path": "a str", "in_dataset": "true or false", "manifest_id": "a UUID",
+                  "inputs_s3_urls": "an object", "outputs_s3_urls": "an object"}
 
 
 class RemoteRun:
@@ -156,8 +162,10 @@ def remote_run(payload: Any, op: str) -> RemoteRun:
     for key in ("inputs", "outputs", "serialized"):
         if p(key) is not None:
             value = p(key)
-            if key == "outputs" and not isinstance(value, dict):
-                value = {"output": value}
+            if not isinstance(value, dict):  # LangSmith's SDKs read each back as an object
+                if key == "serialized":
+                    raise errors.ValidationError(f"serialized of run {run_id} must be an object, got {shown(value)}")
+                value = {key[:-1]: value}  # {"input": ...}, {"output": ...}, as the SDKs wrap them
             cols[key] = _json_column(value, f"{key} of run {run_id}")
     if p("tags") is not None:
         cols["tags"] = dumps(check_tags(p("tags"), f"tags of run {run_id}"))
@@ -186,6 +194,9 @@ def remote_run(payload: Any, op: str) -> RemoteRun:
     if p("reference_example_id") is not None:
         cols["reference_example_id"] = _uuid(p("reference_example_id"), f"reference_example_id of run {run_id}")
     kept = {k: p(k) for k in _LS_KEPT if p(k) is not None}
+    for key, kind in _LS_KINDS.items():
+        if key in kept and not (isinstance(kept[key], kind) if isinstance(kind, type) else kind(kept[key])):
+            raise errors.ValidationError(f"{key} of run {run_id} must be {_LS_KIND_NAMES[key]}, got {shown(kept[key])}")
     if kept:
         cols["ls_fields"] = _json_column(kept, f"fields of run {run_id}")
     events = None
