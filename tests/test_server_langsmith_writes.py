@@ -195,3 +195,25 @@ def test_feedback_sent_again_is_the_record_stored_once(tmp_path):
         assert status == 422 and "UUID" in answer["detail"]
         assert request(server.url, "GET", f"/runs/{other}")[0] == 404
         assert [f.score for f in client.list_feedback(run_ids=[run_id])] == [1]
+
+
+def test_feedback_the_sdk_could_not_read_back_is_refused(tmp_path):
+    """The Python SDK's Feedback model takes a value that is an object, a str, a number or a
+    bool, and a correction that is an object or a str: a record of another shape (the JS
+    SDK sends what it is given) would fail every list_feedback of its run."""
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        run_id = str(uuid.uuid4())
+        _send(server.url, "POST", "/runs", _create(run_id))
+        for fields, words in (({"value": [1, 2]}, "feedback value"), ({"correction": 5}, "correction"),
+                              ({"correction": ["a"]}, "correction")):
+            status, answer = request(server.url, "POST", "/feedback", json.dumps(
+                {"run_id": run_id, "key": "k", **fields}).encode(), JSON)
+            assert status == 422 and words in answer["detail"], (fields, answer)
+        for fields in ({"value": {"label": "ok"}, "correction": "better"}, {"value": 0.5, "correction": {"a": 1}}):
+            status, answer = request(server.url, "POST", "/feedback", json.dumps(
+                {"run_id": run_id, "key": "k", **fields}).encode(), JSON)
+            assert status == 200, answer
+        listed = list(Client(api_url=server.url, api_key="k").list_feedback(run_ids=[run_id]))
+        assert [(f.value, f.correction) for f in listed] == [({"label": "ok"}, "better"), (0.5, {"a": 1})]

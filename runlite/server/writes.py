@@ -92,6 +92,12 @@ def _feedback_fields(item: Any) -> tuple[str, dict]:
     run_id = item.get("run_id")
     if not isinstance(run_id, str):
         raise errors.ValidationError(f"feedback needs the run_id of its run, got {shown(run_id)}")
+    # What LangSmith's SDKs read back (a record they cannot read fails every listing of its run).
+    value, correction = item.get("value"), item.get("correction")
+    if value is not None and not isinstance(value, (dict, str, bool, int, float)):
+        raise errors.ValidationError(f"a feedback value must be an object, a str, a number or a bool, got {shown(value)}")
+    if correction is not None and not isinstance(correction, (dict, str)):
+        raise errors.ValidationError(f"a feedback correction must be an object or a str, got {shown(correction)}")
     feedback_id = item.get("id")
     if feedback_id is not None and not is_uuid(feedback_id):
         try:  # LangSmith's SDKs read feedback ids back as UUIDs
