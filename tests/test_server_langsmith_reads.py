@@ -157,3 +157,17 @@ def test_every_run_the_server_takes_the_sdk_reads_back(tmp_path):
         assert got.inputs == {"input": 5} and got.outputs == {"output": [1, 2]}
         assert got.completion_token_details == {"audio": 1}
         assert client.read_run(taken["id"]).inputs == {"input": 5}
+
+
+def test_a_run_query_naming_too_many_ids_is_refused_clearly(tmp_path):
+    """Each id is a value SQLite binds, and it binds at most 32,766: past the limit, a 413
+    saying so (it was the database's "too many SQL variables")."""
+    import json
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        for field in ("session", "id"):
+            body = json.dumps({field: [str(uuid.uuid4()) for _ in range(40_000)]}).encode()
+            status, answer = request(server.url, "POST", "/runs/query", body, {"Content-Type": "application/json"})
+            assert status == 413 and "at most 10,000" in answer["detail"], answer
+        body = json.dumps({"id": [str(uuid.uuid4()) for _ in range(10_000)]}).encode()
+        assert request(server.url, "POST", "/runs/query", body, {"Content-Type": "application/json"})[0] == 200

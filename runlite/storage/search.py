@@ -70,11 +70,16 @@ def _selected(records: RunList, keep: frozenset | None) -> RunList:
                     for rec in records), summaries=records.summaries)
 
 
+MAX_IDS = 10_000  # ids or names of one list: each is a bound value, and SQLite binds at most 32,766
+
+
 def _id_list(value: Any, what: str) -> list[str]:
     """One id or name, or a list of them (``uuid.UUID`` taken as its str)."""
     items = [value] if isinstance(value, (str, uuid.UUID)) else value
     if not isinstance(items, (list, tuple, set, frozenset)):
         raise errors.ValidationError(f"{what} must be a str or a list of str, got {shown(value)}")
+    if len(items) > MAX_IDS:
+        raise errors.LimitError(f"{what} lists {len(items):,} values; at most {MAX_IDS:,} are taken")
     return [check_name(str(v) if isinstance(v, uuid.UUID) else v, what) for v in items]
 
 
