@@ -171,3 +171,18 @@ def test_a_run_query_naming_too_many_ids_is_refused_clearly(tmp_path):
             assert status == 413 and "at most 10,000" in answer["detail"], answer
         body = json.dumps({"id": [str(uuid.uuid4()) for _ in range(10_000)]}).encode()
         assert request(server.url, "POST", "/runs/query", body, {"Content-Type": "application/json"})[0] == 200
+
+
+def test_list_feedback_of_a_run_the_file_does_not_hold_is_empty(tmp_path):
+    """A listing filter naming an unknown run finds nothing, as list_runs(run_ids=...) does,
+    rather than failing the whole listing with a 404."""
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        run_id = uuid.uuid4()
+        client.create_run("r", inputs={}, run_type="chain", project_name="fb", id=run_id)
+        client.flush()
+        client.create_feedback(run_id, key="k", score=1)
+        assert list(client.list_feedback(run_ids=[uuid.uuid4()])) == []
+        assert [f.key for f in client.list_feedback(run_ids=[uuid.uuid4(), run_id])] == ["k"]

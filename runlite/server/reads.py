@@ -261,12 +261,16 @@ def feedback_record(store, run_id: str, feedback_id: str) -> dict:
 def feedback_of_runs(store, run_ids: list[str], keys: set, sources: set = frozenset()) -> list[dict]:
     """``GET /feedback?run=..&key=..&source=..``: the feedback of some runs, oldest first per
     run; with keys, of those keys; with sources, from those kinds of source (``api``,
-    ``model``...: a record that names none was given through the API)."""
+    ``model``...: a record that names none was given through the API). A run the file does
+    not hold has none, as a run query naming it finds none."""
     if not run_ids:
         raise errors.ValidationError("list feedback by run: GET /feedback?run=<run id>[&run=...][&key=...]")
     out = []
     for run_id in run_ids:
-        trace_id = store.get_run(run_id).trace_id
+        try:
+            trace_id = store.get_run(run_id).trace_id
+        except errors.NotFoundError:
+            continue
         out += [feedback_json(i, trace_id) for i in store.feedback(run_id)
                 if (not keys or i["key"] in keys) and (not sources or _source_type(i) in sources)]
     return out
