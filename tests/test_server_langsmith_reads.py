@@ -186,3 +186,11 @@ def test_list_feedback_of_a_run_the_file_does_not_hold_is_empty(tmp_path):
         client.create_feedback(run_id, key="k", score=1)
         assert list(client.list_feedback(run_ids=[uuid.uuid4()])) == []
         assert [f.key for f in client.list_feedback(run_ids=[uuid.uuid4(), run_id])] == ["k"]
+
+
+def test_a_bad_limit_or_offset_of_a_listing_is_named_in_its_refusal(tmp_path):
+    with Served(str(tmp_path / "runs.db")) as server:
+        for path, word in (("/sessions?limit=-1", "limit"), ("/sessions?offset=1e5", "offset"),
+                           (f"/feedback?run={uuid.uuid4()}&limit=x", "limit")):
+            status, answer = request(server.url, "GET", path)
+            assert status == 422 and answer["detail"].startswith(f"{word} must be a whole number"), (path, answer)

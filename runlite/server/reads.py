@@ -112,12 +112,13 @@ def _ids(value: Any, what: str) -> list[str] | None:
     return items
 
 
-def _offset(cursor: Any) -> int:
+def _offset(cursor: Any, what: str = "cursor") -> int:
     if cursor is None:
         return 0
     offset = digits(cursor, 12)
     if offset is None:
-        raise errors.ValidationError(f"cursor {shown(cursor)} is not one this server gave")
+        raise errors.ValidationError(f"cursor {shown(cursor)} is not one this server gave" if what == "cursor" else
+                                     f"{what} must be a whole number from 0 to 999,999,999,999, got {shown(cursor)}")
     return offset
 
 
@@ -204,9 +205,9 @@ async def list_sessions(request, store, max_body):
     else:
         found = await _read(store, store.projects)
     found = [p for p in found if _project_wanted(p, params)]
-    offset = _offset(params.get("offset"))
+    offset = _offset(params.get("offset"), "offset")
     limit = params.get("limit")
-    end = None if limit is None else offset + _offset(limit)
+    end = None if limit is None else offset + _offset(limit, "limit")
     return _json([_project_json(p) for p in found[offset:end]])
 
 
@@ -285,9 +286,9 @@ async def list_feedback(request, store, max_body):
     params = request.query_params
     items = await _read(store, feedback_of_runs, store, params.getlist("run"), set(params.getlist("key")),
                         set(params.getlist("source")))
-    offset = _offset(params.get("offset"))
+    offset = _offset(params.get("offset"), "offset")
     limit = params.get("limit")
-    end = None if limit is None else offset + _offset(limit)
+    end = None if limit is None else offset + _offset(limit, "limit")
     return _json(items[offset:end])
 
 
