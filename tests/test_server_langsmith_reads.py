@@ -194,3 +194,26 @@ def test_a_bad_limit_or_offset_of_a_listing_is_named_in_its_refusal(tmp_path):
                            (f"/feedback?run={uuid.uuid4()}&limit=x", "limit")):
             status, answer = request(server.url, "GET", path)
             assert status == 422 and answer["detail"].startswith(f"{word} must be a whole number"), (path, answer)
+
+
+def test_a_run_whose_create_has_not_come_is_read_by_the_sdk(tmp_path):
+    """A run known by its update alone has no run type yet: the SDK's Run needs one, and
+    without it read_run and every list_runs holding the run failed."""
+    import datetime as dt
+    import json
+
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        updated, filed = str(uuid.uuid4()), str(uuid.uuid4())
+        body = json.dumps({"end_time": dt.datetime.now(dt.timezone.utc).isoformat(), "outputs": {"a": 1}}).encode()
+        assert request(server.url, "PATCH", f"/runs/{updated}", body, {"Content-Type": "application/json"})[0] == 202
+        form = (f'--b\r\nContent-Disposition: form-data; name="attachment.{filed}.f"\r\nContent-Type: text/plain'
+                f'\r\n\r\nhello\r\n--b--\r\n').encode()
+        status, _ = request(server.url, "POST", "/runs/multipart", form, {"Content-Type": "multipart/form-data; boundary=b"})
+        assert status == 202
+        got = client.read_run(updated)
+        assert (got.run_type, got.outputs) == ("chain", {"a": 1})
+        assert client.read_run(filed).attachments["f"]["reader"].read() == b"hello"
+        assert sorted(str(r.id) for r in client.list_runs(run_ids=[updated, filed])) == sorted([updated, filed])

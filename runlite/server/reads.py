@@ -46,6 +46,8 @@ def run_json(record, base_url: str, api_key: str | None) -> dict:
     ``s3_urls`` with a URL each that fetches the content (signed when the server has a key,
     since the SDK fetches it without one)."""
     data = record.to_dict(child_runs=False)
+    if data.get("run_type") is None:  # an update whose create has not come, or a run of another
+        data["run_type"] = "chain"    # kind (an experiment's): the SDK's Run needs one
     for key in _MS_TIMES:
         if data.get(key) is not None:
             data[key] = _dt.datetime.fromtimestamp(data[key] / 1000, _dt.timezone.utc).isoformat()
