@@ -207,11 +207,14 @@ def test_feedback_the_sdk_could_not_read_back_is_refused(tmp_path):
         run_id = str(uuid.uuid4())
         _send(server.url, "POST", "/runs", _create(run_id))
         for fields, words in (({"value": [1, 2]}, "feedback value"), ({"correction": 5}, "correction"),
-                              ({"correction": ["a"]}, "correction")):
+                              ({"correction": ["a"]}, "correction"),
+                              ({"feedback_source": {"type": "model", "metadata": "x"}}, "metadata of a feedback source"),
+                              ({"feedback_source": {"type": "api", "user_id": 5}}, "user_id of a feedback source")):
             status, answer = request(server.url, "POST", "/feedback", json.dumps(
                 {"run_id": run_id, "key": "k", **fields}).encode(), JSON)
             assert status == 422 and words in answer["detail"], (fields, answer)
-        for fields in ({"value": {"label": "ok"}, "correction": "better"}, {"value": 0.5, "correction": {"a": 1}}):
+        for fields in ({"value": {"label": "ok"}, "correction": "better"},
+                       {"value": 0.5, "correction": {"a": 1}, "feedback_source": {"type": "model", "metadata": {"m": 1}}}):
             status, answer = request(server.url, "POST", "/feedback", json.dumps(
                 {"run_id": run_id, "key": "k", **fields}).encode(), JSON)
             assert status == 200, answer

@@ -89,6 +89,9 @@ def _feedback_fields(item: Any) -> tuple[str, dict]:
     if isinstance(source, dict):
         source = {k: v for k, v in source.items() if v is not None}
         source.setdefault("type", "api")
+        for key, kind, name in (("metadata", dict, "an object"), ("user_id", str, "a str"), ("user_name", str, "a str")):
+            if key in source and not isinstance(source[key], kind):  # as the SDK's FeedbackSource reads it
+                raise errors.ValidationError(f"{key} of a feedback source must be {name}, got {shown(source[key])}")
     run_id = item.get("run_id")
     if not isinstance(run_id, str):
         raise errors.ValidationError(f"feedback needs the run_id of its run, got {shown(run_id)}")
