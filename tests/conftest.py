@@ -37,6 +37,16 @@ def mem():
     s.close()
 
 
+@pytest.fixture
+def traced(tmp_path):
+    """A store on a new file that traced code writes to by default, closed after the test."""
+    store = runlite.open(str(tmp_path / "t.db"))
+    runlite.set_default_store(store)
+    yield store
+    runlite.set_default_store(None)
+    store.close()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Headless Debian Chromium for a module's tests (skipped, saying why, when missing)."""

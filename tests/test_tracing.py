@@ -16,15 +16,6 @@ import runlite
 from runlite.records import LANGSMITH_FIELDS
 
 
-@pytest.fixture
-def traced(tmp_path):
-    store = runlite.open(str(tmp_path / "t.db"))
-    runlite.set_default_store(store)
-    yield store
-    runlite.set_default_store(None)
-    store.close()
-
-
 def shape(rec):
     """(name, [children shapes]) of a nested record."""
     return (rec.name, [shape(c) for c in rec.child_runs])

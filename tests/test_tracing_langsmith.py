@@ -21,15 +21,6 @@ from runlite.tracing import context as tracing_context_module
 from runlite.tracing.usage import usage_fields
 
 
-@pytest.fixture
-def traced(tmp_path):
-    store = runlite.open(str(tmp_path / "t.db"))
-    runlite.set_default_store(store)
-    yield store
-    runlite.set_default_store(None)
-    store.close()
-
-
 @pytest.fixture(autouse=True)
 def no_project_env(monkeypatch):
     for key in ("LANGSMITH_PROJECT", "LANGCHAIN_PROJECT", "LANGCHAIN_SESSION", "HOSTED_LANGSERVE_PROJECT_NAME"):

@@ -8,15 +8,6 @@ import pytest
 import runlite
 
 
-@pytest.fixture
-def traced(tmp_path):
-    store = runlite.open(str(tmp_path / "t.db"))
-    runlite.set_default_store(store)
-    yield store
-    runlite.set_default_store(None)
-    store.close()
-
-
 def stored(store, name):
     store.live.flush_spans()
     (run,) = [r for r in store.runs() if r.name == name]

@@ -12,7 +12,7 @@ from .models import simvue_method as _simvue
 
 class RunAlerts:
     """The alert methods of ``runlite.simvue.Run`` (the class gives ``_core``, ``_alert_specs``,
-    ``_abort_on_alert``, ``_abort_callback`` and ``kill_all_processes``)."""
+    ``_abort_callback`` and ``_abort_once``)."""
 
     def _on_alert(self, change: Any) -> None:
         """An alert changed state. One with ``trigger_abort`` going critical is Simvue's abort:
@@ -23,12 +23,7 @@ class RunAlerts:
         if change.state != "critical":
             return
         if self._core.status == "terminated":
-            if self._abort_handled:
-                return
-            self._abort_handled = True
-            if self._abort_callback is not None:
-                self._abort_callback(self)
-            self.kill_all_processes()
+            self._abort_once()
         elif self._abort_callback is not None and self._triggers_abort(change.alert_id):
             self._abort_callback(self)
 

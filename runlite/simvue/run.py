@@ -211,6 +211,11 @@ class Run(RunAlerts):
 
     def _aborted_from_outside(self, core: Any) -> None:
         """``Client.abort_run`` ended the run (seen at a heartbeat): abort as Simvue does."""
+        self._abort_once()
+
+    def _abort_once(self) -> None:
+        """The run ended ``terminated``: call ``abort_callback`` and kill the added processes,
+        once however many alerts or heartbeats report it."""
         if self._abort_handled:
             return
         self._abort_handled = True
