@@ -69,6 +69,17 @@ class RunAlerts:
         models.check_bool(attach_to_run, "attach_to_run")
         return frequency
 
+    def _metric_alert(self, kind: str, args: tuple, description: Any, window: Any, frequency: Any,
+                      aggregation: Any, notification: Any, trigger_abort: Any, attach_to_run: Any) -> str:
+        """A metric alert (range or threshold) checked as Simvue checks it; its window is the
+        frequency when not given."""
+        frequency = self._alert_common(args[0], frequency, notification, trigger_abort, attach_to_run)
+        if window is not None:
+            window = models.check_positive_int(window, "window")
+        return self._alert(kind, args, {
+            "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
+            "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
+
     @_simvue(None, initialised=False)
     def create_metric_range_alert(self, name: str, metric: str, range_low: float, range_high: float,
                                   rule: str, *, description: str | None = None, window: int | None = None,
@@ -76,12 +87,8 @@ class RunAlerts:
                                   notification: str = "none", trigger_abort: bool = False,
                                   attach_to_run: bool = True) -> str:
         """An alert when ``metric`` is inside / outside a range; returns its id."""
-        frequency = self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
-        if window is not None:
-            window = models.check_positive_int(window, "window")
-        return self._alert("create_metric_range_alert", (name, metric, range_low, range_high, rule), {
-            "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
-            "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
+        return self._metric_alert("create_metric_range_alert", (name, metric, range_low, range_high, rule), description, window, frequency, aggregation,
+                                  notification, trigger_abort, attach_to_run)
 
     @_simvue(None, initialised=False)
     def create_metric_threshold_alert(self, name: str, metric: str, threshold: float, rule: str, *,
@@ -90,12 +97,8 @@ class RunAlerts:
                                       notification: str = "none", trigger_abort: bool = False,
                                       attach_to_run: bool = True) -> str:
         """An alert when ``metric`` is above / below ``threshold``; returns its id."""
-        frequency = self._alert_common(name, frequency, notification, trigger_abort, attach_to_run)
-        if window is not None:
-            window = models.check_positive_int(window, "window")
-        return self._alert("create_metric_threshold_alert", (name, metric, threshold, rule), {
-            "description": description, "window": window or frequency, "frequency": frequency, "aggregation": aggregation,
-            "notification": notification, "trigger_abort": trigger_abort, "attach_to_run": attach_to_run})
+        return self._metric_alert("create_metric_threshold_alert", (name, metric, threshold, rule), description, window, frequency, aggregation,
+                                  notification, trigger_abort, attach_to_run)
 
     @_simvue(None, initialised=False)
     def create_event_alert(self, name: str, pattern: str, *, description: str | None = None,
