@@ -16,7 +16,7 @@ that baseline about 2x slower, which the ratios cancel:
   this machine's slowdown (see common.py): the dict building is the caller's, not a floor of
   runlite's work, so it is shown beside it, not divided into it;
 - bytes a point (<= 5 on the peers' workload, <= 4 for many small runs) do not depend on the
-  machine: absolute;
+  machine: absolute; beside each, the entropy floor of the values logged (``_entropy_floor``);
 - the slow loop's cost a call, last 10% against first 10%: flat, <= 1.25x the same growth of
   raw apsw appending the same points in the same loop (the issue's floor, "appending the new
   points only"; counted as at least 1), so the shared machine getting busier between the first
@@ -39,6 +39,7 @@ import time
 
 import runlite
 
+from .bench_metrics import NOISE, _records
 from .common import paired_medians, raw_rows_seconds, row
 
 WIDTHS = (1, 10, 100, 1_000, 10_000)
@@ -53,7 +54,17 @@ def _disk_bytes(path: str) -> int:
 
 def _value(i: int, k: int, rnd: random.Random) -> float:
     """A training-curve-like value: a decay, a per-metric wiggle and a little noise."""
-    return 2 * math.exp(-i / 3e4) + 0.01 * math.sin(i / 7 + k) + rnd.gauss(0, 1e-4)
+    return 2 * math.exp(-i / 3e4) + 0.01 * math.sin(i / 7 + k) + rnd.gauss(0, NOISE)
+
+
+def _entropy_floor(records: list[dict]) -> float:
+    """Bytes a value no lossless codec stores these values in less than: each carries Gaussian
+    noise of sigma ``NOISE`` drawn down to its last bit, whose entropy at the value's precision
+    is ``log2(NOISE / ulp(v)) + log2(sqrt(2 pi e))`` bits (docs/CODEC.md), the rest of the value
+    being predictable. A bytes-a-point target below it cannot be met without dropping bits."""
+    spread = math.log2(math.sqrt(2 * math.pi * math.e))
+    bits = [math.log2(NOISE / math.ulp(v)) + spread for rec in records for v in rec.values()]
+    return sum(bits) / len(bits) / 8
 
 
 def _pool(width: int, calls: int) -> list[dict]:
@@ -306,14 +317,14 @@ def many_small_runs(quick: bool) -> list[dict]:
             target=">= 1M points/s there: >= 0.95x raw rows", check=("ratio", ">=", RAW_RATIO_SMALL_RUNS)),
         row(f"many small runs: file + WAL after close, {label}", size, "bytes/point",
             target="<= 4 bytes/point", check=("value", "<=", 4.0)),
+        row("many small runs: the values' entropy floor (bytes a value no lossless codec goes below)",
+            _entropy_floor(values), "bytes/point"),
     ]
 
 
 # -- bytes a point on the peers' workload
 
 def peer_bytes(quick: bool) -> list[dict]:
-    from .bench_metrics import _records
-
     records = _records(20_000)
     points = 20_000 * len(records[0])
     with tempfile.TemporaryDirectory() as tmp:
@@ -329,6 +340,8 @@ def peer_bytes(quick: bool) -> list[dict]:
         row("peers' workload, 20,000 calls x 10 floats: file + WAL after close", size, "bytes/point",
             target="<= 5 bytes/point (7.7 when set)", check=("value", "<=", 5.0)),
         row("peers' workload, 20,000 calls x 10 floats: ingest (one run, informational)", points / t, "points/s"),
+        row("peers' workload: the values' entropy floor (bytes a value no lossless codec goes below)",
+            _entropy_floor(records), "bytes/point"),
     ]
 
 

@@ -24,9 +24,12 @@ NAMES = [f"train/metric_{k}" for k in range(10)]
 BIG = 1_000_000
 
 
+NOISE = 1e-4  # sigma of the Gaussian noise on every value, drawn at full double precision
+
+
 def _records(calls: int) -> list[dict]:
     rnd = random.Random(7)
-    return [{n: 2 * math.exp(-i / 3e4) + 0.01 * math.sin(i / 7 + k) + rnd.gauss(0, 1e-4)
+    return [{n: 2 * math.exp(-i / 3e4) + 0.01 * math.sin(i / 7 + k) + rnd.gauss(0, NOISE)
              for k, n in enumerate(NAMES)} for i in range(calls)]
 
 
