@@ -362,6 +362,43 @@ def test_copies_refuse_the_files_sqlite_keeps_beside_their_own(tmp_path):
         assert [r.name for r in again.runs()] == ["kept"] and again.verify().ok
 
 
+def test_copies_refuse_to_replace_a_file_a_program_holds_open(store, tmp_path):
+    """Replaced under a store that holds it, a file took with it all that store wrote after:
+    its runs went into the unlinked file, acknowledged and lost."""
+    store.init("source run").close()
+    dest = str(tmp_path / "theirs.db")
+    copies = (lambda **kw: store.backup(dest, overwrite=True), lambda **kw: store.export(dest, overwrite=True, **kw),
+              lambda **kw: store.pack(dest=dest, overwrite=True, **kw))
+    with runlite.open(dest) as theirs:
+        with theirs.init("theirs") as run:
+            run.log_metrics({"x": 1.0})
+        for copy in copies:
+            with pytest.raises(runlite.StoreBusyError, match="is open in a program"):
+                copy()
+        with theirs.init("after") as run:  # the holder goes on, into the file everyone sees
+            run.log_metrics({"x": 2.0})
+    with runlite.open(dest, read_only=True) as again:
+        assert sorted(r.name for r in again.runs()) == ["after", "theirs"]
+    # Opened while the copy was being made: checked again before the rename, nothing replaced.
+    for copy in copies[1:]:
+        held = []
+
+        def open_theirs(*_args):
+            if not held:
+                held.append(runlite.open(dest))
+
+        with pytest.raises(runlite.StoreBusyError, match="is open in a program"):
+            copy(progress=open_theirs)
+        held[0].close()
+        assert not [f for f in os.listdir(tmp_path) if "partial" in f]
+        with runlite.open(dest, read_only=True) as again:
+            assert sorted(r.name for r in again.runs()) == ["after", "theirs"]
+    for copy in copies:  # closed, it is replaced
+        copy()
+        with runlite.open(dest, read_only=True) as copied:
+            assert [r.name for r in copied.runs()] == ["source run"]
+
+
 def test_pack_in_place_and_into_a_new_file(store, tmp_path):
     run = store.init("big")
     run.attach("blob", os.urandom(200_000), "application/octet-stream")

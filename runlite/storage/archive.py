@@ -105,7 +105,7 @@ def verify(conn, progress=None) -> VerifyReport:
 def backup(source, dest: str, *, overwrite: bool = False, durable: bool = False) -> str:
     """Copy the file behind connection ``source`` to ``dest`` (a consistent snapshot)."""
     check_dest(dest, source.filename, overwrite=overwrite, what="backup")
-    with written_whole(dest, durable=durable) as tmp:
+    with written_whole(dest, durable=durable, what="backup") as tmp:
         target = apsw.Connection(tmp)
         try:
             job = target.backup("main", source, "main")
@@ -161,7 +161,7 @@ def export(source_path: str, dest: str, run_ids: list[str], *, include_attachmen
     """
     check_dest(dest, source_path, overwrite=overwrite, what="export")
     counts: dict[str, int] = {}
-    with written_whole(dest, durable=durable) as tmp:
+    with written_whole(dest, durable=durable, what="export") as tmp:
         create_empty(tmp, timeout=timeout)
         with db.translated(dest):
             # URI filenames, so the source can be attached read-only (mode=ro).
@@ -294,7 +294,7 @@ def drop_unreferenced_blobs(conn) -> int:
 
 def vacuum_into(conn, dest: str, *, durable: bool) -> None:
     """``VACUUM INTO`` a copy that appears at ``dest`` only once complete (``written_whole``)."""
-    with written_whole(dest, durable=durable) as tmp:
+    with written_whole(dest, durable=durable, what="pack") as tmp:
         conn.execute("VACUUM INTO ?", (tmp,))
 
 

@@ -7,13 +7,16 @@ import contextlib
 import os
 from typing import Any, Iterator
 
+import apsw
+
 from .. import errors
 from .._validation import shown
 
 
 @contextlib.contextmanager
-def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
-    """A temporary path beside ``dest``, renamed to ``dest`` when the block succeeds.
+def written_whole(dest: str, *, durable: bool = False, what: str = "the copy") -> Iterator[str]:
+    """A temporary path beside ``dest``, renamed to ``dest`` when the block succeeds (and
+    ``dest``, if there, is still held open by no one: see `check_not_in_use`).
 
     A copy killed half-way is a SQLite file with a hot journal, which SQLite rolls back to an
     empty database on open, and runlite.open would take that for a new, empty store: so a
@@ -23,6 +26,8 @@ def written_whole(dest: str, *, durable: bool = False) -> Iterator[str]:
     tmp = f"{dest}.{os.urandom(6).hex()}.runlite-partial"
     try:
         yield tmp
+        if os.path.exists(dest):  # checked again: a program may have opened it while the copy was made
+            check_not_in_use(dest, what)
         for sidecar in _SIDECARS[1:]:  # a replaced file's: they must not meet the new one
             if os.path.exists(dest + sidecar):
                 os.remove(dest + sidecar)
@@ -66,5 +71,32 @@ def check_dest(dest: Any, source: str, *, overwrite: bool, what: str) -> None:
                                      " (-wal, -shm, -journal); it writes another")
     if os.path.lexists(dest) and not overwrite:
         raise errors.ValidationError(f"{dest!r} exists; pass overwrite=True to replace it")
+    if os.path.exists(dest):
+        check_not_in_use(dest, what)
     if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
         raise errors.NotFoundError(f"the folder of {dest!r} does not exist")
+
+
+def check_not_in_use(dest: str, what: str) -> None:
+    """Refuse to replace a SQLite file that a connection holds open (a store of this process or
+    of another): its writers would go on writing into the replaced file, unlinked, and lose all
+    they wrote after, acknowledged or not. One try, without waiting, at the exclusive lock that
+    any connection open on a WAL file prevents; a file SQLite cannot open or read as a database
+    is held by no one as one."""
+    try:
+        conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE)
+    except apsw.Error:
+        return
+    try:
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
+        conn.execute("ROLLBACK")
+    except (apsw.BusyError, apsw.LockedError):
+        raise errors.StoreBusyError(f"{dest!r} is open in a program (a store or a connection holds it): replacing"
+                                    f" it would lose what they write there; close them, or let {what} write"
+                                    " another path") from None
+    except apsw.Error:
+        return
+    finally:
+        conn.close()
