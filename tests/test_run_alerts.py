@@ -413,3 +413,28 @@ def test_event_alerts_are_checked_when_the_run_ends(mem):
     run.close()
     assert [(c.state, c.run_time) for c in mem.alert_history(run, "fatal")] == [("critical", -2.5), ("ok", 1.0)]
     assert [a.state for a in mem.alerts(run)] == ["ok"]
+
+
+@pytest.mark.parametrize("own_clock", [False, True])
+def test_a_critical_event_alert_returns_to_ok_on_the_wall_clock(tmp_path, own_clock):
+    """As a Simvue server checks it: with no message since, the first check a frequency after
+    the match finds none and the alert is ok again while the run goes on, without waiting for
+    the next message or the run's end (the store's thread performs it). A run that gives its
+    points' times keeps its metric checks off the wall clock; its events are stamped by it."""
+    with runlite.open(str(tmp_path / "r.db")) as store:
+        run = store.init("quiet")
+        run.create_event_alert("fatal", "FATAL", frequency=0.5)
+        if own_clock:
+            run.log_metrics({"x": 1.0}, time=1e6)
+        run.log_event("FATAL: disk")
+        run.flush()
+        assert [a.state for a in store.alerts(run)] == ["critical"]
+        deadline = time.monotonic() + 10
+        while store.alerts(run)[0].state != "ok" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        history = [(c.state, c.run_time) for c in store.alert_history(run, "fatal")]
+        assert [state for state, _ in history] == ["critical", "ok"] and run.status == "running"
+        (_, critical_at), (_, ok_at) = history
+        assert 0.5 <= ok_at - critical_at <= 1.0 and ok_at / 0.5 == round(ok_at / 0.5)  # a check's time
+        run.close()
+        assert [(c.state, c.run_time) for c in store.alert_history(run, "fatal")] == history

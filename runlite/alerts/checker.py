@@ -26,8 +26,9 @@ that the checker is compared with.
 
 Event alerts (:class:`EventAlertEvaluator`): a message containing ``pattern`` (case-sensitive
 substring) makes the state ``"critical"`` at the message's time. The check at ``b`` returns the
-state to ``"ok"`` if no message in ``(b - frequency, b]`` matched. The writer advances event
-checks at the run's end (``advance(..., final=True)``), as it does metric checks. An evaluator resumed in the
+state to ``"ok"`` if no message in ``(b - frequency, b]`` matched. The writer advances a critical
+event alert's checks on the run's wall clock (``next_check``), and every one at the run's end
+(``advance(..., final=True)``), as it does metric checks. An evaluator resumed in the
 ``"critical"`` state acts as if a matching message was logged at the first time it is fed.
 """
 
@@ -149,6 +150,15 @@ class EventAlertEvaluator(CheckClock):
             if self.state == "ok":
                 self._set(t, "critical", out)
         return out
+
+    def next_check(self) -> float | None:
+        """The run time of the next check that could return the state to ``ok`` with no new
+        message (None while ``ok``: only a message changes it)."""
+        if self.state != "critical":
+            return None
+        if self._match is None:  # resumed critical: its silence starts at the next time fed
+            return self._bound
+        return self._first(self._k, self._match, self._f) * self._f
 
     def _advance(self, t: float, out: list[Transition]) -> None:
         if self.state == "critical" and self._match is None:

@@ -56,7 +56,8 @@ def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, 
                                          " (2**63-1); pass step= explicitly")
         buf = writer.metrics
         if user_time and not writer.user_time:  # alert checks follow the points' times only
-            writer.user_time, writer.next_check_us = True, None
+            writer.user_time = True
+            writer.schedule()  # metric checks off the wall clock; a critical event alert's stay on it
         # A due flush runs before this call's values join the buffer: if it fails (a full
         # disk) the call raises having logged nothing, so retrying it never logs twice.
         # It never waits for another process's write lock (see RunWriter.flush_due).

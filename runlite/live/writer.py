@@ -194,11 +194,16 @@ class RunWriter:
             elif definition.source == "events":
                 evaluator = alerts.EventAlertEvaluator(definition, state)
                 self.event_checks.append((alert_id, definition, evaluator))
+                self.schedule()  # resumed critical, it has a check to make
 
     def schedule(self) -> None:
-        """When the next metric check falls due (``next_check_us``)."""
-        due = [t for lst in self.metric_checks.values() for (_, _, c) in lst if (t := c.next_check()) is not None]
-        if self.user_time or not due or self.started_us is None:
+        """When the next check falls due on the run's wall clock (``next_check_us``): a metric
+        check (unless the run gives its points' times), or one that could end a critical event
+        alert (events are always stamped by the clock)."""
+        due = [] if self.user_time else [
+            t for lst in self.metric_checks.values() for (_, _, c) in lst if (t := c.next_check()) is not None]
+        due += [t for (_, _, e) in self.event_checks if (t := e.next_check()) is not None]
+        if not due or self.started_us is None:
             self.next_check_us = None
         else:
             self.next_check_us = self.started_us + int(min(due) * 1e6) + 1
@@ -237,11 +242,16 @@ class RunWriter:
                 pending.extend((alert_id, definition, t) for t in transitions)
 
     def _advance_checks(self, until_us: int, final: bool, pending: list) -> None:
-        """The metric checks due on the run's clock at ``until_us`` (also with no new point)."""
+        """The checks due on the run's clock at ``until_us`` (also with no new point or message):
+        metric checks unless the run keeps its own clock, and event checks."""
         t = (until_us - self.started_us) / 1e6
-        for lst in self.metric_checks.values():
-            for alert_id, definition, checker in lst:
-                pending.extend((alert_id, definition, tr) for tr in checker.advance(t, final=final))
+        if final or not self.user_time:
+            for lst in self.metric_checks.values():
+                for alert_id, definition, checker in lst:
+                    pending.extend((alert_id, definition, tr) for tr in checker.advance(t, final=final))
+        if not final:  # the run's end advances them itself (_end_events)
+            for alert_id, definition, evaluator in self.event_checks:
+                pending.extend((alert_id, definition, tr) for tr in evaluator.advance(t))
 
     def _end_events(self, until_us: int, pending: list) -> None:
         """The run ends at ``until_us``: the event checks due by then, and the next one."""
@@ -311,8 +321,8 @@ class RunWriter:
             if self.released or self.database.closed:
                 return True
             has_data = bool(buf.points or events.rows)
-            scheduled = (until is not None and bool(self.metric_checks) and self.started_us is not None
-                         and (final or not self.user_time))
+            scheduled = until is not None and self.started_us is not None and (
+                (bool(self.metric_checks) and (final or not self.user_time)) or bool(self.event_checks))
             # At the run's end, series' small tail chunks are merged even with nothing buffered.
             compact = final and (self.states_lost or any(len(s.tail) > 1 for s in self.series_states.values()))
             if not (has_data or scheduled or compact or also):
