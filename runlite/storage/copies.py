@@ -82,7 +82,9 @@ def check_not_in_use(dest: str, what: str) -> None:
     of another): its writers would go on writing into the replaced file, unlinked, and lose all
     they wrote after, acknowledged or not. One try, without waiting, at the exclusive lock that
     any connection open on a WAL file prevents; a file SQLite cannot open or read as a database
-    is held by no one as one."""
+    is held by no one as one, nor is anything but a regular file."""
+    if not os.path.isfile(dest):
+        return
     try:
         conn = apsw.Connection(dest, flags=apsw.SQLITE_OPEN_READWRITE)
     except apsw.Error:
