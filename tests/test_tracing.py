@@ -291,6 +291,32 @@ def test_feedback_stats(traced):
     assert len(traced.feedback(one.id)) == 1
 
 
+def test_list_feedback_of_every_run_with_langsmiths_filters(traced):
+    """LangSmith's ``list_feedback`` needs no run: all of it, by key or source type, oldest
+    first, in pages."""
+    import uuid
+
+    with runlite.trace("root") as root:
+        with runlite.trace("child") as child:
+            pass
+    made = [traced.create_feedback(root.id, "correctness", score=1),
+            traced.create_feedback(child.id, "correctness", score=0, source={"type": "model"}),
+            traced.create_feedback(child.id, "label", value="good", source="app")]
+    listed = traced.list_feedback()
+    assert [f["id"] for f in listed] == made and {f["trace_id"] for f in listed} == {root.trace_id}
+    assert [f["run_id"] for f in listed] == [root.id, child.id, child.id]
+    assert [f["key"] for f in traced.list_feedback(feedback_key="correctness")] == ["correctness"] * 2
+    assert [f["id"] for f in traced.list_feedback(feedback_source_type=["model", "app"])] == made[1:]
+    assert [f["id"] for f in traced.list_feedback(feedback_source_type="api")] == made[:1]
+    assert [f["id"] for f in traced.list_feedback(run_ids=[uuid.UUID(child.id)], feedback_key=["label"])] == made[2:]
+    assert [f["id"] for f in traced.list_feedback(limit=1, offset=1)] == made[1:2]
+    assert traced.list_feedback(run_ids=[str(uuid.uuid4())]) == [] and traced.list_feedback(limit=0) == []
+    for bad in (dict(feedback_source_type="robot"), dict(limit=-1), dict(offset=1.5), dict(run_ids=5),
+                dict(feedback_key=[None]), dict(run_ids=["x"] * 10_001)):
+        with pytest.raises(runlite.ValidationError):
+            traced.list_feedback(**bad)
+
+
 def test_every_langsmith_field_round_trips(traced, tmp_path):
     with runlite.trace("root", inputs={"q": 1}) as root:
         with runlite.trace("llm", run_type="llm") as llm:

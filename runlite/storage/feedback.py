@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import uuid
 from typing import Any
 
 from .. import errors
@@ -75,6 +76,51 @@ def listing(conn, run_id: str) -> list[dict]:
         "SELECT id, run_id, key, score, value, comment, correction, source, created FROM feedback WHERE run_id = ?"
         " ORDER BY created, id", (run_id,))
     return [_record(row) for row in rows]
+
+
+MAX_LISTED = 10_000  # run ids, keys or source types one listing takes
+
+
+def _names(value: Any, what: str) -> list[str] | None:
+    """None, or one name or a list of them (a run id as a ``uuid.UUID`` too)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (str, uuid.UUID)) else value
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise errors.ValidationError(f"{what} must be a str or a list of str, got {shown(value)}")
+    if len(items) > MAX_LISTED:
+        raise errors.LimitError(f"{what} lists {len(items):,} values; at most {MAX_LISTED:,} are taken")
+    return [check_name(str(v) if isinstance(v, uuid.UUID) else v, what) for v in items]
+
+
+# The filters of `search`, each on one bound JSON array of its values.
+_WHERE = {
+    "run_ids": "run_id IN (SELECT value FROM json_each(?))",
+    "keys": "key IN (SELECT value FROM json_each(?))",
+    # a record whose source names no type was given through the API (as `_source_type` reads it)
+    "sources": "coalesce(CASE WHEN json_valid(source) THEN CASE WHEN json_type(source, '$.type') = 'text'"
+               " THEN nullif(json_extract(source, '$.type'), '') END END, 'api') IN (SELECT value FROM json_each(?))",
+}
+
+
+def search(conn, *, run_ids: Any = None, keys: Any = None, sources: Any = None, limit: int | None = None,
+           offset: int = 0) -> list[dict]:
+    """Feedback records of any run, oldest first, each with its ``trace_id``: of the runs
+    ``run_ids``, of the keys ``keys``, from the source types ``sources`` (``SOURCE_TYPES``;
+    None: any); ``limit`` records at most after skipping ``offset`` (both checked by the caller,
+    as every listing's: ``search.check_limit``)."""
+    given = {"run_ids": _names(run_ids, "run_ids"), "keys": _names(keys, "feedback_key"),
+             "sources": _names(sources, "feedback_source_type")}
+    for source in given["sources"] or ():
+        if source not in SOURCE_TYPES:
+            raise errors.ValidationError(f"feedback_source_type {shown(source)} is not one of {', '.join(SOURCE_TYPES)}")
+    clauses = [_WHERE[name] for name, values in given.items() if values is not None]
+    params = [dumps(values, name) for name, values in given.items() if values is not None]
+    rows = conn.execute(
+        "SELECT id, run_id, key, score, value, comment, correction, source, created, trace_id FROM feedback"
+        + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY created, id LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset or 0))
+    return [{**_record(row[:-1]), "trace_id": row[-1]} for row in rows]
 
 
 def find(conn, feedback_id: str) -> dict | None:

@@ -101,6 +101,18 @@ class Traces:
         """The feedback records of a run, oldest first."""
         return self._metric_read(run, feedback_mod.listing)
 
+    def list_feedback(self, *, run_ids: Any = None, feedback_key: Any = None, feedback_source_type: Any = None,
+                      limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Feedback records of any run, as LangSmith's ``Client.list_feedback`` lists them
+        (oldest first, each with its ``trace_id``): of the runs ``run_ids``, with the keys
+        ``feedback_key``, from the source types ``feedback_source_type`` (``api``, ``model``,
+        ``app``, ``evaluator``); each None for any. A run the file does not hold has none."""
+        search.check_limit(limit, offset)
+        self.live.flush_own_spans()
+        with self.database.read() as conn:
+            return feedback_mod.search(conn, run_ids=run_ids, keys=feedback_key, sources=feedback_source_type,
+                                       limit=limit, offset=offset)
+
     def abort_run(self, run: Any, reason: str = "aborted") -> None:
         """Stop a created or running run from outside its process: it is ``terminated`` with
         ``reason`` as its error now, and its process ends its handle at its next heartbeat
