@@ -16,8 +16,8 @@ here is pure: nothing opens a connection, and no user text ever becomes SQL text
 """
 
 from .ast import (
-    MAX_DEPTH, MAX_LIKE_BYTES, MAX_PARAMS, MAX_STRING, METRIC_STATS, STATUSES, Ago, And, Compare, KeyValue,
-    Not, Or,
+    MAX_DEPTH, MAX_LIKE_BYTES, MAX_PARAMS, MAX_STRING, METRIC_STATS, STATUSES, THREAD_KEYS, Ago, And, Compare,
+    KeyValue, Not, Or,
 )
 from .compile import compile_where, time_order_sql, top_level_sql, trace_filter_sql, tree_filter_sql
 from .parse import parse_langsmith, parse_simvue
@@ -28,5 +28,5 @@ __all__ = [
     "parse_langsmith", "parse_simvue",
     "compile_where", "time_order_sql", "top_level_sql", "trace_filter_sql", "tree_filter_sql",
     "order_by_sql", "sort_sql", "value_sql", "sort_keys", "TABLE_SORT_BY",
-    "MAX_STRING", "MAX_DEPTH", "MAX_PARAMS", "MAX_LIKE_BYTES", "STATUSES", "METRIC_STATS",
+    "MAX_STRING", "MAX_DEPTH", "MAX_PARAMS", "MAX_LIKE_BYTES", "STATUSES", "METRIC_STATS", "THREAD_KEYS",
 ]

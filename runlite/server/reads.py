@@ -30,7 +30,7 @@ def _json(value: Any, status: int = 200):
     return JSONResponse(value, status_code=status)
 
 
-async def _read(store, fn, *args, **kwargs):
+async def read_fresh(store, fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` in a worker thread, after the runs acknowledged so far are
     written: clients read their own writes."""
     from starlette.concurrency import run_in_threadpool
@@ -72,11 +72,11 @@ async def get_attachment(request, store, max_body):
     from starlette.responses import Response
 
     run_id, name = request.path_params["run_id"], request.path_params["name"]
-    found = await _read(store, store.attachments, run_id)
+    found = await read_fresh(store, store.attachments, run_id)
     mime = next((a.mime_type for a in found if a.name == name), None)
     if mime is None:
         raise errors.NotFoundError(f"run {shown(run_id)} has no attachment {shown(name)}")
-    data = await _read(store, store.read_attachment, run_id, name)
+    data = await read_fresh(store, store.read_attachment, run_id, name)
     # Served as a download in a sandbox: content from a client never runs as this site's page.
     return Response(data, media_type=mime, headers={
         "Content-Disposition": "attachment", "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"})
@@ -101,7 +101,7 @@ async def get_info(request, store, max_body):
 
 async def read_run(request, store, max_body):
     run_id = request.path_params["run_id"]
-    record = await _read(store, store.read_run, run_id)
+    record = await read_fresh(store, store.read_run, run_id)
     return _json(run_json(record, _base(request), request.app.state.api_key))
 
 
@@ -184,7 +184,7 @@ def _run_filter(query: dict) -> str | None:
 
 async def post_query(request, store, max_body):
     query = json_value(await body(request, max_body))
-    return _json(await _read(store, query_runs, store, query, _base(request), request.app.state.api_key))
+    return _json(await read_fresh(store, query_runs, store, query, _base(request), request.app.state.api_key))
 
 
 def _project_json(project: dict) -> dict:
@@ -201,11 +201,11 @@ async def list_sessions(request, store, max_body):
     name = params.get("name")
     if name is not None:
         try:
-            found = [await _read(store, store.project, name=name)]
+            found = [await read_fresh(store, store.project, name=name)]
         except errors.NotFoundError:
             found = []
     else:
-        found = await _read(store, store.projects)
+        found = await read_fresh(store, store.projects)
     found = [p for p in found if _project_wanted(p, params)]
     offset = _offset(params.get("offset"), "offset")
     limit = params.get("limit")
@@ -241,7 +241,7 @@ def _uuid_param(value: str, what: str) -> uuid.UUID:
 
 
 async def read_session(request, store, max_body):
-    project = await _read(store, store.project, id=request.path_params["session_id"])
+    project = await read_fresh(store, store.project, id=request.path_params["session_id"])
     return _json(_project_json(project))
 
 
@@ -286,7 +286,7 @@ def _source_type(item: dict) -> str:
 
 async def list_feedback(request, store, max_body):
     params = request.query_params
-    items = await _read(store, feedback_of_runs, store, params.getlist("run"), set(params.getlist("key")),
+    items = await read_fresh(store, feedback_of_runs, store, params.getlist("run"), set(params.getlist("key")),
                         set(params.getlist("source")))
     offset = _offset(params.get("offset"), "offset")
     limit = params.get("limit")
