@@ -1,9 +1,10 @@
 """The ASGI application behind ``runlite serve``: LangSmith's REST API and the viewer pages.
 
 Routes are LangSmith's (``writes.py``, ``reads.py``), also under ``/api/v1`` as LangSmith
-serves them, and OTLP/HTTP's ``/v1/traces`` (``otlp.py``, at the root, before anything else);
-every other GET is a viewer page (``ui/viewer.py``). Every route passes the API key check
-here; bodies and errors are handled as ``http.py`` says (OTLP's as OTLP says).
+serves them, its v2 run reads under ``/api/v2`` (``reads_v2.py``), and OTLP/HTTP's
+``/v1/traces`` (``otlp.py``, at the root, before anything else); every other GET is a viewer
+page (``ui/viewer.py``). Every route passes the API key check here; bodies and errors are
+handled as ``http.py`` says (OTLP's as OTLP says).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, vie
         from starlette.routing import Mount, Route
     except ImportError as exc:
         raise ImportError("runlite serve needs its server extra: pip install 'runlite[server]'") from exc
-    from . import otlp, reads, writes
+    from . import otlp, reads, reads_v2, writes
 
     def guarded(handler: Callable, refuse: Callable | None = None) -> Callable:
         async def endpoint(request):
@@ -47,9 +48,10 @@ def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, vie
 
     api = [Route(path, guarded(handler), methods=methods)
            for path, methods, handler in (*writes.ROUTES, *reads.ROUTES)]
+    v2 = [Route(path, guarded(handler), methods=methods) for path, methods, handler in reads_v2.ROUTES]
     traces = [Route(path, guarded(handler, otlp.refusal), methods=methods) for path, methods, handler in otlp.ROUTES]
-    routes = [*traces, *api, Mount(API_PREFIX, routes=list(api))]
-    served = [*traces, *api]  # LangSmith's and OTLP's paths this server answers
+    routes = [*traces, *api, *v2, Mount(API_PREFIX, routes=list(api))]
+    served = [*traces, *api, *v2]  # LangSmith's and OTLP's paths this server answers
     if viewer:
         from ..ui.viewer import Viewer
 
@@ -66,6 +68,7 @@ def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, vie
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: _failed})
     app.state.api_key = api_key
+    app.state.viewer = viewer  # a run's URL (reads_v2.get_url) is its viewer page
     return app
 
 
@@ -88,7 +91,8 @@ def _authorised(request, api_key: str) -> bool:
 _LANGSMITH = frozenset(("runs", "sessions", "feedback", "datasets", "examples", "annotation-queues", "repos",
                         "commits", "public", "feedback-configs", "platform", "workspaces", "settings", "likes",
                         "tenants", "orgs", "prompts", "threads", "info", "v1", "v2"))
-SERVED = ("runs (POST /runs, PATCH and GET /runs/{id}, /runs/batch, /runs/multipart, /runs/query), "
+SERVED = ("runs (POST /runs, PATCH and GET /runs/{id}, /runs/batch, /runs/multipart, /runs/query; "
+          "v2: POST /api/v2/runs/query, GET /api/v2/runs/{id} and /api/v2/runs/{id}/url), "
           "projects (GET /sessions, /sessions/{id}), feedback (POST and GET /feedback), /info, "
           "and OTLP at /v1/traces")
 
