@@ -37,7 +37,10 @@ def status_of(exc: errors.RunliteError) -> int:
 def error_response(status: int, message: str):
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"detail": utf8(message[:2000])}, status_code=status)
+    # A 501 answers the same however often it is asked: LangSmith's generated clients retry
+    # every 5xx (with backoff) unless the answer tells them not to.
+    headers = {"x-should-retry": "false"} if status == 501 else None
+    return JSONResponse({"detail": utf8(message[:2000])}, status_code=status, headers=headers)
 
 
 def utf8(message: str) -> str:
