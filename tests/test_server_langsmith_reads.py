@@ -82,7 +82,7 @@ def test_calls_of_langsmith_api_this_server_does_not_serve_say_so(tmp_path):
                      lambda: client.create_project("made")):
             with pytest.raises(LangSmithError, match="runlite serve does not implement"):
                 call()
-        for method, path, status in (("GET", "/api/v2/runs/x", 501), ("GET", "/api/v1/datasets", 501),
+        for method, path, status in (("GET", "/api/v2/runs/x/share", 501), ("GET", "/api/v1/datasets", 501),
                                      ("DELETE", "/feedback/x", 501), ("POST", "/sessions", 405),
                                      ("GET", "/v1/traces", 405)):
             got, answer = request(server.url, method, path)
