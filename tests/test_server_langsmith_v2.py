@@ -275,6 +275,8 @@ def test_bad_v2_requests_are_4xx_answers_that_change_nothing(tmp_path):
             ({**ok, "selects": [1]}, 422, "not a RunSelectField"),
             ({**ok, "cursor": "abc"}, 422, "not one this server gave"),
             ({**ok, "cursor": "1." + "9" * 40}, 422, "not one this server gave"),
+            ({**ok, "cursor": "1." + "9" * 18}, 422, "not one this server gave"),
+            ({**ok, "cursor": "-1.5"}, 422, "not one this server gave"),
             ({**ok, "filter": 'eq(nmae, "x")'}, 422, "nmae"),
             ({**ok, "filter": 'and(eq(name, "x"))), or(eq(name, "y")'}, 422, ""),
             ({**ok, "trace_filter": "eq("}, 422, ""),

@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from .. import errors
-from .._validation import digits, from_us, now_us, shown, to_us
+from .._validation import LATEST_US, digits, from_us, now_us, shown, to_us
 from ..query import parse_langsmith
 from .http import body, error_response, json_value
 from .reads import read_fresh
@@ -107,7 +107,7 @@ def decode_cursor(cursor: str | None) -> tuple[int, int | None]:
         return 0, None
     offset, _, now = cursor.partition(".")
     offset, now = digits(offset, 12), digits(now, 18)
-    if offset is None or now is None:
+    if offset is None or now is None or not DAY_US <= now <= LATEST_US:  # a time this server could give
         raise errors.ValidationError(f"cursor {shown(cursor)} is not one this server gave: pass back a "
                                      "response's next_cursor unchanged")
     return offset, now
