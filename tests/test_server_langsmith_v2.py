@@ -300,7 +300,8 @@ def test_bad_v2_requests_are_4xx_answers_that_change_nothing(tmp_path):
             ({**ok, "include_subtree_usage": True}, 501, "subtree"),
         ):
             got, answer = _post(server, body)
-            assert got == status and said in answer["detail"], (body if isinstance(body, dict) else body[:40], got, answer)
+            shown = body if isinstance(body, dict) else body[:40]
+            assert got == status and said in answer["detail"], (shown, got, answer)
         status, answer = request(server.url, "POST", "/api/v2/runs/query", b"x" * 100, {"Content-Encoding": "br"})
         assert status == 422 and "Content-Encoding" in answer["detail"]
         for path, status, said in (

@@ -56,7 +56,8 @@ class Made:
     attachments are served (``base_url``; signed with ``api_key`` when the server has one)."""
 
     def __init__(self, record, base_url: str, api_key: str | None):
-        self.record, self.data, self.base_url, self.api_key = record, record.to_dict(child_runs=False), base_url, api_key
+        self.record, self.data = record, record.to_dict(child_runs=False)
+        self.base_url, self.api_key = base_url, api_key
 
     def attachments(self) -> dict:
         rid = self.record.id
