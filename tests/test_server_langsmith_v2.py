@@ -239,7 +239,9 @@ def test_retrieve_v2_and_get_url(tmp_path):
             runs.retrieve_v2(str(uuid.uuid4()), project_id=pid)
         with pytest.raises(NotFoundError, match="not|no run"):
             runs.retrieve_v2(str(llm.id), project_id=str(uuid.uuid4()))
-        url = runs.get_url(str(llm.id), project_id=pid, trace_id=str(root.id)).url
+        hinted = runs.retrieve_v2(str(llm.id), project_id=pid, start_time=llm.start_time, selects=["START_TIME"])
+        assert hinted.start_time == llm.start_time
+        url = runs.get_url(str(llm.id), project_id=pid, trace_id=str(root.id), start_time=llm.start_time.isoformat()).url
         assert url == f"{server.url}/trace/{llm.id}"
         with urllib.request.urlopen(url + "?api_key=secret-key") as page:
             assert page.status == 200 and b"chat" in page.read()
@@ -327,6 +329,9 @@ def test_bad_v2_requests_are_4xx_answers_that_change_nothing(tmp_path):
         assert status == 501 and headers["x-should-retry"] == "false"
         with pytest.raises(APIStatusError, match="natural-language search") as refused:
             list(Langsmith(base_url=server.url, api_key="k").runs.query_v2(project_ids=[pid], ai_search="slow runs"))
+        assert refused.value.status_code == 501
+        with pytest.raises(APIStatusError, match="does not implement") as refused:  # sharing is not served
+            runs.share.create(str(root.id), session_id=pid, trace_id=str(root.id))
         assert refused.value.status_code == 501
         # Nothing was lost or changed, and the server still answers.
         assert sorted(r.id for r in runs.query_v2(project_ids=[pid])) == before
