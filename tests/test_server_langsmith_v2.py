@@ -241,7 +241,8 @@ def test_retrieve_v2_and_get_url(tmp_path):
             runs.retrieve_v2(str(llm.id), project_id=str(uuid.uuid4()))
         hinted = runs.retrieve_v2(str(llm.id), project_id=pid, start_time=llm.start_time, selects=["START_TIME"])
         assert hinted.start_time == llm.start_time
-        url = runs.get_url(str(llm.id), project_id=pid, trace_id=str(root.id), start_time=llm.start_time.isoformat()).url
+        url = runs.get_url(str(llm.id), project_id=pid, trace_id=str(root.id),
+                           start_time=llm.start_time.isoformat()).url
         assert url == f"{server.url}/trace/{llm.id}"
         with urllib.request.urlopen(url + "?api_key=secret-key") as page:
             assert page.status == 200 and b"chat" in page.read()
