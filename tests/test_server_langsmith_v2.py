@@ -337,3 +337,25 @@ def test_bad_v2_requests_are_4xx_answers_that_change_nothing(tmp_path):
         # Nothing was lost or changed, and the server still answers.
         assert sorted(r.id for r in runs.query_v2(project_ids=[pid])) == before
         assert len(list(client.list_runs(project_name="bad"))) == 3
+
+
+def test_get_url_without_viewer_pages_says_so(tmp_path):
+    """An application made without the viewer (``make_app(viewer=False)``) has no page to
+    point at: ``get_url`` answers 501 saying so."""
+    from langsmith import APIStatusError, Langsmith
+    from starlette.testclient import TestClient
+
+    import runlite
+    from runlite.server import make_app
+
+    with runlite.open(str(tmp_path / "runs.db")) as store, TestClient(make_app(store, viewer=False)) as http:
+        run_id = str(uuid.uuid4())
+        started = dt.datetime.now(dt.timezone.utc).isoformat()
+        sent = {"id": run_id, "name": "r", "run_type": "chain", "inputs": {}, "session_name": "p", "start_time": started}
+        assert http.post("/runs", json=sent).status_code == 202
+        pid = http.get("/sessions", params={"name": "p"}).json()[0]["id"]
+        runs = Langsmith(base_url=str(http.base_url), api_key="k", max_retries=0, http_client=http).runs
+        assert runs.retrieve(run_id, project_id=pid, selects=["NAME"]).name == "r"
+        with pytest.raises(APIStatusError, match="serves no viewer pages") as refused:
+            runs.get_url(run_id, project_id=pid, trace_id=run_id)
+        assert refused.value.status_code == 501
