@@ -351,7 +351,8 @@ def test_get_url_without_viewer_pages_says_so(tmp_path):
     with runlite.open(str(tmp_path / "runs.db")) as store, TestClient(make_app(store, viewer=False)) as http:
         run_id = str(uuid.uuid4())
         started = dt.datetime.now(dt.timezone.utc).isoformat()
-        sent = {"id": run_id, "name": "r", "run_type": "chain", "inputs": {}, "session_name": "p", "start_time": started}
+        sent = {"id": run_id, "name": "r", "run_type": "chain", "inputs": {}, "session_name": "p",
+                "start_time": started}
         assert http.post("/runs", json=sent).status_code == 202
         pid = http.get("/sessions", params={"name": "p"}).json()[0]["id"]
         runs = Langsmith(base_url=str(http.base_url), api_key="k", max_retries=0, http_client=http).runs
