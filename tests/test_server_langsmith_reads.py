@@ -128,6 +128,31 @@ def test_list_feedback_applies_its_source_filter(tmp_path):
         assert [f.key for f in client.list_feedback(run_ids=[run_id], feedback_source_type=["api"])] == ["by-api"]
 
 
+def test_list_feedback_needs_no_run(tmp_path):
+    """LangSmith's own examples list feedback by key alone, or all of it: the SDK pages
+    through it with limit and offset."""
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        runs = [uuid.uuid4() for _ in range(3)]
+        for run_id in runs:
+            client.create_run("r", inputs={}, run_type="chain", project_name="fb", id=run_id)
+        client.flush()
+        for i in range(150):  # more than one of the SDK's pages (100)
+            client.create_feedback(runs[i % 3], key="correctness" if i % 2 else "helpfulness", score=i % 2,
+                                   feedback_source_type="model" if i % 5 == 0 else "api")
+        everything = list(client.list_feedback())
+        assert len(everything) == 150 and len({f.id for f in everything}) == 150
+        assert [f.score for f in everything] == [i % 2 for i in range(150)]  # oldest first
+        assert {f.trace_id for f in everything} == set(runs)
+        assert len(list(client.list_feedback(feedback_key=["correctness"]))) == 75
+        assert len(list(client.list_feedback(feedback_source_type=["model"]))) == 30
+        assert len(list(client.list_feedback(feedback_key=["correctness"], limit=7))) == 7
+        status, answer = request(server.url, "GET", "/feedback?source=robot")
+        assert status == 422 and "feedback_source_type" in answer["detail"]
+
+
 def test_every_run_the_server_takes_the_sdk_reads_back(tmp_path):
     """A run the SDK could not read back (its Run model refusing a field) would fail every
     listing of its project: such a run is refused whole, or kept in the form the SDK reads."""

@@ -261,37 +261,17 @@ def feedback_record(store, run_id: str, feedback_id: str) -> dict:
     raise errors.NotFoundError(f"no feedback {shown(feedback_id)} on run {shown(run_id)}")
 
 
-def feedback_of_runs(store, run_ids: list[str], keys: set, sources: set = frozenset()) -> list[dict]:
-    """``GET /feedback?run=..&key=..&source=..``: the feedback of some runs, oldest first per
-    run; with keys, of those keys; with sources, from those kinds of source (``api``,
-    ``model``...: a record that names none was given through the API). A run the file does
-    not hold has none, as a run query naming it finds none."""
-    if not run_ids:
-        raise errors.ValidationError("list feedback by run: GET /feedback?run=<run id>[&run=...][&key=...]")
-    out = []
-    for run_id in run_ids:
-        try:
-            trace_id = store.get_run(run_id).trace_id
-        except errors.NotFoundError:
-            continue
-        out += [feedback_json(i, trace_id) for i in store.feedback(run_id)
-                if (not keys or i["key"] in keys) and (not sources or _source_type(i) in sources)]
-    return out
-
-
-def _source_type(item: dict) -> str:
-    source = item.get("feedback_source")
-    return source.get("type") or "api" if isinstance(source, dict) else "api"
-
-
 async def list_feedback(request, store, max_body):
+    """``GET /feedback?run=..&key=..&source=..&limit=..&offset=..`` (``Client.list_feedback``):
+    any run's feedback, oldest first, by ``Store.list_feedback``."""
     params = request.query_params
-    items = await read_fresh(store, feedback_of_runs, store, params.getlist("run"), set(params.getlist("key")),
-                        set(params.getlist("source")))
     offset = _offset(params.get("offset"), "offset")
     limit = params.get("limit")
-    end = None if limit is None else offset + _offset(limit, "limit")
-    return _json(items[offset:end])
+    items = await read_fresh(store, store.list_feedback, run_ids=params.getlist("run") or None,
+                             feedback_key=params.getlist("key") or None,
+                             feedback_source_type=params.getlist("source") or None,
+                             limit=None if limit is None else _offset(limit, "limit"), offset=offset)
+    return _json([feedback_json(item, item["trace_id"]) for item in items])
 
 
 ROUTES = (

@@ -97,7 +97,7 @@ def _names(value: Any, what: str) -> list[str] | None:
 _WHERE = {
     "run_ids": "run_id IN (SELECT value FROM json_each(?))",
     "keys": "key IN (SELECT value FROM json_each(?))",
-    # a record whose source names no type was given through the API (as `_source_type` reads it)
+    # a record whose source names no type was given through the API
     "sources": "coalesce(CASE WHEN json_valid(source) THEN CASE WHEN json_type(source, '$.type') = 'text'"
                " THEN nullif(json_extract(source, '$.type'), '') END END, 'api') IN (SELECT value FROM json_each(?))",
 }
