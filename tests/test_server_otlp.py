@@ -267,6 +267,32 @@ def test_json_and_gzip_bodies_store_the_same(tmp_path, form):
     _check_stored(db, finished, project)
 
 
+@needs_payload
+def test_a_link_to_an_invalid_context_does_not_lose_the_batch(tmp_path):
+    """The SDK keeps a link to an invalid (all-zero) span context when it carries attributes
+    (OTel's spec) and sends its zero ids: that is a link, not a bad request."""
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    db = str(tmp_path / "runs.db")
+    memory = InMemorySpanExporter()
+    with Served(db) as server:
+        provider = _provider(OTLPSpanExporter(endpoint=f"{server.url}/v1/traces"), memory)
+        tracer = provider.get_tracer("links")
+        with tracer.start_as_current_span("consume", links=[Link(INVALID_SPAN_CONTEXT, {"msg.why": "no context"})]):
+            pass
+        with tracer.start_as_current_span("beside"):
+            pass
+        provider.shutdown()
+        assert server.stop() == 0
+    finished = {s.name: s for s in memory.get_finished_spans()}
+    assert len(finished["consume"].links) == 1
+    with runlite.open(db, read_only=True) as store:
+        assert sorted(r.name for r in store.runs()) == ["beside", "consume"]
+        ctx = finished["consume"].context
+        (link,) = store.read_run(run_id(ctx.trace_id, ctx.span_id)).extra["otel"]["links"]
+        assert link == {"trace_id": "0" * 32, "span_id": "0" * 16, "attributes": {"msg.why": "no context"}}
+
+
 # -- bad input
 
 T0 = 1_700_000_000_000_000_000

@@ -185,8 +185,10 @@ def _span(span, resource: dict, scope, project: str | None, where: _Where) -> Ot
         raise errors.ValidationError(f"{where} has no start_time_unix_nano (OTLP requires one)")
     events = tuple((event.name, event.time_unix_nano, _attributes(event.attributes, f"event {k} of {where}"))
                    for k, event in enumerate(span.events))
-    links = tuple((_id(link.trace_id, 16, "trace_id", f"link {k} of {where}"),
-                   _id(link.span_id, 8, "span_id", f"link {k} of {where}"),
+    # A link to an invalid (all-zero) span context is OTel's too: SDKs keep one that carries
+    # attributes or a trace state (the spec's "SHOULD be recorded"), and send its zero ids.
+    links = tuple((_id(link.trace_id, 16, "trace_id", f"link {k} of {where}", optional=True) or 0,
+                   _id(link.span_id, 8, "span_id", f"link {k} of {where}", optional=True) or 0,
                    _attributes(link.attributes, f"link {k} of {where}"))
                   for k, link in enumerate(span.links))
     return OtelSpan(trace_id=trace_id, span_id=span_id, parent_span_id=parent, name=span.name,
@@ -200,7 +202,7 @@ def _span(span, resource: dict, scope, project: str | None, where: _Where) -> Ot
 
 def _id(raw: bytes, size: int, what: str, where: "str | _Where", optional: bool = False) -> int | None:
     """An OTLP id as an int: exactly ``size`` bytes and not all zero (OTLP's invalid id); an
-    optional one (a parent) may be empty or zero, meaning none."""
+    optional one (a parent, a link's) may be empty or zero, meaning none."""
     if optional and raw in (b"", bytes(size)):
         return None
     if len(raw) != size:
