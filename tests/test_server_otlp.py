@@ -168,6 +168,29 @@ def test_json_takes_enums_as_names_and_fields_in_either_case():
     assert span.attributes == {"b": b"\0\1", "d": "NaN", "kv": {"x": 5}}
 
 
+def test_json_lone_surrogates_are_stored_as_u_fffd_not_the_request_refused():
+    """JavaScript's SDK writes a lone surrogate (its attribute length limit can cut an emoji
+    in two) as a ``\\udXXX`` escape; protobuf's parser refused it, and the whole batch."""
+    memory = InMemorySpanExporter()
+    provider = _provider(memory, batch=False)
+    with provider.get_tracer("js-like").start_as_current_span("cut", attributes={"text": "PLACE"}) as span:
+        span.add_event("said", {"text": "PLACE"})
+    with provider.get_tracer("js-like").start_as_current_span("beside"):
+        pass
+    provider.shutdown()
+    data = _hex_json(encode_spans(memory.get_finished_spans())).replace(b'"PLACE"', b'"smile \\ud83d"')
+    data = data.replace(b'"cut"', b'"cut \\udc00"').replace(b'"text"', b'"te\\ud800xt"', 1)
+    runs = {run.columns["name"]: run.columns for run in otlp.received(data, JS)}
+    assert set(runs) == {"cut \ufffd", "beside"}
+    assert json.loads(runs["cut \ufffd"]["metadata"])["te\ufffdxt"] == "smile \ufffd"
+    (said,) = [s for s in otlp.spans(otlp.decode(data, JS)) if s.events]
+    assert said.events[0][2] == {"text": "smile \ufffd"}
+    # An enum named by one is an unknown name, as any other is (protobuf's default).
+    doc = json.loads(data)
+    doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] = "\ud800"
+    assert {s.kind for s in otlp.spans(otlp.decode(json.dumps(doc).encode(), JS))} == {"INTERNAL"}
+
+
 def _holds(doc, key: str, value) -> bool:
     """``key: value`` somewhere in a run's ``to_dict()`` (as a key, or as a dotted key path)."""
     if isinstance(doc, dict):
@@ -402,13 +425,19 @@ def _bad_cases(limit: int) -> list:
             common_pb2.KeyValue(key="k" * 300, value=common_pb2.AnyValue(int_value=1))])).SerializeToString(),
          pb, 413, "at most 256"),
         ("as JSON: a bad id answered in JSON", js_with(parentSpanId="abcd"), js, 400, "parent_span_id"),
-        # What protobuf's JSON parser lets through as other errors, and answers quoting a lone surrogate.
+        # What protobuf's JSON parser lets through as other errors; the cause of a deep one named first.
         ("as JSON: a kind of Infinity", js_with(kind=float("inf")), js, 400, "not an OTLP"),
-        ("as JSON: a kind named by a lone surrogate", js_with(kind="\ud800"), js, 400, "not an OTLP"),
-        ("as JSON: a status code named by a lone surrogate", js_with(status={"code": "\ud800"}), js, 400,
-         "not an OTLP"),
-        ("as JSON: links that are a lone surrogate", js_with(links="\ud800"), js, 400, "\\ud800"),
+        ("as JSON: links that are a lone surrogate", js_with(links="\ud800"), js, 400, "(in resourceSpans."),
+        ("as JSON: values nested too deep", js_with(attributes=[{"key": "deep", "value": _json_nested(60)}]), js, 400,
+         "Message too deep"),
     ]
+
+
+def _json_nested(levels: int) -> dict:
+    value: dict = {"stringValue": "bottom"}
+    for _ in range(levels):
+        value = {"arrayValue": {"values": [value]}}
+    return value
 
 
 def _snapshot(url: str) -> list:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from typing import Any
 
 from .. import errors
-from .._validation import shown
+from .._validation import lenient_text, shown
 from ..langsmith.wire import RemoteRun, remote_run
 from ..otel.conventions import OtelSpan, run_payload
 from ..otel.values import storable_float
@@ -83,13 +84,50 @@ def decode(data: bytes, media: str):
         raise errors.ValidationError(f"an OTLP/JSON body must be an object ({{\"resourceSpans\": [...]}}), "
                                      f"got {shown(doc)}")
     _hex_ids(doc)
+    if _SURROGATE_ESCAPE.search(data):
+        doc = _without_lone_surrogates(doc)
     try:
         json_format.ParseDict(doc, request, ignore_unknown_fields=True)
     except Exception as exc:  # noqa: BLE001 - ParseError, and what it lets through: OverflowError for an
         # Infinity where an int belongs, SystemError for an enum named by a lone surrogate...
         raise errors.ValidationError(f"the body is not an OTLP ExportTraceServiceRequest in JSON: "
-                                     f"{str(exc)[:300] or type(exc).__name__}") from None
+                                     f"{_parse_error(exc)}") from None
     return request
+
+
+# A JSON escape of a UTF-16 surrogate (most pair up into one character, a lone one stays).
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89abcdefABCDEF]")
+_FIELD_FAILED = re.compile(r"Failed to parse (\w+) field: ")
+
+
+def _without_lone_surrogates(doc: Any) -> Any:
+    """``doc`` with every lone surrogate in its texts (keys too) as U+FFFD. JavaScript's SDK
+    writes one as a ``\\udXXX`` escape (its attribute length limit can cut a string between
+    the two halves of an emoji); protobuf's parser refuses it, and the whole request with it."""
+    root = [doc]
+    stack: list = [(root, 0)]
+    while stack:  # (not recursive: a document nested as deep as json.loads goes)
+        holder, key = stack.pop()
+        value = holder[key]
+        if isinstance(value, str):
+            holder[key] = lenient_text(value)
+        elif isinstance(value, list):
+            stack.extend((value, i) for i in range(len(value)))
+        elif isinstance(value, dict):
+            cleaned = {lenient_text(k): v for k, v in value.items()}
+            holder[key] = cleaned
+            stack.extend((cleaned, k) for k in cleaned)
+    return root[0]
+
+
+def _parse_error(exc: Exception) -> str:
+    """protobuf's JSON parse error, its cause first: it nests a "Failed to parse X field: "
+    for each level, which would hide the cause of a deep one past any cut."""
+    text = str(exc)
+    fields = _FIELD_FAILED.findall(text)
+    cause = _FIELD_FAILED.sub("", text).rstrip(".") or type(exc).__name__
+    path = ".".join(fields[:8]) + (f"...({len(fields) - 8} levels more)" if len(fields) > 8 else "")
+    return f"{cause[:300]} (in {path})" if path else cause[:300]
 
 
 def _items(value: Any, *keys: str) -> list:
