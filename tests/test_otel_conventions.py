@@ -363,6 +363,31 @@ def test_links_events_and_unmapped_attributes(traced):
     assert run.inputs == {} and run.outputs is None
 
 
+def test_conventions_naming_one_field_with_different_values_lose_neither(traced):
+    """Where two attributes (or an attribute and the run's own metadata) give one field
+    different values, one wins and the other is still stored: none was dropped."""
+    attributes = {
+        "metadata": json.dumps({"team": "search"}), "langsmith.metadata.team": "ranking",
+        "langsmith.metadata.tier": "gold", TL.TRACELOOP_ASSOCIATION_PROPERTIES + ".tier": "silver",
+        "session.id": "s-otel", "langsmith.metadata.session_id": "s-ls",
+        "langsmith.metadata.ls_model_name": "gpt-ls", GA.GEN_AI_REQUEST_MODEL: "gpt-otel",
+        GA.GEN_AI_USAGE_INPUT_TOKENS: 5, OI.LLM_TOKEN_COUNT_PROMPT: 6,
+        OI.LLM_INVOCATION_PARAMETERS: json.dumps({"temperature": 0.5}), GA.GEN_AI_REQUEST_TEMPERATURE: 0.7,
+        "langsmith.metadata.usage_metadata": json.dumps({"output_tokens": 3}), GA.GEN_AI_USAGE_OUTPUT_TOKENS: 4,
+    }
+    with traced.span("collide", {GA.GEN_AI_OPERATION_NAME: "chat", **attributes}) as span:
+        pass
+    run = traced.run(span)
+    meta, kept = run.metadata, run.extra["otel"].get("attributes", {})
+    assert meta["team"] == "ranking" and kept["metadata"] == attributes["metadata"]
+    assert meta["tier"] == "silver" and kept["langsmith.metadata.tier"] == "gold"
+    assert meta["session_id"] == "s-ls" and kept["session.id"] == "s-otel"
+    assert meta["ls_model_name"] == "gpt-ls" and meta[GA.GEN_AI_REQUEST_MODEL] == "gpt-otel"
+    assert run.prompt_tokens == 5 and meta[OI.LLM_TOKEN_COUNT_PROMPT] == 6
+    assert run.extra["invocation_params"]["temperature"] == 0.5 and meta[GA.GEN_AI_REQUEST_TEMPERATURE] == 0.7
+    assert run.completion_tokens == 3 and meta[GA.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+
+
 def test_project_from_exporter_and_names(store):
     traced = Traced(store, project="exp-proj")
     with traced.span("x" * 1000) as span:

@@ -174,7 +174,7 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
         # (LangSmith's OTel mode starts a root span under a context whose span id is the
         # first 8 bytes of the trace id: no real parent, so the span is a root.)
         payload["parent_run_id"] = run_id(span.trace_id, parent)
-    metadata = _metadata(attrs, used)
+    metadata = _metadata(attrs, used, kept)
     for key in RESOURCE_IN_METADATA:
         if key in (span.resource or {}):
             metadata.setdefault(key, plain(span.resource[key], key))
@@ -259,21 +259,32 @@ def _run_type(attrs: dict) -> tuple[str, str | None]:
     return run_type or "chain", model_type
 
 
-def _metadata(attrs: dict, used: set) -> dict:
+def _metadata(attrs: dict, used: set, kept: dict) -> dict:
     """Metadata the conventions name: LangSmith's, OpenInference's JSON ``metadata``,
-    Traceloop's association properties, session and user ids."""
+    Traceloop's association properties, session and user ids. Two that name one key with
+    different values: the later prefixed one wins (a renamed id never overrides); the other
+    attribute is kept whole in ``kept``, not lost."""
     metadata: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # metadata key -> the attribute it came from
     ok, decoded = from_json(attrs.get("metadata"), containers_only=True)
     if ok and isinstance(decoded, dict):
         metadata.update(decoded)
+        origin.update(dict.fromkeys(decoded, "metadata"))
         used.add("metadata")
     for key, value in attrs.items():
         for prefix in METADATA_PREFIXES:
             if key.startswith(prefix) and len(key) > len(prefix):
-                metadata[key[len(prefix):]] = from_json(value, containers_only=True)[1]
+                name, decoded = key[len(prefix):], from_json(value, containers_only=True)[1]
+                if name in metadata and metadata[name] != decoded:
+                    kept[origin[name]] = attrs[origin[name]]
+                metadata[name], origin[name] = decoded, key
                 used.add(key)
         if key in METADATA_RENAMED:
-            metadata.setdefault(METADATA_RENAMED[key], value)
+            name = METADATA_RENAMED[key]
+            if name not in metadata:
+                metadata[name], origin[name] = value, key
+            elif metadata[name] != value:
+                kept[key] = value
             used.add(key)
     return metadata
 
@@ -282,16 +293,17 @@ def _model(attrs: dict, used: set, kept: dict, metadata: dict, extra: dict, run_
            model_type: str | None, langsmith: bool) -> None:
     """Model and provider as ``ls_model_name``/``ls_provider``; request parameters as
     ``extra.invocation_params`` (and ``ls_temperature``...)."""
+    # (Each attribute read is marked used only when its value is the one stored: one that
+    # another attribute or the run's own metadata overrides stays metadata under its name.)
     model = next((k for k in MODEL if isinstance(attrs.get(k), str) and attrs[k]), None)
-    if model is not None:
-        metadata.setdefault("ls_model_name", attrs[model])
+    if model is not None and metadata.setdefault("ls_model_name", attrs[model]) == attrs[model]:
         used.add(model)
     # gen_ai.system on a LangSmith span is the SDK's guess from the model name ("langchain"
     # when it has none): the run's own ls_provider metadata, when it has one, wins.
     provider = next((k for k in PROVIDER if isinstance(attrs.get(k), str) and attrs[k]), None)
     if provider is not None and not (langsmith and provider == "gen_ai.system" and run_type != "llm"):
-        metadata.setdefault("ls_provider", attrs[provider])
-        used.add(provider)
+        if metadata.setdefault("ls_provider", attrs[provider]) == attrs[provider]:
+            used.add(provider)
     elif provider is not None:
         kept[provider] = attrs[provider]
     if run_type == "llm" and model_type and not langsmith:
@@ -304,10 +316,10 @@ def _model(attrs: dict, used: set, kept: dict, metadata: dict, extra: dict, run_
             used.add(key)
     for key, name in PARAMETERS.items() if not attrs.keys().isdisjoint(PARAMETERS) else ():
         if key in attrs:
-            params.setdefault(name, attrs[key])
-            used.add(key)
+            if params.setdefault(name, attrs[key]) == attrs[key]:
+                used.add(key)
             if name in _LS_PARAMS and not langsmith:
-                metadata.setdefault(_LS_PARAMS[name], attrs[key])
+                metadata.setdefault(_LS_PARAMS[name], params[name])
     if params:
         extra["invocation_params"] = params
 
@@ -333,17 +345,19 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
     """LangSmith ``usage_metadata`` from the token and cost attributes, merged under one the
     metadata already carries (LangSmith's own wins); it goes to ``metadata.usage_metadata``."""
     usage: dict[str, Any] = {}
+    taken: dict[str, str] = {}  # attribute -> its usage key (a count or cost), to check after the merge
     keys = attrs.keys()
     for key, name in USAGE if not keys.isdisjoint(_USAGE_KEYS) else ():
         value = attrs.get(key)
         if value is not None and _number(value) and (name.endswith("cost") or float(value).is_integer()):
-            usage.setdefault(name, value if name.endswith("cost") else int(value))
-            used.add(key)
+            if usage.setdefault(name, value if name.endswith("cost") else int(value)) == value:
+                used.add(key)
+                taken[key] = name
     for key, details, name in USAGE_DETAILS if not keys.isdisjoint(_DETAIL_KEYS) else ():
         value = attrs.get(key)
         if value is not None and _number(value) and float(value).is_integer():
-            usage.setdefault(details, {}).setdefault(name, int(value))
-            used.add(key)
+            if usage.setdefault(details, {}).setdefault(name, int(value)) == value:
+                used.add(key)
     for key, details in USAGE_DICTS if not keys.isdisjoint(_DICT_KEYS) else ():
         value = attrs.get(key)
         if isinstance(value, str) and len(value) < 10_000 and details not in usage:
@@ -362,6 +376,8 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
             merged = {**usage, **given}
             usage_fields(merged)
             usage = merged
+            # An attribute whose count the run's own usage_metadata overrode stays metadata.
+            used.difference_update(k for k, name in taken.items() if merged[name] != attrs[k])
         except errors.ValidationError:
             extra["usage_metadata_refused"] = given
     if usage:
