@@ -396,7 +396,7 @@ def test_spans_an_sdk_made_go_out_with_the_ids_kind_resource_links_and_attribute
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, SpanKind, Status, StatusCode
 
     from runlite.otel import RunliteSpanExporter
 
@@ -408,7 +408,8 @@ def test_spans_an_sdk_made_go_out_with_the_ids_kind_resource_links_and_attribute
         tracer = provider.get_tracer("shop.handlers", "1.2")
         with tracer.start_as_current_span("GET /cart", kind=SpanKind.SERVER, attributes={"http.method": "GET"}) as root:
             other = root.get_span_context()
-            with tracer.start_as_current_span("chat gpt-x", kind=SpanKind.CLIENT, links=[Link(other, {"why": "retry"})],
+            links = [Link(other, {"why": "retry"}), Link(INVALID_SPAN_CONTEXT, {"why": "no context"})]
+            with tracer.start_as_current_span("chat gpt-x", kind=SpanKind.CLIENT, links=links,
                                               attributes={GEN_AI.GEN_AI_OPERATION_NAME: "chat",
                                                           GEN_AI.GEN_AI_REQUEST_MODEL: "gpt-x",
                                                           GEN_AI.GEN_AI_USAGE_INPUT_TOKENS: 9,
@@ -436,7 +437,7 @@ def test_spans_an_sdk_made_go_out_with_the_ids_kind_resource_links_and_attribute
     assert chat["attributes"][GEN_AI.GEN_AI_REQUEST_MODEL] == "gpt-x"
     assert chat["attributes"]["langsmith.span.kind"] == "llm"
     assert chat["attributes"]["langsmith.span.tags"] == ["a,b", "c"]  # a tag with a comma: a list
-    assert chat["links"] == [(other.trace_id, other.span_id, {"why": "retry"})]
+    assert chat["links"] == [(other.trace_id, other.span_id, {"why": "retry"}), (0, 0, {"why": "no context"})]
     assert sent["GET /cart"]["attributes"]["langsmith.metadata.http.method"] == "GET"
     assert sent["GET /cart"]["status"] == (0, "") and sent["lookup"]["status"] == (2, "no such cart")  # UNSET kept
 

@@ -245,14 +245,14 @@ def command(store, args, progress: Callable[[int, int], None] | None = None) -> 
 # ---------------------------------------------------------------- what goes
 
 
-def _hex(value: Any, digits: int) -> int | None:
-    """A non-zero OTel id from its hex text, else None."""
+def _hex(value: Any, digits: int, zero: bool = False) -> int | None:
+    """A non-zero (with ``zero``, any) OTel id from its hex text, else None."""
     if isinstance(value, str) and len(value) == digits:
         try:
             number = int(value, 16)
         except ValueError:
             return None
-        return number or None
+        return number if number or zero else None
     return None
 
 
@@ -360,8 +360,9 @@ class _Builder:
         for link in otel.get("links") or ():
             if not isinstance(link, dict):
                 continue
-            trace, span = _hex(link.get("trace_id"), 32), _hex(link.get("span_id"), 16)
-            if trace and span:
+            # (Zero ids too: a link to an invalid span context, kept for its attributes.)
+            trace, span = _hex(link.get("trace_id"), 32, zero=True), _hex(link.get("span_id"), 16, zero=True)
+            if trace is not None and span is not None:
                 given = link.get("attributes") if isinstance(link.get("attributes"), dict) else {}
                 links.append(self.sdk["Link"](self.sdk["SpanContext"](trace, span, is_remote=True),
                                               {str(k): _native(v) for k, v in given.items() if v is not None}))
