@@ -201,7 +201,7 @@ def test_a_bad_span_fails_its_batch_but_not_the_others(store, caplog):
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("root") as root:
-        with tracer.start_as_current_span("huge", attributes={"blob": "x" * (2 << 20)}):
+        with tracer.start_as_current_span("huge", attributes={"blob": "\x01" * (3 << 20)}):  # 18 MiB as JSON
             pass
         with tracer.start_as_current_span("fine"):
             pass

@@ -415,8 +415,8 @@ def test_absurd_values_refused_with_runlite_errors():
         deep = [deep]
     with pytest.raises(errors.LimitError):
         run_payload(_span(deep=deep))
-    with pytest.raises(errors.ValidationError):  # a metadata string over 1 MiB
-        remote_run(run_payload(_span(huge="x" * (2 << 20))), "post")
+    with pytest.raises(errors.LimitError):  # over 16 MiB of JSON as a whole (\x01 is 6 characters)
+        remote_run(run_payload(_span(huge="\x01" * (3 << 20))), "post")
     with pytest.raises(errors.ValidationError):
         run_payload(_span()._replace(start_ns=-5))
     # Token attributes that are not counts are kept as metadata, never an error.
@@ -431,6 +431,20 @@ def test_absurd_values_refused_with_runlite_errors():
     text = '{"q": ' + "[" * 40 + '"leaf"' + "]" * 40 + "}"  # within the limit: decoded
     assert run_payload(_span(**{OI.INPUT_VALUE: text, OI.INPUT_MIME_TYPE: "application/json"}))["inputs"] == \
         json.loads(text)
+
+
+def test_attributes_too_large_for_metadata_are_kept_in_extra_not_the_span_refused(traced):
+    """The SDK takes any key and text length; a run's metadata takes keys of 256 characters
+    and texts of 1 MiB. Such an attribute goes to extra.otel.attributes: the span was refused
+    (and over OTLP/HTTP, every span of its batch)."""
+    long_key, big_text = "k" * 300, "x" * (1 << 20) + "y"
+    with traced.span("large", {long_key: 1, "http.response.body": big_text, "langsmith.metadata." + long_key: "v",
+                               "fine": 2}) as span:
+        pass
+    run = traced.run(span)
+    kept = run.extra["otel"]["attributes"]
+    assert kept[long_key] == 1 and kept["http.response.body"] == big_text and kept[long_key + "_"] == "v"
+    assert run.metadata["fine"] == 2 and long_key not in run.metadata and "http.response.body" not in run.metadata
 
 
 def test_sdk_values_a_run_refuses_are_stored_as_otlp_stores_them(traced):

@@ -421,9 +421,6 @@ def _bad_cases(limit: int) -> list:
          pb, 400, "start"),
         ("a stored span changed beside a bad one", _body(renamed, _pb_span("2000000000000002", trace_id=b"x")
                                                          ).SerializeToString(), pb, 400, "1 bytes"),
-        ("refused by the mapping, after a good span was mapped", _body(good, _pb_span("2000000000000002", attributes=[
-            common_pb2.KeyValue(key="k" * 300, value=common_pb2.AnyValue(int_value=1))])).SerializeToString(),
-         pb, 413, "at most 256"),
         ("as JSON: a bad id answered in JSON", js_with(parentSpanId="abcd"), js, 400, "parent_span_id"),
         # What protobuf's JSON parser lets through as other errors; the cause of a deep one named first.
         ("as JSON: a kind of Infinity", js_with(kind=float("inf")), js, 400, "not an OTLP"),
@@ -486,6 +483,25 @@ def test_attribute_keys_metadata_refuses_are_cleaned_not_the_request_refused():
         for key, value in (("tab\tkey", 1.0), ("", 2.0), ("nan", float("nan")), ("fine", 3.0))])).SerializeToString()
     (run,) = otlp.received(data, PB)
     assert json.loads(run.columns["metadata"]) == {"tab\\tkey": 1.0, "_": 2.0, "nan": "NaN", "fine": 3.0}
+    # A key or a text too large for a run's metadata goes to extra.otel.attributes, beside a
+    # good span: the request was refused whole.
+    data = _body(_pb_span("1000000000000001"), _pb_span("2000000000000002", attributes=[
+        common_pb2.KeyValue(key="k" * 300, value=common_pb2.AnyValue(int_value=1)),
+        common_pb2.KeyValue(key="body", value=common_pb2.AnyValue(string_value="x" * (1 << 20) + "y"))])
+    ).SerializeToString()
+    _, run = otlp.received(data, PB)
+    kept = json.loads(run.columns["extra"])["otel"]["attributes"]
+    assert kept == {"k" * 300: 1, "body": "x" * (1 << 20) + "y"}
+
+
+def test_a_span_the_mapping_refuses_refuses_its_request_after_a_good_span_was_mapped():
+    """Over 16 MiB of JSON as a whole (\\x01 is written as 6 characters): the request's
+    other runs are not queued either."""
+    data = _body(_pb_span("1000000000000001"), _pb_span("2000000000000002", attributes=[
+        common_pb2.KeyValue(key="blob", value=common_pb2.AnyValue(string_value="\x01" * (3 << 20)))])
+    ).SerializeToString()
+    with pytest.raises(errors.LimitError, match="extra of run .* at most 16777216"):
+        otlp.received(data, PB)
 
 
 def test_limits_on_spans_and_span_size(monkeypatch):

@@ -218,7 +218,11 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
                 kept[key] = value
             else:
                 metadata[key] = value
-    extra["metadata"] = storable_metadata(metadata)
+    extra["metadata"], too_large = storable_metadata(metadata)
+    for key, value in too_large.items():  # (a key too long, a text too large for metadata)
+        while key in kept:  # (one of the same name kept already: neither value is lost)
+            key += "_"
+        kept[key] = value
     extra["otel"] = _otel(span, kept, name)
     payload["extra"] = extra
     return payload

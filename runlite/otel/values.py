@@ -67,18 +67,32 @@ def clean_name(value: Any, default: str) -> str:
     return cut or default
 
 
-def storable_metadata(values: dict) -> dict:
-    """A run's metadata of attribute values, as `check_metadata` takes it. An OTel SDK takes
-    values a run's metadata refuses (NaN, infinities, ints beyond 64 bits, lone surrogates,
-    keys with control characters): those are stored as OTLP's receiver stores them (``"NaN"``,
-    ``"Infinity"``, the int's digits) or cleaned (`lenient_text`, `clean_name`), never the span
-    refused. Values nested too deep or too large are left for the check to refuse."""
+def storable_metadata(values: dict) -> tuple[dict, dict]:
+    """A run's metadata of attribute values, as `check_metadata` takes it, and the items it
+    refuses as too large. An OTel SDK takes values a run's metadata refuses (NaN, infinities,
+    ints beyond 64 bits, lone surrogates, keys with control characters): those are stored as
+    OTLP's receiver stores them (``"NaN"``, ``"Infinity"``, the int's digits) or cleaned
+    (`lenient_text`, `clean_name`), never the span refused. It takes any key and text length
+    too: an item with a key over 256 characters or a text over 1 MiB is returned apart, for
+    ``extra.otel.attributes``, which has no such limit (a span is refused only when it is over
+    16 MiB of JSON as a whole)."""
     try:
-        return check_metadata(values)
+        return check_metadata(values), {}
     except errors.LimitError:
-        return values  # refused by remote_run, which names the run
+        pass
     except ValidationError:
-        return _storable(values, 0)
+        values = _storable(values, 0)
+    fits, too_large = {}, {}
+    for key, value in values.items():  # (only for a span with an item too large: one check each)
+        try:
+            check_metadata({key: value})
+        except errors.LimitError:
+            too_large[key] = value
+        except ValidationError:
+            fits[key] = value  # left for remote_run's check, which names the run
+        else:
+            fits[key] = value
+    return fits, too_large
 
 
 def storable_float(value: float) -> float | str:
