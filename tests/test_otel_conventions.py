@@ -344,6 +344,10 @@ def test_exception_and_status(traced):
     with traced.span("status only") as span:
         span.set_status(Status(StatusCode.ERROR, "upstream 503"))
     assert traced.run(span).error == "upstream 503"
+    with traced.span("GET", {"error.type": "503", "http.response.status_code": 503}) as span:
+        span.set_status(Status(StatusCode.ERROR))  # as HTTP clients fail a span: no description
+    run = traced.run(span)
+    assert run.status == "failed" and run.error == "503" and run.metadata["error.type"] == "503"
     with traced.span("handled") as span:
         span.record_exception(KeyError("k"))
     run = traced.run(span)

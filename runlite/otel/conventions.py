@@ -391,7 +391,8 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
 
 def _error(span: OtelSpan, langsmith: bool) -> str:
     """The error text of a failed span: its exception event (the traceback, or type and
-    message), after the status description when that says more."""
+    message), after the status description when that says more; else OTel's ``error.type``
+    attribute (an HTTP client's span failed by a 503 answer has only that: "503")."""
     text = ""
     for ev_name, _when, ev_attrs in span.events or ():
         if ev_name == EXCEPTION_EVENT and ev_attrs:
@@ -406,7 +407,8 @@ def _error(span: OtelSpan, langsmith: bool) -> str:
     status = span.status_message or ""
     if status and status not in text:  # (a description holding the whole exception text: itself)
         text = status if not text or text in status else f"{status}\n\n{text}"
-    text = lenient_text(text or "error")
+    error_type = (span.attributes or {}).get("error.type")
+    text = lenient_text(text or (str(error_type) if error_type not in (None, "") else "error"))
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 20] + "\n... (cut)"
 
 
