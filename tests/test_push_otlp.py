@@ -188,7 +188,8 @@ class Recorder:
                         "events": [(e.name, e.time_unix_nano, _attrs(e.attributes)) for e in s.events],
                         "links": [(int.from_bytes(k.trace_id, "big"), int.from_bytes(k.span_id, "big"),
                                    _attrs(k.attributes)) for k in s.links],
-                        "resource": resource, "scope": scope_spans.scope.name})
+                        "resource": resource, "scope": scope_spans.scope.name, "trace_state": s.trace_state,
+                        "scope_attributes": _attrs(scope_spans.scope.attributes)})
         return spans
 
     def spans(self, start: int = 0) -> list[dict]:
@@ -397,6 +398,7 @@ def test_spans_an_sdk_made_go_out_with_the_ids_kind_resource_links_and_attribute
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, SpanKind, Status, StatusCode
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     from runlite.otel import RunliteSpanExporter
 
@@ -405,8 +407,11 @@ def test_spans_an_sdk_made_go_out_with_the_ids_kind_resource_links_and_attribute
         seen = InMemorySpanExporter()
         provider.add_span_processor(SimpleSpanProcessor(seen))
         provider.add_span_processor(SimpleSpanProcessor(RunliteSpanExporter(store)))
-        tracer = provider.get_tracer("shop.handlers", "1.2")
-        with tracer.start_as_current_span("GET /cart", kind=SpanKind.SERVER, attributes={"http.method": "GET"}) as root:
+        tracer = provider.get_tracer("shop.handlers", "1.2", attributes={"lib.flavor": "async"})
+        upstream = TraceContextTextMapPropagator().extract({
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "ot=th:8,v=abc"})
+        with tracer.start_as_current_span("GET /cart", context=upstream, kind=SpanKind.SERVER,
+                                          attributes={"http.method": "GET"}) as root:
             other = root.get_span_context()
             links = [Link(other, {"why": "retry"}), Link(INVALID_SPAN_CONTEXT, {"why": "no context"})]
             with tracer.start_as_current_span("chat gpt-x", kind=SpanKind.CLIENT, links=links,
@@ -431,7 +436,8 @@ def test_spans_an_sdk_made_go_out_with_the_ids_kind_resource_links_and_attribute
         assert (out["start"], out["end"]) == (span.start_time // 1000 * 1000, span.end_time // 1000 * 1000), name
         assert out["kind"] == span.kind.value + 1, name  # the protobuf's numbers start at UNSPECIFIED
         assert out["resource"] == {"service.name": "shop", "deployment.environment": "prod"}, name
-        assert out["scope"] == "shop.handlers", name
+        assert out["scope"] == "shop.handlers" and out["scope_attributes"] == {"lib.flavor": "async"}, name
+        assert out["trace_state"] == "ot=th:8,v=abc", name  # (the upstream's, every span of its trace)
     chat = sent["chat gpt-x"]
     assert chat["attributes"][GEN_AI.GEN_AI_USAGE_INPUT_TOKENS] == 9
     assert chat["attributes"][GEN_AI.GEN_AI_REQUEST_MODEL] == "gpt-x"

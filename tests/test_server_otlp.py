@@ -168,6 +168,31 @@ def test_json_takes_enums_as_names_and_fields_in_either_case():
     assert span.attributes == {"b": b"\0\1", "d": "NaN", "kv": {"x": 5}}
 
 
+def test_trace_state_and_scope_attributes_are_stored():
+    """A span's W3C tracestate (an upstream's, through the propagator) and its tracer's scope
+    attributes, in protobuf and in JSON, as the in-process exporter stores them."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from runlite.otel.exporter import from_sdk
+
+    memory = InMemorySpanExporter()
+    provider = _provider(memory, batch=False)
+    upstream = TraceContextTextMapPropagator().extract({
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "ot=th:8,v=abc"})
+    tracer = provider.get_tracer("lib", "2.0", attributes={"lib.flavor": "async", "lib.n": 2})
+    with tracer.start_as_current_span("handler", context=upstream):
+        pass
+    provider.shutdown()
+    (made,) = memory.get_finished_spans()
+    message = encode_spans([made])
+    for media, data in ((PB, message.SerializeToString()), (JS, _hex_json(message))):
+        (span,) = otlp.spans(otlp.decode(data, media))
+        assert span == from_sdk(made), media
+        (run,) = otlp.received(data, media)
+        otel = json.loads(run.columns["extra"])["otel"]
+        assert otel["trace_state"] == "ot=th:8,v=abc" and otel["scope_attributes"] == {"lib.flavor": "async", "lib.n": 2}
+
+
 def test_json_lone_surrogates_are_stored_as_u_fffd_not_the_request_refused():
     """JavaScript's SDK writes a lone surrogate (its attribute length limit can cut an emoji
     in two) as a ``\\udXXX`` escape; protobuf's parser refused it, and the whole batch."""

@@ -57,6 +57,8 @@ class OtelSpan(NamedTuple):
     dropped_attributes: int = 0   # what the sender's limits dropped (kept as counts in extra)
     dropped_events: int = 0
     dropped_links: int = 0
+    trace_state: str | None = None  # W3C tracestate (vendors' entries: "ot=th:8,dd=s:1")
+    scope_attributes: dict = {}     # the instrumentation scope's attributes  # noqa: RUF012 (never mutated)
 
 
 def run_id(trace_id: int, span_id: int) -> str:
@@ -417,10 +419,12 @@ def _otel(span: OtelSpan, kept: dict, name: str) -> dict:
                             "kind": span.kind, "status": span.status}
     optional = {"parent_span_id": f"{span.parent_span_id:016x}" if span.parent_span_id else None,
                 "status_message": span.status_message, "name": span.name if name != span.name else None,
-                "scope": span.scope, "scope_version": span.scope_version}
+                "scope": span.scope, "scope_version": span.scope_version, "trace_state": span.trace_state}
     otel.update({k: v for k, v in optional.items() if v})
     if span.resource:
         otel["resource"] = attributes(span.resource)
+    if span.scope_attributes:
+        otel["scope_attributes"] = attributes(span.scope_attributes)
     if span.links:
         otel["links"] = [{"trace_id": f"{t:032x}", "span_id": f"{s:016x}",
                           "attributes": {str(k): plain(v, k) for k, v in (a or {}).items()}}

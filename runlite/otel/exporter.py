@@ -67,6 +67,8 @@ def from_sdk(span: Any, project: str | None = None) -> OtelSpan:
         dropped_attributes=getattr(span, "dropped_attributes", 0) or 0,
         dropped_events=getattr(span, "dropped_events", 0) or 0,
         dropped_links=getattr(span, "dropped_links", 0) or 0,
+        trace_state=ctx.trace_state.to_header() or None if getattr(ctx, "trace_state", None) else None,
+        scope_attributes=dict(getattr(scope, "attributes", None) or {}),
     )
 
 

@@ -92,7 +92,7 @@ def _sdk():
         from opentelemetry.sdk.trace import Event, ReadableSpan
         from opentelemetry.sdk.trace.export import SpanExportResult
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-        from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+        from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
     except ImportError as exc:
         raise ImportError("pushing over OTLP needs opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http: "
                           f"{EXTRA}") from exc
@@ -100,7 +100,7 @@ def _sdk():
             "ExportTraceServiceResponse": ExportTraceServiceResponse, "Resource": Resource, "Event": Event,
             "ReadableSpan": ReadableSpan, "Link": Link, "SpanExportResult": SpanExportResult,
             "InstrumentationScope": InstrumentationScope, "SpanContext": SpanContext, "SpanKind": SpanKind,
-            "Status": Status, "StatusCode": StatusCode, "TraceFlags": TraceFlags}
+            "Status": Status, "StatusCode": StatusCode, "TraceFlags": TraceFlags, "TraceState": TraceState}
 
 
 # ---------------------------------------------------------------- arguments
@@ -351,9 +351,12 @@ class _Builder:
         name, version = otel.get("scope"), otel.get("scope_version")
         name = name if isinstance(name, str) and name else SERVICE
         version = version if isinstance(version, str) and version else None
-        if (name, version) not in self.scopes:
-            self.scopes[name, version] = self.sdk["InstrumentationScope"](name, version)
-        return self.scopes[name, version]
+        given = otel.get("scope_attributes") if isinstance(otel.get("scope_attributes"), dict) else {}
+        key = (name, version, json.dumps(given, sort_keys=True, default=str))
+        if key not in self.scopes:
+            self.scopes[key] = self.sdk["InstrumentationScope"](
+                name, version, None, {str(k): _native(v) for k, v in given.items() if v is not None} or None)
+        return self.scopes[key]
 
     def _links(self, otel: dict) -> list:
         links = []
@@ -373,7 +376,9 @@ class _Builder:
         trace, span_id, parent = ids
         otel = _otel(rec)
         flags = sdk["TraceFlags"](sdk["TraceFlags"].SAMPLED)
-        context = sdk["SpanContext"](trace, span_id, is_remote=False, trace_flags=flags)
+        state = otel.get("trace_state")
+        context = sdk["SpanContext"](trace, span_id, is_remote=False, trace_flags=flags, trace_state=sdk[
+            "TraceState"].from_header([state]) if isinstance(state, str) and state else None)
         parent_context = None if parent is None else sdk["SpanContext"](trace, parent, is_remote=False,
                                                                          trace_flags=flags)
         end = _us(rec.ended)

@@ -182,8 +182,10 @@ def spans(request, project: str | None = None) -> list[OtelSpan]:
     for r, resource_spans in enumerate(request.resource_spans):
         resource = _attributes(resource_spans.resource.attributes, f"the resource of resourceSpans[{r}]")
         for s, scope_spans in enumerate(resource_spans.scope_spans):
+            scope = scope_spans.scope
+            scope_attributes = _attributes(scope.attributes, f"the scope of resourceSpans[{r}].scopeSpans[{s}]")
             for i, span in enumerate(scope_spans.spans):
-                out.append(_span(span, resource, scope_spans.scope, project, _Where(span, r, s, i)))
+                out.append(_span(span, resource, scope, scope_attributes, project, _Where(span, r, s, i)))
     _acyclic(out)
     return out
 
@@ -202,7 +204,7 @@ class _Where:
         return f"span {shown(self.span.name, 60)} (resourceSpans[{r}].scopeSpans[{s}].spans[{i}])"
 
 
-def _span(span, resource: dict, scope, project: str | None, where: _Where) -> OtelSpan:
+def _span(span, resource: dict, scope, scope_attributes: dict, project: str | None, where: _Where) -> OtelSpan:
     size = span.ByteSize()
     if size > MAX_SPAN_BYTES:
         raise errors.LimitError(f"{where} is {size:,} bytes; a span may be at most {MAX_SPAN_BYTES:,}")
@@ -235,7 +237,8 @@ def _span(span, resource: dict, scope, project: str | None, where: _Where) -> Ot
                     status=_STATUSES[span.status.code], status_message=span.status.message or None,
                     resource=resource, scope=scope.name or None, scope_version=scope.version or None,
                     project=project, dropped_attributes=span.dropped_attributes_count,
-                    dropped_events=span.dropped_events_count, dropped_links=span.dropped_links_count)
+                    dropped_events=span.dropped_events_count, dropped_links=span.dropped_links_count,
+                    trace_state=span.trace_state or None, scope_attributes=scope_attributes)
 
 
 def _id(raw: bytes, size: int, what: str, where: "str | _Where", optional: bool = False) -> int | None:
