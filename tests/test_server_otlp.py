@@ -541,6 +541,24 @@ def test_limits_on_spans_and_span_size(monkeypatch):
         otlp.spans(otlp.decode(data, PB))
 
 
+@pytest.mark.parametrize("failure", [errors.StoreFullError, errors.StoreBusyError, errors.StoreClosedError])
+def test_a_store_that_cannot_write_answers_503_so_the_client_retries(tmp_path, monkeypatch, failure):
+    """A full disk is the file's state, not the request's: OTLP clients drop a batch answered
+    400 and retry one answered 503 (a full queue writes while a request is taken)."""
+    from starlette.testclient import TestClient
+
+    from runlite.server import make_app
+
+    data = _body(_pb_span("1000000000000001")).SerializeToString()
+    with runlite.open(str(tmp_path / "runs.db")) as store, TestClient(make_app(store, viewer=False)) as http:
+        def cannot(runs):
+            raise failure("cannot write now")
+        monkeypatch.setattr(store.live, "receive", cannot)
+        answer = http.post("/v1/traces", content=data, headers={"Content-Type": PB})
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert RpcStatus.FromString(answer.content).message == "cannot write now"
+
+
 def test_an_api_key_is_asked_for_in_otlp_s_form(tmp_path):
     db = str(tmp_path / "runs.db")
     key = "s3cret-key-123"

@@ -15,7 +15,7 @@ Answers are OTLP's: 200 with an ``ExportTraceServiceResponse`` on success; on a 
 A request is taken or refused whole, never in part, so ``partial_success`` is never set.
 Statuses: 400 for a body that is not a valid request (OTLP: the client must not retry it),
 413 past a stated limit, 415 for another Content-Type, 503 (retried by clients, with
-``Retry-After``) while the file is busy.
+``Retry-After``) while the file is busy or its disk full, or while the server closes it.
 """
 
 from __future__ import annotations
@@ -340,8 +340,10 @@ def _status(exc: errors.RunliteError) -> int:
         return 413
     if isinstance(exc, errors.ReadOnlyStoreError):
         return 403
-    if isinstance(exc, errors.StoreBusyError):
-        return 503
+    if isinstance(exc, (errors.StoreBusyError, errors.StoreFullError, errors.StoreClosedError)):
+        return 503  # the file's state, not the request's: OTLP clients retry a 503, and drop on a 400
+    if isinstance(exc, errors.StoreError):
+        return 500
     return 400  # OTLP: data that cannot be decoded or is invalid, not to be retried
 
 
