@@ -33,7 +33,7 @@ from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-from opentelemetry.trace import Link, SpanKind  # noqa: E402
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode  # noqa: E402
 
 import runlite  # noqa: E402
 from runlite import errors  # noqa: E402
@@ -191,6 +191,23 @@ def test_trace_state_and_scope_attributes_are_stored():
         (run,) = otlp.received(data, media)
         otel = json.loads(run.columns["extra"])["otel"]
         assert otel["trace_state"] == "ot=th:8,v=abc" and otel["scope_attributes"] == {"lib.flavor": "async", "lib.n": 2}
+
+
+def test_an_error_reads_the_same_from_the_sdk_and_from_otlp():
+    """An exception event's values that are not text (a sequence, NaN) read the same whether
+    the span came in-process (the SDK's tuples) or over OTLP (lists)."""
+    from runlite.otel import run_payload
+    from runlite.otel.exporter import from_sdk
+
+    memory = InMemorySpanExporter()
+    provider = _provider(memory, batch=False)
+    with provider.get_tracer("errors").start_as_current_span("odd") as span:
+        span.add_event("exception", {"exception.message": ("too", "many"), "exception.type": float("nan")})
+        span.set_status(Status(StatusCode.ERROR, "failed"))
+    provider.shutdown()
+    (made,) = memory.get_finished_spans()
+    (run,) = otlp.received(encode_spans([made]).SerializeToString(), PB)
+    assert run_payload(from_sdk(made))["error"] == run.columns["error"] == "failed\n\nNaN: ['too', 'many']"
 
 
 def test_json_lone_surrogates_are_stored_as_u_fffd_not_the_request_refused():

@@ -398,8 +398,10 @@ def _error(span: OtelSpan, langsmith: bool) -> str:
     text = ""
     for ev_name, _when, ev_attrs in span.events or ():
         if ev_name == EXCEPTION_EVENT and ev_attrs:
-            kind, message = ev_attrs.get("exception.type"), ev_attrs.get("exception.message")
-            trace = ev_attrs.get("exception.stacktrace")
+            # (Read as JSON-able values, as the events are stored: an SDK's tuple and OTLP's
+            # list of the same value, or its NaN, give the same text.)
+            kind, message, trace = (plain(ev_attrs.get(key), key) for key in
+                                    ("exception.type", "exception.message", "exception.stacktrace"))
             if langsmith and message:
                 text = str(message)  # the SDK records Exception(run.error): the run's own error text
             elif trace:
