@@ -194,20 +194,26 @@ def test_trace_state_and_scope_attributes_are_stored():
 
 
 def test_an_error_reads_the_same_from_the_sdk_and_from_otlp():
-    """An exception event's values that are not text (a sequence, NaN) read the same whether
-    the span came in-process (the SDK's tuples) or over OTLP (lists)."""
+    """An exception event's values, or an error.type, that are not text (a sequence, NaN) read
+    the same whether the span came in-process (the SDK's tuples) or over OTLP (lists)."""
     from runlite.otel import run_payload
     from runlite.otel.exporter import from_sdk
 
     memory = InMemorySpanExporter()
     provider = _provider(memory, batch=False)
-    with provider.get_tracer("errors").start_as_current_span("odd") as span:
+    tracer = provider.get_tracer("errors")
+    with tracer.start_as_current_span("odd") as span:
         span.add_event("exception", {"exception.message": ("too", "many"), "exception.type": float("nan")})
         span.set_status(Status(StatusCode.ERROR, "failed"))
+    with tracer.start_as_current_span("typed", attributes={"error.type": (4, 2)}) as span:
+        span.set_status(Status(StatusCode.ERROR))
     provider.shutdown()
-    (made,) = memory.get_finished_spans()
-    (run,) = otlp.received(encode_spans([made]).SerializeToString(), PB)
-    assert run_payload(from_sdk(made))["error"] == run.columns["error"] == "failed\n\nNaN: ['too', 'many']"
+    errors_read = {}
+    for made in memory.get_finished_spans():
+        (run,) = otlp.received(encode_spans([made]).SerializeToString(), PB)
+        assert run_payload(from_sdk(made))["error"] == run.columns["error"], made.name
+        errors_read[made.name] = run.columns["error"]
+    assert errors_read == {"odd": "failed\n\nNaN: ['too', 'many']", "typed": "[4, 2]"}
 
 
 def test_json_lone_surrogates_are_stored_as_u_fffd_not_the_request_refused():

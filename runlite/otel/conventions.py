@@ -411,7 +411,7 @@ def _error(span: OtelSpan, langsmith: bool) -> str:
     status = span.status_message or ""
     if status and status not in text:  # (a description holding the whole exception text: itself)
         text = status if not text or text in status else f"{status}\n\n{text}"
-    error_type = (span.attributes or {}).get("error.type")
+    error_type = plain((span.attributes or {}).get("error.type"), "error.type")
     text = lenient_text(text or (str(error_type) if error_type not in (None, "") else "error"))
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 20] + "\n... (cut)"
 
