@@ -190,7 +190,8 @@ def test_trace_state_and_scope_attributes_are_stored():
         assert span == from_sdk(made), media
         (run,) = otlp.received(data, media)
         otel = json.loads(run.columns["extra"])["otel"]
-        assert otel["trace_state"] == "ot=th:8,v=abc" and otel["scope_attributes"] == {"lib.flavor": "async", "lib.n": 2}
+        assert otel["trace_state"] == "ot=th:8,v=abc"
+        assert otel["scope_attributes"] == {"lib.flavor": "async", "lib.n": 2}
 
 
 def test_an_error_reads_the_same_from_the_sdk_and_from_otlp():
