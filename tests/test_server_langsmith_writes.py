@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 
+import runlite
+
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
@@ -220,3 +222,27 @@ def test_feedback_the_sdk_could_not_read_back_is_refused(tmp_path):
             assert status == 200, answer
         listed = list(Client(api_url=server.url, api_key="k").list_feedback(run_ids=[run_id]))
         assert [(f.value, f.correction) for f in listed] == [({"label": "ok"}, "better"), (0.5, {"a": 1})]
+
+
+@pytest.mark.parametrize("failure", [runlite.errors.StoreFullError, runlite.errors.StoreClosedError,
+                                     runlite.errors.StoreBusyError])
+def test_a_store_that_cannot_write_now_answers_503_so_the_sdk_retries(tmp_path, monkeypatch, failure):
+    """A full disk or a closing server is the file's state, not the request's: LangSmith's SDK
+    drops a batch answered 4xx and retries one answered 503. A file runlite cannot read is the
+    server's fault: 500."""
+    from starlette.testclient import TestClient
+
+    from runlite.server import make_app
+
+    body = json.dumps(_create(str(uuid.uuid4()))).encode()
+    with runlite.open(str(tmp_path / "runs.db")) as store, TestClient(make_app(store, viewer=False)) as http:
+        def cannot(runs):
+            raise failure("cannot write now")
+        monkeypatch.setattr(store.live, "receive", cannot)
+        answer = http.post("/runs", content=body, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 503 and answer.json() == {"detail": "cannot write now"}
+
+        def damaged(runs):
+            raise runlite.errors.CorruptStoreError("the file is damaged")
+        monkeypatch.setattr(store.live, "receive", damaged)
+        assert http.post("/runs", content=body, headers={"Content-Type": "application/json"}).status_code == 500

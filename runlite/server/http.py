@@ -21,7 +21,12 @@ _STATUS = (
     (errors.ValidationError, 422),
     (errors.AmbiguousNameError, 409),
     (errors.ReadOnlyStoreError, 403),
+    # The file's state, not the request's: 503 is retried by LangSmith's SDKs (a 4xx drops the
+    # batch); a file runlite cannot read is the server's fault.
     (errors.StoreBusyError, 503),
+    (errors.StoreFullError, 503),
+    (errors.StoreClosedError, 503),
+    (errors.StoreError, 500),
     (errors.RunliteError, 400),
 )
 
