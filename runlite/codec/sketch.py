@@ -127,7 +127,7 @@ def window_extremes(sk: "Sketch", first: int, values) -> tuple | None:
         return None
     head, tail = values[:b0 * BLOCK - first], values[b1 * BLOCK - first:]
     mins, maxs = sk.mins(), sk.maxs()
-    jlo, jhi = _first_lowest(mins, b0, b1), _first_highest(maxs, b0, b1)
+    jlo, jhi = first_lowest(mins, b0, b1), first_highest(maxs, b0, b1)
     lo, ilo = mins[jlo], sk.point(jlo, 1)[0] - first
     hi, ihi = maxs[jhi], sk.point(jhi, 2)[0] - first
     if head:  # earlier points: they win ties
@@ -325,6 +325,14 @@ class Sketch:
             raise CorruptStoreError(f"a chunk sketch places a point at {pos} in a block of {size} points")
         return (offset + block * BLOCK + pos, step, time, stamp, value)
 
+    def column(self, which: int, field: int) -> tuple:
+        """Field ``field`` (as in `point`: 0 position in the block .. 4 value) of every block's
+        ``which`` point, in block order, unchecked: one slice of the unpacked sketch."""
+        flat, nb = self._unpacked(), self.nblocks
+        if self.columnar:
+            return flat[nb * (1 + 5 * which + field):nb * (2 + 5 * which + field)]
+        return flat[1 + 5 * which + field::21]
+
     def rows_between(self, xaxis: str, start, stop) -> tuple[int, int]:
         """``(lo, hi)``: the points of the blocks that may hold ``start <= x <= stop`` (None
         leaves a side open) on an axis the order flags claim never decreases, where each
@@ -459,7 +467,7 @@ def _blocks_of(raw: bytes, nb: int, columnar: bool) -> list[tuple[int, tuple]]:
             for b in range(nb)]
 
 
-def _first_lowest(values: array, lo: int, hi: int) -> int:
+def first_lowest(values: array, lo: int, hi: int) -> int:
     """Index of the first lowest value in ``values[lo:hi]``, NaN never winning (``lo`` when all
     are NaN): what folding the blocks one by one, keeping the first lower value, picks."""
     seg = values[lo:hi]
@@ -472,8 +480,8 @@ def _first_lowest(values: array, lo: int, hi: int) -> int:
     return lo + seg.index(best)  # == skips NaN: the first block holding that value
 
 
-def _first_highest(values: array, lo: int, hi: int) -> int:
-    """As `_first_lowest`, for the highest value."""
+def first_highest(values: array, lo: int, hi: int) -> int:
+    """As `first_lowest`, for the highest value."""
     seg = values[lo:hi]
     best = max(seg)
     if best != best:
@@ -527,8 +535,8 @@ def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[
                 if sk is None:
                     sk = loaded[ref[0]] = load(source)
                 n = sk.nblocks
-                block = (_first_lowest(sk.mins(), 0, n) if which == 1 else
-                         _first_highest(sk.maxs(), 0, n) if which == 2 else n - 1)
+                block = (first_lowest(sk.mins(), 0, n) if which == 1 else
+                         first_highest(sk.maxs(), 0, n) if which == 2 else n - 1)
                 p = sk.point(block, which, offset)
             chosen[p[0]] = p
 
@@ -566,11 +574,11 @@ def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[
                 continue
             seg = mins[lo:hi]
             lv = min(seg)  # C-level; NaN only when the first is one: then the slow, exact pick
-            j = lo + seg.index(lv) if lv == lv else _first_lowest(mins, lo, hi)
+            j = lo + seg.index(lv) if lv == lv else first_lowest(mins, lo, hi)
             lv = mins[j]
             seg = maxs[lo:hi]
             hv = max(seg)
-            k = lo + seg.index(hv) if hv == hv else _first_highest(maxs, lo, hi)
+            k = lo + seg.index(hv) if hv == hv else first_highest(maxs, lo, hi)
             hv = maxs[k]
             if b != bucket:
                 if bucket >= 0:

@@ -1,0 +1,170 @@
+"""The block sketches of a whole series laid end to end: what a re-read downsamples from.
+
+`sketch.downsample` walks a series chunk by chunk and reads only the sketches that hold a
+chosen point: the right way for one read. A dashboard re-reads the same series every few
+seconds, and each time most of that walk (Python steps a bucket, a chosen point, a chunk) is
+spent again on the same blocks. `build` lays every block of the series out once: the blocks'
+mins and maxs end to end, each block's first index in the series, and the fields of every
+block's min, max and last point as columns. A downsampling is then a few C-level passes
+(``map`` over the buckets' slices) and index gathers, and picks exactly the points
+`sketch.downsample` picks, in the same order: buckets are runs of whole blocks (a block
+belongs to the bucket of its first point), each keeps its first lowest and first highest
+block extreme (NaN never wins) and its last point, and the series' first point is kept.
+Pure: no SQLite.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import struct
+from array import array
+from bisect import bisect_left
+from itertools import chain, compress, repeat
+from operator import itemgetter
+
+from . import sketch
+from ..errors import CorruptStoreError
+
+# A kept point's fields packed (native order): its step, time, timestamp and value, all 8 bytes,
+# so the picked points joined are one buffer that strided array slices cut into the columns.
+_PACKED = struct.Struct("=qdqd")
+
+
+class SeriesSketch:
+    """Every block of a series: ``mins``/``maxs`` (lists, one item a block), ``starts`` (each
+    block's first index in the series), and for each kept point of a block (its min, max and
+    last: ``kinds``) its index in the series and its fields packed (`_PACKED`), in lists
+    indexed by block, but the lasts by block + 1 (a bucket's last block is the one before the
+    next bucket's first). ``first`` is the series' first point (index, packed). ``bad`` maps,
+    for each kind, a block whose point is placed beyond the block to what `Sketch.point` says
+    of it, and ``first_bad`` that of the first point (raised only when such a point is
+    picked, as `sketch.downsample` does).
+    """
+
+    __slots__ = ("total", "nblocks", "starts", "low_blocks", "by_low", "high_blocks", "by_high", "kinds", "first",
+                 "bad", "first_bad", "nbytes")
+
+    def downsample(self, max_points: int, *, clamp: bool = False) -> list[array] | None:
+        """``[steps, times, timestamps, values]`` of the points `sketch.downsample` picks with
+        these arguments (None where it gives None); CorruptStoreError as its `Sketch.point`
+        raises for the first picked point placed beyond its block."""
+        buckets, nb, total = (max_points - 2) // 3, self.nblocks, self.total
+        if total <= 0 or nb == 0:
+            return None
+        if buckets < 1 or nb < buckets:
+            if not clamp:
+                return None
+            buckets = max(1, min(buckets, nb))
+        # Bucket q starts at the first block whose first point is at or past
+        # ceil(q * total / buckets) = (q * total + buckets - 1) // buckets.
+        cuts = [0, *map(bisect_left, repeat(self.starts, buckets - 1),
+                        map(operator.floordiv, range(total + buckets - 1, (buckets - 1) * total + buckets, total),
+                            repeat(buckets))), nb]
+        los, his = cuts[:-1], cuts[1:]
+        if len(set(cuts)) < len(cuts):  # a bucket narrower than a block may hold none: dropped
+            full = list(map(operator.lt, los, his))
+            los, his = list(compress(los, full)), list(compress(his, full))
+        # Each block's bucket; then each bucket's first block in rank order: a dict keeps the
+        # last value given to a key, so the blocks are given from the last rank to the first.
+        owner = list(chain.from_iterable(map(repeat, range(len(los)), map(operator.sub, his, los))))
+        every = itemgetter(*range(len(los))) if len(los) > 1 else lambda d: (d[0],)
+        picks = (every(dict(zip(self.by_low(owner), self.low_blocks))),
+                 every(dict(zip(self.by_high(owner), self.high_blocks))), his)
+        if self.first_bad or any(bad and not bad.keys().isdisjoint(blocks) for bad, blocks in zip(self.bad, picks)):
+            self._refuse(picks)
+        # itemgetter: one C call a gather (a bound __getitem__ a point costs several times more)
+        index, packed = [self.first[0]], [self.first[1]]
+        gathered = [(_take(at, blocks), _take(fields, blocks)) for (at, fields), blocks in zip(self.kinds, picks)]
+        index += chain.from_iterable(zip(*[g[0] for g in gathered]))  # each bucket's min, max, last
+        packed += chain.from_iterable(zip(*[g[1] for g in gathered]))
+        chosen = dict(zip(index, packed))  # a later pick of an index wins, as in sketch.downsample
+        joined = b"".join(_take(chosen, sorted(chosen)))
+        ints, floats = array("q"), array("d")
+        ints.frombytes(joined)
+        floats.frombytes(joined)
+        return [ints[0::4], floats[1::4], ints[2::4], floats[3::4]]
+
+    def _refuse(self, picks: tuple) -> None:
+        """Raise what `Sketch.point` raises for the first picked point beyond its block, in the
+        order `sketch.downsample` reads them: the series' first point, then bucket by bucket."""
+        if self.first_bad:
+            raise CorruptStoreError(self.first_bad)
+        for blocks in zip(*picks):
+            for bad, block in zip(self.bad, blocks):
+                if block in bad:
+                    raise CorruptStoreError(bad[block])
+
+
+def _take(items, at: list) -> tuple:
+    """``items`` at each of ``at``, as a tuple (itemgetter gives one item bare)."""
+    return itemgetter(*at)(items) if len(at) != 1 else (items[at[0]],)
+
+
+def build(items: list[tuple]) -> SeriesSketch | None:
+    """The `SeriesSketch` of a series' chunks, ``(offset, points, min, max, Sketch)`` each in
+    log order, as `sketch.downsample` takes them (offsets running on from 0).
+
+    None when a chunk's stored min or max (None: NaN only) is not its sketch's:
+    `sketch.downsample` compares a chunk lying in one bucket by those, so on such a file only
+    it gives its answer.
+    """
+    starts, mins, maxs, sizes = [], [], [], []
+    columns = [[[] for _ in range(5)] for _ in range(4)]  # kind (first, min, max, last), field
+    expect = 0
+    for offset, count, low, high, sk in items:
+        n = sketch.block_count(count)
+        if offset != expect or sk.nblocks != n:
+            return None
+        expect += count
+        m, x = list(sk.mins()), list(sk.maxs())
+        if not (_stored_is(low, m[sketch.first_lowest(m, 0, n)]) and _stored_is(high, x[sketch.first_highest(x, 0, n)])):
+            return None
+        starts += range(offset, offset + sketch.BLOCK * n, sketch.BLOCK)
+        sizes += [sketch.BLOCK] * (n - 1) + [count - sketch.BLOCK * (n - 1)]
+        mins += m
+        maxs += x
+        for which, fields in enumerate(columns):
+            for field, col in enumerate(fields):
+                col += sk.column(which, field)
+    if not starts:
+        return None
+    out = SeriesSketch()
+    out.total, out.nblocks, out.starts = expect, len(starts), starts
+    out.low_blocks, out.by_low = _ranked(mins, reverse=False)
+    out.high_blocks, out.by_high = _ranked(maxs, reverse=True)
+    kinds, bads = [], []
+    for which, (positions, *fields) in enumerate(columns):
+        at = list(map(operator.add, starts, positions))
+        packed = list(map(_PACKED.pack, *fields))
+        bad = {b: f"a chunk sketch places a point at {pos} in a block of {size} points"
+               for b, (pos, size) in enumerate(zip(positions, sizes)) if pos >= size}
+        if which == 0:
+            out.first, out.first_bad = (at[0], packed[0]), bad.get(0)
+            continue
+        if which == 3:  # indexed by block + 1
+            at.insert(0, None)
+            packed.insert(0, None)
+            bad = {b + 1: why for b, why in bad.items()}
+        kinds.append((at, packed))
+        bads.append(bad)
+    out.kinds, out.bad = tuple(kinds), tuple(bads)
+    out.nbytes = 450 * out.nblocks  # the lists, their ints and floats, the packed fields
+    return out
+
+
+def _stored_is(stored, value: float) -> bool:
+    """A chunk row's stored extreme (None: every value NaN) is its sketch's."""
+    return value != value if stored is None else stored == value
+
+
+def _ranked(values: list, *, reverse: bool) -> tuple:
+    """``(blocks, gather)``: the blocks from the last to the first in rank order (the first
+    lowest value first, or with ``reverse`` the first highest: the sort is stable, so equal
+    values, -0.0 and 0.0 too, keep block order; NaN blocks last, in block order, never before
+    a number), and an itemgetter taking a per-block list in that same order."""
+    real = [b for b, v in enumerate(values) if v == v]
+    real.sort(key=values.__getitem__, reverse=reverse)
+    ranked = real + [b for b, v in enumerate(values) if v != v]
+    ranked.reverse()
+    return ranked, (itemgetter(*ranked) if len(ranked) > 1 else lambda items: (items[ranked[0]],))
