@@ -118,7 +118,8 @@ def build(items: list[tuple]) -> SeriesSketch | None:
             return None
         expect += count
         m, x = list(sk.mins()), list(sk.maxs())
-        if not (_stored_is(low, m[sketch.first_lowest(m, 0, n)]) and _stored_is(high, x[sketch.first_highest(x, 0, n)])):
+        if not (_stored_is(low, m[sketch.first_lowest(m, 0, n)])
+                and _stored_is(high, x[sketch.first_highest(x, 0, n)])):
             return None
         starts += range(offset, offset + sketch.BLOCK * n, sketch.BLOCK)
         sizes += [sketch.BLOCK] * (n - 1) + [count - sketch.BLOCK * (n - 1)]
@@ -149,7 +150,7 @@ def build(items: list[tuple]) -> SeriesSketch | None:
         kinds.append((at, packed))
         bads.append(bad)
     out.kinds, out.bad = tuple(kinds), tuple(bads)
-    out.nbytes = 450 * out.nblocks  # the lists, their ints and floats, the packed fields
+    out.nbytes = 480 * out.nblocks  # the lists, their ints and floats, the packed fields (measured: 464)
     return out
 
 
