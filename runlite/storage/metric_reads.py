@@ -22,9 +22,10 @@ from typing import Any, Iterator
 
 
 from .. import errors
-from ..codec import chunks, sketch, stats
+from ..codec import chunks, series_sketch, sketch, stats
+from . import kept_reads
 from .chunk_rows import (AXES, AXIS_COLUMNS, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, chunk_sketch,
-                         decode, inside_sql, inside_stats, load_sketch, sketch_blobs, window_sql)
+                         decode, inside_sql, inside_stats, load_sketch, sketch_blobs, sketches, window_sql)
 from .stat_rows import STAT_COLUMNS, stats_from_row, stats_tuple
 from ..records import Series, Stats
 from .._validation import check_name, shown, to_us
@@ -239,9 +240,55 @@ def _boundaries(conn, series_id: int, rows: list[Chunk], xaxis: str, start, stop
 _TINY_CHUNK = 8
 
 
+# A series of at most this many sketch blocks (8,388,608 points in full chunks) is laid out
+# whole for re-reads: about 480 bytes a block kept (`series_sketch.build`).
+_LAID_OUT_BLOCKS = 1 << 14
+
+
+def _laid_out(conn, series_id: int, rows: list[Chunk], seen: tuple, window: tuple, max_points: int, what: str):
+    """The `series_sketch.SeriesSketch` of a window's chunks (all inside it), kept while the
+    file is unchanged (`kept_reads`, beside the window's rows), or None.
+
+    Made only by a read that may read every chunk's sketch: one of at least a bucket for four
+    chunks, as the chunk by chunk walk may (`sketch.downsample` reads at most about four a
+    bucket); a coarser read uses it only once made. Kept as False when the series is too
+    long, or its sketches or rows do not all read back sound: the chunk by chunk walk, which
+    reads only the sketches it needs, then says what is wrong if it reaches it.
+    """
+    key = ("laid out", *window)
+    laid = kept_reads.get(seen, key)
+    if laid is not None or len(rows) > 4 * max(1, (max_points - 2) // 3) + 2:
+        return laid
+    laid = False
+    if sum(sketch.block_count(r.count) for r in rows) <= _LAID_OUT_BLOCKS:
+        wanted = [(i, r.seq, r.count, r.sizes[1]) for i, r in enumerate(rows)]
+        try:
+            made = dict(sketches(conn, series_id, wanted, what))
+        except errors.CorruptStoreError:
+            made = None
+        if made is not None:
+            items, offset = [], 0
+            for i, r in enumerate(rows):
+                items.append((offset, r.count, r.min, r.max, made[i]))
+                offset += r.count
+            laid = series_sketch.build(items) or False
+    kept_reads.put(seen, key, laid, laid.nbytes if laid else 64)
+    return laid
+
+
 def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_points: int, *,
-               clamp: bool, what: str):
-    """Downsampled points from block sketches, or None to take the exact (decoding) path."""
+               clamp: bool, what: str, seen: tuple | None = None, window: tuple = ()):
+    """Downsampled points from block sketches as columns (steps, times, timestamps, values), or
+    None to take the exact (decoding) path. ``seen``: the rows were kept (`kept_reads`, for
+    ``window``) and the file is unchanged since; a window of whole chunks is then downsampled
+    from the series laid out (`series_sketch`), made on the first such re-read and kept."""
+    if seen is not None and all(r.inside for r in rows):
+        laid = _laid_out(conn, series_id, rows, seen, window, max_points, what)
+        if laid:
+            try:
+                return laid.downsample(max_points, clamp=clamp)
+            except errors.CorruptStoreError as exc:
+                raise errors.CorruptStoreError(f"{what}: {exc}") from None
     items, offset = [], 0
     for r in rows:
         if r.inside:
@@ -277,9 +324,13 @@ def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_poin
         return load_sketch(series_id, chunk.seq, chunk.count, data)
 
     try:
-        return sketch.downsample(items, offset, max_points, load, clamp=clamp)
+        picked = sketch.downsample(items, offset, max_points, load, clamp=clamp)
     except errors.CorruptStoreError as exc:  # one prefix naming the series, whichever check refused
         raise errors.CorruptStoreError(f"{what}: {exc}") from None
+    if picked is None:
+        return None
+    return [array("q", [p[1] for p in picked]), array("d", [p[2] for p in picked]),
+            array("q", [p[3] for p in picked]), array("d", [p[4] for p in picked])]
 
 
 def open_window(conn, run_id: str, name: str, xaxis: str, start, stop, asset) -> tuple:
@@ -295,7 +346,14 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     """The points of one series (see ``Store.metric_values``)."""
     check_max_points(max_points)
     start, stop, series_id, what = open_window(conn, run_id, name, xaxis, start, stop, asset)
-    rows = _chunks(conn, series_id, xaxis, start, stop, what)
+    # A downsampled re-read of an unchanged file (a dashboard's) takes the rows it listed before.
+    seen = kept_reads.version(conn) if max_points is not None else None
+    window = (series_id, xaxis, start, stop)
+    rows = kept_reads.get(seen, ("rows", *window))
+    if rows is None:
+        rows = _chunks(conn, series_id, xaxis, start, stop, what)
+        kept_reads.put(seen, ("rows", *window), rows, 256 * len(rows) + 64)
+        seen = None  # a first read: the series is laid out for re-reads only
     k = AXES[xaxis][2]
     partials = _boundaries(conn, series_id, rows, xaxis, start, stop, sketches=max_points is not None, what=what)
     total = sum(r.count if r.inside else partials[r.seq][0] for r in rows)
@@ -306,10 +364,9 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
         # two or more a bucket (a slow loop's flushes): the sketches, with one bucket a block
         # at most when the points are too many to decode. A small chunk is one block, whose
         # sketch holds its min, max and last exactly; decoding it costs many times more.
-        picked = _by_sketch(conn, series_id, rows, partials, max_points, clamp=total > MAX_READ_POINTS, what=what)
-        if picked is not None:
-            cols = [array("q", [p[1] for p in picked]), array("d", [p[2] for p in picked]),
-                    array("q", [p[3] for p in picked]), array("d", [p[4] for p in picked])]
+        cols = _by_sketch(conn, series_id, rows, partials, max_points, clamp=total > MAX_READ_POINTS, what=what,
+                          seen=seen, window=window)
+        if cols is not None:
             return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2],
                           values=cols[3], run_id=run_id, run_name=run_name(conn, run_id))
     if total > MAX_READ_POINTS:
