@@ -15,7 +15,6 @@ Pure: no SQLite.
 
 from __future__ import annotations
 
-import math
 import operator
 import struct
 from array import array
@@ -68,17 +67,17 @@ class SeriesSketch:
         # Each block's bucket; then each bucket's first block in rank order: a dict keeps the
         # last value given to a key, so the blocks are given from the last rank to the first.
         owner = list(chain.from_iterable(map(repeat, range(len(los)), map(operator.sub, his, los))))
-        every = itemgetter(*range(len(los))) if len(los) > 1 else lambda d: (d[0],)
+        every = itemgetter(*range(len(los))) if len(los) > 1 else lambda found: (found[0],)
         picks = (every(dict(zip(self.by_low(owner), self.low_blocks))),
                  every(dict(zip(self.by_high(owner), self.high_blocks))), his)
         if self.first_bad or any(bad and not bad.keys().isdisjoint(blocks) for bad, blocks in zip(self.bad, picks)):
             self._refuse(picks)
-        # itemgetter: one C call a gather (a bound __getitem__ a point costs several times more)
-        index, packed = [self.first[0]], [self.first[1]]
-        gathered = [(_take(at, blocks), _take(fields, blocks)) for (at, fields), blocks in zip(self.kinds, picks)]
-        index += chain.from_iterable(zip(*[g[0] for g in gathered]))  # each bucket's min, max, last
-        packed += chain.from_iterable(zip(*[g[1] for g in gathered]))
-        chosen = dict(zip(index, packed))  # a later pick of an index wins, as in sketch.downsample
+        # itemgetter: one C call a gather (a bound __getitem__ a point costs several times more).
+        # A later pick of an index wins, as in sketch.downsample: an index is picked twice only
+        # within a bucket, whose min, max and last are given in that order here too.
+        chosen = {self.first[0]: self.first[1]}
+        for (at, fields), blocks in zip(self.kinds, picks):
+            chosen.update(zip(_take(at, blocks), _take(fields, blocks)))
         joined = b"".join(_take(chosen, sorted(chosen)))
         ints, floats = array("q"), array("d")
         ints.frombytes(joined)
