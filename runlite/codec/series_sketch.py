@@ -124,8 +124,8 @@ def build(items: list[tuple]) -> SeriesSketch | None:
         sizes += [sketch.BLOCK] * (n - 1) + [count - sketch.BLOCK * (n - 1)]
         mins += m
         maxs += x
-        for which, fields in enumerate(columns):
-            for field, col in enumerate(fields):
+        for which in range(0 if not offset else 1, 4):  # of the blocks' first points, the series' first only
+            for field, col in enumerate(columns[which]):
                 col += sk.column(which, field)
     if not starts:
         return None
@@ -138,7 +138,8 @@ def build(items: list[tuple]) -> SeriesSketch | None:
         at = list(map(operator.add, starts, positions))
         packed = list(map(_PACKED.pack, *fields))
         bad = {b: f"a chunk sketch places a point at {pos} in a block of {size} points"
-               for b, (pos, size) in enumerate(zip(positions, sizes)) if pos >= size}
+               for b, (pos, size) in enumerate(zip(positions, sizes)) if pos >= size} \
+            if any(map(operator.ge, positions, sizes)) else {}
         if which == 0:
             out.first, out.first_bad = (at[0], packed[0]), bad.get(0)
             continue
