@@ -3,14 +3,14 @@
 `sketch.downsample` walks a series chunk by chunk and reads only the sketches that hold a
 chosen point: the right way for one read. A dashboard re-reads the same series every few
 seconds, and each time most of that walk (Python steps a bucket, a chosen point, a chunk) is
-spent again on the same blocks. `build` lays every block of the series out once: the blocks'
-mins and maxs end to end, each block's first index in the series, and the fields of every
-block's min, max and last point as columns. A downsampling is then a few C-level passes
-(``map`` over the buckets' slices) and index gathers, and picks exactly the points
-`sketch.downsample` picks, in the same order: buckets are runs of whole blocks (a block
-belongs to the bucket of its first point), each keeps its first lowest and first highest
-block extreme (NaN never wins) and its last point, and the series' first point is kept.
-Pure: no SQLite.
+spent again on the same blocks. `build` lays every block of the series out once: the blocks
+ranked by their min and by their max, each block's first index in the series, and the index
+and packed fields of every block's min, max and last point. A downsampling is then a
+bisection a bucket and a few C-level passes (``map``, ``dict(zip(...))``, itemgetter
+gathers), and picks exactly the points `sketch.downsample` picks, in the same order:
+buckets are runs of whole blocks (a block belongs to the bucket of its first point), each
+keeps its first lowest and first highest block extreme (NaN never wins) and its last point,
+and the series' first point is kept. Pure: no SQLite.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ _PACKED = struct.Struct("=qdqd")
 
 
 class SeriesSketch:
-    """Every block of a series: ``mins``/``maxs`` (lists, one item a block), ``starts`` (each
-    block's first index in the series), and for each kept point of a block (its min, max and
-    last: ``kinds``) its index in the series and its fields packed (`_PACKED`), in lists
-    indexed by block, but the lasts by block + 1 (a bucket's last block is the one before the
-    next bucket's first). ``first`` is the series' first point (index, packed). ``bad`` maps,
+    """Every block of a series: ``starts`` (each block's first index in the series);
+    ``low_blocks`` the blocks from the last to the first in rank order by min (`_ranked`) and
+    ``by_low`` an itemgetter taking a per-block list in that order (``high_blocks``,
+    ``by_high``: by max); for each kept point of a block (its min, max and last: ``kinds``) its
+    index in the series and its fields packed (`_PACKED`), in lists indexed by block, but the
+    lasts by block + 1 (a bucket's last block is the one before the next bucket's first).
+    ``first`` is the series' first point (index, packed). ``bad`` maps,
     for each kind, a block whose point is placed beyond the block to what `Sketch.point` says
     of it, and ``first_bad`` that of the first point (raised only when such a point is
     picked, as `sketch.downsample` does).
