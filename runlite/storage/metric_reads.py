@@ -18,6 +18,7 @@ from __future__ import annotations
 import numbers
 from array import array
 from itertools import chain, islice
+from operator import attrgetter
 from typing import Any, Iterator
 
 
@@ -240,6 +241,8 @@ def _boundaries(conn, series_id: int, rows: list[Chunk], xaxis: str, start, stop
 _TINY_CHUNK = 8
 
 
+# A kept re-read passes over its rows at C speed: the rest of it is a few C-level passes too.
+_INSIDE, _COUNT = attrgetter("inside"), attrgetter("count")
 # A series of at most this many sketch blocks (8,388,608 points in full chunks) is laid out
 # whole for re-reads: about 480 bytes a block kept (`series_sketch.build`).
 _LAID_OUT_BLOCKS = 1 << 14
@@ -282,7 +285,7 @@ def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_poin
     None to take the exact (decoding) path. ``seen``: the rows were kept (`kept_reads`, for
     ``window``) and the file is unchanged since; a window of whole chunks is then downsampled
     from the series laid out (`series_sketch`), made on the first such re-read and kept."""
-    if seen is not None and all(r.inside for r in rows):
+    if seen is not None and all(map(_INSIDE, rows)):
         laid = _laid_out(conn, series_id, rows, seen, window, max_points, what)
         if laid:
             try:
@@ -356,7 +359,8 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
         seen = None  # a first read: the series is laid out for re-reads only
     k = AXES[xaxis][2]
     partials = _boundaries(conn, series_id, rows, xaxis, start, stop, sketches=max_points is not None, what=what)
-    total = sum(r.count if r.inside else partials[r.seq][0] for r in rows)
+    total = (sum(r.count if r.inside else partials[r.seq][0] for r in rows) if partials
+             else sum(map(_COUNT, rows)))
     if max_points is not None and total > max_points and (
             total >= 2 * sketch.BLOCK * max_points // 3 or total > MAX_READ_POINTS
             or (len(rows) >= 2 * max(1, (max_points - 2) // 3) and total <= _TINY_CHUNK * len(rows))):
