@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import uuid
 from typing import Any
 
 from .. import errors
@@ -78,21 +77,6 @@ def listing(conn, run_id: str) -> list[dict]:
     return [_record(row) for row in rows]
 
 
-MAX_LISTED = 10_000  # run ids, keys or source types one listing takes
-
-
-def _names(value: Any, what: str) -> list[str] | None:
-    """None, or one name or a list of them (a run id as a ``uuid.UUID`` too)."""
-    if value is None:
-        return None
-    items = [value] if isinstance(value, (str, uuid.UUID)) else value
-    if not isinstance(items, (list, tuple, set, frozenset)):
-        raise errors.ValidationError(f"{what} must be a str or a list of str, got {shown(value)}")
-    if len(items) > MAX_LISTED:
-        raise errors.LimitError(f"{what} lists {len(items):,} values; at most {MAX_LISTED:,} are taken")
-    return [check_name(str(v) if isinstance(v, uuid.UUID) else v, what) for v in items]
-
-
 # The filters of `search`, each on one bound JSON array of its values.
 _WHERE = {
     "run_ids": "run_id IN (SELECT value FROM json_each(?))",
@@ -103,15 +87,14 @@ _WHERE = {
 }
 
 
-def search(conn, *, run_ids: Any = None, keys: Any = None, sources: Any = None, limit: int | None = None,
-           offset: int = 0) -> list[dict]:
+def search(conn, *, run_ids: list[str] | None = None, keys: list[str] | None = None,
+           sources: list[str] | None = None, limit: int | None = None, offset: int = 0) -> list[dict]:
     """Feedback records of any run, oldest first, each with its ``trace_id``: of the runs
     ``run_ids``, of the keys ``keys``, from the source types ``sources`` (``SOURCE_TYPES``;
-    None: any); ``limit`` records at most after skipping ``offset`` (both checked by the caller,
-    as every listing's: ``search.check_limit``)."""
-    given = {"run_ids": _names(run_ids, "run_ids"), "keys": _names(keys, "feedback_key"),
-             "sources": _names(sources, "feedback_source_type")}
-    for source in given["sources"] or ():
+    None: any); ``limit`` records at most after skipping ``offset``. The lists and the page are
+    checked by the caller, as every listing's are (``search.id_list``, ``search.check_limit``)."""
+    given = {"run_ids": run_ids, "keys": keys, "sources": sources}
+    for source in sources or ():
         if source not in SOURCE_TYPES:
             raise errors.ValidationError(f"feedback_source_type {shown(source)} is not one of {', '.join(SOURCE_TYPES)}")
     clauses = [_WHERE[name] for name, values in given.items() if values is not None]

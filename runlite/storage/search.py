@@ -73,8 +73,9 @@ def _selected(records: RunList, keep: frozenset | None) -> RunList:
 MAX_IDS = 10_000  # ids or names of one list: each is a bound value, and SQLite binds at most 32,766
 
 
-def _id_list(value: Any, what: str) -> list[str]:
-    """One id or name, or a list of them (``uuid.UUID`` taken as its str)."""
+def id_list(value: Any, what: str) -> list[str]:
+    """One id or name, or a list of them (``uuid.UUID`` taken as its str): at most ``MAX_IDS``,
+    each a name (the one check of every listing's id lists)."""
     items = [value] if isinstance(value, (str, uuid.UUID)) else value
     if not isinstance(items, (list, tuple, set, frozenset)):
         raise errors.ValidationError(f"{what} must be a str or a list of str, got {shown(value)}")
@@ -103,9 +104,9 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
     if id is not None:
         run_ids = id
     if run_ids is not None:  # as in LangSmith: run_ids ignores every other filter
-        where.append(_in("runs.id", _id_list(run_ids, "run id"), params))
+        where.append(_in("runs.id", id_list(run_ids, "run id"), params))
     else:
-        projects = [_in(column, _id_list(value, what), params) for value, column, what in (
+        projects = [_in(column, id_list(value, what), params) for value, column, what in (
             (project_name, "runs.session_name", "project_name"), (project_id, "runs.session_id", "project_id"))
             if value is not None]
         if projects:  # as the SDK does: runs of any project named by name or id

@@ -107,11 +107,12 @@ class Traces:
         (oldest first, each with its ``trace_id``): of the runs ``run_ids``, with the keys
         ``feedback_key``, from the source types ``feedback_source_type`` (``api``, ``model``,
         ``app``, ``evaluator``); each None for any. A run the file does not hold has none."""
+        run_ids, keys, sources = (None if value is None else search.id_list(value, what) for value, what in (
+            (run_ids, "run_ids"), (feedback_key, "feedback_key"), (feedback_source_type, "feedback_source_type")))
         search.check_limit(limit, offset)
         self.live.flush_own_spans()
         with self.database.read() as conn:
-            return feedback_mod.search(conn, run_ids=run_ids, keys=feedback_key, sources=feedback_source_type,
-                                       limit=limit, offset=offset)
+            return feedback_mod.search(conn, run_ids=run_ids, keys=keys, sources=sources, limit=limit, offset=offset)
 
     def abort_run(self, run: Any, reason: str = "aborted") -> None:
         """Stop a created or running run from outside its process: it is ``terminated`` with
