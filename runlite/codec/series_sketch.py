@@ -50,13 +50,10 @@ class SeriesSketch:
         """``[steps, times, timestamps, values]`` of the points `sketch.downsample` picks with
         these arguments (None where it gives None); CorruptStoreError as its `Sketch.point`
         raises for the first picked point placed beyond its block."""
-        buckets, nb, total = (max_points - 2) // 3, self.nblocks, self.total
-        if total <= 0 or nb == 0:
+        nb, total = self.nblocks, self.total
+        buckets = sketch.bucket_count(max_points, nb, total, clamp)
+        if buckets is None:
             return None
-        if buckets < 1 or nb < buckets:
-            if not clamp:
-                return None
-            buckets = max(1, min(buckets, nb))
         # Bucket q starts at the first block whose first point is at or past
         # ceil(q * total / buckets) = (q * total + buckets - 1) // buckets.
         cuts = [0, *map(bisect_left, repeat(self.starts, buckets - 1),

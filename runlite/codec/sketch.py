@@ -492,6 +492,15 @@ def first_highest(values: array, lo: int, hi: int) -> int:
     return lo + seg.index(best)
 
 
+def bucket_count(max_points: int, nblocks: int, total: int, clamp: bool) -> int | None:
+    """The buckets of a downsampling to ``max_points`` of ``total`` points in ``nblocks`` blocks:
+    None when there is no point, or too few blocks to bucket without ``clamp`` (see `downsample`)."""
+    buckets = (max_points - 2) // 3
+    if total <= 0 or nblocks == 0 or (not clamp and (buckets < 1 or nblocks < buckets)):
+        return None
+    return max(1, min(buckets, nblocks))
+
+
 def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[object], Sketch], *,
                clamp: bool = False) -> list[Point] | None:
     """Pick points from chunk sketches; None when there are too few blocks to bucket.
@@ -508,14 +517,9 @@ def downsample(items: list[tuple], total: int, max_points: int, load: Callable[[
         clamp: with fewer blocks than buckets, make a bucket of every block instead of
             returning None (at most ``3 * blocks + 1 <= max_points`` points).
     """
-    buckets = (max_points - 2) // 3
-    nblocks = sum(block_count(item[1]) for item in items)
-    if total <= 0 or nblocks == 0:
+    buckets = bucket_count(max_points, sum(block_count(item[1]) for item in items), total, clamp)
+    if buckets is None:
         return None
-    if buckets < 1 or nblocks < buckets:
-        if not clamp:
-            return None
-        buckets = max(1, min(buckets, nblocks))
     top = buckets - 1
     chosen: dict[int, Point] = {}
     # The bucket being filled (the next chunk may add to it): its number, its lowest and
