@@ -104,30 +104,49 @@ class RecordingProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def sent_runs(self) -> dict[str, dict]:
-        """Every run the client sent (creates and updates merged, later values winning), by id,
-        with ``"_attachments"`` holding ``{name: (mime, bytes)}``, decoded independently of runlite."""
-        runs: dict[str, dict] = {}
+    def _parts(self):
+        """``(method, route, part name, content type, bytes)`` of every request: a multipart
+        form's parts, decoded independently of runlite, or the whole body as one part named ``""``."""
         for method, path, headers, data in self.requests:
             route = path.split("?")[0]
             if headers.get("Content-Encoding") == "zstd" or headers.get("content-encoding") == "zstd":
                 data = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()
+            kind = headers.get("Content-Type") or headers.get("content-type") or ""
+            if not kind.startswith("multipart/"):
+                yield method, route, "", kind, data
+                continue
+            for part in MultipartDecoder(data, kind).parts:
+                disposition = part.headers[b"Content-Disposition"].decode()
+                name = disposition.split('name="', 1)[1].split('"', 1)[0]
+                yield method, route, name, part.headers[b"Content-Type"].decode().split(";")[0], part.content
+
+    def sent_feedback(self) -> dict[str, tuple[str, dict]]:
+        """Every feedback record the client sent, by id: ``(the route it went by, the record)``."""
+        sent = {}
+        for method, route, name, _, data in self._parts():
+            if name.startswith("feedback."):
+                sent[name.split(".", 1)[1]] = (route, json.loads(data))
+            elif method == "POST" and route.endswith("/feedback"):
+                record = json.loads(data)
+                sent[record["id"]] = (route, record)
+        return sent
+
+    def sent_runs(self) -> dict[str, dict]:
+        """Every run the client sent (creates and updates merged, later values winning), by id,
+        with ``"_attachments"`` holding ``{name: (mime, bytes)}``."""
+        runs: dict[str, dict] = {}
+        for method, route, name, mime, data in self._parts():
             if route.endswith("/runs/multipart"):
-                kind = headers.get("Content-Type") or headers.get("content-type")
-                for part in MultipartDecoder(data, kind).parts:
-                    disposition = part.headers[b"Content-Disposition"].decode()
-                    name = disposition.split('name="', 1)[1].split('"', 1)[0]
-                    head, _, rest = name.partition(".")
-                    run_id, _, field = rest.partition(".")
-                    if head == "attachment":
-                        mime = part.headers[b"Content-Type"].decode().split(";")[0]
-                        runs.setdefault(run_id, {}).setdefault("_attachments", {})[field] = (mime, part.content)
-                    elif head in ("post", "patch"):
-                        value = json.loads(part.content)
-                        if field:
-                            runs.setdefault(run_id, {})[field] = value
-                        else:
-                            runs.setdefault(run_id, {}).update(value)
+                head, _, rest = name.partition(".")
+                run_id, _, field = rest.partition(".")
+                if head == "attachment":
+                    runs.setdefault(run_id, {}).setdefault("_attachments", {})[field] = (mime, data)
+                elif head in ("post", "patch"):
+                    value = json.loads(data)
+                    if field:
+                        runs.setdefault(run_id, {})[field] = value
+                    else:
+                        runs.setdefault(run_id, {}).update(value)
             elif route.endswith("/runs/batch"):
                 doc = json.loads(data)
                 for op in ("post", "patch"):

@@ -208,6 +208,25 @@ def test_client_runs_and_async_client_runs_and_the_streamed_query(tmp_path):
         assert sorted(r.name for r in streamed) == sorted(["root-0", "root-1", "root-2"] + ["chat", "lookup"] * 3)
 
 
+def test_the_sdk_finds_the_api_level_of_what_is_served(tmp_path, caplog):
+    """``/info`` reports the LangSmith API level runlite serves, so ``Client.runs`` does not
+    warn that the server is too old; a resource of a later level it does not serve still does.
+    runlite's own version is there too."""
+    import runlite
+    from langsmith import Client
+
+    with Served(str(tmp_path / "runs.db")) as server:
+        client = Client(api_url=server.url, api_key="k")
+        with caplog.at_level("WARNING", logger="langsmith"):
+            client.runs  # noqa: B018
+        assert not [r for r in caplog.records if "Backend version" in r.getMessage()]
+        with caplog.at_level("WARNING", logger="langsmith"):
+            client.sessions  # noqa: B018
+        assert [r for r in caplog.records if "Backend version" in r.getMessage()]
+        status, answer = request(server.url, "GET", "/info")
+        assert status == 200 and answer["runlite_version"] == runlite.__version__
+
+
 def test_retrieve_v2_and_get_url(tmp_path):
     from langsmith import Client, NotFoundError
     from langsmith.schemas import Attachment

@@ -246,3 +246,39 @@ def test_a_store_that_cannot_write_now_answers_503_so_the_sdk_retries(tmp_path, 
             raise runlite.errors.CorruptStoreError("the file is damaged")
         monkeypatch.setattr(store.live, "receive", damaged)
         assert http.post("/runs", content=body, headers={"Content-Type": "application/json"}).status_code == 500
+
+
+def test_feedback_naming_its_trace_travels_with_the_runs_and_is_stored_as_sent(tmp_path, monkeypatch):
+    """At the API level ``/info`` reports, the SDK sends feedback that names its trace in the
+    runs' multipart form (``feedback.<id>``), and other feedback by ``POST /feedback``: each
+    record is stored with the values the client sent."""
+    from langsmith import Client, traceable
+
+    from .serving import RecordingProxy
+
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    with Served(str(tmp_path / "runs.db")) as server:
+        proxy = RecordingProxy(server.url)
+        try:
+            client = Client(api_url=proxy.url, api_key="k")
+            run_id = uuid.uuid4()
+            traceable(lambda x: x, name="answer", client=client, project_name="fb")(1, langsmith_extra={"run_id": run_id})
+            client.flush()
+            project = client.read_project(project_name="fb").id
+            with_trace = client.create_feedback(run_id, key="right", score=0.5, value="mostly", comment="ok",
+                                                correction={"answer": 2}, trace_id=run_id, session_id=project,
+                                                feedback_source_type="model")
+            alone = client.create_feedback(run_id, key="tone", score=1, session_id=project)
+            client.flush()
+            sent = proxy.sent_feedback()
+        finally:
+            proxy.close()
+        assert sent[str(with_trace.id)][0] == "/runs/multipart" and sent[str(alone.id)][0] == "/feedback"
+        stored = {str(f.id): f for f in client.list_feedback(run_ids=[run_id])}
+        assert stored.keys() == sent.keys()
+        for feedback_id, (_, record) in sent.items():
+            got = stored[feedback_id]
+            assert (got.key, got.score, got.value, got.comment, got.correction) == (
+                record["key"], record.get("score"), record.get("value"), record.get("comment"), record.get("correction"))
+            assert str(got.run_id) == str(run_id)
+        assert stored[str(with_trace.id)].feedback_source.type == "model"

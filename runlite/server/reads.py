@@ -82,10 +82,21 @@ async def get_attachment(request, store, max_body):
         "Content-Disposition": "attachment", "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"})
 
 
+# The LangSmith API level runlite serves, as ``/info`` reports it: LangSmith's SDKs choose what
+# to call by this version. At 0.16 the SDK's ``Client.runs`` (the v2 run reads served here) stops
+# warning that the server is too old, and from 0.8.10 feedback naming its trace travels with the
+# runs (a ``feedback.<id>`` part of /runs/multipart), which runlite stores. Resources of later
+# levels that runlite does not serve (``Client.sessions``, 0.18) still get the SDK's warning.
+# runlite's own version is ``runlite_version``.
+LANGSMITH_API_LEVEL = "0.16.0"
+
+
 def info(max_body: int) -> dict:
-    """What ``GET /info`` answers: the batch settings LangSmith's SDKs size their uploads by."""
+    """What ``GET /info`` answers: the API level and the batch settings LangSmith's SDKs size
+    their uploads by."""
     return {
-        "version": __version__,
+        "version": LANGSMITH_API_LEVEL,
+        "runlite_version": __version__,
         "license_expiration_time": None,
         "batch_ingest_config": {
             "use_multipart_endpoint": True, "size_limit": 100, "size_limit_bytes": min(20 << 20, max_body),
