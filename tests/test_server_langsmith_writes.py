@@ -282,3 +282,47 @@ def test_feedback_naming_its_trace_travels_with_the_runs_and_is_stored_as_sent(t
                 record["key"], record.get("score"), record.get("value"), record.get("comment"), record.get("correction"))
             assert str(got.run_id) == str(run_id)
         assert stored[str(with_trace.id)].feedback_source.type == "model"
+
+
+def test_a_full_queue_writes_without_stopping_the_server(tmp_path, monkeypatch):
+    """Past ``MAX_PENDING`` waiting runs, handing a request's runs over writes them. While that
+    write waits for another program's lock, the server goes on answering other requests;
+    the request is answered once its runs are written, and none is lost."""
+    import threading
+
+    import apsw
+    from starlette.testclient import TestClient
+
+    from runlite.server import make_app
+    from runlite.tracing import buffer
+
+    monkeypatch.setattr(buffer, "MAX_PENDING", 5)
+    db = str(tmp_path / "runs.db")
+    with runlite.open(db, timeout=120) as store, TestClient(make_app(store, viewer=False)) as http:
+        writing = threading.Event()
+        real_write = store.database.write
+
+        def write():
+            writing.set()
+            return real_write()
+        monkeypatch.setattr(store.database, "write", write)
+        other = apsw.Connection(db)
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        runs = [_create(str(uuid.uuid4())) for _ in range(8)]
+        answers = {}
+        flood = threading.Thread(target=lambda: answers.setdefault(
+            "batch", http.post("/runs/batch", json={"post": runs})))
+        flood.start()
+        assert writing.wait(60)
+        info = threading.Thread(target=lambda: answers.setdefault("info", http.get("/info")))
+        info.start()
+        info.join(30)  # generous: the loop is free, or it answers only when the lock is let go
+        served_meanwhile = "info" in answers and "batch" not in answers
+        other.execute("ROLLBACK")
+        other.close()
+        flood.join(60)
+        info.join(60)
+        assert served_meanwhile and answers["info"].status_code == 200
+        assert answers["batch"].status_code == 202
+        store.flush()
+        assert sorted(r.id for r in store.runs(limit=None)) == sorted(r["id"] for r in runs)

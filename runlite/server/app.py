@@ -14,7 +14,7 @@ import urllib.parse
 from typing import Callable
 
 from .. import errors
-from .http import API_PREFIX, MAX_BODY, error_response, status_of
+from .http import API_PREFIX, MAX_BODY, error_response, in_thread, status_of
 
 def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, viewer: bool = True):
     """The application serving ``store`` (a writable ``runlite.Store``).
@@ -129,7 +129,6 @@ def _unimplemented(request, served: list):
 
 def _viewer_page(pages, served: list):
     async def page(request, store, max_body):
-        from starlette.concurrency import run_in_threadpool
         from starlette.responses import Response
 
         refused = _unimplemented(request, served)
@@ -137,7 +136,7 @@ def _viewer_page(pages, served: list):
             return refused
         query = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "api_key"])
         target = request.url.path + (f"?{query}" if query else "")
-        answer = await run_in_threadpool(pages.get, target)
+        answer = await in_thread(pages.get, target)
         from ..ui.viewer import SECURITY_HEADERS
 
         return Response(answer.body, status_code=answer.status, media_type=answer.content_type,

@@ -31,6 +31,22 @@ _STATUS = (
 )
 
 
+async def in_thread(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` in a worker thread: the event loop keeps serving every other request
+    while it works or waits (a file's lock, a write)."""
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+async def hand_over(store, runs: list) -> None:
+    """Hand checked runs to the store's batch writer, in a worker thread: past
+    ``MAX_PENDING`` waiting runs the hand-over writes them itself (memory stays bounded), and
+    that write, or its wait for another program's lock, must not stop the event loop, which
+    would hold up every request, reads and ``/info`` included, for as long."""
+    await in_thread(store.live.receive, runs)
+
+
 def status_of(exc: errors.RunliteError) -> int:
     """The HTTP status answering a refused request."""
     for kind, status in _STATUS:

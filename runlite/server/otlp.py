@@ -30,7 +30,7 @@ from .._validation import lenient_text, shown
 from ..langsmith.wire import RemoteRun, remote_run
 from ..otel.conventions import OtelSpan, run_payload
 from ..otel.values import storable_float
-from .http import body, json_value, utf8
+from .http import body, hand_over, in_thread, json_value, utf8
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 _MEDIA = {"application/x-protobuf": PROTOBUF, "application/protobuf": PROTOBUF, "application/json": JSON}
@@ -349,8 +349,6 @@ def _status(exc: errors.RunliteError) -> int:
 
 async def traces(request, store, max_body):
     """``POST /v1/traces``: store every span of the request, or none and say why."""
-    from starlette.concurrency import run_in_threadpool
-
     media = _media(request)
     if media is None:
         kind = request.headers.get("content-type", "")
@@ -359,8 +357,7 @@ async def traces(request, store, max_body):
     try:
         data = await body(request, max_body)
         project = request.headers.get("langsmith-project", "").strip() or None
-        runs = await run_in_threadpool(received, data, media, project)
-        store.live.receive(runs)
+        await hand_over(store, await in_thread(received, data, media, project))
         service, _, _ = _proto()
         return _message(media, service.ExportTraceServiceResponse())
     except errors.RunliteError as exc:

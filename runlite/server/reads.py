@@ -17,7 +17,7 @@ from .. import __version__, errors
 from .._ids import is_uuid
 from .._validation import digits, shown
 from ..query import parse_langsmith
-from .http import body, json_value
+from .http import body, in_thread, json_value
 
 PAGE = 100  # runs a query answers at once; the SDK follows the cursor for more
 TENANT = "00000000-0000-0000-0000-000000000000"  # one file, one tenant
@@ -33,12 +33,10 @@ def _json(value: Any, status: int = 200):
 async def read_fresh(store, fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` in a worker thread, after the runs acknowledged so far are
     written: clients read their own writes."""
-    from starlette.concurrency import run_in_threadpool
-
     def fresh():
         store.flush()
         return fn(*args, **kwargs)
-    return await run_in_threadpool(fresh)
+    return await in_thread(fresh)
 
 
 def run_json(record, base_url: str, api_key: str | None) -> dict:

@@ -18,7 +18,7 @@ from ..langsmith.wire import RemoteRun, remote_run
 from ..storage import feedback as feedback_mod
 from ..storage.attachments import check_attach_name, check_mime
 from . import multipart
-from .http import body, json_value
+from .http import body, hand_over, in_thread, json_value
 
 ACCEPTED = {"status": "accepted"}
 
@@ -27,17 +27,6 @@ def _accepted():
     from starlette.responses import JSONResponse
 
     return JSONResponse(ACCEPTED, status_code=202)
-
-
-async def _in_thread(fn, *args):
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
-
-
-def queue(store, runs: list[RemoteRun]) -> None:
-    """Hand checked runs to the store's batch writer (creates before updates of a run)."""
-    store.live.receive(runs)
 
 
 def _feedback(store, items: list[dict]) -> list[str]:
@@ -169,7 +158,7 @@ def _file_data(data: Any) -> bytes | None:
 
 async def create_run(request, store, max_body):
     run = _run(json_value(await body(request, max_body)), "post")
-    queue(store, [run])
+    await hand_over(store, [run])
     return _accepted()
 
 
@@ -180,7 +169,7 @@ async def update_run(request, store, max_body):
     path_id = request.path_params["run_id"]
     if payload.setdefault("id", path_id) != path_id:
         raise errors.ValidationError(f"the body's id {shown(payload['id'])} is not the id in the path")
-    queue(store, [_run(payload, "patch")])
+    await hand_over(store, [_run(payload, "patch")])
     return _accepted()
 
 
@@ -194,7 +183,7 @@ async def batch(request, store, max_body):
         if not isinstance(items, list):
             raise errors.ValidationError(f'"{op}" of a batch must be a list of runs, got {shown(items)}')
         runs += [_run(item, op) if isinstance(item, dict) else remote_run(item, op) for item in items]
-    queue(store, runs)
+    await hand_over(store, runs)
     return _accepted()
 
 
@@ -203,9 +192,9 @@ async def multipart_ingest(request, store, max_body):
     parts = multipart.parse(data, request.headers.get("content-type", ""))
     runs, feedback = _runs_of_form(parts)
     if feedback:
-        await _in_thread(_check_feedback, store, feedback, {run.id for run in runs})
-    queue(store, runs)
-    await _in_thread(_feedback, store, feedback)
+        await in_thread(_check_feedback, store, feedback, {run.id for run in runs})
+    await hand_over(store, runs)
+    await in_thread(_feedback, store, feedback)
     return _accepted()
 
 
@@ -266,7 +255,7 @@ async def create_feedback(request, store, max_body):
     from starlette.responses import JSONResponse
 
     item = json_value(await body(request, max_body))
-    return JSONResponse(await _in_thread(_create_feedback, store, item))
+    return JSONResponse(await in_thread(_create_feedback, store, item))
 
 
 ROUTES = (
