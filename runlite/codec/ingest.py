@@ -40,8 +40,10 @@ def chunk(steps: array, times: array | None, timestamps: array, values: array, o
             i_low, i_high = floats.index(low), floats.index(high)
             axis = made_once(shared, (steps, times, timestamps), (False, origin), lambda: (
                 stats.axis_ranges(steps, times, timestamps, origin), None))[0]
-            row = stats.chunk_row(steps, times, timestamps, values, time_origin_us=origin,
-                                  extremes=(low, high, i_low, i_high), axis=axis, floats=floats)
+            extremes = (low, high, i_low, i_high)
+            row = (stats.finite_row(steps, floats, extremes, axis) if n > stats.SMALL_GIVEN else None) \
+                or stats.chunk_row(steps, times, timestamps, values, time_origin_us=origin, extremes=extremes,
+                                   axis=axis, floats=floats)
             points = [(i, steps[i], times[i] if times is not None else (timestamps[i] - origin) / 1e6,
                        timestamps[i], floats[i]) for i in (0, i_low, i_high, n - 1)]
             return (row, chunks.encode_chunk(steps, times, timestamps, values, time_origin_us=origin, shared=shared),
