@@ -464,6 +464,11 @@ def _append(batch: _Batch, state: _SeriesState, new: tuple | None, final: bool) 
     (``final``), so the average cost of a call stays flat however slowly it logs.
     """
     sid, target = state.id, TARGET_CHUNK_POINTS
+    if new is not None and not state.tail and len(new[0]) < target:
+        # No tail yet (a new series: every one of a short run, of a wide record's first flush)
+        # and a small chunk of new points, then the whole tail: the general way's result, sooner.
+        entry = _Tail(state.next_seq, len(new[0]), 0, new)
+        return state.next_seq + 1, (entry,), batch.write(sid, entry)
     tail = list(state.tail)
     next_seq = state.next_seq
     only_new = new is not None and not tail  # the chunks written hold the new points alone (in even pieces)
