@@ -125,6 +125,9 @@ def test_chunks_sharing_axis_columns_encode_as_alone():
             assert encode_chunk(steps, times, stamps, values, time_origin_us=origin, shared=shared) == alone
         # The axis columns, made once an origin; never the values.
         assert [objects for objects, _ in shared.values()] == [(steps, times, stamps)] * 2
+        for wrong in (array("d", [0.5] * (n + 1)), array("q", [1] * n)):  # each chunk's values still checked
+            with pytest.raises(ValidationError, match="values"):
+                encode_chunk(steps, times, stamps, wrong, time_origin_us=ORIGIN, shared=shared)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -131,8 +131,8 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
         LimitError: more than MAX_CHUNK_POINTS points.
     """
     # The axis (steps, times, timestamps) is checked and transformed once for the series that
-    # share it: each then pays for its values alone (a wide record's 10,000 series, 100 points
-    # each, spent most of their encoding on these fixed costs).
+    # share it: each then pays for its values alone (a 100-point chunk of a wide record spent
+    # about a quarter of its encoding on the axis' checks and bytes: 32 -> 24 us).
     axis = made_once(shared, (steps, times, timestamps), ("axis", time_origin_us),
                      lambda: _axis(steps, times, timestamps, values, time_origin_us))
     if axis is None:  # no steps column: `_checked_count` says what is wrong
