@@ -111,17 +111,23 @@ def test_random_columns_round_trip_bit_exactly(enc_mode, dec_mode):
 
 def test_chunks_sharing_axis_columns_encode_as_alone():
     """Series of one record shape share their steps and timestamps objects: encoded with a
-    ``shared`` dict, each chunk's blob is the one it gets alone."""
+    ``shared`` dict, each chunk's blob is the one it gets alone (plain, one frame or a frame a
+    column; against either of two time origins)."""
     rng = random.Random(5)
-    for n in (65, 300, 5000):
+    for n in (1, 64, 65, 300, 5000):
         steps, stamps = array("q", range(7, 7 + n)), int_column(rng, n)
-        times = float_column(rng, n) if n == 300 else None
+        times = float_column(rng, n) if n in (64, 300) else None
         shared: dict = {}
-        for _ in range(3):
-            values = float_column(rng, n)
-            alone = encode_chunk(steps, times, stamps, values, time_origin_us=ORIGIN)
-            assert encode_chunk(steps, times, stamps, values, time_origin_us=ORIGIN, shared=shared) == alone
-        assert len(shared) == (3 if times is not None else 2)  # the axis columns, never the values
+        for k in range(6):
+            values = float_column(rng, n) if k != 2 else array("d", [1.5] * n)  # a constant: STRIDE
+            origin = ORIGIN if k % 2 else 0
+            alone = encode_chunk(steps, times, stamps, values, time_origin_us=origin)
+            assert encode_chunk(steps, times, stamps, values, time_origin_us=origin, shared=shared) == alone
+        # The axis columns, made once an origin; never the values.
+        assert [objects for objects, _ in shared.values()] == [(steps, times, stamps)] * 2
+        for wrong in (array("d", [0.5] * (n + 1)), array("q", [1] * n)):  # each chunk's values still checked
+            with pytest.raises(ValidationError, match="values"):
+                encode_chunk(steps, times, stamps, wrong, time_origin_us=ORIGIN, shared=shared)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -184,10 +184,9 @@ def test_chunks_whose_sketch_cannot_say_are_decoded_and_stay_exact(case, monkeyp
     """Out-of-order steps, NaN and sketches written before block sums take the decoding path:
     every bucket equals the equal-grid oracle."""
     from runlite.codec import sketch
-    from runlite.storage import metrics
 
-    if case == "version 2 sketches":
-        monkeypatch.setattr(metrics.sketch, "stored", lambda made, *cols, **_: sketch.encode(made))
+    if case == "version 2 sketches":  # as a flush made them before block sums
+        monkeypatch.setattr(sketch, "stored", lambda made, *cols, **_: sketch.encode(made))
     steps = list(range(40_000))
     if case == "steps out of order":
         for at in range(10_100, 27_000, 3001):  # a point 2,600 steps (a bucket and more) from its block

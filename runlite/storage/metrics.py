@@ -14,7 +14,7 @@ from array import array
 from typing import Any
 
 from .. import errors
-from ..codec import chunks, sketch, stats
+from ..codec import chunks, ingest, stats
 from .._memo import made_once
 from .._validation import check_name, is_real, scalar_item, shown
 from .stat_rows import CHUNK_COLUMNS, NO_AXES, STAT_COLUMNS, sql_values, stats_tuple
@@ -433,21 +433,8 @@ class _Batch:
         piece, entry.columns = entry.columns, None
         if entry.count <= KEPT_POINTS:
             entry.kept = piece
-        # The blocks hold the values' extremes, which the statistics take (when every value is
-        # finite) instead of four passes over them.
-        floats = piece[3].tolist()  # made once for the blocks and the statistics
-        made = sketch.blocks(*piece, has_nan=False, time_origin_us=self.origin, floats=floats)
-        # The axis' ranges and order, made once for the series sharing it (a wide record's, a
-        # run's short ones at its end); a one-block sketch keeps no order flags.
-        steps, times, stamps = piece[:3]
-        several = len(made) > 1
-        axis, flags = made_once(self.shared, (steps, times, stamps), several, lambda: (
-            stats.axis_ranges(steps, times, stamps, self.origin),
-            sketch.order(steps, times, stamps) if several else None)) if entry.count > 1 else (None, None)
-        chunk = stats.chunk_row(*piece, time_origin_us=self.origin, extremes=sketch.extremes(made), axis=axis,
-                                floats=floats)
-        self.inserts.append((series_id, entry.seq, *sql_values(chunk), chunks.encode_chunk(
-            *piece, time_origin_us=self.origin, shared=self.shared), sketch.stored(made, *piece, flags=flags)))
+        chunk, data, sketch = ingest.chunk(*piece, self.origin, self.shared)
+        self.inserts.append((series_id, entry.seq, *sql_values(chunk), data, sketch))
         return chunk
 
     def run(self) -> None:
@@ -477,6 +464,11 @@ def _append(batch: _Batch, state: _SeriesState, new: tuple | None, final: bool) 
     (``final``), so the average cost of a call stays flat however slowly it logs.
     """
     sid, target = state.id, TARGET_CHUNK_POINTS
+    if new is not None and not state.tail and len(new[0]) < target:
+        # No tail yet (a new series: every one of a short run, of a wide record's first flush)
+        # and a small chunk of new points, then the whole tail: the general way's result, sooner.
+        entry = _Tail(state.next_seq, len(new[0]), 0, new)
+        return state.next_seq + 1, (entry,), batch.write(sid, entry)
     tail = list(state.tail)
     next_seq = state.next_seq
     only_new = new is not None and not tail  # the chunks written hold the new points alone (in even pieces)
