@@ -219,7 +219,7 @@ def test_short_series_of_one_record_shape_work_out_their_axis_once(mem, monkeypa
     _one_flush_at_close(monkeypatch)
     made = []
     real = stats_mod.axis_ranges
-    monkeypatch.setattr(stats_mod, "axis_ranges", lambda *a: made.append(a) or real(*a))
+    monkeypatch.setattr(stats_mod, "axis_ranges", lambda *a, **k: made.append(a) or real(*a, **k))
     run = mem.init("short")
     for i in range(100):
         run.log_metrics({f"m{k}": math.cos(i * (k + 1)) for k in range(10)},
@@ -246,7 +246,7 @@ def test_a_flush_of_more_than_a_chunk_a_series_cuts_the_shared_axis_once(mem, mo
     _one_flush_at_close(monkeypatch)
     made = []
     real = stats_mod.axis_ranges
-    monkeypatch.setattr(stats_mod, "axis_ranges", lambda *a: made.append(len(a[0])) or real(*a))
+    monkeypatch.setattr(stats_mod, "axis_ranges", lambda *a, **k: made.append(len(a[0])) or real(*a, **k))
     n = metrics_mod.CHUNK_POINTS + 1808  # two even pieces a series
     run = mem.init("long")
     for i in range(n):
