@@ -99,6 +99,34 @@ def test_what_the_writer_derives_for_a_batch_is_what_the_properties_make(store):
     assert early.dotted_order.startswith("19700101T000000123456Z")
 
 
+def test_a_batch_of_one_function_binds_its_calls_inputs_as_one_call_at_a_time(store):
+    # A batch whose spans all come from one function binds their arguments at once: the
+    # inputs, their keys' order included, are what binding each call alone gives.
+    @runlite.traceable(store=store)
+    def f(a, b=1, *, c=5):
+        return a
+
+    class Tool:
+        @runlite.traceable(store=store)
+        def use(self, x, y=(2, 3)):
+            return x
+
+    def written(calls):
+        for call in calls:
+            call()
+        store.flush()
+        return [list(rec.inputs.items()) for rec in sorted(store.runs(), key=lambda r: r.dotted_order)[-len(calls):]]
+
+    assert written([lambda: f(1), lambda: f(1, 2), lambda: f(7, b=8)]) == [
+        [("a", 1), ("b", 1), ("c", 5)], [("a", 1), ("b", 2), ("c", 5)], [("a", 7), ("b", 8), ("c", 5)]]
+    assert written([lambda: f(3), lambda: f(4, 6)]) == [[("a", 3), ("b", 1), ("c", 5)], [("a", 4), ("b", 6), ("c", 5)]]
+    tool = Tool()
+    assert written([lambda: tool.use(1), lambda: tool.use(2, [4])]) == [[("x", 1), ("y", [2, 3])],
+                                                                          [("x", 2), ("y", [4])]]
+    assert written([lambda: tool.use(5), lambda: f(6)]) == [[("x", 5), ("y", [2, 3])],
+                                                            [("a", 6), ("b", 1), ("c", 5)]]
+
+
 def test_deep_chains_are_derived_without_recursion(store):
     with runlite.tracing_context(enabled=False):  # made, never written
         spans = [runlite.trace("s0", store=store)]

@@ -74,11 +74,12 @@ _ID, _ORDER, _TRACE = operator.attrgetter("_id"), operator.attrgetter("_dotted_o
 _PARENT, _START = operator.attrgetter("parent"), operator.attrgetter("start_us")
 _MICROS = operator.itemgetter(slice(-6, None))  # of a start's digits, from 1970 on
 _NONES = itertools.repeat(None)
-# What `Span.columns` reads of each span, its derived values made first.
-_READ = operator.attrgetter("_id", "name", "run_type", "status", "folder", "_metadata", "_tags", "parent",
-                            "_parent_run_id", "_trace_id", "_dotted_order", "start_us", "end_us", "_inputs", "_call",
-                            "outputs", "error", "_usage", "first_token_us", "pid", "session_name",
-                            "reference_example_id")
+# What `Span.columns` reads of each span, its derived values made first: a C-level pass a column
+# (no tuple a span, which would also wake the garbage collector every 700 spans).
+_READ = [operator.attrgetter(name) for name in (
+    "_id", "name", "run_type", "status", "folder", "_metadata", "_tags", "parent", "_parent_run_id", "_trace_id",
+    "_dotted_order", "start_us", "end_us", "_inputs", "_call", "outputs", "error", "_usage", "first_token_us", "pid",
+    "session_name", "reference_example_id")]
 
 
 def _copies(values: tuple, kind: type) -> Any:
@@ -92,29 +93,30 @@ def _derive(spans: list) -> None:
     ids by one `uuid7_many`, and for roots (the common case) the rest in C-level passes."""
     if None in map(_ID, spans):
         with _derive_lock:  # the properties wait: an id, once made, is kept
-            lacking = list(itertools.compress(spans, map(operator.is_, map(_ID, spans), _NONES)))
+            lacking = _lacking(spans, _ID)
             _set_each(lacking, "_id", uuid7_many(list(map(_START, lacking))))
-    roots = list(itertools.compress(spans, map(operator.is_, map(_ORDER, spans), _NONES)))
-    if roots and (None in map(_PARENT, roots) and min(map(_START, roots)) >= 1_000_000):  # not before 1970
-        roots = list(itertools.compress(roots, map(operator.is_, map(_PARENT, roots), _NONES)))
+    roots = _lacking(_lacking(spans, _ORDER), _PARENT)
+    if roots and min(map(_START, roots)) >= 1_000_000:  # from 1970 on: a start's last 6 digits are its micros
         starts = list(map(_START, roots))
         secs = list(map(operator.floordiv, starts, itertools.repeat(1_000_000)))
         dates = {sec: time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)) for sec in set(secs)}
-        ids = list(map(_ID, roots))
-        # dotted_segment's text: the date, the start's last 6 digits (its microseconds), Z, the id
         _set_each(roots, "_dotted_order", map("".join, zip(map(dates.__getitem__, secs), map(_MICROS, map(str, starts)),
-                                                          itertools.repeat("Z"), ids)))
-        lacking = [n for n, trace in enumerate(map(_TRACE, roots)) if trace is None]
-        _set_each([roots[n] for n in lacking], "_trace_id", [ids[n] for n in lacking])
-    for span in [span for span in spans if span._dotted_order is None or span._trace_id is None]:
-        if span._dotted_order is None:  # a child: its parent's order is made (earlier in the batch) or kept
-            above = span.parent._dotted_order if span.parent is not None else None
-            span._dotted_order = (span.dotted_order if above is None else
-                                  f"{above}.{dotted_segment(span.start_us, span._id)}")
-        span.trace_id  # noqa: B018 - made (the root's id, or the parent's), kept on the span
+                                                          itertools.repeat("Z"), map(_ID, roots))))  # dotted_segment's
+        roots = _lacking(roots, _TRACE)
+        _set_each(roots, "_trace_id", map(_ID, roots))
+    for span in _lacking(spans, _ORDER):  # children, parents first (and roots before 1970)
+        above = span.parent._dotted_order if span.parent is not None else None
+        span._dotted_order = span.dotted_order if above is None else f"{above}.{dotted_segment(span.start_us, span._id)}"
+    for span in _lacking(spans, _TRACE):
+        span.trace_id  # noqa: B018 - made (the root's id, or its parent's) and kept
 
 
-def _set_each(spans: list, name: str, values) -> None:
+def _lacking(spans: list, read: Any) -> list:
+    """The spans whose ``read(span)`` is None, in C-level passes."""
+    return list(itertools.compress(spans, map(operator.is_, map(read, spans), _NONES)))
+
+
+def _set_each(spans: list, name: str, values: Any) -> None:
     """``setattr(span, name, value)`` for each pair, in a C-level loop."""
     collections.deque(map(setattr, spans, itertools.repeat(name), values), maxlen=0)
 
@@ -354,22 +356,20 @@ class Span:
 
     @staticmethod
     def columns(spans: list) -> tuple:
-        """What the span writer stores of a batch of spans, a column each: ``(id, name, run_type,
-        status, folder, metadata, tags, parent_run_id, trace_id, dotted_order, start_us, end_us,
-        inputs, outputs, error, usage, first_token_us, pid, session_name, reference_example_id)``.
-        Each span is read at once (one C-level call over plain attributes, atomic under the
-        GIL); metadata, tags and usage are copies (None when empty), so a traced thread may go
-        on changing them. Parents come before their children in a batch, so a child finds its
-        parent's derived values made."""
+        """What the span writer stores of a batch, a column each (``_READ``'s, ``parent`` as
+        its id, ``_call`` bound into the inputs), each read in a C-level pass: a span a traced
+        thread changes meanwhile is queued again (its flag was cleared first), and the next
+        batch writes it whole. Metadata, tags and usage are copies (None when empty). Parents
+        come before their children in a batch: a child finds its parent's values made."""
         _derive(spans)
         (ids, names, run_types, statuses, folders, metadata, tags, parents, own_parents, traces, orders, starts,
          ends, inputs, calls, outputs, errors, usage, first_tokens, pids, sessions,
-         references) = zip(*map(_READ, spans))
+         references) = [list(map(read, spans)) for read in _READ]
         if any(parents):
             own_parents = [own if parent is None else parent._id or parent.id
                            for parent, own in zip(parents, own_parents)]
         if any(calls):  # bound here without keeping the result: no lock, and the same dict each time
-            inputs = [given if call is None else call[0](call[1], call[2]) for given, call in zip(inputs, calls)]
+            inputs = context.bound(inputs, calls)
         return (ids, names, run_types, statuses, folders, _copies(metadata, dict), _copies(tags, list), own_parents,
                 traces, orders, starts, ends, inputs, outputs, errors, _copies(usage, dict), first_tokens, pids,
                 sessions, references)
