@@ -82,7 +82,7 @@ _READ = [operator.attrgetter(name) for name in (
     "session_name", "reference_example_id")]
 
 
-def _copies(values: tuple, kind: type) -> Any:
+def _copies(values: list, kind: type) -> Any:
     """A copy of each container, None for an empty one (one C-level test when all are)."""
     return [kind(v) if v else None for v in values] if any(values) else (None,) * len(values)
 
