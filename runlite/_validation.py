@@ -398,9 +398,15 @@ _LONG_DIGITS = "0" * 19
 def walk_needed(texts: list[str]) -> bool:
     """Whether any of the plain JSON ``texts`` may differ from what `dumps_lenient`'s walk
     writes: an integer maybe beyond int64, or more brackets than ``MAX_DEPTH`` (nesting the
-    walk cuts). C-level passes only, over all texts at once; a false alarm costs the walk."""
+    walk cuts). C-level passes only, over all texts at once; a false alarm costs the walk.
+    Texts too short to hold that many brackets or digits (a traced call's few arguments) are
+    passed on their lengths alone."""
+    longest = max(map(len, texts), default=0)
+    if longest < len(_LONG_DIGITS):  # fewer characters than either needs
+        return False
     brackets = map(operator.add, map(str.count, texts, repeat("[")), map(str.count, texts, repeat("{")))
-    return max(brackets, default=0) > MAX_DEPTH or _LONG_DIGITS in "\n".join(texts).translate(_DIGITS_AS_ZERO)
+    return ((longest > MAX_DEPTH and max(brackets, default=0) > MAX_DEPTH)
+            or _LONG_DIGITS in "\n".join(texts).translate(_DIGITS_AS_ZERO))
 
 
 def dumps_lenient(value: Any, what: str = "value") -> str:

@@ -58,6 +58,41 @@ def test_ids_sort_by_creation_even_past_the_counter():
     assert later > made[-1] and int(later[:8] + later[9:13], 16) == next_ms
 
 
+def test_ids_made_many_at_once_are_those_made_one_at_a_time(monkeypatch):
+    # OS words all alike, so the draws' order cannot matter: what differs between ids is then
+    # their millisecond and counter, which uuid7_many must step as uuid7 does.
+    monkeypatch.setattr(_ids.os, "urandom", lambda n: b"\xa5\x3c" * (n // 2))
+    now_us = time.time_ns() // 1000
+    starts = [now_us] * 5000 + [now_us + 9_000, now_us - 50_000, now_us + 9_000, now_us + 20_000]
+    made = {}
+    for way in ("one", "many"):
+        monkeypatch.setattr(_ids, "_last_ms", 0)
+        monkeypatch.setattr(_ids, "_counter", 0)
+        _ids._pool.clear()
+        made[way] = [_ids.uuid7(us) for us in starts] if way == "one" else _ids.uuid7_many(starts)
+    assert made["many"] == made["one"]
+    assert len(set(made["many"])) == len(starts) and made["many"] == sorted(made["many"])
+    assert len({run_id[:13] for run_id in made["many"][:5000]}) >= 2  # the counter wrapped
+    assert _ids.uuid7_many([]) == []
+
+
+def test_ids_made_many_at_once_go_between_those_made_before_and_after():
+    now_us = time.time_ns() // 1000
+    before = [_ids.uuid7(now_us) for _ in range(3)]
+    many = _ids.uuid7_many([now_us] * 10_000 + [now_us + 1_000])
+    after = [_ids.uuid7(now_us) for _ in range(3)]
+    made = before + many + after
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert len({stamp(run_id) for run_id in made}) == len(made)
+    for run_id in many[::97]:
+        parsed = uuid.UUID(run_id)
+        assert str(parsed) == run_id and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    random.seed(0)  # and the program's random module decides nothing
+    first = _ids.uuid7_many([now_us] * 3)
+    random.seed(0)
+    assert not set(first) & set(_ids.uuid7_many([now_us] * 3))
+
+
 def test_users_random_neither_decides_nor_is_disturbed():
     random.seed(0)
     first = [_ids.uuid7() for _ in range(3)], [_ids.random_name() for _ in range(8)]
@@ -100,7 +135,7 @@ def test_threads_get_unique_strictly_increasing_ids():
         assert all(a < b for a, b in zip(ids, ids[1:]))
 
 
-def _child_ids(count: int, now_us: int) -> list[str]:
+def _child_ids(count: int, now_us: int, many: bool = False) -> list[str]:
     """Ids made in a forked child, sent back through a pipe (the child never returns)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -108,7 +143,8 @@ def _child_ids(count: int, now_us: int) -> list[str]:
         try:
             os.close(read_end)
             signal.alarm(20)  # a child stuck on a lock inherited locked dies instead of hanging
-            os.write(write_end, " ".join(_ids.uuid7(now_us) for _ in range(count)).encode())
+            made = _ids.uuid7_many([now_us] * count) if many else [_ids.uuid7(now_us) for _ in range(count)]
+            os.write(write_end, " ".join(made).encode())
         finally:
             os._exit(0)
     os.close(write_end)
@@ -120,11 +156,12 @@ def _child_ids(count: int, now_us: int) -> list[str]:
 
 
 @fork_only
-def test_forked_child_does_not_repeat_the_parent():
+@pytest.mark.parametrize("many", [False, True], ids=["one at a time", "many at once"])
+def test_forked_child_does_not_repeat_the_parent(many):
     now_us = time.time_ns() // 1000
     before = [_ids.uuid7(now_us) for _ in range(10)]
-    child = _child_ids(1000, now_us)
-    parent = [_ids.uuid7(now_us) for _ in range(1000)]  # the same millisecond as the child's
+    child = _child_ids(1000, now_us, many)
+    parent = _ids.uuid7_many([now_us] * 1000) if many else [_ids.uuid7(now_us) for _ in range(1000)]  # the same ms
     assert len(child) == 1000 and not set(child) & set(parent)
     # Not the parent's counter sequence either (the child's n-th id is not the parent's next
     # n-th in time and counter), and still after every id made before the fork.

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import runlite
+from runlite._ids import dotted_segment
 from runlite import _validation
 from runlite._validation import dumps_lenient
 from runlite.storage import runs as runs_mod
@@ -36,8 +37,8 @@ def test_derived_values_are_made_once_and_agree_with_the_tree(store):
     # Asked deepest first: each ancestor's values are made on the way and kept.
     assert grandchild.trace_id == root.id == child.trace_id
     assert grandchild.parent_run_id == child.id and child.parent_run_id == root.id and root.parent_run_id is None
-    assert grandchild.dotted_order == f"{child.dotted_order}.{span_mod.segment(grandchild.start_us, grandchild.id)}"
-    assert root.dotted_order == span_mod.segment(root.start_us, root.id)
+    assert grandchild.dotted_order == f"{child.dotted_order}.{dotted_segment(grandchild.start_us, grandchild.id)}"
+    assert root.dotted_order == dotted_segment(root.start_us, root.id)
     ids = (root.id, child.id, grandchild.id)
     assert (root.id, child.id, grandchild.id) == ids  # never made again
     for span in (grandchild, child, root):
@@ -67,6 +68,63 @@ def test_ids_never_read_by_the_caller_are_made_by_the_writer_in_creation_order(s
     (root,) = [r for r in store.runs() if r.parent_run_id is None]
     tree = store.trace(root.trace_id)
     assert [c.inputs["i"] for c in tree.child_runs] == list(range(50))
+
+
+def test_what_the_writer_derives_for_a_batch_is_what_the_properties_make(store):
+    # Nothing asks for these spans' ids, trace ids or dotted orders before the batch is
+    # written: the writer makes them all at once, ids in the order the spans were made.
+    roots = [runlite.trace(f"root-{i}", store=store) for i in range(3)]
+    early = runlite.trace("early", store=store)
+    early.start_us = 123_456  # 00:00:00.123456 of 1970-01-01: fewer than seven digits
+    older = runlite.trace("older", store=store)
+    older.start_us = -1_500_000  # 1969-12-31T23:59:58.500000
+    child = roots[1].create_child("child")
+    grandchild = child.create_child("grandchild")
+    late = roots[0].create_child("late child")
+    made = [*roots, early, older, child, grandchild, late]
+    for span in made:
+        span.end()
+    store.flush()
+    assert [span.id for span in made] == sorted(span.id for span in made)
+    for span in made:
+        parent, root = span.parent, span
+        while root.parent is not None:
+            root = root.parent
+        own = dotted_segment(span.start_us, span.id)
+        order = own if parent is None else f"{parent.dotted_order}.{own}"
+        rec = store.get_run(span.id)
+        assert (rec.dotted_order, rec.trace_id, rec.parent_run_id) == (order, root.id, parent and parent.id)
+        assert (span.dotted_order, span.trace_id, span.parent_run_id) == (order, root.id, parent and parent.id)
+    assert older.dotted_order.startswith("19691231T235958500000Z")
+    assert early.dotted_order.startswith("19700101T000000123456Z")
+
+
+def test_a_batch_of_one_function_binds_its_calls_inputs_as_one_call_at_a_time(store):
+    # A batch whose spans all come from one function binds their arguments at once: the
+    # inputs, their keys' order included, are what binding each call alone gives.
+    @runlite.traceable(store=store)
+    def f(a, b=1, *, c=5):
+        return a
+
+    class Tool:
+        @runlite.traceable(store=store)
+        def use(self, x, y=(2, 3)):
+            return x
+
+    def written(calls):
+        for call in calls:
+            call()
+        store.flush()
+        return [list(rec.inputs.items()) for rec in sorted(store.runs(), key=lambda r: r.dotted_order)[-len(calls):]]
+
+    assert written([lambda: f(1), lambda: f(1, 2), lambda: f(7, b=8)]) == [
+        [("a", 1), ("b", 1), ("c", 5)], [("a", 1), ("b", 2), ("c", 5)], [("a", 7), ("b", 8), ("c", 5)]]
+    assert written([lambda: f(3), lambda: f(4, 6)]) == [[("a", 3), ("b", 1), ("c", 5)], [("a", 4), ("b", 6), ("c", 5)]]
+    tool = Tool()
+    assert written([lambda: tool.use(1), lambda: tool.use(2, [4])]) == [[("x", 1), ("y", [2, 3])],
+                                                                          [("x", 2), ("y", [4])]]
+    assert written([lambda: tool.use(5), lambda: f(6)]) == [[("x", 5), ("y", [2, 3])],
+                                                            [("a", 6), ("b", 1), ("c", 5)]]
 
 
 def test_deep_chains_are_derived_without_recursion(store):

@@ -27,8 +27,8 @@ def insert_sql(columns: Iterable[str], *, update: Iterable[str] = (), constants:
                keep_existing: bool = False) -> str:
     """``INSERT INTO runs`` of ``columns`` (bound in that order), upserting ``update`` on a known
     id (only over the same run: its placeholder, filled in whole, or the row of its trace and
-    dotted order, never another run with its id; returning the ids it wrote), or leaving a
-    known id's row as it is with ``keep_existing``. ``constants`` maps further columns to SQL
+    dotted order, never another run with its id: `insert_many` counts the rows it wrote), or
+    leaving a known id's row as it is with ``keep_existing``. ``constants`` maps further columns to SQL
     literals of runlite's own (never user text). Column names must be ``RUN_COLUMNS``."""
     columns, update, constants = list(columns), list(update), dict(constants or {})
     unknown = [c for c in (*columns, *update, *constants) if c not in RUN_COLUMNS]
@@ -43,7 +43,7 @@ def insert_sql(columns: Iterable[str], *, update: Iterable[str] = (), constants:
             [f"{c} = excluded.{c}" for c in update]
             + [f"{c} = CASE WHEN kind = 'placeholder' THEN excluded.{c} ELSE {c} END" for c in filled])
         sql += (" WHERE kind = 'placeholder' OR (trace_id IS excluded.trace_id"
-                " AND dotted_order IS excluded.dotted_order) RETURNING id")
+                " AND dotted_order IS excluded.dotted_order)")
     elif keep_existing:
         sql += " ON CONFLICT(id) DO NOTHING"
     return sql
@@ -78,17 +78,18 @@ def insert_rows_sql(columns: tuple[str, ...], rows: int, update: tuple[str, ...]
 
 
 def insert_many(conn, columns: tuple[str, ...], values: list, update: tuple[str, ...] = (),
-                constants: tuple[tuple[str, str], ...] = (), keep_existing: bool = False) -> list:
+                constants: tuple[tuple[str, str], ...] = (), keep_existing: bool = False) -> int:
     """Insert (or upsert, as `insert_rows_sql`) run rows ``ROWS_PER_STATEMENT`` to a statement;
-    ``values`` holds every row's values of ``columns``, one row after another. Returns the ids
-    an upsert wrote (``[]`` for a plain insert)."""
+    ``values`` holds every row's values of ``columns``, one row after another. Returns how many
+    rows the statements wrote (``changes()``: an upsert leaves another run with an id alone)."""
     width = len(columns)
     step = ROWS_PER_STATEMENT * width
-    written: list = []
+    written = 0
     for at in range(0, len(values), step):
         part = values[at:at + step]
-        written += conn.execute(insert_rows_sql(columns, len(part) // width, update, constants, keep_existing), part)
-    return [row[0] for row in written]
+        conn.execute(insert_rows_sql(columns, len(part) // width, update, constants, keep_existing), part)
+        written += conn.changes()
+    return written
 
 
 def ensure_folder(conn, folder: str, now: int) -> None:

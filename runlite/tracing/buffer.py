@@ -19,7 +19,9 @@ same span (each writes its own events).
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
+import operator
 import os
 import threading
 import weakref
@@ -53,6 +55,11 @@ if hasattr(os, "register_at_fork"):
 # index (``seq``) of ``events[0]`` among the span's events. A plain tuple: a batch holds
 # thousands and a NamedTuple costs ~0.5 us more each to build.
 SpanWrite = tuple
+
+
+_PID, _WRITTEN = operator.attrgetter("pid"), operator.attrgetter("events_written")
+_NEWS = operator.methodcaller("news")
+_NOTHING = (None, None)  # a span's news() when it never had events or attachments
 
 
 def _order(span: Any) -> str:
@@ -337,13 +344,18 @@ class SpanQueue:
             popleft = queue.popleft
             spans = self._retry + [popleft() for _ in range(len(queue))]  # appends may go on meanwhile
             self._retry = []
-            batch = []
+            spans = list(dict.fromkeys(spans))
+            # Every flag cleared before any span is read: a later change queues it again.
+            collections.deque(map(setattr, spans, itertools.repeat("queued"), itertools.repeat(False)), maxlen=0)
             pid = os.getpid()
-            for span in dict.fromkeys(spans):
-                span.queued = False  # before reading the span: a later change queues it again
-                if span.pid != pid:  # a span a forked child inherited: its own process writes it
-                    continue
-                events, attachments = span.news()
+            pids = list(map(_PID, spans))
+            if pids.count(pid) != len(pids):  # spans a forked child inherited: their own process writes them
+                spans = [span for span in spans if span.pid == pid]
+            news = list(map(_NEWS, spans))
+            if news.count(_NOTHING) == len(news) and not any(map(_WRITTEN, spans)):  # the common case
+                return list(zip(spans, itertools.repeat(0), itertools.repeat(()), itertools.repeat(())))
+            batch = []
+            for span, (events, attachments) in zip(spans, news):
                 if events is None and not attachments and not span.events_written:
                     batch.append((span, 0, (), ()))  # the common case: nothing to move
                 else:

@@ -14,8 +14,10 @@ import calendar
 import contextvars
 import functools
 import inspect
+import itertools
 import json
 import logging
+import operator
 import os
 import time
 import urllib.parse
@@ -408,7 +410,46 @@ def binder(fn: Callable, skip: set) -> Callable[[tuple, dict], dict]:
             out.pop(name, None)
         return out
 
+    # For `many`: with n positional arguments and no keywords, the names the inputs hold and
+    # the defaults that follow the arguments, in fast's order; leading skipped parameters
+    # (``self``) are cut from the arguments. Other skips fall back to fast.
+    cut = next((k for k, name in enumerate(positional) if name not in skip), len(positional))
+    names, tails = [], []
+    for n in range(len(positional) + 1):
+        fill = [(name, default) for name, default in defaults if name not in positional[:n]]
+        names.append((*positional[cut:n], *(name for name, _ in fill)))
+        tails.append(tuple(default for _, default in fill))
+    simple = not skip - set(positional[:cut]) and not any(name in skip for name, _ in defaults)
+    arguments, keywords = operator.itemgetter(1), operator.itemgetter(2)
+
+    def many(calls: list) -> list:
+        """``fast`` of each ``(binder, args, kwargs)``, in C-level passes when no call has
+        keywords or more arguments than parameters (the span writer binds a batch at once)."""
+        given = list(map(arguments, calls))
+        lengths = list(map(len, given))
+        if not simple or any(map(keywords, calls)) or max(lengths) > len(positional) or min(lengths) < cut:
+            return [fast(call[1], call[2]) for call in calls]
+        if cut:
+            given = map(operator.getitem, given, itertools.repeat(slice(cut, None)))
+        return list(map(dict, map(zip, map(names.__getitem__, lengths),
+                                  map(operator.add, given, map(tails.__getitem__, lengths)))))
+
+    if plain:
+        fast.many = many
     return fast if plain else slow
+
+
+def bound(inputs: list, calls: list) -> list:
+    """Each span's inputs: ``inputs[k]``, or ``calls[k]`` (``(binder, args, kwargs)``) bound;
+    all at once by the binder's ``many`` when one binder has them all (a batch of one function)."""
+    binders = set(map(_BINDER, filter(None, calls)))
+    many = getattr(next(iter(binders)), "many", None) if len(binders) == 1 and None not in calls else None
+    if many is not None:
+        return many(calls)
+    return [given if call is None else call[0](call[1], call[2]) for given, call in zip(inputs, calls)]
+
+
+_BINDER = operator.itemgetter(0)
 
 
 def processed(process: Callable, value: Any, what: str, name: str) -> Any:

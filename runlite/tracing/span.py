@@ -20,6 +20,9 @@ the run is posted, at the call's start, and outputs at its end.)
 
 from __future__ import annotations
 
+import collections
+import itertools
+import operator
 import os
 import threading
 import time
@@ -29,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
-from .._ids import dotted_ids, uuid7
+from .._ids import dotted_ids, dotted_segment, uuid7, uuid7_many
 from .._validation import check_metadata, check_name, check_tags, dumps_lenient, lenient_text, shown, to_us
 from . import context
 from .context import NOWHERE, merge_tags
@@ -64,20 +67,58 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
-_date_cache = (-1, "")  # (second, its "%Y%m%dT%H%M%S" text), swapped whole: safe across threads
-
-
-def segment(start_us: int, run_id: str) -> str:
-    """One dotted_order segment (``%Y%m%dT%H%M%S%fZ`` + id), the date text cached per second."""
-    global _date_cache
-    secs, micros = divmod(start_us, 1_000_000)
-    cached = _date_cache
-    if cached[0] != secs:
-        cached = _date_cache = (secs, time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs)))
-    return f"{cached[1]}{micros:06d}Z{run_id}"
-
-
 _UNSET: Any = object()  # an argument of Span.set not given
+
+
+_ID, _ORDER, _TRACE = operator.attrgetter("_id"), operator.attrgetter("_dotted_order"), operator.attrgetter("_trace_id")
+_PARENT, _START = operator.attrgetter("parent"), operator.attrgetter("start_us")
+_MICROS = operator.itemgetter(slice(-6, None))  # of a start's digits, from 1970 on
+_NONES = itertools.repeat(None)
+# What `Span.columns` reads of each span, its derived values made first: a C-level pass a column
+# (no tuple a span, which would also wake the garbage collector every 700 spans).
+_READ = [operator.attrgetter(name) for name in (
+    "_id", "name", "run_type", "status", "folder", "_metadata", "_tags", "parent", "_parent_run_id", "_trace_id",
+    "_dotted_order", "start_us", "end_us", "_inputs", "_call", "outputs", "error", "_usage", "first_token_us", "pid",
+    "session_name", "reference_example_id")]
+
+
+def _copies(values: list, kind: type) -> Any:
+    """A copy of each container, None for an empty one (one C-level test when all are)."""
+    return [kind(v) if v else None for v in values] if any(values) else (None,) * len(values)
+
+
+def _derive(spans: list) -> None:
+    """Make the ids, trace ids and dotted orders a batch of spans lacks, in the batch's order
+    (its spans' ids increase as the batch goes), as the properties would one at a time: the
+    ids by one `uuid7_many`, and for roots (the common case) the rest in C-level passes."""
+    if None in map(_ID, spans):
+        with _derive_lock:  # the properties wait: an id, once made, is kept
+            lacking = _lacking(spans, _ID)
+            _set_each(lacking, "_id", uuid7_many(list(map(_START, lacking))))
+    roots = _lacking(_lacking(spans, _ORDER), _PARENT)
+    if roots and min(map(_START, roots)) >= 1_000_000:  # from 1970 on: a start's last 6 digits are its micros
+        starts = list(map(_START, roots))
+        secs = list(map(operator.floordiv, starts, itertools.repeat(1_000_000)))
+        dates = {sec: time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)) for sec in set(secs)}
+        _set_each(roots, "_dotted_order", map("".join, zip(map(dates.__getitem__, secs), map(_MICROS, map(str, starts)),
+                                                          itertools.repeat("Z"), map(_ID, roots))))  # dotted_segment's
+        roots = _lacking(roots, _TRACE)
+        _set_each(roots, "_trace_id", map(_ID, roots))
+    for span in _lacking(spans, _ORDER):  # children, parents first (and roots before 1970)
+        above = span.parent._dotted_order if span.parent is not None else None
+        span._dotted_order = span.dotted_order if above is None else f"{above}.{dotted_segment(span.start_us, span._id)}"
+    for span in _lacking(spans, _TRACE):
+        span.trace_id  # noqa: B018 - made (the root's id, or its parent's) and kept
+
+
+def _lacking(spans: list, read: Any) -> list:
+    """The spans whose ``read(span)`` is None, in C-level passes."""
+    return list(itertools.compress(spans, map(operator.is_, map(read, spans), _NONES)))
+
+
+def _set_each(spans: list, name: str, values: Any) -> None:
+    """``setattr(span, name, value)`` for each pair, in a C-level loop."""
+    collections.deque(map(setattr, spans, itertools.repeat(name), values), maxlen=0)
 
 
 def _mapping(value: Any, what: str) -> dict:
@@ -233,9 +274,9 @@ class Span:
                 node = node.parent
             order = node._dotted_order
             if order is None:
-                order = node._dotted_order = segment(node.start_us, node.id)
+                order = node._dotted_order = dotted_segment(node.start_us, node.id)
             for span in reversed(chain):
-                order = span._dotted_order = f"{order}.{segment(span.start_us, span.id)}"
+                order = span._dotted_order = f"{order}.{dotted_segment(span.start_us, span.id)}"
         return order
 
     @dotted_order.setter
@@ -313,42 +354,25 @@ class Span:
         queue drains what is new of them without making empty lists."""
         return self._events, self._attachments
 
-    def state(self) -> tuple:
-        """What the span writer stores, read at once: ``(id, name, run_type, status, folder,
-        metadata, tags, parent_run_id, trace_id, dotted_order, start_us, end_us, inputs,
-        outputs, error, usage, first_token_us, pid, session_name, reference_example_id)``.
-        Metadata, tags and usage are copies (None when empty): a traced thread may change them
-        meanwhile, and each copy is one C-level call, atomic under the GIL."""
-        # The derived values as the properties make them, inlined: this runs once a span written.
-        run_id = self._id or self.id
-        parent = self.parent
-        if parent is None:
-            parent_run_id = self._parent_run_id
-            trace_id = self._trace_id
-            if trace_id is None:
-                trace_id = self._trace_id = run_id
-            order = self._dotted_order
-            if order is None:
-                order = self._dotted_order = segment(self.start_us, run_id)
-        else:  # a batch holds parents first: their values are usually made already
-            parent_run_id = parent._id or parent.id
-            trace_id = self._trace_id
-            if trace_id is None:
-                trace_id = parent._trace_id
-                trace_id = self._trace_id = trace_id if trace_id is not None else self.trace_id
-            order = self._dotted_order
-            if order is None:
-                above = parent._dotted_order
-                order = self._dotted_order = (self.dotted_order if above is None else
-                                              f"{above}.{segment(self.start_us, run_id)}")
-        call = self._call  # bound here without keeping the result: no lock, and the same dict each time
-        inputs = self._inputs if call is None else call[0](call[1], call[2])
-        metadata, tags, usage = self._metadata, self._tags, self._usage
-        return (run_id, self.name, self.run_type, self.status, self.folder, dict(metadata) if metadata else None,
-                list(tags) if tags else None, parent_run_id, trace_id, order, self.start_us, self.end_us,
-                inputs, self.outputs, self.error,
-                dict(usage) if usage else None, self.first_token_us, self.pid, self.session_name,
-                self.reference_example_id)
+    @staticmethod
+    def columns(spans: list) -> tuple:
+        """What the span writer stores of a batch, a column each (``_READ``'s, ``parent`` as
+        its id, ``_call`` bound into the inputs), each read in a C-level pass: a span a traced
+        thread changes meanwhile is queued again (its flag was cleared first), and the next
+        batch writes it whole. Metadata, tags and usage are copies (None when empty). Parents
+        come before their children in a batch: a child finds its parent's values made."""
+        _derive(spans)
+        (ids, names, run_types, statuses, folders, metadata, tags, parents, own_parents, traces, orders, starts,
+         ends, inputs, calls, outputs, errors, usage, first_tokens, pids, sessions,
+         references) = [list(map(read, spans)) for read in _READ]
+        if any(parents):
+            own_parents = [own if parent is None else parent._id or parent.id
+                           for parent, own in zip(parents, own_parents)]
+        if any(calls):  # bound here without keeping the result: no lock, and the same dict each time
+            inputs = context.bound(inputs, calls)
+        return (ids, names, run_types, statuses, folders, _copies(metadata, dict), _copies(tags, list), own_parents,
+                traces, orders, starts, ends, inputs, outputs, errors, _copies(usage, dict), first_tokens, pids,
+                sessions, references)
 
     def outside_ancestors(self) -> list[tuple["Span", bool]]:
         """The span's ancestors, root first, each with whether a store writes it (False: a
