@@ -357,7 +357,7 @@ class SpanQueue:
             batch = []
             for span, (events, attachments) in zip(spans, news):
                 if events is None and not attachments and not span.events_written:
-                    batch.append((span, 0, (), ()))  # the common case: nothing to move
+                    batch.append((span, 0, (), ()))  # nothing to move
                 else:
                     batch.append(_drain(span, events, attachments))
         return batch

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
-from .._ids import dotted_ids, dotted_segment, uuid7, uuid7_many
+from .._ids import dotted_ids, dotted_segment, dotted_segments, uuid7, uuid7_many
 from .._validation import check_metadata, check_name, check_tags, dumps_lenient, lenient_text, shown, to_us
 from . import context
 from .context import NOWHERE, merge_tags
@@ -72,7 +72,6 @@ _UNSET: Any = object()  # an argument of Span.set not given
 
 _ID, _ORDER, _TRACE = operator.attrgetter("_id"), operator.attrgetter("_dotted_order"), operator.attrgetter("_trace_id")
 _PARENT, _START = operator.attrgetter("parent"), operator.attrgetter("start_us")
-_MICROS = operator.itemgetter(slice(-6, None))  # of a start's digits, from 1970 on
 _NONES = itertools.repeat(None)
 # What `Span.columns` reads of each span, its derived values made first: a C-level pass a column
 # (no tuple a span, which would also wake the garbage collector every 700 spans).
@@ -96,15 +95,10 @@ def _derive(spans: list) -> None:
             lacking = _lacking(spans, _ID)
             _set_each(lacking, "_id", uuid7_many(list(map(_START, lacking))))
     roots = _lacking(_lacking(spans, _ORDER), _PARENT)
-    if roots and min(map(_START, roots)) >= 1_000_000:  # from 1970 on: a start's last 6 digits are its micros
-        starts = list(map(_START, roots))
-        secs = list(map(operator.floordiv, starts, itertools.repeat(1_000_000)))
-        dates = {sec: time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec)) for sec in set(secs)}
-        _set_each(roots, "_dotted_order", map("".join, zip(map(dates.__getitem__, secs), map(_MICROS, map(str, starts)),
-                                                          itertools.repeat("Z"), map(_ID, roots))))  # dotted_segment's
-        roots = _lacking(roots, _TRACE)
-        _set_each(roots, "_trace_id", map(_ID, roots))
-    for span in _lacking(spans, _ORDER):  # children, parents first (and roots before 1970)
+    _set_each(roots, "_dotted_order", dotted_segments(list(map(_START, roots)), list(map(_ID, roots))))
+    roots = _lacking(roots, _TRACE)
+    _set_each(roots, "_trace_id", map(_ID, roots))
+    for span in _lacking(spans, _ORDER):  # children, parents first
         above = span.parent._dotted_order if span.parent is not None else None
         span._dotted_order = span.dotted_order if above is None else f"{above}.{dotted_segment(span.start_us, span._id)}"
     for span in _lacking(spans, _TRACE):
