@@ -190,6 +190,21 @@ def test_a_span_still_running_is_written_running_then_ended(store):
     assert rec.status == "completed" and rec.outputs == {"done": True} and rec.metadata == {"step": 1}
 
 
+def test_a_span_read_while_it_ends_is_never_written_running_with_an_end_time(store):
+    # The writer reads a batch a column at a time while traced threads go on: it may read a
+    # span halfway through end(), which sets the end time first and the status last.
+    span = runlite.trace("ending", store=store)
+    span.end_us = span.start_us + 5  # end() has got this far when the writer reads the span
+    store.flush()
+    rec = store.get_run(span.id)
+    assert (rec.status, rec.end_time) == ("running", None)
+    span.status = "completed"  # end() finishes and queues the span again
+    store.live.spans.touch(span)
+    store.flush()
+    rec = store.get_run(span.id)
+    assert rec.status == "completed" and rec.end_time is not None
+
+
 def test_a_lone_surrogate_is_replaced_not_refused(store):
     @runlite.traceable(store=store)
     def echo(text):

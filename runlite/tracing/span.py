@@ -353,8 +353,9 @@ class Span:
         """What the span writer stores of a batch, a column each (``_READ``'s, ``parent`` as
         its id, ``_call`` bound into the inputs), each read in a C-level pass: a span a traced
         thread changes meanwhile is queued again (its flag was cleared first), and the next
-        batch writes it whole. Metadata, tags and usage are copies (None when empty). Parents
-        come before their children in a batch: a child finds its parent's values made."""
+        batch writes it whole; until then a running row has no end time. Metadata, tags and
+        usage are copies (None when empty). Parents come before their children in a batch: a
+        child finds its parent's values made."""
         _derive(spans)
         (ids, names, run_types, statuses, folders, metadata, tags, parents, own_parents, traces, orders, starts,
          ends, inputs, calls, outputs, errors, usage, first_tokens, pids, sessions,
@@ -364,6 +365,8 @@ class Span:
                            for parent, own in zip(parents, own_parents)]
         if any(calls):  # bound here without keeping the result: no lock, and the same dict each time
             inputs = context.bound(inputs, calls)
+        if "running" in statuses and any(ends):  # read mid-``end()`` (it sets the status last): no
+            ends = [None if s == "running" else e for s, e in zip(statuses, ends)]  # end time until it is done
         return (ids, names, run_types, statuses, folders, _copies(metadata, dict), _copies(tags, list), own_parents,
                 traces, orders, starts, ends, inputs, outputs, errors, _copies(usage, dict), first_tokens, pids,
                 sessions, references)
