@@ -67,13 +67,14 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
     either way.
     """
     n = len(values)
-    if n == 1:  # a slow loop's flush: one point is its block's first, min, max and last
-        stamp = timestamps[0]
-        p = (0, steps[0], times[0] if times is not None else (stamp - time_origin_us) / 1e6, stamp, values[0])
-        return [(1, (p, p, p, p))]
-    out = []
     if floats is None:  # made once: min, max and index pass over a list faster than an array
         floats = values.tolist()
+    if n <= BLOCK and not has_nan:  # one block (nearly every chunk a flush writes, a slow loop's one point)
+        low, high = min(floats), max(floats)
+        if low == low and high == high:
+            return [(n, tuple([(i, steps[i], times[i] if times is not None else (timestamps[i] - time_origin_us) / 1e6,
+                                timestamps[i], floats[i]) for i in (0, floats.index(low), floats.index(high), n - 1)]))]
+    out = []
     for lo in range(0, n, BLOCK):
         hi = min(lo + BLOCK, n)
         seg = floats[lo:hi] if n > BLOCK else floats
