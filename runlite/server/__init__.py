@@ -2,7 +2,7 @@
 
 LangSmith's SDKs trace into the file unchanged (``LANGSMITH_ENDPOINT=http://127.0.0.1:N``),
 read it back through their ``Client``, and the same port serves the viewer pages. Needs the
-``server`` extra (Starlette, uvicorn, python-multipart); the rest of runlite does not.
+``server`` extra (Starlette, uvicorn, multipart); the rest of runlite does not.
 """
 
 from .app import make_app
