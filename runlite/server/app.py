@@ -28,6 +28,7 @@ def make_app(store, *, api_key: str | None = None, max_body: int = MAX_BODY, vie
     try:
         from starlette.applications import Starlette
         from starlette.routing import Mount, Route
+        from multipart import PushMultipartParser  # noqa: F401 - a form's parser (python-multipart's shim lacks it)
     except ImportError as exc:
         raise ImportError("runlite serve needs its server extra: pip install 'runlite[server]'") from exc
     from . import otlp, reads, reads_v2, writes
