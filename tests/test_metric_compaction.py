@@ -258,3 +258,29 @@ def test_a_flush_of_more_than_a_chunk_a_series_cuts_the_shared_axis_once(mem, mo
         assert list(mem.metric_values(run.id, f"m{k}").values) == [float(i * (k + 1)) for i in range(n)]
     sizes = mem.sql("SELECT count FROM chunks ORDER BY series_id, seq").rows
     assert sizes == [(n // 2,)] * 10
+
+
+def test_a_short_runs_end_writes_each_new_series_row_once(mem, monkeypatch):
+    # Many small runs write everything at their end: each new series' row goes in once, with
+    # its summary (not a row of zeros updated in the same transaction), and the run's series
+    # rows are read once, for the tails to merge, the states and the stored counts alike.
+    _one_flush_at_close(monkeypatch)
+    seen = []
+    with mem.database.write() as conn:
+        conn.exec_trace = lambda _cursor, sql, _bindings: seen.append(sql) or True
+    run = mem.init("short")
+    for i in range(50):
+        run.log_metrics({"a": i * 0.5, "b": math.sin(i)})
+    run.close()
+    with mem.database.write() as conn:
+        conn.exec_trace = None
+    on_series = [sql.split(" WHERE")[0] for sql in seen if " series" in sql]
+    assert not [sql for sql in on_series if sql.startswith("UPDATE")]
+    assert sum(sql.startswith("INSERT INTO series") for sql in on_series) == 2
+    assert sum(sql.startswith("SELECT") for sql in on_series) == 1
+    assert mem.verify().ok
+    for name, expected in (("a", [i * 0.5 for i in range(50)]), ("b", [math.sin(i) for i in range(50)])):
+        assert list(mem.metric_values(run.id, name).values) == expected
+        summary = mem.metric_summary(run.id, name)
+        assert (summary.count, summary.min, summary.max, summary.last) == (50, min(expected), max(expected),
+                                                                         expected[-1])
