@@ -258,3 +258,52 @@ def test_a_flush_of_more_than_a_chunk_a_series_cuts_the_shared_axis_once(mem, mo
         assert list(mem.metric_values(run.id, f"m{k}").values) == [float(i * (k + 1)) for i in range(n)]
     sizes = mem.sql("SELECT count FROM chunks ORDER BY series_id, seq").rows
     assert sizes == [(n // 2,)] * 10
+
+
+def test_a_short_runs_end_writes_each_new_series_row_once(mem, monkeypatch):
+    # Many small runs write everything at their end: each new series' row goes in once, with
+    # its summary (not a row of zeros updated in the same transaction) and the id SQLite would
+    # give it, and the run's series rows are read once, for the tails to merge, the states and
+    # the stored counts alike.
+    _one_flush_at_close(monkeypatch)
+    seen = []
+    with mem.database.write() as conn:
+        conn.exec_trace = lambda _cursor, sql, _bindings: seen.append(sql) or True
+    run = mem.init("short")
+    for i in range(50):
+        run.log_metrics({"a": i * 0.5, "b": math.sin(i)})
+    run.close()
+    with mem.database.write() as conn:
+        conn.exec_trace = None
+    on_series = [sql.split(" WHERE")[0] for sql in seen if " series" in sql]
+    assert not [sql for sql in on_series if sql.startswith("UPDATE")]
+    assert sum(sql.startswith("INSERT INTO series") for sql in on_series) == 2
+    assert not [sql for sql in on_series if "RETURNING" in sql]
+    assert sum("FROM series WHERE run_id" in sql for sql in seen) == 1
+    assert mem.verify().ok
+    for name, expected in (("a", [i * 0.5 for i in range(50)]), ("b", [math.sin(i) for i in range(50)])):
+        assert list(mem.metric_values(run.id, name).values) == expected
+        summary = mem.metric_summary(run.id, name)
+        assert (summary.count, summary.min, summary.max, summary.last) == (50, min(expected), max(expected),
+                                                                         expected[-1])
+
+
+def test_new_series_still_get_ids_once_the_largest_id_is_taken(tmp_path):
+    # Past the largest id there is none to give: SQLite draws free ones, and the flush takes them.
+    with runlite.open(str(tmp_path / "m.db")) as store:
+        first = store.init("first")
+        first.log_metrics({"a": 1.0})
+        first.close()
+        with store.database.write() as conn:
+            conn.execute("INSERT INTO series (id, run_id, name, count, nan_count) VALUES (?, ?, 'last', 0, 0)",
+                         ((1 << 63) - 1, first.id))
+        run = store.init("after")
+        for i in range(20):
+            run.log_metrics({"b": float(i), "c": -float(i)})
+        run.close()
+        assert list(store.metric_values(run.id, "b").values) == [float(i) for i in range(20)]
+        assert store.metric_summary(run.id, "c").min == -19.0
+        assert store.metric_summary(first.id, "a").count == 1
+        with store.database.write() as conn:
+            conn.execute("DELETE FROM series WHERE name = 'last'")
+        assert store.verify().ok

@@ -16,7 +16,7 @@ from typing import Any
 from .. import errors
 from ..codec import chunks, ingest, stats
 from .._memo import made_once
-from .._validation import check_name, is_real, scalar_item, shown
+from .._validation import INT64_MAX, check_name, is_real, scalar_item, shown
 from .stat_rows import CHUNK_COLUMNS, NO_AXES, STAT_COLUMNS, sql_values, stats_tuple
 
 FLUSH_INTERVAL = 1.0        # seconds: a point older than this is in the file (see GUARANTEES)
@@ -300,7 +300,7 @@ class _SeriesState:
 _TAIL_LOOKBACK = 64  # the stored small chunks a reloaded state may merge again
 
 
-_RUN_SERIES = "SELECT name, asset FROM series WHERE run_id = ?"
+_RUN_SERIES_ROWS = "SELECT id, name, asset, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ?"
 
 
 def _load_state(conn, run_id: str, name: str, asset: str):
@@ -446,6 +446,9 @@ class _Batch:
 
 _INSERT_CHUNK = ("INSERT OR REPLACE INTO chunks (series_id, seq, " + ", ".join(CHUNK_COLUMNS) + ", data, sketch)"
                  " VALUES (?, ?, " + ", ".join("?" * len(CHUNK_COLUMNS)) + ", ?, ?)")
+_INSERT_SERIES = ("INSERT INTO series (id, run_id, name, asset, " + ", ".join(STAT_COLUMNS) + ") VALUES (?, ?, ?, ?, "
+                  + ", ".join("?" * len(STAT_COLUMNS)) + ")")
+_INSERT_EMPTY_SERIES = "INSERT INTO series (run_id, name, asset, count, nan_count) VALUES (?, ?, ?, 0, 0) RETURNING id"
 _UPDATE_SUMMARY = "UPDATE series SET " + ", ".join(f"{c} = ?" for c in STAT_COLUMNS) + " WHERE id = ?"
 
 
@@ -519,29 +522,33 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
 
 def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us: int, on_series, final: bool) -> dict:
     todo = list(buffer.series_columns())
-    if final:
+    if final:  # the run's series rows read once: for the tails to merge, the states and the counts
         seen = {key for key, _, _ in todo}
         todo += [(key, None, None) for key, st in states.items() if len(st.tail) > 1 and key not in seen]
         # Series whose states the writer dropped (a fork) are read afresh: their tails merge too.
-        todo += [(k, None, None) for k in map(tuple, conn.execute(_RUN_SERIES, (run_id,)))
-                 if k not in states and k not in seen]
-    stored = _stored_counts(conn, run_id, [key for key, _, _ in todo], states)
+        rows = {(r[1], r[2]): r for r in conn.execute(_RUN_SERIES_ROWS, (run_id,))}
+        todo += [(k, None, None) for k in rows if k not in states and k not in seen]
+    stored = {r[0]: r[3] for r in rows.values()} if final else _stored_counts(
+        conn, run_id, [key for key, _, _ in todo], states)
     batch = _Batch(conn, time_origin_us)
     summaries = []
     new_states = {}
     # Series this writer does not know, or whose stored count changed under it (a pack, a
     # merge by another writer): read afresh, together.
     unknown = [key for key, _, _ in todo if key not in states or stored.get(states[key].id) != states[key].count]
-    loaded = _load_states(conn, run_id, unknown) if unknown else {}
+    loaded = ({key: _state_of(conn, (rows[key][0], *rows[key][3:])) for key in unknown if key in rows} if final
+              else _load_states(conn, run_id, unknown) if unknown else {})
     unknown_set = set(unknown)
-    # New series get their rows in one statement batch (ids in the order of the keys).
+    # New series get the ids SQLite would give them (one past the largest, in the order of the
+    # keys): their rows go in once, with their summaries, and with no RETURNING (a third of its cost).
     created = [key for key, new, _ in todo if new is not None and key in unknown_set and key not in loaded]
-    if created:
-        ids = conn.executemany("INSERT INTO series (run_id, name, asset, count, nan_count) VALUES (?, ?, ?, 0, 0)"
-                               " RETURNING id", [(run_id, *key) for key in created]).fetchall()
-        if len(ids) != len(created):
-            raise errors.CorruptStoreError(f"run {run_id}: {len(created)} series inserted, {len(ids)} ids returned")
-        loaded.update((key, _SeriesState(row[0], None, 0)) for key, row in zip(created, ids))
+    top = (conn.execute("SELECT max(id) FROM series").get or 0) if created else 0
+    if top > INT64_MAX - len(created):  # the largest id is taken: SQLite draws free ones, for rows of zeros
+        drawn = conn.executemany(_INSERT_EMPTY_SERIES, [(run_id, *key) for key in created]).fetchall()
+        loaded.update((key, _SeriesState(row[0], None, 0)) for key, row in zip(created, drawn))
+        created = []
+    fresh = dict(zip(created, range(top + 1, top + 1 + len(created))))
+    loaded.update((key, _SeriesState(series_id, None, 0)) for key, series_id in fresh.items())
     for key, new, _ in todo:
         state = loaded.get(key) if key in unknown_set else states[key]
         if state is None:  # a series to compact at the run's end that is no longer stored
@@ -552,11 +559,12 @@ def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us
             if added is None:  # merged or cut into pieces: the statistics of the new points alone
                 added = stats.merge_rows(stats.chunk_row(*p, time_origin_us=time_origin_us) for p in _even_pieces(new))
             summary = added if summary is None else stats.merge_rows((summary, added))
-            summaries.append((*sql_values(summary[:len(STAT_COLUMNS)]), state.id))
+            summaries.append((key, state.id, sql_values(summary[:len(STAT_COLUMNS)])))
         new_states[key] = _SeriesState(state.id, summary, next_seq, tail)
+    # The new series' rows before their chunks (a chunk refers to its series).
+    conn.executemany(_INSERT_SERIES, [(i, run_id, *key, *values) for key, i, values in summaries if key in fresh])
     batch.run()
-    if summaries:
-        conn.executemany(_UPDATE_SUMMARY, summaries)
+    conn.executemany(_UPDATE_SUMMARY, [(*values, i) for key, i, values in summaries if key not in fresh])
     for key, new, all_times in todo if on_series is not None else ():  # once planned: a retry sees none twice
         if new is not None:
             on_series(key, all_times if all_times is not None else made_once(  # a record shape's: derived once
