@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from .. import errors
 from .._validation import MAX_TEXT, lenient_text
+from ..langsmith.wire import RemoteRun, mapped_run, remote_run
 from ..tracing.usage import usage_fields
 from .messages import inputs_outputs
 from .values import attributes, clean_name, from_json, plain, storable_metadata
@@ -158,6 +159,33 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     """The LangSmith run (create) payload of ``span``. Raises ``ValidationError`` for a time
     outside 1970..9999, ``LimitError`` for a value nested over 64 deep; values too large are
     left for ``remote_run`` to refuse."""
+    return _with_iso_times(_mapped(span)[0])
+
+
+def checked_run(span: OtelSpan) -> RemoteRun:
+    """The run of ``span`` as ``remote_run(run_payload(span), "post")`` checks it (the same
+    columns, the same errors), without the round trip: the payload's times are not written as
+    ISO text to be read back, nor its names and metadata checked again, which the mapping made
+    storable (``langsmith.wire.mapped_run``). Metadata the mapping could not check whole takes
+    ``remote_run``, whose errors name the run."""
+    payload, metadata_checked = _mapped(span)
+    return mapped_run(payload) if metadata_checked else remote_run(_with_iso_times(payload), "post")
+
+
+def _with_iso_times(payload: dict) -> dict:
+    """``payload`` with its times (epoch microseconds, checked) as ISO-8601 text, as LangSmith's
+    payloads have them."""
+    for key in ("start_time", "end_time", "first_token_time"):
+        if key in payload:
+            payload[key] = _iso(payload[key])
+    for event in payload.get("events", ()):
+        event["time"] = _iso(event["time"])
+    return payload
+
+
+def _mapped(span: OtelSpan) -> tuple[dict[str, Any], bool]:
+    """The payload of ``span`` with its times as epoch microseconds, and whether its metadata
+    passed ``check_metadata`` whole."""
     attrs = attributes(span.attributes)
     used: set[str] = set()
     kept: dict[str, Any] = {}   # -> extra.otel.attributes
@@ -167,10 +195,10 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     run_type, model_type = _run_type(attrs)
     payload: dict[str, Any] = {
         "id": run_id(span.trace_id, span.span_id), "name": name, "run_type": run_type,
-        "start_time": _iso(span.start_ns, "start time"),
+        "start_time": _us(span.start_ns, "start time"),
     }
     if span.end_ns is not None:
-        payload["end_time"] = _iso(max(span.end_ns, span.start_ns), "end time")
+        payload["end_time"] = _us(max(span.end_ns, span.start_ns), "end time")
     parent = span.parent_span_id
     if parent and not (langsmith and parent == span.trace_id >> 64):
         # (LangSmith's OTel mode starts a root span under a context whose span id is the
@@ -193,7 +221,7 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
         payload.update(usage_fields(usage))
     ttfc = attrs.get("gen_ai.response.time_to_first_chunk")
     if _number(ttfc) and span.start_ns + ttfc * 1e9 < _MAX_NS:
-        payload["first_token_time"] = _iso(span.start_ns + round(ttfc * 1e9), "first token time")
+        payload["first_token_time"] = _us(span.start_ns + round(ttfc * 1e9), "first token time")
         used.add("gen_ai.response.time_to_first_chunk")
     project = next((attrs[k] for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str)), None)
     used.update(k for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str))
@@ -206,7 +234,7 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     if span.events:
         payload["events"] = [
             {"name": clean_name(ev_name, "event"),
-             "time": _iso(when if isinstance(when, int) and 0 < when <= _MAX_NS else span.start_ns, "event time"),
+             "time": _us(when if isinstance(when, int) and 0 < when <= _MAX_NS else span.start_ns, "event time"),
              "kwargs": {str(k): plain(v, k) for k, v in (ev_attrs or {}).items()}}
             for ev_name, when, ev_attrs in span.events]
     if not attrs.keys().isdisjoint(DECIDING):
@@ -220,26 +248,31 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
                 kept[key] = value
             else:
                 metadata[key] = value
-    extra["metadata"], too_large = storable_metadata(metadata)
+    extra["metadata"], too_large, metadata_checked = storable_metadata(metadata)
     for key, value in too_large.items():  # (a key too long, a text too large for metadata)
         while key in kept:  # (one of the same name kept already: neither value is lost)
             key += "_"
         kept[key] = value
     extra["otel"] = _otel(span, kept, name)
     payload["extra"] = extra
-    return payload
+    return payload, metadata_checked
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted: one tuple swapped whole
 
 
-def _iso(ns: Any, what: str) -> str:
-    """Epoch nanoseconds as ISO-8601 (UTC, microseconds). A span's times mostly fall in the
-    second of the one before: its text is formatted once."""
-    global _second
+def _us(ns: Any, what: str) -> int:
+    """Epoch nanoseconds, checked, as epoch microseconds (as ISO-8601 text keeps them)."""
     if isinstance(ns, bool) or not isinstance(ns, int) or not 0 <= ns <= _MAX_NS:
         raise errors.ValidationError(f"span {what} {ns!r} is not epoch nanoseconds between 1970 and 9999")
-    secs, micros = divmod(ns // 1000, 1_000_000)
+    return ns // 1000
+
+
+def _iso(us: int) -> str:
+    """Epoch microseconds (checked by `_us`) as ISO-8601 (UTC). A span's times mostly fall in
+    the second of the one before: its text is formatted once."""
+    global _second
+    secs, micros = divmod(us, 1_000_000)
     cached = _second
     if cached[0] != secs:
         cached = _second = (secs, (_EPOCH + _dt.timedelta(seconds=secs)).isoformat()[:-6])

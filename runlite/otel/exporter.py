@@ -7,8 +7,8 @@ Add it to a tracer provider::
     provider.add_span_processor(BatchSpanProcessor(runlite.otel.RunliteSpanExporter(store)))
 
 Each exported span is mapped by ``conventions.run_payload`` (the GenAI, OpenInference,
-OpenLLMetry and LangSmith attribute conventions), checked by ``langsmith.wire.remote_run``
-and queued at once on the store's batch writer, as runs from LangSmith clients are. Nothing
+OpenLLMetry and LangSmith attribute conventions), checked as ``langsmith.wire.remote_run``
+checks a payload (``conventions.checked_run``) and queued at once on the store's batch writer, as runs from LangSmith clients are. Nothing
 waits for a trace's root: a span whose parent has not arrived (yet, or ever: a remote
 parent) is stored under a placeholder of it, and moves under the real parent when that
 arrives (``storage/ingest.py``).
@@ -36,8 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from .. import errors
 from .._defaults import store_or_default
-from ..langsmith.wire import remote_run
-from .conventions import OtelSpan, run_payload
+from .conventions import OtelSpan, checked_run
 
 log = logging.getLogger("runlite")
 
@@ -92,7 +91,7 @@ class RunliteSpanExporter(SpanExporter):
         runs, refused = [], 0
         for span in spans:
             try:
-                runs.append(remote_run(run_payload(from_sdk(span, self.project)), "post"))
+                runs.append(checked_run(from_sdk(span, self.project)))
             except Exception as exc:  # noqa: BLE001 - one bad span must not lose the others
                 refused += 1
                 log.warning("runlite: OTel span %r (trace %032x, span %016x) not stored: %s",

@@ -67,9 +67,10 @@ def clean_name(value: Any, default: str) -> str:
     return cut or default
 
 
-def storable_metadata(values: dict) -> tuple[dict, dict]:
-    """A run's metadata of attribute values, as `check_metadata` takes it, and the items it
-    refuses as too large. An OTel SDK takes values a run's metadata refuses (NaN, infinities,
+def storable_metadata(values: dict) -> tuple[dict, dict, bool]:
+    """A run's metadata of attribute values, as `check_metadata` takes it, the items it
+    refuses as too large, and whether the metadata passed `check_metadata` whole (else an item
+    may still fail it, for ``remote_run`` to refuse naming the run). An OTel SDK takes values a run's metadata refuses (NaN, infinities,
     ints beyond 64 bits, lone surrogates, keys with control characters): those are stored as
     OTLP's receiver stores them (``"NaN"``, ``"Infinity"``, the int's digits) or cleaned
     (`lenient_text`, `clean_name`), never the span refused. It takes any key and text length
@@ -77,7 +78,7 @@ def storable_metadata(values: dict) -> tuple[dict, dict]:
     ``extra.otel.attributes``, which has no such limit (a span is refused only when it is over
     16 MiB of JSON as a whole)."""
     try:
-        return check_metadata(values), {}
+        return check_metadata(values), {}, True
     except errors.LimitError:
         pass
     except ValidationError:
@@ -92,7 +93,7 @@ def storable_metadata(values: dict) -> tuple[dict, dict]:
             fits[key] = value  # left for remote_run's check, which names the run
         else:
             fits[key] = value
-    return fits, too_large
+    return fits, too_large, False
 
 
 def storable_float(value: float) -> float | str:
