@@ -24,6 +24,7 @@ import uuid
 from typing import Any, NamedTuple
 
 from .. import errors
+from .._memo import made_once
 from .._validation import MAX_TEXT, lenient_text
 from ..langsmith.wire import RemoteRun, mapped_run, remote_run
 from ..tracing.usage import usage_fields
@@ -162,13 +163,15 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     return _with_iso_times(_mapped(span)[0])
 
 
-def checked_run(span: OtelSpan) -> RemoteRun:
+def checked_run(span: OtelSpan, shared: dict | None = None) -> RemoteRun:
     """The run of ``span`` as ``remote_run(run_payload(span), "post")`` checks it (the same
     columns, the same errors), without the round trip: the payload's times are not written as
     ISO text to be read back, nor its names and metadata checked again, which the mapping made
     storable (``langsmith.wire.mapped_run``). Metadata the mapping could not check whole takes
-    ``remote_run``, whose errors name the run."""
-    payload, metadata_checked = _mapped(span)
+    ``remote_run``, whose errors name the run. With ``shared`` (a dict that lasts one batch of
+    spans, which nothing changes meanwhile), what spans of the batch share (their resource's and
+    scope's attributes, by identity) is read once for all of them."""
+    payload, metadata_checked = _mapped(span, shared)
     return mapped_run(payload) if metadata_checked else remote_run(_with_iso_times(payload), "post")
 
 
@@ -183,7 +186,7 @@ def _with_iso_times(payload: dict) -> dict:
     return payload
 
 
-def _mapped(span: OtelSpan) -> tuple[dict[str, Any], bool]:
+def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any], bool]:
     """The payload of ``span`` with its times as epoch microseconds, and whether its metadata
     passed ``check_metadata`` whole."""
     attrs = attributes(span.attributes)
@@ -205,9 +208,10 @@ def _mapped(span: OtelSpan) -> tuple[dict[str, Any], bool]:
         # first 8 bytes of the trace id: no real parent, so the span is a root.)
         payload["parent_run_id"] = run_id(span.trace_id, parent)
     metadata = _metadata(attrs, used, kept)
-    for key in RESOURCE_IN_METADATA:
-        if key in (span.resource or {}):
-            metadata.setdefault(key, plain(span.resource[key], key))
+    resource = span.resource or {}
+    for key, value in made_once(shared, (resource,), "metadata", lambda: [
+            (key, plain(resource[key], key)) for key in RESOURCE_IN_METADATA if key in resource]) if resource else ():
+        metadata.setdefault(key, value)
     extra: dict[str, Any] = {}
     _model(attrs, used, kept, metadata, extra, run_type, model_type, langsmith)
     payload["inputs"], outputs = inputs_outputs(attrs, used, kept, span.events)
@@ -253,7 +257,7 @@ def _mapped(span: OtelSpan) -> tuple[dict[str, Any], bool]:
         while key in kept:  # (one of the same name kept already: neither value is lost)
             key += "_"
         kept[key] = value
-    extra["otel"] = _otel(span, kept, name)
+    extra["otel"] = _otel(span, kept, name, shared)
     payload["extra"] = extra
     return payload, metadata_checked
 
@@ -449,7 +453,7 @@ def _error(span: OtelSpan, langsmith: bool) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 20] + "\n... (cut)"
 
 
-def _otel(span: OtelSpan, kept: dict, name: str) -> dict:
+def _otel(span: OtelSpan, kept: dict, name: str, shared: dict | None) -> dict:
     otel: dict[str, Any] = {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}",
                             "kind": span.kind, "status": span.status}
     optional = {"parent_span_id": f"{span.parent_span_id:016x}" if span.parent_span_id else None,
@@ -457,9 +461,10 @@ def _otel(span: OtelSpan, kept: dict, name: str) -> dict:
                 "scope": span.scope, "scope_version": span.scope_version, "trace_state": span.trace_state}
     otel.update({k: v for k, v in optional.items() if v})
     if span.resource:
-        otel["resource"] = attributes(span.resource)
+        otel["resource"] = made_once(shared, (span.resource,), "attributes", lambda: attributes(span.resource))
     if span.scope_attributes:
-        otel["scope_attributes"] = attributes(span.scope_attributes)
+        otel["scope_attributes"] = made_once(shared, (span.scope_attributes,), "attributes",
+                                             lambda: attributes(span.scope_attributes))
     if span.links:
         otel["links"] = [{"trace_id": f"{t:032x}", "span_id": f"{s:016x}",
                           "attributes": {str(k): plain(v, k) for k, v in (a or {}).items()}}

@@ -298,7 +298,8 @@ def _acyclic(found: list[OtelSpan]) -> None:
 
 def received(data: bytes, media: str, project: str | None = None) -> list[RemoteRun]:
     """The checked runs of one request body: all of them, or an error and none."""
-    return [checked_run(span) for span in spans(decode(data, media), project)]
+    shared: dict = {}  # a request's resources and scopes, read once for their spans
+    return [checked_run(span, shared) for span in spans(decode(data, media), project)]
 
 
 # -- answers
