@@ -215,14 +215,16 @@ def remote_run(payload: Any, op: str) -> RemoteRun:
     return RemoteRun(run_id, op, cols, events, [])
 
 
-def mapped_run(payload: dict) -> RemoteRun:
+def mapped_run(payload: dict, usage_columns: dict | None = None) -> RemoteRun:
     """The run ``remote_run(payload, "post")`` gives (the same columns, the same errors) of a
     create payload runlite's OTel mapping made (``otel/conventions.py``), which holds only what
     that mapping writes: a run id, names, run type, tags, project and event names as clean
     names (``clean_name``), its times as checked epoch microseconds, the error as clean text,
     ``extra.metadata`` passed by ``check_metadata``. Those are not checked again; what only the
     encoding can tell still is, in ``remote_run``'s order: the JSON columns encoded and sized,
-    token fields derived from ``usage_metadata``."""
+    token fields derived from ``usage_metadata`` (``usage_columns`` when the mapping derived
+    them from the ``usage_metadata`` it wrote: the fields the payload holds, which deriving them
+    again from those fields gives too)."""
     run_id = payload["id"]
     p = payload.get
     cols: dict[str, Any] = {"name": payload["name"], "run_type": payload["run_type"]}
@@ -245,11 +247,14 @@ def mapped_run(payload: dict) -> RemoteRun:
     outputs = p("outputs")
     if usage is None and isinstance(outputs, dict) and isinstance(outputs.get("usage_metadata"), dict):
         usage = outputs["usage_metadata"]
-    if isinstance(usage, dict) and cols["run_type"] == "llm":
-        cols.update(usage_fields(usage))
-    given = {_USAGE_NAME[key]: p(key) for key in _USAGE_NAME if p(key) is not None and key not in cols}
-    if given:
-        cols.update(usage_fields(given))
+    if usage_columns is not None:
+        cols.update(usage_columns)
+    else:
+        if isinstance(usage, dict) and cols["run_type"] == "llm":
+            cols.update(usage_fields(usage))
+        given = {_USAGE_NAME[key]: p(key) for key in _USAGE_NAME if p(key) is not None and key not in cols}
+        if given:
+            cols.update(usage_fields(given))
     parent = p("parent_run_id")
     if parent is None:
         cols["dotted_order"], cols["trace_id"] = dotted_segment(cols["started"], run_id), run_id

@@ -171,8 +171,8 @@ def checked_run(span: OtelSpan, shared: dict | None = None) -> RemoteRun:
     ``remote_run``, whose errors name the run. With ``shared`` (a dict that lasts one batch of
     spans, which nothing changes meanwhile), what spans of the batch share (their resource's and
     scope's attributes, by identity) is read once for all of them."""
-    payload, metadata_checked = _mapped(span, shared)
-    return mapped_run(payload) if metadata_checked else remote_run(_with_iso_times(payload), "post")
+    payload, metadata_checked, usage_columns = _mapped(span, shared)
+    return mapped_run(payload, usage_columns) if metadata_checked else remote_run(_with_iso_times(payload), "post")
 
 
 def _with_iso_times(payload: dict) -> dict:
@@ -186,9 +186,10 @@ def _with_iso_times(payload: dict) -> dict:
     return payload
 
 
-def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any], bool]:
-    """The payload of ``span`` with its times as epoch microseconds, and whether its metadata
-    passed ``check_metadata`` whole."""
+def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any], bool, dict | None]:
+    """The payload of ``span`` with its times as epoch microseconds, whether its metadata
+    passed ``check_metadata`` whole, and the token fields of its ``usage_metadata`` (None
+    when it has none)."""
     attrs = attributes(span.attributes)
     used: set[str] = set()
     kept: dict[str, Any] = {}   # -> extra.otel.attributes
@@ -221,8 +222,10 @@ def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any],
     if tags:
         payload["tags"] = tags
     usage = _usage(attrs, used, metadata, extra)
+    usage_columns = None
     if usage:
-        payload.update(usage_fields(usage))
+        usage_columns = usage_fields(usage)
+        payload.update(usage_columns)
     ttfc = attrs.get("gen_ai.response.time_to_first_chunk")
     if _number(ttfc) and span.start_ns + ttfc * 1e9 < _MAX_NS:
         payload["first_token_time"] = _us(span.start_ns + round(ttfc * 1e9), "first token time")
@@ -259,7 +262,7 @@ def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any],
         kept[key] = value
     extra["otel"] = _otel(span, kept, name, shared)
     payload["extra"] = extra
-    return payload, metadata_checked
+    return payload, metadata_checked, usage_columns
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted: one tuple swapped whole
