@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import hashlib
+import operator
 import uuid
 from typing import Any, NamedTuple
 
@@ -72,6 +73,17 @@ def run_id(trace_id: int, span_id: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def _run_id(trace_id: int, span_id: int, shared: dict | None) -> str:
+    """`run_id`, made once a batch (``shared``) for a span and its children, which name it."""
+    if shared is None:
+        return run_id(trace_id, span_id)
+    key = ("run_id", trace_id, span_id)  # (``made_once``'s keys start with an object's id, an int)
+    found = shared.get(key)
+    if found is None:
+        found = shared[key] = run_id(trace_id, span_id)
+    return found
+
+
 # -- run type: the first of these attributes set to a known value decides ----------------------
 
 RUN_TYPES = ("llm", "chain", "tool", "retriever", "embedding", "prompt", "parser")
@@ -120,7 +132,10 @@ USAGE_DICTS = (("gen_ai.usage.input_token_details", "input_token_details"),
                ("gen_ai.usage.output_token_details", "output_token_details"))
 
 # Each table's names, to skip it at once for a span that has none of them (most have few).
+_LANGSMITH_KEY = operator.methodcaller("startswith", "langsmith.")
 _USAGE_KEYS = frozenset(key for key, _ in USAGE)
+_USAGE_NAMES = dict(USAGE)
+_USAGE_ORDER = {key: i for i, (key, _) in enumerate(USAGE)}
 _DETAIL_KEYS = frozenset(key for key, _, _ in USAGE_DETAILS)
 _DICT_KEYS = frozenset(key for key, _ in USAGE_DICTS)
 
@@ -193,12 +208,12 @@ def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any],
     attrs = attributes(span.attributes)
     used: set[str] = set()
     kept: dict[str, Any] = {}   # -> extra.otel.attributes
-    langsmith = any(k.startswith("langsmith.") for k in attrs)
+    langsmith = any(map(_LANGSMITH_KEY, attrs))
     name = clean_name(attrs.get("langsmith.trace.name") or span.name, "span")
     used.add("langsmith.trace.name")
     run_type, model_type = _run_type(attrs)
     payload: dict[str, Any] = {
-        "id": run_id(span.trace_id, span.span_id), "name": name, "run_type": run_type,
+        "id": _run_id(span.trace_id, span.span_id, shared), "name": name, "run_type": run_type,
         "start_time": _us(span.start_ns, "start time"),
     }
     if span.end_ns is not None:
@@ -207,7 +222,7 @@ def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any],
     if parent and not (langsmith and parent == span.trace_id >> 64):
         # (LangSmith's OTel mode starts a root span under a context whose span id is the
         # first 8 bytes of the trace id: no real parent, so the span is a root.)
-        payload["parent_run_id"] = run_id(span.trace_id, parent)
+        payload["parent_run_id"] = _run_id(span.trace_id, parent, shared)
     metadata = _metadata(attrs, used, kept)
     resource = span.resource or {}
     for key, value in made_once(shared, (resource,), "metadata", lambda: [
@@ -393,8 +408,9 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
     usage: dict[str, Any] = {}
     taken: dict[str, str] = {}  # attribute -> its usage key (a count or cost), to check after the merge
     keys = attrs.keys()
-    for key, name in USAGE if not keys.isdisjoint(_USAGE_KEYS) else ():
-        value = attrs.get(key)
+    # (The span's few token attributes in the table's order, not the whole table walked.)
+    for key in sorted(keys & _USAGE_KEYS, key=_USAGE_ORDER.__getitem__):
+        value, name = attrs[key], _USAGE_NAMES[key]
         if value is not None and _number(value) and (name.endswith("cost") or float(value).is_integer()):
             if usage.setdefault(name, value if name.endswith("cost") else int(value)) == value:
                 used.add(key)
