@@ -1,7 +1,9 @@
 """One OpenTelemetry span as a LangSmith run payload: the semantic conventions, pure.
 
 ``OtelSpan`` is a span as any source gives it (the SDK's ``ReadableSpan``, an OTLP message);
-``run_payload`` maps it to what ``langsmith.wire.remote_run`` takes. It reads four attribute
+``run_payload`` maps it to what ``langsmith.wire.remote_run`` takes, and ``checked_run`` to the
+run that check makes of it, without writing the payload out and reading it back (what the
+exporter and the OTLP receiver store). It reads four attribute
 conventions, LangSmith's own first: ``langsmith.*`` (the LangSmith SDK's OTel mode),
 OpenInference (``openinference.span.kind``, ``input.value``, ``llm.*``), OpenLLMetry/Traceloop
 (``traceloop.*``, ``llm.request.type``, ``gen_ai.prompt.N.*``) and OTel GenAI (``gen_ai.*``,
