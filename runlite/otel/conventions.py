@@ -335,7 +335,7 @@ def _metadata(attrs: dict, used: set, kept: dict) -> dict:
         origin.update(dict.fromkeys(decoded, "metadata"))
         used.add("metadata")
     for key, value in attrs.items():
-        for prefix in METADATA_PREFIXES:
+        for prefix in METADATA_PREFIXES if key.startswith(METADATA_PREFIXES) else ():
             if key.startswith(prefix) and len(key) > len(prefix):
                 name, decoded = key[len(prefix):], from_json(value, containers_only=True)[1]
                 if name in metadata and metadata[name] != decoded:

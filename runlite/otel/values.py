@@ -16,14 +16,16 @@ from .._validation import (INT64_MAX, INT64_MIN, MAX_DEPTH, MAX_NAME, Validation
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 SCALARS = frozenset((str, bool, int, float, type(None)))
+_STR = frozenset((str,))
 
 
 def attributes(given: Any) -> dict:
     """A span's (or a resource's) attributes as a new dict of JSON-able values: copied as they
     are when every key is a str and every value a scalar (nearly always), else by `plain`."""
     given = given or {}
-    if SCALARS.issuperset(map(type, given.values())) and all(type(k) is str for k in given) and \
-            all(math.isfinite(v) for v in given.values() if type(v) is float):
+    kinds = set(map(type, given.values()))  # (C-level passes: the floats walked only when there are some)
+    if kinds <= SCALARS and set(map(type, given)) <= _STR and \
+            (float not in kinds or all(math.isfinite(v) for v in given.values() if type(v) is float)):
         return dict(given)
     return {str(k): plain(v, k) for k, v in given.items()}
 
@@ -63,6 +65,8 @@ def from_json(value: Any, containers_only: bool = False) -> tuple[bool, Any]:
 def clean_name(value: Any, default: str) -> str:
     """A name runlite accepts: no control characters or lone surrogates, at most MAX_NAME
     characters, not blank (``default`` when nothing is left)."""
+    if type(value) is str and len(value) <= MAX_NAME and value.isprintable() and value.strip() == value and value:
+        return value  # (nearly every name: printable, so no control character or lone surrogate)
     cut = _CONTROL.sub(" ", lenient_text(value if isinstance(value, str) else str(value))).strip()[:MAX_NAME].strip()
     return cut or default
 
