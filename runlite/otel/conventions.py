@@ -170,6 +170,9 @@ DECIDING = ("langsmith.span.kind", "openinference.span.kind", "traceloop.span.ki
             "gen_ai.operation.name", "input.mime_type", "output.mime_type", "langsmith.trace.session_id",
             "langsmith.span.runtime", "llm.input_messages", "llm.output_messages", "retrieval.documents")
 
+_DECIDING = frozenset(DECIDING)
+_DECIDING_ORDER = {key: i for i, key in enumerate(DECIDING)}
+
 EXCEPTION_EVENT = "exception"
 
 
@@ -247,10 +250,12 @@ def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any],
     if _number(ttfc) and span.start_ns + ttfc * 1e9 < _MAX_NS:
         payload["first_token_time"] = _us(span.start_ns + round(ttfc * 1e9), "first token time")
         used.add("gen_ai.response.time_to_first_chunk")
-    project = next((attrs[k] for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str)), None)
-    used.update(k for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str))
-    project = project or span.project or next(
-        (v for k in PROJECT_RESOURCE if isinstance(v := (span.resource or {}).get(k), str)), None)
+    project = None
+    if not attrs.keys().isdisjoint(PROJECT_ATTRIBUTES):
+        project = next((attrs[k] for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str)), None)
+        used.update(k for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str))
+    project = project or span.project or (made_once(shared, (resource,), "project", lambda: next(
+        (v for k in PROJECT_RESOURCE if isinstance(v := resource.get(k), str)), None)) if resource else None)
     if project and project.strip():
         payload["session_name"] = clean_name(project, "default")
     if span.status == "ERROR":
@@ -261,11 +266,9 @@ def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any],
              "time": _us(when if isinstance(when, int) and 0 < when <= _MAX_NS else span.start_ns, "event time"),
              "kwargs": {str(k): plain(v, k) for k, v in (ev_attrs or {}).items()}}
             for ev_name, when, ev_attrs in span.events]
-    if not attrs.keys().isdisjoint(DECIDING):
-        for key in DECIDING:
-            if key in attrs:
-                kept[key] = attrs[key]
-                used.add(key)
+    for key in sorted(attrs.keys() & _DECIDING, key=_DECIDING_ORDER.__getitem__):  # (in the table's order)
+        kept[key] = attrs[key]
+        used.add(key)
     for key, value in attrs.items():
         if key not in used and key not in kept:
             if key in metadata:  # a convention's metadata key of the same name wins
@@ -477,10 +480,13 @@ def _error(span: OtelSpan, langsmith: bool) -> str:
 def _otel(span: OtelSpan, kept: dict, name: str, shared: dict | None) -> dict:
     otel: dict[str, Any] = {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}",
                             "kind": span.kind, "status": span.status}
-    optional = {"parent_span_id": f"{span.parent_span_id:016x}" if span.parent_span_id else None,
-                "status_message": span.status_message, "name": span.name if name != span.name else None,
-                "scope": span.scope, "scope_version": span.scope_version, "trace_state": span.trace_state}
-    otel.update({k: v for k, v in optional.items() if v})
+    if span.parent_span_id:
+        otel["parent_span_id"] = f"{span.parent_span_id:016x}"
+    for key, value in (("status_message", span.status_message), ("name", span.name if name != span.name else None),
+                       ("scope", span.scope), ("scope_version", span.scope_version),
+                       ("trace_state", span.trace_state)):
+        if value:
+            otel[key] = value
     if span.resource:
         otel["resource"] = made_once(shared, (span.resource,), "attributes", lambda: attributes(span.resource))
     if span.scope_attributes:
