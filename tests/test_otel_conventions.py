@@ -26,7 +26,7 @@ import runlite
 from runlite import errors
 from runlite.langsmith.wire import remote_run
 from runlite.otel import OtelSpan, RunliteSpanExporter, run_id, run_payload
-from runlite.otel.conventions import KIND_ATTRIBUTES
+from runlite.otel.conventions import KIND_ATTRIBUTES, checked_run
 
 OI = oi.SpanAttributes
 Kind = oi.OpenInferenceSpanKindValues
@@ -496,3 +496,56 @@ def test_run_id_is_the_uuid5_stored_ids_depend_on():
             [(rng.getrandbits(128), rng.getrandbits(64)) for _ in range(1000)]:
         assert run_id(trace_id, span_id) == str(uuid.uuid5(_NS, f"{trace_id:032x}{span_id:016x}"))
     assert run_id(1, 2) == "fd92694b-ac31-5963-a9cd-9c8159d9186f"  # stored ids depend on it: never changes
+
+
+def _outcome(make):
+    """What a way of checking a span gives: the run's columns, events and what its create set,
+    or the error it raises (kind and message)."""
+    try:
+        run = make()
+    except errors.RunliteError as exc:
+        return type(exc).__name__, str(exc)
+    return run.id, run.op, run.columns, run.events, run.replaces_events, run.from_create, run.events_from_create
+
+
+def test_checked_run_is_remote_run_of_the_payload():
+    """The exporter and the OTLP receiver check spans by ``checked_run``, which skips writing
+    the payload's times as text and checking its names and metadata again: it must give what
+    ``remote_run(run_payload(span))`` gives, columns and refusals alike, on every kind of span."""
+    usage_json = json.dumps({"input_tokens": 2, "output_tokens": 3})
+    deep: list = []
+    for _ in range(100):
+        deep = [deep]
+    spans = [
+        _span(),
+        _span(**{GA.GEN_AI_OPERATION_NAME: "chat", GA.GEN_AI_REQUEST_MODEL: "m", GA.GEN_AI_USAGE_INPUT_TOKENS: 5,
+                 GA.GEN_AI_USAGE_OUTPUT_TOKENS: 1, "llm.cost.total": 0.5, "tag.tags": ("a", "b", "a"),
+                 "gen_ai.response.time_to_first_chunk": 0.25, "session.id": "s1", "langsmith.project": "p ✓"}),
+        _span(**{"openinference.span.kind": "TOOL", GA.GEN_AI_USAGE_INPUT_TOKENS: 4, "output.value": usage_json}),
+        _span(**{"openinference.span.kind": "LLM", "output.value": json.dumps({"usage_metadata": {"input_tokens": 9}})}),
+        _span(**{"openinference.span.kind": "LLM", "output.value": json.dumps({"usage_metadata": {"input_tokens": -9}})}),
+        _span(**{"openinference.span.kind": "LLM", "usage_metadata": {"input_tokens": 7}}),  # an OTLP kvlist
+        _span(**{"langsmith.span.kind": "llm", "langsmith.metadata.usage_metadata": usage_json}),
+        _span(**{"langsmith.metadata.usage_metadata": json.dumps({"input_tokens": -1})}),
+        _span(**{"k" * 300: "a key too long for metadata", "text": "x" * (1 << 20) + "y", "nan": float("nan")}),
+        _span(**{"bad\x00key": "v", "surrogate": "a\ud800b", "big": 2**80}),
+        _span(huge="\x01" * (3 << 20)),
+        _span(deep=deep),
+        _span()._replace(start_ns=-5),
+        _span()._replace(end_ns=10**30),
+        _span()._replace(parent_span_id=7, end_ns=1_700_000_001_000_000_000, status="ERROR", status_message="boom",
+                         events=(("exception", 1_700_000_000_500_000_000, {"exception.type": "E"}),
+                                 ("new_token", 1_700_000_000_200_000_000, {}),
+                                 ("new_token", 1_700_000_000_100_000_000, {"t": ("x",)}),
+                                 ("odd\x01name", 0, {"v": float("inf")}),
+                                 ("big", 1_700_000_000_300_000_000, {"blob": "\x01" * (3 << 20)})),
+                         project="from a header"),
+        _span(**{GA.GEN_AI_OPERATION_NAME: "chat"})._replace(
+            events=(("gen_ai.user.message", 1_700_000_000_100_000_000, {"content": "hi"}),
+                    ("gen_ai.choice", 1_700_000_000_200_000_000, {"message": json.dumps({"content": "ho"})})),
+            resource={"service.name": "svc", "langsmith.project": "res"}, links=((1, 3, {"w": 1}),)),
+    ]
+    for span in spans:
+        expected = _outcome(lambda: remote_run(run_payload(span), "post"))
+        assert _outcome(lambda: checked_run(span)) == expected, span.attributes.keys()
+    assert any(len(_outcome(lambda: checked_run(span))) == 2 for span in spans)  # refusals were compared too

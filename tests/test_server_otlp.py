@@ -468,6 +468,13 @@ def _bad_cases(limit: int) -> list:
          "SpanKind"),
         ("no start time", _body(good, _pb_span("2000000000000002", start_time_unix_nano=0)).SerializeToString(),
          pb, 400, "start"),
+        # Checked when the span's run is made, not when it is decoded: an LLM span's own outputs
+        # carrying usage_metadata that LangSmith's token fields cannot take.
+        ("an llm span's output with a negative token count", _body(good, _pb_span("2000000000000002", attributes=[
+            common_pb2.KeyValue(key="openinference.span.kind", value=common_pb2.AnyValue(string_value="LLM")),
+            common_pb2.KeyValue(key="output.value", value=common_pb2.AnyValue(
+                string_value=json.dumps({"usage_metadata": {"input_tokens": -9}})))])).SerializeToString(),
+         pb, 400, "usage_metadata['input_tokens'] must be a finite number >= 0, got -9"),
         ("a stored span changed beside a bad one", _body(renamed, _pb_span("2000000000000002", trace_id=b"x")
                                                          ).SerializeToString(), pb, 400, "1 bytes"),
         ("as JSON: a bad id answered in JSON", js_with(parentSpanId="abcd"), js, 400, "parent_span_id"),

@@ -215,6 +215,68 @@ def remote_run(payload: Any, op: str) -> RemoteRun:
     return RemoteRun(run_id, op, cols, events, [])
 
 
+def mapped_run(payload: dict, usage_columns: dict | None = None) -> RemoteRun:
+    """The run ``remote_run(payload, "post")`` gives (the same columns, the same errors) of a
+    create payload runlite's OTel mapping made (``otel/conventions.py``), which holds only what
+    that mapping writes: a run id, names, run type, tags, project and event names as clean
+    names (``clean_name``), its times as checked epoch microseconds, the error as clean text,
+    ``extra.metadata`` passed by ``check_metadata``. Those are not checked again; what only the
+    encoding can tell still is, in ``remote_run``'s order: the JSON columns encoded and sized,
+    token fields derived from ``usage_metadata`` (``usage_columns`` when the mapping derived
+    them from the ``usage_metadata`` it wrote: the fields the payload holds, which deriving them
+    again from those fields gives too)."""
+    run_id = payload["id"]
+    p = payload.get
+    cols: dict[str, Any] = {"name": payload["name"], "run_type": payload["run_type"]}
+    cols["started"] = cols["created"] = payload["start_time"]
+    if p("end_time") is not None:
+        cols["ended"] = payload["end_time"]
+    if p("error") is not None:
+        cols["error"] = payload["error"]
+    for key in ("inputs", "outputs"):
+        value = p(key)
+        if value is not None:
+            cols[key] = _json_column(value if isinstance(value, dict) else {key[:-1]: value}, f"{key} of run {run_id}")
+    if p("tags") is not None:
+        cols["tags"] = dumps(payload["tags"])
+    extra = dict(payload["extra"])
+    metadata = extra.pop("metadata")
+    cols["metadata"] = dumps(metadata)
+    usage = metadata.get("usage_metadata")
+    cols["extra"] = _json_column(extra, f"extra of run {run_id}")
+    outputs = p("outputs")
+    if usage is None and isinstance(outputs, dict) and isinstance(outputs.get("usage_metadata"), dict):
+        usage = outputs["usage_metadata"]
+    if usage_columns is not None:
+        cols.update(usage_columns)
+    else:
+        if isinstance(usage, dict) and cols["run_type"] == "llm":
+            cols.update(usage_fields(usage))
+        given = {_USAGE_NAME[key]: p(key) for key in _USAGE_NAME if p(key) is not None and key not in cols}
+        if given:
+            cols.update(usage_fields(given))
+    parent = p("parent_run_id")
+    if parent is None:
+        cols["dotted_order"], cols["trace_id"] = dotted_segment(cols["started"], run_id), run_id
+    else:
+        cols["parent_run_id"] = parent
+    session = p("session_name")
+    if session is not None:
+        cols["session_name"], cols["session_id"] = session, project_id(session)
+    events = None
+    if p("events") is not None:
+        events = [(event["time"], event["name"], None, _json_column(event["kwargs"] or None, f"event {i} of run {run_id}"))
+                  for i, event in enumerate(payload["events"])]
+        tokens = [when for when, name, _, _ in events if name == "new_token"]
+        if tokens:
+            cols.setdefault("first_token_time", min(tokens))
+    if p("first_token_time") is not None:
+        cols["first_token_time"] = payload["first_token_time"]
+    if "session_id" not in cols:
+        cols["session_name"], cols["session_id"] = DEFAULT_PROJECT, project_id(DEFAULT_PROJECT)
+    return RemoteRun(run_id, "post", cols, events, [])
+
+
 _USAGE_NAME = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens", "total_tokens": "total_tokens",
                "prompt_cost": "input_cost", "completion_cost": "output_cost", "total_cost": "total_cost"}
 

@@ -1,7 +1,9 @@
 """One OpenTelemetry span as a LangSmith run payload: the semantic conventions, pure.
 
 ``OtelSpan`` is a span as any source gives it (the SDK's ``ReadableSpan``, an OTLP message);
-``run_payload`` maps it to what ``langsmith.wire.remote_run`` takes. It reads four attribute
+``run_payload`` maps it to what ``langsmith.wire.remote_run`` takes, and ``checked_run`` to the
+run that check makes of it, without writing the payload out and reading it back (what the
+exporter and the OTLP receiver store). It reads four attribute
 conventions, LangSmith's own first: ``langsmith.*`` (the LangSmith SDK's OTel mode),
 OpenInference (``openinference.span.kind``, ``input.value``, ``llm.*``), OpenLLMetry/Traceloop
 (``traceloop.*``, ``llm.request.type``, ``gen_ai.prompt.N.*``) and OTel GenAI (``gen_ai.*``,
@@ -20,11 +22,14 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import hashlib
+import operator
 import uuid
 from typing import Any, NamedTuple
 
 from .. import errors
+from .._memo import made_once
 from .._validation import MAX_TEXT, lenient_text
+from ..langsmith.wire import RemoteRun, mapped_run, remote_run
 from ..tracing.usage import usage_fields
 from .messages import inputs_outputs
 from .values import attributes, clean_name, from_json, plain, storable_metadata
@@ -68,6 +73,17 @@ def run_id(trace_id: int, span_id: int) -> str:
     digest[6], digest[8] = (digest[6] & 0x0F) | 0x50, (digest[8] & 0x3F) | 0x80
     h = digest.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _run_id(trace_id: int, span_id: int, shared: dict | None) -> str:
+    """`run_id`, made once a batch (``shared``) for a span and its children, which name it."""
+    if shared is None:
+        return run_id(trace_id, span_id)
+    key = ("run_id", trace_id, span_id)  # (``made_once``'s keys start with an object's id, an int)
+    found = shared.get(key)
+    if found is None:
+        found = shared[key] = run_id(trace_id, span_id)
+    return found
 
 
 # -- run type: the first of these attributes set to a known value decides ----------------------
@@ -118,7 +134,10 @@ USAGE_DICTS = (("gen_ai.usage.input_token_details", "input_token_details"),
                ("gen_ai.usage.output_token_details", "output_token_details"))
 
 # Each table's names, to skip it at once for a span that has none of them (most have few).
+_LANGSMITH_KEY = operator.methodcaller("startswith", "langsmith.")
 _USAGE_KEYS = frozenset(key for key, _ in USAGE)
+_USAGE_NAMES = dict(USAGE)
+_USAGE_ORDER = {key: i for i, (key, _) in enumerate(USAGE)}
 _DETAIL_KEYS = frozenset(key for key, _, _ in USAGE_DETAILS)
 _DICT_KEYS = frozenset(key for key, _ in USAGE_DICTS)
 
@@ -151,6 +170,9 @@ DECIDING = ("langsmith.span.kind", "openinference.span.kind", "traceloop.span.ki
             "gen_ai.operation.name", "input.mime_type", "output.mime_type", "langsmith.trace.session_id",
             "langsmith.span.runtime", "llm.input_messages", "llm.output_messages", "retrieval.documents")
 
+_DECIDING = frozenset(DECIDING)
+_DECIDING_ORDER = {key: i for i, key in enumerate(DECIDING)}
+
 EXCEPTION_EVENT = "exception"
 
 
@@ -158,28 +180,59 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     """The LangSmith run (create) payload of ``span``. Raises ``ValidationError`` for a time
     outside 1970..9999, ``LimitError`` for a value nested over 64 deep; values too large are
     left for ``remote_run`` to refuse."""
+    return _with_iso_times(_mapped(span)[0])
+
+
+def checked_run(span: OtelSpan, shared: dict | None = None) -> RemoteRun:
+    """The run of ``span`` as ``remote_run(run_payload(span), "post")`` checks it (the same
+    columns, the same errors), without the round trip: the payload's times are not written as
+    ISO text to be read back, nor its names and metadata checked again, which the mapping made
+    storable (``langsmith.wire.mapped_run``). Metadata the mapping could not check whole takes
+    ``remote_run``, whose errors name the run. With ``shared`` (a dict that lasts one batch of
+    spans, which nothing changes meanwhile), what spans of the batch share (their resource's and
+    scope's attributes, by identity) is read once for all of them."""
+    payload, metadata_checked, usage_columns = _mapped(span, shared)
+    return mapped_run(payload, usage_columns) if metadata_checked else remote_run(_with_iso_times(payload), "post")
+
+
+def _with_iso_times(payload: dict) -> dict:
+    """``payload`` with its times (epoch microseconds, checked) as ISO-8601 text, as LangSmith's
+    payloads have them."""
+    for key in ("start_time", "end_time", "first_token_time"):
+        if key in payload:
+            payload[key] = _iso(payload[key])
+    for event in payload.get("events", ()):
+        event["time"] = _iso(event["time"])
+    return payload
+
+
+def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any], bool, dict | None]:
+    """The payload of ``span`` with its times as epoch microseconds, whether its metadata
+    passed ``check_metadata`` whole, and the token fields of its ``usage_metadata`` (None
+    when it has none)."""
     attrs = attributes(span.attributes)
     used: set[str] = set()
     kept: dict[str, Any] = {}   # -> extra.otel.attributes
-    langsmith = any(k.startswith("langsmith.") for k in attrs)
+    langsmith = any(map(_LANGSMITH_KEY, attrs))
     name = clean_name(attrs.get("langsmith.trace.name") or span.name, "span")
     used.add("langsmith.trace.name")
     run_type, model_type = _run_type(attrs)
     payload: dict[str, Any] = {
-        "id": run_id(span.trace_id, span.span_id), "name": name, "run_type": run_type,
-        "start_time": _iso(span.start_ns, "start time"),
+        "id": _run_id(span.trace_id, span.span_id, shared), "name": name, "run_type": run_type,
+        "start_time": _us(span.start_ns, "start time"),
     }
     if span.end_ns is not None:
-        payload["end_time"] = _iso(max(span.end_ns, span.start_ns), "end time")
+        payload["end_time"] = _us(max(span.end_ns, span.start_ns), "end time")
     parent = span.parent_span_id
     if parent and not (langsmith and parent == span.trace_id >> 64):
         # (LangSmith's OTel mode starts a root span under a context whose span id is the
         # first 8 bytes of the trace id: no real parent, so the span is a root.)
-        payload["parent_run_id"] = run_id(span.trace_id, parent)
+        payload["parent_run_id"] = _run_id(span.trace_id, parent, shared)
     metadata = _metadata(attrs, used, kept)
-    for key in RESOURCE_IN_METADATA:
-        if key in (span.resource or {}):
-            metadata.setdefault(key, plain(span.resource[key], key))
+    resource = span.resource or {}
+    for key, value in made_once(shared, (resource,), "metadata", lambda: [
+            (key, plain(resource[key], key)) for key in RESOURCE_IN_METADATA if key in resource]) if resource else ():
+        metadata.setdefault(key, value)
     extra: dict[str, Any] = {}
     _model(attrs, used, kept, metadata, extra, run_type, model_type, langsmith)
     payload["inputs"], outputs = inputs_outputs(attrs, used, kept, span.events)
@@ -189,16 +242,20 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     if tags:
         payload["tags"] = tags
     usage = _usage(attrs, used, metadata, extra)
+    usage_columns = None
     if usage:
-        payload.update(usage_fields(usage))
+        usage_columns = usage_fields(usage)
+        payload.update(usage_columns)
     ttfc = attrs.get("gen_ai.response.time_to_first_chunk")
     if _number(ttfc) and span.start_ns + ttfc * 1e9 < _MAX_NS:
-        payload["first_token_time"] = _iso(span.start_ns + round(ttfc * 1e9), "first token time")
+        payload["first_token_time"] = _us(span.start_ns + round(ttfc * 1e9), "first token time")
         used.add("gen_ai.response.time_to_first_chunk")
-    project = next((attrs[k] for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str)), None)
-    used.update(k for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str))
-    project = project or span.project or next(
-        (v for k in PROJECT_RESOURCE if isinstance(v := (span.resource or {}).get(k), str)), None)
+    project = None
+    if not attrs.keys().isdisjoint(PROJECT_ATTRIBUTES):
+        project = next((attrs[k] for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str)), None)
+        used.update(k for k in PROJECT_ATTRIBUTES if isinstance(attrs.get(k), str))
+    project = project or span.project or (made_once(shared, (resource,), "project", lambda: next(
+        (v for k in PROJECT_RESOURCE if isinstance(v := resource.get(k), str)), None)) if resource else None)
     if project and project.strip():
         payload["session_name"] = clean_name(project, "default")
     if span.status == "ERROR":
@@ -206,40 +263,43 @@ def run_payload(span: OtelSpan) -> dict[str, Any]:
     if span.events:
         payload["events"] = [
             {"name": clean_name(ev_name, "event"),
-             "time": _iso(when if isinstance(when, int) and 0 < when <= _MAX_NS else span.start_ns, "event time"),
+             "time": _us(when if isinstance(when, int) and 0 < when <= _MAX_NS else span.start_ns, "event time"),
              "kwargs": {str(k): plain(v, k) for k, v in (ev_attrs or {}).items()}}
             for ev_name, when, ev_attrs in span.events]
-    if not attrs.keys().isdisjoint(DECIDING):
-        for key in DECIDING:
-            if key in attrs:
-                kept[key] = attrs[key]
-                used.add(key)
+    for key in sorted(attrs.keys() & _DECIDING, key=_DECIDING_ORDER.__getitem__):  # (in the table's order)
+        kept[key] = attrs[key]
+        used.add(key)
     for key, value in attrs.items():
         if key not in used and key not in kept:
             if key in metadata:  # a convention's metadata key of the same name wins
                 kept[key] = value
             else:
                 metadata[key] = value
-    extra["metadata"], too_large = storable_metadata(metadata)
+    extra["metadata"], too_large, metadata_checked = storable_metadata(metadata)
     for key, value in too_large.items():  # (a key too long, a text too large for metadata)
         while key in kept:  # (one of the same name kept already: neither value is lost)
             key += "_"
         kept[key] = value
-    extra["otel"] = _otel(span, kept, name)
+    extra["otel"] = _otel(span, kept, name, shared)
     payload["extra"] = extra
-    return payload
+    return payload, metadata_checked, usage_columns
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted: one tuple swapped whole
 
 
-def _iso(ns: Any, what: str) -> str:
-    """Epoch nanoseconds as ISO-8601 (UTC, microseconds). A span's times mostly fall in the
-    second of the one before: its text is formatted once."""
-    global _second
+def _us(ns: Any, what: str) -> int:
+    """Epoch nanoseconds, checked, as epoch microseconds (as ISO-8601 text keeps them)."""
     if isinstance(ns, bool) or not isinstance(ns, int) or not 0 <= ns <= _MAX_NS:
         raise errors.ValidationError(f"span {what} {ns!r} is not epoch nanoseconds between 1970 and 9999")
-    secs, micros = divmod(ns // 1000, 1_000_000)
+    return ns // 1000
+
+
+def _iso(us: int) -> str:
+    """Epoch microseconds (checked by `_us`) as ISO-8601 (UTC). A span's times mostly fall in
+    the second of the one before: its text is formatted once."""
+    global _second
+    secs, micros = divmod(us, 1_000_000)
     cached = _second
     if cached[0] != secs:
         cached = _second = (secs, (_EPOCH + _dt.timedelta(seconds=secs)).isoformat()[:-6])
@@ -278,7 +338,7 @@ def _metadata(attrs: dict, used: set, kept: dict) -> dict:
         origin.update(dict.fromkeys(decoded, "metadata"))
         used.add("metadata")
     for key, value in attrs.items():
-        for prefix in METADATA_PREFIXES:
+        for prefix in METADATA_PREFIXES if key.startswith(METADATA_PREFIXES) else ():
             if key.startswith(prefix) and len(key) > len(prefix):
                 name, decoded = key[len(prefix):], from_json(value, containers_only=True)[1]
                 if name in metadata and metadata[name] != decoded:
@@ -353,8 +413,9 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
     usage: dict[str, Any] = {}
     taken: dict[str, str] = {}  # attribute -> its usage key (a count or cost), to check after the merge
     keys = attrs.keys()
-    for key, name in USAGE if not keys.isdisjoint(_USAGE_KEYS) else ():
-        value = attrs.get(key)
+    # (The span's few token attributes in the table's order, not the whole table walked.)
+    for key in sorted(keys & _USAGE_KEYS, key=_USAGE_ORDER.__getitem__):
+        value, name = attrs[key], _USAGE_NAMES[key]
         if value is not None and _number(value) and (name.endswith("cost") or float(value).is_integer()):
             if usage.setdefault(name, value if name.endswith("cost") else int(value)) == value:
                 used.add(key)
@@ -416,17 +477,21 @@ def _error(span: OtelSpan, langsmith: bool) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 20] + "\n... (cut)"
 
 
-def _otel(span: OtelSpan, kept: dict, name: str) -> dict:
+def _otel(span: OtelSpan, kept: dict, name: str, shared: dict | None) -> dict:
     otel: dict[str, Any] = {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}",
                             "kind": span.kind, "status": span.status}
-    optional = {"parent_span_id": f"{span.parent_span_id:016x}" if span.parent_span_id else None,
-                "status_message": span.status_message, "name": span.name if name != span.name else None,
-                "scope": span.scope, "scope_version": span.scope_version, "trace_state": span.trace_state}
-    otel.update({k: v for k, v in optional.items() if v})
+    if span.parent_span_id:
+        otel["parent_span_id"] = f"{span.parent_span_id:016x}"
+    for key, value in (("status_message", span.status_message), ("name", span.name if name != span.name else None),
+                       ("scope", span.scope), ("scope_version", span.scope_version),
+                       ("trace_state", span.trace_state)):
+        if value:
+            otel[key] = value
     if span.resource:
-        otel["resource"] = attributes(span.resource)
+        otel["resource"] = made_once(shared, (span.resource,), "attributes", lambda: attributes(span.resource))
     if span.scope_attributes:
-        otel["scope_attributes"] = attributes(span.scope_attributes)
+        otel["scope_attributes"] = made_once(shared, (span.scope_attributes,), "attributes",
+                                             lambda: attributes(span.scope_attributes))
     if span.links:
         otel["links"] = [{"trace_id": f"{t:032x}", "span_id": f"{s:016x}",
                           "attributes": {str(k): plain(v, k) for k, v in (a or {}).items()}}

@@ -7,8 +7,8 @@ Add it to a tracer provider::
     provider.add_span_processor(BatchSpanProcessor(runlite.otel.RunliteSpanExporter(store)))
 
 Each exported span is mapped by ``conventions.run_payload`` (the GenAI, OpenInference,
-OpenLLMetry and LangSmith attribute conventions), checked by ``langsmith.wire.remote_run``
-and queued at once on the store's batch writer, as runs from LangSmith clients are. Nothing
+OpenLLMetry and LangSmith attribute conventions), checked as ``langsmith.wire.remote_run``
+checks a payload (``conventions.checked_run``) and queued at once on the store's batch writer, as runs from LangSmith clients are. Nothing
 waits for a trace's root: a span whose parent has not arrived (yet, or ever: a remote
 parent) is stored under a placeholder of it, and moves under the real parent when that
 arrives (``storage/ingest.py``).
@@ -36,14 +36,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from .. import errors
 from .._defaults import store_or_default
-from ..langsmith.wire import remote_run
-from .conventions import OtelSpan, run_payload
+from .._memo import made_once
+from .conventions import OtelSpan, checked_run
 
 log = logging.getLogger("runlite")
 
 
-def from_sdk(span: Any, project: str | None = None) -> OtelSpan:
-    """An ``OtelSpan`` of the SDK's ``ReadableSpan``."""
+def from_sdk(span: Any, project: str | None = None, shared: dict | None = None) -> OtelSpan:
+    """An ``OtelSpan`` of the SDK's ``ReadableSpan``. With ``shared`` (a dict that lasts one
+    export), the attributes of a resource or scope (the SDK's, never changed) are copied once
+    for the spans that share it, which then share the copy."""
     ctx = span.context
     parent = span.parent
     status = span.status
@@ -60,7 +62,7 @@ def from_sdk(span: Any, project: str | None = None) -> OtelSpan:
                     for link in span.links),
         status=getattr(status.status_code, "name", "UNSET") if status is not None else "UNSET",
         status_message=status.description if status is not None else None,
-        resource=dict(resource.attributes) if resource is not None else {},
+        resource=made_once(shared, (resource,), "attributes", lambda: dict(resource.attributes)) or {},
         scope=scope.name if scope is not None else None,
         scope_version=scope.version if scope is not None else None,
         project=project,
@@ -68,7 +70,8 @@ def from_sdk(span: Any, project: str | None = None) -> OtelSpan:
         dropped_events=getattr(span, "dropped_events", 0) or 0,
         dropped_links=getattr(span, "dropped_links", 0) or 0,
         trace_state=ctx.trace_state.to_header() or None if getattr(ctx, "trace_state", None) else None,
-        scope_attributes=dict(getattr(scope, "attributes", None) or {}),
+        scope_attributes=made_once(shared, (scope,), "attributes",
+                                   lambda: dict(getattr(scope, "attributes", None) or {})) or {},
     )
 
 
@@ -90,9 +93,10 @@ class RunliteSpanExporter(SpanExporter):
         """Queue (and with ``sync`` write) every span of the batch that can be stored; ``FAILURE``
         when one could not, or the store refused the batch (closed, read-only, disk full)."""
         runs, refused = [], 0
+        shared: dict = {}  # what the batch's spans share, read once (``checked_run``)
         for span in spans:
             try:
-                runs.append(remote_run(run_payload(from_sdk(span, self.project)), "post"))
+                runs.append(checked_run(from_sdk(span, self.project, shared), shared))
             except Exception as exc:  # noqa: BLE001 - one bad span must not lose the others
                 refused += 1
                 log.warning("runlite: OTel span %r (trace %032x, span %016x) not stored: %s",

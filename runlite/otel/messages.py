@@ -38,9 +38,10 @@ def inputs_outputs(attrs: dict, used: set, kept: dict, events: tuple) -> tuple[d
     form present of each, the other forms kept in ``kept`` (``extra.otel.attributes``); the
     attributes read are added to ``used``."""
     numbered = {k: v for k, v in attrs.items() if _NUMBERED.search(k)}
-    inputs = _io(attrs, used, kept, INPUT_JSON, INPUT_INDEXED, "input", numbered)
-    outputs = _io(attrs, used, kept, OUTPUT_JSON, OUTPUT_INDEXED, "output", numbered)
-    documents = _documents(numbered, used)
+    # (Most spans have no indexed attribute: their forms are not looked for.)
+    inputs = _io(attrs, used, kept, INPUT_JSON, INPUT_INDEXED if numbered else (), "input", numbered)
+    outputs = _io(attrs, used, kept, OUTPUT_JSON, OUTPUT_INDEXED if numbered else (), "output", numbered)
+    documents = _documents(numbered, used) if numbered else None
     if outputs is None:
         outputs = documents
     elif documents is not None:

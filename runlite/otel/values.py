@@ -16,14 +16,16 @@ from .._validation import (INT64_MAX, INT64_MIN, MAX_DEPTH, MAX_NAME, Validation
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 SCALARS = frozenset((str, bool, int, float, type(None)))
+_STR = frozenset((str,))
 
 
 def attributes(given: Any) -> dict:
     """A span's (or a resource's) attributes as a new dict of JSON-able values: copied as they
     are when every key is a str and every value a scalar (nearly always), else by `plain`."""
     given = given or {}
-    if SCALARS.issuperset(map(type, given.values())) and all(type(k) is str for k in given) and \
-            all(math.isfinite(v) for v in given.values() if type(v) is float):
+    kinds = set(map(type, given.values()))  # (C-level passes: the floats walked only when there are some)
+    if kinds <= SCALARS and set(map(type, given)) <= _STR and \
+            (float not in kinds or all(math.isfinite(v) for v in given.values() if type(v) is float)):
         return dict(given)
     return {str(k): plain(v, k) for k, v in given.items()}
 
@@ -63,13 +65,16 @@ def from_json(value: Any, containers_only: bool = False) -> tuple[bool, Any]:
 def clean_name(value: Any, default: str) -> str:
     """A name runlite accepts: no control characters or lone surrogates, at most MAX_NAME
     characters, not blank (``default`` when nothing is left)."""
+    if type(value) is str and len(value) <= MAX_NAME and value.isprintable() and value.strip() == value and value:
+        return value  # (nearly every name: printable, so no control character or lone surrogate)
     cut = _CONTROL.sub(" ", lenient_text(value if isinstance(value, str) else str(value))).strip()[:MAX_NAME].strip()
     return cut or default
 
 
-def storable_metadata(values: dict) -> tuple[dict, dict]:
-    """A run's metadata of attribute values, as `check_metadata` takes it, and the items it
-    refuses as too large. An OTel SDK takes values a run's metadata refuses (NaN, infinities,
+def storable_metadata(values: dict) -> tuple[dict, dict, bool]:
+    """A run's metadata of attribute values, as `check_metadata` takes it, the items it
+    refuses as too large, and whether the metadata passed `check_metadata` whole (else an item
+    may still fail it, for ``remote_run`` to refuse naming the run). An OTel SDK takes values a run's metadata refuses (NaN, infinities,
     ints beyond 64 bits, lone surrogates, keys with control characters): those are stored as
     OTLP's receiver stores them (``"NaN"``, ``"Infinity"``, the int's digits) or cleaned
     (`lenient_text`, `clean_name`), never the span refused. It takes any key and text length
@@ -77,7 +82,7 @@ def storable_metadata(values: dict) -> tuple[dict, dict]:
     ``extra.otel.attributes``, which has no such limit (a span is refused only when it is over
     16 MiB of JSON as a whole)."""
     try:
-        return check_metadata(values), {}
+        return check_metadata(values), {}, True
     except errors.LimitError:
         pass
     except ValidationError:
@@ -92,7 +97,7 @@ def storable_metadata(values: dict) -> tuple[dict, dict]:
             fits[key] = value  # left for remote_run's check, which names the run
         else:
             fits[key] = value
-    return fits, too_large
+    return fits, too_large, False
 
 
 def storable_float(value: float) -> float | str:

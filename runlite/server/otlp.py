@@ -5,8 +5,8 @@ A body is an ``ExportTraceServiceRequest`` in binary protobuf (``application/x-p
 or in OTLP's JSON (``application/json``: protobuf's JSON mapping, but trace and span ids as
 hex text), plain or compressed (``http.body``: gzip, deflate, zstd). It is decoded with the
 published protobuf classes (``opentelemetry-proto``), never by hand. Each span becomes an
-``otel.conventions.OtelSpan``, then a LangSmith run payload (``run_payload``), then a checked
-``RemoteRun`` (``langsmith.wire.remote_run``); only when every span of the request passed is
+``otel.conventions.OtelSpan``, then a checked ``RemoteRun`` (``conventions.checked_run``: what
+``langsmith.wire.remote_run`` makes of its LangSmith run payload, ``run_payload``); only when every span of the request passed is
 any queued on the store's batch writer (``store.live.receive``), so a refused request stores
 nothing. A ``Langsmith-Project`` header names the project, as LangSmith's OTLP endpoint takes it.
 
@@ -27,8 +27,8 @@ from typing import Any
 
 from .. import errors
 from .._validation import lenient_text, shown
-from ..langsmith.wire import RemoteRun, remote_run
-from ..otel.conventions import OtelSpan, run_payload
+from ..langsmith.wire import RemoteRun
+from ..otel.conventions import OtelSpan, checked_run
 from ..otel.values import storable_float
 from .http import body, hand_over, in_thread, json_value, utf8
 
@@ -298,7 +298,8 @@ def _acyclic(found: list[OtelSpan]) -> None:
 
 def received(data: bytes, media: str, project: str | None = None) -> list[RemoteRun]:
     """The checked runs of one request body: all of them, or an error and none."""
-    return [remote_run(run_payload(span), "post") for span in spans(decode(data, media), project)]
+    shared: dict = {}  # a request's resources and scopes, read once for their spans
+    return [checked_run(span, shared) for span in spans(decode(data, media), project)]
 
 
 # -- answers

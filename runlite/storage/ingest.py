@@ -24,7 +24,7 @@ from . import attachments as files
 from . import batches
 from . import runs as runs_mod
 from .._ids import dotted_ids, dotted_segment
-from .._validation import now_us, shown
+from .._validation import dumps, now_us, shown
 from ..records import RUN_COLUMNS
 
 log = logging.getLogger("runlite")
@@ -58,10 +58,11 @@ class _NewRows:
     attachments)."""
 
     def __init__(self, conn):
-        self.conn, self.rows = conn, {}
+        self.conn, self.rows, self.added = conn, {}, set()
 
     def add(self, row: dict) -> None:
         self.rows[row["id"]] = row
+        self.added.add(row["id"])
 
     def dotted_order(self, run_id: str) -> str | None:
         """A run's dotted order, new in this batch or stored; None when it is neither."""
@@ -109,8 +110,9 @@ def _placeholders(new: _NewRows, dotted_order: str, session: tuple, now: int) ->
         new.add(row)
 
 
-def _place(new: _NewRows, run_id: str, cols: dict, now: int) -> None:
-    """Give a new run without a ``dotted_order`` one: under its parent, or as a root."""
+def _place(new: _NewRows, run_id: str, cols: dict, now: int) -> bool:
+    """Give a new run without a ``dotted_order`` one: under its parent, or as a root. True
+    when its parent is a row this batch added, whose ancestors all have rows already."""
     start = cols.get("started") or now
     parent = cols.get("parent_run_id")
     above = None
@@ -118,6 +120,7 @@ def _place(new: _NewRows, run_id: str, cols: dict, now: int) -> None:
         above = new.dotted_order(parent) or dotted_segment(start, parent)
     cols["dotted_order"] = (f"{above}." if above else "") + dotted_segment(start, run_id)
     cols["trace_id"] = dotted_ids(cols["dotted_order"])[0]
+    return parent is not None and parent in new.rows
 
 
 def _target(conn, run_id: str, cols: dict, stored: tuple) -> str | None:
@@ -220,6 +223,10 @@ def _write(conn, batch: list) -> None:
     now = now_us()
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))
     new = _NewRows(conn)
+    # Which runs of the batch the file holds, asked once: a run it does not hold (nearly all an
+    # OTel export's) is then not read alone, unless the batch made a placeholder of it since.
+    held = {row[0] for row in conn.execute("SELECT id FROM runs WHERE id IN (SELECT value FROM json_each(?))",
+                                           (dumps([item[0].id for item in batch]),))}
     others = set()  # ids another kind of run of the file has (an experiment's): left as it is
     kept_events = set()  # ids of stored runs whose events a create arriving late leaves alone
     for run, _first_event, _events, _attachments in _parents_first(batch):
@@ -227,18 +234,17 @@ def _write(conn, batch: list) -> None:
         session = (cols.get("session_id"), cols.get("session_name"))
         if run.id in new.rows:  # a placeholder of this batch, filled in now
             new.insert()
-        stored = conn.execute("SELECT ended, error, dotted_order, parent_run_id, kind, started, created FROM runs"
-                              " WHERE id = ?",
-                              (run.id,)).fetchone()
+        stored = None if run.id not in held and run.id not in new.added else conn.execute(
+            "SELECT ended, error, dotted_order, parent_run_id, kind, started, created FROM runs WHERE id = ?",
+            (run.id,)).fetchone()
         if stored is not None and stored[4] not in ("trace", "placeholder"):
             log.error("runlite: received run %s was not written: a %s run of the file has its id", run.id,
                       shown(stored[4]))
             others.add(run.id)
             continue
         if stored is None:
-            if "dotted_order" not in cols:
-                _place(new, run.id, cols, now)
-            _placeholders(new, cols["dotted_order"], session, now)
+            if "dotted_order" in cols or not _place(new, run.id, cols, now):
+                _placeholders(new, cols["dotted_order"], session, now)
             ids = dotted_ids(cols["dotted_order"])
             cols.setdefault("parent_run_id", ids[-2] if len(ids) > 1 else None)
             cols.setdefault("created", cols.get("started") or now)
