@@ -181,15 +181,7 @@ def remote_run(payload: Any, op: str) -> RemoteRun:
             cols["metadata"] = dumps(metadata)
             usage = metadata.get("usage_metadata")
         cols["extra"] = _json_column(extra, f"extra of run {run_id}")
-    outputs = p("outputs")
-    if usage is None and isinstance(outputs, dict) and isinstance(outputs.get("usage_metadata"), dict):
-        usage = outputs["usage_metadata"]
-    # Token fields, as LangSmith derives them for llm runs (an update does not repeat the type).
-    if isinstance(usage, dict) and cols.get("run_type", "llm") == "llm":
-        cols.update(usage_fields(usage))
-    given = {_USAGE_NAME[key]: p(key) for key in _USAGE_NAME if p(key) is not None and key not in cols}
-    if given:
-        cols.update(usage_fields(given))
+    _add_tokens(p, cols, usage, cols.get("run_type", "llm"))  # an update does not repeat the type
     _tree(payload, run_id, cols)
     if p("reference_example_id") is not None:
         cols["reference_example_id"] = _uuid(p("reference_example_id"), f"reference_example_id of run {run_id}")
@@ -244,17 +236,10 @@ def mapped_run(payload: dict, usage_columns: dict | None = None) -> RemoteRun:
     cols["metadata"] = dumps(metadata)
     usage = metadata.get("usage_metadata")
     cols["extra"] = _json_column(extra, f"extra of run {run_id}")
-    outputs = p("outputs")
-    if usage is None and isinstance(outputs, dict) and isinstance(outputs.get("usage_metadata"), dict):
-        usage = outputs["usage_metadata"]
     if usage_columns is not None:
         cols.update(usage_columns)
     else:
-        if isinstance(usage, dict) and cols["run_type"] == "llm":
-            cols.update(usage_fields(usage))
-        given = {_USAGE_NAME[key]: p(key) for key in _USAGE_NAME if p(key) is not None and key not in cols}
-        if given:
-            cols.update(usage_fields(given))
+        _add_tokens(p, cols, usage, cols["run_type"])
     parent = p("parent_run_id")
     if parent is None:
         cols["dotted_order"], cols["trace_id"] = dotted_segment(cols["started"], run_id), run_id
@@ -275,6 +260,20 @@ def mapped_run(payload: dict, usage_columns: dict | None = None) -> RemoteRun:
     if "session_id" not in cols:
         cols["session_name"], cols["session_id"] = DEFAULT_PROJECT, project_id(DEFAULT_PROJECT)
     return RemoteRun(run_id, "post", cols, events, [])
+
+
+def _add_tokens(p, cols: dict, usage: Any, run_type: str) -> None:
+    """A run's token fields, as LangSmith derives them for llm runs: from its ``usage_metadata``
+    (the metadata's, else the outputs'), then from the payload's own counts (``p``: its
+    ``get``) where those gave none."""
+    outputs = p("outputs")
+    if usage is None and isinstance(outputs, dict) and isinstance(outputs.get("usage_metadata"), dict):
+        usage = outputs["usage_metadata"]
+    if isinstance(usage, dict) and run_type == "llm":
+        cols.update(usage_fields(usage))
+    given = {_USAGE_NAME[key]: p(key) for key in _USAGE_NAME if p(key) is not None and key not in cols}
+    if given:
+        cols.update(usage_fields(given))
 
 
 _USAGE_NAME = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens", "total_tokens": "total_tokens",
