@@ -8,10 +8,10 @@ Add it to a tracer provider::
 
 Each exported span is mapped by ``conventions.run_payload`` (the GenAI, OpenInference,
 OpenLLMetry and LangSmith attribute conventions), checked as ``langsmith.wire.remote_run``
-checks a payload (``conventions.checked_run``) and queued at once on the store's batch writer, as runs from LangSmith clients are. Nothing
-waits for a trace's root: a span whose parent has not arrived (yet, or ever: a remote
-parent) is stored under a placeholder of it, and moves under the real parent when that
-arrives (``storage/ingest.py``).
+checks a payload (``conventions.checked_run``) and queued at once on the store's batch
+writer, as runs from LangSmith clients are. Nothing waits for a trace's root: a span whose
+parent has not arrived (yet, or ever: a remote parent) is stored under a placeholder of it,
+and moves under the real parent when that arrives (``storage/ingest.py``).
 
 By default ``export`` also writes the batch before it returns (OTel's contract: ``SUCCESS``
 means stored), so after ``provider.force_flush()`` (which flushes the span processors, not

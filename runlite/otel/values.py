@@ -74,13 +74,13 @@ def clean_name(value: Any, default: str) -> str:
 def storable_metadata(values: dict) -> tuple[dict, dict, bool]:
     """A run's metadata of attribute values, as `check_metadata` takes it, the items it
     refuses as too large, and whether the metadata passed `check_metadata` whole (else an item
-    may still fail it, for ``remote_run`` to refuse naming the run). An OTel SDK takes values a run's metadata refuses (NaN, infinities,
-    ints beyond 64 bits, lone surrogates, keys with control characters): those are stored as
-    OTLP's receiver stores them (``"NaN"``, ``"Infinity"``, the int's digits) or cleaned
-    (`lenient_text`, `clean_name`), never the span refused. It takes any key and text length
-    too: an item with a key over 256 characters or a text over 1 MiB is returned apart, for
-    ``extra.otel.attributes``, which has no such limit (a span is refused only when it is over
-    16 MiB of JSON as a whole)."""
+    may still fail it, for ``remote_run`` to refuse naming the run). An OTel SDK takes values a
+    run's metadata refuses (NaN, infinities, ints beyond 64 bits, lone surrogates, keys with
+    control characters): those are stored as OTLP's receiver stores them (``"NaN"``,
+    ``"Infinity"``, the int's digits) or cleaned (`lenient_text`, `clean_name`), never the span
+    refused. It takes any key and text length too: an item with a key over 256 characters or a
+    text over 1 MiB is returned apart, for ``extra.otel.attributes``, which has no such limit (a
+    span is refused only when it is over 16 MiB of JSON as a whole)."""
     try:
         return check_metadata(values), {}, True
     except errors.LimitError:

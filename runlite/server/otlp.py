@@ -6,9 +6,10 @@ or in OTLP's JSON (``application/json``: protobuf's JSON mapping, but trace and 
 hex text), plain or compressed (``http.body``: gzip, deflate, zstd). It is decoded with the
 published protobuf classes (``opentelemetry-proto``), never by hand. Each span becomes an
 ``otel.conventions.OtelSpan``, then a checked ``RemoteRun`` (``conventions.checked_run``: what
-``langsmith.wire.remote_run`` makes of its LangSmith run payload, ``run_payload``); only when every span of the request passed is
-any queued on the store's batch writer (``store.live.receive``), so a refused request stores
-nothing. A ``Langsmith-Project`` header names the project, as LangSmith's OTLP endpoint takes it.
+``langsmith.wire.remote_run`` makes of its LangSmith run payload, ``run_payload``); only
+when every span of the request passed is any queued on the store's batch writer
+(``store.live.receive``), so a refused request stores nothing. A ``Langsmith-Project`` header
+names the project, as LangSmith's OTLP endpoint takes it.
 
 Answers are OTLP's: 200 with an ``ExportTraceServiceResponse`` on success; on a refusal a
 ``google.rpc.Status`` (its ``message`` says what was wrong), both in the request's encoding.
