@@ -1,13 +1,16 @@
 """The multipart forms ``runlite serve`` takes (LangSmith's ``/runs/multipart``): every part as
-an independent encoder wrote it, and a clear error for a form that is not well formed."""
+an independent encoder wrote it, and a clear error for a form that is not well formed; and the
+JSON of a part or a body read in any encoding JSON allows."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from requests_toolbelt.multipart.encoder import MultipartEncoder  # independent of runlite's parser
 
 from runlite import errors
-from runlite.server import multipart
+from runlite.server import http, multipart
 
 
 def _form(parts: list[tuple[str, bytes, str | None]], boundary: str = "Xb0undary") -> tuple[bytes, str]:
@@ -65,3 +68,26 @@ def test_a_form_of_too_many_parts_is_refused(monkeypatch):
     assert len(multipart.parse(*_raw(*[part] * 3))) == 3
     with pytest.raises(errors.LimitError, match="more than 3 parts"):
         multipart.parse(*_raw(*[part] * 4))
+
+
+# -- the JSON of a part or a body (server.http.json_value), whatever its encoding
+
+DOCUMENT = {"a": [1, "\u00e9\u6f22", "\ud800", {"b": None}]}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"])
+def test_json_in_any_encoding_json_takes_is_read_as_sent(encoding):
+    text = json.dumps(DOCUMENT, ensure_ascii=False)
+    assert http.json_value(text.encode(encoding, "surrogatepass")) == DOCUMENT
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"{nope", "is not JSON: Expecting property name"),
+    ("{nope".encode("utf-16"), "is not JSON: Expecting property name"),
+    (b"\xef\xbb\xbf{nope", "is not JSON: Expecting property name"),
+    (b"\xff\xfe{", "is not JSON"),
+    (b"[" * 100_000, "is nested too deeply"),
+])
+def test_a_part_that_is_not_json_is_refused_naming_it(data, message):
+    with pytest.raises(errors.ValidationError, match=f"form part 'post.x' {message}"):
+        http.json_value(data, lambda: "form part 'post.x'")
