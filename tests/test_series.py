@@ -461,6 +461,29 @@ def test_chunk_stats_small_cases():
     assert stats_from_values([]).count == 0
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 400), st.sampled_from([0.0, 1.0, 1e9, -3e15, 1e300]), st.sampled_from([1e-300, 1e-3, 1.0, 1e290]),
+       st.randoms(use_true_random=False))
+def test_a_chunks_m2_is_within_a_few_ulps_of_the_exact_one(n, offset, spread, rnd):
+    # Up to 16 values M2 is the correctly rounded sum of the squared deviations from the
+    # (rounded) mean; beyond, math.dist's square: within a few ulps of it, also where the values
+    # sit far from zero (cancellation) or near the float range's ends.
+    from fractions import Fraction
+    values = [offset + spread * rnd.uniform(-1, 1) for _ in range(n)]
+    if not all(map(math.isfinite, values)):
+        return
+    s = stats_from_values(values)
+    mean = Fraction(s.mean)  # M2 is about the stored (rounded) mean: what a reader combines with
+    exact = sum((Fraction(v) - mean) ** 2 for v in values)
+    if exact > Fraction(2) ** 1023 * 2:  # beyond the float range: stored as infinity
+        assert s.m2 == math.inf
+        return
+    if n <= 16:
+        assert s.m2 == float(exact)
+    else:
+        assert abs(Fraction(s.m2) - exact) <= 4 * Fraction(math.ulp(float(exact)))
+
+
 @pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -2.25, 1e308, -1e308, 5e-324, math.inf, -math.inf, math.nan])
 @pytest.mark.parametrize("times", [None, [2.5]])
 def test_a_one_point_chunk_has_the_figures_of_the_general_path(value, times):
