@@ -62,6 +62,9 @@ _FLAG_ONE_FRAME = 0x04     # version 2: every column in one frame (no column tra
 _FLAG_PLAIN = 0x08         # version 2: columns stored as they are, then a CRC-32 (tiny chunks)
 _ZSTD_LEVEL = 3            # version 1
 _ZSTD_LEVEL_V2 = 1         # as small as level 3 on transformed planes (measured), twice as fast
+# Chunks under _TRY_FROM points (a wide record's, a short run's): zstd's fast level -1 is
+# within 0.7% of level 3's size there and 2-3x faster (100 points: 6 against 16 us; docs/CODEC.md)
+_ZSTD_LEVEL_SMALL = -1
 _MAX_BODY_V1 = _HEADER.size + 32 * MAX_CHUNK_POINTS  # four 8-byte columns at most
 _MAX_COLUMN = _HEADER.size + 8 * MAX_CHUNK_POINTS   # version 2: one column (the first with the header)
 _KNOWN_FLAGS = _FLAG_TIMES | _FLAG_PLAIN | _FLAG_ONE_FRAME
@@ -150,9 +153,10 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
         # Small chunks, and any whose columns are all RAW or constant (nearly all): one frame
         # of every column, one zstd call each way (a frame a column cost ~5 us of zstd
         # overhead each to decode: ~5% of a read). Level 3 as version 1: smaller than level 1 on
-        # RAW planes, and no slower on small chunks (measured: 32 points 24 us vs 32 us).
+        # RAW planes; small chunks take the fast level, as small within 0.7%.
         header = _HEADER.pack(CODEC_VERSION, flags | _FLAG_ONE_FRAME, codes, n, time_origin_us)
-        return header + zstd.compress(b"".join([header, axis_bytes, *parts]), level=_ZSTD_LEVEL)
+        return header + zstd.compress(b"".join([header, axis_bytes, *parts]),
+                                      level=_ZSTD_LEVEL if n >= _TRY_FROM else _ZSTD_LEVEL_SMALL)
     header = _HEADER.pack(CODEC_VERSION, flags, codes, n, time_origin_us)
     bodies = [*axis_bodies, parts]
     # The first frame starts with the header again, so its checksum covers the header too.
