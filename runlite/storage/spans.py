@@ -128,17 +128,22 @@ def rows(batch: list, now: int) -> tuple[list, list]:
     if any(usage):
         usage_columns = [[u.get(key) if u else None for u in usage] for key in _USAGE]
     else:
-        usage_columns = [(None,) * n] * len(_USAGE)  # a sequence, not an iterator: zip reads it six times
+        usage_columns = [(None,) * n] * len(_USAGE)
     if references.count(None) != n and not all(r is None or type(r) is str for r in references):
         references = [_reference(r) for r in references]
     projects = {name: project_id(name) for name in set(sessions) if name is not None}
     columns = (ids, names, run_types, statuses, folders,
                _checked_json(metadata, "metadata", "{}"), _checked_json(tags, "tags", "[]"),
-               parents, traces, orders, starts, starts, ends, itertools.repeat(now, n), _json_column(inputs),
-               _json_column(outputs), errors, *usage_columns, first_tokens, itertools.repeat(THIS_HOST, n),
-               pids if all(pids) else [p or pid for p in pids], itertools.repeat(now, n),
+               parents, traces, orders, starts, starts, ends, [now] * n, _json_column(inputs),
+               _json_column(outputs), errors, *usage_columns, first_tokens, [THIS_HOST] * n,
+               pids if all(pids) else [p or pid for p in pids], [now] * n,
                list(map(projects.get, sessions)), sessions, references)
-    flat = list(itertools.chain.from_iterable(zip(*columns)))
+    # Each column copied to its places (every width-th) at once: half the time of zipping the
+    # columns into a tuple a row and chaining those.
+    width = len(columns)
+    flat = [None] * (n * width)
+    for k, column in enumerate(columns):
+        flat[k::width] = column
     event_rows = []
     for (_, first_event, events, _), run_id in itertools.compress(zip(batch, ids), map(_EVENTS_OF, batch)):
         for k, (when, event_name, message, kwargs) in enumerate(events, start=first_event):
