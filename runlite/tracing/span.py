@@ -66,10 +66,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 _UNSET: Any = object()  # an argument of Span.set not given
-
 _ID, _ORDER, _TRACE = operator.attrgetter("_id"), operator.attrgetter("_dotted_order"), operator.attrgetter("_trace_id")
 _PARENT, _START = operator.attrgetter("parent"), operator.attrgetter("start_us")
 _NONES = itertools.repeat(None)
+_NO_NEWS = (None, None)  # the news of a span without events or attachments, shared
 # What `Span.columns` reads of each span, its derived values made first: a C-level pass a column
 # (no tuple a span, which would also wake the garbage collector every 700 spans).
 _READ = [operator.attrgetter(name) for name in (
@@ -341,8 +341,8 @@ class Span:
 
     def news(self) -> tuple[list | None, list | None]:
         """(events, attachments) as they are, None where the span never had any: the span
-        queue drains what is new of them without making empty lists."""
-        return self._events, self._attachments
+        queue drains what is new of them without making empty lists (nor a tuple a span)."""
+        return _NO_NEWS if self._events is None and self._attachments is None else (self._events, self._attachments)
 
     @staticmethod
     def columns(spans: list) -> tuple:
