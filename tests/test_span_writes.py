@@ -270,6 +270,54 @@ def test_multi_row_statements_write_what_the_one_row_statement_writes(tmp_path):
     assert len(batched) == len(batch) and batched == one_by_one
 
 
+def test_a_batch_of_several_pieces_writes_what_its_spans_write_one_at_a_time(tmp_path):
+    # A batch is all that waited (tens of thousands of spans when the writer falls behind), made
+    # and inserted a piece at a time: parents in one piece and children in the next, events and
+    # inputs given after the first write in any, all as each span written alone writes them.
+    n = spans_mod._PIECE + 300
+    conns = {}
+    for way in ("whole", "apart"):
+        with runlite.open(str(tmp_path / f"{way}.db")):  # the schema
+            pass
+        conns[way] = apsw.Connection(str(tmp_path / f"{way}.db"))
+        conns[way].execute("PRAGMA foreign_keys=ON; INSERT INTO folders (path, created) VALUES ('/', 0)")
+
+    def write(batch: list) -> None:
+        with conns["whole"]:
+            spans_mod.write(conns["whole"], batch)
+        with conns["apart"]:
+            for item in batch:
+                spans_mod.write(conns["apart"], [item])
+
+    with runlite.open(str(tmp_path / "a.db")) as store:
+        with runlite.trace("root", store=store, inputs={"x": 1}, tags=["a"]):
+            spans, parent = [], None
+            for i in range(n):
+                spans.append(runlite.trace(f"c{i}", store=store, metadata={"i": i}, parent=parent))
+                parent = spans[-1] if i % 7 else None  # chains of seven, some across a piece's end
+            write(store.live.spans.take())  # every span running
+            for i, span in enumerate(spans):
+                if i % 300 == 299:
+                    span.add_event("e", message=str(i))
+                    span.inputs = {"later": i}  # written again over the first write's
+                span.end(outputs={"i": i})
+        ended = store.live.spans.take()
+        assert len(ended) == n + 1 > spans_mod._PIECE
+        write(ended)
+    read = {}
+    for way, conn in conns.items():  # the rows but for the times of writing (modified, heartbeat)
+        cursor = conn.execute("SELECT * FROM runs ORDER BY id")  # the root first: its id is the oldest
+        names = [d[0] for d in cursor.getdescription()]
+        runs = [{k: v for k, v in zip(names, row) if k not in ("modified", "heartbeat")} for row in cursor]
+        read[way] = runs, conn.execute("SELECT * FROM events ORDER BY run_id, seq").fetchall()
+        conn.close()
+    runs, events = read["whole"]
+    assert len(runs) == n + 1 and len(events) == n // 300
+    assert sum((run["inputs"] or "").startswith('{"later"') for run in runs) == n // 300
+    assert sum(run["parent_run_id"] not in (None, runs[0]["id"]) for run in runs) > n // 2
+    assert read["whole"] == read["apart"]
+
+
 def test_a_value_over_the_json_limit_is_marked_and_the_batch_written(store, caplog):
     @runlite.traceable(store=store)
     def size(text):

@@ -1,13 +1,12 @@
 """A span being traced (LangSmith's ``RunTree``): what the traced thread records of a call, and
 what the span writer reads of it.
 
-The traced thread pays only for what must happen there: the start and end clock, a reference
-to the parent, to the call's arguments and to its result, and a place in the store's span
-queue. The rest is derived on first use, normally by the span writer off the traced thread:
-the id (a uuid7 with the span's start time), the trace id and dotted order (from the parent's),
-the inputs (the call's arguments bound to the function's parameters, by the decorator's
-precomputed binder), and the empty containers a span with no tags, metadata, events, usage or
-attachments never needs.
+The traced thread pays only for what must happen there: the start and end clock, references
+to the parent, the call's arguments and its result, and a place in the store's span queue.
+The rest is derived on first use, normally by the span writer off the traced thread: the id (a
+uuid7 with the span's start time), the trace id and dotted order (from the parent's), the inputs
+(the arguments bound to the function's parameters by the decorator's binder), and the empty
+containers a span with no tags, metadata, events, usage or attachments never needs.
 
 Derived values are computed once and kept; two threads asking at the same moment get the same
 value (the first one made is kept), so an id, once seen, never changes.
@@ -66,13 +65,11 @@ def _before_fork() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
-
 _UNSET: Any = object()  # an argument of Span.set not given
-
-
 _ID, _ORDER, _TRACE = operator.attrgetter("_id"), operator.attrgetter("_dotted_order"), operator.attrgetter("_trace_id")
 _PARENT, _START = operator.attrgetter("parent"), operator.attrgetter("start_us")
 _NONES = itertools.repeat(None)
+_NO_NEWS = (None, None)  # the news of a span without events or attachments, shared
 # What `Span.columns` reads of each span, its derived values made first: a C-level pass a column
 # (no tuple a span, which would also wake the garbage collector every 700 spans).
 _READ = [operator.attrgetter(name) for name in (
@@ -324,8 +321,7 @@ class Span:
     @metadata.setter
     def metadata(self, value: dict) -> None:
         if value is not None and not isinstance(value, dict):  # it failed the span's write: the span was lost
-            raise errors.ValidationError(f"metadata must be a dict or None, got {type(value).__name__}"
-                                         f" {shown(value)}")
+            raise errors.ValidationError(f"metadata must be a dict or None, got {type(value).__name__} {shown(value)}")
         self._metadata = value
 
     @property
@@ -345,8 +341,8 @@ class Span:
 
     def news(self) -> tuple[list | None, list | None]:
         """(events, attachments) as they are, None where the span never had any: the span
-        queue drains what is new of them without making empty lists."""
-        return self._events, self._attachments
+        queue drains what is new of them without making empty lists (nor a tuple a span)."""
+        return _NO_NEWS if self._events is None and self._attachments is None else (self._events, self._attachments)
 
     @staticmethod
     def columns(spans: list) -> tuple:
@@ -593,3 +589,12 @@ class Span:
 
     def __repr__(self) -> str:
         return f"<runlite.Span {self.name!r} {self.id} {SPAN_STATUS[self.status]}>"
+
+
+# CPython 3.11 closes a class's table of shared attribute names after a few instances: a name first set later (the
+# writer's ids) costs each span a dict of its own (~2.5 us). One instance names 30 (all that fit) in a root's order.
+collections.deque(map(setattr, itertools.repeat(object.__new__(Span)), (
+    "store", "name", "run_type", "pid", "start_us", "session_name", "_call", "queued", "outputs", "end_us", "status",
+    "_id", "_dotted_order", "_trace_id", "parent", "_tags", "_metadata", "folder", "error", "_inputs", "token",
+    "events_written", "_events", "_usage", "callbacks", "first_token_us", "reference_example_id", "_parent_run_id",
+    "outputs_set", "inputs_set"), _NONES), maxlen=0)
