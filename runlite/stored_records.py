@@ -168,23 +168,49 @@ def _plain_field(index: int, name: str) -> property:
 
 _UTC = _dt.timezone.utc
 _fromtimestamp = _dt.datetime.fromtimestamp
+# Datetimes made from stored microseconds, by their value (they are immutable, so records share
+# them): a trace's spans share many times (a batch's ``modified`` and ``heartbeat``, ``started``
+# equal to ``created``), and a lookup costs a tenth of making one. Emptied when full: a read of
+# distinct times then costs a lookup and a store more a time, never memory.
+_TIMES: dict[int, _dt.datetime] = {}
+_TIMES_KEPT = 1024
+
+
+def _new_time(us: Any) -> _dt.datetime | None:
+    """The datetime of a stored time cell that is not in ``_TIMES`` (kept there if usual)."""
+    if us.__class__ is int and 0 <= us < FAST_US:  # ``from_us`` inlined for the usual cell
+        made = _TIMES[us] = _fromtimestamp(us / 1e6, _UTC)
+        if len(_TIMES) > _TIMES_KEPT:
+            _TIMES.clear()
+        return made
+    return None if us is None else from_us(us)  # far times; CorruptStoreError for a cell that is no time
 
 
 def _time_field(index: int, name: str) -> property:
-    # Decoded on every access, not kept: making a datetime costs less than keeping it would (a
-    # trace view reads each span's times once). ``from_us`` inlined for the usual cell.
+    # Made on every access, not kept in the record: a kept value's miss would cost more than
+    # the lookup in ``_TIMES`` (a trace view reads each span's times once). A cell equal to a
+    # key of ``_TIMES`` is that int (cells are ints, floats, text, blobs or NULL): its time.
+    # ``_new_time`` inlined for the usual cell.
+    times = _TIMES
+    known = times.get
+
     def get(self):
         us = self._row[index]
-        if us is None:
-            return None
+        made = known(us)
+        if made is not None:
+            return made
         if us.__class__ is int and 0 <= us < FAST_US:
-            return _fromtimestamp(us / 1e6, _UTC)
-        return from_us(us)  # far times; CorruptStoreError for a cell that is no time
+            made = times[us] = _fromtimestamp(us / 1e6, _UTC)
+            if len(times) > _TIMES_KEPT:
+                times.clear()
+            return made
+        return None if us is None else from_us(us)
 
     return property(get, doc=f"{name} (from the stored microseconds)")
 
 
 _STARTED, _CREATED, _ENDED = (_ROW_INDEX[c] for c in ("started", "created", "ended"))
+_known_time = _TIMES.get
 
 
 class _LazyRunRecord(RunRecord):
@@ -197,7 +223,9 @@ class _LazyRunRecord(RunRecord):
         # attrs.evolve and copies construct through the class: give them an ordinary record.
         return RunRecord(*args, **kwargs)
 
-    # A trace view reads these of every span: straight from the row, one call each.
+    # A trace view reads these of every span: straight from the row, one call each. A time
+    # not in ``_TIMES`` is made without keeping it there: ``ended`` and a span's start are
+    # seldom another span's, and a view reading these reads little else.
     @property
     def start_time(self):
         """When the run started running (its creation time while it is only created)."""
@@ -205,6 +233,9 @@ class _LazyRunRecord(RunRecord):
         us = row[_STARTED]
         if us is None:
             us = row[_CREATED]
+        made = _known_time(us)
+        if made is not None:
+            return made
         if us.__class__ is int and 0 <= us < FAST_US:  # from_us inlined for the usual cell
             return _fromtimestamp(us / 1e6, _UTC)
         return from_us(us)
@@ -213,11 +244,12 @@ class _LazyRunRecord(RunRecord):
     def end_time(self):
         """When the run ended, if it has."""
         us = self._row[_ENDED]
-        if us is None:
-            return None
+        made = _known_time(us)
+        if made is not None:
+            return made
         if us.__class__ is int and 0 <= us < FAST_US:
             return _fromtimestamp(us / 1e6, _UTC)
-        return from_us(us)
+        return None if us is None else from_us(us)
 
     def _unread(self, name: str) -> bool:
         if name not in LOADED_FIELDS or self._loader is None:
