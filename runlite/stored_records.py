@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from .errors import CorruptStoreError, RunliteError
+from .errors import CorruptStoreError
 from ._validation import FAST_US, MAX_STORED_DEPTH, from_us, shown, too_deep
 from .records import LS_KEPT, RUN_COLUMNS, RunRecord
 
@@ -42,7 +42,9 @@ def _json(text: str | None) -> Any:
         value = json.loads(text)  # raises the usual JSONDecodeError
     except RecursionError:  # the decoder recurses once per level
         raise ValueError("nested too deep to decode") from None
-    if too_deep(value, text):
+    # A text of at most MAX_STORED_DEPTH characters cannot nest deeper (a level is a bracket):
+    # most cells are such, and are cleared without a call.
+    if len(text) > MAX_STORED_DEPTH and too_deep(value, text):
         raise ValueError(f"nested deeper than {MAX_STORED_DEPTH} levels")
     return value
 
@@ -74,20 +76,6 @@ _UNREAD = object()
 _CHILD_ID_FIELDS = ("child_run_ids", "direct_child_run_ids")
 
 
-def _kept_field(name: str):
-    def decode(text: str) -> Any:
-        return (_json(text) or {}).get(name)  # AttributeError (so CorruptStoreError) if no dict
-    return decode
-
-
-def _tags(text: str | None) -> tuple:
-    return () if text == "[]" else tuple(_json(text) or ())  # most runs have no tags
-
-
-def _metadata(text: str | None) -> dict:
-    return {} if text == "{}" else _json(text) or {}  # nor metadata
-
-
 def _corrupt(record: RunRecord, name: str, exc: Exception) -> CorruptStoreError:
     # Only a damaged file holds a cell runlite cannot decode (SQLite pages carry no checksum).
     return CorruptStoreError(f"run {shown(record._row[0])}: its stored {name} cannot be decoded "
@@ -101,24 +89,82 @@ class _JsonField:
     """A JSON field, decoded on first access and kept in the record's ``__dict__``: a non-data
     descriptor, so every later access is a plain attribute lookup that never calls it. A NULL
     cell is None, returned without keeping anything (most spans hold no ``extra``, ``system``,
-    kept LangSmith fields...), except for ``metadata`` and ``tags``, which are never None."""
+    kept LangSmith fields...). Each kind of field is a subclass with its own ``__get__``, its
+    decoding inlined: a trace view reading every field makes one of these calls a JSON field
+    of every span."""
 
-    __slots__ = ("name", "index", "decode", "never_none")
+    __slots__ = ("name", "index")
 
-    def __init__(self, name: str, index: int, decode=_json):
-        self.name, self.index, self.decode = name, index, decode
-        self.never_none = decode is _tags or decode is _metadata
+    def __init__(self, name: str, index: int):
+        self.name, self.index = name, index
 
     def __get__(self, record, owner=None):
         if record is None:
             return self
         text = record._row[self.index]
-        if text is None and not self.never_none:
+        if text is None:
             return None
         try:
-            value = self.decode(text)
-        except RunliteError:
-            raise
+            value = _json(text)
+        except _DECODE_ERRORS as exc:
+            raise _corrupt(record, self.name, exc) from exc
+        record.__dict__[self.name] = value
+        return value
+
+
+class _TagsField(_JsonField):
+    """``tags``: a tuple, never None (most runs have none)."""
+
+    __slots__ = ()
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        text = record._row[self.index]
+        if text == "[]":
+            value = ()
+        else:
+            try:
+                value = tuple(_json(text) or ())
+            except _DECODE_ERRORS as exc:
+                raise _corrupt(record, self.name, exc) from exc
+        record.__dict__[self.name] = value
+        return value
+
+
+class _MetadataField(_JsonField):
+    """``metadata``: a dict, never None (most runs have none)."""
+
+    __slots__ = ()
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        text = record._row[self.index]
+        if text == "{}":
+            value = {}
+        else:
+            try:
+                value = _json(text) or {}
+            except _DECODE_ERRORS as exc:
+                raise _corrupt(record, self.name, exc) from exc
+        record.__dict__[self.name] = value
+        return value
+
+
+class _KeptField(_JsonField):
+    """A kept LangSmith field (``LS_KEPT``): its key in the ``ls_fields`` object, None if absent."""
+
+    __slots__ = ()
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        text = record._row[self.index]
+        if text is None:
+            return None
+        try:
+            value = (_json(text) or {}).get(self.name)  # AttributeError (so CorruptStoreError) if no dict
         except _DECODE_ERRORS as exc:
             raise _corrupt(record, self.name, exc) from exc
         record.__dict__[self.name] = value
@@ -265,10 +311,10 @@ for _name in _FIELD_NAMES:
     elif _name in _TIME_COLUMNS:
         setattr(_LazyRunRecord, _name, _time_field(_ROW_INDEX[_name], _name))
     elif _name in LS_KEPT:
-        setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX["ls_fields"], _kept_field(_name)))
+        setattr(_LazyRunRecord, _name, _KeptField(_name, _ROW_INDEX["ls_fields"]))
     elif _name in _JSON_COLUMNS:
-        setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX[_name],
-                                                  {"tags": _tags, "metadata": _metadata}.get(_name, _json)))
+        _kind = {"tags": _TagsField, "metadata": _MetadataField}.get(_name, _JsonField)
+        setattr(_LazyRunRecord, _name, _kind(_name, _ROW_INDEX[_name]))
     elif _name in _CHILD_ID_FIELDS:
         setattr(_LazyRunRecord, _name, _child_ids_field(_name))
     elif _name in LOADED_FIELDS:
