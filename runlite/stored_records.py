@@ -332,8 +332,24 @@ class _LazyRunRecordNoKept(_LazyRunRecord):
     __slots__ = ()
 
 
+class _LazyTreeRecord(_LazyRunRecord):
+    """A lazy record of a tree (``lazy_tree``), whose child ids are always set: read by their
+    slots, without the call that a listed record's (``_UNREAD`` until asked) makes."""
+
+    __slots__ = ()
+    child_run_ids = _SLOTS["child_run_ids"]
+    direct_child_run_ids = _SLOTS["direct_child_run_ids"]
+
+
+class _LazyTreeRecordNoKept(_LazyTreeRecord):
+    """``_LazyRunRecordNoKept`` of a tree."""
+
+    __slots__ = ()
+
+
 for _name in LS_KEPT:
     setattr(_LazyRunRecordNoKept, _name, None)
+    setattr(_LazyTreeRecordNoKept, _name, None)
 _LS = _ROW_INDEX["ls_fields"]
 
 
@@ -402,7 +418,7 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
     new, set_row, set_loader, set_status = _new, _set_row, _set_loader, _set_status
     set_children, set_child_ids, set_direct_ids = _set_children, _set_child_ids, _set_direct_ids
     parent_col, id_col, ls_col = _ROW_INDEX["parent_run_id"], _ROW_INDEX["id"], _LS
-    kept_cls, plain_cls = _LazyRunRecord, _LazyRunRecordNoKept
+    kept_cls, plain_cls = _LazyTreeRecord, _LazyTreeRecordNoKept
     # Children collected per parent in two parallel lists (ids, records), in reverse order.
     kid_ids: dict[str, list] = {}
     kid_recs: dict[str, list] = {}
