@@ -25,6 +25,25 @@ from .records import LS_KEPT, RUN_COLUMNS, RunRecord
 _scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace handling
 
 
+# Small JSON values decoded before, by their text: many spans of a trace hold the same small
+# inputs or outputs (a tool's arguments), and copying a flat value costs a fifth of decoding
+# it. Only values a shallow copy makes anew are kept (a dict or list of strings, numbers,
+# bools and None: immutable, and the decoder's NaN is one object however often decoded), each
+# hit returns its own copy, and the cache is emptied when full.
+_SMALL: dict[str, Any] = {}
+_SMALL_TEXT = 64  # characters (most prompts and documents are longer, and distinct)
+_SMALL_KEPT = 1024
+
+
+def _flat(value: Any) -> bool:
+    """Whether a decoded dict or list holds only scalars (no dict or list)."""
+    for item in (value.values() if value.__class__ is dict else value):
+        cls = item.__class__
+        if cls is dict or cls is list:
+            return False
+    return True
+
+
 def _json(text: str | None) -> Any:
     """Decode a JSON column runlite wrote (compact, no surrounding whitespace); ValueError for
     what it cannot have written, nesting over ``MAX_STORED_DEPTH`` included."""
@@ -34,6 +53,9 @@ def _json(text: str | None) -> Any:
         return {}
     if text == "[]":
         return []
+    known = _SMALL.get(text)  # any cell: only texts are keys
+    if known is not None:
+        return known.copy()
     try:
         value, end = _scan(text, 0)
         if end != len(text):
@@ -42,10 +64,15 @@ def _json(text: str | None) -> Any:
         value = json.loads(text)  # raises the usual JSONDecodeError
     except RecursionError:  # the decoder recurses once per level
         raise ValueError("nested too deep to decode") from None
+    size = len(text)
     # A text of at most MAX_STORED_DEPTH characters cannot nest deeper (a level is a bracket):
     # most cells are such, and are cleared without a call.
-    if len(text) > MAX_STORED_DEPTH and too_deep(value, text):
+    if size > MAX_STORED_DEPTH and too_deep(value, text):
         raise ValueError(f"nested deeper than {MAX_STORED_DEPTH} levels")
+    if size <= _SMALL_TEXT and (value.__class__ is dict or value.__class__ is list) and _flat(value):
+        if len(_SMALL) >= _SMALL_KEPT:
+            _SMALL.clear()
+        _SMALL[text] = value.copy()
     return value
 
 
