@@ -32,6 +32,7 @@ _scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace ha
 # hit returns its own copy, and the cache is emptied when full.
 _SMALL: dict[str, Any] = {}
 _SMALL_TEXT = 64  # characters (most prompts and documents are longer, and distinct)
+_small_json = _SMALL.get
 _SMALL_KEPT = 1024
 
 
@@ -131,10 +132,14 @@ class _JsonField:
         text = record._row[self.index]
         if text is None:
             return None
-        try:
-            value = _json(text)
-        except _DECODE_ERRORS as exc:
-            raise _corrupt(record, self.name, exc) from exc
+        value = _small_json(text)  # ``_json``'s lookup inlined: a trace's spans repeat small values
+        if value is not None:
+            value = value.copy()
+        else:
+            try:
+                value = _json(text)
+            except _DECODE_ERRORS as exc:
+                raise _corrupt(record, self.name, exc) from exc
         record.__dict__[self.name] = value
         return value
 
