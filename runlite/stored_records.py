@@ -2,9 +2,10 @@
 
 A listing or a trace makes thousands of records and its caller often reads a few fields of
 each, so a record keeps its raw ``RUN_COLUMNS`` row and decodes on first access: plain
-columns are the row's cells themselves, times are made on each access, JSON is decoded once
-and kept in the record's ``__dict__`` (by non-data descriptors: a kept value is then read
-without calling anything, and a first access raises nothing).
+columns are the row's cells themselves, times are made on each access (looked up first
+among those made before: a trace's spans share many), JSON is decoded once and kept in the
+record's ``__dict__`` (by non-data descriptors: a kept value is then read without calling
+anything, and a first access raises nothing; a small flat value decoded before is copied).
 What lives in other tables (named ``events``; of listed runs also descendants' ids,
 attachments and ``feedback_stats``) comes from the record's ``loader``, which reads it for
 every record of the same read at once (``storage/runs.py`` ``RowLoader``).
