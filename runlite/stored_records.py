@@ -249,27 +249,17 @@ _UTC = _dt.timezone.utc
 _fromtimestamp = _dt.datetime.fromtimestamp
 # Datetimes made from stored microseconds, by their value (they are immutable, so records share
 # them): a trace's spans share many times (a batch's ``modified`` and ``heartbeat``, ``started``
-# equal to ``created``), and a lookup costs a tenth of making one. Emptied when full: a read of
-# distinct times then costs a lookup and a store more a time, never memory.
+# equal to ``created``), and a lookup costs a tenth of making one. Emptied when full, so it
+# holds at most 1,024; a time no other cell shares pays a lookup and a store for it.
 _TIMES: dict[int, _dt.datetime] = {}
 _TIMES_KEPT = 1024
-
-
-def _new_time(us: Any) -> _dt.datetime | None:
-    """The datetime of a stored time cell that is not in ``_TIMES`` (kept there if usual)."""
-    if us.__class__ is int and 0 <= us < FAST_US:  # ``from_us`` inlined for the usual cell
-        made = _TIMES[us] = _fromtimestamp(us / 1e6, _UTC)
-        if len(_TIMES) > _TIMES_KEPT:
-            _TIMES.clear()
-        return made
-    return None if us is None else from_us(us)  # far times; CorruptStoreError for a cell that is no time
 
 
 def _time_field(index: int, name: str) -> property:
     # Made on every access, not kept in the record: a kept value's miss would cost more than
     # the lookup in ``_TIMES`` (a trace view reads each span's times once). A cell equal to a
     # key of ``_TIMES`` is that int (cells are ints, floats, text, blobs or NULL): its time.
-    # ``_new_time`` inlined for the usual cell.
+    # ``from_us`` inlined for the usual cell.
     times = _TIMES
     known = times.get
 
