@@ -103,6 +103,7 @@ def _default(name: str) -> Any:
 # missing slot: a missing slot costs a raised AttributeError, microseconds, on first access).
 _UNREAD = object()
 _CHILD_ID_FIELDS = ("child_run_ids", "direct_child_run_ids")
+_TREE_LOADED = tuple(name for name in LOADED_FIELDS if name not in _CHILD_ID_FIELDS)
 
 
 def _corrupt(record: RunRecord, name: str, exc: Exception) -> CorruptStoreError:
@@ -363,6 +364,10 @@ class _LazyTreeRecord(_LazyRunRecord):
     child_run_ids = _SLOTS["child_run_ids"]
     direct_child_run_ids = _SLOTS["direct_child_run_ids"]
 
+    def _unread(self, name: str) -> bool:
+        # Only what the loader reads may be unread (a leaf's child ids are not even slots).
+        return name in _TREE_LOADED and self._loader is not None and name not in self.__dict__
+
 
 class _LazyTreeRecordNoKept(_LazyTreeRecord):
     """``_LazyRunRecordNoKept`` of a tree."""
@@ -370,9 +375,23 @@ class _LazyTreeRecordNoKept(_LazyTreeRecord):
     __slots__ = ()
 
 
+class _LazyLeafRecord(_LazyTreeRecord):
+    """A record of a tree's leaf (most spans): no children, its empty child fields class
+    attributes, so building it sets three slots fewer."""
+
+    __slots__ = ()
+    child_runs = child_run_ids = direct_child_run_ids = ()
+
+
+class _LazyLeafRecordNoKept(_LazyLeafRecord):
+    """``_LazyRunRecordNoKept`` of a tree's leaf."""
+
+    __slots__ = ()
+
+
 for _name in LS_KEPT:
-    setattr(_LazyRunRecordNoKept, _name, None)
-    setattr(_LazyTreeRecordNoKept, _name, None)
+    for _cls in (_LazyRunRecordNoKept, _LazyTreeRecordNoKept, _LazyLeafRecordNoKept):
+        setattr(_cls, _name, None)
 _LS = _ROW_INDEX["ls_fields"]
 
 
@@ -436,12 +455,13 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
 
     Built bottom-up, so every record is made once with its children already made; the loop
     is the whole cost of a large trace's read, so it sets slots directly and allocates little
-    per row (leaves share the empty tuple).
+    per row (a leaf's empty child fields are class attributes of its class: nothing set).
     """
     new, set_row, set_loader, set_status = _new, _set_row, _set_loader, _set_status
     set_children, set_child_ids, set_direct_ids = _set_children, _set_child_ids, _set_direct_ids
     parent_col, id_col, ls_col = _ROW_INDEX["parent_run_id"], _ROW_INDEX["id"], _LS
-    kept_cls, plain_cls = _LazyTreeRecord, _LazyTreeRecordNoKept
+    kept_cls, plain_cls, kept_leaf, plain_leaf = (_LazyTreeRecord, _LazyTreeRecordNoKept, _LazyLeafRecord,
+                                                  _LazyLeafRecordNoKept)
     # Children collected per parent in two parallel lists (ids, records), in reverse order.
     kid_ids: dict[str, list] = {}
     kid_recs: dict[str, list] = {}
@@ -450,16 +470,17 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
         run_id = row[id_col]
-        rec = new(plain_cls if row[ls_col] is None else kept_cls)
-        set_row(rec, row)
-        set_loader(rec, loader)
-        set_status(rec, statuses[i])
         ids = kid_ids.pop(run_id, None)
         if ids is None:
-            set_children(rec, ())
-            set_child_ids(rec, ())
-            set_direct_ids(rec, ())
+            rec = new(plain_leaf if row[ls_col] is None else kept_leaf)
+            set_row(rec, row)
+            set_loader(rec, loader)
+            set_status(rec, statuses[i])
         else:
+            rec = new(plain_cls if row[ls_col] is None else kept_cls)
+            set_row(rec, row)
+            set_loader(rec, loader)
+            set_status(rec, statuses[i])
             ids.reverse()
             recs = kid_recs.pop(run_id)
             recs.reverse()

@@ -208,3 +208,26 @@ def test_records_holding_the_same_small_json_each_get_their_own_value(tmp_path):
                 if isinstance(b.inputs[0], list):
                     b.inputs[0].append(2)
                 assert c.inputs == json.loads(rows[i][inputs]) == c.outputs
+
+
+def test_a_trees_records_show_and_evolve_as_ordinary_records(forest):
+    """A trace's records (its leaves are built with fewer slots set) show and evolve as
+    ordinary records with the same values do."""
+    import attrs
+
+    store, ids = forest
+    tree = store.trace(ids[0][0])
+    leaf = tree.child_runs[0]
+    assert " events=<read on first use>" in repr(leaf) and " child_run_ids=()" in repr(leaf)
+    assert f" child_run_ids=({ids[0][1][0]!r}, {ids[0][1][1]!r})" in repr(tree)
+    names = [f.name for f in attrs.fields(runlite.RunRecord) if f.name != "child_runs"]
+
+    def ordinary(rec):
+        kids = tuple(ordinary(kid) for kid in rec.child_runs)
+        return runlite.RunRecord(**{name: getattr(rec, name) for name in names}, child_runs=kids)
+
+    made = ordinary(tree)
+    assert repr(tree) == repr(made) and repr(leaf) == repr(made.child_runs[0])
+    for rec, same in ((tree, made), (leaf, made.child_runs[0])):
+        assert rec == same and attrs.evolve(rec, name="x") == attrs.evolve(same, name="x")
+        assert rec.child_runs == same.child_runs and rec.child_run_ids == same.child_run_ids
