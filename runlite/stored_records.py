@@ -2,9 +2,10 @@
 
 A listing or a trace makes thousands of records and its caller often reads a few fields of
 each, so a record keeps its raw ``RUN_COLUMNS`` row and decodes on first access: plain
-columns are the row's cells themselves, times are made on each access, JSON is decoded once
-and kept in the record's ``__dict__`` (by non-data descriptors: a kept value is then read
-without calling anything, and a first access raises nothing).
+columns are the row's cells themselves, times are made on each access (looked up first
+among those made before: a trace's spans share many), JSON is decoded once and kept in the
+record's ``__dict__`` (by non-data descriptors: a kept value is then read without calling
+anything, and a first access raises nothing; a small flat value decoded before is copied).
 What lives in other tables (named ``events``; of listed runs also descendants' ids,
 attachments and ``feedback_stats``) comes from the record's ``loader``, which reads it for
 every record of the same read at once (``storage/runs.py`` ``RowLoader``).
@@ -18,11 +19,31 @@ from typing import Any
 
 import attrs
 
-from .errors import CorruptStoreError, RunliteError
+from .errors import CorruptStoreError
 from ._validation import FAST_US, MAX_STORED_DEPTH, from_us, shown, too_deep
 from .records import LS_KEPT, RUN_COLUMNS, RunRecord
 
 _scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace handling
+
+
+# Small JSON values decoded before, by their text: many spans of a trace hold the same small
+# inputs or outputs (a tool's arguments), and copying a flat value costs a fifth of decoding
+# it. Only values a shallow copy makes anew are kept (a dict or list of strings, numbers,
+# bools and None: immutable, and the decoder's NaN is one object however often decoded), each
+# hit returns its own copy, and the cache is emptied when full.
+_SMALL: dict[str, Any] = {}
+_SMALL_TEXT = 64  # characters (most prompts and documents are longer, and distinct)
+_small_json = _SMALL.get
+_SMALL_KEPT = 1024
+
+
+def _flat(value: Any) -> bool:
+    """Whether a decoded dict or list holds only scalars (no dict or list)."""
+    for item in (value.values() if value.__class__ is dict else value):
+        cls = item.__class__
+        if cls is dict or cls is list:
+            return False
+    return True
 
 
 def _json(text: str | None) -> Any:
@@ -34,6 +55,9 @@ def _json(text: str | None) -> Any:
         return {}
     if text == "[]":
         return []
+    known = _SMALL.get(text)  # any cell: only texts are keys
+    if known is not None:
+        return known.copy()
     try:
         value, end = _scan(text, 0)
         if end != len(text):
@@ -42,8 +66,15 @@ def _json(text: str | None) -> Any:
         value = json.loads(text)  # raises the usual JSONDecodeError
     except RecursionError:  # the decoder recurses once per level
         raise ValueError("nested too deep to decode") from None
-    if too_deep(value, text):
+    size = len(text)
+    # A text of at most MAX_STORED_DEPTH characters cannot nest deeper (a level is a bracket):
+    # most cells are such, and are cleared without a call.
+    if size > MAX_STORED_DEPTH and too_deep(value, text):
         raise ValueError(f"nested deeper than {MAX_STORED_DEPTH} levels")
+    if size <= _SMALL_TEXT and (value.__class__ is dict or value.__class__ is list) and _flat(value):
+        if len(_SMALL) >= _SMALL_KEPT:
+            _SMALL.clear()
+        _SMALL[text] = value.copy()
     return value
 
 
@@ -72,20 +103,7 @@ def _default(name: str) -> Any:
 # missing slot: a missing slot costs a raised AttributeError, microseconds, on first access).
 _UNREAD = object()
 _CHILD_ID_FIELDS = ("child_run_ids", "direct_child_run_ids")
-
-
-def _kept_field(name: str):
-    def decode(text: str) -> Any:
-        return (_json(text) or {}).get(name)  # AttributeError (so CorruptStoreError) if no dict
-    return decode
-
-
-def _tags(text: str | None) -> tuple:
-    return () if text == "[]" else tuple(_json(text) or ())  # most runs have no tags
-
-
-def _metadata(text: str | None) -> dict:
-    return {} if text == "{}" else _json(text) or {}  # nor metadata
+_TREE_LOADED = tuple(name for name in LOADED_FIELDS if name not in _CHILD_ID_FIELDS)
 
 
 def _corrupt(record: RunRecord, name: str, exc: Exception) -> CorruptStoreError:
@@ -101,24 +119,86 @@ class _JsonField:
     """A JSON field, decoded on first access and kept in the record's ``__dict__``: a non-data
     descriptor, so every later access is a plain attribute lookup that never calls it. A NULL
     cell is None, returned without keeping anything (most spans hold no ``extra``, ``system``,
-    kept LangSmith fields...), except for ``metadata`` and ``tags``, which are never None."""
+    kept LangSmith fields...). Each kind of field is a subclass with its own ``__get__``, its
+    decoding inlined: a trace view reading every field makes one of these calls a JSON field
+    of every span."""
 
-    __slots__ = ("name", "index", "decode", "never_none")
+    __slots__ = ("name", "index")
 
-    def __init__(self, name: str, index: int, decode=_json):
-        self.name, self.index, self.decode = name, index, decode
-        self.never_none = decode is _tags or decode is _metadata
+    def __init__(self, name: str, index: int):
+        self.name, self.index = name, index
 
     def __get__(self, record, owner=None):
         if record is None:
             return self
         text = record._row[self.index]
-        if text is None and not self.never_none:
+        if text is None:
+            return None
+        value = _small_json(text)  # ``_json``'s lookup inlined: a trace's spans repeat small values
+        if value is not None:
+            value = value.copy()
+        else:
+            try:
+                value = _json(text)
+            except _DECODE_ERRORS as exc:
+                raise _corrupt(record, self.name, exc) from exc
+        record.__dict__[self.name] = value
+        return value
+
+
+class _TagsField(_JsonField):
+    """``tags``: a tuple, never None (most runs have none)."""
+
+    __slots__ = ()
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        text = record._row[self.index]
+        if text == "[]":
+            value = ()
+        else:
+            try:
+                value = tuple(_json(text) or ())
+            except _DECODE_ERRORS as exc:
+                raise _corrupt(record, self.name, exc) from exc
+        record.__dict__[self.name] = value
+        return value
+
+
+class _MetadataField(_JsonField):
+    """``metadata``: a dict, never None (most runs have none)."""
+
+    __slots__ = ()
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        text = record._row[self.index]
+        if text == "{}":
+            value = {}
+        else:
+            try:
+                value = _json(text) or {}
+            except _DECODE_ERRORS as exc:
+                raise _corrupt(record, self.name, exc) from exc
+        record.__dict__[self.name] = value
+        return value
+
+
+class _KeptField(_JsonField):
+    """A kept LangSmith field (``LS_KEPT``): its key in the ``ls_fields`` object, None if absent."""
+
+    __slots__ = ()
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        text = record._row[self.index]
+        if text is None:
             return None
         try:
-            value = self.decode(text)
-        except RunliteError:
-            raise
+            value = (_json(text) or {}).get(self.name)  # AttributeError (so CorruptStoreError) if no dict
         except _DECODE_ERRORS as exc:
             raise _corrupt(record, self.name, exc) from exc
         record.__dict__[self.name] = value
@@ -168,23 +248,39 @@ def _plain_field(index: int, name: str) -> property:
 
 _UTC = _dt.timezone.utc
 _fromtimestamp = _dt.datetime.fromtimestamp
+# Datetimes made from stored microseconds, by their value (they are immutable, so records share
+# them): a trace's spans share many times (a batch's ``modified`` and ``heartbeat``, ``started``
+# equal to ``created``), and a lookup costs a tenth of making one. Emptied when full, so it
+# holds at most 1,024; a time no other cell shares pays a lookup and a store for it.
+_TIMES: dict[int, _dt.datetime] = {}
+_TIMES_KEPT = 1024
 
 
 def _time_field(index: int, name: str) -> property:
-    # Decoded on every access, not kept: making a datetime costs less than keeping it would (a
-    # trace view reads each span's times once). ``from_us`` inlined for the usual cell.
+    # Made on every access, not kept in the record: a kept value's miss would cost more than
+    # the lookup in ``_TIMES`` (a trace view reads each span's times once). A cell equal to a
+    # key of ``_TIMES`` is that int (cells are ints, floats, text, blobs or NULL): its time.
+    # ``from_us`` inlined for the usual cell.
+    times = _TIMES
+    known = times.get
+
     def get(self):
         us = self._row[index]
-        if us is None:
-            return None
+        made = known(us)
+        if made is not None:
+            return made
         if us.__class__ is int and 0 <= us < FAST_US:
-            return _fromtimestamp(us / 1e6, _UTC)
-        return from_us(us)  # far times; CorruptStoreError for a cell that is no time
+            made = times[us] = _fromtimestamp(us / 1e6, _UTC)
+            if len(times) > _TIMES_KEPT:
+                times.clear()
+            return made
+        return None if us is None else from_us(us)
 
     return property(get, doc=f"{name} (from the stored microseconds)")
 
 
 _STARTED, _CREATED, _ENDED = (_ROW_INDEX[c] for c in ("started", "created", "ended"))
+_known_time = _TIMES.get
 
 
 class _LazyRunRecord(RunRecord):
@@ -197,7 +293,9 @@ class _LazyRunRecord(RunRecord):
         # attrs.evolve and copies construct through the class: give them an ordinary record.
         return RunRecord(*args, **kwargs)
 
-    # A trace view reads these of every span: straight from the row, one call each.
+    # A trace view reads these of every span: straight from the row, one call each. A time
+    # not in ``_TIMES`` is made without keeping it there: ``ended`` and a span's start are
+    # seldom another span's, and a view reading these reads little else.
     @property
     def start_time(self):
         """When the run started running (its creation time while it is only created)."""
@@ -205,6 +303,9 @@ class _LazyRunRecord(RunRecord):
         us = row[_STARTED]
         if us is None:
             us = row[_CREATED]
+        made = _known_time(us)
+        if made is not None:
+            return made
         if us.__class__ is int and 0 <= us < FAST_US:  # from_us inlined for the usual cell
             return _fromtimestamp(us / 1e6, _UTC)
         return from_us(us)
@@ -213,11 +314,12 @@ class _LazyRunRecord(RunRecord):
     def end_time(self):
         """When the run ended, if it has."""
         us = self._row[_ENDED]
-        if us is None:
-            return None
+        made = _known_time(us)
+        if made is not None:
+            return made
         if us.__class__ is int and 0 <= us < FAST_US:
             return _fromtimestamp(us / 1e6, _UTC)
-        return from_us(us)
+        return None if us is None else from_us(us)
 
     def _unread(self, name: str) -> bool:
         if name not in LOADED_FIELDS or self._loader is None:
@@ -233,10 +335,10 @@ for _name in _FIELD_NAMES:
     elif _name in _TIME_COLUMNS:
         setattr(_LazyRunRecord, _name, _time_field(_ROW_INDEX[_name], _name))
     elif _name in LS_KEPT:
-        setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX["ls_fields"], _kept_field(_name)))
+        setattr(_LazyRunRecord, _name, _KeptField(_name, _ROW_INDEX["ls_fields"]))
     elif _name in _JSON_COLUMNS:
-        setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX[_name],
-                                                  {"tags": _tags, "metadata": _metadata}.get(_name, _json)))
+        _kind = {"tags": _TagsField, "metadata": _MetadataField}.get(_name, _JsonField)
+        setattr(_LazyRunRecord, _name, _kind(_name, _ROW_INDEX[_name]))
     elif _name in _CHILD_ID_FIELDS:
         setattr(_LazyRunRecord, _name, _child_ids_field(_name))
     elif _name in LOADED_FIELDS:
@@ -254,8 +356,42 @@ class _LazyRunRecordNoKept(_LazyRunRecord):
     __slots__ = ()
 
 
+class _LazyTreeRecord(_LazyRunRecord):
+    """A lazy record of a tree (``lazy_tree``), whose child ids are always set: read by their
+    slots, without the call that a listed record's (``_UNREAD`` until asked) makes."""
+
+    __slots__ = ()
+    child_run_ids = _SLOTS["child_run_ids"]
+    direct_child_run_ids = _SLOTS["direct_child_run_ids"]
+
+    def _unread(self, name: str) -> bool:
+        # Only what the loader reads may be unread (a leaf's child ids are not even slots).
+        return name in _TREE_LOADED and self._loader is not None and name not in self.__dict__
+
+
+class _LazyTreeRecordNoKept(_LazyTreeRecord):
+    """``_LazyRunRecordNoKept`` of a tree."""
+
+    __slots__ = ()
+
+
+class _LazyLeafRecord(_LazyTreeRecord):
+    """A record of a tree's leaf (most spans): no children, its empty child fields class
+    attributes, so building it sets three slots fewer."""
+
+    __slots__ = ()
+    child_runs = child_run_ids = direct_child_run_ids = ()
+
+
+class _LazyLeafRecordNoKept(_LazyLeafRecord):
+    """``_LazyRunRecordNoKept`` of a tree's leaf."""
+
+    __slots__ = ()
+
+
 for _name in LS_KEPT:
-    setattr(_LazyRunRecordNoKept, _name, None)
+    for _cls in (_LazyRunRecordNoKept, _LazyTreeRecordNoKept, _LazyLeafRecordNoKept):
+        setattr(_cls, _name, None)
 _LS = _ROW_INDEX["ls_fields"]
 
 
@@ -319,12 +455,13 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
 
     Built bottom-up, so every record is made once with its children already made; the loop
     is the whole cost of a large trace's read, so it sets slots directly and allocates little
-    per row (leaves share the empty tuple).
+    per row (a leaf's empty child fields are class attributes of its class: nothing set).
     """
     new, set_row, set_loader, set_status = _new, _set_row, _set_loader, _set_status
     set_children, set_child_ids, set_direct_ids = _set_children, _set_child_ids, _set_direct_ids
     parent_col, id_col, ls_col = _ROW_INDEX["parent_run_id"], _ROW_INDEX["id"], _LS
-    kept_cls, plain_cls = _LazyRunRecord, _LazyRunRecordNoKept
+    kept_cls, plain_cls, kept_leaf, plain_leaf = (_LazyTreeRecord, _LazyTreeRecordNoKept, _LazyLeafRecord,
+                                                  _LazyLeafRecordNoKept)
     # Children collected per parent in two parallel lists (ids, records), in reverse order.
     kid_ids: dict[str, list] = {}
     kid_recs: dict[str, list] = {}
@@ -333,16 +470,17 @@ def lazy_tree(rows: list[tuple], statuses: list[str], loader: Any = None) -> Run
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
         run_id = row[id_col]
-        rec = new(plain_cls if row[ls_col] is None else kept_cls)
-        set_row(rec, row)
-        set_loader(rec, loader)
-        set_status(rec, statuses[i])
         ids = kid_ids.pop(run_id, None)
         if ids is None:
-            set_children(rec, ())
-            set_child_ids(rec, ())
-            set_direct_ids(rec, ())
+            rec = new(plain_leaf if row[ls_col] is None else kept_leaf)
+            set_row(rec, row)
+            set_loader(rec, loader)
+            set_status(rec, statuses[i])
         else:
+            rec = new(plain_cls if row[ls_col] is None else kept_cls)
+            set_row(rec, row)
+            set_loader(rec, loader)
+            set_status(rec, statuses[i])
             ids.reverse()
             recs = kid_recs.pop(run_id)
             recs.reverse()

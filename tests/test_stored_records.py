@@ -1,6 +1,7 @@
 """Records read from the file: what they read from other tables is read once per read, for all of
 its records; their fields decode from the stored row as ordinary records hold them."""
 
+import json
 import os
 
 import pytest
@@ -125,3 +126,108 @@ def test_a_started_run_records_the_directory_it_started_in(tmp_path, monkeypatch
         assert store.get_run(later.id).system["cwd"] == os.getcwd()
         for run in (first, second, later):
             run.close()
+
+
+def _rows(store, n: int) -> list[tuple]:
+    """``n`` copies of one run's stored row (``RUN_COLUMNS``), as a read fetches them."""
+    run = store.init("r", inputs={"a": 1})
+    run.close()
+    with store.database.read() as conn:
+        (row,) = conn.execute(runs_mod.SELECT_TREE + " WHERE runs.id = ?", (run.id,)).fetchall()
+    return [row] * n
+
+
+def test_times_equal_those_made_from_each_cell_however_many_distinct_and_repeated(tmp_path):
+    """Times made once are looked up by value: every record still gets its own cell's time, past
+    the 1,024 kept, for far times, floats and the same value in other columns; a cell that is
+    no time is CorruptStoreError."""
+    from runlite._validation import FAST_US, from_us
+    from runlite.records import RUN_COLUMNS
+    from runlite.stored_records import lazy_runs
+
+    at = {c: RUN_COLUMNS.index(c) for c in ("created", "started", "ended", "modified", "heartbeat")}
+    with runlite.open(str(tmp_path / "t.db")) as store:
+        base = _rows(store, 1)[0]
+    cells = [1_700_000_000_000_000 + i * 7 for i in range(3000)] + [0, FAST_US - 1, FAST_US, FAST_US + 12_345,
+                                                                     2 * FAST_US, 1.7e15, 1_700_000_000_000_021.0]
+    rows = []
+    for i, cell in enumerate(cells):
+        row = list(base)
+        row[at["created"]], row[at["started"]] = cell, None if i % 3 else cell
+        row[at["ended"]] = cells[i // 2]  # the same values again, in another column
+        row[at["modified"]] = row[at["heartbeat"]] = cells[-1 - i]
+        rows.append(tuple(row))
+    for _ in range(2):  # made, then (as far as kept) looked up
+        for rec, row in zip(lazy_runs(rows, ["completed"] * len(rows)), rows):
+            for name, i in at.items():
+                value = getattr(rec, name)
+                assert value == from_us(row[i]) and (value is None or value.tzinfo is not None), name
+            assert rec.start_time == from_us(row[at["started"]] or row[at["created"]])
+            assert rec.end_time == from_us(row[at["ended"]])
+    row = list(base)
+    row[at["ended"]] = "yesterday"
+    (rec,) = lazy_runs([tuple(row)], ["completed"])
+    with pytest.raises(runlite.CorruptStoreError):
+        rec.ended  # noqa: B018
+    with pytest.raises(runlite.CorruptStoreError):
+        rec.end_time  # noqa: B018
+
+
+def test_records_holding_the_same_small_json_each_get_their_own_value(tmp_path):
+    """Small JSON values decoded before are copied, not decoded again: each record's value is
+    still its own (changing one changes no other), nested values included; NaN is the decoder's
+    one NaN, as a decode gives it."""
+    from runlite.records import RUN_COLUMNS
+    from runlite.stored_records import lazy_runs
+
+    inputs, outputs, metadata = (RUN_COLUMNS.index(c) for c in ("inputs", "outputs", "metadata"))
+    cells = ['{"j":98}', '[1,2.5,"x",true,null]', '{"a":{"b":1}}', '[[1]]', '{"x":NaN}', '[NaN]', '5', '"text"']
+    with runlite.open(str(tmp_path / "t.db")) as store:
+        base = _rows(store, 1)[0]
+    rows = []
+    for cell in cells:
+        row = list(base)
+        row[inputs] = row[outputs] = row[metadata] = cell
+        rows += [tuple(row)] * 3
+    for _ in range(2):
+        recs = lazy_runs(rows, ["completed"] * len(rows))
+        for i in range(0, len(recs), 3):
+            a, b, c = recs[i:i + 3]
+            if isinstance(a.inputs, (dict, list)):
+                assert a.inputs is not b.inputs and a.outputs is not a.inputs and a.metadata is not c.metadata
+            assert a.inputs == b.inputs == c.outputs == json.loads(rows[i][inputs])
+            if isinstance(a.inputs, dict):
+                first = next(iter(a.inputs))
+                if isinstance(b.inputs[first], dict):
+                    b.inputs[first]["new"] = 1
+                a.inputs[first] = "changed"
+                b.outputs.clear()
+                assert c.inputs == json.loads(rows[i][inputs]) and c.outputs == c.inputs
+            elif isinstance(a.inputs, list):
+                a.inputs.append("more")
+                if isinstance(b.inputs[0], list):
+                    b.inputs[0].append(2)
+                assert c.inputs == json.loads(rows[i][inputs]) == c.outputs
+
+
+def test_a_trees_records_show_and_evolve_as_ordinary_records(forest):
+    """A trace's records (its leaves are built with fewer slots set) show and evolve as
+    ordinary records with the same values do."""
+    import attrs
+
+    store, ids = forest
+    tree = store.trace(ids[0][0])
+    leaf = tree.child_runs[0]
+    assert " events=<read on first use>" in repr(leaf) and " child_run_ids=()" in repr(leaf)
+    assert f" child_run_ids=({ids[0][1][0]!r}, {ids[0][1][1]!r})" in repr(tree)
+    names = [f.name for f in attrs.fields(runlite.RunRecord) if f.name != "child_runs"]
+
+    def ordinary(rec):
+        kids = tuple(ordinary(kid) for kid in rec.child_runs)
+        return runlite.RunRecord(**{name: getattr(rec, name) for name in names}, child_runs=kids)
+
+    made = ordinary(tree)
+    assert repr(tree) == repr(made) and repr(leaf) == repr(made.child_runs[0])
+    for rec, same in ((tree, made), (leaf, made.child_runs[0])):
+        assert rec == same and attrs.evolve(rec, name="x") == attrs.evolve(same, name="x")
+        assert rec.child_runs == same.child_runs and rec.child_run_ids == same.child_run_ids

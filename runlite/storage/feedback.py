@@ -147,7 +147,8 @@ def stats_by_run(conn, runs: list[tuple[str, str | None]], trace_id: str | None 
     """``feedback_stats`` of each of ``runs`` (``(run id, ls_fields cell)`` pairs) that has any: the
     one computation behind every read path. Stats computed from the run's feedback records are
     laid over the stats it was imported with (kept in ``ls_fields``): a computed key wins. With
-    ``trace_id`` (``runs`` being that trace) feedback is read in one query, else 500 runs a query."""
+    ``trace_id`` (``runs`` being that trace's runs, or those of them with an ``ls_fields`` cell)
+    feedback is read in one query, else 500 runs a query."""
     out: dict[str, list] = {}
     if trace_id is not None:
         found = conn.execute("SELECT run_id, key, score, value FROM feedback WHERE trace_id = ? ORDER BY created, id",

@@ -524,9 +524,9 @@ class RowLoader:
             raise errors.StoreClosedError(
                 f"the {name} of run {run_id} are read from the store when first used ({name}, to_dict(), ==);"
                 " read them before closing it")
-        ids = [row[_ID] for row in self.rows]
         missing = [p for p in self.wanted + (part,) if p not in self.parts]
-        with self.database.read() as conn:
+        ids = [row[_ID] for row in self.rows] if self.trace_id is None or "descendants" in missing else []
+        with self.database.read() as conn:  # a whole trace's parts are read by its id, not its runs' ids
             for one in dict.fromkeys(missing):
                 if one == "events":
                     found = named_events_of(conn, ids, self.trace_id)
@@ -534,9 +534,9 @@ class RowLoader:
                     found = _descendants(conn, ids)
                 elif one == "attachments":
                     found = _attachments(conn, ids, self.trace_id)
-                else:
-                    found = feedback_mod.stats_by_run(conn, [(row[_ID], row[_LS]) for row in self.rows],
-                                                      self.trace_id)
+                else:  # of a trace, only its runs with kept LangSmith fields may hold imported stats
+                    kept = [(row[_ID], row[_LS]) for row in self.rows if self.trace_id is None or row[_LS] is not None]
+                    found = feedback_mod.stats_by_run(conn, kept, self.trace_id)
                 self.parts[one] = found
         return tuple(dict.fromkeys(missing))
 
