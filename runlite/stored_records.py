@@ -55,9 +55,10 @@ def _json(text: str | None) -> Any:
         return {}
     if text == "[]":
         return []
-    known = _SMALL.get(text)  # any cell: only texts are keys
-    if known is not None:
-        return known.copy()
+    if len(text) <= _SMALL_TEXT:  # only small texts are kept: a large one is not hashed for nothing
+        known = _small_json(text)
+        if known is not None:
+            return known.copy()
     try:
         value, end = _scan(text, 0)
         if end != len(text):
@@ -134,14 +135,10 @@ class _JsonField:
         text = record._row[self.index]
         if text is None:
             return None
-        value = _small_json(text)  # ``_json``'s lookup inlined: a trace's spans repeat small values
-        if value is not None:
-            value = value.copy()
-        else:
-            try:
-                value = _json(text)
-            except _DECODE_ERRORS as exc:
-                raise _corrupt(record, self.name, exc) from exc
+        try:
+            value = _json(text)
+        except _DECODE_ERRORS as exc:
+            raise _corrupt(record, self.name, exc) from exc
         record.__dict__[self.name] = value
         return value
 
