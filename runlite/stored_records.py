@@ -27,10 +27,10 @@ _scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace ha
 
 
 # Small JSON values decoded before, by their text: many spans of a trace hold the same small
-# inputs or outputs (a tool's arguments), and copying a flat value costs a fifth of decoding
-# it. Only values a shallow copy makes anew are kept (a dict or list of strings, numbers,
-# bools and None: immutable, and the decoder's NaN is one object however often decoded), each
-# hit returns its own copy, and the cache is emptied when full.
+# inputs, outputs, tags or metadata (a tool's arguments), and copying a flat value costs a fifth
+# of decoding it. Only values a shallow copy makes anew are kept (a dict or list of strings,
+# numbers, bools and None: immutable, and the decoder's NaN is one object however often
+# decoded), each hit returns its own copy, and the cache is emptied when full.
 _SMALL: dict[str, Any] = {}
 _SMALL_TEXT = 64  # characters (most prompts and documents are longer, and distinct)
 _small_json = _SMALL.get
@@ -107,6 +107,20 @@ _CHILD_ID_FIELDS = ("child_run_ids", "direct_child_run_ids")
 _TREE_LOADED = tuple(name for name in LOADED_FIELDS if name not in _CHILD_ID_FIELDS)
 
 
+def _kept_field(name: str):
+    def decode(text: str) -> Any:
+        return (_json(text) or {}).get(name)  # AttributeError (so CorruptStoreError) if no dict
+    return decode
+
+
+def _tags(text: str | None) -> tuple:
+    return () if text == "[]" else tuple(_json(text) or ())  # most runs have no tags
+
+
+def _metadata(text: str | None) -> dict:
+    return {} if text == "{}" else _json(text) or {}  # nor metadata
+
+
 def _corrupt(record: RunRecord, name: str, exc: Exception) -> CorruptStoreError:
     # Only a damaged file holds a cell runlite cannot decode (SQLite pages carry no checksum).
     return CorruptStoreError(f"run {shown(record._row[0])}: its stored {name} cannot be decoded "
@@ -120,82 +134,22 @@ class _JsonField:
     """A JSON field, decoded on first access and kept in the record's ``__dict__``: a non-data
     descriptor, so every later access is a plain attribute lookup that never calls it. A NULL
     cell is None, returned without keeping anything (most spans hold no ``extra``, ``system``,
-    kept LangSmith fields...). Each kind of field is a subclass with its own ``__get__``, its
-    decoding inlined: a trace view reading every field makes one of these calls a JSON field
-    of every span."""
+    kept LangSmith fields...), except for ``metadata`` and ``tags``, which are never None."""
 
-    __slots__ = ("name", "index")
+    __slots__ = ("name", "index", "decode", "never_none")
 
-    def __init__(self, name: str, index: int):
-        self.name, self.index = name, index
+    def __init__(self, name: str, index: int, decode=_json):
+        self.name, self.index, self.decode = name, index, decode
+        self.never_none = decode is _tags or decode is _metadata
 
     def __get__(self, record, owner=None):
         if record is None:
             return self
         text = record._row[self.index]
-        if text is None:
+        if text is None and not self.never_none:
             return None
         try:
-            value = _json(text)
-        except _DECODE_ERRORS as exc:
-            raise _corrupt(record, self.name, exc) from exc
-        record.__dict__[self.name] = value
-        return value
-
-
-class _TagsField(_JsonField):
-    """``tags``: a tuple, never None (most runs have none)."""
-
-    __slots__ = ()
-
-    def __get__(self, record, owner=None):
-        if record is None:
-            return self
-        text = record._row[self.index]
-        if text == "[]":
-            value = ()
-        else:
-            try:
-                value = tuple(_json(text) or ())
-            except _DECODE_ERRORS as exc:
-                raise _corrupt(record, self.name, exc) from exc
-        record.__dict__[self.name] = value
-        return value
-
-
-class _MetadataField(_JsonField):
-    """``metadata``: a dict, never None (most runs have none)."""
-
-    __slots__ = ()
-
-    def __get__(self, record, owner=None):
-        if record is None:
-            return self
-        text = record._row[self.index]
-        if text == "{}":
-            value = {}
-        else:
-            try:
-                value = _json(text) or {}
-            except _DECODE_ERRORS as exc:
-                raise _corrupt(record, self.name, exc) from exc
-        record.__dict__[self.name] = value
-        return value
-
-
-class _KeptField(_JsonField):
-    """A kept LangSmith field (``LS_KEPT``): its key in the ``ls_fields`` object, None if absent."""
-
-    __slots__ = ()
-
-    def __get__(self, record, owner=None):
-        if record is None:
-            return self
-        text = record._row[self.index]
-        if text is None:
-            return None
-        try:
-            value = (_json(text) or {}).get(self.name)  # AttributeError (so CorruptStoreError) if no dict
+            value = self.decode(text)
         except _DECODE_ERRORS as exc:
             raise _corrupt(record, self.name, exc) from exc
         record.__dict__[self.name] = value
@@ -332,10 +286,10 @@ for _name in _FIELD_NAMES:
     elif _name in _TIME_COLUMNS:
         setattr(_LazyRunRecord, _name, _time_field(_ROW_INDEX[_name], _name))
     elif _name in LS_KEPT:
-        setattr(_LazyRunRecord, _name, _KeptField(_name, _ROW_INDEX["ls_fields"]))
+        setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX["ls_fields"], _kept_field(_name)))
     elif _name in _JSON_COLUMNS:
-        _kind = {"tags": _TagsField, "metadata": _MetadataField}.get(_name, _JsonField)
-        setattr(_LazyRunRecord, _name, _kind(_name, _ROW_INDEX[_name]))
+        setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX[_name],
+                                                  {"tags": _tags, "metadata": _metadata}.get(_name, _json)))
     elif _name in _CHILD_ID_FIELDS:
         setattr(_LazyRunRecord, _name, _child_ids_field(_name))
     elif _name in LOADED_FIELDS:
