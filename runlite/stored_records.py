@@ -230,6 +230,11 @@ def _time_field(index: int, name: str) -> property:
     return property(get, doc=f"{name} (from the stored microseconds)")
 
 
+def _ordinary(values: tuple) -> RunRecord:
+    """An ordinary RunRecord of field values in ``_FIELD_NAMES`` order (a stored record's copy)."""
+    return RunRecord(**dict(zip(_FIELD_NAMES, values)))
+
+
 _STARTED, _CREATED, _ENDED = (_ROW_INDEX[c] for c in ("started", "created", "ended"))
 _known_time = _TIMES.get
 
@@ -243,6 +248,11 @@ class _LazyRunRecord(RunRecord):
     def __new__(cls, *args: Any, **kwargs: Any) -> RunRecord:
         # attrs.evolve and copies construct through the class: give them an ordinary record.
         return RunRecord(*args, **kwargs)
+
+    def __reduce__(self) -> tuple:
+        # copy, deepcopy and pickle make an ordinary record of the same values: the row's
+        # decoding and the loader (the store) stay here, and __new__ takes a RunRecord's arguments.
+        return _ordinary, (tuple(getattr(self, name) for name in _FIELD_NAMES),)
 
     # A trace view reads these of every span: straight from the row, one call each. A time
     # not in ``_TIMES`` is made without keeping it there: ``ended`` and a span's start are

@@ -1,8 +1,10 @@
 """Records read from the file: what they read from other tables is read once per read, for all of
 its records; their fields decode from the stored row as ordinary records hold them."""
 
+import copy
 import json
 import os
+import pickle
 
 import pytest
 
@@ -231,3 +233,23 @@ def test_a_trees_records_show_and_evolve_as_ordinary_records(forest):
     for rec, same in ((tree, made), (leaf, made.child_runs[0])):
         assert rec == same and attrs.evolve(rec, name="x") == attrs.evolve(same, name="x")
         assert rec.child_runs == same.child_runs and rec.child_run_ids == same.child_run_ids
+
+
+def test_a_stored_record_copies_deep_copies_and_pickles_as_an_ordinary_record(forest):
+    """copy, deepcopy and pickle (a record sent to another process) give ordinary records of the
+    same values, children included; a deep copy shares no value with the stored record."""
+    store, ids = forest
+    root_id, kid_ids = ids[0]
+    tree = store.trace(root_id)
+    listed = [r for r in store.list_runs(trace_id=root_id) if r.id == kid_ids[0]]
+    for rec in (tree, tree.child_runs[0], store.get_run(kid_ids[0]), *listed):
+        shallow = copy.copy(rec)
+        assert type(shallow) is runlite.RunRecord and shallow == rec and shallow.child_runs == rec.child_runs
+        for made in (copy.deepcopy(rec), pickle.loads(pickle.dumps(rec))):
+            assert type(made) is runlite.RunRecord and made == rec and repr(made) == repr(rec)
+            assert [type(kid) for kid in made.child_runs] == [runlite.RunRecord] * len(rec.child_runs)
+    deep = copy.deepcopy(tree)
+    deep.inputs["q"] = "changed"
+    deep.child_runs[0].outputs["k"] = "changed"
+    assert tree.inputs == {"q": 0} and tree.child_runs[0].outputs == {"k": tree.child_runs[0].name}
+    assert [e["name"] for e in deep.child_runs[0].events] == ["start"]
