@@ -6,6 +6,7 @@ datetimes on the record; ``to_dict()`` gives JSON-ready values (see ``RunRecord.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 from typing import Any
 
@@ -469,6 +470,18 @@ class RunList(list):
     def __init__(self, records: Any = (), *, summaries: Any = None):
         super().__init__(records)
         self.summaries = summaries
+
+    def __copy__(self) -> "RunList":
+        return RunList(self, summaries=self.summaries)
+
+    def __deepcopy__(self, memo: dict) -> "RunList":
+        # The records copied; the store that gives their summaries shared, as a store is not copied.
+        return RunList(copy.deepcopy(list(self), memo), summaries=self.summaries)
+
+    def __reduce__(self) -> tuple:
+        # Pickled (sent to another process), the list holds its records only: the store that gives
+        # their summaries stays in this process (to_pandas then says the list has none).
+        return RunList, (list(self),)
 
     def to_pandas(self, columns: str = "experiment", *, metrics: Any = None, metadata: Any = True):
         """A DataFrame, one row per run (docs/FRAMES.md); needs pandas.

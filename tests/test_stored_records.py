@@ -253,3 +253,16 @@ def test_a_stored_record_copies_deep_copies_and_pickles_as_an_ordinary_record(fo
     deep.child_runs[0].outputs["k"] = "changed"
     assert tree.inputs == {"q": 0} and tree.child_runs[0].outputs == {"k": tree.child_runs[0].name}
     assert [e["name"] for e in deep.child_runs[0].events] == ["start"]
+
+
+def test_a_listing_copies_and_pickles_with_its_records(forest):
+    """A RunList copies (shallow or deep) with its records and keeps the store that gives their
+    metric summaries; pickled (sent to another process), it holds its records only."""
+    store, _ = forest
+    listed = store.runs()
+    assert listed.summaries is not None
+    for made in (copy.copy(listed), copy.deepcopy(listed)):
+        assert type(made) is runlite.RunList and made == listed and made.summaries is listed.summaries
+    sent = pickle.loads(pickle.dumps(listed))
+    assert type(sent) is runlite.RunList and sent == listed and sent.summaries is None
+    assert {type(rec) for rec in sent} == {runlite.RunRecord}
