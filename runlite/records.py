@@ -464,7 +464,8 @@ class RunList(list):
 
     ``summaries`` is what gives the listed runs' metric summaries to ``to_pandas()`` (set by
     the store that listed them; None for a list made by hand): a callable taking run ids and
-    returning ``(run_id, name, last, min, max)`` rows.
+    returning ``(run_id, name, last, min, max)`` rows. A copy keeps it; a pickled list (sent to
+    another process) holds its records only, as one made by hand.
     """
 
     def __init__(self, records: Any = (), *, summaries: Any = None):
