@@ -76,7 +76,8 @@ class RunRecord:
     compare equal to ordinary records with the same values. Their ``events`` (and, of listed
     runs, ``child_run_ids``, ``direct_child_run_ids``, ``attachments`` and ``feedback_stats``)
     are read from the store on first access, for every record of the same read at once (so is
-    what ``to_dict()`` and ``==`` use): read them before closing it.
+    what ``to_dict()`` and ``==`` use): read them before closing it. Copied, deep-copied or
+    pickled, such a record gives an ordinary one of the same values.
     ``child_run_ids`` holds every descendant's id, ``direct_child_run_ids`` the children's.
     """
 
