@@ -246,7 +246,7 @@ class _LazyRunRecord(RunRecord):
     __slots__ = ("_row", "_loader", "__dict__")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> RunRecord:
-        # attrs.evolve and copies construct through the class: give them an ordinary record.
+        # attrs.evolve constructs through the class: give it an ordinary record (copies: __reduce__).
         return RunRecord(*args, **kwargs)
 
     def __reduce__(self) -> tuple:
