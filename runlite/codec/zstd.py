@@ -29,24 +29,28 @@ def compress(data, *, level: int, checksum: bool = True) -> bytes:
         level: zstd level, -7 to 22.
         checksum: write the frame's content checksum (4 bytes) so damage is detected.
     """
+    try:  # one attribute and one dict lookup: a flush makes two frames a series
+        cctx = _local.compressors[level, checksum]
+    except (AttributeError, KeyError):  # this thread's first frame at this level
+        cctx = _compressor(level, checksum)
+    return cctx.compress(data)
+
+
+def _compressor(level: int, checksum: bool) -> zstandard.ZstdCompressor:
+    """This thread's compressor of ``level`` writing the content size (and ``checksum``)."""
     cache = _local.__dict__.setdefault("compressors", {})
     cctx = cache.get((level, checksum))
     if cctx is None:
         cctx = cache[level, checksum] = zstandard.ZstdCompressor(
             level=level, write_checksum=checksum, write_content_size=True)
-    return cctx.compress(data)
+    return cctx
 
 
 def compress_parts(parts, *, level: int) -> bytes:
     """One zstd frame (content size and checksum written, as `compress`) holding the parts
     one after another, each ending a zstd block: a part then gets entropy tables of its own
     (the chunk codec's byte planes: noise stored raw, sparse planes tightly)."""
-    cache = _local.__dict__.setdefault("compressors", {})
-    cctx = cache.get((level, True))
-    if cctx is None:
-        cctx = cache[level, True] = zstandard.ZstdCompressor(
-            level=level, write_checksum=True, write_content_size=True)
-    cobj = cctx.compressobj(size=sum(map(len, parts)))
+    cobj = _compressor(level, True).compressobj(size=sum(map(len, parts)))
     out = []
     for part in parts:
         out.append(cobj.compress(part))
