@@ -137,11 +137,17 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     # share it: each then pays for its values alone (a 100-point chunk of a wide record spent
     # about a quarter of its encoding on the axis' checks and bytes: 32 -> 24 us).
     axis = made_once(shared, (steps, times, timestamps), ("axis", time_origin_us),
-                     lambda: _axis(steps, times, timestamps, values, time_origin_us))
+                     lambda: encoded_axis(steps, times, timestamps, values, time_origin_us))
     if axis is None:  # no steps column: `_checked_count` says what is wrong
         _checked_count(steps, times, timestamps, values, time_origin_us)
+    _check_column("values", values, "d", axis[0])
+    return encode_values(axis, values, time_origin_us)
+
+
+def encode_values(axis: tuple, values: array, time_origin_us: int) -> bytes:
+    """`encode_chunk` of ``values`` (array('d'), checked by the caller) on an axis already
+    checked and transformed by `encoded_axis`, for the same ``time_origin_us``."""
     n, flags, axis_codes, axis_bodies, axis_bytes = axis
-    _check_column("values", values, "d", n)
     if n <= _PLAIN_UP_TO:
         # A flush of a slow loop writes one- or few-point chunks (merged later): zstd would save
         # nothing on them and cost tens of microseconds; a CRC-32 still catches damage.
@@ -163,11 +169,11 @@ def encode_chunk(steps: array, times: array | None, timestamps: array, values: a
     bodies[0] = [header + bodies[0][0], *bodies[0][1:]]
     frames = [_compress(parts, n, _ZSTD_LEVEL if (codes >> (4 * slot)) & 15 == lanes.RAW else _ZSTD_LEVEL_V2,
                         (codes >> (4 * slot)) & 15)
-              for parts, slot in zip(bodies, (0, 1, 2, 3) if times is not None else (0, 2, 3))]
+              for parts, slot in zip(bodies, (0, 1, 2, 3) if flags & _FLAG_TIMES else (0, 2, 3))]
     return b"".join([header, struct.pack(f"<{len(frames)}I", *map(len, frames)), *frames])
 
 
-def _axis(steps, times, timestamps, values, time_origin_us: int) -> tuple:
+def encoded_axis(steps, times, timestamps, values, time_origin_us: int) -> tuple:
     """What every chunk of these axis columns shares (the first chunk's values checked too):
     ``(n, flags, the axis' codes, their bodies, axis bytes)``. The axis bytes are, for a plain
     chunk (at most `_PLAIN_UP_TO` points), its header and axis columns as stored; else the

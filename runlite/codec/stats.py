@@ -23,7 +23,7 @@ from .chunks import derived_times
 from ..errors import ValidationError
 
 __all__ = [
-    "ChunkStats", "ValueStats", "chunk_stats", "downsample", "finite_row", "merge_many", "merge_stats",
+    "ChunkStats", "ValueStats", "chunk_stats", "downsample", "finite_row", "finite_sum", "merge_many", "merge_stats",
     "bisected", "stats_from_values", "window_columns", "window_mask_stats", "window_part",
 ]
 
@@ -228,16 +228,21 @@ def chunk_row(steps, times, timestamps, values, *, time_origin_us: int | None = 
             steps[0], steps[-1], *(axis or axis_ranges(steps, times, timestamps, time_origin_us)))
 
 
-def finite_row(steps: array, floats: list, extremes: tuple, axis: tuple) -> tuple | None:
-    """`chunk_row` of a flush's chunk of more than `SMALL_GIVEN` points from what the flush
-    made (its values as a list, their `extremes` with first indices, its `axis_ranges`),
-    unchecked: `stats_from_values`' figures when every value is finite, else None (a NaN or
-    an infinity: `chunk_row` then takes its general path)."""
+def finite_sum(floats: list) -> float | None:
+    """``math.fsum(floats)``, or None when a value is NaN or infinite or the sum overflows."""
     try:
         total = math.fsum(floats)
     except (OverflowError, ValueError):
         return None
-    if not math.isfinite(total):
+    return total if math.isfinite(total) else None
+
+
+def finite_row(steps: array, floats: list, extremes: tuple, axis: tuple, total: float | None = None) -> tuple | None:
+    """`chunk_row` of a flush's chunk of more than `SMALL_GIVEN` points from what the flush
+    made (its values as a list, their `extremes` with first indices, its `axis_ranges`, their
+    `finite_sum` when known), unchecked: `stats_from_values`' figures when every value is
+    finite, else None (a NaN or an infinity: `chunk_row` then takes its general path)."""
+    if total is None and (total := finite_sum(floats)) is None:
         return None
     lo, hi, ilo, ihi = extremes
     return (len(floats), 0, lo, hi, steps[ilo], steps[ihi], *_mean_m2(floats, total), floats[0], floats[-1],
