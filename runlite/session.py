@@ -237,7 +237,7 @@ def _log(data: Any, step: Any, commit: Any) -> None:
     if commit is not None and not isinstance(commit, bool):
         raise errors.ValidationError(f"commit must be True, False or None, got {shown(commit)}")
     from .live.metric_log import check_step  # noqa: PLC0415 - loaded by init() already
-    from .storage.metrics import check_metrics  # noqa: PLC0415
+    from .storage.metric_buffer import check_metrics  # noqa: PLC0415
 
     run = active.run
     counter = run.step

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import runlite
 from runlite import errors
+from runlite.storage import metric_buffer
 from runlite.storage import metrics as metrics_mod
 
 NAMES = ("a", "b", "c")
@@ -160,7 +161,7 @@ def test_a_failed_flush_puts_points_back_before_later_ones(mem):
 
 
 def test_threads_log_while_flushes_run_and_fail(mem, monkeypatch):
-    monkeypatch.setattr(metrics_mod, "FLUSH_POINTS", 64)  # size flushes on the logging threads too
+    monkeypatch.setattr(metric_buffer, "FLUSH_POINTS", 64)  # size flushes on the logging threads too
     run = mem.init("r")
     real = metrics_mod.flush
     calls = [0]

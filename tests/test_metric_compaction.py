@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import runlite
+from runlite.storage import metric_buffer
 from runlite.storage import metrics as metrics_mod
 
 from .strategies import special_floats
@@ -172,10 +173,10 @@ def test_the_size_threshold_scales_with_the_width(mem, width):
     record = {f"m{k}": float(k) for k in range(width)}
     run.log_metrics(record)
     buf = run._writer.metrics
-    scaled = min(metrics_mod.FLUSH_RECORDS * width, metrics_mod.MAX_FLUSH_POINTS)
-    expected = max(metrics_mod.FLUSH_POINTS, scaled) if width >= metrics_mod.WIDE_RECORD else metrics_mod.FLUSH_POINTS
+    scaled = min(metric_buffer.FLUSH_RECORDS * width, metric_buffer.MAX_FLUSH_POINTS)
+    expected = max(metric_buffer.FLUSH_POINTS, scaled) if width >= metric_buffer.WIDE_RECORD else metric_buffer.FLUSH_POINTS
     assert buf.flush_points == expected
-    assert (buf.flush_points > metrics_mod.FLUSH_POINTS) == (width >= 100)
+    assert (buf.flush_points > metric_buffer.FLUSH_POINTS) == (width >= 100)
 
 
 @pytest.mark.parametrize("given_time", [False, True])

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import runlite
+from runlite.storage import metric_buffer
 from runlite.storage import metrics as metrics_mod
 
 SPECIAL = [math.nan, math.inf, -math.inf, -0.0, 0.0, 5e-324, 2.2250738585072014e-308,
@@ -383,7 +384,7 @@ def test_close_and_context_exit_flush(store):
 def test_background_flush_within_interval(store):
     run = store.init("bg")
     run.log_metrics({"x": 1.0})
-    deadline = time.time() + metrics_mod.FLUSH_INTERVAL
+    deadline = time.time() + metric_buffer.FLUSH_INTERVAL
     with runlite.open(store.path, read_only=True) as r:
         while time.time() < deadline + 2:
             if r.metric_names(run.id) == ["x"]:
@@ -447,7 +448,7 @@ def test_kill_9_loses_nothing_older_than_the_flush_interval(tmp_path, round_):
     db_path = str(tmp_path / f"k{round_}.db")
     acks, killed_at = _kill_round(db_path, random.uniform(1.5, 3.0))
     assert acks, "the writer never acknowledged anything"
-    must_have = max((int(n) for n, t in acks if t < killed_at - metrics_mod.FLUSH_INTERVAL), default=0)
+    must_have = max((int(n) for n, t in acks if t < killed_at - metric_buffer.FLUSH_INTERVAL), default=0)
     with runlite.open(db_path) as s:
         conn = s.database._current().writer
         assert conn.execute("PRAGMA integrity_check").get == "ok"
@@ -507,7 +508,7 @@ def test_a_call_that_raises_on_a_failed_flush_logged_nothing(store, monkeypatch)
 
     monkeypatch.setattr(metrics_mod, "flush", disk_full)
     run.log_metrics({"x": 2.0})  # buffered
-    time.sleep(metrics_mod.FLUSH_INTERVAL * 0.6)  # now due: the ticker's tries fail and keep it
+    time.sleep(metric_buffer.FLUSH_INTERVAL * 0.6)  # now due: the ticker's tries fail and keep it
     # The ticker stops trying, and its try in flight (which fails at once) ends: while a try
     # of its own has the buffer out, the call finds nothing due and would log its value.
     from runlite.live import writer as writer_mod

@@ -15,12 +15,12 @@ from typing import Any
 
 from .. import errors
 from .._validation import INT64_MAX, check_name, is_real, now_us, shown, to_us
-from ..storage import metrics as metrics_mod
+from ..storage import metric_buffer
 
 _time_ns = _time.time_ns
 # A buffer is flushed once its oldest item is half the flush interval old, so with the
 # ticker's period and the flush itself a point is in the file before the interval has passed.
-FLUSH_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 1_000_000) // 2
+FLUSH_AGE_US = int(metric_buffer.FLUSH_INTERVAL * 1_000_000) // 2
 
 
 def log_record(writer: Any, metrics: Any, step: Any, time: Any, timestamp: Any, asset: Any, *,

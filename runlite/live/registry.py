@@ -19,7 +19,7 @@ from typing import Any
 from .. import errors
 from .._validation import now_us
 from ..storage import ingest as ingest_mod
-from ..storage import metrics as metrics_mod
+from ..storage import metric_buffer
 from ..storage import runs as runs_mod
 from ..storage import spans as spans_mod
 from ..tracing.buffer import SpanBuffer, SpanQueue
@@ -27,7 +27,7 @@ from ..tracing.buffer import SpanBuffer, SpanQueue
 HEARTBEAT_INTERVAL = 30.0  # seconds between heartbeats of a running run (at most a third of its timeout)
 TICK = 0.1                 # seconds between background checks (flush deadlines, heartbeats)
 LOG_EVERY = 30.0           # seconds between log lines of a background flush that keeps failing
-SPAN_AGE_US = int(metrics_mod.FLUSH_INTERVAL * 500_000)  # spans are written at half the flush interval
+SPAN_AGE_US = int(metric_buffer.FLUSH_INTERVAL * 500_000)  # spans are written at half the flush interval
 
 log = logging.getLogger("runlite")
 _REGISTRIES: "weakref.WeakSet[LiveRuns]" = weakref.WeakSet()

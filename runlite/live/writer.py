@@ -22,6 +22,7 @@ from .. import alerts, errors
 from .._memo import made_once
 from ..storage import alerts as stored_alerts
 from ..storage import events as events_mod
+from ..storage import metric_buffer
 from ..storage import metrics as metrics_mod
 from ..storage import runs as runs_mod
 from .metric_log import FLUSH_AGE_US, log_record
@@ -31,8 +32,8 @@ from .metric_log import FLUSH_AGE_US, log_record
 # calls never wait for it. Past this many metric points, or event rows (each a few hundred
 # bytes of Python objects against ~10 bytes a point), a log call does wait, up to the store's
 # timeout: memory stays bounded however long the lock is held.
-MAX_BUFFERED = 4 * metrics_mod.FLUSH_POINTS
-MAX_BUFFERED_EVENTS = metrics_mod.FLUSH_POINTS
+MAX_BUFFERED = 4 * metric_buffer.FLUSH_POINTS
+MAX_BUFFERED_EVENTS = metric_buffer.FLUSH_POINTS
 # A log call whose due flush found the file locked tries again only this long after: a try
 # may wait up to connection.LOCAL_WAIT for this process's other writer, and the ticker tries
 # every TICK (0.1 s) as well.
@@ -83,7 +84,7 @@ class RunWriter:
         self.flushing = False
         self.fork_gen = FORKS[0]
         self.step = 0
-        self.metrics = metrics_mod.MetricBuffer()
+        self.metrics = metric_buffer.MetricBuffer()
         self.events = events_mod.EventBuffer()
         self.series_states: dict = {}
         self.states_lost = False  # series_states were dropped (a fork): the run's end reads them afresh
@@ -170,7 +171,7 @@ class RunWriter:
             self.check_open()
             self.check_fork()
             events = self.events
-            if events.rows and (len(events.rows) >= metrics_mod.FLUSH_POINTS
+            if events.rows and (len(events.rows) >= metric_buffer.FLUSH_POINTS
                                 or arrival_us - events.oldest_us >= FLUSH_AGE_US):
                 self.flush_due(arrival_us)
                 events = self.events  # a flush swaps the buffers

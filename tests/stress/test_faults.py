@@ -31,7 +31,7 @@ import apsw
 import pytest
 
 import runlite
-import runlite.storage.metrics
+from runlite.storage import metric_buffer
 from runlite import errors
 from tests.stress.conftest import check_file, count, full
 from tests.stress.faultvfs import KINDS, FaultVFS
@@ -366,7 +366,7 @@ def test_background_flush_on_full_disk_keeps_points_and_says_so(fault_vfs, tmp_p
     def ticker_logged():
         return any("background flush" in r.getMessage() for r in caplog.records)
 
-    deadline = time.monotonic() + 10 * runlite.storage.metrics.FLUSH_INTERVAL
+    deadline = time.monotonic() + 10 * metric_buffer.FLUSH_INTERVAL
     while not ticker_logged() and time.monotonic() < deadline:  # the ticker's flush fails
         time.sleep(0.02)
     ticker_tried = fault_vfs.injected > 0

@@ -28,7 +28,7 @@ from runlite import cli
 from runlite.live import registry as live_registry
 from runlite.recipes import kpi
 from runlite.live import metric_log
-from runlite.storage import metrics as metrics_mod
+from runlite.storage import metric_buffer
 from runlite import query
 from runlite.errors import FilterError, KpiError, RunliteError
 from tests.oracles.query_eval import evaluate
@@ -498,6 +498,6 @@ def test_root_folder_spelled_with_extra_slashes():
 
 def test_fraction_metric_overflow_message():
     with pytest.raises(runlite.ValidationError, match="cannot be converted to a float64"):
-        metrics_mod._value("m", fractions.Fraction(10 ** 400, 3))
+        metric_buffer._value("m", fractions.Fraction(10 ** 400, 3))
     with pytest.raises(runlite.ValidationError, match="finite"):
         metric_log.check_time(HUGE)

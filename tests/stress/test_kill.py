@@ -31,7 +31,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite.storage import archive, attachments as files, metrics as metrics_mod, schema
+from runlite.storage import archive, attachments as files, metric_buffer, metrics as metrics_mod, schema
 from runlite._ids import dotted_segment, uuid7
 from runlite._validation import now_us
 from tests.stress import killer
@@ -148,7 +148,7 @@ def mode(durable: bool) -> str:
 def check_logging(path, acks: list, killed_at: float) -> tuple[int, list[str], int]:
     """(acknowledged items missing, problems, acknowledged items checked) of a logging round."""
     check_file(path)
-    cutoff = killed_at - metrics_mod.FLUSH_INTERVAL
+    cutoff = killed_at - metric_buffer.FLUSH_INTERVAL
     due = {"m": 0, "e": 0, "s": 0}  # older than the flush interval: numbers 0 .. due-1 must be there
     for kind, n, t in acks:
         if kind in due and t < cutoff:
@@ -205,7 +205,7 @@ def test_kill_while_logging_metrics_events_and_files(tmp_path, guarantee, durabl
         acks = parse(out.read_text())
         checked += tally.check(check_logging, path, acks, killed_at) or 0
     tally.record(guarantee, f"kill -9 while logging metrics, events, spans, files ({mode(durable)})",
-                 f"{checked:,} acknowledged items checked (metrics, events, spans > {metrics_mod.FLUSH_INTERVAL:g} s"
+                 f"{checked:,} acknowledged items checked (metrics, events, spans > {metric_buffer.FLUSH_INTERVAL:g} s"
                  " before the kill; files at once)")
 
 
@@ -524,7 +524,7 @@ def build_old_file(path) -> None:
             ((rid, f"old{k}", f'["t{k % 7}", "g{k % 3}", "all"]', rid, dotted_segment(start + k, rid),
               start + k, start + k, start + k + 1, start + k + 1) for k, rid in enumerate(ids)))
         for k, rid in enumerate(ids[:len(DATA_RUNS)]):  # metrics (v2), events (v3) and files (v4)
-            buf = metrics_mod.MetricBuffer()
+            buf = metric_buffer.MetricBuffer()
             for i in range(500):
                 buf.add({"loss": 1 / (i + 1), "k": float(k)}, i, None, start + k + i, "", start + k, start + k + i)
             metrics_mod.flush(conn, rid, buf, {}, start + k)

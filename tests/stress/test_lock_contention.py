@@ -38,12 +38,13 @@ import runlite
 from runlite.codec import accel
 from runlite.live import writer as writer_mod
 from runlite.storage import connection, schema
+from runlite.storage import metric_buffer
 from runlite.storage import metrics as metrics_mod
 from tests.stress.conftest import check_file, count, full, percentiles
 
 ENV = {**os.environ, "PYTHONPATH": os.getcwd()}
 RNG = random.Random()
-FLUSH_AGE = metrics_mod.FLUSH_INTERVAL / 2  # a buffer is due at this age
+FLUSH_AGE = metric_buffer.FLUSH_INTERVAL / 2  # a buffer is due at this age
 # Once the lock is free, the next tick (0.1 s) or log call writes what is due: allow this much
 # for it on a loaded machine (the measured lag is reported).
 SLACK = 0.5
@@ -229,7 +230,7 @@ def test_buffer_is_capped_while_another_process_holds_the_lock(tmp_path, guarant
     caplog.set_level(logging.WARNING, logger="runlite")
     # The real ratio (a due flush at FLUSH_POINTS, the cap at 4x) at a size that fills in ms.
     monkeypatch.setattr(metrics_mod, "FLUSH_POINTS", 1_000)
-    cap = 4 * metrics_mod.FLUSH_POINTS
+    cap = 4 * metric_buffer.FLUSH_POINTS
     monkeypatch.setattr(writer_mod, "MAX_BUFFERED", cap)
     path = str(tmp_path / "runs.db")
     events: list = []
@@ -410,7 +411,7 @@ def _check_kill(path: str, acks: list, killed_at: float, holds: list) -> tuple[i
     owed = {"m": 0, "e": 0}
     older = {"m": 0, "e": 0}
     for kind, n, _began, t in acks:
-        if kind in owed and killed_at - t > metrics_mod.FLUSH_INTERVAL:
+        if kind in owed and killed_at - t > metric_buffer.FLUSH_INTERVAL:
             older[kind] = max(older[kind], n + 1)
             if _free_window(t + FLUSH_AGE, killed_at, holds) >= SLACK:
                 owed[kind] = max(owed[kind], n + 1)
@@ -486,8 +487,8 @@ def test_kill_while_another_process_holds_the_write_lock(tmp_path, guarantee):
         logger.stderr.close()
     guarantee("kill -9 while another process holds the write lock", rounds=rounds, failures=failures, lost=lost,
               note=f"holds {HOLDS[0]:g}-{HOLDS[1]:g} s; {checked:,} owed items checked (older than "
-                   f"{metrics_mod.FLUSH_INTERVAL:g} s with the lock free {SLACK:g} s after they were due); "
-                   f"{waiting:,} older than {metrics_mod.FLUSH_INTERVAL:g} s were still waiting for the "
+                   f"{metric_buffer.FLUSH_INTERVAL:g} s with the lock free {SLACK:g} s after they were due); "
+                   f"{waiting:,} older than {metric_buffer.FLUSH_INTERVAL:g} s were still waiting for the "
                    f"other process's lock, as the bound allows; slowest log call {slowest * 1e3:.0f} ms")
     assert not problems, problems
 
