@@ -86,6 +86,10 @@ class _Shape:
         self.rows = array("q")    # indices into the run's record axis
         self.values = array("d")
 
+    def column(self, j: int) -> array:
+        """The values of the ``j``-th name, one a record."""
+        return self.values[j::self.width] if self.width > 1 else self.values
+
 
 _FLOAT_ONLY = frozenset((float,))
 MAX_KEPT_SHAPES = 256  # record shapes kept from one flush to the next
@@ -228,14 +232,18 @@ class MetricBuffer:
         The second element has times None when they are the default ones; the third holds
         the times (for alert checks), derived from the timestamps when they are default.
         """
+        shapes = [shape for shape in self.shapes.values() if shape.rows]  # (a refused call's have none)
+        if len(shapes) == 1:  # one record shape (nearly every flush): its series share its axis
+            shape, = shapes
+            steps, times, stamps = self._axis(shape.rows)
+            for j, name in enumerate(shape.names):
+                yield (name, shape.asset), (steps, times, stamps, shape.column(j)), times
+            return
         pieces: dict[tuple[str, str], list] = {}
         axes: dict[int, tuple] = {}  # id of a shape's rows (the shape keeps them alive) -> their axis
-        for shape in self.shapes.values():
-            if not shape.rows:  # made by a call whose values were then refused
-                continue
-            k = len(shape.names)
+        for shape in shapes:
             for j, name in enumerate(shape.names):
-                pieces.setdefault((name, shape.asset), []).append((shape.rows, shape.values[j::k] if k > 1 else shape.values))
+                pieces.setdefault((name, shape.asset), []).append((shape.rows, shape.column(j)))
         for key, parts in pieces.items():
             if len(parts) == 1:
                 rows, values = parts[0]
