@@ -291,7 +291,7 @@ def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us
     stored = {r[0]: r[3] for r in rows.values()} if final else _stored_counts(
         conn, run_id, [key for key, _, _ in todo], states)
     batch = _Batch(conn, time_origin_us)
-    summaries = []
+    inserted, updated = [], []  # series rows: the new ones (before their chunks), the others' summaries
     new_states = {}
     # Series this writer does not know, or whose stored count changed under it (a pack, a
     # merge by another writer): read afresh, together.
@@ -319,12 +319,19 @@ def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us
             if added is None:  # merged or cut into pieces: the statistics of the new points alone
                 added = stats.merge_rows(stats.chunk_row(*p, time_origin_us=time_origin_us) for p in _even_pieces(new))
             summary = added if summary is None else stats.merge_rows((summary, added))
-            summaries.append((key, state.id, sql_values(summary[:len(STAT_COLUMNS)])))
-        new_states[key] = _SeriesState(state.id, summary, next_seq, tail)
-    # The new series' rows before their chunks (a chunk refers to its series).
-    conn.executemany(_INSERT_SERIES, [(i, run_id, *key, *values) for key, i, values in summaries if key in fresh])
+            values = sql_values(summary[:len(STAT_COLUMNS)])
+            if key in fresh:
+                inserted.append((state.id, run_id, *key, *values))
+            else:
+                updated.append((*values, state.id))
+        if key in unknown_set:  # a state made for this flush: the new one (fewer objects for the collector)
+            state.summary, state.next_seq, state.tail = summary, next_seq, tail
+            new_states[key] = state
+        else:
+            new_states[key] = _SeriesState(state.id, summary, next_seq, tail)
+    conn.executemany(_INSERT_SERIES, inserted)  # before their chunks: a chunk refers to its series
     batch.run()
-    conn.executemany(_UPDATE_SUMMARY, [(*values, i) for key, i, values in summaries if key not in fresh])
+    conn.executemany(_UPDATE_SUMMARY, updated)
     for key, new, all_times in todo if on_series is not None else ():  # once planned: a retry sees none twice
         if new is not None:
             on_series(key, all_times if all_times is not None else made_once(  # a record shape's: derived once
