@@ -227,17 +227,14 @@ class MetricBuffer:
                 array("q", map(stamps.__getitem__, rows)))
 
     def series_columns(self):
-        """Yield ``((name, asset), (steps, times or None, timestamps, values), times)`` per series.
-
-        The second element has times None when they are the default ones; the third holds
-        the times (for alert checks), derived from the timestamps when they are default.
-        """
+        """Yield ``((name, asset), (steps, times, timestamps, values))`` per series, times None
+        when they are the default ones (derived from the timestamps)."""
         shapes = [shape for shape in self.shapes.values() if shape.rows]  # (a refused call's have none)
         if len(shapes) == 1:  # one record shape (nearly every flush): its series share its axis
             shape, = shapes
             steps, times, stamps = self._axis(shape.rows)
             for j, name in enumerate(shape.names):
-                yield (name, shape.asset), (steps, times, stamps, shape.column(j)), times
+                yield (name, shape.asset), (steps, times, stamps, shape.column(j))
             return
         pieces: dict[tuple[str, str], list] = {}
         axes: dict[int, tuple] = {}  # id of a shape's rows (the shape keeps them alive) -> their axis
@@ -260,4 +257,4 @@ class MetricBuffer:
                 steps, times, stamps = self._axis(rows)
             else:  # the series of one record shape share its axis
                 steps, times, stamps = axes.get(id(rows)) or axes.setdefault(id(rows), self._axis(rows))
-            yield key, (steps, times, stamps, values), times
+            yield key, (steps, times, stamps, values)

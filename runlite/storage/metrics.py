@@ -283,25 +283,25 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
 def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us: int, on_series, final: bool) -> dict:
     todo = list(buffer.series_columns())
     if final:  # the run's series rows read once: for the tails to merge, the states and the counts
-        seen = {key for key, _, _ in todo}
-        todo += [(key, None, None) for key, st in states.items() if len(st.tail) > 1 and key not in seen]
+        seen = {key for key, _ in todo}
+        todo += [(key, None) for key, st in states.items() if len(st.tail) > 1 and key not in seen]
         # Series whose states the writer dropped (a fork) are read afresh: their tails merge too.
         rows = {(r[1], r[2]): r for r in conn.execute(_RUN_SERIES_ROWS, (run_id,))}
-        todo += [(k, None, None) for k in rows if k not in states and k not in seen]
+        todo += [(k, None) for k in rows if k not in states and k not in seen]
     stored = {r[0]: r[3] for r in rows.values()} if final else _stored_counts(
-        conn, run_id, [key for key, _, _ in todo], states)
+        conn, run_id, [key for key, _ in todo], states)
     batch = _Batch(conn, time_origin_us)
     inserted, updated = [], []  # series rows: the new ones (before their chunks), the others' summaries
     new_states = {}
     # Series this writer does not know, or whose stored count changed under it (a pack, a
     # merge by another writer): read afresh, together.
-    unknown = [key for key, _, _ in todo if key not in states or stored.get(states[key].id) != states[key].count]
+    unknown = [key for key, _ in todo if key not in states or stored.get(states[key].id) != states[key].count]
     loaded = ({key: _state_of(conn, (rows[key][0], *rows[key][3:])) for key in unknown if key in rows} if final
               else _load_states(conn, run_id, unknown) if unknown else {})
     unknown_set = set(unknown)
     # New series get the ids SQLite would give them (one past the largest, in the order of the
     # keys): their rows go in once, with their summaries, and with no RETURNING (a third of its cost).
-    created = [key for key, new, _ in todo if new is not None and key in unknown_set and key not in loaded]
+    created = [key for key, new in todo if new is not None and key in unknown_set and key not in loaded]
     top = (conn.execute("SELECT max(id) FROM series").get or 0) if created else 0
     if top > INT64_MAX - len(created):  # the largest id is taken: SQLite draws free ones, for rows of zeros
         drawn = conn.executemany(_INSERT_EMPTY_SERIES, [(run_id, *key) for key in created]).fetchall()
@@ -309,7 +309,7 @@ def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us
         created = []
     fresh = dict(zip(created, range(top + 1, top + 1 + len(created))))
     loaded.update((key, _SeriesState(series_id, None, 0)) for key, series_id in fresh.items())
-    for key, new, _ in todo:
+    for key, new in todo:
         state = loaded.get(key) if key in unknown_set else states[key]
         if state is None:  # a series to compact at the run's end that is no longer stored
             continue
@@ -332,9 +332,9 @@ def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us
     conn.executemany(_INSERT_SERIES, inserted)  # before their chunks: a chunk refers to its series
     batch.run()
     conn.executemany(_UPDATE_SUMMARY, updated)
-    for key, new, all_times in todo if on_series is not None else ():  # once planned: a retry sees none twice
+    for key, new in todo if on_series is not None else ():  # once planned: a retry sees none twice
         if new is not None:
-            on_series(key, all_times if all_times is not None else made_once(  # a record shape's: derived once
+            on_series(key, new[1] if new[1] is not None else made_once(  # a record shape's: derived once
                 batch.shared, (new[2],), "times", lambda s=new[2]: chunks.derived_times(s, time_origin_us)), new[3])
     return new_states
 
