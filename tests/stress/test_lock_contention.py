@@ -39,7 +39,6 @@ from runlite.codec import accel
 from runlite.live import writer as writer_mod
 from runlite.storage import connection, schema
 from runlite.storage import metric_buffer
-from runlite.storage import metrics as metrics_mod
 from tests.stress.conftest import check_file, count, full, percentiles
 
 ENV = {**os.environ, "PYTHONPATH": os.getcwd()}
@@ -229,7 +228,7 @@ def test_buffer_is_capped_while_another_process_holds_the_lock(tmp_path, guarant
     locked; once the lock is free the call is retried and logs."""
     caplog.set_level(logging.WARNING, logger="runlite")
     # The real ratio (a due flush at FLUSH_POINTS, the cap at 4x) at a size that fills in ms.
-    monkeypatch.setattr(metrics_mod, "FLUSH_POINTS", 1_000)
+    monkeypatch.setattr(metric_buffer, "FLUSH_POINTS", 1_000)
     cap = 4 * metric_buffer.FLUSH_POINTS
     monkeypatch.setattr(writer_mod, "MAX_BUFFERED", cap)
     path = str(tmp_path / "runs.db")
