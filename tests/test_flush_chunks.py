@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runlite.codec import chunks, ingest, sketch, stats
+from runlite.errors import ValidationError
 
 from .strategies import CODEC_MODES, codec_mode, special_floats
 
@@ -82,3 +83,11 @@ def test_any_values_make_the_same_chunk(values, explicit_times):
     values = array("d", values)
     row, data, made = ingest.chunk(steps, times, stamps, values, ORIGIN, {})
     assert (_bits(row), data, made) == _alone(steps, times, stamps, values, ORIGIN)
+
+
+@pytest.mark.parametrize("shared", [{}, None])
+def test_values_of_another_length_than_their_axis_are_refused(shared):
+    steps, stamps = array("q", range(100)), array("q", range(ORIGIN, ORIGIN + 100_000, 1000))
+    ingest.chunk(steps, None, stamps, array("d", [1.0] * 100), ORIGIN, shared)  # the axis made (and kept)
+    with pytest.raises(ValidationError, match="values has 99 points but steps has 100"):
+        ingest.chunk(steps, None, stamps, array("d", [1.0] * 99), ORIGIN, shared)

@@ -22,6 +22,7 @@ from array import array
 
 from . import chunks, sketch, stats
 from .._memo import made_once
+from ..errors import ValidationError
 
 __all__ = ["chunk"]
 
@@ -50,8 +51,8 @@ def chunk(steps: array, times: array | None, timestamps: array, values: array, o
         stats.axis_ranges(steps, times, timestamps, origin) if n > 1 else None,
         sketch.order(steps, times, timestamps) if several else None,
         chunks.encoded_axis(steps, times, timestamps, values, origin)))
-    if len(values) != axis[0]:
-        raise ValueError(f"a chunk of {len(values)} values on an axis of {axis[0]} points")
+    if len(values) != axis[0]:  # (the series of a shape have its axis' length: as encode_chunk checks)
+        raise ValidationError(f"values has {len(values)} points but steps has {axis[0]}; all columns must match")
     extremes = sketch.extremes(made)
     row = (stats.finite_row(steps, floats, extremes, ranges, total)
            if total is not None and not several and n > stats.SMALL_GIVEN else None)
