@@ -35,12 +35,13 @@ def chunk(steps: array, times: array | None, timestamps: array, values: array, o
     ``shared``: the dict a flush keeps while its series share axis columns (or None)."""
     n = len(values)
     floats = values.tolist()  # made once for the blocks and the statistics
-    total = stats.finite_sum(floats)  # None: a NaN or an infinity among them
+    # One block (the statistics' `finite_row` path): its sum, None for a NaN or an infinity.
+    total = stats.finite_sum(floats) if n <= sketch.BLOCK else None
     # Finite values of one block: a sorted copy gives their extremes sooner than min and max
     # (CPython sorts a list of floats with a float-only compare: 100 values in ~4 us, not ~6).
     # Else min and max pass over a NaN that does not come first; the statistics see it in their
     # sum and take their NaN-aware path, as `sketch.blocks` with has_nan=False trusts them to.
-    ordered = sorted(floats) if total is not None and n <= sketch.BLOCK else None
+    ordered = sorted(floats) if total is not None else None
     made = sketch.blocks(steps, times, timestamps, values, has_nan=False, time_origin_us=origin, floats=floats,
                          bounds=ordered and (ordered[0], ordered[-1]))
     several = len(made) > 1
