@@ -35,8 +35,9 @@ def chunk(steps: array, times: array | None, timestamps: array, values: array, o
     ``shared``: the dict a flush keeps while its series share axis columns (or None)."""
     n = len(values)
     floats = values.tolist()  # made once for the blocks and the statistics
-    # One block (the statistics' `finite_row` path): its sum, None for a NaN or an infinity.
-    total = stats.finite_sum(floats) if n <= sketch.BLOCK else None
+    # A chunk of one block, more than the small lists' points (the statistics' `finite_row` path):
+    # its sum, None for a NaN or an infinity.
+    total = stats.finite_sum(floats) if stats.SMALL_GIVEN < n <= sketch.BLOCK else None
     # Finite values of one block: a sorted copy gives their extremes sooner than min and max
     # (CPython sorts a list of floats with a float-only compare: 100 values in ~4 us, not ~6).
     # Else min and max pass over a NaN that does not come first; the statistics see it in their
@@ -55,8 +56,7 @@ def chunk(steps: array, times: array | None, timestamps: array, values: array, o
     if len(values) != axis[0]:  # (the series of a shape have its axis' length: as encode_chunk checks)
         raise ValidationError(f"values has {len(values)} points but steps has {axis[0]}; all columns must match")
     extremes = sketch.extremes(made)
-    row = (stats.finite_row(steps, floats, extremes, ranges, total)
-           if total is not None and not several and n > stats.SMALL_GIVEN else None)
+    row = stats.finite_row(steps, floats, extremes, ranges, total) if total is not None else None
     if row is None:
         row = stats.chunk_row(steps, times, timestamps, values, time_origin_us=origin, extremes=extremes,
                               axis=ranges, floats=floats)
