@@ -18,6 +18,7 @@ import apsw
 
 from .. import errors
 from . import schema
+from .checkpoint import Checkpointer
 from .policy import connection_busy_timeout, connection_wal, reader_profile, untrusted_profile, writer_profile
 
 # ---------------------------------------------------------------- errors
@@ -104,6 +105,7 @@ LOCAL_WAIT = 0.01  # seconds try_write waits for another thread of this process 
 _FORK_ORPHANS: list = []
 _OPEN: "weakref.WeakSet[Database]" = weakref.WeakSet()  # file Databases with connections here
 _HELD_AT_FORK: list = []
+_PAUSED_AT_FORK: list = []  # checkpointers (`checkpoint.Checkpointer`) idle across a fork
 
 
 def _drop_inherited(writer, readers) -> None:
@@ -136,6 +138,10 @@ def _stepping(conn) -> bool:
 
 def _before_fork() -> None:
     for database in list(_OPEN):
+        checkpointer = database._state.checkpointer
+        if checkpointer is not None:  # before the lock, which a copy's last round may be waiting for
+            checkpointer.pause(database.timeout + 1)
+            _PAUSED_AT_FORK.append(checkpointer)
         lock = database._state.lock
         if lock.acquire(timeout=database.timeout + 1):  # bounded: a fork never deadlocks on us
             _HELD_AT_FORK.append(lock)
@@ -146,6 +152,8 @@ def _before_fork() -> None:
 
 
 def _after_fork() -> None:
+    while _PAUSED_AT_FORK:
+        _PAUSED_AT_FORK.pop().resume()
     while _HELD_AT_FORK:
         try:
             _HELD_AT_FORK.pop().release()
@@ -170,6 +178,7 @@ class _ProcessState:
         self.pid = os.getpid()
         self.lock = threading.RLock()
         self.writer: apsw.Connection | None = None
+        self.checkpointer: Checkpointer | None = None  # the writer's log copied off its thread
         self.depth = 0
         self.owner = 0  # thread id holding the write transaction
         self.local = threading.local()
@@ -299,7 +308,8 @@ class Database:
         """This process's state: after a fork, a new one (the inherited connections dropped)."""
         state = self._state
         if state.pid != os.getpid() and not self.memory:
-            _drop_inherited(state.writer, list(state.readers))
+            copier = state.checkpointer and state.checkpointer.connection
+            _drop_inherited(state.writer, [*state.readers, *([copier] if copier else [])])
             for retire in state.readers.values():
                 retire.detach()
             state = self._state = _ProcessState()
@@ -333,6 +343,9 @@ class Database:
             if self.read_only:
                 raise errors.ReadOnlyStoreError(f"the store {self.path!r} was opened with read_only=True")
             state.writer = self.connect(writable=True, profile=writer_profile)
+            if not self.memory:
+                state.checkpointer = Checkpointer(state.lock, lambda: self.connect(writable=True, profile=writer_profile))
+                state.checkpointer.watch(state.writer)
         return state.writer
 
     def write(self) -> "_Write":
@@ -449,6 +462,8 @@ class Database:
         _OPEN.discard(self)
         if state.pid != os.getpid():  # an in-memory store inherited through fork: not ours
             return
+        if state.checkpointer is not None:  # first, and outside the lock its last round may wait for
+            state.checkpointer.close()
         with state.lock:
             for retire in list(state.readers.values()):
                 retire()  # closes that reader, once

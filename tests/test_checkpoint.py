@@ -1,0 +1,122 @@
+"""The WAL copied into the file on a thread of its own (`storage/checkpoint.py`)."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+
+import apsw
+import pytest
+
+import runlite
+from runlite.storage.checkpoint import LOG_PAGES, Checkpointer
+
+PAGE = 4096
+PAST_THE_LINE = (LOG_PAGES + 10) * PAGE  # bytes of one commit that takes the log past the line
+
+
+@pytest.fixture
+def wal_file(tmp_path):
+    path = str(tmp_path / "c.db")
+    writer = apsw.Connection(path)
+    writer.execute("PRAGMA journal_mode=WAL").fetchall()
+    writer.execute("PRAGMA synchronous=NORMAL")
+    writer.execute("CREATE TABLE t (b BLOB)")
+    yield path, writer
+    writer.close()
+
+
+def _log_frames(writer) -> list[int]:
+    """The log's frames after each later commit of ``writer`` (its WAL hook replaced)."""
+    seen: list[int] = []
+    writer.set_wal_hook(lambda _c, _n, pages: seen.append(pages) or apsw.SQLITE_OK)
+    return seen
+
+
+def test_a_commit_past_the_line_returns_before_the_copy(wal_file):
+    path, writer = wal_file
+    began, go = threading.Event(), threading.Event()
+
+    def connect():
+        began.set()
+        assert go.wait(30)
+        return apsw.Connection(path)
+
+    copier = Checkpointer(threading.RLock(), connect)
+    copier.watch(writer)
+    writer.execute("INSERT INTO t VALUES (zeroblob(?))", (PAST_THE_LINE,))
+    assert began.wait(30)  # the copy began on a thread of its own
+    # The commit has returned while that thread waits: the file does not hold the blob yet.
+    assert os.path.getsize(path) < PAST_THE_LINE // 4
+    assert os.path.getsize(path + "-wal") > PAST_THE_LINE
+    go.set()
+    copier.close()
+    assert os.path.getsize(path) > PAST_THE_LINE
+    frames = _log_frames(writer)
+    writer.execute("INSERT INTO t VALUES (x'01')")
+    assert frames == [1]  # every frame was in the file: this write started the log afresh
+
+
+def test_no_copy_begins_while_paused(wal_file):
+    path, writer = wal_file
+    copier = Checkpointer(threading.RLock(), lambda: apsw.Connection(path))
+    copier.watch(writer)
+    copier.pause(1.0)
+    writer.execute("INSERT INTO t VALUES (zeroblob(?))", (PAST_THE_LINE,))
+    copier.close()  # waits for a copy, were one under way
+    assert os.path.getsize(path) < PAST_THE_LINE // 4
+    copier = Checkpointer(threading.RLock(), lambda: apsw.Connection(path))
+    copier.watch(writer)
+    copier.pause(1.0)
+    copier.resume()
+    writer.execute("INSERT INTO t VALUES (x'01')")  # the next commit past the line starts one
+    copier.close()
+    assert os.path.getsize(path) > PAST_THE_LINE
+
+
+def test_a_store_commits_past_the_line_without_copying(tmp_path, monkeypatch):
+    from runlite.storage import connection
+
+    go = threading.Event()
+
+    class Held(Checkpointer):  # its copies wait for `go`
+        def __init__(self, write_lock, connect):
+            super().__init__(write_lock, lambda: go.wait(30) and connect())
+
+    monkeypatch.setattr(connection, "Checkpointer", Held)
+    path = str(tmp_path / "runs.db")
+    rnd = random.Random(7)
+    with runlite.open(path) as store:
+        with store.init("wide") as run:
+            for _ in range(600):  # 600,000 random floats: about 5 MB of chunks
+                run.log_metrics({f"m{k}": rnd.random() for k in range(1000)})
+        # Every commit returned while the copy waited: the points are in the log alone.
+        assert os.path.getsize(path + "-wal") > LOG_PAGES * PAGE
+        assert os.path.getsize(path) < LOG_PAGES * PAGE // 4
+        go.set()
+    with runlite.open(path, read_only=True) as store:
+        assert len(store.metric_values(store.runs()[0].id, "m999").values) == 600
+
+
+def test_the_log_starts_afresh_while_a_writer_commits_without_pause(tmp_path):
+    # Short runs commit every millisecond or two, faster than a copy syncs the disk: each
+    # round leaves new frames, and only the last few copied under the write lock let the log
+    # start afresh. Without that it grows by every commit (over 5,000 pages here).
+    path = str(tmp_path / "runs.db")
+    record = {f"m{k}": k + 0.5 for k in range(10)}
+    largest = 0
+    with runlite.open(path) as store:
+        for r in range(200):
+            with store.init(f"job-{r}") as run:
+                for i in range(100):
+                    run.log_metrics({**record, "i": float(i)})
+            largest = max(largest, os.path.getsize(path + "-wal"))
+    assert largest > LOG_PAGES * PAGE  # the workload crossed the line
+    assert largest < 3 * LOG_PAGES * (PAGE + 24)  # a frame is a page and its 24-byte header
+    assert "runlite-checkpoint" not in {t.name for t in threading.enumerate()}
+    assert not os.path.exists(path + "-wal")  # the store's close copied the rest and removed the log
+    with runlite.open(path, read_only=True) as store:
+        runs = store.runs()
+        assert len(runs) == 200
+        assert all(store.metric_values(run.id, "i").values.tolist() == [float(i) for i in range(100)] for run in runs)
