@@ -10,6 +10,7 @@ import apsw
 import pytest
 
 import runlite
+from runlite.errors import StoreError
 from runlite.storage.checkpoint import LOG_PAGES, Checkpointer
 
 PAGE = 4096
@@ -73,6 +74,31 @@ def test_no_copy_begins_while_paused(wal_file):
     writer.execute("INSERT INTO t VALUES (x'01')")  # the next commit past the line starts one
     copier.close()
     assert os.path.getsize(path) > PAST_THE_LINE
+
+
+def test_a_copy_that_fails_loses_nothing_and_the_next_commit_tries_again(wal_file, monkeypatch):
+    path, writer = wal_file
+    escaped = []
+    monkeypatch.setattr(threading, "excepthook", escaped.append)
+    tries = []
+
+    def connect():
+        tries.append(1)
+        if len(tries) == 1:
+            raise StoreError("cannot open the file")
+        return apsw.Connection(path)
+
+    copier = Checkpointer(threading.RLock(), connect)
+    copier.watch(writer)
+    writer.execute("INSERT INTO t VALUES (zeroblob(?))", (PAST_THE_LINE,))
+    copier.pause(30)  # waits for that copy: it failed
+    copier.resume()
+    assert tries == [1] and os.path.getsize(path) < PAST_THE_LINE // 4
+    writer.execute("INSERT INTO t VALUES (x'01')")
+    copier.close()
+    assert tries == [1, 1] and escaped == []
+    assert os.path.getsize(path) > PAST_THE_LINE
+    assert writer.execute("SELECT count(*), sum(length(b)) FROM t").get == (2, PAST_THE_LINE + 1)
 
 
 def test_a_store_commits_past_the_line_without_copying(tmp_path, monkeypatch):

@@ -27,6 +27,8 @@ from typing import Callable
 
 import apsw
 
+from ..errors import RunliteError
+
 __all__ = ["LOG_PAGES", "Checkpointer"]
 
 LOG_PAGES = 1000      # the log's size at which it is copied: SQLite's own automatic checkpoint
@@ -61,14 +63,18 @@ class Checkpointer:
             self._pages = pages
             if pages >= LOG_PAGES and self._thread is None and not (self._closed or self._paused):
                 # A thread a checkpoint (one in every few dozen short runs' commits): none lingers idle.
-                self._thread = threading.Thread(target=self._run, name="runlite-checkpoint", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="runlite-checkpoint", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no thread to be had now: the next commit past the line tries again
+                    return apsw.SQLITE_OK
+                self._thread = thread
         return apsw.SQLITE_OK
 
     def _run(self) -> None:
         try:
             self._copy()
-        except apsw.Error:
+        except (apsw.Error, RunliteError):  # the connection's open failed: a runlite error
             pass  # nothing is lost (the log holds every commit): the next commit past the line tries again
         finally:
             with self._state:
