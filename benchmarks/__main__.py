@@ -41,10 +41,6 @@ OPEN_TARGETS: tuple[str, ...] = (
     # missed in a third (0.47x, the machine loaded: raw SQL took 0.20 ms instead of 0.13): not
     # reached until it holds in all.
     "metric_stats over a 1,000-point window",
-    # 0.80-0.88x in eight CI runs, but 0.75x and 0.71x in two more (runlite 270 and 319 us a
-    # run, raw apsw 203 and 228), and 0.76-0.85x here: runlite's own ~25 us a run on ~175 of
-    # SQLite leaves no margin for a machine that slows Python more than SQLite.
-    "create runs (1 txn each",
 )
 
 
