@@ -125,6 +125,42 @@ def test_a_store_commits_past_the_line_without_copying(tmp_path, monkeypatch):
         assert len(store.metric_values(store.runs()[0].id, "m999").values) == 600
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_fork_waits_for_a_copy_under_way(tmp_path, monkeypatch):
+    # The child then closes the copies' connection like an idle reader, never inheriting one
+    # inside a checkpoint (whose file locks would not be the child's).
+    from runlite.storage import connection
+
+    go = threading.Event()
+
+    class Held(Checkpointer):
+        def __init__(self, write_lock, connect):
+            super().__init__(write_lock, lambda: go.wait(30) and connect())
+
+    monkeypatch.setattr(connection, "Checkpointer", Held)
+    path = str(tmp_path / "runs.db")
+    with runlite.open(path) as store:
+        with store.init("parent") as run:
+            run.log_metrics({"x": 1.0})
+            for _ in range(10):  # 4 MB of events, written by the run's last commit: past the line
+                run.log_event("z" * 400_000)
+        threading.Timer(1.0, go.set).start()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                store.init("child").close()
+                code = 0
+            finally:
+                os._exit(code)
+        assert go.is_set()  # the fork returned only once the copy could go on
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert sorted(r.name for r in store.runs()) == ["child", "parent"]
+    with runlite.open(path) as store:
+        store.verify()
+
+
 def test_the_log_starts_afresh_while_a_writer_commits_without_pause(tmp_path):
     # Short runs commit every millisecond or two, faster than a copy syncs the disk: each
     # round leaves new frames, and only the last few copied under the write lock let the log
