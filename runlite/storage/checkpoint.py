@@ -15,9 +15,12 @@ every commit is in the log until the file holds it.
 
 SQLite starts the log afresh at a write that finds every frame of it in the file. Commits
 that go on while the thread copies leave new frames behind each round, so the thread copies
-again while that remainder is large, and takes the last few frames holding this process's
-write lock (a writer here then waits about a millisecond, once a checkpoint): the next write
-then starts a new log, and the log stays near 1,000 pages, as with SQLite's own checkpoint.
+again while that remainder is large, and copies the last few holding this process's write
+lock and, when no other process is writing, the file's (a transaction that writes nothing):
+no commit comes between, the next write starts a new log, and the log stays near 1,000
+pages. A writer that commits meanwhile waits for that round, about 5 ms here (the file's
+sync), once a checkpoint. SQLite's own checkpoint, racing the commits of writers in other
+processes, let the log grow without end (200 MB in seconds, four processes of short runs).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._paused = False            # no copy begins (a fork is under way)
-        self.connection: apsw.Connection | None = None  # the copies' own, once opened
+        self._copier: apsw.Connection | None = None  # the copies' own connection, once opened
+        self._holder: apsw.Connection | None = None  # holds the file's write lock for the last round
 
     def watch(self, writer: apsw.Connection) -> None:
         """Take over the log's checkpoints from ``writer``'s commits."""
@@ -81,11 +85,12 @@ class Checkpointer:
                 self._thread = None
 
     def _copy(self) -> None:
-        if self.connection is None:
-            self.connection = self._connect()
+        if self._copier is None:
+            self._copier, self._holder = self._connect(), self._connect()
+            self._holder.set_busy_timeout(0)  # it never waits: another process's write goes first
             # A connection that has read nothing has not opened the log: its checkpoint copies nothing.
-            self.connection.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
-        checkpoint = self.connection.wal_checkpoint
+            self._copier.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
+        checkpoint = self._copier.wal_checkpoint
         for _ in range(_MAX_ROUNDS):
             frames, copied = checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
             if copied < frames:  # a reader still needs older frames: the next commit tries again
@@ -96,8 +101,19 @@ class Checkpointer:
                     return
             if behind <= _LOCKED_PAGES:
                 break
-        with self._write_lock:  # the rest, with no commit of this process meanwhile: a new log next
-            checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+        # The rest, with no commit meanwhile: the next write starts a new log. This process's
+        # writers wait on its lock; other processes' (their busy handlers) on the file's write
+        # lock, held by a transaction that writes nothing, when it is free at once.
+        with self._write_lock:
+            try:
+                self._holder.execute("BEGIN IMMEDIATE")
+            except (apsw.BusyError, apsw.LockedError):  # another process is writing: this process's only
+                pass
+            try:
+                checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            finally:
+                if self._holder.in_transaction:
+                    self._holder.execute("ROLLBACK")
 
     def pause(self, timeout: float) -> None:
         """Begin no copy until `resume`, and wait up to ``timeout`` s for one under way: a fork
@@ -122,9 +138,13 @@ class Checkpointer:
             thread = self._thread
         if thread is not None:
             thread.join()
-        if self.connection is not None:
+        for conn in self.connections():
             try:
-                self.connection.close()
+                conn.close()
             except apsw.Error:
                 pass
-            self.connection = None
+        self._copier = self._holder = None
+
+    def connections(self) -> list[apsw.Connection]:
+        """The connections it opened (none before its first copy): a forked child closes them."""
+        return [conn for conn in (self._copier, self._holder) if conn is not None]

@@ -308,8 +308,8 @@ class Database:
         """This process's state: after a fork, a new one (the inherited connections dropped)."""
         state = self._state
         if state.pid != os.getpid() and not self.memory:
-            copier = state.checkpointer and state.checkpointer.connection
-            _drop_inherited(state.writer, [*state.readers, *([copier] if copier else [])])
+            copiers = state.checkpointer.connections() if state.checkpointer else []
+            _drop_inherited(state.writer, [*state.readers, *copiers])
             for retire in state.readers.values():
                 retire.detach()
             state = self._state = _ProcessState()
