@@ -112,8 +112,18 @@ class Checkpointer:
             try:
                 checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
             finally:
-                if self._holder.in_transaction:
-                    self._holder.execute("ROLLBACK")
+                self._let_go()
+
+    def _let_go(self) -> None:
+        """End the holder's transaction; if even that fails, close both connections (a closed
+        connection holds no lock: the file's write lock is never left taken)."""
+        if self._holder is None or not self._holder.in_transaction:
+            return
+        try:
+            self._holder.execute("ROLLBACK")
+        except apsw.Error:
+            self._close_connections()
+            raise
 
     def pause(self, timeout: float) -> None:
         """Begin no copy until `resume`, and wait up to ``timeout`` s for one under way: a fork
@@ -138,6 +148,9 @@ class Checkpointer:
             thread = self._thread
         if thread is not None:
             thread.join()
+        self._close_connections()
+
+    def _close_connections(self) -> None:
         for conn in self.connections():
             try:
                 conn.close()
