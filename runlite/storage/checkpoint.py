@@ -35,7 +35,7 @@ from ..errors import RunliteError
 __all__ = ["LOG_PAGES", "Checkpointer"]
 
 LOG_PAGES = 1000      # the log's size at which it is copied: SQLite's own automatic checkpoint
-_LOCKED_PAGES = 64    # a remainder this small is copied holding the write lock (~1 ms)
+_LOCKED_PAGES = 64    # a remainder this small is copied holding the write locks (its copy ~1 ms; the sync ~5)
 _MAX_ROUNDS = 4       # rounds without the lock, then the rest with it: the log never outgrows the disk
 
 
@@ -62,7 +62,7 @@ class Checkpointer:
         writer.set_wal_hook(self._committed)
 
     def _committed(self, _conn, _name: str, pages: int) -> int:
-        # Called by SQLite inside each commit of the writer: it must not raise, and does not wait.
+        # Called by SQLite inside each commit of the writer: it must not raise, nor wait for a copy.
         with self._state:
             self._pages = pages
             if pages >= LOG_PAGES and self._thread is None and not (self._closed or self._paused):
