@@ -1,4 +1,4 @@
-"""The write-ahead log copied into the file on a thread of its own: a commit never waits for it.
+"""The write-ahead log copied into the file on a thread of its own: no commit runs a checkpoint.
 
 SQLite copies its log back into the file (a checkpoint) once the log reaches 1,000 pages, on
 the connection whose commit crossed that line, and syncs the log and the file to disk first
