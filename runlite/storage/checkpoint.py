@@ -43,7 +43,7 @@ class Checkpointer:
     """Copies one file's log for this process's writer connection (`watch`), off its thread.
 
     ``write_lock`` is the process's write lock (held around each write transaction);
-    ``connect`` opens the connection the copies run on, once, when first needed.
+    ``connect`` opens the two connections the copies use, once, when first needed.
     """
 
     def __init__(self, write_lock, connect: Callable[[], apsw.Connection]) -> None:
@@ -117,7 +117,7 @@ class Checkpointer:
     def _let_go(self) -> None:
         """End the holder's transaction; if even that fails, close both connections (a closed
         connection holds no lock: the file's write lock is never left taken)."""
-        if self._holder is None or not self._holder.in_transaction:
+        if not self._holder.in_transaction:
             return
         try:
             self._holder.execute("ROLLBACK")
@@ -127,7 +127,7 @@ class Checkpointer:
 
     def pause(self, timeout: float) -> None:
         """Begin no copy until `resume`, and wait up to ``timeout`` s for one under way: a fork
-        then finds the copies' connection idle, to be closed in the child like an idle reader.
+        then finds the copies' connections idle, to be closed in the child like idle readers.
         Not to be called holding the write lock: a copy's last round may be waiting for it."""
         with self._state:
             self._paused = True
@@ -141,7 +141,7 @@ class Checkpointer:
             self._paused = False
 
     def close(self) -> None:
-        """Wait for a copy under way, then close the copies' connection (idempotent). Not to be
+        """Wait for a copy under way, then close the copies' connections (idempotent). Not to be
         called holding the write lock, as `pause`."""
         with self._state:
             self._closed = True
