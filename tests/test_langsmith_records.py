@@ -363,6 +363,30 @@ def test_a_project_is_counted_from_its_index_and_named_by_its_newest_run(mem):
     assert plan.startswith("SEARCH runs USING COVERING INDEX runs_session (session_id=?)"), plan
 
 
+def test_runs_without_a_project_take_no_room_in_the_project_index(tmp_path):
+    """runs_session keeps the runs of a project only: an experiment run and a traced span,
+    which have none, add no entry to it, and the projects are still listed from it alone."""
+    import apsw
+
+    path = str(tmp_path / "p.db")
+    with runlite.open(path) as store:
+        store.import_runs([_root(name="r", session_id="proj-1", session_name="p")])
+        store.init("experiment").close()
+        with runlite.trace("span", store=store):
+            pass
+        store.live.flush_spans()
+        assert [p["name"] for p in store.projects()] == ["p"]
+        plan, = read_plans(store, store.projects, "SELECT session_id")
+        assert "USING COVERING INDEX runs_session" in plan, plan
+    conn = apsw.Connection(path)
+    try:
+        assert conn.execute("SELECT count(*) FROM runs").get == 3
+        entries = conn.execute("SELECT sum(ncell) FROM dbstat WHERE name = 'runs_session' AND pagetype = 'leaf'").get
+        assert entries == 1
+    finally:
+        conn.close()
+
+
 def test_a_project_named_with_a_foreign_id_is_found_by_name(mem):
     mem.import_runs([_root(session_name="imported", session_id="22222222-2222-4222-8222-222222222222")])
     assert mem.project("imported")["id"] == "22222222-2222-4222-8222-222222222222"
