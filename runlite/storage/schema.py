@@ -391,7 +391,7 @@ V10_PROJECT_INDEX = (
     # never looked up by project: each query of runs_session names the project (or asks for
     # ``session_id IS NOT NULL``), which SQLite reads as this condition. Keeping only the runs
     # of a project, a run or span runlite writes updates one index fewer: SQLite's share of a
-    # span traced 4-5% less, and 40 bytes less a span in the file.
+    # span traced 4-8% less, and 62 bytes less a span in the file (947 -> 885).
     "DROP INDEX runs_session",
     "CREATE INDEX runs_session ON runs(session_id, coalesce(started, created), id) WHERE session_id IS NOT NULL",
 )
