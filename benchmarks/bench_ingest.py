@@ -344,8 +344,8 @@ def _stored_rows_seconds(tmp: str, runs: int, values: list[dict]) -> float:
     import apsw
 
     src = apsw.Connection(_small_runs(tmp, 1, values), flags=apsw.SQLITE_OPEN_READONLY)
-    run = src.execute("SELECT * FROM runs").fetchone()
-    run_columns = [d[0] for d in src.execute("SELECT * FROM runs").getdescription()]
+    cursor = src.execute("SELECT * FROM runs")
+    run, run_columns = cursor.fetchone(), [d[0] for d in cursor.getdescription()]
     series = src.execute("SELECT * FROM series ORDER BY id").fetchall()
     chunks = src.execute("SELECT * FROM chunks ORDER BY series_id").fetchall()
     src.close()
