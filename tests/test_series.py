@@ -484,6 +484,14 @@ def test_a_chunks_m2_is_within_a_few_ulps_of_the_exact_one(n, offset, spread, rn
         assert abs(Fraction(s.m2) - exact) <= 4 * Fraction(math.ulp(float(exact)))
 
 
+@pytest.mark.parametrize("values", [[1.0, 1.00025], [0.1, 0.2, 0.3], [1e9 + 0.1, 1e9 - 0.7, 1e9], [0.0, 1.0]])
+def test_a_few_values_m2_is_the_exact_sum_rounded_once(values):
+    # The rounded squares summed exactly (fsum) missed by an ulp for 1.0 and 1.00025.
+    from fractions import Fraction
+    s = stats_from_values(values)
+    assert s.m2 == float(sum((Fraction(v) - Fraction(s.mean)) ** 2 for v in values))
+
+
 @pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -2.25, 1e308, -1e308, 5e-324, math.inf, -math.inf, math.nan])
 @pytest.mark.parametrize("times", [None, [2.5]])
 def test_a_one_point_chunk_has_the_figures_of_the_general_path(value, times):

@@ -107,7 +107,7 @@ def _extremes(col, index: bool = True) -> tuple:
     return lo, hi, col.index(lo), col.index(hi)
 
 
-# Up to this many values, M2 is the correctly rounded sum of the squared deviations.
+# Up to this many values, M2 is the exact sum of the squared deviations, correctly rounded.
 _EXACT_M2_UP_TO = 16
 
 
@@ -119,10 +119,17 @@ def _mean_m2(vals, total: float | None = None) -> tuple[float, float]:
     except OverflowError:  # the exact sum is beyond the float range; the mean is not
         mean = math.fsum(map(operator.truediv, vals, repeat(float(k))))
     if k <= _EXACT_M2_UP_TO:
-        # Few points, the ones people check by hand: a correctly rounded sum of the squares, so
-        # [0, 1] gives exactly 0.5 (math.dist's square gives 0.5000000000000001).
+        # Few points, the ones people check by hand: the exact sum of the squared deviations,
+        # rounded once, so [0, 1] gives exactly 0.5 (math.dist's square gives 0.5000000000000001).
+        # Summing the rounded squares (fsum) missed it by an ulp, as for 1.0 and 1.00025. A float
+        # is an integer over a power of two: over the largest denominator the deviations are
+        # integers, and Python divides one int by another correctly rounded.
+        ratios = [x.as_integer_ratio() for x in vals]
+        top, below = mean.as_integer_ratio()
+        scale = max(below, *[d for _, d in ratios])
+        at = top * (scale // below)
         try:
-            return mean, math.fsum([(d := x - mean) * d for x in vals])
+            return mean, sum([(n * (scale // d) - at) ** 2 for n, d in ratios]) / (scale * scale)
         except OverflowError:
             return mean, math.inf
     # More: math.dist is a C-level, carefully scaled sqrt(sum((x - mean)**2)), within a few
