@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import apsw
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -74,6 +75,23 @@ def test_special_floats_round_trip_bit_exact(store):
     assert summary.nan_count == 1 and summary.count == len(SPECIAL)
     assert summary.min == -math.inf and summary.max == math.inf
     assert math.isnan(summary.first) and summary.last == -1.5
+
+
+def test_a_nan_figure_is_stored_as_null_and_read_back_as_nan(store):
+    # The flush binds its statistics as they are: SQLite stores a bound NaN as NULL (the schema's
+    # rule for mean, m2, first and last), and a reader makes it NaN again.
+    run = store.init("n")
+    for v in (math.nan, math.inf, -math.inf, math.nan):
+        run.log_metrics({"v": v})
+    run.close()
+    with apsw.Connection(store.path, flags=apsw.SQLITE_OPEN_READONLY) as conn:
+        for table, key in (("series", "id"), ("chunks", "series_id")):
+            stored = conn.execute(f"SELECT count, nan_count, mean, m2, first, last FROM {table} WHERE {key} ="
+                                  " (SELECT id FROM series WHERE name = 'v')").fetchall()
+            assert stored == [(4, 2, None, None, None, None)], table
+    summary = store.metric_summary(run.id, "v")
+    assert (summary.count, summary.nan_count, summary.min, summary.max) == (4, 2, -math.inf, math.inf)
+    assert all(map(math.isnan, (summary.avg, summary.var_pop, summary.first, summary.last)))
 
 
 def test_ints_and_bools(mem):

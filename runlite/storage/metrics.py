@@ -14,7 +14,7 @@ from .. import errors
 from ..codec import chunks, ingest, stats
 from .._memo import made_once
 from .._validation import INT64_MAX
-from .stat_rows import CHUNK_COLUMNS, NO_AXES, STAT_COLUMNS, sql_values, stats_tuple
+from .stat_rows import CHUNK_COLUMNS, NO_AXES, STAT_COLUMNS, stats_tuple
 
 if TYPE_CHECKING:
     from .metric_buffer import MetricBuffer
@@ -194,7 +194,7 @@ class _Batch:
         if entry.count <= KEPT_POINTS:
             entry.kept = piece
         chunk, data, sketch = ingest.chunk(*piece, self.origin, self.shared)
-        self.inserts.append((series_id, entry.seq, *sql_values(chunk), data, sketch))
+        self.inserts.append((series_id, entry.seq, *chunk, data, sketch))  # a NaN is bound as NULL
         return chunk
 
     def run(self) -> None:
@@ -319,7 +319,7 @@ def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us
             if added is None:  # merged or cut into pieces: the statistics of the new points alone
                 added = stats.merge_rows(stats.chunk_row(*p, time_origin_us=time_origin_us) for p in _even_pieces(new))
             summary = added if summary is None else stats.merge_rows((summary, added))
-            values = sql_values(summary[:len(STAT_COLUMNS)])
+            values = summary[:len(STAT_COLUMNS)]  # a NaN is bound as NULL
             if key in fresh:
                 inserted.append((state.id, run_id, *key, *values))
             else:
