@@ -1,5 +1,7 @@
 """Store.flush, Store.sql, Store.run_id and the one run-listing path."""
 
+import sys
+
 import apsw
 import pytest
 
@@ -252,6 +254,26 @@ def test_iter_metric_values_gives_a_long_series_in_bounded_pieces(tmp_path, monk
         for bad in (0, 10_001, True, "5"):
             with pytest.raises(runlite.ValidationError, match="points"):
                 list(store.iter_metric_values(run, "x", points=bad))
+
+
+def test_an_iterator_left_half_read_ends_quietly_after_its_store_closes(tmp_path, monkeypatch):
+    # Its read transaction ends when it is collected, on a connection the store's close closed:
+    # no "Exception ignored" error on the program's stderr.
+    import gc
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    store = runlite.open(str(tmp_path / "s.db"))
+    run = store.init("long")
+    for i in range(3_000):
+        run.log_metrics({"x": float(i)})
+    run.close()
+    pieces = store.iter_metric_values(run, "x", points=1_000)
+    assert list(next(pieces).values[:3]) == [0.0, 1.0, 2.0]  # its read transaction open
+    store.close()
+    del pieces
+    gc.collect()
+    assert unraisable == []
 
 
 def test_parquet_exports_a_series_longer_than_one_read(tmp_path, monkeypatch):

@@ -447,11 +447,11 @@ class Database:
             with translated(self.path):
                 yield conn
         finally:
-            if conn.in_transaction:
-                try:
+            try:  # (the store's close may have closed it: a half-read iterator ends after it)
+                if conn.in_transaction:
                     conn.execute("COMMIT")
-                except apsw.Error:
-                    pass
+            except apsw.Error:
+                pass
 
     def close(self) -> None:
         """Close every connection of this process (idempotent)."""
