@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import runlite
-from runlite.codec import accel, sketch
+from runlite.codec import accel, chunks, sketch
 from runlite.errors import CorruptStoreError
 from runlite.storage import metric_reads
 from runlite.storage import metrics as metrics_mod
@@ -268,3 +268,65 @@ def test_a_sketch_claiming_a_false_order_gives_a_bounded_answer(tmp_path):
         assert 0 <= got.count <= 1500
         problems = s.verify().problems
         assert len(problems) == 1 and "chunk 0: its sketch does not match its points" in problems[0]
+
+
+def _short_chunks(path: str) -> str:
+    """A run whose series ``v`` is 20 chunks of 100 points (one block each), a NaN among them."""
+    with runlite.open(path) as s:
+        run = s.init("short")
+        for k in range(20):
+            for i in range(100):
+                x = 100 * k + i
+                run.log_metrics({"v": math.nan if x == 250 else math.sin(x / 9) * (1 + x % 7)})
+            run.flush()
+    return run.id
+
+
+def test_a_chunk_of_one_block_stores_no_sketch_and_reads_as_if_it_did(tmp_path, monkeypatch):
+    """A chunk of one block stores an empty sketch; a downsampled read makes the sketch of its
+    points, and answers what the same file with the sketches stored (as before schema version
+    11) answers, as `verify` accepts both."""
+    import apsw
+
+    path = str(tmp_path / "short.db")
+    run_id = _short_chunks(path)
+    conn = apsw.Connection(path)
+    assert conn.execute("SELECT count(*), sum(count), max(length(sketch)) FROM chunks").fetchone() == (20, 2000, 0)
+    made = []  # the sketches made of chunks' points
+    real = sketch.from_blocks
+    monkeypatch.setattr(sketch, "from_blocks", lambda blocks: made.append(len(blocks)) or real(blocks))
+    with runlite.open(path, read_only=True) as s:
+        empty = [(list(p.steps), [bits(v) for v in p.values]) for p in (s.metric_values(run_id, "v", max_points=m)
+                                                                        for m in (4, 5, 300))]
+        assert s.verify().problems == ()
+    for seq, data in conn.execute("SELECT seq, data FROM chunks").fetchall():
+        columns = chunks.decode_chunk(data, derive_times=False)
+        stored = sketch.encode(sketch.blocks(*columns, has_nan=True, time_origin_us=chunks.chunk_time_origin(data)))
+        conn.execute("UPDATE chunks SET sketch = ? WHERE seq = ?", (stored, seq))
+    conn.close()
+    with runlite.open(path, read_only=True) as s:
+        kept = [(list(p.steps), [bits(v) for v in p.values]) for p in (s.metric_values(run_id, "v", max_points=m)
+                                                                       for m in (4, 5, 300))]
+        assert s.verify().problems == ()
+    assert empty == kept and len(empty[0][0]) <= 5 and len(empty[-1][0]) < 2000  # every read downsampled
+    assert made and set(made) == {1}
+
+
+def test_a_chunk_of_more_than_one_block_that_stores_no_sketch_is_damage(tmp_path):
+    import apsw
+
+    path = str(tmp_path / "long.db")
+    with runlite.open(path) as s:
+        run = s.init("long")
+        for i in range(4000):
+            run.log_metrics({"v": float(i % 37)})
+        run.close()
+        run_id = run.id
+    conn = apsw.Connection(path)
+    assert conn.execute("UPDATE chunks SET sketch = x'' RETURNING count").fetchall() == [(4000,)]
+    conn.close()
+    with runlite.open(path, read_only=True) as s:
+        with pytest.raises(CorruptStoreError, match="stores no sketch, which only a chunk of at most 512 points may"):
+            s.metric_values(run_id, "v", max_points=8)  # buckets of a block or so: from the sketch
+        problems = s.verify().problems
+    assert len(problems) == 1 and "it stores no sketch for 4000 points" in problems[0]

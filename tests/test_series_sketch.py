@@ -34,7 +34,10 @@ def _chunk(offset: int, values: list[float], form: int = 3) -> sketch.Sketch:
         return sketch.load(zstandard.ZstdCompressor(level=1, write_content_size=True).compress(raw), n)
     if form == 2:
         return sketch.load(sketch.encode(sketch.blocks(*cols, has_nan=True)), n)
-    return sketch.load(sketch.make(*cols, has_nan=True), n)
+    stored = sketch.make(*cols, has_nan=True)
+    if stored == sketch.NONE_STORED:  # a chunk of one block stores none: a read makes it of its points
+        return sketch.from_blocks(sketch.blocks(*cols, has_nan=True))
+    return sketch.load(stored, n)
 
 
 def _series(chunks: list[list[float]], forms=(3,)) -> list[tuple]:

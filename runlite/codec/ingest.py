@@ -10,10 +10,10 @@ series' values are encoded on it (`chunks.encode_values`).
 
 The statistics of a chunk of one block (at most `sketch.BLOCK` points, more than
 `stats.SMALL_GIVEN`) whose values are all finite, nearly every chunk a flush writes, come from
-its block's extremes and its sum without `stats.chunk_row`'s checks (`stats.finite_row`). With
-the axis checked once, a flush of 10,000 series of 100 points took about 20% less CPU time
-(docs/CODEC.md); with it made in one entry, the extremes from a sort and the column checks not
-repeated, about 5% less again.
+their extremes (a sort) and their sum without `stats.chunk_row`'s checks (`stats.finite_row`),
+and such a chunk stores no sketch (`sketch.NONE_STORED`). With the axis checked once, a flush
+of 10,000 series of 100 points took about 20% less CPU time (docs/CODEC.md); with it made in
+one entry, the extremes from a sort and the column checks not repeated, about 5% less again.
 """
 
 from __future__ import annotations
@@ -35,30 +35,40 @@ def chunk(steps: array, times: array | None, timestamps: array, values: array, o
     ``shared``: the dict a flush keeps while its series share axis columns (or None)."""
     n = len(values)
     floats = values.tolist()  # made once for the blocks and the statistics
-    # A chunk of one block, more than the small lists' points (the statistics' `finite_row` path):
-    # its sum, None for a NaN or an infinity.
-    total = stats.finite_sum(floats) if stats.SMALL_GIVEN < n <= sketch.BLOCK else None
-    # Finite values of one block: a sorted copy gives their extremes sooner than min and max
-    # (CPython sorts a list of floats with a float-only compare: 100 values in ~4 us, not ~6).
-    # Else min and max pass over a NaN that does not come first; the statistics see it in their
-    # sum and take their NaN-aware path, as `sketch.blocks` with has_nan=False trusts them to.
-    ordered = sorted(floats) if total is not None else None
-    made = sketch.blocks(steps, times, timestamps, values, has_nan=False, time_origin_us=origin, floats=floats,
-                         bounds=ordered and (ordered[0], ordered[-1]))
-    several = len(made) > 1
+    one_block = n <= sketch.BLOCK
+    # A chunk of one block (at most `sketch.BLOCK` points, nearly every chunk a flush writes)
+    # stores no sketch: a read takes its points from the chunk itself (`sketch.NONE_STORED`).
+    # Its sum when it holds more than the small lists' points (the statistics' `finite_row`
+    # path), None for a NaN or an infinity.
+    total = stats.finite_sum(floats) if stats.SMALL_GIVEN < n and one_block else None
+    if total is not None:
+        # Finite values: a sorted copy gives their extremes sooner than min and max (CPython
+        # sorts a list of floats with a float-only compare: 100 values in ~4 us, not ~6), and
+        # index() their first places.
+        ordered = sorted(floats)
+        lo, hi = ordered[0], ordered[-1]
+        extremes = (lo, hi, floats.index(lo), floats.index(hi))
+        made = None
+    elif one_block:  # a few points, or a NaN or an infinity: the statistics find their extremes
+        extremes = made = None
+    else:
+        # min and max pass over a NaN that does not come first; the statistics see it in their
+        # sum and take their NaN-aware path, as `sketch.blocks` with has_nan=False trusts them to.
+        made = sketch.blocks(steps, times, timestamps, values, has_nan=False, time_origin_us=origin, floats=floats)
+        extremes = sketch.extremes(made)
     # What comes of the axis alone, made once for the series sharing it (a wide record's, a run's
     # short ones at its end): its ranges (default times count from the origin: it is in the key),
-    # its order (a one-block sketch keeps none) and its columns checked and transformed.
-    ranges, flags, axis = made_once(shared, (steps, times, timestamps), (several, origin), lambda: (
+    # its order (a one-block chunk stores none) and its columns checked and transformed.
+    ranges, flags, axis = made_once(shared, (steps, times, timestamps), (one_block, origin), lambda: (
         stats.axis_ranges(steps, times, timestamps, origin) if n > 1 else None,
-        sketch.order(steps, times, timestamps) if several else None,
+        None if one_block else sketch.order(steps, times, timestamps),
         chunks.encoded_axis(steps, times, timestamps, values, origin)))
     if len(values) != axis[0]:  # (the series of a shape have its axis' length: as encode_chunk checks)
         raise ValidationError(f"values has {len(values)} points but steps has {axis[0]}; all columns must match")
-    extremes = sketch.extremes(made)
     row = stats.finite_row(steps, floats, extremes, ranges, total) if total is not None else None
     if row is None:
         row = stats.chunk_row(steps, times, timestamps, values, time_origin_us=origin, extremes=extremes,
                               axis=ranges, floats=floats)
-    return row, chunks.encode_values(axis, values, origin), sketch.stored(made, steps, times, timestamps, values,
-                                                                          flags=flags)
+    data = chunks.encode_values(axis, values, origin)
+    return row, data, sketch.NONE_STORED if made is None else sketch.stored(made, steps, times, timestamps, values,
+                                                                           flags=flags)

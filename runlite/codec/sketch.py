@@ -15,12 +15,16 @@ Three stored forms, all read (`load`, `decode`):
   values of every block. The blocks' mins and maxs are then one slice each (no strided
   gathering), and a one-block sketch is its version-1 entry. A zstd frame never starts with
   the byte 2 (nor 3);
-- version 3 (written for chunks of more than one block; version 2 for one block), the byte 3
-  then a zstd frame of version 2's columns followed by every block's exact sum
-  (``math.fsum``, f64; NaN when the block holds a NaN or its sum is undefined) and one byte
-  of order flags (`order`): which x axes never decrease in the chunk. With them a chart's
-  buckets take whole blocks (count, sum, min, max, first, last) from the sketch when a
-  bucket is at least two blocks wide, and decode no chunk (``metric_buckets``).
+- version 3 (written for chunks of more than one block), the byte 3 then a zstd frame of
+  version 2's columns followed by every block's exact sum (``math.fsum``, f64; NaN when the
+  block holds a NaN or its sum is undefined) and one byte of order flags (`order`): which x
+  axes never decrease in the chunk. With them a chart's buckets take whole blocks (count,
+  sum, min, max, first, last) from the sketch when a bucket is at least two blocks wide, and
+  decode no chunk (``metric_buckets``).
+
+A chunk of one block stores none (`NONE_STORED`; version 2 before schema version 11): a read
+decodes the chunk instead (``chunk_rows.load_sketch``), as fast for 100 points, and a flush of
+many short series spent a tenth of its time making them.
 
 Reading is bounded by what the chunk's row records: `load` accepts only a sketch of exactly
 ``ceil(count / BLOCK)`` whole blocks of the right sizes, sized before zstd allocates, and reads
@@ -200,16 +204,15 @@ def make(steps: array, times: array | None, timestamps: array, values: array, *,
 
 def stored(made: list[tuple[int, tuple]], steps: array, times: array | None, timestamps: array,
            values: array, *, flags: int | None = None) -> bytes:
-    """The stored bytes of a chunk's blocks ``made`` from its columns: version 3 when it has
-    several blocks, else version 2 (a one-block chunk's sum and order are its row's: no reader
-    needs them, and the many small chunks of a slow loop or a wide one skip their cost).
-    ``flags``: the columns' `order` when known (series sharing one axis)."""
+    """The stored bytes of a chunk's blocks ``made`` from its columns: version 3, or
+    `NONE_STORED` for one block. ``flags``: the columns' `order` when known."""
     if len(made) == 1:
-        return encode(made)
+        return NONE_STORED
     return encode(made, block_sums(values), order(steps, times, timestamps) if flags is None else flags)
 
 
 _V2, _V3 = b"\x02", b"\x03"  # a zstd frame starts with 0x28: this byte tells the forms apart
+NONE_STORED = b""  # the sketch a chunk of one block stores (see above)
 _FIELDS = "Iqdqd"  # a point's fields, each stored as a column in version 2
 
 
@@ -258,14 +261,10 @@ def stored_size_bound(points: int) -> int:
 
 
 class Sketch:
-    """A chunk's sketch checked against the chunk's point count, read in place.
-
-    ``mins()``/``maxs()`` are the blocks' extreme values as arrays (one slice of a version-2
-    sketch; strided C copies of a version-1 one: no object per block either way);
-    ``point(block, which)`` unpacks one point (0 first, 1 min, 2 max, 3 last) with its
-    position checked against its block. ``sums()`` and ``flags`` (version 3) are None in
-    older sketches.
-    """
+    """A chunk's sketch checked against the chunk's point count, read in place: ``mins()`` and
+    ``maxs()`` the blocks' extreme values as arrays (a slice of a version-2 sketch, strided C
+    copies of a version-1 one), ``point(block, which)`` one point (0 first, 1 min, 2 max, 3 last)
+    with its position checked; ``sums()`` and ``flags`` (version 3) None in older sketches."""
 
     __slots__ = ("raw", "count", "nblocks", "columnar", "flags", "_mins", "_maxs", "_all", "_sums")
 

@@ -94,6 +94,9 @@ def sketch_problem(sketch_data, columns: tuple, made: list, flags: int) -> str |
     """
     if not isinstance(sketch_data, bytes):
         return f"its sketch is {type(sketch_data).__name__}, not bytes"
+    if sketch_data == sketch.NONE_STORED:  # a read makes the sketch of one block from the points
+        points = len(columns[3])
+        return None if points <= sketch.BLOCK else f"it stores no sketch for {points} points"
     try:
         found = sketch.decode_all(sketch_data)
     except errors.CorruptStoreError as exc:

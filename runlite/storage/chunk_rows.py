@@ -160,14 +160,17 @@ def chunk_sketch(conn, series_id: int, seq: int, count: int, sketch_size: int, w
                                        f" {count} points take")
     data = conn.execute("SELECT sketch FROM chunks WHERE series_id = ? AND seq = ?", (series_id, seq)).get
     try:
-        return load_sketch(series_id, seq, count, data)
+        return load_sketch(conn, series_id, seq, count, data)
     except errors.CorruptStoreError as exc:
         raise errors.CorruptStoreError(f"{what}, {exc}") from None
 
 
-def load_sketch(series_id: int, seq: int, count: int, data: bytes) -> sketch.Sketch:
-    """The `Sketch` of a chunk's stored sketch (`sketch.load`): the one made before when these
-    are the same bytes (`recent`). CorruptStoreError names the chunk."""
+def load_sketch(conn, series_id: int, seq: int, count: int, data: bytes) -> sketch.Sketch:
+    """The `Sketch` of a chunk's stored sketch (`sketch.load`), or of its points when it stores
+    none (a chunk of one block: `sketch.NONE_STORED`): the one made before from the same bytes
+    (`recent`; the chunk's own when it stores none). CorruptStoreError names the chunk."""
+    if data == sketch.NONE_STORED:
+        return _sketch_of_points(conn, series_id, seq, count)
     made = _SKETCHES.get((series_id, seq), data, count)
     if made is None:
         try:
@@ -175,6 +178,30 @@ def load_sketch(series_id: int, seq: int, count: int, data: bytes) -> sketch.Ske
         except errors.CorruptStoreError as exc:
             raise errors.CorruptStoreError(f"chunk {seq}: {exc}") from None
         _SKETCHES.put((series_id, seq), data, count, made, len(data) + _SKETCH_HELD * len(made.raw))
+    return made
+
+
+def _sketch_of_points(conn, series_id: int, seq: int, count: int) -> sketch.Sketch:
+    """The sketch of a chunk that stores none, made from its points (its blob checked, as any)."""
+    if count > sketch.BLOCK:
+        raise errors.CorruptStoreError(f"chunk {seq}: stores no sketch, which only a chunk of at most"
+                                       f" {sketch.BLOCK} points may, for {count} points")
+    bound = chunks.stored_size_bound(count)  # a longer blob is not loaded
+    size, data = conn.execute("SELECT length(data), CASE WHEN length(data) <= ? THEN data END FROM chunks"
+                              " WHERE series_id = ? AND seq = ?", (bound, series_id, seq)).fetchone()
+    if type(size) is not int or size > bound:
+        raise errors.CorruptStoreError(f"chunk {seq}: stores {size!r:.40} bytes of points for {count} points")
+    how = ("points", count)  # (not a stored sketch's bytes)
+    made = _SKETCHES.get((series_id, seq), data, how)
+    if made is None:
+        try:
+            steps, times, stamps, values = chunks.decode_chunk(data, derive_times=False, expected_count=count)
+            origin = chunks.chunk_time_origin(data)
+        except errors.CorruptStoreError as exc:
+            raise errors.CorruptStoreError(f"chunk {seq}: {exc}") from None
+        made = sketch.from_blocks(sketch.blocks(steps, times, stamps, values, has_nan=values != values,
+                                                time_origin_us=origin))
+        _SKETCHES.put((series_id, seq), data, how, made, len(data) + _SKETCH_HELD * len(made.raw))
     return made
 
 
@@ -190,7 +217,7 @@ def sketches(conn, series_id: int, wanted: list, what: str) -> Iterator[tuple[An
         found = sketch_blobs(conn, series_id, [seq for _, seq, _, _ in group])
         for key, seq, count, _ in group:
             try:
-                yield key, load_sketch(series_id, seq, count, found.get(seq))
+                yield key, load_sketch(conn, series_id, seq, count, found.get(seq))
             except errors.CorruptStoreError as exc:
                 raise errors.CorruptStoreError(f"{what}, {exc}") from None
 

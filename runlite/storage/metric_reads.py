@@ -324,7 +324,7 @@ def _by_sketch(conn, series_id: int, rows: list[Chunk], partials: dict, max_poin
                      if r.sizes[1] <= sketch.stored_size_bound(r.count)]
             fetched.update(sketch_blobs(conn, series_id, [r.seq for r in group]))
             data = fetched.pop(chunk.seq, None)
-        return load_sketch(series_id, chunk.seq, chunk.count, data)
+        return load_sketch(conn, series_id, chunk.seq, chunk.count, data)
 
     try:
         picked = sketch.downsample(items, offset, max_points, load, clamp=clamp)

@@ -396,6 +396,13 @@ V10_PROJECT_INDEX = (
     "CREATE INDEX runs_session ON runs(session_id, coalesce(started, created), id) WHERE session_id IS NOT NULL",
 )
 
+V11_ONE_BLOCK_SKETCHES = (
+    # No statement: from this version a chunk of one block (at most 512 points, every chunk of a
+    # short run) may store an empty sketch, made from its points when a read needs it (a tenth
+    # of a flush of short series, 115 bytes a series). The version tells a runlite from before,
+    # which would take such a sketch for damage, that it cannot read the file.
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
@@ -408,6 +415,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     8: V8_MEDIA,
     9: V9_START_ORDER,
     10: V10_PROJECT_INDEX,
+    11: V11_ONE_BLOCK_SKETCHES,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
