@@ -32,10 +32,8 @@ CHECKED_SUITES = ["bench_charts", "bench_frames", "bench_import", "bench_ingest"
 OPEN_TARGETS: tuple[str, ...] = (
     "spans traced and written", "... and touch every field of every span",
     "ingest width 1:", "many small runs",
-    # Met in two full runs here (1.47x, 1.49x; 1.31-1.35x before the flush's cuts of 2026-12-06),
-    # within 5% of its line: CI's quick runs measured 1.08-1.31x before those cuts, so it is not
-    # reached until it holds there too.
-    "ingest width 10,000:",
+    # ("ingest width 10,000:" is checked since one-block chunks store no sketch: 1.57-1.92x in five
+    # --quick runs, 1.51x in a full one, against its 1.43x line; as width 10's margin.)
     "peers' workload", "max_points=1000 of 1,000,000 points (baseline: best",
     # Met in every full and --quick run here (0.57-0.61x) and in two CI runs (0.61x, 0.53x), but
     # missed in a third (0.47x, the machine loaded: raw SQL took 0.20 ms instead of 0.13): not
