@@ -32,8 +32,10 @@ CHECKED_SUITES = ["bench_charts", "bench_frames", "bench_import", "bench_ingest"
 OPEN_TARGETS: tuple[str, ...] = (
     "spans traced and written", "... and touch every field of every span",
     "ingest width 1:", "many small runs",
-    # ("ingest width 10,000:" is checked since one-block chunks store no sketch: 1.57-1.92x in five
-    # --quick runs, 1.51x in a full one, against its 1.43x line; as width 10's margin.)
+    # Met in every run since one-block chunks store no sketch (1.57-1.92x in five --quick runs of
+    # bench_ingest alone, 1.51x in a full run, 1.53x in CI's run of every suite), but within 7% of
+    # its line where the suites ran together: not checked until that margin holds there too.
+    "ingest width 10,000:",
     "peers' workload", "max_points=1000 of 1,000,000 points (baseline: best",
     # Met in every full and --quick run here (0.57-0.61x) and in two CI runs (0.61x, 0.53x), but
     # missed in a third (0.47x, the machine loaded: raw SQL took 0.20 ms instead of 0.13): not
