@@ -299,6 +299,8 @@ def test_a_chunk_of_one_block_stores_no_sketch_and_reads_as_if_it_did(tmp_path, 
         empty = [(list(p.steps), [bits(v) for v in p.values]) for p in (s.metric_values(run_id, "v", max_points=m)
                                                                         for m in (4, 5, 300))]
         assert s.verify().problems == ()
+    assert made and set(made) == {1}  # each made of one block's points
+    made.clear()
     for seq, data in conn.execute("SELECT seq, data FROM chunks").fetchall():
         columns = chunks.decode_chunk(data, derive_times=False)
         stored = sketch.encode(sketch.blocks(*columns, has_nan=True, time_origin_us=chunks.chunk_time_origin(data)))
@@ -308,8 +310,8 @@ def test_a_chunk_of_one_block_stores_no_sketch_and_reads_as_if_it_did(tmp_path, 
         kept = [(list(p.steps), [bits(v) for v in p.values]) for p in (s.metric_values(run_id, "v", max_points=m)
                                                                        for m in (4, 5, 300))]
         assert s.verify().problems == ()
+    assert made == []  # the stored sketches read
     assert empty == kept and len(empty[0][0]) <= 5 and len(empty[-1][0]) < 2000  # every read downsampled
-    assert made and set(made) == {1}
 
 
 def test_a_chunk_of_more_than_one_block_that_stores_no_sketch_is_damage(tmp_path):
