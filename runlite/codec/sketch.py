@@ -60,8 +60,7 @@ Point = tuple  # (global index, step, time, timestamp, value)
 
 
 def blocks(steps: array, times: array | None, timestamps: array, values: array, *,
-           has_nan: bool, time_origin_us: int = 0, floats: list | None = None,
-           bounds: tuple | None = None) -> list[tuple[int, tuple]]:
+           has_nan: bool, time_origin_us: int = 0, floats: list | None = None) -> list[tuple[int, tuple]]:
     """``(points, (first, min, max, last))`` per block; points are (position, step, time, timestamp, value).
 
     ``times`` None means the default times ``(timestamp - time_origin_us) / 1e6``, computed
@@ -69,12 +68,12 @@ def blocks(steps: array, times: array | None, timestamps: array, values: array, 
     (the chunk's statistics take it too). ``has_nan`` False says no value is NaN, and is checked at
     no cost: ``min`` and ``max`` pass over a NaN (it compares False) unless it comes first, so a
     block whose extreme comes out NaN is done the NaN-aware way, and the blocks are right
-    either way. ``bounds``: the values' (min, max) when the caller has them (one block only).
+    either way.
     """
     n = len(values)
     floats = values.tolist() if floats is None else floats  # min, max and index pass over a list faster
-    if n <= BLOCK and not has_nan:  # one block (nearly every chunk a flush writes, a slow loop's one point)
-        low, high = bounds or (min(floats), max(floats))
+    if n <= BLOCK and not has_nan:  # one block (a chunk that stores none, read or checked; a window's part)
+        low, high = min(floats), max(floats)
         if low == low and high == high:
             return [(n, tuple([(i, steps[i], times[i] if times is not None else (timestamps[i] - time_origin_us) / 1e6,
                                 timestamps[i], floats[i]) for i in (0, floats.index(low), floats.index(high), n - 1)]))]
