@@ -6,8 +6,9 @@ timing it says little: a program pays its imports when it first opens a file and
 checked figure is that first use: one interpreter imports runlite's dependencies (``apsw``,
 ``zstandard``, ``attrs``: not runlite's own time), then runs a small script twice (open an
 existing file, a run with one record of two metrics, end it, read one back), and gives the
-first run's time less the second's: the imports and first-call work of runlite alone, the SQLite
-work counted in neither. Median of repeats. ``import runlite`` alone is shown beside it, as a
+first run's CPU time less the second's: the imports and first-call work of runlite alone, the
+SQLite work counted in neither (CPU time: the work is all CPU, and a busy moment of a shared
+machine then changes it less). Median of repeats. ``import runlite`` alone is shown beside it, as a
 whole interpreter run (``python -c``) less ``python -c pass``; each is taken in turn with the
 others, so a busy moment of the machine hits them alike. Bytecode is cached in a private
 ``PYTHONPYCACHEPREFIX`` (warmed by one untimed run of each), whatever the caller's
@@ -40,7 +41,7 @@ PROGRAMS = {"pass": "pass", "deps": "import apsw, zstandard, attrs", "runlite": 
 FIRST_USE_SCRIPT = """
 import sys, time
 import apsw, zstandard, attrs  # runlite's dependencies: not its own time
-start = time.perf_counter()
+start = time.process_time()
 import runlite
 
 def use(name):
@@ -50,9 +51,9 @@ def use(name):
         store.metric_values(run.id, "loss")
 
 use("first")
-first = time.perf_counter()
+first = time.process_time()
 use("second")
-print((first - start - (time.perf_counter() - first)) * 1e3)
+print((first - start - (time.process_time() - first)) * 1e3)
 """
 
 INGEST_SCRIPT = """

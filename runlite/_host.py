@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import socket
 import sys
 
-THIS_HOST = socket.gethostname()
+# The host name socket.gethostname() gives (uname's node name), without importing socket: a
+# program that only logs never needs it (2.5 ms of its first use).
+THIS_HOST = platform.node()
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,7 +7,6 @@ import functools
 import itertools
 import operator
 import os
-import random
 import re
 import struct
 import threading
@@ -46,7 +45,6 @@ def _after_fork_in_child() -> None:
     # still sort after them) and a counter start of its own, not the parent's sequence.
     _last_ms += 1
     _counter = os.urandom(1)[0]
-    _names.seed()             # names too: the child would otherwise repeat the parent's
 
 
 def uuid7(now_us: int | None = None) -> str:
@@ -219,14 +217,14 @@ _NOUNS = (
 )
 
 
-# Names may repeat (runs are told apart by id), but a program seeding ``random`` for its own
-# reproducibility should not get the same run names every time: names have their own generator.
-_names = random.Random()
-
-
 def random_name() -> str:
-    """A random ``adjective-noun`` run name, e.g. ``tranquil-tone``."""
-    return f"{_names.choice(_ADJECTIVES)}-{_names.choice(_NOUNS)}"
+    """A random ``adjective-noun`` run name, e.g. ``tranquil-tone``.
+
+    Names may repeat (runs are told apart by id), but a program seeding ``random`` for its own
+    reproducibility should not get the same run names every time, nor a forked child its
+    parent's: they come from the OS's randomness (the modulo's bias is under 1e-7)."""
+    adjective, noun = struct.unpack("<II", os.urandom(8))
+    return f"{_ADJECTIVES[adjective % len(_ADJECTIVES)]}-{_NOUNS[noun % len(_NOUNS)]}"
 
 
 if hasattr(os, "register_at_fork"):  # POSIX; elsewhere a child process starts afresh

@@ -7,7 +7,6 @@ anything is written, so a refused call leaves the file as it was.
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
 import enum
 import json
 import math
@@ -17,11 +16,13 @@ import os
 import pathlib
 import re
 import time
-import uuid
 from itertools import repeat
 from typing import Any
 
+from . import _lazy
 from .errors import CorruptStoreError, LimitError, ValidationError
+
+decimal, uuid = _lazy.module("decimal"), _lazy.module("uuid")  # for the lenient JSON walk alone
 
 MAX_NAME = 256          # run, metric, tag, metadata-key and alert names
 MAX_TEXT = 1 << 20      # descriptions and other free text (1 MiB)

@@ -9,7 +9,9 @@ checker that silently finds nothing cannot pass for a clean tree.
 The rules:
 
 1. No import cycles between runlite modules. Every import counts, lazy imports inside
-   functions included; imports under ``if TYPE_CHECKING:`` do not (they never run).
+   functions included, and ``_lazy.module("runlite.x")`` (a module imported at its first
+   use) as a lazy import of ``runlite.x``; imports under ``if TYPE_CHECKING:`` do not (they
+   never run).
    ``from . import x`` imports the submodule ``x`` when there is one; a name imported from a
    package counts as importing that package's ``__init__.py``. (The ``__init__.py`` files
    Python runs on the way to a submodule are not counted: keep them thin.)
@@ -150,6 +152,17 @@ class ImportSites(ast.NodeVisitor):
         self.found.append((node, self.kind))
 
     visit_ImportFrom = visit_Import
+
+    def visit_Call(self, node: ast.Call) -> None:
+        """``_lazy.module("runlite.x")``: an import of ``runlite.x`` at its first use (LAZY)."""
+        func, args = node.func, node.args
+        if (isinstance(func, ast.Attribute) and func.attr == "module" and isinstance(func.value, ast.Name)
+                and func.value.id == "_lazy" and len(args) == 1 and isinstance(args[0], ast.Constant)
+                and isinstance(args[0].value, str)):
+            stands_for = ast.Import(names=[ast.alias(name=args[0].value)])
+            ast.copy_location(stands_for, node)
+            self.found.append((stands_for, TYPING if self.kind == TYPING else LAZY))
+        self.generic_visit(node)
 
 
 def from_base(module: Module, node: ast.ImportFrom) -> str:

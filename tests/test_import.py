@@ -97,3 +97,91 @@ def test_numpy_is_used_when_the_program_imported_it(tmp_path):
         print(accel.numpy_for(10_000) is numpy, accel.numpy_for(10) is None)
     """, tmp_path)
     assert out.split() == ["True", "True"]
+
+
+# Modules a program that opens a file, logs metrics and reads them back does not need: each is
+# loaded when its theme is first used (runlite/_lazy.py). Together they were most of that
+# program's ~100 ms of imports (benchmarks/bench_import.py).
+THEMES = ("runlite.recipes.engine", "runlite.storage.recipes", "runlite.media.images", "runlite.storage.media",
+          "runlite.storage.blobs", "runlite.storage.attachments", "runlite.alerts", "runlite.storage.alerts",
+          "runlite.query", "runlite.storage.search", "runlite.storage.archive", "runlite.storage.trace_reads",
+          "runlite.storage.feedback", "runlite.storage.ingest", "runlite.storage.spans", "runlite.system.feed",
+          "runlite.tracing.api", "logging", "socket", "hashlib", "traceback")
+
+
+def test_a_program_that_logs_loads_none_of_the_other_themes(tmp_path):
+    out = run_python(f"""
+        import sys
+        import runlite
+        with runlite.open("m.db") as store:
+            with store.init("r", metadata={{"lr": 0.1}}, tags=["a"]) as run:
+                run.log_metrics({{"loss": 0.5, "acc": 0.25}})
+                run.log_event("started")
+            print(store.metric_values(run.id, "loss"), store.get_run(run.id).status)
+        print(sorted(m for m in {THEMES!r} if m in sys.modules))
+    """, tmp_path)
+    assert out.splitlines()[-1] == "[]", out
+
+
+def test_each_theme_loads_when_first_used(tmp_path):
+    # The same program then uses each theme once: a filter, alerts, a saved file, an image, a
+    # recipe cookbook, a trace, verify, a failed run; each call works with its modules loaded then.
+    out = run_python(f"""
+        import struct, sys, zlib
+        import runlite
+
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+        png = (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+               + chunk(b"IDAT", zlib.compress(b"\\x00\\x00")) + chunk(b"IEND", b""))  # a 1x1 grey PNG
+        with runlite.open("m.db") as store:
+            with store.init("r") as run:
+                run.log_metrics({{"loss": 0.5}})
+            assert not [m for m in {THEMES!r} if m in sys.modules]
+            assert len(store.list_runs(filter='eq(name, "r")')) == 1
+            with store.init("alerted") as run:
+                run.create_metric_threshold_alert("high", "loss", 1.0, "is above")
+                run.save_object({{"a": 1}}, "output", name="a.json")
+                run.log_histogram("h", [1.0, 2.0, 3.0])
+                run.log_image("img", png)
+            assert [f.name for f in store.attachments(run.id)] == ["a.json"]
+            store.create_cookbook("book", levers=[("press", "speed")], outcomes=[("press", "quality")])
+            with runlite.trace("outer", store=store) as span:
+                pass
+            store.flush()
+            assert store.trace(span.trace_id).name == "outer"
+            assert store.verify().ok
+            try:
+                with store.init("fails"):
+                    raise ValueError("boom")
+            except ValueError:
+                pass
+            assert store.get_run(store.list_runs(filter='eq(name, "fails")')[0].id).status == "failed"
+        # (not socket, never imported now, nor the modules of calls it does not make)
+        unused = ("socket", "runlite.system.feed", "runlite.storage.feedback", "runlite.storage.ingest",
+                  "runlite.storage.trace_reads")
+        print(sorted(m for m in {THEMES!r} if m not in sys.modules and m not in unused))
+    """, tmp_path)
+    assert out.splitlines()[-1] == "[]", out
+
+
+def test_a_lazy_module_loads_at_first_use_and_is_the_module_after(tmp_path):
+    out = run_python("""
+        import sys
+        from runlite import _lazy
+        lazy = _lazy.module("colorsys")
+        print("colorsys" in sys.modules, "imported at first use" in repr(lazy))
+        print(lazy.rgb_to_hsv(1.0, 0.0, 0.0), "colorsys" in sys.modules, "loaded" in repr(lazy))
+        import colorsys
+        lazy.ONE_THIRD = 0.5  # a test's patch reaches the module itself
+        print(colorsys.ONE_THIRD)
+        del lazy.ONE_THIRD
+        print(hasattr(colorsys, "ONE_THIRD"))
+        try:
+            _lazy.module("runlite.no_such_module").anything
+        except ModuleNotFoundError as exc:
+            print(exc.name)
+    """, tmp_path)
+    assert out.split("\n")[:5] == ["False True", "(0.0, 1.0, 1.0) True True", "0.5", "False",
+                                   "runlite.no_such_module"], out

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import traceback
 from typing import Any
 
 from .. import errors
@@ -360,6 +359,8 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
                     if self._status == "running":
                         self._finish("completed")
                 else:
+                    import traceback  # only a run that fails needs it
+
                     text = "".join(traceback.format_exception(exc_type, exc, tb))
                     status = "terminated" if issubclass(exc_type, KeyboardInterrupt) else "failed"
                     if self._status == "running":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from .. import alerts, errors
+from .. import _lazy, errors
 from .._validation import now_us, shown
-from ..storage import alerts as stored_alerts
+
+alerts = _lazy.module("runlite.alerts")
+stored_alerts = _lazy.module("runlite.storage.alerts")
 
 
 class RunAlerts:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import errors
+from .. import _lazy, errors
 from .._validation import check_json_value, check_path, dumps
-from ..storage import attachments as files
-from ..storage import blobs
+
+files = _lazy.module("runlite.storage.attachments")
+blobs = _lazy.module("runlite.storage.blobs")
 
 
 class RunFiles:

@@ -9,12 +9,16 @@ metrics share their step.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from .. import _lazy
 from .._validation import check_name, now_us
-from ..media import histograms, images, tables
-from ..storage import media
+from ..media import histograms  # its DEFAULT_BINS is a default argument below
+
+hashlib = _lazy.module("hashlib")
+images = _lazy.module("runlite.media.images")
+tables = _lazy.module("runlite.media.tables")
+media = _lazy.module("runlite.storage.media")
 
 
 class RunMedia:

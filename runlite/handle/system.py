@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..system import feed as feed_mod
-from ..system import probes
+from .. import _lazy
+
+feed_mod = _lazy.module("runlite.system.feed")  # loaded by a run that samples
+probes = _lazy.module("runlite.system.probes")
 
 
 class RunSystemMetrics:
@@ -52,6 +54,8 @@ class RunSystemMetrics:
     def _sampling_setting(value: Any) -> float | None:
         """``system_metrics=`` of ``init`` checked before the run exists: the interval, None when
         off (``ValidationError``; ``MissingExtraError`` when asked for without psutil)."""
+        if value is None or value is False:  # off, as nearly every run is: the sampler stays unloaded
+            return None
         seconds = feed_mod.setting(value)
         if seconds is not None:
             probes.psutil_module()

@@ -9,27 +9,28 @@ what the others hold for that file, so every reader in the process sees what it 
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 import time
 import weakref
 from typing import Any
 
-from .. import errors
+from .. import _lazy, errors
 from .._validation import now_us
-from ..storage import ingest as ingest_mod
 from ..storage import metric_buffer
 from ..storage import runs as runs_mod
-from ..storage import spans as spans_mod
 from ..tracing.buffer import SpanBuffer, SpanQueue
+
+ingest_mod = _lazy.module("runlite.storage.ingest")  # the spans' writers, loaded by the first spans
+spans_mod = _lazy.module("runlite.storage.spans")
 
 HEARTBEAT_INTERVAL = 30.0  # seconds between heartbeats of a running run (at most a third of its timeout)
 TICK = 0.1                 # seconds between background checks (flush deadlines, heartbeats)
 LOG_EVERY = 30.0           # seconds between log lines of a background flush that keeps failing
+
 SPAN_AGE_US = int(metric_buffer.FLUSH_INTERVAL * 500_000)  # spans are written at half the flush interval
 
-log = logging.getLogger("runlite")
+log = _lazy.log
 _REGISTRIES: "weakref.WeakSet[LiveRuns]" = weakref.WeakSet()
 
 
@@ -99,15 +100,21 @@ class LiveRuns:
         self.database = database
         self.read_only = read_only
         self.writers: set = set()  # held strongly: a dropped Run's buffered points still get written
-        self.spans = SpanQueue(on_first=self.start, on_full=self.flush_spans)
+        self.spans = SpanQueue(on_first=self._spans_buffered, on_full=self.flush_spans)
         # Runs received from LangSmith clients (``runlite serve``), written with the spans.
-        self.remote = SpanBuffer(on_first=self.start, on_full=self.flush_spans)
+        self.remote = SpanBuffer(on_first=self._spans_buffered, on_full=self.flush_spans)
         self._batch_lock = threading.Lock()  # batches commit in the order they were taken
         _ALL.add(self)
         self._ticker: _Ticker | None = None
         self._ticker_lock = threading.Lock()
         self._locked_since = 0  # when the ticker first found the file locked by another writer (us)
         self.same_file = SameFile.join(self)  # this store and the others of this process on its file
+
+    def _spans_buffered(self) -> None:
+        """Spans wait in a buffer: the modules that write them are imported now, not by the flush
+        at interpreter exit (where an import can fail: ``_lazy.load``), and the ticker runs."""
+        _lazy.load(spans_mod, ingest_mod)
+        self.start()
 
     def start(self) -> None:
         """Make sure the background thread runs (lazily: a read-only store never starts one)."""

@@ -18,14 +18,16 @@ from array import array
 from operator import countOf
 from typing import Any, Callable
 
-from .. import alerts, errors
+from .. import _lazy, errors
 from .._memo import made_once
-from ..storage import alerts as stored_alerts
 from ..storage import events as events_mod
 from ..storage import metric_buffer
 from ..storage import metrics as metrics_mod
 from ..storage import runs as runs_mod
 from .metric_log import FLUSH_AGE_US, log_record
+
+alerts = _lazy.module("runlite.alerts")  # a run with alerts loads them
+stored_alerts = _lazy.module("runlite.storage.alerts")
 
 # While another process holds the file's write lock (a merge of several seconds is one
 # transaction), due flushes are tried without waiting and the points stay buffered, so log

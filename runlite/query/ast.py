@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from .._json_equal import JSON_EQUAL, is_number  # noqa: F401 (the vocabulary parse and compile take from here)
 from ..records import LANGSMITH_STATUS
 
 MAX_STRING = 10_000      # characters of one quoted string (LangSmith) or one filter (Simvue)
@@ -171,37 +172,11 @@ TEXT_OPS = ("like", "search", "contains")
 # ---------------------------------------------------------------- values
 
 
-def is_number(value: Any) -> bool:
-    """An int or float, not a bool (JSON tells ``true`` from ``1``; Python does not)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def json_text(value: Any) -> str:
     """Compact JSON as runlite stores it (a value bound to compare with, or looked for in a document).
 
     Raises ValueError on NaN and infinities (they have no JSON text)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-# The SQL function, registered on every connection runlite opens (``storage/policy.py``), that
-# compares a stored JSON object or array with one of a filter: ``json_equal`` of both parsed.
-JSON_EQUAL = "runlite_json_equal"
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """Two parsed JSON values equal as filters compare JSON values: numbers by value (``1`` is
-    ``1.0``), strings by code point, ``true``, ``false`` and ``null`` only themselves (``true``
-    is not ``1``), objects with the same keys in any order and arrays of the same length, each
-    member equal to the other's under that key or at that position."""
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(json_equal, a, b))
-    if is_number(a):
-        return is_number(b) and a == b
-    if isinstance(a, str):
-        return isinstance(b, str) and a == b
-    return (a is None or isinstance(a, bool)) and a is b
 
 
 def json_type(value: Any) -> str:

@@ -15,8 +15,8 @@ Semantics shared by both grammars (the seed references leave these open; these a
 - Values in JSON (metadata, inputs, outputs, system, feedback values) compare by JSON type:
   numbers only with numbers, strings only with strings (binary, by code point), ``true`` /
   ``false`` / ``null`` only by equality, objects and arrays only by equality: member by member,
-  by ``ast.json_equal`` (an object's keys in any order, an array's members in order, numbers by
-  value), which SQL calls as ``ast.JSON_EQUAL``, a function every runlite connection has.
+  by ``_json_equal.json_equal`` (an object's keys in any order, an array's members in order, numbers by
+  value), which SQL calls as ``_json_equal.JSON_EQUAL``, a function every runlite connection has.
 - Keys of ``inputs``, ``outputs`` and ``system`` are dotted paths (``ast.PATH_SOURCES``): ``a.b`` names
   key ``b`` of the object under ``a``, arrays on the way looked through, and a key may hold
   dots itself (every split is tried); their values are those of members at any depth.

@@ -14,7 +14,7 @@ from functools import lru_cache
 import apsw
 
 from .. import errors
-from ..query.ast import JSON_EQUAL, json_equal
+from .._json_equal import JSON_EQUAL, json_equal
 
 
 def connection_busy_timeout(conn: apsw.Connection, seconds: float) -> None:
@@ -123,7 +123,7 @@ _parsed_operand = lru_cache(maxsize=64)(json.loads)  # a filter's operand is the
 
 
 def _json_equal(stored, operand) -> int:
-    """1 when the JSON texts ``stored`` and ``operand`` hold equal values (``query.ast.json_equal``),
+    """1 when the JSON texts ``stored`` and ``operand`` hold equal values (``_json_equal.json_equal``),
     else 0: NULL, a number, or text that is not JSON (a damaged row) equals nothing."""
     if not isinstance(stored, str) or not isinstance(operand, str):
         return 0
@@ -134,7 +134,7 @@ def _json_equal(stored, operand) -> int:
 
 
 def connection_json_equal(conn: apsw.Connection) -> None:
-    """The SQL function filters compare JSON objects and arrays with (``query.ast.JSON_EQUAL``):
+    """The SQL function filters compare JSON objects and arrays with (``_json_equal.JSON_EQUAL``):
     deterministic, and for SQL runlite runs only, never for a file's schema to call
     (https://sqlite.org/c3ref/c_deterministic.html)."""
     conn.create_scalar_function(JSON_EQUAL, _json_equal, 2, deterministic=True, flags=apsw.SQLITE_DIRECTONLY)

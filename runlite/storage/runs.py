@@ -13,7 +13,6 @@ import weakref
 from typing import Any, Callable, Iterable
 
 from .. import errors
-from . import feedback as feedback_mod
 from . import metric_reads
 from .schema import FINAL_STATUSES
 from .._host import THIS_HOST, effective_status, system_info, writer_alive
@@ -535,6 +534,7 @@ class RowLoader:
                 elif one == "attachments":
                     found = _attachments(conn, ids, self.trace_id)
                 else:  # of a trace, only its runs with kept LangSmith fields may hold imported stats
+                    from . import feedback as feedback_mod  # loaded by the first trace read that asks
                     kept = [(row[_ID], row[_LS]) for row in self.rows if self.trace_id is None or row[_LS] is not None]
                     found = feedback_mod.stats_by_run(conn, kept, self.trace_id)
                 self.parts[one] = found

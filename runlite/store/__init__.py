@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import _defaults, errors
+from .. import _defaults, _lazy, errors
 from .._validation import check_folder, check_path, now_us, shown
 from ..handle import DEFAULT_HEARTBEAT_TIMEOUT, Run
 from ..live.registry import LiveRuns
 from ..records import RunRecord
-from ..storage import archive, search
 from ..storage import connection as db
 from ..storage import runs as runs_mod
 from ..storage import schema
@@ -24,6 +23,9 @@ from .resume import Resuming
 from .run_table import RunTableReads
 from .series import SeriesReads
 from .traces import Traces
+
+archive = _lazy.module("runlite.storage.archive")  # an untrusted file's checks
+search = _lazy.module("runlite.storage.search")
 
 _NO_ID = object()
 

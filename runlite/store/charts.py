@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import Buckets
-from ..storage import metric_buckets
+from .. import _lazy
+
+metric_buckets = _lazy.module("runlite.storage.metric_buckets")
 
 
 class ChartReads:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..storage import blobs
-from ..storage import attachments as files
+from .. import _lazy
+
+blobs = _lazy.module("runlite.storage.blobs")
+files = _lazy.module("runlite.storage.attachments")
 
 
 class FileReads:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import errors
+from .. import _lazy, errors
 from ..frames import history_frame, pandas
-from ..storage import metric_reads, metric_sets, search
+from ..storage import metric_reads, metric_sets
+
+search = _lazy.module("runlite.storage.search")
 
 # Points one history may read (as many as one ``metric_values`` call returns: 128 MiB of
 # columns); the frame itself is bounded by ``frames.MAX_FRAME_CELLS``.

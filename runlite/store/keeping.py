@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import errors
+from .. import _lazy, errors
 from .._validation import check_path, check_progress, one_or_many, shown, to_us
 from ..records import QueryResult
-from ..storage import archive, search
 from ..storage import runs as runs_mod
 from ..storage import connection as db
-from ..storage import sql as sql_mod
+
+archive = _lazy.module("runlite.storage.archive")
+search = _lazy.module("runlite.storage.search")
+sql_mod = _lazy.module("runlite.storage.sql")
 
 
 class Keeping:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..storage import media
+from .. import _lazy
+
+media = _lazy.module("runlite.storage.media")
 
 
 class MediaReads:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import errors
+from .. import _lazy, errors
 from .._validation import now_us, to_us
-from ..recipes import engine as recipes
-from ..recipes.cookbook import Cookbook
-from ..storage import recipes as recipe_store
+
+recipes = _lazy.module("runlite.recipes.engine")
+cookbooks = _lazy.module("runlite.recipes.cookbook")
+recipe_store = _lazy.module("runlite.storage.recipes")
 
 
 class RecipeCalls:
@@ -27,7 +28,8 @@ class RecipeCalls:
         formulas; stored under the group's id). Bad configuration raises a ``ValidationError``."""
         with self.database.write() as conn:
             if isinstance(name, dict):
-                return recipe_store.save(conn, Cookbook.from_dict(name, recipe_group=recipe_group, kpis=kpis))
+                book = cookbooks.Cookbook.from_dict(name, recipe_group=recipe_group, kpis=kpis)
+                return recipe_store.save(conn, book)
             return recipe_store.create(conn, name, levers=levers, outcomes=outcomes, constraints=constraints,
                                        run_boundaries=run_boundaries, min_duration=min_duration,
                                        record_filters=record_filters, top_runs=top_runs)

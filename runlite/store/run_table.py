@@ -7,10 +7,12 @@ from typing import Any
 
 import attrs
 
-from .. import errors
+from .. import _lazy, errors
 from .._validation import now_us, shown
 from ..records import RunList
-from ..storage import run_table, search
+
+run_table = _lazy.module("runlite.storage.run_table")
+search = _lazy.module("runlite.storage.search")
 
 MAX_PAGE = 1000          # runs one page may hold
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .. import errors
+from .. import _lazy, errors
 from .._validation import shown
 from ..records import Series, Stats
-from ..storage import alerts as stored_alerts
-from ..storage import metric_reads, metric_sets, search
+from ..storage import metric_reads, metric_sets
 from ..storage import events as events_mod
+
+search = _lazy.module("runlite.storage.search")
+stored_alerts = _lazy.module("runlite.storage.alerts")
 
 
 def _id_list(run_ids: Any) -> list[str]:

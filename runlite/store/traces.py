@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import errors
+from .. import _lazy, errors
 from .._validation import check_name, now_us, one_or_many, shown
 from ..records import RunRecord
-from ..storage import importing, search
-from ..storage import feedback as feedback_mod
-from ..storage import projects as projects_mod
 from ..storage import runs as runs_mod
-from ..storage import trace_reads
+
+importing = _lazy.module("runlite.storage.importing")
+search = _lazy.module("runlite.storage.search")
+feedback_mod = _lazy.module("runlite.storage.feedback")
+projects_mod = _lazy.module("runlite.storage.projects")
+trace_reads = _lazy.module("runlite.storage.trace_reads")
 
 
 class Traces:

@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import collections
 import itertools
-import logging
 import operator
 import os
 import threading
 import weakref
 from typing import Any, Callable
 
+from .. import _lazy
 from .._validation import now_us
 from ..errors import StoreClosedError
 
-log = logging.getLogger("runlite")
+log = _lazy.log
 
 FLUSH_SPANS = 5_000      # the ticker writes a batch this large at its next tick (0.1 s)
 MAX_PENDING = 50_000     # beyond this the traced thread writes itself: memory stays bounded
