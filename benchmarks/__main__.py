@@ -41,8 +41,10 @@ OPEN_TARGETS: tuple[str, ...] = (
     # missed in a third (0.47x, the machine loaded: raw SQL took 0.20 ms instead of 0.13): not
     # reached until it holds in all.
     "metric_stats over a 1,000-point window",
-    # Measured honestly since `import runlite` became lazy (its own import alone says nothing):
-    # 80-118 ms here against a scaled line of ~27 ms.
+    # Measured at a program's first use since `import runlite` alone loads only the errors:
+    # 97 ms, then ~31 ms once the themes a logging program never touches load at their first use
+    # (runlite/_lazy.py), against a scaled line of ~26.5 ms here; records.py's attrs classes
+    # alone take ~6 ms of it.
     "runlite's first use",
 )
 
