@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from . import _defaults
+from . import _defaults, _lazy
 from .errors import (
     AmbiguousNameError, CorruptStoreError, FilterError, KpiError, LimitError, MergeConflictError, MissingExtraError,
     NotARunliteFile, NotFoundError, ReadOnlyStoreError, RunAborted, RunliteError, RunStateError, SchemaTooNew,
@@ -45,18 +45,14 @@ _LAZY = {
 _ACTIVE = {"run": "active_run", "config": "active_config"}
 
 
+_public_name = _lazy.names_getter(__name__, globals(), {k: f"{__name__}.{m}" for k, m in _LAZY.items()})
+
+
 def __getattr__(name: str):
     if name in _ACTIVE:
         session = sys.modules.get(f"{__name__}.session")
         return None if session is None else getattr(session, _ACTIVE[name])()
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runlite' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
+    return _public_name(name)
 
 
 def __dir__() -> list[str]:

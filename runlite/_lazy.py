@@ -49,6 +49,21 @@ def module(name: str) -> LazyModule:
     return LazyModule(name)
 
 
+def names_getter(package: str, namespace: dict, table: dict):
+    """A package's PEP 562 ``__getattr__`` for its public names imported on first use: ``table``
+    maps each name to the module that defines it (absolute), and a name once imported is kept
+    in ``namespace`` (the package's globals), so later lookups are plain attribute reads."""
+
+    def __getattr__(name: str):
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = namespace[name] = getattr(import_module(module), name)
+        return value
+
+    return __getattr__
+
+
 def load(*modules: LazyModule) -> None:
     """Import ``modules`` now, for work that may run at interpreter exit, when an import can
     fail: ``concurrent.futures`` (under ``storage/blobs.py``) registers an exit hook as it

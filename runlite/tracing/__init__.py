@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import _lazy
+
 if TYPE_CHECKING:
     from .._defaults import set_default_store
     from .api import Span, current_span, trace, traceable, tracing_context
@@ -20,15 +22,7 @@ _LAZY = {"set_default_store": "runlite._defaults", "get_current_run_tree": "runl
          **dict.fromkeys(("Span", "current_span", "trace", "traceable", "tracing_context"), "runlite.tracing.api")}
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runlite.tracing' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
+__getattr__ = _lazy.names_getter(__name__, globals(), _LAZY)
 
 
 def __dir__() -> list[str]:
