@@ -1,12 +1,13 @@
 """Opening files: identity, refusal of foreign/newer/non-SQLite files, migrations, profiles."""
 
 import os
+import pprint
 
 import apsw
 import pytest
 
 import runlite
-from runlite.storage import connection as db, policy, schema
+from runlite.storage import connection as db, policy, schema, schema_snapshot
 
 
 def _bytes(path):
@@ -330,3 +331,32 @@ def test_open_refuses_a_version_that_does_not_match_the_schema(db_path):
     conn.close()
     with pytest.raises(runlite.NotARunliteFile, match=r"unexpected (table|index)|index runs_\w+ differs from runlite's"):
         runlite.open(db_path)  # never re-runs a migration over tables that exist
+
+
+def test_the_schema_snapshot_is_what_the_migrations_make():
+    """An open compares a file with ``schema_snapshot`` before making runlite's schema in memory:
+    a file equal to it is accepted as it stands, so it must be exactly what the migrations make."""
+    made = schema.expected_objects(schema.SCHEMA_VERSION)
+    assert (schema_snapshot.VERSION, schema_snapshot.OBJECTS) == (schema.SCHEMA_VERSION, made), (
+        f"runlite/storage/schema_snapshot.py is out of date: VERSION = {schema.SCHEMA_VERSION}, and OBJECTS ="
+        f" {pprint.pformat(made, width=112)}")
+
+
+def test_an_open_makes_runlite_schema_only_for_a_file_unlike_the_snapshot(tmp_path, monkeypatch):
+    made = []
+    expected = schema.expected_objects
+    monkeypatch.setattr(schema, "expected_objects", lambda version: made.append(version) or expected(version))
+    current, older = str(tmp_path / "current.db"), str(tmp_path / "older.db")
+    runlite.open(current).close()
+    with runlite.open(current, read_only=True) as store:
+        assert store.get_runs() == []
+    assert made == []  # the file is the snapshot: nothing made
+    _file_at_version(older, schema.SCHEMA_VERSION - 1)
+    with runlite.open(older, read_only=True) as store:
+        assert [r.name for r in store.get_runs()] == ["old"]
+    assert made == [schema.SCHEMA_VERSION - 1]
+    conn = apsw.Connection(current)
+    conn.execute("CREATE TRIGGER wipe AFTER INSERT ON runs BEGIN DELETE FROM runs; END")
+    conn.close()
+    with pytest.raises(runlite.NotARunliteFile, match="unexpected trigger wipe"):
+        runlite.open(current)
