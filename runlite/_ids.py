@@ -11,7 +11,10 @@ import re
 import struct
 import threading
 import time
-import uuid
+
+from . import _lazy
+
+uuid = _lazy.module("uuid")  # for the derived ids below alone
 
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -141,26 +144,26 @@ def is_uuid(text: object) -> bool:
 
 # Projects (LangSmith's sessions) are named; the id is derived from the name, so one project has
 # one id in every file (merges join them) and no table of projects has to be kept in step.
-_PROJECT_NAMESPACE = uuid.UUID("5b1c3c1e-6a0f-4e0c-9a55-72756e6c6974")
+_PROJECT_NAMESPACE = "5b1c3c1e-6a0f-4e0c-9a55-72756e6c6974"
 
 
 @functools.lru_cache(maxsize=256)
 def project_id(name: str) -> str:
     """The id of the project called ``name`` (the same in every file). Cached: every span and
     every run a client sends names its project, most of them the same few."""
-    return str(uuid.uuid5(_PROJECT_NAMESPACE, name))
+    return str(uuid.uuid5(uuid.UUID(_PROJECT_NAMESPACE), name))
 
 
 # A caller's own run id that is not a UUID (W&B's short ids, a SLURM job id) stands for a UUID
 # derived from it, as projects' ids are: the same text gives the same run id in every file.
-_RUN_NAMESPACE = uuid.UUID("5b1c3c1e-6a0f-4e0c-9a55-72756e696431")
+_RUN_NAMESPACE = "5b1c3c1e-6a0f-4e0c-9a55-72756e696431"
 
 
 def run_id_for(key: str) -> str:
     """The run id a caller's ``id=`` names: a hyphenated UUID as itself (lowercased), any other
     text as the uuid5 derived from it (the same in every file and on every host)."""
     lowered = key.lower()
-    return lowered if is_uuid(lowered) else str(uuid.uuid5(_RUN_NAMESPACE, key))
+    return lowered if is_uuid(lowered) else str(uuid.uuid5(uuid.UUID(_RUN_NAMESPACE), key))
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted: one tuple swapped whole, as uuid7's

@@ -14,13 +14,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from .. import errors, query
 from .._validation import shown
+from ..records import RunList
 from .runs import SELECT_TREE
 
 GRAMMARS = ("auto", "langsmith", "simvue")
 MAX_GROUPS = 1000    # groups counted (the rest of a list's groups show no count)
 GROUP_FIELDS = ("folder",)  # and metadata.<key>
+
+
+@attrs.frozen
+class RunPage:
+    """One page of a run list (``Store.run_page``): ``runs`` (RunRecords), ``total`` runs the
+    filter matches, ``groups`` (``(value, runs)`` in table order, empty without ``group_by``)
+    and the ``grammar`` the filter was read in ("" without one)."""
+    runs: RunList
+    total: int
+    groups: list = attrs.field(factory=list)
+    grammar: str = ""
 
 
 def where_sql(text: str | None, grammar: str, now: int) -> tuple[str, list, str]:

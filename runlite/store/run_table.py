@@ -5,27 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from .. import _lazy, errors
 from .._validation import now_us, shown
-from ..records import RunList
 
 run_table = _lazy.module("runlite.storage.run_table")
 search = _lazy.module("runlite.storage.search")
 
 MAX_PAGE = 1000          # runs one page may hold
-
-
-@attrs.frozen
-class RunPage:
-    """One page of a run list: ``runs`` (RunRecords), ``total`` runs the filter matches,
-    ``groups`` (``(value, runs)`` in table order, empty without ``group_by``) and the
-    ``grammar`` the filter was read in ("" without one)."""
-    runs: RunList
-    total: int
-    groups: list = attrs.field(factory=list)
-    grammar: str = ""
 
 
 def _check_int(value: Any, what: str, low: int, high: int) -> int:
@@ -39,7 +25,7 @@ class RunTableReads:
     gives ``database`` and ``live``."""
 
     def run_page(self, filter: str | None = None, *, grammar: str = "auto", sort_by: Any = None,
-                 group_by: str | None = None, limit: int = 50, offset: int = 0) -> RunPage:
+                 group_by: str | None = None, limit: int = 50, offset: int = 0) -> run_table.RunPage:
         """One page of runs, as the viewer's run table shows them.
 
         Args:
@@ -71,7 +57,7 @@ class RunTableReads:
             total = run_table.count(conn, where, params)
             groups = run_table.group_counts(conn, where, params, group) if group else []
         runs = search.page_records(self, sql, args, now)
-        return RunPage(runs=runs, total=total, groups=groups, grammar=used)
+        return run_table.RunPage(runs=runs, total=total, groups=groups, grammar=used)
 
     def run_columns(self, filter: str | None = None, *, grammar: str = "auto", sample: int = 1000,
                     cap: int = 200) -> tuple[list[str], list[str]]:
