@@ -106,7 +106,8 @@ THEMES = ("runlite.recipes.engine", "runlite.storage.recipes", "runlite.media.im
           "runlite.storage.blobs", "runlite.storage.attachments", "runlite.alerts", "runlite.storage.alerts",
           "runlite.query", "runlite.storage.search", "runlite.storage.archive", "runlite.storage.trace_reads",
           "runlite.storage.feedback", "runlite.storage.ingest", "runlite.storage.spans", "runlite.system.feed",
-          "runlite.tracing.api", "logging", "socket", "hashlib", "traceback")
+          "runlite.tracing.api", "runlite.media.histograms", "runlite.storage.run_table", "logging", "socket", "hashlib",
+          "traceback", "uuid")
 
 
 def test_a_program_that_logs_loads_none_of_the_other_themes(tmp_path):
@@ -125,7 +126,8 @@ def test_a_program_that_logs_loads_none_of_the_other_themes(tmp_path):
 
 def test_each_theme_loads_when_first_used(tmp_path):
     # The same program then uses each theme once: a filter, alerts, a saved file, an image, a
-    # recipe cookbook, a trace, verify, a failed run; each call works with its modules loaded then.
+    # recipe cookbook, a trace, verify, a failed run, a run table's page; each call works with its
+    # modules loaded then.
     out = run_python(f"""
         import struct, sys, zlib
         import runlite
@@ -158,6 +160,7 @@ def test_each_theme_loads_when_first_used(tmp_path):
             except ValueError:
                 pass
             assert store.get_run(store.list_runs(filter='eq(name, "fails")')[0].id).status == "failed"
+            assert store.run_page(limit=1).total == 4  # r, alerted, the trace outer, fails
         # (not socket, never imported now, nor the modules of calls it does not make)
         unused = ("socket", "runlite.system.feed", "runlite.storage.feedback", "runlite.storage.ingest",
                   "runlite.storage.trace_reads")

@@ -13,9 +13,10 @@ from typing import Any
 
 from .. import _lazy
 from .._validation import check_name, now_us
-from ..media import histograms  # its DEFAULT_BINS is a default argument below
+from ..media import DEFAULT_BINS
 
 hashlib = _lazy.module("hashlib")
+histograms = _lazy.module("runlite.media.histograms")
 images = _lazy.module("runlite.media.images")
 tables = _lazy.module("runlite.media.tables")
 media = _lazy.module("runlite.storage.media")
@@ -60,7 +61,7 @@ class RunMedia:
                                 width=info.width, height=info.height, content=data)
 
     def log_histogram(self, name: str, values: Any, step: int | None = None,
-                      bins: int = histograms.DEFAULT_BINS) -> bool:
+                      bins: int = DEFAULT_BINS) -> bool:
         """Log a histogram at a step: ``values`` (a list, tuple or numpy array of numbers) put in
         ``bins`` equal bins (1 to 512, default 64) between their smallest and largest finite
         value, as ``numpy.histogram`` does; or a ready histogram, ``(edges, counts)`` or

@@ -25,8 +25,8 @@ import attrs
 from .. import errors
 from .._validation import INT64_MAX, is_real, shown
 from ..codec import accel
+from . import DEFAULT_BINS
 
-DEFAULT_BINS = 64  # as W&B
 MAX_BINS = 512  # as W&B
 MAX_VALUES = 10_000_000  # values binned by one call
 
