@@ -21,7 +21,8 @@ import attrs
 
 from .errors import CorruptStoreError
 from ._validation import FAST_US, MAX_STORED_DEPTH, from_us, shown, too_deep
-from .records import LS_KEPT, RUN_COLUMNS, RunRecord
+from .records.runs import RunRecord
+from .storage.schema import LS_KEPT, RUN_COLUMNS
 
 _scan = json.JSONDecoder().scan_once  # the C scanner: no per-call whitespace handling
 

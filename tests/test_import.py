@@ -124,6 +124,30 @@ def test_a_program_that_logs_loads_none_of_the_other_themes(tmp_path):
     assert out.splitlines()[-1] == "[]", out
 
 
+def test_a_program_that_only_logs_makes_no_record_classes(tmp_path):
+    # attrs makes each record class's methods as the class is made (~0.5 ms a class): a training
+    # script that logs and ends reads nothing back, so it loads no record module; its first read
+    # loads that read's records only.
+    out = run_python("""
+        import sys
+        import runlite
+        loaded = lambda: sorted(m for m in sys.modules if m.startswith(("runlite.records.", "runlite.stored_records")))
+        with runlite.open("m.db") as store:
+            with store.init("r", metadata={"lr": 0.1}) as run:
+                for step in range(3):
+                    run.log_metrics({"loss": 0.5 / (step + 1), "acc": 0.25})
+                run.log_event("done")
+            print(loaded())
+            store.metric_values(run.id, "loss")
+            print(loaded())
+            store.get_run(run.id)
+            print(loaded())
+    """, tmp_path)
+    assert out.splitlines() == ["[]", "['runlite.records.series']",
+                                "['runlite.records.runs', 'runlite.records.series', 'runlite.records.times',"
+                                " 'runlite.stored_records']"], out
+
+
 def test_each_theme_loads_when_first_used(tmp_path):
     # The same program then uses each theme once: a filter, alerts, a saved file, an image, a
     # recipe cookbook, a trace, verify, a failed run, a run table's page; each call works with its

@@ -144,7 +144,7 @@ def test_times_equal_those_made_from_each_cell_however_many_distinct_and_repeate
     the 1,024 kept, for far times, floats and the same value in other columns; a cell that is
     no time is CorruptStoreError."""
     from runlite._validation import FAST_US, from_us
-    from runlite.records import RUN_COLUMNS
+    from runlite.storage.schema import RUN_COLUMNS
     from runlite.stored_records import lazy_runs
 
     at = {c: RUN_COLUMNS.index(c) for c in ("created", "started", "ended", "modified", "heartbeat")}
@@ -179,7 +179,7 @@ def test_records_holding_the_same_small_json_each_get_their_own_value(tmp_path):
     """Small JSON values decoded before are copied, not decoded again: each record's value is
     still its own (changing one changes no other), nested values included; NaN is the decoder's
     one NaN, as a decode gives it."""
-    from runlite.records import RUN_COLUMNS
+    from runlite.storage.schema import RUN_COLUMNS
     from runlite.stored_records import lazy_runs
 
     inputs, outputs, metadata = (RUN_COLUMNS.index(c) for c in ("inputs", "outputs", "metadata"))

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from .._json_equal import JSON_EQUAL, is_number  # noqa: F401 (the vocabulary parse and compile take from here)
-from ..records import LANGSMITH_STATUS
+from ..records.runs import LANGSMITH_STATUS
 
 MAX_STRING = 10_000      # characters of one quoted string (LangSmith) or one filter (Simvue)
 MAX_DEPTH = 64           # nesting of calls (LangSmith) and of nodes (compile_where)

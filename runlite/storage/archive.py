@@ -426,8 +426,6 @@ def _refuse_damaged_rows(conn, source: str) -> None:
 
 def _copy_rows(conn, source: str, counts: dict, progress) -> None:
     """Every table's rows the destination lacks (runs and series upserted by their rules)."""
-    from ..records import RUN_COLUMNS
-
     def damaged(problem: str) -> errors.CorruptStoreError:
         return _damaged(source, problem)
 
@@ -437,9 +435,10 @@ def _copy_rows(conn, source: str, counts: dict, progress) -> None:
     # whole (its kind and creation too); a placeholder replaces nothing.
     fill = [f"{c} = CASE WHEN runs.kind = 'placeholder' THEN excluded.{c} ELSE runs.{c} END"
             for c in _FIXED_RUN_COLUMNS if c != "id"]  # names from code only
-    mutable = [f"{c} = excluded.{c}" for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]
+    mutable = [f"{c} = excluded.{c}" for c in schema.RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS]
+    columns = ", ".join(schema.RUN_COLUMNS)
     conn.execute(
-        "INSERT INTO main.runs (" + ", ".join(RUN_COLUMNS) + ") SELECT " + ", ".join(RUN_COLUMNS) +
+        "INSERT INTO main.runs (" + columns + ") SELECT " + columns +
         " FROM src.runs WHERE true ORDER BY dotted_order ON CONFLICT(id) DO UPDATE SET " +
         ", ".join(fill + mutable) + " WHERE excluded.kind IS NOT 'placeholder'"
         " AND (runs.kind = 'placeholder' OR excluded.modified > runs.modified)")

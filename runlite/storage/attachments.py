@@ -19,7 +19,7 @@ import attrs
 
 from . import blobs
 from .. import errors
-from ..records import Attachment
+from ..records.events import Attachment
 from .._validation import check_choice, check_name, check_text, from_us, now_us, shown
 
 CATEGORIES = ("input", "output", "code")

@@ -6,13 +6,17 @@ numbered per run (``seq``), so an archive merge recognises ones it already has.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import errors
-from ..records import Event
+from .. import _lazy, errors
 from .._validation import (
     check_choice, check_name, check_text, dumps_lenient, from_us, one_or_many, shown, stored_json, to_us,
 )
+
+if TYPE_CHECKING:
+    from ..records.events import Event
+
+event_records = _lazy.module("runlite.records.events")  # made by reads alone: logging makes none
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 MAX_MESSAGE = 1 << 20  # characters of one message
@@ -105,7 +109,7 @@ def read(conn, run_id: str, *, contains=None, level=None, since=None, until=None
            " ORDER BY time, seq LIMIT ? OFFSET ?")
     params.extend((-1 if limit is None else limit, offset or 0))
     # Positional: a run may hold millions of events, and keywords cost a third more a record.
-    return [Event(seq, from_us(t), lvl, name, msg, None if kw is None else stored_json(kw))
+    return [event_records.Event(seq, from_us(t), lvl, name, msg, None if kw is None else stored_json(kw))
             for seq, t, lvl, name, msg, kw in conn.execute(sql, params)]
 
 

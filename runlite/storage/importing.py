@@ -36,7 +36,7 @@ from .._validation import (
     INT64_MAX, INT64_MIN, check_folder, check_json_value, check_metadata, check_name,
     check_optional_text, check_tags, check_text, dumps, dumps_lenient, from_us, now_us, shown, to_us,
 )
-from ..records import FROM_LANGSMITH, LS_KEPT, RUN_COLUMNS, RunRecord
+from ..records.runs import FROM_LANGSMITH, RunRecord
 from . import runs as runs_mod
 from . import schema
 
@@ -220,7 +220,7 @@ def _fill_placeholder(conn, values: dict[str, Any]) -> bool:
     """Write a run given as ``{column: value}`` over the placeholder stored with its id, trace,
     dotted order and parent (a parent this file had not received); False when there is none."""
     columns = [c for c in values if c != "id"]
-    if any(c not in RUN_COLUMNS for c in columns):
+    if any(c not in schema.RUN_COLUMNS for c in columns):
         raise ValueError(f"not columns of runs: {columns}")  # a programming error, never user input
     conn.execute("UPDATE runs SET " + ", ".join(f"{c} = ?" for c in columns) + " WHERE id = ? AND kind = 'placeholder'"
                  " AND trace_id IS ? AND dotted_order IS ? AND parent_run_id IS ?",
@@ -238,7 +238,7 @@ def import_runs(conn, items: list[dict]) -> list[str]:
     for rec in records:
         stored = conn.execute("SELECT 1 FROM runs WHERE id = ?", (rec.id,)).fetchone() is not None
         runs_mod.ensure_folder(conn, rec.folder, now)
-        kept = {k: check_json_value(getattr(rec, k), k) for k in LS_KEPT if getattr(rec, k) is not None}
+        kept = {k: check_json_value(getattr(rec, k), k) for k in schema.LS_KEPT if getattr(rec, k) is not None}
         if rec.feedback_stats:  # shown under the stats computed from this file's feedback
             if not isinstance(rec.feedback_stats, dict):
                 raise errors.ValidationError(f"feedback_stats of run {rec.id} must be a dict, got "

@@ -23,9 +23,9 @@ from typing import Callable
 from . import attachments as files
 from . import batches
 from . import runs as runs_mod
+from .schema import RUN_COLUMNS
 from .._ids import dotted_ids, dotted_segment
 from .._validation import dumps, now_us, shown
-from ..records import RUN_COLUMNS
 
 log = logging.getLogger("runlite")
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import errors
 from ..codec import sketch, stats
-from ..records import Buckets
+from ..records.charts import Buckets
 from .._validation import shown
 from .chunk_rows import AXES, AXIS_COLUMNS, chunk_rows, decode, sketches
 from .metric_reads import MAX_DECODE_POINTS, MAX_READ_CHUNKS, MAX_SKETCH_BLOCKS, open_window, run_name

@@ -19,17 +19,20 @@ import numbers
 from array import array
 from itertools import chain, islice
 from operator import attrgetter
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-
-from .. import errors
+from .. import _lazy, errors
 from ..codec import chunks, series_sketch, sketch, stats
 from . import kept_reads
 from .chunk_rows import (AXES, AXIS_COLUMNS, SKETCH_BATCH, STORED_TYPES, UNSOUND_SQL, Chunk, chunk_rows, chunk_sketch,
                          decode, inside_sql, inside_stats, load_sketch, sketch_blobs, sketches, window_sql)
 from .stat_rows import STAT_COLUMNS, stats_from_row, stats_tuple
-from ..records import Series, Stats
 from .._validation import check_name, shown, to_us
+
+if TYPE_CHECKING:
+    from ..records.series import Series, Stats
+
+series_records = _lazy.module("runlite.records.series")  # made by reads alone: logging makes none
 
 # A read returns at most this many points (32 MiB a column): docs/GUARANTEES.md holds the
 # memory bound this gives. Longer windows are read with max_points or in narrower windows.
@@ -371,8 +374,9 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
         cols = _by_sketch(conn, series_id, rows, partials, max_points, clamp=total > MAX_READ_POINTS, what=what,
                           seen=seen, window=window)
         if cols is not None:
-            return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2],
-                          values=cols[3], run_id=run_id, run_name=run_name(conn, run_id))
+            return series_records.Series(name=name, asset=asset, steps=cols[0], times=cols[1],
+                                         timestamps=cols[2], values=cols[3], run_id=run_id,
+                                         run_name=run_name(conn, run_id))
     if total > MAX_READ_POINTS:
         raise _limit(what, total, "return", MAX_READ_POINTS, "pass max_points to downsample, or read it in"
                      " start/stop windows")
@@ -388,8 +392,9 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     if max_points is not None and len(cols[3]) > max_points:
         keep = stats.downsample(cols[k], cols[3], max_points)
         cols = [array(c.typecode, map(c.__getitem__, keep)) for c in cols]
-    return Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3],
-                  time_origin_us=origin, run_id=run_id, run_name=run_name(conn, run_id))
+    return series_records.Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2],
+                                 values=cols[3], time_origin_us=origin, run_id=run_id,
+                                 run_name=run_name(conn, run_id))
 
 
 def check_points(points: Any) -> int:
@@ -416,8 +421,8 @@ def pieces(conn, run_id: str, name: str, asset: str | None, *, points: int) -> I
             for g in group:
                 acc.add(*decode(conn, series_id, g.seq, g.count, g.sizes[0], what))
             cols, _ = acc.finish()
-            yield Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2], values=cols[3],
-                         **label)
+            yield series_records.Series(name=name, asset=asset, steps=cols[0], times=cols[1],
+                                        timestamps=cols[2], values=cols[3], **label)
             group, held = [], 0
         if r is not None:
             group.append(r)
@@ -430,11 +435,11 @@ def pieces(conn, run_id: str, name: str, asset: str | None, *, points: int) -> I
 def to_stats(chunk: stats.ChunkStats | None) -> Stats:
     """The public Stats of a ChunkStats (count 0 for no points)."""
     if chunk is None:
-        return Stats(count=0)
-    return Stats(count=chunk.count, nan_count=chunk.nan_count, min=chunk.min, max=chunk.max,
-                 avg=chunk.mean, var_pop=chunk.var_pop, first=chunk.first, last=chunk.last,
-                 first_step=chunk.first_step, last_step=chunk.last_step, min_step=chunk.min_step,
-                 max_step=chunk.max_step)
+        return series_records.Stats(count=0)
+    return series_records.Stats(count=chunk.count, nan_count=chunk.nan_count, min=chunk.min, max=chunk.max,
+                                avg=chunk.mean, var_pop=chunk.var_pop, first=chunk.first, last=chunk.last,
+                                first_step=chunk.first_step, last_step=chunk.last_step, min_step=chunk.min_step,
+                                max_step=chunk.max_step)
 
 
 def summary(conn, run_id: str, name: str, asset) -> Stats:

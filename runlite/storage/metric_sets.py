@@ -9,13 +9,15 @@ logged without an asset; a series with an asset is read by ``Store.metric_values
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._validation import check_name, shown
-from ..records import Series, Stats
 from . import metric_reads
 from .stat_rows import STAT_COLUMNS
+
+if TYPE_CHECKING:  # annotations only: metric_reads makes the records
+    from ..records.series import Series, Stats
 
 _IN_IDS = "run_id IN (SELECT value FROM json_each(?))"
 

@@ -18,7 +18,7 @@ import attrs
 
 from .. import errors, query
 from .._validation import shown
-from ..records import RunList
+from ..records.runs import RunList
 from .runs import SELECT_TREE
 
 GRAMMARS = ("auto", "langsmith", "simvue")

@@ -1,7 +1,7 @@
 """The ``runs`` table: creating, changing and resolving runs, and reading rows as records.
 
 Every statement that writes a run row is generated here from one column list
-(``records.RUN_COLUMNS``), so a new column is added in one place.
+(``schema.RUN_COLUMNS``), so a new column is added in one place.
 """
 
 from __future__ import annotations
@@ -10,16 +10,19 @@ import functools
 import os
 import re
 import weakref
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .. import errors
+from .. import _lazy, errors
 from . import metric_reads
-from .schema import FINAL_STATUSES
+from .schema import FINAL_STATUSES, RUN_COLUMNS
 from .._host import THIS_HOST, effective_status, system_info, writer_alive
 from .._ids import dotted_segment, is_uuid, uuid7
 from .._validation import dumps, folder_ancestors, from_us, now_us, shown, stored_json
-from ..records import RUN_COLUMNS, RunRecord
-from ..stored_records import fill, lazy_runs, lazy_tree
+
+if TYPE_CHECKING:
+    from ..records.runs import RunRecord
+
+stored_records = _lazy.module("runlite.stored_records")  # records are made by reads: a logging program makes none
 
 
 def insert_sql(columns: Iterable[str], *, update: Iterable[str] = (), constants: dict | None = None,
@@ -425,18 +428,13 @@ def _event_dict(run_id: str, t: int, name: str, message: str | None, kwargs: str
     return event
 
 
-def named_events(conn, run_id: str) -> tuple[dict, ...]:
-    """A run's LangSmith-style events (those with a name) as ``{name, time (ISO-8601), kwargs?,
-    message?}``, in the order they were added; Simvue log messages (no name) are left out."""
-    return named_events_of(conn, [run_id]).get(run_id, ())
-
-
 _EVENTS = "SELECT run_id, time, name, message, kwargs FROM events WHERE name IS NOT NULL AND "
 
 
 def named_events_of(conn, run_ids: list[str], trace_id: str | None = None) -> dict[str, tuple]:
-    """``named_events`` of many runs (those that have any), or with ``trace_id`` of every run of
-    that trace (one query)."""
+    """The LangSmith-style events (those with a name) of many runs (those that have any), or with
+    ``trace_id`` of every run of that trace (one query), as ``{name, time (ISO-8601), kwargs?,
+    message?}`` in the order they were added; Simvue log messages (no name) are left out."""
     if trace_id is not None:
         found = conn.execute(_EVENTS + "run_id IN (SELECT id FROM runs WHERE trace_id = ?) ORDER BY run_id, seq",
                              (trace_id,))
@@ -504,7 +502,7 @@ class RowLoader:
             read = self._read(run_id, name, part)
             root = self.root() if self.root is not None else None
             if root is not None:
-                fill(root, {p: self.parts[p] for p in read if p != "descendants"})
+                stored_records.fill(root, {p: self.parts[p] for p in read if p != "descendants"})
         return self.value(run_id, name)
 
     def value(self, run_id: str, name: str) -> Any:
@@ -547,7 +545,7 @@ def records(database, rows: list[tuple], now: int, parts=LOADED_PARTS) -> list[R
     (``parts`` of those; see ``RowLoader``)."""
     loader = RowLoader(database, rows, parts=parts)
     at = IDX["status"]  # lost is computed for running rows only: the others' is stored
-    return lazy_runs(rows, [row[at] if row[at] != "running" else status_of(row, now) for row in rows], loader)
+    return stored_records.lazy_runs(rows, [row[at] if row[at] != "running" else status_of(row, now) for row in rows], loader)
 
 
 def tree(database, rows: list[tuple], now: int, trace_id: str | None = None) -> RunRecord:
@@ -558,7 +556,7 @@ def tree(database, rows: list[tuple], now: int, trace_id: str | None = None) -> 
     status_col = IDX["status"]
     statuses = [status_of(row, now) if row[status_col] == "running" else row[status_col] for row in rows]
     loader = RowLoader(database, rows, trace_id, parts=("events", "attachments", "feedback_stats"))
-    root = lazy_tree(rows, statuses, loader)
+    root = stored_records.lazy_tree(rows, statuses, loader)
     if root is not None:
         loader.root = weakref.ref(root)
     return root

@@ -561,3 +561,19 @@ def _by_kind(messages) -> list[str]:
 
 RUN_STATUSES = ("created", "running", "completed", "failed", "terminated", "lost")
 FINAL_STATUSES = ("completed", "failed", "terminated")
+
+
+# Columns of ``runs`` read into a RunRecord (records/runs.py), in SELECT order: a new column is
+# added here, to a migration and to the record.
+RUN_COLUMNS = (
+    "id", "name", "status", "kind", "run_type", "folder", "description", "metadata", "tags",
+    "parent_run_id", "trace_id", "dotted_order", "created", "started", "ended", "modified",
+    "inputs", "outputs", "error", "extra", "serialized", "session_id", "reference_example_id",
+    "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost",
+    "total_cost", "first_token_time", "host", "pid", "heartbeat", "heartbeat_timeout", "system",
+    "ls_fields", "session_name",
+)
+# LangSmith fields runlite has no column for, kept in the ``ls_fields`` JSON column (imported
+# ``feedback_stats`` are kept there too: see ``storage/feedback.py``).
+LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s3_urls", "prompt_token_details",
+           "completion_token_details")

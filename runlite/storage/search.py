@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import errors
 from .. import query
-from ..records import LANGSMITH_FIELDS, SIMVUE_FIELDS, RunList, RunRecord
+from ..records.runs import LANGSMITH_FIELDS, SIMVUE_FIELDS, RunList, RunRecord
 from .metric_sets import Summaries
 from .runs import LOADED_PARTS, SELECT_TREE, records, status_of
 from .schema import RUN_STATUSES

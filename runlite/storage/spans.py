@@ -23,11 +23,11 @@ from . import attachments as files
 from . import batches
 from . import ingest
 from . import runs as runs_mod
+from .schema import RUN_COLUMNS
 from .._host import THIS_HOST
 from .._ids import project_id
 from .._validation import MAX_JSON, dumps, dumps_lenient, json_texts, lenient_text, now_us, shown, walk_needed
 from ..errors import LimitError
-from ..records import RUN_COLUMNS
 
 log = logging.getLogger("runlite")
 

@@ -10,7 +10,7 @@ from typing import Any
 import apsw
 
 from .. import errors
-from ..records import QueryResult
+from ..records.query import QueryResult
 from .._validation import shown
 from . import connection as db, policy
 

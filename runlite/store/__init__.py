@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _defaults, _lazy, errors
 from .._validation import check_folder, check_path, now_us, shown
 from ..handle import DEFAULT_HEARTBEAT_TIMEOUT, Run
 from ..live.registry import LiveRuns
-from ..records import RunRecord
 from ..storage import connection as db
 from ..storage import runs as runs_mod
 from ..storage import schema
@@ -23,6 +22,9 @@ from .resume import Resuming
 from .run_table import RunTableReads
 from .series import SeriesReads
 from .traces import Traces
+
+if TYPE_CHECKING:  # annotations only: a record's module loads with the first read that makes one
+    from ..records.runs import RunRecord
 
 archive = _lazy.module("runlite.storage.archive")  # an untrusted file's checks
 search = _lazy.module("runlite.storage.search")

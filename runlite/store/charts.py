@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..records import Buckets
 from .. import _lazy
+
+if TYPE_CHECKING:  # annotations only: a record's module loads with the first read that makes one
+    from ..records.charts import Buckets
 
 metric_buckets = _lazy.module("runlite.storage.metric_buckets")
 

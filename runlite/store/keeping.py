@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _lazy, errors
 from .._validation import check_path, check_progress, one_or_many, shown, to_us
-from ..records import QueryResult
 from ..storage import runs as runs_mod
 from ..storage import connection as db
+
+if TYPE_CHECKING:  # annotations only: a record's module loads with the first read that makes one
+    from ..records.query import QueryResult
 
 archive = _lazy.module("runlite.storage.archive")
 search = _lazy.module("runlite.storage.search")

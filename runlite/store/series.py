@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .. import _lazy, errors
 from .._validation import shown
-from ..records import Series, Stats
 from ..storage import metric_reads, metric_sets
 from ..storage import events as events_mod
+
+if TYPE_CHECKING:  # annotations only: a record's module loads with the first read that makes one
+    from ..records.series import Series, Stats
 
 search = _lazy.module("runlite.storage.search")
 stored_alerts = _lazy.module("runlite.storage.alerts")

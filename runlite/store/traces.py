@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _lazy, errors
 from .._validation import check_name, now_us, one_or_many, shown
-from ..records import RunRecord
 from ..storage import runs as runs_mod
+
+if TYPE_CHECKING:  # annotations only: a record's module loads with the first read that makes one
+    from ..records.runs import RunRecord
 
 importing = _lazy.module("runlite.storage.importing")
 search = _lazy.module("runlite.storage.search")

@@ -1,8 +1,5 @@
-"""Frozen attrs records returned by reads, and their ``to_dict()`` forms.
-
-Records are values: reading the same run twice gives equal records. Times are aware UTC
-datetimes on the record; ``to_dict()`` gives JSON-ready values (see ``RunRecord.to_dict``).
-"""
+"""Runs as reads return them: ``RunRecord`` (an experiment run, a trace span or a recipe run)
+and ``RunList``, with their ``to_dict()`` in LangSmith's and Simvue's words."""
 
 from __future__ import annotations
 
@@ -12,9 +9,9 @@ from typing import Any
 
 import attrs
 
-from ._ids import dotted_ids
-from ._validation import from_us
-from .errors import MissingExtraError, ValidationError
+from .._ids import dotted_ids
+from ..errors import ValidationError
+from .times import epoch_ms, from_epoch_ms, from_iso, iso
 
 # The fields of the LangSmith ``Run`` interface (seed 001), in its order.
 LANGSMITH_FIELDS = (
@@ -46,26 +43,6 @@ def usage_details(metadata: Any, key: str) -> Any:
     if not isinstance(details, dict):
         return None
     return {k: v for k, v in details.items() if type(v) is int or (isinstance(v, float) and v.is_integer())}
-
-
-def _ms(value: _dt.datetime | None) -> float | None:
-    """Epoch milliseconds, the LangSmith interface's number for times."""
-    if value is None:
-        return None
-    delta = value - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds / 1000
-
-
-def _iso(value: _dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def _from_ms(value: float | None) -> _dt.datetime | None:
-    return None if value is None else from_us(round(value * 1000))
-
-
-def _from_iso(value: str | None) -> _dt.datetime | None:
-    return None if value is None else _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @attrs.frozen(eq=False)
@@ -228,10 +205,10 @@ class RunRecord:
             "prompt_token_details": usage_details(self.metadata, "input_token_details") or self.prompt_token_details,
             "completion_token_details": usage_details(self.metadata, "output_token_details")
             or self.completion_token_details,
-            "start_time": _ms(self.start_time), "end_time": _ms(self.ended),
-            "first_token_time": _ms(self.first_token_time),
-            "created": _iso(self.created), "started": _iso(self.started), "endtime": _iso(self.ended),
-            "modified": _iso(self.modified), "heartbeat": _iso(self.heartbeat),
+            "start_time": epoch_ms(self.start_time), "end_time": epoch_ms(self.ended),
+            "first_token_time": epoch_ms(self.first_token_time),
+            "created": iso(self.created), "started": iso(self.started), "endtime": iso(self.ended),
+            "modified": iso(self.modified), "heartbeat": iso(self.heartbeat),
         }
         # Every other key is the attribute of its name; keys in LangSmith's order, then Simvue's.
         return {key: made[key] if key in made else getattr(self, key) for key in _DICT_KEYS}
@@ -269,12 +246,12 @@ class RunRecord:
             kind=data.get("kind", "experiment"), folder=data.get("folder", "/"),
             metadata=metadata, tags=tuple(data.get("tags") or ()),
             trace_id=data.get("trace_id", ""), dotted_order=data.get("dotted_order", ""),
-            created=_from_iso(data.get("created")) or _from_ms(data.get("start_time")),
-            started=_from_iso(data.get("started")) or _from_ms(data.get("start_time")),
-            ended=_from_iso(data.get("endtime")) or _from_ms(data.get("end_time")),
-            modified=_from_iso(data.get("modified")), heartbeat=_from_iso(data.get("heartbeat")),
+            created=from_iso(data.get("created")) or from_epoch_ms(data.get("start_time")),
+            started=from_iso(data.get("started")) or from_epoch_ms(data.get("start_time")),
+            ended=from_iso(data.get("endtime")) or from_epoch_ms(data.get("end_time")),
+            modified=from_iso(data.get("modified")), heartbeat=from_iso(data.get("heartbeat")),
             inputs=data.get("inputs") or None, extra=extra or None,
-            first_token_time=_from_ms(data.get("first_token_time")),
+            first_token_time=from_epoch_ms(data.get("first_token_time")),
             child_run_ids=tuple(data.get("child_run_ids") or ()),
             direct_child_run_ids=tuple(data.get("direct_child_run_ids") or ()), child_runs=child_runs,
             attachments={k: tuple(v) for k, v in (data.get("attachments") or {}).items()},
@@ -299,165 +276,12 @@ def _fields_repr(record: RunRecord, names: tuple[str, ...]) -> str:
                      else f"{name}={getattr(record, name)!r}" for name in names)
 
 
-# Columns of ``runs`` read into a RunRecord, in SELECT order.
-RUN_COLUMNS = (
-    "id", "name", "status", "kind", "run_type", "folder", "description", "metadata", "tags",
-    "parent_run_id", "trace_id", "dotted_order", "created", "started", "ended", "modified",
-    "inputs", "outputs", "error", "extra", "serialized", "session_id", "reference_example_id",
-    "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost", "completion_cost",
-    "total_cost", "first_token_time", "host", "pid", "heartbeat", "heartbeat_timeout", "system",
-    "ls_fields", "session_name",
-)
-# LangSmith fields runlite has no column for, kept in the ``ls_fields`` JSON column (imported
-# ``feedback_stats`` are kept there too: see ``storage/feedback.py``).
-LS_KEPT = ("app_path", "in_dataset", "manifest_id", "inputs_s3_urls", "outputs_s3_urls", "prompt_token_details",
-           "completion_token_details")
-
-
-@attrs.frozen(eq=False)
-class Series:
-    """The points of one metric series as parallel ``array`` columns, in logging order.
-
-    ``steps`` (int64), ``times`` (float64 seconds since the run started), ``timestamps``
-    (int64 microseconds since the Unix epoch, UTC) and ``values`` (float64; NaN and
-    infinities exact). Default times are derived from the timestamps on first access.
-    ``run_id`` and ``run_name`` name the run of a series read from a store (None for one made
-    by hand); equality compares the name, asset and points only.
-    """
-
-    name: str
-    asset: str | None
-    steps: Any
-    _times: Any = attrs.field(alias="times")
-    timestamps: Any
-    values: Any
-    time_origin_us: int | None = None  # set when ``times`` is derived lazily
-    run_id: str | None = None
-    run_name: str | None = None
-
-    @property
-    def times(self):
-        """Seconds since the run started, per point."""
-        if self._times is None:
-            from .codec.chunks import derived_times
-
-            object.__setattr__(self, "_times", derived_times(self.timestamps, self.time_origin_us))
-        return self._times
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Series):
-            return NotImplemented
-        return (self.name, self.asset) == (other.name, other.asset) and all(
-            a.tobytes() == b.tobytes()
-            for a, b in zip((self.steps, self.times, self.timestamps, self.values),
-                            (other.steps, other.times, other.timestamps, other.values))
-        )
-
-    def to_numpy(self) -> dict:
-        """The columns as numpy arrays (zero-copy views); needs numpy."""
-        try:
-            import numpy as np
-        except ImportError as exc:  # pragma: no cover
-            raise MissingExtraError("Series.to_numpy() needs numpy: pip install numpy") from exc
-        return {
-            "step": np.frombuffer(self.steps, dtype=np.int64),
-            "time": np.frombuffer(self.times, dtype=np.float64),
-            "timestamp": np.frombuffer(self.timestamps, dtype=np.int64).astype("datetime64[us]"),
-            "value": np.frombuffer(self.values, dtype=np.float64),
-        }
-
-    def to_pandas(self):
-        """A DataFrame with columns step, time, timestamp (``datetime64[us, UTC]``), value, then
-        run (id), run_name and metric on every row (and asset, when the series has one), so
-        frames of several series concatenate into one long frame; needs pandas."""
-        from .frames import series_frame
-
-        return series_frame(self)
-
-
-@attrs.frozen
-class Stats:
-    """Statistics of a metric series (or a window of it).
-
-    ``avg`` and ``var_pop`` are over the non-NaN values; ``count`` includes NaN points.
-    """
-
-    count: int
-    nan_count: int = 0
-    min: float | None = None
-    max: float | None = None
-    avg: float | None = None
-    var_pop: float | None = None
-    first: float | None = None
-    last: float | None = None
-    first_step: int | None = None
-    last_step: int | None = None
-    min_step: int | None = None
-    max_step: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain dict of the fields."""
-        return attrs.asdict(self)
-
-
-@attrs.frozen
-class Event:
-    """One event of a run: a Simvue log message or a LangSmith named event."""
-
-    seq: int
-    time: _dt.datetime
-    level: str | None = None
-    name: str | None = None
-    message: str | None = None
-    kwargs: dict | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{name, time (ISO-8601), message, level, kwargs}`` with unset keys left out."""
-        out: dict[str, Any] = {"seq": self.seq, "time": _iso(self.time)}
-        out.update((k, v) for k in ("name", "message", "level", "kwargs") if (v := getattr(self, k)) is not None)
-        return out
-
-
-@attrs.frozen
-class Attachment:
-    """A file saved by a run, or bytes attached to it; the content is a blob (by SHA-256)."""
-
-    name: str
-    category: str | None
-    mime_type: str
-    size: int
-    sha256: str
-    original_path: str | None
-    created: _dt.datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``created`` as ISO-8601)."""
-        out = attrs.asdict(self)
-        out["created"] = _iso(self.created)
-        return out
-
-
 _FIELD_NAMES = tuple(a.name for a in attrs.fields(RunRecord))
 _OWN_FIELDS = tuple(f for f in _FIELD_NAMES if f != "child_runs")
 _BEFORE_CHILDREN = _FIELD_NAMES[:_FIELD_NAMES.index("child_runs")]
 _AFTER_CHILDREN = _FIELD_NAMES[_FIELD_NAMES.index("child_runs") + 1:]
 _DICT_KEYS = LANGSMITH_FIELDS + SIMVUE_FIELDS
 
-
-@attrs.frozen
-class QueryResult:
-    """Rows of ``Store.sql``: column names, rows as tuples, and whether ``max_rows`` cut them."""
-
-    columns: tuple
-    rows: list
-    truncated: bool = False
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        """Each row as ``{column: value}``."""
-        return [dict(zip(self.columns, row)) for row in self.rows]
 
 
 class RunList(list):
@@ -501,7 +325,7 @@ class RunList(list):
             metadata: ``metadata.<key>`` columns, nested dicts flattened with dots: True, False,
                 or a list of keys (``"optimizer.lr"`` for a nested one).
         """
-        from .frames import runs_frame
+        from ..frames import runs_frame
 
         for item in self:
             if not isinstance(item, RunRecord):
@@ -509,29 +333,3 @@ class RunList(list):
                                       f"{type(item).__name__}")
         return runs_frame(self, columns, metrics=metrics, metadata=metadata, summaries=self.summaries,
                           status_words=LANGSMITH_STATUS)
-
-
-@attrs.frozen
-class Buckets:
-    """A metric series cut into equal buckets along an x axis, for charts
-    (``Store.metric_buckets``): one entry per bucket holding points, in x order.
-
-    ``x`` is the middle of the bucket's points' x range (steps, seconds since the run
-    started, or epoch seconds for ``timestamp``); ``mean`` is the mean of its non-NaN values
-    (None when all are NaN), ``min``/``max`` their extremes; ``count`` includes NaN points.
-    """
-
-    name: str
-    asset: str | None
-    run_id: str
-    run_name: str | None
-    xaxis: str
-    x: list
-    mean: list
-    min: list
-    max: list
-    count: list
-    nan_count: list
-
-    def __len__(self) -> int:
-        return len(self.x)
