@@ -11,7 +11,6 @@ import threading
 import time
 from array import array
 
-import attrs
 import pytest
 import zstandard
 from hypothesis import given, settings
@@ -58,7 +57,7 @@ def bits(x: float) -> bytes:
 
 def key(stats) -> tuple:
     """Fields of a stats object, floats as bit patterns (NaN-safe, -0.0-aware equality)."""
-    return tuple(bits(v) if isinstance(v, float) else v for v in attrs.astuple(stats))
+    return tuple(bits(v) if isinstance(v, float) else v for v in stats)
 
 
 def from_bits(b: bytes) -> float:

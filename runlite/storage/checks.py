@@ -13,8 +13,6 @@ import operator
 import struct
 from typing import Iterator
 
-import attrs
-
 from .. import errors
 from .._validation import EARLIEST_US, LATEST_US, MAX_STORED_DEPTH, check_name, stored_json
 from ..codec import accel, chunks, sketch, stats
@@ -286,8 +284,7 @@ def series_problems(conn, series_id: int, where: str, summary: tuple, *, db: str
             parts.append(stored)
     if summary_bad:
         return problems, checked
-    # One chunk is its own total (the common case of a short series): no merge to build.
-    total = parts[0] if len(parts) == 1 else attrs.astuple(stats.merge_many(parts)) if parts else None
+    total = stats.merge_rows(parts)  # one chunk is its own total (a short series): nothing merged
     expect = stats_tuple(tuple(summary)) if summary[0] else None
     if total is None and expect is None:
         return problems, checked
