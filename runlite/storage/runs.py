@@ -545,7 +545,8 @@ def records(database, rows: list[tuple], now: int, parts=LOADED_PARTS) -> list[R
     (``parts`` of those; see ``RowLoader``)."""
     loader = RowLoader(database, rows, parts=parts)
     at = IDX["status"]  # lost is computed for running rows only: the others' is stored
-    return stored_records.lazy_runs(rows, [row[at] if row[at] != "running" else status_of(row, now) for row in rows], loader)
+    statuses = [row[at] if row[at] != "running" else status_of(row, now) for row in rows]
+    return stored_records.lazy_runs(rows, statuses, loader)
 
 
 def tree(database, rows: list[tuple], now: int, trace_id: str | None = None) -> RunRecord:
