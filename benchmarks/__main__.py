@@ -44,9 +44,10 @@ OPEN_TARGETS: tuple[str, ...] = (
     # Measured at a program's first use since `import runlite` alone loads only the errors:
     # 97 ms, ~31 ms once the themes a logging program never touches load at their first use
     # (runlite/_lazy.py), then 19-22 ms against a scaled line of 26.4-26.9 ms here (the schema
-    # check against its rows written out, records by theme, statistics as named tuples). A busy
-    # machine has read it half as high again (43 ms in a CI run), above its line: not checked
-    # until CI's runs show it holds there.
+    # check against its rows written out, records by theme, statistics as named tuples). CI's
+    # run of that change read 21.5 ms against 27.1, where the run before read 43.6 ms (a busy
+    # machine slows imports more than the raw-apsw inserts that scale the line): not checked
+    # until more CI runs show that margin holds.
     "runlite's first use",
 )
 
