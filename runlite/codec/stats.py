@@ -1,9 +1,10 @@
 """Statistics of metric points: per-chunk summaries, their merges, window statistics, downsampling.
 
 The statistics of every chunk are stored beside it (`chunks` holds the format), so window
-statistics merge stored summaries and decode only boundary chunks. Pure Python; no SQLite. Hot paths run at C speed (``map`` over operator functions, C-level
-builtins), with numpy used lazily (`accel`) for a few whole-column operations whose
-results are bit-identical to the pure path.
+statistics merge stored summaries and decode only boundary chunks. Pure Python; no SQLite.
+Hot paths run at C speed (``map`` over operator functions, C-level builtins), with numpy used
+lazily (`accel`) for a few whole-column operations whose results are bit-identical to the
+pure path.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+
 @attrs.frozen
 class Buckets:
     """A metric series cut into equal buckets along an x axis, for charts

@@ -9,6 +9,7 @@ import attrs
 
 from .times import iso
 
+
 @attrs.frozen
 class Event:
     """One event of a run: a Simvue log message or a LangSmith named event."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+
 @attrs.frozen
 class QueryResult:
     """Rows of ``Store.sql``: column names, rows as tuples, and whether ``max_rows`` cut them."""

@@ -8,6 +8,7 @@ import attrs
 
 from ..errors import MissingExtraError
 
+
 @attrs.frozen(eq=False)
 class Series:
     """The points of one metric series as parallel ``array`` columns, in logging order.
