@@ -12,11 +12,8 @@ from typing import Any
 import attrs
 
 from .. import errors
+from ..records.times import iso
 from . import images
-
-
-def _iso(value: _dt.datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 @attrs.frozen
@@ -34,7 +31,7 @@ class MediaName:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``updated`` as ISO-8601)."""
         out = attrs.asdict(self)
-        out["updated"] = _iso(self.updated)
+        out["updated"] = iso(self.updated)
         return out
 
 
@@ -76,7 +73,7 @@ class Image:
         """A JSON-ready dict, without the bytes."""
         out = attrs.asdict(self)
         del out["data"]
-        out["timestamp"] = _iso(self.timestamp)
+        out["timestamp"] = iso(self.timestamp)
         return out
 
 
@@ -110,7 +107,7 @@ class Histogram:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (edges and counts as lists)."""
         out = attrs.asdict(self)
-        out.update(edges=list(self.edges), counts=list(self.counts), timestamp=_iso(self.timestamp))
+        out.update(edges=list(self.edges), counts=list(self.counts), timestamp=iso(self.timestamp))
         return out
 
 
@@ -140,5 +137,5 @@ class Table:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``columns`` and ``rows`` as lists)."""
-        return {"name": self.name, "step": self.step, "timestamp": _iso(self.timestamp), "sha256": self.sha256,
+        return {"name": self.name, "step": self.step, "timestamp": iso(self.timestamp), "sha256": self.sha256,
                 "columns": list(self.columns), "rows": [list(row) for row in self.rows]}

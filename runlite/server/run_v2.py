@@ -10,20 +10,16 @@ annotation queues, datasets, prices) is null: runlite keeps none of them.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from typing import Any, Callable
 
 from .. import errors
 from .._validation import shown
+from ..records.times import iso
 from ..query import THREAD_KEYS
 from .reads import attachment_path
 
 PREVIEW = 250  # characters of the *_preview fields (LangSmith does not document its length)
-
-
-def _time(value: _dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def _preview(value: Any) -> str | None:
@@ -80,10 +76,10 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[Made], Any]]] = {
     # a run of another kind (an experiment's) has no run type; v1 answers it "chain" too
     "RUN_TYPE": (("run_type",), lambda m: (m.data["run_type"] or "chain").upper()),
     "STATUS": (("status",), lambda m: m.data["status"].upper() if m.data["status"] else None),
-    "START_TIME": (("start_time",), lambda m: _time(m.record.start_time)),
-    "END_TIME": (("end_time",), lambda m: _time(m.record.end_time)),
+    "START_TIME": (("start_time",), lambda m: iso(m.record.start_time)),
+    "END_TIME": (("end_time",), lambda m: iso(m.record.end_time)),
     "LATENCY_SECONDS": (("start_time", "end_time"), lambda m: m.record.latency),
-    "FIRST_TOKEN_TIME": (("first_token_time",), lambda m: _time(m.record.first_token_time)),
+    "FIRST_TOKEN_TIME": (("first_token_time",), lambda m: iso(m.record.first_token_time)),
     "ERROR": (("error",), _plain("error")),
     "ERROR_PREVIEW": (("error",), lambda m: _preview(m.data["error"])),
     "EXTRA": (("extra",), _plain("extra")),

@@ -18,6 +18,7 @@ from .. import alerts
 from .. import errors
 from .._ids import uuid7
 from .._validation import check_name, from_us, now_us, stored_json
+from ..records.times import iso
 
 log = logging.getLogger("runlite")
 
@@ -37,7 +38,7 @@ class AlertState:
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
         out = attrs.asdict(self)
-        out["changed"] = None if self.changed is None else self.changed.isoformat().replace("+00:00", "Z")
+        out["changed"] = iso(self.changed)
         return out
 
 

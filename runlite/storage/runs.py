@@ -18,6 +18,7 @@ from .schema import FINAL_STATUSES, RUN_COLUMNS
 from .._host import THIS_HOST, effective_status, system_info, writer_alive
 from .._ids import dotted_segment, is_uuid, uuid7
 from .._validation import dumps, folder_ancestors, from_us, now_us, shown, stored_json
+from ..records.times import iso
 
 if TYPE_CHECKING:
     from ..records.runs import RunRecord
@@ -206,7 +207,7 @@ def resume(conn, run_id: str) -> dict:
     extra = {} if found["extra"] is None else stored_json(found["extra"], what)
     if not isinstance(extra, dict) or not isinstance(extra.get("resumed", []), list):
         raise errors.CorruptStoreError(f"{what} is not a JSON object with a list 'resumed': {shown(extra)}")
-    entry = {"at": from_us(now).isoformat().replace("+00:00", "Z"), "was": was, "host": THIS_HOST, "pid": os.getpid()}
+    entry = {"at": iso(from_us(now)), "was": was, "host": THIS_HOST, "pid": os.getpid()}
     if found["error"] is not None:
         entry["error"] = found["error"][-MAX_KEPT_ERROR:]
     extra["resumed"] = [*extra.get("resumed", []), entry]
@@ -420,7 +421,7 @@ def status_of(row: tuple, now: int) -> str:
 
 
 def _event_dict(run_id: str, t: int, name: str, message: str | None, kwargs: str | None) -> dict:
-    event = {"name": name, "time": from_us(t).isoformat().replace("+00:00", "Z")}
+    event = {"name": name, "time": iso(from_us(t))}
     if kwargs is not None:
         event["kwargs"] = stored_json(kwargs, f"the kwargs of an event of run {run_id}")
     if message is not None:
