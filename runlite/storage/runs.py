@@ -23,6 +23,7 @@ from ..records.times import iso
 if TYPE_CHECKING:
     from ..records.runs import RunRecord
 
+feedback_mod = _lazy.module("runlite.storage.feedback")  # by the first trace read that asks for imported stats
 stored_records = _lazy.module("runlite.stored_records")  # records are made by reads: a logging program makes none
 
 
@@ -533,7 +534,6 @@ class RowLoader:
                 elif one == "attachments":
                     found = _attachments(conn, ids, self.trace_id)
                 else:  # of a trace, only its runs with kept LangSmith fields may hold imported stats
-                    from . import feedback as feedback_mod  # loaded by the first trace read that asks
                     kept = [(row[_ID], row[_LS]) for row in self.rows if self.trace_id is None or row[_LS] is not None]
                     found = feedback_mod.stats_by_run(conn, kept, self.trace_id)
                 self.parts[one] = found
