@@ -17,6 +17,7 @@ meaningful (too few points to measure what the target is about): they are shown,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -53,15 +54,20 @@ def median_seconds(fn: Callable[[str], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def paired_medians(fns: list[Callable[[str], object]], repeat: int) -> list[float]:
+def paired_medians(fns: list[Callable[[str], object]], repeat: int, *, dirs: bool = True) -> list[float]:
     """Median seconds of each ``fn(tmpdir)``, the functions taking turns ``repeat`` times (each
     call in a fresh directory), so a busy moment of a shared machine slows runlite and its
     baseline alike and their ratio holds. A function that returns a number has measured its
-    own seconds (e.g. leaving out building its input); otherwise the call's wall time counts."""
+    own seconds (e.g. leaving out building its input); otherwise the call's wall time counts.
+
+    ``dirs=False``: the functions write nothing (reads of a file made before), so no directory
+    is made between the calls (each gets ""). Making one evicts the CPU caches that a read of
+    a tenth of a millisecond runs from, Python code more than SQLite's C: runlite's window
+    statistics read 0.53-0.61x raw SQL's speed with directories, 0.71-0.73x without."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
         for fn, acc in zip(fns, times):
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory() if dirs else contextlib.nullcontext("") as tmp:
                 start = time.perf_counter()
                 got = fn(tmp)
                 wall = time.perf_counter() - start
