@@ -64,10 +64,19 @@ def _write(table: str, env: str, mode: str) -> None:
         "# Benchmark results\n\nEvery figure is a median of 5 runs beside a raw-apsw baseline measured in the "
         "same run (`python -m benchmarks --write`; `RUNLITE_PURE=1` for the pure-Python section).\n")
     section = (f"## {mode}\n\nMeasured {dt.date.today().isoformat()}. Environment: {env}\n\n{table}\n")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(with_section(text, mode, section))
+
+
+def with_section(text: str, mode: str, section: str) -> str:
+    """RESULTS.md's ``text`` with the section of ``mode`` (its ``## `` title line on) replaced
+    by ``section``, or added at the end. A whole run's (a mode without ": suites") also drops
+    the sections of that mode's single-suite runs (``--only``), which it measured again."""
     pattern = re.compile(rf"^## {re.escape(mode)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _m: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text.rstrip() + "\n")
+    if ":" not in mode:
+        text = re.sub(rf"^## {re.escape(mode)}: .*?(?=^## |\Z)", "", text, flags=re.S | re.M)
+    return text.rstrip() + "\n"
 
 
 def main() -> int:

@@ -207,3 +207,17 @@ def test_a_suite_runs_in_a_fresh_interpreter_and_its_rows_come_back():
     assert in_fresh_interpreter("common", "environment") == environment()
     got = in_fresh_interpreter("common", "row", "x", 2.0, "points/s", 4.0)
     assert got["ratio"] == 0.5 and got["name"] == "x"
+
+
+def test_a_whole_run_replaces_its_section_and_drops_its_single_suite_sections():
+    from benchmarks.__main__ import with_section
+
+    text = ("# Benchmark results\n\nintro\n\n## pure Python\n\nold pure\n\n## numpy installed\n\nold numpy\n\n"
+            "## numpy installed: bench_reads\n\nold reads\n\n## pure Python: bench_reads\n\nold pure reads\n")
+    whole = with_section(text, "numpy installed", "## numpy installed\n\nnew numpy\n")
+    assert whole == ("# Benchmark results\n\nintro\n\n## pure Python\n\nold pure\n\n## numpy installed\n\nnew numpy\n\n"
+                     "## pure Python: bench_reads\n\nold pure reads\n")
+    one = with_section(whole, "pure Python: bench_ingest", "## pure Python: bench_ingest\n\nnew ingest\n")
+    assert one == whole + "\n## pure Python: bench_ingest\n\nnew ingest\n"  # added; the others kept
+    assert with_section(one, "pure Python", "## pure Python\n\nnew pure\n") == (
+        "# Benchmark results\n\nintro\n\n## pure Python\n\nnew pure\n\n## numpy installed\n\nnew numpy\n")
