@@ -247,7 +247,7 @@ _TINY_CHUNK = 8
 # A kept re-read passes over its rows at C speed: the rest of it is a few C-level passes too.
 _INSIDE, _COUNT = attrgetter("inside"), attrgetter("count")
 # A series of at most this many sketch blocks (8,388,608 points in full chunks) is laid out
-# whole for re-reads: about 480 bytes a block kept (`series_sketch.build`).
+# whole for re-reads: about 480 bytes a block kept, and the ranks' range minima (`series_sketch.build`).
 _LAID_OUT_BLOCKS = 1 << 14
 
 
