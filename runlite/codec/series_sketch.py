@@ -140,17 +140,12 @@ class _Ranks:
     def firsts(self, los: list, his: list, bits: list) -> tuple:
         """The first-ranked block of each range of blocks ``los[q]`` to ``his[q] - 1`` (none
         empty), ``bits[q]`` its width's bit length."""
-        low, high = min(bits), max(bits)
-        for b in range(low, high + 1):
+        for b in range(min(bits), max(bits) + 1):
             self._level(b)
-        if low == high:  # every range the same level (buckets of even widths: the common read)
-            level = self._minima[low]
-            lasts = map(operator.sub, his, repeat(1 << (low - 1)))  # each range's last window's first block
-            ranks = map(min, map(level.__getitem__, los), map(level.__getitem__, lasts))
-        else:  # each range its own level
-            levels = list(map(self._minima.__getitem__, bits))
-            lasts = map(operator.sub, his, map(operator.lshift, repeat(1), map(operator.sub, bits, repeat(1))))
-            ranks = map(min, map(operator.getitem, levels, los), map(operator.getitem, levels, lasts))
+        levels = list(map(self._minima.__getitem__, bits))
+        # Each range's last window's first block: its end less 2 ** (b - 1).
+        lasts = map(operator.sub, his, map(operator.lshift, repeat(1), map(operator.sub, bits, repeat(1))))
+        ranks = map(min, map(operator.getitem, levels, los), map(operator.getitem, levels, lasts))
         return itemgetter(*ranks)(self.order) if len(los) > 1 else (self.order[next(ranks)],)
 
 
