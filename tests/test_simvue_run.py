@@ -60,14 +60,14 @@ def test_docstring_tags_examples(tmp_path):
     with simvue.Run() as run:
         run.init(tags=["old", "tag", "set"])
         run.set_tags(["new", "tag", "set"])
-        name = run.name
+        first = run.id  # by id: the two runs' random names may be the same (1 in 2,916)
     with simvue.Run() as run2:
         run2.init(tags=["current_tag"])
         run2.update_tags(["additional_tag"])
-        name2 = run2.name
+        second = run2.id
     with _store(tmp_path) as store:
-        assert list(store.get_run(name).tags) == ["new", "tag", "set"]
-        assert set(store.get_run(name2).tags) == {"current_tag", "additional_tag"}
+        assert list(store.get_run(first).tags) == ["new", "tag", "set"]
+        assert set(store.get_run(second).tags) == {"current_tag", "additional_tag"}
 
 
 def test_docstring_save_object_example(tmp_path):
