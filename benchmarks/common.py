@@ -128,15 +128,25 @@ SLOWDOWN_FRESH_S = 60.0  # the shared machine's load changes: re-measure for row
 _SLOWDOWN: list[tuple[float, float]] = []  # (when measured, slowdown)
 
 
-def raw_rows_seconds(tmp: str, rows: list[tuple]) -> float:
-    """Seconds for raw apsw to insert ``(series, step, time, ts, value)`` rows in one transaction."""
+RAW_INSERT = "INSERT INTO points VALUES (?, ?, ?, ?, ?)"
+
+
+def raw_points_file(tmp: str) -> apsw.Connection:
+    """A new raw-apsw file in ``tmp`` (WAL, synchronous=NORMAL) with one table of
+    ``(series, step, time, ts, value)`` rows: the ingest baselines' (insert with `RAW_INSERT`)."""
     conn = apsw.Connection(os.path.join(tmp, f"raw-{len(os.listdir(tmp))}.db"))
     conn.execute("PRAGMA journal_mode=WAL").fetchall()
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("CREATE TABLE points (series INTEGER, step INTEGER, time REAL, ts INTEGER, value REAL)")
+    return conn
+
+
+def raw_rows_seconds(tmp: str, rows: list[tuple]) -> float:
+    """Seconds for raw apsw to insert ``(series, step, time, ts, value)`` rows in one transaction."""
+    conn = raw_points_file(tmp)
     start = time.perf_counter()
     with conn:
-        conn.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?)", rows)
+        conn.executemany(RAW_INSERT, rows)
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
