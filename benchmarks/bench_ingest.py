@@ -26,8 +26,9 @@ that baseline about 2x slower, which the ratios cancel:
   a run's first calls and its last does not read as growth.
 
 runlite and its baseline take turns (``common.paired_medians``), so a busy moment of a shared
-machine slows both alike; the narrow widths' in slices of one ingest (``_sliced_seconds``). Each wide ingest and each slow loop has a time budget: a cost that
-grows with what is stored would otherwise take hours; a loop stopped early fails its check.
+machine slows both alike; at width 10 in slices of one ingest (``_sliced_seconds``). Each wide
+ingest and each slow loop has a time budget: a cost that grows with what is stored would
+otherwise take hours; a loop stopped early fails its check.
 """
 
 from __future__ import annotations
