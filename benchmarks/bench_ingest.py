@@ -48,7 +48,7 @@ import runlite
 from runlite.storage import metric_buffer
 
 from .bench_metrics import NOISE, _records
-from .common import RAW_INSERT, paired_medians, raw_points_file, raw_rows_seconds, row
+from .common import RAW_INSERT, interleaved_seconds, paired_medians, raw_points_file, raw_rows_seconds, row
 
 WIDTHS = (1, 10, 100, 1_000, 10_000)
 RAW_RATIO_WIDE = 1.5 / 1.05      # >= 1.5M points/s where raw rows ran at 1.05M
@@ -102,45 +102,53 @@ def _ingest_wide(tmp: str, pool: list[dict], calls: int, budget_s: float) -> tup
     return time.perf_counter() - start, calls
 
 
-def _sliced_seconds(tmp: str, pool: list[dict], rows: list[tuple], calls: int,
-                    budget_s: float) -> tuple[float, float, int]:
-    """(runlite's seconds, raw apsw's, calls made): `_ingest_wide` and `common.raw_rows_seconds`
-    of the same points, taking turns in slices of half a flush (`_sliced`): a busy second of the
-    machine falls on both sides, where whole turns (half a second each) left it to one (a turn's
-    ratio spread 1.2-2.4x at width 10 on a quiet machine, 1.5-1.9x in slices). The run's open,
-    end and close count as runlite's, the transaction's commit as raw's."""
-    width, size = len(pool[0]), len(pool)
-    per_slice = metric_buffer.FLUSH_POINTS // (2 * width)
-    clock = time.perf_counter
-    conn = raw_points_file(tmp)
-    ours = raw = 0.0
-    made = 0
-    start = clock()
+def _ingest_slices(tmp: str, pool: list[dict], calls: int, per_slice: int, budget_s: float, made: list[int]):
+    """`_ingest_wide` as a generator that yields after opening the run and after each slice of
+    ``per_slice`` calls (``made[0]``: the calls made so far), for `common.interleaved_seconds`;
+    the run's end and the file's close are its last step. It stops early as `_ingest_wide` does,
+    after a slice once ``budget_s`` of wall time (the other side's slices included) is spent."""
+    start = time.perf_counter()
+    size = len(pool)
     with runlite.open(os.path.join(tmp, "w.db")) as store:
         with store.init("wide") as run:
             log = run.log_metrics
-            ours += clock() - start
-            start = clock()
-            conn.execute("BEGIN")
-            raw += clock() - start
-            while made < calls and ours <= budget_s:
-                upto = min(calls, made + per_slice)
-                start = clock()
-                for i in range(made, upto):
+            yield
+            while made[0] < calls and (not made[0] or time.perf_counter() - start <= budget_s):
+                upto = min(calls, made[0] + per_slice)
+                for i in range(made[0], upto):
                     log(pool[i % size])
-                ours += clock() - start
-                part = rows[made * width:upto * width]
-                start = clock()
-                conn.executemany(RAW_INSERT, part)
-                raw += clock() - start
-                made = upto
-            start = clock()  # the run's end and the file's close: runlite's
-    ours += clock() - start
-    start = clock()
+                made[0] = upto
+                yield
+
+
+def _raw_slices(conn, parts: list[list[tuple]], per_slice: int, made: list[int]):
+    """`common.raw_rows_seconds` as a generator: one transaction, ``parts`` (the rows of each
+    slice of calls) inserted a step each while the runlite side has made that slice's calls."""
+    conn.execute("BEGIN")
+    yield
+    for k, part in enumerate(parts):
+        if k * per_slice >= made[0]:  # the runlite side stopped early: so does this one
+            break
+        conn.executemany(RAW_INSERT, part)
+        yield
     conn.execute("COMMIT")
-    raw += clock() - start
+
+
+def _sliced_seconds(tmp: str, pool: list[dict], rows: list[tuple], calls: int,
+                    budget_s: float) -> tuple[float, float, int]:
+    """(runlite's seconds, raw apsw's, calls made): `_ingest_wide` and `common.raw_rows_seconds`
+    of the same points taking turns in slices of half a flush (`_sliced`), so a busy second of
+    the machine falls on both sides, where whole turns (half a second each) left it to one: a
+    turn's ratio spread 1.2-2.4x at width 10 on a quiet machine, 1.5-1.9x in slices."""
+    width = len(pool[0])
+    per_slice = metric_buffer.FLUSH_POINTS // (2 * width)
+    parts = [rows[lo * width:(lo + per_slice) * width] for lo in range(0, calls, per_slice)]
+    conn = raw_points_file(tmp)
+    made = [0]
+    ours, raw = interleaved_seconds([_ingest_slices(tmp, pool, calls, per_slice, budget_s, made),
+                                     _raw_slices(conn, parts, per_slice, made)])
     conn.close()
-    return ours, raw, made
+    return ours, raw, made[0]
 
 
 def _sliced(width: int) -> bool:

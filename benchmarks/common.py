@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import apsw
 import zstandard
@@ -73,6 +73,26 @@ def paired_medians(fns: list[Callable[[str], object]], repeat: int, *, dirs: boo
                 wall = time.perf_counter() - start
             acc.append(got if isinstance(got, (int, float)) and not isinstance(got, bool) else wall)
     return [statistics.median(acc) for acc in times]
+
+
+def interleaved_seconds(sides: list[Iterator]) -> list[float]:
+    """Seconds each of ``sides`` took to run out, the sides taking turns a step at a time, each
+    ``next`` timed: generators that yield between slices of their work, so runlite and its
+    baseline share the machine's busy moments slice by slice, where whole turns of a second
+    each left a busy second to one side. Each side's slices must be short enough not to change
+    what it does (no buffer left to age into a flush it would not otherwise make)."""
+    times = [0.0] * len(sides)
+    live = list(enumerate(sides))
+    while live:
+        for entry in list(live):
+            k, side = entry
+            start = time.perf_counter()
+            try:
+                next(side)
+            except StopIteration:
+                live.remove(entry)
+            times[k] += time.perf_counter() - start
+    return times
 
 
 def in_fresh_interpreter(module: str, function: str, *args) -> object:
