@@ -26,9 +26,8 @@ that baseline about 2x slower, which the ratios cancel:
   a run's first calls and its last does not read as growth.
 
 runlite and its baseline take turns (``common.paired_medians``), so a busy moment of a shared
-machine slows both alike; at width 10 in slices of one ingest (``_sliced_seconds``). Each wide
-ingest and each slow loop has a time budget: a cost that grows with what is stored would
-otherwise take hours; a loop stopped early fails its check.
+machine slows both alike. Each wide ingest and each slow loop has a time budget: a cost that
+grows with what is stored would otherwise take hours; a loop stopped early fails its check.
 """
 
 from __future__ import annotations
@@ -45,10 +44,9 @@ import time
 from array import array
 
 import runlite
-from runlite.storage import metric_buffer
 
 from .bench_metrics import NOISE, _records
-from .common import RAW_INSERT, interleaved_seconds, paired_medians, raw_points_file, raw_rows_seconds, row
+from .common import paired_medians, raw_rows_seconds, row
 
 WIDTHS = (1, 10, 100, 1_000, 10_000)
 RAW_RATIO_WIDE = 1.5 / 1.05      # >= 1.5M points/s where raw rows ran at 1.05M
@@ -102,91 +100,25 @@ def _ingest_wide(tmp: str, pool: list[dict], calls: int, budget_s: float) -> tup
     return time.perf_counter() - start, calls
 
 
-def _ingest_slices(tmp: str, pool: list[dict], calls: int, per_slice: int, budget_s: float, made: list[int]):
-    """`_ingest_wide` as a generator that yields after opening the run and after each slice of
-    ``per_slice`` calls (``made[0]``: the calls made so far), for `common.interleaved_seconds`;
-    the run's end and the file's close are its last step. It stops early as `_ingest_wide` does,
-    after a slice once ``budget_s`` of wall time (the other side's slices included) is spent."""
-    start = time.perf_counter()
-    size = len(pool)
-    with runlite.open(os.path.join(tmp, "w.db")) as store:
-        with store.init("wide") as run:
-            log = run.log_metrics
-            yield
-            while made[0] < calls and (not made[0] or time.perf_counter() - start <= budget_s):
-                upto = min(calls, made[0] + per_slice)
-                for i in range(made[0], upto):
-                    log(pool[i % size])
-                made[0] = upto
-                yield
-
-
-def _raw_slices(conn, parts: list[list[tuple]], per_slice: int, made: list[int]):
-    """`common.raw_rows_seconds` as a generator: one transaction, ``parts`` (the rows of each
-    slice of calls) inserted a step each while the runlite side has made that slice's calls."""
-    conn.execute("BEGIN")
-    yield
-    for k, part in enumerate(parts):
-        if k * per_slice >= made[0]:  # the runlite side stopped early: so does this one
-            break
-        conn.executemany(RAW_INSERT, part)
-        yield
-    conn.execute("COMMIT")
-
-
-def _sliced_seconds(tmp: str, pool: list[dict], rows: list[tuple], calls: int,
-                    budget_s: float) -> tuple[float, float, int]:
-    """(runlite's seconds, raw apsw's, calls made): `_ingest_wide` and `common.raw_rows_seconds`
-    of the same points taking turns in slices of half a flush (`_sliced`), so a busy second of
-    the machine falls on both sides, where whole turns (half a second each) left it to one: a
-    turn's ratio spread 1.2-2.4x at width 10 on a quiet machine, 1.5-1.9x in slices."""
-    width = len(pool[0])
-    per_slice = metric_buffer.FLUSH_POINTS // (2 * width)
-    parts = [rows[lo * width:(lo + per_slice) * width] for lo in range(0, calls, per_slice)]
-    conn = raw_points_file(tmp)
-    made = [0]
-    ours, raw = interleaved_seconds([_ingest_slices(tmp, pool, calls, per_slice, budget_s, made),
-                                     _raw_slices(conn, parts, per_slice, made)])
-    conn.close()
-    return ours, raw, made[0]
-
-
-def _sliced(width: int) -> bool:
-    """Whether the width's turns take turns in slices (`_sliced_seconds`): where a flush fills at
-    ``FLUSH_POINTS`` (records of up to 24 names), a slice being half of one, so a buffer lives
-    about two slices of each side, far under the half second after which the ticker would flush
-    it by age: the interleaving changes nothing runlite does. Wider records fill a buffer of up
-    to a million points (the whole sweep of a width): raw's slices would age it into the
-    ticker's flushes, whose time on the other core neither side's clock would count."""
-    return width * metric_buffer.FLUSH_RECORDS <= metric_buffer.FLUSH_POINTS
-
-
 def _wide_seconds(pool: list[dict], calls: int, repeat: int, budget_s: float) -> tuple[float, float, int]:
     """(median seconds of runlite's ingest, of raw rows of the same points, calls made): the two
-    take turns (in slices where `_sliced`), so a busy moment of the machine hits both; one turn
-    only when runlite stopped early or used a third of its budget."""
+    take turns, so a busy moment of the machine hits both; one turn only when runlite stopped
+    early or used a third of its budget."""
     ours: list[float] = []
     raws: list[float] = []
-    sliced = _sliced(len(pool[0]))
-    rows = _raw_rows(pool, calls) if sliced else []
+    rows: list[tuple] = []
     done = calls
     for turn in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            if sliced:
-                t, r, made = _sliced_seconds(tmp, pool, rows, calls, budget_s)
-            else:
-                t, made = _ingest_wide(tmp, pool, calls, budget_s)
+            t, made = _ingest_wide(tmp, pool, calls, budget_s)
         if turn and made < calls:
             break  # a later turn ran out of budget: keep the whole turns before it
         ours.append(t)
         done = made
-        if sliced:
-            raws.append(r)
-        else:
-            if turn == 0:
-                rows = _raw_rows(pool, done)  # the same points as runlite wrote
-            with tempfile.TemporaryDirectory() as tmp:
-                raws.append(raw_rows_seconds(tmp, rows))
+        if turn == 0:
+            rows = _raw_rows(pool, done)  # the same points as runlite wrote
+        with tempfile.TemporaryDirectory() as tmp:
+            raws.append(raw_rows_seconds(tmp, rows))
         if done < calls or t > budget_s / 3:
             break
     return statistics.median(ours), statistics.median(raws), done

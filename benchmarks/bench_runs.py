@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import tempfile
 import time
 
 import apsw
@@ -21,37 +19,25 @@ import runlite
 from runlite._ids import dotted_segment, uuid7
 from runlite.storage import schema
 
-from .common import interleaved_seconds, median_seconds, row
+from .common import median_seconds, paired_medians, row
 
 N = 10_000
 
 
-# Runs a slice: the sides take turns every 20-30 ms (`common.interleaved_seconds`).
-SLICE = 100
-
-
-def _runlite_creating(tmp: str, n: int = N):
-    """Create ``n`` runs through runlite, yielding after opening the file and after every
-    ``SLICE`` runs; closing it is the last step."""
+def _runlite_create(tmp: str, n: int = N) -> None:
     with runlite.open(os.path.join(tmp, "r.db")) as s:
-        yield
         for i in range(n):
             s.init(f"run-{i}", metadata={"i": i, "lr": 0.01}, tags=["bench"], running=False)
-            if i % SLICE == SLICE - 1:
-                yield
 
 
-def _raw_creating(tmp: str, n: int = N, *, versions: int = schema.SCHEMA_VERSION):
-    """The same runs by raw apsw into runlite's schema as of ``versions`` (made in the first step),
-    one transaction each, yielding as `_runlite_creating` does."""
-    conn = apsw.Connection(os.path.join(tmp, f"raw-{versions}.db"))
+def _raw_create(tmp: str, n: int = N, *, versions: int = schema.SCHEMA_VERSION) -> None:
+    conn = apsw.Connection(os.path.join(tmp, "raw.db"))
     conn.execute("PRAGMA journal_mode=WAL").fetchall()
     conn.execute("PRAGMA synchronous=NORMAL")
     for version in range(1, versions + 1):
         for statement in schema.MIGRATIONS[version]:
             conn.execute(statement)
     conn.execute("INSERT INTO folders (path, created) VALUES ('/', 0)")
-    yield
     for i in range(n):
         # The values runlite stores: a time-ordered id, its trace order and the time of creation.
         now = time.time_ns() // 1000
@@ -63,8 +49,6 @@ def _raw_creating(tmp: str, n: int = N, *, versions: int = schema.SCHEMA_VERSION
                 (run_id, f"run-{i}", json.dumps({"i": i, "lr": 0.01}), '["bench"]', run_id,
                  dotted_segment(now, run_id), now, now),
             )
-        if i % SLICE == SLICE - 1:
-            yield
     conn.close()
 
 
@@ -72,23 +56,17 @@ def run(quick: bool = False) -> list[dict]:
     """Median timings of create and read-back, with the raw-apsw baseline."""
     # Five turns each, --quick too: with three (a second or so each), CI measured run creation at
     # 0.69x once, where it measured 0.85-1.02x in the runs before: two slow turns of three decided.
-    # Within a turn the three take turns by slices of runs (`interleaved_seconds`): on a quiet
-    # machine a turn then reads 0.95-1.02x, the median of five 0.97-0.99x, where whole turns'
-    # medians read 0.92-1.00x. Beside two memory-bound processes it reads 0.81-0.88x (whole turns
-    # 0.82-0.97x): there runlite's Python slows more than SQLite's C, which no pairing cancels.
     repeat = 5
     n_create = 3_000 if quick else N  # runs a second do not depend on how many exist
-    turns = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            turns.append(interleaved_seconds([_runlite_creating(tmp, n_create), _raw_creating(tmp, n_create),
-                                              _raw_creating(tmp, n_create, versions=1)]))
-    create, raw_create, raw_narrow = map(statistics.median, zip(*turns))
+    create, raw_create, raw_narrow = paired_medians([lambda tmp: _runlite_create(tmp, n_create),
+                                                     lambda tmp: _raw_create(tmp, n_create),
+                                                     lambda tmp: _raw_create(tmp, n_create, versions=1)], repeat)
     n_done = N
 
+    import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in _runlite_creating(tmp):
-            pass
+        _runlite_create(tmp)
         path = os.path.join(tmp, "r.db")
         with runlite.open(path, read_only=True) as s:
             read = median_seconds(lambda _t: s.runs(), repeat)

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 import apsw
 import zstandard
@@ -73,26 +73,6 @@ def paired_medians(fns: list[Callable[[str], object]], repeat: int, *, dirs: boo
                 wall = time.perf_counter() - start
             acc.append(got if isinstance(got, (int, float)) and not isinstance(got, bool) else wall)
     return [statistics.median(acc) for acc in times]
-
-
-def interleaved_seconds(sides: list[Iterator]) -> list[float]:
-    """Seconds each of ``sides`` took to run out, the sides taking turns a step at a time, each
-    ``next`` timed: generators that yield between slices of their work, so runlite and its
-    baseline share the machine's busy moments slice by slice, where whole turns of a second
-    each left a busy second to one side. Each side's slices must be short enough not to change
-    what it does (no buffer left to age into a flush it would not otherwise make)."""
-    times = [0.0] * len(sides)
-    live = list(enumerate(sides))
-    while live:
-        for entry in list(live):
-            k, side = entry
-            start = time.perf_counter()
-            try:
-                next(side)
-            except StopIteration:
-                live.remove(entry)
-            times[k] += time.perf_counter() - start
-    return times
 
 
 def in_fresh_interpreter(module: str, function: str, *args) -> object:
@@ -148,25 +128,15 @@ SLOWDOWN_FRESH_S = 60.0  # the shared machine's load changes: re-measure for row
 _SLOWDOWN: list[tuple[float, float]] = []  # (when measured, slowdown)
 
 
-RAW_INSERT = "INSERT INTO points VALUES (?, ?, ?, ?, ?)"
-
-
-def raw_points_file(tmp: str) -> apsw.Connection:
-    """A new raw-apsw file in ``tmp`` (WAL, synchronous=NORMAL) with one table of
-    ``(series, step, time, ts, value)`` rows: the ingest baselines' (insert with `RAW_INSERT`)."""
+def raw_rows_seconds(tmp: str, rows: list[tuple]) -> float:
+    """Seconds for raw apsw to insert ``(series, step, time, ts, value)`` rows in one transaction."""
     conn = apsw.Connection(os.path.join(tmp, f"raw-{len(os.listdir(tmp))}.db"))
     conn.execute("PRAGMA journal_mode=WAL").fetchall()
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("CREATE TABLE points (series INTEGER, step INTEGER, time REAL, ts INTEGER, value REAL)")
-    return conn
-
-
-def raw_rows_seconds(tmp: str, rows: list[tuple]) -> float:
-    """Seconds for raw apsw to insert ``(series, step, time, ts, value)`` rows in one transaction."""
-    conn = raw_points_file(tmp)
     start = time.perf_counter()
     with conn:
-        conn.executemany(RAW_INSERT, rows)
+        conn.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?)", rows)
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed

@@ -200,28 +200,6 @@ def test_paired_medians_use_a_self_measured_time_when_given():
     assert all(t < 1.0 for t in paired_medians([lambda _tmp: "/a/path", lambda _tmp: True], 1))
 
 
-def test_interleaved_sides_take_turns_a_step_at_a_time_and_each_counts_its_own_steps():
-    import time
-
-    from benchmarks.common import interleaved_seconds
-
-    steps = []
-
-    def side(tag, n, pause):
-        for i in range(n):
-            steps.append((tag, i))
-            time.sleep(pause)
-            yield
-        steps.append((tag, "end"))  # the step that runs it out is timed too
-        time.sleep(pause)
-
-    slow, fast = interleaved_seconds([side("slow", 2, 0.02), side("fast", 4, 0.001)])
-    assert steps == [("slow", 0), ("fast", 0), ("slow", 1), ("fast", 1), ("slow", "end"), ("fast", 2),
-                     ("fast", 3), ("fast", "end")]  # a side run out drops out of the turns
-    assert slow >= 3 * 0.02
-    assert 5 * 0.001 <= fast < slow
-
-
 def test_a_suite_runs_in_a_fresh_interpreter_and_its_rows_come_back():
     """Each suite's rows are measured in a new process and sent back whole (JSON)."""
     from benchmarks.common import environment, in_fresh_interpreter
