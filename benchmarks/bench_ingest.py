@@ -175,10 +175,13 @@ def _width_one(values: list[float], repeat: int) -> tuple[float, float, float, f
 
 
 def width_sweep(quick: bool) -> list[dict]:
-    # Five turns a width, the median taken: with three, one disturbed turn of a shared machine
-    # (a CI run missed width 10 at 1.33x when the same code measured 0.97-1.96x in alternate
-    # turns that hour) decided the figure.
-    repeat = 5
+    # Nine turns a width, the median taken. With three, one disturbed turn of a shared machine
+    # decided the figure (a CI run missed width 10 at 1.33x when the same code measured
+    # 0.97-1.96x in alternate turns that hour). With five, CI missed it in two runs of five
+    # (1.19x, 1.36x): single turns at width 10 read 1.23-2.36x on a quiet machine, four of twenty
+    # below the line, so a median of five falls below it in about one sweep in seventeen, a
+    # median of nine in about one in fifty.
+    repeat = 9
     budget = 10.0 if quick else 30.0  # seconds a width; 1.5M points/s needs 0.7 s for 1M
     out = []
     for width in WIDTHS:
