@@ -170,6 +170,36 @@ def test_regular_steps_and_constants_cost_almost_nothing():
     assert s2 == steps and ts2 == stamps and v2 == values
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_short_chunks_store_evenly_spaced_steps_as_a_stride(mode):
+    """A chunk too short for zstd to find repeats in its steps' low plane (65-255 points: a
+    short run's series, a wide record's) stores steps in a progression as STRIDE, 16 bytes;
+    every window of it reads back exactly, decreasing and wrapping progressions too."""
+    rng = random.Random(9)
+    for n, first, step in ((100, 0, 1), (65, 7, 3), (255, -5, -2), (100, (1 << 63) - 50, 1)):
+        steps = array("q", [((first + i * step + (1 << 63)) % (1 << 64)) - (1 << 63) for i in range(n)])
+        stamps, values = int_column(rng, n), float_column(rng, n)
+        with path(mode):
+            blob = encode_chunk(steps, None, stamps, values, time_origin_us=ORIGIN)
+            uneven = array("q", steps)
+            uneven[n // 2] += 1
+            unevenly = encode_chunk(uneven, None, stamps, values, time_origin_us=ORIGIN)
+        assert struct.unpack_from("<H", blob, 2)[0] & 15 == lanes.STRIDE
+        assert struct.unpack_from("<H", unevenly, 2)[0] & 15 == lanes.RAW
+        assert len(blob) < len(unevenly)
+        with path(mode):
+            s2, _, ts2, v2 = decode_chunk(blob, expected_count=n)
+            assert (s2, ts2, v2) == (steps, stamps, values)
+            assert decode_chunk(unevenly)[0] == uneven
+            for lo, hi in ((0, n), (3, 17), (n - 1, n), (5, 5)):
+                got = decode_columns(blob, columns=("steps", "values"), rows=(lo, hi))
+                assert got["steps"] == steps[lo:hi] and got["values"] == values[lo:hi]
+    # From _TRY_FROM points on, zstd codes evenly spaced steps' planes in a few bytes: RAW.
+    n = 256
+    blob = encode_chunk(array("q", range(n)), None, int_column(rng, n), float_column(rng, n), time_origin_us=ORIGIN)
+    assert struct.unpack_from("<H", blob, 2)[0] & 15 == lanes.RAW
+
+
 def test_noisy_curve_is_smaller_than_in_version_1():
     rng = random.Random(4)
     n = 5000

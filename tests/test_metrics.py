@@ -258,8 +258,9 @@ def test_a_flush_writes_only_its_new_points(mem, monkeypatch):
 
 
 def test_a_wide_flush_transforms_the_shared_axis_once(mem, monkeypatch):
-    """A record of 50 names: its 50 chunks share the steps and timestamps, byte-shuffled once
-    each for the flush, then each series' values (150 shuffles before)."""
+    """A record of 50 names: its 50 chunks share the steps and timestamps, transformed once
+    each for the flush (the steps, 0-199, to a stride; the timestamps byte-shuffled), then each
+    series' values are shuffled (150 shuffles before the axis was shared)."""
     run = mem.init("wide")
     for i in range(200):
         run.log_metrics({f"m{k}": i + k / 7 for k in range(50)})
@@ -267,7 +268,7 @@ def test_a_wide_flush_transforms_the_shared_axis_once(mem, monkeypatch):
     real = metrics_mod.chunks.lanes.shuffle
     monkeypatch.setattr(metrics_mod.chunks.lanes, "shuffle", lambda raw: shuffled.append(len(raw)) or real(raw))
     run.flush()
-    assert shuffled.count(8 * 200) == 52
+    assert shuffled.count(8 * 200) == 1 + 50
     assert [len(mem.metric_values(run, f"m{k}")) for k in (0, 49)] == [200, 200]
     assert mem.verify().ok
 

@@ -23,9 +23,10 @@ Chunk blob format (version 2), all integers little-endian::
 timestamps, 12-15 values; 0 for absent times), one of `lanes`: RAW, STRIDE, DELTA, DOD,
 XOR. A body is 16 bytes for STRIDE, else the column's 8n transformed bytes as 8 byte
 planes. The encoder writes what decodes at memcpy speed (docs/CODEC.md): a constant column
-as STRIDE, any other as RAW, except float columns that DOD stores in 1.5 bytes a point
-fewer (those chunks take a frame a column, the DOD column a zstd block a plane); the other
-transforms are decoded for chunks written before. Flag bit 0 clear means "times are the
+as STRIDE, so too evenly spaced steps of a chunk under 256 points, any other as RAW, except
+float columns that DOD stores in 1.5 bytes a point fewer (those chunks take a frame a
+column, the DOD column a zstd block a plane); the other transforms are decoded for chunks
+written before. Flag bit 0 clear means "times are the
 default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
 
 Version 1 (still decoded; `encode_chunk_v1` writes it): codes 0, and one frame of the
@@ -210,10 +211,15 @@ def _choose(raw: bytes, n: int, is_float: bool) -> tuple[int, list[bytes]]:
     read (~70 ns a point).
 
     A constant column is STRIDE (16 bytes), checked by one byte comparison. Integer columns
-    are otherwise RAW: a counter's byte planes cost zstd ~0.05 B/pt, and DELTA saves only
+    are otherwise RAW: a counter's byte planes cost zstd ~0.05 B/pt (~1 B/pt under
+    `_TRY_FROM` points, so a short chunk's progression is STRIDE), and DELTA saves only
     ~0.5 B/pt on wall clocks. Float columns are RAW unless one of XOR, DELTA and DOD stores
     a sample of them in `_WORTH_BYTES` bytes a point fewer (a schedule: DOD 3.6 vs 6.0)."""
     if n > 1 and raw == raw[:8] * n:
+        return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
+    if not is_float and n < _TRY_FROM and lanes.is_stride(raw, n):
+        # Steps 0, 1, 2... of a short chunk: too short for zstd to find repeats in their low
+        # plane (~1 B/pt stored RAW), and rebuilt from 16 bytes as fast as unshuffled.
         return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
     planes = lanes.shuffle(raw)
     if not is_float or n < _TRY_FROM:
