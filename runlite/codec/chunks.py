@@ -26,8 +26,8 @@ planes. The encoder writes what decodes at memcpy speed (docs/CODEC.md): a const
 as STRIDE, so too evenly spaced steps of a chunk under 256 points, any other as RAW, except
 float columns that DOD stores in 1.5 bytes a point fewer (those chunks take a frame a
 column, the DOD column a zstd block a plane); the other transforms are decoded for chunks
-written before. Flag bit 0 clear means "times are the
-default": ``(timestamp - time_origin_us) / 1e6``, rebuilt by `derived_times`.
+written before. Flag bit 0 clear means "times are the default": ``(timestamp -
+time_origin_us) / 1e6``, rebuilt by `derived_times`.
 
 Version 1 (still decoded; `encode_chunk_v1` writes it): codes 0, and one frame of the
 header again and every column byte-shuffled as it is. Decoding knows every frame's exact
