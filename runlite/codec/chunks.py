@@ -215,11 +215,9 @@ def _choose(raw: bytes, n: int, is_float: bool) -> tuple[int, list[bytes]]:
     `_TRY_FROM` points, so a short chunk's progression is STRIDE), and DELTA saves only
     ~0.5 B/pt on wall clocks. Float columns are RAW unless one of XOR, DELTA and DOD stores
     a sample of them in `_WORTH_BYTES` bytes a point fewer (a schedule: DOD 3.6 vs 6.0)."""
-    if n > 1 and raw == raw[:8] * n:
-        return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
-    if not is_float and n < _TRY_FROM and lanes.is_stride(raw, n):
-        # Steps 0, 1, 2... of a short chunk: too short for zstd to find repeats in their low
-        # plane (~1 B/pt stored RAW), and rebuilt from 16 bytes as fast as unshuffled.
+    # A constant; or steps 0, 1, 2... of a short chunk, too short for zstd to find repeats in
+    # their low plane (~1 B/pt stored RAW), and rebuilt from 16 bytes as fast as unshuffled.
+    if (n > 1 and raw == raw[:8] * n) or (not is_float and n < _TRY_FROM and lanes.is_stride(raw, n)):
         return lanes.STRIDE, lanes.encode(lanes.STRIDE, raw, n)
     planes = lanes.shuffle(raw)
     if not is_float or n < _TRY_FROM:
