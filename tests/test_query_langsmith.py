@@ -239,6 +239,24 @@ def test_filters_over_one_large_trace_do_work_in_proportion_to_it(tmp_path, list
         assert _vm_steps(large, **listing) <= 8 * max(1, _vm_steps(small, **listing)), listing
 
 
+def test_a_page_deep_into_a_large_trace_reads_the_page_not_the_trace(tmp_path):
+    """LangSmith's SDKs read a trace back newest first, a page of 100 at a time
+    (``list_runs(trace_id=...)``). Each page comes in order from the (trace, start) index: a page
+    of a trace four times larger does about the same work, where sorting the whole trace for each
+    page did four times as much. The pages put together are the whole listing, in its order."""
+    with _one_trace(tmp_path / "small.db", 1000) as small, _one_trace(tmp_path / "large.db", 4000) as large:
+        pages = []
+        for store in (small, large):
+            trace_id = store.list_runs(is_root=True)[0].trace_id
+            pages.append(_vm_steps(store, trace_id=trace_id, limit=100, offset=900))
+        assert pages[1] <= 2 * max(1, pages[0]), pages
+        whole = [r.id for r in large.list_runs(trace_id=trace_id)]
+        paged = [r.id for offset in range(0, 4001, 100) for r in large.list_runs(trace_id=trace_id, limit=100,
+                                                                                  offset=offset)]
+        assert paged == whole and len(set(whole)) == 4001
+        assert whole == [r.id for r in sorted(large.runs(), key=lambda r: (r.start_time, r.id), reverse=True)]
+
+
 def test_execution_order_one_is_an_index_probe(world):
     """eq(execution_order, 1) counts at most one earlier run, through the (trace_id, dotted_order) index."""
     sql, params = compile_where(parse_langsmith("eq(execution_order, 1)"), now_us=now_us())

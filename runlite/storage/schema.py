@@ -405,6 +405,18 @@ V11_ONE_BLOCK_SKETCHES = (
     # which would take such a sketch for damage, that it cannot read the file.
 )
 
+V12_TRACE_START_ORDER = (
+    # A trace's runs newest first by start: how LangSmith's SDKs read a trace back
+    # (``list_runs(trace_id=...)``, ``read_run(load_child_runs=True)``: /runs/query a page of 100
+    # at a time). ``runs_trace`` holds a trace in dotted order (trees, subtrees, moves), so each
+    # page sorted the whole trace: 17-39 ms a page of a 10,001-span trace, 0.24-0.52 ms with this;
+    # the SDK's read of that trace through ``runlite serve`` 5.8 s -> 1.9 s (its own share 0.7 s).
+    # A new trace's entries go at the index's right end (ids and starts grow with time): raw
+    # inserts of traced spans' rows took ~1.6 us more of SQLite's time a span (11.9 -> 13.5 us),
+    # and spans traced and written went as fast with it as without, within the machine's spread.
+    "CREATE INDEX runs_trace_start ON runs(trace_id, coalesce(started, created), id)",
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
@@ -418,6 +430,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     9: V9_START_ORDER,
     10: V10_PROJECT_INDEX,
     11: V11_ONE_BLOCK_SKETCHES,
+    12: V12_TRACE_START_ORDER,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -8,7 +8,7 @@ it. ``tests/test_store.py`` checks these are what the migrations make, and print
 when a migration changes the schema.
 """
 
-VERSION = 11
+VERSION = 12
 
 OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX attachments_blob ON attachments(sha256)'),
  ('index', 'events_time', 'events', 'b-tree', 'CREATE INDEX events_time ON events(run_id, time, seq)'),
@@ -48,6 +48,11 @@ OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX 
  ('index', 'runs_start', 'runs', 'b-tree', 'CREATE INDEX runs_start ON runs(coalesce(started, created), id)'),
  ('index', 'runs_status', 'runs', 'b-tree', 'CREATE INDEX runs_status ON runs(status, created, id)'),
  ('index', 'runs_trace', 'runs', 'b-tree', 'CREATE INDEX runs_trace ON runs(trace_id, dotted_order)'),
+ ('index',
+  'runs_trace_start',
+  'runs',
+  'b-tree',
+  'CREATE INDEX runs_trace_start ON runs(trace_id, coalesce(started, created), id)'),
  ('index',
   'runs_type',
   'runs',
