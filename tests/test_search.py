@@ -229,6 +229,26 @@ def test_a_page_of_langsmith_listing_is_read_in_start_order_not_sorted(mem, trac
     assert f"USING INDEX {index}" in plan, plan
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"project": True}, {"project": True, "start_time": "2000-01-01T00:00:00Z",
+                                                                "filter": 'lte(start_time, "2999-01-01T00:00:00Z")'}])
+def test_a_page_of_a_trace_is_read_in_start_order_from_its_own_index(mem, traces, kwargs):
+    """LangSmith's SDKs read a trace back a page at a time (v1 ``list_runs(trace_id=...)``; v2
+    with its project and a time window too): the page comes from the trace's index in order,
+    not from a sort of the whole trace, nor from a walk of its project's runs of that time."""
+    with runlite.trace("big", store=mem, project_name="p1") as big:
+        for i in range(8):
+            runlite.trace(f"big-{i}", run_type="tool", store=mem).end()
+    mem.live.flush_spans()
+    kwargs = dict(kwargs, trace_id=big.trace_id)
+    if kwargs.pop("project", None):
+        kwargs["project_id"] = traces["root-1"].session_id
+    everything = mem.list_runs(**kwargs)
+    assert len(everything) == 9
+    assert [r.name for r in mem.list_runs(**kwargs, limit=3, offset=2)] == _newest_first(everything)[2:5]
+    plan, = _plans(mem, lambda: mem.list_runs(**kwargs, limit=3, offset=2))
+    assert "USING INDEX runs_trace_start" in plan and "USE TEMP B-TREE" not in plan, plan
+
+
 @pytest.mark.parametrize("read, index", [(lambda s: s.runs(folder="/x", limit=2), "runs_folder"),
                                          (lambda s: s.get_runs(["folder.path == /x"], limit=2), "runs_folder"),
                                          (lambda s: s.runs(status="completed", limit=2), "runs_status")])

@@ -106,8 +106,12 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
     if run_ids is not None:  # as in LangSmith: run_ids ignores every other filter
         where.append(_in("runs.id", id_list(run_ids, "run id"), params))
     else:
+        # A trace's runs come from its own index (``runs_trace_start``, in the listing's order):
+        # given the project's as well (the v2 run query names both), SQLite took the project's
+        # and walked all its runs of the time window for the trace's. "+" keeps that index out.
+        session = "runs.session_id" if trace_id is None else "+runs.session_id"
         projects = [_in(column, id_list(value, what), params) for value, column, what in (
-            (project_name, "runs.session_name", "project_name"), (project_id, "runs.session_id", "project_id"))
+            (project_name, "runs.session_name", "project_name"), (project_id, session, "project_id"))
             if value is not None]
         if projects:  # as the SDK does: runs of any project named by name or id
             where.append("(" + " OR ".join(projects) + ")")
