@@ -21,7 +21,6 @@ from .http import body, in_thread, json_value
 
 PAGE = 100  # runs a query answers at once; the SDK follows the cursor for more
 TENANT = "00000000-0000-0000-0000-000000000000"  # one file, one tenant
-_MS_TIMES = ("start_time", "end_time", "first_token_time")
 
 
 def _json(value: Any, status: int = 200):
@@ -46,9 +45,10 @@ def run_json(record, base_url: str, api_key: str | None) -> dict:
     data = record.to_dict(child_runs=False)
     if data.get("run_type") is None:  # an update whose create has not come, or a run of another
         data["run_type"] = "chain"    # kind (an experiment's): the SDK's Run needs one
-    for key in _MS_TIMES:
-        if data.get(key) is not None:
-            data[key] = _dt.datetime.fromtimestamp(data[key] / 1000, _dt.timezone.utc).isoformat()
+    # to_dict's epoch milliseconds, as text from the record's own times (not made again from them)
+    for key, value in (("start_time", record.start_time), ("end_time", record.ended),
+                       ("first_token_time", record.first_token_time)):
+        data[key] = None if value is None else value.isoformat()
     data.pop("child_runs", None)
     files = data.pop("attachments")
     data["s3_urls"] = {f"attachment.{name}": {"presigned_url": base_url + attachment_path(record.id, name, api_key),
