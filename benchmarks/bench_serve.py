@@ -1,6 +1,9 @@
 """``runlite serve`` driven by the real ``langsmith`` SDK: runs ingested per second through its
 batch and multipart paths (baseline: the same SDK calls to a server that reads the bodies and
-discards them), and the cost of a traced call with runlite serving (baseline: tracing off)."""
+discards them), the cost of a traced call with runlite serving (baseline: tracing off), and a
+large trace read back as the SDK reads one, ``list_runs(trace_id=...)`` a page of 100 at a time
+(baseline: the same SDK reading the same pages from a server that holds them ready: what the
+SDK itself costs)."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from .common import row
 N = 10_000      # runs ingested a measurement
 CALLS = 5_000   # traced calls a measurement
 CHUNK = 100     # runs a request, the SDK's default batch size
+SPANS = 10_000  # the read-back trace: a root and this many spans below it
 
 
 def _runs(n: int) -> list[dict]:
@@ -88,6 +92,50 @@ def _written(url: str, n: int):
     return settle
 
 
+class _Pages(_Discard):
+    """Answers /runs/query from ``pages`` (request cursor -> body), made beforehand."""
+    pages: dict = {}
+
+    def do_POST(self) -> None:
+        query = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        self._answer(200, self.pages[query.get("cursor")])
+
+
+def _trace_file(path: str, spans: int) -> tuple[str, dict]:
+    """A file holding `bench_traces.big_trace` of ``spans`` spans, its id, and the /runs/query
+    pages runlite answers for it, by request cursor."""
+    import runlite
+    from runlite.server.reads import query_runs
+
+    from .bench_traces import big_trace
+
+    with runlite.open(path) as store:
+        trace_id = big_trace(store, spans)
+    pages, cursor = {}, None
+    with runlite.open(path, read_only=True) as store:
+        while True:
+            page = query_runs(store, {"trace": trace_id, "cursor": cursor})
+            pages[cursor] = json.dumps(page).encode()
+            cursor = page["cursors"]["next"]
+            if cursor is None:
+                return trace_id, pages
+
+
+def _trace_read_seconds(url: str, trace_id: str, spans: int) -> float:
+    import warnings
+
+    from langsmith import Client
+
+    client = Client(api_url=url, api_key="bench")
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # list_runs' deprecation notice
+        found = sum(1 for _ in client.list_runs(trace_id=trace_id))
+    seconds = time.perf_counter() - start
+    assert found == spans + 1, found
+    return seconds
+
+
 def _traced_call_seconds(url: str | None, calls: int) -> float:
     from langsmith import Client, traceable, tracing_context
 
@@ -143,4 +191,30 @@ def run(quick: bool = False) -> list[dict]:
             discard.shutdown()
             proc.terminate()
             proc.wait(60)
+        out.append(_trace_read(os.path.join(tmp, "trace.db"), 2_000 if quick else SPANS, repeat))
     return out
+
+
+def _trace_read(path: str, spans: int, repeat: int) -> dict:
+    """The SDK reading a trace of ``spans + 1`` runs through runlite serve, beside the same
+    SDK reading the same pages from a server holding them ready."""
+    trace_id, _Pages.pages = _trace_file(path, spans)
+    _Pages.info = json.dumps(info(64 << 20)).encode()
+    proc, url = _serve(path)
+    ready = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    threading.Thread(target=ready.serve_forever, daemon=True).start()
+    ready_url = f"http://127.0.0.1:{ready.server_address[1]}"
+    try:
+        for server in (url, ready_url):  # a first read loads what the server imports on first use
+            _trace_read_seconds(server, trace_id, spans)
+        ours, base = [], []
+        for _ in range(repeat):  # taking turns
+            ours.append(_trace_read_seconds(url, trace_id, spans))
+            base.append(_trace_read_seconds(ready_url, trace_id, spans))
+    finally:
+        ready.shutdown()
+        proc.terminate()
+        proc.wait(60)
+    return row(f"LangSmith SDK list_runs(trace_id=...) of a {spans + 1:,}-run trace through runlite serve",
+               statistics.median(ours) * 1e3, "ms", statistics.median(base) * 1e3, higher_is_better=False,
+               target="(baseline: the same SDK reading the same pages from a server holding them ready)")

@@ -155,11 +155,13 @@ def _same_rows_seconds(tmp: str, traced_path: str, query_indexes: bool = True) -
     return elapsed
 
 
-def _big_trace(store) -> str:
+def big_trace(store, spans: int = 10_000) -> str:
+    """A trace of a root and ``spans`` spans below it (100 steps of leaves, three levels), written;
+    its id. ``bench_serve`` reads the same trace back through the LangSmith SDK."""
     with runlite.trace("root", store=store, inputs={"q": "x"}) as root:
         for i in range(100):
             with runlite.trace(f"step-{i}", store=store, inputs={"i": i}):
-                for j in range(99):
+                for j in range(spans // 100 - 1):
                     span = runlite.trace("leaf", run_type="tool", store=store, inputs={"j": j})
                     span.end(outputs={"r": j})
     store.live.flush_spans()
@@ -263,7 +265,7 @@ def run(quick: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "big.db")
         with runlite.open(path) as store:
-            trace_id = _big_trace(store)
+            trace_id = big_trace(store)
         with runlite.open(path, read_only=True) as store:
             times, walked = [], []
             for _ in range(repeat):
