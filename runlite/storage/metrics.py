@@ -7,6 +7,7 @@ summary, all in one transaction: a flush is never half-written.
 
 from __future__ import annotations
 
+import json
 from array import array
 from typing import TYPE_CHECKING
 
@@ -60,27 +61,35 @@ class _SeriesState:
 _TAIL_LOOKBACK = 64  # the stored small chunks a reloaded state may merge again
 
 
-_RUN_SERIES_ROWS = "SELECT id, name, asset, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ?"
+_SERIES_ROWS = "SELECT id, name, asset, " + ", ".join(STAT_COLUMNS) + " FROM series"
+# A run's series named in a JSON array of names, found by the (run, name, asset) key: a flush of a
+# few series looks up those few, however many the run holds.
+_NAMED_SERIES_ROWS = _SERIES_ROWS + " WHERE run_id = ? AND name IN (SELECT value FROM json_each(?))"
+# A run's series holding two or more small chunks: the only ones whose tails a run's end may
+# merge among those the writer holds no state of (a resumed run's).
+_FRAGMENTED_SERIES_ROWS = (_SERIES_ROWS + " WHERE id IN (SELECT c.series_id FROM series AS s JOIN chunks AS c"
+                           " ON c.series_id = s.id WHERE s.run_id = ? AND c.count < ?"
+                           " GROUP BY c.series_id HAVING count(*) > 1)")
 
 
-def _load_state(conn, run_id: str, name: str, asset: str):
-    row = conn.execute(
-        "SELECT id, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ? AND name = ? AND asset = ?",
-        (run_id, name, asset),
-    ).fetchone()
-    return None if row is None else _state_of(conn, row)
+def _series_rows(conn, run_id: str, keys: list) -> dict:
+    """(name, asset) -> series row (id, name, asset, then STAT_COLUMNS) of each of ``keys`` the
+    run stores."""
+    if len(keys) == 1:
+        row = conn.execute(_SERIES_ROWS + " WHERE run_id = ? AND name = ? AND asset = ?", (run_id, *keys[0])).fetchone()
+        return {} if row is None else {keys[0]: row}
+    if not keys:
+        return {}
+    wanted = set(keys)
+    names = json.dumps([*{name for name, _ in wanted}])
+    return {(r[1], r[2]): r for r in conn.execute(_NAMED_SERIES_ROWS, (run_id, names)) if (r[1], r[2]) in wanted}
 
 
 def _load_states(conn, run_id: str, keys: list) -> dict:
-    """The stored states of the series ``keys`` (those not stored left out): the run's
-    series rows in one query when there are several (a new run's first flush finds none)."""
-    if len(keys) == 1:
-        state = _load_state(conn, run_id, *keys[0])
-        return {} if state is None else {keys[0]: state}
-    wanted = set(keys)
-    rows = conn.execute("SELECT id, name, asset, " + ", ".join(STAT_COLUMNS) + " FROM series WHERE run_id = ?",
-                        (run_id,)).fetchall()
-    return {(r[1], r[2]): _state_of(conn, (r[0], *r[3:])) for r in rows if (r[1], r[2]) in wanted}
+    """The stored states of the series ``keys`` (those not stored left out)."""
+    if len(keys) > 1 and conn.execute("SELECT 1 FROM series WHERE run_id = ? LIMIT 1", (run_id,)).get is None:
+        return {}  # a new run's first flush: no name to look up
+    return {key: _state_of(conn, (row[0], *row[3:])) for key, row in _series_rows(conn, run_id, keys).items()}
 
 
 def _state_of(conn, row: tuple) -> _SeriesState:
@@ -282,12 +291,17 @@ def flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us:
 
 def _flush(conn, run_id: str, buffer: MetricBuffer, states: dict, time_origin_us: int, on_series, final: bool) -> dict:
     todo = list(buffer.series_columns())
-    if final:  # the run's series rows read once: for the tails to merge, the states and the counts
+    if final:  # the series rows read once: for the tails to merge, the states and the counts
         seen = {key for key, _ in todo}
         todo += [(key, None) for key, st in states.items() if len(st.tail) > 1 and key not in seen]
-        # Series whose states the writer dropped (a fork) are read afresh: their tails merge too.
-        rows = {(r[1], r[2]): r for r in conn.execute(_RUN_SERIES_ROWS, (run_id,))}
-        todo += [(k, None) for k in rows if k not in states and k not in seen]
+        held = conn.execute("SELECT count(*) FROM series WHERE run_id = ?", (run_id,)).get
+        rows = _series_rows(conn, run_id, [key for key, _ in todo]) if held else {}
+        if held > len(states):
+            # Series the writer holds no state of (a resumed run's, a forked child's, another
+            # writer's): those with small chunks to merge are read afresh.
+            split = {(r[1], r[2]): r for r in conn.execute(_FRAGMENTED_SERIES_ROWS, (run_id, TARGET_CHUNK_POINTS))}
+            todo += [(k, None) for k in split if k not in states and k not in seen]
+            rows.update(split)
     stored = {r[0]: r[3] for r in rows.values()} if final else _stored_counts(
         conn, run_id, [key for key, _ in todo], states)
     batch = _Batch(conn, time_origin_us)
