@@ -343,3 +343,15 @@ def test_infinite_bounds_of_a_chart_are_the_points_own(tmp_path):
                 run.log_metrics({"loss": float(i)})
         assert store.metric_buckets(run.id, "loss", start=float("-inf"), stop=float("inf")) == \
             store.metric_buckets(run.id, "loss")
+
+
+def test_tags_lists_each_tag_a_run_of_the_file_has_once_sorted(tmp_path):
+    with runlite.open(tmp_path / "t.db") as store:
+        assert store.tags() == []
+        first = store.init("a", tags=["b", "é", "Z"])
+        first.close()
+        store.init("b", tags=["b", "😀", "a"]).close()
+        store.init("c").close()
+        assert store.tags() == sorted({"b", "é", "Z", "😀", "a"})
+        store.delete_runs([first.id])
+        assert store.tags() == ["a", "b", "😀"]

@@ -242,10 +242,11 @@ class Client:
 
     def _artifact(self, run_id: str, name: str) -> Artifact:
         record = self._record(run_id)
-        found = [x for x in self.store.attachments(record.id) if x.name == name]
-        if not found:
-            raise ObjectNotFoundError(obj_type="artifact", name=name, extra=f"for run '{run_id}'")
-        return Artifact(record.id, found[0], self.store)
+        try:
+            found = self.store.attachment(record.id, name)
+        except errors.NotFoundError:
+            raise ObjectNotFoundError(obj_type="artifact", name=name, extra=f"for run '{run_id}'") from None
+        return Artifact(record.id, found, self.store)
 
     def get_artifact(self, run_id: str, name: str, *, allow_pickle: bool = False) -> Any:
         """An artifact's content, deserialized as Simvue does for JSON, numpy arrays, pandas
@@ -314,8 +315,7 @@ class Client:
         """``(id, Tag)`` pairs of every tag on a run of the file, by name."""
         start = _count(start_index, "start_index", positive=False) or 0
         limit = _count(count_limit, "count_limit", positive=True)
-        names = sorted({t for r in self.store.get_runs() for t in r.tags})
-        items = _sort_objects([(n, Tag(n, {"name": n})) for n in names], _sorting(sort_by_columns))
+        items = _sort_objects([(n, Tag(n, {"name": n})) for n in self.store.tags()], _sorting(sort_by_columns))
         return iter(items[start:None if limit is None else start + limit])
 
     def get_tag(self, tag_id: str) -> Tag:
@@ -351,11 +351,15 @@ class Client:
             raise AmbiguousArguments("Cannot return metric values with options 'aggregate=True' and "
                                      "'xaxis=timestamp'")
         records = [self._record(r) for r in run_ids] if run_ids else self._runs(run_filters or None)
+        # The named series of every run, read together (1 to 3 points are taken below from the whole series).
+        found = self.store.metric_values_many(
+            [r.id for r in records], metric_names, xaxis=xaxis,
+            max_points=None if max_points is None or max_points < 4 else max_points) if records else {}
         data: dict[str, dict[str, list[dict]]] = {}
         labels = []
         for record in records:
-            found = set(self.store.metric_names(record.id))
-            run = {n: self._points(record.id, n, xaxis, max_points) for n in metric_names if n in found}
+            series = found.get(record.id, {})
+            run = {n: _points(series[n], xaxis, max_points) for n in metric_names if n in series}
             if run and record.id not in data:
                 data[record.id] = run
                 labels.append(record.name if use_run_names else record.id)
@@ -365,19 +369,6 @@ class Client:
             return aggregated_table(data, xaxis, output_format)
         return metrics_table(data, xaxis, labels, output_format)
 
-    def _points(self, run_id: str, name: str, xaxis: str, max_points: int | None) -> list[dict]:
-        """``[{xaxis: x, "value": v}]``; runlite downsamples to 4 points or more (min, max and
-        last of each bucket), so 1 to 3 points are taken evenly from the whole series."""
-        series = self.store.metric_values(run_id, name, xaxis=xaxis,
-                                          max_points=None if max_points is None or max_points < 4 else max_points)
-        xs = {"step": series.steps, "time": series.times,
-              "timestamp": [t / 1e6 for t in series.timestamps]}[xaxis]
-        points = [{xaxis: x, "value": v} for x, v in zip(xs, series.values)]
-        if max_points is not None and len(points) > max_points:
-            last = len(points) - 1
-            points = [points[round(i * last / max(max_points - 1, 1))] for i in range(max_points)] \
-                if max_points > 1 else points[-1:]
-        return points
 
     def get_events(self, run_id: str, *, message_contains: str | None = None, start_index: int | None = None,
                    count_limit: int | None = None) -> list[dict[str, str]]:
@@ -415,6 +406,19 @@ def _folder_test(text: Any):
         raise InvalidArgument(f"folder filters are 'path == x', 'path != x' or 'path contains x', got {shown(text)}")
     op, value = m.groups()
     return {"==": lambda p: p == value, "!=": lambda p: p != value, "contains": lambda p: value in p}[op]
+
+
+def _points(series: Any, xaxis: str, max_points: int | None) -> list[dict]:
+    """``[{xaxis: x, "value": v}]`` of a Series; runlite downsamples to 4 points or more (min, max
+    and last of each bucket), so 1 to 3 points are taken evenly from the whole series."""
+    xs = {"step": series.steps, "time": series.times,
+          "timestamp": [t / 1e6 for t in series.timestamps]}[xaxis]
+    points = [{xaxis: x, "value": v} for x, v in zip(xs, series.values)]
+    if max_points is not None and len(points) > max_points:
+        last = len(points) - 1
+        points = [points[round(i * last / max(max_points - 1, 1))] for i in range(max_points)] \
+            if max_points > 1 else points[-1:]
+    return points
 
 
 __all__ = [

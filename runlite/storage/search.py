@@ -257,6 +257,11 @@ def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, ta
     return sql + " ORDER BY runs.created DESC, runs.id DESC", params
 
 
+def tag_names(conn) -> list[str]:
+    """Every tag a run has, sorted: read from the tag index alone, no run is read."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT tag FROM run_tags ORDER BY tag")]
+
+
 def run_ids_for(store, runs_or_filters: Any, what: str = "runs") -> list[str]:
     """Run ids from a list of runs/ids, a Simvue filter list, or a LangSmith filter string."""
     if isinstance(runs_or_filters, str):

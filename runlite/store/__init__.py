@@ -229,5 +229,9 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
         """Every folder path, sorted."""
         return self._read(runs_mod.folders)
 
+    def tags(self) -> list[str]:
+        """Every tag a run of the file has, sorted."""
+        return self._read(search.tag_names)
+
 
 _defaults.provide(Store)  # Run() and traceable without a store open one through _defaults

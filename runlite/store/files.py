@@ -22,6 +22,11 @@ class FileReads:
         """A run's saved files and attachments (``Attachment`` records), by name."""
         return self._metric_read(run, files.listing, category)
 
+    def attachment(self, run: Any, name: str):
+        """One of a run's saved files and attachments (an ``Attachment`` record), by its stored
+        name; NotFoundError when the run has none of that name."""
+        return self._metric_read(run, files.find, name)
+
     def read_attachment(self, run: Any, name: str, *, max_size: int = 1 << 31) -> bytes:
         """The whole content of an attachment, checksum verified (``open_attachment`` streams)."""
         run_id = self.run_id(run)
