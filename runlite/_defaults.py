@@ -29,6 +29,11 @@ def _cls() -> type:
     return _store_class[0]  # provided as runlite is imported (its __init__ imports store)
 
 
+def is_store(value: Any) -> bool:
+    """Whether ``value`` is a Store."""
+    return isinstance(value, _cls())
+
+
 def default_path() -> str:
     """``$RUNLITE_DB``, else ``runs.db`` in the working directory."""
     return os.environ.get("RUNLITE_DB") or "runs.db"

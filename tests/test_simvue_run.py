@@ -728,3 +728,19 @@ def test_client_is_reexported():
     from runlite.simvue import Client
     assert Client.__module__ == "runlite.simvue.client"
     assert sys.modules["runlite.simvue"].__all__ == ["Client", "Handler", "Run"]
+
+
+def test_a_run_given_a_files_path_as_its_store_writes_there(tmp_path):
+    # As ``Client(store=path)`` takes one; anything but a Store or a path is refused by name.
+    path = str(tmp_path / "given.db")
+    with simvue.Run(mode="offline", store=path) as run:
+        run.init(name="by-path")
+        run.log_metrics({"loss": 0.5})
+    with runlite.open(path) as store:
+        assert [r.name for r in store.runs()] == ["by-path"]
+        assert list(store.metric_values(store.runs()[0], "loss").values) == [0.5]
+    for wrong in (3, object(), b"bytes.db"):
+        with pytest.raises(errors.ValidationError, match="a Store .* or a file's path"):
+            simvue.Run(store=wrong)
+        with pytest.raises(errors.ValidationError, match="a Store .* or a file's path"):
+            runlite.Run(store=wrong)

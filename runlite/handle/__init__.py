@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from .. import errors
-from .._defaults import open_store
+from .._defaults import is_store, open_store
 from .._ids import random_name
 from .._validation import (
     check_choice, check_folder, check_metadata, check_name, check_optional_text,
@@ -64,6 +64,11 @@ class Run(RunAlerts, RunFiles, RunSystemMetrics, RunResume, RunMedia):
     def __init__(self, *, store: Any = None, path: str | os.PathLike | None = None):
         if store is not None and path is not None:
             raise errors.ValidationError("give Run() a store or a path, not both")
+        if isinstance(store, (str, os.PathLike)):  # a file's path, as runlite.simvue.Client takes it
+            store, path = None, store
+        elif store is not None and not is_store(store):
+            raise errors.ValidationError(f"store is a Store (runlite.open(path)) or a file's path, "
+                                         f"got {type(store).__name__}")
         self._store = store
         self._path = path
         self._owns_store = False
