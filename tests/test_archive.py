@@ -10,6 +10,8 @@ import pytest
 
 import runlite
 
+from .plans import read_steps
+
 
 @pytest.fixture
 def full(store):
@@ -456,3 +458,39 @@ def test_pack_merges_small_chunks(store, monkeypatch):
     assert repr(store.metric_summary(run.id, "x")) == repr(summary)  # repr: NaN == NaN
     assert store.metric_stats(run.id, "x", start=10, stop=200).count == 191
     assert store.verify().ok
+
+
+def _wide_trace(path, steps: int):
+    """A root, ``steps`` chain spans below it, a leaf below each; the store (read-only) and the
+    chain spans' ids."""
+    with runlite.open(path) as store:
+        root = store.init("root", run_type="chain")
+        chain = []
+        for i in range(steps):
+            step = root.child(f"s{i}", run_type="chain")
+            step.child(f"leaf{i}", run_type="llm").end()
+            step.end()
+            chain.append(step.id)
+        root.close()
+    return runlite.open(path, read_only=True), chain
+
+
+def test_a_span_with_its_subtree_is_read_as_its_own_range_of_the_trace(tmp_path):
+    """Deleting chosen spans, a span's compact tree and a span read with its children read each
+    span's own range of its trace, however large the trace: asked as ``id = ? OR (range)``, each
+    span walked the whole trace (deleting the 16,000 llm spans of one trace took 81 s)."""
+    work = []
+    for name, steps in (("small", 250), ("large", 1000)):
+        store, chain = _wide_trace(tmp_path / f"{name}.db", steps)
+        chosen = chain[3:13]
+        with store:
+            work.append([read_steps(store, lambda: store.runs_to_delete(chosen)),
+                         read_steps(store, lambda: store.span_tree(chosen[0])),
+                         read_steps(store, lambda: store.read_run(chosen[0], load_child_runs=True))])
+            leaf = {c: store.read_run(c, load_child_runs=True).child_runs[0].id for c in chosen}
+            doomed = store.runs_to_delete(chosen)
+            assert doomed == [run_id for c in chosen for run_id in (c, leaf[c])]
+            tree, count = store.span_tree(chosen[0])
+            assert count == 2 and [row[0] for row in tree] == doomed[:2]
+    small, large = work
+    assert all(b <= 2 * a + 2 for a, b in zip(small, large)), work

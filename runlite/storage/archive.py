@@ -18,7 +18,7 @@ import urllib.parse
 import apsw
 import attrs
 
-from . import blobs, checks, connection as db, media, merge_rows, policy, schema
+from . import blobs, checks, connection as db, media, merge_rows, policy, schema, subtrees
 from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import rechunk
@@ -217,9 +217,8 @@ def delete_runs(conn, run_ids: list[str]) -> int:
         row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             continue
-        conn.execute("INSERT OR IGNORE INTO doomed (id) SELECT id FROM runs WHERE trace_id = ? AND"
-                     " (id = ? OR (dotted_order > ? AND dotted_order < ?))",
-                     (row[0], run_id, row[1] + ".", row[1] + "/"))
+        conn.execute(f"INSERT OR IGNORE INTO doomed (id) SELECT id FROM runs WHERE {subtrees.where()}",
+                     subtrees.values(row[0], row[1], run_id))
     count = conn.execute("SELECT count(*) FROM doomed").get
     conn.execute("DELETE FROM outbox WHERE run_id IN (SELECT id FROM doomed)")  # no foreign key: a queue
     # children first: a parent row is referenced by its children's parent_run_id

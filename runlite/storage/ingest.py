@@ -23,6 +23,7 @@ from typing import Callable
 from . import attachments as files
 from . import batches
 from . import runs as runs_mod
+from . import subtrees
 from .schema import RUN_COLUMNS
 from .._ids import dotted_ids, dotted_segment
 from .._validation import dumps, now_us, shown
@@ -164,8 +165,7 @@ def _relink(conn, old: str, new: str) -> None:
     """Move a run and everything below it from ``old`` to ``new`` dotted order (a new place,
     maybe a new trace): ids stay, paths are rewritten in one statement."""
     old_trace, new_trace = dotted_ids(old)[0], dotted_ids(new)[0]
-    below = ("trace_id = ? AND (dotted_order = ? OR (dotted_order > ? || '.' AND dotted_order < ? || '/'))",
-             (old_trace, old, old, old))
+    below = (subtrees.where(own="dotted_order"), subtrees.values(old_trace, old, old))
     if new_trace != old_trace:
         conn.execute(f"UPDATE feedback SET trace_id = ? WHERE run_id IN (SELECT id FROM runs WHERE {below[0]})",
                      (new_trace, *below[1]))

@@ -13,7 +13,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .. import _lazy, errors
-from . import metric_reads
+from . import metric_reads, subtrees
 from .schema import FINAL_STATUSES, RUN_COLUMNS
 from .._host import THIS_HOST, effective_status, system_info, writer_alive
 from .._ids import dotted_segment, is_uuid, uuid7
@@ -360,8 +360,8 @@ def with_descendants(conn, run_ids: list[str]) -> list[str]:
         row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is not None and run_id not in found:
             found.update(dict.fromkeys(r[0] for r in conn.execute(
-                "SELECT id FROM runs WHERE trace_id = ? AND (id = ? OR (dotted_order > ? AND dotted_order < ?))"
-                " ORDER BY dotted_order", (row[0], run_id, row[1] + ".", row[1] + "/"))))
+                f"SELECT id FROM runs WHERE {subtrees.where()} ORDER BY dotted_order",
+                subtrees.values(row[0], row[1], run_id))))
     return list(found)
 
 
@@ -584,9 +584,8 @@ def read_subtree(database, run_id: str, now: int) -> RunRecord:
         if row is None:
             raise errors.NotFoundError(f"no run with id {run_id!r}")
         trace_id, order = row
-        rows = conn.execute(SELECT_TREE + " WHERE runs.trace_id = ? AND (runs.id = ? OR (runs.dotted_order > ?"
-                            " AND runs.dotted_order < ?)) ORDER BY runs.dotted_order",
-                            (trace_id, run_id, order + ".", order + "/")).fetchall()
+        rows = conn.execute(f"{SELECT_TREE} WHERE {subtrees.where()} ORDER BY runs.dotted_order",
+                            subtrees.values(trace_id, order, run_id)).fetchall()
     return tree(database, rows, now)
 
 

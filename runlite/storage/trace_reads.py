@@ -19,6 +19,7 @@ from __future__ import annotations
 from .. import query
 from ..query.ast import FIELDS
 from .._host import effective_status
+from . import subtrees
 
 # JSON paths in an llm span's outputs that hold its usage when its columns are empty.
 USAGE_PATHS = {
@@ -77,8 +78,7 @@ _TREE_SQL = (
     # the first token: LangSmith's field, else the span's first new_token event (runlite's tracing)
     " coalesce(runs.first_token_time, (SELECT min(e.time) FROM events AS e WHERE e.run_id = runs.id"
     " AND e.name = 'new_token'))"
-    " FROM runs WHERE runs.trace_id = ? AND (runs.id = ? OR (runs.dotted_order > ? AND runs.dotted_order < ?))"
-    " ORDER BY runs.dotted_order LIMIT ?")
+    f" FROM runs WHERE {subtrees.where()} ORDER BY runs.dotted_order LIMIT ?")
 
 
 def tree(conn, run_id: str, limit: int, now: int) -> tuple[list[tuple], int] | None:
@@ -96,13 +96,13 @@ def tree(conn, run_id: str, limit: int, now: int) -> tuple[list[tuple], int] | N
     out = []
     for (rid, parent, name, run_type, kind, status, host, pid, beat, timeout, started, ended, error, depth,
          prompt, completion, total, cost, first) in conn.execute(
-            _TREE_SQL, (base, trace_id, run_id, order + ".", order + "/", limit)):
+            _TREE_SQL, (base, *subtrees.values(trace_id, order, run_id), limit)):
         if status == "running":  # lost is computed on read, as for records
             status = effective_status(status, host, pid, beat, timeout, now)
         out.append((rid, parent, name, run_type, kind, status, started, ended, error, depth,
                     prompt, completion, total, cost, first))
-    count = conn.execute("SELECT count(*) FROM runs WHERE trace_id = ? AND (id = ? OR (dotted_order > ?"
-                         " AND dotted_order < ?))", (trace_id, run_id, order + ".", order + "/")).fetchone()[0]
+    count = conn.execute(f"SELECT count(*) FROM runs WHERE {subtrees.where()}",
+                         subtrees.values(trace_id, order, run_id)).fetchone()[0]
     return out, count
 
 
