@@ -343,6 +343,43 @@ def test_a_run_whose_parent_never_arrives_hangs_under_a_placeholder(tmp_path):
         assert (got["name"], got["status"], got["outputs"], got["inputs"]) == ("late", "success", {"o": 1}, {"x": 1})
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads the server's sockets from /proc/self/fd (Linux)")
+def test_each_connection_sends_without_waiting_for_acks(tmp_path):
+    """The SDK reuses its connection: each response went out as two writes, and with Nagle's
+    algorithm on, the second waited for the client's delayed ACK (~40 ms a request). The server
+    (here in this process) sets TCP_NODELAY on every connection it accepts."""
+    import http.client
+    import socket
+    import threading
+
+    server = serve(str(tmp_path / "runs.db"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=30)
+        for _ in range(2):  # one connection, kept alive
+            conn.request("GET", "/info")
+            assert conn.getresponse().read() and conn.sock is not None
+        client = conn.sock.getsockname()
+        accepted = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                sock = socket.socket(fileno=os.dup(int(fd)))
+            except OSError:  # not a socket, or gone
+                continue
+            with sock:
+                try:
+                    if sock.type == socket.SOCK_STREAM and sock.getpeername() == client:
+                        accepted.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                except OSError:  # not connected
+                    pass
+        conn.close()
+        assert accepted == [1]
+    finally:
+        server.stop()
+        thread.join(30)
+
+
 def test_an_api_key_is_required_when_given_and_off_loopback(tmp_path):
     db = str(tmp_path / "runs.db")
     with pytest.raises(runlite.ValidationError, match="API key"):
