@@ -3,6 +3,7 @@ query carries is applied (one ignored would answer with runs it excludes)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 import warnings
 
@@ -242,3 +243,59 @@ def test_a_run_whose_create_has_not_come_is_read_by_the_sdk(tmp_path):
         assert (got.run_type, got.outputs) == ("chain", {"a": 1})
         assert client.read_run(filed).attachments["f"]["reader"].read() == b"hello"
         assert sorted(str(r.id) for r in client.list_runs(run_ids=[updated, filed])) == sorted([updated, filed])
+
+
+def _chain(path: str, depth: int) -> str:
+    """A trace of ``depth`` runs, each the parent of the next; its id."""
+    import runlite
+
+    with runlite.open(path) as store:
+        spans = [store.init("top", run_type="chain")]
+        for i in range(depth - 1):
+            spans.append(spans[-1].child(f"level-{i}", run_type="chain"))
+        for span in reversed(spans):
+            span.end(outputs={"ok": True}) if span is not spans[0] else span.close()
+    return spans[0].trace_id
+
+
+def test_the_run_query_reads_the_fields_the_sdk_selects(tmp_path):
+    """``Client.list_runs`` sends the fields it reads (``select``): the query reads only those. It
+    made every listed run's ``child_run_ids`` too, which no SDK asks for by default: reading back a
+    chain of 1,000 runs, each the parent of the next, took 71 s through the SDK."""
+    import runlite
+    from langsmith import Client
+    from runlite.server.reads import query_runs
+
+    from .plans import read_steps
+    from .serving import RecordingProxy
+
+    paths = {depth: str(tmp_path / f"chain{depth}.db") for depth in (50, 200)}
+    traces = {depth: _chain(path, depth) for depth, path in paths.items()}
+    with Served(paths[50]) as server:
+        proxy = RecordingProxy(server.url)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                client = Client(api_url=proxy.url, api_key="x")
+                runs = list(client.list_runs(trace_id=traces[50]))
+        finally:
+            proxy.close()
+    assert len(runs) == 50 and len({r.id for r in runs}) == 50
+    assert {r.parent_run_id for r in runs} - {r.id for r in runs} == {None}
+    sent = [json.loads(data) for method, route, _, data in proxy.requests if route.endswith("/runs/query")]
+    select = sent[0]["select"]  # what the SDK reads of a run
+    assert "child_run_ids" not in select and {"id", "inputs", "outputs", "start_time", "dotted_order"} <= set(select)
+    steps = {}
+    for depth, path in paths.items():
+        with runlite.open(path, read_only=True) as store:
+            query = {"trace": traces[depth], "select": select, "limit": 100}
+            steps[depth] = read_steps(store, lambda: query_runs(store, query))
+            page = query_runs(store, query)["runs"]
+            assert len(page) == min(depth, 100) and all(run["child_run_ids"] == [] for run in page)
+    assert steps[200] <= 6 * max(1, steps[50]), steps
+    with runlite.open(paths[50], read_only=True) as store:  # asked for (no select), each run's descendants
+        whole = query_runs(store, {"trace": traces[50], "limit": 100})["runs"]
+    by_depth = sorted(whole, key=lambda run: len(run["dotted_order"]))
+    for level, run in enumerate(by_depth):
+        assert run["child_run_ids"] == [below["id"] for below in by_depth[level + 1:]]
+        assert run["direct_child_run_ids"] == [below["id"] for below in by_depth[level + 1:level + 2]]

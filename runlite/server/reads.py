@@ -138,7 +138,9 @@ def _base(request) -> str:
 
 
 def query_runs(store, query: dict, base_url: str = "", api_key: str | None = None) -> dict:
-    """``POST /runs/query``: ``{"runs": [...], "cursors": {"next": ...}}``, a page at a time."""
+    """``POST /runs/query``: ``{"runs": [...], "cursors": {"next": ...}}``, a page at a time. With
+    ``select`` (the SDK sends its list of fields), only those are read; the others come back at
+    their defaults (``child_run_ids``, which no SDK asks for by default, costs a run's subtree)."""
     if not isinstance(query, dict):
         raise errors.ValidationError(f"a run query must be a JSON object, got {shown(query)}")
     known = {"session", "session_id", "run_type", "filter", "trace_filter", "tree_filter", "is_root", "parent_run",
@@ -159,7 +161,7 @@ def query_runs(store, query: dict, base_url: str = "", api_key: str | None = Non
         filter=_run_filter(query), trace_filter=query.get("trace_filter"), tree_filter=query.get("tree_filter"),
         is_root=query.get("is_root"), parent_run_id=query.get("parent_run"), start_time=query.get("start_time"),
         error=query.get("error"), id=_ids(query.get("id"), "id"), trace_id=query.get("trace"),
-        limit=page + 1, offset=offset)
+        select=query.get("select"), limit=page + 1, offset=offset)
     more = len(runs) > page
     return {"runs": [run_json(r, base_url, api_key) for r in runs[:page]],
             "cursors": {"next": str(offset + page) if more else None}}

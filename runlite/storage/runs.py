@@ -450,17 +450,15 @@ def named_events_of(conn, run_ids: list[str], trace_id: str | None = None) -> di
 
 def _descendants(conn, ids: list[str]) -> dict[str, tuple]:
     """``{run id: (every descendant's id, the children's ids)}`` of those of ``ids`` with children
-    (dotted order)."""
-    below: dict[str, list] = {}
-    children: dict[str, list] = {}
-    for parent, kid, direct in _per_run(
-            conn, ids, "SELECT p.id, c.id, c.parent_run_id = p.id FROM runs AS p JOIN runs AS c"
-                       " ON c.trace_id = p.trace_id AND c.dotted_order > p.dotted_order || '.'"
-                       " AND c.dotted_order < p.dotted_order || '/' WHERE p.id IN (%s) ORDER BY c.dotted_order"):
-        below.setdefault(parent, []).append(kid)
-        if direct:
-            children.setdefault(parent, []).append(kid)
-    return {run_id: (tuple(kids), tuple(children.get(run_id, ()))) for run_id, kids in below.items()}
+    (dotted order), each run's read in order from its own range of the trace index: sorting the
+    descendants of many runs together sorted their dotted orders (kilobytes each deep in a chain)."""
+    out = {}
+    for (run_id,) in _per_run(conn, ids, "SELECT DISTINCT parent_run_id FROM runs WHERE parent_run_id IN (%s)"):
+        trace_id, order = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
+        below = conn.execute(f"SELECT id, parent_run_id FROM runs WHERE {subtrees.where()} ORDER BY dotted_order",
+                             subtrees.values(trace_id, order, run_id)).fetchall()[1:]  # after the run itself
+        out[run_id] = (tuple(kid for kid, _ in below), tuple(kid for kid, parent in below if parent == run_id))
+    return out
 
 
 def _attachments(conn, ids: list[str], trace_id: str | None) -> dict[str, dict]:
