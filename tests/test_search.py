@@ -286,3 +286,21 @@ def test_simvue_runs_of_one_run_type_are_read_in_time_order(mem, filters):
     # with a sort of the caller's, or no run_type, the listing is as before
     plan, = _plans(mem, lambda: mem.get_runs(["has tag.prod"]))
     assert "runs_type" not in plan, plan
+
+
+@pytest.mark.parametrize(("condition", "wanted"), [
+    ('gt(feedback_score, 0.5)', ["r0", "r1", "r2", "r3", "r4", "r5"]),  # a key's score or the other's
+    ('and(eq(feedback_key, "k"), gt(feedback_score, 0.5))', ["r3", "r4", "r5"]),
+    ('and(eq(feedback_key, "k"), eq(feedback_score, 1))', ["r5"])])
+def test_a_feedback_condition_reads_each_runs_own_feedback(mem, condition, wanted):
+    """A run's feedback is found by (run, key): with the score also asked, SQLite chose the
+    (key, score) index instead and read every run's feedback of that key for each run (a page of a
+    project with 40,000 feedback rows took 3.8 s)."""
+    runs = [mem.init(f"r{i}") for i in range(6)]
+    for i, run in enumerate(runs):
+        run.close()
+        mem.create_feedback(run, "k", score=i / 5)
+        mem.create_feedback(run, "other", score=1 - i / 5)
+    assert sorted(r.name for r in mem.list_runs(filter=condition)) == wanted
+    plan, = _plans(mem, lambda: mem.list_runs(filter=condition))
+    assert "feedback_run (run_id=?" in plan and "feedback_key" not in plan, plan

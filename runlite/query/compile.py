@@ -98,8 +98,10 @@ SOURCES: dict[str, tuple[str, str, dict]] = {
        for src in PATH_SOURCES},
     # tags are indexed in run_tags (kept from runs.tags by triggers): a lookup, not a JSON parse
     "tags": ("run_tags AS kv", "kv.run_id = {a}.id", {"value": ("text", "kv.tag")}),
+    # the score as +f.score: a run's feedback is found by feedback_run (run, key), not by
+    # feedback_key (key, score), which reads every run's feedback of that key for each run
     "feedback": ("feedback AS f", "f.run_id = {a}.id", {
-        "key": ("text", "f.key"), "score": ("number", "f.score"), "value": ("json", _FB_VALUE, _FB_TYPE)}),
+        "key": ("text", "f.key"), "score": ("number", "+f.score"), "value": ("json", _FB_VALUE, _FB_TYPE)}),
     "alert": ("run_alerts AS ra JOIN alerts AS al ON al.id = ra.alert_id", "ra.run_id = {a}.id",
               {"name": ("text", "al.name"), "status": ("text", "ra.state")}),
     "event": ("events AS e", "e.run_id = {a}.id", {"message": ("text", "e.message")}),
