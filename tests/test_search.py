@@ -304,3 +304,37 @@ def test_a_feedback_condition_reads_each_runs_own_feedback(mem, condition, wante
     assert sorted(r.name for r in mem.list_runs(filter=condition)) == wanted
     plan, = _plans(mem, lambda: mem.list_runs(filter=condition))
     assert "feedback_run (run_id=?" in plan and "feedback_key" not in plan, plan
+
+
+def test_a_page_of_a_runs_children_is_read_in_start_order_not_sorted(mem):
+    """``list_runs(parent_run_id=...)`` pages a run's children newest first from the parent's index
+    in that order: each page sorted them all (74 ms a page of 40,000 children)."""
+    root = mem.init("root", run_type="chain")
+    kids = [root.child(f"kid-{i}", run_type="tool") for i in range(12)]
+    for kid in kids:
+        kid.child("below", run_type="tool").end()  # a grandchild: not a child of the root
+        kid.end()
+    root.close()
+    page = mem.list_runs(parent_run_id=root.id, limit=4, offset=3)
+    assert [r.name for r in page] == _newest_first(mem.list_runs(parent_run_id=root.id))[3:7]
+    assert len(mem.list_runs(parent_run_id=root.id)) == 12
+    plan, = _plans(mem, lambda: mem.list_runs(parent_run_id=root.id, limit=4, offset=3))
+    assert "USING INDEX runs_parent" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("keys", [None, ["k1"]])
+def test_a_page_of_feedback_is_read_in_order_not_sorted(mem, keys):
+    """``list_feedback`` (LangSmith's SDK pages it by offset) reads feedback oldest first from an
+    index in that order, of any key or of one: each page sorted them all (the SDK's read of 40,000
+    feedback records took 6.3 s)."""
+    runs = [mem.init(f"r{i}") for i in range(5)]
+    for run in runs:
+        run.close()
+    for i in range(30):
+        mem.create_feedback(runs[i % 5], f"k{i % 3}", score=i)
+    every = [f for f in mem.list_feedback() if keys is None or f["key"] in keys]
+    assert [f["score"] for f in every] == sorted(f["score"] for f in every)  # oldest first
+    pages = [f for at in range(0, 30, 4) for f in mem.list_feedback(feedback_key=keys, limit=4, offset=at)]
+    assert [f["id"] for f in pages] == [f["id"] for f in every]
+    plan, = read_plans(mem, lambda: mem.list_feedback(feedback_key=keys, limit=4, offset=8), "FROM feedback")
+    assert "TEMP B-TREE" not in plan and ("feedback_created" if keys is None else "feedback_key (key=?)") in plan, plan

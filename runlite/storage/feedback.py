@@ -97,8 +97,16 @@ def search(conn, *, run_ids: list[str] | None = None, keys: list[str] | None = N
     for source in sources or ():
         if source not in SOURCE_TYPES:
             raise errors.ValidationError(f"feedback_source_type {shown(source)} is not one of {', '.join(SOURCE_TYPES)}")
-    clauses = [_WHERE[name] for name, values in given.items() if values is not None]
-    params = [dumps(values, name) for name, values in given.items() if values is not None]
+    clauses, params = [], []
+    for name, values in given.items():
+        if values is None:
+            continue
+        if name == "keys" and len(values) == 1:  # one key's feedback: read in order from its index, not sorted
+            clauses.append("key = ?")
+            params.append(values[0])
+        else:
+            clauses.append(_WHERE[name])
+            params.append(dumps(values, name))
     rows = conn.execute(
         "SELECT id, run_id, key, score, value, comment, correction, source, created, trace_id FROM feedback"
         + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY created, id LIMIT ? OFFSET ?",

@@ -406,15 +406,21 @@ V11_ONE_BLOCK_SKETCHES = (
 )
 
 V12_TRACE_START_ORDER = (
-    # A trace's runs newest first by start: how LangSmith's SDKs read a trace back
-    # (``list_runs(trace_id=...)``, ``read_run(load_child_runs=True)``: /runs/query a page of 100
-    # at a time). ``runs_trace`` holds a trace in dotted order (trees, subtrees, moves), so each
-    # page sorted the whole trace: 17-39 ms a page of a 10,001-span trace, 0.24-0.52 ms with this;
-    # the SDK's read of that trace through ``runlite serve`` 5.8 s -> 1.9 s (its own share 0.7 s).
-    # A new trace's entries go at the index's right end (ids and starts grow with time): raw
-    # inserts of traced spans' rows took ~1.6 us more of SQLite's time a span (11.9 -> 13.5 us),
-    # and spans traced and written went as fast with it as without, within the machine's spread.
+    # A trace's runs newest first by start, as LangSmith's SDKs read a trace back a page at a
+    # time (``runs_trace`` keeps dotted order, for trees): each page sorted the whole trace,
+    # 17-39 ms a page of 10,001 spans, 0.24-0.52 ms with this. ~1.6 us more of SQLite's time a
+    # span in raw inserts (11.9 -> 13.5 us); spans traced and written went as fast, within spread.
     "CREATE INDEX runs_trace_start ON runs(trace_id, coalesce(started, created), id)",
+)
+
+V13_PAGES_IN_ORDER = (
+    # A run's children newest first by start (``list_runs(parent_run_id=...)``), and feedback
+    # oldest first, of any key or of one (``list_feedback``): each page sorted them all.
+    "DROP INDEX runs_parent",
+    "CREATE INDEX runs_parent ON runs(parent_run_id, coalesce(started, created), id)",
+    "DROP INDEX feedback_key",
+    "CREATE INDEX feedback_key ON feedback(key, created, id)",
+    "CREATE INDEX feedback_created ON feedback(created, id)",
 )
 
 # Each entry: the statements of one migration, run in order inside the migration transaction.
@@ -431,6 +437,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     10: V10_PROJECT_INDEX,
     11: V11_ONE_BLOCK_SKETCHES,
     12: V12_TRACE_START_ORDER,
+    13: V13_PAGES_IN_ORDER,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

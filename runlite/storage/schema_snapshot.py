@@ -8,11 +8,12 @@ it. ``tests/test_store.py`` checks these are what the migrations make, and print
 when a migration changes the schema.
 """
 
-VERSION = 12
+VERSION = 13
 
 OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX attachments_blob ON attachments(sha256)'),
  ('index', 'events_time', 'events', 'b-tree', 'CREATE INDEX events_time ON events(run_id, time, seq)'),
- ('index', 'feedback_key', 'feedback', 'b-tree', 'CREATE INDEX feedback_key ON feedback(key, score)'),
+ ('index', 'feedback_created', 'feedback', 'b-tree', 'CREATE INDEX feedback_created ON feedback(created, id)'),
+ ('index', 'feedback_key', 'feedback', 'b-tree', 'CREATE INDEX feedback_key ON feedback(key, created, id)'),
  ('index', 'feedback_run', 'feedback', 'b-tree', 'CREATE INDEX feedback_run ON feedback(run_id, key)'),
  ('index', 'feedback_trace', 'feedback', 'b-tree', 'CREATE INDEX feedback_trace ON feedback(trace_id)'),
  ('index', 'media_blob', 'media', 'b-tree', 'CREATE INDEX media_blob ON media(sha256)'),
@@ -39,7 +40,11 @@ OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX 
   'runs',
   'b-tree',
   'CREATE INDEX runs_name ON runs(name, coalesce(started, created), id)'),
- ('index', 'runs_parent', 'runs', 'b-tree', 'CREATE INDEX runs_parent ON runs(parent_run_id)'),
+ ('index',
+  'runs_parent',
+  'runs',
+  'b-tree',
+  'CREATE INDEX runs_parent ON runs(parent_run_id, coalesce(started, created), id)'),
  ('index',
   'runs_session',
   'runs',
