@@ -4,7 +4,7 @@ import pytest
 
 import runlite
 
-from .plans import read_plans
+from .plans import read_plans, read_steps
 
 
 @pytest.fixture
@@ -338,3 +338,35 @@ def test_a_page_of_feedback_is_read_in_order_not_sorted(mem, keys):
     assert [f["id"] for f in pages] == [f["id"] for f in every]
     plan, = read_plans(mem, lambda: mem.list_feedback(feedback_key=keys, limit=4, offset=8), "FROM feedback")
     assert "TEMP B-TREE" not in plan and ("feedback_created" if keys is None else "feedback_key (key=?)") in plan, plan
+
+
+def test_a_page_after_a_run_reads_on_from_it_in_the_index(mem):
+    """``list_runs(after=...)`` reads the page after a run of the previous one straight from the
+    listing's index: a page deep in a long listing costs what the first does, where ``offset``
+    passes every run before it. The pages put together are the listing, and runs written between
+    two pages do not move the later ones."""
+    with runlite.trace("root", store=mem, project_name="p"):
+        for i in range(2000):
+            runlite.trace(f"s-{i}", run_type="tool", store=mem).end()
+    mem.live.flush_spans()
+    whole = mem.list_runs(run_type="tool")
+    pages, after = [], None
+    while True:
+        page = mem.list_runs(run_type="tool", limit=200, after=after, select=["name", "start_time"])
+        if not page:
+            break
+        pages += [r.name for r in page]
+        after = page[-1]
+        if len(pages) == 400:
+            runlite.trace("late", run_type="tool", store=mem).end()  # newest: before every page read so far
+            mem.live.flush_spans()
+    assert pages == [r.name for r in whole]
+    first = read_steps(mem, lambda: mem.list_runs(run_type="tool", limit=50))
+    deep_after = read_steps(mem, lambda: mem.list_runs(run_type="tool", limit=50, after=whole[1900]))
+    deep_offset = read_steps(mem, lambda: mem.list_runs(run_type="tool", limit=50, offset=1901))
+    assert deep_after <= 2 * first + 2 < deep_offset, (first, deep_after, deep_offset)
+    with pytest.raises(runlite.ValidationError, match="newest-first order"):
+        mem.list_runs(after=whole[0], order_by="name")
+    for wrong in ("an id", {"id": "x"}, 3):
+        with pytest.raises(runlite.ValidationError, match="a run record"):
+            mem.list_runs(after=wrong)

@@ -27,7 +27,7 @@ from .. import errors
 from .._validation import LATEST_US, digits, from_us, now_us, shown, to_us
 from ..query import parse_langsmith
 from .http import body, error_response, json_value
-from .reads import read_fresh
+from .reads import PageEnd, page_cursor, page_end, read_fresh
 from .run_v2 import check_selects, record_fields, run_v2
 
 PAGE, MAX_PAGE = 100, 1000  # LangSmith's default and largest page_size
@@ -97,20 +97,22 @@ def unserved(query: dict) -> str | None:
     return f"runlite serve does not do {' or '.join(asked)}" if asked else None
 
 
-def encode_cursor(offset: int, now: int) -> str:
-    return f"{offset}.{now}"
+def encode_cursor(last: Any, now: int) -> str:
+    """The cursor of the page after ``last`` (a page's last run) of a query first asked at ``now``."""
+    return f"{now}.{page_cursor(last)}"
 
 
-def decode_cursor(cursor: str | None) -> tuple[int, int | None]:
-    """``(offset, the first page's time)`` of a cursor this server gave; ``(0, None)`` for none."""
+def decode_cursor(cursor: str | None) -> tuple[PageEnd | None, int | None]:
+    """``(where the page before ended, the first page's time)`` of a cursor this server gave;
+    ``(None, None)`` for none."""
     if cursor is None:
-        return 0, None
-    offset, _, now = cursor.partition(".")
-    offset, now = digits(offset, 12), digits(now, 18)
-    if offset is None or now is None or not DAY_US <= now <= LATEST_US:  # a time this server could give
+        return None, None
+    now, _, end = cursor.partition(".")
+    now = digits(now, 18)
+    if now is None or not DAY_US <= now <= LATEST_US:  # a time this server could give
         raise errors.ValidationError(f"cursor {shown(cursor)} is not one this server gave: pass back a "
                                      "response's next_cursor unchanged")
-    return offset, now
+    return page_end(end), now
 
 
 def _filter(query: dict, max_us: int) -> str:
@@ -157,15 +159,16 @@ def list_args(query: dict, now: int) -> dict:
 
 def query_page(store, query: dict, base_url: str, api_key: str | None) -> dict:
     """``POST /api/v2/runs/query``: ``{"items": [...], "next_cursor": ...}`` of a checked query."""
-    offset, now = decode_cursor(query.get("cursor"))
+    after, now = decode_cursor(query.get("cursor"))
     now = now_us() if now is None else now
     size = query.get("page_size", PAGE)
     if not 1 <= size <= MAX_PAGE:
         raise errors.ValidationError(f"page_size must be from 1 to {MAX_PAGE}, got {size}")
     selects = check_selects(query.get("selects"))
-    runs = store.list_runs(**list_args(query, now), select=record_fields(selects), limit=size + 1, offset=offset)
+    runs = store.list_runs(**list_args(query, now), select=[*record_fields(selects), "start_time"],  # a page's end
+                           limit=size + 1, after=after)
     return {"items": [run_v2(r, selects, base_url, api_key) for r in runs[:size]],
-            "next_cursor": encode_cursor(offset + size, now) if len(runs) > size else None}
+            "next_cursor": encode_cursor(runs[size - 1], now) if len(runs) > size else None}
 
 
 def _base(request) -> str:

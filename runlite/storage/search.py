@@ -92,9 +92,10 @@ def _in(column: str, values: list[str], params: list) -> str:
 
 def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_filter=None, tree_filter=None,
               run_type=None, is_root=None, error=None, trace_id=None, parent_run_id=None, start_time=None,
-              run_ids=None, id=None, select=None, order_by=None, limit=None, offset=0) -> list:
+              run_ids=None, id=None, select=None, order_by=None, limit=None, offset=0, after=None) -> list:
     """LangSmith ``list_runs`` over one file (see ``Store.list_runs``)."""
     check_limit(limit, offset)
+    after = None if after is None else _after(after, order_by)
     keep = check_select(select)
     now = now_us()
     where: list[str] = []
@@ -136,11 +137,28 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
         if start_time is not None:
             where.append("coalesce(runs.started, runs.created) >= ?")
             params.append(to_us(start_time, "start_time"))
+    if after is not None:  # where the listing's index goes on from: a page costs what the first does
+        # A range of the start alone, which SQLite seeks to in the listing's index (it does not
+        # for a row value over an expression), then the runs of the same start before the id.
+        where.append("coalesce(runs.started, runs.created) <= ? AND (coalesce(runs.started, runs.created) < ?"
+                     " OR runs.id < ?)")
+        params.extend((after[0], *after))
     sql = _paged(SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "") + _order(order_by), params,
                  limit, offset)
     store.live.flush_own_spans()
     parts = None if keep is None else [p for p in LOADED_PARTS if keep & _PART_FIELDS[p]]
     return _selected(_listing(store, sql, params, now, parts=parts), keep)
+
+
+def _after(after: Any, order_by: Any) -> tuple[int, str]:
+    """(start microseconds, id) of ``after``, a run record of a previous page of the listing."""
+    if order_by:
+        raise errors.ValidationError("after pages the newest-first order; with order_by, page by offset")
+    start, run_id = getattr(after, "start_time", None), getattr(after, "id", None)
+    if not isinstance(run_id, str) or start is None:
+        raise errors.ValidationError(f"after must be a run record a listing gave (with its id and start_time), "
+                                     f"got {shown(after)}")
+    return to_us(start, "after's start_time"), run_id
 
 
 def _paged(sql: str, params: list, limit: int | None, offset: int) -> str:

@@ -132,7 +132,7 @@ class Traces:
                   is_root: bool | None = None, error: bool | None = None, trace_id: str | None = None,
                   parent_run_id: str | None = None, start_time: Any = None, run_ids: list | None = None,
                   id: Any = None, select: list | None = None, order_by: Any = None, limit: int | None = None,
-                  offset: int = 0) -> list:
+                  offset: int = 0, after: Any = None) -> list:
         """Runs matching LangSmith's filter language, newest first (see docs/QUERIES.md).
 
         ``project_name``/``project_id`` (one or a list each): runs of any of those projects.
@@ -140,13 +140,15 @@ class Traces:
         ``tree_filter`` to any run of its trace, e.g.
         ``filter='and(eq(run_type, "llm"), gt(latency, 2))'``. ``run_ids`` (or ``id``, the SDK's
         name) ignores every other filter. ``select`` (``to_dict()`` fields) gives records holding
-        just those fields and ``id``, the others at their defaults.
+        just those fields and ``id``, the others at their defaults. ``after`` (the last record of a
+        page, its ``start_time`` selected) gives the runs after it: reading a long listing page by
+        page, each page then costs what the first does, where ``offset`` passes every run before.
         """
         return search.list_runs(self, project_name=project_name, project_id=project_id, filter=filter,
                                 trace_filter=trace_filter, tree_filter=tree_filter, run_type=run_type,
                                 is_root=is_root, error=error, trace_id=trace_id, parent_run_id=parent_run_id,
                                 start_time=start_time, run_ids=run_ids, id=id, select=select,
-                                order_by=order_by, limit=limit, offset=offset)
+                                order_by=order_by, limit=limit, offset=offset, after=after)
 
     def projects(self) -> list[dict]:
         """LangSmith's projects (``TracerSession`` dicts: id, name, start_time of the first run,
