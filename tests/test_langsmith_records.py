@@ -185,6 +185,100 @@ def test_import_keeps_feedback_stats_under_computed_ones(mem):
         assert rec.feedback_stats["score"]["n"] == 1 and rec.feedback_stats["score"]["avg"] == 1.0, how
 
 
+
+_NESTED_PARENTS = {"root": None, "a": "root", "a1": "a", "a1x": "a1", "b": "root"}
+
+
+def _nested_tree(gives: str) -> tuple[list[dict], dict, dict]:
+    """root > [a > [a1 > [a1x]], b] as dicts nested in child_runs, each starting 1 s after the one
+    before; ``gives``: what the children give of their place (``nothing``, ``parent_run_id`` or
+    ``all`` of parent_run_id, trace_id and dotted_order). Returns the dicts, ids and the dotted
+    orders the runs must have."""
+    ids = {name: uuid7() for name in _NESTED_PARENTS}
+    orders: dict[str, str] = {}
+    for i, (name, parent) in enumerate(_NESTED_PARENTS.items()):
+        segment = dotted_segment((T0 - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
+                                 + i * 1_000_000, ids[name])
+        orders[name] = segment if parent is None else f"{orders[parent]}.{segment}"
+    dicts = {name: _root(ids[name], name=name, start_time=(T0 + dt.timedelta(seconds=i)).isoformat(), child_runs=[])
+             for i, name in enumerate(_NESTED_PARENTS)}
+    for name, parent in _NESTED_PARENTS.items():
+        if parent is not None:
+            dicts[parent]["child_runs"].append(dicts[name])
+            if gives in ("parent_run_id", "all"):
+                dicts[name]["parent_run_id"] = ids[parent]
+            if gives == "all":
+                dicts[name].update(trace_id=ids["root"], dotted_order=orders[name])
+    return [dicts["root"]], ids, orders
+
+
+def _ids_tree(rec) -> tuple:
+    """A record's id and its children's trees, in the order read."""
+    return rec.id, [_ids_tree(child) for child in rec.child_runs]
+
+
+@pytest.mark.parametrize("gives", ["nothing", "parent_run_id", "all"])
+def test_import_stores_child_runs_under_the_run_they_are_nested_in(mem, gives):
+    sent, ids, orders = _nested_tree(gives)
+    assert mem.import_runs(json.loads(json.dumps(sent))) == [ids[n] for n in ("root", "a", "a1", "a1x", "b")]
+    for name, parent in _NESTED_PARENTS.items():
+        rec = mem.get_run(ids[name])
+        assert (rec.parent_run_id, rec.trace_id, rec.dotted_order) == (
+            parent and ids[parent], ids["root"], orders[name]), name
+    want = (ids["root"], [(ids["a"], [(ids["a1"], [(ids["a1x"], [])])]), (ids["b"], [])])
+    assert _ids_tree(mem.read_run(ids["root"], load_child_runs=True)) == want
+    assert _ids_tree(mem.trace(ids["root"])) == want
+    assert [r.id for r in mem.list_runs(is_root=True)] == [ids["root"]]
+    assert sorted(r.id for r in mem.list_runs(trace_id=ids["root"])) == sorted(ids.values())
+    assert mem.get_run(ids["root"]).child_run_ids == (ids["a"], ids["a1"], ids["a1x"], ids["b"])
+    with pytest.raises(runlite.ValidationError, match="already exists"):  # as documented: refused, nothing changes
+        mem.import_runs(sent)
+    assert len(mem.runs()) == 5 and _ids_tree(mem.trace(ids["root"])) == want
+
+
+def test_import_places_schemas_run_children_nested_in_a_schemas_run(mem, ls):
+    # schemas.Run gives a run made alone its own id as trace_id and isoformat() + id as dotted_order
+    ids = [uuid.UUID(uuid7()) for _ in range(3)]
+    kids = [ls.Run(id=ids[i], name=f"c{i}", run_type="llm", start_time=T0 + dt.timedelta(seconds=i), inputs={})
+            for i in (1, 2)]
+    root = ls.Run(id=ids[0], name="root", run_type="chain", start_time=T0, inputs={}, child_runs=kids)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # pydantic's, for .dict()
+        sent = root.dict()
+    assert str(sent["child_runs"][0]["trace_id"]) == str(ids[1])
+    mem.import_runs([sent])
+    root_id, c1, c2 = map(str, ids)
+    assert _ids_tree(mem.trace(root_id)) == (root_id, [(c1, []), (c2, [])])
+    start_us = (T0 - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
+    for i, child in ((1, c1), (2, c2)):
+        rec = mem.get_run(child)
+        assert (rec.parent_run_id, rec.trace_id) == (root_id, root_id)
+        own = dotted_segment(start_us + i * 1_000_000, child)
+        assert rec.dotted_order == f"{dotted_segment(start_us, root_id)}.{own}"
+
+
+@pytest.mark.parametrize("field, match", [("parent_run_id", "but its parent_run_id is"),
+                                          ("trace_id", "but its trace_id is"),
+                                          ("dotted_order", "but its dotted_order"),
+                                          ("root's dotted_order", "but its dotted_order")])
+def test_import_refuses_a_nested_run_whose_place_contradicts_its_nesting(mem, field, match):
+    sent, ids, orders = _nested_tree("nothing")
+    other = _root(name="other")
+    a1 = sent[0]["child_runs"][0]["child_runs"][0]
+    if field == "parent_run_id":  # its grandparent
+        a1["parent_run_id"] = ids["root"]
+    elif field == "trace_id":
+        a1["trace_id"] = other["id"]
+    elif field == "dotted_order":  # b's place
+        a1["dotted_order"] = orders["b"][:-36] + ids["a1"]
+    else:  # a root's, with no parent_run_id
+        a1["dotted_order"] = orders["a1"].rsplit(".", 1)[1]
+    where = f"run '{ids['a1']}' is in the child_runs of run {ids['a']}"
+    with pytest.raises(runlite.ValidationError, match=f"{where} {match}"):
+        mem.import_runs([other, *sent])
+    assert mem.runs() == []
+
+
 # ---------------------------------------------------------------- feedback_stats, events, descendants
 
 

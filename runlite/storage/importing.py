@@ -14,6 +14,10 @@ and from LangSmith. What an SDK dict may give otherwise, and how it is read (``_
 - a root without ``dotted_order`` (or with ``schemas.Run``'s stand-in ``start_time.isoformat()
   + id``) gets the segment LangSmith's ``RunTree`` gives it, from start_time and id;
   ``trace_id`` defaults to the first id of the dotted order.
+- a run in another's ``child_runs`` is that run's child, as in LangSmith's exports
+  (``read_run(load_child_runs=True)``): its ``parent_run_id``, ``trace_id`` and ``dotted_order``
+  (the parent's + its own segment) follow from its place when not given, and one given that
+  contradicts its place is refused (``_placed``).
 - ``events`` are stored as events (keys beyond name, time, kwargs, message, level, seq go into
   ``kwargs``); ``feedback_stats`` are kept and shown under the stats computed from feedback.
 
@@ -45,25 +49,26 @@ def _us(value) -> int | None:
     return None if value is None else round(value.timestamp() * 1_000_000)
 
 
-def _flatten(items: list[dict]) -> list[dict]:
+def _flatten(items: list[dict]) -> list[tuple[dict, int | None]]:
     """Every run dict, each followed by its ``child_runs`` (depth first), with an explicit
-    stack: a trace may be thousands of spans deep. A dict met twice (a cycle) is refused."""
-    out: list[dict] = []
+    stack: a trace may be thousands of spans deep. Each comes with the place in the list of the
+    dict it is nested in (None for one given at the top). A dict met twice (a cycle) is refused."""
+    out: list[tuple[dict, int | None]] = []
     seen: set[int] = set()
-    stack = list(reversed(items))
+    stack: list[tuple[Any, int | None]] = [(item, None) for item in reversed(items)]
     while stack:
-        item = stack.pop()
+        item, nested_in = stack.pop()
         if not isinstance(item, dict):
             raise errors.ValidationError(f"each run to import must be a dict, got {type(item).__name__}")
         if id(item) in seen:
             raise errors.ValidationError(f"run dict {shown(item.get('id'))} is given twice (child_runs holds a cycle)")
         seen.add(id(item))
-        out.append(item)
+        out.append((item, nested_in))
         children = item.get("child_runs") or ()
         if not isinstance(children, (list, tuple)):
             raise errors.ValidationError(f"child_runs of run dict {shown(item.get('id'))} must be a list, "
                                          f"got {type(children).__name__}")
-        stack.extend(reversed(children))
+        stack.extend((child, len(out) - 1) for child in reversed(children))
     return out
 
 
@@ -93,8 +98,9 @@ def _cost(value: Any, what: str) -> Any:
     return value
 
 
-def _normalized(data: dict) -> dict:
-    """A run dict as the SDK may give it, in the ``to_dict()`` shape (see the module docstring)."""
+def _normalized(data: dict, nested_in: RunRecord | None) -> dict:
+    """A run dict as the SDK may give it, in the ``to_dict()`` shape (see the module docstring);
+    ``nested_in``: the run in whose ``child_runs`` it is."""
     out = {k: v for k, v in data.items() if k != "child_runs"}  # children are records of their own here
     run = shown(out.get("id"))
     for key in _ID_KEYS:
@@ -125,13 +131,44 @@ def _normalized(data: dict) -> dict:
         out["extra"] = {k: v for k, v in extra.items() if k != "metadata"}
     if out.get("session_name") is not None and out.get("session_id") is None:
         out["session_id"] = project_id(check_name(out["session_name"], f"session_name of run {run}"))
+    if nested_in is not None and isinstance(out.get("id"), str):  # a bad id is refused by _record
+        _placed(out, nested_in)
     order = out.get("dotted_order")
     if out.get("parent_run_id") is None and isinstance(out.get("id"), str) and (
             not order or (isinstance(order, str) and _stand_in(order, out["id"]))):
-        out["dotted_order"] = _root_segment(out)
+        out["dotted_order"] = _own_segment(out)
     if not out.get("trace_id") and isinstance(out.get("dotted_order"), str):
         out["trace_id"] = (dotted_ids(out["dotted_order"]) or [None])[0]
     return out
+
+
+def _placed(out: dict, parent: RunRecord) -> None:
+    """Give a run nested in ``parent``'s ``child_runs`` the parent_run_id, trace_id and
+    dotted_order of that place, where they are not given; refuse those given otherwise.
+    ``schemas.Run`` fills in a lone run's own id as trace_id and ``start_time.isoformat() + id``
+    as dotted_order: a nested run is never its own trace, so those are read as not given."""
+    run = out["id"]
+    where = f"run {shown(run)} is in the child_runs of run {parent.id}"
+    if out.get("parent_run_id") is None:
+        out["parent_run_id"] = parent.id
+    elif out["parent_run_id"] != parent.id:
+        raise errors.ValidationError(f"{where} but its parent_run_id is {shown(out['parent_run_id'])}; "
+                                     "nothing was imported")
+    if not out.get("trace_id") or out["trace_id"] == run:
+        out["trace_id"] = parent.trace_id
+    elif out["trace_id"] != parent.trace_id:
+        raise errors.ValidationError(f"{where} but its trace_id is {shown(out['trace_id'])}, not the parent's "
+                                     f"{parent.trace_id}; nothing was imported")
+    order, above = out.get("dotted_order"), parent.dotted_order
+    in_place = (isinstance(order, str) and order.startswith(above)  # the parent's and one segment more
+                and order.find(".", len(above)) == len(above) and order.find(".", len(above) + 1) == -1)
+    if in_place:
+        return
+    if not order or (isinstance(order, str) and _stand_in(order, run)):
+        out["dotted_order"] = f"{above}.{_own_segment(out)}"
+    else:
+        raise errors.ValidationError(f"{where} but its dotted_order {shown(order)} is not the parent's "
+                                     "and one segment more; nothing was imported")
 
 
 def _stand_in(order: str, run_id: str) -> bool:
@@ -145,8 +182,9 @@ def _stand_in(order: str, run_id: str) -> bool:
     return True
 
 
-def _root_segment(data: dict) -> str:
-    """A root's dotted_order from its start (start_time, else started or created, else now) and id."""
+def _own_segment(data: dict) -> str:
+    """A run's own dotted_order segment from its start (start_time, else started or created, else
+    now) and id: a root's whole dotted_order."""
     if data.get("start_time") is not None:
         start = round(data["start_time"] * 1000)
     else:
@@ -158,9 +196,9 @@ def _root_segment(data: dict) -> str:
                                      "cannot be written in a dotted_order") from None
 
 
-def _record(data: dict) -> RunRecord:
+def _record(data: dict, nested_in: RunRecord | None = None) -> RunRecord:
     try:
-        record = RunRecord.from_dict(_normalized(data))
+        record = RunRecord.from_dict(_normalized(data, nested_in))
     except errors.RunliteError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -233,7 +271,10 @@ def import_runs(conn, items: list[dict]) -> list[str]:
     """Insert runs (children given in ``child_runs`` too) inside the caller's transaction."""
     if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
         raise errors.ValidationError(f"runs to import must be a list of run dicts, got {shown(items)}")
-    records = sorted((_record(d) for d in _flatten(list(items))), key=lambda r: r.dotted_order)
+    records: list[RunRecord] = []
+    for data, nested_in in _flatten(list(items)):  # a dict comes after the one it is nested in
+        records.append(_record(data, None if nested_in is None else records[nested_in]))
+    records.sort(key=lambda r: r.dotted_order)
     now = now_us()
     for rec in records:
         stored = conn.execute("SELECT 1 FROM runs WHERE id = ?", (rec.id,)).fetchone() is not None

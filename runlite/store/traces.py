@@ -93,8 +93,10 @@ class Traces:
     def import_runs(self, runs: list[dict]) -> list[str]:
         """Insert runs given as ``RunRecord.to_dict()`` dicts or as the LangSmith SDK makes them
         (``storage/importing.py``), children in ``child_runs`` too, all or none; returns their ids.
-        A run whose id exists already is refused, but for a placeholder at its place (a parent
-        this file had not received), which becomes the run."""
+        A run in another's ``child_runs`` is its child: parent_run_id, trace_id and dotted_order
+        follow from that place when not given (ValidationError when given otherwise). A run whose
+        id exists already is refused, but for a placeholder at its place (a parent this file had
+        not received), which becomes the run."""
         if isinstance(runs, dict):
             runs = [runs]
         self.live.flush_own_spans()  # their parents may be spans traced here, still in memory
