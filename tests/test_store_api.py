@@ -355,3 +355,26 @@ def test_tags_lists_each_tag_a_run_of_the_file_has_once_sorted(tmp_path):
         assert store.tags() == sorted({"b", "é", "Z", "😀", "a"})
         store.delete_runs([first.id])
         assert store.tags() == ["a", "b", "😀"]
+
+
+def test_a_run_is_named_by_a_uuid_as_langsmiths_sdk_gives_ids(tmp_path):
+    import uuid
+
+    from langsmith import schemas
+
+    with runlite.open(tmp_path / "u.db") as store:
+        run = store.init("by-uuid", run_type="chain")
+        run.child("kid", run_type="tool").end()
+        run.close()
+        as_uuid = uuid.UUID(run.id)
+        assert store.read_run(as_uuid).name == "by-uuid"
+        assert [r.name for r in store.read_run(as_uuid, load_child_runs=True).child_runs] == ["kid"]
+        sdk_run = schemas.Run(id=as_uuid, name="by-uuid", start_time=store.read_run(as_uuid).start_time,
+                              run_type="chain", trace_id=as_uuid)
+        assert store.get_run(sdk_run).id == run.id  # an SDK Run's id is a UUID
+        store.create_feedback(as_uuid, "ok", score=1)
+        assert store.list_feedback(run_ids=[run.id])[0]["key"] == "ok"
+        with pytest.raises(runlite.NotFoundError):
+            store.read_run(uuid.uuid4())
+        with pytest.raises(runlite.ValidationError, match="an id \\(str or UUID\\)"):
+            store.read_run(3.5)

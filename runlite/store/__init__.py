@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults, _lazy, errors
@@ -172,17 +173,22 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
         return run
 
     def run_id(self, run: Any) -> str:
-        """The id of a Run, a RunRecord, a span, or a run id or unique name (which must exist)."""
+        """The id of a Run, a RunRecord, a span, or a run id or unique name (which must exist); an id
+        may be a UUID, as LangSmith's SDK gives them."""
+        if isinstance(run, uuid.UUID):
+            run = str(run)
         if isinstance(run, str):
             self.live.flush_own_spans()  # a span traced here may still be in memory
             with self.database.read() as conn:
                 return runs_mod.resolve(conn, run)
         run_id = getattr(run, "id", _NO_ID)  # a Run, a RunRecord or a span: anything with its id
+        if isinstance(run_id, uuid.UUID):  # a LangSmith SDK Run or RunTree
+            run_id = str(run_id)
         if run_id is None:
             raise errors.ValidationError("that Run has not been initialised (call init() first)")
         if not isinstance(run_id, str):
             raise errors.ValidationError(
-                f"a run is given as a Run, a RunRecord, a span, or an id or name str; got {type(run).__name__}")
+                f"a run is given as a Run, a RunRecord, a span, an id (str or UUID) or a name; got {type(run).__name__}")
         self.live.flush_own_spans()  # a span given may still be in memory, as one named by its id
         return run_id
 
