@@ -188,6 +188,11 @@ def test_the_sdk_client_reads_the_file_back(tmp_path):
         assert project.name == "sdk-project" and str(project.id) == str(root.session_id)
         assert "sdk-project" in [p.name for p in client.list_projects()]
         assert client.read_project(project_id=project.id).name == "sdk-project"
+        # read_project asks without stats (they walk the project's runs); with them, they are there
+        assert project.run_count is None and project.start_time is not None
+        counted = client.read_project(project_name="sdk-project", include_stats=True)
+        assert counted.run_count == len(list(client.list_runs(project_name="sdk-project")))
+        assert client.read_project(project_id=project.id, include_stats=True).run_count == counted.run_count
         made = client.create_feedback(root.id, key="correctness", score=1.0, comment="right")
         client.create_feedback(root.id, key="correctness", score=0.0)
         listed = list(client.list_feedback(run_ids=[root.id]))

@@ -378,3 +378,28 @@ def test_a_run_is_named_by_a_uuid_as_langsmiths_sdk_gives_ids(tmp_path):
             store.read_run(uuid.uuid4())
         with pytest.raises(runlite.ValidationError, match="an id \\(str or UUID\\)"):
             store.read_run(3.5)
+
+
+def test_a_project_without_its_counts_is_read_without_walking_its_runs(tmp_path):
+    """LangSmith's SDK reads a project (``read_project``: ``include_stats=false``) before each
+    listing by its name; its run count and last start walk every run of it (a project of 320,000
+    runs: 79 ms). Without them the project is one index lookup, whatever its size."""
+    from .plans import read_steps
+
+    with runlite.open(tmp_path / "p.db") as store:
+        for project, runs in (("small", 200), ("large", 3200)):
+            with runlite.trace("root", store=store, project_name=project):
+                for i in range(runs - 1):
+                    runlite.trace(f"s{i}", run_type="tool", store=store).end()
+        store.live.flush_spans()
+        steps = {name: read_steps(store, lambda name=name: store.project(name, stats=False)) for name in ("small", "large")}
+        assert steps["large"] <= 2 * steps["small"] + 1, steps
+        full, bare = store.project("large"), store.project("large", stats=False)
+        assert full["run_count"] == 3200 and bare["run_count"] is None and bare["last_run_start_time"] is None
+        assert {k: v for k, v in full.items() if k not in ("run_count", "last_run_start_time")} == \
+            {k: v for k, v in bare.items() if k not in ("run_count", "last_run_start_time")}
+        assert store.project(id=full["id"], stats=False) == bare
+        with pytest.raises(runlite.NotFoundError):
+            store.project("no-such", stats=False)
+        with pytest.raises(runlite.ValidationError, match="stats must be True or False"):
+            store.project("large", stats="no")

@@ -240,12 +240,23 @@ def _project_json(project: dict) -> dict:
     return out
 
 
+def _include_stats(params) -> bool:
+    """LangSmith's ``include_stats``: the SDK's ``read_project`` sends false, and a project's counts
+    then go unread (they walk its runs); without it they are read."""
+    given = params.get("include_stats")
+    if given is None or given.lower() == "true":
+        return True
+    if given.lower() == "false":
+        return False
+    raise errors.ValidationError(f"include_stats must be true or false, got {shown(given)}")
+
+
 async def list_sessions(request, store, max_body):
     params = request.query_params
     name = params.get("name")
     if name is not None:
         try:
-            found = [await read_fresh(store, store.project, name=name)]
+            found = [await read_fresh(store, store.project, name=name, stats=_include_stats(params))]
         except errors.NotFoundError:
             found = []
     else:
@@ -285,7 +296,8 @@ def _uuid_param(value: str, what: str) -> uuid.UUID:
 
 
 async def read_session(request, store, max_body):
-    project = await read_fresh(store, store.project, id=request.path_params["session_id"])
+    project = await read_fresh(store, store.project, id=request.path_params["session_id"],
+                               stats=_include_stats(request.query_params))
     return _json(_project_json(project))
 
 

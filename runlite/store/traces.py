@@ -157,9 +157,13 @@ class Traces:
         last_run_start_time, run_count...) of the runs in this file, most recently active first."""
         return self._read(projects_mod.listing)
 
-    def project(self, name: str | None = None, *, id: Any = None) -> dict:
-        """One project (as ``projects()`` gives them) by name or by id; NotFoundError when no run is in it."""
-        return self._read(projects_mod.one, name, id)
+    def project(self, name: str | None = None, *, id: Any = None, stats: bool = True) -> dict:
+        """One project (as ``projects()`` gives them) by name or by id; NotFoundError when no run is
+        in it. ``stats=False`` leaves out its run count and last run's start, which cost a walk of
+        its runs (LangSmith's ``include_stats``, false in the SDK's ``read_project``)."""
+        if not isinstance(stats, bool):
+            raise errors.ValidationError(f"stats must be True or False, got {shown(stats)}")
+        return self._read(projects_mod.one, name, id, stats)
 
     def get_runs(self, filters: list | str | None = None, *, sort_by: Any = None, limit: int | None = None,
                  offset: int = 0) -> list[RunRecord]:
