@@ -3,6 +3,8 @@ timing (``EXPLAIN QUERY PLAN`` of each statement the call ran, with its own bind
 
 from __future__ import annotations
 
+import apsw
+
 
 def read_plans(store, call, wanted: str) -> list[str]:
     """The plan of each statement holding ``wanted`` that ``call()`` runs on this thread's
@@ -33,3 +35,13 @@ def read_steps(store, call) -> int:
         finally:
             conn.set_progress_handler(None)
     return steps[0]
+
+
+def read_pages(store, call) -> int:
+    """Database pages that ``call()`` asks this thread's reader's page cache for (hits and
+    misses): the b-tree work of a read, which VM steps undercount when each step is a seek."""
+    with store.database.read() as conn:
+        before = [conn.status(op)[0] for op in (apsw.SQLITE_DBSTATUS_CACHE_HIT, apsw.SQLITE_DBSTATUS_CACHE_MISS)]
+        call()
+        after = [conn.status(op)[0] for op in (apsw.SQLITE_DBSTATUS_CACHE_HIT, apsw.SQLITE_DBSTATUS_CACHE_MISS)]
+    return sum(after) - sum(before)

@@ -9,6 +9,8 @@ import pytest
 
 import runlite
 
+from .plans import read_pages
+
 
 def test_log_event_levels_and_order(mem):
     run = mem.init("e")
@@ -112,6 +114,36 @@ def test_many_events_are_fast_to_filter(store):
     run.close()
     assert len(store.events(run.id, level="warning")) == 20
     assert len(store.events(run.id, limit=10, offset=19_990)) == 10
+
+
+def test_a_deep_page_skips_events_on_the_index(store):
+    """A page far into a run's events reads about as many pages as one near the start: the
+    events before it are skipped on the index of (time, seq), not looked up one by one in the
+    table. Filtered or not, a page holds the same events as a slice of the whole list."""
+    run = store.init("deep")
+    base = 1_700_000_000
+    for i in range(8000):  # times out of seq order and shared by ~32 events each: ties go by seq
+        run.log_event(f"event {i}{' odd' if i % 2 else ''}", level="warning" if i % 7 == 0 else "info",
+                      timestamp=base + (i * 37 % 1000) // 4)
+    run.close()
+    every = store.events(run.id)
+    assert [(e.time, e.seq) for e in every] == sorted((e.time, e.seq) for e in every)
+    assert len({e.time for e in every}) == 250
+    since, until = dt.datetime.fromtimestamp(base + 40, dt.timezone.utc), dt.datetime.fromtimestamp(
+        base + 200, dt.timezone.utc)
+    for filters, kept in [({}, every),
+                          (dict(since=base + 40, until=base + 200), [e for e in every if since <= e.time <= until]),
+                          (dict(level="warning"), [e for e in every if e.level == "warning"]),
+                          (dict(contains="odd", since=base + 40), [e for e in every if "odd" in e.message
+                                                                   and e.time >= since])]:
+        for offset in (0, 1, 31, 32, 33, len(kept) // 2, len(kept) - 1, len(kept), len(kept) + 5):
+            assert store.events(run.id, limit=50, offset=offset, **filters) == kept[offset:offset + 50]
+            assert store.events(run.id, offset=offset, **filters) == kept[offset:]
+
+    def page(offset, **filters):
+        return read_pages(store, lambda: store.events(run.id, limit=50, offset=offset, **filters))
+    assert page(7950) < 2 * page(1950)  # each skipped event looked up: 4 times as many
+    assert page(4800, since=base + 40, until=base + 200) < 2 * page(1200, since=base + 40, until=base + 200)
 
 
 def test_seq_continues_after_reconnect(store):

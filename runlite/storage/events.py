@@ -96,18 +96,29 @@ def read(conn, run_id: str, *, contains=None, level=None, since=None, until=None
             check_level(item)
         where.append("level IN (%s)" % ", ".join("?" * len(levels)))
         params.extend(levels)
+    start, start_params = "", []  # where the events read start: since, or a deep page's first event
     if since is not None:
-        where.append("time >= ?")
-        params.append(to_us(since, "since"))
+        start, start_params = " AND time >= ?", [to_us(since, "since")]
     if until is not None:
         where.append("time <= ?")
         params.append(to_us(until, "until"))
     for value, what in ((limit, "limit"), (offset, "offset")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise errors.ValidationError(f"{what} must be an int >= 0, got {shown(value)}")
-    sql = ("SELECT seq, time, level, name, message, kwargs FROM events WHERE " + " AND ".join(where) +
-           " ORDER BY time, seq LIMIT ? OFFSET ?")
-    params.extend((-1 if limit is None else limit, offset or 0))
+    filters = " AND ".join(where)
+    if offset:
+        # OFFSET looks up every event it skips in the table (3 pages each: 54 ms for the last page
+        # of 160k events). The index events_time (run_id, time, seq) holds the time and the key, so
+        # the page's first event is found there and only the page's events are read (6 ms); a filter
+        # on the level or the message still reads each event it skips, as only the table holds them.
+        # That first event replaces since as the start (it implies it): given both, SQLite ranges the
+        # index from since and looks up every event on the way to the page again.
+        start = (" AND (time, seq) >= (SELECT time, seq FROM events WHERE " + filters + start +
+                 " ORDER BY time, seq LIMIT 1 OFFSET ?)")
+        start_params = [*params, *start_params, offset]
+    sql = ("SELECT seq, time, level, name, message, kwargs FROM events WHERE " + filters + start +
+           " ORDER BY time, seq LIMIT ?")
+    params.extend((*start_params, -1 if limit is None else limit))
     # Positional: a run may hold millions of events, and keywords cost a third more a record.
     return [event_records.Event(seq, from_us(t), lvl, name, msg, None if kw is None else stored_json(kw))
             for seq, t, lvl, name, msg, kw in conn.execute(sql, params)]
