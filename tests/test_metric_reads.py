@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import math
 import struct
+from array import array
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import runlite
-from runlite.codec import accel, chunks, sketch
+from runlite.codec import accel, chunks, sketch, stats
 from runlite.errors import CorruptStoreError
 from runlite.storage import metric_reads
 from runlite.storage import metrics as metrics_mod
@@ -193,6 +194,40 @@ def test_downsampling_a_series_of_one_point_chunks_keeps_every_bucket_extreme(me
         inside = [(v, i) for i, v in enumerate(values) if min(31, i * 32 // 900) == b and not math.isnan(v)]
         low, high = min(inside), min(inside, key=lambda x: (-x[0], x[1]))
         assert kept.get(low[1]) == low[0] and kept.get(high[1]) == high[0], b
+
+
+@pytest.mark.parametrize("use_numpy", [False, True])
+def test_an_exact_downsampling_derives_the_times_of_the_points_it_keeps(mem, monkeypatch, use_numpy):
+    """A downsampling that decodes its points (buckets of under two sketch blocks) derives the
+    default times of the points it keeps, not of every point (a third of its work; a window
+    by time also of the boundary blocks it cuts), and keeps exactly what `stats.downsample`
+    picks from the window's points."""
+    run = mem.init("exact")
+    for i in range(24_000):
+        run.log_metrics({"v": math.sin(i / 300) if i % 101 else math.nan})
+        if i % 2000 == 1999:
+            run.flush()  # chunks of at most 2,000 points
+    run.flush()
+    whole = mem.metric_values(run, "v")
+    columns = (whole.steps, whole.times, whole.timestamps, whole.values)
+    derived = []
+    real = chunks.derived_times
+    monkeypatch.setattr(chunks, "derived_times", lambda stamps, origin: derived.append(len(stamps)) or real(stamps,
+                                                                                                           origin))
+    with accel.numpy_mode(use_numpy):
+        for xaxis, start, stop, cut in [("step", None, None, 0), ("step", 3000, 20_999, 0),
+                                        ("time", whole.times[3000], whole.times[20_999], 2 * 2000),
+                                        ("timestamp", whole.timestamps[3000] / 1e6, None, 0)]:
+            derived.clear()
+            got = mem.metric_values(run, "v", xaxis=xaxis, start=start, stop=stop, max_points=100)
+            assert sum(derived) <= 100 + cut  # every point of the window: 18,000 to 24,000
+            axis = columns[("step", "time", "timestamp").index(xaxis)]
+            low = -math.inf if start is None else to_us(start) if xaxis == "timestamp" else start
+            inside = [i for i, x in enumerate(axis) if low <= x and (stop is None or x <= stop)]
+            keep = [inside[i] for i in stats.downsample(inside, [whole.values[i] for i in inside], 100)]
+            assert len(got) == len(keep) <= 100
+            for mine, want in zip((got.steps, got.times, got.timestamps, got.values), columns):
+                assert mine.tobytes() == array(want.typecode, (want[i] for i in keep)).tobytes()
 
 
 AXIS_VALUES = {

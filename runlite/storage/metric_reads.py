@@ -223,12 +223,15 @@ def _boundaries(conn, series_id: int, rows: list[Chunk], xaxis: str, start, stop
     for r in partial:
         cut, claimed = _claimed_rows(conn, series_id, r.seq, r.count, r.sizes, xaxis, start, stop, what)
         cols, origin = decode(conn, series_id, r.seq, r.count, r.sizes[0], what, rows=cut)
-        if k == 1 and cols[1] is None:
+        derived = k == 1 and cols[1] is None
+        if derived:  # cut by its default times, then left to derive as any other chunk's
             cols[1] = chunks.derived_times(cols[2], origin)
         part = stats.window_columns(cols, k, start, stop, ascending=claimed is not None)
         if part is None:
             out[r.seq] = (0, None, None, origin)
             continue
+        if derived:
+            part = [part[0], None, part[2], part[3]]
         n = len(part[3])
         held += n
         made = None
@@ -360,7 +363,6 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
         rows = _chunks(conn, series_id, xaxis, start, stop, what)
         kept_reads.put(seen, ("rows", *window), rows, 256 * len(rows) + 64)
         seen = None  # a first read: the series is laid out for re-reads only
-    k = AXES[xaxis][2]
     partials = _boundaries(conn, series_id, rows, xaxis, start, stop, sketches=max_points is not None, what=what)
     total = (sum(r.count if r.inside else partials[r.seq][0] for r in rows) if partials
              else sum(map(_COUNT, rows)))
@@ -380,7 +382,7 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
     if total > MAX_READ_POINTS:
         raise _limit(what, total, "return", MAX_READ_POINTS, "pass max_points to downsample, or read it in"
                      " start/stop windows")
-    acc = _Columns(total, lazy=max_points is None and xaxis != "time")
+    acc = _Columns(total, lazy=max_points is not None or xaxis != "time")
     for r in rows:
         if r.inside:
             acc.add(*decode(conn, series_id, r.seq, r.count, r.sizes[0], what))
@@ -389,9 +391,12 @@ def values(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, max_
             if n:
                 acc.add(part, origin)
     cols, origin = acc.finish()
-    if max_points is not None and len(cols[3]) > max_points:
-        keep = stats.downsample(cols[k], cols[3], max_points)
-        cols = [array(c.typecode, map(c.__getitem__, keep)) for c in cols]
+    if max_points is not None:
+        if len(cols[3]) > max_points:  # equal-count buckets: any column gives downsample the count
+            keep = stats.downsample(cols[0], cols[3], max_points)
+            cols = [None if c is None else array(c.typecode, map(c.__getitem__, keep)) for c in cols]
+        if origin is not None:  # default times of the kept points only (a third of the read's work)
+            cols[1], origin = chunks.derived_times(cols[2], origin), None
     return series_records.Series(name=name, asset=asset, steps=cols[0], times=cols[1], timestamps=cols[2],
                                  values=cols[3], time_origin_us=origin, run_id=run_id,
                                  run_name=run_name(conn, run_id))
