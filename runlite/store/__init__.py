@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import uuid
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults, _lazy, errors
@@ -31,6 +31,13 @@ archive = _lazy.module("runlite.storage.archive")  # an untrusted file's checks
 search = _lazy.module("runlite.storage.search")
 
 _NO_ID = object()
+
+
+def _uuid_text(value: Any) -> Any:
+    """A UUID (LangSmith's SDK gives ids as UUIDs) as its text, anything else as it is. ``uuid`` is
+    not imported for it: a value is a UUID only in a program that imported the module."""
+    module = sys.modules.get("uuid")
+    return str(value) if module is not None and isinstance(value, module.UUID) else value
 
 
 class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, HistoryReads, ChartReads, Resuming,
@@ -175,15 +182,13 @@ class Store(Traces, SeriesReads, FileReads, MediaReads, RecipeCalls, Keeping, Hi
     def run_id(self, run: Any) -> str:
         """The id of a Run, a RunRecord, a span, or a run id or unique name (which must exist); an id
         may be a UUID, as LangSmith's SDK gives them."""
-        if isinstance(run, uuid.UUID):
-            run = str(run)
+        run = _uuid_text(run)
         if isinstance(run, str):
             self.live.flush_own_spans()  # a span traced here may still be in memory
             with self.database.read() as conn:
                 return runs_mod.resolve(conn, run)
         run_id = getattr(run, "id", _NO_ID)  # a Run, a RunRecord or a span: anything with its id
-        if isinstance(run_id, uuid.UUID):  # a LangSmith SDK Run or RunTree
-            run_id = str(run_id)
+        run_id = _uuid_text(run_id)  # a LangSmith SDK Run or RunTree
         if run_id is None:
             raise errors.ValidationError("that Run has not been initialised (call init() first)")
         if not isinstance(run_id, str):
