@@ -235,6 +235,49 @@ def test_search_keeps_its_grammars_and_counts_matches(table):
     assert status == 200 and rows(body) and all(r.startswith("sweep") for r in names(v, body))
 
 
+@pytest.fixture(scope="module")
+def spans(tmp_path_factory):
+    """A trace of 30 llm spans with inputs and outputs (each its own metadata key) and a tool span."""
+    path = str(tmp_path_factory.mktemp("spans") / "spans.db")
+    with runlite.open(path) as store:
+        with store.init("session", run_type="chain") as root:
+            for k in range(30):
+                root.child(f"llm-{k}", run_type="llm", inputs={"prompt": "p" * 500},
+                           metadata={f"k{k:02d}": k}).end(outputs={"text": "a" * 500})
+            root.child("search", run_type="tool").end(outputs={"hits": []})
+    store = runlite.open(path, read_only=True)
+    yield store
+    store.close()
+
+
+def test_a_searched_list_sorts_rowids_then_reads_its_pages_rows(spans):
+    """A filter is looked up by its own index (the run type's), not in the list's order: the
+    sort sees rowids only and the page's rows are read after it, not every match's whole row
+    (inputs and outputs) fed to the sorter."""
+    store, search = spans, 'eq(run_type, "llm")'
+    newest = sorted(store.list_runs(run_type="llm"), key=lambda r: (r.created, r.id), reverse=True)
+    pages = [store.run_page(search, limit=7, offset=at) for at in range(0, 35, 7)]
+    assert [p.total for p in pages] == [30] * 5
+    assert [r.id for p in pages for r in p.runs] == [r.id for r in newest]
+    plan, = read_plans(store, lambda: store.run_page(search, limit=7, offset=14), "SELECT runs.id, runs.name")
+    assert plan.startswith("SEARCH runs USING INTEGER PRIMARY KEY (rowid=?) | LIST SUBQUERY 1 | "), plan
+
+
+def test_column_chooser_samples_a_search_along_its_index(spans):
+    """The chooser's sample is the newest matches by start time, the order of the run types'
+    index: a walk that stops when the sample is full, not every match read and sorted."""
+    store, search = spans, 'eq(run_type, "llm")'
+    newest = sorted(store.list_runs(run_type="llm"), key=lambda r: (r.started or r.created, r.id), reverse=True)
+    keys, metrics = store.run_columns(search, sample=5)
+    assert keys == sorted(key for r in newest[:5] for key in r.metadata) and metrics == []
+    assert len(keys) == 5
+    plans = read_plans(store, lambda: store.run_columns(search, sample=5), "FROM runs")
+    assert len(plans) == 2, plans
+    for plan in plans:
+        assert "SEARCH runs USING COVERING INDEX runs_type (run_type=?)" in plan, plan
+        assert plan.count("USE TEMP B-TREE FOR ORDER BY") == 1, plan  # the keys' (names') order only
+
+
 @pytest.mark.parametrize("q, grammar", [("metadata.lr >", "simvue"), ('and(eq(name, "x"', "langsmith"),
                                         ("eq(colour, 1)", "auto")])
 def test_filter_error_is_shown_next_to_the_box(table, q, grammar):

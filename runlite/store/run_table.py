@@ -61,9 +61,9 @@ class RunTableReads:
 
     def run_columns(self, filter: str | None = None, *, grammar: str = "auto", sample: int = 1000,
                     cap: int = 200) -> tuple[list[str], list[str]]:
-        """``(metadata keys, metric names)`` of the newest ``sample`` runs a filter matches
-        (top-level runs without one), the most common first, at most ``cap`` of each: what a
-        run table offers as columns, read from a bounded sample."""
+        """``(metadata keys, metric names)`` of the newest ``sample`` runs a filter matches (by
+        start time; top-level runs without one), the most common first, at most ``cap`` of
+        each: what a run table offers as columns, read from a bounded sample."""
         _check_int(sample, "sample", 1, 100_000)
         _check_int(cap, "cap", 1, 10_000)
         where, params, _ = run_table.where_sql((filter or "").strip(), grammar, now_us())
