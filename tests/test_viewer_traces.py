@@ -12,6 +12,7 @@ import runlite
 from runlite._ids import dotted_segment
 from runlite.ui import report, trace_page, viewer
 
+from .plans import read_plans
 from .trace_data import HOSTILE, LONG, agent_trace, big_trace, handle_trace
 
 
@@ -171,6 +172,21 @@ def test_trace_list_sorts_filters_and_pages(view):
     assert ">200<" in agent_row and "$0.0018" in agent_row
     assert "correct</span>0.5" in agent_row and "helpful</span>0.5" in agent_row  # averages per key
     assert 'href="/traces?q=like%28name%2C+%22handled-1%25%22%29&amp;sort=latency&amp;dir=desc&amp;page=1"' in body
+
+
+def test_trace_list_reads_the_feedback_stats_alone(view):
+    """The list's feedback cell needs its traces' feedback stats, not every span id of each trace
+    (what a record's first loaded field reads with the rest, for its whole listing)."""
+    v, ids, store = view
+    listed = [v.get(f"/traces?page={page}") for page in (1, 2)]
+    assert read_plans(store, lambda: v.get("/traces?page=2"), "parent_run_id FROM runs") == []
+    rows = dict(re.findall(r'<tr data-trace="([^"]+)">(.*?)</tr>', "".join(r.body.decode() for r in listed)))
+    assert len(rows) == 59 and "correct</span>0.5" in rows[ids["agent"]] and "helpful</span>0.5" in rows[ids["agent"]]
+    for name, cells in rows.items():
+        stats = store.get_run(name).feedback_stats
+        assert cells.endswith(f"<td>{trace_page._feedback_cell(stats)}</td>") and bool(stats) == (name == ids["agent"])
+    agent, = [r for r in store.trace_page(limit=100) if r.id == ids["agent"]]  # its records give every field
+    assert len(agent.child_run_ids) == 4 and agent.feedback_stats == store.get_run(ids["agent"]).feedback_stats
 
 
 @pytest.mark.parametrize("target, status, words", [

@@ -417,6 +417,10 @@ def list_body(store: Any, text: str, order: str, descending: bool, page: int) ->
         return str(exc), f'<style>{CSS}</style>{form}<pre class="error" id="filter-error">{esc(exc, 2000)}</pre>'
     more, records = len(records) > PAGE_SIZE, records[:PAGE_SIZE]
     totals = store.trace_totals([r.trace_id for r in records])
+    # The feedback stats alone: a record's first use of what other tables hold reads all of it
+    # for its listing (so the records outlive the store), every span id of each trace among it.
+    feedback = {r.id: r.feedback_stats for r in store.list_runs(run_ids=[r.id for r in records],
+                                                                   select=["feedback_stats"])} if records else {}
     heads = []
     for label, key in (("start", "start"), ("latency", "latency"), ("tokens", "tokens"), ("cost", "cost")):
         mark = (" \u25bc" if descending else " \u25b2") if key == order else ""
@@ -436,7 +440,7 @@ def list_body(store: Any, text: str, order: str, descending: bool, page: int) ->
             f'<td class="num">{_cost(t.get("total_cost"))}</td><td class="num">{fmt_num(t.get("spans"))}</td>'
             f'<td><span class="status status-{esc(rec.status, 20)}">{esc(rec.status, 20)}</span></td>'
             f'<td class="{"err" if failed else ""}">{mark_errors(t.get("errors", 0), failed)}</td>'
-            f"<td>{_feedback_cell(rec.feedback_stats)}</td></tr>")
+            f"<td>{_feedback_cell(feedback.get(rec.id))}</td></tr>")
     first = (page - 1) * PAGE_SIZE
     count = (f'<p class="count" id="count">traces {first + 1:,}\u2013{first + len(records):,}'
              f'{" (more on the next page)" if more else ""}</p>' if records else
