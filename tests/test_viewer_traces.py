@@ -6,13 +6,14 @@ import json
 import re
 import time
 
+import apsw
 import pytest
 
 import runlite
 from runlite._ids import dotted_segment
 from runlite.ui import report, trace_page, viewer
 
-from .plans import read_plans
+from .plans import read_plans, read_steps
 from .trace_data import HOSTILE, LONG, agent_trace, big_trace, handle_trace
 
 
@@ -86,6 +87,31 @@ def test_rolled_up_tokens_are_not_counted_twice(tmp_path):
             root.end(outputs={"usage_metadata": {"input_tokens": 7, "output_tokens": 3}})
         assert store.trace_totals([root.id])[root.id]["total_tokens"] == 10
         assert trace_page.tree_data(store, root.id)["totals"]["total_tokens"] == 10
+
+
+def test_outputs_are_parsed_for_usage_only_when_they_may_name_one(tmp_path):
+    """An llm span without token columns has its outputs read for a usage (a key holding "usage",
+    spelled out or with an escaped letter) only when their text may name one: outputs that name
+    none cost fewer steps than outputs that do, not more (every path looked up and missed)."""
+    path = str(tmp_path / "usage.db")
+    roots = {}
+    with runlite.open(path) as store:
+        for kind in ("none", "usage", "escaped"):
+            with store.init(kind, run_type="chain") as root:
+                for k in range(200 if kind != "escaped" else 1):
+                    usage = {"usage": {"prompt_tokens": 2, "completion_tokens": 1}} if kind == "usage" else {}
+                    root.child(f"llm-{k}", run_type="llm").end(outputs={"text": "an answer " * 20, **usage})
+            roots[kind] = root.id
+        escaped = store.list_runs(trace_id=roots["escaped"], run_type="llm")[0].id
+    raw = apsw.Connection(path)  # JSON text another writer may store: the key's letters escaped
+    raw.execute("UPDATE runs SET outputs = ? WHERE id = ?", ('{"\\u0075sage": {"total_tokens": 7}}', escaped))
+    raw.close()
+    with runlite.open(path, read_only=True) as store:
+        totals = store.trace_totals(list(roots.values()))
+        assert [totals[roots[kind]]["total_tokens"] for kind in ("none", "usage", "escaped")] == [None, 600, 7]
+        assert [r.name for r in store.trace_page(order="tokens")] == ["usage", "escaped", "none"]
+        steps = {kind: read_steps(store, lambda rid=rid: store.trace_totals([rid])) for kind, rid in roots.items()}
+        assert steps["none"] < steps["usage"], steps
 
 
 def test_span_detail_fields(view):

@@ -30,9 +30,13 @@ USAGE_PATHS = {
     "total": ("$.usage_metadata.total_tokens", "$.usage.total_tokens", "$.llm_output.token_usage.total_tokens"),
     "cost": ("$.usage_metadata.total_cost",),
 }
-# An llm span whose columns say nothing of its usage, with outputs SQLite can read as JSON.
+# An llm span whose columns say nothing of its usage, with outputs SQLite can read as JSON that
+# may name a usage. Every path above passes through a key holding "usage"; valid JSON text spells
+# such a key out or escapes a letter of it (\u): outputs with neither are not parsed (a parse
+# and a dozen path lookups a span, for the many llm spans whose outputs say nothing of usage).
 _FALLBACK = ("{a}.run_type = 'llm' AND {a}.total_tokens IS NULL AND {a}.prompt_tokens IS NULL"
-             " AND {a}.outputs IS NOT NULL AND json_valid({a}.outputs)")
+             " AND {a}.outputs IS NOT NULL AND (instr({a}.outputs, 'usage') OR instr({a}.outputs, '\\u'))"
+             " AND json_valid({a}.outputs)")
 
 
 def _number_at(path: str, a: str) -> str:
