@@ -114,6 +114,43 @@ def test_outputs_are_parsed_for_usage_only_when_they_may_name_one(tmp_path):
         assert steps["none"] < steps["usage"], steps
 
 
+def _token_traces(store, count: int) -> None:
+    """``count`` traces, each a chain and an llm span whose tokens are in its outputs (every
+    seventh has none)."""
+    for i in range(count):
+        with store.init(f"t{i:04d}", run_type="chain") as root:
+            usage = {} if i % 7 == 0 else {"usage": {"total_tokens": (i * 37) % 101}}
+            root.child("llm", run_type="llm").end(outputs={"text": "a", **usage})
+
+
+def test_a_file_unchanged_pages_traces_sorted_by_tokens_from_one_sort(tmp_path):
+    """Sorted by tokens every trace's spans are summed, whatever the page: the order is kept
+    while the file is unchanged, so the next page does not grow with the traces (4x the traces:
+    the same steps); a change to the file sorts again."""
+    steps = []
+    for count in (60, 240):
+        path = str(tmp_path / f"tokens-{count}.db")
+        with runlite.open(path) as store:
+            _token_traces(store, count)
+        with runlite.open(path, read_only=True) as store:
+            totals = store.trace_totals([r.id for r in store.trace_page(limit=count)])
+            for descending in (True, False):
+                have = sorted((r for r in totals if totals[r]["total_tokens"] is not None),
+                              key=lambda r: (totals[r]["total_tokens"], r), reverse=descending)
+                missing = sorted((r for r in totals if totals[r]["total_tokens"] is None), reverse=descending)
+                pages = [r.id for at in range(0, count, 25)
+                         for r in store.trace_page(order="tokens", descending=descending, limit=25, offset=at)]
+                assert pages == have + missing
+            store.trace_page(order="tokens", limit=10)
+            steps.append(read_steps(store, lambda: store.trace_page(order="tokens", limit=10, offset=10)))
+            with runlite.open(path) as writer:  # the file changes: its order is sorted again
+                with writer.init("most", run_type="chain") as root:
+                    root.child("llm", run_type="llm").end(outputs={"usage": {"total_tokens": 10_000}})
+            assert store.trace_page(order="tokens", limit=1)[0].name == "most"
+            assert store.trace_page(order="tokens", filter='eq(name, "t0001")')[0].name == "t0001"
+    assert steps[1] <= steps[0] + 1, steps
+
+
 def test_span_detail_fields(view):
     v, ids, store = view
     rows = get_json(v, f"/api/trace/{ids['agent']}")["spans"]

@@ -11,15 +11,18 @@ here too (``USAGE_PATHS``), so a trace whose tokens never reached the columns is
 A trace's tokens (and cost) are those of its llm spans summed, as LangSmith counts them; only a
 trace with no llm span that has any sums its other spans' (a ``trace`` whose own usage was set).
 So a chain that carries its children's roll-up, as LangSmith exports give them, is not counted
-twice (``rollup_sum``).
+twice (``rollup_sum``). Sorted by tokens or cost, any page sums every trace's spans: the order
+is kept while the file is unchanged (``kept_reads``), and the next page is a slice of it.
 """
 
 from __future__ import annotations
 
+import array
+
 from .. import query
 from ..query.ast import FIELDS
 from .._host import effective_status
-from . import subtrees
+from . import kept_reads, subtrees
 
 # JSON paths in an llm span's outputs that hold its usage when its columns are empty.
 USAGE_PATHS = {
@@ -144,6 +147,7 @@ TRACE_ORDER = {
     "tokens": f"(SELECT {rollup_sum(_USAGE_S['total'], 's')} FROM runs AS s WHERE s.trace_id = runs.trace_id)",
     "cost": f"(SELECT {rollup_sum(_USAGE_S['cost'], 's')} FROM runs AS s WHERE s.trace_id = runs.trace_id)",
 }
+SUMMED = ("tokens", "cost")  # the orders that sum each trace's spans
 
 
 def root_page(conn, filter_text: str | None, order: str, descending: bool, limit: int, offset: int,
@@ -158,6 +162,21 @@ def root_page(conn, filter_text: str | None, order: str, descending: bool, limit
         where.append(f"({sql})")
         params.extend(args)
     direction = "DESC" if descending else "ASC"
-    text = (f"SELECT runs.id FROM runs WHERE {' AND '.join(where)} ORDER BY {TRACE_ORDER[order]} {direction}"
-            f" NULLS LAST, runs.id {direction} LIMIT ? OFFSET ?")
-    return [rid for (rid,) in conn.execute(text, params + [limit, offset])]
+    text = (f"FROM runs WHERE {' AND '.join(where)} ORDER BY {TRACE_ORDER[order]} {direction}"
+            f" NULLS LAST, runs.id {direction}")
+    seen = kept_reads.version(conn) if order in SUMMED else None
+    if seen is None:
+        return [rid for (rid,) in conn.execute(f"SELECT runs.id {text} LIMIT ? OFFSET ?", params + [limit, offset])]
+    # Sorted by a sum, every trace's spans are summed whatever the page: the whole order (its
+    # roots' rowids) is kept while the file is unchanged, and each page is a slice of it.
+    # The key holds the filter's values, so a filter on the time (``now``) is never reused.
+    key = ("trace order", text, tuple(params))
+    rowids = kept_reads.get(seen, key)
+    if rowids is None:
+        rowids = array.array("q", (rowid for (rowid,) in conn.execute(f"SELECT runs.rowid {text}", params)))
+        kept_reads.put(seen, key, rowids, rowids.itemsize * len(rowids) + 64)
+    page, ids = rowids[offset:offset + limit].tolist(), {}
+    for start in range(0, len(page), 500):
+        part = page[start:start + 500]
+        ids.update(conn.execute(f"SELECT rowid, id FROM runs WHERE rowid IN ({', '.join('?' * len(part))})", part))
+    return [ids[rowid] for rowid in page]
