@@ -45,3 +45,16 @@ def read_pages(store, call) -> int:
         call()
         after = [conn.status(op)[0] for op in (apsw.SQLITE_DBSTATUS_CACHE_HIT, apsw.SQLITE_DBSTATUS_CACHE_MISS)]
     return sum(after) - sum(before)
+
+
+def read_statements(store, call) -> list[str]:
+    """The SQL of every statement ``call()`` runs on this thread's reader, in order (its reads
+    all share one transaction here: each of the call's reads nests in it)."""
+    seen = []
+    with store.database.read() as conn:
+        conn.exec_trace = lambda _cursor, sql, _bindings: seen.append(sql) or True
+        try:
+            call()
+        finally:
+            conn.exec_trace = None
+    return seen

@@ -12,7 +12,7 @@ pa = pytest.importorskip("pyarrow")
 duckdb = pytest.importorskip("duckdb")
 
 import runlite  # noqa: E402
-from runlite.errors import NotFoundError, ValidationError  # noqa: E402
+from runlite.errors import CorruptStoreError, NotFoundError, ValidationError  # noqa: E402
 from runlite.parquet import export_parquet  # noqa: E402
 
 T0 = 1_700_000_000.0  # epoch seconds of the first logged point
@@ -251,6 +251,8 @@ from runlite.errors import RunliteError  # noqa: E402
 from runlite.parquet import DatasetError, files as parquet_files, manifest  # noqa: E402
 from runlite.parquet.schema import SCHEMA_VERSION  # noqa: E402
 
+from .plans import read_statements  # noqa: E402
+
 
 def _stamps(dest) -> dict:
     """Every file of the dataset: (inode, mtime_ns, size), by path relative to ``dest``."""
@@ -481,6 +483,91 @@ def test_files_removed_by_hand_are_written_again(growing, tmp_path):
     os.remove(dest / "runs" / "part-0.parquet")  # a catalog too: every run it listed is written again
     assert export_parquet(store, dest)["runs"] == 6
     assert _dump(dest) == _dump(export_parquet(store, tmp_path / "fresh") and tmp_path / "fresh")
+
+
+def _change_metadata(store, runs, extra):
+    runs["done"][0].update_metadata({"lr": 0.5})
+    return runs["done"][0].id
+
+
+def _change_tags(store, runs, extra):
+    runs["done"][1].update_tags(["best"])
+    return runs["done"][1].id
+
+
+def _end_a_span(store, runs, extra):
+    extra["span"].end(outputs={"answer": 42})
+    return extra["span"].id
+
+
+def _let_a_heartbeat_go_stale(store, runs, extra):
+    """Its status reads ``lost`` now, though no field of its row (``modified`` neither) moved."""
+    with store.database.write() as conn:
+        conn.execute("UPDATE runs SET heartbeat = heartbeat - 7200000000 WHERE id = ?", (extra["stale"].id,))
+    assert store.get_run(extra["stale"].id).status == "lost"
+    return extra["stale"].id
+
+
+@pytest.mark.parametrize("change", [_change_metadata, _change_tags, _end_a_span, _let_a_heartbeat_go_stale],
+                         ids=lambda change: change.__name__.strip("_"))
+def test_each_kind_of_change_rewrites_that_run_alone(growing, tmp_path, change):
+    """(New points, events, an end, an alert state, media: the tests above and test_media_keeping.)"""
+    store, runs = growing
+    extra = {"span": runs["points"].child("tool-call", run_type="tool", inputs={"q": 1}),
+             "stale": store.init("stale", heartbeat_timeout=3600)}  # its next heartbeat in 20 minutes
+    store.flush()
+    dest = tmp_path / "ds"
+    assert export_parquet(store, dest)["runs"] == 8
+    before = manifest.read(str(dest), SCHEMA_VERSION)
+    changed = change(store, runs, extra)
+    counts = export_parquet(store, dest)
+    assert counts["runs"] == 1 and counts["unchanged"] == 7
+    after = manifest.read(str(dest), SCHEMA_VERSION)
+    assert {run_id for run_id in after if after[run_id] != before[run_id]} == {changed}
+    assert _dump(dest) == _dump(export_parquet(store, tmp_path / "fresh") and tmp_path / "fresh")
+    assert export_parquet(store, dest)["unchanged"] == 8
+
+
+def test_exporting_again_reads_as_many_statements_for_200_runs_as_for_50(tmp_path):
+    """What each run has now is read for all runs at once, not a few reads a run."""
+    statements = {}
+    for n in (50, 200):
+        with runlite.open(str(tmp_path / f"{n}.db")) as store:
+            for i in range(n):
+                with store.init(f"run-{i}") as run:
+                    run.log_metrics({"loss": 1.0 / (i + 1)}, step=0)
+                    run.log_event(f"done {i}")
+            dest = tmp_path / f"ds-{n}"
+            assert export_parquet(store, dest)["runs"] == n
+            counts = {}
+            statements[n] = read_statements(store, lambda: counts.update(export_parquet(store, dest)))
+            assert counts == {"runs": 0, "series": 0, "metrics": 0, "events": 0, "alerts": 0, "media": 0,
+                              "unchanged": n}
+    assert len(statements[200]) == len(statements[50]) < 20, statements[200]
+
+
+def test_run_sizes_are_what_an_export_compares(tmp_path):
+    with runlite.open(str(tmp_path / "s.db")) as store:
+        run = store.init("sized")
+        run.log_metrics({"loss": 1.0, "acc": 0.5}, step=0)
+        run.log_metrics({"loss": 0.5}, step=1)
+        run.log_metrics({"temp": 40.0}, step=0, asset="node-1")  # a series of an asset counts too
+        run.log_event("one")
+        run.add_event("new_token", token="hi")
+        run.log_histogram("weights", [1.0, 2.0, 2.5], step=0)
+        run.log_table("predictions", [{"p": 0.9}], step=3)
+        bare = store.init("bare")
+        store.flush()
+        newest = max(entry.updated for entry in store.media_names(run.id))
+        nobody = "01a23cc0-c5ba-7033-9c28-50e4960ee476"
+        assert store.run_sizes([run.id, bare.id, nobody]) == {run.id: (4, 2, newest), bare.id: (0, 0, None),
+                                                              nobody: (0, 0, None)}
+        with store.database.write() as conn:  # a damaged count is said, not summed
+            conn.execute("UPDATE series SET count = 'many' WHERE run_id = ? AND name = 'acc'", (run.id,))
+        with pytest.raises(CorruptStoreError, match=f"run {run.id}: a stored count of its metric points"):
+            store.run_sizes([run.id])
+        with pytest.raises(ValidationError):
+            store.run_sizes(run.id)
 
 
 class _Pickled:

@@ -105,23 +105,10 @@ def _digest(row: dict, alerts: list) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _events_relation(store, run_id: str, held: int) -> int:
-    """Whether the run has fewer (-1), as many (0) or more (1) events than ``held``: two probes,
-    not a count (events are only appended, and a replacement moves ``modified``)."""
-    if store.events(run_id, limit=1, offset=held):
-        return 1
-    return 0 if held == 0 or store.events(run_id, limit=1, offset=held - 1) else -1
-
-
 def _files_present(root: str, run_id: str, held: list) -> bool:
     """The files the manifest counts are still there (a dataset a user trimmed is repaired)."""
     return all(count == 0 or os.path.isfile(files.part_path(root, dataset, run_id))
                for dataset, count in (("metrics", held[1]), ("events", held[2]), ("media", held[3])))
-
-
-def _media_us(store, run_id: str) -> int:
-    """When a run's media last changed (its newest item's timestamp), 0 without media."""
-    return max((_us(entry.updated) for entry in store.media_names(run_id)), default=0)
 
 
 class _Export:
@@ -144,25 +131,39 @@ class _Export:
         self.replaced: set = set()
         self.dirty = fresh  # whether the files on disk are behind the catalogs and manifest in memory
         self.counts = {**dict.fromkeys(DATASETS, 0), "unchanged": 0}
+        self.sizes: dict = {}
         if fresh:
             self.checkpoint()  # from now on the directory says it is a dataset, empty or not
 
-    def decide(self, record, row: dict, alerts: list) -> tuple[bool, list]:
-        """Whether to write the run, and its version as known before writing."""
+    def measure(self, records) -> None:
+        """What each run the dataset holds has now (points, events, media time), for all of them
+        in one read: a few reads a run were most of the cost of an export that writes nothing."""
+        self.sizes = self.store.run_sizes([record.id for record in records if record.id in self.held])
+
+    def decide(self, record, alerts: list) -> tuple[bool, list]:
+        """Whether to write the run, and its version as known before writing. Its digest is made
+        only when its counts and times all tie with the held ones (else a write makes it)."""
         held = self.held.get(record.id)
-        version = [_us(record.modified), None, None, None, _digest(row, alerts), int(record.kind == "placeholder")]
+        version = [_us(record.modified), None, None, None, None, int(record.kind == "placeholder")]
         if held is None:  # new here: its counts are taken as it is written
             return True, version
-        version[1] = sum(count for _name, _asset, count in self.store.metric_series(record.id))
-        version[3] = _media_us(self.store, record.id)
-        verdict = manifest.compare(version, held, _events_relation(self.store, record.id, held[2]))
+        points, events, media_updated = self.sizes[record.id]
+        version[1], version[3] = points, _us(media_updated)
+
+        def digest() -> str:
+            version[4] = _digest(run_row(record), alerts)
+            return version[4]
+        verdict = manifest.compare(version, held, (events > held[2]) - (events < held[2]), digest)
         if verdict == "same" and (record.id not in self.in_catalog or not _files_present(self.root, record.id, held)):
             verdict = "changed"
         return verdict in ("new", "changed"), version
 
-    def write_run(self, record, row: dict, alerts: list, version: list) -> None:
+    def write_run(self, record, alerts: list, version: list) -> None:
         """The run's files replaced, its catalog rows queued."""
         pa, pq, store, run_id = self.pa, self.pq, self.store, record.id
+        row = run_row(record)
+        if version[4] is None:
+            version[4] = _digest(row, alerts)
         staged = os.path.join(self.staging, f"{run_id}-metrics.parquet")
         points, series = files.stage_metrics(pa, pq, store, run_id, staged, self.schemas["metrics"])
         files.place(staged if points else None, files.part_path(self.root, "metrics", run_id))
@@ -244,16 +245,17 @@ def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: b
         if overwrite:
             _clear(root)
         job = _Export(pa, pq, store, root)
+        job.measure(records)
         last = time.monotonic()
         for done, record in enumerate(records, start=1):
             if progress is not None:
                 progress(done, len(records))
-            row, run_alerts = run_row(record), alerts.get(record.id, [])
-            write, version = job.decide(record, row, run_alerts)
+            run_alerts = alerts.get(record.id, [])
+            write, version = job.decide(record, run_alerts)
             if not write:
                 job.counts["unchanged"] += 1
                 continue
-            job.write_run(record, row, run_alerts, version)
+            job.write_run(record, run_alerts, version)
             if time.monotonic() - last >= _CHECKPOINT_SECONDS:
                 job.checkpoint()
                 last = time.monotonic()

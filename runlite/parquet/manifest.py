@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import DatasetError
 from .._ids import is_uuid
@@ -110,11 +110,13 @@ def write(root: str, schema_version: int, runs: dict, staging: str) -> None:
     os.replace(tmp, os.path.join(root, NAME))
 
 
-def compare(source: list, held: list | None, events_relation: int) -> str:
+def compare(source: list, held: list | None, events_relation: int, digest: Callable[[], str]) -> str:
     """``"new"``, ``"same"``, ``"older"`` (the dataset holds a newer copy) or ``"changed"``.
 
-    ``source`` is ``[modified_us, points, None, media_us, digest, stand_in]`` (its events are
-    known only relative to the held count: ``events_relation`` is -1, 0 or 1).
+    ``source`` is ``[modified_us, points, None, media_us, None, stand_in]`` (its events are
+    known only relative to the held count: ``events_relation`` is -1, 0 or 1). ``digest()``
+    gives its digest, asked only when its counts and times all equal the held ones (making it
+    costs more than the rest of the comparison).
     """
     if held is None:
         return "new"
@@ -123,7 +125,7 @@ def compare(source: list, held: list | None, events_relation: int) -> str:
     relations = ((source[0] > held[0]) - (source[0] < held[0]), (source[1] > held[1]) - (source[1] < held[1]),
                  events_relation, (source[3] > held[3]) - (source[3] < held[3]))
     if relations == (0, 0, 0, 0):
-        return "same" if source[4] == held[4] else "changed"
+        return "same" if digest() == held[4] else "changed"
     if all(r <= 0 for r in relations):
         return "older"
     return "changed"
