@@ -15,7 +15,9 @@ bounded by the bucket count, not by the points, at every zoom:
   2,000 blocks' sketches and decodes nothing;
 - only chunks with blocks wider than half a bucket (zoomed further in, a short series in
   many columns), chunks holding NaN, older sketches, unordered axes and the chunks cut by
-  the window's ends are decoded and split.
+  the window's ends are decoded and split. On a sorted axis each bucket's points are one
+  slice, found by bisection at its edges and summed by C-level passes: Python steps a
+  bucket, not a point.
 
 Each bucket's x is the middle of its points' x range (the points it holds, not the column's
 edges), so a single point sits where it was logged.
@@ -24,11 +26,11 @@ edges), so a single point sits where it was logged.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from typing import Any
 
 from .. import errors
-from ..codec import sketch, stats
+from ..codec import lanes, sketch, stats
 from ..records.charts import Buckets
 from .._validation import shown
 from .chunk_rows import AXES, AXIS_COLUMNS, chunk_rows, decode, sketches
@@ -56,11 +58,6 @@ class _Grid:
 
     def of(self, x: float) -> int:
         return min(self.count - 1, max(0, int((x - self.lo) * self.scale)))
-
-    def of_each(self, xs) -> list[int]:
-        """``of`` of every x, in one comprehension (a call each costs three times as much)."""
-        lo, scale, top = self.lo, self.scale, self.count - 1
-        return [min(top, max(0, int((x - lo) * scale))) for x in xs]
 
     def end(self, xs, at: int, b: int) -> int:
         """Where bucket ``b``'s points end in sorted ``xs`` from ``at`` (which is in it): a
@@ -184,22 +181,12 @@ def _widen(spans: list, b: int, x0, x1) -> None:
 
 
 def _split(xs, steps, values, grid: _Grid, parts: list, spans: list) -> None:
-    """Points cut from one chunk, added to their buckets: slices by bisection on a sorted
-    axis (the common case), point by point otherwise."""
-    n = len(xs)
-    if list(xs) == sorted(xs):  # bucket by bucket, the empty ones skipped
-        ids = grid.of_each(xs) if n <= 4 * grid.count else None  # few points a bucket: each one's at once
-        at = 0
-        while at < n:
-            if ids is None:
-                b = grid.of(xs[at])
-                end = grid.end(xs, at, b)
-            else:
-                b = ids[at]
-                end = bisect_right(ids, b, at)
-            parts[b].append(_part(steps[at:end], values[at:end]))
-            _widen(spans, b, xs[at], xs[end - 1])
-            at = end
+    """Points cut from one chunk, added to their buckets. On a sorted axis (the common case)
+    each bucket's points are one slice, found by bisecting at its edges (`_Grid.end`) and
+    summed by C-level passes over it (`_part`): Python steps a bucket, not a point. Point by
+    point otherwise."""
+    if _ascends(xs):
+        _slices(xs, steps, values, grid, parts, spans)
         return
     groups: dict = {}
     for i, x in enumerate(xs):
@@ -207,6 +194,26 @@ def _split(xs, steps, values, grid: _Grid, parts: list, spans: list) -> None:
     for b, picked in sorted(groups.items()):
         parts[b].append(_part([steps[i] for i in picked], [values[i] for i in picked]))
         _widen(spans, b, min(xs[i] for i in picked), max(xs[i] for i in picked))
+
+
+def _ascends(xs) -> bool:
+    """An axis column never decreases: ints by `lanes.ascending` (evenly spaced steps seen
+    without making an object a point), floats by comparing them with their sorted copy (new
+    objects on each side, so a NaN compares unequal: never ascending)."""
+    if getattr(xs, "typecode", None) == "q":
+        return lanes.ascending(xs)
+    return list(xs) == sorted(xs)
+
+
+def _slices(xs, steps, values, grid: _Grid, parts: list, spans: list) -> None:
+    """Sorted points added to their buckets, a slice a bucket (the empty ones skipped)."""
+    n, at = len(xs), 0
+    while at < n:
+        b = grid.of(xs[at])
+        end = grid.end(xs, at, b)
+        parts[b].append(_part(steps[at:end], values[at:end]))
+        _widen(spans, b, xs[at], xs[end - 1])
+        at = end
 
 
 def _part(steps, values) -> tuple:
