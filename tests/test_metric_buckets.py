@@ -278,3 +278,30 @@ def test_decoded_chunks_cost_their_buckets_not_their_points():
             same(got[0], oracle(every, "step", None, None, MAX_BUCKETS))
     assert costs[1] < 1.5 * costs[0], costs
 
+
+def test_decoded_chunks_take_the_extremes_of_their_whole_blocks_from_their_sketches(monkeypatch):
+    """Buckets a block or two wide (the chart's blocks straddle their edges, so chunks are
+    decoded): the blocks lying whole in a bucket give their min and max from the chunk's
+    sketch, and only the others' values are passed over by min and max; every bucket stays
+    exact."""
+    from runlite.codec import sketch
+
+    seen = [0]  # values passed over by min and max, in the bucketing and the sketch's helpers
+
+    def counted(real):
+        def call(*args, **kw):
+            seen[0] += len(args[0]) if len(args) == 1 and hasattr(args[0], "__len__") else len(args)
+            return real(*args, **kw)
+        return call
+    n = 40_000
+    with runlite.open(":memory:") as s:
+        with s.init("long") as run:
+            for step in range(n):
+                run.log_metrics({"v": math.sin(step / 700) + (step % 11) * 0.01})
+        every = s.metric_values(run.id, "v")
+        for module in (metric_buckets, sketch):
+            monkeypatch.setattr(module, "min", counted(min), raising=False)
+            monkeypatch.setattr(module, "max", counted(max), raising=False)
+        got = s.metric_buckets(run.id, "v", buckets=50)  # buckets of 800 points, blocks of 512
+    same(got, oracle(every, "step", None, None, 50))
+    assert seen[0] < 1.5 * n  # each bucket passed over whole: every value twice (min and max)

@@ -17,7 +17,12 @@ bounded by the bucket count, not by the points, at every zoom:
   many columns), chunks holding NaN, older sketches, unordered axes and the chunks cut by
   the window's ends are decoded and split. On a sorted axis each bucket's points are one
   slice, found by bisection at its edges and summed by C-level passes: Python steps a
-  bucket, not a point.
+  bucket, not a point. A decoded chunk whose sketch says the axis ascends (read when its
+  blocks are on average narrower than a bucket) gives the extremes of the blocks lying
+  whole in a bucket, so only the blocks across its edges are passed over for them. The
+  sum still takes every point: what a bucket takes of the chunk is its points' correctly
+  rounded sum (``math.fsum``) over their count, which the blocks' sums, each rounded,
+  would not give bit for bit.
 
 Each bucket's x is the middle of its points' x range (the points it holds, not the column's
 edges), so a single point sits where it was logged.
@@ -96,7 +101,9 @@ def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, cou
     # Per bucket: ChunkStats tuples, merged in any order (a chart shows no bucket's first or last).
     parts: list[list] = [[] for _ in range(count)]
     spans: list = [None] * count  # per bucket: [x min, x max] of its points
-    blocky, cut = [], []  # chunks to take block by block from their sketches; chunks to decode
+    # Chunks to read the sketch of: (row, whether its blocks may go whole to buckets, seq, points,
+    # sketch size); chunks to decode.
+    wanted, cut = [], []
     for row, x0, x1 in zip(rows, xs_lo, xs_hi):
         seq, stored, inside, sizes = row
         b = grid.of(x0)
@@ -104,17 +111,28 @@ def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, cou
             b = b if b == grid.of(x1) else grid.of((x0 + x1) / 2)
             parts[b].append(tuple(stored))
             _widen(spans, b, x0, x1)
-        elif inside and stored[1] == 0 and stored[0] > sketch.BLOCK and \
-                (x1 - x0) / sketch.block_count(stored[0]) <= snap:  # blocks narrow enough, on average
-            blocky.append((row, seq, stored[0], sizes[1]))
-        else:
-            cut.append(row)
-    if sum(sketch.block_count(n) for _, _, n, _ in blocky) > MAX_SKETCH_BLOCKS:
+            continue
+        if inside and stored[1] == 0 and stored[0] > sketch.BLOCK:
+            block_width = (x1 - x0) / sketch.block_count(stored[0])  # on average
+            if block_width <= snap:  # blocks narrow enough
+                wanted.append(((row, True), seq, stored[0], sizes[1]))
+                continue
+            if block_width <= 2 * snap:  # to decode, but some blocks lie whole in a bucket: see _split
+                wanted.append(((row, False), seq, stored[0], sizes[1]))
+        cut.append(row)
+    if sum(sketch.block_count(n) for (_, whole), _, n, _ in wanted if whole) > MAX_SKETCH_BLOCKS:
         raise errors.LimitError(f"{what}: bucketing would read more than {MAX_SKETCH_BLOCKS:,} sketch blocks"
                                 f" ({sketch.BLOCK} points each); pass a narrower start/stop")
-    for row, sk in sketches(conn, sid, blocky, what):
-        if not _add_blocks(sk, xaxis, grid, snap, parts, spans):
+    if sum(sketch.block_count(n) for _, _, n, _ in wanted) > MAX_SKETCH_BLOCKS:
+        wanted = [w for w in wanted if w[0][1]]  # the others' sketches only spare work: not beyond the limit
+    held = {}  # seq -> the sketch of a chunk to decode, when it claims the axis ascends
+    for (row, whole), sk in sketches(conn, sid, wanted, what):
+        if whole and _add_blocks(sk, xaxis, grid, snap, parts, spans):
+            continue
+        if whole:
             cut.append(row)
+        if sk.flags is not None and sk.flags & sketch.AXIS_ASCENDS[xaxis]:
+            held[row[0]] = sk
     decoded = 0
     for seq, stored, inside, sizes in cut:
         decoded += stored[0]
@@ -122,9 +140,10 @@ def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, cou
             raise errors.LimitError(f"{what}: bucketing would decode more than {MAX_DECODE_POINTS:,} points (an"
                                     " unsorted axis); pass a narrower start/stop")
         cols, _ = decode(conn, sid, seq, stored[0], sizes[0], what, columns=AXIS_COLUMNS[xaxis])
-        picked = stats.window_columns(cols, k, start, stop)
+        sk = held.get(seq)
+        picked = stats.window_columns(cols, k, start, stop, ascending=sk is not None)
         if picked is not None:
-            _split(picked[k], picked[0], picked[3], grid, parts, spans)
+            _split(picked[k], picked[0], picked[3], grid, parts, spans, sk if picked is cols else None)
     return _result(name, asset, run_id, run_name(conn, run_id), xaxis, parts, spans)
 
 
@@ -180,13 +199,21 @@ def _widen(spans: list, b: int, x0, x1) -> None:
         span[1] = max(span[1], x1)
 
 
-def _split(xs, steps, values, grid: _Grid, parts: list, spans: list) -> None:
+def _split(xs, steps, values, grid: _Grid, parts: list, spans: list, sk: sketch.Sketch | None = None) -> None:
     """Points cut from one chunk, added to their buckets. On a sorted axis (the common case)
     each bucket's points are one slice, found by bisecting at its edges (`_Grid.end`) and
     summed by C-level passes over it (`_part`): Python steps a bucket, not a point. Point by
-    point otherwise."""
-    if _ascends(xs):
-        _slices(xs, steps, values, grid, parts, spans)
+    point otherwise. ``sk``: the sketch of the whole chunk ``xs`` are, claiming the axis
+    ascends (the file's claim, as for the blocks taken whole): no check of the order, and
+    each bucket's extremes among its whole blocks are the sketch's."""
+    if sk is not None or _ascends(xs):
+        n, at = len(xs), 0
+        while at < n:
+            b = grid.of(xs[at])
+            end = grid.end(xs, at, b)
+            parts[b].append(_part(steps[at:end], values[at:end], sk, at))
+            _widen(spans, b, xs[at], xs[end - 1])
+            at = end
         return
     groups: dict = {}
     for i, x in enumerate(xs):
@@ -205,22 +232,14 @@ def _ascends(xs) -> bool:
     return list(xs) == sorted(xs)
 
 
-def _slices(xs, steps, values, grid: _Grid, parts: list, spans: list) -> None:
-    """Sorted points added to their buckets, a slice a bucket (the empty ones skipped)."""
-    n, at = len(xs), 0
-    while at < n:
-        b = grid.of(xs[at])
-        end = grid.end(xs, at, b)
-        parts[b].append(_part(steps[at:end], values[at:end]))
-        _widen(spans, b, xs[at], xs[end - 1])
-        at = end
-
-
-def _part(steps, values) -> tuple:
+def _part(steps, values, sk: sketch.Sketch | None = None, first: int = 0) -> tuple:
     """What a bucket needs of points cut from a chunk (count, NaNs, min, max, mean, first and
     last), as a tuple in ChunkStats order for ``stats.merge_many``: one exact sum and two
     C-level passes, where ``stats.window_part`` also finds the extremes' steps and the M2 a
-    chart never shows (left None and 0 here). NaNs and infinities take the full path."""
+    chart never shows (left None and 0 here). NaNs and infinities take the full path. With the
+    chunk's sketch (the points from position ``first`` of the chunk on), the passes skip the
+    blocks lying whole among them: their extremes are the sketch's (`sketch.window_extremes`
+    picks the same values, -0.0 or 0.0 included, as ``min`` and ``max`` over all)."""
     try:
         total = math.fsum(values)
     except (OverflowError, ValueError):  # an intermediate overflow, or inf - inf
@@ -228,7 +247,11 @@ def _part(steps, values) -> tuple:
     if total != total:
         return stats.window_part(steps, values)
     n = len(values)
-    return (n, 0, min(values), max(values), None, None, total / n, 0.0, values[0], values[-1],
+    extremes = None
+    if sk is not None and n >= sketch.BLOCK and math.isfinite(total):
+        extremes = sketch.window_extremes(sk, first, values)
+    low, high = (min(values), max(values)) if extremes is None else extremes[:2]
+    return (n, 0, low, high, None, None, total / n, 0.0, values[0], values[-1],
             steps[0], steps[-1], 0, 0, 0.0, 0.0, 0, 0)
 
 
