@@ -305,3 +305,18 @@ def test_decoded_chunks_take_the_extremes_of_their_whole_blocks_from_their_sketc
         got = s.metric_buckets(run.id, "v", buckets=50)  # buckets of 800 points, blocks of 512
     same(got, oracle(every, "step", None, None, 50))
     assert seen[0] < 1.5 * n  # each bucket passed over whole: every value twice (min and max)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 8])
+def test_chunks_holding_both_infinities_chart_a_nan_mean(count):
+    """A chunk holding +inf and -inf has a NaN mean, which SQLite stores as NULL: a bucket taking
+    such chunks whole from their statistics merged the NULLs and raised TypeError (or gave None
+    for the mean of points that are all there). Its mean is NaN, its extremes the infinities."""
+    with runlite.open(":memory:") as s:
+        with s.init("r") as run:
+            for step in range(30_000):
+                run.log_metrics({"x": (1.0, math.inf, -math.inf, 2.0)[step % 4]}, step=step)
+        got = s.metric_buckets(run.id, "x", buckets=count)
+    assert sum(got.count) == 30_000 and got.nan_count == [0] * count
+    assert all(math.isnan(mean) for mean in got.mean), got.mean
+    assert got.min == [-math.inf] * count and got.max == [math.inf] * count

@@ -40,7 +40,7 @@ from ..records.charts import Buckets
 from .._validation import shown
 from .chunk_rows import AXES, AXIS_COLUMNS, chunk_rows, decode, sketches
 from .metric_reads import MAX_DECODE_POINTS, MAX_READ_CHUNKS, MAX_SKETCH_BLOCKS, open_window, run_name
-from .stat_rows import CHUNK_COLUMNS
+from .stat_rows import CHUNK_COLUMNS, stats_tuple
 
 MAX_BUCKETS = 4000  # pixel columns of the widest chart
 
@@ -109,7 +109,7 @@ def buckets(conn, run_id: str, name: str, *, xaxis: str, start, stop, asset, cou
         b = grid.of(x0)
         if inside and (b == grid.of(x1) or x1 - x0 <= snap):
             b = b if b == grid.of(x1) else grid.of((x0 + x1) / 2)
-            parts[b].append(tuple(stored))
+            parts[b].append(stats_tuple(stored))  # a NaN mean (+inf with -inf) is stored as NULL
             _widen(spans, b, x0, x1)
             continue
         if inside and stored[1] == 0 and stored[0] > sketch.BLOCK:
