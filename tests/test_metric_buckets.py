@@ -279,6 +279,35 @@ def test_decoded_chunks_cost_their_buckets_not_their_points():
     assert costs[1] < 1.5 * costs[0], costs
 
 
+@pytest.mark.parametrize("xaxis", ["time", "timestamp"])
+def test_time_axes_of_a_file_written_without_numpy_take_whole_blocks(xaxis, monkeypatch):
+    """A program that never imports numpy writes the time columns' order flags too, so its
+    time-axis charts take whole blocks from the sketches as the step axis does: no chunk
+    decoded, and each bucket exact for the points it holds."""
+    from runlite.codec import accel
+
+    n = 40_000
+    with accel.numpy_mode(False), runlite.open(":memory:") as s:
+        with s.init("pure") as run:
+            for step in range(n):  # times and a clock given: the same file on any machine
+                run.log_metrics({"v": math.cos(step / 900) + (step % 7) * 0.01}, time=step * 0.25 + (step % 3) * 0.01,
+                                timestamp=1_767_000_000 + step * 0.001 + (step % 5) * 1e-4)
+        every = s.metric_values(run.id, "v")
+        decoded = []
+        real = metric_buckets.decode
+        monkeypatch.setattr(metric_buckets, "decode", lambda *a, **k: decoded.append(a[2]) or real(*a, **k))
+        got = s.metric_buckets(run.id, "v", buckets=8, xaxis=xaxis)
+    assert decoded == []
+    assert sum(got.count) == n
+    xs, at = every.times if xaxis == "time" else [t / 1e6 for t in every.timestamps], 0
+    for i, k in enumerate(got.count):
+        values = every.values[at:at + k]
+        assert got.min[i] == min(values) and got.max[i] == max(values)
+        assert got.mean[i] == pytest.approx(math.fsum(values) / k, rel=1e-12)
+        assert got.x[i] == pytest.approx((xs[at] + xs[at + k - 1]) / 2, rel=1e-15)
+        at += k
+
+
 def test_decoded_chunks_take_the_extremes_of_their_whole_blocks_from_their_sketches(monkeypatch):
     """Buckets a block or two wide (the chart's blocks straddle their edges, so chunks are
     decoded): the blocks lying whole in a bucket give their min and max from the chunk's

@@ -509,10 +509,21 @@ def test_axis_ranges_of_columns_known_to_rise_are_their_ends(cols, sort):
     steps, times, ts, _ = cols
     if sort:
         steps, ts = array("q", sorted(steps)), array("q", sorted(ts))
-    flags = sketch.order(steps, times, ts, exact=True)
+        times = array("d", sorted(times))
+    flags = sketch.order(steps, times, ts)
     known = stats.axis_ranges(steps, times, ts, ORIGIN, steps_rise=bool(flags & sketch.STEPS_ASCEND),
-                              stamps_rise=bool(flags & sketch.TIMESTAMPS_ASCEND))
-    assert known == stats.axis_ranges(steps, times, ts, ORIGIN)
+                              stamps_rise=bool(flags & sketch.TIMESTAMPS_ASCEND),
+                              times_rise=bool(flags & sketch.TIMES_ASCEND))
+    assert repr(known) == repr(stats.axis_ranges(steps, times, ts, ORIGIN))  # bit for bit: -0.0 is not 0.0
+
+
+@pytest.mark.parametrize("times", [[-1.0, 0.0, -0.0], [-0.0, 0.0, 0.0], [0.0, -0.0], [-2.5, -0.0]])
+def test_rising_times_ending_at_zero_keep_the_sign_max_gives(times):
+    steps, ts = array("q", range(len(times))), array("q", range(ORIGIN, ORIGIN + len(times)))
+    times = array("d", times)
+    assert sketch.order(steps, times, ts) & sketch.TIMES_ASCEND
+    known = stats.axis_ranges(steps, times, ts, ORIGIN, times_rise=True)
+    assert repr(known) == repr(stats.axis_ranges(steps, times, ts, ORIGIN))
 
 
 @settings(max_examples=examples(80), deadline=None)

@@ -59,10 +59,8 @@ def chunk(steps: array, times: array | None, timestamps: array, values: array, o
     # What comes of the axis alone, made once for the series sharing it (a wide record's, a run's
     # short ones at its end): its ranges (default times count from the origin: it is in the key),
     # its order (a one-block chunk stores none) and its columns checked and transformed.
-    ranges, flags, axis = made_once(shared, (steps, times, timestamps), (one_block, origin), lambda: (
-        stats.axis_ranges(steps, times, timestamps, origin) if n > 1 else None,
-        None if one_block else sketch.order(steps, times, timestamps),
-        chunks.encoded_axis(steps, times, timestamps, values, origin)))
+    ranges, flags, axis = made_once(shared, (steps, times, timestamps), (one_block, origin),
+                                    lambda: _axis(steps, times, timestamps, values, origin, one_block))
     if len(values) != axis[0]:  # (the series of a shape have its axis' length: as encode_chunk checks)
         raise ValidationError(f"values has {len(values)} points but steps has {axis[0]}; all columns must match")
     row = stats.finite_row(steps, floats, extremes, ranges, total) if total is not None else None
@@ -72,3 +70,18 @@ def chunk(steps: array, times: array | None, timestamps: array, values: array, o
     data = chunks.encode_values(axis, values, origin)
     return row, data, sketch.NONE_STORED if made is None else sketch.stored(made, steps, times, timestamps, values,
                                                                            flags=flags)
+
+
+def _axis(steps: array, times: array | None, timestamps: array, values: array, origin: int,
+          one_block: bool) -> tuple:
+    """``(ranges, order flags, encoded axis)`` of a chunk's axis columns. The flags are found
+    first: a column they show ascending has its range at its ends (one comparison of each
+    column, not a comparison and a search of its range)."""
+    flags = None if one_block else sketch.order(steps, times, timestamps)
+    ranges = None
+    if len(values) > 1:
+        rise = flags or 0
+        ranges = stats.axis_ranges(steps, times, timestamps, origin, steps_rise=bool(rise & sketch.STEPS_ASCEND),
+                                   stamps_rise=bool(rise & sketch.TIMESTAMPS_ASCEND),
+                                   times_rise=bool(rise & sketch.TIMES_ASCEND))
+    return ranges, flags, chunks.encoded_axis(steps, times, timestamps, values, origin)

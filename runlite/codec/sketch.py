@@ -170,19 +170,19 @@ def block_sums(values: array) -> array:
     return out
 
 
-def order(steps: array, times: array | None, timestamps: array, *, exact: bool = False) -> int:
+def order(steps: array, times: array | None, timestamps: array) -> int:
     """Order flags of a chunk's columns: which never decrease. A flag is a claim a reader
-    may rely on; a clear one only sends a chart to the decoding path. So at ingest the time
-    columns are compared only where numpy makes it cheap (their values are not evenly spaced,
-    and a pure comparison costs about 40 ns a point); ``exact`` compares every column.
-    Default times (derived from the timestamps) ascend with them."""
+    may rely on; a clear one only sends a chart to the decoding path. Every column is
+    compared; at ingest the comparison of an int column is its range's too (the ends of a
+    column that ascends: `stats.axis_ranges`' ``steps_rise`` and ``stamps_rise``), and given
+    times are compared instead of passed over for their extremes (``times_rise``), so the
+    flags cost a flush no pass of their own. Default times (derived from the timestamps)
+    ascend with them."""
     flags = STEPS_ASCEND if lanes.ascending(steps) else 0
-    np = accel.numpy_for(len(timestamps))
-    if exact or np is not None:
-        if lanes.ascending(timestamps):
-            flags |= TIMESTAMPS_ASCEND | (TIMES_ASCEND if times is None else 0)
-        if times is not None and _floats_ascend(times, np):
-            flags |= TIMES_ASCEND
+    if lanes.ascending(timestamps):
+        flags |= TIMESTAMPS_ASCEND | (TIMES_ASCEND if times is None else 0)
+    if times is not None and _floats_ascend(times, accel.numpy_for(len(times))):
+        flags |= TIMES_ASCEND
     return flags
 
 

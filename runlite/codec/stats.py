@@ -257,13 +257,16 @@ def finite_row(steps: array, floats: list, extremes: tuple, axis: tuple, total: 
 
 
 def axis_ranges(steps: array, times, timestamps: array, time_origin_us: int | None, *,
-                steps_rise: bool = False, stamps_rise: bool = False) -> tuple:
+                steps_rise: bool = False, stamps_rise: bool = False, times_rise: bool = False) -> tuple:
     """``(step_lo, step_hi, time_lo, time_hi, ts_lo, ts_hi)`` of a chunk's axis columns (at
     least one point; steps and timestamps as array('q'), times None for the default ones).
-    ``steps_rise``/``stamps_rise``: the caller knows that column never decreases (a check that
-    made the chunk's order flags): its range is at its ends."""
+    ``steps_rise``/``stamps_rise``/``times_rise``: the caller knows that column never decreases
+    (a check that made the chunk's order flags): its range is at its ends (but for a last time
+    of zero, where ``max`` picks the first of 0.0 and -0.0)."""
     ts_lo, ts_hi = (timestamps[0], timestamps[-1]) if stamps_rise else lanes.extent(timestamps)
-    if times is not None:
+    if times is not None and times_rise and times[-1] != 0:
+        time_lo, time_hi = times[0], times[-1]
+    elif times is not None:
         time_lo, time_hi = _extremes(_as_array(times, "d"), False)[:2]
     else:
         time_lo, time_hi = (ts_lo - time_origin_us) / 1e6, (ts_hi - time_origin_us) / 1e6

@@ -112,7 +112,7 @@ def _same_sketch(found: tuple, made: list, columns: tuple, flags: int | None = N
     if found_sums is None:
         return True
     return (found_sums.tobytes() == sketch.block_sums(columns[3]).tobytes()
-            and not claimed & ~(sketch.order(*columns[:3], exact=True) if flags is None else flags))
+            and not claimed & ~(sketch.order(*columns[:3]) if flags is None else flags))
 
 
 def _same_blocks(found: list, made: list) -> bool:
@@ -245,7 +245,7 @@ def chunk_problem(stored: tuple, data, *, sketch_data) -> tuple[str | None, bool
     # The sketch's order flags, checked exactly, show which int axes never decrease: their
     # ranges are at their ends.
     made = sketch.blocks(*columns, has_nan=False, time_origin_us=origin)
-    flags = sketch.order(*columns[:3], exact=True)
+    flags = sketch.order(*columns[:3])
     axis = stats.axis_ranges(*columns[:3], origin, steps_rise=bool(flags & sketch.STEPS_ASCEND),
                              stamps_rise=bool(flags & sketch.TIMESTAMPS_ASCEND))
     actual = stats.chunk_row(*columns, time_origin_us=origin, extremes=sketch.extremes(made), axis=axis)
