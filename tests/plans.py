@@ -20,19 +20,38 @@ def read_plans(store, call, wanted: str) -> list[str]:
                 for sql, bindings in seen if wanted in sql]
 
 
-def read_steps(store, call) -> int:
-    """SQLite's virtual-machine steps (in thousands) of what ``call()`` reads on this thread's
-    reader: the work it does, whatever the machine's speed."""
+def _counter():
+    """A progress handler counting SQLite's virtual-machine steps in thousands, and the count."""
     steps = [0]
 
     def count() -> int:
         steps[0] += 1
         return 0
+    return steps, count
+
+
+def read_steps(store, call) -> int:
+    """SQLite's virtual-machine steps (in thousands) of what ``call()`` reads on this thread's
+    reader: the work it does, whatever the machine's speed."""
+    steps, count = _counter()
     with store.database.read() as conn:
         conn.set_progress_handler(count, 1000)
         try:
             call()
         finally:
+            conn.set_progress_handler(None)
+    return steps[0]
+
+
+def writer_steps(store, call) -> int:
+    """The same of what ``call()`` does on the store's writer connection (a flush's work)."""
+    steps, count = _counter()
+    with store.database.write() as conn:
+        conn.set_progress_handler(count, 1000)
+    try:
+        call()
+    finally:
+        with store.database.write() as conn:
             conn.set_progress_handler(None)
     return steps[0]
 

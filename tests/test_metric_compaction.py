@@ -13,6 +13,7 @@ import runlite
 from runlite.storage import metric_buffer
 from runlite.storage import metrics as metrics_mod
 
+from .plans import writer_steps
 from .strategies import special_floats
 
 NAMES = ("a", "b", "c")
@@ -312,24 +313,6 @@ def test_new_series_still_get_ids_once_the_largest_id_is_taken(tmp_path):
         assert store.verify().ok
 
 
-def _writer_steps(store, call) -> int:
-    """SQLite's virtual-machine steps (in thousands) of ``call()`` on the writer's connection:
-    the work it does, whatever the machine's speed."""
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-    with store.database.write() as conn:
-        conn.set_progress_handler(count, 1000)
-    try:
-        call()
-    finally:
-        with store.database.write() as conn:
-            conn.set_progress_handler(None)
-    return steps[0]
-
-
 def test_a_flush_of_new_series_costs_the_same_however_many_the_run_holds(mem):
     """A run whose names keep coming (a metric an epoch, a layer, a sample) flushes a few series it
     has not written before: the flush looks up those few by name. Reading every series of the run
@@ -341,7 +324,7 @@ def test_a_flush_of_new_series_costs_the_same_however_many_the_run_holds(mem):
             run.flush()
         run.log_metrics({f"new/{k}": 2.0 for k in range(10)})
         run.log_metrics({"old/0": 3.0})
-        steps = _writer_steps(mem, run.flush)
+        steps = writer_steps(mem, run.flush)
         run.close()
         return run, steps
 

@@ -18,6 +18,8 @@ from runlite.query.ast import MAX_PATH_DOTS, THREAD_KEYS
 from runlite._validation import now_us
 from tests.test_query import World, _feedback, _sql
 
+from .plans import read_steps
+
 A = ["a-llm", "a-parse", "a-tool", "chat-a"]  # trace A, as names sort
 B = ["b-llm", "chat-b"]
 ROOTS = ["chat-a", "chat-b", "chat-c", "chat-d"]
@@ -204,18 +206,7 @@ def _one_trace(path, spans: int):
 def _vm_steps(store, **listing) -> int:
     """SQLite's virtual-machine steps (in thousands) of a listing: the work it does, whatever the
     machine's speed."""
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-    with store.database.read() as conn:
-        conn.set_progress_handler(count, 1000)
-        try:
-            store.list_runs(select=["id"], **listing)
-        finally:
-            conn.set_progress_handler(None)
-    return steps[0]
+    return read_steps(store, lambda: store.list_runs(select=["id"], **listing))
 
 
 def test_execution_order_past_the_counted_places_agrees_with_the_places(tmp_path):
