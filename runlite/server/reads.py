@@ -70,13 +70,10 @@ async def get_attachment(request, store, max_body):
     from starlette.responses import Response
 
     run_id, name = request.path_params["run_id"], request.path_params["name"]
-    found = await read_fresh(store, store.attachments, run_id)
-    mime = next((a.mime_type for a in found if a.name == name), None)
-    if mime is None:
-        raise errors.NotFoundError(f"run {shown(run_id)} has no attachment {shown(name)}")
+    found = await read_fresh(store, store.attachment, run_id, name)  # NotFoundError when it has none
     data = await read_fresh(store, store.read_attachment, run_id, name)
     # Served as a download in a sandbox: content from a client never runs as this site's page.
-    return Response(data, media_type=mime, headers={
+    return Response(data, media_type=found.mime_type, headers={
         "Content-Disposition": "attachment", "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"})
 
 
