@@ -6,6 +6,7 @@ import multiprocessing as mp
 import os
 import random
 import threading
+import time
 
 import apsw
 import pytest
@@ -16,6 +17,7 @@ from runlite.storage.checkpoint import LOG_PAGES, Checkpointer
 
 PAGE = 4096
 PAST_THE_LINE = (LOG_PAGES + 10) * PAGE  # bytes of one commit that takes the log past the line
+CEILING = (2 * LOG_PAGES + 100) * (PAGE + 24)  # twice the line and a commit; a frame is a page and a header
 
 
 @pytest.fixture
@@ -176,13 +178,54 @@ def test_the_log_starts_afresh_while_a_writer_commits_without_pause(tmp_path):
                     run.log_metrics({**record, "i": float(i)})
             largest = max(largest, os.path.getsize(path + "-wal"))
     assert largest > LOG_PAGES * PAGE  # the workload crossed the line
-    assert largest < 3 * LOG_PAGES * (PAGE + 24)  # a frame is a page and its 24-byte header
+    assert largest < CEILING  # a frame is a page and its 24-byte header
     assert "runlite-checkpoint" not in {t.name for t in threading.enumerate()}
     assert not os.path.exists(path + "-wal")  # the store's close copied the rest and removed the log
     with runlite.open(path, read_only=True) as store:
         runs = store.runs()
         assert len(runs) == 200
         assert all(store.metric_values(run.id, "i").values.tolist() == [float(i) for i in range(100)] for run in runs)
+
+
+def test_writes_wait_for_a_copy_the_disk_makes_slow(tmp_path, monkeypatch):
+    # A busy disk's sync took 50 ms and more: the writer committed thousands of pages while
+    # a copy went on, and the log passed 4,000 pages. Here each copy starts 0.3 s late.
+    path = str(tmp_path / "runs.db")
+    copy = Checkpointer._copy
+    monkeypatch.setattr(Checkpointer, "_copy", lambda self: time.sleep(0.3) or copy(self))
+    largest, record = 0, {f"m{k}": k + 0.5 for k in range(10)}
+    with runlite.open(path) as store:
+        for r in range(150):
+            with store.init(f"job-{r}") as run:
+                for i in range(100):
+                    run.log_metrics({**record, "i": float(i)})
+            largest = max(largest, os.path.getsize(path + "-wal"))
+    assert LOG_PAGES * PAGE < largest < CEILING
+    with runlite.open(path, read_only=True) as store:
+        assert len(store.runs()) == 150
+
+
+def test_writes_do_not_wait_for_copies_a_reader_holds_back(tmp_path, monkeypatch):
+    # A reader in another connection holds frames of the log: no copy can end it, so past
+    # the ceiling writes go on without waiting (one round tells; then the log just grows).
+    path = str(tmp_path / "runs.db")
+    waits = []
+    wait = Checkpointer.wait
+    monkeypatch.setattr(Checkpointer, "wait", lambda self: waits.append(1) or wait(self))
+    with runlite.open(path) as store:
+        with store.init("first") as run:
+            run.log_metrics({"a": 1.0})
+        reader = apsw.Connection(path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM runs").fetchall()
+        for r in range(300):
+            with store.init(f"job-{r}") as run:
+                for i in range(100):
+                    run.log_metrics({f"m{k}": i + k / 2 for k in range(10)})
+        assert os.path.getsize(path + "-wal") > 3 * CEILING  # the log grew past the ceiling, held
+        reader.execute("COMMIT")
+        reader.close()
+    assert len(waits) <= 2
 
 
 def _short_runs(path: str, name: str, runs: int, found) -> None:

@@ -21,11 +21,21 @@ no commit comes between, the next write starts a new log, and the log stays near
 pages. A writer that commits meanwhile waits for that round, about 5 ms here (the file's
 sync), once a checkpoint. SQLite's own checkpoint, racing the commits of writers in other
 processes, let the log grow without end (200 MB in seconds, four processes of short runs).
+
+A disk slower than the writer (a sync of 50 ms or more: a busy disk, a cloud volume) left
+thousands of pages behind each round: short runs took the log past 4,000 pages. So once the
+log passes twice the line while a copy is under way (`behind`), the copy takes the locks at
+the end of its round and the process's next write waits for it (`wait`), as SQLite's own
+checkpoint would make the committing writer wait: the log stays under 2,000 pages and one
+commit whatever the disk. Writers of other processes wait too: each process's copy waits for
+another's under way (SQLITE_BUSY) and its last round for their writes. A reader holding older
+frames is the exception: no copy can help, so nothing waits and the log grows until it ends.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 import apsw
@@ -36,7 +46,9 @@ __all__ = ["LOG_PAGES", "Checkpointer"]
 
 LOG_PAGES = 1000      # the log's size at which it is copied: SQLite's own automatic checkpoint
 _LOCKED_PAGES = 64    # a remainder this small is copied holding the write locks (its copy ~1 ms; the sync ~5)
-_MAX_ROUNDS = 4       # rounds without the lock, then the rest with it: the log never outgrows the disk
+_MAX_ROUNDS = 4       # rounds without the lock, then the rest with it
+_CEILING = 2 * LOG_PAGES  # past it during a copy, writes wait for the copy: the log never outgrows the disk
+_HOLD_WAIT_MS = 2000      # behind, how long a copy waits for other processes' writes and copies to end
 
 
 class Checkpointer:
@@ -54,6 +66,8 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._paused = False            # no copy begins (a fork is under way)
+        self.behind = False             # the log passed the ceiling during this copy: writes `wait` for it
+        self._held = False              # the last round left frames a reader needs: waiting would not help
         self._copier: apsw.Connection | None = None  # the copies' own connection, once opened
         self._holder: apsw.Connection | None = None  # holds the file's write lock for the last round
 
@@ -73,6 +87,8 @@ class Checkpointer:
                 except RuntimeError:  # no thread to be had now: the next commit past the line tries again
                     return apsw.SQLITE_OK
                 self._thread = thread
+            if pages >= _CEILING and self._thread is not None and not self._held:
+                self.behind = True
         return apsw.SQLITE_OK
 
     def _run(self) -> None:
@@ -83,36 +99,53 @@ class Checkpointer:
         finally:
             with self._state:
                 self._thread = None
+                self.behind = False
 
     def _copy(self) -> None:
         if self._copier is None:
             self._copier, self._holder = self._connect(), self._connect()
-            self._holder.set_busy_timeout(0)  # it never waits: another process's write goes first
             # A connection that has read nothing has not opened the log: its checkpoint copies nothing.
             self._copier.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
-        checkpoint = self._copier.wal_checkpoint
         for _ in range(_MAX_ROUNDS):
-            frames, copied = checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-            if copied < frames:  # a reader still needs older frames: the next commit tries again
+            frames, copied = self._round()
+            with self._state:
+                self._held = copied < frames
+            if self._held:  # a reader still needs older frames: the next commit tries again
                 return
             with self._state:
                 behind = self._pages - frames  # committed while this round copied
                 if self._closed:
                     return
-            if behind <= _LOCKED_PAGES:
+            if behind <= _LOCKED_PAGES or self.behind:  # behind: a writer waits for this copy
                 break
         # The rest, with no commit meanwhile: the next write starts a new log. This process's
         # writers wait on its lock; other processes' (their busy handlers) on the file's write
         # lock, held by a transaction that writes nothing, when it is free at once.
         with self._write_lock:
+            # Another process's write goes first; behind, the holder waits for it to end.
+            self._holder.set_busy_timeout(_HOLD_WAIT_MS if self.behind else 0)
             try:
                 self._holder.execute("BEGIN IMMEDIATE")
             except (apsw.BusyError, apsw.LockedError):  # another process is writing: this process's only
                 pass
             try:
-                checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+                self._round()
             finally:
                 self._let_go()
+
+    def _round(self) -> tuple[int, int]:
+        """One PASSIVE copy: the log's frames, and how many of them the file holds. Another
+        process copying the log meanwhile makes it fail (SQLITE_BUSY: the next commit past the
+        line tries again); behind, it is tried again until that copy ends, as this process's
+        writers wait for this one."""
+        deadline = time.monotonic() + _HOLD_WAIT_MS / 1000
+        while True:
+            try:
+                return self._copier.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            except apsw.BusyError:
+                if not self.behind or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.002)
 
     def _let_go(self) -> None:
         """End the holder's transaction; if even that fails, close both connections (a closed
@@ -124,6 +157,13 @@ class Checkpointer:
         except apsw.Error:
             self._close_connections()
             raise
+
+    def wait(self) -> None:
+        """Wait for the copy under way (called before a write when `behind`). Not to be called
+        holding the write lock: the copy's last round takes it."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def pause(self, timeout: float) -> None:
         """Begin no copy until `resume`, and wait up to ``timeout`` s for one under way: a fork

@@ -249,6 +249,13 @@ class _Transaction:
             raise translate(exc, self.path) from exc
 
 
+def _copy_behind(state: _ProcessState) -> bool:
+    """The log's copy has fallen behind the writer (`Checkpointer.behind`): a write beginning
+    on a thread not already in one waits for it (it cannot while holding the write lock)."""
+    checkpointer = state.checkpointer
+    return checkpointer is not None and checkpointer.behind and state.owner != threading.get_ident()
+
+
 class _Write:
     """``Database.write()``: this process's lock, ``BEGIN IMMEDIATE`` unless a write is already
     open on this thread, then the `_Transaction`."""
@@ -261,6 +268,8 @@ class _Write:
     def __enter__(self) -> apsw.Connection:
         database = self.database
         state = self.state = database._current()
+        if _copy_behind(state):
+            state.checkpointer.wait()
         state.lock.acquire()
         try:
             conn = database._writer(state)
@@ -369,8 +378,8 @@ class Database:
         is itself waiting for the file.
         """
         state = self._current()
-        if not state.lock.acquire(timeout=LOCAL_WAIT):
-            yield None
+        if _copy_behind(state) or not state.lock.acquire(timeout=LOCAL_WAIT):
+            yield None  # a log call never waits for the log's copy either
             return
         try:
             conn = self._writer(state)
