@@ -68,11 +68,13 @@ class OtelSpan(NamedTuple):
 
 def run_id(trace_id: int, span_id: int) -> str:
     """The runlite run id of an OTel span (the same from every source and every export):
-    ``uuid5(_NS, trace_hex + span_hex)``, computed without the ``UUID`` objects (3x faster)."""
-    digest = bytearray(hashlib.sha1(_NS_BYTES + f"{trace_id:032x}{span_id:016x}".encode()).digest()[:16])
-    digest[6], digest[8] = (digest[6] & 0x0F) | 0x50, (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    ``uuid5(_NS, trace_hex + span_hex)``, computed without the ``UUID`` objects (3x faster):
+    the SHA-1's hex digits with the version digit set to 5 and the variant's bits to 10."""
+    h = hashlib.sha1(_NS_BYTES + f"{trace_id:032x}{span_id:016x}".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def _run_id(trace_id: int, span_id: int, shared: dict | None) -> str:
