@@ -243,10 +243,10 @@ def _mapped(span: OtelSpan, shared: dict | None = None) -> tuple[dict[str, Any],
     tags = _tags(attrs, used)
     if tags:
         payload["tags"] = tags
-    usage = _usage(attrs, used, metadata, extra)
-    usage_columns = None
+    usage, usage_columns = _usage(attrs, used, metadata, extra)
     if usage:
-        usage_columns = usage_fields(usage)
+        if usage_columns is None:
+            usage_columns = usage_fields(usage)
         payload.update(usage_columns)
     ttfc = attrs.get("gen_ai.response.time_to_first_chunk")
     if _number(ttfc) and span.start_ns + ttfc * 1e9 < _MAX_NS:
@@ -409,9 +409,11 @@ def _tags(attrs: dict, used: set) -> list[str]:
     return tags
 
 
-def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
+def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> tuple[dict, dict | None]:
     """LangSmith ``usage_metadata`` from the token and cost attributes, merged under one the
-    metadata already carries (LangSmith's own wins); it goes to ``metadata.usage_metadata``."""
+    metadata already carries (LangSmith's own wins); it goes to ``metadata.usage_metadata``.
+    Returned with its ``usage_fields`` when the merge derived them (checking it), else None."""
+    fields = None
     usage: dict[str, Any] = {}
     taken: dict[str, str] = {}  # attribute -> its usage key (a count or cost), to check after the merge
     keys = attrs.keys()
@@ -443,7 +445,7 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
             if not isinstance(given, dict):
                 raise errors.ValidationError("usage_metadata is not a dict")
             merged = {**usage, **given}
-            usage_fields(merged)
+            fields = usage_fields(merged)
             usage = merged
             # An attribute whose count the run's own usage_metadata overrode stays metadata.
             used.difference_update(k for k, name in taken.items() if merged[name] != attrs[k])
@@ -451,7 +453,7 @@ def _usage(attrs: dict, used: set, metadata: dict, extra: dict) -> dict:
             extra["usage_metadata_refused"] = given
     if usage:
         metadata["usage_metadata"] = usage
-    return usage
+    return usage, fields
 
 
 def _error(span: OtelSpan, langsmith: bool) -> str:
