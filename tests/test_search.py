@@ -223,10 +223,31 @@ def test_a_page_of_langsmith_listing_is_read_in_start_order_not_sorted(mem, trac
     assert len(page) == 3 and [r.name for r in page] == _newest_first(everything)[1:4]
     plan, = _plans(mem, lambda: mem.list_runs(**kwargs, limit=3, offset=1))
     assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
-    index = ("runs_session" if "project_id" in kwargs else "runs_type" if "run_type" in kwargs
+    index = ("runs_session" if "project_id" in kwargs else "runs_parent" if kwargs.get("is_root")
+             else "runs_type" if "run_type" in kwargs
              else "runs_name" if "name" in kwargs.get("filter", "") else "runs_errors" if "error" in str(kwargs)
              else "runs_start")
     assert f"USING INDEX {index}" in plan, plan
+
+
+def test_a_page_of_roots_skips_their_spans(mem):
+    """Roots newest first (``is_root``, the viewer's traces) walk the index of parents, which holds
+    them in start order: a page reads its roots, not every span started since (200 traces of 500
+    spans, the newest 50: 6.8 ms -> 0.24 ms)."""
+    def work(spans: int) -> int:
+        with runlite.open(":memory:") as store:
+            for t in range(30):
+                with runlite.trace(f"root-{t}", store=store):
+                    for i in range(spans):
+                        runlite.trace("leaf", run_type="tool", store=store).end()
+            store.live.flush_spans()
+            page = store.list_runs(is_root=True, limit=5, offset=5)
+            assert [r.name for r in page] == [f"root-{t}" for t in range(24, 19, -1)]
+            assert [r.name for r in store.trace_page(order="start", descending=True, limit=5, offset=5)] == \
+                [r.name for r in page]
+            return read_steps(store, lambda: (store.list_runs(is_root=True, limit=5, offset=5),
+                                              store.trace_page(order="start", descending=True, limit=5, offset=5)))
+    assert work(200) <= work(10) + 2  # the same work for 20 times the spans
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"project": True}, {"project": True, "start_time": "2000-01-01T00:00:00Z",

@@ -430,12 +430,14 @@ class _Compiler:
         return f"({first} AND {listed})"
 
 
-def top_level_sql(alias: str = "runs") -> str:
-    """"A top-level run" (no parent). The "+" keeps SQLite from looking the top-level runs up
-    by the index of parents: that finds every one of them, to be sorted, where a page of a
-    listing walks the index of its order and stops once it is full (the first 100 of 100,000
+def top_level_sql(alias: str = "runs", *, by_start: bool = False) -> str:
+    """"A top-level run" (no parent). Listed by start time (``by_start``), the index of parents
+    (parent, start, id) holds them in that order: a page walks it and stops, and skips every
+    span (the newest 50 of 200 traces of 500 spans: 6.8 ms -> 0.24 ms). In another order the
+    "+" keeps SQLite from looking them up there: that finds every one, to be sorted, where a
+    page walks the index of its order and stops once it is full (the first 100 of 100,000
     traced spans, one run in ten a root: 26 ms -> 0.3 ms; all of them unpaged: 47 -> 58 ms)."""
-    return f"+{check_alias(alias)}.parent_run_id IS NULL"
+    return f"{'' if by_start else '+'}{check_alias(alias)}.parent_run_id IS NULL"
 
 
 def compile_where(node: Any, *, alias: str = "runs", now_us: int) -> tuple[str, list]:

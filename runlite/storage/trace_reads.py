@@ -154,9 +154,9 @@ def root_page(conn, filter_text: str | None, order: str, descending: bool, limit
               now: int) -> list[str]:
     """Ids of one page of root runs (traces) matching the LangSmith ``filter_text``, sorted by
     ``order`` (a ``TRACE_ORDER`` key; ties by id), ``limit`` from ``offset``."""
-    # By start a page walks runs_start and stops; by another order every root is sorted anyway,
-    # so they are found by the index of parents.
-    where, params = [query.top_level_sql() if order == "start" else "runs.parent_run_id IS NULL"], []
+    # By start a page walks the index of parents (parent, start, id) and stops; by another order
+    # every root is sorted anyway, found there too.
+    where, params = [query.top_level_sql(by_start=True)], []
     if filter_text:
         sql, args = query.compile_where(query.parse_langsmith(filter_text), now_us=now)
         where.append(f"({sql})")
