@@ -12,7 +12,7 @@ import runlite
 from runlite import errors
 from runlite.ui import run_table, viewer
 
-from .plans import read_plans
+from .plans import read_plans, read_steps
 
 HOSTILE_KEY = '<script>alert("k")</script>'
 HOSTILE_VALUE = '<img src=x onerror="alert(1)"> & "co"'
@@ -261,6 +261,29 @@ def test_a_searched_list_sorts_rowids_then_reads_its_pages_rows(spans):
     assert [r.id for p in pages for r in p.runs] == [r.id for r in newest]
     plan, = read_plans(store, lambda: store.run_page(search, limit=7, offset=14), "SELECT runs.id, runs.name")
     assert plan.startswith("SEARCH runs USING INTEGER PRIMARY KEY (rowid=?) | LIST SUBQUERY 1 | "), plan
+
+
+def test_the_unfiltered_list_among_many_spans_reads_its_top_level_runs_not_the_spans(tmp_path):
+    """Few top-level runs among many spans: the page and the total come from the index of
+    parents (the work the same for 10 and 200 spans a trace), in the same order as the walk
+    of creation times a file of experiments takes."""
+    def work(spans: int) -> tuple[int, list]:
+        with runlite.open(str(tmp_path / f"s{spans}.db")) as store:
+            for e in range(20):
+                store.init(f"exp-{e}").close()
+            for t in range(20):
+                with runlite.trace(f"root-{t}", store=store):
+                    for _ in range(spans):
+                        runlite.trace("leaf", run_type="tool", store=store).end()
+            store.live.flush_spans()
+            newest = sorted((r for r in store.runs() if r.parent_run_id is None), key=lambda r: (r.created, r.id),
+                            reverse=True)
+            pages = [store.run_page(limit=7, offset=at) for at in range(0, 42, 7)]
+            assert [p.total for p in pages] == [40] * 6
+            assert [r.id for p in pages for r in p.runs] == [r.id for r in newest]
+            return read_steps(store, lambda: store.run_page(limit=7, offset=7)), [r.id for r in pages[1].runs]
+    few, many = work(10), work(200)
+    assert many[0] <= few[0] + 2
 
 
 def test_column_chooser_samples_a_search_along_its_index(spans):

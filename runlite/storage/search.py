@@ -128,7 +128,7 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
             if value is not None:
                 where.append(clause)
                 params.append(check_name(str(value) if isinstance(value, uuid.UUID) else value, what))
-        roots = query.top_level_sql(by_start=not order_by)  # (newest first by start unless ordered otherwise)
+        roots = query.top_level_sql(indexed=not order_by)  # (newest first by start unless ordered otherwise)
         for flag, what, yes, no in ((is_root, "is_root", roots, "runs.parent_run_id IS NOT NULL"),
                                     (error, "error", "runs.error IS NOT NULL", "runs.error IS NULL")):
             if flag is not None:

@@ -156,7 +156,7 @@ def root_page(conn, filter_text: str | None, order: str, descending: bool, limit
     ``order`` (a ``TRACE_ORDER`` key; ties by id), ``limit`` from ``offset``."""
     # By start a page walks the index of parents (parent, start, id) and stops; by another order
     # every root is sorted anyway, found there too.
-    where, params = [query.top_level_sql(by_start=True)], []
+    where, params = [query.top_level_sql(indexed=True)], []
     if filter_text:
         sql, args = query.compile_where(query.parse_langsmith(filter_text), now_us=now)
         where.append(f"({sql})")

@@ -51,11 +51,12 @@ class RunTableReads:
         group = run_table.check_group(group_by)
         now = now_us()
         where, params, used = run_table.where_sql((filter or "").strip(), grammar, now)
-        sql, args = run_table.page_sql(where, params, sort_by, group, limit, offset)
         self.live.flush_own_spans()
         with self.database.read() as conn:
             total = run_table.count(conn, where, params)
             groups = run_table.group_counts(conn, where, params, group) if group else []
+            walk = run_table.walks_in_order(conn, where, total, limit, offset)
+        sql, args = run_table.page_sql(where, params, sort_by, group, limit, offset, walk=walk)
         runs = search.page_records(self, sql, args, now)
         return run_table.RunPage(runs=runs, total=total, groups=groups, grammar=used)
 
