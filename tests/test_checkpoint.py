@@ -169,14 +169,8 @@ def test_the_log_starts_afresh_while_a_writer_commits_without_pause(tmp_path):
     # round leaves new frames, and only the last few copied under the write lock let the log
     # start afresh. Without that it grows by every commit (over 5,000 pages here).
     path = str(tmp_path / "runs.db")
-    record = {f"m{k}": k + 0.5 for k in range(10)}
-    largest = 0
     with runlite.open(path) as store:
-        for r in range(200):
-            with store.init(f"job-{r}") as run:
-                for i in range(100):
-                    run.log_metrics({**record, "i": float(i)})
-            largest = max(largest, os.path.getsize(path + "-wal"))
+        largest = _largest_log(store, "job", 200)
     assert largest > LOG_PAGES * PAGE  # the workload crossed the line
     assert largest < CEILING  # a frame is a page and its 24-byte header
     assert "runlite-checkpoint" not in {t.name for t in threading.enumerate()}
@@ -184,7 +178,7 @@ def test_the_log_starts_afresh_while_a_writer_commits_without_pause(tmp_path):
     with runlite.open(path, read_only=True) as store:
         runs = store.runs()
         assert len(runs) == 200
-        assert all(store.metric_values(run.id, "i").values.tolist() == [float(i) for i in range(100)] for run in runs)
+        assert all(store.metric_values(run.id, "m1").values.tolist() == [i + 0.5 for i in range(100)] for run in runs)
 
 
 def test_writes_wait_for_a_copy_the_disk_makes_slow(tmp_path, monkeypatch):
@@ -193,13 +187,8 @@ def test_writes_wait_for_a_copy_the_disk_makes_slow(tmp_path, monkeypatch):
     path = str(tmp_path / "runs.db")
     copy = Checkpointer._copy
     monkeypatch.setattr(Checkpointer, "_copy", lambda self: time.sleep(0.3) or copy(self))
-    largest, record = 0, {f"m{k}": k + 0.5 for k in range(10)}
     with runlite.open(path) as store:
-        for r in range(150):
-            with store.init(f"job-{r}") as run:
-                for i in range(100):
-                    run.log_metrics({**record, "i": float(i)})
-            largest = max(largest, os.path.getsize(path + "-wal"))
+        largest = _largest_log(store, "job", 150)
     assert LOG_PAGES * PAGE < largest < CEILING
     with runlite.open(path, read_only=True) as store:
         assert len(store.runs()) == 150
@@ -218,25 +207,27 @@ def test_writes_do_not_wait_for_copies_a_reader_holds_back(tmp_path, monkeypatch
         reader = apsw.Connection(path)
         reader.execute("BEGIN")
         reader.execute("SELECT count(*) FROM runs").fetchall()
-        for r in range(300):
-            with store.init(f"job-{r}") as run:
-                for i in range(100):
-                    run.log_metrics({f"m{k}": i + k / 2 for k in range(10)})
-        assert os.path.getsize(path + "-wal") > 3 * CEILING  # the log grew past the ceiling, held
+        assert _largest_log(store, "job", 300) > 3 * CEILING  # the log grew past the ceiling, held
         reader.execute("COMMIT")
         reader.close()
     assert len(waits) <= 2
 
 
-def _short_runs(path: str, name: str, runs: int, found) -> None:
+def _largest_log(store, name: str, runs: int) -> int:
+    """Short runs written without a pause (100 records of 10 floats each): the log's largest
+    size in bytes after a run's end."""
     largest = 0
+    for r in range(runs):
+        with store.init(f"{name}-{r}") as run:
+            for i in range(100):
+                run.log_metrics({f"m{k}": i + k / 2 for k in range(10)})
+        largest = max(largest, os.path.getsize(store.path + "-wal"))
+    return largest
+
+
+def _short_runs(path: str, name: str, runs: int, found) -> None:
     with runlite.open(path) as store:
-        for r in range(runs):
-            with store.init(f"{name}-{r}") as run:
-                for i in range(100):
-                    run.log_metrics({f"m{k}": i + k / 2 for k in range(10)})
-            largest = max(largest, os.path.getsize(path + "-wal"))
-    found.put(largest)
+        found.put(_largest_log(store, name, runs))
 
 
 def test_the_log_starts_afresh_while_writers_in_several_processes_commit(tmp_path):
