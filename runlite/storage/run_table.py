@@ -67,8 +67,9 @@ def walks_in_order(conn, where: str, total: int, limit: int, offset: int) -> boo
     walks the index of creation times and stops: it passes every span created since, about
     ``runs / total`` rows a run listed, where finding the top-level runs by the index of parents
     reads ``total`` rows, then sorted. The file's largest rowid stands for its run count. Both
-    give the same page: this chooses only the work (200 traces of 500 spans: 410k VM steps a
-    first page -> ~10k; files of experiments alone still walk)."""
+    give the same page: this chooses only the work (2,200 top-level runs among 100,000 spans:
+    410k VM steps a first page with its count -> 40k; files of experiments alone still walk).
+    A filtered list never walks it (its own index finds it, then it is sorted)."""
     if where != query.top_level_sql():
         return False
     runs = conn.execute("SELECT max(rowid) FROM runs").fetchone()[0] or 0
