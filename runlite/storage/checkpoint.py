@@ -110,12 +110,9 @@ class Checkpointer:
             frames, copied = self._round()
             with self._state:
                 self._held = copied < frames
-            if self._held:  # a reader still needs older frames: the next commit tries again
-                return
-            with self._state:
                 behind = self._pages - frames  # committed while this round copied
-                if self._closed:
-                    return
+                if self._held or self._closed:  # held: a reader still needs older frames (the next
+                    return                      # commit tries again)
             if behind <= _LOCKED_PAGES or self.behind:  # behind: a writer waits for this copy
                 break
         # The rest, with no commit meanwhile: the next write starts a new log. This process's
