@@ -4,6 +4,8 @@ import pytest
 
 import runlite
 
+from runlite.storage import search
+
 from .plans import read_plans, read_steps
 
 
@@ -248,6 +250,31 @@ def test_a_page_of_roots_skips_their_spans(mem):
             return read_steps(store, lambda: (store.list_runs(is_root=True, limit=5, offset=5),
                                               store.trace_page(order="start", descending=True, limit=5, offset=5)))
     assert work(200) <= work(10) + 2  # the same work for 20 times the spans
+
+
+@pytest.mark.parametrize("limit", [5, None])
+def test_store_runs_of_top_level_runs_skips_spans_when_they_are_few(limit):
+    """``Store.runs(is_root=True)`` (``runlite ls``), newest created first: a few top-level runs
+    among many spans are found on the index of parents and their rowids sorted, not found by
+    walking past every span created since (the work the same for 20 times the spans); among
+    experiments alone the walk stays (`search.walks_newest`). Both give the same runs."""
+    def work(spans: int) -> tuple[int, bool]:
+        with runlite.open(":memory:") as store:
+            for t in range(30):
+                store.init(f"exp-{t}").close()
+                with runlite.trace(f"root-{t}", store=store):
+                    for _ in range(spans):
+                        runlite.trace("leaf", run_type="tool", store=store).end()
+            store.live.flush_spans()
+            newest = sorted((r for r in store.runs() if r.parent_run_id is None), key=lambda r: (r.created, r.id),
+                            reverse=True)
+            assert [r.id for r in store.runs(is_root=True, limit=limit)] == [r.id for r in newest][:limit]
+            with store.database.read() as conn:
+                walks = search.walks_newest(conn, limit)
+            return read_steps(store, lambda: store.runs(is_root=True, limit=limit)), walks
+    (_, walks_none), (few, _), (many, walks_many) = work(0), work(10), work(200)
+    assert walks_none and not walks_many
+    assert many <= few + 2
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"project": True}, {"project": True, "start_time": "2000-01-01T00:00:00Z",

@@ -20,6 +20,7 @@ import attrs
 from .. import errors, query
 from .._validation import shown
 from ..records.runs import RunList
+from . import search
 from .runs import SELECT_TREE
 
 GRAMMARS = ("auto", "langsmith", "simvue")
@@ -64,16 +65,11 @@ def check_group(group: str | None) -> str | None:
 
 def walks_in_order(conn, where: str, total: int, limit: int, offset: int) -> bool:
     """Whether a page of the unfiltered list (the ``total`` top-level runs) in the default order
-    walks the index of creation times and stops: it passes every span created since, about
-    ``runs / total`` rows a run listed, where finding the top-level runs by the index of parents
-    reads ``total`` rows, then sorted. The file's largest rowid stands for its run count. Both
-    give the same page: this chooses only the work (2,200 top-level runs among 100,000 spans:
-    410k VM steps a first page with its count -> 40k; files of experiments alone still walk).
-    A filtered list never walks it (its own index finds it, then it is sorted)."""
-    if where != query.top_level_sql():
-        return False
-    runs = conn.execute("SELECT max(rowid) FROM runs").fetchone()[0] or 0
-    return (offset + limit) * runs <= total * total
+    walks the index of creation times and stops (`search.walks_newest`, given the list's count:
+    2,200 top-level runs among 100,000 spans, 410k VM steps a first page with its count -> 40k;
+    files of experiments alone still walk). A filtered list never walks it (its own index finds
+    it, then it is sorted)."""
+    return where == query.top_level_sql() and search.walks_newest(conn, offset + limit, total)
 
 
 def page_sql(where: str, params: list, sort_by: Any, group: str | None,

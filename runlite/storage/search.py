@@ -7,6 +7,7 @@ columns; the SQL runs on a reader connection whose authorizer allows reads only.
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from typing import Any
 
@@ -229,6 +230,33 @@ def _listing(store, sql: str, params: list, now: int, wanted: set | None = None,
     return RunList(made, summaries=Summaries(store))
 
 
+def walks_newest(conn, wanted: int | None, roots: int | None = None) -> bool:
+    """Whether the newest ``wanted`` top-level runs (None: all of them) are read best by walking
+    the index of creation times, which passes every span created since, rather than by finding
+    every root on the index of parents and sorting their rowids. Both give the same runs; this
+    chooses only the work. ``runs`` is read as the file's largest rowid, ``roots`` (when the
+    caller has not counted them) on the index of parents.
+
+    A page walks iff ``wanted * runs <= roots**2``: it passes about ``runs / roots`` rows a run
+    listed if roots are spread evenly. Where they are not (old experiments, then a burst of
+    spans), a walk can pass every run, where the index of parents never reads more than the
+    roots; so roots are probed only as far as that bound, and ties go to the index of parents.
+    All of them walk iff ``runs <= 3 * roots``: the walk then passes every row, ~5 VM steps a
+    span, where a root sorted costs ~14. (2,200 top-level runs among 100,000 spans: the newest
+    1,000 229k steps -> 123k, all of them 504k -> 229k; 100,000 experiments walk, probing
+    2,237 roots for 50.)"""
+    runs = conn.execute("SELECT max(rowid) FROM runs").fetchone()[0] or 0
+    top = query.top_level_sql(indexed=True)
+    if wanted is None:
+        if roots is None:
+            roots = conn.execute(f"SELECT count(*) FROM runs WHERE {top}").fetchone()[0]
+        return runs <= 3 * roots
+    if roots is None:  # a root past the bound's place: enough of them to walk
+        return conn.execute(f"SELECT 1 FROM runs WHERE {top} LIMIT 1 OFFSET ?",
+                            (math.isqrt(wanted * runs),)).fetchone() is not None
+    return wanted * runs <= roots * roots
+
+
 def runs(store, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: Any,
          is_root: Any = None) -> RunList:
     """``Store.runs``: newest first, by folder, status (one or a list; ``lost`` computed), every
@@ -245,6 +273,14 @@ def runs(store, *, folder: Any, status: Any, tags: Any, run_type: Any, limit: An
     tags, run_type = check_tags(tags or []), None if run_type is None else check_name(run_type, "run_type")
     now = now_us()
     wanted = None if statuses is None else set(statuses)
+    if is_root and folder is None and statuses is None and not tags and run_type is None:
+        with store.database.read() as conn:
+            walk = walks_newest(conn, limit)
+        if not walk:  # a few top-level runs among many spans: found on the index of parents, and
+            # their rowids sorted, then the listed rows read (a sorter fed whole rows: 5x the work)
+            sql = (f"{SELECT_TREE} WHERE runs.rowid IN (SELECT runs.rowid FROM runs WHERE"
+                   f" {query.top_level_sql(indexed=True)}{_NEWEST} LIMIT ?){_NEWEST}")
+            return _listing(store, sql, [-1 if limit is None else limit], now)
     sql, params = runs_sql(folder=folder, statuses=statuses, tags=tags, run_type=run_type, is_root=is_root)
     if wanted is None:  # otherwise the limit applies after the effective status is known
         sql += " LIMIT ?"
@@ -273,7 +309,10 @@ def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, ta
         where.append("runs.run_type = ?")
         params.append(run_type)
     sql = SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "")
-    return sql + " ORDER BY runs.created DESC, runs.id DESC", params
+    return sql + _NEWEST, params
+
+
+_NEWEST = " ORDER BY runs.created DESC, runs.id DESC"  # the order of ``runs`` (the index of creation times')
 
 
 def tag_names(conn) -> list[str]:
