@@ -7,7 +7,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite.storage import connection as db, policy, schema, schema_snapshot
+from runlite.storage import connection as db, policy, schema, schema_check, schema_snapshot
 
 
 def _bytes(path):
@@ -336,7 +336,7 @@ def test_open_refuses_a_version_that_does_not_match_the_schema(db_path):
 def test_the_schema_snapshot_is_what_the_migrations_make():
     """An open compares a file with ``schema_snapshot`` before making runlite's schema in memory:
     a file equal to it is accepted as it stands, so it must be exactly what the migrations make."""
-    made = schema.expected_objects(schema.SCHEMA_VERSION)
+    made = schema_check.expected_objects(schema.SCHEMA_VERSION)
     assert (schema_snapshot.VERSION, schema_snapshot.OBJECTS) == (schema.SCHEMA_VERSION, made), (
         f"runlite/storage/schema_snapshot.py is out of date: VERSION = {schema.SCHEMA_VERSION}, and OBJECTS ="
         f" {pprint.pformat(made, width=112)}")
@@ -344,8 +344,8 @@ def test_the_schema_snapshot_is_what_the_migrations_make():
 
 def test_an_open_makes_runlite_schema_only_for_a_file_unlike_the_snapshot(tmp_path, monkeypatch):
     made = []
-    expected = schema.expected_objects
-    monkeypatch.setattr(schema, "expected_objects", lambda version: made.append(version) or expected(version))
+    expected = schema_check.expected_objects
+    monkeypatch.setattr(schema_check, "expected_objects", lambda version: made.append(version) or expected(version))
     current, older = str(tmp_path / "current.db"), str(tmp_path / "older.db")
     runlite.open(current).close()
     with runlite.open(current, read_only=True) as store:

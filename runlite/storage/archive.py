@@ -18,7 +18,7 @@ import urllib.parse
 import apsw
 import attrs
 
-from . import blobs, checks, connection as db, media, merge_rows, policy, schema, subtrees
+from . import blobs, checks, connection as db, media, merge_rows, policy, schema, schema_check, subtrees
 from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import rechunk
@@ -70,7 +70,7 @@ def verify(conn, progress=None) -> VerifyReport:
     version = conn.execute("PRAGMA user_version").get
     if not schema.read_as_is(version):
         problem(f"schema version {version}, expected {schema.READ_AS_IS_FROM} to {schema.SCHEMA_VERSION}")
-    for difference in schema.differences(conn, version if schema.read_as_is(version) else schema.SCHEMA_VERSION):
+    for difference in schema_check.differences(conn, version if schema.read_as_is(version) else schema.SCHEMA_VERSION):
         problem(f"schema: {difference}")
 
     for (sha,) in conn.execute("SELECT sha256 FROM blobs").fetchall():
@@ -339,7 +339,7 @@ def check_source(path: str, timeout: float) -> None:
             check = [r[0] for r in conn.execute("PRAGMA quick_check")]
             if check != ["ok"]:
                 raise errors.CorruptStoreError(f"{path!r} failed its integrity check: {check[0]}")
-            if schema.differences(conn, version):
+            if schema_check.differences(conn, version):
                 raise errors.NotARunliteFile(f"{path!r} has a schema runlite did not make (extra or changed"
                                              " tables, indexes, triggers or views); it was not merged")
     finally:

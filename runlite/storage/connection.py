@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import apsw
 
 from .. import errors
-from . import schema
+from . import schema, schema_check
 from .checkpoint import Checkpointer
 from .policy import connection_busy_timeout, connection_wal, reader_profile, untrusted_profile, writer_profile
 
@@ -518,7 +518,7 @@ def check_identity(conn: apsw.Connection, path: str) -> int:
     # same check for a trusted open (writable or not) as for a file from someone else, so no
     # foreign trigger or view ever runs on a write, and no migration runs on a stranger.
     with translated(path):
-        found = schema.differences(conn, version)
+        found = schema_check.differences(conn, version)
     if found:
         raise errors.NotARunliteFile(
             f"{path!r} says it is a runlite file of schema version {version}, but its schema is not "

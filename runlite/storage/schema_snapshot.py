@@ -1,7 +1,7 @@
-"""The rows `schema.objects` reads from a file at schema version ``VERSION``, written out:
-what `schema.expected_objects` makes by running every migration in an in-memory database.
+"""The rows `schema_check.objects` reads from a file at schema version ``VERSION``, written out:
+what `schema_check.expected_objects` makes by running every migration in an in-memory database.
 
-An open compares a file's schema with these first (`schema.differences`). Making them takes
+An open compares a file's schema with these first (`schema_check.differences`). Making them takes
 2-3 ms (each ``ALTER TABLE`` re-reads the schema), most of a program's first open; only a
 file that differs from them (an older version, SQLite's statistics tables, damage) pays for
 it. ``tests/test_store.py`` checks these are what the migrations make, and prints them anew

@@ -31,7 +31,7 @@ import apsw
 import pytest
 
 import runlite
-from runlite.storage import archive, attachments as files, metric_buffer, metrics as metrics_mod, schema
+from runlite.storage import archive, attachments as files, metric_buffer, metrics as metrics_mod, schema, schema_check
 from runlite._ids import dotted_segment, uuid7
 from runlite._validation import now_us
 from tests.stress import killer
@@ -557,8 +557,8 @@ def test_kill_during_a_migration_leaves_old_or_new(tmp_path, guarantee, old_file
         conn = apsw.Connection(str(path))  # any open recovers the file (rolls back a hot journal)
         try:
             version = conn.execute("PRAGMA user_version").get
-            old = version == OLD_VERSION and not schema.differences(conn, OLD_VERSION)
-            new = version == schema.SCHEMA_VERSION and not schema.differences(conn, schema.SCHEMA_VERSION)
+            old = version == OLD_VERSION and not schema_check.differences(conn, OLD_VERSION)
+            new = version == schema.SCHEMA_VERSION and not schema_check.differences(conn, schema.SCHEMA_VERSION)
             tagged = conn.execute("SELECT count(*) FROM run_tags").get if new else 0
         finally:
             conn.close()
