@@ -416,6 +416,14 @@ V13_PAGES_IN_ORDER = (
     "CREATE INDEX feedback_created ON feedback(created, id)",
 )
 
+V14_PROJECT_ROOTS = (
+    # A project's traces newest first by start (LangSmith's list_runs(project_name=..., is_root=True)
+    # sends the project's id): runs_session holds each span of the project too, so a page of
+    # roots walked every span started since. Only roots with a project: spans skip it.
+    "CREATE INDEX runs_project_roots ON runs(session_id, coalesce(started, created), id)"
+    " WHERE parent_run_id IS NULL AND session_id IS NOT NULL",
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
@@ -431,6 +439,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     11: V11_ONE_BLOCK_SKETCHES,
     12: V12_TRACE_START_ORDER,
     13: V13_PAGES_IN_ORDER,
+    14: V14_PROJECT_ROOTS,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -8,7 +8,7 @@ it. ``tests/test_store.py`` checks these are what the migrations make, and print
 when a migration changes the schema.
 """
 
-VERSION = 13
+VERSION = 14
 
 OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX attachments_blob ON attachments(sha256)'),
  ('index', 'events_time', 'events', 'b-tree', 'CREATE INDEX events_time ON events(run_id, time, seq)'),
@@ -45,6 +45,12 @@ OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX 
   'runs',
   'b-tree',
   'CREATE INDEX runs_parent ON runs(parent_run_id, coalesce(started, created), id)'),
+ ('index',
+  'runs_project_roots',
+  'runs',
+  'b-tree',
+  'CREATE INDEX runs_project_roots ON runs(session_id, coalesce(started, created), id) WHERE parent_run_id IS '
+  'NULL AND session_id IS NOT NULL'),
  ('index',
   'runs_session',
   'runs',
