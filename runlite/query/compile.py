@@ -182,11 +182,11 @@ def _on_table(node: Any) -> tuple[str, bool] | None:
 class _Compiler:
     """One compilation: the alias, now, and the parameters bound so far (in text order)."""
 
-    def __init__(self, alias: str, now_us: int):
+    def __init__(self, alias: str, now_us: int, start_order: bool = False):
         check_alias(alias)
         if isinstance(now_us, bool) or not isinstance(now_us, int):
             raise FilterError(f"now_us must be an int (microseconds since the epoch), got {now_us!r}")
-        self.alias, self.now, self.params = alias, now_us, []
+        self.alias, self.now, self.params, self.start_order = alias, now_us, [], start_order
         self.ranges = 0  # orderings compiled so far (see VISIBLE_RANGES)
 
     def bind(self, value: Any) -> str:
@@ -246,7 +246,9 @@ class _Compiler:
         if kind == "root":
             if node.op not in ("eq", "neq") or not isinstance(node.value, bool):
                 raise FilterError("is_root takes eq or neq with true or false", position=node.position)
-            return top_level_sql(self.alias) if node.value == (node.op == "eq") else f"{expr} IS NOT NULL"
+            if node.value == (node.op == "eq"):
+                return top_level_sql(self.alias, indexed=self.start_order)
+            return f"{expr} IS NOT NULL"
         value = node.value
         if kind == "doc" and node.op in ("search", "contains") and isinstance(value, str):
             value = json_text(value)[1:-1]  # the text as it stands inside a JSON string of the document
@@ -441,17 +443,19 @@ def top_level_sql(alias: str = "runs", *, indexed: bool = False) -> str:
     return f"{'' if indexed else '+'}{check_alias(alias)}.parent_run_id IS NULL"
 
 
-def compile_where(node: Any, *, alias: str = "runs", now_us: int) -> tuple[str, list]:
+def compile_where(node: Any, *, alias: str = "runs", now_us: int, start_order: bool = False) -> tuple[str, list]:
     """SQL boolean expression (no leading WHERE) over table alias ``alias``, and its parameters.
 
     ``alias`` is one of ``runs``, ``root``, ``t``; ``now_us`` resolves relative times (``Ago``)
-    and the heartbeat test of status ``lost``.
+    and the heartbeat test of status ``lost``. ``start_order``: the runs are listed newest first
+    by start, so ``eq(is_root, true)`` may be found on the indexes that hold roots in that order
+    (`top_level_sql`'s ``indexed``: a project's roots, or all of them).
 
     Raises:
         FilterError: an unknown field, operator or source, a value that cannot be bound, or
             more than ``MAX_PARAMS`` parameters.
     """
-    compiler = _Compiler(alias, now_us)
+    compiler = _Compiler(alias, now_us, start_order)
     sql = compiler.node(node)
     if len(compiler.params) > MAX_PARAMS:
         raise FilterError(f"the filter needs {len(compiler.params)} parameters; at most {MAX_PARAMS} are"

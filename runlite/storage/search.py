@@ -6,6 +6,7 @@ columns; the SQL runs on a reader connection whose authorizer allows reads only.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import uuid
@@ -117,7 +118,8 @@ def list_runs(store, *, project_name=None, project_id=None, filter=None, trace_f
             if value is not None]
         if projects:  # as the SDK does: runs of any project named by name or id
             where.append("(" + " OR ".join(projects) + ")")
-        for text, compile_ in ((filter, query.compile_where), (trace_filter, query.trace_filter_sql),
+        by_start = functools.partial(query.compile_where, start_order=not order_by)
+        for text, compile_ in ((filter, by_start), (trace_filter, query.trace_filter_sql),
                                (tree_filter, query.tree_filter_sql)):
             if text is not None:
                 sql, args = compile_(query.parse_langsmith(text), now_us=now)
