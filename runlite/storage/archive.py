@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import urllib.parse
 
@@ -210,23 +211,22 @@ def _export_rows(conn, source_path: str, run_ids: list[str], include_attachments
 def delete_runs(conn, run_ids: list[str]) -> int:
     """Delete runs and their descendants (everything of theirs cascades); returns runs deleted.
 
-    Blobs are left for ``pack`` (another run may still use them)."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM doomed")
+    Blobs are left for ``pack`` (another run may still use them). Each run goes in one
+    statement, whose statement journal holds every row of its that it deletes: call it in a
+    ``Database.write(bulk=True)``, which keeps that journal on disk."""
+    doomed: set[str] = set()
     for run_id in run_ids:
         row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            continue
-        conn.execute(f"INSERT OR IGNORE INTO doomed (id) SELECT id FROM runs WHERE {subtrees.where()}",
-                     subtrees.values(row[0], row[1], run_id))
-    count = conn.execute("SELECT count(*) FROM doomed").get
-    conn.execute("DELETE FROM outbox WHERE run_id IN (SELECT id FROM doomed)")  # no foreign key: a queue
+        if row is not None:
+            doomed.update(r[0] for r in conn.execute(f"SELECT id FROM runs WHERE {subtrees.where()}",
+                                                     subtrees.values(row[0], row[1], run_id)))
+    ids = json.dumps(sorted(doomed))
+    conn.execute("DELETE FROM outbox WHERE run_id IN (SELECT value FROM json_each(?))", (ids,))  # a queue
     # children first: a parent row is referenced by its children's parent_run_id
-    for (run_id,) in conn.execute("SELECT id FROM runs WHERE id IN (SELECT id FROM doomed)"
-                                  " ORDER BY length(dotted_order) DESC").fetchall():
+    for (run_id,) in conn.execute("SELECT id FROM runs WHERE id IN (SELECT value FROM json_each(?))"
+                                  " ORDER BY length(dotted_order) DESC", (ids,)).fetchall():
         conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-    conn.execute("DELETE FROM doomed")
-    return count
+    return len(doomed)
 
 
 def create_empty(path: str, *, timeout: float = 30.0) -> None:
@@ -252,17 +252,21 @@ def pack(database, *, dest: str | None, progress=None, overwrite: bool = False) 
     """Drop unused blobs, merge small metric chunks, then ``VACUUM`` in place or into ``dest``."""
     if dest is not None:  # before anything changes: a failed call changes nothing
         check_dest(dest, database.path, overwrite=overwrite, what="pack")
-    with database.write() as conn:
+    with database.write(bulk=True) as conn:
         dropped = drop_unreferenced_blobs(conn)
         series_ids = [r[0] for r in conn.execute("SELECT id FROM series")]
         merged = sum(rechunk(conn, series_id) for series_id in series_ids)  # small chunks into full ones
     if progress is not None:
         progress(1, 2)  # then the VACUUM, one statement
     with database.outside_transaction() as conn:
-        if dest is None:
-            conn.execute("VACUUM")
-        else:
-            vacuum_into(conn, dest, durable=database.durable)
+        policy.connection_temp_in_memory(conn, False)  # VACUUM copies the whole file to temporary storage
+        try:
+            if dest is None:
+                conn.execute("VACUUM")
+            else:
+                vacuum_into(conn, dest, durable=database.durable)
+        finally:
+            policy.connection_temp_in_memory(conn)
     if progress is not None:
         progress(2, 2)
     return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}
