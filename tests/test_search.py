@@ -7,6 +7,7 @@ import runlite
 from runlite.storage import search
 
 from .plans import read_plans, read_steps
+from .trace_data import roots_among_spans
 
 
 @pytest.fixture
@@ -285,15 +286,8 @@ def test_store_runs_of_top_level_runs_skips_spans_when_they_are_few(limit):
     experiments alone the walk stays (`search.walks_newest`). Both give the same runs."""
     def work(spans: int) -> tuple[int, bool]:
         with runlite.open(":memory:") as store:
-            for t in range(30):
-                store.init(f"exp-{t}").close()
-                with runlite.trace(f"root-{t}", store=store):
-                    for _ in range(spans):
-                        runlite.trace("leaf", run_type="tool", store=store).end()
-            store.live.flush_spans()
-            newest = sorted((r for r in store.runs() if r.parent_run_id is None), key=lambda r: (r.created, r.id),
-                            reverse=True)
-            assert [r.id for r in store.runs(is_root=True, limit=limit)] == [r.id for r in newest][:limit]
+            newest = roots_among_spans(store, experiments=30, traces=30, spans=spans, interleaved=True)
+            assert [r.id for r in store.runs(is_root=True, limit=limit)] == newest[:limit]
             with store.database.read() as conn:
                 walks = search.walks_newest(conn, limit)
             return read_steps(store, lambda: store.runs(is_root=True, limit=limit)), walks

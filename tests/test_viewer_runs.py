@@ -13,6 +13,7 @@ from runlite import errors
 from runlite.ui import run_table, viewer
 
 from .plans import read_plans, read_steps
+from .trace_data import roots_among_spans
 
 HOSTILE_KEY = '<script>alert("k")</script>'
 HOSTILE_VALUE = '<img src=x onerror="alert(1)"> & "co"'
@@ -269,18 +270,10 @@ def test_the_unfiltered_list_among_many_spans_reads_its_top_level_runs_not_the_s
     of creation times a file of experiments takes."""
     def work(spans: int) -> tuple[int, list]:
         with runlite.open(str(tmp_path / f"s{spans}.db")) as store:
-            for e in range(20):
-                store.init(f"exp-{e}").close()
-            for t in range(20):
-                with runlite.trace(f"root-{t}", store=store):
-                    for _ in range(spans):
-                        runlite.trace("leaf", run_type="tool", store=store).end()
-            store.live.flush_spans()
-            newest = sorted((r for r in store.runs() if r.parent_run_id is None), key=lambda r: (r.created, r.id),
-                            reverse=True)
+            newest = roots_among_spans(store, experiments=20, traces=20, spans=spans)
             pages = [store.run_page(limit=7, offset=at) for at in range(0, 42, 7)]
             assert [p.total for p in pages] == [40] * 6
-            assert [r.id for p in pages for r in p.runs] == [r.id for r in newest]
+            assert [r.id for p in pages for r in p.runs] == newest
             return read_steps(store, lambda: store.run_page(limit=7, offset=7)), [r.id for r in pages[1].runs]
     few, many = work(10), work(200)
     assert many[0] <= few[0] + 2

@@ -103,3 +103,24 @@ def big_trace(store, width: int = 99, fanout: int = 100, deep: int = 60) -> str:
                     down(n + 1)
         down(0)
     return root.id
+
+
+def roots_among_spans(store, *, experiments: int, traces: int, spans: int, interleaved: bool = False) -> list[str]:
+    """``experiments`` experiment runs, then ``traces`` traces of a root and ``spans`` leaves
+    (with ``interleaved``, one of each in turn), written; the top-level runs' ids, newest
+    created first (the order of ``Store.runs`` and the run table)."""
+    def trace(t: int) -> None:
+        with runlite.trace(f"root-{t}", store=store):
+            for _ in range(spans):
+                runlite.trace("leaf", run_type="tool", store=store).end()
+
+    for i in range(max(experiments, traces)):
+        if i < experiments:
+            store.init(f"exp-{i}").close()
+        if interleaved and i < traces:
+            trace(i)
+    for t in range(0 if interleaved else traces):
+        trace(t)
+    store.live.flush_spans()
+    roots = sorted((r for r in store.runs() if r.parent_run_id is None), key=lambda r: (r.created, r.id), reverse=True)
+    return [r.id for r in roots]
