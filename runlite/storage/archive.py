@@ -19,10 +19,11 @@ import urllib.parse
 import apsw
 import attrs
 
-from . import blobs, checks, connection as db, media, merge_rows, policy, schema, schema_check, subtrees
+from . import blobs, checks, connection as db, media, merge_rows, policy, schema, schema_check
 from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import rechunk
+from .runs import with_descendants
 from .stat_rows import STAT_COLUMNS
 from .._validation import folder_ancestors
 
@@ -214,13 +215,8 @@ def delete_runs(conn, run_ids: list[str]) -> int:
     Blobs are left for ``pack`` (another run may still use them). Each run goes in one
     statement, whose statement journal holds every row of its that it deletes: call it in a
     ``Database.write(bulk=True)``, which keeps that journal on disk."""
-    doomed: set[str] = set()
-    for run_id in run_ids:
-        row = conn.execute("SELECT trace_id, dotted_order FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is not None:
-            doomed.update(r[0] for r in conn.execute(f"SELECT id FROM runs WHERE {subtrees.where()}",
-                                                     subtrees.values(row[0], row[1], run_id)))
-    ids = json.dumps(sorted(doomed))
+    doomed = with_descendants(conn, run_ids)
+    ids = json.dumps(doomed)
     conn.execute("DELETE FROM outbox WHERE run_id IN (SELECT value FROM json_each(?))", (ids,))  # a queue
     # children first: a parent row is referenced by its children's parent_run_id
     for (run_id,) in conn.execute("SELECT id FROM runs WHERE id IN (SELECT value FROM json_each(?))"
