@@ -184,7 +184,6 @@ def test_connection_policy(store):
     assert conn.execute("PRAGMA trusted_schema").get == 0
     assert conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, -1) == 1
     assert conn.execute("PRAGMA busy_timeout").get == 30_000
-    assert conn.execute("PRAGMA temp_store").get == 2  # MEMORY: statement journals made no file
 
 
 def test_a_query_run_with_new_values_is_not_planned_again(store, db_path):

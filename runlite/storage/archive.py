@@ -212,9 +212,7 @@ def _export_rows(conn, source_path: str, run_ids: list[str], include_attachments
 def delete_runs(conn, run_ids: list[str]) -> int:
     """Delete runs and their descendants (everything of theirs cascades); returns runs deleted.
 
-    Blobs are left for ``pack`` (another run may still use them). Each run goes in one
-    statement, whose statement journal holds every row of its that it deletes: call it in a
-    ``Database.write(bulk=True)``, which keeps that journal on disk."""
+    Blobs are left for ``pack`` (another run may still use them)."""
     doomed = with_descendants(conn, run_ids)
     ids = json.dumps(doomed)
     conn.execute("DELETE FROM outbox WHERE run_id IN (SELECT value FROM json_each(?))", (ids,))  # a queue
@@ -248,21 +246,17 @@ def pack(database, *, dest: str | None, progress=None, overwrite: bool = False) 
     """Drop unused blobs, merge small metric chunks, then ``VACUUM`` in place or into ``dest``."""
     if dest is not None:  # before anything changes: a failed call changes nothing
         check_dest(dest, database.path, overwrite=overwrite, what="pack")
-    with database.write(bulk=True) as conn:
+    with database.write() as conn:
         dropped = drop_unreferenced_blobs(conn)
         series_ids = [r[0] for r in conn.execute("SELECT id FROM series")]
         merged = sum(rechunk(conn, series_id) for series_id in series_ids)  # small chunks into full ones
     if progress is not None:
         progress(1, 2)  # then the VACUUM, one statement
     with database.outside_transaction() as conn:
-        policy.connection_temp_in_memory(conn, False)  # VACUUM copies the whole file to temporary storage
-        try:
-            if dest is None:
-                conn.execute("VACUUM")
-            else:
-                vacuum_into(conn, dest, durable=database.durable)
-        finally:
-            policy.connection_temp_in_memory(conn)
+        if dest is None:
+            conn.execute("VACUUM")
+        else:
+            vacuum_into(conn, dest, durable=database.durable)
     if progress is not None:
         progress(2, 2)
     return {"blobs_dropped": dropped, "series_rechunked": merged, "dest": dest}

@@ -19,8 +19,7 @@ import apsw
 from .. import errors
 from . import schema, schema_check
 from .checkpoint import Checkpointer
-from .policy import (connection_busy_timeout, connection_temp_in_memory, connection_wal, reader_profile,
-                     store_writer_profile, untrusted_profile, writer_profile)
+from .policy import connection_busy_timeout, connection_wal, reader_profile, untrusted_profile, writer_profile
 
 # ---------------------------------------------------------------- errors
 
@@ -259,14 +258,12 @@ def _copy_behind(state: _ProcessState) -> bool:
 
 class _Write:
     """``Database.write()``: this process's lock, ``BEGIN IMMEDIATE`` unless a write is already
-    open on this thread, then the `_Transaction`. A ``bulk`` write begun here keeps its
-    statement journals in files (``policy.connection_temp_in_memory``): SQLite decides where
-    when the transaction begins."""
+    open on this thread, then the `_Transaction`."""
 
-    __slots__ = ("database", "state", "body", "bulk")
+    __slots__ = ("database", "state", "body")
 
-    def __init__(self, database: "Database", bulk: bool = False) -> None:
-        self.database, self.bulk = database, bulk
+    def __init__(self, database: "Database") -> None:
+        self.database = database
 
     def __enter__(self) -> apsw.Connection:
         database = self.database
@@ -276,17 +273,9 @@ class _Write:
         state.lock.acquire()
         try:
             conn = database._writer(state)
-            if state.depth:
-                self.bulk = False  # joined: the outer transaction's journals stay where they are
-            else:
-                if self.bulk:
-                    connection_temp_in_memory(conn, False)
-                try:
-                    with translated(database.path):
-                        conn.execute("BEGIN IMMEDIATE")
-                except BaseException:
-                    self._journals_back(conn)
-                    raise
+            if not state.depth:
+                with translated(database.path):
+                    conn.execute("BEGIN IMMEDIATE")
             self.body = _Transaction(state, conn, database.path)
             return self.body.__enter__()
         except BaseException:
@@ -297,14 +286,7 @@ class _Write:
         try:
             self.body.__exit__(kind, exc, tb)
         finally:
-            try:
-                self._journals_back(self.body.conn)
-            finally:
-                self.state.lock.release()
-
-    def _journals_back(self, conn: apsw.Connection) -> None:
-        if self.bulk:
-            connection_temp_in_memory(conn)
+            self.state.lock.release()
 
 
 class Database:
@@ -356,7 +338,7 @@ class Database:
         with translated(self.path):
             conn = apsw.Connection(self.path, flags=flags)
             try:
-                if writable:
+                if profile is writer_profile:
                     profile(conn, timeout=self.timeout, durable=self.durable)
                 else:
                     profile(conn, timeout=self.timeout)
@@ -369,22 +351,20 @@ class Database:
         if state.writer is None:
             if self.read_only:
                 raise errors.ReadOnlyStoreError(f"the store {self.path!r} was opened with read_only=True")
-            state.writer = self.connect(writable=True, profile=store_writer_profile)
+            state.writer = self.connect(writable=True, profile=writer_profile)
             if not self.memory:
                 state.checkpointer = Checkpointer(state.lock, lambda: self.connect(writable=True, profile=writer_profile))
                 state.checkpointer.watch(state.writer)
         return state.writer
 
-    def write(self, *, bulk: bool = False) -> "_Write":
+    def write(self) -> "_Write":
         """A write transaction (``BEGIN IMMEDIATE``), as ``with db.write() as conn:``; nested use
-        joins the outer one. ``bulk``: its statements may change many stored rows each (runs
-        deleted with everything of theirs): their statement journals go to files, not memory
-        (a run of 1,000,000 events deleted: 236 MiB of memory otherwise).
+        joins the outer one.
 
         On any exception the transaction rolls back, unless SQLite already rolled it back
         itself (disk full, I/O error): then ROLLBACK would fail and mask the real error.
         """
-        return _Write(self, bulk)
+        return _Write(self)
 
     @contextlib.contextmanager
     def try_write(self) -> Iterator[apsw.Connection | None]:
@@ -438,11 +418,7 @@ class Database:
     def open_for_writing(self) -> None:
         """Create or upgrade the file's schema and switch it to WAL (run once at open)."""
         with self.outside_transaction() as conn:
-            connection_temp_in_memory(conn, False)  # a migration's statement may change every run's row
-            try:
-                migrate(conn, self.path)
-            finally:
-                connection_temp_in_memory(conn)
+            migrate(conn, self.path)
             connection_wal(conn, self.timeout)
 
     def check_readable(self) -> int:

@@ -157,24 +157,6 @@ def writer_profile(conn: apsw.Connection, *, timeout: float, durable: bool) -> N
     connection_synchronous(conn, durable)
 
 
-def connection_temp_in_memory(conn: apsw.Connection, in_memory: bool = True) -> None:
-    """Temporary storage in memory, or (``in_memory=False``) in files, SQLite's default. Every
-    write statement to ``runs`` keeps a statement journal (the table has triggers and foreign
-    keys), which SQLite spills past 64 KiB to a temporary file, made and deleted per statement:
-    held in memory, run creation, traced spans and OTel spans written took 18-30% less time.
-    SQLite reads the setting when a transaction begins (and VACUUM when it starts): it is set
-    between transactions only, and a VACUUM's copy of the file must stay on disk."""
-    conn.execute("PRAGMA temp_store=MEMORY" if in_memory else "PRAGMA temp_store=DEFAULT")
-
-
-def store_writer_profile(conn: apsw.Connection, *, timeout: float, durable: bool) -> None:
-    """The store's own writer: the writer's policy with temporary storage in memory (a bulk write
-    switches it to files: ``Database.write(bulk=True)``). Export and merge write other files
-    with ``writer_profile``: their statements copy whole tables."""
-    writer_profile(conn, timeout=timeout, durable=durable)
-    connection_temp_in_memory(conn)
-
-
 def reader_profile(conn: apsw.Connection, *, timeout: float) -> None:
     """A read-only connection of a trusted file; queries built from filters run here."""
     _common(conn, timeout)

@@ -201,7 +201,7 @@ def store_runs(conn, cookbook_id: str, sources: list[str], items: list[dict], *,
                replace: bool) -> list[RecipeRun]:
     """Insert recipe runs as runs (replacing those of a previous computation when ``replace``)."""
     now = now_us()
-    if replace:  # (every run of the computation in one statement: a bulk write's)
+    if replace:
         conn.execute("DELETE FROM runs WHERE id IN (SELECT run_id FROM recipe_runs WHERE cookbook_id = ?"
                      " AND sources_key IS ?)", (cookbook_id, sources_key))
     conn.execute("INSERT OR IGNORE INTO folders (path, created) VALUES ('/', ?)", (now,))

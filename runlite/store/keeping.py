@@ -81,7 +81,7 @@ class Keeping:
         datetime, ISO-8601 string or epoch seconds). Returns how many runs were deleted.
         Content blobs stay until ``pack()``. ``runs_to_delete`` says which, changing nothing."""
         ids = self._chosen(run_ids, filter, older_than)
-        with self.database.write(bulk=True) as conn:
+        with self.database.write() as conn:
             # Descendants too, and runs any store of the process on the file writes: deleted,
             # such a run's next flush would fail for good on its missing row.
             busy = self.live.open_run_ids() & set(runs_mod.with_descendants(conn, ids))

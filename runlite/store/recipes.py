@@ -51,7 +51,7 @@ class RecipeCalls:
         series = recipe_store.gather(book, ids, self.metric_values)
         items = recipes.compute(book, series, start_us=None if start is None else to_us(start, "start"),
                                 end_us=None if end is None else to_us(end, "end"))
-        with self.database.write(bulk=True) as conn:
+        with self.database.write() as conn:
             return recipe_store.store_runs(conn, book.id, ids, items, sources_key=",".join(ids), replace=True)
 
     def recipe_runs(self, cookbook: Any, *, constraint_group_id: Any = None, limit: int | None = None) -> list:
