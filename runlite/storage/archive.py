@@ -23,7 +23,6 @@ from . import blobs, checks, connection as db, media, merge_rows, policy, schema
 from .copies import check_dest, written_whole
 from .. import errors
 from .metrics import rechunk
-from .runs import with_descendants
 from .stat_rows import STAT_COLUMNS
 from .._validation import folder_ancestors
 
@@ -209,11 +208,10 @@ def _export_rows(conn, source_path: str, run_ids: list[str], include_attachments
 # ---------------------------------------------------------------- deleting and packing
 
 
-def delete_runs(conn, run_ids: list[str]) -> int:
-    """Delete runs and their descendants (everything of theirs cascades); returns runs deleted.
-
-    Blobs are left for ``pack`` (another run may still use them)."""
-    doomed = with_descendants(conn, run_ids)
+def delete_runs(conn, doomed: list[str]) -> int:
+    """Delete runs given with all their descendants (``runs.with_descendants``; everything of
+    theirs cascades); returns runs deleted. Blobs are left for ``pack`` (another run may still
+    use them)."""
     ids = json.dumps(doomed)
     conn.execute("DELETE FROM outbox WHERE run_id IN (SELECT value FROM json_each(?))", (ids,))  # a queue
     # children first: a parent row is referenced by its children's parent_run_id

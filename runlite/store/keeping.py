@@ -84,11 +84,12 @@ class Keeping:
         with self.database.write() as conn:
             # Descendants too, and runs any store of the process on the file writes: deleted,
             # such a run's next flush would fail for good on its missing row.
-            busy = self.live.open_run_ids() & set(runs_mod.with_descendants(conn, ids))
+            doomed = runs_mod.with_descendants(conn, ids)
+            busy = self.live.open_run_ids() & set(doomed)
             if busy:
                 raise errors.RunStateError(f"cannot delete runs that are open for writing in this process"
                                            f" ({', '.join(sorted(busy)[:5])}); close them first")
-            return archive.delete_runs(conn, ids)
+            return archive.delete_runs(conn, doomed)
 
     def runs_to_delete(self, run_ids: list | None = None, *, filter: Any = None, older_than: Any = None) -> list[str]:
         """The ids ``delete_runs`` would delete with the same arguments, changing nothing: the
