@@ -1,5 +1,6 @@
 """Tests of runlite.kpi: the safe KPI formula evaluator."""
 
+import ast
 import math
 import operator
 import time
@@ -44,20 +45,17 @@ def test_performance_formula():
     assert evaluate(f, {"IdealCycle": None, "Recorded_time": 10}) is None
 
 
-def test_evaluation_is_fast():
-    f = compile_formula(SEED)
-    values = {"Output": 9.0, "ScrapQuantity": 0.0}
-    best = min(_per_call(lambda: evaluate(f, values)) for _ in range(5))
-    assert best < 20e-6, f"{best * 1e6:.1f} µs per evaluation"
-    best_text = min(_per_call(lambda: evaluate(SEED, values)) for _ in range(5))
-    assert best_text < 20e-6, f"{best_text * 1e6:.1f} µs per evaluation of a (cached) text"
-
-
-def _per_call(fn, n=2000):
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - start) / n
+def test_a_formula_text_is_parsed_once(monkeypatch):
+    # What an evaluation costs is measured in benchmarks/bench_recipes.py; here, that the text
+    # of a formula evaluated again and again is parsed and checked only the first time.
+    parsed = []
+    real_parse = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: parsed.append(a[0]) or real_parse(*a, **k))
+    text = "(Output * 2 + ScrapQuantity) / 4 if Output > 0 else None   "  # no other test's (its blanks)
+    values = {"Output": 9.0, "ScrapQuantity": 2.0}
+    assert [evaluate(text, values) for _ in range(50)] == [5.0] * 50
+    assert evaluate(compile_formula(text), values) == 5.0
+    assert len(parsed) == 1
 
 
 # --- every allowed construct -------------------------------------------------------------------
