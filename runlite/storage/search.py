@@ -20,6 +20,10 @@ from .runs import LOADED_PARTS, SELECT_TREE, records, status_of
 from .schema import RUN_STATUSES
 from .._validation import check_choice, check_folder, check_name, check_tags, now_us, one_or_many, shown, to_us
 
+# The order of ``runs`` (the index of creation times').
+_NEWEST = " ORDER BY runs.created DESC, runs.id DESC"
+
+
 def check_limit(limit: Any, offset: Any = 0) -> None:
     """``limit`` None or an int >= 0, ``offset`` an int >= 0 (the one check of every listing)."""
     for value, what in ((limit, "limit"), (offset, "offset")):
@@ -312,9 +316,6 @@ def runs_sql(*, folder: str | None = None, statuses: list[str] | None = None, ta
         params.append(run_type)
     sql = SELECT_TREE + (" WHERE " + " AND ".join(where) if where else "")
     return sql + _NEWEST, params
-
-
-_NEWEST = " ORDER BY runs.created DESC, runs.id DESC"  # the order of ``runs`` (the index of creation times')
 
 
 def tag_names(conn) -> list[str]:
