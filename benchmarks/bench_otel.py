@@ -1,6 +1,11 @@
 """OpenTelemetry spans in: through the in-process ``RunliteSpanExporter`` and through
 ``runlite serve``'s OTLP receiver (protobuf, batches of 512, as the SDK's exporter sends
-them), beside raw apsw inserts of the same spans' rows, in one run."""
+them), beside raw apsw inserts of the same spans' rows, in one run.
+
+Beside them, SQLite's share: raw apsw inserting the very rows the exporter wrote into runlite's
+own runs table, as the span writer does (64 rows a statement, a transaction an export), and the
+same rows with their run ids (uuid5 of the OTel ids, so random in every index keyed by a run id)
+replaced by ids in arrival order: what those ids cost in SQLite alone."""
 
 from __future__ import annotations
 
@@ -83,6 +88,71 @@ def _raw_seconds(spans: list, folder: str) -> float:
     return seconds
 
 
+ROWS_PER_STATEMENT = 64  # as runlite's span writer inserts rows (storage/runs.py insert_many)
+
+
+def _written_rows(path: str) -> tuple[list[str], list[tuple], list[tuple]]:
+    """(the runs table's columns, its rows in the order written, the folders' rows) of a file."""
+    conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
+        return (columns, conn.execute("SELECT * FROM runs ORDER BY rowid").fetchall(),
+                conn.execute("SELECT * FROM folders").fetchall())
+    finally:
+        conn.close()
+
+
+def _in_arrival_order(columns: list[str], rows: list[tuple]) -> list[tuple]:
+    """``rows`` with every run id (id, parent, trace, dotted order's segments) replaced by one
+    that sorts in the order the runs were written, as a uuid7 would."""
+    ids: dict[str, str] = {}
+
+    def ordered(run_id):
+        if run_id is None:
+            return None
+        if run_id not in ids:
+            ids[run_id] = f"{len(ids):08x}-0000-7000-8000-000000000000"
+        return ids[run_id]
+
+    at = {name: columns.index(name) for name in ("id", "parent_run_id", "trace_id", "dotted_order")}
+    out = []
+    for written in rows:
+        cells = list(written)
+        for name in ("id", "parent_run_id", "trace_id"):
+            cells[at[name]] = ordered(cells[at[name]])
+        # a segment: a start time (%Y%m%dT%H%M%S%fZ, 23 characters), then a run id
+        cells[at["dotted_order"]] = ".".join(seg[:23] + ordered(seg[23:]) for seg in cells[at["dotted_order"]].split("."))
+        out.append(tuple(cells))
+    return out
+
+
+def _stored_rows_seconds(columns: list[str], rows: list[tuple], folders: list[tuple], path: str) -> float:
+    """Raw apsw inserting ``rows`` into a new runlite file's runs table, ``ROWS_PER_STATEMENT`` a
+    statement and an export's ``BATCH`` a transaction, with runlite's foreign keys and journal."""
+    import runlite
+
+    runlite.open(path).close()  # runlite's schema
+    conn = apsw.Connection(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL").fetchall()
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with conn:
+            conn.executemany(f"INSERT OR IGNORE INTO folders VALUES ({', '.join('?' * len(folders[0]))})", folders)
+        one = f"({', '.join('?' * len(columns))})"
+        insert = f"INSERT INTO runs ({', '.join(columns)}) VALUES "
+        start = time.perf_counter()
+        for i in range(0, len(rows), BATCH):
+            with conn:
+                batch = rows[i:i + BATCH]
+                for j in range(0, len(batch), ROWS_PER_STATEMENT):
+                    part = batch[j:j + ROWS_PER_STATEMENT]
+                    conn.execute(insert + ", ".join([one] * len(part)), [v for r in part for v in r])
+        return time.perf_counter() - start
+    finally:
+        conn.close()
+
+
 def run(quick: bool = False) -> list[dict]:
     """Spans/s through the exporter and the OTLP receiver, and raw inserts of the same rows."""
     try:
@@ -95,11 +165,15 @@ def run(quick: bool = False) -> list[dict]:
     n = 2_000 if quick else N
     spans = _spans(n)
     bodies = [encode_spans(spans[i:i + BATCH]).SerializeToString() for i in range(0, len(spans), BATCH)]
-    exporter, receiver, raw = [], [], []
+    exporter, receiver, raw, stored, ordered = [], [], [], [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             exporter.append(_exporter_seconds(spans, tmp))
             raw.append(_raw_seconds(spans, tmp))
+            columns, rows, folders = _written_rows(os.path.join(tmp, "exporter.db"))
+            stored.append(_stored_rows_seconds(columns, rows, folders, os.path.join(tmp, "stored.db")))
+            ordered.append(_stored_rows_seconds(columns, _in_arrival_order(columns, rows), folders,
+                                                os.path.join(tmp, "ordered.db")))
             proc = subprocess.Popen([sys.executable, "-m", "runlite", "serve", os.path.join(tmp, "serve.db"),
                                      "--port", "0"], stdout=subprocess.PIPE, text=True)
             try:
@@ -114,4 +188,10 @@ def run(quick: bool = False) -> list[dict]:
             len(spans) / statistics.median(exporter), "spans/s", base, target="(raw: one executemany of the rows)"),
         row(f"OTel spans through runlite serve /v1/traces (protobuf, {BATCH} a request)",
             len(spans) / statistics.median(receiver), "spans/s", base, target="(raw: one executemany of the rows)"),
+        # SQLite's share of the exporter's time, and what the random run ids cost of it.
+        row(f"... raw apsw inserting the rows the exporter wrote into runlite's runs table, {ROWS_PER_STATEMENT} a"
+            f" statement, {BATCH} a transaction", len(spans) / statistics.median(stored), "spans/s", base,
+            target="(raw: one executemany of the rows)"),
+        row("... the same rows with run ids in arrival order instead of uuid5s of the OTel ids (baseline: with"
+            " those)", len(spans) / statistics.median(ordered), "spans/s", len(spans) / statistics.median(stored)),
     ]
