@@ -120,8 +120,8 @@ def _in_arrival_order(columns: list[str], rows: list[tuple]) -> list[tuple]:
         cells = list(written)
         for name in ("id", "parent_run_id", "trace_id"):
             cells[at[name]] = ordered(cells[at[name]])
-        # a segment: a start time (%Y%m%dT%H%M%S%fZ, 23 characters), then a run id
-        cells[at["dotted_order"]] = ".".join(seg[:23] + ordered(seg[23:]) for seg in cells[at["dotted_order"]].split("."))
+        # a segment: a start time (%Y%m%dT%H%M%S%fZ), then a run id (36 characters)
+        cells[at["dotted_order"]] = ".".join(seg[:-36] + ordered(seg[-36:]) for seg in cells[at["dotted_order"]].split("."))
         out.append(tuple(cells))
     return out
 

@@ -51,7 +51,8 @@ def test_a_formula_text_is_parsed_once(monkeypatch):
     parsed = []
     real_parse = ast.parse
     monkeypatch.setattr(ast, "parse", lambda *a, **k: parsed.append(a[0]) or real_parse(*a, **k))
-    text = "(Output * 2 + ScrapQuantity) / 4 if Output > 0 else None   "  # no other test's (its blanks)
+    # Trailing blanks (allowed) make a text no other test evaluates: parsed texts are kept per text.
+    text = "(Output * 2 + ScrapQuantity) / 4 if Output > 0 else None   "
     values = {"Output": 9.0, "ScrapQuantity": 2.0}
     assert [evaluate(text, values) for _ in range(50)] == [5.0] * 50
     assert evaluate(compile_formula(text), values) == 5.0
