@@ -20,6 +20,8 @@ import urllib.request
 
 import apsw
 
+from runlite.storage.runs import ROWS_PER_STATEMENT  # rows a statement, as runlite's span writer inserts them
+
 from .common import row
 
 N = 20_000   # spans a measurement
@@ -86,9 +88,6 @@ def _raw_seconds(spans: list, folder: str) -> float:
     seconds = time.perf_counter() - start
     conn.close()
     return seconds
-
-
-ROWS_PER_STATEMENT = 64  # as runlite's span writer inserts rows (storage/runs.py insert_many)
 
 
 def _written_rows(path: str) -> tuple[list[str], list[tuple], list[tuple]]:
