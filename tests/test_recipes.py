@@ -5,7 +5,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from runlite.recipes import cookbook, engine as recipes
@@ -702,6 +702,8 @@ def reference(cb: Cookbook, series: dict, start_us=None, end_us=None) -> list[di
             + [{"asset": b["asset"], "name": b["name"], "value": v} for b, v in zip(d["run_boundaries"], r["key"][1])],
             "levers": levers, "outcomes": outcomes})
     for i, o in enumerate(d["outcomes"]):
+        every = [q["outcomes"][i]["value"]["avg"] for q in out]
+        every = [x for x in every if x is not None]
         for run in out:
             x = run["outcomes"][i]["value"]["avg"]
             group = [q["outcomes"][i]["value"]["avg"] for q in out
@@ -709,6 +711,8 @@ def reference(cb: Cookbook, series: dict, start_us=None, end_us=None) -> list[di
             group = [g for g in group if g is not None]
             if x is not None:
                 lo_, hi_ = min(group), max(group)
+                if lo_ == hi_:  # a group without spread is placed in the range of every run
+                    lo_, hi_ = min(every), max(every)
                 run["outcomes"][i]["value"]["normal"] = 1.0 if hi_ == lo_ else (
                     (x - lo_) / (hi_ - lo_) if o["optimize"] == "maximize" else (hi_ - x) / (hi_ - lo_))
     for run in out:
@@ -786,8 +790,21 @@ def scenario(draw):
     return cb, series, (None if start is None else start * S), (None if end is None else end * S)
 
 
+# Two groups of one run each, whose KPI differs (found by a randomized run): neither group has a
+# spread, so each run is placed in the range of both runs (0.0 and 1.0), not given 1.0.
+LONE_RUNS = (make_cookbook("cb", "gen", levers=[], outcomes=[
+    {"asset": "A", "name": "f1", "optimize": "maximize", "weight": 1},
+    {"asset": "B", "name": "k", "formula": "f2 / f3 if f3 else f2", "aggregates": {"f2": "sum", "f3": "sum"}}],
+    constraints=[{"asset": "B", "name": "c0", "type": "continuous", "bins": [
+        {"from": None, "from_is_inclusive": False, "to": 0, "to_is_inclusive": False},
+        {"from": 0, "from_is_inclusive": True, "to": 0, "to_is_inclusive": True},
+        {"from": None, "from_is_inclusive": False, "to": None, "to_is_inclusive": False}]}]),
+    {("B", "f2"): ([0, S], [0.0, 2.5]), ("B", "c0"): ([0, S], [0.0, 2.5])}, None, None)
+
+
 @settings(max_examples=300, deadline=None)
 @given(scenario())
+@example(LONE_RUNS)
 def test_compute_matches_a_per_record_reference(case):
     cb, series, start, end = case
     compare(compute(cb, series, start_us=start, end_us=end), reference(cb, series, start, end))
