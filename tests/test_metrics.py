@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import apsw
 import pytest
@@ -92,6 +93,24 @@ def test_a_nan_figure_is_stored_as_null_and_read_back_as_nan(store):
     summary = store.metric_summary(run.id, "v")
     assert (summary.count, summary.nan_count, summary.min, summary.max) == (4, 2, -math.inf, math.inf)
     assert all(map(math.isnan, (summary.avg, summary.var_pop, summary.first, summary.last)))
+
+
+@pytest.mark.parametrize("values", [[-sys.float_info.max] * 3, [sys.float_info.max] * 20,
+                                    [sys.float_info.max, -sys.float_info.max, sys.float_info.max]],
+                         ids=["three of -max", "twenty of max (past the exact M2's points)", "max, -max, max"])
+def test_values_at_the_float_range_edge_are_stored_with_their_statistics(store, values):
+    # Their exact sum is beyond the float range: the mean is made another way, never refused
+    # (the run could not end, and its points were lost, while three of -max made the mean fail).
+    run = store.init("edge")
+    for v in values:
+        run.log_metrics({"v": v})
+    run.close()
+    assert store.get_run(run.id).status == "completed"
+    assert list(store.metric_values(run, "v").values) == values
+    for got in (store.metric_summary(run.id, "v"), store.metric_stats(run.id, "v", start=0, stop=len(values))):
+        assert (got.count, got.nan_count, got.min, got.max) == (len(values), 0, min(values), max(values))
+        assert min(values) <= got.avg <= max(values)
+        assert got.avg == float(Fraction(sum(map(Fraction, values)), len(values)))  # the true mean, rounded
 
 
 def test_ints_and_bools(mem):

@@ -117,7 +117,13 @@ def _mean_m2(vals, total: float | None = None) -> tuple[float, float]:
     try:
         mean = (math.fsum(vals) if total is None else total) / k
     except OverflowError:  # the exact sum is beyond the float range; the mean is not
-        mean = math.fsum(map(operator.truediv, vals, repeat(float(k))))
+        # Summed scaled down by a power of two of at least k (exact but for subnormals, which
+        # cannot matter beside values this large), so the sum fits however close each value
+        # is to the largest float; the mean, a rounding or two from the true one, is kept
+        # between the extremes, where the true one lies (three of -max: -max, not -inf).
+        scale = float(1 << (k - 1).bit_length())
+        mean = math.fsum([x / scale for x in vals]) / k * scale
+        mean = min(max(mean, min(vals)), max(vals))
     if k <= _EXACT_M2_UP_TO:
         # Few points, the ones people check by hand: the exact sum of the squared deviations,
         # rounded once, so [0, 1] gives exactly 0.5 (math.dist's square gives 0.5000000000000001).
