@@ -60,6 +60,23 @@ def test_compute_store_and_query(store):
     assert store.cookbook("press-book") == book
 
 
+def test_levers_at_the_float_range_edge_are_computed_and_stored(store):
+    # Their exact sum is beyond the float range, their mean is not: the run is stored with it.
+    top = 1.7976931348623157e308
+    t0 = dt.datetime(2024, 3, 1, 8, tzinfo=dt.timezone.utc)
+    with store.init("edge") as source:
+        for m, temp in enumerate([-top, -top, -top, top, top, top]):
+            source.log_metrics({"speed": 400 if m < 3 else 100, "temp": temp, "good": 1.0, "scrap": 0.0},
+                               asset="press", timestamp=t0 + dt.timedelta(minutes=m))
+    runs = store.compute_recipe_runs(_cookbook(store), sources=[source])
+    levers = [r.to_dict()["levers"][0]["value"] for r in runs]
+    assert levers == [{"avg": -top, "count": 3.0, "max": -top, "min": -top, "var_pop": 0.0},
+                      {"avg": top, "count": 3.0, "max": top, "min": top, "var_pop": 0.0}]
+    assert [r.to_dict()["outcomes"][0]["value"]["avg"] for r in runs] == [-top, top]
+    assert [r["levers"][0]["value"] for r in (x.to_dict() for x in store.recipe_runs("press-book"))] in (
+        levers, levers[::-1])
+
+
 def test_recompute_is_idempotent(store):
     source = _machine(store)
     book = _cookbook(store)

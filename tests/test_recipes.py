@@ -351,6 +351,22 @@ def test_other_sequence_types_and_odd_values():
     assert gc.isenabled()
 
 
+def test_statistics_at_the_float_range_edge():
+    top = 1.7976931348623157e308
+    t = ts(0, 1, 2, 3)
+    runs = compute(simple(outcomes=(("A", "lever"),)), {("A", "lever"): (t, [-top, -top, -top, -top])})
+    assert runs[0]["levers"][0]["value"] == {"avg": -top, "count": 4.0, "max": -top, "min": -top, "var_pop": 0.0}
+    assert runs[0]["outcomes"][0]["value"]["avg"] == -top
+    # a spread beyond the float range: the mean is exact, the variance IEEE's inf
+    spread = compute(simple(), {("A", "lever"): (t, [top, -top, top, -top])})[0]["levers"][0]["value"]
+    assert spread["avg"] == 0.0 and spread["var_pop"] == math.inf
+    # a KPI's average of values that large
+    cb = make_cookbook("cb", "t", levers=[("A", "lever")],
+                       outcomes=[{"asset": "A", "name": "k", "formula": "x", "aggregates": {"x": "avg"}}])
+    assert compute(cb, {("A", "x"): (t, [top] * 4), ("A", "lever"): (t, [1.0] * 4)})[0]["outcomes"][0]["value"][
+        "avg"] == top
+
+
 # --- normal and _score -------------------------------------------------------------------------
 
 def scored_runs(optimize_a="maximize", optimize_b="minimize", a=(10.0, 20.0, 40.0), b=(5.0, 5.0, 1.0),
@@ -917,3 +933,21 @@ def test_constraint_group_rows_pool_the_top_runs():
     assert g0["outcomes"][0]["value"]["normal"] == 0.5 and g0["_score"] == 0.5
     (only_best,) = [g for g in constraint_groups(runs, 1) if g["constraint_group_id"] == "1"]
     assert only_best == runs[1]
+
+
+def test_scores_and_pooled_rows_at_the_float_range_edge():
+    from runlite.recipes.scores import constraint_groups
+    top = 1.7976931348623157e308
+    t = ts(0, 1, 2, 3, 4, 5)
+    series = {("A", "speed"): (t, [400.0] * 6), ("A", "shift"): (t, [1.0, 1, 1, 2, 2, 2]),
+              ("A", "lever"): (t, [top, top, top, -top, -top, -top]), ("A", "out"): (t, [-top] * 3 + [top] * 3)}
+    runs = compute(simple([SPEED], boundaries=[("A", "shift")]), series)
+    # normal is placed in a range wider than the largest float: 0 and 1, not NaN
+    assert [r["outcomes"][0]["value"]["normal"] for r in runs] == [0.0, 1.0]
+    assert [r["_score"] for r in runs] == [0.0, 1.0]
+    (row,) = constraint_groups(runs, 10)
+    assert row["levers"][0]["value"] == {"avg": 0.0, "count": 6.0, "max": top, "min": -top, "var_pop": math.inf}
+    # the same runs' shares pooled where count * avg is beyond the range: the mean, not inf
+    same = compute(simple([SPEED], boundaries=[("A", "shift")]), {**series, ("A", "lever"): (t, [top] * 6)})
+    (row,) = constraint_groups(same, 10)
+    assert row["levers"][0]["value"] == {"avg": top, "count": 6.0, "max": top, "min": top, "var_pop": 0.0}

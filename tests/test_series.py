@@ -13,10 +13,10 @@ from array import array
 
 import pytest
 import zstandard
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from runlite.codec import sketch, stats, zstd
+from runlite.codec import moments, sketch, stats, zstd
 from runlite.codec.chunks import (
     CODEC_VERSION,
     MAX_CHUNK_POINTS,
@@ -458,6 +458,32 @@ def test_chunk_stats_small_cases():
     with pytest.raises(ValidationError):
         chunk_stats([1, 2], [0.0], [1, 2], [1.0, 2.0])
     assert stats_from_values([]).count == 0
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                          st.sampled_from([1.7976931348623157e308, -1.7976931348623157e308, 5e-324])),
+                min_size=1, max_size=40))
+@example([6.633307302489134e16] * 3)  # their fsum over 3 is an ulp above them
+@example([-1.7976931348623157e308] * 3)  # their exact sum is beyond the float range
+def test_a_mean_is_the_exact_one_within_a_rounding_and_never_overflows(xs):
+    # Also where the exact sum is beyond the float range (the mean never is), as for three of -max.
+    from fractions import Fraction
+    exact = sum(map(Fraction, xs)) / len(xs)
+    for got in (moments.mean_of(xs), moments.mean_of(xs, None, (min(xs), max(xs)))):
+        assert math.isfinite(got)
+        assert abs(Fraction(got) - exact) <= Fraction(max(map(abs, xs))) / 2 ** 50 + Fraction(2) ** -1070
+    # given the extremes, within them: a constant column's mean is its value
+    assert min(xs) <= got <= max(xs)
+    assert moments.mean_m2([xs[0]] * len(xs), None, (xs[0], xs[0])) == (xs[0], 0.0)
+
+
+def test_a_mean_with_infinities_is_ieee():
+    top = 1.7976931348623157e308
+    assert moments.mean_of([top, top, math.inf]) == math.inf and moments.mean_of([-math.inf, 1.0]) == -math.inf
+    assert math.isnan(moments.mean_of([math.inf, -math.inf])) and math.isnan(moments.mean_of([top, top, math.inf,
+                                                                                              -math.inf]))
+    assert moments.mean_of([-top] * 3) == -top and moments.mean_of([1.0, 2.0], total=3.0) == 1.5
 
 
 @settings(max_examples=200, deadline=None)

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from . import accel, lanes
 from .chunks import derived_times
+from .moments import mean_m2
 from ..errors import ValidationError
 
 __all__ = [
@@ -107,44 +108,6 @@ def _extremes(col, index: bool = True) -> tuple:
     return lo, hi, col.index(lo), col.index(hi)
 
 
-# Up to this many values, M2 is the exact sum of the squared deviations, correctly rounded.
-_EXACT_M2_UP_TO = 16
-
-
-def _mean_m2(vals, total: float | None = None) -> tuple[float, float]:
-    """Two-pass mean and M2 of finite values (non-empty); total is their fsum if known."""
-    k = len(vals)
-    try:
-        mean = (math.fsum(vals) if total is None else total) / k
-    except OverflowError:  # the exact sum is beyond the float range; the mean is not
-        # Summed scaled down by a power of two of at least k (exact but for subnormals, which
-        # cannot matter beside values this large), so the sum fits however close each value
-        # is to the largest float; the mean, a rounding or two from the true one, is kept
-        # between the extremes, where the true one lies (three of -max: -max, not -inf).
-        scale = float(1 << (k - 1).bit_length())
-        mean = math.fsum([x / scale for x in vals]) / k * scale
-        mean = min(max(mean, min(vals)), max(vals))
-    if k <= _EXACT_M2_UP_TO:
-        # Few points, the ones people check by hand: the exact sum of the squared deviations,
-        # rounded once, so [0, 1] gives exactly 0.5 (math.dist's square gives 0.5000000000000001).
-        # Summing the rounded squares (fsum) missed it by an ulp, as for 1.0 and 1.00025. A float
-        # is an integer over a power of two: over the largest denominator the deviations are
-        # integers, and Python divides one int by another correctly rounded.
-        ratios = [x.as_integer_ratio() for x in vals]
-        top, below = mean.as_integer_ratio()
-        scale = max(below, *[d for _, d in ratios])
-        at = top * (scale // below)
-        try:
-            return mean, sum([(n * (scale // d) - at) ** 2 for n, d in ratios]) / (scale * scale)
-        except OverflowError:
-            return mean, math.inf
-    # More: math.dist is a C-level, carefully scaled sqrt(sum((x - mean)**2)), within a few
-    # ulps: a 100-point chunk (a wide record's, a short run's) in 2 us, against 11 us for the
-    # squares summed exactly (a tenth of that chunk's whole flush cost).
-    d = math.dist(vals, (mean,) * k)
-    return mean, d * d  # d * d, not d ** 2: overflow must give inf, not raise.
-
-
 def _check_floats(floats: list | None, n: int) -> None:
     """A caller's ``values.tolist()`` (``floats=``) must hold the ``n`` values."""
     if floats is not None and len(floats) != n:
@@ -176,7 +139,7 @@ def stats_from_values(values, extremes: tuple | None = None, floats: list | None
     if math.isfinite(total):
         # Common case: every value is finite (a NaN or inf would show in the sum).
         lo, hi, ilo, ihi = extremes or _extremes(vals)
-        return ValueStats(n, 0, lo, hi, ilo, ihi, *_mean_m2(vals, total))
+        return ValueStats(n, 0, lo, hi, ilo, ihi, *mean_m2(vals, total, (lo, hi)))
 
     clean = list(filterfalse(math.isnan, vals))
     k = len(clean)
@@ -188,7 +151,7 @@ def stats_from_values(values, extremes: tuple | None = None, floats: list | None
         # x - mean is then inf - inf = NaN, so M2 is NaN.
         mean, m2 = (lo + hi) if math.isinf(lo + hi) else math.nan, math.nan
     else:
-        mean, m2 = _mean_m2(clean)
+        mean, m2 = mean_m2(clean, None, (lo, hi))
     # index() compares with ==, so it skips NaNs and finds the first min/max.
     return ValueStats(n, n - k, lo, hi, vals.index(lo), vals.index(hi), mean, m2)
 
@@ -258,7 +221,7 @@ def finite_row(steps: array, floats: list, extremes: tuple, axis: tuple, total: 
     if total is None and (total := finite_sum(floats)) is None:
         return None
     lo, hi, ilo, ihi = extremes
-    return (len(floats), 0, lo, hi, steps[ilo], steps[ihi], *_mean_m2(floats, total), floats[0], floats[-1],
+    return (len(floats), 0, lo, hi, steps[ilo], steps[ihi], *mean_m2(floats, total, (lo, hi)), floats[0], floats[-1],
             steps[0], steps[-1], *axis)
 
 
@@ -319,7 +282,7 @@ def _small_chunk_row(steps: array, times, timestamps: array, values: array, orig
         total = math.inf
     if math.isfinite(total):
         nans, lo, hi = 0, min(vals), max(vals)
-        mean, m2 = _mean_m2(vals, total)
+        mean, m2 = mean_m2(vals, total, (lo, hi))
     else:
         clean = list(filterfalse(math.isnan, vals))
         nans = n - len(clean)
@@ -330,7 +293,7 @@ def _small_chunk_row(steps: array, times, timestamps: array, values: array, orig
         if lo == -math.inf or hi == math.inf:
             mean, m2 = (lo + hi) if math.isinf(lo + hi) else math.nan, math.nan
         else:
-            mean, m2 = _mean_m2(clean)
+            mean, m2 = mean_m2(clean, None, (lo, hi))
     # index() compares with ==, so it skips NaNs and finds the first min/max.
     return (n, nans, lo, hi, step_list[vals.index(lo)], step_list[vals.index(hi)], mean, m2,
             vals[0], vals[-1], step_list[0], step_list[-1], min(step_list), max(step_list),

@@ -114,6 +114,7 @@ from .scores import best_runs, score
 from .cookbook import AGGREGATES, OPERATORS, Constraint, ContinuousBin, Cookbook, Outcome, RecordFilter, make_cookbook
 from ..errors import KpiError, ValidationError
 from .._validation import shown, from_us
+from ..codec.moments import mean_of
 
 __all__ = [
     "Cookbook", "Outcome", "Constraint", "ContinuousBin", "RecordFilter", "make_cookbook", "compute",
@@ -363,20 +364,17 @@ def _fsum(xs: list) -> float:
         return float(sum(xs))
 
 
-def _stats(xs: list, fsum=math.fsum) -> dict:
-    """``{avg, count, max, min, var_pop}``: mean and population variance by the corrected two-pass
-    algorithm (accurate far from zero)."""
+def _stats(xs: list) -> dict:
+    """``{avg, count, max, min, var_pop}``: mean (`stats.mean_of`: finite wherever the true one
+    is) and population variance by the corrected two-pass algorithm (accurate far from zero)."""
     n = len(xs)
     if not n:
         return {"avg": None, "count": 0.0, "max": None, "min": None, "var_pop": None}
-    try:
-        mean = fsum(xs) / n
-    except (ValueError, OverflowError):  # inf - inf, or an intermediate overflow: IEEE semantics
-        mean = sum(xs) / n
+    lo, hi = min(xs), max(xs)
+    mean = float(mean_of(xs, None, (lo, hi)))  # TypeError for a non-number (fsum's)
     dev = [x - mean for x in xs]
     var = (sum([d * d for d in dev]) - sum(dev) ** 2 / n) / n
-    return {"avg": mean, "count": float(n), "max": float(max(xs)), "min": float(min(xs)),
-            "var_pop": var if not var < 0 else 0.0}
+    return {"avg": mean, "count": float(n), "max": float(hi), "min": float(lo), "var_pop": var if not var < 0 else 0.0}
 
 
 def _outcome_stats(xs: list) -> dict:
@@ -393,7 +391,7 @@ def _aggregate(xs: list, how: str) -> float | None:
     if how == "sum":
         return _fsum(xs)
     if how == "avg":
-        return _fsum(xs) / len(xs)
+        return mean_of(xs)
     return float(min(xs) if how == "min" else max(xs))
 
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from typing import Sequence
 
+from ..codec.moments import mean_of
 from ..errors import KpiError
 from . import kpi as _kpi
 from .cookbook import Cookbook, Outcome
@@ -43,9 +45,9 @@ def score(runs: list[dict], outcomes: Sequence[Outcome], xs_by_outcome: list[lis
                 if a == b:
                     normal = 1.0
                 elif o.optimize == "maximize":
-                    normal = (x - a) / (b - a)
-                else:
-                    normal = (b - x) / (b - a)
+                    normal = _fraction(x, a, b)
+                else:  # (b - x) / (b - a)
+                    normal = _fraction(-x, -b, -a)
             run["outcomes"][k]["value"]["normal"] = normal
     for run in runs:
         num = den = 0.0
@@ -55,6 +57,15 @@ def score(runs: list[dict], outcomes: Sequence[Outcome], xs_by_outcome: list[lis
                 num += o.weight * normal
                 den += o.weight
         run["_score"] = num / den if den else None
+
+
+def _fraction(x: float, a: float, b: float) -> float:
+    """``(x - a) / (b - a)`` for ``a < b``; with finite ends whose distance is beyond the float
+    range (-1e308 and 1e308), from the halves, which cannot overflow (inf / inf would be NaN)."""
+    span = b - a
+    if span == math.inf and -math.inf < a and b < math.inf:
+        return (x * 0.5 - a * 0.5) / (b * 0.5 - a * 0.5)
+    return (x - a) / span
 
 
 def best_runs(cookbook: Cookbook, runs: Sequence[dict]) -> list[dict]:
@@ -122,9 +133,17 @@ def _pooled(values: list[dict]) -> dict:
     out = {"avg": None, "count": float(n), "max": None, "min": None, "var_pop": None}
     if n:
         mean = sum(v["count"] * v["avg"] for v in parts) / n
+        avgs = [v["avg"] for v in parts]
+        if not math.isfinite(mean) and all(map(math.isfinite, avgs)):
+            # a product or sum beyond the float range: the runs' shares summed, as their mean_of
+            # times their count (a sum of shares a rounding past the range stays finite)
+            mean = mean_of([v["count"] / n * v["avg"] for v in parts]) * len(parts)
+            mean = min(max(mean, min(avgs)), max(avgs))
+        # d * d, not d ** 2: a deviation beyond the float range gives inf, not OverflowError
         out = {"avg": mean, "count": float(n), "max": max(v["max"] for v in parts),
                "min": min(v["min"] for v in parts),
-               "var_pop": sum(v["count"] * ((v["var_pop"] or 0.0) + (v["avg"] - mean) ** 2) for v in parts) / n}
+               "var_pop": sum(v["count"] * ((v["var_pop"] or 0.0) + d * d)
+                              for v in parts for d in (v["avg"] - mean,)) / n}
     if "normal" in values[0]:
         normals = [v["normal"] for v in values if v.get("normal") is not None]
         out["normal"] = sum(normals) / len(normals) if normals else None
@@ -140,7 +159,7 @@ def _pooled_outcome(rows: list[dict]) -> dict:
     for dep, how in kpi["aggregates"].items():
         xs = [r["kpi"]["dependencies"].get(dep) for r in rows]
         xs = [x for x in xs if x is not None]
-        deps[dep] = None if not xs else (sum(xs) if how == "sum" else sum(xs) / len(xs) if how == "avg"
+        deps[dep] = None if not xs else (sum(xs) if how == "sum" else mean_of(xs) if how == "avg"
                                          else min(xs) if how == "min" else max(xs))
     try:
         k = _kpi.evaluate(_kpi.compile_formula(kpi["formula"], list(deps)), deps)
