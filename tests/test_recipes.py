@@ -951,3 +951,8 @@ def test_scores_and_pooled_rows_at_the_float_range_edge():
     same = compute(simple([SPEED], boundaries=[("A", "shift")]), {**series, ("A", "lever"): (t, [top] * 6)})
     (row,) = constraint_groups(same, 10)
     assert row["levers"][0]["value"] == {"avg": top, "count": 6.0, "max": top, "min": top, "var_pop": 0.0}
+    # deviations whose square is beyond the range (1e200 from the mean): inf, not OverflowError
+    wide = compute(simple([SPEED], boundaries=[("A", "shift")]),
+                   {**series, ("A", "lever"): (t, [1e200] * 3 + [-1e200] * 3)})
+    (row,) = constraint_groups(wide, 10)
+    assert row["levers"][0]["value"] == {"avg": 0.0, "count": 6.0, "max": 1e200, "min": -1e200, "var_pop": math.inf}
