@@ -373,7 +373,9 @@ def _stats(xs: list) -> dict:
     lo, hi = min(xs), max(xs)
     mean = float(mean_of(xs, None, (lo, hi)))  # TypeError for a non-number (fsum's)
     dev = [x - mean for x in xs]
-    var = (sum([d * d for d in dev]) - sum(dev) ** 2 / n) / n
+    # (s / n) * s, not s ** 2 / n: no square beyond the float range (s * s <= n * squares)
+    squares, s = sum([d * d for d in dev]), sum(dev)
+    var = (squares - s / n * s) / n if squares < math.inf else squares
     return {"avg": mean, "count": float(n), "max": float(hi), "min": float(lo), "var_pop": var if not var < 0 else 0.0}
 
 

@@ -15,6 +15,7 @@ import contextlib
 import fractions
 import hashlib
 import io
+import math
 import struct
 import time
 
@@ -390,6 +391,65 @@ def test_fuzz_metadata_values(tmp_path, guarantee, quiet):
 
     try:
         with family(guarantee, "fuzz: metadata values", "same types and float bits, or a RunliteError") as tally:
+            prop()
+    finally:
+        store.close()
+    check_file(path)
+
+
+# ---------------------------------------------------------------- recipe runs
+
+
+_BOOK = {"levers": [("press", "temp")],
+         "outcomes": [{"asset": "press", "name": "temp", "optimize": "minimize"},
+                      {"asset": "press", "name": "quality", "formula": "good / (good + scrap) * 100",
+                       "aggregates": {"good": "sum", "scrap": "avg"}}],
+         "constraints": [{"asset": "press", "name": "speed", "type": "continuous",
+                          "bins": [{"from": None, "to": 340}, {"from": 340, "to": None}]}]}
+
+
+def _finite_statistics(value: dict) -> None:
+    """A stored statistic: finite numbers (or None), the mean between the extremes."""
+    for key, x in value.items():
+        assert x is None or (type(x) is float and math.isfinite(x)), (key, value)
+    if value["avg"] is not None and value["count"] > 0:
+        assert value["min"] <= value["avg"] <= value["max"] and value["var_pop"] >= 0, value
+
+
+def test_fuzz_recipe_runs(tmp_path, guarantee, quiet):
+    """Machine data at the float range's edges: recipe runs whose statistics are finite (means
+    between the extremes), or a ValidationError that leaves the file as it was; their top
+    results are read too."""
+    path = tmp_path / "recipes.db"
+    store = runlite.open(str(path))
+    book = store.create_cookbook("press-book", **_BOOK)
+    edge = st.one_of(S.special_floats, st.sampled_from([1e200, -1e200, 1.7976931348623157e308]))
+
+    @given(rows=st.lists(st.tuples(st.sampled_from([100.0, 400.0]), edge, edge, edge), min_size=1, max_size=8))
+    def prop(rows):
+        with tally.example():
+            with store.init(f"line-{tally.rounds}", heartbeat_timeout=None) as source:
+                for minute, (speed, temp, good, scrap) in enumerate(rows):
+                    source.log_metrics({"speed": speed, "temp": temp, "good": good, "scrap": scrap},
+                                       asset="press", timestamp=1_700_000_000 + 60 * minute)
+            before = digest(path)
+            ok, exc = attempt(lambda: store.compute_recipe_runs(book, sources=[source]))
+            tally.outcome(ok)
+            if not ok:
+                _refused_leaves_file(path, before, exc, "finite")
+                return
+            for run in exc:
+                data = run.to_dict()
+                for part in data["levers"] + data["outcomes"]:
+                    value = {k: v for k, v in part["value"].items() if k != "normal"}
+                    if part.get("kpi"):  # the seed format repeats a KPI's value in every statistic
+                        assert len(set(value.values())) == 1, value
+                    _finite_statistics(value)
+                assert data["_score"] is None or 0.0 <= data["_score"] <= 1.0, data["_score"]
+            attempt(lambda: store.top_results(book.id))
+
+    try:
+        with family(guarantee, "fuzz: recipe runs", "finite statistics, or a ValidationError") as tally:
             prop()
     finally:
         store.close()
