@@ -184,7 +184,8 @@ def test_grouped_table_conditions_match_the_oracle(tmp_path, guarantee):
 
 SLOW, IDLE = 12, 400
 # The server's own limits under --full; small ones by default, so the test takes seconds.
-HEAD_IDLE, HEAD_DEADLINE, TRICKLE = (viewer.HEAD_IDLE_S, viewer.HEAD_DEADLINE_S, 5.0) if full() else (1.0, 2.0, 0.4)
+HEAD_IDLE, HEAD_DEADLINE, TRICKLE = ((http_server.HEAD_IDLE_S, http_server.HEAD_DEADLINE_S, 5.0) if full()
+                                     else (1.0, 2.0, 0.4))
 ANSWER_WITHIN = 2.0  # seconds for a normal GET while the others hold their connections
 
 
@@ -317,7 +318,7 @@ def test_slow_and_idle_clients_do_not_starve_the_viewer(tmp_path, guarantee):
     assert len(closed_after) == SLOW and slow_times[-1] <= HEAD_DEADLINE + 1 + TRICKLE, slow_times
     assert idle_closed == IDLE
     assert status_after == 200 and seconds_after <= ANSWER_WITHIN
-    assert peak_threads <= before[1] + viewer.WORKERS + 3  # accept, heads, trickle, and the workers
+    assert peak_threads <= before[1] + http_server.WORKERS + 3  # accept, heads, trickle, and the workers
     assert after == before
     check_file(path)
 
