@@ -365,7 +365,7 @@ def _fsum(xs: list) -> float:
 
 
 def _stats(xs: list) -> dict:
-    """``{avg, count, max, min, var_pop}``: mean (`stats.mean_of`: finite wherever the true one
+    """``{avg, count, max, min, var_pop}``: mean (`moments.mean_of`: finite wherever the true one
     is) and population variance by the corrected two-pass algorithm (accurate far from zero)."""
     n = len(xs)
     if not n:
