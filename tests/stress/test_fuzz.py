@@ -433,12 +433,12 @@ def test_fuzz_recipe_runs(tmp_path, guarantee, quiet):
                     source.log_metrics({"speed": speed, "temp": temp, "good": good, "scrap": scrap},
                                        asset="press", timestamp=1_700_000_000 + 60 * minute)
             before = digest(path)
-            ok, exc = attempt(lambda: store.compute_recipe_runs(book, sources=[source]))
+            ok, got = attempt(lambda: store.compute_recipe_runs(book, sources=[source]))
             tally.outcome(ok)
             if not ok:
-                _refused_leaves_file(path, before, exc, "finite")
+                _refused_leaves_file(path, before, got, "finite")
                 return
-            for run in exc:
+            for run in got:
                 data = run.to_dict()
                 for part in data["levers"] + data["outcomes"]:
                     value = {k: v for k, v in part["value"].items() if k != "normal"}
