@@ -133,10 +133,10 @@ def _pooled(values: list[dict]) -> dict:
     out = {"avg": None, "count": float(n), "max": None, "min": None, "var_pop": None}
     if n:
         mean = sum(v["count"] * v["avg"] for v in parts) / n
-        avgs = [v["avg"] for v in parts]
-        if not math.isfinite(mean) and all(map(math.isfinite, avgs)):
+        if not math.isfinite(mean) and all(math.isfinite(v["avg"]) for v in parts):
             # a product or sum beyond the float range: the runs' shares summed, as their mean_of
             # times their count (a sum of shares a rounding past the range stays finite)
+            avgs = [v["avg"] for v in parts]
             mean = mean_of([v["count"] / n * v["avg"] for v in parts]) * len(parts)
             mean = min(max(mean, min(avgs)), max(avgs))
         # d * d, not d ** 2: a deviation beyond the float range gives inf, not OverflowError
