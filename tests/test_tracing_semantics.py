@@ -2,6 +2,7 @@
 close() as they are without the decorator, and the spans record what happened."""
 
 import asyncio
+import math
 
 import pytest
 
@@ -197,6 +198,9 @@ def test_run_tree_set_checks_everything_before_changing_anything(traced):
             span.set(tags=["ok"], metadata="not a dict")
         with pytest.raises(runlite.ValidationError):
             span.add_inputs(["not", "a", "dict"])
+        for tags in ("abc", math.nan):  # a text is refused, not stored letter by letter
+            with pytest.raises(runlite.ValidationError, match="tags"):
+                span.set(tags=tags)
     assert span.inputs == {"a": 1} and span.tags == [] and span.outputs is None
 
 

@@ -45,6 +45,9 @@ class RunAlerts:
     @_simvue(True)
     def add_alerts(self, ids: list | None = None, names: list | None = None) -> bool:
         """Attach alerts created by this handle (by id or name) to the run."""
+        for given, what in ((ids, "ids"), (names, "names")):
+            if given is not None and not isinstance(given, (list, tuple)):
+                raise models.refuse(f"{what} must be a list, got {given!r:.80}")
         ids, names = list(ids or []), list(names or [])
         if not ids and not names:
             raise errors.SimvueValidationError("Need to provide alert ids or alert names")

@@ -71,6 +71,15 @@ def _count(value: Any, what: str, *, positive: bool, none: bool = True) -> int |
     return value
 
 
+def _listed(value: Any, what: str) -> list:
+    """A list (or tuple) argument as a list; None as an empty one."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise InvalidArgument(f"{what} must be a list, got {shown(value)}")
+    return list(value)
+
+
 def _choice(value: Any, choices: tuple, what: str) -> Any:
     if value not in choices:
         raise InvalidArgument(f"{what} must be one of {', '.join(map(repr, choices))}, got {shown(value)}")
@@ -304,7 +313,7 @@ class Client:
         """``(id, Folder)`` pairs; filters ``path == x``, ``path != x``, ``path contains x``."""
         _count(count, "count", positive=True, none=False)
         _count(start_index, "start_index", positive=False, none=False)
-        tests = [_folder_test(f) for f in filters or []]
+        tests = [_folder_test(f) for f in _listed(filters, "filters")]
         paths = [p for p in self.store.folders() if all(t(p) for t in tests)]
         items = [(p, self.get_folder(p)) for p in paths]
         items = _sort_objects([(p, f) for p, f in items if f is not None], _sorting(sort_by_columns))
@@ -344,6 +353,7 @@ class Client:
         _count(max_points, "max_points", positive=True)
         if not metric_names:
             raise errors.ValidationError("No metric names were provided")
+        run_ids = _listed(run_ids, "run_ids")
         if run_filters and run_ids:
             raise AmbiguousArguments("Specification of both 'run_ids' and 'run_filters' "
                                      "in get_metric_values is ambiguous")

@@ -138,7 +138,8 @@ def check_metrics(metrics: Any) -> dict:
 def check_mime(file_type: Any) -> str:
     """A MIME type Python knows, or Simvue's plotly type (as ``FileArtifact`` checks)."""
     mimetypes.init()
-    if file_type != PLOTLY_MIME and file_type not in set(mimetypes.types_map.values()):
+    known = isinstance(file_type, str) and (file_type == PLOTLY_MIME or file_type in set(mimetypes.types_map.values()))
+    if not known:
         raise refuse(f"Invalid MIME type {file_type!r} specified")
     return file_type
 

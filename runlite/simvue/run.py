@@ -368,6 +368,8 @@ class Run(RunAlerts):
         The content is stored at once (Simvue's ``snapshot=True`` is always the case);
         ``metadata`` is checked but not stored (runlite files have no per-file metadata).
         """
+        if not isinstance(file_path, (str, os.PathLike)):
+            raise models.refuse(f"file_path must be a str or path, got {file_path!r:.80}")
         path = os.fspath(file_path)
         if not os.path.isfile(path):
             raise models.refuse(f"Path does not point to a file: {path!r}")
@@ -428,11 +430,11 @@ class Run(RunAlerts):
     @_simvue(None)
     def set_pid(self, pid: int) -> None:
         """The process this run monitors (Simvue samples its resources; runlite records none)."""
-        if isinstance(pid, bool) or not isinstance(pid, int):
-            raise models.refuse(f"pid must be an int, got {pid!r:.80}")
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:  # (0 and below name process groups)
+            raise models.refuse(f"pid must be a positive int, got {pid!r:.80}")
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, OverflowError):  # (beyond the system's pid type: no such process)
             raise errors.SimvueNotFoundError(f"process PID not found (pid={pid})") from None
         except PermissionError:
             pass
@@ -487,7 +489,7 @@ class Run(RunAlerts):
     @_simvue(None, initialised=False)
     def kill_process(self, process_id: str) -> None:
         """Kill a process added with ``add_process`` (and its children)."""
-        process = self._processes.get(process_id)
+        process = self._processes.get(process_id) if isinstance(process_id, str) else None
         if process is None:
             raise errors.SimvueNotFoundError(f"no process {process_id!r} was added to this run")
         if process.poll() is None:

@@ -7,6 +7,7 @@ same content saved by many runs is stored once.
 
 from __future__ import annotations
 
+import collections
 import errno
 import mimetypes
 import os
@@ -121,8 +122,8 @@ def plan_files(paths: list[str], preserve_path: bool, base: str | None = None) -
             plan.append((path, stored_name(path, preserve_path)))
         else:
             raise errors.NotFoundError(f"no file or directory {path!r} to save; nothing was saved")
-    names = [n for _, n in plan]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    counts = collections.Counter(n for _, n in plan)
+    duplicates = sorted(n for n, k in counts.items() if k > 1)
     if duplicates:
         raise errors.ValidationError(
             f"several files would be saved as {duplicates[:5]}; use preserve_path=True; nothing was saved"

@@ -267,6 +267,8 @@ def runs_key(conn, cookbook: Any) -> str:
     runs need no stored cookbook), or a stored cookbook's id or name."""
     if isinstance(cookbook, recipes.Cookbook):
         return cookbook.id
+    if not isinstance(cookbook, str):  # (an id of imported runs is any text: checked as a name by load alone)
+        raise errors.ValidationError(f"cookbook must be a Cookbook or a cookbook's id or name, got {shown(cookbook)}")
     return cookbook if has_runs(conn, cookbook) else load(conn, cookbook).id
 
 

@@ -40,12 +40,15 @@ class RunPage:
 
 
 def where_sql(text: str | None, grammar: str, now: int) -> tuple[str, list, str]:
-    """A run table's filter as ``(SQL, parameters, grammar used)``: no text, top-level runs
-    only (a trace's spans would crowd the table); ``auto`` reads a text with a parenthesis as
-    LangSmith's grammar (its filters are calls), any other as Simvue's. FilterError when the
-    text does not parse."""
-    if grammar not in GRAMMARS:
+    """A run table's filter as ``(SQL, parameters, grammar used)``: no text (None, or blank),
+    top-level runs only (a trace's spans would crowd the table); ``auto`` reads a text with a
+    parenthesis as LangSmith's grammar (its filters are calls), any other as Simvue's.
+    FilterError when the text does not parse."""
+    if text is not None and not isinstance(text, str):
+        raise errors.ValidationError(f"filter must be a str or None, got {shown(text)}")
+    if not isinstance(grammar, str) or grammar not in GRAMMARS:
         raise errors.ValidationError(f"grammar must be one of {', '.join(GRAMMARS)}, got {shown(grammar)}")
+    text = (text or "").strip()
     if not text:
         return query.top_level_sql(), [], ""
     if grammar == "auto":

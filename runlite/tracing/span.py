@@ -473,7 +473,7 @@ class Span:
         """As ``RunTree.set``: replace the inputs, outputs or tags, merge metadata, keep a
         ``usage_metadata`` (as ``set_usage``). Outputs set here are final: ``end()`` and the
         traced function's return leave them as they are. All are checked before any is set."""
-        tags = tags if tags is _UNSET else check_tags(list(tags or ()))
+        tags = tags if tags is _UNSET else check_tags(tags or [])  # (a str is refused, not taken letter by letter)
         metadata = metadata if metadata in (_UNSET, None) else check_metadata(metadata)
         inputs = inputs if inputs is _UNSET else _mapping(inputs or {}, "inputs")
         outputs = outputs if outputs is _UNSET else _mapping(outputs or {}, "outputs")

@@ -1,0 +1,159 @@
+"""Hostile arguments to every public method: a result or a RunliteError, never another exception.
+
+Each public method of ``Store``, ``Run``, a live ``Span`` and ``runlite.simvue``'s ``Run`` and
+``Client`` is called once for every parameter and hostile value, its other required parameters
+given valid values. The promise: the call returns, or raises a ``RunliteError`` with a message.
+A TypeError from a binding, an AttributeError from a ``.strip()`` on a float or an
+OverflowError from the system is the bug this finds (each of those below was one).
+
+Methods that walk or write paths a hostile value could aim anywhere (``save_directory`` with
+``".."`` walks the file system), end the object under test, or start processes are left out,
+each named with its reason. Every value is passed in the default run too (about 14,000 calls, ~7 s).
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import math
+
+import pytest
+
+import runlite
+from runlite import RunliteError
+
+HOSTILE = [
+    None, math.nan, math.inf, -1, 0, 2**64, -2**70, 10**30, 1.5, -0.0, True, "", "\x00", "\ud800", "..", "1e999",
+    "x" * 200_000, b"\xff", [], [None], [math.inf], (1, 2), {}, {"a": math.nan}, {1: 2}, {"": 1}, {"\ud800": 1},
+    {"a": {"b": object()}}, object(), datetime.datetime(2020, 1, 1),
+]
+
+# Left out, and why.
+_PATHS = {"backup", "restore", "merge", "export", "save_directory", "save_all"}  # aimed anywhere by a value
+_ENDS = {"close", "end", "reconnect", "resume", "init", "abort", "abort_run", "delete_runs", "set_status",
+         "pack", "kill_all_processes"}  # end or replace the object under test
+_ELSE = {"sql",  # runs the caller's own SQL by design (read-only; tested in test_store_api)
+         "start_system_metrics", "stop_system_metrics", "add_process",  # start threads or processes
+         "import_runs", "import_recipe_runs", "runs_to_delete", "mark_delivered", "child", "create_child", "post",
+         "patch", "wait", "columns"}  # write other runs, or are the span writer's (Span.columns)
+SKIPPED = _PATHS | _ENDS | _ELSE
+
+
+def _calls(obj, valid: dict):
+    """``(label, method, kwargs)`` for every public method of ``obj``, parameter and value."""
+    for name in sorted(dir(obj)):
+        if name.startswith("_") or name in SKIPPED:
+            continue
+        method = getattr(obj, name)
+        if not callable(method) or inspect.isclass(method):
+            continue
+        try:
+            params = [p for p in inspect.signature(method).parameters.values()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        except (TypeError, ValueError):
+            continue
+        base = {p.name: valid.get(p.name, "x") for p in params if p.default is inspect.Parameter.empty}
+        for param in params:
+            for value in HOSTILE:
+                yield f"{type(obj).__name__}.{name}({param.name}={value!r:.40})", method, {**base, param.name: value}
+
+
+def _escapes(calls, after=None) -> tuple[int, list[str]]:
+    """(calls made, those that raised anything but a RunliteError with a message)."""
+    made, bad = 0, []
+    for label, method, kwargs in calls:
+        made += 1
+        try:
+            result = method(**kwargs)
+            if inspect.isgenerator(result):
+                for _ in zip(range(5), result):
+                    pass
+        except RunliteError as exc:
+            if not str(exc).strip():
+                bad.append(f"{label}: {type(exc).__name__} without a message")
+        except Exception as exc:  # noqa: BLE001 - the finding itself
+            bad.append(f"{label}: {type(exc).__name__}: {str(exc)[:120]}")
+        if after is not None:
+            after()
+    return made, bad
+
+
+@pytest.fixture
+def filled(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # what a call writes by a relative name lands here
+    store = runlite.open(str(tmp_path / "hostile.db"))
+    runlite.set_default_store(store)
+    run = store.init("base", folder="/f", metadata={"a": 1}, tags=["t"])
+    for i in range(20):
+        run.log_metrics({"loss": 1.0 / (i + 1)})
+    run.log_event("hello")
+    run.save_bytes("f.txt", b"abc", "output")
+    run.close()
+    with runlite.trace("root", store=store, inputs={"q": 1}) as root:
+        pass
+    store.flush()
+    yield store, run.id, root.trace_id
+    runlite.set_default_store(None)
+    store.close()
+
+
+def test_store_methods(filled, guarantee):
+    store, run_id, trace_id = filled
+    valid = {"run_id": run_id, "id_or_name": run_id, "name": "loss", "metric": "loss", "trace_id": trace_id,
+             "names": ["loss"], "path": "f.txt", "key": "k", "run": run_id}
+    made, bad = _escapes(_calls(store, valid))
+    guarantee("hostile arguments: Store methods", rounds=made, failures=len(bad), note="a result or a RunliteError")
+    assert not bad, "\n".join(bad)
+
+
+def test_run_and_span_methods(filled, tmp_path, guarantee):
+    store, _, _ = filled
+    (tmp_path / "a.txt").write_text("a")
+    holder = [store.init("victim")]
+
+    def fresh():  # a call that ended the run (an alert's abort): the next calls get a running one
+        if holder[0].status != "running":
+            holder[0] = store.init("victim")
+
+    valid = {"name": "m", "metrics": {"x": 1.0}, "message": "hi", "data": b"x", "category": "output", "value": 1.0,
+             "path": "a.txt", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics", "metric": "x",
+             "rule": "is above", "threshold": 1.0, "range_low": 0.0, "range_high": 1.0, "frequency": 1,
+             "window": 1, "pattern": "err", "values": [1.0, 2.0], "table": {"a": [1]}, "state": "ok"}
+    made, bad = _escapes(_calls(holder[0], valid), fresh)
+    holder[0].close()
+    with runlite.trace("span", store=store) as span:
+        more, worse = _escapes(_calls(span, {"name": "n", "key": "k"}))
+    guarantee("hostile arguments: Run and Span methods", rounds=made + more, failures=len(bad) + len(worse),
+              note="a result or a RunliteError")
+    assert not bad + worse, "\n".join(bad + worse)
+
+
+def test_simvue_run_and_client_methods(filled, tmp_path, guarantee):
+    pytest.importorskip("simvue")  # the Client's dataframes need the test extra
+    import runlite.simvue as simvue
+    from runlite.simvue.client import Client
+
+    store, run_id, _ = filled
+    (tmp_path / "a.txt").write_text("a")
+    with Client(path=store.path) as client:
+        made, bad = _escapes(_calls(client, {
+            "run_id": run_id, "run_ids": [run_id], "metric_names": ["loss"], "xaxis": "step", "name": "loss",
+            "folder_path": "/f", "identifier": run_id, "artifact_name": "f.txt", "metric_name": "loss",
+            "filters": ["has tag.t"], "tag": "t"}))
+    holder = [simvue.Run()]
+    holder[0].init(name="victim")
+
+    def fresh():
+        if holder[0].status != "running":
+            holder[0] = simvue.Run()
+            holder[0].init(name="victim")
+
+    more, worse = _escapes(_calls(holder[0], {
+        "metrics": {"x": 1.0}, "message": "hi", "name": "n", "file_path": "a.txt", "filename": "a.txt",
+        "category": "output", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics", "metric": "x",
+        "rule": "is above", "threshold": 1.0, "frequency": 1, "window": 1, "pattern": "err", "state": "ok",
+        "identifier": "x", "names": ["x"], "description": "d"}), fresh)
+    holder[0].close()
+    guarantee("hostile arguments: runlite.simvue Run and Client", rounds=made + more,
+              failures=len(bad) + len(worse), note="a result or a RunliteError")
+    assert not bad + worse, "\n".join(bad + worse)
