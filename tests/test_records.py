@@ -1,8 +1,10 @@
 """Records: LangSmith + Simvue fields in to_dict(), round trips through the store (Hypothesis)."""
 
 import json
+import math
 import re
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import runlite
@@ -58,6 +60,29 @@ def test_store_round_trip(name, metadata, tags, folder, description):
         assert rec.description == description
         assert RunRecord.from_dict(rec.to_dict()) == rec
         assert RunRecord.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
+
+
+_RUN = {"id": "00000000-0000-0000-0000-000000000001", "name": "n", "run_type": "chain", "status": "success"}
+
+
+@pytest.mark.parametrize("data", [
+    None, [], {}, {"id": "x"}, {**_RUN, "tags": math.nan}, {**_RUN, "extra": ["a"]}, {**_RUN, "created": 1.5},
+    {**_RUN, "created": ""}, {**_RUN, "first_token_time": math.inf}, {**_RUN, "first_token_time": "soon"},
+    {**_RUN, "attachments": math.nan}, {**_RUN, "events": 3}, {**_RUN, "child_runs": "abc"},
+    {**_RUN, "child_runs": [{"name": "no id"}]},
+], ids=["none", "list", "empty", "no-name", "tags", "extra", "created-float", "created-blank", "ttft-inf",
+        "ttft-text", "attachments", "events", "children-text", "child-no-id"])
+def test_from_dict_refuses_another_shape_with_a_validation_error(data):
+    with pytest.raises(runlite.ValidationError, match="to_dict"):
+        RunRecord.from_dict(data)
+
+
+def test_from_dict_refuses_a_cycle():
+    root = {**_RUN, "child_runs": []}
+    root["child_runs"].append(root)
+    with pytest.raises(ValueError, match="a cycle"):  # a ValidationError, which is a ValueError
+        RunRecord.from_dict(root)
+    assert RunRecord.from_dict({**_RUN, "child_runs": [{**_RUN, "name": "kid"}]}).child_runs[0].name == "kid"
 
 
 def test_records_are_frozen(mem):

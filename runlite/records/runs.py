@@ -215,7 +215,21 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
-        """The inverse of ``to_dict()`` (``status`` from ``run_status``, else from LangSmith's word)."""
+        """The inverse of ``to_dict()`` (``status`` from ``run_status``, else from LangSmith's word).
+        ValidationError (a ValueError) for what is not in that shape: a dict of the tree without
+        ``id``, ``name`` or a status, a value of the wrong type (tags that are no list, a time
+        that is no ISO text or epoch milliseconds), a dict met twice (a cycle)."""
+        try:
+            return cls._from_dict(data)
+        except ValidationError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            named = data.get("id") if isinstance(data, dict) else None
+            raise ValidationError(f"run dict {named!r:.80} is not in the to_dict() shape: "
+                                  f"{type(exc).__name__}: {str(exc)[:300]}") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> "RunRecord":
         # Breadth-first, then made from the last dict back: a dict's children come after it,
         # so each record is made once, its children already made, without recursion (a trace
         # may be thousands of spans deep). A dict met twice (a cycle) is a ValueError.
@@ -223,7 +237,7 @@ class RunRecord:
         for i, item in enumerate(order):  # grows while it is walked
             for child in item.get("child_runs") or ():
                 if id(child) in seen:
-                    raise ValueError("child_runs holds a dict that is already in the tree (a cycle)")
+                    raise ValidationError("child_runs holds a dict that is already in the tree (a cycle)")
                 seen.add(id(child))
                 order.append(child)
                 parents.append(i)

@@ -197,13 +197,7 @@ def _own_segment(data: dict) -> str:
 
 
 def _record(data: dict, nested_in: RunRecord | None = None) -> RunRecord:
-    try:
-        record = RunRecord.from_dict(_normalized(data, nested_in))
-    except errors.RunliteError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise errors.ValidationError(f"run dict {shown(data.get('id'))} is not in the to_dict() shape: "
-                                     f"{str(exc)[:300]}") from None
+    record = RunRecord.from_dict(_normalized(data, nested_in))  # ValidationError for another shape
     if not is_uuid(record.id):
         raise errors.ValidationError(f"run id {shown(record.id)} must be a lowercase UUID string")
     check_name(record.name, "run name")
