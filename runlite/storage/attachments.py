@@ -21,7 +21,7 @@ import attrs
 from . import blobs
 from .. import errors
 from ..records.events import Attachment
-from .._validation import check_choice, check_name, check_text, from_us, now_us, shown
+from .._validation import check_choice, check_name, check_path, check_text, from_us, now_us, shown
 
 CATEGORIES = ("input", "output", "code")
 _EXTRA_MIME = ("application/vnd.plotly.v1+json",)
@@ -269,10 +269,7 @@ def plan_restore(dest: Any, items: list[RestoreItem]) -> tuple[str, list[Restore
         LimitError: a path segment or a whole path is longer than the file system allows.
         StoreFullError: the files would need more space than is free there.
     """
-    if isinstance(dest, os.PathLike):
-        dest = os.fspath(dest)
-    if not isinstance(dest, str) or not dest or "\x00" in dest:
-        raise errors.ValidationError(f"dest must be a folder path (str or os.PathLike), got {shown(dest)}")
+    dest = check_path(dest, "dest")
     if not (_O_NOFOLLOW and _O_DIRECTORY and os.open in os.supports_dir_fd):
         raise errors.ValidationError("restore needs O_NOFOLLOW, O_DIRECTORY and dir_fd (POSIX); "
                                      "this platform lacks them, so files cannot be restored safely")

@@ -240,8 +240,10 @@ def import_runs(conn, runs: Any) -> list[RecipeRun]:
     under their ``cookbook`` id."""
     if isinstance(runs, dict) and isinstance(runs.get("runs"), list) and "_count" not in runs:
         runs = runs["runs"]
+    if not isinstance(runs, (dict, list, tuple)):
+        raise errors.ValidationError(f"recipe runs must be a seed-format dict or a list of them, got {shown(runs)}")
     out = []
-    for data in [runs] if isinstance(runs, dict) else list(runs):
+    for data in [runs] if isinstance(runs, dict) else runs:
         if not isinstance(data, dict) or not isinstance(data.get("cookbook"), str):
             raise errors.ValidationError("each recipe run must be a seed-format dict with a 'cookbook' id")
         out.extend(store_runs(conn, data["cookbook"], [], [data], sources_key=None, replace=False))

@@ -152,8 +152,8 @@ class SeriesReads:
 
     def mark_delivered(self, outbox_ids: list[int]) -> None:
         """Mark outbox entries as delivered."""
-        ids = [i for i in outbox_ids if isinstance(i, int) and not isinstance(i, bool)]
-        if len(ids) != len(outbox_ids):
-            raise errors.ValidationError("outbox_ids must be a list of int ids from outbox()")
+        if not isinstance(outbox_ids, (list, tuple)) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in outbox_ids):
+            raise errors.ValidationError(f"outbox_ids must be a list of int ids from outbox(), got {shown(outbox_ids)}")
         with self.database.write() as conn:
-            stored_alerts.mark_delivered(conn, ids)
+            stored_alerts.mark_delivered(conn, list(outbox_ids))

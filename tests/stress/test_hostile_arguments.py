@@ -30,21 +30,23 @@ HOSTILE = [
     {"a": {"b": object()}}, object(), datetime.datetime(2020, 1, 1),
 ]
 
+# Called apart (``test_paths_and_whole_store_methods``), without "..": a hostile value may aim
+# them anywhere (``save_directory("..")`` walks the file system, ``restore`` writes files).
+PATH_METHODS = {"backup", "restore", "merge", "export", "pack", "save_directory", "save_all", "import_runs",
+                "import_recipe_runs", "delete_runs", "abort_run", "runs_to_delete", "mark_delivered", "sql"}
 # Left out, and why.
-_PATHS = {"backup", "restore", "merge", "export", "save_directory", "save_all"}  # aimed anywhere by a value
-_ENDS = {"close", "end", "reconnect", "resume", "init", "abort", "abort_run", "delete_runs", "set_status",
-         "pack", "kill_all_processes"}  # end or replace the object under test
-_ELSE = {"sql",  # runs the caller's own SQL by design (read-only; tested in test_store_api)
-         "start_system_metrics", "stop_system_metrics", "add_process",  # start threads or processes
-         "import_runs", "import_recipe_runs", "runs_to_delete", "mark_delivered", "child", "create_child", "post",
-         "patch", "wait", "columns"}  # write other runs, or are the span writer's (Span.columns)
-SKIPPED = _PATHS | _ENDS | _ELSE
+_ENDS = {"close", "end", "reconnect", "resume", "init", "abort", "set_status", "kill_all_processes"}  # end the object
+_ELSE = {"start_system_metrics", "stop_system_metrics", "add_process",  # start threads or processes
+         "child", "create_child", "post", "patch", "wait",  # make other spans and runs (their own calls)
+         "columns"}  # the span writer's (Span.columns: a batch of spans)
+SKIPPED = PATH_METHODS | _ENDS | _ELSE
 
 
-def _calls(obj, valid: dict):
-    """``(label, method, kwargs)`` for every public method of ``obj``, parameter and value."""
-    for name in sorted(dir(obj)):
-        if name.startswith("_") or name in SKIPPED:
+def _calls(obj, valid: dict, names=None, values=HOSTILE):
+    """``(label, method, kwargs)`` for every public method of ``obj`` (or those ``names``),
+    parameter and value."""
+    for name in sorted(dir(obj)) if names is None else sorted(names):
+        if name.startswith("_") or (names is None and name in SKIPPED) or not hasattr(obj, name):
             continue
         method = getattr(obj, name)
         if not callable(method) or inspect.isclass(method):
@@ -56,7 +58,7 @@ def _calls(obj, valid: dict):
             continue
         base = {p.name: valid.get(p.name, "x") for p in params if p.default is inspect.Parameter.empty}
         for param in params:
-            for value in HOSTILE:
+            for value in values:
                 yield f"{type(obj).__name__}.{name}({param.name}={value!r:.40})", method, {**base, param.name: value}
 
 
@@ -160,6 +162,37 @@ def test_simvue_run_and_client_methods(filled, tmp_path, guarantee):
               failures=len(bad) + len(worse), note="a result or a RunliteError")
     assert not bad + worse, "\n".join(bad + worse)
 
+
+
+def test_paths_and_whole_store_methods(filled, tmp_path, guarantee):
+    store, run_id, _ = filled
+    values = [v for v in HOSTILE if v != ".."]
+    other = str(tmp_path / "other.db")
+    with runlite.open(other) as source:
+        source.init("elsewhere").close()
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f.txt").write_text("f")
+    valid = {"dest": str(tmp_path / "copy.db"), "run": run_id, "source": other, "path": str(tmp_path / "out"),
+             "runs": [], "outbox_ids": [], "query": "SELECT 1", "directory": "d", "items": ["d"],
+             "category": "output"}
+    made, bad = _escapes(_calls(store, valid, PATH_METHODS, values))
+    run = store.init("files")
+    more, worse = _escapes(_calls(run, valid, PATH_METHODS, values))
+    run.close()
+    for fn, base in ((runlite.open, {}), (runlite.merge, {"dest": str(tmp_path / "merged.db")})):
+        def opened(fn=fn, **kwargs):
+            found = fn(**kwargs)
+            if isinstance(found, runlite.Store):
+                found.close()
+        for param in inspect.signature(fn).parameters.values():
+            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+                calls = [(f"runlite.{fn.__name__}({param.name}={v!r:.40})", opened, {**base, param.name: v})
+                         for v in values]
+                n, found = _escapes(calls)
+                more, worse = more + n, worse + found
+    guarantee("hostile arguments: methods on paths and whole stores", rounds=made + more,
+              failures=len(bad) + len(worse), note="a result or a RunliteError")
+    assert not bad + worse, "\n".join(bad + worse)
 
 def test_run_record_from_dict(guarantee):
     """``RunRecord.from_dict`` of a run dict with each field hostile, and of hostile data whole."""
