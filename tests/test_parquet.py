@@ -167,7 +167,22 @@ def test_unknown_or_bad_run_ids_write_nothing(filled, tmp_path):
         export_parquet(store, dest, run_ids=["00000000-0000-7000-8000-000000000000"])
     with pytest.raises(ValidationError):
         export_parquet(store, dest, run_ids="not-a-list")
+    for bad in ({"run_ids": 3.5}, {"progress": "not callable"}):
+        with pytest.raises(ValidationError):
+            export_parquet(store, dest, **bad)
     assert not dest.exists()
+
+
+@pytest.mark.parametrize("dest", [None, "", "a\x00b", "\ud800", b"bytes", "x" * 5000],
+                         ids=["none", "empty", "nul", "surrogate", "bytes", "too-long"])
+def test_a_dest_that_is_no_folder_path_is_refused_and_nothing_is_written(filled, tmp_path, monkeypatch, dest):
+    store, _ = filled
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(ValidationError, match="dest"):
+        export_parquet(store, dest)
+    assert list(work.iterdir()) == []
 
 
 def test_non_uuid_ids_refused(filled, tmp_path, monkeypatch):

@@ -28,6 +28,7 @@ import shutil
 import time
 
 from .._ids import is_uuid
+from .._validation import check_path, check_progress, shown
 from ..errors import ValidationError
 from . import files, manifest
 from ..errors import DatasetError
@@ -50,7 +51,7 @@ def _pyarrow():
 def _check_dest(dest, overwrite: bool) -> str:
     """``dest`` as a path, refused (before anything is written) when it is a file, or a
     non-empty directory that is not a runlite dataset and ``overwrite`` is not given."""
-    root = os.fspath(dest)
+    root = check_path(dest, "dest")
     if os.path.exists(root) and not os.path.isdir(root):
         raise ValidationError(f"dest must be a directory, got the file {root!r}")
     has_manifest = os.path.isfile(os.path.join(root, manifest.NAME))
@@ -77,8 +78,8 @@ def _select_runs(store, run_ids) -> list:
     if run_ids is None:
         records = store.runs()
     else:
-        if isinstance(run_ids, (str, bytes)):
-            raise ValidationError(f"run_ids must be a list of run ids, got {run_ids!r}")
+        if not isinstance(run_ids, (list, tuple, set, frozenset)):
+            raise ValidationError(f"run_ids must be a list of run ids, got {shown(run_ids)}")
         records, seen = [], set()
         for run_id in run_ids:
             record = store.get_run(run_id)
@@ -224,14 +225,16 @@ def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: b
         no metrics (or events, media) file.
 
     Raises:
-        ValidationError: ``dest`` is a file, or a non-empty directory that is not a dataset
-            without ``overwrite``, or a run id is not a UUID.
+        ValidationError: ``dest`` is not a path, or is a file, or a non-empty directory that
+            is not a dataset without ``overwrite``, or cannot be made; ``run_ids`` is not a
+            list, or a run id is not a UUID; ``progress`` is not callable.
         DatasetError: the dataset's manifest or catalogs are damaged or of another schema
             version, or another export is writing to it.
         NotFoundError: a run in ``run_ids`` does not exist.
         ImportError: pyarrow is not installed.
     """
     pa, pq = _pyarrow()
+    check_progress(progress)
     store.flush()  # this program's live runs: their buffered points and events are part of the export
     records = _select_runs(store, run_ids)  # before touching dest: a refused call writes nothing
     wanted = {r.id for r in records}
@@ -240,7 +243,10 @@ def export_parquet(store, dest: str | os.PathLike, *, run_ids=None, overwrite: b
         if a.run_id in wanted:
             alerts.setdefault(a.run_id, []).append(alert_row(a))
     root = _check_dest(dest, bool(overwrite))
-    os.makedirs(root, exist_ok=True)
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as exc:  # a name too long, a folder that cannot be written...: refused, nothing written
+        raise ValidationError(f"dest {shown(root)} cannot be made a folder here: {exc.strerror or exc}") from None
     with manifest.Lock(root):
         if overwrite:
             _clear(root)
