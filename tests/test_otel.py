@@ -237,6 +237,21 @@ def test_an_event_too_large_to_store_fails_its_span_at_export_not_after(store, c
     provider.shutdown()
 
 
+def test_what_is_no_sdk_span_fails_alone_and_no_batch_is_refused_clearly(store, caplog):
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("t").start_as_current_span("real"):
+        pass
+    exporter = RunliteSpanExporter(store)
+    assert exporter.export(["not a span", None, *memory.get_finished_spans()]) == SpanExportResult.FAILURE
+    assert [r.name for r in store.runs()] == ["real"]  # the real span of the batch is stored
+    assert caplog.text.count("no span context") == 2
+    for batch in (None, 3, "spans"):
+        with pytest.raises(runlite.ValidationError, match="sequence of OTel SDK spans"):
+            exporter.export(batch)
+
+
 def test_closed_store_fails_the_export(tmp_path):
     store = runlite.open(str(tmp_path / "closed.db"))
     _, exporter = provider_for(store, "simple")

@@ -26,7 +26,7 @@ spans of the batch are stored all the same.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 try:
@@ -92,6 +92,8 @@ class RunliteSpanExporter(SpanExporter):
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         """Queue (and with ``sync`` write) every span of the batch that can be stored; ``FAILURE``
         when one could not, or the store refused the batch (closed, read-only, disk full)."""
+        if isinstance(spans, (str, bytes, dict)) or not isinstance(spans, Iterable):
+            raise errors.ValidationError(f"spans must be a sequence of OTel SDK spans, got {type(spans).__name__}")
         runs, refused = [], 0
         shared: dict = {}  # what the batch's spans share, read once (``checked_run``)
         for span in spans:
@@ -99,8 +101,7 @@ class RunliteSpanExporter(SpanExporter):
                 runs.append(checked_run(from_sdk(span, self.project, shared), shared))
             except Exception as exc:  # noqa: BLE001 - one bad span must not lose the others
                 refused += 1
-                log.warning("runlite: OTel span %r (trace %032x, span %016x) not stored: %s",
-                            getattr(span, "name", "?"), span.context.trace_id, span.context.span_id, exc)
+                log.warning("runlite: OTel span %r (%s) not stored: %s", getattr(span, "name", "?"), _ids(span), exc)
         if runs:
             try:
                 if self.store.closed:
@@ -129,3 +130,12 @@ class RunliteSpanExporter(SpanExporter):
     def shutdown(self) -> None:
         """Write what was exported (the store stays open: it is the caller's)."""
         self.force_flush()
+
+
+def _ids(span: Any) -> str:
+    """A span's ids as a warning names them; what is no SDK span has none."""
+    context = getattr(span, "context", None)
+    trace_id, span_id = getattr(context, "trace_id", None), getattr(context, "span_id", None)
+    if isinstance(trace_id, int) and isinstance(span_id, int):
+        return f"trace {trace_id:032x}, span {span_id:016x}"
+    return "no span context"
