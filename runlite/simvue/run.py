@@ -184,7 +184,8 @@ class Run(RunAlerts):
         if retention_period:
             retention = int(models.parse_timespan(retention_period)) or None
         if record_shell_vars:
-            if isinstance(record_shell_vars, str) or not all(isinstance(v, str) for v in record_shell_vars):
+            if not isinstance(record_shell_vars, (set, frozenset, list, tuple)) or not all(
+                    isinstance(v, str) for v in record_shell_vars):
                 raise models.refuse("record_shell_vars must be a set of names or glob patterns")
             import fnmatch
             shell = {key: os.environ[key] for pattern in record_shell_vars

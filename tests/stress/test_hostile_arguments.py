@@ -9,7 +9,7 @@ is the bug this finds (each kind was found here, and fixed).
 
 Methods that walk or write paths a hostile value could aim anywhere (``save_directory`` with
 ``".."`` walks the file system), end the object under test, or start processes are left out,
-each named with its reason. Every value is passed in the default run too (16,118 calls, 4-8 s).
+each named with its reason. Every value is passed in the default run too (17,168 calls, 4-8 s).
 """
 
 from __future__ import annotations
@@ -63,6 +63,19 @@ def _calls(obj, valid: dict, names=None, values=HOSTILE):
                 yield f"{type(obj).__name__}.{name}({param.name}={value!r:.40})", method, {**base, param.name: value}
 
 
+def _starts(label: str, starter, valid: dict):
+    """``(label, call, kwargs)`` for every parameter and value of the run start ``starter()``
+    gives (a bound method, of a new handle for each call); the run it starts closed at once."""
+    def call(**kwargs):
+        start = starter()
+        started = start(**kwargs)
+        (started if hasattr(started, "close") else start.__self__).close()  # (simvue's init: True)
+    for param in inspect.signature(starter()).parameters.values():
+        if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            for value in HOSTILE:
+                yield f"{label}({param.name}={value!r:.40})", call, {**valid, param.name: value}
+
+
 def _escapes(calls, after=None) -> tuple[int, list[str]]:
     """(calls made, those that raised anything but a RunliteError with a message)."""
     made, bad = 0, []
@@ -107,8 +120,10 @@ def test_store_methods(filled, guarantee):
     valid = {"run_id": run_id, "id_or_name": run_id, "name": "loss", "metric": "loss", "trace_id": trace_id,
              "names": ["loss"], "path": "f.txt", "key": "k", "run": run_id}
     made, bad = _escapes(_calls(store, valid))
-    guarantee("hostile arguments: Store methods", rounds=made, failures=len(bad), note="a result or a RunliteError")
-    assert not bad, "\n".join(bad)
+    more, worse = _escapes(_starts("Store.init", lambda: store.init, {"name": "n"}))
+    guarantee("hostile arguments: Store methods", rounds=made + more, failures=len(bad) + len(worse),
+              note="a result or a RunliteError")
+    assert not bad + worse, "\n".join(bad + worse)
 
 
 def test_run_and_span_methods(filled, tmp_path, guarantee):
@@ -159,10 +174,14 @@ def test_simvue_run_and_client_methods(filled, tmp_path, guarantee):
         "rule": "is above", "threshold": 1.0, "frequency": 1, "window": 1, "pattern": "err", "state": "ok",
         "identifier": "x", "names": ["x"], "description": "d"}), fresh)
     holder[0].close()
+    with Client(path=store.path) as client:  # deletions named by hostile values: nothing is deleted
+        n, found = _escapes(_calls(client, {"run_id": "none", "folder_path": "/none", "reason": "r"},
+                                   {"delete_run", "delete_runs", "delete_folder", "abort_run"}))
+    starts, failed = _escapes(_starts("simvue.Run.init", lambda: simvue.Run().init, {"name": "n"}))
+    more, worse = more + n + starts, worse + found + failed
     guarantee("hostile arguments: runlite.simvue Run and Client", rounds=made + more,
               failures=len(bad) + len(worse), note="a result or a RunliteError")
     assert not bad + worse, "\n".join(bad + worse)
-
 
 
 def test_paths_and_whole_store_methods(filled, tmp_path, guarantee):
