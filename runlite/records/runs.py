@@ -232,7 +232,7 @@ class RunRecord:
     def _from_dict(cls, data: dict[str, Any]) -> "RunRecord":
         # Breadth-first, then made from the last dict back: a dict's children come after it,
         # so each record is made once, its children already made, without recursion (a trace
-        # may be thousands of spans deep). A dict met twice (a cycle) is a ValueError.
+        # may be thousands of spans deep). A dict met twice (a cycle) is refused.
         order, parents, seen = [data], [-1], {id(data)}
         for i, item in enumerate(order):  # grows while it is walked
             for child in item.get("child_runs") or ():
