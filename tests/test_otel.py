@@ -46,6 +46,17 @@ def provider_for(store, processor="simple", sync=True):
     return provider, exporter
 
 
+def finished(*names):
+    """Finished SDK spans (roots of the given names), made without any exporter of runlite's."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    for name in names:
+        with provider.get_tracer("t").start_as_current_span(name):
+            pass
+    return memory.get_finished_spans()
+
+
 def rid(span):
     ctx = span.get_span_context()
     return run_id(ctx.trace_id, ctx.span_id)
@@ -181,13 +192,8 @@ def test_queued_spans_are_written_by_the_store_writer(store):
 
 
 def test_exporting_twice_keeps_one_copy(store):
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    with provider.get_tracer("t").start_as_current_span("once"):
-        pass
     exporter = RunliteSpanExporter(store)
-    spans = memory.get_finished_spans()
+    spans = finished("once")
     assert exporter.export(spans) == SpanExportResult.SUCCESS
     exporter.force_flush()
     assert exporter.export(spans) == SpanExportResult.SUCCESS
@@ -238,13 +244,8 @@ def test_an_event_too_large_to_store_fails_its_span_at_export_not_after(store, c
 
 
 def test_what_is_no_sdk_span_fails_alone_and_no_batch_is_refused_clearly(store, caplog):
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    with provider.get_tracer("t").start_as_current_span("real"):
-        pass
     exporter = RunliteSpanExporter(store)
-    assert exporter.export(["not a span", None, *memory.get_finished_spans()]) == SpanExportResult.FAILURE
+    assert exporter.export(["not a span", None, *finished("real")]) == SpanExportResult.FAILURE
     assert [r.name for r in store.runs()] == ["real"]  # the real span of the batch is stored
     assert caplog.text.count("no span context") == 2
     for batch in (None, 3, "spans"):
@@ -256,12 +257,7 @@ def test_closed_store_fails_the_export(tmp_path):
     store = runlite.open(str(tmp_path / "closed.db"))
     _, exporter = provider_for(store, "simple")
     store.close()
-    memory = InMemorySpanExporter()
-    p2 = TracerProvider()
-    p2.add_span_processor(SimpleSpanProcessor(memory))
-    with p2.get_tracer("t").start_as_current_span("late"):
-        pass
-    assert exporter.export(memory.get_finished_spans()) == SpanExportResult.FAILURE
+    assert exporter.export(finished("late")) == SpanExportResult.FAILURE
     assert exporter.force_flush() in (True, False)  # never raises
 
 
