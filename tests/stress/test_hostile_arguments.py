@@ -7,9 +7,10 @@ promise: the call returns, or raises a ``RunliteError`` with a message. A TypeEr
 binding, an AttributeError from a ``.strip()`` on a float or an OverflowError from the system
 is the bug this finds (each kind was found here, and fixed).
 
-Methods that walk or write paths a hostile value could aim anywhere (``save_directory`` with
-``".."`` walks the file system), end the object under test, or start processes are left out,
-each named with its reason. Every value is passed in the default run too (17,168 calls, 4-8 s).
+Methods that take paths, or end or delete things, are called apart and without ``".."``: a
+hostile value could aim them anywhere (``save_directory("..")`` walks the file system). Those
+that end the object under test or start processes are left out, each named with its reason.
+Every value is passed in the default run too (17,168 calls, 4-8 s).
 """
 
 from __future__ import annotations
@@ -221,6 +222,7 @@ def test_paths_and_whole_store_methods(filled, tmp_path, guarantee):
     guarantee("hostile arguments: methods on paths and whole stores", rounds=made + more,
               failures=len(bad) + len(worse), note="a result or a RunliteError")
     assert not bad + worse, "\n".join(bad + worse)
+
 
 def test_run_record_from_dict(guarantee):
     """``RunRecord.from_dict`` of a run dict with each field hostile, and of hostile data whole."""
