@@ -11,6 +11,7 @@ runlite deliberately differs from the SDK are tested on runlite alone, and say s
 import asyncio
 import gc
 import logging
+import os
 import threading
 import uuid
 
@@ -194,6 +195,23 @@ def test_project_from_the_environment(sdk, traced, monkeypatch):
     assert span.session_name == "legacy"
     with pytest.raises(runlite.ValidationError):
         runlite.trace("x", project_name="")
+
+
+def test_a_project_from_the_environment_that_is_no_name(traced, monkeypatch, caplog):
+    # bytes that are not UTF-8, as os.environ holds them (lone surrogates): read as U+FFFD
+    monkeypatch.setenv("LANGSMITH_PROJECT", os.fsdecode(b"caf\xe9"))
+    tracing_context_module.env_project.cache_clear()
+    with runlite.trace("x") as span:
+        pass
+    traced.flush()
+    assert span.session_name == "caf\ufffd" and traced.get_run(span.id).session_name == "caf\ufffd"
+    # a control character: passed over with a warning, for the next variable (or none)
+    monkeypatch.setenv("LANGSMITH_PROJECT", "bad\x01name")
+    monkeypatch.setenv("LANGCHAIN_PROJECT", "legacy")
+    tracing_context_module.env_project.cache_clear()
+    with runlite.trace("y") as span:
+        pass
+    assert span.session_name == "legacy" and "$LANGSMITH_PROJECT is not used as the project" in caplog.text
 
 
 def scenario_generators(ls, seen):

@@ -123,7 +123,15 @@ def env_project() -> str | None:
     for key in ("LANGSMITH_PROJECT", "LANGCHAIN_PROJECT"):
         value = os.environ.get(key)
         if value is not None and value.strip():
-            return value
+            # Bytes that are not UTF-8 reach os.environ as lone surrogates, which no file can
+            # hold: every span of the project would fail its write. They read as U+FFFD; a
+            # value runlite still cannot take as a name (a control character, too long) is
+            # passed over, with a warning, as a project given in the code would be refused.
+            text = os.fsencode(value).decode("utf-8", "replace")
+            try:
+                return check_name(text, f"${key}")
+            except errors.ValidationError as exc:
+                log.warning("runlite: $%s is not used as the project: %s", key, exc)
     return None
 
 
