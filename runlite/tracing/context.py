@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from .. import errors
-from .._validation import check_metadata, check_name, check_tags, digits, shown
+from .._validation import check_metadata, check_name, check_tags, digits, lenient_text, shown
 
 current: contextvars.ContextVar = contextvars.ContextVar("runlite_span", default=None)
 settings: contextvars.ContextVar = contextvars.ContextVar("runlite_tracing_context", default=None)
@@ -115,7 +115,8 @@ def merge_tags(first: list | None, second: list | None) -> list:
 
 @functools.lru_cache(maxsize=1)
 def env_project() -> str | None:
-    """``$LANGSMITH_PROJECT``, else ``$LANGCHAIN_PROJECT`` (blank values skipped), else None.
+    """``$LANGSMITH_PROJECT``, else ``$LANGCHAIN_PROJECT`` (blank values, and those that are no
+    name, skipped), else None.
 
     Read once, as the SDK reads it (``langsmith.utils.get_env_var`` is cached): a miss in
     ``os.environ`` costs microseconds, a root span ~10. ``env_project.cache_clear()`` reads again.
@@ -127,9 +128,8 @@ def env_project() -> str | None:
             # hold: every span of the project would fail its write. They read as U+FFFD; a
             # value runlite still cannot take as a name (a control character, too long) is
             # passed over, with a warning, as a project given in the code would be refused.
-            text = os.fsencode(value).decode("utf-8", "replace")
             try:
-                return check_name(text, f"${key}")
+                return check_name(lenient_text(value), f"${key}")
             except errors.ValidationError as exc:
                 log.warning("runlite: $%s is not used as the project: %s", key, exc)
     return None
