@@ -173,8 +173,8 @@ def test_unknown_or_bad_run_ids_write_nothing(filled, tmp_path):
     assert not dest.exists()
 
 
-@pytest.mark.parametrize("dest", [None, "", "a\x00b", "\ud800", b"bytes", "x" * 5000],
-                         ids=["none", "empty", "nul", "surrogate", "bytes", "too-long"])
+@pytest.mark.parametrize("dest", [None, "", "a\x00b", "\ud800", b"bytes", "x" * 5000, "out-\udcff"],
+                         ids=["none", "empty", "nul", "surrogate", "bytes", "too-long", "not-utf8"])
 def test_a_dest_that_is_no_folder_path_is_refused_and_nothing_is_written(filled, tmp_path, monkeypatch, dest):
     store, _ = filled
     work = tmp_path / "work"
