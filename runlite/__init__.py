@@ -99,9 +99,18 @@ def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durabl
 
 
 def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store, progress=None) -> list[dict]:
-    """Merge the runs of each source file into ``dest`` (each source all or nothing)."""
+    """Merge the runs of each source file into ``dest`` (each source all or nothing). A ``dest``
+    that is not there yet is made once every source opens as a runlite file: a call refused for
+    a source that is none (missing, not SQLite, another program's) leaves no empty file behind."""
     from .store import Store
 
+    if not isinstance(dest, Store) and not os.path.lexists(dest):
+        for source in sources:
+            if not isinstance(source, Store):
+                try:
+                    Store(source, read_only=True).close()
+                except NotFoundError:
+                    raise NotFoundError(f"no file at {source!r} to merge") from None
     store = dest if isinstance(dest, Store) else Store(dest)
     try:
         return [store.merge(source, progress=progress) for source in sources]

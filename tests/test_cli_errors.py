@@ -192,6 +192,15 @@ def test_ctrl_c_stops_a_command_with_one_line_and_exit_130(places):
     assert err == "runlite: interrupted\n" and out == ""
 
 
+def test_merge_into_a_new_file_makes_none_when_a_source_is_no_runlite_file(tmp_path, capsys):
+    junk, new = tmp_path / "junk.db", tmp_path / "new.db"
+    junk.write_bytes(b"not a database, just bytes" * 100)
+    assert main(["merge", str(new), str(junk)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("runlite: error: ") and "not a SQLite file" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.db"]
+
+
 @pytest.mark.parametrize("bad, words", [("{new}", "no file at "), ("", "a source is an empty path"),
                                         ("{dir}", "is a directory, not a runlite file"),
                                         ("{db}", "a store cannot merge itself")])

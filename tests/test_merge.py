@@ -156,6 +156,20 @@ def test_hostile_sources_change_nothing(tmp_path, kind):
         assert (counts(d), snapshot(d)) == before and d.verify().ok
 
 
+@pytest.mark.parametrize("kind", HOSTILE + ["missing"])
+def test_a_new_destination_is_not_made_for_a_source_that_is_refused(tmp_path, kind):
+    """A call refused for its source leaves no empty file behind where ``dest`` was to be made."""
+    good, bad, new = str(tmp_path / "good.db"), str(tmp_path / "bad.db"), str(tmp_path / "new.db")
+    make(good, "g")
+    if kind != "missing":
+        _hostile(kind, bad, good)
+    with pytest.raises(runlite.RunliteError) as refused:
+        runlite.merge(new, good, bad)
+    assert not os.path.lexists(new) and not os.path.lexists(new + "-wal")
+    if kind == "missing":
+        assert "no file at" in str(refused.value) and "to merge" in str(refused.value)
+
+
 def test_oversized_values_refused_whole(tmp_path, monkeypatch):
     src, dst = str(tmp_path / "src.db"), str(tmp_path / "dst.db")
     make(src, "s", shared_content=os.urandom(4000))

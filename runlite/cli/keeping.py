@@ -9,7 +9,7 @@ import sys
 from .. import errors
 from . import options
 from .output import byte_size, can_ask, confirm, print_json, progress, short_time, table
-from .paths import db_path, destination, reader, writer
+from .paths import db_path, destination, existing, reader, writer
 
 SHOWN_RUNS = 20  # runs a deletion lists before it asks
 
@@ -50,9 +50,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
     are brought up to date. Each source all or nothing."""
     from .. import merge as merge_files
 
-    _mergeable(args.sources, db_path(args))
-    with progress("merging") as update, writer(args, create=True) as store:
-        results = merge_files(store, *args.sources, progress=update)
+    path = db_path(args)
+    _mergeable(args.sources, path)
+    if os.path.isdir(path):
+        existing(args)  # the error a directory gets
+    with progress("merging") as update:
+        results = merge_files(path, *args.sources, progress=update)  # FILE made once the sources open
     if args.json:
         print_json(results)
     else:
