@@ -104,7 +104,7 @@ def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store, 
     a source that is none (missing, not SQLite, another program's) leaves no empty file behind."""
     from .store import Store
 
-    if not isinstance(dest, Store) and not os.path.lexists(dest):
+    if isinstance(dest, (str, os.PathLike)) and not os.path.lexists(dest):  # (another dest: Store refuses it)
         for source in sources:
             if not isinstance(source, Store):
                 try:
