@@ -11,6 +11,10 @@ Methods that take paths, or end or delete things, are called apart and without `
 hostile value could aim them anywhere (``save_directory("..")`` walks the file system). Those
 that end the object under test or start processes are left out, each named with its reason.
 Every value is passed in the default run too (17,168 calls, 3-5 s here).
+
+A refused call also leaves the file as it was (``test_a_refused_call_changes_nothing``): with
+values that mix a valid entry and a hostile one too, so a call that took part of its
+argument before refusing the rest is found.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import pytest
 
 import runlite
 from runlite import RunliteError
+
+from .conftest import full
 
 HOSTILE = [
     None, math.nan, math.inf, -1, 0, 2**64, -2**70, 10**30, 1.5, -0.0, True, "", "\x00", "\ud800", "..", "1e999",
@@ -236,3 +242,71 @@ def test_run_record_from_dict(guarantee):
     guarantee("hostile arguments: RunRecord.from_dict", rounds=made, failures=len(bad),
               note="a record or a ValidationError")
     assert not bad, "\n".join(bad)
+
+
+# A valid entry beside a hostile one, in either order: a refused call must not have kept the first.
+MIXED = [mixed for value in HOSTILE for mixed in ({"ok": 1.0, "zz": value}, {"zz": value, "ok": 1.0},
+                                                  ["ok", value], [value, "ok"])]
+
+
+def _fingerprint(store) -> int:
+    """What changes when anything is committed to the file (after a flush): SQLite's
+    ``data_version`` of the store's reader, which another connection's commit (the writer's)
+    changes, and nothing else does."""
+    store.flush()
+    with store.database.read() as conn:
+        return conn.execute("PRAGMA data_version").get
+
+
+def _unchanged_by_refusals(store, calls, fresh=None) -> tuple[int, list[str]]:
+    """(calls refused, those after which the file had changed)."""
+    refused, changed, before = 0, [], None
+    for label, method, kwargs in calls:
+        if fresh is not None:
+            fresh()
+        if before is None:
+            before = _fingerprint(store)
+        try:
+            result = method(**kwargs)
+            if inspect.isgenerator(result):
+                for _ in zip(range(5), result):
+                    pass
+        except RunliteError:
+            refused += 1
+            after = _fingerprint(store)
+            if after != before:
+                changed.append(label)
+            before = after
+        else:
+            before = None  # it did what it does: the next call starts from what it left
+    return refused, changed
+
+
+def test_a_refused_call_changes_nothing(filled, tmp_path, guarantee):
+    """Every hostile call of ``Store`` and ``Run`` methods that raised a RunliteError left every
+    row of the file as it was, once flushed (a refused ``log_metrics`` buffered nothing). The
+    default run passes the mixed values to every method; ``--full`` the other values too."""
+    store, run_id, trace_id = filled
+    (tmp_path / "a.txt").write_text("a")
+    values = MIXED + HOSTILE if full() else MIXED
+    holder = [store.init("victim", heartbeat_timeout=None)]
+
+    def fresh():
+        if holder[0].status != "running":
+            holder[0] = store.init("victim", heartbeat_timeout=None)
+
+    run_valid = {"name": "m", "metrics": {"x": 1.0}, "message": "hi", "data": b"x", "category": "output",
+                 "value": 1.0, "path": "a.txt", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics",
+                 "metric": "x", "rule": "is above", "threshold": 1.0, "range_low": 0.0, "range_high": 1.0,
+                 "frequency": 1, "window": 1, "pattern": "err", "values": [1.0, 2.0], "table": {"a": [1]},
+                 "state": "ok"}
+    calls = [(label, lambda _name=label.split("(")[0].split(".")[1], **kw: getattr(holder[0], _name)(**kw), kwargs)
+             for label, _, kwargs in _calls(holder[0], run_valid, values=values)]
+    refused, changed = _unchanged_by_refusals(store, calls, fresh)
+    holder[0].close()
+    store_valid = {"run_id": run_id, "id_or_name": run_id, "name": "loss", "metric": "loss", "trace_id": trace_id,
+                   "names": ["loss"], "path": "f.txt", "key": "k", "run": run_id}
+    more, worse = _unchanged_by_refusals(store, _calls(store, store_valid, values=values))
+    guarantee("refused calls: Store and Run methods", rounds=refused + more, failures=len(changed) + len(worse),
+              note="the file as it was")
+    assert refused + more > 1000 and not changed + worse, "\n".join(changed + worse)
