@@ -249,6 +249,12 @@ MIXED = [mixed for value in HOSTILE for mixed in ({"ok": 1.0, "zz": value}, {"zz
                                                   ["ok", value], [value, "ok"])]
 
 
+@pytest.fixture
+def no_heartbeats(monkeypatch):
+    """A running run's heartbeat (every 30 s) is a commit of its own: none during the test."""
+    monkeypatch.setattr("runlite.live.registry.HEARTBEAT_INTERVAL", 1e9)
+
+
 def _fingerprint(store) -> int:
     """What changes when anything is committed to the file (after a flush): SQLite's
     ``data_version`` of the store's reader, which another connection's commit (the writer's)
@@ -282,18 +288,18 @@ def _unchanged_by_refusals(store, calls, fresh=None) -> tuple[int, list[str]]:
     return refused, changed
 
 
-def test_a_refused_call_changes_nothing(filled, tmp_path, guarantee):
+def test_a_refused_call_changes_nothing(filled, tmp_path, guarantee, no_heartbeats):
     """Every hostile call of ``Store`` and ``Run`` methods that raised a RunliteError left every
     row of the file as it was, once flushed (a refused ``log_metrics`` buffered nothing). The
     default run passes the mixed values to every method; ``--full`` the other values too."""
     store, run_id, trace_id = filled
     (tmp_path / "a.txt").write_text("a")
     values = MIXED + HOSTILE if full() else MIXED
-    holder = [store.init("victim", heartbeat_timeout=None)]
+    holder = [store.init("victim")]
 
     def fresh():
         if holder[0].status != "running":
-            holder[0] = store.init("victim", heartbeat_timeout=None)
+            holder[0] = store.init("victim")
 
     run_valid = {"name": "m", "metrics": {"x": 1.0}, "message": "hi", "data": b"x", "category": "output",
                  "value": 1.0, "path": "a.txt", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics",
@@ -309,4 +315,39 @@ def test_a_refused_call_changes_nothing(filled, tmp_path, guarantee):
     more, worse = _unchanged_by_refusals(store, _calls(store, store_valid, values=values))
     guarantee("refused calls: Store and Run methods", rounds=refused + more, failures=len(changed) + len(worse),
               note="the file as it was")
+    assert refused + more > 1000 and not changed + worse, "\n".join(changed + worse)
+
+
+def test_a_refused_simvue_call_changes_nothing(filled, tmp_path, guarantee, no_heartbeats):
+    """As ``test_a_refused_call_changes_nothing``, for ``runlite.simvue``'s ``Run`` and ``Client``."""
+    pytest.importorskip("simvue")  # the Client's dataframes need the test extra
+    import runlite.simvue as simvue
+    from runlite.simvue.client import Client
+
+    store, run_id, _ = filled
+    (tmp_path / "a.txt").write_text("a")
+    values = MIXED + HOSTILE if full() else MIXED
+    holder = [simvue.Run()]
+    holder[0].init(name="victim")
+
+    def fresh():
+        if holder[0].status != "running":
+            holder[0] = simvue.Run()
+            holder[0].init(name="victim")
+
+    valid = {"metrics": {"x": 1.0}, "message": "hi", "name": "n", "file_path": "a.txt", "filename": "a.txt",
+             "category": "output", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics", "metric": "x",
+             "rule": "is above", "threshold": 1.0, "frequency": 1, "window": 1, "pattern": "err", "state": "ok",
+             "identifier": "x", "names": ["x"], "description": "d"}
+    calls = [(label, lambda _name=label.split("(")[0].split(".")[1], **kw: getattr(holder[0], _name)(**kw), kwargs)
+             for label, _, kwargs in _calls(holder[0], valid, values=values)]
+    refused, changed = _unchanged_by_refusals(store, calls, fresh)
+    holder[0].close()
+    with Client(path=store.path) as client:
+        more, worse = _unchanged_by_refusals(store, _calls(client, {
+            "run_id": run_id, "run_ids": [run_id], "metric_names": ["loss"], "xaxis": "step", "name": "loss",
+            "folder_path": "/f", "identifier": run_id, "artifact_name": "f.txt", "metric_name": "loss",
+            "filters": ["has tag.t"], "tag": "t"}, values=values))
+    guarantee("refused calls: runlite.simvue Run and Client", rounds=refused + more,
+              failures=len(changed) + len(worse), note="the file as it was")
     assert refused + more > 1000 and not changed + worse, "\n".join(changed + worse)
