@@ -49,10 +49,56 @@ _ELSE = {"start_system_metrics", "stop_system_metrics", "add_process",  # start 
          "columns"}  # the span writer's (Span.columns: a batch of spans)
 SKIPPED = PATH_METHODS | _ENDS | _ELSE
 
+# Valid values of the other required parameters, by name, while one parameter is hostile.
+RUN_VALID = {"name": "m", "metrics": {"x": 1.0}, "message": "hi", "data": b"x", "category": "output", "value": 1.0,
+             "path": "a.txt", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics", "metric": "x",
+             "rule": "is above", "threshold": 1.0, "range_low": 0.0, "range_high": 1.0, "frequency": 1,
+             "window": 1, "pattern": "err", "values": [1.0, 2.0], "table": {"a": [1]}, "state": "ok"}
+SIMVUE_RUN_VALID = {"metrics": {"x": 1.0}, "message": "hi", "name": "n", "file_path": "a.txt", "filename": "a.txt",
+                    "category": "output", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics",
+                    "metric": "x", "rule": "is above", "threshold": 1.0, "frequency": 1, "window": 1,
+                    "pattern": "err", "state": "ok", "identifier": "x", "names": ["x"], "description": "d"}
+
+
+def _store_valid(run_id: str, trace_id: str) -> dict:
+    return {"run_id": run_id, "id_or_name": run_id, "name": "loss", "metric": "loss", "trace_id": trace_id,
+            "names": ["loss"], "path": "f.txt", "key": "k", "run": run_id}
+
+
+def _client_valid(run_id: str) -> dict:
+    return {"run_id": run_id, "run_ids": [run_id], "metric_names": ["loss"], "xaxis": "step", "name": "loss",
+            "folder_path": "/f", "identifier": run_id, "artifact_name": "f.txt", "metric_name": "loss",
+            "filters": ["has tag.t"], "tag": "t"}
+
+
+def _simvue_run():
+    import runlite.simvue as simvue
+
+    run = simvue.Run()
+    run.init(name="victim")
+    return run
+
+
+class _Victim:
+    """A running run whose methods the calls go to: one a call ended (an alert's abort) is
+    replaced by a new one before the next call (``fresh``), which the calls then reach."""
+
+    def __init__(self, start):
+        self.start = start
+        self.run = start()
+
+    def fresh(self) -> None:
+        if self.run.status != "running":
+            self.run = self.start()
+
+    def method(self, name: str):
+        return lambda **kwargs: getattr(self.run, name)(**kwargs)
+
 
 def _calls(obj, valid: dict, names=None, values=HOSTILE):
     """``(label, method, kwargs)`` for every public method of ``obj`` (or those ``names``),
-    parameter and value."""
+    parameter and value; of a ``_Victim``'s run, each called on the run current at the call."""
+    victim, obj = (obj, obj.run) if isinstance(obj, _Victim) else (None, obj)
     for name in sorted(dir(obj)) if names is None else sorted(names):
         if name.startswith("_") or (names is None and name in SKIPPED) or not hasattr(obj, name):
             continue
@@ -67,7 +113,8 @@ def _calls(obj, valid: dict, names=None, values=HOSTILE):
         base = {p.name: valid.get(p.name, "x") for p in params if p.default is inspect.Parameter.empty}
         for param in params:
             for value in values:
-                yield f"{type(obj).__name__}.{name}({param.name}={value!r:.40})", method, {**base, param.name: value}
+                yield (f"{type(obj).__name__}.{name}({param.name}={value!r:.40})",
+                       method if victim is None else victim.method(name), {**base, param.name: value})
 
 
 def _starts(label: str, starter, valid: dict):
@@ -124,9 +171,7 @@ def filled(tmp_path, monkeypatch):
 
 def test_store_methods(filled, guarantee):
     store, run_id, trace_id = filled
-    valid = {"run_id": run_id, "id_or_name": run_id, "name": "loss", "metric": "loss", "trace_id": trace_id,
-             "names": ["loss"], "path": "f.txt", "key": "k", "run": run_id}
-    made, bad = _escapes(_calls(store, valid))
+    made, bad = _escapes(_calls(store, _store_valid(run_id, trace_id)))
     more, worse = _escapes(_starts("Store.init", lambda: store.init, {"name": "n"}))
     guarantee("hostile arguments: Store methods", rounds=made + more, failures=len(bad) + len(worse),
               note="a result or a RunliteError")
@@ -136,18 +181,9 @@ def test_store_methods(filled, guarantee):
 def test_run_and_span_methods(filled, tmp_path, guarantee):
     store, _, _ = filled
     (tmp_path / "a.txt").write_text("a")
-    holder = [store.init("victim")]
-
-    def fresh():  # a call that ended the run (an alert's abort): the next calls get a running one
-        if holder[0].status != "running":
-            holder[0] = store.init("victim")
-
-    valid = {"name": "m", "metrics": {"x": 1.0}, "message": "hi", "data": b"x", "category": "output", "value": 1.0,
-             "path": "a.txt", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics", "metric": "x",
-             "rule": "is above", "threshold": 1.0, "range_low": 0.0, "range_high": 1.0, "frequency": 1,
-             "window": 1, "pattern": "err", "values": [1.0, 2.0], "table": {"a": [1]}, "state": "ok"}
-    made, bad = _escapes(_calls(holder[0], valid), fresh)
-    holder[0].close()
+    victim = _Victim(lambda: store.init("victim"))
+    made, bad = _escapes(_calls(victim, RUN_VALID), victim.fresh)
+    victim.run.close()
     with runlite.trace("span", store=store) as span:
         more, worse = _escapes(_calls(span, {"name": "n", "key": "k"}))
     guarantee("hostile arguments: Run and Span methods", rounds=made + more, failures=len(bad) + len(worse),
@@ -163,24 +199,10 @@ def test_simvue_run_and_client_methods(filled, tmp_path, guarantee):
     store, run_id, _ = filled
     (tmp_path / "a.txt").write_text("a")
     with Client(path=store.path) as client:
-        made, bad = _escapes(_calls(client, {
-            "run_id": run_id, "run_ids": [run_id], "metric_names": ["loss"], "xaxis": "step", "name": "loss",
-            "folder_path": "/f", "identifier": run_id, "artifact_name": "f.txt", "metric_name": "loss",
-            "filters": ["has tag.t"], "tag": "t"}))
-    holder = [simvue.Run()]
-    holder[0].init(name="victim")
-
-    def fresh():
-        if holder[0].status != "running":
-            holder[0] = simvue.Run()
-            holder[0].init(name="victim")
-
-    more, worse = _escapes(_calls(holder[0], {
-        "metrics": {"x": 1.0}, "message": "hi", "name": "n", "file_path": "a.txt", "filename": "a.txt",
-        "category": "output", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics", "metric": "x",
-        "rule": "is above", "threshold": 1.0, "frequency": 1, "window": 1, "pattern": "err", "state": "ok",
-        "identifier": "x", "names": ["x"], "description": "d"}), fresh)
-    holder[0].close()
+        made, bad = _escapes(_calls(client, _client_valid(run_id)))
+    victim = _Victim(_simvue_run)
+    more, worse = _escapes(_calls(victim, SIMVUE_RUN_VALID), victim.fresh)
+    victim.run.close()
     with Client(path=store.path) as client:  # deletions named by hostile values: nothing is deleted
         n, found = _escapes(_calls(client, {"run_id": "none", "folder_path": "/none", "reason": "r"},
                                    {"delete_run", "delete_runs", "delete_folder", "abort_run"}))
@@ -295,24 +317,10 @@ def test_a_refused_call_changes_nothing(filled, tmp_path, guarantee, no_heartbea
     store, run_id, trace_id = filled
     (tmp_path / "a.txt").write_text("a")
     values = MIXED + HOSTILE if full() else MIXED
-    holder = [store.init("victim")]
-
-    def fresh():
-        if holder[0].status != "running":
-            holder[0] = store.init("victim")
-
-    run_valid = {"name": "m", "metrics": {"x": 1.0}, "message": "hi", "data": b"x", "category": "output",
-                 "value": 1.0, "path": "a.txt", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics",
-                 "metric": "x", "rule": "is above", "threshold": 1.0, "range_low": 0.0, "range_high": 1.0,
-                 "frequency": 1, "window": 1, "pattern": "err", "values": [1.0, 2.0], "table": {"a": [1]},
-                 "state": "ok"}
-    calls = [(label, lambda _name=label.split("(")[0].split(".")[1], **kw: getattr(holder[0], _name)(**kw), kwargs)
-             for label, _, kwargs in _calls(holder[0], run_valid, values=values)]
-    refused, changed = _unchanged_by_refusals(store, calls, fresh)
-    holder[0].close()
-    store_valid = {"run_id": run_id, "id_or_name": run_id, "name": "loss", "metric": "loss", "trace_id": trace_id,
-                   "names": ["loss"], "path": "f.txt", "key": "k", "run": run_id}
-    more, worse = _unchanged_by_refusals(store, _calls(store, store_valid, values=values))
+    victim = _Victim(lambda: store.init("victim"))
+    refused, changed = _unchanged_by_refusals(store, _calls(victim, RUN_VALID, values=values), victim.fresh)
+    victim.run.close()
+    more, worse = _unchanged_by_refusals(store, _calls(store, _store_valid(run_id, trace_id), values=values))
     guarantee("refused calls: Store and Run methods", rounds=refused + more, failures=len(changed) + len(worse),
               note="the file as it was")
     assert refused + more > 1000 and not changed + worse, "\n".join(changed + worse)
@@ -321,33 +329,16 @@ def test_a_refused_call_changes_nothing(filled, tmp_path, guarantee, no_heartbea
 def test_a_refused_simvue_call_changes_nothing(filled, tmp_path, guarantee, no_heartbeats):
     """As ``test_a_refused_call_changes_nothing``, for ``runlite.simvue``'s ``Run`` and ``Client``."""
     pytest.importorskip("simvue")  # the Client's dataframes need the test extra
-    import runlite.simvue as simvue
     from runlite.simvue.client import Client
 
     store, run_id, _ = filled
     (tmp_path / "a.txt").write_text("a")
     values = MIXED + HOSTILE if full() else MIXED
-    holder = [simvue.Run()]
-    holder[0].init(name="victim")
-
-    def fresh():
-        if holder[0].status != "running":
-            holder[0] = simvue.Run()
-            holder[0].init(name="victim")
-
-    valid = {"metrics": {"x": 1.0}, "message": "hi", "name": "n", "file_path": "a.txt", "filename": "a.txt",
-             "category": "output", "obj": 1, "tags": ["a"], "metadata": {"a": 1}, "source": "metrics", "metric": "x",
-             "rule": "is above", "threshold": 1.0, "frequency": 1, "window": 1, "pattern": "err", "state": "ok",
-             "identifier": "x", "names": ["x"], "description": "d"}
-    calls = [(label, lambda _name=label.split("(")[0].split(".")[1], **kw: getattr(holder[0], _name)(**kw), kwargs)
-             for label, _, kwargs in _calls(holder[0], valid, values=values)]
-    refused, changed = _unchanged_by_refusals(store, calls, fresh)
-    holder[0].close()
+    victim = _Victim(_simvue_run)
+    refused, changed = _unchanged_by_refusals(store, _calls(victim, SIMVUE_RUN_VALID, values=values), victim.fresh)
+    victim.run.close()
     with Client(path=store.path) as client:
-        more, worse = _unchanged_by_refusals(store, _calls(client, {
-            "run_id": run_id, "run_ids": [run_id], "metric_names": ["loss"], "xaxis": "step", "name": "loss",
-            "folder_path": "/f", "identifier": run_id, "artifact_name": "f.txt", "metric_name": "loss",
-            "filters": ["has tag.t"], "tag": "t"}, values=values))
+        more, worse = _unchanged_by_refusals(store, _calls(client, _client_valid(run_id), values=values))
     guarantee("refused calls: runlite.simvue Run and Client", rounds=refused + more,
               failures=len(changed) + len(worse), note="the file as it was")
     assert refused + more > 1000 and not changed + worse, "\n".join(changed + worse)
