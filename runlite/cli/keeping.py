@@ -46,8 +46,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     """Bring the runs of other runlite files into FILE.
 
-    FILE is made when missing, once every source opens as a runlite file. Idempotent: merging a file again adds nothing; runs that grew
-    are brought up to date. Each source all or nothing."""
+    FILE is made when missing, once every source opens as a runlite file. Idempotent:
+    merging a file again adds nothing; runs that grew are brought up to date. Each source
+    all or nothing."""
     from .. import merge as merge_files
 
     path = db_path(args)

@@ -52,12 +52,11 @@ def _check_dest(dest, overwrite: bool) -> str:
     """``dest`` as a path, refused (before anything is written) when it is a file, or a
     non-empty directory that is not a runlite dataset and ``overwrite`` is not given."""
     root = check_path(dest, "dest")
-    if not root.isascii():
-        try:  # a name of bytes that are not UTF-8 (Linux allows it): pyarrow names files in UTF-8 only
-            root.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError(f"dest {shown(root)} is a name that is not UTF-8 text; pyarrow writes Parquet only "
-                                  "under folder names that are: choose another dest") from None
+    try:  # a name of bytes that are not UTF-8 (Linux allows it): pyarrow names files in UTF-8 only
+        root.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"dest {shown(root)} is a name that is not UTF-8 text; pyarrow writes Parquet only "
+                              "under folder names that are: choose another dest") from None
     if os.path.exists(root) and not os.path.isdir(root):
         raise ValidationError(f"dest must be a directory, got the file {root!r}")
     has_manifest = os.path.isfile(os.path.join(root, manifest.NAME))
