@@ -87,9 +87,12 @@ class _Victim:
         self.start = start
         self.run = start()
 
-    def fresh(self) -> None:
-        if self.run.status != "running":
-            self.run = self.start()
+    def fresh(self) -> bool:
+        """True when the run was replaced (a new one started: a commit)."""
+        if self.run.status == "running":
+            return False
+        self.run = self.start()
+        return True
 
     def method(self, name: str):
         return lambda **kwargs: getattr(self.run, name)(**kwargs)
@@ -290,8 +293,8 @@ def _unchanged_by_refusals(store, calls, fresh=None) -> tuple[int, list[str]]:
     """(calls refused, those after which the file had changed)."""
     refused, changed, before = 0, [], None
     for label, method, kwargs in calls:
-        if fresh is not None:
-            fresh()
+        if fresh is not None and fresh():
+            before = None  # a new run was started: the file changed before this call
         if before is None:
             before = _fingerprint(store)
         try:
