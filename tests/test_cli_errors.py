@@ -100,6 +100,8 @@ MISTAKES = [
     (["serve", "{db}", "--host", ""], 1, "--host must be an address"),
     (["serve", "{db}", "--host", "0.0.0.0"], 1, "needs an API key (--api-key)"),
     (["push", "{db}", "--langsmith", "--endpoint", "ftp://x"], 1, "--endpoint must be an http:// or https:// URL"),
+    (["push", "{db}", "--langsmith", "--endpoint", "http://[::1"], 1, "--endpoint must be an http:// or https:// URL"),
+    (["push", "{db}", "--otlp", "http://host:99999"], 1, "the OTLP endpoint must be an http:// or https:// URL"),
     (["push", "{db}", "--langsmith", "--header", "a=b"], 1, "--header goes with --otlp"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
 ]

@@ -351,6 +351,9 @@ def test_a_wrong_api_key_or_no_server_raises_push_error(tmp_path):
     ({"filter": 3}, "filter"),
     ({"filter": "eq(nosuchfield, 1)"}, "nosuchfield"),
     ({"endpoint": "ftp://example.com"}, "endpoint"),
+    ({"endpoint": "http://[::1"}, "endpoint"),  # (urllib: "Invalid IPv6 URL", a ValueError)
+    ({"endpoint": "http://host:99999"}, "endpoint"),
+    ({"store": None}, "store must be a runlite Store"),
     ({"endpoint": "http://127.0.0.1:9", "client": object()}, "not both"),
     ({"client": object()}, "langsmith.Client"),
     ({"api_key": ""}, "api_key"),
@@ -361,7 +364,7 @@ def test_bad_arguments_raise_validation_error_before_anything_is_sent(tmp_path, 
         if "client" not in kwargs:
             kwargs.setdefault("endpoint", "http://127.0.0.1:9")  # nothing listens: nothing may be sent
         with pytest.raises(runlite.ValidationError, match=message):
-            push(store, **kwargs)
+            push(**{"store": store, **kwargs})
 
 
 def test_without_the_sdk_the_error_names_the_extra(tmp_path, monkeypatch):

@@ -304,9 +304,13 @@ def test_many_spans_go_in_batches_of_512(tmp_path):
 def test_bad_arguments_raise_validation_error_before_anything_is_sent(tmp_path):
     with Recorder() as rec, runlite.open(str(tmp_path / "src.db")) as store:
         imported_trace(store)
-        for url in ("ftp://127.0.0.1/x", "127.0.0.1:4318", "http://", "", None, 5, "http://a b/"):
+        for url in ("ftp://127.0.0.1/x", "127.0.0.1:4318", "http://", "", None, 5, "http://a b/", "http://[::1",
+                    "http://[not-ipv6]/", "http://host:99999", "http://host:port", "http://host:0"):
             with pytest.raises(runlite.ValidationError, match="OTLP endpoint must be an http"):
                 push(store, url)
+        for store_of_none in (None, 5, "runs.db"):
+            with pytest.raises(runlite.ValidationError, match="store must be a runlite Store"):
+                push(store_of_none, rec.url)
         for kwargs, message in (({"filter": 3}, "filter"), ({"filter": "eq(nosuchfield, 1)"}, "nosuchfield"),
                                 ({"project": ""}, "project"), ({"headers": {"a b": "x"}}, "header name"),
                                 ({"headers": {"k": "x\ny"}}, "header k"), ({"headers": ["k"]}, "headers"),

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import errors
+from .._urls import check_http_url
 from .._validation import check_name, shown
 from .traces import chosen_traces, trace_runs
 from .wire import DEFAULT_PROJECT
@@ -86,9 +87,8 @@ def _check(project, filter, client, endpoint, api_key, confirm_within) -> str | 
             raise errors.ValidationError("give a client, or an endpoint and API key for push to make one; not both")
         if not all(callable(getattr(client, name, None)) for name in ("multipart_ingest", "list_runs")):
             raise errors.ValidationError(f"client must be a langsmith.Client, got {shown(client)}")
-    if endpoint is not None and (not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://"))
-                                 or len(endpoint) > 2048 or not endpoint.isprintable()):
-        raise errors.ValidationError(f"endpoint must be an http:// or https:// URL, got {shown(endpoint)}")
+    if endpoint is not None:
+        check_http_url(endpoint, "endpoint")
     if api_key is not None and (not isinstance(api_key, str) or not api_key or not api_key.isprintable()
                                 or len(api_key) > 4096):
         raise errors.ValidationError("api_key must be printable text of 1 to 4096 characters")

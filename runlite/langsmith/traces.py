@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import json
 
+from .. import errors
+from .._validation import shown
+
 
 def chosen_traces(store, filter: str | None) -> list[str]:
-    """The trace ids of the chosen runs, oldest trace first (ValidationError for a bad filter)."""
+    """The trace ids of the chosen runs, oldest trace first (ValidationError for a bad filter,
+    or a store that is none)."""
+    if not callable(getattr(store, "list_runs", None)):
+        raise errors.ValidationError(f"store must be a runlite Store, got {shown(store)}")
     found = store.list_runs(filter=filter, select=["trace_id", "kind", "run_type", "dotted_order"])
     firsts: dict[str, str] = {}
     for rec in found:

@@ -57,6 +57,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import errors
+from .._urls import check_http_url
 from .._validation import check_name, shown
 from ..langsmith.traces import chosen_traces, trace_runs
 
@@ -110,11 +111,7 @@ def traces_url(url: Any) -> str:
     """The OTLP/HTTP traces URL of ``url``: a URL without a path gets ``/v1/traces`` (as
     ``OTEL_EXPORTER_OTLP_ENDPOINT``); one with a path is used as it is (as
     ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``). ValidationError unless an http(s) URL."""
-    if not isinstance(url, str) or len(url) > 2048 or not url.isprintable() or " " in url:
-        raise errors.ValidationError(f"the OTLP endpoint must be an http:// or https:// URL, got {shown(url)}")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise errors.ValidationError(f"the OTLP endpoint must be an http:// or https:// URL, got {shown(url)}")
+    parts = urllib.parse.urlsplit(check_http_url(url, "the OTLP endpoint"))
     if parts.path in ("", "/"):
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, TRACES_PATH, parts.query, parts.fragment))
     return url
