@@ -199,6 +199,7 @@ def test_bad_filter_shows_its_message_with_400(view, q, grammar):
     "/run/",
     "/run/%ff",                                             # not UTF-8
     "/run/a%00b",
+    "http://[::1/run/alpha",                                # an absolute target whose host urllib cannot read
     "/?grammar=sql",
     "/?q=" + "x" * (viewer.MAX_FILTER + 1),
     "/?q=a&q=b",

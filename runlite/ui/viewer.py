@@ -144,13 +144,13 @@ class Viewer:
     def _route(self, target: str) -> Response:
         if len(target) > MAX_TARGET:
             raise _Refused(414, f"the address is longer than {MAX_TARGET} characters")
-        parts = urllib.parse.urlsplit(target)
-        try:
+        try:  # (an absolute target naming no host urllib can read, "http://[::1/", raises ValueError too)
+            parts = urllib.parse.urlsplit(target)
             params = urllib.parse.parse_qs(parts.query, keep_blank_values=True, errors="strict",
                                            max_num_fields=2 * MAX_RUNS + run_table.MAX_COLUMNS + 10)
             path = urllib.parse.unquote(parts.path, errors="strict")
         except (UnicodeDecodeError, ValueError):
-            raise _Refused(400, "the address is not valid UTF-8 or has too many parameters") from None
+            raise _Refused(400, "the address cannot be read: not valid UTF-8, too many parameters or a malformed host") from None
         if path == "/":
             return self._run_list(params)
         if path == "/compare":
