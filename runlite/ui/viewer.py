@@ -150,7 +150,8 @@ class Viewer:
                                            max_num_fields=2 * MAX_RUNS + run_table.MAX_COLUMNS + 10)
             path = urllib.parse.unquote(parts.path, errors="strict")
         except (UnicodeDecodeError, ValueError):
-            raise _Refused(400, "the address cannot be read: not valid UTF-8, too many parameters or a malformed host") from None
+            raise _Refused(400, "the address cannot be read: not valid UTF-8, too many parameters or a malformed "
+                                "host") from None
         if path == "/":
             return self._run_list(params)
         if path == "/compare":
