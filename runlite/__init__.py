@@ -100,11 +100,12 @@ def open(path: str | os.PathLike = "runs.db", *, read_only: bool = False, durabl
 
 def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store, progress=None) -> list[dict]:
     """Merge the runs of each source file into ``dest`` (each source all or nothing). A ``dest``
-    that is not there yet is made once every source opens as a runlite file: a call refused for
-    a source that is none (missing, not SQLite, another program's) leaves no empty file behind."""
+    that is not there yet is made once every source opens as a runlite file, and is removed
+    again when the first source is refused deeper: a refused call leaves no empty file behind."""
     from .store import Store
 
-    if isinstance(dest, (str, os.PathLike)) and not os.path.lexists(dest):  # (another dest: Store refuses it)
+    made = isinstance(dest, (str, os.PathLike)) and not os.path.lexists(dest)  # (another dest: Store refuses it)
+    if made:
         for source in sources:
             if not isinstance(source, Store):
                 try:
@@ -112,11 +113,32 @@ def merge(dest: str | os.PathLike | Store, *sources: str | os.PathLike | Store, 
                 except NotFoundError:
                     raise NotFoundError(f"no file at {source!r} to merge") from None
     store = dest if isinstance(dest, Store) else Store(dest)
+    merged: list[dict] = []
     try:
-        return [store.merge(source, progress=progress) for source in sources]
+        for source in sources:
+            merged.append(store.merge(source, progress=progress))
+    except BaseException:
+        if made and not merged:  # the first source opened but was refused deeper: nothing came of it
+            _discard_if_empty(store, os.fspath(dest))
+        raise
     finally:
         if store is not dest:
             store.close()
+    return merged
+
+
+def _discard_if_empty(store, path: str) -> None:
+    """Close and remove the file a refused merge made, unless a run is in it (written by another
+    process meanwhile: never removed)."""
+    from .storage import copies
+
+    try:
+        empty = not store.list_runs(limit=1)
+    except RunliteError:
+        return
+    store.close()
+    if empty:
+        copies.discard(path)
 
 
 __all__ = [

@@ -170,6 +170,23 @@ def test_a_new_destination_is_not_made_for_a_source_that_is_refused(tmp_path, ki
         assert "no file at" in str(refused.value) and "to merge" in str(refused.value)
 
 
+@pytest.mark.parametrize("kind", ["name not UTF-8", "inputs 900 deep", "metadata a number"])
+def test_a_new_destination_goes_again_when_its_first_source_is_refused_deeper(tmp_path, kind):
+    """A source that opens as a runlite file but holds cells no read could return is refused by
+    the merge itself, after ``dest`` was made: the file made for nothing is removed; one that
+    took a source before stays, holding it (each source all or nothing)."""
+    good, bad, new = str(tmp_path / "good.db"), str(tmp_path / "bad.db"), str(tmp_path / "new.db")
+    make(good, "g")
+    _hostile(kind, bad, good)
+    with pytest.raises(runlite.RunliteError):
+        runlite.merge(new, bad)
+    assert not any(os.path.lexists(new + sidecar) for sidecar in ("", "-wal", "-shm", "-journal"))
+    with pytest.raises(runlite.RunliteError):
+        runlite.merge(new, good, bad)
+    with runlite.open(new, read_only=True) as merged, runlite.open(good, read_only=True) as source:
+        assert counts(merged) == counts(source)
+
+
 def test_oversized_values_refused_whole(tmp_path, monkeypatch):
     src, dst = str(tmp_path / "src.db"), str(tmp_path / "dst.db")
     make(src, "s", shared_content=os.urandom(4000))

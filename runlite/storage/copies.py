@@ -33,9 +33,7 @@ def written_whole(dest: str, *, durable: bool = False, what: str = "the copy") -
                 os.remove(dest + sidecar)
         os.replace(tmp, dest)
     except BaseException:
-        for leftover in (tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"):
-            with contextlib.suppress(OSError):
-                os.remove(leftover)
+        discard(tmp)
         raise
     if durable:  # the rename itself survives a power cut once the folder is synced
         folder = os.open(os.path.dirname(os.path.abspath(dest)), os.O_RDONLY)
@@ -47,6 +45,14 @@ def written_whole(dest: str, *, durable: bool = False, what: str = "the copy") -
 
 # A SQLite file's own name and those of the files beside it that hold its state.
 _SIDECARS = ("", "-wal", "-shm", "-journal")
+
+
+def discard(path: str) -> None:
+    """Remove a file runlite made, closed, and the files SQLite keeps beside it (those absent
+    are passed over)."""
+    for sidecar in _SIDECARS:
+        with contextlib.suppress(OSError):
+            os.remove(path + sidecar)
 
 
 def _same_family(dest: str, source: str) -> bool:
