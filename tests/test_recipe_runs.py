@@ -8,6 +8,8 @@ import pytest
 
 import runlite
 
+from .plans import read_plans
+
 SEED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "seeds", "000_732e1215a5ed32b1.txt")
 
 SPEED = {"asset": "press", "name": "speed", "type": "continuous",
@@ -275,6 +277,25 @@ def test_sight_machine_current_value(store):
     assert store.current_value(variables[:1], 10, at=earlier)[0]["values"]["latest"] == 150.0
     with pytest.raises(runlite.ValidationError):
         store.current_value({"asset": "press", "name": "temp"})
+
+
+def test_current_value_finds_series_by_asset_and_name_and_other_series_skip_that_index(store):
+    """Series are looked up by name across runs only with their asset: by the index of series that
+    have one (schema version 15). A metric logged without an asset is kept out of it, so a run's
+    end does not write a page of it for each of its metrics."""
+    with store.init("machine") as run:
+        run.log_metrics({"temp": 201.5, "speed": 3.0}, asset="press")
+    with store.init("training") as run:
+        run.log_metrics({"loss": 0.5, "acc": 0.9})
+    plan, = read_plans(store, lambda: store.current_value([{"asset": "press", "name": "temp"}]), "DISTINCT run_id")
+    assert "series_asset_name (asset=? AND name=?)" in plan, plan
+    for blank in ("", " "):  # refused alike whether or not a series of no asset bears the name
+        for name in ("loss", "nothing"):
+            with pytest.raises(runlite.ValidationError, match=r"variables\[0\] asset must not be empty or blank"):
+                store.current_value([{"asset": blank, "name": name}])
+    with store.database.read() as conn:
+        kept = conn.execute("SELECT name FROM series INDEXED BY series_asset_name WHERE asset <> '' ORDER BY name")
+        assert [name for (name,) in kept] == ["speed", "temp"]
 
 
 def test_import_sight_machine_top_results(store):

@@ -327,12 +327,15 @@ def current_value(conn, variables: Any, minutes: Any, at_us: int) -> list[dict]:
     for i, v in enumerate(variables):
         if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not isinstance(v.get("asset"), str):
             raise errors.ValidationError(f"variables[{i}] must be a dict with str 'asset' and 'name', got {v!r}")
+        # Checked as a read checks them, so a blank asset is refused whether or not series match it.
+        asset, name = check_name(v["asset"], f"variables[{i}] asset"), check_name(v["name"], f"variables[{i}] name")
         best_point = None  # (timestamp, run order, value)
-        rows = conn.execute("SELECT DISTINCT run_id FROM series WHERE name = ? AND asset = ?",
-                            (v["name"], v["asset"])).fetchall()
+        # (``asset <> ''`` written out: the index by asset and name holds only such series)
+        rows = conn.execute("SELECT DISTINCT run_id FROM series WHERE asset = ? AND name = ? AND asset <> ''",
+                            (asset, name)).fetchall()
         for (run_id,) in rows:
-            found = metric_reads.values(conn, run_id, v["name"], xaxis="timestamp",
-                                        start=at_us / 1e6 - minutes * 60, stop=at_us / 1e6, asset=v["asset"],
+            found = metric_reads.values(conn, run_id, name, xaxis="timestamp",
+                                        start=at_us / 1e6 - minutes * 60, stop=at_us / 1e6, asset=asset,
                                         max_points=None)
             for t, x in zip(found.timestamps, found.values):
                 if best_point is None or t >= best_point[0]:

@@ -424,6 +424,16 @@ V14_PROJECT_ROOTS = (
     " WHERE parent_run_id IS NULL AND session_id IS NOT NULL",
 )
 
+V15_ASSET_SERIES_BY_NAME = (
+    # Series are found by name across runs only with their asset (Sight Machine's current_value);
+    # a run's own series are found by run_id (the unique key). Kept for every series, the index
+    # by name took each new series at its name's place: a short run's 10 metrics dirtied 10
+    # pages of it at its end, half of SQLite's time for that commit (318 -> 153 us). Series of
+    # no asset (every metric a run logs without one) are left out of it.
+    "DROP INDEX series_name",
+    "CREATE INDEX series_asset_name ON series(asset, name) WHERE asset <> ''",
+)
+
 # Each entry: the statements of one migration, run in order inside the migration transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: V1_RUNS,
@@ -440,6 +450,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     12: V12_TRACE_START_ORDER,
     13: V13_PAGES_IN_ORDER,
     14: V14_PROJECT_ROOTS,
+    15: V15_ASSET_SERIES_BY_NAME,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -8,7 +8,7 @@ it. ``tests/test_store.py`` checks these are what the migrations make, and print
 when a migration changes the schema.
 """
 
-VERSION = 14
+VERSION = 15
 
 OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX attachments_blob ON attachments(sha256)'),
  ('index', 'events_time', 'events', 'b-tree', 'CREATE INDEX events_time ON events(run_id, time, seq)'),
@@ -74,7 +74,11 @@ OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX 
   'runs',
   'b-tree',
   'CREATE INDEX runs_type_tokens ON runs(run_type, total_tokens)'),
- ('index', 'series_name', 'series', 'b-tree', 'CREATE INDEX series_name ON series(name)'),
+ ('index',
+  'series_asset_name',
+  'series',
+  'b-tree',
+  "CREATE INDEX series_asset_name ON series(asset, name) WHERE asset <> ''"),
  ('index', 'sqlite_autoindex_alerts_1', 'alerts', 'b-tree', None),
  ('index', 'sqlite_autoindex_alerts_2', 'alerts', 'b-tree', None),
  ('index', 'sqlite_autoindex_blob_parts_1', 'blob_parts', 'b-tree', None),
