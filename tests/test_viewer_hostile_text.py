@@ -11,11 +11,9 @@ be a 5xx, no HTML, SVG or HTML fragment sent as JSON may hold a marker's tag une
 crawled, so a page that stopped being reached fails the test rather than passing it.
 """
 
-import ast
 import html
 import itertools
 import json
-import os
 import re
 import urllib.parse
 
@@ -25,7 +23,8 @@ import pytest
 import runlite
 from runlite.ui import report, viewer
 
-SEED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "seeds", "000_732e1215a5ed32b1.txt")
+from .test_recipe_runs import _seed_dict
+
 TAG = re.compile(r"<xp(\d+)>")
 JS_URL = re.compile(r"""(?:href|src|action|formaction)\s*=\s*["']?\s*javascript:""", re.I)
 # Texts the viewer does not show at all (so none is looked for): an alert's description and
@@ -34,9 +33,8 @@ JS_URL = re.compile(r"""(?:href|src|action|formaction)\s*=\s*["']?\s*javascript:
 NOT_SHOWN = {"alert description", "alert metric", "event alert pattern", "event alert description",
              "user alert description", "folder description", "folder metadata key", "folder metadata value",
              "folder tag", "recipe i_vals"}
-# Fields of a recipe run that must stay what they are for the run to be accepted.
-RECIPE_KEPT = {"aggregates", "formula", "optimize", "dependencies", "kpi", "operator", "type", "unit",
-               "direction", "comparison", "aggregate", "start", "end", "run_start", "run_end"}
+# A recipe run's KPI (formula, aggregates, dependencies) must stay as it is for the run to be accepted.
+RECIPE_KEPT = {"kpi"}
 
 
 class Markers:
@@ -100,9 +98,7 @@ def _write(path: str, m: Markers) -> None:
             messages = [{"role": "user", "content": m("message content")}]
             with runlite.trace(m("traced llm name"), store=store, run_type="llm", inputs={"messages": messages}) as llm:
                 llm.end(outputs={"generations": [{"text": m("generation text")}]})
-        text = open(SEED).read()
-        seed = ast.literal_eval(text[text.index("{"):text.index("```", text.index("{"))])
-        store.import_recipe_runs([_poisoned(seed, m, "recipe")])
+        store.import_recipe_runs([_poisoned(_seed_dict(), m, "recipe")])
 
 
 def _answers(v: viewer.Viewer, store, m: Markers) -> dict[str, object]:
