@@ -437,3 +437,23 @@ def test_a_page_after_a_run_reads_on_from_it_in_the_index(mem):
     for wrong in ("an id", {"id": "x"}, 3):
         with pytest.raises(runlite.ValidationError, match="a run record"):
             mem.list_runs(after=wrong)
+
+
+def test_runs_of_no_run_type_skip_its_indexes_and_filters_naming_one_still_read_them(mem, runs):
+    """``runs_type`` and ``runs_type_tokens`` hold only runs with a run type (schema version 16):
+    an experiment run writes no page of them at its creation. A filter naming a run type says
+    so in its SQL, so SQLite reads them for it, in both grammars; its negation still matches the
+    runs of no run type."""
+    with mem.database.read() as conn:
+        for index in ("runs_type", "runs_type_tokens"):
+            held = conn.execute(f"SELECT name FROM runs INDEXED BY {index} WHERE run_type IS NOT NULL ORDER BY name")
+            assert [name for (name,) in held] == ["alpha", "alpha-llm", "alpha-tool"]
+    for call in (lambda: mem.list_runs(filter='eq(run_type, "llm")'), lambda: mem.get_runs(["run_type == llm"]),
+                 lambda: mem.list_runs(run_type="llm")):
+        assert names(call()) == ["alpha-llm"]
+        plan, = _plans(mem, call)
+        assert "USING INDEX runs_type (run_type=?" in plan, plan
+    plan, = _plans(mem, lambda: mem.list_runs(filter='and(eq(run_type, "llm"), gt(total_tokens, 5))'))
+    assert "USING INDEX runs_type_tokens (run_type=? AND total_tokens>?)" in plan, plan
+    assert names(mem.list_runs(filter='not(eq(run_type, "llm"))')) == ["alpha", "alpha-tool", "beta", "gamma"]
+    assert names(mem.get_runs(["run_type != llm"])) == ["alpha", "alpha-tool", "beta", "gamma"]

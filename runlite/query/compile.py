@@ -152,6 +152,9 @@ OPS = {
 VISIBLE_RANGES = 16
 _HIDDEN_RANGES = {op: f"coalesce({{e}} {sign} {{v}}, 0)" for op, sign in
                   (("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<="))}
+# Fields whose indexes hold only the runs that have a value (``runs_type``, ``runs_type_tokens``:
+# schema version 16): an equality with a value is compiled so that it says so.
+PRESENT_IN_INDEX = frozenset({"run_type"})
 
 # ---------------------------------------------------------------- compiling to SQL
 
@@ -252,7 +255,13 @@ class _Compiler:
         value = node.value
         if kind == "doc" and node.op in ("search", "contains") and isinstance(value, str):
             value = json_text(value)[1:-1]  # the text as it stands inside a JSON string of the document
-        return self.scalar(expr, "text" if kind == "doc" else kind, node.op, value)
+        sql = self.scalar(expr, "text" if kind == "doc" else kind, node.op, value)
+        if node.field in PRESENT_IN_INDEX and node.op == "eq" and value is not None:
+            # Its indexes hold only the runs that have a value: SQLite reads a partial index for a
+            # query that implies the index's condition, and `IS ?` (two-valued, so NOT works) does
+            # not imply `IS NOT NULL`. Said as well, it is (the same runs match).
+            sql = f"({sql} AND {expr} IS NOT NULL)"
+        return sql
 
     def position(self, node: Compare) -> str:
         """``execution_order``: 1 + the runs before this one in its trace, counted only up to
