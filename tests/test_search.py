@@ -1,5 +1,6 @@
 """list_runs (LangSmith grammar), get_runs (Simvue grammar) and metric_values_many on a store."""
 
+import apsw
 import pytest
 
 import runlite
@@ -448,6 +449,8 @@ def test_runs_of_no_run_type_skip_its_indexes_and_filters_naming_one_still_read_
         for index in ("runs_type", "runs_type_tokens"):
             held = conn.execute(f"SELECT name FROM runs INDEXED BY {index} WHERE run_type IS NOT NULL ORDER BY name")
             assert [name for (name,) in held] == ["alpha", "alpha-llm", "alpha-tool"]
+            with pytest.raises(apsw.SQLError, match="no query solution"):  # the others are not in it
+                conn.execute(f"SELECT name FROM runs INDEXED BY {index} WHERE run_type IS NULL").fetchall()
     for call in (lambda: mem.list_runs(filter='eq(run_type, "llm")'), lambda: mem.get_runs(["run_type == llm"]),
                  lambda: mem.list_runs(run_type="llm")):
         assert names(call()) == ["alpha-llm"]

@@ -259,7 +259,7 @@ class _Compiler:
         if node.field in PRESENT_IN_INDEX and node.op == "eq" and value is not None:
             # Its indexes hold only the runs that have a value: SQLite reads a partial index for a
             # query that implies the index's condition, and `IS ?` (two-valued, so NOT works) does
-            # not imply `IS NOT NULL`. Said as well, it is (the same runs match).
+            # not imply `IS NOT NULL`. So the SQL says that too; the same runs match.
             sql = f"({sql} AND {expr} IS NOT NULL)"
         return sql
 

@@ -436,7 +436,7 @@ V15_ASSET_SERIES_BY_NAME = (
 
 V16_RUN_TYPES_OF_TYPED_RUNS = (
     # The run-type indexes serve filters that name a run type (`eq(run_type, ...)`, Simvue's
-    # `run_type == ...`), and SQLite takes such a filter as implying `run_type IS NOT NULL`. An
+    # `run_type == ...`, compiled to say `run_type IS NOT NULL` too: query/compile.py). An
     # experiment run has no run type: kept in both, it dirtied a page of each at its creation,
     # two of the dozen pages that commit writes (SQLite's time for it, written raw, 137-147 ->
     # 89-102 us). Runs of no run type are left out of them; spans (every one has a type) are not.
