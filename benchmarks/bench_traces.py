@@ -25,13 +25,15 @@ row, 2-3x the time a row); the rest of runlite's time a span, its own Python (th
 thread's and the writer's), beside that SQLite time; and the same raw insert without the
 indexes the run queries use, beside it with them. And the trace read's floor (the raw fetch,
 then the same touching of records whose every value is already made: what no record type
-read in CPython can go below).
+read in CPython can go below). And LLM spans' rows, token counts at random, written raw into a
+growing file: the last tenth's speed against the first's (`llm_spans_growth`).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -155,6 +157,66 @@ def _same_rows_seconds(tmp: str, traced_path: str, query_indexes: bool = True) -
     return elapsed
 
 
+def _llm_rows(tmp: str, n: int) -> list[tuple]:
+    """``n`` rows of LLM spans as runlite writes them (a traced span's row, copied): each the
+    root of its own trace, ids and times ascending, token counts at random (as a model's are)."""
+    path = os.path.join(tmp, "llm.db")
+    with runlite.open(path) as store:
+        span = runlite.trace("chat", run_type="llm", store=store, inputs={"q": "x"})
+        span.set_usage(prompt_tokens=10, completion_tokens=5)
+        span.end(outputs={"a": "y"})
+        store.live.flush_spans()
+    src = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    cursor = src.execute("SELECT * FROM runs")
+    model, columns = cursor.fetchone(), [d[0] for d in cursor.getdescription()]
+    src.close()
+    at = {name: columns.index(name) for name in ("id", "trace_id", "dotted_order", "created", "started", "ended",
+                                                  "modified", "prompt_tokens", "completion_tokens", "total_tokens")}
+    rnd = random.Random(17)
+    rows = []
+    for k in range(n):
+        cells = list(model)
+        run_id = f"0190{k:08x}-0000-7000-8000-000000000000"
+        us = model[at["created"]] + 1000 * k
+        prompt = rnd.randrange(10, 8000)
+        for name, value in (("id", run_id), ("trace_id", run_id), ("dotted_order", f"{us}Z{run_id}"),
+                            ("created", us), ("started", us), ("ended", us + 500), ("modified", us + 500),
+                            ("prompt_tokens", prompt), ("completion_tokens", 100), ("total_tokens", prompt + 100)):
+            cells[at[name]] = value
+        rows.append(tuple(cells))
+    return rows
+
+
+def llm_spans_growth(quick: bool) -> dict:
+    """Raw apsw writing LLM spans' rows (token counts at random) into runlite's runs table, 512 a
+    transaction: the spans/s of the last tenth against the first's. An index in token order takes
+    each span at a page at random, and its cost grows with the file (schema version 17 has none)."""
+    n = 51_200 if quick else 204_800  # tenths of whole transactions
+    tenth = n // 10
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = _llm_rows(tmp, n)
+        path = os.path.join(tmp, "grow.db")
+        runlite.open(path).close()  # the schema, made and migrated
+        conn = apsw.Connection(path)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        one = f"({', '.join('?' * len(rows[0]))})"
+        seconds = []
+        for at in range(0, n, 512):
+            batch = rows[at:at + 512]
+            start = time.perf_counter()
+            with conn:
+                for j in range(0, len(batch), ROWS_PER_STATEMENT):
+                    part = batch[j:j + ROWS_PER_STATEMENT]
+                    conn.execute(f"INSERT INTO runs VALUES {', '.join([one] * len(part))}",
+                                 list(itertools.chain.from_iterable(part)))
+            seconds.append((at, time.perf_counter() - start))
+        conn.close()
+    first = sum(t for at, t in seconds if at < tenth)
+    last = sum(t for at, t in seconds if at >= n - tenth)
+    return row(f"LLM spans with token counts, raw apsw into runlite's runs table, 512 a transaction: the last"
+               f" {tenth:,} of {n:,} (baseline: the first {tenth:,})", tenth / last, "spans/s", tenth / first)
+
+
 def big_trace(store, spans: int = 10_000) -> str:
     """A trace of a root and ``spans`` spans below it (100 steps of leaves, three levels), written;
     its id. ``bench_serve`` reads the same trace back through the LangSmith SDK."""
@@ -262,6 +324,7 @@ def run(quick: bool = False) -> list[dict]:
         row("... raw apsw: those rows into runlite's runs table without its query indexes (baseline: with them)",
             n / b, "spans/s", n / s),
     ]
+    out.append(llm_spans_growth(quick))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "big.db")
         with runlite.open(path) as store:

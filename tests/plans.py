@@ -6,9 +6,9 @@ from __future__ import annotations
 import apsw
 
 
-def read_plans(store, call, wanted: str) -> list[str]:
-    """The plan of each statement holding ``wanted`` that ``call()`` runs on this thread's
-    reader, its rows joined by " | "."""
+def _explained(store, call, wanted: str, explain: str) -> list[list[tuple]]:
+    """The rows of ``explain`` (``EXPLAIN`` or ``EXPLAIN QUERY PLAN``) of each statement holding
+    ``wanted`` that ``call()`` runs on this thread's reader, with its own bindings."""
     seen = []
     with store.database.read() as conn:
         conn.exec_trace = lambda _cursor, sql, bindings: seen.append((sql, bindings)) or True
@@ -16,8 +16,21 @@ def read_plans(store, call, wanted: str) -> list[str]:
             call()
         finally:
             conn.exec_trace = None
-        return [" | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings or ()))
-                for sql, bindings in seen if wanted in sql]
+        return [conn.execute(f"{explain} {sql}", bindings or ()).fetchall() for sql, bindings in seen if wanted in sql]
+
+
+def read_plans(store, call, wanted: str) -> list[str]:
+    """The plan of each statement holding ``wanted`` that ``call()`` runs on this thread's
+    reader, its rows joined by " | "."""
+    return [" | ".join(row[3] for row in rows) for rows in _explained(store, call, wanted, "EXPLAIN QUERY PLAN")]
+
+
+def read_programs(store, call, wanted: str) -> list[list[tuple]]:
+    """The program of each statement holding ``wanted`` that ``call()`` runs on this thread's
+    reader: ``(opcode, p1, p2, p3)`` of each ``EXPLAIN`` row, what SQLite's virtual machine does
+    (``("Column", cursor, column, register)`` reads a column of the table or index that
+    ``("OpenRead", cursor, root page, ...)`` opened)."""
+    return [[row[1:5] for row in rows] for rows in _explained(store, call, wanted, "EXPLAIN")]
 
 
 def _counter():

@@ -7,7 +7,7 @@ import runlite
 
 from runlite.storage import search
 
-from .plans import read_plans, read_steps
+from .plans import read_plans, read_programs, read_steps
 from .trace_data import roots_among_spans
 
 
@@ -335,10 +335,10 @@ def test_a_page_of_a_folder_or_status_is_read_in_creation_order_not_sorted(mem, 
 @pytest.mark.parametrize("filters", [["run_type == llm"], ["run_type == llm", "has tag.prod"],
                                      ["has tag.prod", "run_type == llm", "metadata.i > 2"]])
 def test_simvue_runs_of_one_run_type_are_read_in_time_order(mem, filters):
-    """get_runs pinning run_type, newest first by creation: read through runs_type (time order),
-    not runs_type_tokens (token order: the runs and their tags read at random, 27.3 against
-    22.1 ms over 100,000 runs); the same runs in the same order either way. Runs are created in
-    one order and started in another, so creation order is not start order."""
+    """get_runs pinning run_type, newest first by creation: read through runs_type (time order;
+    before schema version 17 an index in token order could be walked instead, reading the runs
+    and their tags at random: 27.3 against 22.1 ms over 100,000 runs). Runs are created in one
+    order and started in another, so creation order is not start order."""
     made = [mem.init(f"r-{i}", run_type=("llm", "tool")[i % 2], tags=["prod"] if i % 3 else [],
                      metadata={"i": i}, running=False) for i in range(12)]
     for run in reversed(made):  # started newest-created first
@@ -440,23 +440,53 @@ def test_a_page_after_a_run_reads_on_from_it_in_the_index(mem):
             mem.list_runs(after=wrong)
 
 
-def test_runs_of_no_run_type_skip_its_indexes_and_filters_naming_one_still_read_them(mem, runs):
-    """``runs_type`` and ``runs_type_tokens`` hold only runs with a run type (schema version 16):
-    an experiment run writes no page of them at its creation. A filter naming a run type says
-    so in its SQL, so SQLite reads them for it, in both grammars; its negation still matches the
-    runs of no run type."""
+def test_runs_of_no_run_type_skip_the_run_type_index_and_filters_naming_one_still_read_it(mem, runs):
+    """``runs_type`` holds only runs with a run type (schema version 16): an experiment run
+    writes no page of it at its creation. A filter naming a run type says so in its SQL, so
+    SQLite reads it for it, in both grammars; its negation still matches the runs of no run type."""
     with mem.database.read() as conn:
-        for index in ("runs_type", "runs_type_tokens"):
-            held = conn.execute(f"SELECT name FROM runs INDEXED BY {index} WHERE run_type IS NOT NULL ORDER BY name")
-            assert [name for (name,) in held] == ["alpha", "alpha-llm", "alpha-tool"]
-            with pytest.raises(apsw.SQLError, match="no query solution"):  # the others are not in it
-                conn.execute(f"SELECT name FROM runs INDEXED BY {index} WHERE run_type IS NULL").fetchall()
+        held = conn.execute("SELECT name FROM runs INDEXED BY runs_type WHERE run_type IS NOT NULL ORDER BY name")
+        assert [name for (name,) in held] == ["alpha", "alpha-llm", "alpha-tool"]
+        with pytest.raises(apsw.SQLError, match="no query solution"):  # the others are not in it
+            conn.execute("SELECT name FROM runs INDEXED BY runs_type WHERE run_type IS NULL").fetchall()
     for call in (lambda: mem.list_runs(filter='eq(run_type, "llm")'), lambda: mem.get_runs(["run_type == llm"]),
                  lambda: mem.list_runs(run_type="llm")):
         assert names(call()) == ["alpha-llm"]
         plan, = _plans(mem, call)
         assert "USING INDEX runs_type (run_type=?" in plan, plan
-    plan, = _plans(mem, lambda: mem.list_runs(filter='and(eq(run_type, "llm"), gt(total_tokens, 5))'))
-    assert "USING INDEX runs_type_tokens (run_type=? AND total_tokens>?)" in plan, plan
     assert names(mem.list_runs(filter='not(eq(run_type, "llm"))')) == ["alpha", "alpha-tool", "beta", "gamma"]
     assert names(mem.get_runs(["run_type != llm"])) == ["alpha", "alpha-tool", "beta", "gamma"]
+
+
+@pytest.mark.parametrize("token_filter", ["gt(total_tokens, 5000)", "lte(total_tokens, 3000)",
+                                          "and(gte(total_tokens, 2000), lt(total_tokens, 7000))"])
+def test_a_token_filter_of_a_run_type_tests_counts_in_the_run_type_index_in_start_order(mem, token_filter):
+    """The token count is ``runs_type``'s last column (schema version 17), and no index keeps
+    runs in token order (one took each LLM span at a page at random). A filter of a run type and
+    a token bound walks the type's entries newest first by start and tests the count in the
+    index before reading a run's row (SQLite's deferred seek): no sort, no row read for the runs
+    the bound leaves out; the runs found are those a plain reading finds, in that order."""
+    for i in range(60):
+        span = runlite.trace(f"s-{i}", run_type=("llm", "tool")[i % 2], store=mem)
+        if i % 5:  # some spans have no count: no bound matches them
+            span.set_usage(prompt_tokens=(i * 1709) % 9000, completion_tokens=100)
+        span.end()
+    mem.init("experiment", running=False)
+    mem.live.flush_spans()
+    low, high = {"gt(total_tokens, 5000)": (5001, None), "lte(total_tokens, 3000)": (None, 3000),
+                 "and(gte(total_tokens, 2000), lt(total_tokens, 7000))": (2000, 6999)}[token_filter]
+    want = [r.name for r in sorted(mem.runs(), key=lambda r: (r.start_time, r.id), reverse=True)
+            if r.run_type == "llm" and r.total_tokens is not None
+            and (low is None or r.total_tokens >= low) and (high is None or r.total_tokens <= high)]
+    query = f'and(eq(run_type, "llm"), {token_filter})'
+    assert want and [r.name for r in mem.list_runs(filter=query)] == want
+    plan, = _plans(mem, lambda: mem.list_runs(filter=query))
+    assert "USING INDEX runs_type (run_type=?)" in plan and "TEMP B-TREE" not in plan, plan
+    # The count compared is the index's column (the row is read only for the runs that pass).
+    with mem.database.read() as conn:
+        root, = conn.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'runs_type'").fetchone()
+        at = next(seq for seq, _cid, name in conn.execute("PRAGMA index_info(runs_type)") if name == "total_tokens")
+    program, = read_programs(mem, lambda: mem.list_runs(filter=query), "SELECT runs.id, runs.name")
+    cursor = next(p1 for op, p1, p2, _p3 in program if op == "OpenRead" and p2 == root)
+    assert "DeferredSeek" in {op for op, *_ in program}
+    assert ("Column", cursor, at) in {(op, p1, p2) for op, p1, p2, _p3 in program}, program

@@ -8,7 +8,7 @@ it. ``tests/test_store.py`` checks these are what the migrations make, and print
 when a migration changes the schema.
 """
 
-VERSION = 16
+VERSION = 17
 
 OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX attachments_blob ON attachments(sha256)'),
  ('index', 'events_time', 'events', 'b-tree', 'CREATE INDEX events_time ON events(run_id, time, seq)'),
@@ -68,12 +68,8 @@ OBJECTS = (('index', 'attachments_blob', 'attachments', 'b-tree', 'CREATE INDEX 
   'runs_type',
   'runs',
   'b-tree',
-  'CREATE INDEX runs_type ON runs(run_type, coalesce(started, created), id) WHERE run_type IS NOT NULL'),
- ('index',
-  'runs_type_tokens',
-  'runs',
-  'b-tree',
-  'CREATE INDEX runs_type_tokens ON runs(run_type, total_tokens) WHERE run_type IS NOT NULL'),
+  'CREATE INDEX runs_type ON runs(run_type, coalesce(started, created), id, total_tokens) WHERE run_type IS '
+  'NOT NULL'),
  ('index',
   'series_asset_name',
   'series',

@@ -189,10 +189,6 @@ def get_runs(store, filters=None, *, sort_by=None, limit=None, offset=0) -> list
         where, args = query.compile_where(tree, now_us=now)
         sql += f" WHERE {where}"
         params.extend(args)
-        if not sort_by:  # listed in creation order: see time_order_sql
-            hint, args = query.time_order_sql(tree)
-            sql += hint
-            params.extend(args)
     if sort_by:
         order, args = query.sort_sql(sort_by)
         sql += f" {order}, runs.id"
