@@ -157,9 +157,10 @@ def _same_rows_seconds(tmp: str, traced_path: str, query_indexes: bool = True) -
     return elapsed
 
 
-def _llm_rows(tmp: str, n: int) -> list[tuple]:
-    """``n`` rows of LLM spans as runlite writes them (a traced span's row, copied): each the
-    root of its own trace, ids and times ascending, token counts at random (as a model's are)."""
+def _llm_rows(tmp: str):
+    """``rows(k, count)``: ``count`` rows of LLM spans from the ``k``-th, as runlite writes them (a
+    traced span's row, copied): each the root of its own trace, ids and times ascending, token
+    counts at random (as a model's are)."""
     path = os.path.join(tmp, "llm.db")
     with runlite.open(path) as store:
         span = runlite.trace("chat", run_type="llm", store=store, inputs={"q": "x"})
@@ -173,18 +174,23 @@ def _llm_rows(tmp: str, n: int) -> list[tuple]:
     at = {name: columns.index(name) for name in ("id", "trace_id", "dotted_order", "created", "started", "ended",
                                                   "modified", "prompt_tokens", "completion_tokens", "total_tokens")}
     rnd = random.Random(17)
-    rows = []
-    for k in range(n):
-        cells = list(model)
-        run_id = f"0190{k:08x}-0000-7000-8000-000000000000"
-        us = model[at["created"]] + 1000 * k
-        prompt = rnd.randrange(10, 8000)
-        for name, value in (("id", run_id), ("trace_id", run_id), ("dotted_order", f"{us}Z{run_id}"),
-                            ("created", us), ("started", us), ("ended", us + 500), ("modified", us + 500),
-                            ("prompt_tokens", prompt), ("completion_tokens", 100), ("total_tokens", prompt + 100)):
-            cells[at[name]] = value
-        rows.append(tuple(cells))
-    return rows
+
+    def rows(first: int, count: int) -> list:
+        """The cells of ``count`` rows, one list (as a multi-row insert binds them)."""
+        cells: list = []
+        for k in range(first, first + count):
+            row_cells = list(model)
+            run_id = f"0190{k:08x}-0000-7000-8000-000000000000"
+            us = model[at["created"]] + 1000 * k
+            prompt = rnd.randrange(10, 8000)
+            for name, value in (("id", run_id), ("trace_id", run_id), ("dotted_order", f"{us}Z{run_id}"),
+                                ("created", us), ("started", us), ("ended", us + 500), ("modified", us + 500),
+                                ("prompt_tokens", prompt), ("completion_tokens", 100),
+                                ("total_tokens", prompt + 100)):
+                row_cells[at[name]] = value
+            cells += row_cells
+        return cells
+    return rows, len(model)
 
 
 def llm_spans_growth(quick: bool) -> dict:
@@ -194,25 +200,24 @@ def llm_spans_growth(quick: bool) -> dict:
     n = 51_200 if quick else 204_800  # tenths of whole transactions
     tenth = n // 10
     with tempfile.TemporaryDirectory() as tmp:
-        rows = _llm_rows(tmp, n)
+        rows, width = _llm_rows(tmp)
         path = os.path.join(tmp, "grow.db")
         runlite.open(path).close()  # the schema, made and migrated
         conn = apsw.Connection(path)
         conn.execute("PRAGMA synchronous=NORMAL")
-        one = f"({', '.join('?' * len(rows[0]))})"
-        seconds = []
+        one = f"({', '.join('?' * width)})"
+        insert = f"INSERT INTO runs VALUES {', '.join([one] * ROWS_PER_STATEMENT)}"  # 512 is 8 such statements
+        first = last = 0.0
         for at in range(0, n, 512):
-            batch = rows[at:at + 512]
+            parts = [rows(k, ROWS_PER_STATEMENT) for k in range(at, at + 512, ROWS_PER_STATEMENT)]  # before the clock
             start = time.perf_counter()
             with conn:
-                for j in range(0, len(batch), ROWS_PER_STATEMENT):
-                    part = batch[j:j + ROWS_PER_STATEMENT]
-                    conn.execute(f"INSERT INTO runs VALUES {', '.join([one] * len(part))}",
-                                 list(itertools.chain.from_iterable(part)))
-            seconds.append((at, time.perf_counter() - start))
+                for part in parts:
+                    conn.execute(insert, part)
+            seconds = time.perf_counter() - start
+            first += seconds if at < tenth else 0.0
+            last += seconds if at >= n - tenth else 0.0
         conn.close()
-    first = sum(t for at, t in seconds if at < tenth)
-    last = sum(t for at, t in seconds if at >= n - tenth)
     return row(f"LLM spans with token counts, raw apsw into runlite's runs table, 512 a transaction: the last"
                f" {tenth:,} of {n:,} (baseline: the first {tenth:,})", tenth / last, "spans/s", tenth / first)
 

@@ -449,12 +449,13 @@ V16_RUN_TYPES_OF_TYPED_RUNS = (
 V17_TOKENS_IN_RUN_TYPE_ORDER = (
     # runs_type_tokens (run_type, total_tokens) took each LLM span at the place of its token
     # count: a page at random in a large file, one more page a span in each commit and out of
-    # SQLite's cache. LLM spans with token counts, written raw 512 a transaction, went from 22k
-    # to 12k a second by 500,000 spans; without it they stayed at 16-26k. The count is the last
-    # column of runs_type instead: a span's entry goes at its right end (time order), and a
-    # token filter of a run type walks the type's entries newest first, testing the count in the
-    # index before it reads a row (SQLite defers the row's seek): the three-clause LangSmith filter
-    # over 100,000 runs 15.3 -> 12.8 ms, and each typed run has one index fewer to update.
+    # SQLite's cache. LLM spans' rows with token counts, written raw 512 a transaction, went from
+    # 72k a second for the first tenth of 204,800 to 26k for the last (as bench_traces'
+    # llm_spans_growth measures); without it, 71-94k and 85-92k. The count is the last column of
+    # runs_type instead: a span's entry goes at its right end (time order), and a token filter
+    # of a run type walks the type's entries newest first, testing the count in the index before
+    # it reads a row (SQLite defers the row's seek): the three-clause LangSmith filter over
+    # 100,000 runs 15.3 -> 12.8 ms, and each typed run has one index fewer to update.
     "DROP INDEX runs_type_tokens",
     "DROP INDEX runs_type",
     "CREATE INDEX runs_type ON runs(run_type, coalesce(started, created), id, total_tokens)"
