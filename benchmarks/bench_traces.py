@@ -157,8 +157,9 @@ def _same_rows_seconds(tmp: str, traced_path: str, query_indexes: bool = True) -
     return elapsed
 
 
-def _llm_rows(tmp: str):
-    """``rows(k, count)``: ``count`` rows of LLM spans from the ``k``-th, as runlite writes them (a
+def _llm_cells(tmp: str):
+    """``(cells, width)``: ``cells(k, count)`` the cells of ``count`` rows of LLM spans from the
+    ``k``-th, in one list as a multi-row insert binds them, as runlite writes such rows (a
     traced span's row, copied): each the root of its own trace, ids and times ascending, token
     counts at random (as a model's are)."""
     path = os.path.join(tmp, "llm.db")
@@ -175,9 +176,8 @@ def _llm_rows(tmp: str):
                                                   "modified", "prompt_tokens", "completion_tokens", "total_tokens")}
     rnd = random.Random(17)
 
-    def rows(first: int, count: int) -> list:
-        """The cells of ``count`` rows, one list (as a multi-row insert binds them)."""
-        cells: list = []
+    def cells(first: int, count: int) -> list:
+        out: list = []
         for k in range(first, first + count):
             row_cells = list(model)
             run_id = f"0190{k:08x}-0000-7000-8000-000000000000"
@@ -188,9 +188,9 @@ def _llm_rows(tmp: str):
                                 ("prompt_tokens", prompt), ("completion_tokens", 100),
                                 ("total_tokens", prompt + 100)):
                 row_cells[at[name]] = value
-            cells += row_cells
-        return cells
-    return rows, len(model)
+            out += row_cells
+        return out
+    return cells, len(model)
 
 
 def llm_spans_growth(quick: bool) -> dict:
@@ -200,7 +200,7 @@ def llm_spans_growth(quick: bool) -> dict:
     n = 51_200 if quick else 204_800  # tenths of whole transactions
     tenth = n // 10
     with tempfile.TemporaryDirectory() as tmp:
-        rows, width = _llm_rows(tmp)
+        cells, width = _llm_cells(tmp)
         path = os.path.join(tmp, "grow.db")
         runlite.open(path).close()  # the schema, made and migrated
         conn = apsw.Connection(path)
@@ -209,7 +209,7 @@ def llm_spans_growth(quick: bool) -> dict:
         insert = f"INSERT INTO runs VALUES {', '.join([one] * ROWS_PER_STATEMENT)}"  # 512 is 8 such statements
         first = last = 0.0
         for at in range(0, n, 512):
-            parts = [rows(k, ROWS_PER_STATEMENT) for k in range(at, at + 512, ROWS_PER_STATEMENT)]  # before the clock
+            parts = [cells(k, ROWS_PER_STATEMENT) for k in range(at, at + 512, ROWS_PER_STATEMENT)]  # before the clock
             start = time.perf_counter()
             with conn:
                 for part in parts:
