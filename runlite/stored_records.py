@@ -1,4 +1,4 @@
-"""RunRecords over stored rows: built in about a microsecond, each field decoded when read.
+"""RunRecords over stored rows: built in under a microsecond, each field decoded when read.
 
 A listing or a trace makes thousands of records and its caller often reads a few fields of
 each, so a record keeps its raw ``RUN_COLUMNS`` row and decodes on first access: plain
@@ -101,11 +101,8 @@ def _default(name: str) -> Any:
     return default.factory() if isinstance(default, attrs.Factory) else default
 
 
-# Kept in the child-id slots of a listed record until its loader reads them (a sentinel, not a
-# missing slot: a missing slot costs a raised AttributeError, microseconds, on first access).
-_UNREAD = object()
-_CHILD_ID_FIELDS = ("child_run_ids", "direct_child_run_ids")
-_TREE_LOADED = tuple(name for name in LOADED_FIELDS if name not in _CHILD_ID_FIELDS)
+# A tree sets every record's child ids: its records' loader gives only the other loaded fields.
+_TREE_LOADED = tuple(name for name in LOADED_FIELDS if name not in ("child_run_ids", "direct_child_run_ids"))
 
 
 def _kept_field(name: str):
@@ -175,22 +172,6 @@ class _LoadedField:
         return value
 
 
-def _child_ids_field(name: str) -> property:
-    """``child_run_ids``/``direct_child_run_ids``: set in their slots by a tree; of a listed
-    record ``_UNREAD`` there until its loader gives them on first access."""
-    slot = _SLOTS[name]
-
-    def get(self):
-        value = slot.__get__(self, RunRecord)
-        if value is _UNREAD:
-            loader = self._loader
-            value = _default(name) if loader is None else loader(self, name)
-            slot.__set__(self, value)
-        return value
-
-    return property(get, doc=f"{name} (every descendant's id, the children's; dotted order)")
-
-
 def _plain_field(index: int, name: str) -> property:
     def get(self):
         return self._row[index]
@@ -241,10 +222,14 @@ _known_time = _TIMES.get
 
 
 class _LazyRunRecord(RunRecord):
-    """A RunRecord built from a raw row in about a microsecond; fields decode when read and
-    JSON and loaded fields are then kept in ``__dict__`` (made on first use, not per record)."""
+    """A RunRecord built from a raw row in under a microsecond; fields decode when read and
+    JSON and loaded fields are then kept in ``__dict__`` (made on first use, not per record).
+    A listed record has no ``child_runs`` (a class attribute: nothing set per record); its
+    child ids are loaded fields."""
 
     __slots__ = ("_row", "_loader", "__dict__")
+    _LOADED = LOADED_FIELDS  # the fields its loader gives
+    child_runs = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> RunRecord:
         # attrs.evolve constructs through the class: give it an ordinary record (copies: __reduce__).
@@ -284,11 +269,7 @@ class _LazyRunRecord(RunRecord):
         return None if us is None else from_us(us)
 
     def _unread(self, name: str) -> bool:
-        if name not in LOADED_FIELDS or self._loader is None:
-            return False
-        if name in _CHILD_ID_FIELDS:
-            return _SLOTS[name].__get__(self, RunRecord) is _UNREAD
-        return name not in self.__dict__
+        return name in self._LOADED and self._loader is not None and name not in self.__dict__
 
 
 for _name in _FIELD_NAMES:
@@ -301,11 +282,9 @@ for _name in _FIELD_NAMES:
     elif _name in _JSON_COLUMNS:
         setattr(_LazyRunRecord, _name, _JsonField(_name, _ROW_INDEX[_name],
                                                   {"tags": _tags, "metadata": _metadata}.get(_name, _json)))
-    elif _name in _CHILD_ID_FIELDS:
-        setattr(_LazyRunRecord, _name, _child_ids_field(_name))
     elif _name in LOADED_FIELDS:
         setattr(_LazyRunRecord, _name, _LoadedField(_name))
-    elif _name not in ("status", "child_runs"):  # those two are always set: read by their slots
+    elif _name not in ("status", "child_runs"):  # status is always set, read by its slot; child_runs above
         raise AssertionError(f"RunRecord field {_name} has no stored form")  # a new field: map it
 
 
@@ -319,16 +298,14 @@ class _LazyRunRecordNoKept(_LazyRunRecord):
 
 
 class _LazyTreeRecord(_LazyRunRecord):
-    """A lazy record of a tree (``lazy_tree``), whose child ids are always set: read by their
-    slots, without the call that a listed record's (``_UNREAD`` until asked) makes."""
+    """A lazy record of a tree (``lazy_tree``), whose children and child ids are always set:
+    read by their slots, without the call that a listed record's loaded child ids make."""
 
     __slots__ = ()
+    _LOADED = _TREE_LOADED
+    child_runs = _SLOTS["child_runs"]
     child_run_ids = _SLOTS["child_run_ids"]
     direct_child_run_ids = _SLOTS["direct_child_run_ids"]
-
-    def _unread(self, name: str) -> bool:
-        # Only what the loader reads may be unread (a leaf's child ids are not even slots).
-        return name in _TREE_LOADED and self._loader is not None and name not in self.__dict__
 
 
 class _LazyTreeRecordNoKept(_LazyTreeRecord):
@@ -390,11 +367,10 @@ def lazy_runs(rows: list[tuple], statuses: list[str], loader: Any = None) -> lis
     """A RunRecord over each ``RUN_COLUMNS`` row (extra trailing columns are ignored), with
     ``statuses`` the effective status of each, that decodes each field on first access;
     ``loader(record, field)`` gives each of ``LOADED_FIELDS`` on first access (without a loader
-    they are empty). They have no ``child_runs``. One loop sets the slots directly: a listing
-    makes thousands of records, and a call each was a fifth of its time beyond the SQL."""
+    they are empty). They have no ``child_runs``. One loop sets the three slots directly: a
+    listing makes thousands of records, and a call each was a fifth of its time beyond the SQL."""
     new, set_row, set_loader, set_status = _new, _set_row, _set_loader, _set_status
-    set_children, set_child_ids, set_direct_ids = _set_children, _set_child_ids, _set_direct_ids
-    kept_cls, plain_cls, ls_col, unread = _LazyRunRecord, _LazyRunRecordNoKept, _LS, _UNREAD
+    kept_cls, plain_cls, ls_col = _LazyRunRecord, _LazyRunRecordNoKept, _LS
     out = []
     append = out.append
     for row, status in zip(rows, statuses):
@@ -402,9 +378,6 @@ def lazy_runs(rows: list[tuple], statuses: list[str], loader: Any = None) -> lis
         set_row(record, row)
         set_loader(record, loader)
         set_status(record, status)
-        set_children(record, ())
-        set_child_ids(record, unread)
-        set_direct_ids(record, unread)
         append(record)
     return out
 

@@ -391,6 +391,21 @@ def test_child_run_ids_are_every_descendant_and_direct_ones_the_children(tree):
         assert rec.child_run_ids == rec.direct_child_run_ids == (), how
 
 
+def test_a_listing_reads_its_runs_child_ids_on_first_use_for_all_of_them_at_once(tree, monkeypatch):
+    store, ids = tree
+    asked = []
+    real = runs_mod._descendants
+    monkeypatch.setattr(runs_mod, "_descendants", lambda conn, run_ids: asked.append(list(run_ids)) or real(conn, run_ids))
+    listed = {rec.id: rec for rec in store.list_runs()}
+    root = listed[ids["root"]]
+    assert asked == [] and root.child_runs == ()  # a listing nests nothing
+    assert " child_run_ids=<read on first use>" in repr(root)  # a repr reads nothing
+    assert root.child_run_ids == (ids["a"], ids["a1"], ids["b"]) and len(asked) == 1
+    assert sorted(asked[0]) == sorted(listed)  # every listed run's, in one read
+    assert listed[ids["a"]].direct_child_run_ids == (ids["a1"],) and listed[ids["b"]].child_run_ids == ()
+    assert len(asked) == 1 and " child_run_ids=<read on first use>" not in repr(root)
+
+
 # ---------------------------------------------------------------- projects, id, select
 
 
