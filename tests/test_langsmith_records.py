@@ -395,7 +395,8 @@ def test_a_listing_reads_its_runs_child_ids_on_first_use_for_all_of_them_at_once
     store, ids = tree
     asked = []
     real = runs_mod._descendants
-    monkeypatch.setattr(runs_mod, "_descendants", lambda conn, run_ids: asked.append(list(run_ids)) or real(conn, run_ids))
+    monkeypatch.setattr(runs_mod, "_descendants",
+                        lambda conn, run_ids: asked.append(list(run_ids)) or real(conn, run_ids))
     listed = {rec.id: rec for rec in store.list_runs()}
     root = listed[ids["root"]]
     assert asked == [] and root.child_runs == ()  # a listing nests nothing
