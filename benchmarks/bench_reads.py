@@ -43,7 +43,7 @@ def _medians_ms(fns: list, repeat: int = REPEAT) -> list[float]:
 SMALL_READS = 2_000  # get_run calls a timing: ~0.1 s
 
 
-def same_file_seconds(quick: bool) -> list[float]:
+def same_file_seconds() -> list[float]:
     """CPU seconds of the reading thread for ``SMALL_READS`` ``get_run`` calls, [the store alone,
     with a second store open on the file (nothing pending)]: what the read costs that thread (a
     shared machine's other processes change the wall time of so short a read more than the
@@ -65,12 +65,14 @@ def same_file_seconds(quick: bool) -> list[float]:
                     other.flush()
                     return reads()
 
-            return paired_medians([reads, reads_beside_another], 9 if quick else 15)
+            # Fifteen turns in a quick run too (~0.06 s each): CI's medians of nine read 0.93-1.13x
+            # in fourteen runs, within a twentieth of the line in one of them.
+            return paired_medians([reads, reads_beside_another], 15)
 
 
-def _same_file_row(quick: bool) -> dict:
+def _same_file_row() -> dict:
     """``get_run`` with a second store open on the file against the store alone."""
-    alone, beside = same_file_seconds(quick)
+    alone, beside = same_file_seconds()
     return row(f"get_run with another Store of the process open on the file, nothing pending, CPU of the "
                f"reading thread (baseline: the store alone, {alone / SMALL_READS * 1e6:.1f} us)",
                beside / SMALL_READS * 1e6, "us", alone / SMALL_READS * 1e6, higher_is_better=False,
@@ -118,7 +120,7 @@ def run(quick: bool = False) -> list[dict]:
                 "SELECT step / 1000, min(value), max(value) FROM points WHERE series = 0"
                 " GROUP BY step / 1000").fetchall()], 1 if quick else 3)
         raw.close()
-    same_file = _same_file_row(quick)
+    same_file = _same_file_row()
     best_window = min(raw_window, full)
     best_down = min(raw_down, full)
     return [
