@@ -358,9 +358,8 @@ def fill(root: RunRecord, found: dict[str, dict]) -> None:
 _new = object.__new__
 _set_row = _LazyRunRecord.__dict__["_row"].__set__
 _set_loader = _LazyRunRecord.__dict__["_loader"].__set__
-_set_status, _set_child_ids, _set_direct_ids, _set_children, _set_attachments, _set_feedback = (
-    _SLOTS[n].__set__ for n in ("status", "child_run_ids", "direct_child_run_ids", "child_runs", "attachments",
-                                "feedback_stats"))
+_set_status, _set_child_ids, _set_direct_ids, _set_children = (
+    _SLOTS[n].__set__ for n in ("status", "child_run_ids", "direct_child_run_ids", "child_runs"))
 
 
 def lazy_runs(rows: list[tuple], statuses: list[str], loader: Any = None) -> list[RunRecord]:
